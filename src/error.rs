@@ -1,0 +1,413 @@
+//! Errors and diagnostics.
+//!
+//! Every failure cortado reports is an [`Error`]: a class (which decides the exit code) and one
+//! or more [`Diagnostic`]s. A diagnostic says what went wrong, where (file:line:col with the
+//! offending line and a marker, when the problem is in an input file) and what to do about it.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// Exit codes are part of the interface; the README documents them. Keep them stable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitCode {
+    Success = 0,
+    /// Bad input: config, templates, definitions, flags. Also `validate` with findings.
+    BadInput = 1,
+    /// `diff` only: there are changes.
+    Changes = 2,
+    /// The deployment failed and the service is back on the previous revision.
+    FailedRolledBack = 3,
+    /// The deployment failed and was not rolled back (rollback disabled or not possible).
+    FailedNotRolledBack = 4,
+    /// The deployment failed and the rollback failed too: the worst outcome.
+    RollbackFailed = 5,
+    /// The deadline passed before a verdict.
+    TimedOut = 6,
+    /// An AWS API error that is not about the deployment itself (credentials, permissions,
+    /// missing cluster, exhausted retries).
+    Aws = 7,
+    /// Internal error: a bug in cortado.
+    Internal = 70,
+    /// Cancelled by SIGINT/SIGTERM.
+    Cancelled = 130,
+}
+
+/// The class of an error; it maps to an exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    BadInput,
+    Aws,
+    FailedRolledBack,
+    FailedNotRolledBack,
+    RollbackFailed,
+    TimedOut,
+    Cancelled,
+    Internal,
+}
+
+impl ErrorKind {
+    pub fn exit_code(self) -> ExitCode {
+        match self {
+            ErrorKind::BadInput => ExitCode::BadInput,
+            ErrorKind::Aws => ExitCode::Aws,
+            ErrorKind::FailedRolledBack => ExitCode::FailedRolledBack,
+            ErrorKind::FailedNotRolledBack => ExitCode::FailedNotRolledBack,
+            ErrorKind::RollbackFailed => ExitCode::RollbackFailed,
+            ErrorKind::TimedOut => ExitCode::TimedOut,
+            ErrorKind::Cancelled => ExitCode::Cancelled,
+            ErrorKind::Internal => ExitCode::Internal,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Severity {
+    Error,
+    Warning,
+    Note,
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+            Severity::Note => "note",
+        })
+    }
+}
+
+/// A place in an input file. Lines and columns are 1-based; columns count characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Location {
+    pub path: PathBuf,
+    pub line: usize,
+    pub col: usize,
+    /// The text of the line, for the snippet (without its newline).
+    pub line_text: Option<String>,
+    /// How many characters the marker underlines (at least 1).
+    pub len: usize,
+}
+
+impl Location {
+    /// A location naming only a file.
+    pub fn file(path: impl Into<PathBuf>) -> Self {
+        Location {
+            path: path.into(),
+            line: 0,
+            col: 0,
+            line_text: None,
+            len: 0,
+        }
+    }
+
+    /// The location of byte `offset` in `text` (clamped to the text), underlining `len` bytes.
+    pub fn from_offset(path: impl Into<PathBuf>, text: &str, offset: usize, len: usize) -> Self {
+        let mut offset = offset.min(text.len());
+        while !text.is_char_boundary(offset) {
+            offset -= 1;
+        }
+        let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
+        let line_end = text[offset..].find('\n').map_or(text.len(), |i| offset + i);
+        let line = text[..offset].matches('\n').count() + 1;
+        let col = text[line_start..offset].chars().count() + 1;
+        let line_text = text[line_start..line_end]
+            .trim_end_matches('\r')
+            .to_string();
+        let end = (offset + len.max(1)).min(line_end);
+        let marked = text
+            .get(offset..end)
+            .map_or(1, |s| s.chars().count().max(1));
+        Location {
+            path: path.into(),
+            line,
+            col,
+            line_text: Some(line_text),
+            len: marked,
+        }
+    }
+
+    /// The location of a 1-based line and column in `text`.
+    pub fn from_line_col(path: impl Into<PathBuf>, text: &str, line: usize, col: usize) -> Self {
+        let line_text = text
+            .lines()
+            .nth(line.saturating_sub(1))
+            .map(|l| l.trim_end_matches('\r').to_string());
+        Location {
+            path: path.into(),
+            line,
+            col,
+            line_text,
+            len: 1,
+        }
+    }
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.path.display())?;
+        if self.line > 0 {
+            write!(f, ":{}", self.line)?;
+            if self.col > 0 {
+                write!(f, ":{}", self.col)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One finding: what, where, and what to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub severity: Severity,
+    pub message: String,
+    pub location: Option<Location>,
+    pub hint: Option<String>,
+}
+
+impl Diagnostic {
+    pub fn error(message: impl Into<String>) -> Self {
+        Diagnostic {
+            severity: Severity::Error,
+            message: message.into(),
+            location: None,
+            hint: None,
+        }
+    }
+
+    pub fn warning(message: impl Into<String>) -> Self {
+        Diagnostic {
+            severity: Severity::Warning,
+            ..Diagnostic::error(message)
+        }
+    }
+
+    pub fn note(message: impl Into<String>) -> Self {
+        Diagnostic {
+            severity: Severity::Note,
+            ..Diagnostic::error(message)
+        }
+    }
+
+    pub fn at(mut self, location: Location) -> Self {
+        self.location = Some(location);
+        self
+    }
+
+    pub fn at_file(self, path: &Path) -> Self {
+        self.at(Location::file(path))
+    }
+
+    pub fn hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+}
+
+impl fmt::Display for Diagnostic {
+    /// Renders like a compiler message:
+    ///
+    /// ```text
+    /// error: unknown key "famliy" in the task definition
+    ///   --> ecs-task-def.json:2:3
+    ///    |
+    ///  2 |   "famliy": "hello",
+    ///    |   ^^^^^^^^
+    ///    = hint: did you mean "family"?
+    /// ```
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.severity, self.message)?;
+        let gutter = self
+            .location
+            .as_ref()
+            .filter(|l| l.line > 0)
+            .map_or(1, |l| l.line.to_string().len());
+        let pad = " ".repeat(gutter);
+        if let Some(loc) = &self.location {
+            write!(f, "\n{pad}--> {loc}")?;
+            if let (Some(text), true) = (&loc.line_text, loc.line > 0) {
+                // Tabs would misplace the marker: show them as single spaces.
+                let shown: String = text
+                    .chars()
+                    .map(|c| if c == '\t' { ' ' } else { c })
+                    .collect();
+                let col = loc.col.max(1);
+                write!(f, "\n{pad} |\n{} | {shown}", loc.line)?;
+                write!(
+                    f,
+                    "\n{pad} | {}{}",
+                    " ".repeat(col - 1),
+                    "^".repeat(loc.len.max(1))
+                )?;
+            }
+        }
+        if let Some(hint) = &self.hint {
+            write!(f, "\n{pad} = hint: {hint}")?;
+        }
+        Ok(())
+    }
+}
+
+/// An error: its class and what to tell the user.
+#[derive(Debug, Clone)]
+pub struct Error {
+    pub kind: ErrorKind,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn new(kind: ErrorKind, diagnostic: Diagnostic) -> Self {
+        Error {
+            kind,
+            diagnostics: vec![diagnostic],
+        }
+    }
+
+    /// Bad input with a single diagnostic.
+    pub fn input(diagnostic: Diagnostic) -> Self {
+        Error::new(ErrorKind::BadInput, diagnostic)
+    }
+
+    /// Bad input with a plain message.
+    pub fn msg(message: impl Into<String>) -> Self {
+        Error::input(Diagnostic::error(message))
+    }
+
+    /// Bad input with several findings.
+    pub fn findings(diagnostics: Vec<Diagnostic>) -> Self {
+        Error {
+            kind: ErrorKind::BadInput,
+            diagnostics,
+        }
+    }
+
+    pub fn internal(message: impl Into<String>) -> Self {
+        Error::new(ErrorKind::Internal, Diagnostic::error(message))
+    }
+
+    /// An I/O error on a named file.
+    pub fn io(path: &Path, err: &std::io::Error, doing: &str) -> Self {
+        let hint = match err.kind() {
+            std::io::ErrorKind::NotFound => {
+                "check the path; relative paths in a config file are resolved against the folder of that file"
+            }
+            std::io::ErrorKind::PermissionDenied => "check the file's permissions",
+            _ => "check that the file is readable",
+        };
+        Error::input(
+            Diagnostic::error(format!("cannot {doing} {}: {err}", path.display())).hint(hint),
+        )
+    }
+
+    pub fn exit_code(&self) -> ExitCode {
+        self.kind.exit_code()
+    }
+
+    /// Adds a hint to the first diagnostic, when it has none.
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        if let Some(d) = self.diagnostics.first_mut() {
+            if d.hint.is_none() {
+                d.hint = Some(hint.into());
+            }
+        }
+        self
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, d) in self.diagnostics.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n\n")?;
+            }
+            write!(f, "{d}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// The closest candidate to `name` by edit distance, when it is close enough to be a typo.
+pub fn did_you_mean<'a>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
+    let lower = name.to_ascii_lowercase();
+    let mut best: Option<(usize, &str)> = None;
+    for c in candidates {
+        let d = edit_distance(&lower, &c.to_ascii_lowercase());
+        if best.is_none_or(|(bd, _)| d < bd) {
+            best = Some((d, c));
+        }
+    }
+    let (d, c) = best?;
+    let limit = (name.chars().count() / 3).clamp(1, 4);
+    (d <= limit).then_some(c)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    let mut cur = vec![0; b.len() + 1];
+    for i in 1..=a.len() {
+        cur[0] = i;
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            cur[j] = (prev[j] + 1).min(cur[j - 1] + 1).min(prev[j - 1] + cost);
+        }
+        std::mem::swap(&mut prev, &mut cur);
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn location_from_offset_counts_lines_and_chars() {
+        let text = "{\n  \"famliy\": \"x\"\n}\n";
+        let off = text.find("\"famliy\"").unwrap();
+        let loc = Location::from_offset("t.json", text, off, 8);
+        assert_eq!((loc.line, loc.col, loc.len), (2, 3, 8));
+        assert_eq!(loc.line_text.as_deref(), Some("  \"famliy\": \"x\""));
+    }
+
+    #[test]
+    fn location_past_end_is_clamped() {
+        let loc = Location::from_offset("t", "ab", 99, 3);
+        assert_eq!((loc.line, loc.col), (1, 3));
+    }
+
+    #[test]
+    fn diagnostic_renders_snippet_and_hint() {
+        let text = "a: 1\nfamliy: x\n";
+        let d = Diagnostic::error("unknown key \"famliy\"")
+            .at(Location::from_offset("c.yml", text, 5, 6))
+            .hint("did you mean \"family\"?");
+        let s = d.to_string();
+        assert!(s.contains("--> c.yml:2:1"), "{s}");
+        assert!(s.contains("2 | famliy: x"), "{s}");
+        assert!(s.contains("  | ^^^^^^"), "{s}");
+        assert!(s.ends_with("= hint: did you mean \"family\"?"), "{s}");
+    }
+
+    #[test]
+    fn did_you_mean_finds_typos_only() {
+        let names = ["family", "containerDefinitions", "cpu"];
+        assert_eq!(did_you_mean("famliy", names), Some("family"));
+        assert_eq!(
+            did_you_mean("containerDefintions", names),
+            Some("containerDefinitions")
+        );
+        assert_eq!(did_you_mean("zzzzzzzz", names), None);
+    }
+}

@@ -1,0 +1,1 @@
+//! Task and service definitions as SDK types (being written on the `model` branch).

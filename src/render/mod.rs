@@ -1,0 +1,287 @@
+//! Rendering: input files -> JSON values.
+//!
+//! Receives a file path and a [`RenderContext`] (variables from the environment and envfiles,
+//! Jsonnet ext vars, template functions). Hands on a [`Document`]: the JSON value, the rendered
+//! text, and enough position data to point findings about the value back at file:line:col of
+//! the source. Jsonnet files are evaluated first and the template pass runs on the JSON they
+//! produce (as ecspresso does), so `{{ }}` inside Jsonnet strings works.
+
+pub mod envfile;
+pub mod funcs;
+pub mod jsonnet;
+pub mod spans;
+pub mod template;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use serde_json::Value;
+
+use crate::error::{Diagnostic, Error, Location, Result};
+use spans::Spans;
+use template::Funcs;
+
+/// Values that came from secret sources. Every output sink masks them.
+#[derive(Debug, Clone, Default)]
+pub struct Secrets(Arc<Mutex<BTreeSet<String>>>);
+
+impl Secrets {
+    pub fn add(&self, value: impl Into<String>) {
+        let v = value.into();
+        if !v.is_empty() {
+            self.0.lock().unwrap_or_else(|e| e.into_inner()).insert(v);
+        }
+    }
+
+    pub fn values(&self) -> Vec<String> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .cloned()
+            .collect()
+    }
+
+    /// Replaces every secret value in `text` with `***`.
+    pub fn mask(&self, text: &str) -> String {
+        let mut values = self.values();
+        // Longest first, so a secret containing another is masked whole.
+        values.sort_by_key(|v| std::cmp::Reverse(v.len()));
+        let mut out = text.to_string();
+        for v in values {
+            out = out.replace(&v, "***");
+        }
+        out
+    }
+}
+
+/// Everything a render needs besides the file itself.
+#[derive(Clone)]
+pub struct RenderContext {
+    /// The process environment overlaid with the envfiles (envfile values win).
+    pub vars: Arc<BTreeMap<String, String>>,
+    /// `--ext-str KEY=VALUE`, for Jsonnet's `std.extVar`.
+    pub ext_str: Vec<(String, String)>,
+    /// `--ext-code KEY=CODE`, for Jsonnet's `std.extVar`.
+    pub ext_code: Vec<(String, String)>,
+    pub funcs: Funcs,
+    pub secrets: Secrets,
+}
+
+impl RenderContext {
+    /// A context over the given variables with the standard template functions.
+    pub fn new(vars: BTreeMap<String, String>) -> Self {
+        let vars = Arc::new(vars);
+        RenderContext {
+            funcs: funcs::standard(vars.clone()),
+            vars,
+            ext_str: Vec::new(),
+            ext_code: Vec::new(),
+            secrets: Secrets::default(),
+        }
+    }
+
+    /// A context over the process environment overlaid with `envfiles` (later files win).
+    pub fn from_env(envfiles: &[PathBuf]) -> Result<Self> {
+        let mut vars: BTreeMap<String, String> = std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+            .collect();
+        for path in envfiles {
+            let text =
+                std::fs::read_to_string(path).map_err(|e| Error::io(path, &e, "read envfile"))?;
+            vars.extend(envfile::parse(path, &text)?);
+        }
+        Ok(RenderContext::new(vars))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Json,
+    Yaml,
+    Jsonnet,
+}
+
+impl Format {
+    /// The format a path's extension names; JSON when there is none we know.
+    pub fn of(path: &Path) -> Format {
+        match path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            Some("yml" | "yaml") => Format::Yaml,
+            Some("jsonnet" | "libsonnet") => Format::Jsonnet,
+            _ => Format::Json,
+        }
+    }
+}
+
+/// A rendered input file.
+#[derive(Debug, Clone)]
+pub struct Document {
+    pub path: PathBuf,
+    pub format: Format,
+    /// The file as written.
+    pub source: String,
+    /// The text the value was parsed from (after Jsonnet and templates).
+    pub rendered: String,
+    pub value: Value,
+    template: template::Output,
+    spans: Spans,
+}
+
+impl Document {
+    /// Where the value at `pointer` (a JSON pointer) was written: file:line:col in the source
+    /// when it can be traced back, else the nearest enclosing value, else the file.
+    pub fn locate(&self, pointer: &str) -> Location {
+        self.locate_span(pointer, false)
+    }
+
+    /// Like [`Document::locate`] but pointing at the member's key rather than its value.
+    pub fn locate_key(&self, pointer: &str) -> Location {
+        self.locate_span(pointer, true)
+    }
+
+    fn locate_span(&self, pointer: &str, key: bool) -> Location {
+        if self.format == Format::Jsonnet {
+            return Location::file(&self.path);
+        }
+        let Some(span) = self.spans.nearest(pointer) else {
+            return Location::file(&self.path);
+        };
+        let (out, len) = match (key, span.key) {
+            (true, Some(k)) => (k, span.key_len),
+            _ => (span.value, 1),
+        };
+        self.locate_rendered(out, len)
+    }
+
+    /// The source location of byte `out` of the rendered text.
+    fn locate_rendered(&self, out: usize, len: usize) -> Location {
+        if self.format == Format::Jsonnet {
+            return Location::file(&self.path);
+        }
+        let src = self.template.source_offset(out);
+        Location::from_offset(&self.path, &self.source, src, len)
+    }
+
+    /// Serialises the value as cortado prints JSON: 2-space indent, keys in file order.
+    pub fn to_pretty(&self) -> String {
+        to_pretty(&self.value)
+    }
+}
+
+/// 2-space indented JSON with a trailing newline.
+pub fn to_pretty(value: &Value) -> String {
+    let mut s = serde_json::to_string_pretty(value).unwrap_or_default();
+    s.push('\n');
+    s
+}
+
+/// Reads and renders a file.
+pub fn load(ctx: &RenderContext, path: &Path) -> Result<Document> {
+    let source = std::fs::read_to_string(path).map_err(|e| Error::io(path, &e, "read"))?;
+    load_str(ctx, path, source)
+}
+
+/// Renders `source` as if read from `path` (the path decides the format and anchors imports).
+pub fn load_str(ctx: &RenderContext, path: &Path, source: String) -> Result<Document> {
+    let format = Format::of(path);
+    let (input, is_generated) = match format {
+        Format::Jsonnet => (jsonnet::evaluate(ctx, path, &source)?, true),
+        _ => (source.clone(), false),
+    };
+    let template = template::render(&input, &ctx.funcs).map_err(|e| {
+        let mut d = Diagnostic::error(e.message.clone());
+        d.hint = e.hint.clone();
+        if is_generated {
+            d.message = format!("{} (in the JSON produced by the Jsonnet file)", d.message);
+            Error::input(d.at(Location::file(path)))
+        } else {
+            Error::input(d.at(Location::from_offset(path, &source, e.offset, e.len)))
+        }
+    })?;
+    let mut doc = Document {
+        path: path.to_path_buf(),
+        format,
+        source,
+        rendered: template.text.clone(),
+        value: Value::Null,
+        template,
+        spans: Spans::default(),
+    };
+    match format {
+        Format::Json | Format::Jsonnet => {
+            doc.value = serde_json::from_str(&doc.rendered).map_err(|e| json_error(&doc, &e))?;
+            doc.spans = Spans::scan(&doc.rendered);
+        }
+        Format::Yaml => {
+            doc.value = parse_yaml(&doc)?;
+        }
+    }
+    Ok(doc)
+}
+
+fn json_error(doc: &Document, e: &serde_json::Error) -> Error {
+    let what = match e.classify() {
+        serde_json::error::Category::Eof => "unexpected end of JSON",
+        _ => "invalid JSON",
+    };
+    let offset = line_col_offset(&doc.rendered, e.line(), e.column().saturating_sub(1));
+    let msg = format!("{what}: {}", strip_position(&e.to_string()));
+    let hint = if doc.rendered != doc.source && doc.format != Format::Jsonnet {
+        "the file is JSON after template rendering; check for a missing comma or quote, or a template that produced unquoted text (run `cortado render` to see the rendered text)"
+    } else {
+        "check for a missing comma, bracket or quote near the marker"
+    };
+    Error::input(
+        Diagnostic::error(msg)
+            .at(doc.locate_rendered(offset, 1))
+            .hint(hint),
+    )
+}
+
+fn parse_yaml(doc: &Document) -> Result<Value> {
+    serde_saphyr::from_str::<Value>(&doc.rendered).map_err(|e| {
+        let loc = match e.location() {
+            Some(l) if l.line() > 0 => {
+                let off = line_col_offset(
+                    &doc.rendered,
+                    l.line() as usize,
+                    (l.column() as usize).saturating_sub(1),
+                );
+                doc.locate_rendered(off, 1)
+            }
+            _ => Location::file(&doc.path),
+        };
+        let text = strip_position(&e.to_string());
+        Error::input(
+            Diagnostic::error(format!("invalid YAML: {text}"))
+                .at(loc)
+                .hint("check indentation and quoting near the marker"),
+        )
+    })
+}
+
+/// The byte offset of a 1-based line and 0-based character column.
+pub fn line_col_offset(text: &str, line: usize, col: usize) -> usize {
+    let mut off = 0;
+    for (i, l) in text.split_inclusive('\n').enumerate() {
+        if i + 1 == line {
+            return off + l.char_indices().nth(col).map_or(l.len(), |(b, _)| b);
+        }
+        off += l.len();
+    }
+    text.len()
+}
+
+/// Drops a trailing " at line L column C" that parsers append: the location is shown apart.
+fn strip_position(msg: &str) -> String {
+    match msg.rfind(" at line ") {
+        Some(i) => msg[..i].to_string(),
+        None => msg.to_string(),
+    }
+}

@@ -1,1 +1,456 @@
-//! Config loading (being written).
+//! Config files: find, render, check and resolve `cortado.yml` / `ecspresso.yml`.
+//!
+//! Receives a path (or finds the default in the current folder) and the render context; the
+//! config file is itself a template (ecspresso allows `{{ must_env }}` in it) in YAML, JSON or
+//! Jsonnet. Hands on a [`Config`] with ecspresso's keys, paths resolved against the config
+//! file's folder, and warnings for keys it does not know. cortado's own settings live under
+//! `rollout:`, reserved for the deploy engine.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+
+use crate::error::{Diagnostic, Error, Result, did_you_mean};
+use crate::render::{self, Document, RenderContext};
+
+/// Default config file names, in the order they are looked for.
+pub const DEFAULT_NAMES: &[&str] = &[
+    "cortado.yml",
+    "cortado.yaml",
+    "cortado.json",
+    "cortado.jsonnet",
+    "ecspresso.yml",
+    "ecspresso.yaml",
+    "ecspresso.json",
+    "ecspresso.jsonnet",
+];
+
+/// Keys a config file may hold: ecspresso's, then cortado's own.
+const KNOWN_KEYS: &[&str] = &[
+    "region",
+    "cluster",
+    "service",
+    "service_definition",
+    "task_definition",
+    "timeout",
+    "plugins",
+    "codedeploy",
+    "appspec",
+    "required_version",
+    "ignore",
+    "filter_command",
+    "rollout",
+];
+
+/// A plugin entry (`plugins:`): its functions are added to templates under `func_prefix`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plugin {
+    pub name: String,
+    pub config: Value,
+    pub func_prefix: String,
+}
+
+/// A loaded config file.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub path: PathBuf,
+    pub region: Option<String>,
+    pub cluster: String,
+    pub service: Option<String>,
+    pub service_definition: Option<PathBuf>,
+    pub task_definition: Option<PathBuf>,
+    pub timeout: Option<Duration>,
+    pub plugins: Vec<Plugin>,
+    pub codedeploy: Option<Value>,
+    pub appspec: Option<Value>,
+    pub required_version: Option<String>,
+    /// Tag keys written by other tools, ignored when comparing (`ignore: {tags: [...]}`).
+    pub ignore_tags: Vec<String>,
+    /// cortado's own section, for the deploy engine.
+    pub rollout: Map<String, Value>,
+    /// The rendered config, for `cortado render config` and for locating findings.
+    pub document: Document,
+    /// Warnings found while loading (unknown keys).
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// Finds the default config file in `dir`.
+pub fn find_default(dir: &Path) -> Result<PathBuf> {
+    DEFAULT_NAMES
+        .iter()
+        .map(|n| dir.join(n))
+        .find(|p| p.is_file())
+        .ok_or_else(|| {
+            Error::msg(format!(
+                "no config file: none of cortado.yml or ecspresso.yml (.yaml, .json, .jsonnet) in {}",
+                if dir.as_os_str().is_empty() { Path::new(".") } else { dir }.display()
+            ))
+            .with_hint("pass one with --config PATH (or CORTADO_CONFIG), or create cortado.yml")
+        })
+}
+
+/// Loads, renders and checks a config file.
+pub fn load(ctx: &RenderContext, path: &Path) -> Result<Config> {
+    let document = render::load(ctx, path)?;
+    let dir = path.parent().unwrap_or(Path::new("")).to_path_buf();
+    let mut r = Reader {
+        doc: &document,
+        errors: Vec::new(),
+    };
+    let mut warnings = Vec::new();
+    let Some(obj) = document.value.as_object() else {
+        return Err(Error::input(
+            Diagnostic::error(format!(
+                "the config must be a mapping of keys (region, cluster, service, ...), found {}",
+                kind(&document.value)
+            ))
+            .at(document.locate(""))
+            .hint("see the README's config reference for an example"),
+        ));
+    };
+    for key in obj.keys() {
+        if !KNOWN_KEYS.contains(&key.as_str()) {
+            let mut d = Diagnostic::warning(format!("unknown config key {key:?} is ignored"))
+                .at(document.locate_key(&format!("/{}", render::spans::escape_token(key))));
+            d.hint = Some(match did_you_mean(key, KNOWN_KEYS.iter().copied()) {
+                Some(s) => format!("did you mean {s:?}?"),
+                None => format!("known keys: {}", KNOWN_KEYS.join(", ")),
+            });
+            warnings.push(d);
+        }
+    }
+    let resolve = |p: String| -> Option<PathBuf> {
+        if p.is_empty() {
+            return None;
+        }
+        let p = PathBuf::from(p);
+        Some(if p.is_absolute() { p } else { dir.join(p) })
+    };
+    let region = r.string("region");
+    let cluster = r.string("cluster").unwrap_or_else(|| "default".to_string());
+    let service = r.string("service");
+    let service_definition = r.string("service_definition").and_then(resolve);
+    let task_definition = r.string("task_definition").and_then(resolve);
+    let timeout = r.duration("timeout");
+    let plugins = r.plugins();
+    let codedeploy = obj.get("codedeploy").filter(|v| !v.is_null()).cloned();
+    let appspec = obj.get("appspec").filter(|v| !v.is_null()).cloned();
+    let required_version = r.string("required_version");
+    let ignore_tags = r.ignore_tags();
+    let rollout = match obj.get("rollout") {
+        None | Some(Value::Null) => Map::new(),
+        Some(Value::Object(m)) => m.clone(),
+        Some(other) => {
+            r.type_error("/rollout", "a mapping", other);
+            Map::new()
+        }
+    };
+    if let Some(req) = &required_version
+        && let Err(d) = check_required_version(req, env!("CARGO_PKG_VERSION"))
+    {
+        r.errors.push(d.at(document.locate("/required_version")));
+    }
+    if !r.errors.is_empty() {
+        warnings.extend(r.errors);
+        return Err(Error::findings(warnings));
+    }
+    Ok(Config {
+        path: path.to_path_buf(),
+        region,
+        cluster,
+        service,
+        service_definition,
+        task_definition,
+        timeout,
+        plugins,
+        codedeploy,
+        appspec,
+        required_version,
+        ignore_tags,
+        rollout,
+        document,
+        warnings,
+    })
+}
+
+/// Reads typed values out of the config document, collecting located errors.
+struct Reader<'a> {
+    doc: &'a Document,
+    errors: Vec<Diagnostic>,
+}
+
+impl Reader<'_> {
+    fn get(&self, key: &str) -> Option<&Value> {
+        self.doc.value.get(key).filter(|v| !v.is_null())
+    }
+
+    fn type_error(&mut self, pointer: &str, expected: &str, found: &Value) {
+        self.errors.push(
+            Diagnostic::error(format!(
+                "`{}` must be {expected}, found {}",
+                pointer.trim_start_matches('/').replace('/', "."),
+                kind(found)
+            ))
+            .at(self.doc.locate(pointer))
+            .hint(format!(
+                "write `{}` as {expected}",
+                pointer.trim_start_matches('/')
+            )),
+        );
+    }
+
+    fn string(&mut self, key: &str) -> Option<String> {
+        match self.get(key)? {
+            Value::String(s) => Some(s.clone()),
+            other => {
+                let other = other.clone();
+                self.type_error(&format!("/{key}"), "a string", &other);
+                None
+            }
+        }
+    }
+
+    fn duration(&mut self, key: &str) -> Option<Duration> {
+        let pointer = format!("/{key}");
+        match self.get(key)?.clone() {
+            // ecspresso v1 wrote timeouts as seconds.
+            Value::Number(n) => match n.as_u64() {
+                Some(secs) => Some(Duration::from_secs(secs)),
+                None => {
+                    self.type_error(
+                        &pointer,
+                        "a duration such as 10m or 1h30m",
+                        &Value::Number(n),
+                    );
+                    None
+                }
+            },
+            Value::String(s) => match parse_duration(&s) {
+                Ok(d) => Some(d),
+                Err(e) => {
+                    self.errors.push(
+                        Diagnostic::error(format!("invalid {key} {s:?}: {e}"))
+                            .at(self.doc.locate(&pointer))
+                            .hint("use a Go-style duration: 90s, 10m, 1h30m, 10m0s"),
+                    );
+                    None
+                }
+            },
+            other => {
+                self.type_error(&pointer, "a duration such as 10m or 1h30m", &other);
+                None
+            }
+        }
+    }
+
+    fn plugins(&mut self) -> Vec<Plugin> {
+        let Some(v) = self.get("plugins").cloned() else {
+            return Vec::new();
+        };
+        let Value::Array(items) = v else {
+            self.type_error("/plugins", "a list of {name, config, func_prefix}", &v);
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            let at = format!("/plugins/{i}");
+            let name = item.get("name").and_then(Value::as_str);
+            let Some(name) = name.filter(|n| !n.is_empty()) else {
+                self.errors.push(
+                    Diagnostic::error(format!("plugins[{i}] has no name"))
+                        .at(self.doc.locate(&at))
+                        .hint("give each plugin a name: tfstate, ssm, secretsmanager or cloudformation"),
+                );
+                continue;
+            };
+            let func_prefix = match item.get("func_prefix") {
+                None | Some(Value::Null) => String::new(),
+                Some(Value::String(s)) => s.clone(),
+                Some(other) => {
+                    let other = other.clone();
+                    self.type_error(&format!("{at}/func_prefix"), "a string", &other);
+                    String::new()
+                }
+            };
+            out.push(Plugin {
+                name: name.to_string(),
+                config: item.get("config").cloned().unwrap_or(Value::Null),
+                func_prefix,
+            });
+        }
+        out
+    }
+
+    fn ignore_tags(&mut self) -> Vec<String> {
+        let Some(ignore) = self.get("ignore").cloned() else {
+            return Vec::new();
+        };
+        match ignore.get("tags") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Array(tags)) => {
+                let mut out = Vec::new();
+                for (i, t) in tags.iter().enumerate() {
+                    match t {
+                        Value::String(s) => out.push(s.clone()),
+                        other => self.type_error(&format!("/ignore/tags/{i}"), "a string", other),
+                    }
+                }
+                out
+            }
+            Some(other) => {
+                let other = other.clone();
+                self.type_error("/ignore/tags", "a list of tag keys", &other);
+                Vec::new()
+            }
+        }
+    }
+}
+
+/// A JSON value's kind, for messages.
+pub fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a mapping",
+    }
+}
+
+/// Parses a Go-style duration: a sequence of decimal numbers with units ns, us (µs), ms, s, m,
+/// h, e.g. `300ms`, `1.5h`, `1h30m`, `10m0s`. A bare `0` is zero.
+pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
+    let s = s.trim();
+    if s == "0" {
+        return Ok(Duration::ZERO);
+    }
+    if s.is_empty() {
+        return Err("empty duration".into());
+    }
+    if s.starts_with('-') {
+        return Err("a timeout cannot be negative".into());
+    }
+    let mut total = 0f64;
+    let mut rest = s.strip_prefix('+').unwrap_or(s);
+    while !rest.is_empty() {
+        let num_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        if num_len == 0 {
+            return Err(format!("expected a number at {rest:?}"));
+        }
+        let n: f64 = rest[..num_len]
+            .parse()
+            .map_err(|_| format!("bad number {:?}", &rest[..num_len]))?;
+        rest = &rest[num_len..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let unit = &rest[..unit_len];
+        let secs = match unit {
+            "ns" => 1e-9,
+            "us" | "µs" | "μs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            "" => return Err(format!("missing unit after {n} (use s, m or h)")),
+            other => return Err(format!("unknown unit {other:?} (use ms, s, m or h)")),
+        };
+        total += n * secs;
+        rest = &rest[unit_len..];
+    }
+    if !total.is_finite() || total > 1e12 {
+        return Err("duration too large".into());
+    }
+    Ok(Duration::from_secs_f64(total))
+}
+
+/// Checks `required_version` against cortado's version. Accepts semver requirements
+/// (`>= 0.1, < 2`) and the Go tools' forms ecspresso users write: a leading `v` and `~>`
+/// (pessimistic: `~> 1.2` means `>= 1.2, < 2`; `~> 1.2.3` means `>= 1.2.3, < 1.3`).
+pub fn check_required_version(req: &str, version: &str) -> std::result::Result<(), Diagnostic> {
+    let translated = translate_requirement(req);
+    let parsed = semver::VersionReq::parse(&translated).map_err(|e| {
+        Diagnostic::error(format!("invalid required_version {req:?}: {e}"))
+            .hint("write a version constraint such as \">= 0.1.0\" or \"~> 0.1\"")
+    })?;
+    let current = semver::Version::parse(version).map_err(|e| Diagnostic::error(e.to_string()))?;
+    if parsed.matches(&current) {
+        Ok(())
+    } else {
+        Err(Diagnostic::error(format!(
+            "this config requires cortado {req}, but this is cortado {version}"
+        ))
+        .hint(
+            "install a cortado version that satisfies required_version, or change the constraint",
+        ))
+    }
+}
+
+fn translate_requirement(req: &str) -> String {
+    req.split(',')
+        .map(|part| {
+            let p = part.trim();
+            if let Some(v) = p.strip_prefix("~>") {
+                let v = v.trim().trim_start_matches('v');
+                let nums: Vec<u64> = v.split('.').filter_map(|n| n.parse().ok()).collect();
+                match nums.as_slice() {
+                    [maj] => format!(">= {maj}.0.0, < {}.0.0", maj + 1),
+                    [maj, min] => format!(">= {maj}.{min}.0, < {}.0.0", maj + 1),
+                    [maj, min, pat, ..] => format!(">= {maj}.{min}.{pat}, < {maj}.{}.0", min + 1),
+                    _ => p.to_string(),
+                }
+            } else {
+                let op_len = p.len() - p.trim_start_matches(['>', '<', '=', '^', '~', ' ']).len();
+                let (op, v) = p.split_at(op_len);
+                format!("{}{}", op.trim(), v.trim().trim_start_matches('v'))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_go_style() {
+        let d = |s| parse_duration(s).unwrap().as_secs_f64();
+        assert_eq!(d("10m"), 600.0);
+        assert_eq!(d("1h30m"), 5400.0);
+        assert_eq!(d("10m0s"), 600.0);
+        assert_eq!(d("1.5h"), 5400.0);
+        assert_eq!(d("300ms"), 0.3);
+        assert_eq!(d("0"), 0.0);
+        assert!(parse_duration("10").unwrap_err().contains("missing unit"));
+        assert!(parse_duration("10x").unwrap_err().contains("unknown unit"));
+        assert!(parse_duration("-5m").is_err());
+        assert!(parse_duration("").is_err());
+        assert!(parse_duration("m").is_err());
+    }
+
+    #[test]
+    fn required_version_forms() {
+        assert!(check_required_version(">= 0.1.0", "0.1.0").is_ok());
+        assert!(check_required_version(">=v0.1.0", "0.1.0").is_ok());
+        assert!(check_required_version("~> 0.1", "0.1.5").is_ok());
+        assert!(check_required_version("~> 0.1.2", "0.2.0").is_err());
+        assert!(check_required_version("~> 1", "0.1.0").is_err());
+        let e = check_required_version(">= 2.0.0", "0.1.0").unwrap_err();
+        assert!(
+            e.message.contains("requires cortado >= 2.0.0"),
+            "{}",
+            e.message
+        );
+        let e = check_required_version("soon", "0.1.0").unwrap_err();
+        assert!(
+            e.message.contains("invalid required_version"),
+            "{}",
+            e.message
+        );
+    }
+}

@@ -4,9 +4,16 @@
 //! watch -> verdict -> report. Each stage is a module with one job; `cli` and `main` only parse
 //! flags and dispatch.
 
+// Errors carry located diagnostics with snippets and hints; they are built on the cold path
+// only, so their size does not matter.
+#![allow(clippy::result_large_err)]
+
 pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod error;
 pub mod model;
 pub mod render;
+pub mod report;
 pub mod sandbox;
+pub mod settings;

@@ -1,14 +1,115 @@
-//! Jsonnet evaluation (placeholder until the evaluator is wired in).
+//! Jsonnet evaluation with the pure-Rust jrsonnet evaluator.
+//!
+//! Receives a `.jsonnet` file and the render context; hands on the JSON text it evaluates to.
+//! `std.extVar` sees `--ext-str` and `--ext-code`; `std.native('env')(name, default)` and
+//! `std.native('must_env')(name)` read the same variables as templates do (environment plus
+//! envfiles); imports resolve relative to the importing file. The evaluator's state is not
+//! `Send`: call this from synchronous code only.
 
+use std::collections::BTreeMap;
 use std::path::Path;
+use std::rc::Rc;
+
+use jrsonnet_evaluator::function::builtin;
+use jrsonnet_evaluator::manifest::JsonFormat;
+use jrsonnet_evaluator::trace::PathResolver;
+use jrsonnet_evaluator::{FileImportResolver, IStr, State, Val};
+use jrsonnet_gcmodule::Acyclic;
 
 use super::RenderContext;
-use crate::error::{Diagnostic, Error, Result};
+use crate::error::{Diagnostic, Error, Location, Result};
 
-/// Evaluates a Jsonnet file to JSON text.
+/// The variables visible to the native functions. Acyclic: holds no Jsonnet values.
+#[derive(Acyclic, Clone)]
+struct Vars(Rc<BTreeMap<String, String>>);
+
+#[builtin(fields(vars: Vars))]
+fn native_env(this: &native_env, name: String, default: Option<String>) -> Val {
+    match this.vars.0.get(&name).filter(|v| !v.is_empty()) {
+        Some(v) => Val::string(v.as_str()),
+        None => Val::string(default.unwrap_or_default().as_str()),
+    }
+}
+
+#[builtin(fields(vars: Vars))]
+fn native_must_env(this: &native_must_env, name: String) -> jrsonnet_evaluator::Result<Val> {
+    match this.vars.0.get(&name) {
+        Some(v) => Ok(Val::string(v.as_str())),
+        None => Err(jrsonnet_evaluator::error::ErrorKind::RuntimeError(
+            format!("must_env: environment variable {name} is not set").into(),
+        )
+        .into()),
+    }
+}
+
+/// Evaluates the Jsonnet file at `path` (whose text is `source`) to pretty JSON text.
 pub fn evaluate(ctx: &RenderContext, path: &Path, source: &str) -> Result<String> {
-    let _ = (ctx, source);
-    Err(Error::input(
-        Diagnostic::error("Jsonnet is not supported yet").at_file(path),
-    ))
+    let vars: Rc<BTreeMap<String, String>> = Rc::new((*ctx.vars).clone());
+    let init = jrsonnet_stdlib::ContextInitializer::new(PathResolver::new_cwd_fallback());
+    for (k, v) in &ctx.ext_str {
+        init.add_ext_str(IStr::from(k.as_str()), IStr::from(v.as_str()));
+    }
+    for (k, code) in &ctx.ext_code {
+        init.add_ext_code(k, code)
+            .map_err(|e| Error::msg(format!("--ext-code {k}: {e}")))?;
+    }
+    init.add_native(
+        "env",
+        native_env {
+            vars: Vars(vars.clone()),
+        },
+    );
+    init.add_native("must_env", native_must_env { vars: Vars(vars) });
+    let mut builder = State::builder();
+    builder
+        .import_resolver(FileImportResolver::default())
+        .context_initializer(init);
+    let state = builder.build();
+    let _guard = state.try_enter();
+    let abs = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let val = state
+        .import(abs.as_path())
+        .map_err(|e| jsonnet_error(path, source, &e))?;
+    val.manifest(JsonFormat::cli(2))
+        .map_err(|e| jsonnet_error(path, source, &e))
+}
+
+/// Turns an evaluator error into a diagnostic at the innermost location it names.
+fn jsonnet_error(path: &Path, source: &str, e: &jrsonnet_evaluator::Error) -> Error {
+    use jrsonnet_evaluator::error::ErrorKind;
+    let (message, span) = match e.error() {
+        ErrorKind::ImportSyntaxError { error, .. } => (
+            format!("Jsonnet syntax error: {}", error.message),
+            Some(error.location.clone()),
+        ),
+        other => {
+            let span = e.trace().0.iter().find_map(|el| el.location.clone());
+            (format!("Jsonnet error: {other}"), span)
+        }
+    };
+    let message = message.trim_end().to_string();
+    let location = match span {
+        Some(span) => {
+            let file = span
+                .0
+                .source_path()
+                .path()
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| path.to_path_buf());
+            let [start] = span.0.map_source_locations(&[span.1]);
+            let code = span.0.code();
+            let same = file.canonicalize().ok() == path.canonicalize().ok();
+            let shown = if same { path.to_path_buf() } else { file };
+            let text: &str = if same { source } else { code };
+            let len = (span.2.saturating_sub(span.1) as usize).max(1);
+            Location::from_offset(shown, text, start.offset, len)
+        }
+        None => Location::file(path),
+    };
+    let hint = if message.contains("must_env") || message.contains("extVar") {
+        "set the variable in the environment or an --envfile, or pass --ext-str/--ext-code"
+    } else {
+        "fix the Jsonnet at the marker; `cortado render` shows the evaluated result"
+    };
+    Error::input(Diagnostic::error(message).at(location).hint(hint))
 }

@@ -154,7 +154,10 @@ impl Document {
         };
         let (out, len) = match (key, span.key) {
             (true, Some(k)) => (k, span.key_len),
-            _ => (span.value, 1),
+            _ => (
+                span.value,
+                scalar_len(&self.rendered[span.value.min(self.rendered.len())..]),
+            ),
         };
         self.locate_rendered(out, len)
     }
@@ -220,6 +223,7 @@ pub fn load_str(ctx: &RenderContext, path: &Path, source: String) -> Result<Docu
         }
         Format::Yaml => {
             doc.value = parse_yaml(&doc)?;
+            doc.spans = Spans::scan_yaml(&doc.rendered);
         }
     }
     Ok(doc)
@@ -257,13 +261,35 @@ fn parse_yaml(doc: &Document) -> Result<Value> {
             }
             _ => Location::file(&doc.path),
         };
-        let text = strip_position(&e.to_string());
+        let text = yaml_message(&e.without_snippet().to_string());
         Error::input(
             Diagnostic::error(format!("invalid YAML: {text}"))
                 .at(loc)
                 .hint("check indentation and quoting near the marker"),
         )
     })
+}
+
+/// The length of the scalar token at the start of `s` (a quoted string, or up to the end of the
+/// line or a JSON delimiter); 1 for collections.
+fn scalar_len(s: &str) -> usize {
+    let line = s.lines().next().unwrap_or("");
+    if let Some(q) = line.chars().next().filter(|c| *c == '"' || *c == '\'') {
+        let mut escaped = false;
+        for (i, c) in line.char_indices().skip(1) {
+            match c {
+                '\\' if q == '"' && !escaped => escaped = true,
+                c if c == q && !escaped => return i + 1,
+                _ => escaped = false,
+            }
+        }
+        return line.len().max(1);
+    }
+    if line.starts_with(['{', '[']) {
+        return 1;
+    }
+    let end = line.find([',', '}', ']', '#']).unwrap_or(line.len());
+    line[..end].trim_end().len().max(1)
 }
 
 /// The byte offset of a 1-based line and 0-based character column.
@@ -276,6 +302,17 @@ pub fn line_col_offset(text: &str, line: usize, col: usize) -> usize {
         off += l.len();
     }
     text.len()
+}
+
+/// serde-saphyr's message without its "error: line L column C: " prefix.
+fn yaml_message(msg: &str) -> String {
+    let m = msg.trim().strip_prefix("error: ").unwrap_or(msg.trim());
+    let stripped = m.strip_prefix("line ").and_then(|rest| {
+        let (_, after) = rest.split_once(" column ")?;
+        let (_, text) = after.split_once(": ")?;
+        Some(text)
+    });
+    strip_position(stripped.unwrap_or(m))
 }
 
 /// Drops a trailing " at line L column C" that parsers append: the location is shown apart.

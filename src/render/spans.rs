@@ -55,6 +55,140 @@ impl Spans {
     }
 }
 
+/// Frame of the block-YAML scanner: a mapping key or a sequence item, at an indent.
+struct Frame {
+    indent: usize,
+    ptr: String,
+    is_item: bool,
+    items: usize,
+}
+
+impl Spans {
+    /// Scans block-style YAML. A heuristic, good for configs as people write them: mapping keys
+    /// (plain or quoted) and `- ` sequence items are tracked by indentation; flow collections
+    /// and block scalars are not entered (their values resolve to the enclosing key).
+    pub fn scan_yaml(text: &str) -> Spans {
+        let mut map = HashMap::new();
+        let mut stack = vec![Frame {
+            indent: 0,
+            ptr: String::new(),
+            is_item: false,
+            items: 0,
+        }];
+        map.insert(
+            String::new(),
+            Span {
+                key: None,
+                key_len: 0,
+                value: 0,
+            },
+        );
+        let mut line_start = 0;
+        for raw in text.split_inclusive('\n') {
+            let start = line_start;
+            line_start += raw.len();
+            let line = raw.trim_end_matches(['\n', '\r']);
+            let body = line.trim_start_matches(' ');
+            if body.is_empty() || body.starts_with('#') || body.starts_with("---") {
+                continue;
+            }
+            let mut col = line.len() - body.len();
+            let mut rest = body;
+            loop {
+                if rest == "-" || rest.starts_with("- ") {
+                    while stack.len() > 1 {
+                        let top = &stack[stack.len() - 1];
+                        if top.indent > col || (top.indent == col && top.is_item) {
+                            stack.pop();
+                        } else {
+                            break;
+                        }
+                    }
+                    let Some(parent) = stack.last_mut() else {
+                        break;
+                    };
+                    let ptr = format!("{}/{}", parent.ptr, parent.items);
+                    parent.items += 1;
+                    let after = rest[1..].trim_start_matches(' ');
+                    let value_col = col + (rest.len() - after.len());
+                    map.insert(
+                        ptr.clone(),
+                        Span {
+                            key: None,
+                            key_len: 0,
+                            value: start + value_col,
+                        },
+                    );
+                    stack.push(Frame {
+                        indent: col,
+                        ptr,
+                        is_item: true,
+                        items: 0,
+                    });
+                    if after.is_empty() {
+                        break;
+                    }
+                    col = value_col;
+                    rest = after;
+                    continue;
+                }
+                let Some((key, key_len, value_off)) = yaml_key(rest) else {
+                    break;
+                };
+                while stack.len() > 1 && stack[stack.len() - 1].indent >= col {
+                    stack.pop();
+                }
+                let Some(parent) = stack.last() else { break };
+                let ptr = format!("{}/{}", parent.ptr, escape_token(&key));
+                map.insert(
+                    ptr.clone(),
+                    Span {
+                        key: Some(start + col),
+                        key_len,
+                        value: start + col + value_off,
+                    },
+                );
+                stack.push(Frame {
+                    indent: col,
+                    ptr,
+                    is_item: false,
+                    items: 0,
+                });
+                break;
+            }
+        }
+        Spans { map }
+    }
+}
+
+/// A mapping key at the start of `s`: (key, length of the key text, offset of the value or,
+/// when the value is on later lines, of the key).
+fn yaml_key(s: &str) -> Option<(String, usize, usize)> {
+    let (key, key_len) = match s.chars().next()? {
+        q @ ('"' | '\'') => {
+            let end = s[1..].find(q)? + 2;
+            (s[1..end - 1].to_string(), end)
+        }
+        _ => {
+            let end = s.find(": ").or_else(|| s.strip_suffix(':').map(str::len))?;
+            let k = s[..end].trim_end();
+            if k.is_empty() || k.starts_with(['{', '[', '#', '&', '*', '!', '|', '>']) {
+                return None;
+            }
+            (k.to_string(), k.len())
+        }
+    };
+    let after = s[key_len..].trim_start_matches(' ');
+    let after = after.strip_prefix(':')?;
+    let value = after.trim_start_matches(' ');
+    let value_off = if value.is_empty() || value.starts_with('#') {
+        0
+    } else {
+        s.len() - value.len()
+    };
+    Some((key, key_len, value_off))
+}
+
 /// Escapes one reference token of a JSON pointer.
 pub fn escape_token(token: &str) -> String {
     token.replace('~', "~0").replace('/', "~1")
@@ -190,5 +324,23 @@ mod tests {
             s.nearest("/a/b~1c/7/zz").unwrap(),
             s.get("/a/b~1c").unwrap()
         );
+    }
+
+    #[test]
+    fn yaml_keys_and_items() {
+        let text = "region: us-east-1\nplugins:\n- name: tfstate\n  config:\n    url: \"s3://b/k\"\n- name: ssm\nignore:\n  tags:\n    - a\n    - 'b'\n\"quoted key\": 1\n";
+        let s = Spans::scan_yaml(text);
+        let at = |p: &str| {
+            let sp = s.get(p).unwrap_or_else(|| panic!("no span for {p}"));
+            &text[sp.value..]
+        };
+        assert!(at("/region").starts_with("us-east-1"));
+        assert!(at("/plugins/0").starts_with("name: tfstate"));
+        assert!(at("/plugins/0/config/url").starts_with("\"s3://b/k\""));
+        assert!(at("/plugins/1/name").starts_with("ssm"));
+        assert!(at("/ignore/tags/1").starts_with("'b'"));
+        assert!(at("/quoted key").starts_with('1'));
+        let k = s.get("/plugins/1/name").unwrap();
+        assert_eq!(&text[k.key.unwrap()..k.key.unwrap() + k.key_len], "name");
     }
 }

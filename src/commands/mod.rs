@@ -1,0 +1,5 @@
+//! One file per command. Each receives settings and the printer and returns an exit code;
+//! errors travel up as [`crate::error::Error`] and `main` prints them.
+
+pub mod render;
+pub mod validate;

@@ -1,0 +1,79 @@
+//! `cortado render [config|taskdef|servicedef]...`: the rendered JSON of what it names.
+//!
+//! One target prints that document; several (default: all) print one JSON object keyed by
+//! target name. Several configs print one such result each, in order.
+
+use serde_json::{Map, Value};
+
+use crate::cli::RenderTarget;
+use crate::error::{ExitCode, Result};
+use crate::render;
+use crate::report::Printer;
+use crate::settings::Settings;
+
+pub fn run(
+    settings: &Settings,
+    printer: &mut Printer,
+    targets: &[RenderTarget],
+) -> Result<ExitCode> {
+    let ctx = settings.render_context()?;
+    printer.set_secrets(ctx.secrets.clone());
+    let configs = settings.load_configs(&ctx, printer)?;
+    let targets: Vec<RenderTarget> = if targets.is_empty() {
+        vec![
+            RenderTarget::Config,
+            RenderTarget::Taskdef,
+            RenderTarget::Servicedef,
+        ]
+    } else {
+        targets.to_vec()
+    };
+    for cfg in &configs {
+        let mut out = Map::new();
+        for t in &targets {
+            let (name, value) = match t {
+                RenderTarget::Config => ("config", Some(cfg.document.value.clone())),
+                RenderTarget::Taskdef => (
+                    "taskdef",
+                    match &cfg.task_definition {
+                        Some(p) => Some(render::load(&ctx, p)?.value),
+                        None => None,
+                    },
+                ),
+                RenderTarget::Servicedef => (
+                    "servicedef",
+                    match &cfg.service_definition {
+                        Some(p) => Some(render::load(&ctx, p)?.value),
+                        None => None,
+                    },
+                ),
+            };
+            match value {
+                Some(v) => {
+                    out.insert(name.to_string(), v);
+                }
+                None if targets.len() == 1 => {
+                    return Err(crate::error::Error::msg(format!(
+                        "{} names no {}",
+                        cfg.path.display(),
+                        if name == "taskdef" {
+                            "task_definition"
+                        } else {
+                            "service_definition"
+                        }
+                    ))
+                    .with_hint("add the key to the config file"));
+                }
+                None => {}
+            }
+        }
+        if targets.len() == 1 {
+            if let Some((_, v)) = out.into_iter().next() {
+                printer.out_json(&v);
+            }
+        } else {
+            printer.out_json(&Value::Object(out));
+        }
+    }
+    Ok(ExitCode::Success)
+}

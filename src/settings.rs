@@ -1,0 +1,97 @@
+//! Settings: the command line (and its `CORTADO_*` environment variables) turned once into
+//! plain values the core receives. Flag > environment > config file > default.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::cli::{GlobalArgs, OutputFormat};
+use crate::config::{self, Config};
+use crate::error::{Diagnostic, Error, Result};
+use crate::render::RenderContext;
+use crate::report::{Format, Printer};
+
+/// Global settings of a run.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Config files given; empty means "find the default in the current folder".
+    pub configs: Vec<PathBuf>,
+    pub envfiles: Vec<PathBuf>,
+    pub ext_str: Vec<(String, String)>,
+    pub ext_code: Vec<(String, String)>,
+    pub region: Option<String>,
+    pub timeout: Option<Duration>,
+    pub format: Format,
+    pub no_color: bool,
+    pub verbose: u8,
+}
+
+impl Settings {
+    pub fn from_args(args: &GlobalArgs) -> Result<Settings> {
+        let timeout = match &args.timeout {
+            None => None,
+            Some(t) => Some(config::parse_duration(t).map_err(|e| {
+                Error::input(
+                    Diagnostic::error(format!("invalid --timeout {t:?}: {e}"))
+                        .hint("use a Go-style duration: 90s, 10m, 1h30m"),
+                )
+            })?),
+        };
+        Ok(Settings {
+            configs: args.config.clone(),
+            envfiles: args.envfile.clone(),
+            ext_str: key_values("--ext-str", &args.ext_str)?,
+            ext_code: key_values("--ext-code", &args.ext_code)?,
+            region: args.region.clone(),
+            timeout,
+            format: match args.output {
+                OutputFormat::Text => Format::Text,
+                OutputFormat::Json => Format::Json,
+            },
+            no_color: args.no_color,
+            verbose: args.verbose,
+        })
+    }
+
+    /// The render context: environment plus envfiles, ext vars, standard functions.
+    pub fn render_context(&self) -> Result<RenderContext> {
+        let mut ctx = RenderContext::from_env(&self.envfiles)?;
+        ctx.ext_str = self.ext_str.clone();
+        ctx.ext_code = self.ext_code.clone();
+        Ok(ctx)
+    }
+
+    /// The config files of this run: those given, or the default one.
+    pub fn config_paths(&self) -> Result<Vec<PathBuf>> {
+        if self.configs.is_empty() {
+            Ok(vec![config::find_default(std::path::Path::new(""))?])
+        } else {
+            Ok(self.configs.clone())
+        }
+    }
+
+    /// Loads every config, printing their warnings.
+    pub fn load_configs(&self, ctx: &RenderContext, printer: &Printer) -> Result<Vec<Config>> {
+        let mut out = Vec::new();
+        for path in self.config_paths()? {
+            let cfg = config::load(ctx, &path)?;
+            for w in &cfg.warnings {
+                printer.diagnostic(w);
+            }
+            out.push(cfg);
+        }
+        Ok(out)
+    }
+}
+
+fn key_values(flag: &str, items: &[String]) -> Result<Vec<(String, String)>> {
+    items
+        .iter()
+        .map(|kv| match kv.split_once('=') {
+            Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+            _ => Err(Error::input(
+                Diagnostic::error(format!("{flag} {kv:?} is not KEY=VALUE"))
+                    .hint(format!("write {flag} NAME=VALUE")),
+            )),
+        })
+        .collect()
+}

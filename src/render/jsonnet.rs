@@ -74,6 +74,12 @@ pub fn evaluate(ctx: &RenderContext, path: &Path, source: &str) -> Result<String
         .map_err(|e| jsonnet_error(path, source, &e))
 }
 
+/// The file named by a "can't resolve X from Y" message.
+fn unresolved_import(message: &str) -> Option<&str> {
+    let rest = message.split("can't resolve ").nth(1)?;
+    Some(rest.split(" from ").next()?.trim())
+}
+
 /// Turns an evaluator error into a diagnostic at the innermost location it names.
 fn jsonnet_error(path: &Path, source: &str, e: &jrsonnet_evaluator::Error) -> Error {
     use jrsonnet_evaluator::error::ErrorKind;
@@ -104,9 +110,19 @@ fn jsonnet_error(path: &Path, source: &str, e: &jrsonnet_evaluator::Error) -> Er
             let len = (span.2.saturating_sub(span.1) as usize).max(1);
             Location::from_offset(shown, text, start.offset, len)
         }
-        None => Location::file(path),
+        // Import failures carry no span: point at the import of the missing file instead.
+        None => unresolved_import(&message)
+            .and_then(|name| {
+                ["'", "\""]
+                    .iter()
+                    .find_map(|q| source.find(&format!("{q}{name}{q}")))
+                    .map(|off| Location::from_offset(path, source, off, name.len() + 2))
+            })
+            .unwrap_or_else(|| Location::file(path)),
     };
-    let hint = if message.contains("must_env") || message.contains("extVar") {
+    let hint = if unresolved_import(&message).is_some() {
+        "imports are resolved relative to the importing file: check the file name and folder"
+    } else if message.contains("must_env") || message.contains("extVar") {
         "set the variable in the environment or an --envfile, or pass --ext-str/--ext-code"
     } else {
         "fix the Jsonnet at the marker; `cortado render` shows the evaluated result"

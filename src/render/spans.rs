@@ -84,6 +84,8 @@ impl Spans {
             },
         );
         let mut line_start = 0;
+        // A key whose value starts on a later line: (pointer, indent of the key).
+        let mut pending: Option<(String, usize)> = None;
         for raw in text.split_inclusive('\n') {
             let start = line_start;
             line_start += raw.len();
@@ -93,6 +95,12 @@ impl Spans {
                 continue;
             }
             let mut col = line.len() - body.len();
+            if let Some((ptr, indent)) = pending.take()
+                && (col > indent || body.starts_with('-'))
+                && let Some(span) = map.get_mut(&ptr)
+            {
+                span.value = start + col;
+            }
             let mut rest = body;
             loop {
                 if rest == "-" || rest.starts_with("- ") {
@@ -148,6 +156,9 @@ impl Spans {
                         value: start + col + value_off,
                     },
                 );
+                if value_off == 0 {
+                    pending = Some((ptr.clone(), col));
+                }
                 stack.push(Frame {
                     indent: col,
                     ptr,
@@ -340,6 +351,8 @@ mod tests {
         assert!(at("/plugins/1/name").starts_with("ssm"));
         assert!(at("/ignore/tags/1").starts_with("'b'"));
         assert!(at("/quoted key").starts_with('1'));
+        assert!(at("/plugins").starts_with("- name: tfstate"));
+        assert!(at("/plugins/0/config").starts_with("url:"));
         let k = s.get("/plugins/1/name").unwrap();
         assert_eq!(&text[k.key.unwrap()..k.key.unwrap() + k.key_len], "name");
     }

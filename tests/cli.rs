@@ -1,0 +1,206 @@
+//! Black-box tests of the `cortado` binary: fixture corpora under tests/fixtures/.
+//!
+//! - `render/<case>/`: a config and its files; `cortado render` (plus the case's `args`) must
+//!   print exactly `expected.json`.
+//! - `bad/<case>/`: malformed input; the command (default `validate`) must exit with the
+//!   expected code (default 1), print every line of `expect` on stderr, never panic, and name
+//!   file:line:col where the `expect` file says so.
+//!
+//! Per case, optional files: `args` (one argument per line, replacing the default command),
+//! `env` (KEY=VALUE lines set in the otherwise empty process environment), `exit` (the code).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+/// Runs cortado in `dir` with a clean environment plus `env`.
+fn cortado(dir: &Path, args: &[String], env: &[(String, String)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cortado"));
+    cmd.current_dir(dir).args(args).env_clear();
+    if let Some(path) = std::env::var_os("PATH") {
+        cmd.env("PATH", path);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run cortado")
+}
+
+fn read_lines(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .map(|s| {
+            s.lines()
+                .map(str::to_string)
+                .filter(|l| !l.trim().is_empty() && !l.starts_with("# "))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn case_env(dir: &Path) -> Vec<(String, String)> {
+    read_lines(&dir.join("env"))
+        .into_iter()
+        .filter_map(|l| {
+            l.split_once('=')
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+        })
+        .collect()
+}
+
+fn cases(kind: &str) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(fixtures().join(kind))
+        .expect("fixture folder")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_dir())
+        .collect();
+    dirs.sort();
+    dirs
+}
+
+#[test]
+fn render_fixtures_match_expected_output() {
+    let mut failures = Vec::new();
+    let all = cases("render");
+    assert!(all.len() >= 5, "expected at least 5 render fixtures");
+    for dir in all {
+        let mut args = read_lines(&dir.join("args"));
+        if args.is_empty() {
+            args.push("render".into());
+        }
+        let out = cortado(&dir, &args, &case_env(&dir));
+        let expected = std::fs::read_to_string(dir.join("expected.json")).expect("expected.json");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        if !out.status.success() || stdout != expected {
+            failures.push(format!(
+                "{}: exit {:?}\n--- stdout\n{stdout}\n--- expected\n{expected}\n--- stderr\n{}",
+                dir.display(),
+                out.status.code(),
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+#[test]
+fn bad_inputs_fail_with_located_messages() {
+    let mut failures = Vec::new();
+    let all = cases("bad");
+    assert!(
+        all.len() >= 30,
+        "expected at least 30 malformed inputs, found {}",
+        all.len()
+    );
+    for dir in all {
+        let mut args = read_lines(&dir.join("args"));
+        if args.is_empty() {
+            args.push("validate".into());
+        }
+        let expect = read_lines(&dir.join("expect"));
+        assert!(!expect.is_empty(), "{}: empty expect file", dir.display());
+        let code: i32 = read_lines(&dir.join("exit"))
+            .first()
+            .map_or(1, |c| c.trim().parse().expect("exit file holds a number"));
+        let out = cortado(&dir, &args, &case_env(&dir));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let mut problems = Vec::new();
+        if out.status.code() != Some(code) {
+            problems.push(format!("exit {:?}, wanted {code}", out.status.code()));
+        }
+        if stderr.contains("panicked") || stderr.contains("RUST_BACKTRACE") {
+            problems.push("panicked".to_string());
+        }
+        for want in &expect {
+            if !stderr.contains(want.as_str()) {
+                problems.push(format!("stderr lacks {want:?}"));
+            }
+        }
+        if !problems.is_empty() {
+            failures.push(format!(
+                "{}: {}\n--- stderr\n{stderr}",
+                dir.display(),
+                problems.join("; ")
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+#[test]
+fn example_hello_validates_and_renders() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let args: Vec<String> = ["validate", "-c", "examples/hello/cortado.yml"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let out = cortado(root, &args, &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let args: Vec<String> = ["render", "taskdef", "-c", "examples/hello/cortado.yml"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let out = cortado(root, &args, &[("IMAGE_TAG".into(), "v7".into())]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("render prints JSON");
+    assert_eq!(
+        v["containerDefinitions"][0]["image"],
+        "123456789012.dkr.ecr.us-east-1.amazonaws.com/hello:v7"
+    );
+}
+
+#[test]
+fn unknown_config_key_is_a_warning_with_a_suggestion() {
+    let dir = fixtures().join("warn/typo-key");
+    let out = cortado(&dir, &["validate".to_string()], &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("warning: unknown config key \"task_defintion\""),
+        "{stderr}"
+    );
+    assert!(stderr.contains("cortado.yml:3:1"), "{stderr}");
+    assert!(
+        stderr.contains("did you mean \"task_definition\"?"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn validate_json_output_lists_findings() {
+    let dir = fixtures().join("bad/task-unknown-key");
+    let args: Vec<String> = vec!["validate".into(), "--output".into(), "json".into()];
+    let out = cortado(&dir, &args, &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    assert_eq!(v["valid"], false);
+    let f = &v["findings"][0];
+    assert_eq!(f["severity"], "error");
+    assert!(f["file"].as_str().unwrap().ends_with("ecs-task-def.json"));
+    assert!(f["line"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn version_and_completions() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = cortado(root, &["version".to_string()], &[]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("cortado {}", env!("CARGO_PKG_VERSION"))
+    );
+    let out = cortado(root, &["completions".to_string(), "bash".to_string()], &[]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("complete -F"));
+}
+
+#[test]
+fn usage_errors_exit_1_not_2() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = cortado(root, &["render".to_string(), "everything".to_string()], &[]);
+    assert_eq!(out.status.code(), Some(1));
+}

@@ -311,10 +311,10 @@ impl Error {
 
     /// Adds a hint to the first diagnostic, when it has none.
     pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
-        if let Some(d) = self.diagnostics.first_mut() {
-            if d.hint.is_none() {
-                d.hint = Some(hint.into());
-            }
+        if let Some(d) = self.diagnostics.first_mut()
+            && d.hint.is_none()
+        {
+            d.hint = Some(hint.into());
         }
         self
     }

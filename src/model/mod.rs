@@ -275,6 +275,8 @@ fn load<T: SerializableStruct>(
         }
     }
     diagnostics.extend(findings.iter().map(|f| diagnostic(doc, kind, &origin, f)));
+    // In file order, as a reader goes through the file.
+    diagnostics.sort_by_key(|d| d.location.as_ref().map(|l| (l.line, l.col)));
     Loaded {
         input: decoded.value,
         json,

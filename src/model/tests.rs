@@ -417,10 +417,10 @@ fn describe_output_is_unwrapped_and_read_only_fields_noted() {
     assert_eq!(line_col(notes[0]), pos(text, "\"taskDefinitionArn\""));
     let errs = errors(&loaded.diagnostics);
     assert_eq!(errs.len(), 2, "{errs:#?}");
-    // Located inside the wrapper.
-    assert_eq!(line_col(errs[0]), pos(text, "\"tagz\""));
-    assert_eq!(errs[0].hint.as_deref(), Some("did you mean \"tags\"?"));
-    assert_eq!(line_col(errs[1]), pos(text, "\"imag\""));
+    // In file order; the nested one located inside the wrapper.
+    assert_eq!(line_col(errs[0]), pos(text, "\"imag\""));
+    assert_eq!(line_col(errs[1]), pos(text, "\"tagz\""));
+    assert_eq!(errs[1].hint.as_deref(), Some("did you mean \"tags\"?"));
     // Container cpu is a plain integer in the SDK: it comes out as ECS's default, 0.
     assert_eq!(
         loaded.json,

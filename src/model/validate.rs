@@ -487,3 +487,429 @@ fn subnets(s: &CreateServiceInput, src: &Src<'_, CreateServiceInput>, out: &mut 
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::tests::{FULL_SERVICE, FULL_TASK, doc_named, pos};
+    use crate::model::{service_definition, task_definition};
+
+    const TASK: &str = r#"{
+  "family": "web",
+  "containerDefinitions": [{"name": "app", "image": "nginx:1"}]
+}"#;
+
+    const FARGATE_TASK: &str = r#"{
+  "family": "web",
+  "requiresCompatibilities": ["FARGATE"],
+  "networkMode": "awsvpc",
+  "cpu": "256",
+  "memory": "512",
+  "containerDefinitions": [
+    {"name": "app", "image": "nginx:1", "portMappings": [{"containerPort": 80}]}
+  ]
+}"#;
+
+    const SERVICE: &str = r#"{
+  "launchType": "FARGATE",
+  "loadBalancers": [{"targetGroupArn": "arn:tg", "containerName": "app", "containerPort": 80}],
+  "networkConfiguration": {"awsvpcConfiguration": {"subnets": ["subnet-1"]}}
+}"#;
+
+    /// Validates; the fixtures themselves must decode cleanly.
+    fn run(task: &str, service: Option<&str>) -> Vec<Diagnostic> {
+        let td = doc_named("task.json", task);
+        let t = task_definition(&td);
+        assert!(t.diagnostics.is_empty(), "{:#?}", t.diagnostics);
+        let sd = service.map(|s| doc_named("service.json", s));
+        let s = sd.as_ref().map(|d| (service_definition(d), d));
+        if let Some((l, _)) = &s {
+            assert!(l.diagnostics.is_empty(), "{:#?}", l.diagnostics);
+        }
+        validate((&t, &td), s.as_ref().map(|(l, d)| (l, *d)))
+    }
+
+    /// Exactly one finding, containing `message`, located at `needle` in `file`'s `text`.
+    fn one(
+        found: &[Diagnostic],
+        message: &str,
+        file: &str,
+        text: &str,
+        needle: &str,
+    ) -> Diagnostic {
+        assert_eq!(found.len(), 1, "{found:#?}");
+        let d = &found[0];
+        assert!(d.is_error());
+        assert!(d.message.contains(message), "{}", d.message);
+        assert!(d.hint.is_some());
+        let l = d.location.as_ref().unwrap();
+        assert_eq!(l.path.to_str(), Some(file));
+        assert_eq!((l.line, l.col), pos(text, needle), "{d}");
+        d.clone()
+    }
+
+    #[test]
+    fn valid_definitions_are_quiet() {
+        assert!(run(TASK, None).is_empty());
+        assert!(run(FARGATE_TASK, None).is_empty());
+        assert!(run(FARGATE_TASK, Some(SERVICE)).is_empty());
+        assert!(run(FULL_TASK, Some(FULL_SERVICE)).is_empty());
+    }
+
+    #[test]
+    fn family_missing_or_invalid() {
+        let t = r#"{"containerDefinitions": [{"name": "a", "image": "x"}]}"#;
+        one(&run(t, None), "has no family", "task.json", t, "{");
+        let t = TASK.replace("\"web\"", "\"web app!\"");
+        one(
+            &run(&t, None),
+            "contains characters other than",
+            "task.json",
+            &t,
+            "\"web app!\"",
+        );
+        let long = "a".repeat(256);
+        let t = TASK.replace("\"web\"", &format!("\"{long}\""));
+        one(
+            &run(&t, None),
+            "is 256 characters long",
+            "task.json",
+            &t,
+            &format!("\"{long}\""),
+        );
+        let t = TASK.replace("\"web\"", &format!("\"{}\"", "a_B-9".repeat(51)));
+        assert!(run(&t, None).is_empty());
+    }
+
+    #[test]
+    fn no_containers() {
+        let t = "{\"family\": \"web\", \"containerDefinitions\": []}";
+        one(&run(t, None), "has no containers", "task.json", t, "[]");
+    }
+
+    #[test]
+    fn container_without_name_or_image() {
+        let t = r#"{"family": "web", "containerDefinitions": [{"name": "a", "image": "x"}, {"image": "y"}]}"#;
+        one(
+            &run(t, None),
+            "container 1 has no name",
+            "task.json",
+            t,
+            "{\"image\": \"y\"}",
+        );
+        let t = r#"{"family": "web", "containerDefinitions": [{"name": "a"}]}"#;
+        one(
+            &run(t, None),
+            "container \"a\" has no image",
+            "task.json",
+            t,
+            "{\"name\"",
+        );
+    }
+
+    #[test]
+    fn duplicate_container_names() {
+        let t = r#"{"family": "web", "containerDefinitions": [
+  {"name": "app", "image": "x"},
+  {"name": "app", "image": "y"}
+]}"#;
+        let d = one(
+            &run(t, None),
+            "\"app\" is used twice",
+            "task.json",
+            t,
+            "\"app\", \"image\": \"y\"",
+        );
+        assert!(d.hint.unwrap().contains("container 0"));
+    }
+
+    #[test]
+    fn at_least_one_essential_container() {
+        let t = r#"{"family": "web", "containerDefinitions": [
+  {"name": "a", "image": "x", "essential": false},
+  {"name": "b", "image": "y", "essential": false}
+]}"#;
+        one(
+            &run(t, None),
+            "no container is essential",
+            "task.json",
+            t,
+            "[",
+        );
+        // Omitted means essential.
+        let t = r#"{"family": "web", "containerDefinitions": [
+  {"name": "a", "image": "x", "essential": false},
+  {"name": "b", "image": "y"}
+]}"#;
+        assert!(run(t, None).is_empty());
+    }
+
+    #[test]
+    fn unknown_enum_values() {
+        let t = FARGATE_TASK.replace("\"awsvpc\"", "\"awsvcp\"");
+        let found = run(&t, None);
+        let d = found
+            .iter()
+            .find(|d| d.message.contains("unknown networkMode"))
+            .unwrap();
+        assert_eq!(d.hint.as_deref(), Some("did you mean \"awsvpc\"?"));
+        let t = FARGATE_TASK.replace("[\"FARGATE\"]", "[\"FARGTE\"]");
+        let d = one(
+            &run(&t, None),
+            "unknown compatibility \"FARGTE\"",
+            "task.json",
+            &t,
+            "\"FARGTE\"",
+        );
+        assert_eq!(d.hint.as_deref(), Some("did you mean \"FARGATE\"?"));
+        let s = SERVICE.replace("\"FARGATE\"", "\"FARGAT\"");
+        one(
+            &run(FARGATE_TASK, Some(&s)),
+            "unknown launchType",
+            "service.json",
+            &s,
+            "\"FARGAT\"",
+        );
+    }
+
+    #[test]
+    fn fargate_service_needs_fargate_compatibility() {
+        let t = FARGATE_TASK.replace("\"requiresCompatibilities\": [\"FARGATE\"],", "");
+        let d = one(
+            &run(&t, Some(SERVICE)),
+            "lacks FARGATE",
+            "service.json",
+            SERVICE,
+            "\"FARGATE\"",
+        );
+        assert!(d.hint.unwrap().contains("task.json"));
+        let s = SERVICE.replace(
+            "\"launchType\": \"FARGATE\"",
+            "\"capacityProviderStrategy\": [{\"capacityProvider\": \"FARGATE_SPOT\", \"weight\": 1}]",
+        );
+        one(
+            &run(&t, Some(&s)),
+            "capacity provider FARGATE_SPOT",
+            "service.json",
+            &s,
+            "\"FARGATE_SPOT\"",
+        );
+        // EC2 services do not need it.
+        let s = SERVICE.replace("\"FARGATE\"", "\"EC2\"");
+        assert!(run(&t, Some(&s)).is_empty());
+    }
+
+    #[test]
+    fn fargate_needs_awsvpc() {
+        let t = FARGATE_TASK.replace("\"awsvpc\"", "\"bridge\"");
+        one(
+            &run(&t, None),
+            "need networkMode awsvpc, not bridge",
+            "task.json",
+            &t,
+            "\"bridge\"",
+        );
+        let t = FARGATE_TASK.replace("\"networkMode\": \"awsvpc\",", "");
+        one(
+            &run(&t, None),
+            "the task definition sets none",
+            "task.json",
+            &t,
+            "{",
+        );
+        // The service alone can make it Fargate.
+        let t = TASK.replace("\"family\": \"web\",", "\"family\": \"web\", \"networkMode\": \"bridge\", \"cpu\": \"256\", \"memory\": \"512\",");
+        let found = run(
+            &t,
+            Some(&SERVICE.replace(
+                "\"containerName\": \"app\", \"containerPort\": 80",
+                "\"containerName\": \"app\"",
+            )),
+        );
+        assert!(
+            found.iter().any(|d| d.message.contains("not bridge")),
+            "{found:#?}"
+        );
+    }
+
+    #[test]
+    fn fargate_needs_cpu_and_memory() {
+        let t = FARGATE_TASK.replace("\"cpu\": \"256\",", "");
+        one(
+            &run(&t, None),
+            "need a task-level cpu",
+            "task.json",
+            &t,
+            "{",
+        );
+        let t = FARGATE_TASK.replace("\"memory\": \"512\",", "");
+        let d = one(
+            &run(&t, None),
+            "need a task-level memory",
+            "task.json",
+            &t,
+            "{",
+        );
+        assert!(d.hint.unwrap().contains("512, 1024, 2048 MiB for cpu 256"));
+    }
+
+    #[test]
+    fn fargate_cpu_memory_pairs() {
+        let t = FARGATE_TASK.replace("\"256\"", "\"300\"");
+        let d = one(
+            &run(&t, None),
+            "cpu \"300\" is not a Fargate CPU size",
+            "task.json",
+            &t,
+            "\"300\"",
+        );
+        assert!(
+            d.hint
+                .unwrap()
+                .contains("256, 512, 1024, 2048, 4096, 8192, 16384")
+        );
+        let t = FARGATE_TASK.replace("\"256\"", "\"1 vCPU\"");
+        let d = one(
+            &run(&t, None),
+            "memory \"512\" (512 MiB) is not valid with cpu 1024",
+            "task.json",
+            &t,
+            "\"512\"",
+        );
+        assert_eq!(
+            d.hint.as_deref(),
+            Some(
+                "with cpu 1024, use memory 2048, 3072, ... 8192 (every 1024 MiB) MiB, or change cpu"
+            )
+        );
+        let t = FARGATE_TASK.replace("\"512\"", "\"lots\"");
+        one(
+            &run(&t, None),
+            "not a size ECS understands",
+            "task.json",
+            &t,
+            "\"lots\"",
+        );
+        for (cpu, memory) in [
+            ("0.25 vCPU", "1 GB"),
+            ("512", "4GB"),
+            ("16 vCPU", "120 GB"),
+            ("8192", "61440"),
+        ] {
+            let t = FARGATE_TASK
+                .replace("\"cpu\": \"256\"", &format!("\"cpu\": \"{cpu}\""))
+                .replace("\"memory\": \"512\"", &format!("\"memory\": \"{memory}\""));
+            assert!(run(&t, None).is_empty(), "{cpu} {memory}");
+        }
+    }
+
+    #[test]
+    fn host_port_must_equal_container_port_under_awsvpc() {
+        let t = FARGATE_TASK.replace(
+            "{\"containerPort\": 80}",
+            "{\"containerPort\": 80, \"hostPort\": 8080}",
+        );
+        one(
+            &run(&t, None),
+            "hostPort 8080 differs from containerPort 80",
+            "task.json",
+            &t,
+            "8080",
+        );
+        let t = FARGATE_TASK.replace(
+            "{\"containerPort\": 80}",
+            "{\"containerPort\": 80, \"hostPort\": 80}",
+        );
+        assert!(run(&t, None).is_empty());
+        let t = TASK.replace("\"image\": \"nginx:1\"", "\"image\": \"nginx:1\", \"portMappings\": [{\"containerPort\": 80, \"hostPort\": 8080}]");
+        assert!(run(&t, None).is_empty(), "bridge mode maps ports freely");
+    }
+
+    #[test]
+    fn load_balancer_container_must_exist() {
+        let s = SERVICE.replace("\"containerName\": \"app\"", "\"containerName\": \"ap\"");
+        let d = one(
+            &run(FARGATE_TASK, Some(&s)),
+            "names container \"ap\"",
+            "service.json",
+            &s,
+            "\"ap\"",
+        );
+        assert_eq!(d.hint.as_deref(), Some("did you mean \"app\"?"));
+        let s = SERVICE.replace(
+            "\"containerName\": \"app\"",
+            "\"containerName\": \"worker\"",
+        );
+        let d = one(
+            &run(FARGATE_TASK, Some(&s)),
+            "names container \"worker\"",
+            "service.json",
+            &s,
+            "\"worker\"",
+        );
+        assert!(d.hint.unwrap().contains("has containers: app"));
+    }
+
+    #[test]
+    fn load_balancer_port_must_be_mapped() {
+        let s = SERVICE.replace("\"containerPort\": 80", "\"containerPort\": 8080");
+        let d = one(
+            &run(FARGATE_TASK, Some(&s)),
+            "port 8080 of container \"app\"",
+            "service.json",
+            &s,
+            "8080",
+        );
+        assert!(d.hint.unwrap().contains("maps port(s) 80"));
+        let t = FARGATE_TASK.replace(", \"portMappings\": [{\"containerPort\": 80}]", "");
+        let d = one(
+            &run(&t, Some(SERVICE)),
+            "has no portMapping",
+            "service.json",
+            SERVICE,
+            "80}",
+        );
+        assert!(d.hint.unwrap().contains("add \"portMappings\""));
+    }
+
+    #[test]
+    fn awsvpc_service_needs_subnets() {
+        let s = SERVICE.replace(
+            "\"subnets\": [\"subnet-1\"]",
+            "\"securityGroups\": [\"sg-1\"]",
+        );
+        one(
+            &run(FARGATE_TASK, Some(&s)),
+            "names no subnets",
+            "service.json",
+            &s,
+            "\"awsvpcConfiguration\"",
+        );
+        let s = SERVICE.replace(",\n  \"networkConfiguration\": {\"awsvpcConfiguration\": {\"subnets\": [\"subnet-1\"]}}", "");
+        let found = run(FARGATE_TASK, Some(&s));
+        assert_eq!(found.len(), 1, "{found:#?}");
+        let s = SERVICE.replace("\"subnet-1\"", "");
+        assert_eq!(run(FARGATE_TASK, Some(&s)).len(), 1);
+        // Not awsvpc: no subnets needed.
+        let s = r#"{"launchType": "EC2"}"#;
+        assert!(run(TASK, Some(s)).is_empty());
+    }
+
+    #[test]
+    fn container_memory_must_fit_in_task_memory() {
+        let t = r#"{"family": "web", "memory": "1 GB", "containerDefinitions": [
+  {"name": "a", "image": "x", "memory": 768},
+  {"name": "b", "image": "y", "memory": 512, "memoryReservation": 128}
+]}"#;
+        let d = one(
+            &run(t, None),
+            "add up to 1280 MiB, more than the task's 1024 MiB",
+            "task.json",
+            t,
+            "\"1 GB\"",
+        );
+        assert!(d.hint.unwrap().contains("a 768 + b 512"));
+        let t = t.replace("768", "512");
+        assert!(run(&t, None).is_empty());
+    }
+}

@@ -356,7 +356,12 @@ fn guarded(
             }
             r
         }
-        other => other,
+        Err(e) => {
+            // The first failure recorded is the deepest: a nested reader records before us.
+            shared.fail(&pointer, &e);
+            Err(e)
+        }
+        Ok(()) => Ok(()),
     }
 }
 
@@ -515,5 +520,58 @@ impl ShapeDeserializer for Tracer<'_, '_, '_> {
 
     fn container_size(&self) -> Option<usize> {
         self.inner.container_size()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_ecs::operation::register_task_definition::RegisterTaskDefinitionInput;
+    use serde_json::json;
+
+    /// Reads like the SDK but fails on the value of "cpu" in a container.
+    fn failing_reader(d: &mut dyn ShapeDeserializer) -> Result<u32, SerdeError> {
+        let mut count = 0;
+        d.read_struct(RegisterTaskDefinitionInput::SCHEMA, &mut |member, d| {
+            if member.member_name() == Some("containerDefinitions") {
+                d.read_list(member, &mut |d| {
+                    d.read_struct(
+                        aws_sdk_ecs::types::ContainerDefinition::SCHEMA,
+                        &mut |m, d| {
+                            count += 1;
+                            if m.member_name() == Some("cpu") {
+                                return Err(SerdeError::custom("boom"));
+                            }
+                            d.skip_value()
+                        },
+                    )
+                })
+            } else {
+                d.skip_value()
+            }
+        })?;
+        Ok(count)
+    }
+
+    #[test]
+    fn a_codec_failure_is_located_at_the_deepest_value() {
+        let v = json!({"family": "f", "containerDefinitions": [{"name": "a"}, {"name": "b", "cpu": 1}]});
+        let decoded = decode(&v, failing_reader);
+        assert!(decoded.value.is_none());
+        assert_eq!(
+            decoded.findings,
+            vec![Finding::Failed {
+                pointer: "/containerDefinitions/1/cpu".into(),
+                message: "boom".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn a_reader_that_succeeds_reports_nothing() {
+        let v = json!({"family": "f", "containerDefinitions": [{"name": "a"}, {"name": "b"}]});
+        let decoded = decode(&v, failing_reader);
+        assert_eq!(decoded.value, Some(2));
+        assert!(decoded.findings.is_empty());
     }
 }

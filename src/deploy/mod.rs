@@ -1,0 +1,4 @@
+//! The deploy engine: strategies, the watcher, fast-fail rules, verdict and rollback. It emits
+//! events and never prints.
+
+pub mod verdict;

@@ -1,0 +1,621 @@
+//! The verdict: did the deployment WE started succeed, fail, or is it still going?
+//!
+//! Receives what one poll saw of a service ([`Snapshot`], plain data the watcher extracts from
+//! DescribeServices, DescribeServiceDeployments, DescribeTasks and DescribeTargetHealth) and
+//! the handles of our deployment ([`Ours`]). Hands on a [`Verdict`]. Pure: no I/O, no clock.
+//!
+//! Rules of the house: the verdict belongs to our deployment (its id and service-deployment
+//! ARN), never to "the service looks stable". A deployment that was rolled back is a failure,
+//! whoever rolled it back. Success needs our deployment COMPLETED, PRIMARY, alone, with
+//! running = desired on our task definition, and healthy targets where there is a load
+//! balancer. A conclusive signal (the same non-transient stop reason N times) fails fast,
+//! before the circuit breaker trips.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// The handles of the deployment we started.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ours {
+    /// The deployment id from the UpdateService/CreateService answer (`ecs-svc/...`).
+    pub deployment_id: String,
+    /// `service.currentServiceDeployment` from the same answer, when the API gave one.
+    pub service_deployment_arn: Option<String>,
+    pub task_definition_arn: String,
+}
+
+/// One entry of `service.deployments[]`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DeploymentView {
+    pub id: String,
+    /// PRIMARY | ACTIVE | INACTIVE
+    pub status: String,
+    pub task_definition_arn: String,
+    pub desired: i32,
+    pub pending: i32,
+    pub running: i32,
+    pub failed: i32,
+    /// COMPLETED | FAILED | IN_PROGRESS (absent on old controllers)
+    pub rollout_state: Option<String>,
+    pub rollout_state_reason: Option<String>,
+}
+
+/// What DescribeServiceDeployments says about our service deployment.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ServiceDeploymentView {
+    pub arn: String,
+    /// PENDING | IN_PROGRESS | SUCCESSFUL | STOPPED | STOP_REQUESTED | ROLLBACK_REQUESTED |
+    /// ROLLBACK_IN_PROGRESS | ROLLBACK_SUCCESSFUL | ROLLBACK_FAILED
+    pub status: String,
+    pub status_reason: Option<String>,
+    pub lifecycle_stage: Option<String>,
+    /// Why ECS rolled back, when it did (`rollback.reason`).
+    pub rollback_reason: Option<String>,
+    /// Circuit breaker status (TRIGGERED | MONITORING | ...), failure count and threshold.
+    pub circuit_breaker: Option<(String, i32, i32)>,
+    /// Alarm status (TRIGGERED | MONITORING | ...) and the alarms that fired.
+    pub alarms: Option<(String, Vec<String>)>,
+}
+
+/// A stopped task started by some deployment.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct StoppedTask {
+    pub task_arn: String,
+    /// The deployment id that started it.
+    pub started_by: Option<String>,
+    pub stop_code: Option<String>,
+    pub stopped_reason: Option<String>,
+    /// Reasons and exit codes of the task's containers: (name, reason, exit code).
+    pub containers: Vec<(String, Option<String>, Option<i32>)>,
+}
+
+/// The health of one registered target.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TargetView {
+    pub target_group_arn: String,
+    pub id: String,
+    /// initial | healthy | unhealthy | unused | draining | unavailable
+    pub state: String,
+    pub reason: Option<String>,
+}
+
+/// Everything one poll saw of a service.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Snapshot {
+    /// ACTIVE | DRAINING | INACTIVE, or MISSING when DescribeServices did not find it.
+    pub service_status: String,
+    pub deployments: Vec<DeploymentView>,
+    pub service_deployment: Option<ServiceDeploymentView>,
+    /// Tasks of this service that stopped, newest first (those we have seen so far).
+    pub stopped_tasks: Vec<StoppedTask>,
+    /// Targets of the service's target groups. Empty when there is no load balancer.
+    pub targets: Vec<TargetView>,
+    /// IPs of our deployment's running tasks, to pick our targets out of `targets`.
+    pub our_task_ips: Vec<String>,
+    /// Whether the service has a load balancer (then healthy targets are required).
+    pub has_load_balancer: bool,
+}
+
+/// Fast-fail rules: conclusive signals that end a deployment before ECS gives up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FastFail {
+    pub enabled: bool,
+    /// Fail after this many of our tasks stopped with the same non-transient reason.
+    pub same_reason_stops: usize,
+    /// Fail when one of our targets has been unhealthy this long (counted by the watcher and
+    /// passed in as `unhealthy_for`).
+    pub unhealthy_target_for: Duration,
+}
+
+impl Default for FastFail {
+    fn default() -> Self {
+        FastFail {
+            enabled: true,
+            same_reason_stops: 3,
+            unhealthy_target_for: Duration::from_secs(300),
+        }
+    }
+}
+
+/// Why a deployment failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// ECS marked our deployment FAILED (circuit breaker without rollback, for example).
+    RolloutFailed { reason: String },
+    /// Our deployment was rolled back: by the circuit breaker, an alarm, or someone else.
+    RolledBack { by: String, reason: String },
+    /// A deployment we did not start replaced ours.
+    Superseded { by_deployment: String },
+    /// A conclusive signal before ECS gave up.
+    FastFail { rule: String, detail: String },
+    /// The service was deleted or is draining.
+    ServiceGone { status: String },
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::RolloutFailed { reason } => write!(f, "the rollout failed: {reason}"),
+            Failure::RolledBack { by, reason } => write!(f, "rolled back by {by}: {reason}"),
+            Failure::Superseded { by_deployment } => {
+                write!(
+                    f,
+                    "superseded by deployment {by_deployment}, which cortado did not start"
+                )
+            }
+            Failure::FastFail { rule, detail } => write!(f, "failed fast ({rule}): {detail}"),
+            Failure::ServiceGone { status } => write!(f, "the service is {status}"),
+        }
+    }
+}
+
+/// The verdict of one poll.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Still going; the string says what we are waiting for.
+    Pending(String),
+    Succeeded,
+    Failed(Failure),
+}
+
+/// Stop reasons that are conclusive: retrying the same task definition will not help.
+const NON_TRANSIENT: &[&str] = &[
+    "CannotPullContainerError",
+    "Essential container in task exited",
+    "Task failed container health checks",
+    "Task failed ELB health checks",
+    "ResourceInitializationError",
+    "CannotStartContainerError",
+    "CannotCreateContainerError",
+    "OutOfMemoryError",
+];
+
+/// The conclusive reason a task stopped, when it has one.
+pub fn non_transient_reason(task: &StoppedTask) -> Option<String> {
+    let texts = task
+        .stopped_reason
+        .iter()
+        .chain(task.containers.iter().filter_map(|c| c.1.as_ref()));
+    for text in texts {
+        if let Some(k) = NON_TRANSIENT.iter().find(|k| text.contains(**k)) {
+            return Some((*k).to_string());
+        }
+    }
+    None
+}
+
+/// Judges our deployment from one snapshot. `unhealthy_for` is how long the longest-unhealthy
+/// target of ours has been unhealthy (the watcher keeps that clock).
+pub fn judge(ours: &Ours, snap: &Snapshot, rules: &FastFail, unhealthy_for: Duration) -> Verdict {
+    if snap.service_status != "ACTIVE" {
+        return Verdict::Failed(Failure::ServiceGone {
+            status: snap.service_status.clone(),
+        });
+    }
+    // 1. What the service-deployment API says is authoritative when we have it.
+    if let Some(sd) = &snap.service_deployment {
+        match sd.status.as_str() {
+            "ROLLBACK_REQUESTED"
+            | "ROLLBACK_IN_PROGRESS"
+            | "ROLLBACK_SUCCESSFUL"
+            | "ROLLBACK_FAILED" => {
+                return Verdict::Failed(Failure::RolledBack {
+                    by: rollback_actor(sd),
+                    reason: sd
+                        .rollback_reason
+                        .clone()
+                        .or_else(|| sd.status_reason.clone())
+                        .unwrap_or_else(|| "no reason given".into()),
+                });
+            }
+            "STOPPED" | "STOP_REQUESTED" => {
+                return Verdict::Failed(Failure::RolledBack {
+                    by: "a StopServiceDeployment call".into(),
+                    reason: sd.status_reason.clone().unwrap_or_else(|| "stopped".into()),
+                });
+            }
+            _ => {}
+        }
+    }
+    // 2. Our entry in deployments[].
+    let mine = snap.deployments.iter().find(|d| d.id == ours.deployment_id);
+    let primary = snap.deployments.iter().find(|d| d.status == "PRIMARY");
+    let Some(mine) = mine else {
+        return Verdict::Failed(match primary {
+            Some(p) if p.task_definition_arn != ours.task_definition_arn => Failure::RolledBack {
+                by: "ECS or another actor".into(),
+                reason: format!(
+                    "our deployment is gone and the service runs {} again",
+                    short_arn(&p.task_definition_arn)
+                ),
+            },
+            Some(p) => Failure::Superseded {
+                by_deployment: p.id.clone(),
+            },
+            None => Failure::RolloutFailed {
+                reason: "our deployment disappeared from the service".into(),
+            },
+        });
+    };
+    if mine.rollout_state.as_deref() == Some("FAILED") {
+        let reason = mine
+            .rollout_state_reason
+            .clone()
+            .unwrap_or_else(|| "ECS marked the deployment FAILED".into());
+        // With rollback on, ECS starts a new PRIMARY on the old revision.
+        return Verdict::Failed(match primary {
+            Some(p) if p.id != mine.id => Failure::RolledBack {
+                by: "the deployment circuit breaker".into(),
+                reason,
+            },
+            _ => Failure::RolloutFailed { reason },
+        });
+    }
+    if mine.status != "PRIMARY" {
+        return Verdict::Failed(match primary {
+            Some(p) if p.task_definition_arn != ours.task_definition_arn => Failure::RolledBack {
+                by: "ECS or another actor".into(),
+                reason: format!(
+                    "a new deployment {} runs {}",
+                    p.id,
+                    short_arn(&p.task_definition_arn)
+                ),
+            },
+            Some(p) => Failure::Superseded {
+                by_deployment: p.id.clone(),
+            },
+            None => Failure::RolloutFailed {
+                reason: format!("our deployment is {}", mine.status),
+            },
+        });
+    }
+    // 3. Fast-fail on conclusive signals.
+    if rules.enabled
+        && let Some(f) = fast_fail(ours, snap, rules, unhealthy_for)
+    {
+        return Verdict::Failed(f);
+    }
+    // 4. Success needs every condition; otherwise say what we wait for.
+    let completed = match (&snap.service_deployment, &mine.rollout_state) {
+        (Some(sd), _) => sd.status == "SUCCESSFUL",
+        (None, Some(state)) => state == "COMPLETED",
+        // Old controllers without rolloutState: steady counts are the only signal.
+        (None, None) => mine.running == mine.desired && mine.pending == 0,
+    };
+    if !completed {
+        return Verdict::Pending(format!(
+            "rollout in progress: {}/{} running, {} pending",
+            mine.running, mine.desired, mine.pending
+        ));
+    }
+    if snap.deployments.len() > 1 {
+        return Verdict::Pending(format!(
+            "waiting for {} older deployment(s) to drain",
+            snap.deployments.len() - 1
+        ));
+    }
+    if mine.running != mine.desired {
+        return Verdict::Pending(format!("{}/{} tasks running", mine.running, mine.desired));
+    }
+    if snap.has_load_balancer && mine.desired > 0 {
+        let our: Vec<&TargetView> = snap
+            .targets
+            .iter()
+            .filter(|t| snap.our_task_ips.contains(&t.id))
+            .collect();
+        let healthy = our.iter().filter(|t| t.state == "healthy").count();
+        let groups = snap
+            .targets
+            .iter()
+            .map(|t| t.target_group_arn.as_str())
+            .collect::<std::collections::BTreeSet<_>>()
+            .len()
+            .max(1);
+        if healthy < mine.desired as usize * groups {
+            return Verdict::Pending(format!(
+                "{healthy}/{} targets healthy",
+                mine.desired as usize * groups
+            ));
+        }
+    }
+    Verdict::Succeeded
+}
+
+fn fast_fail(
+    ours: &Ours,
+    snap: &Snapshot,
+    rules: &FastFail,
+    unhealthy_for: Duration,
+) -> Option<Failure> {
+    let mut counts: BTreeMap<String, (usize, String)> = BTreeMap::new();
+    for t in &snap.stopped_tasks {
+        if t.started_by.as_deref() != Some(ours.deployment_id.as_str()) {
+            continue;
+        }
+        if let Some(reason) = non_transient_reason(t) {
+            let detail = t
+                .stopped_reason
+                .clone()
+                .or_else(|| t.containers.iter().find_map(|c| c.1.clone()))
+                .unwrap_or_default();
+            let e = counts.entry(reason).or_insert((0, detail));
+            e.0 += 1;
+        }
+    }
+    if let Some((reason, (n, detail))) = counts
+        .into_iter()
+        .filter(|(_, (n, _))| *n >= rules.same_reason_stops.max(1))
+        .max_by_key(|(_, (n, _))| *n)
+    {
+        return Some(Failure::FastFail {
+            rule: format!("{n} tasks stopped with {reason}"),
+            detail,
+        });
+    }
+    if !rules.unhealthy_target_for.is_zero() && unhealthy_for >= rules.unhealthy_target_for {
+        let t = snap
+            .targets
+            .iter()
+            .find(|t| t.state == "unhealthy" && snap.our_task_ips.contains(&t.id));
+        return Some(Failure::FastFail {
+            rule: format!("a target unhealthy for {}s", unhealthy_for.as_secs()),
+            detail: t
+                .and_then(|t| t.reason.clone())
+                .unwrap_or_else(|| "target failed health checks".into()),
+        });
+    }
+    None
+}
+
+fn rollback_actor(sd: &ServiceDeploymentView) -> String {
+    if sd
+        .circuit_breaker
+        .as_ref()
+        .is_some_and(|c| c.0 == "TRIGGERED")
+    {
+        "the deployment circuit breaker".into()
+    } else if sd.alarms.as_ref().is_some_and(|a| a.0 == "TRIGGERED") {
+        let names = sd
+            .alarms
+            .as_ref()
+            .map(|a| a.1.join(", "))
+            .unwrap_or_default();
+        if names.is_empty() {
+            "a CloudWatch alarm".into()
+        } else {
+            format!("CloudWatch alarm {names}")
+        }
+    } else {
+        "a rollback request".into()
+    }
+}
+
+/// `family:revision` of a task definition ARN (the whole string when it is not an ARN).
+pub fn short_arn(arn: &str) -> &str {
+    arn.rsplit('/').next().unwrap_or(arn)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NEW: &str = "arn:aws:ecs:us-east-1:1:task-definition/web:8";
+    const OLD: &str = "arn:aws:ecs:us-east-1:1:task-definition/web:7";
+
+    fn ours() -> Ours {
+        Ours {
+            deployment_id: "ecs-svc/2".into(),
+            service_deployment_arn: None,
+            task_definition_arn: NEW.into(),
+        }
+    }
+
+    fn dep(id: &str, status: &str, td: &str, running: i32, state: &str) -> DeploymentView {
+        DeploymentView {
+            id: id.into(),
+            status: status.into(),
+            task_definition_arn: td.into(),
+            desired: 2,
+            pending: 0,
+            running,
+            failed: 0,
+            rollout_state: Some(state.into()),
+            rollout_state_reason: None,
+        }
+    }
+
+    fn snap(deployments: Vec<DeploymentView>) -> Snapshot {
+        Snapshot {
+            service_status: "ACTIVE".into(),
+            deployments,
+            ..Snapshot::default()
+        }
+    }
+
+    fn judge0(s: &Snapshot) -> Verdict {
+        judge(&ours(), s, &FastFail::default(), Duration::ZERO)
+    }
+
+    #[test]
+    fn completed_alone_and_full_is_success() {
+        let s = snap(vec![dep("ecs-svc/2", "PRIMARY", NEW, 2, "COMPLETED")]);
+        assert_eq!(judge0(&s), Verdict::Succeeded);
+    }
+
+    #[test]
+    fn completed_but_old_deployment_still_draining_is_pending() {
+        let s = snap(vec![
+            dep("ecs-svc/2", "PRIMARY", NEW, 2, "COMPLETED"),
+            dep("ecs-svc/1", "ACTIVE", OLD, 1, "COMPLETED"),
+        ]);
+        assert!(matches!(judge0(&s), Verdict::Pending(m) if m.contains("drain")));
+    }
+
+    #[test]
+    fn circuit_breaker_rollback_is_a_failure_even_when_the_service_is_stable() {
+        // The classic false success: ECS rolled back and the service is steady on the OLD
+        // revision. Our deployment is FAILED; a new PRIMARY runs the old task definition.
+        let mut mine = dep("ecs-svc/2", "ACTIVE", NEW, 0, "FAILED");
+        mine.rollout_state_reason = Some("circuit breaker: tasks failed to start".into());
+        let s = snap(vec![dep("ecs-svc/3", "PRIMARY", OLD, 2, "COMPLETED"), mine]);
+        match judge0(&s) {
+            Verdict::Failed(Failure::RolledBack { by, reason }) => {
+                assert!(by.contains("circuit breaker"), "{by}");
+                assert!(reason.contains("tasks failed to start"), "{reason}");
+            }
+            v => panic!("wrong verdict {v:?}"),
+        }
+        // And once our deployment is gone entirely, it is still a rollback, not a success.
+        let s = snap(vec![dep("ecs-svc/3", "PRIMARY", OLD, 2, "COMPLETED")]);
+        assert!(matches!(
+            judge0(&s),
+            Verdict::Failed(Failure::RolledBack { .. })
+        ));
+    }
+
+    #[test]
+    fn service_deployment_status_is_authoritative() {
+        let mut s = snap(vec![dep("ecs-svc/2", "PRIMARY", NEW, 2, "COMPLETED")]);
+        s.service_deployment = Some(ServiceDeploymentView {
+            arn: "arn:sd".into(),
+            status: "ROLLBACK_IN_PROGRESS".into(),
+            alarms: Some(("TRIGGERED".into(), vec!["p99-latency".into()])),
+            ..ServiceDeploymentView::default()
+        });
+        match judge0(&s) {
+            Verdict::Failed(Failure::RolledBack { by, .. }) => assert!(by.contains("p99-latency")),
+            v => panic!("wrong verdict {v:?}"),
+        }
+        s.service_deployment.as_mut().unwrap().status = "IN_PROGRESS".into();
+        assert!(matches!(judge0(&s), Verdict::Pending(_)));
+        s.service_deployment.as_mut().unwrap().status = "SUCCESSFUL".into();
+        assert_eq!(judge0(&s), Verdict::Succeeded);
+    }
+
+    #[test]
+    fn someone_elses_deployment_supersedes_ours() {
+        let s = snap(vec![
+            dep("ecs-svc/9", "PRIMARY", NEW, 0, "IN_PROGRESS"),
+            dep("ecs-svc/2", "ACTIVE", NEW, 2, "IN_PROGRESS"),
+        ]);
+        assert_eq!(
+            judge0(&s),
+            Verdict::Failed(Failure::Superseded {
+                by_deployment: "ecs-svc/9".into()
+            })
+        );
+    }
+
+    #[test]
+    fn repeated_pull_errors_fail_fast_but_other_deployments_do_not_count() {
+        let stopped = |by: &str| StoppedTask {
+            task_arn: "t".into(),
+            started_by: Some(by.into()),
+            stopped_reason: Some(
+                "CannotPullContainerError: pull image manifest has been retried 5 times".into(),
+            ),
+            ..StoppedTask::default()
+        };
+        let mut s = snap(vec![
+            dep("ecs-svc/2", "PRIMARY", NEW, 0, "IN_PROGRESS"),
+            dep("ecs-svc/1", "ACTIVE", OLD, 2, "COMPLETED"),
+        ]);
+        s.stopped_tasks = vec![
+            stopped("ecs-svc/2"),
+            stopped("ecs-svc/2"),
+            stopped("ecs-svc/1"),
+        ];
+        assert!(
+            matches!(judge0(&s), Verdict::Pending(_)),
+            "2 of ours is below the threshold"
+        );
+        s.stopped_tasks.push(stopped("ecs-svc/2"));
+        match judge0(&s) {
+            Verdict::Failed(Failure::FastFail { rule, detail }) => {
+                assert!(
+                    rule.contains("3 tasks stopped with CannotPullContainerError"),
+                    "{rule}"
+                );
+                assert!(detail.contains("retried 5 times"), "{detail}");
+            }
+            v => panic!("wrong verdict {v:?}"),
+        }
+        let off = FastFail {
+            enabled: false,
+            ..FastFail::default()
+        };
+        assert!(matches!(
+            judge(&ours(), &s, &off, Duration::ZERO),
+            Verdict::Pending(_)
+        ));
+    }
+
+    #[test]
+    fn container_reason_counts_and_transient_stops_do_not() {
+        let t = StoppedTask {
+            started_by: Some("ecs-svc/2".into()),
+            stopped_reason: Some("Scaling activity initiated by (deployment ecs-svc/2)".into()),
+            containers: vec![("web".into(), None, Some(0))],
+            ..StoppedTask::default()
+        };
+        assert_eq!(non_transient_reason(&t), None);
+        let t = StoppedTask {
+            containers: vec![(
+                "web".into(),
+                Some("OutOfMemoryError: Container killed".into()),
+                Some(137),
+            )],
+            ..t
+        };
+        assert_eq!(
+            non_transient_reason(&t).as_deref(),
+            Some("OutOfMemoryError")
+        );
+    }
+
+    #[test]
+    fn load_balanced_service_needs_healthy_targets_of_our_tasks() {
+        let mut s = snap(vec![dep("ecs-svc/2", "PRIMARY", NEW, 2, "COMPLETED")]);
+        s.has_load_balancer = true;
+        s.our_task_ips = vec!["10.0.0.1".into(), "10.0.0.2".into()];
+        let target = |id: &str, state: &str| TargetView {
+            target_group_arn: "tg".into(),
+            id: id.into(),
+            state: state.into(),
+            reason: Some("Target.FailedHealthChecks".into()),
+        };
+        s.targets = vec![
+            target("10.0.0.1", "healthy"),
+            target("10.0.0.2", "initial"),
+            target("10.0.0.9", "healthy"),
+        ];
+        assert!(matches!(judge0(&s), Verdict::Pending(m) if m.contains("1/2 targets healthy")));
+        s.targets[1].state = "healthy".into();
+        assert_eq!(judge0(&s), Verdict::Succeeded);
+        s.targets[1].state = "unhealthy".into();
+        let v = judge(&ours(), &s, &FastFail::default(), Duration::from_secs(301));
+        assert!(
+            matches!(v, Verdict::Failed(Failure::FastFail { .. })),
+            "{v:?}"
+        );
+    }
+
+    #[test]
+    fn deleted_service_fails() {
+        let mut s = snap(vec![]);
+        s.service_status = "MISSING".into();
+        assert!(matches!(
+            judge0(&s),
+            Verdict::Failed(Failure::ServiceGone { .. })
+        ));
+    }
+
+    #[test]
+    fn scale_to_zero_succeeds_without_targets() {
+        let mut d = dep("ecs-svc/2", "PRIMARY", NEW, 0, "COMPLETED");
+        d.desired = 0;
+        let mut s = snap(vec![d]);
+        s.has_load_balancer = true;
+        assert_eq!(judge0(&s), Verdict::Succeeded);
+    }
+}

@@ -1,4 +1,5 @@
 //! The deploy engine: strategies, the watcher, fast-fail rules, verdict and rollback. It emits
 //! events and never prints.
 
+pub mod event;
 pub mod verdict;

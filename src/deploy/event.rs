@@ -1,0 +1,163 @@
+//! Events: what the engine tells the world. The engine emits them into an [`Emitter`]; sinks
+//! in `report` turn them into terminal lines, JSON lines or GitHub Actions output. The engine
+//! never prints.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use serde::Serialize;
+
+/// One thing that happened during a run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// What the run is about to do.
+    Plan {
+        service: String,
+        cluster: String,
+        register: bool,
+        create_service: bool,
+        summary: String,
+    },
+    /// A new task definition revision was registered.
+    Registered { task_definition_arn: String },
+    /// The rendered task definition equals the one the service runs: nothing registered.
+    RegistrationSkipped { task_definition_arn: String },
+    /// We started a deployment (by CreateService or UpdateService).
+    DeploymentStarted {
+        service: String,
+        deployment_id: String,
+        service_deployment_arn: Option<String>,
+        task_definition_arn: String,
+        created: bool,
+    },
+    /// Counts of our deployment changed.
+    Progress {
+        service: String,
+        deployment_id: String,
+        desired: i32,
+        running: i32,
+        pending: i32,
+        failed: i32,
+        rollout_state: Option<String>,
+        waiting_for: String,
+        elapsed_secs: u64,
+    },
+    /// A service event from ECS (each printed once).
+    ServiceEvent {
+        service: String,
+        at: Option<f64>,
+        message: String,
+    },
+    /// A task of the service stopped.
+    TaskStopped {
+        service: String,
+        task_arn: String,
+        started_by: Option<String>,
+        reason: String,
+    },
+    /// Target health of the service's target groups changed.
+    TargetHealth {
+        service: String,
+        healthy: usize,
+        unhealthy: usize,
+        other: usize,
+    },
+    /// Traffic weights of a blue/green, canary or linear deployment changed.
+    Traffic {
+        service: String,
+        weights: Vec<(String, i32)>,
+    },
+    /// The verdict on our deployment.
+    Verdict {
+        service: String,
+        success: bool,
+        detail: String,
+    },
+    RollbackStarted {
+        service: String,
+        method: String,
+        to_task_definition: Option<String>,
+    },
+    RollbackFinished {
+        service: String,
+        success: bool,
+        detail: String,
+    },
+    /// A warning that does not stop the run.
+    Warning { message: String },
+}
+
+/// An event with its time.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Stamped {
+    /// Seconds since the Unix epoch.
+    pub time: f64,
+    #[serde(flatten)]
+    pub event: Event,
+}
+
+/// Where events go. Cheap to clone; every clone feeds the same sinks.
+#[derive(Clone, Default)]
+pub struct Emitter {
+    sinks: Arc<Mutex<Vec<Box<dyn FnMut(&Stamped) + Send>>>>,
+}
+
+impl Emitter {
+    pub fn new() -> Self {
+        Emitter::default()
+    }
+
+    /// Subscribes a sink.
+    pub fn subscribe(&self, sink: impl FnMut(&Stamped) + Send + 'static) {
+        self.sinks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(Box::new(sink));
+    }
+
+    pub fn emit(&self, event: Event) {
+        let time = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or(Duration::ZERO)
+            .as_secs_f64();
+        let stamped = Stamped { time, event };
+        for sink in self
+            .sinks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter_mut()
+        {
+            sink(&stamped);
+        }
+    }
+
+    /// A sink that records every event, for tests and summaries.
+    pub fn recorder(&self) -> Arc<Mutex<Vec<Stamped>>> {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let l = log.clone();
+        self.subscribe(move |e| l.lock().unwrap_or_else(|e| e.into_inner()).push(e.clone()));
+        log
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_subscriber_sees_every_event_as_tagged_json() {
+        let em = Emitter::new();
+        let a = em.recorder();
+        let b = em.clone().recorder();
+        em.emit(Event::Registered {
+            task_definition_arn: "arn:td/web:3".into(),
+        });
+        assert_eq!(a.lock().unwrap().len(), 1);
+        assert_eq!(b.lock().unwrap().len(), 1);
+        let j = serde_json::to_value(&a.lock().unwrap()[0]).unwrap();
+        assert_eq!(j["event"], "registered");
+        assert_eq!(j["task_definition_arn"], "arn:td/web:3");
+        assert!(j["time"].as_f64().unwrap() > 1.7e9);
+    }
+}

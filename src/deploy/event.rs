@@ -97,10 +97,13 @@ pub struct Stamped {
     pub event: Event,
 }
 
+/// A subscriber to the event stream.
+type Sink = Box<dyn FnMut(&Stamped) + Send>;
+
 /// Where events go. Cheap to clone; every clone feeds the same sinks.
 #[derive(Clone, Default)]
 pub struct Emitter {
-    sinks: Arc<Mutex<Vec<Box<dyn FnMut(&Stamped) + Send>>>>,
+    sinks: Arc<Mutex<Vec<Sink>>>,
 }
 
 impl Emitter {

@@ -1185,7 +1185,7 @@ impl<'a> Parser<'a> {
                 header_end,
             )
             .hint(format!(
-                "close the block with {{{{ end }}}}; the text after `{}` runs to the end of the file",
+                "close the block with {{{{ end }}}}; as written, everything from `{}` to the end of the file is inside it",
                 src.get(open..header_end).unwrap_or("")
             ))
         };
@@ -2108,6 +2108,14 @@ fn push_escaped(o: &mut String, c: char, quote: char) {
 // ---------------------------------------------------------------------------------------
 // Executor
 
+/// `msg` prefixed with the function's name, unless it already starts with it.
+fn name_message(name: &str, msg: String) -> String {
+    match msg.strip_prefix(name) {
+        Some(rest) if rest.starts_with([' ', ':']) => msg,
+        _ => format!("{name}: {msg}"),
+    }
+}
+
 struct Exec<'t> {
     src: &'t str,
     funcs: &'t Funcs,
@@ -2240,11 +2248,7 @@ impl<'t> Exec<'t> {
                     Some((msg, hint)) => (msg.to_string(), Some(hint.to_string())),
                     None => (m, None),
                 };
-                let msg = if msg.starts_with(name) {
-                    msg
-                } else {
-                    format!("{name}: {msg}")
-                };
+                let msg = name_message(name, msg);
                 let mut e = TemplateError::new(msg, start, end);
                 e.hint = hint;
                 e
@@ -2280,11 +2284,7 @@ impl<'t> Exec<'t> {
         }
         vals.extend(piped);
         call_builtin(b, name, &vals).map_err(|(msg, at)| {
-            let msg = if msg.starts_with(name) {
-                msg
-            } else {
-                format!("{name}: {msg}")
-            };
+            let msg = name_message(name, msg);
             match at.and_then(|i| args.get(i)) {
                 Some(a) => TemplateError::new(msg, a.start, a.end),
                 None => TemplateError::new(msg, start, end),
@@ -2775,6 +2775,11 @@ mod tests {
         // An error message that already names the function is not prefixed twice.
         let e = err("{{ env 1 }}");
         assert_eq!(e.message, "env takes strings, got a number");
+        let mut f = funcs();
+        f.insert("e", Arc::new(|_: &[Value]| Err("error text".to_string())));
+        let e = render("{{ e }}", &f).unwrap_err();
+        assert_eq!(e.message, "e: error text");
+        assert_eq!(e.hint, None);
     }
 
     #[test]

@@ -12,16 +12,14 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use super::template::{Funcs, Value};
+use super::template::{Funcs, Value, func_error};
 
 /// The text form of a value, as Go's `fmt.Sprint` would print it.
 pub fn to_text(v: &Value) -> String {
     match v {
         Value::Nil => "<no value>".to_string(),
-        Value::Bool(b) => b.to_string(),
-        Value::Int(i) => i.to_string(),
-        Value::Float(f) => f.to_string(),
         Value::Str(s) => s.clone(),
+        other => other.to_string(),
     }
 }
 
@@ -76,7 +74,12 @@ pub fn standard(vars: Arc<BTreeMap<String, String>>) -> Funcs {
             };
             v.get(name)
                 .map(|s| Value::Str(s.clone()))
-                .ok_or_else(|| format!("environment variable {name} is not set"))
+                .ok_or_else(|| {
+                    func_error(
+                        format!("environment variable {name} is not set"),
+                        &format!("set {name} in the environment or in an --envfile, or use {{{{ env `{name}` `default` }}}}"),
+                    )
+                })
         }),
     );
     funcs.insert(
@@ -119,6 +122,8 @@ mod tests {
         assert_eq!(s(call(&f, "must_env", &["EMPTY"]).unwrap()), "");
         let e = call(&f, "must_env", &["NOPE"]).unwrap_err();
         assert!(e.contains("NOPE is not set"), "{e}");
+        assert!(e.contains("hint: set NOPE in the environment"), "{e}");
+        assert_eq!(s(Value::Float(1e6)), "1e+06");
         assert_eq!(
             s(call(&f, "json_escape", &["a\"b\n"]).unwrap()),
             "a\\\"b\\n"

@@ -121,29 +121,28 @@ fn mutated_inputs_never_panic() {
             let text = mutate(&mut rng, &original);
             let path = scratch.join(name);
             std::fs::write(&path, &text).unwrap();
-            let result =
-                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    match render::load(&ctx, &path) {
-                        Ok(doc) => {
-                            if name.starts_with('c') {
-                                let _ = cortado::config::load(&ctx, &path);
-                            } else if name.starts_with('s') {
-                                let _ = cortado::model::check(None, Some(&doc));
-                            } else {
-                                let _ = cortado::model::check(Some(&doc), None);
-                            }
-                            true
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                match render::load(&ctx, &path) {
+                    Ok(doc) => {
+                        if name.starts_with('c') {
+                            let _ = cortado::config::load(&ctx, &path);
+                        } else if name.starts_with('s') {
+                            let _ = cortado::model::check(None, Some(&doc));
+                        } else {
+                            let _ = cortado::model::check(Some(&doc), None);
                         }
-                        Err(e) => {
-                            // Every error says where: at least the file.
-                            assert!(
-                                e.diagnostics.iter().all(|d| d.location.is_some()),
-                                "unlocated error for {seed}: {e}"
-                            );
-                            false
-                        }
+                        true
                     }
-                }));
+                    Err(e) => {
+                        // Every error says where: at least the file.
+                        assert!(
+                            e.diagnostics.iter().all(|d| d.location.is_some()),
+                            "unlocated error for {seed}: {e}"
+                        );
+                        false
+                    }
+                }
+            }));
             match result {
                 Ok(true) => outcomes.0 += 1,
                 Ok(false) => outcomes.1 += 1,

@@ -3,3 +3,4 @@
 
 pub mod event;
 pub mod verdict;
+pub mod watch;

@@ -1,0 +1,542 @@
+//! The watcher: follows the deployments we started until each has a verdict.
+//!
+//! Receives the deployments to follow (one per service, all in one cluster: one watcher per
+//! cluster serves every service of the run) and an [`Observer`] that turns one poll into
+//! [`Snapshot`]s (the AWS-backed observer batches DescribeServices 10 at a time). Emits
+//! progress, ECS service events (each once), stopped tasks and target health as [`Event`]s,
+//! and hands on one [`Outcome`] per service. Every wait has a deadline and can be cancelled.
+//!
+//! Cadence adapts: a quick poll while something changes or a verdict is near, slower while
+//! nothing moves, so that a verdict lands about a second after ECS decides while the API
+//! budget stays small.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use super::event::{Emitter, Event};
+use super::verdict::{Failure, FastFail, Ours, Snapshot, Verdict, judge};
+use crate::error::Result;
+
+/// A service event as DescribeServices lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceEvent {
+    pub id: String,
+    pub created_at: Option<String>,
+    pub message: String,
+}
+
+/// What one poll saw of one service: the verdict inputs plus what to report.
+#[derive(Debug, Clone, Default)]
+pub struct Observation {
+    pub snapshot: Snapshot,
+    /// Newest first, as ECS lists them.
+    pub events: Vec<ServiceEvent>,
+    /// Traffic weights when a blue/green-style deployment shifts them.
+    pub weights: Vec<(String, i32)>,
+}
+
+/// One poll of a cluster. Implementations batch API calls across the services.
+pub trait Observer {
+    fn observe(
+        &mut self,
+        services: &[(String, Ours)],
+    ) -> impl std::future::Future<Output = Result<Vec<Observation>>> + Send;
+}
+
+/// How the watcher polls.
+#[derive(Debug, Clone)]
+pub struct Cadence {
+    /// Interval while things change or a verdict is near.
+    pub fast: Duration,
+    /// Interval when nothing has changed for a while.
+    pub slow: Duration,
+    /// Polls without change before slowing down.
+    pub settle_after: u32,
+}
+
+impl Default for Cadence {
+    fn default() -> Self {
+        Cadence {
+            fast: Duration::from_millis(1000),
+            slow: Duration::from_millis(4000),
+            settle_after: 3,
+        }
+    }
+}
+
+/// How a watch ended for one service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Succeeded,
+    Failed(Failure),
+    TimedOut { last: String },
+    Cancelled { last: String },
+}
+
+/// Follows `targets` (service name, our deployment) until each has a verdict, the deadline
+/// passes, or `cancel` turns true. API errors are retried by the SDK; one that still fails
+/// here is reported as a warning and the poll is tried again, until the deadline.
+pub async fn watch<O: Observer>(
+    observer: &mut O,
+    targets: Vec<(String, Ours)>,
+    rules: &FastFail,
+    cadence: &Cadence,
+    deadline: Instant,
+    mut cancel: watch::Receiver<bool>,
+    emitter: &Emitter,
+) -> BTreeMap<String, Outcome> {
+    let started = Instant::now();
+    let mut open: Vec<(String, Ours)> = targets;
+    let mut outcomes = BTreeMap::new();
+    let mut state: BTreeMap<String, ServiceState> = BTreeMap::new();
+    let mut quiet_polls = 0u32;
+    while !open.is_empty() {
+        let mut changed = false;
+        let mut near = false;
+        match observer.observe(&open).await {
+            Ok(observations) => {
+                for ((service, ours), obs) in open.iter().zip(observations) {
+                    let st = state.entry(service.clone()).or_default();
+                    changed |= st.report(service, &obs, emitter, started);
+                    let unhealthy_for = st.unhealthy_for(&obs.snapshot);
+                    match judge(ours, &obs.snapshot, rules, unhealthy_for) {
+                        Verdict::Pending(waiting) => {
+                            near |= is_near(&obs.snapshot, ours);
+                            if st.waiting != waiting {
+                                st.waiting = waiting;
+                                changed = true;
+                            }
+                        }
+                        Verdict::Succeeded => {
+                            outcomes.insert(service.clone(), Outcome::Succeeded);
+                        }
+                        Verdict::Failed(f) => {
+                            outcomes.insert(service.clone(), Outcome::Failed(f));
+                        }
+                    }
+                }
+            }
+            Err(e) => emitter.emit(Event::Warning {
+                message: format!("poll failed, retrying: {}", first_line(&e.to_string())),
+            }),
+        }
+        for (service, outcome) in &outcomes {
+            if open.iter().any(|(s, _)| s == service) {
+                let (success, detail) = match outcome {
+                    Outcome::Succeeded => (true, "deployment completed".to_string()),
+                    Outcome::Failed(f) => (false, f.to_string()),
+                    _ => (false, String::new()),
+                };
+                emitter.emit(Event::Verdict {
+                    service: service.clone(),
+                    success,
+                    detail,
+                });
+            }
+        }
+        open.retain(|(s, _)| !outcomes.contains_key(s));
+        if open.is_empty() {
+            break;
+        }
+        quiet_polls = if changed { 0 } else { quiet_polls + 1 };
+        let interval = if near || quiet_polls < cadence.settle_after {
+            cadence.fast
+        } else {
+            cadence.slow
+        };
+        let wake = (Instant::now() + interval).min(deadline);
+        tokio::select! {
+            _ = tokio::time::sleep_until(wake) => {}
+            _ = cancel.changed() => {}
+        }
+        let last = |s: &str| {
+            state
+                .get(s)
+                .map(|st| st.waiting.clone())
+                .unwrap_or_default()
+        };
+        if *cancel.borrow() {
+            for (s, _) in &open {
+                outcomes.insert(s.clone(), Outcome::Cancelled { last: last(s) });
+            }
+            break;
+        }
+        if Instant::now() >= deadline {
+            for (s, _) in &open {
+                outcomes.insert(s.clone(), Outcome::TimedOut { last: last(s) });
+            }
+            break;
+        }
+    }
+    outcomes
+}
+
+/// A verdict is near when our tasks are all running: the next change may be the last.
+fn is_near(snap: &Snapshot, ours: &Ours) -> bool {
+    snap.deployments
+        .iter()
+        .find(|d| d.id == ours.deployment_id)
+        .is_some_and(|d| d.running >= d.desired && d.pending == 0)
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines().next().unwrap_or(s)
+}
+
+/// What the watcher remembers of a service between polls, to report changes once.
+#[derive(Debug, Default)]
+struct ServiceState {
+    seen_events: BTreeSet<String>,
+    first_poll_done: bool,
+    seen_stopped: BTreeSet<String>,
+    counts: Option<(i32, i32, i32, i32, Option<String>)>,
+    targets: Option<(usize, usize, usize)>,
+    weights: Vec<(String, i32)>,
+    waiting: String,
+    unhealthy_since: BTreeMap<String, Instant>,
+}
+
+impl ServiceState {
+    /// Emits what is new in `obs`; true when anything changed.
+    fn report(
+        &mut self,
+        service: &str,
+        obs: &Observation,
+        emitter: &Emitter,
+        started: Instant,
+    ) -> bool {
+        let mut changed = false;
+        // Service events: on the first poll only remember them (they predate our deployment).
+        for ev in obs.events.iter().rev() {
+            if self.seen_events.insert(ev.id.clone()) && self.first_poll_done {
+                emitter.emit(Event::ServiceEvent {
+                    service: service.to_string(),
+                    at: None,
+                    message: ev.message.clone(),
+                });
+                changed = true;
+            }
+        }
+        self.first_poll_done = true;
+        for t in &obs.snapshot.stopped_tasks {
+            if self.seen_stopped.insert(t.task_arn.clone()) {
+                let reason = t
+                    .stopped_reason
+                    .clone()
+                    .or_else(|| t.containers.iter().find_map(|c| c.1.clone()))
+                    .unwrap_or_else(|| "no reason given".into());
+                emitter.emit(Event::TaskStopped {
+                    service: service.to_string(),
+                    task_arn: t.task_arn.clone(),
+                    started_by: t.started_by.clone(),
+                    reason,
+                });
+                changed = true;
+            }
+        }
+        if let Some(d) = obs
+            .snapshot
+            .deployments
+            .iter()
+            .find(|d| d.status == "PRIMARY")
+        {
+            let counts = (
+                d.desired,
+                d.running,
+                d.pending,
+                d.failed,
+                d.rollout_state.clone(),
+            );
+            if self.counts.as_ref() != Some(&counts) {
+                self.counts = Some(counts);
+                emitter.emit(Event::Progress {
+                    service: service.to_string(),
+                    deployment_id: d.id.clone(),
+                    desired: d.desired,
+                    running: d.running,
+                    pending: d.pending,
+                    failed: d.failed,
+                    rollout_state: d.rollout_state.clone(),
+                    waiting_for: self.waiting.clone(),
+                    elapsed_secs: started.elapsed().as_secs(),
+                });
+                changed = true;
+            }
+        }
+        if !obs.snapshot.targets.is_empty() {
+            let healthy = obs
+                .snapshot
+                .targets
+                .iter()
+                .filter(|t| t.state == "healthy")
+                .count();
+            let unhealthy = obs
+                .snapshot
+                .targets
+                .iter()
+                .filter(|t| t.state == "unhealthy")
+                .count();
+            let other = obs.snapshot.targets.len() - healthy - unhealthy;
+            if self.targets != Some((healthy, unhealthy, other)) {
+                self.targets = Some((healthy, unhealthy, other));
+                emitter.emit(Event::TargetHealth {
+                    service: service.to_string(),
+                    healthy,
+                    unhealthy,
+                    other,
+                });
+                changed = true;
+            }
+        }
+        if !obs.weights.is_empty() && obs.weights != self.weights {
+            self.weights = obs.weights.clone();
+            emitter.emit(Event::Traffic {
+                service: service.to_string(),
+                weights: obs.weights.clone(),
+            });
+            changed = true;
+        }
+        changed
+    }
+
+    /// How long the longest-unhealthy target of our tasks has been unhealthy.
+    fn unhealthy_for(&mut self, snap: &Snapshot) -> Duration {
+        let now = Instant::now();
+        let unhealthy: BTreeSet<String> = snap
+            .targets
+            .iter()
+            .filter(|t| t.state == "unhealthy" && snap.our_task_ips.contains(&t.id))
+            .map(|t| format!("{}|{}", t.target_group_arn, t.id))
+            .collect();
+        self.unhealthy_since.retain(|k, _| unhealthy.contains(k));
+        for k in unhealthy {
+            self.unhealthy_since.entry(k).or_insert(now);
+        }
+        self.unhealthy_since
+            .values()
+            .map(|since| now - *since)
+            .max()
+            .unwrap_or(Duration::ZERO)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::deploy::verdict::{DeploymentView, StoppedTask};
+
+    /// Plays back a script of observations, one per poll, repeating the last.
+    struct Script {
+        polls: Vec<Vec<Observation>>,
+        calls: usize,
+    }
+
+    impl Observer for Script {
+        async fn observe(&mut self, services: &[(String, Ours)]) -> Result<Vec<Observation>> {
+            let i = self.calls.min(self.polls.len() - 1);
+            self.calls += 1;
+            Ok(self.polls[i].iter().take(services.len()).cloned().collect())
+        }
+    }
+
+    fn ours() -> Ours {
+        Ours {
+            deployment_id: "ecs-svc/2".into(),
+            service_deployment_arn: None,
+            task_definition_arn: "td:2".into(),
+        }
+    }
+
+    fn obs(running: i32, state: &str, events: &[(&str, &str)]) -> Observation {
+        Observation {
+            snapshot: Snapshot {
+                service_status: "ACTIVE".into(),
+                deployments: vec![DeploymentView {
+                    id: "ecs-svc/2".into(),
+                    status: "PRIMARY".into(),
+                    task_definition_arn: "td:2".into(),
+                    desired: 2,
+                    running,
+                    rollout_state: Some(state.into()),
+                    ..DeploymentView::default()
+                }],
+                ..Snapshot::default()
+            },
+            events: events
+                .iter()
+                .map(|(id, m)| ServiceEvent {
+                    id: id.to_string(),
+                    created_at: None,
+                    message: m.to_string(),
+                })
+                .collect(),
+            weights: vec![],
+        }
+    }
+
+    fn fast() -> Cadence {
+        Cadence {
+            fast: Duration::from_millis(1),
+            slow: Duration::from_millis(2),
+            settle_after: 1,
+        }
+    }
+
+    #[tokio::test]
+    async fn follows_to_success_and_reports_each_event_once() {
+        let mut script = Script {
+            polls: vec![
+                vec![obs(0, "IN_PROGRESS", &[("old", "before our time")])],
+                vec![obs(
+                    1,
+                    "IN_PROGRESS",
+                    &[("e1", "has started 2 tasks"), ("old", "before our time")],
+                )],
+                vec![obs(
+                    2,
+                    "COMPLETED",
+                    &[
+                        ("e2", "reached a steady state"),
+                        ("e1", "has started 2 tasks"),
+                        ("old", "x"),
+                    ],
+                )],
+            ],
+            calls: 0,
+        };
+        let em = Emitter::new();
+        let log = em.recorder();
+        let (_tx, rx) = watch::channel(false);
+        let out = watch(
+            &mut script,
+            vec![("web".into(), ours())],
+            &FastFail::default(),
+            &fast(),
+            Instant::now() + Duration::from_secs(5),
+            rx,
+            &em,
+        )
+        .await;
+        assert_eq!(out["web"], Outcome::Succeeded);
+        let log = log.lock().unwrap();
+        let messages: Vec<String> = log
+            .iter()
+            .filter_map(|e| match &e.event {
+                Event::ServiceEvent { message, .. } => Some(message.clone()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            messages,
+            vec!["has started 2 tasks", "reached a steady state"]
+        );
+        assert!(matches!(
+            log.last().unwrap().event,
+            Event::Verdict { success: true, .. }
+        ));
+        assert_eq!(
+            script.calls, 3,
+            "one poll per observation, none after the verdict"
+        );
+    }
+
+    #[tokio::test]
+    async fn deadline_gives_timed_out_with_what_we_waited_for() {
+        let mut script = Script {
+            polls: vec![vec![obs(1, "IN_PROGRESS", &[])]],
+            calls: 0,
+        };
+        let (_tx, rx) = watch::channel(false);
+        let out = watch(
+            &mut script,
+            vec![("web".into(), ours())],
+            &FastFail::default(),
+            &fast(),
+            Instant::now() + Duration::from_millis(30),
+            rx,
+            &Emitter::new(),
+        )
+        .await;
+        match &out["web"] {
+            Outcome::TimedOut { last } => assert!(last.contains("1/2 running"), "{last}"),
+            o => panic!("{o:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn cancel_stops_the_watch_promptly() {
+        let mut script = Script {
+            polls: vec![vec![obs(1, "IN_PROGRESS", &[])]],
+            calls: 0,
+        };
+        let (tx, rx) = watch::channel(false);
+        let slow = Cadence {
+            fast: Duration::from_secs(60),
+            slow: Duration::from_secs(60),
+            settle_after: 1,
+        };
+        let handle = tokio::spawn(async move {
+            watch(
+                &mut script,
+                vec![("web".into(), ours())],
+                &FastFail::default(),
+                &slow,
+                Instant::now() + Duration::from_secs(600),
+                rx,
+                &Emitter::new(),
+            )
+            .await
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        tx.send(true).unwrap();
+        let out = tokio::time::timeout(Duration::from_secs(2), handle)
+            .await
+            .expect("cancel must end the watch at once")
+            .unwrap();
+        assert!(matches!(out["web"], Outcome::Cancelled { .. }));
+    }
+
+    #[tokio::test]
+    async fn stopped_tasks_are_reported_and_fail_fast() {
+        let mut o = obs(0, "IN_PROGRESS", &[]);
+        o.snapshot.stopped_tasks = (0..3)
+            .map(|i| StoppedTask {
+                task_arn: format!("task/{i}"),
+                started_by: Some("ecs-svc/2".into()),
+                stopped_reason: Some("CannotPullContainerError: manifest unknown".into()),
+                ..StoppedTask::default()
+            })
+            .collect();
+        let mut script = Script {
+            polls: vec![vec![o]],
+            calls: 0,
+        };
+        let em = Emitter::new();
+        let log = em.recorder();
+        let (_tx, rx) = watch::channel(false);
+        let out = watch(
+            &mut script,
+            vec![("web".into(), ours())],
+            &FastFail::default(),
+            &fast(),
+            Instant::now() + Duration::from_secs(5),
+            rx,
+            &em,
+        )
+        .await;
+        assert!(matches!(
+            out["web"],
+            Outcome::Failed(Failure::FastFail { .. })
+        ));
+        let stopped = log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|e| matches!(e.event, Event::TaskStopped { .. }))
+            .count();
+        assert_eq!(stopped, 3);
+    }
+}

@@ -687,3 +687,296 @@ fn image_ids(body: &Value) -> Result<Option<Vec<ImageId>>, ApiError> {
         Some(_) => Err(invalid("'imageIds' must be an array")),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HOST: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com";
+
+    fn seeded() -> (Ecr, String) {
+        let mut ecr = Ecr::new("us-east-1", "123456789012");
+        let digest = ecr.put_image("team/web", "v1", 1000.0);
+        (ecr, digest)
+    }
+
+    #[test]
+    fn seeded_digests_are_sha256_of_repo_and_tag() {
+        let (mut ecr, digest) = seeded();
+        // sha256("team/web:v1"), computed independently with `printf 'team/web:v1' | sha256sum`.
+        assert_eq!(
+            digest,
+            "sha256:978bbf107a171a0b469e3028ea4e44f19075f47efe31b912776bd0d33995d843"
+        );
+        assert_eq!(ecr.put_image("team/web", "v1", 2000.0), digest);
+        let other = ecr.put_image("team/web", "v2", 2000.0);
+        assert_ne!(other, digest);
+        assert_eq!(ecr.repositories.len(), 1);
+        assert_eq!(ecr.repositories[0].images.len(), 2);
+    }
+
+    #[test]
+    fn resolve_checks_only_this_registry() {
+        let (ecr, digest) = seeded();
+        assert_eq!(ecr.resolve(&format!("{HOST}/team/web:v1")), Some(true));
+        assert_eq!(ecr.resolve(&format!("{HOST}/team/web:v9")), Some(false));
+        assert_eq!(ecr.resolve(&format!("{HOST}/team/web")), Some(false));
+        assert_eq!(
+            ecr.resolve(&format!("{HOST}/team/web@{digest}")),
+            Some(true)
+        );
+        assert_eq!(
+            ecr.resolve(&format!("{HOST}/team/web:v1@{digest}")),
+            Some(true)
+        );
+        assert_eq!(
+            ecr.resolve(&format!("{HOST}/team/web:v2@{digest}")),
+            Some(false)
+        );
+        assert_eq!(
+            ecr.resolve(&format!("{HOST}/team/web@sha256:{}", "0".repeat(64))),
+            Some(false)
+        );
+        assert_eq!(ecr.resolve(&format!("{HOST}/other:v1")), Some(false));
+        assert_eq!(ecr.resolve("nginx:latest"), None);
+        assert_eq!(ecr.resolve("docker.io/library/nginx:1.27"), None);
+        assert_eq!(ecr.resolve("public.ecr.aws/nginx/nginx:1"), None);
+        assert_eq!(
+            ecr.resolve("123456789012.dkr.ecr.eu-west-1.amazonaws.com/team/web:v1"),
+            None
+        );
+        assert_eq!(ecr.resolve(""), None);
+        let mut latest = ecr.clone();
+        latest.put_image("team/web", "latest", 0.0);
+        assert_eq!(latest.resolve(&format!("{HOST}/team/web")), Some(true));
+        // A registry with a port is not ours either.
+        assert_eq!(ecr.resolve("localhost:5000/team/web:v1"), None);
+    }
+
+    #[test]
+    fn describe_images_by_tag_digest_and_all() {
+        let (mut ecr, digest) = seeded();
+        let out = ecr
+            .handle(
+                "DescribeImages",
+                &json!({"repositoryName": "team/web", "imageIds": [{"imageTag": "v1"}]}),
+                0.0,
+            )
+            .unwrap();
+        let detail = &out["imageDetails"][0];
+        assert_eq!(detail["imageDigest"], json!(digest));
+        assert_eq!(detail["imageTags"], json!(["v1"]));
+        assert_eq!(detail["imagePushedAt"], json!(1000.0));
+        assert_eq!(detail["registryId"], json!("123456789012"));
+        assert!(detail["imageSizeInBytes"].as_i64().unwrap() >= 20_000_000);
+
+        let by_digest = ecr
+            .handle(
+                "DescribeImages",
+                &json!({"repositoryName": "team/web", "imageIds": [{"imageDigest": digest}]}),
+                0.0,
+            )
+            .unwrap();
+        assert_eq!(by_digest["imageDetails"], out["imageDetails"]);
+
+        ecr.put_image("team/web", "v2", 5.0);
+        let all = ecr
+            .handle(
+                "DescribeImages",
+                &json!({"repositoryName": "team/web"}),
+                0.0,
+            )
+            .unwrap();
+        assert_eq!(all["imageDetails"].as_array().unwrap().len(), 2);
+
+        let err = ecr
+            .handle(
+                "DescribeImages",
+                &json!({"repositoryName": "team/web", "imageIds": [{"imageTag": "nope"}]}),
+                0.0,
+            )
+            .unwrap_err();
+        assert_eq!(err.code, "ImageNotFoundException");
+        assert!(err.message.contains("imageTag:'nope'"));
+        let err = ecr
+            .handle("DescribeImages", &json!({"repositoryName": "ghost"}), 0.0)
+            .unwrap_err();
+        assert_eq!(err.code, "RepositoryNotFoundException");
+        let err = ecr
+            .handle(
+                "DescribeImages",
+                &json!({"repositoryName": "team/web", "imageIds": [{"imageDigest": "sha256:bad"}]}),
+                0.0,
+            )
+            .unwrap_err();
+        assert_eq!(err.code, "InvalidParameterException");
+        let err = ecr.handle("DescribeImages", &json!({}), 0.0).unwrap_err();
+        assert_eq!(err.code, "InvalidParameterException");
+        let err = ecr.handle("DescribeImages", &json!([1]), 0.0).unwrap_err();
+        assert_eq!(err.code, "SerializationException");
+    }
+
+    #[test]
+    fn batch_get_image_reports_failures() {
+        let (mut ecr, digest) = seeded();
+        let missing = format!("sha256:{}", "1".repeat(64));
+        let out = ecr
+            .handle(
+                "BatchGetImage",
+                &json!({"repositoryName": "team/web", "imageIds": [
+                    {"imageTag": "v1"}, {"imageTag": "v7"}, {"imageDigest": missing}, {}
+                ]}),
+                0.0,
+            )
+            .unwrap();
+        let images = out["images"].as_array().unwrap();
+        assert_eq!(images.len(), 1);
+        assert_eq!(
+            images[0]["imageId"],
+            json!({"imageDigest": digest, "imageTag": "v1"})
+        );
+        let manifest: Value =
+            serde_json::from_str(images[0]["imageManifest"].as_str().unwrap()).unwrap();
+        assert_eq!(manifest["schemaVersion"], json!(2));
+        let codes: Vec<&str> = out["failures"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["failureCode"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            codes,
+            vec![
+                "ImageTagDoesNotExist",
+                "ImageNotFound",
+                "MissingDigestAndTag"
+            ]
+        );
+        assert_eq!(out["failures"][0]["imageId"], json!({"imageTag": "v7"}));
+        let err = ecr
+            .handle("BatchGetImage", &json!({"repositoryName": "team/web"}), 0.0)
+            .unwrap_err();
+        assert_eq!(err.code, "InvalidParameterException");
+    }
+
+    #[test]
+    fn repositories_and_put_image() {
+        let (mut ecr, _) = seeded();
+        let out = ecr
+            .handle("CreateRepository", &json!({"repositoryName": "api"}), 7.0)
+            .unwrap();
+        assert_eq!(
+            out["repository"]["repositoryUri"],
+            json!(format!("{HOST}/api"))
+        );
+        assert_eq!(
+            out["repository"]["repositoryArn"],
+            json!("arn:aws:ecr:us-east-1:123456789012:repository/api")
+        );
+        assert_eq!(out["repository"]["createdAt"], json!(7.0));
+        let err = ecr
+            .handle("CreateRepository", &json!({"repositoryName": "api"}), 7.0)
+            .unwrap_err();
+        assert_eq!(err.code, "RepositoryAlreadyExistsException");
+        let err = ecr
+            .handle(
+                "CreateRepository",
+                &json!({"repositoryName": "Bad_Name"}),
+                7.0,
+            )
+            .unwrap_err();
+        assert_eq!(err.code, "InvalidParameterException");
+
+        let listed = ecr
+            .handle(
+                "DescribeRepositories",
+                &json!({"repositoryNames": ["api"]}),
+                0.0,
+            )
+            .unwrap();
+        assert_eq!(listed["repositories"].as_array().unwrap().len(), 1);
+        let all = ecr.handle("DescribeRepositories", &json!({}), 0.0).unwrap();
+        assert_eq!(all["repositories"].as_array().unwrap().len(), 2);
+        let err = ecr
+            .handle(
+                "DescribeRepositories",
+                &json!({"repositoryNames": ["api", "ghost"]}),
+                0.0,
+            )
+            .unwrap_err();
+        assert_eq!(err.code, "RepositoryNotFoundException");
+        assert!(err.message.contains("'ghost'"));
+
+        let manifest = r#"{"schemaVersion":2}"#;
+        let put = ecr
+            .handle(
+                "PutImage",
+                &json!({"repositoryName": "api", "imageManifest": manifest, "imageTag": "v1"}),
+                9.0,
+            )
+            .unwrap();
+        let digest = put["image"]["imageId"]["imageDigest"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert_eq!(digest, sha256_digest(manifest.as_bytes()));
+        assert_eq!(ecr.resolve(&format!("{HOST}/api:v1")), Some(true));
+        let err = ecr
+            .handle(
+                "PutImage",
+                &json!({"repositoryName": "api", "imageManifest": manifest, "imageTag": "v1"}),
+                9.0,
+            )
+            .unwrap_err();
+        assert_eq!(err.code, "ImageAlreadyExistsException");
+        // A tag moves to the newly pushed image.
+        ecr.handle(
+            "PutImage",
+            &json!({"repositoryName": "api", "imageManifest": "{\"schemaVersion\":2,\"x\":1}", "imageTag": "v1"}),
+            10.0,
+        )
+        .unwrap();
+        let untagged = ecr
+            .handle(
+                "DescribeImages",
+                &json!({"repositoryName": "api", "filter": {"tagStatus": "UNTAGGED"}}),
+                0.0,
+            )
+            .unwrap();
+        assert_eq!(untagged["imageDetails"][0]["imageDigest"], json!(digest));
+        assert!(untagged["imageDetails"][0].get("imageTags").is_none());
+        let err = ecr
+            .handle(
+                "PutImage",
+                &json!({"repositoryName": "ghost", "imageManifest": "{}"}),
+                0.0,
+            )
+            .unwrap_err();
+        assert_eq!(err.code, "RepositoryNotFoundException");
+        let err = ecr.handle("DeleteRegistry", &json!({}), 0.0).unwrap_err();
+        assert_eq!(err.code, "UnknownOperationException");
+    }
+
+    #[test]
+    fn immutable_repositories_refuse_tag_overwrites() {
+        let mut ecr = Ecr::new("us-east-1", "123456789012");
+        ecr.handle(
+            "CreateRepository",
+            &json!({"repositoryName": "locked", "imageTagMutability": "IMMUTABLE"}),
+            0.0,
+        )
+        .unwrap();
+        let push = |ecr: &mut Ecr, manifest: &str| {
+            ecr.handle(
+                "PutImage",
+                &json!({"repositoryName": "locked", "imageManifest": manifest, "imageTag": "v1"}),
+                0.0,
+            )
+        };
+        push(&mut ecr, "{\"a\":1}").unwrap();
+        assert_eq!(
+            push(&mut ecr, "{\"a\":2}").unwrap_err().code,
+            "ImageTagAlreadyExistsException"
+        );
+    }
+}

@@ -156,10 +156,10 @@ fn lookup<'r>(repo: &'r Repository, id: &ImageId) -> Result<&'r Image, Failure> 
                 "Invalid request parameters: both tag and digest cannot be null".to_string(),
             ));
         }
-        (Some(tag), None) => repo.by_tag(tag).ok_or((
-            "ImageTagDoesNotExist",
-            "Requested image not found".to_string(),
-        ))?,
+        // ECR has no separate code for a missing tag: ImageNotFound covers both.
+        (Some(tag), None) => repo
+            .by_tag(tag)
+            .ok_or(("ImageNotFound", "Requested image not found".to_string()))?,
         (None, Some(digest)) => repo
             .by_digest(digest)
             .ok_or(("ImageNotFound", "Requested image not found".to_string()))?,
@@ -169,8 +169,10 @@ fn lookup<'r>(repo: &'r Repository, id: &ImageId) -> Result<&'r Image, Failure> 
                 .ok_or(("ImageNotFound", "Requested image not found".to_string()))?;
             if !image.tags.iter().any(|t| t == tag) {
                 return Err((
-                    "ImageTagDoesNotExist",
-                    "Requested image not found".to_string(),
+                    "ImageTagDoesNotMatchDigest",
+                    format!(
+                        "Invalid request parameters: tag '{tag}' does not match digest '{digest}'"
+                    ),
                 ));
             }
             image
@@ -824,7 +826,8 @@ mod tests {
             .handle(
                 "BatchGetImage",
                 &json!({"repositoryName": "team/web", "imageIds": [
-                    {"imageTag": "v1"}, {"imageTag": "v7"}, {"imageDigest": missing}, {}
+                    {"imageTag": "v1"}, {"imageTag": "v7"}, {"imageDigest": missing},
+                    {"imageTag": "v2", "imageDigest": digest}, {}
                 ]}),
                 0.0,
             )
@@ -847,8 +850,9 @@ mod tests {
         assert_eq!(
             codes,
             vec![
-                "ImageTagDoesNotExist",
                 "ImageNotFound",
+                "ImageNotFound",
+                "ImageTagDoesNotMatchDigest",
                 "MissingDigestAndTag"
             ]
         );
@@ -977,6 +981,129 @@ mod tests {
         assert_eq!(
             push(&mut ecr, "{\"a\":2}").unwrap_err().code,
             "ImageTagAlreadyExistsException"
+        );
+    }
+}
+
+/// The real Rust SDK against [`Ecr::handle`], over HTTP.
+#[cfg(test)]
+mod sdk_tests {
+    use aws_sdk_ecr::Client;
+    use aws_sdk_ecr::config::retry::RetryConfig;
+    use aws_sdk_ecr::config::{BehaviorVersion, Credentials, Region};
+    use aws_sdk_ecr::error::ProvideErrorMetadata;
+    use aws_sdk_ecr::types::{ImageFailureCode, ImageIdentifier};
+
+    use super::*;
+    use crate::sandbox::elbv2::Elbv2;
+    use crate::sandbox::query::test_server;
+
+    #[tokio::test]
+    async fn the_sdk_reads_images_through_the_emulator() {
+        let mut ecr = Ecr::new("us-east-1", "123456789012");
+        let digest = ecr.put_image("team/web", "v1", 1_700_000_000.0);
+        let state = test_server::sandbox(Elbv2::default(), ecr);
+        let url = test_server::start(state.clone()).await;
+        let conf = aws_sdk_ecr::config::Builder::new()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .endpoint_url(url)
+            .credentials_provider(Credentials::new("a", "b", None, None, "t"))
+            .retry_config(RetryConfig::disabled())
+            .build();
+        let client = Client::from_conf(conf);
+
+        let out = client
+            .describe_images()
+            .repository_name("team/web")
+            .image_ids(ImageIdentifier::builder().image_tag("v1").build())
+            .send()
+            .await
+            .unwrap();
+        let detail = &out.image_details()[0];
+        assert_eq!(detail.image_digest(), Some(digest.as_str()));
+        assert_eq!(detail.image_tags(), ["v1".to_string()]);
+        assert_eq!(detail.registry_id(), Some("123456789012"));
+        assert_eq!(
+            detail.image_pushed_at().map(|t| t.secs()),
+            Some(1_700_000_000)
+        );
+        assert!(detail.image_size_in_bytes().unwrap_or(0) > 0);
+
+        let err = client
+            .describe_images()
+            .repository_name("team/web")
+            .image_ids(ImageIdentifier::builder().image_tag("v9").build())
+            .send()
+            .await
+            .unwrap_err()
+            .into_service_error();
+        assert!(err.is_image_not_found_exception(), "{err:?}");
+        let err = client
+            .describe_images()
+            .repository_name("ghost")
+            .send()
+            .await
+            .unwrap_err()
+            .into_service_error();
+        assert!(err.is_repository_not_found_exception(), "{err:?}");
+        assert!(err.message().unwrap_or_default().contains("ghost"));
+
+        let batch = client
+            .batch_get_image()
+            .repository_name("team/web")
+            .image_ids(ImageIdentifier::builder().image_digest(&digest).build())
+            .image_ids(ImageIdentifier::builder().image_tag("nope").build())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(batch.images().len(), 1);
+        let image = &batch.images()[0];
+        assert_eq!(
+            image.image_id().and_then(|i| i.image_digest()),
+            Some(digest.as_str())
+        );
+        assert!(
+            image
+                .image_manifest()
+                .unwrap_or_default()
+                .contains("schemaVersion")
+        );
+        let failure = &batch.failures()[0];
+        assert_eq!(
+            failure.failure_code(),
+            Some(&ImageFailureCode::ImageNotFound)
+        );
+        assert_eq!(failure.image_id().and_then(|i| i.image_tag()), Some("nope"));
+
+        let repos = client.describe_repositories().send().await.unwrap();
+        assert_eq!(
+            repos.repositories()[0].repository_uri(),
+            Some("123456789012.dkr.ecr.us-east-1.amazonaws.com/team/web")
+        );
+        let err = client
+            .create_repository()
+            .repository_name("team/web")
+            .send()
+            .await
+            .unwrap_err()
+            .into_service_error();
+        assert!(err.is_repository_already_exists_exception(), "{err:?}");
+        client
+            .put_image()
+            .repository_name("team/web")
+            .image_manifest("{\"schemaVersion\":2}")
+            .image_tag("v2")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            state
+                .lock()
+                .unwrap()
+                .ecr
+                .resolve("123456789012.dkr.ecr.us-east-1.amazonaws.com/team/web:v2"),
+            Some(true)
         );
     }
 }

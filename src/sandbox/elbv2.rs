@@ -2701,7 +2701,7 @@ mod sdk_tests {
         assert_eq!(tg.port(), Some(8080));
         assert_eq!(tg.health_check_interval_seconds(), Some(30));
         assert_eq!(tg.healthy_threshold_count(), Some(5));
-        assert_eq!(tg.load_balancer_arns(), [lb.clone()]);
+        assert_eq!(tg.load_balancer_arns(), std::slice::from_ref(&lb));
         assert_eq!(tg.matcher().and_then(|m| m.http_code()), Some("200"));
         let err = client
             .describe_target_groups()

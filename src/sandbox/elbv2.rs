@@ -752,6 +752,28 @@ impl Elbv2 {
         Some(self.health_of(tg, target, now).0)
     }
 
+    /// The registered (or still draining) targets of a group at `now`: id, port and state.
+    pub fn targets(&self, tg_arn: &str, now: f64) -> Vec<(String, i32, TargetState)> {
+        let Some(tg) = self.tg(tg_arn) else {
+            return Vec::new();
+        };
+        tg.targets
+            .iter()
+            .filter(|t| t.drain_until.is_none_or(|until| now < until))
+            .map(|t| (t.id.clone(), t.port, self.health_of(tg, t, now).0))
+            .collect()
+    }
+
+    /// A target group's health-check settings.
+    pub fn health_check(&self, tg_arn: &str) -> Option<HealthCheck> {
+        self.tg(tg_arn).map(|tg| tg.health.clone())
+    }
+
+    /// A target group's deregistration delay in seconds.
+    pub fn deregistration_delay(&self, tg_arn: &str) -> Option<f64> {
+        self.tg(tg_arn).map(TargetGroup::deregistration_delay)
+    }
+
     /// When the target's state may next change after `now`: its next health check or the end
     /// of its draining. Lets a simulation sleep exactly until something can happen.
     pub fn next_change_time(&self, tg_arn: &str, id: &str, now: f64) -> Option<f64> {
@@ -1226,6 +1248,9 @@ impl Elbv2 {
         } else {
             None
         };
+        if !is_default && conditions.as_ref().is_some_and(Vec::is_empty) {
+            return Err(validation("A rule needs at least one condition"));
+        }
         if is_default && conditions.as_ref().is_some_and(|c| !c.is_empty()) {
             return Err(ApiError::client(
                 "OperationNotPermitted",
@@ -2164,6 +2189,7 @@ mod tests {
             elb.set_health_check(&tg, bad).unwrap_err().code,
             "ValidationError"
         );
+        assert_eq!(elb.health_check(&tg).map(|h| h.interval_seconds), Some(10));
 
         // Through the API.
         let xml = call(
@@ -2208,7 +2234,13 @@ mod tests {
             Some(TargetState::Draining)
         );
         assert_eq!(elb.next_change_time(&blue, "10.0.0.5", 600.0), Some(800.0));
+        assert_eq!(elb.deregistration_delay(&blue), Some(300.0));
+        assert_eq!(
+            elb.targets(&blue, 600.0),
+            vec![("10.0.0.5".to_string(), 8080, TargetState::Draining)]
+        );
         assert_eq!(elb.target_state(&blue, "10.0.0.5", 800.0), None);
+        assert!(elb.targets(&blue, 800.0).is_empty());
         let xml = call(
             &mut elb,
             &format!("Action=DescribeTargetHealth&TargetGroupArn={blue}"),
@@ -2402,6 +2434,11 @@ mod tests {
         assert_eq!(
             elb.forward_weights(&rule),
             Some(vec![(blue.clone(), 90), (green.clone(), 10)])
+        );
+        let no_conditions = format!("{}&Conditions=", body(&rule, 1, "1"));
+        assert_eq!(
+            call(&mut elb, &no_conditions, 0.0).unwrap_err().code,
+            "ValidationError"
         );
         let err = call(&mut elb, &body(&format!("{rule}0"), 1, "1"), 0.0).unwrap_err();
         assert_eq!(err.code, "RuleNotFound");

@@ -3,3 +3,6 @@
 //! Nothing else in cortado imports it: the rest talks to it through the real SDK over HTTP.
 
 pub mod api;
+pub mod ecr;
+pub mod elbv2;
+pub mod query;

@@ -15,6 +15,7 @@ pub mod cost;
 pub mod deploy;
 pub mod error;
 pub mod model;
+pub mod plan;
 pub mod render;
 pub mod report;
 pub mod sandbox;

@@ -8,9 +8,11 @@
 // only, so their size does not matter.
 #![allow(clippy::result_large_err)]
 
+pub mod aws;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod diff;
 pub mod error;
 pub mod model;
 pub mod render;

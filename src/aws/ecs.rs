@@ -19,7 +19,7 @@ use serde_json::Value;
 
 use super::Clients;
 use super::error::Call;
-use crate::error::{Error, Result};
+use crate::error::{Diagnostic, Error, Result};
 use crate::model::codec;
 
 /// DescribeServices takes at most this many services a call.
@@ -202,7 +202,27 @@ impl Clients {
             .include(TaskDefinitionField::Tags)
             .send()
             .await
-            .map_err(|e| self.fail(&call, e))?;
+            .map_err(|e| {
+                // ECS answers ClientException for a family or revision it does not have.
+                let unknown = e
+                    .as_service_error()
+                    .is_some_and(|s| s.is_client_exception());
+                let err = self.fail(&call, e);
+                if unknown {
+                    Error::input(
+                        Diagnostic::error(err.diagnostics.first().map_or_else(
+                            || format!("no task definition \"{task_definition}\""),
+                            |d| d.message.clone(),
+                        ))
+                        .hint(format!(
+                            "check that task definition \"{task_definition}\" exists in region {} (family, family:revision or ARN)",
+                            self.region()
+                        )),
+                    )
+                } else {
+                    err
+                }
+            })?;
         let tags = out.tags.unwrap_or_default();
         let td = out.task_definition.ok_or_else(|| {
             Error::internal(format!(

@@ -420,6 +420,41 @@ async fn list_service_deployments_follows_pages() {
 }
 
 #[tokio::test]
+async fn list_task_definitions_follows_pages_and_keeps_the_family_only() {
+    let cap = Capture::default();
+    let c = clients(&cap).await;
+    cap.reply(
+        "ListTaskDefinitions",
+        200,
+        json!({"taskDefinitionArns": [
+            "arn:aws:ecs:eu-west-3:1:task-definition/web:1",
+            "arn:aws:ecs:eu-west-3:1:task-definition/web-worker:1"
+        ], "nextToken": "p2"}),
+    );
+    cap.reply(
+        "ListTaskDefinitions",
+        200,
+        json!({"taskDefinitionArns": ["arn:aws:ecs:eu-west-3:1:task-definition/web:2"]}),
+    );
+    let arns = c
+        .list_task_definitions("web", aws_sdk_ecs::types::TaskDefinitionStatus::Active)
+        .await
+        .unwrap();
+    assert_eq!(
+        arns,
+        vec![
+            "arn:aws:ecs:eu-west-3:1:task-definition/web:1",
+            "arn:aws:ecs:eu-west-3:1:task-definition/web:2"
+        ]
+    );
+    let bodies = cap.bodies("ListTaskDefinitions");
+    assert_eq!(bodies.len(), 2);
+    assert_eq!(bodies[0]["familyPrefix"], "web");
+    assert_eq!(bodies[0]["status"], "ACTIVE");
+    assert_eq!(bodies[1]["nextToken"], "p2");
+}
+
+#[tokio::test]
 async fn stop_service_deployment_sends_the_stop_type() {
     let cap = Capture::default();
     let c = clients(&cap).await;

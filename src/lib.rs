@@ -8,11 +8,13 @@
 // only, so their size does not matter.
 #![allow(clippy::result_large_err)]
 
+pub mod aws;
 pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod cost;
 pub mod deploy;
+pub mod diff;
 pub mod error;
 pub mod model;
 pub mod plan;

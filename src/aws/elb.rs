@@ -1,0 +1,83 @@
+//! Elastic Load Balancing v2 reads: target health, listeners and rules.
+//!
+//! Receives ARNs (from the service's load balancers); hands on SDK values. Listings follow
+//! their `NextMarker` pages up to a bound.
+
+use aws_sdk_elasticloadbalancingv2::types::{Listener, Rule, TargetHealthDescription};
+
+use super::Clients;
+use super::error::Call;
+use crate::error::Result;
+
+/// Pages followed at most by one listing (400 listeners or rules at the default page size).
+const MAX_PAGES: usize = 100;
+
+impl Clients {
+    /// The health of every target registered in a target group.
+    pub async fn describe_target_health(
+        &self,
+        target_group_arn: &str,
+    ) -> Result<Vec<TargetHealthDescription>> {
+        let call = Call::elb(
+            "DescribeTargetHealth",
+            format!("target group {target_group_arn}"),
+        );
+        let out = self
+            .elbv2
+            .describe_target_health()
+            .target_group_arn(target_group_arn)
+            .send()
+            .await
+            .map_err(|e| self.fail(&call, e))?;
+        Ok(out.target_health_descriptions.unwrap_or_default())
+    }
+
+    /// The listeners of a load balancer, all pages.
+    pub async fn describe_listeners(&self, load_balancer_arn: &str) -> Result<Vec<Listener>> {
+        let call = Call::elb(
+            "DescribeListeners",
+            format!("load balancer {load_balancer_arn}"),
+        );
+        let mut out = Vec::new();
+        let mut marker: Option<String> = None;
+        for _ in 0..MAX_PAGES {
+            let page = self
+                .elbv2
+                .describe_listeners()
+                .load_balancer_arn(load_balancer_arn)
+                .set_marker(marker.take())
+                .send()
+                .await
+                .map_err(|e| self.fail(&call, e))?;
+            out.extend(page.listeners.unwrap_or_default());
+            match page.next_marker {
+                Some(m) if !m.is_empty() => marker = Some(m),
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+
+    /// The rules of a listener, all pages.
+    pub async fn describe_rules(&self, listener_arn: &str) -> Result<Vec<Rule>> {
+        let call = Call::elb("DescribeRules", format!("listener {listener_arn}"));
+        let mut out = Vec::new();
+        let mut marker: Option<String> = None;
+        for _ in 0..MAX_PAGES {
+            let page = self
+                .elbv2
+                .describe_rules()
+                .listener_arn(listener_arn)
+                .set_marker(marker.take())
+                .send()
+                .await
+                .map_err(|e| self.fail(&call, e))?;
+            out.extend(page.rules.unwrap_or_default());
+            match page.next_marker {
+                Some(m) if !m.is_empty() => marker = Some(m),
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,224 @@
+//! The AWS API: the only module that talks to aws-sdk-*.
+//!
+//! Receives [`AwsSettings`] (region, endpoint override, credentials mode, retry bound) and
+//! builds one shared SDK configuration with clients for ECS, ELBv2, ECR and CodeDeploy
+//! ([`connect`]). Hands on [`Clients`] with thin, typed operations (see [`ecs`] and [`elb`]):
+//! each maps SDK failures to a [`crate::error::Error`] with a hint, batches where the API
+//! caps the count (10 services, 20 service deployments, 100 tasks a call) and follows pages.
+//! [`json`] turns live SDK values into the camelCase JSON the diff compares.
+
+pub mod ecs;
+pub mod elb;
+mod error;
+pub mod json;
+#[cfg(test)]
+mod tests;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_config::BehaviorVersion;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_sdk_ecs::config::interceptors::BeforeSerializationInterceptorContextRef;
+use aws_sdk_ecs::config::{ConfigBag, Credentials, Intercept, Region, RuntimeComponents};
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+
+use crate::error::{Diagnostic, Error, Result};
+
+pub use ecs::{ServiceDeploymentStop, ServiceUpdate, TaskFilter};
+
+/// SDK types other modules use in signatures (so they need not name the SDK crates).
+pub mod types {
+    pub use aws_sdk_ecs::operation::create_service::CreateServiceInput;
+    pub use aws_sdk_ecs::operation::register_task_definition::RegisterTaskDefinitionInput;
+    pub use aws_sdk_ecs::operation::update_service::UpdateServiceInput;
+    pub use aws_sdk_ecs::types as ecs;
+    pub use aws_sdk_elasticloadbalancingv2::types as elbv2;
+    pub use aws_smithy_types::DateTime;
+}
+
+/// How to reach AWS; built once from flags, config and environment.
+#[derive(Debug, Clone)]
+pub struct AwsSettings {
+    /// `--region` or the config file's `region`; `None` falls back to the SDK's chain
+    /// (AWS_REGION, AWS_DEFAULT_REGION, the profile).
+    pub region: Option<String>,
+    /// `--sandbox` or an explicit endpoint. The SDK also honours AWS_ENDPOINT_URL.
+    pub endpoint_url: Option<String>,
+    /// Use fixed dummy credentials (sandbox, emulators) instead of the default chain, so
+    /// nothing probes the instance metadata endpoint.
+    pub static_credentials: bool,
+    /// Attempts per API call, first one included (standard retry mode).
+    pub max_attempts: u32,
+}
+
+impl Default for AwsSettings {
+    fn default() -> Self {
+        AwsSettings {
+            region: None,
+            endpoint_url: None,
+            static_credentials: false,
+            max_attempts: 5,
+        }
+    }
+}
+
+/// Connect timeout for every call.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Time limit of one attempt of an API call (retries get their own).
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The API clients, sharing one SDK configuration.
+#[derive(Debug, Clone)]
+pub struct Clients {
+    pub(crate) ecs: aws_sdk_ecs::Client,
+    pub(crate) elbv2: aws_sdk_elasticloadbalancingv2::Client,
+    #[allow(dead_code)] // used by the ECR image checks to come
+    pub(crate) ecr: aws_sdk_ecr::Client,
+    #[allow(dead_code)] // used by the CodeDeploy strategy to come
+    pub(crate) codedeploy: aws_sdk_codedeploy::Client,
+    region: String,
+    endpoint_url: Option<String>,
+    calls: CallLog,
+}
+
+impl Clients {
+    /// The region every client talks to.
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+
+    /// The endpoint override, when there is one.
+    pub fn endpoint_url(&self) -> Option<&str> {
+        self.endpoint_url.as_deref()
+    }
+
+    /// Every API operation called so far through these clients, as `Service.Operation`
+    /// (e.g. `ECS.DescribeServices`), one entry per call (retries of a call are not counted).
+    /// Tests assert request counts with it.
+    pub fn calls(&self) -> Vec<String> {
+        self.calls.0.lock().map(|v| v.clone()).unwrap_or_default()
+    }
+
+    /// How many calls of `operation` (e.g. `DescribeServices`) were made.
+    pub fn call_count(&self, operation: &str) -> usize {
+        self.calls()
+            .iter()
+            .filter(|c| c.rsplit('.').next() == Some(operation))
+            .count()
+    }
+}
+
+/// Records the operation of every call (an SDK interceptor; runs once per call, before
+/// serialization: the operation's metadata is not in the config bag any earlier).
+#[derive(Debug, Clone, Default)]
+struct CallLog(Arc<Mutex<Vec<String>>>);
+
+impl Intercept for CallLog {
+    fn name(&self) -> &'static str {
+        "cortado-call-log"
+    }
+
+    fn read_before_serialization(
+        &self,
+        _context: &BeforeSerializationInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> std::result::Result<(), BoxError> {
+        if let Some(m) = cfg.load::<Metadata>()
+            && let Ok(mut calls) = self.0.lock()
+        {
+            calls.push(format!("{}.{}", m.service(), m.name()));
+        }
+        Ok(())
+    }
+}
+
+/// Builds the shared SDK configuration and the clients.
+///
+/// The region comes from `settings` first, then from the SDK's chain; with neither, this
+/// fails and says how to set one (a guessed region would deploy to the wrong place).
+pub async fn connect(settings: &AwsSettings) -> Result<Clients> {
+    connect_with(settings, None).await
+}
+
+/// [`connect`] with a credentials provider of the caller's (tests use failing ones).
+pub(crate) async fn connect_with(
+    settings: &AwsSettings,
+    credentials: Option<aws_sdk_ecs::config::SharedCredentialsProvider>,
+) -> Result<Clients> {
+    let retry = RetryConfig::standard()
+        .with_max_attempts(settings.max_attempts.max(1))
+        .with_max_backoff(Duration::from_secs(20));
+    let timeouts = TimeoutConfig::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+        .build();
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(retry)
+        .timeout_config(timeouts);
+    if let Some(region) = settings.region.as_deref().map(str::trim) {
+        if region.is_empty() {
+            return Err(no_region("the region given is empty"));
+        }
+        loader = loader.region(Region::new(region.to_string()));
+    }
+    if let Some(url) = &settings.endpoint_url {
+        loader = loader.endpoint_url(url.clone());
+    }
+    if settings.static_credentials {
+        loader = loader.credentials_provider(Credentials::new(
+            "cortado-static-key",
+            "cortado-static-secret",
+            None,
+            None,
+            "cortado-static",
+        ));
+    }
+    if let Some(provider) = credentials {
+        loader = loader.credentials_provider(provider);
+    }
+    let conf = loader.load().await;
+    let region = match conf.region().map(|r| r.as_ref().trim().to_string()) {
+        Some(r) if !r.is_empty() => r,
+        _ => return Err(no_region("no AWS region is set")),
+    };
+    let calls = CallLog::default();
+    let ecs = aws_sdk_ecs::Client::from_conf(
+        aws_sdk_ecs::config::Builder::from(&conf)
+            .interceptor(calls.clone())
+            .build(),
+    );
+    let elbv2 = aws_sdk_elasticloadbalancingv2::Client::from_conf(
+        aws_sdk_elasticloadbalancingv2::config::Builder::from(&conf)
+            .interceptor(calls.clone())
+            .build(),
+    );
+    let ecr = aws_sdk_ecr::Client::from_conf(
+        aws_sdk_ecr::config::Builder::from(&conf)
+            .interceptor(calls.clone())
+            .build(),
+    );
+    let codedeploy = aws_sdk_codedeploy::Client::from_conf(
+        aws_sdk_codedeploy::config::Builder::from(&conf)
+            .interceptor(calls.clone())
+            .build(),
+    );
+    Ok(Clients {
+        ecs,
+        elbv2,
+        ecr,
+        codedeploy,
+        region,
+        endpoint_url: settings.endpoint_url.clone(),
+        calls,
+    })
+}
+
+fn no_region(what: &str) -> Error {
+    Error::input(Diagnostic::error(format!("{what}: cortado will not guess where to deploy")).hint(
+        "set `region:` in the config file, pass --region, or set AWS_REGION (or a region in your AWS profile)",
+    ))
+}

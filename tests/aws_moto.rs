@@ -1,0 +1,422 @@
+//! The `aws` module against moto, an AWS emulator cortado did not write: request shapes are
+//! accepted, answers parse, and a rendered definition registered and described back
+//! compares equal after normalization.
+//!
+//! Each test starts its own `moto_server -p <free port>` (killed on drop). Without
+//! `moto_server` on PATH the tests print a notice and pass (`pip install 'moto[server]'`).
+//! moto drops deploymentConfiguration and answers HTTP 500 to service-deployment operations,
+//! so those are tested against the in-process server in src/aws/tests.rs.
+
+use std::collections::BTreeMap;
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use cortado::aws::types::ecs::TaskDefinitionStatus;
+use cortado::aws::{AwsSettings, Clients, ServiceUpdate, connect};
+use cortado::diff::{changes, service_for_compare, task_definition_for_compare};
+use cortado::error::ErrorKind;
+use cortado::render::{RenderContext, load_str};
+use serde_json::Value;
+
+struct Moto {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts moto on a free port, or `None` (with a notice) when it is not installed.
+fn moto() -> Option<Moto> {
+    // Tests run in parallel: two may be handed the same free port, and the loser's moto
+    // exits. Retry on another port when ours is not the one answering.
+    for _ in 0..5 {
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let child = match Command::new("moto_server")
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+        {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!(
+                    "NOTICE: moto_server not runnable ({e}); skipping. Install it with `pip install 'moto[server]'`."
+                );
+                return None;
+            }
+        };
+        let mut moto = Moto {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut up = false;
+        while Instant::now() < deadline {
+            if moto.child.try_wait().ok().flatten().is_some() {
+                break;
+            }
+            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                // Still ours a moment later (not another test's server on the same port)?
+                std::thread::sleep(Duration::from_millis(300));
+                up = moto.child.try_wait().ok().flatten().is_none();
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        if up {
+            return Some(moto);
+        }
+    }
+    panic!("moto_server did not start on any of 5 ports");
+}
+
+/// Calls moto's EC2 query API (cortado has no EC2 client) and returns the XML answer.
+fn ec2(moto: &Moto, params: &[(&str, &str)]) -> String {
+    use std::io::{Read, Write};
+    let mut body = String::from("Version=2016-11-15");
+    for (k, v) in params {
+        body.push_str(&format!("&{k}={}", v.replace('/', "%2F")));
+    }
+    let host = moto.url.trim_start_matches("http://");
+    let request = format!(
+        "POST / HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+         Authorization: AWS4-HMAC-SHA256 Credential=k/20260101/us-east-1/ec2/aws4_request, SignedHeaders=host, Signature=0\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let mut stream = TcpStream::connect(host).unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    answer
+}
+
+/// The text of the first `<tag>...</tag>` in `xml`.
+fn xml_value(xml: &str, tag: &str) -> String {
+    let open = format!("<{tag}>");
+    let start = xml
+        .find(&open)
+        .unwrap_or_else(|| panic!("no {tag} in {xml}"))
+        + open.len();
+    let end = xml[start..].find('<').unwrap() + start;
+    xml[start..end].to_string()
+}
+
+/// A VPC with two subnets and a security group; returns (subnets, security group).
+fn network(moto: &Moto) -> (Vec<String>, String) {
+    let vpc = xml_value(
+        &ec2(
+            moto,
+            &[("Action", "CreateVpc"), ("CidrBlock", "10.0.0.0/16")],
+        ),
+        "vpcId",
+    );
+    let subnets = ["10.0.1.0/24", "10.0.2.0/24"]
+        .iter()
+        .map(|cidr| {
+            xml_value(
+                &ec2(
+                    moto,
+                    &[
+                        ("Action", "CreateSubnet"),
+                        ("VpcId", &vpc),
+                        ("CidrBlock", cidr),
+                    ],
+                ),
+                "subnetId",
+            )
+        })
+        .collect();
+    let sg = xml_value(
+        &ec2(
+            moto,
+            &[
+                ("Action", "CreateSecurityGroup"),
+                ("GroupName", "web"),
+                ("GroupDescription", "web"),
+                ("VpcId", &vpc),
+            ],
+        ),
+        "groupId",
+    );
+    (subnets, sg)
+}
+
+/// The service definition fixture with moto's subnet and security group ids.
+fn service_definition(moto: &Moto) -> (cortado::aws::types::CreateServiceInput, Value) {
+    let (subnets, sg) = network(moto);
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/aws/ecs-service-def.json");
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("subnet-0a", &subnets[0])
+        .replace("subnet-0b", &subnets[1])
+        .replace("sg-0a", &sg);
+    let doc = load_str(&RenderContext::new(BTreeMap::new()), &path, text).unwrap();
+    let (def, _) = cortado::model::service_definition(&doc)
+        .into_result()
+        .unwrap();
+    let json = cortado::model::service_definition_to_json(&def).unwrap();
+    (def, json)
+}
+
+async fn clients(moto: &Moto) -> Clients {
+    connect(&AwsSettings {
+        region: Some("us-east-1".into()),
+        endpoint_url: Some(moto.url.clone()),
+        static_credentials: true,
+        max_attempts: 1,
+    })
+    .await
+    .unwrap()
+}
+
+/// A cluster, made with the SDK directly (cortado never creates clusters).
+async fn create_cluster(moto: &Moto, name: &str) {
+    let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .endpoint_url(&moto.url)
+        .credentials_provider(aws_sdk_ecs::config::Credentials::new(
+            "k", "s", None, None, "test",
+        ))
+        .load()
+        .await;
+    aws_sdk_ecs::Client::new(&conf)
+        .create_cluster()
+        .cluster_name(name)
+        .send()
+        .await
+        .unwrap();
+}
+
+fn fixture(name: &str) -> cortado::render::Document {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/aws")
+        .join(name);
+    let text = std::fs::read_to_string(&path).unwrap();
+    // Rendered as `cortado render` would (the template pass is a no-op on this file).
+    load_str(&RenderContext::new(BTreeMap::new()), &path, text).unwrap()
+}
+
+fn local_task_definition() -> (cortado::aws::types::RegisterTaskDefinitionInput, Value) {
+    let loaded = cortado::model::task_definition(&fixture("ecs-task-def.json"));
+    let (input, _) = loaded.into_result().unwrap();
+    let json = cortado::model::task_definition_to_json(&input).unwrap();
+    (input, json)
+}
+
+/// Keys (as pointers) present in `a` but not in `b`, list items paired by position.
+fn missing_keys(a: &Value, b: &Value, path: &str, out: &mut Vec<String>) {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            for (k, v) in x {
+                let p = format!("{path}/{k}");
+                match y.get(k) {
+                    Some(w) => missing_keys(v, w, &p, out),
+                    None => out.push(p),
+                }
+            }
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            for (i, (v, w)) in x.iter().zip(y).enumerate() {
+                missing_keys(v, w, &format!("{path}/{i}"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+#[tokio::test]
+async fn a_rendered_task_definition_survives_register_and_describe() {
+    let Some(moto) = moto() else { return };
+    let c = clients(&moto).await;
+    let (input, local) = local_task_definition();
+    let registered = c.register_task_definition(input).await.unwrap();
+    assert_eq!(registered.family(), Some("cortado-web"));
+    assert_eq!(registered.revision(), 1);
+    let arn = registered.task_definition_arn().unwrap().to_string();
+
+    let (described, tags) = c.describe_task_definition(&arn).await.unwrap();
+    assert_eq!(tags.len(), 2, "tags come back with include TAGS");
+    let live = cortado::aws::json::task_definition_json(&described, &tags).unwrap();
+
+    // Every member of the local definition arrives (after normalization both ways, since
+    // the file's "0.5 vCPU" comes back as "512").
+    let (l, r) = (
+        task_definition_for_compare(&local),
+        task_definition_for_compare(&live),
+    );
+    let mut missing = Vec::new();
+    missing_keys(&l, &r, "", &mut missing);
+    assert_eq!(missing, Vec::<String>::new(), "members lost by moto");
+    assert_eq!(changes(&r, &l), vec![], "local {l:#}\nlive {r:#}");
+    assert!(!cortado::diff::task_definition_needs_new_revision(
+        &local, &live
+    ));
+
+    // And a new image tag would need a new revision.
+    let mut newer = local.clone();
+    newer["containerDefinitions"][0]["image"] = "repo/web:next".into();
+    assert!(cortado::diff::task_definition_needs_new_revision(
+        &newer, &live
+    ));
+    assert_eq!(c.call_count("RegisterTaskDefinition"), 1);
+    assert_eq!(c.call_count("DescribeTaskDefinition"), 1);
+}
+
+#[tokio::test]
+async fn list_and_deregister_task_definitions_by_family() {
+    let Some(moto) = moto() else { return };
+    let c = clients(&moto).await;
+    let (input, _) = local_task_definition();
+    let mut arns = Vec::new();
+    for _ in 0..3 {
+        let td = c.register_task_definition(input.clone()).await.unwrap();
+        arns.push(td.task_definition_arn().unwrap().to_string());
+    }
+    let mut other = input.clone();
+    other.family = Some("cortado-web-worker".into());
+    c.register_task_definition(other).await.unwrap();
+
+    let active = c
+        .list_task_definitions("cortado-web", TaskDefinitionStatus::Active)
+        .await
+        .unwrap();
+    assert_eq!(active, arns, "only the family, oldest first");
+    let gone = c.deregister_task_definition(&arns[0]).await.unwrap();
+    assert_eq!(gone.status().map(|s| s.as_str()), Some("INACTIVE"));
+    let active = c
+        .list_task_definitions("cortado-web", TaskDefinitionStatus::Active)
+        .await
+        .unwrap();
+    assert_eq!(active, arns[1..].to_vec());
+    let inactive = c
+        .list_task_definitions("cortado-web", TaskDefinitionStatus::Inactive)
+        .await
+        .unwrap();
+    assert_eq!(inactive, vec![arns[0].clone()]);
+}
+
+#[tokio::test]
+async fn create_describe_and_update_a_service() {
+    let Some(moto) = moto() else { return };
+    create_cluster(&moto, "prod").await;
+    let c = clients(&moto).await;
+    let (input, _) = local_task_definition();
+    let td1 = c.register_task_definition(input.clone()).await.unwrap();
+    let td1 = td1.task_definition_arn().unwrap().to_string();
+    let td2 = c.register_task_definition(input).await.unwrap();
+    let td2 = td2.task_definition_arn().unwrap().to_string();
+
+    let (def, local) = service_definition(&moto);
+    assert!(c.describe_service("prod", "web").await.unwrap().is_none());
+    let created = c
+        .create_service("prod", "web", &td1, def.clone())
+        .await
+        .unwrap();
+    assert_eq!(created.service_name(), Some("web"));
+    assert_eq!(created.task_definition(), Some(td1.as_str()));
+    assert_eq!(created.desired_count(), 2);
+
+    let live = c.describe_service("prod", "web").await.unwrap().unwrap();
+    assert_eq!(live.status(), Some("ACTIVE"));
+    let live_json = cortado::aws::json::service_definition_json(&live).unwrap();
+    let (l, r) = service_for_compare(&local, &live_json, &[]);
+    // moto 5.2 keeps neither deploymentConfiguration nor enableExecuteCommand (real ECS
+    // does; the request carries them, see src/aws/tests.rs): the only differences allowed.
+    const MOTO_DROPS: &[&str] = &["/deploymentConfiguration", "/enableExecuteCommand"];
+    let diffs: Vec<String> = changes(&r, &l).into_iter().map(|c| c.path).collect();
+    assert!(
+        diffs
+            .iter()
+            .all(|p| MOTO_DROPS.iter().any(|d| p.starts_with(d))),
+        "{diffs:?}\nlocal {l:#}\nlive {r:#}"
+    );
+
+    let calls_before = c.call_count("UpdateService");
+    let updated = c
+        .update_service(&ServiceUpdate {
+            cluster: "prod".into(),
+            service: "web".into(),
+            task_definition: Some(td2.clone()),
+            desired_count: Some(3),
+            force_new_deployment: false,
+            definition: Some(def),
+        })
+        .await
+        .unwrap();
+    assert_eq!(c.call_count("UpdateService"), calls_before + 1);
+    assert_eq!(updated.task_definition(), Some(td2.as_str()));
+    assert_eq!(updated.desired_count(), 3);
+    let again = c.describe_service("prod", "web").await.unwrap().unwrap();
+    assert_eq!(again.task_definition(), Some(td2.as_str()));
+}
+
+#[tokio::test]
+async fn describe_services_batches_eleven_names_into_two_calls() {
+    let Some(moto) = moto() else { return };
+    create_cluster(&moto, "prod").await;
+    let c = clients(&moto).await;
+    let (input, _) = local_task_definition();
+    let td = c.register_task_definition(input).await.unwrap();
+    let td = td.task_definition_arn().unwrap().to_string();
+    let (def, _) = service_definition(&moto);
+    for name in ["s0", "s10"] {
+        c.create_service("prod", name, &td, def.clone())
+            .await
+            .unwrap();
+    }
+    let names: Vec<String> = (0..11).map(|i| format!("s{i}")).collect();
+    let found = c.describe_services("prod", &names).await.unwrap();
+    assert_eq!(c.call_count("DescribeServices"), 2);
+    let present: Vec<bool> = found.iter().map(Option::is_some).collect();
+    let mut expected = vec![false; 11];
+    expected[0] = true;
+    expected[10] = true;
+    assert_eq!(present, expected);
+    assert_eq!(found[10].as_ref().unwrap().service_name(), Some("s10"));
+}
+
+#[tokio::test]
+async fn missing_cluster_service_and_task_definition_are_errors_with_hints() {
+    let Some(moto) = moto() else { return };
+    let c = clients(&moto).await;
+    let e = c.describe_service("nope", "web").await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Aws);
+    assert!(
+        e.to_string()
+            .contains("cluster \"nope\" does not exist in region us-east-1"),
+        "{e}"
+    );
+
+    create_cluster(&moto, "prod").await;
+    let e = c
+        .update_service(&ServiceUpdate {
+            cluster: "prod".into(),
+            service: "ghost".into(),
+            desired_count: Some(1),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Aws, "{e}");
+    assert!(e.to_string().contains("ServiceNotFoundException"), "{e}");
+
+    let e = c.describe_task_definition("ghost:1").await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::BadInput, "{e}");
+    assert!(
+        e.to_string()
+            .contains("check that task definition \"ghost:1\" exists in region us-east-1"),
+        "{e}"
+    );
+}

@@ -2,5 +2,6 @@
 //! events and never prints.
 
 pub mod event;
+pub mod observe;
 pub mod verdict;
 pub mod watch;

@@ -1,0 +1,242 @@
+//! The AWS-backed [`Observer`]: one poll of a cluster for every service the run follows.
+//!
+//! Per poll: DescribeServices (10 services a call), DescribeServiceDeployments for our
+//! service-deployment ARNs (20 a call), DescribeTargetHealth for the services' target groups.
+//! ListTasks/DescribeTasks run only when a service's task counts changed since the last poll
+//! (to name stopped tasks of our deployment and find our tasks' IPs), so a steady rollout
+//! costs one or two calls a poll.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::verdict::{DeploymentView, Ours, ServiceDeploymentView, Snapshot, StoppedTask, TargetView};
+use super::watch::{Observation, Observer, ServiceEvent};
+use crate::aws::types::ecs::{DesiredStatus, Service, ServiceDeployment, Task};
+use crate::aws::{Clients, TaskFilter};
+use crate::error::Result;
+
+/// Polls one cluster through the AWS SDK.
+pub struct AwsObserver<'a> {
+    pub clients: &'a Clients,
+    pub cluster: String,
+    /// Per service: the counts seen last, to fetch tasks only when they move.
+    counts: BTreeMap<String, Vec<(String, i32, i32, i32)>>,
+    /// Per service: stopped tasks already described, and our running tasks' IPs.
+    stopped: BTreeMap<String, BTreeMap<String, StoppedTask>>,
+    ips: BTreeMap<String, Vec<String>>,
+}
+
+impl<'a> AwsObserver<'a> {
+    pub fn new(clients: &'a Clients, cluster: &str) -> Self {
+        AwsObserver {
+            clients,
+            cluster: cluster.to_string(),
+            counts: BTreeMap::new(),
+            stopped: BTreeMap::new(),
+            ips: BTreeMap::new(),
+        }
+    }
+
+    /// Refreshes stopped tasks of our deployment and the IPs of our running tasks.
+    async fn refresh_tasks(&mut self, service: &str, ours: &Ours, has_lb: bool) -> Result<()> {
+        let filter = TaskFilter::StartedBy(ours.deployment_id.clone());
+        let stopped_arns = self
+            .clients
+            .list_tasks(&self.cluster, &filter, DesiredStatus::Stopped)
+            .await?;
+        let known = self.stopped.entry(service.to_string()).or_default();
+        let new: Vec<String> = stopped_arns
+            .into_iter()
+            .filter(|a| !known.contains_key(a))
+            .collect();
+        let mut running_arns = Vec::new();
+        if has_lb {
+            running_arns = self
+                .clients
+                .list_tasks(&self.cluster, &filter, DesiredStatus::Running)
+                .await?;
+        }
+        let wanted: Vec<String> = new.iter().chain(running_arns.iter()).cloned().collect();
+        if wanted.is_empty() {
+            self.ips.insert(service.to_string(), Vec::new());
+            return Ok(());
+        }
+        let tasks = self.clients.describe_tasks(&self.cluster, &wanted).await?;
+        let mut ips = Vec::new();
+        for t in &tasks {
+            let arn = t.task_arn().unwrap_or_default().to_string();
+            if new.contains(&arn) && t.last_status() == Some("STOPPED") {
+                self.stopped
+                    .entry(service.to_string())
+                    .or_default()
+                    .insert(arn, stopped_task(t));
+            } else if running_arns.contains(&arn) {
+                ips.extend(task_ips(t));
+            }
+        }
+        self.ips.insert(service.to_string(), ips);
+        Ok(())
+    }
+}
+
+impl Observer for AwsObserver<'_> {
+    async fn observe(&mut self, services: &[(String, Ours)]) -> Result<Vec<Observation>> {
+        let names: Vec<String> = services.iter().map(|(s, _)| s.clone()).collect();
+        let described = self.clients.describe_services(&self.cluster, &names).await?;
+        let arns: Vec<String> = services
+            .iter()
+            .filter_map(|(_, o)| o.service_deployment_arn.clone())
+            .collect();
+        let sds: Vec<ServiceDeployment> = if arns.is_empty() {
+            Vec::new()
+        } else {
+            self.clients.describe_service_deployments(&arns).await?
+        };
+        let mut out = Vec::new();
+        for ((name, ours), svc) in services.iter().zip(described) {
+            let Some(svc) = svc else {
+                out.push(Observation {
+                    snapshot: Snapshot {
+                        service_status: "MISSING".into(),
+                        ..Snapshot::default()
+                    },
+                    ..Observation::default()
+                });
+                continue;
+            };
+            let deployments = deployment_views(&svc);
+            let counts: Vec<(String, i32, i32, i32)> = deployments
+                .iter()
+                .map(|d| (d.id.clone(), d.running, d.pending, d.failed))
+                .collect();
+            let target_groups: BTreeSet<String> = svc
+                .load_balancers()
+                .iter()
+                .filter_map(|lb| lb.target_group_arn().map(str::to_string))
+                .collect();
+            let has_lb = !target_groups.is_empty();
+            if self.counts.get(name) != Some(&counts) {
+                self.refresh_tasks(name, ours, has_lb).await?;
+                self.counts.insert(name.clone(), counts);
+            }
+            let mut targets = Vec::new();
+            for tg in &target_groups {
+                for d in self.clients.describe_target_health(tg).await? {
+                    let health = d.target_health();
+                    targets.push(TargetView {
+                        target_group_arn: tg.clone(),
+                        id: d.target().and_then(|t| t.id()).unwrap_or_default().to_string(),
+                        state: health
+                            .and_then(|h| h.state())
+                            .map(|s| s.as_str().to_string())
+                            .unwrap_or_default(),
+                        reason: health.and_then(|h| h.reason()).map(|r| r.as_str().to_string()),
+                    });
+                }
+            }
+            let service_deployment = ours
+                .service_deployment_arn
+                .as_deref()
+                .and_then(|arn| sds.iter().find(|sd| sd.service_deployment_arn() == Some(arn)))
+                .map(service_deployment_view);
+            let mut stopped: Vec<StoppedTask> = self
+                .stopped
+                .get(name)
+                .map(|m| m.values().cloned().collect())
+                .unwrap_or_default();
+            stopped.sort_by(|a, b| a.task_arn.cmp(&b.task_arn));
+            out.push(Observation {
+                snapshot: Snapshot {
+                    service_status: svc.status().unwrap_or("ACTIVE").to_string(),
+                    deployments,
+                    service_deployment,
+                    stopped_tasks: stopped,
+                    targets,
+                    our_task_ips: self.ips.get(name).cloned().unwrap_or_default(),
+                    has_load_balancer: has_lb,
+                },
+                events: svc
+                    .events()
+                    .iter()
+                    .map(|e| ServiceEvent {
+                        id: e.id().unwrap_or_default().to_string(),
+                        created_at: e.created_at().map(|t| t.to_string()),
+                        message: e.message().unwrap_or_default().to_string(),
+                    })
+                    .collect(),
+                weights: Vec::new(),
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// The deployments of a service as the verdict reads them.
+pub fn deployment_views(svc: &Service) -> Vec<DeploymentView> {
+    svc.deployments()
+        .iter()
+        .map(|d| DeploymentView {
+            id: d.id().unwrap_or_default().to_string(),
+            status: d.status().unwrap_or_default().to_string(),
+            task_definition_arn: d.task_definition().unwrap_or_default().to_string(),
+            desired: d.desired_count(),
+            pending: d.pending_count(),
+            running: d.running_count(),
+            failed: d.failed_tasks(),
+            rollout_state: d.rollout_state().map(|s| s.as_str().to_string()),
+            rollout_state_reason: d.rollout_state_reason().map(str::to_string),
+        })
+        .collect()
+}
+
+fn service_deployment_view(sd: &ServiceDeployment) -> ServiceDeploymentView {
+    ServiceDeploymentView {
+        arn: sd.service_deployment_arn().unwrap_or_default().to_string(),
+        status: sd.status().map(|s| s.as_str().to_string()).unwrap_or_default(),
+        status_reason: sd.status_reason().map(str::to_string),
+        lifecycle_stage: sd.lifecycle_stage().map(|s| s.as_str().to_string()),
+        rollback_reason: sd.rollback().and_then(|r| r.reason()).map(str::to_string),
+        circuit_breaker: sd.deployment_circuit_breaker().map(|c| {
+            (
+                c.status().map(|s| s.as_str().to_string()).unwrap_or_default(),
+                c.failure_count(),
+                c.threshold(),
+            )
+        }),
+        alarms: sd.alarms().map(|a| {
+            (
+                a.status().map(|s| s.as_str().to_string()).unwrap_or_default(),
+                a.triggered_alarm_names().to_vec(),
+            )
+        }),
+    }
+}
+
+fn stopped_task(t: &Task) -> StoppedTask {
+    StoppedTask {
+        task_arn: t.task_arn().unwrap_or_default().to_string(),
+        started_by: t.started_by().map(str::to_string),
+        stop_code: t.stop_code().map(|c| c.as_str().to_string()),
+        stopped_reason: t.stopped_reason().map(str::to_string),
+        containers: t
+            .containers()
+            .iter()
+            .map(|c| {
+                (
+                    c.name().unwrap_or_default().to_string(),
+                    c.reason().map(str::to_string),
+                    c.exit_code(),
+                )
+            })
+            .collect(),
+    }
+}
+
+/// The private IPv4 addresses of a task's network interfaces.
+fn task_ips(t: &Task) -> Vec<String> {
+    t.attachments()
+        .iter()
+        .flat_map(|a| a.details())
+        .filter(|d| d.name() == Some("privateIPv4Address"))
+        .filter_map(|d| d.value().map(str::to_string))
+        .collect()
+}

@@ -1,6 +1,7 @@
 //! Output to people and machines. Everything cortado prints goes through a [`Printer`]:
 //! results and JSON on stdout, diagnostics and progress on stderr, secret values masked.
 
+pub mod github;
 pub mod lines;
 
 use std::io::{IsTerminal, Write};

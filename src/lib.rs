@@ -13,6 +13,7 @@ pub mod commands;
 pub mod config;
 pub mod deploy;
 pub mod error;
+pub mod github;
 pub mod model;
 pub mod render;
 pub mod report;

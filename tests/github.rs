@@ -6,7 +6,7 @@
 //!   expressions pasted into scripts).
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
@@ -326,7 +326,6 @@ async fn context_comes_from_the_workflow_environment() {
 // ---------------------------------------------------------------------------------------------
 // Helpers shared by the script and workflow tests
 
-#[allow(dead_code)]
 fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -344,7 +343,501 @@ fn temp_dir(tag: &str) -> PathBuf {
     d
 }
 
-#[allow(dead_code)]
-fn exists(p: &Path) -> bool {
-    p.exists()
+/// The absolute path of a program on PATH.
+fn which(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// scripts/install.sh against a fake release server
+
+/// A static file server on 127.0.0.1 (its own runtime, so blocking tests can use it); records
+/// each request's path and Authorization header.
+struct FileServer {
+    base: String,
+    hits: Arc<Mutex<Vec<(String, String)>>>,
+}
+
+type Files = Arc<BTreeMap<String, Vec<u8>>>;
+type Hits = Arc<Mutex<Vec<(String, String)>>>;
+
+async fn serve_file(
+    State((files, hits)): State<(Files, Hits)>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let auth = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    hits.lock().unwrap().push((uri.path().to_string(), auth));
+    match files.get(uri.path()) {
+        Some(b) => (StatusCode::OK, b.clone()).into_response(),
+        None => (StatusCode::NOT_FOUND, "not found").into_response(),
+    }
+}
+
+fn serve_files(files: BTreeMap<String, Vec<u8>>) -> FileServer {
+    let hits: Hits = Arc::default();
+    let state = (Arc::new(files), hits.clone());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(listener.local_addr().unwrap()).unwrap();
+            let app = Router::new().fallback(serve_file).with_state(state);
+            let _ = axum::serve(listener, app).await;
+        });
+    });
+    let addr = rx.recv().unwrap();
+    FileServer {
+        base: format!("http://{addr}"),
+        hits,
+    }
+}
+
+const VERSION: &str = "v9.9.9";
+const TARGET: &str = "x86_64-unknown-linux-musl";
+
+fn archive_name() -> String {
+    format!("cortado-{VERSION}-{TARGET}.tar.gz")
+}
+
+/// Tools the scripts need besides a checksum tool; None when one is missing on this machine.
+fn script_tools() -> Option<Vec<PathBuf>> {
+    [
+        "bash", "curl", "tar", "gzip", "mktemp", "mkdir", "mv", "rm", "chmod",
+    ]
+    .iter()
+    .map(|t| which(t))
+    .collect()
+}
+
+struct Install {
+    root: PathBuf,
+    action: PathBuf,
+    server: FileServer,
+}
+
+impl Install {
+    /// A temp copy of the action (scripts/install.sh and a checksums/ folder), a release
+    /// archive holding a fake `cortado`, and a server for it. `sum` is what gets committed for
+    /// the archive: None writes no checksum file at all.
+    fn new(sum: Option<&dyn Fn(&str) -> String>) -> Option<Install> {
+        if script_tools().is_none() {
+            eprintln!("notice: skipping install.sh tests: curl, tar or gzip is not installed");
+            return None;
+        }
+        let root = temp_dir("install");
+        let action = root.join("action");
+        std::fs::create_dir_all(action.join("scripts")).unwrap();
+        std::fs::create_dir_all(action.join("checksums")).unwrap();
+        std::fs::copy(
+            repo_root().join("scripts/install.sh"),
+            action.join("scripts/install.sh"),
+        )
+        .unwrap();
+        let pkg = root.join("pkg");
+        std::fs::create_dir_all(&pkg).unwrap();
+        std::fs::write(
+            pkg.join("cortado"),
+            "#!/bin/sh\necho \"cortado 9.9.9 (fake) $*\"\n",
+        )
+        .unwrap();
+        let archive = root.join(archive_name());
+        let st = std::process::Command::new("tar")
+            .arg("-czf")
+            .arg(&archive)
+            .arg("-C")
+            .arg(&pkg)
+            .arg("cortado")
+            .status()
+            .unwrap();
+        assert!(st.success());
+        let bytes = std::fs::read(&archive).unwrap();
+        let real = sha256_hex(&bytes);
+        if let Some(sum) = sum {
+            let other = format!(
+                "{}  cortado-{VERSION}-aarch64-apple-darwin.tar.gz",
+                "0".repeat(64)
+            );
+            std::fs::write(
+                action.join(format!("checksums/{VERSION}.sha256")),
+                format!("{other}\n{}  {}\n", sum(&real), archive_name()),
+            )
+            .unwrap();
+        }
+        let mut files = BTreeMap::new();
+        files.insert(format!("/dl/{VERSION}/{}", archive_name()), bytes);
+        files.insert(
+            "/api/repos/o/r/releases/latest".to_string(),
+            format!("{{\n  \"url\": \"x\",\n  \"tag_name\": \"{VERSION}\",\n  \"name\": \"n\"\n}}")
+                .into_bytes(),
+        );
+        std::fs::create_dir_all(root.join("tmp")).unwrap();
+        Some(Install {
+            server: serve_files(files),
+            root,
+            action,
+        })
+    }
+
+    fn cache_dir(&self) -> PathBuf {
+        self.root.join(format!("cache/cortado/{VERSION}/{TARGET}"))
+    }
+
+    fn github_path(&self) -> String {
+        std::fs::read_to_string(self.root.join("github_path")).unwrap_or_default()
+    }
+
+    fn downloads(&self) -> usize {
+        self.server
+            .hits
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(p, _)| p.starts_with("/dl/"))
+            .count()
+    }
+
+    /// Runs the installer with `path` as PATH and `version` as the requested version.
+    fn run(&self, path: &str, version: &str) -> std::process::Output {
+        let bash = which("bash").unwrap();
+        std::process::Command::new(bash)
+            .arg(self.action.join("scripts/install.sh"))
+            .env_clear()
+            .env("PATH", path)
+            .env("RUNNER_OS", "Linux")
+            .env("RUNNER_ARCH", "X64")
+            .env("RUNNER_TOOL_CACHE", self.root.join("cache"))
+            .env("RUNNER_TEMP", self.root.join("tmp"))
+            .env("GITHUB_PATH", self.root.join("github_path"))
+            .env("CORTADO_REPO", "o/r")
+            .env("CORTADO_VERSION", version)
+            .env("CORTADO_TOKEN", "ghs_install_token")
+            .env(
+                "CORTADO_RELEASE_BASE_URL",
+                format!("{}/dl", self.server.base),
+            )
+            .env("CORTADO_API_URL", format!("{}/api", self.server.base))
+            .output()
+            .unwrap()
+    }
+
+    /// A PATH of symlinks to exactly the tools the installer needs, plus `extra`.
+    fn bare_path(&self, extra: &[&str]) -> String {
+        let bin = self.root.join(format!("bin-{}", extra.join("-")));
+        std::fs::create_dir_all(&bin).unwrap();
+        let mut tools = script_tools().unwrap();
+        tools.extend(extra.iter().filter_map(|t| which(t)));
+        for t in tools {
+            let link = bin.join(t.file_name().unwrap());
+            if !link.exists() {
+                std::os::unix::fs::symlink(&t, &link).unwrap();
+            }
+        }
+        bin.display().to_string()
+    }
+}
+
+fn system_path() -> String {
+    std::env::var("PATH").unwrap_or_default()
+}
+
+fn stderr(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).to_string()
+}
+
+#[test]
+fn install_with_the_committed_checksum_puts_cortado_on_the_path() {
+    let Some(t) = Install::new(Some(&|real: &str| real.to_string())) else {
+        return;
+    };
+    let out = t.run(&system_path(), "9.9.9");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let dir = t.cache_dir();
+    assert_eq!(t.github_path(), format!("{}\n", dir.display()));
+    let bin = dir.join("cortado");
+    let ran = std::process::Command::new(&bin)
+        .arg("version")
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&ran.stdout).starts_with("cortado 9.9.9 (fake) version"),
+        "{ran:?}"
+    );
+    assert_eq!(t.downloads(), 1);
+    // A second run reuses the cache: no download.
+    let again = t.run(&system_path(), VERSION);
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert!(
+        stderr(&again).contains("using cached cortado"),
+        "{}",
+        stderr(&again)
+    );
+    assert_eq!(t.downloads(), 1);
+    // A cached copy whose recorded checksum differs is replaced.
+    std::fs::write(dir.join(".sha256"), "f".repeat(64)).unwrap();
+    let third = t.run(&system_path(), VERSION);
+    assert!(third.status.success(), "{}", stderr(&third));
+    assert_eq!(t.downloads(), 2);
+}
+
+#[test]
+fn latest_is_resolved_through_the_api_with_the_token() {
+    let Some(t) = Install::new(Some(&|real: &str| real.to_string())) else {
+        return;
+    };
+    let out = t.run(&system_path(), "latest");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains(&format!("latest release is {VERSION}")));
+    let hits = t.server.hits.lock().unwrap();
+    let api = hits
+        .iter()
+        .find(|(p, _)| p == "/api/repos/o/r/releases/latest")
+        .expect("asked the API");
+    assert_eq!(api.1, "Bearer ghs_install_token");
+    // The token goes to the API only, not to the download host.
+    let dl = hits.iter().find(|(p, _)| p.starts_with("/dl/")).unwrap();
+    assert_eq!(dl.1, "");
+}
+
+#[test]
+fn a_wrong_checksum_fails_and_installs_nothing() {
+    let Some(t) = Install::new(Some(&|_real: &str| "ab".repeat(32))) else {
+        return;
+    };
+    let out = t.run(&system_path(), VERSION);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains("checksum mismatch for cortado-v9.9.9-"),
+        "{err}"
+    );
+    assert!(err.contains(&"ab".repeat(32)), "{err}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .contains("::error title=cortado install::checksum mismatch")
+    );
+    assert_eq!(t.downloads(), 1);
+    assert!(!t.cache_dir().exists());
+    assert_eq!(t.github_path(), "");
+}
+
+#[test]
+fn a_version_without_a_committed_checksum_fails_before_downloading() {
+    let Some(t) = Install::new(None) else {
+        return;
+    };
+    let out = t.run(&system_path(), VERSION);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains("no committed checksum for cortado v9.9.9"),
+        "{err}"
+    );
+    assert_eq!(t.downloads(), 0);
+    assert!(!t.cache_dir().exists());
+    assert_eq!(t.github_path(), "");
+}
+
+#[test]
+fn no_checksum_tool_is_a_failure_not_a_skip() {
+    let Some(t) = Install::new(Some(&|real: &str| real.to_string())) else {
+        return;
+    };
+    let Some(sha_tool) = ["sha256sum", "shasum"]
+        .into_iter()
+        .find(|t| which(t).is_some())
+    else {
+        eprintln!("notice: no sha256sum/shasum here; skipping the control half");
+        return;
+    };
+    let bare = t.bare_path(&[]);
+    let out = t.run(&bare, VERSION);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("neither sha256sum nor shasum"), "{err}");
+    assert!(!t.cache_dir().exists());
+    assert_eq!(t.github_path(), "");
+    // Control: the same bare PATH plus a checksum tool installs.
+    let with_tool = t.bare_path(&[sha_tool]);
+    let ok = t.run(&with_tool, VERSION);
+    assert!(ok.status.success(), "{}", stderr(&ok));
+    assert!(t.cache_dir().join("cortado").exists());
+}
+
+#[test]
+fn bad_versions_and_platforms_are_refused() {
+    let Some(t) = Install::new(Some(&|real: &str| real.to_string())) else {
+        return;
+    };
+    for v in ["../v1.0.0", "v1", "v1.0.0/../../x", "main"] {
+        let out = t.run(&system_path(), v);
+        assert!(!out.status.success(), "{v}");
+        assert!(
+            stderr(&out).contains("invalid cortado version"),
+            "{v}: {}",
+            stderr(&out)
+        );
+    }
+    let bash = which("bash").unwrap();
+    let out = std::process::Command::new(bash)
+        .arg(t.action.join("scripts/install.sh"))
+        .env_clear()
+        .env("PATH", system_path())
+        .env("RUNNER_OS", "Windows")
+        .env("RUNNER_ARCH", "X64")
+        .env("CORTADO_VERSION", VERSION)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("no release for Windows runners"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// scripts/run.sh
+
+/// Runs run.sh with a fake `cortado` that prints each argument on its own line, the working
+/// directory and GITHUB_TOKEN.
+fn run_script(env: &[(&str, &str)]) -> (bool, Vec<String>, String) {
+    let root = temp_dir("run");
+    let bin = root.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let fake = bin.join("cortado");
+    std::fs::write(
+        &fake,
+        "#!/usr/bin/env bash\nfor a in \"$@\"; do printf 'arg:%s\\n' \"$a\"; done\nprintf 'pwd:%s\\n' \"$PWD\"\nprintf 'token:%s\\n' \"${GITHUB_TOKEN:-}\"\nprintf 'leak:%s\\n' \"${CORTADO_GITHUB_TOKEN:-}\"\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::create_dir_all(root.join("work dir")).unwrap();
+    let mut cmd = std::process::Command::new(which("bash").unwrap());
+    cmd.arg(repo_root().join("scripts/run.sh"))
+        .current_dir(&root)
+        .env_clear()
+        .env("PATH", format!("{}:{}", bin.display(), system_path()));
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let lines = stdout
+        .lines()
+        .filter(|l| !l.starts_with("cortado "))
+        .map(str::to_string)
+        .collect();
+    (out.status.success(), lines, stderr(&out))
+}
+
+#[test]
+fn run_passes_inputs_as_literal_arguments() {
+    let (ok, lines, err) = run_script(&[
+        ("CORTADO_COMMAND", "diff"),
+        ("CORTADO_CONFIG", "ecs/cortado.yml"),
+        (
+            "CORTADO_ARGS",
+            "--comment  --timeout 5m $(touch pwned) * `id` ~",
+        ),
+        ("CORTADO_WORKING_DIRECTORY", "work dir"),
+        ("CORTADO_GITHUB_TOKEN", "ghs_run_token"),
+    ]);
+    assert!(ok, "{err}");
+    let args: Vec<&str> = lines
+        .iter()
+        .filter_map(|l| l.strip_prefix("arg:"))
+        .collect();
+    assert_eq!(
+        args,
+        vec![
+            "--config",
+            "ecs/cortado.yml",
+            "diff",
+            "--comment",
+            "--timeout",
+            "5m",
+            "$(touch",
+            "pwned)",
+            "*",
+            "`id`",
+            "~"
+        ]
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("pwd:") && l.ends_with("/work dir")),
+        "{lines:?}"
+    );
+    assert!(lines.contains(&"token:ghs_run_token".to_string()));
+    assert!(
+        lines.contains(&"leak:".to_string()),
+        "the input variable is not passed on"
+    );
+}
+
+#[test]
+fn run_takes_one_argument_per_line_when_args_has_line_breaks() {
+    let (ok, lines, err) = run_script(&[
+        ("CORTADO_COMMAND", "sandbox serve"),
+        ("CORTADO_CONFIG", "a.yml\nb.yml\n"),
+        (
+            "CORTADO_ARGS",
+            "--ext-str\nGREETING=hello world\n\n--no-color\n",
+        ),
+    ]);
+    assert!(ok, "{err}");
+    let args: Vec<&str> = lines
+        .iter()
+        .filter_map(|l| l.strip_prefix("arg:"))
+        .collect();
+    assert_eq!(
+        args,
+        vec![
+            "--config",
+            "a.yml",
+            "--config",
+            "b.yml",
+            "sandbox",
+            "serve",
+            "--ext-str",
+            "GREETING=hello world",
+            "--no-color"
+        ]
+    );
+}
+
+#[test]
+fn run_refuses_flags_in_the_command_input() {
+    let (ok, _, err) = run_script(&[("CORTADO_COMMAND", "deploy; rm -rf /")]);
+    assert!(!ok);
+    assert!(err.contains("invalid command word"), "{err}");
+    let (ok, lines, err) = run_script(&[]);
+    assert!(ok, "{err}");
+    let args: Vec<&str> = lines
+        .iter()
+        .filter_map(|l| l.strip_prefix("arg:"))
+        .collect();
+    assert_eq!(args, vec!["deploy"]);
 }

@@ -2,7 +2,7 @@
 # Installs a released cortado binary for the runner, verified against a SHA-256 committed in
 # this repository (checksums/<version>.sha256), into the tool cache, and puts it on PATH.
 #
-# Environment (the action's `env:` sets these; nothing comes from `${{ }}` in the script):
+# Environment (the action's `env:` sets these; no workflow expression is pasted into this script):
 #   CORTADO_VERSION           `latest`, `source`, or a release tag like `v1.2.3` (`1.2.3` works too)
 #   CORTADO_TOKEN             token for the GitHub API (resolving `latest`); optional
 #   CORTADO_REPO              owner/name of cortado's repository (default cortado-dev/cortado)

@@ -9,6 +9,9 @@
 #   CORTADO_WORKING_DIRECTORY  where to run (default .)
 #   CORTADO_GITHUB_TOKEN       exported as GITHUB_TOKEN for the PR comment
 #
+# Exit status: cortado's, except that `diff` exiting 2 ("there are changes") counts as success
+# here — in a pull-request workflow changes are the normal case; the `changed` output says so.
+#
 # The rule for CORTADO_ARGS: when it contains a line break, every non-empty line is one
 # argument, taken verbatim (spaces kept); otherwise it is split on spaces and tabs. There is no
 # quote processing, no globbing and no expansion of $, `, \ or ~ in either form.
@@ -57,4 +60,15 @@ cd -- "${CORTADO_WORKING_DIRECTORY:-.}" || die "cannot enter the working directo
 printf 'cortado'
 printf ' %q' "${argv[@]}"
 printf '\n'
-exec cortado "${argv[@]}"
+if [[ "${command[0]}" != diff ]]; then
+  # exec: cortado itself receives the runner's SIGINT/SIGTERM on cancellation and can stop or
+  # roll back cleanly.
+  exec cortado "${argv[@]}"
+fi
+rc=0
+cortado "${argv[@]}" || rc=$?
+if [[ "$rc" -eq 2 ]]; then
+  echo "cortado diff: there are changes (exit 2 reported as success by the action)"
+  rc=0
+fi
+exit "$rc"

@@ -727,7 +727,7 @@ fn run_script(env: &[(&str, &str)]) -> (bool, Vec<String>, String) {
     let fake = bin.join("cortado");
     std::fs::write(
         &fake,
-        "#!/usr/bin/env bash\nfor a in \"$@\"; do printf 'arg:%s\\n' \"$a\"; done\nprintf 'pwd:%s\\n' \"$PWD\"\nprintf 'token:%s\\n' \"${GITHUB_TOKEN:-}\"\nprintf 'leak:%s\\n' \"${CORTADO_GITHUB_TOKEN:-}\"\n",
+        "#!/usr/bin/env bash\nfor a in \"$@\"; do printf 'arg:%s\\n' \"$a\"; done\nprintf 'pwd:%s\\n' \"$PWD\"\nprintf 'token:%s\\n' \"${GITHUB_TOKEN:-}\"\nprintf 'leak:%s\\n' \"${CORTADO_GITHUB_TOKEN:-}\"\nexit \"${FAKE_EXIT:-0}\"\n",
     )
     .unwrap();
     use std::os::unix::fs::PermissionsExt;
@@ -829,6 +829,16 @@ fn run_takes_one_argument_per_line_when_args_has_line_breaks() {
 }
 
 #[test]
+fn run_reports_diff_changes_as_success_but_keeps_other_failures() {
+    let (ok, _, _) = run_script(&[("CORTADO_COMMAND", "diff"), ("FAKE_EXIT", "2")]);
+    assert!(ok, "diff with changes is not a failed step");
+    let (ok, _, _) = run_script(&[("CORTADO_COMMAND", "diff"), ("FAKE_EXIT", "1")]);
+    assert!(!ok, "a diff error still fails");
+    let (ok, _, _) = run_script(&[("CORTADO_COMMAND", "deploy"), ("FAKE_EXIT", "2")]);
+    assert!(!ok, "only diff's exit 2 is remapped");
+}
+
+#[test]
 fn run_refuses_flags_in_the_command_input() {
     let (ok, _, err) = run_script(&[("CORTADO_COMMAND", "deploy; rm -rf /")]);
     assert!(!ok);
@@ -840,4 +850,313 @@ fn run_refuses_flags_in_the_command_input() {
         .filter_map(|l| l.strip_prefix("arg:"))
         .collect();
     assert_eq!(args, vec!["deploy"]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// action.yml and workflows: schema-level rules
+
+fn load_yaml(path: &std::path::Path) -> Value {
+    let text = std::fs::read_to_string(path).unwrap();
+    serde_saphyr::from_str::<Value>(&text)
+        .unwrap_or_else(|e| panic!("{}: not YAML: {e}", path.display()))
+}
+
+fn workflow_files() -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for dir in [".github/workflows", "examples/workflows"] {
+        for e in std::fs::read_dir(repo_root().join(dir)).unwrap() {
+            let p = e.unwrap().path();
+            if matches!(p.extension().and_then(|x| x.to_str()), Some("yml" | "yaml")) {
+                files.push(p);
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+/// Problems with one step (`where` names it); `composite` asks `shell` of run steps.
+fn check_step(step: &Value, at: &str, composite: bool, problems: &mut Vec<String>) {
+    let Some(map) = step.as_object() else {
+        problems.push(format!("{at}: a step is not a mapping"));
+        return;
+    };
+    match (map.get("run"), map.get("uses")) {
+        (Some(run), None) => {
+            let script = run.as_str().unwrap_or("");
+            if script.contains("${{") {
+                problems.push(format!(
+                    "{at}: `${{{{ }}}}` expression inside run: pass it through env: instead"
+                ));
+            }
+            if composite && map.get("shell").and_then(Value::as_str).is_none() {
+                problems.push(format!(
+                    "{at}: a run step of a composite action needs shell:"
+                ));
+            }
+        }
+        (None, Some(uses)) => {
+            let uses = uses.as_str().unwrap_or("");
+            if !uses.starts_with("./") {
+                let pinned = uses.split_once('@').is_some_and(|(name, sha)| {
+                    !name.is_empty()
+                        && sha.len() == 40
+                        && sha
+                            .chars()
+                            .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+                });
+                if !pinned {
+                    problems.push(format!(
+                        "{at}: `uses: {uses}` is not pinned to a commit SHA"
+                    ));
+                }
+            }
+            if uses.starts_with("actions/checkout@")
+                && step.pointer("/with/persist-credentials") != Some(&Value::Bool(false))
+            {
+                problems.push(format!("{at}: checkout without persist-credentials: false"));
+            }
+        }
+        _ => problems.push(format!("{at}: a step needs exactly one of run: or uses:")),
+    }
+}
+
+/// Problems with a workflow file.
+fn check_workflow(path: &std::path::Path) -> Vec<String> {
+    let mut problems = Vec::new();
+    let wf = load_yaml(path);
+    let f = path.display().to_string();
+    for key in ["name", "on", "jobs"] {
+        if wf.get(key).is_none() {
+            problems.push(format!("{f}: no top-level {key}:"));
+        }
+    }
+    if wf.get("permissions") != Some(&json!({})) {
+        problems.push(format!("{f}: top-level permissions must be {{}}"));
+    }
+    let jobs = wf
+        .get("jobs")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    if jobs.is_empty() {
+        problems.push(format!("{f}: no jobs"));
+    }
+    let release = path.ends_with(".github/workflows/release.yml");
+    for (name, job) in &jobs {
+        let at = format!("{f}: job {name}");
+        if job.get("runs-on").is_none() {
+            problems.push(format!("{at}: no runs-on"));
+        }
+        match job.get("permissions").and_then(Value::as_object) {
+            None => problems.push(format!("{at}: no explicit permissions")),
+            Some(perms) => {
+                for (scope, level) in perms {
+                    let level = level.as_str().unwrap_or("");
+                    let allowed = match level {
+                        "read" | "none" => true,
+                        "write" => match scope.as_str() {
+                            "id-token" | "pull-requests" => true,
+                            "contents" => release && name == "publish",
+                            _ => false,
+                        },
+                        _ => false,
+                    };
+                    if !allowed {
+                        problems.push(format!("{at}: permission {scope}: {level} is not allowed"));
+                    }
+                }
+            }
+        }
+        let steps = job
+            .get("steps")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        if steps.is_empty() {
+            problems.push(format!("{at}: no steps"));
+        }
+        for (i, step) in steps.iter().enumerate() {
+            check_step(step, &format!("{at} step {}", i + 1), false, &mut problems);
+        }
+    }
+    // The placeholder SHA is allowed only in examples, and only where it says so.
+    let text = std::fs::read_to_string(path).unwrap();
+    for (n, line) in text.lines().enumerate() {
+        if line.contains(&"0".repeat(40))
+            && (!f.contains("examples/workflows") || !line.contains("PLACEHOLDER"))
+        {
+            problems.push(format!("{f}:{}: placeholder SHA", n + 1));
+        }
+    }
+    problems
+}
+
+#[test]
+fn workflows_follow_the_rules() {
+    let files = workflow_files();
+    let names: Vec<String> = files
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().to_string())
+        .collect();
+    for want in ["ci.yml", "release.yml", "deploy.yml", "pr-diff.yml"] {
+        assert!(names.iter().any(|n| n == want), "{want} missing: {names:?}");
+    }
+    let problems: Vec<String> = files.iter().flat_map(|p| check_workflow(p)).collect();
+    assert!(problems.is_empty(), "{problems:#?}");
+}
+
+#[test]
+fn the_rules_catch_what_they_are_for() {
+    let dir = temp_dir("wf");
+    let bad = dir.join("bad.yml");
+    std::fs::write(
+        &bad,
+        r#"
+name: bad
+on: push
+permissions: write-all
+jobs:
+  j:
+    runs-on: ubuntu-latest
+    permissions:
+      contents: write
+    steps:
+      - uses: actions/checkout@v4
+      - uses: some/action@main
+      - run: echo "${{ github.event.pull_request.title }}"
+      - run: echo ok
+        uses: x/y@0123456789012345678901234567890123456789
+  k:
+    runs-on: ubuntu-latest
+    steps: []
+"#,
+    )
+    .unwrap();
+    let p = check_workflow(&bad);
+    let has = |s: &str| p.iter().any(|x| x.contains(s));
+    assert!(has("top-level permissions must be {}"), "{p:#?}");
+    assert!(has("permission contents: write is not allowed"), "{p:#?}");
+    assert!(has("`uses: actions/checkout@v4` is not pinned"), "{p:#?}");
+    assert!(has("checkout without persist-credentials"), "{p:#?}");
+    assert!(has("`uses: some/action@main` is not pinned"), "{p:#?}");
+    assert!(has("expression inside run"), "{p:#?}");
+    assert!(has("exactly one of run: or uses:"), "{p:#?}");
+    assert!(has("job k: no explicit permissions"), "{p:#?}");
+    assert!(has("job k: no steps"), "{p:#?}");
+}
+
+#[test]
+fn action_inputs_reach_scripts_only_through_env_and_outputs_match_the_code() {
+    let action = load_yaml(&repo_root().join("action.yml"));
+    for key in ["name", "description"] {
+        assert!(
+            action
+                .get(key)
+                .and_then(Value::as_str)
+                .is_some_and(|s| !s.is_empty()),
+            "action.yml: no {key}"
+        );
+    }
+    assert_eq!(action.pointer("/runs/using"), Some(&json!("composite")));
+    let steps = action
+        .pointer("/runs/steps")
+        .and_then(Value::as_array)
+        .unwrap();
+    assert!(!steps.is_empty());
+    let mut problems = Vec::new();
+    for (i, s) in steps.iter().enumerate() {
+        check_step(
+            s,
+            &format!("action.yml step {}", i + 1),
+            true,
+            &mut problems,
+        );
+    }
+    assert!(problems.is_empty(), "{problems:#?}");
+
+    // Every input is documented and reaches a step through env:, and only there.
+    let inputs = action.get("inputs").and_then(Value::as_object).unwrap();
+    let envs: Vec<String> = steps
+        .iter()
+        .filter_map(|s| s.get("env").and_then(Value::as_object))
+        .flat_map(|e| e.values().filter_map(Value::as_str).map(str::to_string))
+        .collect();
+    for (name, input) in inputs {
+        let desc = input
+            .get("description")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        assert!(desc.len() > 10, "input {name} needs a description");
+        let expr = format!("${{{{ inputs.{name} }}}}");
+        assert!(
+            envs.contains(&expr),
+            "input {name} does not reach the scripts via env:"
+        );
+    }
+    for want in [
+        "command",
+        "config",
+        "args",
+        "version",
+        "github-token",
+        "working-directory",
+    ] {
+        assert!(inputs.contains_key(want), "input {want} missing");
+    }
+    let text = std::fs::read_to_string(repo_root().join("action.yml")).unwrap();
+    for line in text.lines() {
+        if line.contains("${{ inputs.") {
+            assert!(
+                line.trim_start().starts_with("CORTADO_"),
+                "inputs used outside env: {line}"
+            );
+        }
+    }
+
+    // Outputs: exactly the names the code writes, each documented and mapped from the run step.
+    let outputs = action.get("outputs").and_then(Value::as_object).unwrap();
+    let code: Vec<&str> = cortado::report::github::DeployOutputs::default()
+        .pairs()
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
+    let declared: Vec<&str> = outputs.keys().map(String::as_str).collect();
+    assert_eq!(declared, code);
+    for (name, out) in outputs {
+        assert!(
+            out.get("description")
+                .and_then(Value::as_str)
+                .is_some_and(|d| !d.is_empty())
+        );
+        assert_eq!(
+            out.get("value").and_then(Value::as_str),
+            Some(format!("${{{{ steps.run.outputs.{name} }}}}").as_str())
+        );
+    }
+    let run_ids: Vec<&str> = steps.iter().filter_map(|s| s.get("id")?.as_str()).collect();
+    assert!(run_ids.contains(&"run"));
+}
+
+#[test]
+fn scripts_are_strict_bash_and_checksums_are_documented() {
+    for s in ["scripts/install.sh", "scripts/run.sh"] {
+        let text = std::fs::read_to_string(repo_root().join(s)).unwrap();
+        assert!(text.starts_with("#!/usr/bin/env bash\n"), "{s}");
+        assert!(text.contains("\nset -euo pipefail\n"), "{s}");
+        assert!(!text.contains("${{"), "{s}: expressions in a script");
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(repo_root().join(s))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert!(mode & 0o111 != 0, "{s} is not executable");
+    }
+    let readme = std::fs::read_to_string(repo_root().join("checksums/README.md")).unwrap();
+    assert!(readme.contains("release.yml") && readme.contains("sha256"));
+    let install = std::fs::read_to_string(repo_root().join("scripts/install.sh")).unwrap();
+    assert!(install.contains(&format!(
+        "${{CORTADO_REPO:-{}}}",
+        cortado::github::CORTADO_REPOSITORY
+    )));
 }

@@ -226,26 +226,23 @@ mod tests {
 
     #[tokio::test]
     async fn unreachable_host_is_a_clear_error_without_the_token() {
-        // Port 9 (discard) on localhost is closed in test environments.
+        // A port that was free a moment ago: nothing listens there.
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
         let c = Client::new(false).unwrap();
         let t = Token::new("ghp_topsecret");
-        let err = c
-            .call("GET", "http://127.0.0.1:9/repos/o/r", &t, None)
-            .await
-            .unwrap_err()
-            .to_string();
+        let url = format!("http://127.0.0.1:{port}/repos/o/r?page=1");
+        let err = c.call("GET", &url, &t, None).await.unwrap_err().to_string();
         assert!(
-            err.contains("GET http://127.0.0.1:9/repos/o/r failed"),
+            err.contains(&format!("GET http://127.0.0.1:{port}/repos/o/r failed")),
             "{err}"
         );
+        assert!(err.contains("hint: check the network"), "{err}");
         assert!(!err.contains("topsecret"), "{err}");
         let err = c
-            .call(
-                "GET",
-                "http://127.0.0.1:9/x",
-                &Token::new("bad\ntoken"),
-                None,
-            )
+            .call("GET", &url, &Token::new("bad\ntoken"), None)
             .await
             .unwrap_err()
             .to_string();

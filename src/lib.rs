@@ -16,6 +16,7 @@ pub mod cost;
 pub mod deploy;
 pub mod diff;
 pub mod error;
+pub mod github;
 pub mod model;
 pub mod plan;
 pub mod render;

@@ -2,6 +2,7 @@
 //! results and JSON on stdout, diagnostics and progress on stderr, secret values masked.
 
 pub mod diffview;
+pub mod github;
 pub mod lines;
 
 use std::io::{IsTerminal, Write};

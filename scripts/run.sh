@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Runs cortado for the action. Every input arrives through the environment (the action's
+# `env:`), so no input is ever pasted into shell code.
+#
+# Environment:
+#   CORTADO_COMMAND            the command, e.g. `deploy` or `diff` (words of letters, digits, '-')
+#   CORTADO_CONFIG             config file(s); one per line for several; empty: cortado's default
+#   CORTADO_ARGS               extra arguments (rule below)
+#   CORTADO_WORKING_DIRECTORY  where to run (default .)
+#   CORTADO_GITHUB_TOKEN       exported as GITHUB_TOKEN for the PR comment
+#
+# Exit status: cortado's, except that `diff` exiting 2 ("there are changes") counts as success
+# here — in a pull-request workflow changes are the normal case; the `changed` output says so.
+#
+# The rule for CORTADO_ARGS: when it contains a line break, every non-empty line is one
+# argument, taken verbatim (spaces kept); otherwise it is split on spaces and tabs. There is no
+# quote processing, no globbing and no expansion of $, `, \ or ~ in either form.
+set -euo pipefail
+
+die() {
+  local data="${1//%/%25}"
+  printf '::error title=cortado::%s\n' "${data//$'\n'/%0A}"
+  printf 'error: %s\n' "$1" >&2
+  exit 1
+}
+
+command_words="${CORTADO_COMMAND:-deploy}"
+read -ra command <<<"$command_words"
+[[ ${#command[@]} -gt 0 ]] || die "the command input is empty"
+for w in "${command[@]}"; do
+  [[ "$w" =~ ^[a-z][a-z0-9-]*$ ]] || die "invalid command word '$w': the command input takes cortado commands such as deploy or diff; put flags in args"
+done
+
+argv=()
+if [[ -n "${CORTADO_CONFIG:-}" ]]; then
+  while IFS= read -r c || [[ -n "$c" ]]; do
+    c="${c%$'\r'}"
+    if [[ -n "${c//[[:space:]]/}" ]]; then argv+=(--config "$c"); fi
+  done <<<"$CORTADO_CONFIG"
+fi
+argv+=("${command[@]}")
+
+extra="${CORTADO_ARGS:-}"
+if [[ "$extra" == *$'\n'* ]]; then
+  while IFS= read -r a || [[ -n "$a" ]]; do
+    a="${a%$'\r'}"
+    if [[ -n "$a" ]]; then argv+=("$a"); fi
+  done <<<"$extra"
+elif [[ -n "$extra" ]]; then
+  read -ra words <<<"$extra"
+  argv+=("${words[@]}")
+fi
+
+if [[ -n "${CORTADO_GITHUB_TOKEN:-}" ]]; then
+  export GITHUB_TOKEN="$CORTADO_GITHUB_TOKEN"
+fi
+unset CORTADO_GITHUB_TOKEN
+
+cd -- "${CORTADO_WORKING_DIRECTORY:-.}" || die "cannot enter the working directory '${CORTADO_WORKING_DIRECTORY:-.}'"
+printf 'cortado'
+printf ' %q' "${argv[@]}"
+printf '\n'
+if [[ "${command[0]}" != diff ]]; then
+  # exec: cortado itself receives the runner's SIGINT/SIGTERM on cancellation and can stop or
+  # roll back cleanly.
+  exec cortado "${argv[@]}"
+fi
+rc=0
+cortado "${argv[@]}" || rc=$?
+if [[ "$rc" -eq 2 ]]; then
+  echo "cortado diff: there are changes (exit 2 reported as success by the action)"
+  rc=0
+fi
+exit "$rc"

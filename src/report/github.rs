@@ -1,0 +1,969 @@
+//! GitHub Actions output, used when `GITHUB_ACTIONS=true`.
+//!
+//! Receives diagnostics, the deploy [`Event`] stream and a run's results; hands on
+//! - workflow commands on stdout (`::group::`, `::error file=…::`, `::add-mask::`, …) with the
+//!   runner's escaping,
+//! - step outputs appended to the file named by `$GITHUB_OUTPUT` (multi-line values in the
+//!   `name<<DELIMITER` form with a delimiter checked not to occur in the value),
+//! - Markdown appended to the job summary (`$GITHUB_STEP_SUMMARY`).
+//!
+//! Output names of a deploy (see [`DeployOutputs`]): `task-definition-arn`, `revision`,
+//! `deployment-id`, `status`, `rolled-back`, `duration-seconds`, `diff`, `changed`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::path::Path;
+
+use sha2::{Digest, Sha256};
+
+use crate::deploy::event::{Event, Stamped};
+use crate::error::{Diagnostic, Error, Result, Severity};
+use crate::render::Secrets;
+use crate::report::lines;
+
+/// True when running inside GitHub Actions (`GITHUB_ACTIONS=true`).
+pub fn is_actions() -> bool {
+    std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true")
+}
+
+/// Escapes the data part of a workflow command (after `::`).
+pub fn escape_data(s: &str) -> String {
+    s.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
+}
+
+/// Escapes a property value of a workflow command (`file=…,title=…`).
+pub fn escape_property(s: &str) -> String {
+    escape_data(s).replace(':', "%3A").replace(',', "%2C")
+}
+
+/// `::group::title`
+pub fn group(title: &str) -> String {
+    format!("::group::{}", escape_data(title))
+}
+
+/// `::endgroup::`
+pub fn endgroup() -> String {
+    "::endgroup::".to_string()
+}
+
+/// `::add-mask::value`
+pub fn add_mask(value: &str) -> String {
+    format!("::add-mask::{}", escape_data(value))
+}
+
+/// The level of an annotation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    Error,
+    Warning,
+    Notice,
+}
+
+impl Level {
+    fn command(self) -> &'static str {
+        match self {
+            Level::Error => "error",
+            Level::Warning => "warning",
+            Level::Notice => "notice",
+        }
+    }
+}
+
+/// An annotation (`::error …::`, `::warning …::`, `::notice …::`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Annotation {
+    pub level: Level,
+    pub file: Option<String>,
+    pub line: Option<usize>,
+    pub col: Option<usize>,
+    pub title: Option<String>,
+    pub message: String,
+}
+
+impl Annotation {
+    pub fn new(level: Level, message: impl Into<String>) -> Self {
+        Annotation {
+            level,
+            file: None,
+            line: None,
+            col: None,
+            title: None,
+            message: message.into(),
+        }
+    }
+
+    pub fn title(mut self, title: impl Into<String>) -> Self {
+        self.title = Some(title.into());
+        self
+    }
+
+    /// The workflow command, one line.
+    pub fn command(&self) -> String {
+        let mut props = Vec::new();
+        if let Some(f) = &self.file {
+            props.push(format!("file={}", escape_property(f)));
+        }
+        if let Some(l) = self.line {
+            props.push(format!("line={l}"));
+        }
+        if let Some(c) = self.col {
+            props.push(format!("col={c}"));
+        }
+        if let Some(t) = &self.title {
+            props.push(format!("title={}", escape_property(t)));
+        }
+        let sep = if props.is_empty() { "" } else { " " };
+        format!(
+            "::{}{sep}{}::{}",
+            self.level.command(),
+            props.join(","),
+            escape_data(&self.message)
+        )
+    }
+}
+
+/// The annotation of a diagnostic: file/line/col from its location (line and column only when
+/// known), the hint appended to the message.
+pub fn annotation(d: &Diagnostic) -> Annotation {
+    let level = match d.severity {
+        Severity::Error => Level::Error,
+        Severity::Warning => Level::Warning,
+        Severity::Note => Level::Notice,
+    };
+    let mut message = d.message.clone();
+    if let Some(h) = &d.hint {
+        message.push_str("\nhint: ");
+        message.push_str(h);
+    }
+    let loc = d.location.as_ref();
+    let line = loc.map(|l| l.line).filter(|l| *l > 0);
+    Annotation {
+        level,
+        file: loc.map(|l| l.path.display().to_string()),
+        line,
+        col: loc.map(|l| l.col).filter(|c| *c > 0 && line.is_some()),
+        title: Some(format!("cortado: {}", d.severity)),
+        message,
+    }
+}
+
+/// An output's name must be usable as a key in `$GITHUB_OUTPUT`.
+fn check_output_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::internal(format!(
+            "invalid GitHub Actions output name {name:?}: use letters, digits, '-' and '_'"
+        )))
+    }
+}
+
+/// A delimiter for a multi-line output that does not occur in `value`: `ghadelimiter_` and the
+/// hex of a hash of the time, the process id and a round number, the next round while the
+/// candidate occurs in the value.
+fn delimiter_for(value: &str) -> String {
+    let time = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    let mut seed = time.to_le_bytes().to_vec();
+    seed.extend_from_slice(&std::process::id().to_le_bytes());
+    seeded_delimiter(&seed, value)
+}
+
+fn seeded_delimiter(seed: &[u8], value: &str) -> String {
+    let mut round: u64 = 0;
+    loop {
+        let mut h = Sha256::new();
+        h.update(seed);
+        h.update(round.to_le_bytes());
+        let hex: String = h.finalize()[..16]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let delim = format!("ghadelimiter_{hex}");
+        if !value.contains(&delim) {
+            return delim;
+        }
+        round += 1;
+    }
+}
+
+/// The text appended to `$GITHUB_OUTPUT` for one output: `name=value\n`, or for a value with a
+/// line break `name<<DELIM\nvalue\nDELIM\n`.
+pub fn output_entry(name: &str, value: &str) -> Result<String> {
+    output_entry_with(name, value, delimiter_for)
+}
+
+fn output_entry_with(
+    name: &str,
+    value: &str,
+    delimiter: impl Fn(&str) -> String,
+) -> Result<String> {
+    check_output_name(name)?;
+    if value.contains('\n') || value.contains('\r') {
+        let delim = delimiter(value);
+        if value.contains(&delim) {
+            return Err(Error::internal(format!(
+                "the delimiter for output {name} occurs in its value"
+            )));
+        }
+        Ok(format!("{name}<<{delim}\n{value}\n{delim}\n"))
+    } else {
+        Ok(format!("{name}={value}\n"))
+    }
+}
+
+fn append(path: &Path, text: &str, what: &str) -> Result<()> {
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| Error::io(path, &e, &format!("open the {what} file")))?;
+    f.write_all(text.as_bytes())
+        .map_err(|e| Error::io(path, &e, &format!("write the {what} file")))
+}
+
+/// Appends outputs to the file at `path`.
+pub fn write_outputs(path: &Path, outputs: &[(&str, String)]) -> Result<()> {
+    let mut text = String::new();
+    for (name, value) in outputs {
+        text.push_str(&output_entry(name, value)?);
+    }
+    append(path, &text, "GitHub Actions output")
+}
+
+/// Appends outputs to `$GITHUB_OUTPUT`; does nothing when it is not set.
+pub fn write_outputs_from_env(outputs: &[(&str, String)]) -> Result<()> {
+    match std::env::var_os("GITHUB_OUTPUT").filter(|v| !v.is_empty()) {
+        Some(p) => write_outputs(Path::new(&p), outputs),
+        None => Ok(()),
+    }
+}
+
+/// Appends Markdown to the job summary file at `path`.
+pub fn append_summary(path: &Path, markdown: &str) -> Result<()> {
+    let mut text = markdown.to_string();
+    if !text.ends_with('\n') {
+        text.push('\n');
+    }
+    append(path, &text, "GitHub Actions job summary")
+}
+
+/// Appends Markdown to `$GITHUB_STEP_SUMMARY`; does nothing when it is not set.
+pub fn append_summary_from_env(markdown: &str) -> Result<()> {
+    match std::env::var_os("GITHUB_STEP_SUMMARY").filter(|v| !v.is_empty()) {
+        Some(p) => append_summary(Path::new(&p), markdown),
+        None => Ok(()),
+    }
+}
+
+/// The step outputs of a deploy.
+///
+/// | output | value |
+/// |---|---|
+/// | `task-definition-arn` | the task definition the service now runs (of the last service, when several) |
+/// | `revision` | its revision number |
+/// | `deployment-id` | the ECS deployment id (`ecs-svc/…`) we started |
+/// | `status` | `succeeded`, `failed`, `rolled-back`, `rollback-failed` or `unknown` (no verdict) |
+/// | `rolled-back` | `true` when a rollback finished successfully |
+/// | `duration-seconds` | whole seconds from the first to the last event |
+/// | `diff` | the rendered diff (multi-line), when the command computed one |
+/// | `changed` | `true` when a revision was registered or a deployment started |
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeployOutputs {
+    pub task_definition_arn: Option<String>,
+    pub revision: Option<u64>,
+    pub deployment_id: Option<String>,
+    pub status: String,
+    pub rolled_back: bool,
+    pub duration_seconds: u64,
+    pub diff: Option<String>,
+    pub changed: bool,
+}
+
+impl DeployOutputs {
+    /// Outputs read off a run's events.
+    pub fn from_events(events: &[Stamped]) -> Self {
+        let mut o = DeployOutputs {
+            status: "unknown".into(),
+            ..Default::default()
+        };
+        let mut failed = false;
+        let mut verdicts = 0;
+        let mut rollback_failed = false;
+        for e in events {
+            match &e.event {
+                Event::Registered {
+                    task_definition_arn,
+                } => {
+                    o.task_definition_arn = Some(task_definition_arn.clone());
+                    o.changed = true;
+                }
+                Event::RegistrationSkipped {
+                    task_definition_arn,
+                } => o.task_definition_arn = Some(task_definition_arn.clone()),
+                Event::DeploymentStarted {
+                    deployment_id,
+                    task_definition_arn,
+                    ..
+                } => {
+                    o.deployment_id = Some(deployment_id.clone());
+                    o.task_definition_arn = Some(task_definition_arn.clone());
+                    o.changed = true;
+                }
+                Event::Verdict { success, .. } => {
+                    verdicts += 1;
+                    failed |= !success;
+                }
+                Event::RollbackStarted {
+                    to_task_definition: Some(t),
+                    ..
+                } => o.task_definition_arn = Some(t.clone()),
+                Event::RollbackFinished { success, .. } => {
+                    if *success {
+                        o.rolled_back = true;
+                    } else {
+                        rollback_failed = true;
+                    }
+                }
+                _ => {}
+            }
+        }
+        o.revision = o
+            .task_definition_arn
+            .as_deref()
+            .and_then(|a| a.rsplit(':').next())
+            .and_then(|r| r.parse().ok());
+        if let (Some(first), Some(last)) = (events.first(), events.last()) {
+            o.duration_seconds = (last.time - first.time).max(0.0).round() as u64;
+        }
+        o.status = if rollback_failed {
+            "rollback-failed"
+        } else if o.rolled_back {
+            "rolled-back"
+        } else if failed {
+            "failed"
+        } else if verdicts > 0 {
+            "succeeded"
+        } else {
+            "unknown"
+        }
+        .into();
+        o
+    }
+
+    /// `(name, value)` pairs in the documented order; absent values are empty strings.
+    pub fn pairs(&self) -> Vec<(&'static str, String)> {
+        vec![
+            (
+                "task-definition-arn",
+                self.task_definition_arn.clone().unwrap_or_default(),
+            ),
+            (
+                "revision",
+                self.revision.map(|r| r.to_string()).unwrap_or_default(),
+            ),
+            (
+                "deployment-id",
+                self.deployment_id.clone().unwrap_or_default(),
+            ),
+            ("status", self.status.clone()),
+            ("rolled-back", self.rolled_back.to_string()),
+            ("duration-seconds", self.duration_seconds.to_string()),
+            ("diff", self.diff.clone().unwrap_or_default()),
+            ("changed", self.changed.to_string()),
+        ]
+    }
+}
+
+/// Escapes text for a Markdown table cell.
+fn cell(s: &str) -> String {
+    s.replace('|', "\\|").replace(['\n', '\r'], " ")
+}
+
+/// A job-summary table of a deploy: one row per service with its verdict.
+pub fn summary_markdown(events: &[Stamped], secrets: &Secrets) -> String {
+    let mut rows: BTreeMap<String, (String, String, String)> = BTreeMap::new();
+    for e in events {
+        match &e.event {
+            Event::DeploymentStarted {
+                service,
+                deployment_id,
+                task_definition_arn,
+                ..
+            } => {
+                let r = rows.entry(service.clone()).or_default();
+                r.1 = format!("`{}`", task_definition_arn.rsplit('/').next().unwrap_or(""));
+                r.2 = format!("`{deployment_id}`");
+            }
+            Event::Verdict {
+                service,
+                success,
+                detail,
+            } => {
+                let r = rows.entry(service.clone()).or_default();
+                r.0 = if *success {
+                    format!("✅ {detail}")
+                } else {
+                    format!("❌ {detail}")
+                };
+            }
+            Event::RollbackFinished {
+                service,
+                success,
+                detail,
+            } => {
+                let r = rows.entry(service.clone()).or_default();
+                let word = if *success {
+                    "↩️ rolled back"
+                } else {
+                    "🔥 rollback failed"
+                };
+                r.0 = format!("{} ({word}: {detail})", r.0);
+            }
+            _ => {}
+        }
+    }
+    let mut md = String::from(
+        "### cortado deploy\n\n| service | result | task definition | deployment |\n|---|---|---|---|\n",
+    );
+    for (service, (result, td, dep)) in &rows {
+        md.push_str(&format!(
+            "| {} | {} | {} | {} |\n",
+            cell(service),
+            cell(if result.is_empty() {
+                "no verdict"
+            } else {
+                result
+            }),
+            cell(td),
+            cell(dep)
+        ));
+    }
+    secrets.mask(&md)
+}
+
+/// Turns the deploy event stream into Actions log output: one `::group::` per service's event
+/// log (closed at its verdict; reopened when events of several services interleave, since the
+/// runner does not nest groups), plain lines inside, `::error` annotations for stopped tasks of
+/// our deployment, failed verdicts and failed rollbacks, `::warning` for warnings. Secret values
+/// are announced with `::add-mask::` before anything else is written and masked in every line.
+pub struct ActionsSink<W: Write> {
+    out: W,
+    secrets: Secrets,
+    announced: BTreeSet<String>,
+    open: Option<String>,
+    /// Our deployment id per service, to tell our stopped tasks from the old ones.
+    ours: BTreeMap<String, String>,
+}
+
+impl<W: Write> ActionsSink<W> {
+    pub fn new(out: W, secrets: Secrets) -> Self {
+        ActionsSink {
+            out,
+            secrets,
+            announced: BTreeSet::new(),
+            open: None,
+            ours: BTreeMap::new(),
+        }
+    }
+
+    fn line(&mut self, text: &str) {
+        let _ = writeln!(self.out, "{text}");
+    }
+
+    /// Announces secrets not announced yet (the set may grow during a run).
+    fn announce(&mut self) {
+        for v in self.secrets.values() {
+            if self.announced.insert(v.clone()) {
+                self.line(&add_mask(&v));
+                // The runner matches masks line by line: mask each line of a multi-line value.
+                if v.contains('\n') {
+                    for l in v.lines().map(str::trim).filter(|l| l.len() > 3) {
+                        self.line(&add_mask(l));
+                    }
+                }
+            }
+        }
+    }
+
+    fn open_group(&mut self, service: &str, title: String) {
+        if self.open.as_deref() == Some(service) {
+            return;
+        }
+        self.close_group();
+        let title = self.secrets.mask(&title);
+        self.line(&group(&title));
+        self.open = Some(service.to_string());
+    }
+
+    fn close_group(&mut self) {
+        if self.open.take().is_some() {
+            self.line(&endgroup());
+        }
+    }
+
+    fn annotate(&mut self, a: Annotation) {
+        let a = Annotation {
+            message: self.secrets.mask(&a.message),
+            title: a.title.map(|t| self.secrets.mask(&t)),
+            ..a
+        };
+        self.line(&a.command());
+    }
+
+    /// Handles one event.
+    pub fn handle(&mut self, e: &Stamped) {
+        self.announce();
+        let text = self.secrets.mask(&lines::plain(e));
+        let service = service_of(&e.event);
+        if let Some(s) = service {
+            let title = match &e.event {
+                Event::RollbackStarted { .. } | Event::RollbackFinished { .. } => {
+                    format!("cortado: {s}: rollback")
+                }
+                _ => format!("cortado: {s}"),
+            };
+            self.open_group(s, title);
+        }
+        self.line(&text);
+        match &e.event {
+            Event::DeploymentStarted {
+                service,
+                deployment_id,
+                ..
+            } => {
+                self.ours.insert(service.clone(), deployment_id.clone());
+            }
+            Event::TaskStopped {
+                service,
+                started_by,
+                reason,
+                ..
+            } => {
+                let ours = match (started_by, self.ours.get(service)) {
+                    (Some(by), Some(id)) => by == id,
+                    _ => true,
+                };
+                if ours {
+                    self.annotate(
+                        Annotation::new(Level::Error, reason.clone())
+                            .title(format!("{service}: task stopped")),
+                    );
+                }
+            }
+            Event::Verdict {
+                service,
+                success,
+                detail,
+            } => {
+                self.close_group();
+                if !success {
+                    self.annotate(
+                        Annotation::new(Level::Error, detail.clone())
+                            .title(format!("{service}: deployment failed")),
+                    );
+                }
+            }
+            Event::RollbackFinished {
+                service,
+                success,
+                detail,
+            } => {
+                self.close_group();
+                if !success {
+                    self.annotate(
+                        Annotation::new(Level::Error, detail.clone())
+                            .title(format!("{service}: rollback failed")),
+                    );
+                }
+            }
+            Event::Warning { message } => {
+                self.annotate(Annotation::new(Level::Warning, message.clone()).title("cortado"));
+            }
+            _ => {}
+        }
+        let _ = self.out.flush();
+    }
+
+    /// Closes a group left open (a run that ended without a verdict).
+    pub fn finish(&mut self) {
+        self.close_group();
+        let _ = self.out.flush();
+    }
+}
+
+/// The service an event belongs to, when it names one.
+fn service_of(e: &Event) -> Option<&str> {
+    match e {
+        Event::Plan { service, .. }
+        | Event::DeploymentStarted { service, .. }
+        | Event::Progress { service, .. }
+        | Event::ServiceEvent { service, .. }
+        | Event::TaskStopped { service, .. }
+        | Event::TargetHealth { service, .. }
+        | Event::Traffic { service, .. }
+        | Event::Verdict { service, .. }
+        | Event::RollbackStarted { service, .. }
+        | Event::RollbackFinished { service, .. } => Some(service),
+        Event::Registered { .. } | Event::RegistrationSkipped { .. } | Event::Warning { .. } => {
+            None
+        }
+    }
+}
+
+/// A sink for [`crate::deploy::event::Emitter::subscribe`] writing Actions output to `out`
+/// (stdout in production).
+pub fn actions_sink<W: Write + Send + 'static>(
+    out: W,
+    secrets: Secrets,
+) -> impl FnMut(&Stamped) + Send + 'static {
+    let mut sink = ActionsSink::new(out, secrets);
+    move |e| sink.handle(e)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::Location;
+
+    #[test]
+    fn data_escapes_percent_cr_lf_only() {
+        assert_eq!(escape_data("100%\r\nok: a,b"), "100%25%0D%0Aok: a,b");
+        // `%` first, so an escape already in the text is not decoded by the runner.
+        assert_eq!(escape_data("%0A"), "%250A");
+    }
+
+    #[test]
+    fn properties_also_escape_colon_and_comma() {
+        assert_eq!(escape_property("a:b,c%\n"), "a%3Ab%2Cc%25%0A");
+    }
+
+    #[test]
+    fn commands_carry_escaped_titles_and_values() {
+        assert_eq!(group("web: deploy\n"), "::group::web: deploy%0A");
+        assert_eq!(endgroup(), "::endgroup::");
+        assert_eq!(add_mask("p%ss\nword"), "::add-mask::p%25ss%0Aword");
+        let a = Annotation::new(Level::Warning, "slow, very").title("t:1");
+        assert_eq!(a.command(), "::warning title=t%3A1::slow, very");
+        assert_eq!(
+            Annotation::new(Level::Notice, "hi").command(),
+            "::notice::hi"
+        );
+    }
+
+    #[test]
+    fn diagnostic_becomes_located_annotation_with_hint() {
+        let text = "a: 1\nfamliy: x\n";
+        let d = Diagnostic::error("unknown key \"famliy\"")
+            .at(Location::from_offset("dir,1/c.yml", text, 5, 6))
+            .hint("did you mean \"family\"?");
+        assert_eq!(
+            annotation(&d).command(),
+            "::error file=dir%2C1/c.yml,line=2,col=1,title=cortado%3A error::unknown key \"famliy\"%0Ahint: did you mean \"family\"?"
+        );
+        let w = Diagnostic::warning("w").at_file(Path::new("x.json"));
+        assert_eq!(
+            annotation(&w).command(),
+            "::warning file=x.json,title=cortado%3A warning::w"
+        );
+        assert_eq!(
+            annotation(&Diagnostic::note("n")).command(),
+            "::notice title=cortado%3A note::n"
+        );
+    }
+
+    #[test]
+    fn single_line_output_is_name_equals_value() {
+        assert_eq!(output_entry("status", "ok").unwrap(), "status=ok\n");
+        assert!(output_entry("bad=name", "x").is_err());
+        assert!(output_entry("bad\nname", "x").is_err());
+    }
+
+    #[test]
+    fn multi_line_output_uses_a_fresh_delimiter() {
+        let e = output_entry("diff", "a\nb").unwrap();
+        let mut lines = e.lines();
+        let head = lines.next().unwrap();
+        let delim = head.strip_prefix("diff<<").unwrap();
+        assert!(
+            delim.starts_with("ghadelimiter_") && delim.len() > 20,
+            "{delim}"
+        );
+        assert_eq!(lines.collect::<Vec<_>>(), vec!["a", "b", delim]);
+    }
+
+    #[test]
+    fn delimiter_never_occurs_in_the_value() {
+        let seed = b"fixed seed";
+        let first = seeded_delimiter(seed, "plain");
+        // A value holding the would-be delimiter gets another one.
+        let value = format!("a\n{first}\nb");
+        let second = seeded_delimiter(seed, &value);
+        assert_ne!(first, second);
+        assert!(!value.contains(&second));
+        let value2 = format!("{value}\n{second}");
+        let third = seeded_delimiter(seed, &value2);
+        assert!(third != first && third != second);
+        // Through the real entry point, with the run's delimiter planted in the value.
+        let entry = output_entry("diff", "x\ny").unwrap();
+        let delim = entry
+            .lines()
+            .next()
+            .unwrap()
+            .strip_prefix("diff<<")
+            .unwrap();
+        let planted = format!("x\n{delim}\ny");
+        let entry2 = output_entry("diff", &planted).unwrap();
+        let delim2 = entry2
+            .lines()
+            .next()
+            .unwrap()
+            .strip_prefix("diff<<")
+            .unwrap();
+        assert!(!planted.contains(delim2));
+        assert!(entry2.ends_with(&format!("\n{delim2}\n")));
+        // A delimiter function that returns text of the value is refused.
+        let err = output_entry_with("diff", "a\nEOF", |_| "EOF".to_string()).unwrap_err();
+        assert!(err.to_string().contains("delimiter"), "{err}");
+    }
+
+    #[test]
+    fn outputs_and_summary_are_appended_to_files() {
+        let dir = std::env::temp_dir().join(format!("cortado-gh-out-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let out = dir.join("output");
+        let _ = std::fs::remove_file(&out);
+        std::fs::write(&out, "earlier=1\n").unwrap();
+        write_outputs(
+            &out,
+            &[("status", "succeeded".into()), ("diff", "-a\n+b".into())],
+        )
+        .unwrap();
+        let text = std::fs::read_to_string(&out).unwrap();
+        assert!(
+            text.starts_with("earlier=1\nstatus=succeeded\ndiff<<ghadelimiter_"),
+            "{text}"
+        );
+        assert!(text.contains("\n-a\n+b\nghadelimiter_"), "{text}");
+        let sum = dir.join("summary");
+        let _ = std::fs::remove_file(&sum);
+        append_summary(&sum, "# one").unwrap();
+        append_summary(&sum, "two\n").unwrap();
+        assert_eq!(std::fs::read_to_string(&sum).unwrap(), "# one\ntwo\n");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    fn at(t: f64, event: Event) -> Stamped {
+        Stamped { time: t, event }
+    }
+
+    fn failing_run() -> Vec<Stamped> {
+        vec![
+            at(
+                100.0,
+                Event::Registered {
+                    task_definition_arn: "arn:aws:ecs:r:1:task-definition/web:7".into(),
+                },
+            ),
+            at(
+                101.0,
+                Event::DeploymentStarted {
+                    service: "web".into(),
+                    deployment_id: "ecs-svc/2".into(),
+                    service_deployment_arn: None,
+                    task_definition_arn: "arn:aws:ecs:r:1:task-definition/web:7".into(),
+                    created: false,
+                },
+            ),
+            at(
+                110.0,
+                Event::TaskStopped {
+                    service: "web".into(),
+                    task_arn: "arn:aws:ecs:r:1:task/c/old1".into(),
+                    started_by: Some("ecs-svc/1".into()),
+                    reason: "Scaling activity initiated by deployment".into(),
+                },
+            ),
+            at(
+                120.0,
+                Event::TaskStopped {
+                    service: "web".into(),
+                    task_arn: "arn:aws:ecs:r:1:task/c/new1".into(),
+                    started_by: Some("ecs-svc/2".into()),
+                    reason: "Essential container exited: password hunter2 rejected".into(),
+                },
+            ),
+            at(
+                121.0,
+                Event::Warning {
+                    message: "poll failed, retrying".into(),
+                },
+            ),
+            at(
+                130.0,
+                Event::Verdict {
+                    service: "web".into(),
+                    success: false,
+                    detail: "circuit breaker tripped".into(),
+                },
+            ),
+            at(
+                131.0,
+                Event::RollbackStarted {
+                    service: "web".into(),
+                    method: "update-service".into(),
+                    to_task_definition: Some("arn:aws:ecs:r:1:task-definition/web:6".into()),
+                },
+            ),
+            at(
+                160.0,
+                Event::RollbackFinished {
+                    service: "web".into(),
+                    success: true,
+                    detail: "back on web:6".into(),
+                },
+            ),
+        ]
+    }
+
+    #[derive(Clone, Default)]
+    struct Buf(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+    impl Write for Buf {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn sink_groups_service_log_and_annotates_failures() {
+        let secrets = Secrets::default();
+        secrets.add("hunter2");
+        let buf = Buf::default();
+        let mut sink = actions_sink(buf.clone(), secrets);
+        for e in failing_run() {
+            sink(&e);
+        }
+        let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+        let got: Vec<&str> = text.lines().collect();
+        let commands: Vec<String> = got
+            .iter()
+            .map(|l| {
+                if l.starts_with("::") {
+                    l.to_string()
+                } else {
+                    // plain lines: drop the clock
+                    format!("  {}", &l[9..])
+                }
+            })
+            .collect();
+        assert_eq!(
+            commands,
+            vec![
+                "::add-mask::hunter2",
+                "  registered task definition arn:aws:ecs:r:1:task-definition/web:7",
+                "::group::cortado: web",
+                "  web: started deployment ecs-svc/2 of arn:aws:ecs:r:1:task-definition/web:7",
+                "  web: task old1 stopped: Scaling activity initiated by deployment",
+                "  web: task new1 stopped: Essential container exited: password *** rejected",
+                "::error title=web%3A task stopped::Essential container exited: password *** rejected",
+                "  warning: poll failed, retrying",
+                "::warning title=cortado::poll failed, retrying",
+                "  web: FAILED circuit breaker tripped",
+                "::endgroup::",
+                "::error title=web%3A deployment failed::circuit breaker tripped",
+                "::group::cortado: web: rollback",
+                "  web: rolling back (update-service) to arn:aws:ecs:r:1:task-definition/web:6",
+                "  web: rollback succeeded: back on web:6",
+                "::endgroup::",
+            ]
+        );
+        // The secret appears only in its mask announcement.
+        assert_eq!(text.matches("hunter2").count(), 1, "{text}");
+    }
+
+    #[test]
+    fn interleaved_services_reopen_groups_and_late_secrets_are_announced() {
+        let secrets = Secrets::default();
+        let mut out = Vec::new();
+        {
+            let mut sink = ActionsSink::new(&mut out, secrets.clone());
+            let progress = |s: &str| Event::ServiceEvent {
+                service: s.into(),
+                at: None,
+                message: "tick".into(),
+            };
+            sink.handle(&at(0.0, progress("a")));
+            secrets.add("late-secret");
+            sink.handle(&at(1.0, progress("b")));
+            sink.handle(&at(2.0, progress("b")));
+            sink.finish();
+        }
+        let text = String::from_utf8(out).unwrap();
+        let cmds: Vec<&str> = text.lines().filter(|l| l.starts_with("::")).collect();
+        assert_eq!(
+            cmds,
+            vec![
+                "::group::cortado: a",
+                "::add-mask::late-secret",
+                "::endgroup::",
+                "::group::cortado: b",
+                "::endgroup::",
+            ]
+        );
+    }
+
+    #[test]
+    fn outputs_from_a_rolled_back_run() {
+        let o = DeployOutputs::from_events(&failing_run());
+        assert_eq!(o.status, "rolled-back");
+        assert!(o.rolled_back && o.changed);
+        assert_eq!(o.revision, Some(6));
+        assert_eq!(o.deployment_id.as_deref(), Some("ecs-svc/2"));
+        assert_eq!(o.duration_seconds, 60);
+        let pairs = o.pairs();
+        let names: Vec<&str> = pairs.iter().map(|p| p.0).collect();
+        assert_eq!(
+            names,
+            vec![
+                "task-definition-arn",
+                "revision",
+                "deployment-id",
+                "status",
+                "rolled-back",
+                "duration-seconds",
+                "diff",
+                "changed"
+            ]
+        );
+        let ok = DeployOutputs::from_events(&[at(
+            5.0,
+            Event::Verdict {
+                service: "web".into(),
+                success: true,
+                detail: "done".into(),
+            },
+        )]);
+        assert_eq!((ok.status.as_str(), ok.changed), ("succeeded", false));
+        assert_eq!(DeployOutputs::from_events(&[]).status, "unknown");
+    }
+
+    #[test]
+    fn summary_table_has_a_row_per_service_and_masks() {
+        let secrets = Secrets::default();
+        secrets.add("back on");
+        let md = summary_markdown(&failing_run(), &secrets);
+        assert!(md.contains("| web | ❌ circuit breaker tripped (↩️ rolled back: *** web:6) | `web:7` | `ecs-svc/2` |"), "{md}");
+    }
+}

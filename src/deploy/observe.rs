@@ -8,7 +8,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::verdict::{DeploymentView, Ours, ServiceDeploymentView, Snapshot, StoppedTask, TargetView};
+use super::verdict::{
+    DeploymentView, Ours, ServiceDeploymentView, Snapshot, StoppedTask, TargetView,
+};
 use super::watch::{Observation, Observer, ServiceEvent};
 use crate::aws::types::ecs::{DesiredStatus, Service, ServiceDeployment, Task};
 use crate::aws::{Clients, TaskFilter};
@@ -81,7 +83,10 @@ impl<'a> AwsObserver<'a> {
 impl Observer for AwsObserver<'_> {
     async fn observe(&mut self, services: &[(String, Ours)]) -> Result<Vec<Observation>> {
         let names: Vec<String> = services.iter().map(|(s, _)| s.clone()).collect();
-        let described = self.clients.describe_services(&self.cluster, &names).await?;
+        let described = self
+            .clients
+            .describe_services(&self.cluster, &names)
+            .await?;
         let arns: Vec<String> = services
             .iter()
             .filter_map(|(_, o)| o.service_deployment_arn.clone())
@@ -124,19 +129,28 @@ impl Observer for AwsObserver<'_> {
                     let health = d.target_health();
                     targets.push(TargetView {
                         target_group_arn: tg.clone(),
-                        id: d.target().and_then(|t| t.id()).unwrap_or_default().to_string(),
+                        id: d
+                            .target()
+                            .and_then(|t| t.id())
+                            .unwrap_or_default()
+                            .to_string(),
                         state: health
                             .and_then(|h| h.state())
                             .map(|s| s.as_str().to_string())
                             .unwrap_or_default(),
-                        reason: health.and_then(|h| h.reason()).map(|r| r.as_str().to_string()),
+                        reason: health
+                            .and_then(|h| h.reason())
+                            .map(|r| r.as_str().to_string()),
                     });
                 }
             }
             let service_deployment = ours
                 .service_deployment_arn
                 .as_deref()
-                .and_then(|arn| sds.iter().find(|sd| sd.service_deployment_arn() == Some(arn)))
+                .and_then(|arn| {
+                    sds.iter()
+                        .find(|sd| sd.service_deployment_arn() == Some(arn))
+                })
                 .map(service_deployment_view);
             let mut stopped: Vec<StoppedTask> = self
                 .stopped
@@ -191,20 +205,27 @@ pub fn deployment_views(svc: &Service) -> Vec<DeploymentView> {
 fn service_deployment_view(sd: &ServiceDeployment) -> ServiceDeploymentView {
     ServiceDeploymentView {
         arn: sd.service_deployment_arn().unwrap_or_default().to_string(),
-        status: sd.status().map(|s| s.as_str().to_string()).unwrap_or_default(),
+        status: sd
+            .status()
+            .map(|s| s.as_str().to_string())
+            .unwrap_or_default(),
         status_reason: sd.status_reason().map(str::to_string),
         lifecycle_stage: sd.lifecycle_stage().map(|s| s.as_str().to_string()),
         rollback_reason: sd.rollback().and_then(|r| r.reason()).map(str::to_string),
         circuit_breaker: sd.deployment_circuit_breaker().map(|c| {
             (
-                c.status().map(|s| s.as_str().to_string()).unwrap_or_default(),
+                c.status()
+                    .map(|s| s.as_str().to_string())
+                    .unwrap_or_default(),
                 c.failure_count(),
                 c.threshold(),
             )
         }),
         alarms: sd.alarms().map(|a| {
             (
-                a.status().map(|s| s.as_str().to_string()).unwrap_or_default(),
+                a.status()
+                    .map(|s| s.as_str().to_string())
+                    .unwrap_or_default(),
                 a.triggered_alarm_names().to_vec(),
             )
         }),

@@ -2,6 +2,8 @@
 //! events and never prints.
 
 pub mod event;
+pub mod local;
 pub mod observe;
+pub mod run;
 pub mod verdict;
 pub mod watch;

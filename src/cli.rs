@@ -81,6 +81,15 @@ pub struct GlobalArgs {
     /// More detail on stderr (repeat for more).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+
+    /// Run against an embedded sandbox (a local ECS/ECR/ELBv2 emulator) instead of AWS; what
+    /// the config references (cluster, target groups, images) is created first.
+    #[arg(long, global = true, env = "CORTADO_SANDBOX")]
+    pub sandbox: bool,
+
+    /// Time compression of the embedded sandbox (60: a minute of ECS time per second).
+    #[arg(long, global = true, default_value_t = 60.0, value_name = "N")]
+    pub sandbox_speed: f64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -99,6 +108,34 @@ pub enum Command {
     },
     /// Render and check the definitions: unknown keys, types, Fargate rules, cross-references.
     Validate,
+    /// Register the task definition if it changed, update (or create) the service, follow the
+    /// rollout to a verdict, and roll back on failure.
+    Deploy(DeployArgs),
+    /// Show what a deploy would change: a normalized diff of the rendered definitions against
+    /// what runs. Exit 0 with no changes, 2 with changes, 1 on error.
+    Diff(DiffArgs),
+    /// Roll the service back: stop the deployment in flight, or return to the previous revision.
+    Rollback(RollbackArgs),
+    /// Follow the service's current deployment to a verdict.
+    Wait,
+    /// Show the service: deployments, recent events, tasks, target health.
+    Status {
+        /// How many recent service events to show.
+        #[arg(long, default_value_t = 10)]
+        events: usize,
+    },
+    /// List the task definition revisions of the family; mark the one the service runs.
+    Revisions,
+    /// Register the rendered task definition as a new revision.
+    Register,
+    /// Deregister task definition revisions (never the one the service runs).
+    Deregister(DeregisterArgs),
+    /// Set the service's desired count and follow it to a steady state.
+    Scale {
+        /// The desired number of tasks.
+        #[arg(long)]
+        tasks: i32,
+    },
     /// Print cortado's version.
     Version,
     /// Print a shell completion script.
@@ -111,6 +148,79 @@ pub enum Command {
         #[command(subcommand)]
         command: SandboxCommand,
     },
+}
+
+#[derive(Debug, Args, Default)]
+pub struct DeployArgs {
+    /// Print the plan and call nothing that changes anything.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Start the deployment and exit without following it.
+    #[arg(long)]
+    pub no_wait: bool,
+    /// Keep the task definition the service runs; update only the service.
+    #[arg(long, conflicts_with_all = ["latest_task_definition", "revision", "force_register"])]
+    pub skip_task_definition: bool,
+    /// Deploy the newest ACTIVE revision of the family instead of the rendered one.
+    #[arg(long, conflicts_with_all = ["revision", "force_register"])]
+    pub latest_task_definition: bool,
+    /// Deploy this revision of the family.
+    #[arg(long, value_name = "N", conflicts_with = "force_register")]
+    pub revision: Option<i32>,
+    /// Register a new revision even when the rendered definition equals the running one.
+    #[arg(long)]
+    pub force_register: bool,
+    /// Start a new deployment even when nothing changed (fresh tasks, same definition).
+    #[arg(long)]
+    pub force_new_deployment: bool,
+    /// Set the desired count.
+    #[arg(long, value_name = "N")]
+    pub tasks: Option<i32>,
+    /// Register the task definition only; leave the service alone.
+    #[arg(long)]
+    pub no_update_service: bool,
+    /// Do not roll back when the deployment fails.
+    #[arg(long)]
+    pub no_rollback: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// Output format (default: a unified diff, coloured on a terminal).
+    #[arg(long, value_enum, default_value_t = DiffFormat::Text)]
+    pub format: DiffFormat,
+    /// Create or update the sticky comment on the pull request (GITHUB_EVENT_PATH,
+    /// GITHUB_REPOSITORY, GITHUB_TOKEN, GITHUB_API_URL).
+    #[arg(long)]
+    pub comment: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DiffFormat {
+    Text,
+    Markdown,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    /// Deregister the bad revision once the rollback succeeded.
+    #[arg(long)]
+    pub deregister: bool,
+    /// Start the rollback and exit without following it.
+    #[arg(long)]
+    pub no_wait: bool,
+}
+
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub struct DeregisterArgs {
+    /// Deregister this revision.
+    #[arg(long, value_name = "N")]
+    pub revision: Option<i32>,
+    /// Keep the newest N revisions (and the running one); deregister the rest.
+    #[arg(long, value_name = "N")]
+    pub keep_last: Option<usize>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

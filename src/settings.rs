@@ -23,6 +23,8 @@ pub struct Settings {
     pub format: Format,
     pub no_color: bool,
     pub verbose: u8,
+    /// Run against an embedded sandbox at this speed.
+    pub sandbox: Option<f64>,
 }
 
 impl Settings {
@@ -49,6 +51,17 @@ impl Settings {
             },
             no_color: args.no_color,
             verbose: args.verbose,
+            sandbox: if args.sandbox {
+                if !(args.sandbox_speed.is_finite() && args.sandbox_speed > 0.0) {
+                    return Err(Error::msg(format!(
+                        "--sandbox-speed must be a positive number, got {}",
+                        args.sandbox_speed
+                    )));
+                }
+                Some(args.sandbox_speed)
+            } else {
+                None
+            },
         })
     }
 

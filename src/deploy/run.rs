@@ -498,11 +498,11 @@ pub async fn roll_back(
 
 async fn update_to_previous(f: &Follow<'_>, ours: &Ours, previous: Option<&str>, deadline: Instant) -> RollbackResult {
     let Some(prev) = previous.filter(|p| *p != ours.task_definition_arn) else {
-        let r = RollbackResult::NotPossible(
-            "there is no previous task definition (the service was created by this deploy)".into(),
-        );
-        emit_finished(f, &r);
-        return r;
+        let why = "there is no previous task definition (the service was created by this deploy)";
+        f.emitter.emit(Event::Warning {
+            message: format!("cannot roll back {}: {why}", f.service),
+        });
+        return RollbackResult::NotPossible(why.into());
     };
     f.emitter.emit(Event::RollbackStarted {
         service: f.service.to_string(),

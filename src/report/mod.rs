@@ -43,6 +43,16 @@ impl Printer {
         self.secrets = secrets;
     }
 
+    /// The secrets this printer masks.
+    pub fn secrets(&self) -> Secrets {
+        self.secrets.clone()
+    }
+
+    /// Whether colour is on (stderr is a terminal and nobody turned it off).
+    pub fn color(&self) -> bool {
+        self.color
+    }
+
     /// A result on stdout.
     pub fn out(&self, text: &str) {
         let mut stdout = std::io::stdout().lock();

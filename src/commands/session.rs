@@ -1,0 +1,167 @@
+//! What every command that talks to AWS shares: loading and validating the configs (before
+//! any AWS call), connecting (or starting the embedded sandbox and preparing it), wiring the
+//! event sinks, and Ctrl-C / SIGTERM.
+
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::watch;
+
+use crate::aws::{AwsSettings, Clients};
+use crate::deploy::event::{Emitter, Stamped};
+use crate::deploy::local::{self, Local};
+use crate::error::{Diagnostic, Error, Result};
+use crate::render::RenderContext;
+use crate::report::{Format, Printer, lines};
+use crate::sandbox;
+use crate::settings::Settings;
+
+/// A connection for the run, and the sandbox behind it when `--sandbox` is on.
+pub struct Session {
+    pub clients: Clients,
+    /// Kept alive for the run; dropped at the end.
+    _sandbox: Option<sandbox::Sandbox>,
+}
+
+/// Renders and validates every config of the run; all findings of all configs are reported
+/// before anything is sent to AWS.
+pub fn load_locals(settings: &Settings, ctx: &RenderContext, printer: &Printer) -> Result<Vec<Local>> {
+    let mut locals = Vec::new();
+    let mut errors: Vec<Diagnostic> = Vec::new();
+    for path in settings.config_paths()? {
+        let loaded = crate::config::load(ctx, &path).and_then(|cfg| local::load(ctx, cfg));
+        match loaded {
+            Ok(l) => {
+                for w in &l.warnings {
+                    printer.diagnostic(w);
+                }
+                locals.push(l);
+            }
+            Err(e) => errors.extend(e.diagnostics),
+        }
+    }
+    if errors.iter().any(Diagnostic::is_error) {
+        return Err(Error::findings(errors));
+    }
+    Ok(locals)
+}
+
+/// Connects to AWS, or starts and prepares the embedded sandbox.
+pub async fn connect(settings: &Settings, locals: &[Local], printer: &Printer) -> Result<Session> {
+    let region = settings
+        .region
+        .clone()
+        .or_else(|| locals.iter().find_map(|l| l.config.region.clone()));
+    let Some(speed) = settings.sandbox else {
+        let clients = crate::aws::connect(&AwsSettings {
+            region,
+            endpoint_url: None,
+            static_credentials: false,
+            max_attempts: 5,
+        })
+        .await?;
+        return Ok(Session {
+            clients,
+            _sandbox: None,
+        });
+    };
+    let region = region.unwrap_or_else(|| "us-east-1".to_string());
+    let sb = sandbox::start(sandbox::Options {
+        speed,
+        region: region.clone(),
+        ..sandbox::Options::default()
+    })
+    .await?;
+    for l in locals {
+        for line in prepare_for(l).apply(&sb)? {
+            printer.info(&format!("sandbox: created {line}"));
+        }
+    }
+    printer.info(&format!(
+        "sandbox: ECS/ECR/ELBv2 emulator at {} (time x{speed})",
+        sb.endpoint()
+    ));
+    let clients = crate::aws::connect(&AwsSettings {
+        region: Some(region),
+        endpoint_url: Some(sb.endpoint()),
+        static_credentials: true,
+        max_attempts: 5,
+    })
+    .await?;
+    Ok(Session {
+        clients,
+        _sandbox: Some(sb),
+    })
+}
+
+/// What a config needs to exist in the sandbox: its cluster, the target groups its service
+/// definition names, and the images its task definition runs.
+pub fn prepare_for(l: &Local) -> sandbox::Prepare {
+    let target_groups = l
+        .service
+        .as_ref()
+        .map(|s| {
+            s.load_balancers()
+                .iter()
+                .filter_map(|lb| lb.target_group_arn().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    let images = l
+        .task
+        .container_definitions()
+        .iter()
+        .filter_map(|c| c.image().map(str::to_string))
+        .collect();
+    sandbox::Prepare {
+        cluster: l.config.cluster.clone(),
+        service: l.config.service.clone(),
+        target_groups,
+        images,
+    }
+}
+
+/// Subscribes the sinks of this run to `emitter`: plain lines on stderr (text) or JSON lines
+/// on stdout (json); GitHub Actions commands on stdout when running in Actions with text
+/// output. Returns a recorder of every event, for the summary and the Actions outputs.
+pub fn wire_sinks(emitter: &Emitter, printer: &Printer) -> Arc<Mutex<Vec<Stamped>>> {
+    let p = printer.clone();
+    match printer.format {
+        Format::Json => emitter.subscribe(move |e| p.out(&lines::json(e))),
+        Format::Text => {
+            if crate::report::github::is_actions() {
+                let mut sink = crate::report::github::actions_sink(std::io::stdout(), p.secrets());
+                emitter.subscribe(move |e| sink(e));
+            } else {
+                emitter.subscribe(move |e| p.info(&lines::plain(e)));
+            }
+        }
+    }
+    emitter.recorder()
+}
+
+/// A channel that turns true on the first SIGINT or SIGTERM.
+pub fn cancel_on_signals() -> watch::Receiver<bool> {
+    let (tx, rx) = watch::channel(false);
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        let _ = tx.send(true);
+        // Keep the sender alive so receivers see the value.
+        std::future::pending::<()>().await;
+    });
+    rx
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}

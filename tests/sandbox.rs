@@ -1,0 +1,763 @@
+//! Black-box tests of the sandbox: the real aws-sdk-ecs client over HTTP against
+//! `cortado::sandbox::start`, with compressed time.
+
+use std::time::{Duration, Instant};
+
+use aws_sdk_ecs::Client;
+use aws_sdk_ecs::config::retry::RetryConfig;
+use aws_sdk_ecs::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_ecs::error::ProvideErrorMetadata;
+use aws_sdk_ecs::types::{
+    AwsVpcConfiguration, ContainerDefinition, DeploymentCircuitBreaker, DeploymentConfiguration,
+    DesiredStatus, LaunchType, NetworkConfiguration, PortMapping, Service,
+    StopServiceDeploymentStopType,
+};
+use cortado::sandbox::{self, ApiFaults, Faults, Options, Sandbox};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const SPEED: f64 = 400.0;
+
+async fn start(speed: f64) -> Sandbox {
+    sandbox::start(Options {
+        speed,
+        rng_seed: 42,
+        ..Options::default()
+    })
+    .await
+    .unwrap()
+}
+
+fn client(sb: &Sandbox, retries: bool) -> Client {
+    let mut b = aws_sdk_ecs::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new(
+            "AKIDSANDBOX",
+            "sandbox-secret",
+            None,
+            None,
+            "test",
+        ))
+        .endpoint_url(sb.endpoint());
+    if !retries {
+        b = b.retry_config(RetryConfig::disabled());
+    }
+    Client::from_conf(b.build())
+}
+
+async fn register(c: &Client, image: &str) -> String {
+    let out = c
+        .register_task_definition()
+        .family("web")
+        .network_mode(aws_sdk_ecs::types::NetworkMode::Awsvpc)
+        .requires_compatibilities(aws_sdk_ecs::types::Compatibility::Fargate)
+        .cpu("256")
+        .memory("512")
+        .container_definitions(
+            ContainerDefinition::builder()
+                .name("web")
+                .image(image)
+                .port_mappings(PortMapping::builder().container_port(80).build())
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    out.task_definition()
+        .unwrap()
+        .task_definition_arn()
+        .unwrap()
+        .to_string()
+}
+
+fn network() -> NetworkConfiguration {
+    NetworkConfiguration::builder()
+        .awsvpc_configuration(
+            AwsVpcConfiguration::builder()
+                .subnets("subnet-1")
+                .build()
+                .unwrap(),
+        )
+        .build()
+}
+
+/// Cluster `c1`, service `web` with 2 tasks of `web:v1`, settled. Returns the v1 ARN.
+async fn settled_service(c: &Client, rollback: bool) -> String {
+    c.create_cluster().cluster_name("c1").send().await.unwrap();
+    let td = register(c, "web:v1").await;
+    c.create_service()
+        .cluster("c1")
+        .service_name("web")
+        .task_definition(&td)
+        .desired_count(2)
+        .launch_type(LaunchType::Fargate)
+        .network_configuration(network())
+        .deployment_configuration(
+            DeploymentConfiguration::builder()
+                .deployment_circuit_breaker(
+                    DeploymentCircuitBreaker::builder()
+                        .enable(true)
+                        .rollback(rollback)
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    wait(c, "initial deployment", |s| {
+        s.deployments().len() == 1
+            && s.deployments()[0].rollout_state().map(|r| r.as_str()) == Some("COMPLETED")
+            && s.running_count() == 2
+    })
+    .await;
+    td
+}
+
+async fn describe(c: &Client) -> Service {
+    c.describe_services()
+        .cluster("c1")
+        .services("web")
+        .send()
+        .await
+        .unwrap()
+        .services()[0]
+        .clone()
+}
+
+async fn wait(c: &Client, what: &str, cond: impl Fn(&Service) -> bool) -> Service {
+    let start = Instant::now();
+    loop {
+        let s = describe(c).await;
+        if cond(&s) {
+            return s;
+        }
+        if start.elapsed() > Duration::from_secs(15) {
+            panic!("timed out waiting for {what}: {s:#?}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn update(c: &Client, td: &str) -> (String, String) {
+    let out = c
+        .update_service()
+        .cluster("c1")
+        .service("web")
+        .task_definition(td)
+        .send()
+        .await
+        .unwrap();
+    let s = out.service().unwrap();
+    let primary = s
+        .deployments()
+        .iter()
+        .find(|d| d.status() == Some("PRIMARY"))
+        .unwrap();
+    (
+        primary.id().unwrap().to_string(),
+        s.current_service_deployment().unwrap().to_string(),
+    )
+}
+
+async fn sd_status(c: &Client, arn: &str) -> aws_sdk_ecs::types::ServiceDeployment {
+    c.describe_service_deployments()
+        .service_deployment_arns(arn)
+        .send()
+        .await
+        .unwrap()
+        .service_deployments()[0]
+        .clone()
+}
+
+async fn wait_sd(c: &Client, arn: &str, status: &str) -> aws_sdk_ecs::types::ServiceDeployment {
+    let start = Instant::now();
+    loop {
+        let sd = sd_status(c, arn).await;
+        if sd.status().map(|s| s.as_str()) == Some(status) {
+            return sd;
+        }
+        if start.elapsed() > Duration::from_secs(15) {
+            panic!("timed out waiting for service deployment {status}: {sd:#?}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn stopped_tasks(c: &Client, started_by: &str) -> Vec<aws_sdk_ecs::types::Task> {
+    let arns = c
+        .list_tasks()
+        .cluster("c1")
+        .service_name("web")
+        .desired_status(DesiredStatus::Stopped)
+        .started_by(started_by)
+        .send()
+        .await
+        .unwrap()
+        .task_arns()
+        .to_vec();
+    if arns.is_empty() {
+        return Vec::new();
+    }
+    c.describe_tasks()
+        .cluster("c1")
+        .set_tasks(Some(arns))
+        .send()
+        .await
+        .unwrap()
+        .tasks()
+        .to_vec()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rolling_deploy_completes() {
+    let sb = start(SPEED).await;
+    let c = client(&sb, true);
+    let v1 = settled_service(&c, true).await;
+    let old_id = describe(&c).await.deployments()[0]
+        .id()
+        .unwrap()
+        .to_string();
+    let v2 = register(&c, "web:v2").await;
+    assert!(v2.ends_with("task-definition/web:2"), "{v2}");
+    let (ours, sd_arn) = update(&c, &v2).await;
+    assert_ne!(ours, old_id);
+    let mid = describe(&c).await;
+    assert_eq!(
+        mid.deployments().len(),
+        2,
+        "old deployment stays ACTIVE during the rollout"
+    );
+    let s = wait(&c, "rollout", |s| {
+        s.deployments().len() == 1
+            && s.deployments()[0].rollout_state().map(|r| r.as_str()) == Some("COMPLETED")
+    })
+    .await;
+    let d = &s.deployments()[0];
+    assert_eq!(d.id(), Some(ours.as_str()));
+    assert_eq!(d.task_definition(), Some(v2.as_str()));
+    assert_eq!(
+        (d.running_count(), d.desired_count(), d.failed_tasks()),
+        (2, 2, 0)
+    );
+    assert_eq!(s.task_definition(), Some(v2.as_str()));
+    let messages: Vec<&str> = s.events().iter().filter_map(|e| e.message()).collect();
+    assert!(
+        messages[0].contains("has reached a steady state"),
+        "{messages:?}"
+    );
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains(&format!("(deployment {ours}) deployment completed."))),
+        "{messages:?}"
+    );
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.starts_with("(service web) has started 2 tasks: (task ")),
+        "{messages:?}"
+    );
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.starts_with("(service web) has stopped 1 running tasks")),
+        "{messages:?}"
+    );
+    let sd = wait_sd(&c, &sd_arn, "SUCCESSFUL").await;
+    assert!(sd.finished_at().is_some());
+    assert_eq!(sd.source_service_revisions().len(), 1);
+    assert_eq!(
+        sd.target_service_revision().unwrap().running_task_count(),
+        2
+    );
+    // Old tasks were stopped by the scheduler, new ones carry our deployment id.
+    let old = stopped_tasks(&c, &old_id).await;
+    assert_eq!(old.len(), 2);
+    for t in &old {
+        assert_eq!(t.task_definition_arn(), Some(v1.as_str()));
+        assert_eq!(
+            t.stop_code().map(|c| c.as_str()),
+            Some("ServiceSchedulerInitiated")
+        );
+        assert!(
+            t.stopped_reason()
+                .unwrap()
+                .contains("Scaling activity initiated by")
+        );
+        assert_eq!(t.last_status(), Some("STOPPED"));
+    }
+    let running = c
+        .list_tasks()
+        .cluster("c1")
+        .service_name("web")
+        .send()
+        .await
+        .unwrap();
+    let tasks = c
+        .describe_tasks()
+        .cluster("c1")
+        .set_tasks(Some(running.task_arns().to_vec()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(tasks.tasks().len(), 2);
+    for t in tasks.tasks() {
+        assert_eq!(t.started_by(), Some(ours.as_str()));
+        assert_eq!(t.group(), Some("service:web"));
+        assert_eq!(t.last_status(), Some("RUNNING"));
+        let ip = t.attachments()[0]
+            .details()
+            .iter()
+            .find(|d| d.name() == Some("privateIPv4Address"))
+            .unwrap();
+        assert!(ip.value().unwrap().starts_with("10.0."));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn circuit_breaker_rolls_back_to_old_revision() {
+    let sb = start(SPEED).await;
+    let c = client(&sb, true);
+    let v1 = settled_service(&c, true).await;
+    let v2 = register(&c, "web:v2--crash-2s").await;
+    let (ours, sd_arn) = update(&c, &v2).await;
+    let sd = wait_sd(&c, &sd_arn, "ROLLBACK_SUCCESSFUL").await;
+    let s = describe(&c).await;
+    // The false-success trap: the service is stable again, on the OLD revision.
+    assert_eq!(s.task_definition(), Some(v1.as_str()));
+    assert_eq!(s.deployments().len(), 1);
+    assert_ne!(s.deployments()[0].id(), Some(ours.as_str()));
+    assert_eq!(s.deployments()[0].task_definition(), Some(v1.as_str()));
+    assert_eq!(s.running_count(), 2);
+    let cb = sd.deployment_circuit_breaker().unwrap();
+    assert_eq!(cb.status().map(|x| x.as_str()), Some("TRIGGERED"));
+    assert_eq!(cb.threshold(), 3);
+    assert!(cb.failure_count() >= 3, "{cb:?}");
+    let rb = sd.rollback().unwrap();
+    assert!(rb.reason().unwrap().contains("circuit breaker"));
+    assert_eq!(
+        rb.service_revision_arn(),
+        sd.source_service_revisions()[0].arn()
+    );
+    let messages: Vec<&str> = s.events().iter().filter_map(|e| e.message()).collect();
+    assert!(
+        messages.iter().any(|m| *m
+            == format!(
+                "(service web) (deployment {ours}) deployment failed: tasks failed to start."
+            )),
+        "{messages:?}"
+    );
+    assert!(
+        messages.iter().any(|m| m.starts_with(&format!(
+            "(service web) (deployment {ours}) rolling back to deployment ecs-svc/"
+        ))),
+        "{messages:?}"
+    );
+    let failed = stopped_tasks(&c, &ours).await;
+    assert!(failed.len() >= 3);
+    let crashed = failed
+        .iter()
+        .find(|t| t.stop_code().map(|c| c.as_str()) == Some("EssentialContainerExited"))
+        .unwrap();
+    assert_eq!(
+        crashed.stopped_reason(),
+        Some("Essential container in task exited")
+    );
+    assert_eq!(crashed.containers()[0].exit_code(), Some(1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pull_failure_without_rollback_leaves_old_tasks() {
+    let sb = start(SPEED).await;
+    let c = client(&sb, true);
+    let v1 = settled_service(&c, false).await;
+    let v3 = register(&c, "web:v3--pull-fail").await;
+    let (ours, sd_arn) = update(&c, &v3).await;
+    let s = wait(&c, "circuit breaker", |s| {
+        s.deployments().iter().any(|d| {
+            d.id() == Some(ours.as_str()) && d.rollout_state().map(|r| r.as_str()) == Some("FAILED")
+        })
+    })
+    .await;
+    let d = s
+        .deployments()
+        .iter()
+        .find(|d| d.id() == Some(ours.as_str()))
+        .unwrap();
+    assert_eq!(
+        d.rollout_state_reason(),
+        Some("ECS deployment circuit breaker: tasks failed to start.")
+    );
+    assert!(d.failed_tasks() >= 3);
+    let sd = sd_status(&c, &sd_arn).await;
+    assert_eq!(sd.status().map(|x| x.as_str()), Some("STOPPED"));
+    let failed = stopped_tasks(&c, &ours).await;
+    assert!(failed.len() >= 3);
+    for t in &failed {
+        assert_eq!(t.stop_code().map(|c| c.as_str()), Some("TaskFailedToStart"));
+        assert!(
+            t.stopped_reason()
+                .unwrap()
+                .starts_with("CannotPullContainerError"),
+            "{t:?}"
+        );
+        assert!(
+            t.containers()[0]
+                .reason()
+                .unwrap()
+                .starts_with("CannotPullContainerError")
+        );
+    }
+    // The old revision keeps serving.
+    let running = c
+        .list_tasks()
+        .cluster("c1")
+        .service_name("web")
+        .send()
+        .await
+        .unwrap();
+    let tasks = c
+        .describe_tasks()
+        .cluster("c1")
+        .set_tasks(Some(running.task_arns().to_vec()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        tasks
+            .tasks()
+            .iter()
+            .filter(|t| t.task_definition_arn() == Some(v1.as_str()))
+            .count(),
+        2
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_service_deployment_rollback() {
+    let sb = start(SPEED).await;
+    let c = client(&sb, true);
+    let v1 = settled_service(&c, false).await;
+    let v2 = register(&c, "web:v2--slow-start-1h").await;
+    let (_ours, sd_arn) = update(&c, &v2).await;
+    assert_eq!(
+        sd_status(&c, &sd_arn).await.status().map(|x| x.as_str()),
+        Some("IN_PROGRESS")
+    );
+    c.stop_service_deployment()
+        .service_deployment_arn(&sd_arn)
+        .stop_type(StopServiceDeploymentStopType::Rollback)
+        .send()
+        .await
+        .unwrap();
+    let sd = wait_sd(&c, &sd_arn, "ROLLBACK_SUCCESSFUL").await;
+    assert!(sd.rollback().is_some());
+    let s = describe(&c).await;
+    assert_eq!(s.task_definition(), Some(v1.as_str()));
+    assert_eq!(s.running_count(), 2);
+    // A finished deployment cannot be stopped again.
+    let err = c
+        .stop_service_deployment()
+        .service_deployment_arn(&sd_arn)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("ConflictException"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_faults_and_validation_have_aws_shapes() {
+    let sb = start(SPEED).await;
+    let c = client(&sb, false);
+    c.create_cluster().cluster_name("c1").send().await.unwrap();
+    // 11 services: rejected like AWS; unknown names are failures, not errors.
+    let names: Vec<String> = (0..11).map(|i| format!("s{i}")).collect();
+    let err = c
+        .describe_services()
+        .cluster("c1")
+        .set_services(Some(names.clone()))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("InvalidParameterException"));
+    let out = c
+        .describe_services()
+        .cluster("c1")
+        .set_services(Some(names[..10].to_vec()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.failures().len(), 10);
+    assert_eq!(out.failures()[0].reason(), Some("MISSING"));
+    let err = c
+        .describe_services()
+        .cluster("nope")
+        .services("x")
+        .send()
+        .await
+        .unwrap_err();
+    assert!(
+        err.as_service_error()
+            .unwrap()
+            .is_cluster_not_found_exception()
+    );
+    let err = c
+        .update_service()
+        .cluster("c1")
+        .service("ghost")
+        .desired_count(1)
+        .send()
+        .await
+        .unwrap_err();
+    assert!(
+        err.as_service_error()
+            .unwrap()
+            .is_service_not_found_exception()
+    );
+
+    sb.control().set_faults(Faults {
+        api: ApiFaults {
+            throttle_rate: 1.0,
+            ..Default::default()
+        },
+        ..Default::default()
+    });
+    let err = c.list_clusters().send().await.unwrap_err();
+    assert_eq!(err.code(), Some("ThrottlingException"));
+    assert_eq!(err.message(), Some("Rate exceeded"));
+    sb.control().set_faults(Faults {
+        api: ApiFaults {
+            error_rate: 1.0,
+            ..Default::default()
+        },
+        ..Default::default()
+    });
+    let err = c.list_clusters().send().await.unwrap_err();
+    assert!(err.as_service_error().unwrap().is_server_exception());
+    sb.control().set_faults(Faults {
+        api: ApiFaults {
+            drop_rate: 1.0,
+            operations: vec!["ListClusters".into()],
+            ..Default::default()
+        },
+        ..Default::default()
+    });
+    let err = c.list_clusters().send().await.unwrap_err();
+    assert!(
+        err.as_service_error().is_none(),
+        "a dropped connection is not a service error: {err:?}"
+    );
+    c.describe_clusters().clusters("c1").send().await.unwrap();
+    sb.control().set_faults(Faults::default());
+    c.list_clusters().send().await.unwrap();
+
+    // Unknown operation: a JSON error, not an HTML 500.
+    let (status, body) = raw(
+        &sb,
+        "POST",
+        "/",
+        Some("AmazonEC2ContainerServiceV20141113.Frobnicate"),
+        "{}",
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(
+        body.contains("\"__type\":\"UnknownOperationException\""),
+        "{body}"
+    );
+
+    // The request log saw it all.
+    let log = sb.control().requests();
+    let ops: Vec<(&str, bool, u16)> = log
+        .iter()
+        .map(|r| (r.operation.as_str(), r.mutating, r.status))
+        .collect();
+    assert_eq!(ops[0], ("CreateCluster", true, 200));
+    assert!(ops.contains(&("DescribeServices", false, 400)));
+    assert!(ops.contains(&("ListClusters", false, 500)));
+    assert!(ops.contains(&("ListClusters", false, 0)));
+    assert!(log.windows(2).all(|w| w[0].seq < w[1].seq));
+    let (status, body) = raw(&sb, "GET", "/_sandbox/requests", None, "").await;
+    assert_eq!(status, 200);
+    assert!(body.contains("\"operation\":\"UpdateService\""), "{body}");
+}
+
+/// A minimal HTTP/1.1 client for the control endpoints.
+async fn raw(
+    sb: &Sandbox,
+    method: &str,
+    path: &str,
+    target: Option<&str>,
+    body: &str,
+) -> (u16, String) {
+    let addr = sb.endpoint().trim_start_matches("http://").to_string();
+    let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let target = target
+        .map(|t| format!("X-Amz-Target: {t}\r\nContent-Type: application/x-amz-json-1.1\r\n"))
+        .unwrap_or_default();
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{target}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    let status = out
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = out
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seed_state_file_and_control_endpoints() {
+    let dir = std::env::temp_dir().join(format!("cortado-sandbox-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let state = dir.join("state.json");
+    let _ = std::fs::remove_file(&state);
+    let seed = sandbox::Seed::parse(
+        r#"
+clusters: [c1]
+services:
+  - cluster: c1
+    serviceName: web
+    desiredCount: 3
+    launchType: FARGATE
+    networkConfiguration: {awsvpcConfiguration: {subnets: [subnet-1]}}
+    taskDefinition:
+      family: web
+      networkMode: awsvpc
+      requiresCompatibilities: [FARGATE]
+      cpu: 0.25 vCPU
+      memory: 1 GB
+      containerDefinitions:
+        - {name: web, image: "web:v1", portMappings: [{containerPort: 80}]}
+faults:
+  images: {"web:v9": pull-fail}
+"#,
+        std::path::Path::new("seed.yml"),
+    )
+    .unwrap();
+    let sb = sandbox::start(Options {
+        speed: SPEED,
+        seed: Some(seed),
+        state_file: Some(state.clone()),
+        ..Options::default()
+    })
+    .await
+    .unwrap();
+    let c = client(&sb, true);
+    let s = describe(&c).await;
+    assert_eq!(s.running_count(), 3, "seeded services start settled");
+    let td = c
+        .describe_task_definition()
+        .task_definition("web")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(td.task_definition().unwrap().cpu(), Some("256"));
+    assert_eq!(td.task_definition().unwrap().memory(), Some("1024"));
+    assert_eq!(
+        sb.control()
+            .faults()
+            .images
+            .get("web:v9")
+            .map(String::as_str),
+        Some("pull-fail")
+    );
+    let (status, body) = raw(
+        &sb,
+        "POST",
+        "/_sandbox/faults",
+        None,
+        r#"{"alarms": {"a1": "ALARM"}}"#,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        sb.control().faults().alarms.get("a1").map(String::as_str),
+        Some("ALARM")
+    );
+    let (status, _) = raw(&sb, "POST", "/_sandbox/faults", None, "{not json").await;
+    assert_eq!(status, 400);
+    let (status, body) = raw(&sb, "GET", "/_sandbox/state", None, "").await;
+    assert_eq!(status, 200);
+    assert!(body.contains("\"serviceName\":\"web\""));
+    sb.shutdown().await.unwrap();
+    assert!(state.exists());
+
+    // Restart from the state file: the service is still there.
+    let sb = sandbox::start(Options {
+        speed: SPEED,
+        state_file: Some(state.clone()),
+        ..Options::default()
+    })
+    .await
+    .unwrap();
+    let c = client(&sb, true);
+    let s = describe(&c).await;
+    assert_eq!(s.desired_count(), 3);
+    assert_eq!(s.running_count(), 3);
+    let (status, _) = raw(&sb, "POST", "/_sandbox/reset", None, "").await;
+    assert_eq!(status, 200);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn boto3_can_drive_the_sandbox() {
+    let ok = std::process::Command::new("python3")
+        .args(["-c", "import boto3"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !ok {
+        eprintln!("notice: boto3 is not installed; skipping the boto3 test");
+        return;
+    }
+    let sb = start(SPEED).await;
+    let script = r#"
+import boto3
+ecs = boto3.client("ecs")
+ecs.create_cluster(clusterName="py")
+td = ecs.register_task_definition(family="py", containerDefinitions=[{"name": "app", "image": "app:1", "memory": 128}])
+arn = td["taskDefinition"]["taskDefinitionArn"]
+svc = ecs.create_service(cluster="py", serviceName="api", taskDefinition=arn, desiredCount=1)
+assert svc["service"]["deployments"][0]["status"] == "PRIMARY"
+out = ecs.describe_services(cluster="py", services=["api", "ghost"])
+assert out["services"][0]["taskDefinition"] == arn, out
+assert out["failures"][0]["reason"] == "MISSING", out
+try:
+    ecs.describe_services(cluster="py", services=[str(i) for i in range(11)])
+    raise SystemExit("expected InvalidParameterException")
+except ecs.exceptions.InvalidParameterException:
+    pass
+print("boto3 ok", out["services"][0]["serviceName"])
+"#;
+    let ep = sb.endpoint();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("python3")
+            .args(["-c", script])
+            .env("AWS_ENDPOINT_URL", ep)
+            .env("AWS_ACCESS_KEY_ID", "sandbox")
+            .env("AWS_SECRET_ACCESS_KEY", "sandbox")
+            .env("AWS_DEFAULT_REGION", "us-east-1")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "boto3 script failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("boto3 ok api"));
+}

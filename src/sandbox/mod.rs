@@ -12,8 +12,11 @@
 //! (`{"seconds": 300}` jumps virtual time), `POST /_sandbox/reset` (back to the seeded state).
 
 pub mod api;
+pub mod ecr;
 mod ecs;
+pub mod elbv2;
 pub mod faults;
+pub mod query;
 mod server;
 mod util;
 pub mod world;

@@ -761,3 +761,445 @@ print("boto3 ok", out["services"][0]["serviceName"])
     );
     assert!(stdout.contains("boto3 ok api"));
 }
+
+// ------------------------------------------------------------ ELB-backed strategies
+
+mod lb {
+    use super::*;
+    use aws_sdk_ecs::types::{
+        AdvancedConfiguration, CanaryConfiguration, DeploymentLifecycleHook,
+        DeploymentLifecycleHookStage, DeploymentLifecycleHookTargetType,
+        DeploymentLifecycleHookTimeoutConfiguration, DeploymentStrategy, LinearConfiguration,
+        LoadBalancer,
+    };
+    use aws_sdk_elasticloadbalancingv2 as elb;
+    use elb::types::{
+        Action, ActionTypeEnum, ForwardActionConfig, ProtocolEnum, RuleCondition,
+        TargetGroupAttribute, TargetGroupTuple, TargetTypeEnum,
+    };
+
+    pub struct Alb {
+        pub e: elb::Client,
+        pub blue: String,
+        pub green: String,
+        pub prod_rule: String,
+        pub test_rule: String,
+    }
+
+    fn forward(pairs: &[(&str, i32)]) -> Action {
+        let mut cfg = ForwardActionConfig::builder();
+        for (arn, w) in pairs {
+            cfg = cfg.target_groups(
+                TargetGroupTuple::builder()
+                    .target_group_arn(*arn)
+                    .weight(*w)
+                    .build(),
+            );
+        }
+        Action::builder()
+            .r#type(ActionTypeEnum::Forward)
+            .forward_config(cfg.build())
+            .build()
+    }
+
+    pub async fn alb(sb: &Sandbox) -> Alb {
+        let conf = elb::Config::builder()
+            .behavior_version(elb::config::BehaviorVersion::latest())
+            .region(elb::config::Region::new("us-east-1"))
+            .credentials_provider(elb::config::Credentials::new(
+                "AKIDSANDBOX",
+                "sandbox-secret",
+                None,
+                None,
+                "test",
+            ))
+            .endpoint_url(sb.endpoint())
+            .build();
+        let e = elb::Client::from_conf(conf);
+        let mut tgs = Vec::new();
+        for name in ["blue", "green"] {
+            let out = e
+                .create_target_group()
+                .name(name)
+                .protocol(ProtocolEnum::Http)
+                .port(80)
+                .vpc_id("vpc-1")
+                .target_type(TargetTypeEnum::Ip)
+                .health_check_interval_seconds(5)
+                .health_check_timeout_seconds(2)
+                .healthy_threshold_count(2)
+                .send()
+                .await
+                .unwrap();
+            let arn = out.target_groups()[0]
+                .target_group_arn()
+                .unwrap()
+                .to_string();
+            e.modify_target_group_attributes()
+                .target_group_arn(&arn)
+                .attributes(
+                    TargetGroupAttribute::builder()
+                        .key("deregistration_delay.timeout_seconds")
+                        .value("5")
+                        .build(),
+                )
+                .send()
+                .await
+                .unwrap();
+            tgs.push(arn);
+        }
+        let lb = e
+            .create_load_balancer()
+            .name("alb")
+            .subnets("subnet-1")
+            .subnets("subnet-2")
+            .send()
+            .await
+            .unwrap();
+        let lb_arn = lb.load_balancers()[0]
+            .load_balancer_arn()
+            .unwrap()
+            .to_string();
+        let mut rules = Vec::new();
+        for port in [80, 8080] {
+            let l = e
+                .create_listener()
+                .load_balancer_arn(&lb_arn)
+                .port(port)
+                .protocol(ProtocolEnum::Http)
+                .default_actions(forward(&[(&tgs[0], 1)]))
+                .send()
+                .await
+                .unwrap();
+            let larn = l.listeners()[0].listener_arn().unwrap().to_string();
+            let r = e
+                .create_rule()
+                .listener_arn(&larn)
+                .priority(1)
+                .conditions(
+                    RuleCondition::builder()
+                        .field("path-pattern")
+                        .values("/*")
+                        .build(),
+                )
+                .actions(forward(&[(&tgs[0], 100), (&tgs[1], 0)]))
+                .send()
+                .await
+                .unwrap();
+            rules.push(r.rules()[0].rule_arn().unwrap().to_string());
+        }
+        Alb {
+            e,
+            blue: tgs[0].clone(),
+            green: tgs[1].clone(),
+            prod_rule: rules[0].clone(),
+            test_rule: rules[1].clone(),
+        }
+    }
+
+    /// Weight of `tg` in a rule's forward action.
+    pub async fn weight(a: &Alb, rule: &str, tg: &str) -> i32 {
+        let out = a.e.describe_rules().rule_arns(rule).send().await.unwrap();
+        let tgs = out.rules()[0].actions()[0]
+            .forward_config()
+            .unwrap()
+            .target_groups()
+            .to_vec();
+        tgs.iter()
+            .find(|t| t.target_group_arn() == Some(tg))
+            .and_then(|t| t.weight())
+            .unwrap_or(0)
+    }
+
+    pub async fn service(c: &Client, a: &Alb, cfg: DeploymentConfiguration) -> String {
+        c.create_cluster().cluster_name("c1").send().await.unwrap();
+        let td = register(c, "web:v1").await;
+        c.create_service()
+            .cluster("c1")
+            .service_name("web")
+            .task_definition(&td)
+            .desired_count(2)
+            .launch_type(LaunchType::Fargate)
+            .network_configuration(network())
+            .load_balancers(
+                LoadBalancer::builder()
+                    .target_group_arn(&a.blue)
+                    .container_name("web")
+                    .container_port(80)
+                    .advanced_configuration(
+                        AdvancedConfiguration::builder()
+                            .alternate_target_group_arn(&a.green)
+                            .production_listener_rule(&a.prod_rule)
+                            .test_listener_rule(&a.test_rule)
+                            .role_arn("arn:aws:iam::123456789012:role/ecs-bg")
+                            .build(),
+                    )
+                    .build(),
+            )
+            .deployment_configuration(cfg)
+            .send()
+            .await
+            .unwrap();
+        wait(c, "initial deployment", |s| {
+            s.deployments().len() == 1
+                && s.deployments()[0].rollout_state().map(|r| r.as_str()) == Some("COMPLETED")
+                && s.running_count() == 2
+        })
+        .await;
+        td
+    }
+
+    fn pause_hook() -> DeploymentLifecycleHook {
+        DeploymentLifecycleHook::builder()
+            .target_type(DeploymentLifecycleHookTargetType::Pause)
+            .lifecycle_stages(DeploymentLifecycleHookStage::PostTestTrafficShift)
+            .timeout_configuration(
+                DeploymentLifecycleHookTimeoutConfiguration::builder()
+                    .timeout_in_minutes(600)
+                    .action(aws_sdk_ecs::types::DeploymentLifecycleHookAction::Rollback)
+                    .build(),
+            )
+            .build()
+    }
+
+    async fn awaiting_hook(c: &Client, sd_arn: &str) -> String {
+        let start = Instant::now();
+        loop {
+            let sd = sd_status(c, sd_arn).await;
+            if let Some(h) = sd
+                .lifecycle_hook_details()
+                .iter()
+                .find(|h| h.status().map(|s| s.as_str()) == Some("AWAITING_ACTION"))
+            {
+                assert_eq!(
+                    sd.lifecycle_stage().map(|s| s.as_str()),
+                    Some("POST_TEST_TRAFFIC_SHIFT")
+                );
+                return h.hook_id().unwrap().to_string();
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(15),
+                "no hook awaiting action: {sd:#?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn blue_green_with_pause_hook_continued_then_rolled_back() {
+        let sb = start(600.0).await;
+        let c = client(&sb, true);
+        let a = alb(&sb).await;
+        let cfg = DeploymentConfiguration::builder()
+            .strategy(DeploymentStrategy::BlueGreen)
+            .bake_time_in_minutes(1)
+            .lifecycle_hooks(pause_hook())
+            .build();
+        let v1 = service(&c, &a, cfg).await;
+        assert_eq!(weight(&a, &a.prod_rule, &a.blue).await, 100);
+        // Blue tasks are registered and healthy in the blue target group.
+        let th =
+            a.e.describe_target_health()
+                .target_group_arn(&a.blue)
+                .send()
+                .await
+                .unwrap();
+        assert_eq!(th.target_health_descriptions().len(), 2);
+
+        let v2 = register(&c, "web:v2").await;
+        let (_ours, sd_arn) = update(&c, &v2).await;
+        let hook = awaiting_hook(&c, &sd_arn).await;
+        // Test traffic is on green, production still on blue, both revisions run.
+        assert_eq!(weight(&a, &a.test_rule, &a.green).await, 100);
+        assert_eq!(weight(&a, &a.prod_rule, &a.blue).await, 100);
+        assert_eq!(describe(&c).await.running_count(), 4);
+        let err = c
+            .continue_service_deployment()
+            .service_deployment_arn(&sd_arn)
+            .hook_id("nope")
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Some("InvalidParameterException"));
+        c.continue_service_deployment()
+            .service_deployment_arn(&sd_arn)
+            .hook_id(&hook)
+            .action(aws_sdk_ecs::types::DeploymentLifecycleHookAction::Continue)
+            .send()
+            .await
+            .unwrap();
+        wait_sd(&c, &sd_arn, "SUCCESSFUL").await;
+        assert_eq!(weight(&a, &a.prod_rule, &a.green).await, 100);
+        assert_eq!(weight(&a, &a.prod_rule, &a.blue).await, 0);
+        let s = wait(&c, "blue cleaned up", |s| s.running_count() == 2).await;
+        assert_eq!(s.task_definition(), Some(v2.as_str()));
+        let th =
+            a.e.describe_target_health()
+                .target_group_arn(&a.green)
+                .send()
+                .await
+                .unwrap();
+        assert!(
+            th.target_health_descriptions().iter().all(|t| t
+                .target_health()
+                .unwrap()
+                .state()
+                .unwrap()
+                .as_str()
+                == "healthy")
+        );
+        assert_ne!(v1, v2);
+
+        // Next deployment goes to the blue group; the operator rolls it back at the hook.
+        let v3 = register(&c, "web:v3").await;
+        let (_ours3, sd3) = update(&c, &v3).await;
+        let hook = awaiting_hook(&c, &sd3).await;
+        assert_eq!(weight(&a, &a.test_rule, &a.blue).await, 100);
+        c.continue_service_deployment()
+            .service_deployment_arn(&sd3)
+            .hook_id(&hook)
+            .action(aws_sdk_ecs::types::DeploymentLifecycleHookAction::Rollback)
+            .send()
+            .await
+            .unwrap();
+        let sd = wait_sd(&c, &sd3, "ROLLBACK_SUCCESSFUL").await;
+        assert!(sd.rollback().is_some());
+        assert_eq!(weight(&a, &a.prod_rule, &a.green).await, 100);
+        assert_eq!(weight(&a, &a.test_rule, &a.green).await, 100);
+        let s = wait(&c, "green serving v2", |s| {
+            s.running_count() == 2 && s.deployments().len() == 1
+        })
+        .await;
+        assert_eq!(s.task_definition(), Some(v2.as_str()));
+    }
+
+    async fn observe_weights(c: &Client, a: &Alb, sd_arn: &str, tg: &str) -> Vec<i32> {
+        let mut seen: Vec<i32> = Vec::new();
+        let start = Instant::now();
+        loop {
+            let w = weight(a, &a.prod_rule, tg).await;
+            if seen.last() != Some(&w) {
+                seen.push(w);
+            }
+            let sd = sd_status(c, sd_arn).await;
+            if sd.status().map(|s| s.as_str()) == Some("SUCCESSFUL") {
+                return seen;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "deployment did not finish: {seen:?} {sd:#?}"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn canary_and_linear_weight_sequences() {
+        let sb = start(300.0).await;
+        let c = client(&sb, true);
+        let a = alb(&sb).await;
+        let cfg = DeploymentConfiguration::builder()
+            .strategy(DeploymentStrategy::Canary)
+            .canary_configuration(
+                CanaryConfiguration::builder()
+                    .canary_percent(20.0)
+                    .canary_bake_time_in_minutes(2)
+                    .build(),
+            )
+            .build();
+        service(&c, &a, cfg).await;
+        let v2 = register(&c, "web:v2").await;
+        let (_id, sd) = update(&c, &v2).await;
+        let seen = observe_weights(&c, &a, &sd, &a.green).await;
+        assert_eq!(
+            seen,
+            vec![0, 20, 100],
+            "canary: production weight of the new target group"
+        );
+
+        c.update_service()
+            .cluster("c1")
+            .service("web")
+            .deployment_configuration(
+                DeploymentConfiguration::builder()
+                    .strategy(DeploymentStrategy::Linear)
+                    .linear_configuration(
+                        LinearConfiguration::builder()
+                            .step_percent(25.0)
+                            .step_bake_time_in_minutes(2)
+                            .build(),
+                    )
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        let v3 = register(&c, "web:v3").await;
+        let (_id, sd) = update(&c, &v3).await;
+        let seen = observe_weights(&c, &a, &sd, &a.blue).await;
+        assert_eq!(
+            seen,
+            vec![0, 25, 50, 75, 100],
+            "linear: production weight of the new target group"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn rolling_behind_elb_fails_on_elb_health_and_missing_ecr_image() {
+        let sb = start(600.0).await;
+        let c = client(&sb, true);
+        let a = alb(&sb).await;
+        let cfg = DeploymentConfiguration::builder()
+            .deployment_circuit_breaker(
+                DeploymentCircuitBreaker::builder()
+                    .enable(true)
+                    .rollback(true)
+                    .build(),
+            )
+            .build();
+        let v1 = service(&c, &a, cfg).await;
+        let v2 = register(&c, "web:v2--elb-unhealthy").await;
+        let (ours, sd_arn) = update(&c, &v2).await;
+        wait_sd(&c, &sd_arn, "ROLLBACK_SUCCESSFUL").await;
+        let failed = stopped_tasks(&c, &ours).await;
+        assert!(failed.len() >= 3);
+        assert!(
+            failed
+                .iter()
+                .any(|t| t.stopped_reason().unwrap_or("").starts_with(
+                    "Task failed ELB health checks in (target-group arn:aws:elasticloadbalancing:"
+                )),
+            "{failed:#?}"
+        );
+        let s = describe(&c).await;
+        assert_eq!(s.task_definition(), Some(v1.as_str()));
+        assert!(s.events().iter().any(|e| {
+            e.message()
+                .unwrap_or("")
+                .contains("is unhealthy in (target-group")
+        }));
+
+        // An image of the sandbox's ECR registry that was never pushed cannot be pulled.
+        let v3 = register(
+            &c,
+            "123456789012.dkr.ecr.us-east-1.amazonaws.com/web:missing",
+        )
+        .await;
+        let (ours, sd_arn) = update(&c, &v3).await;
+        wait_sd(&c, &sd_arn, "ROLLBACK_SUCCESSFUL").await;
+        let failed = stopped_tasks(&c, &ours).await;
+        // Tasks still pending when the rollback began are stopped by the scheduler instead.
+        let pull: Vec<_> = failed
+            .iter()
+            .filter(|t| t.stop_code().map(|c| c.as_str()) == Some("TaskFailedToStart"))
+            .collect();
+        assert!(pull.len() >= 3, "{failed:#?}");
+        assert!(
+            pull.iter().all(|t| t
+                .stopped_reason()
+                .unwrap_or("")
+                .starts_with("CannotPullContainerError")),
+            "{failed:#?}"
+        );
+    }
+}

@@ -11,7 +11,8 @@ use serde_json::{Map, Value, json};
 use super::api::ApiError;
 use super::util::{Get, client, invalid, ts};
 use super::world::{
-    Deployment, Revision, Service, ServiceDeployment, Task, World, cb_threshold, service_key,
+    Binding, Deployment, Revision, Service, ServiceDeployment, Task, World, cb_threshold,
+    service_key,
 };
 
 fn not_found_cluster() -> ApiError {
@@ -630,6 +631,33 @@ impl World {
             }
         }
         for lb in lbs.as_array().into_iter().flatten() {
+            for key in ["targetGroupArn", "advancedConfiguration"] {
+                let arn = match key {
+                    "targetGroupArn" => lb.get(key).and_then(Value::as_str),
+                    _ => lb
+                        .pointer("/advancedConfiguration/alternateTargetGroupArn")
+                        .and_then(Value::as_str),
+                };
+                if let Some(arn) = arn
+                    && self.canonical_tg(arn).is_none()
+                {
+                    return Err(invalid(format!(
+                        "Unable to find target group {arn}. Create it first (ELBv2 CreateTargetGroup, or the sandbox seed)."
+                    )));
+                }
+            }
+            for key in ["productionListenerRule", "testListenerRule"] {
+                if let Some(arn) = lb
+                    .get("advancedConfiguration")
+                    .and_then(|a| a.get(key))
+                    .and_then(Value::as_str)
+                    && self.elbv2.forward_weights(arn).is_none()
+                {
+                    return Err(invalid(format!(
+                        "The listener rule {arn} ({key}) does not exist or has no forward action."
+                    )));
+                }
+            }
             let cname = lb
                 .get("containerName")
                 .and_then(Value::as_str)
@@ -719,6 +747,7 @@ impl World {
                 s.cluster, s.name
             ))
         };
+        let (strategy, bindings) = self.plan_bindings(key);
         let Some(s) = self.services.get_mut(key) else {
             return id;
         };
@@ -760,6 +789,8 @@ impl World {
                 platform_version: s.platform_version.clone(),
                 network: s.network.clone(),
                 launching: true,
+                strategy,
+                bindings,
             },
         );
         s.current_sd = Some(sd_arn.clone());
@@ -819,9 +850,101 @@ impl World {
             .into(),
             triggered_alarms: Vec::new(),
             deployment_id: id.clone(),
+            bg: None,
         };
         self.sds.insert(sd_arn, sd);
         id
+    }
+
+    /// The strategy and target groups of a new deployment: blue/green-like strategies put the
+    /// new tasks in the target group that is not serving; the first deployment always rolls.
+    fn plan_bindings(&self, key: &str) -> (String, Vec<Binding>) {
+        let Some(s) = self.services.get(key) else {
+            return ("ROLLING".into(), Vec::new());
+        };
+        let prev = s.deployments.first();
+        let configured = s
+            .deployment_configuration
+            .get("strategy")
+            .and_then(Value::as_str)
+            .unwrap_or("ROLLING");
+        let strategy = if prev.is_some() {
+            configured
+        } else {
+            "ROLLING"
+        }
+        .to_string();
+        let mut out = Vec::new();
+        for (i, lb) in s
+            .load_balancers
+            .as_array()
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            let Some(tg) = lb
+                .get("targetGroupArn")
+                .and_then(Value::as_str)
+                .and_then(|t| self.canonical_tg(t))
+            else {
+                continue;
+            };
+            let tg = tg.as_str();
+            let adv = lb.get("advancedConfiguration");
+            let field = |k: &str| {
+                adv.and_then(|a| a.get(k))
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            };
+            let alt = field("alternateTargetGroupArn").and_then(|a| self.canonical_tg(&a));
+            let serving = prev
+                .and_then(|p| p.bindings.get(i))
+                .map(|b| b.tg.clone())
+                .filter(|b| b == tg || Some(b) == alt.as_ref())
+                .unwrap_or_else(|| tg.to_string());
+            let (new_tg, other) = match &alt {
+                Some(alt) if strategy != "ROLLING" => {
+                    let next = if serving == tg {
+                        alt.clone()
+                    } else {
+                        tg.to_string()
+                    };
+                    (next, Some(serving.clone()))
+                }
+                Some(alt) => (
+                    serving.clone(),
+                    Some(if serving == tg {
+                        alt.clone()
+                    } else {
+                        tg.to_string()
+                    }),
+                ),
+                None => (serving.clone(), None),
+            };
+            out.push(Binding {
+                tg: new_tg,
+                other,
+                container: lb
+                    .get("containerName")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string(),
+                port: lb.get("containerPort").and_then(Value::as_i64).unwrap_or(0),
+                prod_rule: field("productionListenerRule"),
+                test_rule: field("testListenerRule"),
+            });
+        }
+        (strategy, out)
+    }
+
+    /// The sandbox's ARN of a target group given by ARN (of any account) or name.
+    fn canonical_tg(&self, arn: &str) -> Option<String> {
+        self.elbv2.find_target_group(arn).or_else(|| {
+            let name = arn
+                .split_once(":targetgroup/")
+                .map(|(_, r)| r.split('/').next().unwrap_or(r))?;
+            self.elbv2.find_target_group(name)
+        })
     }
 
     fn create_service(&mut self, body: &Value) -> Result<Value, ApiError> {
@@ -934,6 +1057,7 @@ impl World {
             consecutive_failures: 0,
             steady: false,
             reconcile_at: None,
+            rollback_sd: None,
         };
         // Tasks of an earlier incarnation with this name are forgotten by the scheduler.
         self.services.insert(key.clone(), svc);
@@ -944,7 +1068,24 @@ impl World {
         if ctype != "EXTERNAL" {
             self.new_deployment(&key);
         }
+        // Production and test traffic start on the primary target group.
+        let bindings = self
+            .services
+            .get(&key)
+            .and_then(|s| s.deployments.first())
+            .map(|d| d.bindings.clone())
+            .unwrap_or_default();
+        for b in bindings {
+            let mut weights = vec![(b.tg.clone(), 100)];
+            if let Some(o) = &b.other {
+                weights.push((o.clone(), 0));
+            }
+            for rule in [&b.prod_rule, &b.test_rule].into_iter().flatten() {
+                let _ = self.elbv2.set_forward_weights(rule, &weights);
+            }
+        }
         self.reconcile(&key);
+        self.check_alarms();
         Ok(json!({"service": self.describe_service(&key, false)}))
     }
 
@@ -1064,6 +1205,7 @@ impl World {
             self.new_deployment(&key);
         }
         self.reconcile(&key);
+        self.check_alarms();
         Ok(json!({"service": self.describe_service(&key, false)}))
     }
 
@@ -1569,7 +1711,19 @@ impl World {
             v["lifecycleStage"] = json!(l);
         }
         if !sd.hooks.is_empty() {
-            v["lifecycleHookDetails"] = json!(sd.hooks);
+            let hooks: Vec<Value> = sd
+                .hooks
+                .iter()
+                .map(|h| {
+                    let mut v = json!({"hookId": h.hook_id, "targetType": h.target_type, "status": h.status,
+                        "expiresAt": ts(h.expires_at), "timeoutAction": h.timeout_action});
+                    if let Some(a) = &h.target_arn {
+                        v["targetArn"] = json!(a);
+                    }
+                    v
+                })
+                .collect();
+            v["lifecycleHookDetails"] = json!(hooks);
         }
         if let Some(r) = &sd.rollback {
             v["rollback"] = r.clone();
@@ -1679,7 +1833,20 @@ impl World {
             ));
         }
         let now = self.now;
-        if stop_type == "ROLLBACK" {
+        let bg = self
+            .services
+            .get(&key)
+            .and_then(|s| s.deployments.first())
+            .is_some_and(|d| {
+                d.strategy != "ROLLING" && !d.strategy.is_empty() && s_has_blue(self, &key)
+            });
+        if stop_type == "ROLLBACK" && bg {
+            self.rollback_bg(
+                &key,
+                "rollback requested",
+                "Service deployment rolled back because of a StopServiceDeployment request.",
+            );
+        } else if stop_type == "ROLLBACK" {
             let stable = self
                 .services
                 .get(&key)
@@ -1837,6 +2004,10 @@ impl World {
         }
         Ok(json!({}))
     }
+}
+
+fn s_has_blue(w: &World, key: &str) -> bool {
+    w.services.get(key).is_some_and(|s| s.deployments.len() > 1)
 }
 
 /// A stable fake digest for an image reference (FNV-1a, widened).

@@ -18,6 +18,7 @@ pub mod elbv2;
 pub mod faults;
 pub mod query;
 mod server;
+mod strategy;
 mod util;
 pub mod world;
 
@@ -236,6 +237,53 @@ impl Prepare {
             w.ensure_cluster(&self.cluster);
             created.push(format!("cluster {}", self.cluster));
         }
+        let now = w.now;
+        for image in &self.images {
+            if w.ecr.resolve(image) == Some(false) && put_ecr_image(w, image, now) {
+                created.push(format!("ECR image {image}"));
+            }
+        }
+        let mut tgs = Vec::new();
+        for tg in &self.target_groups {
+            // An ARN from a real account is matched, and created, by its name.
+            let name = tg
+                .split_once(":targetgroup/")
+                .map(|(_, r)| r.split('/').next().unwrap_or(r))
+                .unwrap_or(tg);
+            let arn = match w.elbv2.find_target_group(name) {
+                Some(a) => a,
+                None => {
+                    created.push(format!("target group {name}"));
+                    w.elbv2.create_target_group(name, 80, "HTTP", "ip")
+                }
+            };
+            tgs.push(arn);
+        }
+        if !tgs.is_empty() {
+            let lb_name = format!(
+                "sandbox-{}",
+                self.service.as_deref().unwrap_or(&self.cluster)
+            );
+            if w.elbv2.find_load_balancer(&lb_name).is_none() {
+                let lb = w.elbv2.create_load_balancer(&lb_name);
+                let fwd: Vec<(String, i32)> = tgs
+                    .iter()
+                    .enumerate()
+                    .map(|(i, t)| (t.clone(), if i == 0 { 100 } else { 0 }))
+                    .collect();
+                for port in [80, 8080] {
+                    w.elbv2
+                        .create_listener(&lb, port, "HTTP", &fwd)
+                        .map_err(|e| {
+                            Error::msg(format!("sandbox prepare: listener: {}", e.message))
+                        })?;
+                }
+                created.push(format!(
+                    "load balancer {lb_name} (listeners 80 and 8080 forwarding to {})",
+                    self.target_groups.join(", ")
+                ));
+            }
+        }
         Ok(created)
     }
 }
@@ -410,6 +458,44 @@ fn apply_seed(world: &mut World, seed: &Seed, now: f64) -> Result<(), Error> {
     if let Some(f) = &seed.faults {
         world.faults.apply(f.clone());
     }
+    let now0 = world.now;
+    for img in &seed.images {
+        if !put_ecr_image(world, img, now0) {
+            return Err(Error::msg(format!(
+                "sandbox seed: image {img} is not in the sandbox's ECR registry ({}/REPO:TAG)",
+                world.ecr.registry_host()
+            )));
+        }
+    }
+    for tg in &seed.target_groups {
+        world
+            .elbv2
+            .create_target_group(&tg.name, tg.port, &tg.protocol, &tg.target_type);
+    }
+    // "LB:PORT" names a listener, "LB:PORT:PRIORITY" one of its rules (for advancedConfiguration).
+    let mut refs: std::collections::BTreeMap<String, String> = Default::default();
+    for lb in &seed.load_balancers {
+        let lb_arn = match world.elbv2.find_load_balancer(&lb.name) {
+            Some(a) => a,
+            None => world.elbv2.create_load_balancer(&lb.name),
+        };
+        for l in &lb.listeners {
+            let fwd = seed_forward(world, &l.forward)?;
+            let larn = world
+                .elbv2
+                .create_listener(&lb_arn, l.port, &l.protocol, &fwd)
+                .map_err(|e| fail(&format!("listener {}:{}", lb.name, l.port), e))?;
+            refs.insert(format!("{}:{}", lb.name, l.port), larn.clone());
+            for r in &l.rules {
+                let fwd = seed_forward(world, &r.forward)?;
+                let rarn = world
+                    .elbv2
+                    .create_rule(&larn, r.priority, &r.path_pattern, &fwd)
+                    .map_err(|e| fail(&format!("rule {}:{}:{}", lb.name, l.port, r.priority), e))?;
+                refs.insert(format!("{}:{}:{}", lb.name, l.port, r.priority), rarn);
+            }
+        }
+    }
     for td in &seed.task_definitions {
         world
             .ecs("RegisterTaskDefinition", td)
@@ -441,12 +527,79 @@ fn apply_seed(world: &mut World, seed: &Seed, now: f64) -> Result<(), Error> {
                 .cloned()
                 .unwrap_or(Value::Null);
         }
+        if let Some(lbs) = body.get_mut("loadBalancers").and_then(Value::as_array_mut) {
+            for lb in lbs {
+                resolve_seed_refs(world, lb, &refs);
+            }
+        }
         world
             .ecs("CreateService", &body)
             .map_err(|e| fail(&format!("service {name}"), e))?;
     }
     world.advance(now);
     Ok(())
+}
+
+fn seed_forward(world: &World, fwd: &[SeedForward]) -> Result<Vec<(String, i32)>, Error> {
+    fwd.iter()
+        .map(|f| {
+            world
+                .elbv2
+                .find_target_group(&f.target_group)
+                .map(|arn| (arn, f.weight))
+                .ok_or_else(|| {
+                    Error::msg(format!(
+                        "sandbox seed: forward names unknown target group {}",
+                        f.target_group
+                    ))
+                    .with_hint("declare it under targetGroups first")
+                })
+        })
+        .collect()
+}
+
+/// In a seeded service's load balancer entry, turn target group names and "LB:PORT[:PRIORITY]"
+/// references into ARNs.
+fn resolve_seed_refs(
+    world: &World,
+    lb: &mut Value,
+    refs: &std::collections::BTreeMap<String, String>,
+) {
+    if let Some(tg) = lb.get("targetGroupArn").and_then(Value::as_str)
+        && let Some(arn) = world.elbv2.find_target_group(tg)
+    {
+        lb["targetGroupArn"] = json!(arn);
+    }
+    if let Some(adv) = lb
+        .get_mut("advancedConfiguration")
+        .and_then(Value::as_object_mut)
+    {
+        if let Some(alt) = adv.get("alternateTargetGroupArn").and_then(Value::as_str)
+            && let Some(arn) = world.elbv2.find_target_group(alt)
+        {
+            adv.insert("alternateTargetGroupArn".into(), json!(arn));
+        }
+        for k in ["productionListenerRule", "testListenerRule"] {
+            if let Some(arn) = adv.get(k).and_then(Value::as_str).and_then(|r| refs.get(r)) {
+                adv.insert(k.into(), json!(arn));
+            }
+        }
+    }
+}
+
+/// Put `ACCOUNT.dkr.ecr.REGION.amazonaws.com/repo:tag` into the sandbox's ECR; false when the
+/// reference names another registry.
+fn put_ecr_image(world: &mut World, image: &str, now: f64) -> bool {
+    let host = world.ecr.registry_host();
+    let Some(rest) = image.strip_prefix(&format!("{host}/")) else {
+        return false;
+    };
+    let (repo, tag) = match rest.rsplit_once(':') {
+        Some((r, t)) if !r.is_empty() && !t.is_empty() => (r, t),
+        _ => (rest, "latest"),
+    };
+    world.ecr.put_image(repo, tag, now);
+    true
 }
 
 /// Start the server on the current tokio runtime.

@@ -321,12 +321,16 @@ fn dispatch(
         )
     };
     if proto == Proto::Query {
-        let err = unknown(&format!("ELBv2 action {op}"));
-        return (
-            xml_response(400, xml_error_body(&err, rid), rid),
-            400,
-            Some(err.code),
-        );
+        let params = super::query::parse_form(&String::from_utf8_lossy(body));
+        let now = inner.world.now;
+        return match inner.world.elbv2.handle(op, &params, now, rid) {
+            Ok(xml) => (xml_response(200, xml, rid), 200, None),
+            Err(e) => (
+                xml_response(e.status, super::query::xml_error(&e, rid), rid),
+                e.status,
+                Some(e.code),
+            ),
+        };
     }
     let parsed: Result<Value, ApiError> = if body.is_empty() {
         Ok(json!({}))
@@ -340,7 +344,10 @@ fn dispatch(
     };
     let result = parsed.and_then(|b| match service {
         "ecs" => inner.world.ecs(op, &b),
-        "ecr" => Err(unknown(&format!("ECR operation {op}"))),
+        "ecr" => {
+            let now = inner.world.now;
+            inner.world.ecr.handle(op, &b, now)
+        }
         "codedeploy" => Err(unknown(&format!("CodeDeploy operation {op}"))),
         _ => Err(unknown("this X-Amz-Target")),
     });

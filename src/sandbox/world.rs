@@ -12,6 +12,8 @@ use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use super::ecr::Ecr;
+use super::elbv2::{Elbv2, TargetState};
 use super::faults::{Faults, ImageFault};
 use super::util::{Rng, ts};
 
@@ -154,6 +156,51 @@ pub struct Deployment {
     pub network: Value,
     /// False once the deployment failed without rollback or was aborted: no more launches.
     pub launching: bool,
+    /// ROLLING, BLUE_GREEN, CANARY or LINEAR (the first deployment of a service always rolls).
+    #[serde(default)]
+    pub strategy: String,
+    /// Where this deployment's tasks receive traffic.
+    #[serde(default)]
+    pub bindings: Vec<Binding>,
+}
+
+/// A deployment's place behind a load balancer.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Binding {
+    /// Target group this deployment's tasks register in.
+    pub tg: String,
+    /// The other target group of a blue/green pair (the one serving before).
+    pub other: Option<String>,
+    pub container: String,
+    pub port: i64,
+    pub prod_rule: Option<String>,
+    pub test_rule: Option<String>,
+}
+
+/// Progress of a blue/green, canary or linear service deployment.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct BgState {
+    pub step: usize,
+    pub action_done: bool,
+    pub hooks_started: bool,
+    pub wait_until: Option<f64>,
+    /// Production traffic on the new revision, percent.
+    pub weight: i64,
+}
+
+/// One run of a lifecycle hook.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HookRun {
+    pub hook_id: String,
+    pub target_type: String,
+    pub target_arn: Option<String>,
+    pub stage: String,
+    pub status: String,
+    pub expires_at: f64,
+    pub timeout_action: String,
+    /// For AWS_LAMBDA hooks: when the invocation answers, and with what.
+    pub resolve_at: Option<f64>,
+    pub outcome: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -184,6 +231,9 @@ pub struct Service {
     pub consecutive_failures: u32,
     pub steady: bool,
     pub reconcile_at: Option<f64>,
+    /// A blue/green service deployment being rolled back onto the blue tasks.
+    #[serde(default)]
+    pub rollback_sd: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -202,7 +252,7 @@ pub struct ServiceDeployment {
     pub status: String,
     pub status_reason: Option<String>,
     pub lifecycle_stage: Option<String>,
-    pub hooks: Vec<Value>,
+    pub hooks: Vec<HookRun>,
     pub config: Value,
     pub rollback: Option<Value>,
     pub cb_status: String,
@@ -212,6 +262,8 @@ pub struct ServiceDeployment {
     pub triggered_alarms: Vec<String>,
     /// ECS deployment id currently carrying this service deployment.
     pub deployment_id: String,
+    #[serde(default)]
+    pub bg: Option<BgState>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -255,6 +307,10 @@ pub struct World {
     pub queue: BinaryHeap<Sched>,
     pub faults: Faults,
     pub events_processed: u64,
+    #[serde(default)]
+    pub elbv2: Elbv2,
+    #[serde(default)]
+    pub ecr: Ecr,
 }
 
 /// Default timings (virtual seconds).
@@ -286,6 +342,8 @@ impl World {
             queue: BinaryHeap::new(),
             faults: Faults::default(),
             events_processed: 0,
+            elbv2: Elbv2::new(region, ACCOUNT),
+            ecr: Ecr::new(region, ACCOUNT),
         }
     }
 
@@ -303,7 +361,7 @@ impl World {
         });
     }
 
-    fn schedule_reconcile(&mut self, key: &str, at: f64) {
+    pub fn schedule_reconcile(&mut self, key: &str, at: f64) {
         if let Some(s) = self.services.get_mut(key) {
             if s.reconcile_at.is_some_and(|t| t <= at && t >= self.now) {
                 return;
@@ -435,8 +493,8 @@ impl World {
     }
 
     /// Hook for the ECR model: whether an image reference points at a missing ECR image.
-    pub fn image_missing(&self, _image: &str) -> bool {
-        false
+    pub fn image_missing(&self, image: &str) -> bool {
+        self.ecr.resolve(image) == Some(false)
     }
 
     pub fn find_taskdef(&self, arn: &str) -> Option<&Value> {
@@ -546,17 +604,140 @@ impl World {
         let targets = std::mem::take(&mut t.targets);
         let service = t.service.clone();
         let deployment = t.deployment.clone();
-        let delay = if was_running { drain } else { 1.0 };
-        self.deregister_targets(id, &targets);
+        let delay = if was_running {
+            drain.max(self.deregister_targets(id, &targets))
+        } else {
+            1.0
+        };
         self.schedule(now + delay, Ev::StopDone, id);
         if failed && let (Some(key), Some(dep)) = (service, deployment) {
             self.on_task_failed(&key, &dep, id);
         }
     }
 
-    fn deregister_targets(&mut self, _id: &str, _targets: &[(String, i64)]) {}
+    /// Deregister a task's targets; returns how long the draining takes.
+    fn deregister_targets(&mut self, id: &str, targets: &[(String, i64)]) -> f64 {
+        let now = self.now;
+        let Some(ip) = self.tasks.get(id).map(|t| t.ip.clone()) else {
+            return 0.0;
+        };
+        let mut delay: f64 = 0.0;
+        for (tg, _) in targets {
+            let in_use = self
+                .elbv2
+                .target_state(tg, &ip, now)
+                .is_some_and(|s| s != TargetState::Unused);
+            self.elbv2.deregister_target(tg, &ip, now);
+            if in_use {
+                delay = delay.max(self.elbv2.deregistration_delay(tg).unwrap_or(0.0));
+            }
+        }
+        delay
+    }
 
-    fn register_targets(&mut self, _id: &str) {}
+    /// Register a RUNNING task in its deployment's target groups and start watching its health.
+    fn register_targets(&mut self, id: &str) {
+        let now = self.now;
+        let Some(t) = self.tasks.get(id) else { return };
+        let (Some(key), Some(dep)) = (t.service.clone(), t.deployment.clone()) else {
+            return;
+        };
+        let bindings = self
+            .services
+            .get(&key)
+            .and_then(|s| s.deployments.iter().find(|d| d.id == dep))
+            .map(|d| d.bindings.clone())
+            .unwrap_or_default();
+        if bindings.is_empty() {
+            return;
+        }
+        let ip = t.ip.clone();
+        // The app answers health checks a couple of seconds after start, unless it never does.
+        let app_from = (!t.plan.elb_unhealthy).then_some(now + 2.0);
+        let crash_at = t.plan.crash.map(|(after, _)| now + after);
+        let mut targets = Vec::new();
+        let mut next = f64::INFINITY;
+        for b in &bindings {
+            self.elbv2
+                .register_target(&b.tg, &ip, b.port as i32, now, app_from);
+            if crash_at.is_some() {
+                self.elbv2.set_app_health(&b.tg, &ip, app_from, crash_at);
+            }
+            targets.push((b.tg.clone(), b.port));
+            if let Some(at) = self.elbv2.next_change_time(&b.tg, &ip, now) {
+                next = next.min(at);
+            }
+        }
+        if let Some(t) = self.tasks.get_mut(id) {
+            t.targets = targets;
+        }
+        let at = if next.is_finite() { next } else { now + 5.0 };
+        self.schedule(at.max(now), Ev::ElbCheck, id);
+    }
+
+    /// Look at a task's target health: healthy, failed (stop it), or look again later.
+    fn elb_check(&mut self, id: &str) {
+        let now = self.now;
+        let Some(t) = self.tasks.get(id) else { return };
+        if t.last_status != "RUNNING" || !t.live() || t.elb_healthy || t.targets.is_empty() {
+            return;
+        }
+        let ip = t.ip.clone();
+        let targets = t.targets.clone();
+        let key = t.service.clone();
+        let started = t.started_at.unwrap_or(now);
+        let grace = key
+            .as_ref()
+            .and_then(|k| self.services.get(k))
+            .map(|s| s.grace as f64)
+            .unwrap_or(0.0);
+        let mut all_ok = true;
+        let mut failed_tg = None;
+        let mut next = f64::INFINITY;
+        for (tg, _) in &targets {
+            match self.elbv2.target_state(tg, &ip, now) {
+                Some(TargetState::Healthy | TargetState::Unused | TargetState::Unavailable)
+                | None => {}
+                Some(TargetState::Unhealthy) => {
+                    all_ok = false;
+                    failed_tg.get_or_insert_with(|| tg.clone());
+                }
+                Some(_) => all_ok = false,
+            }
+            if let Some(at) = self.elbv2.next_change_time(tg, &ip, now) {
+                next = next.min(at);
+            }
+        }
+        if all_ok {
+            if let Some(t) = self.tasks.get_mut(id) {
+                t.elb_healthy = true;
+            }
+            return;
+        }
+        if let Some(tg) = failed_tg {
+            if now >= started + grace {
+                if let Some(k) = &key {
+                    let name = self.svc_label(k);
+                    let port = targets.first().map(|x| x.1).unwrap_or(0);
+                    self.new_event(k, format!("(service {name}) (task {id}) (port {port}) is unhealthy in (target-group {tg}) due to (reason Health checks failed)."));
+                }
+                self.stop_task(
+                    id,
+                    "ServiceSchedulerInitiated",
+                    &format!("Task failed ELB health checks in (target-group {tg})"),
+                    true,
+                );
+                return;
+            }
+            next = next.min(started + grace);
+        }
+        let at = if next.is_finite() && next > now {
+            next
+        } else {
+            now + 5.0
+        };
+        self.schedule(at, Ev::ElbCheck, id);
+    }
 
     fn handle(&mut self, ev: Ev, target: &str) {
         let now = self.now;
@@ -722,7 +903,7 @@ impl World {
                     true,
                 );
             }
-            Ev::ElbCheck => {}
+            Ev::ElbCheck => self.elb_check(&id),
             Ev::Exit(code) => {
                 if t.last_status != "RUNNING" || !t.live() {
                     return;
@@ -831,6 +1012,28 @@ impl World {
     ) {
         let now = self.now;
         let name = self.svc_label(key);
+        let bg = self
+            .services
+            .get(key)
+            .and_then(|s| s.deployments.first())
+            .is_some_and(|d| {
+                d.strategy != "ROLLING"
+                    && !d.strategy.is_empty()
+                    && d.rollout_state == "IN_PROGRESS"
+            });
+        if bg && rollback {
+            if let Some(sd) = self
+                .services
+                .get(key)
+                .and_then(|s| s.deployments.first())
+                .and_then(|d| self.sds.get_mut(&d.sd))
+                && breaker
+            {
+                sd.cb_status = "TRIGGERED".into();
+            }
+            self.rollback_bg(key, short, reason);
+            return;
+        }
         let Some(s) = self.services.get_mut(key) else {
             return;
         };
@@ -928,6 +1131,8 @@ impl World {
             platform_version: rev.platform_version.clone(),
             network: rev.network.clone(),
             launching: true,
+            strategy: "ROLLING".into(),
+            bindings: old.bindings.clone(),
         };
         s.deployments.insert(0, d);
         s.task_def = rev.task_def.clone();
@@ -1027,6 +1232,17 @@ impl World {
         let Some(primary) = s.deployments.first().cloned() else {
             return;
         };
+        let bg_running = primary.strategy != "ROLLING"
+            && !primary.strategy.is_empty()
+            && primary.rollout_state == "IN_PROGRESS"
+            && self
+                .sds
+                .get(&primary.sd)
+                .is_some_and(|sd| sd.status == "IN_PROGRESS");
+        if bg_running {
+            self.reconcile_bg(key);
+            return;
+        }
         let desired = s.desired;
         let cfg = &s.deployment_configuration;
         let max_pct = cfg
@@ -1223,11 +1439,23 @@ impl World {
             if !s.steady {
                 s.steady = true;
                 s.deployments.truncate(1);
+                if let Some(rb) = s.rollback_sd.take()
+                    && let Some(sd) = self.sds.get_mut(&rb)
+                {
+                    sd.status = "ROLLBACK_SUCCESSFUL".into();
+                    sd.finished_at = Some(now);
+                    sd.updated_at = now;
+                    sd.lifecycle_stage = None;
+                }
                 self.new_event(key, format!("(service {name}) has reached a steady state."));
             }
         } else if let Some(s) = self.services.get_mut(key) {
             s.steady = false;
         }
+    }
+
+    pub(crate) fn complete_pub(&mut self, key: &str) {
+        self.complete(key);
     }
 
     fn complete(&mut self, key: &str) {
@@ -1336,22 +1564,6 @@ impl World {
             let reason = format!("One or more alarms in ALARM state: {}.", hit.join(", "));
             self.fail_deployment(&key, "alarm detected", &reason, rollback, false);
         }
-    }
-}
-
-impl World {
-    /// Answer a PAUSE lifecycle hook (ContinueServiceDeployment).
-    pub fn continue_hook(
-        &mut self,
-        sd_arn: &str,
-        hook_id: Option<&str>,
-        action: &str,
-    ) -> Result<(), super::api::ApiError> {
-        let _ = (sd_arn, hook_id, action);
-        Err(super::api::ApiError::client(
-            "InvalidParameterException",
-            "The service deployment has no lifecycle hook awaiting action.",
-        ))
     }
 }
 

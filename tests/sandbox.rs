@@ -1145,6 +1145,43 @@ mod lb {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn lambda_hook_failure_rolls_blue_green_back() {
+        let sb = start(600.0).await;
+        let c = client(&sb, true);
+        let a = alb(&sb).await;
+        let hook = DeploymentLifecycleHook::builder()
+            .target_type(DeploymentLifecycleHookTargetType::AwsLambda)
+            .hook_target_arn("arn:aws:lambda:us-east-1:123456789012:function:smoke")
+            .role_arn("arn:aws:iam::123456789012:role/hook")
+            .lifecycle_stages(DeploymentLifecycleHookStage::PostScaleUp)
+            .build();
+        let cfg = DeploymentConfiguration::builder()
+            .strategy(DeploymentStrategy::BlueGreen)
+            .lifecycle_hooks(hook)
+            .build();
+        let v1 = service(&c, &a, cfg).await;
+        let v2 = register(&c, "web:v2--hook-fail").await;
+        let (_ours, sd_arn) = update(&c, &v2).await;
+        let sd = wait_sd(&c, &sd_arn, "ROLLBACK_SUCCESSFUL").await;
+        let h = &sd.lifecycle_hook_details()[0];
+        assert_eq!(h.status().map(|s| s.as_str()), Some("FAILED"));
+        assert_eq!(
+            h.target_arn(),
+            Some("arn:aws:lambda:us-east-1:123456789012:function:smoke")
+        );
+        assert_eq!(
+            weight(&a, &a.prod_rule, &a.blue).await,
+            100,
+            "production traffic never left blue"
+        );
+        let s = wait(&c, "green gone", |s| {
+            s.running_count() == 2 && s.deployments().len() == 1
+        })
+        .await;
+        assert_eq!(s.task_definition(), Some(v1.as_str()));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn rolling_behind_elb_fails_on_elb_health_and_missing_ecr_image() {
         let sb = start(600.0).await;
         let c = client(&sb, true);
@@ -1202,4 +1239,135 @@ mod lb {
             "{failed:#?}"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alarm_in_alarm_state_rolls_back() {
+    use aws_sdk_ecs::types::DeploymentAlarms;
+    let sb = start(SPEED).await;
+    let c = client(&sb, true);
+    let v1 = settled_service(&c, false).await;
+    c.update_service()
+        .cluster("c1")
+        .service("web")
+        .deployment_configuration(
+            DeploymentConfiguration::builder()
+                .alarms(
+                    DeploymentAlarms::builder()
+                        .alarm_names("web-5xx")
+                        .enable(true)
+                        .rollback(true)
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let v2 = register(&c, "web:v2--slow-start-10m").await;
+    let (ours, sd_arn) = update(&c, &v2).await;
+    assert_eq!(
+        sd_status(&c, &sd_arn)
+            .await
+            .alarms()
+            .unwrap()
+            .status()
+            .map(|s| s.as_str()),
+        Some("MONITORING")
+    );
+    let (status, _) = raw(
+        &sb,
+        "POST",
+        "/_sandbox/faults",
+        None,
+        r#"{"alarms": {"web-5xx": "ALARM"}}"#,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let sd = wait_sd(&c, &sd_arn, "ROLLBACK_SUCCESSFUL").await;
+    let alarms = sd.alarms().unwrap();
+    assert_eq!(alarms.status().map(|s| s.as_str()), Some("TRIGGERED"));
+    assert_eq!(alarms.triggered_alarm_names(), ["web-5xx".to_string()]);
+    let s = describe(&c).await;
+    assert_eq!(s.task_definition(), Some(v1.as_str()));
+    assert!(s.events().iter().any(|e| e.message()
+        == Some(
+            &format!("(service web) (deployment {ours}) deployment failed: alarm detected.")[..]
+        )));
+}
+
+/// Figures, not assertions on time: `cargo test --test sandbox bench -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn bench_200_services_x_4_tasks() {
+    use serde_json::json;
+    let mut w = cortado::sandbox::world::World::new("us-east-1", 7, 1_700_000_000.0);
+    w.ecs("CreateCluster", &json!({"clusterName": "bench"}))
+        .unwrap();
+    let td = |img: &str| json!({"family": "b", "containerDefinitions": [{"name": "app", "image": img, "healthCheck": {"command": ["CMD", "true"], "interval": 10}}]});
+    w.ecs("RegisterTaskDefinition", &td("app:1")).unwrap();
+    w.ecs("RegisterTaskDefinition", &td("app:2")).unwrap();
+    let t0 = Instant::now();
+    for i in 0..200 {
+        w.ecs("CreateService", &json!({"cluster": "bench", "serviceName": format!("s{i}"), "taskDefinition": "b:1", "desiredCount": 4})).unwrap();
+    }
+    println!("create 200 services: {:?}", t0.elapsed());
+    let run = |w: &mut cortado::sandbox::world::World, label: &str| {
+        let (mut adv, mut total, mut max, mut events) =
+            (0u32, Duration::ZERO, Duration::ZERO, 0usize);
+        let mut t = w.now;
+        loop {
+            t += 1.0;
+            let s = Instant::now();
+            events += w.advance(t);
+            let d = s.elapsed();
+            adv += 1;
+            total += d;
+            max = max.max(d);
+            let done = w
+                .services
+                .values()
+                .all(|s| s.deployments.len() == 1 && s.deployments[0].rollout_state == "COMPLETED");
+            if done || adv > 3600 {
+                break;
+            }
+        }
+        println!(
+            "{label}: {adv} advances of 1 virtual s, {events} events, mean {:?}/advance, max {:?}, {:.1} µs/event",
+            total / adv,
+            max,
+            total.as_secs_f64() * 1e6 / events.max(1) as f64
+        );
+        assert!(adv <= 3600, "{label} did not settle");
+    };
+    run(&mut w, "initial rollout (800 tasks)");
+    for i in 0..200 {
+        w.ecs(
+            "UpdateService",
+            &json!({"cluster": "bench", "service": format!("s{i}"), "taskDefinition": "b:2"}),
+        )
+        .unwrap();
+    }
+    run(&mut w, "rolling deploy of all 200 services");
+    let s = Instant::now();
+    for _ in 0..1000 {
+        let t = w.now + 0.001;
+        w.advance(t);
+    }
+    println!("idle advance (no due events): {:?}", s.elapsed() / 1000);
+
+    // Idle CPU of a running server: process CPU time over 2 s of wall time with no requests.
+    let sb = start(1.0).await;
+    let _ = sb.endpoint();
+    let cpu = || -> f64 {
+        let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+        let f: Vec<&str> = stat.rsplit(") ").next().unwrap_or("").split(' ').collect();
+        (f.get(11).and_then(|x| x.parse::<f64>().ok()).unwrap_or(0.0)
+            + f.get(12).and_then(|x| x.parse::<f64>().ok()).unwrap_or(0.0))
+            / 100.0
+    };
+    let c0 = cpu();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    println!("idle server: {:.3} s CPU over 2 s wall", cpu() - c0);
 }

@@ -784,7 +784,7 @@ impl World {
                 created_at: now,
                 updated_at: now,
                 rollout_state: "IN_PROGRESS".into(),
-                rollout_reason: None,
+                rollout_reason: Some(format!("ECS deployment {id} in progress.")),
                 launch_type: s.launch_type.clone(),
                 platform_version: s.platform_version.clone(),
                 network: s.network.clone(),
@@ -1058,6 +1058,7 @@ impl World {
             steady: false,
             reconcile_at: None,
             rollback_sd: None,
+            task_ids: Vec::new(),
         };
         // Tasks of an earlier incarnation with this name are forgotten by the scheduler.
         self.services.insert(key.clone(), svc);
@@ -1277,10 +1278,8 @@ impl World {
 
     fn counts(&self, key: &str, dep: Option<&str>) -> (i64, i64) {
         let (mut running, mut pending) = (0, 0);
-        for t in self.tasks.values() {
-            if t.service.as_deref() != Some(key)
-                || (dep.is_some() && t.deployment.as_deref() != dep)
-            {
+        for t in self.svc_tasks(key) {
+            if dep.is_some() && t.deployment.as_deref() != dep {
                 continue;
             }
             match t.last_status.as_str() {

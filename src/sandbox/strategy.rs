@@ -84,8 +84,7 @@ impl World {
         let cluster = s.cluster.clone();
         let name = s.name.clone();
         let live = self
-            .tasks
-            .values()
+            .svc_tasks(key)
             .filter(|t| {
                 t.live()
                     && t.deployment.as_deref() == Some(p.id.as_str())
@@ -146,9 +145,8 @@ impl World {
     }
 
     fn green_healthy(&self, key: &str, dep: &str) -> i64 {
-        self.tasks
-            .values()
-            .filter(|t| t.service.as_deref() == Some(key) && t.deployment.as_deref() == Some(dep))
+        self.svc_tasks(key)
+            .filter(|t| t.deployment.as_deref() == Some(dep))
             .filter(|t| {
                 t.last_status == "RUNNING"
                     && t.live()
@@ -260,8 +258,7 @@ impl World {
                     }
                     Act::CleanUp => {
                         let old: Vec<String> = self
-                            .tasks
-                            .values()
+                            .svc_tasks(key)
                             .filter(|t| {
                                 t.service.as_deref() == Some(key)
                                     && t.deployment.as_deref() != Some(p.id.as_str())

@@ -234,6 +234,9 @@ pub struct Service {
     /// A blue/green service deployment being rolled back onto the blue tasks.
     #[serde(default)]
     pub rollback_sd: Option<String>,
+    /// Ids of this service's tasks (index: keeps scheduler work per service, not per world).
+    #[serde(default)]
+    pub task_ids: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -345,6 +348,16 @@ impl World {
             elbv2: Elbv2::new(region, ACCOUNT),
             ecr: Ecr::new(region, ACCOUNT),
         }
+    }
+
+    /// The tasks of a service (through its index).
+    pub fn svc_tasks<'a>(&'a self, key: &str) -> impl Iterator<Item = &'a Task> + 'a {
+        let ids: &'a [String] = self
+            .services
+            .get(key)
+            .map(|s| s.task_ids.as_slice())
+            .unwrap_or(&[]);
+        ids.iter().filter_map(|id| self.tasks.get(id))
     }
 
     pub fn arn(&self, resource: &str) -> String {
@@ -573,6 +586,9 @@ impl World {
             tags,
         };
         let at = self.now + self.rng.range(PROVISION.0, PROVISION.1);
+        if let Some(s) = service.and_then(|k| self.services.get_mut(k)) {
+            s.task_ids.push(id.clone());
+        }
         self.tasks.insert(id.clone(), task);
         self.schedule(at, Ev::Provisioned, &id);
         id
@@ -752,7 +768,11 @@ impl World {
                 return;
             }
             Ev::Purge => {
-                self.tasks.remove(target);
+                if let Some(t) = self.tasks.remove(target) {
+                    if let Some(s) = t.service.and_then(|k| self.services.get_mut(&k)) {
+                        s.task_ids.retain(|x| x != target);
+                    }
+                }
                 return;
             }
             _ => {}
@@ -1126,7 +1146,7 @@ impl World {
             created_at: now,
             updated_at: now,
             rollout_state: "IN_PROGRESS".into(),
-            rollout_reason: None,
+            rollout_reason: Some(format!("ECS deployment {id} in progress.")),
             launch_type: rev.launch_type.clone(),
             platform_version: rev.platform_version.clone(),
             network: rev.network.clone(),
@@ -1177,10 +1197,7 @@ impl World {
         for d in &s.deployments {
             out.entry(d.id.clone()).or_default();
         }
-        for t in self.tasks.values() {
-            if t.service.as_deref() != Some(key) {
-                continue;
-            }
+        for t in self.svc_tasks(key) {
             let Some(dep) = &t.deployment else { continue };
             let e = out.entry(dep.clone()).or_default();
             if t.live() {
@@ -1211,10 +1228,7 @@ impl World {
         let census = self.census(key);
         if s.status == "DRAINING" {
             let live: Vec<String> = census.values().flat_map(|c| c.0.clone()).collect();
-            let any_left = self
-                .tasks
-                .values()
-                .any(|t| t.service.as_deref() == Some(key) && t.last_status != "STOPPED");
+            let any_left = self.svc_tasks(key).any(|t| t.last_status != "STOPPED");
             for id in live {
                 self.stop_task(
                     &id,
@@ -1390,10 +1404,8 @@ impl World {
                 .first()
                 .map(|d| d.id.clone())
                 .unwrap_or_default();
-            self.tasks.values().any(|t| {
-                t.service.as_deref() == Some(key)
-                    && t.last_status != "STOPPED"
-                    && t.deployment.as_deref() != Some(primary_id.as_str())
+            self.svc_tasks(key).any(|t| {
+                t.last_status != "STOPPED" && t.deployment.as_deref() != Some(primary_id.as_str())
             })
         };
         let name = self.svc_label(key);

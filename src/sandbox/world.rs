@@ -768,10 +768,10 @@ impl World {
                 return;
             }
             Ev::Purge => {
-                if let Some(t) = self.tasks.remove(target) {
-                    if let Some(s) = t.service.and_then(|k| self.services.get_mut(&k)) {
-                        s.task_ids.retain(|x| x != target);
-                    }
+                if let Some(t) = self.tasks.remove(target)
+                    && let Some(s) = t.service.and_then(|k| self.services.get_mut(&k))
+                {
+                    s.task_ids.retain(|x| x != target);
                 }
                 return;
             }

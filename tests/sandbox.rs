@@ -784,6 +784,7 @@ mod lb {
         pub green: String,
         pub prod_rule: String,
         pub test_rule: String,
+        pub listeners: Vec<String>,
     }
 
     fn forward(pairs: &[(&str, i32)]) -> Action {
@@ -861,6 +862,7 @@ mod lb {
             .unwrap()
             .to_string();
         let mut rules = Vec::new();
+        let mut listeners = Vec::new();
         for port in [80, 8080] {
             let l = e
                 .create_listener()
@@ -872,6 +874,7 @@ mod lb {
                 .await
                 .unwrap();
             let larn = l.listeners()[0].listener_arn().unwrap().to_string();
+            listeners.push(larn.clone());
             let r = e
                 .create_rule()
                 .listener_arn(&larn)
@@ -894,7 +897,27 @@ mod lb {
             green: tgs[1].clone(),
             prod_rule: rules[0].clone(),
             test_rule: rules[1].clone(),
+            listeners,
         }
+    }
+
+    /// Weight of `tg` in a listener's default forward action.
+    pub async fn listener_weight(a: &Alb, listener: &str, tg: &str) -> i32 {
+        let out =
+            a.e.describe_listeners()
+                .listener_arns(listener)
+                .send()
+                .await
+                .unwrap();
+        let tgs = out.listeners()[0].default_actions()[0]
+            .forward_config()
+            .unwrap()
+            .target_groups()
+            .to_vec();
+        tgs.iter()
+            .find(|t| t.target_group_arn() == Some(tg))
+            .and_then(|t| t.weight())
+            .unwrap_or(0)
     }
 
     /// Weight of `tg` in a rule's forward action.
@@ -1142,6 +1165,203 @@ mod lb {
             vec![0, 25, 50, 75, 100],
             "linear: production weight of the new target group"
         );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn codedeploy_blue_green_on_a_code_deploy_service() {
+        use aws_sdk_codedeploy as cd;
+        let sb = start(600.0).await;
+        let c = client(&sb, true);
+        let a = alb(&sb).await;
+        let conf = cd::Config::builder()
+            .behavior_version(cd::config::BehaviorVersion::latest())
+            .region(cd::config::Region::new("us-east-1"))
+            .credentials_provider(cd::config::Credentials::new(
+                "AKIDSANDBOX",
+                "sandbox-secret",
+                None,
+                None,
+                "test",
+            ))
+            .endpoint_url(sb.endpoint())
+            .build();
+        let d = cd::Client::from_conf(conf);
+        c.create_cluster().cluster_name("c1").send().await.unwrap();
+        let v1 = register(&c, "web:v1").await;
+        c.create_service()
+            .cluster("c1")
+            .service_name("web")
+            .task_definition(&v1)
+            .desired_count(2)
+            .launch_type(LaunchType::Fargate)
+            .network_configuration(network())
+            .deployment_controller(
+                aws_sdk_ecs::types::DeploymentController::builder()
+                    .r#type(aws_sdk_ecs::types::DeploymentControllerType::CodeDeploy)
+                    .build()
+                    .unwrap(),
+            )
+            .load_balancers(
+                LoadBalancer::builder()
+                    .target_group_arn(&a.blue)
+                    .container_name("web")
+                    .container_port(80)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        wait(&c, "initial tasks", |s| s.running_count() == 2).await;
+        d.create_application()
+            .application_name("app")
+            .compute_platform(cd::types::ComputePlatform::Ecs)
+            .send()
+            .await
+            .unwrap();
+        let pair = cd::types::TargetGroupPairInfo::builder()
+            .target_groups(cd::types::TargetGroupInfo::builder().name("blue").build())
+            .target_groups(cd::types::TargetGroupInfo::builder().name("green").build())
+            .prod_traffic_route(
+                cd::types::TrafficRoute::builder()
+                    .listener_arns(&a.listeners[0])
+                    .build(),
+            )
+            .test_traffic_route(
+                cd::types::TrafficRoute::builder()
+                    .listener_arns(&a.listeners[1])
+                    .build(),
+            )
+            .build();
+        d.create_deployment_group()
+            .application_name("app")
+            .deployment_group_name("dg")
+            .service_role_arn("arn:aws:iam::123456789012:role/cd")
+            .deployment_config_name("CodeDeployDefault.ECSLinear10PercentEvery1Minutes")
+            .ecs_services(
+                cd::types::EcsService::builder()
+                    .cluster_name("c1")
+                    .service_name("web")
+                    .build(),
+            )
+            .load_balancer_info(
+                cd::types::LoadBalancerInfo::builder()
+                    .target_group_pair_info_list(pair)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            d.list_applications().send().await.unwrap().applications(),
+            ["app".to_string()]
+        );
+        let g = d
+            .get_deployment_group()
+            .application_name("app")
+            .deployment_group_name("dg")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            g.deployment_group_info().unwrap().deployment_config_name(),
+            Some("CodeDeployDefault.ECSLinear10PercentEvery1Minutes")
+        );
+        // ECS refuses a task definition change on a CODE_DEPLOY service.
+        let v2 = register(&c, "web:v2").await;
+        let err = c
+            .update_service()
+            .cluster("c1")
+            .service("web")
+            .task_definition(&v2)
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Some("InvalidParameterException"));
+        let appspec = format!(
+            r#"{{"version": 0.0, "Resources": [{{"TargetService": {{"Type": "AWS::ECS::Service", "Properties": {{"TaskDefinition": "{v2}", "LoadBalancerInfo": {{"ContainerName": "web", "ContainerPort": 80}}}}}}}}]}}"#
+        );
+        let out = d
+            .create_deployment()
+            .application_name("app")
+            .deployment_group_name("dg")
+            .revision(
+                cd::types::RevisionLocation::builder()
+                    .revision_type(cd::types::RevisionLocationType::AppSpecContent)
+                    .app_spec_content(
+                        cd::types::AppSpecContent::builder()
+                            .content(appspec)
+                            .build(),
+                    )
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        let id = out.deployment_id().unwrap().to_string();
+        let start = Instant::now();
+        let mut weights: Vec<i64> = Vec::new();
+        loop {
+            let t = d
+                .get_deployment_target()
+                .deployment_id(&id)
+                .target_id("c1:web")
+                .send()
+                .await
+                .unwrap();
+            let ecs = t.deployment_target().unwrap().ecs_target().unwrap().clone();
+            if let Some(green) = ecs
+                .task_sets_info()
+                .iter()
+                .find(|s| s.task_set_label() == Some(&cd::types::TargetLabel::Green))
+            {
+                let w = green.traffic_weight() as i64;
+                if weights.last() != Some(&w) {
+                    weights.push(w);
+                }
+            }
+            let info = d.get_deployment().deployment_id(&id).send().await.unwrap();
+            if info.deployment_info().unwrap().status()
+                == Some(&cd::types::DeploymentStatus::Succeeded)
+            {
+                assert!(
+                    ecs.lifecycle_events()
+                        .iter()
+                        .all(|e| e.status() == Some(&cd::types::LifecycleEventStatus::Succeeded))
+                );
+                break;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "CodeDeploy deployment stuck: {info:#?}"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(weights.first(), Some(&0));
+        assert!(
+            weights.contains(&10) && weights.contains(&50),
+            "linear 10% steps: {weights:?}"
+        );
+        assert_eq!(listener_weight(&a, &a.listeners[0], &a.green).await, 100);
+        let s = wait(&c, "blue gone", |s| {
+            s.running_count() == 2 && s.deployments().len() == 1
+        })
+        .await;
+        assert_eq!(s.task_definition(), Some(v2.as_str()));
+        let ids = d
+            .list_deployments()
+            .application_name("app")
+            .deployment_group_name("dg")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(ids.deployments(), [id.clone()]);
+        let err = d
+            .stop_deployment()
+            .deployment_id(&id)
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Some("DeploymentAlreadyCompletedException"));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

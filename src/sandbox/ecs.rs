@@ -733,7 +733,7 @@ impl World {
     }
 
     /// Start a new deployment of the service's current settings (one per Create/UpdateService).
-    fn new_deployment(&mut self, key: &str) -> String {
+    pub(crate) fn new_deployment(&mut self, key: &str) -> String {
         let now = self.now;
         let revision = self.new_revision(key);
         let id = format!("ecs-svc/{}", self.rng.digits(19));

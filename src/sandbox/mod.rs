@@ -12,6 +12,7 @@
 //! (`{"seconds": 300}` jumps virtual time), `POST /_sandbox/reset` (back to the seeded state).
 
 pub mod api;
+mod codedeploy;
 pub mod ecr;
 mod ecs;
 pub mod elbv2;

@@ -348,7 +348,7 @@ fn dispatch(
             let now = inner.world.now;
             inner.world.ecr.handle(op, &b, now)
         }
-        "codedeploy" => Err(unknown(&format!("CodeDeploy operation {op}"))),
+        "codedeploy" => inner.world.codedeploy(op, &b),
         _ => Err(unknown("this X-Amz-Target")),
     });
     match result {

@@ -167,7 +167,9 @@ impl World {
                 return;
             };
             let desired = s.desired;
-            let cfg = s.deployment_configuration.clone();
+            let Some(cfg) = self.sds.get(&p.sd).map(|sd| sd.config.clone()) else {
+                return;
+            };
             let Some(sd) = self.sds.get(&p.sd) else {
                 return;
             };

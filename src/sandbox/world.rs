@@ -314,6 +314,8 @@ pub struct World {
     pub elbv2: Elbv2,
     #[serde(default)]
     pub ecr: Ecr,
+    #[serde(default)]
+    pub codedeploy: super::codedeploy::CodeDeploy,
 }
 
 /// Default timings (virtual seconds).
@@ -347,6 +349,7 @@ impl World {
             events_processed: 0,
             elbv2: Elbv2::new(region, ACCOUNT),
             ecr: Ecr::new(region, ACCOUNT),
+            codedeploy: Default::default(),
         }
     }
 

@@ -205,7 +205,7 @@ enum Decision {
     Drop,
 }
 
-fn decide_fault(inner: &mut Inner, op: &str) -> (Decision, u64) {
+fn decide_fault(inner: &mut Inner, service: &str, op: &str) -> (Decision, u64) {
     let faults = &mut inner.world.faults;
     if let Some(rule) = faults
         .fail_next
@@ -238,10 +238,21 @@ fn decide_fault(inner: &mut Inner, op: &str) -> (Decision, u64) {
     let decision = if rng.chance(api.drop_rate) {
         Decision::Drop
     } else if rng.chance(api.throttle_rate) {
-        Decision::Fail(ApiError::client("ThrottlingException", "Rate exceeded"))
+        // Each service names throttling and internal errors its own way.
+        let code = if service == "elbv2" {
+            "Throttling"
+        } else {
+            "ThrottlingException"
+        };
+        Decision::Fail(ApiError::client(code, "Rate exceeded"))
     } else if rng.chance(api.error_rate) {
+        let code = match service {
+            "ecs" | "ecr" => "ServerException",
+            "elbv2" => "InternalFailure",
+            _ => "InternalFailure",
+        };
         Decision::Fail(ApiError::server(
-            "ServerException",
+            code,
             "We encountered an internal error. Please try again.",
         ))
     } else {
@@ -272,7 +283,7 @@ pub async fn handle(
     let (decision, latency, rid) = {
         let mut inner = shared.lock();
         let rid = request_id(&mut inner.api_rng);
-        let (d, l) = decide_fault(&mut inner, &op);
+        let (d, l) = decide_fault(&mut inner, &service, &op);
         (d, l, rid)
     };
     if latency > 0 {

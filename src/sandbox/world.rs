@@ -641,6 +641,21 @@ impl World {
             return 0.0;
         };
         let mut delay: f64 = 0.0;
+        if let Some(key) = self.tasks.get(id).and_then(|t| t.service.clone())
+            && !targets.is_empty()
+        {
+            let name = self.svc_label(&key);
+            self.new_event(
+                &key,
+                format!("(service {name}) has begun draining connections on 1 tasks."),
+            );
+            for (tg, _) in targets {
+                self.new_event(
+                    &key,
+                    format!("(service {name}) deregistered 1 targets in (target-group {tg})"),
+                );
+            }
+        }
         for (tg, _) in targets {
             let in_use = self
                 .elbv2
@@ -686,6 +701,13 @@ impl World {
             if let Some(at) = self.elbv2.next_change_time(&b.tg, &ip, now) {
                 next = next.min(at);
             }
+        }
+        let name = self.svc_label(&key);
+        for (tg, _) in &targets {
+            self.new_event(
+                &key,
+                format!("(service {name}) registered 1 targets in (target-group {tg})"),
+            );
         }
         if let Some(t) = self.tasks.get_mut(id) {
             t.targets = targets;

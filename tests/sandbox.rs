@@ -266,6 +266,23 @@ async fn rolling_deploy_completes() {
     );
     let sd = wait_sd(&c, &sd_arn, "SUCCESSFUL").await;
     assert!(sd.finished_at().is_some());
+    let listed = c
+        .list_service_deployments()
+        .cluster("c1")
+        .service("web")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        listed.service_deployments().len(),
+        2,
+        "CreateService and UpdateService each made one"
+    );
+    assert_eq!(
+        listed.service_deployments()[0].service_deployment_arn(),
+        Some(sd_arn.as_str()),
+        "newest first"
+    );
     assert_eq!(sd.source_service_revisions().len(), 1);
     assert_eq!(
         sd.target_service_revision().unwrap().running_task_count(),
@@ -1590,4 +1607,146 @@ async fn bench_200_services_x_4_tasks() {
     let c0 = cpu();
     tokio::time::sleep(Duration::from_secs(2)).await;
     println!("idle server: {:.3} s CPU over 2 s wall", cpu() - c0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn same_seed_same_ids_and_prepare_creates_what_is_missing() {
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let sb = start(1.0).await;
+        let c = client(&sb, true);
+        c.create_cluster().cluster_name("c1").send().await.unwrap();
+        let td = register(&c, "web:v1").await;
+        let out = c
+            .create_service()
+            .cluster("c1")
+            .service_name("web")
+            .task_definition(&td)
+            .desired_count(1)
+            .launch_type(LaunchType::Fargate)
+            .network_configuration(network())
+            .send()
+            .await
+            .unwrap();
+        let s = out.service().unwrap();
+        ids.push((
+            s.deployments()[0].id().unwrap().to_string(),
+            s.current_service_deployment().unwrap().to_string(),
+        ));
+    }
+    assert_eq!(
+        ids[0], ids[1],
+        "a run is reproducible for a seed and request sequence"
+    );
+
+    let sb = start(SPEED).await;
+    let image = "123456789012.dkr.ecr.us-east-1.amazonaws.com/web:v1";
+    let prep = sandbox::Prepare {
+        cluster: "prod".into(),
+        service: Some("web".into()),
+        target_groups: vec!["arn:aws:elasticloadbalancing:us-east-1:999999999999:targetgroup/web-blue/0123456789abcdef".into(), "web-green".into()],
+        images: vec![image.into()],
+    };
+    let created = prep.apply(&sb).unwrap();
+    assert_eq!(created.len(), 5, "{created:?}");
+    assert!(
+        prep.apply(&sb).unwrap().is_empty(),
+        "a second prepare creates nothing"
+    );
+    let c = client(&sb, true);
+    let out = c.describe_clusters().clusters("prod").send().await.unwrap();
+    assert_eq!(out.clusters().len(), 1);
+    let known = sb.control().with_world(|w| {
+        (
+            w.elbv2.find_target_group("web-blue").is_some(),
+            w.ecr.resolve(image),
+        )
+    });
+    assert_eq!(known, (true, Some(true)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seed_with_load_balancer_references() {
+    let seed = sandbox::Seed::parse(
+        r#"
+clusters: [c1]
+images: ["123456789012.dkr.ecr.us-east-1.amazonaws.com/web:v1"]
+targetGroups:
+  - {name: web-blue, port: 80}
+  - {name: web-green, port: 80}
+loadBalancers:
+  - name: alb
+    listeners:
+      - port: 80
+        forward: [{targetGroup: web-blue, weight: 1}]
+        rules:
+          - {priority: 10, pathPattern: "/*", forward: [{targetGroup: web-blue, weight: 100}, {targetGroup: web-green, weight: 0}]}
+services:
+  - cluster: c1
+    serviceName: web
+    desiredCount: 2
+    launchType: FARGATE
+    networkConfiguration: {awsvpcConfiguration: {subnets: [subnet-1]}}
+    deploymentConfiguration: {strategy: BLUE_GREEN}
+    loadBalancers:
+      - targetGroupArn: web-blue
+        containerName: web
+        containerPort: 80
+        advancedConfiguration: {alternateTargetGroupArn: web-green, productionListenerRule: "alb:80:10", testListenerRule: "alb:80", roleArn: "arn:aws:iam::123456789012:role/x"}
+    taskDefinition:
+      family: web
+      networkMode: awsvpc
+      requiresCompatibilities: [FARGATE]
+      cpu: "256"
+      memory: "512"
+      containerDefinitions:
+        - {name: web, image: "123456789012.dkr.ecr.us-east-1.amazonaws.com/web:v1", portMappings: [{containerPort: 80}]}
+"#,
+        std::path::Path::new("seed.yml"),
+    )
+    .unwrap();
+    let sb = sandbox::start(Options {
+        speed: SPEED,
+        seed: Some(seed),
+        ..Options::default()
+    })
+    .await
+    .unwrap();
+    let c = client(&sb, true);
+    let s = wait(&c, "seeded tasks healthy", |s| {
+        s.running_count() == 2
+            && s.deployments()[0].rollout_state().map(|r| r.as_str()) == Some("COMPLETED")
+    })
+    .await;
+    let lb = &s.load_balancers()[0];
+    assert!(
+        lb.target_group_arn().unwrap().starts_with(
+            "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web-blue/"
+        )
+    );
+    let adv = lb.advanced_configuration().unwrap();
+    let prod = adv.production_listener_rule().unwrap();
+    assert!(
+        prod.starts_with("arn:aws:elasticloadbalancing:") && prod.contains(":listener-rule/"),
+        "{prod}"
+    );
+    assert!(adv.test_listener_rule().unwrap().contains(":listener/"));
+    // A seed that names an unknown target group is refused with a clear message.
+    let bad = sandbox::Seed::parse(
+        "loadBalancers: [{name: x, listeners: [{forward: [{targetGroup: nope}]}]}]",
+        std::path::Path::new("bad.yml"),
+    )
+    .unwrap();
+    let err = sandbox::start(Options {
+        seed: Some(bad),
+        ..Options::default()
+    })
+    .await
+    .err()
+    .unwrap();
+    assert!(
+        format!("{err:?}").contains("unknown target group nope"),
+        "{err:?}"
+    );
+    assert!(sandbox::Seed::parse("servicez: []", std::path::Path::new("typo.yml")).is_err());
 }

@@ -15,6 +15,9 @@ use super::world::{
     service_key,
 };
 
+/// Tasks per service the sandbox accepts (ECS's default quota).
+const MAX_DESIRED: i64 = 5000;
+
 fn not_found_cluster() -> ApiError {
     ApiError::client("ClusterNotFoundException", "Cluster not found.")
 }
@@ -74,7 +77,7 @@ fn paginate(
             .map_err(|_| invalid("Invalid nextToken."))?,
         None => 0,
     };
-    let end = (start + max as usize).min(items.len());
+    let end = start.saturating_add(max as usize).min(items.len());
     let page = items
         .get(start.min(items.len())..end)
         .map(<[String]>::to_vec)
@@ -595,6 +598,24 @@ impl World {
         {
             return Err(invalid("bakeTimeInMinutes must be between 0 and 1440."));
         }
+        for (path, what) in [
+            (
+                "/canaryConfiguration/canaryPercent",
+                "canaryConfiguration.canaryPercent",
+            ),
+            (
+                "/linearConfiguration/stepPercent",
+                "linearConfiguration.stepPercent",
+            ),
+        ] {
+            if let Some(v) = cfg.pointer(path)
+                && !v.as_f64().is_some_and(|p| p > 0.0 && p <= 100.0)
+            {
+                return Err(invalid(format!(
+                    "{what} must be a number above 0 and at most 100."
+                )));
+            }
+        }
         Ok(Value::Object(out))
     }
 
@@ -988,8 +1009,8 @@ impl World {
         let desired = body
             .int_opt("desiredCount")?
             .unwrap_or(if scheduling == "DAEMON" { 1 } else { 0 });
-        if desired < 0 {
-            return Err(invalid("desiredCount must be at least 0."));
+        if !(0..=MAX_DESIRED).contains(&desired) {
+            return Err(invalid("desiredCount must be between 0 and 5000."));
         }
         let launch_type = body.str_opt("launchType")?.unwrap_or_else(|| {
             if body.get("capacityProviderStrategy").is_some() {
@@ -1116,7 +1137,9 @@ impl World {
             td = arn;
         }
         let desired = match body.int_opt("desiredCount")? {
-            Some(d) if d < 0 => return Err(invalid("desiredCount must be at least 0.")),
+            Some(d) if !(0..=MAX_DESIRED).contains(&d) => {
+                return Err(invalid("desiredCount must be between 0 and 5000."));
+            }
             Some(d) => d,
             None => cur.desired,
         };

@@ -222,12 +222,12 @@ impl World {
                         };
                         let due = bg.wait_until.is_none_or(|t| now >= t);
                         if due {
-                            bg.weight = if bg.weight == 0 {
+                            let next = if bg.weight == 0 {
                                 first
                             } else {
-                                (bg.weight + step).min(100)
-                            }
-                            .clamp(0, 100);
+                                bg.weight + step
+                            };
+                            bg.weight = next.clamp(1, 100);
                             self.set_weights(key, bg.weight, true, false);
                             let name = self
                                 .services

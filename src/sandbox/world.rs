@@ -1292,8 +1292,11 @@ impl World {
             .get("minimumHealthyPercent")
             .and_then(Value::as_i64)
             .unwrap_or(100);
-        let max_total = (desired * max_pct).div_euclid(100).max(1);
-        let min_healthy = (desired * min_pct + 99).div_euclid(100);
+        let max_total = desired.saturating_mul(max_pct).div_euclid(100).max(1);
+        let min_healthy = desired
+            .saturating_mul(min_pct)
+            .saturating_add(99)
+            .div_euclid(100);
         let next_launch_at = s.next_launch_at;
         let old_ids: Vec<String> = s.deployments.iter().skip(1).map(|d| d.id.clone()).collect();
 
@@ -1622,7 +1625,7 @@ pub fn cb_threshold(cb: Option<&Value>, desired: i64) -> i64 {
         .and_then(|t| t.get("value"))
         .and_then(Value::as_i64)
         .unwrap_or(50);
-    let pct = |v: i64| (desired * v + 99).div_euclid(100);
+    let pct = |v: i64| desired.saturating_mul(v).saturating_add(99).div_euclid(100);
     match kind {
         "COUNT" => value.max(1),
         "UNBOUNDED_PERCENT" => pct(value).max(1),

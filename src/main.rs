@@ -61,7 +61,60 @@ fn run(cli: Cli, printer: &mut Printer) -> Result<ExitCode, Error> {
             Ok(ExitCode::Success)
         }
         Command::Sandbox {
-            command: SandboxCommand::Serve(_args),
-        } => Err(Error::internal("the sandbox is not part of this build yet")),
+            command: SandboxCommand::Serve(args),
+        } => block_on(sandbox_serve(&settings, args)),
+        Command::Deploy(args) => block_on(commands::deploy::run(&settings, printer, &args)),
+        Command::Diff(args) => block_on(commands::ops::diff(&settings, printer, &args)),
+        Command::Rollback(args) => block_on(commands::ops::rollback(&settings, printer, &args)),
+        Command::Wait => block_on(commands::ops::wait(&settings, printer)),
+        Command::Status { events } => block_on(commands::ops::status(&settings, printer, events)),
+        Command::Revisions => block_on(commands::ops::revisions(&settings, printer)),
+        Command::Register => block_on(commands::ops::register(&settings, printer)),
+        Command::Deregister(args) => block_on(commands::ops::deregister(&settings, printer, &args)),
+        Command::Scale { tasks } => block_on(commands::ops::scale(&settings, printer, tasks)),
     }
+}
+
+/// Runs an async command on a multi-threaded runtime.
+fn block_on<F: std::future::Future<Output = Result<ExitCode, Error>>>(f: F) -> Result<ExitCode, Error> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Error::internal(format!("cannot start the async runtime: {e}")))?
+        .block_on(f)
+}
+
+/// `cortado sandbox serve`: the emulator in the foreground, prepared from `--prepare` configs.
+async fn sandbox_serve(settings: &Settings, args: cortado::cli::SandboxServeArgs) -> Result<ExitCode, Error> {
+    if !(args.speed.is_finite() && args.speed > 0.0) {
+        return Err(Error::msg(format!("--speed must be a positive number, got {}", args.speed)));
+    }
+    let seed = match &args.seed {
+        Some(p) => Some(cortado::sandbox::Seed::load(p)?),
+        None => None,
+    };
+    let mut prepare = Vec::new();
+    if !args.prepare.is_empty() {
+        let ctx = settings.render_context()?;
+        let printer = Printer::new(Format::Text, settings.no_color);
+        for path in &args.prepare {
+            let cfg = cortado::config::load(&ctx, path)?;
+            let local = cortado::deploy::local::load(&ctx, cfg)?;
+            for w in &local.warnings {
+                printer.diagnostic(w);
+            }
+            prepare.push(commands::session::prepare_for(&local));
+        }
+    }
+    let opts = cortado::sandbox::Options {
+        port: args.port,
+        speed: args.speed,
+        state_file: args.state.clone(),
+        seed,
+        region: settings.region.clone().unwrap_or_else(|| "us-east-1".into()),
+        ..cortado::sandbox::Options::default()
+    };
+    cortado::sandbox::serve(opts, prepare).await?;
+    Ok(ExitCode::Success)
 }

@@ -1,0 +1,260 @@
+//! Fault injection: what can go wrong, and how a scenario says so.
+//!
+//! Receives image references (whose tag may carry faults), runtime settings from
+//! `/_sandbox/faults`, and [`Faults`] from [`super::Options`]; hands on a [`TaskPlan`] for each
+//! task the simulation starts and per-request API fault decisions.
+//!
+//! # Image faults
+//!
+//! A deploy carries its own scenario in the image tag: everything after the first `--` in the
+//! tag is a list of faults separated by `--`. Segments that are not faults are ignored.
+//!
+//! | segment             | effect                                                                                 |
+//! |---------------------|----------------------------------------------------------------------------------------|
+//! | `crash-20s`         | the essential container exits with code 1 20 s after RUNNING: "Essential container in task exited" |
+//! | `exit-20s`          | the essential container exits with code 0 after 20 s (one-off tasks)                   |
+//! | `pull-fail`         | `CannotPullContainerError`, stop code `TaskFailedToStart`                               |
+//! | `unhealthy`         | the container health check never passes: "Task failed container health checks"        |
+//! | `elb-unhealthy`     | the app never answers ELB health checks: "Task failed ELB health checks in (target-group …)" |
+//! | `slow-start-120s`   | pulling and starting takes 120 s longer                                                |
+//! | `hook-fail`         | AWS_LAMBDA lifecycle hooks of deployments of this image fail                            |
+//! | `hook-timeout`      | AWS_LAMBDA lifecycle hooks never answer and hit their timeout                           |
+//!
+//! Durations are `20s`, `2m`, `1h` or a bare number of seconds. Example:
+//! `123456789012.dkr.ecr.us-east-1.amazonaws.com/web:v2--crash-20s` crashes 20 s after start;
+//! `nginx:1.27--slow-start-60s--unhealthy` starts late and then fails its health check.
+//! An image in an ECR registry of the sandbox's account and region that the sandbox's ECR does
+//! not hold fails to pull, like on AWS.
+//!
+//! The same faults can be set at runtime per image reference (exact match, tag included):
+//! `POST /_sandbox/faults` with `{"images": {"nginx:1.27": "crash-20s--unhealthy"}}`; an empty
+//! string clears them.
+//!
+//! # API faults
+//!
+//! `POST /_sandbox/faults` (or [`Faults`] in the options) with
+//! `{"api": {"throttleRate": 0.2, "errorRate": 0.05, "latencyMs": 200, "dropRate": 0.01,
+//! "operations": ["DescribeServices"]}}`: each AWS request (not `/_sandbox/`) draws from the
+//! seeded PRNG; a throttled request gets `ThrottlingException` (400, "Rate exceeded"), an error
+//! `ServerException` (500), a dropped one loses its connection without a response. `operations`
+//! limits the rates to those operation names (empty: all). `failNext` scripts exact failures:
+//! `{"failNext": [{"operation": "UpdateService", "code": "ServerException", "status": 500,
+//! "count": 1}]}` fails the next matching call(s). `alarms` sets CloudWatch alarm states that
+//! deployments with `deploymentConfiguration.alarms` watch: `{"alarms": {"web-5xx": "ALARM"}}`.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// One fault an image can carry.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub enum ImageFault {
+    Crash(f64),
+    Exit(f64),
+    PullFail,
+    Unhealthy,
+    ElbUnhealthy,
+    SlowStart(f64),
+    HookFail,
+    HookTimeout,
+}
+
+/// Parse a duration: `20s`, `2m`, `1h`, `90`.
+pub fn parse_duration(s: &str) -> Option<f64> {
+    let s = s.trim();
+    let (num, mult) = if let Some(n) = s.strip_suffix("ms") {
+        (n, 0.001)
+    } else if let Some(n) = s.strip_suffix('s') {
+        (n, 1.0)
+    } else if let Some(n) = s.strip_suffix('m') {
+        (n, 60.0)
+    } else if let Some(n) = s.strip_suffix('h') {
+        (n, 3600.0)
+    } else {
+        (s, 1.0)
+    };
+    let v: f64 = num.parse().ok()?;
+    (v.is_finite() && v >= 0.0).then_some(v * mult)
+}
+
+/// Parse one segment such as `crash-20s`; `None` when it is not a fault.
+pub fn parse_segment(seg: &str) -> Option<ImageFault> {
+    let seg = seg.trim().to_ascii_lowercase();
+    match seg.as_str() {
+        "pull-fail" => return Some(ImageFault::PullFail),
+        "unhealthy" => return Some(ImageFault::Unhealthy),
+        "elb-unhealthy" => return Some(ImageFault::ElbUnhealthy),
+        "hook-fail" => return Some(ImageFault::HookFail),
+        "hook-timeout" => return Some(ImageFault::HookTimeout),
+        "crash" => return Some(ImageFault::Crash(0.0)),
+        _ => {}
+    }
+    if let Some(d) = seg.strip_prefix("crash-") {
+        return parse_duration(d).map(ImageFault::Crash);
+    }
+    if let Some(d) = seg.strip_prefix("exit-") {
+        return parse_duration(d).map(ImageFault::Exit);
+    }
+    if let Some(d) = seg.strip_prefix("slow-start-") {
+        return parse_duration(d).map(ImageFault::SlowStart);
+    }
+    None
+}
+
+/// Parse a list of segments separated by `--` or `,`.
+pub fn parse_list(spec: &str) -> Vec<ImageFault> {
+    spec.split([',', ' '])
+        .flat_map(|part| part.split("--"))
+        .filter_map(parse_segment)
+        .collect()
+}
+
+/// The tag of an image reference (`repo:tag`, `host:port/repo:tag`); `None` for digests or no tag.
+pub fn image_tag(image: &str) -> Option<&str> {
+    if image.contains('@') {
+        return None;
+    }
+    let last = image.rsplit('/').next().unwrap_or(image);
+    last.split_once(':').map(|(_, tag)| tag)
+}
+
+/// Faults an image's tag carries.
+pub fn tag_faults(image: &str) -> Vec<ImageFault> {
+    match image_tag(image).and_then(|t| t.split_once("--")) {
+        Some((_, rest)) => rest.split("--").filter_map(parse_segment).collect(),
+        None => Vec::new(),
+    }
+}
+
+/// API-level faults.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ApiFaults {
+    pub throttle_rate: f64,
+    pub error_rate: f64,
+    pub latency_ms: u64,
+    pub drop_rate: f64,
+    /// Operation names the rates apply to; empty means all.
+    pub operations: Vec<String>,
+}
+
+/// A scripted failure of the next matching call(s).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FailRule {
+    pub operation: String,
+    #[serde(default = "default_code")]
+    pub code: String,
+    #[serde(default)]
+    pub status: Option<u16>,
+    #[serde(default)]
+    pub message: Option<String>,
+    #[serde(default = "one")]
+    pub count: u32,
+}
+
+fn default_code() -> String {
+    "ServerException".to_string()
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// All faults, as options, seed entry, or `/_sandbox/faults` body (every member optional).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Faults {
+    pub api: ApiFaults,
+    /// Image reference -> fault list (`crash-20s--unhealthy`).
+    pub images: BTreeMap<String, String>,
+    /// Alarm name -> state (`OK`, `ALARM`, `INSUFFICIENT_DATA`).
+    pub alarms: BTreeMap<String, String>,
+    pub fail_next: Vec<FailRule>,
+}
+
+/// A partial update of [`Faults`] (the body of `POST /_sandbox/faults`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct FaultsPatch {
+    pub api: Option<ApiFaults>,
+    pub images: BTreeMap<String, String>,
+    pub alarms: BTreeMap<String, String>,
+    pub fail_next: Option<Vec<FailRule>>,
+    /// Clear everything before applying the rest.
+    pub clear: bool,
+}
+
+impl Faults {
+    pub fn apply(&mut self, patch: FaultsPatch) {
+        if patch.clear {
+            *self = Faults::default();
+        }
+        if let Some(api) = patch.api {
+            self.api = api;
+        }
+        for (image, spec) in patch.images {
+            if spec.trim().is_empty() {
+                self.images.remove(&image);
+            } else {
+                self.images.insert(image, spec);
+            }
+        }
+        self.alarms.extend(patch.alarms);
+        if let Some(rules) = patch.fail_next {
+            self.fail_next = rules;
+        }
+    }
+
+    /// Tag faults plus runtime faults of an image.
+    pub fn for_image(&self, image: &str) -> Vec<ImageFault> {
+        let mut out = tag_faults(image);
+        if let Some(spec) = self.images.get(image) {
+            out.extend(parse_list(spec));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tag_conventions() {
+        assert_eq!(
+            tag_faults("web:v2--crash-20s"),
+            vec![ImageFault::Crash(20.0)]
+        );
+        assert_eq!(
+            tag_faults("1.dkr.ecr.us-east-1.amazonaws.com/a/b:v1--slow-start-2m--unhealthy"),
+            vec![ImageFault::SlowStart(120.0), ImageFault::Unhealthy]
+        );
+        assert_eq!(
+            tag_faults("localhost:5000/web:v1--pull-fail"),
+            vec![ImageFault::PullFail]
+        );
+        assert!(tag_faults("localhost:5000/web").is_empty());
+        assert!(tag_faults("web@sha256:abc--crash-1s").is_empty());
+        assert!(tag_faults("web:v1--not-a-fault").is_empty());
+        assert_eq!(
+            parse_list("elb-unhealthy,hook-fail"),
+            vec![ImageFault::ElbUnhealthy, ImageFault::HookFail]
+        );
+        assert_eq!(parse_duration("1h"), Some(3600.0));
+        assert_eq!(parse_duration("x"), None);
+    }
+
+    #[test]
+    fn patch_merges_and_clears() {
+        let mut f = Faults::default();
+        let mut p = FaultsPatch::default();
+        p.images.insert("a:1".into(), "crash-1s".into());
+        f.apply(p);
+        assert_eq!(f.for_image("a:1"), vec![ImageFault::Crash(1.0)]);
+        let mut p = FaultsPatch::default();
+        p.images.insert("a:1".into(), String::new());
+        f.apply(p);
+        assert!(f.for_image("a:1").is_empty());
+    }
+}

@@ -1,0 +1,434 @@
+//! The HTTP front: one listener, routing by protocol, API faults, the request log and the
+//! `/_sandbox/` control endpoints.
+//!
+//! Receives raw HTTP requests; hands on (operation, body) to the world under one lock, after
+//! advancing it to the current virtual time, and turns the answer into AWS's wire shape.
+
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::body::{Body, Bytes, HttpBody};
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::api::ApiError;
+use super::faults::{Faults, FaultsPatch};
+use super::util::{Clock, Rng, wall_now};
+use super::world::World;
+
+/// One line of the request log (`GET /_sandbox/requests`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RequestRecord {
+    pub seq: u64,
+    /// Virtual time (epoch seconds) when the request was answered.
+    pub virtual_time: f64,
+    /// Wall-clock epoch seconds.
+    pub wall_time: f64,
+    /// `ecs`, `ecr`, `elbv2`, `codedeploy`, or `unknown`.
+    pub service: String,
+    pub operation: String,
+    pub mutating: bool,
+    /// HTTP status; 0 for a dropped connection.
+    pub status: u16,
+    /// AWS error code when the answer was an error.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub error: Option<String>,
+}
+
+/// Everything behind the lock.
+pub struct Inner {
+    pub world: World,
+    pub clock: Clock,
+    pub log: Vec<RequestRecord>,
+    pub api_rng: Rng,
+    /// The world as it was after seeding, for `/_sandbox/reset`.
+    pub initial: World,
+}
+
+pub struct Shared {
+    pub inner: Mutex<Inner>,
+}
+
+impl Shared {
+    pub fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock would be a bug; keep serving with the data as it is.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Inner {
+    /// Advance the world to the clock's now.
+    pub fn sync(&mut self) {
+        let now = self.clock.now();
+        self.world.advance(now);
+    }
+}
+
+fn is_mutating(op: &str) -> bool {
+    const READS: [&str; 4] = ["Describe", "List", "Get", "BatchGet"];
+    !READS.iter().any(|p| op.starts_with(p))
+}
+
+fn request_id(rng: &mut Rng) -> String {
+    format!(
+        "{}-{}-{}-{}-{}",
+        rng.hex(8),
+        rng.hex(4),
+        rng.hex(4),
+        rng.hex(4),
+        rng.hex(12)
+    )
+}
+
+fn json_response(
+    status: u16,
+    body: &Value,
+    request_id: &str,
+    error_code: Option<&str>,
+) -> Response {
+    let mut resp = Response::new(Body::from(body.to_string()));
+    *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/x-amz-json-1.1"),
+    );
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        h.insert("x-amzn-requestid", v);
+    }
+    if let Some(code) = error_code.and_then(|c| HeaderValue::from_str(c).ok()) {
+        h.insert("x-amzn-errortype", code);
+    }
+    resp
+}
+
+fn json_error(err: &ApiError, request_id: &str) -> Response {
+    json_response(
+        err.status,
+        &json!({"__type": err.code, "message": err.message}),
+        request_id,
+        Some(&err.code),
+    )
+}
+
+fn xml_response(status: u16, body: String, request_id: &str) -> Response {
+    let mut resp = Response::new(Body::from(body));
+    *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/xml"));
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        h.insert("x-amzn-requestid", v);
+    }
+    resp
+}
+
+fn xml_error_body(err: &ApiError, request_id: &str) -> String {
+    let esc = |s: &str| {
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+    };
+    format!(
+        "<ErrorResponse xmlns=\"http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/\"><Error><Type>{}</Type><Code>{}</Code><Message>{}</Message></Error><RequestId>{}</RequestId></ErrorResponse>",
+        if err.is_sender_fault() {
+            "Sender"
+        } else {
+            "Receiver"
+        },
+        esc(&err.code),
+        esc(&err.message),
+        request_id
+    )
+}
+
+/// A response body that fails at once: hyper then drops the connection without an answer.
+struct Dropped;
+
+impl HttpBody for Dropped {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, std::io::Error>>> {
+        Poll::Ready(Some(Err(std::io::Error::new(
+            std::io::ErrorKind::ConnectionAborted,
+            "sandbox fault: dropped connection",
+        ))))
+    }
+}
+
+fn dropped() -> Response {
+    let mut resp = Response::new(Body::new(Dropped));
+    resp.headers_mut()
+        .insert(header::CONTENT_LENGTH, HeaderValue::from_static("4096"));
+    resp
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Proto {
+    Json,
+    Query,
+}
+
+/// Identify service and operation.
+fn route(headers: &HeaderMap, body: &[u8]) -> (String, String, Proto) {
+    if let Some(target) = headers.get("x-amz-target").and_then(|v| v.to_str().ok()) {
+        let (prefix, op) = target.split_once('.').unwrap_or((target, ""));
+        let service = match prefix {
+            "AmazonEC2ContainerServiceV20141113" => "ecs",
+            "AmazonEC2ContainerRegistry_V20150921" => "ecr",
+            "CodeDeploy_20141006" => "codedeploy",
+            _ => "unknown",
+        };
+        return (service.to_string(), op.to_string(), Proto::Json);
+    }
+    let text = String::from_utf8_lossy(body);
+    for pair in text.split('&') {
+        if let Some(action) = pair.strip_prefix("Action=") {
+            return ("elbv2".into(), action.to_string(), Proto::Query);
+        }
+    }
+    ("unknown".into(), String::new(), Proto::Json)
+}
+
+enum Decision {
+    Pass,
+    Fail(ApiError),
+    Drop,
+}
+
+fn decide_fault(inner: &mut Inner, service: &str, op: &str) -> (Decision, u64) {
+    let faults = &mut inner.world.faults;
+    if let Some(rule) = faults
+        .fail_next
+        .iter_mut()
+        .find(|r| r.count > 0 && r.operation == op)
+    {
+        rule.count -= 1;
+        let status = rule.status.unwrap_or(if rule.code == "ServerException" {
+            500
+        } else {
+            400
+        });
+        let message = rule
+            .message
+            .clone()
+            .unwrap_or_else(|| "Injected fault.".into());
+        let err = ApiError {
+            status,
+            code: rule.code.clone(),
+            message,
+        };
+        faults.fail_next.retain(|r| r.count > 0);
+        return (Decision::Fail(err), 0);
+    }
+    let api = faults.api.clone();
+    if !api.operations.is_empty() && !api.operations.iter().any(|o| o == op) {
+        return (Decision::Pass, 0);
+    }
+    let rng = &mut inner.api_rng;
+    let decision = if rng.chance(api.drop_rate) {
+        Decision::Drop
+    } else if rng.chance(api.throttle_rate) {
+        // Each service names throttling and internal errors its own way.
+        let code = if service == "elbv2" {
+            "Throttling"
+        } else {
+            "ThrottlingException"
+        };
+        Decision::Fail(ApiError::client(code, "Rate exceeded"))
+    } else if rng.chance(api.error_rate) {
+        let code = match service {
+            "ecs" | "ecr" => "ServerException",
+            "elbv2" => "InternalFailure",
+            _ => "InternalFailure",
+        };
+        Decision::Fail(ApiError::server(
+            code,
+            "We encountered an internal error. Please try again.",
+        ))
+    } else {
+        Decision::Pass
+    };
+    (decision, api.latency_ms)
+}
+
+pub async fn handle(
+    State(shared): State<Arc<Shared>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let path = uri.path().to_string();
+    if let Some(rest) = path.strip_prefix("/_sandbox/") {
+        return control(&shared, &method, rest, &body);
+    }
+    if method != Method::POST {
+        return (
+            StatusCode::OK,
+            "cortado sandbox: POST AWS API requests here; see /_sandbox/state\n",
+        )
+            .into_response();
+    }
+    let (service, op, proto) = route(&headers, &body);
+    let (decision, latency, rid) = {
+        let mut inner = shared.lock();
+        let rid = request_id(&mut inner.api_rng);
+        let (d, l) = decide_fault(&mut inner, &service, &op);
+        (d, l, rid)
+    };
+    if latency > 0 {
+        tokio::time::sleep(Duration::from_millis(latency)).await;
+    }
+    let mut inner = shared.lock();
+    inner.sync();
+    let (resp, status, error) = match decision {
+        Decision::Drop => (dropped(), 0, Some("DroppedConnection".to_string())),
+        Decision::Fail(err) => {
+            let r = match proto {
+                Proto::Json => json_error(&err, &rid),
+                Proto::Query => xml_response(err.status, xml_error_body(&err, &rid), &rid),
+            };
+            (r, err.status, Some(err.code))
+        }
+        Decision::Pass => dispatch(&mut inner, &service, &op, proto, &body, &rid),
+    };
+    let seq = inner.log.len() as u64 + 1;
+    let record = RequestRecord {
+        seq,
+        virtual_time: (inner.world.now * 1000.0).round() / 1000.0,
+        wall_time: wall_now(),
+        service,
+        mutating: is_mutating(&op),
+        operation: op,
+        status,
+        error,
+    };
+    inner.log.push(record);
+    resp
+}
+
+fn dispatch(
+    inner: &mut Inner,
+    service: &str,
+    op: &str,
+    proto: Proto,
+    body: &[u8],
+    rid: &str,
+) -> (Response, u16, Option<String>) {
+    let unknown = |what: &str| {
+        ApiError::client(
+            "UnknownOperationException",
+            format!("The sandbox does not implement {what}."),
+        )
+    };
+    if proto == Proto::Query {
+        let params = super::query::parse_form(&String::from_utf8_lossy(body));
+        let now = inner.world.now;
+        return match inner.world.elbv2.handle(op, &params, now, rid) {
+            Ok(xml) => (xml_response(200, xml, rid), 200, None),
+            Err(e) => (
+                xml_response(e.status, super::query::xml_error(&e, rid), rid),
+                e.status,
+                Some(e.code),
+            ),
+        };
+    }
+    let parsed: Result<Value, ApiError> = if body.is_empty() {
+        Ok(json!({}))
+    } else {
+        serde_json::from_slice(body).map_err(|e| {
+            ApiError::client(
+                "SerializationException",
+                format!("Malformed JSON body: {e}"),
+            )
+        })
+    };
+    let result = parsed.and_then(|b| match service {
+        "ecs" => inner.world.ecs(op, &b),
+        "ecr" => {
+            let now = inner.world.now;
+            inner.world.ecr.handle(op, &b, now)
+        }
+        "codedeploy" => inner.world.codedeploy(op, &b),
+        _ => Err(unknown("this X-Amz-Target")),
+    });
+    match result {
+        Ok(v) => (json_response(200, &v, rid, None), 200, None),
+        Err(e) => (json_error(&e, rid), e.status, Some(e.code)),
+    }
+}
+
+fn control_json(status: StatusCode, v: Value) -> Response {
+    let mut resp = Response::new(Body::from(v.to_string()));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp
+}
+
+fn control(shared: &Shared, method: &Method, rest: &str, body: &[u8]) -> Response {
+    let bad = |msg: String| control_json(StatusCode::BAD_REQUEST, json!({"error": msg}));
+    let mut inner = shared.lock();
+    inner.sync();
+    match (method.as_str(), rest.trim_end_matches('/')) {
+        ("GET", "requests") => control_json(StatusCode::OK, json!({"requests": inner.log})),
+        ("GET", "state") => control_json(StatusCode::OK, super::state_json(&inner)),
+        ("GET", "faults") => control_json(StatusCode::OK, json!(inner.world.faults)),
+        ("POST", "faults") => {
+            let patch: FaultsPatch = match serde_json::from_slice(if body.is_empty() {
+                b"{}"
+            } else {
+                body
+            }) {
+                Ok(p) => p,
+                Err(e) => {
+                    return bad(format!(
+                        "faults body is not valid: {e}. Example: {{\"api\": {{\"throttleRate\": 0.5}}, \"images\": {{\"web:v2\": \"crash-20s\"}}}}"
+                    ));
+                }
+            };
+            inner.world.faults.apply(patch);
+            inner.world.check_alarms();
+            control_json(StatusCode::OK, json!(inner.world.faults))
+        }
+        ("POST", "advance") => {
+            let secs = serde_json::from_slice::<Value>(body)
+                .ok()
+                .and_then(|v| v.get("seconds").and_then(Value::as_f64))
+                .unwrap_or(0.0);
+            inner.clock.skip(secs);
+            inner.sync();
+            control_json(StatusCode::OK, json!({"now": inner.world.now}))
+        }
+        ("POST", "reset") => {
+            let now = inner.world.now;
+            inner.world = inner.initial.clone();
+            inner.world.now = inner.world.now.max(now);
+            inner.log.clear();
+            control_json(StatusCode::OK, json!({"reset": true}))
+        }
+        _ => control_json(
+            StatusCode::NOT_FOUND,
+            json!({"error": format!("no control endpoint {} /_sandbox/{rest}", method.as_str()),
+                   "endpoints": ["GET /_sandbox/requests", "GET /_sandbox/state", "GET|POST /_sandbox/faults", "POST /_sandbox/advance", "POST /_sandbox/reset"]}),
+        ),
+    }
+}
+
+/// Set faults in-process (what `POST /_sandbox/faults` does).
+pub fn set_faults(inner: &mut Inner, faults: Faults) {
+    inner.world.faults = faults;
+    inner.world.check_alarms();
+}

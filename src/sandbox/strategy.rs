@@ -1,0 +1,589 @@
+//! Blue/green, canary and linear deployments: the stage machine of a service deployment that
+//! scales up a green revision beside the blue one, shifts test and production traffic through
+//! listener-rule weights, bakes, and cleans up — with lifecycle hooks (PAUSE, AWS_LAMBDA) and
+//! rollback onto the blue tasks.
+//!
+//! Receives calls from the scheduler (`World::reconcile`) and from ContinueServiceDeployment;
+//! hands on task starts/stops, weight changes on the ELBv2 model, and service deployment state.
+
+use serde_json::{Value, json};
+
+use super::api::ApiError;
+use super::faults::ImageFault;
+use super::util::ts;
+use super::world::{BgState, HookRun, World};
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Act {
+    None,
+    ScaleUp,
+    TestShift,
+    ProdShift,
+    Bake,
+    CleanUp,
+}
+
+/// (lifecycle stage shown, hook stage run after the action, action)
+const STEPS: [(&str, Option<&str>, Act); 11] = [
+    ("RECONCILE_SERVICE", Some("RECONCILE_SERVICE"), Act::None),
+    ("PRE_SCALE_UP", Some("PRE_SCALE_UP"), Act::None),
+    ("SCALE_UP", None, Act::ScaleUp),
+    ("POST_SCALE_UP", Some("POST_SCALE_UP"), Act::None),
+    (
+        "TEST_TRAFFIC_SHIFT",
+        Some("TEST_TRAFFIC_SHIFT"),
+        Act::TestShift,
+    ),
+    (
+        "POST_TEST_TRAFFIC_SHIFT",
+        Some("POST_TEST_TRAFFIC_SHIFT"),
+        Act::None,
+    ),
+    (
+        "PRODUCTION_TRAFFIC_SHIFT",
+        Some("PRE_PRODUCTION_TRAFFIC_SHIFT"),
+        Act::None,
+    ),
+    (
+        "PRODUCTION_TRAFFIC_SHIFT",
+        Some("PRODUCTION_TRAFFIC_SHIFT"),
+        Act::ProdShift,
+    ),
+    (
+        "POST_PRODUCTION_TRAFFIC_SHIFT",
+        Some("POST_PRODUCTION_TRAFFIC_SHIFT"),
+        Act::None,
+    ),
+    ("BAKE_TIME", None, Act::Bake),
+    ("CLEAN_UP", None, Act::CleanUp),
+];
+
+/// How long an AWS_LAMBDA hook takes to answer (virtual seconds).
+const LAMBDA_LATENCY: f64 = 3.0;
+/// Default hook timeout when none is configured (minutes).
+const DEFAULT_HOOK_TIMEOUT_MIN: f64 = 60.0;
+
+enum HookVerdict {
+    Done,
+    Pending(Option<f64>),
+    Failed(String),
+}
+
+impl World {
+    /// Scheduler for a blue/green-like primary deployment in progress.
+    pub(crate) fn reconcile_bg(&mut self, key: &str) {
+        let now = self.now;
+        let Some(s) = self.services.get(key) else {
+            return;
+        };
+        let Some(p) = s.deployments.first().cloned() else {
+            return;
+        };
+        let desired = s.desired;
+        let next_launch_at = s.next_launch_at;
+        let cluster = s.cluster.clone();
+        let name = s.name.clone();
+        let live = self
+            .svc_tasks(key)
+            .filter(|t| {
+                t.live()
+                    && t.deployment.as_deref() == Some(p.id.as_str())
+                    && t.service.as_deref() == Some(key)
+            })
+            .count() as i64;
+        if p.launching && live < desired {
+            if now >= next_launch_at {
+                let mut started = Vec::new();
+                for _ in live..desired {
+                    started.push(self.start_task(
+                        &cluster,
+                        Some(key),
+                        &format!("service:{name}"),
+                        Some(p.id.clone()),
+                        Some(p.id.clone()),
+                        &p.task_def,
+                        &p.launch_type,
+                        Vec::new(),
+                    ));
+                }
+                let list = started
+                    .iter()
+                    .map(|t| format!("(task {t})"))
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                self.new_event(
+                    key,
+                    format!(
+                        "(service {name}) has started {} tasks: {list}.",
+                        started.len()
+                    ),
+                );
+            } else {
+                self.schedule_reconcile(key, next_launch_at);
+            }
+        }
+        self.advance_bg(key);
+    }
+
+    fn set_weights(&mut self, key: &str, green_pct: i64, prod: bool, test: bool) {
+        let Some(p) = self.services.get(key).and_then(|s| s.deployments.first()) else {
+            return;
+        };
+        for b in p.bindings.clone() {
+            let Some(other) = &b.other else { continue };
+            let w = vec![
+                (b.tg.clone(), green_pct as i32),
+                (other.clone(), (100 - green_pct) as i32),
+            ];
+            if prod && let Some(r) = &b.prod_rule {
+                let _ = self.elbv2.set_forward_weights(r, &w);
+            }
+            if test && let Some(r) = &b.test_rule {
+                let _ = self.elbv2.set_forward_weights(r, &w);
+            }
+        }
+    }
+
+    fn green_healthy(&self, key: &str, dep: &str) -> i64 {
+        self.svc_tasks(key)
+            .filter(|t| t.deployment.as_deref() == Some(dep))
+            .filter(|t| {
+                t.last_status == "RUNNING"
+                    && t.live()
+                    && (t.plan.health_check.is_none() || t.health == "HEALTHY")
+                    && (t.targets.is_empty() || t.elb_healthy)
+            })
+            .count() as i64
+    }
+
+    /// Walk the stage machine as far as it can go now.
+    fn advance_bg(&mut self, key: &str) {
+        for _ in 0..32 {
+            let now = self.now;
+            let Some(s) = self.services.get(key) else {
+                return;
+            };
+            let Some(p) = s.deployments.first().cloned() else {
+                return;
+            };
+            let desired = s.desired;
+            let Some(cfg) = self.sds.get(&p.sd).map(|sd| sd.config.clone()) else {
+                return;
+            };
+            let Some(sd) = self.sds.get(&p.sd) else {
+                return;
+            };
+            if sd.status != "IN_PROGRESS" {
+                return;
+            }
+            let mut bg = sd.bg.clone().unwrap_or_default();
+            let Some(&(stage, hook_stage, act)) = STEPS.get(bg.step) else {
+                return;
+            };
+            if let Some(sd) = self.sds.get_mut(&p.sd) {
+                sd.lifecycle_stage = Some(stage.to_string());
+                sd.updated_at = now;
+            }
+            if !bg.action_done {
+                let mut done = true;
+                match act {
+                    Act::None => {}
+                    Act::ScaleUp => done = self.green_healthy(key, &p.id) >= desired,
+                    Act::TestShift => self.set_weights(key, 100, false, true),
+                    Act::ProdShift => {
+                        let minutes = |path: &str, dflt: f64| {
+                            cfg.pointer(path).and_then(Value::as_f64).unwrap_or(dflt) * 60.0
+                        };
+                        let (first, step, bake) = match p.strategy.as_str() {
+                            "CANARY" => {
+                                let pct = cfg
+                                    .pointer("/canaryConfiguration/canaryPercent")
+                                    .and_then(Value::as_f64)
+                                    .unwrap_or(5.0);
+                                (
+                                    pct.round() as i64,
+                                    100,
+                                    minutes("/canaryConfiguration/canaryBakeTimeInMinutes", 10.0),
+                                )
+                            }
+                            "LINEAR" => {
+                                let pct = cfg
+                                    .pointer("/linearConfiguration/stepPercent")
+                                    .and_then(Value::as_f64)
+                                    .unwrap_or(10.0);
+                                let pct = (pct.round() as i64).clamp(1, 100);
+                                (
+                                    pct,
+                                    pct,
+                                    minutes("/linearConfiguration/stepBakeTimeInMinutes", 6.0),
+                                )
+                            }
+                            _ => (100, 100, 0.0),
+                        };
+                        let due = bg.wait_until.is_none_or(|t| now >= t);
+                        if due {
+                            let next = if bg.weight == 0 {
+                                first
+                            } else {
+                                bg.weight + step
+                            };
+                            bg.weight = next.clamp(1, 100);
+                            self.set_weights(key, bg.weight, true, false);
+                            let name = self
+                                .services
+                                .get(key)
+                                .map(|s| s.name.clone())
+                                .unwrap_or_default();
+                            self.new_event(key, format!("(service {name}) (deployment {}) shifted {}% of production traffic to the new revision.", p.id, bg.weight));
+                            if bg.weight < 100 {
+                                bg.wait_until = Some(now + bake);
+                                done = false;
+                            }
+                        } else {
+                            done = false;
+                        }
+                        if !done && let Some(t) = bg.wait_until {
+                            self.schedule_reconcile(key, t);
+                        }
+                    }
+                    Act::Bake => {
+                        let bake = cfg
+                            .get("bakeTimeInMinutes")
+                            .and_then(Value::as_f64)
+                            .unwrap_or(0.0)
+                            * 60.0;
+                        let until = *bg.wait_until.get_or_insert(now + bake);
+                        if now < until {
+                            done = false;
+                            self.schedule_reconcile(key, until);
+                        }
+                    }
+                    Act::CleanUp => {
+                        let old: Vec<String> = self
+                            .svc_tasks(key)
+                            .filter(|t| {
+                                t.service.as_deref() == Some(key)
+                                    && t.deployment.as_deref() != Some(p.id.as_str())
+                            })
+                            .filter(|t| t.last_status != "STOPPED")
+                            .map(|t| t.id.clone())
+                            .collect();
+                        let mut stopped = Vec::new();
+                        for id in &old {
+                            if self.tasks.get(id).is_some_and(|t| t.live()) {
+                                self.stop_task(
+                                    id,
+                                    "ServiceSchedulerInitiated",
+                                    &format!("Scaling activity initiated by (deployment {})", p.id),
+                                    false,
+                                );
+                                stopped.push(id.clone());
+                            }
+                        }
+                        if !stopped.is_empty() {
+                            let name = self
+                                .services
+                                .get(key)
+                                .map(|s| s.name.clone())
+                                .unwrap_or_default();
+                            let list = stopped
+                                .iter()
+                                .map(|t| format!("(task {t})"))
+                                .collect::<Vec<_>>()
+                                .join(" ");
+                            self.new_event(
+                                key,
+                                format!(
+                                    "(service {name}) has stopped {} running tasks: {list}.",
+                                    stopped.len()
+                                ),
+                            );
+                        }
+                        if old.is_empty() {
+                            self.save_bg(&p.sd, bg);
+                            self.complete_pub(key);
+                            return;
+                        }
+                        done = false;
+                    }
+                }
+                if !done {
+                    self.save_bg(&p.sd, bg);
+                    return;
+                }
+                bg.action_done = true;
+                bg.wait_until = None;
+            }
+            if let Some(hs) = hook_stage {
+                if !bg.hooks_started {
+                    bg.hooks_started = true;
+                    self.start_hooks(&p.sd, hs, &p.task_def);
+                }
+                self.save_bg(&p.sd, bg.clone());
+                match self.eval_hooks(&p.sd, hs) {
+                    HookVerdict::Done => {}
+                    HookVerdict::Pending(at) => {
+                        if let Some(at) = at {
+                            self.schedule_reconcile(key, at);
+                        }
+                        return;
+                    }
+                    HookVerdict::Failed(reason) => {
+                        self.rollback_bg(key, "lifecycle hook failed", &reason);
+                        return;
+                    }
+                }
+            }
+            bg.step += 1;
+            bg.action_done = false;
+            bg.hooks_started = false;
+            bg.wait_until = None;
+            self.save_bg(&p.sd, bg);
+        }
+    }
+
+    fn save_bg(&mut self, sd_arn: &str, bg: BgState) {
+        if let Some(sd) = self.sds.get_mut(sd_arn) {
+            sd.bg = Some(bg);
+        }
+    }
+
+    fn start_hooks(&mut self, sd_arn: &str, stage: &str, task_def: &str) {
+        let now = self.now;
+        let Some(sd) = self.sds.get(sd_arn) else {
+            return;
+        };
+        let hooks = sd
+            .config
+            .get("lifecycleHooks")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let images: Vec<String> = self
+            .find_taskdef(task_def)
+            .and_then(|td| {
+                td.get("containerDefinitions")
+                    .and_then(Value::as_array)
+                    .cloned()
+            })
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|c| c.get("image").and_then(Value::as_str).map(str::to_string))
+            .collect();
+        let faults: Vec<ImageFault> = images
+            .iter()
+            .flat_map(|i| self.faults.for_image(i))
+            .collect();
+        let mut runs = Vec::new();
+        for h in hooks {
+            let stages: Vec<&str> = h
+                .get("lifecycleStages")
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            if !stages.contains(&stage) {
+                continue;
+            }
+            let target_type = h
+                .get("targetType")
+                .and_then(Value::as_str)
+                .unwrap_or("AWS_LAMBDA")
+                .to_string();
+            let timeout = h
+                .pointer("/timeoutConfiguration/timeoutInMinutes")
+                .and_then(Value::as_f64)
+                .unwrap_or(DEFAULT_HOOK_TIMEOUT_MIN)
+                * 60.0;
+            let action = h
+                .pointer("/timeoutConfiguration/action")
+                .and_then(Value::as_str)
+                .unwrap_or("ROLLBACK")
+                .to_string();
+            let (status, resolve_at, outcome) = if target_type == "PAUSE" {
+                ("AWAITING_ACTION", None, "")
+            } else if faults.contains(&ImageFault::HookTimeout) {
+                ("IN_PROGRESS", None, "")
+            } else if faults.contains(&ImageFault::HookFail) {
+                ("IN_PROGRESS", Some(now + LAMBDA_LATENCY), "FAILED")
+            } else {
+                ("IN_PROGRESS", Some(now + LAMBDA_LATENCY), "SUCCEEDED")
+            };
+            runs.push(HookRun {
+                hook_id: self.rng.hex(32),
+                target_type,
+                target_arn: h
+                    .get("hookTargetArn")
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
+                stage: stage.to_string(),
+                status: status.to_string(),
+                expires_at: now + timeout,
+                timeout_action: action,
+                resolve_at,
+                outcome: outcome.to_string(),
+            });
+        }
+        if let Some(sd) = self.sds.get_mut(sd_arn) {
+            sd.hooks.extend(runs);
+        }
+    }
+
+    fn eval_hooks(&mut self, sd_arn: &str, stage: &str) -> HookVerdict {
+        let now = self.now;
+        let Some(sd) = self.sds.get_mut(sd_arn) else {
+            return HookVerdict::Done;
+        };
+        let mut next: Option<f64> = None;
+        let mut failed = None;
+        let mut pending = false;
+        for h in sd.hooks.iter_mut().filter(|h| h.stage == stage) {
+            if h.status == "IN_PROGRESS"
+                && let Some(at) = h.resolve_at.filter(|at| now >= *at)
+            {
+                let _ = at;
+                h.status = h.outcome.clone();
+            }
+            if (h.status == "IN_PROGRESS" || h.status == "AWAITING_ACTION") && now >= h.expires_at {
+                h.status = "TIMED_OUT".into();
+            }
+            match h.status.as_str() {
+                "IN_PROGRESS" | "AWAITING_ACTION" => {
+                    pending = true;
+                    let at = h.resolve_at.unwrap_or(h.expires_at).min(h.expires_at);
+                    next = Some(next.map_or(at, |n: f64| n.min(at)));
+                }
+                "FAILED" => {
+                    failed.get_or_insert(format!(
+                        "Lifecycle hook {} failed at stage {stage}.",
+                        h.hook_id
+                    ));
+                }
+                "TIMED_OUT" if h.timeout_action != "CONTINUE" => {
+                    failed.get_or_insert(format!(
+                        "Lifecycle hook {} timed out at stage {stage}.",
+                        h.hook_id
+                    ));
+                }
+                _ => {}
+            }
+        }
+        if let Some(f) = failed {
+            HookVerdict::Failed(f)
+        } else if pending {
+            HookVerdict::Pending(next)
+        } else {
+            HookVerdict::Done
+        }
+    }
+
+    /// ContinueServiceDeployment: answer the PAUSE hook(s) awaiting action.
+    pub fn continue_hook(
+        &mut self,
+        sd_arn: &str,
+        hook_id: Option<&str>,
+        action: &str,
+    ) -> Result<(), ApiError> {
+        let Some(sd) = self.sds.get_mut(sd_arn) else {
+            return Err(ApiError::client(
+                "ServiceDeploymentNotFoundException",
+                "The service deployment does not exist.",
+            ));
+        };
+        let mut found = false;
+        for h in sd
+            .hooks
+            .iter_mut()
+            .filter(|h| h.status == "AWAITING_ACTION")
+        {
+            if hook_id.is_some_and(|id| id != h.hook_id) {
+                continue;
+            }
+            h.status = if action == "ROLLBACK" {
+                "FAILED"
+            } else {
+                "SUCCEEDED"
+            }
+            .into();
+            found = true;
+        }
+        if !found {
+            return Err(ApiError::client(
+                "InvalidParameterException",
+                match hook_id {
+                    Some(id) => format!(
+                        "No lifecycle hook {id} is awaiting action in this service deployment."
+                    ),
+                    None => "No lifecycle hook is awaiting action in this service deployment."
+                        .to_string(),
+                },
+            ));
+        }
+        let key = sd.service_key.clone();
+        self.reconcile(&key);
+        Ok(())
+    }
+
+    /// Roll a blue/green-like deployment back: traffic to blue, blue PRIMARY again, green stopped.
+    pub(crate) fn rollback_bg(&mut self, key: &str, short: &str, reason: &str) {
+        let now = self.now;
+        let name = self
+            .services
+            .get(key)
+            .map(|s| s.name.clone())
+            .unwrap_or_default();
+        let Some(s) = self.services.get_mut(key) else {
+            return;
+        };
+        if s.deployments.len() < 2 {
+            return;
+        }
+        let mut green = s.deployments.remove(0);
+        let sd_arn = green.sd.clone();
+        green.rollout_state = "FAILED".into();
+        green.rollout_reason = Some(reason.to_string());
+        green.status = "ACTIVE".into();
+        green.launching = false;
+        green.updated_at = now;
+        let green_id = green.id.clone();
+        let blue = &mut s.deployments[0];
+        blue.status = "PRIMARY".into();
+        blue.launching = true;
+        blue.updated_at = now;
+        let blue_id = blue.id.clone();
+        let blue_td = blue.task_def.clone();
+        let blue_rev = blue.revision.clone();
+        let blue_bindings = blue.bindings.clone();
+        s.deployments.insert(1, green);
+        s.task_def = blue_td;
+        s.rollback_sd = Some(sd_arn.clone());
+        s.steady = false;
+        for b in blue_bindings {
+            let mut w = vec![(b.tg.clone(), 100)];
+            if let Some(o) = &b.other {
+                w.push((o.clone(), 0));
+            }
+            for r in [&b.prod_rule, &b.test_rule].into_iter().flatten() {
+                let _ = self.elbv2.set_forward_weights(r, &w);
+            }
+        }
+        if let Some(sd) = self.sds.get_mut(&sd_arn) {
+            sd.status = "ROLLBACK_IN_PROGRESS".into();
+            sd.rollback = Some(
+                json!({"reason": reason, "startedAt": ts(now), "serviceRevisionArn": blue_rev}),
+            );
+            sd.lifecycle_stage = Some("PRODUCTION_TRAFFIC_SHIFT".into());
+            sd.updated_at = now;
+        }
+        self.new_event(
+            key,
+            format!("(service {name}) (deployment {green_id}) deployment failed: {short}."),
+        );
+        self.new_event(
+            key,
+            format!(
+                "(service {name}) (deployment {green_id}) rolling back to deployment {blue_id}."
+            ),
+        );
+        self.reconcile(key);
+    }
+}

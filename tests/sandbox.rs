@@ -1,0 +1,1752 @@
+//! Black-box tests of the sandbox: the real aws-sdk-ecs client over HTTP against
+//! `cortado::sandbox::start`, with compressed time.
+
+use std::time::{Duration, Instant};
+
+use aws_sdk_ecs::Client;
+use aws_sdk_ecs::config::retry::RetryConfig;
+use aws_sdk_ecs::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_ecs::error::ProvideErrorMetadata;
+use aws_sdk_ecs::types::{
+    AwsVpcConfiguration, ContainerDefinition, DeploymentCircuitBreaker, DeploymentConfiguration,
+    DesiredStatus, LaunchType, NetworkConfiguration, PortMapping, Service,
+    StopServiceDeploymentStopType,
+};
+use cortado::sandbox::{self, ApiFaults, Faults, Options, Sandbox};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const SPEED: f64 = 400.0;
+
+async fn start(speed: f64) -> Sandbox {
+    sandbox::start(Options {
+        speed,
+        rng_seed: 42,
+        ..Options::default()
+    })
+    .await
+    .unwrap()
+}
+
+fn client(sb: &Sandbox, retries: bool) -> Client {
+    let mut b = aws_sdk_ecs::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new(
+            "AKIDSANDBOX",
+            "sandbox-secret",
+            None,
+            None,
+            "test",
+        ))
+        .endpoint_url(sb.endpoint());
+    if !retries {
+        b = b.retry_config(RetryConfig::disabled());
+    }
+    Client::from_conf(b.build())
+}
+
+async fn register(c: &Client, image: &str) -> String {
+    let out = c
+        .register_task_definition()
+        .family("web")
+        .network_mode(aws_sdk_ecs::types::NetworkMode::Awsvpc)
+        .requires_compatibilities(aws_sdk_ecs::types::Compatibility::Fargate)
+        .cpu("256")
+        .memory("512")
+        .container_definitions(
+            ContainerDefinition::builder()
+                .name("web")
+                .image(image)
+                .port_mappings(PortMapping::builder().container_port(80).build())
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    out.task_definition()
+        .unwrap()
+        .task_definition_arn()
+        .unwrap()
+        .to_string()
+}
+
+fn network() -> NetworkConfiguration {
+    NetworkConfiguration::builder()
+        .awsvpc_configuration(
+            AwsVpcConfiguration::builder()
+                .subnets("subnet-1")
+                .build()
+                .unwrap(),
+        )
+        .build()
+}
+
+/// Cluster `c1`, service `web` with 2 tasks of `web:v1`, settled. Returns the v1 ARN.
+async fn settled_service(c: &Client, rollback: bool) -> String {
+    c.create_cluster().cluster_name("c1").send().await.unwrap();
+    let td = register(c, "web:v1").await;
+    c.create_service()
+        .cluster("c1")
+        .service_name("web")
+        .task_definition(&td)
+        .desired_count(2)
+        .launch_type(LaunchType::Fargate)
+        .network_configuration(network())
+        .deployment_configuration(
+            DeploymentConfiguration::builder()
+                .deployment_circuit_breaker(
+                    DeploymentCircuitBreaker::builder()
+                        .enable(true)
+                        .rollback(rollback)
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    wait(c, "initial deployment", |s| {
+        s.deployments().len() == 1
+            && s.deployments()[0].rollout_state().map(|r| r.as_str()) == Some("COMPLETED")
+            && s.running_count() == 2
+    })
+    .await;
+    td
+}
+
+async fn describe(c: &Client) -> Service {
+    c.describe_services()
+        .cluster("c1")
+        .services("web")
+        .send()
+        .await
+        .unwrap()
+        .services()[0]
+        .clone()
+}
+
+async fn wait(c: &Client, what: &str, cond: impl Fn(&Service) -> bool) -> Service {
+    let start = Instant::now();
+    loop {
+        let s = describe(c).await;
+        if cond(&s) {
+            return s;
+        }
+        if start.elapsed() > Duration::from_secs(15) {
+            panic!("timed out waiting for {what}: {s:#?}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn update(c: &Client, td: &str) -> (String, String) {
+    let out = c
+        .update_service()
+        .cluster("c1")
+        .service("web")
+        .task_definition(td)
+        .send()
+        .await
+        .unwrap();
+    let s = out.service().unwrap();
+    let primary = s
+        .deployments()
+        .iter()
+        .find(|d| d.status() == Some("PRIMARY"))
+        .unwrap();
+    (
+        primary.id().unwrap().to_string(),
+        s.current_service_deployment().unwrap().to_string(),
+    )
+}
+
+async fn sd_status(c: &Client, arn: &str) -> aws_sdk_ecs::types::ServiceDeployment {
+    c.describe_service_deployments()
+        .service_deployment_arns(arn)
+        .send()
+        .await
+        .unwrap()
+        .service_deployments()[0]
+        .clone()
+}
+
+async fn wait_sd(c: &Client, arn: &str, status: &str) -> aws_sdk_ecs::types::ServiceDeployment {
+    let start = Instant::now();
+    loop {
+        let sd = sd_status(c, arn).await;
+        if sd.status().map(|s| s.as_str()) == Some(status) {
+            return sd;
+        }
+        if start.elapsed() > Duration::from_secs(15) {
+            panic!("timed out waiting for service deployment {status}: {sd:#?}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn stopped_tasks(c: &Client, started_by: &str) -> Vec<aws_sdk_ecs::types::Task> {
+    let arns = c
+        .list_tasks()
+        .cluster("c1")
+        .service_name("web")
+        .desired_status(DesiredStatus::Stopped)
+        .started_by(started_by)
+        .send()
+        .await
+        .unwrap()
+        .task_arns()
+        .to_vec();
+    if arns.is_empty() {
+        return Vec::new();
+    }
+    c.describe_tasks()
+        .cluster("c1")
+        .set_tasks(Some(arns))
+        .send()
+        .await
+        .unwrap()
+        .tasks()
+        .to_vec()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rolling_deploy_completes() {
+    let sb = start(SPEED).await;
+    let c = client(&sb, true);
+    let v1 = settled_service(&c, true).await;
+    let old_id = describe(&c).await.deployments()[0]
+        .id()
+        .unwrap()
+        .to_string();
+    let v2 = register(&c, "web:v2").await;
+    assert!(v2.ends_with("task-definition/web:2"), "{v2}");
+    let (ours, sd_arn) = update(&c, &v2).await;
+    assert_ne!(ours, old_id);
+    let mid = describe(&c).await;
+    assert_eq!(
+        mid.deployments().len(),
+        2,
+        "old deployment stays ACTIVE during the rollout"
+    );
+    let s = wait(&c, "rollout", |s| {
+        s.deployments().len() == 1
+            && s.deployments()[0].rollout_state().map(|r| r.as_str()) == Some("COMPLETED")
+    })
+    .await;
+    let d = &s.deployments()[0];
+    assert_eq!(d.id(), Some(ours.as_str()));
+    assert_eq!(d.task_definition(), Some(v2.as_str()));
+    assert_eq!(
+        (d.running_count(), d.desired_count(), d.failed_tasks()),
+        (2, 2, 0)
+    );
+    assert_eq!(s.task_definition(), Some(v2.as_str()));
+    let messages: Vec<&str> = s.events().iter().filter_map(|e| e.message()).collect();
+    assert!(
+        messages[0].contains("has reached a steady state"),
+        "{messages:?}"
+    );
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains(&format!("(deployment {ours}) deployment completed."))),
+        "{messages:?}"
+    );
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.starts_with("(service web) has started 2 tasks: (task ")),
+        "{messages:?}"
+    );
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.starts_with("(service web) has stopped 1 running tasks")),
+        "{messages:?}"
+    );
+    let sd = wait_sd(&c, &sd_arn, "SUCCESSFUL").await;
+    assert!(sd.finished_at().is_some());
+    let listed = c
+        .list_service_deployments()
+        .cluster("c1")
+        .service("web")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        listed.service_deployments().len(),
+        2,
+        "CreateService and UpdateService each made one"
+    );
+    assert_eq!(
+        listed.service_deployments()[0].service_deployment_arn(),
+        Some(sd_arn.as_str()),
+        "newest first"
+    );
+    assert_eq!(sd.source_service_revisions().len(), 1);
+    assert_eq!(
+        sd.target_service_revision().unwrap().running_task_count(),
+        2
+    );
+    // Old tasks were stopped by the scheduler, new ones carry our deployment id.
+    let old = stopped_tasks(&c, &old_id).await;
+    assert_eq!(old.len(), 2);
+    for t in &old {
+        assert_eq!(t.task_definition_arn(), Some(v1.as_str()));
+        assert_eq!(
+            t.stop_code().map(|c| c.as_str()),
+            Some("ServiceSchedulerInitiated")
+        );
+        assert!(
+            t.stopped_reason()
+                .unwrap()
+                .contains("Scaling activity initiated by")
+        );
+        assert_eq!(t.last_status(), Some("STOPPED"));
+    }
+    let running = c
+        .list_tasks()
+        .cluster("c1")
+        .service_name("web")
+        .send()
+        .await
+        .unwrap();
+    let tasks = c
+        .describe_tasks()
+        .cluster("c1")
+        .set_tasks(Some(running.task_arns().to_vec()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(tasks.tasks().len(), 2);
+    for t in tasks.tasks() {
+        assert_eq!(t.started_by(), Some(ours.as_str()));
+        assert_eq!(t.group(), Some("service:web"));
+        assert_eq!(t.last_status(), Some("RUNNING"));
+        let ip = t.attachments()[0]
+            .details()
+            .iter()
+            .find(|d| d.name() == Some("privateIPv4Address"))
+            .unwrap();
+        assert!(ip.value().unwrap().starts_with("10.0."));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn circuit_breaker_rolls_back_to_old_revision() {
+    let sb = start(SPEED).await;
+    let c = client(&sb, true);
+    let v1 = settled_service(&c, true).await;
+    let v2 = register(&c, "web:v2--crash-2s").await;
+    let (ours, sd_arn) = update(&c, &v2).await;
+    let sd = wait_sd(&c, &sd_arn, "ROLLBACK_SUCCESSFUL").await;
+    let s = describe(&c).await;
+    // The false-success trap: the service is stable again, on the OLD revision.
+    assert_eq!(s.task_definition(), Some(v1.as_str()));
+    assert_eq!(s.deployments().len(), 1);
+    assert_ne!(s.deployments()[0].id(), Some(ours.as_str()));
+    assert_eq!(s.deployments()[0].task_definition(), Some(v1.as_str()));
+    assert_eq!(s.running_count(), 2);
+    let cb = sd.deployment_circuit_breaker().unwrap();
+    assert_eq!(cb.status().map(|x| x.as_str()), Some("TRIGGERED"));
+    assert_eq!(cb.threshold(), 3);
+    assert!(cb.failure_count() >= 3, "{cb:?}");
+    let rb = sd.rollback().unwrap();
+    assert!(rb.reason().unwrap().contains("circuit breaker"));
+    assert_eq!(
+        rb.service_revision_arn(),
+        sd.source_service_revisions()[0].arn()
+    );
+    let messages: Vec<&str> = s.events().iter().filter_map(|e| e.message()).collect();
+    assert!(
+        messages.iter().any(|m| *m
+            == format!(
+                "(service web) (deployment {ours}) deployment failed: tasks failed to start."
+            )),
+        "{messages:?}"
+    );
+    assert!(
+        messages.iter().any(|m| m.starts_with(&format!(
+            "(service web) (deployment {ours}) rolling back to deployment ecs-svc/"
+        ))),
+        "{messages:?}"
+    );
+    let failed = stopped_tasks(&c, &ours).await;
+    assert!(failed.len() >= 3);
+    let crashed = failed
+        .iter()
+        .find(|t| t.stop_code().map(|c| c.as_str()) == Some("EssentialContainerExited"))
+        .unwrap();
+    assert_eq!(
+        crashed.stopped_reason(),
+        Some("Essential container in task exited")
+    );
+    assert_eq!(crashed.containers()[0].exit_code(), Some(1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pull_failure_without_rollback_leaves_old_tasks() {
+    let sb = start(SPEED).await;
+    let c = client(&sb, true);
+    let v1 = settled_service(&c, false).await;
+    let v3 = register(&c, "web:v3--pull-fail").await;
+    let (ours, sd_arn) = update(&c, &v3).await;
+    let s = wait(&c, "circuit breaker", |s| {
+        s.deployments().iter().any(|d| {
+            d.id() == Some(ours.as_str()) && d.rollout_state().map(|r| r.as_str()) == Some("FAILED")
+        })
+    })
+    .await;
+    let d = s
+        .deployments()
+        .iter()
+        .find(|d| d.id() == Some(ours.as_str()))
+        .unwrap();
+    assert_eq!(
+        d.rollout_state_reason(),
+        Some("ECS deployment circuit breaker: tasks failed to start.")
+    );
+    assert!(d.failed_tasks() >= 3);
+    let sd = sd_status(&c, &sd_arn).await;
+    assert_eq!(sd.status().map(|x| x.as_str()), Some("STOPPED"));
+    let failed = stopped_tasks(&c, &ours).await;
+    assert!(failed.len() >= 3);
+    for t in &failed {
+        assert_eq!(t.stop_code().map(|c| c.as_str()), Some("TaskFailedToStart"));
+        assert!(
+            t.stopped_reason()
+                .unwrap()
+                .starts_with("CannotPullContainerError"),
+            "{t:?}"
+        );
+        assert!(
+            t.containers()[0]
+                .reason()
+                .unwrap()
+                .starts_with("CannotPullContainerError")
+        );
+    }
+    // The old revision keeps serving.
+    let running = c
+        .list_tasks()
+        .cluster("c1")
+        .service_name("web")
+        .send()
+        .await
+        .unwrap();
+    let tasks = c
+        .describe_tasks()
+        .cluster("c1")
+        .set_tasks(Some(running.task_arns().to_vec()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        tasks
+            .tasks()
+            .iter()
+            .filter(|t| t.task_definition_arn() == Some(v1.as_str()))
+            .count(),
+        2
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_service_deployment_rollback() {
+    let sb = start(SPEED).await;
+    let c = client(&sb, true);
+    let v1 = settled_service(&c, false).await;
+    let v2 = register(&c, "web:v2--slow-start-1h").await;
+    let (_ours, sd_arn) = update(&c, &v2).await;
+    assert_eq!(
+        sd_status(&c, &sd_arn).await.status().map(|x| x.as_str()),
+        Some("IN_PROGRESS")
+    );
+    c.stop_service_deployment()
+        .service_deployment_arn(&sd_arn)
+        .stop_type(StopServiceDeploymentStopType::Rollback)
+        .send()
+        .await
+        .unwrap();
+    let sd = wait_sd(&c, &sd_arn, "ROLLBACK_SUCCESSFUL").await;
+    assert!(sd.rollback().is_some());
+    let s = describe(&c).await;
+    assert_eq!(s.task_definition(), Some(v1.as_str()));
+    assert_eq!(s.running_count(), 2);
+    // A finished deployment cannot be stopped again.
+    let err = c
+        .stop_service_deployment()
+        .service_deployment_arn(&sd_arn)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("ConflictException"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_faults_and_validation_have_aws_shapes() {
+    let sb = start(SPEED).await;
+    let c = client(&sb, false);
+    c.create_cluster().cluster_name("c1").send().await.unwrap();
+    // 11 services: rejected like AWS; unknown names are failures, not errors.
+    let names: Vec<String> = (0..11).map(|i| format!("s{i}")).collect();
+    let err = c
+        .describe_services()
+        .cluster("c1")
+        .set_services(Some(names.clone()))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("InvalidParameterException"));
+    let out = c
+        .describe_services()
+        .cluster("c1")
+        .set_services(Some(names[..10].to_vec()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.failures().len(), 10);
+    assert_eq!(out.failures()[0].reason(), Some("MISSING"));
+    let err = c
+        .describe_services()
+        .cluster("nope")
+        .services("x")
+        .send()
+        .await
+        .unwrap_err();
+    assert!(
+        err.as_service_error()
+            .unwrap()
+            .is_cluster_not_found_exception()
+    );
+    let err = c
+        .update_service()
+        .cluster("c1")
+        .service("ghost")
+        .desired_count(1)
+        .send()
+        .await
+        .unwrap_err();
+    assert!(
+        err.as_service_error()
+            .unwrap()
+            .is_service_not_found_exception()
+    );
+
+    sb.control().set_faults(Faults {
+        api: ApiFaults {
+            throttle_rate: 1.0,
+            ..Default::default()
+        },
+        ..Default::default()
+    });
+    let err = c.list_clusters().send().await.unwrap_err();
+    assert_eq!(err.code(), Some("ThrottlingException"));
+    assert_eq!(err.message(), Some("Rate exceeded"));
+    sb.control().set_faults(Faults {
+        api: ApiFaults {
+            error_rate: 1.0,
+            ..Default::default()
+        },
+        ..Default::default()
+    });
+    let err = c.list_clusters().send().await.unwrap_err();
+    assert!(err.as_service_error().unwrap().is_server_exception());
+    sb.control().set_faults(Faults {
+        api: ApiFaults {
+            drop_rate: 1.0,
+            operations: vec!["ListClusters".into()],
+            ..Default::default()
+        },
+        ..Default::default()
+    });
+    let err = c.list_clusters().send().await.unwrap_err();
+    assert!(
+        err.as_service_error().is_none(),
+        "a dropped connection is not a service error: {err:?}"
+    );
+    c.describe_clusters().clusters("c1").send().await.unwrap();
+    sb.control().set_faults(Faults::default());
+    c.list_clusters().send().await.unwrap();
+
+    // Unknown operation: a JSON error, not an HTML 500.
+    let (status, body) = raw(
+        &sb,
+        "POST",
+        "/",
+        Some("AmazonEC2ContainerServiceV20141113.Frobnicate"),
+        "{}",
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(
+        body.contains("\"__type\":\"UnknownOperationException\""),
+        "{body}"
+    );
+
+    // The request log saw it all.
+    let log = sb.control().requests();
+    let ops: Vec<(&str, bool, u16)> = log
+        .iter()
+        .map(|r| (r.operation.as_str(), r.mutating, r.status))
+        .collect();
+    assert_eq!(ops[0], ("CreateCluster", true, 200));
+    assert!(ops.contains(&("DescribeServices", false, 400)));
+    assert!(ops.contains(&("ListClusters", false, 500)));
+    assert!(ops.contains(&("ListClusters", false, 0)));
+    assert!(log.windows(2).all(|w| w[0].seq < w[1].seq));
+    let (status, body) = raw(&sb, "GET", "/_sandbox/requests", None, "").await;
+    assert_eq!(status, 200);
+    assert!(body.contains("\"operation\":\"UpdateService\""), "{body}");
+}
+
+/// A minimal HTTP/1.1 client for the control endpoints.
+async fn raw(
+    sb: &Sandbox,
+    method: &str,
+    path: &str,
+    target: Option<&str>,
+    body: &str,
+) -> (u16, String) {
+    let addr = sb.endpoint().trim_start_matches("http://").to_string();
+    let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let target = target
+        .map(|t| format!("X-Amz-Target: {t}\r\nContent-Type: application/x-amz-json-1.1\r\n"))
+        .unwrap_or_default();
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{target}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    let status = out
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = out
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seed_state_file_and_control_endpoints() {
+    let dir = std::env::temp_dir().join(format!("cortado-sandbox-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let state = dir.join("state.json");
+    let _ = std::fs::remove_file(&state);
+    let seed = sandbox::Seed::parse(
+        r#"
+clusters: [c1]
+services:
+  - cluster: c1
+    serviceName: web
+    desiredCount: 3
+    launchType: FARGATE
+    networkConfiguration: {awsvpcConfiguration: {subnets: [subnet-1]}}
+    taskDefinition:
+      family: web
+      networkMode: awsvpc
+      requiresCompatibilities: [FARGATE]
+      cpu: 0.25 vCPU
+      memory: 1 GB
+      containerDefinitions:
+        - {name: web, image: "web:v1", portMappings: [{containerPort: 80}]}
+faults:
+  images: {"web:v9": pull-fail}
+"#,
+        std::path::Path::new("seed.yml"),
+    )
+    .unwrap();
+    let sb = sandbox::start(Options {
+        speed: SPEED,
+        seed: Some(seed),
+        state_file: Some(state.clone()),
+        ..Options::default()
+    })
+    .await
+    .unwrap();
+    let c = client(&sb, true);
+    let s = describe(&c).await;
+    assert_eq!(s.running_count(), 3, "seeded services start settled");
+    let td = c
+        .describe_task_definition()
+        .task_definition("web")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(td.task_definition().unwrap().cpu(), Some("256"));
+    assert_eq!(td.task_definition().unwrap().memory(), Some("1024"));
+    assert_eq!(
+        sb.control()
+            .faults()
+            .images
+            .get("web:v9")
+            .map(String::as_str),
+        Some("pull-fail")
+    );
+    let (status, body) = raw(
+        &sb,
+        "POST",
+        "/_sandbox/faults",
+        None,
+        r#"{"alarms": {"a1": "ALARM"}}"#,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        sb.control().faults().alarms.get("a1").map(String::as_str),
+        Some("ALARM")
+    );
+    let (status, _) = raw(&sb, "POST", "/_sandbox/faults", None, "{not json").await;
+    assert_eq!(status, 400);
+    let (status, body) = raw(&sb, "GET", "/_sandbox/state", None, "").await;
+    assert_eq!(status, 200);
+    assert!(body.contains("\"serviceName\":\"web\""));
+    sb.shutdown().await.unwrap();
+    assert!(state.exists());
+
+    // Restart from the state file: the service is still there.
+    let sb = sandbox::start(Options {
+        speed: SPEED,
+        state_file: Some(state.clone()),
+        ..Options::default()
+    })
+    .await
+    .unwrap();
+    let c = client(&sb, true);
+    let s = describe(&c).await;
+    assert_eq!(s.desired_count(), 3);
+    assert_eq!(s.running_count(), 3);
+    let (status, _) = raw(&sb, "POST", "/_sandbox/reset", None, "").await;
+    assert_eq!(status, 200);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn boto3_can_drive_the_sandbox() {
+    let ok = std::process::Command::new("python3")
+        .args(["-c", "import boto3"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !ok {
+        eprintln!("notice: boto3 is not installed; skipping the boto3 test");
+        return;
+    }
+    let sb = start(SPEED).await;
+    let script = r#"
+import boto3
+ecs = boto3.client("ecs")
+ecs.create_cluster(clusterName="py")
+td = ecs.register_task_definition(family="py", containerDefinitions=[{"name": "app", "image": "app:1", "memory": 128}])
+arn = td["taskDefinition"]["taskDefinitionArn"]
+svc = ecs.create_service(cluster="py", serviceName="api", taskDefinition=arn, desiredCount=1)
+assert svc["service"]["deployments"][0]["status"] == "PRIMARY"
+out = ecs.describe_services(cluster="py", services=["api", "ghost"])
+assert out["services"][0]["taskDefinition"] == arn, out
+assert out["failures"][0]["reason"] == "MISSING", out
+try:
+    ecs.describe_services(cluster="py", services=[str(i) for i in range(11)])
+    raise SystemExit("expected InvalidParameterException")
+except ecs.exceptions.InvalidParameterException:
+    pass
+print("boto3 ok", out["services"][0]["serviceName"])
+"#;
+    let ep = sb.endpoint();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("python3")
+            .args(["-c", script])
+            .env("AWS_ENDPOINT_URL", ep)
+            .env("AWS_ACCESS_KEY_ID", "sandbox")
+            .env("AWS_SECRET_ACCESS_KEY", "sandbox")
+            .env("AWS_DEFAULT_REGION", "us-east-1")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "boto3 script failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("boto3 ok api"));
+}
+
+// ------------------------------------------------------------ ELB-backed strategies
+
+mod lb {
+    use super::*;
+    use aws_sdk_ecs::types::{
+        AdvancedConfiguration, CanaryConfiguration, DeploymentLifecycleHook,
+        DeploymentLifecycleHookStage, DeploymentLifecycleHookTargetType,
+        DeploymentLifecycleHookTimeoutConfiguration, DeploymentStrategy, LinearConfiguration,
+        LoadBalancer,
+    };
+    use aws_sdk_elasticloadbalancingv2 as elb;
+    use elb::types::{
+        Action, ActionTypeEnum, ForwardActionConfig, ProtocolEnum, RuleCondition,
+        TargetGroupAttribute, TargetGroupTuple, TargetTypeEnum,
+    };
+
+    pub struct Alb {
+        pub e: elb::Client,
+        pub blue: String,
+        pub green: String,
+        pub prod_rule: String,
+        pub test_rule: String,
+        pub listeners: Vec<String>,
+    }
+
+    fn forward(pairs: &[(&str, i32)]) -> Action {
+        let mut cfg = ForwardActionConfig::builder();
+        for (arn, w) in pairs {
+            cfg = cfg.target_groups(
+                TargetGroupTuple::builder()
+                    .target_group_arn(*arn)
+                    .weight(*w)
+                    .build(),
+            );
+        }
+        Action::builder()
+            .r#type(ActionTypeEnum::Forward)
+            .forward_config(cfg.build())
+            .build()
+    }
+
+    pub async fn alb(sb: &Sandbox) -> Alb {
+        let conf = elb::Config::builder()
+            .behavior_version(elb::config::BehaviorVersion::latest())
+            .region(elb::config::Region::new("us-east-1"))
+            .credentials_provider(elb::config::Credentials::new(
+                "AKIDSANDBOX",
+                "sandbox-secret",
+                None,
+                None,
+                "test",
+            ))
+            .endpoint_url(sb.endpoint())
+            .build();
+        let e = elb::Client::from_conf(conf);
+        let mut tgs = Vec::new();
+        for name in ["blue", "green"] {
+            let out = e
+                .create_target_group()
+                .name(name)
+                .protocol(ProtocolEnum::Http)
+                .port(80)
+                .vpc_id("vpc-1")
+                .target_type(TargetTypeEnum::Ip)
+                .health_check_interval_seconds(5)
+                .health_check_timeout_seconds(2)
+                .healthy_threshold_count(2)
+                .send()
+                .await
+                .unwrap();
+            let arn = out.target_groups()[0]
+                .target_group_arn()
+                .unwrap()
+                .to_string();
+            e.modify_target_group_attributes()
+                .target_group_arn(&arn)
+                .attributes(
+                    TargetGroupAttribute::builder()
+                        .key("deregistration_delay.timeout_seconds")
+                        .value("5")
+                        .build(),
+                )
+                .send()
+                .await
+                .unwrap();
+            tgs.push(arn);
+        }
+        let lb = e
+            .create_load_balancer()
+            .name("alb")
+            .subnets("subnet-1")
+            .subnets("subnet-2")
+            .send()
+            .await
+            .unwrap();
+        let lb_arn = lb.load_balancers()[0]
+            .load_balancer_arn()
+            .unwrap()
+            .to_string();
+        let mut rules = Vec::new();
+        let mut listeners = Vec::new();
+        for port in [80, 8080] {
+            let l = e
+                .create_listener()
+                .load_balancer_arn(&lb_arn)
+                .port(port)
+                .protocol(ProtocolEnum::Http)
+                .default_actions(forward(&[(&tgs[0], 1)]))
+                .send()
+                .await
+                .unwrap();
+            let larn = l.listeners()[0].listener_arn().unwrap().to_string();
+            listeners.push(larn.clone());
+            let r = e
+                .create_rule()
+                .listener_arn(&larn)
+                .priority(1)
+                .conditions(
+                    RuleCondition::builder()
+                        .field("path-pattern")
+                        .values("/*")
+                        .build(),
+                )
+                .actions(forward(&[(&tgs[0], 100), (&tgs[1], 0)]))
+                .send()
+                .await
+                .unwrap();
+            rules.push(r.rules()[0].rule_arn().unwrap().to_string());
+        }
+        Alb {
+            e,
+            blue: tgs[0].clone(),
+            green: tgs[1].clone(),
+            prod_rule: rules[0].clone(),
+            test_rule: rules[1].clone(),
+            listeners,
+        }
+    }
+
+    /// Weight of `tg` in a listener's default forward action.
+    pub async fn listener_weight(a: &Alb, listener: &str, tg: &str) -> i32 {
+        let out =
+            a.e.describe_listeners()
+                .listener_arns(listener)
+                .send()
+                .await
+                .unwrap();
+        let tgs = out.listeners()[0].default_actions()[0]
+            .forward_config()
+            .unwrap()
+            .target_groups()
+            .to_vec();
+        tgs.iter()
+            .find(|t| t.target_group_arn() == Some(tg))
+            .and_then(|t| t.weight())
+            .unwrap_or(0)
+    }
+
+    /// Weight of `tg` in a rule's forward action.
+    pub async fn weight(a: &Alb, rule: &str, tg: &str) -> i32 {
+        let out = a.e.describe_rules().rule_arns(rule).send().await.unwrap();
+        let tgs = out.rules()[0].actions()[0]
+            .forward_config()
+            .unwrap()
+            .target_groups()
+            .to_vec();
+        tgs.iter()
+            .find(|t| t.target_group_arn() == Some(tg))
+            .and_then(|t| t.weight())
+            .unwrap_or(0)
+    }
+
+    pub async fn service(c: &Client, a: &Alb, cfg: DeploymentConfiguration) -> String {
+        c.create_cluster().cluster_name("c1").send().await.unwrap();
+        let td = register(c, "web:v1").await;
+        c.create_service()
+            .cluster("c1")
+            .service_name("web")
+            .task_definition(&td)
+            .desired_count(2)
+            .launch_type(LaunchType::Fargate)
+            .network_configuration(network())
+            .load_balancers(
+                LoadBalancer::builder()
+                    .target_group_arn(&a.blue)
+                    .container_name("web")
+                    .container_port(80)
+                    .advanced_configuration(
+                        AdvancedConfiguration::builder()
+                            .alternate_target_group_arn(&a.green)
+                            .production_listener_rule(&a.prod_rule)
+                            .test_listener_rule(&a.test_rule)
+                            .role_arn("arn:aws:iam::123456789012:role/ecs-bg")
+                            .build(),
+                    )
+                    .build(),
+            )
+            .deployment_configuration(cfg)
+            .send()
+            .await
+            .unwrap();
+        wait(c, "initial deployment", |s| {
+            s.deployments().len() == 1
+                && s.deployments()[0].rollout_state().map(|r| r.as_str()) == Some("COMPLETED")
+                && s.running_count() == 2
+        })
+        .await;
+        td
+    }
+
+    fn pause_hook() -> DeploymentLifecycleHook {
+        DeploymentLifecycleHook::builder()
+            .target_type(DeploymentLifecycleHookTargetType::Pause)
+            .lifecycle_stages(DeploymentLifecycleHookStage::PostTestTrafficShift)
+            .timeout_configuration(
+                DeploymentLifecycleHookTimeoutConfiguration::builder()
+                    .timeout_in_minutes(600)
+                    .action(aws_sdk_ecs::types::DeploymentLifecycleHookAction::Rollback)
+                    .build(),
+            )
+            .build()
+    }
+
+    async fn awaiting_hook(c: &Client, sd_arn: &str) -> String {
+        let start = Instant::now();
+        loop {
+            let sd = sd_status(c, sd_arn).await;
+            if let Some(h) = sd
+                .lifecycle_hook_details()
+                .iter()
+                .find(|h| h.status().map(|s| s.as_str()) == Some("AWAITING_ACTION"))
+            {
+                assert_eq!(
+                    sd.lifecycle_stage().map(|s| s.as_str()),
+                    Some("POST_TEST_TRAFFIC_SHIFT")
+                );
+                return h.hook_id().unwrap().to_string();
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(15),
+                "no hook awaiting action: {sd:#?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn blue_green_with_pause_hook_continued_then_rolled_back() {
+        let sb = start(600.0).await;
+        let c = client(&sb, true);
+        let a = alb(&sb).await;
+        let cfg = DeploymentConfiguration::builder()
+            .strategy(DeploymentStrategy::BlueGreen)
+            .bake_time_in_minutes(1)
+            .lifecycle_hooks(pause_hook())
+            .build();
+        let v1 = service(&c, &a, cfg).await;
+        assert_eq!(weight(&a, &a.prod_rule, &a.blue).await, 100);
+        // Blue tasks are registered and healthy in the blue target group.
+        let th =
+            a.e.describe_target_health()
+                .target_group_arn(&a.blue)
+                .send()
+                .await
+                .unwrap();
+        assert_eq!(th.target_health_descriptions().len(), 2);
+
+        let v2 = register(&c, "web:v2").await;
+        let (_ours, sd_arn) = update(&c, &v2).await;
+        let hook = awaiting_hook(&c, &sd_arn).await;
+        // Test traffic is on green, production still on blue, both revisions run.
+        assert_eq!(weight(&a, &a.test_rule, &a.green).await, 100);
+        assert_eq!(weight(&a, &a.prod_rule, &a.blue).await, 100);
+        assert_eq!(describe(&c).await.running_count(), 4);
+        let err = c
+            .continue_service_deployment()
+            .service_deployment_arn(&sd_arn)
+            .hook_id("nope")
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Some("InvalidParameterException"));
+        c.continue_service_deployment()
+            .service_deployment_arn(&sd_arn)
+            .hook_id(&hook)
+            .action(aws_sdk_ecs::types::DeploymentLifecycleHookAction::Continue)
+            .send()
+            .await
+            .unwrap();
+        wait_sd(&c, &sd_arn, "SUCCESSFUL").await;
+        assert_eq!(weight(&a, &a.prod_rule, &a.green).await, 100);
+        assert_eq!(weight(&a, &a.prod_rule, &a.blue).await, 0);
+        let s = wait(&c, "blue cleaned up", |s| s.running_count() == 2).await;
+        assert_eq!(s.task_definition(), Some(v2.as_str()));
+        let th =
+            a.e.describe_target_health()
+                .target_group_arn(&a.green)
+                .send()
+                .await
+                .unwrap();
+        assert!(
+            th.target_health_descriptions().iter().all(|t| t
+                .target_health()
+                .unwrap()
+                .state()
+                .unwrap()
+                .as_str()
+                == "healthy")
+        );
+        assert_ne!(v1, v2);
+
+        // Next deployment goes to the blue group; the operator rolls it back at the hook.
+        let v3 = register(&c, "web:v3").await;
+        let (_ours3, sd3) = update(&c, &v3).await;
+        let hook = awaiting_hook(&c, &sd3).await;
+        assert_eq!(weight(&a, &a.test_rule, &a.blue).await, 100);
+        c.continue_service_deployment()
+            .service_deployment_arn(&sd3)
+            .hook_id(&hook)
+            .action(aws_sdk_ecs::types::DeploymentLifecycleHookAction::Rollback)
+            .send()
+            .await
+            .unwrap();
+        let sd = wait_sd(&c, &sd3, "ROLLBACK_SUCCESSFUL").await;
+        assert!(sd.rollback().is_some());
+        assert_eq!(weight(&a, &a.prod_rule, &a.green).await, 100);
+        assert_eq!(weight(&a, &a.test_rule, &a.green).await, 100);
+        let s = wait(&c, "green serving v2", |s| {
+            s.running_count() == 2 && s.deployments().len() == 1
+        })
+        .await;
+        assert_eq!(s.task_definition(), Some(v2.as_str()));
+    }
+
+    async fn observe_weights(c: &Client, a: &Alb, sd_arn: &str, tg: &str) -> Vec<i32> {
+        let mut seen: Vec<i32> = Vec::new();
+        let start = Instant::now();
+        loop {
+            let w = weight(a, &a.prod_rule, tg).await;
+            if seen.last() != Some(&w) {
+                seen.push(w);
+            }
+            let sd = sd_status(c, sd_arn).await;
+            if sd.status().map(|s| s.as_str()) == Some("SUCCESSFUL") {
+                return seen;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "deployment did not finish: {seen:?} {sd:#?}"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn canary_and_linear_weight_sequences() {
+        let sb = start(300.0).await;
+        let c = client(&sb, true);
+        let a = alb(&sb).await;
+        let cfg = DeploymentConfiguration::builder()
+            .strategy(DeploymentStrategy::Canary)
+            .canary_configuration(
+                CanaryConfiguration::builder()
+                    .canary_percent(20.0)
+                    .canary_bake_time_in_minutes(2)
+                    .build(),
+            )
+            .build();
+        service(&c, &a, cfg).await;
+        let v2 = register(&c, "web:v2").await;
+        let (_id, sd) = update(&c, &v2).await;
+        let seen = observe_weights(&c, &a, &sd, &a.green).await;
+        assert_eq!(
+            seen,
+            vec![0, 20, 100],
+            "canary: production weight of the new target group"
+        );
+
+        c.update_service()
+            .cluster("c1")
+            .service("web")
+            .deployment_configuration(
+                DeploymentConfiguration::builder()
+                    .strategy(DeploymentStrategy::Linear)
+                    .linear_configuration(
+                        LinearConfiguration::builder()
+                            .step_percent(25.0)
+                            .step_bake_time_in_minutes(2)
+                            .build(),
+                    )
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        let v3 = register(&c, "web:v3").await;
+        let (_id, sd) = update(&c, &v3).await;
+        let seen = observe_weights(&c, &a, &sd, &a.blue).await;
+        assert_eq!(
+            seen,
+            vec![0, 25, 50, 75, 100],
+            "linear: production weight of the new target group"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn codedeploy_blue_green_on_a_code_deploy_service() {
+        use aws_sdk_codedeploy as cd;
+        let sb = start(600.0).await;
+        let c = client(&sb, true);
+        let a = alb(&sb).await;
+        let conf = cd::Config::builder()
+            .behavior_version(cd::config::BehaviorVersion::latest())
+            .region(cd::config::Region::new("us-east-1"))
+            .credentials_provider(cd::config::Credentials::new(
+                "AKIDSANDBOX",
+                "sandbox-secret",
+                None,
+                None,
+                "test",
+            ))
+            .endpoint_url(sb.endpoint())
+            .build();
+        let d = cd::Client::from_conf(conf);
+        c.create_cluster().cluster_name("c1").send().await.unwrap();
+        let v1 = register(&c, "web:v1").await;
+        c.create_service()
+            .cluster("c1")
+            .service_name("web")
+            .task_definition(&v1)
+            .desired_count(2)
+            .launch_type(LaunchType::Fargate)
+            .network_configuration(network())
+            .deployment_controller(
+                aws_sdk_ecs::types::DeploymentController::builder()
+                    .r#type(aws_sdk_ecs::types::DeploymentControllerType::CodeDeploy)
+                    .build()
+                    .unwrap(),
+            )
+            .load_balancers(
+                LoadBalancer::builder()
+                    .target_group_arn(&a.blue)
+                    .container_name("web")
+                    .container_port(80)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        wait(&c, "initial tasks", |s| s.running_count() == 2).await;
+        d.create_application()
+            .application_name("app")
+            .compute_platform(cd::types::ComputePlatform::Ecs)
+            .send()
+            .await
+            .unwrap();
+        let pair = cd::types::TargetGroupPairInfo::builder()
+            .target_groups(cd::types::TargetGroupInfo::builder().name("blue").build())
+            .target_groups(cd::types::TargetGroupInfo::builder().name("green").build())
+            .prod_traffic_route(
+                cd::types::TrafficRoute::builder()
+                    .listener_arns(&a.listeners[0])
+                    .build(),
+            )
+            .test_traffic_route(
+                cd::types::TrafficRoute::builder()
+                    .listener_arns(&a.listeners[1])
+                    .build(),
+            )
+            .build();
+        d.create_deployment_group()
+            .application_name("app")
+            .deployment_group_name("dg")
+            .service_role_arn("arn:aws:iam::123456789012:role/cd")
+            .deployment_config_name("CodeDeployDefault.ECSLinear10PercentEvery1Minutes")
+            .ecs_services(
+                cd::types::EcsService::builder()
+                    .cluster_name("c1")
+                    .service_name("web")
+                    .build(),
+            )
+            .load_balancer_info(
+                cd::types::LoadBalancerInfo::builder()
+                    .target_group_pair_info_list(pair)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            d.list_applications().send().await.unwrap().applications(),
+            ["app".to_string()]
+        );
+        let g = d
+            .get_deployment_group()
+            .application_name("app")
+            .deployment_group_name("dg")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            g.deployment_group_info().unwrap().deployment_config_name(),
+            Some("CodeDeployDefault.ECSLinear10PercentEvery1Minutes")
+        );
+        // ECS refuses a task definition change on a CODE_DEPLOY service.
+        let v2 = register(&c, "web:v2").await;
+        let err = c
+            .update_service()
+            .cluster("c1")
+            .service("web")
+            .task_definition(&v2)
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Some("InvalidParameterException"));
+        let appspec = format!(
+            r#"{{"version": 0.0, "Resources": [{{"TargetService": {{"Type": "AWS::ECS::Service", "Properties": {{"TaskDefinition": "{v2}", "LoadBalancerInfo": {{"ContainerName": "web", "ContainerPort": 80}}}}}}}}]}}"#
+        );
+        let out = d
+            .create_deployment()
+            .application_name("app")
+            .deployment_group_name("dg")
+            .revision(
+                cd::types::RevisionLocation::builder()
+                    .revision_type(cd::types::RevisionLocationType::AppSpecContent)
+                    .app_spec_content(
+                        cd::types::AppSpecContent::builder()
+                            .content(appspec)
+                            .build(),
+                    )
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        let id = out.deployment_id().unwrap().to_string();
+        let start = Instant::now();
+        let mut weights: Vec<i64> = Vec::new();
+        loop {
+            let t = d
+                .get_deployment_target()
+                .deployment_id(&id)
+                .target_id("c1:web")
+                .send()
+                .await
+                .unwrap();
+            let ecs = t.deployment_target().unwrap().ecs_target().unwrap().clone();
+            if let Some(green) = ecs
+                .task_sets_info()
+                .iter()
+                .find(|s| s.task_set_label() == Some(&cd::types::TargetLabel::Green))
+            {
+                let w = green.traffic_weight() as i64;
+                if weights.last() != Some(&w) {
+                    weights.push(w);
+                }
+            }
+            let info = d.get_deployment().deployment_id(&id).send().await.unwrap();
+            if info.deployment_info().unwrap().status()
+                == Some(&cd::types::DeploymentStatus::Succeeded)
+            {
+                assert!(
+                    ecs.lifecycle_events()
+                        .iter()
+                        .all(|e| e.status() == Some(&cd::types::LifecycleEventStatus::Succeeded))
+                );
+                break;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "CodeDeploy deployment stuck: {info:#?}"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(weights.first(), Some(&0));
+        assert!(
+            weights.contains(&10) && weights.contains(&50),
+            "linear 10% steps: {weights:?}"
+        );
+        assert_eq!(listener_weight(&a, &a.listeners[0], &a.green).await, 100);
+        let s = wait(&c, "blue gone", |s| {
+            s.running_count() == 2 && s.deployments().len() == 1
+        })
+        .await;
+        assert_eq!(s.task_definition(), Some(v2.as_str()));
+        let ids = d
+            .list_deployments()
+            .application_name("app")
+            .deployment_group_name("dg")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(ids.deployments(), [id.clone()]);
+        let err = d
+            .stop_deployment()
+            .deployment_id(&id)
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Some("DeploymentAlreadyCompletedException"));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn lambda_hook_failure_rolls_blue_green_back() {
+        let sb = start(600.0).await;
+        let c = client(&sb, true);
+        let a = alb(&sb).await;
+        let hook = DeploymentLifecycleHook::builder()
+            .target_type(DeploymentLifecycleHookTargetType::AwsLambda)
+            .hook_target_arn("arn:aws:lambda:us-east-1:123456789012:function:smoke")
+            .role_arn("arn:aws:iam::123456789012:role/hook")
+            .lifecycle_stages(DeploymentLifecycleHookStage::PostScaleUp)
+            .build();
+        let cfg = DeploymentConfiguration::builder()
+            .strategy(DeploymentStrategy::BlueGreen)
+            .lifecycle_hooks(hook)
+            .build();
+        let v1 = service(&c, &a, cfg).await;
+        let v2 = register(&c, "web:v2--hook-fail").await;
+        let (_ours, sd_arn) = update(&c, &v2).await;
+        let sd = wait_sd(&c, &sd_arn, "ROLLBACK_SUCCESSFUL").await;
+        let h = &sd.lifecycle_hook_details()[0];
+        assert_eq!(h.status().map(|s| s.as_str()), Some("FAILED"));
+        assert_eq!(
+            h.target_arn(),
+            Some("arn:aws:lambda:us-east-1:123456789012:function:smoke")
+        );
+        assert_eq!(
+            weight(&a, &a.prod_rule, &a.blue).await,
+            100,
+            "production traffic never left blue"
+        );
+        let s = wait(&c, "green gone", |s| {
+            s.running_count() == 2 && s.deployments().len() == 1
+        })
+        .await;
+        assert_eq!(s.task_definition(), Some(v1.as_str()));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn rolling_behind_elb_fails_on_elb_health_and_missing_ecr_image() {
+        let sb = start(600.0).await;
+        let c = client(&sb, true);
+        let a = alb(&sb).await;
+        let cfg = DeploymentConfiguration::builder()
+            .deployment_circuit_breaker(
+                DeploymentCircuitBreaker::builder()
+                    .enable(true)
+                    .rollback(true)
+                    .build(),
+            )
+            .build();
+        let v1 = service(&c, &a, cfg).await;
+        let v2 = register(&c, "web:v2--elb-unhealthy").await;
+        let (ours, sd_arn) = update(&c, &v2).await;
+        wait_sd(&c, &sd_arn, "ROLLBACK_SUCCESSFUL").await;
+        let failed = stopped_tasks(&c, &ours).await;
+        assert!(failed.len() >= 3);
+        assert!(
+            failed
+                .iter()
+                .any(|t| t.stopped_reason().unwrap_or("").starts_with(
+                    "Task failed ELB health checks in (target-group arn:aws:elasticloadbalancing:"
+                )),
+            "{failed:#?}"
+        );
+        let s = describe(&c).await;
+        assert_eq!(s.task_definition(), Some(v1.as_str()));
+        assert!(s.events().iter().any(|e| {
+            e.message()
+                .unwrap_or("")
+                .contains("is unhealthy in (target-group")
+        }));
+
+        // An image of the sandbox's ECR registry that was never pushed cannot be pulled.
+        let v3 = register(
+            &c,
+            "123456789012.dkr.ecr.us-east-1.amazonaws.com/web:missing",
+        )
+        .await;
+        let (ours, sd_arn) = update(&c, &v3).await;
+        wait_sd(&c, &sd_arn, "ROLLBACK_SUCCESSFUL").await;
+        let failed = stopped_tasks(&c, &ours).await;
+        // Tasks still pending when the rollback began are stopped by the scheduler instead.
+        let pull: Vec<_> = failed
+            .iter()
+            .filter(|t| t.stop_code().map(|c| c.as_str()) == Some("TaskFailedToStart"))
+            .collect();
+        assert!(pull.len() >= 3, "{failed:#?}");
+        assert!(
+            pull.iter().all(|t| t
+                .stopped_reason()
+                .unwrap_or("")
+                .starts_with("CannotPullContainerError")),
+            "{failed:#?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alarm_in_alarm_state_rolls_back() {
+    use aws_sdk_ecs::types::DeploymentAlarms;
+    let sb = start(SPEED).await;
+    let c = client(&sb, true);
+    let v1 = settled_service(&c, false).await;
+    c.update_service()
+        .cluster("c1")
+        .service("web")
+        .deployment_configuration(
+            DeploymentConfiguration::builder()
+                .alarms(
+                    DeploymentAlarms::builder()
+                        .alarm_names("web-5xx")
+                        .enable(true)
+                        .rollback(true)
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let v2 = register(&c, "web:v2--slow-start-10m").await;
+    let (ours, sd_arn) = update(&c, &v2).await;
+    assert_eq!(
+        sd_status(&c, &sd_arn)
+            .await
+            .alarms()
+            .unwrap()
+            .status()
+            .map(|s| s.as_str()),
+        Some("MONITORING")
+    );
+    let (status, _) = raw(
+        &sb,
+        "POST",
+        "/_sandbox/faults",
+        None,
+        r#"{"alarms": {"web-5xx": "ALARM"}}"#,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let sd = wait_sd(&c, &sd_arn, "ROLLBACK_SUCCESSFUL").await;
+    let alarms = sd.alarms().unwrap();
+    assert_eq!(alarms.status().map(|s| s.as_str()), Some("TRIGGERED"));
+    assert_eq!(alarms.triggered_alarm_names(), ["web-5xx".to_string()]);
+    let s = describe(&c).await;
+    assert_eq!(s.task_definition(), Some(v1.as_str()));
+    assert!(s.events().iter().any(|e| e.message()
+        == Some(
+            &format!("(service web) (deployment {ours}) deployment failed: alarm detected.")[..]
+        )));
+}
+
+/// Figures, not assertions on time: `cargo test --test sandbox bench -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn bench_200_services_x_4_tasks() {
+    use serde_json::json;
+    let mut w = cortado::sandbox::world::World::new("us-east-1", 7, 1_700_000_000.0);
+    w.ecs("CreateCluster", &json!({"clusterName": "bench"}))
+        .unwrap();
+    let td = |img: &str| json!({"family": "b", "containerDefinitions": [{"name": "app", "image": img, "healthCheck": {"command": ["CMD", "true"], "interval": 10}}]});
+    w.ecs("RegisterTaskDefinition", &td("app:1")).unwrap();
+    w.ecs("RegisterTaskDefinition", &td("app:2")).unwrap();
+    let t0 = Instant::now();
+    for i in 0..200 {
+        w.ecs("CreateService", &json!({"cluster": "bench", "serviceName": format!("s{i}"), "taskDefinition": "b:1", "desiredCount": 4})).unwrap();
+    }
+    println!("create 200 services: {:?}", t0.elapsed());
+    let run = |w: &mut cortado::sandbox::world::World, label: &str| {
+        let (mut adv, mut total, mut max, mut events) =
+            (0u32, Duration::ZERO, Duration::ZERO, 0usize);
+        let mut t = w.now;
+        loop {
+            t += 1.0;
+            let s = Instant::now();
+            events += w.advance(t);
+            let d = s.elapsed();
+            adv += 1;
+            total += d;
+            max = max.max(d);
+            let done = w
+                .services
+                .values()
+                .all(|s| s.deployments.len() == 1 && s.deployments[0].rollout_state == "COMPLETED");
+            if done || adv > 3600 {
+                break;
+            }
+        }
+        println!(
+            "{label}: {adv} advances of 1 virtual s, {events} events, mean {:?}/advance, max {:?}, {:.1} µs/event",
+            total / adv,
+            max,
+            total.as_secs_f64() * 1e6 / events.max(1) as f64
+        );
+        assert!(adv <= 3600, "{label} did not settle");
+    };
+    run(&mut w, "initial rollout (800 tasks)");
+    for i in 0..200 {
+        w.ecs(
+            "UpdateService",
+            &json!({"cluster": "bench", "service": format!("s{i}"), "taskDefinition": "b:2"}),
+        )
+        .unwrap();
+    }
+    run(&mut w, "rolling deploy of all 200 services");
+    let s = Instant::now();
+    for _ in 0..1000 {
+        let t = w.now + 0.001;
+        w.advance(t);
+    }
+    println!("idle advance (no due events): {:?}", s.elapsed() / 1000);
+
+    // Idle CPU of a running server: process CPU time over 2 s of wall time with no requests.
+    let sb = start(1.0).await;
+    let _ = sb.endpoint();
+    let cpu = || -> f64 {
+        let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+        let f: Vec<&str> = stat.rsplit(") ").next().unwrap_or("").split(' ').collect();
+        (f.get(11).and_then(|x| x.parse::<f64>().ok()).unwrap_or(0.0)
+            + f.get(12).and_then(|x| x.parse::<f64>().ok()).unwrap_or(0.0))
+            / 100.0
+    };
+    let c0 = cpu();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    println!("idle server: {:.3} s CPU over 2 s wall", cpu() - c0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn same_seed_same_ids_and_prepare_creates_what_is_missing() {
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let sb = start(1.0).await;
+        let c = client(&sb, true);
+        c.create_cluster().cluster_name("c1").send().await.unwrap();
+        let td = register(&c, "web:v1").await;
+        let out = c
+            .create_service()
+            .cluster("c1")
+            .service_name("web")
+            .task_definition(&td)
+            .desired_count(1)
+            .launch_type(LaunchType::Fargate)
+            .network_configuration(network())
+            .send()
+            .await
+            .unwrap();
+        let s = out.service().unwrap();
+        ids.push((
+            s.deployments()[0].id().unwrap().to_string(),
+            s.current_service_deployment().unwrap().to_string(),
+        ));
+    }
+    assert_eq!(
+        ids[0], ids[1],
+        "a run is reproducible for a seed and request sequence"
+    );
+
+    let sb = start(SPEED).await;
+    let image = "123456789012.dkr.ecr.us-east-1.amazonaws.com/web:v1";
+    let prep = sandbox::Prepare {
+        cluster: "prod".into(),
+        service: Some("web".into()),
+        target_groups: vec!["arn:aws:elasticloadbalancing:us-east-1:999999999999:targetgroup/web-blue/0123456789abcdef".into(), "web-green".into()],
+        images: vec![image.into()],
+    };
+    let created = prep.apply(&sb).unwrap();
+    assert_eq!(created.len(), 5, "{created:?}");
+    assert!(
+        prep.apply(&sb).unwrap().is_empty(),
+        "a second prepare creates nothing"
+    );
+    let c = client(&sb, true);
+    let out = c.describe_clusters().clusters("prod").send().await.unwrap();
+    assert_eq!(out.clusters().len(), 1);
+    let known = sb.control().with_world(|w| {
+        (
+            w.elbv2.find_target_group("web-blue").is_some(),
+            w.ecr.resolve(image),
+        )
+    });
+    assert_eq!(known, (true, Some(true)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seed_with_load_balancer_references() {
+    let seed = sandbox::Seed::parse(
+        r#"
+clusters: [c1]
+images: ["123456789012.dkr.ecr.us-east-1.amazonaws.com/web:v1"]
+targetGroups:
+  - {name: web-blue, port: 80}
+  - {name: web-green, port: 80}
+loadBalancers:
+  - name: alb
+    listeners:
+      - port: 80
+        forward: [{targetGroup: web-blue, weight: 1}]
+        rules:
+          - {priority: 10, pathPattern: "/*", forward: [{targetGroup: web-blue, weight: 100}, {targetGroup: web-green, weight: 0}]}
+services:
+  - cluster: c1
+    serviceName: web
+    desiredCount: 2
+    launchType: FARGATE
+    networkConfiguration: {awsvpcConfiguration: {subnets: [subnet-1]}}
+    deploymentConfiguration: {strategy: BLUE_GREEN}
+    loadBalancers:
+      - targetGroupArn: web-blue
+        containerName: web
+        containerPort: 80
+        advancedConfiguration: {alternateTargetGroupArn: web-green, productionListenerRule: "alb:80:10", testListenerRule: "alb:80", roleArn: "arn:aws:iam::123456789012:role/x"}
+    taskDefinition:
+      family: web
+      networkMode: awsvpc
+      requiresCompatibilities: [FARGATE]
+      cpu: "256"
+      memory: "512"
+      containerDefinitions:
+        - {name: web, image: "123456789012.dkr.ecr.us-east-1.amazonaws.com/web:v1", portMappings: [{containerPort: 80}]}
+"#,
+        std::path::Path::new("seed.yml"),
+    )
+    .unwrap();
+    let sb = sandbox::start(Options {
+        speed: SPEED,
+        seed: Some(seed),
+        ..Options::default()
+    })
+    .await
+    .unwrap();
+    let c = client(&sb, true);
+    let s = wait(&c, "seeded tasks healthy", |s| {
+        s.running_count() == 2
+            && s.deployments()[0].rollout_state().map(|r| r.as_str()) == Some("COMPLETED")
+    })
+    .await;
+    let lb = &s.load_balancers()[0];
+    assert!(
+        lb.target_group_arn().unwrap().starts_with(
+            "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web-blue/"
+        )
+    );
+    let adv = lb.advanced_configuration().unwrap();
+    let prod = adv.production_listener_rule().unwrap();
+    assert!(
+        prod.starts_with("arn:aws:elasticloadbalancing:") && prod.contains(":listener-rule/"),
+        "{prod}"
+    );
+    assert!(adv.test_listener_rule().unwrap().contains(":listener/"));
+    // A seed that names an unknown target group is refused with a clear message.
+    let bad = sandbox::Seed::parse(
+        "loadBalancers: [{name: x, listeners: [{forward: [{targetGroup: nope}]}]}]",
+        std::path::Path::new("bad.yml"),
+    )
+    .unwrap();
+    let err = sandbox::start(Options {
+        seed: Some(bad),
+        ..Options::default()
+    })
+    .await
+    .err()
+    .unwrap();
+    assert!(
+        format!("{err:?}").contains("unknown target group nope"),
+        "{err:?}"
+    );
+    assert!(sandbox::Seed::parse("servicez: []", std::path::Path::new("typo.yml")).is_err());
+}

@@ -481,6 +481,40 @@ async fn stop_service_deployment_rollback() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), Some("ConflictException"));
+    // Scaling to zero is not a deployment: the same deployment stays PRIMARY and settles.
+    let before = describe(&c).await.deployments()[0]
+        .id()
+        .unwrap()
+        .to_string();
+    c.update_service()
+        .cluster("c1")
+        .service("web")
+        .desired_count(0)
+        .send()
+        .await
+        .unwrap();
+    let s = wait(&c, "scaled to zero", |s| {
+        s.running_count() == 0
+            && s.pending_count() == 0
+            && s.events()[0]
+                .message()
+                .unwrap_or("")
+                .contains("steady state")
+    })
+    .await;
+    assert_eq!(s.deployments().len(), 1);
+    assert_eq!(s.deployments()[0].id(), Some(before.as_str()));
+    assert_eq!(
+        c.list_service_deployments()
+            .cluster("c1")
+            .service("web")
+            .send()
+            .await
+            .unwrap()
+            .service_deployments()
+            .len(),
+        2
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -568,6 +602,41 @@ async fn api_faults_and_validation_have_aws_shapes() {
     c.describe_clusters().clusters("c1").send().await.unwrap();
     sb.control().set_faults(Faults::default());
     c.list_clusters().send().await.unwrap();
+
+    // Scripted failure of the next call, then latency.
+    let (status, _) = raw(&sb, "POST", "/_sandbox/faults", None,
+        r#"{"failNext": [{"operation": "CreateCluster", "code": "ServerException", "count": 1}], "api": {"latencyMs": 150}}"#).await;
+    assert_eq!(status, 200);
+    let t0 = Instant::now();
+    let err = c
+        .create_cluster()
+        .cluster_name("c2")
+        .send()
+        .await
+        .unwrap_err();
+    assert!(err.as_service_error().unwrap().is_server_exception());
+    assert!(
+        t0.elapsed() < Duration::from_millis(150),
+        "scripted failures answer at once"
+    );
+    let t0 = Instant::now();
+    c.create_cluster().cluster_name("c2").send().await.unwrap();
+    assert!(
+        t0.elapsed() >= Duration::from_millis(150),
+        "latency fault applies"
+    );
+    sb.control().set_faults(Faults::default());
+    let before = sb.control().now();
+    let (status, body) = raw(
+        &sb,
+        "POST",
+        "/_sandbox/advance",
+        None,
+        r#"{"seconds": 3600}"#,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(sb.control().now() - before >= 3600.0);
 
     // Unknown operation: a JSON error, not an HTML 500.
     let (status, body) = raw(

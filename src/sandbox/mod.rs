@@ -644,6 +644,7 @@ pub async fn start(opts: Options) -> Result<Sandbox, Error> {
         world,
         clock: Clock::new(base, opts.speed),
         log: Vec::new(),
+        seq: 0,
         api_rng: Rng::new(opts.rng_seed ^ 0x5EED_FA17),
     };
     let shared = Arc::new(Shared {

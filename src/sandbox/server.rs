@@ -21,6 +21,9 @@ use super::faults::{Faults, FaultsPatch};
 use super::util::{Clock, Rng, wall_now};
 use super::world::World;
 
+/// Entries the request log keeps; older ones are dropped in batches.
+const MAX_LOG: usize = 100_000;
+
 /// One line of the request log (`GET /_sandbox/requests`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -46,6 +49,8 @@ pub struct Inner {
     pub world: World,
     pub clock: Clock,
     pub log: Vec<RequestRecord>,
+    /// Sequence number of the last logged request (the log keeps the newest entries).
+    pub seq: u64,
     pub api_rng: Rng,
     /// The world as it was after seeding, for `/_sandbox/reset`.
     pub initial: World,
@@ -302,7 +307,11 @@ pub async fn handle(
         }
         Decision::Pass => dispatch(&mut inner, &service, &op, proto, &body, &rid),
     };
-    let seq = inner.log.len() as u64 + 1;
+    inner.seq += 1;
+    let seq = inner.seq;
+    if inner.log.len() >= MAX_LOG {
+        inner.log.drain(..MAX_LOG / 10);
+    }
     let record = RequestRecord {
         seq,
         virtual_time: (inner.world.now * 1000.0).round() / 1000.0,

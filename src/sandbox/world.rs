@@ -1433,7 +1433,8 @@ impl World {
                 .map(|d| d.id.clone())
                 .unwrap_or_default();
             self.svc_tasks(key).any(|t| {
-                t.last_status != "STOPPED" && t.deployment.as_deref() != Some(primary_id.as_str())
+                t.last_status != "STOPPED"
+                    && (!t.live() || t.deployment.as_deref() != Some(primary_id.as_str()))
             })
         };
         let name = self.svc_label(key);

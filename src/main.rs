@@ -76,7 +76,9 @@ fn run(cli: Cli, printer: &mut Printer) -> Result<ExitCode, Error> {
 }
 
 /// Runs an async command on a multi-threaded runtime.
-fn block_on<F: std::future::Future<Output = Result<ExitCode, Error>>>(f: F) -> Result<ExitCode, Error> {
+fn block_on<F: std::future::Future<Output = Result<ExitCode, Error>>>(
+    f: F,
+) -> Result<ExitCode, Error> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -86,9 +88,15 @@ fn block_on<F: std::future::Future<Output = Result<ExitCode, Error>>>(f: F) -> R
 }
 
 /// `cortado sandbox serve`: the emulator in the foreground, prepared from `--prepare` configs.
-async fn sandbox_serve(settings: &Settings, args: cortado::cli::SandboxServeArgs) -> Result<ExitCode, Error> {
+async fn sandbox_serve(
+    settings: &Settings,
+    args: cortado::cli::SandboxServeArgs,
+) -> Result<ExitCode, Error> {
     if !(args.speed.is_finite() && args.speed > 0.0) {
-        return Err(Error::msg(format!("--speed must be a positive number, got {}", args.speed)));
+        return Err(Error::msg(format!(
+            "--speed must be a positive number, got {}",
+            args.speed
+        )));
     }
     let seed = match &args.seed {
         Some(p) => Some(cortado::sandbox::Seed::load(p)?),
@@ -112,7 +120,10 @@ async fn sandbox_serve(settings: &Settings, args: cortado::cli::SandboxServeArgs
         speed: args.speed,
         state_file: args.state.clone(),
         seed,
-        region: settings.region.clone().unwrap_or_else(|| "us-east-1".into()),
+        region: settings
+            .region
+            .clone()
+            .unwrap_or_else(|| "us-east-1".into()),
         ..cortado::sandbox::Options::default()
     };
     cortado::sandbox::serve(opts, prepare).await?;

@@ -33,7 +33,11 @@ impl From<&DeployArgs> for DeployFlags {
     }
 }
 
-pub async fn run(settings: &Settings, printer: &mut Printer, args: &DeployArgs) -> Result<ExitCode> {
+pub async fn run(
+    settings: &Settings,
+    printer: &mut Printer,
+    args: &DeployArgs,
+) -> Result<ExitCode> {
     let flags = DeployFlags::from(args);
     let ctx = settings.render_context()?;
     printer.set_secrets(ctx.secrets.clone());
@@ -120,7 +124,11 @@ pub async fn run(settings: &Settings, printer: &mut Printer, args: &DeployArgs) 
         report.outcome = outcome;
         report.detail = detail;
         report.duration = started_at.elapsed();
-        report.stopped_reasons = stopped_reasons(&log.lock().unwrap_or_else(|e| e.into_inner()), &service, &started.ours.deployment_id);
+        report.stopped_reasons = stopped_reasons(
+            &log.lock().unwrap_or_else(|e| e.into_inner()),
+            &service,
+            &started.ours.deployment_id,
+        );
         let cancelled = report.outcome == Outcome2::Cancelled;
         reports.push(report);
         if cancelled {
@@ -135,7 +143,12 @@ pub async fn run(settings: &Settings, printer: &mut Printer, args: &DeployArgs) 
 fn stopped_reasons(events: &[Stamped], service: &str, deployment: &str) -> Vec<(String, usize)> {
     let mut counts: Vec<(String, usize)> = Vec::new();
     for e in events {
-        if let Event::TaskStopped { service: s, started_by, reason, .. } = &e.event
+        if let Event::TaskStopped {
+            service: s,
+            started_by,
+            reason,
+            ..
+        } = &e.event
             && s == service
             && started_by.as_deref() == Some(deployment)
         {
@@ -145,7 +158,7 @@ fn stopped_reasons(events: &[Stamped], service: &str, deployment: &str) -> Vec<(
             }
         }
     }
-    counts.sort_by(|a, b| b.1.cmp(&a.1));
+    counts.sort_by_key(|c| std::cmp::Reverse(c.1));
     counts
 }
 
@@ -158,10 +171,13 @@ pub fn finish(printer: &Printer, reports: &[Report], events: &[Stamped]) -> Resu
                 printer.out(&summary_text(r));
             }
         }
-        Format::Json => printer.out(&serde_json::to_string(&json!({
-            "event": "result",
-            "services": reports.iter().map(summary_json).collect::<Vec<_>>(),
-        })).unwrap_or_default()),
+        Format::Json => printer.out(
+            &serde_json::to_string(&json!({
+                "event": "result",
+                "services": reports.iter().map(summary_json).collect::<Vec<_>>(),
+            }))
+            .unwrap_or_default(),
+        ),
     }
     if crate::report::github::is_actions() {
         let mut outputs = crate::report::github::DeployOutputs::from_events(events);

@@ -14,7 +14,7 @@ use crate::deploy::event::{Emitter, Event};
 use crate::deploy::local::{Local, timeout};
 use crate::deploy::observe::{AwsObserver, deployment_views};
 use crate::deploy::run::{self, DeployFlags, Follow, Outcome2, Report, RollbackResult};
-use crate::deploy::verdict::{FastFail, Failure, Ours, short_arn};
+use crate::deploy::verdict::{Failure, FastFail, Ours, short_arn};
 use crate::deploy::watch::{Cadence, Outcome, watch};
 use crate::error::{Error, ExitCode, Result};
 use crate::report::{Format, Printer};
@@ -34,7 +34,11 @@ pub async fn diff(settings: &Settings, printer: &mut Printer, args: &DiffArgs) -
     let (locals, s) = with_session(settings, printer).await?;
     let mut plans = Vec::new();
     for local in &locals {
-        plans.push(run::decide(&s.clients, local, &DeployFlags::default()).await?.plan);
+        plans.push(
+            run::decide(&s.clients, local, &DeployFlags::default())
+                .await?
+                .plan,
+        );
     }
     let changed = plans.iter().any(|p| p.changed());
     match args.format {
@@ -44,7 +48,13 @@ pub async fn diff(settings: &Settings, printer: &mut Printer, args: &DiffArgs) -
             }
         }
         DiffFormat::Markdown => {
-            printer.out(&plans.iter().map(|p| p.markdown()).collect::<Vec<_>>().join("\n"));
+            printer.out(
+                &plans
+                    .iter()
+                    .map(|p| p.markdown())
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            );
         }
         DiffFormat::Json => printer.out_json(&json!({
             "changed": changed,
@@ -53,7 +63,10 @@ pub async fn diff(settings: &Settings, printer: &mut Printer, args: &DiffArgs) -
     }
     if args.comment {
         let api = crate::github::GitHubApi::from_env(None)?;
-        let sections: Vec<String> = plans.iter().map(|p| printer.secrets().mask(&p.markdown())).collect();
+        let sections: Vec<String> = plans
+            .iter()
+            .map(|p| printer.secrets().mask(&p.markdown()))
+            .collect();
         let body = crate::github::comment_body("diff", "cortado: deploy plan", &sections);
         let action = crate::github::upsert_comment(&api, "diff", &body).await?;
         printer.info(&format!("pull request comment: {action:?}"));
@@ -65,14 +78,21 @@ pub async fn diff(settings: &Settings, printer: &mut Printer, args: &DiffArgs) -
             ("diff", diff),
         ])?;
     }
-    Ok(if changed { ExitCode::Changes } else { ExitCode::Success })
+    Ok(if changed {
+        ExitCode::Changes
+    } else {
+        ExitCode::Success
+    })
 }
 
 /// `cortado register`: registers the rendered task definition.
 pub async fn register(settings: &Settings, printer: &mut Printer) -> Result<ExitCode> {
     let (locals, s) = with_session(settings, printer).await?;
     for local in &locals {
-        let td = s.clients.register_task_definition(local.task.clone()).await?;
+        let td = s
+            .clients
+            .register_task_definition(local.task.clone())
+            .await?;
         let arn = td.task_definition_arn().unwrap_or_default();
         match printer.format {
             Format::Json => printer.out_json(&json!({"task_definition_arn": arn})),
@@ -91,7 +111,7 @@ async fn revisions_of(clients: &Clients, family: &str) -> Result<Vec<(u64, Strin
         .into_iter()
         .filter_map(|a| Some((a.rsplit(':').next()?.parse().ok()?, a)))
         .collect();
-    revs.sort_by(|a, b| b.0.cmp(&a.0));
+    revs.sort_by_key(|r| std::cmp::Reverse(r.0));
     Ok(revs)
 }
 
@@ -116,7 +136,11 @@ pub async fn revisions(settings: &Settings, printer: &mut Printer) -> Result<Exi
             Format::Text => {
                 let mut out = format!("{family}: {} ACTIVE revision(s)\n", revs.len());
                 for (n, a) in &revs {
-                    let mark = if Some(a) == running.as_ref() { "  <- running" } else { "" };
+                    let mark = if Some(a) == running.as_ref() {
+                        "  <- running"
+                    } else {
+                        ""
+                    };
                     out.push_str(&format!("  {n:>5}  {a}{mark}\n"));
                 }
                 printer.out(&out);
@@ -127,7 +151,11 @@ pub async fn revisions(settings: &Settings, printer: &mut Printer) -> Result<Exi
 }
 
 /// `cortado deregister --revision N | --keep-last N`: never the running revision.
-pub async fn deregister(settings: &Settings, printer: &mut Printer, args: &DeregisterArgs) -> Result<ExitCode> {
+pub async fn deregister(
+    settings: &Settings,
+    printer: &mut Printer,
+    args: &DeregisterArgs,
+) -> Result<ExitCode> {
     let (locals, s) = with_session(settings, printer).await?;
     for local in &locals {
         let family = local.task.family().unwrap_or_default().to_string();
@@ -140,8 +168,10 @@ pub async fn deregister(settings: &Settings, printer: &mut Printer, args: &Dereg
         let doomed: Vec<&(u64, String)> = match (args.revision, args.keep_last) {
             (Some(n), _) => {
                 let Some(r) = revs.iter().find(|(rev, _)| *rev == n as u64) else {
-                    return Err(Error::msg(format!("{family}:{n} is not an ACTIVE revision"))
-                        .with_hint("`cortado revisions` lists the ACTIVE ones"));
+                    return Err(
+                        Error::msg(format!("{family}:{n} is not an ACTIVE revision"))
+                            .with_hint("`cortado revisions` lists the ACTIVE ones"),
+                    );
                 };
                 vec![r]
             }
@@ -151,8 +181,10 @@ pub async fn deregister(settings: &Settings, printer: &mut Printer, args: &Dereg
         for (n, arn) in doomed {
             if Some(arn) == running.as_ref() {
                 if args.revision.is_some() {
-                    return Err(Error::msg(format!("{family}:{n} is the revision the service runs"))
-                        .with_hint("deploy or roll back to another revision first"));
+                    return Err(Error::msg(format!(
+                        "{family}:{n} is the revision the service runs"
+                    ))
+                    .with_hint("deploy or roll back to another revision first"));
                 }
                 printer.info(&format!("keeping {family}:{n}: the service runs it"));
                 continue;
@@ -173,8 +205,10 @@ pub async fn status(settings: &Settings, printer: &mut Printer, events: usize) -
         let Some(svc) = s.clients.describe_service(cluster, service).await? else {
             return Err(Error::new(
                 crate::error::ErrorKind::Aws,
-                crate::error::Diagnostic::error(format!("service {service} not found in cluster {cluster}"))
-                    .hint("deploy it first, or check the cluster and region in the config"),
+                crate::error::Diagnostic::error(format!(
+                    "service {service} not found in cluster {cluster}"
+                ))
+                .hint("deploy it first, or check the cluster and region in the config"),
             ));
         };
         let deployments = deployment_views(&svc);
@@ -184,8 +218,14 @@ pub async fn status(settings: &Settings, printer: &mut Printer, events: usize) -
                 for t in s.clients.describe_target_health(tg).await? {
                     targets.push((
                         tg.to_string(),
-                        t.target().and_then(|x| x.id()).unwrap_or_default().to_string(),
-                        t.target_health().and_then(|h| h.state()).map(|x| x.as_str().to_string()).unwrap_or_default(),
+                        t.target()
+                            .and_then(|x| x.id())
+                            .unwrap_or_default()
+                            .to_string(),
+                        t.target_health()
+                            .and_then(|h| h.state())
+                            .map(|x| x.as_str().to_string())
+                            .unwrap_or_default(),
                     ));
                 }
             }
@@ -194,7 +234,12 @@ pub async fn status(settings: &Settings, printer: &mut Printer, events: usize) -
             .events()
             .iter()
             .take(events)
-            .map(|e| (e.created_at().map(|t| t.to_string()).unwrap_or_default(), e.message().unwrap_or_default().to_string()))
+            .map(|e| {
+                (
+                    e.created_at().map(|t| t.to_string()).unwrap_or_default(),
+                    e.message().unwrap_or_default().to_string(),
+                )
+            })
             .collect();
         match printer.format {
             Format::Json => printer.out_json(&json!({
@@ -276,10 +321,13 @@ async fn follow_current(
                 })
                 .await?
         }
-        None => clients.describe_service(&cluster, &service).await?.ok_or_else(|| {
-            Error::msg(format!("service {service} not found in cluster {cluster}"))
-                .with_hint("check the cluster and region in the config")
-        })?,
+        None => clients
+            .describe_service(&cluster, &service)
+            .await?
+            .ok_or_else(|| {
+                Error::msg(format!("service {service} not found in cluster {cluster}"))
+                    .with_hint("check the cluster and region in the config")
+            })?,
     };
     let td = svc.task_definition().unwrap_or_default().to_string();
     let ours = run::ours_from(&svc, &td)?;
@@ -300,12 +348,27 @@ async fn follow_current(
     )
     .await;
     let (outcome, detail) = match outcomes.get(&service) {
-        Some(Outcome::Succeeded) => (Outcome2::Succeeded, "steady on the current deployment".to_string()),
-        Some(Outcome::Failed(f @ Failure::RolledBack { .. })) => (Outcome2::FailedRolledBack, f.to_string()),
+        Some(Outcome::Succeeded) => (
+            Outcome2::Succeeded,
+            "steady on the current deployment".to_string(),
+        ),
+        Some(Outcome::Failed(f @ Failure::RolledBack { .. })) => {
+            (Outcome2::FailedRolledBack, f.to_string())
+        }
         Some(Outcome::Failed(f)) => (Outcome2::FailedNotRolledBack, f.to_string()),
-        Some(Outcome::TimedOut { last }) => (Outcome2::TimedOut { rolled_back: false }, format!("no verdict before the deadline ({last})")),
+        Some(Outcome::TimedOut { last }) => (
+            Outcome2::TimedOut { rolled_back: false },
+            format!("no verdict before the deadline ({last})"),
+        ),
         Some(Outcome::Cancelled { last }) => (Outcome2::Cancelled, format!("cancelled ({last})")),
-        None => (Outcome2::TimedOut { rolled_back: false }, "no verdict".into()),
+        Some(Outcome::Lost { error }) => (
+            Outcome2::Lost,
+            format!("cannot follow the deployment: {error}"),
+        ),
+        None => (
+            Outcome2::TimedOut { rolled_back: false },
+            "no verdict".into(),
+        ),
     };
     Ok(Report {
         cluster,
@@ -334,7 +397,9 @@ pub async fn wait(settings: &Settings, printer: &mut Printer) -> Result<ExitCode
 /// `cortado scale --tasks N`.
 pub async fn scale(settings: &Settings, printer: &mut Printer, tasks: i32) -> Result<ExitCode> {
     if tasks < 0 {
-        return Err(Error::msg(format!("--tasks must be 0 or more, got {tasks}")));
+        return Err(Error::msg(format!(
+            "--tasks must be 0 or more, got {tasks}"
+        )));
     }
     let (locals, s) = with_session(settings, printer).await?;
     let mut reports = Vec::new();
@@ -346,7 +411,11 @@ pub async fn scale(settings: &Settings, printer: &mut Printer, tasks: i32) -> Re
 
 /// `cortado rollback`: stop the deployment in flight (ECS returns to the last good
 /// revision), or update to the revision before the running one (skipping INACTIVE ones).
-pub async fn rollback(settings: &Settings, printer: &mut Printer, args: &RollbackArgs) -> Result<ExitCode> {
+pub async fn rollback(
+    settings: &Settings,
+    printer: &mut Printer,
+    args: &RollbackArgs,
+) -> Result<ExitCode> {
     let (locals, s) = with_session(settings, printer).await?;
     let emitter = Emitter::new();
     let log = session::wire_sinks(&emitter, printer);
@@ -358,14 +427,20 @@ pub async fn rollback(settings: &Settings, printer: &mut Printer, args: &Rollbac
         let cluster = local.config.cluster.clone();
         let started_at = Instant::now();
         let deadline = started_at + timeout(settings.timeout, &local.config);
-        let svc = s.clients.describe_service(&cluster, &service).await?.ok_or_else(|| {
-            Error::msg(format!("service {service} not found in cluster {cluster}"))
-                .with_hint("there is nothing to roll back")
-        })?;
+        let svc = s
+            .clients
+            .describe_service(&cluster, &service)
+            .await?
+            .ok_or_else(|| {
+                Error::msg(format!("service {service} not found in cluster {cluster}"))
+                    .with_hint("there is nothing to roll back")
+            })?;
         let current = svc.task_definition().unwrap_or_default().to_string();
         let deployments = deployment_views(&svc);
         let in_flight = deployments.len() > 1
-            || deployments.iter().any(|d| d.status == "PRIMARY" && d.rollout_state.as_deref() == Some("IN_PROGRESS"));
+            || deployments.iter().any(|d| {
+                d.status == "PRIMARY" && d.rollout_state.as_deref() == Some("IN_PROGRESS")
+            });
         let ours = run::ours_from(&svc, &current)?;
         let follow = Follow {
             clients: &s.clients,
@@ -381,7 +456,12 @@ pub async fn rollback(settings: &Settings, printer: &mut Printer, args: &Rollbac
             .and_then(|fr| fr.rsplit_once(':'))
             .map(|(f, _)| f.to_string())
             .unwrap_or_default();
-        let revision = |a: &str| a.rsplit(':').next().and_then(|r| r.parse::<u64>().ok()).unwrap_or(0);
+        let revision = |a: &str| {
+            a.rsplit(':')
+                .next()
+                .and_then(|r| r.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
         let previous = revisions_of(&s.clients, &family)
             .await?
             .into_iter()
@@ -397,7 +477,9 @@ pub async fn rollback(settings: &Settings, printer: &mut Printer, args: &Rollbac
         let result = if args.no_wait {
             // Start it and leave: one mutating call, no following.
             if in_flight && let Some(arn) = &ours.service_deployment_arn {
-                s.clients.stop_service_deployment(arn, crate::aws::ServiceDeploymentStop::Rollback).await?;
+                s.clients
+                    .stop_service_deployment(arn, crate::aws::ServiceDeploymentStop::Rollback)
+                    .await?;
             } else if let Some(prev) = &previous {
                 s.clients
                     .update_service(&ServiceUpdate {
@@ -426,7 +508,10 @@ pub async fn rollback(settings: &Settings, printer: &mut Printer, args: &Rollbac
         if args.deregister && matches!(result, RollbackResult::Done(_)) && !args.no_wait {
             s.clients.deregister_task_definition(&current).await?;
             emitter.emit(Event::Warning {
-                message: format!("deregistered the rolled-back revision {}", short_arn(&current)),
+                message: format!(
+                    "deregistered the rolled-back revision {}",
+                    short_arn(&current)
+                ),
             });
         }
         reports.push(Report {

@@ -24,7 +24,11 @@ pub struct Session {
 
 /// Renders and validates every config of the run; all findings of all configs are reported
 /// before anything is sent to AWS.
-pub fn load_locals(settings: &Settings, ctx: &RenderContext, printer: &Printer) -> Result<Vec<Local>> {
+pub fn load_locals(
+    settings: &Settings,
+    ctx: &RenderContext,
+    printer: &Printer,
+) -> Result<Vec<Local>> {
     let mut locals = Vec::new();
     let mut errors: Vec<Diagnostic> = Vec::new();
     for path in settings.config_paths()? {

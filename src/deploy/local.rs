@@ -60,13 +60,17 @@ pub struct Local {
 
 impl Local {
     pub fn service_name(&self) -> Result<&str> {
-        self.config.service.as_deref().filter(|s| !s.is_empty()).ok_or_else(|| {
-            Error::input(
-                Diagnostic::error("the config names no service")
-                    .at(self.config.document.locate(""))
-                    .hint("add `service: NAME` to the config file"),
-            )
-        })
+        self.config
+            .service
+            .as_deref()
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| {
+                Error::input(
+                    Diagnostic::error("the config names no service")
+                        .at(self.config.document.locate(""))
+                        .hint("add `service: NAME` to the config file"),
+                )
+            })
     }
 }
 
@@ -130,8 +134,10 @@ fn read_rollout(config: &Config, findings: &mut Vec<Diagnostic>) -> Rollout {
     let mut r = Rollout::default();
     let doc = &config.document;
     let unknown = |key: &str, known: &[&str], at: &str, findings: &mut Vec<Diagnostic>| {
-        let mut d = Diagnostic::warning(format!("unknown key {key:?} in rollout settings is ignored"))
-            .at(doc.locate_key(at));
+        let mut d = Diagnostic::warning(format!(
+            "unknown key {key:?} in rollout settings is ignored"
+        ))
+        .at(doc.locate_key(at));
         d.hint = Some(match did_you_mean(key, known.iter().copied()) {
             Some(s) => format!("did you mean {s:?}?"),
             None => format!("known keys: {}", known.join(", ")),
@@ -174,12 +180,10 @@ fn read_rollout(config: &Config, findings: &mut Vec<Diagnostic>) -> Rollout {
                                 Some(n) => r.fast_fail.same_reason_stops = n as usize,
                                 None => bad(&at, "a whole number of at least 1", findings),
                             },
-                            "unhealthy_target_for" => {
-                                match v.as_str().map(parse_duration) {
-                                    Some(Ok(d)) => r.fast_fail.unhealthy_target_for = d,
-                                    _ => bad(&at, "a duration such as 5m (0 turns it off)", findings),
-                                }
-                            }
+                            "unhealthy_target_for" => match v.as_str().map(parse_duration) {
+                                Some(Ok(d)) => r.fast_fail.unhealthy_target_for = d,
+                                _ => bad(&at, "a duration such as 5m (0 turns it off)", findings),
+                            },
                             other => unknown(other, FAST_FAIL_KEYS, &at, findings),
                         }
                     }

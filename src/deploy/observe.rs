@@ -173,11 +173,17 @@ impl Observer for AwsObserver<'_> {
                     .iter()
                     .map(|e| ServiceEvent {
                         id: e.id().unwrap_or_default().to_string(),
-                        created_at: e.created_at().map(|t| t.to_string()),
+                        at: e.created_at().map(|t| t.as_secs_f64()),
                         message: e.message().unwrap_or_default().to_string(),
                     })
                     .collect(),
                 weights: Vec::new(),
+                our_started_at: svc
+                    .deployments()
+                    .iter()
+                    .find(|d| d.id() == Some(ours.deployment_id.as_str()))
+                    .and_then(|d| d.created_at())
+                    .map(|t| t.as_secs_f64()),
             });
         }
         Ok(out)

@@ -85,8 +85,12 @@ pub enum Outcome2 {
     FailedRolledBack,
     FailedNotRolledBack,
     RollbackFailed,
-    TimedOut { rolled_back: bool },
+    TimedOut {
+        rolled_back: bool,
+    },
     Cancelled,
+    /// The deployment could not be followed (the API kept failing); it goes on without us.
+    Lost,
 }
 
 impl Outcome2 {
@@ -100,6 +104,7 @@ impl Outcome2 {
             Outcome2::RollbackFailed => ExitCode::RollbackFailed,
             Outcome2::TimedOut { .. } => ExitCode::TimedOut,
             Outcome2::Cancelled => ExitCode::Cancelled,
+            Outcome2::Lost => ExitCode::Aws,
         }
     }
 
@@ -115,6 +120,7 @@ impl Outcome2 {
             Outcome2::TimedOut { rolled_back: true } => "timed out, rolled back",
             Outcome2::TimedOut { rolled_back: false } => "timed out",
             Outcome2::Cancelled => "cancelled",
+            Outcome2::Lost => "not followed: the API kept failing",
         }
     }
 }
@@ -164,7 +170,9 @@ pub async fn decide(clients: &Clients, local: &Local, flags: &DeployFlags) -> Re
             }
         }
     } else if let Some(rev) = flags.revision {
-        let (td, _) = clients.describe_task_definition(&format!("{family}:{rev}")).await?;
+        let (td, _) = clients
+            .describe_task_definition(&format!("{family}:{rev}"))
+            .await?;
         TaskChoice::Existing(td.task_definition_arn().unwrap_or_default().to_string())
     } else if flags.latest_task_definition {
         let arns = clients
@@ -183,7 +191,9 @@ pub async fn decide(clients: &Clients, local: &Local, flags: &DeployFlags) -> Re
         TaskChoice::Register
     } else {
         match &live_task_json {
-            Some(live) if !crate::diff::task_definition_needs_new_revision(&local.task_json, live) => {
+            Some(live)
+                if !crate::diff::task_definition_needs_new_revision(&local.task_json, live) =>
+            {
                 TaskChoice::Existing(previous.clone().unwrap_or_default())
             }
             Some(_) => TaskChoice::Register,
@@ -196,7 +206,8 @@ pub async fn decide(clients: &Clients, local: &Local, flags: &DeployFlags) -> Re
                     Some(latest) => {
                         let (td, tags) = clients.describe_task_definition(latest).await?;
                         let json = crate::aws::json::task_definition_json(&td, &tags)?;
-                        if crate::diff::task_definition_needs_new_revision(&local.task_json, &json) {
+                        if crate::diff::task_definition_needs_new_revision(&local.task_json, &json)
+                        {
                             TaskChoice::Register
                         } else {
                             TaskChoice::Existing(latest.to_string())
@@ -222,13 +233,18 @@ pub async fn decide(clients: &Clients, local: &Local, flags: &DeployFlags) -> Re
         ),
         (None, _) => (None, None),
     };
-    let update_attributes = live.is_some() && service_after.is_some() && service_after != service_before;
-    let desired_count = flags.tasks.or_else(|| local.service.as_ref().and_then(|s| s.desired_count()));
+    let update_attributes =
+        live.is_some() && service_after.is_some() && service_after != service_before;
+    let desired_count = flags
+        .tasks
+        .or_else(|| local.service.as_ref().and_then(|s| s.desired_count()));
     let plan = ServicePlan {
         cluster: cluster.clone(),
         service: service.to_string(),
         region: clients.region().to_string(),
-        task_before: live_task_json.as_ref().map(crate::diff::task_definition_for_compare),
+        task_before: live_task_json
+            .as_ref()
+            .map(crate::diff::task_definition_for_compare),
         task_after: crate::diff::task_definition_for_compare(&local.task_json),
         service_before,
         service_after,
@@ -248,7 +264,12 @@ pub async fn decide(clients: &Clients, local: &Local, flags: &DeployFlags) -> Re
 /// The highest revision among task definition ARNs.
 fn latest_revision(arns: &[String]) -> Option<&str> {
     arns.iter()
-        .max_by_key(|a| a.rsplit(':').next().and_then(|r| r.parse::<u64>().ok()).unwrap_or(0))
+        .max_by_key(|a| {
+            a.rsplit(':')
+                .next()
+                .and_then(|r| r.parse::<u64>().ok())
+                .unwrap_or(0)
+        })
         .map(String::as_str)
 }
 
@@ -301,7 +322,12 @@ pub async fn apply(
             if let Some(n) = flags.tasks {
                 input.desired_count = Some(n);
             }
-            (clients.create_service(cluster, service, &td_arn, input).await?, true)
+            (
+                clients
+                    .create_service(cluster, service, &td_arn, input)
+                    .await?,
+                true,
+            )
         }
         Some(_) => {
             let update = ServiceUpdate {
@@ -345,11 +371,13 @@ pub fn ours_from(svc: &Service, td_arn: &str) -> Result<Ours> {
     let primary = deployment_views(svc)
         .into_iter()
         .find(|d| d.status == "PRIMARY")
-        .ok_or_else(|| Error::new(
-            ErrorKind::Aws,
-            Diagnostic::error("the service answer names no PRIMARY deployment")
-                .hint("run `cortado status` to see the service; this is unexpected from ECS"),
-        ))?;
+        .ok_or_else(|| {
+            Error::new(
+                ErrorKind::Aws,
+                Diagnostic::error("the service answer names no PRIMARY deployment")
+                    .hint("run `cortado status` to see the service; this is unexpected from ECS"),
+            )
+        })?;
     Ok(Ours {
         deployment_id: primary.id,
         service_deployment_arn: svc.current_service_deployment().map(str::to_string),
@@ -391,12 +419,24 @@ pub async fn follow_and_settle(
     let outcome = outcomes
         .get(f.service)
         .cloned()
-        .unwrap_or(Outcome::TimedOut { last: String::new() });
+        .unwrap_or(Outcome::TimedOut {
+            last: String::new(),
+        });
     let (failure_text, failure) = match &outcome {
         Outcome::Succeeded => return (Outcome2::Succeeded, "deployment completed".into()),
         Outcome::Failed(fl) => (fl.to_string(), Some(fl.clone())),
-        Outcome::TimedOut { last } => (format!("no verdict before the deadline (last: {last})"), None),
+        Outcome::TimedOut { last } => (
+            format!("no verdict before the deadline (last: {last})"),
+            None,
+        ),
         Outcome::Cancelled { last } => (format!("cancelled (last: {last})"), None),
+        // Without observations there is nothing safe to do: report, do not act blindly.
+        Outcome::Lost { error } => {
+            return (
+                Outcome2::Lost,
+                format!("cannot follow the deployment, it continues without cortado: {error}"),
+            );
+        }
     };
     let cancelled = matches!(outcome, Outcome::Cancelled { .. });
     let wants_rollback = if cancelled {
@@ -427,15 +467,28 @@ pub async fn follow_and_settle(
     let rollback_deadline = if cancelled {
         Instant::now() + Duration::from_secs(8)
     } else {
-        Instant::now() + deadline.saturating_duration_since(Instant::now()).max(Duration::from_secs(300))
+        Instant::now()
+            + deadline
+                .saturating_duration_since(Instant::now())
+                .max(Duration::from_secs(300))
     };
-    let result = roll_back(f, &started.ours, previous, ecs_rolled_back, rollback_deadline).await;
+    let result = roll_back(
+        f,
+        &started.ours,
+        previous,
+        ecs_rolled_back,
+        rollback_deadline,
+    )
+    .await;
     let o = match (&outcome, &result) {
         (Outcome::Cancelled { .. }, _) => Outcome2::Cancelled,
         (_, RollbackResult::Done(_)) if matches!(outcome, Outcome::TimedOut { .. }) => {
             Outcome2::TimedOut { rolled_back: true }
         }
         (_, RollbackResult::Done(_)) => Outcome2::FailedRolledBack,
+        (Outcome::TimedOut { .. }, RollbackResult::NotPossible(_)) => {
+            Outcome2::TimedOut { rolled_back: false }
+        }
         (_, RollbackResult::NotPossible(_)) => Outcome2::FailedNotRolledBack,
         (_, RollbackResult::Failed(_)) => Outcome2::RollbackFailed,
     };
@@ -476,10 +529,17 @@ pub async fn roll_back(
         method = "following the rollback ECS started".to_string();
     } else if let Some(arn) = &ours.service_deployment_arn {
         method = "StopServiceDeployment ROLLBACK".to_string();
-        if let Err(e) = f.clients.stop_service_deployment(arn, ServiceDeploymentStop::Rollback).await {
+        if let Err(e) = f
+            .clients
+            .stop_service_deployment(arn, ServiceDeploymentStop::Rollback)
+            .await
+        {
             // The deployment may have ended meanwhile; fall back to the previous revision.
             f.emitter.emit(Event::Warning {
-                message: format!("StopServiceDeployment failed ({}); updating to the previous revision instead", first_line(&e)),
+                message: format!(
+                    "StopServiceDeployment failed ({}); updating to the previous revision instead",
+                    first_line(&e)
+                ),
             });
             return update_to_previous(f, ours, previous, deadline).await;
         }
@@ -496,7 +556,12 @@ pub async fn roll_back(
     r
 }
 
-async fn update_to_previous(f: &Follow<'_>, ours: &Ours, previous: Option<&str>, deadline: Instant) -> RollbackResult {
+async fn update_to_previous(
+    f: &Follow<'_>,
+    ours: &Ours,
+    previous: Option<&str>,
+    deadline: Instant,
+) -> RollbackResult {
     let Some(prev) = previous.filter(|p| *p != ours.task_definition_arn) else {
         let why = "there is no previous task definition (the service was created by this deploy)";
         f.emitter.emit(Event::Warning {
@@ -543,10 +608,19 @@ async fn update_to_previous(f: &Follow<'_>, ours: &Ours, previous: Option<&str>,
     )
     .await;
     let r = match outcomes.get(f.service) {
-        Some(Outcome::Succeeded) => RollbackResult::Done(format!("the service runs {} again", short_arn(prev))),
+        Some(Outcome::Succeeded) => {
+            RollbackResult::Done(format!("the service runs {} again", short_arn(prev)))
+        }
         Some(Outcome::Failed(fl)) => RollbackResult::Failed(fl.to_string()),
-        Some(Outcome::TimedOut { last }) => RollbackResult::Failed(format!("no verdict before the deadline ({last})")),
-        Some(Outcome::Cancelled { .. }) => RollbackResult::Failed("cancelled while rolling back".into()),
+        Some(Outcome::TimedOut { last }) => {
+            RollbackResult::Failed(format!("no verdict before the deadline ({last})"))
+        }
+        Some(Outcome::Cancelled { .. }) => {
+            RollbackResult::Failed("cancelled while rolling back".into())
+        }
+        Some(Outcome::Lost { error }) => {
+            RollbackResult::Failed(format!("cannot follow the rollback: {error}"))
+        }
         None => RollbackResult::Failed("no verdict".into()),
     };
     emit_finished(f, &r);
@@ -556,15 +630,24 @@ async fn update_to_previous(f: &Follow<'_>, ours: &Ours, previous: Option<&str>,
 /// Waits until the service settles on a revision other than ours: one deployment left,
 /// PRIMARY, COMPLETED, running = desired. Fails on a FAILED rollback deployment, a
 /// ROLLBACK_FAILED service deployment, or the deadline.
-async fn settle_on_other_revision(f: &Follow<'_>, ours: &Ours, deadline: Instant) -> RollbackResult {
+async fn settle_on_other_revision(
+    f: &Follow<'_>,
+    ours: &Ours,
+    deadline: Instant,
+) -> RollbackResult {
     let mut cancel = f.cancel.clone();
     loop {
         let last = match f.clients.describe_service(f.cluster, f.service).await {
             Ok(Some(svc)) => {
                 let ds = deployment_views(&svc);
                 if let Some(arn) = &ours.service_deployment_arn
-                    && let Ok(sds) = f.clients.describe_service_deployments(std::slice::from_ref(arn)).await
-                    && sds.iter().any(|sd| sd.status().map(|s| s.as_str()) == Some("ROLLBACK_FAILED"))
+                    && let Ok(sds) = f
+                        .clients
+                        .describe_service_deployments(std::slice::from_ref(arn))
+                        .await
+                    && sds
+                        .iter()
+                        .any(|sd| sd.status().map(|s| s.as_str()) == Some("ROLLBACK_FAILED"))
                 {
                     return RollbackResult::Failed("ECS reports ROLLBACK_FAILED".into());
                 }
@@ -582,7 +665,9 @@ async fn settle_on_other_revision(f: &Follow<'_>, ours: &Ours, deadline: Instant
                     }
                     _ => {}
                 }
-                if let Some(p) = ds.iter().find(|d| d.status == "PRIMARY" && d.id != ours.deployment_id)
+                if let Some(p) = ds
+                    .iter()
+                    .find(|d| d.status == "PRIMARY" && d.id != ours.deployment_id)
                     && p.rollout_state.as_deref() == Some("FAILED")
                 {
                     return RollbackResult::Failed(format!(
@@ -600,7 +685,9 @@ async fn settle_on_other_revision(f: &Follow<'_>, ours: &Ours, deadline: Instant
             Err(e) => first_line(&e),
         };
         if Instant::now() >= deadline {
-            return RollbackResult::Failed(format!("the rollback did not settle in time (last: {last})"));
+            return RollbackResult::Failed(format!(
+                "the rollback did not settle in time (last: {last})"
+            ));
         }
         let wake = (Instant::now() + f.cadence.fast.max(Duration::from_millis(200))).min(deadline);
         tokio::select! {

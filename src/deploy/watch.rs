@@ -21,10 +21,11 @@ use super::verdict::{Failure, FastFail, Ours, Snapshot, Verdict, judge};
 use crate::error::Result;
 
 /// A service event as DescribeServices lists it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ServiceEvent {
     pub id: String,
-    pub created_at: Option<String>,
+    /// Seconds since the epoch, in the clock of the service (ECS's or the sandbox's).
+    pub at: Option<f64>,
     pub message: String,
 }
 
@@ -36,6 +37,8 @@ pub struct Observation {
     pub events: Vec<ServiceEvent>,
     /// Traffic weights when a blue/green-style deployment shifts them.
     pub weights: Vec<(String, i32)>,
+    /// When our deployment was created, in the same clock as the events.
+    pub our_started_at: Option<f64>,
 }
 
 /// One poll of a cluster. Implementations batch API calls across the services.
@@ -72,9 +75,20 @@ impl Default for Cadence {
 pub enum Outcome {
     Succeeded,
     Failed(Failure),
-    TimedOut { last: String },
-    Cancelled { last: String },
+    TimedOut {
+        last: String,
+    },
+    Cancelled {
+        last: String,
+    },
+    /// The deployment could not be observed: polls kept failing.
+    Lost {
+        error: String,
+    },
 }
+
+/// Consecutive failed polls after which the watch gives up (the SDK already retried each).
+pub const MAX_FAILED_POLLS: u32 = 5;
 
 /// Follows `targets` (service name, our deployment) until each has a verdict, the deadline
 /// passes, or `cancel` turns true. API errors are retried by the SDK; one that still fails
@@ -93,23 +107,31 @@ pub async fn watch<O: Observer>(
     let mut outcomes = BTreeMap::new();
     let mut state: BTreeMap<String, ServiceState> = BTreeMap::new();
     let mut quiet_polls = 0u32;
+    let mut failed_polls = 0u32;
     while !open.is_empty() {
         let mut changed = false;
         let mut near = false;
         match observer.observe(&open).await {
             Ok(observations) => {
+                failed_polls = 0;
                 for ((service, ours), obs) in open.iter().zip(observations) {
                     let st = state.entry(service.clone()).or_default();
-                    changed |= st.report(service, &obs, emitter, started);
                     let unhealthy_for = st.unhealthy_for(&obs.snapshot);
-                    match judge(ours, &obs.snapshot, rules, unhealthy_for) {
+                    let verdict = judge(ours, &obs.snapshot, rules, unhealthy_for);
+                    match &verdict {
                         Verdict::Pending(waiting) => {
                             near |= is_near(&obs.snapshot, ours);
-                            if st.waiting != waiting {
-                                st.waiting = waiting;
+                            if &st.waiting != waiting {
+                                st.waiting = waiting.clone();
                                 changed = true;
                             }
                         }
+                        Verdict::Succeeded => st.waiting = "done".into(),
+                        Verdict::Failed(_) => st.waiting = "failed".into(),
+                    }
+                    changed |= st.report(service, &obs, emitter, started);
+                    match verdict {
+                        Verdict::Pending(_) => {}
                         Verdict::Succeeded => {
                             outcomes.insert(service.clone(), Outcome::Succeeded);
                         }
@@ -119,9 +141,26 @@ pub async fn watch<O: Observer>(
                     }
                 }
             }
-            Err(e) => emitter.emit(Event::Warning {
-                message: format!("poll failed, retrying: {}", first_line(&e.to_string())),
-            }),
+            Err(e) => {
+                failed_polls += 1;
+                let error = first_line(&e.to_string()).to_string();
+                if failed_polls >= MAX_FAILED_POLLS {
+                    for (s, _) in &open {
+                        outcomes.insert(
+                            s.clone(),
+                            Outcome::Lost {
+                                error: error.clone(),
+                            },
+                        );
+                    }
+                    break;
+                }
+                emitter.emit(Event::Warning {
+                    message: format!(
+                        "poll failed ({failed_polls}/{MAX_FAILED_POLLS}), retrying: {error}"
+                    ),
+                });
+            }
         }
         for (service, outcome) in &outcomes {
             if open.iter().any(|(s, _)| s == service) {
@@ -209,12 +248,17 @@ impl ServiceState {
         started: Instant,
     ) -> bool {
         let mut changed = false;
-        // Service events: on the first poll only remember them (they predate our deployment).
+        // Service events, oldest first. On the first poll, only those from our deployment on
+        // (older ones are history); later, every event not seen yet.
         for ev in obs.events.iter().rev() {
-            if self.seen_events.insert(ev.id.clone()) && self.first_poll_done {
+            let ours = match (ev.at, obs.our_started_at) {
+                (Some(at), Some(start)) => at >= start - 1.0,
+                _ => false,
+            };
+            if self.seen_events.insert(ev.id.clone()) && (self.first_poll_done || ours) {
                 emitter.emit(Event::ServiceEvent {
                     service: service.to_string(),
-                    at: None,
+                    at: ev.at,
                     message: ev.message.clone(),
                 });
                 changed = true;
@@ -369,11 +413,12 @@ mod tests {
                 .iter()
                 .map(|(id, m)| ServiceEvent {
                     id: id.to_string(),
-                    created_at: None,
+                    at: None,
                     message: m.to_string(),
                 })
                 .collect(),
             weights: vec![],
+            our_started_at: None,
         }
     }
 
@@ -497,6 +542,35 @@ mod tests {
             .expect("cancel must end the watch at once")
             .unwrap();
         assert!(matches!(out["web"], Outcome::Cancelled { .. }));
+    }
+
+    struct Broken(u32);
+
+    impl Observer for Broken {
+        async fn observe(&mut self, _: &[(String, Ours)]) -> Result<Vec<Observation>> {
+            self.0 += 1;
+            Err(crate::error::Error::msg("TargetGroupNotFound"))
+        }
+    }
+
+    #[tokio::test]
+    async fn persistent_poll_errors_end_the_watch_instead_of_waiting_for_the_deadline() {
+        let mut broken = Broken(0);
+        let (_tx, rx) = watch::channel(false);
+        let out = watch(
+            &mut broken,
+            vec![("web".into(), ours())],
+            &FastFail::default(),
+            &fast(),
+            Instant::now() + Duration::from_secs(600),
+            rx,
+            &Emitter::new(),
+        )
+        .await;
+        assert!(
+            matches!(&out["web"], Outcome::Lost { error } if error.contains("TargetGroupNotFound"))
+        );
+        assert_eq!(broken.0, MAX_FAILED_POLLS);
     }
 
     #[tokio::test]

@@ -484,6 +484,37 @@ impl Elbv2 {
         Ok(self.insert_target_group(name, port, protocol, target_type, health))
     }
 
+    /// Creates a target group that keeps a given ARN (a config written for a real account
+    /// names its target groups by ARN; the sandbox adopts them so every call with that ARN
+    /// works). Idempotent; an existing group of that ARN or name is returned as is.
+    pub fn adopt_target_group(
+        &mut self,
+        arn: &str,
+        port: i32,
+        protocol: &str,
+        target_type: &str,
+    ) -> String {
+        let name = arn
+            .split_once(":targetgroup/")
+            .map(|(_, r)| r.split('/').next().unwrap_or(r))
+            .unwrap_or(arn)
+            .to_string();
+        if let Some(existing) = self
+            .find_target_group(arn)
+            .or_else(|| self.find_target_group(&name))
+        {
+            return existing;
+        }
+        self.insert_target_group_as(
+            Some(arn),
+            &name,
+            port,
+            protocol,
+            target_type,
+            HealthCheck::default(),
+        )
+    }
+
     fn insert_target_group(
         &mut self,
         name: &str,
@@ -492,8 +523,23 @@ impl Elbv2 {
         target_type: &str,
         health: HealthCheck,
     ) -> String {
+        self.insert_target_group_as(None, name, port, protocol, target_type, health)
+    }
+
+    fn insert_target_group_as(
+        &mut self,
+        given_arn: Option<&str>,
+        name: &str,
+        port: i32,
+        protocol: &str,
+        target_type: &str,
+        health: HealthCheck,
+    ) -> String {
         let id = self.next_id("targetgroup", name);
-        let arn = self.arn(&format!("targetgroup/{name}/{id}"));
+        let arn = match given_arn {
+            Some(a) => a.to_string(),
+            None => self.arn(&format!("targetgroup/{name}/{id}")),
+        };
         let vpc_id = format!("vpc-{}", &hex16(&[self.account(), "vpc"])[..8]);
         let mut attributes = BTreeMap::new();
         for (key, value) in [

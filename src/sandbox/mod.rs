@@ -255,7 +255,11 @@ impl Prepare {
                 Some(a) => a,
                 None => {
                     created.push(format!("target group {name}"));
-                    w.elbv2.create_target_group(name, 80, "HTTP", "ip")
+                    if tg.contains(":targetgroup/") {
+                        w.elbv2.adopt_target_group(tg, 80, "HTTP", "ip")
+                    } else {
+                        w.elbv2.create_target_group(name, 80, "HTTP", "ip")
+                    }
                 }
             };
             tgs.push(arn);

@@ -1440,7 +1440,7 @@ mod lb {
             .send()
             .await
             .unwrap();
-        assert_eq!(ids.deployments(), [id.clone()]);
+        assert_eq!(ids.deployments(), std::slice::from_ref(&id));
         let err = d
             .stop_deployment()
             .deployment_id(&id)

@@ -151,6 +151,8 @@ fn stopped_reasons(events: &[Stamped], service: &str, deployment: &str) -> Vec<(
         } = &e.event
             && s == service
             && started_by.as_deref() == Some(deployment)
+            // ECS stopping surplus tasks is not a failure reason.
+            && !reason.starts_with("Scaling activity initiated by")
         {
             match counts.iter_mut().find(|(r, _)| r == reason) {
                 Some(c) => c.1 += 1,

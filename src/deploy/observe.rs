@@ -66,7 +66,10 @@ impl<'a> AwsObserver<'a> {
         let mut ips = Vec::new();
         for t in &tasks {
             let arn = t.task_arn().unwrap_or_default().to_string();
-            if new.contains(&arn) && t.last_status() == Some("STOPPED") {
+            // A stopping task already carries its reason; report it as soon as it has one.
+            let stopped = t.last_status() == Some("STOPPED")
+                || (t.desired_status() == Some("STOPPED") && t.stopped_reason().is_some());
+            if new.contains(&arn) && stopped {
                 self.stopped
                     .entry(service.to_string())
                     .or_default()
@@ -119,7 +122,14 @@ impl Observer for AwsObserver<'_> {
                 .filter_map(|lb| lb.target_group_arn().map(str::to_string))
                 .collect();
             let has_lb = !target_groups.is_empty();
-            if self.counts.get(name) != Some(&counts) {
+            // Fetch tasks when counts moved, or when ECS counts more failed tasks of ours than
+            // we have reasons for (they may have been still stopping at the last look).
+            let our_failed = deployments
+                .iter()
+                .find(|d| d.id == ours.deployment_id)
+                .map_or(0, |d| d.failed.max(0) as usize);
+            let known_stopped = self.stopped.get(name).map_or(0, |m| m.len());
+            if self.counts.get(name) != Some(&counts) || our_failed > known_stopped {
                 self.refresh_tasks(name, ours, has_lb).await?;
                 self.counts.insert(name.clone(), counts);
             }

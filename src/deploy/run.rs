@@ -438,6 +438,7 @@ pub async fn follow_and_settle(
             );
         }
     };
+    let failure_text = failure_text.trim_end_matches('.').to_string();
     let cancelled = matches!(outcome, Outcome::Cancelled { .. });
     let wants_rollback = if cancelled {
         local.rollout.on_cancel == OnCancel::Rollback

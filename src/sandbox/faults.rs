@@ -119,6 +119,16 @@ pub fn image_tag(image: &str) -> Option<&str> {
 }
 
 /// Faults an image's tag carries.
+/// The image reference without the fault segments of its tag: `web:v2--crash-20s` is the
+/// image `web:v2` run with a crash, so ECR looks up `web:v2`.
+pub fn without_faults(image: &str) -> String {
+    match image_tag(image).and_then(|t| t.split_once("--")) {
+        // The tag ends the reference, so the fault list is its tail.
+        Some((_, rest)) => image[..image.len() - rest.len() - 2].to_string(),
+        None => image.to_string(),
+    }
+}
+
 pub fn tag_faults(image: &str) -> Vec<ImageFault> {
     match image_tag(image).and_then(|t| t.split_once("--")) {
         Some((_, rest)) => rest.split("--").filter_map(parse_segment).collect(),
@@ -218,6 +228,18 @@ impl Faults {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn faults_are_not_part_of_the_image_identity() {
+        use super::without_faults;
+        assert_eq!(
+            without_faults("h:5000/team/web:v2--crash-20s--unhealthy"),
+            "h:5000/team/web:v2"
+        );
+        assert_eq!(without_faults("web:v2"), "web:v2");
+        assert_eq!(without_faults("h:5000/web"), "h:5000/web");
+        assert_eq!(without_faults("web@sha256:abcd"), "web@sha256:abcd");
+    }
+
     use super::*;
 
     #[test]

@@ -240,6 +240,7 @@ impl Prepare {
         }
         let now = w.now;
         for image in &self.images {
+            let image = &faults::without_faults(image);
             if w.ecr.resolve(image) == Some(false) && put_ecr_image(w, image, now) {
                 created.push(format!("ECR image {image}"));
             }

@@ -509,8 +509,9 @@ impl World {
     }
 
     /// Hook for the ECR model: whether an image reference points at a missing ECR image.
+    /// Fault segments in the tag are scenario notes, not part of the image's name.
     pub fn image_missing(&self, image: &str) -> bool {
-        self.ecr.resolve(image) == Some(false)
+        self.ecr.resolve(&super::faults::without_faults(image)) == Some(false)
     }
 
     pub fn find_taskdef(&self, arn: &str) -> Option<&Value> {

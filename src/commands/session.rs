@@ -135,6 +135,9 @@ pub fn wire_sinks(emitter: &Emitter, printer: &Printer) -> Arc<Mutex<Vec<Stamped
             if crate::report::github::is_actions() {
                 let mut sink = crate::report::github::actions_sink(std::io::stdout(), p.secrets());
                 emitter.subscribe(move |e| sink(e));
+            } else if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+                let mut live = crate::report::live::LiveView::new(p.secrets());
+                emitter.subscribe(move |e| live.handle(e));
             } else {
                 emitter.subscribe(move |e| p.info(&lines::plain(e)));
             }

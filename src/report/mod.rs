@@ -4,6 +4,7 @@
 pub mod diffview;
 pub mod github;
 pub mod lines;
+pub mod live;
 
 use std::io::{IsTerminal, Write};
 

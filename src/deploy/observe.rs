@@ -66,7 +66,10 @@ impl<'a> AwsObserver<'a> {
         let mut ips = Vec::new();
         for t in &tasks {
             let arn = t.task_arn().unwrap_or_default().to_string();
-            if new.contains(&arn) && t.last_status() == Some("STOPPED") {
+            // A task told to stop already carries its stop reason; waiting for STOPPED would
+            // lag the verdict by the drain time (and miss it when ECS acts meanwhile).
+            let stopping = t.last_status() == Some("STOPPED") || t.stopped_reason().is_some();
+            if new.contains(&arn) && stopping {
                 self.stopped
                     .entry(service.to_string())
                     .or_default()

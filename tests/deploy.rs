@@ -83,6 +83,9 @@ impl Run {
 
     #[track_caller]
     fn expect_code(&self, code: i32) -> &Self {
+        if std::env::var_os("SCENARIO_DUMP").is_some() {
+            eprintln!("{}", self.dump());
+        }
         assert_eq!(self.code, code, "unexpected exit code\n{}", self.dump());
         self
     }
@@ -92,9 +95,14 @@ impl Scenario {
     /// A sandbox at `speed` with the cluster, target group and ECR images `web:<tag>` for
     /// each tag in `images`.
     async fn new(config: &str, speed: f64, images: &[&str]) -> Scenario {
+        Scenario::with_seed(config, speed, images, 7).await
+    }
+
+    /// [`Scenario::new`] with another seed for the sandbox's PRNG (timings, fault draws).
+    async fn with_seed(config: &str, speed: f64, images: &[&str], seed: u64) -> Scenario {
         let sb = sandbox::start(sandbox::Options {
             speed,
-            rng_seed: 7,
+            rng_seed: seed,
             ..sandbox::Options::default()
         })
         .await
@@ -197,23 +205,6 @@ impl Scenario {
         );
         assert_eq!(ds.len(), 1, "one deployment left: {shape:?}");
         assert_eq!(svc.running_count(), running, "running tasks: {shape:?}");
-    }
-
-    /// Waits (bounded) until the service settles on `revision` with `running` tasks.
-    async fn wait_settled(&self, revision: u32, running: i32, within: Duration) -> Service {
-        let until = Instant::now() + within;
-        loop {
-            let svc = self.service().await;
-            let ds = svc.deployments();
-            let done = ds.len() == 1
-                && revision_of(svc.task_definition().unwrap_or_default()) == revision
-                && svc.running_count() == running
-                && ds[0].rollout_state().map(|s| s.as_str()) == Some("COMPLETED");
-            if done || Instant::now() >= until {
-                return svc;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
     }
 
     /// The request log's newest sequence number (0 when empty).
@@ -660,6 +651,53 @@ async fn throttling_and_server_errors_do_not_change_the_verdict() {
     Scenario::assert_settled(&s.service().await, 2, 2);
 }
 
+/// Not a scenario: how often does scenario 9 fail across PRNG seeds? Each attempt fails
+/// with p = 0.5 + 0.5 * 0.1 = 0.55, so one call exhausts the SDK's 5 attempts with
+/// p = 0.55^5 = 5%. Prints the exit codes; run with
+/// `cargo test --test deploy -- --ignored --nocapture throttling_failure_rate`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "measurement: prints a failure rate, asserts nothing about it"]
+async fn throttling_failure_rate() {
+    let runs: usize = std::env::var("RUNS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(16);
+    let mut handles = Vec::new();
+    for seed in 1..=runs as u64 {
+        handles.push(tokio::spawn(async move {
+            let s = Scenario::with_seed("web", FAST, &["v1", "v2"], seed).await;
+            s.deploy("v1", &[]).await.expect_code(0);
+            s.sb.control().update_faults(FaultsPatch {
+                api: Some(ApiFaults {
+                    throttle_rate: 0.5,
+                    error_rate: 0.1,
+                    ..ApiFaults::default()
+                }),
+                ..FaultsPatch::default()
+            });
+            let mark = s.mark();
+            let run = s.deploy("v2", &[]).await;
+            let calls = s.requests_after(mark).len();
+            let why = if run.code == 0 {
+                String::new()
+            } else {
+                run.stderr.lines().next().unwrap_or_default().to_string()
+            };
+            (seed, run.code, run.took, calls, why)
+        }));
+    }
+    let mut failed = 0;
+    for h in handles {
+        let (seed, code, took, calls, why) = h.await.unwrap();
+        failed += usize::from(code != 0);
+        println!("seed {seed:>3}: exit {code} after {took:.1?}, {calls} requests {why}");
+    }
+    println!(
+        "{failed}/{runs} deploys failed under 50% throttling + 10% server errors ({:.0}%)",
+        100.0 * failed as f64 / runs as f64
+    );
+}
+
 /// 10. SIGTERM mid-deploy (v6, slow start): cortado stops following, applies on_cancel
 ///     (default: roll back), reports, and exits 130 within a few seconds. The service then
 ///     returns to revision 2.
@@ -684,9 +722,13 @@ async fn sigterm_cancels_and_rolls_back() {
         t0.elapsed()
     );
     assert_eq!(run.result()["outcome"], "cancelled");
-    assert_eq!(run.events_of("rollback_started").len(), 1, "{}", run.dump());
-    let svc = s.wait_settled(2, 2, Duration::from_secs(10)).await;
-    Scenario::assert_settled(&svc, 2, 2);
+    let rollback = run.events_of("rollback_started");
+    assert_eq!(rollback.len(), 1, "{}", run.dump());
+    assert_eq!(rollback[0]["method"], "StopServiceDeployment ROLLBACK");
+    // At x200 the rollback settles within cortado's brief follow after a cancel.
+    let finished = &run.events_of("rollback_finished")[0];
+    assert_eq!(finished["success"], true, "{}", run.dump());
+    Scenario::assert_settled(&s.service().await, 2, 2);
 }
 
 /// 11. Manual rollback after a good deploy: `cortado rollback` returns the service to the

@@ -483,6 +483,35 @@ async fn pull_failure_fails_fast_before_the_circuit_breaker() {
         "cortado acted before the circuit breaker: {sd:#}"
     );
     assert_eq!(sd["status"], "ROLLBACK_SUCCESSFUL", "{sd:#}");
+    // And by the request log: when cortado called StopServiceDeployment, fewer of our tasks
+    // had failed than the breaker's threshold.
+    let stop_at =
+        s.sb.control()
+            .requests()
+            .into_iter()
+            .find(|r| r.operation == "StopServiceDeployment")
+            .map(|r| r.virtual_time)
+            .expect("cortado called StopServiceDeployment");
+    let failed_before: Vec<f64> = world["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| {
+            t["taskDefinitionArn"]
+                .as_str()
+                .is_some_and(|a| a.ends_with(":3"))
+        })
+        .filter_map(|t| t["stoppingAt"].as_f64())
+        .filter(|at| *at <= stop_at)
+        .collect();
+    let threshold = sd["deploymentCircuitBreaker"]["threshold"]
+        .as_i64()
+        .unwrap();
+    assert!(
+        !failed_before.is_empty() && (failed_before.len() as i64) < threshold,
+        "{} of our tasks had failed when cortado acted (threshold {threshold})",
+        failed_before.len()
+    );
     Scenario::assert_settled(&s.service().await, 2, 2);
 }
 

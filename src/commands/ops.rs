@@ -503,7 +503,7 @@ pub async fn rollback(
         let outcome = match &result {
             RollbackResult::Done(_) => Outcome2::Succeeded,
             RollbackResult::NotPossible(_) => Outcome2::FailedNotRolledBack,
-            RollbackResult::Failed(_) => Outcome2::RollbackFailed,
+            RollbackResult::Failed(_) | RollbackResult::Unsettled(_) => Outcome2::RollbackFailed,
         };
         if args.deregister && matches!(result, RollbackResult::Done(_)) && !args.no_wait {
             s.clients.deregister_task_definition(&current).await?;

@@ -464,7 +464,19 @@ pub async fn follow_and_settle(
         };
         return (o, format!("{failure_text}; {why}"));
     }
-    // Cancelled runs must end promptly: request the rollback, follow it briefly.
+    // Cancelled runs must end promptly: request the rollback, follow it briefly. The
+    // cancellation that brought us here must not also cut that short: the rollback is
+    // followed with a receiver that stays quiet (the signal fires once; the follow is
+    // bounded by its deadline).
+    let (_quiet_tx, quiet_rx) = channel::channel(false);
+    let rollback_follow = Follow {
+        cancel: if cancelled {
+            quiet_rx
+        } else {
+            f.cancel.clone()
+        },
+        ..*f
+    };
     let rollback_deadline = if cancelled {
         Instant::now() + Duration::from_secs(8)
     } else {
@@ -474,7 +486,7 @@ pub async fn follow_and_settle(
                 .max(Duration::from_secs(300))
     };
     let result = roll_back(
-        f,
+        &rollback_follow,
         &started.ours,
         previous,
         ecs_rolled_back,
@@ -491,9 +503,15 @@ pub async fn follow_and_settle(
             Outcome2::TimedOut { rolled_back: false }
         }
         (_, RollbackResult::NotPossible(_)) => Outcome2::FailedNotRolledBack,
-        (_, RollbackResult::Failed(_)) => Outcome2::RollbackFailed,
+        (_, RollbackResult::Failed(_) | RollbackResult::Unsettled(_)) => Outcome2::RollbackFailed,
     };
-    (o, format!("{failure_text}; {}", result.text()))
+    let rollback_text = match &result {
+        RollbackResult::Unsettled(s) if cancelled => {
+            format!("rollback requested, still in progress when cortado stopped following it ({s})")
+        }
+        r => r.text(),
+    };
+    (o, format!("{failure_text}; {rollback_text}"))
 }
 
 /// How a rollback went.
@@ -502,6 +520,8 @@ pub enum RollbackResult {
     Done(String),
     NotPossible(String),
     Failed(String),
+    /// Requested, but not settled by the deadline: still in progress, or stuck.
+    Unsettled(String),
 }
 
 impl RollbackResult {
@@ -509,7 +529,9 @@ impl RollbackResult {
         match self {
             RollbackResult::Done(s) => format!("rolled back: {s}"),
             RollbackResult::NotPossible(s) => format!("not rolled back: {s}"),
-            RollbackResult::Failed(s) => format!("ROLLBACK FAILED: {s}"),
+            RollbackResult::Failed(s) | RollbackResult::Unsettled(s) => {
+                format!("ROLLBACK FAILED: {s}")
+            }
         }
     }
 }
@@ -614,7 +636,7 @@ async fn update_to_previous(
         }
         Some(Outcome::Failed(fl)) => RollbackResult::Failed(fl.to_string()),
         Some(Outcome::TimedOut { last }) => {
-            RollbackResult::Failed(format!("no verdict before the deadline ({last})"))
+            RollbackResult::Unsettled(format!("no verdict before the deadline ({last})"))
         }
         Some(Outcome::Cancelled { .. }) => {
             RollbackResult::Failed("cancelled while rolling back".into())
@@ -686,7 +708,7 @@ async fn settle_on_other_revision(
             Err(e) => first_line(&e),
         };
         if Instant::now() >= deadline {
-            return RollbackResult::Failed(format!(
+            return RollbackResult::Unsettled(format!(
                 "the rollback did not settle in time (last: {last})"
             ));
         }
@@ -705,7 +727,9 @@ async fn settle_on_other_revision(
 fn emit_finished(f: &Follow<'_>, r: &RollbackResult) {
     let (success, detail) = match r {
         RollbackResult::Done(s) => (true, s.clone()),
-        RollbackResult::NotPossible(s) | RollbackResult::Failed(s) => (false, s.clone()),
+        RollbackResult::NotPossible(s)
+        | RollbackResult::Failed(s)
+        | RollbackResult::Unsettled(s) => (false, s.clone()),
     };
     f.emitter.emit(Event::RollbackFinished {
         service: f.service.to_string(),

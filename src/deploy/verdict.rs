@@ -111,7 +111,9 @@ impl Default for FastFail {
     fn default() -> Self {
         FastFail {
             enabled: true,
-            same_reason_stops: 3,
+            // The circuit breaker trips at 3 failed tasks at the least (50% of desired,
+            // bounded to 3..200): to fail before it, the rule must fire on fewer.
+            same_reason_stops: 2,
             unhealthy_target_for: Duration::from_secs(300),
         }
     }
@@ -209,6 +211,18 @@ pub fn judge(ours: &Ours, snap: &Snapshot, rules: &FastFail, unhealthy_for: Dura
                 });
             }
             "STOPPED" | "STOP_REQUESTED" => {
+                // ECS stops a service deployment when a newer one starts: when that newer
+                // PRIMARY is not ours, someone else superseded us; nothing was rolled back.
+                if let Some(p) = snap
+                    .deployments
+                    .iter()
+                    .find(|d| d.status == "PRIMARY" && d.id != ours.deployment_id)
+                    && sd.rollback_reason.is_none()
+                {
+                    return Verdict::Failed(Failure::Superseded {
+                        by_deployment: p.id.clone(),
+                    });
+                }
                 return Verdict::Failed(Failure::RolledBack {
                     by: "a StopServiceDeployment call".into(),
                     reason: sd.status_reason.clone().unwrap_or_else(|| "stopped".into()),
@@ -507,6 +521,39 @@ mod tests {
     }
 
     #[test]
+    fn a_newer_deployment_stopping_ours_is_a_supersession_not_a_rollback() {
+        // Someone else's UpdateService: ECS stops our service deployment and starts theirs,
+        // here on the same task definition (forceNewDeployment).
+        let mut s = snap(vec![
+            dep("ecs-svc/9", "PRIMARY", NEW, 0, "IN_PROGRESS"),
+            dep("ecs-svc/2", "ACTIVE", NEW, 0, "IN_PROGRESS"),
+        ]);
+        s.service_deployment = Some(ServiceDeploymentView {
+            arn: "arn:sd".into(),
+            status: "STOPPED".into(),
+            status_reason: Some("Stopped because a newer service deployment started.".into()),
+            ..ServiceDeploymentView::default()
+        });
+        assert_eq!(
+            judge0(&s),
+            Verdict::Failed(Failure::Superseded {
+                by_deployment: "ecs-svc/9".into()
+            })
+        );
+        // A StopServiceDeployment that leaves ours PRIMARY is still a stop of ours.
+        let mut s = snap(vec![dep("ecs-svc/2", "PRIMARY", NEW, 0, "IN_PROGRESS")]);
+        s.service_deployment = Some(ServiceDeploymentView {
+            arn: "arn:sd".into(),
+            status: "STOPPED".into(),
+            ..ServiceDeploymentView::default()
+        });
+        assert!(matches!(
+            judge0(&s),
+            Verdict::Failed(Failure::RolledBack { .. })
+        ));
+    }
+
+    #[test]
     fn repeated_pull_errors_fail_fast_but_other_deployments_do_not_count() {
         let stopped = |by: &str| StoppedTask {
             task_arn: "t".into(),
@@ -522,18 +569,18 @@ mod tests {
         ]);
         s.stopped_tasks = vec![
             stopped("ecs-svc/2"),
-            stopped("ecs-svc/2"),
+            stopped("ecs-svc/1"),
             stopped("ecs-svc/1"),
         ];
         assert!(
             matches!(judge0(&s), Verdict::Pending(_)),
-            "2 of ours is below the threshold"
+            "1 of ours is below the threshold; the others' do not count"
         );
         s.stopped_tasks.push(stopped("ecs-svc/2"));
         match judge0(&s) {
             Verdict::Failed(Failure::FastFail { rule, detail }) => {
                 assert!(
-                    rule.contains("3 tasks stopped with CannotPullContainerError"),
+                    rule.contains("2 tasks stopped with CannotPullContainerError"),
                     "{rule}"
                 );
                 assert!(detail.contains("retried 5 times"), "{detail}");

@@ -880,3 +880,61 @@ async fn s14_diff_is_clean_after_a_deploy_and_sees_a_new_tag() {
     assert!(changed.stdout.contains("v2"), "{}", changed.dump());
     assert_eq!(mutating(&s.requests_after(mark)), Vec::<String>::new());
 }
+
+/// 15. Two services in one run and one cluster: `web` gets a crashing image, `api` a good
+///     one. One watch follows both; `web` fails and is rolled back, `api` succeeds; the run
+///     exits with the worst outcome (3) and each service ends where its verdict says.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s15_two_services_in_one_run_end_by_their_own_verdicts() {
+    let s = Scenario::new("web", FAST, &["v1", "v2"]).await;
+    let api = fixture("api").join("cortado.yml");
+    let api_arg = api.to_str().unwrap();
+    let mut both = s.command("v1", &["--config", api_arg, "deploy"]);
+    both.env("API_TAG", "v1");
+    let first = finish(both).await;
+    first.expect_code(0);
+    let services = first.events_of("result")[0]["services"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(services.len(), 2, "{}", first.dump());
+    assert!(
+        services.iter().all(|r| r["outcome"] == "succeeded"),
+        "{}",
+        first.dump()
+    );
+
+    let mut both = s.command("v2--crash-20s", &["--config", api_arg, "deploy"]);
+    both.env("API_TAG", "v2");
+    let second = finish(both).await;
+    second.expect_code(3);
+    let result = second.events_of("result")[0].clone();
+    let outcome = |name: &str| {
+        result["services"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["service"] == name)
+            .map(|r| r["outcome"].as_str().unwrap_or_default().to_string())
+            .unwrap_or_default()
+    };
+    assert_eq!(outcome("web"), "failed, rolled back", "{}", second.dump());
+    assert_eq!(outcome("api"), "succeeded", "{}", second.dump());
+    Scenario::assert_settled(&s.service().await, 1, 2);
+    let api_svc = s
+        .ecs
+        .describe_services()
+        .cluster(CLUSTER)
+        .services("api")
+        .send()
+        .await
+        .unwrap()
+        .services()
+        .first()
+        .cloned()
+        .expect("api exists");
+    Scenario::assert_settled(&api_svc, 2, 2);
+    // Both verdicts come from the same watch: their events interleave in one stream.
+    let verdicts = second.events_of("verdict");
+    assert_eq!(verdicts.len(), 2, "{}", second.dump());
+}

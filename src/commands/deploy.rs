@@ -9,9 +9,11 @@ use tokio::time::Instant;
 use super::session::{self, Session};
 use crate::cli::DeployArgs;
 use crate::deploy::event::{Emitter, Event, Stamped};
+use crate::deploy::local::Local;
 use crate::deploy::local::timeout;
+use crate::deploy::observe::ClusterObservers;
 use crate::deploy::run::{self, DeployFlags, Follow, Outcome2, Report};
-use crate::deploy::watch::Cadence;
+use crate::deploy::watch::{Cadence, Outcome, watch};
 use crate::error::{ExitCode, Result};
 use crate::report::{Format, Printer};
 use crate::settings::Settings;
@@ -42,15 +44,24 @@ pub async fn run(
     let ctx = settings.render_context()?;
     printer.set_secrets(ctx.secrets.clone());
     let locals = session::load_locals(settings, &ctx, printer)?;
+    unique_services(&locals)?;
     let Session { clients, .. } = &session::connect(settings, &locals, printer).await?;
     let emitter = Emitter::new();
     let log = session::wire_sinks(&emitter, printer);
     let cancel = session::cancel_on_signals();
     let cadence = Cadence::default();
+    let started_at = Instant::now();
+    // The run's deadline: the longest of its configs' timeouts.
+    let deadline = locals
+        .iter()
+        .map(|l| started_at + timeout(settings.timeout, &l.config))
+        .max()
+        .unwrap_or(started_at);
+
+    // 1. Decide and apply every service; those that started a deployment are followed.
     let mut reports = Vec::new();
+    let mut followed: Vec<(usize, &Local, run::Started, Option<String>)> = Vec::new();
     for local in &locals {
-        let started_at = Instant::now();
-        let deadline = started_at + timeout(settings.timeout, &local.config);
         let service = local.service_name()?.to_string();
         let decision = run::decide(clients, local, &flags).await?;
         emitter.emit(Event::Plan {
@@ -82,61 +93,130 @@ pub async fn run(
         }
         let (td_arn, started) = run::apply(clients, local, &decision, &flags, &emitter).await?;
         report.task_definition_arn = Some(td_arn);
-        let Some(started) = started else {
-            report.outcome = if flags.no_update_service {
-                Outcome2::NotFollowed
-            } else {
-                Outcome2::NoChange
-            };
-            report.detail = if flags.no_update_service {
-                "registered only (--no-update-service)".into()
-            } else {
-                "nothing differs from what runs: no deployment started".into()
-            };
-            reports.push(report);
-            continue;
-        };
-        report.deployment_id = Some(started.ours.deployment_id.clone());
-        if flags.no_wait {
-            report.outcome = Outcome2::NotFollowed;
-            report.detail = "deployment started (--no-wait)".into();
-            reports.push(report);
-            continue;
+        match started {
+            None => {
+                (report.outcome, report.detail) = if flags.no_update_service {
+                    (
+                        Outcome2::NotFollowed,
+                        "registered only (--no-update-service)".into(),
+                    )
+                } else {
+                    (
+                        Outcome2::NoChange,
+                        "nothing differs from what runs: no deployment started".into(),
+                    )
+                };
+            }
+            Some(started) => {
+                report.deployment_id = Some(started.ours.deployment_id.clone());
+                if flags.no_wait {
+                    report.outcome = Outcome2::NotFollowed;
+                    report.detail = "deployment started (--no-wait)".into();
+                } else {
+                    followed.push((
+                        reports.len(),
+                        local,
+                        started,
+                        decision.previous_task_definition.clone(),
+                    ));
+                }
+            }
         }
-        let follow = Follow {
-            clients,
-            cluster: &local.config.cluster,
-            service: &service,
-            emitter: &emitter,
-            cadence: &cadence,
-            cancel: cancel.clone(),
-        };
-        let rollback_allowed = local.rollout.rollback && !flags.no_rollback;
-        let (outcome, detail) = run::follow_and_settle(
-            &follow,
-            local,
-            &started,
-            decision.previous_task_definition.as_deref(),
-            rollback_allowed,
+        reports.push(report);
+    }
+
+    // 2. Follow every started deployment in one watch (one poll per cluster, batched).
+    if !followed.is_empty() {
+        let services: Vec<(String, String)> = followed
+            .iter()
+            .map(|(_, l, _, _)| {
+                (
+                    l.config.service.clone().unwrap_or_default(),
+                    l.config.cluster.clone(),
+                )
+            })
+            .collect();
+        let targets: Vec<(String, crate::deploy::verdict::Ours)> = followed
+            .iter()
+            .map(|(_, l, s, _)| (l.config.service.clone().unwrap_or_default(), s.ours.clone()))
+            .collect();
+        let mut observer = ClusterObservers::new(clients, &services);
+        // Fast-fail rules are per config; the strictest enabled one applies to the watch.
+        let rules = followed
+            .iter()
+            .map(|(_, l, _, _)| l.rollout.fast_fail.clone())
+            .find(|r| r.enabled)
+            .unwrap_or_else(|| followed[0].1.rollout.fast_fail.clone());
+        let outcomes = watch(
+            &mut observer,
+            targets,
+            &rules,
+            &cadence,
             deadline,
+            cancel.clone(),
+            &emitter,
         )
         .await;
-        report.outcome = outcome;
-        report.detail = detail;
-        report.duration = started_at.elapsed();
-        report.stopped_reasons = stopped_reasons(
-            &log.lock().unwrap_or_else(|e| e.into_inner()),
-            &service,
-            &started.ours.deployment_id,
-        );
-        let cancelled = report.outcome == Outcome2::Cancelled;
-        reports.push(report);
-        if cancelled {
-            break;
+
+        // 3. Settle each: success, or roll back (unless disabled, or ECS already does).
+        for (i, local, started, previous) in &followed {
+            let service = local.config.service.clone().unwrap_or_default();
+            let outcome = outcomes
+                .get(&service)
+                .cloned()
+                .unwrap_or(Outcome::TimedOut {
+                    last: String::new(),
+                });
+            let follow = Follow {
+                clients,
+                cluster: &local.config.cluster,
+                service: &service,
+                emitter: &emitter,
+                cadence: &cadence,
+                cancel: cancel.clone(),
+            };
+            let rollback_allowed = local.rollout.rollback && !flags.no_rollback;
+            let (o, detail) = run::settle(
+                &follow,
+                local,
+                started,
+                previous.as_deref(),
+                rollback_allowed,
+                outcome,
+                deadline,
+            )
+            .await;
+            let r = &mut reports[*i];
+            r.outcome = o;
+            r.detail = detail;
+            r.duration = started_at.elapsed();
+            r.stopped_reasons = stopped_reasons(
+                &log.lock().unwrap_or_else(|e| e.into_inner()),
+                &service,
+                &started.ours.deployment_id,
+            );
         }
     }
     let events = log.lock().unwrap_or_else(|e| e.into_inner()).clone();
     finish(printer, &reports, &events)
+}
+
+/// One run follows services by name: two configs naming the same service (in different
+/// clusters) must deploy in separate runs.
+fn unique_services(locals: &[Local]) -> Result<()> {
+    let mut seen = std::collections::BTreeMap::new();
+    for l in locals {
+        let name = l.service_name()?;
+        if let Some(other) = seen.insert(name.to_string(), l.config.path.clone()) {
+            return Err(crate::error::Error::msg(format!(
+                "service {name} is named by both {} and {}",
+                other.display(),
+                l.config.path.display()
+            ))
+            .with_hint("deploy services with the same name in separate runs"));
+        }
+    }
+    Ok(())
 }
 
 /// The stop reasons of our deployment's tasks, most frequent first.

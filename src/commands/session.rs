@@ -60,7 +60,7 @@ pub async fn connect(settings: &Settings, locals: &[Local], printer: &Printer) -
             region,
             endpoint_url: None,
             static_credentials: false,
-            max_attempts: 5,
+            max_attempts: 8,
         })
         .await?;
         return Ok(Session {
@@ -88,7 +88,7 @@ pub async fn connect(settings: &Settings, locals: &[Local], printer: &Printer) -
         region: Some(region),
         endpoint_url: Some(sb.endpoint()),
         static_credentials: true,
-        max_attempts: 5,
+        max_attempts: 8,
     })
     .await?;
     Ok(Session {
@@ -146,14 +146,17 @@ pub fn wire_sinks(emitter: &Emitter, printer: &Printer) -> Arc<Mutex<Vec<Stamped
     emitter.recorder()
 }
 
-/// A channel that turns true on the first SIGINT or SIGTERM.
+/// A channel that turns true on the first SIGINT or SIGTERM. The run then applies its
+/// on-cancel action within a bounded time; a second signal exits at once (code 130).
 pub fn cancel_on_signals() -> watch::Receiver<bool> {
     let (tx, rx) = watch::channel(false);
     tokio::spawn(async move {
         wait_for_signal().await;
         let _ = tx.send(true);
-        // Keep the sender alive so receivers see the value.
-        std::future::pending::<()>().await;
+        eprintln!("cortado: cancelling (applying on_cancel); signal again to exit at once");
+        wait_for_signal().await;
+        eprintln!("cortado: second signal: exiting without waiting");
+        std::process::exit(crate::error::ExitCode::Cancelled as i32);
     });
     rx
 }

@@ -200,6 +200,53 @@ impl Observer for AwsObserver<'_> {
     }
 }
 
+/// Polls several clusters in one watch: each poll asks every cluster once (DescribeServices
+/// batching that cluster's services), so a run deploying many services keeps one poll loop.
+pub struct ClusterObservers<'a> {
+    observers: Vec<AwsObserver<'a>>,
+    /// The cluster of each service the run follows.
+    cluster_of: BTreeMap<String, String>,
+}
+
+impl<'a> ClusterObservers<'a> {
+    /// `services`: (service, cluster) pairs. Service names must be unique in the run.
+    pub fn new(clients: &'a Clients, services: &[(String, String)]) -> Self {
+        let mut observers: Vec<AwsObserver<'a>> = Vec::new();
+        let mut cluster_of = BTreeMap::new();
+        for (service, cluster) in services {
+            if !observers.iter().any(|o| &o.cluster == cluster) {
+                observers.push(AwsObserver::new(clients, cluster));
+            }
+            cluster_of.insert(service.clone(), cluster.clone());
+        }
+        ClusterObservers {
+            observers,
+            cluster_of,
+        }
+    }
+}
+
+impl Observer for ClusterObservers<'_> {
+    async fn observe(&mut self, services: &[(String, Ours)]) -> Result<Vec<Observation>> {
+        let mut out: Vec<Option<Observation>> = vec![None; services.len()];
+        for observer in &mut self.observers {
+            let (indices, subset): (Vec<usize>, Vec<(String, Ours)>) = services
+                .iter()
+                .enumerate()
+                .filter(|(_, (s, _))| self.cluster_of.get(s) == Some(&observer.cluster))
+                .map(|(i, t)| (i, t.clone()))
+                .unzip();
+            if subset.is_empty() {
+                continue;
+            }
+            for (i, obs) in indices.into_iter().zip(observer.observe(&subset).await?) {
+                out[i] = Some(obs);
+            }
+        }
+        Ok(out.into_iter().map(Option::unwrap_or_default).collect())
+    }
+}
+
 /// The deployments of a service as the verdict reads them.
 pub fn deployment_views(svc: &Service) -> Vec<DeploymentView> {
     svc.deployments()

@@ -395,33 +395,17 @@ pub struct Follow<'a> {
     pub cancel: channel::Receiver<bool>,
 }
 
-/// Follows our deployment to a verdict, rolls back when it fails (if allowed), and says how
-/// it ended.
-pub async fn follow_and_settle(
+/// Decides what a watch outcome means for one service and rolls back when it failed (if
+/// allowed, and unless ECS already does or the deployment is no longer ours).
+pub async fn settle(
     f: &Follow<'_>,
     local: &Local,
     started: &Started,
     previous: Option<&str>,
     rollback_allowed: bool,
+    outcome: Outcome,
     deadline: Instant,
 ) -> (Outcome2, String) {
-    let mut observer = AwsObserver::new(f.clients, f.cluster);
-    let outcomes = watch(
-        &mut observer,
-        vec![(f.service.to_string(), started.ours.clone())],
-        &local.rollout.fast_fail,
-        f.cadence,
-        deadline,
-        f.cancel.clone(),
-        f.emitter,
-    )
-    .await;
-    let outcome = outcomes
-        .get(f.service)
-        .cloned()
-        .unwrap_or(Outcome::TimedOut {
-            last: String::new(),
-        });
     let (failure_text, failure) = match &outcome {
         Outcome::Succeeded => return (Outcome2::Succeeded, "deployment completed".into()),
         Outcome::Failed(fl) => (fl.to_string(), Some(fl.clone())),

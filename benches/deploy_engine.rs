@@ -196,6 +196,7 @@ struct Bench {
 struct Env {
     sb: Sandbox,
     ctl: Control,
+    speed: f64,
 }
 
 /// How a service under test is shaped.
@@ -219,16 +220,16 @@ struct Run {
     /// Wall time cortado was started and exited.
     start: f64,
     end: f64,
-    /// Virtual time at exit.
-    end_virtual: f64,
+    /// Sandbox speed.
+    speed: f64,
     exit: Option<i32>,
     events: Vec<Value>,
     /// Deployment id -> (rolloutState, wall time first seen not IN_PROGRESS).
     finals: BTreeMap<String, (String, f64)>,
     /// Service key -> times the service settled: (wall, task definition, deployment id).
     settled: BTreeMap<String, Vec<(f64, String, String)>>,
-    /// Deployment id -> wall times its failed tasks were first seen STOPPED.
-    failed_stops: BTreeMap<String, Vec<f64>>,
+    /// Deployment id -> wall times its failed tasks began stopping, and reached STOPPED.
+    failed_stops: BTreeMap<String, (Vec<f64>, Vec<f64>)>,
     /// Request log entries of the run: (wall, virtual, operation).
     requests: Vec<(f64, f64, String)>,
 }
@@ -283,7 +284,7 @@ impl Bench {
             }))
             .map_err(|e| format!("cannot start the sandbox: {e}"))?;
         let ctl = sb.control();
-        Ok(Env { sb, ctl })
+        Ok(Env { sb, ctl, speed })
     }
 
     /// Writes config, task and service definitions for `name`, and creates what they need in
@@ -468,7 +469,6 @@ impl Bench {
             std::thread::sleep(POLL);
         };
         let end = wall();
-        let end_virtual = env.ctl.now();
         let _ = reader.join();
         while let Ok(line) = rx.try_recv() {
             if let Ok(v) = serde_json::from_str::<Value>(&line) {
@@ -492,7 +492,7 @@ impl Bench {
         Ok(Run {
             start,
             end,
-            end_virtual,
+            speed: env.speed,
             exit,
             events,
             finals,
@@ -526,6 +526,7 @@ impl Bench {
             out.latencies.extend(m.latency);
             out.budgets.push(m.budget);
             add_ops(&mut out.ops, &m.ops);
+            out.gaps.extend(m.gaps);
         }
         Ok(out)
     }
@@ -566,6 +567,7 @@ impl Bench {
             out.latencies.extend(m.latency);
             out.per_service.push(m.budget);
             add_ops(&mut out.ops, &m.ops);
+            out.gaps.extend(m.gaps);
         }
         Ok(out)
     }
@@ -645,8 +647,11 @@ fn tail(s: &str, n: usize) -> String {
 /// Failed tasks seen STOPPED so far.
 #[derive(Default)]
 struct Seen {
-    tasks: std::collections::BTreeSet<String>,
-    by_deployment: BTreeMap<String, Vec<f64>>,
+    stopping: std::collections::BTreeSet<String>,
+    stopped: std::collections::BTreeSet<String>,
+    /// Deployment id -> wall times its failed tasks were first seen stopping (desiredStatus
+    /// STOPPED, stoppedReason set) and first seen STOPPED.
+    by_deployment: BTreeMap<String, (Vec<f64>, Vec<f64>)>,
 }
 
 /// One look at the sandbox: the first time each deployment left IN_PROGRESS, each time a
@@ -663,11 +668,15 @@ fn probe(
         let now = wall();
         for key in keys {
             for t in w.svc_tasks(key) {
-                if t.failed && t.last_status == "STOPPED" && !seen.tasks.contains(&t.id) {
-                    seen.tasks.insert(t.id.clone());
-                    if let Some(d) = &t.deployment {
-                        seen.by_deployment.entry(d.clone()).or_default().push(now);
-                    }
+                if !t.failed || t.desired_status != "STOPPED" {
+                    continue;
+                }
+                let Some(d) = &t.deployment else { continue };
+                if seen.stopping.insert(t.id.clone()) {
+                    seen.by_deployment.entry(d.clone()).or_default().0.push(now);
+                }
+                if t.last_status == "STOPPED" && seen.stopped.insert(t.id.clone()) {
+                    seen.by_deployment.entry(d.clone()).or_default().1.push(now);
                 }
             }
             let Some(s) = w.services.get(key) else {
@@ -711,6 +720,8 @@ struct Measured {
     budget: Budget,
     /// Calls per operation in the window.
     ops: BTreeMap<String, usize>,
+    /// Seconds between consecutive DescribeServices calls in the window (the poll cadence).
+    gaps: Vec<f64>,
 }
 
 /// Verdict latency and API budget of `service` in `run`: the window runs from the service's
@@ -736,16 +747,15 @@ fn measure_service(run: &Run, service: &str) -> Res<Measured> {
         .map(|r| (r.0, r.1))
         .next_back()
         .unwrap_or((t_started, 0.0));
-    // The end: the next service's UpdateService after our verdict, else cortado's exit.
-    let end = run
-        .requests
-        .iter()
-        .filter(|r| r.0 > t_verdict && (r.2 == "UpdateService" || r.2 == "CreateService"))
-        .map(|r| (r.0, r.1))
-        .next()
-        .map(|(w, v)| (w - 0.001, v))
-        .unwrap_or((run.end, run.end_virtual));
-    let in_window = |r: &&(f64, f64, String)| r.0 >= begin.0 && r.0 < end.0;
+    // The end: our verdict, or the end of our rollback when there was one (the next service
+    // of the run starts after that).
+    let end_wall = run
+        .event_for("rollback_finished", service)
+        .and_then(time_of)
+        .unwrap_or(t_verdict)
+        .max(t_verdict);
+    let end = (end_wall, begin.1 + (end_wall - begin.0) * run.speed);
+    let in_window = |r: &&(f64, f64, String)| r.0 >= begin.0 && r.0 <= end.0;
     let describe_services = run
         .requests
         .iter()
@@ -757,9 +767,18 @@ fn measure_service(run: &Run, service: &str) -> Res<Measured> {
     for r in run.requests.iter().filter(in_window) {
         *ops.entry(r.2.clone()).or_insert(0) += 1;
     }
+    let ds_times: Vec<f64> = run
+        .requests
+        .iter()
+        .filter(in_window)
+        .filter(|r| r.2 == "DescribeServices")
+        .map(|r| r.0)
+        .collect();
+    let gaps = ds_times.windows(2).map(|w| w[1] - w[0]).collect();
     Ok(Measured {
         latency,
         ops,
+        gaps,
         budget: Budget {
             describe_services,
             all_calls,
@@ -778,7 +797,9 @@ struct Broken {
     to_verdict: Option<f64>,
     /// Wall seconds from deployment_started to cortado's exit.
     to_exit: f64,
-    /// Wall seconds from the 3rd failed task of ours reaching STOPPED to cortado's verdict.
+    /// Wall seconds from the 3rd failed task of ours beginning to stop (stoppedReason set) to
+    /// cortado's verdict, and from it reaching STOPPED to the verdict.
+    after_third_stopping: Option<f64>,
     after_third_stop: Option<f64>,
     /// Who decided: cortado's verdict detail, shortened.
     decided_by: String,
@@ -806,12 +827,18 @@ fn measure_broken(run: &Run, service: &str, old_td: &str) -> Res<Broken> {
     } else {
         detail.chars().take(40).collect()
     };
-    let third = run
-        .failed_stops
-        .get(dep)
-        .and_then(|v| sorted(v).get(2).copied());
+    let stops = run.failed_stops.get(dep);
+    let third = |v: &Vec<f64>| sorted(v).get(2).copied();
+    let t_verdict = verdict.and_then(time_of);
     Ok(Broken {
-        after_third_stop: third.zip(verdict.and_then(time_of)).map(|(s, v)| v - s),
+        after_third_stopping: stops
+            .and_then(|s| third(&s.0))
+            .zip(t_verdict)
+            .map(|(s, v)| v - s),
+        after_third_stop: stops
+            .and_then(|s| third(&s.1))
+            .zip(t_verdict)
+            .map(|(s, v)| v - s),
         to_old,
         to_verdict: verdict.and_then(time_of).map(|t| t - t0),
         to_exit: run.end - t0,
@@ -836,8 +863,22 @@ fn ops_line(ops: &BTreeMap<String, usize>, minutes: f64) -> String {
         .join(", ")
 }
 
+/// Poll gaps rounded to the half second: `1.0 s x40, 4.0 s x3`.
+fn gaps_line(gaps: &[f64]) -> String {
+    let mut counts: BTreeMap<i64, usize> = BTreeMap::new();
+    for g in gaps {
+        *counts.entry((g * 2.0).round() as i64).or_insert(0) += 1;
+    }
+    counts
+        .iter()
+        .map(|(k, n)| format!("{:.1} s x{n}", *k as f64 / 2.0))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 #[derive(Default)]
 struct Single {
+    gaps: Vec<f64>,
     latencies: Vec<f64>,
     budgets: Vec<Budget>,
     ops: BTreeMap<String, usize>,
@@ -845,6 +886,7 @@ struct Single {
 
 #[derive(Default)]
 struct Batch {
+    gaps: Vec<f64>,
     services: usize,
     ops: BTreeMap<String, usize>,
     latencies: Vec<f64>,
@@ -926,6 +968,10 @@ fn print_single(r: &Res<Single>, speed: f64, label: &str) {
                 "   calls per service-minute by operation: {}",
                 ops_line(&s.ops, secs / 60.0)
             );
+            println!(
+                "   poll gaps (between DescribeServices): {}",
+                gaps_line(&s.gaps)
+            );
         }
     }
 }
@@ -970,6 +1016,10 @@ fn print_batch(r: &Res<Batch>, speed: f64) {
                 "   all API calls per service-minute {:.1}; by operation: {}",
                 b.all_calls as f64 / (b.window_secs / 60.0 * b.services as f64).max(1e-9),
                 ops_line(&b.ops, b.window_secs / 60.0 * b.services as f64)
+            );
+            println!(
+                "   poll gaps (between DescribeServices): {}",
+                gaps_line(&b.gaps)
             );
         }
     }
@@ -1020,9 +1070,19 @@ fn print_broken(r: &Res<Vec<BrokenRow>>, speed: f64) {
         );
         println!("     ratio on/off : {:.2}", on / off);
         println!(
-            "     verdict after the 3rd failed task STOPPED (as DescribeTasks shows it): on {}  off {}",
-            after_third(&row.on),
-            after_third(&row.off)
+            "     verdict minus the 3rd failed task's stop start (stoppedReason set): on {}  off {}",
+            series(&row.on, |b| b.after_third_stopping),
+            series(&row.off, |b| b.after_third_stopping)
+        );
+        println!(
+            "     verdict minus the 3rd failed task's lastStatus STOPPED:            on {}  off {}",
+            series(&row.on, |b| b.after_third_stop),
+            series(&row.off, |b| b.after_third_stop)
+        );
+        println!(
+            "     rollback (verdict -> old revision alone, COMPLETED):               on {}  off {}",
+            series(&row.on, rollback_secs),
+            series(&row.off, rollback_secs)
         );
         for b in row.on.iter().chain(&row.off) {
             if b.to_old.is_none() {
@@ -1042,9 +1102,13 @@ fn verdicts(v: &[Broken]) -> String {
         .join("/")
 }
 
-fn after_third(v: &[Broken]) -> String {
+fn rollback_secs(b: &Broken) -> Option<f64> {
+    b.to_old.zip(b.to_verdict).map(|(o, v)| o - v)
+}
+
+fn series(v: &[Broken], f: impl Fn(&Broken) -> Option<f64>) -> String {
     v.iter()
-        .map(|b| b.after_third_stop.map_or("-".into(), |t| format!("{t:.1}")))
+        .map(|b| f(b).map_or("-".into(), |t| format!("{t:.1}")))
         .collect::<Vec<_>>()
         .join("/")
 }

@@ -30,15 +30,19 @@
 //!    that window times the services deployed. cortado polls on a wall-clock cadence, so wall
 //!    minutes are the right unit; but a compressed sandbox makes quiet phases short, so the
 //!    figure at speed > 1 leans to the fast cadence (the speed-1 run says what AWS would see).
-//!    Measured for one service per run and for 12 services in one run (`-c` repeated).
-//!    Goal: <= 30.
+//!    Measured for one service per run and for 12 services in one run (`-c` repeated; the
+//!    run deploys them one after another, so the per-window figure is the one to read). Also
+//!    printed: calls per operation, and the gaps between DescribeServices calls (the
+//!    watcher's cadence). Goal: <= 30.
 //! 3. **Broken image to old revision serving**: wall time from cortado's `deployment_started`
 //!    for an image whose container crashes 10 s after start, to the sandbox showing the
 //!    service's single PRIMARY deployment COMPLETED on the previous task definition. Once with
 //!    fast-fail on (default), once with `rollout: {fast_fail: false}` (only the ECS circuit
 //!    breaker), three times each, for a small service (desired 2, maximumPercent 200: breaker
 //!    threshold 3) and a larger one rolling 2 tasks at a time (desired 10, maximumPercent 120:
-//!    breaker threshold 5). Also shown in ECS time (wall x speed).
+//!    breaker threshold 5). Also shown in ECS time (wall x speed), with when the verdict came
+//!    relative to the 3rd failed task (its stop start, when stoppedReason is set and the ECS
+//!    breaker counts it, and its lastStatus STOPPED), and how long the rollback itself took.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};

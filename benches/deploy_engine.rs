@@ -1,0 +1,1128 @@
+//! Benchmark program for the deploy engine: runs the real `cortado` binary against an
+//! in-process sandbox and prints figures against the goals of the deploy-engine issue. It
+//! never asserts timings; it prints them.
+//!
+//! Run (the bench needs the release binary next to it):
+//!
+//! ```text
+//! cargo build --release && cargo bench --bench deploy_engine
+//! ```
+//!
+//! Knobs (environment): `CORTADO_BENCH_SPEED` (sandbox time compression, default 30),
+//! `CORTADO_BENCH_N` (deploys for the latency figure, default 20), `CORTADO_BENCH_REALTIME=1`
+//! (add one deploy at speed 1, about 2 minutes, for an uncompressed API-budget figure),
+//! `CORTADO_BIN` (path of the cortado binary, instead of the one next to the bench),
+//! `CORTADO_BENCH_ONLY=single,batch,broken,realtime` (run only those phases).
+//!
+//! Setting: cluster `bench`, Fargate services behind an ALB target group (health check every
+//! 10 s, 2 passes to healthy, deregistration delay 30 s), grace period 30 s, circuit breaker
+//! with rollback on. Sandbox task timings are its defaults (provisioning 6-12 s, pull and
+//! start 12-24 s, stop 4-10 s), all in ECS time, compressed by the speed.
+//!
+//! Figures:
+//!
+//! 1. **Verdict latency**: wall time from the moment the sandbox marks our deployment
+//!    COMPLETED (or FAILED) to the `time` of cortado's `verdict` event. The bench polls the
+//!    sandbox state in-process every 10 ms, so the figure has about 10 ms resolution.
+//!    Goal: p50 <= 1 s, p99 <= 2 s.
+//! 2. **DescribeServices per service-minute**: DescribeServices calls in the sandbox's request
+//!    log from the deploy's UpdateService to cortado's exit, divided by the wall minutes of
+//!    that window times the services deployed. cortado polls on a wall-clock cadence, so wall
+//!    minutes are the right unit; but a compressed sandbox makes quiet phases short, so the
+//!    figure at speed > 1 leans to the fast cadence (the speed-1 run says what AWS would see).
+//!    Measured for one service per run and for 12 services in one run (`-c` repeated; the
+//!    run deploys them one after another, so the per-window figure is the one to read). Also
+//!    printed: calls per operation, and the gaps between DescribeServices calls (the
+//!    watcher's cadence). Goal: <= 30.
+//! 3. **Broken image to old revision serving**: wall time from cortado's `deployment_started`
+//!    for an image whose container crashes 10 s after start, to the sandbox showing the
+//!    service's single PRIMARY deployment COMPLETED on the previous task definition. Once with
+//!    fast-fail on (default), once with `rollout: {fast_fail: false}` (only the ECS circuit
+//!    breaker), three times each, for a small service (desired 2, maximumPercent 200: breaker
+//!    threshold 3) and a larger one rolling 2 tasks at a time (desired 10, maximumPercent 120:
+//!    breaker threshold 5). Also shown in ECS time (wall x speed), with when the verdict came
+//!    relative to the 3rd failed task (its stop start, when stoppedReason is set and the ECS
+//!    breaker counts it, and its lastStatus STOPPED), and how long the rollback itself took.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use cortado::sandbox::elbv2::{DEREGISTRATION_DELAY, HealthCheck};
+use cortado::sandbox::{self, Control, Options, Prepare, Sandbox};
+use serde_json::Value;
+
+type Res<T> = Result<T, String>;
+
+const CLUSTER: &str = "bench";
+const REGISTRY: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com";
+const REPO: &str = "bench";
+const BROKEN_TAG: &str = "v3--crash-10s";
+const POLL: Duration = Duration::from_millis(10);
+
+fn main() {
+    let speed = env_f64("CORTADO_BENCH_SPEED", 30.0);
+    let n = env_f64("CORTADO_BENCH_N", 20.0).max(1.0) as usize;
+    let realtime = std::env::var("CORTADO_BENCH_REALTIME").is_ok_and(|v| v == "1");
+    let only = std::env::var("CORTADO_BENCH_ONLY").unwrap_or_default();
+    let wanted = |phase: &str| only.is_empty() || only.split(',').any(|p| p.trim() == phase);
+    let bin = match locate_binary() {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(2);
+        }
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the tokio runtime: {e}");
+            std::process::exit(2);
+        }
+    };
+    let dir = std::env::temp_dir().join(format!("cortado-bench-deploy-{}", std::process::id()));
+    if let Err(e) = std::fs::create_dir_all(&dir) {
+        eprintln!("error: cannot create {}: {e}", dir.display());
+        std::process::exit(2);
+    }
+    let bench = Bench {
+        bin,
+        dir: dir.clone(),
+        rt,
+    };
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
+    eprintln!(
+        "deploy_engine bench: binary {}, speed x{speed}, N={n}, {cores} cores; this takes a few minutes",
+        bench.bin.display()
+    );
+    let started = Instant::now();
+    let single = if wanted("single") {
+        bench.phase_single(speed, n)
+    } else {
+        skipped()
+    };
+    let batch = if wanted("batch") {
+        bench.phase_batch(speed, 12)
+    } else {
+        skipped()
+    };
+    let broken = if wanted("broken") {
+        bench.phase_broken(speed, 3)
+    } else {
+        skipped()
+    };
+    let real =
+        (realtime || (!only.is_empty() && wanted("realtime"))).then(|| bench.phase_single(1.0, 1));
+    let total = started.elapsed();
+
+    println!();
+    println!(
+        "cortado deploy engine — {cores} cores, sandbox speed x{speed}, N={n}, total bench time {:.0} s",
+        total.as_secs_f64()
+    );
+    println!("binary: {}", bench.bin.display());
+    println!(
+        "setting: Fargate service behind an ALB target group (check every 10 s, 2 to healthy, deregistration 30 s), grace 30 s, breaker+rollback on"
+    );
+    println!();
+    print_single(&single, speed, "single service, desired 2");
+    print_batch(&batch, speed);
+    print_broken(&broken, speed);
+    if let Some(r) = &real {
+        println!();
+        print_single(r, 1.0, "REALTIME (speed 1), single service, desired 2");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn skipped<T>() -> Res<T> {
+    Err("skipped (CORTADO_BENCH_ONLY)".to_string())
+}
+
+fn env_f64(name: &str, default: f64) -> f64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse::<f64>().ok())
+        .filter(|v| v.is_finite() && *v > 0.0)
+        .unwrap_or(default)
+}
+
+/// The cortado binary: `CORTADO_BIN`, else `<target>/<profile>/cortado` next to this bench
+/// (`<target>/<profile>/deps/deploy_engine-HASH`).
+fn locate_binary() -> Res<PathBuf> {
+    if let Ok(p) = std::env::var("CORTADO_BIN") {
+        let p = PathBuf::from(p);
+        return if p.is_file() {
+            Ok(p)
+        } else {
+            Err(format!("CORTADO_BIN={} is not a file", p.display()))
+        };
+    }
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find the bench's path: {e}"))?;
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .ok_or_else(|| format!("unexpected bench path {}", exe.display()))?;
+    let bin = profile_dir.join(format!("cortado{}", std::env::consts::EXE_SUFFIX));
+    if bin.is_file() {
+        Ok(bin)
+    } else {
+        Err(format!(
+            "no cortado binary at {}\n  = hint: run `cargo build --release` first (same CARGO_TARGET_DIR as the bench), or set CORTADO_BIN",
+            bin.display()
+        ))
+    }
+}
+
+fn wall() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+struct Bench {
+    bin: PathBuf,
+    dir: PathBuf,
+    rt: tokio::runtime::Runtime,
+}
+
+/// A sandbox for one phase.
+struct Env {
+    sb: Sandbox,
+    ctl: Control,
+    speed: f64,
+}
+
+/// How a service under test is shaped.
+#[derive(Clone, Copy)]
+struct Shape {
+    desired: u32,
+    max_percent: u32,
+}
+
+const SMALL: Shape = Shape {
+    desired: 2,
+    max_percent: 200,
+};
+const LARGE: Shape = Shape {
+    desired: 10,
+    max_percent: 120,
+};
+
+/// What one cortado run did.
+struct Run {
+    /// Wall time cortado was started and exited.
+    start: f64,
+    end: f64,
+    /// Sandbox speed.
+    speed: f64,
+    exit: Option<i32>,
+    events: Vec<Value>,
+    /// Deployment id -> (rolloutState, wall time first seen not IN_PROGRESS).
+    finals: BTreeMap<String, (String, f64)>,
+    /// Service key -> times the service settled: (wall, task definition, deployment id).
+    settled: BTreeMap<String, Vec<(f64, String, String)>>,
+    /// Deployment id -> wall times its failed tasks began stopping, and reached STOPPED.
+    failed_stops: BTreeMap<String, (Vec<f64>, Vec<f64>)>,
+    /// Request log entries of the run: (wall, virtual, operation).
+    requests: Vec<(f64, f64, String)>,
+}
+
+impl Run {
+    fn events_of<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = &'a Value> + 'a {
+        self.events
+            .iter()
+            .filter(move |e| e.get("event").and_then(Value::as_str) == Some(kind))
+    }
+
+    fn event_for<'a>(&'a self, kind: &'a str, service: &str) -> Option<&'a Value> {
+        self.events_of(kind)
+            .find(|e| e.get("service").and_then(Value::as_str) == Some(service))
+    }
+
+    fn result_outcomes(&self) -> String {
+        self.events_of("result")
+            .flat_map(|r| {
+                r.get("services")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default()
+            })
+            .map(|s| {
+                format!(
+                    "{}: {}",
+                    s.get("service").and_then(Value::as_str).unwrap_or("?"),
+                    s.get("outcome").and_then(Value::as_str).unwrap_or("?")
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+fn time_of(e: &Value) -> Option<f64> {
+    e.get("time").and_then(Value::as_f64)
+}
+
+fn str_of<'a>(e: &'a Value, k: &str) -> Option<&'a str> {
+    e.get(k).and_then(Value::as_str)
+}
+
+impl Bench {
+    fn start_env(&self, speed: f64) -> Res<Env> {
+        let sb = self
+            .rt
+            .block_on(sandbox::start(Options {
+                speed,
+                ..Options::default()
+            }))
+            .map_err(|e| format!("cannot start the sandbox: {e}"))?;
+        let ctl = sb.control();
+        Ok(Env { sb, ctl, speed })
+    }
+
+    /// Writes config, task and service definitions for `name`, and creates what they need in
+    /// the sandbox (cluster, tuned target group, images). Returns the config path.
+    fn add_service(&self, env: &Env, name: &str, shape: Shape, fast_fail: bool) -> Res<PathBuf> {
+        let tg_arn = format!(
+            "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/{name}/0123456789abcdef"
+        );
+        let task = format!(
+            r#"{{
+  "family": "{name}",
+  "cpu": "256",
+  "memory": "512",
+  "networkMode": "awsvpc",
+  "requiresCompatibilities": ["FARGATE"],
+  "executionRoleArn": "arn:aws:iam::123456789012:role/bench-execution",
+  "containerDefinitions": [
+    {{
+      "name": "web",
+      "image": "{REGISTRY}/{REPO}:{{{{ env `IMAGE_TAG` `v1` }}}}",
+      "essential": true,
+      "portMappings": [{{ "containerPort": 8080, "protocol": "tcp" }}]
+    }}
+  ]
+}}
+"#
+        );
+        let service = format!(
+            r#"{{
+  "launchType": "FARGATE",
+  "desiredCount": {desired},
+  "deploymentConfiguration": {{
+    "minimumHealthyPercent": 100,
+    "maximumPercent": {max},
+    "deploymentCircuitBreaker": {{ "enable": true, "rollback": true }}
+  }},
+  "networkConfiguration": {{
+    "awsvpcConfiguration": {{ "subnets": ["subnet-0a1b2c3d"], "securityGroups": ["sg-0a1b2c3d"], "assignPublicIp": "DISABLED" }}
+  }},
+  "loadBalancers": [{{ "targetGroupArn": "{tg_arn}", "containerName": "web", "containerPort": 8080 }}],
+  "healthCheckGracePeriodSeconds": 30
+}}
+"#,
+            desired = shape.desired,
+            max = shape.max_percent,
+        );
+        let rollout = if fast_fail {
+            String::new()
+        } else {
+            "rollout: {fast_fail: false}\n".to_string()
+        };
+        let config = format!(
+            "region: us-east-1\ncluster: {CLUSTER}\nservice: {name}\nservice_definition: {name}-service.json\ntask_definition: {name}-task.json\ntimeout: 30m\n{rollout}"
+        );
+        let write = |file: String, text: &str| -> Res<PathBuf> {
+            let p = self.dir.join(file);
+            std::fs::write(&p, text).map_err(|e| format!("cannot write {}: {e}", p.display()))?;
+            Ok(p)
+        };
+        write(format!("{name}-task.json"), &task)?;
+        write(format!("{name}-service.json"), &service)?;
+        let cfg = write(format!("{name}.yml"), &config)?;
+        let prepare = Prepare {
+            cluster: CLUSTER.into(),
+            service: Some(name.into()),
+            target_groups: vec![tg_arn.clone()],
+            images: ["v1", "v2", BROKEN_TAG]
+                .iter()
+                .map(|t| format!("{REGISTRY}/{REPO}:{t}"))
+                .collect(),
+        };
+        prepare
+            .apply(&env.sb)
+            .map_err(|e| format!("cannot prepare the sandbox for {name}: {e}"))?;
+        env.ctl.with_world(|w| -> Res<()> {
+            let arn = w
+                .elbv2
+                .find_target_group(name)
+                .ok_or_else(|| format!("target group {name} was not created"))?;
+            let health = HealthCheck {
+                interval_seconds: 10,
+                healthy_threshold: 2,
+                ..HealthCheck::default()
+            };
+            w.elbv2
+                .set_health_check(&arn, health)
+                .map_err(|e| format!("health check of {name}: {}", e.message))?;
+            w.elbv2
+                .set_target_group_attribute(&arn, DEREGISTRATION_DELAY, "30")
+                .map_err(|e| format!("deregistration delay of {name}: {}", e.message))
+        })?;
+        Ok(cfg)
+    }
+
+    /// Runs `cortado deploy` with `configs` and image tag `tag`, polling the sandbox every
+    /// 10 ms. `skip` jumps that many ECS seconds per poll (only to speed up warm-up runs).
+    fn deploy(
+        &self,
+        env: &Env,
+        configs: &[PathBuf],
+        tag: &str,
+        limit: Duration,
+        skip: f64,
+    ) -> Res<Run> {
+        let keys: Vec<String> = configs
+            .iter()
+            .filter_map(|c| c.file_stem().and_then(|s| s.to_str()))
+            .map(|s| format!("{CLUSTER}/{s}"))
+            .collect();
+        let mut cmd = Command::new(&self.bin);
+        cmd.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("AWS_ENDPOINT_URL", env.sb.endpoint())
+            .env("AWS_ACCESS_KEY_ID", "bench")
+            .env("AWS_SECRET_ACCESS_KEY", "bench")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("IMAGE_TAG", tag)
+            .arg("--output")
+            .arg("json");
+        for c in configs {
+            cmd.arg("-c").arg(c);
+        }
+        cmd.arg("deploy")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let start = wall();
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| format!("cannot run {}: {e}", self.bin.display()))?;
+        let (tx, rx) = mpsc::channel::<String>();
+        let stdout = child.stdout.take();
+        let reader = std::thread::spawn(move || {
+            if let Some(out) = stdout {
+                for line in BufReader::new(out).lines() {
+                    let Ok(line) = line else { break };
+                    if tx.send(line).is_err() {
+                        break;
+                    }
+                }
+            }
+        });
+        let mut stderr = child.stderr.take();
+        let err_reader = std::thread::spawn(move || {
+            let mut s = String::new();
+            if let Some(e) = stderr.as_mut() {
+                let _ = e.read_to_string(&mut s);
+            }
+            s
+        });
+        let mut events = Vec::new();
+        let mut finals: BTreeMap<String, (String, f64)> = BTreeMap::new();
+        let mut settled: BTreeMap<String, Vec<(f64, String, String)>> = BTreeMap::new();
+        let mut seen = Seen::default();
+        let deadline = Instant::now() + limit;
+        let exit = loop {
+            if skip > 0.0 {
+                env.ctl.advance(skip);
+            }
+            probe(&env.ctl, &keys, &mut finals, &mut settled, &mut seen);
+            while let Ok(line) = rx.try_recv() {
+                if let Ok(v) = serde_json::from_str::<Value>(&line) {
+                    events.push(v);
+                }
+            }
+            match child.try_wait() {
+                Ok(Some(status)) => break status.code(),
+                Ok(None) => {}
+                Err(e) => return Err(format!("cannot wait for cortado: {e}")),
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                let err = err_reader.join().unwrap_or_default();
+                return Err(format!(
+                    "cortado did not finish within {} s (tag {tag}); killed it. Last stderr:\n{}",
+                    limit.as_secs(),
+                    tail(&err, 10)
+                ));
+            }
+            std::thread::sleep(POLL);
+        };
+        let end = wall();
+        let _ = reader.join();
+        while let Ok(line) = rx.try_recv() {
+            if let Ok(v) = serde_json::from_str::<Value>(&line) {
+                events.push(v);
+            }
+        }
+        let err = err_reader.join().unwrap_or_default();
+        if !events.iter().any(|e| str_of(e, "event") == Some("result")) {
+            return Err(format!(
+                "cortado exited ({exit:?}) without a result line (tag {tag}). Last stderr:\n{}",
+                tail(&err, 10)
+            ));
+        }
+        let requests = env
+            .ctl
+            .requests()
+            .into_iter()
+            .filter(|r| r.wall_time >= start && r.wall_time <= end + 0.5)
+            .map(|r| (r.wall_time, r.virtual_time, r.operation))
+            .collect();
+        Ok(Run {
+            start,
+            end,
+            speed: env.speed,
+            exit,
+            events,
+            finals,
+            settled,
+            failed_stops: seen.by_deployment,
+            requests,
+        })
+    }
+
+    /// Figures 1 and 2 for one service deployed `n` times (alternating v2 and v1).
+    fn phase_single(&self, speed: f64, n: usize) -> Res<Single> {
+        let env = self.start_env(speed)?;
+        let name = "web";
+        let cfg = self.add_service(&env, name, SMALL, true)?;
+        // Warm-up: create the service; at speed 1 skip ECS time so it does not take minutes.
+        let skip = if speed < 10.0 { 2.0 } else { 0.0 };
+        let create = self.deploy(
+            &env,
+            std::slice::from_ref(&cfg),
+            "v1",
+            limit(speed, 1),
+            skip,
+        )?;
+        expect_success(&create, "creating the service")?;
+        let mut out = Single::default();
+        for i in 0..n {
+            let tag = if i % 2 == 0 { "v2" } else { "v1" };
+            let run = self.deploy(&env, std::slice::from_ref(&cfg), tag, limit(speed, 1), 0.0)?;
+            expect_success(&run, &format!("deploy {} ({tag})", i + 1))?;
+            let m = measure_service(&run, name)?;
+            out.latencies.extend(m.latency);
+            out.budgets.push(m.budget);
+            add_ops(&mut out.ops, &m.ops);
+            out.gaps.extend(m.gaps);
+        }
+        Ok(out)
+    }
+
+    /// Figure 2 (and 1) for `count` services in one cortado run.
+    fn phase_batch(&self, speed: f64, count: usize) -> Res<Batch> {
+        let env = self.start_env(speed)?;
+        let mut cfgs = Vec::new();
+        let mut names = Vec::new();
+        for i in 1..=count {
+            let name = format!("svc-{i:02}");
+            cfgs.push(self.add_service(&env, &name, SMALL, true)?);
+            names.push(name);
+        }
+        let create = self.deploy(&env, &cfgs, "v1", limit(speed, count), 0.0)?;
+        expect_success(&create, "creating the batch services")?;
+        let run = self.deploy(&env, &cfgs, "v2", limit(speed, count), 0.0)?;
+        expect_success(&run, "the batch deploy")?;
+        let mut out = Batch {
+            services: count,
+            ..Batch::default()
+        };
+        let first_update = run
+            .requests
+            .iter()
+            .find(|r| r.2 == "UpdateService")
+            .map(|r| r.0)
+            .ok_or("the batch run made no UpdateService call")?;
+        out.window_secs = run.end - first_update;
+        out.describe_services = run
+            .requests
+            .iter()
+            .filter(|r| r.2 == "DescribeServices" && r.0 >= first_update)
+            .count();
+        out.all_calls = run.requests.iter().filter(|r| r.0 >= first_update).count();
+        for name in &names {
+            let m = measure_service(&run, name)?;
+            out.latencies.extend(m.latency);
+            out.per_service.push(m.budget);
+            add_ops(&mut out.ops, &m.ops);
+            out.gaps.extend(m.gaps);
+        }
+        Ok(out)
+    }
+
+    /// Figure 3: broken image, fast-fail on vs off, `reps` times per shape.
+    fn phase_broken(&self, speed: f64, reps: usize) -> Res<Vec<BrokenRow>> {
+        let env = self.start_env(speed)?;
+        let mut rows = Vec::new();
+        for (label, shape) in [
+            ("desired 2, max 200% (breaker at 3)", SMALL),
+            ("desired 10, max 120% (breaker at 5)", LARGE),
+        ] {
+            let mut row = BrokenRow {
+                label,
+                ..BrokenRow::default()
+            };
+            for r in 1..=reps {
+                for fast_fail in [true, false] {
+                    let name = format!(
+                        "ff-{}-{}-{r}",
+                        shape.desired,
+                        if fast_fail { "on" } else { "off" }
+                    );
+                    let cfg = self.add_service(&env, &name, shape, fast_fail)?;
+                    let create =
+                        self.deploy(&env, std::slice::from_ref(&cfg), "v1", limit(speed, 2), 0.0)?;
+                    expect_success(&create, &format!("creating {name}"))?;
+                    let old_td = create
+                        .event_for("deployment_started", &name)
+                        .and_then(|e| str_of(e, "task_definition_arn"))
+                        .ok_or_else(|| format!("{name}: no deployment_started when creating"))?
+                        .to_string();
+                    let run = self.deploy(
+                        &env,
+                        std::slice::from_ref(&cfg),
+                        BROKEN_TAG,
+                        limit(speed, 4),
+                        0.0,
+                    )?;
+                    let b = measure_broken(&run, &name, &old_td)?;
+                    if fast_fail {
+                        row.on.push(b);
+                    } else {
+                        row.off.push(b);
+                    }
+                }
+            }
+            rows.push(row);
+        }
+        Ok(rows)
+    }
+}
+
+/// A bound on one cortado run: generous for `units` deploys at this speed.
+fn limit(speed: f64, units: usize) -> Duration {
+    let per = (600.0 / speed).max(20.0);
+    Duration::from_secs_f64(per * units as f64 + 30.0)
+}
+
+fn expect_success(run: &Run, what: &str) -> Res<()> {
+    if run.exit == Some(0) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{what}: cortado exited with {:?} ({})",
+            run.exit,
+            run.result_outcomes()
+        ))
+    }
+}
+
+fn tail(s: &str, n: usize) -> String {
+    let lines: Vec<&str> = s.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// Failed tasks seen STOPPED so far.
+#[derive(Default)]
+struct Seen {
+    stopping: std::collections::BTreeSet<String>,
+    stopped: std::collections::BTreeSet<String>,
+    /// Deployment id -> wall times its failed tasks were first seen stopping (desiredStatus
+    /// STOPPED, stoppedReason set) and first seen STOPPED.
+    by_deployment: BTreeMap<String, (Vec<f64>, Vec<f64>)>,
+}
+
+/// One look at the sandbox: the first time each deployment left IN_PROGRESS, each time a
+/// service settled (one deployment, PRIMARY, COMPLETED), and failed tasks reaching STOPPED
+/// (when DescribeTasks would first show them stopped).
+fn probe(
+    ctl: &Control,
+    keys: &[String],
+    finals: &mut BTreeMap<String, (String, f64)>,
+    settled: &mut BTreeMap<String, Vec<(f64, String, String)>>,
+    seen: &mut Seen,
+) {
+    ctl.with_world(|w| {
+        let now = wall();
+        for key in keys {
+            for t in w.svc_tasks(key) {
+                if !t.failed || t.desired_status != "STOPPED" {
+                    continue;
+                }
+                let Some(d) = &t.deployment else { continue };
+                if seen.stopping.insert(t.id.clone()) {
+                    seen.by_deployment.entry(d.clone()).or_default().0.push(now);
+                }
+                if t.last_status == "STOPPED" && seen.stopped.insert(t.id.clone()) {
+                    seen.by_deployment.entry(d.clone()).or_default().1.push(now);
+                }
+            }
+            let Some(s) = w.services.get(key) else {
+                continue;
+            };
+            for d in &s.deployments {
+                if d.rollout_state != "IN_PROGRESS" && !finals.contains_key(&d.id) {
+                    finals.insert(d.id.clone(), (d.rollout_state.clone(), now));
+                }
+            }
+            if let [d] = s.deployments.as_slice()
+                && d.status == "PRIMARY"
+                && d.rollout_state == "COMPLETED"
+            {
+                let list = settled.entry(key.clone()).or_default();
+                if list.last().is_none_or(|l| l.2 != d.id) {
+                    list.push((now, d.task_def.clone(), d.id.clone()));
+                }
+            }
+        }
+    });
+}
+
+/// API budget of one service's deploy window.
+#[derive(Debug, Clone, Copy, Default)]
+struct Budget {
+    describe_services: usize,
+    all_calls: usize,
+    wall_secs: f64,
+    ecs_secs: f64,
+}
+
+impl Budget {
+    fn per_minute(&self) -> f64 {
+        self.describe_services as f64 / (self.wall_secs / 60.0).max(1e-9)
+    }
+}
+
+struct Measured {
+    latency: Option<f64>,
+    budget: Budget,
+    /// Calls per operation in the window.
+    ops: BTreeMap<String, usize>,
+    /// Seconds between consecutive DescribeServices calls in the window (the poll cadence).
+    gaps: Vec<f64>,
+}
+
+/// Verdict latency and API budget of `service` in `run`: the window runs from the service's
+/// UpdateService (the one just before its `deployment_started`) to its verdict's end of
+/// follow-up (the next service's UpdateService, or cortado's exit).
+fn measure_service(run: &Run, service: &str) -> Res<Measured> {
+    let started = run
+        .event_for("deployment_started", service)
+        .ok_or_else(|| format!("{service}: cortado emitted no deployment_started"))?;
+    let dep = str_of(started, "deployment_id")
+        .ok_or_else(|| format!("{service}: deployment_started has no deployment_id"))?;
+    let t_started = time_of(started).unwrap_or(run.start);
+    let verdict = run
+        .event_for("verdict", service)
+        .ok_or_else(|| format!("{service}: cortado emitted no verdict"))?;
+    let t_verdict = time_of(verdict).unwrap_or(run.end);
+    let latency = run.finals.get(dep).map(|(_, at)| t_verdict - at);
+    // The UpdateService that started this deploy: the last one at or before deployment_started.
+    let begin = run
+        .requests
+        .iter()
+        .filter(|r| r.2 == "UpdateService" && r.0 <= t_started + 0.05)
+        .map(|r| (r.0, r.1))
+        .next_back()
+        .unwrap_or((t_started, 0.0));
+    // The end: our verdict, or the end of our rollback when there was one (the next service
+    // of the run starts after that).
+    let end_wall = run
+        .event_for("rollback_finished", service)
+        .and_then(time_of)
+        .unwrap_or(t_verdict)
+        .max(t_verdict);
+    let end = (end_wall, begin.1 + (end_wall - begin.0) * run.speed);
+    let in_window = |r: &&(f64, f64, String)| r.0 >= begin.0 && r.0 <= end.0;
+    let describe_services = run
+        .requests
+        .iter()
+        .filter(in_window)
+        .filter(|r| r.2 == "DescribeServices")
+        .count();
+    let all_calls = run.requests.iter().filter(in_window).count();
+    let mut ops = BTreeMap::new();
+    for r in run.requests.iter().filter(in_window) {
+        *ops.entry(r.2.clone()).or_insert(0) += 1;
+    }
+    let ds_times: Vec<f64> = run
+        .requests
+        .iter()
+        .filter(in_window)
+        .filter(|r| r.2 == "DescribeServices")
+        .map(|r| r.0)
+        .collect();
+    let gaps = ds_times.windows(2).map(|w| w[1] - w[0]).collect();
+    Ok(Measured {
+        latency,
+        ops,
+        gaps,
+        budget: Budget {
+            describe_services,
+            all_calls,
+            wall_secs: end.0 - begin.0,
+            ecs_secs: if begin.1 > 0.0 { end.1 - begin.1 } else { 0.0 },
+        },
+    })
+}
+
+/// One broken-image deploy.
+#[derive(Debug, Clone, Default)]
+struct Broken {
+    /// Wall seconds from deployment_started to the old revision serving alone, COMPLETED.
+    to_old: Option<f64>,
+    /// Wall seconds from deployment_started to cortado's verdict.
+    to_verdict: Option<f64>,
+    /// Wall seconds from deployment_started to cortado's exit.
+    to_exit: f64,
+    /// Wall seconds from the 3rd failed task of ours beginning to stop (stoppedReason set) to
+    /// cortado's verdict, and from it reaching STOPPED to the verdict.
+    after_third_stopping: Option<f64>,
+    after_third_stop: Option<f64>,
+    /// Who decided: cortado's verdict detail, shortened.
+    decided_by: String,
+    outcome: String,
+}
+
+fn measure_broken(run: &Run, service: &str, old_td: &str) -> Res<Broken> {
+    let started = run
+        .event_for("deployment_started", service)
+        .ok_or_else(|| format!("{service}: no deployment_started for the broken image"))?;
+    let t0 = time_of(started).unwrap_or(run.start);
+    let dep = str_of(started, "deployment_id").unwrap_or_default();
+    let key = format!("{CLUSTER}/{service}");
+    let to_old = run.settled.get(&key).and_then(|list| {
+        list.iter()
+            .find(|(at, td, id)| *at >= t0 && td == old_td && id != dep)
+            .map(|(at, _, _)| at - t0)
+    });
+    let verdict = run.event_for("verdict", service);
+    let detail = verdict.and_then(|v| str_of(v, "detail")).unwrap_or("");
+    let decided_by = if detail.starts_with("failed fast") {
+        "fast-fail".to_string()
+    } else if detail.contains("circuit breaker") {
+        "breaker".to_string()
+    } else {
+        detail.chars().take(40).collect()
+    };
+    let stops = run.failed_stops.get(dep);
+    let third = |v: &Vec<f64>| sorted(v).get(2).copied();
+    let t_verdict = verdict.and_then(time_of);
+    Ok(Broken {
+        after_third_stopping: stops
+            .and_then(|s| third(&s.0))
+            .zip(t_verdict)
+            .map(|(s, v)| v - s),
+        after_third_stop: stops
+            .and_then(|s| third(&s.1))
+            .zip(t_verdict)
+            .map(|(s, v)| v - s),
+        to_old,
+        to_verdict: verdict.and_then(time_of).map(|t| t - t0),
+        to_exit: run.end - t0,
+        decided_by,
+        outcome: run.result_outcomes(),
+    })
+}
+
+fn add_ops(into: &mut BTreeMap<String, usize>, from: &BTreeMap<String, usize>) {
+    for (k, v) in from {
+        *into.entry(k.clone()).or_insert(0) += v;
+    }
+}
+
+/// `Op n/min, ...`, most frequent first.
+fn ops_line(ops: &BTreeMap<String, usize>, minutes: f64) -> String {
+    let mut v: Vec<(&String, &usize)> = ops.iter().collect();
+    v.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    v.iter()
+        .map(|(k, n)| format!("{k} {:.1}", **n as f64 / minutes.max(1e-9)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Poll gaps rounded to the half second: `1.0 s x40, 4.0 s x3`.
+fn gaps_line(gaps: &[f64]) -> String {
+    let mut counts: BTreeMap<i64, usize> = BTreeMap::new();
+    for g in gaps {
+        *counts.entry((g * 2.0).round() as i64).or_insert(0) += 1;
+    }
+    counts
+        .iter()
+        .map(|(k, n)| format!("{:.1} s x{n}", *k as f64 / 2.0))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[derive(Default)]
+struct Single {
+    gaps: Vec<f64>,
+    latencies: Vec<f64>,
+    budgets: Vec<Budget>,
+    ops: BTreeMap<String, usize>,
+}
+
+#[derive(Default)]
+struct Batch {
+    gaps: Vec<f64>,
+    services: usize,
+    ops: BTreeMap<String, usize>,
+    latencies: Vec<f64>,
+    per_service: Vec<Budget>,
+    describe_services: usize,
+    all_calls: usize,
+    window_secs: f64,
+}
+
+#[derive(Default)]
+struct BrokenRow {
+    label: &'static str,
+    on: Vec<Broken>,
+    off: Vec<Broken>,
+}
+
+/// Nearest-rank percentile of sorted data.
+fn pct(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
+}
+
+fn sorted(v: &[f64]) -> Vec<f64> {
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    s
+}
+
+fn latency_line(lat: &[f64]) -> String {
+    let s = sorted(lat);
+    format!(
+        "n={:<3} p50 {:.2} s  p90 {:.2} s  p99 {:.2} s  max {:.2} s",
+        s.len(),
+        pct(&s, 0.5),
+        pct(&s, 0.9),
+        pct(&s, 0.99),
+        s.last().copied().unwrap_or(f64::NAN)
+    )
+}
+
+fn mean(v: impl Iterator<Item = f64>) -> f64 {
+    let (sum, n) = v.fold((0.0, 0usize), |(s, n), x| (s + x, n + 1));
+    if n == 0 { f64::NAN } else { sum / n as f64 }
+}
+
+fn print_single(r: &Res<Single>, speed: f64, label: &str) {
+    println!("== {label}");
+    match r {
+        Err(e) => println!("   FAILED: {e}"),
+        Ok(s) => {
+            println!(
+                "1. verdict latency (sandbox COMPLETED -> cortado verdict): {}   [goal p50 <= 1 s, p99 <= 2 s]",
+                latency_line(&s.latencies)
+            );
+            let per: Vec<f64> = s.budgets.iter().map(Budget::per_minute).collect();
+            let ps = sorted(&per);
+            let ds: usize = s.budgets.iter().map(|b| b.describe_services).sum();
+            let all: usize = s.budgets.iter().map(|b| b.all_calls).sum();
+            let secs: f64 = s.budgets.iter().map(|b| b.wall_secs).sum();
+            println!(
+                "2. DescribeServices per service-minute: {:.1} overall ({} calls in {:.1} wall min; per deploy min {:.1} / median {:.1} / max {:.1})   [goal <= 30]",
+                ds as f64 / (secs / 60.0).max(1e-9),
+                ds,
+                secs / 60.0,
+                pct(&ps, 0.0),
+                pct(&ps, 0.5),
+                ps.last().copied().unwrap_or(f64::NAN)
+            );
+            println!(
+                "   all API calls per service-minute {:.1}; deploy window mean {:.1} s wall = {:.0} s ECS time (speed x{speed})",
+                all as f64 / (secs / 60.0).max(1e-9),
+                mean(s.budgets.iter().map(|b| b.wall_secs)),
+                mean(s.budgets.iter().map(|b| b.ecs_secs)),
+            );
+            println!(
+                "   calls per service-minute by operation: {}",
+                ops_line(&s.ops, secs / 60.0)
+            );
+            println!(
+                "   poll gaps (between DescribeServices): {}",
+                gaps_line(&s.gaps)
+            );
+        }
+    }
+}
+
+fn print_batch(r: &Res<Batch>, speed: f64) {
+    println!();
+    match r {
+        Err(e) => println!("== 12 services in one run\n   FAILED: {e}"),
+        Ok(b) => {
+            println!(
+                "== {} services in one cortado run (-c x{})",
+                b.services, b.services
+            );
+            println!(
+                "1. verdict latency: {}   [goal p50 <= 1 s, p99 <= 2 s]",
+                latency_line(&b.latencies)
+            );
+            println!(
+                "2. DescribeServices per service-minute over the run: {:.1} ({} calls, {} services, {:.1} wall s = {:.0} s ECS time)   [goal <= 30]",
+                b.describe_services as f64 / (b.window_secs / 60.0 * b.services as f64).max(1e-9),
+                b.describe_services,
+                b.services,
+                b.window_secs,
+                b.window_secs * speed,
+            );
+            let per: Vec<f64> = b.per_service.iter().map(Budget::per_minute).collect();
+            let ps = sorted(&per);
+            println!(
+                "   per service, inside its own deploy window: median {:.1} / max {:.1} per minute; windows {:.1}-{:.1} s wall (services are deployed one after another)",
+                pct(&ps, 0.5),
+                ps.last().copied().unwrap_or(f64::NAN),
+                b.per_service
+                    .iter()
+                    .map(|x| x.wall_secs)
+                    .fold(f64::INFINITY, f64::min),
+                b.per_service
+                    .iter()
+                    .map(|x| x.wall_secs)
+                    .fold(0.0, f64::max),
+            );
+            println!(
+                "   all API calls per service-minute {:.1}; by operation: {}",
+                b.all_calls as f64 / (b.window_secs / 60.0 * b.services as f64).max(1e-9),
+                ops_line(&b.ops, b.window_secs / 60.0 * b.services as f64)
+            );
+            println!(
+                "   poll gaps (between DescribeServices): {}",
+                gaps_line(&b.gaps)
+            );
+        }
+    }
+}
+
+fn print_broken(r: &Res<Vec<BrokenRow>>, speed: f64) {
+    println!();
+    println!(
+        "== 3. broken image ({BROKEN_TAG}) -> old revision serving alone, COMPLETED (from deployment_started; wall s, ECS s = wall x{speed})"
+    );
+    let rows = match r {
+        Err(e) => {
+            println!("   FAILED: {e}");
+            return;
+        }
+        Ok(rows) => rows,
+    };
+    let fmt = |v: &[Broken]| -> String {
+        v.iter()
+            .map(|b| match b.to_old {
+                Some(t) => format!("{t:.1}"),
+                None => "never".into(),
+            })
+            .collect::<Vec<_>>()
+            .join("/")
+    };
+    let med = |v: &[Broken]| -> f64 {
+        let s = sorted(&v.iter().filter_map(|b| b.to_old).collect::<Vec<_>>());
+        pct(&s, 0.5)
+    };
+    for row in rows {
+        let on = med(&row.on);
+        let off = med(&row.off);
+        println!("   {}", row.label);
+        println!(
+            "     fast-fail on : median {on:>5.1} s ({:>4.0} ECS s)  runs {}  verdict at {}  decided by {}",
+            on * speed,
+            fmt(&row.on),
+            verdicts(&row.on),
+            deciders(&row.on),
+        );
+        println!(
+            "     fast-fail off: median {off:>5.1} s ({:>4.0} ECS s)  runs {}  verdict at {}  decided by {}",
+            off * speed,
+            fmt(&row.off),
+            verdicts(&row.off),
+            deciders(&row.off),
+        );
+        println!("     ratio on/off : {:.2}", on / off);
+        println!(
+            "     verdict minus the 3rd failed task's stop start (stoppedReason set): on {}  off {}",
+            series(&row.on, |b| b.after_third_stopping),
+            series(&row.off, |b| b.after_third_stopping)
+        );
+        println!(
+            "     verdict minus the 3rd failed task's lastStatus STOPPED:            on {}  off {}",
+            series(&row.on, |b| b.after_third_stop),
+            series(&row.off, |b| b.after_third_stop)
+        );
+        println!(
+            "     rollback (verdict -> old revision alone, COMPLETED):               on {}  off {}",
+            series(&row.on, rollback_secs),
+            series(&row.off, rollback_secs)
+        );
+        for b in row.on.iter().chain(&row.off) {
+            if b.to_old.is_none() {
+                println!(
+                    "     note: a run never settled on the old revision while cortado ran (exit after {:.1} s): {}",
+                    b.to_exit, b.outcome
+                );
+            }
+        }
+    }
+}
+
+fn verdicts(v: &[Broken]) -> String {
+    v.iter()
+        .map(|b| b.to_verdict.map_or("-".into(), |t| format!("{t:.1}")))
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+fn rollback_secs(b: &Broken) -> Option<f64> {
+    b.to_old.zip(b.to_verdict).map(|(o, v)| o - v)
+}
+
+fn series(v: &[Broken], f: impl Fn(&Broken) -> Option<f64>) -> String {
+    v.iter()
+        .map(|b| f(b).map_or("-".into(), |t| format!("{t:.1}")))
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+fn deciders(v: &[Broken]) -> String {
+    let mut seen: Vec<String> = Vec::new();
+    for b in v {
+        if !seen.contains(&b.decided_by) {
+            seen.push(b.decided_by.clone());
+        }
+    }
+    seen.join(", ")
+}

@@ -151,7 +151,7 @@ pub(crate) async fn connect_with(
 ) -> Result<Clients> {
     let retry = RetryConfig::standard()
         .with_max_attempts(settings.max_attempts.max(1))
-        .with_max_backoff(Duration::from_secs(20));
+        .with_max_backoff(Duration::from_secs(5));
     let timeouts = TimeoutConfig::builder()
         .connect_timeout(CONNECT_TIMEOUT)
         .operation_attempt_timeout(ATTEMPT_TIMEOUT)

@@ -5,8 +5,14 @@
 //! ListTasks/DescribeTasks run only when a service's task counts changed since the last poll
 //! (to name stopped tasks of our deployment and find our tasks' IPs), so a steady rollout
 //! costs one or two calls a poll.
+//!
+//! API budget: DescribeServices runs at most [`DESCRIBE_SERVICES_PER_SERVICE_MINUTE`] times
+//! per service-minute. Between those full polls, a poll asks only DescribeServiceDeployments
+//! (the authoritative status of our deployment) and answers from the last full poll; when that
+//! status changes, a full poll follows at once, so the verdict still lands within a poll.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
 
 use super::verdict::{
     DeploymentView, Ours, ServiceDeploymentView, Snapshot, StoppedTask, TargetView,
@@ -15,6 +21,18 @@ use super::watch::{Observation, Observer, ServiceEvent};
 use crate::aws::types::ecs::{DesiredStatus, Service, ServiceDeployment, Task};
 use crate::aws::{Clients, TaskFilter};
 use crate::error::Result;
+
+/// The DescribeServices budget per service-minute.
+pub const DESCRIBE_SERVICES_PER_SERVICE_MINUTE: f64 = 30.0;
+
+/// The shortest gap between two full polls of `k` services (one DescribeServices call per 10).
+pub fn full_poll_gap(k: usize) -> Duration {
+    let k = k.max(1) as f64;
+    let calls_per_poll = (k / 10.0).ceil();
+    // calls_per_poll * polls_per_minute / k <= budget
+    let polls_per_minute = DESCRIBE_SERVICES_PER_SERVICE_MINUTE * k / calls_per_poll;
+    Duration::from_secs_f64(60.0 / polls_per_minute).max(Duration::from_millis(500))
+}
 
 /// Polls one cluster through the AWS SDK.
 pub struct AwsObserver<'a> {
@@ -25,6 +43,8 @@ pub struct AwsObserver<'a> {
     /// Per service: stopped tasks already described, and our running tasks' IPs.
     stopped: BTreeMap<String, BTreeMap<String, StoppedTask>>,
     ips: BTreeMap<String, Vec<String>>,
+    /// The last full poll: for which services, what it saw, and when.
+    last_full: Option<(Vec<String>, Vec<Observation>, Instant)>,
 }
 
 impl<'a> AwsObserver<'a> {
@@ -35,7 +55,45 @@ impl<'a> AwsObserver<'a> {
             counts: BTreeMap::new(),
             stopped: BTreeMap::new(),
             ips: BTreeMap::new(),
+            last_full: None,
         }
+    }
+
+    /// Between full polls: refreshes only our service deployments' status in the last full
+    /// observation. None when a status changed (a full poll is due at once) or no cache fits.
+    async fn light(&mut self, services: &[(String, Ours)]) -> Result<Option<Vec<Observation>>> {
+        let names: Vec<String> = services.iter().map(|(s, _)| s.clone()).collect();
+        let Some((cached_names, cached, at)) = &self.last_full else {
+            return Ok(None);
+        };
+        if *cached_names != names || at.elapsed() >= full_poll_gap(names.len()) {
+            return Ok(None);
+        }
+        let arns: Vec<String> = services
+            .iter()
+            .filter_map(|(_, o)| o.service_deployment_arn.clone())
+            .collect();
+        if arns.is_empty() {
+            return Ok(Some(cached.clone()));
+        }
+        let sds = self.clients.describe_service_deployments(&arns).await?;
+        let mut out = cached.clone();
+        for (obs, (_, ours)) in out.iter_mut().zip(services) {
+            let fresh = ours
+                .service_deployment_arn
+                .as_deref()
+                .and_then(|arn| {
+                    sds.iter()
+                        .find(|sd| sd.service_deployment_arn() == Some(arn))
+                })
+                .map(service_deployment_view);
+            let before = obs.snapshot.service_deployment.as_ref().map(|v| &v.status);
+            if fresh.as_ref().map(|v| &v.status) != before {
+                return Ok(None);
+            }
+            obs.snapshot.service_deployment = fresh;
+        }
+        Ok(Some(out))
     }
 
     /// Refreshes stopped tasks of our deployment and the IPs of our running tasks.
@@ -85,6 +143,22 @@ impl<'a> AwsObserver<'a> {
 
 impl Observer for AwsObserver<'_> {
     async fn observe(&mut self, services: &[(String, Ours)]) -> Result<Vec<Observation>> {
+        if let Some(obs) = self.light(services).await? {
+            return Ok(obs);
+        }
+        let obs = self.full(services).await?;
+        self.last_full = Some((
+            services.iter().map(|(s, _)| s.clone()).collect(),
+            obs.clone(),
+            Instant::now(),
+        ));
+        Ok(obs)
+    }
+}
+
+impl AwsObserver<'_> {
+    /// A full poll: DescribeServices, service deployments, target health, tasks on change.
+    async fn full(&mut self, services: &[(String, Ours)]) -> Result<Vec<Observation>> {
         let names: Vec<String> = services.iter().map(|(s, _)| s.clone()).collect();
         let described = self
             .clients
@@ -323,4 +397,24 @@ fn task_ips(t: &Task) -> Vec<String> {
         .filter(|d| d.name() == Some("privateIPv4Address"))
         .filter_map(|d| d.value().map(str::to_string))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn full_polls_stay_within_the_describe_services_budget() {
+        for k in [1, 2, 5, 10, 11, 25, 200] {
+            let gap = full_poll_gap(k).as_secs_f64();
+            let calls_per_minute = (k as f64 / 10.0).ceil() * 60.0 / gap;
+            let per_service_minute = calls_per_minute / k as f64;
+            assert!(
+                per_service_minute <= 30.0 + 1e-9,
+                "k={k}: {per_service_minute}"
+            );
+        }
+        assert_eq!(full_poll_gap(1), Duration::from_secs(2));
+        assert_eq!(full_poll_gap(10), Duration::from_millis(500));
+    }
 }

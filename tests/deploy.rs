@@ -938,3 +938,23 @@ async fn s15_two_services_in_one_run_end_by_their_own_verdicts() {
     let verdicts = second.events_of("verdict");
     assert_eq!(verdicts.len(), 2, "{}", second.dump());
 }
+
+/// 16. The Markdown plan (PR comment body) of an image change, compared with a golden file:
+///     one service section, the risk note, no cost change, the task definition diff only.
+///     `UPDATE_GOLDEN=1` rewrites the file (review the diff before committing it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s16_markdown_plan_matches_the_golden_file() {
+    let s = Scenario::new("web", FAST, &["v1", "v2"]).await;
+    s.deploy("v1", &[]).await.expect_code(0);
+    let mut cmd = s.command("v2", &["diff", "--format", "markdown"]);
+    cmd.args(["--output", "text"]);
+    let run = finish(cmd).await;
+    run.expect_code(2);
+    let golden = fixture("golden").join("diff-image-change.md");
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::create_dir_all(golden.parent().unwrap()).unwrap();
+        std::fs::write(&golden, &run.stdout).unwrap();
+    }
+    let want = std::fs::read_to_string(&golden).expect("golden file (UPDATE_GOLDEN=1 writes it)");
+    assert_eq!(run.stdout, want, "{}", run.dump());
+}

@@ -28,6 +28,12 @@ pub struct ServicePlan {
     pub new_revision: bool,
     /// The service does not exist yet.
     pub create_service: bool,
+    /// Desired count: (running now, after the deploy); after is None when the deploy leaves
+    /// it alone (autoscaling owns it).
+    pub desired_count: (Option<i32>, Option<i32>),
+    /// The deployment strategy (ROLLING, BLUE_GREEN, CANARY, LINEAR) or controller
+    /// (CODE_DEPLOY, EXTERNAL) the rollout will use.
+    pub strategy: String,
 }
 
 impl ServicePlan {
@@ -145,6 +151,17 @@ impl ServicePlan {
         notes
     }
 
+    /// "desired count 2 (unchanged), strategy ROLLING".
+    pub fn rollout_line(&self) -> String {
+        let count = match self.desired_count {
+            (_, None) => "desired count unchanged (not set in the file)".to_string(),
+            (Some(a), Some(b)) if a == b => format!("desired count {b} (unchanged)"),
+            (Some(a), Some(b)) => format!("desired count {a} -> {b}"),
+            (None, Some(b)) => format!("desired count {b}"),
+        };
+        format!("{count}, strategy {}", self.strategy)
+    }
+
     /// The unified diffs (task definition, service) for a terminal.
     pub fn diff_text(&self, color: bool) -> String {
         let mut out = String::new();
@@ -203,6 +220,7 @@ impl ServicePlan {
             self.cluster,
             self.summary()
         );
+        out.push_str(&format!("\n{}\n", self.rollout_line()));
         let risks = self.risks();
         if !risks.is_empty() {
             out.push('\n');
@@ -251,6 +269,8 @@ impl ServicePlan {
             "new_revision": self.new_revision,
             "create_service": self.create_service,
             "summary": self.summary(),
+            "desired_count": {"before": self.desired_count.0, "after": self.desired_count.1},
+            "strategy": self.strategy,
             "risks": self.risks(),
             "cost": self.cost().map(|d| json!({
                 "before_monthly_usd": d.before,
@@ -297,6 +317,8 @@ mod tests {
             service_before: Some(json!({"desiredCount": 2})),
             service_after: Some(json!({"desiredCount": 2})),
             create_service: false,
+            desired_count: (Some(2), Some(2)),
+            strategy: "ROLLING".into(),
         }
     }
 

@@ -204,3 +204,27 @@ fn usage_errors_exit_1_not_2() {
     let out = cortado(root, &["render".to_string(), "everything".to_string()], &[]);
     assert_eq!(out.status.code(), Some(1));
 }
+
+#[test]
+fn inside_github_actions_input_errors_become_located_annotations() {
+    let dir = fixtures().join("bad/task-unknown-key");
+    let out = cortado(
+        &dir,
+        &["validate".to_string()],
+        &[("GITHUB_ACTIONS".into(), "true".into())],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("::error "))
+        .unwrap_or_else(|| panic!("no ::error annotation in\n{stdout}"));
+    assert!(
+        line.contains("file=ecs-task-def.json,line=2,col=3"),
+        "{line}"
+    );
+    assert!(line.contains("unknown key \"famliy\""), "{line}");
+    // Outside Actions, stdout carries no workflow commands.
+    let plain = cortado(&dir, &["validate".to_string()], &[]);
+    assert!(!String::from_utf8_lossy(&plain.stdout).contains("::error"));
+}

@@ -69,8 +69,14 @@ impl Printer {
         self.out(&crate::render::to_pretty(value));
     }
 
-    /// A diagnostic on stderr.
+    /// A diagnostic on stderr; inside GitHub Actions (text output) also an annotation on
+    /// stdout, at the file and line it names.
     pub fn diagnostic(&self, d: &Diagnostic) {
+        if self.format == Format::Text && github::is_actions() {
+            let command = github::annotation(d).command();
+            let mut stdout = std::io::stdout().lock();
+            let _ = writeln!(stdout, "{}", self.secrets.mask(&command));
+        }
         let text = self.secrets.mask(&d.to_string());
         let text = if self.color {
             let (word, code) = match d.severity {

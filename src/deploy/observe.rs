@@ -79,14 +79,7 @@ impl<'a> AwsObserver<'a> {
         let sds = self.clients.describe_service_deployments(&arns).await?;
         let mut out = cached.clone();
         for (obs, (_, ours)) in out.iter_mut().zip(services) {
-            let fresh = ours
-                .service_deployment_arn
-                .as_deref()
-                .and_then(|arn| {
-                    sds.iter()
-                        .find(|sd| sd.service_deployment_arn() == Some(arn))
-                })
-                .map(service_deployment_view);
+            let fresh = our_service_deployment(&sds, ours);
             let before = obs.snapshot.service_deployment.as_ref().map(|v| &v.status);
             if fresh.as_ref().map(|v| &v.status) != before {
                 return Ok(None);
@@ -228,14 +221,7 @@ impl AwsObserver<'_> {
                     });
                 }
             }
-            let service_deployment = ours
-                .service_deployment_arn
-                .as_deref()
-                .and_then(|arn| {
-                    sds.iter()
-                        .find(|sd| sd.service_deployment_arn() == Some(arn))
-                })
-                .map(service_deployment_view);
+            let service_deployment = our_service_deployment(&sds, ours);
             let mut stopped: Vec<StoppedTask> = self
                 .stopped
                 .get(name)
@@ -337,6 +323,14 @@ pub fn deployment_views(svc: &Service) -> Vec<DeploymentView> {
             rollout_state_reason: d.rollout_state_reason().map(str::to_string),
         })
         .collect()
+}
+
+/// Our service deployment among those DescribeServiceDeployments returned.
+fn our_service_deployment(sds: &[ServiceDeployment], ours: &Ours) -> Option<ServiceDeploymentView> {
+    let arn = ours.service_deployment_arn.as_deref()?;
+    sds.iter()
+        .find(|sd| sd.service_deployment_arn() == Some(arn))
+        .map(service_deployment_view)
 }
 
 fn service_deployment_view(sd: &ServiceDeployment) -> ServiceDeploymentView {

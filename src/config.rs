@@ -321,6 +321,15 @@ pub fn kind(v: &Value) -> &'static str {
 
 /// Parses a Go-style duration: a sequence of decimal numbers with units ns, us (µs), ms, s, m,
 /// h, e.g. `300ms`, `1.5h`, `1h30m`, `10m0s`. A bare `0` is zero.
+///
+/// ```
+/// use std::time::Duration;
+/// use cortado::config::parse_duration;
+///
+/// assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
+/// assert_eq!(parse_duration("10m0s"), Ok(Duration::from_secs(600)));
+/// assert!(parse_duration("10").unwrap_err().contains("missing unit"));
+/// ```
 pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
     let s = s.trim();
     if s == "0" {

@@ -958,3 +958,33 @@ async fn s16_markdown_plan_matches_the_golden_file() {
     let want = std::fs::read_to_string(&golden).expect("golden file (UPDATE_GOLDEN=1 writes it)");
     assert_eq!(run.stdout, want, "{}", run.dump());
 }
+
+/// 17. A broken first deploy (the service is created with a failing image): a failure, but
+///     not a failed rollback — there is no earlier revision to return to. Exit 4, and the
+///     summary says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s17_broken_first_deploy_is_failed_not_rolled_back() {
+    let s = Scenario::new("web", FAST, &["v1"]).await;
+    let run = s.deploy("v1--pull-fail", &[]).await;
+    run.expect_code(4);
+    let result = run.result();
+    assert_eq!(
+        result["outcome"],
+        "failed, not rolled back",
+        "{}",
+        run.dump()
+    );
+    assert!(
+        result["detail"]
+            .as_str()
+            .unwrap()
+            .contains("no previous revision"),
+        "{}",
+        run.dump()
+    );
+    assert!(
+        run.events_of("rollback_started").is_empty(),
+        "{}",
+        run.dump()
+    );
+}

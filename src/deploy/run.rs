@@ -455,9 +455,13 @@ pub async fn settle(
         failure,
         Some(Failure::Superseded { .. }) | Some(Failure::ServiceGone { .. })
     );
-    if not_ours_to_undo || (!wants_rollback && !ecs_rolled_back) {
+    // A service this deploy created has no earlier revision to return to, whatever ECS tries.
+    let nothing_to_return_to = started.created && previous.is_none();
+    if not_ours_to_undo || nothing_to_return_to || (!wants_rollback && !ecs_rolled_back) {
         let why = if not_ours_to_undo {
             "not rolled back: the service is no longer ours to change"
+        } else if nothing_to_return_to {
+            "not rolled back: this deploy created the service, so there is no previous revision to return to"
         } else {
             "rollback disabled"
         };

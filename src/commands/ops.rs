@@ -230,6 +230,37 @@ pub async fn status(settings: &Settings, printer: &mut Printer, events: usize) -
                 }
             }
         }
+        let task_arns = s
+            .clients
+            .list_tasks(
+                cluster,
+                &crate::aws::TaskFilter::Service(service.to_string()),
+                crate::aws::types::ecs::DesiredStatus::Running,
+            )
+            .await?;
+        let tasks: Vec<(String, String, String, String, String)> = s
+            .clients
+            .describe_tasks(cluster, &task_arns)
+            .await?
+            .iter()
+            .map(|t| {
+                (
+                    t.task_arn()
+                        .and_then(|a| a.rsplit('/').next())
+                        .unwrap_or_default()
+                        .to_string(),
+                    t.last_status().unwrap_or_default().to_string(),
+                    t.health_status()
+                        .map(|h| h.as_str().to_string())
+                        .unwrap_or_default(),
+                    t.task_definition_arn()
+                        .map(short_arn)
+                        .unwrap_or_default()
+                        .to_string(),
+                    t.started_by().unwrap_or_default().to_string(),
+                )
+            })
+            .collect();
         let recent: Vec<(String, String)> = svc
             .events()
             .iter()
@@ -257,6 +288,7 @@ pub async fn status(settings: &Settings, printer: &mut Printer, events: usize) -
                 })).collect::<Vec<_>>(),
                 "events": recent.iter().map(|(t, m)| json!({"at": t, "message": m})).collect::<Vec<_>>(),
                 "targets": targets.iter().map(|(tg, id, st)| json!({"target_group": tg, "id": id, "state": st})).collect::<Vec<_>>(),
+                "tasks": tasks.iter().map(|(id, st, h, td, by)| json!({"task": id, "last_status": st, "health": h, "task_definition": td, "started_by": by})).collect::<Vec<_>>(),
             })),
             Format::Text => {
                 let mut out = format!(
@@ -280,6 +312,12 @@ pub async fn status(settings: &Settings, printer: &mut Printer, events: usize) -
                         d.failed,
                         d.rollout_state.clone().unwrap_or_default()
                     ));
+                }
+                if !tasks.is_empty() {
+                    out.push_str("tasks:\n");
+                    for (id, st, h, td, by) in &tasks {
+                        out.push_str(&format!("  {id}  {st:<9} {h:<9} {td:<20} {by}\n"));
+                    }
                 }
                 if !targets.is_empty() {
                     out.push_str("targets:\n");

@@ -1,0 +1,50 @@
+//! Systems Manager Parameter Store reads, for the `ssm` template function.
+//!
+//! Receives a parameter name; hands on its value and type. A missing parameter is the
+//! user's input error (it names the parameter and the region); other failures map like every
+//! other call (see [`super::error`]).
+
+use aws_sdk_ssm::operation::get_parameter::GetParameterError;
+
+use super::Clients;
+use super::error::Call;
+use crate::error::{Diagnostic, Error, Result};
+
+impl Clients {
+    /// The value and type (`String`, `StringList`, `SecureString`) of a parameter;
+    /// SecureStrings are decrypted when `with_decryption` is set.
+    pub async fn get_parameter(
+        &self,
+        name: &str,
+        with_decryption: bool,
+    ) -> Result<(String, String)> {
+        let call = Call::ssm("GetParameter", format!("SSM parameter {name}"));
+        let out = self
+            .ssm
+            .get_parameter()
+            .name(name)
+            .with_decryption(with_decryption)
+            .send()
+            .await
+            .map_err(|e| {
+                if matches!(e.as_service_error(), Some(GetParameterError::ParameterNotFound(_))) {
+                    Error::input(
+                        Diagnostic::error(format!(
+                            "SSM parameter {name} does not exist in region {}",
+                            self.region()
+                        ))
+                        .hint("check the name (parameter names are case-sensitive and include the leading /) and the region (`region:` in the config, AWS_REGION)"),
+                    )
+                } else {
+                    self.fail(&call, e)
+                }
+            })?;
+        let p = out
+            .parameter
+            .ok_or_else(|| Error::msg(format!("GetParameter answered no parameter for {name}")))?;
+        Ok((
+            p.value.unwrap_or_default(),
+            p.r#type.map(|t| t.as_str().to_string()).unwrap_or_default(),
+        ))
+    }
+}

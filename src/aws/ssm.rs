@@ -48,3 +48,46 @@ impl Clients {
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::aws::AwsSettings;
+    use crate::error::ErrorKind;
+
+    #[tokio::test]
+    async fn reads_a_parameter_and_names_a_missing_one() {
+        let sb = crate::sandbox::start(crate::sandbox::Options::default())
+            .await
+            .unwrap();
+        let clients = crate::aws::connect(&AwsSettings {
+            region: Some("us-east-1".into()),
+            endpoint_url: Some(sb.endpoint()),
+            static_credentials: true,
+            max_attempts: 1,
+        })
+        .await
+        .unwrap();
+        clients
+            .ssm
+            .put_parameter()
+            .name("/app/hosts")
+            .value("a,b")
+            .r#type(aws_sdk_ssm::types::ParameterType::StringList)
+            .send()
+            .await
+            .unwrap();
+        let got = clients.get_parameter("/app/hosts", true).await.unwrap();
+        assert_eq!(got, ("a,b".to_string(), "StringList".to_string()));
+        let err = clients
+            .get_parameter("/app/missing", true)
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind, ErrorKind::BadInput);
+        let text = err.to_string();
+        assert!(
+            text.contains("/app/missing") && text.contains("us-east-1"),
+            "{text}"
+        );
+        assert_eq!(clients.call_count("GetParameter"), 2);
+    }
+}

@@ -56,9 +56,17 @@ mod tests {
 
     #[tokio::test]
     async fn reads_a_parameter_and_names_a_missing_one() {
-        let sb = crate::sandbox::start(crate::sandbox::Options::default())
-            .await
-            .unwrap();
+        let seed = crate::sandbox::Seed::parse(
+            "parameters:\n  - {name: /app/pw, type: SecureString, value: hunter2}\n",
+            std::path::Path::new("seed.yml"),
+        )
+        .unwrap();
+        let sb = crate::sandbox::start(crate::sandbox::Options {
+            seed: Some(seed),
+            ..crate::sandbox::Options::default()
+        })
+        .await
+        .unwrap();
         let clients = crate::aws::connect(&AwsSettings {
             region: Some("us-east-1".into()),
             endpoint_url: Some(sb.endpoint()),
@@ -76,6 +84,10 @@ mod tests {
             .send()
             .await
             .unwrap();
+        let seeded = clients.get_parameter("/app/pw", true).await.unwrap();
+        assert_eq!(seeded, ("hunter2".to_string(), "SecureString".to_string()));
+        let (cipher, _) = clients.get_parameter("/app/pw", false).await.unwrap();
+        assert_ne!(cipher, "hunter2");
         let got = clients.get_parameter("/app/hosts", true).await.unwrap();
         assert_eq!(got, ("a,b".to_string(), "StringList".to_string()));
         let err = clients
@@ -88,6 +100,12 @@ mod tests {
             text.contains("/app/missing") && text.contains("us-east-1"),
             "{text}"
         );
-        assert_eq!(clients.call_count("GetParameter"), 2);
+        assert_eq!(clients.call_count("GetParameter"), 4);
+        let log = sb.control().requests();
+        assert!(
+            log.iter()
+                .any(|r| r.service == "ssm" && r.operation == "PutParameter" && r.mutating),
+            "{log:?}"
+        );
     }
 }

@@ -108,7 +108,8 @@ async fn sandbox_serve(
         let printer = Printer::new(Format::Text, settings.no_color);
         for path in &args.prepare {
             let cfg = cortado::config::load(&ctx, path)?;
-            let local = cortado::deploy::local::load(&ctx, cfg)?;
+            let plugin_ctx = cortado::render::plugins::with_plugins(&ctx, &cfg)?;
+            let local = cortado::deploy::local::load(&plugin_ctx, cfg)?;
             for w in &local.warnings {
                 printer.diagnostic(w);
             }

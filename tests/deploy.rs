@@ -988,3 +988,180 @@ async fn s17_broken_first_deploy_is_failed_not_rolled_back() {
         run.dump()
     );
 }
+
+/// The fake GitHub API of s18: answers the comment calls of `diff --comment` and records
+/// every request body.
+async fn fake_github(bodies: std::sync::Arc<std::sync::Mutex<Vec<String>>>) -> String {
+    use axum::body::Bytes;
+    use axum::extract::State;
+    use axum::http::{Method, StatusCode};
+    type Bodies = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
+    async fn route(
+        State(bodies): State<Bodies>,
+        method: Method,
+        body: Bytes,
+    ) -> (StatusCode, [(&'static str, &'static str); 1], String) {
+        bodies
+            .lock()
+            .unwrap()
+            .push(String::from_utf8_lossy(&body).into_owned());
+        let json = [("content-type", "application/json")];
+        if method == Method::GET {
+            (StatusCode::OK, json, "[]".into())
+        } else {
+            let sent: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            let reply = serde_json::json!({"id": 4242, "body": sent["body"]});
+            (StatusCode::CREATED, json, reply.to_string())
+        }
+    }
+    let app = axum::Router::new().fallback(route).with_state(bodies);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    format!("http://{addr}")
+}
+
+/// 18. A secret from SSM Parameter Store (`{{ ssm }}`, a SecureString) reaches the task
+///     definition ECS registers, but no output: not stdout or stderr of render, deploy (text
+///     and JSON), diff (Markdown), status or diff --comment, not the Actions output and
+///     summary files, not the PR comment. Actions mode announces it with `::add-mask::`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s18_ssm_secret_reaches_ecs_but_no_output() {
+    const SECRET: &str = "s3cr3t-Value-42";
+    let s = Scenario::new("web-secret", FAST, &["v1", "v2", "v3"]).await;
+    let ssm = aws_sdk_ssm::Client::from_conf(
+        aws_sdk_ssm::Config::builder()
+            .behavior_version(aws_sdk_ssm::config::BehaviorVersion::latest())
+            .region(aws_sdk_ssm::config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_ssm::config::Credentials::new(
+                "AKIDTEST", "secret", None, None, "t",
+            ))
+            .endpoint_url(s.sb.endpoint())
+            .build(),
+    );
+    ssm.put_parameter()
+        .name("/web/db_password")
+        .value(SECRET)
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .send()
+        .await
+        .unwrap();
+
+    let dir = std::env::temp_dir().join(format!("cortado-s18-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let outputs = dir.join("github_output");
+    let summary = dir.join("step_summary");
+    let event = dir.join("event.json");
+    std::fs::write(&outputs, "").unwrap();
+    std::fs::write(&summary, "").unwrap();
+    std::fs::write(&event, r#"{"pull_request": {"number": 7}}"#).unwrap();
+    let bodies = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let api = fake_github(bodies.clone()).await;
+
+    let run = |tag: &'static str, args: &'static [&'static str], text: bool| {
+        let mut cmd = s.command(tag, args);
+        if text {
+            cmd.args(["--output", "text"]);
+        }
+        cmd.env("GITHUB_ACTIONS", "true")
+            .env("GITHUB_OUTPUT", &outputs)
+            .env("GITHUB_STEP_SUMMARY", &summary)
+            .env("GITHUB_EVENT_PATH", &event)
+            .env("GITHUB_REPOSITORY", "o/r")
+            .env("GITHUB_TOKEN", "ghs_fake_token")
+            .env("GITHUB_API_URL", &api);
+        finish(cmd)
+    };
+
+    let mut runs = Vec::new();
+    let render = run("v1", &["render", "taskdef"], true).await;
+    render.expect_code(0);
+    assert!(render.stdout.contains("DB_PASSWORD"), "{}", render.dump());
+    assert!(
+        render.stdout.contains("\"value\": \"***\""),
+        "the secret is masked where it would be:\n{}",
+        render.dump()
+    );
+    runs.push(("render", render));
+    let deploy_text = run("v1", &["deploy"], true).await;
+    deploy_text.expect_code(0);
+    assert!(
+        deploy_text.stdout.contains("::add-mask::"),
+        "Actions mode announces the secret:\n{}",
+        deploy_text.dump()
+    );
+    runs.push(("deploy (text)", deploy_text));
+    let deploy_json = run("v2", &["deploy"], false).await;
+    deploy_json.expect_code(0);
+    assert_eq!(deploy_json.result()["outcome"], "succeeded");
+    runs.push(("deploy (json)", deploy_json));
+    let diff = run("v3", &["diff", "--format", "markdown"], true).await;
+    diff.expect_code(2);
+    runs.push(("diff", diff));
+    let status = run("v3", &["status"], true).await;
+    status.expect_code(0);
+    runs.push(("status", status));
+    let comment = run("v3", &["diff", "--comment"], true).await;
+    comment.expect_code(2);
+    runs.push(("diff --comment", comment));
+
+    // `::add-mask::VALUE` is how a step tells the runner what to mask: the one line that
+    // must carry the value (the runner hides it and every later occurrence).
+    let unmasked = |text: &str| {
+        text.lines()
+            .filter(|l| !l.starts_with("::add-mask::"))
+            .any(|l| l.contains(SECRET))
+    };
+    assert!(
+        runs[1]
+            .1
+            .stdout
+            .lines()
+            .any(|l| l == format!("::add-mask::{SECRET}")),
+        "{}",
+        runs[1].1.dump()
+    );
+    for (what, r) in &runs {
+        assert!(
+            !unmasked(&r.stdout) && !r.stderr.contains(SECRET),
+            "{what} printed the secret:\n{}",
+            r.dump()
+        );
+    }
+    let bodies = bodies.lock().unwrap().clone();
+    assert!(
+        bodies.iter().any(|b| b.contains("cortado:diff")),
+        "the comment was posted: {bodies:?}"
+    );
+    for b in &bodies {
+        assert!(
+            !b.contains(SECRET),
+            "the PR comment carries the secret: {b}"
+        );
+    }
+    let outputs = std::fs::read_to_string(&outputs).unwrap();
+    assert!(outputs.contains("changed"), "{outputs}");
+    assert!(!outputs.contains(SECRET), "GITHUB_OUTPUT: {outputs}");
+    assert!(
+        outputs.contains("\"value\": \"***\""),
+        "the diff output shows the masked value: {outputs}"
+    );
+    let summary = std::fs::read_to_string(&summary).unwrap();
+    assert!(!summary.is_empty(), "the deploys wrote a summary");
+    assert!(!summary.contains(SECRET), "GITHUB_STEP_SUMMARY: {summary}");
+
+    // The secret did reach ECS.
+    let td = s
+        .ecs
+        .describe_task_definition()
+        .task_definition(s.service().await.task_definition().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let env = td.task_definition().unwrap().container_definitions()[0].environment();
+    let pw = env.iter().find(|kv| kv.name() == Some("DB_PASSWORD"));
+    assert_eq!(pw.and_then(|kv| kv.value()), Some(SECRET));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -46,6 +46,15 @@ impl Call {
         }
     }
 
+    pub fn ssm(operation: &'static str, subject: impl Into<String>) -> Self {
+        Call {
+            service: "ssm",
+            operation,
+            subject: subject.into(),
+            cluster: None,
+        }
+    }
+
     pub fn in_cluster(mut self, cluster: &str) -> Self {
         self.cluster = Some(cluster.to_string());
         self

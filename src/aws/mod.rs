@@ -1,7 +1,7 @@
 //! The AWS API: the only module that talks to aws-sdk-*.
 //!
 //! Receives [`AwsSettings`] (region, endpoint override, credentials mode, retry bound) and
-//! builds one shared SDK configuration with clients for ECS, ELBv2, ECR and CodeDeploy
+//! builds one shared SDK configuration with clients for ECS, ELBv2, ECR, CodeDeploy and SSM
 //! ([`connect`]). Hands on [`Clients`] with thin, typed operations (see [`ecs`] and [`elb`]):
 //! each maps SDK failures to a [`crate::error::Error`] with a hint, batches where the API
 //! caps the count (10 services, 20 service deployments, 100 tasks a call) and follows pages.
@@ -11,6 +11,7 @@ pub mod ecs;
 pub mod elb;
 mod error;
 pub mod json;
+mod ssm;
 #[cfg(test)]
 mod tests;
 
@@ -79,6 +80,7 @@ pub struct Clients {
     pub(crate) ecr: aws_sdk_ecr::Client,
     #[allow(dead_code)] // used by the CodeDeploy strategy to come
     pub(crate) codedeploy: aws_sdk_codedeploy::Client,
+    pub(crate) ssm: aws_sdk_ssm::Client,
     region: String,
     endpoint_url: Option<String>,
     calls: CallLog,
@@ -206,11 +208,17 @@ pub(crate) async fn connect_with(
             .interceptor(calls.clone())
             .build(),
     );
+    let ssm = aws_sdk_ssm::Client::from_conf(
+        aws_sdk_ssm::config::Builder::from(&conf)
+            .interceptor(calls.clone())
+            .build(),
+    );
     Ok(Clients {
         ecs,
         elbv2,
         ecr,
         codedeploy,
+        ssm,
         region,
         endpoint_url: settings.endpoint_url.clone(),
         calls,

@@ -264,7 +264,8 @@ pub fn finish(printer: &Printer, reports: &[Report], events: &[Stamped]) -> Resu
     if crate::report::github::is_actions() {
         let mut outputs = crate::report::github::DeployOutputs::from_events(events);
         if let Some(plan) = reports.iter().find_map(|r| r.plan.as_ref()) {
-            let diff = plan.diff_text(false);
+            // Step outputs are not masked by the runner's log masking: mask them here.
+            let diff = printer.secrets().mask(&plan.diff_text(false));
             outputs.diff = (!diff.is_empty()).then_some(diff);
         }
         crate::report::github::write_outputs_from_env(&outputs.pairs())?;

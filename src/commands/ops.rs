@@ -72,7 +72,11 @@ pub async fn diff(settings: &Settings, printer: &mut Printer, args: &DiffArgs) -
         printer.info(&format!("pull request comment: {action:?}"));
     }
     if crate::report::github::is_actions() {
-        let diff: String = plans.iter().map(|p| p.diff_text(false)).collect();
+        // Step outputs are not masked by the runner's log masking: mask them here.
+        let diff: String = plans
+            .iter()
+            .map(|p| printer.secrets().mask(&p.diff_text(false)))
+            .collect();
         crate::report::github::write_outputs_from_env(&[
             ("changed", changed.to_string()),
             ("diff", diff),

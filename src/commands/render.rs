@@ -29,6 +29,7 @@ pub fn run(
         targets.to_vec()
     };
     for cfg in &configs {
+        let ctx = render::plugins::with_plugins(&ctx, cfg)?;
         let mut out = Map::new();
         for t in &targets {
             let (name, value) = match t {

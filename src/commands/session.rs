@@ -32,7 +32,10 @@ pub fn load_locals(
     let mut locals = Vec::new();
     let mut errors: Vec<Diagnostic> = Vec::new();
     for path in settings.config_paths()? {
-        let loaded = crate::config::load(ctx, &path).and_then(|cfg| local::load(ctx, cfg));
+        let loaded = crate::config::load(ctx, &path).and_then(|cfg| {
+            let ctx = crate::render::plugins::with_plugins(ctx, &cfg)?;
+            local::load(&ctx, cfg)
+        });
         match loaded {
             Ok(l) => {
                 for w in &l.warnings {

@@ -21,6 +21,13 @@ pub fn run(settings: &Settings, printer: &mut Printer) -> Result<ExitCode> {
             }
         };
         findings.extend(cfg.warnings.iter().cloned());
+        let ctx = match render::plugins::with_plugins(&ctx, &cfg) {
+            Ok(c) => c,
+            Err(e) => {
+                findings.extend(e.diagnostics);
+                continue;
+            }
+        };
         let mut load = |p: &Option<std::path::PathBuf>| -> Option<render::Document> {
             let p = p.as_ref()?;
             match render::load(&ctx, p) {

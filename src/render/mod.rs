@@ -9,6 +9,7 @@
 pub mod envfile;
 pub mod funcs;
 pub mod jsonnet;
+pub mod plugins;
 pub mod spans;
 pub mod template;
 

@@ -1,4 +1,4 @@
-//! The sandbox: a local ECS/ECR/ELBv2/CodeDeploy emulator over HTTP, with rollout dynamics and
+//! The sandbox: a local ECS/ECR/ELBv2/CodeDeploy/SSM emulator over HTTP, with rollout dynamics and
 //! fault injection. A product feature (`cortado sandbox serve`, `--sandbox`) and the test bed.
 //! Nothing else in cortado imports it: the rest talks to it through the real SDK over HTTP.
 //!
@@ -19,6 +19,7 @@ pub mod elbv2;
 pub mod faults;
 pub mod query;
 mod server;
+pub mod ssm;
 mod strategy;
 mod util;
 pub mod world;
@@ -114,6 +115,8 @@ impl Default for Options {
 ///         - name: web
 ///           image: 123456789012.dkr.ecr.us-east-1.amazonaws.com/web:v1
 ///           portMappings: [{containerPort: 80}]
+/// parameters:                   # SSM Parameter Store
+///   - {name: /web/db_password, type: SecureString, value: hunter2}
 /// faults:                       # same shape as POST /_sandbox/faults
 ///   api: {throttleRate: 0.1}
 ///   images: {"nginx:broken": pull-fail}
@@ -128,6 +131,22 @@ pub struct Seed {
     pub task_definitions: Vec<Value>,
     pub services: Vec<Value>,
     pub faults: Option<FaultsPatch>,
+    /// SSM parameters that exist (`{name, type, value}`; type String, StringList or
+    /// SecureString).
+    pub parameters: Vec<SeedParameter>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SeedParameter {
+    pub name: String,
+    #[serde(rename = "type", default = "default_parameter_type")]
+    pub kind: String,
+    pub value: String,
+}
+
+fn default_parameter_type() -> String {
+    "String".to_string()
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -204,7 +223,7 @@ impl Seed {
             Error::input(
                 Diagnostic::error(format!("the sandbox seed file is not valid: {e}"))
                     .at_file(path)
-                    .hint("see `Seed` in the sandbox docs for the format: clusters, images, targetGroups, loadBalancers, taskDefinitions, services, faults"),
+                    .hint("see `Seed` in the sandbox docs for the format: clusters, images, targetGroups, loadBalancers, taskDefinitions, services, parameters, faults"),
             )
         })
     }
@@ -465,6 +484,12 @@ fn apply_seed(world: &mut World, seed: &Seed, now: f64) -> Result<(), Error> {
         world.faults.apply(f.clone());
     }
     let now0 = world.now;
+    for p in &seed.parameters {
+        world
+            .ssm
+            .put(&p.name, &p.kind, &p.value, now0)
+            .map_err(|e| fail(&format!("parameter {}", p.name), e))?;
+    }
     for img in &seed.images {
         if !put_ecr_image(world, img, now0) {
             return Err(Error::msg(format!(

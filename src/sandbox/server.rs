@@ -33,7 +33,7 @@ pub struct RequestRecord {
     pub virtual_time: f64,
     /// Wall-clock epoch seconds.
     pub wall_time: f64,
-    /// `ecs`, `ecr`, `elbv2`, `codedeploy`, or `unknown`.
+    /// `ecs`, `ecr`, `elbv2`, `codedeploy`, `ssm`, or `unknown`.
     pub service: String,
     pub operation: String,
     pub mutating: bool,
@@ -191,6 +191,7 @@ fn route(headers: &HeaderMap, body: &[u8]) -> (String, String, Proto) {
             "AmazonEC2ContainerServiceV20141113" => "ecs",
             "AmazonEC2ContainerRegistry_V20150921" => "ecr",
             "CodeDeploy_20141006" => "codedeploy",
+            "AmazonSSM" => "ssm",
             _ => "unknown",
         };
         return (service.to_string(), op.to_string(), Proto::Json);
@@ -369,6 +370,10 @@ fn dispatch(
             inner.world.ecr.handle(op, &b, now)
         }
         "codedeploy" => inner.world.codedeploy(op, &b),
+        "ssm" => {
+            let w = &mut inner.world;
+            w.ssm.handle(op, &b, &w.region, &w.account, w.now)
+        }
         _ => Err(unknown("this X-Amz-Target")),
     });
     match result {

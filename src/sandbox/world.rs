@@ -316,6 +316,8 @@ pub struct World {
     pub ecr: Ecr,
     #[serde(default)]
     pub codedeploy: super::codedeploy::CodeDeploy,
+    #[serde(default)]
+    pub ssm: super::ssm::Ssm,
 }
 
 /// Default timings (virtual seconds).
@@ -350,6 +352,7 @@ impl World {
             elbv2: Elbv2::new(region, ACCOUNT),
             ecr: Ecr::new(region, ACCOUNT),
             codedeploy: Default::default(),
+            ssm: Default::default(),
         }
     }
 

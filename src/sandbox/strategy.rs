@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use super::api::ApiError;
 use super::faults::ImageFault;
 use super::util::ts;
-use super::world::{BgState, HookRun, World};
+use super::world::{BgState, HookRun, World, task_list};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Act {
@@ -106,11 +106,7 @@ impl World {
                         Vec::new(),
                     ));
                 }
-                let list = started
-                    .iter()
-                    .map(|t| format!("(task {t})"))
-                    .collect::<Vec<_>>()
-                    .join(" ");
+                let list = task_list(&started);
                 self.new_event(
                     key,
                     format!(
@@ -286,11 +282,7 @@ impl World {
                                 .get(key)
                                 .map(|s| s.name.clone())
                                 .unwrap_or_default();
-                            let list = stopped
-                                .iter()
-                                .map(|t| format!("(task {t})"))
-                                .collect::<Vec<_>>()
-                                .join(" ");
+                            let list = task_list(&stopped);
                             self.new_event(
                                 key,
                                 format!(

@@ -327,6 +327,14 @@ const PULL_FAIL: (f64, f64) = (4.0, 8.0);
 const STOP_DRAIN: (f64, f64) = (4.0, 10.0);
 const HEALTH_STABLE: f64 = 30.0;
 
+/// Task ids as ECS lists them in service events: `(task a) (task b)`.
+pub fn task_list(ids: &[String]) -> String {
+    ids.iter()
+        .map(|t| format!("(task {t})"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 pub fn service_key(cluster: &str, name: &str) -> String {
     format!("{cluster}/{name}")
 }
@@ -1393,11 +1401,7 @@ impl World {
         }
         let stopped_ids = stops;
         if !started.is_empty() {
-            let list = started
-                .iter()
-                .map(|t| format!("(task {t})"))
-                .collect::<Vec<_>>()
-                .join(" ");
+            let list = task_list(&started);
             self.new_event(
                 key,
                 format!(
@@ -1407,11 +1411,7 @@ impl World {
             );
         }
         if !stopped_ids.is_empty() {
-            let list = stopped_ids
-                .iter()
-                .map(|t| format!("(task {t})"))
-                .collect::<Vec<_>>()
-                .join(" ");
+            let list = task_list(&stopped_ids);
             self.new_event(
                 key,
                 format!(

@@ -13,7 +13,8 @@ use crate::deploy::local::Local;
 use crate::deploy::local::timeout;
 use crate::deploy::observe::ClusterObservers;
 use crate::deploy::run::{self, DeployFlags, Follow, Outcome2, Report};
-use crate::deploy::watch::{Cadence, Outcome, watch};
+use crate::deploy::verdict::FastFail;
+use crate::deploy::watch::{Cadence, Outcome, Rules, watch};
 use crate::error::{ExitCode, Result};
 use crate::report::{Format, Printer};
 use crate::settings::Settings;
@@ -141,12 +142,19 @@ pub async fn run(
             .map(|(_, l, s, _)| (l.config.service.clone().unwrap_or_default(), s.ours.clone()))
             .collect();
         let mut observer = ClusterObservers::new(clients, &services);
-        // Fast-fail rules are per config; the strictest enabled one applies to the watch.
-        let rules = followed
-            .iter()
-            .map(|(_, l, _, _)| l.rollout.fast_fail.clone())
-            .find(|r| r.enabled)
-            .unwrap_or_else(|| followed[0].1.rollout.fast_fail.clone());
+        // Each service is judged by its own config's fast-fail rules.
+        let rules = Rules {
+            default: FastFail::default(),
+            per_service: followed
+                .iter()
+                .map(|(_, l, _, _)| {
+                    (
+                        l.config.service.clone().unwrap_or_default(),
+                        l.rollout.fast_fail.clone(),
+                    )
+                })
+                .collect(),
+        };
         let outcomes = watch(
             &mut observer,
             targets,

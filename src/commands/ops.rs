@@ -382,7 +382,8 @@ async fn follow_current(
         &FastFail {
             enabled: false,
             ..FastFail::default()
-        },
+        }
+        .into(),
         &Cadence::default(),
         deadline,
         session::cancel_on_signals(),

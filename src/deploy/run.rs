@@ -631,7 +631,7 @@ async fn update_to_previous(
     let outcomes = watch(
         &mut observer,
         vec![(f.service.to_string(), rollback_ours)],
-        &super::verdict::FastFail::default(),
+        &super::verdict::FastFail::default().into(),
         f.cadence,
         deadline,
         f.cancel.clone(),

@@ -90,13 +90,35 @@ pub enum Outcome {
 /// Consecutive failed polls after which the watch gives up (the SDK already retried each).
 pub const MAX_FAILED_POLLS: u32 = 5;
 
+/// Fast-fail rules per service (each config has its own); services not named get `default`.
+#[derive(Debug, Clone, Default)]
+pub struct Rules {
+    pub default: FastFail,
+    pub per_service: BTreeMap<String, FastFail>,
+}
+
+impl Rules {
+    pub fn of(&self, service: &str) -> &FastFail {
+        self.per_service.get(service).unwrap_or(&self.default)
+    }
+}
+
+impl From<FastFail> for Rules {
+    fn from(default: FastFail) -> Self {
+        Rules {
+            default,
+            per_service: BTreeMap::new(),
+        }
+    }
+}
+
 /// Follows `targets` (service name, our deployment) until each has a verdict, the deadline
 /// passes, or `cancel` turns true. API errors are retried by the SDK; one that still fails
 /// here is reported as a warning and the poll is tried again, until the deadline.
 pub async fn watch<O: Observer>(
     observer: &mut O,
     targets: Vec<(String, Ours)>,
-    rules: &FastFail,
+    rules: &Rules,
     cadence: &Cadence,
     deadline: Instant,
     mut cancel: watch::Receiver<bool>,
@@ -117,7 +139,7 @@ pub async fn watch<O: Observer>(
                 for ((service, ours), obs) in open.iter().zip(observations) {
                     let st = state.entry(service.clone()).or_default();
                     let unhealthy_for = st.unhealthy_for(&obs.snapshot);
-                    let verdict = judge(ours, &obs.snapshot, rules, unhealthy_for);
+                    let verdict = judge(ours, &obs.snapshot, rules.of(service), unhealthy_for);
                     match &verdict {
                         Verdict::Pending(waiting) => {
                             near |= is_near(&obs.snapshot, ours);
@@ -458,7 +480,7 @@ mod tests {
         let out = watch(
             &mut script,
             vec![("web".into(), ours())],
-            &FastFail::default(),
+            &FastFail::default().into(),
             &fast(),
             Instant::now() + Duration::from_secs(5),
             rx,
@@ -498,7 +520,7 @@ mod tests {
         let out = watch(
             &mut script,
             vec![("web".into(), ours())],
-            &FastFail::default(),
+            &FastFail::default().into(),
             &fast(),
             Instant::now() + Duration::from_millis(30),
             rx,
@@ -527,7 +549,7 @@ mod tests {
             watch(
                 &mut script,
                 vec![("web".into(), ours())],
-                &FastFail::default(),
+                &FastFail::default().into(),
                 &slow,
                 Instant::now() + Duration::from_secs(600),
                 rx,
@@ -560,7 +582,7 @@ mod tests {
         let out = watch(
             &mut broken,
             vec![("web".into(), ours())],
-            &FastFail::default(),
+            &FastFail::default().into(),
             &fast(),
             Instant::now() + Duration::from_secs(600),
             rx,
@@ -571,6 +593,57 @@ mod tests {
             matches!(&out["web"], Outcome::Lost { error } if error.contains("TargetGroupNotFound"))
         );
         assert_eq!(broken.0, MAX_FAILED_POLLS);
+    }
+
+    #[tokio::test]
+    async fn each_service_is_judged_by_its_own_fast_fail_rules() {
+        let failing = || {
+            let mut o = obs(0, "IN_PROGRESS", &[]);
+            o.snapshot.stopped_tasks = (0..3)
+                .map(|i| StoppedTask {
+                    task_arn: format!("task/{i}"),
+                    started_by: Some("ecs-svc/2".into()),
+                    stopped_reason: Some("CannotPullContainerError: manifest unknown".into()),
+                    ..StoppedTask::default()
+                })
+                .collect();
+            o
+        };
+        // Same signals for both; only "strict" may fail fast.
+        let mut script = Script {
+            polls: vec![vec![failing(), failing()]],
+            calls: 0,
+        };
+        let rules = Rules {
+            default: FastFail::default(),
+            per_service: [(
+                "patient".to_string(),
+                FastFail {
+                    enabled: false,
+                    ..FastFail::default()
+                },
+            )]
+            .into(),
+        };
+        let (_tx, rx) = watch::channel(false);
+        let out = watch(
+            &mut script,
+            vec![("patient".into(), ours()), ("strict".into(), ours())],
+            &rules,
+            &fast(),
+            Instant::now() + Duration::from_millis(50),
+            rx,
+            &Emitter::new(),
+        )
+        .await;
+        assert!(
+            matches!(out["strict"], Outcome::Failed(Failure::FastFail { .. })),
+            "{out:?}"
+        );
+        assert!(
+            matches!(out["patient"], Outcome::TimedOut { .. }),
+            "{out:?}"
+        );
     }
 
     #[tokio::test]
@@ -594,7 +667,7 @@ mod tests {
         let out = watch(
             &mut script,
             vec![("web".into(), ours())],
-            &FastFail::default(),
+            &FastFail::default().into(),
             &fast(),
             Instant::now() + Duration::from_secs(5),
             rx,

@@ -12,7 +12,7 @@ use crate::deploy::event::{Emitter, Event, Stamped};
 use crate::deploy::local::Local;
 use crate::deploy::local::timeout;
 use crate::deploy::observe::ClusterObservers;
-use crate::deploy::run::{self, DeployFlags, Follow, Outcome2, Report};
+use crate::deploy::run::{self, DeployFlags, Follow, Report, RunOutcome};
 use crate::deploy::verdict::FastFail;
 use crate::deploy::watch::{Cadence, Outcome, Rules, watch};
 use crate::error::{ExitCode, Result};
@@ -75,7 +75,7 @@ pub async fn run(
         let mut report = Report {
             cluster: local.config.cluster.clone(),
             service: service.clone(),
-            outcome: Outcome2::DryRun,
+            outcome: RunOutcome::DryRun,
             detail: String::new(),
             task_definition_arn: None,
             previous_task_definition: decision.previous_task_definition.clone(),
@@ -98,12 +98,12 @@ pub async fn run(
             None => {
                 (report.outcome, report.detail) = if flags.no_update_service {
                     (
-                        Outcome2::NotFollowed,
+                        RunOutcome::NotFollowed,
                         "registered only (--no-update-service)".into(),
                     )
                 } else {
                     (
-                        Outcome2::NoChange,
+                        RunOutcome::NoChange,
                         "nothing differs from what runs: no deployment started".into(),
                     )
                 };
@@ -111,7 +111,7 @@ pub async fn run(
             Some(started) => {
                 report.deployment_id = Some(started.ours.deployment_id.clone());
                 if flags.no_wait {
-                    report.outcome = Outcome2::NotFollowed;
+                    report.outcome = RunOutcome::NotFollowed;
                     report.detail = "deployment started (--no-wait)".into();
                 } else {
                     followed.push((

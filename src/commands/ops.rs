@@ -13,14 +13,28 @@ use crate::cli::{DeregisterArgs, DiffArgs, DiffFormat, RollbackArgs};
 use crate::deploy::event::{Emitter, Event};
 use crate::deploy::local::{Local, timeout};
 use crate::deploy::observe::{AwsObserver, deployment_views};
-use crate::deploy::run::{self, DeployFlags, Follow, Outcome2, Report, RollbackResult};
+use crate::deploy::run::{self, DeployFlags, Follow, Report, RollbackResult, RunOutcome};
 use crate::deploy::verdict::{Failure, FastFail, Ours, short_arn};
 use crate::deploy::watch::{Cadence, Outcome, watch};
 use crate::error::{Error, ExitCode, Result};
 use crate::report::{Format, Printer};
 use crate::settings::Settings;
 
-/// Loads configs, connects, and hands each validated config to `f`.
+/// The service a command needs does not exist: an AWS-side condition (exit 7), like a
+/// missing cluster.
+fn service_not_found(service: &str, cluster: &str, region: &str) -> Error {
+    Error::new(
+        crate::error::ErrorKind::Aws,
+        crate::error::Diagnostic::error(format!(
+            "service {service} not found in cluster {cluster} (region {region})"
+        ))
+        .hint(
+            "deploy it first (cortado deploy), or check cluster, service and region in the config",
+        ),
+    )
+}
+
+/// Loads and validates the configs of the run, then connects (or starts the sandbox).
 async fn with_session(settings: &Settings, printer: &mut Printer) -> Result<(Vec<Local>, Session)> {
     let ctx = settings.render_context()?;
     printer.set_secrets(ctx.secrets.clone());
@@ -207,13 +221,7 @@ pub async fn status(settings: &Settings, printer: &mut Printer, events: usize) -
         let service = local.service_name()?;
         let cluster = &local.config.cluster;
         let Some(svc) = s.clients.describe_service(cluster, service).await? else {
-            return Err(Error::new(
-                crate::error::ErrorKind::Aws,
-                crate::error::Diagnostic::error(format!(
-                    "service {service} not found in cluster {cluster}"
-                ))
-                .hint("deploy it first, or check the cluster and region in the config"),
-            ));
+            return Err(service_not_found(service, cluster, s.clients.region()));
         };
         let deployments = deployment_views(&svc);
         let mut targets = Vec::new();
@@ -366,10 +374,7 @@ async fn follow_current(
         None => clients
             .describe_service(&cluster, &service)
             .await?
-            .ok_or_else(|| {
-                Error::msg(format!("service {service} not found in cluster {cluster}"))
-                    .with_hint("check the cluster and region in the config")
-            })?,
+            .ok_or_else(|| service_not_found(&service, &cluster, clients.region()))?,
     };
     let td = svc.task_definition().unwrap_or_default().to_string();
     let ours = run::ours_from(&svc, &td)?;
@@ -392,24 +397,24 @@ async fn follow_current(
     .await;
     let (outcome, detail) = match outcomes.get(&service) {
         Some(Outcome::Succeeded) => (
-            Outcome2::Succeeded,
+            RunOutcome::Succeeded,
             "steady on the current deployment".to_string(),
         ),
         Some(Outcome::Failed(f @ Failure::RolledBack { .. })) => {
-            (Outcome2::FailedRolledBack, f.to_string())
+            (RunOutcome::FailedRolledBack, f.to_string())
         }
-        Some(Outcome::Failed(f)) => (Outcome2::FailedNotRolledBack, f.to_string()),
+        Some(Outcome::Failed(f)) => (RunOutcome::FailedNotRolledBack, f.to_string()),
         Some(Outcome::TimedOut { last }) => (
-            Outcome2::TimedOut { rolled_back: false },
+            RunOutcome::TimedOut { rolled_back: false },
             format!("no verdict before the deadline ({last})"),
         ),
-        Some(Outcome::Cancelled { last }) => (Outcome2::Cancelled, format!("cancelled ({last})")),
+        Some(Outcome::Cancelled { last }) => (RunOutcome::Cancelled, format!("cancelled ({last})")),
         Some(Outcome::Lost { error }) => (
-            Outcome2::Lost,
+            RunOutcome::Lost,
             format!("cannot follow the deployment: {error}"),
         ),
         None => (
-            Outcome2::TimedOut { rolled_back: false },
+            RunOutcome::TimedOut { rolled_back: false },
             "no verdict".into(),
         ),
     };
@@ -474,10 +479,7 @@ pub async fn rollback(
             .clients
             .describe_service(&cluster, &service)
             .await?
-            .ok_or_else(|| {
-                Error::msg(format!("service {service} not found in cluster {cluster}"))
-                    .with_hint("there is nothing to roll back")
-            })?;
+            .ok_or_else(|| service_not_found(&service, &cluster, s.clients.region()))?;
         let current = svc.task_definition().unwrap_or_default().to_string();
         let deployments = deployment_views(&svc);
         let in_flight = deployments.len() > 1
@@ -544,9 +546,9 @@ pub async fn rollback(
             run::roll_back(&follow, &as_ours, previous.as_deref(), false, deadline).await
         };
         let outcome = match &result {
-            RollbackResult::Done(_) => Outcome2::Succeeded,
-            RollbackResult::NotPossible(_) => Outcome2::FailedNotRolledBack,
-            RollbackResult::Failed(_) | RollbackResult::Unsettled(_) => Outcome2::RollbackFailed,
+            RollbackResult::Done(_) => RunOutcome::Succeeded,
+            RollbackResult::NotPossible(_) => RunOutcome::FailedNotRolledBack,
+            RollbackResult::Failed(_) | RollbackResult::Unsettled(_) => RunOutcome::RollbackFailed,
         };
         if args.deregister && matches!(result, RollbackResult::Done(_)) && !args.no_wait {
             s.clients.deregister_task_definition(&current).await?;

@@ -75,7 +75,7 @@ impl Decision {
 
 /// How a deploy (or a rollback) ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome2 {
+pub enum RunOutcome {
     Succeeded,
     /// Nothing differed: no API write was made.
     NoChange,
@@ -93,34 +93,35 @@ pub enum Outcome2 {
     Lost,
 }
 
-impl Outcome2 {
+impl RunOutcome {
     pub fn exit_code(&self) -> ExitCode {
         match self {
-            Outcome2::Succeeded | Outcome2::NoChange | Outcome2::NotFollowed | Outcome2::DryRun => {
-                ExitCode::Success
-            }
-            Outcome2::FailedRolledBack => ExitCode::FailedRolledBack,
-            Outcome2::FailedNotRolledBack => ExitCode::FailedNotRolledBack,
-            Outcome2::RollbackFailed => ExitCode::RollbackFailed,
-            Outcome2::TimedOut { .. } => ExitCode::TimedOut,
-            Outcome2::Cancelled => ExitCode::Cancelled,
-            Outcome2::Lost => ExitCode::Aws,
+            RunOutcome::Succeeded
+            | RunOutcome::NoChange
+            | RunOutcome::NotFollowed
+            | RunOutcome::DryRun => ExitCode::Success,
+            RunOutcome::FailedRolledBack => ExitCode::FailedRolledBack,
+            RunOutcome::FailedNotRolledBack => ExitCode::FailedNotRolledBack,
+            RunOutcome::RollbackFailed => ExitCode::RollbackFailed,
+            RunOutcome::TimedOut { .. } => ExitCode::TimedOut,
+            RunOutcome::Cancelled => ExitCode::Cancelled,
+            RunOutcome::Lost => ExitCode::Aws,
         }
     }
 
     pub fn label(&self) -> &'static str {
         match self {
-            Outcome2::Succeeded => "succeeded",
-            Outcome2::NoChange => "no change",
-            Outcome2::NotFollowed => "started (not followed)",
-            Outcome2::DryRun => "dry run",
-            Outcome2::FailedRolledBack => "failed, rolled back",
-            Outcome2::FailedNotRolledBack => "failed, not rolled back",
-            Outcome2::RollbackFailed => "failed, and the rollback failed",
-            Outcome2::TimedOut { rolled_back: true } => "timed out, rolled back",
-            Outcome2::TimedOut { rolled_back: false } => "timed out",
-            Outcome2::Cancelled => "cancelled",
-            Outcome2::Lost => "not followed: the API kept failing",
+            RunOutcome::Succeeded => "succeeded",
+            RunOutcome::NoChange => "no change",
+            RunOutcome::NotFollowed => "started (not followed)",
+            RunOutcome::DryRun => "dry run",
+            RunOutcome::FailedRolledBack => "failed, rolled back",
+            RunOutcome::FailedNotRolledBack => "failed, not rolled back",
+            RunOutcome::RollbackFailed => "failed, and the rollback failed",
+            RunOutcome::TimedOut { rolled_back: true } => "timed out, rolled back",
+            RunOutcome::TimedOut { rolled_back: false } => "timed out",
+            RunOutcome::Cancelled => "cancelled",
+            RunOutcome::Lost => "not followed: the API kept failing",
         }
     }
 }
@@ -130,7 +131,7 @@ impl Outcome2 {
 pub struct Report {
     pub cluster: String,
     pub service: String,
-    pub outcome: Outcome2,
+    pub outcome: RunOutcome,
     pub detail: String,
     pub task_definition_arn: Option<String>,
     pub previous_task_definition: Option<String>,
@@ -425,9 +426,9 @@ pub async fn settle(
     rollback_allowed: bool,
     outcome: Outcome,
     deadline: Instant,
-) -> (Outcome2, String) {
+) -> (RunOutcome, String) {
     let (failure_text, failure) = match &outcome {
-        Outcome::Succeeded => return (Outcome2::Succeeded, "deployment completed".into()),
+        Outcome::Succeeded => return (RunOutcome::Succeeded, "deployment completed".into()),
         Outcome::Failed(fl) => (fl.to_string(), Some(fl.clone())),
         Outcome::TimedOut { last } => (
             format!("no verdict before the deadline (last: {last})"),
@@ -437,7 +438,7 @@ pub async fn settle(
         // Without observations there is nothing safe to do: report, do not act blindly.
         Outcome::Lost { error } => {
             return (
-                Outcome2::Lost,
+                RunOutcome::Lost,
                 format!("cannot follow the deployment, it continues without cortado: {error}"),
             );
         }
@@ -466,9 +467,9 @@ pub async fn settle(
             "rollback disabled"
         };
         let o = match outcome {
-            Outcome::TimedOut { .. } => Outcome2::TimedOut { rolled_back: false },
-            Outcome::Cancelled { .. } => Outcome2::Cancelled,
-            _ => Outcome2::FailedNotRolledBack,
+            Outcome::TimedOut { .. } => RunOutcome::TimedOut { rolled_back: false },
+            Outcome::Cancelled { .. } => RunOutcome::Cancelled,
+            _ => RunOutcome::FailedNotRolledBack,
         };
         return (o, format!("{failure_text}; {why}"));
     }
@@ -502,16 +503,16 @@ pub async fn settle(
     )
     .await;
     let o = match (&outcome, &result) {
-        (Outcome::Cancelled { .. }, _) => Outcome2::Cancelled,
+        (Outcome::Cancelled { .. }, _) => RunOutcome::Cancelled,
         (_, RollbackResult::Done(_)) if matches!(outcome, Outcome::TimedOut { .. }) => {
-            Outcome2::TimedOut { rolled_back: true }
+            RunOutcome::TimedOut { rolled_back: true }
         }
-        (_, RollbackResult::Done(_)) => Outcome2::FailedRolledBack,
+        (_, RollbackResult::Done(_)) => RunOutcome::FailedRolledBack,
         (Outcome::TimedOut { .. }, RollbackResult::NotPossible(_)) => {
-            Outcome2::TimedOut { rolled_back: false }
+            RunOutcome::TimedOut { rolled_back: false }
         }
-        (_, RollbackResult::NotPossible(_)) => Outcome2::FailedNotRolledBack,
-        (_, RollbackResult::Failed(_) | RollbackResult::Unsettled(_)) => Outcome2::RollbackFailed,
+        (_, RollbackResult::NotPossible(_)) => RunOutcome::FailedNotRolledBack,
+        (_, RollbackResult::Failed(_) | RollbackResult::Unsettled(_)) => RunOutcome::RollbackFailed,
     };
     let rollback_text = match &result {
         RollbackResult::Unsettled(s) if cancelled => {

@@ -213,11 +213,10 @@ mod tests {
     use crate::render::load_str;
 
     fn config(yaml: &str) -> Config {
-        let dir = std::env::temp_dir().join(format!(
-            "cortado-plugins-{}-{}",
-            std::process::id(),
-            yaml.len()
-        ));
+        // One folder per call: tests run in parallel and must not share files.
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("cortado-plugins-{}-{n}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("cortado.yml");
         std::fs::write(&path, yaml).unwrap();

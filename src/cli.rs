@@ -182,6 +182,27 @@ pub struct DeployArgs {
     /// Do not roll back when the deployment fails.
     #[arg(long)]
     pub no_rollback: bool,
+    /// When a rollback counts as done: `serving` (default: the earlier revision serves alone;
+    /// ECS finishes draining on its own) or `complete` (ECS has finished: one deployment
+    /// left, COMPLETED). Overrides the config's `rollout.wait_rollback`.
+    #[arg(long, value_enum, value_name = "WHEN")]
+    pub wait_rollback: Option<WaitRollbackArg>,
+}
+
+/// `--wait-rollback`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum WaitRollbackArg {
+    Serving,
+    Complete,
+}
+
+impl From<WaitRollbackArg> for crate::deploy::rollback::WaitRollback {
+    fn from(a: WaitRollbackArg) -> Self {
+        match a {
+            WaitRollbackArg::Serving => Self::Serving,
+            WaitRollbackArg::Complete => Self::Complete,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -210,6 +231,9 @@ pub struct RollbackArgs {
     /// Start the rollback and exit without following it.
     #[arg(long)]
     pub no_wait: bool,
+    /// When the rollback counts as done: `serving` (default) or `complete`.
+    #[arg(long, value_enum, value_name = "WHEN")]
+    pub wait_rollback: Option<WaitRollbackArg>,
 }
 
 #[derive(Debug, Args)]

@@ -64,14 +64,14 @@ fn run(cli: Cli, printer: &mut Printer) -> Result<ExitCode, Error> {
             command: SandboxCommand::Serve(args),
         } => block_on(sandbox_serve(&settings, args)),
         Command::Deploy(args) => block_on(commands::deploy::run(&settings, printer, &args)),
-        Command::Diff(args) => block_on(commands::ops::diff(&settings, printer, &args)),
-        Command::Rollback(args) => block_on(commands::ops::rollback(&settings, printer, &args)),
-        Command::Wait => block_on(commands::ops::wait(&settings, printer)),
-        Command::Status { events } => block_on(commands::ops::status(&settings, printer, events)),
-        Command::Revisions => block_on(commands::ops::revisions(&settings, printer)),
-        Command::Register => block_on(commands::ops::register(&settings, printer)),
-        Command::Deregister(args) => block_on(commands::ops::deregister(&settings, printer, &args)),
-        Command::Scale { tasks } => block_on(commands::ops::scale(&settings, printer, tasks)),
+        Command::Diff(args) => block_on(commands::diff::run(&settings, printer, &args)),
+        Command::Rollback(args) => block_on(commands::rollback::run(&settings, printer, &args)),
+        Command::Wait => block_on(commands::wait::run(&settings, printer)),
+        Command::Status { events } => block_on(commands::status::run(&settings, printer, events)),
+        Command::Revisions => block_on(commands::revisions::run(&settings, printer)),
+        Command::Register => block_on(commands::register::run(&settings, printer)),
+        Command::Deregister(args) => block_on(commands::deregister::run(&settings, printer, &args)),
+        Command::Scale { tasks } => block_on(commands::scale::run(&settings, printer, tasks)),
     }
 }
 

@@ -104,6 +104,11 @@ impl Clients {
         self.calls.0.lock().map(|v| v.clone()).unwrap_or_default()
     }
 
+    /// How many calls were made in all.
+    pub fn total_calls(&self) -> usize {
+        self.calls.0.lock().map(|v| v.len()).unwrap_or_default()
+    }
+
     /// How many calls of `operation` (e.g. `DescribeServices`) were made.
     pub fn call_count(&self, operation: &str) -> usize {
         self.calls()

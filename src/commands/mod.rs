@@ -1,8 +1,16 @@
-//! One file per command. Each receives settings and the printer and returns an exit code;
-//! errors travel up as [`crate::error::Error`] and `main` prints them.
+//! One file per command. Each turns settings into an engine call (or a read-only query) and
+//! a result into an exit code; errors travel up as [`crate::error::Error`] and `main` prints
+//! them. What they share (loading configs, connecting, sinks, signals) is in `session`.
 
 pub mod deploy;
-pub mod ops;
+pub mod deregister;
+pub mod diff;
+pub mod register;
 pub mod render;
+pub mod revisions;
+pub mod rollback;
+pub mod scale;
 pub mod session;
+pub mod status;
 pub mod validate;
+pub mod wait;

@@ -9,7 +9,7 @@ use tokio::sync::watch;
 use crate::aws::{AwsSettings, Clients};
 use crate::deploy::event::{Emitter, Stamped};
 use crate::deploy::local::{self, Local};
-use crate::error::{Diagnostic, Error, Result};
+use crate::error::Result;
 use crate::render::RenderContext;
 use crate::report::{Format, Printer, lines};
 use crate::sandbox;
@@ -22,34 +22,37 @@ pub struct Session {
     _sandbox: Option<sandbox::Sandbox>,
 }
 
-/// Renders and validates every config of the run; all findings of all configs are reported
-/// before anything is sent to AWS.
+/// Renders and validates every config of the run (the one loading path, shared with
+/// `validate`); all findings of all configs are reported before anything is sent to AWS.
 pub fn load_locals(
     settings: &Settings,
     ctx: &RenderContext,
     printer: &Printer,
 ) -> Result<Vec<Local>> {
-    let mut locals = Vec::new();
-    let mut errors: Vec<Diagnostic> = Vec::new();
-    for path in settings.config_paths()? {
-        let loaded = crate::config::load(ctx, &path).and_then(|cfg| {
-            let ctx = crate::render::plugins::with_plugins(ctx, &cfg)?;
-            local::load(&ctx, cfg)
-        });
-        match loaded {
-            Ok(l) => {
-                for w in &l.warnings {
-                    printer.diagnostic(w);
-                }
-                locals.push(l);
-            }
-            Err(e) => errors.extend(e.diagnostics),
+    let loaded = local::load_all(ctx, &settings.config_paths()?);
+    if loaded.errors() == 0 {
+        for w in &loaded.findings {
+            printer.diagnostic(w);
         }
     }
-    if errors.iter().any(Diagnostic::is_error) {
-        return Err(Error::findings(errors));
-    }
-    Ok(locals)
+    loaded.into_locals()
+}
+
+/// Loads and validates the configs of the run, then connects (or starts the sandbox).
+pub async fn open(settings: &Settings, printer: &mut Printer) -> Result<(Vec<Local>, Session)> {
+    let ctx = settings.render_context()?;
+    printer.set_secrets(ctx.secrets.clone());
+    let locals = load_locals(settings, &ctx, printer)?;
+    let s = connect(settings, &locals, printer).await?;
+    Ok((locals, s))
+}
+
+/// The engine of a run: its clients, the event sinks of `printer`, and SIGINT/SIGTERM.
+/// Returns the engine's emitter alongside (sinks stay subscribed while it lives).
+pub fn emitter_for(printer: &Printer) -> Emitter {
+    let emitter = Emitter::new();
+    wire_sinks(&emitter, printer);
+    emitter
 }
 
 /// Connects to AWS, or starts and prepares the embedded sandbox.

@@ -2,54 +2,22 @@
 
 use serde_json::json;
 
-use crate::error::{Diagnostic, Error, ExitCode, Result};
-use crate::render;
+use crate::error::{Error, ExitCode, Result};
 use crate::report::{Format, Printer, diagnostic_json};
 use crate::settings::Settings;
 
 pub fn run(settings: &Settings, printer: &mut Printer) -> Result<ExitCode> {
     let ctx = settings.render_context()?;
     printer.set_secrets(ctx.secrets.clone());
-    let mut findings: Vec<Diagnostic> = Vec::new();
-    let mut checked = Vec::new();
-    for path in settings.config_paths()? {
-        let cfg = match crate::config::load(&ctx, &path) {
-            Ok(cfg) => cfg,
-            Err(e) => {
-                findings.extend(e.diagnostics);
-                continue;
-            }
-        };
-        findings.extend(cfg.warnings.iter().cloned());
-        let ctx = match render::plugins::with_plugins(&ctx, &cfg) {
-            Ok(c) => c,
-            Err(e) => {
-                findings.extend(e.diagnostics);
-                continue;
-            }
-        };
-        let mut load = |p: &Option<std::path::PathBuf>| -> Option<render::Document> {
-            let p = p.as_ref()?;
-            match render::load(&ctx, p) {
-                Ok(doc) => Some(doc),
-                Err(e) => {
-                    findings.extend(e.diagnostics);
-                    None
-                }
-            }
-        };
-        let task = load(&cfg.task_definition);
-        let service = load(&cfg.service_definition);
-        if cfg.task_definition.is_none() {
-            findings.push(
-                Diagnostic::error("the config names no task_definition")
-                    .at(cfg.document.locate(""))
-                    .hint("add `task_definition: ecs-task-def.json` (path relative to the config file)"),
-            );
-        }
-        findings.extend(crate::model::check(task.as_ref(), service.as_ref()));
-        checked.push(cfg.path.display().to_string());
-    }
+    // The same loading path as every other command: what deploy would reject, this rejects.
+    let loaded = crate::deploy::local::load_all(&ctx, &settings.config_paths()?);
+    let checked: Vec<String> = loaded
+        .checked
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    let kind = loaded.kind;
+    let findings = loaded.findings;
     let errors = findings.iter().filter(|d| d.is_error()).count();
     let warnings = findings.len() - errors;
     match printer.format {
@@ -73,9 +41,13 @@ pub fn run(settings: &Settings, printer: &mut Printer) -> Result<ExitCode> {
             if warnings == 1 { "" } else { "s" }
         );
         // Findings are already printed; the error only carries the exit class and a summary.
-        return Err(
-            Error::msg(summary).with_hint("fix the errors above and run `cortado validate` again")
-        );
+        let mut e =
+            Error::msg(summary).with_hint("fix the errors above and run `cortado validate` again");
+        // An AWS failure inside a lookup keeps its class (exit 7), not "bad input".
+        if let Some(k) = kind {
+            e.kind = k;
+        }
+        return Err(e);
     }
     if printer.format == Format::Text {
         printer.out(&format!(

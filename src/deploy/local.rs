@@ -2,14 +2,16 @@
 //! its `rollout:` settings. Nothing here talks to AWS, so a run can refuse bad input before
 //! its first mutating call.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde_json::Value;
 
+use super::rollback::WaitRollback;
 use super::verdict::FastFail;
 use crate::aws::types::{CreateServiceInput, RegisterTaskDefinitionInput};
 use crate::config::{Config, parse_duration};
-use crate::error::{Diagnostic, Error, Result, did_you_mean};
+use crate::error::{Diagnostic, Error, ErrorKind, Result, did_you_mean};
 use crate::model;
 use crate::render::{self, RenderContext};
 
@@ -29,6 +31,8 @@ pub struct Rollout {
     pub rollback: bool,
     pub on_cancel: OnCancel,
     pub fast_fail: FastFail,
+    /// When a followed rollback counts as done.
+    pub wait_rollback: WaitRollback,
 }
 
 impl Default for Rollout {
@@ -37,11 +41,12 @@ impl Default for Rollout {
             rollback: true,
             on_cancel: OnCancel::Rollback,
             fast_fail: FastFail::default(),
+            wait_rollback: WaitRollback::default(),
         }
     }
 }
 
-const ROLLOUT_KEYS: &[&str] = &["rollback", "on_cancel", "fast_fail"];
+const ROLLOUT_KEYS: &[&str] = &["rollback", "on_cancel", "fast_fail", "wait_rollback"];
 const FAST_FAIL_KEYS: &[&str] = &["enabled", "same_reason_stops", "unhealthy_target_for"];
 
 /// A config whose definitions rendered and validated.
@@ -74,21 +79,101 @@ impl Local {
     }
 }
 
-/// Renders and validates `config`'s definitions. Every finding is collected; any error fails
-/// the whole config.
+/// What loading a run's configs found: the configs that loaded, and every finding (errors,
+/// warnings, notes) of all of them, in the order of the configs.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    pub locals: Vec<Local>,
+    pub findings: Vec<Diagnostic>,
+    /// The config files looked at.
+    pub checked: Vec<PathBuf>,
+    /// The kind of failure when it was not bad input (an AWS error inside a lookup).
+    pub kind: Option<ErrorKind>,
+}
+
+impl Loaded {
+    pub fn errors(&self) -> usize {
+        self.findings.iter().filter(|d| d.is_error()).count()
+    }
+
+    /// The loaded configs, or every finding as one error when any finding is an error.
+    pub fn into_locals(self) -> Result<Vec<Local>> {
+        if self.errors() > 0 {
+            let mut e = Error::findings(self.findings);
+            if let Some(k) = self.kind {
+                e.kind = k;
+            }
+            return Err(e);
+        }
+        Ok(self.locals)
+    }
+}
+
+/// The one config-loading path of every command: load each config (a template itself), add
+/// its plugins' functions, render and decode its definitions, validate them, read
+/// `rollout:`. Never stops at the first problem: `validate` reports exactly what `deploy`
+/// would reject, for every config at once.
+pub fn load_all(ctx: &RenderContext, paths: &[PathBuf]) -> Loaded {
+    let mut out = Loaded::default();
+    for path in paths {
+        out.checked.push(path.clone());
+        let loaded = crate::config::load(ctx, path).and_then(|cfg| {
+            let ctx = crate::render::plugins::with_plugins(ctx, &cfg)?;
+            load(&ctx, cfg)
+        });
+        match loaded {
+            Ok(l) => {
+                out.findings.extend(l.warnings.iter().cloned());
+                out.locals.push(l);
+            }
+            Err(e) => {
+                if e.kind != ErrorKind::BadInput {
+                    out.kind.get_or_insert(e.kind);
+                }
+                out.findings.extend(e.diagnostics);
+            }
+        }
+    }
+    out
+}
+
+/// Renders and validates `config`'s definitions. Every finding is collected (both
+/// definitions are rendered even when one fails); any error fails the whole config.
 pub fn load(ctx: &RenderContext, config: Config) -> Result<Local> {
     let mut findings: Vec<Diagnostic> = config.warnings.clone();
     let Some(task_path) = config.task_definition.clone() else {
-        return Err(Error::input(
+        findings.push(
             Diagnostic::error("the config names no task_definition")
                 .at(config.document.locate(""))
                 .hint("add `task_definition: ecs-task-def.json` (relative to the config file)"),
-        ));
+        );
+        return Err(Error::findings(findings));
     };
-    let task_doc = render::load(ctx, &task_path)?;
-    let service_doc = match &config.service_definition {
-        Some(p) => Some(render::load(ctx, p)?),
-        None => None,
+    let task_doc = render::load(ctx, &task_path);
+    let service_doc = config
+        .service_definition
+        .as_ref()
+        .map(|p| render::load(ctx, p));
+    let mut rendered = true;
+    for e in std::iter::once(task_doc.as_ref().err()).chain(service_doc.iter().map(|r| r.as_ref().err())).flatten() {
+        rendered = false;
+        findings.extend(e.diagnostics.iter().cloned());
+    }
+    if !rendered {
+        // Keep the kind of the first failure (an AWS error in a lookup stays an AWS error).
+        let kind = task_doc
+            .as_ref()
+            .err()
+            .or(service_doc.as_ref().and_then(|r| r.as_ref().err()))
+            .map(|e| e.kind);
+        let mut err = Error::findings(findings);
+        if let Some(k) = kind {
+            err.kind = k;
+        }
+        return Err(err);
+    }
+    let (Ok(task_doc), service_doc) = (task_doc, service_doc.transpose().ok().flatten()) else {
+        return Err(Error::internal("rendered definitions went missing"));
     };
     let task = model::task_definition(&task_doc);
     let service = service_doc.as_ref().map(model::service_definition);
@@ -165,6 +250,11 @@ fn read_rollout(config: &Config, findings: &mut Vec<Diagnostic>) -> Rollout {
                 Some("rollback") => r.on_cancel = OnCancel::Rollback,
                 Some("leave") => r.on_cancel = OnCancel::Leave,
                 _ => bad(&at, "\"rollback\" or \"leave\"", findings),
+            },
+            "wait_rollback" => match value.as_str() {
+                Some("serving") => r.wait_rollback = WaitRollback::Serving,
+                Some("complete") => r.wait_rollback = WaitRollback::Complete,
+                _ => bad(&at, "\"serving\" or \"complete\"", findings),
             },
             "fast_fail" => match value {
                 Value::Bool(b) => r.fast_fail.enabled = *b,

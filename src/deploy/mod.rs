@@ -1,9 +1,13 @@
 //! The deploy engine: strategies, the watcher, fast-fail rules, verdict and rollback. It emits
 //! events and never prints.
 
+pub mod apply;
+pub mod engine;
 pub mod event;
 pub mod local;
 pub mod observe;
-pub mod run;
+pub mod result;
+pub mod rollback;
+pub mod state;
 pub mod verdict;
 pub mod watch;

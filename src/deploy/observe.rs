@@ -14,6 +14,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
+use super::state::ServiceStatus;
 use super::verdict::{
     DeploymentView, Ours, ServiceDeploymentView, Snapshot, StoppedTask, TargetView,
 };
@@ -171,7 +172,7 @@ impl AwsObserver<'_> {
             let Some(svc) = svc else {
                 out.push(Observation {
                     snapshot: Snapshot {
-                        service_status: "MISSING".into(),
+                        service_status: ServiceStatus::Missing,
                         ..Snapshot::default()
                     },
                     ..Observation::default()
@@ -211,10 +212,7 @@ impl AwsObserver<'_> {
                             .and_then(|t| t.id())
                             .unwrap_or_default()
                             .to_string(),
-                        state: health
-                            .and_then(|h| h.state())
-                            .map(|s| s.as_str().to_string())
-                            .unwrap_or_default(),
+                        state: health.and_then(|h| h.state()).map(|s| s.as_str()).into(),
                         reason: health
                             .and_then(|h| h.reason())
                             .map(|r| r.as_str().to_string()),
@@ -230,7 +228,7 @@ impl AwsObserver<'_> {
             stopped.sort_by(|a, b| a.task_arn.cmp(&b.task_arn));
             out.push(Observation {
                 snapshot: Snapshot {
-                    service_status: svc.status().unwrap_or("ACTIVE").to_string(),
+                    service_status: ServiceStatus::parse(svc.status().unwrap_or("ACTIVE")),
                     deployments,
                     service_deployment,
                     stopped_tasks: stopped,
@@ -313,14 +311,15 @@ pub fn deployment_views(svc: &Service) -> Vec<DeploymentView> {
         .iter()
         .map(|d| DeploymentView {
             id: d.id().unwrap_or_default().to_string(),
-            status: d.status().unwrap_or_default().to_string(),
+            status: d.status().into(),
             task_definition_arn: d.task_definition().unwrap_or_default().to_string(),
             desired: d.desired_count(),
             pending: d.pending_count(),
             running: d.running_count(),
             failed: d.failed_tasks(),
-            rollout_state: d.rollout_state().map(|s| s.as_str().to_string()),
+            rollout_state: d.rollout_state().map(|s| s.as_str()).into(),
             rollout_state_reason: d.rollout_state_reason().map(str::to_string),
+            created_at: d.created_at().map(|t| t.as_secs_f64()),
         })
         .collect()
 }
@@ -336,27 +335,20 @@ fn our_service_deployment(sds: &[ServiceDeployment], ours: &Ours) -> Option<Serv
 fn service_deployment_view(sd: &ServiceDeployment) -> ServiceDeploymentView {
     ServiceDeploymentView {
         arn: sd.service_deployment_arn().unwrap_or_default().to_string(),
-        status: sd
-            .status()
-            .map(|s| s.as_str().to_string())
-            .unwrap_or_default(),
+        status: sd.status().map(|s| s.as_str()).into(),
         status_reason: sd.status_reason().map(str::to_string),
-        lifecycle_stage: sd.lifecycle_stage().map(|s| s.as_str().to_string()),
+        lifecycle_stage: sd.lifecycle_stage().map(|s| s.as_str()).into(),
         rollback_reason: sd.rollback().and_then(|r| r.reason()).map(str::to_string),
         circuit_breaker: sd.deployment_circuit_breaker().map(|c| {
             (
-                c.status()
-                    .map(|s| s.as_str().to_string())
-                    .unwrap_or_default(),
+                c.status().map(|s| s.as_str()).into(),
                 c.failure_count(),
                 c.threshold(),
             )
         }),
         alarms: sd.alarms().map(|a| {
             (
-                a.status()
-                    .map(|s| s.as_str().to_string())
-                    .unwrap_or_default(),
+                a.status().map(|s| s.as_str()).into(),
                 a.triggered_alarm_names().to_vec(),
             )
         }),

@@ -14,6 +14,11 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use super::state::{
+    DeploymentStatus, LifecycleStage, MonitorStatus, RolloutState, ServiceDeploymentStatus,
+    ServiceStatus, TargetState,
+};
+
 /// The handles of the deployment we started.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ours {
@@ -25,36 +30,35 @@ pub struct Ours {
 }
 
 /// One entry of `service.deployments[]`.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct DeploymentView {
     pub id: String,
-    /// PRIMARY | ACTIVE | INACTIVE
-    pub status: String,
+    pub status: DeploymentStatus,
     pub task_definition_arn: String,
     pub desired: i32,
     pub pending: i32,
     pub running: i32,
     pub failed: i32,
-    /// COMPLETED | FAILED | IN_PROGRESS (absent on old controllers)
-    pub rollout_state: Option<String>,
+    /// Absent on old controllers.
+    pub rollout_state: RolloutState,
     pub rollout_state_reason: Option<String>,
+    /// When ECS created the deployment (seconds since the epoch, in ECS's clock).
+    pub created_at: Option<f64>,
 }
 
 /// What DescribeServiceDeployments says about our service deployment.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ServiceDeploymentView {
     pub arn: String,
-    /// PENDING | IN_PROGRESS | SUCCESSFUL | STOPPED | STOP_REQUESTED | ROLLBACK_REQUESTED |
-    /// ROLLBACK_IN_PROGRESS | ROLLBACK_SUCCESSFUL | ROLLBACK_FAILED
-    pub status: String,
+    pub status: ServiceDeploymentStatus,
     pub status_reason: Option<String>,
-    pub lifecycle_stage: Option<String>,
+    pub lifecycle_stage: LifecycleStage,
     /// Why ECS rolled back, when it did (`rollback.reason`).
     pub rollback_reason: Option<String>,
     /// Circuit breaker status (TRIGGERED | MONITORING | ...), failure count and threshold.
-    pub circuit_breaker: Option<(String, i32, i32)>,
+    pub circuit_breaker: Option<(MonitorStatus, i32, i32)>,
     /// Alarm status (TRIGGERED | MONITORING | ...) and the alarms that fired.
-    pub alarms: Option<(String, Vec<String>)>,
+    pub alarms: Option<(MonitorStatus, Vec<String>)>,
 }
 
 /// A stopped task started by some deployment.
@@ -74,16 +78,14 @@ pub struct StoppedTask {
 pub struct TargetView {
     pub target_group_arn: String,
     pub id: String,
-    /// initial | healthy | unhealthy | unused | draining | unavailable
-    pub state: String,
+    pub state: TargetState,
     pub reason: Option<String>,
 }
 
 /// Everything one poll saw of a service.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Snapshot {
-    /// ACTIVE | DRAINING | INACTIVE, or MISSING when DescribeServices did not find it.
-    pub service_status: String,
+    pub service_status: ServiceStatus,
     pub deployments: Vec<DeploymentView>,
     pub service_deployment: Option<ServiceDeploymentView>,
     /// Tasks of this service that stopped, newest first (those we have seen so far).
@@ -132,6 +134,8 @@ pub enum Failure {
     FastFail { rule: String, detail: String },
     /// The service was deleted or is draining.
     ServiceGone { status: String },
+    /// (Following a rollback) the service did not get back to the earlier revision.
+    RollbackFailed { reason: String },
 }
 
 impl std::fmt::Display for Failure {
@@ -147,6 +151,7 @@ impl std::fmt::Display for Failure {
             }
             Failure::FastFail { rule, detail } => write!(f, "failed fast ({rule}): {detail}"),
             Failure::ServiceGone { status } => write!(f, "the service is {status}"),
+            Failure::RollbackFailed { reason } => write!(f, "{reason}"),
         }
     }
 }
@@ -189,18 +194,15 @@ pub fn non_transient_reason(task: &StoppedTask) -> Option<String> {
 /// Judges our deployment from one snapshot. `unhealthy_for` is how long the longest-unhealthy
 /// target of ours has been unhealthy (the watcher keeps that clock).
 pub fn judge(ours: &Ours, snap: &Snapshot, rules: &FastFail, unhealthy_for: Duration) -> Verdict {
-    if snap.service_status != "ACTIVE" {
+    if snap.service_status != ServiceStatus::Active {
         return Verdict::Failed(Failure::ServiceGone {
-            status: snap.service_status.clone(),
+            status: snap.service_status.to_string(),
         });
     }
     // 1. What the service-deployment API says is authoritative when we have it.
     if let Some(sd) = &snap.service_deployment {
-        match sd.status.as_str() {
-            "ROLLBACK_REQUESTED"
-            | "ROLLBACK_IN_PROGRESS"
-            | "ROLLBACK_SUCCESSFUL"
-            | "ROLLBACK_FAILED" => {
+        match &sd.status {
+            status if status.is_rollback() => {
                 return Verdict::Failed(Failure::RolledBack {
                     by: rollback_actor(sd),
                     reason: sd
@@ -210,14 +212,15 @@ pub fn judge(ours: &Ours, snap: &Snapshot, rules: &FastFail, unhealthy_for: Dura
                         .unwrap_or_else(|| "no reason given".into()),
                 });
             }
-            "STOPPED" | "STOP_REQUESTED" => {
+            status if status.is_stopped() => {
                 // ECS stops a service deployment when a newer one starts: when that newer
                 // PRIMARY is not ours, someone else superseded us; nothing was rolled back.
                 if let Some(p) = snap
                     .deployments
                     .iter()
-                    .find(|d| d.status == "PRIMARY" && d.id != ours.deployment_id)
+                    .find(|d| d.status == DeploymentStatus::Primary && d.id != ours.deployment_id)
                     && sd.rollback_reason.is_none()
+                    && !is_older(p, snap.deployments.iter().find(|d| d.id == ours.deployment_id))
                 {
                     return Verdict::Failed(Failure::Superseded {
                         by_deployment: p.id.clone(),
@@ -233,7 +236,10 @@ pub fn judge(ours: &Ours, snap: &Snapshot, rules: &FastFail, unhealthy_for: Dura
     }
     // 2. Our entry in deployments[].
     let mine = snap.deployments.iter().find(|d| d.id == ours.deployment_id);
-    let primary = snap.deployments.iter().find(|d| d.status == "PRIMARY");
+    let primary = snap
+        .deployments
+        .iter()
+        .find(|d| d.status == DeploymentStatus::Primary);
     let Some(mine) = mine else {
         return Verdict::Failed(match primary {
             Some(p) if p.task_definition_arn != ours.task_definition_arn => Failure::RolledBack {
@@ -251,12 +257,13 @@ pub fn judge(ours: &Ours, snap: &Snapshot, rules: &FastFail, unhealthy_for: Dura
             },
         });
     };
-    if mine.rollout_state.as_deref() == Some("FAILED") {
+    if mine.rollout_state == RolloutState::Failed {
         let reason = mine
             .rollout_state_reason
             .clone()
             .unwrap_or_else(|| "ECS marked the deployment FAILED".into());
-        // With rollback on, ECS starts a new PRIMARY on the old revision.
+        // With rollback on, ECS makes the last COMPLETED deployment PRIMARY again (its old
+        // id) or, when that one is gone, starts a new one on the old revision.
         return Verdict::Failed(match primary {
             Some(p) if p.id != mine.id => Failure::RolledBack {
                 by: "the deployment circuit breaker".into(),
@@ -265,8 +272,17 @@ pub fn judge(ours: &Ours, snap: &Snapshot, rules: &FastFail, unhealthy_for: Dura
             _ => Failure::RolloutFailed { reason },
         });
     }
-    if mine.status != "PRIMARY" {
+    if mine.status != DeploymentStatus::Primary {
         return Verdict::Failed(match primary {
+            // An older deployment PRIMARY again is a rollback, whatever revision it runs.
+            Some(p) if is_older(p, Some(mine)) => Failure::RolledBack {
+                by: "ECS or another actor".into(),
+                reason: format!(
+                    "the earlier deployment {} ({}) is PRIMARY again",
+                    p.id,
+                    short_arn(&p.task_definition_arn)
+                ),
+            },
             Some(p) if p.task_definition_arn != ours.task_definition_arn => Failure::RolledBack {
                 by: "ECS or another actor".into(),
                 reason: format!(
@@ -291,10 +307,10 @@ pub fn judge(ours: &Ours, snap: &Snapshot, rules: &FastFail, unhealthy_for: Dura
     }
     // 4. Success needs every condition; otherwise say what we wait for.
     let completed = match (&snap.service_deployment, &mine.rollout_state) {
-        (Some(sd), _) => sd.status == "SUCCESSFUL",
-        (None, Some(state)) => state == "COMPLETED",
+        (Some(sd), _) => sd.status == ServiceDeploymentStatus::Successful,
         // Old controllers without rolloutState: steady counts are the only signal.
-        (None, None) => mine.running == mine.desired && mine.pending == 0,
+        (None, RolloutState::Absent) => mine.running == mine.desired && mine.pending == 0,
+        (None, state) => *state == RolloutState::Completed,
     };
     if !completed {
         return Verdict::Pending(format!(
@@ -317,7 +333,10 @@ pub fn judge(ours: &Ours, snap: &Snapshot, rules: &FastFail, unhealthy_for: Dura
             .iter()
             .filter(|t| snap.our_task_ips.contains(&t.id))
             .collect();
-        let healthy = our.iter().filter(|t| t.state == "healthy").count();
+        let healthy = our
+            .iter()
+            .filter(|t| t.state == TargetState::Healthy)
+            .count();
         let groups = snap
             .targets
             .iter()
@@ -370,7 +389,7 @@ fn fast_fail(
         let t = snap
             .targets
             .iter()
-            .find(|t| t.state == "unhealthy" && snap.our_task_ips.contains(&t.id));
+            .find(|t| t.state == TargetState::Unhealthy && snap.our_task_ips.contains(&t.id));
         return Some(Failure::FastFail {
             rule: format!("a target unhealthy for {}s", unhealthy_for.as_secs()),
             detail: t
@@ -385,10 +404,14 @@ fn rollback_actor(sd: &ServiceDeploymentView) -> String {
     if sd
         .circuit_breaker
         .as_ref()
-        .is_some_and(|c| c.0 == "TRIGGERED")
+        .is_some_and(|c| c.0 == MonitorStatus::Triggered)
     {
         "the deployment circuit breaker".into()
-    } else if sd.alarms.as_ref().is_some_and(|a| a.0 == "TRIGGERED") {
+    } else if sd
+        .alarms
+        .as_ref()
+        .is_some_and(|a| a.0 == MonitorStatus::Triggered)
+    {
         let names = sd
             .alarms
             .as_ref()
@@ -401,6 +424,14 @@ fn rollback_actor(sd: &ServiceDeploymentView) -> String {
         }
     } else {
         "a rollback request".into()
+    }
+}
+
+/// Whether deployment `a` was created before `b` (both timestamps known).
+fn is_older(a: &DeploymentView, b: Option<&DeploymentView>) -> bool {
+    match (a.created_at, b.and_then(|b| b.created_at)) {
+        (Some(a), Some(b)) => a < b,
+        _ => false,
     }
 }
 
@@ -433,8 +464,10 @@ mod tests {
             pending: 0,
             running,
             failed: 0,
-            rollout_state: Some(state.into()),
+            rollout_state: state.into(),
             rollout_state_reason: None,
+            // Higher ids are newer, as in the scenarios below.
+            created_at: id.rsplit('/').next().and_then(|n| n.parse().ok()),
         }
     }
 
@@ -654,6 +687,31 @@ mod tests {
         assert!(matches!(
             judge0(&s),
             Verdict::Failed(Failure::ServiceGone { .. })
+        ));
+    }
+
+    #[test]
+    fn earlier_deployment_primary_again_is_a_rollback_even_on_the_same_revision() {
+        // ECS's circuit-breaker rollback makes the last COMPLETED deployment (its old id)
+        // PRIMARY again. With --force-new-deployment both run the same revision: it must
+        // still read as a rollback, not as someone else's deployment.
+        let s = snap(vec![
+            dep("ecs-svc/1", "PRIMARY", NEW, 2, "IN_PROGRESS"),
+            dep("ecs-svc/2", "ACTIVE", NEW, 0, "IN_PROGRESS"),
+        ]);
+        assert!(
+            matches!(judge0(&s), Verdict::Failed(Failure::RolledBack { .. })),
+            "{:?}",
+            judge0(&s)
+        );
+        // A newer PRIMARY on the same revision is someone else's deployment.
+        let s = snap(vec![
+            dep("ecs-svc/3", "PRIMARY", NEW, 2, "IN_PROGRESS"),
+            dep("ecs-svc/2", "ACTIVE", NEW, 0, "IN_PROGRESS"),
+        ]);
+        assert!(matches!(
+            judge0(&s),
+            Verdict::Failed(Failure::Superseded { .. })
         ));
     }
 

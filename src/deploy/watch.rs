@@ -17,7 +17,9 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::event::{Emitter, Event};
-use super::verdict::{Failure, FastFail, Ours, Snapshot, Verdict, judge};
+use super::rollback::{WaitRollback, judge_rollback};
+use super::state::{DeploymentStatus, RolloutState, TargetState};
+use super::verdict::{Failure, FastFail, Ours, Snapshot, StoppedTask, Verdict, judge};
 use crate::error::Result;
 
 /// A service event as DescribeServices lists it.
@@ -47,6 +49,84 @@ pub trait Observer {
         &mut self,
         services: &[(String, Ours)],
     ) -> impl std::future::Future<Output = Result<Vec<Observation>>> + Send;
+
+    /// API calls made so far (for the call budget); scripted observers make none.
+    fn calls(&self) -> usize {
+        0
+    }
+}
+
+/// What the watch waits for on a service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Goal {
+    /// Our deployment succeeds ([`judge`]).
+    Deployed,
+    /// Our (failed) deployment is rolled back: the earlier revision serves
+    /// ([`judge_rollback`]).
+    RolledBack(WaitRollback),
+}
+
+/// One service the watch follows: its name, our deployment, and what to wait for.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub service: String,
+    pub ours: Ours,
+    pub goal: Goal,
+}
+
+impl Target {
+    pub fn deployed(service: &str, ours: Ours) -> Self {
+        Target {
+            service: service.to_string(),
+            ours,
+            goal: Goal::Deployed,
+        }
+    }
+}
+
+/// The run's API call budget: at most [`CALLS_PER_SERVICE_MINUTE`] calls per service-minute
+/// on average, with a small burst. A token bucket: polls spend what they used, and the next
+/// poll waits until the bucket is positive again. Pure (time is passed in).
+#[derive(Debug, Clone)]
+pub struct CallBudget {
+    tokens: f64,
+    at: Instant,
+    spent: usize,
+}
+
+/// The call budget per followed service and minute, in every phase (watch, rollback, wait).
+pub const CALLS_PER_SERVICE_MINUTE: f64 = 60.0;
+/// Calls a poll may spend beyond the average (a full poll with task lookups).
+const BURST_CALLS: f64 = 8.0;
+
+impl CallBudget {
+    /// A full bucket for `services` services.
+    pub fn new(now: Instant, services: usize) -> Self {
+        CallBudget {
+            tokens: BURST_CALLS * services.max(1) as f64,
+            at: now,
+            spent: 0,
+        }
+    }
+
+    /// Records that `calls_so_far` calls have been made in all (a running total).
+    pub fn spend(&mut self, calls_so_far: usize) {
+        self.tokens -= calls_so_far.saturating_sub(self.spent) as f64;
+        self.spent = calls_so_far.max(self.spent);
+    }
+
+    /// How long to wait before the next poll, following `services` services, at `now`.
+    pub fn wait(&mut self, services: usize, now: Instant) -> Duration {
+        let rate = CALLS_PER_SERVICE_MINUTE * services.max(1) as f64 / 60.0;
+        let burst = BURST_CALLS * services.max(1) as f64;
+        self.tokens = (self.tokens + (now - self.at).as_secs_f64() * rate).min(burst);
+        self.at = now;
+        if self.tokens >= 1.0 {
+            Duration::ZERO
+        } else {
+            Duration::from_secs_f64((1.0 - self.tokens) / rate)
+        }
+    }
 }
 
 /// How the watcher polls.
@@ -112,37 +192,51 @@ impl From<FastFail> for Rules {
     }
 }
 
-/// Follows `targets` (service name, our deployment) until each has a verdict, the deadline
-/// passes, or `cancel` turns true. API errors are retried by the SDK; one that still fails
-/// here is reported as a warning and the poll is tried again, until the deadline.
+/// Follows `targets` until each has a verdict, the deadline passes, or `cancel` turns true.
+/// API errors are retried by the SDK; one that still fails here is reported as a warning and
+/// the poll is tried again, up to [`MAX_FAILED_POLLS`] in a row. Polls keep within the
+/// [`CallBudget`] whatever the cadence asks.
 pub async fn watch<O: Observer>(
     observer: &mut O,
-    targets: Vec<(String, Ours)>,
+    targets: Vec<Target>,
     rules: &Rules,
     cadence: &Cadence,
     deadline: Instant,
     mut cancel: watch::Receiver<bool>,
     emitter: &Emitter,
-) -> BTreeMap<String, Outcome> {
+) -> Watched {
     let started = Instant::now();
-    let mut open: Vec<(String, Ours)> = targets;
+    let mut open: Vec<Target> = targets;
     let mut outcomes = BTreeMap::new();
     let mut state: BTreeMap<String, ServiceState> = BTreeMap::new();
     let mut quiet_polls = 0u32;
     let mut failed_polls = 0u32;
+    let mut budget = CallBudget::new(started, open.len());
+    budget.spend(observer.calls());
     while !open.is_empty() {
         let mut changed = false;
         let mut near = false;
-        match observer.observe(&open).await {
+        let handles: Vec<(String, Ours)> = open
+            .iter()
+            .map(|t| (t.service.clone(), t.ours.clone()))
+            .collect();
+        let polled = observer.observe(&handles).await;
+        budget.spend(observer.calls());
+        match polled {
             Ok(observations) => {
                 failed_polls = 0;
-                for ((service, ours), obs) in open.iter().zip(observations) {
-                    let st = state.entry(service.clone()).or_default();
+                for (t, obs) in open.iter().zip(observations) {
+                    let st = state.entry(t.service.clone()).or_default();
                     let unhealthy_for = st.unhealthy_for(&obs.snapshot);
-                    let verdict = judge(ours, &obs.snapshot, rules.of(service), unhealthy_for);
+                    let verdict = match t.goal {
+                        Goal::Deployed => {
+                            judge(&t.ours, &obs.snapshot, rules.of(&t.service), unhealthy_for)
+                        }
+                        Goal::RolledBack(mode) => judge_rollback(&t.ours, &obs.snapshot, mode),
+                    };
                     match &verdict {
                         Verdict::Pending(waiting) => {
-                            near |= is_near(&obs.snapshot, ours);
+                            near |= is_near(&obs.snapshot, &t.ours);
                             if &st.waiting != waiting {
                                 st.waiting = waiting.clone();
                                 changed = true;
@@ -151,14 +245,14 @@ pub async fn watch<O: Observer>(
                         Verdict::Succeeded => st.waiting = "done".into(),
                         Verdict::Failed(_) => st.waiting = "failed".into(),
                     }
-                    changed |= st.report(service, &obs, emitter, started);
+                    changed |= st.report(&t.service, &obs, emitter, started);
                     match verdict {
                         Verdict::Pending(_) => {}
                         Verdict::Succeeded => {
-                            outcomes.insert(service.clone(), Outcome::Succeeded);
+                            outcomes.insert(t.service.clone(), Outcome::Succeeded);
                         }
                         Verdict::Failed(f) => {
-                            outcomes.insert(service.clone(), Outcome::Failed(f));
+                            outcomes.insert(t.service.clone(), Outcome::Failed(f));
                         }
                     }
                 }
@@ -167,9 +261,9 @@ pub async fn watch<O: Observer>(
                 failed_polls += 1;
                 let error = first_line(&e.to_string()).to_string();
                 if failed_polls >= MAX_FAILED_POLLS {
-                    for (s, _) in &open {
+                    for t in &open {
                         outcomes.insert(
-                            s.clone(),
+                            t.service.clone(),
                             Outcome::Lost {
                                 error: error.clone(),
                             },
@@ -184,21 +278,22 @@ pub async fn watch<O: Observer>(
                 });
             }
         }
-        for (service, outcome) in &outcomes {
-            if open.iter().any(|(s, _)| s == service) {
+        // The deploy verdict is announced here; a rollback's end is the engine's to report.
+        for t in open.iter().filter(|t| t.goal == Goal::Deployed) {
+            if let Some(outcome) = outcomes.get(&t.service) {
                 let (success, detail) = match outcome {
                     Outcome::Succeeded => (true, "deployment completed".to_string()),
                     Outcome::Failed(f) => (false, f.to_string()),
-                    _ => (false, String::new()),
+                    _ => continue,
                 };
                 emitter.emit(Event::Verdict {
-                    service: service.clone(),
+                    service: t.service.clone(),
                     success,
                     detail,
                 });
             }
         }
-        open.retain(|(s, _)| !outcomes.contains_key(s));
+        open.retain(|t| !outcomes.contains_key(&t.service));
         if open.is_empty() {
             break;
         }
@@ -208,7 +303,8 @@ pub async fn watch<O: Observer>(
         } else {
             cadence.slow
         };
-        let wake = (Instant::now() + interval).min(deadline);
+        let now = Instant::now();
+        let wake = (now + interval.max(budget.wait(open.len(), now))).min(deadline);
         tokio::select! {
             _ = tokio::time::sleep_until(wake) => {}
             _ = cancel.changed() => {}
@@ -220,19 +316,60 @@ pub async fn watch<O: Observer>(
                 .unwrap_or_default()
         };
         if *cancel.borrow() {
-            for (s, _) in &open {
-                outcomes.insert(s.clone(), Outcome::Cancelled { last: last(s) });
+            for t in &open {
+                outcomes.insert(
+                    t.service.clone(),
+                    Outcome::Cancelled {
+                        last: last(&t.service),
+                    },
+                );
             }
             break;
         }
         if Instant::now() >= deadline {
-            for (s, _) in &open {
-                outcomes.insert(s.clone(), Outcome::TimedOut { last: last(s) });
+            for t in &open {
+                outcomes.insert(
+                    t.service.clone(),
+                    Outcome::TimedOut {
+                        last: last(&t.service),
+                    },
+                );
             }
             break;
         }
     }
-    outcomes
+    let stopped = state
+        .into_iter()
+        .map(|(service, st)| (service, st.stopped))
+        .collect();
+    Watched { outcomes, stopped }
+}
+
+/// How a watch ended: an outcome per service, and the stopped tasks it saw of each.
+#[derive(Debug, Clone, Default)]
+pub struct Watched {
+    pub outcomes: BTreeMap<String, Outcome>,
+    /// Per service, the stopped tasks of the followed deployment, in the order seen.
+    pub stopped: BTreeMap<String, Vec<StoppedTask>>,
+}
+
+impl Watched {
+    /// The outcome of `service` (timed out when the watch never judged it).
+    pub fn outcome(&self, service: &str) -> Outcome {
+        self.outcomes
+            .get(service)
+            .cloned()
+            .unwrap_or(Outcome::TimedOut {
+                last: String::new(),
+            })
+    }
+}
+
+impl std::ops::Index<&str> for Watched {
+    type Output = Outcome;
+    fn index(&self, service: &str) -> &Outcome {
+        &self.outcomes[service]
+    }
 }
 
 /// A verdict is near when our tasks are all running: the next change may be the last.
@@ -253,7 +390,8 @@ struct ServiceState {
     seen_events: BTreeSet<String>,
     first_poll_done: bool,
     seen_stopped: BTreeSet<String>,
-    counts: Option<(i32, i32, i32, i32, Option<String>)>,
+    stopped: Vec<StoppedTask>,
+    counts: Option<(i32, i32, i32, i32, RolloutState)>,
     targets: Option<(usize, usize, usize)>,
     weights: Vec<(String, i32)>,
     waiting: String,
@@ -289,6 +427,7 @@ impl ServiceState {
         self.first_poll_done = true;
         for t in &obs.snapshot.stopped_tasks {
             if self.seen_stopped.insert(t.task_arn.clone()) {
+                self.stopped.push(t.clone());
                 let reason = t
                     .stopped_reason
                     .clone()
@@ -307,7 +446,7 @@ impl ServiceState {
             .snapshot
             .deployments
             .iter()
-            .find(|d| d.status == "PRIMARY")
+            .find(|d| d.status == DeploymentStatus::Primary)
         {
             let counts = (
                 d.desired,
@@ -325,7 +464,8 @@ impl ServiceState {
                     running: d.running,
                     pending: d.pending,
                     failed: d.failed,
-                    rollout_state: d.rollout_state.clone(),
+                    rollout_state: (!d.rollout_state.is_absent())
+                        .then(|| d.rollout_state.to_string()),
                     waiting_for: self.waiting.clone(),
                     elapsed_secs: started.elapsed().as_secs(),
                 });
@@ -337,13 +477,13 @@ impl ServiceState {
                 .snapshot
                 .targets
                 .iter()
-                .filter(|t| t.state == "healthy")
+                .filter(|t| t.state == TargetState::Healthy)
                 .count();
             let unhealthy = obs
                 .snapshot
                 .targets
                 .iter()
-                .filter(|t| t.state == "unhealthy")
+                .filter(|t| t.state == TargetState::Unhealthy)
                 .count();
             let other = obs.snapshot.targets.len() - healthy - unhealthy;
             if self.targets != Some((healthy, unhealthy, other)) {
@@ -374,7 +514,7 @@ impl ServiceState {
         let unhealthy: BTreeSet<String> = snap
             .targets
             .iter()
-            .filter(|t| t.state == "unhealthy" && snap.our_task_ips.contains(&t.id))
+            .filter(|t| t.state == TargetState::Unhealthy && snap.our_task_ips.contains(&t.id))
             .map(|t| format!("{}|{}", t.target_group_arn, t.id))
             .collect();
         self.unhealthy_since.retain(|k, _| unhealthy.contains(k));
@@ -426,7 +566,7 @@ mod tests {
                     task_definition_arn: "td:2".into(),
                     desired: 2,
                     running,
-                    rollout_state: Some(state.into()),
+                    rollout_state: state.into(),
                     ..DeploymentView::default()
                 }],
                 ..Snapshot::default()
@@ -479,7 +619,7 @@ mod tests {
         let (_tx, rx) = watch::channel(false);
         let out = watch(
             &mut script,
-            vec![("web".into(), ours())],
+            vec![Target::deployed("web", ours())],
             &FastFail::default().into(),
             &fast(),
             Instant::now() + Duration::from_secs(5),
@@ -519,7 +659,7 @@ mod tests {
         let (_tx, rx) = watch::channel(false);
         let out = watch(
             &mut script,
-            vec![("web".into(), ours())],
+            vec![Target::deployed("web", ours())],
             &FastFail::default().into(),
             &fast(),
             Instant::now() + Duration::from_millis(30),
@@ -548,7 +688,7 @@ mod tests {
         let handle = tokio::spawn(async move {
             watch(
                 &mut script,
-                vec![("web".into(), ours())],
+                vec![Target::deployed("web", ours())],
                 &FastFail::default().into(),
                 &slow,
                 Instant::now() + Duration::from_secs(600),
@@ -581,7 +721,7 @@ mod tests {
         let (_tx, rx) = watch::channel(false);
         let out = watch(
             &mut broken,
-            vec![("web".into(), ours())],
+            vec![Target::deployed("web", ours())],
             &FastFail::default().into(),
             &fast(),
             Instant::now() + Duration::from_secs(600),
@@ -628,7 +768,7 @@ mod tests {
         let (_tx, rx) = watch::channel(false);
         let out = watch(
             &mut script,
-            vec![("patient".into(), ours()), ("strict".into(), ours())],
+            vec![Target::deployed("patient", ours()), Target::deployed("strict", ours())],
             &rules,
             &fast(),
             Instant::now() + Duration::from_millis(50),
@@ -666,7 +806,7 @@ mod tests {
         let (_tx, rx) = watch::channel(false);
         let out = watch(
             &mut script,
-            vec![("web".into(), ours())],
+            vec![Target::deployed("web", ours())],
             &FastFail::default().into(),
             &fast(),
             Instant::now() + Duration::from_secs(5),
@@ -685,5 +825,33 @@ mod tests {
             .filter(|e| matches!(e.event, Event::TaskStopped { .. }))
             .count();
         assert_eq!(stopped, 3);
+    }
+
+    #[test]
+    fn call_budget_holds_the_average_and_allows_a_burst() {
+        let t0 = Instant::now();
+        let mut b = CallBudget::new(t0, 1);
+        // The burst is available at once.
+        assert_eq!(b.wait(1, t0), Duration::ZERO);
+        b.spend(8);
+        // Spent: the next call waits for a token (1 s at 60 calls/minute).
+        let w = b.wait(1, t0);
+        assert!(w > Duration::from_millis(900) && w <= Duration::from_secs(1), "{w:?}");
+        // Over 10 simulated minutes of polling as fast as allowed, 3 calls a poll, the
+        // average stays within 60 per minute plus the burst.
+        let mut now = t0;
+        let mut total = 8;
+        while now < t0 + Duration::from_secs(600) {
+            now += b.wait(1, now).max(Duration::from_millis(100));
+            total += 3;
+            b.spend(total);
+        }
+        assert!(total <= 600 + 8 + 3, "{total} calls in 10 minutes");
+        assert!(total >= 590, "the budget should not starve polls: {total}");
+        // Two services get twice the rate.
+        let mut b = CallBudget::new(t0, 2);
+        b.spend(16);
+        let w = b.wait(2, t0);
+        assert!(w <= Duration::from_millis(500), "{w:?}");
     }
 }

@@ -17,6 +17,7 @@ use std::path::Path;
 use sha2::{Digest, Sha256};
 
 use crate::deploy::event::{Event, Stamped};
+use crate::deploy::result::{Operation, RunOutcome, RunResult};
 use crate::error::{Diagnostic, Error, Result, Severity};
 use crate::render::Secrets;
 use crate::report::lines;
@@ -289,73 +290,35 @@ pub struct DeployOutputs {
 }
 
 impl DeployOutputs {
-    /// Outputs read off a run's events.
-    pub fn from_events(events: &[Stamped]) -> Self {
+    /// Outputs of a run, read off its result (the worst service's status; the task
+    /// definition, revision and deployment of the last service that has them).
+    pub fn from_result(run: &RunResult) -> Self {
         let mut o = DeployOutputs {
-            status: "unknown".into(),
+            status: run
+                .worst()
+                .map_or("no-change", |s| s.outcome.status())
+                .to_string(),
             ..Default::default()
         };
-        let mut failed = false;
-        let mut verdicts = 0;
-        let mut rollback_failed = false;
-        for e in events {
-            match &e.event {
-                Event::Registered {
-                    task_definition_arn,
-                } => {
-                    o.task_definition_arn = Some(task_definition_arn.clone());
-                    o.changed = true;
-                }
-                Event::RegistrationSkipped {
-                    task_definition_arn,
-                } => o.task_definition_arn = Some(task_definition_arn.clone()),
-                Event::DeploymentStarted {
-                    deployment_id,
-                    task_definition_arn,
-                    ..
-                } => {
-                    o.deployment_id = Some(deployment_id.clone());
-                    o.task_definition_arn = Some(task_definition_arn.clone());
-                    o.changed = true;
-                }
-                Event::Verdict { success, .. } => {
-                    verdicts += 1;
-                    failed |= !success;
-                }
-                Event::RollbackStarted {
-                    to_task_definition: Some(t),
-                    ..
-                } => o.task_definition_arn = Some(t.clone()),
-                Event::RollbackFinished { success, .. } => {
-                    if *success {
-                        o.rolled_back = true;
-                    } else {
-                        rollback_failed = true;
-                    }
-                }
-                _ => {}
+        for s in &run.services {
+            if let Some(td) = s
+                .serving_task_definition_arn()
+                .or(s.task_definition_arn.as_deref())
+            {
+                o.task_definition_arn = Some(td.to_string());
             }
+            if s.deployment_id.is_some() {
+                o.deployment_id = s.deployment_id.clone();
+            }
+            o.rolled_back |= s.rollback.as_ref().is_some_and(|r| r.done);
+            o.changed |= s.registered || (s.operation == Operation::Deploy && s.deployment_id.is_some());
+            o.duration_seconds = o.duration_seconds.max(s.duration.as_secs_f64().round() as u64);
         }
         o.revision = o
             .task_definition_arn
             .as_deref()
             .and_then(|a| a.rsplit(':').next())
             .and_then(|r| r.parse().ok());
-        if let (Some(first), Some(last)) = (events.first(), events.last()) {
-            o.duration_seconds = (last.time - first.time).max(0.0).round() as u64;
-        }
-        o.status = if rollback_failed {
-            "rollback-failed"
-        } else if o.rolled_back {
-            "rolled-back"
-        } else if failed {
-            "failed"
-        } else if verdicts > 0 {
-            "succeeded"
-        } else {
-            "unknown"
-        }
-        .into();
         o
     }
 
@@ -388,66 +351,52 @@ fn cell(s: &str) -> String {
     s.replace('|', "\\|").replace(['\n', '\r'], " ")
 }
 
-/// A job-summary table of a deploy: one row per service with its verdict.
-pub fn summary_markdown(events: &[Stamped], secrets: &Secrets) -> String {
-    let mut rows: BTreeMap<String, (String, String, String)> = BTreeMap::new();
-    for e in events {
-        match &e.event {
-            Event::DeploymentStarted {
-                service,
-                deployment_id,
-                task_definition_arn,
-                ..
-            } => {
-                let r = rows.entry(service.clone()).or_default();
-                r.1 = format!("`{}`", task_definition_arn.rsplit('/').next().unwrap_or(""));
-                r.2 = format!("`{deployment_id}`");
-            }
-            Event::Verdict {
-                service,
-                success,
-                detail,
-            } => {
-                let r = rows.entry(service.clone()).or_default();
-                r.0 = if *success {
-                    format!("✅ {detail}")
-                } else {
-                    format!("❌ {detail}")
-                };
-            }
-            Event::RollbackFinished {
-                service,
-                success,
-                detail,
-            } => {
-                let r = rows.entry(service.clone()).or_default();
-                let word = if *success {
-                    "↩️ rolled back"
-                } else {
-                    "🔥 rollback failed"
-                };
-                r.0 = format!("{} ({word}: {detail})", r.0);
-            }
-            _ => {}
-        }
-    }
-    let mut md = String::from(
-        "### cortado deploy\n\n| service | result | task definition | deployment |\n|---|---|---|---|\n",
+/// A job-summary table of a run: one row per service with its outcome, revisions,
+/// deployment, duration and the rollback, then the stop reasons of failed services.
+pub fn summary_markdown(run: &RunResult, secrets: &Secrets) -> String {
+    let mut md = format!(
+        "### cortado {}\n\n| service | result | task definition | deployment | duration |\n|---|---|---|---|---|\n",
+        run.operation.name()
     );
-    for (service, (result, td, dep)) in &rows {
+    for s in &run.services {
+        let icon = match s.outcome {
+            RunOutcome::Succeeded | RunOutcome::NoChange => "✅",
+            RunOutcome::DryRun | RunOutcome::NotFollowed => "ℹ️",
+            RunOutcome::FailedRolledBack | RunOutcome::TimedOut { rolled_back: true } => "↩️",
+            RunOutcome::Cancelled => "⏹️",
+            RunOutcome::RollbackFailed => "🔥",
+            _ => "❌",
+        };
+        let td = match (&s.previous_task_definition_arn, &s.task_definition_arn) {
+            (Some(p), Some(t)) if p != t => format!("`{}` → `{}`", short(p), short(t)),
+            (_, Some(t)) => format!("`{}`", short(t)),
+            (Some(p), None) => format!("`{}`", short(p)),
+            (None, None) => String::new(),
+        };
         md.push_str(&format!(
-            "| {} | {} | {} | {} |\n",
-            cell(service),
-            cell(if result.is_empty() {
-                "no verdict"
-            } else {
-                result
-            }),
-            cell(td),
-            cell(dep)
+            "| {} | {icon} {}: {} | {} | {} | {}s |\n",
+            cell(&s.service),
+            s.outcome.label(),
+            cell(&s.detail),
+            cell(&td),
+            s.deployment_id
+                .as_deref()
+                .map(|d| format!("`{d}`"))
+                .unwrap_or_default(),
+            s.duration.as_secs()
         ));
     }
+    for s in run.services.iter().filter(|s| !s.stopped_tasks.is_empty()) {
+        md.push_str(&format!("\n**{}**: tasks of the deployment stopped with\n", s.service));
+        for c in &s.stopped_tasks {
+            md.push_str(&format!("- {} × {}\n", c.count, c.reason.replace('\n', " ")));
+        }
+    }
     secrets.mask(&md)
+}
+
+fn short(arn: &str) -> &str {
+    arn.rsplit('/').next().unwrap_or(arn)
 }
 
 /// Turns the deploy event stream into Actions log output: one `::group::` per service's event
@@ -924,11 +873,39 @@ mod tests {
         );
     }
 
+    fn rolled_back_run() -> RunResult {
+        use crate::deploy::result::{RollbackReport, ServiceResult, StopCount};
+        let mut r = ServiceResult::new(Operation::Deploy, "c", "web");
+        r.outcome = RunOutcome::FailedRolledBack;
+        r.detail = "circuit breaker tripped; rolled back: back on web:6".into();
+        r.registered = true;
+        r.task_definition_arn = Some("arn:aws:ecs:r:1:task-definition/web:7".into());
+        r.previous_task_definition_arn = Some("arn:aws:ecs:r:1:task-definition/web:6".into());
+        r.deployment_id = Some("ecs-svc/2".into());
+        r.duration = std::time::Duration::from_secs(60);
+        r.stopped_tasks = vec![StopCount {
+            reason: "Essential container in task exited".into(),
+            count: 3,
+        }];
+        r.rollback = Some(RollbackReport {
+            method: "StopServiceDeployment ROLLBACK".into(),
+            to_task_definition_arn: None,
+            done: true,
+            detail: "rolled back".into(),
+            seconds: 5.0,
+        });
+        RunResult {
+            operation: Operation::Deploy,
+            services: vec![r],
+        }
+    }
+
     #[test]
     fn outputs_from_a_rolled_back_run() {
-        let o = DeployOutputs::from_events(&failing_run());
+        let o = DeployOutputs::from_result(&rolled_back_run());
         assert_eq!(o.status, "rolled-back");
         assert!(o.rolled_back && o.changed);
+        // The service runs the previous revision again.
         assert_eq!(o.revision, Some(6));
         assert_eq!(o.deployment_id.as_deref(), Some("ecs-svc/2"));
         assert_eq!(o.duration_seconds, 60);
@@ -947,23 +924,41 @@ mod tests {
                 "changed"
             ]
         );
-        let ok = DeployOutputs::from_events(&[at(
-            5.0,
-            Event::Verdict {
-                service: "web".into(),
-                success: true,
-                detail: "done".into(),
-            },
-        )]);
-        assert_eq!((ok.status.as_str(), ok.changed), ("succeeded", false));
-        assert_eq!(DeployOutputs::from_events(&[]).status, "unknown");
+        let empty = RunResult {
+            operation: Operation::Deploy,
+            services: vec![],
+        };
+        assert_eq!(DeployOutputs::from_result(&empty).status, "no-change");
+    }
+
+    #[test]
+    fn outputs_of_a_timed_out_run_say_so() {
+        use crate::deploy::result::ServiceResult;
+        let mut r = ServiceResult::new(Operation::Deploy, "c", "web");
+        r.outcome = RunOutcome::TimedOut { rolled_back: false };
+        r.deployment_id = Some("ecs-svc/2".into());
+        let run = RunResult {
+            operation: Operation::Deploy,
+            services: vec![r],
+        };
+        assert_eq!(DeployOutputs::from_result(&run).status, "timed-out");
+        let mut w = ServiceResult::new(Operation::Wait, "c", "web");
+        w.outcome = RunOutcome::Succeeded;
+        let run = RunResult {
+            operation: Operation::Wait,
+            services: vec![w],
+        };
+        let o = DeployOutputs::from_result(&run);
+        assert_eq!(o.status, "succeeded");
+        assert!(!o.changed);
     }
 
     #[test]
     fn summary_table_has_a_row_per_service_and_masks() {
         let secrets = Secrets::default();
         secrets.add("back on");
-        let md = summary_markdown(&failing_run(), &secrets);
-        assert!(md.contains("| web | ❌ circuit breaker tripped (↩️ rolled back: *** web:6) | `web:7` | `ecs-svc/2` |"), "{md}");
+        let md = summary_markdown(&rolled_back_run(), &secrets);
+        assert!(md.contains("| web | ↩️ failed, rolled back: circuit breaker tripped; rolled back: *** web:6 | `web:6` → `web:7` | `ecs-svc/2` | 60s |"), "{md}");
+        assert!(md.contains("- 3 × Essential container in task exited"), "{md}");
     }
 }

@@ -5,6 +5,7 @@ pub mod diffview;
 pub mod github;
 pub mod lines;
 pub mod live;
+pub mod result;
 
 use std::io::{IsTerminal, Write};
 

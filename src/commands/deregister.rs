@@ -1,0 +1,55 @@
+//! `cortado deregister --revision N | --keep-last N`: deregisters revisions, never the one
+//! the service runs.
+
+use super::revisions::revisions_of;
+use super::session;
+use crate::cli::DeregisterArgs;
+use crate::error::{Error, ExitCode, Result};
+use crate::report::Printer;
+use crate::settings::Settings;
+
+/// `cortado deregister --revision N | --keep-last N`: never the running revision.
+pub async fn run(
+    settings: &Settings,
+    printer: &mut Printer,
+    args: &DeregisterArgs,
+) -> Result<ExitCode> {
+    let (locals, s) = session::open(settings, printer).await?;
+    for local in &locals {
+        let family = local.task.family().unwrap_or_default().to_string();
+        let running = s
+            .clients
+            .describe_service(&local.config.cluster, local.service_name()?)
+            .await?
+            .and_then(|svc| svc.task_definition().map(str::to_string));
+        let revs = revisions_of(&s.clients, &family).await?;
+        let doomed: Vec<&(u64, String)> = match (args.revision, args.keep_last) {
+            (Some(n), _) => {
+                let Some(r) = revs.iter().find(|(rev, _)| *rev == n as u64) else {
+                    return Err(
+                        Error::msg(format!("{family}:{n} is not an ACTIVE revision"))
+                            .with_hint("`cortado revisions` lists the ACTIVE ones"),
+                    );
+                };
+                vec![r]
+            }
+            (None, Some(keep)) => revs.iter().skip(keep).collect(),
+            (None, None) => Vec::new(),
+        };
+        for (n, arn) in doomed {
+            if Some(arn) == running.as_ref() {
+                if args.revision.is_some() {
+                    return Err(Error::msg(format!(
+                        "{family}:{n} is the revision the service runs"
+                    ))
+                    .with_hint("deploy or roll back to another revision first"));
+                }
+                printer.info(&format!("keeping {family}:{n}: the service runs it"));
+                continue;
+            }
+            s.clients.deregister_task_definition(arn).await?;
+            printer.out(&format!("deregistered {arn}"));
+        }
+    }
+    Ok(ExitCode::Success)
+}

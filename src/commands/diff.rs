@@ -1,0 +1,72 @@
+//! `cortado diff`: the normalized diff of the rendered definitions against what runs, as
+//! text, Markdown or JSON; `--comment` keeps the sticky pull-request comment. Exit 0 without
+//! changes, 2 with changes.
+
+use serde_json::json;
+
+use super::session;
+use crate::cli::{DiffArgs, DiffFormat};
+use crate::deploy::apply::{self, DeployFlags};
+use crate::error::{ExitCode, Result};
+use crate::report::Printer;
+use crate::settings::Settings;
+
+/// `cortado diff`: exit 0 without changes, 2 with changes.
+pub async fn run(settings: &Settings, printer: &mut Printer, args: &DiffArgs) -> Result<ExitCode> {
+    let (locals, s) = session::open(settings, printer).await?;
+    let mut plans = Vec::new();
+    for local in &locals {
+        plans.push(
+            apply::decide(&s.clients, local, &DeployFlags::default())
+                .await?
+                .plan,
+        );
+    }
+    let changed = plans.iter().any(|p| p.changed());
+    match args.format {
+        DiffFormat::Text => {
+            for p in &plans {
+                printer.out(&p.text(printer.color()));
+            }
+        }
+        DiffFormat::Markdown => {
+            printer.out(
+                &plans
+                    .iter()
+                    .map(|p| p.markdown())
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            );
+        }
+        DiffFormat::Json => printer.out_json(&json!({
+            "changed": changed,
+            "services": plans.iter().map(|p| p.json()).collect::<Vec<_>>(),
+        })),
+    }
+    if args.comment {
+        let api = crate::github::GitHubApi::from_env(None)?;
+        let sections: Vec<String> = plans
+            .iter()
+            .map(|p| printer.secrets().mask(&p.markdown()))
+            .collect();
+        let body = crate::github::comment_body("diff", "cortado: deploy plan", &sections);
+        let action = crate::github::upsert_comment(&api, "diff", &body).await?;
+        printer.info(&format!("pull request comment: {action:?}"));
+    }
+    if crate::report::github::is_actions() {
+        // Step outputs are not masked by the runner's log masking: mask them here.
+        let diff: String = plans
+            .iter()
+            .map(|p| printer.secrets().mask(&p.diff_text(false)))
+            .collect();
+        crate::report::github::write_outputs_from_env(&[
+            ("changed", changed.to_string()),
+            ("diff", diff),
+        ])?;
+    }
+    Ok(if changed {
+        ExitCode::Changes
+    } else {
+        ExitCode::Success
+    })
+}

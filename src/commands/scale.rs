@@ -1,0 +1,20 @@
+//! `cortado scale --tasks N`: sets the desired count and follows the service to a verdict.
+
+use super::session;
+use crate::deploy::engine::Engine;
+use crate::error::{Error, ExitCode, Result};
+use crate::report::Printer;
+use crate::settings::Settings;
+
+pub async fn run(settings: &Settings, printer: &mut Printer, tasks: i32) -> Result<ExitCode> {
+    // Checked before anything is loaded or called.
+    if tasks < 0 {
+        return Err(Error::msg(format!("--tasks must be 0 or more, got {tasks}")));
+    }
+    let (locals, s) = session::open(settings, printer).await?;
+    let emitter = session::emitter_for(printer);
+    let mut engine = Engine::new(&s.clients, &emitter, session::cancel_on_signals());
+    engine.timeout = settings.timeout;
+    let run = engine.scale(&locals, tasks).await?;
+    crate::report::result::finish(printer, &run)
+}

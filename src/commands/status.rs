@@ -1,0 +1,145 @@
+//! `cortado status`: the service, its deployments, tasks, target health and recent events.
+
+use serde_json::json;
+
+use super::session;
+use crate::deploy::engine::service_not_found;
+use crate::deploy::observe::deployment_views;
+use crate::deploy::verdict::short_arn;
+use crate::error::{ExitCode, Result};
+use crate::report::{Format, Printer};
+use crate::settings::Settings;
+
+/// `cortado status`: deployments, recent events, tasks and target health.
+pub async fn run(settings: &Settings, printer: &mut Printer, events: usize) -> Result<ExitCode> {
+    let (locals, s) = session::open(settings, printer).await?;
+    for local in &locals {
+        let service = local.service_name()?;
+        let cluster = &local.config.cluster;
+        let Some(svc) = s.clients.describe_service(cluster, service).await? else {
+            return Err(service_not_found(service, cluster, s.clients.region()));
+        };
+        let deployments = deployment_views(&svc);
+        let mut targets = Vec::new();
+        for lb in svc.load_balancers() {
+            if let Some(tg) = lb.target_group_arn() {
+                for t in s.clients.describe_target_health(tg).await? {
+                    targets.push((
+                        tg.to_string(),
+                        t.target()
+                            .and_then(|x| x.id())
+                            .unwrap_or_default()
+                            .to_string(),
+                        t.target_health()
+                            .and_then(|h| h.state())
+                            .map(|x| x.as_str().to_string())
+                            .unwrap_or_default(),
+                    ));
+                }
+            }
+        }
+        let task_arns = s
+            .clients
+            .list_tasks(
+                cluster,
+                &crate::aws::TaskFilter::Service(service.to_string()),
+                crate::aws::types::ecs::DesiredStatus::Running,
+            )
+            .await?;
+        let tasks: Vec<(String, String, String, String, String)> = s
+            .clients
+            .describe_tasks(cluster, &task_arns)
+            .await?
+            .iter()
+            .map(|t| {
+                (
+                    t.task_arn()
+                        .and_then(|a| a.rsplit('/').next())
+                        .unwrap_or_default()
+                        .to_string(),
+                    t.last_status().unwrap_or_default().to_string(),
+                    t.health_status()
+                        .map(|h| h.as_str().to_string())
+                        .unwrap_or_default(),
+                    t.task_definition_arn()
+                        .map(short_arn)
+                        .unwrap_or_default()
+                        .to_string(),
+                    t.started_by().unwrap_or_default().to_string(),
+                )
+            })
+            .collect();
+        let recent: Vec<(String, String)> = svc
+            .events()
+            .iter()
+            .take(events)
+            .map(|e| {
+                (
+                    e.created_at().map(|t| t.to_string()).unwrap_or_default(),
+                    e.message().unwrap_or_default().to_string(),
+                )
+            })
+            .collect();
+        match printer.format {
+            Format::Json => printer.out_json(&json!({
+                "cluster": cluster,
+                "service": service,
+                "status": svc.status(),
+                "task_definition": svc.task_definition(),
+                "desired": svc.desired_count(),
+                "running": svc.running_count(),
+                "pending": svc.pending_count(),
+                "deployments": deployments.iter().map(|d| json!({
+                    "id": d.id, "status": d.status, "task_definition": d.task_definition_arn,
+                    "desired": d.desired, "running": d.running, "pending": d.pending, "failed": d.failed,
+                    "rollout_state": d.rollout_state, "rollout_state_reason": d.rollout_state_reason,
+                })).collect::<Vec<_>>(),
+                "events": recent.iter().map(|(t, m)| json!({"at": t, "message": m})).collect::<Vec<_>>(),
+                "targets": targets.iter().map(|(tg, id, st)| json!({"target_group": tg, "id": id, "state": st})).collect::<Vec<_>>(),
+                "tasks": tasks.iter().map(|(id, st, h, td, by)| json!({"task": id, "last_status": st, "health": h, "task_definition": td, "started_by": by})).collect::<Vec<_>>(),
+            })),
+            Format::Text => {
+                let mut out = format!(
+                    "{service} (cluster {cluster}): {}, {} running / {} desired / {} pending, on {}\n",
+                    svc.status().unwrap_or("?"),
+                    svc.running_count(),
+                    svc.desired_count(),
+                    svc.pending_count(),
+                    svc.task_definition().map(short_arn).unwrap_or("?"),
+                );
+                out.push_str("deployments:\n");
+                for d in &deployments {
+                    out.push_str(&format!(
+                        "  {} {:<8} {:<20} {}/{} running, {} pending, {} failed, {}\n",
+                        d.id,
+                        d.status,
+                        short_arn(&d.task_definition_arn),
+                        d.running,
+                        d.desired,
+                        d.pending,
+                        d.failed,
+                        d.rollout_state
+                    ));
+                }
+                if !tasks.is_empty() {
+                    out.push_str("tasks:\n");
+                    for (id, st, h, td, by) in &tasks {
+                        out.push_str(&format!("  {id}  {st:<9} {h:<9} {td:<20} {by}\n"));
+                    }
+                }
+                if !targets.is_empty() {
+                    out.push_str("targets:\n");
+                    for (_, id, st) in &targets {
+                        out.push_str(&format!("  {id:<16} {st}\n"));
+                    }
+                }
+                out.push_str("recent events:\n");
+                for (t, m) in &recent {
+                    out.push_str(&format!("  {t}  {m}\n"));
+                }
+                printer.out(&out);
+            }
+        }
+    }
+    Ok(ExitCode::Success)
+}

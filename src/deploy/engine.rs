@@ -1,0 +1,849 @@
+//! The deploy engine: the one place where a deploy (and a wait, a scale, a rollback) lives.
+//!
+//! Entry points, one per operation, each returning a [`RunResult`] (one [`ServiceResult`]
+//! per config):
+//!
+//!   deploy:   decide -> apply (ONE Create/UpdateService) -> watch -> verdict -> roll back
+//!   wait:     follow the service's current deployment to a verdict
+//!   scale:    set the desired count, then wait
+//!   rollback: stop the deployment in flight, or return to the revision before; follow
+//!
+//! Receives validated [`Local`]s and connected clients; emits [`Event`]s for live progress;
+//! never prints. Rollback decisions are the pure [`rollback_plan`]; when a rollback is done is
+//! the pure [`judge_rollback`]; both run inside the same budgeted watch as the deploy.
+
+use std::time::Duration;
+
+use tokio::sync::watch as channel;
+use tokio::time::Instant;
+
+use super::apply::{self, DeployFlags, Started};
+use super::event::{Emitter, Event};
+use super::local::{Local, OnCancel, timeout};
+use super::observe::{AwsObserver, ClusterObservers, deployment_views};
+use super::result::{
+    Operation, RollbackReport, RunOutcome, RunResult, ServiceResult, StopCount,
+};
+use super::rollback::{Cause, RollbackFacts, RollbackPlan, WaitRollback, rollback_plan};
+use super::state::{DeploymentStatus, RolloutState};
+use super::verdict::{Failure, FastFail, Ours, StoppedTask, short_arn};
+use super::watch::{Cadence, Goal, Outcome, Rules, Target, watch};
+use crate::aws::types::ecs::TaskDefinitionStatus;
+use crate::aws::{Clients, ServiceDeploymentStop, ServiceUpdate};
+use crate::error::{Diagnostic, Error, ErrorKind, Result};
+
+/// How long a cancelled run follows the rollback it requested before it exits.
+const CANCEL_FOLLOW: Duration = Duration::from_secs(8);
+/// The least time a rollback gets, even when the deploy used up its deadline.
+const MIN_ROLLBACK_TIME: Duration = Duration::from_secs(300);
+
+/// What every operation shares: the clients, the event stream, cancellation, and the
+/// run-wide settings from flags.
+pub struct Engine<'a> {
+    pub clients: &'a Clients,
+    pub emitter: &'a Emitter,
+    pub cancel: channel::Receiver<bool>,
+    pub cadence: Cadence,
+    /// `--timeout` (else each config's `timeout`, else 10 minutes).
+    pub timeout: Option<Duration>,
+    /// `--wait-rollback` (else each config's `rollout.wait_rollback`).
+    pub wait_rollback: Option<WaitRollback>,
+}
+
+/// Options of `rollback`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RollbackOptions {
+    pub no_wait: bool,
+    pub deregister: bool,
+}
+
+/// How a rollback went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum RollbackEnd {
+    Done(String),
+    NotPossible(String),
+    Failed(String),
+    /// Requested, but not settled by its deadline.
+    Unsettled(String),
+}
+
+impl<'a> Engine<'a> {
+    pub fn new(clients: &'a Clients, emitter: &'a Emitter, cancel: channel::Receiver<bool>) -> Self {
+        Engine {
+            clients,
+            emitter,
+            cancel,
+            cadence: Cadence::default(),
+            timeout: None,
+            wait_rollback: None,
+        }
+    }
+
+    fn deadline(&self, from: Instant, local: &Local) -> Instant {
+        from + timeout(self.timeout, &local.config)
+    }
+
+    fn wait_rollback_for(&self, local: &Local) -> WaitRollback {
+        self.wait_rollback.unwrap_or(local.rollout.wait_rollback)
+    }
+
+    /// `cortado deploy`: every config of the run decided and applied, every started
+    /// deployment followed in one watch, then each settled (rolled back when it failed).
+    pub async fn deploy(&self, locals: &[Local], flags: &DeployFlags) -> Result<RunResult> {
+        unique_services(locals)?;
+        let started_at = Instant::now();
+        // The run's deadline: the longest of its configs' timeouts.
+        let deadline = locals
+            .iter()
+            .map(|l| self.deadline(started_at, l))
+            .max()
+            .unwrap_or(started_at);
+        let mut results = Vec::new();
+        let mut followed: Vec<(usize, &Local, Started)> = Vec::new();
+        for local in locals {
+            let service = local.service_name()?.to_string();
+            let decision = apply::decide(self.clients, local, flags).await?;
+            self.emitter.emit(Event::Plan {
+                service: service.clone(),
+                cluster: local.config.cluster.clone(),
+                register: decision.plan.new_revision,
+                create_service: decision.plan.create_service,
+                summary: decision.plan.summary(),
+            });
+            let mut r = ServiceResult::new(Operation::Deploy, &local.config.cluster, &service);
+            r.previous_task_definition_arn = decision.previous_task_definition.clone();
+            r.plan = Some(decision.plan.clone());
+            if flags.dry_run {
+                r.outcome = RunOutcome::DryRun;
+                r.detail = "dry run: nothing was changed".into();
+                results.push(r);
+                continue;
+            }
+            let (td_arn, started) =
+                apply::apply(self.clients, local, &decision, flags, self.emitter).await?;
+            r.registered = decision.choice == apply::TaskChoice::Register;
+            r.task_definition_arn = Some(td_arn);
+            match started {
+                None if flags.no_update_service => {
+                    r.outcome = RunOutcome::NotFollowed;
+                    r.detail = "registered only (--no-update-service)".into();
+                }
+                None => {
+                    r.outcome = RunOutcome::NoChange;
+                    r.detail = "nothing differs from what runs: no deployment started".into();
+                }
+                Some(started) => {
+                    r.deployment_id = Some(started.ours.deployment_id.clone());
+                    r.service_deployment_arn = started.ours.service_deployment_arn.clone();
+                    if flags.no_wait {
+                        r.outcome = RunOutcome::NotFollowed;
+                        r.detail = "deployment started (--no-wait)".into();
+                    } else {
+                        followed.push((results.len(), local, started));
+                    }
+                }
+            }
+            r.duration = started_at.elapsed();
+            results.push(r);
+        }
+        if !followed.is_empty() {
+            let services: Vec<(String, String)> = followed
+                .iter()
+                .map(|(i, l, _)| (results[*i].service.clone(), l.config.cluster.clone()))
+                .collect();
+            let targets: Vec<Target> = followed
+                .iter()
+                .map(|(i, _, s)| Target::deployed(&results[*i].service, s.ours.clone()))
+                .collect();
+            // Each service is judged by its own config's fast-fail rules.
+            let rules = Rules {
+                default: FastFail::default(),
+                per_service: followed
+                    .iter()
+                    .map(|(i, l, _)| (results[*i].service.clone(), l.rollout.fast_fail.clone()))
+                    .collect(),
+            };
+            let mut observer = ClusterObservers::new(self.clients, &services);
+            let watched = watch(
+                &mut observer,
+                targets,
+                &rules,
+                &self.cadence,
+                deadline,
+                self.cancel.clone(),
+                self.emitter,
+            )
+            .await;
+            for (i, local, started) in &followed {
+                let r = &mut results[*i];
+                let outcome = watched.outcome(&r.service);
+                r.stopped_tasks = stop_counts(
+                    watched.stopped.get(&r.service).map_or(&[][..], |v| v),
+                    &started.ours.deployment_id,
+                );
+                let facts = Settle {
+                    local,
+                    ours: &started.ours,
+                    created: started.created,
+                    previous: r.previous_task_definition_arn.clone(),
+                    rollback_enabled: local.rollout.rollback && !flags.no_rollback,
+                };
+                let (o, detail, rollback) = self.settle(&facts, outcome, deadline).await;
+                r.outcome = o;
+                r.detail = detail;
+                r.rollback = rollback;
+                r.duration = started_at.elapsed();
+            }
+        }
+        Ok(RunResult {
+            operation: Operation::Deploy,
+            services: results,
+        })
+    }
+
+    /// Decides what a watch outcome means for one service, and rolls back when the plan says
+    /// so. The outcome mapping lives here and nowhere else.
+    async fn settle(
+        &self,
+        f: &Settle<'_>,
+        outcome: Outcome,
+        deadline: Instant,
+    ) -> (RunOutcome, String, Option<RollbackReport>) {
+        let cause = match outcome {
+            Outcome::Succeeded => {
+                return (RunOutcome::Succeeded, "deployment completed".into(), None);
+            }
+            // Without observations there is nothing safe to do: report, do not act blindly.
+            Outcome::Lost { error } => {
+                return (
+                    RunOutcome::Lost,
+                    format!("cannot follow the deployment, it continues without cortado: {error}"),
+                    None,
+                );
+            }
+            Outcome::Failed(fl) => (Cause::Failed(fl), String::new()),
+            Outcome::TimedOut { last } => (
+                Cause::TimedOut,
+                format!("no verdict before the deadline (last: {last})"),
+            ),
+            Outcome::Cancelled { last } => (Cause::Cancelled, format!("cancelled (last: {last})")),
+        };
+        let (cause, mut why) = cause;
+        if let Cause::Failed(fl) = &cause {
+            why = fl.to_string();
+        }
+        let why = why.trim_end_matches('.').to_string();
+        let plan = rollback_plan(&RollbackFacts {
+            cause: &cause,
+            rollback_enabled: f.rollback_enabled,
+            rollback_on_cancel: f.local.rollout.on_cancel == OnCancel::Rollback,
+            created_service: f.created,
+            previous: f.previous.as_deref(),
+            ours: f.ours,
+        });
+        let end = match &plan {
+            RollbackPlan::Leave { why: leave } => {
+                let end = RollbackEnd::NotPossible((*leave).to_string());
+                return (
+                    outcome_of(&cause, Some(&end)),
+                    format!("{why}; not rolled back: {leave}"),
+                    None,
+                );
+            }
+            _ => {
+                let cancelled = cause == Cause::Cancelled;
+                let until = if cancelled {
+                    Instant::now() + CANCEL_FOLLOW
+                } else {
+                    Instant::now() + deadline.saturating_duration_since(Instant::now()).max(MIN_ROLLBACK_TIME)
+                };
+                self.roll_back(
+                    &f.local.config.cluster,
+                    f.local.config.service.as_deref().unwrap_or_default(),
+                    f.ours,
+                    f.previous.as_deref(),
+                    plan,
+                    self.wait_rollback_for(f.local),
+                    until,
+                    cancelled,
+                )
+                .await
+            }
+        };
+        let (end, report) = end;
+        let text = match &end {
+            RollbackEnd::Unsettled(s) if cause == Cause::Cancelled => format!(
+                "rollback requested, still in progress when cortado stopped following it ({s})"
+            ),
+            e => end_text(e),
+        };
+        (outcome_of(&cause, Some(&end)), format!("{why}; {text}"), report)
+    }
+
+    /// Executes a rollback plan and follows it (through the same budgeted watch) until the
+    /// earlier revision serves as `mode` asks, it fails, or `until`.
+    #[allow(clippy::too_many_arguments)]
+    async fn roll_back(
+        &self,
+        cluster: &str,
+        service: &str,
+        failed: &Ours,
+        previous: Option<&str>,
+        plan: RollbackPlan,
+        mode: WaitRollback,
+        until: Instant,
+        cancelled: bool,
+    ) -> (RollbackEnd, Option<RollbackReport>) {
+        let t0 = Instant::now();
+        let mut plan = plan;
+        if let RollbackPlan::StopDeployment {
+            service_deployment_arn,
+        } = &plan
+            && let Err(e) = self
+                .clients
+                .stop_service_deployment(service_deployment_arn, ServiceDeploymentStop::Rollback)
+                .await
+        {
+            // The deployment may have ended meanwhile: return to the previous revision.
+            self.emitter.emit(Event::Warning {
+                message: format!(
+                    "StopServiceDeployment failed ({}); updating to the previous revision instead",
+                    first_line(&e)
+                ),
+            });
+            plan = match previous.filter(|p| *p != failed.task_definition_arn) {
+                Some(p) => RollbackPlan::UpdateToPrevious {
+                    task_definition_arn: p.to_string(),
+                },
+                None => RollbackPlan::Leave {
+                    why: "StopServiceDeployment failed and there is no previous revision",
+                },
+            };
+        }
+        let method = match &plan {
+            RollbackPlan::FollowEcs => "following the rollback ECS started",
+            RollbackPlan::StopDeployment { .. } => "StopServiceDeployment ROLLBACK",
+            RollbackPlan::UpdateToPrevious { .. } => "UpdateService to the previous revision",
+            RollbackPlan::Leave { why } => {
+                let end = RollbackEnd::NotPossible((*why).to_string());
+                self.emitter.emit(Event::Warning {
+                    message: format!("cannot roll back {service}: {why}"),
+                });
+                return (end, None);
+            }
+        };
+        let to = match &plan {
+            RollbackPlan::UpdateToPrevious {
+                task_definition_arn,
+            } => Some(task_definition_arn.clone()),
+            _ => previous.map(str::to_string),
+        };
+        self.emitter.emit(Event::RollbackStarted {
+            service: service.to_string(),
+            method: method.to_string(),
+            to_task_definition: to.clone(),
+        });
+        let report = |end: &RollbackEnd| RollbackReport {
+            method: method.to_string(),
+            to_task_definition_arn: to.clone(),
+            done: matches!(end, RollbackEnd::Done(_)),
+            detail: end_text(end),
+            seconds: t0.elapsed().as_secs_f64(),
+        };
+        if let RollbackPlan::UpdateToPrevious {
+            task_definition_arn,
+        } = &plan
+        {
+            let update = ServiceUpdate {
+                cluster: cluster.to_string(),
+                service: service.to_string(),
+                task_definition: Some(task_definition_arn.clone()),
+                ..ServiceUpdate::default()
+            };
+            if let Err(e) = self.clients.update_service(&update).await {
+                let end = RollbackEnd::Failed(format!("UpdateService failed: {}", first_line(&e)));
+                self.finished(service, &end);
+                let r = report(&end);
+                return (end, Some(r));
+            }
+        }
+        // A cancelled run's rollback must not be cut short by the same cancellation: it is
+        // followed with a receiver that stays quiet, bounded by `until`.
+        let (_quiet_tx, quiet_rx) = channel::channel(false);
+        let cancel = if cancelled {
+            quiet_rx
+        } else {
+            self.cancel.clone()
+        };
+        let mut observer = AwsObserver::new(self.clients, cluster);
+        let watched = watch(
+            &mut observer,
+            vec![Target {
+                service: service.to_string(),
+                ours: failed.clone(),
+                goal: Goal::RolledBack(mode),
+            }],
+            &FastFail::default().into(),
+            &self.cadence,
+            until,
+            cancel,
+            self.emitter,
+        )
+        .await;
+        let end = match watched.outcome(service) {
+            Outcome::Succeeded => RollbackEnd::Done(match &to {
+                Some(t) => format!("the service runs {} again", short_arn(t)),
+                None => "the earlier revision serves again".into(),
+            }),
+            Outcome::Failed(fl) => RollbackEnd::Failed(fl.to_string()),
+            Outcome::TimedOut { last } => {
+                RollbackEnd::Unsettled(format!("the rollback did not settle in time (last: {last})"))
+            }
+            Outcome::Cancelled { last } => {
+                RollbackEnd::Failed(format!("cancelled while rolling back (last: {last})"))
+            }
+            Outcome::Lost { error } => {
+                RollbackEnd::Failed(format!("cannot follow the rollback: {error}"))
+            }
+        };
+        self.finished(service, &end);
+        let r = report(&end);
+        (end, Some(r))
+    }
+
+    fn finished(&self, service: &str, end: &RollbackEnd) {
+        let (success, detail) = match end {
+            RollbackEnd::Done(s) => (true, s.clone()),
+            RollbackEnd::NotPossible(s) | RollbackEnd::Failed(s) | RollbackEnd::Unsettled(s) => {
+                (false, s.clone())
+            }
+        };
+        self.emitter.emit(Event::RollbackFinished {
+            service: service.to_string(),
+            success,
+            detail,
+        });
+    }
+
+    /// `cortado wait`: follows each service's current PRIMARY deployment to a verdict.
+    pub async fn wait(&self, locals: &[Local]) -> Result<RunResult> {
+        let mut services = Vec::new();
+        for local in locals {
+            services.push(self.follow_current(local, None, Operation::Wait).await?);
+        }
+        Ok(RunResult {
+            operation: Operation::Wait,
+            services,
+        })
+    }
+
+    /// `cortado scale --tasks N`: sets the desired count and follows the deployment.
+    pub async fn scale(&self, locals: &[Local], tasks: i32) -> Result<RunResult> {
+        if tasks < 0 {
+            return Err(Error::msg(format!("--tasks must be 0 or more, got {tasks}")));
+        }
+        let mut services = Vec::new();
+        for local in locals {
+            services.push(
+                self.follow_current(local, Some(tasks), Operation::Scale)
+                    .await?,
+            );
+        }
+        Ok(RunResult {
+            operation: Operation::Scale,
+            services,
+        })
+    }
+
+    async fn follow_current(
+        &self,
+        local: &Local,
+        scale_to: Option<i32>,
+        operation: Operation,
+    ) -> Result<ServiceResult> {
+        let service = local.service_name()?.to_string();
+        let cluster = local.config.cluster.clone();
+        let started_at = Instant::now();
+        let deadline = self.deadline(started_at, local);
+        let svc = match scale_to {
+            Some(n) => {
+                self.clients
+                    .update_service(&ServiceUpdate {
+                        cluster: cluster.clone(),
+                        service: service.clone(),
+                        desired_count: Some(n),
+                        ..ServiceUpdate::default()
+                    })
+                    .await?
+            }
+            None => self
+                .clients
+                .describe_service(&cluster, &service)
+                .await?
+                .ok_or_else(|| service_not_found(&service, &cluster, self.clients.region()))?,
+        };
+        let td = svc.task_definition().unwrap_or_default().to_string();
+        let ours = apply::ours_from(&svc, &td)?;
+        let mut observer = AwsObserver::new(self.clients, &cluster);
+        let watched = watch(
+            &mut observer,
+            vec![Target::deployed(&service, ours.clone())],
+            &FastFail {
+                enabled: false,
+                ..FastFail::default()
+            }
+            .into(),
+            &self.cadence,
+            deadline,
+            self.cancel.clone(),
+            self.emitter,
+        )
+        .await;
+        let mut r = ServiceResult::new(operation, &cluster, &service);
+        let (outcome, detail) = match watched.outcome(&service) {
+            Outcome::Succeeded => (
+                RunOutcome::Succeeded,
+                "steady on the current deployment".to_string(),
+            ),
+            Outcome::Lost { error } => (
+                RunOutcome::Lost,
+                format!("cannot follow the deployment: {error}"),
+            ),
+            Outcome::Failed(f) => {
+                let cause = Cause::Failed(f.clone());
+                // ECS's own rollback counts as rolled back; cortado does not act here.
+                let end = matches!(f, Failure::RolledBack { .. })
+                    .then(|| RollbackEnd::Done(String::new()));
+                (outcome_of(&cause, end.as_ref()), f.to_string())
+            }
+            Outcome::TimedOut { last } => (
+                outcome_of(&Cause::TimedOut, None),
+                format!("no verdict before the deadline (last: {last})"),
+            ),
+            Outcome::Cancelled { last } => (
+                outcome_of(&Cause::Cancelled, None),
+                format!("cancelled (last: {last})"),
+            ),
+        };
+        r.outcome = outcome;
+        r.detail = detail;
+        r.stopped_tasks = stop_counts(
+            watched.stopped.get(&service).map_or(&[][..], |v| v),
+            &ours.deployment_id,
+        );
+        r.task_definition_arn = Some(td);
+        r.deployment_id = Some(ours.deployment_id);
+        r.service_deployment_arn = ours.service_deployment_arn;
+        r.duration = started_at.elapsed();
+        Ok(r)
+    }
+
+    /// `cortado rollback`: stops the deployment in flight (ECS returns to the source
+    /// revision), or updates the service to the ACTIVE revision before the running one.
+    pub async fn rollback(&self, locals: &[Local], opts: RollbackOptions) -> Result<RunResult> {
+        let mut services = Vec::new();
+        for local in locals {
+            services.push(self.rollback_one(local, opts).await?);
+        }
+        Ok(RunResult {
+            operation: Operation::Rollback,
+            services,
+        })
+    }
+
+    async fn rollback_one(&self, local: &Local, opts: RollbackOptions) -> Result<ServiceResult> {
+        let service = local.service_name()?.to_string();
+        let cluster = local.config.cluster.clone();
+        let started_at = Instant::now();
+        let deadline = self.deadline(started_at, local);
+        let svc = self
+            .clients
+            .describe_service(&cluster, &service)
+            .await?
+            .ok_or_else(|| service_not_found(&service, &cluster, self.clients.region()))?;
+        let current = svc.task_definition().unwrap_or_default().to_string();
+        let deployments = deployment_views(&svc);
+        let in_flight = deployments.len() > 1
+            || deployments.iter().any(|d| {
+                d.status == DeploymentStatus::Primary && d.rollout_state == RolloutState::InProgress
+            });
+        let ours = apply::ours_from(&svc, &current)?;
+        let previous = previous_revision(self.clients, &current).await?;
+        if !in_flight && previous.is_none() {
+            return Err(Error::msg(format!(
+                "{service} runs {} and the family has no earlier ACTIVE revision to return to",
+                short_arn(&current)
+            ))
+            .with_hint("`cortado revisions` lists the ACTIVE revisions"));
+        }
+        let plan = match (&ours.service_deployment_arn, &previous) {
+            (Some(arn), _) if in_flight => RollbackPlan::StopDeployment {
+                service_deployment_arn: arn.clone(),
+            },
+            (_, Some(p)) => RollbackPlan::UpdateToPrevious {
+                task_definition_arn: p.clone(),
+            },
+            (_, None) => RollbackPlan::Leave {
+                why: "no service deployment to stop and no earlier revision",
+            },
+        };
+        let mut r = ServiceResult::new(Operation::Rollback, &cluster, &service);
+        r.previous_task_definition_arn = Some(current.clone());
+        r.task_definition_arn = previous.clone();
+        r.deployment_id = Some(ours.deployment_id.clone());
+        r.service_deployment_arn = ours.service_deployment_arn.clone();
+        let end = if opts.no_wait {
+            // Start it and leave: one mutating call, no following.
+            match &plan {
+                RollbackPlan::StopDeployment {
+                    service_deployment_arn,
+                } => {
+                    self.clients
+                        .stop_service_deployment(
+                            service_deployment_arn,
+                            ServiceDeploymentStop::Rollback,
+                        )
+                        .await?;
+                }
+                RollbackPlan::UpdateToPrevious {
+                    task_definition_arn,
+                } => {
+                    self.clients
+                        .update_service(&ServiceUpdate {
+                            cluster: cluster.clone(),
+                            service: service.clone(),
+                            task_definition: Some(task_definition_arn.clone()),
+                            ..ServiceUpdate::default()
+                        })
+                        .await?;
+                }
+                _ => {}
+            }
+            r.outcome = RunOutcome::NotFollowed;
+            r.detail = "rollback started (--no-wait)".into();
+            r.duration = started_at.elapsed();
+            return Ok(r);
+        } else {
+            let (end, report) = self
+                .roll_back(
+                    &cluster,
+                    &service,
+                    &ours,
+                    previous.as_deref(),
+                    plan,
+                    self.wait_rollback_for(local),
+                    deadline,
+                    false,
+                )
+                .await;
+            r.rollback = report;
+            end
+        };
+        r.outcome = match &end {
+            RollbackEnd::Done(_) => RunOutcome::Succeeded,
+            RollbackEnd::NotPossible(_) => RunOutcome::FailedNotRolledBack,
+            RollbackEnd::Failed(_) | RollbackEnd::Unsettled(_) => RunOutcome::RollbackFailed,
+        };
+        r.detail = end_text(&end);
+        if opts.deregister && matches!(end, RollbackEnd::Done(_)) {
+            self.clients.deregister_task_definition(&current).await?;
+            self.emitter.emit(Event::Warning {
+                message: format!(
+                    "deregistered the rolled-back revision {}",
+                    short_arn(&current)
+                ),
+            });
+        }
+        r.duration = started_at.elapsed();
+        Ok(r)
+    }
+}
+
+/// The facts `settle` needs about one followed deployment.
+struct Settle<'a> {
+    local: &'a Local,
+    ours: &'a Ours,
+    created: bool,
+    previous: Option<String>,
+    rollback_enabled: bool,
+}
+
+/// What a deploy's end means, given why it ended and how its rollback went (None: no
+/// rollback was attempted). Written once, used by every operation.
+fn outcome_of(cause: &Cause, rollback: Option<&RollbackEnd>) -> RunOutcome {
+    match (cause, rollback) {
+        (Cause::Cancelled, _) => RunOutcome::Cancelled,
+        (Cause::TimedOut, Some(RollbackEnd::Done(_))) => RunOutcome::TimedOut { rolled_back: true },
+        (Cause::TimedOut, None | Some(RollbackEnd::NotPossible(_))) => {
+            RunOutcome::TimedOut { rolled_back: false }
+        }
+        (_, Some(RollbackEnd::Failed(_) | RollbackEnd::Unsettled(_))) => RunOutcome::RollbackFailed,
+        (Cause::Failed(_), Some(RollbackEnd::Done(_))) => RunOutcome::FailedRolledBack,
+        (Cause::Failed(_), None | Some(RollbackEnd::NotPossible(_))) => {
+            RunOutcome::FailedNotRolledBack
+        }
+    }
+}
+
+fn end_text(end: &RollbackEnd) -> String {
+    match end {
+        RollbackEnd::Done(s) => format!("rolled back: {s}"),
+        RollbackEnd::NotPossible(s) => format!("not rolled back: {s}"),
+        RollbackEnd::Failed(s) | RollbackEnd::Unsettled(s) => format!("ROLLBACK FAILED: {s}"),
+    }
+}
+
+/// The stop reasons of our deployment's tasks, most frequent first. Tasks ECS stopped as
+/// surplus ("Scaling activity initiated by ...") did not fail and are not counted.
+fn stop_counts(stopped: &[StoppedTask], deployment: &str) -> Vec<StopCount> {
+    let mut counts: Vec<StopCount> = Vec::new();
+    for t in stopped {
+        if t.started_by.as_deref() != Some(deployment) {
+            continue;
+        }
+        let reason = t
+            .stopped_reason
+            .clone()
+            .or_else(|| t.containers.iter().find_map(|c| c.1.clone()))
+            .unwrap_or_else(|| "no reason given".into());
+        if reason.starts_with("Scaling activity initiated by") {
+            continue;
+        }
+        match counts.iter_mut().find(|c| c.reason == reason) {
+            Some(c) => c.count += 1,
+            None => counts.push(StopCount { reason, count: 1 }),
+        }
+    }
+    counts.sort_by_key(|c| std::cmp::Reverse(c.count));
+    counts
+}
+
+/// The newest ACTIVE revision of `current`'s family below `current`'s revision.
+async fn previous_revision(clients: &Clients, current: &str) -> Result<Option<String>> {
+    let family = current
+        .rsplit('/')
+        .next()
+        .and_then(|fr| fr.rsplit_once(':'))
+        .map(|(f, _)| f.to_string())
+        .unwrap_or_default();
+    let number = |a: &str| {
+        a.rsplit(':')
+            .next()
+            .and_then(|r| r.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let now = number(current);
+    Ok(clients
+        .list_task_definitions(&family, TaskDefinitionStatus::Active)
+        .await?
+        .into_iter()
+        .filter(|a| number(a) < now)
+        .max_by_key(|a| number(a)))
+}
+
+/// One run follows services by name: two configs naming the same service (in different
+/// clusters) must deploy in separate runs.
+fn unique_services(locals: &[Local]) -> Result<()> {
+    let mut seen = std::collections::BTreeMap::new();
+    for l in locals {
+        let name = l.service_name()?;
+        if let Some(other) = seen.insert(name.to_string(), l.config.path.clone()) {
+            return Err(Error::msg(format!(
+                "service {name} is named by both {} and {}",
+                other.display(),
+                l.config.path.display()
+            ))
+            .with_hint("deploy services with the same name in separate runs"));
+        }
+    }
+    Ok(())
+}
+
+/// The service a command needs does not exist: an AWS-side condition (exit 7), like a
+/// missing cluster.
+pub fn service_not_found(service: &str, cluster: &str, region: &str) -> Error {
+    Error::new(
+        ErrorKind::Aws,
+        Diagnostic::error(format!(
+            "service {service} not found in cluster {cluster} (region {region})"
+        ))
+        .hint("deploy it first (cortado deploy), or check cluster, service and region in the config"),
+    )
+}
+
+fn first_line(e: &Error) -> String {
+    e.diagnostics
+        .first()
+        .map(|d| d.message.clone())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outcome_mapping_table() {
+        let failed = Cause::Failed(Failure::FastFail {
+            rule: "r".into(),
+            detail: "d".into(),
+        });
+        let done = RollbackEnd::Done("x".into());
+        let no = RollbackEnd::NotPossible("x".into());
+        let bad = RollbackEnd::Failed("x".into());
+        let late = RollbackEnd::Unsettled("x".into());
+        assert_eq!(outcome_of(&failed, Some(&done)), RunOutcome::FailedRolledBack);
+        assert_eq!(outcome_of(&failed, Some(&no)), RunOutcome::FailedNotRolledBack);
+        assert_eq!(outcome_of(&failed, None), RunOutcome::FailedNotRolledBack);
+        assert_eq!(outcome_of(&failed, Some(&bad)), RunOutcome::RollbackFailed);
+        assert_eq!(outcome_of(&failed, Some(&late)), RunOutcome::RollbackFailed);
+        assert_eq!(
+            outcome_of(&Cause::TimedOut, Some(&done)),
+            RunOutcome::TimedOut { rolled_back: true }
+        );
+        assert_eq!(
+            outcome_of(&Cause::TimedOut, None),
+            RunOutcome::TimedOut { rolled_back: false }
+        );
+        assert_eq!(
+            outcome_of(&Cause::TimedOut, Some(&bad)),
+            RunOutcome::RollbackFailed
+        );
+        // A cancelled run exits 130 whatever its rollback did.
+        assert_eq!(outcome_of(&Cause::Cancelled, Some(&bad)), RunOutcome::Cancelled);
+    }
+
+    #[test]
+    fn stop_counts_skip_other_deployments_and_scale_in() {
+        let t = |by: &str, reason: &str| StoppedTask {
+            task_arn: format!("{by}{reason}"),
+            started_by: Some(by.into()),
+            stopped_reason: Some(reason.into()),
+            ..StoppedTask::default()
+        };
+        let tasks = vec![
+            t("ecs-svc/2", "Essential container in task exited"),
+            StoppedTask {
+                task_arn: "b".into(),
+                ..t("ecs-svc/2", "Essential container in task exited")
+            },
+            t("ecs-svc/2", "Scaling activity initiated by (deployment ecs-svc/2)"),
+            t("ecs-svc/1", "CannotPullContainerError"),
+            t("ecs-svc/2", "CannotPullContainerError"),
+        ];
+        let c = stop_counts(&tasks, "ecs-svc/2");
+        assert_eq!(
+            c,
+            vec![
+                StopCount {
+                    reason: "Essential container in task exited".into(),
+                    count: 2
+                },
+                StopCount {
+                    reason: "CannotPullContainerError".into(),
+                    count: 1
+                },
+            ]
+        );
+    }
+}

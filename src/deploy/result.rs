@@ -1,0 +1,309 @@
+//! The one result of an engine operation: a [`ServiceResult`] per service, gathered in a
+//! [`RunResult`]. Text, JSON, GitHub step outputs, the job summary and the exit code are all
+//! views of it (`report::result`); the event stream is for live progress only.
+//!
+//! Receives what the engine decided and observed; hands on plain, serializable data.
+
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::error::ExitCode;
+use crate::plan::ServicePlan;
+
+/// The engine operation a result comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Operation {
+    Deploy,
+    Wait,
+    Rollback,
+    Scale,
+}
+
+impl Operation {
+    pub fn name(self) -> &'static str {
+        match self {
+            Operation::Deploy => "deploy",
+            Operation::Wait => "wait",
+            Operation::Rollback => "rollback",
+            Operation::Scale => "scale",
+        }
+    }
+}
+
+/// How an operation ended for one service. Written once; the exit code, the human label and
+/// the Actions `status` output are functions of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunOutcome {
+    Succeeded,
+    /// Nothing differed: no API write was made.
+    NoChange,
+    /// `--no-wait`, `--no-update-service`, `--until`: started (or registered), not followed.
+    NotFollowed,
+    DryRun,
+    FailedRolledBack,
+    FailedNotRolledBack,
+    RollbackFailed,
+    TimedOut {
+        rolled_back: bool,
+    },
+    Cancelled,
+    /// The deployment could not be followed (the API kept failing); it goes on without us.
+    Lost,
+}
+
+impl RunOutcome {
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            RunOutcome::Succeeded
+            | RunOutcome::NoChange
+            | RunOutcome::NotFollowed
+            | RunOutcome::DryRun => ExitCode::Success,
+            RunOutcome::FailedRolledBack => ExitCode::FailedRolledBack,
+            RunOutcome::FailedNotRolledBack => ExitCode::FailedNotRolledBack,
+            RunOutcome::RollbackFailed => ExitCode::RollbackFailed,
+            RunOutcome::TimedOut { .. } => ExitCode::TimedOut,
+            RunOutcome::Cancelled => ExitCode::Cancelled,
+            RunOutcome::Lost => ExitCode::Aws,
+        }
+    }
+
+    /// Words for people (and the `outcome` field of the JSON result).
+    pub fn label(&self) -> &'static str {
+        match self {
+            RunOutcome::Succeeded => "succeeded",
+            RunOutcome::NoChange => "no change",
+            RunOutcome::NotFollowed => "started (not followed)",
+            RunOutcome::DryRun => "dry run",
+            RunOutcome::FailedRolledBack => "failed, rolled back",
+            RunOutcome::FailedNotRolledBack => "failed, not rolled back",
+            RunOutcome::RollbackFailed => "failed, and the rollback failed",
+            RunOutcome::TimedOut { rolled_back: true } => "timed out, rolled back",
+            RunOutcome::TimedOut { rolled_back: false } => "timed out",
+            RunOutcome::Cancelled => "cancelled",
+            RunOutcome::Lost => "not followed: the API kept failing",
+        }
+    }
+
+    /// One word for machines: the Actions `status` output and the JSON `status` field.
+    pub fn status(&self) -> &'static str {
+        match self {
+            RunOutcome::Succeeded => "succeeded",
+            RunOutcome::NoChange => "no-change",
+            RunOutcome::NotFollowed => "started",
+            RunOutcome::DryRun => "dry-run",
+            RunOutcome::FailedRolledBack => "rolled-back",
+            RunOutcome::FailedNotRolledBack => "failed",
+            RunOutcome::RollbackFailed => "rollback-failed",
+            RunOutcome::TimedOut { .. } => "timed-out",
+            RunOutcome::Cancelled => "cancelled",
+            RunOutcome::Lost => "lost",
+        }
+    }
+
+    /// Which outcome wins when services end differently: the worst.
+    pub fn severity(&self) -> u8 {
+        severity(self.exit_code())
+    }
+}
+
+/// Rank of exit codes, worst highest.
+pub fn severity(c: ExitCode) -> u8 {
+    match c {
+        ExitCode::Success => 0,
+        ExitCode::Changes => 1,
+        ExitCode::FailedRolledBack => 2,
+        ExitCode::TimedOut => 3,
+        ExitCode::FailedNotRolledBack => 4,
+        ExitCode::Cancelled => 5,
+        ExitCode::BadInput | ExitCode::Aws | ExitCode::Internal => 6,
+        ExitCode::RollbackFailed => 7,
+    }
+}
+
+/// A stop reason of our deployment's tasks and how often it occurred.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StopCount {
+    pub reason: String,
+    pub count: usize,
+}
+
+/// What a rollback did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RollbackReport {
+    /// How: "StopServiceDeployment ROLLBACK", "UpdateService to the previous revision",
+    /// "following the rollback ECS started".
+    pub method: String,
+    /// The revision it returns to, when known.
+    pub to_task_definition_arn: Option<String>,
+    /// Whether the earlier revision serves (as `--wait-rollback` asks).
+    pub done: bool,
+    pub detail: String,
+    /// From the rollback's start to its end (or to giving up on it).
+    pub seconds: f64,
+}
+
+/// The result of one operation on one service.
+#[derive(Debug, Clone, Serialize)]
+pub struct ServiceResult {
+    pub operation: Operation,
+    pub cluster: String,
+    pub service: String,
+    #[serde(skip)]
+    pub outcome: RunOutcome,
+    /// One sentence: what happened and why.
+    pub detail: String,
+    /// The task definition this operation rolled out (deploy, scale, wait) or returned to
+    /// (rollback).
+    pub task_definition_arn: Option<String>,
+    /// Whether this run registered `task_definition_arn`.
+    pub registered: bool,
+    /// The task definition the service ran before.
+    pub previous_task_definition_arn: Option<String>,
+    /// The deployment this operation started or followed.
+    pub deployment_id: Option<String>,
+    pub service_deployment_arn: Option<String>,
+    /// Whole operation, from its first call to the verdict (and rollback).
+    #[serde(rename = "duration_seconds", serialize_with = "secs")]
+    pub duration: Duration,
+    /// Reasons our deployment's tasks stopped with, most frequent first (not scale-in).
+    #[serde(rename = "stopped_reasons")]
+    pub stopped_tasks: Vec<StopCount>,
+    pub rollback: Option<RollbackReport>,
+    #[serde(skip)]
+    pub plan: Option<ServicePlan>,
+}
+
+fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64((d.as_secs_f64() * 1000.0).round() / 1000.0)
+}
+
+impl ServiceResult {
+    /// A result with nothing decided yet.
+    pub fn new(operation: Operation, cluster: &str, service: &str) -> Self {
+        ServiceResult {
+            operation,
+            cluster: cluster.to_string(),
+            service: service.to_string(),
+            outcome: RunOutcome::NotFollowed,
+            detail: String::new(),
+            task_definition_arn: None,
+            registered: false,
+            previous_task_definition_arn: None,
+            deployment_id: None,
+            service_deployment_arn: None,
+            duration: Duration::ZERO,
+            stopped_tasks: Vec::new(),
+            rollback: None,
+            plan: None,
+        }
+    }
+
+    /// The task definition the service runs now, as far as this operation knows.
+    pub fn serving_task_definition_arn(&self) -> Option<&str> {
+        match (&self.outcome, &self.rollback) {
+            (_, Some(r)) if r.done => r
+                .to_task_definition_arn
+                .as_deref()
+                .or(self.previous_task_definition_arn.as_deref()),
+            (RunOutcome::Succeeded | RunOutcome::NoChange, _) => {
+                self.task_definition_arn.as_deref()
+            }
+            (RunOutcome::DryRun, _) => self.previous_task_definition_arn.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// The JSON form (the `services[]` entries of `{"event": "result"}`).
+    pub fn json(&self) -> Value {
+        let mut v = serde_json::to_value(self).unwrap_or(Value::Null);
+        if let Value::Object(m) = &mut v {
+            m.insert("outcome".into(), json!(self.outcome.label()));
+            m.insert("status".into(), json!(self.outcome.status()));
+            m.insert("exit_code".into(), json!(self.outcome.exit_code() as u8));
+            m.insert(
+                "serving_task_definition_arn".into(),
+                json!(self.serving_task_definition_arn()),
+            );
+            m.insert(
+                "plan".into(),
+                self.plan.as_ref().map_or(Value::Null, ServicePlan::json),
+            );
+        }
+        v
+    }
+}
+
+/// The results of one run of an operation, in the order of the configs.
+#[derive(Debug, Clone)]
+pub struct RunResult {
+    pub operation: Operation,
+    pub services: Vec<ServiceResult>,
+}
+
+impl RunResult {
+    /// The worst outcome's exit code (success when there are no services).
+    pub fn exit_code(&self) -> ExitCode {
+        self.services
+            .iter()
+            .map(|s| s.outcome.exit_code())
+            .max_by_key(|c| severity(*c))
+            .unwrap_or(ExitCode::Success)
+    }
+
+    /// The worst outcome of the run.
+    pub fn worst(&self) -> Option<&ServiceResult> {
+        self.services.iter().max_by_key(|s| s.outcome.severity())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_code_is_the_worst_outcome() {
+        let mut a = ServiceResult::new(Operation::Deploy, "c", "a");
+        a.outcome = RunOutcome::Succeeded;
+        let mut b = ServiceResult::new(Operation::Deploy, "c", "b");
+        b.outcome = RunOutcome::FailedRolledBack;
+        let mut c = ServiceResult::new(Operation::Deploy, "c", "c");
+        c.outcome = RunOutcome::TimedOut { rolled_back: false };
+        let run = RunResult {
+            operation: Operation::Deploy,
+            services: vec![a.clone(), b.clone()],
+        };
+        assert_eq!(run.exit_code(), ExitCode::FailedRolledBack);
+        let run = RunResult {
+            operation: Operation::Deploy,
+            services: vec![a, b, c],
+        };
+        assert_eq!(run.exit_code(), ExitCode::TimedOut);
+        assert_eq!(run.worst().map(|s| s.service.as_str()), Some("c"));
+    }
+
+    #[test]
+    fn json_carries_outcome_status_and_exit_code() {
+        let mut r = ServiceResult::new(Operation::Deploy, "c", "web");
+        r.outcome = RunOutcome::TimedOut { rolled_back: true };
+        r.task_definition_arn = Some("td:2".into());
+        r.previous_task_definition_arn = Some("td:1".into());
+        r.rollback = Some(RollbackReport {
+            method: "StopServiceDeployment ROLLBACK".into(),
+            to_task_definition_arn: None,
+            done: true,
+            detail: "the service runs td:1 again".into(),
+            seconds: 4.0,
+        });
+        r.duration = Duration::from_millis(1500);
+        let j = r.json();
+        assert_eq!(j["outcome"], "timed out, rolled back");
+        assert_eq!(j["status"], "timed-out");
+        assert_eq!(j["exit_code"], 6);
+        assert_eq!(j["duration_seconds"], 1.5);
+        assert_eq!(j["serving_task_definition_arn"], "td:1");
+        assert_eq!(j["operation"], "deploy");
+    }
+}

@@ -1,0 +1,89 @@
+//! Views of a [`RunResult`]: the text summary, the JSON result line, and in GitHub Actions
+//! the step outputs and the job summary. One function, [`finish`], writes them all and gives
+//! the exit code, so every command that runs the engine reports the same way.
+
+use serde_json::json;
+
+use super::{Format, Printer};
+use crate::deploy::result::{RunResult, ServiceResult};
+use crate::deploy::verdict::short_arn;
+use crate::error::{ExitCode, Result};
+
+/// Prints the run's result (text or JSON), writes the Actions outputs and job summary when
+/// inside Actions, and returns the exit code: the worst outcome of the run.
+pub fn finish(printer: &Printer, run: &RunResult) -> Result<ExitCode> {
+    match printer.format {
+        Format::Text => {
+            for s in &run.services {
+                printer.out(&text(s));
+            }
+        }
+        Format::Json => printer.out(
+            &serde_json::to_string(&json!({
+                "event": "result",
+                "operation": run.operation.name(),
+                "exit_code": run.exit_code() as u8,
+                "services": run.services.iter().map(ServiceResult::json).collect::<Vec<_>>(),
+            }))
+            .unwrap_or_default(),
+        ),
+    }
+    if super::github::is_actions() {
+        let mut outputs = super::github::DeployOutputs::from_result(run);
+        if let Some(plan) = run.services.iter().find_map(|r| r.plan.as_ref()) {
+            // Step outputs are not masked by the runner's log masking: mask them here.
+            let diff = printer.secrets().mask(&plan.diff_text(false));
+            outputs.diff = (!diff.is_empty()).then_some(diff);
+        }
+        super::github::write_outputs_from_env(&outputs.pairs())?;
+        let mut md = super::github::summary_markdown(run, &printer.secrets());
+        for r in &run.services {
+            if let Some(p) = &r.plan {
+                md.push('\n');
+                md.push_str(&p.markdown());
+            }
+        }
+        super::github::append_summary_from_env(&printer.secrets().mask(&md))?;
+    }
+    Ok(run.exit_code())
+}
+
+/// The text summary of one service's result.
+pub fn text(r: &ServiceResult) -> String {
+    let mut out = format!(
+        "{}: {} — {}\n",
+        r.service,
+        r.outcome.label().to_uppercase(),
+        r.detail
+    );
+    if let Some(td) = &r.task_definition_arn {
+        out.push_str(&format!("  task definition: {td}\n"));
+    }
+    if let Some(prev) = &r.previous_task_definition_arn
+        && r.task_definition_arn.as_ref() != Some(prev)
+    {
+        out.push_str(&format!("  previous:        {prev}\n"));
+    }
+    if let Some(d) = &r.deployment_id {
+        out.push_str(&format!("  deployment:      {d}\n"));
+    }
+    if !r.duration.is_zero() {
+        out.push_str(&format!("  duration:        {}s\n", r.duration.as_secs()));
+    }
+    if let Some(rb) = &r.rollback {
+        out.push_str(&format!(
+            "  rollback:        {} ({}, {:.0}s){}\n",
+            rb.method,
+            if rb.done { "done" } else { "not done" },
+            rb.seconds,
+            rb.to_task_definition_arn
+                .as_deref()
+                .map(|t| format!(" to {}", short_arn(t)))
+                .unwrap_or_default()
+        ));
+    }
+    for c in &r.stopped_tasks {
+        out.push_str(&format!("  stopped x{}: {}\n", c.count, c.reason));
+    }
+    out
+}

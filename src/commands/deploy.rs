@@ -25,7 +25,11 @@ impl From<&DeployArgs> for DeployFlags {
     }
 }
 
-pub async fn run(settings: &Settings, printer: &mut Printer, args: &DeployArgs) -> Result<ExitCode> {
+pub async fn run(
+    settings: &Settings,
+    printer: &mut Printer,
+    args: &DeployArgs,
+) -> Result<ExitCode> {
     let flags = DeployFlags::from(args);
     let (locals, s) = session::open(settings, printer).await?;
     let emitter = session::emitter_for(printer);

@@ -8,7 +8,11 @@ use crate::error::{ExitCode, Result};
 use crate::report::Printer;
 use crate::settings::Settings;
 
-pub async fn run(settings: &Settings, printer: &mut Printer, args: &RollbackArgs) -> Result<ExitCode> {
+pub async fn run(
+    settings: &Settings,
+    printer: &mut Printer,
+    args: &RollbackArgs,
+) -> Result<ExitCode> {
     let (locals, s) = session::open(settings, printer).await?;
     let emitter = session::emitter_for(printer);
     let mut engine = Engine::new(&s.clients, &emitter, session::cancel_on_signals());

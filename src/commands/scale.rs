@@ -9,7 +9,9 @@ use crate::settings::Settings;
 pub async fn run(settings: &Settings, printer: &mut Printer, tasks: i32) -> Result<ExitCode> {
     // Checked before anything is loaded or called.
     if tasks < 0 {
-        return Err(Error::msg(format!("--tasks must be 0 or more, got {tasks}")));
+        return Err(Error::msg(format!(
+            "--tasks must be 0 or more, got {tasks}"
+        )));
     }
     let (locals, s) = session::open(settings, printer).await?;
     let emitter = session::emitter_for(printer);

@@ -21,9 +21,7 @@ use super::apply::{self, DeployFlags, Started};
 use super::event::{Emitter, Event};
 use super::local::{Local, OnCancel, timeout};
 use super::observe::{AwsObserver, ClusterObservers, deployment_views};
-use super::result::{
-    Operation, RollbackReport, RunOutcome, RunResult, ServiceResult, StopCount,
-};
+use super::result::{Operation, RollbackReport, RunOutcome, RunResult, ServiceResult, StopCount};
 use super::rollback::{Cause, RollbackFacts, RollbackPlan, WaitRollback, rollback_plan};
 use super::state::{DeploymentStatus, RolloutState};
 use super::verdict::{Failure, FastFail, Ours, StoppedTask, short_arn};
@@ -68,7 +66,11 @@ enum RollbackEnd {
 }
 
 impl<'a> Engine<'a> {
-    pub fn new(clients: &'a Clients, emitter: &'a Emitter, cancel: channel::Receiver<bool>) -> Self {
+    pub fn new(
+        clients: &'a Clients,
+        emitter: &'a Emitter,
+        cancel: channel::Receiver<bool>,
+    ) -> Self {
         Engine {
             clients,
             emitter,
@@ -255,7 +257,10 @@ impl<'a> Engine<'a> {
                 let until = if cancelled {
                     Instant::now() + CANCEL_FOLLOW
                 } else {
-                    Instant::now() + deadline.saturating_duration_since(Instant::now()).max(MIN_ROLLBACK_TIME)
+                    Instant::now()
+                        + deadline
+                            .saturating_duration_since(Instant::now())
+                            .max(MIN_ROLLBACK_TIME)
                 };
                 self.roll_back(
                     &f.local.config.cluster,
@@ -277,7 +282,11 @@ impl<'a> Engine<'a> {
             ),
             e => end_text(e),
         };
-        (outcome_of(&cause, Some(&end)), format!("{why}; {text}"), report)
+        (
+            outcome_of(&cause, Some(&end)),
+            format!("{why}; {text}"),
+            report,
+        )
     }
 
     /// Executes a rollback plan and follows it (through the same budgeted watch) until the
@@ -396,9 +405,9 @@ impl<'a> Engine<'a> {
                 None => "the earlier revision serves again".into(),
             }),
             Outcome::Failed(fl) => RollbackEnd::Failed(fl.to_string()),
-            Outcome::TimedOut { last } => {
-                RollbackEnd::Unsettled(format!("the rollback did not settle in time (last: {last})"))
-            }
+            Outcome::TimedOut { last } => RollbackEnd::Unsettled(format!(
+                "the rollback did not settle in time (last: {last})"
+            )),
             Outcome::Cancelled { last } => {
                 RollbackEnd::Failed(format!("cancelled while rolling back (last: {last})"))
             }
@@ -440,7 +449,9 @@ impl<'a> Engine<'a> {
     /// `cortado scale --tasks N`: sets the desired count and follows the deployment.
     pub async fn scale(&self, locals: &[Local], tasks: i32) -> Result<RunResult> {
         if tasks < 0 {
-            return Err(Error::msg(format!("--tasks must be 0 or more, got {tasks}")));
+            return Err(Error::msg(format!(
+                "--tasks must be 0 or more, got {tasks}"
+            )));
         }
         let mut services = Vec::new();
         for local in locals {
@@ -767,7 +778,9 @@ pub fn service_not_found(service: &str, cluster: &str, region: &str) -> Error {
         Diagnostic::error(format!(
             "service {service} not found in cluster {cluster} (region {region})"
         ))
-        .hint("deploy it first (cortado deploy), or check cluster, service and region in the config"),
+        .hint(
+            "deploy it first (cortado deploy), or check cluster, service and region in the config",
+        ),
     )
 }
 
@@ -792,8 +805,14 @@ mod tests {
         let no = RollbackEnd::NotPossible("x".into());
         let bad = RollbackEnd::Failed("x".into());
         let late = RollbackEnd::Unsettled("x".into());
-        assert_eq!(outcome_of(&failed, Some(&done)), RunOutcome::FailedRolledBack);
-        assert_eq!(outcome_of(&failed, Some(&no)), RunOutcome::FailedNotRolledBack);
+        assert_eq!(
+            outcome_of(&failed, Some(&done)),
+            RunOutcome::FailedRolledBack
+        );
+        assert_eq!(
+            outcome_of(&failed, Some(&no)),
+            RunOutcome::FailedNotRolledBack
+        );
         assert_eq!(outcome_of(&failed, None), RunOutcome::FailedNotRolledBack);
         assert_eq!(outcome_of(&failed, Some(&bad)), RunOutcome::RollbackFailed);
         assert_eq!(outcome_of(&failed, Some(&late)), RunOutcome::RollbackFailed);
@@ -810,7 +829,10 @@ mod tests {
             RunOutcome::RollbackFailed
         );
         // A cancelled run exits 130 whatever its rollback did.
-        assert_eq!(outcome_of(&Cause::Cancelled, Some(&bad)), RunOutcome::Cancelled);
+        assert_eq!(
+            outcome_of(&Cause::Cancelled, Some(&bad)),
+            RunOutcome::Cancelled
+        );
     }
 
     #[test]
@@ -827,7 +849,10 @@ mod tests {
                 task_arn: "b".into(),
                 ..t("ecs-svc/2", "Essential container in task exited")
             },
-            t("ecs-svc/2", "Scaling activity initiated by (deployment ecs-svc/2)"),
+            t(
+                "ecs-svc/2",
+                "Scaling activity initiated by (deployment ecs-svc/2)",
+            ),
             t("ecs-svc/1", "CannotPullContainerError"),
             t("ecs-svc/2", "CannotPullContainerError"),
         ];

@@ -155,7 +155,10 @@ pub fn load(ctx: &RenderContext, config: Config) -> Result<Local> {
         .as_ref()
         .map(|p| render::load(ctx, p));
     let mut rendered = true;
-    for e in std::iter::once(task_doc.as_ref().err()).chain(service_doc.iter().map(|r| r.as_ref().err())).flatten() {
+    for e in std::iter::once(task_doc.as_ref().err())
+        .chain(service_doc.iter().map(|r| r.as_ref().err()))
+        .flatten()
+    {
         rendered = false;
         findings.extend(e.diagnostics.iter().cloned());
     }

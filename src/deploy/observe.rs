@@ -14,7 +14,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use super::state::ServiceStatus;
+use super::state::{ServiceDeploymentStatus, ServiceStatus, TargetState};
 use super::verdict::{
     DeploymentView, Ours, ServiceDeploymentView, Snapshot, StoppedTask, TargetView,
 };
@@ -23,8 +23,15 @@ use crate::aws::types::ecs::{DesiredStatus, Service, ServiceDeployment, Task};
 use crate::aws::{Clients, TaskFilter};
 use crate::error::Result;
 
-/// The DescribeServices budget per service-minute.
-pub const DESCRIBE_SERVICES_PER_SERVICE_MINUTE: f64 = 30.0;
+/// The DescribeServices budget per service-minute. With DescribeServiceDeployments in every
+/// poll and DescribeTargetHealth when it matters, a single service stays within the run's
+/// budget of 60 calls per service-minute ([`super::watch::CALLS_PER_SERVICE_MINUTE`]) and
+/// leaves room for the light polls that keep the verdict prompt.
+pub const DESCRIBE_SERVICES_PER_SERVICE_MINUTE: f64 = 20.0;
+
+/// Target health is asked again at least this often while nothing else moves (the
+/// unhealthy-target rule counts minutes; the live view shows health changes).
+pub const TARGET_HEALTH_REFRESH: Duration = Duration::from_secs(10);
 
 /// The shortest gap between two full polls of `k` services (one DescribeServices call per 10).
 pub fn full_poll_gap(k: usize) -> Duration {
@@ -46,6 +53,8 @@ pub struct AwsObserver<'a> {
     ips: BTreeMap<String, Vec<String>>,
     /// The last full poll: for which services, what it saw, and when.
     last_full: Option<(Vec<String>, Vec<Observation>, Instant)>,
+    /// Per service: the targets seen last, when, and our service deployment's status then.
+    targets: BTreeMap<String, (Vec<TargetView>, Instant, Option<ServiceDeploymentStatus>)>,
 }
 
 impl<'a> AwsObserver<'a> {
@@ -57,6 +66,7 @@ impl<'a> AwsObserver<'a> {
             stopped: BTreeMap::new(),
             ips: BTreeMap::new(),
             last_full: None,
+            targets: BTreeMap::new(),
         }
     }
 
@@ -135,7 +145,36 @@ impl<'a> AwsObserver<'a> {
     }
 }
 
+impl AwsObserver<'_> {
+    /// The health of every target of `target_groups`.
+    async fn target_health(&self, target_groups: &BTreeSet<String>) -> Result<Vec<TargetView>> {
+        let mut targets = Vec::new();
+        for tg in target_groups {
+            for d in self.clients.describe_target_health(tg).await? {
+                let health = d.target_health();
+                targets.push(TargetView {
+                    target_group_arn: tg.clone(),
+                    id: d
+                        .target()
+                        .and_then(|t| t.id())
+                        .unwrap_or_default()
+                        .to_string(),
+                    state: health.and_then(|h| h.state()).map(|s| s.as_str()).into(),
+                    reason: health
+                        .and_then(|h| h.reason())
+                        .map(|r| r.as_str().to_string()),
+                });
+            }
+        }
+        Ok(targets)
+    }
+}
+
 impl Observer for AwsObserver<'_> {
+    fn calls(&self) -> usize {
+        self.clients.total_calls()
+    }
+
     async fn observe(&mut self, services: &[(String, Ours)]) -> Result<Vec<Observation>> {
         if let Some(obs) = self.light(services).await? {
             return Ok(obs);
@@ -197,29 +236,49 @@ impl AwsObserver<'_> {
                 .find(|d| d.id == ours.deployment_id)
                 .map_or(0, |d| d.failed.max(0) as usize);
             let known_stopped = self.stopped.get(name).map_or(0, |m| m.len());
-            if self.counts.get(name) != Some(&counts) || our_failed > known_stopped {
+            let moved = self.counts.get(name) != Some(&counts);
+            if moved || our_failed > known_stopped {
                 self.refresh_tasks(name, ours, has_lb).await?;
                 self.counts.insert(name.clone(), counts);
             }
-            let mut targets = Vec::new();
-            for tg in &target_groups {
-                for d in self.clients.describe_target_health(tg).await? {
-                    let health = d.target_health();
-                    targets.push(TargetView {
-                        target_group_arn: tg.clone(),
-                        id: d
-                            .target()
-                            .and_then(|t| t.id())
-                            .unwrap_or_default()
-                            .to_string(),
-                        state: health.and_then(|h| h.state()).map(|s| s.as_str()).into(),
-                        reason: health
-                            .and_then(|h| h.reason())
-                            .map(|r| r.as_str().to_string()),
-                    });
-                }
-            }
             let service_deployment = our_service_deployment(&sds, ours);
+            let sd_status = service_deployment.as_ref().map(|v| v.status.clone());
+            // Target health only when it can tell something new: tasks moved, our deployment's
+            // status changed, our tasks all run but their targets were not all healthy yet
+            // (the verdict waits on them), or the last look is TARGET_HEALTH_REFRESH old.
+            let fresh_targets = match self.targets.get(name) {
+                None => true,
+                Some((cached, at, status)) => {
+                    let ips = self.ips.get(name).map_or(&[][..], |v| v);
+                    let mine = deployments.iter().find(|d| d.id == ours.deployment_id);
+                    let near = mine.is_some_and(|d| d.running >= d.desired && d.pending == 0);
+                    let ours_healthy = ips.iter().all(|ip| {
+                        cached
+                            .iter()
+                            .any(|t| &t.id == ip && t.state == TargetState::Healthy)
+                    });
+                    moved
+                        || *status != sd_status
+                        || (near && !ours_healthy)
+                        || at.elapsed() >= TARGET_HEALTH_REFRESH
+                }
+            };
+            if !has_lb {
+                self.targets.insert(
+                    name.clone(),
+                    (Vec::new(), Instant::now(), sd_status.clone()),
+                );
+            }
+            if has_lb && fresh_targets {
+                let targets = self.target_health(&target_groups).await?;
+                self.targets
+                    .insert(name.clone(), (targets, Instant::now(), sd_status.clone()));
+            }
+            let targets = self
+                .targets
+                .get(name)
+                .map(|t| t.0.clone())
+                .unwrap_or_default();
             let mut stopped: Vec<StoppedTask> = self
                 .stopped
                 .get(name)
@@ -285,6 +344,11 @@ impl<'a> ClusterObservers<'a> {
 }
 
 impl Observer for ClusterObservers<'_> {
+    fn calls(&self) -> usize {
+        // Every observer shares the run's clients, whose call log counts them all.
+        self.observers.first().map_or(0, |o| o.calls())
+    }
+
     async fn observe(&mut self, services: &[(String, Ours)]) -> Result<Vec<Observation>> {
         let mut out: Vec<Option<Observation>> = vec![None; services.len()];
         for observer in &mut self.observers {
@@ -396,11 +460,11 @@ mod tests {
             let calls_per_minute = (k as f64 / 10.0).ceil() * 60.0 / gap;
             let per_service_minute = calls_per_minute / k as f64;
             assert!(
-                per_service_minute <= 30.0 + 1e-9,
+                per_service_minute <= DESCRIBE_SERVICES_PER_SERVICE_MINUTE + 1e-9,
                 "k={k}: {per_service_minute}"
             );
         }
-        assert_eq!(full_poll_gap(1), Duration::from_secs(2));
+        assert_eq!(full_poll_gap(1), Duration::from_secs(3));
         assert_eq!(full_poll_gap(10), Duration::from_millis(500));
     }
 }

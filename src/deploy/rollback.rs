@@ -71,25 +71,25 @@ pub enum RollbackPlan {
 
 /// Decides what a rollback does. Rules, in order:
 /// 1. a deployment replaced by someone else's, or a service that is gone, is not ours to undo;
-/// 2. a rollback ECS already started is followed (even with rollback disabled: it happens);
-/// 3. a service this deploy created has no earlier revision to return to;
+/// 2. a service this deploy created has no earlier revision to return to;
+/// 3. a rollback ECS already started is followed (even with rollback disabled: it happens);
 /// 4. cancelled runs roll back only with `on_cancel: rollback`; others only when enabled;
 /// 5. in flight with a service-deployment ARN: StopServiceDeployment ROLLBACK;
 /// 6. else UpdateService to the previous revision, when there is one (and it differs).
 pub fn rollback_plan(f: &RollbackFacts<'_>) -> RollbackPlan {
-    match f.cause {
-        Cause::Failed(Failure::Superseded { .. }) | Cause::Failed(Failure::ServiceGone { .. }) => {
-            return RollbackPlan::Leave {
-                why: "the service is no longer ours to change",
-            };
-        }
-        Cause::Failed(Failure::RolledBack { .. }) => return RollbackPlan::FollowEcs,
-        _ => {}
+    if let Cause::Failed(Failure::Superseded { .. } | Failure::ServiceGone { .. }) = f.cause {
+        return RollbackPlan::Leave {
+            why: "the service is no longer ours to change",
+        };
     }
+    // Whatever ECS tries, a service this deploy created has no earlier revision to serve.
     if f.created_service && f.previous.is_none() {
         return RollbackPlan::Leave {
             why: "this deploy created the service, so there is no previous revision to return to",
         };
+    }
+    if let Cause::Failed(Failure::RolledBack { .. }) = f.cause {
+        return RollbackPlan::FollowEcs;
     }
     let wanted = match f.cause {
         Cause::Cancelled => f.rollback_on_cancel,
@@ -149,8 +149,7 @@ pub fn judge_rollback(failed: &Ours, snap: &Snapshot, mode: WaitRollback) -> Ver
         .iter()
         .find(|d| d.id == failed.deployment_id);
     if primary.id == failed.deployment_id
-        || (primary.task_definition_arn == failed.task_definition_arn
-            && !older(primary, mine))
+        || (primary.task_definition_arn == failed.task_definition_arn && !older(primary, mine))
     {
         return Verdict::Pending(format!(
             "ECS has not switched back yet ({} is PRIMARY)",
@@ -341,7 +340,14 @@ mod tests {
         assert!(matches!(rollback_plan(&f), RollbackPlan::Leave { .. }));
     }
 
-    fn dep(id: &str, status: &str, td: &str, desired: i32, running: i32, state: &str) -> DeploymentView {
+    fn dep(
+        id: &str,
+        status: &str,
+        td: &str,
+        desired: i32,
+        running: i32,
+        state: &str,
+    ) -> DeploymentView {
         DeploymentView {
             id: id.into(),
             status: status.into(),

@@ -220,7 +220,10 @@ pub fn judge(ours: &Ours, snap: &Snapshot, rules: &FastFail, unhealthy_for: Dura
                     .iter()
                     .find(|d| d.status == DeploymentStatus::Primary && d.id != ours.deployment_id)
                     && sd.rollback_reason.is_none()
-                    && !is_older(p, snap.deployments.iter().find(|d| d.id == ours.deployment_id))
+                    && !is_older(
+                        p,
+                        snap.deployments.iter().find(|d| d.id == ours.deployment_id),
+                    )
                 {
                     return Verdict::Failed(Failure::Superseded {
                         by_deployment: p.id.clone(),

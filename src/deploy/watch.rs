@@ -109,6 +109,11 @@ impl CallBudget {
         }
     }
 
+    /// Counts calls from `total` on (the running total of calls made before the watch).
+    pub fn start_from(&mut self, total: usize) {
+        self.spent = total;
+    }
+
     /// Records that `calls_so_far` calls have been made in all (a running total).
     pub fn spend(&mut self, calls_so_far: usize) {
         self.tokens -= calls_so_far.saturating_sub(self.spent) as f64;
@@ -212,7 +217,8 @@ pub async fn watch<O: Observer>(
     let mut quiet_polls = 0u32;
     let mut failed_polls = 0u32;
     let mut budget = CallBudget::new(started, open.len());
-    budget.spend(observer.calls());
+    // Calls made before the watch (decide, apply) are not the watch's to pay for.
+    budget.start_from(observer.calls());
     while !open.is_empty() {
         let mut changed = false;
         let mut near = false;
@@ -768,7 +774,10 @@ mod tests {
         let (_tx, rx) = watch::channel(false);
         let out = watch(
             &mut script,
-            vec![Target::deployed("patient", ours()), Target::deployed("strict", ours())],
+            vec![
+                Target::deployed("patient", ours()),
+                Target::deployed("strict", ours()),
+            ],
             &rules,
             &fast(),
             Instant::now() + Duration::from_millis(50),
@@ -836,7 +845,10 @@ mod tests {
         b.spend(8);
         // Spent: the next call waits for a token (1 s at 60 calls/minute).
         let w = b.wait(1, t0);
-        assert!(w > Duration::from_millis(900) && w <= Duration::from_secs(1), "{w:?}");
+        assert!(
+            w > Duration::from_millis(900) && w <= Duration::from_secs(1),
+            "{w:?}"
+        );
         // Over 10 simulated minutes of polling as fast as allowed, 3 calls a poll, the
         // average stays within 60 per minute plus the burst.
         let mut now = t0;

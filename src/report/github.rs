@@ -311,8 +311,11 @@ impl DeployOutputs {
                 o.deployment_id = s.deployment_id.clone();
             }
             o.rolled_back |= s.rollback.as_ref().is_some_and(|r| r.done);
-            o.changed |= s.registered || (s.operation == Operation::Deploy && s.deployment_id.is_some());
-            o.duration_seconds = o.duration_seconds.max(s.duration.as_secs_f64().round() as u64);
+            o.changed |=
+                s.registered || (s.operation == Operation::Deploy && s.deployment_id.is_some());
+            o.duration_seconds = o
+                .duration_seconds
+                .max(s.duration.as_secs_f64().round() as u64);
         }
         o.revision = o
             .task_definition_arn
@@ -387,9 +390,16 @@ pub fn summary_markdown(run: &RunResult, secrets: &Secrets) -> String {
         ));
     }
     for s in run.services.iter().filter(|s| !s.stopped_tasks.is_empty()) {
-        md.push_str(&format!("\n**{}**: tasks of the deployment stopped with\n", s.service));
+        md.push_str(&format!(
+            "\n**{}**: tasks of the deployment stopped with\n",
+            s.service
+        ));
         for c in &s.stopped_tasks {
-            md.push_str(&format!("- {} × {}\n", c.count, c.reason.replace('\n', " ")));
+            md.push_str(&format!(
+                "- {} × {}\n",
+                c.count,
+                c.reason.replace('\n', " ")
+            ));
         }
     }
     secrets.mask(&md)
@@ -959,6 +969,9 @@ mod tests {
         secrets.add("back on");
         let md = summary_markdown(&rolled_back_run(), &secrets);
         assert!(md.contains("| web | ↩️ failed, rolled back: circuit breaker tripped; rolled back: *** web:6 | `web:6` → `web:7` | `ecs-svc/2` | 60s |"), "{md}");
-        assert!(md.contains("- 3 × Essential container in task exited"), "{md}");
+        assert!(
+            md.contains("- 3 × Essential container in task exited"),
+            "{md}"
+        );
     }
 }

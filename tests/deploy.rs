@@ -187,9 +187,10 @@ impl Scenario {
 
     /// Asserts the service settled: one deployment, on `revision`, `running` tasks.
     #[track_caller]
-    fn assert_settled(svc: &Service, revision: u32, running: i32) {
-        let ds = svc.deployments();
-        let shape: Vec<String> = ds
+    /// The deployments of a service in one line each: status, revision, running/desired,
+    /// rollout state.
+    fn shape(svc: &Service) -> Vec<String> {
+        svc.deployments()
             .iter()
             .map(|d| {
                 format!(
@@ -201,7 +202,12 @@ impl Scenario {
                     d.rollout_state()
                 )
             })
-            .collect();
+            .collect()
+    }
+
+    fn assert_settled(svc: &Service, revision: u32, running: i32) {
+        let ds = svc.deployments();
+        let shape = Self::shape(svc);
         assert_eq!(
             revision_of(svc.task_definition().unwrap_or_default()),
             revision,
@@ -218,19 +224,7 @@ impl Scenario {
     async fn assert_rolled_back_to(&self, revision: u32, running: i32) {
         let svc = self.service().await;
         let ds = svc.deployments();
-        let shape: Vec<String> = ds
-            .iter()
-            .map(|d| {
-                format!(
-                    "{} {} {}/{} {:?}",
-                    d.status().unwrap_or_default(),
-                    revision_of(d.task_definition().unwrap_or_default()),
-                    d.running_count(),
-                    d.desired_count(),
-                    d.rollout_state()
-                )
-            })
-            .collect();
+        let shape = Self::shape(&svc);
         assert_eq!(
             revision_of(svc.task_definition().unwrap_or_default()),
             revision,

@@ -189,19 +189,12 @@ pub fn judge_rollback(failed: &Ours, snap: &Snapshot, mode: WaitRollback) -> Ver
         ));
     }
     if snap.has_load_balancer && primary.desired > 0 {
-        let groups = snap
-            .targets
-            .iter()
-            .map(|t| t.target_group_arn.as_str())
-            .collect::<std::collections::BTreeSet<_>>()
-            .len()
-            .max(1);
         let healthy = snap
             .targets
             .iter()
             .filter(|t| t.state == TargetState::Healthy && !snap.our_task_ips.contains(&t.id))
             .count();
-        let need = primary.desired as usize * groups;
+        let need = primary.desired as usize * snap.target_groups();
         if healthy < need {
             return Verdict::Pending(format!("{back}: {healthy}/{need} targets healthy"));
         }

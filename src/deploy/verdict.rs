@@ -98,6 +98,19 @@ pub struct Snapshot {
     pub has_load_balancer: bool,
 }
 
+impl Snapshot {
+    /// How many target groups the service's targets are in (at least 1): each task must be
+    /// healthy in every one of them.
+    pub fn target_groups(&self) -> usize {
+        self.targets
+            .iter()
+            .map(|t| t.target_group_arn.as_str())
+            .collect::<std::collections::BTreeSet<_>>()
+            .len()
+            .max(1)
+    }
+}
+
 /// Fast-fail rules: conclusive signals that end a deployment before ECS gives up.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FastFail {
@@ -340,18 +353,9 @@ pub fn judge(ours: &Ours, snap: &Snapshot, rules: &FastFail, unhealthy_for: Dura
             .iter()
             .filter(|t| t.state == TargetState::Healthy)
             .count();
-        let groups = snap
-            .targets
-            .iter()
-            .map(|t| t.target_group_arn.as_str())
-            .collect::<std::collections::BTreeSet<_>>()
-            .len()
-            .max(1);
-        if healthy < mine.desired as usize * groups {
-            return Verdict::Pending(format!(
-                "{healthy}/{} targets healthy",
-                mine.desired as usize * groups
-            ));
+        let need = mine.desired as usize * snap.target_groups();
+        if healthy < need {
+            return Verdict::Pending(format!("{healthy}/{need} targets healthy"));
         }
     }
     Verdict::Succeeded

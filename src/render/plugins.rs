@@ -20,14 +20,15 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use super::RenderContext;
-use super::template::{Func, Funcs, Value, func_error};
+use super::template::{Func, FuncError, Funcs, Value};
 use crate::aws::AwsSettings;
 use crate::config::Config;
 use crate::error::{Diagnostic, Error, Result, did_you_mean};
 
-/// Looks a parameter up by name: its value and type, or an error message (with a hint after
-/// the template engine's hint marker).
-pub type Fetch = Arc<dyn Fn(&str) -> std::result::Result<(String, String), String> + Send + Sync>;
+/// Looks a parameter up by name: its value and type, or why not (the error's kind is kept:
+/// a missing parameter is bad input, a denied or failed call an AWS error).
+pub type Fetch =
+    Arc<dyn Fn(&str) -> std::result::Result<(String, String), FuncError> + Send + Sync>;
 
 /// Plugins cortado does not implement yet, with the template functions ecspresso gives them.
 const UNSUPPORTED: &[(&str, &[&str])] = &[
@@ -89,8 +90,7 @@ pub fn with_plugins_using(
 fn unsupported_func(plugin: &str, func: &str) -> Func {
     let msg = format!("{func}: plugin {plugin} is not supported by cortado yet");
     Arc::new(move |_args: &[Value]| {
-        Err(func_error(
-            msg.clone(),
+        Err(FuncError::input(msg.clone()).hint(
             "render the value another way (an environment variable with {{ must_env `NAME` }}, or the ssm plugin), or use ecspresso for this config",
         ))
     })
@@ -104,14 +104,12 @@ fn ssm_func(fetch: Fetch, secrets: super::Secrets) -> Func {
             [Value::Str(n)] => (n.as_str(), None),
             [Value::Str(n), Value::Int(i)] => (n.as_str(), Some(*i)),
             _ => {
-                return Err(func_error(
-                    format!(
-                        "ssm takes a parameter name and an optional index, got {} argument(s) ({})",
-                        args.len(),
-                        args.iter().map(Value::kind).collect::<Vec<_>>().join(", ")
-                    ),
-                    usage,
-                ));
+                return Err(FuncError::input(format!(
+                    "ssm takes a parameter name and an optional index, got {} argument(s) ({})",
+                    args.len(),
+                    args.iter().map(Value::kind).collect::<Vec<_>>().join(", ")
+                ))
+                .hint(usage));
             }
         };
         let (value, kind) = fetch(name)?;
@@ -122,10 +120,10 @@ fn ssm_func(fetch: Fetch, secrets: super::Secrets) -> Func {
             return Ok(Value::Str(value));
         };
         if kind != "StringList" {
-            return Err(func_error(
-                format!("ssm: parameter {name} is a {kind}, so it takes no index"),
-                "drop the index, or make the parameter a StringList",
-            ));
+            return Err(FuncError::input(format!(
+                "ssm: parameter {name} is a {kind}, so it takes no index"
+            ))
+            .hint("drop the index, or make the parameter a StringList"));
         }
         let items: Vec<&str> = value.split(',').collect();
         usize::try_from(i)
@@ -133,13 +131,11 @@ fn ssm_func(fetch: Fetch, secrets: super::Secrets) -> Func {
             .and_then(|i| items.get(i))
             .map(|s| Value::Str(s.to_string()))
             .ok_or_else(|| {
-                func_error(
-                    format!(
-                        "ssm: index {i} is out of range for StringList parameter {name} ({} element(s))",
-                        items.len()
-                    ),
-                    "indexes start at 0",
-                )
+                FuncError::input(format!(
+                    "ssm: index {i} is out of range for StringList parameter {name} ({} element(s))",
+                    items.len()
+                ))
+                .hint("indexes start at 0")
             })
     })
 }
@@ -188,20 +184,9 @@ fn sdk_fetch(region: Option<String>) -> Fetch {
                 }
                 Ok(found)
             }
-            Err(e) => Err(error_text(&e)),
+            Err(e) => Err(FuncError::from_error(&e)),
         }
     })
-}
-
-/// An error as a template function's message (first diagnostic, with its hint).
-fn error_text(e: &Error) -> String {
-    match e.diagnostics.first() {
-        Some(d) => match &d.hint {
-            Some(h) => func_error(format!("ssm: {}", d.message), h),
-            None => format!("ssm: {}", d.message),
-        },
-        None => format!("ssm: {e}"),
-    }
 }
 
 #[cfg(test)]
@@ -232,7 +217,13 @@ mod tests {
                 "/db/password" => Ok(("pa55-word".into(), "SecureString".into())),
                 "/hosts" => Ok(("a.example,b.example,c.example".into(), "StringList".into())),
                 "/plain" => Ok(("hello".into(), "String".into())),
-                other => Err(format!("SSM parameter {other} does not exist")),
+                "/denied" => Err(FuncError::aws(
+                    "SSM GetParameter on SSM parameter /denied failed: AccessDeniedException",
+                )
+                .hint("grant ssm:GetParameter on the parameter")),
+                other => Err(FuncError::input(format!(
+                    "SSM parameter {other} does not exist"
+                ))),
             }
         });
         (fetch, calls)
@@ -281,6 +272,36 @@ mod tests {
         let err = render(&ctx, r#"["{{ ssm `/missing` }}"]"#).unwrap_err();
         assert!(err.contains("/missing does not exist"), "{err}");
         assert!(base.secrets.values().is_empty());
+    }
+
+    #[test]
+    fn aws_errors_behind_a_lookup_exit_7_at_the_call() {
+        let cfg = config("cluster: c\nplugins: [{name: ssm}]\n");
+        let (fetch, _) = fake();
+        let ctx = with_plugins_using(&RenderContext::new(BTreeMap::new()), &cfg, fetch).unwrap();
+        let text = "{\n  \"a\": \"{{ ssm `/denied` }}\"\n}\n";
+        let err = load_str(&ctx, Path::new("t.json"), text.to_string()).unwrap_err();
+        assert_eq!(err.exit_code(), crate::error::ExitCode::Aws, "{err}");
+        let d = &err.diagnostics[0];
+        assert!(
+            d.message.contains("/denied") && d.message.contains("AccessDenied"),
+            "{d}"
+        );
+        assert_eq!(
+            d.hint.as_deref(),
+            Some("grant ssm:GetParameter on the parameter")
+        );
+        let loc = d.location.as_ref().unwrap();
+        assert_eq!(
+            (loc.path.as_path(), loc.line, loc.col),
+            (Path::new("t.json"), 2, 12)
+        );
+        // A missing parameter is the user's input: exit 1, same place.
+        let text = "{\n  \"a\": \"{{ ssm `/missing` }}\"\n}\n";
+        let err = load_str(&ctx, Path::new("t.json"), text.to_string()).unwrap_err();
+        assert_eq!(err.exit_code(), crate::error::ExitCode::BadInput, "{err}");
+        let loc = err.diagnostics[0].location.as_ref().unwrap();
+        assert_eq!((loc.line, loc.col), (2, 12));
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 
 use super::parser::{Arg, ArgKind, Cmd, Cond, Node, Pipe};
 use super::printf::sprintf;
-use super::{Funcs, HINT_MARKER, Output, Res, TemplateError, Value};
+use super::{Funcs, Output, Res, TemplateError, Value};
 
 /// Runs `nodes` (parsed from `src`) with `funcs`.
 pub(super) fn execute(src: &str, nodes: &[Node], funcs: &Funcs) -> Res<Output> {
@@ -339,14 +339,10 @@ impl<'t> Exec<'t> {
                 vals.push(self.eval_arg(a)?);
             }
             vals.extend(piped);
-            return f(&vals).map_err(|m| {
-                let (msg, hint) = match m.split_once(HINT_MARKER) {
-                    Some((msg, hint)) => (msg.to_string(), Some(hint.to_string())),
-                    None => (m, None),
-                };
-                let msg = name_message(name, msg);
-                let mut e = TemplateError::new(msg, start, end);
-                e.hint = hint;
+            return f(&vals).map_err(|fe| {
+                let mut e = TemplateError::new(name_message(name, fe.message), start, end);
+                e.hint = fe.hint;
+                e.kind = fe.kind;
                 e
             });
         }

@@ -43,6 +43,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
+use crate::error::{Error, ErrorKind};
+
 mod exec;
 mod lexer;
 mod parser;
@@ -109,20 +111,69 @@ impl fmt::Display for Value {
     }
 }
 
-/// A template function. Errors are plain messages; the engine adds the location. A message
-/// may carry a hint after [`HINT_MARKER`] (see [`func_error`]).
-pub type Func = Arc<dyn Fn(&[Value]) -> Result<Value, String> + Send + Sync>;
+/// A template function. The engine adds the location (the call in the template source) and
+/// the function's name to a [`FuncError`]; the error's kind decides the exit code.
+pub type Func = Arc<dyn Fn(&[Value]) -> Result<Value, FuncError> + Send + Sync>;
 
-/// Separates a function's error message from its hint.
-pub const HINT_MARKER: &str = "\nhint: ";
-
-/// A function error message with a hint for the user, for [`Func`]s to return.
-pub fn func_error(message: impl Into<String>, hint: &str) -> String {
-    let mut m = message.into();
-    m.push_str(HINT_MARKER);
-    m.push_str(hint);
-    m
+/// Why a template function failed: what went wrong, what to do, and the class of the failure
+/// (bad input, an AWS error, ...), which becomes the class of the render error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FuncError {
+    pub message: String,
+    pub hint: Option<String>,
+    pub kind: ErrorKind,
 }
+
+impl FuncError {
+    /// The user's input is wrong (arguments, a missing variable or parameter): exit code 1.
+    pub fn input(message: impl Into<String>) -> Self {
+        FuncError {
+            message: message.into(),
+            hint: None,
+            kind: ErrorKind::BadInput,
+        }
+    }
+
+    /// An AWS call behind the function failed (permissions, throttling, network): exit code 7.
+    pub fn aws(message: impl Into<String>) -> Self {
+        FuncError {
+            kind: ErrorKind::Aws,
+            ..FuncError::input(message)
+        }
+    }
+
+    /// A cortado error as a function error: the first diagnostic's message and hint, and the
+    /// error's kind.
+    pub fn from_error(e: &Error) -> Self {
+        let (message, hint) = match e.diagnostics.first() {
+            Some(d) => (d.message.clone(), d.hint.clone()),
+            None => (e.to_string(), None),
+        };
+        FuncError {
+            message,
+            hint,
+            kind: e.kind,
+        }
+    }
+
+    /// The same error with `hint` telling the user what to do.
+    pub fn hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+}
+
+impl fmt::Display for FuncError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)?;
+        if let Some(h) = &self.hint {
+            write!(f, " (hint: {h})")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for FuncError {}
 
 /// The functions a template may call, by name.
 #[derive(Clone, Default)]
@@ -175,6 +226,9 @@ pub struct TemplateError {
     pub offset: usize,
     pub len: usize,
     pub hint: Option<String>,
+    /// The class of the failure: [`ErrorKind::BadInput`] for every syntax error and most
+    /// function errors; a function may report another (an AWS error behind `ssm`).
+    pub kind: ErrorKind,
 }
 
 impl TemplateError {
@@ -184,6 +238,7 @@ impl TemplateError {
             offset,
             len: end.saturating_sub(offset).max(1),
             hint: None,
+            kind: ErrorKind::BadInput,
         }
     }
 

@@ -1,7 +1,7 @@
 //! Tests of the template engine through its public entry points ([`render`], [`parse`]).
 
 use super::*;
-use crate::error::Location;
+use crate::error::{ErrorKind, Location};
 use crate::render::funcs::standard;
 
 fn funcs() -> Funcs {
@@ -477,10 +477,50 @@ fn function_error_carries_hint_and_location() {
     let e = err("{{ env 1 }}");
     assert_eq!(e.message, "env takes strings, got a number");
     let mut f = funcs();
-    f.insert("e", Arc::new(|_: &[Value]| Err("error text".to_string())));
+    f.insert(
+        "e",
+        Arc::new(|_: &[Value]| Err(FuncError::input("error text"))),
+    );
     let e = render("{{ e }}", &f).unwrap_err();
     assert_eq!(e.message, "e: error text");
     assert_eq!(e.hint, None);
+    assert_eq!(e.kind, ErrorKind::BadInput);
+}
+
+#[test]
+fn function_error_keeps_its_kind_and_points_at_the_call() {
+    let mut f = funcs();
+    f.insert(
+        "lookup",
+        Arc::new(|_: &[Value]| {
+            Err(FuncError::aws("AccessDenied on GetParameter").hint("grant ssm:GetParameter"))
+        }),
+    );
+    let src = "{\n  \"a\": \"{{ \"x\" | lookup }}\"\n}";
+    let e = render(src, &f).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Aws);
+    assert_eq!(e.message, "lookup: AccessDenied on GetParameter");
+    assert_eq!(e.hint.as_deref(), Some("grant ssm:GetParameter"));
+    assert_eq!(marked(src, &e), "lookup");
+    assert_eq!(line_col(src, &e), (2, 18));
+    // Syntax errors and builtin errors stay input errors.
+    assert_eq!(err("{{ printf }}").kind, ErrorKind::BadInput);
+    assert_eq!(err("{{ nope }}").kind, ErrorKind::BadInput);
+}
+
+#[test]
+fn func_error_from_error_keeps_kind_message_and_hint() {
+    let aws = crate::error::Error::new(
+        ErrorKind::Aws,
+        crate::error::Diagnostic::error("GetParameter failed: AccessDeniedException")
+            .hint("check the IAM policy"),
+    );
+    let fe = FuncError::from_error(&aws);
+    assert_eq!(fe.kind, ErrorKind::Aws);
+    assert_eq!(fe.message, "GetParameter failed: AccessDeniedException");
+    assert_eq!(fe.hint.as_deref(), Some("check the IAM policy"));
+    let fe = FuncError::from_error(&crate::error::Error::msg("bad"));
+    assert_eq!((fe.kind, fe.hint), (ErrorKind::BadInput, None));
 }
 
 #[test]

@@ -9,7 +9,7 @@ use tokio::sync::watch;
 use crate::aws::{AwsSettings, Clients};
 use crate::deploy::event::{Emitter, Stamped};
 use crate::deploy::local::{self, Local};
-use crate::error::{Diagnostic, Error, Result};
+use crate::error::{Diagnostic, Error, ErrorKind, Result};
 use crate::render::RenderContext;
 use crate::report::{Format, Printer, lines};
 use crate::sandbox;
@@ -31,6 +31,8 @@ pub fn load_locals(
 ) -> Result<Vec<Local>> {
     let mut locals = Vec::new();
     let mut errors: Vec<Diagnostic> = Vec::new();
+    // BadInput unless loading hit another class of error (an AWS error behind `ssm`).
+    let mut kind = ErrorKind::BadInput;
     for path in settings.config_paths()? {
         let loaded = crate::config::load(ctx, &path).and_then(|cfg| {
             let ctx = crate::render::plugins::with_plugins(ctx, &cfg)?;
@@ -43,11 +45,19 @@ pub fn load_locals(
                 }
                 locals.push(l);
             }
-            Err(e) => errors.extend(e.diagnostics),
+            Err(e) => {
+                if e.kind != ErrorKind::BadInput {
+                    kind = e.kind;
+                }
+                errors.extend(e.diagnostics);
+            }
         }
     }
     if errors.iter().any(Diagnostic::is_error) {
-        return Err(Error::findings(errors));
+        return Err(Error {
+            kind,
+            diagnostics: errors,
+        });
     }
     Ok(locals)
 }

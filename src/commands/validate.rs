@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::error::{Diagnostic, Error, ExitCode, Result};
+use crate::error::{Diagnostic, Error, ErrorKind, ExitCode, Result};
 use crate::render;
 use crate::report::{Format, Printer, diagnostic_json};
 use crate::settings::Settings;
@@ -11,6 +11,8 @@ pub fn run(settings: &Settings, printer: &mut Printer) -> Result<ExitCode> {
     let ctx = settings.render_context()?;
     printer.set_secrets(ctx.secrets.clone());
     let mut findings: Vec<Diagnostic> = Vec::new();
+    // BadInput unless rendering hit another class of error (an AWS error behind `ssm`).
+    let mut kind = ErrorKind::BadInput;
     let mut checked = Vec::new();
     for path in settings.config_paths()? {
         let cfg = match crate::config::load(&ctx, &path) {
@@ -33,6 +35,9 @@ pub fn run(settings: &Settings, printer: &mut Printer) -> Result<ExitCode> {
             match render::load(&ctx, p) {
                 Ok(doc) => Some(doc),
                 Err(e) => {
+                    if e.kind != ErrorKind::BadInput {
+                        kind = e.kind;
+                    }
                     findings.extend(e.diagnostics);
                     None
                 }
@@ -73,9 +78,8 @@ pub fn run(settings: &Settings, printer: &mut Printer) -> Result<ExitCode> {
             if warnings == 1 { "" } else { "s" }
         );
         // Findings are already printed; the error only carries the exit class and a summary.
-        return Err(
-            Error::msg(summary).with_hint("fix the errors above and run `cortado validate` again")
-        );
+        return Err(Error::new(kind, Diagnostic::error(summary))
+            .with_hint("fix the errors above and run `cortado validate` again"));
     }
     if printer.format == Format::Text {
         printer.out(&format!(

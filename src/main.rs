@@ -106,9 +106,10 @@ async fn sandbox_serve(
     if !args.prepare.is_empty() {
         let ctx = settings.render_context()?;
         let printer = Printer::new(Format::Text, settings.no_color);
+        let lookups = commands::session::lookups(settings);
         for path in &args.prepare {
             let cfg = cortado::config::load(&ctx, path)?;
-            let plugin_ctx = cortado::render::plugins::with_plugins(&ctx, &cfg)?;
+            let plugin_ctx = cortado::render::plugins::with_plugins(&ctx, &cfg, &lookups)?;
             let local = cortado::deploy::local::load(&plugin_ctx, cfg)?;
             for w in &local.warnings {
                 printer.diagnostic(w);

@@ -11,6 +11,7 @@ use crate::deploy::event::{Emitter, Stamped};
 use crate::deploy::local::{self, Local};
 use crate::error::{Diagnostic, Error, ErrorKind, Result};
 use crate::render::RenderContext;
+use crate::render::plugins::Lookups;
 use crate::report::{Format, Printer, lines};
 use crate::sandbox;
 use crate::settings::Settings;
@@ -31,11 +32,12 @@ pub fn load_locals(
 ) -> Result<Vec<Local>> {
     let mut locals = Vec::new();
     let mut errors: Vec<Diagnostic> = Vec::new();
+    let lookups = lookups(settings);
     // BadInput unless loading hit another class of error (an AWS error behind `ssm`).
     let mut kind = ErrorKind::BadInput;
     for path in settings.config_paths()? {
         let loaded = crate::config::load(ctx, &path).and_then(|cfg| {
-            let ctx = crate::render::plugins::with_plugins(ctx, &cfg)?;
+            let ctx = crate::render::plugins::with_plugins(ctx, &cfg, &lookups)?;
             local::load(&ctx, cfg)
         });
         match loaded {
@@ -60,6 +62,21 @@ pub fn load_locals(
         });
     }
     Ok(locals)
+}
+
+/// The plugin lookups of a run (one per run: one SDK client, one cache), with the run's AWS
+/// settings: `--region` (else each config's `region:`), AWS_ENDPOINT_URL when set, the same
+/// retry budget as [`connect`]. With `--sandbox` they still read AWS_ENDPOINT_URL's (or the
+/// real) Parameter Store: configs are rendered before the embedded sandbox starts.
+pub fn lookups(settings: &Settings) -> Lookups {
+    Lookups::new(AwsSettings {
+        region: settings.region.clone(),
+        endpoint_url: std::env::var("AWS_ENDPOINT_URL")
+            .ok()
+            .filter(|u| !u.trim().is_empty()),
+        static_credentials: false,
+        max_attempts: 8,
+    })
 }
 
 /// Connects to AWS, or starts and prepares the embedded sandbox.

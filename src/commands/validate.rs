@@ -14,6 +14,7 @@ pub fn run(settings: &Settings, printer: &mut Printer) -> Result<ExitCode> {
     // BadInput unless rendering hit another class of error (an AWS error behind `ssm`).
     let mut kind = ErrorKind::BadInput;
     let mut checked = Vec::new();
+    let lookups = super::session::lookups(settings);
     for path in settings.config_paths()? {
         let cfg = match crate::config::load(&ctx, &path) {
             Ok(cfg) => cfg,
@@ -23,7 +24,7 @@ pub fn run(settings: &Settings, printer: &mut Printer) -> Result<ExitCode> {
             }
         };
         findings.extend(cfg.warnings.iter().cloned());
-        let ctx = match render::plugins::with_plugins(&ctx, &cfg) {
+        let ctx = match render::plugins::with_plugins(&ctx, &cfg, &lookups) {
             Ok(c) => c,
             Err(e) => {
                 findings.extend(e.diagnostics);

@@ -34,8 +34,9 @@
 //! `continue`, field and data access. An action whose value is `nil` is an error ("template
 //! action produced no value") rather than Go's `<no value>`.
 //!
-//! The engine is split by stage: [`lexer`] (text -> tokens), [`parser`] (tokens -> tree, with
-//! name checks), [`exec`] (tree -> [`Output`], builtins included) and [`printf`] (Go's `fmt`).
+//! The engine is split by stage: `lexer.rs` (text -> tokens), `parser.rs` (tokens -> tree,
+//! with name checks), `exec.rs` (tree -> [`Output`], builtins included) and `printf.rs` (Go's
+//! `fmt`).
 //! This file holds the public API: [`Value`], [`Func`]/[`Funcs`], [`TemplateError`],
 //! [`Output`] with its output->source offset map, and the entry points.
 

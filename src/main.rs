@@ -106,14 +106,16 @@ async fn sandbox_serve(
     if !args.prepare.is_empty() {
         let ctx = settings.render_context()?;
         let printer = Printer::new(Format::Text, settings.no_color);
-        for path in &args.prepare {
-            let cfg = cortado::config::load(&ctx, path)?;
-            let plugin_ctx = cortado::render::plugins::with_plugins(&ctx, &cfg)?;
-            let local = cortado::deploy::local::load(&plugin_ctx, cfg)?;
-            for w in &local.warnings {
+        let lookups = commands::session::lookups(settings);
+        // The one config-loading path: every finding of every --prepare config at once.
+        let loaded = cortado::deploy::local::load_all(&ctx, &args.prepare, &lookups);
+        if loaded.errors() == 0 {
+            for w in &loaded.findings {
                 printer.diagnostic(w);
             }
-            prepare.push(commands::session::prepare_for(&local));
+        }
+        for local in &loaded.into_locals()? {
+            prepare.push(commands::session::prepare_for(local));
         }
     }
     let opts = cortado::sandbox::Options {

@@ -1211,3 +1211,58 @@ async fn s18_ssm_secret_reaches_ecs_but_no_output() {
     assert_eq!(pw.and_then(|kv| kv.value()), Some(SECRET));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// 19. An AWS error behind a template function is an AWS error, not bad input: SSM answers
+///     GetParameter with AccessDeniedException (scripted fault), and `render`, `validate` and
+///     `deploy` of a config using `{{ ssm }}` exit 7 with a message naming the parameter and
+///     pointing at the template call; `deploy` makes no mutating call. A parameter that does
+///     not exist stays the user's input error (exit 1).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s19_ssm_access_denied_while_rendering_exits_7() {
+    let s = Scenario::new("web-secret", FAST, &["v1"]).await;
+    let deny = FailRule {
+        operation: "GetParameter".into(),
+        code: "AccessDeniedException".into(),
+        status: Some(400),
+        message: Some("User is not authorized to perform: ssm:GetParameter".into()),
+        count: 1,
+    };
+    for args in [
+        &["render", "taskdef"][..],
+        &["validate"][..],
+        &["deploy"][..],
+    ] {
+        s.sb.control().update_faults(FaultsPatch {
+            fail_next: Some(vec![deny.clone()]),
+            ..FaultsPatch::default()
+        });
+        let mark = s.mark();
+        let run = s.cortado("v1", args).await;
+        run.expect_code(7);
+        // validate lists its findings on stdout (JSON); the others report on stderr.
+        let said = format!("{}{}", run.stdout, run.stderr);
+        for expect in ["/web/db_password", "AccessDeniedException"] {
+            assert!(said.contains(expect), "{args:?}: {expect}\n{}", run.dump());
+        }
+        // Located at the call: ecs-task-def.json line 15, column 47 (text or JSON form).
+        let located = said.contains("ecs-task-def.json:15:47")
+            || (said.contains("ecs-task-def.json\"")
+                && said.contains("\"line\": 15")
+                && said.contains("\"column\": 47"));
+        assert!(located, "{args:?}: not located at the call\n{}", run.dump());
+        let reqs = s.requests_after(mark);
+        assert_eq!(mutating(&reqs), Vec::<String>::new(), "{args:?}");
+        assert!(
+            reqs.iter().any(|r| r.operation == "GetParameter"),
+            "{args:?}: the lookup reached the sandbox: {reqs:?}"
+        );
+    }
+    // No fault: the parameter does not exist in the sandbox, which is the user's input.
+    let run = s.cortado("v1", &["render", "taskdef"]).await;
+    run.expect_code(1);
+    assert!(
+        run.stderr.contains("/web/db_password does not exist"),
+        "{}",
+        run.dump()
+    );
+}

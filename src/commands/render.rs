@@ -28,8 +28,9 @@ pub fn run(
     } else {
         targets.to_vec()
     };
+    let lookups = super::session::lookups(settings);
     for cfg in &configs {
-        let ctx = render::plugins::with_plugins(&ctx, cfg)?;
+        let ctx = render::plugins::with_plugins(&ctx, cfg, &lookups)?;
         let mut out = Map::new();
         for t in &targets {
             let (name, value) = match t {

@@ -11,6 +11,7 @@ use crate::deploy::event::{Emitter, Stamped};
 use crate::deploy::local::{self, Local};
 use crate::error::Result;
 use crate::render::RenderContext;
+use crate::render::plugins::Lookups;
 use crate::report::{Format, Printer, lines};
 use crate::sandbox;
 use crate::settings::Settings;
@@ -29,7 +30,7 @@ pub fn load_locals(
     ctx: &RenderContext,
     printer: &Printer,
 ) -> Result<Vec<Local>> {
-    let loaded = local::load_all(ctx, &settings.config_paths()?);
+    let loaded = local::load_all(ctx, &settings.config_paths()?, &lookups(settings));
     if loaded.errors() == 0 {
         for w in &loaded.findings {
             printer.diagnostic(w);
@@ -53,6 +54,21 @@ pub fn emitter_for(printer: &Printer) -> Emitter {
     let emitter = Emitter::new();
     wire_sinks(&emitter, printer);
     emitter
+}
+
+/// The plugin lookups of a run (one per run: one SDK client, one cache), with the run's AWS
+/// settings: `--region` (else each config's `region:`), AWS_ENDPOINT_URL when set, the same
+/// retry budget as [`connect`]. With `--sandbox` they still read AWS_ENDPOINT_URL's (or the
+/// real) Parameter Store: configs are rendered before the embedded sandbox starts.
+pub fn lookups(settings: &Settings) -> Lookups {
+    Lookups::new(AwsSettings {
+        region: settings.region.clone(),
+        endpoint_url: std::env::var("AWS_ENDPOINT_URL")
+            .ok()
+            .filter(|u| !u.trim().is_empty()),
+        static_credentials: false,
+        max_attempts: 8,
+    })
 }
 
 /// Connects to AWS, or starts and prepares the embedded sandbox.

@@ -10,7 +10,8 @@ pub fn run(settings: &Settings, printer: &mut Printer) -> Result<ExitCode> {
     let ctx = settings.render_context()?;
     printer.set_secrets(ctx.secrets.clone());
     // The same loading path as every other command: what deploy would reject, this rejects.
-    let loaded = crate::deploy::local::load_all(&ctx, &settings.config_paths()?);
+    let lookups = super::session::lookups(settings);
+    let loaded = crate::deploy::local::load_all(&ctx, &settings.config_paths()?, &lookups);
     let checked: Vec<String> = loaded
         .checked
         .iter()

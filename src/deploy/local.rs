@@ -13,6 +13,7 @@ use crate::aws::types::{CreateServiceInput, RegisterTaskDefinitionInput};
 use crate::config::{Config, parse_duration};
 use crate::error::{Diagnostic, Error, ErrorKind, Result, did_you_mean};
 use crate::model;
+use crate::render::plugins::Lookups;
 use crate::render::{self, RenderContext};
 
 /// What to do when the run is cancelled (SIGINT/SIGTERM) during a rollout.
@@ -113,12 +114,12 @@ impl Loaded {
 /// its plugins' functions, render and decode its definitions, validate them, read
 /// `rollout:`. Never stops at the first problem: `validate` reports exactly what `deploy`
 /// would reject, for every config at once.
-pub fn load_all(ctx: &RenderContext, paths: &[PathBuf]) -> Loaded {
+pub fn load_all(ctx: &RenderContext, paths: &[PathBuf], lookups: &Lookups) -> Loaded {
     let mut out = Loaded::default();
     for path in paths {
         out.checked.push(path.clone());
         let loaded = crate::config::load(ctx, path).and_then(|cfg| {
-            let ctx = crate::render::plugins::with_plugins(ctx, &cfg)?;
+            let ctx = crate::render::plugins::with_plugins(ctx, &cfg, lookups)?;
             load(&ctx, cfg)
         });
         match loaded {

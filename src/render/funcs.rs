@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use super::template::{Funcs, Value, func_error};
+use super::template::{FuncError, Funcs, Value};
 
 /// The text form of a value, as Go's `fmt.Sprint` would print it.
 pub fn to_text(v: &Value) -> String {
@@ -23,11 +23,11 @@ pub fn to_text(v: &Value) -> String {
     }
 }
 
-fn string_args(name: &str, args: &[Value]) -> Result<Vec<String>, String> {
+fn string_args(name: &str, args: &[Value]) -> Result<Vec<String>, FuncError> {
     args.iter()
         .map(|a| match a {
             Value::Str(s) => Ok(s.clone()),
-            other => Err(format!(
+            other => Err(FuncError::input(format!(
                 "{name} takes strings, got {}",
                 match other {
                     Value::Nil => "nil",
@@ -35,7 +35,7 @@ fn string_args(name: &str, args: &[Value]) -> Result<Vec<String>, String> {
                     Value::Int(_) | Value::Float(_) => "a number",
                     Value::Str(_) => "a string",
                 }
-            )),
+            ))),
         })
         .collect()
 }
@@ -49,7 +49,9 @@ pub fn standard(vars: Arc<BTreeMap<String, String>>) -> Funcs {
         Arc::new(move |args: &[Value]| {
             let names = string_args("env", args)?;
             if names.is_empty() {
-                return Err("env needs a variable name, e.g. {{ env `NAME` `default` }}".into());
+                return Err(FuncError::input(
+                    "env needs a variable name, e.g. {{ env `NAME` `default` }}",
+                ));
             }
             let mut last = String::new();
             for n in &names {
@@ -67,17 +69,16 @@ pub fn standard(vars: Arc<BTreeMap<String, String>>) -> Funcs {
         Arc::new(move |args: &[Value]| {
             let names = string_args("must_env", args)?;
             let [name] = names.as_slice() else {
-                return Err(format!(
+                return Err(FuncError::input(format!(
                     "must_env takes one variable name, got {}",
                     names.len()
-                ));
+                )));
             };
             v.get(name)
                 .map(|s| Value::Str(s.clone()))
                 .ok_or_else(|| {
-                    func_error(
-                        format!("environment variable {name} is not set"),
-                        &format!("set {name} in the environment or in an --envfile, or use {{{{ env `{name}` `default` }}}}"),
+                    FuncError::input(format!("environment variable {name} is not set")).hint(
+                        format!("set {name} in the environment or in an --envfile, or use {{{{ env `{name}` `default` }}}}"),
                     )
                 })
         }),
@@ -86,12 +87,13 @@ pub fn standard(vars: Arc<BTreeMap<String, String>>) -> Funcs {
         "json_escape",
         Arc::new(|args: &[Value]| {
             let [arg] = args else {
-                return Err(format!(
+                return Err(FuncError::input(format!(
                     "json_escape takes one argument, got {}",
                     args.len()
-                ));
+                )));
             };
-            let quoted = serde_json::to_string(&to_text(arg)).map_err(|e| e.to_string())?;
+            let quoted = serde_json::to_string(&to_text(arg))
+                .map_err(|e| FuncError::input(format!("json_escape: {e}")))?;
             Ok(Value::Str(quoted[1..quoted.len() - 1].to_string()))
         }),
     );
@@ -102,7 +104,7 @@ pub fn standard(vars: Arc<BTreeMap<String, String>>) -> Funcs {
 mod tests {
     use super::*;
 
-    fn call(f: &Funcs, name: &str, args: &[&str]) -> Result<Value, String> {
+    fn call(f: &Funcs, name: &str, args: &[&str]) -> Result<Value, FuncError> {
         let args: Vec<Value> = args.iter().map(|s| Value::Str(s.to_string())).collect();
         (f.get(name).unwrap())(&args)
     }
@@ -121,8 +123,15 @@ mod tests {
         assert_eq!(s(call(&f, "env", &["NOPE"]).unwrap()), "NOPE");
         assert_eq!(s(call(&f, "must_env", &["EMPTY"]).unwrap()), "");
         let e = call(&f, "must_env", &["NOPE"]).unwrap_err();
-        assert!(e.contains("NOPE is not set"), "{e}");
-        assert!(e.contains("hint: set NOPE in the environment"), "{e}");
+        assert_eq!(e.message, "environment variable NOPE is not set");
+        assert!(
+            e.hint
+                .as_deref()
+                .unwrap()
+                .starts_with("set NOPE in the environment"),
+            "{e}"
+        );
+        assert_eq!(e.kind, crate::error::ErrorKind::BadInput);
         assert_eq!(s(Value::Float(1e6)), "1e+06");
         assert_eq!(
             s(call(&f, "json_escape", &["a\"b\n"]).unwrap()),

@@ -201,11 +201,15 @@ pub fn load_str(ctx: &RenderContext, path: &Path, source: String) -> Result<Docu
     let template = template::render(&input, &ctx.funcs).map_err(|e| {
         let mut d = Diagnostic::error(e.message.clone());
         d.hint = e.hint.clone();
+        // The kind is the template's (an AWS error behind a plugin function stays one).
         if is_generated {
             d.message = format!("{} (in the JSON produced by the Jsonnet file)", d.message);
-            Error::input(d.at(Location::file(path)))
+            Error::new(e.kind, d.at(Location::file(path)))
         } else {
-            Error::input(d.at(Location::from_offset(path, &source, e.offset, e.len)))
+            Error::new(
+                e.kind,
+                d.at(Location::from_offset(path, &source, e.offset, e.len)),
+            )
         }
     })?;
     let mut doc = Document {

@@ -19,7 +19,9 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_ecs::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_ecs::types::Service;
-use cortado::sandbox::{self, ApiFaults, FailRule, FaultsPatch, Prepare, RequestRecord, Sandbox};
+use cortado_sandbox::{
+    self as sandbox, ApiFaults, FailRule, FaultsPatch, Prepare, RequestRecord, Sandbox,
+};
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
 

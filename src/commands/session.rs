@@ -12,8 +12,8 @@ use crate::deploy::local::{self, Local};
 use crate::error::{Diagnostic, Error, Result};
 use crate::render::RenderContext;
 use crate::report::{Format, Printer, lines};
-use crate::sandbox;
 use crate::settings::Settings;
+use cortado_sandbox as sandbox;
 
 /// A connection for the run, and the sandbox behind it when `--sandbox` is on.
 pub struct Session {

@@ -11,15 +11,16 @@
 //! `GET|POST /_sandbox/faults` (see [`faults`] for the syntax), `POST /_sandbox/advance`
 //! (`{"seconds": 300}` jumps virtual time), `POST /_sandbox/reset` (back to the seeded state).
 
-pub mod api;
+mod api;
 mod codedeploy;
-pub mod ecr;
+mod ecr;
 mod ecs;
-pub mod elbv2;
-pub mod faults;
-pub mod query;
+mod elbv2;
+mod error;
+mod faults;
+mod query;
 mod server;
-pub mod ssm;
+mod ssm;
 mod strategy;
 mod util;
 pub mod world;
@@ -32,8 +33,9 @@ use serde_json::{Value, json};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::error::{Diagnostic, Error};
+pub use error::Error;
 
+pub use elbv2::{DEREGISTRATION_DELAY, HealthCheck};
 pub use faults::{ApiFaults, FailRule, Faults, FaultsPatch, ImageFault};
 pub use server::RequestRecord;
 use server::{Inner, Shared};
@@ -220,11 +222,9 @@ impl Seed {
     /// Parse a seed file's text; `path` is for messages.
     pub fn parse(text: &str, path: &Path) -> Result<Seed, Error> {
         serde_saphyr::from_str::<Seed>(text).map_err(|e| {
-            Error::input(
-                Diagnostic::error(format!("the sandbox seed file is not valid: {e}"))
+            Error::msg(format!("the sandbox seed file is not valid: {e}"))
                     .at_file(path)
-                    .hint("see `Seed` in the sandbox docs for the format: clusters, images, targetGroups, loadBalancers, taskDefinitions, services, parameters, faults"),
-            )
+                    .with_hint("see `Seed` in the sandbox docs for the format: clusters, images, targetGroups, loadBalancers, taskDefinitions, services, parameters, faults")
         })
     }
 
@@ -463,11 +463,9 @@ fn load_state(path: &Path) -> Result<Option<World>, Error> {
         Err(e) => return Err(Error::io(path, &e, "reading the sandbox state")),
     };
     serde_json::from_str(&text).map(Some).map_err(|e| {
-        Error::input(
-            Diagnostic::error(format!("the sandbox state file is not valid: {e}"))
-                .at_file(path)
-                .hint("delete it to start from an empty (or seeded) sandbox"),
-        )
+        Error::msg(format!("the sandbox state file is not valid: {e}"))
+            .at_file(path)
+            .with_hint("delete it to start from an empty (or seeded) sandbox")
     })
 }
 

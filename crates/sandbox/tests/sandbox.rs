@@ -1,5 +1,5 @@
 //! Black-box tests of the sandbox: the real aws-sdk-ecs client over HTTP against
-//! `cortado::sandbox::start`, with compressed time.
+//! `cortado_sandbox::start`, with compressed time.
 
 use std::time::{Duration, Instant};
 
@@ -12,7 +12,7 @@ use aws_sdk_ecs::types::{
     DesiredStatus, LaunchType, NetworkConfiguration, PortMapping, Service,
     StopServiceDeploymentStopType,
 };
-use cortado::sandbox::{self, ApiFaults, Faults, Options, Sandbox};
+use cortado_sandbox::{self as sandbox, ApiFaults, Faults, Options, Sandbox};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const SPEED: f64 = 400.0;
@@ -1608,7 +1608,7 @@ async fn alarm_in_alarm_state_rolls_back() {
 #[ignore]
 async fn bench_200_services_x_4_tasks() {
     use serde_json::json;
-    let mut w = cortado::sandbox::world::World::new("us-east-1", 7, 1_700_000_000.0);
+    let mut w = cortado_sandbox::world::World::new("us-east-1", 7, 1_700_000_000.0);
     w.ecs("CreateCluster", &json!({"clusterName": "bench"}))
         .unwrap();
     let td = |img: &str| json!({"family": "b", "containerDefinitions": [{"name": "app", "image": img, "healthCheck": {"command": ["CMD", "true"], "interval": 10}}]});
@@ -1619,7 +1619,7 @@ async fn bench_200_services_x_4_tasks() {
         w.ecs("CreateService", &json!({"cluster": "bench", "serviceName": format!("s{i}"), "taskDefinition": "b:1", "desiredCount": 4})).unwrap();
     }
     println!("create 200 services: {:?}", t0.elapsed());
-    let run = |w: &mut cortado::sandbox::world::World, label: &str| {
+    let run = |w: &mut cortado_sandbox::world::World, label: &str| {
         let (mut adv, mut total, mut max, mut events) =
             (0u32, Duration::ZERO, Duration::ZERO, 0usize);
         let mut t = w.now;

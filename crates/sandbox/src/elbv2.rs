@@ -1,6 +1,6 @@
 //! Elastic Load Balancing v2 (ALB) emulation: a pure, deterministic state machine.
 //!
-//! Receives awsQuery actions (already parsed into a key/value map by [`crate::sandbox::query`])
+//! Receives awsQuery actions (already parsed into a key/value map by [`crate::query`])
 //! with the virtual time `now`, plus direct calls from seeding and from the ECS rollout
 //! simulation (register/deregister targets, read and set forward weights). Hands back the XML
 //! body of the success response, or an [`ApiError`] with AWS's error code.
@@ -16,8 +16,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::sandbox::api::ApiError;
-use crate::sandbox::query::{
+use crate::api::ApiError;
+use crate::query::{
     XmlWriter, is_present, member_prefixes, members, optional_i32, required, xml_response,
 };
 
@@ -1997,7 +1997,7 @@ fn write_attributes(attributes: &BTreeMap<String, String>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sandbox::query::parse_form;
+    use crate::query::parse_form;
 
     /// A load balancer with a listener forwarding 100/0 to blue/green and a `/api/*` rule.
     fn seeded() -> (Elbv2, String, String, String, String) {
@@ -2723,8 +2723,8 @@ mod sdk_tests {
     };
 
     use super::*;
-    use crate::sandbox::ecr::Ecr;
-    use crate::sandbox::query::test_server;
+    use crate::ecr::Ecr;
+    use crate::query::test_server;
 
     fn client(url: &str) -> Client {
         let conf = aws_sdk_elasticloadbalancingv2::config::Builder::new()

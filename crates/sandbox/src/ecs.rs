@@ -1873,12 +1873,14 @@ impl World {
                 .services
                 .get(&key)
                 .and_then(|s| s.stable_revision.clone());
-            let Some(rev) = stable.filter(|r| *r != sd.target_revision) else {
+            let prev = self.completed_deployment(&key);
+            let stable = stable.filter(|r| *r != sd.target_revision);
+            if prev.is_none() && stable.is_none() {
                 return Err(ApiError::client(
                     "ConflictException",
                     "There is no successful service revision to roll back to.",
                 ));
-            };
+            }
             if let Some(d) = self
                 .services
                 .get_mut(&key)
@@ -1893,11 +1895,18 @@ impl World {
             if let Some(x) = self.sds.get_mut(&arn) {
                 x.status = "ROLLBACK_REQUESTED".into();
             }
-            self.start_rollback(
-                &key,
-                &rev,
-                "Service deployment rolled back because of a StopServiceDeployment request.",
-            );
+            let reason =
+                "Service deployment rolled back because of a StopServiceDeployment request.";
+            match (prev, stable) {
+                // As the circuit breaker does: the source revision's deployment (same id) goes
+                // from COMPLETED back to IN_PROGRESS.
+                (Some(prev), _) => self.roll_back_to_deployment(&key, &prev, reason),
+                // The source revision's deployment has already left `deployments[]` (ECS keeps
+                // finished ones only briefly): a new deployment of the source revision, the
+                // sandbox's shape before it rolled back as ECS does. Not confirmed in AWS docs.
+                (None, Some(rev)) => self.start_rollback(&key, &rev, reason),
+                (None, None) => {}
+            }
         } else {
             let name = self
                 .services

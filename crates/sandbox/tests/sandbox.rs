@@ -70,6 +70,42 @@ async fn register(c: &Client, image: &str) -> String {
         .to_string()
 }
 
+/// `register` with a container health check (every 5 s, 2 retries, no start period).
+async fn register_with_health_check(c: &Client, image: &str) -> String {
+    let out = c
+        .register_task_definition()
+        .family("web")
+        .network_mode(aws_sdk_ecs::types::NetworkMode::Awsvpc)
+        .requires_compatibilities(aws_sdk_ecs::types::Compatibility::Fargate)
+        .cpu("256")
+        .memory("512")
+        .container_definitions(
+            ContainerDefinition::builder()
+                .name("web")
+                .image(image)
+                .port_mappings(PortMapping::builder().container_port(80).build())
+                .health_check(
+                    aws_sdk_ecs::types::HealthCheck::builder()
+                        .command("CMD-SHELL")
+                        .command("curl -f http://localhost/ || exit 1")
+                        .interval(5)
+                        .retries(2)
+                        .start_period(0)
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    out.task_definition()
+        .unwrap()
+        .task_definition_arn()
+        .unwrap()
+        .to_string()
+}
+
 fn network() -> NetworkConfiguration {
     NetworkConfiguration::builder()
         .awsvpc_configuration(
@@ -332,19 +368,82 @@ async fn rolling_deploy_completes() {
     }
 }
 
+/// ARNs of the service's tasks whose desired status is RUNNING, sorted.
+async fn running_task_arns(c: &Client) -> Vec<String> {
+    let mut arns = c
+        .list_tasks()
+        .cluster("c1")
+        .service_name("web")
+        .send()
+        .await
+        .unwrap()
+        .task_arns()
+        .to_vec();
+    arns.sort();
+    arns
+}
+
+/// Every task (any status) started by `started_by` (a deployment id).
+async fn tasks_started_by(c: &Client, started_by: &str) -> usize {
+    let mut n = 0;
+    for status in [DesiredStatus::Running, DesiredStatus::Stopped] {
+        n += c
+            .list_tasks()
+            .cluster("c1")
+            .service_name("web")
+            .desired_status(status)
+            .started_by(started_by)
+            .send()
+            .await
+            .unwrap()
+            .task_arns()
+            .len();
+    }
+    n
+}
+
+/// Virtual time of the newest event whose message is `message`.
+fn event_time(s: &Service, message: &str) -> f64 {
+    s.events()
+        .iter()
+        .find(|e| e.message() == Some(message))
+        .and_then(|e| e.created_at())
+        .map(|t| t.as_secs_f64())
+        .unwrap_or_else(|| panic!("no event {message:?}"))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn circuit_breaker_rolls_back_to_old_revision() {
     let sb = start(SPEED).await;
     let c = client(&sb, true);
     let v1 = settled_service(&c, true).await;
+    let prev = describe(&c).await.deployments()[0]
+        .id()
+        .unwrap()
+        .to_string();
     let v2 = register(&c, "web:v2--crash-2s").await;
     let (ours, sd_arn) = update(&c, &v2).await;
+    let target = sd_status(&c, &sd_arn)
+        .await
+        .target_service_revision()
+        .unwrap()
+        .arn()
+        .unwrap()
+        .to_string();
     let sd = wait_sd(&c, &sd_arn, "ROLLBACK_SUCCESSFUL").await;
-    let s = describe(&c).await;
-    // The false-success trap: the service is stable again, on the OLD revision.
+    let s = wait(&c, "the failed deployment to leave", |s| {
+        s.deployments().len() == 1
+    })
+    .await;
+    // The false-success trap: the service is stable again, on the OLD revision, and the PRIMARY
+    // deployment is the earlier one (same id), COMPLETED again.
     assert_eq!(s.task_definition(), Some(v1.as_str()));
-    assert_eq!(s.deployments().len(), 1);
-    assert_ne!(s.deployments()[0].id(), Some(ours.as_str()));
+    assert_eq!(s.deployments()[0].id(), Some(prev.as_str()));
+    assert_eq!(s.deployments()[0].status(), Some("PRIMARY"));
+    assert_eq!(
+        s.deployments()[0].rollout_state().map(|r| r.as_str()),
+        Some("COMPLETED")
+    );
     assert_eq!(s.deployments()[0].task_definition(), Some(v1.as_str()));
     assert_eq!(s.running_count(), 2);
     let cb = sd.deployment_circuit_breaker().unwrap();
@@ -353,10 +452,18 @@ async fn circuit_breaker_rolls_back_to_old_revision() {
     assert!(cb.failure_count() >= 3, "{cb:?}");
     let rb = sd.rollback().unwrap();
     assert!(rb.reason().unwrap().contains("circuit breaker"));
+    assert!(rb.started_at().is_some());
     assert_eq!(
         rb.service_revision_arn(),
         sd.source_service_revisions()[0].arn()
     );
+    // The target stays the failed revision; the rollback names the earlier one.
+    assert_eq!(
+        sd.target_service_revision().unwrap().arn(),
+        Some(target.as_str())
+    );
+    assert_ne!(rb.service_revision_arn(), Some(target.as_str()));
+    assert_eq!(s.current_service_deployment(), Some(sd_arn.as_str()));
     let messages: Vec<&str> = s.events().iter().filter_map(|e| e.message()).collect();
     assert!(
         messages.iter().any(|m| *m
@@ -366,9 +473,14 @@ async fn circuit_breaker_rolls_back_to_old_revision() {
         "{messages:?}"
     );
     assert!(
-        messages.iter().any(|m| m.starts_with(&format!(
-            "(service web) (deployment {ours}) rolling back to deployment ecs-svc/"
-        ))),
+        messages.iter().any(|m| *m
+            == format!("(service web) (deployment {ours}) rolling back to deployment {prev}.")),
+        "{messages:?}"
+    );
+    assert!(
+        messages
+            .iter()
+            .any(|m| *m == format!("(service web) (deployment {prev}) deployment completed.")),
         "{messages:?}"
     );
     let failed = stopped_tasks(&c, &ours).await;
@@ -382,6 +494,139 @@ async fn circuit_breaker_rolls_back_to_old_revision() {
         Some("Essential container in task exited")
     );
     assert_eq!(crashed.containers()[0].exit_code(), Some(1));
+}
+
+/// While the rollback runs, the earlier deployment is PRIMARY / IN_PROGRESS again and the
+/// failed one ACTIVE / FAILED, and the service deployment is ROLLBACK_IN_PROGRESS; then the old
+/// revision is alone and COMPLETED. At speed 60 the time from the breaker trip to that is
+/// measured in virtual seconds from the events.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollback_reactivates_the_completed_deployment_at_speed_60() {
+    let sb = start(60.0).await;
+    let c = client(&sb, true);
+    settled_service(&c, true).await;
+    let prev = describe(&c).await.deployments()[0]
+        .id()
+        .unwrap()
+        .to_string();
+    let old_tasks = running_task_arns(&c).await;
+    assert_eq!(old_tasks.len(), 2);
+    // v2 runs but never passes its container health check, so it never counts as healthy and
+    // minimumHealthyPercent 100 keeps both v1 tasks running through the failed deployment.
+    let v2 = register_with_health_check(&c, "web:v2--unhealthy").await;
+    let (ours, sd_arn) = update(&c, &v2).await;
+    // Poll the service deployment; look at the service once the rollback is under way.
+    let started = Instant::now();
+    let mut seen: Vec<String> = Vec::new();
+    let mut during: Option<Service> = None;
+    loop {
+        let st = sd_status(&c, &sd_arn)
+            .await
+            .status()
+            .map(|s| s.as_str().to_string())
+            .unwrap_or_default();
+        if seen.last() != Some(&st) {
+            seen.push(st.clone());
+        }
+        if st == "ROLLBACK_IN_PROGRESS" && during.is_none() {
+            during = Some(describe(&c).await);
+        }
+        if st == "ROLLBACK_SUCCESSFUL" {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "{seen:?}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(
+        seen,
+        ["IN_PROGRESS", "ROLLBACK_IN_PROGRESS", "ROLLBACK_SUCCESSFUL"]
+    );
+    let during = during.unwrap();
+    let p = &during.deployments()[0];
+    assert_eq!(p.id(), Some(prev.as_str()), "{during:#?}");
+    assert_eq!(p.status(), Some("PRIMARY"));
+    assert_eq!(p.rollout_state().map(|r| r.as_str()), Some("IN_PROGRESS"));
+    assert_eq!(p.desired_count(), 2);
+    let f = during
+        .deployments()
+        .iter()
+        .find(|d| d.id() == Some(ours.as_str()))
+        .expect("the failed deployment is listed while its last task stops");
+    assert_eq!(f.status(), Some("ACTIVE"));
+    assert_eq!(f.rollout_state().map(|r| r.as_str()), Some("FAILED"));
+    let s = wait(&c, "the old revision alone", |s| s.deployments().len() == 1).await;
+    assert_eq!(s.deployments()[0].id(), Some(prev.as_str()));
+    let tripped = event_time(
+        &s,
+        &format!("(service web) (deployment {ours}) rolling back to deployment {prev}."),
+    );
+    let completed = event_time(
+        &s,
+        &format!("(service web) (deployment {prev}) deployment completed."),
+    );
+    let took = completed - tripped;
+    eprintln!("breaker trip -> old revision alone and COMPLETED: {took:.1} virtual s");
+    // Nothing to launch or to wait for: only the last failed task's stop (4-10 s), not a
+    // provisioning plus start cycle of new tasks.
+    assert!((0.0..12.0).contains(&took), "{took}");
+    // The rollback started no task: the two v1 tasks that kept running are the service again.
+    assert_eq!(tasks_started_by(&c, &prev).await, 2);
+    assert_eq!(running_task_arns(&c).await, old_tasks);
+    let failed = stopped_tasks(&c, &ours).await;
+    assert!(failed.len() >= 3, "{failed:?}");
+}
+
+/// With minimumHealthyPercent 0 the new deployment stopped the old tasks: the rollback starts
+/// the missing ones in the earlier deployment (same id), not in a new one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollback_launches_only_the_missing_tasks() {
+    let sb = start(SPEED).await;
+    let c = client(&sb, true);
+    let v1 = settled_service(&c, true).await;
+    c.update_service()
+        .cluster("c1")
+        .service("web")
+        .deployment_configuration(
+            DeploymentConfiguration::builder()
+                .minimum_healthy_percent(0)
+                .maximum_percent(100)
+                .deployment_circuit_breaker(
+                    DeploymentCircuitBreaker::builder()
+                        .enable(true)
+                        .rollback(true)
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let s = wait(&c, "settled", |s| {
+        s.deployments().len() == 1
+            && s.deployments()[0].rollout_state().map(|r| r.as_str()) == Some("COMPLETED")
+            && s.running_count() == 2
+    })
+    .await;
+    let prev = s.deployments()[0].id().unwrap().to_string();
+    let before = tasks_started_by(&c, &prev).await;
+    let v2 = register(&c, "web:v2--crash-2s").await;
+    let (ours, sd_arn) = update(&c, &v2).await;
+    wait_sd(&c, &sd_arn, "ROLLBACK_SUCCESSFUL").await;
+    let s = wait(&c, "the old revision alone", |s| {
+        s.deployments().len() == 1 && s.running_count() == 2
+    })
+    .await;
+    assert_eq!(s.deployments()[0].id(), Some(prev.as_str()));
+    assert_eq!(s.task_definition(), Some(v1.as_str()));
+    assert_ne!(prev, ours);
+    // The old tasks were stopped to make room; two new ones started under the same id.
+    assert_eq!(tasks_started_by(&c, &prev).await, before + 2);
+    let messages: Vec<&str> = s.events().iter().filter_map(|e| e.message()).collect();
+    assert!(
+        messages.iter().any(|m| *m
+            == format!("(service web) (deployment {ours}) rolling back to deployment {prev}.")),
+        "{messages:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -456,8 +701,12 @@ async fn stop_service_deployment_rollback() {
     let sb = start(SPEED).await;
     let c = client(&sb, true);
     let v1 = settled_service(&c, false).await;
+    let prev = describe(&c).await.deployments()[0]
+        .id()
+        .unwrap()
+        .to_string();
     let v2 = register(&c, "web:v2--slow-start-1h").await;
-    let (_ours, sd_arn) = update(&c, &v2).await;
+    let (ours, sd_arn) = update(&c, &v2).await;
     assert_eq!(
         sd_status(&c, &sd_arn).await.status().map(|x| x.as_str()),
         Some("IN_PROGRESS")
@@ -473,6 +722,17 @@ async fn stop_service_deployment_rollback() {
     let s = describe(&c).await;
     assert_eq!(s.task_definition(), Some(v1.as_str()));
     assert_eq!(s.running_count(), 2);
+    // Back to the source revision's deployment, same id, as the circuit breaker does.
+    assert_eq!(s.deployments()[0].id(), Some(prev.as_str()));
+    assert!(
+        s.events().iter().any(|e| e.message()
+            == Some(
+                format!("(service web) (deployment {ours}) rolling back to deployment {prev}.")
+                    .as_str()
+            )),
+        "{:?}",
+        s.events()
+    );
     // A finished deployment cannot be stopped again.
     let err = c
         .stop_service_deployment()

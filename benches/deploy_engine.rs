@@ -359,6 +359,7 @@ impl Bench {
                 .iter()
                 .map(|t| format!("{REGISTRY}/{REPO}:{t}"))
                 .collect(),
+            blue_green: Vec::new(),
         };
         prepare
             .apply(&env.sb)

@@ -118,6 +118,7 @@ impl Scenario {
             service: Some(SERVICE.into()),
             target_groups: vec![TARGET_GROUP.into()],
             images: images.iter().map(|t| format!("{REPO}:{t}")).collect(),
+            blue_green: Vec::new(),
         }
         .apply(&sb)
         .unwrap();

@@ -667,6 +667,53 @@ impl Elbv2 {
         self.insert_rule(listener_arn, priority, conditions, actions)
     }
 
+    /// The listener on `port` of a load balancer.
+    pub fn listener_on(&self, lb_arn: &str, port: i32) -> Option<String> {
+        self.listeners
+            .iter()
+            .find(|l| l.lb_arn == lb_arn && l.port == port)
+            .map(|l| l.arn.clone())
+    }
+
+    /// Creates a path-pattern rule that keeps a given ARN (a service definition written for a
+    /// real account names its listener rules by ARN; the sandbox adopts them as it adopts
+    /// target groups), at the listener's next free priority. Idempotent: an existing rule (or
+    /// listener default rule) of that ARN is returned as is.
+    pub fn adopt_rule(
+        &mut self,
+        listener_arn: &str,
+        arn: &str,
+        path_pattern: &str,
+        forward: &[(String, i32)],
+    ) -> Result<String, ApiError> {
+        if self.actions_of(arn).is_some() {
+            return Ok(arn.to_string());
+        }
+        self.validate_forward(forward)?;
+        if self.listener(listener_arn).is_none() {
+            return Err(listener_not_found(listener_arn));
+        }
+        let priority = self
+            .rules
+            .iter()
+            .filter(|r| r.listener_arn == listener_arn)
+            .map(|r| r.priority)
+            .max()
+            .unwrap_or(0)
+            + 1;
+        self.rules.push(Rule {
+            arn: arn.to_string(),
+            listener_arn: listener_arn.to_string(),
+            priority,
+            conditions: vec![Condition {
+                field: "path-pattern".to_string(),
+                values: vec![path_pattern.to_string()],
+            }],
+            actions: vec![Action::forward(forward)],
+        });
+        Ok(arn.to_string())
+    }
+
     fn insert_rule(
         &mut self,
         listener_arn: &str,

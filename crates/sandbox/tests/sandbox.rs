@@ -1354,6 +1354,272 @@ mod lb {
         }
     }
 
+    /// A service definition written for a real account (target groups and listener rules named
+    /// by ARN, as `cortado deploy --sandbox` hands them to `Prepare`): Prepare creates the
+    /// alternate group and the rules, CreateService accepts them, and a blue/green deployment
+    /// with a PAUSE hook after the test traffic shift moves the rule weights stage by stage.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn blue_green_after_prepare_shifts_rule_weights_in_order() {
+        const ACCT: &str = "arn:aws:elasticloadbalancing:us-east-1:123456789012";
+        let main_tg = format!("{ACCT}:targetgroup/hello/0123456789abcdef");
+        let alt_tg = format!("{ACCT}:targetgroup/hello-green/fedcba9876543210");
+        let prod_rule = format!(
+            "{ACCT}:listener-rule/app/hello/50dc6c495c0c9188/f2f7dc8efc522ab2/9683b2d02a6cabee"
+        );
+        let test_rule = format!(
+            "{ACCT}:listener-rule/app/hello/50dc6c495c0c9188/0467ef3c8400ae65/8ee6ab2f1f9a6c2d"
+        );
+        let sb = start(200.0).await;
+        let prep = sandbox::Prepare {
+            cluster: "c1".into(),
+            service: Some("web".into()),
+            target_groups: vec![main_tg.clone()],
+            images: Vec::new(),
+            blue_green: vec![sandbox::PrepareBlueGreen {
+                target_group: main_tg.clone(),
+                alternate_target_group: alt_tg.clone(),
+                production_listener_rule: Some(prod_rule.clone()),
+                test_listener_rule: Some(test_rule.clone()),
+            }],
+        };
+        let created = prep.apply(&sb).unwrap();
+        assert!(
+            created.iter().any(|l| l == "target group hello-green"),
+            "{created:?}"
+        );
+        assert!(
+            created
+                .iter()
+                .any(|l| l.starts_with(&format!("production listener rule {prod_rule}"))),
+            "{created:?}"
+        );
+        // Idempotent: a second prepare creates nothing.
+        assert_eq!(prep.apply(&sb).unwrap(), Vec::<String>::new());
+        let conf = elb::Config::builder()
+            .behavior_version(elb::config::BehaviorVersion::latest())
+            .region(elb::config::Region::new("us-east-1"))
+            .credentials_provider(elb::config::Credentials::new(
+                "AKIDSANDBOX",
+                "sandbox-secret",
+                None,
+                None,
+                "test",
+            ))
+            .endpoint_url(sb.endpoint())
+            .build();
+        let e = elb::Client::from_conf(conf);
+        // green share of production and test traffic, from DescribeRules.
+        let green_weights = || async {
+            let out = e
+                .describe_rules()
+                .rule_arns(&prod_rule)
+                .rule_arns(&test_rule)
+                .send()
+                .await
+                .unwrap();
+            let share = |arn: &str| {
+                let r = out
+                    .rules()
+                    .iter()
+                    .find(|r| r.rule_arn() == Some(arn))
+                    .unwrap();
+                let tgs = r.actions()[0].forward_config().unwrap().target_groups();
+                let w = |tg: &str| {
+                    tgs.iter()
+                        .find(|t| t.target_group_arn() == Some(tg))
+                        .and_then(|t| t.weight())
+                        .unwrap()
+                };
+                assert_eq!(w(&main_tg) + w(&alt_tg), 100, "{r:?}");
+                w(&alt_tg)
+            };
+            (share(&prod_rule), share(&test_rule))
+        };
+        assert_eq!(green_weights().await, (0, 0));
+        // The production rule sits on port 80, the test rule on 8080.
+        let lbs = e
+            .describe_load_balancers()
+            .names("sandbox-web")
+            .send()
+            .await
+            .unwrap();
+        let lb_arn = lbs.load_balancers()[0]
+            .load_balancer_arn()
+            .unwrap()
+            .to_string();
+        let listeners = e
+            .describe_listeners()
+            .load_balancer_arn(&lb_arn)
+            .send()
+            .await
+            .unwrap();
+        for (port, rule) in [(80, &prod_rule), (8080, &test_rule)] {
+            let l = listeners
+                .listeners()
+                .iter()
+                .find(|l| l.port() == Some(port))
+                .unwrap();
+            let rules = e
+                .describe_rules()
+                .listener_arn(l.listener_arn().unwrap())
+                .send()
+                .await
+                .unwrap();
+            assert!(
+                rules
+                    .rules()
+                    .iter()
+                    .any(|r| r.rule_arn() == Some(rule.as_str())),
+                "{rules:?}"
+            );
+        }
+
+        let c = client(&sb, true);
+        let td = register(&c, "web:v1").await;
+        c.create_service()
+            .cluster("c1")
+            .service_name("web")
+            .task_definition(&td)
+            .desired_count(2)
+            .launch_type(LaunchType::Fargate)
+            .network_configuration(network())
+            .load_balancers(
+                LoadBalancer::builder()
+                    .target_group_arn(&main_tg)
+                    .container_name("web")
+                    .container_port(80)
+                    .advanced_configuration(
+                        AdvancedConfiguration::builder()
+                            .alternate_target_group_arn(&alt_tg)
+                            .production_listener_rule(&prod_rule)
+                            .test_listener_rule(&test_rule)
+                            .role_arn("arn:aws:iam::123456789012:role/ecs-bg")
+                            .build(),
+                    )
+                    .build(),
+            )
+            .deployment_configuration(
+                DeploymentConfiguration::builder()
+                    .strategy(DeploymentStrategy::BlueGreen)
+                    .lifecycle_hooks(pause_hook())
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        wait(&c, "initial deployment", |s| {
+            s.deployments().len() == 1
+                && s.deployments()[0].rollout_state().map(|r| r.as_str()) == Some("COMPLETED")
+                && s.running_count() == 2
+        })
+        .await;
+        let v2 = register(&c, "web:v2").await;
+        let (_ours, sd_arn) = update(&c, &v2).await;
+        // (lifecycle stage, green share of production, green share of test), on each change.
+        let mut seen: Vec<(String, i32, i32)> = Vec::new();
+        let mut continued = false;
+        let started = Instant::now();
+        loop {
+            let sd = sd_status(&c, &sd_arn).await;
+            let status = sd.status().unwrap().as_str().to_string();
+            let stage = sd
+                .lifecycle_stage()
+                .map(|s| s.as_str().to_string())
+                .unwrap_or_else(|| status.clone());
+            let (prod, test) = green_weights().await;
+            if seen.last() != Some(&(stage.clone(), prod, test)) {
+                seen.push((stage.clone(), prod, test));
+            }
+            if !continued
+                && let Some(h) = sd
+                    .lifecycle_hook_details()
+                    .iter()
+                    .find(|h| h.status().map(|s| s.as_str()) == Some("AWAITING_ACTION"))
+            {
+                assert_eq!(stage, "POST_TEST_TRAFFIC_SHIFT");
+                assert_eq!(h.target_type().map(|t| t.as_str()), Some("PAUSE"));
+                // Both revisions run: blue healthy in the main group, green in the alternate.
+                for tg in [&main_tg, &alt_tg] {
+                    let th = e
+                        .describe_target_health()
+                        .target_group_arn(tg)
+                        .send()
+                        .await
+                        .unwrap();
+                    let states: Vec<&str> = th
+                        .target_health_descriptions()
+                        .iter()
+                        .filter_map(|t| t.target_health()?.state().map(|s| s.as_str()))
+                        .collect();
+                    assert_eq!(states, ["healthy", "healthy"], "{tg}");
+                }
+                c.continue_service_deployment()
+                    .service_deployment_arn(&sd_arn)
+                    .hook_id(h.hook_id().unwrap())
+                    .action(aws_sdk_ecs::types::DeploymentLifecycleHookAction::Continue)
+                    .send()
+                    .await
+                    .unwrap();
+                continued = true;
+            }
+            if status == "SUCCESSFUL" {
+                break;
+            }
+            assert!(started.elapsed() < Duration::from_secs(20), "{seen:?}");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert!(continued, "{seen:?}");
+        eprintln!("stages and green weights (production, test): {seen:?}");
+        // Stages come in ECS's order.
+        let order = [
+            "RECONCILE_SERVICE",
+            "PRE_SCALE_UP",
+            "SCALE_UP",
+            "POST_SCALE_UP",
+            "TEST_TRAFFIC_SHIFT",
+            "POST_TEST_TRAFFIC_SHIFT",
+            "PRODUCTION_TRAFFIC_SHIFT",
+            "POST_PRODUCTION_TRAFFIC_SHIFT",
+            "BAKE_TIME",
+            "CLEAN_UP",
+            "SUCCESSFUL",
+        ];
+        let pos: Vec<usize> = seen
+            .iter()
+            .map(|(st, _, _)| order.iter().position(|o| o == st).expect(st))
+            .collect();
+        assert!(pos.windows(2).all(|w| w[0] <= w[1]), "{seen:?}");
+        // No traffic on green before the test shift; test traffic first, production after the
+        // hook was continued; all of it at the end.
+        assert_eq!((seen[0].1, seen[0].2), (0, 0), "{seen:?}");
+        assert!(
+            seen.contains(&("POST_TEST_TRAFFIC_SHIFT".into(), 0, 100)),
+            "{seen:?}"
+        );
+        for (st, prod, test) in &seen {
+            let p = order.iter().position(|o| o == st).unwrap();
+            if p < 4 {
+                assert_eq!((*prod, *test), (0, 0), "{seen:?}");
+            }
+            if p <= 5 {
+                assert_eq!(*prod, 0, "{seen:?}");
+            }
+            if p >= 7 {
+                assert_eq!(*prod, 100, "{seen:?}");
+            }
+        }
+        assert_eq!(
+            seen.last().map(|x| (x.1, x.2)),
+            Some((100, 100)),
+            "{seen:?}"
+        );
+        let s = wait(&c, "blue cleaned up", |s| {
+            s.running_count() == 2 && s.deployments().len() == 1
+        })
+        .await;
+        assert_eq!(s.task_definition(), Some(v2.as_str()));
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn blue_green_with_pause_hook_continued_then_rolled_back() {
         let sb = start(600.0).await;
@@ -1975,6 +2241,7 @@ async fn same_seed_same_ids_and_prepare_creates_what_is_missing() {
         service: Some("web".into()),
         target_groups: vec!["arn:aws:elasticloadbalancing:us-east-1:999999999999:targetgroup/web-blue/0123456789abcdef".into(), "web-green".into()],
         images: vec![image.into()],
+        blue_green: Vec::new(),
     };
     let created = prep.apply(&sb).unwrap();
     assert_eq!(created.len(), 5, "{created:?}");

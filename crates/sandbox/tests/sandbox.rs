@@ -1687,7 +1687,11 @@ mod lb {
 
         // Next deployment goes to the blue group; the operator rolls it back at the hook.
         let v3 = register(&c, "web:v3").await;
-        let (_ours3, sd3) = update(&c, &v3).await;
+        let v2_deployment = describe(&c).await.deployments()[0]
+            .id()
+            .unwrap()
+            .to_string();
+        let (ours3, sd3) = update(&c, &v3).await;
         let hook = awaiting_hook(&c, &sd3).await;
         assert_eq!(weight(&a, &a.test_rule, &a.blue).await, 100);
         c.continue_service_deployment()
@@ -1706,6 +1710,22 @@ mod lb {
         })
         .await;
         assert_eq!(s.task_definition(), Some(v2.as_str()));
+        // The v2 deployment (same id) is PRIMARY and COMPLETED again; the event names both.
+        assert_eq!(s.deployments()[0].id(), Some(v2_deployment.as_str()));
+        assert_eq!(
+            s.deployments()[0].rollout_state().map(|r| r.as_str()),
+            Some("COMPLETED")
+        );
+        let rolling_back = format!(
+            "(service web) (deployment {ours3}) rolling back to deployment {v2_deployment}."
+        );
+        assert!(
+            s.events()
+                .iter()
+                .any(|e| e.message() == Some(rolling_back.as_str())),
+            "{:?}",
+            s.events()
+        );
     }
 
     async fn observe_weights(c: &Client, a: &Alb, sd_arn: &str, tg: &str) -> Vec<i32> {

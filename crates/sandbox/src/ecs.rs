@@ -593,6 +593,35 @@ impl World {
             )));
         }
         out.insert("strategy".into(), json!(strategy));
+        // earlySuccessCriteria (AWS API reference, DeploymentEarlySuccessCriteria): rolling
+        // deployments only; when enabled, healthyPercent (0-100, not below
+        // minimumHealthyPercent) and sourceServiceRevisionCleanup are required.
+        if let Some(esc) = cfg.get("earlySuccessCriteria").filter(|v| !v.is_null()) {
+            let enabled = esc.get("enable").and_then(Value::as_bool).ok_or_else(|| {
+                invalid("earlySuccessCriteria.enable is required and must be a boolean.")
+            })?;
+            if enabled {
+                if strategy != "ROLLING" {
+                    return Err(invalid(
+                        "earlySuccessCriteria can only be used with the ROLLING deployment strategy.",
+                    ));
+                }
+                let hp = esc.get("healthyPercent").and_then(Value::as_i64);
+                if !hp.is_some_and(|h| (0..=100).contains(&h) && h >= min) {
+                    return Err(invalid(
+                        "earlySuccessCriteria.healthyPercent is required when enable is true, and must be between 0 and 100 and not below minimumHealthyPercent.",
+                    ));
+                }
+                let cleanup = esc
+                    .get("sourceServiceRevisionCleanup")
+                    .and_then(Value::as_str);
+                if !cleanup.is_some_and(|c| c == "BLOCKING" || c == "DEFERRED") {
+                    return Err(invalid(
+                        "earlySuccessCriteria.sourceServiceRevisionCleanup is required when enable is true, and must be BLOCKING or DEFERRED.",
+                    ));
+                }
+            }
+        }
         if let Some(b) = cfg.int_opt("bakeTimeInMinutes")?
             && !(0..=1440).contains(&b)
         {

@@ -1559,6 +1559,31 @@ impl World {
             .unwrap_or((0, 0));
         let sd_arn = p.sd.clone();
         let done = plive == desired && phealthy == desired && !others_left;
+        // earlySuccessCriteria (rolling only): the deployment completes once healthyPercent of
+        // the desired count is healthy on the target revision, with the source revision's
+        // tasks gone first (BLOCKING) or removed in the background afterwards (DEFERRED).
+        let early = p.strategy.is_empty() || p.strategy == "ROLLING";
+        let early = self
+            .services
+            .get(key)
+            .and_then(|s| s.deployment_configuration.get("earlySuccessCriteria"))
+            .filter(|e| early && e.get("enable").and_then(Value::as_bool) == Some(true))
+            .map(|e| {
+                let pct = e
+                    .get("healthyPercent")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(100);
+                let need = desired
+                    .saturating_mul(pct)
+                    .saturating_add(99)
+                    .div_euclid(100);
+                let blocking = e
+                    .get("sourceServiceRevisionCleanup")
+                    .and_then(Value::as_str)
+                    != Some("DEFERRED");
+                phealthy >= need && (!blocking || !others_left)
+            })
+            .unwrap_or(false);
         if p.rollout_state == "IN_PROGRESS" {
             if let Some(sd) = self.sds.get_mut(&sd_arn) {
                 sd.lifecycle_stage = Some(
@@ -1571,7 +1596,7 @@ impl World {
                 );
                 sd.updated_at = now;
             }
-            if done {
+            if done || early {
                 self.complete(key);
             }
         } else if done {
@@ -1603,9 +1628,17 @@ impl World {
     fn complete(&mut self, key: &str) {
         let now = self.now;
         let name = self.svc_label(key);
+        // Deployments whose tasks have not all stopped stay listed (ACTIVE) until they have
+        // (earlySuccessCriteria can complete a deployment before the old tasks are gone).
+        let with_tasks: std::collections::BTreeSet<String> = self
+            .svc_tasks(key)
+            .filter(|t| t.last_status != "STOPPED")
+            .filter_map(|t| t.deployment.clone())
+            .collect();
         let Some(s) = self.services.get_mut(key) else {
             return;
         };
+        let desired = s.desired;
         let Some(d) = s.deployments.first_mut() else {
             return;
         };
@@ -1616,10 +1649,26 @@ impl World {
         let rev = d.revision.clone();
         let sd_arn = d.sd.clone();
         let td = d.task_def.clone();
-        s.deployments.truncate(1);
+        let mut i = 0;
+        s.deployments.retain(|d| {
+            i += 1;
+            i == 1 || with_tasks.contains(&d.id)
+        });
+        // Steady only with the target revision alone at the desired count.
+        let live = self
+            .svc_tasks(key)
+            .filter(|t| t.live() && t.deployment.as_deref() == Some(id.as_str()))
+            .count() as i64;
+        let others = self
+            .svc_tasks(key)
+            .any(|t| t.last_status != "STOPPED" && t.deployment.as_deref() != Some(id.as_str()));
+        let steady = live == desired && !others;
+        let Some(s) = self.services.get_mut(key) else {
+            return;
+        };
         s.stable_revision = Some(rev);
         s.task_def = td;
-        s.steady = true;
+        s.steady = steady;
         if let Some(sd) = self.sds.get_mut(&sd_arn) {
             sd.status = match sd.status.as_str() {
                 "ROLLBACK_IN_PROGRESS" | "ROLLBACK_REQUESTED" => "ROLLBACK_SUCCESSFUL".into(),
@@ -1639,7 +1688,9 @@ impl World {
             key,
             format!("(service {name}) (deployment {id}) deployment completed."),
         );
-        self.new_event(key, format!("(service {name}) has reached a steady state."));
+        if steady {
+            self.new_event(key, format!("(service {name}) has reached a steady state."));
+        }
     }
 
     /// Roll back in-progress deployments whose watched alarms are in ALARM.

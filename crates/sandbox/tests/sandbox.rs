@@ -629,6 +629,173 @@ async fn rollback_launches_only_the_missing_tasks() {
     );
 }
 
+/// Every task (any status) started by `started_by`, described.
+async fn all_tasks_started_by(c: &Client, started_by: &str) -> Vec<aws_sdk_ecs::types::Task> {
+    let mut arns = Vec::new();
+    for status in [DesiredStatus::Running, DesiredStatus::Stopped] {
+        arns.extend(
+            c.list_tasks()
+                .cluster("c1")
+                .service_name("web")
+                .desired_status(status)
+                .started_by(started_by)
+                .send()
+                .await
+                .unwrap()
+                .task_arns()
+                .to_vec(),
+        );
+    }
+    c.describe_tasks()
+        .cluster("c1")
+        .set_tasks(Some(arns))
+        .send()
+        .await
+        .unwrap()
+        .tasks()
+        .to_vec()
+}
+
+/// Service `web` of 4 tasks (minimumHealthyPercent 50, maximumPercent 100) with
+/// earlySuccessCriteria {healthyPercent 50, cleanup}; deploys v2 and returns, in virtual
+/// seconds: when the deployment completed, when the last v1 task stopped, and how many v2 tasks
+/// had started (RUNNING) by the completion.
+async fn early_success_run(cleanup: &str) -> (f64, f64, usize) {
+    let sb = start(SPEED).await;
+    let c = client(&sb, true);
+    c.create_cluster().cluster_name("c1").send().await.unwrap();
+    let v1 = register(&c, "web:v1").await;
+    let cfg = DeploymentConfiguration::builder()
+        .minimum_healthy_percent(50)
+        .maximum_percent(100)
+        .early_success_criteria(
+            aws_sdk_ecs::types::DeploymentEarlySuccessCriteria::builder()
+                .enable(true)
+                .healthy_percent(50)
+                .source_service_revision_cleanup(cleanup.into())
+                .build(),
+        )
+        .build();
+    c.create_service()
+        .cluster("c1")
+        .service_name("web")
+        .task_definition(&v1)
+        .desired_count(4)
+        .launch_type(LaunchType::Fargate)
+        .network_configuration(network())
+        .deployment_configuration(cfg)
+        .send()
+        .await
+        .unwrap();
+    let s = wait(&c, "v1 settled", |s| {
+        s.deployments().len() == 1 && s.running_count() == 4
+    })
+    .await;
+    let prev = s.deployments()[0].id().unwrap().to_string();
+    // v2 takes 60 s longer to start. The scheduler stops two v1 tasks to make room for two v2
+    // tasks; once those are healthy it stops the last two v1 tasks and starts the last two v2
+    // tasks, which run about 70 s later.
+    let v2 = register(&c, "web:v2--slow-start-60s").await;
+    let (ours, sd_arn) = update(&c, &v2).await;
+    wait_sd(&c, &sd_arn, "SUCCESSFUL").await;
+    let s = wait(&c, "v2 alone at 4", |s| {
+        s.deployments().len() == 1 && s.running_count() == 4
+    })
+    .await;
+    assert_eq!(s.deployments()[0].id(), Some(ours.as_str()));
+    let completed = event_time(
+        &s,
+        &format!("(service web) (deployment {ours}) deployment completed."),
+    );
+    // The steady state comes only with v2 alone at the desired count.
+    let steady = event_time(&s, "(service web) has reached a steady state.");
+    assert!(steady >= completed);
+    let last_old_stop = all_tasks_started_by(&c, &prev)
+        .await
+        .iter()
+        .map(|t| t.stopped_at().unwrap().as_secs_f64())
+        .fold(0.0, f64::max);
+    let new_started_by_then = all_tasks_started_by(&c, &ours)
+        .await
+        .iter()
+        .filter(|t| t.started_at().is_some_and(|x| x.as_secs_f64() <= completed))
+        .count();
+    (completed, last_old_stop, new_started_by_then)
+}
+
+/// BLOCKING: the deployment completes once half the desired count is healthy on v2 and the v1
+/// tasks are gone, before v2 reaches the desired count.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn early_success_blocking_completes_after_old_tasks_are_gone() {
+    let (completed, last_old_stop, new_started) = early_success_run("BLOCKING").await;
+    assert!(completed >= last_old_stop, "{completed} {last_old_stop}");
+    assert_eq!(new_started, 2);
+}
+
+/// DEFERRED: the deployment completes once half the desired count is healthy on v2; the v1
+/// tasks are stopped afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn early_success_deferred_completes_before_old_tasks_are_gone() {
+    let (completed, last_old_stop, new_started) = early_success_run("DEFERRED").await;
+    assert!(completed < last_old_stop, "{completed} {last_old_stop}");
+    assert_eq!(new_started, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn early_success_criteria_is_validated() {
+    let sb = start(SPEED).await;
+    let c = client(&sb, false);
+    c.create_cluster().cluster_name("c1").send().await.unwrap();
+    let v1 = register(&c, "web:v1").await;
+    let create = |cfg: DeploymentConfiguration| {
+        c.create_service()
+            .cluster("c1")
+            .service_name("web")
+            .task_definition(&v1)
+            .desired_count(1)
+            .launch_type(LaunchType::Fargate)
+            .network_configuration(network())
+            .deployment_configuration(cfg)
+            .send()
+    };
+    let esc = |hp: Option<i32>, cleanup: Option<&str>| {
+        aws_sdk_ecs::types::DeploymentEarlySuccessCriteria::builder()
+            .enable(true)
+            .set_healthy_percent(hp)
+            .set_source_service_revision_cleanup(cleanup.map(Into::into))
+            .build()
+    };
+    for cfg in [
+        // healthyPercent below minimumHealthyPercent
+        DeploymentConfiguration::builder()
+            .minimum_healthy_percent(100)
+            .early_success_criteria(esc(Some(50), Some("BLOCKING")))
+            .build(),
+        // no cleanup mode
+        DeploymentConfiguration::builder()
+            .minimum_healthy_percent(50)
+            .early_success_criteria(esc(Some(50), None))
+            .build(),
+        // not a rolling deployment
+        DeploymentConfiguration::builder()
+            .minimum_healthy_percent(50)
+            .strategy(aws_sdk_ecs::types::DeploymentStrategy::BlueGreen)
+            .early_success_criteria(esc(Some(50), Some("DEFERRED")))
+            .build(),
+    ] {
+        let err = create(cfg).await.unwrap_err();
+        assert_eq!(err.code(), Some("InvalidParameterException"), "{err:?}");
+    }
+    create(
+        DeploymentConfiguration::builder()
+            .minimum_healthy_percent(50)
+            .early_success_criteria(esc(Some(50), Some("DEFERRED")))
+            .build(),
+    )
+    .await
+    .unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pull_failure_without_rollback_leaves_old_tasks() {
     let sb = start(SPEED).await;

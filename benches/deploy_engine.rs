@@ -51,8 +51,8 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use cortado::sandbox::elbv2::{DEREGISTRATION_DELAY, HealthCheck};
-use cortado::sandbox::{self, Control, Options, Prepare, Sandbox};
+use cortado_sandbox::{self as sandbox, Control, Options, Prepare, Sandbox};
+use cortado_sandbox::{DEREGISTRATION_DELAY, HealthCheck};
 use serde_json::Value;
 
 type Res<T> = Result<T, String>;
@@ -359,6 +359,7 @@ impl Bench {
                 .iter()
                 .map(|t| format!("{REGISTRY}/{REPO}:{t}"))
                 .collect(),
+            blue_green: Vec::new(),
         };
         prepare
             .apply(&env.sb)

@@ -368,6 +368,25 @@ fn edit_distance(a: &str, b: &str) -> usize {
     prev[b.len()]
 }
 
+/// The sandbox crate's errors: bad input (a seed or state file, a port) unless the sandbox
+/// itself failed.
+impl From<cortado_sandbox::Error> for Error {
+    fn from(e: cortado_sandbox::Error) -> Self {
+        let mut d = Diagnostic::error(e.message);
+        if let Some(p) = &e.file {
+            d = d.at_file(p);
+        }
+        if let Some(h) = e.hint {
+            d = d.hint(h);
+        }
+        if e.internal {
+            Error::new(ErrorKind::Internal, d)
+        } else {
+            Error::input(d)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -21,5 +21,4 @@ pub mod model;
 pub mod plan;
 pub mod render;
 pub mod report;
-pub mod sandbox;
 pub mod settings;

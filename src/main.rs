@@ -99,7 +99,7 @@ async fn sandbox_serve(
         )));
     }
     let seed = match &args.seed {
-        Some(p) => Some(cortado::sandbox::Seed::load(p)?),
+        Some(p) => Some(cortado_sandbox::Seed::load(p)?),
         None => None,
     };
     let mut prepare = Vec::new();
@@ -118,7 +118,7 @@ async fn sandbox_serve(
             prepare.push(commands::session::prepare_for(local));
         }
     }
-    let opts = cortado::sandbox::Options {
+    let opts = cortado_sandbox::Options {
         port: args.port,
         speed: args.speed,
         state_file: args.state.clone(),
@@ -127,8 +127,8 @@ async fn sandbox_serve(
             .region
             .clone()
             .unwrap_or_else(|| "us-east-1".into()),
-        ..cortado::sandbox::Options::default()
+        ..cortado_sandbox::Options::default()
     };
-    cortado::sandbox::serve(opts, prepare).await?;
+    cortado_sandbox::serve(opts, prepare).await?;
     Ok(ExitCode::Success)
 }

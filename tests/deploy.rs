@@ -19,7 +19,9 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_ecs::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_ecs::types::Service;
-use cortado::sandbox::{self, ApiFaults, FailRule, FaultsPatch, Prepare, RequestRecord, Sandbox};
+use cortado_sandbox::{
+    self as sandbox, ApiFaults, FailRule, FaultsPatch, Prepare, RequestRecord, Sandbox,
+};
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
@@ -116,6 +118,7 @@ impl Scenario {
             service: Some(SERVICE.into()),
             target_groups: vec![TARGET_GROUP.into()],
             images: images.iter().map(|t| format!("{REPO}:{t}")).collect(),
+            blue_green: Vec::new(),
         }
         .apply(&sb)
         .unwrap();

@@ -56,14 +56,14 @@ mod tests {
 
     #[tokio::test]
     async fn reads_a_parameter_and_names_a_missing_one() {
-        let seed = crate::sandbox::Seed::parse(
+        let seed = cortado_sandbox::Seed::parse(
             "parameters:\n  - {name: /app/pw, type: SecureString, value: hunter2}\n",
             std::path::Path::new("seed.yml"),
         )
         .unwrap();
-        let sb = crate::sandbox::start(crate::sandbox::Options {
+        let sb = cortado_sandbox::start(cortado_sandbox::Options {
             seed: Some(seed),
-            ..crate::sandbox::Options::default()
+            ..cortado_sandbox::Options::default()
         })
         .await
         .unwrap();

@@ -13,8 +13,8 @@ use crate::error::Result;
 use crate::render::RenderContext;
 use crate::render::plugins::Lookups;
 use crate::report::{Format, Printer, lines};
-use crate::sandbox;
 use crate::settings::Settings;
+use cortado_sandbox as sandbox;
 
 /// A connection for the run, and the sandbox behind it when `--sandbox` is on.
 pub struct Session {
@@ -120,7 +120,8 @@ pub async fn connect(settings: &Settings, locals: &[Local], printer: &Printer) -
 }
 
 /// What a config needs to exist in the sandbox: its cluster, the target groups its service
-/// definition names, and the images its task definition runs.
+/// definition names (with the alternate target groups and listener rules of blue/green load
+/// balancers), and the images its task definition runs.
 pub fn prepare_for(l: &Local) -> sandbox::Prepare {
     let target_groups = l
         .service
@@ -138,11 +139,34 @@ pub fn prepare_for(l: &Local) -> sandbox::Prepare {
         .iter()
         .filter_map(|c| c.image().map(str::to_string))
         .collect();
+    // Blue/green, canary and linear services name an alternate target group and the listener
+    // rules ECS shifts; the sandbox creates them with the ARNs written here.
+    let blue_green = l
+        .service
+        .as_ref()
+        .map(|s| {
+            s.load_balancers()
+                .iter()
+                .filter_map(|lb| {
+                    let adv = lb.advanced_configuration()?;
+                    Some(sandbox::PrepareBlueGreen {
+                        target_group: lb.target_group_arn()?.to_string(),
+                        alternate_target_group: adv.alternate_target_group_arn()?.to_string(),
+                        production_listener_rule: adv
+                            .production_listener_rule()
+                            .map(str::to_string),
+                        test_listener_rule: adv.test_listener_rule().map(str::to_string),
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
     sandbox::Prepare {
         cluster: l.config.cluster.clone(),
         service: l.config.service.clone(),
         target_groups,
         images,
+        blue_green,
     }
 }
 

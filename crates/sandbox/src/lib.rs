@@ -11,15 +11,16 @@
 //! `GET|POST /_sandbox/faults` (see [`faults`] for the syntax), `POST /_sandbox/advance`
 //! (`{"seconds": 300}` jumps virtual time), `POST /_sandbox/reset` (back to the seeded state).
 
-pub mod api;
+mod api;
 mod codedeploy;
-pub mod ecr;
+mod ecr;
 mod ecs;
-pub mod elbv2;
-pub mod faults;
-pub mod query;
+mod elbv2;
+mod error;
+mod faults;
+mod query;
 mod server;
-pub mod ssm;
+mod ssm;
 mod strategy;
 mod util;
 pub mod world;
@@ -32,8 +33,9 @@ use serde_json::{Value, json};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::error::{Diagnostic, Error};
+pub use error::Error;
 
+pub use elbv2::{DEREGISTRATION_DELAY, HealthCheck};
 pub use faults::{ApiFaults, FailRule, Faults, FaultsPatch, ImageFault};
 pub use server::RequestRecord;
 use server::{Inner, Shared};
@@ -220,11 +222,9 @@ impl Seed {
     /// Parse a seed file's text; `path` is for messages.
     pub fn parse(text: &str, path: &Path) -> Result<Seed, Error> {
         serde_saphyr::from_str::<Seed>(text).map_err(|e| {
-            Error::input(
-                Diagnostic::error(format!("the sandbox seed file is not valid: {e}"))
+            Error::msg(format!("the sandbox seed file is not valid: {e}"))
                     .at_file(path)
-                    .hint("see `Seed` in the sandbox docs for the format: clusters, images, targetGroups, loadBalancers, taskDefinitions, services, parameters, faults"),
-            )
+                    .with_hint("see `Seed` in the sandbox docs for the format: clusters, images, targetGroups, loadBalancers, taskDefinitions, services, parameters, faults")
         })
     }
 
@@ -244,6 +244,53 @@ pub struct Prepare {
     pub target_groups: Vec<String>,
     /// Image references to put into the sandbox's ECR.
     pub images: Vec<String>,
+    /// The `advancedConfiguration` of the service's load balancers (blue/green, canary and
+    /// linear deployments): an alternate target group and the listener rules ECS shifts.
+    pub blue_green: Vec<PrepareBlueGreen>,
+}
+
+/// One load balancer's `advancedConfiguration`: Prepare creates the alternate target group, a
+/// production listener (port 80) and a test listener (port 8080) on the service's load
+/// balancer, and the two rules with the ARNs given, each forwarding 100% to `target_group`
+/// and 0% to `alternate_target_group`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PrepareBlueGreen {
+    /// Name or ARN of the main target group (`loadBalancers[].targetGroupArn`).
+    pub target_group: String,
+    /// Name or ARN (`advancedConfiguration.alternateTargetGroupArn`).
+    pub alternate_target_group: String,
+    /// Listener rule ARN (`advancedConfiguration.productionListenerRule`), on port 80.
+    pub production_listener_rule: Option<String>,
+    /// Listener rule ARN (`advancedConfiguration.testListenerRule`), on port 8080.
+    pub test_listener_rule: Option<String>,
+}
+
+/// The name part of a target group ARN (the ARN itself when it is not one).
+fn tg_name(arn: &str) -> &str {
+    arn.split_once(":targetgroup/")
+        .map(|(_, r)| r.split('/').next().unwrap_or(r))
+        .unwrap_or(arn)
+}
+
+/// Finds a target group by name or ARN, or creates it (adopting an ARN as given); returns its
+/// ARN and whether it was created.
+fn ensure_target_group(w: &mut World, tg: &str) -> (String, bool) {
+    // An ARN from a real account is matched, and created, by its name.
+    let name = tg
+        .split_once(":targetgroup/")
+        .map(|(_, r)| r.split('/').next().unwrap_or(r))
+        .unwrap_or(tg);
+    match w
+        .elbv2
+        .find_target_group(tg)
+        .or_else(|| w.elbv2.find_target_group(name))
+    {
+        Some(a) => (a, false),
+        None if tg.contains(":targetgroup/") => {
+            (w.elbv2.adopt_target_group(tg, 80, "HTTP", "ip"), true)
+        }
+        None => (w.elbv2.create_target_group(name, 80, "HTTP", "ip"), true),
+    }
 }
 
 impl Prepare {
@@ -266,46 +313,67 @@ impl Prepare {
         }
         let mut tgs = Vec::new();
         for tg in &self.target_groups {
-            // An ARN from a real account is matched, and created, by its name.
-            let name = tg
-                .split_once(":targetgroup/")
-                .map(|(_, r)| r.split('/').next().unwrap_or(r))
-                .unwrap_or(tg);
-            let arn = match w.elbv2.find_target_group(name) {
-                Some(a) => a,
-                None => {
-                    created.push(format!("target group {name}"));
-                    if tg.contains(":targetgroup/") {
-                        w.elbv2.adopt_target_group(tg, 80, "HTTP", "ip")
-                    } else {
-                        w.elbv2.create_target_group(name, 80, "HTTP", "ip")
-                    }
-                }
-            };
+            let (arn, new) = ensure_target_group(w, tg);
+            if new {
+                created.push(format!("target group {}", tg_name(&arn)));
+            }
             tgs.push(arn);
         }
-        if !tgs.is_empty() {
-            let lb_name = format!(
-                "sandbox-{}",
-                self.service.as_deref().unwrap_or(&self.cluster)
-            );
-            if w.elbv2.find_load_balancer(&lb_name).is_none() {
-                let lb = w.elbv2.create_load_balancer(&lb_name);
-                let fwd: Vec<(String, i32)> = tgs
-                    .iter()
-                    .enumerate()
-                    .map(|(i, t)| (t.clone(), if i == 0 { 100 } else { 0 }))
-                    .collect();
-                for port in [80, 8080] {
-                    w.elbv2
+        let lb_name = format!(
+            "sandbox-{}",
+            self.service.as_deref().unwrap_or(&self.cluster)
+        );
+        if !tgs.is_empty() && w.elbv2.find_load_balancer(&lb_name).is_none() {
+            let lb = w.elbv2.create_load_balancer(&lb_name);
+            let fwd: Vec<(String, i32)> = tgs
+                .iter()
+                .enumerate()
+                .map(|(i, t)| (t.clone(), if i == 0 { 100 } else { 0 }))
+                .collect();
+            for port in [80, 8080] {
+                w.elbv2
+                    .create_listener(&lb, port, "HTTP", &fwd)
+                    .map_err(|e| Error::msg(format!("sandbox prepare: listener: {}", e.message)))?;
+            }
+            created.push(format!(
+                "load balancer {lb_name} (listeners 80 and 8080 forwarding to {})",
+                self.target_groups.join(", ")
+            ));
+        }
+        for bg in &self.blue_green {
+            let (main, _) = ensure_target_group(w, &bg.target_group);
+            let (alt, new) = ensure_target_group(w, &bg.alternate_target_group);
+            if new {
+                created.push(format!("target group {}", tg_name(&alt)));
+            }
+            let fwd = vec![(main.clone(), 100), (alt.clone(), 0)];
+            let lb = w.elbv2.create_load_balancer(&lb_name);
+            for (rule, port, what) in [
+                (&bg.production_listener_rule, 80, "production"),
+                (&bg.test_listener_rule, 8080, "test"),
+            ] {
+                let Some(rule) = rule else { continue };
+                if w.elbv2.forward_weights(rule).is_some() {
+                    continue;
+                }
+                let listener = match w.elbv2.listener_on(&lb, port) {
+                    Some(l) => l,
+                    None => w
+                        .elbv2
                         .create_listener(&lb, port, "HTTP", &fwd)
                         .map_err(|e| {
                             Error::msg(format!("sandbox prepare: listener: {}", e.message))
-                        })?;
-                }
+                        })?,
+                };
+                w.elbv2
+                    .adopt_rule(&listener, rule, "/*", &fwd)
+                    .map_err(|e| {
+                        Error::msg(format!("sandbox prepare: listener rule: {}", e.message))
+                    })?;
                 created.push(format!(
-                    "load balancer {lb_name} (listeners 80 and 8080 forwarding to {})",
-                    self.target_groups.join(", ")
+                    "{what} listener rule {rule} (port {port}: {} 100%, {} 0%)",
+                    tg_name(&main),
+                    tg_name(&alt)
                 ));
             }
         }
@@ -463,11 +531,9 @@ fn load_state(path: &Path) -> Result<Option<World>, Error> {
         Err(e) => return Err(Error::io(path, &e, "reading the sandbox state")),
     };
     serde_json::from_str(&text).map(Some).map_err(|e| {
-        Error::input(
-            Diagnostic::error(format!("the sandbox state file is not valid: {e}"))
-                .at_file(path)
-                .hint("delete it to start from an empty (or seeded) sandbox"),
-        )
+        Error::msg(format!("the sandbox state file is not valid: {e}"))
+            .at_file(path)
+            .with_hint("delete it to start from an empty (or seeded) sandbox")
     })
 }
 

@@ -635,8 +635,25 @@ impl World {
         let targets = std::mem::take(&mut t.targets);
         let service = t.service.clone();
         let deployment = t.deployment.clone();
+        // A task of a deployment that failed and was rolled back stops at once; its targets
+        // still drain in their target groups for the deregistration delay. Other running
+        // tasks stay DEACTIVATING until their targets have drained.
+        let of_failed = match (&service, &deployment) {
+            (Some(key), Some(dep)) => self.services.get(key).is_some_and(|s| {
+                s.deployments
+                    .iter()
+                    .skip(1)
+                    .any(|d| &d.id == dep && d.rollout_state == "FAILED")
+            }),
+            _ => false,
+        };
         let delay = if was_running {
-            drain.max(self.deregister_targets(id, &targets))
+            let draining = self.deregister_targets(id, &targets);
+            if of_failed {
+                drain
+            } else {
+                drain.max(draining)
+            }
         } else {
             1.0
         };
@@ -1094,7 +1111,6 @@ impl World {
         let Some(s) = self.services.get_mut(key) else {
             return;
         };
-        let stable = s.stable_revision.clone();
         let Some(d) = s.deployments.first_mut() else {
             return;
         };
@@ -1120,14 +1136,12 @@ impl World {
             }
             sd.updated_at = now;
         }
-        let target = stable.filter(|r| {
-            self.services
-                .get(key)
-                .and_then(|s| s.deployments.first())
-                .is_some_and(|d| &d.revision != r)
-        });
+        // ECS rolls back to the most recent deployment in COMPLETED state; without one, "the
+        // circuit breaker does not launch new tasks and the deployment is stalled" (AWS, "How
+        // the Amazon ECS deployment circuit breaker detects failures").
+        let target = self.completed_deployment(key);
         match (rollback && !was_rollback, target) {
-            (true, Some(rev)) => self.start_rollback(key, &rev, reason),
+            (true, Some(prev)) => self.roll_back_to_deployment(key, &prev, reason),
             (true, None) | (false, _) => {
                 if let Some(s) = self.services.get_mut(key)
                     && let Some(d) = s.deployments.first_mut()
@@ -1140,7 +1154,7 @@ impl World {
                     } else if rollback {
                         sd.status = "ROLLBACK_FAILED".into();
                         sd.status_reason = Some(format!(
-                            "{reason} No successful service revision to roll back to."
+                            "{reason} No deployment in COMPLETED state to roll back to."
                         ));
                     } else {
                         sd.status = "STOPPED".into();
@@ -1154,7 +1168,78 @@ impl World {
         }
     }
 
+    /// The most recent deployment in COMPLETED state other than the primary: the one ECS rolls
+    /// back to.
+    pub fn completed_deployment(&self, key: &str) -> Option<String> {
+        self.services
+            .get(key)?
+            .deployments
+            .iter()
+            .skip(1)
+            .find(|d| d.rollout_state == "COMPLETED")
+            .map(|d| d.id.clone())
+    }
+
+    /// Roll the (already FAILED) primary back as ECS does: the earlier deployment `prev` (same
+    /// id) moves from COMPLETED back to IN_PROGRESS and becomes PRIMARY again, carrying the
+    /// failed service deployment (ROLLBACK_IN_PROGRESS). Its tasks that still run are kept; the
+    /// scheduler launches only the ones missing to reach the desired count, and stops the failed
+    /// deployment's tasks. The failed deployment stays ACTIVE (FAILED) until its tasks are gone.
+    pub fn roll_back_to_deployment(&mut self, key: &str, prev: &str, reason: &str) {
+        let now = self.now;
+        let name = self.svc_label(key);
+        let Some(s) = self.services.get_mut(key) else {
+            return;
+        };
+        let Some(pos) = s.deployments.iter().position(|d| d.id == prev) else {
+            return;
+        };
+        if pos == 0 {
+            return;
+        }
+        let failed = &mut s.deployments[0];
+        failed.status = "ACTIVE".into();
+        failed.launching = false;
+        failed.updated_at = now;
+        failed.rollout_reason = Some(format!("{reason} Rolling back to deployment {prev}."));
+        let failed_id = failed.id.clone();
+        let sd_arn = failed.sd.clone();
+        let mut d = s.deployments.remove(pos);
+        d.status = "PRIMARY".into();
+        d.rollout_state = "IN_PROGRESS".into();
+        d.rollout_reason = Some(format!("ECS deployment {prev} in progress."));
+        d.launching = true;
+        d.failed_tasks = 0;
+        d.desired = s.desired;
+        d.updated_at = now;
+        d.sd = sd_arn.clone();
+        let revision = d.revision.clone();
+        s.task_def = d.task_def.clone();
+        s.network = d.network.clone();
+        s.launch_type = d.launch_type.clone();
+        s.platform_version = d.platform_version.clone();
+        s.deployments.insert(0, d);
+        s.next_launch_at = now;
+        s.consecutive_failures = 0;
+        s.steady = false;
+        if let Some(sd) = self.sds.get_mut(&sd_arn) {
+            sd.status = "ROLLBACK_IN_PROGRESS".into();
+            sd.rollback = Some(
+                json!({"reason": reason, "startedAt": ts(now), "serviceRevisionArn": revision}),
+            );
+            sd.deployment_id = prev.to_string();
+            sd.updated_at = now;
+        }
+        self.new_event(
+            key,
+            format!("(service {name}) (deployment {failed_id}) rolling back to deployment {prev}."),
+        );
+        self.reconcile(key);
+    }
+
     /// Start a new PRIMARY deployment back on `revision`, carried by the same service deployment.
+    /// Only for StopServiceDeployment ROLLBACK when the source revision's deployment is no
+    /// longer in `deployments[]` (see `roll_back_to_deployment` for the usual path).
     pub fn start_rollback(&mut self, key: &str, revision: &str, reason: &str) {
         let now = self.now;
         let name = self.svc_label(key);
@@ -1442,9 +1527,21 @@ impl World {
             })
         };
         let name = self.svc_label(key);
+        let with_tasks: std::collections::BTreeSet<String> = self
+            .svc_tasks(key)
+            .filter(|t| t.last_status != "STOPPED")
+            .filter_map(|t| t.deployment.clone())
+            .collect();
         let Some(s) = self.services.get_mut(key) else {
             return;
         };
+        // A failed deployment that is no longer PRIMARY leaves `deployments[]` once none of its
+        // tasks is left, as in ECS.
+        let mut i = 0;
+        s.deployments.retain(|d| {
+            i += 1;
+            i == 1 || d.rollout_state != "FAILED" || with_tasks.contains(&d.id)
+        });
         let desired = s.desired;
         for (i, d) in s.deployments.iter_mut().enumerate() {
             if i > 0 {
@@ -1462,6 +1559,31 @@ impl World {
             .unwrap_or((0, 0));
         let sd_arn = p.sd.clone();
         let done = plive == desired && phealthy == desired && !others_left;
+        // earlySuccessCriteria (rolling only): the deployment completes once healthyPercent of
+        // the desired count is healthy on the target revision, with the source revision's
+        // tasks gone first (BLOCKING) or removed in the background afterwards (DEFERRED).
+        let early = p.strategy.is_empty() || p.strategy == "ROLLING";
+        let early = self
+            .services
+            .get(key)
+            .and_then(|s| s.deployment_configuration.get("earlySuccessCriteria"))
+            .filter(|e| early && e.get("enable").and_then(Value::as_bool) == Some(true))
+            .map(|e| {
+                let pct = e
+                    .get("healthyPercent")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(100);
+                let need = desired
+                    .saturating_mul(pct)
+                    .saturating_add(99)
+                    .div_euclid(100);
+                let blocking = e
+                    .get("sourceServiceRevisionCleanup")
+                    .and_then(Value::as_str)
+                    != Some("DEFERRED");
+                phealthy >= need && (!blocking || !others_left)
+            })
+            .unwrap_or(false);
         if p.rollout_state == "IN_PROGRESS" {
             if let Some(sd) = self.sds.get_mut(&sd_arn) {
                 sd.lifecycle_stage = Some(
@@ -1474,7 +1596,7 @@ impl World {
                 );
                 sd.updated_at = now;
             }
-            if done {
+            if done || early {
                 self.complete(key);
             }
         } else if done {
@@ -1506,9 +1628,17 @@ impl World {
     fn complete(&mut self, key: &str) {
         let now = self.now;
         let name = self.svc_label(key);
+        // Deployments whose tasks have not all stopped stay listed (ACTIVE) until they have
+        // (earlySuccessCriteria can complete a deployment before the old tasks are gone).
+        let with_tasks: std::collections::BTreeSet<String> = self
+            .svc_tasks(key)
+            .filter(|t| t.last_status != "STOPPED")
+            .filter_map(|t| t.deployment.clone())
+            .collect();
         let Some(s) = self.services.get_mut(key) else {
             return;
         };
+        let desired = s.desired;
         let Some(d) = s.deployments.first_mut() else {
             return;
         };
@@ -1519,10 +1649,26 @@ impl World {
         let rev = d.revision.clone();
         let sd_arn = d.sd.clone();
         let td = d.task_def.clone();
-        s.deployments.truncate(1);
+        let mut i = 0;
+        s.deployments.retain(|d| {
+            i += 1;
+            i == 1 || with_tasks.contains(&d.id)
+        });
+        // Steady only with the target revision alone at the desired count.
+        let live = self
+            .svc_tasks(key)
+            .filter(|t| t.live() && t.deployment.as_deref() == Some(id.as_str()))
+            .count() as i64;
+        let others = self
+            .svc_tasks(key)
+            .any(|t| t.last_status != "STOPPED" && t.deployment.as_deref() != Some(id.as_str()));
+        let steady = live == desired && !others;
+        let Some(s) = self.services.get_mut(key) else {
+            return;
+        };
         s.stable_revision = Some(rev);
         s.task_def = td;
-        s.steady = true;
+        s.steady = steady;
         if let Some(sd) = self.sds.get_mut(&sd_arn) {
             sd.status = match sd.status.as_str() {
                 "ROLLBACK_IN_PROGRESS" | "ROLLBACK_REQUESTED" => "ROLLBACK_SUCCESSFUL".into(),
@@ -1542,7 +1688,9 @@ impl World {
             key,
             format!("(service {name}) (deployment {id}) deployment completed."),
         );
-        self.new_event(key, format!("(service {name}) has reached a steady state."));
+        if steady {
+            self.new_event(key, format!("(service {name}) has reached a steady state."));
+        }
     }
 
     /// Roll back in-progress deployments whose watched alarms are in ALARM.

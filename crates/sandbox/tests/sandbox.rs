@@ -1,5 +1,5 @@
 //! Black-box tests of the sandbox: the real aws-sdk-ecs client over HTTP against
-//! `cortado::sandbox::start`, with compressed time.
+//! `cortado_sandbox::start`, with compressed time.
 
 use std::time::{Duration, Instant};
 
@@ -12,7 +12,7 @@ use aws_sdk_ecs::types::{
     DesiredStatus, LaunchType, NetworkConfiguration, PortMapping, Service,
     StopServiceDeploymentStopType,
 };
-use cortado::sandbox::{self, ApiFaults, Faults, Options, Sandbox};
+use cortado_sandbox::{self as sandbox, ApiFaults, Faults, Options, Sandbox};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const SPEED: f64 = 400.0;
@@ -58,6 +58,42 @@ async fn register(c: &Client, image: &str) -> String {
                 .name("web")
                 .image(image)
                 .port_mappings(PortMapping::builder().container_port(80).build())
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    out.task_definition()
+        .unwrap()
+        .task_definition_arn()
+        .unwrap()
+        .to_string()
+}
+
+/// `register` with a container health check (every 5 s, 2 retries, no start period).
+async fn register_with_health_check(c: &Client, image: &str) -> String {
+    let out = c
+        .register_task_definition()
+        .family("web")
+        .network_mode(aws_sdk_ecs::types::NetworkMode::Awsvpc)
+        .requires_compatibilities(aws_sdk_ecs::types::Compatibility::Fargate)
+        .cpu("256")
+        .memory("512")
+        .container_definitions(
+            ContainerDefinition::builder()
+                .name("web")
+                .image(image)
+                .port_mappings(PortMapping::builder().container_port(80).build())
+                .health_check(
+                    aws_sdk_ecs::types::HealthCheck::builder()
+                        .command("CMD-SHELL")
+                        .command("curl -f http://localhost/ || exit 1")
+                        .interval(5)
+                        .retries(2)
+                        .start_period(0)
+                        .build()
+                        .unwrap(),
+                )
                 .build(),
         )
         .send()
@@ -332,19 +368,82 @@ async fn rolling_deploy_completes() {
     }
 }
 
+/// ARNs of the service's tasks whose desired status is RUNNING, sorted.
+async fn running_task_arns(c: &Client) -> Vec<String> {
+    let mut arns = c
+        .list_tasks()
+        .cluster("c1")
+        .service_name("web")
+        .send()
+        .await
+        .unwrap()
+        .task_arns()
+        .to_vec();
+    arns.sort();
+    arns
+}
+
+/// Every task (any status) started by `started_by` (a deployment id).
+async fn tasks_started_by(c: &Client, started_by: &str) -> usize {
+    let mut n = 0;
+    for status in [DesiredStatus::Running, DesiredStatus::Stopped] {
+        n += c
+            .list_tasks()
+            .cluster("c1")
+            .service_name("web")
+            .desired_status(status)
+            .started_by(started_by)
+            .send()
+            .await
+            .unwrap()
+            .task_arns()
+            .len();
+    }
+    n
+}
+
+/// Virtual time of the newest event whose message is `message`.
+fn event_time(s: &Service, message: &str) -> f64 {
+    s.events()
+        .iter()
+        .find(|e| e.message() == Some(message))
+        .and_then(|e| e.created_at())
+        .map(|t| t.as_secs_f64())
+        .unwrap_or_else(|| panic!("no event {message:?}"))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn circuit_breaker_rolls_back_to_old_revision() {
     let sb = start(SPEED).await;
     let c = client(&sb, true);
     let v1 = settled_service(&c, true).await;
+    let prev = describe(&c).await.deployments()[0]
+        .id()
+        .unwrap()
+        .to_string();
     let v2 = register(&c, "web:v2--crash-2s").await;
     let (ours, sd_arn) = update(&c, &v2).await;
+    let target = sd_status(&c, &sd_arn)
+        .await
+        .target_service_revision()
+        .unwrap()
+        .arn()
+        .unwrap()
+        .to_string();
     let sd = wait_sd(&c, &sd_arn, "ROLLBACK_SUCCESSFUL").await;
-    let s = describe(&c).await;
-    // The false-success trap: the service is stable again, on the OLD revision.
+    let s = wait(&c, "the failed deployment to leave", |s| {
+        s.deployments().len() == 1
+    })
+    .await;
+    // The false-success trap: the service is stable again, on the OLD revision, and the PRIMARY
+    // deployment is the earlier one (same id), COMPLETED again.
     assert_eq!(s.task_definition(), Some(v1.as_str()));
-    assert_eq!(s.deployments().len(), 1);
-    assert_ne!(s.deployments()[0].id(), Some(ours.as_str()));
+    assert_eq!(s.deployments()[0].id(), Some(prev.as_str()));
+    assert_eq!(s.deployments()[0].status(), Some("PRIMARY"));
+    assert_eq!(
+        s.deployments()[0].rollout_state().map(|r| r.as_str()),
+        Some("COMPLETED")
+    );
     assert_eq!(s.deployments()[0].task_definition(), Some(v1.as_str()));
     assert_eq!(s.running_count(), 2);
     let cb = sd.deployment_circuit_breaker().unwrap();
@@ -353,10 +452,18 @@ async fn circuit_breaker_rolls_back_to_old_revision() {
     assert!(cb.failure_count() >= 3, "{cb:?}");
     let rb = sd.rollback().unwrap();
     assert!(rb.reason().unwrap().contains("circuit breaker"));
+    assert!(rb.started_at().is_some());
     assert_eq!(
         rb.service_revision_arn(),
         sd.source_service_revisions()[0].arn()
     );
+    // The target stays the failed revision; the rollback names the earlier one.
+    assert_eq!(
+        sd.target_service_revision().unwrap().arn(),
+        Some(target.as_str())
+    );
+    assert_ne!(rb.service_revision_arn(), Some(target.as_str()));
+    assert_eq!(s.current_service_deployment(), Some(sd_arn.as_str()));
     let messages: Vec<&str> = s.events().iter().filter_map(|e| e.message()).collect();
     assert!(
         messages.iter().any(|m| *m
@@ -366,9 +473,14 @@ async fn circuit_breaker_rolls_back_to_old_revision() {
         "{messages:?}"
     );
     assert!(
-        messages.iter().any(|m| m.starts_with(&format!(
-            "(service web) (deployment {ours}) rolling back to deployment ecs-svc/"
-        ))),
+        messages.iter().any(|m| *m
+            == format!("(service web) (deployment {ours}) rolling back to deployment {prev}.")),
+        "{messages:?}"
+    );
+    assert!(
+        messages
+            .iter()
+            .any(|m| *m == format!("(service web) (deployment {prev}) deployment completed.")),
         "{messages:?}"
     );
     let failed = stopped_tasks(&c, &ours).await;
@@ -382,6 +494,306 @@ async fn circuit_breaker_rolls_back_to_old_revision() {
         Some("Essential container in task exited")
     );
     assert_eq!(crashed.containers()[0].exit_code(), Some(1));
+}
+
+/// While the rollback runs, the earlier deployment is PRIMARY / IN_PROGRESS again and the
+/// failed one ACTIVE / FAILED, and the service deployment is ROLLBACK_IN_PROGRESS; then the old
+/// revision is alone and COMPLETED. At speed 60 the time from the breaker trip to that is
+/// measured in virtual seconds from the events.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollback_reactivates_the_completed_deployment_at_speed_60() {
+    let sb = start(60.0).await;
+    let c = client(&sb, true);
+    settled_service(&c, true).await;
+    let prev = describe(&c).await.deployments()[0]
+        .id()
+        .unwrap()
+        .to_string();
+    let old_tasks = running_task_arns(&c).await;
+    assert_eq!(old_tasks.len(), 2);
+    // v2 runs but never passes its container health check, so it never counts as healthy and
+    // minimumHealthyPercent 100 keeps both v1 tasks running through the failed deployment.
+    let v2 = register_with_health_check(&c, "web:v2--unhealthy").await;
+    let (ours, sd_arn) = update(&c, &v2).await;
+    // Poll the service deployment; look at the service once the rollback is under way.
+    let started = Instant::now();
+    let mut seen: Vec<String> = Vec::new();
+    let mut during: Option<Service> = None;
+    loop {
+        let st = sd_status(&c, &sd_arn)
+            .await
+            .status()
+            .map(|s| s.as_str().to_string())
+            .unwrap_or_default();
+        if seen.last() != Some(&st) {
+            seen.push(st.clone());
+        }
+        if st == "ROLLBACK_IN_PROGRESS" && during.is_none() {
+            during = Some(describe(&c).await);
+        }
+        if st == "ROLLBACK_SUCCESSFUL" {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "{seen:?}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(
+        seen,
+        ["IN_PROGRESS", "ROLLBACK_IN_PROGRESS", "ROLLBACK_SUCCESSFUL"]
+    );
+    let during = during.unwrap();
+    let p = &during.deployments()[0];
+    assert_eq!(p.id(), Some(prev.as_str()), "{during:#?}");
+    assert_eq!(p.status(), Some("PRIMARY"));
+    assert_eq!(p.rollout_state().map(|r| r.as_str()), Some("IN_PROGRESS"));
+    assert_eq!(p.desired_count(), 2);
+    let f = during
+        .deployments()
+        .iter()
+        .find(|d| d.id() == Some(ours.as_str()))
+        .expect("the failed deployment is listed while its last task stops");
+    assert_eq!(f.status(), Some("ACTIVE"));
+    assert_eq!(f.rollout_state().map(|r| r.as_str()), Some("FAILED"));
+    let s = wait(&c, "the old revision alone", |s| s.deployments().len() == 1).await;
+    assert_eq!(s.deployments()[0].id(), Some(prev.as_str()));
+    let tripped = event_time(
+        &s,
+        &format!("(service web) (deployment {ours}) rolling back to deployment {prev}."),
+    );
+    let completed = event_time(
+        &s,
+        &format!("(service web) (deployment {prev}) deployment completed."),
+    );
+    let took = completed - tripped;
+    eprintln!("breaker trip -> old revision alone and COMPLETED: {took:.1} virtual s");
+    // Nothing to launch or to wait for: only the last failed task's stop (4-10 s), not a
+    // provisioning plus start cycle of new tasks.
+    assert!((0.0..12.0).contains(&took), "{took}");
+    // The rollback started no task: the two v1 tasks that kept running are the service again.
+    assert_eq!(tasks_started_by(&c, &prev).await, 2);
+    assert_eq!(running_task_arns(&c).await, old_tasks);
+    let failed = stopped_tasks(&c, &ours).await;
+    assert!(failed.len() >= 3, "{failed:?}");
+}
+
+/// With minimumHealthyPercent 0 the new deployment stopped the old tasks: the rollback starts
+/// the missing ones in the earlier deployment (same id), not in a new one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollback_launches_only_the_missing_tasks() {
+    let sb = start(SPEED).await;
+    let c = client(&sb, true);
+    let v1 = settled_service(&c, true).await;
+    c.update_service()
+        .cluster("c1")
+        .service("web")
+        .deployment_configuration(
+            DeploymentConfiguration::builder()
+                .minimum_healthy_percent(0)
+                .maximum_percent(100)
+                .deployment_circuit_breaker(
+                    DeploymentCircuitBreaker::builder()
+                        .enable(true)
+                        .rollback(true)
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let s = wait(&c, "settled", |s| {
+        s.deployments().len() == 1
+            && s.deployments()[0].rollout_state().map(|r| r.as_str()) == Some("COMPLETED")
+            && s.running_count() == 2
+    })
+    .await;
+    let prev = s.deployments()[0].id().unwrap().to_string();
+    let before = tasks_started_by(&c, &prev).await;
+    let v2 = register(&c, "web:v2--crash-2s").await;
+    let (ours, sd_arn) = update(&c, &v2).await;
+    wait_sd(&c, &sd_arn, "ROLLBACK_SUCCESSFUL").await;
+    let s = wait(&c, "the old revision alone", |s| {
+        s.deployments().len() == 1 && s.running_count() == 2
+    })
+    .await;
+    assert_eq!(s.deployments()[0].id(), Some(prev.as_str()));
+    assert_eq!(s.task_definition(), Some(v1.as_str()));
+    assert_ne!(prev, ours);
+    // The old tasks were stopped to make room; two new ones started under the same id.
+    assert_eq!(tasks_started_by(&c, &prev).await, before + 2);
+    let messages: Vec<&str> = s.events().iter().filter_map(|e| e.message()).collect();
+    assert!(
+        messages.iter().any(|m| *m
+            == format!("(service web) (deployment {ours}) rolling back to deployment {prev}.")),
+        "{messages:?}"
+    );
+}
+
+/// Every task (any status) started by `started_by`, described.
+async fn all_tasks_started_by(c: &Client, started_by: &str) -> Vec<aws_sdk_ecs::types::Task> {
+    let mut arns = Vec::new();
+    for status in [DesiredStatus::Running, DesiredStatus::Stopped] {
+        arns.extend(
+            c.list_tasks()
+                .cluster("c1")
+                .service_name("web")
+                .desired_status(status)
+                .started_by(started_by)
+                .send()
+                .await
+                .unwrap()
+                .task_arns()
+                .to_vec(),
+        );
+    }
+    c.describe_tasks()
+        .cluster("c1")
+        .set_tasks(Some(arns))
+        .send()
+        .await
+        .unwrap()
+        .tasks()
+        .to_vec()
+}
+
+/// Service `web` of 4 tasks (minimumHealthyPercent 50, maximumPercent 100) with
+/// earlySuccessCriteria {healthyPercent 50, cleanup}; deploys v2 and returns, in virtual
+/// seconds: when the deployment completed, when the last v1 task stopped, and how many v2 tasks
+/// had started (RUNNING) by the completion.
+async fn early_success_run(cleanup: &str) -> (f64, f64, usize) {
+    let sb = start(SPEED).await;
+    let c = client(&sb, true);
+    c.create_cluster().cluster_name("c1").send().await.unwrap();
+    let v1 = register(&c, "web:v1").await;
+    let cfg = DeploymentConfiguration::builder()
+        .minimum_healthy_percent(50)
+        .maximum_percent(100)
+        .early_success_criteria(
+            aws_sdk_ecs::types::DeploymentEarlySuccessCriteria::builder()
+                .enable(true)
+                .healthy_percent(50)
+                .source_service_revision_cleanup(cleanup.into())
+                .build(),
+        )
+        .build();
+    c.create_service()
+        .cluster("c1")
+        .service_name("web")
+        .task_definition(&v1)
+        .desired_count(4)
+        .launch_type(LaunchType::Fargate)
+        .network_configuration(network())
+        .deployment_configuration(cfg)
+        .send()
+        .await
+        .unwrap();
+    let s = wait(&c, "v1 settled", |s| {
+        s.deployments().len() == 1 && s.running_count() == 4
+    })
+    .await;
+    let prev = s.deployments()[0].id().unwrap().to_string();
+    // v2 takes 60 s longer to start. The scheduler stops two v1 tasks to make room for two v2
+    // tasks; once those are healthy it stops the last two v1 tasks and starts the last two v2
+    // tasks, which run about 70 s later.
+    let v2 = register(&c, "web:v2--slow-start-60s").await;
+    let (ours, sd_arn) = update(&c, &v2).await;
+    wait_sd(&c, &sd_arn, "SUCCESSFUL").await;
+    let s = wait(&c, "v2 alone at 4", |s| {
+        s.deployments().len() == 1 && s.running_count() == 4
+    })
+    .await;
+    assert_eq!(s.deployments()[0].id(), Some(ours.as_str()));
+    let completed = event_time(
+        &s,
+        &format!("(service web) (deployment {ours}) deployment completed."),
+    );
+    // The steady state comes only with v2 alone at the desired count.
+    let steady = event_time(&s, "(service web) has reached a steady state.");
+    assert!(steady >= completed);
+    let last_old_stop = all_tasks_started_by(&c, &prev)
+        .await
+        .iter()
+        .map(|t| t.stopped_at().unwrap().as_secs_f64())
+        .fold(0.0, f64::max);
+    let new_started_by_then = all_tasks_started_by(&c, &ours)
+        .await
+        .iter()
+        .filter(|t| t.started_at().is_some_and(|x| x.as_secs_f64() <= completed))
+        .count();
+    (completed, last_old_stop, new_started_by_then)
+}
+
+/// BLOCKING: the deployment completes once half the desired count is healthy on v2 and the v1
+/// tasks are gone, before v2 reaches the desired count.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn early_success_blocking_completes_after_old_tasks_are_gone() {
+    let (completed, last_old_stop, new_started) = early_success_run("BLOCKING").await;
+    assert!(completed >= last_old_stop, "{completed} {last_old_stop}");
+    assert_eq!(new_started, 2);
+}
+
+/// DEFERRED: the deployment completes once half the desired count is healthy on v2; the v1
+/// tasks are stopped afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn early_success_deferred_completes_before_old_tasks_are_gone() {
+    let (completed, last_old_stop, new_started) = early_success_run("DEFERRED").await;
+    assert!(completed < last_old_stop, "{completed} {last_old_stop}");
+    assert_eq!(new_started, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn early_success_criteria_is_validated() {
+    let sb = start(SPEED).await;
+    let c = client(&sb, false);
+    c.create_cluster().cluster_name("c1").send().await.unwrap();
+    let v1 = register(&c, "web:v1").await;
+    let create = |cfg: DeploymentConfiguration| {
+        c.create_service()
+            .cluster("c1")
+            .service_name("web")
+            .task_definition(&v1)
+            .desired_count(1)
+            .launch_type(LaunchType::Fargate)
+            .network_configuration(network())
+            .deployment_configuration(cfg)
+            .send()
+    };
+    let esc = |hp: Option<i32>, cleanup: Option<&str>| {
+        aws_sdk_ecs::types::DeploymentEarlySuccessCriteria::builder()
+            .enable(true)
+            .set_healthy_percent(hp)
+            .set_source_service_revision_cleanup(cleanup.map(Into::into))
+            .build()
+    };
+    for cfg in [
+        // healthyPercent below minimumHealthyPercent
+        DeploymentConfiguration::builder()
+            .minimum_healthy_percent(100)
+            .early_success_criteria(esc(Some(50), Some("BLOCKING")))
+            .build(),
+        // no cleanup mode
+        DeploymentConfiguration::builder()
+            .minimum_healthy_percent(50)
+            .early_success_criteria(esc(Some(50), None))
+            .build(),
+        // not a rolling deployment
+        DeploymentConfiguration::builder()
+            .minimum_healthy_percent(50)
+            .strategy(aws_sdk_ecs::types::DeploymentStrategy::BlueGreen)
+            .early_success_criteria(esc(Some(50), Some("DEFERRED")))
+            .build(),
+    ] {
+        let err = create(cfg).await.unwrap_err();
+        assert_eq!(err.code(), Some("InvalidParameterException"), "{err:?}");
+    }
+    create(
+        DeploymentConfiguration::builder()
+            .minimum_healthy_percent(50)
+            .early_success_criteria(esc(Some(50), Some("DEFERRED")))
+            .build(),
+    )
+    .await
+    .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -456,8 +868,12 @@ async fn stop_service_deployment_rollback() {
     let sb = start(SPEED).await;
     let c = client(&sb, true);
     let v1 = settled_service(&c, false).await;
+    let prev = describe(&c).await.deployments()[0]
+        .id()
+        .unwrap()
+        .to_string();
     let v2 = register(&c, "web:v2--slow-start-1h").await;
-    let (_ours, sd_arn) = update(&c, &v2).await;
+    let (ours, sd_arn) = update(&c, &v2).await;
     assert_eq!(
         sd_status(&c, &sd_arn).await.status().map(|x| x.as_str()),
         Some("IN_PROGRESS")
@@ -473,6 +889,17 @@ async fn stop_service_deployment_rollback() {
     let s = describe(&c).await;
     assert_eq!(s.task_definition(), Some(v1.as_str()));
     assert_eq!(s.running_count(), 2);
+    // Back to the source revision's deployment, same id, as the circuit breaker does.
+    assert_eq!(s.deployments()[0].id(), Some(prev.as_str()));
+    assert!(
+        s.events().iter().any(|e| e.message()
+            == Some(
+                format!("(service web) (deployment {ours}) rolling back to deployment {prev}.")
+                    .as_str()
+            )),
+        "{:?}",
+        s.events()
+    );
     // A finished deployment cannot be stopped again.
     let err = c
         .stop_service_deployment()
@@ -1094,6 +1521,272 @@ mod lb {
         }
     }
 
+    /// A service definition written for a real account (target groups and listener rules named
+    /// by ARN, as `cortado deploy --sandbox` hands them to `Prepare`): Prepare creates the
+    /// alternate group and the rules, CreateService accepts them, and a blue/green deployment
+    /// with a PAUSE hook after the test traffic shift moves the rule weights stage by stage.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn blue_green_after_prepare_shifts_rule_weights_in_order() {
+        const ACCT: &str = "arn:aws:elasticloadbalancing:us-east-1:123456789012";
+        let main_tg = format!("{ACCT}:targetgroup/hello/0123456789abcdef");
+        let alt_tg = format!("{ACCT}:targetgroup/hello-green/fedcba9876543210");
+        let prod_rule = format!(
+            "{ACCT}:listener-rule/app/hello/50dc6c495c0c9188/f2f7dc8efc522ab2/9683b2d02a6cabee"
+        );
+        let test_rule = format!(
+            "{ACCT}:listener-rule/app/hello/50dc6c495c0c9188/0467ef3c8400ae65/8ee6ab2f1f9a6c2d"
+        );
+        let sb = start(200.0).await;
+        let prep = sandbox::Prepare {
+            cluster: "c1".into(),
+            service: Some("web".into()),
+            target_groups: vec![main_tg.clone()],
+            images: Vec::new(),
+            blue_green: vec![sandbox::PrepareBlueGreen {
+                target_group: main_tg.clone(),
+                alternate_target_group: alt_tg.clone(),
+                production_listener_rule: Some(prod_rule.clone()),
+                test_listener_rule: Some(test_rule.clone()),
+            }],
+        };
+        let created = prep.apply(&sb).unwrap();
+        assert!(
+            created.iter().any(|l| l == "target group hello-green"),
+            "{created:?}"
+        );
+        assert!(
+            created
+                .iter()
+                .any(|l| l.starts_with(&format!("production listener rule {prod_rule}"))),
+            "{created:?}"
+        );
+        // Idempotent: a second prepare creates nothing.
+        assert_eq!(prep.apply(&sb).unwrap(), Vec::<String>::new());
+        let conf = elb::Config::builder()
+            .behavior_version(elb::config::BehaviorVersion::latest())
+            .region(elb::config::Region::new("us-east-1"))
+            .credentials_provider(elb::config::Credentials::new(
+                "AKIDSANDBOX",
+                "sandbox-secret",
+                None,
+                None,
+                "test",
+            ))
+            .endpoint_url(sb.endpoint())
+            .build();
+        let e = elb::Client::from_conf(conf);
+        // green share of production and test traffic, from DescribeRules.
+        let green_weights = || async {
+            let out = e
+                .describe_rules()
+                .rule_arns(&prod_rule)
+                .rule_arns(&test_rule)
+                .send()
+                .await
+                .unwrap();
+            let share = |arn: &str| {
+                let r = out
+                    .rules()
+                    .iter()
+                    .find(|r| r.rule_arn() == Some(arn))
+                    .unwrap();
+                let tgs = r.actions()[0].forward_config().unwrap().target_groups();
+                let w = |tg: &str| {
+                    tgs.iter()
+                        .find(|t| t.target_group_arn() == Some(tg))
+                        .and_then(|t| t.weight())
+                        .unwrap()
+                };
+                assert_eq!(w(&main_tg) + w(&alt_tg), 100, "{r:?}");
+                w(&alt_tg)
+            };
+            (share(&prod_rule), share(&test_rule))
+        };
+        assert_eq!(green_weights().await, (0, 0));
+        // The production rule sits on port 80, the test rule on 8080.
+        let lbs = e
+            .describe_load_balancers()
+            .names("sandbox-web")
+            .send()
+            .await
+            .unwrap();
+        let lb_arn = lbs.load_balancers()[0]
+            .load_balancer_arn()
+            .unwrap()
+            .to_string();
+        let listeners = e
+            .describe_listeners()
+            .load_balancer_arn(&lb_arn)
+            .send()
+            .await
+            .unwrap();
+        for (port, rule) in [(80, &prod_rule), (8080, &test_rule)] {
+            let l = listeners
+                .listeners()
+                .iter()
+                .find(|l| l.port() == Some(port))
+                .unwrap();
+            let rules = e
+                .describe_rules()
+                .listener_arn(l.listener_arn().unwrap())
+                .send()
+                .await
+                .unwrap();
+            assert!(
+                rules
+                    .rules()
+                    .iter()
+                    .any(|r| r.rule_arn() == Some(rule.as_str())),
+                "{rules:?}"
+            );
+        }
+
+        let c = client(&sb, true);
+        let td = register(&c, "web:v1").await;
+        c.create_service()
+            .cluster("c1")
+            .service_name("web")
+            .task_definition(&td)
+            .desired_count(2)
+            .launch_type(LaunchType::Fargate)
+            .network_configuration(network())
+            .load_balancers(
+                LoadBalancer::builder()
+                    .target_group_arn(&main_tg)
+                    .container_name("web")
+                    .container_port(80)
+                    .advanced_configuration(
+                        AdvancedConfiguration::builder()
+                            .alternate_target_group_arn(&alt_tg)
+                            .production_listener_rule(&prod_rule)
+                            .test_listener_rule(&test_rule)
+                            .role_arn("arn:aws:iam::123456789012:role/ecs-bg")
+                            .build(),
+                    )
+                    .build(),
+            )
+            .deployment_configuration(
+                DeploymentConfiguration::builder()
+                    .strategy(DeploymentStrategy::BlueGreen)
+                    .lifecycle_hooks(pause_hook())
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        wait(&c, "initial deployment", |s| {
+            s.deployments().len() == 1
+                && s.deployments()[0].rollout_state().map(|r| r.as_str()) == Some("COMPLETED")
+                && s.running_count() == 2
+        })
+        .await;
+        let v2 = register(&c, "web:v2").await;
+        let (_ours, sd_arn) = update(&c, &v2).await;
+        // (lifecycle stage, green share of production, green share of test), on each change.
+        let mut seen: Vec<(String, i32, i32)> = Vec::new();
+        let mut continued = false;
+        let started = Instant::now();
+        loop {
+            let sd = sd_status(&c, &sd_arn).await;
+            let status = sd.status().unwrap().as_str().to_string();
+            let stage = sd
+                .lifecycle_stage()
+                .map(|s| s.as_str().to_string())
+                .unwrap_or_else(|| status.clone());
+            let (prod, test) = green_weights().await;
+            if seen.last() != Some(&(stage.clone(), prod, test)) {
+                seen.push((stage.clone(), prod, test));
+            }
+            if !continued
+                && let Some(h) = sd
+                    .lifecycle_hook_details()
+                    .iter()
+                    .find(|h| h.status().map(|s| s.as_str()) == Some("AWAITING_ACTION"))
+            {
+                assert_eq!(stage, "POST_TEST_TRAFFIC_SHIFT");
+                assert_eq!(h.target_type().map(|t| t.as_str()), Some("PAUSE"));
+                // Both revisions run: blue healthy in the main group, green in the alternate.
+                for tg in [&main_tg, &alt_tg] {
+                    let th = e
+                        .describe_target_health()
+                        .target_group_arn(tg)
+                        .send()
+                        .await
+                        .unwrap();
+                    let states: Vec<&str> = th
+                        .target_health_descriptions()
+                        .iter()
+                        .filter_map(|t| t.target_health()?.state().map(|s| s.as_str()))
+                        .collect();
+                    assert_eq!(states, ["healthy", "healthy"], "{tg}");
+                }
+                c.continue_service_deployment()
+                    .service_deployment_arn(&sd_arn)
+                    .hook_id(h.hook_id().unwrap())
+                    .action(aws_sdk_ecs::types::DeploymentLifecycleHookAction::Continue)
+                    .send()
+                    .await
+                    .unwrap();
+                continued = true;
+            }
+            if status == "SUCCESSFUL" {
+                break;
+            }
+            assert!(started.elapsed() < Duration::from_secs(20), "{seen:?}");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert!(continued, "{seen:?}");
+        eprintln!("stages and green weights (production, test): {seen:?}");
+        // Stages come in ECS's order.
+        let order = [
+            "RECONCILE_SERVICE",
+            "PRE_SCALE_UP",
+            "SCALE_UP",
+            "POST_SCALE_UP",
+            "TEST_TRAFFIC_SHIFT",
+            "POST_TEST_TRAFFIC_SHIFT",
+            "PRODUCTION_TRAFFIC_SHIFT",
+            "POST_PRODUCTION_TRAFFIC_SHIFT",
+            "BAKE_TIME",
+            "CLEAN_UP",
+            "SUCCESSFUL",
+        ];
+        let pos: Vec<usize> = seen
+            .iter()
+            .map(|(st, _, _)| order.iter().position(|o| o == st).expect(st))
+            .collect();
+        assert!(pos.windows(2).all(|w| w[0] <= w[1]), "{seen:?}");
+        // No traffic on green before the test shift; test traffic first, production after the
+        // hook was continued; all of it at the end.
+        assert_eq!((seen[0].1, seen[0].2), (0, 0), "{seen:?}");
+        assert!(
+            seen.contains(&("POST_TEST_TRAFFIC_SHIFT".into(), 0, 100)),
+            "{seen:?}"
+        );
+        for (st, prod, test) in &seen {
+            let p = order.iter().position(|o| o == st).unwrap();
+            if p < 4 {
+                assert_eq!((*prod, *test), (0, 0), "{seen:?}");
+            }
+            if p <= 5 {
+                assert_eq!(*prod, 0, "{seen:?}");
+            }
+            if p >= 7 {
+                assert_eq!(*prod, 100, "{seen:?}");
+            }
+        }
+        assert_eq!(
+            seen.last().map(|x| (x.1, x.2)),
+            Some((100, 100)),
+            "{seen:?}"
+        );
+        let s = wait(&c, "blue cleaned up", |s| {
+            s.running_count() == 2 && s.deployments().len() == 1
+        })
+        .await;
+        assert_eq!(s.task_definition(), Some(v2.as_str()));
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn blue_green_with_pause_hook_continued_then_rolled_back() {
         let sb = start(600.0).await;
@@ -1161,7 +1854,11 @@ mod lb {
 
         // Next deployment goes to the blue group; the operator rolls it back at the hook.
         let v3 = register(&c, "web:v3").await;
-        let (_ours3, sd3) = update(&c, &v3).await;
+        let v2_deployment = describe(&c).await.deployments()[0]
+            .id()
+            .unwrap()
+            .to_string();
+        let (ours3, sd3) = update(&c, &v3).await;
         let hook = awaiting_hook(&c, &sd3).await;
         assert_eq!(weight(&a, &a.test_rule, &a.blue).await, 100);
         c.continue_service_deployment()
@@ -1180,6 +1877,22 @@ mod lb {
         })
         .await;
         assert_eq!(s.task_definition(), Some(v2.as_str()));
+        // The v2 deployment (same id) is PRIMARY and COMPLETED again; the event names both.
+        assert_eq!(s.deployments()[0].id(), Some(v2_deployment.as_str()));
+        assert_eq!(
+            s.deployments()[0].rollout_state().map(|r| r.as_str()),
+            Some("COMPLETED")
+        );
+        let rolling_back = format!(
+            "(service web) (deployment {ours3}) rolling back to deployment {v2_deployment}."
+        );
+        assert!(
+            s.events()
+                .iter()
+                .any(|e| e.message() == Some(rolling_back.as_str())),
+            "{:?}",
+            s.events()
+        );
     }
 
     async fn observe_weights(c: &Client, a: &Alb, sd_arn: &str, tg: &str) -> Vec<i32> {
@@ -1608,7 +2321,7 @@ async fn alarm_in_alarm_state_rolls_back() {
 #[ignore]
 async fn bench_200_services_x_4_tasks() {
     use serde_json::json;
-    let mut w = cortado::sandbox::world::World::new("us-east-1", 7, 1_700_000_000.0);
+    let mut w = cortado_sandbox::world::World::new("us-east-1", 7, 1_700_000_000.0);
     w.ecs("CreateCluster", &json!({"clusterName": "bench"}))
         .unwrap();
     let td = |img: &str| json!({"family": "b", "containerDefinitions": [{"name": "app", "image": img, "healthCheck": {"command": ["CMD", "true"], "interval": 10}}]});
@@ -1619,7 +2332,7 @@ async fn bench_200_services_x_4_tasks() {
         w.ecs("CreateService", &json!({"cluster": "bench", "serviceName": format!("s{i}"), "taskDefinition": "b:1", "desiredCount": 4})).unwrap();
     }
     println!("create 200 services: {:?}", t0.elapsed());
-    let run = |w: &mut cortado::sandbox::world::World, label: &str| {
+    let run = |w: &mut cortado_sandbox::world::World, label: &str| {
         let (mut adv, mut total, mut max, mut events) =
             (0u32, Duration::ZERO, Duration::ZERO, 0usize);
         let mut t = w.now;
@@ -1715,6 +2428,7 @@ async fn same_seed_same_ids_and_prepare_creates_what_is_missing() {
         service: Some("web".into()),
         target_groups: vec!["arn:aws:elasticloadbalancing:us-east-1:999999999999:targetgroup/web-blue/0123456789abcdef".into(), "web-green".into()],
         images: vec![image.into()],
+        blue_green: Vec::new(),
     };
     let created = prep.apply(&sb).unwrap();
     assert_eq!(created.len(), 5, "{created:?}");

@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::sandbox::api::ApiError;
+use crate::api::ApiError;
 
 /// The XML namespace of ELBv2 responses.
 pub const ELBV2_NAMESPACE: &str = "http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/";
@@ -382,8 +382,8 @@ mod tests {
 /// `X-Amz-Target` JSON requests to [`Ecr::handle`], so the real SDK clients can be pointed at
 /// it. The product's server (with its own routing) lives elsewhere.
 ///
-/// [`Elbv2::handle`]: crate::sandbox::elbv2::Elbv2::handle
-/// [`Ecr::handle`]: crate::sandbox::ecr::Ecr::handle
+/// [`Elbv2::handle`]: crate::elbv2::Elbv2::handle
+/// [`Ecr::handle`]: crate::ecr::Ecr::handle
 #[cfg(test)]
 pub(crate) mod test_server {
     use std::sync::{Arc, Mutex};
@@ -394,8 +394,8 @@ pub(crate) mod test_server {
     use axum::response::{IntoResponse, Response};
 
     use super::{parse_form, xml_error};
-    use crate::sandbox::ecr::Ecr;
-    use crate::sandbox::elbv2::Elbv2;
+    use crate::ecr::Ecr;
+    use crate::elbv2::Elbv2;
 
     pub(crate) struct Sandbox {
         pub elbv2: Elbv2,

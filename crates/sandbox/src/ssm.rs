@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::sandbox::api::ApiError;
+use crate::api::ApiError;
 
 /// The parameter types SSM knows.
 pub const TYPES: [&str; 3] = ["String", "StringList", "SecureString"];

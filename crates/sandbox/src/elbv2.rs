@@ -1,6 +1,6 @@
 //! Elastic Load Balancing v2 (ALB) emulation: a pure, deterministic state machine.
 //!
-//! Receives awsQuery actions (already parsed into a key/value map by [`crate::sandbox::query`])
+//! Receives awsQuery actions (already parsed into a key/value map by [`crate::query`])
 //! with the virtual time `now`, plus direct calls from seeding and from the ECS rollout
 //! simulation (register/deregister targets, read and set forward weights). Hands back the XML
 //! body of the success response, or an [`ApiError`] with AWS's error code.
@@ -16,8 +16,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::sandbox::api::ApiError;
-use crate::sandbox::query::{
+use crate::api::ApiError;
+use crate::query::{
     XmlWriter, is_present, member_prefixes, members, optional_i32, required, xml_response,
 };
 
@@ -665,6 +665,53 @@ impl Elbv2 {
             return Ok(rule.arn.clone());
         }
         self.insert_rule(listener_arn, priority, conditions, actions)
+    }
+
+    /// The listener on `port` of a load balancer.
+    pub fn listener_on(&self, lb_arn: &str, port: i32) -> Option<String> {
+        self.listeners
+            .iter()
+            .find(|l| l.lb_arn == lb_arn && l.port == port)
+            .map(|l| l.arn.clone())
+    }
+
+    /// Creates a path-pattern rule that keeps a given ARN (a service definition written for a
+    /// real account names its listener rules by ARN; the sandbox adopts them as it adopts
+    /// target groups), at the listener's next free priority. Idempotent: an existing rule (or
+    /// listener default rule) of that ARN is returned as is.
+    pub fn adopt_rule(
+        &mut self,
+        listener_arn: &str,
+        arn: &str,
+        path_pattern: &str,
+        forward: &[(String, i32)],
+    ) -> Result<String, ApiError> {
+        if self.actions_of(arn).is_some() {
+            return Ok(arn.to_string());
+        }
+        self.validate_forward(forward)?;
+        if self.listener(listener_arn).is_none() {
+            return Err(listener_not_found(listener_arn));
+        }
+        let priority = self
+            .rules
+            .iter()
+            .filter(|r| r.listener_arn == listener_arn)
+            .map(|r| r.priority)
+            .max()
+            .unwrap_or(0)
+            + 1;
+        self.rules.push(Rule {
+            arn: arn.to_string(),
+            listener_arn: listener_arn.to_string(),
+            priority,
+            conditions: vec![Condition {
+                field: "path-pattern".to_string(),
+                values: vec![path_pattern.to_string()],
+            }],
+            actions: vec![Action::forward(forward)],
+        });
+        Ok(arn.to_string())
     }
 
     fn insert_rule(
@@ -1997,7 +2044,7 @@ fn write_attributes(attributes: &BTreeMap<String, String>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sandbox::query::parse_form;
+    use crate::query::parse_form;
 
     /// A load balancer with a listener forwarding 100/0 to blue/green and a `/api/*` rule.
     fn seeded() -> (Elbv2, String, String, String, String) {
@@ -2723,8 +2770,8 @@ mod sdk_tests {
     };
 
     use super::*;
-    use crate::sandbox::ecr::Ecr;
-    use crate::sandbox::query::test_server;
+    use crate::ecr::Ecr;
+    use crate::query::test_server;
 
     fn client(url: &str) -> Client {
         let conf = aws_sdk_elasticloadbalancingv2::config::Builder::new()

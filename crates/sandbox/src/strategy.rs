@@ -537,17 +537,24 @@ impl World {
         green.launching = false;
         green.updated_at = now;
         let green_id = green.id.clone();
+        // As ECS rolls back: blue, the deployment in COMPLETED state, goes back to IN_PROGRESS
+        // (same id) and carries the failed service deployment until it completes again.
+        let desired = s.desired;
         let blue = &mut s.deployments[0];
         blue.status = "PRIMARY".into();
         blue.launching = true;
         blue.updated_at = now;
+        blue.rollout_state = "IN_PROGRESS".into();
+        blue.rollout_reason = Some(format!("ECS deployment {} in progress.", blue.id));
+        blue.failed_tasks = 0;
+        blue.desired = desired;
+        blue.sd = sd_arn.clone();
         let blue_id = blue.id.clone();
         let blue_td = blue.task_def.clone();
         let blue_rev = blue.revision.clone();
         let blue_bindings = blue.bindings.clone();
         s.deployments.insert(1, green);
         s.task_def = blue_td;
-        s.rollback_sd = Some(sd_arn.clone());
         s.steady = false;
         for b in blue_bindings {
             let mut w = vec![(b.tg.clone(), 100)];
@@ -564,6 +571,7 @@ impl World {
                 json!({"reason": reason, "startedAt": ts(now), "serviceRevisionArn": blue_rev}),
             );
             sd.lifecycle_stage = Some("PRODUCTION_TRAFFIC_SHIFT".into());
+            sd.deployment_id = blue_id.clone();
             sd.updated_at = now;
         }
         self.new_event(

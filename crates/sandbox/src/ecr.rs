@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::sandbox::api::ApiError;
+use crate::api::ApiError;
 
 const DEFAULT_REGION: &str = "us-east-1";
 const DEFAULT_ACCOUNT: &str = "123456789012";
@@ -995,8 +995,8 @@ mod sdk_tests {
     use aws_sdk_ecr::types::{ImageFailureCode, ImageIdentifier};
 
     use super::*;
-    use crate::sandbox::elbv2::Elbv2;
-    use crate::sandbox::query::test_server;
+    use crate::elbv2::Elbv2;
+    use crate::query::test_server;
 
     #[tokio::test]
     async fn the_sdk_reads_images_through_the_emulator() {

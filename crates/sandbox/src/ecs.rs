@@ -593,6 +593,35 @@ impl World {
             )));
         }
         out.insert("strategy".into(), json!(strategy));
+        // earlySuccessCriteria (AWS API reference, DeploymentEarlySuccessCriteria): rolling
+        // deployments only; when enabled, healthyPercent (0-100, not below
+        // minimumHealthyPercent) and sourceServiceRevisionCleanup are required.
+        if let Some(esc) = cfg.get("earlySuccessCriteria").filter(|v| !v.is_null()) {
+            let enabled = esc.get("enable").and_then(Value::as_bool).ok_or_else(|| {
+                invalid("earlySuccessCriteria.enable is required and must be a boolean.")
+            })?;
+            if enabled {
+                if strategy != "ROLLING" {
+                    return Err(invalid(
+                        "earlySuccessCriteria can only be used with the ROLLING deployment strategy.",
+                    ));
+                }
+                let hp = esc.get("healthyPercent").and_then(Value::as_i64);
+                if !hp.is_some_and(|h| (0..=100).contains(&h) && h >= min) {
+                    return Err(invalid(
+                        "earlySuccessCriteria.healthyPercent is required when enable is true, and must be between 0 and 100 and not below minimumHealthyPercent.",
+                    ));
+                }
+                let cleanup = esc
+                    .get("sourceServiceRevisionCleanup")
+                    .and_then(Value::as_str);
+                if !cleanup.is_some_and(|c| c == "BLOCKING" || c == "DEFERRED") {
+                    return Err(invalid(
+                        "earlySuccessCriteria.sourceServiceRevisionCleanup is required when enable is true, and must be BLOCKING or DEFERRED.",
+                    ));
+                }
+            }
+        }
         if let Some(b) = cfg.int_opt("bakeTimeInMinutes")?
             && !(0..=1440).contains(&b)
         {
@@ -1873,12 +1902,14 @@ impl World {
                 .services
                 .get(&key)
                 .and_then(|s| s.stable_revision.clone());
-            let Some(rev) = stable.filter(|r| *r != sd.target_revision) else {
+            let prev = self.completed_deployment(&key);
+            let stable = stable.filter(|r| *r != sd.target_revision);
+            if prev.is_none() && stable.is_none() {
                 return Err(ApiError::client(
                     "ConflictException",
                     "There is no successful service revision to roll back to.",
                 ));
-            };
+            }
             if let Some(d) = self
                 .services
                 .get_mut(&key)
@@ -1893,11 +1924,18 @@ impl World {
             if let Some(x) = self.sds.get_mut(&arn) {
                 x.status = "ROLLBACK_REQUESTED".into();
             }
-            self.start_rollback(
-                &key,
-                &rev,
-                "Service deployment rolled back because of a StopServiceDeployment request.",
-            );
+            let reason =
+                "Service deployment rolled back because of a StopServiceDeployment request.";
+            match (prev, stable) {
+                // As the circuit breaker does: the source revision's deployment (same id) goes
+                // from COMPLETED back to IN_PROGRESS.
+                (Some(prev), _) => self.roll_back_to_deployment(&key, &prev, reason),
+                // The source revision's deployment has already left `deployments[]` (ECS keeps
+                // finished ones only briefly): a new deployment of the source revision, the
+                // sandbox's shape before it rolled back as ECS does. Not confirmed in AWS docs.
+                (None, Some(rev)) => self.start_rollback(&key, &rev, reason),
+                (None, None) => {}
+            }
         } else {
             let name = self
                 .services

@@ -546,15 +546,15 @@ mod tests {
     }
 
     /// A sandbox with two parameters, and lookups pointed at it as a run would be.
-    async fn sandbox_lookups() -> (crate::sandbox::Sandbox, Lookups) {
-        let seed = crate::sandbox::Seed::parse(
+    async fn sandbox_lookups() -> (cortado_sandbox::Sandbox, Lookups) {
+        let seed = cortado_sandbox::Seed::parse(
             "parameters:\n  - {name: /app/pw, type: SecureString, value: hunter2}\n  - {name: /app/user, type: String, value: app}\n",
             Path::new("seed.yml"),
         )
         .unwrap();
-        let sb = crate::sandbox::start(crate::sandbox::Options {
+        let sb = cortado_sandbox::start(cortado_sandbox::Options {
             seed: Some(seed),
-            ..crate::sandbox::Options::default()
+            ..cortado_sandbox::Options::default()
         })
         .await
         .unwrap();
@@ -567,7 +567,7 @@ mod tests {
         (sb, lookups)
     }
 
-    fn get_parameter_calls(sb: &crate::sandbox::Sandbox) -> usize {
+    fn get_parameter_calls(sb: &cortado_sandbox::Sandbox) -> usize {
         sb.control()
             .requests()
             .iter()

@@ -302,7 +302,7 @@ pub fn judge(ours: &Ours, snap: &Snapshot, rules: &FastFail, unhealthy_for: Dura
             Some(p) if p.task_definition_arn != ours.task_definition_arn => Failure::RolledBack {
                 by: "ECS or another actor".into(),
                 reason: format!(
-                    "a new deployment {} runs {}",
+                    "deployment {} runs {}",
                     p.id,
                     short_arn(&p.task_definition_arn)
                 ),

@@ -12,6 +12,7 @@
 //! `CORTADO_BENCH_N` (deploys for the latency figure, default 20), `CORTADO_BENCH_REALTIME=1`
 //! (add one deploy at speed 1, about 2 minutes, for an uncompressed API-budget figure),
 //! `CORTADO_BIN` (path of the cortado binary, instead of the one next to the bench),
+//! `CORTADO_BENCH_BROKEN_REPS` (runs per shape and mode in phase 3, default 3),
 //! `CORTADO_BENCH_ONLY=single,batch,broken,realtime` (run only those phases).
 //!
 //! Setting: cluster `bench`, Fargate services behind an ALB target group (health check every
@@ -116,7 +117,10 @@ fn main() {
         skipped()
     };
     let broken = if wanted("broken") {
-        bench.phase_broken(speed, 3)
+        bench.phase_broken(
+            speed,
+            env_f64("CORTADO_BENCH_BROKEN_REPS", 3.0).max(1.0) as usize,
+        )
     } else {
         skipped()
     };
@@ -234,6 +238,8 @@ struct Run {
     settled: BTreeMap<String, Vec<(f64, String, String)>>,
     /// Deployment id -> wall times its failed tasks began stopping, and reached STOPPED.
     failed_stops: BTreeMap<String, (Vec<f64>, Vec<f64>)>,
+    /// Service key -> times a revision began to serve alone (see `Seen::serving`).
+    serving: BTreeMap<String, Vec<(f64, String, String)>>,
     /// Request log entries of the run: (wall, virtual, operation).
     requests: Vec<(f64, f64, String)>,
 }
@@ -503,6 +509,7 @@ impl Bench {
             finals,
             settled,
             failed_stops: seen.by_deployment,
+            serving: seen.serving,
             requests,
         })
     }
@@ -657,6 +664,10 @@ struct Seen {
     /// Deployment id -> wall times its failed tasks were first seen stopping (desiredStatus
     /// STOPPED, stoppedReason set) and first seen STOPPED.
     by_deployment: BTreeMap<String, (Vec<f64>, Vec<f64>)>,
+    /// Service key -> times a revision began to serve alone: its PRIMARY deployment's tasks
+    /// all running (and ELB-healthy where registered), every other task stopped or stopping
+    /// (draining). (wall, task definition, deployment id).
+    serving: BTreeMap<String, Vec<(f64, String, String)>>,
 }
 
 /// One look at the sandbox: the first time each deployment left IN_PROGRESS, each time a
@@ -687,6 +698,29 @@ fn probe(
             let Some(s) = w.services.get(key) else {
                 continue;
             };
+            if let Some(p) = s.deployments.iter().find(|d| d.status == "PRIMARY") {
+                let mut serving = 0;
+                let mut others = 0;
+                for t in w.svc_tasks(key) {
+                    let live = t.desired_status == "RUNNING" && t.last_status != "STOPPED";
+                    if t.deployment.as_deref() == Some(p.id.as_str()) {
+                        if live
+                            && t.last_status == "RUNNING"
+                            && (t.targets.is_empty() || t.elb_healthy)
+                        {
+                            serving += 1;
+                        }
+                    } else if live {
+                        others += 1;
+                    }
+                }
+                if p.desired > 0 && serving >= p.desired && others == 0 {
+                    let list = seen.serving.entry(key.clone()).or_default();
+                    if list.last().is_none_or(|l| l.2 != p.id) {
+                        list.push((now, p.task_def.clone(), p.id.clone()));
+                    }
+                }
+            }
             for d in &s.deployments {
                 if d.rollout_state != "IN_PROGRESS" && !finals.contains_key(&d.id) {
                     finals.insert(d.id.clone(), (d.rollout_state.clone(), now));
@@ -798,6 +832,9 @@ fn measure_service(run: &Run, service: &str) -> Res<Measured> {
 struct Broken {
     /// Wall seconds from deployment_started to the old revision serving alone, COMPLETED.
     to_old: Option<f64>,
+    /// Wall seconds from deployment_started to the old revision serving alone (its tasks
+    /// running and healthy, the failed ones stopped or draining).
+    to_serving: Option<f64>,
     /// Wall seconds from deployment_started to cortado's verdict.
     to_verdict: Option<f64>,
     /// Wall seconds from deployment_started to cortado's exit.
@@ -823,6 +860,11 @@ fn measure_broken(run: &Run, service: &str, old_td: &str) -> Res<Broken> {
             .find(|(at, td, id)| *at >= t0 && td == old_td && id != dep)
             .map(|(at, _, _)| at - t0)
     });
+    let to_serving = run.serving.get(&key).and_then(|list| {
+        list.iter()
+            .find(|(at, td, _)| *at >= t0 && td == old_td)
+            .map(|(at, _, _)| at - t0)
+    });
     let verdict = run.event_for("verdict", service);
     let detail = verdict.and_then(|v| str_of(v, "detail")).unwrap_or("");
     let decided_by = if detail.starts_with("failed fast") {
@@ -845,6 +887,7 @@ fn measure_broken(run: &Run, service: &str, old_td: &str) -> Res<Broken> {
             .zip(t_verdict)
             .map(|(s, v)| v - s),
         to_old,
+        to_serving,
         to_verdict: verdict.and_then(time_of).map(|t| t - t0),
         to_exit: run.end - t0,
         decided_by,
@@ -1088,6 +1131,16 @@ fn print_broken(r: &Res<Vec<BrokenRow>>, speed: f64) {
             "     rollback (verdict -> old revision alone, COMPLETED):               on {}  off {}",
             series(&row.on, rollback_secs),
             series(&row.off, rollback_secs)
+        );
+        println!(
+            "     old revision serving alone -> cortado exits (goal <= 10 s):      on {}  off {}",
+            series(&row.on, |b| b.to_serving.map(|s| b.to_exit - s)),
+            series(&row.off, |b| b.to_serving.map(|s| b.to_exit - s))
+        );
+        println!(
+            "     deployment_started -> old revision serving alone:                on {}  off {}",
+            series(&row.on, |b| b.to_serving),
+            series(&row.off, |b| b.to_serving)
         );
         for b in row.on.iter().chain(&row.off) {
             if b.to_old.is_none() {

@@ -2,12 +2,10 @@
 //! any AWS call), connecting (or starting the embedded sandbox and preparing it), wiring the
 //! event sinks, and Ctrl-C / SIGTERM.
 
-use std::sync::{Arc, Mutex};
-
 use tokio::sync::watch;
 
 use crate::aws::{AwsSettings, Clients};
-use crate::deploy::event::{Emitter, Stamped};
+use crate::deploy::event::Emitter;
 use crate::deploy::local::{self, Local};
 use crate::error::Result;
 use crate::render::RenderContext;
@@ -48,11 +46,26 @@ pub async fn open(settings: &Settings, printer: &mut Printer) -> Result<(Vec<Loc
     Ok((locals, s))
 }
 
-/// The engine of a run: its clients, the event sinks of `printer`, and SIGINT/SIGTERM.
-/// Returns the engine's emitter alongside (sinks stay subscribed while it lives).
+/// The event stream of a run with this run's sinks subscribed: plain lines on stderr or a
+/// live view on a terminal (text), JSON lines on stdout (json), GitHub Actions commands on
+/// stdout inside Actions with text output. Progress only: results come from the engine.
 pub fn emitter_for(printer: &Printer) -> Emitter {
     let emitter = Emitter::new();
-    wire_sinks(&emitter, printer);
+    let p = printer.clone();
+    match printer.format {
+        Format::Json => emitter.subscribe(move |e| p.out(&lines::json(e))),
+        Format::Text => {
+            if crate::report::github::is_actions() {
+                let mut sink = crate::report::github::actions_sink(std::io::stdout(), p.secrets());
+                emitter.subscribe(move |e| sink(e));
+            } else if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+                let mut live = crate::report::live::LiveView::new(p.secrets());
+                emitter.subscribe(move |e| live.handle(e));
+            } else {
+                emitter.subscribe(move |e| p.info(&lines::plain(e)));
+            }
+        }
+    }
     emitter
 }
 
@@ -168,28 +181,6 @@ pub fn prepare_for(l: &Local) -> sandbox::Prepare {
         images,
         blue_green,
     }
-}
-
-/// Subscribes the sinks of this run to `emitter`: plain lines on stderr (text) or JSON lines
-/// on stdout (json); GitHub Actions commands on stdout when running in Actions with text
-/// output. Returns a recorder of every event, for the summary and the Actions outputs.
-pub fn wire_sinks(emitter: &Emitter, printer: &Printer) -> Arc<Mutex<Vec<Stamped>>> {
-    let p = printer.clone();
-    match printer.format {
-        Format::Json => emitter.subscribe(move |e| p.out(&lines::json(e))),
-        Format::Text => {
-            if crate::report::github::is_actions() {
-                let mut sink = crate::report::github::actions_sink(std::io::stdout(), p.secrets());
-                emitter.subscribe(move |e| sink(e));
-            } else if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-                let mut live = crate::report::live::LiveView::new(p.secrets());
-                emitter.subscribe(move |e| live.handle(e));
-            } else {
-                emitter.subscribe(move |e| p.info(&lines::plain(e)));
-            }
-        }
-    }
-    emitter.recorder()
 }
 
 /// A channel that turns true on the first SIGINT or SIGTERM. The run then applies its

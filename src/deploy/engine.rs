@@ -211,7 +211,7 @@ impl<'a> Engine<'a> {
         outcome: Outcome,
         deadline: Instant,
     ) -> (RunOutcome, String, Option<RollbackReport>) {
-        let cause = match outcome {
+        let (cause, why) = match outcome {
             Outcome::Succeeded => {
                 return (RunOutcome::Succeeded, "deployment completed".into(), None);
             }
@@ -223,17 +223,16 @@ impl<'a> Engine<'a> {
                     None,
                 );
             }
-            Outcome::Failed(fl) => (Cause::Failed(fl), String::new()),
+            Outcome::Failed(fl) => {
+                let why = fl.to_string();
+                (Cause::Failed(fl), why)
+            }
             Outcome::TimedOut { last } => (
                 Cause::TimedOut,
                 format!("no verdict before the deadline (last: {last})"),
             ),
             Outcome::Cancelled { last } => (Cause::Cancelled, format!("cancelled (last: {last})")),
         };
-        let (cause, mut why) = cause;
-        if let Cause::Failed(fl) = &cause {
-            why = fl.to_string();
-        }
         let why = why.trim_end_matches('.').to_string();
         let plan = rollback_plan(&RollbackFacts {
             cause: &cause,

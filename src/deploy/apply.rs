@@ -102,11 +102,8 @@ pub async fn decide(clients: &Clients, local: &Local, flags: &DeployFlags) -> Re
             .await?;
         TaskChoice::Existing(td.task_definition_arn().unwrap_or_default().to_string())
     } else if flags.latest_task_definition {
-        let arns = clients
-            .list_task_definitions(&family, TaskDefinitionStatus::Active)
-            .await?;
-        match latest_revision(&arns) {
-            Some(a) => TaskChoice::Existing(a.to_string()),
+        match active_revisions(clients, &family).await?.into_iter().next() {
+            Some((_, a)) => TaskChoice::Existing(a),
             None => {
                 return Err(Error::msg(format!(
                     "--latest-task-definition: family {family} has no ACTIVE revision"
@@ -126,18 +123,15 @@ pub async fn decide(clients: &Clients, local: &Local, flags: &DeployFlags) -> Re
             Some(_) => TaskChoice::Register,
             None => {
                 // No service yet: reuse the family's newest revision when it is identical.
-                let arns = clients
-                    .list_task_definitions(&family, TaskDefinitionStatus::Active)
-                    .await?;
-                match latest_revision(&arns) {
-                    Some(latest) => {
-                        let (td, tags) = clients.describe_task_definition(latest).await?;
+                match active_revisions(clients, &family).await?.into_iter().next() {
+                    Some((_, latest)) => {
+                        let (td, tags) = clients.describe_task_definition(&latest).await?;
                         let json = crate::aws::json::task_definition_json(&td, &tags)?;
                         if crate::diff::task_definition_needs_new_revision(&local.task_json, &json)
                         {
                             TaskChoice::Register
                         } else {
-                            TaskChoice::Existing(latest.to_string())
+                            TaskChoice::Existing(latest)
                         }
                     }
                     None => TaskChoice::Register,
@@ -208,16 +202,21 @@ fn strategy_of(local: &Local, live: Option<&Service>) -> String {
         .unwrap_or_else(|| "ROLLING".into())
 }
 
-/// The highest revision among task definition ARNs.
-fn latest_revision(arns: &[String]) -> Option<&str> {
-    arns.iter()
-        .max_by_key(|a| {
-            a.rsplit(':')
-                .next()
-                .and_then(|r| r.parse::<u64>().ok())
-                .unwrap_or(0)
-        })
-        .map(String::as_str)
+/// The revision number of a task definition ARN (`...:task-definition/web:7` -> 7).
+pub fn revision_number(arn: &str) -> Option<u64> {
+    arn.rsplit(':').next()?.parse().ok()
+}
+
+/// The family's ACTIVE revisions, newest first, with their numbers.
+pub async fn active_revisions(clients: &Clients, family: &str) -> Result<Vec<(u64, String)>> {
+    let mut revs: Vec<(u64, String)> = clients
+        .list_task_definitions(family, TaskDefinitionStatus::Active)
+        .await?
+        .into_iter()
+        .filter_map(|a| Some((revision_number(&a)?, a)))
+        .collect();
+    revs.sort_by_key(|r| std::cmp::Reverse(r.0));
+    Ok(revs)
 }
 
 /// What apply started.

@@ -26,7 +26,6 @@ use super::rollback::{Cause, RollbackFacts, RollbackPlan, WaitRollback, rollback
 use super::state::{DeploymentStatus, RolloutState};
 use super::verdict::{Failure, FastFail, Ours, StoppedTask, short_arn};
 use super::watch::{Cadence, Goal, Outcome, Rules, Target, watch};
-use crate::aws::types::ecs::TaskDefinitionStatus;
 use crate::aws::{Clients, ServiceDeploymentStop, ServiceUpdate};
 use crate::error::{Diagnostic, Error, ErrorKind, Result};
 
@@ -63,6 +62,8 @@ enum RollbackEnd {
     Failed(String),
     /// Requested, but not settled by its deadline.
     Unsettled(String),
+    /// Requested, and not followed (`rollback --no-wait`).
+    Started,
 }
 
 impl<'a> Engine<'a> {
@@ -268,7 +269,7 @@ impl<'a> Engine<'a> {
                     f.previous.as_deref(),
                     plan,
                     self.wait_rollback_for(f.local),
-                    until,
+                    Some(until),
                     cancelled,
                 )
                 .await
@@ -299,7 +300,7 @@ impl<'a> Engine<'a> {
         previous: Option<&str>,
         plan: RollbackPlan,
         mode: WaitRollback,
-        until: Instant,
+        until: Option<Instant>,
         cancelled: bool,
     ) -> (RollbackEnd, Option<RollbackReport>) {
         let t0 = Instant::now();
@@ -375,6 +376,12 @@ impl<'a> Engine<'a> {
                 return (end, Some(r));
             }
         }
+        // `until` None: the call is made, the rest is ECS's (`rollback --no-wait`).
+        let Some(until) = until else {
+            let end = RollbackEnd::Started;
+            let r = report(&end);
+            return (end, Some(r));
+        };
         // A cancelled run's rollback must not be cut short by the same cancellation: it is
         // followed with a receiver that stays quiet, bounded by `until`.
         let (_quiet_tx, quiet_rx) = channel::channel(false);
@@ -425,6 +432,7 @@ impl<'a> Engine<'a> {
             RollbackEnd::NotPossible(s) | RollbackEnd::Failed(s) | RollbackEnd::Unsettled(s) => {
                 (false, s.clone())
             }
+            RollbackEnd::Started => return,
         };
         self.emitter.emit(Event::RollbackFinished {
             service: service.to_string(),
@@ -446,12 +454,8 @@ impl<'a> Engine<'a> {
     }
 
     /// `cortado scale --tasks N`: sets the desired count and follows the deployment.
+    /// `tasks` is checked by the command, before anything is loaded or called.
     pub async fn scale(&self, locals: &[Local], tasks: i32) -> Result<RunResult> {
-        if tasks < 0 {
-            return Err(Error::msg(format!(
-                "--tasks must be 0 or more, got {tasks}"
-            )));
-        }
         let mut services = Vec::new();
         for local in locals {
             services.push(
@@ -602,54 +606,21 @@ impl<'a> Engine<'a> {
         r.task_definition_arn = previous.clone();
         r.deployment_id = Some(ours.deployment_id.clone());
         r.service_deployment_arn = ours.service_deployment_arn.clone();
-        let end = if opts.no_wait {
-            // Start it and leave: one mutating call, no following.
-            match &plan {
-                RollbackPlan::StopDeployment {
-                    service_deployment_arn,
-                } => {
-                    self.clients
-                        .stop_service_deployment(
-                            service_deployment_arn,
-                            ServiceDeploymentStop::Rollback,
-                        )
-                        .await?;
-                }
-                RollbackPlan::UpdateToPrevious {
-                    task_definition_arn,
-                } => {
-                    self.clients
-                        .update_service(&ServiceUpdate {
-                            cluster: cluster.clone(),
-                            service: service.clone(),
-                            task_definition: Some(task_definition_arn.clone()),
-                            ..ServiceUpdate::default()
-                        })
-                        .await?;
-                }
-                _ => {}
-            }
-            r.outcome = RunOutcome::NotFollowed;
-            r.detail = "rollback started (--no-wait)".into();
-            r.duration = started_at.elapsed();
-            return Ok(r);
-        } else {
-            let (end, report) = self
-                .roll_back(
-                    &cluster,
-                    &service,
-                    &ours,
-                    previous.as_deref(),
-                    plan,
-                    self.wait_rollback_for(local),
-                    deadline,
-                    false,
-                )
-                .await;
-            r.rollback = report;
-            end
-        };
+        let (end, report) = self
+            .roll_back(
+                &cluster,
+                &service,
+                &ours,
+                previous.as_deref(),
+                plan,
+                self.wait_rollback_for(local),
+                (!opts.no_wait).then_some(deadline),
+                false,
+            )
+            .await;
+        r.rollback = report;
         r.outcome = match &end {
+            RollbackEnd::Started => RunOutcome::NotFollowed,
             RollbackEnd::Done(_) => RunOutcome::Succeeded,
             RollbackEnd::NotPossible(_) => RunOutcome::FailedNotRolledBack,
             RollbackEnd::Failed(_) | RollbackEnd::Unsettled(_) => RunOutcome::RollbackFailed,
@@ -683,6 +654,7 @@ struct Settle<'a> {
 fn outcome_of(cause: &Cause, rollback: Option<&RollbackEnd>) -> RunOutcome {
     match (cause, rollback) {
         (Cause::Cancelled, _) => RunOutcome::Cancelled,
+        (_, Some(RollbackEnd::Started)) => RunOutcome::NotFollowed,
         (Cause::TimedOut, Some(RollbackEnd::Done(_))) => RunOutcome::TimedOut { rolled_back: true },
         (Cause::TimedOut, None | Some(RollbackEnd::NotPossible(_))) => {
             RunOutcome::TimedOut { rolled_back: false }
@@ -700,6 +672,7 @@ fn end_text(end: &RollbackEnd) -> String {
         RollbackEnd::Done(s) => format!("rolled back: {s}"),
         RollbackEnd::NotPossible(s) => format!("not rolled back: {s}"),
         RollbackEnd::Failed(s) | RollbackEnd::Unsettled(s) => format!("ROLLBACK FAILED: {s}"),
+        RollbackEnd::Started => "rollback started (not followed)".into(),
     }
 }
 
@@ -736,19 +709,12 @@ async fn previous_revision(clients: &Clients, current: &str) -> Result<Option<St
         .and_then(|fr| fr.rsplit_once(':'))
         .map(|(f, _)| f.to_string())
         .unwrap_or_default();
-    let number = |a: &str| {
-        a.rsplit(':')
-            .next()
-            .and_then(|r| r.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    let now = number(current);
-    Ok(clients
-        .list_task_definitions(&family, TaskDefinitionStatus::Active)
+    let now = apply::revision_number(current).unwrap_or(0);
+    Ok(apply::active_revisions(clients, &family)
         .await?
         .into_iter()
-        .filter(|a| number(a) < now)
-        .max_by_key(|a| number(a)))
+        .find(|(n, _)| *n < now)
+        .map(|(_, a)| a))
 }
 
 /// One run follows services by name: two configs naming the same service (in different

@@ -244,35 +244,25 @@ impl AwsObserver<'_> {
             let service_deployment = our_service_deployment(&sds, ours);
             let sd_status = service_deployment.as_ref().map(|v| v.status.clone());
             // Target health only when it can tell something new: tasks moved, our deployment's
-            // status changed, our tasks all run but their targets were not all healthy yet
-            // (the verdict waits on them), or the last look is TARGET_HEALTH_REFRESH old.
-            let fresh_targets = match self.targets.get(name) {
+            // status changed, a target is in flux (initial, draining, unhealthy: the verdicts
+            // wait on those), or the last look is TARGET_HEALTH_REFRESH old.
+            let fresh = match self.targets.get(name) {
                 None => true,
                 Some((cached, at, status)) => {
-                    let ips = self.ips.get(name).map_or(&[][..], |v| v);
-                    let mine = deployments.iter().find(|d| d.id == ours.deployment_id);
-                    let near = mine.is_some_and(|d| d.running >= d.desired && d.pending == 0);
-                    let ours_healthy = ips.iter().all(|ip| {
-                        cached
-                            .iter()
-                            .any(|t| &t.id == ip && t.state == TargetState::Healthy)
-                    });
                     moved
                         || *status != sd_status
-                        || (near && !ours_healthy)
+                        || cached.iter().any(|t| t.state != TargetState::Healthy)
                         || at.elapsed() >= TARGET_HEALTH_REFRESH
                 }
             };
-            if !has_lb {
-                self.targets.insert(
-                    name.clone(),
-                    (Vec::new(), Instant::now(), sd_status.clone()),
-                );
-            }
-            if has_lb && fresh_targets {
-                let targets = self.target_health(&target_groups).await?;
+            if fresh {
+                let targets = if has_lb {
+                    self.target_health(&target_groups).await?
+                } else {
+                    Vec::new()
+                };
                 self.targets
-                    .insert(name.clone(), (targets, Instant::now(), sd_status.clone()));
+                    .insert(name.clone(), (targets, Instant::now(), sd_status));
             }
             let targets = self
                 .targets

@@ -19,7 +19,7 @@ use serde::Serialize;
 use super::state::{
     DeploymentStatus, RolloutState, ServiceDeploymentStatus, ServiceStatus, TargetState,
 };
-use super::verdict::{DeploymentView, Failure, Ours, Snapshot, Verdict, short_arn};
+use super::verdict::{Failure, Ours, Snapshot, Verdict, is_older, short_arn};
 
 /// When a followed rollback counts as done.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
@@ -149,7 +149,7 @@ pub fn judge_rollback(failed: &Ours, snap: &Snapshot, mode: WaitRollback) -> Ver
         .iter()
         .find(|d| d.id == failed.deployment_id);
     if primary.id == failed.deployment_id
-        || (primary.task_definition_arn == failed.task_definition_arn && !older(primary, mine))
+        || (primary.task_definition_arn == failed.task_definition_arn && !is_older(primary, mine))
     {
         return Verdict::Pending(format!(
             "ECS has not switched back yet ({} is PRIMARY)",
@@ -216,14 +216,10 @@ pub fn judge_rollback(failed: &Ours, snap: &Snapshot, mode: WaitRollback) -> Ver
     Verdict::Succeeded
 }
 
-fn older(a: &DeploymentView, b: Option<&DeploymentView>) -> bool {
-    matches!((a.created_at, b.and_then(|b| b.created_at)), (Some(x), Some(y)) if x < y)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::deploy::verdict::{ServiceDeploymentView, TargetView};
+    use crate::deploy::verdict::{DeploymentView, ServiceDeploymentView, TargetView};
 
     const NEW: &str = "arn:aws:ecs:us-east-1:1:task-definition/web:8";
     const OLD: &str = "arn:aws:ecs:us-east-1:1:task-definition/web:7";

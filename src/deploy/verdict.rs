@@ -435,7 +435,7 @@ fn rollback_actor(sd: &ServiceDeploymentView) -> String {
 }
 
 /// Whether deployment `a` was created before `b` (both timestamps known).
-fn is_older(a: &DeploymentView, b: Option<&DeploymentView>) -> bool {
+pub(crate) fn is_older(a: &DeploymentView, b: Option<&DeploymentView>) -> bool {
     match (a.created_at, b.and_then(|b| b.created_at)) {
         (Some(a), Some(b)) => a < b,
         _ => false,

@@ -371,13 +371,6 @@ impl Watched {
     }
 }
 
-impl std::ops::Index<&str> for Watched {
-    type Output = Outcome;
-    fn index(&self, service: &str) -> &Outcome {
-        &self.outcomes[service]
-    }
-}
-
 /// A verdict is near when our tasks are all running: the next change may be the last.
 fn is_near(snap: &Snapshot, ours: &Ours) -> bool {
     snap.deployments
@@ -633,7 +626,7 @@ mod tests {
             &em,
         )
         .await;
-        assert_eq!(out["web"], Outcome::Succeeded);
+        assert_eq!(out.outcomes["web"], Outcome::Succeeded);
         let log = log.lock().unwrap();
         let messages: Vec<String> = log
             .iter()
@@ -673,7 +666,7 @@ mod tests {
             &Emitter::new(),
         )
         .await;
-        match &out["web"] {
+        match &out.outcomes["web"] {
             Outcome::TimedOut { last } => assert!(last.contains("1/2 running"), "{last}"),
             o => panic!("{o:?}"),
         }
@@ -709,7 +702,7 @@ mod tests {
             .await
             .expect("cancel must end the watch at once")
             .unwrap();
-        assert!(matches!(out["web"], Outcome::Cancelled { .. }));
+        assert!(matches!(out.outcomes["web"], Outcome::Cancelled { .. }));
     }
 
     struct Broken(u32);
@@ -736,7 +729,7 @@ mod tests {
         )
         .await;
         assert!(
-            matches!(&out["web"], Outcome::Lost { error } if error.contains("TargetGroupNotFound"))
+            matches!(&out.outcomes["web"], Outcome::Lost { error } if error.contains("TargetGroupNotFound"))
         );
         assert_eq!(broken.0, MAX_FAILED_POLLS);
     }
@@ -786,11 +779,14 @@ mod tests {
         )
         .await;
         assert!(
-            matches!(out["strict"], Outcome::Failed(Failure::FastFail { .. })),
+            matches!(
+                out.outcomes["strict"],
+                Outcome::Failed(Failure::FastFail { .. })
+            ),
             "{out:?}"
         );
         assert!(
-            matches!(out["patient"], Outcome::TimedOut { .. }),
+            matches!(out.outcomes["patient"], Outcome::TimedOut { .. }),
             "{out:?}"
         );
     }
@@ -824,7 +820,7 @@ mod tests {
         )
         .await;
         assert!(matches!(
-            out["web"],
+            out.outcomes["web"],
             Outcome::Failed(Failure::FastFail { .. })
         ));
         let stopped = log

@@ -100,18 +100,14 @@ pub const CALLS_PER_SERVICE_MINUTE: f64 = 60.0;
 const BURST_CALLS: f64 = 8.0;
 
 impl CallBudget {
-    /// A full bucket for `services` services.
-    pub fn new(now: Instant, services: usize) -> Self {
+    /// A full bucket for `services` services; `calls_so_far` (the running total of calls
+    /// made before, e.g. by decide and apply) are not charged.
+    pub fn new(now: Instant, services: usize, calls_so_far: usize) -> Self {
         CallBudget {
             tokens: BURST_CALLS * services.max(1) as f64,
             at: now,
-            spent: 0,
+            spent: calls_so_far,
         }
-    }
-
-    /// Counts calls from `total` on (the running total of calls made before the watch).
-    pub fn start_from(&mut self, total: usize) {
-        self.spent = total;
     }
 
     /// Records that `calls_so_far` calls have been made in all (a running total).
@@ -216,9 +212,7 @@ pub async fn watch<O: Observer>(
     let mut state: BTreeMap<String, ServiceState> = BTreeMap::new();
     let mut quiet_polls = 0u32;
     let mut failed_polls = 0u32;
-    let mut budget = CallBudget::new(started, open.len());
-    // Calls made before the watch (decide, apply) are not the watch's to pay for.
-    budget.start_from(observer.calls());
+    let mut budget = CallBudget::new(started, open.len(), observer.calls());
     while !open.is_empty() {
         let mut changed = false;
         let mut near = false;
@@ -835,7 +829,7 @@ mod tests {
     #[test]
     fn call_budget_holds_the_average_and_allows_a_burst() {
         let t0 = Instant::now();
-        let mut b = CallBudget::new(t0, 1);
+        let mut b = CallBudget::new(t0, 1, 0);
         // The burst is available at once.
         assert_eq!(b.wait(1, t0), Duration::ZERO);
         b.spend(8);
@@ -857,7 +851,7 @@ mod tests {
         assert!(total <= 600 + 8 + 3, "{total} calls in 10 minutes");
         assert!(total >= 590, "the budget should not starve polls: {total}");
         // Two services get twice the rate.
-        let mut b = CallBudget::new(t0, 2);
+        let mut b = CallBudget::new(t0, 2, 0);
         b.spend(16);
         let w = b.wait(2, t0);
         assert!(w <= Duration::from_millis(500), "{w:?}");

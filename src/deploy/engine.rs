@@ -582,7 +582,16 @@ impl<'a> Engine<'a> {
                 d.status == DeploymentStatus::Primary && d.rollout_state == RolloutState::InProgress
             });
         let ours = apply::ours_from(&svc, &current)?;
-        let previous = previous_revision(self.clients, &current).await?;
+        // In flight, a rollback returns to what ran before that deployment (the other
+        // deployment's revision); otherwise to the newest ACTIVE revision below the running one.
+        let source = deployments
+            .iter()
+            .find(|d| d.status != DeploymentStatus::Primary && d.task_definition_arn != current)
+            .map(|d| d.task_definition_arn.clone());
+        let previous = match source.filter(|_| in_flight) {
+            Some(s) => Some(s),
+            None => previous_revision(self.clients, &current).await?,
+        };
         if !in_flight && previous.is_none() {
             return Err(Error::msg(format!(
                 "{service} runs {} and the family has no earlier ACTIVE revision to return to",

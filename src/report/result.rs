@@ -5,7 +5,7 @@
 use serde_json::json;
 
 use super::{Format, Printer};
-use crate::deploy::result::{RunResult, ServiceResult};
+use crate::deploy::result::{RunOutcome, RunResult, ServiceResult};
 use crate::deploy::verdict::short_arn;
 use crate::error::{ExitCode, Result};
 
@@ -74,7 +74,11 @@ pub fn text(r: &ServiceResult) -> String {
         out.push_str(&format!(
             "  rollback:        {} ({}, {:.0}s){}\n",
             rb.method,
-            if rb.done { "done" } else { "not done" },
+            match (rb.done, r.outcome) {
+                (true, _) => "done",
+                (false, RunOutcome::NotFollowed) => "started, not followed",
+                (false, _) => "not done",
+            },
             rb.seconds,
             rb.to_task_definition_arn
                 .as_deref()

@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::rollback::WaitRollback;
+use super::state::LifecycleStage;
 use super::verdict::FastFail;
 use crate::aws::types::{CreateServiceInput, RegisterTaskDefinitionInput};
 use crate::config::{Config, parse_duration};
@@ -34,7 +35,37 @@ pub struct Rollout {
     pub fast_fail: FastFail,
     /// When a followed rollback counts as done.
     pub wait_rollback: WaitRollback,
+    /// Verification gates: commands that answer our deployment's PAUSE hooks.
+    pub verify: Vec<Gate>,
 }
+
+/// A verification gate (`rollout.verify[]`): when our deployment waits on a PAUSE hook at
+/// `stage`, cortado runs `argv` (no shell) in the config's directory; exit 0 continues the
+/// deployment, anything else (or `timeout`) rolls it back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Gate {
+    pub stage: LifecycleStage,
+    /// The command and its arguments. A string in the config is split like a shell would
+    /// split words (quotes honoured), but nothing is expanded and no shell runs.
+    pub argv: Vec<String>,
+    pub timeout: Duration,
+    /// The directory the command runs in (the config file's).
+    pub dir: PathBuf,
+}
+
+/// How long a gate may run when the config says nothing.
+pub const DEFAULT_GATE_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// Hook stages a PAUSE hook (and so a gate) may sit at: ECS allows PAUSE hooks everywhere but
+/// TEST_TRAFFIC_SHIFT and PRODUCTION_TRAFFIC_SHIFT (the shifts themselves).
+pub const PAUSE_STAGES: &[LifecycleStage] = &[
+    LifecycleStage::ReconcileService,
+    LifecycleStage::PreScaleUp,
+    LifecycleStage::PostScaleUp,
+    LifecycleStage::PostTestTrafficShift,
+    LifecycleStage::PreProductionTrafficShift,
+    LifecycleStage::PostProductionTrafficShift,
+];
 
 impl Default for Rollout {
     fn default() -> Self {
@@ -43,11 +74,19 @@ impl Default for Rollout {
             on_cancel: OnCancel::Rollback,
             fast_fail: FastFail::default(),
             wait_rollback: WaitRollback::default(),
+            verify: Vec::new(),
         }
     }
 }
 
-const ROLLOUT_KEYS: &[&str] = &["rollback", "on_cancel", "fast_fail", "wait_rollback"];
+const ROLLOUT_KEYS: &[&str] = &[
+    "rollback",
+    "on_cancel",
+    "fast_fail",
+    "wait_rollback",
+    "verify",
+];
+const GATE_KEYS: &[&str] = &["stage", "run", "timeout"];
 const FAST_FAIL_KEYS: &[&str] = &["enabled", "same_reason_stops", "unhealthy_target_for"];
 
 /// A config whose definitions rendered and validated.
@@ -190,6 +229,12 @@ pub fn load(ctx: &RenderContext, config: Config) -> Result<Local> {
         service.as_ref().zip(service_doc.as_ref()),
     ));
     let rollout = read_rollout(&config, &mut findings);
+    check_gates(
+        &config,
+        &rollout,
+        service_doc.as_ref().map(|d| &d.value),
+        &mut findings,
+    );
     if findings.iter().any(Diagnostic::is_error) {
         return Err(Error::findings(findings));
     }
@@ -284,10 +329,223 @@ fn read_rollout(config: &Config, findings: &mut Vec<Diagnostic>) -> Rollout {
                 }
                 _ => bad(&at, "true, false or a mapping", findings),
             },
+            "verify" => match value {
+                Value::Array(gates) => {
+                    for (i, g) in gates.iter().enumerate() {
+                        if let Some(gate) = read_gate(config, g, &format!("{at}/{i}"), findings) {
+                            r.verify.push(gate);
+                        }
+                    }
+                }
+                _ => bad(
+                    &at,
+                    "a list of gates such as [{stage: POST_TEST_TRAFFIC_SHIFT, run: ./smoke.sh}]",
+                    findings,
+                ),
+            },
             other => unknown(other, ROLLOUT_KEYS, &at, findings),
         }
     }
     r
+}
+
+/// Every gate needs a PAUSE hook at its stage in the service definition (a gate of ours
+/// answers that hook), on a service whose strategy has lifecycle stages.
+fn check_gates(
+    config: &Config,
+    rollout: &Rollout,
+    service: Option<&Value>,
+    findings: &mut Vec<Diagnostic>,
+) {
+    if rollout.verify.is_empty() {
+        return;
+    }
+    let doc = &config.document;
+    let Some(service) = service else {
+        findings.push(
+            Diagnostic::error("`rollout.verify` needs a service definition with PAUSE hooks")
+                .at(doc.locate("/rollout/verify"))
+                .hint("add `service_definition: ecs-service-def.json` to the config"),
+        );
+        return;
+    };
+    let strategy = service
+        .pointer("/deploymentConfiguration/strategy")
+        .and_then(Value::as_str)
+        .unwrap_or("ROLLING");
+    if !matches!(strategy, "BLUE_GREEN" | "CANARY" | "LINEAR") {
+        findings.push(
+            Diagnostic::error(format!(
+                "`rollout.verify` gates answer lifecycle hooks, which a {strategy} deployment \
+                 does not have"
+            ))
+            .at(doc.locate("/rollout/verify"))
+            .hint(
+                "set deploymentConfiguration.strategy to BLUE_GREEN, CANARY or LINEAR in the \
+                 service definition, or remove `rollout.verify`",
+            ),
+        );
+        return;
+    }
+    let hooks = service
+        .pointer("/deploymentConfiguration/lifecycleHooks")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let pause_at = |stage: &LifecycleStage| {
+        hooks.iter().any(|h| {
+            h.get("targetType").and_then(Value::as_str) == Some("PAUSE")
+                && h.get("lifecycleStages")
+                    .and_then(Value::as_array)
+                    .is_some_and(|a| a.iter().any(|s| s.as_str() == Some(stage.as_str())))
+        })
+    };
+    for (i, gate) in rollout.verify.iter().enumerate() {
+        if !pause_at(&gate.stage) {
+            let add = serde_json::json!({
+                "targetType": "PAUSE",
+                "lifecycleStages": [gate.stage.as_str()],
+                "timeoutConfiguration": {
+                    "timeoutInMinutes": gate.timeout.as_secs().div_ceil(60) + 5,
+                    "action": "ROLLBACK"
+                }
+            });
+            findings.push(
+                Diagnostic::error(format!(
+                    "gate at {} has no PAUSE hook to answer: the service definition has no \
+                     PAUSE hook at that stage",
+                    gate.stage
+                ))
+                .at(doc.locate(&format!("/rollout/verify/{i}/stage")))
+                .hint(format!(
+                    "add to deploymentConfiguration.lifecycleHooks in the service definition: {add}"
+                )),
+            );
+        }
+    }
+}
+
+/// Reads one `rollout.verify[]` entry; None (with findings) when it is unusable.
+fn read_gate(config: &Config, g: &Value, at: &str, findings: &mut Vec<Diagnostic>) -> Option<Gate> {
+    let doc = &config.document;
+    let err =
+        |at: &str, msg: String, hint: String| Diagnostic::error(msg).at(doc.locate(at)).hint(hint);
+    let stages = PAUSE_STAGES
+        .iter()
+        .map(LifecycleStage::as_str)
+        .collect::<Vec<_>>()
+        .join(", ");
+    let Some(m) = g.as_object() else {
+        findings.push(err(
+            at,
+            "a verify gate must be a mapping".into(),
+            "write it as {stage: POST_TEST_TRAFFIC_SHIFT, run: ./smoke.sh, timeout: 2m}".into(),
+        ));
+        return None;
+    };
+    let mut ok = true;
+    for k in m.keys().filter(|k| !GATE_KEYS.contains(&k.as_str())) {
+        let mut d = Diagnostic::error(format!("unknown key {k:?} in a verify gate"))
+            .at(doc.locate_key(&format!("{at}/{k}")));
+        d.hint = Some(match did_you_mean(k, GATE_KEYS.iter().copied()) {
+            Some(s) => format!("did you mean {s:?}?"),
+            None => format!("known keys: {}", GATE_KEYS.join(", ")),
+        });
+        findings.push(d);
+        ok = false;
+    }
+    let stage = match m.get("stage").and_then(Value::as_str) {
+        Some(s) => {
+            let stage = LifecycleStage::parse(s);
+            if PAUSE_STAGES.contains(&stage) {
+                Some(stage)
+            } else {
+                let why = match stage {
+                    LifecycleStage::TestTrafficShift | LifecycleStage::ProductionTrafficShift => {
+                        format!("{s} is a traffic shift: ECS allows no PAUSE hook there")
+                    }
+                    _ => format!("{s} is not a lifecycle stage a PAUSE hook can wait at"),
+                };
+                findings.push(err(
+                    &format!("{at}/stage"),
+                    format!("verify gate stage: {why}"),
+                    format!("use one of {stages}"),
+                ));
+                None
+            }
+        }
+        None => {
+            findings.push(err(
+                at,
+                "a verify gate needs a `stage`".into(),
+                format!("add `stage: POST_TEST_TRAFFIC_SHIFT` (one of {stages})"),
+            ));
+            None
+        }
+    };
+    let argv: Option<Vec<String>> = match m.get("run") {
+        Some(Value::String(s)) => match shlex::split(s) {
+            Some(v) if !v.is_empty() => Some(v),
+            _ => {
+                findings.push(err(
+                    &format!("{at}/run"),
+                    format!("verify gate command {s:?} cannot be split into words"),
+                    "close every quote, or give the command as a list: [./smoke.sh, --fast]".into(),
+                ));
+                None
+            }
+        },
+        Some(Value::Array(a)) if !a.is_empty() && a.iter().all(Value::is_string) => Some(
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect(),
+        ),
+        Some(_) => {
+            findings.push(err(
+                &format!("{at}/run"),
+                "`run` must be a command: a string or a list of strings".into(),
+                "e.g. `run: ./smoke.sh` or `run: [sh, -c, \"curl -fsS $CORTADO_TEST_URL\"]`".into(),
+            ));
+            None
+        }
+        None => {
+            findings.push(err(
+                at,
+                "a verify gate needs a `run` command".into(),
+                "add `run: ./smoke.sh` (runs in the config's directory, no shell)".into(),
+            ));
+            None
+        }
+    };
+    let timeout = match m.get("timeout") {
+        None => Some(DEFAULT_GATE_TIMEOUT),
+        Some(v) => match v.as_str().map(parse_duration) {
+            Some(Ok(d)) if !d.is_zero() => Some(d),
+            _ => {
+                findings.push(err(
+                    &format!("{at}/timeout"),
+                    "a verify gate's `timeout` must be a duration such as 2m".into(),
+                    "write it as 90s, 2m or 1h".into(),
+                ));
+                None
+            }
+        },
+    };
+    let dir = config
+        .path
+        .parent()
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_default();
+    match (ok, stage, argv, timeout) {
+        (true, Some(stage), Some(argv), Some(timeout)) => Some(Gate {
+            stage,
+            argv,
+            timeout,
+            dir,
+        }),
+        _ => None,
+    }
 }
 
 /// The deadline of a run: flag, else config, else 10 minutes.

@@ -118,6 +118,14 @@ pub enum Command {
     Rollback(RollbackArgs),
     /// Follow the service's current deployment to a verdict.
     Wait,
+    /// Answer the PAUSE hook the service's current blue/green, canary or linear deployment
+    /// waits on (after `deploy --until test-traffic`): CONTINUE, then follow it to a verdict.
+    /// With --rollback, answer ROLLBACK and follow the rollback (as `cortado rollback`).
+    Continue {
+        /// Roll the deployment back instead of continuing it.
+        #[arg(long)]
+        rollback: bool,
+    },
     /// Show the service: deployments, recent events, tasks, target health.
     Status {
         /// How many recent service events to show.
@@ -187,6 +195,43 @@ pub struct DeployArgs {
     /// left, COMPLETED). Overrides the config's `rollout.wait_rollback`.
     #[arg(long, value_enum, value_name = "WHEN")]
     pub wait_rollback: Option<WaitRollbackArg>,
+    /// Follow a blue/green, canary or linear deployment only until it waits on a PAUSE hook
+    /// that no `rollout.verify` gate answers, then exit 0 with the deployment in the outputs;
+    /// answer it later with `cortado continue` (or `cortado rollback`).
+    #[arg(long, value_enum, value_name = "POINT", conflicts_with_all = ["no_wait", "wait_until"])]
+    pub until: Option<UntilArg>,
+    /// ecspresso's spelling: `stable` / `deployed` (follow to the end, the default) or
+    /// `ecs:STAGE` (stop following once our deployment reaches that lifecycle stage).
+    #[arg(long, value_name = "WHEN", value_parser = parse_wait_until, conflicts_with = "no_wait")]
+    pub wait_until: Option<crate::deploy::gate::Until>,
+}
+
+/// Where `deploy --until` stops following.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum UntilArg {
+    /// The first PAUSE hook no gate answers (typically after test traffic moved to green).
+    #[value(name = "test-traffic", alias = "pause")]
+    TestTraffic,
+}
+
+/// `--wait-until stable|deployed|ecs:STAGE`.
+fn parse_wait_until(s: &str) -> Result<crate::deploy::gate::Until, String> {
+    use crate::deploy::gate::Until;
+    use crate::deploy::state::LifecycleStage;
+    match s {
+        "stable" | "deployed" => Ok(Until::Done),
+        _ => match s.strip_prefix("ecs:").map(LifecycleStage::parse) {
+            Some(LifecycleStage::Unknown(x)) => Err(format!(
+                "unknown ECS lifecycle stage {x:?}: use one of RECONCILE_SERVICE, PRE_SCALE_UP, \
+                 SCALE_UP, POST_SCALE_UP, TEST_TRAFFIC_SHIFT, POST_TEST_TRAFFIC_SHIFT, \
+                 PRODUCTION_TRAFFIC_SHIFT, POST_PRODUCTION_TRAFFIC_SHIFT, BAKE_TIME, CLEAN_UP"
+            )),
+            Some(LifecycleStage::Absent) | None => Err(format!(
+                "{s:?}: expected stable, deployed or ecs:STAGE (e.g. ecs:POST_TEST_TRAFFIC_SHIFT)"
+            )),
+            Some(stage) => Ok(Until::Stage(stage)),
+        },
+    }
 }
 
 /// `--wait-rollback`.

@@ -67,6 +67,9 @@ fn run(cli: Cli, printer: &mut Printer) -> Result<ExitCode, Error> {
         Command::Diff(args) => block_on(commands::diff::run(&settings, printer, &args)),
         Command::Rollback(args) => block_on(commands::rollback::run(&settings, printer, &args)),
         Command::Wait => block_on(commands::wait::run(&settings, printer)),
+        Command::Continue { rollback } => {
+            block_on(commands::wait::continue_run(&settings, printer, rollback))
+        }
         Command::Status { events } => block_on(commands::status::run(&settings, printer, events)),
         Command::Revisions => block_on(commands::revisions::run(&settings, printer)),
         Command::Register => block_on(commands::register::run(&settings, printer)),

@@ -558,6 +558,31 @@ impl Clients {
         Ok(out)
     }
 
+    /// Answers a PAUSE lifecycle hook of a service deployment: CONTINUE, or ROLLBACK.
+    pub async fn continue_service_deployment(
+        &self,
+        arn: &str,
+        hook_id: Option<&str>,
+        rollback: bool,
+    ) -> Result<()> {
+        let action = if rollback { "ROLLBACK" } else { "CONTINUE" };
+        let call = Call::ecs(
+            "ContinueServiceDeployment",
+            format!("{action} service deployment {arn}"),
+        );
+        self.ecs
+            .continue_service_deployment()
+            .service_deployment_arn(arn)
+            .set_hook_id(hook_id.map(str::to_string))
+            .action(aws_sdk_ecs::types::DeploymentLifecycleHookAction::from(
+                action,
+            ))
+            .send()
+            .await
+            .map_err(|e| self.fail(&call, e))?;
+        Ok(())
+    }
+
     /// Stops a service deployment (rollback or abort); returns its ARN.
     pub async fn stop_service_deployment(
         &self,

@@ -81,3 +81,58 @@ impl Clients {
         Ok(out)
     }
 }
+
+impl Clients {
+    /// Listener rules by ARN (one call; ELBv2 takes up to 20 here in practice).
+    pub async fn describe_rules_by_arn(&self, rule_arns: &[String]) -> Result<Vec<Rule>> {
+        let call = Call::elb("DescribeRules", format!("rules {}", rule_arns.join(", ")));
+        let out = self
+            .elbv2
+            .describe_rules()
+            .set_rule_arns(Some(rule_arns.to_vec()))
+            .send()
+            .await
+            .map_err(|e| self.fail(&call, e))?;
+        Ok(out.rules.unwrap_or_default())
+    }
+
+    /// The address of a listener: (protocol, DNS name of its load balancer, port).
+    pub async fn listener_address(
+        &self,
+        listener_arn: &str,
+    ) -> Result<Option<(String, String, i32)>> {
+        let call = Call::elb("DescribeListeners", format!("listener {listener_arn}"));
+        let out = self
+            .elbv2
+            .describe_listeners()
+            .listener_arns(listener_arn)
+            .send()
+            .await
+            .map_err(|e| self.fail(&call, e))?;
+        let Some(l) = out.listeners.unwrap_or_default().into_iter().next() else {
+            return Ok(None);
+        };
+        let Some(lb) = l.load_balancer_arn() else {
+            return Ok(None);
+        };
+        let call = Call::elb("DescribeLoadBalancers", format!("load balancer {lb}"));
+        let lbs = self
+            .elbv2
+            .describe_load_balancers()
+            .load_balancer_arns(lb)
+            .send()
+            .await
+            .map_err(|e| self.fail(&call, e))?;
+        let dns = lbs
+            .load_balancers()
+            .first()
+            .and_then(|b| b.dns_name())
+            .unwrap_or_default()
+            .to_string();
+        let protocol = l
+            .protocol()
+            .map(|p| p.as_str().to_ascii_lowercase())
+            .unwrap_or_else(|| "http".into());
+        Ok(Some((protocol, dns, l.port().unwrap_or(80))))
+    }
+}

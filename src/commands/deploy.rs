@@ -4,6 +4,7 @@ use super::session;
 use crate::cli::DeployArgs;
 use crate::deploy::apply::DeployFlags;
 use crate::deploy::engine::Engine;
+use crate::deploy::gate::Until;
 use crate::error::{ExitCode, Result};
 use crate::report::{Format, Printer};
 use crate::settings::Settings;
@@ -21,6 +22,11 @@ impl From<&DeployArgs> for DeployFlags {
             tasks: a.tasks,
             no_update_service: a.no_update_service,
             no_rollback: a.no_rollback,
+            until: match (a.until, &a.wait_until) {
+                (Some(crate::cli::UntilArg::TestTraffic), _) => Until::Pause,
+                (None, Some(u)) => u.clone(),
+                (None, None) => Until::Done,
+            },
         }
     }
 }

@@ -30,6 +30,8 @@ pub struct DeployFlags {
     pub tasks: Option<i32>,
     pub no_update_service: bool,
     pub no_rollback: bool,
+    /// Where following the deployment stops (`--until`, `--wait-until`).
+    pub until: super::gate::Until,
 }
 
 /// Which task definition the deploy rolls out.

@@ -19,13 +19,14 @@ use tokio::time::Instant;
 
 use super::apply::{self, DeployFlags, Started};
 use super::event::{Emitter, Event};
+use super::gate::{GateSetup, Gatekeeper, NoHooks, Until};
 use super::local::{Local, OnCancel, timeout};
 use super::observe::{AwsObserver, ClusterObservers, deployment_views};
 use super::result::{Operation, RollbackReport, RunOutcome, RunResult, ServiceResult, StopCount};
 use super::rollback::{Cause, RollbackFacts, RollbackPlan, WaitRollback, rollback_plan};
 use super::state::{DeploymentStatus, RolloutState};
 use super::verdict::{Failure, FastFail, Ours, StoppedTask, short_arn};
-use super::watch::{Cadence, Goal, Outcome, Rules, Target, watch};
+use super::watch::{Cadence, Goal, Journey, Outcome, Rules, Target, watch};
 use crate::aws::{Clients, ServiceDeploymentStop, ServiceUpdate};
 use crate::error::{Diagnostic, Error, ErrorKind, Result};
 
@@ -167,8 +168,23 @@ impl<'a> Engine<'a> {
                     .collect(),
             };
             let mut observer = ClusterObservers::new(self.clients, &services);
-            let watched = watch(
+            let setup = followed
+                .iter()
+                .map(|(i, l, _)| {
+                    (
+                        results[*i].service.clone(),
+                        GateSetup {
+                            cluster: l.config.cluster.clone(),
+                            gates: l.rollout.verify.clone(),
+                            until: flags.until.clone(),
+                        },
+                    )
+                })
+                .collect();
+            let mut gatekeeper = Gatekeeper::new(self.clients, setup);
+            let mut watched = watch(
                 &mut observer,
+                &mut gatekeeper,
                 targets,
                 &rules,
                 &self.cadence,
@@ -179,7 +195,9 @@ impl<'a> Engine<'a> {
             .await;
             for (i, local, started) in &followed {
                 let r = &mut results[*i];
-                let outcome = watched.outcome(&r.service);
+                let journey = watched.journeys.remove(&r.service).unwrap_or_default();
+                let outcome = blame_gate(watched.outcome(&r.service), &journey);
+                r.journey = (!journey.is_empty()).then_some(journey);
                 r.stopped_tasks = stop_counts(
                     watched.stopped.get(&r.service).map_or(&[][..], |v| v),
                     &started.ours.deployment_id,
@@ -233,6 +251,16 @@ impl<'a> Engine<'a> {
                 format!("no verdict before the deadline (last: {last})"),
             ),
             Outcome::Cancelled { last } => (Cause::Cancelled, format!("cancelled (last: {last})")),
+            Outcome::Paused { stage, hook_id } => {
+                let how = match hook_id {
+                    Some(_) => format!(
+                        "waiting at {stage} on a PAUSE hook: answer it with `cortado continue` \
+                         (or `cortado continue --rollback`, `cortado rollback`)"
+                    ),
+                    None => format!("reached {stage}; the deployment goes on without cortado"),
+                };
+                return (RunOutcome::Paused, how, None);
+            }
         };
         let why = why.trim_end_matches('.').to_string();
         let plan = rollback_plan(&RollbackFacts {
@@ -305,18 +333,35 @@ impl<'a> Engine<'a> {
     ) -> (RollbackEnd, Option<RollbackReport>) {
         let t0 = Instant::now();
         let mut plan = plan;
-        if let RollbackPlan::StopDeployment {
-            service_deployment_arn,
-        } = &plan
-            && let Err(e) = self
-                .clients
-                .stop_service_deployment(service_deployment_arn, ServiceDeploymentStop::Rollback)
-                .await
-        {
+        let requested = match &plan {
+            RollbackPlan::StopDeployment {
+                service_deployment_arn,
+            } => Some(
+                self.clients
+                    .stop_service_deployment(
+                        service_deployment_arn,
+                        ServiceDeploymentStop::Rollback,
+                    )
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| ("StopServiceDeployment", e)),
+            ),
+            RollbackPlan::AnswerHook {
+                service_deployment_arn,
+                hook_id,
+            } => Some(
+                self.clients
+                    .continue_service_deployment(service_deployment_arn, Some(hook_id), true)
+                    .await
+                    .map_err(|e| ("ContinueServiceDeployment", e)),
+            ),
+            _ => None,
+        };
+        if let Some(Err((call, e))) = requested {
             // The deployment may have ended meanwhile: return to the previous revision.
             self.emitter.emit(Event::Warning {
                 message: format!(
-                    "StopServiceDeployment failed ({}); updating to the previous revision instead",
+                    "{call} failed ({}); updating to the previous revision instead",
                     first_line(&e)
                 ),
             });
@@ -325,13 +370,14 @@ impl<'a> Engine<'a> {
                     task_definition_arn: p.to_string(),
                 },
                 None => RollbackPlan::Leave {
-                    why: "StopServiceDeployment failed and there is no previous revision",
+                    why: "the rollback request failed and there is no previous revision",
                 },
             };
         }
         let method = match &plan {
             RollbackPlan::FollowEcs => "following the rollback ECS started",
             RollbackPlan::StopDeployment { .. } => "StopServiceDeployment ROLLBACK",
+            RollbackPlan::AnswerHook { .. } => "ContinueServiceDeployment ROLLBACK",
             RollbackPlan::UpdateToPrevious { .. } => "UpdateService to the previous revision",
             RollbackPlan::Leave { why } => {
                 let end = RollbackEnd::NotPossible((*why).to_string());
@@ -393,6 +439,7 @@ impl<'a> Engine<'a> {
         let mut observer = AwsObserver::new(self.clients, cluster);
         let watched = watch(
             &mut observer,
+            &mut NoHooks,
             vec![Target {
                 service: service.to_string(),
                 ours: failed.clone(),
@@ -419,6 +466,9 @@ impl<'a> Engine<'a> {
             }
             Outcome::Lost { error } => {
                 RollbackEnd::Failed(format!("cannot follow the rollback: {error}"))
+            }
+            Outcome::Paused { stage, .. } => {
+                RollbackEnd::Unsettled(format!("the rollback stopped at {stage}"))
             }
         };
         self.finished(service, &end);
@@ -499,8 +549,22 @@ impl<'a> Engine<'a> {
         let td = svc.task_definition().unwrap_or_default().to_string();
         let ours = apply::ours_from(&svc, &td)?;
         let mut observer = AwsObserver::new(self.clients, &cluster);
-        let watched = watch(
+        // The config's gates answer the hooks of the deployment followed here too.
+        let mut gatekeeper = Gatekeeper::new(
+            self.clients,
+            [(
+                service.clone(),
+                GateSetup {
+                    cluster: cluster.clone(),
+                    gates: local.rollout.verify.clone(),
+                    until: Until::Done,
+                },
+            )]
+            .into(),
+        );
+        let mut watched = watch(
             &mut observer,
+            &mut gatekeeper,
             vec![Target::deployed(&service, ours.clone())],
             &FastFail {
                 enabled: false,
@@ -514,7 +578,10 @@ impl<'a> Engine<'a> {
         )
         .await;
         let mut r = ServiceResult::new(operation, &cluster, &service);
-        let (outcome, detail) = match watched.outcome(&service) {
+        let journey = watched.journeys.remove(&service).unwrap_or_default();
+        let outcome = blame_gate(watched.outcome(&service), &journey);
+        r.journey = (!journey.is_empty()).then_some(journey);
+        let (outcome, detail) = match outcome {
             Outcome::Succeeded => (
                 RunOutcome::Succeeded,
                 "steady on the current deployment".to_string(),
@@ -538,6 +605,7 @@ impl<'a> Engine<'a> {
                 outcome_of(&Cause::Cancelled, None),
                 format!("cancelled (last: {last})"),
             ),
+            Outcome::Paused { stage, .. } => (RunOutcome::Paused, format!("stopped at {stage}")),
         };
         r.outcome = outcome;
         r.detail = detail;
@@ -550,6 +618,66 @@ impl<'a> Engine<'a> {
         r.service_deployment_arn = ours.service_deployment_arn;
         r.duration = started_at.elapsed();
         Ok(r)
+    }
+
+    /// The PAUSE hook a service deployment waits on, when it waits on one.
+    async fn awaiting_hook(&self, service_deployment_arn: &str) -> Result<Option<String>> {
+        let sds = self
+            .clients
+            .describe_service_deployments(&[service_deployment_arn.to_string()])
+            .await?;
+        Ok(sds
+            .iter()
+            .map(super::observe::service_deployment_view)
+            .find_map(|v| v.awaiting().map(|h| h.hook_id.clone())))
+    }
+
+    /// `cortado continue`: answers the PAUSE hook the service's current deployment waits on
+    /// with CONTINUE, then follows the deployment (its later gates included) to a verdict.
+    /// (`continue --rollback` is `rollback`: it answers the hook with ROLLBACK.)
+    pub async fn continue_deployment(&self, locals: &[Local]) -> Result<RunResult> {
+        let mut services = Vec::new();
+        for local in locals {
+            let service = local.service_name()?.to_string();
+            let cluster = local.config.cluster.clone();
+            let svc = self
+                .clients
+                .describe_service(&cluster, &service)
+                .await?
+                .ok_or_else(|| service_not_found(&service, &cluster, self.clients.region()))?;
+            let td = svc.task_definition().unwrap_or_default().to_string();
+            let ours = apply::ours_from(&svc, &td)?;
+            let Some(arn) = ours.service_deployment_arn.clone() else {
+                return Err(Error::msg(format!(
+                    "{service} has no current service deployment to continue"
+                )));
+            };
+            let Some(hook) = self.awaiting_hook(&arn).await? else {
+                return Err(Error::msg(format!(
+                    "the current deployment of {service} waits on no PAUSE hook: nothing to continue"
+                ))
+                .with_hint("`cortado status` shows the deployment and its lifecycle stage"));
+            };
+            self.clients
+                .continue_service_deployment(&arn, Some(&hook), false)
+                .await?;
+            self.emitter.emit(Event::Hook {
+                service: service.clone(),
+                hook_id: hook.clone(),
+                stage: String::new(),
+                target_type: "PAUSE".into(),
+                status: "CONTINUE sent".into(),
+            });
+            let mut r = self
+                .follow_current(local, None, Operation::Continue)
+                .await?;
+            r.detail = format!("continued; {}", r.detail);
+            services.push(r);
+        }
+        Ok(RunResult {
+            operation: Operation::Continue,
+            services,
+        })
     }
 
     /// `cortado rollback`: stops the deployment in flight (ECS returns to the source
@@ -599,7 +727,16 @@ impl<'a> Engine<'a> {
             ))
             .with_hint("`cortado revisions` lists the ACTIVE revisions"));
         }
+        let waiting_hook = match &ours.service_deployment_arn {
+            Some(arn) if in_flight => self.awaiting_hook(arn).await?,
+            _ => None,
+        };
         let plan = match (&ours.service_deployment_arn, &previous) {
+            // Waiting on a PAUSE hook: answering it ROLLBACK is ECS's way out of the pause.
+            (Some(arn), _) if waiting_hook.is_some() => RollbackPlan::AnswerHook {
+                service_deployment_arn: arn.clone(),
+                hook_id: waiting_hook.clone().unwrap_or_default(),
+            },
             (Some(arn), _) if in_flight => RollbackPlan::StopDeployment {
                 service_deployment_arn: arn.clone(),
             },
@@ -763,6 +900,22 @@ fn first_line(e: &Error) -> String {
         .first()
         .map(|d| d.message.clone())
         .unwrap_or_default()
+}
+
+/// A rollback that answers a failed gate is the gate's doing: say so instead of "a rollback
+/// request".
+fn blame_gate(outcome: Outcome, journey: &Journey) -> Outcome {
+    match (outcome, journey.gates.iter().rev().find(|g| !g.passed)) {
+        (Outcome::Failed(Failure::RolledBack { reason, .. }), Some(g))
+            if g.action == "ROLLBACK" =>
+        {
+            Outcome::Failed(Failure::RolledBack {
+                by: format!("the verification gate at {} ({})", g.stage, g.detail),
+                reason,
+            })
+        }
+        (o, _) => o,
+    }
 }
 
 #[cfg(test)]

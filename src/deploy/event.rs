@@ -63,10 +63,58 @@ pub enum Event {
         unhealthy: usize,
         other: usize,
     },
-    /// Traffic weights of a blue/green, canary or linear deployment changed.
+    /// Our blue/green, canary or linear deployment reached a lifecycle stage.
+    Stage {
+        service: String,
+        stage: String,
+        elapsed_secs: u64,
+    },
+    /// The traffic split changed: percent to the new (green) revision, and the weights by
+    /// target group, of the production and test listener rules.
     Traffic {
         service: String,
-        weights: Vec<(String, i32)>,
+        production_green: Option<i32>,
+        test_green: Option<i32>,
+        production: Vec<(String, i32)>,
+        test: Vec<(String, i32)>,
+    },
+    /// A lifecycle hook invocation of our deployment changed status.
+    Hook {
+        service: String,
+        hook_id: String,
+        stage: String,
+        target_type: String,
+        status: String,
+    },
+    /// Our deployment waits on a PAUSE hook that no gate of this run answers.
+    HookWaiting {
+        service: String,
+        stage: String,
+        hook_id: String,
+        /// How to answer it.
+        continue_command: String,
+    },
+    /// A verification gate started (its command, without the environment).
+    GateStarted {
+        service: String,
+        stage: String,
+        command: Vec<String>,
+    },
+    /// A line the gate printed (stdout or stderr).
+    GateOutput {
+        service: String,
+        stream: String,
+        line: String,
+    },
+    /// A verification gate ended, and how cortado answered the hook.
+    GateFinished {
+        service: String,
+        stage: String,
+        passed: bool,
+        exit_code: Option<i32>,
+        detail: String,
+        duration_secs: f64,
+        action: String,
     },
     /// The verdict on our deployment.
     Verdict {

@@ -349,6 +349,30 @@ fn read_rollout(config: &Config, findings: &mut Vec<Diagnostic>) -> Rollout {
     r
 }
 
+/// Why a gate's program cannot run, when it cannot: a path (with a slash) must be an
+/// executable file, relative to `dir`; a bare name must be found on PATH.
+fn gate_program_problem(program: &str, dir: &std::path::Path) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let executable = |p: &std::path::Path| {
+        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    if program.contains('/') {
+        let path = dir.join(program);
+        return match std::fs::metadata(&path) {
+            Err(_) => Some(format!("does not exist ({})", path.display())),
+            Ok(m) if !m.is_file() => Some(format!("is not a file ({})", path.display())),
+            Ok(_) if !executable(&path) => Some(format!(
+                "is not executable ({}); run `chmod +x` on it",
+                path.display()
+            )),
+            Ok(_) => None,
+        };
+    }
+    let on_path = std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|d| executable(&d.join(program))));
+    (!on_path).then(|| "is not a program on PATH".to_string())
+}
+
 /// Every gate needs a PAUSE hook at its stage in the service definition (a gate of ours
 /// answers that hook), on a service whose strategy has lifecycle stages.
 fn check_gates(
@@ -532,11 +556,25 @@ fn read_gate(config: &Config, g: &Value, at: &str, findings: &mut Vec<Diagnostic
             }
         },
     };
-    let dir = config
-        .path
-        .parent()
-        .map(std::path::Path::to_path_buf)
-        .unwrap_or_default();
+    let dir = match config.path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let dir = std::path::absolute(&dir).unwrap_or(dir);
+    // A gate that cannot start would roll back a good deployment: refuse it now instead.
+    let argv = argv.filter(|argv| match gate_program_problem(&argv[0], &dir) {
+        None => true,
+        Some(problem) => {
+            findings.push(err(
+                &format!("{at}/run"),
+                format!("verify gate command {:?} {problem}", argv[0]),
+                "gates run in the config file's directory: write a path relative to it \
+                 (./smoke.sh), an absolute path, or a program on PATH"
+                    .into(),
+            ));
+            false
+        }
+    });
     match (ok, stage, argv, timeout) {
         (true, Some(stage), Some(argv), Some(timeout)) => Some(Gate {
             stage,

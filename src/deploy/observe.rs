@@ -14,11 +14,13 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use super::state::{ServiceDeploymentStatus, ServiceStatus, TargetState};
+use aws_sdk_elasticloadbalancingv2::types::{ActionTypeEnum, Rule};
+
+use super::state::{ServiceDeploymentStatus, ServiceStatus, Strategy, TargetState};
 use super::verdict::{
-    DeploymentView, Ours, ServiceDeploymentView, Snapshot, StoppedTask, TargetView,
+    DeploymentView, HookView, Ours, ServiceDeploymentView, Snapshot, StoppedTask, TargetView,
 };
-use super::watch::{Observation, Observer, ServiceEvent};
+use super::watch::{Observation, Observer, ServiceEvent, Traffic};
 use crate::aws::types::ecs::{DesiredStatus, Service, ServiceDeployment, Task};
 use crate::aws::{Clients, TaskFilter};
 use crate::error::Result;
@@ -55,6 +57,8 @@ pub struct AwsObserver<'a> {
     last_full: Option<(Vec<String>, Vec<Observation>, Instant)>,
     /// Per service: the targets seen last, when, and our service deployment's status then.
     targets: BTreeMap<String, (Vec<TargetView>, Instant, Option<ServiceDeploymentStatus>)>,
+    /// Per service: the traffic split read last from the listener rules.
+    traffic: BTreeMap<String, Traffic>,
 }
 
 impl<'a> AwsObserver<'a> {
@@ -67,6 +71,7 @@ impl<'a> AwsObserver<'a> {
             ips: BTreeMap::new(),
             last_full: None,
             targets: BTreeMap::new(),
+            traffic: BTreeMap::new(),
         }
     }
 
@@ -91,8 +96,18 @@ impl<'a> AwsObserver<'a> {
         let mut out = cached.clone();
         for (obs, (_, ours)) in out.iter_mut().zip(services) {
             let fresh = our_service_deployment(&sds, ours);
-            let before = obs.snapshot.service_deployment.as_ref().map(|v| &v.status);
-            if fresh.as_ref().map(|v| &v.status) != before {
+            // A new status, lifecycle stage or hook state is worth a full poll at once (the
+            // traffic split and target health move with the stages).
+            let key = |v: Option<&ServiceDeploymentView>| {
+                v.map(|v| {
+                    (
+                        v.status.clone(),
+                        v.lifecycle_stage.clone(),
+                        v.hooks.iter().map(|h| h.status.clone()).collect::<Vec<_>>(),
+                    )
+                })
+            };
+            if key(fresh.as_ref()) != key(obs.snapshot.service_deployment.as_ref()) {
                 return Ok(None);
             }
             obs.snapshot.service_deployment = fresh;
@@ -223,10 +238,15 @@ impl AwsObserver<'_> {
                 .iter()
                 .map(|d| (d.id.clone(), d.running, d.pending, d.failed))
                 .collect();
-            let target_groups: BTreeSet<String> = svc
-                .load_balancers()
+            let strategy = Strategy::from(
+                svc.deployment_configuration()
+                    .and_then(|c| c.strategy())
+                    .map(|s| s.as_str()),
+            );
+            let pairs = lb_pairs(&svc, &strategy);
+            let target_groups: BTreeSet<String> = pairs
                 .iter()
-                .filter_map(|lb| lb.target_group_arn().map(str::to_string))
+                .flat_map(|p| std::iter::once(p.tg.clone()).chain(p.alternate.clone()))
                 .collect();
             let has_lb = !target_groups.is_empty();
             // Fetch tasks when counts moved, or when ECS counts more failed tasks of ours than
@@ -269,6 +289,35 @@ impl AwsObserver<'_> {
                 .get(name)
                 .map(|t| t.0.clone())
                 .unwrap_or_default();
+            // The traffic split, while our deployment can move it (and once at the start).
+            let rules: Vec<String> = pairs
+                .iter()
+                .flat_map(|p| p.production_rule.iter().chain(p.test_rule.iter()).cloned())
+                .collect();
+            let in_flight = service_deployment.as_ref().is_some_and(|sd| {
+                !matches!(
+                    sd.status,
+                    ServiceDeploymentStatus::Successful
+                        | ServiceDeploymentStatus::RollbackSuccessful
+                        | ServiceDeploymentStatus::Stopped
+                )
+            });
+            if !rules.is_empty() && (in_flight || !self.traffic.contains_key(name)) {
+                let described = self.clients.describe_rules_by_arn(&rules).await?;
+                self.traffic
+                    .insert(name.clone(), traffic_of(&pairs, &described));
+            }
+            let our_ips = self.ips.get(name).cloned().unwrap_or_default();
+            let traffic = self.traffic.get(name).cloned().map(|mut t| {
+                t.green = targets
+                    .iter()
+                    .filter(|t| our_ips.contains(&t.id))
+                    .map(|t| t.target_group_arn.clone())
+                    .collect::<BTreeSet<_>>()
+                    .into_iter()
+                    .collect();
+                t
+            });
             let mut stopped: Vec<StoppedTask> = self
                 .stopped
                 .get(name)
@@ -282,8 +331,10 @@ impl AwsObserver<'_> {
                     service_deployment,
                     stopped_tasks: stopped,
                     targets,
-                    our_task_ips: self.ips.get(name).cloned().unwrap_or_default(),
+                    our_task_ips: our_ips,
                     has_load_balancer: has_lb,
+                    load_balancers: pairs.len(),
+                    strategy,
                 },
                 events: svc
                     .events()
@@ -294,7 +345,8 @@ impl AwsObserver<'_> {
                         message: e.message().unwrap_or_default().to_string(),
                     })
                     .collect(),
-                weights: Vec::new(),
+                traffic,
+                pairs,
                 our_started_at: svc
                     .deployments()
                     .iter()
@@ -386,7 +438,7 @@ fn our_service_deployment(sds: &[ServiceDeployment], ours: &Ours) -> Option<Serv
         .map(service_deployment_view)
 }
 
-fn service_deployment_view(sd: &ServiceDeployment) -> ServiceDeploymentView {
+pub(crate) fn service_deployment_view(sd: &ServiceDeployment) -> ServiceDeploymentView {
     ServiceDeploymentView {
         arn: sd.service_deployment_arn().unwrap_or_default().to_string(),
         status: sd.status().map(|s| s.as_str()).into(),
@@ -406,6 +458,93 @@ fn service_deployment_view(sd: &ServiceDeployment) -> ServiceDeploymentView {
                 a.triggered_alarm_names().to_vec(),
             )
         }),
+        hooks: sd
+            .lifecycle_hook_details()
+            .iter()
+            .map(|h| HookView {
+                hook_id: h.hook_id().unwrap_or_default().to_string(),
+                target_type: h
+                    .target_type()
+                    .map(|t| t.as_str().to_string())
+                    .unwrap_or_default(),
+                status: h.status().map(|s| s.as_str()).into(),
+                expires_at: h.expires_at().map(|t| t.secs()),
+                timeout_action: h.timeout_action().map(|a| a.as_str().to_string()),
+            })
+            .collect(),
+    }
+}
+
+/// One load balancer entry of a service: its target group and, for blue/green-style
+/// strategies, the alternate group and the listener rules ECS shifts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LbPair {
+    pub tg: String,
+    pub alternate: Option<String>,
+    pub production_rule: Option<String>,
+    pub test_rule: Option<String>,
+}
+
+/// The load balancer entries of a service (rules only where the strategy shifts traffic).
+pub fn lb_pairs(svc: &Service, strategy: &Strategy) -> Vec<LbPair> {
+    svc.load_balancers()
+        .iter()
+        .filter_map(|lb| {
+            let tg = lb.target_group_arn()?.to_string();
+            let adv = lb
+                .advanced_configuration()
+                .filter(|_| strategy.shifts_traffic());
+            Some(LbPair {
+                tg,
+                alternate: adv
+                    .and_then(|a| a.alternate_target_group_arn())
+                    .map(str::to_string),
+                production_rule: adv
+                    .and_then(|a| a.production_listener_rule())
+                    .map(str::to_string),
+                test_rule: adv.and_then(|a| a.test_listener_rule()).map(str::to_string),
+            })
+        })
+        .collect()
+}
+
+/// The forward weights of the production and test rules, by target group.
+fn traffic_of(pairs: &[LbPair], rules: &[Rule]) -> Traffic {
+    let weights = |arn: &Option<String>| -> Vec<(String, i32)> {
+        let Some(rule) = rules.iter().find(|r| r.rule_arn() == arn.as_deref()) else {
+            return Vec::new();
+        };
+        let Some(forward) = rule
+            .actions()
+            .iter()
+            .find(|a| a.r#type() == Some(&ActionTypeEnum::Forward))
+        else {
+            return Vec::new();
+        };
+        match forward.forward_config() {
+            Some(f) if !f.target_groups().is_empty() => f
+                .target_groups()
+                .iter()
+                .map(|t| {
+                    (
+                        t.target_group_arn().unwrap_or_default().to_string(),
+                        t.weight().unwrap_or(1),
+                    )
+                })
+                .collect(),
+            _ => forward
+                .target_group_arn()
+                .map(|t| vec![(t.to_string(), 100)])
+                .unwrap_or_default(),
+        }
+    };
+    Traffic {
+        production: pairs
+            .iter()
+            .flat_map(|p| weights(&p.production_rule))
+            .collect(),
+        test: pairs.iter().flat_map(|p| weights(&p.test_rule)).collect(),
+        green: Vec::new(),
     }
 }
 

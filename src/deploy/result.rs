@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use super::watch::Journey;
 use crate::error::ExitCode;
 use crate::plan::ServicePlan;
 
@@ -20,6 +21,7 @@ pub enum Operation {
     Wait,
     Rollback,
     Scale,
+    Continue,
 }
 
 impl Operation {
@@ -29,6 +31,7 @@ impl Operation {
             Operation::Wait => "wait",
             Operation::Rollback => "rollback",
             Operation::Scale => "scale",
+            Operation::Continue => "continue",
         }
     }
 }
@@ -40,8 +43,10 @@ pub enum RunOutcome {
     Succeeded,
     /// Nothing differed: no API write was made.
     NoChange,
-    /// `--no-wait`, `--no-update-service`, `--until`: started (or registered), not followed.
+    /// `--no-wait`, `--no-update-service`: started (or registered), not followed.
     NotFollowed,
+    /// `--until`: followed to a lifecycle stage (or a waiting PAUSE hook), then left there.
+    Paused,
     DryRun,
     FailedRolledBack,
     FailedNotRolledBack,
@@ -60,6 +65,7 @@ impl RunOutcome {
             RunOutcome::Succeeded
             | RunOutcome::NoChange
             | RunOutcome::NotFollowed
+            | RunOutcome::Paused
             | RunOutcome::DryRun => ExitCode::Success,
             RunOutcome::FailedRolledBack => ExitCode::FailedRolledBack,
             RunOutcome::FailedNotRolledBack => ExitCode::FailedNotRolledBack,
@@ -76,6 +82,7 @@ impl RunOutcome {
             RunOutcome::Succeeded => "succeeded",
             RunOutcome::NoChange => "no change",
             RunOutcome::NotFollowed => "started (not followed)",
+            RunOutcome::Paused => "paused, as asked",
             RunOutcome::DryRun => "dry run",
             RunOutcome::FailedRolledBack => "failed, rolled back",
             RunOutcome::FailedNotRolledBack => "failed, not rolled back",
@@ -93,6 +100,7 @@ impl RunOutcome {
             RunOutcome::Succeeded => "succeeded",
             RunOutcome::NoChange => "no-change",
             RunOutcome::NotFollowed => "started",
+            RunOutcome::Paused => "paused",
             RunOutcome::DryRun => "dry-run",
             RunOutcome::FailedRolledBack => "rolled-back",
             RunOutcome::FailedNotRolledBack => "failed",
@@ -172,6 +180,9 @@ pub struct ServiceResult {
     #[serde(rename = "stopped_reasons")]
     pub stopped_tasks: Vec<StopCount>,
     pub rollback: Option<RollbackReport>,
+    /// Stages, traffic steps and gates of a blue/green, canary or linear deployment.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub journey: Option<Journey>,
     #[serde(skip)]
     pub plan: Option<ServicePlan>,
 }
@@ -197,6 +208,7 @@ impl ServiceResult {
             duration: Duration::ZERO,
             stopped_tasks: Vec::new(),
             rollback: None,
+            journey: None,
             plan: None,
         }
     }

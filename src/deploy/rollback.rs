@@ -63,6 +63,12 @@ pub enum RollbackPlan {
     /// Our deployment is in flight and has a service-deployment ARN: StopServiceDeployment
     /// ROLLBACK (ECS returns to the source revision), then follow.
     StopDeployment { service_deployment_arn: String },
+    /// Our deployment waits on a PAUSE hook: answer it with ROLLBACK
+    /// (ContinueServiceDeployment), then follow.
+    AnswerHook {
+        service_deployment_arn: String,
+        hook_id: String,
+    },
     /// UpdateService to the revision that ran before, then follow.
     UpdateToPrevious { task_definition_arn: String },
     /// Leave it, and say why.

@@ -136,6 +136,35 @@ ecs_enum! {
 }
 
 ecs_enum! {
+    /// `deploymentConfiguration.strategy` (absent means ROLLING).
+    Strategy {
+        Rolling => "ROLLING",
+        BlueGreen => "BLUE_GREEN",
+        Canary => "CANARY",
+        Linear => "LINEAR",
+    }
+}
+
+impl Strategy {
+    /// Blue/green, canary and linear: two revisions side by side, traffic shifted by listener
+    /// rules, lifecycle stages and hooks.
+    pub fn shifts_traffic(&self) -> bool {
+        matches!(self, Self::BlueGreen | Self::Canary | Self::Linear)
+    }
+
+    /// Words for people.
+    pub fn words(&self) -> &str {
+        match self {
+            Self::Rolling | Self::Absent => "rolling",
+            Self::BlueGreen => "blue/green",
+            Self::Canary => "canary",
+            Self::Linear => "linear",
+            Self::Unknown(s) => s,
+        }
+    }
+}
+
+ecs_enum! {
     /// Status of a lifecycle hook invocation.
     HookStatus {
         InProgress => "IN_PROGRESS",

@@ -15,8 +15,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::state::{
-    DeploymentStatus, LifecycleStage, MonitorStatus, RolloutState, ServiceDeploymentStatus,
-    ServiceStatus, TargetState,
+    DeploymentStatus, HookStatus, LifecycleStage, MonitorStatus, RolloutState,
+    ServiceDeploymentStatus, ServiceStatus, Strategy, TargetState,
 };
 
 /// The handles of the deployment we started.
@@ -59,6 +59,30 @@ pub struct ServiceDeploymentView {
     pub circuit_breaker: Option<(MonitorStatus, i32, i32)>,
     /// Alarm status (TRIGGERED | MONITORING | ...) and the alarms that fired.
     pub alarms: Option<(MonitorStatus, Vec<String>)>,
+    /// Lifecycle hook invocations (`lifecycleHookDetails`), in the order ECS lists them.
+    pub hooks: Vec<HookView>,
+}
+
+impl ServiceDeploymentView {
+    /// The PAUSE hook waiting for an answer, when there is one.
+    pub fn awaiting(&self) -> Option<&HookView> {
+        self.hooks
+            .iter()
+            .find(|h| h.status == HookStatus::AwaitingAction)
+    }
+}
+
+/// One lifecycle hook invocation of a service deployment.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct HookView {
+    pub hook_id: String,
+    /// AWS_LAMBDA or PAUSE.
+    pub target_type: String,
+    pub status: HookStatus,
+    /// When ECS stops waiting (seconds since the epoch, ECS's clock).
+    pub expires_at: Option<i64>,
+    /// What ECS does then: CONTINUE or ROLLBACK.
+    pub timeout_action: Option<String>,
 }
 
 /// A stopped task started by some deployment.
@@ -96,12 +120,21 @@ pub struct Snapshot {
     pub our_task_ips: Vec<String>,
     /// Whether the service has a load balancer (then healthy targets are required).
     pub has_load_balancer: bool,
+    /// How many load balancer entries the service has (each task must be healthy behind each
+    /// one; blue/green pairs of target groups count once). 0 when unknown.
+    pub load_balancers: usize,
+    /// The service's deployment strategy.
+    pub strategy: Strategy,
 }
 
 impl Snapshot {
-    /// How many target groups the service's targets are in (at least 1): each task must be
-    /// healthy in every one of them.
+    /// How many target groups each task must be healthy in (at least 1): one per load
+    /// balancer entry of the service (a blue/green pair counts once: a task registers in one of
+    /// the two), else the distinct groups of the targets seen.
     pub fn target_groups(&self) -> usize {
+        if self.load_balancers > 0 {
+            return self.load_balancers;
+        }
         self.targets
             .iter()
             .map(|t| t.target_group_arn.as_str())

@@ -16,7 +16,11 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use serde::Serialize;
+
 use super::event::{Emitter, Event};
+use super::gate::{GateReport, Hooks, Tended};
+use super::observe::LbPair;
 use super::rollback::{WaitRollback, judge_rollback};
 use super::state::{DeploymentStatus, RolloutState, TargetState};
 use super::verdict::{Failure, FastFail, Ours, Snapshot, StoppedTask, Verdict, judge};
@@ -37,10 +41,39 @@ pub struct Observation {
     pub snapshot: Snapshot,
     /// Newest first, as ECS lists them.
     pub events: Vec<ServiceEvent>,
-    /// Traffic weights when a blue/green-style deployment shifts them.
-    pub weights: Vec<(String, i32)>,
+    /// The traffic split of a blue/green, canary or linear service (from its listener rules).
+    pub traffic: Option<Traffic>,
+    /// The service's load balancer entries (target groups, alternates, listener rules).
+    pub pairs: Vec<LbPair>,
     /// When our deployment was created, in the same clock as the events.
     pub our_started_at: Option<f64>,
+}
+
+/// The traffic split of a service whose strategy shifts traffic: forward weights by target
+/// group of its production and test listener rules.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Traffic {
+    pub production: Vec<(String, i32)>,
+    pub test: Vec<(String, i32)>,
+    /// The target groups our (green) tasks are registered in.
+    pub green: Vec<String>,
+}
+
+impl Traffic {
+    /// The percentage of `weights` that goes to the green target groups (None when the
+    /// rule is unknown or green is not known yet).
+    pub fn green_percent(&self, weights: &[(String, i32)]) -> Option<i32> {
+        let total: i32 = weights.iter().map(|w| w.1.max(0)).sum();
+        if total == 0 || self.green.is_empty() {
+            return None;
+        }
+        let green: i32 = weights
+            .iter()
+            .filter(|w| self.green.contains(&w.0))
+            .map(|w| w.1.max(0))
+            .sum();
+        Some((green * 100 + total / 2) / total)
+    }
 }
 
 /// One poll of a cluster. Implementations batch API calls across the services.
@@ -96,8 +129,10 @@ pub struct CallBudget {
 
 /// The call budget per followed service and minute, in every phase (watch, rollback, wait).
 pub const CALLS_PER_SERVICE_MINUTE: f64 = 60.0;
-/// Calls a poll may spend beyond the average (a full poll with task lookups).
-const BURST_CALLS: f64 = 8.0;
+/// Calls a poll may spend beyond the average: the first full polls of a deployment (task
+/// lookups, target health of a blue/green pair of groups, listener rules) and a gate's
+/// answer must not wait for the bucket to refill.
+const BURST_CALLS: f64 = 16.0;
 
 impl CallBudget {
     /// A full bucket for `services` services; `calls_so_far` (the running total of calls
@@ -166,6 +201,12 @@ pub enum Outcome {
     Lost {
         error: String,
     },
+    /// The run stopped following at a lifecycle stage, as asked (`--until`); the deployment
+    /// goes on (or waits on its hook).
+    Paused {
+        stage: String,
+        hook_id: Option<String>,
+    },
 }
 
 /// Consecutive failed polls after which the watch gives up (the SDK already retried each).
@@ -197,8 +238,10 @@ impl From<FastFail> for Rules {
 /// API errors are retried by the SDK; one that still fails here is reported as a warning and
 /// the poll is tried again, up to [`MAX_FAILED_POLLS`] in a row. Polls keep within the
 /// [`CallBudget`] whatever the cadence asks.
-pub async fn watch<O: Observer>(
+#[allow(clippy::too_many_arguments)]
+pub async fn watch<O: Observer, H: Hooks>(
     observer: &mut O,
+    hooks: &mut H,
     targets: Vec<Target>,
     rules: &Rules,
     cadence: &Cadence,
@@ -246,6 +289,22 @@ pub async fn watch<O: Observer>(
                         Verdict::Failed(_) => st.waiting = "failed".into(),
                     }
                     changed |= st.report(&t.service, &obs, emitter, started);
+                    if let Verdict::Pending(_) = verdict
+                        && t.goal == Goal::Deployed
+                    {
+                        match hooks.tend(t, &obs, emitter).await {
+                            Tended::Idle => {}
+                            Tended::Acted => {
+                                changed = true;
+                                near = true;
+                            }
+                            Tended::Stop { stage, hook_id } => {
+                                outcomes
+                                    .insert(t.service.clone(), Outcome::Paused { stage, hook_id });
+                                continue;
+                            }
+                        }
+                    }
                     match verdict {
                         Verdict::Pending(_) => {}
                         Verdict::Succeeded => {
@@ -308,6 +367,7 @@ pub async fn watch<O: Observer>(
         tokio::select! {
             _ = tokio::time::sleep_until(wake) => {}
             _ = cancel.changed() => {}
+            _ = hooks.finished() => {}
         }
         let last = |s: &str| {
             state
@@ -338,11 +398,69 @@ pub async fn watch<O: Observer>(
             break;
         }
     }
-    let stopped = state
-        .into_iter()
-        .map(|(service, st)| (service, st.stopped))
-        .collect();
-    Watched { outcomes, stopped }
+    // Gates still running when the watch ends (cancelled, deadline) are stopped.
+    hooks.stop_all().await;
+    let mut gates = hooks.reports();
+    let mut journeys = BTreeMap::new();
+    let mut stopped = BTreeMap::new();
+    for (service, st) in state {
+        let mut journey = st.journey;
+        journey.gates = gates.remove(&service).unwrap_or_default();
+        if let Some(Outcome::Paused { stage, hook_id }) = outcomes.get(&service) {
+            journey.paused_at = Some(PausedAt {
+                stage: stage.clone(),
+                hook_id: hook_id.clone(),
+            });
+        }
+        journeys.insert(service.clone(), journey);
+        stopped.insert(service, st.stopped);
+    }
+    Watched {
+        outcomes,
+        stopped,
+        journeys,
+    }
+}
+
+/// What a blue/green, canary or linear deployment went through, for the reports.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Journey {
+    /// The strategy in words ("blue/green", "canary", "linear"); empty for rolling.
+    pub strategy: String,
+    /// Lifecycle stages reached, in order, with seconds since the watch began.
+    pub stages: Vec<StageMark>,
+    /// Each traffic split seen, in order.
+    pub traffic: Vec<TrafficMark>,
+    pub gates: Vec<GateReport>,
+    /// Where the run stopped following (`--until`).
+    pub paused_at: Option<PausedAt>,
+}
+
+impl Journey {
+    pub fn is_empty(&self) -> bool {
+        self.stages.is_empty() && self.traffic.is_empty() && self.gates.is_empty()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StageMark {
+    pub stage: String,
+    pub at_seconds: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TrafficMark {
+    pub at_seconds: f64,
+    /// Percent of production traffic on the new revision.
+    pub production: Option<i32>,
+    /// Percent of test traffic on the new revision.
+    pub test: Option<i32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PausedAt {
+    pub stage: String,
+    pub hook_id: Option<String>,
 }
 
 /// How a watch ended: an outcome per service, and the stopped tasks it saw of each.
@@ -351,6 +469,8 @@ pub struct Watched {
     pub outcomes: BTreeMap<String, Outcome>,
     /// Per service, the stopped tasks of the followed deployment, in the order seen.
     pub stopped: BTreeMap<String, Vec<StoppedTask>>,
+    /// Per service, the stages, traffic steps and gates of its deployment.
+    pub journeys: BTreeMap<String, Journey>,
 }
 
 impl Watched {
@@ -386,9 +506,13 @@ struct ServiceState {
     stopped: Vec<StoppedTask>,
     counts: Option<(i32, i32, i32, i32, RolloutState)>,
     targets: Option<(usize, usize, usize)>,
-    weights: Vec<(String, i32)>,
     waiting: String,
     unhealthy_since: BTreeMap<String, Instant>,
+    /// Hook invocations seen: the stage each was first seen at, and its last status.
+    hooks: BTreeMap<String, (String, String)>,
+    /// The target groups our tasks were last seen in (they leave on a rollback).
+    green: Vec<String>,
+    journey: Journey,
 }
 
 impl ServiceState {
@@ -490,13 +614,84 @@ impl ServiceState {
                 changed = true;
             }
         }
-        if !obs.weights.is_empty() && obs.weights != self.weights {
-            self.weights = obs.weights.clone();
-            emitter.emit(Event::Traffic {
-                service: service.to_string(),
-                weights: obs.weights.clone(),
-            });
-            changed = true;
+        changed |= self.report_stages(service, obs, emitter, started);
+        changed
+    }
+
+    /// Stages, traffic split and hooks of a blue/green, canary or linear deployment: each
+    /// change once.
+    fn report_stages(
+        &mut self,
+        service: &str,
+        obs: &Observation,
+        emitter: &Emitter,
+        started: Instant,
+    ) -> bool {
+        if !obs.snapshot.strategy.shifts_traffic() {
+            return false;
+        }
+        let mut changed = false;
+        let at_seconds = started.elapsed().as_secs_f64();
+        self.journey.strategy = obs.snapshot.strategy.words().to_string();
+        if let Some(sd) = &obs.snapshot.service_deployment {
+            let stage = sd.lifecycle_stage.to_string();
+            if !stage.is_empty() && self.journey.stages.last().map(|m| &m.stage) != Some(&stage) {
+                self.journey.stages.push(StageMark {
+                    stage: stage.clone(),
+                    at_seconds,
+                });
+                emitter.emit(Event::Stage {
+                    service: service.to_string(),
+                    stage: stage.clone(),
+                    elapsed_secs: started.elapsed().as_secs(),
+                });
+                changed = true;
+            }
+            for h in &sd.hooks {
+                let status = h.status.to_string();
+                let (stage, last) = self.hooks.entry(h.hook_id.clone()).or_insert_with(|| {
+                    (
+                        super::gate::hook_stage(&sd.lifecycle_stage).to_string(),
+                        String::new(),
+                    )
+                });
+                if *last != status {
+                    *last = status.clone();
+                    emitter.emit(Event::Hook {
+                        service: service.to_string(),
+                        hook_id: h.hook_id.clone(),
+                        stage: stage.clone(),
+                        target_type: h.target_type.clone(),
+                        status,
+                    });
+                    changed = true;
+                }
+            }
+        }
+        if let Some(t) = &obs.traffic {
+            let mut t = t.clone();
+            if t.green.is_empty() {
+                t.green = self.green.clone();
+            } else {
+                self.green = t.green.clone();
+            }
+            let mark = TrafficMark {
+                at_seconds,
+                production: t.green_percent(&t.production),
+                test: t.green_percent(&t.test),
+            };
+            let last = self.journey.traffic.last();
+            if last.map(|m| (m.production, m.test)) != Some((mark.production, mark.test)) {
+                emitter.emit(Event::Traffic {
+                    service: service.to_string(),
+                    production_green: mark.production,
+                    test_green: mark.test,
+                    production: t.production.clone(),
+                    test: t.test.clone(),
+                });
+                self.journey.traffic.push(mark);
+                changed = true;
+            }
         }
         changed
     }
@@ -525,6 +720,7 @@ impl ServiceState {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::deploy::gate::NoHooks;
     use crate::deploy::verdict::{DeploymentView, StoppedTask};
 
     /// Plays back a script of observations, one per poll, repeating the last.
@@ -572,7 +768,8 @@ mod tests {
                     message: m.to_string(),
                 })
                 .collect(),
-            weights: vec![],
+            traffic: None,
+            pairs: vec![],
             our_started_at: None,
         }
     }
@@ -612,6 +809,7 @@ mod tests {
         let (_tx, rx) = watch::channel(false);
         let out = watch(
             &mut script,
+            &mut NoHooks,
             vec![Target::deployed("web", ours())],
             &FastFail::default().into(),
             &fast(),
@@ -652,6 +850,7 @@ mod tests {
         let (_tx, rx) = watch::channel(false);
         let out = watch(
             &mut script,
+            &mut NoHooks,
             vec![Target::deployed("web", ours())],
             &FastFail::default().into(),
             &fast(),
@@ -681,6 +880,7 @@ mod tests {
         let handle = tokio::spawn(async move {
             watch(
                 &mut script,
+                &mut NoHooks,
                 vec![Target::deployed("web", ours())],
                 &FastFail::default().into(),
                 &slow,
@@ -714,6 +914,7 @@ mod tests {
         let (_tx, rx) = watch::channel(false);
         let out = watch(
             &mut broken,
+            &mut NoHooks,
             vec![Target::deployed("web", ours())],
             &FastFail::default().into(),
             &fast(),
@@ -761,6 +962,7 @@ mod tests {
         let (_tx, rx) = watch::channel(false);
         let out = watch(
             &mut script,
+            &mut NoHooks,
             vec![
                 Target::deployed("patient", ours()),
                 Target::deployed("strict", ours()),
@@ -805,6 +1007,7 @@ mod tests {
         let (_tx, rx) = watch::channel(false);
         let out = watch(
             &mut script,
+            &mut NoHooks,
             vec![Target::deployed("web", ours())],
             &FastFail::default().into(),
             &fast(),
@@ -832,7 +1035,7 @@ mod tests {
         let mut b = CallBudget::new(t0, 1, 0);
         // The burst is available at once.
         assert_eq!(b.wait(1, t0), Duration::ZERO);
-        b.spend(8);
+        b.spend(BURST_CALLS as usize);
         // Spent: the next call waits for a token (1 s at 60 calls/minute).
         let w = b.wait(1, t0);
         assert!(
@@ -842,17 +1045,20 @@ mod tests {
         // Over 10 simulated minutes of polling as fast as allowed, 3 calls a poll, the
         // average stays within 60 per minute plus the burst.
         let mut now = t0;
-        let mut total = 8;
+        let mut total = BURST_CALLS as usize;
         while now < t0 + Duration::from_secs(600) {
             now += b.wait(1, now).max(Duration::from_millis(100));
             total += 3;
             b.spend(total);
         }
-        assert!(total <= 600 + 8 + 3, "{total} calls in 10 minutes");
+        assert!(
+            total <= 600 + BURST_CALLS as usize + 3,
+            "{total} calls in 10 minutes"
+        );
         assert!(total >= 590, "the budget should not starve polls: {total}");
         // Two services get twice the rate.
         let mut b = CallBudget::new(t0, 2, 0);
-        b.spend(16);
+        b.spend(2 * BURST_CALLS as usize);
         let w = b.wait(2, t0);
         assert!(w <= Duration::from_millis(500), "{w:?}");
     }

@@ -569,6 +569,12 @@ fn service_of(e: &Event) -> Option<&str> {
         | Event::TaskStopped { service, .. }
         | Event::TargetHealth { service, .. }
         | Event::Traffic { service, .. }
+        | Event::Stage { service, .. }
+        | Event::Hook { service, .. }
+        | Event::HookWaiting { service, .. }
+        | Event::GateStarted { service, .. }
+        | Event::GateOutput { service, .. }
+        | Event::GateFinished { service, .. }
         | Event::Verdict { service, .. }
         | Event::RollbackStarted { service, .. }
         | Event::RollbackFinished { service, .. } => Some(service),

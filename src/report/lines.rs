@@ -68,13 +68,69 @@ pub fn plain(e: &Stamped) -> String {
             unhealthy,
             other,
         } => format!("{service}: targets {healthy} healthy, {unhealthy} unhealthy, {other} other"),
-        Event::Traffic { service, weights } => format!(
-            "{service}: traffic {}",
-            weights
-                .iter()
-                .map(|(tg, w)| format!("{}={w}%", tg.rsplit('/').nth(1).unwrap_or(tg)))
-                .collect::<Vec<_>>()
-                .join(" ")
+        Event::Stage { service, stage, .. } => format!("{service}: stage {stage}"),
+        Event::Traffic {
+            service,
+            production_green,
+            test_green,
+            production,
+            test,
+        } => {
+            let part = |name: &str, green: &Option<i32>, w: &[(String, i32)]| match green {
+                Some(g) => format!("{name} {g}% new / {}% old", 100 - g),
+                None if !w.is_empty() => format!(
+                    "{name} {}",
+                    w.iter()
+                        .map(|(tg, w)| format!("{}={w}%", tg_name(tg)))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                ),
+                None => String::new(),
+            };
+            let parts: Vec<String> = [
+                part("production", production_green, production),
+                part("test", test_green, test),
+            ]
+            .into_iter()
+            .filter(|p| !p.is_empty())
+            .collect();
+            format!("{service}: traffic {}", parts.join(", "))
+        }
+        Event::Hook {
+            service,
+            hook_id,
+            stage,
+            target_type,
+            status,
+        } => format!(
+            "{service}: {target_type} hook {} at {stage}: {status}",
+            short_id(hook_id)
+        ),
+        Event::HookWaiting {
+            service,
+            stage,
+            continue_command,
+            ..
+        } => format!(
+            "{service}: waiting at {stage} on a PAUSE hook; answer it with `{continue_command}` (or add --rollback)"
+        ),
+        Event::GateStarted {
+            service,
+            stage,
+            command,
+        } => format!("{service}: gate at {stage}: running {}", command.join(" ")),
+        Event::GateOutput { service, line, .. } => format!("{service}: gate | {line}"),
+        Event::GateFinished {
+            service,
+            stage,
+            passed,
+            detail,
+            duration_secs,
+            action,
+            ..
+        } => format!(
+            "{service}: gate at {stage} {} ({detail}, {duration_secs:.1}s): {action}",
+            if *passed { "passed" } else { "FAILED" }
         ),
         Event::Verdict {
             service,
@@ -111,6 +167,16 @@ pub fn plain(e: &Stamped) -> String {
 /// The JSON line of an event.
 pub fn json(e: &Stamped) -> String {
     serde_json::to_string(e).unwrap_or_default()
+}
+
+/// The name of a target group from its ARN (`.../targetgroup/NAME/ID`).
+fn tg_name(arn: &str) -> &str {
+    arn.rsplit('/').nth(1).unwrap_or(arn)
+}
+
+/// The first 8 characters of an id.
+fn short_id(id: &str) -> &str {
+    id.get(..8).unwrap_or(id)
 }
 
 #[cfg(test)]

@@ -1,0 +1,24 @@
+#!/bin/sh
+# Rehearses a blue/green deploy of this example on a local sandbox, without AWS:
+#   1. starts `cortado sandbox serve` (time x60) prepared for this config,
+#   2. deploys v1 (creates the service: the first revision is blue),
+#   3. deploys v2 (a new GREETING, so a new revision): green scales up, test traffic moves, ./smoke.sh runs as the gate at
+#      POST_TEST_TRAFFIC_SHIFT, production traffic moves, a 1-minute bake, clean-up.
+# SMOKE_FAIL=1 ./rehearse.sh rehearses a failing gate (rolled back, exit 3).
+# Extra arguments go to the second deploy (e.g. --until test-traffic, --output json).
+set -eu
+cd "$(dirname "$0")"
+PORT="${CORTADO_SANDBOX_PORT:-4577}"
+cortado() { cargo run --quiet --locked -- "$@"; }
+cortado sandbox serve --port "$PORT" --speed 60 --prepare cortado.yml &
+SERVER=$!
+trap 'kill $SERVER 2>/dev/null || true' EXIT INT TERM
+export AWS_ENDPOINT_URL="http://127.0.0.1:$PORT" AWS_ACCESS_KEY_ID=sandbox AWS_SECRET_ACCESS_KEY=sandbox
+for _ in $(seq 1 100); do
+  curl -fs "$AWS_ENDPOINT_URL/_sandbox/faults" >/dev/null 2>&1 && break
+  sleep 0.2
+done
+echo "== v1: create the service"
+SMOKE_FAIL=0 cortado deploy -c cortado.yml
+echo "== v2: blue/green with the smoke gate"
+GREETING="hello, green" cortado deploy -c cortado.yml "$@"

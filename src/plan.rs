@@ -34,6 +34,8 @@ pub struct ServicePlan {
     /// The deployment strategy (ROLLING, BLUE_GREEN, CANARY, LINEAR) or controller
     /// (CODE_DEPLOY, EXTERNAL) the rollout will use.
     pub strategy: String,
+    /// The same rollout in words, with its timings and gates ([`strategy_in_words`]).
+    pub rollout: String,
 }
 
 impl ServicePlan {
@@ -151,7 +153,7 @@ impl ServicePlan {
         notes
     }
 
-    /// "desired count 2 (unchanged), strategy ROLLING".
+    /// "desired count 2 (unchanged); blue/green with a 2-minute bake and 1 gate".
     pub fn rollout_line(&self) -> String {
         let count = match self.desired_count {
             (_, None) => "desired count unchanged (not set in the file)".to_string(),
@@ -159,7 +161,7 @@ impl ServicePlan {
             (Some(a), Some(b)) => format!("desired count {a} -> {b}"),
             (None, Some(b)) => format!("desired count {b}"),
         };
-        format!("{count}, strategy {}", self.strategy)
+        format!("{count}; {}", self.rollout)
     }
 
     /// The unified diffs (task definition, service) for a terminal.
@@ -192,6 +194,7 @@ impl ServicePlan {
             self.cluster,
             self.summary()
         );
+        out.push_str(&format!("  {}\n", self.rollout_line()));
         for r in self.risks() {
             out.push_str(&format!("  ! {r}\n"));
         }
@@ -271,6 +274,7 @@ impl ServicePlan {
             "summary": self.summary(),
             "desired_count": {"before": self.desired_count.0, "after": self.desired_count.1},
             "strategy": self.strategy,
+            "rollout": self.rollout,
             "risks": self.risks(),
             "cost": self.cost().map(|d| json!({
                 "before_monthly_usd": d.before,
@@ -286,6 +290,139 @@ impl ServicePlan {
                     self.service_before.as_ref().unwrap_or(&Value::Null), a, false)),
             }
         })
+    }
+}
+
+/// The members of a service definition that decide its rollout (`deploymentController`,
+/// `deploymentConfiguration`), each from the file when it sets it, else from the live service
+/// (an update leaves members the file omits as they are).
+pub fn rollout_settings(file: Option<&Value>, live: Option<&Value>) -> Value {
+    let mut out = serde_json::Map::new();
+    for key in ["deploymentController", "deploymentConfiguration"] {
+        let value = file
+            .and_then(|f| f.get(key))
+            .or_else(|| live.and_then(|l| l.get(key)))
+            .filter(|v| !v.is_null());
+        if let Some(v) = value {
+            out.insert(key.to_string(), v.clone());
+        }
+    }
+    Value::Object(out)
+}
+
+/// The rollout's name: the deployment controller when it is not ECS (CODE_DEPLOY, EXTERNAL),
+/// else the deployment strategy (ROLLING when none is set).
+pub fn strategy_name(service: &Value) -> String {
+    let text = |p: &str| service.pointer(p).and_then(Value::as_str);
+    match text("/deploymentController/type") {
+        Some(c) if c != "ECS" => c.to_string(),
+        _ => text("/deploymentConfiguration/strategy")
+            .unwrap_or("ROLLING")
+            .to_string(),
+    }
+}
+
+/// The rollout a service definition asks for, in words: "rolling update", "blue/green with a
+/// 2-minute bake and 1 gate", "canary: 10% for 5 minutes, then 100%, 2-minute bake", "linear:
+/// 20% every 3 minutes (5 steps), no bake". `gates` counts the config's `rollout.verify`
+/// gates. Members a canary or linear configuration leaves out take ECS's documented defaults.
+pub fn strategy_in_words(service: &Value, gates: usize) -> String {
+    use crate::model::validate::{CANARY_DEFAULTS, LINEAR_DEFAULTS};
+    let config = |key: &str| service.pointer(&format!("/deploymentConfiguration/{key}"));
+    let number = |key: &str| config(key).and_then(Value::as_f64);
+    let minutes = |key: &str| config(key).and_then(Value::as_i64);
+    let gate_count = match gates {
+        0 => None,
+        1 => Some("1 gate".to_string()),
+        n => Some(format!("{n} gates")),
+    };
+    // The bake after the production shift, as an item of a list.
+    let bake = match minutes("bakeTimeInMinutes") {
+        Some(0) => "no bake".to_string(),
+        Some(m) => format!("{} bake", duration(m, true)),
+        None => "ECS's default bake".to_string(),
+    };
+    let list = |head: String| {
+        let mut items = vec![head, bake.clone()];
+        items.extend(gate_count.clone());
+        items.join(", ")
+    };
+    match strategy_name(service).as_str() {
+        "ROLLING" => "rolling update".to_string(),
+        "BLUE_GREEN" => {
+            let bake = match minutes("bakeTimeInMinutes") {
+                Some(m) if m != 0 => format!("{} {bake}", article(m)),
+                _ => bake.clone(),
+            };
+            match gate_count {
+                Some(g) => format!("blue/green with {bake} and {g}"),
+                None => format!("blue/green with {bake}"),
+            }
+        }
+        "CANARY" => {
+            let percent = number("canaryConfiguration/canaryPercent").unwrap_or(CANARY_DEFAULTS.0);
+            let wait = minutes("canaryConfiguration/canaryBakeTimeInMinutes")
+                .unwrap_or(i64::from(CANARY_DEFAULTS.1));
+            let first = if wait == 0 {
+                format!("canary: {percent}%, then 100% at once")
+            } else {
+                format!(
+                    "canary: {percent}% for {}, then 100%",
+                    duration(wait, false)
+                )
+            };
+            list(first)
+        }
+        "LINEAR" => {
+            let step = number("linearConfiguration/stepPercent").unwrap_or(LINEAR_DEFAULTS.0);
+            let wait = minutes("linearConfiguration/stepBakeTimeInMinutes")
+                .unwrap_or(i64::from(LINEAR_DEFAULTS.1));
+            let pace = if wait == 0 {
+                "with no wait between steps".to_string()
+            } else {
+                format!("every {}", duration(wait, false))
+            };
+            // Shifts of `step` percent until 100%; the last may be smaller.
+            let n = (100.0 / step - 1e-9).ceil();
+            let steps = match n {
+                1.0 => " (1 step)".to_string(),
+                n if n.is_finite() && n > 1.0 => format!(" ({n} steps)"),
+                _ => String::new(),
+            };
+            list(format!("linear: {step}% {pace}{steps}"))
+        }
+        "CODE_DEPLOY" => "blue/green by CodeDeploy (deploymentController CODE_DEPLOY)".to_string(),
+        "EXTERNAL" => "an external deployment controller".to_string(),
+        other => format!("strategy {other}"),
+    }
+}
+
+/// "5 minutes", "1 hour"; as an adjective ("5-minute", "2-hour") when `adjective`.
+fn duration(minutes: i64, adjective: bool) -> String {
+    let (n, unit) = if minutes >= 60 && minutes % 60 == 0 {
+        (minutes / 60, "hour")
+    } else {
+        (minutes, "minute")
+    };
+    match (adjective, n) {
+        (true, _) => format!("{n}-{unit}"),
+        (false, 1) => format!("1 {unit}"),
+        (false, _) => format!("{n} {unit}s"),
+    }
+}
+
+/// "a" or "an" before a number of minutes written as [`duration`] writes it ("an 8-minute",
+/// "an 11-hour", "a 2-minute").
+fn article(minutes: i64) -> &'static str {
+    let n = if minutes >= 60 && minutes % 60 == 0 {
+        minutes / 60
+    } else {
+        minutes
+    };
+    if n.to_string().starts_with('8') || n == 11 || n == 18 {
+        "an"
+    } else {
+        "a"
     }
 }
 
@@ -319,7 +456,157 @@ mod tests {
             create_service: false,
             desired_count: (Some(2), Some(2)),
             strategy: "ROLLING".into(),
+            rollout: "rolling update".into(),
         }
+    }
+
+    fn words(service: Value, gates: usize) -> String {
+        strategy_in_words(&service, gates)
+    }
+
+    #[test]
+    fn rolling_and_other_controllers_in_words() {
+        assert_eq!(words(json!({}), 0), "rolling update");
+        assert_eq!(
+            words(
+                json!({"deploymentConfiguration": {"strategy": "ROLLING", "bakeTimeInMinutes": 3}}),
+                0
+            ),
+            "rolling update"
+        );
+        let cd = json!({"deploymentController": {"type": "CODE_DEPLOY"},
+                        "deploymentConfiguration": {"strategy": "BLUE_GREEN"}});
+        assert_eq!(strategy_name(&cd), "CODE_DEPLOY");
+        assert_eq!(
+            words(cd, 0),
+            "blue/green by CodeDeploy (deploymentController CODE_DEPLOY)"
+        );
+        assert_eq!(
+            words(json!({"deploymentController": {"type": "EXTERNAL"}}), 0),
+            "an external deployment controller"
+        );
+        let ecs = json!({"deploymentController": {"type": "ECS"},
+                         "deploymentConfiguration": {"strategy": "LINEAR"}});
+        assert_eq!(strategy_name(&ecs), "LINEAR");
+    }
+
+    #[test]
+    fn blue_green_in_words() {
+        let bg = |bake: Value, gates| {
+            words(
+                json!({"deploymentConfiguration": {"strategy": "BLUE_GREEN", "bakeTimeInMinutes": bake}}),
+                gates,
+            )
+        };
+        assert_eq!(
+            bg(json!(2), 1),
+            "blue/green with a 2-minute bake and 1 gate"
+        );
+        assert_eq!(bg(json!(8), 0), "blue/green with an 8-minute bake");
+        assert_eq!(bg(json!(0), 2), "blue/green with no bake and 2 gates");
+        assert_eq!(bg(json!(60), 0), "blue/green with a 1-hour bake");
+        assert_eq!(bg(json!(660), 0), "blue/green with an 11-hour bake");
+        assert_eq!(bg(json!(90), 0), "blue/green with a 90-minute bake");
+        assert_eq!(bg(Value::Null, 0), "blue/green with ECS's default bake");
+    }
+
+    #[test]
+    fn canary_in_words() {
+        let s = json!({"deploymentConfiguration": {
+            "strategy": "CANARY", "bakeTimeInMinutes": 2,
+            "canaryConfiguration": {"canaryPercent": 10, "canaryBakeTimeInMinutes": 5}}});
+        assert_eq!(
+            words(s, 0),
+            "canary: 10% for 5 minutes, then 100%, 2-minute bake"
+        );
+        let s = json!({"deploymentConfiguration": {
+            "strategy": "CANARY", "bakeTimeInMinutes": 0,
+            "canaryConfiguration": {"canaryPercent": 12.5, "canaryBakeTimeInMinutes": 1}}});
+        assert_eq!(
+            words(s, 1),
+            "canary: 12.5% for 1 minute, then 100%, no bake, 1 gate"
+        );
+        let s = json!({"deploymentConfiguration": {
+            "strategy": "CANARY", "canaryConfiguration": {"canaryBakeTimeInMinutes": 0}}});
+        assert_eq!(
+            words(s, 0),
+            "canary: 5%, then 100% at once, ECS's default bake"
+        );
+        // No canaryConfiguration at all: ECS's defaults.
+        let s =
+            json!({"deploymentConfiguration": {"strategy": "CANARY", "bakeTimeInMinutes": 120}});
+        assert_eq!(
+            words(s, 2),
+            "canary: 5% for 10 minutes, then 100%, 2-hour bake, 2 gates"
+        );
+    }
+
+    #[test]
+    fn linear_in_words() {
+        let s = json!({"deploymentConfiguration": {
+            "strategy": "LINEAR", "bakeTimeInMinutes": 2,
+            "linearConfiguration": {"stepPercent": 20, "stepBakeTimeInMinutes": 3}}});
+        assert_eq!(
+            words(s, 1),
+            "linear: 20% every 3 minutes (5 steps), 2-minute bake, 1 gate"
+        );
+        let s = json!({"deploymentConfiguration": {
+            "strategy": "LINEAR", "bakeTimeInMinutes": 0,
+            "linearConfiguration": {"stepPercent": 33.3, "stepBakeTimeInMinutes": 0}}});
+        assert_eq!(
+            words(s, 0),
+            "linear: 33.3% with no wait between steps (4 steps), no bake"
+        );
+        let s = json!({"deploymentConfiguration": {
+            "strategy": "LINEAR", "linearConfiguration": {"stepPercent": 100}}});
+        assert_eq!(
+            words(s, 0),
+            "linear: 100% every 6 minutes (1 step), ECS's default bake"
+        );
+        let s = json!({"deploymentConfiguration": {"strategy": "LINEAR", "bakeTimeInMinutes": 1}});
+        assert_eq!(
+            words(s, 0),
+            "linear: 10% every 6 minutes (10 steps), 1-minute bake"
+        );
+    }
+
+    #[test]
+    fn rollout_settings_take_each_member_from_the_file_else_the_live_service() {
+        let file = json!({"desiredCount": 2,
+            "deploymentConfiguration": {"strategy": "CANARY"}});
+        let live = json!({"deploymentController": {"type": "ECS"},
+            "deploymentConfiguration": {"strategy": "ROLLING"}});
+        assert_eq!(
+            rollout_settings(Some(&file), Some(&live)),
+            json!({"deploymentController": {"type": "ECS"},
+                   "deploymentConfiguration": {"strategy": "CANARY"}})
+        );
+        assert_eq!(rollout_settings(None, Some(&live)), live);
+        assert_eq!(rollout_settings(None, None), json!({}));
+    }
+
+    #[test]
+    fn the_rollout_line_appears_in_text_markdown_and_json() {
+        let mut p = plan(task("web:1", "256", "512"), task("web:2", "256", "512"));
+        p.strategy = "BLUE_GREEN".into();
+        p.rollout = "blue/green with a 2-minute bake and 1 gate".into();
+        let line = "desired count 2 (unchanged); blue/green with a 2-minute bake and 1 gate";
+        assert_eq!(p.rollout_line(), line);
+        assert!(
+            p.text(false).contains(&format!("\n  {line}\n")),
+            "{}",
+            p.text(false)
+        );
+        assert!(
+            p.markdown().contains(&format!("\n{line}\n")),
+            "{}",
+            p.markdown()
+        );
+        assert_eq!(p.json()["strategy"], "BLUE_GREEN");
+        assert_eq!(
+            p.json()["rollout"],
+            "blue/green with a 2-minute bake and 1 gate"
+        );
     }
 
     #[test]

@@ -156,6 +156,8 @@ pub async fn decide(clients: &Clients, local: &Local, flags: &DeployFlags) -> Re
         ),
         (None, _) => (None, None),
     };
+    let rollout =
+        crate::plan::rollout_settings(local.service_json.as_ref(), live_service_json.as_ref());
     let update_attributes =
         live.is_some() && service_after.is_some() && service_after != service_before;
     let desired_count = flags
@@ -174,7 +176,8 @@ pub async fn decide(clients: &Clients, local: &Local, flags: &DeployFlags) -> Re
         new_revision: choice == TaskChoice::Register,
         create_service: live.is_none(),
         desired_count: (live.as_ref().map(|s| s.desired_count()), desired_count),
-        strategy: strategy_of(local, live.as_ref()),
+        strategy: crate::plan::strategy_name(&rollout),
+        rollout: crate::plan::strategy_in_words(&rollout, local.rollout.verify.len()),
     };
     Ok(Decision {
         plan,
@@ -184,24 +187,6 @@ pub async fn decide(clients: &Clients, local: &Local, flags: &DeployFlags) -> Re
         update_attributes,
         desired_count,
     })
-}
-
-/// The rollout the deploy will use: the file's deployment controller or strategy, else the
-/// live service's, else ECS's default (ROLLING).
-fn strategy_of(local: &Local, live: Option<&Service>) -> String {
-    let file = local.service.as_ref();
-    let controller = file
-        .and_then(|s| s.deployment_controller())
-        .or_else(|| live.and_then(|s| s.deployment_controller()))
-        .map(|c| c.r#type().as_str().to_string());
-    if let Some(c) = controller.filter(|c| c != "ECS") {
-        return c;
-    }
-    file.and_then(|s| s.deployment_configuration())
-        .or_else(|| live.and_then(|s| s.deployment_configuration()))
-        .and_then(|d| d.strategy())
-        .map(|s| s.as_str().to_string())
-        .unwrap_or_else(|| "ROLLING".into())
 }
 
 /// The revision number of a task definition ARN (`...:task-definition/web:7` -> 7).

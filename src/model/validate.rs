@@ -10,7 +10,11 @@ use std::collections::BTreeMap;
 
 use aws_sdk_ecs::operation::create_service::CreateServiceInput;
 use aws_sdk_ecs::operation::register_task_definition::RegisterTaskDefinitionInput;
-use aws_sdk_ecs::types::{Compatibility, LaunchType, NetworkMode};
+use aws_sdk_ecs::types::{
+    Compatibility, DeploymentControllerType, DeploymentLifecycleHookAction,
+    DeploymentLifecycleHookStage, DeploymentLifecycleHookTargetType, DeploymentStrategy,
+    LaunchType, NetworkMode,
+};
 
 use super::{Loaded, fargate};
 use crate::error::{Diagnostic, Location, did_you_mean};
@@ -84,6 +88,7 @@ pub fn validate(
     memory_sum(&t, td, &mut out);
     if let Some((s, src)) = &svc {
         load_balancers(&t, td, s, src, &mut out);
+        deployment(s, src, &mut out);
         if awsvpc {
             subnets(s, src, &mut out);
         }
@@ -216,15 +221,62 @@ fn enums(
             t.at(&format!("/requiresCompatibilities/{i}")),
         );
     }
-    if let Some((s, src)) = svc
-        && let Some(l) = s.launch_type()
-    {
+    let Some((s, src)) = svc else {
+        return;
+    };
+    if let Some(l) = s.launch_type() {
         check(
             l.as_str(),
             LaunchType::values(),
             "launchType",
             src.at("/launchType"),
         );
+    }
+    if let Some(c) = s.deployment_controller() {
+        check(
+            c.r#type().as_str(),
+            DeploymentControllerType::values(),
+            "deploymentController type",
+            src.at("/deploymentController/type"),
+        );
+    }
+    let Some(dc) = s.deployment_configuration() else {
+        return;
+    };
+    if let Some(strategy) = dc.strategy() {
+        check(
+            strategy.as_str(),
+            DeploymentStrategy::values(),
+            "deployment strategy",
+            src.at("/deploymentConfiguration/strategy"),
+        );
+    }
+    for (i, hook) in dc.lifecycle_hooks().iter().enumerate() {
+        let p = format!("/deploymentConfiguration/lifecycleHooks/{i}");
+        if let Some(t) = hook.target_type() {
+            check(
+                t.as_str(),
+                DeploymentLifecycleHookTargetType::values(),
+                "lifecycle hook targetType",
+                src.at(&format!("{p}/targetType")),
+            );
+        }
+        for (j, stage) in hook.lifecycle_stages().iter().enumerate() {
+            check(
+                stage.as_str(),
+                DeploymentLifecycleHookStage::values(),
+                "lifecycle stage",
+                src.at(&format!("{p}/lifecycleStages/{j}")),
+            );
+        }
+        if let Some(a) = hook.timeout_configuration().and_then(|t| t.action()) {
+            check(
+                a.as_str(),
+                DeploymentLifecycleHookAction::values(),
+                "lifecycle hook timeout action",
+                src.at(&format!("{p}/timeoutConfiguration/action")),
+            );
+        }
     }
 }
 
@@ -488,9 +540,348 @@ fn subnets(s: &CreateServiceInput, src: &Src<'_, CreateServiceInput>, out: &mut 
     }
 }
 
+/// Bake times lie in 0..=1440 minutes (24 hours). The ECS API reference gives that range for
+/// canaryBakeTimeInMinutes and stepBakeTimeInMinutes; for bakeTimeInMinutes it states none,
+/// and 0..=1440 is what the Terraform AWS provider enforces.
+const MAX_BAKE_MINUTES: i32 = 1440;
+
+/// ECS's documented defaults when `canaryConfiguration` leaves a member out: canaryPercent,
+/// canaryBakeTimeInMinutes.
+pub const CANARY_DEFAULTS: (f64, i32) = (5.0, 10);
+/// ECS's documented defaults when `linearConfiguration` leaves a member out: stepPercent,
+/// stepBakeTimeInMinutes.
+pub const LINEAR_DEFAULTS: (f64, i32) = (10.0, 6);
+
+/// The shape a load balancer's `advancedConfiguration` takes, for hints.
+const ADVANCED_SHAPE: &str = "\"advancedConfiguration\": {\"alternateTargetGroupArn\": \"arn:aws:elasticloadbalancing:<region>:<account>:targetgroup/<green>/<id>\", \"productionListenerRule\": \"arn:aws:elasticloadbalancing:<region>:<account>:listener-rule/app/<lb>/<id>/<id>/<id>\", \"testListenerRule\": \"<optional: the test listener rule's ARN>\", \"roleArn\": \"arn:aws:iam::<account>:role/<ecs-infrastructure-role>\"}";
+
+/// ECS's own BLUE_GREEN, CANARY and LINEAR deployments: what they need (the ECS deployment
+/// controller, an alternate target group and listener rule per load balancer), their lifecycle
+/// hooks, and the ranges of bake times and traffic percentages.
+fn deployment(
+    s: &CreateServiceInput,
+    src: &Src<'_, CreateServiceInput>,
+    out: &mut Vec<Diagnostic>,
+) {
+    let Some(dc) = s.deployment_configuration() else {
+        return;
+    };
+    let strategy = dc.strategy();
+    let name = strategy.map_or("ROLLING", DeploymentStrategy::as_str);
+    let native = matches!(
+        strategy,
+        Some(
+            DeploymentStrategy::BlueGreen | DeploymentStrategy::Canary | DeploymentStrategy::Linear
+        )
+    );
+    if native {
+        ecs_controller(s, src, name, out);
+        advanced_configuration(s, src, name, out);
+    }
+    minutes_in_range(
+        src,
+        "/deploymentConfiguration/bakeTimeInMinutes",
+        dc.bake_time_in_minutes(),
+        out,
+    );
+    traffic_shift(dc, src, strategy, name, out);
+    lifecycle_hooks(dc, src, out);
+}
+
+fn ecs_controller(
+    s: &CreateServiceInput,
+    src: &Src<'_, CreateServiceInput>,
+    strategy: &str,
+    out: &mut Vec<Diagnostic>,
+) {
+    let Some(controller) = s.deployment_controller().map(|c| c.r#type()) else {
+        return;
+    };
+    if matches!(
+        controller,
+        DeploymentControllerType::CodeDeploy | DeploymentControllerType::External
+    ) {
+        out.push(
+            Diagnostic::error(format!(
+                "strategy {strategy} is a deployment ECS runs itself, but the deploymentController is {}",
+                controller.as_str()
+            ))
+            .at(src.at("/deploymentController/type"))
+            .hint(format!(
+                "ECS runs BLUE_GREEN, CANARY and LINEAR deployments only with \"deploymentController\": {{\"type\": \"ECS\"}}; set that, or drop \"strategy\" to keep {}",
+                controller.as_str()
+            )),
+        );
+    }
+}
+
+fn advanced_configuration(
+    s: &CreateServiceInput,
+    src: &Src<'_, CreateServiceInput>,
+    strategy: &str,
+    out: &mut Vec<Diagnostic>,
+) {
+    fn given(v: Option<&str>) -> Option<&str> {
+        v.filter(|v| !v.is_empty())
+    }
+    for (i, lb) in s.load_balancers().iter().enumerate() {
+        let p = format!("/loadBalancers/{i}");
+        let Some(adv) = lb.advanced_configuration() else {
+            out.push(
+                Diagnostic::error(format!(
+                    "load balancer {i} has no advancedConfiguration, which a {strategy} deployment needs to shift traffic"
+                ))
+                .at(src.at(&p))
+                .hint(format!("add {ADVANCED_SHAPE}")),
+            );
+            continue;
+        };
+        let ap = format!("{p}/advancedConfiguration");
+        let alternate = given(adv.alternate_target_group_arn());
+        let missing: Vec<&str> = [
+            ("alternateTargetGroupArn", alternate.is_none()),
+            (
+                "productionListenerRule",
+                given(adv.production_listener_rule()).is_none(),
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(k, m)| m.then_some(k))
+        .collect();
+        if !missing.is_empty() {
+            out.push(
+                Diagnostic::error(format!(
+                    "the advancedConfiguration of load balancer {i} lacks {}",
+                    missing.join(" and ")
+                ))
+                .at(src.at(&ap))
+                .hint(format!(
+                    "a {strategy} deployment registers the new tasks in the alternate target group and moves the production listener rule to it; give both, as in {ADVANCED_SHAPE}"
+                )),
+            );
+        }
+        if let Some(alt) = alternate
+            && lb.target_group_arn() == Some(alt)
+        {
+            out.push(
+                Diagnostic::error(format!(
+                    "load balancer {i}'s alternateTargetGroupArn is its targetGroupArn"
+                ))
+                .at(src.at(&format!("{ap}/alternateTargetGroupArn")))
+                .hint("the old tasks stay in targetGroupArn while the new ones fill the alternate target group: create a second target group with the same settings and name it here"),
+            );
+        }
+        if given(adv.role_arn()).is_none() {
+            out.push(
+                Diagnostic::warning(format!(
+                    "the advancedConfiguration of load balancer {i} has no roleArn"
+                ))
+                .at(src.at(&ap))
+                .hint("add \"roleArn\": \"arn:aws:iam::<account>:role/<name>\", the role ECS assumes to change the listener rules (AWS's managed policy AmazonECSInfrastructureRolePolicyForLoadBalancers grants what it needs)"),
+            );
+        }
+    }
+}
+
+/// `canaryConfiguration` and `linearConfiguration`: ranges, the one the strategy ignores, and
+/// ECS's defaults when the strategy's own is missing.
+fn traffic_shift(
+    dc: &aws_sdk_ecs::types::DeploymentConfiguration,
+    src: &Src<'_, CreateServiceInput>,
+    strategy: Option<&DeploymentStrategy>,
+    name: &str,
+    out: &mut Vec<Diagnostic>,
+) {
+    let base = "/deploymentConfiguration";
+    if let Some(c) = dc.canary_configuration() {
+        let p = format!("{base}/canaryConfiguration");
+        percent_in_range(
+            src,
+            &format!("{p}/canaryPercent"),
+            c.canary_percent(),
+            0.1,
+            out,
+        );
+        minutes_in_range(
+            src,
+            &format!("{p}/canaryBakeTimeInMinutes"),
+            c.canary_bake_time_in_minutes(),
+            out,
+        );
+        if strategy != Some(&DeploymentStrategy::Canary) {
+            out.push(ignored("canaryConfiguration", "CANARY", name, src.key(&p)));
+        }
+    } else if strategy == Some(&DeploymentStrategy::Canary) {
+        let (percent, minutes) = CANARY_DEFAULTS;
+        out.push(
+            Diagnostic::note(format!(
+                "strategy CANARY without canaryConfiguration: ECS shifts {percent}% of production traffic, waits {minutes} minutes, then shifts the rest"
+            ))
+            .at(src.at(&format!("{base}/strategy")))
+            .hint(format!(
+                "to choose your own, add \"canaryConfiguration\": {{\"canaryPercent\": {percent}, \"canaryBakeTimeInMinutes\": {minutes}}}"
+            )),
+        );
+    }
+    if let Some(l) = dc.linear_configuration() {
+        let p = format!("{base}/linearConfiguration");
+        percent_in_range(src, &format!("{p}/stepPercent"), l.step_percent(), 3.0, out);
+        minutes_in_range(
+            src,
+            &format!("{p}/stepBakeTimeInMinutes"),
+            l.step_bake_time_in_minutes(),
+            out,
+        );
+        if strategy != Some(&DeploymentStrategy::Linear) {
+            out.push(ignored("linearConfiguration", "LINEAR", name, src.key(&p)));
+        }
+    } else if strategy == Some(&DeploymentStrategy::Linear) {
+        let (percent, minutes) = LINEAR_DEFAULTS;
+        out.push(
+            Diagnostic::note(format!(
+                "strategy LINEAR without linearConfiguration: ECS shifts {percent}% of production traffic every {minutes} minutes"
+            ))
+            .at(src.at(&format!("{base}/strategy")))
+            .hint(format!(
+                "to choose your own, add \"linearConfiguration\": {{\"stepPercent\": {percent}, \"stepBakeTimeInMinutes\": {minutes}}}"
+            )),
+        );
+    }
+}
+
+fn ignored(key: &str, wants: &str, strategy: &str, at: Location) -> Diagnostic {
+    Diagnostic::warning(format!(
+        "{key} is ignored: only {wants} deployments use it, and the strategy is {strategy}"
+    ))
+    .at(at)
+    .hint(format!(
+        "remove {key}, or set \"strategy\": \"{wants}\" in deploymentConfiguration"
+    ))
+}
+
+fn lifecycle_hooks(
+    dc: &aws_sdk_ecs::types::DeploymentConfiguration,
+    src: &Src<'_, CreateServiceInput>,
+    out: &mut Vec<Diagnostic>,
+) {
+    use DeploymentLifecycleHookStage as Stage;
+    for (i, hook) in dc.lifecycle_hooks().iter().enumerate() {
+        let p = format!("/deploymentConfiguration/lifecycleHooks/{i}");
+        let target = hook.target_type();
+        let pause = target == Some(&DeploymentLifecycleHookTargetType::Pause);
+        let lambda = matches!(
+            target,
+            None | Some(DeploymentLifecycleHookTargetType::AwsLambda)
+        );
+        let arn = hook.hook_target_arn().filter(|a| !a.is_empty());
+        if lambda && arn.is_none() {
+            let how = if target.is_none() {
+                "targetType AWS_LAMBDA, the default"
+            } else {
+                "targetType AWS_LAMBDA"
+            };
+            out.push(
+                Diagnostic::error(format!(
+                    "lifecycle hook {i} calls a Lambda function ({how}) but has no hookTargetArn"
+                ))
+                .at(src.at(&p))
+                .hint("add \"hookTargetArn\": \"arn:aws:lambda:<region>:<account>:function:<name>\", or set \"targetType\": \"PAUSE\" to hold the deployment until a rollout.verify gate (or ContinueServiceDeployment) answers"),
+            );
+        }
+        if pause && arn.is_some() {
+            out.push(
+                Diagnostic::warning(format!(
+                    "lifecycle hook {i} is a PAUSE hook: its hookTargetArn is not used"
+                ))
+                .at(src.at(&format!("{p}/hookTargetArn")))
+                .hint("remove hookTargetArn, or set \"targetType\": \"AWS_LAMBDA\" to call that function"),
+            );
+        }
+        if hook.lifecycle_stages().is_empty() {
+            out.push(
+                Diagnostic::error(format!("lifecycle hook {i} names no lifecycleStages"))
+                    .at(src.at(&format!("{p}/lifecycleStages")))
+                    .hint("add the stages it runs at, e.g. \"lifecycleStages\": [\"POST_TEST_TRAFFIC_SHIFT\"]"),
+            );
+        }
+        if !pause {
+            continue;
+        }
+        for (j, stage) in hook.lifecycle_stages().iter().enumerate() {
+            let instead = match stage {
+                Stage::TestTrafficShift => "POST_TEST_TRAFFIC_SHIFT",
+                Stage::ProductionTrafficShift => {
+                    "PRE_PRODUCTION_TRAFFIC_SHIFT or POST_PRODUCTION_TRAFFIC_SHIFT"
+                }
+                _ => continue,
+            };
+            out.push(
+                Diagnostic::error(format!(
+                    "a PAUSE hook cannot wait at {}: ECS allows only AWS_LAMBDA hooks while traffic shifts",
+                    stage.as_str()
+                ))
+                .at(src.at(&format!("{p}/lifecycleStages/{j}")))
+                .hint(format!(
+                    "pause at {instead} instead (PAUSE hooks may use every stage but TEST_TRAFFIC_SHIFT and PRODUCTION_TRAFFIC_SHIFT)"
+                )),
+            );
+        }
+    }
+}
+
+/// An error unless a bake time is 0..=1440 minutes.
+fn minutes_in_range(
+    src: &Src<'_, CreateServiceInput>,
+    pointer: &str,
+    value: Option<i32>,
+    out: &mut Vec<Diagnostic>,
+) {
+    let Some(v) = value.filter(|v| !(0..=MAX_BAKE_MINUTES).contains(v)) else {
+        return;
+    };
+    let key = pointer.rsplit('/').next().unwrap_or(pointer);
+    out.push(
+        Diagnostic::error(format!(
+            "{key} {v} is out of range: ECS accepts 0 to {MAX_BAKE_MINUTES} minutes"
+        ))
+        .at(src.at(pointer))
+        .hint(format!(
+            "use a whole number of minutes from 0 to {MAX_BAKE_MINUTES} (24 hours)"
+        )),
+    );
+}
+
+/// An error unless a traffic percentage is a multiple of 0.1 from `min` to 100.
+fn percent_in_range(
+    src: &Src<'_, CreateServiceInput>,
+    pointer: &str,
+    value: Option<f64>,
+    min: f64,
+    out: &mut Vec<Diagnostic>,
+) {
+    let Some(v) = value else {
+        return;
+    };
+    let key = pointer.rsplit('/').next().unwrap_or(pointer);
+    let tenths = v * 10.0;
+    let why = if !(min..=100.0).contains(&v) {
+        "is out of range"
+    } else if (tenths - tenths.round()).abs() > 1e-6 {
+        "is not a multiple of 0.1"
+    } else {
+        return;
+    };
+    out.push(
+        Diagnostic::error(format!("{key} {v} {why}"))
+            .at(src.at(pointer))
+            .hint(format!("use a multiple of 0.1 from {min:.1} to 100")),
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Severity;
     use crate::model::tests::{FULL_SERVICE, FULL_TASK, doc_named, pos};
     use crate::model::{service_definition, task_definition};
 
@@ -911,5 +1302,514 @@ mod tests {
         assert!(d.hint.unwrap().contains("a 768 + b 512"));
         let t = t.replace("768", "512");
         assert!(run(&t, None).is_empty());
+    }
+
+    /// A blue/green service with everything ECS asks for: quiet.
+    const BG_SERVICE: &str = r#"{
+  "launchType": "FARGATE",
+  "loadBalancers": [
+    {
+      "targetGroupArn": "arn:tg/blue",
+      "containerName": "app",
+      "containerPort": 80,
+      "advancedConfiguration": {
+        "alternateTargetGroupArn": "arn:tg/green",
+        "productionListenerRule": "arn:rule/prod",
+        "testListenerRule": "arn:rule/test",
+        "roleArn": "arn:role/ecs-lb"
+      }
+    }
+  ],
+  "networkConfiguration": {"awsvpcConfiguration": {"subnets": ["subnet-1"]}},
+  "deploymentController": {"type": "ECS"},
+  "deploymentConfiguration": {
+    "strategy": "BLUE_GREEN",
+    "bakeTimeInMinutes": 2,
+    "lifecycleHooks": [
+      {
+        "targetType": "PAUSE",
+        "lifecycleStages": ["POST_TEST_TRAFFIC_SHIFT"],
+        "timeoutConfiguration": {"timeoutInMinutes": 30, "action": "ROLLBACK"}
+      },
+      {
+        "targetType": "AWS_LAMBDA",
+        "hookTargetArn": "arn:lambda:smoke",
+        "roleArn": "arn:role/hooks",
+        "lifecycleStages": ["TEST_TRAFFIC_SHIFT", "PRODUCTION_TRAFFIC_SHIFT"]
+      }
+    ]
+  }
+}"#;
+
+    /// BG_SERVICE with `strategy` replaced and `extra` members added to deploymentConfiguration.
+    fn bg(strategy: &str, extra: &str) -> String {
+        BG_SERVICE.replace(
+            "\"strategy\": \"BLUE_GREEN\",",
+            &format!("\"strategy\": \"{strategy}\",{extra}"),
+        )
+    }
+
+    /// The one finding whose message contains `message`: its severity and place checked.
+    fn finding<'a>(
+        found: &'a [Diagnostic],
+        message: &str,
+        severity: Severity,
+        text: &str,
+        needle: &str,
+    ) -> &'a Diagnostic {
+        let hits: Vec<&Diagnostic> = found
+            .iter()
+            .filter(|d| d.message.contains(message))
+            .collect();
+        assert_eq!(hits.len(), 1, "{message}: {found:#?}");
+        let d = hits[0];
+        assert_eq!(d.severity, severity, "{d}");
+        assert!(d.hint.is_some(), "{d}");
+        let l = d.location.as_ref().unwrap();
+        assert_eq!(l.path.to_str(), Some("service.json"));
+        assert_eq!((l.line, l.col), pos(text, needle), "{d}");
+        d
+    }
+
+    #[test]
+    fn ecs_native_strategies_with_what_they_need_are_quiet() {
+        assert!(run(FARGATE_TASK, Some(BG_SERVICE)).is_empty());
+        let s = bg(
+            "CANARY",
+            "\n    \"canaryConfiguration\": {\"canaryPercent\": 12.5, \"canaryBakeTimeInMinutes\": 0},",
+        );
+        assert!(run(FARGATE_TASK, Some(&s)).is_empty(), "{s}");
+        let s = bg(
+            "LINEAR",
+            "\n    \"linearConfiguration\": {\"stepPercent\": 3, \"stepBakeTimeInMinutes\": 1440},",
+        );
+        assert!(run(FARGATE_TASK, Some(&s)).is_empty(), "{s}");
+        // Lifecycle hooks with PAUSE and Lambda targets, the timeout action spelled out.
+        let s = BG_SERVICE.replace("\"bakeTimeInMinutes\": 2", "\"bakeTimeInMinutes\": 1440");
+        assert!(run(FARGATE_TASK, Some(&s)).is_empty());
+    }
+
+    #[test]
+    fn ecs_native_strategies_need_advanced_configuration_on_every_load_balancer() {
+        let bare = BG_SERVICE.replace(
+            r#",
+      "advancedConfiguration": {
+        "alternateTargetGroupArn": "arn:tg/green",
+        "productionListenerRule": "arn:rule/prod",
+        "testListenerRule": "arn:rule/test",
+        "roleArn": "arn:role/ecs-lb"
+      }"#,
+            "",
+        );
+        for (strategy, config) in [
+            ("BLUE_GREEN", ""),
+            (
+                "CANARY",
+                ", \"canaryConfiguration\": {\"canaryPercent\": 10}",
+            ),
+            ("LINEAR", ", \"linearConfiguration\": {\"stepPercent\": 10}"),
+        ] {
+            let s = bare.replace("\"BLUE_GREEN\",", &format!("\"{strategy}\"{config},"));
+            let d = one(
+                &run(FARGATE_TASK, Some(&s)),
+                &format!(
+                    "load balancer 0 has no advancedConfiguration, which a {strategy} deployment needs"
+                ),
+                "service.json",
+                &s,
+                "{\n      \"targetGroupArn\"",
+            );
+            let hint = d.hint.unwrap();
+            assert!(
+                hint.contains("\"advancedConfiguration\": {\"alternateTargetGroupArn\""),
+                "{hint}"
+            );
+            assert!(hint.contains("\"roleArn\""), "{hint}");
+        }
+        // A rolling deployment does without.
+        assert!(run(FARGATE_TASK, Some(&bare.replace("BLUE_GREEN", "ROLLING"))).is_empty());
+    }
+
+    #[test]
+    fn advanced_configuration_needs_alternate_target_group_and_production_rule() {
+        let s = BG_SERVICE
+            .replace(
+                "\"alternateTargetGroupArn\": \"arn:tg/green\",\n        ",
+                "",
+            )
+            .replace(
+                "\"productionListenerRule\": \"arn:rule/prod\",\n        ",
+                "",
+            );
+        one(
+            &run(FARGATE_TASK, Some(&s)),
+            "advancedConfiguration of load balancer 0 lacks alternateTargetGroupArn and productionListenerRule",
+            "service.json",
+            &s,
+            "{\n        \"testListenerRule\"",
+        );
+        let s = BG_SERVICE.replace("\"arn:rule/prod\"", "\"\"");
+        let found = run(FARGATE_TASK, Some(&s));
+        let d = one(
+            &found,
+            "lacks productionListenerRule",
+            "service.json",
+            &s,
+            "{\n        \"alternateTargetGroupArn\"",
+        );
+        assert!(!d.message.contains("alternateTargetGroupArn"), "{d}");
+    }
+
+    #[test]
+    fn alternate_target_group_must_differ_from_the_target_group() {
+        let s = BG_SERVICE.replace("\"arn:tg/green\"", "\"arn:tg/blue\"");
+        one(
+            &run(FARGATE_TASK, Some(&s)),
+            "alternateTargetGroupArn is its targetGroupArn",
+            "service.json",
+            &s,
+            "\"arn:tg/blue\",\n        \"productionListenerRule\"",
+        );
+    }
+
+    #[test]
+    fn advanced_configuration_without_role_is_a_warning() {
+        let s = BG_SERVICE.replace(",\n        \"roleArn\": \"arn:role/ecs-lb\"", "");
+        let found = run(FARGATE_TASK, Some(&s));
+        assert_eq!(found.len(), 1, "{found:#?}");
+        let d = finding(
+            &found,
+            "has no roleArn",
+            Severity::Warning,
+            &s,
+            "{\n        \"alternateTargetGroupArn\"",
+        );
+        assert!(
+            d.hint
+                .as_ref()
+                .unwrap()
+                .contains("AmazonECSInfrastructureRolePolicyForLoadBalancers")
+        );
+    }
+
+    #[test]
+    fn ecs_native_strategies_need_the_ecs_controller() {
+        for controller in ["CODE_DEPLOY", "EXTERNAL"] {
+            let s = BG_SERVICE.replace(
+                "{\"type\": \"ECS\"}",
+                &format!("{{\"type\": \"{controller}\"}}"),
+            );
+            let d = one(
+                &run(FARGATE_TASK, Some(&s)),
+                &format!(
+                    "strategy BLUE_GREEN is a deployment ECS runs itself, but the deploymentController is {controller}"
+                ),
+                "service.json",
+                &s,
+                &format!("\"{controller}\""),
+            );
+            assert!(d.hint.unwrap().contains("{\"type\": \"ECS\"}"));
+        }
+        // CodeDeploy with no ECS strategy: nothing to say here.
+        let s = BG_SERVICE
+            .replace("{\"type\": \"ECS\"}", "{\"type\": \"CODE_DEPLOY\"}")
+            .replace("\"strategy\": \"BLUE_GREEN\",", "");
+        assert!(run(FARGATE_TASK, Some(&s)).is_empty());
+    }
+
+    #[test]
+    fn pause_hooks_cannot_wait_during_a_traffic_shift() {
+        let s = BG_SERVICE.replace(
+            "\"lifecycleStages\": [\"POST_TEST_TRAFFIC_SHIFT\"]",
+            "\"lifecycleStages\": [\"PRE_SCALE_UP\", \"TEST_TRAFFIC_SHIFT\"]",
+        );
+        let d = one(
+            &run(FARGATE_TASK, Some(&s)),
+            "a PAUSE hook cannot wait at TEST_TRAFFIC_SHIFT",
+            "service.json",
+            &s,
+            "\"TEST_TRAFFIC_SHIFT\"]",
+        );
+        assert!(
+            d.hint
+                .unwrap()
+                .starts_with("pause at POST_TEST_TRAFFIC_SHIFT instead")
+        );
+        let s = BG_SERVICE.replace(
+            "\"POST_TEST_TRAFFIC_SHIFT\"",
+            "\"PRODUCTION_TRAFFIC_SHIFT\"",
+        );
+        let d = one(
+            &run(FARGATE_TASK, Some(&s)),
+            "a PAUSE hook cannot wait at PRODUCTION_TRAFFIC_SHIFT",
+            "service.json",
+            &s,
+            "\"PRODUCTION_TRAFFIC_SHIFT\"",
+        );
+        assert!(d.hint.unwrap().contains("PRE_PRODUCTION_TRAFFIC_SHIFT"));
+        // The Lambda hook of BG_SERVICE sits at both shifts without complaint (see the quiet test).
+    }
+
+    #[test]
+    fn lambda_hooks_need_a_target() {
+        let s = BG_SERVICE.replace("\"hookTargetArn\": \"arn:lambda:smoke\",\n        ", "");
+        one(
+            &run(FARGATE_TASK, Some(&s)),
+            "lifecycle hook 1 calls a Lambda function (targetType AWS_LAMBDA) but has no hookTargetArn",
+            "service.json",
+            &s,
+            "{\n        \"targetType\": \"AWS_LAMBDA\"",
+        );
+        // AWS_LAMBDA is the default target type.
+        let s = s.replace("\"targetType\": \"AWS_LAMBDA\",\n        ", "");
+        let d = one(
+            &run(FARGATE_TASK, Some(&s)),
+            "(targetType AWS_LAMBDA, the default) but has no hookTargetArn",
+            "service.json",
+            &s,
+            "{\n        \"roleArn\": \"arn:role/hooks\"",
+        );
+        assert!(d.hint.unwrap().contains("\"targetType\": \"PAUSE\""));
+    }
+
+    #[test]
+    fn pause_hook_target_arn_is_unused() {
+        let s = BG_SERVICE.replace(
+            "\"targetType\": \"PAUSE\",",
+            "\"targetType\": \"PAUSE\", \"hookTargetArn\": \"arn:lambda:nope\",",
+        );
+        let found = run(FARGATE_TASK, Some(&s));
+        assert_eq!(found.len(), 1, "{found:#?}");
+        finding(
+            &found,
+            "is a PAUSE hook: its hookTargetArn is not used",
+            Severity::Warning,
+            &s,
+            "\"arn:lambda:nope\"",
+        );
+    }
+
+    #[test]
+    fn hooks_need_lifecycle_stages() {
+        let s = BG_SERVICE.replace("[\"POST_TEST_TRAFFIC_SHIFT\"]", "[]");
+        one(
+            &run(FARGATE_TASK, Some(&s)),
+            "lifecycle hook 0 names no lifecycleStages",
+            "service.json",
+            &s,
+            "[]",
+        );
+        let s = BG_SERVICE.replace(
+            "\"lifecycleStages\": [\"POST_TEST_TRAFFIC_SHIFT\"],\n        ",
+            "",
+        );
+        one(
+            &run(FARGATE_TASK, Some(&s)),
+            "lifecycle hook 0 names no lifecycleStages",
+            "service.json",
+            &s,
+            "{\n        \"targetType\": \"PAUSE\"",
+        );
+    }
+
+    #[test]
+    fn unknown_deployment_enum_values() {
+        let cases = [
+            (
+                "\"POST_TEST_TRAFFIC_SHIFT\"",
+                "\"POST_TEST_TRAFIC_SHIFT\"",
+                "unknown lifecycle stage",
+                "POST_TEST_TRAFFIC_SHIFT",
+            ),
+            (
+                "\"BLUE_GREEN\"",
+                "\"BLUE_GREN\"",
+                "unknown deployment strategy",
+                "BLUE_GREEN",
+            ),
+            (
+                "\"PAUSE\"",
+                "\"PAUZE\"",
+                "unknown lifecycle hook targetType",
+                "PAUSE",
+            ),
+            (
+                "\"ROLLBACK\"",
+                "\"ROLBACK\"",
+                "unknown lifecycle hook timeout action",
+                "ROLLBACK",
+            ),
+            (
+                "{\"type\": \"ECS\"}",
+                "{\"type\": \"ECSS\"}",
+                "unknown deploymentController type",
+                "ECS",
+            ),
+        ];
+        for (from, to, message, meant) in cases {
+            let s = BG_SERVICE.replace(from, to);
+            let found = run(FARGATE_TASK, Some(&s));
+            let needle = if to.starts_with('{') { "\"ECSS\"" } else { to };
+            let d = finding(&found, message, Severity::Error, &s, needle);
+            assert_eq!(
+                d.hint.as_deref(),
+                Some(format!("did you mean \"{meant}\"?").as_str()),
+                "{d}"
+            );
+        }
+    }
+
+    #[test]
+    fn canary_and_linear_percentages_in_range() {
+        for (value, why) in [
+            ("0", "out of range"),
+            ("150", "out of range"),
+            ("12.34", "not a multiple of 0.1"),
+        ] {
+            let s = bg(
+                "CANARY",
+                &format!("\n    \"canaryConfiguration\": {{\"canaryPercent\": {value}}},"),
+            );
+            let d = one(
+                &run(FARGATE_TASK, Some(&s)),
+                &format!("canaryPercent {value} is {why}"),
+                "service.json",
+                &s,
+                &format!("{value}}}"),
+            );
+            assert_eq!(
+                d.hint.as_deref(),
+                Some("use a multiple of 0.1 from 0.1 to 100")
+            );
+        }
+        let s = bg(
+            "LINEAR",
+            "\n    \"linearConfiguration\": {\"stepPercent\": 2.5},",
+        );
+        let d = one(
+            &run(FARGATE_TASK, Some(&s)),
+            "stepPercent 2.5 is out of range",
+            "service.json",
+            &s,
+            "2.5",
+        );
+        assert_eq!(
+            d.hint.as_deref(),
+            Some("use a multiple of 0.1 from 3.0 to 100")
+        );
+        let s = bg(
+            "LINEAR",
+            "\n    \"linearConfiguration\": {\"stepPercent\": 33.3, \"stepBakeTimeInMinutes\": -1},",
+        );
+        one(
+            &run(FARGATE_TASK, Some(&s)),
+            "stepBakeTimeInMinutes -1 is out of range",
+            "service.json",
+            &s,
+            "-1}",
+        );
+        let s = bg(
+            "CANARY",
+            "\n    \"canaryConfiguration\": {\"canaryBakeTimeInMinutes\": 2000},",
+        );
+        one(
+            &run(FARGATE_TASK, Some(&s)),
+            "canaryBakeTimeInMinutes 2000 is out of range: ECS accepts 0 to 1440 minutes",
+            "service.json",
+            &s,
+            "2000",
+        );
+    }
+
+    #[test]
+    fn the_other_strategys_configuration_is_ignored_with_a_warning() {
+        let s = bg(
+            "LINEAR",
+            "\n    \"canaryConfiguration\": {\"canaryPercent\": 10},\n    \"linearConfiguration\": {\"stepPercent\": 10},",
+        );
+        let found = run(FARGATE_TASK, Some(&s));
+        assert_eq!(found.len(), 1, "{found:#?}");
+        let d = finding(
+            &found,
+            "canaryConfiguration is ignored: only CANARY deployments use it, and the strategy is LINEAR",
+            Severity::Warning,
+            &s,
+            "\"canaryConfiguration\"",
+        );
+        assert!(
+            d.hint
+                .as_ref()
+                .unwrap()
+                .contains("\"strategy\": \"CANARY\"")
+        );
+        let s = bg(
+            "CANARY",
+            "\n    \"canaryConfiguration\": {\"canaryPercent\": 10},\n    \"linearConfiguration\": {\"stepPercent\": 10},",
+        );
+        let found = run(FARGATE_TASK, Some(&s));
+        assert_eq!(found.len(), 1, "{found:#?}");
+        finding(
+            &found,
+            "linearConfiguration is ignored",
+            Severity::Warning,
+            &s,
+            "\"linearConfiguration\"",
+        );
+        // Rolling (the default strategy) ignores it too.
+        let s = SERVICE.replace(
+            "\"launchType\": \"FARGATE\",",
+            "\"launchType\": \"FARGATE\",\n  \"deploymentConfiguration\": {\"linearConfiguration\": {\"stepPercent\": 10}},",
+        );
+        let found = run(FARGATE_TASK, Some(&s));
+        finding(
+            &found,
+            "the strategy is ROLLING",
+            Severity::Warning,
+            &s,
+            "\"linearConfiguration\"",
+        );
+    }
+
+    #[test]
+    fn canary_or_linear_without_configuration_notes_ecs_defaults() {
+        let s = BG_SERVICE.replace("\"BLUE_GREEN\"", "\"CANARY\"");
+        let found = run(FARGATE_TASK, Some(&s));
+        assert_eq!(found.len(), 1, "{found:#?}");
+        finding(
+            &found,
+            "strategy CANARY without canaryConfiguration: ECS shifts 5% of production traffic, waits 10 minutes, then shifts the rest",
+            Severity::Note,
+            &s,
+            "\"CANARY\"",
+        );
+        let s = BG_SERVICE.replace("\"BLUE_GREEN\"", "\"LINEAR\"");
+        let found = run(FARGATE_TASK, Some(&s));
+        assert_eq!(found.len(), 1, "{found:#?}");
+        finding(
+            &found,
+            "strategy LINEAR without linearConfiguration: ECS shifts 10% of production traffic every 6 minutes",
+            Severity::Note,
+            &s,
+            "\"LINEAR\"",
+        );
+    }
+
+    #[test]
+    fn bake_time_in_range() {
+        for bad in ["1441", "-1"] {
+            let s = BG_SERVICE.replace(
+                "\"bakeTimeInMinutes\": 2",
+                &format!("\"bakeTimeInMinutes\": {bad}"),
+            );
+            one(
+                &run(FARGATE_TASK, Some(&s)),
+                &format!("bakeTimeInMinutes {bad} is out of range"),
+                "service.json",
+                &s,
+                &format!("{bad},\n    \"lifecycleHooks\""),
+            );
+        }
+        let s = BG_SERVICE.replace("\"bakeTimeInMinutes\": 2", "\"bakeTimeInMinutes\": 0");
+        assert!(run(FARGATE_TASK, Some(&s)).is_empty());
     }
 }

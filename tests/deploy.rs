@@ -45,6 +45,8 @@ struct Scenario {
     sb: Sandbox,
     config: PathBuf,
     ecs: aws_sdk_ecs::Client,
+    /// Extra environment of every cortado run (e.g. STRATEGY for `web-bg`).
+    env: Vec<(String, String)>,
 }
 
 /// What one run of the binary left behind.
@@ -134,7 +136,41 @@ impl Scenario {
             sb,
             config: fixture(config).join("cortado.yml"),
             ecs,
+            env: Vec::new(),
         }
+    }
+
+    /// The `web-bg` fixture under `strategy` (BLUE_GREEN, CANARY or LINEAR): the sandbox also
+    /// has the alternate target group and the production (:80) and test (:8080) listener
+    /// rules the service definition names.
+    async fn blue_green(strategy: &str, speed: f64, images: &[&str]) -> Scenario {
+        let mut s = Scenario::new("web-bg", speed, &[]).await;
+        let svc: Value = serde_json::from_str(
+            &std::fs::read_to_string(fixture("web-bg").join("ecs-service-def.json"))
+                .unwrap()
+                .lines()
+                .filter(|l| !l.contains("{{"))
+                .collect::<Vec<_>>()
+                .join("\n"),
+        )
+        .unwrap();
+        let adv = &svc["loadBalancers"][0]["advancedConfiguration"];
+        Prepare {
+            cluster: CLUSTER.into(),
+            service: Some(SERVICE.into()),
+            target_groups: vec![TARGET_GROUP.into()],
+            images: images.iter().map(|t| format!("{REPO}:{t}")).collect(),
+            blue_green: vec![sandbox::PrepareBlueGreen {
+                target_group: TARGET_GROUP.into(),
+                alternate_target_group: adv["alternateTargetGroupArn"].as_str().unwrap().into(),
+                production_listener_rule: adv["productionListenerRule"].as_str().map(Into::into),
+                test_listener_rule: adv["testListenerRule"].as_str().map(Into::into),
+            }],
+        }
+        .apply(&s.sb)
+        .unwrap();
+        s.env.push(("STRATEGY".into(), strategy.into()));
+        s
     }
 
     fn command(&self, tag: &str, args: &[&str]) -> tokio::process::Command {
@@ -154,6 +190,7 @@ impl Scenario {
             .env("AWS_REGION", "us-east-1")
             .env("AWS_EC2_METADATA_DISABLED", "true")
             .env("TAG", tag)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -1268,4 +1305,222 @@ async fn s19_ssm_access_denied_while_rendering_exits_7() {
         "{}",
         run.dump()
     );
+}
+
+// ------------------------------------------------------------- blue/green, canary, linear
+
+/// The production share of the new revision in each `traffic` event, in order.
+fn production_steps(run: &Run) -> Vec<i64> {
+    let mut steps: Vec<i64> = run
+        .events_of("traffic")
+        .iter()
+        .filter_map(|e| e["production_green"].as_i64())
+        .collect();
+    steps.dedup();
+    steps
+}
+
+/// The lifecycle stages of the `stage` events, in order.
+fn stages(run: &Run) -> Vec<String> {
+    run.events_of("stage")
+        .iter()
+        .filter_map(|e| e["stage"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// The actions of the ContinueServiceDeployment calls after `mark`, from the request log.
+fn continue_calls(s: &Scenario, mark: u64) -> usize {
+    s.requests_after(mark)
+        .iter()
+        .filter(|r| r.operation == "ContinueServiceDeployment")
+        .count()
+}
+
+/// B1. Blue/green with a passing gate: the stages in order, test traffic on green before
+///     the gate, the gate answered CONTINUE once, production traffic 0 -> 100, exit 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s20_blue_green_with_a_passing_gate() {
+    // x60: the 2-minute bake lasts 2 s, long enough to be seen between polls.
+    let s = Scenario::blue_green("BLUE_GREEN", 60.0, &["v1", "v2"]).await;
+    s.deploy("v1", &[]).await.expect_code(0);
+    let mark = s.mark();
+    let run = s.deploy("v2", &[]).await;
+    run.expect_code(0);
+    let seen = stages(&run);
+    let mut sorted = seen.clone();
+    sorted.sort_by_key(|s| cortado::deploy::state::LifecycleStage::parse(s));
+    assert_eq!(seen, sorted, "each stage once, in ECS's order");
+    for want in ["POST_TEST_TRAFFIC_SHIFT", "BAKE_TIME"] {
+        assert!(seen.iter().any(|s| s == want), "{want} in {seen:?}\n{}", run.dump());
+    }
+    let gates = run.events_of("gate_finished");
+    assert_eq!(gates.len(), 1, "{}", run.dump());
+    assert_eq!(gates[0]["passed"], true);
+    assert_eq!(gates[0]["action"], "CONTINUE");
+    let out: Vec<Value> = run.events_of("gate_output");
+    assert!(
+        out.iter()
+            .any(|e| e["line"].as_str().unwrap_or("").contains("gate at POST_TEST_TRAFFIC_SHIFT")),
+        "the gate's output is streamed: {}",
+        run.dump()
+    );
+    let result = run.result();
+    let journey = &result["journey"];
+    assert_eq!(journey["strategy"], "blue/green");
+    assert_eq!(journey["gates"][0]["passed"], true);
+    assert_eq!(continue_calls(&s, mark), 1);
+    assert_eq!(production_steps(&run).last(), Some(&100), "{}", run.dump());
+    Scenario::assert_settled(&s.service().await, 2, 2);
+}
+
+/// B2. A failing gate rolls back (exit 3): production traffic never left blue, and the
+///     service is back on revision 1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s21_a_failing_gate_rolls_back_and_production_never_moves() {
+    let s = Scenario::blue_green("BLUE_GREEN", FAST, &["v1", "v2-gatefail"]).await;
+    s.deploy("v1", &[]).await.expect_code(0);
+    let run = s.deploy("v2-gatefail", &[]).await;
+    run.expect_code(3);
+    let gates = run.events_of("gate_finished");
+    assert_eq!(gates[0]["passed"], false, "{}", run.dump());
+    assert_eq!(gates[0]["exit_code"], 1);
+    assert_eq!(gates[0]["action"], "ROLLBACK");
+    let detail = run.result()["detail"].as_str().unwrap().to_string();
+    assert!(detail.contains("verification gate"), "{detail}");
+    assert!(
+        production_steps(&run).iter().all(|p| *p == 0),
+        "production traffic moved: {:?}",
+        production_steps(&run)
+    );
+    s.assert_rolled_back_to(1, 2).await;
+}
+
+/// B3. A gate past its timeout is stopped and counts as failed: rolled back, exit 3.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s22_a_gate_past_its_timeout_rolls_back() {
+    let s = Scenario::blue_green("BLUE_GREEN", FAST, &["v1", "v2-gatehang"]).await;
+    s.deploy("v1", &[]).await.expect_code(0);
+    let run = s.deploy("v2-gatehang", &[]).await;
+    run.expect_code(3);
+    let gate = &run.events_of("gate_finished")[0];
+    assert!(
+        gate["detail"].as_str().unwrap().starts_with("timed out after 3s"),
+        "{gate}"
+    );
+    assert!(gate["duration_secs"].as_f64().unwrap() < 10.0);
+    s.assert_rolled_back_to(1, 2).await;
+}
+
+/// B4. Canary and linear: production traffic steps in order (25 then 100; 25, 50, 75, 100).
+///     At x20 a 3-minute step bake lasts 9 s, so every step is seen between polls.
+async fn shifts_in_steps(strategy: &str, want: Vec<i64>) {
+    let s = Scenario::blue_green(strategy, 20.0, &["v1", "v2"]).await;
+    s.deploy("v1", &[]).await.expect_code(0);
+    let run = s.deploy("v2", &[]).await;
+    run.expect_code(0);
+    assert_eq!(production_steps(&run), want, "{strategy}: {}", run.dump());
+    assert_eq!(run.result()["journey"]["strategy"], strategy.to_lowercase());
+    Scenario::assert_settled(&s.service().await, 2, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s23_canary_shifts_a_share_then_the_rest() {
+    shifts_in_steps("CANARY", vec![0, 25, 100]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s23b_linear_shifts_in_equal_steps() {
+    shifts_in_steps("LINEAR", vec![0, 25, 50, 75, 100]).await;
+}
+
+/// B5. `--until test-traffic` (no gate answers the hook: the gate is skipped by TAG) stops at
+///     the PAUSE hook with exit 0 and the deployment in the result; `continue` then finishes
+///     it; on the next release, `rollback` at the hook returns to the revision before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s24_until_test_traffic_then_continue_or_rollback() {
+    let mut s = Scenario::blue_green("BLUE_GREEN", FAST, &["v1", "v2", "v3"]).await;
+    // Without the config's gate: point the run at a copy of the fixture without `rollout`.
+    let dir = std::env::temp_dir().join(format!("cortado-bg-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for f in ["ecs-service-def.json", "ecs-task-def.json"] {
+        std::fs::copy(fixture("web-bg").join(f), dir.join(f)).unwrap();
+    }
+    let config = std::fs::read_to_string(fixture("web-bg").join("cortado.yml")).unwrap();
+    let without_gate = config.split("rollout:").next().unwrap().to_string();
+    std::fs::write(dir.join("cortado.yml"), without_gate).unwrap();
+    s.config = dir.join("cortado.yml");
+
+    s.deploy("v1", &[]).await.expect_code(0);
+    let paused = s.deploy("v2", &["--until", "test-traffic"]).await;
+    paused.expect_code(0);
+    let r = &paused.result();
+    assert_eq!(r["status"], "paused", "{}", paused.dump());
+    assert!(r["service_deployment_arn"].as_str().is_some());
+    assert_eq!(r["journey"]["paused_at"]["stage"], "POST_TEST_TRAFFIC_SHIFT");
+    assert!(
+        production_steps(&paused).iter().all(|p| *p == 0),
+        "production stays on blue while paused"
+    );
+    let cont = s.cortado("v2", &["continue"]).await;
+    cont.expect_code(0);
+    Scenario::assert_settled(&s.service().await, 2, 2);
+
+    let paused = s.deploy("v3", &["--until", "test-traffic"]).await;
+    paused.expect_code(0);
+    let mark = s.mark();
+    let rollback = s.cortado("v3", &["rollback"]).await;
+    rollback.expect_code(0);
+    assert_eq!(
+        rollback.events_of("rollback_started")[0]["method"],
+        "ContinueServiceDeployment ROLLBACK",
+        "{}",
+        rollback.dump()
+    );
+    assert_eq!(continue_calls(&s, mark), 1);
+    s.assert_rolled_back_to(2, 2).await;
+    // Nothing to continue now: a clear error, no write.
+    let mark = s.mark();
+    let nothing = s.cortado("v3", &["continue"]).await;
+    nothing.expect_code(1);
+    assert!(nothing.stderr.contains("waits on no PAUSE hook"), "{}", nothing.stderr);
+    assert!(mutating(&s.requests_after(mark)).is_empty());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// B6. Cancelled while the gate runs: the gate gets SIGTERM, the deployment is rolled back
+///     (on_cancel: rollback), exit 130.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s25_cancel_while_a_gate_runs() {
+    let s = Scenario::blue_green("BLUE_GREEN", FAST, &["v1", "v2-gatehang"]).await;
+    s.deploy("v1", &[]).await.expect_code(0);
+    let mut bg = s.start_background("v2-gatehang", &["deploy"]).await;
+    bg.wait_for("gate_started", Duration::from_secs(20)).await;
+    let pid = bg.child.id().unwrap();
+    let kill = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let run = bg.finish(Duration::from_secs(20)).await;
+    run.expect_code(130);
+    assert!(
+        run.stdout.contains("gate got SIGTERM"),
+        "the gate was terminated: {}",
+        run.dump()
+    );
+    assert_eq!(run.events_of("rollback_started").len(), 1, "{}", run.dump());
+    s.assert_rolled_back_to(1, 2).await;
+}
+
+/// B7. A broken image under blue/green: green never becomes healthy, the deploy fails and
+///     production traffic never leaves blue.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s26_broken_green_never_takes_production_traffic() {
+    let s = Scenario::blue_green("BLUE_GREEN", FAST, &["v1", "v2--pull-fail"]).await;
+    s.deploy("v1", &[]).await.expect_code(0);
+    let run = s.deploy("v2--pull-fail", &[]).await;
+    run.expect_code(3);
+    assert!(run.events_of("gate_started").is_empty(), "{}", run.dump());
+    assert!(production_steps(&run).iter().all(|p| *p == 0));
+    s.assert_rolled_back_to(1, 2).await;
 }

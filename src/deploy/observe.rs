@@ -16,7 +16,9 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_elasticloadbalancingv2::types::{ActionTypeEnum, Rule};
 
-use super::state::{ServiceDeploymentStatus, ServiceStatus, Strategy, TargetState};
+use super::state::{
+    LifecycleStage, ServiceDeploymentStatus, ServiceStatus, Strategy, TargetState,
+};
 use super::verdict::{
     DeploymentView, HookView, Ours, ServiceDeploymentView, Snapshot, StoppedTask, TargetView,
 };
@@ -111,6 +113,29 @@ impl<'a> AwsObserver<'a> {
                 return Ok(None);
             }
             obs.snapshot.service_deployment = fresh;
+        }
+        // While production traffic shifts in steps (canary, linear), each step is a rule
+        // change within one stage: read the rules in light polls too, so no step is missed.
+        for (obs, (name, _)) in out.iter_mut().zip(services) {
+            let shifting = obs.snapshot.service_deployment.as_ref().is_some_and(|sd| {
+                sd.lifecycle_stage == LifecycleStage::ProductionTrafficShift
+                    && sd.status == ServiceDeploymentStatus::InProgress
+            });
+            let rules: Vec<String> = obs
+                .pairs
+                .iter()
+                .flat_map(|p| p.production_rule.iter().chain(p.test_rule.iter()).cloned())
+                .collect();
+            if !shifting || rules.is_empty() {
+                continue;
+            }
+            let described = self.clients.describe_rules_by_arn(&rules).await?;
+            let mut traffic = traffic_of(&obs.pairs, &described);
+            if let Some(t) = &obs.traffic {
+                traffic.green = t.green.clone();
+            }
+            self.traffic.insert(name.clone(), traffic.clone());
+            obs.traffic = Some(traffic);
         }
         Ok(Some(out))
     }
@@ -264,14 +289,17 @@ impl AwsObserver<'_> {
             let service_deployment = our_service_deployment(&sds, ours);
             let sd_status = service_deployment.as_ref().map(|v| v.status.clone());
             // Target health only when it can tell something new: tasks moved, our deployment's
-            // status changed, a target is in flux (initial, draining, unhealthy: the verdicts
-            // wait on those), or the last look is TARGET_HEALTH_REFRESH old.
+            // status changed, a target is in flux (initial or unhealthy: the verdicts wait on
+            // those; draining and unused targets of the other revision are not), or the last
+            // look is TARGET_HEALTH_REFRESH old.
             let fresh = match self.targets.get(name) {
                 None => true,
                 Some((cached, at, status)) => {
                     moved
                         || *status != sd_status
-                        || cached.iter().any(|t| t.state != TargetState::Healthy)
+                        || cached
+                            .iter()
+                            .any(|t| matches!(t.state, TargetState::Initial | TargetState::Unhealthy))
                         || at.elapsed() >= TARGET_HEALTH_REFRESH
                 }
             };

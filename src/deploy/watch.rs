@@ -289,6 +289,11 @@ pub async fn watch<O: Observer, H: Hooks>(
                         Verdict::Failed(_) => st.waiting = "failed".into(),
                     }
                     changed |= st.report(&t.service, &obs, emitter, started);
+                    // Stages, traffic and hooks belong to the deployment being rolled out (a
+                    // followed rollback's are ECS's undoing of it).
+                    if t.goal == Goal::Deployed {
+                        changed |= st.report_stages(&t.service, &obs, emitter, started);
+                    }
                     if let Verdict::Pending(_) = verdict
                         && t.goal == Goal::Deployed
                     {
@@ -614,7 +619,6 @@ impl ServiceState {
                 changed = true;
             }
         }
-        changed |= self.report_stages(service, obs, emitter, started);
         changed
     }
 

@@ -1687,13 +1687,19 @@ mod lb {
         let mut continued = false;
         let started = Instant::now();
         loop {
+            // Weights read before and after the stage: a sample counts only when they agree
+            // (weights only grow, so the stage was seen while they held).
+            let before = green_weights().await;
             let sd = sd_status(&c, &sd_arn).await;
+            let (prod, test) = green_weights().await;
+            if before != (prod, test) {
+                continue;
+            }
             let status = sd.status().unwrap().as_str().to_string();
             let stage = sd
                 .lifecycle_stage()
                 .map(|s| s.as_str().to_string())
                 .unwrap_or_else(|| status.clone());
-            let (prod, test) = green_weights().await;
             if seen.last() != Some(&(stage.clone(), prod, test)) {
                 seen.push((stage.clone(), prod, test));
             }

@@ -627,22 +627,52 @@ impl World {
         {
             return Err(invalid("bakeTimeInMinutes must be between 0 and 1440."));
         }
-        for (path, what) in [
+        // CanaryConfiguration / LinearConfiguration (aws-sdk-ecs 1.157): percentages are
+        // multiples of 0.1 from 0.1 (canary) or 3.0 (linear) to 100.0; bake times 0 to 1440.
+        for (path, what, lo) in [
             (
                 "/canaryConfiguration/canaryPercent",
                 "canaryConfiguration.canaryPercent",
+                0.1,
             ),
             (
                 "/linearConfiguration/stepPercent",
                 "linearConfiguration.stepPercent",
+                3.0,
             ),
         ] {
             if let Some(v) = cfg.pointer(path)
-                && !v.as_f64().is_some_and(|p| p > 0.0 && p <= 100.0)
+                && !v.as_f64().is_some_and(|p| {
+                    (lo..=100.0).contains(&p) && ((p * 10.0).round() - p * 10.0).abs() < 1e-6
+                })
             {
                 return Err(invalid(format!(
-                    "{what} must be a number above 0 and at most 100."
+                    "{what} must be a multiple of 0.1 from {lo:.1} to 100.0."
                 )));
+            }
+        }
+        for (path, what) in [
+            (
+                "/canaryConfiguration/canaryBakeTimeInMinutes",
+                "canaryConfiguration.canaryBakeTimeInMinutes",
+            ),
+            (
+                "/linearConfiguration/stepBakeTimeInMinutes",
+                "linearConfiguration.stepBakeTimeInMinutes",
+            ),
+        ] {
+            if let Some(v) = cfg.pointer(path)
+                && !v.as_i64().is_some_and(|m| (0..=1440).contains(&m))
+            {
+                return Err(invalid(format!("{what} must be between 0 and 1440.")));
+            }
+        }
+        if let Some(hooks) = cfg.get("lifecycleHooks").filter(|v| !v.is_null()) {
+            let hooks = hooks
+                .as_array()
+                .ok_or_else(|| invalid("lifecycleHooks must be a list."))?;
+            for (i, h) in hooks.iter().enumerate() {
+                validate_lifecycle_hook(i, h)?;
             }
         }
         Ok(Value::Object(out))
@@ -1977,14 +2007,9 @@ impl World {
         if action != "CONTINUE" && action != "ROLLBACK" {
             return Err(invalid("action must be CONTINUE or ROLLBACK."));
         }
-        let hook_id = body.str_opt("hookId")?;
-        if !self.sds.contains_key(&arn) {
-            return Err(ApiError::client(
-                "ServiceDeploymentNotFoundException",
-                "The service deployment does not exist.",
-            ));
-        }
-        self.continue_hook(&arn, hook_id.as_deref(), &action)?;
+        // hookId is a required member of ContinueServiceDeploymentRequest (aws-sdk-ecs 1.157).
+        let hook_id = body.str_req("hookId")?;
+        self.continue_hook(&arn, &hook_id, &action)?;
         Ok(json!({"serviceDeploymentArn": arn}))
     }
 
@@ -2064,6 +2089,68 @@ impl World {
         }
         Ok(json!({}))
     }
+}
+
+/// One `deploymentConfiguration.lifecycleHooks[]` entry, as DeploymentLifecycleHook documents
+/// it (aws-sdk-ecs 1.157): targetType AWS_LAMBDA (the default) or PAUSE; lifecycleStages
+/// required; hookTargetArn required for AWS_LAMBDA; "PAUSE hooks cannot be configured at
+/// TEST_TRAFFIC_SHIFT or PRODUCTION_TRAFFIC_SHIFT stages"; timeout action CONTINUE or ROLLBACK.
+fn validate_lifecycle_hook(i: usize, h: &Value) -> Result<(), ApiError> {
+    const STAGES: [&str; 8] = [
+        "RECONCILE_SERVICE",
+        "PRE_SCALE_UP",
+        "POST_SCALE_UP",
+        "TEST_TRAFFIC_SHIFT",
+        "POST_TEST_TRAFFIC_SHIFT",
+        "PRE_PRODUCTION_TRAFFIC_SHIFT",
+        "PRODUCTION_TRAFFIC_SHIFT",
+        "POST_PRODUCTION_TRAFFIC_SHIFT",
+    ];
+    let at = format!("lifecycleHooks[{i}]");
+    if !h.is_object() {
+        return Err(invalid(format!("{at} must be an object.")));
+    }
+    let target = h
+        .str_opt("targetType")?
+        .unwrap_or_else(|| "AWS_LAMBDA".into());
+    if target != "AWS_LAMBDA" && target != "PAUSE" {
+        return Err(invalid(format!(
+            "{at}.targetType must be AWS_LAMBDA or PAUSE, got '{target}'."
+        )));
+    }
+    let stages = h.str_list("lifecycleStages")?;
+    if stages.is_empty() {
+        return Err(invalid(format!("{at}.lifecycleStages is required.")));
+    }
+    for st in &stages {
+        if !STAGES.contains(&st.as_str()) {
+            return Err(invalid(format!(
+                "{at}.lifecycleStages: '{st}' is not a lifecycle hook stage (expected one of {}).",
+                STAGES.join(", ")
+            )));
+        }
+        if target == "PAUSE" && (st == "TEST_TRAFFIC_SHIFT" || st == "PRODUCTION_TRAFFIC_SHIFT") {
+            return Err(invalid(format!(
+                "{at}: PAUSE hooks cannot be configured at the {st} stage."
+            )));
+        }
+    }
+    if target == "AWS_LAMBDA" && h.str_opt("hookTargetArn")?.is_none_or(|a| a.is_empty()) {
+        return Err(invalid(format!(
+            "{at}.hookTargetArn is required for an AWS_LAMBDA lifecycle hook."
+        )));
+    }
+    if let Some(a) = h
+        .pointer("/timeoutConfiguration/action")
+        .filter(|v| !v.is_null())
+        && a != "CONTINUE"
+        && a != "ROLLBACK"
+    {
+        return Err(invalid(format!(
+            "{at}.timeoutConfiguration.action must be CONTINUE or ROLLBACK."
+        )));
+    }
+    Ok(())
 }
 
 fn s_has_blue(w: &World, key: &str) -> bool {

@@ -3,6 +3,12 @@
 //! listener-rule weights, bakes, and cleans up — with lifecycle hooks (PAUSE, AWS_LAMBDA) and
 //! rollback onto the blue tasks.
 //!
+//! Production traffic moves in steps (blue/green: one step of 100%; canary: canaryPercent, then
+//! 100; linear: stepPercent, 2 x stepPercent, ... 100). Each step runs the
+//! PRE_PRODUCTION_TRAFFIC_SHIFT hooks, shifts, runs the PRODUCTION_TRAFFIC_SHIFT hooks, then
+//! bakes for the step bake time unless it reached 100%. Every invocation of a stage's hooks is a
+//! new run with its own hookId in `lifecycleHookDetails`.
+//!
 //! Receives calls from the scheduler (`World::reconcile`) and from ContinueServiceDeployment;
 //! hands on task starts/stops, weight changes on the ELBv2 model, and service deployment state.
 
@@ -18,13 +24,21 @@ enum Act {
     None,
     ScaleUp,
     TestShift,
+    /// One production traffic shift step (blue/green: all of it at once).
     ProdShift,
+    /// Canary/linear: wait the step bake time, then go back to `PRE_SHIFT_STEP` for the next
+    /// step; at 100% go on.
+    StepBake,
     Bake,
     CleanUp,
 }
 
 /// (lifecycle stage shown, hook stage run after the action, action)
-const STEPS: [(&str, Option<&str>, Act); 11] = [
+///
+/// The stage shown is always a value of the SDK's `ServiceDeploymentLifecycleStage` enum
+/// (aws-sdk-ecs 1.157): PRE_PRODUCTION_TRAFFIC_SHIFT is a hook stage only, so the deployment
+/// shows PRODUCTION_TRAFFIC_SHIFT while those hooks run.
+const STEPS: [(&str, Option<&str>, Act); 12] = [
     ("RECONCILE_SERVICE", Some("RECONCILE_SERVICE"), Act::None),
     ("PRE_SCALE_UP", Some("PRE_SCALE_UP"), Act::None),
     ("SCALE_UP", None, Act::ScaleUp),
@@ -49,6 +63,7 @@ const STEPS: [(&str, Option<&str>, Act); 11] = [
         Some("PRODUCTION_TRAFFIC_SHIFT"),
         Act::ProdShift,
     ),
+    ("PRODUCTION_TRAFFIC_SHIFT", None, Act::StepBake),
     (
         "POST_PRODUCTION_TRAFFIC_SHIFT",
         Some("POST_PRODUCTION_TRAFFIC_SHIFT"),
@@ -58,10 +73,43 @@ const STEPS: [(&str, Option<&str>, Act); 11] = [
     ("CLEAN_UP", None, Act::CleanUp),
 ];
 
+/// The step each production traffic shift step starts at: "For linear and canary deployments,
+/// [PRE_PRODUCTION_TRAFFIC_SHIFT] is invoked before every traffic shift step" and
+/// PRODUCTION_TRAFFIC_SHIFT "at every traffic shift step" (DeploymentLifecycleHook, aws-sdk-ecs
+/// 1.157).
+const PRE_SHIFT_STEP: usize = 6;
+
 /// How long an AWS_LAMBDA hook takes to answer (virtual seconds).
 const LAMBDA_LATENCY: f64 = 3.0;
-/// Default hook timeout when none is configured (minutes).
-const DEFAULT_HOOK_TIMEOUT_MIN: f64 = 60.0;
+/// Default hook timeout when none is configured (minutes): "Default: 1440 (24 hours)"
+/// (DeploymentLifecycleHookTimeoutConfiguration.timeoutInMinutes, aws-sdk-ecs 1.157).
+const DEFAULT_HOOK_TIMEOUT_MIN: f64 = 1440.0;
+
+/// Production traffic steps of a strategy: (first step, later steps, bake between steps in s).
+/// Defaults from CanaryConfiguration / LinearConfiguration (aws-sdk-ecs 1.157): canary 5% and
+/// 10 min, linear 10% and 6 min; the step bake is not applied after 100%.
+fn shift_plan(strategy: &str, cfg: &Value) -> (i64, i64, f64) {
+    let num = |path: &str, dflt: f64| cfg.pointer(path).and_then(Value::as_f64).unwrap_or(dflt);
+    match strategy {
+        "CANARY" => {
+            let pct = num("/canaryConfiguration/canaryPercent", 5.0);
+            (
+                (pct.round() as i64).clamp(1, 100),
+                100,
+                num("/canaryConfiguration/canaryBakeTimeInMinutes", 10.0) * 60.0,
+            )
+        }
+        "LINEAR" => {
+            let pct = (num("/linearConfiguration/stepPercent", 10.0).round() as i64).clamp(1, 100);
+            (
+                pct,
+                pct,
+                num("/linearConfiguration/stepBakeTimeInMinutes", 6.0) * 60.0,
+            )
+        }
+        _ => (100, 100, 0.0),
+    }
+}
 
 enum HookVerdict {
     Done,
@@ -154,7 +202,7 @@ impl World {
 
     /// Walk the stage machine as far as it can go now.
     fn advance_bg(&mut self, key: &str) {
-        for _ in 0..32 {
+        for _ in 0..512 {
             let now = self.now;
             let Some(s) = self.services.get(key) else {
                 return;
@@ -163,15 +211,16 @@ impl World {
                 return;
             };
             let desired = s.desired;
-            let Some(cfg) = self.sds.get(&p.sd).map(|sd| sd.config.clone()) else {
-                return;
-            };
             let Some(sd) = self.sds.get(&p.sd) else {
                 return;
             };
             if sd.status != "IN_PROGRESS" {
                 return;
             }
+            let cfg = sd.config.clone();
+            // RECONCILE_SERVICE "only happens when you start a new service deployment with more
+            // than 1 service revision in an ACTIVE state" (DeploymentLifecycleHook).
+            let reconciles = sd.source_revisions.len() > 1;
             let mut bg = sd.bg.clone().unwrap_or_default();
             let Some(&(stage, hook_stage, act)) = STEPS.get(bg.step) else {
                 return;
@@ -180,6 +229,8 @@ impl World {
                 sd.lifecycle_stage = Some(stage.to_string());
                 sd.updated_at = now;
             }
+            let (first, step, step_bake) = shift_plan(&p.strategy, &cfg);
+            let mut next_step = bg.step + 1;
             if !bg.action_done {
                 let mut done = true;
                 match act {
@@ -187,59 +238,25 @@ impl World {
                     Act::ScaleUp => done = self.green_healthy(key, &p.id) >= desired,
                     Act::TestShift => self.set_weights(key, 100, false, true),
                     Act::ProdShift => {
-                        let minutes = |path: &str, dflt: f64| {
-                            cfg.pointer(path).and_then(Value::as_f64).unwrap_or(dflt) * 60.0
-                        };
-                        let (first, step, bake) = match p.strategy.as_str() {
-                            "CANARY" => {
-                                let pct = cfg
-                                    .pointer("/canaryConfiguration/canaryPercent")
-                                    .and_then(Value::as_f64)
-                                    .unwrap_or(5.0);
-                                (
-                                    pct.round() as i64,
-                                    100,
-                                    minutes("/canaryConfiguration/canaryBakeTimeInMinutes", 10.0),
-                                )
-                            }
-                            "LINEAR" => {
-                                let pct = cfg
-                                    .pointer("/linearConfiguration/stepPercent")
-                                    .and_then(Value::as_f64)
-                                    .unwrap_or(10.0);
-                                let pct = (pct.round() as i64).clamp(1, 100);
-                                (
-                                    pct,
-                                    pct,
-                                    minutes("/linearConfiguration/stepBakeTimeInMinutes", 6.0),
-                                )
-                            }
-                            _ => (100, 100, 0.0),
-                        };
-                        let due = bg.wait_until.is_none_or(|t| now >= t);
-                        if due {
-                            let next = if bg.weight == 0 {
-                                first
-                            } else {
-                                bg.weight + step
-                            };
-                            bg.weight = next.clamp(1, 100);
-                            self.set_weights(key, bg.weight, true, false);
-                            let name = self
-                                .services
-                                .get(key)
-                                .map(|s| s.name.clone())
-                                .unwrap_or_default();
-                            self.new_event(key, format!("(service {name}) (deployment {}) shifted {}% of production traffic to the new revision.", p.id, bg.weight));
-                            if bg.weight < 100 {
-                                bg.wait_until = Some(now + bake);
-                                done = false;
-                            }
+                        bg.weight = if bg.weight == 0 {
+                            first
                         } else {
-                            done = false;
+                            bg.weight + step
                         }
-                        if !done && let Some(t) = bg.wait_until {
-                            self.schedule_reconcile(key, t);
+                        .clamp(1, 100);
+                        self.set_weights(key, bg.weight, true, false);
+                        let name = self.svc_name(key);
+                        self.new_event(key, format!("(service {name}) (deployment {}) shifted {}% of production traffic to the new revision.", p.id, bg.weight));
+                    }
+                    Act::StepBake => {
+                        if bg.weight < 100 {
+                            let until = *bg.wait_until.get_or_insert(now + step_bake);
+                            if now < until {
+                                done = false;
+                                self.schedule_reconcile(key, until);
+                            } else {
+                                next_step = PRE_SHIFT_STEP;
+                            }
                         }
                     }
                     Act::Bake => {
@@ -277,11 +294,7 @@ impl World {
                             }
                         }
                         if !stopped.is_empty() {
-                            let name = self
-                                .services
-                                .get(key)
-                                .map(|s| s.name.clone())
-                                .unwrap_or_default();
+                            let name = self.svc_name(key);
                             let list = task_list(&stopped);
                             self.new_event(
                                 key,
@@ -306,13 +319,14 @@ impl World {
                 bg.action_done = true;
                 bg.wait_until = None;
             }
+            let hook_stage = hook_stage.filter(|h| *h != "RECONCILE_SERVICE" || reconciles);
             if let Some(hs) = hook_stage {
                 if !bg.hooks_started {
                     bg.hooks_started = true;
-                    self.start_hooks(&p.sd, hs, &p.task_def);
+                    bg.step_hooks = self.start_hooks(&p.sd, hs, &p.task_def);
                 }
                 self.save_bg(&p.sd, bg.clone());
-                match self.eval_hooks(&p.sd, hs) {
+                match self.eval_hooks(&p.sd, &bg.step_hooks) {
                     HookVerdict::Done => {}
                     HookVerdict::Pending(at) => {
                         if let Some(at) = at {
@@ -326,12 +340,23 @@ impl World {
                     }
                 }
             }
-            bg.step += 1;
+            bg.step = next_step;
             bg.action_done = false;
             bg.hooks_started = false;
+            bg.step_hooks.clear();
             bg.wait_until = None;
             self.save_bg(&p.sd, bg);
         }
+        // Many steps with nothing to wait for: go on in a moment rather than stall.
+        let now = self.now;
+        self.schedule_reconcile(key, now);
+    }
+
+    fn svc_name(&self, key: &str) -> String {
+        self.services
+            .get(key)
+            .map(|s| s.name.clone())
+            .unwrap_or_default()
     }
 
     fn save_bg(&mut self, sd_arn: &str, bg: BgState) {
@@ -340,10 +365,11 @@ impl World {
         }
     }
 
-    fn start_hooks(&mut self, sd_arn: &str, stage: &str, task_def: &str) {
+    /// Invoke the hooks configured at `stage`: one new run (and hook id) each, returned.
+    fn start_hooks(&mut self, sd_arn: &str, stage: &str, task_def: &str) -> Vec<String> {
         let now = self.now;
         let Some(sd) = self.sds.get(sd_arn) else {
-            return;
+            return Vec::new();
         };
         let hooks = sd
             .config
@@ -400,8 +426,16 @@ impl World {
             } else {
                 ("IN_PROGRESS", Some(now + LAMBDA_LATENCY), "SUCCEEDED")
             };
+            // Pause hook ids look like AWS's example ("ecs-pause-" and 43 URL-safe characters,
+            // "Pause hooks for Amazon ECS service deployments"); Lambda hook ids are not
+            // documented.
+            let hook_id = if target_type == "PAUSE" {
+                format!("ecs-pause-{}", self.rng.url_safe(43))
+            } else {
+                self.rng.hex(32)
+            };
             runs.push(HookRun {
-                hook_id: self.rng.hex(32),
+                hook_id,
                 target_type,
                 target_arn: h
                     .get("hookTargetArn")
@@ -415,12 +449,15 @@ impl World {
                 outcome: outcome.to_string(),
             });
         }
+        let ids = runs.iter().map(|r| r.hook_id.clone()).collect();
         if let Some(sd) = self.sds.get_mut(sd_arn) {
             sd.hooks.extend(runs);
         }
+        ids
     }
 
-    fn eval_hooks(&mut self, sd_arn: &str, stage: &str) -> HookVerdict {
+    /// Settle the hook runs `ids`: answered Lambdas, timeouts; the step's verdict.
+    fn eval_hooks(&mut self, sd_arn: &str, ids: &[String]) -> HookVerdict {
         let now = self.now;
         let Some(sd) = self.sds.get_mut(sd_arn) else {
             return HookVerdict::Done;
@@ -428,16 +465,14 @@ impl World {
         let mut next: Option<f64> = None;
         let mut failed = None;
         let mut pending = false;
-        for h in sd.hooks.iter_mut().filter(|h| h.stage == stage) {
-            if h.status == "IN_PROGRESS"
-                && let Some(at) = h.resolve_at.filter(|at| now >= *at)
-            {
-                let _ = at;
+        for h in sd.hooks.iter_mut().filter(|h| ids.contains(&h.hook_id)) {
+            if h.status == "IN_PROGRESS" && h.resolve_at.is_some_and(|at| now >= at) {
                 h.status = h.outcome.clone();
             }
             if (h.status == "IN_PROGRESS" || h.status == "AWAITING_ACTION") && now >= h.expires_at {
                 h.status = "TIMED_OUT".into();
             }
+            let stage = &h.stage;
             match h.status.as_str() {
                 "IN_PROGRESS" | "AWAITING_ACTION" => {
                     pending = true;
@@ -468,11 +503,13 @@ impl World {
         }
     }
 
-    /// ContinueServiceDeployment: answer the PAUSE hook(s) awaiting action.
+    /// ContinueServiceDeployment: answer the PAUSE hook `hook_id` awaiting action. CONTINUE
+    /// lets the deployment go on once every hook of the stage is done; ROLLBACK rolls the
+    /// deployment back onto the source revision's tasks at once.
     pub fn continue_hook(
         &mut self,
         sd_arn: &str,
-        hook_id: Option<&str>,
+        hook_id: &str,
         action: &str,
     ) -> Result<(), ApiError> {
         let Some(sd) = self.sds.get_mut(sd_arn) else {
@@ -481,37 +518,53 @@ impl World {
                 "The service deployment does not exist.",
             ));
         };
-        let mut found = false;
-        for h in sd
-            .hooks
-            .iter_mut()
-            .filter(|h| h.status == "AWAITING_ACTION")
-        {
-            if hook_id.is_some_and(|id| id != h.hook_id) {
-                continue;
-            }
-            h.status = if action == "ROLLBACK" {
-                "FAILED"
-            } else {
-                "SUCCEEDED"
-            }
-            .into();
-            found = true;
-        }
-        if !found {
+        // "The deployment must be in the IN_PROGRESS state" and "The pause hook must be in
+        // AWAITING_ACTION status" (Continuing service deployments, Amazon ECS developer guide).
+        // Which error ECS returns is not documented: the operation lists ClientException and
+        // InvalidParameterException; a hookId that cannot be acted on is an invalid parameter.
+        if sd.status != "IN_PROGRESS" {
             return Err(ApiError::client(
                 "InvalidParameterException",
-                match hook_id {
-                    Some(id) => format!(
-                        "No lifecycle hook {id} is awaiting action in this service deployment."
-                    ),
-                    None => "No lifecycle hook is awaiting action in this service deployment."
-                        .to_string(),
-                },
+                format!(
+                    "The service deployment is {}: only an IN_PROGRESS service deployment can be continued or rolled back.",
+                    sd.status
+                ),
             ));
         }
+        let Some(h) = sd.hooks.iter_mut().find(|h| h.hook_id == hook_id) else {
+            return Err(ApiError::client(
+                "InvalidParameterException",
+                format!("Lifecycle hook {hook_id} does not exist in this service deployment."),
+            ));
+        };
+        if h.status != "AWAITING_ACTION" {
+            return Err(ApiError::client(
+                "InvalidParameterException",
+                format!(
+                    "Lifecycle hook {hook_id} is {}, not AWAITING_ACTION.",
+                    h.status
+                ),
+            ));
+        }
+        let stage = h.stage.clone();
+        h.status = if action == "ROLLBACK" {
+            "FAILED"
+        } else {
+            "SUCCEEDED"
+        }
+        .into();
         let key = sd.service_key.clone();
-        self.reconcile(&key);
+        if action == "ROLLBACK" {
+            self.rollback_bg(
+                &key,
+                "rollback requested",
+                &format!(
+                    "Service deployment rolled back by a ContinueServiceDeployment request at lifecycle hook {hook_id} (stage {stage})."
+                ),
+            );
+        } else {
+            self.reconcile(&key);
+        }
         Ok(())
     }
 

@@ -54,6 +54,15 @@ impl Rng {
         s
     }
 
+    /// `n` characters of the URL-safe base64 alphabet (`A-Z a-z 0-9 - _`).
+    pub fn url_safe(&mut self, n: usize) -> String {
+        const ALPHABET: &[u8; 64] =
+            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        (0..n)
+            .map(|_| char::from(ALPHABET[(self.next_u64() % 64) as usize]))
+            .collect()
+    }
+
     /// `n` decimal digits, the first one non-zero.
     pub fn digits(&mut self, n: usize) -> String {
         let mut s = String::with_capacity(n);

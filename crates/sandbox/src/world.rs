@@ -186,6 +186,9 @@ pub struct BgState {
     pub wait_until: Option<f64>,
     /// Production traffic on the new revision, percent.
     pub weight: i64,
+    /// Hook runs started for the current step (each invocation of a stage has its own ids).
+    #[serde(default)]
+    pub step_hooks: Vec<String>,
 }
 
 /// One run of a lifecycle hook.

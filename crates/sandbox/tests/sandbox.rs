@@ -1687,13 +1687,19 @@ mod lb {
         let mut continued = false;
         let started = Instant::now();
         loop {
+            // Weights read before and after the stage: a sample counts only when they agree
+            // (weights only grow, so the stage was seen while they held).
+            let before = green_weights().await;
             let sd = sd_status(&c, &sd_arn).await;
+            let (prod, test) = green_weights().await;
+            if before != (prod, test) {
+                continue;
+            }
             let status = sd.status().unwrap().as_str().to_string();
             let stage = sd
                 .lifecycle_stage()
                 .map(|s| s.as_str().to_string())
                 .unwrap_or_else(|| status.clone());
-            let (prod, test) = green_weights().await;
             if seen.last() != Some(&(stage.clone(), prod, test)) {
                 seen.push((stage.clone(), prod, test));
             }
@@ -2257,6 +2263,727 @@ mod lb {
                 .starts_with("CannotPullContainerError")),
             "{failed:#?}"
         );
+    }
+
+    // ------------------------------------------------ blue/green, canary, linear fidelity
+
+    /// Green share (percent) of production and test traffic, from DescribeRules.
+    async fn green_shares(a: &Alb, green: &str) -> (i32, i32) {
+        let out =
+            a.e.describe_rules()
+                .rule_arns(&a.prod_rule)
+                .rule_arns(&a.test_rule)
+                .send()
+                .await
+                .unwrap();
+        let share = |arn: &str| {
+            let r = out
+                .rules()
+                .iter()
+                .find(|r| r.rule_arn() == Some(arn))
+                .unwrap();
+            let action = &r.actions()[0];
+            assert_eq!(action.r#type(), Some(&ActionTypeEnum::Forward), "{r:?}");
+            let tgs = action.forward_config().unwrap().target_groups();
+            assert_eq!(tgs.len(), 2, "{r:?}");
+            let total: i32 = tgs.iter().filter_map(|t| t.weight()).sum();
+            assert_eq!(total, 100, "{r:?}");
+            tgs.iter()
+                .find(|t| t.target_group_arn() == Some(green))
+                .and_then(|t| t.weight())
+                .unwrap()
+        };
+        (share(&a.prod_rule), share(&a.test_rule))
+    }
+
+    /// Target health states of a target group, sorted.
+    async fn health_states(a: &Alb, tg: &str) -> Vec<String> {
+        let th =
+            a.e.describe_target_health()
+                .target_group_arn(tg)
+                .send()
+                .await
+                .unwrap();
+        let mut s: Vec<String> = th
+            .target_health_descriptions()
+            .iter()
+            .filter_map(|t| t.target_health()?.state().map(|s| s.as_str().to_string()))
+            .collect();
+        s.sort();
+        s
+    }
+
+    fn pause_at(stages: &[DeploymentLifecycleHookStage]) -> DeploymentLifecycleHook {
+        let mut h = DeploymentLifecycleHook::builder()
+            .target_type(DeploymentLifecycleHookTargetType::Pause);
+        for s in stages {
+            h = h.lifecycle_stages(s.clone());
+        }
+        h.timeout_configuration(
+            DeploymentLifecycleHookTimeoutConfiguration::builder()
+                .timeout_in_minutes(600)
+                .build(),
+        )
+        .build()
+    }
+
+    fn lambda_at(stage: DeploymentLifecycleHookStage) -> DeploymentLifecycleHook {
+        DeploymentLifecycleHook::builder()
+            .target_type(DeploymentLifecycleHookTargetType::AwsLambda)
+            .hook_target_arn("arn:aws:lambda:us-east-1:123456789012:function:check")
+            .role_arn("arn:aws:iam::123456789012:role/hook")
+            .lifecycle_stages(stage)
+            .build()
+    }
+
+    /// One stop at a PAUSE hook: the deployment's stage, the green share of production and
+    /// test traffic, and the target health of the blue and green groups.
+    #[derive(Debug, Clone, PartialEq)]
+    struct Stop {
+        stage: String,
+        prod: i32,
+        test: i32,
+        blue: Vec<String>,
+        green: Vec<String>,
+    }
+
+    /// Wait until a PAUSE hook awaits action (returns it and the stage) or the service
+    /// deployment reaches `until`.
+    async fn next_pause(
+        c: &Client,
+        sd_arn: &str,
+        until: &str,
+    ) -> Option<(aws_sdk_ecs::types::DeploymentLifecycleHookDetail, String)> {
+        let start = Instant::now();
+        loop {
+            let sd = sd_status(c, sd_arn).await;
+            if let Some(stage) = sd.lifecycle_stage() {
+                assert!(
+                    aws_sdk_ecs::types::ServiceDeploymentLifecycleStage::values()
+                        .contains(&stage.as_str()),
+                    "lifecycleStage {stage:?} is not in the SDK's enum"
+                );
+            }
+            if let Some(h) = sd
+                .lifecycle_hook_details()
+                .iter()
+                .find(|h| h.status().map(|s| s.as_str()) == Some("AWAITING_ACTION"))
+            {
+                let stage = sd.lifecycle_stage().unwrap().as_str().to_string();
+                return Some((h.clone(), stage));
+            }
+            if sd.status().map(|s| s.as_str()) == Some(until) {
+                return None;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "neither a hook awaiting action nor {until}: {sd:#?}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Deploy v2 with PAUSE hooks at every stage a PAUSE hook may sit at and a Lambda hook at
+    /// PRODUCTION_TRAFFIC_SHIFT; at each pause, record a [`Stop`] and continue. Returns the
+    /// stops, the service deployment at the end, and the Alb.
+    async fn deploy_through_pauses(
+        strategy: DeploymentStrategy,
+        canary: Option<f64>,
+        linear: Option<f64>,
+    ) -> (
+        Vec<Stop>,
+        aws_sdk_ecs::types::ServiceDeployment,
+        Alb,
+        Client,
+        Sandbox,
+    ) {
+        use DeploymentLifecycleHookStage as S;
+        let sb = start(600.0).await;
+        let c = client(&sb, true);
+        let a = alb(&sb).await;
+        let mut cfg = DeploymentConfiguration::builder()
+            .strategy(strategy)
+            .bake_time_in_minutes(1)
+            .lifecycle_hooks(pause_at(&[
+                // Not reached: "only happens when you start a new service deployment with more
+                // than 1 service revision in an ACTIVE state", and v1 is the only one.
+                S::ReconcileService,
+                S::PreScaleUp,
+                S::PostScaleUp,
+                S::PostTestTrafficShift,
+                S::PreProductionTrafficShift,
+                S::PostProductionTrafficShift,
+            ]))
+            .lifecycle_hooks(lambda_at(S::ProductionTrafficShift));
+        if let Some(p) = canary {
+            cfg = cfg.canary_configuration(
+                CanaryConfiguration::builder()
+                    .canary_percent(p)
+                    .canary_bake_time_in_minutes(1)
+                    .build(),
+            );
+        }
+        if let Some(p) = linear {
+            cfg = cfg.linear_configuration(
+                LinearConfiguration::builder()
+                    .step_percent(p)
+                    .step_bake_time_in_minutes(1)
+                    .build(),
+            );
+        }
+        service(&c, &a, cfg.build()).await;
+        let v2 = register(&c, "web:v2").await;
+        let (_ours, sd_arn) = update(&c, &v2).await;
+        let mut stops = Vec::new();
+        let mut ids = Vec::new();
+        while let Some((h, stage)) = next_pause(&c, &sd_arn, "SUCCESSFUL").await {
+            let id = h.hook_id().unwrap().to_string();
+            assert!(id.starts_with("ecs-pause-"), "{id}");
+            assert!(!ids.contains(&id), "hook id {id} used twice");
+            assert_eq!(h.target_type().map(|t| t.as_str()), Some("PAUSE"));
+            assert_eq!(h.target_arn(), None);
+            assert_eq!(h.timeout_action().map(|t| t.as_str()), Some("ROLLBACK"));
+            ids.push(id.clone());
+            let (prod, test) = green_shares(&a, &a.green).await;
+            stops.push(Stop {
+                stage,
+                prod,
+                test,
+                blue: health_states(&a, &a.blue).await,
+                green: health_states(&a, &a.green).await,
+            });
+            c.continue_service_deployment()
+                .service_deployment_arn(&sd_arn)
+                .hook_id(&id)
+                .send()
+                .await
+                .unwrap();
+        }
+        let sd = sd_status(&c, &sd_arn).await;
+        (stops, sd, a, c, sb)
+    }
+
+    fn stop(stage: &str, prod: i32, test: i32, green_running: bool) -> Stop {
+        let two = vec!["healthy".to_string(), "healthy".to_string()];
+        Stop {
+            stage: stage.into(),
+            prod,
+            test,
+            blue: two.clone(),
+            green: if green_running { two } else { Vec::new() },
+        }
+    }
+
+    /// The stops of a blue/green-like deployment: `shifts` are the production shares of green
+    /// before each production traffic shift step.
+    fn expected_stops(shifts: &[i32]) -> Vec<Stop> {
+        let mut v = vec![
+            stop("PRE_SCALE_UP", 0, 0, false),
+            stop("POST_SCALE_UP", 0, 0, true),
+            stop("POST_TEST_TRAFFIC_SHIFT", 0, 100, true),
+        ];
+        for p in shifts {
+            v.push(stop("PRODUCTION_TRAFFIC_SHIFT", *p, 100, true));
+        }
+        v.push(stop("POST_PRODUCTION_TRAFFIC_SHIFT", 100, 100, true));
+        v
+    }
+
+    /// Lambda hook runs (one per invocation) in a service deployment.
+    fn lambda_runs(sd: &aws_sdk_ecs::types::ServiceDeployment) -> Vec<String> {
+        sd.lifecycle_hook_details()
+            .iter()
+            .filter(|h| h.target_type().map(|t| t.as_str()) == Some("AWS_LAMBDA"))
+            .map(|h| {
+                assert_eq!(h.status().map(|s| s.as_str()), Some("SUCCEEDED"), "{h:?}");
+                assert_eq!(
+                    h.target_arn(),
+                    Some("arn:aws:lambda:us-east-1:123456789012:function:check")
+                );
+                h.hook_id().unwrap().to_string()
+            })
+            .collect()
+    }
+
+    async fn blue_gone(c: &Client, a: &Alb) {
+        wait(c, "blue cleaned up", |s| {
+            s.running_count() == 2 && s.deployments().len() == 1
+        })
+        .await;
+        let start = Instant::now();
+        while !health_states(a, &a.blue).await.is_empty() {
+            assert!(
+                start.elapsed() < Duration::from_secs(15),
+                "blue targets left"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(health_states(a, &a.green).await, ["healthy", "healthy"]);
+    }
+
+    /// Rule weights and target health at each stage of a blue/green deployment: test traffic
+    /// moves to green at TEST_TRAFFIC_SHIFT, production all at once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn blue_green_rule_weights_and_target_health_per_stage() {
+        let (stops, sd, a, c, _sb) =
+            deploy_through_pauses(DeploymentStrategy::BlueGreen, None, None).await;
+        assert_eq!(stops, expected_stops(&[0]));
+        assert_eq!(sd.status().map(|s| s.as_str()), Some("SUCCESSFUL"));
+        assert_eq!(lambda_runs(&sd).len(), 1);
+        assert_eq!(green_shares(&a, &a.green).await, (100, 100));
+        blue_gone(&c, &a).await;
+    }
+
+    /// Canary: PRE_PRODUCTION_TRAFFIC_SHIFT hooks run before each of the two production
+    /// traffic shift steps (canaryPercent, then 100), PRODUCTION_TRAFFIC_SHIFT hooks at each.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn canary_runs_traffic_shift_hooks_at_every_step() {
+        let (stops, sd, a, c, _sb) =
+            deploy_through_pauses(DeploymentStrategy::Canary, Some(20.0), None).await;
+        assert_eq!(stops, expected_stops(&[0, 20]));
+        assert_eq!(sd.status().map(|s| s.as_str()), Some("SUCCESSFUL"));
+        let runs = lambda_runs(&sd);
+        assert_eq!(runs.len(), 2, "one Lambda invocation per step: {sd:#?}");
+        assert_ne!(runs[0], runs[1]);
+        assert_eq!(green_shares(&a, &a.green).await, (100, 100));
+        blue_gone(&c, &a).await;
+    }
+
+    /// Linear 25%: a PAUSE hook at PRE_PRODUCTION_TRAFFIC_SHIFT awaits action once per step
+    /// (4 times, at 0, 25, 50 and 75% of production traffic on green), each with a new hookId.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn linear_pause_hook_awaits_before_every_step() {
+        let (stops, sd, a, c, _sb) =
+            deploy_through_pauses(DeploymentStrategy::Linear, None, Some(25.0)).await;
+        assert_eq!(stops, expected_stops(&[0, 25, 50, 75]));
+        assert_eq!(sd.status().map(|s| s.as_str()), Some("SUCCESSFUL"));
+        let runs = lambda_runs(&sd);
+        assert_eq!(runs.len(), 4, "one Lambda invocation per step: {sd:#?}");
+        assert_eq!(
+            sd.lifecycle_hook_details()
+                .iter()
+                .filter(|h| h.target_type().map(|t| t.as_str()) == Some("PAUSE"))
+                .count(),
+            4 + 4,
+            "PRE_SCALE_UP, POST_SCALE_UP, POST_TEST_TRAFFIC_SHIFT, 4 x PRE_PRODUCTION_TRAFFIC_SHIFT, POST_PRODUCTION_TRAFFIC_SHIFT"
+        );
+        assert_eq!(green_shares(&a, &a.green).await, (100, 100));
+        blue_gone(&c, &a).await;
+    }
+
+    /// A PAUSE hook configured without timeoutConfiguration expires after 1440 minutes (the
+    /// model's default) and then rolls back (default action ROLLBACK).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn hook_timeout_defaults_to_24_hours_then_rolls_back() {
+        let sb = start(600.0).await;
+        let c = client(&sb, true);
+        let a = alb(&sb).await;
+        let hook = DeploymentLifecycleHook::builder()
+            .target_type(DeploymentLifecycleHookTargetType::Pause)
+            .lifecycle_stages(DeploymentLifecycleHookStage::PostTestTrafficShift)
+            .build();
+        let cfg = DeploymentConfiguration::builder()
+            .strategy(DeploymentStrategy::BlueGreen)
+            .lifecycle_hooks(hook)
+            .build();
+        let v1 = service(&c, &a, cfg).await;
+        let v2 = register(&c, "web:v2").await;
+        let (_ours, sd_arn) = update(&c, &v2).await;
+        let (h, stage) = next_pause(&c, &sd_arn, "SUCCESSFUL").await.unwrap();
+        assert_eq!(stage, "POST_TEST_TRAFFIC_SHIFT");
+        assert_eq!(h.timeout_action().map(|t| t.as_str()), Some("ROLLBACK"));
+        let now = sb.control().now();
+        let left = h.expires_at().unwrap().as_secs_f64() - now;
+        assert!(
+            (86_400.0 - 600.0..=86_400.0).contains(&left),
+            "the hook expires in {left} s, not 24 h"
+        );
+        sb.control().advance(23.0 * 3600.0);
+        let sd = sd_status(&c, &sd_arn).await;
+        assert_eq!(sd.status().map(|s| s.as_str()), Some("IN_PROGRESS"));
+        assert_eq!(
+            sd.lifecycle_hook_details()[0].status().map(|s| s.as_str()),
+            Some("AWAITING_ACTION")
+        );
+        sb.control().advance(3600.0);
+        let sd = wait_sd(&c, &sd_arn, "ROLLBACK_SUCCESSFUL").await;
+        assert_eq!(
+            sd.lifecycle_hook_details()[0].status().map(|s| s.as_str()),
+            Some("TIMED_OUT")
+        );
+        assert_eq!(green_shares(&a, &a.green).await, (0, 0));
+        let s = wait(&c, "blue serving alone", |s| {
+            s.running_count() == 2 && s.deployments().len() == 1
+        })
+        .await;
+        assert_eq!(s.task_definition(), Some(v1.as_str()));
+    }
+
+    /// Statuses of a service deployment until it reaches `last`, each once, in order.
+    async fn sd_statuses_until(c: &Client, sd_arn: &str, last: &str) -> Vec<String> {
+        let mut seen: Vec<String> = Vec::new();
+        let start = Instant::now();
+        loop {
+            let st = sd_status(c, sd_arn)
+                .await
+                .status()
+                .unwrap()
+                .as_str()
+                .to_string();
+            if seen.last() != Some(&st) {
+                seen.push(st.clone());
+            }
+            if st == last {
+                return seen;
+            }
+            assert!(start.elapsed() < Duration::from_secs(15), "{seen:?}");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// Run a canary/linear deployment to its second PRE_PRODUCTION_TRAFFIC_SHIFT pause (some
+    /// production traffic on green), then roll it back with `rollback`.
+    async fn roll_back_mid_shift(linear: bool, via_stop: bool) {
+        let sb = start(100.0).await;
+        let c = client(&sb, true);
+        let a = alb(&sb).await;
+        let mut cfg = DeploymentConfiguration::builder().lifecycle_hooks(pause_at(&[
+            DeploymentLifecycleHookStage::PreProductionTrafficShift,
+        ]));
+        cfg = if linear {
+            cfg.strategy(DeploymentStrategy::Linear)
+                .linear_configuration(
+                    LinearConfiguration::builder()
+                        .step_percent(50.0)
+                        .step_bake_time_in_minutes(0)
+                        .build(),
+                )
+        } else {
+            cfg.strategy(DeploymentStrategy::Canary)
+                .canary_configuration(
+                    CanaryConfiguration::builder()
+                        .canary_percent(10.0)
+                        .canary_bake_time_in_minutes(0)
+                        .build(),
+                )
+        };
+        let v1 = service(&c, &a, cfg.build()).await;
+        let blue_deployment = describe(&c).await.deployments()[0]
+            .id()
+            .unwrap()
+            .to_string();
+        let v2 = register(&c, "web:v2").await;
+        let (ours, sd_arn) = update(&c, &v2).await;
+        let (h, _) = next_pause(&c, &sd_arn, "SUCCESSFUL").await.unwrap();
+        c.continue_service_deployment()
+            .service_deployment_arn(&sd_arn)
+            .hook_id(h.hook_id().unwrap())
+            .send()
+            .await
+            .unwrap();
+        let (h2, _) = next_pause(&c, &sd_arn, "SUCCESSFUL").await.unwrap();
+        assert_ne!(h.hook_id(), h2.hook_id());
+        let expected = if linear { 50 } else { 10 };
+        assert_eq!(green_shares(&a, &a.green).await, (expected, 100));
+        if via_stop {
+            c.stop_service_deployment()
+                .service_deployment_arn(&sd_arn)
+                .stop_type(StopServiceDeploymentStopType::Rollback)
+                .send()
+                .await
+                .unwrap();
+        } else {
+            c.continue_service_deployment()
+                .service_deployment_arn(&sd_arn)
+                .hook_id(h2.hook_id().unwrap())
+                .action(aws_sdk_ecs::types::DeploymentLifecycleHookAction::Rollback)
+                .send()
+                .await
+                .unwrap();
+        }
+        // Production and test traffic are back on blue at once.
+        assert_eq!(green_shares(&a, &a.green).await, (0, 0));
+        let statuses = sd_statuses_until(&c, &sd_arn, "ROLLBACK_SUCCESSFUL").await;
+        assert_eq!(
+            statuses,
+            ["ROLLBACK_IN_PROGRESS", "ROLLBACK_SUCCESSFUL"],
+            "service deployment statuses after the rollback request"
+        );
+        let sd = sd_status(&c, &sd_arn).await;
+        assert!(sd.rollback().is_some(), "{sd:#?}");
+        assert_eq!(green_shares(&a, &a.green).await, (0, 0));
+        let s = wait(&c, "green stopped", |s| {
+            s.running_count() == 2 && s.deployments().len() == 1
+        })
+        .await;
+        assert_eq!(s.task_definition(), Some(v1.as_str()));
+        assert_eq!(s.deployments()[0].id(), Some(blue_deployment.as_str()));
+        let green = stopped_tasks(&c, &ours).await;
+        assert_eq!(green.len(), 2, "{green:#?}");
+        let live = c
+            .list_tasks()
+            .cluster("c1")
+            .service_name("web")
+            .started_by(&ours)
+            .send()
+            .await
+            .unwrap();
+        assert!(live.task_arns().is_empty(), "{live:?}");
+        let start = Instant::now();
+        while !health_states(&a, &a.green).await.is_empty() {
+            assert!(
+                start.elapsed() < Duration::from_secs(15),
+                "green targets left"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(health_states(&a, &a.blue).await, ["healthy", "healthy"]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn stop_service_deployment_rolls_a_canary_back_mid_shift() {
+        roll_back_mid_shift(false, true).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn continue_with_rollback_rolls_a_linear_deployment_back_mid_shift() {
+        roll_back_mid_shift(true, false).await;
+    }
+
+    /// ContinueServiceDeployment's errors: an unknown ARN, a missing hookId (required in the
+    /// model), a hook that is not awaiting action, a finished deployment.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn continue_service_deployment_errors() {
+        let sb = start(600.0).await;
+        let c = client(&sb, false);
+        let a = alb(&sb).await;
+        let cfg = DeploymentConfiguration::builder()
+            .strategy(DeploymentStrategy::BlueGreen)
+            .lifecycle_hooks(pause_at(&[DeploymentLifecycleHookStage::PostScaleUp]))
+            .build();
+        service(&c, &a, cfg).await;
+        let v2 = register(&c, "web:v2").await;
+        let (_ours, sd_arn) = update(&c, &v2).await;
+        let err = c
+            .continue_service_deployment()
+            .service_deployment_arn(format!("{sd_arn}x"))
+            .hook_id("ecs-pause-x")
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Some("ServiceDeploymentNotFoundException"));
+        let (h, _) = next_pause(&c, &sd_arn, "SUCCESSFUL").await.unwrap();
+        let body = format!(r#"{{"serviceDeploymentArn": "{sd_arn}"}}"#);
+        let (status, out) = raw(
+            &sb,
+            "POST",
+            "/",
+            Some("AmazonEC2ContainerServiceV20141113.ContinueServiceDeployment"),
+            &body,
+        )
+        .await;
+        assert_eq!(status, 400, "{out}");
+        assert!(out.contains("InvalidParameterException"), "{out}");
+        assert!(out.contains("hookId"), "{out}");
+        let id = h.hook_id().unwrap();
+        let out = c
+            .continue_service_deployment()
+            .service_deployment_arn(&sd_arn)
+            .hook_id(id)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(out.service_deployment_arn(), Some(sd_arn.as_str()));
+        // The same hook a second time: no longer awaiting action.
+        let err = c
+            .continue_service_deployment()
+            .service_deployment_arn(&sd_arn)
+            .hook_id(id)
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Some("InvalidParameterException"));
+        wait_sd(&c, &sd_arn, "SUCCESSFUL").await;
+        let err = c
+            .continue_service_deployment()
+            .service_deployment_arn(&sd_arn)
+            .hook_id(id)
+            .action(aws_sdk_ecs::types::DeploymentLifecycleHookAction::Rollback)
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Some("InvalidParameterException"));
+    }
+
+    /// Lifecycle hooks and canary/linear settings are checked as the model documents them.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn lifecycle_hook_and_shift_settings_are_validated() {
+        let sb = start(600.0).await;
+        let c = client(&sb, false);
+        let a = alb(&sb).await;
+        service(&c, &a, DeploymentConfiguration::builder().build()).await;
+        let bad = [
+            DeploymentConfiguration::builder()
+                .strategy(DeploymentStrategy::Linear)
+                .lifecycle_hooks(
+                    DeploymentLifecycleHook::builder()
+                        .target_type(DeploymentLifecycleHookTargetType::Pause)
+                        .lifecycle_stages(DeploymentLifecycleHookStage::ProductionTrafficShift)
+                        .build(),
+                )
+                .build(),
+            DeploymentConfiguration::builder()
+                .strategy(DeploymentStrategy::BlueGreen)
+                .lifecycle_hooks(
+                    DeploymentLifecycleHook::builder()
+                        .target_type(DeploymentLifecycleHookTargetType::Pause)
+                        .lifecycle_stages(DeploymentLifecycleHookStage::TestTrafficShift)
+                        .build(),
+                )
+                .build(),
+            DeploymentConfiguration::builder()
+                .strategy(DeploymentStrategy::BlueGreen)
+                .lifecycle_hooks(
+                    DeploymentLifecycleHook::builder()
+                        .lifecycle_stages(DeploymentLifecycleHookStage::PostScaleUp)
+                        .build(),
+                )
+                .build(),
+            DeploymentConfiguration::builder()
+                .strategy(DeploymentStrategy::Linear)
+                .linear_configuration(LinearConfiguration::builder().step_percent(2.0).build())
+                .build(),
+            DeploymentConfiguration::builder()
+                .strategy(DeploymentStrategy::Canary)
+                .canary_configuration(CanaryConfiguration::builder().canary_percent(5.05).build())
+                .build(),
+        ];
+        for cfg in bad {
+            let err = c
+                .update_service()
+                .cluster("c1")
+                .service("web")
+                .deployment_configuration(cfg.clone())
+                .send()
+                .await
+                .unwrap_err();
+            assert_eq!(err.code(), Some("InvalidParameterException"), "{cfg:?}");
+        }
+        c.update_service()
+            .cluster("c1")
+            .service("web")
+            .deployment_configuration(
+                DeploymentConfiguration::builder()
+                    .strategy(DeploymentStrategy::Linear)
+                    .linear_configuration(LinearConfiguration::builder().step_percent(3.0).build())
+                    .lifecycle_hooks(pause_at(&[
+                        DeploymentLifecycleHookStage::PreProductionTrafficShift,
+                    ]))
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
+
+    /// Green tasks that never pass their ELB health checks: the deployment never leaves
+    /// SCALE_UP, so no traffic (test or production) reaches green. "Both methods [circuit
+    /// breaker, CloudWatch alarms] only support rolling update deployment and blue/green
+    /// deployment types" (Amazon ECS deployment failure detection): with the circuit breaker
+    /// on, it trips and rolls back onto blue; without it, ECS keeps trying.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn blue_green_with_unhealthy_green_trips_the_circuit_breaker() {
+        let sb = start(600.0).await;
+        let c = client(&sb, true);
+        let a = alb(&sb).await;
+        let cfg = DeploymentConfiguration::builder()
+            .strategy(DeploymentStrategy::BlueGreen)
+            .deployment_circuit_breaker(
+                DeploymentCircuitBreaker::builder()
+                    .enable(true)
+                    .rollback(true)
+                    .build(),
+            )
+            .build();
+        let v1 = service(&c, &a, cfg).await;
+        let blue_deployment = describe(&c).await.deployments()[0]
+            .id()
+            .unwrap()
+            .to_string();
+        let v2 = register(&c, "web:v2--elb-unhealthy").await;
+        let (ours, sd_arn) = update(&c, &v2).await;
+        let start = Instant::now();
+        loop {
+            assert_eq!(green_shares(&a, &a.green).await, (0, 0));
+            let sd = sd_status(&c, &sd_arn).await;
+            let st = sd.status().unwrap().as_str();
+            if st == "IN_PROGRESS" {
+                let stage = sd.lifecycle_stage().map(|s| s.as_str());
+                assert!(
+                    matches!(
+                        stage,
+                        Some("RECONCILE_SERVICE" | "PRE_SCALE_UP" | "SCALE_UP")
+                    ),
+                    "{stage:?}"
+                );
+            } else if st == "ROLLBACK_SUCCESSFUL" {
+                let cb = sd.deployment_circuit_breaker().unwrap();
+                assert_eq!(cb.status().map(|s| s.as_str()), Some("TRIGGERED"));
+                assert!(cb.failure_count() >= 3, "{cb:?}");
+                break;
+            } else {
+                assert_eq!(st, "ROLLBACK_IN_PROGRESS");
+            }
+            assert!(start.elapsed() < Duration::from_secs(15), "{sd:#?}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let s = wait(&c, "green gone", |s| {
+            s.running_count() == 2 && s.deployments().len() == 1
+        })
+        .await;
+        assert_eq!(s.task_definition(), Some(v1.as_str()));
+        assert_eq!(s.deployments()[0].id(), Some(blue_deployment.as_str()));
+        let failed = stopped_tasks(&c, &ours).await;
+        assert!(
+            failed.iter().any(|t| t
+                .stopped_reason()
+                .unwrap_or("")
+                .starts_with("Task failed ELB health checks")),
+            "{failed:#?}"
+        );
+        assert_eq!(green_shares(&a, &a.green).await, (0, 0));
+        assert_eq!(health_states(&a, &a.blue).await, ["healthy", "healthy"]);
+
+        // Without the circuit breaker the deployment stays in SCALE_UP, blue serving.
+        let out = c
+            .update_service()
+            .cluster("c1")
+            .service("web")
+            .task_definition(&v2)
+            .deployment_configuration(
+                DeploymentConfiguration::builder()
+                    .strategy(DeploymentStrategy::BlueGreen)
+                    .deployment_circuit_breaker(
+                        DeploymentCircuitBreaker::builder()
+                            .enable(false)
+                            .rollback(false)
+                            .build(),
+                    )
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        let s = out.service().unwrap();
+        let sd_arn = s.current_service_deployment().unwrap().to_string();
+        let ours = s.deployments()[0].id().unwrap().to_string();
+        sb.control().advance(1800.0);
+        let sd = sd_status(&c, &sd_arn).await;
+        assert_eq!(sd.status().map(|s| s.as_str()), Some("IN_PROGRESS"));
+        assert_eq!(sd.lifecycle_stage().map(|s| s.as_str()), Some("SCALE_UP"));
+        assert_eq!(green_shares(&a, &a.green).await, (0, 0));
+        assert!(stopped_tasks(&c, &ours).await.len() >= 3);
+        assert_eq!(health_states(&a, &a.blue).await, ["healthy", "healthy"]);
     }
 }
 

@@ -1351,7 +1351,11 @@ async fn s20_blue_green_with_a_passing_gate() {
     sorted.sort_by_key(|s| cortado::deploy::state::LifecycleStage::parse(s));
     assert_eq!(seen, sorted, "each stage once, in ECS's order");
     for want in ["POST_TEST_TRAFFIC_SHIFT", "BAKE_TIME"] {
-        assert!(seen.iter().any(|s| s == want), "{want} in {seen:?}\n{}", run.dump());
+        assert!(
+            seen.iter().any(|s| s == want),
+            "{want} in {seen:?}\n{}",
+            run.dump()
+        );
     }
     let gates = run.events_of("gate_finished");
     assert_eq!(gates.len(), 1, "{}", run.dump());
@@ -1359,8 +1363,10 @@ async fn s20_blue_green_with_a_passing_gate() {
     assert_eq!(gates[0]["action"], "CONTINUE");
     let out: Vec<Value> = run.events_of("gate_output");
     assert!(
-        out.iter()
-            .any(|e| e["line"].as_str().unwrap_or("").contains("gate at POST_TEST_TRAFFIC_SHIFT")),
+        out.iter().any(|e| e["line"]
+            .as_str()
+            .unwrap_or("")
+            .contains("gate at POST_TEST_TRAFFIC_SHIFT")),
         "the gate's output is streamed: {}",
         run.dump()
     );
@@ -1404,7 +1410,10 @@ async fn s22_a_gate_past_its_timeout_rolls_back() {
     run.expect_code(3);
     let gate = &run.events_of("gate_finished")[0];
     assert!(
-        gate["detail"].as_str().unwrap().starts_with("timed out after 3s"),
+        gate["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("timed out after 3s"),
         "{gate}"
     );
     assert!(gate["duration_secs"].as_f64().unwrap() < 10.0);
@@ -1412,11 +1421,16 @@ async fn s22_a_gate_past_its_timeout_rolls_back() {
 }
 
 /// B4. Canary and linear: production traffic steps in order (25 then 100; 25, 50, 75, 100).
-///     At x20 a 3-minute step bake lasts 9 s, so every step is seen between polls.
+///     At x20 a canary's 2-minute step bake lasts 6 s and a linear step's 4 minutes 12 s, so
+///     every step is seen between polls (the linear rollout takes about a minute).
 async fn shifts_in_steps(strategy: &str, want: Vec<i64>) {
     let s = Scenario::blue_green(strategy, 20.0, &["v1", "v2"]).await;
     s.deploy("v1", &[]).await.expect_code(0);
-    let run = s.deploy("v2", &[]).await;
+    let run = s
+        .start_background("v2", &["deploy"])
+        .await
+        .finish(Duration::from_secs(150))
+        .await;
     run.expect_code(0);
     assert_eq!(production_steps(&run), want, "{strategy}: {}", run.dump());
     assert_eq!(run.result()["journey"]["strategy"], strategy.to_lowercase());
@@ -1456,7 +1470,10 @@ async fn s24_until_test_traffic_then_continue_or_rollback() {
     let r = &paused.result();
     assert_eq!(r["status"], "paused", "{}", paused.dump());
     assert!(r["service_deployment_arn"].as_str().is_some());
-    assert_eq!(r["journey"]["paused_at"]["stage"], "POST_TEST_TRAFFIC_SHIFT");
+    assert_eq!(
+        r["journey"]["paused_at"]["stage"],
+        "POST_TEST_TRAFFIC_SHIFT"
+    );
     assert!(
         production_steps(&paused).iter().all(|p| *p == 0),
         "production stays on blue while paused"
@@ -1482,7 +1499,11 @@ async fn s24_until_test_traffic_then_continue_or_rollback() {
     let mark = s.mark();
     let nothing = s.cortado("v3", &["continue"]).await;
     nothing.expect_code(1);
-    assert!(nothing.stderr.contains("waits on no PAUSE hook"), "{}", nothing.stderr);
+    assert!(
+        nothing.stderr.contains("waits on no PAUSE hook"),
+        "{}",
+        nothing.stderr
+    );
     assert!(mutating(&s.requests_after(mark)).is_empty());
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -16,9 +16,7 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_elasticloadbalancingv2::types::{ActionTypeEnum, Rule};
 
-use super::state::{
-    LifecycleStage, ServiceDeploymentStatus, ServiceStatus, Strategy, TargetState,
-};
+use super::state::{LifecycleStage, ServiceDeploymentStatus, ServiceStatus, Strategy, TargetState};
 use super::verdict::{
     DeploymentView, HookView, Ours, ServiceDeploymentView, Snapshot, StoppedTask, TargetView,
 };
@@ -297,9 +295,9 @@ impl AwsObserver<'_> {
                 Some((cached, at, status)) => {
                     moved
                         || *status != sd_status
-                        || cached
-                            .iter()
-                            .any(|t| matches!(t.state, TargetState::Initial | TargetState::Unhealthy))
+                        || cached.iter().any(|t| {
+                            matches!(t.state, TargetState::Initial | TargetState::Unhealthy)
+                        })
                         || at.elapsed() >= TARGET_HEALTH_REFRESH
                 }
             };

@@ -259,6 +259,8 @@ pub async fn watch<O: Observer, H: Hooks>(
     while !open.is_empty() {
         let mut changed = false;
         let mut near = false;
+        // A gate started or a hook was answered: the deployment is about to move.
+        let mut acted = false;
         let handles: Vec<(String, Ours)> = open
             .iter()
             .map(|t| (t.service.clone(), t.ours.clone()))
@@ -302,6 +304,7 @@ pub async fn watch<O: Observer, H: Hooks>(
                             Tended::Acted => {
                                 changed = true;
                                 near = true;
+                                acted = true;
                             }
                             Tended::Stop { stage, hook_id } => {
                                 outcomes
@@ -368,7 +371,16 @@ pub async fn watch<O: Observer, H: Hooks>(
             cadence.slow
         };
         let now = Instant::now();
-        let wake = (now + interval.max(budget.wait(open.len(), now))).min(deadline);
+        // After cortado itself moved the deployment (a hook answered), the next poll comes at
+        // the fast cadence even when the budget is spent: one poll of debt per answer, repaid
+        // by the waits after it.
+        let budget_wait = budget.wait(open.len(), now);
+        let wait = if acted {
+            interval
+        } else {
+            interval.max(budget_wait)
+        };
+        let wake = (now + wait).min(deadline);
         tokio::select! {
             _ = tokio::time::sleep_until(wake) => {}
             _ = cancel.changed() => {}

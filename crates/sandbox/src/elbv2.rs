@@ -667,6 +667,26 @@ impl Elbv2 {
         self.insert_rule(listener_arn, priority, conditions, actions)
     }
 
+    /// Gives the listener on `port` of a load balancer the ARN `arn` (a listener rule ARN
+    /// written for a real account names its listener: `listener-rule/app/LB/ID/LISTENER/RULE`),
+    /// so that the rule's listener can be found by that ARN as on AWS. Returns the listener's
+    /// ARN: `arn` when a listener already has it, else the renamed one (or None when there is
+    /// no listener on that port).
+    pub fn adopt_listener_arn(&mut self, lb_arn: &str, port: i32, arn: &str) -> Option<String> {
+        if self.listeners.iter().any(|l| l.arn == arn) {
+            return Some(arn.to_string());
+        }
+        let l = self
+            .listeners
+            .iter_mut()
+            .find(|l| l.lb_arn == lb_arn && l.port == port)?;
+        let old = std::mem::replace(&mut l.arn, arn.to_string());
+        for r in self.rules.iter_mut().filter(|r| r.listener_arn == old) {
+            r.listener_arn = arn.to_string();
+        }
+        Some(arn.to_string())
+    }
+
     /// The listener on `port` of a load balancer.
     pub fn listener_on(&self, lb_arn: &str, port: i32) -> Option<String> {
         self.listeners

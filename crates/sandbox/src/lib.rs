@@ -365,6 +365,10 @@ impl Prepare {
                             Error::msg(format!("sandbox prepare: listener: {}", e.message))
                         })?,
                 };
+                // The rule's ARN names its listener; give the listener that ARN, as on AWS.
+                let listener = listener_of_rule(rule)
+                    .and_then(|named| w.elbv2.adopt_listener_arn(&lb, port, &named))
+                    .unwrap_or(listener);
                 w.elbv2
                     .adopt_rule(&listener, rule, "/*", &fwd)
                     .map_err(|e| {
@@ -805,4 +809,12 @@ async fn wait_for_signal() {
     {
         let _ = tokio::signal::ctrl_c().await;
     }
+}
+
+/// The listener ARN a listener rule ARN belongs to
+/// (`...:listener-rule/app/LB/ID/LISTENER/RULE` -> `...:listener/app/LB/ID/LISTENER`).
+fn listener_of_rule(rule_arn: &str) -> Option<String> {
+    let (head, path) = rule_arn.split_once(":listener-rule/")?;
+    let (listener, _rule) = path.rsplit_once('/')?;
+    (path.split('/').count() == 5).then(|| format!("{head}:listener/{listener}"))
 }

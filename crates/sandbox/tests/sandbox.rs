@@ -1575,6 +1575,31 @@ mod lb {
             .endpoint_url(sb.endpoint())
             .build();
         let e = elb::Client::from_conf(conf);
+        // Each rule's ARN names its listener, as on AWS: that listener exists, on the port the
+        // sandbox put the rule on, and its load balancer has a DNS name (a gate's test URL).
+        for (rule, port) in [(&prod_rule, 80), (&test_rule, 8080)] {
+            let listener = rule
+                .replace(":listener-rule/", ":listener/")
+                .rsplit_once('/')
+                .unwrap()
+                .0
+                .to_string();
+            let out = e
+                .describe_listeners()
+                .listener_arns(&listener)
+                .send()
+                .await
+                .unwrap();
+            let l = &out.listeners()[0];
+            assert_eq!(l.port(), Some(port), "{l:?}");
+            let lbs = e
+                .describe_load_balancers()
+                .load_balancer_arns(l.load_balancer_arn().unwrap())
+                .send()
+                .await
+                .unwrap();
+            assert!(lbs.load_balancers()[0].dns_name().is_some());
+        }
         // green share of production and test traffic, from DescribeRules.
         let green_weights = || async {
             let out = e

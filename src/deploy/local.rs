@@ -357,7 +357,11 @@ fn gate_program_problem(program: &str, dir: &std::path::Path) -> Option<String> 
         std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
     };
     if program.contains('/') {
-        let path = dir.join(program);
+        let path: PathBuf = dir
+            .join(program)
+            .components()
+            .filter(|c| !matches!(c, std::path::Component::CurDir))
+            .collect();
         return match std::fs::metadata(&path) {
             Err(_) => Some(format!("does not exist ({})", path.display())),
             Ok(m) if !m.is_file() => Some(format!("is not a file ({})", path.display())),

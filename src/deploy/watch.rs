@@ -457,6 +457,50 @@ impl Journey {
     pub fn is_empty(&self) -> bool {
         self.stages.is_empty() && self.traffic.is_empty() && self.gates.is_empty()
     }
+
+    /// The journey in words, one line each: stages with times, production traffic steps,
+    /// gates (for the text summary and the job summary).
+    pub fn lines(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if !self.stages.is_empty() {
+            out.push(format!(
+                "{}: {}",
+                self.strategy,
+                self.stages
+                    .iter()
+                    .map(|m| format!("{} {:.0}s", m.stage, m.at_seconds))
+                    .collect::<Vec<_>>()
+                    .join(" → ")
+            ));
+        }
+        let mut steps: Vec<i32> = self.traffic.iter().filter_map(|t| t.production).collect();
+        steps.dedup();
+        if !steps.is_empty() {
+            out.push(format!(
+                "production traffic on the new revision: {}",
+                steps
+                    .iter()
+                    .map(|p| format!("{p}%"))
+                    .collect::<Vec<_>>()
+                    .join(" → ")
+            ));
+        }
+        for g in &self.gates {
+            out.push(format!(
+                "gate at {} `{}`: {} ({}, {:.1}s), answered {}",
+                g.stage,
+                g.command,
+                if g.passed { "passed" } else { "failed" },
+                g.detail,
+                g.duration_seconds,
+                g.action
+            ));
+        }
+        if let Some(p) = &self.paused_at {
+            out.push(format!("paused at {}", p.stage));
+        }
+        out
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -282,6 +282,7 @@ pub struct DeployOutputs {
     pub task_definition_arn: Option<String>,
     pub revision: Option<u64>,
     pub deployment_id: Option<String>,
+    pub service_deployment_arn: Option<String>,
     pub status: String,
     pub rolled_back: bool,
     pub duration_seconds: u64,
@@ -309,6 +310,9 @@ impl DeployOutputs {
             }
             if s.deployment_id.is_some() {
                 o.deployment_id = s.deployment_id.clone();
+            }
+            if s.service_deployment_arn.is_some() {
+                o.service_deployment_arn = s.service_deployment_arn.clone();
             }
             o.rolled_back |= s.rollback.as_ref().is_some_and(|r| r.done);
             o.changed |=
@@ -340,6 +344,10 @@ impl DeployOutputs {
                 "deployment-id",
                 self.deployment_id.clone().unwrap_or_default(),
             ),
+            (
+                "service-deployment-arn",
+                self.service_deployment_arn.clone().unwrap_or_default(),
+            ),
             ("status", self.status.clone()),
             ("rolled-back", self.rolled_back.to_string()),
             ("duration-seconds", self.duration_seconds.to_string()),
@@ -365,6 +373,7 @@ pub fn summary_markdown(run: &RunResult, secrets: &Secrets) -> String {
         let icon = match s.outcome {
             RunOutcome::Succeeded | RunOutcome::NoChange => "✅",
             RunOutcome::DryRun | RunOutcome::NotFollowed => "ℹ️",
+            RunOutcome::Paused => "⏸️",
             RunOutcome::FailedRolledBack | RunOutcome::TimedOut { rolled_back: true } => "↩️",
             RunOutcome::Cancelled => "⏹️",
             RunOutcome::RollbackFailed => "🔥",
@@ -388,6 +397,20 @@ pub fn summary_markdown(run: &RunResult, secrets: &Secrets) -> String {
                 .unwrap_or_default(),
             s.duration.as_secs()
         ));
+    }
+    for s in &run.services {
+        let Some(j) = &s.journey else { continue };
+        md.push_str(&format!("\n**{}**\n", cell(&s.service)));
+        for line in j.lines() {
+            md.push_str(&format!("- {line}\n"));
+        }
+        for g in j.gates.iter().filter(|g| !g.passed && !g.tail.is_empty()) {
+            md.push_str(&format!(
+                "\n<details><summary>last lines of the gate at {}</summary>\n\n```\n{}\n```\n</details>\n",
+                g.stage,
+                g.tail.join("\n").replace("```", "'''")
+            ));
+        }
     }
     for s in run.services.iter().filter(|s| !s.stopped_tasks.is_empty()) {
         md.push_str(&format!(
@@ -933,6 +956,7 @@ mod tests {
                 "task-definition-arn",
                 "revision",
                 "deployment-id",
+                "service-deployment-arn",
                 "status",
                 "rolled-back",
                 "duration-seconds",

@@ -89,5 +89,10 @@ pub fn text(r: &ServiceResult) -> String {
     for c in &r.stopped_tasks {
         out.push_str(&format!("  stopped x{}: {}\n", c.count, c.reason));
     }
+    if let Some(j) = &r.journey {
+        for line in j.lines() {
+            out.push_str(&format!("  {line}\n"));
+        }
+    }
     out
 }

@@ -1508,14 +1508,15 @@ async fn s24_until_test_traffic_then_continue_or_rollback() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// B6. Cancelled while the gate runs: the gate gets SIGTERM, the deployment is rolled back
-///     (on_cancel: rollback), exit 130.
+/// B6. Cancelled while the gate runs: the gate gets SIGTERM, the hook it guarded is answered
+///     ROLLBACK (on_cancel: rollback), exit 130.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s25_cancel_while_a_gate_runs() {
     let s = Scenario::blue_green("BLUE_GREEN", FAST, &["v1", "v2-gatehang"]).await;
     s.deploy("v1", &[]).await.expect_code(0);
     let mut bg = s.start_background("v2-gatehang", &["deploy"]).await;
-    bg.wait_for("gate_started", Duration::from_secs(20)).await;
+    // The gate's first line comes after its TERM trap is set.
+    bg.wait_for("gate_output", Duration::from_secs(20)).await;
     let pid = bg.child.id().unwrap();
     let kill = std::process::Command::new("kill")
         .args(["-TERM", &pid.to_string()])
@@ -1529,7 +1530,14 @@ async fn s25_cancel_while_a_gate_runs() {
         "the gate was terminated: {}",
         run.dump()
     );
-    assert_eq!(run.events_of("rollback_started").len(), 1, "{}", run.dump());
+    let rollback = run.events_of("rollback_started");
+    assert_eq!(rollback.len(), 1, "{}", run.dump());
+    assert_eq!(
+        rollback[0]["method"],
+        "ContinueServiceDeployment ROLLBACK",
+        "the waiting hook is answered: {}",
+        run.dump()
+    );
     s.assert_rolled_back_to(1, 2).await;
 }
 
@@ -1543,5 +1551,26 @@ async fn s26_broken_green_never_takes_production_traffic() {
     run.expect_code(3);
     assert!(run.events_of("gate_started").is_empty(), "{}", run.dump());
     assert!(production_steps(&run).iter().all(|p| *p == 0));
+    s.assert_rolled_back_to(1, 2).await;
+}
+
+/// B8. Green fails during the bake (its tasks crash 10 minutes after they start, inside a
+///     30-minute bake): the fast-fail rule trips, cortado stops the deployment with ROLLBACK,
+///     production traffic goes back to blue, exit 3.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s27_green_failing_during_the_bake_rolls_back() {
+    let mut s = Scenario::blue_green("BLUE_GREEN", 60.0, &["v1", "v2--crash-600s"]).await;
+    s.env.push(("BAKE".into(), "30".into()));
+    s.deploy("v1", &[]).await.expect_code(0);
+    let run = s.deploy("v2--crash-600s", &[]).await;
+    run.expect_code(3);
+    assert!(
+        stages(&run).iter().any(|s| s == "BAKE_TIME"),
+        "failed during the bake: {}",
+        run.dump()
+    );
+    assert_eq!(production_steps(&run).last(), Some(&100), "{}", run.dump());
+    let rollback = run.events_of("rollback_started");
+    assert_eq!(rollback.len(), 1, "{}", run.dump());
     s.assert_rolled_back_to(1, 2).await;
 }

@@ -208,6 +208,7 @@ impl<'a> Engine<'a> {
                     created: started.created,
                     previous: r.previous_task_definition_arn.clone(),
                     rollback_enabled: local.rollout.rollback && !flags.no_rollback,
+                    waiting_hook: r.journey.as_ref().and_then(|j| j.waiting_hook.clone()),
                 };
                 let (o, detail, rollback) = self.settle(&facts, outcome, deadline).await;
                 r.outcome = o;
@@ -270,6 +271,7 @@ impl<'a> Engine<'a> {
             created_service: f.created,
             previous: f.previous.as_deref(),
             ours: f.ours,
+            waiting_hook: f.waiting_hook.as_deref(),
         });
         let end = match &plan {
             RollbackPlan::Leave { why: leave } => {
@@ -333,13 +335,13 @@ impl<'a> Engine<'a> {
     ) -> (RollbackEnd, Option<RollbackReport>) {
         let t0 = Instant::now();
         let mut plan = plan;
-        let requested = match &plan {
+        let requested = match plan.clone() {
             RollbackPlan::StopDeployment {
                 service_deployment_arn,
             } => Some(
                 self.clients
                     .stop_service_deployment(
-                        service_deployment_arn,
+                        &service_deployment_arn,
                         ServiceDeploymentStop::Rollback,
                     )
                     .await
@@ -349,12 +351,38 @@ impl<'a> Engine<'a> {
             RollbackPlan::AnswerHook {
                 service_deployment_arn,
                 hook_id,
-            } => Some(
-                self.clients
-                    .continue_service_deployment(service_deployment_arn, Some(hook_id), true)
-                    .await
-                    .map_err(|e| ("ContinueServiceDeployment", e)),
-            ),
+            } => {
+                let answered = self
+                    .clients
+                    .continue_service_deployment(&service_deployment_arn, Some(&hook_id), true)
+                    .await;
+                match answered {
+                    Ok(()) => Some(Ok(())),
+                    // The hook may have been answered meanwhile: stop the deployment instead.
+                    Err(e) => {
+                        self.emitter.emit(Event::Warning {
+                            message: format!(
+                                "ContinueServiceDeployment ROLLBACK failed ({}); stopping the \
+                                 deployment with ROLLBACK instead",
+                                first_line(&e)
+                            ),
+                        });
+                        plan = RollbackPlan::StopDeployment {
+                            service_deployment_arn: service_deployment_arn.clone(),
+                        };
+                        Some(
+                            self.clients
+                                .stop_service_deployment(
+                                    &service_deployment_arn,
+                                    ServiceDeploymentStop::Rollback,
+                                )
+                                .await
+                                .map(|_| ())
+                                .map_err(|e| ("StopServiceDeployment", e)),
+                        )
+                    }
+                }
+            }
             _ => None,
         };
         if let Some(Err((call, e))) = requested {
@@ -793,6 +821,8 @@ struct Settle<'a> {
     created: bool,
     previous: Option<String>,
     rollback_enabled: bool,
+    /// The PAUSE hook our deployment was left waiting on (a cancel during a gate).
+    waiting_hook: Option<String>,
 }
 
 /// What a deploy's end means, given why it ended and how its rollback went (None: no

@@ -53,6 +53,8 @@ pub struct RollbackFacts<'a> {
     /// The task definition the service ran before the deploy.
     pub previous: Option<&'a str>,
     pub ours: &'a Ours,
+    /// The PAUSE hook our deployment was left waiting on, when it was.
+    pub waiting_hook: Option<&'a str>,
 }
 
 /// What to do about a deployment that did not succeed.
@@ -80,7 +82,8 @@ pub enum RollbackPlan {
 /// 2. a service this deploy created has no earlier revision to return to;
 /// 3. a rollback ECS already started is followed (even with rollback disabled: it happens);
 /// 4. cancelled runs roll back only with `on_cancel: rollback`; others only when enabled;
-/// 5. in flight with a service-deployment ARN: StopServiceDeployment ROLLBACK;
+/// 5. in flight with a service-deployment ARN: answer a waiting PAUSE hook with ROLLBACK
+///    (ContinueServiceDeployment), else StopServiceDeployment ROLLBACK;
 /// 6. else UpdateService to the previous revision, when there is one (and it differs).
 pub fn rollback_plan(f: &RollbackFacts<'_>) -> RollbackPlan {
     if let Cause::Failed(Failure::Superseded { .. } | Failure::ServiceGone { .. }) = f.cause {
@@ -115,6 +118,12 @@ pub fn rollback_plan(f: &RollbackFacts<'_>) -> RollbackPlan {
     if let Some(arn) = &f.ours.service_deployment_arn
         && !over
     {
+        if let Some(hook) = f.waiting_hook {
+            return RollbackPlan::AnswerHook {
+                service_deployment_arn: arn.clone(),
+                hook_id: hook.to_string(),
+            };
+        }
         return RollbackPlan::StopDeployment {
             service_deployment_arn: arn.clone(),
         };
@@ -246,6 +255,7 @@ mod tests {
             created_service: false,
             previous: Some(OLD),
             ours,
+            waiting_hook: None,
         }
     }
 
@@ -468,5 +478,29 @@ mod tests {
             judge_rollback(&failed, &s, WaitRollback::Serving),
             Verdict::Succeeded
         );
+    }
+
+    #[test]
+    fn a_deployment_waiting_on_a_pause_hook_is_rolled_back_by_answering_it() {
+        let ours = Ours {
+            deployment_id: "ecs-svc/2".into(),
+            service_deployment_arn: Some("arn:sd/2".into()),
+            task_definition_arn: NEW.into(),
+        };
+        let cause = Cause::Cancelled;
+        let mut f = facts(&cause, &ours);
+        f.waiting_hook = Some("ecs-pause-1");
+        assert_eq!(
+            rollback_plan(&f),
+            RollbackPlan::AnswerHook {
+                service_deployment_arn: "arn:sd/2".into(),
+                hook_id: "ecs-pause-1".into()
+            }
+        );
+        f.waiting_hook = None;
+        assert!(matches!(
+            rollback_plan(&f),
+            RollbackPlan::StopDeployment { .. }
+        ));
     }
 }

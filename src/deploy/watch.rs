@@ -451,6 +451,10 @@ pub struct Journey {
     pub gates: Vec<GateReport>,
     /// Where the run stopped following (`--until`).
     pub paused_at: Option<PausedAt>,
+    /// The PAUSE hook our deployment waited on at the last poll (for a rollback that answers
+    /// it).
+    #[serde(skip)]
+    pub waiting_hook: Option<String>,
 }
 
 impl Journey {
@@ -694,6 +698,7 @@ impl ServiceState {
         let at_seconds = started.elapsed().as_secs_f64();
         self.journey.strategy = obs.snapshot.strategy.words().to_string();
         if let Some(sd) = &obs.snapshot.service_deployment {
+            self.journey.waiting_hook = sd.awaiting().map(|h| h.hook_id.clone());
             let stage = sd.lifecycle_stage.to_string();
             if !stage.is_empty() && self.journey.stages.last().map(|m| &m.stage) != Some(&stage) {
                 self.journey.stages.push(StageMark {

@@ -650,6 +650,17 @@ impl<'a> Engine<'a> {
 
     /// The PAUSE hook a service deployment waits on, when it waits on one.
     async fn awaiting_hook(&self, service_deployment_arn: &str) -> Result<Option<String>> {
+        Ok(self
+            .awaiting_hook_at(service_deployment_arn)
+            .await?
+            .map(|(id, _)| id))
+    }
+
+    /// The PAUSE hook a service deployment waits on, and the hook stage it waits at.
+    async fn awaiting_hook_at(
+        &self,
+        service_deployment_arn: &str,
+    ) -> Result<Option<(String, String)>> {
         let sds = self
             .clients
             .describe_service_deployments(&[service_deployment_arn.to_string()])
@@ -657,7 +668,14 @@ impl<'a> Engine<'a> {
         Ok(sds
             .iter()
             .map(super::observe::service_deployment_view)
-            .find_map(|v| v.awaiting().map(|h| h.hook_id.clone())))
+            .find_map(|v| {
+                v.awaiting().map(|h| {
+                    (
+                        h.hook_id.clone(),
+                        super::gate::hook_stage(&v.lifecycle_stage).to_string(),
+                    )
+                })
+            }))
     }
 
     /// `cortado continue`: answers the PAUSE hook the service's current deployment waits on
@@ -680,7 +698,7 @@ impl<'a> Engine<'a> {
                     "{service} has no current service deployment to continue"
                 )));
             };
-            let Some(hook) = self.awaiting_hook(&arn).await? else {
+            let Some((hook, stage)) = self.awaiting_hook_at(&arn).await? else {
                 return Err(Error::msg(format!(
                     "the current deployment of {service} waits on no PAUSE hook: nothing to continue"
                 ))
@@ -692,9 +710,9 @@ impl<'a> Engine<'a> {
             self.emitter.emit(Event::Hook {
                 service: service.clone(),
                 hook_id: hook.clone(),
-                stage: String::new(),
+                stage,
                 target_type: "PAUSE".into(),
-                status: "CONTINUE sent".into(),
+                status: "answered CONTINUE".into(),
             });
             let mut r = self
                 .follow_current(local, None, Operation::Continue)

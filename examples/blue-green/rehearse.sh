@@ -14,7 +14,8 @@ cortado sandbox serve --port "$PORT" --speed 60 --prepare cortado.yml &
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null || true' EXIT INT TERM
 export AWS_ENDPOINT_URL="http://127.0.0.1:$PORT" AWS_ACCESS_KEY_ID=sandbox AWS_SECRET_ACCESS_KEY=sandbox
-for _ in $(seq 1 100); do
+for _ in $(seq 1 300); do
+  kill -0 "$SERVER" 2>/dev/null || { echo "the sandbox did not start (is port $PORT taken? set CORTADO_SANDBOX_PORT)" >&2; exit 1; }
   curl -fs "$AWS_ENDPOINT_URL/_sandbox/faults" >/dev/null 2>&1 && break
   sleep 0.2
 done

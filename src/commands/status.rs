@@ -4,7 +4,8 @@ use serde_json::json;
 
 use super::session;
 use crate::deploy::engine::service_not_found;
-use crate::deploy::observe::deployment_views;
+use crate::deploy::observe::{deployment_views, lb_pairs, service_deployment_view};
+use crate::deploy::state::Strategy;
 use crate::deploy::verdict::short_arn;
 use crate::error::{ExitCode, Result};
 use crate::report::{Format, Printer};
@@ -20,9 +21,29 @@ pub async fn run(settings: &Settings, printer: &mut Printer, events: usize) -> R
             return Err(service_not_found(service, cluster, s.clients.region()));
         };
         let deployments = deployment_views(&svc);
+        let strategy = Strategy::from(
+            svc.deployment_configuration()
+                .and_then(|c| c.strategy())
+                .map(|s| s.as_str()),
+        );
+        // The current service deployment: its lifecycle stage and a PAUSE hook it waits on.
+        let current = match svc.current_service_deployment() {
+            Some(arn) => s
+                .clients
+                .describe_service_deployments(&[arn.to_string()])
+                .await?
+                .iter()
+                .map(service_deployment_view)
+                .next(),
+            None => None,
+        };
         let mut targets = Vec::new();
-        for lb in svc.load_balancers() {
-            if let Some(tg) = lb.target_group_arn() {
+        let groups: Vec<String> = lb_pairs(&svc, &strategy)
+            .into_iter()
+            .flat_map(|p| std::iter::once(p.tg).chain(p.alternate))
+            .collect();
+        for tg in &groups {
+            {
                 for t in s.clients.describe_target_health(tg).await? {
                     targets.push((
                         tg.to_string(),
@@ -89,6 +110,13 @@ pub async fn run(settings: &Settings, printer: &mut Printer, events: usize) -> R
                 "desired": svc.desired_count(),
                 "running": svc.running_count(),
                 "pending": svc.pending_count(),
+                "strategy": strategy.words(),
+                "service_deployment": current.as_ref().map(|c| json!({
+                    "arn": c.arn,
+                    "status": c.status,
+                    "lifecycle_stage": c.lifecycle_stage,
+                    "waiting_hook": c.awaiting().map(|h| h.hook_id.clone()),
+                })),
                 "deployments": deployments.iter().map(|d| json!({
                     "id": d.id, "status": d.status, "task_definition": d.task_definition_arn,
                     "desired": d.desired, "running": d.running, "pending": d.pending, "failed": d.failed,
@@ -107,6 +135,24 @@ pub async fn run(settings: &Settings, printer: &mut Printer, events: usize) -> R
                     svc.pending_count(),
                     svc.task_definition().map(short_arn).unwrap_or("?"),
                 );
+                if let Some(c) = &current {
+                    out.push_str(&format!(
+                        "service deployment ({}): {}{}{}\n",
+                        strategy.words(),
+                        c.status,
+                        if c.lifecycle_stage.is_absent() {
+                            String::new()
+                        } else {
+                            format!(" at {}", c.lifecycle_stage)
+                        },
+                        match c.awaiting() {
+                            Some(_) => ", waiting on a PAUSE hook: `cortado continue` (or \
+                                       `--rollback`) answers it"
+                                .to_string(),
+                            None => String::new(),
+                        }
+                    ));
+                }
                 out.push_str("deployments:\n");
                 for d in &deployments {
                     out.push_str(&format!(
@@ -129,8 +175,9 @@ pub async fn run(settings: &Settings, printer: &mut Printer, events: usize) -> R
                 }
                 if !targets.is_empty() {
                     out.push_str("targets:\n");
-                    for (_, id, st) in &targets {
-                        out.push_str(&format!("  {id:<16} {st}\n"));
+                    for (tg, id, st) in &targets {
+                        let group = tg.rsplit('/').nth(1).unwrap_or(tg);
+                        out.push_str(&format!("  {id:<16} {st:<10} {group}\n"));
                     }
                 }
                 out.push_str("recent events:\n");

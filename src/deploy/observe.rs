@@ -464,7 +464,7 @@ fn our_service_deployment(sds: &[ServiceDeployment], ours: &Ours) -> Option<Serv
         .map(service_deployment_view)
 }
 
-pub(crate) fn service_deployment_view(sd: &ServiceDeployment) -> ServiceDeploymentView {
+pub fn service_deployment_view(sd: &ServiceDeployment) -> ServiceDeploymentView {
     ServiceDeploymentView {
         arn: sd.service_deployment_arn().unwrap_or_default().to_string(),
         status: sd.status().map(|s| s.as_str()).into(),

@@ -174,9 +174,9 @@ fn tg_name(arn: &str) -> &str {
     arn.rsplit('/').nth(1).unwrap_or(arn)
 }
 
-/// The first 8 characters of an id.
+/// The last 8 characters of an id (hook ids share a prefix such as `ecs-pause-`).
 fn short_id(id: &str) -> &str {
-    id.get(..8).unwrap_or(id)
+    id.char_indices().rev().nth(7).map_or(id, |(i, _)| &id[i..])
 }
 
 #[cfg(test)]

@@ -361,6 +361,10 @@ impl AwsObserver<'_> {
                     has_load_balancer: has_lb,
                     load_balancers: pairs.len(),
                     strategy,
+                    early_success: svc
+                        .deployment_configuration()
+                        .and_then(|c| c.early_success_criteria())
+                        .is_some_and(|e| e.enable()),
                 },
                 events: svc
                     .events()

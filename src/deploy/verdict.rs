@@ -125,6 +125,9 @@ pub struct Snapshot {
     pub load_balancers: usize,
     /// The service's deployment strategy.
     pub strategy: Strategy,
+    /// `earlySuccessCriteria` is on (rolling): ECS declares success at a healthy percentage
+    /// and finishes scaling and cleaning up in the background.
+    pub early_success: bool,
 }
 
 impl Snapshot {
@@ -366,6 +369,16 @@ pub fn judge(ours: &Ours, snap: &Snapshot, rules: &FastFail, unhealthy_for: Dura
             "rollout in progress: {}/{} running, {} pending",
             mine.running, mine.desired, mine.pending
         ));
+    }
+    // With early success criteria ECS's SUCCESSFUL is the verdict: it already counted the
+    // healthy share, and scales and cleans up in the background, as the user asked.
+    if snap.early_success
+        && snap
+            .service_deployment
+            .as_ref()
+            .is_some_and(|sd| sd.status == ServiceDeploymentStatus::Successful)
+    {
+        return Verdict::Succeeded;
     }
     if snap.deployments.len() > 1 {
         return Verdict::Pending(format!(
@@ -762,5 +775,26 @@ mod tests {
         let mut s = snap(vec![d]);
         s.has_load_balancer = true;
         assert_eq!(judge0(&s), Verdict::Succeeded);
+    }
+
+    #[test]
+    fn early_success_criteria_succeed_at_ecs_verdict_with_old_tasks_still_there() {
+        let mut s = snap(vec![
+            dep("ecs-svc/2", "PRIMARY", NEW, 1, "COMPLETED"),
+            dep("ecs-svc/1", "ACTIVE", OLD, 2, "COMPLETED"),
+        ]);
+        s.service_deployment = Some(ServiceDeploymentView {
+            status: ServiceDeploymentStatus::Successful,
+            ..ServiceDeploymentView::default()
+        });
+        assert!(matches!(
+            judge(&ours(), &s, &FastFail::default(), Duration::ZERO),
+            Verdict::Pending(_)
+        ));
+        s.early_success = true;
+        assert_eq!(
+            judge(&ours(), &s, &FastFail::default(), Duration::ZERO),
+            Verdict::Succeeded
+        );
     }
 }

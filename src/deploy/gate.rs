@@ -578,7 +578,7 @@ async fn run_gate(
         }
         Ended::Stopped => {
             terminate(&mut child).await;
-            (None, false, "stopped: the run was cancelled".to_string())
+            (None, false, "stopped before it finished (the run was cancelled or the deployment ended)".to_string())
         }
     };
     for r in readers.into_iter().flatten() {
@@ -761,7 +761,7 @@ mod tests {
         )
         .await;
         assert!(!end.passed);
-        assert!(end.detail.contains("cancelled"), "{}", end.detail);
+        assert!(end.detail.starts_with("stopped before it finished"), "{}", end.detail);
         assert!(lines.contains(&"got-term".to_string()), "{lines:?}");
     }
 

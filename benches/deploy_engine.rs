@@ -13,7 +13,10 @@
 //! (add one deploy at speed 1, about 2 minutes, for an uncompressed API-budget figure),
 //! `CORTADO_BIN` (path of the cortado binary, instead of the one next to the bench),
 //! `CORTADO_BENCH_BROKEN_REPS` (runs per shape and mode in phase 3, default 3),
-//! `CORTADO_BENCH_ONLY=single,batch,broken,realtime` (run only those phases).
+//! `CORTADO_BENCH_BG_REPS` (blue/green deploys in phase 4, default 3), `CORTADO_BENCH_BG_SPEED`
+//! (the sandbox speed of phase 4, default 60), `CORTADO_BENCH_BG_TRACE=1` (print each measured
+//! blue/green run as a timeline of calls, events and probe sightings on stderr),
+//! `CORTADO_BENCH_ONLY=single,batch,broken,bluegreen,realtime` (run only those phases).
 //!
 //! Setting: cluster `bench`, Fargate services behind an ALB target group (health check every
 //! 10 s, 2 passes to healthy, deregistration delay 30 s), grace period 30 s, circuit breaker
@@ -45,6 +48,19 @@
 //!    breaker threshold 5). Also shown in ECS time (wall x speed), with when the verdict came
 //!    relative to the 3rd failed task (its stop start, when stoppedReason is set and the ECS
 //!    breaker counts it, and its lastStatus STOPPED).
+//! 4. **Blue/green through a verification gate**: the scenario tests' `web-bg` fixture
+//!    (BLUE_GREEN, desired 2, 2-minute bake, a PAUSE hook at POST_TEST_TRAFFIC_SHIFT answered
+//!    by the gate `./gate.sh`), at speed 60 so that stages and the gate last long enough to
+//!    be seen. Each run has a sandbox of its own: v1 creates the service, then the v2 deploy
+//!    is measured while the bench asks the sandbox DescribeServiceDeployments every 20 ms
+//!    (in-process, so its calls stay out of the request log): (1) our PAUSE hook first seen
+//!    AWAITING_ACTION -> cortado's `gate_started`; (2) the gate's exit (`gate_started` plus
+//!    its `duration_secs`; `gate_finished` is emitted only once the answer returned) ->
+//!    ContinueServiceDeployment in the request log; (3) our service deployment first seen
+//!    SUCCESSFUL -> cortado's `verdict`; plus the whole deploy's time, cortado's calls by
+//!    operation and the gaps between its DescribeServiceDeployments calls. (1) and (3) are
+//!    also split at cortado's first DescribeServiceDeployments answered after the event (by
+//!    the sandbox's virtual time): waiting for a poll, then acting on it.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
@@ -53,9 +69,9 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use cortado_sandbox::{self as sandbox, Control, Options, Prepare, Sandbox};
+use cortado_sandbox::{self as sandbox, Control, Options, Prepare, PrepareBlueGreen, Sandbox};
 use cortado_sandbox::{DEREGISTRATION_DELAY, HealthCheck};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 type Res<T> = Result<T, String>;
 
@@ -64,6 +80,14 @@ const REGISTRY: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com";
 const REPO: &str = "bench";
 const BROKEN_TAG: &str = "v3--crash-10s";
 const POLL: Duration = Duration::from_millis(10);
+/// The blue/green phase runs the scenario tests' `web-bg` fixture as it is (its gate
+/// `./gate.sh` passes unless TAG says otherwise), with the names it uses.
+const BG_FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/deploy/web-bg");
+const BG_CLUSTER: &str = "scenarios";
+const BG_SERVICE: &str = "web";
+const BG_REPO: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com/web";
+/// How often the blue/green phase asks the sandbox DescribeServiceDeployments.
+const BG_PROBE: Duration = Duration::from_millis(20);
 
 fn main() {
     let speed = env_f64("CORTADO_BENCH_SPEED", 30.0);
@@ -125,6 +149,15 @@ fn main() {
     } else {
         skipped()
     };
+    let bg_speed = env_f64("CORTADO_BENCH_BG_SPEED", 60.0);
+    let bluegreen = if wanted("bluegreen") {
+        bench.phase_bluegreen(
+            bg_speed,
+            env_f64("CORTADO_BENCH_BG_REPS", 3.0).max(1.0) as usize,
+        )
+    } else {
+        skipped()
+    };
     let real =
         (realtime || (!only.is_empty() && wanted("realtime"))).then(|| bench.phase_single(1.0, 1));
     let total = started.elapsed();
@@ -142,6 +175,7 @@ fn main() {
     print_single(&single, speed, "single service, desired 2");
     print_batch(&batch, speed);
     print_broken(&broken, speed);
+    print_bluegreen(&bluegreen, bg_speed);
     if let Some(r) = &real {
         println!();
         print_single(r, 1.0, "REALTIME (speed 1), single service, desired 2");
@@ -287,10 +321,16 @@ fn str_of<'a>(e: &'a Value, k: &str) -> Option<&'a str> {
 
 impl Bench {
     fn start_env(&self, speed: f64) -> Res<Env> {
+        self.start_env_seeded(speed, Options::default().rng_seed)
+    }
+
+    /// A sandbox whose PRNG (task timings, IDs) starts from `seed`.
+    fn start_env_seeded(&self, speed: f64, seed: u64) -> Res<Env> {
         let sb = self
             .rt
             .block_on(sandbox::start(Options {
                 speed,
+                rng_seed: seed,
                 ..Options::default()
             }))
             .map_err(|e| format!("cannot start the sandbox: {e}"))?;
@@ -391,6 +431,21 @@ impl Bench {
         Ok(cfg)
     }
 
+    /// `cortado --output json` talking to `env`'s sandbox, with a clean environment.
+    fn command(&self, env: &Env) -> Command {
+        let mut cmd = Command::new(&self.bin);
+        cmd.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("AWS_ENDPOINT_URL", env.sb.endpoint())
+            .env("AWS_ACCESS_KEY_ID", "bench")
+            .env("AWS_SECRET_ACCESS_KEY", "bench")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .arg("--output")
+            .arg("json");
+        cmd
+    }
+
     /// Runs `cortado deploy` with `configs` and image tag `tag`, polling the sandbox every
     /// 10 ms. `skip` jumps that many ECS seconds per poll (only to speed up warm-up runs).
     fn deploy(
@@ -406,22 +461,30 @@ impl Bench {
             .filter_map(|c| c.file_stem().and_then(|s| s.to_str()))
             .map(|s| format!("{CLUSTER}/{s}"))
             .collect();
-        let mut cmd = Command::new(&self.bin);
-        cmd.env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("AWS_ENDPOINT_URL", env.sb.endpoint())
-            .env("AWS_ACCESS_KEY_ID", "bench")
-            .env("AWS_SECRET_ACCESS_KEY", "bench")
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env("IMAGE_TAG", tag)
-            .arg("--output")
-            .arg("json");
+        let mut cmd = self.command(env);
+        cmd.env("IMAGE_TAG", tag);
         for c in configs {
             cmd.arg("-c").arg(c);
         }
-        cmd.arg("deploy")
-            .stdin(Stdio::null())
+        cmd.arg("deploy");
+        self.follow(env, cmd, &keys, tag, limit, skip, &mut |_| {})
+    }
+
+    /// Runs `cmd` (a cortado command with `--output json`) to its end, polling the sandbox
+    /// every 10 ms for the services `keys` (`cluster/service`); `look` is called on every poll
+    /// too, for a phase's own probes. `tag` names the run in errors.
+    #[allow(clippy::too_many_arguments)]
+    fn follow(
+        &self,
+        env: &Env,
+        mut cmd: Command,
+        keys: &[String],
+        tag: &str,
+        limit: Duration,
+        skip: f64,
+        look: &mut dyn FnMut(&Control),
+    ) -> Res<Run> {
+        cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let start = wall();
@@ -457,7 +520,8 @@ impl Bench {
             if skip > 0.0 {
                 env.ctl.advance(skip);
             }
-            probe(&env.ctl, &keys, &mut finals, &mut settled, &mut seen);
+            probe(&env.ctl, keys, &mut finals, &mut settled, &mut seen);
+            look(&env.ctl);
             while let Ok(line) = rx.try_recv() {
                 if let Ok(v) = serde_json::from_str::<Value>(&line) {
                     events.push(v);
@@ -632,6 +696,107 @@ impl Bench {
         }
         Ok(rows)
     }
+}
+
+impl Bench {
+    /// Figure 4: `reps` blue/green deploys through a verification gate, each in a sandbox of
+    /// its own (seeded differently): create the service with v1 (ECS creates it without
+    /// blue/green), then deploy v2, measured.
+    fn phase_bluegreen(&self, speed: f64, reps: usize) -> Res<Vec<BlueGreen>> {
+        let trace = std::env::var("CORTADO_BENCH_BG_TRACE").is_ok_and(|v| v == "1");
+        let mut out = Vec::new();
+        for rep in 1..=reps {
+            let env = self.start_env_seeded(speed, 100 + rep as u64)?;
+            let cfg = prepare_bluegreen(&env)?;
+            let keys = [format!("{BG_CLUSTER}/{BG_SERVICE}")];
+            let create = self.follow(
+                &env,
+                self.bluegreen_command(&env, &cfg, "v1"),
+                &keys,
+                "v1",
+                limit(speed, 2),
+                0.0,
+                &mut |_| {},
+            )?;
+            expect_success(
+                &create,
+                &format!("blue/green run {rep}: creating the service"),
+            )?;
+            let mut seen = SdSeen {
+                key: keys[0].clone(),
+                since: env.ctl.now(),
+                ..SdSeen::default()
+            };
+            let run = self.follow(
+                &env,
+                self.bluegreen_command(&env, &cfg, "v2"),
+                &keys,
+                "v2",
+                limit(speed, 2),
+                0.0,
+                &mut |ctl| seen.look(ctl),
+            )?;
+            expect_success(&run, &format!("blue/green run {rep}: deploying v2"))?;
+            if trace {
+                eprintln!("-- blue/green run {rep}: timeline (s after cortado's start)");
+                trace_bluegreen(&run, &seen);
+            }
+            out.push(measure_bluegreen(&run, &seen)?);
+        }
+        Ok(out)
+    }
+
+    /// `cortado -c web-bg/cortado.yml deploy` with TAG=`tag` (the image tag, and what the
+    /// gate reads) and STRATEGY=BLUE_GREEN (the service definition's template).
+    fn bluegreen_command(&self, env: &Env, cfg: &Path, tag: &str) -> Command {
+        let mut cmd = self.command(env);
+        cmd.env("TAG", tag)
+            .env("STRATEGY", "BLUE_GREEN")
+            .arg("-c")
+            .arg(cfg)
+            .arg("deploy");
+        cmd
+    }
+}
+
+/// Creates in `env`'s sandbox what the `web-bg` fixture needs (cluster, both target groups,
+/// the production and test listener rules its service definition names, images v1 and v2),
+/// as the scenario tests do. Returns the config path.
+fn prepare_bluegreen(env: &Env) -> Res<PathBuf> {
+    let dir = Path::new(BG_FIXTURE);
+    let path = dir.join("ecs-service-def.json");
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    // The service definition is JSON once its template lines are left out.
+    let plain: Vec<&str> = text.lines().filter(|l| !l.contains("{{")).collect();
+    let svc: Value =
+        serde_json::from_str(&plain.join("\n")).map_err(|e| format!("{}: {e}", path.display()))?;
+    let lb = &svc["loadBalancers"][0];
+    let adv = &lb["advancedConfiguration"];
+    let field = |v: &Value, k: &str| -> Res<String> {
+        v[k].as_str()
+            .map(str::to_string)
+            .ok_or_else(|| format!("{}: no {k} in loadBalancers[0]", path.display()))
+    };
+    let target_group = field(lb, "targetGroupArn")?;
+    Prepare {
+        cluster: BG_CLUSTER.into(),
+        service: Some(BG_SERVICE.into()),
+        target_groups: vec![target_group.clone()],
+        images: ["v1", "v2"]
+            .iter()
+            .map(|t| format!("{BG_REPO}:{t}"))
+            .collect(),
+        blue_green: vec![PrepareBlueGreen {
+            target_group,
+            alternate_target_group: field(adv, "alternateTargetGroupArn")?,
+            production_listener_rule: Some(field(adv, "productionListenerRule")?),
+            test_listener_rule: Some(field(adv, "testListenerRule")?),
+        }],
+    }
+    .apply(&env.sb)
+    .map_err(|e| format!("cannot prepare the sandbox for the blue/green service: {e}"))?;
+    Ok(dir.join("cortado.yml"))
 }
 
 /// A bound on one cortado run: generous for `units` deploys at this speed.
@@ -1189,4 +1354,458 @@ fn deciders(v: &[Broken]) -> String {
         }
     }
     seen.join(", ")
+}
+
+/// One sighting by the blue/green probe: the wall time of the look, the sandbox's virtual time
+/// then, and the virtual time the thing happened (from the service deployment's own fields,
+/// when it has them).
+#[derive(Debug, Clone, Copy)]
+struct Sighting {
+    wall: f64,
+    now: f64,
+    at: Option<f64>,
+}
+
+impl Sighting {
+    /// When it happened, in wall time: the virtual time it happened mapped back from the look.
+    fn happened(&self, speed: f64) -> f64 {
+        self.at
+            .map_or(self.wall, |at| self.wall - (self.now - at).max(0.0) / speed)
+    }
+}
+
+/// What the bench's own DescribeServiceDeployments saw of our service deployment (the newest of
+/// the service, created after the run began), asked in-process every [`BG_PROBE`]: through the
+/// sandbox's ECS dispatcher under its lock, like cortado's calls, but not in the request log,
+/// so the log keeps cortado's calls only.
+#[derive(Default)]
+struct SdSeen {
+    /// `cluster/service`.
+    key: String,
+    /// Virtual time before the run: service deployments created earlier are not ours.
+    since: f64,
+    last_look: f64,
+    looks: usize,
+    /// First look with a PAUSE hook AWAITING_ACTION (`at`: expiresAt minus its timeout), its
+    /// stage and hook id.
+    awaiting: Option<(Sighting, String, String)>,
+    /// First look with status SUCCESSFUL (`at`: finishedAt).
+    successful: Option<Sighting>,
+    /// First wall time of each lifecycle stage, in the order seen.
+    stages: Vec<(String, f64)>,
+    /// Last status seen, for the report when SUCCESSFUL never came.
+    status: String,
+}
+
+impl SdSeen {
+    fn look(&mut self, ctl: &Control) {
+        if wall() - self.last_look < BG_PROBE.as_secs_f64() {
+            return;
+        }
+        let (key, since) = (self.key.clone(), self.since);
+        let (now_wall, now, sd) = ctl.with_world(|w| {
+            let now_wall = wall();
+            let ours = w
+                .sds
+                .values()
+                .filter(|sd| sd.service_key == key && sd.created_at >= since)
+                .max_by(|a, b| a.created_at.total_cmp(&b.created_at))
+                .map(|sd| sd.arn.clone());
+            let described = ours.and_then(|arn| {
+                w.ecs(
+                    "DescribeServiceDeployments",
+                    &json!({ "serviceDeploymentArns": [arn] }),
+                )
+                .ok()
+            });
+            (now_wall, w.now, described)
+        });
+        self.last_look = now_wall;
+        self.looks += 1;
+        let Some(sd) = sd.as_ref().and_then(|v| v.pointer("/serviceDeployments/0")) else {
+            return;
+        };
+        let status = str_of(sd, "status").unwrap_or_default();
+        self.status = status.to_string();
+        let stage = str_of(sd, "lifecycleStage").unwrap_or_default();
+        if !stage.is_empty() && !self.stages.iter().any(|(s, _)| s == stage) {
+            self.stages.push((stage.to_string(), now_wall));
+        }
+        if self.awaiting.is_none()
+            && let Some(hook) = sd
+                .get("lifecycleHookDetails")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .find(|h| {
+                    str_of(h, "targetType") == Some("PAUSE")
+                        && str_of(h, "status") == Some("AWAITING_ACTION")
+                })
+        {
+            // The hook's start: its expiresAt minus the timeout of the PAUSE hook configured
+            // at this stage.
+            let timeout = sd
+                .pointer("/deploymentConfiguration/lifecycleHooks")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .find(|c| {
+                    str_of(c, "targetType") == Some("PAUSE")
+                        && c.get("lifecycleStages")
+                            .and_then(Value::as_array)
+                            .is_some_and(|a| a.iter().any(|s| s.as_str() == Some(stage)))
+                })
+                .and_then(|c| c.pointer("/timeoutConfiguration/timeoutInMinutes"))
+                .and_then(Value::as_f64);
+            let at = hook
+                .get("expiresAt")
+                .and_then(Value::as_f64)
+                .zip(timeout)
+                .map(|(exp, min)| exp - min * 60.0);
+            self.awaiting = Some((
+                Sighting {
+                    wall: now_wall,
+                    now,
+                    at,
+                },
+                stage.to_string(),
+                str_of(hook, "hookId").unwrap_or_default().to_string(),
+            ));
+        }
+        if self.successful.is_none() && status == "SUCCESSFUL" {
+            self.successful = Some(Sighting {
+                wall: now_wall,
+                now,
+                at: sd.get("finishedAt").and_then(Value::as_f64),
+            });
+        }
+    }
+}
+
+/// One measured blue/green deploy (wall seconds).
+#[derive(Debug, Clone, Default)]
+struct BlueGreen {
+    /// Figure 1: the probe first sees our PAUSE hook AWAITING_ACTION -> cortado's `gate_started`.
+    hook_to_gate: Option<f64>,
+    /// ... split: the hook's start -> cortado's first DescribeServiceDeployments answered after
+    /// it (by virtual time: the poll that could see it), and that call -> `gate_started`.
+    hook_to_poll: Option<f64>,
+    poll_to_gate: Option<f64>,
+    /// The probe's lag behind the hook's start (resolution check; about BG_PROBE at most).
+    hook_probe_lag: Option<f64>,
+    /// The gate's own run time (`gate_finished.duration_secs`).
+    gate_secs: Option<f64>,
+    /// Figure 2: the gate's exit (`gate_started` + its duration) -> ContinueServiceDeployment
+    /// in the request log (answered).
+    exit_to_continue: Option<f64>,
+    /// `gate_finished` -> ContinueServiceDeployment, signed: cortado emits `gate_finished`
+    /// once the answer has returned, so this is negative.
+    finished_to_continue: Option<f64>,
+    /// Calls cortado made between the gate's exit and the ContinueServiceDeployment.
+    calls_before_continue: Vec<String>,
+    /// Figure 3: the probe first sees our service deployment SUCCESSFUL -> cortado's `verdict`.
+    successful_to_verdict: Option<f64>,
+    /// ... split as for the hook, from finishedAt.
+    successful_to_poll: Option<f64>,
+    poll_to_verdict: Option<f64>,
+    successful_probe_lag: Option<f64>,
+    /// ContinueServiceDeployment -> the probe first sees SUCCESSFUL (ECS's part: production
+    /// shift, bake, clean-up).
+    continue_to_successful: Option<f64>,
+    /// cortado's start -> exit, and `deployment_started` -> `verdict`.
+    total: f64,
+    started_to_verdict: Option<f64>,
+    /// Lifecycle stages as the probe first saw them, seconds after `deployment_started`.
+    stages: Vec<(String, f64)>,
+    /// cortado's calls over the whole run, by operation, and the run's wall minutes.
+    ops: BTreeMap<String, usize>,
+    minutes: f64,
+    /// Gaps between cortado's DescribeServiceDeployments calls (its poll cadence).
+    gaps: Vec<f64>,
+    probe_looks: usize,
+    /// The probe's last sight of our service deployment: status, stages.
+    last_seen: String,
+}
+
+fn measure_bluegreen(run: &Run, seen: &SdSeen) -> Res<BlueGreen> {
+    let svc = BG_SERVICE;
+    let started = run
+        .event_for("deployment_started", svc)
+        .ok_or("blue/green: cortado emitted no deployment_started")?;
+    let t0 = time_of(started).unwrap_or(run.start);
+    let gate_started = run.event_for("gate_started", svc).and_then(time_of);
+    let finished = run.event_for("gate_finished", svc);
+    let gate_secs = finished.and_then(|e| e.get("duration_secs").and_then(Value::as_f64));
+    let gate_exit = gate_started.zip(gate_secs).map(|(s, d)| s + d);
+    let verdict = run.event_for("verdict", svc).and_then(time_of);
+    let cont = run
+        .requests
+        .iter()
+        .find(|r| r.2 == "ContinueServiceDeployment")
+        .map(|r| r.0);
+    // cortado's first DescribeServiceDeployments answered at or after virtual time `v` (the
+    // log keeps virtual time to the millisecond).
+    let poll_after = |v: f64| {
+        run.requests
+            .iter()
+            .find(|r| r.2 == "DescribeServiceDeployments" && r.1 >= v - 0.0005)
+            .map(|r| r.0)
+    };
+    let sub = |a: Option<f64>, b: Option<f64>| a.zip(b).map(|(a, b)| a - b);
+    let hook = seen.awaiting.as_ref().map(|(s, _, _)| *s);
+    let hook_poll = hook.and_then(|h| h.at).and_then(poll_after);
+    let done = seen.successful;
+    let done_poll = done.and_then(|d| d.at).and_then(poll_after);
+    let calls_before_continue = match (gate_exit, cont) {
+        (Some(x), Some(c)) => run
+            .requests
+            .iter()
+            .filter(|r| r.0 > x && r.0 < c)
+            .map(|r| r.2.clone())
+            .collect(),
+        _ => Vec::new(),
+    };
+    let mut ops = BTreeMap::new();
+    for r in &run.requests {
+        *ops.entry(r.2.clone()).or_insert(0) += 1;
+    }
+    let dsd: Vec<f64> = run
+        .requests
+        .iter()
+        .filter(|r| r.2 == "DescribeServiceDeployments")
+        .map(|r| r.0)
+        .collect();
+    Ok(BlueGreen {
+        hook_to_gate: sub(gate_started, hook.map(|h| h.wall)),
+        hook_to_poll: sub(hook_poll, hook.map(|h| h.happened(run.speed))),
+        poll_to_gate: sub(gate_started, hook_poll),
+        hook_probe_lag: hook.map(|h| h.wall - h.happened(run.speed)),
+        gate_secs,
+        exit_to_continue: sub(cont, gate_exit),
+        finished_to_continue: sub(cont, finished.and_then(time_of)),
+        calls_before_continue,
+        successful_to_verdict: sub(verdict, done.map(|d| d.wall)),
+        successful_to_poll: sub(done_poll, done.map(|d| d.happened(run.speed))),
+        poll_to_verdict: sub(verdict, done_poll),
+        successful_probe_lag: done.map(|d| d.wall - d.happened(run.speed)),
+        continue_to_successful: sub(done.map(|d| d.wall), cont),
+        total: run.end - run.start,
+        started_to_verdict: verdict.map(|v| v - t0),
+        stages: seen
+            .stages
+            .iter()
+            .map(|(s, t)| (s.clone(), t - t0))
+            .collect(),
+        ops,
+        minutes: (run.end - run.start) / 60.0,
+        gaps: dsd.windows(2).map(|w| w[1] - w[0]).collect(),
+        probe_looks: seen.looks,
+        last_seen: format!(
+            "{} after {}",
+            if seen.status.is_empty() {
+                "nothing"
+            } else {
+                &seen.status
+            },
+            seen.stages
+                .iter()
+                .map(|(s, _)| s.as_str())
+                .collect::<Vec<_>>()
+                .join(" > ")
+        ),
+    })
+}
+
+/// Prints one measured run as a timeline on stderr: cortado's calls (with the sandbox's
+/// virtual time), its events (gate output aside) and what the probe saw.
+fn trace_bluegreen(run: &Run, seen: &SdSeen) {
+    let t0 = run.start;
+    let mut lines: Vec<(f64, String)> = run
+        .requests
+        .iter()
+        .map(|r| (r.0 - t0, format!("call  {} (virtual {:.2})", r.2, r.1)))
+        .collect();
+    for e in &run.events {
+        let kind = str_of(e, "event").unwrap_or_default();
+        if let Some(t) = time_of(e)
+            && kind != "gate_output"
+        {
+            let text: String = e.to_string().chars().take(140).collect();
+            lines.push((t - t0, format!("event {text}")));
+        }
+    }
+    for (stage, t) in &seen.stages {
+        lines.push((t - t0, format!("probe stage {stage}")));
+    }
+    if let Some((s, stage, _)) = &seen.awaiting {
+        lines.push((
+            s.wall - t0,
+            format!("probe PAUSE hook AWAITING_ACTION at {stage}"),
+        ));
+    }
+    if let Some(s) = &seen.successful {
+        lines.push((s.wall - t0, "probe SUCCESSFUL".to_string()));
+    }
+    lines.sort_by(|a, b| a.0.total_cmp(&b.0));
+    for (t, line) in lines {
+        eprintln!("{t:8.3} {line}");
+    }
+}
+
+/// `p50 X s  max Y s  (runs a/b/c)` of the runs that have the figure.
+fn p50_max(runs: &[BlueGreen], f: impl Fn(&BlueGreen) -> Option<f64>) -> String {
+    let all: Vec<Option<f64>> = runs.iter().map(&f).collect();
+    let s = sorted(&all.iter().flatten().copied().collect::<Vec<_>>());
+    let each = all
+        .iter()
+        .map(|v| v.map_or("-".into(), |t| format!("{t:.2}")))
+        .collect::<Vec<_>>()
+        .join("/");
+    format!(
+        "p50 {:.2} s  max {:.2} s  (runs {each})",
+        pct(&s, 0.5),
+        s.last().copied().unwrap_or(f64::NAN)
+    )
+}
+
+/// [`p50_max`] in milliseconds, for figures far below a second.
+fn p50_max_ms(runs: &[BlueGreen], f: impl Fn(&BlueGreen) -> Option<f64>) -> String {
+    let all: Vec<Option<f64>> = runs.iter().map(|b| f(b).map(|s| s * 1000.0)).collect();
+    let s = sorted(&all.iter().flatten().copied().collect::<Vec<_>>());
+    let each = all
+        .iter()
+        .map(|v| v.map_or("-".into(), |t| format!("{t:.1}")))
+        .collect::<Vec<_>>()
+        .join("/");
+    format!(
+        "p50 {:.1} ms  max {:.1} ms  (runs {each})",
+        pct(&s, 0.5),
+        s.last().copied().unwrap_or(f64::NAN)
+    )
+}
+
+fn print_bluegreen(r: &Res<Vec<BlueGreen>>, speed: f64) {
+    println!();
+    println!(
+        "== 4. blue/green with a verification gate at POST_TEST_TRAFFIC_SHIFT (tests/fixtures/deploy/web-bg: BLUE_GREEN, desired 2, 2-minute bake; sandbox speed x{speed}; each run creates the service with v1, then deploys v2, measured)"
+    );
+    let runs = match r {
+        Err(e) => {
+            println!("   FAILED: {e}");
+            return;
+        }
+        Ok(runs) => runs,
+    };
+    println!("   n={} runs, wall seconds", runs.len());
+    println!(
+        "1. hook AWAITING_ACTION (probe, every {} ms) -> gate_started:  {}",
+        BG_PROBE.as_millis(),
+        p50_max(runs, |b| b.hook_to_gate)
+    );
+    println!(
+        "   hook's start -> cortado's next DescribeServiceDeployments: {}",
+        p50_max(runs, |b| b.hook_to_poll)
+    );
+    println!(
+        "   that call's answer -> gate_started:                         {}",
+        p50_max(runs, |b| b.poll_to_gate)
+    );
+    println!(
+        "2. gate exit (gate_started + duration_secs) -> ContinueServiceDeployment: {}",
+        p50_max_ms(runs, |b| b.exit_to_continue)
+    );
+    println!(
+        "   gate_finished -> ContinueServiceDeployment (signed; gate_finished follows the answer): {}",
+        p50_max_ms(runs, |b| b.finished_to_continue)
+    );
+    for (i, b) in runs.iter().enumerate() {
+        println!(
+            "   run {}: calls between gate exit and ContinueServiceDeployment: {}",
+            i + 1,
+            if b.calls_before_continue.is_empty() {
+                "none".to_string()
+            } else {
+                b.calls_before_continue.join(", ")
+            }
+        );
+    }
+    println!(
+        "   the gate's own run time:                                     {}",
+        p50_max_ms(runs, |b| b.gate_secs)
+    );
+    println!(
+        "3. service deployment SUCCESSFUL (probe) -> verdict:          {}",
+        p50_max(runs, |b| b.successful_to_verdict)
+    );
+    println!(
+        "   finishedAt -> cortado's next DescribeServiceDeployments:     {}",
+        p50_max(runs, |b| b.successful_to_poll)
+    );
+    println!(
+        "   that call's answer -> verdict:                              {}",
+        p50_max(runs, |b| b.poll_to_verdict)
+    );
+    println!(
+        "   (ContinueServiceDeployment -> SUCCESSFUL, ECS's part:       {})",
+        p50_max(runs, |b| b.continue_to_successful)
+    );
+    println!(
+        "total: cortado start -> exit {}; deployment_started -> verdict {}",
+        p50_max(runs, |b| Some(b.total)),
+        p50_max(runs, |b| b.started_to_verdict)
+    );
+    let mut order: Vec<String> = Vec::new();
+    for b in runs {
+        for (s, _) in &b.stages {
+            if !order.contains(s) {
+                order.push(s.clone());
+            }
+        }
+    }
+    let stages = order
+        .iter()
+        .map(|s| {
+            let at: Vec<f64> = runs
+                .iter()
+                .filter_map(|b| b.stages.iter().find(|(x, _)| x == s).map(|(_, t)| *t))
+                .collect();
+            format!("{s} {:.2}", pct(&sorted(&at), 0.5))
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    println!("   stages first seen by the probe (s after deployment_started, p50): {stages}");
+    let mut ops = BTreeMap::new();
+    for b in runs {
+        add_ops(&mut ops, &b.ops);
+    }
+    let minutes: f64 = runs.iter().map(|b| b.minutes).sum();
+    println!(
+        "   API calls per deploy (mean over the whole run) by operation: {}",
+        ops_line(&ops, runs.len() as f64)
+    );
+    println!(
+        "   the same per service-minute (wall; {:.1} s a run at x{speed}): {}",
+        minutes * 60.0 / runs.len().max(1) as f64,
+        ops_line(&ops, minutes)
+    );
+    let gaps: Vec<f64> = runs.iter().flat_map(|b| b.gaps.iter().copied()).collect();
+    println!(
+        "   gaps between cortado's DescribeServiceDeployments: {}",
+        gaps_line(&gaps)
+    );
+    println!(
+        "   probe lag behind the event (resolution): hook {}; SUCCESSFUL {}; {} looks a run",
+        p50_max(runs, |b| b.hook_probe_lag),
+        p50_max(runs, |b| b.successful_probe_lag),
+        runs.iter().map(|b| b.probe_looks).max().unwrap_or(0)
+    );
+    for (i, b) in runs.iter().enumerate() {
+        if b.hook_to_gate.is_none() || b.successful_to_verdict.is_none() {
+            println!(
+                "   note: run {}: a figure is missing (no hook seen, no gate, or no SUCCESSFUL); the probe saw {}",
+                i + 1,
+                b.last_seen
+            );
+        }
+    }
 }

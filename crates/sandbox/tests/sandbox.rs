@@ -2290,6 +2290,247 @@ mod lb {
         );
     }
 
+    /// One task of service `web` in cluster c1, whatever its state.
+    async fn only_task(c: &Client, desired: DesiredStatus) -> aws_sdk_ecs::types::Task {
+        let arns = c
+            .list_tasks()
+            .cluster("c1")
+            .service_name("web")
+            .desired_status(desired)
+            .send()
+            .await
+            .unwrap()
+            .task_arns()
+            .to_vec();
+        assert_eq!(arns.len(), 1, "{arns:?}");
+        c.describe_tasks()
+            .cluster("c1")
+            .set_tasks(Some(arns))
+            .send()
+            .await
+            .unwrap()
+            .tasks()[0]
+            .clone()
+    }
+
+    fn secs(t: Option<&aws_sdk_ecs::primitives::DateTime>) -> f64 {
+        t.map(|d| d.as_secs_f64()).unwrap_or(f64::NAN)
+    }
+
+    /// "Amazon ECS task lifecycle": DEACTIVATING is the load-balancer deregistration. A task
+    /// whose essential container exited has no connection left to drain: it stops within
+    /// seconds, `executionStoppedAt` is the crash, and its target still shows `draining` for the
+    /// deregistration delay ("Deregistration delay"). A task the scheduler stops while its
+    /// container runs stays DEACTIVATING for the delay, then STOPPING, DEPROVISIONING, STOPPED.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn stopping_tasks_follow_the_documented_lifecycle() {
+        let sb = start(1.0).await;
+        let ctl = sb.control();
+        let c = client(&sb, true);
+        let a = alb(&sb).await;
+        a.e.modify_target_group_attributes()
+            .target_group_arn(&a.blue)
+            .attributes(
+                TargetGroupAttribute::builder()
+                    .key("deregistration_delay.timeout_seconds")
+                    .value("300")
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        c.create_cluster().cluster_name("c1").send().await.unwrap();
+        let td = register(&c, "web:v1--crash-60s").await;
+        c.create_service()
+            .cluster("c1")
+            .service_name("web")
+            .task_definition(&td)
+            .desired_count(1)
+            .launch_type(LaunchType::Fargate)
+            .network_configuration(network())
+            .load_balancers(
+                LoadBalancer::builder()
+                    .target_group_arn(&a.blue)
+                    .container_name("web")
+                    .container_port(80)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        // Provisioning and pulling take at most 36 s; the container crashes 60 s after start.
+        ctl.advance(40.0);
+        let t = only_task(&c, DesiredStatus::Running).await;
+        assert_eq!(t.last_status(), Some("RUNNING"));
+        let started = secs(t.started_at());
+        ctl.advance(started + 61.0 - ctl.now());
+        let t = only_task(&c, DesiredStatus::Stopped).await;
+        let crashed = secs(t.stopping_at());
+        assert!((crashed - (started + 60.0)).abs() < 1.5, "{t:#?}");
+        ctl.advance(10.0);
+        let t = only_task(&c, DesiredStatus::Stopped).await;
+        assert_eq!(t.last_status(), Some("STOPPED"), "{t:#?}");
+        assert_eq!(
+            t.stop_code().map(|c| c.as_str()),
+            Some("EssentialContainerExited")
+        );
+        assert!(
+            (secs(t.execution_stopped_at()) - crashed).abs() < 0.01,
+            "{t:#?}"
+        );
+        assert!(secs(t.stopped_at()) - crashed < 10.0, "{t:#?}");
+        // The crashed task's target drains for the whole deregistration delay.
+        let states = health_states(&a, &a.blue).await;
+        assert!(states.contains(&"draining".to_string()), "{states:?}");
+        ctl.advance(200.0);
+        let states = health_states(&a, &a.blue).await;
+        assert!(states.contains(&"draining".to_string()), "{states:?}");
+
+        // A healthy task stopped by the scheduler drains first.
+        let v2 = register(&c, "web:v2").await;
+        c.update_service()
+            .cluster("c1")
+            .service("web")
+            .task_definition(&v2)
+            .send()
+            .await
+            .unwrap();
+        ctl.advance(400.0);
+        let t = only_task(&c, DesiredStatus::Running).await;
+        assert_eq!(t.last_status(), Some("RUNNING"));
+        c.update_service()
+            .cluster("c1")
+            .service("web")
+            .desired_count(0)
+            .send()
+            .await
+            .unwrap();
+        let arn = t.task_arn().unwrap().to_string();
+        let task = |c: Client| {
+            let arn = arn.clone();
+            async move {
+                c.describe_tasks()
+                    .cluster("c1")
+                    .tasks(arn)
+                    .send()
+                    .await
+                    .unwrap()
+                    .tasks()[0]
+                    .clone()
+            }
+        };
+        let mut seen = Vec::new();
+        for _ in 0..40 {
+            ctl.advance(10.0);
+            let t = task(c.clone()).await;
+            let st = t.last_status().unwrap_or_default().to_string();
+            if seen.last() != Some(&st) {
+                seen.push(st);
+            }
+            if t.last_status() == Some("STOPPED") {
+                let stopping = secs(t.stopping_at());
+                let exec = secs(t.execution_stopped_at());
+                assert!(exec >= stopping + 300.0, "{t:#?}");
+                assert!(secs(t.stopped_at()) >= exec, "{t:#?}");
+                break;
+            }
+        }
+        assert_eq!(
+            seen.first().map(String::as_str),
+            Some("DEACTIVATING"),
+            "{seen:?}"
+        );
+        assert_eq!(seen.last().map(String::as_str), Some("STOPPED"), "{seen:?}");
+        let deactivating = seen.iter().filter(|s| *s == "DEACTIVATING").count();
+        assert_eq!(deactivating, 1, "{seen:?}");
+    }
+
+    /// DescribeTasks reports the task definition's CPU architecture; task definitions carry
+    /// the `requiresAttributes` ECS derives from the features they use.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn arm64_attribute_and_requires_attributes() {
+        let sb = start(1.0).await;
+        let ctl = sb.control();
+        let c = client(&sb, true);
+        c.create_cluster().cluster_name("c1").send().await.unwrap();
+        let td = c
+            .register_task_definition()
+            .family("web")
+            .network_mode(aws_sdk_ecs::types::NetworkMode::Awsvpc)
+            .requires_compatibilities(aws_sdk_ecs::types::Compatibility::Fargate)
+            .cpu("256")
+            .memory("512")
+            .execution_role_arn("arn:aws:iam::123456789012:role/exec")
+            .runtime_platform(
+                aws_sdk_ecs::types::RuntimePlatform::builder()
+                    .cpu_architecture(aws_sdk_ecs::types::CpuArchitecture::Arm64)
+                    .operating_system_family(aws_sdk_ecs::types::OsFamily::Linux)
+                    .build(),
+            )
+            .container_definitions(
+                ContainerDefinition::builder()
+                    .name("web")
+                    .image("123456789012.dkr.ecr.us-east-1.amazonaws.com/web:v1")
+                    .log_configuration(
+                        aws_sdk_ecs::types::LogConfiguration::builder()
+                            .log_driver(aws_sdk_ecs::types::LogDriver::Awslogs)
+                            .options("awslogs-group", "/ecs/web")
+                            .build()
+                            .unwrap(),
+                    )
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        let td = td.task_definition().unwrap();
+        let mut names: Vec<&str> = td.requires_attributes().iter().map(|a| a.name()).collect();
+        names.sort();
+        assert_eq!(
+            names,
+            [
+                "com.amazonaws.ecs.capability.docker-remote-api.1.18",
+                "com.amazonaws.ecs.capability.docker-remote-api.1.19",
+                "com.amazonaws.ecs.capability.ecr-auth",
+                "com.amazonaws.ecs.capability.logging-driver.awslogs",
+                "ecs.capability.execution-role-awslogs",
+                "ecs.capability.execution-role-ecr-pull",
+                "ecs.capability.task-eni",
+            ]
+        );
+        let arn = td.task_definition_arn().unwrap().to_string();
+        let described = c
+            .describe_task_definition()
+            .task_definition(&arn)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            described
+                .task_definition()
+                .unwrap()
+                .requires_attributes()
+                .len(),
+            names.len()
+        );
+        let out = c
+            .run_task()
+            .cluster("c1")
+            .task_definition(&arn)
+            .launch_type(LaunchType::Fargate)
+            .network_configuration(network())
+            .send()
+            .await
+            .unwrap();
+        let _ = ctl;
+        let attrs = out.tasks()[0].attributes();
+        let arch = attrs
+            .iter()
+            .find(|a| a.name() == "ecs.cpu-architecture")
+            .and_then(|a| a.value());
+        assert_eq!(arch, Some("arm64"), "{attrs:?}");
+    }
+
     // ------------------------------------------------ blue/green, canary, linear fidelity
 
     /// Green share (percent) of production and test traffic, from DescribeRules.

@@ -2531,6 +2531,163 @@ mod lb {
         assert_eq!(arch, Some("arm64"), "{attrs:?}");
     }
 
+    /// A blue/green service behind the test ALB with its first deployment done, and the
+    /// environment another client needs to reach the sandbox: (variables, target group, rule).
+    async fn service_for_other_clients(sb: &Sandbox) -> Vec<(&'static str, String)> {
+        let c = client(sb, true);
+        let a = alb(sb).await;
+        let cfg = DeploymentConfiguration::builder()
+            .strategy(DeploymentStrategy::BlueGreen)
+            .bake_time_in_minutes(0)
+            .build();
+        service(&c, &a, cfg).await;
+        vec![
+            ("AWS_ENDPOINT_URL", sb.endpoint()),
+            ("AWS_ACCESS_KEY_ID", "sandbox".into()),
+            ("AWS_SECRET_ACCESS_KEY", "sandbox".into()),
+            ("AWS_DEFAULT_REGION", "us-east-1".into()),
+            ("AWS_REGION", "us-east-1".into()),
+            ("AWS_EC2_METADATA_DISABLED", "true".into()),
+            ("AWS_CONFIG_FILE", "/dev/null".into()),
+            ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null".into()),
+            ("TG", a.blue.clone()),
+            ("RULE", a.prod_rule.clone()),
+        ]
+    }
+
+    /// Runs `program args` with `env` off the async runtime; panics with its output on failure.
+    async fn run_client(
+        program: &str,
+        args: Vec<String>,
+        env: Vec<(&'static str, String)>,
+    ) -> String {
+        let program = program.to_string();
+        let out = tokio::task::spawn_blocking(move || {
+            std::process::Command::new(&program)
+                .args(&args)
+                .envs(env)
+                .output()
+                .unwrap()
+        })
+        .await
+        .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(
+            out.status.success(),
+            "client failed: {stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout
+    }
+
+    /// The AWS CLI (botocore's parsers and waiters) reads what the sandbox answers.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn aws_cli_can_drive_the_sandbox() {
+        let ok = std::process::Command::new("aws")
+            .arg("--version")
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false);
+        if !ok {
+            eprintln!("notice: the AWS CLI (`aws`) is not installed; skipping the AWS CLI test");
+            return;
+        }
+        let sb = start(SPEED).await;
+        let env = service_for_other_clients(&sb).await;
+        let script = r#"
+set -euo pipefail
+aws ecs wait services-stable --cluster c1 --services web
+status=$(aws ecs describe-services --cluster c1 --services web --query 'services[0].deployments[0].rolloutState' --output text)
+test "$status" = COMPLETED || { echo "rolloutState $status"; exit 1; }
+sd=$(aws ecs list-service-deployments --cluster c1 --service web --query 'serviceDeployments[0].serviceDeploymentArn' --output text)
+aws ecs describe-service-deployments --service-deployment-arns "$sd" --query 'serviceDeployments[0].[status,deploymentConfiguration.strategy]' --output text
+aws ecs describe-task-definition --task-definition web --include TAGS --query 'taskDefinition.requiresAttributes[].name' --output text
+task=$(aws ecs list-tasks --cluster c1 --service-name web --query 'taskArns[0]' --output text)
+aws ecs describe-tasks --cluster c1 --tasks "$task" --query 'tasks[0].[lastStatus,createdAt]' --output text
+aws elbv2 describe-target-health --target-group-arn "$TG" --query 'TargetHealthDescriptions[].TargetHealth.State' --output text
+aws elbv2 describe-rules --rule-arns "$RULE" --query 'Rules[0].Actions[0].ForwardConfig.TargetGroups[].Weight' --output text
+rev=$(aws ecs describe-services --cluster c1 --services web --query 'services[0].currentServiceDeployment' --output text)
+aws ecs describe-service-deployments --service-deployment-arns "$rev" --query 'serviceDeployments[0].targetServiceRevision.arn' --output text > /dev/null
+aws ecs describe-clusters --clusters c1 --query 'clusters[0].runningTasksCount' --output text
+aws ecs list-services --cluster c1 --output text > /dev/null
+aws ecs list-task-definitions --family-prefix web --output text > /dev/null
+aws elbv2 describe-target-groups --target-group-arns "$TG" --query 'TargetGroups[0].HealthCheckIntervalSeconds' --output text
+aws elbv2 describe-target-group-attributes --target-group-arn "$TG" --output text > /dev/null
+aws elbv2 describe-load-balancers --output text > /dev/null
+lb=$(aws elbv2 describe-load-balancers --query 'LoadBalancers[0].LoadBalancerArn' --output text)
+aws elbv2 describe-listeners --load-balancer-arn "$lb" --query 'Listeners[].Port' --output text
+echo "cli ok"
+"#;
+        let out = run_client("bash", vec!["-c".into(), script.into()], env).await;
+        assert!(out.contains("cli ok"), "{out}");
+        assert!(out.contains("SUCCESSFUL\tBLUE_GREEN"), "{out}");
+        assert!(out.contains("healthy\thealthy"), "{out}");
+        assert!(out.contains("ecs.capability.task-eni"), "{out}");
+    }
+
+    /// The JavaScript SDK v3 (its own deserializers) reads what the sandbox answers. Its
+    /// modules come from `CORTADO_NODE_MODULES` (a `node_modules` folder; `.ci/run` installs
+    /// one) or node's own resolution.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn javascript_sdk_can_drive_the_sandbox() {
+        let node_path = std::env::var("CORTADO_NODE_MODULES").unwrap_or_default();
+        let ok = std::process::Command::new("node")
+            .args([
+                "-e",
+                "require('@aws-sdk/client-ecs'); require('@aws-sdk/client-elastic-load-balancing-v2')",
+            ])
+            .env("NODE_PATH", &node_path)
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false);
+        if !ok {
+            eprintln!(
+                "notice: node with @aws-sdk/client-ecs and @aws-sdk/client-elastic-load-balancing-v2 \
+                 is not available (set CORTADO_NODE_MODULES to a node_modules folder); skipping \
+                 the JavaScript SDK test"
+            );
+            return;
+        }
+        let sb = start(SPEED).await;
+        let mut env = service_for_other_clients(&sb).await;
+        env.push(("NODE_PATH", node_path));
+        let script = r#"
+const ecs = require('@aws-sdk/client-ecs');
+const elb = require('@aws-sdk/client-elastic-load-balancing-v2');
+const cfg = {
+  endpoint: process.env.AWS_ENDPOINT_URL, region: 'us-east-1', maxAttempts: 1,
+  credentials: { accessKeyId: 'sandbox', secretAccessKey: 'sandbox' },
+};
+const c = new ecs.ECSClient(cfg);
+const e = new elb.ElasticLoadBalancingV2Client(cfg);
+const check = (ok, what) => { if (!ok) throw new Error('unexpected: ' + what); };
+(async () => {
+  const s = (await c.send(new ecs.DescribeServicesCommand({ cluster: 'c1', services: ['web'] }))).services[0];
+  check(s.serviceName === 'web' && s.deployments[0].rolloutState === 'COMPLETED', JSON.stringify(s));
+  check(s.createdAt instanceof Date, 'createdAt');
+  const td = (await c.send(new ecs.DescribeTaskDefinitionCommand({ taskDefinition: s.taskDefinition }))).taskDefinition;
+  check(td.registeredAt instanceof Date && td.requiresAttributes.length > 0, JSON.stringify(td));
+  const arns = (await c.send(new ecs.ListTasksCommand({ cluster: 'c1', serviceName: 'web' }))).taskArns;
+  const tasks = (await c.send(new ecs.DescribeTasksCommand({ cluster: 'c1', tasks: arns }))).tasks;
+  check(tasks.length === 2 && tasks.every(t => t.lastStatus === 'RUNNING' && t.startedAt instanceof Date), JSON.stringify(tasks));
+  const list = await c.send(new ecs.ListServiceDeploymentsCommand({ cluster: 'c1', service: 'web' }));
+  const sdArn = list.serviceDeployments[0].serviceDeploymentArn;
+  const sd = (await c.send(new ecs.DescribeServiceDeploymentsCommand({ serviceDeploymentArns: [sdArn] }))).serviceDeployments[0];
+  check(sd.status === 'SUCCESSFUL' && sd.finishedAt instanceof Date, JSON.stringify(sd));
+  const th = await e.send(new elb.DescribeTargetHealthCommand({ TargetGroupArn: process.env.TG }));
+  check(th.TargetHealthDescriptions.length === 2 &&
+        th.TargetHealthDescriptions.every(d => d.TargetHealth.State === 'healthy' && d.Target.Port === 80), JSON.stringify(th));
+  const rules = await e.send(new elb.DescribeRulesCommand({ RuleArns: [process.env.RULE] }));
+  const fwd = rules.Rules[0].Actions[0].ForwardConfig.TargetGroups;
+  check(fwd.length === 2 && fwd.reduce((n, t) => n + t.Weight, 0) === 100, JSON.stringify(rules));
+  check(rules.Rules[0].Conditions[0].Values[0] === '/*', JSON.stringify(rules.Rules[0].Conditions));
+  console.log('js ok', s.serviceName, sd.status);
+})().catch(err => { console.error(err); process.exit(1); });
+"#;
+        let out = run_client("node", vec!["-e".into(), script.into()], env).await;
+        assert!(out.contains("js ok web SUCCESSFUL"), "{out}");
+    }
+
     // ------------------------------------------------ blue/green, canary, linear fidelity
 
     /// Green share (percent) of production and test traffic, from DescribeRules.

@@ -2117,11 +2117,11 @@ fn cpu_architecture(td: Option<&Value>) -> &'static str {
 }
 
 /// The container-instance attributes a task definition needs (`requiresAttributes`, read
-/// only), for the features this sandbox can tell apart. Names as ECS returns them ("Amazon ECS
-/// container instance attributes"; DescribeTaskDefinition output); Docker Remote API versions
-/// as the ContainerDefinition reference states them (`logConfiguration` 1.18, its options
-/// 1.19); an ECR image or awslogs logs
-/// with an execution role add their `execution-role-*` capability. Sorted, no duplicates.
+/// only), for the features this sandbox tells apart. Names as ECS returns them (the ECS
+/// agent's capability names, as DescribeTaskDefinition shows them); Docker Remote API
+/// versions as the ContainerDefinition reference states them (`logConfiguration` needs 1.18,
+/// its options 1.19). An ECR image or awslogs logs with an execution role add their
+/// `execution-role-*` capability. Sorted, no duplicates.
 fn requires_attributes(td: &Map<String, Value>) -> Vec<Value> {
     let mut names = BTreeSet::new();
     let execution_role = td.contains_key("executionRoleArn");

@@ -2681,6 +2681,14 @@ const check = (ok, what) => { if (!ok) throw new Error('unexpected: ' + what); }
   const fwd = rules.Rules[0].Actions[0].ForwardConfig.TargetGroups;
   check(fwd.length === 2 && fwd.reduce((n, t) => n + t.Weight, 0) === 100, JSON.stringify(rules));
   check(rules.Rules[0].Conditions[0].Values[0] === '/*', JSON.stringify(rules.Rules[0].Conditions));
+  // Errors reach the caller as the SDK's typed exceptions (JSON and query/XML protocols).
+  const fails = async (p, type) => {
+    try { await p; } catch (err) { check(err instanceof type, err.name + ': ' + err.message); return; }
+    throw new Error('expected ' + type.name);
+  };
+  await fails(c.send(new ecs.DescribeServicesCommand({ cluster: 'ghost', services: ['web'] })), ecs.ClusterNotFoundException);
+  await fails(c.send(new ecs.DescribeServicesCommand({ cluster: 'c1', services: Array.from({ length: 11 }, (_, i) => 's' + i) })), ecs.InvalidParameterException);
+  await fails(e.send(new elb.DescribeTargetHealthCommand({ TargetGroupArn: process.env.TG + 'x' })), elb.TargetGroupNotFoundException);
   console.log('js ok', s.serviceName, sd.status);
 })().catch(err => { console.error(err); process.exit(1); });
 "#;

@@ -390,6 +390,10 @@ impl World {
                 td.insert(k.into(), v.clone());
             }
         }
+        let required = requires_attributes(&td);
+        if !required.is_empty() {
+            td.insert("requiresAttributes".into(), json!(required));
+        }
         if !requires.is_empty() {
             td.insert("requiresCompatibilities".into(), json!(requires));
         }
@@ -1558,6 +1562,7 @@ impl World {
         );
         let attach_status = match t.last_status.as_str() {
             "PROVISIONING" => "PRECREATED",
+            "DEPROVISIONING" => "DETACHING",
             "STOPPED" => "DELETED",
             _ => "ATTACHED",
         };
@@ -1593,7 +1598,8 @@ impl World {
             "PENDING" => 2,
             "RUNNING" => 3 + i64::from(t.health != "UNKNOWN"),
             "DEACTIVATING" | "STOPPING" => 5,
-            _ => 6,
+            "DEPROVISIONING" => 6,
+            _ => 7,
         };
         let mut v = json!({
             "attachments": [{
@@ -1606,7 +1612,7 @@ impl World {
                     {"name": "privateIPv4Address", "value": t.ip},
                 ]
             }],
-            "attributes": [{"name": "ecs.cpu-architecture", "value": "x86_64"}],
+            "attributes": [{"name": "ecs.cpu-architecture", "value": cpu_architecture(self.find_taskdef(&t.task_def_arn))}],
             "availabilityZone": t.az,
             "clusterArn": self.arn(&format!("cluster/{}", t.cluster)),
             "connectivity": if t.last_status == "PROVISIONING" { "DISCONNECTED" } else { "CONNECTED" },
@@ -1643,7 +1649,10 @@ impl World {
             ("connectivityAt", t.pull_started_at),
             ("stoppingAt", t.stopping_at),
             ("stoppedAt", t.stopped_at),
-            ("executionStoppedAt", t.stopped_at),
+            (
+                "executionStoppedAt",
+                t.execution_stopped_at.or(t.stopped_at),
+            ),
         ];
         for (k, val) in opt {
             if let Some(x) = val {
@@ -2095,6 +2104,79 @@ impl World {
 /// it (aws-sdk-ecs 1.157): targetType AWS_LAMBDA (the default) or PAUSE; lifecycleStages
 /// required; hookTargetArn required for AWS_LAMBDA; "PAUSE hooks cannot be configured at
 /// TEST_TRAFFIC_SHIFT or PRODUCTION_TRAFFIC_SHIFT stages"; timeout action CONTINUE or ROLLBACK.
+/// The task attribute `ecs.cpu-architecture` ("Amazon ECS container instance attributes":
+/// `x86_64` or `arm64`) for the task definition's `runtimePlatform.cpuArchitecture`.
+fn cpu_architecture(td: Option<&Value>) -> &'static str {
+    match td
+        .and_then(|td| td.pointer("/runtimePlatform/cpuArchitecture"))
+        .and_then(Value::as_str)
+    {
+        Some("ARM64") => "arm64",
+        _ => "x86_64",
+    }
+}
+
+/// The container-instance attributes a task definition needs (`requiresAttributes`, read
+/// only), for the features this sandbox tells apart. Names as ECS returns them (the ECS
+/// agent's capability names, as DescribeTaskDefinition shows them); Docker Remote API
+/// versions as the ContainerDefinition reference states them (`logConfiguration` needs 1.18,
+/// its options 1.19). An ECR image or awslogs logs with an execution role add their
+/// `execution-role-*` capability. Sorted, no duplicates.
+fn requires_attributes(td: &Map<String, Value>) -> Vec<Value> {
+    let mut names = BTreeSet::new();
+    let execution_role = td.contains_key("executionRoleArn");
+    if td.contains_key("taskRoleArn") {
+        names.insert("com.amazonaws.ecs.capability.task-iam-role");
+    }
+    if td.get("networkMode").and_then(Value::as_str) == Some("awsvpc") {
+        names.insert("ecs.capability.task-eni");
+    }
+    let containers = td
+        .get("containerDefinitions")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    for c in containers {
+        let image = c.get("image").and_then(Value::as_str).unwrap_or_default();
+        if image.contains(".dkr.ecr.") && image.contains(".amazonaws.com") {
+            names.insert("com.amazonaws.ecs.capability.ecr-auth");
+            if execution_role {
+                names.insert("ecs.capability.execution-role-ecr-pull");
+            }
+        }
+        if let Some(log) = c.get("logConfiguration") {
+            names.insert("com.amazonaws.ecs.capability.docker-remote-api.1.18");
+            names.insert("com.amazonaws.ecs.capability.docker-remote-api.1.19");
+            if log.get("logDriver").and_then(Value::as_str) == Some("awslogs") {
+                names.insert("com.amazonaws.ecs.capability.logging-driver.awslogs");
+                if execution_role {
+                    names.insert("ecs.capability.execution-role-awslogs");
+                }
+            }
+        }
+        if c.get("healthCheck").is_some() {
+            names.insert("ecs.capability.container-health-check");
+        }
+        for s in c
+            .get("secrets")
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+        {
+            let from = s
+                .get("valueFrom")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            if from.starts_with("arn:aws:secretsmanager:") {
+                names.insert("ecs.capability.secrets.asm.environment-variables");
+            } else {
+                names.insert("ecs.capability.secrets.ssm.environment-variables");
+            }
+        }
+    }
+    names.into_iter().map(|n| json!({"name": n})).collect()
+}
+
 fn validate_lifecycle_hook(i: usize, h: &Value) -> Result<(), ApiError> {
     const STAGES: [&str; 8] = [
         "RECONCILE_SERVICE",

@@ -33,6 +33,10 @@ pub enum Ev {
     HealthFail,
     ElbCheck,
     Exit(i32),
+    /// DEACTIVATING is over (load-balancer deregistration done): the task is STOPPING.
+    Deactivated,
+    /// The task's containers have stopped: DEPROVISIONING (the ENI is detached).
+    ContainersStopped,
     StopDone,
     /// Re-run the scheduler of a service (launch backoff, bake time, hook timeouts).
     Reconcile,
@@ -116,6 +120,9 @@ pub struct Task {
     pub healthy_at: Option<f64>,
     pub stopping_at: Option<f64>,
     pub stopped_at: Option<f64>,
+    /// When the task's containers stopped (`executionStoppedAt`).
+    #[serde(default)]
+    pub execution_stopped_at: Option<f64>,
     pub stop_code: Option<String>,
     pub stopped_reason: Option<String>,
     pub containers: Vec<Container>,
@@ -327,8 +334,26 @@ pub struct World {
 const PROVISION: (f64, f64) = (6.0, 12.0);
 const PULL_START: (f64, f64) = (12.0, 24.0);
 const PULL_FAIL: (f64, f64) = (4.0, 8.0);
+/// How long the containers take to stop after SIGTERM.
 const STOP_DRAIN: (f64, f64) = (4.0, 10.0);
+/// DEPROVISIONING: detaching and deleting the task's network interface.
+const DEPROVISION: f64 = 2.0;
 const HEALTH_STABLE: f64 = 30.0;
+
+/// The containers of a stopping task have stopped (those still running were sent SIGTERM).
+fn stop_containers(t: &mut Task, now: f64) {
+    let was_started = t.started_at.is_some();
+    for c in &mut t.containers {
+        if c.last_status == "RUNNING" {
+            c.exit_code.get_or_insert(if was_started { 0 } else { 1 });
+        }
+        c.last_status = "STOPPED".into();
+        if c.health.is_some() {
+            c.health = Some("UNKNOWN".into());
+        }
+    }
+    t.execution_stopped_at.get_or_insert(now);
+}
 
 /// Task ids as ECS lists them in service events: `(task a) (task b)`.
 pub fn task_list(ids: &[String]) -> String {
@@ -589,6 +614,7 @@ impl World {
             healthy_at: None,
             stopping_at: None,
             stopped_at: None,
+            execution_stopped_at: None,
             stop_code: None,
             stopped_reason: None,
             containers,
@@ -613,6 +639,15 @@ impl World {
     }
 
     /// Ask a task to stop. `failed` counts it against its deployment.
+    ///
+    /// The task walks ECS's documented lifecycle ("Amazon ECS task lifecycle"): DEACTIVATING
+    /// while its load-balancer targets are deregistered, STOPPING while the containers get
+    /// SIGTERM, DEPROVISIONING while the network interface is detached, then STOPPED.
+    /// `executionStoppedAt` is when the containers stopped. A task whose containers still run
+    /// stays DEACTIVATING for the deregistration delay (its in-flight requests drain); a task
+    /// whose essential container already exited has no connection left, so ELB completes the
+    /// deregistration at once ("Deregistration delay": the target still shows `draining` until
+    /// the delay expires) and the task stops within seconds.
     pub fn stop_task(&mut self, id: &str, code: &str, reason: &str, failed: bool) {
         let now = self.now;
         let drain = self.rng.range(STOP_DRAIN.0, STOP_DRAIN.1);
@@ -626,21 +661,32 @@ impl World {
         t.stop_code = Some(code.to_string());
         t.stopped_reason = Some(reason.to_string());
         t.stopping_at = Some(now);
-        let was_running = t.last_status == "RUNNING";
-        if t.last_status != "STOPPED" {
-            t.last_status = if was_running {
-                "DEACTIVATING".into()
-            } else {
-                "STOPPING".into()
-            };
-        }
         t.failed = failed;
+        if t.last_status == "STOPPED" {
+            return;
+        }
+        let was_running = t.last_status == "RUNNING";
+        // An essential container exited (or never started): the task's work is over.
+        let exited = t
+            .containers
+            .iter()
+            .any(|c| c.essential && c.last_status == "STOPPED");
+        let all_down = t.containers.iter().all(|c| c.last_status == "STOPPED");
+        if all_down {
+            t.execution_stopped_at.get_or_insert(now);
+        }
         let targets = std::mem::take(&mut t.targets);
+        let has_targets = was_running && !targets.is_empty();
+        t.last_status = if has_targets {
+            "DEACTIVATING"
+        } else {
+            "STOPPING"
+        }
+        .into();
         let service = t.service.clone();
         let deployment = t.deployment.clone();
         // A task of a deployment that failed and was rolled back stops at once; its targets
-        // still drain in their target groups for the deregistration delay. Other running
-        // tasks stay DEACTIVATING until their targets have drained.
+        // still drain in their target groups for the deregistration delay.
         let of_failed = match (&service, &deployment) {
             (Some(key), Some(dep)) => self.services.get(key).is_some_and(|s| {
                 s.deployments
@@ -650,17 +696,29 @@ impl World {
             }),
             _ => false,
         };
-        let delay = if was_running {
-            let draining = self.deregister_targets(id, &targets);
-            if of_failed {
-                drain
-            } else {
-                drain.max(draining)
-            }
+        let draining = if has_targets {
+            self.deregister_targets(id, &targets)
         } else {
-            1.0
+            0.0
         };
-        self.schedule(now + delay, Ev::StopDone, id);
+        let deactivated = if exited || of_failed {
+            now + draining.min(1.0)
+        } else {
+            now + draining
+        };
+        let containers_stopped = if all_down {
+            deactivated
+        } else if exited || !was_running {
+            // The agent stops the remaining containers (or the task never started any).
+            deactivated + 1.0
+        } else {
+            deactivated + drain
+        };
+        if has_targets {
+            self.schedule(deactivated, Ev::Deactivated, id);
+        }
+        self.schedule(containers_stopped, Ev::ContainersStopped, id);
+        self.schedule(containers_stopped + DEPROVISION, Ev::StopDone, id);
         if failed && let (Some(key), Some(dep)) = (service, deployment) {
             self.on_task_failed(&key, &dep, id);
         }
@@ -999,22 +1057,26 @@ impl World {
                     code != 0,
                 );
             }
+            Ev::Deactivated => {
+                if t.last_status != "DEACTIVATING" {
+                    return;
+                }
+                t.last_status = "STOPPING".into();
+            }
+            Ev::ContainersStopped => {
+                if !matches!(t.last_status.as_str(), "DEACTIVATING" | "STOPPING") {
+                    return;
+                }
+                t.last_status = "DEPROVISIONING".into();
+                stop_containers(t, now);
+            }
             Ev::StopDone => {
                 if t.last_status == "STOPPED" {
                     return;
                 }
-                let was_started = t.started_at.is_some();
                 t.last_status = "STOPPED".into();
                 t.stopped_at = Some(now);
-                for c in &mut t.containers {
-                    if c.last_status == "RUNNING" {
-                        c.exit_code.get_or_insert(if was_started { 0 } else { 1 });
-                    }
-                    c.last_status = "STOPPED".into();
-                    if c.health.is_some() {
-                        c.health = Some("UNKNOWN".into());
-                    }
-                }
+                stop_containers(t, now);
                 t.health = "UNKNOWN".into();
                 self.schedule(now + STOPPED_TASK_TTL, Ev::Purge, &id);
             }

@@ -2290,6 +2290,412 @@ mod lb {
         );
     }
 
+    /// One task of service `web` in cluster c1, whatever its state.
+    async fn only_task(c: &Client, desired: DesiredStatus) -> aws_sdk_ecs::types::Task {
+        let arns = c
+            .list_tasks()
+            .cluster("c1")
+            .service_name("web")
+            .desired_status(desired)
+            .send()
+            .await
+            .unwrap()
+            .task_arns()
+            .to_vec();
+        assert_eq!(arns.len(), 1, "{arns:?}");
+        c.describe_tasks()
+            .cluster("c1")
+            .set_tasks(Some(arns))
+            .send()
+            .await
+            .unwrap()
+            .tasks()[0]
+            .clone()
+    }
+
+    fn secs(t: Option<&aws_sdk_ecs::primitives::DateTime>) -> f64 {
+        t.map(|d| d.as_secs_f64()).unwrap_or(f64::NAN)
+    }
+
+    /// "Amazon ECS task lifecycle": DEACTIVATING is the load-balancer deregistration. A task
+    /// whose essential container exited has no connection left to drain: it stops within
+    /// seconds, `executionStoppedAt` is the crash, and its target still shows `draining` for the
+    /// deregistration delay ("Deregistration delay"). A task the scheduler stops while its
+    /// container runs stays DEACTIVATING for the delay, then STOPPING, DEPROVISIONING, STOPPED.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn stopping_tasks_follow_the_documented_lifecycle() {
+        let sb = start(1.0).await;
+        let ctl = sb.control();
+        let c = client(&sb, true);
+        let a = alb(&sb).await;
+        a.e.modify_target_group_attributes()
+            .target_group_arn(&a.blue)
+            .attributes(
+                TargetGroupAttribute::builder()
+                    .key("deregistration_delay.timeout_seconds")
+                    .value("300")
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        c.create_cluster().cluster_name("c1").send().await.unwrap();
+        let td = register(&c, "web:v1--crash-60s").await;
+        c.create_service()
+            .cluster("c1")
+            .service_name("web")
+            .task_definition(&td)
+            .desired_count(1)
+            .launch_type(LaunchType::Fargate)
+            .network_configuration(network())
+            .load_balancers(
+                LoadBalancer::builder()
+                    .target_group_arn(&a.blue)
+                    .container_name("web")
+                    .container_port(80)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        // Provisioning and pulling take at most 36 s; the container crashes 60 s after start.
+        ctl.advance(40.0);
+        let t = only_task(&c, DesiredStatus::Running).await;
+        assert_eq!(t.last_status(), Some("RUNNING"));
+        let started = secs(t.started_at());
+        ctl.advance(started + 61.0 - ctl.now());
+        let t = only_task(&c, DesiredStatus::Stopped).await;
+        let crashed = secs(t.stopping_at());
+        assert!((crashed - (started + 60.0)).abs() < 1.5, "{t:#?}");
+        ctl.advance(10.0);
+        let t = only_task(&c, DesiredStatus::Stopped).await;
+        assert_eq!(t.last_status(), Some("STOPPED"), "{t:#?}");
+        assert_eq!(
+            t.stop_code().map(|c| c.as_str()),
+            Some("EssentialContainerExited")
+        );
+        assert!(
+            (secs(t.execution_stopped_at()) - crashed).abs() < 0.01,
+            "{t:#?}"
+        );
+        assert!(secs(t.stopped_at()) - crashed < 10.0, "{t:#?}");
+        // The crashed task's target drains for the whole deregistration delay.
+        let states = health_states(&a, &a.blue).await;
+        assert!(states.contains(&"draining".to_string()), "{states:?}");
+        ctl.advance(200.0);
+        let states = health_states(&a, &a.blue).await;
+        assert!(states.contains(&"draining".to_string()), "{states:?}");
+
+        // A healthy task stopped by the scheduler drains first.
+        let v2 = register(&c, "web:v2").await;
+        c.update_service()
+            .cluster("c1")
+            .service("web")
+            .task_definition(&v2)
+            .send()
+            .await
+            .unwrap();
+        ctl.advance(400.0);
+        let t = only_task(&c, DesiredStatus::Running).await;
+        assert_eq!(t.last_status(), Some("RUNNING"));
+        c.update_service()
+            .cluster("c1")
+            .service("web")
+            .desired_count(0)
+            .send()
+            .await
+            .unwrap();
+        let arn = t.task_arn().unwrap().to_string();
+        let task = |c: Client| {
+            let arn = arn.clone();
+            async move {
+                c.describe_tasks()
+                    .cluster("c1")
+                    .tasks(arn)
+                    .send()
+                    .await
+                    .unwrap()
+                    .tasks()[0]
+                    .clone()
+            }
+        };
+        let mut seen = Vec::new();
+        for _ in 0..40 {
+            ctl.advance(10.0);
+            let t = task(c.clone()).await;
+            let st = t.last_status().unwrap_or_default().to_string();
+            if seen.last() != Some(&st) {
+                seen.push(st);
+            }
+            if t.last_status() == Some("STOPPED") {
+                let stopping = secs(t.stopping_at());
+                let exec = secs(t.execution_stopped_at());
+                assert!(exec >= stopping + 300.0, "{t:#?}");
+                assert!(secs(t.stopped_at()) >= exec, "{t:#?}");
+                break;
+            }
+        }
+        assert_eq!(
+            seen.first().map(String::as_str),
+            Some("DEACTIVATING"),
+            "{seen:?}"
+        );
+        assert_eq!(seen.last().map(String::as_str), Some("STOPPED"), "{seen:?}");
+        let deactivating = seen.iter().filter(|s| *s == "DEACTIVATING").count();
+        assert_eq!(deactivating, 1, "{seen:?}");
+    }
+
+    /// DescribeTasks reports the task definition's CPU architecture; task definitions carry
+    /// the `requiresAttributes` ECS derives from the features they use.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn arm64_attribute_and_requires_attributes() {
+        let sb = start(1.0).await;
+        let ctl = sb.control();
+        let c = client(&sb, true);
+        c.create_cluster().cluster_name("c1").send().await.unwrap();
+        let td = c
+            .register_task_definition()
+            .family("web")
+            .network_mode(aws_sdk_ecs::types::NetworkMode::Awsvpc)
+            .requires_compatibilities(aws_sdk_ecs::types::Compatibility::Fargate)
+            .cpu("256")
+            .memory("512")
+            .execution_role_arn("arn:aws:iam::123456789012:role/exec")
+            .runtime_platform(
+                aws_sdk_ecs::types::RuntimePlatform::builder()
+                    .cpu_architecture(aws_sdk_ecs::types::CpuArchitecture::Arm64)
+                    .operating_system_family(aws_sdk_ecs::types::OsFamily::Linux)
+                    .build(),
+            )
+            .container_definitions(
+                ContainerDefinition::builder()
+                    .name("web")
+                    .image("123456789012.dkr.ecr.us-east-1.amazonaws.com/web:v1")
+                    .log_configuration(
+                        aws_sdk_ecs::types::LogConfiguration::builder()
+                            .log_driver(aws_sdk_ecs::types::LogDriver::Awslogs)
+                            .options("awslogs-group", "/ecs/web")
+                            .build()
+                            .unwrap(),
+                    )
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        let td = td.task_definition().unwrap();
+        let mut names: Vec<&str> = td.requires_attributes().iter().map(|a| a.name()).collect();
+        names.sort();
+        assert_eq!(
+            names,
+            [
+                "com.amazonaws.ecs.capability.docker-remote-api.1.18",
+                "com.amazonaws.ecs.capability.docker-remote-api.1.19",
+                "com.amazonaws.ecs.capability.ecr-auth",
+                "com.amazonaws.ecs.capability.logging-driver.awslogs",
+                "ecs.capability.execution-role-awslogs",
+                "ecs.capability.execution-role-ecr-pull",
+                "ecs.capability.task-eni",
+            ]
+        );
+        let arn = td.task_definition_arn().unwrap().to_string();
+        let described = c
+            .describe_task_definition()
+            .task_definition(&arn)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            described
+                .task_definition()
+                .unwrap()
+                .requires_attributes()
+                .len(),
+            names.len()
+        );
+        let out = c
+            .run_task()
+            .cluster("c1")
+            .task_definition(&arn)
+            .launch_type(LaunchType::Fargate)
+            .network_configuration(network())
+            .send()
+            .await
+            .unwrap();
+        let _ = ctl;
+        let attrs = out.tasks()[0].attributes();
+        let arch = attrs
+            .iter()
+            .find(|a| a.name() == "ecs.cpu-architecture")
+            .and_then(|a| a.value());
+        assert_eq!(arch, Some("arm64"), "{attrs:?}");
+    }
+
+    /// A blue/green service behind the test ALB with its first deployment done, and the
+    /// environment another client needs to reach the sandbox: (variables, target group, rule).
+    async fn service_for_other_clients(sb: &Sandbox) -> Vec<(&'static str, String)> {
+        let c = client(sb, true);
+        let a = alb(sb).await;
+        let cfg = DeploymentConfiguration::builder()
+            .strategy(DeploymentStrategy::BlueGreen)
+            .bake_time_in_minutes(0)
+            .build();
+        service(&c, &a, cfg).await;
+        vec![
+            ("AWS_ENDPOINT_URL", sb.endpoint()),
+            ("AWS_ACCESS_KEY_ID", "sandbox".into()),
+            ("AWS_SECRET_ACCESS_KEY", "sandbox".into()),
+            ("AWS_DEFAULT_REGION", "us-east-1".into()),
+            ("AWS_REGION", "us-east-1".into()),
+            ("AWS_EC2_METADATA_DISABLED", "true".into()),
+            ("AWS_CONFIG_FILE", "/dev/null".into()),
+            ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null".into()),
+            ("TG", a.blue.clone()),
+            ("RULE", a.prod_rule.clone()),
+        ]
+    }
+
+    /// Runs `program args` with `env` off the async runtime; panics with its output on failure.
+    async fn run_client(
+        program: &str,
+        args: Vec<String>,
+        env: Vec<(&'static str, String)>,
+    ) -> String {
+        let program = program.to_string();
+        let out = tokio::task::spawn_blocking(move || {
+            std::process::Command::new(&program)
+                .args(&args)
+                .envs(env)
+                .output()
+                .unwrap()
+        })
+        .await
+        .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(
+            out.status.success(),
+            "client failed: {stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout
+    }
+
+    /// The AWS CLI (botocore's parsers and waiters) reads what the sandbox answers.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn aws_cli_can_drive_the_sandbox() {
+        let ok = std::process::Command::new("aws")
+            .arg("--version")
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false);
+        if !ok {
+            eprintln!("notice: the AWS CLI (`aws`) is not installed; skipping the AWS CLI test");
+            return;
+        }
+        let sb = start(SPEED).await;
+        let env = service_for_other_clients(&sb).await;
+        let script = r#"
+set -euo pipefail
+aws ecs wait services-stable --cluster c1 --services web
+status=$(aws ecs describe-services --cluster c1 --services web --query 'services[0].deployments[0].rolloutState' --output text)
+test "$status" = COMPLETED || { echo "rolloutState $status"; exit 1; }
+sd=$(aws ecs list-service-deployments --cluster c1 --service web --query 'serviceDeployments[0].serviceDeploymentArn' --output text)
+aws ecs describe-service-deployments --service-deployment-arns "$sd" --query 'serviceDeployments[0].[status,deploymentConfiguration.strategy]' --output text
+aws ecs describe-task-definition --task-definition web --include TAGS --query 'taskDefinition.requiresAttributes[].name' --output text
+task=$(aws ecs list-tasks --cluster c1 --service-name web --query 'taskArns[0]' --output text)
+aws ecs describe-tasks --cluster c1 --tasks "$task" --query 'tasks[0].[lastStatus,createdAt]' --output text
+aws elbv2 describe-target-health --target-group-arn "$TG" --query 'TargetHealthDescriptions[].TargetHealth.State' --output text
+aws elbv2 describe-rules --rule-arns "$RULE" --query 'Rules[0].Actions[0].ForwardConfig.TargetGroups[].Weight' --output text
+rev=$(aws ecs describe-services --cluster c1 --services web --query 'services[0].currentServiceDeployment' --output text)
+aws ecs describe-service-deployments --service-deployment-arns "$rev" --query 'serviceDeployments[0].targetServiceRevision.arn' --output text > /dev/null
+aws ecs describe-clusters --clusters c1 --query 'clusters[0].runningTasksCount' --output text
+aws ecs list-services --cluster c1 --output text > /dev/null
+aws ecs list-task-definitions --family-prefix web --output text > /dev/null
+aws elbv2 describe-target-groups --target-group-arns "$TG" --query 'TargetGroups[0].HealthCheckIntervalSeconds' --output text
+aws elbv2 describe-target-group-attributes --target-group-arn "$TG" --output text > /dev/null
+aws elbv2 describe-load-balancers --output text > /dev/null
+lb=$(aws elbv2 describe-load-balancers --query 'LoadBalancers[0].LoadBalancerArn' --output text)
+aws elbv2 describe-listeners --load-balancer-arn "$lb" --query 'Listeners[].Port' --output text
+echo "cli ok"
+"#;
+        let out = run_client("bash", vec!["-c".into(), script.into()], env).await;
+        assert!(out.contains("cli ok"), "{out}");
+        assert!(out.contains("SUCCESSFUL\tBLUE_GREEN"), "{out}");
+        assert!(out.contains("healthy\thealthy"), "{out}");
+        assert!(out.contains("ecs.capability.task-eni"), "{out}");
+    }
+
+    /// The JavaScript SDK v3 (its own deserializers) reads what the sandbox answers. Its
+    /// modules come from `CORTADO_NODE_MODULES` (a `node_modules` folder; `.ci/run` installs
+    /// one) or node's own resolution.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn javascript_sdk_can_drive_the_sandbox() {
+        let node_path = std::env::var("CORTADO_NODE_MODULES").unwrap_or_default();
+        let ok = std::process::Command::new("node")
+            .args([
+                "-e",
+                "require('@aws-sdk/client-ecs'); require('@aws-sdk/client-elastic-load-balancing-v2')",
+            ])
+            .env("NODE_PATH", &node_path)
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false);
+        if !ok {
+            eprintln!(
+                "notice: node with @aws-sdk/client-ecs and @aws-sdk/client-elastic-load-balancing-v2 \
+                 is not available (set CORTADO_NODE_MODULES to a node_modules folder); skipping \
+                 the JavaScript SDK test"
+            );
+            return;
+        }
+        let sb = start(SPEED).await;
+        let mut env = service_for_other_clients(&sb).await;
+        env.push(("NODE_PATH", node_path));
+        let script = r#"
+const ecs = require('@aws-sdk/client-ecs');
+const elb = require('@aws-sdk/client-elastic-load-balancing-v2');
+const cfg = {
+  endpoint: process.env.AWS_ENDPOINT_URL, region: 'us-east-1', maxAttempts: 1,
+  credentials: { accessKeyId: 'sandbox', secretAccessKey: 'sandbox' },
+};
+const c = new ecs.ECSClient(cfg);
+const e = new elb.ElasticLoadBalancingV2Client(cfg);
+const check = (ok, what) => { if (!ok) throw new Error('unexpected: ' + what); };
+(async () => {
+  const s = (await c.send(new ecs.DescribeServicesCommand({ cluster: 'c1', services: ['web'] }))).services[0];
+  check(s.serviceName === 'web' && s.deployments[0].rolloutState === 'COMPLETED', JSON.stringify(s));
+  check(s.createdAt instanceof Date, 'createdAt');
+  const td = (await c.send(new ecs.DescribeTaskDefinitionCommand({ taskDefinition: s.taskDefinition }))).taskDefinition;
+  check(td.registeredAt instanceof Date && td.requiresAttributes.length > 0, JSON.stringify(td));
+  const arns = (await c.send(new ecs.ListTasksCommand({ cluster: 'c1', serviceName: 'web' }))).taskArns;
+  const tasks = (await c.send(new ecs.DescribeTasksCommand({ cluster: 'c1', tasks: arns }))).tasks;
+  check(tasks.length === 2 && tasks.every(t => t.lastStatus === 'RUNNING' && t.startedAt instanceof Date), JSON.stringify(tasks));
+  const list = await c.send(new ecs.ListServiceDeploymentsCommand({ cluster: 'c1', service: 'web' }));
+  const sdArn = list.serviceDeployments[0].serviceDeploymentArn;
+  const sd = (await c.send(new ecs.DescribeServiceDeploymentsCommand({ serviceDeploymentArns: [sdArn] }))).serviceDeployments[0];
+  check(sd.status === 'SUCCESSFUL' && sd.finishedAt instanceof Date, JSON.stringify(sd));
+  const th = await e.send(new elb.DescribeTargetHealthCommand({ TargetGroupArn: process.env.TG }));
+  check(th.TargetHealthDescriptions.length === 2 &&
+        th.TargetHealthDescriptions.every(d => d.TargetHealth.State === 'healthy' && d.Target.Port === 80), JSON.stringify(th));
+  const rules = await e.send(new elb.DescribeRulesCommand({ RuleArns: [process.env.RULE] }));
+  const fwd = rules.Rules[0].Actions[0].ForwardConfig.TargetGroups;
+  check(fwd.length === 2 && fwd.reduce((n, t) => n + t.Weight, 0) === 100, JSON.stringify(rules));
+  check(rules.Rules[0].Conditions[0].Values[0] === '/*', JSON.stringify(rules.Rules[0].Conditions));
+  // Errors reach the caller as the SDK's typed exceptions (JSON and query/XML protocols).
+  const fails = async (p, type) => {
+    try { await p; } catch (err) { check(err instanceof type, err.name + ': ' + err.message); return; }
+    throw new Error('expected ' + type.name);
+  };
+  await fails(c.send(new ecs.DescribeServicesCommand({ cluster: 'ghost', services: ['web'] })), ecs.ClusterNotFoundException);
+  await fails(c.send(new ecs.DescribeServicesCommand({ cluster: 'c1', services: Array.from({ length: 11 }, (_, i) => 's' + i) })), ecs.InvalidParameterException);
+  await fails(e.send(new elb.DescribeTargetHealthCommand({ TargetGroupArn: process.env.TG + 'x' })), elb.TargetGroupNotFoundException);
+  console.log('js ok', s.serviceName, sd.status);
+})().catch(err => { console.error(err); process.exit(1); });
+"#;
+        let out = run_client("node", vec!["-e".into(), script.into()], env).await;
+        assert!(out.contains("js ok web SUCCESSFUL"), "{out}");
+    }
+
     // ------------------------------------------------ blue/green, canary, linear fidelity
 
     /// Green share (percent) of production and test traffic, from DescribeRules.

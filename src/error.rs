@@ -305,6 +305,32 @@ impl Error {
         )
     }
 
+    /// Reads a text file: I/O errors as [`Error::io`]; bytes that are not UTF-8 reported at
+    /// the line and column of the first bad byte.
+    pub fn read_text(path: &Path, doing: &str) -> Result<String> {
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, &e, doing))?;
+        String::from_utf8(bytes).map_err(|e| {
+            let at = e.utf8_error().valid_up_to();
+            let bytes = e.into_bytes();
+            let good = String::from_utf8_lossy(&bytes[..at]);
+            let line = good.matches('\n').count() + 1;
+            let col = good[good.rfind('\n').map_or(0, |i| i + 1)..]
+                .chars()
+                .count()
+                + 1;
+            let lossy = String::from_utf8_lossy(&bytes).into_owned();
+            Error::input(
+                Diagnostic::error(format!(
+                    "{} is not UTF-8 text: invalid byte 0x{:02x} at line {line}, column {col}",
+                    path.display(),
+                    bytes[at]
+                ))
+                .at(Location::from_line_col(path, &lossy, line, col))
+                .hint("save the file as UTF-8"),
+            )
+        })
+    }
+
     pub fn exit_code(&self) -> ExitCode {
         self.kind.exit_code()
     }

@@ -102,7 +102,7 @@ fn jsonnet_error(
     // An error inside an --ext-code value: name the flag and the column, not the file.
     if let Some(span) = &span
         && span.0.source_path().path().is_none()
-        && let Some((name, code)) = ext_code.iter().find(|(_, c)| c.as_str() == &*span.0.code())
+        && let Some((name, code)) = ext_code.iter().find(|(_, c)| c.as_str() == span.0.code())
     {
         let [start] = span.0.map_source_locations(&[span.1]);
         return Error::input(

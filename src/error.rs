@@ -259,6 +259,9 @@ pub struct Error {
     pub diagnostics: Vec<Diagnostic>,
 }
 
+/// The largest config, definition or envfile cortado reads.
+pub const MAX_INPUT_BYTES: u64 = 10 << 20;
+
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
@@ -303,6 +306,47 @@ impl Error {
         Error::input(
             Diagnostic::error(format!("cannot {doing} {}: {err}", path.display())).hint(hint),
         )
+    }
+
+    /// Reads a text file: I/O errors as [`Error::io`]; bytes that are not UTF-8 reported at
+    /// the line and column of the first bad byte.
+    pub fn read_text(path: &Path, doing: &str) -> Result<String> {
+        if let Ok(meta) = std::fs::metadata(path)
+            && meta.is_file()
+            && meta.len() > MAX_INPUT_BYTES
+        {
+            return Err(Error::input(
+                Diagnostic::error(format!(
+                    "{} is {:.1} MiB; cortado reads input files of up to {} MiB",
+                    path.display(),
+                    meta.len() as f64 / (1 << 20) as f64,
+                    MAX_INPUT_BYTES >> 20
+                ))
+                .at_file(path)
+                .hint("check the path (ECS accepts task definitions of up to 64 KiB)"),
+            ));
+        }
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, &e, doing))?;
+        String::from_utf8(bytes).map_err(|e| {
+            let at = e.utf8_error().valid_up_to();
+            let bytes = e.into_bytes();
+            let good = String::from_utf8_lossy(&bytes[..at]);
+            let line = good.matches('\n').count() + 1;
+            let col = good[good.rfind('\n').map_or(0, |i| i + 1)..]
+                .chars()
+                .count()
+                + 1;
+            let lossy = String::from_utf8_lossy(&bytes).into_owned();
+            Error::input(
+                Diagnostic::error(format!(
+                    "{} is not UTF-8 text: invalid byte 0x{:02x} at line {line}, column {col}",
+                    path.display(),
+                    bytes[at]
+                ))
+                .at(Location::from_line_col(path, &lossy, line, col))
+                .hint("save the file as UTF-8"),
+            )
+        })
     }
 
     pub fn exit_code(&self) -> ExitCode {

@@ -27,13 +27,28 @@ pub struct Settings {
     pub sandbox: Option<f64>,
 }
 
+/// Where a global flag's value came from: `--NAME`, or its `CORTADO_NAME` environment variable
+/// when the command line does not name the flag.
+fn flag_source(name: &str, value: &str) -> String {
+    let var = format!("CORTADO_{}", name.to_uppercase().replace('-', "_"));
+    let flag = format!("--{name}");
+    let on_command_line = std::env::args().any(|a| a == flag || a.starts_with(&format!("{flag}=")));
+    if !on_command_line
+        && std::env::var(&var).is_ok_and(|v| v == value || v.split(',').any(|p| p == value))
+    {
+        format!("{var} (the environment variable for {flag})")
+    } else {
+        flag
+    }
+}
+
 impl Settings {
     pub fn from_args(args: &GlobalArgs) -> Result<Settings> {
         let timeout = match &args.timeout {
             None => None,
             Some(t) => Some(config::parse_duration(t).map_err(|e| {
                 Error::input(
-                    Diagnostic::error(format!("invalid --timeout {t:?}: {e}"))
+                    Diagnostic::error(format!("invalid {} {t:?}: {e}", flag_source("timeout", t)))
                         .hint("use a Go-style duration: 90s, 10m, 1h30m"),
                 )
             })?),
@@ -102,8 +117,11 @@ fn key_values(flag: &str, items: &[String]) -> Result<Vec<(String, String)>> {
         .map(|kv| match kv.split_once('=') {
             Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
             _ => Err(Error::input(
-                Diagnostic::error(format!("{flag} {kv:?} is not KEY=VALUE"))
-                    .hint(format!("write {flag} NAME=VALUE")),
+                Diagnostic::error(format!(
+                    "{} {kv:?} is not KEY=VALUE",
+                    flag_source(flag.trim_start_matches('-'), kv)
+                ))
+                .hint(format!("write {flag} NAME=VALUE")),
             )),
         })
         .collect()

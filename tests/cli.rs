@@ -90,8 +90,8 @@ fn bad_inputs_fail_with_located_messages() {
     let mut failures = Vec::new();
     let all = cases("bad");
     assert!(
-        all.len() >= 30,
-        "expected at least 30 malformed inputs, found {}",
+        all.len() >= 100,
+        "expected at least 100 malformed inputs, found {}",
         all.len()
     );
     for dir in all {
@@ -227,4 +227,89 @@ fn inside_github_actions_input_errors_become_located_annotations() {
     // Outside Actions, stdout carries no workflow commands.
     let plain = cortado(&dir, &["validate".to_string()], &[]);
     assert!(!String::from_utf8_lossy(&plain.stdout).contains("::error"));
+}
+
+/// Bad inputs made at test time (too big to commit, or needing permissions git does not keep).
+#[test]
+fn generated_bad_inputs_fail_with_clear_messages() {
+    let dir = std::env::temp_dir().join(format!("cortado-gen-bad-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let td = std::fs::read_to_string(fixtures().join("bad/config-region-list/ecs-task-def.json"))
+        .unwrap();
+    let make = |name: &str, taskdef: &[u8]| {
+        let d = dir.join(name);
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(
+            d.join("cortado.yml"),
+            "cluster: c\nservice: s\ntask_definition: ecs-task-def.json\n",
+        )
+        .unwrap();
+        std::fs::write(d.join("ecs-task-def.json"), taskdef).unwrap();
+        d
+    };
+    let run = |d: &Path| {
+        let out = cortado(d, &["validate".to_string()], &[]);
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(!stderr.contains("panicked"), "{}: {stderr}", d.display());
+        (out.status.code(), stderr)
+    };
+    let mut failures = Vec::new();
+    let mut check = |name: &str, d: &Path, want: &[&str]| {
+        let (code, stderr) = run(d);
+        if code != Some(1) || want.iter().any(|w| !stderr.contains(w)) {
+            failures.push(format!("{name}: exit {code:?}, want {want:?}\n{stderr}"));
+        }
+    };
+
+    // A 50 MB task definition: refused by size, quickly, naming the file.
+    let big = td.replace("nginx:1.27", &"x".repeat(50 << 20));
+    let d = make("large-file", big.as_bytes());
+    check(
+        "large-file",
+        &d,
+        &["ecs-task-def.json is 50.0 MiB; cortado reads input files of up to 10 MiB"],
+    );
+
+    // Deeply nested JSON (generated): reported, located, no stack overflow.
+    let depth = 100_000;
+    let deep = format!("{{\"family\": {}{}}}", "[".repeat(depth), "]".repeat(depth));
+    let d = make("deep-nesting-json", deep.as_bytes());
+    check("deep-nesting-json", &d, &["ecs-task-def.json:1:"]);
+
+    // Deeply nested YAML config.
+    let d = make("deep-nesting-yaml", td.as_bytes());
+    let yaml = format!(
+        "cluster: c\nservice: s\ntask_definition: ecs-task-def.json\nx: {}{}\n",
+        "[".repeat(depth),
+        "]".repeat(depth)
+    );
+    std::fs::write(d.join("cortado.yml"), yaml).unwrap();
+    check("deep-nesting-yaml", &d, &["cortado.yml"]);
+
+    // An unreadable task definition (chmod 000). As root, permissions do not stop reading:
+    // then the case is skipped, with a note.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let d = make("unreadable", td.as_bytes());
+        let f = d.join("ecs-task-def.json");
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o000)).unwrap();
+        if std::fs::read(&f).is_ok() {
+            eprintln!(
+                "note: running as root, chmod 000 does not stop reading; unreadable case skipped"
+            );
+        } else {
+            check(
+                "unreadable",
+                &d,
+                &[
+                    "cannot read ecs-task-def.json: Permission denied",
+                    "check the file's permissions",
+                ],
+            );
+        }
+        let _ = std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }

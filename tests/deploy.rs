@@ -1574,3 +1574,83 @@ async fn s27_green_failing_during_the_bake_rolls_back() {
     assert_eq!(rollback.len(), 1, "{}", run.dump());
     s.assert_rolled_back_to(1, 2).await;
 }
+
+/// Every malformed input of tests/fixtures/bad, run as `cortado deploy` against a sandbox:
+/// each fails, and the request log shows no mutating call (bad input never half-deploys).
+/// Cases that are only warnings (an `exit` file of 0) are valid deploys and are left out;
+/// commands other than validate/render/diff (usage errors) are run as written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_inputs_make_no_mutating_call() {
+    let sb = sandbox::start(sandbox::Options::default()).await.unwrap();
+    let read = |p: &Path| -> Vec<String> {
+        std::fs::read_to_string(p)
+            .map(|s| {
+                s.lines()
+                    .filter(|l| !l.trim().is_empty() && !l.starts_with("# "))
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bad");
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&root)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_dir())
+        .collect();
+    dirs.sort();
+    let mut ran = 0;
+    let mut problems = Vec::new();
+    for dir in dirs {
+        if read(&dir.join("exit")).first().map(String::as_str) == Some("0") {
+            continue;
+        }
+        let mut args = read(&dir.join("args"));
+        match args.first().map(String::as_str) {
+            None => args.push("deploy".into()),
+            Some("validate" | "render" | "diff") => args[0] = "deploy".into(),
+            Some(_) => {}
+        }
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_cortado"));
+        cmd.current_dir(&dir)
+            .env_clear()
+            .args(&args)
+            .env("AWS_ENDPOINT_URL", sb.endpoint())
+            .env("AWS_ACCESS_KEY_ID", "AKIDTEST")
+            .env("AWS_SECRET_ACCESS_KEY", "secret")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .kill_on_drop(true);
+        if let Some(path) = std::env::var_os("PATH") {
+            cmd.env("PATH", path);
+        }
+        for l in read(&dir.join("env")) {
+            if let Some((k, v)) = l.split_once('=') {
+                cmd.env(k, v);
+            }
+        }
+        let before = sb.control().requests().len();
+        let out = tokio::time::timeout(Duration::from_secs(60), cmd.output())
+            .await
+            .expect("a bad input fails quickly")
+            .unwrap();
+        let reqs = sb.control().requests();
+        let writes = mutating(&reqs[before.min(reqs.len())..]);
+        ran += 1;
+        if out.status.success() || !writes.is_empty() {
+            problems.push(format!(
+                "{}: exit {:?}, mutating calls {writes:?}\n{}",
+                dir.display(),
+                out.status.code(),
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+    }
+    eprintln!(
+        "{ran} bad cases as deploy: {} requests, none mutating",
+        sb.control().requests().len()
+    );
+    assert!(ran >= 100, "ran {ran} bad cases");
+    assert!(problems.is_empty(), "{}", problems.join("\n\n"));
+    assert_eq!(mutating(&sb.control().requests()), Vec::<String>::new());
+}

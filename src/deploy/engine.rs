@@ -870,12 +870,13 @@ fn end_text(end: &RollbackEnd) -> String {
     }
 }
 
-/// The stop reasons of our deployment's tasks, most frequent first. Tasks ECS stopped as
-/// surplus ("Scaling activity initiated by ...") did not fail and are not counted.
+/// The stop reasons of our deployment's failed tasks ([`super::verdict::task_failed`]), most
+/// frequent first. Tasks ECS stopped as surplus ("Scaling activity initiated by ...") or
+/// replaced did not fail and are not counted.
 fn stop_counts(stopped: &[StoppedTask], deployment: &str) -> Vec<StopCount> {
     let mut counts: Vec<StopCount> = Vec::new();
     for t in stopped {
-        if t.started_by.as_deref() != Some(deployment) {
+        if t.started_by.as_deref() != Some(deployment) || !super::verdict::task_failed(t) {
             continue;
         }
         let reason = t
@@ -883,9 +884,6 @@ fn stop_counts(stopped: &[StoppedTask], deployment: &str) -> Vec<StopCount> {
             .clone()
             .or_else(|| t.containers.iter().find_map(|c| c.1.clone()))
             .unwrap_or_else(|| "no reason given".into());
-        if reason.starts_with("Scaling activity initiated by") {
-            continue;
-        }
         match counts.iter_mut().find(|c| c.reason == reason) {
             Some(c) => c.count += 1,
             None => counts.push(StopCount { reason, count: 1 }),
@@ -1028,6 +1026,14 @@ mod tests {
                 "ecs-svc/2",
                 "Scaling activity initiated by (deployment ecs-svc/2)",
             ),
+            StoppedTask {
+                stop_code: Some("ServiceSchedulerInitiated".into()),
+                ..t("ecs-svc/2", "Task replaced by deployment ecs-svc/3")
+            },
+            StoppedTask {
+                stop_code: Some("TaskFailedToStart".into()),
+                ..t("ecs-svc/2", "Timeout waiting for network interface")
+            },
             t("ecs-svc/1", "CannotPullContainerError"),
             t("ecs-svc/2", "CannotPullContainerError"),
         ];
@@ -1038,6 +1044,10 @@ mod tests {
                 StopCount {
                     reason: "Essential container in task exited".into(),
                     count: 2
+                },
+                StopCount {
+                    reason: "Timeout waiting for network interface".into(),
+                    count: 1
                 },
                 StopCount {
                     reason: "CannotPullContainerError".into(),

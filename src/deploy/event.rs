@@ -55,6 +55,9 @@ pub enum Event {
         task_arn: String,
         started_by: Option<String>,
         reason: String,
+        /// Whether the task failed ([`super::verdict::task_failed`]); scale-in and replacement
+        /// are not failures.
+        failed: bool,
     },
     /// Target health of the service's target groups changed.
     TargetHealth {
@@ -152,6 +155,9 @@ type Sink = Box<dyn FnMut(&Stamped) + Send>;
 #[derive(Clone, Default)]
 pub struct Emitter {
     sinks: Arc<Mutex<Vec<Sink>>>,
+    /// Stopped tasks already reported: a run reports each once, though a deploy's watch and
+    /// its rollback's watch both see it.
+    stopped: Arc<Mutex<std::collections::BTreeSet<String>>>,
 }
 
 impl Emitter {
@@ -168,6 +174,15 @@ impl Emitter {
     }
 
     pub fn emit(&self, event: Event) {
+        if let Event::TaskStopped { task_arn, .. } = &event
+            && !self
+                .stopped
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(task_arn.clone())
+        {
+            return;
+        }
         let time = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .unwrap_or(Duration::ZERO)
@@ -210,5 +225,23 @@ mod tests {
         assert_eq!(j["event"], "registered");
         assert_eq!(j["task_definition_arn"], "arn:td/web:3");
         assert!(j["time"].as_f64().unwrap() > 1.7e9);
+    }
+
+    #[test]
+    fn a_stopped_task_is_reported_once_per_run() {
+        // A deploy's watch and its rollback's watch each see the task; the run reports it once.
+        let em = Emitter::new();
+        let log = em.recorder();
+        let stop = |arn: &str| Event::TaskStopped {
+            service: "web".into(),
+            task_arn: arn.into(),
+            started_by: Some("ecs-svc/2".into()),
+            reason: "Essential container in task exited".into(),
+            failed: true,
+        };
+        em.emit(stop("arn:task/a"));
+        em.clone().emit(stop("arn:task/a"));
+        em.emit(stop("arn:task/b"));
+        assert_eq!(log.lock().unwrap().len(), 2);
     }
 }

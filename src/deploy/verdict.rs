@@ -240,6 +240,20 @@ pub fn non_transient_reason(task: &StoppedTask) -> Option<String> {
     None
 }
 
+/// Stop codes of tasks that failed, whatever their reason text says.
+const FAILED_STOP_CODES: &[&str] = &["TaskFailedToStart", "EssentialContainerExited"];
+
+/// Whether a stopped task failed (the notion the verdict uses): a conclusive reason
+/// ([`non_transient_reason`]) or a stop code of failure. Tasks ECS stopped as surplus
+/// ("Scaling activity initiated by ...", stop code `ServiceSchedulerInitiated`) or replaced by a
+/// deployment did not fail.
+pub fn task_failed(task: &StoppedTask) -> bool {
+    task.stop_code
+        .as_deref()
+        .is_some_and(|c| FAILED_STOP_CODES.contains(&c))
+        || non_transient_reason(task).is_some()
+}
+
 /// Judges our deployment from one snapshot. `unhealthy_for` is how long the longest-unhealthy
 /// target of ours has been unhealthy (the watcher keeps that clock).
 pub fn judge(ours: &Ours, snap: &Snapshot, rules: &FastFail, unhealthy_for: Duration) -> Verdict {
@@ -796,5 +810,29 @@ mod tests {
             judge(&ours(), &s, &FastFail::default(), Duration::ZERO),
             Verdict::Succeeded
         );
+    }
+
+    #[test]
+    fn scale_in_and_replacement_are_not_failures() {
+        let t = |code: &str, reason: &str| StoppedTask {
+            task_arn: "t".into(),
+            stop_code: Some(code.into()),
+            stopped_reason: Some(reason.into()),
+            ..StoppedTask::default()
+        };
+        assert!(!task_failed(&t(
+            "ServiceSchedulerInitiated",
+            "Scaling activity initiated by (deployment ecs-svc/2)"
+        )));
+        assert!(!task_failed(&t(
+            "ServiceSchedulerInitiated",
+            "Task replaced"
+        )));
+        assert!(task_failed(&t("EssentialContainerExited", "anything")));
+        assert!(task_failed(&t("TaskFailedToStart", "Timeout")));
+        assert!(task_failed(&t(
+            "ServiceSchedulerInitiated",
+            "Task failed ELB health checks in (target-group x)"
+        )));
     }
 }

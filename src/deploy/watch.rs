@@ -620,6 +620,7 @@ impl ServiceState {
                     task_arn: t.task_arn.clone(),
                     started_by: t.started_by.clone(),
                     reason,
+                    failed: super::verdict::task_failed(t),
                 });
                 changed = true;
             }

@@ -174,6 +174,25 @@ fn containers(
                     .hint("add \"image\": \"<repository>:<tag>\" (or @sha256:<digest>)"),
             );
         }
+        // ECS rejects a container memory limit or reservation below 6 MiB.
+        for (key, value) in [
+            ("memory", c.memory()),
+            ("memoryReservation", c.memory_reservation()),
+        ] {
+            if let Some(m) = value.filter(|m| *m < 6) {
+                let who = c.name().map_or_else(
+                    || format!("container {i}"),
+                    |n| format!("container \"{n}\""),
+                );
+                out.push(
+                    Diagnostic::error(format!(
+                        "{who}: {key} {m} MiB is below ECS's minimum of 6 MiB"
+                    ))
+                    .at(t.at(&format!("{p}/{key}")))
+                    .hint(format!("set \"{key}\" in MiB, at least 6, or leave it out")),
+                );
+            }
+        }
     }
     // ECS treats a container without "essential" as essential.
     if defs.iter().all(|c| c.essential() == Some(false)) {

@@ -69,9 +69,9 @@ pub fn evaluate(ctx: &RenderContext, path: &Path, source: &str) -> Result<String
     let abs = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
     let val = state
         .import(abs.as_path())
-        .map_err(|e| jsonnet_error(path, source, &e))?;
+        .map_err(|e| jsonnet_error(path, source, &e, &ctx.ext_code))?;
     val.manifest(JsonFormat::cli(2))
-        .map_err(|e| jsonnet_error(path, source, &e))
+        .map_err(|e| jsonnet_error(path, source, &e, &ctx.ext_code))
 }
 
 /// The file named by a "can't resolve X from Y" message.
@@ -81,7 +81,12 @@ fn unresolved_import(message: &str) -> Option<&str> {
 }
 
 /// Turns an evaluator error into a diagnostic at the innermost location it names.
-fn jsonnet_error(path: &Path, source: &str, e: &jrsonnet_evaluator::Error) -> Error {
+fn jsonnet_error(
+    path: &Path,
+    source: &str,
+    e: &jrsonnet_evaluator::Error,
+    ext_code: &[(String, String)],
+) -> Error {
     use jrsonnet_evaluator::error::ErrorKind;
     let (message, span) = match e.error() {
         ErrorKind::ImportSyntaxError { error, .. } => (
@@ -94,6 +99,20 @@ fn jsonnet_error(path: &Path, source: &str, e: &jrsonnet_evaluator::Error) -> Er
         }
     };
     let message = message.trim_end().to_string();
+    // An error inside an --ext-code value: name the flag and the column, not the file.
+    if let Some(span) = &span
+        && span.0.source_path().path().is_none()
+        && let Some((name, code)) = ext_code.iter().find(|(_, c)| c.as_str() == span.0.code())
+    {
+        let [start] = span.0.map_source_locations(&[span.1]);
+        return Error::input(
+            Diagnostic::error(format!(
+                "--ext-code {name}={code}: {message} (column {})",
+                start.column
+            ))
+            .hint("fix the Jsonnet code given to --ext-code (or CORTADO_EXT_CODE)"),
+        );
+    }
     let location = match span {
         Some(span) => {
             let file = span

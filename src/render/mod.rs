@@ -89,8 +89,7 @@ impl RenderContext {
             .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
             .collect();
         for path in envfiles {
-            let text =
-                std::fs::read_to_string(path).map_err(|e| Error::io(path, &e, "read envfile"))?;
+            let text = Error::read_text(path, "read envfile")?;
             vars.extend(envfile::parse(path, &text)?);
         }
         Ok(RenderContext::new(vars))
@@ -187,7 +186,7 @@ pub fn to_pretty(value: &Value) -> String {
 
 /// Reads and renders a file.
 pub fn load(ctx: &RenderContext, path: &Path) -> Result<Document> {
-    let source = std::fs::read_to_string(path).map_err(|e| Error::io(path, &e, "read"))?;
+    let source = Error::read_text(path, "read")?;
     load_str(ctx, path, source)
 }
 

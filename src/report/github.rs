@@ -528,13 +528,15 @@ impl<W: Write> ActionsSink<W> {
                 service,
                 started_by,
                 reason,
+                failed,
                 ..
             } => {
                 let ours = match (started_by, self.ours.get(service)) {
                     (Some(by), Some(id)) => by == id,
                     _ => true,
                 };
-                if ours {
+                // Only failed tasks are errors; scale-in and replacement stay plain lines.
+                if ours && *failed {
                     self.annotate(
                         Annotation::new(Level::Error, reason.clone())
                             .title(format!("{service}: task stopped")),
@@ -778,6 +780,7 @@ mod tests {
                     task_arn: "arn:aws:ecs:r:1:task/c/old1".into(),
                     started_by: Some("ecs-svc/1".into()),
                     reason: "Scaling activity initiated by deployment".into(),
+                    failed: false,
                 },
             ),
             at(
@@ -787,6 +790,7 @@ mod tests {
                     task_arn: "arn:aws:ecs:r:1:task/c/new1".into(),
                     started_by: Some("ecs-svc/2".into()),
                     reason: "Essential container exited: password hunter2 rejected".into(),
+                    failed: true,
                 },
             ),
             at(
@@ -879,6 +883,41 @@ mod tests {
         );
         // The secret appears only in its mask announcement.
         assert_eq!(text.matches("hunter2").count(), 1, "{text}");
+    }
+
+    #[test]
+    fn scale_in_of_our_own_tasks_is_a_plain_line_not_an_error() {
+        // Seen on a crash-loop deploy of examples/hello: ECS scales in tasks of our deployment.
+        let mut out = Vec::new();
+        {
+            let mut sink = ActionsSink::new(&mut out, Secrets::default());
+            sink.handle(&at(
+                0.0,
+                Event::DeploymentStarted {
+                    service: "web".into(),
+                    deployment_id: "ecs-svc/2".into(),
+                    service_deployment_arn: None,
+                    task_definition_arn: "arn:aws:ecs:r:1:task-definition/web:7".into(),
+                    created: false,
+                },
+            ));
+            sink.handle(&at(
+                1.0,
+                Event::TaskStopped {
+                    service: "web".into(),
+                    task_arn: "arn:aws:ecs:r:1:task/c/new2".into(),
+                    started_by: Some("ecs-svc/2".into()),
+                    reason: "Scaling activity initiated by (deployment ecs-svc/2)".into(),
+                    failed: false,
+                },
+            ));
+        }
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.contains("task new2 stopped: Scaling activity"),
+            "{text}"
+        );
+        assert!(!text.contains("::error"), "{text}");
     }
 
     #[test]

@@ -192,6 +192,7 @@ mod tests {
                 task_arn: "arn:aws:ecs:us-east-1:1:task/demo/abc123".into(),
                 started_by: Some("ecs-svc/2".into()),
                 reason: "CannotPullContainerError: not found".into(),
+                failed: true,
             },
         };
         assert_eq!(

@@ -578,7 +578,12 @@ async fn run_gate(
         }
         Ended::Stopped => {
             terminate(&mut child).await;
-            (None, false, "stopped before it finished (the run was cancelled or the deployment ended)".to_string())
+            (
+                None,
+                false,
+                "stopped before it finished (the run was cancelled or the deployment ended)"
+                    .to_string(),
+            )
         }
     };
     for r in readers.into_iter().flatten() {
@@ -761,7 +766,11 @@ mod tests {
         )
         .await;
         assert!(!end.passed);
-        assert!(end.detail.starts_with("stopped before it finished"), "{}", end.detail);
+        assert!(
+            end.detail.starts_with("stopped before it finished"),
+            "{}",
+            end.detail
+        );
         assert!(lines.contains(&"got-term".to_string()), "{lines:?}");
     }
 

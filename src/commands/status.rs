@@ -4,8 +4,9 @@ use serde_json::json;
 
 use super::session;
 use crate::deploy::engine::service_not_found;
-use crate::deploy::observe::{deployment_views, lb_pairs, service_deployment_view};
-use crate::deploy::state::Strategy;
+use crate::deploy::observe::{
+    LbPair, deployment_views, lb_pairs, service_deployment_view, strategy_of,
+};
 use crate::deploy::verdict::short_arn;
 use crate::error::{ExitCode, Result};
 use crate::report::{Format, Printer};
@@ -21,11 +22,7 @@ pub async fn run(settings: &Settings, printer: &mut Printer, events: usize) -> R
             return Err(service_not_found(service, cluster, s.clients.region()));
         };
         let deployments = deployment_views(&svc);
-        let strategy = Strategy::from(
-            svc.deployment_configuration()
-                .and_then(|c| c.strategy())
-                .map(|s| s.as_str()),
-        );
+        let strategy = strategy_of(&svc);
         // The current service deployment: its lifecycle stage and a PAUSE hook it waits on.
         let current = match svc.current_service_deployment() {
             Some(arn) => s
@@ -38,25 +35,20 @@ pub async fn run(settings: &Settings, printer: &mut Printer, events: usize) -> R
             None => None,
         };
         let mut targets = Vec::new();
-        let groups: Vec<String> = lb_pairs(&svc, &strategy)
-            .into_iter()
-            .flat_map(|p| std::iter::once(p.tg).chain(p.alternate))
-            .collect();
-        for tg in &groups {
-            {
-                for t in s.clients.describe_target_health(tg).await? {
-                    targets.push((
-                        tg.to_string(),
-                        t.target()
-                            .and_then(|x| x.id())
-                            .unwrap_or_default()
-                            .to_string(),
-                        t.target_health()
-                            .and_then(|h| h.state())
-                            .map(|x| x.as_str().to_string())
-                            .unwrap_or_default(),
-                    ));
-                }
+        let pairs = lb_pairs(&svc, &strategy);
+        for tg in pairs.iter().flat_map(LbPair::target_groups) {
+            for t in s.clients.describe_target_health(tg).await? {
+                targets.push((
+                    tg.to_string(),
+                    t.target()
+                        .and_then(|x| x.id())
+                        .unwrap_or_default()
+                        .to_string(),
+                    t.target_health()
+                        .and_then(|h| h.state())
+                        .map(|x| x.as_str().to_string())
+                        .unwrap_or_default(),
+                ));
             }
         }
         let task_arns = s

@@ -335,57 +335,40 @@ impl<'a> Engine<'a> {
     ) -> (RollbackEnd, Option<RollbackReport>) {
         let t0 = Instant::now();
         let mut plan = plan;
-        let requested = match plan.clone() {
+        // A waiting hook is answered ROLLBACK; when that fails (it may have been answered
+        // meanwhile), the deployment is stopped with ROLLBACK instead.
+        if let RollbackPlan::AnswerHook {
+            service_deployment_arn,
+            hook_id,
+        } = &plan
+            && let Err(e) = self
+                .clients
+                .continue_service_deployment(service_deployment_arn, Some(hook_id), true)
+                .await
+        {
+            self.emitter.emit(Event::Warning {
+                message: format!(
+                    "ContinueServiceDeployment ROLLBACK failed ({}); stopping the deployment \
+                     with ROLLBACK instead",
+                    first_line(&e)
+                ),
+            });
+            plan = RollbackPlan::StopDeployment {
+                service_deployment_arn: service_deployment_arn.clone(),
+            };
+        }
+        let requested = match &plan {
             RollbackPlan::StopDeployment {
                 service_deployment_arn,
-            } => Some(
-                self.clients
-                    .stop_service_deployment(
-                        &service_deployment_arn,
-                        ServiceDeploymentStop::Rollback,
-                    )
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| ("StopServiceDeployment", e)),
-            ),
-            RollbackPlan::AnswerHook {
-                service_deployment_arn,
-                hook_id,
-            } => {
-                let answered = self
-                    .clients
-                    .continue_service_deployment(&service_deployment_arn, Some(&hook_id), true)
-                    .await;
-                match answered {
-                    Ok(()) => Some(Ok(())),
-                    // The hook may have been answered meanwhile: stop the deployment instead.
-                    Err(e) => {
-                        self.emitter.emit(Event::Warning {
-                            message: format!(
-                                "ContinueServiceDeployment ROLLBACK failed ({}); stopping the \
-                                 deployment with ROLLBACK instead",
-                                first_line(&e)
-                            ),
-                        });
-                        plan = RollbackPlan::StopDeployment {
-                            service_deployment_arn: service_deployment_arn.clone(),
-                        };
-                        Some(
-                            self.clients
-                                .stop_service_deployment(
-                                    &service_deployment_arn,
-                                    ServiceDeploymentStop::Rollback,
-                                )
-                                .await
-                                .map(|_| ())
-                                .map_err(|e| ("StopServiceDeployment", e)),
-                        )
-                    }
-                }
-            }
+            } => self
+                .clients
+                .stop_service_deployment(service_deployment_arn, ServiceDeploymentStop::Rollback)
+                .await
+                .err()
+                .map(|e| ("StopServiceDeployment", e)),
             _ => None,
         };
-        if let Some(Err((call, e))) = requested {
+        if let Some((call, e)) = requested {
             // The deployment may have ended meanwhile: return to the previous revision.
             self.emitter.emit(Event::Warning {
                 message: format!(
@@ -648,14 +631,6 @@ impl<'a> Engine<'a> {
         Ok(r)
     }
 
-    /// The PAUSE hook a service deployment waits on, when it waits on one.
-    async fn awaiting_hook(&self, service_deployment_arn: &str) -> Result<Option<String>> {
-        Ok(self
-            .awaiting_hook_at(service_deployment_arn)
-            .await?
-            .map(|(id, _)| id))
-    }
-
     /// The PAUSE hook a service deployment waits on, and the hook stage it waits at.
     async fn awaiting_hook_at(
         &self,
@@ -774,7 +749,7 @@ impl<'a> Engine<'a> {
             .with_hint("`cortado revisions` lists the ACTIVE revisions"));
         }
         let waiting_hook = match &ours.service_deployment_arn {
-            Some(arn) if in_flight => self.awaiting_hook(arn).await?,
+            Some(arn) if in_flight => self.awaiting_hook_at(arn).await?.map(|(id, _)| id),
             _ => None,
         };
         let plan = match (&ours.service_deployment_arn, &previous) {

@@ -467,7 +467,7 @@ fn gate_env(f: &GateFacts<'_>) -> Vec<(String, String)> {
         .obs
         .pairs
         .iter()
-        .flat_map(|p| std::iter::once(p.tg.clone()).chain(p.alternate.clone()))
+        .flat_map(|p| p.target_groups().cloned())
         .collect();
     let blue: Vec<String> = all.into_iter().filter(|t| !green.contains(t)).collect();
     env.push(("CORTADO_GREEN_TARGET_GROUP_ARN", green.join(",")));

@@ -119,11 +119,7 @@ impl<'a> AwsObserver<'a> {
                 sd.lifecycle_stage == LifecycleStage::ProductionTrafficShift
                     && sd.status == ServiceDeploymentStatus::InProgress
             });
-            let rules: Vec<String> = obs
-                .pairs
-                .iter()
-                .flat_map(|p| p.production_rule.iter().chain(p.test_rule.iter()).cloned())
-                .collect();
+            let rules: Vec<String> = obs.pairs.iter().flat_map(LbPair::rules).cloned().collect();
             if !shifting || rules.is_empty() {
                 continue;
             }
@@ -261,15 +257,12 @@ impl AwsObserver<'_> {
                 .iter()
                 .map(|d| (d.id.clone(), d.running, d.pending, d.failed))
                 .collect();
-            let strategy = Strategy::from(
-                svc.deployment_configuration()
-                    .and_then(|c| c.strategy())
-                    .map(|s| s.as_str()),
-            );
+            let strategy = strategy_of(&svc);
             let pairs = lb_pairs(&svc, &strategy);
             let target_groups: BTreeSet<String> = pairs
                 .iter()
-                .flat_map(|p| std::iter::once(p.tg.clone()).chain(p.alternate.clone()))
+                .flat_map(LbPair::target_groups)
+                .cloned()
                 .collect();
             let has_lb = !target_groups.is_empty();
             // Fetch tasks when counts moved, or when ECS counts more failed tasks of ours than
@@ -316,10 +309,7 @@ impl AwsObserver<'_> {
                 .map(|t| t.0.clone())
                 .unwrap_or_default();
             // The traffic split, while our deployment can move it (and once at the start).
-            let rules: Vec<String> = pairs
-                .iter()
-                .flat_map(|p| p.production_rule.iter().chain(p.test_rule.iter()).cloned())
-                .collect();
+            let rules: Vec<String> = pairs.iter().flat_map(LbPair::rules).cloned().collect();
             let in_flight = service_deployment.as_ref().is_some_and(|sd| {
                 !matches!(
                     sd.status,
@@ -513,6 +503,27 @@ pub struct LbPair {
     pub alternate: Option<String>,
     pub production_rule: Option<String>,
     pub test_rule: Option<String>,
+}
+
+impl LbPair {
+    /// The target group and, for a blue/green pair, the alternate one.
+    pub fn target_groups(&self) -> impl Iterator<Item = &String> {
+        std::iter::once(&self.tg).chain(self.alternate.iter())
+    }
+
+    /// The production and test listener rules, when the strategy shifts traffic.
+    pub fn rules(&self) -> impl Iterator<Item = &String> {
+        self.production_rule.iter().chain(self.test_rule.iter())
+    }
+}
+
+/// The deployment strategy of a service (absent means rolling).
+pub fn strategy_of(svc: &Service) -> Strategy {
+    Strategy::from(
+        svc.deployment_configuration()
+            .and_then(|c| c.strategy())
+            .map(|s| s.as_str()),
+    )
 }
 
 /// The load balancer entries of a service (rules only where the strategy shifts traffic).

@@ -323,3 +323,68 @@ pub struct SandboxServeArgs {
     #[arg(long, default_value_t = 1.0)]
     pub speed: f64,
 }
+
+/// Rewrites a usage error about a value that came from an environment variable (clap blames
+/// the flag, e.g. `--output`, when CORTADO_OUTPUT=xml was the culprit) so that it names the
+/// variable. `argv` is the command line without the program name; `None` when the error is
+/// not about such a value (the flag was on the command line, or the variable is not set).
+pub fn from_environment(
+    err: &clap::Error,
+    argv: impl IntoIterator<Item = std::ffi::OsString>,
+) -> Option<String> {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if !matches!(
+        err.kind(),
+        ErrorKind::InvalidValue | ErrorKind::ValueValidation
+    ) {
+        return None;
+    }
+    let ContextValue::String(shown) = err.get(ContextKind::InvalidArg)? else {
+        return None;
+    };
+    let long = shown.split_whitespace().next()?.strip_prefix("--")?;
+    let var = env_of(&<Cli as clap::CommandFactory>::command(), long)?;
+    let ContextValue::String(bad) = err.get(ContextKind::InvalidValue)? else {
+        return None;
+    };
+    if std::env::var_os(&var)?.to_string_lossy() != bad.as_str() {
+        return None;
+    }
+    // The same bad value on the command line is the command line's error. (clap also checks
+    // a global option's variable when the option is given, so the flag alone proves nothing.)
+    let flag = format!("--{long}");
+    let mut args = argv.into_iter().map(|a| a.to_string_lossy().into_owned());
+    let mut given = Vec::new();
+    while let Some(a) = args.next() {
+        if a == flag {
+            given.extend(args.next());
+        } else if let Some(v) = a.strip_prefix(&format!("{flag}=")) {
+            given.push(v.to_string());
+        }
+    }
+    if given.iter().any(|v| v == bad) {
+        return None;
+    }
+    let text = err.render().to_string();
+    Some(
+        text.replacen(
+            &format!("for '{shown}'"),
+            &format!("in the environment variable {var} (read for {flag})"),
+            1,
+        )
+        .trim_end()
+        .replace(
+            "For more information, try '--help'.",
+            &format!("Set {var} to a valid value or unset it; see `cortado --help`."),
+        ),
+    )
+}
+
+/// The environment variable of the option `--long` anywhere in `cmd`'s tree.
+fn env_of(cmd: &clap::Command, long: &str) -> Option<String> {
+    cmd.get_arguments()
+        .find(|a| a.get_long() == Some(long))
+        .and_then(|a| a.get_env())
+        .map(|v| v.to_string_lossy().into_owned())
+        .or_else(|| cmd.get_subcommands().find_map(|s| env_of(s, long)))
+}

@@ -75,6 +75,24 @@ pub struct Config {
     pub warnings: Vec<Diagnostic>,
 }
 
+impl Config {
+    /// Renders a definition file this config names at `key` (`task_definition` or
+    /// `service_definition`). Findings without a place of their own (the file is missing or
+    /// unreadable) are located at that key of the config, so the user sees which line named it.
+    pub fn load_definition(&self, ctx: &RenderContext, key: &str, path: &Path) -> Result<Document> {
+        render::load(ctx, path).map_err(|mut e| {
+            let at = self
+                .document
+                .locate(&format!("/{}", render::spans::escape_token(key)));
+            for d in e.diagnostics.iter_mut().filter(|d| d.location.is_none()) {
+                d.message = format!("{key}: {}", d.message);
+                d.location = Some(at.clone());
+            }
+            e
+        })
+    }
+}
+
 /// Finds the default config file in `dir`.
 pub fn find_default(dir: &Path) -> Result<PathBuf> {
     DEFAULT_NAMES

@@ -37,6 +37,10 @@ pub enum ExitCode {
 pub enum ErrorKind {
     BadInput,
     Aws,
+    /// An AWS call that may well succeed if tried again later: throttled, a server error
+    /// (5xx), a lost connection or no answer in time, after the SDK's own retries. Exit 7
+    /// like [`ErrorKind::Aws`]; read-only phases wait and try again while the deadline allows.
+    AwsTransient,
     FailedRolledBack,
     FailedNotRolledBack,
     RollbackFailed,
@@ -49,7 +53,7 @@ impl ErrorKind {
     pub fn exit_code(self) -> ExitCode {
         match self {
             ErrorKind::BadInput => ExitCode::BadInput,
-            ErrorKind::Aws => ExitCode::Aws,
+            ErrorKind::Aws | ErrorKind::AwsTransient => ExitCode::Aws,
             ErrorKind::FailedRolledBack => ExitCode::FailedRolledBack,
             ErrorKind::FailedNotRolledBack => ExitCode::FailedNotRolledBack,
             ErrorKind::RollbackFailed => ExitCode::RollbackFailed,

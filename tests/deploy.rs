@@ -13,430 +13,13 @@
 //! order, which also spreads the long ones (s04, s09, s11) over the test threads. Most of the
 //! time is spent waiting on cortado's real-time poll cadence (1-4 s), not on CPU.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use aws_sdk_ecs::config::{BehaviorVersion, Credentials, Region};
-use aws_sdk_ecs::types::Service;
-use cortado_sandbox::{
-    self as sandbox, ApiFaults, FailRule, FaultsPatch, Prepare, RequestRecord, Sandbox,
-};
+use common::*;
 use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, BufReader};
-
-const REPO: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com/web";
-const TARGET_GROUP: &str =
-    "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web/0123456789abcdef";
-const CLUSTER: &str = "scenarios";
-const SERVICE: &str = "web";
-/// Virtual seconds per real second for most scenarios: a rolling deploy takes ~1 s of ECS
-/// time per 200, so the real-time poll cadence (1 s) dominates.
-const FAST: f64 = 200.0;
-
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/deploy")
-        .join(name)
-}
-
-/// One scenario's world: a sandbox, a config folder, and an SDK client to look at the result.
-struct Scenario {
-    sb: Sandbox,
-    config: PathBuf,
-    ecs: aws_sdk_ecs::Client,
-    /// Extra environment of every cortado run (e.g. STRATEGY for `web-bg`).
-    env: Vec<(String, String)>,
-}
-
-/// What one run of the binary left behind.
-#[derive(Debug)]
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-    took: Duration,
-}
-
-impl Run {
-    /// Every JSON line of stdout (events and the final result).
-    fn events(&self) -> Vec<Value> {
-        self.stdout
-            .lines()
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .collect()
-    }
-
-    fn events_of(&self, kind: &str) -> Vec<Value> {
-        self.events()
-            .into_iter()
-            .filter(|e| e["event"] == kind)
-            .collect()
-    }
-
-    /// The service entry of the final `result` event.
-    fn result(&self) -> Value {
-        self.events_of("result")
-            .first()
-            .and_then(|r| r["services"].get(0).cloned())
-            .unwrap_or_else(|| panic!("no result event in the output\n{}", self.dump()))
-    }
-
-    fn dump(&self) -> String {
-        format!(
-            "exit {} after {:?}\n--- stdout\n{}\n--- stderr\n{}",
-            self.code, self.took, self.stdout, self.stderr
-        )
-    }
-
-    #[track_caller]
-    fn expect_code(&self, code: i32) -> &Self {
-        if std::env::var_os("SCENARIO_DUMP").is_some() {
-            eprintln!("{}", self.dump());
-        }
-        assert_eq!(self.code, code, "unexpected exit code\n{}", self.dump());
-        self
-    }
-}
-
-impl Scenario {
-    /// A sandbox at `speed` with the cluster, target group and ECR images `web:<tag>` for
-    /// each tag in `images`.
-    async fn new(config: &str, speed: f64, images: &[&str]) -> Scenario {
-        Scenario::with_seed(config, speed, images, 7).await
-    }
-
-    /// [`Scenario::new`] with another seed for the sandbox's PRNG (timings, fault draws).
-    async fn with_seed(config: &str, speed: f64, images: &[&str], seed: u64) -> Scenario {
-        let sb = sandbox::start(sandbox::Options {
-            speed,
-            rng_seed: seed,
-            ..sandbox::Options::default()
-        })
-        .await
-        .unwrap();
-        Prepare {
-            cluster: CLUSTER.into(),
-            service: Some(SERVICE.into()),
-            target_groups: vec![TARGET_GROUP.into()],
-            images: images.iter().map(|t| format!("{REPO}:{t}")).collect(),
-            blue_green: Vec::new(),
-        }
-        .apply(&sb)
-        .unwrap();
-        let ecs = aws_sdk_ecs::Client::from_conf(
-            aws_sdk_ecs::Config::builder()
-                .behavior_version(BehaviorVersion::latest())
-                .region(Region::new("us-east-1"))
-                .credentials_provider(Credentials::new("AKIDTEST", "secret", None, None, "t"))
-                .endpoint_url(sb.endpoint())
-                .build(),
-        );
-        Scenario {
-            sb,
-            config: fixture(config).join("cortado.yml"),
-            ecs,
-            env: Vec::new(),
-        }
-    }
-
-    /// The `web-bg` fixture under `strategy` (BLUE_GREEN, CANARY or LINEAR): the sandbox also
-    /// has the alternate target group and the production (:80) and test (:8080) listener
-    /// rules the service definition names.
-    async fn blue_green(strategy: &str, speed: f64, images: &[&str]) -> Scenario {
-        let mut s = Scenario::new("web-bg", speed, &[]).await;
-        let svc: Value = serde_json::from_str(
-            &std::fs::read_to_string(fixture("web-bg").join("ecs-service-def.json"))
-                .unwrap()
-                .lines()
-                .filter(|l| !l.contains("{{"))
-                .collect::<Vec<_>>()
-                .join("\n"),
-        )
-        .unwrap();
-        let adv = &svc["loadBalancers"][0]["advancedConfiguration"];
-        Prepare {
-            cluster: CLUSTER.into(),
-            service: Some(SERVICE.into()),
-            target_groups: vec![TARGET_GROUP.into()],
-            images: images.iter().map(|t| format!("{REPO}:{t}")).collect(),
-            blue_green: vec![sandbox::PrepareBlueGreen {
-                target_group: TARGET_GROUP.into(),
-                alternate_target_group: adv["alternateTargetGroupArn"].as_str().unwrap().into(),
-                production_listener_rule: adv["productionListenerRule"].as_str().map(Into::into),
-                test_listener_rule: adv["testListenerRule"].as_str().map(Into::into),
-            }],
-        }
-        .apply(&s.sb)
-        .unwrap();
-        s.env.push(("STRATEGY".into(), strategy.into()));
-        s
-    }
-
-    fn command(&self, tag: &str, args: &[&str]) -> tokio::process::Command {
-        self.command_with(&self.config, tag, args)
-    }
-
-    fn command_with(&self, config: &Path, tag: &str, args: &[&str]) -> tokio::process::Command {
-        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_cortado"));
-        cmd.env_clear()
-            .arg("--config")
-            .arg(config)
-            .args(["--output", "json"])
-            .args(args)
-            .env("AWS_ENDPOINT_URL", self.sb.endpoint())
-            .env("AWS_ACCESS_KEY_ID", "AKIDTEST")
-            .env("AWS_SECRET_ACCESS_KEY", "secret")
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env("TAG", tag)
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        if let Some(path) = std::env::var_os("PATH") {
-            cmd.env("PATH", path);
-        }
-        cmd
-    }
-
-    /// Runs `cortado <args>` with `TAG=tag` to its end (bounded: 60 s).
-    async fn cortado(&self, tag: &str, args: &[&str]) -> Run {
-        finish(self.command(tag, args)).await
-    }
-
-    async fn deploy(&self, tag: &str, extra: &[&str]) -> Run {
-        let mut args = vec!["deploy"];
-        args.extend_from_slice(extra);
-        self.cortado(tag, &args).await
-    }
-
-    /// The service as DescribeServices shows it.
-    async fn service(&self) -> Service {
-        let out = self
-            .ecs
-            .describe_services()
-            .cluster(CLUSTER)
-            .services(SERVICE)
-            .send()
-            .await
-            .unwrap();
-        out.services().first().cloned().expect("the service exists")
-    }
-
-    /// Asserts the service settled: one deployment, on `revision`, `running` tasks.
-    #[track_caller]
-    /// The deployments of a service in one line each: status, revision, running/desired,
-    /// rollout state.
-    fn shape(svc: &Service) -> Vec<String> {
-        svc.deployments()
-            .iter()
-            .map(|d| {
-                format!(
-                    "{} {} {}/{} {:?}",
-                    d.status().unwrap_or_default(),
-                    revision_of(d.task_definition().unwrap_or_default()),
-                    d.running_count(),
-                    d.desired_count(),
-                    d.rollout_state()
-                )
-            })
-            .collect()
-    }
-
-    fn assert_settled(svc: &Service, revision: u32, running: i32) {
-        let ds = svc.deployments();
-        let shape = Self::shape(svc);
-        assert_eq!(
-            revision_of(svc.task_definition().unwrap_or_default()),
-            revision,
-            "service revision; deployments: {shape:?}"
-        );
-        assert_eq!(ds.len(), 1, "one deployment left: {shape:?}");
-        assert_eq!(svc.running_count(), running, "running tasks: {shape:?}");
-    }
-
-    /// After a rollback cortado exits once the earlier revision serves alone: `revision` is
-    /// PRIMARY with `running` tasks, every other deployment has stopped its tasks (ECS may
-    /// still list it while targets drain). Then, with the sandbox's clock moved on, ECS
-    /// finishes on its own: one deployment left.
-    async fn assert_rolled_back_to(&self, revision: u32, running: i32) {
-        let svc = self.service().await;
-        let ds = svc.deployments();
-        let shape = Self::shape(&svc);
-        assert_eq!(
-            revision_of(svc.task_definition().unwrap_or_default()),
-            revision,
-            "service revision; deployments: {shape:?}"
-        );
-        let primary = ds
-            .iter()
-            .find(|d| d.status() == Some("PRIMARY"))
-            .unwrap_or_else(|| panic!("no PRIMARY: {shape:?}"));
-        assert_eq!(primary.running_count(), running, "{shape:?}");
-        assert!(
-            ds.iter()
-                .filter(|d| d.status() != Some("PRIMARY"))
-                .all(|d| d.running_count() == 0 || d.desired_count() == 0),
-            "the failed deployment still runs tasks: {shape:?}"
-        );
-        self.sb.control().advance(900.0);
-        let mut settled = self.service().await;
-        for _ in 0..50 {
-            if settled.deployments().len() == 1 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            settled = self.service().await;
-        }
-        Self::assert_settled(&settled, revision, running);
-    }
-
-    /// The request log's newest sequence number (0 when empty).
-    fn mark(&self) -> u64 {
-        self.sb
-            .control()
-            .requests()
-            .last()
-            .map(|r| r.seq)
-            .unwrap_or(0)
-    }
-
-    fn requests_after(&self, mark: u64) -> Vec<RequestRecord> {
-        self.sb
-            .control()
-            .requests()
-            .into_iter()
-            .filter(|r| r.seq > mark)
-            .collect()
-    }
-
-    /// Jumps virtual time forward (+200 s per real second) until the handle is aborted: a
-    /// slow sandbox gets through the uninteresting part of a scenario quickly.
-    fn accelerate(&self) -> tokio::task::JoinHandle<()> {
-        let control = self.sb.control();
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-                control.advance(4.0);
-            }
-        })
-    }
-
-    /// Deploys v1 (creates the service) then v2: the service settles on revision 2.
-    async fn on_v2(&self) {
-        self.deploy("v1", &[]).await.expect_code(0);
-        self.deploy("v2", &[]).await.expect_code(0);
-        Self::assert_settled(&self.service().await, 2, 2);
-    }
-
-    /// Starts `cortado` in the background and returns once it has started its deployment.
-    async fn start_background(&self, tag: &str, args: &[&str]) -> Background {
-        let mut child = self.command(tag, args).spawn().unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let mut lines = BufReader::new(stdout).lines();
-        let mut seen = String::new();
-        let started = tokio::time::timeout(Duration::from_secs(20), async {
-            while let Some(line) = lines.next_line().await.unwrap() {
-                seen.push_str(&line);
-                seen.push('\n');
-                if line.contains("\"event\":\"deployment_started\"") {
-                    return true;
-                }
-            }
-            false
-        })
-        .await;
-        assert_eq!(started, Ok(true), "the deployment did not start:\n{seen}");
-        Background {
-            child,
-            lines,
-            seen,
-            t0: Instant::now(),
-        }
-    }
-}
-
-/// A cortado process running in the background.
-struct Background {
-    child: tokio::process::Child,
-    lines: tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
-    seen: String,
-    t0: Instant,
-}
-
-impl Background {
-    /// Reads its output until an event of `kind` (bounded by `within`).
-    async fn wait_for(&mut self, kind: &str, within: Duration) {
-        let needle = format!("\"event\":\"{kind}\"");
-        let found = tokio::time::timeout(within, async {
-            while let Ok(Some(line)) = self.lines.next_line().await {
-                self.seen.push_str(&line);
-                self.seen.push('\n');
-                if line.contains(&needle) {
-                    return true;
-                }
-            }
-            false
-        })
-        .await;
-        assert_eq!(found, Ok(true), "no {kind} event:\n{}", self.seen);
-    }
-
-    /// Reads the rest of its output and waits for it to end (bounded by `within`).
-    async fn finish(mut self, within: Duration) -> Run {
-        let mut stderr = self.child.stderr.take().unwrap();
-        let read = async {
-            while let Ok(Some(line)) = self.lines.next_line().await {
-                self.seen.push_str(&line);
-                self.seen.push('\n');
-            }
-            let mut err = String::new();
-            let _ = tokio::io::AsyncReadExt::read_to_string(&mut stderr, &mut err).await;
-            let status = self.child.wait().await.unwrap();
-            (status, err)
-        };
-        let (status, stderr) = tokio::time::timeout(within, read)
-            .await
-            .unwrap_or_else(|_| panic!("cortado did not end within {within:?}:\n{}", self.seen));
-        Run {
-            code: status.code().unwrap_or(-1),
-            stdout: self.seen,
-            stderr,
-            took: self.t0.elapsed(),
-        }
-    }
-}
-
-async fn finish(mut cmd: tokio::process::Command) -> Run {
-    let t0 = Instant::now();
-    let out = tokio::time::timeout(Duration::from_secs(60), cmd.output())
-        .await
-        .expect("cortado ends within 60 s")
-        .unwrap();
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        took: t0.elapsed(),
-    }
-}
-
-/// The revision number of a task definition ARN (`...:task-definition/web:3` -> 3).
-fn revision_of(arn: &str) -> u32 {
-    arn.rsplit(':')
-        .next()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(0)
-}
-
-fn mutating(reqs: &[RequestRecord]) -> Vec<String> {
-    reqs.iter()
-        .filter(|r| r.mutating)
-        .map(|r| r.operation.clone())
-        .collect()
-}
 
 // ---------------------------------------------------------------------------- scenarios
 
@@ -665,7 +248,19 @@ async fn s07_superseded_by_another_actor_is_not_rolled_back() {
     let s = Scenario::new("web", FAST, &["v1", "v2", "v6--slow-start-1h"]).await;
     s.on_v2().await;
     let bg = s.start_background("v6--slow-start-1h", &["deploy"]).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // DescribeServiceDeployments answers 1.5 s late, so the other actor's call lands while
+    // one is in flight: cortado's two reads of a poll then straddle it. It must still see a
+    // supersession (the fault matrix caught a poll that read the services list before the
+    // update and the service deployment after it, and waited for a rollback that never came).
+    s.sb.control().update_faults(FaultsPatch {
+        api: Some(ApiFaults {
+            latency_ms: 1500,
+            operations: vec!["DescribeServiceDeployments".into()],
+            ..ApiFaults::default()
+        }),
+        ..FaultsPatch::default()
+    });
+    tokio::time::sleep(Duration::from_millis(700)).await;
     let theirs = s
         .ecs
         .update_service()
@@ -737,7 +332,7 @@ async fn s08_scale_to_zero() {
 }
 
 /// 9. A flaky API: 50% throttling and 10% server errors on every call during a happy deploy.
-///    The SDK retries (5 attempts) and the watcher tolerates failed polls: exit 0, success,
+///    The SDK retries (8 attempts), a throttled read before the first write is tried again, and the watcher tolerates failed polls: exit 0, success,
 ///    the service on revision 2. The sandbox's PRNG seed is fixed (7), so the fault draws of
 ///    the sequential read/write phase repeat. Measured across seeds 1-16
 ///    (`throttling_failure_rate`): 2 of 16 deploys exit 7, each when one call of the
@@ -771,6 +366,36 @@ async fn s09_throttling_and_server_errors_do_not_change_the_verdict() {
         .filter(|r| r.operation == "UpdateService" && r.error.is_none())
         .count();
     assert_eq!(updates, 1, "one UpdateService went through");
+    Scenario::assert_settled(&s.service().await, 2, 2);
+}
+
+/// 9b. Throttled past the SDK's retries before the first write: deciding only reads, so
+///     cortado waits and reads again (with a warning) instead of failing the run. Here every
+///     attempt of the first DescribeTaskDefinition (the SDK makes 8) and of one more is throttled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s09b_reads_throttled_past_the_retries_are_tried_again() {
+    let s = Scenario::new("web", FAST, &["v1", "v2"]).await;
+    s.deploy("v1", &[]).await.expect_code(0);
+    s.sb.control().update_faults(FaultsPatch {
+        fail_next: Some(vec![FailRule {
+            operation: "DescribeTaskDefinition".into(),
+            code: "ThrottlingException".into(),
+            status: Some(400),
+            message: Some("Rate exceeded".into()),
+            count: 9,
+        }]),
+        ..FaultsPatch::default()
+    });
+    let run = s.deploy("v2", &[]).await;
+    run.expect_code(0);
+    let warnings = run.events_of("warning");
+    assert!(
+        warnings.iter().any(|w| w["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("ThrottlingException") && m.contains("reading again"))),
+        "{}",
+        run.dump()
+    );
     Scenario::assert_settled(&s.service().await, 2, 2);
 }
 
@@ -1308,33 +933,6 @@ async fn s19_ssm_access_denied_while_rendering_exits_7() {
 }
 
 // ------------------------------------------------------------- blue/green, canary, linear
-
-/// The production share of the new revision in each `traffic` event, in order.
-fn production_steps(run: &Run) -> Vec<i64> {
-    let mut steps: Vec<i64> = run
-        .events_of("traffic")
-        .iter()
-        .filter_map(|e| e["production_green"].as_i64())
-        .collect();
-    steps.dedup();
-    steps
-}
-
-/// The lifecycle stages of the `stage` events, in order.
-fn stages(run: &Run) -> Vec<String> {
-    run.events_of("stage")
-        .iter()
-        .filter_map(|e| e["stage"].as_str().map(str::to_string))
-        .collect()
-}
-
-/// The actions of the ContinueServiceDeployment calls after `mark`, from the request log.
-fn continue_calls(s: &Scenario, mark: u64) -> usize {
-    s.requests_after(mark)
-        .iter()
-        .filter(|r| r.operation == "ContinueServiceDeployment")
-        .count()
-}
 
 /// B1. Blue/green with a passing gate: the stages in order, test traffic on green before
 ///     the gate, the gate answered CONTINUE once, production traffic 0 -> 100, exit 0.

@@ -110,6 +110,7 @@ impl Clients {
         let head = format!("{} failed for {}", call.operation, call.subject);
         match &err {
             SdkError::ServiceError(e) => {
+                let status = e.raw().status().as_u16();
                 let e = e.err();
                 let code = e.code().unwrap_or("");
                 let message = e.message().unwrap_or("").trim();
@@ -127,7 +128,7 @@ impl Clients {
                 } else {
                     format!("{head}: {code}: {message}")
                 };
-                service_error(call, code, said, region)
+                service_error(call, code, status, said, region)
             }
             SdkError::DispatchFailure(d) => {
                 if source_chain(&err).any(|s| s.is::<CredentialsError>()) {
@@ -140,12 +141,12 @@ impl Clients {
                         CREDENTIALS_HINT,
                     )
                 } else if d.is_timeout() {
-                    aws(
+                    transient(
                         format!("{head}: connecting to {target} timed out"),
                         "check the network, proxy settings (HTTPS_PROXY) and the endpoint; the call was retried",
                     )
                 } else if d.is_io() {
-                    aws(
+                    transient(
                         format!("{head}: cannot reach {target}: {}", chain_text(&err)),
                         "check the network and the endpoint (AWS_ENDPOINT_URL, --sandbox: is the sandbox running?)",
                     )
@@ -159,7 +160,7 @@ impl Clients {
                     )
                 }
             }
-            SdkError::TimeoutError(_) => aws(
+            SdkError::TimeoutError(_) => transient(
                 format!("{head}: no answer from {target} in time"),
                 "AWS may be slow or unreachable; try again, or check the network",
             ),
@@ -180,7 +181,7 @@ impl Clients {
     }
 }
 
-fn service_error(call: &Call, code: &str, said: String, region: &str) -> Error {
+fn service_error(call: &Call, code: &str, status: u16, said: String, region: &str) -> Error {
     let action = call.action();
     if EXPIRED.contains(&code) {
         aws(
@@ -215,7 +216,7 @@ fn service_error(call: &Call, code: &str, said: String, region: &str) -> Error {
             ),
         )
     } else if THROTTLED.contains(&code) {
-        aws(
+        transient(
             said,
             "AWS throttled the calls and the retries ran out: try again later, or raise the retry attempts",
         )
@@ -223,6 +224,11 @@ fn service_error(call: &Call, code: &str, said: String, region: &str) -> Error {
         Error::input(Diagnostic::error(said).hint(format!(
             "ECS refused the input of {action}: fix the definition named in the message; `cortado validate` checks most rules locally"
         )))
+    } else if status >= 500 {
+        transient(
+            said,
+            "AWS answered with a server error after the retries; if it persists, check the AWS Health Dashboard",
+        )
     } else {
         aws(
             said,
@@ -233,6 +239,14 @@ fn service_error(call: &Call, code: &str, said: String, region: &str) -> Error {
 
 fn aws(message: String, hint: impl Into<String>) -> Error {
     Error::new(ErrorKind::Aws, Diagnostic::error(message).hint(hint))
+}
+
+/// An error that may pass if the same call is made again later ([`ErrorKind::AwsTransient`]).
+fn transient(message: String, hint: impl Into<String>) -> Error {
+    Error::new(
+        ErrorKind::AwsTransient,
+        Diagnostic::error(message).hint(hint),
+    )
 }
 
 fn source_chain<'a>(

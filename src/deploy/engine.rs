@@ -91,6 +91,45 @@ impl<'a> Engine<'a> {
         self.wait_rollback.unwrap_or(local.rollout.wait_rollback)
     }
 
+    /// [`apply::decide`], tried again while AWS answers with a transient error (throttled, a
+    /// server error, a lost connection) after the SDK's retries, and the deadline allows:
+    /// deciding only reads, so another try is safe, and a run should not fail before its first
+    /// write for what a few seconds cure. Waits 1, 2, 4, 8, 16, 16... s, with a warning each
+    /// time; a cancel ends the wait.
+    async fn decide_patiently(
+        &self,
+        local: &Local,
+        flags: &DeployFlags,
+        deadline: Instant,
+    ) -> Result<apply::Decision> {
+        let mut wait = Duration::from_secs(1);
+        let mut cancel = self.cancel.clone();
+        loop {
+            let err = match apply::decide(self.clients, local, flags).await {
+                Err(e) if e.kind == ErrorKind::AwsTransient => e,
+                done => return done,
+            };
+            if Instant::now() + wait >= deadline || *cancel.borrow() {
+                return Err(err);
+            }
+            let why = err
+                .diagnostics
+                .first()
+                .map_or_else(String::new, |d| d.message.clone());
+            self.emitter.emit(Event::Warning {
+                message: format!(
+                    "{why}; reading again in {} s (nothing was changed yet)",
+                    wait.as_secs()
+                ),
+            });
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = cancel.changed() => return Err(err),
+            }
+            wait = (wait * 2).min(Duration::from_secs(16));
+        }
+    }
+
     /// `cortado deploy`: every config of the run decided and applied, every started
     /// deployment followed in one watch, then each settled (rolled back when it failed).
     pub async fn deploy(&self, locals: &[Local], flags: &DeployFlags) -> Result<RunResult> {
@@ -106,7 +145,7 @@ impl<'a> Engine<'a> {
         let mut followed: Vec<(usize, &Local, Started)> = Vec::new();
         for local in locals {
             let service = local.service_name()?.to_string();
-            let decision = apply::decide(self.clients, local, flags).await?;
+            let decision = self.decide_patiently(local, flags, deadline).await?;
             self.emitter.emit(Event::Plan {
                 service: service.clone(),
                 cluster: local.config.cluster.clone(),

@@ -14,8 +14,8 @@ use crate::aws::types::{CreateServiceInput, RegisterTaskDefinitionInput};
 use crate::config::{Config, parse_duration};
 use crate::error::{Diagnostic, Error, ErrorKind, Result, did_you_mean};
 use crate::model;
+use crate::render::RenderContext;
 use crate::render::plugins::Lookups;
-use crate::render::{self, RenderContext};
 
 /// What to do when the run is cancelled (SIGINT/SIGTERM) during a rollout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -189,11 +189,11 @@ pub fn load(ctx: &RenderContext, config: Config) -> Result<Local> {
         );
         return Err(Error::findings(findings));
     };
-    let task_doc = render::load(ctx, &task_path);
+    let task_doc = config.load_definition(ctx, "task_definition", &task_path);
     let service_doc = config
         .service_definition
         .as_ref()
-        .map(|p| render::load(ctx, p));
+        .map(|p| config.load_definition(ctx, "service_definition", p));
     let mut rendered = true;
     for e in std::iter::once(task_doc.as_ref().err())
         .chain(service_doc.iter().map(|r| r.as_ref().err()))

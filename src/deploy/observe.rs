@@ -227,10 +227,11 @@ impl AwsObserver<'_> {
     /// A full poll: DescribeServices, service deployments, target health, tasks on change.
     async fn full(&mut self, services: &[(String, Ours)]) -> Result<Vec<Observation>> {
         let names: Vec<String> = services.iter().map(|(s, _)| s.clone()).collect();
-        let described = self
-            .clients
-            .describe_services(&self.cluster, &names)
-            .await?;
+        // Service deployments first, then the services: the two reads are not one snapshot,
+        // and in this order `deployments[]` is never older than the status. A service
+        // deployment STOPPED because another actor started a newer one then always comes
+        // with that newer deployment in the list (read the other way round, the verdict saw
+        // "stopped" beside our own PRIMARY and took it for a rollback it then waited for).
         let arns: Vec<String> = services
             .iter()
             .filter_map(|(_, o)| o.service_deployment_arn.clone())
@@ -240,6 +241,10 @@ impl AwsObserver<'_> {
         } else {
             self.clients.describe_service_deployments(&arns).await?
         };
+        let described = self
+            .clients
+            .describe_services(&self.cluster, &names)
+            .await?;
         let mut out = Vec::new();
         for ((name, ours), svc) in services.iter().zip(described) {
             let Some(svc) = svc else {

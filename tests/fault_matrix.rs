@@ -1,0 +1,782 @@
+//! The fault matrix: every fault scenario, run many times on different sandbox seeds, and a
+//! table of how often cortado got it right.
+//!
+//! Each run is the real `cortado` binary against a sandbox of its own (seeded PRNG: task
+//! timings, IDs, API fault draws): `v1` creates the service, then `v2` carrying the fault is
+//! deployed and judged on three counts, each against what the scenario must produce:
+//!
+//! - **verdict**: the `status` of the run's result (`succeeded`, `rolled-back`, `timed-out`,
+//!   `cancelled`, `failed`, `rollback-failed`);
+//! - **exit code**: the documented code for that verdict;
+//! - **serving**: right after cortado exits, read through the SDK (never through cortado's
+//!   words), the expected revision is PRIMARY with all its desired tasks running, no other
+//!   deployment runs a task, and the load balancer counts exactly that many healthy targets.
+//!   Scenarios that leave a service in flux on purpose (another actor's deployment, a
+//!   rollback that AWS refused) check instead that cortado did not claim otherwise.
+//!
+//! Printed: one Markdown table row per scenario (runs, right verdicts, right exit codes,
+//! right end states, median wall time and API calls of the measured deploy), then a
+//! `test result:` line in libtest's format, so `cargo test` counts the runs. Exits 1 if any run
+//! was wrong, listing each wrong run with its seed (rerun one with `-- --seed N NAME`).
+//!
+//! ```text
+//! cargo test --locked --test fault_matrix                       # 3 seeds (CI)
+//! CORTADO_MATRIX_SEEDS=20 cargo test --locked --test fault_matrix  # the README's table
+//! cargo test --locked --test fault_matrix -- --seeds 20 --jobs 6 throttl   # some scenarios
+//! ```
+//!
+//! Knobs: `--seeds N` / `CORTADO_MATRIX_SEEDS` (default 3), `--seed N` (that one seed only),
+//! `--jobs N` / `CORTADO_MATRIX_JOBS` (runs at once, default 4), free words filter scenario
+//! names by substring. The cortado binary is the one cargo built for this test.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aws_sdk_ecs::config::{BehaviorVersion, Credentials, Region};
+use common::*;
+
+/// The end state a scenario must leave.
+#[derive(Clone, Copy)]
+enum Serving {
+    /// This revision serves alone and healthy.
+    Alone(u32),
+    /// Left in flux on purpose; the scenario's own check decides.
+    Flux,
+}
+
+/// What one run produced.
+struct Observed {
+    code: i32,
+    status: String,
+    serving: Option<u32>,
+    /// The scenario's own check of the end state (`Serving::Flux`), or why it failed.
+    flux_ok: Result<(), String>,
+    took: Duration,
+    calls: usize,
+    note: String,
+}
+
+type RunFuture = Pin<Box<dyn Future<Output = Observed> + Send>>;
+
+/// One row of the matrix.
+struct Case {
+    name: &'static str,
+    code: i32,
+    status: &'static str,
+    serving: Serving,
+    run: fn(u64) -> RunFuture,
+}
+
+fn cases() -> Vec<Case> {
+    vec![
+        Case {
+            name: "no fault (baseline)",
+            code: 0,
+            status: "succeeded",
+            serving: Serving::Alone(2),
+            run: |seed| Box::pin(simple(seed, "v2", &[], Api::None)),
+        },
+        Case {
+            name: "crash loop",
+            code: 3,
+            status: "rolled-back",
+            serving: Serving::Alone(1),
+            run: |seed| Box::pin(simple(seed, "v2--crash-20s", &[], Api::None)),
+        },
+        Case {
+            name: "image pull failure",
+            code: 3,
+            status: "rolled-back",
+            serving: Serving::Alone(1),
+            run: |seed| Box::pin(simple(seed, "v2--pull-fail", &[], Api::None)),
+        },
+        Case {
+            name: "image missing from ECR",
+            code: 3,
+            status: "rolled-back",
+            serving: Serving::Alone(1),
+            run: |seed| Box::pin(simple(seed, "v2-never-pushed", &[], Api::None)),
+        },
+        Case {
+            name: "container health check fails",
+            code: 3,
+            status: "rolled-back",
+            serving: Serving::Alone(1),
+            run: |seed| Box::pin(simple(seed, "v2--unhealthy", &[], Api::None)),
+        },
+        Case {
+            name: "ELB health check fails",
+            code: 3,
+            status: "rolled-back",
+            serving: Serving::Alone(1),
+            run: |seed| Box::pin(simple(seed, "v2--elb-unhealthy", &[], Api::None)),
+        },
+        Case {
+            name: "slow start past the grace period (healthy)",
+            code: 0,
+            status: "succeeded",
+            serving: Serving::Alone(2),
+            run: |seed| Box::pin(simple(seed, "v2--slow-start-120s", &[], Api::None)),
+        },
+        Case {
+            name: "timeout (--timeout 3s)",
+            code: 6,
+            status: "timed-out",
+            serving: Serving::Alone(1),
+            run: |seed| {
+                Box::pin(simple(
+                    seed,
+                    "v2--slow-start-1h",
+                    &["--timeout", "3s"],
+                    Api::None,
+                ))
+            },
+        },
+        Case {
+            name: "concurrent external deploy",
+            code: 4,
+            status: "failed",
+            serving: Serving::Flux,
+            run: |seed| Box::pin(superseded(seed)),
+        },
+        Case {
+            name: "scaled to zero during the deploy",
+            code: 0,
+            status: "succeeded",
+            serving: Serving::Alone(2),
+            run: |seed| Box::pin(scaled_to_zero(seed)),
+        },
+        Case {
+            name: "50% throttling",
+            code: 0,
+            status: "succeeded",
+            serving: Serving::Alone(2),
+            run: |seed| Box::pin(simple(seed, "v2", &[], Api::Throttle(0.5))),
+        },
+        Case {
+            name: "10% server errors (5xx)",
+            code: 0,
+            status: "succeeded",
+            serving: Serving::Alone(2),
+            run: |seed| Box::pin(simple(seed, "v2", &[], Api::Errors(0.1))),
+        },
+        Case {
+            name: "10% dropped connections",
+            code: 0,
+            status: "succeeded",
+            serving: Serving::Alone(2),
+            run: |seed| Box::pin(simple(seed, "v2", &[], Api::Drop(0.1))),
+        },
+        Case {
+            name: "2 s latency on every call",
+            code: 0,
+            status: "succeeded",
+            serving: Serving::Alone(2),
+            run: |seed| Box::pin(simple(seed, "v2", &[], Api::Latency(2000))),
+        },
+        Case {
+            name: "SIGINT mid-deploy",
+            code: 130,
+            status: "cancelled",
+            serving: Serving::Alone(1),
+            run: |seed| Box::pin(signalled(seed, "INT")),
+        },
+        Case {
+            name: "SIGTERM mid-deploy",
+            code: 130,
+            status: "cancelled",
+            serving: Serving::Alone(1),
+            run: |seed| Box::pin(signalled(seed, "TERM")),
+        },
+        Case {
+            name: "rollback that itself fails",
+            code: 5,
+            status: "rollback-failed",
+            serving: Serving::Flux,
+            run: |seed| Box::pin(rollback_refused(seed)),
+        },
+        Case {
+            name: "alarm rollback",
+            code: 3,
+            status: "rolled-back",
+            serving: Serving::Alone(1),
+            run: |seed| Box::pin(alarm(seed)),
+        },
+        Case {
+            name: "blue/green, gate passes (baseline)",
+            code: 0,
+            status: "succeeded",
+            serving: Serving::Alone(2),
+            run: |seed| Box::pin(blue_green(seed, "v2")),
+        },
+        Case {
+            name: "blue/green gate failure",
+            code: 3,
+            status: "rolled-back",
+            serving: Serving::Alone(1),
+            run: |seed| Box::pin(blue_green(seed, "v2-gatefail")),
+        },
+        Case {
+            name: "blue/green, broken green",
+            code: 3,
+            status: "rolled-back",
+            serving: Serving::Alone(1),
+            run: |seed| Box::pin(blue_green(seed, "v2--crash-20s")),
+        },
+    ]
+}
+
+// ------------------------------------------------------------------------------ scenarios
+
+/// API faults switched on for the measured deploy only.
+#[derive(Clone, Copy)]
+enum Api {
+    None,
+    Throttle(f64),
+    Errors(f64),
+    Drop(f64),
+    Latency(u64),
+}
+
+impl Api {
+    fn patch(self) -> Option<FaultsPatch> {
+        let api = match self {
+            Api::None => return None,
+            Api::Throttle(r) => ApiFaults {
+                throttle_rate: r,
+                ..ApiFaults::default()
+            },
+            Api::Errors(r) => ApiFaults {
+                error_rate: r,
+                ..ApiFaults::default()
+            },
+            Api::Drop(r) => ApiFaults {
+                drop_rate: r,
+                ..ApiFaults::default()
+            },
+            Api::Latency(ms) => ApiFaults {
+                latency_ms: ms,
+                ..ApiFaults::default()
+            },
+        };
+        Some(FaultsPatch {
+            api: Some(api),
+            ..FaultsPatch::default()
+        })
+    }
+}
+
+/// The images every rolling scenario's ECR holds (a `v2-never-pushed` tag is missing).
+const IMAGES: &[&str] = &[
+    "v1",
+    "v2",
+    "v2--crash-20s",
+    "v2--pull-fail",
+    "v2--unhealthy",
+    "v2--elb-unhealthy",
+    "v2--slow-start-120s",
+    "v2--slow-start-1h",
+];
+
+/// A guarded rolling service on revision 1 (deployed before the measurement).
+async fn guarded(seed: u64) -> Result<Scenario, Observed> {
+    let s = Scenario::with_seed("web-guarded", FAST, IMAGES, seed).await;
+    let first = bounded(s.command("v1", &["deploy"])).await;
+    if first.code != 0 {
+        return Err(broken("the v1 deploy failed", &first));
+    }
+    Ok(s)
+}
+
+/// Deploys `tag` with `args`, under `api` faults.
+async fn simple(seed: u64, tag: &str, args: &[&str], api: Api) -> Observed {
+    let s = match guarded(seed).await {
+        Ok(s) => s,
+        Err(o) => return o,
+    };
+    if let Some(patch) = api.patch() {
+        s.sb.control().update_faults(patch);
+    }
+    let mark = s.mark();
+    let mut argv = args.to_vec();
+    argv.push("deploy");
+    let run = bounded(s.command(tag, &argv)).await;
+    let calls = s.requests_after(mark).len();
+    s.sb.control().update_faults(FaultsPatch {
+        clear: true,
+        ..FaultsPatch::default()
+    });
+    observe(&s, &run, calls, Ok(())).await
+}
+
+/// Another actor forces a new deployment while cortado follows a slow one: cortado must
+/// report it superseded (exit 4) and leave the other deployment alone (no write after it).
+async fn superseded(seed: u64) -> Observed {
+    let s = match guarded(seed).await {
+        Ok(s) => s,
+        Err(o) => return o,
+    };
+    let mark = s.mark();
+    let t0 = Instant::now();
+    let bg = s.start_background("v2--slow-start-1h", &["deploy"]).await;
+    let theirs = s
+        .ecs
+        .update_service()
+        .cluster(CLUSTER)
+        .service(SERVICE)
+        .force_new_deployment(true)
+        .send()
+        .await;
+    let after = s.mark();
+    let mut run = bg.finish(Duration::from_secs(120)).await;
+    run.took = t0.elapsed();
+    let calls = s.requests_after(mark).len();
+    let check = match theirs {
+        Err(e) => Err(format!("the other actor's UpdateService failed: {e}")),
+        Ok(_) => {
+            let writes = mutating(&s.requests_after(after));
+            if writes.is_empty() {
+                Ok(())
+            } else {
+                Err(format!(
+                    "cortado wrote after the other deployment: {writes:?}"
+                ))
+            }
+        }
+    };
+    observe(&s, &run, calls, check).await
+}
+
+/// Someone sets the desired count to 0 while our deployment runs: ECS completes the
+/// deployment with no task, cortado's verdict is success and the revision is ours.
+async fn scaled_to_zero(seed: u64) -> Observed {
+    let s = match guarded(seed).await {
+        Ok(s) => s,
+        Err(o) => return o,
+    };
+    let mark = s.mark();
+    let t0 = Instant::now();
+    let bg = s.start_background("v2--slow-start-120s", &["deploy"]).await;
+    let scaled = s
+        .ecs
+        .update_service()
+        .cluster(CLUSTER)
+        .service(SERVICE)
+        .desired_count(0)
+        .send()
+        .await;
+    let mut run = bg.finish(Duration::from_secs(120)).await;
+    run.took = t0.elapsed();
+    let calls = s.requests_after(mark).len();
+    let mut o = observe(&s, &run, calls, Ok(())).await;
+    if let Err(e) = scaled {
+        o.flux_ok = Err(format!("the scale-in call failed: {e}"));
+    }
+    o
+}
+
+/// SIGINT or SIGTERM half a second into a slow deploy: cancelled (exit 130), rolled back.
+async fn signalled(seed: u64, signal: &str) -> Observed {
+    let s = match guarded(seed).await {
+        Ok(s) => s,
+        Err(o) => return o,
+    };
+    let mark = s.mark();
+    let t0 = Instant::now();
+    let bg = s.start_background("v2--slow-start-1h", &["deploy"]).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    if let Some(pid) = bg.child.id() {
+        let _ = std::process::Command::new("kill")
+            .args([&format!("-{signal}"), &pid.to_string()])
+            .status();
+    }
+    let mut run = bg.finish(Duration::from_secs(60)).await;
+    run.took = t0.elapsed();
+    let calls = s.requests_after(mark).len();
+    observe(&s, &run, calls, Ok(())).await
+}
+
+/// No circuit breaker, a crash loop, and every rollback call refused: exit 5, and the
+/// result must say the rollback failed (never that the service is fine).
+async fn rollback_refused(seed: u64) -> Observed {
+    let s = Scenario::with_seed("web-nocb", FAST, &["v1", "v2--crash-20s"], seed).await;
+    let first = bounded(s.command("v1", &["deploy"])).await;
+    if first.code != 0 {
+        return broken("the v1 deploy failed", &first);
+    }
+    let mark = s.mark();
+    let t0 = Instant::now();
+    let bg = s.start_background("v2--crash-20s", &["deploy"]).await;
+    let deny = |op: &str| FailRule {
+        operation: op.into(),
+        code: "AccessDeniedException".into(),
+        status: Some(400),
+        message: Some("not authorized to perform this operation".into()),
+        count: 3,
+    };
+    s.sb.control().update_faults(FaultsPatch {
+        fail_next: Some(vec![deny("StopServiceDeployment"), deny("UpdateService")]),
+        ..FaultsPatch::default()
+    });
+    let mut run = bg.finish(Duration::from_secs(120)).await;
+    run.took = t0.elapsed();
+    let calls = s.requests_after(mark).len();
+    let detail = run
+        .events_of("result")
+        .first()
+        .and_then(|r| r["services"][0]["detail"].as_str().map(str::to_string))
+        .unwrap_or_default();
+    let check = if detail.contains("ROLLBACK FAILED") {
+        Ok(())
+    } else {
+        Err(format!(
+            "the result does not say ROLLBACK FAILED: {detail:?}"
+        ))
+    };
+    observe(&s, &run, calls, check).await
+}
+
+/// The deployment's CloudWatch alarm fires while it runs: ECS rolls back, exit 3.
+async fn alarm(seed: u64) -> Observed {
+    let s = match guarded(seed).await {
+        Ok(s) => s,
+        Err(o) => return o,
+    };
+    let mark = s.mark();
+    let t0 = Instant::now();
+    let bg = s.start_background("v2--slow-start-1h", &["deploy"]).await;
+    s.sb.control().update_faults(FaultsPatch {
+        alarms: BTreeMap::from([("web-5xx".to_string(), "ALARM".to_string())]),
+        ..FaultsPatch::default()
+    });
+    let mut run = bg.finish(Duration::from_secs(120)).await;
+    run.took = t0.elapsed();
+    let calls = s.requests_after(mark).len();
+    observe(&s, &run, calls, Ok(())).await
+}
+
+/// The `web-bg` fixture (BLUE_GREEN, a gate at POST_TEST_TRAFFIC_SHIFT) deploying `tag`.
+async fn blue_green(seed: u64, tag: &str) -> Observed {
+    let s = Scenario::blue_green_seeded("BLUE_GREEN", FAST, &["v1", tag], seed).await;
+    let first = bounded(s.command("v1", &["deploy"])).await;
+    if first.code != 0 {
+        return broken("the v1 deploy failed", &first);
+    }
+    let mark = s.mark();
+    let run = bounded(s.command(tag, &["deploy"])).await;
+    let calls = s.requests_after(mark).len();
+    observe(&s, &run, calls, Ok(())).await
+}
+
+// ------------------------------------------------------------------------------- judging
+
+/// Runs a prepared command to its end, bounded by 3 minutes (a hang is a wrong run).
+async fn bounded(mut cmd: tokio::process::Command) -> Run {
+    let t0 = Instant::now();
+    match tokio::time::timeout(Duration::from_secs(180), cmd.output()).await {
+        Ok(Ok(out)) => Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            took: t0.elapsed(),
+        },
+        Ok(Err(e)) => Run {
+            code: -1,
+            stdout: String::new(),
+            stderr: format!("could not run cortado: {e}"),
+            took: t0.elapsed(),
+        },
+        Err(_) => Run {
+            code: -1,
+            stdout: String::new(),
+            stderr: "cortado did not end within 180 s".into(),
+            took: t0.elapsed(),
+        },
+    }
+}
+
+/// A run whose setup failed: wrong on every count, with the reason.
+fn broken(why: &str, run: &Run) -> Observed {
+    Observed {
+        code: -1,
+        status: String::new(),
+        serving: None,
+        flux_ok: Err(why.to_string()),
+        took: run.took,
+        calls: 0,
+        note: format!("{why}: {}", first_lines(&run.stderr)),
+    }
+}
+
+fn first_lines(s: &str) -> String {
+    s.lines().take(3).collect::<Vec<_>>().join(" | ")
+}
+
+/// Reads the end state: the revision serving alone and healthy, if any.
+async fn observe(s: &Scenario, run: &Run, calls: usize, flux_ok: Result<(), String>) -> Observed {
+    let result = run
+        .events_of("result")
+        .first()
+        .and_then(|r| r["services"].get(0).cloned())
+        .unwrap_or_default();
+    let status = result["status"].as_str().unwrap_or_default().to_string();
+    let note = if run.code == 0 {
+        String::new()
+    } else {
+        format!(
+            "{} / {}",
+            result["detail"].as_str().unwrap_or_default(),
+            first_lines(&run.stderr)
+        )
+    };
+    Observed {
+        code: run.code,
+        status,
+        serving: serving_alone(s).await,
+        flux_ok,
+        took: run.took,
+        calls,
+        note,
+    }
+}
+
+/// The revision that serves alone: PRIMARY with every desired task running, no task in any
+/// other deployment, and exactly that many healthy targets over all target groups.
+async fn serving_alone(s: &Scenario) -> Option<u32> {
+    let svc = s.service().await;
+    let ds = svc.deployments();
+    let primary = ds.iter().find(|d| d.status() == Some("PRIMARY"))?;
+    if primary.running_count() != primary.desired_count()
+        || ds
+            .iter()
+            .filter(|d| d.status() != Some("PRIMARY"))
+            .any(|d| d.running_count() > 0)
+    {
+        return None;
+    }
+    let elb = aws_sdk_elasticloadbalancingv2::Client::from_conf(
+        aws_sdk_elasticloadbalancingv2::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new("AKIDTEST", "secret", None, None, "t"))
+            .endpoint_url(s.sb.endpoint())
+            .build(),
+    );
+    let groups = elb.describe_target_groups().send().await.ok()?;
+    let mut healthy = 0;
+    for tg in groups.target_groups() {
+        let health = elb
+            .describe_target_health()
+            .target_group_arn(tg.target_group_arn()?)
+            .send()
+            .await
+            .ok()?;
+        healthy += health
+            .target_health_descriptions()
+            .iter()
+            .filter(|t| {
+                t.target_health()
+                    .and_then(|h| h.state())
+                    .is_some_and(|st| st.as_str() == "healthy")
+            })
+            .count() as i32;
+    }
+    (healthy == primary.desired_count())
+        .then(|| revision_of(primary.task_definition().unwrap_or_default()))
+}
+
+// ---------------------------------------------------------------------------------- driver
+
+struct Args {
+    seeds: Vec<u64>,
+    jobs: usize,
+    filters: Vec<String>,
+}
+
+fn args() -> Args {
+    let env_num = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<u64>().ok());
+    let mut seeds = env_num("CORTADO_MATRIX_SEEDS").unwrap_or(3);
+    let mut one = None;
+    let mut jobs = env_num("CORTADO_MATRIX_JOBS").unwrap_or(4) as usize;
+    let mut filters = Vec::new();
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--seeds" => seeds = it.next().and_then(|v| v.parse().ok()).unwrap_or(seeds),
+            "--seed" => one = it.next().and_then(|v| v.parse().ok()),
+            "--jobs" => jobs = it.next().and_then(|v| v.parse().ok()).unwrap_or(jobs),
+            // libtest's flags that cargo may pass on (--nocapture, --quiet...) mean nothing here.
+            flag if flag.starts_with('-') => {}
+            word => filters.push(word.to_lowercase()),
+        }
+    }
+    Args {
+        seeds: match one {
+            Some(s) => vec![s],
+            None => (1..=seeds.max(1)).collect(),
+        },
+        jobs: jobs.max(1),
+        filters,
+    }
+}
+
+struct Row {
+    runs: usize,
+    verdicts: usize,
+    codes: usize,
+    serving: usize,
+    took: Vec<Duration>,
+    calls: Vec<usize>,
+    wrong: Vec<String>,
+}
+
+fn median<T: Copy + Ord>(v: &mut [T]) -> Option<T> {
+    v.sort();
+    (!v.is_empty()).then(|| v[v.len() / 2])
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 4)]
+async fn main() {
+    let args = args();
+    let cases: Vec<Case> = cases()
+        .into_iter()
+        .filter(|c| {
+            args.filters.is_empty()
+                || args
+                    .filters
+                    .iter()
+                    .any(|f| c.name.to_lowercase().contains(f))
+        })
+        .collect();
+    let t0 = Instant::now();
+    eprintln!(
+        "fault matrix: {} scenarios x {} seeds, {} at once",
+        cases.len(),
+        args.seeds.len(),
+        args.jobs
+    );
+    let gate = Arc::new(tokio::sync::Semaphore::new(args.jobs));
+    let mut handles = Vec::new();
+    for (i, case) in cases.iter().enumerate() {
+        for &seed in &args.seeds {
+            let gate = gate.clone();
+            let run = case.run;
+            handles.push((
+                i,
+                seed,
+                tokio::spawn(async move {
+                    let _permit = gate.acquire_owned().await;
+                    run(seed).await
+                }),
+            ));
+        }
+    }
+    let mut rows: Vec<Row> = cases
+        .iter()
+        .map(|_| Row {
+            runs: 0,
+            verdicts: 0,
+            codes: 0,
+            serving: 0,
+            took: Vec::new(),
+            calls: Vec::new(),
+            wrong: Vec::new(),
+        })
+        .collect();
+    for (i, seed, handle) in handles {
+        let case = &cases[i];
+        let row = &mut rows[i];
+        row.runs += 1;
+        let o = match handle.await {
+            Ok(o) => o,
+            Err(e) => {
+                let why = match e.try_into_panic() {
+                    Ok(p) => p
+                        .downcast_ref::<String>()
+                        .cloned()
+                        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                        .unwrap_or_default(),
+                    Err(e) => e.to_string(),
+                };
+                if std::env::var_os("CORTADO_MATRIX_VERBOSE").is_some() {
+                    eprintln!("--- {} seed {seed}\n{why}", case.name);
+                }
+                row.wrong.push(format!(
+                    "seed {seed}: the harness failed: {}",
+                    first_lines(&why)
+                ));
+                continue;
+            }
+        };
+        let verdict = o.status == case.status;
+        let code = o.code == case.code;
+        let serving = match case.serving {
+            Serving::Alone(rev) => o.serving == Some(rev) && o.flux_ok.is_ok(),
+            Serving::Flux => o.flux_ok.is_ok(),
+        };
+        row.verdicts += usize::from(verdict);
+        row.codes += usize::from(code);
+        row.serving += usize::from(serving);
+        row.took.push(o.took);
+        row.calls.push(o.calls);
+        if !(verdict && code && serving) {
+            row.wrong.push(format!(
+                "seed {seed}: exit {} status {:?} serving {:?} {} — {}",
+                o.code,
+                o.status,
+                o.serving,
+                o.flux_ok.err().unwrap_or_default(),
+                o.note
+            ));
+        }
+        eprint!(".");
+    }
+    eprintln!();
+
+    println!(
+        "| scenario | expected | runs | right verdict | right exit code | right end state | median s | median API calls |"
+    );
+    println!("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+    let (mut total, mut right) = (0, 0);
+    for (case, row) in cases.iter().zip(rows.iter_mut()) {
+        let expect = match case.serving {
+            Serving::Alone(rev) => format!("{} (exit {}), r{rev} serving", case.status, case.code),
+            Serving::Flux => format!("{} (exit {})", case.status, case.code),
+        };
+        let took = median(&mut row.took).map_or(0.0, |d| d.as_secs_f64());
+        let calls = median(&mut row.calls).unwrap_or(0);
+        println!(
+            "| {} | {} | {} | {} | {} | {} | {:.1} | {} |",
+            case.name, expect, row.runs, row.verdicts, row.codes, row.serving, took, calls
+        );
+        total += row.runs;
+        right += row.runs - row.wrong.len();
+    }
+    let wrong: Vec<String> = cases
+        .iter()
+        .zip(&rows)
+        .flat_map(|(c, r)| r.wrong.iter().map(move |w| format!("{}: {w}", c.name)))
+        .collect();
+    println!();
+    for w in &wrong {
+        println!("WRONG {w}");
+    }
+    println!(
+        "{right}/{total} runs right in {:.0} s ({} seeds per scenario)",
+        t0.elapsed().as_secs_f64(),
+        args.seeds.len()
+    );
+    println!(
+        "test result: {}. {right} passed; {} failed; 0 ignored; 0 measured; 0 filtered out",
+        if wrong.is_empty() { "ok" } else { "FAILED" },
+        total - right
+    );
+    if !wrong.is_empty() {
+        std::process::exit(1);
+    }
+}

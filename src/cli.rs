@@ -126,6 +126,19 @@ pub enum Command {
         #[arg(long)]
         rollback: bool,
     },
+    /// Delivery metrics from ECS's record of each service's deployments: deployments per
+    /// week, change failure rate, time to restore, duration (median, p90), the newest ones.
+    History {
+        /// How far back: a Go-style duration (`30d` is accepted too: days).
+        #[arg(long, default_value = "30d", value_parser = parse_since)]
+        since: std::time::Duration,
+        /// How many of each service's newest deployments to list.
+        #[arg(long, default_value_t = 5)]
+        last: usize,
+        /// Print Markdown (a table and a Mermaid chart) for a job summary or an issue.
+        #[arg(long)]
+        markdown: bool,
+    },
     /// Show the service: deployments, recent events, tasks, target health.
     Status {
         /// How many recent service events to show.
@@ -387,4 +400,21 @@ fn env_of(cmd: &clap::Command, long: &str) -> Option<String> {
         .and_then(|a| a.get_env())
         .map(|v| v.to_string_lossy().into_owned())
         .or_else(|| cmd.get_subcommands().find_map(|s| env_of(s, long)))
+}
+
+/// `--since`: `30d` (days), or a Go-style duration (`12h`, `90m`).
+fn parse_since(s: &str) -> Result<std::time::Duration, String> {
+    if let Some(days) = s.strip_suffix('d') {
+        return match days.trim().parse::<u64>() {
+            Ok(n) if n > 0 => Ok(std::time::Duration::from_secs(n * 86_400)),
+            _ => Err(format!(
+                "expected a whole number of days such as 30d, got {s:?}"
+            )),
+        };
+    }
+    match crate::config::parse_duration(s) {
+        Ok(d) if !d.is_zero() => Ok(d),
+        Ok(_) => Err("the window must be longer than 0".into()),
+        Err(e) => Err(e),
+    }
 }

@@ -17,6 +17,7 @@ pub mod deploy;
 pub mod diff;
 pub mod error;
 pub mod github;
+pub mod history;
 pub mod model;
 pub mod plan;
 pub mod render;

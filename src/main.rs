@@ -75,6 +75,19 @@ fn run(cli: Cli, printer: &mut Printer) -> Result<ExitCode, Error> {
         Command::Continue { rollback } => {
             block_on(commands::wait::continue_run(&settings, printer, rollback))
         }
+        Command::History {
+            since,
+            last,
+            markdown,
+        } => block_on(commands::history::run(
+            &settings,
+            printer,
+            &commands::history::HistoryOptions {
+                since,
+                last,
+                markdown,
+            },
+        )),
         Command::Status { events } => block_on(commands::status::run(&settings, printer, events)),
         Command::Revisions => block_on(commands::revisions::run(&settings, printer)),
         Command::Register => block_on(commands::register::run(&settings, printer)),

@@ -1173,6 +1173,86 @@ async fn s27_green_failing_during_the_bake_rolls_back() {
     s.assert_rolled_back_to(1, 2).await;
 }
 
+/// 28. `cortado history` reads ECS's record: v1 creates the service, v2 succeeds, v3 crashes
+///     and is rolled back, v4 succeeds. Four deployments, three succeeded, one failed (change
+///     failure rate 25%), one restore lasting from v3's end to v4's end (read here through the
+///     SDK), the newest deployment first with its task definition; Markdown carries a chart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s28_history_counts_what_ecs_recorded() {
+    let s = Scenario::new("web", FAST, &["v1", "v2", "v3--crash-20s", "v4"]).await;
+    s.on_v2().await;
+    s.deploy("v3--crash-20s", &[]).await.expect_code(3);
+    s.deploy("v4", &[]).await.expect_code(0);
+    let run = s.cortado("v4", &["history", "--last", "2"]).await;
+    run.expect_code(0);
+    let report: Value = serde_json::from_str(&run.stdout).expect("history prints JSON");
+    let m = &report["services"][0]["metrics"];
+    assert_eq!(m["deployments"], 4, "{report:#}");
+    assert_eq!(m["succeeded"], 3, "{report:#}");
+    assert_eq!(m["failed"], 1, "{report:#}");
+    assert_eq!(m["change_failure_rate"], 0.25);
+    assert_eq!(m["time_to_restore_secs"]["restores"], 1);
+    // The restore by hand: from the rolled-back deployment's end to the next success's end.
+    let listed = s
+        .ecs
+        .list_service_deployments()
+        .cluster(CLUSTER)
+        .service(SERVICE)
+        .send()
+        .await
+        .unwrap();
+    let arns: Vec<String> = listed
+        .service_deployments()
+        .iter()
+        .filter_map(|b| b.service_deployment_arn().map(str::to_string))
+        .collect();
+    let described = s
+        .ecs
+        .describe_service_deployments()
+        .set_service_deployment_arns(Some(arns))
+        .send()
+        .await
+        .unwrap();
+    let end_of = |status: &str, pick_last: bool| {
+        let mut ends: Vec<f64> = described
+            .service_deployments()
+            .iter()
+            .filter(|d| d.status().map(|s| s.as_str()) == Some(status))
+            .filter_map(|d| d.finished_at().map(|t| t.as_secs_f64()))
+            .collect();
+        ends.sort_by(f64::total_cmp);
+        if pick_last {
+            *ends.last().unwrap()
+        } else {
+            ends[0]
+        }
+    };
+    let want = end_of("SUCCESSFUL", true) - end_of("ROLLBACK_SUCCESSFUL", false);
+    let got = m["time_to_restore_secs"]["median"].as_f64().unwrap();
+    assert!(
+        (got - want).abs() < 0.02,
+        "restore {got} s, by hand {want} s"
+    );
+    let last = report["services"][0]["last"].as_array().unwrap();
+    assert_eq!(last.len(), 2, "--last 2");
+    assert_eq!(last[0]["revision"], "web:4");
+    assert_eq!(last[0]["outcome"], "succeeded");
+    assert_eq!(last[1]["revision"], "web:3");
+    assert_eq!(last[1]["outcome"], "failed");
+    assert!(
+        report["markdown"]
+            .as_str()
+            .unwrap()
+            .contains("xychart-beta")
+    );
+    // The terminal table names the service and the rate.
+    let mut text = s.command("v4", &["history"]);
+    text.args(["--output", "text"]);
+    let text = finish(text).await;
+    text.expect_code(0);
+    assert!(text.stdout.contains("25.0%"), "{}", text.stdout);
+}
+
 /// Every malformed input of tests/fixtures/bad, run as `cortado deploy` against a sandbox:
 /// each fails, and the request log shows no mutating call (bad input never half-deploys).
 /// Cases that are only warnings (an `exit` file of 0) are valid deploys and are left out;

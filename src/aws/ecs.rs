@@ -534,6 +534,37 @@ impl Clients {
         Ok(out)
     }
 
+    /// The task definition of each service revision (`family:revision`), by revision ARN,
+    /// 20 ARNs a call. Revisions ECS does not know are left out.
+    pub async fn revision_task_definitions(
+        &self,
+        arns: &[String],
+    ) -> Result<Vec<(String, String)>> {
+        let mut out = Vec::new();
+        for chunk in arns.chunks(DESCRIBE_SERVICE_DEPLOYMENTS_BATCH) {
+            let call = Call::ecs(
+                "DescribeServiceRevisions",
+                format!("service revision {}", chunk.join(", ")),
+            );
+            let page = self
+                .ecs
+                .describe_service_revisions()
+                .set_service_revision_arns(Some(chunk.to_vec()))
+                .send()
+                .await
+                .map_err(|e| self.fail(&call, e))?;
+            for r in page.service_revisions() {
+                if let (Some(arn), Some(td)) = (r.service_revision_arn(), r.task_definition()) {
+                    out.push((
+                        arn.to_string(),
+                        td.rsplit('/').next().unwrap_or(td).to_string(),
+                    ));
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// The service deployments with these ARNs, 20 a call. ARNs ECS does not know are left
     /// out of the result.
     pub async fn describe_service_deployments(

@@ -5,6 +5,7 @@
 pub mod deploy;
 pub mod deregister;
 pub mod diff;
+pub mod history;
 pub mod register;
 pub mod render;
 pub mod revisions;

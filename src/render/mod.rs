@@ -12,6 +12,7 @@ pub mod jsonnet;
 pub mod plugins;
 pub mod spans;
 pub mod template;
+pub mod tfstate;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

@@ -1241,6 +1241,35 @@ mod tests {
         assert_eq!(lookups.clients_made(), 1);
     }
 
+    /// `cortado sandbox serve` behind AWS_ENDPOINT_URL emulates no CloudFormation, Secrets
+    /// Manager or S3: those lookups fail as AWS errors (exit 7) that say so, at the call.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_standalone_sandbox_says_which_lookups_it_does_not_emulate() {
+        let (_sb, lookups) = sandbox_lookups().await;
+        let cfg = config(
+            "cluster: c\nplugins:\n  - name: cloudformation\n  - name: secretsmanager\n  - name: tfstate\n    config: {url: s3://b/k.tfstate}\n",
+        );
+        let ctx = with_plugins(&RenderContext::new(BTreeMap::new()), &cfg, &lookups).unwrap();
+        for (call, want) in [
+            ("cfn_output `s` `k`", "not supported by the cortado sandbox"),
+            ("cfn_export `e`", "not supported by the cortado sandbox"),
+            ("secretsmanager_arn `x`", "does not implement"),
+            ("tfstate `a.b.c`", "does not emulate S3"),
+        ] {
+            let err =
+                load_str(&ctx, Path::new("t.json"), format!("[\"{{{{ {call} }}}}\"]")).unwrap_err();
+            assert_eq!(
+                err.exit_code(),
+                crate::error::ExitCode::Aws,
+                "{call}: {err}"
+            );
+            let text = err.to_string();
+            assert!(text.contains(want), "{call}: {text}");
+            assert!(text.contains("t.json:1:6"), "{call}: {text}");
+        }
+        assert_eq!(lookups.clients_made(), 1);
+    }
+
     /// As in `cortado render` and `validate`: called with no runtime around.
     #[test]
     fn lookups_work_outside_a_runtime() {

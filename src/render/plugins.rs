@@ -19,6 +19,10 @@
 //! - `secretsmanager`: `{{ secretsmanager_arn "NAME" }}` (DescribeSecret) is the secret's ARN
 //!   (not its value).
 //!
+//! Jsonnet files reach the same functions as ecspresso's natives: `std.native('tfstate')`,
+//! `cfn_output`, `cfn_export`, `secretsmanager_arn`, `ssm` and `ssm_list(name, index)` (with
+//! the plugin's `func_prefix`; no `tfstatef`: format with `%` or `std.format`).
+//!
 //! An unknown plugin name, or a tfstate plugin without a usable `path`/`url`, is an input
 //! error at config load, located at the config's key.
 //!
@@ -57,9 +61,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, mpsc};
 
-use super::RenderContext;
 use super::template::{Func, FuncError, Funcs, Value};
 use super::tfstate::State;
+use super::{Native, NativeParams, RenderContext};
 use crate::aws::{AwsSettings, Clients};
 use crate::config::Config;
 use crate::error::{Diagnostic, Error, Result, did_you_mean};
@@ -546,13 +550,28 @@ pub fn with_plugins(
             region: region.clone(),
             secrets: ctx.secrets.clone(),
         };
+        // (Jsonnet name, parameters, template function it calls), as ecspresso's natives.
+        let mut natives: Vec<(&str, NativeParams, &str)> = Vec::new();
         match plugin.name.as_str() {
-            "ssm" => funcs.insert("ssm", ssm_func(reader)),
+            "ssm" => {
+                funcs.insert("ssm", ssm_func(reader));
+                natives.push(("ssm", NativeParams::One, "ssm"));
+                natives.push(("ssm_list", NativeParams::NameAndIndex, "ssm"));
+            }
             "cloudformation" => {
                 funcs.insert("cfn_output", cfn_output_func(reader.clone()));
                 funcs.insert("cfn_export", cfn_export_func(reader));
+                natives.push(("cfn_output", NativeParams::Two, "cfn_output"));
+                natives.push(("cfn_export", NativeParams::One, "cfn_export"));
             }
-            "secretsmanager" => funcs.insert("secretsmanager_arn", secret_arn_func(reader)),
+            "secretsmanager" => {
+                funcs.insert("secretsmanager_arn", secret_arn_func(reader));
+                natives.push((
+                    "secretsmanager_arn",
+                    NativeParams::One,
+                    "secretsmanager_arn",
+                ));
+            }
             "tfstate" => match TfSource::from_config(config, i, &plugin.config) {
                 Ok(source) => {
                     let source = Arc::new(source);
@@ -561,6 +580,7 @@ pub fn with_plugins(
                         tfstate_func(reader.clone(), source.clone(), false),
                     );
                     funcs.insert("tfstatef", tfstate_func(reader, source, true));
+                    natives.push(("tfstate", NativeParams::One, "tfstate"));
                 }
                 Err(d) => {
                     errors.push(d);
@@ -581,6 +601,15 @@ pub fn with_plugins(
                         .hint(hint),
                 );
                 continue;
+            }
+        }
+        for (name, params, func) in natives {
+            if let Some(f) = funcs.get(func) {
+                out.natives.push(Native {
+                    name: format!("{}{name}", plugin.func_prefix),
+                    params,
+                    func: f.clone(),
+                });
             }
         }
         out.funcs.extend(funcs.with_prefix(&plugin.func_prefix));
@@ -998,6 +1027,53 @@ mod tests {
         assert_eq!(d.hint.as_deref(), Some("did you mean aws_iam_role.task?"));
         let loc = d.location.as_ref().unwrap();
         assert_eq!((loc.line, loc.col), (2, 12));
+    }
+
+    #[test]
+    fn jsonnet_reaches_plugin_functions_as_natives() {
+        let cfg = config_with_state(
+            "  - name: tfstate\n    func_prefix: tf_\n    config: {path: tf/terraform.tfstate}\n  - name: ssm\n  - name: cloudformation\n  - name: secretsmanager\n",
+        );
+        let base = RenderContext::new(BTreeMap::new());
+        let (lookups, _) = fake();
+        let ctx = with_plugins(&base, &cfg, &lookups).unwrap();
+        let dir = cfg.path.parent().unwrap();
+        let file = dir.join("td.jsonnet");
+        std::fs::write(
+            &file,
+            "local tfstate = std.native('tf_tfstate');\n{\n  role: tfstate('aws_iam_role.task.arn'),\n  sg: tfstate('aws_security_group.app[\"%s\"].id' % 'worker'),\n  pw: std.native('ssm')('/db/password'),\n  host: std.native('ssm_list')('/hosts', 2),\n  subnet: std.native('cfn_output')('net', 'SubnetAz2'),\n  sg2: std.native('cfn_export')('net-SecurityGroupId'),\n  arn: std.native('secretsmanager_arn')('app/db'),\n}\n",
+        )
+        .unwrap();
+        let doc = crate::render::load(&ctx, &file).unwrap();
+        assert_eq!(
+            doc.value,
+            serde_json::json!({
+                "role": "arn:aws:iam::123456789012:role/web-task",
+                "sg": "sg-worker",
+                "pw": "pa55-word",
+                "host": "c.example",
+                "subnet": "subnet-b",
+                "sg2": "sg-123",
+                "arn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:app/db-AbCdEf",
+            })
+        );
+        assert_eq!(base.secrets.values(), vec!["pa55-word".to_string()]);
+        // A missing address: an input error at the Jsonnet call, with the suggestion.
+        std::fs::write(
+            &file,
+            "{\n  a: std.native('tf_tfstate')('aws_iam_role.tsak.arn'),\n}\n",
+        )
+        .unwrap();
+        let err = crate::render::load(&ctx, &file).unwrap_err();
+        assert_eq!(err.exit_code(), crate::error::ExitCode::BadInput, "{err}");
+        let text = err.to_string();
+        assert!(text.contains("did you mean aws_iam_role.task?"), "{text}");
+        assert!(text.contains("td.jsonnet:2:"), "{text}");
+        // An AWS error behind a native stays an AWS error (exit 7).
+        std::fs::write(&file, "{ a: std.native('ssm')('/denied') }\n").unwrap();
+        let err = crate::render::load(&ctx, &file).unwrap_err();
+        assert_eq!(err.exit_code(), crate::error::ExitCode::Aws, "{err}");
+        assert!(err.to_string().contains("AccessDenied"), "{err}");
     }
 
     #[test]

@@ -104,33 +104,43 @@ impl Clients {
             .ok_or_else(|| Error::msg(format!("DescribeSecret answered no ARN for {name}")))
     }
 
-    /// The text of an S3 object (a Terraform state).
+    /// The text of an S3 object (a Terraform state). A bucket in another region than the
+    /// run's is followed there once (S3 names the bucket's region in its redirect).
     pub async fn object_text(&self, bucket: &str, key: &str) -> Result<String> {
         let url = format!("s3://{bucket}/{key}");
         let call = Call::of("s3", "GetObject", format!("S3 object {url}"));
-        let out = self
-            .s3
-            .get_object()
-            .bucket(bucket)
-            .key(key)
-            .send()
-            .await
-            .map_err(|e| {
-                let code = e.as_service_error().and_then(|s| s.code());
-                if e.as_service_error().is_some_and(|s| s.is_no_such_key()) {
-                    self.missing(
-                        format!("S3 object {url} does not exist"),
-                        "check the key (the state's path in the bucket) and the bucket",
-                    )
-                } else if code == Some("NoSuchBucket") {
-                    self.missing(
-                        format!("S3 bucket {bucket} does not exist"),
-                        "check the bucket name in the plugin's `url`",
-                    )
-                } else {
-                    self.fail(&call, e)
-                }
-            })?;
+        let mut sent = self.s3.get_object().bucket(bucket).key(key).send().await;
+        if let Err(e) = &sent
+            && let Some(region) = e
+                .raw_response()
+                .and_then(|r| r.headers().get("x-amz-bucket-region"))
+                .filter(|r| !r.is_empty() && *r != self.region())
+        {
+            let there = aws_sdk_s3::Client::from_conf(
+                self.s3
+                    .config()
+                    .to_builder()
+                    .region(aws_sdk_s3::config::Region::new(region.to_string()))
+                    .build(),
+            );
+            sent = there.get_object().bucket(bucket).key(key).send().await;
+        }
+        let out = sent.map_err(|e| {
+            let code = e.as_service_error().and_then(|s| s.code());
+            if e.as_service_error().is_some_and(|s| s.is_no_such_key()) {
+                self.missing(
+                    format!("S3 object {url} does not exist"),
+                    "check the key (the state's path in the bucket) and the bucket",
+                )
+            } else if code == Some("NoSuchBucket") {
+                self.missing(
+                    format!("S3 bucket {bucket} does not exist"),
+                    "check the bucket name in the plugin's `url`",
+                )
+            } else {
+                self.fail(&call, e)
+            }
+        })?;
         if out.content_length().is_some_and(|n| n > MAX_OBJECT) {
             return Err(Error::input(
                 Diagnostic::error(format!(

@@ -96,6 +96,29 @@ impl State {
                 "tfstate: {source} is not a Terraform state file (not a JSON object)"
             )));
         };
+        // `.terraform/terraform.tfstate` only says where the state is kept.
+        if let Some(backend) = root
+            .get("backend")
+            .filter(|_| !root.contains_key("resources"))
+        {
+            let kind = backend.get("type").and_then(Value::as_str).unwrap_or("?");
+            let conf = |k: &str| {
+                backend
+                    .get("config")
+                    .and_then(|c| c.get(k))
+                    .and_then(Value::as_str)
+            };
+            let hint = match (kind, conf("bucket"), conf("key")) {
+                ("s3", Some(b), Some(k)) => {
+                    format!("use the state it points to: `config: {{url: s3://{b}/{k}}}`")
+                }
+                _ => "point the plugin at the state itself: `terraform state pull > terraform.tfstate` writes it to a file".to_string(),
+            };
+            return Err(FuncError::input(format!(
+                "tfstate: {source} is Terraform's pointer to a {kind} backend, not a state"
+            ))
+            .hint(hint));
+        }
         match root.get("version").and_then(Value::as_i64) {
             Some(4) => {}
             Some(v) => {
@@ -755,6 +778,16 @@ mod tests {
         assert!(e.message.contains("invalid JSON"), "{e}");
         let e = State::parse(r#"{"version": 3, "modules": []}"#, "s.tfstate").unwrap_err();
         assert!(e.message.contains("format version 3"), "{e}");
+        let e = State::parse(
+            r#"{"version": 3, "backend": {"type": "s3", "config": {"bucket": "b", "key": "env/web.tfstate"}}}"#,
+            ".terraform/terraform.tfstate",
+        )
+        .unwrap_err();
+        assert!(e.message.contains("pointer to a s3 backend"), "{e}");
+        assert_eq!(
+            e.hint.as_deref(),
+            Some("use the state it points to: `config: {url: s3://b/env/web.tfstate}`")
+        );
         let e = State::parse("[]", "s.tfstate").unwrap_err();
         assert!(e.message.contains("not a Terraform state"), "{e}");
     }

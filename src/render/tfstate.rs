@@ -287,7 +287,7 @@ impl State {
                 })?,
             None if !keys.is_empty() => {
                 return Err(FuncError::input(format!(
-                    "tfstate: {address}: {base} has several instances (count or for_each): name one"
+                    "tfstate: {address}: {base} is a count or for_each resource: name its instance"
                 ))
                 .hint(format!("instances in the state: {}", shown())));
             }
@@ -637,7 +637,7 @@ mod tests {
         assert_eq!(get("aws_security_group.app[\"web\"].id"), "sg-web");
         assert_eq!(get("aws_security_group.app['worker'].id"), "sg-worker");
         let e = err("aws_subnet.private.id");
-        assert!(e.message.contains("several instances"), "{e}");
+        assert!(e.message.contains("is a count or for_each resource"), "{e}");
         assert!(
             e.hint.as_deref().unwrap().contains("aws_subnet.private[1]"),
             "{e:?}"

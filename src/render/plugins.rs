@@ -19,6 +19,10 @@
 //! - `secretsmanager`: `{{ secretsmanager_arn "NAME" }}` (DescribeSecret) is the secret's ARN
 //!   (not its value).
 //!
+//! `ssm` and `secretsmanager` are there for every config ([`DEFAULT_PLUGINS`]), listed or
+//! not, as in ecspresso; plugin names are case-insensitive; two plugins defining the same
+//! function name (no `func_prefix` to tell them apart) are an input error.
+//!
 //! Jsonnet files reach the same functions as ecspresso's natives: `std.native('tfstate')`,
 //! `cfn_output`, `cfn_export`, `secretsmanager_arn`, `ssm` and `ssm_list(name, index)` (with
 //! the plugin's `func_prefix`; no `tfstatef`: format with `%` or `std.format`).
@@ -531,93 +535,168 @@ fn read_state_file(path: &Path) -> std::result::Result<String, FuncError> {
     Error::read_text(path, "read the Terraform state").map_err(|e| FuncError::from_error(&e))
 }
 
-/// `ctx` with the functions of every plugin `config` names, reading through `lookups`.
+/// The plugins every config has even when `plugins:` does not name them, as in ecspresso: their
+/// functions only call AWS when a template uses them.
+pub const DEFAULT_PLUGINS: &[&str] = &["ssm", "secretsmanager"];
+
+/// `ctx` with the functions of every plugin `config` names (plus [`DEFAULT_PLUGINS`]), reading
+/// through `lookups`.
 pub fn with_plugins(
     ctx: &RenderContext,
     config: &Config,
     lookups: &Lookups,
 ) -> Result<RenderContext> {
-    if config.plugins.is_empty() {
-        return Ok(ctx.clone());
-    }
     let mut out = ctx.clone();
     let mut errors = Vec::new();
-    let region = lookups.region_for(config);
-    for (i, plugin) in config.plugins.iter().enumerate() {
-        let mut funcs = Funcs::new();
-        let reader = Reader {
-            lookups: lookups.clone(),
-            region: region.clone(),
-            secrets: ctx.secrets.clone(),
+    let reader = Reader {
+        lookups: lookups.clone(),
+        region: lookups.region_for(config),
+        secrets: ctx.secrets.clone(),
+    };
+    // (index in `plugins:`, name, func_prefix, config); the defaults come last.
+    let mut plugins: Vec<(Option<usize>, String, &str, &serde_json::Value)> = config
+        .plugins
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            (
+                Some(i),
+                p.name.to_ascii_lowercase(),
+                p.func_prefix.as_str(),
+                &p.config,
+            )
+        })
+        .collect();
+    for name in DEFAULT_PLUGINS {
+        plugins.push((None, name.to_string(), "", &serde_json::Value::Null));
+    }
+    // Function name -> the `plugins:` entry that defined it.
+    let mut defined: HashMap<String, Option<usize>> = HashMap::new();
+    for (i, name, prefix, plugin_config) in plugins {
+        let at = |key: &str| match i {
+            Some(i) => config.document.locate(&format!("/plugins/{i}{key}")),
+            None => config.document.locate(""),
         };
-        // (Jsonnet name, parameters, template function it calls), as ecspresso's natives.
-        let mut natives: Vec<(&str, NativeParams, &str)> = Vec::new();
-        match plugin.name.as_str() {
-            "ssm" => {
-                funcs.insert("ssm", ssm_func(reader));
-                natives.push(("ssm", NativeParams::One, "ssm"));
-                natives.push(("ssm_list", NativeParams::NameAndIndex, "ssm"));
-            }
-            "cloudformation" => {
-                funcs.insert("cfn_output", cfn_output_func(reader.clone()));
-                funcs.insert("cfn_export", cfn_export_func(reader));
-                natives.push(("cfn_output", NativeParams::Two, "cfn_output"));
-                natives.push(("cfn_export", NativeParams::One, "cfn_export"));
-            }
-            "secretsmanager" => {
-                funcs.insert("secretsmanager_arn", secret_arn_func(reader));
-                natives.push((
-                    "secretsmanager_arn",
-                    NativeParams::One,
-                    "secretsmanager_arn",
-                ));
-            }
-            "tfstate" => match TfSource::from_config(config, i, &plugin.config) {
-                Ok(source) => {
-                    let source = Arc::new(source);
-                    funcs.insert(
-                        "tfstate",
-                        tfstate_func(reader.clone(), source.clone(), false),
-                    );
-                    funcs.insert("tfstatef", tfstate_func(reader, source, true));
-                    natives.push(("tfstate", NativeParams::One, "tfstate"));
-                }
-                Err(d) => {
-                    errors.push(d);
-                    continue;
-                }
-            },
-            name => {
+        let (funcs, natives) = match plugin_funcs(&name, &reader, config, i, plugin_config) {
+            Ok(Some(made)) => made,
+            Ok(None) => {
                 let known = PLUGINS.iter().map(|(n, _)| *n);
                 let list =
                     "cortado knows the plugins ssm, tfstate, cloudformation and secretsmanager";
-                let hint = match did_you_mean(name, known) {
+                let hint = match did_you_mean(&name, known) {
                     Some(s) => format!("did you mean `{s}`? {list}"),
                     None => list.to_string(),
                 };
                 errors.push(
                     Diagnostic::error(format!("unknown plugin \"{name}\""))
-                        .at(config.document.locate(&format!("/plugins/{i}/name")))
+                        .at(at("/name"))
                         .hint(hint),
                 );
                 continue;
             }
+            Err(d) => {
+                errors.push(d);
+                continue;
+            }
+        };
+        let funcs = funcs.with_prefix(prefix);
+        let mut clash = false;
+        for f in funcs.names() {
+            match (defined.get(f), i) {
+                // A default plugin never overrides a configured one.
+                (Some(_), None) => clash = true,
+                (Some(first), Some(_)) => {
+                    clash = true;
+                    let first = first.map_or(String::new(), |n| format!(" (plugins[{n}])"));
+                    errors.push(
+                        Diagnostic::error(format!(
+                            "template function {f} is defined by two plugins{first}"
+                        ))
+                        .at(at("/name"))
+                        .hint(format!(
+                            "give this {name} plugin a `func_prefix` (e.g. `func_prefix: second_`) and call its functions with it"
+                        )),
+                    );
+                }
+                (None, _) => {}
+            }
         }
-        for (name, params, func) in natives {
-            if let Some(f) = funcs.get(func) {
+        if clash {
+            continue;
+        }
+        for f in funcs.names() {
+            defined.insert(f.to_string(), i);
+        }
+        for (native, params, func) in natives {
+            if let Some(f) = funcs.get(&format!("{prefix}{func}")) {
                 out.natives.push(Native {
-                    name: format!("{}{name}", plugin.func_prefix),
+                    name: format!("{prefix}{native}"),
                     params,
                     func: f.clone(),
                 });
             }
         }
-        out.funcs.extend(funcs.with_prefix(&plugin.func_prefix));
+        out.funcs.extend(funcs);
     }
     if !errors.is_empty() {
         return Err(Error::findings(errors));
     }
     Ok(out)
+}
+
+/// A plugin's template functions (unprefixed) and its Jsonnet natives (Jsonnet name,
+/// parameters, template function it calls); `None` for a plugin cortado does not know.
+#[allow(clippy::type_complexity)]
+fn plugin_funcs(
+    name: &str,
+    reader: &Reader,
+    config: &Config,
+    i: Option<usize>,
+    plugin_config: &serde_json::Value,
+) -> std::result::Result<Option<(Funcs, Vec<(&'static str, NativeParams, &'static str)>)>, Diagnostic>
+{
+    let mut funcs = Funcs::new();
+    let reader = reader.clone();
+    let natives = match name {
+        "ssm" => {
+            funcs.insert("ssm", ssm_func(reader));
+            vec![
+                ("ssm", NativeParams::One, "ssm"),
+                ("ssm_list", NativeParams::NameAndIndex, "ssm"),
+            ]
+        }
+        "cloudformation" => {
+            funcs.insert("cfn_output", cfn_output_func(reader.clone()));
+            funcs.insert("cfn_export", cfn_export_func(reader));
+            vec![
+                ("cfn_output", NativeParams::Two, "cfn_output"),
+                ("cfn_export", NativeParams::One, "cfn_export"),
+            ]
+        }
+        "secretsmanager" => {
+            funcs.insert("secretsmanager_arn", secret_arn_func(reader));
+            vec![(
+                "secretsmanager_arn",
+                NativeParams::One,
+                "secretsmanager_arn",
+            )]
+        }
+        "tfstate" => {
+            let source = Arc::new(TfSource::from_config(
+                config,
+                i.unwrap_or(0),
+                plugin_config,
+            )?);
+            funcs.insert(
+                "tfstate",
+                tfstate_func(reader.clone(), source.clone(), false),
+            );
+            funcs.insert("tfstatef", tfstate_func(reader, source, true));
+            vec![("tfstate", NativeParams::One, "tfstate")]
+        }
+        _ => return Ok(None),
+    };
+    Ok(Some((funcs, natives)))
 }
 
 /// What every plugin function reads through: the run's lookups, the config's region, and the
@@ -919,7 +998,8 @@ mod tests {
         let (lookups, _) = fake();
         let ctx = with_plugins(&base, &cfg, &lookups).unwrap();
         assert!(ctx.funcs.contains("p_ssm"));
-        assert!(!ctx.funcs.contains("ssm"));
+        // ssm is also there unprefixed, as a default plugin (as in ecspresso).
+        assert!(ctx.funcs.contains("ssm"));
         assert!(!base.funcs.contains("p_ssm"));
         let out = render(
             &ctx,
@@ -1193,6 +1273,46 @@ mod tests {
             assert_eq!(err.exit_code(), crate::error::ExitCode::BadInput);
         }
         assert_eq!(lookups.clients_made(), 0);
+    }
+
+    #[test]
+    fn ssm_and_secretsmanager_are_there_without_plugins_as_in_ecspresso() {
+        let cfg = config("cluster: c\n");
+        let (lookups, calls) = fake();
+        let ctx = with_plugins(&RenderContext::new(BTreeMap::new()), &cfg, &lookups).unwrap();
+        assert!(!ctx.funcs.contains("tfstate") && !ctx.funcs.contains("cfn_output"));
+        // Nothing is read until a template calls them.
+        assert!(calls.lock().unwrap().is_empty());
+        assert_eq!(
+            render(
+                &ctx,
+                r#"["{{ ssm `/plain` }}", "{{ secretsmanager_arn `app/db` }}"]"#
+            )
+            .unwrap(),
+            r#"["hello","arn:aws:secretsmanager:us-east-1:123456789012:secret:app/db-AbCdEf"]"#
+        );
+        // Plugin names are case-insensitive, as in ecspresso.
+        let cfg = config("cluster: c\nplugins: [{name: CloudFormation}]\n");
+        let ctx = with_plugins(&RenderContext::new(BTreeMap::new()), &cfg, &lookups).unwrap();
+        assert!(ctx.funcs.contains("cfn_output"));
+    }
+
+    #[test]
+    fn two_plugins_defining_one_function_need_a_prefix() {
+        let cfg = config(
+            "cluster: c\nplugins:\n  - name: tfstate\n    config: {path: a.tfstate}\n  - name: tfstate\n    config: {path: b.tfstate}\n",
+        );
+        let (lookups, _) = fake();
+        let Err(err) = with_plugins(&RenderContext::new(BTreeMap::new()), &cfg, &lookups) else {
+            panic!("two unprefixed tfstate plugins were accepted");
+        };
+        let text = err.to_string();
+        assert!(
+            text.contains("template function tfstate is defined by two plugins (plugins[0])"),
+            "{text}"
+        );
+        assert!(text.contains("func_prefix"), "{text}");
+        assert!(text.contains("cortado.yml:5:"), "{text}");
     }
 
     #[test]

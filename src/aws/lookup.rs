@@ -11,8 +11,7 @@ use super::Clients;
 use super::error::Call;
 use crate::error::{Diagnostic, Error, Result};
 
-/// Largest object read as a Terraform state.
-const MAX_OBJECT: i64 = 64 * 1024 * 1024;
+use crate::render::tfstate::MAX_STATE_BYTES;
 
 impl Clients {
     /// The outputs (key, value) of a CloudFormation stack, in the order AWS lists them.
@@ -141,11 +140,14 @@ impl Clients {
                 self.fail(&call, e)
             }
         })?;
-        if out.content_length().is_some_and(|n| n > MAX_OBJECT) {
+        if out
+            .content_length()
+            .is_some_and(|n| u64::try_from(n).unwrap_or(0) > MAX_STATE_BYTES)
+        {
             return Err(Error::input(
                 Diagnostic::error(format!(
                     "S3 object {url} is larger than {} MiB: not a Terraform state cortado reads",
-                    MAX_OBJECT / 1024 / 1024
+                    MAX_STATE_BYTES >> 20
                 ))
                 .hint("point the plugin's `url` at the terraform.tfstate object"),
             ));

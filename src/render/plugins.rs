@@ -530,9 +530,28 @@ fn read_state_file(path: &Path) -> std::result::Result<String, FuncError> {
             ))
             .hint("point `path` at the terraform.tfstate file"));
         }
+        Ok(m) if m.len() > super::tfstate::MAX_STATE_BYTES => {
+            return Err(FuncError::input(format!(
+                "tfstate: {} is {} MiB; cortado reads states of up to {} MiB",
+                path.display(),
+                m.len() >> 20,
+                super::tfstate::MAX_STATE_BYTES >> 20
+            ))
+            .hint("check the plugin's `path`"));
+        }
         _ => {}
     }
-    Error::read_text(path, "read the Terraform state").map_err(|e| FuncError::from_error(&e))
+    let bytes = std::fs::read(path).map_err(|e| {
+        FuncError::input(format!("tfstate: cannot read {}: {e}", path.display()))
+            .hint("check the file's permissions")
+    })?;
+    String::from_utf8(bytes).map_err(|_| {
+        FuncError::input(format!(
+            "tfstate: {} is not UTF-8 text, so not a Terraform state",
+            path.display()
+        ))
+        .hint("point the plugin's `path` at the terraform.tfstate file")
+    })
 }
 
 /// The plugins every config has even when `plugins:` does not name them, as in ecspresso: their
@@ -1188,6 +1207,27 @@ mod tests {
             let loc = err.diagnostics[0].location.as_ref().unwrap();
             assert!(loc.line >= 2, "{plugins}: {err}");
         }
+        // States beyond the 10 MiB limit of definitions are read; bytes that are not UTF-8
+        // are an error naming the file.
+        let cfg =
+            config("cluster: c\nplugins:\n  - name: tfstate\n    config: {path: big.tfstate}\n");
+        let dir = cfg.path.parent().unwrap();
+        let big = format!(
+            r#"{{"version": 4, "resources": [{{"mode": "managed", "type": "t", "name": "n", "instances": [{{"attributes": {{"id": "x", "pad": "{}"}}}}]}}]}}"#,
+            "a".repeat(12 << 20)
+        );
+        std::fs::write(dir.join("big.tfstate"), big).unwrap();
+        let (lookups, _) = fake();
+        let ctx = with_plugins(&RenderContext::new(BTreeMap::new()), &cfg, &lookups).unwrap();
+        assert_eq!(
+            render(&ctx, r#"["{{ tfstate `t.n.id` }}"]"#).unwrap(),
+            r#"["x"]"#
+        );
+        std::fs::write(dir.join("big.tfstate"), b"{\xff}").unwrap();
+        let (lookups, _) = fake();
+        let ctx = with_plugins(&RenderContext::new(BTreeMap::new()), &cfg, &lookups).unwrap();
+        let err = render(&ctx, r#"["{{ tfstate `t.n.id` }}"]"#).unwrap_err();
+        assert!(err.contains("is not UTF-8 text"), "{err}");
         // A path that does not exist fails at the call, naming the file.
         let cfg =
             config("cluster: c\nplugins:\n  - name: tfstate\n    config: {path: nope.tfstate}\n");

@@ -25,6 +25,10 @@ use serde_json::Value;
 use super::template::FuncError;
 use crate::error::did_you_mean;
 
+/// The largest state read (local file or S3 object). States are larger than the definitions
+/// cortado's 10 MiB input limit is made for.
+pub const MAX_STATE_BYTES: u64 = 64 * 1024 * 1024;
+
 /// A parsed state file.
 #[derive(Debug, Clone)]
 pub struct State {

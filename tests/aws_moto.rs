@@ -420,3 +420,191 @@ async fn missing_cluster_service_and_task_definition_are_errors_with_hints() {
         "{e}"
     );
 }
+
+/// Creates what the lookup plugins read, with boto3 (moto's own dependency): a stack with two
+/// outputs (one exported), a secret, a Terraform state object in S3 and a SecureString.
+fn seed_lookups(moto: &Moto) {
+    let state =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tfstate/terraform.tfstate");
+    let script = r#"
+import sys, boto3
+url, state = sys.argv[1], sys.argv[2]
+kw = dict(endpoint_url=url, region_name="us-east-1",
+          aws_access_key_id="k", aws_secret_access_key="s")
+template = """{
+  "Resources": {"Topic": {"Type": "AWS::SNS::Topic", "Properties": {"TopicName": "web-net"}}},
+  "Outputs": {
+    "DbHost": {"Value": "db.internal"},
+    "SecurityGroupId": {"Value": "sg-cfn", "Export": {"Name": "web-net-SecurityGroupId"}}
+  }
+}"""
+boto3.client("cloudformation", **kw).create_stack(StackName="web-net", TemplateBody=template)
+boto3.client("secretsmanager", **kw).create_secret(Name="web/db", SecretString="pw-not-read")
+s3 = boto3.client("s3", **kw)
+s3.create_bucket(Bucket="cortado-states")
+with open(state, "rb") as f:
+    s3.put_object(Bucket="cortado-states", Key="web/terraform.tfstate", Body=f.read())
+boto3.client("ssm", **kw).put_parameter(Name="/web/token", Value="tok-3141", Type="SecureString")
+"#;
+    let out = Command::new("python3")
+        .args(["-c", script, &moto.url])
+        .arg(&state)
+        .output()
+        .expect("run python3");
+    assert!(
+        out.status.success(),
+        "seeding moto failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test]
+async fn lookup_reads_stack_outputs_exports_secret_arns_and_s3_states() {
+    let Some(moto) = moto() else { return };
+    seed_lookups(&moto);
+    let c = clients(&moto).await;
+    let outputs = c.stack_outputs("web-net").await.unwrap();
+    assert!(
+        outputs.contains(&("DbHost".to_string(), "db.internal".to_string())),
+        "{outputs:?}"
+    );
+    let exports = c.exports().await.unwrap();
+    assert!(
+        exports.contains(&("web-net-SecurityGroupId".to_string(), "sg-cfn".to_string())),
+        "{exports:?}"
+    );
+    let arn = c.secret_arn("web/db").await.unwrap();
+    assert!(
+        arn.starts_with("arn:aws:secretsmanager:us-east-1:") && arn.contains(":secret:web/db"),
+        "{arn}"
+    );
+    let text = c
+        .object_text("cortado-states", "web/terraform.tfstate")
+        .await
+        .unwrap();
+    assert!(text.contains("\"version\": 4"), "{text}");
+    // What does not exist is the user's input (exit 1), named with the region.
+    for (err, want) in [
+        (
+            c.stack_outputs("nope").await.unwrap_err(),
+            "CloudFormation stack nope does not exist in region us-east-1",
+        ),
+        (
+            c.secret_arn("nope").await.unwrap_err(),
+            "Secrets Manager secret nope does not exist in region us-east-1",
+        ),
+        (
+            c.object_text("cortado-states", "nope.tfstate")
+                .await
+                .unwrap_err(),
+            "S3 object s3://cortado-states/nope.tfstate does not exist",
+        ),
+        (
+            c.object_text("no-such-bucket", "k").await.unwrap_err(),
+            "S3 bucket no-such-bucket does not exist",
+        ),
+    ] {
+        assert_eq!(err.kind, ErrorKind::BadInput, "{err}");
+        assert!(err.to_string().contains(want), "{err}");
+    }
+}
+
+/// `cortado render` of an ecspresso config using every lookup plugin, against moto.
+#[test]
+fn render_with_every_lookup_plugin_through_the_binary() {
+    let Some(moto) = moto() else { return };
+    seed_lookups(&moto);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let run = |endpoint: &str, extra: &[&str]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_cortado"));
+        cmd.current_dir(root)
+            .args([
+                "render",
+                "taskdef",
+                "servicedef",
+                "-c",
+                "tests/fixtures/plugins/ecspresso.yml",
+            ])
+            .args(extra)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("AWS_ENDPOINT_URL", endpoint)
+            .env("AWS_ACCESS_KEY_ID", "k")
+            .env("AWS_SECRET_ACCESS_KEY", "s")
+            .env("AWS_EC2_METADATA_DISABLED", "true");
+        cmd.output().unwrap()
+    };
+    let out = run(&moto.url, &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let v: Value = serde_json::from_slice(&out.stdout).expect("render prints JSON");
+    let td = &v["taskdef"];
+    assert_eq!(td["taskRoleArn"], "arn:aws:iam::123456789012:role/web-task");
+    assert_eq!(
+        td["executionRoleArn"],
+        "arn:aws:iam::123456789012:role/web-task"
+    );
+    let env = &td["containerDefinitions"][0]["environment"];
+    assert_eq!(env[0]["value"], "db.internal");
+    // The SecureString is masked in the output.
+    assert_eq!(env[1]["value"], "***");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("tok-3141"));
+    let secret = td["containerDefinitions"][0]["secrets"][0]["valueFrom"]
+        .as_str()
+        .unwrap();
+    assert!(secret.contains(":secret:web/db"), "{secret}");
+    let vpc = &v["servicedef"]["networkConfiguration"]["awsvpcConfiguration"];
+    assert_eq!(
+        vpc["subnets"],
+        serde_json::json!(["subnet-000", "subnet-111"])
+    );
+    assert_eq!(
+        vpc["securityGroups"],
+        serde_json::json!(["sg-web", "sg-cfn"])
+    );
+
+    // A stack that moto does not have: exit 1 at the template call, naming the stack.
+    let bad = root.join("tests/fixtures/plugins/ecs-task-def.json");
+    let text = std::fs::read_to_string(&bad).unwrap();
+    let dir = std::env::temp_dir().join(format!("cortado-moto-plugins-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("tf")).unwrap();
+    for f in [
+        "ecspresso.yml",
+        "ecs-service-def.json",
+        "tf/terraform.tfstate",
+    ] {
+        std::fs::copy(root.join("tests/fixtures/plugins").join(f), dir.join(f)).unwrap();
+    }
+    std::fs::write(
+        dir.join("ecs-task-def.json"),
+        text.replace("`web-net`", "`web-nett`"),
+    )
+    .unwrap();
+    let cfg = dir.join("ecspresso.yml");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cortado"));
+    let out = cmd
+        .args(["render", "taskdef", "-c"])
+        .arg(&cfg)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("AWS_ENDPOINT_URL", &moto.url)
+        .env("AWS_ACCESS_KEY_ID", "k")
+        .env("AWS_SECRET_ACCESS_KEY", "s")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("CloudFormation stack web-nett does not exist in region us-east-1"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("ecs-task-def.json:15:42"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+
+    // With --sandbox nothing reaches moto (or AWS): a clear refusal instead.
+    let out = run(&moto.url, &["--sandbox"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("under --sandbox"), "{stderr}");
+}

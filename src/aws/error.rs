@@ -55,6 +55,16 @@ impl Call {
         }
     }
 
+    /// A call of another service (`service` is its IAM prefix: "cloudformation", "s3").
+    pub fn of(service: &'static str, operation: &'static str, subject: impl Into<String>) -> Self {
+        Call {
+            service,
+            operation,
+            subject: subject.into(),
+            cluster: None,
+        }
+    }
+
     pub fn in_cluster(mut self, cluster: &str) -> Self {
         self.cluster = Some(cluster.to_string());
         self

@@ -1,8 +1,8 @@
 //! The AWS API: the only module that talks to aws-sdk-*.
 //!
 //! Receives [`AwsSettings`] (region, endpoint override, credentials mode, retry bound) and
-//! builds one shared SDK configuration with clients for ECS, ELBv2, ECR, CodeDeploy and SSM
-//! ([`connect`]). Hands on [`Clients`] with thin, typed operations (see [`ecs`] and [`elb`]):
+//! builds one shared SDK configuration with clients for ECS, ELBv2, ECR, CodeDeploy, SSM and,
+//! for template lookups, CloudFormation, Secrets Manager and S3 ([`connect`]). Hands on [`Clients`] with thin, typed operations (see [`ecs`] and [`elb`]):
 //! each maps SDK failures to a [`crate::error::Error`] with a hint, batches where the API
 //! caps the count (10 services, 20 service deployments, 100 tasks a call) and follows pages.
 //! [`json`] turns live SDK values into the camelCase JSON the diff compares.
@@ -11,6 +11,7 @@ pub mod ecs;
 pub mod elb;
 mod error;
 pub mod json;
+mod lookup;
 mod ssm;
 #[cfg(test)]
 mod tests;
@@ -81,6 +82,12 @@ pub struct Clients {
     #[allow(dead_code)] // used by the CodeDeploy strategy to come
     pub(crate) codedeploy: aws_sdk_codedeploy::Client,
     pub(crate) ssm: aws_sdk_ssm::Client,
+    /// Template lookups: `cfn_output` / `cfn_export`.
+    pub(crate) cloudformation: aws_sdk_cloudformation::Client,
+    /// Template lookups: `secretsmanager_arn`.
+    pub(crate) secretsmanager: aws_sdk_secretsmanager::Client,
+    /// Template lookups: `tfstate` states at `s3://` URLs.
+    pub(crate) s3: aws_sdk_s3::Client,
     region: String,
     endpoint_url: Option<String>,
     calls: CallLog,
@@ -218,12 +225,32 @@ pub(crate) async fn connect_with(
             .interceptor(calls.clone())
             .build(),
     );
+    let cloudformation = aws_sdk_cloudformation::Client::from_conf(
+        aws_sdk_cloudformation::config::Builder::from(&conf)
+            .interceptor(calls.clone())
+            .build(),
+    );
+    let secretsmanager = aws_sdk_secretsmanager::Client::from_conf(
+        aws_sdk_secretsmanager::config::Builder::from(&conf)
+            .interceptor(calls.clone())
+            .build(),
+    );
+    // An endpoint override (emulators) serves buckets by path, not by host name.
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&conf)
+            .force_path_style(settings.endpoint_url.is_some())
+            .interceptor(calls.clone())
+            .build(),
+    );
     Ok(Clients {
         ecs,
         elbv2,
         ecr,
         codedeploy,
         ssm,
+        cloudformation,
+        secretsmanager,
+        s3,
         region,
         endpoint_url: settings.endpoint_url.clone(),
         calls,

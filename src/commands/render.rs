@@ -2,11 +2,19 @@
 //!
 //! One target prints that document; several (default: all) print one JSON object keyed by
 //! target name. Several configs print one such result each, in order.
+//!
+//! `taskdef` and `servicedef` print what would be sent to AWS (the RegisterTaskDefinition and
+//! CreateService input), read by the same [`model`] functions `deploy` and `register` use: a
+//! describe-task-definition wrapper is unwrapped (its `tags` beside the wrapper become the
+//! input's `tags`), read-only fields of describe output are dropped (a note on stderr says
+//! which), unknown keys are errors, and keys come out sorted. `config` prints the config as
+//! rendered.
 
 use serde_json::{Map, Value};
 
 use crate::cli::RenderTarget;
-use crate::error::{ExitCode, Result};
+use crate::error::{Diagnostic, Error, ExitCode, Result};
+use crate::model;
 use crate::render;
 use crate::report::Printer;
 use crate::settings::Settings;
@@ -38,14 +46,22 @@ pub fn run(
                 RenderTarget::Taskdef => (
                     "taskdef",
                     match &cfg.task_definition {
-                        Some(p) => Some(render::load(&ctx, p)?.value),
+                        Some(p) => {
+                            let doc = render::load(&ctx, p)?;
+                            let loaded = model::task_definition(&doc);
+                            Some(api_input(printer, loaded.json, loaded.diagnostics)?)
+                        }
                         None => None,
                     },
                 ),
                 RenderTarget::Servicedef => (
                     "servicedef",
                     match &cfg.service_definition {
-                        Some(p) => Some(render::load(&ctx, p)?.value),
+                        Some(p) => {
+                            let doc = render::load(&ctx, p)?;
+                            let loaded = model::service_definition(&doc);
+                            Some(api_input(printer, loaded.json, loaded.diagnostics)?)
+                        }
                         None => None,
                     },
                 ),
@@ -78,4 +94,16 @@ pub fn run(
         }
     }
     Ok(ExitCode::Success)
+}
+
+/// The API input of a decoded definition: its warnings and notes go to stderr; any error
+/// fails the render (deploy would refuse the file too).
+fn api_input(printer: &Printer, json: Value, diagnostics: Vec<Diagnostic>) -> Result<Value> {
+    if diagnostics.iter().any(Diagnostic::is_error) {
+        return Err(Error::findings(diagnostics));
+    }
+    for d in &diagnostics {
+        printer.diagnostic(d);
+    }
+    Ok(json)
 }

@@ -69,11 +69,15 @@ pub fn emitter_for(printer: &Printer) -> Emitter {
     emitter
 }
 
-/// The plugin lookups of a run (one per run: one SDK client, one cache), with the run's AWS
-/// settings: `--region` (else each config's `region:`), AWS_ENDPOINT_URL when set, the same
-/// retry budget as [`connect`]. With `--sandbox` they still read AWS_ENDPOINT_URL's (or the
-/// real) Parameter Store: configs are rendered before the embedded sandbox starts.
+/// The plugin lookups of a run (one per run: one SDK client set, one cache), with the run's
+/// AWS settings: `--region` (else each config's `region:`), AWS_ENDPOINT_URL when set, the same
+/// retry budget as [`connect`]. With `--sandbox` no lookup reaches AWS: the embedded sandbox
+/// starts empty (no SSM parameters) and emulates neither CloudFormation, Secrets Manager nor
+/// S3, so those lookups fail saying so; local tfstate files still work.
 pub fn lookups(settings: &Settings) -> Lookups {
+    if settings.sandbox.is_some() {
+        return Lookups::sandboxed(settings.region.clone());
+    }
     Lookups::new(AwsSettings {
         region: settings.region.clone(),
         endpoint_url: std::env::var("AWS_ENDPOINT_URL")

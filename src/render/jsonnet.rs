@@ -3,9 +3,12 @@
 //! Receives a `.jsonnet` file and the render context; hands on the JSON text it evaluates to.
 //! `std.extVar` sees `--ext-str` and `--ext-code`; `std.native('env')(name, default)` and
 //! `std.native('must_env')(name)` read the same variables as templates do (environment plus
-//! envfiles); imports resolve relative to the importing file. The evaluator's state is not
+//! envfiles); the configured plugins' functions are natives too (`std.native('tfstate')`,
+//! `cfn_output`, `ssm_list`..., see [`super::plugins`]); imports resolve relative to the
+//! importing file. The evaluator's state is not
 //! `Send`: call this from synchronous code only.
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::rc::Rc;
@@ -16,8 +19,9 @@ use jrsonnet_evaluator::trace::PathResolver;
 use jrsonnet_evaluator::{FileImportResolver, IStr, State, Val};
 use jrsonnet_gcmodule::Acyclic;
 
-use super::RenderContext;
-use crate::error::{Diagnostic, Error, Location, Result};
+use super::template::{Func, Value};
+use super::{NativeParams, RenderContext};
+use crate::error::{Diagnostic, Error, ErrorKind, Location, Result};
 
 /// The variables visible to the native functions. Acyclic: holds no Jsonnet values.
 #[derive(Acyclic, Clone)]
@@ -42,6 +46,64 @@ fn native_must_env(this: &native_must_env, name: String) -> jrsonnet_evaluator::
     }
 }
 
+/// A plugin function called from Jsonnet, and where the class of its last failure is kept
+/// (an AWS error behind it stays one: exit 7, not 1).
+#[derive(Acyclic, Clone)]
+struct PluginCall {
+    name: String,
+    func: Func,
+    failed: Rc<Cell<Option<ErrorKind>>>,
+}
+
+impl PluginCall {
+    fn call(&self, args: &[Value]) -> jrsonnet_evaluator::Result<Val> {
+        match (self.func)(args) {
+            Ok(v) => Ok(Val::string(super::funcs::to_text(&v).as_str())),
+            Err(e) => {
+                self.failed.set(Some(e.kind));
+                let mut msg = format!("{}: {}", self.name, e.message);
+                if let Some(h) = &e.hint {
+                    msg.push_str(&format!(" (hint: {h})"));
+                }
+                Err(jrsonnet_evaluator::error::ErrorKind::RuntimeError(msg.into()).into())
+            }
+        }
+    }
+}
+
+#[builtin(fields(f: PluginCall))]
+fn native_plugin_one(this: &native_plugin_one, a: String) -> jrsonnet_evaluator::Result<Val> {
+    this.f.call(&[Value::Str(a)])
+}
+
+#[builtin(fields(f: PluginCall))]
+fn native_plugin_two(
+    this: &native_plugin_two,
+    a: String,
+    b: String,
+) -> jrsonnet_evaluator::Result<Val> {
+    this.f.call(&[Value::Str(a), Value::Str(b)])
+}
+
+#[builtin(fields(f: PluginCall))]
+fn native_plugin_index(
+    this: &native_plugin_index,
+    name: String,
+    index: f64,
+) -> jrsonnet_evaluator::Result<Val> {
+    if index.fract() != 0.0 || !index.is_finite() {
+        return Err(jrsonnet_evaluator::error::ErrorKind::RuntimeError(
+            format!(
+                "{}: the index must be a whole number, got {index}",
+                this.f.name
+            )
+            .into(),
+        )
+        .into());
+    }
+    this.f.call(&[Value::Str(name), Value::Int(index as i64)])
+}
+
 /// Evaluates the Jsonnet file at `path` (whose text is `source`) to pretty JSON text.
 pub fn evaluate(ctx: &RenderContext, path: &Path, source: &str) -> Result<String> {
     let vars: Rc<BTreeMap<String, String>> = Rc::new((*ctx.vars).clone());
@@ -60,6 +122,21 @@ pub fn evaluate(ctx: &RenderContext, path: &Path, source: &str) -> Result<String
         },
     );
     init.add_native("must_env", native_must_env { vars: Vars(vars) });
+    let failed: Rc<Cell<Option<ErrorKind>>> = Rc::default();
+    for n in &ctx.natives {
+        let f = PluginCall {
+            name: n.name.clone(),
+            func: n.func.clone(),
+            failed: failed.clone(),
+        };
+        match n.params {
+            NativeParams::One => init.add_native(n.name.as_str(), native_plugin_one { f }),
+            NativeParams::Two => init.add_native(n.name.as_str(), native_plugin_two { f }),
+            NativeParams::NameAndIndex => {
+                init.add_native(n.name.as_str(), native_plugin_index { f })
+            }
+        }
+    }
     let mut builder = State::builder();
     builder
         .import_resolver(FileImportResolver::default())
@@ -67,11 +144,16 @@ pub fn evaluate(ctx: &RenderContext, path: &Path, source: &str) -> Result<String
     let state = builder.build();
     let _guard = state.try_enter();
     let abs = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
-    let val = state
-        .import(abs.as_path())
-        .map_err(|e| jsonnet_error(path, source, &e, &ctx.ext_code))?;
-    val.manifest(JsonFormat::cli(2))
-        .map_err(|e| jsonnet_error(path, source, &e, &ctx.ext_code))
+    // A failure inside a plugin function keeps the function's class (AWS error: exit 7).
+    let fail = |e: &jrsonnet_evaluator::Error| {
+        let mut err = jsonnet_error(path, source, e, &ctx.ext_code);
+        if let Some(kind) = failed.get() {
+            err.kind = kind;
+        }
+        err
+    };
+    let val = state.import(abs.as_path()).map_err(|e| fail(&e))?;
+    val.manifest(JsonFormat::cli(2)).map_err(|e| fail(&e))
 }
 
 /// The file named by a "can't resolve X from Y" message.

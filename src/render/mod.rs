@@ -12,6 +12,7 @@ pub mod jsonnet;
 pub mod plugins;
 pub mod spans;
 pub mod template;
+pub mod tfstate;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -67,7 +68,29 @@ pub struct RenderContext {
     /// `--ext-code KEY=CODE`, for Jsonnet's `std.extVar`.
     pub ext_code: Vec<(String, String)>,
     pub funcs: Funcs,
+    /// Plugin functions Jsonnet files call through `std.native(NAME)`, as in ecspresso.
+    pub natives: Vec<Native>,
     pub secrets: Secrets,
+}
+
+/// A plugin function exposed to Jsonnet as `std.native(name)`.
+#[derive(Clone)]
+pub struct Native {
+    /// The name with the plugin's `func_prefix`.
+    pub name: String,
+    pub params: NativeParams,
+    pub func: template::Func,
+}
+
+/// The parameters of a [`Native`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NativeParams {
+    /// One string: `tfstate(address)`, `ssm(name)`, `cfn_export(name)`...
+    One,
+    /// Two strings: `cfn_output(stack, key)`.
+    Two,
+    /// A string and a number: `ssm_list(name, index)`.
+    NameAndIndex,
 }
 
 impl RenderContext {
@@ -79,6 +102,7 @@ impl RenderContext {
             vars,
             ext_str: Vec::new(),
             ext_code: Vec::new(),
+            natives: Vec::new(),
             secrets: Secrets::default(),
         }
     }

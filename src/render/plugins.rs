@@ -1,19 +1,38 @@
-//! Template plugins (`plugins:` in the config): secret and value sources for templates.
+//! Template plugins (`plugins:` in the config): value and secret sources for templates.
 //!
 //! Receives a [`RenderContext`], the loaded [`Config`] and the run's [`Lookups`]; hands on a
 //! context whose functions also hold each configured plugin's functions under its
-//! `func_prefix`. Supported:
+//! `func_prefix` (a plugin may be listed several times, e.g. two tfstate files with two
+//! prefixes). The plugins, with ecspresso's names:
 //!
 //! - `ssm`: `{{ ssm "/path/name" }}` is the parameter's value (SecureStrings decrypted);
 //!   `{{ ssm "/path/name" 1 }}` is the element at that 0-based index of a StringList. A
 //!   SecureString value is registered with the context's [`super::Secrets`] before it is
 //!   returned, so every output masks it.
+//! - `tfstate` (`config: {path: FILE}` or `{url: s3://BUCKET/KEY}`; a relative path is relative
+//!   to the config file's folder): `{{ tfstate "ADDRESS" }}` is the value at a Terraform
+//!   address (see [`super::tfstate`]); `{{ tfstatef "FORMAT" ARGS... }}` formats the address
+//!   first, as `printf` does. The state is read once per run; values of outputs and attributes
+//!   Terraform marks sensitive are registered as secrets.
+//! - `cloudformation`: `{{ cfn_output "STACK" "KEY" }}` (DescribeStacks) and
+//!   `{{ cfn_export "NAME" }}` (ListExports, every page).
+//! - `secretsmanager`: `{{ secretsmanager_arn "NAME" }}` (DescribeSecret) is the secret's ARN
+//!   (not its value).
 //!
-//! Plugins cortado knows but does not implement yet (`tfstate`, `cloudformation`,
-//! `secretsmanager`) register their functions as ones that fail when called: a config that
-//! names them but does not use them still works. An unknown plugin name is an input error.
+//! `ssm` and `secretsmanager` are there for every config ([`DEFAULT_PLUGINS`]), listed or
+//! not, as in ecspresso; plugin names are case-insensitive; two plugins defining the same
+//! function name (no `func_prefix` to tell them apart) are an input error.
 //!
-//! # API
+//! Jsonnet files reach the same functions as ecspresso's natives: `std.native('tfstate')`,
+//! `cfn_output`, `cfn_export`, `secretsmanager_arn`, `ssm` and `ssm_list(name, index)` (with
+//! the plugin's `func_prefix`; no `tfstatef`: format with `%` or `std.format`).
+//!
+//! An unknown plugin name, or a tfstate plugin without a usable `path`/`url`, is an input
+//! error at config load, located at the config's key.
+//!
+//! # One mechanism
+//!
+//! Every AWS read a function needs is a [`Query`] answered by the run's [`Lookups`]:
 //!
 //! ```text
 //! let lookups = Lookups::new(aws_settings);          // once per run, no I/O yet
@@ -23,14 +42,17 @@
 //! - [`Lookups::new`] takes the run's [`AwsSettings`] — the ones its `Clients` are made from
 //!   (endpoint, static credentials, attempts). The region of a lookup is the settings' region
 //!   (`--region`) when set, else the config's `region:`, else the SDK's chain (AWS_REGION...).
-//! - The SDK client is made lazily, on the first lookup, once per region for the life of the
-//!   `Lookups` (not per parameter); a failure to connect is remembered and reported again.
-//! - Results are cached per `Lookups` by (region, name): a parameter used in several files of a
-//!   run is read once.
-//! - [`Lookups::with_fetch`] replaces AWS with a function (tests, fakes); the cache still
-//!   applies.
-//! - Errors keep their class ([`FuncError`]): a missing parameter is bad input (exit 1), a
-//!   denied or failed call an AWS error (exit 7); the template engine locates both at the call.
+//! - The SDK clients are made lazily, on the first lookup, once per region for the life of the
+//!   `Lookups` (not per query); a failure to connect is remembered and reported again.
+//! - Answers are cached per `Lookups` by (region, query): a parameter, stack, secret or state
+//!   used in several files of a run is read once. Parsed Terraform states are cached too.
+//! - [`Lookups::with_fetch`] replaces AWS with a function (tests, fakes); the caches still
+//!   apply. [`Lookups::sandboxed`] is the embedded `--sandbox`'s: it starts empty and
+//!   emulates none of these services, so every AWS query fails with an error that says so
+//!   (and nothing reaches real AWS); local tfstate files still work.
+//! - Errors keep their class ([`FuncError`]): something missing (parameter, stack, output,
+//!   export, secret, state file, address) is bad input (exit 1), a denied or failed call an
+//!   AWS error (exit 7); the template engine locates both at the call (file:line:col).
 //!
 //! The template engine is synchronous. The SDK calls run on one thread per `Lookups` with its
 //! own current-thread runtime, started on the first lookup and ended when the `Lookups` is
@@ -39,23 +61,84 @@
 //! a tokio runtime, of either flavour.
 
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, mpsc};
 
-use super::RenderContext;
 use super::template::{Func, FuncError, Funcs, Value};
+use super::tfstate::State;
+use super::{Native, NativeParams, RenderContext};
 use crate::aws::{AwsSettings, Clients};
 use crate::config::Config;
 use crate::error::{Diagnostic, Error, Result, did_you_mean};
 
-/// Looks a parameter up by region (`None`: the SDK's default) and name: its value and type,
-/// or why not.
-pub type Fetch = Arc<
-    dyn Fn(Option<&str>, &str) -> std::result::Result<(String, String), FuncError> + Send + Sync,
->;
+/// One AWS read behind a plugin function.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Query {
+    /// An SSM parameter, decrypted (`ssm`): answers [`Answer::Parameter`].
+    Parameter(String),
+    /// The outputs of a CloudFormation stack (`cfn_output`): [`Answer::Pairs`].
+    StackOutputs(String),
+    /// Every CloudFormation export of the region (`cfn_export`): [`Answer::Pairs`].
+    Exports,
+    /// The ARN of a Secrets Manager secret (`secretsmanager_arn`): [`Answer::Text`].
+    SecretArn(String),
+    /// The text of an S3 object (`tfstate` with an `s3://` URL): [`Answer::Text`].
+    Object { bucket: String, key: String },
+}
+
+impl Query {
+    /// The plugin whose functions ask this.
+    pub fn plugin(&self) -> &'static str {
+        match self {
+            Query::Parameter(_) => "ssm",
+            Query::StackOutputs(_) | Query::Exports => "cloudformation",
+            Query::SecretArn(_) => "secretsmanager",
+            Query::Object { .. } => "tfstate",
+        }
+    }
+
+    /// The AWS service that answers it.
+    pub fn service(&self) -> &'static str {
+        match self {
+            Query::Parameter(_) => "SSM Parameter Store",
+            Query::StackOutputs(_) | Query::Exports => "CloudFormation",
+            Query::SecretArn(_) => "Secrets Manager",
+            Query::Object { .. } => "S3",
+        }
+    }
+
+    /// What it reads, for messages.
+    fn subject(&self) -> String {
+        match self {
+            Query::Parameter(n) => format!("SSM parameter {n}"),
+            Query::StackOutputs(s) => format!("the outputs of CloudFormation stack {s}"),
+            Query::Exports => "the CloudFormation exports".to_string(),
+            Query::SecretArn(n) => format!("Secrets Manager secret {n}"),
+            Query::Object { bucket, key } => format!("s3://{bucket}/{key}"),
+        }
+    }
+}
+
+/// The answer to a [`Query`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    /// A parameter's value and type (`String`, `StringList`, `SecureString`).
+    Parameter {
+        value: String,
+        kind: String,
+    },
+    /// Named values in AWS's order: stack outputs (key, value), exports (name, value).
+    Pairs(Vec<(String, String)>),
+    Text(String),
+}
+
+/// Answers a query in a region (`None`: the SDK's default), or says why not.
+pub type Fetch =
+    Arc<dyn Fn(Option<&str>, &Query) -> std::result::Result<Answer, FuncError> + Send + Sync>;
 
 /// The lookup backend of one run: where plugin functions read their values. Cheap to clone
-/// (clones share the client and the cache).
+/// (clones share the clients and the caches).
 #[derive(Clone)]
 pub struct Lookups {
     inner: Arc<Inner>,
@@ -65,29 +148,30 @@ struct Inner {
     /// The run's `--region`; wins over a config's `region:`.
     region: Option<String>,
     source: Source,
-    /// (region, name) -> (value, type), successes only.
-    cache: Mutex<Cache>,
+    /// (region, query) -> answer, successes only.
+    cache: Mutex<HashMap<(Option<String>, Query), Answer>>,
+    /// Parsed Terraform states by where they came from (successes only).
+    states: Mutex<HashMap<String, Arc<State>>>,
 }
-
-/// (region, name) -> (value, type).
-type Cache = HashMap<(Option<String>, String), (String, String)>;
 
 enum Source {
     Aws {
         settings: AwsSettings,
         /// Started on the first lookup (or the reason it could not start).
         worker: OnceLock<Result<Worker>>,
-        /// How many SDK clients were made (tests check "once per run").
+        /// How many SDK client sets were made (tests check "once per run").
         clients_made: Arc<AtomicUsize>,
     },
     Fetch(Fetch),
+    /// The embedded `--sandbox`: no AWS query is answered.
+    Sandbox,
 }
 
-/// A parameter read for the lookup thread.
+/// A query for the lookup thread.
 struct Job {
     region: Option<String>,
-    name: String,
-    reply: mpsc::Sender<Result<(String, String)>>,
+    query: Query,
+    reply: mpsc::Sender<Result<Answer>>,
 }
 
 /// The lookup thread: its queue. Dropping it ends the thread.
@@ -98,26 +182,34 @@ struct Worker {
 impl Lookups {
     /// Lookups through AWS with the run's settings. Nothing connects until the first lookup.
     pub fn new(settings: AwsSettings) -> Lookups {
-        Lookups {
-            inner: Arc::new(Inner {
-                region: settings.region.clone(),
-                source: Source::Aws {
-                    settings,
-                    worker: OnceLock::new(),
-                    clients_made: Arc::new(AtomicUsize::new(0)),
-                },
-                cache: Mutex::default(),
-            }),
-        }
+        Lookups::with_source(
+            settings.region.clone(),
+            Source::Aws {
+                settings,
+                worker: OnceLock::new(),
+                clients_made: Arc::new(AtomicUsize::new(0)),
+            },
+        )
     }
 
     /// Lookups answered by `fetch` instead of AWS (tests, fakes); `region` plays `--region`.
     pub fn with_fetch(region: Option<String>, fetch: Fetch) -> Lookups {
+        Lookups::with_source(region, Source::Fetch(fetch))
+    }
+
+    /// The lookups of a run against the embedded sandbox: every AWS query fails, saying the
+    /// sandbox does not provide it, and nothing reaches AWS.
+    pub fn sandboxed(region: Option<String>) -> Lookups {
+        Lookups::with_source(region, Source::Sandbox)
+    }
+
+    fn with_source(region: Option<String>, source: Source) -> Lookups {
         Lookups {
             inner: Arc::new(Inner {
                 region,
-                source: Source::Fetch(fetch),
+                source,
                 cache: Mutex::default(),
+                states: Mutex::default(),
             }),
         }
     }
@@ -128,19 +220,19 @@ impl Lookups {
         self.inner.region.clone().or_else(|| config.region.clone())
     }
 
-    /// The value and type (`String`, `StringList`, `SecureString`) of an SSM parameter,
-    /// decrypted; cached for the life of these lookups.
-    pub fn ssm_parameter(
+    /// The answer to `query` in `region`; cached for the life of these lookups.
+    pub fn ask(
         &self,
         region: Option<&str>,
-        name: &str,
-    ) -> std::result::Result<(String, String), FuncError> {
-        let key = (region.map(str::to_string), name.to_string());
-        if let Some(hit) = self.cache().get(&key) {
+        query: &Query,
+    ) -> std::result::Result<Answer, FuncError> {
+        let key = (region.map(str::to_string), query.clone());
+        if let Some(hit) = lock(&self.inner.cache).get(&key) {
             return Ok(hit.clone());
         }
         let found = match &self.inner.source {
-            Source::Fetch(fetch) => fetch(region, name)?,
+            Source::Fetch(fetch) => fetch(region, query)?,
+            Source::Sandbox => return Err(sandbox_refusal(query)),
             Source::Aws {
                 settings,
                 worker,
@@ -150,30 +242,107 @@ impl Lookups {
                 worker
                     .as_ref()
                     .map_err(FuncError::from_error)?
-                    .get_parameter(region, name)
+                    .ask(region, query)
                     .map_err(|e| FuncError::from_error(&e))?
             }
         };
-        self.cache().insert(key, found.clone());
+        lock(&self.inner.cache).insert(key, found.clone());
         Ok(found)
     }
 
-    /// How many SDK clients these lookups have made so far.
-    pub fn clients_made(&self) -> usize {
-        match &self.inner.source {
-            Source::Aws { clients_made, .. } => clients_made.load(Ordering::Relaxed),
-            Source::Fetch(_) => 0,
+    /// The value and type (`String`, `StringList`, `SecureString`) of an SSM parameter,
+    /// decrypted; cached for the life of these lookups.
+    pub fn ssm_parameter(
+        &self,
+        region: Option<&str>,
+        name: &str,
+    ) -> std::result::Result<(String, String), FuncError> {
+        match self.ask(region, &Query::Parameter(name.to_string()))? {
+            Answer::Parameter { value, kind } => Ok((value, kind)),
+            other => Err(unexpected(&Query::Parameter(name.to_string()), &other)),
         }
     }
 
-    fn cache(&self) -> std::sync::MutexGuard<'_, Cache> {
-        self.inner.cache.lock().unwrap_or_else(|e| e.into_inner())
+    /// The Terraform state at `source`, read and parsed once for the life of these lookups.
+    fn tfstate(
+        &self,
+        region: Option<&str>,
+        source: &TfSource,
+    ) -> std::result::Result<Arc<State>, FuncError> {
+        let key = format!("{}\u{0}{}", region.unwrap_or(""), source.show());
+        if let Some(hit) = lock(&self.inner.states).get(&key) {
+            return Ok(hit.clone());
+        }
+        let text = match source {
+            TfSource::File(path) => read_state_file(path)?,
+            TfSource::S3 { bucket, key } => {
+                let q = Query::Object {
+                    bucket: bucket.clone(),
+                    key: key.clone(),
+                };
+                match self.ask(region, &q)? {
+                    Answer::Text(t) => t,
+                    other => return Err(unexpected(&q, &other)),
+                }
+            }
+        };
+        let state = Arc::new(State::parse(&text, &source.show())?);
+        lock(&self.inner.states).insert(key, state.clone());
+        Ok(state)
+    }
+
+    /// How many SDK client sets these lookups have made so far.
+    pub fn clients_made(&self) -> usize {
+        match &self.inner.source {
+            Source::Aws { clients_made, .. } => clients_made.load(Ordering::Relaxed),
+            Source::Fetch(_) | Source::Sandbox => 0,
+        }
     }
 }
 
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn unexpected(query: &Query, answer: &Answer) -> FuncError {
+    FuncError {
+        message: format!(
+            "internal error: {} was answered with {answer:?}",
+            query.subject()
+        ),
+        hint: Some("please report this bug".into()),
+        kind: crate::error::ErrorKind::Internal,
+    }
+}
+
+/// Why the embedded sandbox answers no plugin query.
+fn sandbox_refusal(query: &Query) -> FuncError {
+    let plugin = query.plugin();
+    let (why, hint) = match query {
+        Query::Parameter(_) => (
+            "the embedded sandbox (--sandbox) starts empty, so it has no SSM parameter to read, and a sandbox run never reads real AWS",
+            "rehearse with `cortado sandbox serve --seed FILE` (a `parameters:` list) and AWS_ENDPOINT_URL pointing at it, or pass the value in an environment variable ({{ must_env `NAME` }})",
+        ),
+        Query::Object { .. } => (
+            "the embedded sandbox (--sandbox) does not emulate S3, and a sandbox run never reads real AWS",
+            "for a rehearsal, point the tfstate plugin at a local copy of the state (`config: {path: terraform.tfstate}`)",
+        ),
+        _ => (
+            "the embedded sandbox (--sandbox) does not emulate this service, and a sandbox run never reads real AWS",
+            "for a rehearsal, pass the value in an environment variable ({{ must_env `NAME` }}) or read it from a local tfstate file",
+        ),
+    };
+    FuncError::input(format!(
+        "plugin {plugin}: cannot read {} ({}) under --sandbox: {why}",
+        query.subject(),
+        query.service()
+    ))
+    .hint(hint)
+}
+
 impl Worker {
-    /// Starts the lookup thread: a current-thread runtime and one client per region, made on
-    /// the first job for that region.
+    /// Starts the lookup thread: a current-thread runtime and one client set per region,
+    /// made on the first job for that region.
     fn start(settings: &AwsSettings, clients_made: Arc<AtomicUsize>) -> Result<Worker> {
         let (jobs, queue) = mpsc::channel::<Job>();
         let settings = settings.clone();
@@ -207,7 +376,7 @@ impl Worker {
                             clients.insert(job.region.clone(), made);
                         }
                         match &clients[&job.region] {
-                            Ok(c) => c.get_parameter(&job.name, true).await,
+                            Ok(c) => answer(c, &job.query).await,
                             Err(e) => Err(e.clone()),
                         }
                     });
@@ -222,12 +391,12 @@ impl Worker {
         }
     }
 
-    /// Sends a job and waits for its answer.
-    fn get_parameter(&self, region: Option<&str>, name: &str) -> Result<(String, String)> {
+    /// Sends a query and waits for its answer.
+    fn ask(&self, region: Option<&str>, query: &Query) -> Result<Answer> {
         let (reply, answer) = mpsc::channel();
         let job = Job {
             region: region.map(str::to_string),
-            name: name.to_string(),
+            query: query.clone(),
             reply,
         };
         let gone = || Error::internal("the plugin lookup thread is not running");
@@ -242,54 +411,251 @@ impl Worker {
     }
 }
 
-/// Plugins cortado does not implement yet, with the template functions ecspresso gives them.
-const UNSUPPORTED: &[(&str, &[&str])] = &[
+/// Answers one query with the SDK clients.
+async fn answer(c: &Clients, query: &Query) -> Result<Answer> {
+    Ok(match query {
+        Query::Parameter(name) => {
+            let (value, kind) = c.get_parameter(name, true).await?;
+            Answer::Parameter { value, kind }
+        }
+        Query::StackOutputs(stack) => Answer::Pairs(c.stack_outputs(stack).await?),
+        Query::Exports => Answer::Pairs(c.exports().await?),
+        Query::SecretArn(name) => Answer::Text(c.secret_arn(name).await?),
+        Query::Object { bucket, key } => Answer::Text(c.object_text(bucket, key).await?),
+    })
+}
+
+/// The plugins cortado knows, with the template functions each adds.
+pub const PLUGINS: &[(&str, &[&str])] = &[
+    ("ssm", &["ssm"]),
     ("tfstate", &["tfstate", "tfstatef"]),
     ("cloudformation", &["cfn_output", "cfn_export"]),
     ("secretsmanager", &["secretsmanager_arn"]),
 ];
 
-/// `ctx` with the functions of every plugin `config` names, reading through `lookups`.
+/// Where a tfstate plugin reads its state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum TfSource {
+    File(PathBuf),
+    S3 { bucket: String, key: String },
+}
+
+impl TfSource {
+    fn show(&self) -> String {
+        match self {
+            TfSource::File(p) => p.display().to_string(),
+            TfSource::S3 { bucket, key } => format!("s3://{bucket}/{key}"),
+        }
+    }
+
+    /// The source a tfstate plugin's `config` names (`path`, or `url` with s3:// or file://),
+    /// or the finding that says what is wrong with it.
+    fn from_config(
+        config: &Config,
+        i: usize,
+        plugin_config: &serde_json::Value,
+    ) -> std::result::Result<TfSource, Diagnostic> {
+        let at = |key: &str| config.document.locate(&format!("/plugins/{i}{key}"));
+        let dir = config.path.parent().unwrap_or(Path::new("."));
+        let usage = "give the state as `config: {path: terraform.tfstate}` (relative to this config file) or `config: {url: s3://BUCKET/KEY}`";
+        let get = |k: &str| plugin_config.get(k);
+        match (get("path"), get("url")) {
+            (Some(_), Some(_)) => Err(Diagnostic::error(
+                "the tfstate plugin has both `path` and `url`",
+            )
+            .at(at("/config"))
+            .hint("keep one of them")),
+            (Some(serde_json::Value::String(p)), None) if !p.trim().is_empty() => {
+                Ok(TfSource::File(dir.join(p)))
+            }
+            (None, Some(serde_json::Value::String(u))) if !u.trim().is_empty() => {
+                let u = u.trim();
+                if let Some(rest) = u.strip_prefix("s3://") {
+                    match rest.split_once('/') {
+                        Some((bucket, key)) if !bucket.is_empty() && !key.is_empty() => {
+                            Ok(TfSource::S3 {
+                                bucket: bucket.to_string(),
+                                key: key.to_string(),
+                            })
+                        }
+                        _ => Err(Diagnostic::error(format!(
+                            "tfstate url {u:?} names no bucket and key"
+                        ))
+                        .at(at("/config/url"))
+                        .hint("write it as s3://BUCKET/path/to/terraform.tfstate")),
+                    }
+                } else if let Some(path) = u.strip_prefix("file://") {
+                    Ok(TfSource::File(dir.join(path)))
+                } else {
+                    let scheme = u.split_once("://").map_or(u, |(s, _)| s);
+                    Err(Diagnostic::error(format!(
+                        "tfstate url scheme {scheme:?} is not supported by cortado"
+                    ))
+                    .at(at("/config/url"))
+                    .hint("cortado reads states from s3://BUCKET/KEY, file://PATH or `path:`; copy the state to S3 or a local file (e.g. `terraform state pull > terraform.tfstate`)"))
+                }
+            }
+            (Some(_), None) => Err(Diagnostic::error(
+                "the tfstate plugin's `path` must be a non-empty string",
+            )
+            .at(at("/config/path"))
+            .hint(usage)),
+            (None, Some(_)) => Err(Diagnostic::error(
+                "the tfstate plugin's `url` must be a non-empty string",
+            )
+            .at(at("/config/url"))
+            .hint(usage)),
+            (None, None) => Err(Diagnostic::error(
+                "the tfstate plugin names no state: `path` or `url` is missing",
+            )
+            .at(at(""))
+            .hint(usage)),
+        }
+    }
+}
+
+fn read_state_file(path: &Path) -> std::result::Result<String, FuncError> {
+    match std::fs::metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(FuncError::input(format!(
+                "tfstate: state file {} does not exist",
+                path.display()
+            ))
+            .hint("check the plugin's `path` (relative to the config file's folder); `terraform state pull > terraform.tfstate` writes a remote state to a file"));
+        }
+        Ok(m) if m.is_dir() => {
+            return Err(FuncError::input(format!(
+                "tfstate: {} is a folder, not a state file",
+                path.display()
+            ))
+            .hint("point `path` at the terraform.tfstate file"));
+        }
+        Ok(m) if m.len() > super::tfstate::MAX_STATE_BYTES => {
+            return Err(FuncError::input(format!(
+                "tfstate: {} is {} MiB; cortado reads states of up to {} MiB",
+                path.display(),
+                m.len() >> 20,
+                super::tfstate::MAX_STATE_BYTES >> 20
+            ))
+            .hint("check the plugin's `path`"));
+        }
+        _ => {}
+    }
+    let bytes = std::fs::read(path).map_err(|e| {
+        FuncError::input(format!("tfstate: cannot read {}: {e}", path.display()))
+            .hint("check the file's permissions")
+    })?;
+    String::from_utf8(bytes).map_err(|_| {
+        FuncError::input(format!(
+            "tfstate: {} is not UTF-8 text, so not a Terraform state",
+            path.display()
+        ))
+        .hint("point the plugin's `path` at the terraform.tfstate file")
+    })
+}
+
+/// The plugins every config has even when `plugins:` does not name them, as in ecspresso: their
+/// functions only call AWS when a template uses them.
+pub const DEFAULT_PLUGINS: &[&str] = &["ssm", "secretsmanager"];
+
+/// `ctx` with the functions of every plugin `config` names (plus [`DEFAULT_PLUGINS`]), reading
+/// through `lookups`.
 pub fn with_plugins(
     ctx: &RenderContext,
     config: &Config,
     lookups: &Lookups,
 ) -> Result<RenderContext> {
-    if config.plugins.is_empty() {
-        return Ok(ctx.clone());
-    }
     let mut out = ctx.clone();
     let mut errors = Vec::new();
-    let region = lookups.region_for(config);
-    for (i, plugin) in config.plugins.iter().enumerate() {
-        let mut funcs = Funcs::new();
-        match plugin.name.as_str() {
-            "ssm" => funcs.insert(
-                "ssm",
-                ssm_func(lookups.clone(), region.clone(), ctx.secrets.clone()),
-            ),
-            name => match UNSUPPORTED.iter().find(|(n, _)| *n == name) {
-                Some((n, names)) => {
-                    for f in *names {
-                        funcs.insert(*f, unsupported_func(n, f));
-                    }
-                }
-                None => {
-                    let known = std::iter::once("ssm").chain(UNSUPPORTED.iter().map(|(n, _)| *n));
-                    let hint = match did_you_mean(name, known) {
-                        Some(s) => format!("did you mean `{s}`? cortado knows the plugins ssm (supported), tfstate, cloudformation and secretsmanager"),
-                        None => "cortado knows the plugins ssm (supported), tfstate, cloudformation and secretsmanager".to_string(),
-                    };
+    let reader = Reader {
+        lookups: lookups.clone(),
+        region: lookups.region_for(config),
+        secrets: ctx.secrets.clone(),
+    };
+    // (index in `plugins:`, name, func_prefix, config); the defaults come last.
+    let mut plugins: Vec<(Option<usize>, String, &str, &serde_json::Value)> = config
+        .plugins
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            (
+                Some(i),
+                p.name.to_ascii_lowercase(),
+                p.func_prefix.as_str(),
+                &p.config,
+            )
+        })
+        .collect();
+    for name in DEFAULT_PLUGINS {
+        plugins.push((None, name.to_string(), "", &serde_json::Value::Null));
+    }
+    // Function name -> the `plugins:` entry that defined it.
+    let mut defined: HashMap<String, Option<usize>> = HashMap::new();
+    for (i, name, prefix, plugin_config) in plugins {
+        let at = |key: &str| match i {
+            Some(i) => config.document.locate(&format!("/plugins/{i}{key}")),
+            None => config.document.locate(""),
+        };
+        let (funcs, natives) = match plugin_funcs(&name, &reader, config, i, plugin_config) {
+            Ok(Some(made)) => made,
+            Ok(None) => {
+                let known = PLUGINS.iter().map(|(n, _)| *n);
+                let list =
+                    "cortado knows the plugins ssm, tfstate, cloudformation and secretsmanager";
+                let hint = match did_you_mean(&name, known) {
+                    Some(s) => format!("did you mean `{s}`? {list}"),
+                    None => list.to_string(),
+                };
+                errors.push(
+                    Diagnostic::error(format!("unknown plugin \"{name}\""))
+                        .at(at("/name"))
+                        .hint(hint),
+                );
+                continue;
+            }
+            Err(d) => {
+                errors.push(d);
+                continue;
+            }
+        };
+        let funcs = funcs.with_prefix(prefix);
+        let mut clash = false;
+        for f in funcs.names() {
+            match (defined.get(f), i) {
+                // A default plugin never overrides a configured one.
+                (Some(_), None) => clash = true,
+                (Some(first), Some(_)) => {
+                    clash = true;
+                    let first = first.map_or(String::new(), |n| format!(" (plugins[{n}])"));
                     errors.push(
-                        Diagnostic::error(format!("unknown plugin \"{name}\""))
-                            .at(config.document.locate(&format!("/plugins/{i}/name")))
-                            .hint(hint),
+                        Diagnostic::error(format!(
+                            "template function {f} is defined by two plugins{first}"
+                        ))
+                        .at(at("/name"))
+                        .hint(format!(
+                            "give this {name} plugin a `func_prefix` (e.g. `func_prefix: second_`) and call its functions with it"
+                        )),
                     );
-                    continue;
                 }
-            },
+                (None, _) => {}
+            }
         }
-        out.funcs.extend(funcs.with_prefix(&plugin.func_prefix));
+        if clash {
+            continue;
+        }
+        for f in funcs.names() {
+            defined.insert(f.to_string(), i);
+        }
+        for (native, params, func) in natives {
+            if let Some(f) = funcs.get(&format!("{prefix}{func}")) {
+                out.natives.push(Native {
+                    name: format!("{prefix}{native}"),
+                    params,
+                    func: f.clone(),
+                });
+            }
+        }
+        out.funcs.extend(funcs);
     }
     if !errors.is_empty() {
         return Err(Error::findings(errors));
@@ -297,18 +663,107 @@ pub fn with_plugins(
     Ok(out)
 }
 
-fn unsupported_func(plugin: &str, func: &str) -> Func {
-    let msg = format!("{func}: plugin {plugin} is not supported by cortado yet");
-    Arc::new(move |_args: &[Value]| {
-        Err(FuncError::input(msg.clone()).hint(
-            "render the value another way (an environment variable with {{ must_env `NAME` }}, or the ssm plugin), or use ecspresso for this config",
-        ))
-    })
+/// A plugin's template functions (unprefixed) and its Jsonnet natives (Jsonnet name,
+/// parameters, template function it calls); `None` for a plugin cortado does not know.
+#[allow(clippy::type_complexity)]
+fn plugin_funcs(
+    name: &str,
+    reader: &Reader,
+    config: &Config,
+    i: Option<usize>,
+    plugin_config: &serde_json::Value,
+) -> std::result::Result<Option<(Funcs, Vec<(&'static str, NativeParams, &'static str)>)>, Diagnostic>
+{
+    let mut funcs = Funcs::new();
+    let reader = reader.clone();
+    let natives = match name {
+        "ssm" => {
+            funcs.insert("ssm", ssm_func(reader));
+            vec![
+                ("ssm", NativeParams::One, "ssm"),
+                ("ssm_list", NativeParams::NameAndIndex, "ssm"),
+            ]
+        }
+        "cloudformation" => {
+            funcs.insert("cfn_output", cfn_output_func(reader.clone()));
+            funcs.insert("cfn_export", cfn_export_func(reader));
+            vec![
+                ("cfn_output", NativeParams::Two, "cfn_output"),
+                ("cfn_export", NativeParams::One, "cfn_export"),
+            ]
+        }
+        "secretsmanager" => {
+            funcs.insert("secretsmanager_arn", secret_arn_func(reader));
+            vec![(
+                "secretsmanager_arn",
+                NativeParams::One,
+                "secretsmanager_arn",
+            )]
+        }
+        "tfstate" => {
+            let source = Arc::new(TfSource::from_config(
+                config,
+                i.unwrap_or(0),
+                plugin_config,
+            )?);
+            funcs.insert(
+                "tfstate",
+                tfstate_func(reader.clone(), source.clone(), false),
+            );
+            funcs.insert("tfstatef", tfstate_func(reader, source, true));
+            vec![("tfstate", NativeParams::One, "tfstate")]
+        }
+        _ => return Ok(None),
+    };
+    Ok(Some((funcs, natives)))
 }
 
-/// The `ssm` function reading through `lookups` in `region`, registering SecureString values
-/// with `secrets`.
-fn ssm_func(lookups: Lookups, region: Option<String>, secrets: super::Secrets) -> Func {
+/// What every plugin function reads through: the run's lookups, the config's region, and the
+/// secrets every output masks.
+#[derive(Clone)]
+struct Reader {
+    lookups: Lookups,
+    region: Option<String>,
+    secrets: super::Secrets,
+}
+
+impl Reader {
+    fn ask(&self, query: &Query) -> std::result::Result<Answer, FuncError> {
+        self.lookups.ask(self.region.as_deref(), query)
+    }
+
+    fn region_name(&self) -> &str {
+        self.region.as_deref().unwrap_or("the default region")
+    }
+}
+
+/// The string arguments of a call, or the usage error.
+fn strings<'a>(
+    func: &str,
+    args: &'a [Value],
+    want: usize,
+    usage: &str,
+) -> std::result::Result<Vec<&'a str>, FuncError> {
+    let all: Option<Vec<&str>> = args
+        .iter()
+        .map(|a| match a {
+            Value::Str(s) => Some(s.as_str()),
+            _ => None,
+        })
+        .collect();
+    match all {
+        Some(v) if v.len() == want => Ok(v),
+        _ => Err(FuncError::input(format!(
+            "{func} takes {want} string argument(s), got {} ({})",
+            args.len(),
+            args.iter().map(Value::kind).collect::<Vec<_>>().join(", ")
+        ))
+        .hint(format!("call it as {usage}"))),
+    }
+}
+
+/// The `ssm` function, registering SecureString values as secrets.
+fn ssm_func(reader: Reader) -> Func {
     Arc::new(move |args: &[Value]| {
         let usage = "call it as {{ ssm `/path/name` }} or, for an element of a StringList, {{ ssm `/path/name` 0 }}";
         let (name, index) = match args {
@@ -323,9 +778,11 @@ fn ssm_func(lookups: Lookups, region: Option<String>, secrets: super::Secrets) -
                 .hint(usage));
             }
         };
-        let (value, kind) = lookups.ssm_parameter(region.as_deref(), name)?;
+        let (value, kind) = reader
+            .lookups
+            .ssm_parameter(reader.region.as_deref(), name)?;
         if kind == "SecureString" {
-            secrets.add(value.clone());
+            reader.secrets.add(value.clone());
         }
         let Some(i) = index else {
             return Ok(Value::Str(value));
@@ -348,6 +805,124 @@ fn ssm_func(lookups: Lookups, region: Option<String>, secrets: super::Secrets) -
                 ))
                 .hint("indexes start at 0")
             })
+    })
+}
+
+/// The value named `name` among `pairs`, or an error with a did-you-mean.
+fn pick(
+    pairs: &[(String, String)],
+    name: &str,
+    missing: String,
+    what: &str,
+) -> std::result::Result<Value, FuncError> {
+    if let Some((_, v)) = pairs.iter().find(|(k, _)| k == name) {
+        return Ok(Value::Str(v.clone()));
+    }
+    let names: Vec<&str> = pairs.iter().map(|(k, _)| k.as_str()).collect();
+    let hint = match did_you_mean(name, names.iter().copied()) {
+        Some(m) => format!("did you mean {m:?}?"),
+        None if names.is_empty() => format!("there are no {what}"),
+        None => {
+            let shown: Vec<&str> = names.iter().copied().take(10).collect();
+            let more = names.len().saturating_sub(shown.len());
+            let mut h = format!("{what}: {}", shown.join(", "));
+            if more > 0 {
+                h.push_str(&format!(" (and {more} more)"));
+            }
+            h
+        }
+    };
+    Err(FuncError::input(missing).hint(hint))
+}
+
+/// `cfn_output STACK KEY`: an output value of a CloudFormation stack.
+fn cfn_output_func(reader: Reader) -> Func {
+    Arc::new(move |args: &[Value]| {
+        let a = strings(
+            "cfn_output",
+            args,
+            2,
+            "{{ cfn_output `STACK` `OUTPUT_KEY` }}",
+        )?;
+        let (stack, key) = (a[0], a[1]);
+        let q = Query::StackOutputs(stack.to_string());
+        match reader.ask(&q)? {
+            Answer::Pairs(outputs) => pick(
+                &outputs,
+                key,
+                format!(
+                    "cfn_output: CloudFormation stack {stack} has no output {key:?} (region {})",
+                    reader.region_name()
+                ),
+                "the stack's outputs",
+            ),
+            other => Err(unexpected(&q, &other)),
+        }
+    })
+}
+
+/// `cfn_export NAME`: the value of a CloudFormation export.
+fn cfn_export_func(reader: Reader) -> Func {
+    Arc::new(move |args: &[Value]| {
+        let a = strings("cfn_export", args, 1, "{{ cfn_export `EXPORT_NAME` }}")?;
+        match reader.ask(&Query::Exports)? {
+            Answer::Pairs(exports) => pick(
+                &exports,
+                a[0],
+                format!(
+                    "cfn_export: no CloudFormation export is named {:?} in region {}",
+                    a[0],
+                    reader.region_name()
+                ),
+                "exports in the region",
+            ),
+            other => Err(unexpected(&Query::Exports, &other)),
+        }
+    })
+}
+
+/// `secretsmanager_arn NAME`: a secret's ARN (not its value).
+fn secret_arn_func(reader: Reader) -> Func {
+    Arc::new(move |args: &[Value]| {
+        let a = strings(
+            "secretsmanager_arn",
+            args,
+            1,
+            "{{ secretsmanager_arn `SECRET_NAME` }}",
+        )?;
+        let q = Query::SecretArn(a[0].to_string());
+        match reader.ask(&q)? {
+            Answer::Text(arn) => Ok(Value::Str(arn)),
+            other => Err(unexpected(&q, &other)),
+        }
+    })
+}
+
+/// `tfstate ADDRESS`, or with `formatted`, `tfstatef FORMAT ARGS...`.
+fn tfstate_func(reader: Reader, source: Arc<TfSource>, formatted: bool) -> Func {
+    Arc::new(move |args: &[Value]| {
+        let address = if formatted {
+            match args.first() {
+                Some(Value::Str(_)) => super::template::sprintf(args).map_err(|m| {
+                    FuncError::input(format!("tfstatef: {m}"))
+                        .hint("call it as {{ tfstatef `aws_subnet.private['%s'].id` `KEY` }}")
+                })?,
+                _ => {
+                    return Err(FuncError::input(
+                        "tfstatef takes a format string and its arguments",
+                    )
+                    .hint("call it as {{ tfstatef `aws_subnet.private['%s'].id` `KEY` }}"));
+                }
+            }
+        } else {
+            strings("tfstate", args, 1, "{{ tfstate `TYPE.NAME.ATTRIBUTE` }}")?[0].to_string()
+        };
+        let state = reader.lookups.tfstate(reader.region.as_deref(), &source)?;
+        let (value, sensitive) = state.lookup(&address)?;
+        if sensitive {
+            reader.secrets.add(value.clone());
+        }
+        Ok(Value::Str(value))
     })
 }
 
@@ -380,21 +955,47 @@ mod tests {
     fn fake_in(run_region: Option<&str>) -> (Lookups, Calls) {
         let calls = Arc::new(Mutex::new(Vec::new()));
         let c = calls.clone();
-        let fetch: Fetch = Arc::new(move |region: Option<&str>, name: &str| {
+        let fetch: Fetch = Arc::new(move |region: Option<&str>, query: &Query| {
+            let name = match query {
+                Query::Parameter(n) => n.clone(),
+                Query::StackOutputs(s) => format!("stack:{s}"),
+                Query::Exports => "exports".to_string(),
+                Query::SecretArn(n) => format!("secret:{n}"),
+                Query::Object { bucket, key } => format!("s3://{bucket}/{key}"),
+            };
             c.lock()
                 .unwrap()
-                .push((region.map(str::to_string), name.to_string()));
-            match name {
-                "/db/password" => Ok(("pa55-word".into(), "SecureString".into())),
-                "/hosts" => Ok(("a.example,b.example,c.example".into(), "StringList".into())),
-                "/plain" => Ok(("hello".into(), "String".into())),
+                .push((region.map(str::to_string), name.clone()));
+            let param = |value: &str, kind: &str| {
+                Ok(Answer::Parameter {
+                    value: value.into(),
+                    kind: kind.into(),
+                })
+            };
+            let pairs = |p: &[(&str, &str)]| {
+                Ok(Answer::Pairs(
+                    p.iter()
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .collect(),
+                ))
+            };
+            match name.as_str() {
+                "/db/password" => param("pa55-word", "SecureString"),
+                "/hosts" => param("a.example,b.example,c.example", "StringList"),
+                "/plain" => param("hello", "String"),
                 "/denied" => Err(FuncError::aws(
                     "SSM GetParameter on SSM parameter /denied failed: AccessDeniedException",
                 )
                 .hint("grant ssm:GetParameter on the parameter")),
-                other => Err(FuncError::input(format!(
-                    "SSM parameter {other} does not exist"
-                ))),
+                "stack:net" => pairs(&[("SubnetAz1", "subnet-a"), ("SubnetAz2", "subnet-b")]),
+                "exports" => pairs(&[("net-SecurityGroupId", "sg-123")]),
+                "secret:app/db" => Ok(Answer::Text(
+                    "arn:aws:secretsmanager:us-east-1:123456789012:secret:app/db-AbCdEf".into(),
+                )),
+                "s3://states/web.tfstate" => Ok(Answer::Text(
+                    include_str!("../../tests/fixtures/tfstate/terraform.tfstate").into(),
+                )),
+                other => Err(FuncError::input(format!("{other} does not exist"))),
             }
         });
         (
@@ -416,7 +1017,8 @@ mod tests {
         let (lookups, _) = fake();
         let ctx = with_plugins(&base, &cfg, &lookups).unwrap();
         assert!(ctx.funcs.contains("p_ssm"));
-        assert!(!ctx.funcs.contains("ssm"));
+        // ssm is also there unprefixed, as a default plugin (as in ecspresso).
+        assert!(ctx.funcs.contains("ssm"));
         assert!(!base.funcs.contains("p_ssm"));
         let out = render(
             &ctx,
@@ -478,19 +1080,279 @@ mod tests {
         assert_eq!((loc.line, loc.col), (2, 12));
     }
 
+    /// A config folder holding the fixture state, and a config of `plugins` in it.
+    fn config_with_state(plugins: &str) -> Config {
+        let cfg = config(&format!("cluster: c\nplugins:\n{plugins}"));
+        let dir = cfg.path.parent().unwrap();
+        std::fs::create_dir_all(dir.join("tf")).unwrap();
+        std::fs::copy(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tfstate/terraform.tfstate"),
+            dir.join("tf/terraform.tfstate"),
+        )
+        .unwrap();
+        cfg
+    }
+
     #[test]
-    fn unsupported_plugin_fails_only_when_called() {
-        let cfg = config("cluster: c\nplugins:\n  - name: tfstate\n    config: {url: s3://b/k}\n");
+    fn tfstate_from_a_file_relative_to_the_config_read_once() {
+        let cfg = config_with_state(
+            "  - name: tfstate\n    config: {path: tf/terraform.tfstate}\n  - name: tfstate\n    func_prefix: s3_\n    config: {url: s3://states/web.tfstate}\n",
+        );
         let base = RenderContext::new(BTreeMap::new());
         let (lookups, calls) = fake();
         let ctx = with_plugins(&base, &cfg, &lookups).unwrap();
-        assert_eq!(render(&ctx, r#"{"a": 1}"#).unwrap(), r#"{"a":1}"#);
-        let err = render(&ctx, r#"{"a": "{{ tfstate `aws_x.y.id` }}"}"#).unwrap_err();
+        let text = r#"["{{ tfstate `aws_iam_role.task.arn` }}", "{{ tfstatef `aws_security_group.app['%s'].id` `web` }}", "{{ tfstatef `aws_subnet.private[%d].id` 1 }}", "{{ s3_tfstate `output.vpc_id` }}", "{{ s3_tfstate `output.db_password` }}"]"#;
+        assert_eq!(
+            render(&ctx, text).unwrap(),
+            r#"["arn:aws:iam::123456789012:role/web-task","sg-web","subnet-111","vpc-0a1b2c3d","hunter2"]"#
+        );
+        render(&ctx, text).unwrap();
+        // The local file needs no AWS; the S3 state is fetched once for both renders.
+        assert_eq!(
+            *calls.lock().unwrap(),
+            vec![(None, "s3://states/web.tfstate".to_string())]
+        );
+        // A sensitive output is a secret.
+        assert_eq!(base.secrets.values(), vec!["hunter2".to_string()]);
+        // A missing address: located at the call, exit 1, with a suggestion.
+        let text = "{\n  \"a\": \"{{ tfstate `aws_iam_role.tsak.arn` }}\"\n}\n";
+        let err = load_str(&ctx, Path::new("t.json"), text.to_string()).unwrap_err();
+        assert_eq!(err.exit_code(), crate::error::ExitCode::BadInput, "{err}");
+        let d = &err.diagnostics[0];
         assert!(
-            err.contains("plugin tfstate is not supported by cortado yet"),
+            d.message.contains("aws_iam_role.tsak is not in the state"),
+            "{d}"
+        );
+        assert_eq!(d.hint.as_deref(), Some("did you mean aws_iam_role.task?"));
+        let loc = d.location.as_ref().unwrap();
+        assert_eq!((loc.line, loc.col), (2, 12));
+    }
+
+    #[test]
+    fn jsonnet_reaches_plugin_functions_as_natives() {
+        let cfg = config_with_state(
+            "  - name: tfstate\n    func_prefix: tf_\n    config: {path: tf/terraform.tfstate}\n  - name: ssm\n  - name: cloudformation\n  - name: secretsmanager\n",
+        );
+        let base = RenderContext::new(BTreeMap::new());
+        let (lookups, _) = fake();
+        let ctx = with_plugins(&base, &cfg, &lookups).unwrap();
+        let dir = cfg.path.parent().unwrap();
+        let file = dir.join("td.jsonnet");
+        std::fs::write(
+            &file,
+            "local tfstate = std.native('tf_tfstate');\n{\n  role: tfstate('aws_iam_role.task.arn'),\n  sg: tfstate('aws_security_group.app[\"%s\"].id' % 'worker'),\n  pw: std.native('ssm')('/db/password'),\n  host: std.native('ssm_list')('/hosts', 2),\n  subnet: std.native('cfn_output')('net', 'SubnetAz2'),\n  sg2: std.native('cfn_export')('net-SecurityGroupId'),\n  arn: std.native('secretsmanager_arn')('app/db'),\n}\n",
+        )
+        .unwrap();
+        let doc = crate::render::load(&ctx, &file).unwrap();
+        assert_eq!(
+            doc.value,
+            serde_json::json!({
+                "role": "arn:aws:iam::123456789012:role/web-task",
+                "sg": "sg-worker",
+                "pw": "pa55-word",
+                "host": "c.example",
+                "subnet": "subnet-b",
+                "sg2": "sg-123",
+                "arn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:app/db-AbCdEf",
+            })
+        );
+        assert_eq!(base.secrets.values(), vec!["pa55-word".to_string()]);
+        // A missing address: an input error at the Jsonnet call, with the suggestion.
+        std::fs::write(
+            &file,
+            "{\n  a: std.native('tf_tfstate')('aws_iam_role.tsak.arn'),\n}\n",
+        )
+        .unwrap();
+        let err = crate::render::load(&ctx, &file).unwrap_err();
+        assert_eq!(err.exit_code(), crate::error::ExitCode::BadInput, "{err}");
+        let text = err.to_string();
+        assert!(text.contains("did you mean aws_iam_role.task?"), "{text}");
+        assert!(text.contains("td.jsonnet:2:"), "{text}");
+        // An AWS error behind a native stays an AWS error (exit 7).
+        std::fs::write(&file, "{ a: std.native('ssm')('/denied') }\n").unwrap();
+        let err = crate::render::load(&ctx, &file).unwrap_err();
+        assert_eq!(err.exit_code(), crate::error::ExitCode::Aws, "{err}");
+        assert!(err.to_string().contains("AccessDenied"), "{err}");
+    }
+
+    #[test]
+    fn tfstate_config_errors_are_located_at_config_load() {
+        for (plugins, want) in [
+            ("  - name: tfstate\n", "names no state"),
+            (
+                "  - name: tfstate\n    config: {path: a, url: s3://b/k}\n",
+                "both `path` and `url`",
+            ),
+            (
+                "  - name: tfstate\n    config: {url: gs://b/k}\n",
+                "scheme \"gs\" is not supported",
+            ),
+            (
+                "  - name: tfstate\n    config: {url: s3://bucket}\n",
+                "names no bucket and key",
+            ),
+            (
+                "  - name: tfstate\n    config: {path: 5}\n",
+                "non-empty string",
+            ),
+        ] {
+            let cfg = config(&format!("cluster: c\nplugins:\n{plugins}"));
+            let (lookups, _) = fake();
+            let Err(err) = with_plugins(&RenderContext::new(BTreeMap::new()), &cfg, &lookups)
+            else {
+                panic!("{plugins}: accepted");
+            };
+            assert!(err.to_string().contains(want), "{plugins}: {err}");
+            assert_eq!(err.exit_code(), crate::error::ExitCode::BadInput);
+            let loc = err.diagnostics[0].location.as_ref().unwrap();
+            assert!(loc.line >= 2, "{plugins}: {err}");
+        }
+        // States beyond the 10 MiB limit of definitions are read; bytes that are not UTF-8
+        // are an error naming the file.
+        let cfg =
+            config("cluster: c\nplugins:\n  - name: tfstate\n    config: {path: big.tfstate}\n");
+        let dir = cfg.path.parent().unwrap();
+        let big = format!(
+            r#"{{"version": 4, "resources": [{{"mode": "managed", "type": "t", "name": "n", "instances": [{{"attributes": {{"id": "x", "pad": "{}"}}}}]}}]}}"#,
+            "a".repeat(12 << 20)
+        );
+        std::fs::write(dir.join("big.tfstate"), big).unwrap();
+        let (lookups, _) = fake();
+        let ctx = with_plugins(&RenderContext::new(BTreeMap::new()), &cfg, &lookups).unwrap();
+        assert_eq!(
+            render(&ctx, r#"["{{ tfstate `t.n.id` }}"]"#).unwrap(),
+            r#"["x"]"#
+        );
+        std::fs::write(dir.join("big.tfstate"), b"{\xff}").unwrap();
+        let (lookups, _) = fake();
+        let ctx = with_plugins(&RenderContext::new(BTreeMap::new()), &cfg, &lookups).unwrap();
+        let err = render(&ctx, r#"["{{ tfstate `t.n.id` }}"]"#).unwrap_err();
+        assert!(err.contains("is not UTF-8 text"), "{err}");
+        // A path that does not exist fails at the call, naming the file.
+        let cfg =
+            config("cluster: c\nplugins:\n  - name: tfstate\n    config: {path: nope.tfstate}\n");
+        let (lookups, _) = fake();
+        let ctx = with_plugins(&RenderContext::new(BTreeMap::new()), &cfg, &lookups).unwrap();
+        let err = render(&ctx, r#"["{{ tfstate `a.b.c` }}"]"#).unwrap_err();
+        assert!(err.contains("nope.tfstate does not exist"), "{err}");
+    }
+
+    #[test]
+    fn cloudformation_and_secretsmanager_functions() {
+        let cfg = config(
+            "cluster: c\nregion: us-east-1\nplugins:\n  - name: cloudformation\n  - name: secretsmanager\n    func_prefix: sm_\n",
+        );
+        let base = RenderContext::new(BTreeMap::new());
+        let (lookups, calls) = fake();
+        let ctx = with_plugins(&base, &cfg, &lookups).unwrap();
+        let text = r#"["{{ cfn_output `net` `SubnetAz1` }}", "{{ cfn_output `net` `SubnetAz2` }}", "{{ cfn_export `net-SecurityGroupId` }}", "{{ sm_secretsmanager_arn `app/db` }}"]"#;
+        assert_eq!(
+            render(&ctx, text).unwrap(),
+            r#"["subnet-a","subnet-b","sg-123","arn:aws:secretsmanager:us-east-1:123456789012:secret:app/db-AbCdEf"]"#
+        );
+        // One DescribeStacks for two outputs of a stack.
+        let us = Some("us-east-1".to_string());
+        assert_eq!(
+            *calls.lock().unwrap(),
+            vec![
+                (us.clone(), "stack:net".to_string()),
+                (us.clone(), "exports".to_string()),
+                (us, "secret:app/db".to_string()),
+            ]
+        );
+        let err = render(&ctx, r#"["{{ cfn_output `net` `SubnetAz3` }}"]"#).unwrap_err();
+        assert!(err.contains("has no output \"SubnetAz3\""), "{err}");
+        assert!(err.contains("did you mean \"SubnetAz1\"?"), "{err}");
+        let err = render(&ctx, r#"["{{ cfn_export `net-SecurityGroupID` }}"]"#).unwrap_err();
+        assert!(
+            err.contains("did you mean \"net-SecurityGroupId\"?"),
             "{err}"
         );
+        let err = render(&ctx, r#"["{{ cfn_output `net` }}"]"#).unwrap_err();
+        assert!(
+            err.contains("cfn_output takes 2 string argument(s)"),
+            "{err}"
+        );
+        let err = render(&ctx, r#"["{{ sm_secretsmanager_arn `nope` }}"]"#).unwrap_err();
+        assert!(err.contains("secret:nope does not exist"), "{err}");
+        // ARNs are not secrets.
+        assert!(base.secrets.values().is_empty());
+    }
+
+    #[test]
+    fn the_embedded_sandbox_refuses_aws_lookups_but_reads_local_states() {
+        let cfg = config_with_state(
+            "  - name: ssm\n  - name: cloudformation\n  - name: secretsmanager\n  - name: tfstate\n    config: {path: tf/terraform.tfstate}\n  - name: tfstate\n    func_prefix: s3_\n    config: {url: s3://b/k.tfstate}\n",
+        );
+        let lookups = Lookups::sandboxed(Some("us-east-1".into()));
+        let ctx = with_plugins(&RenderContext::new(BTreeMap::new()), &cfg, &lookups).unwrap();
+        assert_eq!(
+            render(&ctx, r#"["{{ tfstate `data.aws_vpc.main.id` }}"]"#).unwrap(),
+            r#"["vpc-0a1b2c3d"]"#
+        );
+        for (call, plugin, service) in [
+            ("ssm `/a`", "ssm", "SSM Parameter Store"),
+            ("cfn_output `s` `k`", "cloudformation", "CloudFormation"),
+            ("cfn_export `e`", "cloudformation", "CloudFormation"),
+            (
+                "secretsmanager_arn `x`",
+                "secretsmanager",
+                "Secrets Manager",
+            ),
+            ("s3_tfstate `a.b.c`", "tfstate", "S3"),
+        ] {
+            let err =
+                load_str(&ctx, Path::new("t.json"), format!("[\"{{{{ {call} }}}}\"]")).unwrap_err();
+            let text = err.to_string();
+            assert!(text.contains(&format!("plugin {plugin}:")), "{text}");
+            assert!(
+                text.contains(&format!("({service}) under --sandbox")),
+                "{text}"
+            );
+            assert!(text.contains("t.json:1:"), "{text}");
+            assert_eq!(err.exit_code(), crate::error::ExitCode::BadInput);
+        }
+        assert_eq!(lookups.clients_made(), 0);
+    }
+
+    #[test]
+    fn ssm_and_secretsmanager_are_there_without_plugins_as_in_ecspresso() {
+        let cfg = config("cluster: c\n");
+        let (lookups, calls) = fake();
+        let ctx = with_plugins(&RenderContext::new(BTreeMap::new()), &cfg, &lookups).unwrap();
+        assert!(!ctx.funcs.contains("tfstate") && !ctx.funcs.contains("cfn_output"));
+        // Nothing is read until a template calls them.
         assert!(calls.lock().unwrap().is_empty());
+        assert_eq!(
+            render(
+                &ctx,
+                r#"["{{ ssm `/plain` }}", "{{ secretsmanager_arn `app/db` }}"]"#
+            )
+            .unwrap(),
+            r#"["hello","arn:aws:secretsmanager:us-east-1:123456789012:secret:app/db-AbCdEf"]"#
+        );
+        // Plugin names are case-insensitive, as in ecspresso.
+        let cfg = config("cluster: c\nplugins: [{name: CloudFormation}]\n");
+        let ctx = with_plugins(&RenderContext::new(BTreeMap::new()), &cfg, &lookups).unwrap();
+        assert!(ctx.funcs.contains("cfn_output"));
+    }
+
+    #[test]
+    fn two_plugins_defining_one_function_need_a_prefix() {
+        let cfg = config(
+            "cluster: c\nplugins:\n  - name: tfstate\n    config: {path: a.tfstate}\n  - name: tfstate\n    config: {path: b.tfstate}\n",
+        );
+        let (lookups, _) = fake();
+        let Err(err) = with_plugins(&RenderContext::new(BTreeMap::new()), &cfg, &lookups) else {
+            panic!("two unprefixed tfstate plugins were accepted");
+        };
+        let text = err.to_string();
+        assert!(
+            text.contains("template function tfstate is defined by two plugins (plugins[0])"),
+            "{text}"
+        );
+        assert!(text.contains("func_prefix"), "{text}");
+        assert!(text.contains("cortado.yml:5:"), "{text}");
     }
 
     #[test]
@@ -612,6 +1474,35 @@ mod tests {
             err.to_string().contains("/app/nope does not exist"),
             "{err}"
         );
+        assert_eq!(lookups.clients_made(), 1);
+    }
+
+    /// `cortado sandbox serve` behind AWS_ENDPOINT_URL emulates no CloudFormation, Secrets
+    /// Manager or S3: those lookups fail as AWS errors (exit 7) that say so, at the call.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_standalone_sandbox_says_which_lookups_it_does_not_emulate() {
+        let (_sb, lookups) = sandbox_lookups().await;
+        let cfg = config(
+            "cluster: c\nplugins:\n  - name: cloudformation\n  - name: secretsmanager\n  - name: tfstate\n    config: {url: s3://b/k.tfstate}\n",
+        );
+        let ctx = with_plugins(&RenderContext::new(BTreeMap::new()), &cfg, &lookups).unwrap();
+        for (call, want) in [
+            ("cfn_output `s` `k`", "not supported by the cortado sandbox"),
+            ("cfn_export `e`", "not supported by the cortado sandbox"),
+            ("secretsmanager_arn `x`", "does not implement"),
+            ("tfstate `a.b.c`", "does not emulate S3"),
+        ] {
+            let err =
+                load_str(&ctx, Path::new("t.json"), format!("[\"{{{{ {call} }}}}\"]")).unwrap_err();
+            assert_eq!(
+                err.exit_code(),
+                crate::error::ExitCode::Aws,
+                "{call}: {err}"
+            );
+            let text = err.to_string();
+            assert!(text.contains(want), "{call}: {text}");
+            assert!(text.contains("t.json:1:6"), "{call}: {text}");
+        }
         assert_eq!(lookups.clients_made(), 1);
     }
 

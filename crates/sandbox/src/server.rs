@@ -278,6 +278,19 @@ pub async fn handle(
     if let Some(rest) = path.strip_prefix("/_sandbox/") {
         return control(&shared, &method, rest, &body);
     }
+    if method != Method::POST && path != "/" {
+        // S3-style (REST) requests: the sandbox emulates no S3; answer in S3's error shape so
+        // an SDK reports it instead of reading this text as an object.
+        let mut resp = Response::new(Body::from(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>NotImplemented</Code><Message>The cortado sandbox does not emulate S3 (or any REST API at this path).</Message></Error>",
+        ));
+        *resp.status_mut() = StatusCode::BAD_REQUEST;
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/xml"),
+        );
+        return resp;
+    }
     if method != Method::POST {
         return (
             StatusCode::OK,

@@ -54,6 +54,12 @@ mod printf;
 mod tests;
 
 pub use printf::format_float_v;
+
+/// Go's `fmt.Sprintf` over template values, as the `printf` builtin formats (the format string
+/// first); for functions that take a format, such as `tfstatef`.
+pub fn sprintf(args: &[Value]) -> Result<String, String> {
+    printf::sprintf(args).map_err(|(message, _)| message)
+}
 use printf::go_quote;
 
 /// A value inside a template: what literals, functions and pipelines produce.

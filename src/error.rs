@@ -37,8 +37,9 @@ pub enum ExitCode {
 pub enum ErrorKind {
     BadInput,
     Aws,
-    /// An AWS call that may well succeed if tried again later: throttled, a server error
-    /// (5xx), a lost connection or no answer in time, after the SDK's own retries. Exit 7
+    /// An AWS call that may well succeed if tried again later: throttled, or a server error
+    /// (5xx), after the SDK's own retries. (An endpoint that cannot be reached is not: trying
+    /// again for minutes would only hide a wrong endpoint or network.) Exit 7
     /// like [`ErrorKind::Aws`]; read-only phases wait and try again while the deadline allows.
     AwsTransient,
     FailedRolledBack,

@@ -151,12 +151,12 @@ impl Clients {
                         CREDENTIALS_HINT,
                     )
                 } else if d.is_timeout() {
-                    transient(
+                    aws(
                         format!("{head}: connecting to {target} timed out"),
                         "check the network, proxy settings (HTTPS_PROXY) and the endpoint; the call was retried",
                     )
                 } else if d.is_io() {
-                    transient(
+                    aws(
                         format!("{head}: cannot reach {target}: {}", chain_text(&err)),
                         "check the network and the endpoint (AWS_ENDPOINT_URL, --sandbox: is the sandbox running?)",
                     )
@@ -170,7 +170,7 @@ impl Clients {
                     )
                 }
             }
-            SdkError::TimeoutError(_) => transient(
+            SdkError::TimeoutError(_) => aws(
                 format!("{head}: no answer from {target} in time"),
                 "AWS may be slow or unreachable; try again, or check the network",
             ),

@@ -91,8 +91,8 @@ impl<'a> Engine<'a> {
         self.wait_rollback.unwrap_or(local.rollout.wait_rollback)
     }
 
-    /// [`apply::decide`], tried again while AWS answers with a transient error (throttled, a
-    /// server error, a lost connection) after the SDK's retries, and the deadline allows:
+    /// [`apply::decide`], tried again while AWS answers with a transient error (throttled, or a
+    /// server error) after the SDK's retries, and the deadline allows:
     /// deciding only reads, so another try is safe, and a run should not fail before its first
     /// write for what a few seconds cure. Waits 1, 2, 4, 8, 16, 16... s, with a warning each
     /// time; a cancel ends the wait.

@@ -139,6 +139,20 @@ pub enum Command {
         #[arg(long)]
         markdown: bool,
     },
+    /// The monthly Fargate cost of what each config runs, a total, and savings you could
+    /// choose (ARM64, FARGATE_SPOT for services tagged cortado:interruptible=true,
+    /// right-sizing to what the containers declare).
+    Cost {
+        /// Show another currency next to USD (with --rate): a 3-letter code such as EUR.
+        #[arg(long, value_name = "CODE", requires = "rate")]
+        currency: Option<String>,
+        /// Units of --currency per US dollar, e.g. 0.92.
+        #[arg(long, value_name = "N", requires = "currency")]
+        rate: Option<f64>,
+        /// Do not read ECR to see whether the images are multi-arch.
+        #[arg(long)]
+        offline: bool,
+    },
     /// Show the service: deployments, recent events, tasks, target health.
     Status {
         /// How many recent service events to show.

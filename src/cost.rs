@@ -201,6 +201,183 @@ pub fn delta(before: Option<&Shape>, after: &Shape, region: &str) -> Option<Delt
     })
 }
 
+/// What the containers of a task definition declare: the sums of their `cpu` and of their
+/// memory limits (`memory`, else `memoryReservation`), each `None` when some container leaves
+/// it out (then nothing can be said about that dimension).
+pub fn container_sums(task: &Value) -> (Option<u32>, Option<u32>) {
+    let containers = task
+        .get("containerDefinitions")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    if containers.is_empty() {
+        return (None, None);
+    }
+    let sum = |pick: &dyn Fn(&Value) -> Option<u64>| -> Option<u32> {
+        containers
+            .iter()
+            .map(pick)
+            .try_fold(0u64, |acc, v| Some(acc + v?))
+            .and_then(|t| u32::try_from(t).ok())
+    };
+    let cpu = sum(&|c| c.get("cpu").and_then(Value::as_u64).filter(|v| *v > 0));
+    let memory = sum(&|c| {
+        c.get("memory")
+            .and_then(Value::as_u64)
+            .or_else(|| c.get("memoryReservation").and_then(Value::as_u64))
+    });
+    (cpu, memory)
+}
+
+/// The cheapest Fargate size that still holds what the containers declare (a dimension they
+/// leave open keeps the task's size), when it is cheaper than `shape`'s.
+pub fn right_size(shape: &Shape, sums: (Option<u32>, Option<u32>), region: &str) -> Option<Shape> {
+    if sums == (None, None) {
+        return None;
+    }
+    let need_cpu = sums.0.unwrap_or(shape.cpu);
+    let need_memory = sums.1.unwrap_or(shape.memory);
+    let current = monthly(shape, region)?;
+    crate::model::fargate::CPU_SIZES
+        .iter()
+        .filter(|&&c| c >= need_cpu)
+        .flat_map(|&c| {
+            crate::model::fargate::memory_sizes(c)
+                .into_iter()
+                .filter(move |&m| m >= need_memory)
+                .map(move |m| (c, m))
+        })
+        .map(|(cpu, memory)| Shape {
+            cpu,
+            memory,
+            ..shape.clone()
+        })
+        .filter_map(|s| monthly(&s, region).map(|m| (m, s)))
+        .filter(|(m, _)| *m < current - 0.005)
+        .min_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, s)| s)
+}
+
+/// A saving the user could choose, with its monthly figure (USD, positive = saved).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Saving {
+    /// `arm64`, `spot` or `right-size`.
+    pub kind: &'static str,
+    pub monthly: f64,
+    /// What to change and what it assumes.
+    pub detail: String,
+    /// False when a precondition is not met or not known (e.g. single-arch images).
+    pub available: bool,
+    /// The service's shape with this change alone.
+    pub to: Shape,
+}
+
+/// The monthly cost with every available saving applied together (they do not add up: a
+/// right-sized task on Spot saves less than the two figures' sum).
+pub fn combined(shape: &Shape, savings: &[Saving], region: &str) -> Option<f64> {
+    let mut s = shape.clone();
+    for saving in savings.iter().filter(|x| x.available) {
+        match saving.kind {
+            "arm64" => s.arch = saving.to.arch,
+            "spot" => s.spot_share = saving.to.spot_share,
+            _ => {
+                s.cpu = saving.to.cpu;
+                s.memory = saving.to.memory;
+            }
+        }
+    }
+    monthly(&s, region)
+}
+
+/// Whether a task's images can run on ARM64, as far as it could be checked.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MultiArch {
+    Yes,
+    No(String),
+    Unknown(String),
+}
+
+/// The savings of one service: ARM64 (when on x86), FARGATE_SPOT for every task (when the
+/// service is marked interruptible), and right-sizing to what the containers declare.
+pub fn savings(
+    shape: &Shape,
+    task: &Value,
+    interruptible: bool,
+    multi_arch: &MultiArch,
+    region: &str,
+) -> Vec<Saving> {
+    let Some(now) = monthly(shape, region) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    if shape.arch == Arch::X86 {
+        let arm = Shape {
+            arch: Arch::Arm,
+            ..shape.clone()
+        };
+        if let Some(m) = monthly(&arm, region) {
+            let (available, why) = match multi_arch {
+                MultiArch::Yes => (true, "the images are multi-arch (ECR)".to_string()),
+                MultiArch::No(w) => (false, format!("not yet: {w}")),
+                MultiArch::Unknown(w) => (false, format!("if the images are multi-arch ({w})")),
+            };
+            out.push(Saving {
+                kind: "arm64",
+                monthly: now - m,
+                detail: format!("runtimePlatform.cpuArchitecture ARM64 (Graviton): {why}"),
+                available,
+                to: arm,
+            });
+        }
+    }
+    if interruptible && shape.spot_share < 1.0 {
+        let spot = Shape {
+            spot_share: 1.0,
+            ..shape.clone()
+        };
+        if let Some(m) = monthly(&spot, region) {
+            out.push(Saving {
+                kind: "spot",
+                monthly: now - m,
+                detail: format!(
+                    "every task on FARGATE_SPOT (marked interruptible; Spot prices vary, {:.0}% off assumed)",
+                    (1.0 - SPOT_FACTOR) * 100.0
+                ),
+                available: true,
+                to: spot,
+            });
+        }
+    }
+    let sums = container_sums(task);
+    if let Some(smaller) = right_size(shape, sums, region)
+        && let Some(m) = monthly(&smaller, region)
+    {
+        let said =
+            |v: Option<u32>, unit: &str| v.map_or_else(|| "?".into(), |v| format!("{v} {unit}"));
+        out.push(Saving {
+            kind: "right-size",
+            monthly: now - m,
+            detail: format!(
+                "cpu {} / memory {} (from {} / {}): the containers declare {} and {}",
+                smaller.cpu,
+                smaller.memory,
+                shape.cpu,
+                shape.memory,
+                said(sums.0, "CPU units"),
+                said(sums.1, "MiB"),
+            ),
+            available: true,
+            to: smaller,
+        });
+    }
+    out
+}
+
+/// Whether the price table has `region`.
+pub fn has_prices(region: &str) -> bool {
+    RATES.iter().any(|r| r.0 == region)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -277,5 +454,66 @@ mod tests {
         // Half the tasks at 30% of the price: 0.5 + 0.5 * 0.3 = 0.65.
         assert!((ratio - 0.65).abs() < 1e-9, "{ratio}");
         assert_eq!(Shape::from_json(&json!({"cpu": "256"}), None), None);
+    }
+
+    #[test]
+    fn container_sums_need_every_container() {
+        let task = json!({"containerDefinitions": [
+            {"name": "app", "cpu": 128, "memory": 256},
+            {"name": "log", "cpu": 64, "memoryReservation": 64}
+        ]});
+        assert_eq!(container_sums(&task), (Some(192), Some(320)));
+        let open = json!({"containerDefinitions": [{"name": "app", "memory": 256}, {"name": "x", "cpu": 10}]});
+        assert_eq!(container_sums(&open), (None, None));
+        assert_eq!(container_sums(&json!({})), (None, None));
+    }
+
+    #[test]
+    fn savings_by_hand() {
+        // 1 vCPU / 4 GB x86, 2 tasks, us-east-1: (0.04048 + 4 * 0.004445) * 730 * 2 = 85.06 (85.0596).
+        let s = shape(1024, 4096, Arch::X86, 2);
+        let now = monthly(&s, "us-east-1").unwrap();
+        assert!((now - 85.0596).abs() < 0.001, "{now}");
+        // Containers declare 256 CPU units and 900 MiB: the cheapest size holding that is
+        // 256 / 1024 (0.25 * 0.04048 + 1 * 0.004445) * 730 * 2 = 21.27.
+        let task = json!({"containerDefinitions": [{"name": "app", "cpu": 256, "memory": 900}]});
+        let all = savings(&s, &task, true, &MultiArch::Yes, "us-east-1");
+        let kinds: Vec<&str> = all.iter().map(|x| x.kind).collect();
+        assert_eq!(kinds, ["arm64", "spot", "right-size"]);
+        let arm = now - monthly(&shape(1024, 4096, Arch::Arm, 2), "us-east-1").unwrap();
+        assert!((all[0].monthly - arm).abs() < 1e-9 && all[0].available);
+        // Spot: 70% off every task.
+        assert!(
+            (all[1].monthly - now * 0.7).abs() < 1e-6,
+            "{}",
+            all[1].monthly
+        );
+        assert!(
+            (all[2].monthly - (now - 21.2649)).abs() < 0.001,
+            "{}",
+            all[2].monthly
+        );
+        assert!(
+            all[2].detail.starts_with("cpu 256 / memory 1024"),
+            "{}",
+            all[2].detail
+        );
+        // All three together: 256 / 1024 on ARM, all on Spot, not the sum of the three.
+        let together = combined(&s, &all, "us-east-1").unwrap();
+        let by_hand = (0.25 * 0.03238 + 1.0 * 0.00356) * 730.0 * 2.0 * 0.3;
+        assert!((together - by_hand).abs() < 1e-6, "{together} vs {by_hand}");
+        // Not interruptible, already ARM, nothing declared: nothing to suggest.
+        let arm_shape = shape(1024, 4096, Arch::Arm, 2);
+        assert!(savings(&arm_shape, &json!({}), false, &MultiArch::Yes, "us-east-1").is_empty());
+        // Single-arch images: the ARM figure is shown but not available.
+        let single = savings(
+            &s,
+            &json!({}),
+            false,
+            &MultiArch::No("one manifest".into()),
+            "us-east-1",
+        );
+        assert_eq!(single.len(), 1);
+        assert!(!single[0].available);
     }
 }

@@ -88,6 +88,18 @@ fn run(cli: Cli, printer: &mut Printer) -> Result<ExitCode, Error> {
                 markdown,
             },
         )),
+        Command::Cost {
+            currency,
+            rate,
+            offline,
+        } => block_on(commands::cost::run(
+            &settings,
+            printer,
+            &commands::cost::CostOptions {
+                currency: currency.zip(rate),
+                offline,
+            },
+        )),
         Command::Status { events } => block_on(commands::status::run(&settings, printer, events)),
         Command::Revisions => block_on(commands::revisions::run(&settings, printer)),
         Command::Register => block_on(commands::register::run(&settings, printer)),

@@ -313,3 +313,65 @@ fn generated_bad_inputs_fail_with_clear_messages() {
     let _ = std::fs::remove_dir_all(&dir);
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
+
+/// `cortado cost` offline on the cost fixture: figures by hand from the dated us-east-1
+/// table (x86 0.04048 per vCPU-hour and 0.004445 per GB-hour, ARM 0.03238 and 0.00356, 730
+/// hours, Spot 70% off).
+#[test]
+fn cost_prices_a_config_and_its_savings() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let args: Vec<String> = [
+        "cost",
+        "--offline",
+        "-c",
+        "tests/fixtures/cost/cortado.yml",
+        "--output",
+        "json",
+        "--currency",
+        "EUR",
+        "--rate",
+        "0.5",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let out = cortado(root, &args, &[]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    let svc = &v["services"][0];
+    // 3 tasks of 1 vCPU / 4 GB on x86: (0.04048 + 4 * 0.004445) * 730 * 3 = 127.59.
+    assert_eq!(svc["monthly_usd"], 127.59);
+    let kinds: Vec<&str> = svc["savings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["arm64", "spot", "right-size"]);
+    // ARM: 127.59 - (0.03238 + 4 * 0.00356) * 730 * 3 = 127.59 - 102.10 = 25.49, not
+    // available offline (the images were not checked).
+    assert_eq!(svc["savings"][0]["monthly_usd"], 25.49);
+    assert_eq!(svc["savings"][0]["available"], false);
+    // Spot: 70% of 127.59.
+    assert_eq!(svc["savings"][1]["monthly_usd"], 89.31);
+    // Right-size: the containers declare 256 CPU units and 900 MiB -> 256 / 1024:
+    // (0.25 * 0.04048 + 1 * 0.004445) * 730 * 3 = 31.90; saves 95.69.
+    assert_eq!(svc["savings"][2]["monthly_usd"], 95.69);
+    // Together (Spot on the right size): 127.59 - 31.90 * 0.3 = 118.02, not 185.
+    assert_eq!(v["available_savings_monthly_usd"], 118.02);
+    assert_eq!(v["currency"]["code"], "EUR");
+    // Text output shows the other currency beside USD.
+    let text: Vec<String> = args[..4]
+        .iter()
+        .cloned()
+        .chain(["--currency", "EUR", "--rate", "0.5"].map(String::from))
+        .collect();
+    let out = cortado(root, &text, &[]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("$127.59 (63.79 EUR)"), "{stdout}");
+}

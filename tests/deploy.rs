@@ -1253,6 +1253,70 @@ async fn s28_history_counts_what_ecs_recorded() {
     assert!(text.stdout.contains("25.0%"), "{}", text.stdout);
 }
 
+/// 29. `cortado cost` reads the image's manifest from ECR: the prepared `web:v1` is one
+///     x86 image, so ARM64 is shown but not available; `web:multi`, pushed here as an OCI
+///     index with amd64 and arm64 manifests, makes it available. 2 tasks of 256 / 512 in
+///     us-east-1: $18.02 a month on x86, $14.42 on ARM, saving $3.60.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s29_cost_checks_ecr_for_multi_arch_images() {
+    let s = Scenario::new("web", FAST, &["v1"]).await;
+    let ecr = aws_sdk_ecr::Client::from_conf(
+        aws_sdk_ecr::Config::builder()
+            .behavior_version(aws_sdk_ecr::config::BehaviorVersion::latest())
+            .region(aws_sdk_ecr::config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_ecr::config::Credentials::new(
+                "AKIDTEST", "secret", None, None, "t",
+            ))
+            .endpoint_url(s.sb.endpoint())
+            .build(),
+    );
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [
+            {"mediaType": "application/vnd.oci.image.manifest.v1+json", "size": 1, "digest": "sha256:aaaa",
+             "platform": {"architecture": "amd64", "os": "linux"}},
+            {"mediaType": "application/vnd.oci.image.manifest.v1+json", "size": 1, "digest": "sha256:bbbb",
+             "platform": {"architecture": "arm64", "os": "linux"}}
+        ]
+    });
+    ecr.put_image()
+        .repository_name("web")
+        .image_tag("multi")
+        .image_manifest(index.to_string())
+        .image_manifest_media_type("application/vnd.oci.image.index.v1+json")
+        .send()
+        .await
+        .unwrap();
+    let arm_of = |run: &Run| {
+        let v: Value = serde_json::from_str(&run.stdout).expect("cost prints JSON");
+        assert_eq!(v["services"][0]["monthly_usd"], 18.02, "{v:#}");
+        v["services"][0]["savings"][0].clone()
+    };
+    let single = s.cortado("v1", &["cost"]).await;
+    single.expect_code(0);
+    let arm = arm_of(&single);
+    assert_eq!(arm["kind"], "arm64");
+    assert_eq!(arm["monthly_usd"], 3.6);
+    assert_eq!(arm["available"], false, "{arm}");
+    assert!(
+        arm["detail"]
+            .as_str()
+            .unwrap()
+            .contains("single-architecture"),
+        "{arm}"
+    );
+    let multi = s.cortado("multi", &["cost"]).await;
+    multi.expect_code(0);
+    let arm = arm_of(&multi);
+    assert_eq!(arm["available"], true, "{arm}");
+    assert!(
+        mutating(&s.requests_after(0))
+            .iter()
+            .all(|op| op == "PutImage")
+    );
+}
+
 /// Every malformed input of tests/fixtures/bad, run as `cortado deploy` against a sandbox:
 /// each fails, and the request log shows no mutating call (bad input never half-deploys).
 /// Cases that are only warnings (an `exit` file of 0) are valid deploys and are left out;

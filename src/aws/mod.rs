@@ -7,6 +7,7 @@
 //! caps the count (10 services, 20 service deployments, 100 tasks a call) and follows pages.
 //! [`json`] turns live SDK values into the camelCase JSON the diff compares.
 
+pub mod ecr;
 pub mod ecs;
 pub mod elb;
 mod error;
@@ -77,7 +78,6 @@ pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct Clients {
     pub(crate) ecs: aws_sdk_ecs::Client,
     pub(crate) elbv2: aws_sdk_elasticloadbalancingv2::Client,
-    #[allow(dead_code)] // used by the ECR image checks to come
     pub(crate) ecr: aws_sdk_ecr::Client,
     #[allow(dead_code)] // used by the CodeDeploy strategy to come
     pub(crate) codedeploy: aws_sdk_codedeploy::Client,

@@ -278,11 +278,11 @@ fn go_quote(s: &str, style: u8) -> String {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
             '\n' => out.push_str("\\n"),
-            '\t' if style % 2 == 0 => out.push_str("\\t"),
-            c if (c as u32) < 0x80 && (c.is_ascii_control() || style % 3 == 0) => {
+            '\t' if style.is_multiple_of(2) => out.push_str("\\t"),
+            c if (c as u32) < 0x80 && (c.is_ascii_control() || style.is_multiple_of(3)) => {
                 out.push_str(&format!("\\x{:02x}", c as u32));
             }
-            c if !c.is_ascii() && style % 5 == 0 => {
+            c if !c.is_ascii() && style.is_multiple_of(5) => {
                 if (c as u32) <= 0xFFFF {
                     out.push_str(&format!("\\u{:04x}", c as u32));
                 } else {
@@ -538,46 +538,33 @@ fn template_token_soup() {
 
 #[test]
 fn template_mutants() {
-    fuzz(
-        "template_mutants",
-        1000,
-        || template_mutant(),
-        |s| render_any(&s),
-    );
+    fuzz("template_mutants", 1000, template_mutant, |s| {
+        render_any(&s)
+    });
 }
 
 #[test]
 fn template_generated_renders_to_its_model() {
-    fuzz(
-        "template_generated",
-        800,
-        || template_gen(),
-        |case: Gen| {
-            let out = template::render(&case.src, &std_funcs())
-                .map_err(|e| TestCaseError::fail(format!("{e:?} in {:?}", case.src)))?;
-            prop_assert_eq!(&out.text, &case.out, "source: {:?}", case.src);
-            check_output(&case.src, &out)
-        },
-    );
+    fuzz("template_generated", 800, template_gen, |case: Gen| {
+        let out = template::render(&case.src, &std_funcs())
+            .map_err(|e| TestCaseError::fail(format!("{e:?} in {:?}", case.src)))?;
+        prop_assert_eq!(&out.text, &case.out, "source: {:?}", case.src);
+        check_output(&case.src, &out)
+    });
 }
 
 #[test]
 fn template_without_actions_renders_to_itself() {
-    fuzz(
-        "template_plain",
-        500,
-        || any::<String>(),
-        |s| {
-            let s = s.replace('{', "{ ");
-            let out = template::render(&s, &std_funcs())
-                .map_err(|e| TestCaseError::fail(e.to_string()))?;
-            prop_assert_eq!(&out.text, &s);
-            for i in 0..s.len() {
-                prop_assert_eq!(out.source_offset(i), i);
-            }
-            Ok(())
-        },
-    );
+    fuzz("template_plain", 500, any::<String>, |s| {
+        let s = s.replace('{', "{ ");
+        let out =
+            template::render(&s, &std_funcs()).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert_eq!(&out.text, &s);
+        for i in 0..s.len() {
+            prop_assert_eq!(out.source_offset(i), i);
+        }
+        Ok(())
+    });
 }
 
 #[test]
@@ -619,21 +606,16 @@ fn template_deep_nesting_is_an_error_not_a_crash() {
 
 #[test]
 fn json_escape_round_trips_through_json() {
-    fuzz(
-        "json_escape",
-        500,
-        || any::<String>(),
-        |s| {
-            let mut v = vars();
-            v.insert("X".into(), s.clone());
-            let ctx = RenderContext::new(v);
-            let src = "{\"a\": \"{{ must_env `X` | json_escape }}\"}".to_string();
-            let doc = render::load_str(&ctx, Path::new("t.json"), src)
-                .map_err(|e| TestCaseError::fail(e.to_string()))?;
-            prop_assert_eq!(doc.value["a"].as_str(), Some(s.as_str()));
-            Ok(())
-        },
-    );
+    fuzz("json_escape", 500, any::<String>, |s| {
+        let mut v = vars();
+        v.insert("X".into(), s.clone());
+        let ctx = RenderContext::new(v);
+        let src = "{\"a\": \"{{ must_env `X` | json_escape }}\"}".to_string();
+        let doc = render::load_str(&ctx, Path::new("t.json"), src)
+            .map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert_eq!(doc.value["a"].as_str(), Some(s.as_str()));
+        Ok(())
+    });
 }
 
 /// Whole-pipeline rendering of template-bearing JSON and YAML text, errors located in the
@@ -1225,31 +1207,26 @@ fn findings_point_into(input: &Value, findings: &[codec::Finding]) -> Result<(),
 
 #[test]
 fn definitions_decode() {
-    fuzz(
-        "definitions_decode",
-        600,
-        || definition_value(),
-        |value| {
-            let task = codec::decode(&value, RegisterTaskDefinitionInput::deserialize);
-            findings_point_into(&value, &task.findings)?;
-            if let Some(t) = &task.value {
-                // Encoding what was decoded and decoding it again gives the same value.
-                let json = model::task_definition_to_json(t)
-                    .map_err(|e| TestCaseError::fail(e.to_string()))?;
-                let again = codec::decode(&json, RegisterTaskDefinitionInput::deserialize);
-                prop_assert_eq!(again.value.as_ref(), Some(t), "json: {}", json);
-            }
-            let service = codec::decode(&value, CreateServiceInput::deserialize);
-            findings_point_into(&value, &service.findings)?;
-            if let Some(s) = &service.value {
-                let json = model::service_definition_to_json(s)
-                    .map_err(|e| TestCaseError::fail(e.to_string()))?;
-                let again = codec::decode(&json, CreateServiceInput::deserialize);
-                prop_assert_eq!(again.value.as_ref(), Some(s), "json: {}", json);
-            }
-            Ok(())
-        },
-    );
+    fuzz("definitions_decode", 600, definition_value, |value| {
+        let task = codec::decode(&value, RegisterTaskDefinitionInput::deserialize);
+        findings_point_into(&value, &task.findings)?;
+        if let Some(t) = &task.value {
+            // Encoding what was decoded and decoding it again gives the same value.
+            let json = model::task_definition_to_json(t)
+                .map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let again = codec::decode(&json, RegisterTaskDefinitionInput::deserialize);
+            prop_assert_eq!(again.value.as_ref(), Some(t), "json: {}", json);
+        }
+        let service = codec::decode(&value, CreateServiceInput::deserialize);
+        findings_point_into(&value, &service.findings)?;
+        if let Some(s) = &service.value {
+            let json = model::service_definition_to_json(s)
+                .map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let again = codec::decode(&json, CreateServiceInput::deserialize);
+            prop_assert_eq!(again.value.as_ref(), Some(s), "json: {}", json);
+        }
+        Ok(())
+    });
 }
 
 /// Definition files through rendering and all model checks: every diagnostic is located in

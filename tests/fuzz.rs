@@ -122,6 +122,11 @@ fn located_template(src: &str, e: &TemplateError) -> Result<(), TestCaseError> {
         "error outside the source ({} bytes): {e:?}",
         src.len()
     );
+    prop_assert!(
+        src.is_char_boundary(e.offset),
+        "error offset {} inside a character: {e:?}",
+        e.offset
+    );
     prop_assert!(!e.message.is_empty());
     Ok(())
 }
@@ -758,7 +763,12 @@ fn envfile_written_from_a_map_loads_back() {
             (
                 prop::collection::btree_map(
                     "[A-Za-z_][A-Za-z0-9_]{0,10}",
-                    (any::<String>(), any::<u8>(), any::<bool>(), any::<bool>()),
+                    (
+                        prop_oneof![any::<String>(), "[a-z \t\n\r\"'\\\\#=é$]{0,12}"],
+                        any::<u8>(),
+                        any::<bool>(),
+                        any::<bool>(),
+                    ),
                     0..8,
                 ),
                 any::<bool>(),

@@ -609,6 +609,133 @@ fn template_deep_nesting_is_an_error_not_a_crash() {
     );
 }
 
+/// Sources of literal values of every kind, for printf arguments.
+fn literal_src() -> impl Strategy<Value = String> {
+    prop_oneof![
+        any::<i64>().prop_map(|n| n.to_string()),
+        prop::num::f64::NORMAL
+            .prop_filter("finite", |f| f.is_finite())
+            .prop_map(|f| format!("{f:e}")),
+        prop::sample::select(
+            &[
+                "0",
+                "-0",
+                "1",
+                "-1",
+                "9223372036854775807",
+                "-9223372036854775808",
+                "1114111",
+                "1114112",
+                "55296",
+                "0.0",
+                "-0.0",
+                "0.1",
+                "1e308",
+                "5e-324",
+                "1e21",
+                "123456.5",
+                "true",
+                "false",
+                "nil",
+                "``",
+                "`é✓`",
+                "\"\\x00\"",
+                "'x'",
+            ][..],
+        )
+        .prop_map(str::to_string),
+        any::<String>().prop_map(|s| go_quote(&s, 0)),
+    ]
+}
+
+#[test]
+fn template_printf() {
+    fuzz(
+        "template_printf",
+        1500,
+        || {
+            (
+                soup(
+                    &[
+                        "%", "%%", "-", "+", "#", " ", "0", "1", "9", "1024", "1025", ".", "v",
+                        "s", "q", "d", "f", "F", "e", "E", "g", "G", "t", "x", "X", "o", "b", "c",
+                        "*", "[", "é", "\\n",
+                    ],
+                    12,
+                ),
+                prop::collection::vec(literal_src(), 0..4),
+            )
+        },
+        |(format, args)| {
+            let src = format!(
+                "{{{{ printf {} {} }}}}",
+                go_quote(&format, 1),
+                args.join(" ")
+            );
+            render_any(&src)
+        },
+    );
+}
+
+/// Go's `%d %x %o %b` of integers: sign and magnitude; `%v` of a float parses back to it.
+#[test]
+fn template_numbers_print_exactly() {
+    fuzz(
+        "template_numbers",
+        1500,
+        || {
+            (
+                any::<i64>(),
+                any::<f64>().prop_filter("finite", |f| f.is_finite()),
+            )
+        },
+        |(n, f)| {
+            let sign = if n < 0 { "-" } else { "" };
+            let m = n.unsigned_abs();
+            let src =
+                format!("{{{{ printf `%d %x %X %o %b %+d %#x` {n} {n} {n} {n} {n} {n} {n} }}}}");
+            let out = template::render(&src, &std_funcs())
+                .map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let plus = if n < 0 { "-" } else { "+" };
+            let want = format!(
+                "{n} {sign}{m:x} {sign}{m:X} {sign}{m:o} {sign}{m:b} {plus}{m} {sign}0x{m:x}"
+            );
+            prop_assert_eq!(out.text, want);
+            let v = template::format_float_v(f);
+            prop_assert_eq!(
+                v.parse::<f64>().ok(),
+                Some(f),
+                "%v of {:e} printed {}",
+                f,
+                v
+            );
+            // The same value through a template literal and `print`.
+            let src = format!("{{{{ print {f:e} }}}}");
+            let out = template::render(&src, &std_funcs())
+                .map_err(|e| TestCaseError::fail(format!("{e} in {src}")))?;
+            prop_assert_eq!(out.text.parse::<f64>().ok(), Some(f), "{}", src);
+            Ok(())
+        },
+    );
+}
+
+/// `printf "%q"` writes a Go string literal that the lexer reads back to the same string.
+#[test]
+fn template_quote_round_trips_through_the_lexer() {
+    fuzz("template_quote", 800, any::<String>, |s| {
+        let mut v = vars();
+        v.insert("X".into(), s.clone());
+        let f = funcs::standard(Arc::new(v));
+        let quoted = template::render("{{ must_env `X` | printf `%q` }}", &f)
+            .map_err(|e| TestCaseError::fail(e.to_string()))?
+            .text;
+        let back = template::render(&format!("{{{{ {quoted} }}}}"), &f)
+            .map_err(|e| TestCaseError::fail(format!("{e} reading {quoted}")))?;
+        prop_assert_eq!(back.text, s, "quoted: {}", quoted);
+        Ok(())
+    });
+}
+
 #[test]
 fn json_escape_round_trips_through_json() {
     fuzz("json_escape", 500, any::<String>, |s| {

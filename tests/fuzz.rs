@@ -801,10 +801,101 @@ fn render_documents() {
             match render::load_str(&ctx(), path, text) {
                 Ok(doc) => {
                     let _ = doc.to_pretty();
-                    Ok(())
+                    locate_all(&doc)
                 }
                 Err(e) => located(&e, path),
             }
+        },
+    );
+}
+
+/// Every value of a JSON text, by pointer.
+fn pointers(v: &Value, at: String, out: &mut Vec<String>) {
+    match v {
+        Value::Object(m) => {
+            for (k, c) in m {
+                pointers(c, format!("{at}/{}", render::spans::escape_token(k)), out);
+            }
+        }
+        Value::Array(items) => {
+            for (i, c) in items.iter().enumerate() {
+                pointers(c, format!("{at}/{i}"), out);
+            }
+        }
+        _ => {}
+    }
+    out.push(at);
+}
+
+/// Every value of a rendered JSON or YAML document is located in its file, at a line.
+fn locate_all(doc: &render::Document) -> Result<(), TestCaseError> {
+    let mut all = Vec::new();
+    pointers(&doc.value, String::new(), &mut all);
+    all.extend([
+        "/nope".to_string(),
+        "/~2/x".into(),
+        "//".into(),
+        "/0/".into(),
+    ]);
+    for p in all {
+        for loc in [doc.locate(&p), doc.locate_key(&p)] {
+            prop_assert_eq!(&loc.path, &doc.path);
+            prop_assert!(
+                loc.line >= 1 && loc.col >= 1,
+                "{:?} not located: {:?}",
+                p,
+                loc
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The span scanner finds every value of any JSON text serde_json accepts, and its offsets
+/// point at the value and at the member's key.
+#[test]
+fn spans_find_every_json_value() {
+    fuzz(
+        "spans_json",
+        800,
+        || (json_value(), any::<bool>()),
+        |(value, pretty)| {
+            let text = if pretty {
+                serde_json::to_string_pretty(&value).unwrap()
+            } else {
+                serde_json::to_string(&value).unwrap()
+            };
+            // (Compared with what serde_json reads back: its float parsing is not exact.)
+            let value: Value = serde_json::from_str(&text).unwrap();
+            let spans = render::spans::Spans::scan(&text);
+            let mut all = Vec::new();
+            pointers(&value, String::new(), &mut all);
+            for p in all {
+                let Some(span) = spans.get(&p) else {
+                    return Err(TestCaseError::fail(format!("no span for {p:?} in {text}")));
+                };
+                let mut read =
+                    serde_json::Deserializer::from_str(&text[span.value..]).into_iter::<Value>();
+                let found = read.next().and_then(Result::ok);
+                prop_assert_eq!(
+                    found.as_ref(),
+                    value.pointer(&p),
+                    "value of {:?} in {}",
+                    p,
+                    text
+                );
+                if let Some(k) = span.key {
+                    let key: Option<String> = serde_json::from_str(&text[k..k + span.key_len]).ok();
+                    let last = p
+                        .rsplit('/')
+                        .next()
+                        .unwrap_or("")
+                        .replace("~1", "/")
+                        .replace("~0", "~");
+                    prop_assert_eq!(key, Some(last), "key of {:?} in {}", p, text);
+                }
+            }
+            Ok(())
         },
     );
 }
@@ -1124,6 +1215,7 @@ fn config_generated() {
             };
             let path = dir.join(name);
             if let Some(c) = load_config(&path, &text)? {
+                locate_all(&c.document)?;
                 // What was written as a string comes back as written (templates aside).
                 // (A `{{` anywhere makes the whole file a template: skip those.)
                 for (key, got) in [("region", &c.region), ("service", &c.service)] {

@@ -900,6 +900,52 @@ fn spans_find_every_json_value() {
     );
 }
 
+/// Deep nesting in every input format is an error or a value, never a stack overflow.
+#[test]
+fn documents_deep_nesting() {
+    fuzz(
+        "documents_deep",
+        60,
+        || (1usize..20_000, 0u8..6),
+        |(depth, shape)| {
+            let (name, text) = match shape {
+                0 => (
+                    "d.json",
+                    format!("{}{}", "[".repeat(depth), "]".repeat(depth)),
+                ),
+                1 => (
+                    "d.json",
+                    format!("{}1{}", "{\"a\":".repeat(depth), "}".repeat(depth)),
+                ),
+                2 => (
+                    "d.yaml",
+                    format!("{}{}", "[".repeat(depth), "]".repeat(depth)),
+                ),
+                3 => (
+                    "d.yaml",
+                    (0..depth.min(3000))
+                        .map(|i| format!("{}a:\n", " ".repeat(i)))
+                        .collect(),
+                ),
+                4 => (
+                    "d.jsonnet",
+                    format!("{}{}", "[".repeat(depth), "]".repeat(depth)),
+                ),
+                _ => ("d.jsonnet", format!("{}1", "-".repeat(depth))),
+            };
+            let path = scratch("deep").join(name);
+            std::fs::write(&path, &text).unwrap();
+            match render::load(&ctx(), &path) {
+                Ok(doc) => {
+                    let _ = model::check(Some(&doc), None);
+                    Ok(())
+                }
+                Err(e) => located(&e, &path),
+            }
+        },
+    );
+}
+
 // ---------------------------------------------------------------------------------------
 // Envfiles
 
@@ -1594,4 +1640,64 @@ fn regression_pessimistic_requirement_at_u64_max() {
     // The largest major that has a successor still works.
     assert!(config::check_required_version("~> 18446744073709551614", "0.1.0").is_err());
     assert!(config::check_required_version("~> 0.1", "0.1.0").is_ok());
+}
+
+/// Found by `documents_deep`: 300 nested `[` in a Jsonnet file overflowed the stack (8 MiB, the
+/// main thread's, in a debug build) inside the Jsonnet evaluator, aborting the process. Now
+/// Jsonnet is evaluated on a thread with a 512 MiB stack, and deeper nesting is refused with a
+/// located error before evaluation (`render::jsonnet::check_nesting`).
+#[test]
+fn regression_jsonnet_deep_nesting_overflowed_the_stack() {
+    let dir = scratch("regression-jsonnet");
+    let load = |name: &str, text: String| {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        (render::load(&ctx(), &path), path)
+    };
+    // The depth that crashed: now a value or the evaluator's own located error.
+    let (r, path) = load(
+        "300.jsonnet",
+        format!("{}{}", "[".repeat(300), "]".repeat(300)),
+    );
+    if let Err(e) = r {
+        located(&e, &path).unwrap();
+    }
+    // Deeper: refused at the bracket that goes past the limit.
+    let (r, _) = load(
+        "501.jsonnet",
+        format!("{}{}", "[".repeat(501), "]".repeat(501)),
+    );
+    let e = r.unwrap_err();
+    assert!(e.to_string().contains("nests brackets too deeply"), "{e}");
+    let loc = e.diagnostics[0].location.clone().unwrap();
+    assert_eq!((loc.line, loc.col), (1, 501));
+    // Found by the same target: 2,000 prefix minus signs overflowed the stack too.
+    let (r, _) = load("minus.jsonnet", format!("{}1", "-".repeat(2000)));
+    assert!(
+        r.unwrap_err()
+            .to_string()
+            .contains("too many prefix operators")
+    );
+    // And 30,000 chained `local`s overflowed even a 512 MiB stack (debug build).
+    let (r, _) = load(
+        "locals.jsonnet",
+        format!("{}1", "local a = 1; ".repeat(30_000)),
+    );
+    assert!(
+        r.unwrap_err()
+            .to_string()
+            .contains("nests too many expressions")
+    );
+    // Brackets inside strings, text blocks and comments do not count.
+    let text = format!(
+        "// {}\n/* {} */\n{{ a: '{}', b: \"{}\", c: |||\n  {}\n|||, d: @'{}'' ' }}",
+        "[".repeat(600),
+        "(".repeat(600),
+        "(".repeat(600),
+        "[".repeat(600),
+        "(".repeat(600),
+        "[".repeat(600)
+    );
+    let (r, _) = load("strings.jsonnet", text);
+    assert!(r.is_ok(), "{}", r.unwrap_err());
 }

@@ -946,6 +946,31 @@ fn documents_deep_nesting() {
     );
 }
 
+/// Locating with precomputed line starts gives the same location as counting lines.
+#[test]
+fn locations_with_a_line_index_match() {
+    fuzz(
+        "location_index",
+        1000,
+        || {
+            (
+                prop_oneof![any::<String>(), "[a\n\ré✓]{0,40}"],
+                any::<prop::sample::Index>(),
+                0usize..8,
+            )
+        },
+        |(text, at, len)| {
+            let offset = at.index(text.len() + 2);
+            let starts = cortado::error::Location::line_starts(&text);
+            let plain = cortado::error::Location::from_offset("f", &text, offset, len);
+            let indexed =
+                cortado::error::Location::from_offset_in("f", &text, Some(&starts), offset, len);
+            prop_assert_eq!(indexed, plain);
+            Ok(())
+        },
+    );
+}
+
 // ---------------------------------------------------------------------------------------
 // Envfiles
 
@@ -1721,4 +1746,29 @@ fn regression_many_variables_render_in_linear_time() {
     // Shadowing and assignment keep Go's scoping.
     let src = "{{ $x := 1 }}{{ if 1 }}{{ $x := 2 }}{{ $x }}{{ $x = 3 }}{{ $x }}{{ end }}{{ $x }}{{ if 1 }}{{ $x = 4 }}{{ end }}{{ $x }}";
     assert_eq!(template::render(src, &std_funcs()).unwrap().text, "2314");
+}
+
+/// Found by the same probe: every finding counted the lines of the file again to find its
+/// own, so a definition with 16,000 unknown keys took 10 s to check in a debug build
+/// (quadratic). A document now indexes its line starts once (`Location::from_offset_in`).
+/// The test keeps the input and checks each location; it asserts no time.
+#[test]
+fn regression_many_findings_are_located_from_one_line_index() {
+    let n = 16_000;
+    let body: Vec<String> = (0..n)
+        .map(|i| format!("  \"unknownKey{i}\": {i}"))
+        .collect();
+    let src = format!("{{\n  \"family\": \"f\",\n{}\n}}\n", body.join(",\n"));
+    let doc = render::load_str(&ctx(), Path::new("t.json"), src).unwrap();
+    let found = model::check(Some(&doc), None);
+    let mut unknown = 0;
+    for d in &found {
+        if let Some(k) = d.message.strip_prefix("unknown key \"unknownKey") {
+            let i: usize = k.split('"').next().unwrap().parse().unwrap();
+            let loc = d.location.as_ref().unwrap();
+            assert_eq!((loc.line, loc.col), (i + 3, 3), "{}", d.message);
+            unknown += 1;
+        }
+    }
+    assert_eq!(unknown, n);
 }

@@ -14,9 +14,11 @@
 //! itself).
 //!
 //! Each target runs a small number of cases by default (the file runs in seconds in debug).
-//! The long run: `PROPTEST_CASES=200000 cargo test --release --locked --test fuzz -- --nocapture`
-//! (each target prints its cases and executions). Crashes found are kept below as plain
-//! regression tests with the literal input.
+//! The long run scales every target's count (cheap targets run more cases than costly ones):
+//! `FUZZ_SCALE=100 cargo test --release --locked --test fuzz -- --nocapture --test-threads 2`;
+//! `PROPTEST_CASES=n` sets the same count for every target instead. Each target prints its
+//! cases, executions (shrinking included) and time. Crashes found are kept at the end of this
+//! file as plain regression tests with the literal input.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -38,7 +40,8 @@ use serde_json::{Map, Value};
 // ---------------------------------------------------------------------------------------
 // Harness
 
-/// Runs `test` on `cases` inputs from `strategy` (`PROPTEST_CASES` overrides the count) on a
+/// Runs `test` on `cases` inputs from `strategy` (`FUZZ_SCALE=k` runs k times as many;
+/// `PROPTEST_CASES=n` runs n for every target) on a
 /// thread with the main thread's stack size (cortado renders on the main thread), and prints
 /// how many executions it made.
 fn fuzz<S, F>(name: &str, cases: u32, strategy: F, test: fn(S::Value) -> Result<(), TestCaseError>)
@@ -47,10 +50,9 @@ where
     S::Value: 'static,
     F: FnOnce() -> S + Send + 'static,
 {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(cases);
+    let env = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<u32>().ok());
+    let cases =
+        env("PROPTEST_CASES").unwrap_or(cases.saturating_mul(env("FUZZ_SCALE").unwrap_or(1)));
     let name = name.to_string();
     std::thread::Builder::new()
         .name(name.clone())

@@ -72,6 +72,7 @@ where
                 execs.fetch_add(1, Ordering::Relaxed);
                 test(input)
             });
+            remove_scratch();
             eprintln!(
                 "fuzz {name}: {cases} cases, {} executions, {:.1} s",
                 execs.load(Ordering::Relaxed),
@@ -114,7 +115,21 @@ fn scratch(target: &str) -> PathBuf {
         std::process::id()
     ));
     std::fs::create_dir_all(&dir).unwrap();
+    SCRATCH.with(|dirs| dirs.borrow_mut().push(dir.clone()));
     dir
+}
+
+thread_local! {
+    /// The scratch folders this thread made, removed by [`remove_scratch`].
+    static SCRATCH: std::cell::RefCell<Vec<PathBuf>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+fn remove_scratch() {
+    SCRATCH.with(|dirs| {
+        for dir in dirs.borrow_mut().drain(..) {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    });
 }
 
 /// A template error must point inside the source.
@@ -1727,6 +1742,7 @@ fn regression_jsonnet_deep_nesting_overflowed_the_stack() {
     );
     let (r, _) = load("strings.jsonnet", text);
     assert!(r.is_ok(), "{}", r.unwrap_err());
+    remove_scratch();
 }
 
 /// Found by a probe for slow inputs (written during this work, not by a fuzz target, which

@@ -424,12 +424,21 @@ fn translate_requirement(req: &str) -> String {
             if let Some(v) = p.strip_prefix("~>") {
                 let v = v.trim().trim_start_matches('v');
                 let nums: Vec<u64> = v.split('.').filter_map(|n| n.parse().ok()).collect();
-                match nums.as_slice() {
-                    [maj] => format!(">= {maj}.0.0, < {}.0.0", maj + 1),
-                    [maj, min] => format!(">= {maj}.{min}.0, < {}.0.0", maj + 1),
-                    [maj, min, pat, ..] => format!(">= {maj}.{min}.{pat}, < {maj}.{}.0", min + 1),
-                    _ => p.to_string(),
-                }
+                // A component at u64::MAX has no next version: left as written, it is
+                // reported as an invalid requirement (found by tests/fuzz.rs).
+                let range = match nums.as_slice() {
+                    [maj] => maj
+                        .checked_add(1)
+                        .map(|up| format!(">= {maj}.0.0, < {up}.0.0")),
+                    [maj, min] => maj
+                        .checked_add(1)
+                        .map(|up| format!(">= {maj}.{min}.0, < {up}.0.0")),
+                    [maj, min, pat, ..] => min
+                        .checked_add(1)
+                        .map(|up| format!(">= {maj}.{min}.{pat}, < {maj}.{up}.0")),
+                    _ => None,
+                };
+                range.unwrap_or_else(|| p.to_string())
             } else {
                 let op_len = p.len() - p.trim_start_matches(['>', '<', '=', '^', '~', ' ']).len();
                 let (op, v) = p.split_at(op_len);

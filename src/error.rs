@@ -108,13 +108,41 @@ impl Location {
 
     /// The location of byte `offset` in `text` (clamped to the text), underlining `len` bytes.
     pub fn from_offset(path: impl Into<PathBuf>, text: &str, offset: usize, len: usize) -> Self {
+        Location::from_offset_in(path, text, None, offset, len)
+    }
+
+    /// The byte offsets where the lines of `text` start, for [`Location::from_offset_in`].
+    pub fn line_starts(text: &str) -> Vec<usize> {
+        std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .collect()
+    }
+
+    /// [`Location::from_offset`] with the line starts of `text` computed once by the caller
+    /// ([`Location::line_starts`]), so that locating many findings in one large file does not
+    /// count its lines again each time (which made it quadratic).
+    pub fn from_offset_in(
+        path: impl Into<PathBuf>,
+        text: &str,
+        line_starts: Option<&[usize]>,
+        offset: usize,
+        len: usize,
+    ) -> Self {
         let mut offset = offset.min(text.len());
         while !text.is_char_boundary(offset) {
             offset -= 1;
         }
-        let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
+        let (line, line_start) = match line_starts {
+            Some(starts) if !starts.is_empty() => {
+                let line = starts.partition_point(|&s| s <= offset).max(1);
+                (line, starts[line - 1].min(offset))
+            }
+            _ => (
+                text[..offset].matches('\n').count() + 1,
+                text[..offset].rfind('\n').map_or(0, |i| i + 1),
+            ),
+        };
         let line_end = text[offset..].find('\n').map_or(text.len(), |i| offset + i);
-        let line = text[..offset].matches('\n').count() + 1;
         let col = text[line_start..offset].chars().count() + 1;
         let line_text = text[line_start..line_end]
             .trim_end_matches('\r')

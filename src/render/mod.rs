@@ -155,6 +155,8 @@ pub struct Document {
     pub value: Value,
     template: template::Output,
     spans: Spans,
+    /// Line starts of `source`, computed the first time a finding is located.
+    lines: std::sync::OnceLock<Vec<usize>>,
 }
 
 impl Document {
@@ -192,7 +194,10 @@ impl Document {
             return Location::file(&self.path);
         }
         let src = self.template.source_offset(out);
-        Location::from_offset(&self.path, &self.source, src, len)
+        let lines = self
+            .lines
+            .get_or_init(|| Location::line_starts(&self.source));
+        Location::from_offset_in(&self.path, &self.source, Some(lines), src, len)
     }
 
     /// Serialises the value as cortado prints JSON: 2-space indent, keys in file order.
@@ -243,6 +248,7 @@ pub fn load_str(ctx: &RenderContext, path: &Path, source: String) -> Result<Docu
         value: Value::Null,
         template,
         spans: Spans::default(),
+        lines: std::sync::OnceLock::new(),
     };
     match format {
         Format::Json | Format::Jsonnet => {

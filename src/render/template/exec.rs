@@ -9,14 +9,14 @@ use std::fmt::Write as _;
 
 use super::parser::{Arg, ArgKind, Cmd, Cond, Node, Pipe};
 use super::printf::sprintf;
-use super::{Funcs, Output, Res, TemplateError, Value};
+use super::{Funcs, Output, Res, Scope, TemplateError, Value};
 
 /// Runs `nodes` (parsed from `src`) with `funcs`.
 pub(super) fn execute(src: &str, nodes: &[Node], funcs: &Funcs) -> Res<Output> {
     let mut ex = Exec {
         src,
         funcs,
-        vars: Vec::new(),
+        vars: Scope::new(),
         dots: Vec::new(),
         out: Output {
             text: String::with_capacity(src.len() + src.len() / 4),
@@ -215,7 +215,7 @@ fn name_message(name: &str, msg: String) -> String {
 struct Exec<'t> {
     src: &'t str,
     funcs: &'t Funcs,
-    vars: Vec<(&'t str, Value)>,
+    vars: Scope<Value>,
     dots: Vec<Value>,
     out: Output,
 }
@@ -294,9 +294,9 @@ impl<'t> Exec<'t> {
         let v = v.unwrap_or(Value::Nil);
         if let Some(d) = &pipe.decl {
             if d.declare {
-                self.vars.push((&d.name, v.clone()));
-            } else if let Some(slot) = self.vars.iter_mut().rev().find(|(n, _)| *n == d.name) {
-                slot.1 = v.clone();
+                self.vars.push(&d.name, v.clone());
+            } else if let Some(slot) = self.vars.get_mut(&d.name) {
+                *slot = v.clone();
             }
         }
         Ok(v)
@@ -313,12 +313,7 @@ impl<'t> Exec<'t> {
     fn eval_arg(&mut self, a: &'t Arg) -> Res<Value> {
         match &a.kind {
             ArgKind::Lit(v) => Ok(v.clone()),
-            ArgKind::Var(name) => Ok(self
-                .vars
-                .iter()
-                .rev()
-                .find(|(n, _)| n == name)
-                .map_or(Value::Nil, |(_, v)| v.clone())),
+            ArgKind::Var(name) => Ok(self.vars.get(name).cloned().unwrap_or(Value::Nil)),
             ArgKind::Dot => Ok(self.dots.last().cloned().unwrap_or(Value::Nil)),
             ArgKind::Paren(p) => self.eval_pipe(p),
             ArgKind::Func(name) => self.call(name, &[], None, a.start, a.end),

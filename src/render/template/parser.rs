@@ -8,7 +8,7 @@ use std::collections::VecDeque;
 
 use super::exec::{BUILTINS, Builtin};
 use super::lexer::{Kw, Lexer, Tok, Token};
-use super::{Funcs, Res, TemplateError, Value};
+use super::{Funcs, Res, Scope, TemplateError, Value};
 use crate::error::did_you_mean;
 
 /// How deeply blocks and parentheses may nest.
@@ -26,7 +26,7 @@ pub(super) fn parse(src: &str, funcs: &Funcs) -> Res<Vec<Node>> {
         },
         buf: VecDeque::new(),
         funcs,
-        vars: Vec::new(),
+        vars: Scope::new(),
         depth: 0,
         dot_depth: 0,
         lex_failed: false,
@@ -129,7 +129,7 @@ struct Parser<'a> {
     buf: VecDeque<Token>,
     funcs: &'a Funcs,
     /// Variables in scope.
-    vars: Vec<String>,
+    vars: Scope<()>,
     depth: usize,
     /// How many `with` bodies enclose the current position (`.` is defined inside one).
     dot_depth: usize,
@@ -386,7 +386,7 @@ impl<'a> Parser<'a> {
                     )
                     .hint("use a named variable such as $x"));
                 }
-                if !declare && !self.vars.iter().any(|v| v == name) {
+                if !declare && self.vars.get(name).is_none() {
                     return Err(undefined_var(name, &first));
                 }
                 self.next()?;
@@ -479,7 +479,7 @@ impl<'a> Parser<'a> {
         if let Some(d) = &decl
             && d.declare
         {
-            self.vars.push(d.name.clone());
+            self.vars.push(&d.name, ());
         }
         Ok((Pipe { decl, cmds }, end))
     }
@@ -530,7 +530,7 @@ impl<'a> Parser<'a> {
                         )
                         .hint(NO_DATA_HINT));
                     }
-                    if !self.vars.contains(&name) {
+                    if self.vars.get(&name).is_none() {
                         return Err(undefined_var(&name, &t));
                     }
                     ArgKind::Var(name)

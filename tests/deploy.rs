@@ -861,6 +861,10 @@ async fn s18_ssm_secret_reaches_ecs_but_no_output() {
     );
     let summary = std::fs::read_to_string(&summary).unwrap();
     assert!(!summary.is_empty(), "the deploys wrote a summary");
+    assert!(
+        summary.contains("#### Rollout timeline\n\n```mermaid\ngantt"),
+        "the deploy's summary carries its timeline: {summary}"
+    );
     assert!(!summary.contains(SECRET), "GITHUB_STEP_SUMMARY: {summary}");
 
     // The secret did reach ECS.
@@ -974,6 +978,35 @@ async fn s20_blue_green_with_a_passing_gate() {
     assert_eq!(journey["gates"][0]["passed"], true);
     assert_eq!(continue_calls(&s, mark), 1);
     assert_eq!(production_steps(&run).last(), Some(&100), "{}", run.dump());
+    // The JSON result carries the timeline: the stages and the gate as phases, in order,
+    // task counts and the traffic share over time.
+    let timeline = &run.events_of("result")[0]["timeline"][0];
+    let phases: Vec<&str> = timeline["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    for want in [
+        "rollout",
+        "stage POST_TEST_TRAFFIC_SHIFT",
+        "gate at POST_TEST_TRAFFIC_SHIFT",
+        "stage BAKE_TIME",
+    ] {
+        assert!(phases.contains(&want), "{want} in {phases:?}");
+    }
+    let starts: Vec<f64> = timeline["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["start_secs"].as_f64().unwrap())
+        .collect();
+    assert!(starts.windows(2).all(|w| w[0] <= w[1]), "{starts:?}");
+    assert!(!timeline["counts"].as_array().unwrap().is_empty());
+    assert_eq!(
+        timeline["traffic"].as_array().unwrap().last().unwrap()["production_new_percent"],
+        100
+    );
     Scenario::assert_settled(&s.service().await, 2, 2);
 }
 

@@ -7,7 +7,9 @@ use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
+use cortado::deploy::event::{Event, Stamped};
 use cortado::history::{Metrics, Record, Report, ServiceHistory, Window};
+use cortado::report::timeline;
 
 const DAY: f64 = 86_400.0;
 
@@ -79,8 +81,142 @@ fn chart(days: f64, points: &[(f64, &str)]) -> String {
         .to_string()
 }
 
+/// The charts of a blue/green run with a failing gate and a rollback, through the timeline's
+/// public API.
+fn timeline_charts() -> Vec<String> {
+    let ev = |t: f64, event: Event| Stamped { time: t, event };
+    let svc = || "web-api".to_string();
+    let progress = |t: f64, id: &str, running: i32, other: i32| {
+        ev(
+            t,
+            Event::Progress {
+                service: svc(),
+                deployment_id: id.into(),
+                desired: 2,
+                running,
+                pending: 0,
+                failed: 0,
+                other_running: other,
+                rollout_state: None,
+                waiting_for: String::new(),
+                elapsed_secs: 0,
+            },
+        )
+    };
+    let events = vec![
+        ev(
+            0.4,
+            Event::Plan {
+                service: svc(),
+                cluster: "prod".into(),
+                register: true,
+                create_service: false,
+                summary: String::new(),
+            },
+        ),
+        ev(
+            0.6,
+            Event::Registered {
+                task_definition_arn: "web-api:7".into(),
+            },
+        ),
+        ev(
+            0.7,
+            Event::DeploymentStarted {
+                service: svc(),
+                deployment_id: "d1".into(),
+                service_deployment_arn: None,
+                task_definition_arn: "web-api:7".into(),
+                created: false,
+            },
+        ),
+        progress(1.0, "d1", 0, 2),
+        ev(
+            2.0,
+            Event::Stage {
+                service: svc(),
+                stage: "SCALE_UP".into(),
+                elapsed_secs: 1,
+            },
+        ),
+        progress(9.0, "d1", 2, 2),
+        ev(
+            10.0,
+            Event::Stage {
+                service: svc(),
+                stage: "POST_TEST_TRAFFIC_SHIFT".into(),
+                elapsed_secs: 9,
+            },
+        ),
+        ev(
+            10.0,
+            Event::Traffic {
+                service: svc(),
+                production_green: Some(0),
+                test_green: Some(100),
+                production: vec![],
+                test: vec![],
+            },
+        ),
+        ev(
+            10.5,
+            Event::GateStarted {
+                service: svc(),
+                stage: "POST_TEST_TRAFFIC_SHIFT".into(),
+                command: vec!["./smoke.sh".into()],
+            },
+        ),
+        ev(
+            14.0,
+            Event::GateFinished {
+                service: svc(),
+                stage: "POST_TEST_TRAFFIC_SHIFT".into(),
+                passed: false,
+                exit_code: Some(1),
+                detail: "exit 1".into(),
+                duration_secs: 3.5,
+                action: "ROLLBACK".into(),
+            },
+        ),
+        ev(
+            15.0,
+            Event::Verdict {
+                service: svc(),
+                success: false,
+                detail: "gate".into(),
+            },
+        ),
+        ev(
+            15.0,
+            Event::RollbackStarted {
+                service: svc(),
+                method: "ContinueServiceDeployment ROLLBACK".into(),
+                to_task_definition: None,
+            },
+        ),
+        progress(20.0, "d0", 2, 0),
+        ev(
+            21.0,
+            Event::RollbackFinished {
+                service: svc(),
+                success: true,
+                detail: String::new(),
+            },
+        ),
+    ];
+    let t = timeline::build(&events, 0.0, 22.0);
+    let mut charts = vec![t[0].gantt()];
+    charts.extend(t[0].counts_chart());
+    // A run still in flight (phases left open) and one with nothing but a plan.
+    let open = timeline::build(&events[..6], 0.0, 9.5);
+    charts.push(open[0].gantt());
+    charts.extend(open[0].counts_chart());
+    charts.push(timeline::build(&events[..1], 0.0, 0.5)[0].gantt());
+    charts
+}
+
 #[test]
-fn history_charts_parse_with_the_real_mermaid_parser() {
+fn history_and_timeline_charts_parse_with_the_real_mermaid_parser() {
     let Some(modules) = std::env::var("CORTADO_NODE_MODULES")
         .ok()
         .filter(|m| Path::new(m).join("mermaid").is_dir() && Path::new(m).join("jsdom").is_dir())
@@ -103,10 +239,23 @@ fn history_charts_parse_with_the_real_mermaid_parser() {
         chart(1.0, &[]),
         chart(0.5, &[(0.1, "STOPPED")]),
         chart(365.0, &[(100.0, "ROLLBACK_FAILED"), (364.0, "IN_PROGRESS")]),
-    ];
+    ]
+    .into_iter()
+    .chain(timeline_charts())
+    .collect::<Vec<_>>();
     let (ok, lines) = parse_all(&modules, &diagrams);
     assert!(ok, "{lines:#?}\n{}", diagrams.join("\n---\n"));
-    assert_eq!(lines, vec!["ok xychart"; diagrams.len()]);
+    let kinds: Vec<&str> = lines.iter().map(String::as_str).collect();
+    assert_eq!(kinds.len(), diagrams.len(), "{lines:?}");
+    assert!(
+        kinds.iter().all(|k| *k == "ok xychart" || *k == "ok gantt"),
+        "{lines:?}"
+    );
+    assert_eq!(
+        kinds.iter().filter(|k| **k == "ok gantt").count(),
+        3,
+        "{lines:?}"
+    );
     // The checker can fail: the same chart with its bar list cut short is refused.
     let mut broken = diagrams[0].clone();
     broken = broken.replacen("bar [", "bar [,", 1);

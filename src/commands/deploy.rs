@@ -6,6 +6,7 @@ use crate::deploy::apply::DeployFlags;
 use crate::deploy::engine::Engine;
 use crate::deploy::gate::Until;
 use crate::error::{ExitCode, Result};
+use crate::report::timeline::Recorder;
 use crate::report::{Format, Printer};
 use crate::settings::Settings;
 
@@ -37,8 +38,10 @@ pub async fn run(
     args: &DeployArgs,
 ) -> Result<ExitCode> {
     let flags = DeployFlags::from(args);
+    let started = now();
     let (locals, s) = session::open(settings, printer).await?;
     let emitter = session::emitter_for(printer);
+    let recorder = Recorder::subscribe(&emitter, started);
     let mut engine = Engine::new(&s.clients, &emitter, session::cancel_on_signals());
     engine.timeout = settings.timeout;
     engine.wait_rollback = args.wait_rollback.map(Into::into);
@@ -48,5 +51,11 @@ pub async fn run(
             printer.out(&p.text(printer.color()));
         }
     }
-    crate::report::result::finish(printer, &run)
+    crate::report::result::finish_with(printer, &run, &recorder.timelines(now()))
+}
+
+fn now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
 }

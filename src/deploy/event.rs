@@ -39,6 +39,9 @@ pub enum Event {
         running: i32,
         pending: i32,
         failed: i32,
+        /// Tasks running in the service's other deployments (the revision being replaced,
+        /// or, after a rollback, the one rolled back).
+        other_running: i32,
         rollout_state: Option<String>,
         waiting_for: String,
         elapsed_secs: u64,

@@ -569,7 +569,7 @@ struct ServiceState {
     first_poll_done: bool,
     seen_stopped: BTreeSet<String>,
     stopped: Vec<StoppedTask>,
-    counts: Option<(i32, i32, i32, i32, RolloutState)>,
+    counts: Option<(i32, i32, i32, i32, i32, RolloutState)>,
     targets: Option<(usize, usize, usize)>,
     waiting: String,
     unhealthy_since: BTreeMap<String, Instant>,
@@ -631,11 +631,19 @@ impl ServiceState {
             .iter()
             .find(|d| d.status == DeploymentStatus::Primary)
         {
+            let other_running: i32 = obs
+                .snapshot
+                .deployments
+                .iter()
+                .filter(|o| o.id != d.id)
+                .map(|o| o.running)
+                .sum();
             let counts = (
                 d.desired,
                 d.running,
                 d.pending,
                 d.failed,
+                other_running,
                 d.rollout_state.clone(),
             );
             if self.counts.as_ref() != Some(&counts) {
@@ -647,6 +655,7 @@ impl ServiceState {
                     running: d.running,
                     pending: d.pending,
                     failed: d.failed,
+                    other_running,
                     rollout_state: (!d.rollout_state.is_absent())
                         .then(|| d.rollout_state.to_string()),
                     waiting_for: self.waiting.clone(),

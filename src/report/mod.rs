@@ -6,6 +6,7 @@ pub mod github;
 pub mod lines;
 pub mod live;
 pub mod result;
+pub mod timeline;
 
 use std::io::{IsTerminal, Write};
 

@@ -12,6 +12,15 @@ use crate::error::{ExitCode, Result};
 /// Prints the run's result (text or JSON), writes the Actions outputs and job summary when
 /// inside Actions, and returns the exit code: the worst outcome of the run.
 pub fn finish(printer: &Printer, run: &RunResult) -> Result<ExitCode> {
+    finish_with(printer, run, &[])
+}
+
+/// [`finish`] with the run's rollout timelines: charts in the job summary, series in JSON.
+pub fn finish_with(
+    printer: &Printer,
+    run: &RunResult,
+    timelines: &[super::timeline::ServiceTimeline],
+) -> Result<ExitCode> {
     match printer.format {
         Format::Text => {
             for s in &run.services {
@@ -24,6 +33,7 @@ pub fn finish(printer: &Printer, run: &RunResult) -> Result<ExitCode> {
                 "operation": run.operation.name(),
                 "exit_code": run.exit_code() as u8,
                 "services": run.services.iter().map(ServiceResult::json).collect::<Vec<_>>(),
+                "timeline": timelines.iter().map(|t| t.json()).collect::<Vec<_>>(),
             }))
             .unwrap_or_default(),
         ),
@@ -37,6 +47,11 @@ pub fn finish(printer: &Printer, run: &RunResult) -> Result<ExitCode> {
         }
         super::github::write_outputs_from_env(&outputs.pairs())?;
         let mut md = super::github::summary_markdown(run, &printer.secrets());
+        let charts = super::timeline::markdown(timelines, 3);
+        if !charts.is_empty() {
+            md.push('\n');
+            md.push_str(&charts);
+        }
         for r in &run.services {
             if let Some(p) = &r.plan {
                 md.push('\n');

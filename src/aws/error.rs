@@ -55,6 +55,15 @@ impl Call {
         }
     }
 
+    pub fn logs(operation: &'static str, subject: impl Into<String>) -> Self {
+        Call {
+            service: "logs",
+            operation,
+            subject: subject.into(),
+            cluster: None,
+        }
+    }
+
     pub fn in_cluster(mut self, cluster: &str) -> Self {
         self.cluster = Some(cluster.to_string());
         self

@@ -1,7 +1,8 @@
 //! The AWS API: the only module that talks to aws-sdk-*.
 //!
 //! Receives [`AwsSettings`] (region, endpoint override, credentials mode, retry bound) and
-//! builds one shared SDK configuration with clients for ECS, ELBv2, ECR, CodeDeploy and SSM
+//! builds one shared SDK configuration with clients for ECS, ELBv2, ECR, CodeDeploy, SSM and
+//! CloudWatch Logs
 //! ([`connect`]). Hands on [`Clients`] with thin, typed operations (see [`ecs`] and [`elb`]):
 //! each maps SDK failures to a [`crate::error::Error`] with a hint, batches where the API
 //! caps the count (10 services, 20 service deployments, 100 tasks a call) and follows pages.
@@ -11,6 +12,7 @@ pub mod ecs;
 pub mod elb;
 mod error;
 pub mod json;
+mod logs;
 mod ssm;
 #[cfg(test)]
 mod tests;
@@ -28,12 +30,14 @@ use aws_smithy_runtime_api::client::orchestrator::Metadata;
 
 use crate::error::{Diagnostic, Error, Result};
 
-pub use ecs::{ServiceDeploymentStop, ServiceUpdate, TaskFilter};
+pub use ecs::{OneOffTask, ServiceDeploymentStop, ServiceUpdate, TaskFilter};
+pub use logs::LogPage;
 
 /// SDK types other modules use in signatures (so they need not name the SDK crates).
 pub mod types {
     pub use aws_sdk_ecs::operation::create_service::CreateServiceInput;
     pub use aws_sdk_ecs::operation::register_task_definition::RegisterTaskDefinitionInput;
+    pub use aws_sdk_ecs::operation::run_task::RunTaskInput;
     pub use aws_sdk_ecs::operation::update_service::UpdateServiceInput;
     pub use aws_sdk_ecs::types as ecs;
     pub use aws_sdk_elasticloadbalancingv2::types as elbv2;
@@ -81,6 +85,7 @@ pub struct Clients {
     #[allow(dead_code)] // used by the CodeDeploy strategy to come
     pub(crate) codedeploy: aws_sdk_codedeploy::Client,
     pub(crate) ssm: aws_sdk_ssm::Client,
+    pub(crate) logs: aws_sdk_cloudwatchlogs::Client,
     region: String,
     endpoint_url: Option<String>,
     calls: CallLog,
@@ -218,12 +223,18 @@ pub(crate) async fn connect_with(
             .interceptor(calls.clone())
             .build(),
     );
+    let logs = aws_sdk_cloudwatchlogs::Client::from_conf(
+        aws_sdk_cloudwatchlogs::config::Builder::from(&conf)
+            .interceptor(calls.clone())
+            .build(),
+    );
     Ok(Clients {
         ecs,
         elbv2,
         ecr,
         codedeploy,
         ssm,
+        logs,
         region,
         endpoint_url: settings.endpoint_url.clone(),
         calls,

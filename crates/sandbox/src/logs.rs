@@ -243,7 +243,7 @@ impl Logs {
             }
             None if from_head => {
                 let lo = window.first().copied().unwrap_or(n);
-                let hi = window.iter().take(limit).last().map_or(lo, |&i| i + 1);
+                let hi = window.iter().take(limit).next_back().map_or(lo, |&i| i + 1);
                 (lo, hi)
             }
             None => {
@@ -252,7 +252,7 @@ impl Logs {
                     .iter()
                     .rev()
                     .take(limit)
-                    .last()
+                    .next_back()
                     .copied()
                     .unwrap_or(hi);
                 (lo, hi)

@@ -311,3 +311,89 @@ async fn run_bad_input_exits_1_with_no_mutating_call() {
         mutating(&s.requests_after(mark))
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_masks_a_secret_in_the_containers_log_lines() {
+    const SECRET: &str = "s3cr3t-Run-77";
+    let s = scenario().await;
+    let ssm = aws_sdk_ssm::Client::from_conf(
+        aws_sdk_ssm::Config::builder()
+            .behavior_version(aws_sdk_ssm::config::BehaviorVersion::latest())
+            .region(aws_sdk_ssm::config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_ssm::config::Credentials::new(
+                "AKIDTEST", "secret", None, None, "t",
+            ))
+            .endpoint_url(s.sb.endpoint())
+            .build(),
+    );
+    ssm.put_parameter()
+        .name("/web/db_password")
+        .value(SECRET)
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .send()
+        .await
+        .unwrap();
+    for output in ["json", "text"] {
+        let mut cmd = s.command(
+            "v1--exit-0-after-5s",
+            &["run", "--task-def", "secret-task-def.json"],
+        );
+        cmd.args(["--output", output]).current_dir(fixture("run"));
+        let run = finish(cmd).await;
+        run.expect_code(0);
+        // The sandbox logged the command with the password; cortado printed the line masked.
+        assert!(
+            run.stdout.contains("command: ./migrate --password"),
+            "{}",
+            run.dump()
+        );
+        assert!(
+            !run.stdout.contains(SECRET) && !run.stderr.contains(SECRET),
+            "the secret reached the output:\n{}",
+            run.dump()
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_sigterm_stops_the_task_and_exits_130() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let s = scenario().await;
+    let mark = s.mark();
+    let mut child = s.command("v1--exit-0-after-1h", &["run"]).spawn().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut seen = String::new();
+    let started = tokio::time::timeout(Duration::from_secs(20), async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            seen.push_str(&line);
+            seen.push('\n');
+            if line.contains("\"event\":\"task_started\"") {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(started, Ok(true), "{seen}");
+    let pid = child.id().unwrap();
+    let kill = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let status = tokio::time::timeout(Duration::from_secs(15), async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            seen.push_str(&line);
+            seen.push('\n');
+        }
+        child.wait().await.unwrap()
+    })
+    .await
+    .expect("cortado ends after SIGTERM");
+    assert_eq!(status.code(), Some(130), "{seen}");
+    assert!(seen.contains("\"outcome\":\"cancelled\""), "{seen}");
+    assert_eq!(
+        mutating(&s.requests_after(mark)),
+        ["RegisterTaskDefinition", "RunTask", "StopTask"]
+    );
+}

@@ -239,8 +239,12 @@ pub fn target_container<'a>(
     }
 }
 
-/// Where the awslogs driver ships a container's output: (group, stream prefix).
-pub fn awslogs_of(c: &ContainerDefinition) -> std::result::Result<(String, String), String> {
+/// Where the awslogs driver ships a container's output: (group, stream prefix). Lines sent to
+/// another region than the one cortado reads (`region`) are not available.
+pub fn awslogs_of(
+    c: &ContainerDefinition,
+    region: &str,
+) -> std::result::Result<(String, String), String> {
     let Some(lc) = c.log_configuration() else {
         return Err("the container has no logConfiguration".into());
     };
@@ -251,6 +255,11 @@ pub fn awslogs_of(c: &ContainerDefinition) -> std::result::Result<(String, Strin
         ));
     }
     let opt = |k: &str| lc.options().and_then(|o| o.get(k)).cloned();
+    if let Some(r) = opt("awslogs-region").filter(|r| r != region) {
+        return Err(format!(
+            "its awslogs-region is {r}, and cortado reads region {region}"
+        ));
+    }
     match (opt("awslogs-group"), opt("awslogs-stream-prefix")) {
         (Some(g), Some(p)) => Ok((g, p)),
         (None, _) => Err("its awslogs options name no awslogs-group".into()),
@@ -503,7 +512,7 @@ pub async fn run(settings: &Settings, printer: &mut Printer, args: &RunArgs) -> 
             }
         },
     };
-    let logs = awslogs_of(container);
+    let logs = awslogs_of(container, clients.region());
     let task = clients
         .run_task(&OneOffTask {
             cluster: cluster.clone(),
@@ -852,6 +861,44 @@ mod tests {
             json!({"containerOverrides": [{"name": "app", "command": ["true"]}]})
         );
         assert!(decode_overrides(&m, "x").is_ok());
+    }
+
+    #[test]
+    fn awslogs_needs_group_prefix_and_the_same_region() {
+        use crate::aws::types::ecs::LogConfiguration;
+        let c = |opts: &[(&str, &str)], driver: LogDriver| {
+            let mut lc = LogConfiguration::builder().log_driver(driver);
+            for (k, v) in opts {
+                lc = lc.options(*k, *v);
+            }
+            ContainerDefinition::builder()
+                .name("app")
+                .log_configuration(lc.build().unwrap())
+                .build()
+        };
+        let full = [
+            ("awslogs-group", "/ecs/app"),
+            ("awslogs-stream-prefix", "run"),
+            ("awslogs-region", "us-east-1"),
+        ];
+        assert_eq!(
+            awslogs_of(&c(&full, LogDriver::Awslogs), "us-east-1"),
+            Ok(("/ecs/app".into(), "run".into()))
+        );
+        let e = awslogs_of(&c(&full, LogDriver::Awslogs), "eu-west-1").unwrap_err();
+        assert!(e.contains("us-east-1") && e.contains("eu-west-1"), "{e}");
+        assert!(
+            awslogs_of(&c(&full[..1], LogDriver::Awslogs), "us-east-1")
+                .unwrap_err()
+                .contains("awslogs-stream-prefix")
+        );
+        assert!(
+            awslogs_of(&c(&full, LogDriver::Fluentd), "us-east-1")
+                .unwrap_err()
+                .contains("fluentd")
+        );
+        let none = ContainerDefinition::builder().name("app").build();
+        assert!(awslogs_of(&none, "us-east-1").is_err());
     }
 
     #[test]

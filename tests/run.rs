@@ -397,3 +397,24 @@ async fn run_sigterm_stops_the_task_and_exits_130() {
         ["RegisterTaskDefinition", "RunTask", "StopTask"]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_in_github_actions_annotates_a_failed_task() {
+    let s = scenario().await;
+    for (tag, code, annotated) in [
+        ("v1--exit-4-after-2s", 4, true),
+        ("v1--exit-0-after-2s", 0, false),
+    ] {
+        let mut cmd = s.command(tag, &["run"]);
+        cmd.args(["--output", "text"]).env("GITHUB_ACTIONS", "true");
+        let run = finish(cmd).await;
+        run.expect_code(code);
+        assert_eq!(
+            run.stdout.contains("::error title=cortado run::"),
+            annotated,
+            "{}",
+            run.dump()
+        );
+        assert!(run.stdout.contains("exiting with code"), "{}", run.dump());
+    }
+}

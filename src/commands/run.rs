@@ -668,6 +668,15 @@ pub async fn run(settings: &Settings, printer: &mut Printer, args: &RunArgs) -> 
         printer.out(&v.to_string());
     } else {
         printer.info(&text);
+        // Inside GitHub Actions a task that did not succeed is an error annotation too.
+        if crate::report::github::is_actions() && outcome != Outcome::Exited(0) {
+            use crate::report::github::{Annotation, Level};
+            printer.out(
+                &Annotation::new(Level::Error, text.clone())
+                    .title("cortado run")
+                    .command(),
+            );
+        }
     }
     Ok(outcome.exit())
 }

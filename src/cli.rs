@@ -165,6 +165,10 @@ pub enum Command {
     Register,
     /// Deregister task definition revisions (never the one the service runs).
     Deregister(DeregisterArgs),
+    /// Run a one-off task (a migration, a script) from the service's task definition (or
+    /// --task-def FILE, --revision N), placed like the service; wait for it to stop while
+    /// streaming its CloudWatch Logs, and exit with its essential container's exit code.
+    Run(RunArgs),
     /// Set the service's desired count and follow it to a steady state.
     Scale {
         /// The desired number of tasks.
@@ -275,6 +279,34 @@ impl From<WaitRollbackArg> for crate::deploy::rollback::WaitRollback {
             WaitRollbackArg::Complete => Self::Complete,
         }
     }
+}
+
+#[derive(Debug, Args, Default)]
+pub struct RunArgs {
+    /// Task definition file to run instead of the service's (rendered and validated like the
+    /// config's; registered only when it differs from the live revision).
+    #[arg(long, value_name = "FILE", conflicts_with = "revision")]
+    pub task_def: Option<PathBuf>,
+    /// Run this revision of the family.
+    #[arg(long, value_name = "N")]
+    pub revision: Option<i32>,
+    /// Command for the container, split like a POSIX shell: --command 'sh -c "./migrate up"'.
+    #[arg(long, value_name = "COMMAND", allow_hyphen_values = true)]
+    pub command: Option<String>,
+    /// Environment variable for the container, KEY=VALUE. Repeatable.
+    #[arg(long = "env", value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+    /// The container --command and --env apply to (and whose logs are streamed); default:
+    /// the first essential container.
+    #[arg(long, value_name = "NAME")]
+    pub container: Option<String>,
+    /// RunTask `overrides` as JSON (ECS's TaskOverride, as ecspresso's --overrides);
+    /// --command and --env are merged into it.
+    #[arg(long, value_name = "JSON")]
+    pub overrides: Option<String>,
+    /// Start the task, print its ARN and exit 0 without waiting.
+    #[arg(long)]
+    pub no_wait: bool,
 }
 
 #[derive(Debug, Args)]

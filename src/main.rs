@@ -43,14 +43,23 @@ fn main() -> ProcessExit {
             for d in &e.diagnostics {
                 printer.diagnostic(d);
             }
-            e.exit_code()
+            e.exit_code() as u8
         }
     };
-    ProcessExit::from(code as u8)
+    ProcessExit::from(code)
 }
 
-fn run(cli: Cli, printer: &mut Printer) -> Result<ExitCode, Error> {
+/// The exit status of a command: cortado's codes, except `run`, which passes its task's on.
+fn run(cli: Cli, printer: &mut Printer) -> Result<u8, Error> {
     let settings = Settings::from_args(&cli.global)?;
+    if let Command::Run(args) = &cli.command {
+        return block_on(commands::run::run(&settings, printer, args));
+    }
+    dispatch(cli, &settings, printer).map(|c| c as u8)
+}
+
+fn dispatch(cli: Cli, settings: &Settings, printer: &mut Printer) -> Result<ExitCode, Error> {
+    let settings = settings.clone();
     match cli.command {
         Command::Render { targets } => commands::render::run(&settings, printer, &targets),
         Command::Validate => commands::validate::run(&settings, printer),
@@ -105,13 +114,12 @@ fn run(cli: Cli, printer: &mut Printer) -> Result<ExitCode, Error> {
         Command::Register => block_on(commands::register::run(&settings, printer)),
         Command::Deregister(args) => block_on(commands::deregister::run(&settings, printer, &args)),
         Command::Scale { tasks } => block_on(commands::scale::run(&settings, printer, tasks)),
+        Command::Run(_) => Err(Error::internal("`run` is dispatched apart")),
     }
 }
 
 /// Runs an async command on a multi-threaded runtime.
-fn block_on<F: std::future::Future<Output = Result<ExitCode, Error>>>(
-    f: F,
-) -> Result<ExitCode, Error> {
+fn block_on<T, F: std::future::Future<Output = Result<T, Error>>>(f: F) -> Result<T, Error> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

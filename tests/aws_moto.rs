@@ -608,3 +608,77 @@ fn render_with_every_lookup_plugin_through_the_binary() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("under --sandbox"), "{stderr}");
 }
+
+/// `cortado run`'s log reads against moto's CloudWatch Logs: a stream that does not exist
+/// yet is no lines (not an error), new lines come in order after the forward token, and the
+/// token moto hands back with nothing new reads nothing again.
+#[tokio::test]
+async fn get_log_events_follows_the_forward_token() {
+    let Some(moto) = moto() else { return };
+    let c = clients(&moto).await;
+    let none = c
+        .get_log_events("/ecs/job", "run/app/t1", None)
+        .await
+        .unwrap();
+    assert!(none.lines.is_empty() && none.next.is_none(), "{none:?}");
+    let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .endpoint_url(&moto.url)
+        .credentials_provider(aws_sdk_ecs::config::Credentials::new(
+            "k", "s", None, None, "test",
+        ))
+        .load()
+        .await;
+    let logs = aws_sdk_cloudwatchlogs::Client::new(&conf);
+    logs.create_log_group()
+        .log_group_name("/ecs/job")
+        .send()
+        .await
+        .unwrap();
+    logs.create_log_stream()
+        .log_group_name("/ecs/job")
+        .log_stream_name("run/app/t1")
+        .send()
+        .await
+        .unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let put = |msgs: &[&str], base: i64| {
+        let mut req = logs
+            .put_log_events()
+            .log_group_name("/ecs/job")
+            .log_stream_name("run/app/t1");
+        for (i, m) in msgs.iter().enumerate() {
+            req = req.log_events(
+                aws_sdk_cloudwatchlogs::types::InputLogEvent::builder()
+                    .timestamp(base + i as i64)
+                    .message(*m)
+                    .build()
+                    .unwrap(),
+            );
+        }
+        req.send()
+    };
+    put(&["one", "two"], now).await.unwrap();
+    let first = c
+        .get_log_events("/ecs/job", "run/app/t1", None)
+        .await
+        .unwrap();
+    let msgs: Vec<&str> = first.lines.iter().map(|(_, m)| m.as_str()).collect();
+    assert_eq!(msgs, ["one", "two"]);
+    let token = first.next.clone().expect("a forward token");
+    let again = c
+        .get_log_events("/ecs/job", "run/app/t1", Some(&token))
+        .await
+        .unwrap();
+    assert!(again.lines.is_empty(), "{again:?}");
+    put(&["three"], now + 10).await.unwrap();
+    let next = c
+        .get_log_events("/ecs/job", "run/app/t1", again.next.as_deref())
+        .await
+        .unwrap();
+    let msgs: Vec<&str> = next.lines.iter().map(|(_, m)| m.as_str()).collect();
+    assert_eq!(msgs, ["three"]);
+}

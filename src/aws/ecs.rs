@@ -692,8 +692,95 @@ impl Clients {
     }
 }
 
+/// A one-off task to start (`cortado run`): what RunTask needs, taken from the service (or
+/// its definition file) and the command line.
+#[derive(Debug, Clone, Default)]
+pub struct OneOffTask {
+    pub cluster: String,
+    pub task_definition: String,
+    pub launch_type: Option<aws_sdk_ecs::types::LaunchType>,
+    pub capacity_provider_strategy: Vec<aws_sdk_ecs::types::CapacityProviderStrategyItem>,
+    pub platform_version: Option<String>,
+    pub network_configuration: Option<aws_sdk_ecs::types::NetworkConfiguration>,
+    pub overrides: Option<aws_sdk_ecs::types::TaskOverride>,
+    pub started_by: Option<String>,
+    pub group: Option<String>,
+}
+
+impl Clients {
+    /// Starts one task. A task ECS could not place (its `failures`) is an AWS error.
+    pub async fn run_task(&self, t: &OneOffTask) -> Result<Task> {
+        let call = Call::ecs(
+            "RunTask",
+            format!(
+                "task definition \"{}\" in cluster \"{}\"",
+                t.task_definition, t.cluster
+            ),
+        )
+        .in_cluster(&t.cluster);
+        let out = self
+            .ecs
+            .run_task()
+            .cluster(&t.cluster)
+            .task_definition(&t.task_definition)
+            .count(1)
+            .set_launch_type(t.launch_type.clone())
+            .set_capacity_provider_strategy(
+                (!t.capacity_provider_strategy.is_empty())
+                    .then(|| t.capacity_provider_strategy.clone()),
+            )
+            .set_platform_version(t.platform_version.clone())
+            .set_network_configuration(t.network_configuration.clone())
+            .set_overrides(t.overrides.clone())
+            .set_started_by(t.started_by.clone())
+            .set_group(t.group.clone())
+            .send()
+            .await
+            .map_err(|e| self.fail(&call, e))?;
+        if let Some(task) = out.tasks.unwrap_or_default().into_iter().next() {
+            return Ok(task);
+        }
+        let why = out
+            .failures
+            .unwrap_or_default()
+            .iter()
+            .map(|f| {
+                format!(
+                    "{}{}",
+                    f.reason().unwrap_or("unknown reason"),
+                    f.detail().map(|d| format!(" ({d})")).unwrap_or_default()
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+        Err(Error::new(
+            crate::error::ErrorKind::Aws,
+            Diagnostic::error(format!(
+                "RunTask started no task in cluster \"{}\": {}",
+                t.cluster,
+                if why.is_empty() { "no reason given" } else { &why }
+            ))
+            .hint("check the cluster's capacity providers, the subnets and security groups, and the task definition's requirements"),
+        ))
+    }
+
+    /// Asks a task to stop (`reason` shows as its stoppedReason).
+    pub async fn stop_task(&self, cluster: &str, task_arn: &str, reason: &str) -> Result<()> {
+        let call = Call::ecs("StopTask", format!("task {task_arn}")).in_cluster(cluster);
+        self.ecs
+            .stop_task()
+            .cluster(cluster)
+            .task(task_arn)
+            .reason(reason)
+            .send()
+            .await
+            .map_err(|e| self.fail(&call, e))?;
+        Ok(())
+    }
+}
+
 /// The family of a task definition ARN (`arn:...:task-definition/web:12` -> `web`).
-fn arn_family(arn: &str) -> Option<&str> {
+pub fn arn_family(arn: &str) -> Option<&str> {
     let tail = arn.rsplit_once(":task-definition/").map_or(arn, |(_, t)| t);
     tail.rsplit_once(':').map(|(f, _)| f)
 }

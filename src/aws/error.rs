@@ -55,6 +55,10 @@ impl Call {
         }
     }
 
+    pub fn logs(operation: &'static str, subject: impl Into<String>) -> Self {
+        Call::of("logs", operation, subject)
+    }
+
     /// A call of another service (`service` is its IAM prefix: "cloudformation", "s3").
     pub fn of(service: &'static str, operation: &'static str, subject: impl Into<String>) -> Self {
         Call {

@@ -1,8 +1,9 @@
 //! The AWS API: the only module that talks to aws-sdk-*.
 //!
 //! Receives [`AwsSettings`] (region, endpoint override, credentials mode, retry bound) and
-//! builds one shared SDK configuration with clients for ECS, ELBv2, ECR, CodeDeploy, SSM and,
-//! for template lookups, CloudFormation, Secrets Manager and S3 ([`connect`]). Hands on [`Clients`] with thin, typed operations (see [`ecs`] and [`elb`]):
+//! builds one shared SDK configuration with clients for ECS, ELBv2, ECR, CodeDeploy, SSM,
+//! CloudWatch Logs and, for template lookups, CloudFormation, Secrets Manager and S3
+//! ([`connect`]). Hands on [`Clients`] with thin, typed operations (see [`ecs`] and [`elb`]):
 //! each maps SDK failures to a [`crate::error::Error`] with a hint, batches where the API
 //! caps the count (10 services, 20 service deployments, 100 tasks a call) and follows pages.
 //! [`json`] turns live SDK values into the camelCase JSON the diff compares.
@@ -12,6 +13,7 @@ pub mod ecs;
 pub mod elb;
 mod error;
 pub mod json;
+mod logs;
 mod lookup;
 mod ssm;
 #[cfg(test)]
@@ -30,12 +32,14 @@ use aws_smithy_runtime_api::client::orchestrator::Metadata;
 
 use crate::error::{Diagnostic, Error, Result};
 
-pub use ecs::{ServiceDeploymentStop, ServiceUpdate, TaskFilter};
+pub use ecs::{OneOffTask, ServiceDeploymentStop, ServiceUpdate, TaskFilter};
+pub use logs::LogPage;
 
 /// SDK types other modules use in signatures (so they need not name the SDK crates).
 pub mod types {
     pub use aws_sdk_ecs::operation::create_service::CreateServiceInput;
     pub use aws_sdk_ecs::operation::register_task_definition::RegisterTaskDefinitionInput;
+    pub use aws_sdk_ecs::operation::run_task::RunTaskInput;
     pub use aws_sdk_ecs::operation::update_service::UpdateServiceInput;
     pub use aws_sdk_ecs::types as ecs;
     pub use aws_sdk_elasticloadbalancingv2::types as elbv2;
@@ -88,6 +92,8 @@ pub struct Clients {
     pub(crate) secretsmanager: aws_sdk_secretsmanager::Client,
     /// Template lookups: `tfstate` states at `s3://` URLs.
     pub(crate) s3: aws_sdk_s3::Client,
+    /// `cortado run`: the task's awslogs lines.
+    pub(crate) logs: aws_sdk_cloudwatchlogs::Client,
     region: String,
     endpoint_url: Option<String>,
     calls: CallLog,
@@ -242,6 +248,11 @@ pub(crate) async fn connect_with(
             .interceptor(calls.clone())
             .build(),
     );
+    let logs = aws_sdk_cloudwatchlogs::Client::from_conf(
+        aws_sdk_cloudwatchlogs::config::Builder::from(&conf)
+            .interceptor(calls.clone())
+            .build(),
+    );
     Ok(Clients {
         ecs,
         elbv2,
@@ -251,6 +262,7 @@ pub(crate) async fn connect_with(
         cloudformation,
         secretsmanager,
         s3,
+        logs,
         region,
         endpoint_url: settings.endpoint_url.clone(),
         calls,

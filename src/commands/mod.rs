@@ -11,6 +11,7 @@ pub mod register;
 pub mod render;
 pub mod revisions;
 pub mod rollback;
+pub mod run;
 pub mod scale;
 pub mod session;
 pub mod status;

@@ -116,30 +116,13 @@ pub async fn decide(clients: &Clients, local: &Local, flags: &DeployFlags) -> Re
     } else if flags.force_register {
         TaskChoice::Register
     } else {
-        match &live_task_json {
-            Some(live)
-                if !crate::diff::task_definition_needs_new_revision(&local.task_json, live) =>
-            {
-                TaskChoice::Existing(previous.clone().unwrap_or_default())
-            }
-            Some(_) => TaskChoice::Register,
-            None => {
-                // No service yet: reuse the family's newest revision when it is identical.
-                match active_revisions(clients, &family).await?.into_iter().next() {
-                    Some((_, latest)) => {
-                        let (td, tags) = clients.describe_task_definition(&latest).await?;
-                        let json = crate::aws::json::task_definition_json(&td, &tags)?;
-                        if crate::diff::task_definition_needs_new_revision(&local.task_json, &json)
-                        {
-                            TaskChoice::Register
-                        } else {
-                            TaskChoice::Existing(latest)
-                        }
-                    }
-                    None => TaskChoice::Register,
-                }
-            }
-        }
+        registration_choice(
+            clients,
+            &local.task_json,
+            &family,
+            previous.as_deref().zip(live_task_json.as_ref()),
+        )
+        .await?
     };
     let live_service_json = match &live {
         Some(s) => Some(crate::aws::json::service_definition_json(s)?),
@@ -187,6 +170,39 @@ pub async fn decide(clients: &Clients, local: &Local, flags: &DeployFlags) -> Re
         update_attributes,
         desired_count,
     })
+}
+
+/// The register-if-changed rule (deploy and run share it): the rendered `task_json` is
+/// compared with `live` (the service's task definition ARN and JSON) when the service runs
+/// one, else with the family's newest ACTIVE revision; a new revision only when it differs.
+/// Read-only.
+pub async fn registration_choice(
+    clients: &Clients,
+    task_json: &Value,
+    family: &str,
+    live: Option<(&str, &Value)>,
+) -> Result<TaskChoice> {
+    match live {
+        Some((arn, live)) if !crate::diff::task_definition_needs_new_revision(task_json, live) => {
+            Ok(TaskChoice::Existing(arn.to_string()))
+        }
+        Some(_) => Ok(TaskChoice::Register),
+        None => {
+            // No service yet: reuse the family's newest revision when it is identical.
+            match active_revisions(clients, family).await?.into_iter().next() {
+                Some((_, latest)) => {
+                    let (td, tags) = clients.describe_task_definition(&latest).await?;
+                    let json = crate::aws::json::task_definition_json(&td, &tags)?;
+                    if crate::diff::task_definition_needs_new_revision(task_json, &json) {
+                        Ok(TaskChoice::Register)
+                    } else {
+                        Ok(TaskChoice::Existing(latest))
+                    }
+                }
+                None => Ok(TaskChoice::Register),
+            }
+        }
+    }
 }
 
 /// The revision number of a task definition ARN (`...:task-definition/web:7` -> 7).

@@ -1623,7 +1623,7 @@ impl World {
             "group": t.group,
             "healthStatus": t.health,
             "lastStatus": t.last_status,
-            "overrides": {"containerOverrides": t.containers.iter().map(|c| json!({"name": c.name})).collect::<Vec<_>>(), "inferenceAcceleratorOverrides": []},
+            "overrides": overrides_of(t),
             "taskArn": t.arn,
             "taskDefinitionArn": t.task_def_arn,
             "version": version,
@@ -1662,6 +1662,9 @@ impl World {
         if let Some(b) = &t.started_by {
             v["startedBy"] = json!(b);
         }
+        if let Some(cp) = &t.capacity_provider {
+            v["capacityProviderName"] = json!(cp);
+        }
         if let Some(c) = &t.stop_code {
             v["stopCode"] = json!(c);
         }
@@ -1682,12 +1685,77 @@ impl World {
         if !(1..=10).contains(&count) {
             return Err(invalid("count must be between 1 and 10."));
         }
-        let launch_type = body.str_opt("launchType")?.unwrap_or_else(|| "EC2".into());
+        let strategy = body
+            .get("capacityProviderStrategy")
+            .and_then(Value::as_array)
+            .filter(|a| !a.is_empty());
+        let capacity_provider = match strategy {
+            Some(items) => {
+                if body.str_opt("launchType")?.is_some() {
+                    return Err(invalid(
+                        "Specifying both a launch type and capacity provider strategy is not supported. Remove one and try again.",
+                    ));
+                }
+                // Placement by weight is not modelled: the first provider with a base, else
+                // the heaviest one, takes the task.
+                let chosen = items
+                    .iter()
+                    .find(|i| i.get("base").and_then(Value::as_i64).unwrap_or(0) > 0)
+                    .or_else(|| {
+                        items
+                            .iter()
+                            .max_by_key(|i| i.get("weight").and_then(Value::as_i64).unwrap_or(0))
+                    })
+                    .and_then(|v| v.get("capacityProvider"))
+                    .and_then(Value::as_str);
+                match chosen {
+                    Some(c) => Some(c.to_string()),
+                    None => {
+                        return Err(invalid(
+                            "capacityProviderStrategy items need a capacityProvider.",
+                        ));
+                    }
+                }
+            }
+            None => None,
+        };
+        let launch_type = match &capacity_provider {
+            Some(cp) if cp.starts_with("FARGATE") => "FARGATE".to_string(),
+            Some(_) => "EC2".to_string(),
+            None => body.str_opt("launchType")?.unwrap_or_else(|| "EC2".into()),
+        };
         let network = body
             .get("networkConfiguration")
             .cloned()
             .unwrap_or(Value::Null);
         self.check_service_inputs(&td, &launch_type, &network, &json!([]))?;
+        let overrides = body.get("overrides").cloned().unwrap_or(Value::Null);
+        let container_names: Vec<String> = self
+            .find_taskdef(&td)
+            .and_then(|t| t.get("containerDefinitions"))
+            .and_then(Value::as_array)
+            .map(|cs| {
+                cs.iter()
+                    .filter_map(|c| c.get("name").and_then(Value::as_str).map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        for o in overrides
+            .get("containerOverrides")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            match o.get("name").and_then(Value::as_str) {
+                Some(n) if container_names.iter().any(|c| c == n) => {}
+                Some(n) => {
+                    return Err(invalid(format!(
+                        "Override for container named {n} is not a container in the TaskDefinition."
+                    )));
+                }
+                None => return Err(invalid("Container overrides must name a container.")),
+            }
+        }
         let family = td
             .rsplit_once(":task-definition/")
             .map(|(_, r)| r)
@@ -1711,6 +1779,27 @@ impl World {
                 &launch_type,
                 tags.clone(),
             );
+            if let Some(t) = self.tasks.get_mut(&id) {
+                t.overrides = overrides.clone();
+                t.capacity_provider = capacity_provider.clone();
+                for o in overrides
+                    .get("containerOverrides")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
+                    let name = o.get("name").and_then(Value::as_str);
+                    let command = o.get("command").and_then(Value::as_array);
+                    if let (Some(name), Some(command)) = (name, command)
+                        && let Some(c) = t.containers.iter_mut().find(|c| c.name == name)
+                    {
+                        c.command = command
+                            .iter()
+                            .filter_map(|x| x.as_str().map(str::to_string))
+                            .collect();
+                    }
+                }
+            }
             if let Some(t) = self.tasks.get(&id) {
                 out.push(self.describe_task(t, false));
             }
@@ -2251,4 +2340,35 @@ pub fn simple_hash(s: &str) -> String {
         out.push_str(&format!("{h:016x}"));
     }
     out
+}
+
+/// A task's `overrides` as DescribeTasks shows them: one `containerOverrides` entry per
+/// container (its name, plus what RunTask overrode), and the task-level overrides given.
+fn overrides_of(t: &Task) -> Value {
+    let given = t
+        .overrides
+        .get("containerOverrides")
+        .and_then(Value::as_array);
+    let containers: Vec<Value> = t
+        .containers
+        .iter()
+        .map(|c| {
+            given
+                .and_then(|g| {
+                    g.iter()
+                        .find(|o| o.get("name").and_then(Value::as_str) == Some(c.name.as_str()))
+                })
+                .cloned()
+                .unwrap_or_else(|| json!({"name": c.name}))
+        })
+        .collect();
+    let mut v = match &t.overrides {
+        Value::Object(m) => Value::Object(m.clone()),
+        _ => json!({}),
+    };
+    v["containerOverrides"] = json!(containers);
+    if v.get("inferenceAcceleratorOverrides").is_none() {
+        v["inferenceAcceleratorOverrides"] = json!([]);
+    }
+    v
 }

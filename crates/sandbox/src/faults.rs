@@ -13,6 +13,7 @@
 //! |---------------------|----------------------------------------------------------------------------------------|
 //! | `crash-20s`         | the essential container exits with code 1 20 s after RUNNING: "Essential container in task exited" |
 //! | `exit-20s`          | the essential container exits with code 0 after 20 s (one-off tasks)                   |
+//! | `exit-3-after-5s`   | the essential container exits with code 3 (0..=255) 5 s after RUNNING (one-off tasks) |
 //! | `pull-fail`         | `CannotPullContainerError`, stop code `TaskFailedToStart`                               |
 //! | `unhealthy`         | the container health check never passes: "Task failed container health checks"        |
 //! | `elb-unhealthy`     | the app never answers ELB health checks: "Task failed ELB health checks in (target-group …)" |
@@ -51,6 +52,8 @@ use serde::{Deserialize, Serialize};
 pub enum ImageFault {
     Crash(f64),
     Exit(f64),
+    /// The essential container exits with this code (0..=255) after this many seconds.
+    ExitCode(i32, f64),
     PullFail,
     Unhealthy,
     ElbUnhealthy,
@@ -93,6 +96,10 @@ pub fn parse_segment(seg: &str) -> Option<ImageFault> {
         return parse_duration(d).map(ImageFault::Crash);
     }
     if let Some(d) = seg.strip_prefix("exit-") {
+        if let Some((code, after)) = d.split_once("-after-") {
+            let code: i32 = code.parse().ok().filter(|c| (0..=255).contains(c))?;
+            return parse_duration(after).map(|d| ImageFault::ExitCode(code, d));
+        }
         return parse_duration(d).map(ImageFault::Exit);
     }
     if let Some(d) = seg.strip_prefix("slow-start-") {
@@ -265,6 +272,33 @@ mod tests {
         );
         assert_eq!(parse_duration("1h"), Some(3600.0));
         assert_eq!(parse_duration("x"), None);
+    }
+
+    #[test]
+    fn exit_code_after_a_delay() {
+        assert_eq!(
+            tag_faults("web:v1--exit-3-after-5s"),
+            vec![ImageFault::ExitCode(3, 5.0)]
+        );
+        assert_eq!(
+            parse_segment("exit-0-after-2m"),
+            Some(ImageFault::ExitCode(0, 120.0))
+        );
+        assert_eq!(
+            parse_segment("EXIT-255-after-1"),
+            Some(ImageFault::ExitCode(255, 1.0))
+        );
+        // The older form keeps its meaning: code 0 after the delay.
+        assert_eq!(parse_segment("exit-20s"), Some(ImageFault::Exit(20.0)));
+        // Out of range or malformed: not a fault (ignored like any other segment).
+        assert_eq!(parse_segment("exit-256-after-5s"), None);
+        assert_eq!(parse_segment("exit--1-after-5s"), None);
+        assert_eq!(parse_segment("exit-3-after-"), None);
+        assert_eq!(parse_segment("exit-x-after-5s"), None);
+        assert_eq!(
+            tag_faults("web:v1--exit-3-after-5s--slow-start-10s"),
+            vec![ImageFault::ExitCode(3, 5.0), ImageFault::SlowStart(10.0)]
+        );
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! The sandbox: a local ECS/ECR/ELBv2/CodeDeploy/SSM emulator over HTTP, with rollout dynamics and
+//! The sandbox: a local ECS/ECR/ELBv2/CodeDeploy/SSM (and minimal CloudWatch Logs) emulator over HTTP, with rollout dynamics and
 //! fault injection. A product feature (`cortado sandbox serve`, `--sandbox`) and the test bed.
 //! Nothing else in cortado imports it: the rest talks to it through the real SDK over HTTP.
 //!
@@ -18,6 +18,7 @@ mod ecs;
 mod elbv2;
 mod error;
 mod faults;
+mod logs;
 mod query;
 mod server;
 mod ssm;

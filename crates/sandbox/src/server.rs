@@ -33,7 +33,7 @@ pub struct RequestRecord {
     pub virtual_time: f64,
     /// Wall-clock epoch seconds.
     pub wall_time: f64,
-    /// `ecs`, `ecr`, `elbv2`, `codedeploy`, `ssm`, or `unknown`.
+    /// `ecs`, `ecr`, `elbv2`, `codedeploy`, `ssm`, `logs`, or `unknown`.
     pub service: String,
     pub operation: String,
     pub mutating: bool,
@@ -192,6 +192,7 @@ fn route(headers: &HeaderMap, body: &[u8]) -> (String, String, Proto) {
             "AmazonEC2ContainerRegistry_V20150921" => "ecr",
             "CodeDeploy_20141006" => "codedeploy",
             "AmazonSSM" => "ssm",
+            "Logs_20140328" => "logs",
             _ => "unknown",
         };
         return (service.to_string(), op.to_string(), Proto::Json);
@@ -386,6 +387,10 @@ fn dispatch(
         "ssm" => {
             let w = &mut inner.world;
             w.ssm.handle(op, &b, &w.region, &w.account, w.now)
+        }
+        "logs" => {
+            let w = &mut inner.world;
+            w.logs.handle(op, &b, &w.region, &w.account, w.now)
         }
         _ => Err(unknown("this X-Amz-Target")),
     });

@@ -97,6 +97,13 @@ pub struct Container {
     pub health: Option<String>,
     pub runtime_id: String,
     pub port_mappings: Vec<(i64, String)>,
+    /// The awslogs driver's log group and stream prefix, when the container ships its
+    /// output to CloudWatch Logs with a stream prefix.
+    #[serde(default)]
+    pub awslogs: Option<(String, String)>,
+    /// The command it runs (the task definition's, or RunTask's override).
+    #[serde(default)]
+    pub command: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -137,6 +144,12 @@ pub struct Task {
     pub targets: Vec<(String, i64)>,
     pub elb_healthy: bool,
     pub tags: Vec<Value>,
+    /// RunTask's `overrides`, as given (`containerOverrides` and the rest).
+    #[serde(default)]
+    pub overrides: Value,
+    /// The capacity provider a RunTask with a capacity provider strategy placed it on.
+    #[serde(default)]
+    pub capacity_provider: Option<String>,
 }
 
 impl Task {
@@ -328,6 +341,8 @@ pub struct World {
     pub codedeploy: super::codedeploy::CodeDeploy,
     #[serde(default)]
     pub ssm: super::ssm::Ssm,
+    #[serde(default)]
+    pub logs: super::logs::Logs,
 }
 
 /// Default timings (virtual seconds).
@@ -389,6 +404,7 @@ impl World {
             ecr: Ecr::new(region, ACCOUNT),
             codedeploy: Default::default(),
             ssm: Default::default(),
+            logs: Default::default(),
         }
     }
 
@@ -512,6 +528,7 @@ impl World {
                     }
                     ImageFault::Crash(d) if essential => plan.crash = Some((d, 1)),
                     ImageFault::Exit(d) if essential => plan.crash = Some((d, 0)),
+                    ImageFault::ExitCode(code, d) if essential => plan.crash = Some((d, code)),
                     ImageFault::Unhealthy => plan.unhealthy = true,
                     ImageFault::ElbUnhealthy => plan.elb_unhealthy = true,
                     ImageFault::SlowStart(d) => plan.slow += d,
@@ -532,7 +549,28 @@ impl World {
                 plan.health_check = Some((interval.max(1.0), retries.max(1.0), start.max(0.0)));
             }
             let has_hc = c.get("healthCheck").is_some_and(Value::is_object);
+            let awslogs = c
+                .get("logConfiguration")
+                .filter(|l| l.get("logDriver").and_then(Value::as_str) == Some("awslogs"))
+                .and_then(|l| {
+                    let opt = |k: &str| l.pointer(&format!("/options/{k}")).and_then(Value::as_str);
+                    Some((
+                        opt("awslogs-group")?.to_string(),
+                        opt("awslogs-stream-prefix")?.to_string(),
+                    ))
+                });
+            let command = c
+                .get("command")
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|x| x.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default();
             containers.push(Container {
+                awslogs,
+                command,
                 name,
                 image,
                 essential,
@@ -628,6 +666,8 @@ impl World {
             targets: Vec::new(),
             elb_healthy: false,
             tags,
+            overrides: Value::Null,
+            capacity_provider: None,
         };
         let at = self.now + self.rng.range(PROVISION.0, PROVISION.1);
         if let Some(s) = service.and_then(|k| self.services.get_mut(k)) {
@@ -943,6 +983,29 @@ impl World {
                     c.last_status = "RUNNING".into();
                     c.runtime_id = format!("{id}-{rid}")[..43.min(id.len() + 11)].to_string();
                 }
+                let lines: Vec<(String, String, String)> = t
+                    .containers
+                    .iter()
+                    .filter_map(|c| {
+                        let (group, prefix) = c.awslogs.clone()?;
+                        let stream = format!("{prefix}/{}/{id}", c.name);
+                        let mut out = vec![format!("starting {}", c.image)];
+                        if !c.command.is_empty() {
+                            out.push(format!("command: {}", c.command.join(" ")));
+                        }
+                        Some(
+                            out.into_iter()
+                                .map(move |l| (group.clone(), stream.clone(), l)),
+                        )
+                    })
+                    .flatten()
+                    .collect();
+                for (group, stream, line) in lines {
+                    self.logs.put(&group, &stream, now, &line);
+                }
+                let Some(t) = self.tasks.get_mut(&id) else {
+                    return;
+                };
                 let plan = t.plan.clone();
                 match plan.health_check {
                     Some((interval, retries, start)) => {
@@ -1043,12 +1106,21 @@ impl World {
                 if t.last_status != "RUNNING" || !t.live() {
                     return;
                 }
+                let mut line = None;
                 for c in &mut t.containers {
                     if c.essential {
                         c.exit_code = Some(code);
                         c.last_status = "STOPPED".into();
+                        line = c
+                            .awslogs
+                            .clone()
+                            .map(|(group, prefix)| (group, format!("{prefix}/{}/{id}", c.name)));
                         break;
                     }
+                }
+                if let Some((group, stream)) = line {
+                    self.logs
+                        .put(&group, &stream, now, &format!("exiting with code {code}"));
                 }
                 self.stop_task(
                     &id,

@@ -3691,3 +3691,245 @@ services:
     );
     assert!(sandbox::Seed::parse("servicez: []", std::path::Path::new("typo.yml")).is_err());
 }
+
+/// A standalone task (RunTask) walks ECS's lifecycle to STOPPED with its essential container's
+/// exit code from `exit-N-after-Ds`; its overrides and capacity provider are recorded; its
+/// awslogs lines are served by GetLogEvents (the same forward token when nothing is new); and
+/// StopTask stops another with UserInitiated.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn standalone_task_exits_with_its_code_and_serves_its_logs() {
+    use aws_sdk_ecs::types::{
+        CapacityProviderStrategyItem, ContainerOverride, KeyValuePair, LogConfiguration, LogDriver,
+        TaskOverride,
+    };
+    let sb = start(1.0).await;
+    let ctl = sb.control();
+    let c = client(&sb, false);
+    c.create_cluster().cluster_name("c1").send().await.unwrap();
+    let register = |tag: &str| {
+        c.register_task_definition()
+            .family("job")
+            .network_mode(aws_sdk_ecs::types::NetworkMode::Awsvpc)
+            .requires_compatibilities(aws_sdk_ecs::types::Compatibility::Fargate)
+            .cpu("256")
+            .memory("512")
+            .container_definitions(
+                ContainerDefinition::builder()
+                    .name("app")
+                    .image(format!("nginx:{tag}"))
+                    .command("./migrate")
+                    .log_configuration(
+                        LogConfiguration::builder()
+                            .log_driver(LogDriver::Awslogs)
+                            .options("awslogs-group", "/ecs/job")
+                            .options("awslogs-stream-prefix", "one")
+                            .build()
+                            .unwrap(),
+                    )
+                    .build(),
+            )
+            .send()
+    };
+    let td = register("1--exit-3-after-5s").await.unwrap();
+    let arn = td.task_definition().unwrap().task_definition_arn().unwrap();
+    // A launch type and a capacity provider strategy together are refused, as by ECS.
+    let both = c
+        .run_task()
+        .cluster("c1")
+        .task_definition(arn)
+        .launch_type(LaunchType::Fargate)
+        .capacity_provider_strategy(
+            CapacityProviderStrategyItem::builder()
+                .capacity_provider("FARGATE")
+                .build()
+                .unwrap(),
+        )
+        .network_configuration(network())
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(both.code(), Some("InvalidParameterException"));
+    let out = c
+        .run_task()
+        .cluster("c1")
+        .task_definition(arn)
+        .capacity_provider_strategy(
+            CapacityProviderStrategyItem::builder()
+                .capacity_provider("FARGATE_SPOT")
+                .weight(1)
+                .build()
+                .unwrap(),
+        )
+        .network_configuration(network())
+        .started_by("cortado-run")
+        .overrides(
+            TaskOverride::builder()
+                .container_overrides(
+                    ContainerOverride::builder()
+                        .name("app")
+                        .command("sh")
+                        .command("-c")
+                        .command("echo hi")
+                        .environment(KeyValuePair::builder().name("A").value("1").build())
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let task = &out.tasks()[0];
+    assert_eq!(task.last_status(), Some("PROVISIONING"));
+    assert_eq!(task.capacity_provider_name(), Some("FARGATE_SPOT"));
+    assert_eq!(task.launch_type(), Some(&LaunchType::Fargate));
+    let o = &task.overrides().unwrap().container_overrides()[0];
+    assert_eq!(o.command(), ["sh", "-c", "echo hi"]);
+    assert_eq!(o.environment()[0].name(), Some("A"));
+    let task_arn = task.task_arn().unwrap().to_string();
+    let id = task_arn.rsplit('/').next().unwrap().to_string();
+    let logs_body = |token: Option<&str>| {
+        let mut b = serde_json::json!({"logGroupName": "/ecs/job", "logStreamName": format!("one/app/{id}"), "startFromHead": true});
+        if let Some(t) = token {
+            b["nextToken"] = serde_json::json!(t);
+        }
+        b.to_string()
+    };
+    // Before the container starts there is no stream.
+    let (status, body) = raw(
+        &sb,
+        "POST",
+        "/",
+        Some("Logs_20140328.GetLogEvents"),
+        &logs_body(None),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("ResourceNotFoundException"), "{body}");
+    let mut seen = Vec::new();
+    let mut stopped = None;
+    for _ in 0..200 {
+        ctl.advance(1.0);
+        let t = c
+            .describe_tasks()
+            .cluster("c1")
+            .tasks(&task_arn)
+            .send()
+            .await
+            .unwrap()
+            .tasks()[0]
+            .clone();
+        let st = t.last_status().unwrap_or_default().to_string();
+        if seen.last() != Some(&st) {
+            seen.push(st.clone());
+        }
+        if st == "STOPPED" {
+            stopped = Some(t);
+            break;
+        }
+    }
+    // STOPPING lasts no time when the essential container already exited.
+    seen.retain(|s| s != "STOPPING");
+    assert_eq!(
+        seen,
+        [
+            "PROVISIONING",
+            "PENDING",
+            "RUNNING",
+            "DEPROVISIONING",
+            "STOPPED"
+        ]
+    );
+    let t = stopped.unwrap();
+    assert_eq!(t.containers()[0].exit_code(), Some(3));
+    assert_eq!(
+        t.stop_code().map(|c| c.as_str()),
+        Some("EssentialContainerExited")
+    );
+    assert_eq!(
+        t.stopped_reason(),
+        Some("Essential container in task exited")
+    );
+    let (status, body) = raw(
+        &sb,
+        "POST",
+        "/",
+        Some("Logs_20140328.GetLogEvents"),
+        &logs_body(None),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let lines: Vec<&str> = v["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "starting nginx:1--exit-3-after-5s",
+            "command: sh -c echo hi",
+            "exiting with code 3"
+        ]
+    );
+    let fwd = v["nextForwardToken"].as_str().unwrap().to_string();
+    let (_, body) = raw(
+        &sb,
+        "POST",
+        "/",
+        Some("Logs_20140328.GetLogEvents"),
+        &logs_body(Some(&fwd)),
+    )
+    .await;
+    let again: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(again["events"], serde_json::json!([]));
+    assert_eq!(again["nextForwardToken"], serde_json::json!(fwd));
+    let reqs = ctl.requests();
+    let logs: Vec<_> = reqs.iter().filter(|r| r.service == "logs").collect();
+    assert!(
+        !logs.is_empty()
+            && logs
+                .iter()
+                .all(|r| r.operation == "GetLogEvents" && !r.mutating)
+    );
+
+    // StopTask on a task that runs on: UserInitiated, its container stopped.
+    let td2 = register("1").await.unwrap();
+    let out = c
+        .run_task()
+        .cluster("c1")
+        .task_definition(
+            td2.task_definition()
+                .unwrap()
+                .task_definition_arn()
+                .unwrap(),
+        )
+        .launch_type(LaunchType::Fargate)
+        .network_configuration(network())
+        .send()
+        .await
+        .unwrap();
+    let other = out.tasks()[0].task_arn().unwrap().to_string();
+    ctl.advance(60.0);
+    c.stop_task()
+        .cluster("c1")
+        .task(&other)
+        .reason("cortado run: timed out")
+        .send()
+        .await
+        .unwrap();
+    ctl.advance(60.0);
+    let t = c
+        .describe_tasks()
+        .cluster("c1")
+        .tasks(&other)
+        .send()
+        .await
+        .unwrap()
+        .tasks()[0]
+        .clone();
+    assert_eq!(t.last_status(), Some("STOPPED"));
+    assert_eq!(t.stop_code().map(|c| c.as_str()), Some("UserInitiated"));
+    assert_eq!(t.stopped_reason(), Some("cortado run: timed out"));
+}

@@ -1,0 +1,420 @@
+//! `cortado run` against the sandbox: the real binary, a one-off task that exits with the
+//! code its image tag asks for (`exit-N-after-Ds`), its CloudWatch Logs streamed, and the
+//! request log to prove what was (and was not) called.
+
+#[allow(unused_imports)] // the harness re-exports what other scenario files use
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use serde_json::Value;
+
+/// Virtual seconds per real second: a task starts in ~20-35 virtual seconds, so ~1 s here.
+const SPEED: f64 = 30.0;
+
+async fn scenario() -> Scenario {
+    Scenario::new("run", SPEED, &["v1"]).await
+}
+
+fn statuses(run: &Run) -> Vec<String> {
+    run.events_of("task_status")
+        .iter()
+        .filter_map(|e| e["last_status"].as_str().map(str::to_string))
+        .collect()
+}
+
+fn log_lines(run: &Run) -> Vec<String> {
+    run.events_of("log")
+        .iter()
+        .filter_map(|e| e["message"].as_str().map(str::to_string))
+        .collect()
+}
+
+fn result(run: &Run) -> Value {
+    run.events_of("result")
+        .pop()
+        .unwrap_or_else(|| panic!("no result line\n{}", run.dump()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_exit_0_registers_the_config_task_and_streams_its_logs() {
+    let s = scenario().await;
+    let mark = s.mark();
+    let run = s.cortado("v1--exit-0-after-60s", &["run"]).await;
+    run.expect_code(0);
+    // The service does not exist: the config's task definition, registered once, placed
+    // like the service definition file says.
+    let calls = mutating(&s.requests_after(mark));
+    assert_eq!(
+        calls,
+        ["RegisterTaskDefinition", "RunTask"],
+        "{}",
+        run.dump()
+    );
+    let st = statuses(&run);
+    assert_eq!(
+        st.first().map(String::as_str),
+        Some("PROVISIONING"),
+        "{st:?}"
+    );
+    assert_eq!(st.last().map(String::as_str), Some("STOPPED"), "{st:?}");
+    let order = [
+        "PROVISIONING",
+        "PENDING",
+        "RUNNING",
+        "DEPROVISIONING",
+        "STOPPED",
+    ];
+    let mut idx: Vec<usize> = st
+        .iter()
+        .filter_map(|x| order.iter().position(|o| o == x))
+        .collect();
+    let sorted = {
+        let mut v = idx.clone();
+        v.sort();
+        v
+    };
+    assert_eq!(idx, sorted, "statuses in ECS's order: {st:?}");
+    idx.dedup();
+    assert!(st.contains(&"RUNNING".to_string()), "{st:?}");
+    assert_eq!(
+        log_lines(&run),
+        [
+            "starting 123456789012.dkr.ecr.us-east-1.amazonaws.com/web:v1--exit-0-after-60s",
+            "command: ./migrate up",
+            "exiting with code 0",
+        ],
+        "{}",
+        run.dump()
+    );
+    let r = result(&run);
+    assert_eq!(r["outcome"], "exited");
+    assert_eq!(r["exit_code"], 0);
+    assert_eq!(r["stop_code"], "EssentialContainerExited");
+    assert_eq!(r["stopped_reason"], "Essential container in task exited");
+    // A second run reuses the identical revision: no new registration.
+    let mark = s.mark();
+    s.cortado("v1--exit-0-after-60s", &["run"])
+        .await
+        .expect_code(0);
+    assert_eq!(mutating(&s.requests_after(mark)), ["RunTask"]);
+    // GetLogEvents is a read in the request log.
+    assert!(
+        s.requests_after(0)
+            .iter()
+            .any(|r| r.operation == "GetLogEvents" && r.service == "logs" && !r.mutating)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_exit_3_passes_the_code_on_with_command_and_env_overrides() {
+    let s = scenario().await;
+    let run = s
+        .cortado(
+            "v1--exit-3-after-5s",
+            &[
+                "run",
+                "--command",
+                "sh -c \"echo 'migrating now'\"",
+                "--env",
+                "MODE=up",
+                "--overrides",
+                r#"{"containerOverrides":[{"name":"app","environment":[{"name":"KEEP","value":"1"}]}]}"#,
+            ],
+        )
+        .await;
+    run.expect_code(3);
+    assert_eq!(
+        log_lines(&run),
+        [
+            "starting 123456789012.dkr.ecr.us-east-1.amazonaws.com/web:v1--exit-3-after-5s",
+            "command: sh -c echo 'migrating now'",
+            "exiting with code 3",
+        ],
+        "{}",
+        run.dump()
+    );
+    let r = result(&run);
+    assert_eq!(r["outcome"], "exited");
+    assert_eq!(r["container_exit_code"], 3);
+    // The overrides are on the task as ECS records them.
+    let arn = r["task_arn"].as_str().unwrap().to_string();
+    let out = s
+        .ecs
+        .describe_tasks()
+        .cluster(CLUSTER)
+        .tasks(arn)
+        .send()
+        .await
+        .unwrap();
+    let task = &out.tasks()[0];
+    assert_eq!(task.last_status(), Some("STOPPED"));
+    assert_eq!(task.containers()[0].exit_code(), Some(3));
+    assert_eq!(task.started_by(), Some("cortado-run"));
+    let o = &task.overrides().unwrap().container_overrides()[0];
+    assert_eq!(o.name(), Some("app"));
+    assert_eq!(o.command(), ["sh", "-c", "echo 'migrating now'"]);
+    let env: Vec<(String, String)> = o
+        .environment()
+        .iter()
+        .map(|e| {
+            (
+                e.name().unwrap_or_default().to_string(),
+                e.value().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        env,
+        [("KEEP".into(), "1".into()), ("MODE".into(), "up".into())]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_uses_the_services_task_definition_by_default() {
+    let s = scenario().await;
+    // The service runs revision 1 (tasks that exit 0 after an hour).
+    s.deploy("v1--exit-0-after-1h", &[]).await.expect_code(0);
+    let mark = s.mark();
+    // TAG changes the config's image, but the default is the service's revision.
+    let run = s
+        .cortado("v1--exit-9-after-1s", &["run", "--no-wait"])
+        .await;
+    run.expect_code(0);
+    assert_eq!(mutating(&s.requests_after(mark)), ["RunTask"]);
+    let r = result(&run);
+    assert_eq!(r["outcome"], "started");
+    assert_eq!(revision_of(r["task_definition_arn"].as_str().unwrap()), 1);
+    assert!(
+        r["task_arn"]
+            .as_str()
+            .unwrap()
+            .starts_with("arn:aws:ecs:us-east-1:123456789012:task/scenarios/")
+    );
+    // --no-wait does not follow the task.
+    assert!(
+        !s.requests_after(mark)
+            .iter()
+            .any(|r| r.operation == "DescribeTasks" || r.operation == "GetLogEvents")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_no_wait_text_prints_the_task_arn() {
+    let s = scenario().await;
+    let mut cmd = s.command("v1--exit-0-after-5s", &["run", "--no-wait"]);
+    cmd.args(["--output", "text"]);
+    let run = finish(cmd).await;
+    run.expect_code(0);
+    let out = run.stdout.trim();
+    assert!(
+        out.starts_with("arn:aws:ecs:us-east-1:123456789012:task/scenarios/")
+            && !out.contains('\n'),
+        "{}",
+        run.dump()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_timeout_stops_the_task_and_exits_6() {
+    let s = scenario().await;
+    let mark = s.mark();
+    let run = s
+        .cortado("v1--exit-0-after-1h", &["run", "--timeout", "3s"])
+        .await;
+    run.expect_code(6);
+    let calls = mutating(&s.requests_after(mark));
+    assert_eq!(
+        calls,
+        ["RegisterTaskDefinition", "RunTask", "StopTask"],
+        "{}",
+        run.dump()
+    );
+    assert_eq!(result(&run)["outcome"], "timed_out");
+    assert!(run.took < Duration::from_secs(20), "{}", run.dump());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_pull_failure_exits_3_with_the_reason() {
+    let s = scenario().await;
+    let run = s.cortado("v1--pull-fail", &["run"]).await;
+    run.expect_code(3);
+    let r = result(&run);
+    assert_eq!(r["outcome"], "failed_to_start");
+    assert_eq!(r["stop_code"], "TaskFailedToStart");
+    assert!(
+        r["stopped_reason"]
+            .as_str()
+            .unwrap()
+            .contains("CannotPullContainerError"),
+        "{}",
+        run.dump()
+    );
+    assert!(log_lines(&run).is_empty(), "nothing ran: {}", run.dump());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_without_awslogs_says_logs_are_not_available() {
+    let s = scenario().await;
+    let mut cmd = s.command(
+        "v1--exit-0-after-2s",
+        &["run", "--task-def", "nologs-task-def.json"],
+    );
+    cmd.current_dir(fixture("run"));
+    let run = finish(cmd).await;
+    run.expect_code(0);
+    let logs = run.events_of("logs");
+    assert!(
+        logs[0]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("logs are not available"),
+        "{}",
+        run.dump()
+    );
+    assert!(
+        result(&run)["task_definition_arn"]
+            .as_str()
+            .unwrap()
+            .contains("task-definition/web-nologs:1")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_bad_input_exits_1_with_no_mutating_call() {
+    let s = scenario().await;
+    let bad: &[&[&str]] = &[
+        &["run", "--env", "NOEQUALS"],
+        &["run", "--env", "=1"],
+        &["run", "--overrides", "{not json"],
+        &["run", "--overrides", "[]"],
+        &["run", "--overrides", r#"{"containerOverride":[]}"#],
+        &[
+            "run",
+            "--overrides",
+            r#"{"containerOverrides":[{"name":"app","comand":["x"]}]}"#,
+        ],
+        &["run", "--command", "sh -c \"unclosed"],
+        &["run", "--container", "nope"],
+        &["run", "--task-def", "missing.json"],
+    ];
+    let mark = s.mark();
+    for args in bad {
+        let run = s.cortado("v1", args).await;
+        assert_eq!(run.code, 1, "{args:?}\n{}", run.dump());
+        assert!(!run.stderr.contains("panicked"), "{}", run.dump());
+    }
+    assert!(
+        mutating(&s.requests_after(mark)).is_empty(),
+        "{:?}",
+        mutating(&s.requests_after(mark))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_masks_a_secret_in_the_containers_log_lines() {
+    const SECRET: &str = "s3cr3t-Run-77";
+    let s = scenario().await;
+    let ssm = aws_sdk_ssm::Client::from_conf(
+        aws_sdk_ssm::Config::builder()
+            .behavior_version(aws_sdk_ssm::config::BehaviorVersion::latest())
+            .region(aws_sdk_ssm::config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_ssm::config::Credentials::new(
+                "AKIDTEST", "secret", None, None, "t",
+            ))
+            .endpoint_url(s.sb.endpoint())
+            .build(),
+    );
+    ssm.put_parameter()
+        .name("/web/db_password")
+        .value(SECRET)
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .send()
+        .await
+        .unwrap();
+    for output in ["json", "text"] {
+        let mut cmd = s.command(
+            "v1--exit-0-after-5s",
+            &["run", "--task-def", "secret-task-def.json"],
+        );
+        cmd.args(["--output", output]).current_dir(fixture("run"));
+        let run = finish(cmd).await;
+        run.expect_code(0);
+        // The sandbox logged the command with the password; cortado printed the line masked.
+        assert!(
+            run.stdout.contains("command: ./migrate --password"),
+            "{}",
+            run.dump()
+        );
+        assert!(
+            !run.stdout.contains(SECRET) && !run.stderr.contains(SECRET),
+            "the secret reached the output:\n{}",
+            run.dump()
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_sigterm_stops_the_task_and_exits_130() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let s = scenario().await;
+    let mark = s.mark();
+    let mut child = s.command("v1--exit-0-after-1h", &["run"]).spawn().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut seen = String::new();
+    let started = tokio::time::timeout(Duration::from_secs(20), async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            seen.push_str(&line);
+            seen.push('\n');
+            if line.contains("\"event\":\"task_started\"") {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(started, Ok(true), "{seen}");
+    let pid = child.id().unwrap();
+    let kill = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let status = tokio::time::timeout(Duration::from_secs(15), async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            seen.push_str(&line);
+            seen.push('\n');
+        }
+        child.wait().await.unwrap()
+    })
+    .await
+    .expect("cortado ends after SIGTERM");
+    assert_eq!(status.code(), Some(130), "{seen}");
+    assert!(seen.contains("\"outcome\":\"cancelled\""), "{seen}");
+    assert_eq!(
+        mutating(&s.requests_after(mark)),
+        ["RegisterTaskDefinition", "RunTask", "StopTask"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_in_github_actions_annotates_a_failed_task() {
+    let s = scenario().await;
+    for (tag, code, annotated) in [
+        ("v1--exit-4-after-2s", 4, true),
+        ("v1--exit-0-after-2s", 0, false),
+    ] {
+        let mut cmd = s.command(tag, &["run"]);
+        cmd.args(["--output", "text"]).env("GITHUB_ACTIONS", "true");
+        let run = finish(cmd).await;
+        run.expect_code(code);
+        assert_eq!(
+            run.stdout.contains("::error title=cortado run::"),
+            annotated,
+            "{}",
+            run.dump()
+        );
+        assert!(run.stdout.contains("exiting with code"), "{}", run.dump());
+    }
+}

@@ -19,6 +19,7 @@ pub mod error;
 pub mod github;
 pub mod history;
 pub mod model;
+pub mod pathglob;
 pub mod plan;
 pub mod render;
 pub mod report;

@@ -91,10 +91,32 @@ impl Settings {
     /// The config files of this run: those given, or the default one.
     pub fn config_paths(&self) -> Result<Vec<PathBuf>> {
         if self.configs.is_empty() {
-            Ok(vec![config::find_default(std::path::Path::new(""))?])
-        } else {
-            Ok(self.configs.clone())
+            return Ok(vec![config::find_default(std::path::Path::new(""))?]);
         }
+        // Patterns (`services/*/cortado.yml`) are expanded here, sorted; a config named twice
+        // (by two patterns, or a pattern and a path) is loaded once.
+        let mut out: Vec<PathBuf> = Vec::new();
+        for c in &self.configs {
+            let text = c.to_string_lossy();
+            let found = crate::pathglob::expand(&text).map_err(|e| {
+                Error::input(Diagnostic::error(format!(
+                    "cannot expand the config pattern {text:?}: {e}"
+                )))
+            })?;
+            if found.is_empty() {
+                return Err(Error::input(
+                    Diagnostic::error(format!("no config file matches {text:?}")).hint(
+                        "`*` and `?` match within one folder and `**` any folders; quote the pattern so that cortado expands it, not the shell",
+                    ),
+                ));
+            }
+            for f in found {
+                if !out.contains(&f) {
+                    out.push(f);
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Loads every config, printing their warnings.

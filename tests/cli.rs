@@ -375,3 +375,31 @@ fn cost_prices_a_config_and_its_savings() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("$127.59 (63.79 EUR)"), "{stdout}");
 }
+
+/// `-c` takes a pattern, expanded by cortado and sorted; a config named twice loads once.
+#[test]
+fn config_patterns_expand_sorted_without_duplicates() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let args: Vec<String> = [
+        "validate",
+        "-c",
+        "examples/*/cortado.yml",
+        "-c",
+        "examples/hello/cortado.yml",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let out = cortado(root, &args, &[]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("valid: examples/blue-green/cortado.yml, examples/hello/cortado.yml ("),
+        "{stdout}"
+    );
+}

@@ -153,6 +153,28 @@ pub enum Command {
         #[arg(long)]
         offline: bool,
     },
+    /// Write cortado.yml, ecs-service-def.json and ecs-task-def.json from a live service, so
+    /// that `cortado diff` then shows nothing. Overwrites nothing without --force.
+    Init {
+        /// The cluster of the service.
+        #[arg(long)]
+        cluster: String,
+        /// The service to start from.
+        #[arg(long)]
+        service: String,
+        /// Folder to write into.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+        /// Write the definitions as .jsonnet files.
+        #[arg(long)]
+        jsonnet: bool,
+        /// Turn each image tag into {{ must_env `NAME` }}.
+        #[arg(long, value_name = "NAME")]
+        image_tag_env: Option<String>,
+        /// Overwrite existing files.
+        #[arg(long)]
+        force: bool,
+    },
     /// Show the service: deployments, recent events, tasks, target health.
     Status {
         /// How many recent service events to show.

@@ -1350,6 +1350,66 @@ async fn s29_cost_checks_ecr_for_multi_arch_images() {
     );
 }
 
+/// 30. `cortado init` from a live service writes files that `cortado diff` finds equal to
+///     what runs (exit 0, "no change"): a guarded rolling service (health check, alarms,
+///     circuit breaker) as JSON, and a blue/green one (advancedConfiguration, lifecycle hooks)
+///     as Jsonnet, image tags templated. It refuses to overwrite, and makes no write to AWS.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s30_init_from_a_live_service_then_diff_shows_nothing() {
+    for (fixture, jsonnet) in [("web-guarded", false), ("web-bg", true)] {
+        let s = if fixture == "web-bg" {
+            Scenario::blue_green("BLUE_GREEN", FAST, &["v1"]).await
+        } else {
+            Scenario::new(fixture, FAST, &["v1"]).await
+        };
+        s.deploy("v1", &[]).await.expect_code(0);
+        let dir =
+            std::env::temp_dir().join(format!("cortado-init-{fixture}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mark = s.mark();
+        let dir_arg = dir.to_string_lossy().to_string();
+        let mut args = vec![
+            "init",
+            "--cluster",
+            CLUSTER,
+            "--service",
+            SERVICE,
+            "--dir",
+            &dir_arg,
+            "--image-tag-env",
+            "TAG",
+        ];
+        if jsonnet {
+            args.push("--jsonnet");
+        }
+        s.cortado("v1", &args).await.expect_code(0);
+        assert!(
+            mutating(&s.requests_after(mark)).is_empty(),
+            "init only reads"
+        );
+        let ext = if jsonnet { "jsonnet" } else { "json" };
+        let task = std::fs::read_to_string(dir.join(format!("ecs-task-def.{ext}"))).unwrap();
+        assert!(task.contains("web:{{ must_env `TAG` }}"), "{task}");
+        assert!(
+            !task.contains("taskDefinitionArn") && !task.contains("\"revision\""),
+            "{task}"
+        );
+        let diff = finish(s.command_with(&dir.join("cortado.yml"), "v1", &["diff"])).await;
+        diff.expect_code(0);
+        // And a new tag is a change (exit 2): the files are live, not a copy of the output.
+        let changed = finish(s.command_with(&dir.join("cortado.yml"), "v2", &["diff"])).await;
+        changed.expect_code(2);
+        let again = s.cortado("v1", &args).await;
+        again.expect_code(1);
+        assert!(
+            again.stderr.contains("exists: nothing was written"),
+            "{}",
+            again.stderr
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
 /// Every malformed input of tests/fixtures/bad, run as `cortado deploy` against a sandbox:
 /// each fails, and the request log shows no mutating call (bad input never half-deploys).
 /// Cases that are only warnings (an `exit` file of 0) are valid deploys and are left out;

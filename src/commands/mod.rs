@@ -7,6 +7,7 @@ pub mod deploy;
 pub mod deregister;
 pub mod diff;
 pub mod history;
+pub mod init;
 pub mod register;
 pub mod render;
 pub mod revisions;

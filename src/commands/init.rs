@@ -1,0 +1,168 @@
+//! `cortado init`: writes `cortado.yml`, `ecs-service-def.json` and `ecs-task-def.json` from
+//! a live service, so that a following `cortado diff` shows nothing. Read-only against AWS.
+//!
+//! The definitions are the live ones in the CreateService / RegisterTaskDefinition input
+//! shapes with read-only members removed and values equal to ECS's defaults dropped (the
+//! diff's canonical form: keys sorted, lists whose order ECS does not keep sorted). With
+//! `--image-tag-env NAME` each container image's tag becomes ``{{ must_env `NAME` }}``.
+//! Nothing is overwritten without `--force`; nothing is written when any file exists.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use super::session;
+use crate::aws::json::{service_definition_json, task_definition_json};
+use crate::deploy::engine::service_not_found;
+use crate::diff::normalize::{service_for_compare, task_definition_for_compare};
+use crate::error::{Diagnostic, Error, ExitCode, Result};
+use crate::report::Printer;
+use crate::settings::Settings;
+
+/// Options of `cortado init`.
+#[derive(Debug, Clone)]
+pub struct InitOptions {
+    pub cluster: String,
+    pub service: String,
+    /// Where to write (default: the current folder).
+    pub dir: PathBuf,
+    /// Write `.jsonnet` definitions (JSON is Jsonnet) instead of `.json`.
+    pub jsonnet: bool,
+    /// Template the image tags with this environment variable.
+    pub image_tag_env: Option<String>,
+    pub force: bool,
+}
+
+pub async fn run(
+    settings: &Settings,
+    printer: &mut Printer,
+    opts: &InitOptions,
+) -> Result<ExitCode> {
+    if let Some(name) = &opts.image_tag_env
+        && (name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+    {
+        return Err(Error::input(
+            Diagnostic::error(format!(
+                "--image-tag-env {name:?} is not an environment variable name"
+            ))
+            .hint("use letters, digits and _, e.g. --image-tag-env IMAGE_TAG"),
+        ));
+    }
+    let ext = if opts.jsonnet { "jsonnet" } else { "json" };
+    let config = opts.dir.join("cortado.yml");
+    let service_file = format!("ecs-service-def.{ext}");
+    let task_file = format!("ecs-task-def.{ext}");
+    let paths = [
+        config.clone(),
+        opts.dir.join(&service_file),
+        opts.dir.join(&task_file),
+    ];
+    if !opts.force
+        && let Some(existing) = paths.iter().find(|p| p.exists())
+    {
+        return Err(Error::input(
+            Diagnostic::error(format!(
+                "{} exists: nothing was written",
+                existing.display()
+            ))
+            .hint("pass --force to overwrite, or --dir to write elsewhere"),
+        ));
+    }
+    let s = session::connect(settings, &[], printer).await?;
+    let Some(svc) = s
+        .clients
+        .describe_service(&opts.cluster, &opts.service)
+        .await?
+    else {
+        return Err(service_not_found(
+            &opts.service,
+            &opts.cluster,
+            s.clients.region(),
+        ));
+    };
+    let td_arn = svc.task_definition().unwrap_or_default().to_string();
+    let (td, tags) = s.clients.describe_task_definition(&td_arn).await?;
+    let mut task = task_definition_for_compare(&task_definition_json(&td, &tags)?);
+    let live = service_definition_json(&svc)?;
+    let (service, _) = service_for_compare(&live, &live, &[]);
+    if let Some(name) = &opts.image_tag_env {
+        template_image_tags(&mut task, name);
+    }
+    let region = s.clients.region().to_string();
+    let yml = format!(
+        "# Written by `cortado init` from the live service {service} in cluster {cluster} ({region}).\nregion: {region}\ncluster: {cluster}\nservice: {service}\nservice_definition: {service_file}\ntask_definition: {task_file}\ntimeout: 10m\n",
+        service = opts.service,
+        cluster = opts.cluster,
+    );
+    std::fs::create_dir_all(&opts.dir).map_err(|e| Error::io(&opts.dir, &e, "create"))?;
+    write(&config, &yml)?;
+    write(&paths[1], &pretty(&service)?)?;
+    write(&paths[2], &pretty(&task)?)?;
+    for p in &paths {
+        printer.info(&format!("wrote {}", p.display()));
+    }
+    printer.info(&format!(
+        "next: `cortado diff -c {}` should show nothing",
+        config.display()
+    ));
+    Ok(ExitCode::Success)
+}
+
+fn pretty(v: &Value) -> Result<String> {
+    serde_json::to_string_pretty(v)
+        .map(|s| s + "\n")
+        .map_err(|e| Error::internal(format!("cannot print JSON: {e}")))
+}
+
+fn write(path: &Path, text: &str) -> Result<()> {
+    std::fs::write(path, text).map_err(|e| Error::io(path, &e, "write"))
+}
+
+/// Replaces each container image's tag (not a digest) with ``{{ must_env `NAME` }}``.
+fn template_image_tags(task: &mut Value, name: &str) {
+    let Some(cs) = task
+        .get_mut("containerDefinitions")
+        .and_then(Value::as_array_mut)
+    else {
+        return;
+    };
+    for c in cs {
+        let Some(image) = c.get("image").and_then(Value::as_str) else {
+            continue;
+        };
+        if image.contains('@') {
+            continue;
+        }
+        let slash = image.rfind('/').map_or(0, |i| i + 1);
+        let repo = match image[slash..].rfind(':') {
+            Some(i) => &image[..slash + i],
+            None => image,
+        };
+        c["image"] = Value::String(format!("{repo}:{{{{ must_env `{name}` }}}}"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn image_tags_become_a_template_but_digests_stay() {
+        let mut t = json!({"containerDefinitions": [
+            {"image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/web:v1"},
+            {"image": "localhost:5000/app"},
+            {"image": "nginx@sha256:abc"}
+        ]});
+        template_image_tags(&mut t, "IMAGE_TAG");
+        assert_eq!(
+            t["containerDefinitions"][0]["image"],
+            "123456789012.dkr.ecr.us-east-1.amazonaws.com/web:{{ must_env `IMAGE_TAG` }}"
+        );
+        assert_eq!(
+            t["containerDefinitions"][1]["image"],
+            "localhost:5000/app:{{ must_env `IMAGE_TAG` }}"
+        );
+        assert_eq!(t["containerDefinitions"][2]["image"], "nginx@sha256:abc");
+    }
+}

@@ -407,6 +407,7 @@ impl Bench {
                 .map(|t| format!("{REGISTRY}/{REPO}:{t}"))
                 .collect(),
             blue_green: Vec::new(),
+            ..Default::default()
         };
         prepare
             .apply(&env.sb)
@@ -793,6 +794,7 @@ fn prepare_bluegreen(env: &Env) -> Res<PathBuf> {
             production_listener_rule: Some(field(adv, "productionListenerRule")?),
             test_listener_rule: Some(field(adv, "testListenerRule")?),
         }],
+        ..Default::default()
     }
     .apply(&env.sb)
     .map_err(|e| format!("cannot prepare the sandbox for the blue/green service: {e}"))?;

@@ -175,6 +175,9 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Check what would make a deploy fail, before trying it: cluster, images in ECR (and
+    /// their architecture), log groups, secrets, target groups. Exit 1 on any NG.
+    Verify,
     /// Show the service: deployments, recent events, tasks, target health.
     Status {
         /// How many recent service events to show.
@@ -216,6 +219,9 @@ pub struct DeployArgs {
     /// Print the plan and call nothing that changes anything.
     #[arg(long)]
     pub dry_run: bool,
+    /// Run `cortado verify` first; any NG stops the deploy before its first write.
+    #[arg(long)]
+    pub verify: bool,
     /// Start the deployment and exit without following it.
     #[arg(long)]
     pub no_wait: bool,

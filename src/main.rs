@@ -128,6 +128,7 @@ fn dispatch(cli: Cli, settings: &Settings, printer: &mut Printer) -> Result<Exit
                 force,
             },
         )),
+        Command::Verify => block_on(commands::verify::run(&settings, printer)),
         Command::Status { events } => block_on(commands::status::run(&settings, printer, events)),
         Command::Revisions => block_on(commands::revisions::run(&settings, printer)),
         Command::Register => block_on(commands::register::run(&settings, printer)),

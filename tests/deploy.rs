@@ -1410,6 +1410,62 @@ async fn s30_init_from_a_live_service_then_diff_shows_nothing() {
     }
 }
 
+/// 31. `cortado verify` reads what a deploy needs: with `web:v1` pushed the cluster, the
+///     image and the target group are OK and the execution role SKIP (no IAM client), exit 0;
+///     `web:v9` was never pushed: NG, exit 1, and `deploy --verify` stops before any write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s31_verify_checks_before_a_deploy() {
+    let s = Scenario::new("web", FAST, &["v1"]).await;
+    let ok = s.cortado("v1", &["verify"]).await;
+    ok.expect_code(0);
+    let v: Value = serde_json::from_str(&ok.stdout).expect("verify prints JSON");
+    let statuses: Vec<(String, String)> = v["services"][0]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["status"].as_str().unwrap().to_string(),
+                c["what"]
+                    .as_str()
+                    .unwrap()
+                    .split(':')
+                    .next()
+                    .unwrap()
+                    .to_string(),
+            )
+        })
+        .collect();
+    let want: Vec<(String, String)> = [
+        ("OK", "cluster scenarios"),
+        ("OK", "image of web"),
+        ("SKIP", "execution role arn"),
+        ("OK", "targetgroup/web/0123456789abcdef for web"),
+    ]
+    .iter()
+    .map(|(a, b)| (a.to_string(), b.to_string()))
+    .collect();
+    assert_eq!(statuses, want, "{}", ok.dump());
+    assert_eq!(v["ng"], 0);
+    let missing = s.cortado("v9", &["verify"]).await;
+    missing.expect_code(1);
+    assert!(missing.stdout.contains("has no v9"), "{}", missing.dump());
+    let mark = s.mark();
+    let stopped = s.deploy("v9", &["--verify"]).await;
+    stopped.expect_code(1);
+    assert!(
+        stopped
+            .stderr
+            .contains("verify found 1 problem(s): nothing was deployed"),
+        "{}",
+        stopped.dump()
+    );
+    assert!(
+        mutating(&s.requests_after(mark)).is_empty(),
+        "no write after an NG"
+    );
+}
+
 /// Every malformed input of tests/fixtures/bad, run as `cortado deploy` against a sandbox:
 /// each fails, and the request log shows no mutating call (bad input never half-deploys).
 /// Cases that are only warnings (an `exit` file of 0) are valid deploys and are left out;

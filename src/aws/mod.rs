@@ -18,6 +18,7 @@ mod lookup;
 mod ssm;
 #[cfg(test)]
 mod tests;
+pub mod verify;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -40,6 +40,26 @@ pub async fn run(
     let flags = DeployFlags::from(args);
     let started = now();
     let (locals, s) = session::open(settings, printer).await?;
+    if args.verify {
+        let mut all = Vec::new();
+        for local in &locals {
+            all.push((local, super::verify::checks(&s.clients, local).await));
+        }
+        let ng = all
+            .iter()
+            .flat_map(|(_, c)| c)
+            .filter(|c| c.status == super::verify::Status::Ng)
+            .count();
+        if ng > 0 {
+            super::verify::report(printer, &all);
+            return Err(crate::error::Error::input(
+                crate::error::Diagnostic::error(format!(
+                    "verify found {ng} problem(s): nothing was deployed"
+                ))
+                .hint("fix what the NG lines say, or run `cortado verify` to see them again"),
+            ));
+        }
+    }
     let emitter = session::emitter_for(printer);
     let recorder = Recorder::subscribe(&emitter, started);
     let mut engine = Engine::new(&s.clients, &emitter, session::cancel_on_signals());

@@ -17,4 +17,5 @@ pub mod scale;
 pub mod session;
 pub mod status;
 pub mod validate;
+pub mod verify;
 pub mod wait;

@@ -178,12 +178,34 @@ pub fn prepare_for(l: &Local) -> sandbox::Prepare {
                 .collect()
         })
         .unwrap_or_default();
+    // The awslogs groups the containers write to (ECS fails a task whose group is missing,
+    // unless awslogs-create-group is set).
+    let log_groups = l
+        .task_json
+        .get("containerDefinitions")
+        .and_then(serde_json::Value::as_array)
+        .map(|cs| {
+            cs.iter()
+                .filter(|c| {
+                    c.pointer("/logConfiguration/logDriver")
+                        .and_then(|d| d.as_str())
+                        == Some("awslogs")
+                })
+                .filter_map(|c| {
+                    c.pointer("/logConfiguration/options/awslogs-group")?
+                        .as_str()
+                })
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
     sandbox::Prepare {
         cluster: l.config.cluster.clone(),
         service: l.config.service.clone(),
         target_groups,
         images,
         blue_green,
+        log_groups,
     }
 }
 

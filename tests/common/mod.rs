@@ -115,6 +115,7 @@ impl Scenario {
             target_groups: vec![TARGET_GROUP.into()],
             images: images.iter().map(|t| format!("{REPO}:{t}")).collect(),
             blue_green: Vec::new(),
+            ..Default::default()
         }
         .apply(&sb)
         .unwrap();
@@ -170,6 +171,7 @@ impl Scenario {
                 production_listener_rule: adv["productionListenerRule"].as_str().map(Into::into),
                 test_listener_rule: adv["testListenerRule"].as_str().map(Into::into),
             }],
+            ..Default::default()
         }
         .apply(&s.sb)
         .unwrap();

@@ -248,6 +248,8 @@ pub struct Prepare {
     /// The `advancedConfiguration` of the service's load balancers (blue/green, canary and
     /// linear deployments): an alternate target group and the listener rules ECS shifts.
     pub blue_green: Vec<PrepareBlueGreen>,
+    /// CloudWatch Logs groups the containers' awslogs driver writes to.
+    pub log_groups: Vec<String>,
 }
 
 /// One load balancer's `advancedConfiguration`: Prepare creates the alternate target group, a
@@ -310,6 +312,11 @@ impl Prepare {
             let image = &faults::without_faults(image);
             if w.ecr.resolve(image) == Some(false) && put_ecr_image(w, image, now) {
                 created.push(format!("ECR image {image}"));
+            }
+        }
+        for group in &self.log_groups {
+            if w.logs.ensure_group(group, now) {
+                created.push(format!("log group {group}"));
             }
         }
         let mut tgs = Vec::new();

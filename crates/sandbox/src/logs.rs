@@ -110,6 +110,21 @@ impl Logs {
             });
     }
 
+    /// Creates a log group unless it exists (seeding); whether it was created.
+    pub fn ensure_group(&mut self, group: &str, now: f64) -> bool {
+        if self.groups.contains_key(group) {
+            return false;
+        }
+        self.groups.insert(
+            group.to_string(),
+            Group {
+                created: now,
+                streams: BTreeMap::new(),
+            },
+        );
+        true
+    }
+
     /// The events of a stream (tests, state dumps).
     pub fn events(&self, group: &str, stream: &str) -> Option<&[LogEvent]> {
         self.groups

@@ -1548,6 +1548,7 @@ mod lb {
                 production_listener_rule: Some(prod_rule.clone()),
                 test_listener_rule: Some(test_rule.clone()),
             }],
+            ..Default::default()
         };
         let created = prep.apply(&sb).unwrap();
         assert!(
@@ -3587,6 +3588,7 @@ async fn same_seed_same_ids_and_prepare_creates_what_is_missing() {
         target_groups: vec!["arn:aws:elasticloadbalancing:us-east-1:999999999999:targetgroup/web-blue/0123456789abcdef".into(), "web-green".into()],
         images: vec![image.into()],
         blue_green: Vec::new(),
+        ..Default::default()
     };
     let created = prep.apply(&sb).unwrap();
     assert_eq!(created.len(), 5, "{created:?}");

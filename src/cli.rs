@@ -178,6 +178,16 @@ pub enum Command {
     /// Check what would make a deploy fail, before trying it: cluster, images in ECR (and
     /// their architecture), log groups, secrets, target groups. Exit 1 on any NG.
     Verify,
+    /// List the service's tasks (--stopped: also recently stopped ones, with reasons), or
+    /// stop one with --stop ID.
+    Tasks {
+        /// Also list recently stopped tasks.
+        #[arg(long)]
+        stopped: bool,
+        /// Stop this task (its id or ARN); ECS starts a replacement.
+        #[arg(long, value_name = "ID")]
+        stop: Option<String>,
+    },
     /// Show the service: deployments, recent events, tasks, target health.
     Status {
         /// How many recent service events to show.

@@ -128,6 +128,12 @@ fn dispatch(cli: Cli, settings: &Settings, printer: &mut Printer) -> Result<Exit
                 force,
             },
         )),
+        Command::Tasks { stopped, stop } => block_on(commands::tasks::run(
+            &settings,
+            printer,
+            stopped,
+            stop.as_deref(),
+        )),
         Command::Verify => block_on(commands::verify::run(&settings, printer)),
         Command::Status { events } => block_on(commands::status::run(&settings, printer, events)),
         Command::Revisions => block_on(commands::revisions::run(&settings, printer)),

@@ -1466,6 +1466,42 @@ async fn s31_verify_checks_before_a_deploy() {
     );
 }
 
+/// 32. `cortado tasks` lists the service's running tasks; `--stop ID` stops one (StopTask,
+///     the only write); an unknown id is an error with no write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s32_tasks_lists_and_stops_one() {
+    let s = Scenario::new("web", FAST, &["v1"]).await;
+    s.deploy("v1", &[]).await.expect_code(0);
+    let listed = s.cortado("v1", &["tasks"]).await;
+    listed.expect_code(0);
+    let v: Value = serde_json::from_str(&listed.stdout).expect("tasks prints JSON");
+    let tasks = v["services"][0]["tasks"].as_array().unwrap().clone();
+    assert_eq!(tasks.len(), 2, "{v:#}");
+    assert!(
+        tasks
+            .iter()
+            .all(|t| t["last_status"] == "RUNNING" && t["task_definition"] == "web:1"),
+        "{v:#}"
+    );
+    let id = tasks[0]["id"].as_str().unwrap().to_string();
+    let mark = s.mark();
+    s.cortado("v1", &["tasks", "--stop", &id])
+        .await
+        .expect_code(0);
+    assert_eq!(mutating(&s.requests_after(mark)), ["StopTask"]);
+    let mark = s.mark();
+    let unknown = s
+        .cortado("v1", &["tasks", "--stop", "0123456789abcdef"])
+        .await;
+    unknown.expect_code(1);
+    assert!(
+        unknown.stderr.contains("no task 0123456789abcdef"),
+        "{}",
+        unknown.dump()
+    );
+    assert!(mutating(&s.requests_after(mark)).is_empty());
+}
+
 /// Every malformed input of tests/fixtures/bad, run as `cortado deploy` against a sandbox:
 /// each fails, and the request log shows no mutating call (bad input never half-deploys).
 /// Cases that are only warnings (an `exit` file of 0) are valid deploys and are left out;

@@ -16,6 +16,7 @@ pub mod run;
 pub mod scale;
 pub mod session;
 pub mod status;
+pub mod tasks;
 pub mod validate;
 pub mod verify;
 pub mod wait;

@@ -352,32 +352,8 @@ impl Report {
     /// A table for a terminal, then each service's newest deployments.
     pub fn text(&self) -> String {
         let rows = self.rows();
-        let widths: Vec<usize> = (0..7)
-            .map(|i| {
-                rows.iter()
-                    .map(|r| r[i].chars().count())
-                    .chain([Self::HEADERS[i].len()])
-                    .max()
-                    .unwrap_or(0)
-            })
-            .collect();
-        let line = |cells: Vec<&str>| -> String {
-            cells
-                .iter()
-                .zip(&widths)
-                .map(|(c, w)| format!("{c:<w$}"))
-                .collect::<Vec<_>>()
-                .join("  ")
-                .trim_end()
-                .to_string()
-        };
         let mut out = format!("{}\n\n", self.heading());
-        out.push_str(&line(Self::HEADERS.to_vec()));
-        out.push('\n');
-        for r in &rows {
-            out.push_str(&line(r.iter().map(String::as_str).collect()));
-            out.push('\n');
-        }
+        out.push_str(&crate::report::table(Self::HEADERS, &rows));
         for s in &self.services {
             if s.metrics.unrestored > 0 {
                 out.push_str(&format!(

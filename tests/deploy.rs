@@ -742,16 +742,7 @@ async fn fake_github(bodies: std::sync::Arc<std::sync::Mutex<Vec<String>>>) -> S
 async fn s18_ssm_secret_reaches_ecs_but_no_output() {
     const SECRET: &str = "s3cr3t-Value-42";
     let s = Scenario::new("web-secret", FAST, &["v1", "v2", "v3"]).await;
-    let ssm = aws_sdk_ssm::Client::from_conf(
-        aws_sdk_ssm::Config::builder()
-            .behavior_version(aws_sdk_ssm::config::BehaviorVersion::latest())
-            .region(aws_sdk_ssm::config::Region::new("us-east-1"))
-            .credentials_provider(aws_sdk_ssm::config::Credentials::new(
-                "AKIDTEST", "secret", None, None, "t",
-            ))
-            .endpoint_url(s.sb.endpoint())
-            .build(),
-    );
+    let ssm = aws_sdk_ssm::Client::new(&s.sdk());
     ssm.put_parameter()
         .name("/web/db_password")
         .value(SECRET)
@@ -1293,16 +1284,7 @@ async fn s28_history_counts_what_ecs_recorded() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s29_cost_checks_ecr_for_multi_arch_images() {
     let s = Scenario::new("web", FAST, &["v1"]).await;
-    let ecr = aws_sdk_ecr::Client::from_conf(
-        aws_sdk_ecr::Config::builder()
-            .behavior_version(aws_sdk_ecr::config::BehaviorVersion::latest())
-            .region(aws_sdk_ecr::config::Region::new("us-east-1"))
-            .credentials_provider(aws_sdk_ecr::config::Credentials::new(
-                "AKIDTEST", "secret", None, None, "t",
-            ))
-            .endpoint_url(s.sb.endpoint())
-            .build(),
-    );
+    let ecr = aws_sdk_ecr::Client::new(&s.sdk());
     let index = serde_json::json!({
         "schemaVersion": 2,
         "mediaType": "application/vnd.oci.image.index.v1+json",

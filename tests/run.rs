@@ -316,16 +316,7 @@ async fn run_bad_input_exits_1_with_no_mutating_call() {
 async fn run_masks_a_secret_in_the_containers_log_lines() {
     const SECRET: &str = "s3cr3t-Run-77";
     let s = scenario().await;
-    let ssm = aws_sdk_ssm::Client::from_conf(
-        aws_sdk_ssm::Config::builder()
-            .behavior_version(aws_sdk_ssm::config::BehaviorVersion::latest())
-            .region(aws_sdk_ssm::config::Region::new("us-east-1"))
-            .credentials_provider(aws_sdk_ssm::config::Credentials::new(
-                "AKIDTEST", "secret", None, None, "t",
-            ))
-            .endpoint_url(s.sb.endpoint())
-            .build(),
-    );
+    let ssm = aws_sdk_ssm::Client::new(&s.sdk());
     ssm.put_parameter()
         .name("/web/db_password")
         .value(SECRET)

@@ -51,7 +51,7 @@ impl EcrImage {
 
 impl Clients {
     /// The manifest of an ECR image and its media type (BatchGetImage); `None` when ECR
-    /// does not have it.
+    /// does not have it (no such image, or no such repository).
     pub async fn image_manifest(&self, image: &EcrImage) -> Result<Option<(String, String)>> {
         let id = if image.reference.starts_with("sha256:") {
             ImageIdentifier::builder()
@@ -78,8 +78,17 @@ impl Clients {
             .accepted_media_types("application/vnd.oci.image.manifest.v1+json")
             .accepted_media_types("application/vnd.docker.distribution.manifest.v2+json")
             .send()
-            .await
-            .map_err(|e| self.fail(&call, e))?;
+            .await;
+        let out = match out {
+            Ok(o) => o,
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_repository_not_found_exception()) =>
+            {
+                return Ok(None);
+            }
+            Err(e) => return Err(self.fail(&call, e)),
+        };
         Ok(out.images().first().and_then(|i| {
             Some((
                 i.image_manifest_media_type()

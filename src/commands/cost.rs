@@ -219,30 +219,7 @@ fn text_of(lines: &[Line], total: f64, total_savings: f64, opts: &CostOptions) -
         "spot",
         "per month",
     ];
-    let widths: Vec<usize> = (0..6)
-        .map(|i| {
-            rows.iter()
-                .map(|r| r[i].len())
-                .chain([headers[i].len()])
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let fmt = |cells: Vec<&str>| {
-        cells
-            .iter()
-            .zip(&widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect::<Vec<_>>()
-            .join("  ")
-            .trim_end()
-            .to_string()
-            + "\n"
-    };
-    out.push_str(&fmt(headers.to_vec()));
-    for r in &rows {
-        out.push_str(&fmt(r.iter().map(String::as_str).collect()));
-    }
+    out.push_str(&crate::report::table(headers, &rows));
     out.push_str(&format!("total: {} a month\n", money(total, opts)));
     for l in lines {
         if let Some(n) = &l.note {

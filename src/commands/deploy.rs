@@ -43,7 +43,7 @@ pub async fn run(
     if args.verify {
         let mut all = Vec::new();
         for local in &locals {
-            all.push((local, super::verify::checks(&s.clients, local).await));
+            all.push((local, super::verify::checks(&s.clients, local).await?));
         }
         let ng = all
             .iter()

@@ -47,7 +47,7 @@ pub fn run(
                     "taskdef",
                     match &cfg.task_definition {
                         Some(p) => {
-                            let doc = render::load(&ctx, p)?;
+                            let doc = cfg.load_definition(&ctx, "task_definition", p)?;
                             let loaded = model::task_definition(&doc);
                             Some(api_input(printer, loaded.json, loaded.diagnostics)?)
                         }
@@ -58,7 +58,7 @@ pub fn run(
                     "servicedef",
                     match &cfg.service_definition {
                         Some(p) => {
-                            let doc = render::load(&ctx, p)?;
+                            let doc = cfg.load_definition(&ctx, "service_definition", p)?;
                             let loaded = model::service_definition(&doc);
                             Some(api_input(printer, loaded.json, loaded.diagnostics)?)
                         }

@@ -417,7 +417,8 @@ fn display_path(pointer: &str) -> String {
     }
 }
 
-fn json_type(v: &Value) -> &'static str {
+/// A JSON value's kind, for messages ("a list", "an object").
+pub(crate) fn json_type(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",

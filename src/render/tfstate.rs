@@ -397,7 +397,7 @@ fn walk<'v>(
             other => {
                 return Err(FuncError::input(format!(
                     "tfstate: {address}: {at} is {}, it has no attribute \"{}\"",
-                    kind(other),
+                    crate::model::json_type(other),
                     step.name
                 ))
                 .hint(format!("use {at} itself")));
@@ -431,7 +431,7 @@ fn index<'v>(
                     "an object with keys {}",
                     m.keys().cloned().collect::<Vec<_>>().join(", ")
                 ),
-                other => kind(other).to_string(),
+                other => crate::model::json_type(other).to_string(),
             };
             FuncError::input(format!(
                 "tfstate: {address}: {at}{} is not in the state: {at} is {size}",
@@ -492,17 +492,6 @@ fn split_step(s: &str) -> Option<&str> {
         }
     }
     None
-}
-
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "an object",
-    }
 }
 
 fn not_found(address: &str, what: &str, suggestion: Option<&str>, known: &[&str]) -> FuncError {

@@ -29,10 +29,29 @@ impl Recorder {
         };
         let events = r.events.clone();
         emitter.subscribe(move |e| {
-            events
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push(e.clone());
+            // Only what the timeline is built from: not service events, gate output lines or
+            // target health, which a long run has many of.
+            let kept = matches!(
+                e.event,
+                Event::Plan { .. }
+                    | Event::Registered { .. }
+                    | Event::RegistrationSkipped { .. }
+                    | Event::DeploymentStarted { .. }
+                    | Event::Stage { .. }
+                    | Event::GateStarted { .. }
+                    | Event::GateFinished { .. }
+                    | Event::Verdict { .. }
+                    | Event::RollbackStarted { .. }
+                    | Event::RollbackFinished { .. }
+                    | Event::Progress { .. }
+                    | Event::Traffic { .. }
+            );
+            if kept {
+                events
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(e.clone());
+            }
         });
         r
     }

@@ -221,6 +221,21 @@ impl Scenario {
         self.cortado(tag, &args).await
     }
 
+    /// The SDK configuration of this scenario's sandbox: `aws_sdk_ssm::Client::new(&s.sdk())`
+    /// and the like, for a look at what cortado left behind.
+    pub fn sdk(&self) -> aws_config::SdkConfig {
+        aws_config::SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(
+                aws_credential_types::provider::SharedCredentialsProvider::new(Credentials::new(
+                    "AKIDTEST", "secret", None, None, "t",
+                )),
+            )
+            .endpoint_url(self.sb.endpoint())
+            .build()
+    }
+
     /// The service as DescribeServices shows it.
     pub async fn service(&self) -> Service {
         let out = self
@@ -342,6 +357,7 @@ impl Scenario {
 
     /// Starts `cortado` in the background and returns once it has started its deployment.
     pub async fn start_background(&self, tag: &str, args: &[&str]) -> Background {
+        let t0 = Instant::now();
         let mut child = self.command(tag, args).spawn().unwrap();
         let stdout = child.stdout.take().unwrap();
         let mut lines = BufReader::new(stdout).lines();
@@ -362,7 +378,7 @@ impl Scenario {
             child,
             lines,
             seen,
-            t0: Instant::now(),
+            t0,
         }
     }
 }
@@ -372,6 +388,7 @@ pub struct Background {
     pub child: tokio::process::Child,
     pub lines: tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
     pub seen: String,
+    /// When the process was spawned: `Run::took` covers the whole run.
     t0: Instant,
 }
 

@@ -523,17 +523,7 @@ async fn s12_failed_rollback_exits_5() {
     let s = Scenario::new("web-nocb", FAST, &["v1", "v2", "v3--crash-20s"]).await;
     s.on_v2().await;
     let bg = s.start_background("v3--crash-20s", &["deploy"]).await;
-    let deny = |op: &str| FailRule {
-        operation: op.into(),
-        code: "AccessDeniedException".into(),
-        status: Some(400),
-        message: Some("not authorized to perform this operation".into()),
-        count: 3,
-    };
-    s.sb.control().update_faults(FaultsPatch {
-        fail_next: Some(vec![deny("StopServiceDeployment"), deny("UpdateService")]),
-        ..FaultsPatch::default()
-    });
+    s.refuse_rollbacks();
     let run = bg.finish(Duration::from_secs(30)).await;
     run.expect_code(5);
     let detail = run.result()["detail"]

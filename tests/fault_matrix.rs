@@ -404,17 +404,7 @@ async fn rollback_refused(seed: u64) -> Observed {
     }
     let mark = s.mark();
     let bg = s.start_background("v2--crash-20s", &["deploy"]).await;
-    let deny = |op: &str| FailRule {
-        operation: op.into(),
-        code: "AccessDeniedException".into(),
-        status: Some(400),
-        message: Some("not authorized to perform this operation".into()),
-        count: 3,
-    };
-    s.sb.control().update_faults(FaultsPatch {
-        fail_next: Some(vec![deny("StopServiceDeployment"), deny("UpdateService")]),
-        ..FaultsPatch::default()
-    });
+    s.refuse_rollbacks();
     let run = bg.finish(Duration::from_secs(120)).await;
     let calls = s.requests_after(mark).len();
     let detail = run

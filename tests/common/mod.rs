@@ -236,6 +236,22 @@ impl Scenario {
             .build()
     }
 
+    /// Every rollback call cortado could make is refused from now on (AccessDenied on the
+    /// next 3 StopServiceDeployment and UpdateService calls).
+    pub fn refuse_rollbacks(&self) {
+        let deny = |op: &str| FailRule {
+            operation: op.into(),
+            code: "AccessDeniedException".into(),
+            status: Some(400),
+            message: Some("not authorized to perform this operation".into()),
+            count: 3,
+        };
+        self.sb.control().update_faults(FaultsPatch {
+            fail_next: Some(vec![deny("StopServiceDeployment"), deny("UpdateService")]),
+            ..FaultsPatch::default()
+        });
+    }
+
     /// The service as DescribeServices shows it.
     pub async fn service(&self) -> Service {
         let out = self

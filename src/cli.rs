@@ -82,6 +82,11 @@ pub struct GlobalArgs {
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
 
+    /// Release file: the services of the run, their order (`after:`), one-off task steps,
+    /// shared envfiles and ext vars (see the README's "Releases"). Instead of `--config`.
+    #[arg(long, global = true, env = "CORTADO_RELEASE", value_name = "FILE")]
+    pub release: Option<PathBuf>,
+
     /// Run against an embedded sandbox (a local ECS/ECR/ELBv2 emulator) instead of AWS; what
     /// the config references (cluster, target groups, images) is created first.
     #[arg(long, global = true, env = "CORTADO_SANDBOX")]
@@ -235,6 +240,15 @@ pub struct DeployArgs {
     /// Start the deployment and exit without following it.
     #[arg(long)]
     pub no_wait: bool,
+    /// At most this many services in flight at once (default: the release file's `parallel`,
+    /// else 16). A service starts once every service of the wave before it has a verdict.
+    #[arg(long, value_name = "N", env = "CORTADO_PARALLEL", value_parser = clap::value_parser!(u32).range(1..))]
+    pub parallel: Option<u32>,
+    /// What a failed service means for the others: rollback-failed (default: it alone rolls
+    /// back, services that do not depend on it go on), rollback-all (all or nothing: every
+    /// service the run changed returns to its previous revision), stop (nothing new starts).
+    #[arg(long, value_enum, value_name = "POLICY", env = "CORTADO_ON_FAILURE")]
+    pub on_failure: Option<OnFailureArg>,
     /// Keep the task definition the service runs; update only the service.
     #[arg(long, conflicts_with_all = ["latest_task_definition", "revision", "force_register"])]
     pub skip_task_definition: bool,
@@ -300,6 +314,24 @@ fn parse_wait_until(s: &str) -> Result<crate::deploy::gate::Until, String> {
             )),
             Some(stage) => Ok(Until::Stage(stage)),
         },
+    }
+}
+
+/// `--on-failure`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OnFailureArg {
+    RollbackFailed,
+    RollbackAll,
+    Stop,
+}
+
+impl From<OnFailureArg> for crate::release::OnFailure {
+    fn from(a: OnFailureArg) -> Self {
+        match a {
+            OnFailureArg::RollbackFailed => Self::RollbackFailed,
+            OnFailureArg::RollbackAll => Self::RollbackAll,
+            OnFailureArg::Stop => Self::Stop,
+        }
     }
 }
 

@@ -7,6 +7,7 @@ use std::time::Duration;
 use crate::cli::{GlobalArgs, OutputFormat};
 use crate::config::{self, Config};
 use crate::error::{Diagnostic, Error, Result};
+use crate::release::{self, Release};
 use crate::render::RenderContext;
 use crate::report::{Format, Printer};
 
@@ -25,6 +26,8 @@ pub struct Settings {
     pub verbose: u8,
     /// Run against an embedded sandbox at this speed.
     pub sandbox: Option<f64>,
+    /// `--release FILE`, read and checked.
+    pub release_file: Option<Release>,
 }
 
 /// Where a global flag's value came from: `--NAME`, or its `CORTADO_NAME` environment variable
@@ -53,7 +56,18 @@ impl Settings {
                 )
             })?),
         };
+        let release_file = match &args.release {
+            None => None,
+            Some(_) if !args.config.is_empty() => {
+                return Err(Error::input(
+                    Diagnostic::error("give either --release or --config, not both")
+                        .hint("a release file lists its configs in `steps:`"),
+                ));
+            }
+            Some(path) => Some(release::load(path)?),
+        };
         Ok(Settings {
+            release_file,
             configs: args.config.clone(),
             envfiles: args.envfile.clone(),
             ext_str: key_values("--ext-str", &args.ext_str)?,
@@ -80,16 +94,43 @@ impl Settings {
         })
     }
 
-    /// The render context: environment plus envfiles, ext vars, standard functions.
+    /// The render context: environment plus envfiles, ext vars, standard functions. A
+    /// release file's envfiles and ext vars come first; the command line's win over them.
     pub fn render_context(&self) -> Result<RenderContext> {
-        let mut ctx = RenderContext::from_env(&self.envfiles)?;
-        ctx.ext_str = self.ext_str.clone();
-        ctx.ext_code = self.ext_code.clone();
+        let r = self.release_file.as_ref();
+        let envfiles: Vec<PathBuf> = r
+            .map_or(&[][..], |r| &r.envfiles[..])
+            .iter()
+            .chain(&self.envfiles)
+            .cloned()
+            .collect();
+        let mut ctx = RenderContext::from_env(&envfiles)?;
+        let ext = |from_file: Option<&Vec<(String, String)>>, flags: &[(String, String)]| {
+            let mut out: Vec<(String, String)> = from_file.cloned().unwrap_or_default();
+            for (k, v) in flags {
+                out.retain(|(ok, _)| ok != k);
+                out.push((k.clone(), v.clone()));
+            }
+            out
+        };
+        ctx.ext_str = ext(r.map(|r| &r.ext_str), &self.ext_str);
+        ctx.ext_code = ext(r.map(|r| &r.ext_code), &self.ext_code);
         Ok(ctx)
     }
 
-    /// The config files of this run: those given, or the default one.
+    /// The release of this run: the release file's, or one step per config.
+    pub fn release(&self) -> Result<Release> {
+        match &self.release_file {
+            Some(r) => Ok(r.clone()),
+            None => Ok(Release::of_configs(&self.config_paths()?)),
+        }
+    }
+
+    /// The config files of this run: the release file's, those given, or the default one.
     pub fn config_paths(&self) -> Result<Vec<PathBuf>> {
+        if let Some(r) = &self.release_file {
+            return Ok(r.config_paths());
+        }
         if self.configs.is_empty() {
             return Ok(vec![config::find_default(std::path::Path::new(""))?]);
         }

@@ -3,9 +3,10 @@
 use super::session;
 use crate::cli::DeployArgs;
 use crate::deploy::apply::DeployFlags;
-use crate::deploy::engine::Engine;
+use crate::deploy::engine::{Engine, ReleaseRun};
 use crate::deploy::gate::Until;
 use crate::error::{ExitCode, Result};
+use crate::release::DEFAULT_PARALLEL;
 use crate::report::timeline::Recorder;
 use crate::report::{Format, Printer};
 use crate::settings::Settings;
@@ -65,7 +66,26 @@ pub async fn run(
     let mut engine = Engine::new(&s.clients, &emitter, session::cancel_on_signals());
     engine.timeout = settings.timeout;
     engine.wait_rollback = args.wait_rollback.map(Into::into);
-    let run = engine.deploy(&locals, &flags).await?;
+    let release = settings.release()?;
+    let release = ReleaseRun {
+        steps: &release.steps,
+        locals: &locals,
+        parallel: args
+            .parallel
+            .map(|n| n as usize)
+            .or(release.parallel)
+            .unwrap_or(DEFAULT_PARALLEL),
+        on_failure: args
+            .on_failure
+            .map(Into::into)
+            .or(release.on_failure)
+            .unwrap_or_default(),
+    };
+    let tasks = super::run::ReleaseTasks {
+        clients: &s.clients,
+        printer,
+    };
+    let run = engine.deploy(&release, &flags, &tasks).await?;
     if flags.dry_run && printer.format == Format::Text {
         for p in run.services.iter().filter_map(|r| r.plan.as_ref()) {
             printer.out(&p.text(printer.color()));

@@ -23,6 +23,7 @@ use crate::aws::{Clients, OneOffTask};
 use crate::cli::RunArgs;
 use crate::deploy::apply::{TaskChoice, registration_choice};
 use crate::deploy::local::Local;
+use crate::deploy::result::{Operation, RunOutcome, ServiceResult};
 use crate::error::{Diagnostic, Error, ErrorKind, Result};
 use crate::model::codec;
 use crate::report::{Format, Printer};
@@ -405,8 +406,79 @@ pub async fn run(settings: &Settings, printer: &mut Printer, args: &RunArgs) -> 
         )?;
     }
     let s = session::connect(settings, std::slice::from_ref(&local), printer).await?;
-    let clients = &s.clients;
-    let report = Report { printer: &*printer };
+    let opts = OneOffOptions {
+        revision: args.revision,
+        from_file: args.task_def.is_some(),
+        no_wait: args.no_wait,
+        deadline: Instant::now() + crate::deploy::local::timeout(settings.timeout, &local.config),
+    };
+    let end = one_off(
+        &s.clients,
+        printer,
+        &local,
+        &input,
+        &opts,
+        session::cancel_on_signals(),
+    )
+    .await?;
+    if opts.no_wait {
+        if printer.format == Format::Json {
+            printer.out(&end.result.to_string());
+        } else {
+            printer.out(end.result["task_arn"].as_str().unwrap_or_default());
+        }
+        return Ok(end.exit);
+    }
+    if printer.format == Format::Json {
+        printer.out(&end.result.to_string());
+    } else {
+        printer.info(&end.text);
+        // Inside GitHub Actions a task that did not succeed is an error annotation too.
+        if crate::report::github::is_actions() && end.exit != 0 {
+            use crate::report::github::{Annotation, Level};
+            printer.out(
+                &Annotation::new(Level::Error, end.text.clone())
+                    .title("cortado run")
+                    .command(),
+            );
+        }
+    }
+    Ok(end.exit)
+}
+
+/// How a one-off task is chosen and followed.
+#[derive(Debug, Clone)]
+pub struct OneOffOptions {
+    /// `--revision N` of the family.
+    pub revision: Option<i32>,
+    /// The config's (or `--task-def`'s) definition, registered when it changed, rather than
+    /// the revision the service runs.
+    pub from_file: bool,
+    pub no_wait: bool,
+    pub deadline: Instant,
+}
+
+/// How a one-off task ended: cortado's exit code for it, a sentence, and the JSON `result`
+/// line (`event: result`, `task_arn`, `outcome`, `exit_code`, ...).
+#[derive(Debug, Clone)]
+pub struct OneOffEnd {
+    pub exit: u8,
+    pub text: String,
+    pub result: Value,
+}
+
+/// Starts a one-off task from `local` (placed like its service) and, unless `no_wait`,
+/// follows it to STOPPED with its logs printed as they come. The writes: a changed
+/// definition's registration, RunTask, and StopTask on the deadline or a cancel.
+pub async fn one_off(
+    clients: &Clients,
+    printer: &Printer,
+    local: &Local,
+    input: &RunInput,
+    opts: &OneOffOptions,
+    mut cancel: tokio::sync::watch::Receiver<bool>,
+) -> Result<OneOffEnd> {
+    let report = Report { printer };
     let cluster = local.config.cluster.clone();
     let service = local.service_name()?.to_string();
     let live = clients.describe_service(&cluster, &service).await?;
@@ -422,12 +494,12 @@ pub async fn run(settings: &Settings, printer: &mut Printer, args: &RunArgs) -> 
         Existing(String),
         Register,
     }
-    let source = if let Some(rev) = args.revision {
+    let source = if let Some(rev) = opts.revision {
         let (td, _) = clients
             .describe_task_definition(&format!("{family}:{rev}"))
             .await?;
         Source::Existing(td.task_definition_arn().unwrap_or_default().to_string())
-    } else if args.task_def.is_some() || live_td.is_none() {
+    } else if opts.from_file || live_td.is_none() {
         if live_td.is_none() {
             report.event(
                 "note",
@@ -486,7 +558,7 @@ pub async fn run(settings: &Settings, printer: &mut Printer, args: &RunArgs) -> 
     let td_arn = td.task_definition_arn().unwrap_or_default().to_string();
     let container = target_container(td.container_definitions(), input.container.as_deref())?;
     let container_name = container.name().unwrap_or_default().to_string();
-    let overrides_json = merge_overrides(&input, &container_name);
+    let overrides_json = merge_overrides(input, &container_name);
     let overrides = decode_overrides(&overrides_json, "--overrides")?;
     let placement = match &live {
         Some(svc) => Placement {
@@ -531,16 +603,12 @@ pub async fn run(settings: &Settings, printer: &mut Printer, args: &RunArgs) -> 
         })
         .await?;
     let task_arn = task.task_arn().unwrap_or_default().to_string();
-    if args.no_wait {
-        if report.json() {
-            printer.out(
-                &json!({"time": now_secs(), "event": "result", "task_arn": task_arn, "task_definition_arn": td_arn, "outcome": "started", "exit_code": 0})
-                    .to_string(),
-            );
-        } else {
-            printer.out(&task_arn);
-        }
-        return Ok(0);
+    if opts.no_wait {
+        return Ok(OneOffEnd {
+            exit: 0,
+            text: format!("started task {task_arn}"),
+            result: json!({"time": now_secs(), "event": "result", "task_arn": task_arn, "task_definition_arn": td_arn, "outcome": "started", "exit_code": 0}),
+        });
     }
     report.event(
         "task_started",
@@ -570,8 +638,7 @@ pub async fn run(settings: &Settings, printer: &mut Printer, args: &RunArgs) -> 
             None
         }
     };
-    let deadline = Instant::now() + crate::deploy::local::timeout(settings.timeout, &local.config);
-    let mut cancel = session::cancel_on_signals();
+    let deadline = opts.deadline;
     let mut token: Option<String> = None;
     let mut last_status = String::new();
     let mut final_task: Option<Task> = None;
@@ -660,25 +727,74 @@ pub async fn run(settings: &Settings, printer: &mut Printer, args: &RunArgs) -> 
         "container_exit_code": exit_code.map(|(_, c)| c),
         "exit_code": outcome.exit(),
     });
-    if report.json() {
-        let mut v = json!({"time": now_secs(), "event": "result"});
-        if let (Some(m), Value::Object(r)) = (v.as_object_mut(), result) {
-            m.extend(r);
-        }
-        printer.out(&v.to_string());
-    } else {
-        printer.info(&text);
-        // Inside GitHub Actions a task that did not succeed is an error annotation too.
-        if crate::report::github::is_actions() && outcome != Outcome::Exited(0) {
-            use crate::report::github::{Annotation, Level};
-            printer.out(
-                &Annotation::new(Level::Error, text.clone())
-                    .title("cortado run")
-                    .command(),
-            );
-        }
+    let mut v = json!({"time": now_secs(), "event": "result"});
+    if let (Some(m), Value::Object(r)) = (v.as_object_mut(), result) {
+        m.extend(r);
     }
-    Ok(outcome.exit())
+    Ok(OneOffEnd {
+        exit: outcome.exit(),
+        text,
+        result: v,
+    })
+}
+
+/// The one-off task steps of a release (`run:` in a release file), run with this command's
+/// machinery: the config's task definition (registered when it changed, so a migration runs
+/// the code about to be deployed), placed like the service, logs printed as they come.
+pub struct ReleaseTasks<'a> {
+    pub clients: &'a Clients,
+    pub printer: &'a Printer,
+}
+
+impl crate::deploy::engine::OneOffTasks for ReleaseTasks<'_> {
+    async fn run(
+        &self,
+        step: &crate::release::Step,
+        run: &crate::release::RunStep,
+        local: &Local,
+        deadline: tokio::time::Instant,
+        cancel: tokio::sync::watch::Receiver<bool>,
+    ) -> ServiceResult {
+        let input = RunInput {
+            container: run.container.clone(),
+            command: run.command.clone(),
+            env: run.env.clone(),
+            overrides: None,
+        };
+        let opts = OneOffOptions {
+            revision: None,
+            from_file: true,
+            no_wait: false,
+            deadline: deadline.into_std(),
+        };
+        let started = Instant::now();
+        let mut r = ServiceResult::new(Operation::Deploy, &local.config.cluster, &step.name);
+        match one_off(self.clients, self.printer, local, &input, &opts, cancel).await {
+            Ok(end) => {
+                r.outcome = match (end.result["outcome"].as_str(), end.exit) {
+                    (Some("exited"), 0) => RunOutcome::Succeeded,
+                    (Some("timed_out"), _) => RunOutcome::TimedOut { rolled_back: false },
+                    (Some("cancelled"), _) => RunOutcome::Cancelled,
+                    _ => RunOutcome::FailedNotRolledBack,
+                };
+                r.detail = format!("one-off task: {}", end.text);
+                r.task_definition_arn = end.result["task_definition_arn"]
+                    .as_str()
+                    .map(str::to_string);
+            }
+            Err(e) => {
+                r.outcome = RunOutcome::FailedNotRolledBack;
+                r.detail = format!(
+                    "one-off task: {}",
+                    e.diagnostics
+                        .first()
+                        .map_or_else(|| e.to_string(), |d| d.message.clone())
+                );
+            }
+        }
+        r.duration = started.elapsed();
+        r
+    }
 }
 
 /// Reads new lines of the stream, prints them, and returns the token to read on from.

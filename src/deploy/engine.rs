@@ -29,6 +29,7 @@ use super::verdict::{Failure, FastFail, Ours, StoppedTask, short_arn};
 use super::watch::{Cadence, Goal, Journey, Outcome, Rules, Target, watch};
 use crate::aws::{Clients, ServiceDeploymentStop, ServiceUpdate};
 use crate::error::{Diagnostic, Error, ErrorKind, Result};
+use crate::release::{Action, Ended, OnFailure, RunStep, Schedule, Step};
 
 /// How long a cancelled run follows the rollback it requested before it exits.
 const CANCEL_FOLLOW: Duration = Duration::from_secs(8);
@@ -46,6 +47,27 @@ pub struct Engine<'a> {
     pub timeout: Option<Duration>,
     /// `--wait-rollback` (else each config's `rollout.wait_rollback`).
     pub wait_rollback: Option<WaitRollback>,
+}
+
+/// A release to deploy: its steps, the loaded configs they name, and its policy.
+pub struct ReleaseRun<'a> {
+    pub steps: &'a [Step],
+    pub locals: &'a [Local],
+    pub parallel: usize,
+    pub on_failure: OnFailure,
+}
+
+/// Runs the one-off task steps of a release (`cortado run`'s machinery, which prints the
+/// task's logs as they come): one result per step, succeeded when the task exited 0.
+pub trait OneOffTasks {
+    fn run(
+        &self,
+        step: &Step,
+        run: &RunStep,
+        local: &Local,
+        deadline: Instant,
+        cancel: channel::Receiver<bool>,
+    ) -> impl std::future::Future<Output = ServiceResult>;
 }
 
 /// Options of `rollback`.
@@ -130,12 +152,243 @@ impl<'a> Engine<'a> {
         }
     }
 
-    /// `cortado deploy`: every config of the run decided and applied, every started
-    /// deployment followed in one watch, then each settled (rolled back when it failed).
-    pub async fn deploy(&self, locals: &[Local], flags: &DeployFlags) -> Result<RunResult> {
-        unique_services(locals)?;
+    /// `cortado deploy`: the release's steps wave after wave ([`Schedule`]): each wave's
+    /// services decided, applied and followed together ([`Engine::deploy_wave`]), its one-off
+    /// tasks run beside them; a failure skips its dependents and, under `stop` or
+    /// `rollback-all`, everything not started; `rollback-all` then returns every service the
+    /// run changed to the revision it ran before. One result per step, in step order.
+    pub async fn deploy<T: OneOffTasks>(
+        &self,
+        release: &ReleaseRun<'_>,
+        flags: &DeployFlags,
+        tasks: &T,
+    ) -> Result<RunResult> {
+        let local_of = |step: &Step| -> Result<&Local> {
+            release
+                .locals
+                .iter()
+                .find(|l| l.config.path == step.config)
+                .ok_or_else(|| {
+                    Error::internal(format!("no loaded config for {}", step.config.display()))
+                })
+        };
+        let deployed: Vec<&Local> = release
+            .steps
+            .iter()
+            .filter(|s| s.action == Action::Deploy)
+            .map(local_of)
+            .collect::<Result<_>>()?;
+        unique_services(&deployed)?;
+        let names = release
+            .steps
+            .iter()
+            .map(|s| {
+                match (
+                    &s.action,
+                    local_of(s).ok().and_then(|l| l.config.service.clone()),
+                ) {
+                    (Action::Deploy, Some(service)) => service,
+                    _ => s.name.clone(),
+                }
+            })
+            .collect();
+        let mut schedule =
+            Schedule::new(release.steps, names, release.parallel, release.on_failure);
+        let mut results: Vec<Option<ServiceResult>> = vec![None; release.steps.len()];
+        loop {
+            let wave = schedule.next_wave();
+            for (i, why) in wave.skip {
+                results[i] =
+                    Some(self.skipped(&release.steps[i], local_of(&release.steps[i])?, why));
+            }
+            if wave.start.is_empty() {
+                break;
+            }
+            if *self.cancel.borrow() {
+                for i in wave.start {
+                    let why = "not started: the run was cancelled".to_string();
+                    let mut r = self.skipped(&release.steps[i], local_of(&release.steps[i])?, why);
+                    r.outcome = RunOutcome::Cancelled;
+                    schedule.ended(i, Ended::Skipped(r.detail.clone()));
+                    results[i] = Some(r);
+                }
+                continue;
+            }
+            let wave_start = Instant::now();
+            let mut runs = Vec::new();
+            let mut deploys: Vec<(usize, &Local)> = Vec::new();
+            for &i in &wave.start {
+                let step = &release.steps[i];
+                let local = local_of(step)?;
+                match &step.action {
+                    Action::Deploy => deploys.push((i, local)),
+                    Action::Run(_) if flags.dry_run => {
+                        let mut r = ServiceResult::new(
+                            Operation::Deploy,
+                            &local.config.cluster,
+                            &step.name,
+                        );
+                        r.outcome = RunOutcome::DryRun;
+                        r.detail = "dry run: the one-off task would run here".into();
+                        schedule.ended(i, Ended::Succeeded);
+                        results[i] = Some(r);
+                    }
+                    Action::Run(run) => {
+                        let deadline = self.deadline(wave_start, local);
+                        runs.push(async move {
+                            (
+                                i,
+                                tasks
+                                    .run(step, run, local, deadline, self.cancel.clone())
+                                    .await,
+                            )
+                        });
+                    }
+                }
+            }
+            let wave_locals: Vec<&Local> = deploys.iter().map(|(_, l)| *l).collect();
+            let (ran, wave_results) = tokio::join!(
+                futures_util::future::join_all(runs),
+                self.deploy_wave(&wave_locals, flags)
+            );
+            let mut done: Vec<(usize, ServiceResult)> = ran;
+            done.extend(deploys.iter().map(|(i, _)| *i).zip(wave_results?));
+            for (i, r) in done {
+                schedule.ended(
+                    i,
+                    if r.outcome.is_success() {
+                        Ended::Succeeded
+                    } else {
+                        Ended::Failed
+                    },
+                );
+                results[i] = Some(r);
+            }
+        }
+        let mut services: Vec<ServiceResult> = results.into_iter().flatten().collect();
+        if release.on_failure == OnFailure::RollbackAll
+            && let Some(failed) = services
+                .iter()
+                .find(|r| !r.outcome.is_success() && r.outcome != RunOutcome::Skipped)
+        {
+            let failed = failed.service.clone();
+            self.roll_back_release(&mut services, release, &failed)
+                .await;
+        }
+        Ok(RunResult {
+            operation: Operation::Deploy,
+            services,
+        })
+    }
+
+    /// The result of a step that never started.
+    fn skipped(&self, step: &Step, local: &Local, why: String) -> ServiceResult {
+        let name = match step.action {
+            Action::Deploy => local
+                .config
+                .service
+                .clone()
+                .unwrap_or_else(|| step.name.clone()),
+            Action::Run(_) => step.name.clone(),
+        };
+        let mut r = ServiceResult::new(Operation::Deploy, &local.config.cluster, &name);
+        r.outcome = RunOutcome::Skipped;
+        r.detail = why.clone();
+        self.emitter.emit(Event::Warning {
+            message: format!("{name}: {why}"),
+        });
+        r
+    }
+
+    /// `--on-failure rollback-all`: every service this run changed and that succeeded goes
+    /// back to the task definition it ran before, all followed together.
+    async fn roll_back_release(
+        &self,
+        services: &mut [ServiceResult],
+        release: &ReleaseRun<'_>,
+        failed: &str,
+    ) {
+        let wait_rollback = self.wait_rollback.unwrap_or_default();
+        let mut undo = Vec::new();
+        for (i, r) in services.iter().enumerate() {
+            if r.outcome != RunOutcome::Succeeded || r.deployment_id.is_none() {
+                continue;
+            }
+            let Some(local) = release.locals.iter().find(|l| {
+                l.config.service.as_deref() == Some(r.service.as_str())
+                    && l.config.cluster == r.cluster
+            }) else {
+                continue;
+            };
+            let ours = Ours {
+                deployment_id: r.deployment_id.clone().unwrap_or_default(),
+                service_deployment_arn: r.service_deployment_arn.clone(),
+                task_definition_arn: r.task_definition_arn.clone().unwrap_or_default(),
+            };
+            let plan = match r
+                .previous_task_definition_arn
+                .as_deref()
+                .filter(|p| Some(*p) != r.task_definition_arn.as_deref())
+            {
+                Some(p) => RollbackPlan::UpdateToPrevious {
+                    task_definition_arn: p.to_string(),
+                },
+                None if r.previous_task_definition_arn.is_none() => RollbackPlan::Leave {
+                    why: "this deploy created the service, so there is no previous revision to return to",
+                },
+                None => RollbackPlan::Leave {
+                    why: "it runs the same task definition as before the release",
+                },
+            };
+            let until =
+                Instant::now() + timeout(self.timeout, &local.config).max(MIN_ROLLBACK_TIME);
+            let previous = r.previous_task_definition_arn.clone();
+            let cluster = local.config.cluster.clone();
+            let service = r.service.clone();
+            undo.push(async move {
+                let end = self
+                    .roll_back(
+                        &cluster,
+                        &service,
+                        &ours,
+                        previous.as_deref(),
+                        plan,
+                        wait_rollback,
+                        Some(until),
+                        false,
+                    )
+                    .await;
+                (i, end)
+            });
+        }
+        for (i, (end, report)) in futures_util::future::join_all(undo).await {
+            let r = &mut services[i];
+            let why = format!(
+                "deployment completed, then undone because {failed} failed (--on-failure rollback-all)"
+            );
+            r.outcome = match &end {
+                RollbackEnd::Done(_) => RunOutcome::FailedRolledBack,
+                RollbackEnd::NotPossible(_) => RunOutcome::FailedNotRolledBack,
+                _ => RunOutcome::RollbackFailed,
+            };
+            r.detail = format!("{why}; {}", end_text(&end));
+            r.rollback = report;
+        }
+    }
+
+    /// One wave of a deploy: every config decided and applied, every started deployment
+    /// followed in one watch, then each settled (rolled back when it failed). One result per
+    /// config, in order.
+    pub async fn deploy_wave(
+        &self,
+        locals: &[&Local],
+        flags: &DeployFlags,
+    ) -> Result<Vec<ServiceResult>> {
+        if locals.is_empty() {
+            return Ok(Vec::new());
+        }
         let started_at = Instant::now();
-        // The run's deadline: the longest of its configs' timeouts.
+        // The wave's deadline: the longest of its configs' timeouts.
         let deadline = locals
             .iter()
             .map(|l| self.deadline(started_at, l))
@@ -143,7 +396,7 @@ impl<'a> Engine<'a> {
             .unwrap_or(started_at);
         let mut results = Vec::new();
         let mut followed: Vec<(usize, &Local, Started)> = Vec::new();
-        for local in locals {
+        for &local in locals {
             let service = local.service_name()?.to_string();
             let decision = self.decide_patiently(local, flags, deadline).await?;
             self.emitter.emit(Event::Plan {
@@ -256,10 +509,7 @@ impl<'a> Engine<'a> {
                 r.duration = started_at.elapsed();
             }
         }
-        Ok(RunResult {
-            operation: Operation::Deploy,
-            services: results,
-        })
+        Ok(results)
     }
 
     /// Decides what a watch outcome means for one service, and rolls back when the plan says
@@ -925,7 +1175,7 @@ async fn previous_revision(clients: &Clients, current: &str) -> Result<Option<St
 
 /// One run follows services by name: two configs naming the same service (in different
 /// clusters) must deploy in separate runs.
-fn unique_services(locals: &[Local]) -> Result<()> {
+fn unique_services(locals: &[&Local]) -> Result<()> {
     let mut seen = std::collections::BTreeMap::new();
     for l in locals {
         let name = l.service_name()?;

@@ -57,6 +57,9 @@ pub enum RunOutcome {
     Cancelled,
     /// The deployment could not be followed (the API kept failing); it goes on without us.
     Lost,
+    /// A release step that never started (a step it waits for failed, or the release
+    /// stopped): nothing was changed. Never the cause of a failed run, so exit 0 of itself.
+    Skipped,
 }
 
 impl RunOutcome {
@@ -66,7 +69,8 @@ impl RunOutcome {
             | RunOutcome::NoChange
             | RunOutcome::NotFollowed
             | RunOutcome::Paused
-            | RunOutcome::DryRun => ExitCode::Success,
+            | RunOutcome::DryRun
+            | RunOutcome::Skipped => ExitCode::Success,
             RunOutcome::FailedRolledBack => ExitCode::FailedRolledBack,
             RunOutcome::FailedNotRolledBack => ExitCode::FailedNotRolledBack,
             RunOutcome::RollbackFailed => ExitCode::RollbackFailed,
@@ -91,6 +95,7 @@ impl RunOutcome {
             RunOutcome::TimedOut { rolled_back: false } => "timed out",
             RunOutcome::Cancelled => "cancelled",
             RunOutcome::Lost => "not followed: the API kept failing",
+            RunOutcome::Skipped => "not started",
         }
     }
 
@@ -108,7 +113,21 @@ impl RunOutcome {
             RunOutcome::TimedOut { .. } => "timed-out",
             RunOutcome::Cancelled => "cancelled",
             RunOutcome::Lost => "lost",
+            RunOutcome::Skipped => "skipped",
         }
+    }
+
+    /// Whatever was asked happened (or there was nothing to do): a release step after this
+    /// one may start.
+    pub fn is_success(&self) -> bool {
+        matches!(
+            self,
+            RunOutcome::Succeeded
+                | RunOutcome::NoChange
+                | RunOutcome::NotFollowed
+                | RunOutcome::Paused
+                | RunOutcome::DryRun
+        )
     }
 
     /// Which outcome wins when services end differently: the worst.

@@ -288,6 +288,8 @@ pub struct DeployOutputs {
     pub duration_seconds: u64,
     pub diff: Option<String>,
     pub changed: bool,
+    /// One entry per service, as JSON.
+    pub services: String,
 }
 
 impl DeployOutputs {
@@ -321,6 +323,23 @@ impl DeployOutputs {
                 .duration_seconds
                 .max(s.duration.as_secs_f64().round() as u64);
         }
+        o.services = serde_json::Value::Array(
+            run.services
+                .iter()
+                .map(|s| {
+                    serde_json::json!({
+                        "service": s.service,
+                        "cluster": s.cluster,
+                        "status": s.outcome.status(),
+                        "task_definition_arn": s.serving_task_definition_arn().or(s.task_definition_arn.as_deref()),
+                        "previous_task_definition_arn": s.previous_task_definition_arn,
+                        "duration_seconds": s.duration.as_secs(),
+                        "detail": s.detail,
+                    })
+                })
+                .collect(),
+        )
+        .to_string();
         o.revision = o
             .task_definition_arn
             .as_deref()
@@ -353,6 +372,7 @@ impl DeployOutputs {
             ("duration-seconds", self.duration_seconds.to_string()),
             ("diff", self.diff.clone().unwrap_or_default()),
             ("changed", self.changed.to_string()),
+            ("services", self.services.clone()),
         ]
     }
 }
@@ -376,6 +396,7 @@ pub fn summary_markdown(run: &RunResult, secrets: &Secrets) -> String {
             RunOutcome::Paused => "⏸️",
             RunOutcome::FailedRolledBack | RunOutcome::TimedOut { rolled_back: true } => "↩️",
             RunOutcome::Cancelled => "⏹️",
+            RunOutcome::Skipped => "⏭️",
             RunOutcome::RollbackFailed => "🔥",
             _ => "❌",
         };
@@ -1000,9 +1021,13 @@ mod tests {
                 "rolled-back",
                 "duration-seconds",
                 "diff",
-                "changed"
+                "changed",
+                "services"
             ]
         );
+        let services: serde_json::Value = serde_json::from_str(&o.services).unwrap();
+        assert_eq!(services[0]["status"], "rolled-back");
+        assert_eq!(services.as_array().map(Vec::len), Some(1));
         let empty = RunResult {
             operation: Operation::Deploy,
             services: vec![],

@@ -22,16 +22,25 @@ pub fn finish_with(
     timelines: &[super::timeline::ServiceTimeline],
 ) -> Result<ExitCode> {
     match printer.format {
+        // One service: its summary. Several: the summary of each that did not succeed, then
+        // one table of all.
+        Format::Text if run.services.len() == 1 => printer.out(&text(&run.services[0])),
         Format::Text => {
-            for s in &run.services {
+            for s in run
+                .services
+                .iter()
+                .filter(|s| !s.outcome.is_success() && s.outcome != RunOutcome::Skipped)
+            {
                 printer.out(&text(s));
             }
+            printer.out(&run_table(run));
         }
         Format::Json => printer.out(
             &serde_json::to_string(&json!({
                 "event": "result",
                 "operation": run.operation.name(),
                 "exit_code": run.exit_code() as u8,
+                "status": run.worst().map_or("no-change", |s| s.outcome.status()),
                 "services": run.services.iter().map(ServiceResult::json).collect::<Vec<_>>(),
                 "timeline": timelines.iter().map(|t| t.json()).collect::<Vec<_>>(),
             }))
@@ -61,6 +70,63 @@ pub fn finish_with(
         super::github::append_summary_from_env(&printer.secrets().mask(&md))?;
     }
     Ok(run.exit_code())
+}
+
+/// The closing table of a run of several services: revision before and after, outcome,
+/// duration and why, then one line with the counts and the exit code.
+pub fn run_table(run: &RunResult) -> String {
+    let rows: Vec<[String; 5]> = run
+        .services
+        .iter()
+        .map(|s| {
+            let rev = |a: &str| short_arn(a).to_string();
+            let revision = match (&s.previous_task_definition_arn, &s.task_definition_arn) {
+                (Some(p), Some(t)) if p != t => format!("{} -> {}", rev(p), rev(t)),
+                (None, Some(t)) if s.registered || s.deployment_id.is_some() => {
+                    format!("new {}", rev(t))
+                }
+                (_, Some(t)) => rev(t),
+                (Some(p), None) => rev(p),
+                (None, None) => "-".into(),
+            };
+            let duration = if s.outcome == RunOutcome::Skipped {
+                "-".into()
+            } else {
+                format!("{}s", s.duration.as_secs())
+            };
+            [
+                s.service.clone(),
+                revision,
+                s.outcome.label().to_string(),
+                duration,
+                s.detail.clone(),
+            ]
+        })
+        .collect();
+    let mut out = crate::report::table(
+        ["SERVICE", "REVISION", "OUTCOME", "DURATION", "DETAIL"],
+        &rows,
+    );
+    let mut counts: Vec<(&str, usize)> = Vec::new();
+    for s in &run.services {
+        let label = s.outcome.label();
+        match counts.iter_mut().find(|(l, _)| *l == label) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((label, 1)),
+        }
+    }
+    out.push_str(&format!(
+        "{} of {}: {} (exit {})",
+        run.operation.name(),
+        run.services.len(),
+        counts
+            .iter()
+            .map(|(l, n)| format!("{n} {l}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        run.exit_code() as u8
+    ));
+    out
 }
 
 /// The text summary of one service's result.

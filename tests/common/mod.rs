@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_ecs::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_ecs::types::Service;
+#[allow(unused_imports)]
 pub use cortado_sandbox::{
     self as sandbox, ApiFaults, FailRule, FaultsPatch, Prepare, RequestRecord, Sandbox,
 };

@@ -1,0 +1,995 @@
+//! A release: the services of one run, their order and what a failure means for the others.
+//!
+//! Two ways in, one shape out ([`Release`]): a release file (`--release cortado-release.yml`)
+//! naming steps with `after:` edges, one-off task steps and shared envfiles / ext vars; or the
+//! configs given with `-c` (patterns expanded), each a step of its own with no order.
+//!
+//! The scheduler is pure ([`Schedule`]): given what has ended so far, it says which steps start
+//! next (at most `--parallel`, in file order, only those whose `after:` steps all succeeded)
+//! and which will never start, and why. The engine runs what it says, wave after wave.
+//!
+//! Release file (paths relative to the file; every key but `steps` optional):
+//!
+//! ```yaml
+//! envfiles: [release.env]
+//! ext_str: {ENV: production}
+//! ext_code: {replicas: "2"}
+//! parallel: 8
+//! on_failure: rollback-failed   # or rollback-all, stop
+//! steps:
+//!   - name: migrate
+//!     config: services/api/cortado.yml
+//!     run: {command: [./migrate, up]}
+//!   - name: api
+//!     config: services/api/cortado.yml
+//!     after: [migrate]
+//!   - name: workers
+//!     config: services/workers/*/cortado.yml
+//! ```
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value};
+
+use crate::error::{Diagnostic, Error, Result};
+use crate::render::{self, Document, RenderContext};
+
+/// `--parallel` when neither the flag nor the release file says: enough for a monorepo's
+/// usual release at once, few enough that a systemic fault (a bad base image) is caught
+/// before it reaches every service.
+pub const DEFAULT_PARALLEL: usize = 16;
+
+/// What a failed step means for the rest of the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OnFailure {
+    /// The failed service rolls back (as its config says); services that do not depend on
+    /// it go on.
+    #[default]
+    RollbackFailed,
+    /// All or nothing: no new step starts, and every service the run changed returns to the
+    /// revision it ran before, those that succeeded included.
+    RollbackAll,
+    /// No new step starts; what already ran stays.
+    Stop,
+}
+
+impl OnFailure {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "rollback-failed" => Some(OnFailure::RollbackFailed),
+            "rollback-all" => Some(OnFailure::RollbackAll),
+            "stop" => Some(OnFailure::Stop),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            OnFailure::RollbackFailed => "rollback-failed",
+            OnFailure::RollbackAll => "rollback-all",
+            OnFailure::Stop => "stop",
+        }
+    }
+}
+
+/// What a step does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Deploy the config's service.
+    Deploy,
+    /// Run a one-off task from the config's task definition (registered when it changed) and
+    /// wait for it: exit code 0 is success.
+    Run(RunStep),
+}
+
+/// A one-off task step (`run:`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunStep {
+    pub command: Option<Vec<String>>,
+    pub container: Option<String>,
+    pub env: Vec<(String, String)>,
+}
+
+/// One step of a release: one config, deployed or run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    /// The name `after:` refers to. Steps from one pattern share their step's name when it
+    /// has one; else each is named by its config's folder.
+    pub name: String,
+    pub config: PathBuf,
+    pub action: Action,
+    /// Indexes of the steps this one waits for.
+    pub after: Vec<usize>,
+}
+
+/// The steps of a run and its settings from the release file.
+#[derive(Debug, Clone, Default)]
+pub struct Release {
+    /// The release file, when there is one.
+    pub path: Option<PathBuf>,
+    pub envfiles: Vec<PathBuf>,
+    pub ext_str: Vec<(String, String)>,
+    pub ext_code: Vec<(String, String)>,
+    pub parallel: Option<usize>,
+    pub on_failure: Option<OnFailure>,
+    pub steps: Vec<Step>,
+}
+
+impl Release {
+    /// A release of plain configs: each deployed, in the order given, none waiting for another.
+    pub fn of_configs(configs: &[PathBuf]) -> Release {
+        Release {
+            steps: configs
+                .iter()
+                .map(|c| Step {
+                    name: c.display().to_string(),
+                    config: c.clone(),
+                    action: Action::Deploy,
+                    after: Vec::new(),
+                })
+                .collect(),
+            ..Release::default()
+        }
+    }
+
+    /// Every config the release reads, each once, in step order.
+    pub fn config_paths(&self) -> Vec<PathBuf> {
+        let mut out: Vec<PathBuf> = Vec::new();
+        for s in &self.steps {
+            if !out.contains(&s.config) {
+                out.push(s.config.clone());
+            }
+        }
+        out
+    }
+}
+
+/// Reads a release file. Every finding is collected and located (file:line); patterns are
+/// expanded relative to the file; names, `after:` references and cycles are checked.
+pub fn load(path: &Path) -> Result<Release> {
+    // The release file itself is rendered with the process environment only: its own
+    // envfiles are for the configs.
+    let ctx = RenderContext::from_env(&[])?;
+    let doc = render::load(&ctx, path)?;
+    parse(&doc)
+}
+
+fn err(doc: &Document, pointer: &str, message: impl Into<String>) -> Diagnostic {
+    Diagnostic::error(message).at(doc.locate(pointer))
+}
+
+const KEYS: &[&str] = &[
+    "envfiles",
+    "ext_str",
+    "ext_code",
+    "parallel",
+    "on_failure",
+    "steps",
+];
+const STEP_KEYS: &[&str] = &["name", "config", "after", "run"];
+const RUN_KEYS: &[&str] = &["command", "container", "env"];
+
+/// A step as written, before names are resolved.
+struct Written {
+    name: Option<String>,
+    pointer: String,
+    configs: Vec<PathBuf>,
+    after: Vec<(String, String)>,
+    action: Action,
+}
+
+/// Parses a loaded release document (see the module docs for the shape).
+pub fn parse(doc: &Document) -> Result<Release> {
+    let dir = doc.path.parent().unwrap_or(Path::new("")).to_path_buf();
+    let mut errors: Vec<Diagnostic> = Vec::new();
+    let mut out = Release {
+        path: Some(doc.path.clone()),
+        ..Release::default()
+    };
+    let Some(obj) = doc.value.as_object() else {
+        return Err(Error::input(
+            err(doc, "", "a release file is a mapping with `steps:`")
+                .hint("see the README's \"Releases\" section for an example"),
+        ));
+    };
+    unknown_keys(doc, "", obj, KEYS, &mut errors);
+    if let Some(v) = obj.get("envfiles") {
+        match v.as_array() {
+            Some(items) => {
+                for (i, f) in items.iter().enumerate() {
+                    match f.as_str().filter(|s| !s.is_empty()) {
+                        Some(s) => out.envfiles.push(dir.join(s)),
+                        None => errors.push(err(
+                            doc,
+                            &format!("/envfiles/{i}"),
+                            "an envfile is a path (a string)",
+                        )),
+                    }
+                }
+            }
+            None => errors.push(err(doc, "/envfiles", "`envfiles` is a list of paths")),
+        }
+    }
+    for (key, into) in [
+        ("ext_str", &mut out.ext_str),
+        ("ext_code", &mut out.ext_code),
+    ] {
+        let Some(v) = obj.get(key) else { continue };
+        match v.as_object() {
+            Some(m) => {
+                for (k, v) in m {
+                    match scalar(v) {
+                        Some(s) => into.push((k.clone(), s)),
+                        None => errors.push(err(
+                            doc,
+                            &format!("/{key}/{}", render::spans::escape_token(k)),
+                            format!("`{key}` values are strings"),
+                        )),
+                    }
+                }
+            }
+            None => errors.push(err(
+                doc,
+                &format!("/{key}"),
+                format!("`{key}` is a mapping of NAME: value"),
+            )),
+        }
+    }
+    if let Some(v) = obj.get("parallel") {
+        match v.as_u64().filter(|n| *n >= 1) {
+            Some(n) => out.parallel = Some(usize::try_from(n).unwrap_or(usize::MAX)),
+            None => errors.push(err(doc, "/parallel", "`parallel` is a whole number >= 1")),
+        }
+    }
+    if let Some(v) = obj.get("on_failure") {
+        match v.as_str().and_then(OnFailure::parse) {
+            Some(p) => out.on_failure = Some(p),
+            None => errors.push(
+                err(doc, "/on_failure", format!("unknown on_failure {v}"))
+                    .hint("one of rollback-failed, rollback-all, stop"),
+            ),
+        }
+    }
+    let written = match obj.get("steps").map(|v| (v, v.as_array())) {
+        None => {
+            errors.push(err(doc, "", "the release file has no `steps:`"));
+            Vec::new()
+        }
+        Some((_, Some(items))) if !items.is_empty() => items
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| step(doc, &dir, i, s, &mut errors))
+            .collect(),
+        Some(_) => {
+            errors.push(err(doc, "/steps", "`steps` is a non-empty list"));
+            Vec::new()
+        }
+    };
+    if errors.is_empty() {
+        out.steps = resolve(doc, written, &mut errors);
+    }
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(Error::findings(errors))
+    }
+}
+
+fn scalar(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+fn unknown_keys(
+    doc: &Document,
+    at: &str,
+    obj: &Map<String, Value>,
+    known: &[&str],
+    errors: &mut Vec<Diagnostic>,
+) {
+    for k in obj.keys() {
+        if !known.contains(&k.as_str()) {
+            errors.push(
+                Diagnostic::error(format!("unknown key {k:?}"))
+                    .at(doc.locate_key(&format!("{at}/{}", render::spans::escape_token(k))))
+                    .hint(format!("known keys here: {}", known.join(", "))),
+            );
+        }
+    }
+}
+
+fn step(
+    doc: &Document,
+    dir: &Path,
+    i: usize,
+    v: &Value,
+    errors: &mut Vec<Diagnostic>,
+) -> Option<Written> {
+    let at = format!("/steps/{i}");
+    let Some(obj) = v.as_object() else {
+        errors.push(err(doc, &at, "a step is a mapping with `config:`"));
+        return None;
+    };
+    let before = errors.len();
+    unknown_keys(doc, &at, obj, STEP_KEYS, errors);
+    let name = match obj.get("name") {
+        None => None,
+        Some(Value::String(s)) if valid_name(s) => Some(s.clone()),
+        Some(_) => {
+            errors.push(
+                err(doc, &format!("{at}/name"), "a step name is a word")
+                    .hint("letters, digits, '-', '_' and '.'"),
+            );
+            None
+        }
+    };
+    let configs = match obj.get("config").and_then(Value::as_str) {
+        Some(c) if !c.is_empty() => {
+            let pattern = dir.join(c);
+            match crate::pathglob::expand(&pattern.to_string_lossy()) {
+                Ok(found) if found.is_empty() => {
+                    errors.push(
+                        err(
+                            doc,
+                            &format!("{at}/config"),
+                            format!("no config file matches {c:?}"),
+                        )
+                        .hint("paths and patterns are relative to the release file"),
+                    );
+                    Vec::new()
+                }
+                Ok(found) => {
+                    if let [one] = found.as_slice()
+                        && !one.exists()
+                    {
+                        errors.push(
+                            err(
+                                doc,
+                                &format!("{at}/config"),
+                                format!("config file {c:?} does not exist"),
+                            )
+                            .hint("paths are relative to the release file"),
+                        );
+                    }
+                    found
+                }
+                Err(e) => {
+                    errors.push(err(
+                        doc,
+                        &format!("{at}/config"),
+                        format!("cannot expand {c:?}: {e}"),
+                    ));
+                    Vec::new()
+                }
+            }
+        }
+        _ => {
+            errors.push(err(
+                doc,
+                &at,
+                "a step needs `config:` (a path or a pattern)",
+            ));
+            Vec::new()
+        }
+    };
+    let mut after = Vec::new();
+    match obj.get("after") {
+        None => {}
+        Some(Value::Array(items)) => {
+            for (j, a) in items.iter().enumerate() {
+                match a.as_str() {
+                    Some(s) => after.push((s.to_string(), format!("{at}/after/{j}"))),
+                    None => errors.push(err(
+                        doc,
+                        &format!("{at}/after/{j}"),
+                        "`after` lists step names",
+                    )),
+                }
+            }
+        }
+        Some(Value::String(s)) => after.push((s.clone(), format!("{at}/after"))),
+        Some(_) => errors.push(err(doc, &format!("{at}/after"), "`after` lists step names")),
+    }
+    let action = match obj.get("run") {
+        None => Action::Deploy,
+        Some(r) => Action::Run(run_step(doc, &format!("{at}/run"), r, errors)),
+    };
+    if let Action::Run(_) = action
+        && configs.len() > 1
+    {
+        errors.push(err(
+            doc,
+            &format!("{at}/config"),
+            "a `run:` step takes one config, not a pattern",
+        ));
+    }
+    (errors.len() == before).then_some(Written {
+        name,
+        pointer: at,
+        configs,
+        after,
+        action,
+    })
+}
+
+fn run_step(doc: &Document, at: &str, v: &Value, errors: &mut Vec<Diagnostic>) -> RunStep {
+    let mut out = RunStep::default();
+    let obj = match v {
+        Value::Object(o) => o,
+        // `run: {}` and `run: true` both mean the task definition's own command.
+        Value::Bool(true) => return out,
+        _ => {
+            errors.push(
+                err(doc, at, "`run` is a mapping (command, container, env)")
+                    .hint("run: {command: [./migrate, up]}"),
+            );
+            return out;
+        }
+    };
+    unknown_keys(doc, at, obj, RUN_KEYS, errors);
+    match obj.get("command") {
+        None => {}
+        Some(Value::Array(words)) if !words.is_empty() => {
+            let w: Vec<String> = words.iter().filter_map(scalar).collect();
+            if w.len() == words.len() {
+                out.command = Some(w);
+            } else {
+                errors.push(err(
+                    doc,
+                    &format!("{at}/command"),
+                    "command words are strings",
+                ));
+            }
+        }
+        Some(Value::String(s)) => match shlex::split(s) {
+            Some(w) if !w.is_empty() => out.command = Some(w),
+            _ => errors.push(
+                err(
+                    doc,
+                    &format!("{at}/command"),
+                    format!("command {s:?} cannot be split into words"),
+                )
+                .hint("write it as a list: [sh, -c, \"./migrate up\"]"),
+            ),
+        },
+        Some(_) => errors.push(err(
+            doc,
+            &format!("{at}/command"),
+            "`command` is a list of words (or one string split like a shell)",
+        )),
+    }
+    match obj.get("container") {
+        None => {}
+        Some(Value::String(s)) if !s.is_empty() => out.container = Some(s.clone()),
+        Some(_) => errors.push(err(
+            doc,
+            &format!("{at}/container"),
+            "`container` is a name",
+        )),
+    }
+    match obj.get("env") {
+        None => {}
+        Some(Value::Object(m)) => {
+            for (k, v) in m {
+                match scalar(v) {
+                    Some(s) => out.env.push((k.clone(), s)),
+                    None => errors.push(err(
+                        doc,
+                        &format!("{at}/env/{}", render::spans::escape_token(k)),
+                        "`env` values are strings",
+                    )),
+                }
+            }
+        }
+        Some(_) => errors.push(err(
+            doc,
+            &format!("{at}/env"),
+            "`env` is a mapping NAME: value",
+        )),
+    }
+    out
+}
+
+fn valid_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+/// The name of an unnamed step's config: its folder (`services/api/cortado.yml` -> `api`), else
+/// the file's stem.
+fn folder_name(config: &Path) -> String {
+    config
+        .parent()
+        .and_then(Path::file_name)
+        .or_else(|| config.file_stem())
+        .map_or_else(
+            || config.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        )
+}
+
+/// Names resolved, `after:` turned into step indexes, cycles refused.
+fn resolve(doc: &Document, written: Vec<Written>, errors: &mut Vec<Diagnostic>) -> Vec<Step> {
+    let mut steps: Vec<Step> = Vec::new();
+    // Per step: where it was written (for errors) and the written step it came from.
+    let mut origin: Vec<usize> = Vec::new();
+    let mut by_name: BTreeMap<String, (usize, Vec<usize>)> = BTreeMap::new();
+    for (w, ws) in written.iter().enumerate() {
+        for c in &ws.configs {
+            let name = ws.name.clone().unwrap_or_else(|| folder_name(c));
+            let entry = by_name.entry(name.clone()).or_insert((w, Vec::new()));
+            if entry.0 != w {
+                errors.push(
+                    err(
+                        doc,
+                        &ws.pointer,
+                        format!(
+                            "two steps are named {name:?} (steps {} and {})",
+                            entry.0 + 1,
+                            w + 1
+                        ),
+                    )
+                    .hint("give one of them a `name:`"),
+                );
+                continue;
+            }
+            entry.1.push(steps.len());
+            steps.push(Step {
+                name,
+                config: c.clone(),
+                action: ws.action.clone(),
+                after: Vec::new(),
+            });
+            origin.push(w);
+        }
+    }
+    // A config deployed by two steps would be deployed twice in one run.
+    let mut deployed: BTreeMap<&Path, usize> = BTreeMap::new();
+    for (i, s) in steps.iter().enumerate() {
+        if s.action == Action::Deploy
+            && let Some(first) = deployed.insert(&s.config, i)
+        {
+            errors.push(err(
+                doc,
+                &written[origin[i]].pointer,
+                format!(
+                    "{} is deployed by two steps ({:?} and {:?})",
+                    s.config.display(),
+                    steps[first].name,
+                    s.name
+                ),
+            ));
+        }
+    }
+    for i in 0..steps.len() {
+        let ws = &written[origin[i]];
+        let mut after = BTreeSet::new();
+        for (name, pointer) in &ws.after {
+            match by_name.get(name) {
+                Some((w, _)) if *w == origin[i] => errors.push(err(
+                    doc,
+                    pointer,
+                    format!("step {name:?} cannot wait for itself"),
+                )),
+                Some((_, members)) => after.extend(members.iter().copied()),
+                None => {
+                    let mut d = err(
+                        doc,
+                        pointer,
+                        format!("`after` names {name:?}, which is no step of this release"),
+                    );
+                    d.hint = Some(
+                        match crate::error::did_you_mean(name, by_name.keys().map(String::as_str)) {
+                            Some(s) => format!("did you mean {s:?}?"),
+                            None => format!(
+                                "steps: {}",
+                                by_name.keys().cloned().collect::<Vec<_>>().join(", ")
+                            ),
+                        },
+                    );
+                    errors.push(d);
+                }
+            }
+        }
+        steps[i].after = after.into_iter().collect();
+    }
+    if errors.is_empty()
+        && let Some(cycle) = find_cycle(&steps)
+    {
+        let names: Vec<&str> = cycle.iter().map(|i| steps[*i].name.as_str()).collect();
+        errors.push(
+            err(
+                doc,
+                &written[origin[cycle[0]]].pointer,
+                format!(
+                    "the steps wait for each other in a circle: {}",
+                    names.join(" -> ")
+                ),
+            )
+            .hint("remove one of these `after:` entries"),
+        );
+    }
+    steps
+}
+
+/// A cycle of `after:` edges, as step indexes from its first step back to it, if any.
+fn find_cycle(steps: &[Step]) -> Option<Vec<usize>> {
+    // 0 unvisited, 1 on the current path, 2 done.
+    fn visit(
+        i: usize,
+        steps: &[Step],
+        mark: &mut [u8],
+        path: &mut Vec<usize>,
+    ) -> Option<Vec<usize>> {
+        mark[i] = 1;
+        path.push(i);
+        for &j in &steps[i].after {
+            if mark[j] == 1 {
+                let from = path.iter().position(|p| *p == j).unwrap_or(0);
+                let mut cycle = path[from..].to_vec();
+                cycle.push(j);
+                return Some(cycle);
+            }
+            if mark[j] == 0
+                && let Some(c) = visit(j, steps, mark, path)
+            {
+                return Some(c);
+            }
+        }
+        path.pop();
+        mark[i] = 2;
+        None
+    }
+    let mut mark = vec![0u8; steps.len()];
+    for i in 0..steps.len() {
+        if mark[i] == 0
+            && let Some(c) = visit(i, steps, &mut mark, &mut Vec::new())
+        {
+            return Some(c);
+        }
+    }
+    None
+}
+
+/// How a step ended, as far as the schedule cares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ended {
+    Succeeded,
+    Failed,
+    /// Never started; the reason is for the report.
+    Skipped(String),
+}
+
+/// What the scheduler says next.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Wave {
+    /// Steps to start now (indexes, in file order).
+    pub start: Vec<usize>,
+    /// Steps that will never start, with why.
+    pub skip: Vec<(usize, String)>,
+}
+
+/// The pure scheduler of a release: which steps start next, given how the others ended.
+#[derive(Debug, Clone)]
+pub struct Schedule<'a> {
+    steps: &'a [Step],
+    /// What a step is called in messages (its service's name, for a deploy step).
+    names: Vec<String>,
+    parallel: usize,
+    policy: OnFailure,
+    ended: Vec<Option<Ended>>,
+}
+
+impl<'a> Schedule<'a> {
+    /// `names`: what each step is called in messages (the step's name when it has none).
+    pub fn new(steps: &'a [Step], names: Vec<String>, parallel: usize, policy: OnFailure) -> Self {
+        let names = (0..steps.len())
+            .map(|i| {
+                names
+                    .get(i)
+                    .cloned()
+                    .unwrap_or_else(|| steps[i].name.clone())
+            })
+            .collect();
+        Schedule {
+            steps,
+            names,
+            parallel: parallel.max(1),
+            policy,
+            ended: vec![None; steps.len()],
+        }
+    }
+
+    /// Records how a started step ended.
+    pub fn ended(&mut self, step: usize, how: Ended) {
+        self.ended[step] = Some(how);
+    }
+
+    /// The next wave: skips first (dependents of a failed or skipped step; every step not
+    /// started once a step failed under `stop` or `rollback-all`), then up to `parallel`
+    /// ready steps. An empty wave means the release is over.
+    pub fn next_wave(&mut self) -> Wave {
+        let mut wave = Wave::default();
+        let first_failure = self
+            .ended
+            .iter()
+            .position(|e| e == &Some(Ended::Failed))
+            .map(|i| self.names[i].clone());
+        loop {
+            let mut skipped_any = false;
+            for i in 0..self.steps.len() {
+                if self.ended[i].is_some() {
+                    continue;
+                }
+                let why = if let (Some(failed), OnFailure::Stop | OnFailure::RollbackAll) =
+                    (&first_failure, self.policy)
+                {
+                    Some(format!(
+                        "not started: {failed} failed and the release stops (--on-failure {})",
+                        self.policy.name()
+                    ))
+                } else {
+                    self.steps[i]
+                        .after
+                        .iter()
+                        .find_map(|&d| match &self.ended[d] {
+                            Some(Ended::Failed) => {
+                                Some(format!("not started: {} failed", self.names[d]))
+                            }
+                            Some(Ended::Skipped(_)) => {
+                                Some(format!("not started: {} did not run", self.names[d]))
+                            }
+                            _ => None,
+                        })
+                };
+                if let Some(why) = why {
+                    self.ended[i] = Some(Ended::Skipped(why.clone()));
+                    wave.skip.push((i, why));
+                    skipped_any = true;
+                }
+            }
+            if !skipped_any {
+                break;
+            }
+        }
+        for i in 0..self.steps.len() {
+            if wave.start.len() == self.parallel {
+                break;
+            }
+            let ready = self.ended[i].is_none()
+                && self.steps[i]
+                    .after
+                    .iter()
+                    .all(|&d| self.ended[d] == Some(Ended::Succeeded));
+            if ready {
+                wave.start.push(i);
+            }
+        }
+        wave
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn step(name: &str, after: &[usize]) -> Step {
+        Step {
+            name: name.into(),
+            config: PathBuf::from(format!("{name}/cortado.yml")),
+            action: Action::Deploy,
+            after: after.to_vec(),
+        }
+    }
+
+    fn doc(dir: &Path, text: &str) -> Result<Release> {
+        let path = dir.join("cortado-release.yml");
+        std::fs::write(&path, text).unwrap();
+        load(&path)
+    }
+
+    fn tree(names: &[&str]) -> tempdir::Dir {
+        let d = tempdir::Dir::new();
+        for n in names {
+            std::fs::create_dir_all(d.0.join(n)).unwrap();
+            std::fs::write(d.0.join(n).join("cortado.yml"), "service: x\n").unwrap();
+        }
+        d
+    }
+
+    mod tempdir {
+        pub struct Dir(pub std::path::PathBuf);
+        impl Dir {
+            pub fn new() -> Self {
+                static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+                let p = std::env::temp_dir().join(format!(
+                    "cortado-release-{}-{}",
+                    std::process::id(),
+                    N.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+                ));
+                let _ = std::fs::remove_dir_all(&p);
+                std::fs::create_dir_all(&p).unwrap();
+                Dir(p)
+            }
+        }
+        impl Drop for Dir {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_dir_all(&self.0);
+            }
+        }
+    }
+
+    #[test]
+    fn waves_follow_after_and_the_parallel_bound() {
+        // migrate -> api -> web; w1, w2, w3 free.
+        let steps = vec![
+            step("migrate", &[]),
+            step("api", &[0]),
+            step("web", &[1]),
+            step("w1", &[]),
+            step("w2", &[]),
+            step("w3", &[]),
+        ];
+        let mut s = Schedule::new(&steps, Vec::new(), 3, OnFailure::RollbackFailed);
+        let w = s.next_wave();
+        assert_eq!(w.start, vec![0, 3, 4]);
+        for i in w.start {
+            s.ended(i, Ended::Succeeded);
+        }
+        assert_eq!(s.next_wave().start, vec![1, 5]);
+        s.ended(1, Ended::Succeeded);
+        s.ended(5, Ended::Succeeded);
+        assert_eq!(s.next_wave().start, vec![2]);
+        s.ended(2, Ended::Succeeded);
+        assert_eq!(s.next_wave(), Wave::default());
+    }
+
+    #[test]
+    fn dependents_of_a_failure_are_skipped_transitively_and_others_go_on() {
+        let steps = vec![
+            step("migrate", &[]),
+            step("api", &[0]),
+            step("web", &[1]),
+            step("w1", &[]),
+        ];
+        let mut s = Schedule::new(&steps, Vec::new(), 1, OnFailure::RollbackFailed);
+        assert_eq!(s.next_wave().start, vec![0]);
+        s.ended(0, Ended::Failed);
+        let w = s.next_wave();
+        assert_eq!(w.start, vec![3]);
+        assert_eq!(
+            w.skip,
+            vec![
+                (1, "not started: migrate failed".to_string()),
+                (2, "not started: api did not run".to_string())
+            ]
+        );
+    }
+
+    #[test]
+    fn stop_and_rollback_all_start_nothing_after_a_failure() {
+        for policy in [OnFailure::Stop, OnFailure::RollbackAll] {
+            let steps = vec![step("a", &[]), step("b", &[]), step("c", &[])];
+            let mut s = Schedule::new(&steps, Vec::new(), 1, policy);
+            assert_eq!(s.next_wave().start, vec![0]);
+            s.ended(0, Ended::Failed);
+            let w = s.next_wave();
+            assert!(w.start.is_empty());
+            assert_eq!(w.skip.len(), 2, "{policy:?}");
+            assert!(w.skip[0].1.contains(policy.name()), "{:?}", w.skip);
+        }
+    }
+
+    #[test]
+    fn a_release_file_resolves_patterns_names_and_after() {
+        let d = tree(&["api", "web", "workers/a", "workers/b"]);
+        let r = doc(
+            &d.0,
+            "envfiles: [release.env]\next_str: {ENV: prod}\nparallel: 4\non_failure: stop\nsteps:\n\
+             - name: migrate\n  config: api/cortado.yml\n  run: {command: [./migrate, up]}\n\
+             - config: api/cortado.yml\n  after: [migrate]\n\
+             - config: web/cortado.yml\n  after: [api]\n\
+             - name: workers\n  config: workers/*/cortado.yml\n\
+             - config: web/cortado.yml\n  name: web-again\n  run: true\n  after: [workers]\n",
+        )
+        .unwrap();
+        let names: Vec<&str> = r.steps.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["migrate", "api", "web", "workers", "workers", "web-again"]
+        );
+        assert_eq!(r.steps[1].after, vec![0]);
+        assert_eq!(r.steps[2].after, vec![1]);
+        assert_eq!(r.steps[5].after, vec![3, 4]);
+        assert_eq!(
+            r.steps[0].action,
+            Action::Run(RunStep {
+                command: Some(vec!["./migrate".into(), "up".into()]),
+                ..RunStep::default()
+            })
+        );
+        assert_eq!(r.envfiles, vec![d.0.join("release.env")]);
+        assert_eq!(r.ext_str, vec![("ENV".into(), "prod".into())]);
+        assert_eq!((r.parallel, r.on_failure), (Some(4), Some(OnFailure::Stop)));
+        // api's and web's configs are read once although two steps use each.
+        assert_eq!(r.config_paths().len(), 4);
+    }
+
+    #[test]
+    fn release_file_errors_are_located_and_all_listed() {
+        let d = tree(&["api", "web"]);
+        let e = doc(
+            &d.0,
+            "steps:\n- config: api/cortado.yml\n  after: [wbe]\n- config: web/cortado.yml\n  aftr: [api]\n- config: nope/cortado.yml\n",
+        )
+        .unwrap_err();
+        let msgs: Vec<String> = e
+            .diagnostics
+            .iter()
+            .map(|d| {
+                format!(
+                    "{}:{}",
+                    d.location.as_ref().map_or(0, |l| l.line),
+                    d.message
+                )
+            })
+            .collect();
+        // The unknown key and the missing file are reported together (the `after` names are
+        // checked once every step parses).
+        assert!(
+            msgs.iter()
+                .any(|m| m.starts_with("5:") && m.contains("\"aftr\"")),
+            "{msgs:?}"
+        );
+        assert!(
+            msgs.iter()
+                .any(|m| m.starts_with("6:") && m.contains("nope/cortado.yml")),
+            "{msgs:?}"
+        );
+        let e = doc(
+            &d.0,
+            "steps:\n- config: api/cortado.yml\n  after: [wep]\n- config: web/cortado.yml\n",
+        )
+        .unwrap_err();
+        let d0 = &e.diagnostics[0];
+        assert_eq!(d0.location.as_ref().map(|l| l.line), Some(3));
+        assert!(d0.message.contains("\"wep\""));
+        assert_eq!(d0.hint.as_deref(), Some("did you mean \"web\"?"));
+    }
+
+    #[test]
+    fn cycles_and_double_deploys_are_refused() {
+        let d = tree(&["a", "b"]);
+        let e = doc(
+            &d.0,
+            "steps:\n- config: a/cortado.yml\n  after: [b]\n- config: b/cortado.yml\n  after: [a]\n",
+        )
+        .unwrap_err();
+        assert!(
+            e.diagnostics[0].message.contains("a -> b -> a"),
+            "{:?}",
+            e.diagnostics
+        );
+        let e = doc(
+            &d.0,
+            "steps:\n- config: a/cortado.yml\n- name: again\n  config: a/cortado.yml\n",
+        )
+        .unwrap_err();
+        assert!(e.diagnostics[0].message.contains("deployed by two steps"));
+        let e = doc(&d.0, "steps: []\n").unwrap_err();
+        assert!(e.diagnostics[0].message.contains("non-empty"));
+        let e = doc(
+            &d.0,
+            "steps:\n- config: a/cortado.yml\n  run: {command: 3}\n",
+        )
+        .unwrap_err();
+        assert!(e.diagnostics[0].message.contains("command"));
+    }
+}

@@ -215,6 +215,49 @@ impl ServicePlan {
     }
 
     /// The plan as a Markdown section (PR comment, job summary).
+    /// The sections of a pull-request comment over several services: a summary line (how
+    /// many change, the monthly cost moved in total), each changed service in full, then the
+    /// unchanged ones together on one line. One service: its section alone.
+    pub fn release_markdown(plans: &[ServicePlan]) -> Vec<String> {
+        if plans.len() <= 1 {
+            return plans.iter().map(ServicePlan::markdown).collect();
+        }
+        let (changed, same): (Vec<&ServicePlan>, Vec<&ServicePlan>) =
+            plans.iter().partition(|p| p.changed());
+        let total: f64 = changed
+            .iter()
+            .filter_map(|p| p.cost())
+            .map(|d| d.amount())
+            .sum();
+        let mut head = format!(
+            "**{} services**: {} change, {} unchanged",
+            plans.len(),
+            changed.len(),
+            same.len()
+        );
+        if total.abs() >= 0.005 {
+            head.push_str(&format!(
+                "; Fargate on-demand cost {}{:.2} USD/month in total",
+                if total >= 0.0 { "+" } else { "-" },
+                total.abs()
+            ));
+        }
+        head.push('.');
+        let mut out = vec![head];
+        out.extend(changed.iter().map(|p| p.markdown()));
+        if !same.is_empty() {
+            out.push(format!(
+                "✅ Unchanged ({}): {}",
+                same.len(),
+                same.iter()
+                    .map(|p| format!("`{}`", p.service))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        out
+    }
+
     pub fn markdown(&self) -> String {
         let icon = if self.changed() { "🔶" } else { "✅" };
         let mut out = format!(
@@ -458,6 +501,29 @@ mod tests {
             strategy: "ROLLING".into(),
             rollout: "rolling update".into(),
         }
+    }
+
+    #[test]
+    fn a_release_comment_puts_changes_first_and_folds_the_rest() {
+        let same = |name: &str| {
+            let mut p = plan(task("web:1", "256", "512"), task("web:1", "256", "512"));
+            p.service = name.into();
+            p
+        };
+        let mut up = plan(task("web:1", "256", "512"), task("web:2", "512", "1024"));
+        up.service = "api".into();
+        let sections = ServicePlan::release_markdown(&[same("mail"), up, same("images")]);
+        assert_eq!(sections.len(), 3, "{sections:#?}");
+        assert!(
+            sections[0]
+                .starts_with("**3 services**: 1 change, 2 unchanged; Fargate on-demand cost +"),
+            "{}",
+            sections[0]
+        );
+        assert!(sections[1].contains("`api`"), "{}", sections[1]);
+        assert_eq!(sections[2], "✅ Unchanged (2): `mail`, `images`");
+        // One service: its section only, as before.
+        assert_eq!(ServicePlan::release_markdown(&[same("mail")]).len(), 1);
     }
 
     fn words(service: Value, gates: usize) -> String {

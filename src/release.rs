@@ -134,6 +134,18 @@ impl Release {
         }
     }
 
+    /// The configs whose services the release deploys (not those only run as one-off tasks),
+    /// each once, in step order: what `diff` and `cost` look at.
+    pub fn deployed_configs(&self) -> Vec<PathBuf> {
+        let mut out: Vec<PathBuf> = Vec::new();
+        for s in self.steps.iter().filter(|s| s.action == Action::Deploy) {
+            if !out.contains(&s.config) {
+                out.push(s.config.clone());
+            }
+        }
+        out
+    }
+
     /// Every config the release reads, each once, in step order.
     pub fn config_paths(&self) -> Vec<PathBuf> {
         let mut out: Vec<PathBuf> = Vec::new();
@@ -151,6 +163,13 @@ impl Release {
 pub fn load(path: &Path) -> Result<Release> {
     // The release file itself is rendered with the process environment only: its own
     // envfiles are for the configs.
+    if !path.is_file() {
+        return Err(Error::input(
+            Diagnostic::error(format!("release file {} does not exist", path.display())).hint(
+                "--release takes a release file (see the README's \"Releases\"); -c takes configs",
+            ),
+        ));
+    }
     let ctx = RenderContext::from_env(&[])?;
     let doc = render::load(&ctx, path)?;
     parse(&doc)
@@ -383,9 +402,17 @@ fn step(
         None => {}
         Some(Value::Array(items)) => {
             for (j, a) in items.iter().enumerate() {
-                match a.as_str() {
-                    Some(s) => after.push((s.to_string(), format!("{at}/after/{j}"))),
-                    None => errors.push(err(
+                match a {
+                    Value::String(s) => after.push((s.to_string(), format!("{at}/after/{j}"))),
+                    Value::Bool(_) | Value::Number(_) => errors.push(
+                        err(
+                            doc,
+                            &format!("{at}/after/{j}"),
+                            format!("`after` lists step names; this one reads as {a}"),
+                        )
+                        .hint("quote it (YAML reads y, yes, on and numbers as other types)"),
+                    ),
+                    _ => errors.push(err(
                         doc,
                         &format!("{at}/after/{j}"),
                         "`after` lists step names",
@@ -918,8 +945,10 @@ mod tests {
         assert_eq!(r.envfiles, vec![d.0.join("release.env")]);
         assert_eq!(r.ext_str, vec![("ENV".into(), "prod".into())]);
         assert_eq!((r.parallel, r.on_failure), (Some(4), Some(OnFailure::Stop)));
-        // api's and web's configs are read once although two steps use each.
+        // api's and web's configs are read once although two steps use each; the migration's
+        // config (api's) is also deployed, web-again's is only run.
         assert_eq!(r.config_paths().len(), 4);
+        assert_eq!(r.deployed_configs().len(), 4);
     }
 
     #[test]

@@ -8,12 +8,16 @@ use super::session;
 use crate::cli::{DiffArgs, DiffFormat};
 use crate::deploy::apply::{self, DeployFlags};
 use crate::error::{ExitCode, Result};
+use crate::plan::ServicePlan;
 use crate::report::Printer;
 use crate::settings::Settings;
 
 /// `cortado diff`: exit 0 without changes, 2 with changes.
 pub async fn run(settings: &Settings, printer: &mut Printer, args: &DiffArgs) -> Result<ExitCode> {
-    let (locals, s) = session::open(settings, printer).await?;
+    let (mut locals, s) = session::open(settings, printer).await?;
+    // A release's one-off task configs (migrations) are run, not deployed: no plan for them.
+    let deployed = settings.release()?.deployed_configs();
+    locals.retain(|l| deployed.contains(&l.config.path));
     let mut plans = Vec::new();
     for local in &locals {
         plans.push(
@@ -30,13 +34,7 @@ pub async fn run(settings: &Settings, printer: &mut Printer, args: &DiffArgs) ->
             }
         }
         DiffFormat::Markdown => {
-            printer.out(
-                &plans
-                    .iter()
-                    .map(|p| p.markdown())
-                    .collect::<Vec<_>>()
-                    .join("\n"),
-            );
+            printer.out(&ServicePlan::release_markdown(&plans).join("\n\n"));
         }
         DiffFormat::Json => printer.out_json(&json!({
             "changed": changed,
@@ -45,9 +43,9 @@ pub async fn run(settings: &Settings, printer: &mut Printer, args: &DiffArgs) ->
     }
     if args.comment {
         let api = crate::github::GitHubApi::from_env(None)?;
-        let sections: Vec<String> = plans
+        let sections: Vec<String> = ServicePlan::release_markdown(&plans)
             .iter()
-            .map(|p| printer.secrets().mask(&p.markdown()))
+            .map(|s| printer.secrets().mask(s))
             .collect();
         let body = crate::github::comment_body("diff", "cortado: deploy plan", &sections);
         let action = crate::github::upsert_comment(&api, "diff", &body).await?;

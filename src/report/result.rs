@@ -61,11 +61,12 @@ pub fn finish_with(
             md.push('\n');
             md.push_str(&charts);
         }
-        for r in &run.services {
-            if let Some(p) = &r.plan {
-                md.push('\n');
-                md.push_str(&p.markdown());
-            }
+        let plans: Vec<crate::plan::ServicePlan> =
+            run.services.iter().filter_map(|r| r.plan.clone()).collect();
+        for section in crate::plan::ServicePlan::release_markdown(&plans) {
+            md.push('\n');
+            md.push_str(&section);
+            md.push('\n');
         }
         super::github::append_summary_from_env(&printer.secrets().mask(&md))?;
     }

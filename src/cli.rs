@@ -426,6 +426,8 @@ pub enum RenderTarget {
     Config,
     Taskdef,
     Servicedef,
+    /// An Express Mode service's definition (`express_definition:`).
+    Expressdef,
 }
 
 #[derive(Debug, Subcommand)]

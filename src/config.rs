@@ -33,6 +33,7 @@ const KNOWN_KEYS: &[&str] = &[
     "service",
     "service_definition",
     "task_definition",
+    "express_definition",
     "timeout",
     "plugins",
     "codedeploy",
@@ -60,6 +61,8 @@ pub struct Config {
     pub service: Option<String>,
     pub service_definition: Option<PathBuf>,
     pub task_definition: Option<PathBuf>,
+    /// An ECS Express Mode service's definition (CreateExpressGatewayService input).
+    pub express_definition: Option<PathBuf>,
     pub timeout: Option<Duration>,
     pub plugins: Vec<Plugin>,
     pub codedeploy: Option<Value>,
@@ -150,6 +153,7 @@ pub fn load(ctx: &RenderContext, path: &Path) -> Result<Config> {
     let service = r.string("service");
     let service_definition = r.string("service_definition").and_then(resolve);
     let task_definition = r.string("task_definition").and_then(resolve);
+    let express_definition = r.string("express_definition").and_then(resolve);
     let timeout = r.duration("timeout");
     let plugins = r.plugins();
     let codedeploy = obj.get("codedeploy").filter(|v| !v.is_null()).cloned();
@@ -180,6 +184,7 @@ pub fn load(ctx: &RenderContext, path: &Path) -> Result<Config> {
         service,
         service_definition,
         task_definition,
+        express_definition,
         timeout,
         plugins,
         codedeploy,

@@ -12,6 +12,7 @@ pub mod ecr;
 pub mod ecs;
 pub mod elb;
 mod error;
+pub mod express;
 pub mod json;
 mod logs;
 mod lookup;

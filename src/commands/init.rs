@@ -80,6 +80,9 @@ pub async fn run(
             s.clients.region(),
         ));
     };
+    if svc.resource_management_type().map(|t| t.as_str()) == Some("ECS") {
+        return init_express(&s.clients, printer, opts, &svc).await;
+    }
     let td_arn = svc.task_definition().unwrap_or_default().to_string();
     let (td, tags) = s.clients.describe_task_definition(&td_arn).await?;
     let mut task = task_definition_for_compare(&task_definition_json(&td, &tags)?);
@@ -98,6 +101,62 @@ pub async fn run(
     write(&config, &yml)?;
     write(&paths[1], &pretty(&service)?)?;
     write(&paths[2], &pretty(&task)?)?;
+    for p in &paths {
+        printer.info(&format!("wrote {}", p.display()));
+    }
+    printer.info(&format!(
+        "next: `cortado diff -c {}` should show nothing",
+        config.display()
+    ));
+    Ok(ExitCode::Success)
+}
+
+/// An Express Mode service: `cortado.yml` with `express_definition:` and the definition (the
+/// service's newest configuration in the CreateExpressGatewayService input shape), as
+/// ecspresso's init writes them.
+async fn init_express(
+    clients: &crate::aws::Clients,
+    printer: &Printer,
+    opts: &InitOptions,
+    svc: &crate::aws::types::ecs::Service,
+) -> Result<ExitCode> {
+    let ext = if opts.jsonnet { "jsonnet" } else { "json" };
+    let config = opts.dir.join("cortado.yml");
+    let file = format!("express-def.{ext}");
+    let paths = [config.clone(), opts.dir.join(&file)];
+    if !opts.force
+        && let Some(existing) = paths.iter().find(|p| p.exists())
+    {
+        return Err(Error::input(
+            Diagnostic::error(format!(
+                "{} exists: nothing was written",
+                existing.display()
+            ))
+            .hint("pass --force to overwrite, or --dir to write elsewhere"),
+        ));
+    }
+    let ex = clients
+        .describe_express_service(svc.service_arn().unwrap_or_default())
+        .await?;
+    let mut def = crate::aws::express::express_definition_json(&ex)?;
+    if let Some(name) = &opts.image_tag_env
+        && let Some(image) = def
+            .pointer("/primaryContainer/image")
+            .and_then(Value::as_str)
+    {
+        let mut t = serde_json::json!({"containerDefinitions": [{"image": image}]});
+        template_image_tags(&mut t, name);
+        def["primaryContainer"]["image"] = t["containerDefinitions"][0]["image"].clone();
+    }
+    let region = clients.region().to_string();
+    let yml = format!(
+        "# Written by `cortado init` from the live Express Mode service {service} in cluster {cluster} ({region}).\nregion: {region}\ncluster: {cluster}\nservice: {service}\nexpress_definition: {file}\ntimeout: 10m\n",
+        service = opts.service,
+        cluster = opts.cluster,
+    );
+    std::fs::create_dir_all(&opts.dir).map_err(|e| Error::io(&opts.dir, &e, "create"))?;
+    write(&config, &yml)?;
+    write(&paths[1], &pretty(&def)?)?;
     for p in &paths {
         printer.info(&format!("wrote {}", p.display()));
     }

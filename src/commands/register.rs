@@ -10,6 +10,15 @@ use crate::settings::Settings;
 /// `cortado register`: registers the rendered task definition.
 pub async fn run(settings: &Settings, printer: &mut Printer) -> Result<ExitCode> {
     let (locals, s) = session::open(settings, printer).await?;
+    if let Some(l) = locals.iter().find(|l| l.express.is_some()) {
+        return Err(crate::error::Error::input(
+            crate::error::Diagnostic::error(format!(
+                "{} is an Express Mode service (express_definition): ECS registers its task definitions",
+                l.config.path.display()
+            ))
+            .hint("deploy it: UpdateExpressGatewayService registers the new revision"),
+        ));
+    }
     for local in &locals {
         let td = s
             .clients

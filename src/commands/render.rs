@@ -32,6 +32,7 @@ pub fn run(
             RenderTarget::Config,
             RenderTarget::Taskdef,
             RenderTarget::Servicedef,
+            RenderTarget::Expressdef,
         ]
     } else {
         targets.to_vec()
@@ -65,6 +66,22 @@ pub fn run(
                         None => None,
                     },
                 ),
+                RenderTarget::Expressdef => (
+                    "expressdef",
+                    match &cfg.express_definition {
+                        Some(p) => {
+                            let doc = cfg.load_definition(&ctx, "express_definition", p)?;
+                            let loaded = model::express_definition(&doc);
+                            let mut v = api_input(printer, loaded.json, loaded.diagnostics)?;
+                            // What CreateExpressGatewayService is sent: the config's names.
+                            v["serviceName"] =
+                                Value::String(cfg.service.clone().unwrap_or_default());
+                            v["cluster"] = Value::String(cfg.cluster.clone());
+                            Some(v)
+                        }
+                        None => None,
+                    },
+                ),
             };
             match value {
                 Some(v) => {
@@ -74,10 +91,10 @@ pub fn run(
                     return Err(crate::error::Error::msg(format!(
                         "{} names no {}",
                         cfg.path.display(),
-                        if name == "taskdef" {
-                            "task_definition"
-                        } else {
-                            "service_definition"
+                        match name {
+                            "taskdef" => "task_definition",
+                            "expressdef" => "express_definition",
+                            _ => "service_definition",
                         }
                     ))
                     .with_hint("add the key to the config file"));

@@ -494,7 +494,20 @@ pub async fn one_off(
         Existing(String),
         Register,
     }
-    let source = if let Some(rev) = opts.revision {
+    // An Express Mode service's task definitions are ECS's: run the one the service runs.
+    let source = if local.express.is_some() && opts.revision.is_none() {
+        match live_td.clone() {
+            Some(arn) => Source::Existing(arn),
+            None => {
+                return Err(bad(
+                    format!(
+                        "{service} is an Express Mode service that does not exist yet in cluster {cluster}, so there is no task definition to run"
+                    ),
+                    "deploy it first: ECS registers an Express Mode service's task definition",
+                ));
+            }
+        }
+    } else if let Some(rev) = opts.revision {
         let (td, _) = clients
             .describe_task_definition(&format!("{family}:{rev}"))
             .await?;

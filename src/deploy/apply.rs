@@ -72,6 +72,9 @@ impl Decision {
 
 /// Compares the rendered definitions with what runs and decides what to do. Read-only.
 pub async fn decide(clients: &Clients, local: &Local, flags: &DeployFlags) -> Result<Decision> {
+    if local.express.is_some() {
+        return super::express::decide(clients, local, flags).await;
+    }
     let cluster = &local.config.cluster;
     let service = local.service_name()?;
     let live = clients.describe_service(cluster, service).await?;
@@ -238,6 +241,9 @@ pub async fn apply(
     flags: &DeployFlags,
     emitter: &Emitter,
 ) -> Result<(String, Option<Started>)> {
+    if local.express.is_some() {
+        return super::express::apply(clients, local, decision, flags, emitter).await;
+    }
     let cluster = &local.config.cluster;
     let service = local.service_name()?;
     let td_arn = match &decision.choice {

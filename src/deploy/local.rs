@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use super::rollback::WaitRollback;
 use super::state::LifecycleStage;
@@ -98,6 +98,11 @@ pub struct Local {
     pub task_json: Value,
     pub service: Option<CreateServiceInput>,
     pub service_json: Option<Value>,
+    /// An Express Mode service's definition (`express_definition:`): the
+    /// CreateExpressGatewayService input as camelCase JSON, without `serviceName` and
+    /// `cluster` (the config's). For such a service `task` is the task definition ECS derives
+    /// from it ([`express_task_json`]): read by verify, cost and the sandbox, never registered.
+    pub express: Option<Value>,
     pub rollout: Rollout,
     /// Warnings and notes worth showing (errors stop the run instead).
     pub warnings: Vec<Diagnostic>,
@@ -181,6 +186,9 @@ pub fn load_all(ctx: &RenderContext, paths: &[PathBuf], lookups: &Lookups) -> Lo
 /// definitions are rendered even when one fails); any error fails the whole config.
 pub fn load(ctx: &RenderContext, config: Config) -> Result<Local> {
     let mut findings: Vec<Diagnostic> = config.warnings.clone();
+    if let Some(path) = config.express_definition.clone() {
+        return load_express(ctx, config, &path, findings);
+    }
     let Some(task_path) = config.task_definition.clone() else {
         findings.push(
             Diagnostic::error("the config names no task_definition")
@@ -258,9 +266,146 @@ pub fn load(ctx: &RenderContext, config: Config) -> Result<Local> {
         task_json,
         service: service_input,
         service_json,
+        express: None,
         rollout,
         warnings: findings,
     })
+}
+
+/// The container name ECS gives the one container of an Express Mode service's task
+/// definition as the sandbox models it (AWS does not document it; see the README).
+pub const EXPRESS_CONTAINER: &str = "Main";
+
+/// An Express Mode config: its `express_definition` rendered and checked against the
+/// CreateExpressGatewayService input shape. ECS registers the task definition and owns the
+/// service attributes, so `task_definition` and `service_definition` are ignored (with a
+/// warning) when given too.
+fn load_express(
+    ctx: &RenderContext,
+    config: Config,
+    path: &std::path::Path,
+    mut findings: Vec<Diagnostic>,
+) -> Result<Local> {
+    for key in ["task_definition", "service_definition"] {
+        let given = match key {
+            "task_definition" => config.task_definition.is_some(),
+            _ => config.service_definition.is_some(),
+        };
+        if given {
+            findings.push(
+                Diagnostic::warning(format!(
+                    "{key} is ignored: an Express Mode service (express_definition) has its task definition and service made by ECS"
+                ))
+                .at(config.document.locate_key(&format!("/{key}")))
+                .hint(format!("remove `{key}:`, or remove `express_definition:` to deploy a standard service")),
+            );
+        }
+    }
+    let doc = match config.load_definition(ctx, "express_definition", path) {
+        Ok(d) => d,
+        Err(e) => {
+            let kind = e.kind;
+            findings.extend(e.diagnostics);
+            let mut err = Error::findings(findings);
+            err.kind = kind;
+            return Err(err);
+        }
+    };
+    let ex = model::express_definition(&doc);
+    findings.extend(ex.diagnostics.iter().cloned());
+    let mut json = ex.json.clone();
+    if let Value::Object(m) = &mut json {
+        for key in ["serviceName", "cluster"] {
+            if m.remove(key).is_some() {
+                findings.push(
+                    Diagnostic::note(format!(
+                        "{key} in the express definition is replaced by the config's"
+                    ))
+                    .at(doc.locate_key(&format!("/{key}"))),
+                );
+            }
+        }
+    }
+    for (pointer, what) in [
+        ("/primaryContainer/image", "primaryContainer.image"),
+        ("/executionRoleArn", "executionRoleArn"),
+        ("/infrastructureRoleArn", "infrastructureRoleArn"),
+    ] {
+        if json
+            .pointer(pointer)
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
+        {
+            findings.push(
+                Diagnostic::error(format!("the express definition needs {what}"))
+                    .at(doc.locate(""))
+                    .hint("CreateExpressGatewayService requires primaryContainer.image, executionRoleArn and infrastructureRoleArn"),
+            );
+        }
+    }
+    let rollout = read_rollout(&config, &mut findings);
+    if findings.iter().any(Diagnostic::is_error) {
+        return Err(Error::findings(findings));
+    }
+    let service = config.service.clone().unwrap_or_default();
+    let task_json = express_task_json(&service, &config.cluster, &json);
+    let decoded = model::codec::decode(&task_json, RegisterTaskDefinitionInput::deserialize);
+    let Some(task) = decoded.value else {
+        return Err(Error::internal(
+            "the task definition derived from the express definition does not decode",
+        ));
+    };
+    Ok(Local {
+        config,
+        task,
+        task_json,
+        service: None,
+        service_json: None,
+        express: Some(json),
+        rollout,
+        warnings: findings,
+    })
+}
+
+/// The task definition ECS derives from an Express Mode service's configuration (the
+/// defaults ECS fills in: 1 vCPU, 2 GB, port 80; logs to `/aws/ecs/CLUSTER/SERVICE`), as
+/// RegisterTaskDefinition JSON: what verify checks (image, roles, log group, secrets) and
+/// cost prices. The sandbox registers the same shape.
+pub fn express_task_json(service: &str, cluster: &str, ex: &Value) -> Value {
+    let pc = &ex["primaryContainer"];
+    let port = pc.get("containerPort").cloned().unwrap_or(json!(80));
+    let (group, prefix) = match pc.get("awsLogsConfiguration") {
+        Some(l) => (l["logGroup"].clone(), l["logStreamPrefix"].clone()),
+        None => (json!(format!("/aws/ecs/{cluster}/{service}")), json!("ecs")),
+    };
+    let mut container = json!({
+        "name": EXPRESS_CONTAINER,
+        "image": pc["image"],
+        "essential": true,
+        "portMappings": [{"containerPort": port, "protocol": "tcp"}],
+        "logConfiguration": {"logDriver": "awslogs", "options": {
+            "awslogs-group": group,
+            "awslogs-stream-prefix": prefix,
+        }},
+    });
+    for k in ["command", "environment", "secrets", "repositoryCredentials"] {
+        if let Some(v) = pc.get(k).filter(|v| !v.is_null()) {
+            container[k] = v.clone();
+        }
+    }
+    let mut td = json!({
+        "family": service,
+        "networkMode": "awsvpc",
+        "requiresCompatibilities": ["FARGATE"],
+        "cpu": ex.get("cpu").cloned().unwrap_or(json!("1024")),
+        "memory": ex.get("memory").cloned().unwrap_or(json!("2048")),
+        "executionRoleArn": ex["executionRoleArn"],
+        "containerDefinitions": [container],
+    });
+    if let Some(r) = ex.get("taskRoleArn").filter(|v| !v.is_null()) {
+        td["taskRoleArn"] = r.clone();
+    }
+    td
 }
 
 /// Reads `rollout:`; problems become located findings.

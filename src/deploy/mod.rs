@@ -4,6 +4,7 @@
 pub mod apply;
 pub mod engine;
 pub mod event;
+pub mod express;
 pub mod gate;
 pub mod local;
 pub mod observe;

@@ -11,6 +11,7 @@ pub mod codec;
 pub mod fargate;
 pub mod validate;
 
+use aws_sdk_ecs::operation::create_express_gateway_service::CreateExpressGatewayServiceInput;
 use aws_sdk_ecs::operation::create_service::CreateServiceInput;
 use aws_sdk_ecs::operation::register_task_definition::RegisterTaskDefinitionInput;
 use aws_smithy_schema::Schema;
@@ -104,6 +105,33 @@ const SERVICE: Kind = Kind {
     output: aws_sdk_ecs::types::Service::SCHEMA,
     input: CreateServiceInput::SCHEMA,
 };
+
+const EXPRESS: Kind = Kind {
+    what: "express definition",
+    describe: "describe-express-gateway-service",
+    // The file is the CreateExpressGatewayService input; nothing is read-only in it.
+    output: CreateExpressGatewayServiceInput::SCHEMA,
+    input: CreateExpressGatewayServiceInput::SCHEMA,
+};
+
+/// Reads an Express Mode service definition (`express_definition:`, ecspresso's key): the
+/// CreateExpressGatewayService input (`primaryContainer`, `executionRoleArn`,
+/// `infrastructureRoleArn`, `cpu`, `memory`, `scalingTarget`, ...); `serviceName` and
+/// `cluster` come from the config.
+pub fn express_definition(doc: &Document) -> Loaded<CreateExpressGatewayServiceInput> {
+    let mut diagnostics = Vec::new();
+    let Some(root) = root_object(doc, EXPRESS, &mut diagnostics) else {
+        return failed(diagnostics);
+    };
+    load(
+        doc,
+        EXPRESS,
+        root.clone(),
+        Origin::default(),
+        diagnostics,
+        CreateExpressGatewayServiceInput::deserialize,
+    )
+}
 
 /// Reads a task definition: bare (`register-task-definition --cli-input-json` shape) or
 /// wrapped as describe-task-definition prints it (`{"taskDefinition": {...}, "tags": [...]}`).

@@ -129,6 +129,10 @@ impl World {
             "StopServiceDeployment" => self.stop_service_deployment(body),
             "ContinueServiceDeployment" => self.continue_service_deployment(body),
             "DescribeServiceRevisions" => self.describe_service_revisions(body),
+            "CreateExpressGatewayService"
+            | "UpdateExpressGatewayService"
+            | "DescribeExpressGatewayService"
+            | "DeleteExpressGatewayService" => self.express_op(op, body),
             "TagResource" => self.tag_resource(body),
             "UntagResource" => self.untag_resource(body),
             "ListTagsForResource" => {
@@ -1454,6 +1458,7 @@ impl World {
             "capacityProviderStrategy",
             "role",
             "availabilityZoneRebalancing",
+            "resourceManagementType",
         ] {
             if let Some(x) = s.extra.get(k) {
                 v[if k == "role" { "roleArn" } else { k }] = x.clone();

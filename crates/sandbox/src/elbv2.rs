@@ -417,6 +417,14 @@ impl Elbv2 {
     }
 
     /// Looks up a load balancer by name or ARN.
+    /// The DNS name of a load balancer.
+    pub fn dns_name(&self, lb_arn: &str) -> Option<String> {
+        self.load_balancers
+            .iter()
+            .find(|lb| lb.arn == lb_arn)
+            .map(|lb| lb.dns_name.clone())
+    }
+
     pub fn find_load_balancer(&self, name_or_arn: &str) -> Option<String> {
         self.load_balancers
             .iter()

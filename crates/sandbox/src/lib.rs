@@ -17,6 +17,7 @@ mod ecr;
 mod ecs;
 mod elbv2;
 mod error;
+mod express;
 mod faults;
 mod logs;
 mod query;

@@ -343,6 +343,9 @@ pub struct World {
     pub ssm: super::ssm::Ssm,
     #[serde(default)]
     pub logs: super::logs::Logs,
+    /// Express Mode services, by service key.
+    #[serde(default)]
+    pub express: BTreeMap<String, super::express::ExpressService>,
 }
 
 /// Default timings (virtual seconds).
@@ -405,6 +408,7 @@ impl World {
             codedeploy: Default::default(),
             ssm: Default::default(),
             logs: Default::default(),
+            express: Default::default(),
         }
     }
 

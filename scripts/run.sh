@@ -5,6 +5,7 @@
 # Environment:
 #   CORTADO_COMMAND            the command, e.g. `deploy` or `diff` (words of letters, digits, '-')
 #   CORTADO_CONFIG             config file(s); one per line for several; empty: cortado's default
+#   CORTADO_RELEASE_INPUT      a release file; when set, CORTADO_CONFIG is not used
 #   CORTADO_ARGS               extra arguments (rule below)
 #   CORTADO_WORKING_DIRECTORY  where to run (default .)
 #   CORTADO_GITHUB_TOKEN       exported as GITHUB_TOKEN for the PR comment
@@ -32,7 +33,14 @@ for w in "${command[@]}"; do
 done
 
 argv=()
-if [[ -n "${CORTADO_CONFIG:-}" ]]; then
+release="${CORTADO_RELEASE_INPUT:-}"
+unset CORTADO_RELEASE_INPUT
+if [[ -n "${release//[[:space:]]/}" ]]; then
+  # A release names its configs; cortado must not also read CORTADO_CONFIG from the
+  # environment (it would refuse the two together).
+  argv+=(--release "$release")
+  unset CORTADO_CONFIG
+elif [[ -n "${CORTADO_CONFIG:-}" ]]; then
   while IFS= read -r c || [[ -n "$c" ]]; do
     c="${c%$'\r'}"
     if [[ -n "${c//[[:space:]]/}" ]]; then argv+=(--config "$c"); fi

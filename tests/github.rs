@@ -727,7 +727,7 @@ fn run_script(env: &[(&str, &str)]) -> (bool, Vec<String>, String) {
     let fake = bin.join("cortado");
     std::fs::write(
         &fake,
-        "#!/usr/bin/env bash\nfor a in \"$@\"; do printf 'arg:%s\\n' \"$a\"; done\nprintf 'pwd:%s\\n' \"$PWD\"\nprintf 'token:%s\\n' \"${GITHUB_TOKEN:-}\"\nprintf 'leak:%s\\n' \"${CORTADO_GITHUB_TOKEN:-}\"\nexit \"${FAKE_EXIT:-0}\"\n",
+        "#!/usr/bin/env bash\nfor a in \"$@\"; do printf 'arg:%s\\n' \"$a\"; done\nprintf 'pwd:%s\\n' \"$PWD\"\nprintf 'token:%s\\n' \"${GITHUB_TOKEN:-}\"\nprintf 'leak:%s\\n' \"${CORTADO_GITHUB_TOKEN:-}\"\nprintf 'configenv:%s\\n' \"${CORTADO_CONFIG:-}\"\nexit \"${FAKE_EXIT:-0}\"\n",
     )
     .unwrap();
     use std::os::unix::fs::PermissionsExt;
@@ -795,6 +795,23 @@ fn run_passes_inputs_as_literal_arguments() {
         lines.contains(&"leak:".to_string()),
         "the input variable is not passed on"
     );
+}
+
+#[test]
+fn run_passes_a_release_instead_of_the_config() {
+    let (ok, lines, err) = run_script(&[
+        ("CORTADO_COMMAND", "deploy"),
+        ("CORTADO_CONFIG", "cortado.yml"),
+        ("CORTADO_RELEASE_INPUT", "deploy/cortado-release.yml"),
+    ]);
+    assert!(ok, "{err}");
+    let args: Vec<&str> = lines
+        .iter()
+        .filter_map(|l| l.strip_prefix("arg:"))
+        .collect();
+    assert_eq!(args, vec!["--release", "deploy/cortado-release.yml", "deploy"]);
+    // cortado would read CORTADO_CONFIG from the environment and refuse both together.
+    assert!(lines.contains(&"configenv:".to_string()), "{lines:?}");
 }
 
 #[test]

@@ -809,7 +809,10 @@ fn run_passes_a_release_instead_of_the_config() {
         .iter()
         .filter_map(|l| l.strip_prefix("arg:"))
         .collect();
-    assert_eq!(args, vec!["--release", "deploy/cortado-release.yml", "deploy"]);
+    assert_eq!(
+        args,
+        vec!["--release", "deploy/cortado-release.yml", "deploy"]
+    );
     // cortado would read CORTADO_CONFIG from the environment and refuse both together.
     assert!(lines.contains(&"configenv:".to_string()), "{lines:?}");
 }

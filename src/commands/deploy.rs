@@ -40,7 +40,7 @@ pub async fn run(
 ) -> Result<ExitCode> {
     let flags = DeployFlags::from(args);
     let started = now();
-    let (locals, s) = session::open(settings, printer).await?;
+    let (locals, s) = session::open_all(settings, printer).await?;
     if args.verify {
         let mut all = Vec::new();
         for local in &locals {

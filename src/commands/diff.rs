@@ -14,10 +14,7 @@ use crate::settings::Settings;
 
 /// `cortado diff`: exit 0 without changes, 2 with changes.
 pub async fn run(settings: &Settings, printer: &mut Printer, args: &DiffArgs) -> Result<ExitCode> {
-    let (mut locals, s) = session::open(settings, printer).await?;
-    // A release's one-off task configs (migrations) are run, not deployed: no plan for them.
-    let deployed = settings.release()?.deployed_configs();
-    locals.retain(|l| deployed.contains(&l.config.path));
+    let (locals, s) = session::open(settings, printer).await?;
     let mut plans = Vec::new();
     for local in &locals {
         plans.push(

@@ -9,7 +9,7 @@ use crate::settings::Settings;
 
 /// `cortado register`: registers the rendered task definition.
 pub async fn run(settings: &Settings, printer: &mut Printer) -> Result<ExitCode> {
-    let (locals, s) = session::open(settings, printer).await?;
+    let (locals, s) = session::open_all(settings, printer).await?;
     if let Some(l) = locals.iter().find(|l| l.express.is_some()) {
         return Err(crate::error::Error::input(
             crate::error::Diagnostic::error(format!(

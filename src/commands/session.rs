@@ -37,8 +37,22 @@ pub fn load_locals(
     loaded.into_locals()
 }
 
-/// Loads and validates the configs of the run, then connects (or starts the sandbox).
+/// Loads and validates the configs of the run, then connects (or starts the sandbox). The
+/// services the commands that look at or change services (status, wait, rollback, diff, ...)
+/// act on: a release's one-off task configs (migrations) are checked with the others but left
+/// out, since no service of theirs is deployed.
 pub async fn open(settings: &Settings, printer: &mut Printer) -> Result<(Vec<Local>, Session)> {
+    let (mut locals, s) = open_all(settings, printer).await?;
+    if let Some(release) = &settings.release_file {
+        let deployed = release.deployed_configs();
+        locals.retain(|l| deployed.contains(&l.config.path));
+    }
+    Ok((locals, s))
+}
+
+/// [`open`] with every config of the run, a release's one-off task configs included (deploy,
+/// verify and register use them).
+pub async fn open_all(settings: &Settings, printer: &mut Printer) -> Result<(Vec<Local>, Session)> {
     let ctx = settings.render_context()?;
     printer.set_secrets(ctx.secrets.clone());
     let locals = load_locals(settings, &ctx, printer)?;

@@ -52,7 +52,7 @@ fn check(status: Status, what: impl Into<String>, detail: impl Into<String>) -> 
 
 /// `cortado verify`: the tree (or JSON); exit 1 when anything is NG.
 pub async fn run(settings: &Settings, printer: &mut Printer) -> Result<ExitCode> {
-    let (locals, s) = session::open(settings, printer).await?;
+    let (locals, s) = session::open_all(settings, printer).await?;
     let mut all = Vec::new();
     for local in &locals {
         all.push((local, checks(&s.clients, local).await?));

@@ -430,3 +430,63 @@ async fn release_file_order_is_honoured_and_a_failed_task_skips_its_dependents()
         (true, true, false)
     );
 }
+
+/// The README's monorepo example, as a user runs it: one command on the embedded sandbox.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_monorepo_example_deploys_in_order_on_the_embedded_sandbox() {
+    let bin =
+        std::env::var_os("CORTADO_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_cortado").into());
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut cmd = tokio::process::Command::new(bin);
+    cmd.env_clear()
+        .current_dir(root)
+        .args([
+            "deploy",
+            "--sandbox",
+            "--sandbox-speed",
+            "200",
+            "--output",
+            "json",
+        ])
+        .args(["--release", "examples/monorepo/cortado-release.yml"])
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    let r = finish(cmd).await;
+    r.expect_code(0);
+    let services = result_services(&r);
+    let names: Vec<&str> = services
+        .iter()
+        .filter_map(|s| s["service"].as_str())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "migrate", "api", "web", "admin", "images", "mail", "reports"
+        ]
+    );
+    assert!(
+        services.iter().all(|s| s["status"] == "succeeded"),
+        "{}",
+        r.dump()
+    );
+    let events = r.events();
+    let time_of = |pred: &dyn Fn(&Value) -> bool| -> f64 {
+        events
+            .iter()
+            .find(|e| pred(e))
+            .and_then(|e| e["time"].as_f64())
+            .unwrap_or_else(|| panic!("event not found:\n{}", r.dump()))
+    };
+    let started =
+        |s: &'static str| move |e: &Value| e["event"] == "deployment_started" && e["service"] == s;
+    let migrated = time_of(&|e| e["event"] == "task_status" && e["last_status"] == "STOPPED");
+    let api_verdict = time_of(&|e| e["event"] == "verdict" && e["service"] == "api");
+    assert!(migrated <= time_of(&started("api")));
+    assert!(api_verdict <= time_of(&started("web")));
+    assert!(api_verdict <= time_of(&started("admin")));
+    // The workers wait for nothing: they start beside the migration, before the api.
+    assert!(time_of(&started("mail")) <= time_of(&started("api")));
+}

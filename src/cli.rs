@@ -241,7 +241,7 @@ pub struct DeployArgs {
     #[arg(long)]
     pub no_wait: bool,
     /// At most this many services in flight at once (default: the release file's `parallel`,
-    /// else 16). A service starts once every service of the wave before it has a verdict.
+    /// else 16); a service starts as soon as a slot is free and what it waits for succeeded.
     #[arg(long, value_name = "N", env = "CORTADO_PARALLEL", value_parser = clap::value_parser!(u32).range(1..))]
     pub parallel: Option<u32>,
     /// What a failed service means for the others: rollback-failed (default: it alone rolls

@@ -4,9 +4,10 @@
 //! naming steps with `after:` edges, one-off task steps and shared envfiles / ext vars; or the
 //! configs given with `-c` (patterns expanded), each a step of its own with no order.
 //!
-//! The scheduler is pure ([`Schedule`]): given what has ended so far, it says which steps start
-//! next (at most `--parallel`, in file order, only those whose `after:` steps all succeeded)
-//! and which will never start, and why. The engine runs what it says, wave after wave.
+//! The scheduler is pure ([`Schedule`]): given what has started and ended so far, it says
+//! which steps start now (as many as keep at most `--parallel` in flight, in file order, only
+//! those whose `after:` steps all succeeded) and which will never start, and why. The engine
+//! asks it again each time a step ends.
 //!
 //! Release file (paths relative to the file; every key but `steps` optional):
 //!
@@ -712,6 +713,8 @@ pub struct Schedule<'a> {
     parallel: usize,
     policy: OnFailure,
     ended: Vec<Option<Ended>>,
+    /// Steps handed out by [`Schedule::next_wave`] (in flight until [`Schedule::ended`]).
+    started: Vec<bool>,
 }
 
 impl<'a> Schedule<'a> {
@@ -731,7 +734,15 @@ impl<'a> Schedule<'a> {
             parallel: parallel.max(1),
             policy,
             ended: vec![None; steps.len()],
+            started: vec![false; steps.len()],
         }
+    }
+
+    /// Steps started and not ended yet.
+    pub fn in_flight(&self) -> usize {
+        (0..self.steps.len())
+            .filter(|&i| self.started[i] && self.ended[i].is_none())
+            .count()
     }
 
     /// Records how a started step ended.
@@ -739,9 +750,11 @@ impl<'a> Schedule<'a> {
         self.ended[step] = Some(how);
     }
 
-    /// The next wave: skips first (dependents of a failed or skipped step; every step not
-    /// started once a step failed under `stop` or `rollback-all`), then up to `parallel`
-    /// ready steps. An empty wave means the release is over.
+    /// What to do now: skips first (dependents of a failed or skipped step; every step not
+    /// started once a step failed under `stop` or `rollback-all`), then the ready steps, as many
+    /// as keep at most `parallel` in flight; those count as started. Empty while the steps in
+    /// flight hold every slot or what is left waits for them; empty with nothing in flight
+    /// means the release is over.
     pub fn next_wave(&mut self) -> Wave {
         let mut wave = Wave::default();
         let first_failure = self
@@ -752,7 +765,7 @@ impl<'a> Schedule<'a> {
         loop {
             let mut skipped_any = false;
             for i in 0..self.steps.len() {
-                if self.ended[i].is_some() {
+                if self.ended[i].is_some() || self.started[i] {
                     continue;
                 }
                 let why = if let (Some(failed), OnFailure::Stop | OnFailure::RollbackAll) =
@@ -786,16 +799,19 @@ impl<'a> Schedule<'a> {
                 break;
             }
         }
+        let free = self.parallel.saturating_sub(self.in_flight());
         for i in 0..self.steps.len() {
-            if wave.start.len() == self.parallel {
+            if wave.start.len() == free {
                 break;
             }
             let ready = self.ended[i].is_none()
+                && !self.started[i]
                 && self.steps[i]
                     .after
                     .iter()
                     .all(|&d| self.ended[d] == Some(Ended::Succeeded));
             if ready {
+                self.started[i] = true;
                 wave.start.push(i);
             }
         }
@@ -876,6 +892,26 @@ mod tests {
         assert_eq!(s.next_wave().start, vec![2]);
         s.ended(2, Ended::Succeeded);
         assert_eq!(s.next_wave(), Wave::default());
+    }
+
+    #[test]
+    fn a_freed_slot_is_taken_at_once_by_what_is_ready() {
+        // a (slow), b -> c: c starts when b ends, while a still runs.
+        let steps = vec![
+            step("a", &[]),
+            step("b", &[]),
+            step("c", &[1]),
+            step("d", &[]),
+        ];
+        let mut s = Schedule::new(&steps, Vec::new(), 2, OnFailure::RollbackFailed);
+        assert_eq!(s.next_wave().start, vec![0, 1]);
+        // Both slots are held: nothing more.
+        assert_eq!(s.next_wave(), Wave::default());
+        assert_eq!(s.in_flight(), 2);
+        s.ended(1, Ended::Succeeded);
+        assert_eq!(s.next_wave().start, vec![2]);
+        s.ended(0, Ended::Succeeded);
+        assert_eq!(s.next_wave().start, vec![3]);
     }
 
     #[test]

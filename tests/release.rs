@@ -42,6 +42,7 @@ impl Mono {
                 "v2--pull-fail",
                 "v1--exit-0-after-2s",
                 "v1--exit-3-after-1s",
+                "v1--slow-start-600s",
             ]
             .iter()
             .map(|t| format!("{REPO}:{t}"))
@@ -282,7 +283,7 @@ async fn rollback_all_returns_every_changed_service() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn stop_starts_nothing_after_a_failed_wave() {
+async fn stop_starts_nothing_after_a_failure() {
     let m = Mono::new("stop", 12).await;
     m.on_v1().await;
     let before = m.primaries().await;
@@ -302,20 +303,25 @@ async fn stop_starts_nothing_after_a_failed_wave() {
         )
         .await;
     r.expect_code(3);
-    // The first wave (s01..s04) was deployed (s02's failed deployment rolled back by ECS,
-    // whose rollback makes the earlier deployment PRIMARY again); nobody else was touched.
+    // Up to 4 in flight; once s02 failed nothing new started. A service that started was
+    // deployed (s02's failed deployment rolled back by ECS, whose rollback makes the earlier
+    // deployment PRIMARY again); every one that did not is untouched.
     let after = m.primaries().await;
-    for i in [0, 2, 3] {
-        assert_ne!(before[i], after[i], "{}:\n{}", name(i), r.dump());
+    let mut skipped = Vec::new();
+    for i in 0..12 {
+        let status = status_of(&r, &name(i));
+        if status == "skipped" {
+            assert_eq!(before[i], after[i], "{}:\n{}", name(i), r.dump());
+            assert_eq!(m.revision(i).await, 1);
+            skipped.push(i);
+        } else if i != 1 {
+            assert_eq!(status, "succeeded", "{}", name(i));
+            assert_ne!(before[i], after[i], "{}:\n{}", name(i), r.dump());
+        }
     }
-    for i in 4..12 {
-        assert_eq!(before[i], after[i], "{}:\n{}", name(i), r.dump());
-    }
-    for i in 4..12 {
-        assert_eq!(status_of(&r, &name(i)), "skipped");
-        assert_eq!(m.revision(i).await, 1);
-    }
-    let skipped = &result_services(&r)[4];
+    assert_eq!(status_of(&r, "s02"), "rolled-back");
+    assert!(skipped.len() >= 4, "{skipped:?}\n{}", r.dump());
+    let skipped = &result_services(&r)[skipped[0]];
     assert!(
         skipped["detail"]
             .as_str()
@@ -489,4 +495,41 @@ async fn the_monorepo_example_deploys_in_order_on_the_embedded_sandbox() {
     assert!(api_verdict <= time_of(&started("admin")));
     // The workers wait for nothing: they start beside the migration, before the api.
     assert!(time_of(&started("mail")) <= time_of(&started("api")));
+}
+
+/// The release is a pool, not waves: a step starts as soon as what it waits for succeeded,
+/// while an unrelated slow step started beside it is still rolling out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dependent_starts_without_waiting_for_an_unrelated_slow_step() {
+    let m = Mono::new("pool", 3).await;
+    let file = m.write(
+        "release.yml",
+        "steps:\n- config: services/s01/cortado.yml\n- config: services/s02/cortado.yml\n- config: services/s03/cortado.yml\n  after: [s02]\n",
+    );
+    let path = file.to_string_lossy().to_string();
+    // s01 takes 10 more minutes of ECS time to start its tasks (6 s here).
+    let r = m
+        .cortado(
+            "v1",
+            &[(0, "v1--slow-start-600s")],
+            &["deploy", "--release", &path, "--parallel", "2"],
+        )
+        .await;
+    r.expect_code(0);
+    let events = r.events();
+    let time_of = |pred: &dyn Fn(&Value) -> bool| -> f64 {
+        events
+            .iter()
+            .find(|e| pred(e))
+            .and_then(|e| e["time"].as_f64())
+            .unwrap_or_else(|| panic!("event not found:\n{}", r.dump()))
+    };
+    let s01_verdict = time_of(&|e| e["event"] == "verdict" && e["service"] == "s01");
+    let s02_verdict = time_of(&|e| e["event"] == "verdict" && e["service"] == "s02");
+    let s03_started = time_of(&|e| e["event"] == "deployment_started" && e["service"] == "s03");
+    assert!(s02_verdict <= s03_started, "{s02_verdict} {s03_started}");
+    assert!(
+        s03_started < s01_verdict,
+        "s03 waited for s01: {s03_started} {s01_verdict}"
+    );
 }

@@ -14,6 +14,11 @@
 
 use std::time::Duration;
 
+use std::collections::BTreeMap;
+
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
+use tokio::sync::mpsc;
 use tokio::sync::watch as channel;
 use tokio::time::Instant;
 
@@ -26,10 +31,12 @@ use super::result::{Operation, RollbackReport, RunOutcome, RunResult, ServiceRes
 use super::rollback::{Cause, RollbackFacts, RollbackPlan, WaitRollback, rollback_plan};
 use super::state::{DeploymentStatus, RolloutState};
 use super::verdict::{Failure, FastFail, Ours, StoppedTask, short_arn};
-use super::watch::{Cadence, Goal, Journey, Outcome, Rules, Target, watch};
+use super::watch::{
+    Cadence, Feed, Finished, Goal, Joining, Journey, Outcome, Target, follow, watch,
+};
 use crate::aws::{Clients, ServiceDeploymentStop, ServiceUpdate};
 use crate::error::{Diagnostic, Error, ErrorKind, Result};
-use crate::release::{Action, Ended, OnFailure, RunStep, Schedule, Step};
+use crate::release::{Action, Ended, OnFailure, RunStep, Schedule, Step, Wave};
 
 /// How long a cancelled run follows the rollback it requested before it exits.
 const CANCEL_FOLLOW: Duration = Duration::from_secs(8);
@@ -68,6 +75,38 @@ pub trait OneOffTasks {
         deadline: Instant,
         cancel: channel::Receiver<bool>,
     ) -> impl std::future::Future<Output = ServiceResult>;
+}
+
+/// A step's result in the making (one-off tasks, settles).
+type StepFuture<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = (usize, ServiceResult)> + 'a>>;
+
+/// How a deploy step began.
+enum Begun {
+    /// Nothing to follow (no change, dry run, `--no-wait`): its result.
+    Done(ServiceResult),
+    /// A deployment to follow, and the result so far.
+    Follow(ServiceResult, Started),
+}
+
+/// A deploy step in the watch: what settling it needs.
+struct Followed<'a> {
+    step: usize,
+    local: &'a Local,
+    started: Started,
+    result: ServiceResult,
+    deadline: Instant,
+    /// When the step started.
+    since: Instant,
+}
+
+/// How a step's result counts for the steps that wait for it.
+fn ended_as(r: &ServiceResult) -> Ended {
+    if r.outcome.is_success() {
+        Ended::Succeeded
+    } else {
+        Ended::Failed
+    }
 }
 
 /// Options of `rollback`.
@@ -152,11 +191,14 @@ impl<'a> Engine<'a> {
         }
     }
 
-    /// `cortado deploy`: the release's steps wave after wave ([`Schedule`]): each wave's
-    /// services decided, applied and followed together ([`Engine::deploy_wave`]), its one-off
-    /// tasks run beside them; a failure skips its dependents and, under `stop` or
-    /// `rollback-all`, everything not started; `rollback-all` then returns every service the
-    /// run changed to the revision it ran before. One result per step, in step order.
+    /// `cortado deploy`: the release's steps as a pool ([`Schedule`]): a step starts as soon as
+    /// the steps it waits for succeeded and fewer than `parallel` are in flight. A deploy step
+    /// is decided and applied, then joins the one watch of the run ([`follow`]: one poller per
+    /// cluster, batched reads); when the watch hands it back with its outcome it is settled
+    /// (rolled back when it failed) while the others go on. One-off task steps run beside them.
+    /// A failure skips its dependents and, under `stop` or `rollback-all`, everything not
+    /// started; `rollback-all` then returns every service the run changed to the revision it
+    /// ran before. One result per step, in step order.
     pub async fn deploy<T: OneOffTasks>(
         &self,
         release: &ReleaseRun<'_>,
@@ -194,78 +236,141 @@ impl<'a> Engine<'a> {
             .collect();
         let mut schedule =
             Schedule::new(release.steps, names, release.parallel, release.on_failure);
-        let mut results: Vec<Option<ServiceResult>> = vec![None; release.steps.len()];
-        loop {
-            let wave = schedule.next_wave();
-            for (i, why) in wave.skip {
-                results[i] =
-                    Some(self.skipped(&release.steps[i], local_of(&release.steps[i])?, why));
-            }
-            if wave.start.is_empty() {
-                break;
-            }
-            if *self.cancel.borrow() {
-                for i in wave.start {
-                    let why = "not started: the run was cancelled".to_string();
-                    let mut r = self.skipped(&release.steps[i], local_of(&release.steps[i])?, why);
-                    r.outcome = RunOutcome::Cancelled;
-                    schedule.ended(i, Ended::Skipped(r.detail.clone()));
-                    results[i] = Some(r);
+        let (join, intake) = mpsc::unbounded_channel();
+        let (out, mut finished) = mpsc::unbounded_channel();
+        let mut observer = ClusterObservers::new(self.clients, &[]);
+        let mut gatekeeper = Gatekeeper::new(self.clients, BTreeMap::new());
+        let watching = follow(
+            &mut observer,
+            &mut gatekeeper,
+            Feed { intake, out },
+            &self.cadence,
+            self.cancel.clone(),
+            self.emitter,
+        );
+        let scheduling = async {
+            let join = join;
+            let mut results: Vec<Option<ServiceResult>> = vec![None; release.steps.len()];
+            // Followed deploy steps by service: what settling them needs.
+            let mut followed: BTreeMap<String, Followed<'_>> = BTreeMap::new();
+            // Settles and one-off tasks in progress, each ending in its step's result.
+            let mut busy = FuturesUnordered::new();
+            let mut first_error: Option<Error> = None;
+            loop {
+                // Start what is ready (a step that ends at once can make others ready).
+                loop {
+                    let wave = if first_error.is_none() {
+                        schedule.next_wave()
+                    } else {
+                        Wave::default()
+                    };
+                    if wave.start.is_empty() && wave.skip.is_empty() {
+                        break;
+                    }
+                    for (i, why) in wave.skip {
+                        results[i] = Some(self.skipped(
+                            &release.steps[i],
+                            local_of(&release.steps[i])?,
+                            why,
+                        ));
+                    }
+                    for i in wave.start {
+                        let step = &release.steps[i];
+                        let local = local_of(step)?;
+                        let deadline = self.deadline(Instant::now(), local);
+                        if *self.cancel.borrow() {
+                            let why = "not started: the run was cancelled".to_string();
+                            let mut r = self.skipped(step, local, why);
+                            r.outcome = RunOutcome::Cancelled;
+                            schedule.ended(i, Ended::Skipped(r.detail.clone()));
+                            results[i] = Some(r);
+                            continue;
+                        }
+                        match &step.action {
+                            Action::Run(_) if flags.dry_run => {
+                                let mut r = ServiceResult::new(
+                                    Operation::Deploy,
+                                    &local.config.cluster,
+                                    &step.name,
+                                );
+                                r.outcome = RunOutcome::DryRun;
+                                r.detail = "dry run: the one-off task would run here".into();
+                                schedule.ended(i, Ended::Succeeded);
+                                results[i] = Some(r);
+                            }
+                            Action::Run(run) => {
+                                let cancel = self.cancel.clone();
+                                let fut: StepFuture<'_> = Box::pin(async move {
+                                    (i, tasks.run(step, run, local, deadline, cancel).await)
+                                });
+                                busy.push(fut);
+                            }
+                            Action::Deploy => match self.begin(local, flags, deadline).await {
+                                Err(e) => {
+                                    // Nothing new starts; what is in flight is still followed.
+                                    schedule.ended(i, Ended::Failed);
+                                    first_error.get_or_insert(e);
+                                }
+                                Ok(Begun::Done(r)) => {
+                                    schedule.ended(i, ended_as(&r));
+                                    results[i] = Some(r);
+                                }
+                                Ok(Begun::Follow(r, started)) => {
+                                    let service = r.service.clone();
+                                    let _ = join.send(Joining {
+                                        target: Target::deployed(&service, started.ours.clone()),
+                                        cluster: local.config.cluster.clone(),
+                                        rules: local.rollout.fast_fail.clone(),
+                                        gates: Some(GateSetup {
+                                            cluster: local.config.cluster.clone(),
+                                            gates: local.rollout.verify.clone(),
+                                            until: flags.until.clone(),
+                                        }),
+                                        deadline,
+                                    });
+                                    followed.insert(
+                                        service,
+                                        Followed {
+                                            step: i,
+                                            local,
+                                            started,
+                                            result: r,
+                                            deadline,
+                                            since: Instant::now(),
+                                        },
+                                    );
+                                }
+                            },
+                        }
+                    }
                 }
-                continue;
-            }
-            let wave_start = Instant::now();
-            let mut runs = Vec::new();
-            let mut deploys: Vec<(usize, &Local)> = Vec::new();
-            for &i in &wave.start {
-                let step = &release.steps[i];
-                let local = local_of(step)?;
-                match &step.action {
-                    Action::Deploy => deploys.push((i, local)),
-                    Action::Run(_) if flags.dry_run => {
-                        let mut r = ServiceResult::new(
-                            Operation::Deploy,
-                            &local.config.cluster,
-                            &step.name,
-                        );
-                        r.outcome = RunOutcome::DryRun;
-                        r.detail = "dry run: the one-off task would run here".into();
-                        schedule.ended(i, Ended::Succeeded);
+                if followed.is_empty() && busy.is_empty() {
+                    break;
+                }
+                tokio::select! {
+                    Some(f) = finished.recv() => {
+                        if let Some(fw) = followed.remove(&f.service) {
+                            let fut: StepFuture<'_> = Box::pin(async move {
+                                (fw.step, self.conclude(fw, f, flags).await)
+                            });
+                            busy.push(fut);
+                        }
+                    }
+                    Some((i, r)) = busy.next() => {
+                        schedule.ended(i, ended_as(&r));
                         results[i] = Some(r);
                     }
-                    Action::Run(run) => {
-                        let deadline = self.deadline(wave_start, local);
-                        runs.push(async move {
-                            (
-                                i,
-                                tasks
-                                    .run(step, run, local, deadline, self.cancel.clone())
-                                    .await,
-                            )
-                        });
-                    }
                 }
             }
-            let wave_locals: Vec<&Local> = deploys.iter().map(|(_, l)| *l).collect();
-            let (ran, wave_results) = tokio::join!(
-                futures_util::future::join_all(runs),
-                self.deploy_wave(&wave_locals, flags)
-            );
-            let mut done: Vec<(usize, ServiceResult)> = ran;
-            done.extend(deploys.iter().map(|(i, _)| *i).zip(wave_results?));
-            for (i, r) in done {
-                schedule.ended(
-                    i,
-                    if r.outcome.is_success() {
-                        Ended::Succeeded
-                    } else {
-                        Ended::Failed
-                    },
-                );
-                results[i] = Some(r);
+            // Nothing more joins: the watch ends.
+            drop(join);
+            match first_error {
+                Some(e) => Err(e),
+                None => Ok(results),
             }
-        }
-        let mut services: Vec<ServiceResult> = results.into_iter().flatten().collect();
+        };
+        let ((), results) = tokio::join!(watching, scheduling);
+        let mut services: Vec<ServiceResult> = results?.into_iter().flatten().collect();
         if release.on_failure == OnFailure::RollbackAll
             && let Some(failed) = services
                 .iter()
@@ -279,6 +384,84 @@ impl<'a> Engine<'a> {
             operation: Operation::Deploy,
             services,
         })
+    }
+
+    /// A deploy step up to its one write: decided, applied, and either done (nothing to
+    /// follow: no change, dry run, `--no-wait`) or a deployment to follow.
+    async fn begin(&self, local: &Local, flags: &DeployFlags, deadline: Instant) -> Result<Begun> {
+        let since = Instant::now();
+        let service = local.service_name()?.to_string();
+        let decision = self.decide_patiently(local, flags, deadline).await?;
+        self.emitter.emit(Event::Plan {
+            service: service.clone(),
+            cluster: local.config.cluster.clone(),
+            register: decision.plan.new_revision,
+            create_service: decision.plan.create_service,
+            summary: decision.plan.summary(),
+        });
+        let mut r = ServiceResult::new(Operation::Deploy, &local.config.cluster, &service);
+        r.previous_task_definition_arn = decision.previous_task_definition.clone();
+        r.plan = Some(decision.plan.clone());
+        if flags.dry_run {
+            r.outcome = RunOutcome::DryRun;
+            r.detail = "dry run: nothing was changed".into();
+            return Ok(Begun::Done(r));
+        }
+        let (td_arn, started) =
+            apply::apply(self.clients, local, &decision, flags, self.emitter).await?;
+        r.registered = decision.choice == apply::TaskChoice::Register;
+        r.task_definition_arn = Some(td_arn);
+        match started {
+            None if flags.no_update_service => {
+                r.outcome = RunOutcome::NotFollowed;
+                r.detail = "registered only (--no-update-service)".into();
+            }
+            None => {
+                r.outcome = RunOutcome::NoChange;
+                r.detail = "nothing differs from what runs: no deployment started".into();
+            }
+            Some(started) => {
+                r.deployment_id = Some(started.ours.deployment_id.clone());
+                r.service_deployment_arn = started.ours.service_deployment_arn.clone();
+                if !flags.no_wait {
+                    return Ok(Begun::Follow(r, started));
+                }
+                r.outcome = RunOutcome::NotFollowed;
+                r.detail = "deployment started (--no-wait)".into();
+            }
+        }
+        r.duration = since.elapsed();
+        Ok(Begun::Done(r))
+    }
+
+    /// A followed deploy step the watch handed back: its journey and stopped tasks recorded,
+    /// then settled (rolled back when it failed).
+    async fn conclude(&self, fw: Followed<'_>, f: Finished, flags: &DeployFlags) -> ServiceResult {
+        let Followed {
+            local,
+            started,
+            mut result,
+            deadline,
+            since,
+            ..
+        } = fw;
+        let outcome = blame_gate(f.outcome, &f.journey);
+        result.journey = (!f.journey.is_empty()).then_some(f.journey);
+        result.stopped_tasks = stop_counts(&f.stopped, &started.ours.deployment_id);
+        let facts = Settle {
+            local,
+            ours: &started.ours,
+            created: started.created,
+            previous: result.previous_task_definition_arn.clone(),
+            rollback_enabled: local.rollout.rollback && !flags.no_rollback,
+            waiting_hook: result.journey.as_ref().and_then(|j| j.waiting_hook.clone()),
+        };
+        let (o, detail, rollback) = self.settle(&facts, outcome, deadline).await;
+        result.outcome = o;
+        result.detail = detail;
+        result.rollback = rollback;
+        result.duration = since.elapsed();
+        result
     }
 
     /// The result of a step that never started.
@@ -374,142 +557,6 @@ impl<'a> Engine<'a> {
             r.detail = format!("{why}; {}", end_text(&end));
             r.rollback = report;
         }
-    }
-
-    /// One wave of a deploy: every config decided and applied, every started deployment
-    /// followed in one watch, then each settled (rolled back when it failed). One result per
-    /// config, in order.
-    pub async fn deploy_wave(
-        &self,
-        locals: &[&Local],
-        flags: &DeployFlags,
-    ) -> Result<Vec<ServiceResult>> {
-        if locals.is_empty() {
-            return Ok(Vec::new());
-        }
-        let started_at = Instant::now();
-        // The wave's deadline: the longest of its configs' timeouts.
-        let deadline = locals
-            .iter()
-            .map(|l| self.deadline(started_at, l))
-            .max()
-            .unwrap_or(started_at);
-        let mut results = Vec::new();
-        let mut followed: Vec<(usize, &Local, Started)> = Vec::new();
-        for &local in locals {
-            let service = local.service_name()?.to_string();
-            let decision = self.decide_patiently(local, flags, deadline).await?;
-            self.emitter.emit(Event::Plan {
-                service: service.clone(),
-                cluster: local.config.cluster.clone(),
-                register: decision.plan.new_revision,
-                create_service: decision.plan.create_service,
-                summary: decision.plan.summary(),
-            });
-            let mut r = ServiceResult::new(Operation::Deploy, &local.config.cluster, &service);
-            r.previous_task_definition_arn = decision.previous_task_definition.clone();
-            r.plan = Some(decision.plan.clone());
-            if flags.dry_run {
-                r.outcome = RunOutcome::DryRun;
-                r.detail = "dry run: nothing was changed".into();
-                results.push(r);
-                continue;
-            }
-            let (td_arn, started) =
-                apply::apply(self.clients, local, &decision, flags, self.emitter).await?;
-            r.registered = decision.choice == apply::TaskChoice::Register;
-            r.task_definition_arn = Some(td_arn);
-            match started {
-                None if flags.no_update_service => {
-                    r.outcome = RunOutcome::NotFollowed;
-                    r.detail = "registered only (--no-update-service)".into();
-                }
-                None => {
-                    r.outcome = RunOutcome::NoChange;
-                    r.detail = "nothing differs from what runs: no deployment started".into();
-                }
-                Some(started) => {
-                    r.deployment_id = Some(started.ours.deployment_id.clone());
-                    r.service_deployment_arn = started.ours.service_deployment_arn.clone();
-                    if flags.no_wait {
-                        r.outcome = RunOutcome::NotFollowed;
-                        r.detail = "deployment started (--no-wait)".into();
-                    } else {
-                        followed.push((results.len(), local, started));
-                    }
-                }
-            }
-            r.duration = started_at.elapsed();
-            results.push(r);
-        }
-        if !followed.is_empty() {
-            let services: Vec<(String, String)> = followed
-                .iter()
-                .map(|(i, l, _)| (results[*i].service.clone(), l.config.cluster.clone()))
-                .collect();
-            let targets: Vec<Target> = followed
-                .iter()
-                .map(|(i, _, s)| Target::deployed(&results[*i].service, s.ours.clone()))
-                .collect();
-            // Each service is judged by its own config's fast-fail rules.
-            let rules = Rules {
-                default: FastFail::default(),
-                per_service: followed
-                    .iter()
-                    .map(|(i, l, _)| (results[*i].service.clone(), l.rollout.fast_fail.clone()))
-                    .collect(),
-            };
-            let mut observer = ClusterObservers::new(self.clients, &services);
-            let setup = followed
-                .iter()
-                .map(|(i, l, _)| {
-                    (
-                        results[*i].service.clone(),
-                        GateSetup {
-                            cluster: l.config.cluster.clone(),
-                            gates: l.rollout.verify.clone(),
-                            until: flags.until.clone(),
-                        },
-                    )
-                })
-                .collect();
-            let mut gatekeeper = Gatekeeper::new(self.clients, setup);
-            let mut watched = watch(
-                &mut observer,
-                &mut gatekeeper,
-                targets,
-                &rules,
-                &self.cadence,
-                deadline,
-                self.cancel.clone(),
-                self.emitter,
-            )
-            .await;
-            for (i, local, started) in &followed {
-                let r = &mut results[*i];
-                let journey = watched.journeys.remove(&r.service).unwrap_or_default();
-                let outcome = blame_gate(watched.outcome(&r.service), &journey);
-                r.journey = (!journey.is_empty()).then_some(journey);
-                r.stopped_tasks = stop_counts(
-                    watched.stopped.get(&r.service).map_or(&[][..], |v| v),
-                    &started.ours.deployment_id,
-                );
-                let facts = Settle {
-                    local,
-                    ours: &started.ours,
-                    created: started.created,
-                    previous: r.previous_task_definition_arn.clone(),
-                    rollback_enabled: local.rollout.rollback && !flags.no_rollback,
-                    waiting_hook: r.journey.as_ref().and_then(|j| j.waiting_hook.clone()),
-                };
-                let (o, detail, rollback) = self.settle(&facts, outcome, deadline).await;
-                r.outcome = o;
-                r.detail = detail;
-                r.rollback = rollback;
-                r.duration = started_at.elapsed();
-            }
-        }
-        Ok(results)
     }
 
     /// Decides what a watch outcome means for one service, and rolls back when the plan says

@@ -100,12 +100,15 @@ pub trait Hooks {
     /// Resolves when a running gate has finished (so its answer need not wait for a poll).
     fn finished(&self) -> impl std::future::Future<Output = ()> + Send;
 
-    /// Stops every running gate (SIGTERM, then kill) and waits for them.
-    fn stop_all(&mut self) -> impl std::future::Future<Output = ()> + Send;
+    /// Stops the running gate of `service`, if any (SIGTERM, then kill), and waits for it.
+    fn stop(&mut self, service: &str) -> impl std::future::Future<Output = ()> + Send;
 
-    /// The gates that ended, per service.
-    fn reports(&self) -> BTreeMap<String, Vec<GateReport>> {
-        BTreeMap::new()
+    /// A service joins a running watch with its gates (a release's next step).
+    fn join(&mut self, _service: &str, _setup: GateSetup) {}
+
+    /// The gates of `service` that ended (taken: each is reported once).
+    fn take_reports(&mut self, _service: &str) -> Vec<GateReport> {
+        Vec::new()
     }
 }
 
@@ -121,7 +124,7 @@ impl Hooks for NoHooks {
         std::future::pending::<()>().await
     }
 
-    async fn stop_all(&mut self) {}
+    async fn stop(&mut self, _: &str) {}
 }
 
 /// Answers PAUSE hooks: the one mutating call of a gate.
@@ -394,33 +397,33 @@ impl<A: HookAnswer> Hooks for Gatekeeper<'_, A> {
         self.notify.notified().await
     }
 
-    async fn stop_all(&mut self) {
-        for run in self.running.values() {
-            let _ = run.stop.send(true);
-        }
-        let services: Vec<String> = self.running.keys().cloned().collect();
-        for service in services {
-            if let Some(run) = self.running.remove(&service) {
-                let end = run.handle.await.ok();
-                self.reports
-                    .entry(service.clone())
-                    .or_default()
-                    .push(GateReport {
-                        stage: run.stage.to_string(),
-                        command: run.command,
-                        passed: false,
-                        exit_code: end.as_ref().and_then(|e| e.exit_code),
-                        detail: end.as_ref().map_or("stopped".into(), |e| e.detail.clone()),
-                        duration_seconds: end.as_ref().map_or(0.0, |e| e.duration.as_secs_f64()),
-                        action: "none".into(),
-                        tail: end.map(|e| e.tail).unwrap_or_default(),
-                    });
-            }
-        }
+    async fn stop(&mut self, service: &str) {
+        let Some(run) = self.running.remove(service) else {
+            return;
+        };
+        let _ = run.stop.send(true);
+        let end = run.handle.await.ok();
+        self.reports
+            .entry(service.to_string())
+            .or_default()
+            .push(GateReport {
+                stage: run.stage.to_string(),
+                command: run.command,
+                passed: false,
+                exit_code: end.as_ref().and_then(|e| e.exit_code),
+                detail: end.as_ref().map_or("stopped".into(), |e| e.detail.clone()),
+                duration_seconds: end.as_ref().map_or(0.0, |e| e.duration.as_secs_f64()),
+                action: "none".into(),
+                tail: end.map(|e| e.tail).unwrap_or_default(),
+            });
     }
 
-    fn reports(&self) -> BTreeMap<String, Vec<GateReport>> {
-        self.reports.clone()
+    fn join(&mut self, service: &str, setup: GateSetup) {
+        self.setup.insert(service.to_string(), setup);
+    }
+
+    fn take_reports(&mut self, service: &str) -> Vec<GateReport> {
+        self.reports.remove(service).unwrap_or_default()
     }
 }
 

@@ -387,6 +387,7 @@ impl AwsObserver<'_> {
 /// Polls several clusters in one watch: each poll asks every cluster once (DescribeServices
 /// batching that cluster's services), so a run deploying many services keeps one poll loop.
 pub struct ClusterObservers<'a> {
+    clients: &'a Clients,
     observers: Vec<AwsObserver<'a>>,
     /// The cluster of each service the run follows.
     cluster_of: BTreeMap<String, String>,
@@ -395,22 +396,33 @@ pub struct ClusterObservers<'a> {
 impl<'a> ClusterObservers<'a> {
     /// `services`: (service, cluster) pairs. Service names must be unique in the run.
     pub fn new(clients: &'a Clients, services: &[(String, String)]) -> Self {
-        let mut observers: Vec<AwsObserver<'a>> = Vec::new();
-        let mut cluster_of = BTreeMap::new();
+        let mut o = ClusterObservers {
+            clients,
+            observers: Vec::new(),
+            cluster_of: BTreeMap::new(),
+        };
         for (service, cluster) in services {
-            if !observers.iter().any(|o| &o.cluster == cluster) {
-                observers.push(AwsObserver::new(clients, cluster));
-            }
-            cluster_of.insert(service.clone(), cluster.clone());
+            o.add(service, cluster);
         }
-        ClusterObservers {
-            observers,
-            cluster_of,
+        o
+    }
+
+    fn add(&mut self, service: &str, cluster: &str) {
+        if !self.observers.iter().any(|o| o.cluster == cluster) {
+            self.observers.push(AwsObserver::new(self.clients, cluster));
         }
+        self.cluster_of
+            .insert(service.to_string(), cluster.to_string());
     }
 }
 
 impl Observer for ClusterObservers<'_> {
+    fn join(&mut self, service: &str, cluster: &str) {
+        if !cluster.is_empty() {
+            self.add(service, cluster);
+        }
+    }
+
     fn calls(&self) -> usize {
         // Every observer shares the run's clients, whose call log counts them all.
         self.observers.first().map_or(0, |o| o.calls())

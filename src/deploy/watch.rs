@@ -13,13 +13,13 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use serde::Serialize;
 
 use super::event::{Emitter, Event};
-use super::gate::{GateReport, Hooks, Tended};
+use super::gate::{GateReport, GateSetup, Hooks, Tended};
 use super::observe::LbPair;
 use super::rollback::{WaitRollback, judge_rollback};
 use super::state::{DeploymentStatus, RolloutState, TargetState};
@@ -87,6 +87,10 @@ pub trait Observer {
     fn calls(&self) -> usize {
         0
     }
+
+    /// A service of `cluster` joins a running watch (a release's next step); observers of one
+    /// fixed cluster need nothing.
+    fn join(&mut self, _service: &str, _cluster: &str) {}
 }
 
 /// What the watch waits for on a service.
@@ -234,10 +238,38 @@ impl From<FastFail> for Rules {
     }
 }
 
-/// Follows `targets` until each has a verdict, the deadline passes, or `cancel` turns true.
-/// API errors are retried by the SDK; one that still fails here is reported as a warning and
-/// the poll is tried again, up to [`MAX_FAILED_POLLS`] in a row. Polls keep within the
-/// [`CallBudget`] whatever the cadence asks.
+/// A service joining a running watch: its deployment, where it runs, how it is judged, its
+/// gates, and until when it is followed.
+#[derive(Debug, Clone)]
+pub struct Joining {
+    pub target: Target,
+    /// The cluster (empty: the observer already knows the service).
+    pub cluster: String,
+    pub rules: FastFail,
+    pub gates: Option<GateSetup>,
+    pub deadline: Instant,
+}
+
+/// What the watch hands on for one service as soon as it has its outcome.
+#[derive(Debug, Clone)]
+pub struct Finished {
+    pub service: String,
+    pub outcome: Outcome,
+    pub journey: Journey,
+    /// The stopped tasks of the followed deployment, in the order seen.
+    pub stopped: Vec<StoppedTask>,
+}
+
+/// The two ends of a watch: services join through `intake` while it runs (a release starts a
+/// step when a slot frees), and each leaves through `out` with its outcome. The watch ends
+/// when `intake` is closed and no service is left.
+pub struct Feed {
+    pub intake: mpsc::UnboundedReceiver<Joining>,
+    pub out: mpsc::UnboundedSender<Finished>,
+}
+
+/// Follows `targets` until each has a verdict, the deadline passes, or `cancel` turns true:
+/// [`follow`] with every service joined at the start.
 #[allow(clippy::too_many_arguments)]
 pub async fn watch<O: Observer, H: Hooks>(
     observer: &mut O,
@@ -246,17 +278,101 @@ pub async fn watch<O: Observer, H: Hooks>(
     rules: &Rules,
     cadence: &Cadence,
     deadline: Instant,
-    mut cancel: watch::Receiver<bool>,
+    cancel: watch::Receiver<bool>,
     emitter: &Emitter,
 ) -> Watched {
+    let (join, intake) = mpsc::unbounded_channel();
+    let (out, mut finished) = mpsc::unbounded_channel();
+    for target in targets {
+        let rules = rules.of(&target.service).clone();
+        let _ = join.send(Joining {
+            target,
+            cluster: String::new(),
+            rules,
+            gates: None,
+            deadline,
+        });
+    }
+    drop(join);
+    follow(
+        observer,
+        hooks,
+        Feed { intake, out },
+        cadence,
+        cancel,
+        emitter,
+    )
+    .await;
+    let mut watched = Watched::default();
+    while let Ok(f) = finished.try_recv() {
+        watched.outcomes.insert(f.service.clone(), f.outcome);
+        watched.stopped.insert(f.service.clone(), f.stopped);
+        watched.journeys.insert(f.service, f.journey);
+    }
+    watched
+}
+
+/// Follows every service that joins through `feed` until each has a verdict, its deadline
+/// passes, or `cancel` turns true; each leaves through `feed.out` at once. API errors are
+/// retried by the SDK; one that still fails here is reported as a warning and the poll is
+/// tried again, up to [`MAX_FAILED_POLLS`] in a row (then the services followed are lost).
+/// Polls keep within the [`CallBudget`] whatever the cadence asks.
+pub async fn follow<O: Observer, H: Hooks>(
+    observer: &mut O,
+    hooks: &mut H,
+    mut feed: Feed,
+    cadence: &Cadence,
+    mut cancel: watch::Receiver<bool>,
+    emitter: &Emitter,
+) {
     let started = Instant::now();
-    let mut open: Vec<Target> = targets;
-    let mut outcomes = BTreeMap::new();
+    let mut open: Vec<Target> = Vec::new();
+    let mut deadlines: BTreeMap<String, Instant> = BTreeMap::new();
+    let mut rules = Rules::default();
     let mut state: BTreeMap<String, ServiceState> = BTreeMap::new();
+    let mut intake_open = true;
     let mut quiet_polls = 0u32;
     let mut failed_polls = 0u32;
-    let mut budget = CallBudget::new(started, open.len(), observer.calls());
-    while !open.is_empty() {
+    let mut budget = CallBudget::new(started, 1, observer.calls());
+    let admit = |j: Joining,
+                 open: &mut Vec<Target>,
+                 deadlines: &mut BTreeMap<String, Instant>,
+                 observer: &mut O,
+                 hooks: &mut H,
+                 rules: &mut Rules| {
+        let service = j.target.service.clone();
+        observer.join(&service, &j.cluster);
+        if let Some(g) = j.gates {
+            hooks.join(&service, g);
+        }
+        rules.per_service.insert(service.clone(), j.rules);
+        deadlines.insert(service, j.deadline);
+        open.push(j.target);
+    };
+    loop {
+        // Services that joined since the last poll.
+        loop {
+            match feed.intake.try_recv() {
+                Ok(j) => admit(j, &mut open, &mut deadlines, observer, hooks, &mut rules),
+                Err(mpsc::error::TryRecvError::Empty) => break,
+                Err(mpsc::error::TryRecvError::Disconnected) => {
+                    intake_open = false;
+                    break;
+                }
+            }
+        }
+        if open.is_empty() {
+            if !intake_open {
+                break;
+            }
+            // Nothing to follow until the next service joins.
+            match feed.intake.recv().await {
+                Some(j) => admit(j, &mut open, &mut deadlines, observer, hooks, &mut rules),
+                None => intake_open = false,
+            }
+            continue;
+        }
+        let mut outcomes: BTreeMap<String, Outcome> = BTreeMap::new();
         let mut changed = false;
         let mut near = false;
         // A gate started or a hook was answered: the deployment is about to move.
@@ -328,6 +444,7 @@ pub async fn watch<O: Observer, H: Hooks>(
                 failed_polls += 1;
                 let error = first_line(&e.to_string()).to_string();
                 if failed_polls >= MAX_FAILED_POLLS {
+                    failed_polls = 0;
                     for t in &open {
                         outcomes.insert(
                             t.service.clone(),
@@ -336,13 +453,13 @@ pub async fn watch<O: Observer, H: Hooks>(
                             },
                         );
                     }
-                    break;
+                } else {
+                    emitter.emit(Event::Warning {
+                        message: format!(
+                            "poll failed ({failed_polls}/{MAX_FAILED_POLLS}), retrying: {error}"
+                        ),
+                    });
                 }
-                emitter.emit(Event::Warning {
-                    message: format!(
-                        "poll failed ({failed_polls}/{MAX_FAILED_POLLS}), retrying: {error}"
-                    ),
-                });
             }
         }
         // The deploy verdict is announced here; a rollback's end is the engine's to report.
@@ -360,9 +477,9 @@ pub async fn watch<O: Observer, H: Hooks>(
                 });
             }
         }
-        open.retain(|t| !outcomes.contains_key(&t.service));
+        close(&mut open, outcomes, &mut state, hooks, &feed.out).await;
         if open.is_empty() {
-            break;
+            continue;
         }
         quiet_polls = if changed { 0 } else { quiet_polls + 1 };
         let interval = if near || quiet_polls < cadence.settle_after {
@@ -380,7 +497,13 @@ pub async fn watch<O: Observer, H: Hooks>(
         } else {
             interval.max(budget_wait)
         };
-        let wake = (now + wait).min(deadline);
+        let first_deadline = open
+            .iter()
+            .filter_map(|t| deadlines.get(&t.service))
+            .min()
+            .copied()
+            .unwrap_or(now + wait);
+        let wake = (now + wait).min(first_deadline);
         tokio::select! {
             _ = tokio::time::sleep_until(wake) => {}
             _ = cancel.changed() => {}
@@ -392,50 +515,51 @@ pub async fn watch<O: Observer, H: Hooks>(
                 .map(|st| st.waiting.clone())
                 .unwrap_or_default()
         };
-        if *cancel.borrow() {
-            for t in &open {
-                outcomes.insert(
-                    t.service.clone(),
-                    Outcome::Cancelled {
-                        last: last(&t.service),
-                    },
-                );
+        let mut ended: BTreeMap<String, Outcome> = BTreeMap::new();
+        let now = Instant::now();
+        for t in &open {
+            let last = last(&t.service);
+            if *cancel.borrow() {
+                ended.insert(t.service.clone(), Outcome::Cancelled { last });
+            } else if deadlines.get(&t.service).is_some_and(|d| now >= *d) {
+                ended.insert(t.service.clone(), Outcome::TimedOut { last });
             }
-            break;
         }
-        if Instant::now() >= deadline {
-            for t in &open {
-                outcomes.insert(
-                    t.service.clone(),
-                    Outcome::TimedOut {
-                        last: last(&t.service),
-                    },
-                );
-            }
-            break;
-        }
+        close(&mut open, ended, &mut state, hooks, &feed.out).await;
     }
-    // Gates still running when the watch ends (cancelled, deadline) are stopped.
-    hooks.stop_all().await;
-    let mut gates = hooks.reports();
-    let mut journeys = BTreeMap::new();
-    let mut stopped = BTreeMap::new();
-    for (service, st) in state {
+}
+
+/// Hands on each service of `open` that has an outcome (its gate stopped if one still runs,
+/// its journey and stopped tasks with it) and takes it out of `open`.
+async fn close<H: Hooks>(
+    open: &mut Vec<Target>,
+    outcomes: BTreeMap<String, Outcome>,
+    state: &mut BTreeMap<String, ServiceState>,
+    hooks: &mut H,
+    out: &mpsc::UnboundedSender<Finished>,
+) {
+    if outcomes.is_empty() {
+        return;
+    }
+    open.retain(|t| !outcomes.contains_key(&t.service));
+    for (service, outcome) in outcomes {
+        // A gate still running when its service ends (cancelled, deadline) is stopped.
+        hooks.stop(&service).await;
+        let st = state.remove(&service).unwrap_or_default();
         let mut journey = st.journey;
-        journey.gates = gates.remove(&service).unwrap_or_default();
-        if let Some(Outcome::Paused { stage, hook_id }) = outcomes.get(&service) {
+        journey.gates = hooks.take_reports(&service);
+        if let Outcome::Paused { stage, hook_id } = &outcome {
             journey.paused_at = Some(PausedAt {
                 stage: stage.clone(),
                 hook_id: hook_id.clone(),
             });
         }
-        journeys.insert(service.clone(), journey);
-        stopped.insert(service, st.stopped);
-    }
-    Watched {
-        outcomes,
-        stopped,
-        journeys,
+        let _ = out.send(Finished {
+            service,
+            outcome,
+            journey,
+            stopped: st.stopped,
+        });
     }
 }
 

@@ -251,3 +251,139 @@ impl World {
         Ok(json!({"ScalableTargetARN": arn}))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn world_with_service() -> World {
+        let mut w = World::new("us-east-1", 7, 1_700_000_000.0);
+        w.ecs("CreateCluster", &json!({"clusterName": "c"}))
+            .unwrap();
+        w.ecs(
+            "RegisterTaskDefinition",
+            &json!({"family": "f", "containerDefinitions": [{"name": "app", "image": "app:1"}]}),
+        )
+        .unwrap();
+        w.ecs(
+            "CreateService",
+            &json!({"cluster": "c", "serviceName": "s", "taskDefinition": "f:1", "desiredCount": 1}),
+        )
+        .unwrap();
+        w
+    }
+
+    fn target(id: &str) -> Value {
+        json!({"ServiceNamespace": "ecs", "ResourceId": id, "ScalableDimension": ECS_DIMENSION})
+    }
+
+    fn with(mut v: Value, extra: Value) -> Value {
+        if let (Some(o), Value::Object(e)) = (v.as_object_mut(), extra) {
+            o.extend(e);
+        }
+        v
+    }
+
+    #[test]
+    fn a_target_needs_an_active_service_and_capacities_when_new() {
+        let mut w = world_with_service();
+        let err = w
+            .autoscaling(
+                "RegisterScalableTarget",
+                &with(
+                    target("service/c/nope"),
+                    json!({"MinCapacity": 1, "MaxCapacity": 2}),
+                ),
+            )
+            .unwrap_err();
+        assert_eq!(err.code, "ValidationException");
+        assert!(err.message.contains("service/c/nope"), "{}", err.message);
+        let err = w
+            .autoscaling("RegisterScalableTarget", &target("service/c/s"))
+            .unwrap_err();
+        assert!(
+            err.message.contains("MinCapacity and MaxCapacity"),
+            "{}",
+            err.message
+        );
+        let err = w
+            .autoscaling(
+                "RegisterScalableTarget",
+                &with(
+                    target("service/c/s"),
+                    json!({"MinCapacity": 3, "MaxCapacity": 2}),
+                ),
+            )
+            .unwrap_err();
+        assert!(err.message.contains("cannot be greater"), "{}", err.message);
+        assert!(
+            w.autoscaling
+                .target("ecs", "service/c/s", ECS_DIMENSION)
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn suspended_state_members_change_one_by_one_and_capacities_stay() {
+        let mut w = world_with_service();
+        let out = w
+            .autoscaling(
+                "RegisterScalableTarget",
+                &with(
+                    target("service/c/s"),
+                    json!({"MinCapacity": 1, "MaxCapacity": 4}),
+                ),
+            )
+            .unwrap();
+        assert!(
+            out["ScalableTargetARN"]
+                .as_str()
+                .unwrap()
+                .contains(":scalable-target/")
+        );
+        w.autoscaling(
+            "RegisterScalableTarget",
+            &with(
+                target("service/c/s"),
+                json!({"SuspendedState": {"DynamicScalingInSuspended": true, "ScheduledScalingSuspended": true}}),
+            ),
+        )
+        .unwrap();
+        let t = w
+            .autoscaling
+            .target("ecs", "service/c/s", ECS_DIMENSION)
+            .unwrap();
+        assert_eq!((t.min, t.max), (1, 4));
+        assert_eq!(
+            (
+                t.scaling_in_suspended,
+                t.scaling_out_suspended,
+                t.scheduled_suspended
+            ),
+            (true, false, true)
+        );
+        let all = w
+            .autoscaling(
+                "DescribeScalableTargets",
+                &json!({"ServiceNamespace": "ecs", "ResourceIds": ["service/c/s"]}),
+            )
+            .unwrap();
+        assert_eq!(
+            all["ScalableTargets"][0]["SuspendedState"]["DynamicScalingOutSuspended"],
+            false
+        );
+        let other = w
+            .autoscaling(
+                "DescribeScalableTargets",
+                &json!({"ServiceNamespace": "ecs", "ResourceIds": ["service/c/other"]}),
+            )
+            .unwrap();
+        assert_eq!(other["ScalableTargets"], json!([]));
+        w.autoscaling("DeregisterScalableTarget", &target("service/c/s"))
+            .unwrap();
+        let err = w
+            .autoscaling("DeregisterScalableTarget", &target("service/c/s"))
+            .unwrap_err();
+        assert_eq!(err.code, "ObjectNotFoundException");
+    }
+}

@@ -1684,6 +1684,16 @@ async fn s33_auto_scaling_suspended_for_the_deploy_and_resumed_after() {
         .expect_code(0);
     assert_eq!(state().await, [Some(true); 3]);
 
+    // --dry-run reads the target and says what it would do; it writes nothing.
+    let mark = s.mark();
+    let dry = s
+        .deploy("v3", &["--dry-run", "--resume-auto-scaling"])
+        .await;
+    dry.expect_code(0);
+    assert!(dry.stderr.contains("would resume"), "{}", dry.dump());
+    assert_eq!(mutating(&s.requests_after(mark)), Vec::<String>::new());
+    assert_eq!(state().await, [Some(true); 3]);
+
     let mark = s.mark();
     let refused = s
         .deploy(

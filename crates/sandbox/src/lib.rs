@@ -1,5 +1,5 @@
-//! The sandbox: a local ECS/ECR/ELBv2/CodeDeploy/SSM (and minimal CloudWatch Logs) emulator over HTTP, with rollout dynamics and
-//! fault injection. A product feature (`cortado sandbox serve`, `--sandbox`) and the test bed.
+//! The sandbox: a local ECS/ECR/ELBv2/CodeDeploy/SSM (and minimal CloudWatch Logs, Application
+//! Auto Scaling and IAM) emulator over HTTP, with rollout dynamics and fault injection. A product feature (`cortado sandbox serve`, `--sandbox`) and the test bed.
 //! Nothing else in cortado imports it: the rest talks to it through the real SDK over HTTP.
 //!
 //! Receives [`Options`] (port, time compression, state file, [`Seed`], PRNG seed, faults) and

@@ -1,8 +1,10 @@
 //! The HTTP front: one listener, routing by protocol, API faults, the request log and the
 //! `/_sandbox/` control endpoints.
 //!
-//! Receives raw HTTP requests; hands on (operation, body) to the world under one lock, after
-//! advancing it to the current virtual time, and turns the answer into AWS's wire shape.
+//! Receives raw HTTP requests; tells the service from `X-Amz-Target` (JSON protocols) or from
+//! the form's `Version` (awsQuery: ELBv2, IAM); hands on (operation, body) to the world under
+//! one lock, after advancing it to the current virtual time, and turns the answer into AWS's
+//! wire shape.
 
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};

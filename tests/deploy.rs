@@ -1783,3 +1783,77 @@ async fn s34_verify_reports_missing_and_untrusting_roles() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// 35. Auto scaling calls that fail: a suspension refused (AccessDenied) stops the run before
+///     any registration or service update (exit 7); a resume refused after a successful deploy
+///     leaves the target suspended, says so, and exits 7 (the deploy itself succeeded).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s35_auto_scaling_call_failures() {
+    use aws_sdk_applicationautoscaling::types::{ScalableDimension, ServiceNamespace};
+    let s = Scenario::new("web", FAST, &["v1", "v2"]).await;
+    s.deploy("v1", &[]).await.expect_code(0);
+    let aas = aws_sdk_applicationautoscaling::Client::new(&s.sdk());
+    let resource = format!("service/{CLUSTER}/{SERVICE}");
+    aas.register_scalable_target()
+        .service_namespace(ServiceNamespace::Ecs)
+        .scalable_dimension(ScalableDimension::EcsServiceDesiredCount)
+        .resource_id(&resource)
+        .min_capacity(1)
+        .max_capacity(4)
+        .send()
+        .await
+        .unwrap();
+    let deny = || FaultsPatch {
+        fail_next: Some(vec![FailRule {
+            operation: "RegisterScalableTarget".into(),
+            code: "AccessDeniedException".into(),
+            status: Some(400),
+            message: Some(
+                "not authorized to perform application-autoscaling:RegisterScalableTarget".into(),
+            ),
+            count: 1,
+        }]),
+        ..FaultsPatch::default()
+    };
+    let both = ["--suspend-auto-scaling", "--resume-auto-scaling"];
+
+    s.sb.control().update_faults(deny());
+    let mark = s.mark();
+    let refused = s.deploy("v2", &both).await;
+    refused.expect_code(7);
+    assert_eq!(
+        mutating(&s.requests_after(mark)),
+        ["RegisterScalableTarget"],
+        "nothing deployed after the refused suspension"
+    );
+    assert_eq!(
+        s.service().await.task_definition().map(revision_of),
+        Some(1)
+    );
+
+    let mut args = vec!["deploy"];
+    args.extend(both);
+    let bg = s.start_background("v2", &args).await;
+    s.sb.control().update_faults(deny());
+    let run = bg.finish(Duration::from_secs(60)).await;
+    run.expect_code(7);
+    assert_eq!(run.result()["outcome"], "succeeded", "{}", run.dump());
+    assert!(
+        run.stderr.contains("auto scaling could not be resumed"),
+        "{}",
+        run.dump()
+    );
+    let out = aas
+        .describe_scalable_targets()
+        .service_namespace(ServiceNamespace::Ecs)
+        .resource_ids(&resource)
+        .send()
+        .await
+        .unwrap();
+    let st = out.scalable_targets()[0].suspended_state().unwrap();
+    assert_eq!(
+        st.dynamic_scaling_out_suspended(),
+        Some(true),
+        "still suspended"
+    );
+}

@@ -287,6 +287,16 @@ pub struct DeployArgs {
     /// `ecs:STAGE` (stop following once our deployment reaches that lifecycle stage).
     #[arg(long, value_name = "WHEN", value_parser = parse_wait_until, conflicts_with = "no_wait")]
     pub wait_until: Option<crate::deploy::gate::Until>,
+    /// Suspend the service's Application Auto Scaling (dynamic scale-in, scale-out and
+    /// scheduled scaling) before the service update, and leave it suspended, as ecspresso does.
+    /// With --resume-auto-scaling too: suspended for the deploy, resumed once it succeeded (a
+    /// failed deploy leaves it suspended). A service without a scalable target is noted.
+    #[arg(long)]
+    pub suspend_auto_scaling: bool,
+    /// Resume the service's Application Auto Scaling before the service update, as ecspresso
+    /// does (or, with --suspend-auto-scaling, after the deploy succeeded).
+    #[arg(long)]
+    pub resume_auto_scaling: bool,
 }
 
 /// Where `deploy --until` stops following.

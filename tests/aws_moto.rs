@@ -682,3 +682,329 @@ async fn get_log_events_follows_the_forward_token() {
     let msgs: Vec<&str> = next.lines.iter().map(|(_, m)| m.as_str()).collect();
     assert_eq!(msgs, ["three"]);
 }
+
+/// `deploy --suspend-auto-scaling` / `--resume-auto-scaling`'s two calls against moto's
+/// Application Auto Scaling: a registered target is read back, suspended (all three
+/// activities) and resumed with its capacities kept; a service without one reads as `None`.
+/// (moto checks that the ECS service exists, as AWS does; unlike AWS it also registers a new
+/// target without MinCapacity/MaxCapacity.)
+#[tokio::test]
+async fn auto_scaling_target_suspended_and_resumed() {
+    let Some(moto) = moto() else { return };
+    create_cluster(&moto, "prod").await;
+    let c = clients(&moto).await;
+    let (input, _) = local_task_definition();
+    let td = c.register_task_definition(input).await.unwrap();
+    let td = td.task_definition_arn().unwrap().to_string();
+    let (def, _) = service_definition(&moto);
+    c.create_service("prod", "web", &td, def).await.unwrap();
+    assert_eq!(c.scalable_target("prod", "web").await.unwrap(), None);
+
+    let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .endpoint_url(&moto.url)
+        .credentials_provider(aws_sdk_ecs::config::Credentials::new(
+            "k", "s", None, None, "test",
+        ))
+        .load()
+        .await;
+    use aws_sdk_applicationautoscaling::types::{ScalableDimension, ServiceNamespace};
+    aws_sdk_applicationautoscaling::Client::new(&conf)
+        .register_scalable_target()
+        .service_namespace(ServiceNamespace::Ecs)
+        .scalable_dimension(ScalableDimension::EcsServiceDesiredCount)
+        .resource_id("service/prod/web")
+        .min_capacity(2)
+        .max_capacity(6)
+        .send()
+        .await
+        .unwrap();
+    let t = c.scalable_target("prod", "web").await.unwrap().unwrap();
+    assert_eq!((t.min, t.max), (2, 6));
+    assert!(t.none_suspended(), "{t:?}");
+    c.set_auto_scaling_suspended("prod", "web", true)
+        .await
+        .unwrap();
+    let t = c.scalable_target("prod", "web").await.unwrap().unwrap();
+    assert!(t.all_suspended(), "{t:?}");
+    assert_eq!((t.min, t.max), (2, 6), "capacities kept");
+    c.set_auto_scaling_suspended("prod", "web", false)
+        .await
+        .unwrap();
+    let t = c.scalable_target("prod", "web").await.unwrap().unwrap();
+    assert!(t.none_suspended(), "{t:?}");
+    assert_eq!(c.call_count("RegisterScalableTarget"), 2);
+    assert_eq!(c.scalable_target("prod", "other").await.unwrap(), None);
+}
+
+/// What `cortado verify` and `cortado init` read, made in moto with boto3: a VPC, a cluster,
+/// an ECR image `web:v1`, a role trusting ECS tasks and one trusting EC2, a log group, a
+/// SecureString, a Secrets Manager secret and an `ip` target group. Returns the ids moto made
+/// (`tg`, `subnet`, `sg`, `secret`).
+fn seed_prerequisites(moto: &Moto) -> Value {
+    let script = r#"
+import sys, json, boto3
+kw = dict(endpoint_url=sys.argv[1], region_name="us-east-1",
+          aws_access_key_id="k", aws_secret_access_key="s")
+ec2 = boto3.client("ec2", **kw)
+vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
+sg = ec2.create_security_group(GroupName="web", Description="web", VpcId=vpc)["GroupId"]
+boto3.client("ecs", **kw).create_cluster(clusterName="moto")
+ecr = boto3.client("ecr", **kw)
+ecr.create_repository(repositoryName="web")
+manifest = {"schemaVersion": 2,
+            "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+            "config": {"mediaType": "application/vnd.docker.container.image.v1+json",
+                       "size": 7023, "digest": "sha256:" + "b" * 64},
+            "layers": []}
+ecr.put_image(repositoryName="web", imageManifest=json.dumps(manifest), imageTag="v1")
+iam = boto3.client("iam", **kw)
+def trust(service):
+    return json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+        "Principal": {"Service": service}, "Action": "sts:AssumeRole"}]})
+iam.create_role(RoleName="web-exec", AssumeRolePolicyDocument=trust("ecs-tasks.amazonaws.com"))
+iam.create_role(RoleName="web-task-ec2", AssumeRolePolicyDocument=trust("ec2.amazonaws.com"))
+boto3.client("logs", **kw).create_log_group(logGroupName="/ecs/web")
+boto3.client("ssm", **kw).put_parameter(Name="/web/db", Value="pw-moto-ssm", Type="SecureString")
+secret = boto3.client("secretsmanager", **kw).create_secret(
+    Name="web/api", SecretString="pw-moto-sm")["ARN"]
+tg = boto3.client("elbv2", **kw).create_target_group(
+    Name="web", Protocol="HTTP", Port=80, VpcId=vpc, TargetType="ip")["TargetGroups"][0]["TargetGroupArn"]
+print(json.dumps({"tg": tg, "subnet": subnet, "sg": sg, "secret": secret}))
+"#;
+    let out = Command::new("python3")
+        .args(["-c", script, &moto.url])
+        .output()
+        .expect("run python3");
+    assert!(
+        out.status.success(),
+        "seeding moto failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("the seed script prints JSON")
+}
+
+/// Runs the binary against moto (`TAG` set for the templates) and returns its output.
+fn cortado_on_moto(moto: &Moto, tag: &str, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_cortado"))
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("AWS_ENDPOINT_URL", &moto.url)
+        .env("AWS_ACCESS_KEY_ID", "k")
+        .env("AWS_SECRET_ACCESS_KEY", "s")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("TAG", tag)
+        .output()
+        .unwrap()
+}
+
+/// `cortado verify` through the binary against moto: every kind of check reads moto's answer
+/// (cluster, ECR image, log group, SSM parameter, Secrets Manager secret, IAM roles and their
+/// trust, target group). A missing image, a missing parameter, a role trusting EC2 and a role
+/// that does not exist are NG with their reasons (exit 1); no secret value is printed.
+#[test]
+fn verify_through_the_binary() {
+    let Some(moto) = moto() else { return };
+    let ids = seed_prerequisites(&moto);
+    let dir = std::env::temp_dir().join(format!("cortado-moto-verify-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("cortado.yml"),
+        "region: us-east-1\ncluster: moto\nservice: web\nservice_definition: ecs-service-def.json\ntask_definition: ecs-task-def.json\n",
+    )
+    .unwrap();
+    let task = |task_role: &str| {
+        serde_json::json!({
+            "family": "web", "cpu": "256", "memory": "512", "networkMode": "awsvpc",
+            "requiresCompatibilities": ["FARGATE"],
+            "executionRoleArn": "arn:aws:iam::123456789012:role/web-exec",
+            "taskRoleArn": format!("arn:aws:iam::123456789012:role/{task_role}"),
+            "containerDefinitions": [{
+                "name": "web",
+                "image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/web:{{ must_env `TAG` }}",
+                "essential": true,
+                "portMappings": [{"containerPort": 80, "protocol": "tcp"}],
+                "logConfiguration": {"logDriver": "awslogs", "options": {
+                    "awslogs-group": "/ecs/web", "awslogs-region": "us-east-1",
+                    "awslogs-stream-prefix": "web"}},
+                "secrets": [
+                    {"name": "DB_PASSWORD", "valueFrom": "/web/db"},
+                    {"name": "API_KEY", "valueFrom": ids["secret"]},
+                    {"name": "OLD_KEY", "valueFrom": "arn:aws:ssm:us-east-1:123456789012:parameter/web/gone"}
+                ]
+            }]
+        })
+        .to_string()
+    };
+    std::fs::write(
+        dir.join("ecs-service-def.json"),
+        serde_json::json!({
+            "launchType": "FARGATE", "desiredCount": 1,
+            "loadBalancers": [{"targetGroupArn": ids["tg"], "containerName": "web", "containerPort": 80}],
+            "networkConfiguration": {"awsvpcConfiguration": {"subnets": [ids["subnet"]], "securityGroups": [ids["sg"]]}}
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let config = dir.join("cortado.yml");
+    let config = config.to_str().unwrap();
+    let verify = |tag: &str,
+                  task_role: &str|
+     -> (Option<i32>, Vec<(String, String, String)>, String) {
+        std::fs::write(dir.join("ecs-task-def.json"), task(task_role)).unwrap();
+        let out = cortado_on_moto(&moto, tag, &["verify", "--output", "json", "-c", config]);
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        let v: Value = serde_json::from_str(&stdout)
+            .unwrap_or_else(|e| panic!("{e}: {stdout}\n{}", String::from_utf8_lossy(&out.stderr)));
+        let checks = v["services"][0]["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                let s = |k: &str| c[k].as_str().unwrap_or_default().to_string();
+                (s("status"), s("what"), s("detail"))
+            })
+            .collect();
+        (out.status.code(), checks, stdout)
+    };
+    let (code, checks, stdout) = verify("v1", "web-task-ec2");
+    assert_eq!(code, Some(1), "{stdout}");
+    for secret in ["pw-moto-ssm", "pw-moto-sm"] {
+        assert!(!stdout.contains(secret), "a secret value leaked: {stdout}");
+    }
+    let status = |prefix: &str| -> (String, String) {
+        checks
+            .iter()
+            .find(|(_, what, _)| what.starts_with(prefix))
+            .map(|(s, _, d)| (s.clone(), d.clone()))
+            .unwrap_or_else(|| panic!("no check {prefix}: {stdout}"))
+    };
+    for ok in [
+        "cluster moto",
+        "image of web",
+        "log group of web",
+        "secret DB_PASSWORD",
+        "secret API_KEY",
+        "execution role",
+        "targetgroup/web/",
+    ] {
+        assert_eq!(status(ok).0, "OK", "{ok}: {stdout}");
+    }
+    let (st, detail) = status("secret OLD_KEY");
+    assert_eq!(st, "NG", "{stdout}");
+    assert!(detail.contains("/web/gone does not exist"), "{detail}");
+    let (st, detail) = status("task role");
+    assert_eq!(st, "NG", "{stdout}");
+    assert!(
+        detail.contains("does not let ecs-tasks.amazonaws.com assume it")
+            && detail.contains("Service ec2.amazonaws.com"),
+        "{detail}"
+    );
+    let (code, checks, stdout) = verify("v9", "web-task-missing");
+    assert_eq!(code, Some(1), "{stdout}");
+    let find = |prefix: &str| {
+        checks
+            .iter()
+            .find(|(_, what, _)| what.starts_with(prefix))
+            .cloned()
+            .unwrap_or_else(|| panic!("no check {prefix}: {stdout}"))
+    };
+    let (st, _, detail) = find("task role");
+    assert_eq!(st, "NG");
+    assert!(
+        detail.contains("IAM has no role named web-task-missing"),
+        "{detail}"
+    );
+    let (st, _, detail) = find("image of web");
+    assert_eq!(st, "NG");
+    assert!(detail.contains("has no v9"), "{detail}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `cortado init` from a service made in moto with boto3 (not by cortado), then `cortado diff`
+/// on the files it wrote: nothing differs (exit 0), and another image tag does (exit 2).
+/// What this cannot show: moto keeps no deploymentConfiguration, so the files have none where
+/// a real service would carry ECS's defaults (init drops those as defaults anyway).
+#[test]
+fn init_then_diff_shows_nothing() {
+    let Some(moto) = moto() else { return };
+    let ids = seed_prerequisites(&moto);
+    let script = r#"
+import sys, boto3
+kw = dict(endpoint_url=sys.argv[1], region_name="us-east-1",
+          aws_access_key_id="k", aws_secret_access_key="s")
+ecs = boto3.client("ecs", **kw)
+td = ecs.register_task_definition(
+    family="web", cpu="256", memory="512", networkMode="awsvpc",
+    requiresCompatibilities=["FARGATE"],
+    executionRoleArn="arn:aws:iam::123456789012:role/web-exec",
+    containerDefinitions=[{
+        "name": "web", "image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/web:v1",
+        "essential": True, "portMappings": [{"containerPort": 80, "protocol": "tcp"}],
+        "environment": [{"name": "B", "value": "2"}, {"name": "A", "value": "1"}]}],
+)["taskDefinition"]["taskDefinitionArn"]
+ecs.create_service(
+    cluster="moto", serviceName="web", taskDefinition=td, desiredCount=2, launchType="FARGATE",
+    networkConfiguration={"awsvpcConfiguration": {"subnets": [sys.argv[2]],
+        "securityGroups": [sys.argv[3]], "assignPublicIp": "DISABLED"}},
+    loadBalancers=[{"targetGroupArn": sys.argv[4], "containerName": "web", "containerPort": 80}])
+"#;
+    let out = Command::new("python3")
+        .args(["-c", script, &moto.url])
+        .args([&ids["subnet"], &ids["sg"], &ids["tg"]].map(|v| v.as_str().unwrap()))
+        .output()
+        .expect("run python3");
+    assert!(
+        out.status.success(),
+        "creating the service failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dir = std::env::temp_dir().join(format!("cortado-moto-init-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let dir_arg = dir.to_str().unwrap();
+    let init = cortado_on_moto(
+        &moto,
+        "v1",
+        &[
+            "init",
+            "--cluster",
+            "moto",
+            "--service",
+            "web",
+            "--dir",
+            dir_arg,
+            "--image-tag-env",
+            "TAG",
+        ],
+    );
+    assert!(
+        init.status.success(),
+        "{}",
+        String::from_utf8_lossy(&init.stderr)
+    );
+    let task = std::fs::read_to_string(dir.join("ecs-task-def.json")).unwrap();
+    assert!(task.contains("web:{{ must_env `TAG` }}"), "{task}");
+    assert!(!task.contains("taskDefinitionArn"), "{task}");
+    let config = dir.join("cortado.yml");
+    let config = config.to_str().unwrap();
+    let diff = cortado_on_moto(&moto, "v1", &["diff", "-c", config]);
+    assert_eq!(
+        diff.status.code(),
+        Some(0),
+        "{}\n{}",
+        String::from_utf8_lossy(&diff.stdout),
+        String::from_utf8_lossy(&diff.stderr)
+    );
+    let changed = cortado_on_moto(&moto, "v2", &["diff", "-c", config]);
+    assert_eq!(
+        changed.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&changed.stdout)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

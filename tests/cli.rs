@@ -154,6 +154,43 @@ fn example_hello_validates_and_renders() {
     );
 }
 
+/// `cortado verify --sandbox` on the example: the embedded sandbox is prepared from the config
+/// (cluster, image, log group, target group, and the execution role trusting ECS tasks), so
+/// every check is OK, the role's included.
+#[test]
+fn example_hello_verifies_under_the_sandbox() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let args: Vec<String> = [
+        "verify",
+        "--sandbox",
+        "--output",
+        "json",
+        "-c",
+        "examples/hello/cortado.yml",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let out = cortado(root, &args, &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("verify prints JSON");
+    let checks = v["services"][0]["checks"].as_array().unwrap();
+    assert!(
+        checks.iter().all(|c| c["status"] == "OK"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(
+        checks.iter().any(|c| c["what"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("execution role arn:aws:iam::123456789012:role/hello-execution")),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
 #[test]
 fn unknown_config_key_is_a_warning_with_a_suggestion() {
     let dir = fixtures().join("warn/typo-key");

@@ -1383,7 +1383,7 @@ async fn s30_init_from_a_live_service_then_diff_shows_nothing() {
 }
 
 /// 31. `cortado verify` reads what a deploy needs: with `web:v1` pushed the cluster, the
-///     image and the target group are OK and the execution role SKIP (no IAM client), exit 0;
+///     image, the execution role (exists, trusts ECS tasks) and the target group are OK, exit 0;
 ///     `web:v9` was never pushed: NG, exit 1, and `deploy --verify` stops before any write.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s31_verify_checks_before_a_deploy() {
@@ -1411,7 +1411,7 @@ async fn s31_verify_checks_before_a_deploy() {
     let want: Vec<(String, String)> = [
         ("OK", "cluster scenarios"),
         ("OK", "image of web"),
-        ("SKIP", "execution role arn"),
+        ("OK", "execution role arn"),
         ("OK", "targetgroup/web/0123456789abcdef for web"),
     ]
     .iter()
@@ -1552,4 +1552,308 @@ async fn bad_inputs_make_no_mutating_call() {
     assert!(ran >= 100, "ran {ran} bad cases");
     assert!(problems.is_empty(), "{}", problems.join("\n\n"));
     assert_eq!(mutating(&sb.control().requests()), Vec::<String>::new());
+}
+
+/// 33. `--suspend-auto-scaling --resume-auto-scaling`: the service's scalable target is
+///     suspended (all three activities) while the deployment runs — read through
+///     DescribeScalableTargets in mid-deploy — and resumed after it succeeded: the writes are
+///     RegisterScalableTarget, RegisterTaskDefinition, UpdateService, RegisterScalableTarget.
+///     A failed deploy (crash loop, rolled back, exit 3) leaves it suspended and says so;
+///     `--resume-auto-scaling` alone (ecspresso's meaning) resumes it with no other write;
+///     `--suspend-auto-scaling` alone leaves it suspended after a success. Both flags with
+///     `--no-wait` are refused before any call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s33_auto_scaling_suspended_for_the_deploy_and_resumed_after() {
+    use aws_sdk_applicationautoscaling::types::{ScalableDimension, ServiceNamespace};
+    let s = Scenario::new("web", FAST, &["v1", "v2", "v3", "v4--crash-20s"]).await;
+    s.deploy("v1", &[]).await.expect_code(0);
+    let aas = aws_sdk_applicationautoscaling::Client::new(&s.sdk());
+    let resource = format!("service/{CLUSTER}/{SERVICE}");
+    // Without a scalable target: said, and the deploy goes on with no auto scaling write.
+    let mark = s.mark();
+    let none = s
+        .deploy("v2", &["--suspend-auto-scaling", "--resume-auto-scaling"])
+        .await;
+    none.expect_code(0);
+    assert!(
+        none.stderr.contains("has no scalable target"),
+        "{}",
+        none.dump()
+    );
+    assert_eq!(
+        mutating(&s.requests_after(mark)),
+        ["RegisterTaskDefinition", "UpdateService"]
+    );
+    aas.register_scalable_target()
+        .service_namespace(ServiceNamespace::Ecs)
+        .scalable_dimension(ScalableDimension::EcsServiceDesiredCount)
+        .resource_id(&resource)
+        .min_capacity(1)
+        .max_capacity(4)
+        .send()
+        .await
+        .unwrap();
+    /// The target's SuspendedState (scale-in, scale-out, scheduled), as AWS would show it.
+    async fn suspended(
+        aas: &aws_sdk_applicationautoscaling::Client,
+        resource: &str,
+    ) -> [Option<bool>; 3] {
+        let out = aas
+            .describe_scalable_targets()
+            .service_namespace(ServiceNamespace::Ecs)
+            .resource_ids(resource)
+            .send()
+            .await
+            .unwrap();
+        let t = &out.scalable_targets()[0];
+        assert_eq!(
+            (t.min_capacity(), t.max_capacity()),
+            (1, 4),
+            "capacities kept"
+        );
+        let st = t.suspended_state().unwrap();
+        [
+            st.dynamic_scaling_in_suspended(),
+            st.dynamic_scaling_out_suspended(),
+            st.scheduled_scaling_suspended(),
+        ]
+    }
+    let state = || suspended(&aas, &resource);
+    assert_eq!(state().await, [Some(false); 3]);
+
+    let mark = s.mark();
+    let bg = s
+        .start_background(
+            "v3",
+            &["deploy", "--suspend-auto-scaling", "--resume-auto-scaling"],
+        )
+        .await;
+    assert_eq!(state().await, [Some(true); 3], "suspended while it runs");
+    let run = bg.finish(Duration::from_secs(60)).await;
+    run.expect_code(0);
+    assert_eq!(run.result()["outcome"], "succeeded");
+    assert_eq!(state().await, [Some(false); 3], "resumed after the success");
+    assert_eq!(
+        mutating(&s.requests_after(mark)),
+        [
+            "RegisterScalableTarget",
+            "RegisterTaskDefinition",
+            "UpdateService",
+            "RegisterScalableTarget"
+        ]
+    );
+
+    let failed = s
+        .deploy(
+            "v4--crash-20s",
+            &["--suspend-auto-scaling", "--resume-auto-scaling"],
+        )
+        .await;
+    failed.expect_code(3);
+    assert_eq!(
+        state().await,
+        [Some(true); 3],
+        "a failed deploy leaves it suspended"
+    );
+    assert!(
+        failed.stderr.contains("stays suspended")
+            && failed.stderr.contains("--resume-auto-scaling"),
+        "{}",
+        failed.dump()
+    );
+
+    // ecspresso's --resume-auto-scaling alone: resumed before the (here empty) update.
+    let mark = s.mark();
+    let resumed = s.deploy("v3", &["--resume-auto-scaling"]).await;
+    resumed.expect_code(0);
+    assert_eq!(
+        resumed.result()["outcome"],
+        "no change",
+        "{}",
+        resumed.dump()
+    );
+    assert_eq!(state().await, [Some(false); 3]);
+    assert_eq!(
+        mutating(&s.requests_after(mark)),
+        ["RegisterScalableTarget"]
+    );
+
+    // ecspresso's --suspend-auto-scaling alone: it stays suspended after a success.
+    s.deploy("v3", &["--suspend-auto-scaling"])
+        .await
+        .expect_code(0);
+    assert_eq!(state().await, [Some(true); 3]);
+
+    // --dry-run reads the target and says what it would do; it writes nothing.
+    let mark = s.mark();
+    let dry = s
+        .deploy("v3", &["--dry-run", "--resume-auto-scaling"])
+        .await;
+    dry.expect_code(0);
+    assert!(dry.stderr.contains("would resume"), "{}", dry.dump());
+    assert_eq!(mutating(&s.requests_after(mark)), Vec::<String>::new());
+    assert_eq!(state().await, [Some(true); 3]);
+
+    let mark = s.mark();
+    let refused = s
+        .deploy(
+            "v3",
+            &[
+                "--suspend-auto-scaling",
+                "--resume-auto-scaling",
+                "--no-wait",
+            ],
+        )
+        .await;
+    refused.expect_code(1);
+    assert!(refused.stderr.contains("--no-wait"), "{}", refused.dump());
+    assert!(s.requests_after(mark).is_empty(), "no call at all");
+}
+
+/// 34. `cortado verify` checks the task and execution roles with IAM: a role that does not
+///     exist is NG (exit 1) with its name; a role whose trust policy names another principal
+///     is NG and names the principal it found; neither is ever OK.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s34_verify_reports_missing_and_untrusting_roles() {
+    let s = Scenario::new("web", FAST, &["v1"]).await;
+    let iam = aws_sdk_iam::Client::new(&s.sdk());
+    iam.create_role()
+        .role_name("web-task-ec2")
+        .assume_role_policy_document(
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#,
+        )
+        .send()
+        .await
+        .unwrap();
+    let dir = std::env::temp_dir().join(format!("cortado-roles-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let src = fixture("web");
+    for f in ["cortado.yml", "ecs-service-def.json"] {
+        std::fs::copy(src.join(f), dir.join(f)).unwrap();
+    }
+    let task = std::fs::read_to_string(src.join("ecs-task-def.json"))
+        .unwrap()
+        .replace(
+            "\"executionRoleArn\": \"arn:aws:iam::123456789012:role/web-execution\",",
+            "\"executionRoleArn\": \"arn:aws:iam::123456789012:role/nobody-made-me\",\n  \"taskRoleArn\": \"arn:aws:iam::123456789012:role/web-task-ec2\",",
+        );
+    assert!(
+        task.contains("nobody-made-me"),
+        "the fixture changed: {task}"
+    );
+    std::fs::write(dir.join("ecs-task-def.json"), task).unwrap();
+    let mark = s.mark();
+    let run = finish(s.command_with(&dir.join("cortado.yml"), "v1", &["verify"])).await;
+    run.expect_code(1);
+    let v: Value = serde_json::from_str(&run.stdout).expect("verify prints JSON");
+    let role = |what: &str| {
+        v["services"][0]["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["what"].as_str().unwrap_or_default().starts_with(what))
+            .cloned()
+            .unwrap_or_else(|| panic!("no {what} check: {}", run.dump()))
+    };
+    let exec = role("execution role");
+    assert_eq!(exec["status"], "NG", "{}", run.dump());
+    assert!(
+        exec["detail"]
+            .as_str()
+            .unwrap()
+            .contains("IAM has no role named nobody-made-me"),
+        "{exec}"
+    );
+    let task_role = role("task role");
+    assert_eq!(task_role["status"], "NG", "{}", run.dump());
+    let detail = task_role["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("does not let ecs-tasks.amazonaws.com assume it")
+            && detail.contains("Service ec2.amazonaws.com"),
+        "{detail}"
+    );
+    assert_eq!(v["ng"], 2, "{}", run.dump());
+    let reqs = s.requests_after(mark);
+    assert!(mutating(&reqs).is_empty(), "verify only reads");
+    assert_eq!(
+        reqs.iter().filter(|r| r.operation == "GetRole").count(),
+        2,
+        "one GetRole per role"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// 35. Auto scaling calls that fail: a suspension refused (AccessDenied) stops the run before
+///     any registration or service update (exit 7); a resume refused after a successful deploy
+///     leaves the target suspended, says so, and exits 7 (the deploy itself succeeded).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s35_auto_scaling_call_failures() {
+    use aws_sdk_applicationautoscaling::types::{ScalableDimension, ServiceNamespace};
+    let s = Scenario::new("web", FAST, &["v1", "v2"]).await;
+    s.deploy("v1", &[]).await.expect_code(0);
+    let aas = aws_sdk_applicationautoscaling::Client::new(&s.sdk());
+    let resource = format!("service/{CLUSTER}/{SERVICE}");
+    aas.register_scalable_target()
+        .service_namespace(ServiceNamespace::Ecs)
+        .scalable_dimension(ScalableDimension::EcsServiceDesiredCount)
+        .resource_id(&resource)
+        .min_capacity(1)
+        .max_capacity(4)
+        .send()
+        .await
+        .unwrap();
+    let deny = || FaultsPatch {
+        fail_next: Some(vec![FailRule {
+            operation: "RegisterScalableTarget".into(),
+            code: "AccessDeniedException".into(),
+            status: Some(400),
+            message: Some(
+                "not authorized to perform application-autoscaling:RegisterScalableTarget".into(),
+            ),
+            count: 1,
+        }]),
+        ..FaultsPatch::default()
+    };
+    let both = ["--suspend-auto-scaling", "--resume-auto-scaling"];
+
+    s.sb.control().update_faults(deny());
+    let mark = s.mark();
+    let refused = s.deploy("v2", &both).await;
+    refused.expect_code(7);
+    assert_eq!(
+        mutating(&s.requests_after(mark)),
+        ["RegisterScalableTarget"],
+        "nothing deployed after the refused suspension"
+    );
+    assert_eq!(
+        s.service().await.task_definition().map(revision_of),
+        Some(1)
+    );
+
+    let mut args = vec!["deploy"];
+    args.extend(both);
+    let bg = s.start_background("v2", &args).await;
+    s.sb.control().update_faults(deny());
+    let run = bg.finish(Duration::from_secs(60)).await;
+    run.expect_code(7);
+    assert_eq!(run.result()["outcome"], "succeeded", "{}", run.dump());
+    assert!(
+        run.stderr.contains("auto scaling could not be resumed"),
+        "{}",
+        run.dump()
+    );
+    let out = aas
+        .describe_scalable_targets()
+        .service_namespace(ServiceNamespace::Ecs)
+        .resource_ids(&resource)
+        .send()
+        .await
+        .unwrap();
+    let st = out.scalable_targets()[0].suspended_state().unwrap();
+    assert_eq!(
+        st.dynamic_scaling_out_suspended(),
+        Some(true),
+        "still suspended"
+    );
 }

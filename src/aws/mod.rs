@@ -2,17 +2,19 @@
 //!
 //! Receives [`AwsSettings`] (region, endpoint override, credentials mode, retry bound) and
 //! builds one shared SDK configuration with clients for ECS, ELBv2, ECR, CodeDeploy, SSM,
-//! CloudWatch Logs and, for template lookups, CloudFormation, Secrets Manager and S3
+//! CloudWatch Logs, Application Auto Scaling, IAM and, for template lookups, CloudFormation, Secrets Manager and S3
 //! ([`connect`]). Hands on [`Clients`] with thin, typed operations (see [`ecs`] and [`elb`]):
 //! each maps SDK failures to a [`crate::error::Error`] with a hint, batches where the API
 //! caps the count (10 services, 20 service deployments, 100 tasks a call) and follows pages.
 //! [`json`] turns live SDK values into the camelCase JSON the diff compares.
 
+pub mod autoscaling;
 pub mod ecr;
 pub mod ecs;
 pub mod elb;
 mod error;
 pub mod express;
+pub mod iam;
 pub mod json;
 mod logs;
 mod lookup;
@@ -96,6 +98,10 @@ pub struct Clients {
     pub(crate) s3: aws_sdk_s3::Client,
     /// `cortado run`: the task's awslogs lines.
     pub(crate) logs: aws_sdk_cloudwatchlogs::Client,
+    /// `deploy --suspend-auto-scaling` / `--resume-auto-scaling`.
+    pub(crate) autoscaling: aws_sdk_applicationautoscaling::Client,
+    /// `cortado verify`: task and execution roles.
+    pub(crate) iam: aws_sdk_iam::Client,
     region: String,
     endpoint_url: Option<String>,
     calls: CallLog,
@@ -255,6 +261,16 @@ pub(crate) async fn connect_with(
             .interceptor(calls.clone())
             .build(),
     );
+    let autoscaling = aws_sdk_applicationautoscaling::Client::from_conf(
+        aws_sdk_applicationautoscaling::config::Builder::from(&conf)
+            .interceptor(calls.clone())
+            .build(),
+    );
+    let iam = aws_sdk_iam::Client::from_conf(
+        aws_sdk_iam::config::Builder::from(&conf)
+            .interceptor(calls.clone())
+            .build(),
+    );
     Ok(Clients {
         ecs,
         elbv2,
@@ -265,6 +281,8 @@ pub(crate) async fn connect_with(
         secretsmanager,
         s3,
         logs,
+        autoscaling,
+        iam,
         region,
         endpoint_url: settings.endpoint_url.clone(),
         calls,

@@ -213,6 +213,13 @@ pub fn prepare_for(l: &Local) -> sandbox::Prepare {
                 .collect()
         })
         .unwrap_or_default();
+    // The task and execution roles, created trusting ecs-tasks.amazonaws.com.
+    let roles = [l.task.task_role_arn(), l.task.execution_role_arn()]
+        .into_iter()
+        .flatten()
+        .filter(|r| !r.is_empty())
+        .map(str::to_string)
+        .collect();
     sandbox::Prepare {
         cluster: l.config.cluster.clone(),
         service: l.config.service.clone(),
@@ -220,6 +227,7 @@ pub fn prepare_for(l: &Local) -> sandbox::Prepare {
         images,
         blue_green,
         log_groups,
+        roles,
     }
 }
 

@@ -4,8 +4,10 @@
 //! digest) and, for an image index, has the task's architecture; the awslogs log groups exist
 //! (or `awslogs-create-group` is set); each `secrets[].valueFrom` SSM parameter or Secrets
 //! Manager secret exists; each target group exists, has target type `ip` and the container
-//! it names has the port. Images of other registries, and roles (no IAM client in this
-//! build), are reported SKIP with the reason: never OK without a check.
+//! it names has the port; the task and execution roles exist (IAM GetRole) and their trust
+//! policy lets `ecs-tasks.amazonaws.com` assume them. Images of other registries, and reads
+//! that could not be made (access denied, say), are reported SKIP with the reason: never OK
+//! without a check.
 
 use serde_json::{Value, json};
 
@@ -154,11 +156,7 @@ pub async fn checks(clients: &Clients, local: &Local) -> Result<Vec<Check>> {
         ("executionRoleArn", "execution role"),
     ] {
         if let Some(role) = task.get(key).and_then(Value::as_str) {
-            out.push(check(
-                Status::Skip,
-                format!("{what} {role}"),
-                "not checked: this build has no IAM client (existence and the ecs-tasks.amazonaws.com trust)",
-            ));
+            out.push(role_check(clients, what, role).await);
         }
     }
     let lbs = local
@@ -184,6 +182,52 @@ pub async fn checks(clients: &Clients, local: &Local) -> Result<Vec<Check>> {
         }
     }
     Ok(out)
+}
+
+/// The principal ECS tasks assume their task and execution roles as.
+const ECS_TASKS: &str = "ecs-tasks.amazonaws.com";
+
+/// A task or execution role exists (IAM GetRole) and its trust policy lets ECS tasks assume it.
+async fn role_check(clients: &Clients, what: &str, role: &str) -> Check {
+    let label = format!("{what} {role}");
+    let name = crate::aws::iam::role_name(role);
+    match clients.role(role).await {
+        Ok(Some(r)) => match &r.trust {
+            Some(policy) if crate::aws::iam::trusts_service(policy, ECS_TASKS) => {
+                check(Status::Ok, label, format!("exists and trusts {ECS_TASKS}"))
+            }
+            Some(policy) => {
+                let named = crate::aws::iam::trusted_principals(policy);
+                check(
+                    Status::Ng,
+                    label,
+                    format!(
+                        "its trust policy does not let {ECS_TASKS} assume it (it names {}); ECS cannot start tasks with it. Add a statement: Effect Allow, Principal {{\"Service\": \"{ECS_TASKS}\"}}, Action sts:AssumeRole",
+                        if named.is_empty() {
+                            "no service principal".to_string()
+                        } else {
+                            named.join(", ")
+                        }
+                    ),
+                )
+            }
+            None => check(
+                Status::Ng,
+                label,
+                format!(
+                    "IAM returned no readable trust policy; ECS needs one trusting {ECS_TASKS}"
+                ),
+            ),
+        },
+        Ok(None) => check(
+            Status::Ng,
+            label,
+            format!(
+                "IAM has no role named {name}: create it (trusting {ECS_TASKS}) or fix the ARN in the task definition"
+            ),
+        ),
+        Err(e) => skip_on(label, &e),
+    }
 }
 
 /// A read that failed for another reason than "missing": SKIP with why.

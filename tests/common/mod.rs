@@ -25,6 +25,9 @@ pub const TARGET_GROUP: &str =
     "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web/0123456789abcdef";
 pub const CLUSTER: &str = "scenarios";
 pub const SERVICE: &str = "web";
+/// The execution role the fixtures' task definitions name (the sandbox creates it trusting
+/// ecs-tasks.amazonaws.com, as `--prepare` does).
+pub const EXECUTION_ROLE: &str = "arn:aws:iam::123456789012:role/web-execution";
 /// Virtual seconds per real second for most scenarios: a rolling deploy takes ~1 s of ECS
 /// time per 200, so the real-time poll cadence (1 s) dominates.
 pub const FAST: f64 = 200.0;
@@ -116,6 +119,7 @@ impl Scenario {
             target_groups: vec![TARGET_GROUP.into()],
             images: images.iter().map(|t| format!("{REPO}:{t}")).collect(),
             blue_green: Vec::new(),
+            roles: vec![EXECUTION_ROLE.into()],
             ..Default::default()
         }
         .apply(&sb)

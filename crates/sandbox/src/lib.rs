@@ -1,5 +1,5 @@
-//! The sandbox: a local ECS/ECR/ELBv2/CodeDeploy/SSM (and minimal CloudWatch Logs) emulator over HTTP, with rollout dynamics and
-//! fault injection. A product feature (`cortado sandbox serve`, `--sandbox`) and the test bed.
+//! The sandbox: a local ECS/ECR/ELBv2/CodeDeploy/SSM (and minimal CloudWatch Logs, Application
+//! Auto Scaling and IAM) emulator over HTTP, with rollout dynamics and fault injection. A product feature (`cortado sandbox serve`, `--sandbox`) and the test bed.
 //! Nothing else in cortado imports it: the rest talks to it through the real SDK over HTTP.
 //!
 //! Receives [`Options`] (port, time compression, state file, [`Seed`], PRNG seed, faults) and
@@ -12,6 +12,7 @@
 //! (`{"seconds": 300}` jumps virtual time), `POST /_sandbox/reset` (back to the seeded state).
 
 mod api;
+mod autoscaling;
 mod codedeploy;
 mod ecr;
 mod ecs;
@@ -19,6 +20,7 @@ mod elbv2;
 mod error;
 mod express;
 mod faults;
+mod iam;
 mod logs;
 mod query;
 mod server;
@@ -251,6 +253,9 @@ pub struct Prepare {
     pub blue_green: Vec<PrepareBlueGreen>,
     /// CloudWatch Logs groups the containers' awslogs driver writes to.
     pub log_groups: Vec<String>,
+    /// IAM roles (ARNs or names) the task definition names as its task and execution roles;
+    /// each is created trusting `ecs-tasks.amazonaws.com`.
+    pub roles: Vec<String>,
 }
 
 /// One load balancer's `advancedConfiguration`: Prepare creates the alternate target group, a
@@ -318,6 +323,11 @@ impl Prepare {
         for group in &self.log_groups {
             if w.logs.ensure_group(group, now) {
                 created.push(format!("log group {group}"));
+            }
+        }
+        for role in &self.roles {
+            if w.iam.ensure_ecs_tasks_role(role, &w.account, now) {
+                created.push(format!("IAM role {}", iam::role_name(role)));
             }
         }
         let mut tgs = Vec::new();

@@ -1,8 +1,10 @@
 //! The HTTP front: one listener, routing by protocol, API faults, the request log and the
 //! `/_sandbox/` control endpoints.
 //!
-//! Receives raw HTTP requests; hands on (operation, body) to the world under one lock, after
-//! advancing it to the current virtual time, and turns the answer into AWS's wire shape.
+//! Receives raw HTTP requests; tells the service from `X-Amz-Target` (JSON protocols) or from
+//! the form's `Version` (awsQuery: ELBv2, IAM); hands on (operation, body) to the world under
+//! one lock, after advancing it to the current virtual time, and turns the answer into AWS's
+//! wire shape.
 
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -33,7 +35,8 @@ pub struct RequestRecord {
     pub virtual_time: f64,
     /// Wall-clock epoch seconds.
     pub wall_time: f64,
-    /// `ecs`, `ecr`, `elbv2`, `codedeploy`, `ssm`, `logs`, or `unknown`.
+    /// `ecs`, `ecr`, `elbv2`, `codedeploy`, `ssm`, `logs`, `application-autoscaling`, `iam`,
+    /// or `unknown`.
     pub service: String,
     pub operation: String,
     pub mutating: bool,
@@ -193,17 +196,26 @@ fn route(headers: &HeaderMap, body: &[u8]) -> (String, String, Proto) {
             "CodeDeploy_20141006" => "codedeploy",
             "AmazonSSM" => "ssm",
             "Logs_20140328" => "logs",
+            "AnyScaleFrontendService" => "application-autoscaling",
             _ => "unknown",
         };
         return (service.to_string(), op.to_string(), Proto::Json);
     }
+    // awsQuery services (ELBv2, IAM) are told apart by their API version.
     let text = String::from_utf8_lossy(body);
+    let mut action = None;
+    let mut service = "elbv2";
     for pair in text.split('&') {
-        if let Some(action) = pair.strip_prefix("Action=") {
-            return ("elbv2".into(), action.to_string(), Proto::Query);
+        if let Some(a) = pair.strip_prefix("Action=") {
+            action = Some(a.to_string());
+        } else if pair.strip_prefix("Version=") == Some(super::iam::IAM_VERSION) {
+            service = "iam";
         }
     }
-    ("unknown".into(), String::new(), Proto::Json)
+    match action {
+        Some(a) => (service.into(), a, Proto::Query),
+        None => ("unknown".into(), String::new(), Proto::Json),
+    }
 }
 
 enum Decision {
@@ -246,7 +258,7 @@ fn decide_fault(inner: &mut Inner, service: &str, op: &str) -> (Decision, u64) {
         Decision::Drop
     } else if rng.chance(api.throttle_rate) {
         // Each service names throttling and internal errors its own way.
-        let code = if service == "elbv2" {
+        let code = if service == "elbv2" || service == "iam" {
             "Throttling"
         } else {
             "ThrottlingException"
@@ -358,6 +370,17 @@ fn dispatch(
     if proto == Proto::Query {
         let params = super::query::parse_form(&String::from_utf8_lossy(body));
         let now = inner.world.now;
+        if service == "iam" {
+            let w = &mut inner.world;
+            return match w.iam.handle(op, &params, &w.account, now, rid) {
+                Ok(xml) => (xml_response(200, xml, rid), 200, None),
+                Err(e) => (
+                    xml_response(e.status, super::iam::xml_error(&e, rid), rid),
+                    e.status,
+                    Some(e.code),
+                ),
+            };
+        }
         return match inner.world.elbv2.handle(op, &params, now, rid) {
             Ok(xml) => (xml_response(200, xml, rid), 200, None),
             Err(e) => (
@@ -384,6 +407,7 @@ fn dispatch(
             inner.world.ecr.handle(op, &b, now)
         }
         "codedeploy" => inner.world.codedeploy(op, &b),
+        "application-autoscaling" => inner.world.autoscaling(op, &b),
         "ssm" => {
             let w = &mut inner.world;
             w.ssm.handle(op, &b, &w.region, &w.account, w.now)

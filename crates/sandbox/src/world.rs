@@ -346,6 +346,10 @@ pub struct World {
     /// Express Mode services, by service key.
     #[serde(default)]
     pub express: BTreeMap<String, super::express::ExpressService>,
+    #[serde(default)]
+    pub autoscaling: super::autoscaling::AutoScaling,
+    #[serde(default)]
+    pub iam: super::iam::Iam,
 }
 
 /// Default timings (virtual seconds).
@@ -409,6 +413,8 @@ impl World {
             ssm: Default::default(),
             logs: Default::default(),
             express: Default::default(),
+            autoscaling: Default::default(),
+            iam: Default::default(),
         }
     }
 

@@ -269,8 +269,10 @@ pub struct DeployArgs {
     /// answer it later with `cortado continue` (or `cortado rollback`).
     #[arg(long, value_enum, value_name = "POINT", conflicts_with_all = ["no_wait", "wait_until"])]
     pub until: Option<UntilArg>,
-    /// ecspresso's spelling: `stable` / `deployed` (follow to the end, the default) or
-    /// `ecs:STAGE` (stop following once our deployment reaches that lifecycle stage).
+    /// ecspresso's spelling: `stable` / `deployed` (follow to the end, the default),
+    /// `terminated` (a CodeDeploy deployment: also wait until the original task set is
+    /// terminated, not only until traffic is on the new one) or `ecs:STAGE` (stop following
+    /// once our deployment reaches that lifecycle stage).
     #[arg(long, value_name = "WHEN", value_parser = parse_wait_until, conflicts_with = "no_wait")]
     pub wait_until: Option<crate::deploy::gate::Until>,
 }
@@ -283,12 +285,13 @@ pub enum UntilArg {
     TestTraffic,
 }
 
-/// `--wait-until stable|deployed|ecs:STAGE`.
+/// `--wait-until stable|deployed|terminated|ecs:STAGE`.
 fn parse_wait_until(s: &str) -> Result<crate::deploy::gate::Until, String> {
     use crate::deploy::gate::Until;
     use crate::deploy::state::LifecycleStage;
     match s {
         "stable" | "deployed" => Ok(Until::Done),
+        "terminated" => Ok(Until::Terminated),
         _ => match s.strip_prefix("ecs:").map(LifecycleStage::parse) {
             Some(LifecycleStage::Unknown(x)) => Err(format!(
                 "unknown ECS lifecycle stage {x:?}: use one of RECONCILE_SERVICE, PRE_SCALE_UP, \
@@ -296,7 +299,7 @@ fn parse_wait_until(s: &str) -> Result<crate::deploy::gate::Until, String> {
                  PRODUCTION_TRAFFIC_SHIFT, POST_PRODUCTION_TRAFFIC_SHIFT, BAKE_TIME, CLEAN_UP"
             )),
             Some(LifecycleStage::Absent) | None => Err(format!(
-                "{s:?}: expected stable, deployed or ecs:STAGE (e.g. ecs:POST_TEST_TRAFFIC_SHIFT)"
+                "{s:?}: expected stable, deployed, terminated or ecs:STAGE (e.g. ecs:POST_TEST_TRAFFIC_SHIFT)"
             )),
             Some(stage) => Ok(Until::Stage(stage)),
         },

@@ -31,9 +31,9 @@ use crate::aws::{Clients, ServiceDeploymentStop, ServiceUpdate};
 use crate::error::{Diagnostic, Error, ErrorKind, Result};
 
 /// How long a cancelled run follows the rollback it requested before it exits.
-const CANCEL_FOLLOW: Duration = Duration::from_secs(8);
+pub(super) const CANCEL_FOLLOW: Duration = Duration::from_secs(8);
 /// The least time a rollback gets, even when the deploy used up its deadline.
-const MIN_ROLLBACK_TIME: Duration = Duration::from_secs(300);
+pub(super) const MIN_ROLLBACK_TIME: Duration = Duration::from_secs(300);
 
 /// What every operation shares: the clients, the event stream, cancellation, and the
 /// run-wide settings from flags.
@@ -57,7 +57,7 @@ pub struct RollbackOptions {
 
 /// How a rollback went.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum RollbackEnd {
+pub(super) enum RollbackEnd {
     Done(String),
     NotPossible(String),
     Failed(String),
@@ -159,6 +159,14 @@ impl<'a> Engine<'a> {
             if flags.dry_run {
                 r.outcome = RunOutcome::DryRun;
                 r.detail = "dry run: nothing was changed".into();
+                results.push(r);
+                continue;
+            }
+            // CodeDeploy blue/green: its own deployment, followed and settled by its strategy.
+            if super::codedeploy::controls(&decision) {
+                let r = self
+                    .deploy_by_codedeploy(local, &decision, flags, r, started_at, deadline)
+                    .await?;
                 results.push(r);
                 continue;
             }
@@ -526,7 +534,7 @@ impl<'a> Engine<'a> {
         (end, Some(r))
     }
 
-    fn finished(&self, service: &str, end: &RollbackEnd) {
+    pub(super) fn finished(&self, service: &str, end: &RollbackEnd) {
         let (success, detail) = match end {
             RollbackEnd::Done(s) => (true, s.clone()),
             RollbackEnd::NotPossible(s) | RollbackEnd::Failed(s) | RollbackEnd::Unsettled(s) => {
@@ -859,7 +867,7 @@ struct Settle<'a> {
 
 /// What a deploy's end means, given why it ended and how its rollback went (None: no
 /// rollback was attempted). Written once, used by every operation.
-fn outcome_of(cause: &Cause, rollback: Option<&RollbackEnd>) -> RunOutcome {
+pub(super) fn outcome_of(cause: &Cause, rollback: Option<&RollbackEnd>) -> RunOutcome {
     match (cause, rollback) {
         (Cause::Cancelled, _) => RunOutcome::Cancelled,
         (_, Some(RollbackEnd::Started)) => RunOutcome::NotFollowed,
@@ -875,7 +883,7 @@ fn outcome_of(cause: &Cause, rollback: Option<&RollbackEnd>) -> RunOutcome {
     }
 }
 
-fn end_text(end: &RollbackEnd) -> String {
+pub(super) fn end_text(end: &RollbackEnd) -> String {
     match end {
         RollbackEnd::Done(s) => format!("rolled back: {s}"),
         RollbackEnd::NotPossible(s) => format!("not rolled back: {s}"),
@@ -887,7 +895,7 @@ fn end_text(end: &RollbackEnd) -> String {
 /// The stop reasons of our deployment's failed tasks ([`super::verdict::task_failed`]), most
 /// frequent first. Tasks ECS stopped as surplus ("Scaling activity initiated by ...") or
 /// replaced did not fail and are not counted.
-fn stop_counts(stopped: &[StoppedTask], deployment: &str) -> Vec<StopCount> {
+pub(super) fn stop_counts(stopped: &[StoppedTask], deployment: &str) -> Vec<StopCount> {
     let mut counts: Vec<StopCount> = Vec::new();
     for t in stopped {
         if t.started_by.as_deref() != Some(deployment) || !super::verdict::task_failed(t) {

@@ -360,6 +360,7 @@ impl AwsObserver<'_> {
                         .deployment_configuration()
                         .and_then(|c| c.early_success_criteria())
                         .is_some_and(|e| e.enable()),
+                    codedeploy: None,
                 },
                 events: svc
                     .events()
@@ -594,7 +595,7 @@ fn traffic_of(pairs: &[LbPair], rules: &[Rule]) -> Traffic {
     }
 }
 
-fn stopped_task(t: &Task) -> StoppedTask {
+pub(super) fn stopped_task(t: &Task) -> StoppedTask {
     StoppedTask {
         task_arn: t.task_arn().unwrap_or_default().to_string(),
         started_by: t.started_by().map(str::to_string),

@@ -302,7 +302,10 @@ impl Clients {
         let rb = d.rollback_info();
         Ok(DeploymentFacts {
             id: id.to_string(),
-            status: d.status().map(|s| s.as_str().to_string()).unwrap_or_default(),
+            status: d
+                .status()
+                .map(|s| s.as_str().to_string())
+                .unwrap_or_default(),
             error_code: d
                 .error_information()
                 .and_then(|e| e.code())
@@ -365,7 +368,9 @@ impl Clients {
                 .map(|e| {
                     (
                         e.lifecycle_event_name().unwrap_or_default().to_string(),
-                        e.status().map(|s| s.as_str().to_string()).unwrap_or_default(),
+                        e.status()
+                            .map(|s| s.as_str().to_string())
+                            .unwrap_or_default(),
                     )
                 })
                 .collect(),
@@ -383,10 +388,7 @@ impl Clients {
                     running: t.running_count(),
                     pending: t.pending_count(),
                     traffic_weight: t.traffic_weight(),
-                    target_group: t
-                        .target_group()
-                        .and_then(|g| g.name())
-                        .map(str::to_string),
+                    target_group: t.target_group().and_then(|g| g.name()).map(str::to_string),
                 })
                 .collect(),
         }))

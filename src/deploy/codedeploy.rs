@@ -40,7 +40,7 @@ use super::result::{RollbackReport, RunOutcome, ServiceResult};
 use super::rollback::Cause;
 use super::state::{DeploymentStatus, ServiceStatus, Strategy};
 use super::verdict::{
-    DeploymentView, FastFail, Failure, Ours, Snapshot, StoppedTask, Verdict, short_arn,
+    DeploymentView, Failure, FastFail, Ours, Snapshot, StoppedTask, Verdict, short_arn,
 };
 use super::watch::{Goal, Observation, Observer, Outcome, Rules, Target, Traffic, watch};
 use crate::aws::codedeploy::{DeploymentFacts, GroupFacts, NewDeployment, TaskSetFacts};
@@ -147,7 +147,9 @@ pub fn configured_hooks(local: &Local) -> Result<Vec<(String, String)>> {
         };
         for (event, f) in entry {
             if !HOOK_EVENTS.contains(&event.as_str()) {
-                return Err(bad(format!("{event} is not a lifecycle event of an ECS deployment")));
+                return Err(bad(format!(
+                    "{event} is not a lifecycle event of an ECS deployment"
+                )));
             }
             let Some(f) = f.as_str().filter(|f| !f.trim().is_empty()) else {
                 return Err(bad(format!("{event} needs a Lambda function name or ARN")));
@@ -166,14 +168,20 @@ pub fn appspec(
     hooks: &[(String, String)],
 ) -> Result<Value> {
     let lb = service.pointer("/loadBalancers/0");
-    let container = lb.and_then(|l| l.get("containerName")).and_then(Value::as_str);
-    let port = lb.and_then(|l| l.get("containerPort")).and_then(Value::as_i64);
+    let container = lb
+        .and_then(|l| l.get("containerName"))
+        .and_then(Value::as_str);
+    let port = lb
+        .and_then(|l| l.get("containerPort"))
+        .and_then(Value::as_i64);
     let (Some(container), Some(port)) = (container, port) else {
         return Err(Error::msg(
             "a CodeDeploy deployment needs the service's load balancer container: \
              loadBalancers[0].containerName and containerPort are missing",
         )
-        .with_hint("name them in the service definition, as ECS requires for CODE_DEPLOY services"));
+        .with_hint(
+            "name them in the service definition, as ECS requires for CODE_DEPLOY services",
+        ));
     };
     let mut props = Map::new();
     props.insert("TaskDefinition".into(), json!(task_definition_arn));
@@ -281,7 +289,9 @@ pub async fn find_group(clients: &Clients, local: &Local) -> Result<GroupFacts> 
                 .collect::<Vec<_>>()
                 .join(", ")
         ))
-        .with_hint("name one in the config: `codedeploy: {application_name, deployment_group_name}`")),
+        .with_hint(
+            "name one in the config: `codedeploy: {application_name, deployment_group_name}`",
+        )),
     }
 }
 
@@ -455,7 +465,9 @@ pub fn judge_rollback(cd: &CodeDeployView) -> Verdict {
         let id = d.rollback_deployment_id.clone().unwrap_or_default();
         return match status.as_str() {
             "Succeeded" => Verdict::Succeeded,
-            "Failed" | "Stopped" => fail(format!("the CodeDeploy rollback deployment {id} is {status}")),
+            "Failed" | "Stopped" => fail(format!(
+                "the CodeDeploy rollback deployment {id} is {status}"
+            )),
             s => Verdict::Pending(format!("CodeDeploy rollback deployment {id}: {s}")),
         };
     }
@@ -470,14 +482,19 @@ pub fn judge_rollback(cd: &CodeDeployView) -> Verdict {
                 Some(b) if b.traffic_weight >= 100.0 && b.running >= b.desired => {
                     Verdict::Succeeded
                 }
-                Some(_) => Verdict::Pending("the original task set is not serving alone yet".into()),
+                Some(_) => {
+                    Verdict::Pending("the original task set is not serving alone yet".into())
+                }
                 None => fail(format!(
                     "CodeDeploy ended deployment {} ({}) without a rollback",
                     d.id, d.status
                 )),
             }
         }
-        s => Verdict::Pending(format!("waiting for CodeDeploy to stop deployment {} ({s})", d.id)),
+        s => Verdict::Pending(format!(
+            "waiting for CodeDeploy to stop deployment {} ({s})",
+            d.id
+        )),
     }
 }
 
@@ -546,14 +563,21 @@ impl<'a> CdObserver<'a> {
     }
 
     async fn view(&mut self) -> Result<CodeDeployView> {
-        let deployment = self.clients.codedeploy_deployment(&self.deployment_id).await?;
+        let deployment = self
+            .clients
+            .codedeploy_deployment(&self.deployment_id)
+            .await?;
         let rollback_status = match &deployment.rollback_deployment_id {
             Some(id) => Some(self.clients.codedeploy_deployment(id).await?.status),
             None => None,
         };
         let target = self.clients.codedeploy_target(&self.deployment_id).await?;
         let (events, sets) = target.map(|t| (t.events, t.task_sets)).unwrap_or_default();
-        let label = |l: &str| sets.iter().find(|s| s.label.eq_ignore_ascii_case(l)).cloned();
+        let label = |l: &str| {
+            sets.iter()
+                .find(|s| s.label.eq_ignore_ascii_case(l))
+                .cloned()
+        };
         let green = label("Green");
         let blue = label("Blue");
         if let Some(g) = &green {
@@ -772,7 +796,8 @@ impl Engine<'_> {
             service_deployment_arn: None,
             task_definition_arn: td_arn.clone(),
         };
-        let mut observer = CdObserver::new(self.clients, &local.config.cluster, &id, wait_terminated);
+        let mut observer =
+            CdObserver::new(self.clients, &local.config.cluster, &id, wait_terminated);
         let mut watched = watch(
             &mut observer,
             &mut NoHooks,
@@ -790,10 +815,7 @@ impl Engine<'_> {
         let mut journey = watched.journeys.remove(&service).unwrap_or_default();
         journey.strategy = "CodeDeploy blue/green".into();
         r.journey = (!journey.is_empty()).then_some(journey);
-        r.stopped_tasks = stop_counts(
-            watched.stopped.get(&service).map_or(&[][..], |v| v),
-            &id,
-        );
+        r.stopped_tasks = stop_counts(watched.stopped.get(&service).map_or(&[][..], |v| v), &id);
         let facts = CdSettle {
             local,
             service: &service,
@@ -843,7 +865,11 @@ impl Engine<'_> {
                 );
             }
             Outcome::Paused { stage, .. } => {
-                return (RunOutcome::Paused, format!("stopped following at {stage}"), None);
+                return (
+                    RunOutcome::Paused,
+                    format!("stopped following at {stage}"),
+                    None,
+                );
             }
             Outcome::Failed(fl) => {
                 let why = fl.to_string();
@@ -887,7 +913,11 @@ impl Engine<'_> {
             ),
             e => end_text(e),
         };
-        (outcome_of(&cause, Some(&end)), format!("{why}; {text}"), report)
+        (
+            outcome_of(&cause, Some(&end)),
+            format!("{why}; {text}"),
+            report,
+        )
     }
 
     /// Stops our deployment with CodeDeploy's rollback (when `stop`), then follows the
@@ -946,7 +976,8 @@ impl Engine<'_> {
         } else {
             self.cancel.clone()
         };
-        let mut observer = CdObserver::new(self.clients, &f.local.config.cluster, id, f.wait_terminated);
+        let mut observer =
+            CdObserver::new(self.clients, &f.local.config.cluster, id, f.wait_terminated);
         let watched = watch(
             &mut observer,
             &mut NoHooks,
@@ -1165,7 +1196,10 @@ mod tests {
             p["NetworkConfiguration"]["AwsvpcConfiguration"]["Subnets"][0],
             "s-1"
         );
-        assert_eq!(p["CapacityProviderStrategy"][0]["CapacityProvider"], "FARGATE_SPOT");
+        assert_eq!(
+            p["CapacityProviderStrategy"][0]["CapacityProvider"],
+            "FARGATE_SPOT"
+        );
         assert_eq!(spec["Hooks"][0]["AfterAllowTestTraffic"], "smoke");
         // The YAML reads back as the same document.
         let text = appspec_yaml(&spec).unwrap();

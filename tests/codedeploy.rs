@@ -1,0 +1,215 @@
+//! CodeDeploy blue/green scenarios: the real binary against the in-process sandbox, on a
+//! CODE_DEPLOY service configured the ecspresso way (`codedeploy:` and `appspec:` sections,
+//! read unchanged). Each states the fault, the verdict, the exit code and what the service
+//! looks like afterwards.
+
+mod common;
+
+use common::*;
+use std::time::Duration;
+
+/// Exit codes (README, "Exit codes").
+const OK: i32 = 0;
+const FAILED_ROLLED_BACK: i32 = 3;
+const TIMED_OUT: i32 = 6;
+const CANCELLED: i32 = 130;
+
+fn calls(s: &Scenario, mark: u64, op: &str) -> usize {
+    s.requests_after(mark)
+        .iter()
+        .filter(|r| r.operation == op)
+        .count()
+}
+
+/// The status of a CodeDeploy deployment, as GetDeployment says.
+async fn cd_status(s: &Scenario, id: &str) -> (String, Option<String>) {
+    let d = s
+        .codedeploy_client()
+        .get_deployment()
+        .deployment_id(id)
+        .send()
+        .await
+        .unwrap();
+    let info = d.deployment_info().unwrap();
+    (
+        info.status()
+            .map(|s| s.as_str().to_string())
+            .unwrap_or_default(),
+        info.rollback_info()
+            .and_then(|r| r.rollback_deployment_id())
+            .map(str::to_string),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cd01_codedeploy_blue_green_succeeds_with_the_ecspresso_config() {
+    let s = Scenario::codedeploy(FAST, &["v1", "v2"], 0).await;
+    // The first deploy creates the service (ECS requires CreateService for that).
+    s.deploy("v1", &[]).await.expect_code(OK);
+    let mark = s.mark();
+    let run = s.deploy("v2", &[]).await;
+    run.expect_code(OK);
+    let result = run.result();
+    let id = result["deployment_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(id.starts_with("d-"), "a CodeDeploy deployment id: {id}");
+    // One CreateDeployment, no UpdateService (ECS refuses a new revision on CODE_DEPLOY).
+    assert_eq!(calls(&s, mark, "CreateDeployment"), 1, "{}", run.dump());
+    assert_eq!(calls(&s, mark, "UpdateService"), 0);
+    assert_eq!(calls(&s, mark, "StopDeployment"), 0);
+    // Lifecycle events were reported as stages (how many a poll catches depends on the
+    // sandbox's speed), and traffic ended on the new revision.
+    assert!(!stages(&run).is_empty(), "{}", run.dump());
+    assert_eq!(production_steps(&run).last(), Some(&100), "{}", run.dump());
+    // CodeDeploy ran every lifecycle event, the AppSpec hook's included.
+    let target = s
+        .codedeploy_client()
+        .get_deployment_target()
+        .deployment_id(&id)
+        .target_id(format!("{CLUSTER}:{SERVICE}"))
+        .send()
+        .await
+        .unwrap();
+    let events: Vec<(String, String)> = target
+        .deployment_target()
+        .and_then(|t| t.ecs_target())
+        .map(|t| {
+            t.lifecycle_events()
+                .iter()
+                .map(|e| {
+                    (
+                        e.lifecycle_event_name().unwrap_or_default().to_string(),
+                        e.status()
+                            .map(|s| s.as_str().to_string())
+                            .unwrap_or_default(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(events.len(), 8, "{events:?}");
+    assert!(events.iter().all(|e| e.1 == "Succeeded"), "{events:?}");
+    // The AppSpec CodeDeploy received names the new revision, the container and the hook.
+    let d = s
+        .codedeploy_client()
+        .get_deployment()
+        .deployment_id(&id)
+        .send()
+        .await
+        .unwrap();
+    let spec = d
+        .deployment_info()
+        .and_then(|i| i.revision())
+        .and_then(|r| r.app_spec_content())
+        .and_then(|c| c.content())
+        .unwrap_or_default()
+        .to_string();
+    assert!(spec.contains("task-definition/web:2"), "{spec}");
+    assert!(spec.contains("ContainerName: web"), "{spec}");
+    assert!(spec.contains("web-smoke-test"), "{spec}");
+    let events: Vec<String> = d
+        .deployment_info()
+        .and_then(|i| i.auto_rollback_configuration())
+        .map(|a| a.events().iter().map(|e| e.as_str().to_string()).collect())
+        .unwrap_or_default();
+    assert_eq!(
+        events,
+        [
+            "DEPLOYMENT_FAILURE",
+            "DEPLOYMENT_STOP_ON_ALARM",
+            "DEPLOYMENT_STOP_ON_REQUEST"
+        ]
+    );
+    // Nothing left to do: the same revision again starts no deployment.
+    let again = s.deploy("v2", &[]).await;
+    again.expect_code(OK);
+    assert_eq!(again.result()["outcome"], "no change", "{}", again.dump());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cd02_crash_looping_replacement_is_stopped_and_rolled_back_exit_3() {
+    let s = Scenario::codedeploy(FAST, &["v1", "v2--crash-20s"], 0).await;
+    s.deploy("v1", &[]).await.expect_code(OK);
+    let mark = s.mark();
+    let run = s.deploy("v2--crash-20s", &[]).await;
+    run.expect_code(FAILED_ROLLED_BACK);
+    let result = run.result();
+    assert_eq!(result["outcome"], "failed, rolled back", "{}", run.dump());
+    let detail = result["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains("Essential container in task exited"),
+        "{detail}"
+    );
+    assert_eq!(calls(&s, mark, "StopDeployment"), 1, "{}", run.dump());
+    let id = result["deployment_id"].as_str().unwrap().to_string();
+    let (status, rollback) = cd_status(&s, &id).await;
+    assert_eq!(status, "Stopped");
+    let rollback = rollback.expect("a rollback deployment");
+    assert_eq!(cd_status(&s, &rollback).await.0, "Succeeded");
+    assert_eq!(revision_of(s.service().await.task_definition().unwrap()), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cd03_failing_appspec_hook_is_rolled_back_by_codedeploy_exit_3() {
+    let s = Scenario::codedeploy(FAST, &["v1", "v2--hook-fail"], 0).await;
+    s.deploy("v1", &[]).await.expect_code(OK);
+    let mark = s.mark();
+    let run = s.deploy("v2--hook-fail", &[]).await;
+    run.expect_code(FAILED_ROLLED_BACK);
+    let detail = run.result()["detail"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(detail.contains("rolled back by CodeDeploy"), "{detail}");
+    assert!(detail.contains("AfterAllowTestTraffic"), "{detail}");
+    // CodeDeploy rolled back on its own: cortado followed, it did not stop anything.
+    assert_eq!(calls(&s, mark, "StopDeployment"), 0, "{}", run.dump());
+    // Production traffic never moved to the failing revision.
+    assert!(!production_steps(&run).contains(&100), "{}", run.dump());
+    assert_eq!(revision_of(s.service().await.task_definition().unwrap()), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cd04_timeout_stops_the_deployment_with_rollback_exit_6() {
+    // The replacement takes 10 virtual minutes to start; the run gives it 3 s (x20 = 60 s).
+    let s = Scenario::codedeploy(20.0, &["v1", "v2--slow-start-600s"], 0).await;
+    let fast = s.accelerate();
+    s.deploy("v1", &[]).await.expect_code(OK);
+    fast.abort();
+    let mark = s.mark();
+    let run = s.deploy("v2--slow-start-600s", &["--timeout", "3s"]).await;
+    run.expect_code(TIMED_OUT);
+    assert_eq!(
+        run.result()["outcome"],
+        "timed out, rolled back",
+        "{}",
+        run.dump()
+    );
+    assert_eq!(calls(&s, mark, "StopDeployment"), 1, "{}", run.dump());
+    let id = run.result()["deployment_id"].as_str().unwrap().to_string();
+    let (status, rollback) = cd_status(&s, &id).await;
+    assert_eq!(status, "Stopped");
+    assert!(rollback.is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cd05_sigterm_mid_deploy_stops_with_rollback_exit_130() {
+    let s = Scenario::codedeploy(20.0, &["v1", "v2--slow-start-600s"], 0).await;
+    let fast = s.accelerate();
+    s.deploy("v1", &[]).await.expect_code(OK);
+    fast.abort();
+    let mark = s.mark();
+    let bg = s.start_background("v2--slow-start-600s", &["deploy"]).await;
+    let pid = bg.child.id().expect("running");
+    // SIGTERM, as a CI runner cancelling the job sends it.
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let run = bg.finish(Duration::from_secs(30)).await;
+    run.expect_code(CANCELLED);
+    assert_eq!(calls(&s, mark, "StopDeployment"), 1, "{}", run.dump());
+}

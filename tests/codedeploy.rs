@@ -213,3 +213,53 @@ async fn cd05_sigterm_mid_deploy_stops_with_rollback_exit_130() {
     run.expect_code(CANCELLED);
     assert_eq!(calls(&s, mark, "StopDeployment"), 1, "{}", run.dump());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cd06_manual_rollback_deploys_the_previous_revision_through_codedeploy() {
+    let s = Scenario::codedeploy(FAST, &["v1", "v2"], 0).await;
+    s.deploy("v1", &[]).await.expect_code(OK);
+    // Until CodeDeploy terminated the original task set: no deployment is left in flight.
+    s.deploy("v2", &["--wait-until", "terminated"])
+        .await
+        .expect_code(OK);
+    assert_eq!(revision_of(s.service().await.task_definition().unwrap()), 2);
+    let mark = s.mark();
+    let run = s.cortado("v2", &["rollback"]).await;
+    run.expect_code(OK);
+    let result = run.result();
+    assert_eq!(result["outcome"], "succeeded", "{}", run.dump());
+    assert!(
+        result["task_definition_arn"]
+            .as_str()
+            .is_some_and(|t| t.ends_with("web:1")),
+        "{}",
+        run.dump()
+    );
+    assert_eq!(calls(&s, mark, "CreateDeployment"), 1);
+    assert_eq!(calls(&s, mark, "StopDeployment"), 0);
+    assert_eq!(calls(&s, mark, "UpdateService"), 0);
+    assert_eq!(revision_of(s.service().await.task_definition().unwrap()), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cd07_manual_rollback_mid_deploy_stops_it_and_the_deploy_exits_3() {
+    let s = Scenario::codedeploy(20.0, &["v1", "v2--slow-start-600s"], 0).await;
+    let fast = s.accelerate();
+    s.deploy("v1", &[]).await.expect_code(OK);
+    fast.abort();
+    let bg = s.start_background("v2--slow-start-600s", &["deploy"]).await;
+    let mark = s.mark();
+    let rb = s.cortado("v2--slow-start-600s", &["rollback"]).await;
+    rb.expect_code(OK);
+    assert_eq!(calls(&s, mark, "StopDeployment"), 1, "{}", rb.dump());
+    assert_eq!(calls(&s, mark, "CreateDeployment"), 0);
+    // The deploy that was following sees its deployment rolled back: a failure.
+    let run = bg.finish(Duration::from_secs(30)).await;
+    run.expect_code(FAILED_ROLLED_BACK);
+    let detail = run.result()["detail"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(detail.contains("StopDeployment"), "{detail}");
+    assert_eq!(revision_of(s.service().await.task_definition().unwrap()), 1);
+}

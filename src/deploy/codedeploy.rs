@@ -31,12 +31,13 @@ use tokio::time::Instant;
 
 use super::apply::{self, Decision, DeployFlags};
 use super::engine::{
-    CANCEL_FOLLOW, Engine, MIN_ROLLBACK_TIME, RollbackEnd, end_text, outcome_of, stop_counts,
+    CANCEL_FOLLOW, Engine, MIN_ROLLBACK_TIME, RollbackEnd, RollbackOptions, end_text, outcome_of,
+    previous_revision, stop_counts,
 };
 use super::event::Event;
 use super::gate::{NoHooks, Until};
 use super::local::{Local, OnCancel};
-use super::result::{RollbackReport, RunOutcome, ServiceResult};
+use super::result::{Operation, RollbackReport, RunOutcome, ServiceResult};
 use super::rollback::Cause;
 use super::state::{DeploymentStatus, ServiceStatus, Strategy};
 use super::verdict::{
@@ -44,7 +45,7 @@ use super::verdict::{
 };
 use super::watch::{Goal, Observation, Observer, Outcome, Rules, Target, Traffic, watch};
 use crate::aws::codedeploy::{DeploymentFacts, GroupFacts, NewDeployment, TaskSetFacts};
-use crate::aws::types::ecs::DesiredStatus;
+use crate::aws::types::ecs::{DesiredStatus, Service};
 use crate::aws::{Clients, TaskFilter};
 use crate::error::{Diagnostic, Error, Result};
 
@@ -72,10 +73,12 @@ const IN_FLIGHT: [&str; 5] = ["Created", "Queued", "InProgress", "Baking", "Read
 /// (A service that does not exist yet is created by CreateService, as ECS requires; its
 /// later revisions go through CodeDeploy.)
 pub fn controls(decision: &Decision) -> bool {
-    decision
-        .live
-        .as_ref()
-        .and_then(|s| s.deployment_controller())
+    decision.live.as_ref().is_some_and(controlled)
+}
+
+/// Whether a live service has the CODE_DEPLOY deployment controller.
+pub fn controlled(svc: &Service) -> bool {
+    svc.deployment_controller()
         .is_some_and(|c| c.r#type().as_str() == "CODE_DEPLOY")
 }
 
@@ -245,6 +248,14 @@ pub fn appspec(
 pub fn appspec_yaml(spec: &Value) -> Result<String> {
     serde_saphyr::to_string(spec)
         .map_err(|e| Error::msg(format!("cannot write the AppSpec as YAML: {e}")))
+}
+
+/// The task definition an AppSpec (YAML or JSON) deploys.
+pub fn appspec_task_definition(text: &str) -> Option<String> {
+    let v: Value = serde_saphyr::from_str(text).ok()?;
+    v.pointer("/Resources/0/TargetService/Properties/TaskDefinition")
+        .and_then(Value::as_str)
+        .map(str::to_string)
 }
 
 /// Finds the deployment group of the service: the config's names, else the one group (in
@@ -755,35 +766,9 @@ impl Engine<'_> {
             r.detail = "the service runs this revision: no CodeDeploy deployment started".into();
             return Ok(r);
         }
-        let live_json = match &decision.live {
-            Some(s) => Some(crate::aws::json::service_definition_json(s)?),
-            None => None,
-        };
-        let Some(svc_json) = local.service_json.as_ref().or(live_json.as_ref()) else {
-            return Err(Error::msg(format!(
-                "{service}: no service definition to build the AppSpec from"
-            )));
-        };
-        let spec = appspec(svc_json, &td_arn, &hooks)?;
-        let text = appspec_yaml(&spec)?;
-        let events: Vec<String> = ROLLBACK_EVENTS.iter().map(|e| e.to_string()).collect();
         let id = self
-            .clients
-            .create_codedeploy_deployment(&NewDeployment {
-                application: &group.application,
-                group: &group.name,
-                appspec: &text,
-                description: Some(&format!("cortado deploy of {}", short_arn(&td_arn))),
-                rollback_events: &events,
-            })
+            .create_deployment(local, decision.live.as_ref(), &group, &td_arn, &hooks)
             .await?;
-        self.emitter.emit(Event::DeploymentStarted {
-            service: service.clone(),
-            deployment_id: id.clone(),
-            service_deployment_arn: None,
-            task_definition_arn: td_arn.clone(),
-            created: false,
-        });
         r.deployment_id = Some(id.clone());
         if flags.no_wait {
             r.outcome = RunOutcome::NotFollowed;
@@ -830,6 +815,177 @@ impl Engine<'_> {
         r.outcome = o;
         r.detail = detail;
         r.rollback = rollback;
+        r.duration = started_at.elapsed();
+        Ok(r)
+    }
+
+    /// CreateDeployment of `td_arn` with the AppSpec built from the service definition (the
+    /// config's, else the live one's); emits `DeploymentStarted`; returns the id.
+    async fn create_deployment(
+        &self,
+        local: &Local,
+        live: Option<&Service>,
+        group: &GroupFacts,
+        td_arn: &str,
+        hooks: &[(String, String)],
+    ) -> Result<String> {
+        let service = local.service_name()?;
+        let live_json = match live {
+            Some(s) => Some(crate::aws::json::service_definition_json(s)?),
+            None => None,
+        };
+        let Some(svc_json) = local.service_json.as_ref().or(live_json.as_ref()) else {
+            return Err(Error::msg(format!(
+                "{service}: no service definition to build the AppSpec from"
+            )));
+        };
+        let spec = appspec(svc_json, td_arn, hooks)?;
+        let text = appspec_yaml(&spec)?;
+        let events: Vec<String> = ROLLBACK_EVENTS.iter().map(|e| e.to_string()).collect();
+        let id = self
+            .clients
+            .create_codedeploy_deployment(&NewDeployment {
+                application: &group.application,
+                group: &group.name,
+                appspec: &text,
+                description: Some(&format!("cortado deploy of {}", short_arn(td_arn))),
+                rollback_events: &events,
+            })
+            .await?;
+        self.emitter.emit(Event::DeploymentStarted {
+            service: service.to_string(),
+            deployment_id: id.clone(),
+            service_deployment_arn: None,
+            task_definition_arn: td_arn.to_string(),
+            created: false,
+        });
+        Ok(id)
+    }
+
+    /// `rollback` of a service CodeDeploy controls: a deployment in flight is stopped with
+    /// CodeDeploy's rollback; otherwise the revision before the running one is deployed
+    /// through CodeDeploy. Followed unless `--no-wait`.
+    pub(super) async fn rollback_by_codedeploy(
+        &self,
+        local: &Local,
+        svc: &Service,
+        opts: RollbackOptions,
+        started_at: Instant,
+        deadline: Instant,
+    ) -> Result<ServiceResult> {
+        let service = local.service_name()?.to_string();
+        let cluster = local.config.cluster.clone();
+        let hooks = configured_hooks(local)?;
+        let group = find_group(self.clients, local).await?;
+        let current = svc.task_definition().unwrap_or_default().to_string();
+        let in_flight = self
+            .clients
+            .codedeploy_deployments(&group.application, &group.name, &IN_FLIGHT)
+            .await?
+            .into_iter()
+            .next();
+        let mut r = ServiceResult::new(Operation::Rollback, &cluster, &service);
+        r.previous_task_definition_arn = Some(current.clone());
+        let end = if let Some(id) = in_flight {
+            // The revision that deployment rolls out (its AppSpec's); the service may show
+            // either that one or the one it replaces.
+            let deploying = self
+                .clients
+                .codedeploy_deployment(&id)
+                .await?
+                .appspec
+                .as_deref()
+                .and_then(appspec_task_definition)
+                .unwrap_or_else(|| current.clone());
+            let back = (deploying != current).then(|| current.clone());
+            r.deployment_id = Some(id.clone());
+            r.previous_task_definition_arn = Some(deploying.clone());
+            r.task_definition_arn = back.clone();
+            let ours = Ours {
+                deployment_id: id,
+                service_deployment_arn: None,
+                task_definition_arn: deploying,
+            };
+            let f = CdSettle {
+                local,
+                service: &service,
+                ours: &ours,
+                previous: back.as_deref(),
+                rollback_enabled: true,
+                wait_terminated: false,
+            };
+            let (end, report) = self
+                .roll_back_codedeploy(&f, true, (!opts.no_wait).then_some(deadline), false)
+                .await;
+            r.rollback = report;
+            end
+        } else {
+            let Some(previous) = previous_revision(self.clients, &current).await? else {
+                return Err(Error::msg(format!(
+                    "{service} runs {} and the family has no earlier ACTIVE revision to return to",
+                    short_arn(&current)
+                ))
+                .with_hint("`cortado revisions` lists the ACTIVE revisions"));
+            };
+            r.task_definition_arn = Some(previous.clone());
+            let id = self
+                .create_deployment(local, Some(svc), &group, &previous, &hooks)
+                .await?;
+            r.deployment_id = Some(id.clone());
+            if opts.no_wait {
+                RollbackEnd::Started
+            } else {
+                let ours = Ours {
+                    deployment_id: id.clone(),
+                    service_deployment_arn: None,
+                    task_definition_arn: previous.clone(),
+                };
+                let mut observer = CdObserver::new(self.clients, &cluster, &id, false);
+                let watched = watch(
+                    &mut observer,
+                    &mut NoHooks,
+                    vec![Target::deployed(&service, ours)],
+                    &Rules::from(FastFail::default()),
+                    &self.cadence,
+                    deadline,
+                    self.cancel.clone(),
+                    self.emitter,
+                )
+                .await;
+                match watched.outcome(&service) {
+                    Outcome::Succeeded => RollbackEnd::Done(format!(
+                        "CodeDeploy deployment {id} put {} back",
+                        short_arn(&previous)
+                    )),
+                    Outcome::Failed(fl) => RollbackEnd::Failed(fl.to_string()),
+                    Outcome::TimedOut { last } | Outcome::Cancelled { last } => {
+                        RollbackEnd::Unsettled(format!("deployment {id} did not finish ({last})"))
+                    }
+                    Outcome::Lost { error } => {
+                        RollbackEnd::Failed(format!("cannot follow deployment {id}: {error}"))
+                    }
+                    Outcome::Paused { stage, .. } => {
+                        RollbackEnd::Unsettled(format!("deployment {id} stopped at {stage}"))
+                    }
+                }
+            }
+        };
+        r.outcome = match &end {
+            RollbackEnd::Started => RunOutcome::NotFollowed,
+            RollbackEnd::Done(_) => RunOutcome::Succeeded,
+            RollbackEnd::NotPossible(_) => RunOutcome::FailedNotRolledBack,
+            RollbackEnd::Failed(_) | RollbackEnd::Unsettled(_) => RunOutcome::RollbackFailed,
+        };
+        r.detail = format!("{}; {}", describe_group(&group), end_text(&end));
+        if opts.deregister && matches!(end, RollbackEnd::Done(_)) {
+            self.clients.deregister_task_definition(&current).await?;
+            self.emitter.emit(Event::Warning {
+                message: format!(
+                    "deregistered the rolled-back revision {}",
+                    short_arn(&current)
+                ),
+            });
+        }
         r.duration = started_at.elapsed();
         Ok(r)
     }
@@ -1205,6 +1361,7 @@ mod tests {
         let text = appspec_yaml(&spec).unwrap();
         let back: Value = serde_saphyr::from_str(&text).unwrap();
         assert_eq!(back, spec);
+        assert_eq!(appspec_task_definition(&text).as_deref(), Some("arn:td:3"));
         // No container to route to: a clear error.
         assert!(appspec(&json!({}), "arn", &[]).is_err());
     }

@@ -771,6 +771,12 @@ impl<'a> Engine<'a> {
             .describe_service(&cluster, &service)
             .await?
             .ok_or_else(|| service_not_found(&service, &cluster, self.clients.region()))?;
+        // CodeDeploy blue/green: its deployments are CodeDeploy's to stop or to make.
+        if super::codedeploy::controlled(&svc) {
+            return self
+                .rollback_by_codedeploy(local, &svc, opts, started_at, deadline)
+                .await;
+        }
         let current = svc.task_definition().unwrap_or_default().to_string();
         let deployments = deployment_views(&svc);
         let in_flight = deployments.len() > 1
@@ -916,7 +922,7 @@ pub(super) fn stop_counts(stopped: &[StoppedTask], deployment: &str) -> Vec<Stop
 }
 
 /// The newest ACTIVE revision of `current`'s family below `current`'s revision.
-async fn previous_revision(clients: &Clients, current: &str) -> Result<Option<String>> {
+pub(super) async fn previous_revision(clients: &Clients, current: &str) -> Result<Option<String>> {
     let family = current
         .rsplit('/')
         .next()

@@ -263,3 +263,45 @@ async fn cd07_manual_rollback_mid_deploy_stops_it_and_the_deploy_exits_3() {
     assert!(detail.contains("StopDeployment"), "{detail}");
     assert_eq!(revision_of(s.service().await.task_definition().unwrap()), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cd08_termination_wait_returns_on_traffic_or_waits_for_terminated() {
+    // The group keeps the original task set 10 virtual hours after traffic moved (50 real
+    // minutes at this speed: nothing ends it by itself during the test).
+    let s = Scenario::codedeploy(FAST, &["v1", "v2", "v3"], 600).await;
+    s.deploy("v1", &[]).await.expect_code(OK);
+    let run = s.deploy("v2", &[]).await;
+    run.expect_code(OK);
+    let result = run.result();
+    let detail = result["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains("terminates the original task set 600 min later"),
+        "{detail}"
+    );
+    // CodeDeploy is still waiting to terminate the original: cortado said so and returned.
+    let id = result["deployment_id"].as_str().unwrap().to_string();
+    assert_eq!(cd_status(&s, &id).await.0, "InProgress");
+    // Let CodeDeploy finish, then deploy v3 and wait for the termination too.
+    s.sb.control().advance(601.0 * 60.0);
+    let mut status = cd_status(&s, &id).await.0;
+    for _ in 0..50 {
+        if status == "Succeeded" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        status = cd_status(&s, &id).await.0;
+    }
+    assert_eq!(status, "Succeeded");
+    let control = s.sb.control();
+    let fast = tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            control.advance(300.0);
+        }
+    });
+    let run = s.deploy("v3", &["--wait-until", "terminated"]).await;
+    fast.abort();
+    run.expect_code(OK);
+    let id = run.result()["deployment_id"].as_str().unwrap().to_string();
+    assert_eq!(cd_status(&s, &id).await.0, "Succeeded", "{}", run.dump());
+}

@@ -196,6 +196,15 @@ pub enum Command {
     },
     /// List the task definition revisions of the family; mark the one the service runs.
     Revisions,
+    /// Print the AppSpec a CodeDeploy deployment of this service sends (the task definition,
+    /// the load balancer's container and port, network configuration, the config's
+    /// `appspec:` hooks). Read-only.
+    Appspec {
+        /// The task definition it names: `latest` (the family's newest ACTIVE revision),
+        /// `current` (the one the service runs) or an ARN.
+        #[arg(long, value_name = "WHICH", default_value = "latest")]
+        task_definition: String,
+    },
     /// Register the rendered task definition as a new revision.
     Register,
     /// Deregister task definition revisions (never the one the service runs).

@@ -305,3 +305,42 @@ async fn cd08_termination_wait_returns_on_traffic_or_waits_for_terminated() {
     let id = run.result()["deployment_id"].as_str().unwrap().to_string();
     assert_eq!(cd_status(&s, &id).await.0, "Succeeded", "{}", run.dump());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cd09_appspec_and_diff_name_the_group_and_make_no_write() {
+    let s = Scenario::codedeploy(FAST, &["v1", "v2"], 0).await;
+    s.deploy("v1", &[]).await.expect_code(OK);
+    let mark = s.mark();
+    let run = s
+        .cortado("v2", &["appspec", "--task-definition", "current"])
+        .await;
+    run.expect_code(OK);
+    let out: serde_json::Value =
+        serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}\n{}", run.dump()));
+    let spec = out["appspec"].clone();
+    let props = &spec["Resources"][0]["TargetService"]["Properties"];
+    assert!(
+        props["TaskDefinition"]
+            .as_str()
+            .is_some_and(|t| t.ends_with("task-definition/web:1")),
+        "{spec}"
+    );
+    assert_eq!(props["LoadBalancerInfo"]["ContainerPort"], 80);
+    assert_eq!(
+        props["NetworkConfiguration"]["AwsvpcConfiguration"]["Subnets"][0],
+        "subnet-0a1b2c3d"
+    );
+    assert_eq!(
+        spec["Hooks"][0]["AfterAllowTestTraffic"],
+        "arn:aws:lambda:us-east-1:123456789012:function:web-smoke-test"
+    );
+    let diff = s.cortado("v2", &["diff", "--format", "json"]).await;
+    diff.expect_code(2);
+    assert!(
+        diff.stdout
+            .contains("CodeDeploy blue/green via application web-app / group web-dg"),
+        "{}",
+        diff.dump()
+    );
+    assert_eq!(mutating(&s.requests_after(mark)), Vec::<String>::new());
+}

@@ -335,6 +335,56 @@ pub fn describe_group(g: &GroupFacts) -> String {
     s
 }
 
+/// The plan's rollout line for a service CodeDeploy controls: the application and group,
+/// and what the AppSpec would name. A group that cannot be found is said, not an error:
+/// `diff` still shows the definitions (the deploy itself refuses).
+pub async fn plan_rollout(clients: &Clients, local: &Local, decision: &mut Decision) {
+    if !controls(decision) {
+        return;
+    }
+    let hooks = configured_hooks(local).unwrap_or_default();
+    let group = match find_group(clients, local).await {
+        Ok(g) => describe_group(&g),
+        Err(e) => format!(
+            "CodeDeploy blue/green, but: {}",
+            e.diagnostics
+                .first()
+                .map(|d| d.message.clone())
+                .unwrap_or_default()
+        ),
+    };
+    let td = match &decision.choice {
+        apply::TaskChoice::Existing(a) => short_arn(a).to_string(),
+        apply::TaskChoice::Register => "the new revision".to_string(),
+    };
+    let container = local
+        .service_json
+        .as_ref()
+        .and_then(|s| s.pointer("/loadBalancers/0"))
+        .map(|lb| {
+            format!(
+                "{}:{}",
+                lb.get("containerName")
+                    .and_then(Value::as_str)
+                    .unwrap_or("?"),
+                lb.get("containerPort").and_then(Value::as_i64).unwrap_or(0)
+            )
+        })
+        .unwrap_or_else(|| "the live service's container".into());
+    let mut line = format!("{group}; AppSpec: {td}, container {container}");
+    if !hooks.is_empty() {
+        line.push_str(&format!(
+            ", hooks {}",
+            hooks
+                .iter()
+                .map(|h| h.0.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    decision.plan.rollout = line;
+}
+
 /// What the watch sees of a CodeDeploy deployment (part of [`Snapshot`]).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct CodeDeployView {

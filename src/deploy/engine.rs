@@ -145,7 +145,8 @@ impl<'a> Engine<'a> {
         let mut followed: Vec<(usize, &Local, Started)> = Vec::new();
         for local in locals {
             let service = local.service_name()?.to_string();
-            let decision = self.decide_patiently(local, flags, deadline).await?;
+            let mut decision = self.decide_patiently(local, flags, deadline).await?;
+            super::codedeploy::plan_rollout(self.clients, local, &mut decision).await;
             self.emitter.emit(Event::Plan {
                 service: service.clone(),
                 cluster: local.config.cluster.clone(),

@@ -3,6 +3,8 @@
 //! read unchanged). Each states the fault, the verdict, the exit code and what the service
 //! looks like afterwards.
 
+// The shared harness re-exports more than these scenarios use.
+#[allow(unused_imports)]
 mod common;
 
 use common::*;

@@ -346,3 +346,39 @@ async fn cd09_appspec_and_diff_name_the_group_and_make_no_write() {
     );
     assert_eq!(mutating(&s.requests_after(mark)), Vec::<String>::new());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cd10_the_codedeploy_example_deploys_through_codedeploy() {
+    // What `cortado sandbox serve --prepare examples/codedeploy/ecspresso.yml` creates.
+    let mut s = Scenario::codedeploy(FAST, &[], 0).await;
+    Prepare {
+        cluster: "demo".into(),
+        service: Some("hello-cd".into()),
+        images: vec!["123456789012.dkr.ecr.us-east-1.amazonaws.com/hello:v1".into()],
+        codedeploy: Some(PrepareCodeDeploy {
+            application: "AppECS-demo-hello-cd".into(),
+            group: "DgpECS-demo-hello-cd".into(),
+            target_group: "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/hello-cd-blue/0123456789abcdef".into(),
+            alternate_target_group: None,
+            termination_wait_minutes: 0,
+        }),
+        ..Default::default()
+    }
+    .apply(&s.sb)
+    .unwrap();
+    s.config =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/codedeploy/ecspresso.yml");
+    s.deploy("", &[]).await.expect_code(OK);
+    s.env.push(("GREETING".into(), "hello, green".into()));
+    let mark = s.mark();
+    let run = s.deploy("", &[]).await;
+    run.expect_code(OK);
+    assert_eq!(calls(&s, mark, "CreateDeployment"), 1, "{}", run.dump());
+    assert!(
+        run.result()["task_definition_arn"]
+            .as_str()
+            .is_some_and(|t| t.ends_with("hello-cd:2")),
+        "{}",
+        run.dump()
+    );
+}

@@ -407,7 +407,12 @@ impl CodeDeployView {
         self.events
             .iter()
             .find(|e| e.1 == "InProgress")
-            .or_else(|| self.events.iter().rev().find(|e| e.1 != "Pending"))
+            .or_else(|| {
+                self.events
+                    .iter()
+                    .rev()
+                    .find(|e| e.1 != "Pending" && e.1 != "Skipped")
+            })
             .map(|e| e.0.clone())
     }
 
@@ -793,9 +798,6 @@ impl Engine<'_> {
             }
         };
         let group = find_group(self.clients, local).await?;
-        self.emitter.emit(Event::Warning {
-            message: format!("{service}: {}", describe_group(&group)),
-        });
         let register_only = DeployFlags {
             no_update_service: true,
             ..flags.clone()
@@ -1050,9 +1052,12 @@ impl Engine<'_> {
         let (cause, why) = match outcome {
             Outcome::Succeeded => {
                 let detail = match (f.wait_terminated, group.termination_wait_minutes) {
-                    (true, _) | (false, Some(0)) => {
-                        "deployment succeeded: traffic on the new revision, the original task set terminated".to_string()
-                    }
+                    (true, _) => "CodeDeploy deployment succeeded: traffic is on the new revision \
+                                  and the original task set is terminated"
+                        .to_string(),
+                    (false, Some(0)) => "traffic is fully on the new revision and healthy; \
+                                         CodeDeploy terminates the original task set right away"
+                        .to_string(),
                     (false, Some(m)) => format!(
                         "traffic is fully on the new revision and healthy; CodeDeploy terminates \
                          the original task set {m} min later (--wait-until terminated waits for it)"

@@ -735,7 +735,9 @@ async fn codedeploy_group_lookup_create_and_get_deployment() {
                     TargetGroupPairInfo::builder()
                         .target_groups(TargetGroupInfo::builder().name("web-blue").build())
                         .target_groups(TargetGroupInfo::builder().name("web-green").build())
-                        .prod_traffic_route(TrafficRoute::builder().listener_arns("arn:l80").build())
+                        .prod_traffic_route(
+                            TrafficRoute::builder().listener_arns("arn:l80").build(),
+                        )
                         .build(),
                 )
                 .build(),

@@ -361,6 +361,7 @@ async fn cd10_the_codedeploy_example_deploys_through_codedeploy() {
             target_group: "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/hello-cd-blue/0123456789abcdef".into(),
             alternate_target_group: None,
             termination_wait_minutes: 0,
+            ready_wait_minutes: None,
         }),
         ..Default::default()
     }
@@ -380,5 +381,50 @@ async fn cd10_the_codedeploy_example_deploys_through_codedeploy() {
             .is_some_and(|t| t.ends_with("hello-cd:2")),
         "{}",
         run.dump()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cd11_a_ready_deployment_waits_for_continue_deployment() {
+    // The group moves traffic only after a ContinueDeployment (up to 60 virtual minutes).
+    let s = Scenario::codedeploy_with(FAST, &["v1", "v2"], 0, Some(60)).await;
+    s.deploy("v1", &[]).await.expect_code(OK);
+    let mut bg = s.start_background("v2", &["deploy"]).await;
+    let id = bg
+        .seen
+        .lines()
+        .find(|l| l.contains("\"event\":\"deployment_started\""))
+        .and_then(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .and_then(|v| v["deployment_id"].as_str().map(str::to_string))
+        .expect("the deployment id");
+    // Bounded by polls, not by time: CodeDeploy reaches Ready and stays there.
+    let mut status = String::new();
+    for _ in 0..200 {
+        status = cd_status(&s, &id).await.0;
+        if status == "Ready" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(status, "Ready");
+    // cortado follows a Ready deployment: it has not ended (traffic has not moved).
+    assert!(bg.child.try_wait().unwrap().is_none(), "{}", bg.seen);
+    s.codedeploy_client()
+        .continue_deployment()
+        .deployment_id(&id)
+        .send()
+        .await
+        .unwrap();
+    let run = bg.finish(Duration::from_secs(30)).await;
+    run.expect_code(OK);
+    assert_eq!(production_steps(&run).last(), Some(&100), "{}", run.dump());
+    // A ContinueDeployment on a deployment that is not Ready is refused.
+    assert!(
+        s.codedeploy_client()
+            .continue_deployment()
+            .deployment_id(&id)
+            .send()
+            .await
+            .is_err()
     );
 }

@@ -227,6 +227,7 @@ fn codedeploy_prepare(l: &Local, target_groups: &[String]) -> Option<sandbox::Pr
         target_group: target_groups.first()?.clone(),
         alternate_target_group: None,
         termination_wait_minutes: 0,
+        ready_wait_minutes: None,
     })
 }
 

@@ -188,6 +188,17 @@ impl Scenario {
         images: &[&str],
         termination_wait_minutes: i32,
     ) -> Scenario {
+        Scenario::codedeploy_with(speed, images, termination_wait_minutes, None).await
+    }
+
+    /// [`Scenario::codedeploy`] whose group waits for ContinueDeployment before moving
+    /// traffic (`deploymentReadyOption` STOP_DEPLOYMENT) when `ready_wait_minutes` is set.
+    pub async fn codedeploy_with(
+        speed: f64,
+        images: &[&str],
+        termination_wait_minutes: i32,
+        ready_wait_minutes: Option<i32>,
+    ) -> Scenario {
         let mut s = Scenario::with_seed("web-cd", speed, images, 7).await;
         Prepare {
             cluster: CLUSTER.into(),
@@ -198,6 +209,7 @@ impl Scenario {
                 target_group: TARGET_GROUP.into(),
                 alternate_target_group: None,
                 termination_wait_minutes,
+                ready_wait_minutes,
             }),
             ..Default::default()
         }

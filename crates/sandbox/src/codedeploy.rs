@@ -230,7 +230,21 @@ impl World {
                 }
                 Ok(json!({"status": "Succeeded", "statusMessage": "Deployment stopped."}))
             }
-            "ContinueDeployment" => Ok(json!({})),
+            "ContinueDeployment" => {
+                let id = body.str_req("deploymentId")?;
+                let d = self.cd(&id)?.clone();
+                let waiting = (self.cd_status(&d) == "Ready")
+                    .then(|| self.ready_hook(&d))
+                    .flatten();
+                let Some(hook) = waiting else {
+                    return Err(cd_err(
+                        "DeploymentIsNotInReadyStateException",
+                        format!("The deployment {id} is not in a ready state."),
+                    ));
+                };
+                self.continue_hook(&d.sd_arn, &hook, "CONTINUE")?;
+                Ok(json!({}))
+            }
             _ => Err(ApiError::client(
                 "UnknownOperationException",
                 format!("The sandbox does not implement CodeDeploy operation {op}."),
@@ -247,7 +261,7 @@ impl World {
         (cluster, service): (&str, &str),
         (tg_blue, tg_green): (&str, &str),
         (prod, test): (&str, &str),
-        termination_wait_minutes: i32,
+        (termination_wait_minutes, ready_wait_minutes): (i32, Option<i32>),
     ) -> Vec<String> {
         let mut created = Vec::new();
         if !self.codedeploy.applications.contains_key(application) {
@@ -274,7 +288,10 @@ impl World {
                 "deploymentStyle": {"deploymentType": "BLUE_GREEN", "deploymentOption": "WITH_TRAFFIC_CONTROL"},
                 "blueGreenDeploymentConfiguration": {
                     "terminateBlueInstancesOnDeploymentSuccess": {"action": "TERMINATE", "terminationWaitTimeInMinutes": termination_wait_minutes},
-                    "deploymentReadyOption": {"actionOnTimeout": "CONTINUE_DEPLOYMENT", "waitTimeInMinutes": 0}},
+                    "deploymentReadyOption": match ready_wait_minutes {
+                        Some(m) => json!({"actionOnTimeout": "STOP_DEPLOYMENT", "waitTimeInMinutes": m}),
+                        None => json!({"actionOnTimeout": "CONTINUE_DEPLOYMENT", "waitTimeInMinutes": 0}),
+                    }},
                 "loadBalancerInfo": {"targetGroupPairInfoList": [{
                     "targetGroups": [{"name": tg_blue}, {"name": tg_green}],
                     "prodTrafficRoute": {"listenerArns": [prod]},
@@ -492,10 +509,11 @@ impl World {
                 .and_then(Value::as_str)
                 .unwrap_or_default(),
         );
-        let busy =
-            self.codedeploy.deployments.values().any(|d| {
-                d.application == app && d.group == gname && self.cd_status(d) == "InProgress"
-            });
+        let busy = self.codedeploy.deployments.values().any(|d| {
+            d.application == app
+                && d.group == gname
+                && matches!(self.cd_status(d), "InProgress" | "Ready")
+        });
         if busy {
             return Err(cd_err(
                 "DeploymentLimitExceededException",
@@ -553,6 +571,25 @@ impl World {
                     hooks.push(json!({"targetType": "AWS_LAMBDA", "hookTargetArn": arn, "lifecycleStages": [stage]}));
                 }
             }
+        }
+        // deploymentReadyOption STOP_DEPLOYMENT: traffic waits for ContinueDeployment (the
+        // deployment is Ready meanwhile); past the wait time the deployment ends.
+        if group
+            .pointer("/blueGreenDeploymentConfiguration/deploymentReadyOption/actionOnTimeout")
+            .and_then(Value::as_str)
+            == Some("STOP_DEPLOYMENT")
+        {
+            let minutes = group
+                .pointer(
+                    "/blueGreenDeploymentConfiguration/deploymentReadyOption/waitTimeInMinutes",
+                )
+                .and_then(Value::as_f64)
+                .unwrap_or(0.0)
+                .max(1.0);
+            hooks.push(
+                json!({"targetType": "PAUSE", "lifecycleStages": ["PRE_PRODUCTION_TRAFFIC_SHIFT"],
+                "timeoutConfiguration": {"timeoutInMinutes": minutes, "action": "ROLLBACK"}}),
+            );
         }
         let wait = group
             .pointer("/blueGreenDeploymentConfiguration/terminateBlueInstancesOnDeploymentSuccess/terminationWaitTimeInMinutes")
@@ -667,8 +704,21 @@ impl World {
         }
     }
 
+    /// The PAUSE hook a Ready deployment waits on (its deploymentReadyOption).
+    fn ready_hook(&self, d: &CdDeployment) -> Option<String> {
+        self.sds.get(&d.sd_arn)?.hooks.iter().find_map(|h| {
+            (h.target_type == "PAUSE" && h.status == "AWAITING_ACTION").then(|| h.hook_id.clone())
+        })
+    }
+
     fn cd_status(&self, d: &CdDeployment) -> &'static str {
         let sd = self.sds.get(&d.sd_arn).map(|sd| sd.status.as_str());
+        if d.rollback_of.is_none()
+            && matches!(sd, Some("IN_PROGRESS" | "PENDING"))
+            && self.ready_hook(d).is_some()
+        {
+            return "Ready";
+        }
         if d.rollback_of.is_some() {
             return match sd {
                 Some("ROLLBACK_SUCCESSFUL") => "Succeeded",
@@ -781,10 +831,10 @@ impl World {
                 }
                 let traffic = match (is_green, status) {
                     (true, "Succeeded") => 100,
-                    (true, "InProgress") => weight,
+                    (true, "InProgress" | "Ready") => weight,
                     (true, _) => 0,
                     (false, "Succeeded") => 0,
-                    (false, "InProgress") => 100 - weight,
+                    (false, "InProgress" | "Ready") => 100 - weight,
                     (false, _) => 100,
                 };
                 let tg_name = dep

@@ -269,6 +269,9 @@ pub struct PrepareCodeDeploy {
     pub alternate_target_group: Option<String>,
     /// `terminationWaitTimeInMinutes` of the original task set (default 0).
     pub termination_wait_minutes: i32,
+    /// `deploymentReadyOption` STOP_DEPLOYMENT with this wait time: traffic moves only after a
+    /// ContinueDeployment (the deployment is Ready meanwhile). None: CONTINUE_DEPLOYMENT.
+    pub ready_wait_minutes: Option<i32>,
 }
 
 /// One load balancer's `advancedConfiguration`: Prepare creates the alternate target group, a
@@ -449,7 +452,7 @@ impl Prepare {
                 (&self.cluster, &service),
                 (tg_name(&main), tg_name(&alt)),
                 (&listeners[0], &listeners[1]),
-                cd.termination_wait_minutes,
+                (cd.termination_wait_minutes, cd.ready_wait_minutes),
             ));
         }
         Ok(created)

@@ -428,3 +428,43 @@ async fn cd11_a_ready_deployment_waits_for_continue_deployment() {
             .is_err()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cd12_bad_codedeploy_settings_are_rejected_before_any_call() {
+    let s = Scenario::codedeploy(FAST, &["v1"], 0).await;
+    let dir = std::env::temp_dir().join(format!("cortado-cd12-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for f in ["ecs-service-def.json", "ecs-task-def.json"] {
+        std::fs::copy(fixture("web-cd").join(f), dir.join(f)).unwrap();
+    }
+    let good = std::fs::read_to_string(fixture("web-cd").join("ecspresso.yml")).unwrap();
+    let cases = [
+        ("BeforeInstal:", "BeforeInstal is not a lifecycle event"),
+        (
+            "codedeploy:\n  application_name: [1]",
+            "application_name must be a string",
+        ),
+    ];
+    for (i, (edit, want)) in cases.iter().enumerate() {
+        let text = match i {
+            0 => good.replace("AfterAllowTestTraffic:", edit),
+            _ => good.replace("codedeploy:\n  application_name: web-app", edit),
+        };
+        let config = dir.join(format!("c{i}.yml"));
+        std::fs::write(&config, text).unwrap();
+        let mark = s.mark();
+        let run = finish(s.command_with(&config, "v1", &["deploy"])).await;
+        run.expect_code(1);
+        assert!(
+            run.stderr.contains(want) || run.stdout.contains(want),
+            "{}",
+            run.dump()
+        );
+        assert!(
+            s.requests_after(mark).is_empty(),
+            "{:?}",
+            s.requests_after(mark)
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

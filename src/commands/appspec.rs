@@ -15,7 +15,7 @@ use crate::settings::Settings;
 pub async fn run(settings: &Settings, printer: &mut Printer, which: &str) -> Result<ExitCode> {
     let (locals, s) = session::open(settings, printer).await?;
     for local in &locals {
-        let hooks = codedeploy::configured_hooks(local)?;
+        let hooks = codedeploy::configured_hooks(&local.config)?;
         let service = local.service_name()?;
         let live = s
             .clients

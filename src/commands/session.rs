@@ -218,7 +218,7 @@ fn codedeploy_prepare(l: &Local, target_groups: &[String]) -> Option<sandbox::Pr
     if !codedeploy::configured_controller(l) {
         return None;
     }
-    let (app, group) = codedeploy::configured_names(l).unwrap_or_default();
+    let (app, group) = codedeploy::configured_names(&l.config).unwrap_or_default();
     let cluster = &l.config.cluster;
     let service = l.config.service.clone().unwrap_or_default();
     Some(sandbox::PrepareCodeDeploy {

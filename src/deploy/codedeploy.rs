@@ -47,6 +47,7 @@ use super::watch::{Goal, Observation, Observer, Outcome, Rules, Target, Traffic,
 use crate::aws::codedeploy::{DeploymentFacts, GroupFacts, NewDeployment, TaskSetFacts};
 use crate::aws::types::ecs::{DesiredStatus, Service};
 use crate::aws::{Clients, TaskFilter};
+use crate::config::Config;
 use crate::error::{Diagnostic, Error, Result};
 
 /// The AppSpec hooks of an ECS deployment, in the order CodeDeploy runs them.
@@ -94,14 +95,14 @@ pub fn configured_controller(local: &Local) -> bool {
 
 /// The config's `codedeploy:` section: (application_name, deployment_group_name), each
 /// optional (what is missing is discovered).
-pub fn configured_names(local: &Local) -> Result<(Option<String>, Option<String>)> {
-    let Some(v) = &local.config.codedeploy else {
+pub fn configured_names(config: &Config) -> Result<(Option<String>, Option<String>)> {
+    let Some(v) = &config.codedeploy else {
         return Ok((None, None));
     };
     let bad = |what: &str| {
         Error::input(
             Diagnostic::error(format!("codedeploy: {what}"))
-                .at(local.config.document.locate("/codedeploy"))
+                .at(config.document.locate("/codedeploy"))
                 .hint("write `codedeploy: {application_name: APP, deployment_group_name: GROUP}`"),
         )
     };
@@ -121,14 +122,14 @@ pub fn configured_names(local: &Local) -> Result<(Option<String>, Option<String>
 
 /// The config's `appspec:` hooks as (lifecycle event, Lambda function), in the config's
 /// order. Accepts ecspresso's shape (`Hooks: [{BeforeInstall: fn}, ...]`, or `hooks`).
-pub fn configured_hooks(local: &Local) -> Result<Vec<(String, String)>> {
-    let Some(spec) = &local.config.appspec else {
+pub fn configured_hooks(config: &Config) -> Result<Vec<(String, String)>> {
+    let Some(spec) = &config.appspec else {
         return Ok(Vec::new());
     };
     let bad = |what: String| {
         Error::input(
             Diagnostic::error(format!("appspec: {what}"))
-                .at(local.config.document.locate("/appspec"))
+                .at(config.document.locate("/appspec"))
                 .hint(format!(
                     "write `appspec: {{Hooks: [{{BeforeInstall: FUNCTION}}, ...]}}`; the events are {}",
                     HOOK_EVENTS.join(", ")
@@ -161,6 +162,36 @@ pub fn configured_hooks(local: &Local) -> Result<Vec<(String, String)>> {
         }
     }
     Ok(out)
+}
+
+/// What `validate` (and every command, through the one loading path) checks of the
+/// CodeDeploy settings before any call: the `codedeploy:` and `appspec:` sections, and that
+/// a CODE_DEPLOY service definition names the container and port the AppSpec routes to.
+pub fn check_config(config: &Config, service: Option<&Value>) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    for e in [
+        configured_names(config).err(),
+        configured_hooks(config).err(),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        out.extend(e.diagnostics);
+    }
+    let code_deploy = service
+        .and_then(|s| s.pointer("/deploymentController/type"))
+        .and_then(Value::as_str)
+        == Some("CODE_DEPLOY");
+    if let Some(svc) = service.filter(|_| code_deploy)
+        && let Err(e) = appspec(svc, "", &[])
+    {
+        out.extend(
+            e.diagnostics
+                .into_iter()
+                .map(|d| d.at(config.document.locate("/service_definition"))),
+        );
+    }
+    out
 }
 
 /// The AppSpec of a deployment of `task_definition_arn`, from the service definition
@@ -263,7 +294,7 @@ pub fn appspec_task_definition(text: &str) -> Option<String> {
 pub async fn find_group(clients: &Clients, local: &Local) -> Result<GroupFacts> {
     let service = local.service_name()?;
     let cluster = cluster_name(&local.config.cluster);
-    let (app, group) = configured_names(local)?;
+    let (app, group) = configured_names(&local.config)?;
     if let (Some(a), Some(g)) = (&app, &group) {
         return clients.codedeploy_group(a, g).await;
     }
@@ -342,7 +373,7 @@ pub async fn plan_rollout(clients: &Clients, local: &Local, decision: &mut Decis
     if !controls(decision) {
         return;
     }
-    let hooks = configured_hooks(local).unwrap_or_default();
+    let hooks = configured_hooks(&local.config).unwrap_or_default();
     let group = match find_group(clients, local).await {
         Ok(g) => describe_group(&g),
         Err(e) => format!(
@@ -785,7 +816,7 @@ impl Engine<'_> {
     ) -> Result<ServiceResult> {
         let service = r.service.clone();
         // Everything local first: no write before the hooks and the flags are known good.
-        let hooks = configured_hooks(local)?;
+        let hooks = configured_hooks(&local.config)?;
         let wait_terminated = match &flags.until {
             Until::Done => false,
             Until::Terminated => true,
@@ -797,6 +828,19 @@ impl Engine<'_> {
                 .with_hint("use --wait-until terminated, or no --until"));
             }
         };
+        // The AppSpec's inputs are checked before the first write, too.
+        let live_json = match &decision.live {
+            Some(s) => Some(crate::aws::json::service_definition_json(s)?),
+            None => None,
+        };
+        match local.service_json.as_ref().or(live_json.as_ref()) {
+            Some(svc) => appspec(svc, "", &hooks).map(|_| ())?,
+            None => {
+                return Err(Error::msg(format!(
+                    "{service}: no service definition to build the AppSpec from"
+                )));
+            }
+        }
         let group = find_group(self.clients, local).await?;
         let register_only = DeployFlags {
             no_update_service: true,
@@ -927,7 +971,7 @@ impl Engine<'_> {
     ) -> Result<ServiceResult> {
         let service = local.service_name()?.to_string();
         let cluster = local.config.cluster.clone();
-        let hooks = configured_hooks(local)?;
+        let hooks = configured_hooks(&local.config)?;
         let group = find_group(self.clients, local).await?;
         let current = svc.task_definition().unwrap_or_default().to_string();
         let in_flight = self

@@ -65,6 +65,14 @@ async fn cd01_codedeploy_blue_green_succeeds_with_the_ecspresso_config() {
     // sandbox's speed), and traffic ended on the new revision.
     assert!(!stages(&run).is_empty(), "{}", run.dump());
     assert_eq!(production_steps(&run).last(), Some(&100), "{}", run.dump());
+    // The replacement's target group health was read and reported.
+    assert!(
+        run.events_of("target_health")
+            .iter()
+            .any(|e| e["healthy"].as_u64() == Some(2)),
+        "{}",
+        run.dump()
+    );
     // CodeDeploy ran every lifecycle event, the AppSpec hook's included.
     let target = s
         .codedeploy_client()
@@ -467,4 +475,19 @@ async fn cd12_bad_codedeploy_settings_are_rejected_before_any_call() {
         );
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cd13_replacement_failing_elb_health_checks_is_rolled_back_exit_3() {
+    let s = Scenario::codedeploy(FAST, &["v1", "v2--elb-unhealthy"], 0).await;
+    s.deploy("v1", &[]).await.expect_code(OK);
+    let run = s.deploy("v2--elb-unhealthy", &[]).await;
+    run.expect_code(FAILED_ROLLED_BACK);
+    let detail = run.result()["detail"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(detail.contains("ELB health checks"), "{detail}");
+    assert!(!production_steps(&run).contains(&100), "{}", run.dump());
+    assert_eq!(revision_of(s.service().await.task_definition().unwrap()), 1);
 }

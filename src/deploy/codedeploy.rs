@@ -41,7 +41,7 @@ use super::result::{Operation, RollbackReport, RunOutcome, ServiceResult};
 use super::rollback::Cause;
 use super::state::{DeploymentStatus, ServiceStatus, Strategy};
 use super::verdict::{
-    DeploymentView, Failure, FastFail, Ours, Snapshot, StoppedTask, Verdict, short_arn,
+    DeploymentView, Failure, FastFail, Ours, Snapshot, StoppedTask, TargetView, Verdict, short_arn,
 };
 use super::watch::{Goal, Observation, Observer, Outcome, Rules, Target, Traffic, watch};
 use crate::aws::codedeploy::{DeploymentFacts, GroupFacts, NewDeployment, TaskSetFacts};
@@ -535,7 +535,14 @@ pub fn judge(
         return Verdict::Failed(f);
     }
     if !cd.wait_terminated && cd.traffic_moved() {
-        return Verdict::Succeeded;
+        match our_healthy(snap, cd) {
+            Some((healthy, need)) if healthy < need => {
+                return Verdict::Pending(format!(
+                    "traffic is on the replacement; {healthy}/{need} of its targets healthy"
+                ));
+            }
+            _ => return Verdict::Succeeded,
+        }
     }
     let at = cd.stage().unwrap_or_else(|| "start".into());
     Verdict::Pending(match (d.status.as_str(), &cd.green) {
@@ -551,6 +558,23 @@ pub fn judge(
         ),
         (s, None) => format!("CodeDeploy {s} at {at}"),
     })
+}
+
+/// Healthy targets of the replacement's tasks and how many it needs (one per desired task),
+/// when its target group's health is known.
+fn our_healthy(snap: &Snapshot, cd: &CodeDeployView) -> Option<(usize, usize)> {
+    let g = cd.green.as_ref()?;
+    if !snap.has_load_balancer || g.desired <= 0 {
+        return None;
+    }
+    let healthy = snap
+        .targets
+        .iter()
+        .filter(|t| {
+            snap.our_task_ips.contains(&t.id) && t.state == super::state::TargetState::Healthy
+        })
+        .count();
+    Some((healthy, g.desired as usize))
 }
 
 /// Judges CodeDeploy's rollback of our deployment (pure): done when the rollback
@@ -640,9 +664,61 @@ pub struct CdObserver<'a> {
     stopped: BTreeMap<String, StoppedTask>,
     /// The replacement's task counts last seen: stopped tasks are looked up when they move.
     counts: Option<(i64, i64, i64)>,
+    /// Target group ARNs by name (task sets name their group).
+    tg_arns: BTreeMap<String, Option<String>>,
+    /// The replacement's running tasks' IPs, and the targets of its group.
+    ips: Vec<String>,
+    targets: Vec<TargetView>,
+    health_at: Option<std::time::Instant>,
 }
 
 impl<'a> CdObserver<'a> {
+    async fn running_ips(&self, task_set: &str) -> Result<Vec<String>> {
+        let arns = self
+            .clients
+            .list_tasks(
+                &self.cluster,
+                &TaskFilter::StartedBy(task_set.to_string()),
+                DesiredStatus::Running,
+            )
+            .await?;
+        if arns.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(self
+            .clients
+            .describe_tasks(&self.cluster, &arns)
+            .await?
+            .iter()
+            .filter(|t| t.last_status() == Some("RUNNING"))
+            .flat_map(super::observe::task_ips)
+            .collect())
+    }
+
+    async fn target_health(&self, arn: &str) -> Result<Vec<TargetView>> {
+        Ok(self
+            .clients
+            .describe_target_health(arn)
+            .await?
+            .iter()
+            .map(|d| {
+                let health = d.target_health();
+                TargetView {
+                    target_group_arn: arn.to_string(),
+                    id: d
+                        .target()
+                        .and_then(|t| t.id())
+                        .unwrap_or_default()
+                        .to_string(),
+                    state: health.and_then(|h| h.state()).map(|s| s.as_str()).into(),
+                    reason: health
+                        .and_then(|h| h.reason())
+                        .map(|r| r.as_str().to_string()),
+                }
+            })
+            .collect())
+    }
+
     pub fn new(
         clients: &'a Clients,
         cluster: &str,
@@ -656,6 +732,10 @@ impl<'a> CdObserver<'a> {
             wait_terminated,
             stopped: BTreeMap::new(),
             counts: None,
+            tg_arns: BTreeMap::new(),
+            ips: Vec::new(),
+            targets: Vec::new(),
+            health_at: None,
         }
     }
 
@@ -679,8 +759,10 @@ impl<'a> CdObserver<'a> {
         let blue = label("Blue");
         if let Some(g) = &green {
             let counts = (g.desired, g.running, g.pending);
-            if self.counts != Some(counts) && !g.id.is_empty() {
+            let moved = self.counts != Some(counts);
+            if moved && !g.id.is_empty() {
                 self.counts = Some(counts);
+                self.ips = self.running_ips(&g.id).await?;
                 let arns = self
                     .clients
                     .list_tasks(
@@ -702,6 +784,21 @@ impl<'a> CdObserver<'a> {
                         st.started_by = Some(self.deployment_id.clone());
                         self.stopped.insert(st.task_arn.clone(), st);
                     }
+                }
+            }
+            // The replacement's target group: asked when its tasks move, else every 10 s.
+            let due = moved
+                || self
+                    .health_at
+                    .is_none_or(|t| t.elapsed() >= super::observe::TARGET_HEALTH_REFRESH);
+            if let Some(name) = g.target_group.clone().filter(|_| due && g.running > 0) {
+                if !self.tg_arns.contains_key(&name) {
+                    let arn = self.clients.target_group_arn_by_name(&name).await?;
+                    self.tg_arns.insert(name.clone(), arn);
+                }
+                if let Some(Some(arn)) = self.tg_arns.get(&name).cloned() {
+                    self.targets = self.target_health(&arn).await?;
+                    self.health_at = Some(std::time::Instant::now());
                 }
             }
         }
@@ -731,7 +828,13 @@ fn set_view(s: &TaskSetFacts, id: &str, status: DeploymentStatus, td: &str) -> D
 
 /// One observation from a CodeDeploy view: the replacement as our PRIMARY deployment, the
 /// original beside it, the traffic split by task set, the stopped tasks.
-pub fn observation(ours: &Ours, cd: CodeDeployView, stopped: Vec<StoppedTask>) -> Observation {
+pub fn observation(
+    ours: &Ours,
+    cd: CodeDeployView,
+    stopped: Vec<StoppedTask>,
+    (targets, our_task_ips): (Vec<TargetView>, Vec<String>),
+) -> Observation {
+    let has_load_balancer = !targets.is_empty();
     let mut deployments = Vec::new();
     if let Some(g) = &cd.green {
         deployments.push(set_view(
@@ -767,6 +870,10 @@ pub fn observation(ours: &Ours, cd: CodeDeployView, stopped: Vec<StoppedTask>) -
             service_status: ServiceStatus::Active,
             deployments,
             stopped_tasks: stopped,
+            targets,
+            our_task_ips,
+            has_load_balancer,
+            load_balancers: usize::from(has_load_balancer),
             strategy: Strategy::BlueGreen,
             codedeploy: Some(cd),
             ..Snapshot::default()
@@ -782,7 +889,12 @@ impl Observer for CdObserver<'_> {
         for (_, ours) in services {
             let cd = self.view().await?;
             let stopped = self.stopped.values().cloned().collect();
-            out.push(observation(ours, cd, stopped));
+            out.push(observation(
+                ours,
+                cd,
+                stopped,
+                (self.targets.clone(), self.ips.clone()),
+            ));
         }
         Ok(out)
     }
@@ -1316,7 +1428,7 @@ mod tests {
     }
 
     fn judged(cd: &CodeDeployView, stopped: Vec<StoppedTask>) -> Verdict {
-        let obs = observation(&ours(), cd.clone(), stopped);
+        let obs = observation(&ours(), cd.clone(), stopped, (vec![], vec![]));
         super::super::verdict::judge(
             &ours(),
             &obs.snapshot,
@@ -1349,6 +1461,48 @@ mod tests {
         assert!(matches!(judged(&cd, vec![]), Verdict::Pending(p) if p.contains("terminate")));
         cd.deployment.status = "Succeeded".into();
         assert_eq!(judged(&cd, vec![]), Verdict::Succeeded);
+    }
+
+    #[test]
+    fn traffic_on_the_replacement_needs_its_targets_healthy_when_known() {
+        let mut cd = view("InProgress", &ALL_DONE);
+        cd.green = Some(set("Green", 100.0, 2));
+        cd.blue = Some(set("Blue", 0.0, 2));
+        let target = |id: &str, state: &str| TargetView {
+            target_group_arn: "tg-Green".into(),
+            id: id.into(),
+            state: state.into(),
+            reason: None,
+        };
+        let ips = vec!["10.0.0.1".to_string(), "10.0.0.2".to_string()];
+        let judged_with = |targets: Vec<TargetView>| {
+            let obs = observation(&ours(), cd.clone(), vec![], (targets, ips.clone()));
+            super::super::verdict::judge(
+                &ours(),
+                &obs.snapshot,
+                &FastFail::default(),
+                std::time::Duration::ZERO,
+            )
+        };
+        let v = judged_with(vec![
+            target("10.0.0.1", "healthy"),
+            target("10.0.0.2", "initial"),
+        ]);
+        assert!(
+            matches!(&v, Verdict::Pending(p) if p.contains("1/2")),
+            "{v:?}"
+        );
+        let v = judged_with(vec![
+            target("10.0.0.1", "healthy"),
+            target("10.0.0.2", "healthy"),
+        ]);
+        assert_eq!(v, Verdict::Succeeded);
+        // Another task's healthy target does not count for ours.
+        let v = judged_with(vec![
+            target("10.0.0.1", "healthy"),
+            target("10.9.9.9", "healthy"),
+        ]);
+        assert!(matches!(v, Verdict::Pending(_)), "{v:?}");
     }
 
     #[test]

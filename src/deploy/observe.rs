@@ -616,7 +616,7 @@ pub(super) fn stopped_task(t: &Task) -> StoppedTask {
 }
 
 /// The private IPv4 addresses of a task's network interfaces.
-fn task_ips(t: &Task) -> Vec<String> {
+pub(super) fn task_ips(t: &Task) -> Vec<String> {
     t.attachments()
         .iter()
         .flat_map(|a| a.details())

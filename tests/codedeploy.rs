@@ -491,3 +491,39 @@ async fn cd13_replacement_failing_elb_health_checks_is_rolled_back_exit_3() {
     assert!(!production_steps(&run).contains(&100), "{}", run.dump());
     assert_eq!(revision_of(s.service().await.task_definition().unwrap()), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cd14_wait_follows_the_codedeploy_deployment_in_flight() {
+    let s = Scenario::codedeploy(FAST, &["v1", "v2"], 0).await;
+    s.deploy("v1", &[]).await.expect_code(OK);
+    // Nothing in flight: wait says so and succeeds.
+    let idle = s.cortado("v1", &["wait"]).await;
+    idle.expect_code(OK);
+    assert!(
+        idle.result()["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("no CodeDeploy deployment in flight")),
+        "{}",
+        idle.dump()
+    );
+    let started = s.deploy("v2", &["--no-wait"]).await;
+    started.expect_code(OK);
+    let id = started.result()["deployment_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mark = s.mark();
+    let run = s.cortado("v2", &["wait"]).await;
+    run.expect_code(OK);
+    // It followed that deployment (or found it finished), and changed nothing.
+    let followed = run.result()["deployment_id"].as_str().map(str::to_string);
+    assert!(
+        followed.as_deref() == Some(id.as_str())
+            || run.result()["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("no CodeDeploy deployment in flight")),
+        "{}",
+        run.dump()
+    );
+    assert_eq!(mutating(&s.requests_after(mark)), Vec::<String>::new());
+}

@@ -1198,6 +1198,104 @@ impl Engine<'_> {
         Ok(r)
     }
 
+    /// `wait` on a service CodeDeploy controls: follows the group's deployment in flight to
+    /// its verdict (cortado changes nothing: a failure is reported, CodeDeploy's own
+    /// rollback counts as rolled back); with none in flight, the service is as it is.
+    pub(super) async fn wait_codedeploy(
+        &self,
+        local: &Local,
+        svc: &Service,
+        started_at: Instant,
+        deadline: Instant,
+    ) -> Result<ServiceResult> {
+        let service = local.service_name()?.to_string();
+        let cluster = local.config.cluster.clone();
+        let group = find_group(self.clients, local).await?;
+        let current = svc.task_definition().unwrap_or_default().to_string();
+        let mut r = ServiceResult::new(Operation::Wait, &cluster, &service);
+        let in_flight = self
+            .clients
+            .codedeploy_deployments(&group.application, &group.name, &IN_FLIGHT)
+            .await?
+            .into_iter()
+            .next();
+        let Some(id) = in_flight else {
+            r.outcome = RunOutcome::Succeeded;
+            r.detail = format!(
+                "no CodeDeploy deployment in flight; the service runs {}",
+                short_arn(&current)
+            );
+            r.task_definition_arn = Some(current);
+            r.duration = started_at.elapsed();
+            return Ok(r);
+        };
+        let td = self
+            .clients
+            .codedeploy_deployment(&id)
+            .await?
+            .appspec
+            .as_deref()
+            .and_then(appspec_task_definition)
+            .unwrap_or(current);
+        let ours = Ours {
+            deployment_id: id.clone(),
+            service_deployment_arn: None,
+            task_definition_arn: td.clone(),
+        };
+        let mut observer = CdObserver::new(self.clients, &cluster, &id, false);
+        let mut watched = watch(
+            &mut observer,
+            &mut NoHooks,
+            vec![Target::deployed(&service, ours)],
+            &Rules::from(FastFail {
+                enabled: false,
+                ..FastFail::default()
+            }),
+            &self.cadence,
+            deadline,
+            self.cancel.clone(),
+            self.emitter,
+        )
+        .await;
+        let mut journey = watched.journeys.remove(&service).unwrap_or_default();
+        journey.strategy = "CodeDeploy blue/green".into();
+        r.journey = (!journey.is_empty()).then_some(journey);
+        let (outcome, detail) = match watched.outcome(&service) {
+            Outcome::Succeeded => (
+                RunOutcome::Succeeded,
+                format!("CodeDeploy deployment {id}: traffic is on the new revision"),
+            ),
+            Outcome::Failed(f) => {
+                let end = matches!(f, Failure::RolledBack { .. })
+                    .then(|| RollbackEnd::Done(String::new()));
+                (
+                    outcome_of(&Cause::Failed(f.clone()), end.as_ref()),
+                    f.to_string(),
+                )
+            }
+            Outcome::TimedOut { last } => (
+                outcome_of(&Cause::TimedOut, None),
+                format!("no verdict before the deadline (last: {last})"),
+            ),
+            Outcome::Cancelled { last } => (
+                outcome_of(&Cause::Cancelled, None),
+                format!("cancelled (last: {last})"),
+            ),
+            Outcome::Lost { error } => (
+                RunOutcome::Lost,
+                format!("cannot follow the deployment: {error}"),
+            ),
+            Outcome::Paused { stage, .. } => (RunOutcome::Paused, format!("stopped at {stage}")),
+        };
+        r.outcome = outcome;
+        r.detail = detail;
+        r.stopped_tasks = stop_counts(watched.stopped.get(&service).map_or(&[][..], |v| v), &id);
+        r.task_definition_arn = Some(td);
+        r.deployment_id = Some(id);
+        r.duration = started_at.elapsed();
+        Ok(r)
+    }
+
     async fn settle_codedeploy(
         &self,
         f: &CdSettle<'_>,

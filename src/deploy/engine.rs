@@ -605,6 +605,12 @@ impl<'a> Engine<'a> {
                 .await?
                 .ok_or_else(|| service_not_found(&service, &cluster, self.clients.region()))?,
         };
+        // `wait` on a CodeDeploy service follows its CodeDeploy deployment in flight.
+        if scale_to.is_none() && super::codedeploy::controlled(&svc) {
+            return self
+                .wait_codedeploy(local, &svc, started_at, deadline)
+                .await;
+        }
         let td = svc.task_definition().unwrap_or_default().to_string();
         let ours = apply::ours_from(&svc, &td)?;
         let mut observer = AwsObserver::new(self.clients, &cluster);

@@ -201,6 +201,15 @@ pub enum Command {
     },
     /// List the task definition revisions of the family; mark the one the service runs.
     Revisions,
+    /// Print the AppSpec a CodeDeploy deployment of this service sends (the task definition,
+    /// the load balancer's container and port, network configuration, the config's
+    /// `appspec:` hooks). Read-only.
+    Appspec {
+        /// The task definition it names: `latest` (the family's newest ACTIVE revision),
+        /// `current` (the one the service runs) or an ARN.
+        #[arg(long, value_name = "WHICH", default_value = "latest")]
+        task_definition: String,
+    },
     /// Register the rendered task definition as a new revision.
     Register,
     /// Deregister task definition revisions (never the one the service runs).
@@ -283,8 +292,10 @@ pub struct DeployArgs {
     /// answer it later with `cortado continue` (or `cortado rollback`).
     #[arg(long, value_enum, value_name = "POINT", conflicts_with_all = ["no_wait", "wait_until"])]
     pub until: Option<UntilArg>,
-    /// ecspresso's spelling: `stable` / `deployed` (follow to the end, the default) or
-    /// `ecs:STAGE` (stop following once our deployment reaches that lifecycle stage).
+    /// ecspresso's spelling: `stable` / `deployed` (follow to the end, the default),
+    /// `terminated` (a CodeDeploy deployment: also wait until the original task set is
+    /// terminated, not only until traffic is on the new one) or `ecs:STAGE` (stop following
+    /// once our deployment reaches that lifecycle stage).
     #[arg(long, value_name = "WHEN", value_parser = parse_wait_until, conflicts_with = "no_wait")]
     pub wait_until: Option<crate::deploy::gate::Until>,
     /// Suspend the service's Application Auto Scaling (dynamic scale-in, scale-out and
@@ -307,12 +318,13 @@ pub enum UntilArg {
     TestTraffic,
 }
 
-/// `--wait-until stable|deployed|ecs:STAGE`.
+/// `--wait-until stable|deployed|terminated|ecs:STAGE`.
 fn parse_wait_until(s: &str) -> Result<crate::deploy::gate::Until, String> {
     use crate::deploy::gate::Until;
     use crate::deploy::state::LifecycleStage;
     match s {
         "stable" | "deployed" => Ok(Until::Done),
+        "terminated" => Ok(Until::Terminated),
         _ => match s.strip_prefix("ecs:").map(LifecycleStage::parse) {
             Some(LifecycleStage::Unknown(x)) => Err(format!(
                 "unknown ECS lifecycle stage {x:?}: use one of RECONCILE_SERVICE, PRE_SCALE_UP, \
@@ -320,7 +332,7 @@ fn parse_wait_until(s: &str) -> Result<crate::deploy::gate::Until, String> {
                  PRODUCTION_TRAFFIC_SHIFT, POST_PRODUCTION_TRAFFIC_SHIFT, BAKE_TIME, CLEAN_UP"
             )),
             Some(LifecycleStage::Absent) | None => Err(format!(
-                "{s:?}: expected stable, deployed or ecs:STAGE (e.g. ecs:POST_TEST_TRAFFIC_SHIFT)"
+                "{s:?}: expected stable, deployed, terminated or ecs:STAGE (e.g. ecs:POST_TEST_TRAFFIC_SHIFT)"
             )),
             Some(stage) => Ok(Until::Stage(stage)),
         },

@@ -137,6 +137,9 @@ fn dispatch(cli: Cli, settings: &Settings, printer: &mut Printer) -> Result<Exit
         Command::Verify => block_on(commands::verify::run(&settings, printer)),
         Command::Status { events } => block_on(commands::status::run(&settings, printer, events)),
         Command::Revisions => block_on(commands::revisions::run(&settings, printer)),
+        Command::Appspec { task_definition } => {
+            block_on(commands::appspec::run(&settings, printer, &task_definition))
+        }
         Command::Register => block_on(commands::register::run(&settings, printer)),
         Command::Deregister(args) => block_on(commands::deregister::run(&settings, printer, &args)),
         Command::Scale { tasks } => block_on(commands::scale::run(&settings, printer, tasks)),

@@ -1008,3 +1008,116 @@ ecs.create_service(
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// CodeDeploy request shapes against moto (which implements applications, groups,
+/// CreateDeployment, GetDeployment and the listings; not BatchGetDeploymentGroups,
+/// deployment targets or StopDeployment, which the sandbox scenarios cover).
+#[tokio::test]
+async fn codedeploy_group_lookup_create_and_get_deployment() {
+    let Some(moto) = moto() else { return };
+    let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .endpoint_url(&moto.url)
+        .credentials_provider(aws_sdk_ecs::config::Credentials::new(
+            "k", "s", None, None, "test",
+        ))
+        .load()
+        .await;
+    let cd = aws_sdk_codedeploy::Client::new(&conf);
+    use aws_sdk_codedeploy::types::{
+        BlueGreenDeploymentConfiguration, BlueInstanceTerminationOption, ComputePlatform,
+        EcsService, InstanceAction, LoadBalancerInfo, TargetGroupInfo, TargetGroupPairInfo,
+        TrafficRoute,
+    };
+    cd.create_application()
+        .application_name("web-app")
+        .compute_platform(ComputePlatform::Ecs)
+        .send()
+        .await
+        .unwrap();
+    cd.create_deployment_group()
+        .application_name("web-app")
+        .deployment_group_name("web-dg")
+        .service_role_arn("arn:aws:iam::123456789012:role/ecsCodeDeployRole")
+        .ecs_services(
+            EcsService::builder()
+                .cluster_name("prod")
+                .service_name("web")
+                .build(),
+        )
+        .blue_green_deployment_configuration(
+            BlueGreenDeploymentConfiguration::builder()
+                .terminate_blue_instances_on_deployment_success(
+                    BlueInstanceTerminationOption::builder()
+                        .action(InstanceAction::Terminate)
+                        .termination_wait_time_in_minutes(5)
+                        .build(),
+                )
+                .build(),
+        )
+        .load_balancer_info(
+            LoadBalancerInfo::builder()
+                .target_group_pair_info_list(
+                    TargetGroupPairInfo::builder()
+                        .target_groups(TargetGroupInfo::builder().name("web-blue").build())
+                        .target_groups(TargetGroupInfo::builder().name("web-green").build())
+                        .prod_traffic_route(
+                            TrafficRoute::builder().listener_arns("arn:l80").build(),
+                        )
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let c = clients(&moto).await;
+    assert_eq!(c.codedeploy_applications().await.unwrap(), vec!["web-app"]);
+    let g = c.codedeploy_group("web-app", "web-dg").await.unwrap();
+    assert_eq!(g.services, vec![("prod".to_string(), "web".to_string())]);
+    assert_eq!(g.target_groups, vec!["web-blue", "web-green"]);
+    assert_eq!(g.termination_wait_minutes, Some(5));
+    let svc = serde_json::json!({
+        "loadBalancers": [{"targetGroupArn": "tg", "containerName": "web", "containerPort": 80}],
+        "networkConfiguration": {"awsvpcConfiguration": {"subnets": ["subnet-1"]}},
+    });
+    let hooks = vec![("AfterAllowTestTraffic".to_string(), "smoke".to_string())];
+    let spec = cortado::deploy::codedeploy::appspec(
+        &svc,
+        "arn:aws:ecs:us-east-1:123456789012:task-definition/web:2",
+        &hooks,
+    )
+    .unwrap();
+    let text = cortado::deploy::codedeploy::appspec_yaml(&spec).unwrap();
+    let events: Vec<String> = cortado::deploy::codedeploy::ROLLBACK_EVENTS
+        .iter()
+        .map(|e| e.to_string())
+        .collect();
+    let id = c
+        .create_codedeploy_deployment(&cortado::aws::codedeploy::NewDeployment {
+            application: "web-app",
+            group: "web-dg",
+            appspec: &text,
+            description: Some("cortado test"),
+            rollback_events: &events,
+        })
+        .await
+        .unwrap();
+    assert!(!id.is_empty());
+    let d = c.codedeploy_deployment(&id).await.unwrap();
+    assert_eq!(d.id, id);
+    assert!(!d.status.is_empty(), "{d:?}");
+    // The AppSpec moto stored is the one sent, and it names the revision.
+    assert_eq!(d.appspec.as_deref(), Some(text.as_str()));
+    assert_eq!(
+        cortado::deploy::codedeploy::appspec_task_definition(&text).as_deref(),
+        Some("arn:aws:ecs:us-east-1:123456789012:task-definition/web:2")
+    );
+    let listed = c
+        .codedeploy_deployments("web-app", "web-dg", &[d.status.as_str()])
+        .await
+        .unwrap();
+    assert_eq!(listed, vec![id]);
+    // A group that does not exist is an error, not an empty answer.
+    assert!(c.codedeploy_group("web-app", "nope").await.is_err());
+}

@@ -32,6 +32,25 @@ impl Clients {
         Ok(out.target_health_descriptions.unwrap_or_default())
     }
 
+    /// The ARN of the target group with this name, `None` when there is none.
+    pub async fn target_group_arn_by_name(&self, name: &str) -> Result<Option<String>> {
+        let call = Call::elb("DescribeTargetGroups", format!("target group {name}"));
+        match self.elbv2.describe_target_groups().names(name).send().await {
+            Ok(out) => Ok(out
+                .target_groups()
+                .first()
+                .and_then(|t| t.target_group_arn())
+                .map(str::to_string)),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_target_group_not_found_exception()) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(self.fail(&call, e)),
+        }
+    }
+
     /// The listeners of a load balancer, all pages.
     pub async fn describe_listeners(&self, load_balancer_arn: &str) -> Result<Vec<Listener>> {
         let call = Call::elb(

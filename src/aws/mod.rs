@@ -9,6 +9,7 @@
 //! [`json`] turns live SDK values into the camelCase JSON the diff compares.
 
 pub mod autoscaling;
+pub mod codedeploy;
 pub mod ecr;
 pub mod ecs;
 pub mod elb;
@@ -87,7 +88,6 @@ pub struct Clients {
     pub(crate) ecs: aws_sdk_ecs::Client,
     pub(crate) elbv2: aws_sdk_elasticloadbalancingv2::Client,
     pub(crate) ecr: aws_sdk_ecr::Client,
-    #[allow(dead_code)] // used by the CodeDeploy strategy to come
     pub(crate) codedeploy: aws_sdk_codedeploy::Client,
     pub(crate) ssm: aws_sdk_ssm::Client,
     /// Template lookups: `cfn_output` / `cfn_export`.

@@ -17,11 +17,9 @@ pub async fn run(settings: &Settings, printer: &mut Printer, args: &DiffArgs) ->
     let (locals, s) = session::open(settings, printer).await?;
     let mut plans = Vec::new();
     for local in &locals {
-        plans.push(
-            apply::decide(&s.clients, local, &DeployFlags::default())
-                .await?
-                .plan,
-        );
+        let mut decision = apply::decide(&s.clients, local, &DeployFlags::default()).await?;
+        crate::deploy::codedeploy::plan_rollout(&s.clients, local, &mut decision).await;
+        plans.push(decision.plan);
     }
     let changed = plans.iter().any(|p| p.changed());
     match args.format {

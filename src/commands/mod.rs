@@ -2,6 +2,7 @@
 //! a result into an exit code; errors travel up as [`crate::error::Error`] and `main` prints
 //! them. What they share (loading configs, connecting, sinks, signals) is in `session`.
 
+pub mod appspec;
 pub mod cost;
 pub mod deploy;
 pub mod deregister;

@@ -154,7 +154,7 @@ pub async fn connect(settings: &Settings, locals: &[Local], printer: &Printer) -
 /// definition names (with the alternate target groups and listener rules of blue/green load
 /// balancers), and the images its task definition runs.
 pub fn prepare_for(l: &Local) -> sandbox::Prepare {
-    let target_groups = l
+    let target_groups: Vec<String> = l
         .service
         .as_ref()
         .map(|s| {
@@ -223,12 +223,34 @@ pub fn prepare_for(l: &Local) -> sandbox::Prepare {
     sandbox::Prepare {
         cluster: l.config.cluster.clone(),
         service: l.config.service.clone(),
+        codedeploy: codedeploy_prepare(l, &target_groups),
         target_groups,
         images,
         blue_green,
         log_groups,
         roles,
     }
+}
+
+/// A CODE_DEPLOY service's application and deployment group: the config's names
+/// (`codedeploy:`), else the console's defaults `AppECS-<cluster>-<service>` and
+/// `DgpECS-<cluster>-<service>`.
+fn codedeploy_prepare(l: &Local, target_groups: &[String]) -> Option<sandbox::PrepareCodeDeploy> {
+    use crate::deploy::codedeploy;
+    if !codedeploy::configured_controller(l) {
+        return None;
+    }
+    let (app, group) = codedeploy::configured_names(&l.config).unwrap_or_default();
+    let cluster = &l.config.cluster;
+    let service = l.config.service.clone().unwrap_or_default();
+    Some(sandbox::PrepareCodeDeploy {
+        application: app.unwrap_or_else(|| format!("AppECS-{cluster}-{service}")),
+        group: group.unwrap_or_else(|| format!("DgpECS-{cluster}-{service}")),
+        target_group: target_groups.first()?.clone(),
+        alternate_target_group: None,
+        termination_wait_minutes: 0,
+        ready_wait_minutes: None,
+    })
 }
 
 /// A channel that turns true on the first SIGINT or SIGTERM. The run then applies its

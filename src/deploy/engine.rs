@@ -39,9 +39,9 @@ use crate::error::{Diagnostic, Error, ErrorKind, Result};
 use crate::release::{Action, Ended, OnFailure, RunStep, Schedule, Step, Wave};
 
 /// How long a cancelled run follows the rollback it requested before it exits.
-const CANCEL_FOLLOW: Duration = Duration::from_secs(8);
+pub(super) const CANCEL_FOLLOW: Duration = Duration::from_secs(8);
 /// The least time a rollback gets, even when the deploy used up its deadline.
-const MIN_ROLLBACK_TIME: Duration = Duration::from_secs(300);
+pub(super) const MIN_ROLLBACK_TIME: Duration = Duration::from_secs(300);
 
 /// What every operation shares: the clients, the event stream, cancellation, and the
 /// run-wide settings from flags.
@@ -118,7 +118,7 @@ pub struct RollbackOptions {
 
 /// How a rollback went.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum RollbackEnd {
+pub(super) enum RollbackEnd {
     Done(String),
     NotPossible(String),
     Failed(String),
@@ -391,7 +391,8 @@ impl<'a> Engine<'a> {
     async fn begin(&self, local: &Local, flags: &DeployFlags, deadline: Instant) -> Result<Begun> {
         let since = Instant::now();
         let service = local.service_name()?.to_string();
-        let decision = self.decide_patiently(local, flags, deadline).await?;
+        let mut decision = self.decide_patiently(local, flags, deadline).await?;
+        super::codedeploy::plan_rollout(self.clients, local, &mut decision).await;
         self.emitter.emit(Event::Plan {
             service: service.clone(),
             cluster: local.config.cluster.clone(),
@@ -405,6 +406,14 @@ impl<'a> Engine<'a> {
         if flags.dry_run {
             r.outcome = RunOutcome::DryRun;
             r.detail = "dry run: nothing was changed".into();
+            return Ok(Begun::Done(r));
+        }
+        // CodeDeploy blue/green: its own deployment, followed and settled by its strategy
+        // (while it runs, the steps already in the run's watch go on; no new step starts).
+        if super::codedeploy::controls(&decision) {
+            let r = self
+                .deploy_by_codedeploy(local, &decision, flags, r, since, deadline)
+                .await?;
             return Ok(Begun::Done(r));
         }
         let (td_arn, started) =
@@ -823,7 +832,7 @@ impl<'a> Engine<'a> {
         (end, Some(r))
     }
 
-    fn finished(&self, service: &str, end: &RollbackEnd) {
+    pub(super) fn finished(&self, service: &str, end: &RollbackEnd) {
         let (success, detail) = match end {
             RollbackEnd::Done(s) => (true, s.clone()),
             RollbackEnd::NotPossible(s) | RollbackEnd::Failed(s) | RollbackEnd::Unsettled(s) => {
@@ -893,6 +902,12 @@ impl<'a> Engine<'a> {
                 .await?
                 .ok_or_else(|| service_not_found(&service, &cluster, self.clients.region()))?,
         };
+        // `wait` on a CodeDeploy service follows its CodeDeploy deployment in flight.
+        if scale_to.is_none() && super::codedeploy::controlled(&svc) {
+            return self
+                .wait_codedeploy(local, &svc, started_at, deadline)
+                .await;
+        }
         let td = svc.task_definition().unwrap_or_default().to_string();
         let ours = apply::ours_from(&svc, &td)?;
         let mut observer = AwsObserver::new(self.clients, &cluster);
@@ -1060,6 +1075,12 @@ impl<'a> Engine<'a> {
             .describe_service(&cluster, &service)
             .await?
             .ok_or_else(|| service_not_found(&service, &cluster, self.clients.region()))?;
+        // CodeDeploy blue/green: its deployments are CodeDeploy's to stop or to make.
+        if super::codedeploy::controlled(&svc) {
+            return self
+                .rollback_by_codedeploy(local, &svc, opts, started_at, deadline)
+                .await;
+        }
         let current = svc.task_definition().unwrap_or_default().to_string();
         let deployments = deployment_views(&svc);
         let in_flight = deployments.len() > 1
@@ -1156,7 +1177,7 @@ struct Settle<'a> {
 
 /// What a deploy's end means, given why it ended and how its rollback went (None: no
 /// rollback was attempted). Written once, used by every operation.
-fn outcome_of(cause: &Cause, rollback: Option<&RollbackEnd>) -> RunOutcome {
+pub(super) fn outcome_of(cause: &Cause, rollback: Option<&RollbackEnd>) -> RunOutcome {
     match (cause, rollback) {
         (Cause::Cancelled, _) => RunOutcome::Cancelled,
         (_, Some(RollbackEnd::Started)) => RunOutcome::NotFollowed,
@@ -1172,7 +1193,7 @@ fn outcome_of(cause: &Cause, rollback: Option<&RollbackEnd>) -> RunOutcome {
     }
 }
 
-fn end_text(end: &RollbackEnd) -> String {
+pub(super) fn end_text(end: &RollbackEnd) -> String {
     match end {
         RollbackEnd::Done(s) => format!("rolled back: {s}"),
         RollbackEnd::NotPossible(s) => format!("not rolled back: {s}"),
@@ -1184,7 +1205,7 @@ fn end_text(end: &RollbackEnd) -> String {
 /// The stop reasons of our deployment's failed tasks ([`super::verdict::task_failed`]), most
 /// frequent first. Tasks ECS stopped as surplus ("Scaling activity initiated by ...") or
 /// replaced did not fail and are not counted.
-fn stop_counts(stopped: &[StoppedTask], deployment: &str) -> Vec<StopCount> {
+pub(super) fn stop_counts(stopped: &[StoppedTask], deployment: &str) -> Vec<StopCount> {
     let mut counts: Vec<StopCount> = Vec::new();
     for t in stopped {
         if t.started_by.as_deref() != Some(deployment) || !super::verdict::task_failed(t) {
@@ -1205,7 +1226,7 @@ fn stop_counts(stopped: &[StoppedTask], deployment: &str) -> Vec<StopCount> {
 }
 
 /// The newest ACTIVE revision of `current`'s family below `current`'s revision.
-async fn previous_revision(clients: &Clients, current: &str) -> Result<Option<String>> {
+pub(super) async fn previous_revision(clients: &Clients, current: &str) -> Result<Option<String>> {
     let family = current
         .rsplit('/')
         .next()

@@ -45,6 +45,9 @@ pub enum Until {
     Pause,
     /// Until it reaches this lifecycle stage (or a later one).
     Stage(LifecycleStage),
+    /// Until it is over with the old revision gone: for CodeDeploy, until the original task
+    /// set is terminated (CodeDeploy's Succeeded); for ECS deployments the same as `Done`.
+    Terminated,
 }
 
 /// The hook stage a waiting PAUSE hook belongs to, from the deployment's lifecycle stage. ECS

@@ -243,6 +243,10 @@ pub fn load(ctx: &RenderContext, config: Config) -> Result<Local> {
         service_doc.as_ref().map(|d| &d.value),
         &mut findings,
     );
+    findings.extend(super::codedeploy::check_config(
+        &config,
+        service_doc.as_ref().map(|d| &d.value),
+    ));
     if findings.iter().any(Diagnostic::is_error) {
         return Err(Error::findings(findings));
     }

@@ -2,6 +2,7 @@
 //! events and never prints.
 
 pub mod apply;
+pub mod codedeploy;
 pub mod engine;
 pub mod event;
 pub mod express;

@@ -360,6 +360,7 @@ impl AwsObserver<'_> {
                         .deployment_configuration()
                         .and_then(|c| c.early_success_criteria())
                         .is_some_and(|e| e.enable()),
+                    codedeploy: None,
                 },
                 events: svc
                     .events()
@@ -606,7 +607,7 @@ fn traffic_of(pairs: &[LbPair], rules: &[Rule]) -> Traffic {
     }
 }
 
-fn stopped_task(t: &Task) -> StoppedTask {
+pub(super) fn stopped_task(t: &Task) -> StoppedTask {
     StoppedTask {
         task_arn: t.task_arn().unwrap_or_default().to_string(),
         started_by: t.started_by().map(str::to_string),
@@ -627,7 +628,7 @@ fn stopped_task(t: &Task) -> StoppedTask {
 }
 
 /// The private IPv4 addresses of a task's network interfaces.
-fn task_ips(t: &Task) -> Vec<String> {
+pub(super) fn task_ips(t: &Task) -> Vec<String> {
     t.attachments()
         .iter()
         .flat_map(|a| a.details())

@@ -141,6 +141,9 @@ pub fn rollback_plan(f: &RollbackFacts<'_>) -> RollbackPlan {
 /// Judges a rollback of our (failed) deployment `failed` from one snapshot: `Succeeded` when
 /// the earlier revision serves as `mode` asks, `Failed` when the rollback itself failed.
 pub fn judge_rollback(failed: &Ours, snap: &Snapshot, mode: WaitRollback) -> Verdict {
+    if let Some(cd) = &snap.codedeploy {
+        return super::codedeploy::judge_rollback(cd);
+    }
     let fail = |reason: String| Verdict::Failed(Failure::RollbackFailed { reason });
     if snap.service_status != ServiceStatus::Active {
         return fail(format!("the service is {}", snap.service_status));

@@ -831,6 +831,21 @@ impl ServiceState {
         let mut changed = false;
         let at_seconds = started.elapsed().as_secs_f64();
         self.journey.strategy = obs.snapshot.strategy.words().to_string();
+        // A CodeDeploy deployment's stages are its lifecycle events.
+        if let Some(stage) = obs.snapshot.codedeploy.as_ref().and_then(|cd| cd.stage())
+            && self.journey.stages.last().map(|m| &m.stage) != Some(&stage)
+        {
+            self.journey.stages.push(StageMark {
+                stage: stage.clone(),
+                at_seconds,
+            });
+            emitter.emit(Event::Stage {
+                service: service.to_string(),
+                stage,
+                elapsed_secs: started.elapsed().as_secs(),
+            });
+            changed = true;
+        }
         if let Some(sd) = &obs.snapshot.service_deployment {
             self.journey.waiting_hook = sd.awaiting().map(|h| h.hook_id.clone());
             let stage = sd.lifecycle_stage.to_string();

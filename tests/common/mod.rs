@@ -15,7 +15,8 @@ use aws_sdk_ecs::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_ecs::types::Service;
 #[allow(unused_imports)]
 pub use cortado_sandbox::{
-    self as sandbox, ApiFaults, FailRule, FaultsPatch, Prepare, RequestRecord, Sandbox,
+    self as sandbox, ApiFaults, FailRule, FaultsPatch, Prepare, PrepareCodeDeploy, RequestRecord,
+    Sandbox,
 };
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -182,6 +183,50 @@ impl Scenario {
         .unwrap();
         s.env.push(("STRATEGY".into(), strategy.into()));
         s
+    }
+
+    /// The `web-cd` fixture (an ecspresso config with `codedeploy:` and `appspec:`): a
+    /// CODE_DEPLOY service whose CodeDeploy application `web-app` and deployment group
+    /// `web-dg` exist, with a second target group and listeners :80 and :8080.
+    pub async fn codedeploy(
+        speed: f64,
+        images: &[&str],
+        termination_wait_minutes: i32,
+    ) -> Scenario {
+        Scenario::codedeploy_with(speed, images, termination_wait_minutes, None).await
+    }
+
+    /// [`Scenario::codedeploy`] whose group waits for ContinueDeployment before moving
+    /// traffic (`deploymentReadyOption` STOP_DEPLOYMENT) when `ready_wait_minutes` is set.
+    pub async fn codedeploy_with(
+        speed: f64,
+        images: &[&str],
+        termination_wait_minutes: i32,
+        ready_wait_minutes: Option<i32>,
+    ) -> Scenario {
+        let mut s = Scenario::with_seed("web-cd", speed, images, 7).await;
+        Prepare {
+            cluster: CLUSTER.into(),
+            service: Some(SERVICE.into()),
+            codedeploy: Some(PrepareCodeDeploy {
+                application: "web-app".into(),
+                group: "web-dg".into(),
+                target_group: TARGET_GROUP.into(),
+                alternate_target_group: None,
+                termination_wait_minutes,
+                ready_wait_minutes,
+            }),
+            ..Default::default()
+        }
+        .apply(&s.sb)
+        .unwrap();
+        s.config = fixture("web-cd").join("ecspresso.yml");
+        s
+    }
+
+    /// A CodeDeploy client on this scenario's sandbox.
+    pub fn codedeploy_client(&self) -> aws_sdk_codedeploy::Client {
+        aws_sdk_codedeploy::Client::new(&self.sdk())
     }
 
     pub fn command(&self, tag: &str, args: &[&str]) -> tokio::process::Command {

@@ -36,6 +36,15 @@ pub struct CdDeployment {
     pub description: Option<String>,
     pub stopped: bool,
     pub auto_rollback: Value,
+    /// The ECS deployment (task set) this deployment created: the replacement (GREEN).
+    #[serde(default)]
+    pub green_id: String,
+    /// The rollback deployment CodeDeploy started for this one (`rollbackInfo`).
+    #[serde(default)]
+    pub rollback_id: Option<String>,
+    /// On a rollback deployment: the deployment it rolls back.
+    #[serde(default)]
+    pub rollback_of: Option<String>,
 }
 
 fn cd_err(code: &str, msg: impl Into<String>) -> ApiError {
@@ -63,16 +72,18 @@ const HOOKS: [(&str, &str); 5] = [
     ("AfterAllowTraffic", "POST_PRODUCTION_TRAFFIC_SHIFT"),
 ];
 
-/// CodeDeploy lifecycle events of an ECS deployment and the blue/green step each one is.
-const EVENTS: [(&str, usize); 8] = [
-    ("BeforeInstall", 1),
-    ("Install", 2),
-    ("AfterInstall", 3),
-    ("AllowTestTraffic", 4),
-    ("AfterAllowTestTraffic", 5),
-    ("BeforeAllowTraffic", 6),
-    ("AllowTraffic", 7),
-    ("AfterAllowTraffic", 8),
+/// CodeDeploy lifecycle events of an ECS deployment and the blue/green steps (first, last)
+/// each one spans (AllowTraffic is the shift and its step bake; AfterAllowTraffic runs the
+/// POST_PRODUCTION_TRAFFIC_SHIFT hooks; the termination wait is the bake after it).
+const EVENTS: [(&str, usize, usize); 8] = [
+    ("BeforeInstall", 1, 1),
+    ("Install", 2, 2),
+    ("AfterInstall", 3, 3),
+    ("AllowTestTraffic", 4, 4),
+    ("AfterAllowTestTraffic", 5, 5),
+    ("BeforeAllowTraffic", 6, 6),
+    ("AllowTraffic", 7, 8),
+    ("AfterAllowTraffic", 9, 9),
 ];
 
 impl World {
@@ -83,6 +94,7 @@ impl World {
                 "The request body must be a JSON object.",
             ));
         }
+        self.sync_cd_rollbacks();
         match op {
             "CreateApplication" => {
                 let name = body.str_req("applicationName")?;
@@ -185,7 +197,8 @@ impl World {
                 let id = body.str_req("deploymentId")?;
                 let rollback = body.bool_opt("autoRollbackEnabled")?.unwrap_or(false);
                 let d = self.cd(&id)?.clone();
-                if self.cd_status(&d) != "InProgress" {
+                if !matches!(self.cd_status(&d), "InProgress" | "Ready") || d.rollback_of.is_some()
+                {
                     return Err(cd_err(
                         "DeploymentAlreadyCompletedException",
                         format!("The deployment {id} has already completed."),
@@ -200,6 +213,7 @@ impl World {
                         "stopped",
                         "Deployment stopped by a StopDeployment request with automatic rollback.",
                     );
+                    self.sync_cd_rollbacks();
                 } else if let Some(sd) = self.sds.get_mut(&d.sd_arn) {
                     sd.status = "STOPPED".into();
                     sd.stopped_at = Some(self.now);
@@ -216,12 +230,80 @@ impl World {
                 }
                 Ok(json!({"status": "Succeeded", "statusMessage": "Deployment stopped."}))
             }
-            "ContinueDeployment" => Ok(json!({})),
+            "ContinueDeployment" => {
+                let id = body.str_req("deploymentId")?;
+                let d = self.cd(&id)?.clone();
+                let waiting = (self.cd_status(&d) == "Ready")
+                    .then(|| self.ready_hook(&d))
+                    .flatten();
+                let Some(hook) = waiting else {
+                    return Err(cd_err(
+                        "DeploymentIsNotInReadyStateException",
+                        format!("The deployment {id} is not in a ready state."),
+                    ));
+                };
+                self.continue_hook(&d.sd_arn, &hook, "CONTINUE")?;
+                Ok(json!({}))
+            }
             _ => Err(ApiError::client(
                 "UnknownOperationException",
                 format!("The sandbox does not implement CodeDeploy operation {op}."),
             )),
         }
+    }
+
+    /// Creates what is missing of an application and its deployment group for a CODE_DEPLOY
+    /// service (which need not exist yet); returns a line per thing created.
+    pub(crate) fn prepare_codedeploy(
+        &mut self,
+        application: &str,
+        group: &str,
+        (cluster, service): (&str, &str),
+        (tg_blue, tg_green): (&str, &str),
+        (prod, test): (&str, &str),
+        (termination_wait_minutes, ready_wait_minutes): (i32, Option<i32>),
+    ) -> Vec<String> {
+        let mut created = Vec::new();
+        if !self.codedeploy.applications.contains_key(application) {
+            let body = json!({"applicationName": application, "computePlatform": "ECS"});
+            if self.codedeploy("CreateApplication", &body).is_ok() {
+                created.push(format!("CodeDeploy application {application}"));
+            }
+        }
+        let key = format!("{application}/{group}");
+        if !self.codedeploy.groups.contains_key(&key) {
+            let id = format!(
+                "{}-{}-{}-{}-{}",
+                self.rng.hex(8),
+                self.rng.hex(4),
+                self.rng.hex(4),
+                self.rng.hex(4),
+                self.rng.hex(12)
+            );
+            let info = json!({
+                "applicationName": application, "deploymentGroupName": group, "deploymentGroupId": id,
+                "deploymentConfigName": "CodeDeployDefault.ECSAllAtOnce", "computePlatform": "ECS",
+                "serviceRoleArn": format!("arn:aws:iam::{}:role/ecsCodeDeployRole", self.account),
+                "ecsServices": [{"clusterName": cluster, "serviceName": service}],
+                "deploymentStyle": {"deploymentType": "BLUE_GREEN", "deploymentOption": "WITH_TRAFFIC_CONTROL"},
+                "blueGreenDeploymentConfiguration": {
+                    "terminateBlueInstancesOnDeploymentSuccess": {"action": "TERMINATE", "terminationWaitTimeInMinutes": termination_wait_minutes},
+                    "deploymentReadyOption": match ready_wait_minutes {
+                        Some(m) => json!({"actionOnTimeout": "STOP_DEPLOYMENT", "waitTimeInMinutes": m}),
+                        None => json!({"actionOnTimeout": "CONTINUE_DEPLOYMENT", "waitTimeInMinutes": 0}),
+                    }},
+                "loadBalancerInfo": {"targetGroupPairInfoList": [{
+                    "targetGroups": [{"name": tg_blue}, {"name": tg_green}],
+                    "prodTrafficRoute": {"listenerArns": [prod]},
+                    "testTrafficRoute": {"listenerArns": [test]}}]},
+                "autoRollbackConfiguration": {"enabled": true, "events": ["DEPLOYMENT_FAILURE"]},
+            });
+            self.codedeploy.groups.insert(key, info);
+            created.push(format!(
+                "CodeDeploy deployment group {group} ({tg_blue} / {tg_green}, listeners 80 and 8080, original task set terminated after {termination_wait_minutes} min)"
+            ));
+        }
+        created
     }
 
     fn app(&self, name: &str) -> Result<Value, ApiError> {
@@ -427,10 +509,11 @@ impl World {
                 .and_then(Value::as_str)
                 .unwrap_or_default(),
         );
-        let busy =
-            self.codedeploy.deployments.values().any(|d| {
-                d.application == app && d.group == gname && self.cd_status(d) == "InProgress"
-            });
+        let busy = self.codedeploy.deployments.values().any(|d| {
+            d.application == app
+                && d.group == gname
+                && matches!(self.cd_status(d), "InProgress" | "Ready")
+        });
         if busy {
             return Err(cd_err(
                 "DeploymentLimitExceededException",
@@ -489,6 +572,25 @@ impl World {
                 }
             }
         }
+        // deploymentReadyOption STOP_DEPLOYMENT: traffic waits for ContinueDeployment (the
+        // deployment is Ready meanwhile); past the wait time the deployment ends.
+        if group
+            .pointer("/blueGreenDeploymentConfiguration/deploymentReadyOption/actionOnTimeout")
+            .and_then(Value::as_str)
+            == Some("STOP_DEPLOYMENT")
+        {
+            let minutes = group
+                .pointer(
+                    "/blueGreenDeploymentConfiguration/deploymentReadyOption/waitTimeInMinutes",
+                )
+                .and_then(Value::as_f64)
+                .unwrap_or(0.0)
+                .max(1.0);
+            hooks.push(
+                json!({"targetType": "PAUSE", "lifecycleStages": ["PRE_PRODUCTION_TRAFFIC_SHIFT"],
+                "timeoutConfiguration": {"timeoutInMinutes": minutes, "action": "ROLLBACK"}}),
+            );
+        }
         let wait = group
             .pointer("/blueGreenDeploymentConfiguration/terminateBlueInstancesOnDeploymentSuccess/terminationWaitTimeInMinutes")
             .and_then(Value::as_f64)
@@ -534,6 +636,11 @@ impl World {
         if let Some(s) = self.services.get_mut(&key) {
             (s.load_balancers, s.deployment_configuration) = saved;
         }
+        let green_id = self
+            .sds
+            .get(&sd_arn)
+            .map(|sd| sd.deployment_id.clone())
+            .unwrap_or_default();
         let id = format!("d-{}", self.rng.hex(9).to_ascii_uppercase());
         self.codedeploy.deployments.insert(
             id.clone(),
@@ -553,14 +660,73 @@ impl World {
                     .cloned()
                     .or_else(|| group.get("autoRollbackConfiguration").cloned())
                     .unwrap_or(Value::Null),
+                green_id,
+                rollback_id: None,
+                rollback_of: None,
             },
         );
         self.reconcile(&key);
         Ok(json!({"deploymentId": id}))
     }
 
+    /// A deployment whose ECS side is rolling back gets its rollback deployment, as
+    /// CodeDeploy starts one (`rollbackInfo.rollbackDeploymentId` on the failed deployment,
+    /// `rollbackTriggeringDeploymentId` on the rollback).
+    fn sync_cd_rollbacks(&mut self) {
+        let due: Vec<String> = self
+            .codedeploy
+            .deployments
+            .values()
+            .filter(|d| d.rollback_of.is_none() && d.rollback_id.is_none())
+            .filter(|d| {
+                self.sds
+                    .get(&d.sd_arn)
+                    .is_some_and(|sd| sd.status.starts_with("ROLLBACK"))
+            })
+            .map(|d| d.id.clone())
+            .collect();
+        for id in due {
+            let rid = format!("d-{}", self.rng.hex(9).to_ascii_uppercase());
+            let Some(orig) = self.codedeploy.deployments.get_mut(&id) else {
+                continue;
+            };
+            orig.rollback_id = Some(rid.clone());
+            let rollback = CdDeployment {
+                id: rid.clone(),
+                created_at: self.now,
+                description: Some(format!("Rollback of deployment {id}")),
+                stopped: false,
+                rollback_id: None,
+                rollback_of: Some(id.clone()),
+                ..orig.clone()
+            };
+            self.codedeploy.deployments.insert(rid, rollback);
+        }
+    }
+
+    /// The PAUSE hook a Ready deployment waits on (its deploymentReadyOption).
+    fn ready_hook(&self, d: &CdDeployment) -> Option<String> {
+        self.sds.get(&d.sd_arn)?.hooks.iter().find_map(|h| {
+            (h.target_type == "PAUSE" && h.status == "AWAITING_ACTION").then(|| h.hook_id.clone())
+        })
+    }
+
     fn cd_status(&self, d: &CdDeployment) -> &'static str {
-        match self.sds.get(&d.sd_arn).map(|sd| sd.status.as_str()) {
+        let sd = self.sds.get(&d.sd_arn).map(|sd| sd.status.as_str());
+        if d.rollback_of.is_none()
+            && matches!(sd, Some("IN_PROGRESS" | "PENDING"))
+            && self.ready_hook(d).is_some()
+        {
+            return "Ready";
+        }
+        if d.rollback_of.is_some() {
+            return match sd {
+                Some("ROLLBACK_SUCCESSFUL") => "Succeeded",
+                Some("ROLLBACK_REQUESTED" | "ROLLBACK_IN_PROGRESS") => "InProgress",
+                _ => "Failed",
+            };
+        }
+        match sd {
             Some("SUCCESSFUL") => "Succeeded",
             Some("IN_PROGRESS" | "PENDING") => "InProgress",
             Some(_) if d.stopped => "Stopped",
@@ -602,12 +768,18 @@ impl World {
                 } else {
                     "ECS_UPDATE_ERROR"
                 };
-                v["errorInformation"] = json!({"code": code, "message": reason});
-                if sd.rollback.is_some() {
-                    v["rollbackInfo"] =
-                        json!({"rollbackMessage": format!("Rolled back: {reason}")});
+                if d.rollback_of.is_none() {
+                    v["errorInformation"] = json!({"code": code, "message": reason});
                 }
             }
+        }
+        if let Some(rid) = &d.rollback_id {
+            v["rollbackInfo"] = json!({"rollbackDeploymentId": rid,
+                "rollbackMessage": format!("Deployment {} was rolled back by deployment {rid}.", d.id)});
+        }
+        if let Some(of) = &d.rollback_of {
+            v["rollbackInfo"] = json!({"rollbackTriggeringDeploymentId": of});
+            v["creator"] = json!("autoRollback");
         }
         Ok(v)
     }
@@ -625,14 +797,13 @@ impl World {
             .unwrap_or(0);
         let events: Vec<Value> = EVENTS
             .iter()
-            .map(|(name, idx)| {
+            .map(|(name, first, last)| {
                 let st = match status {
                     "Succeeded" => "Succeeded",
-                    "InProgress" if step > *idx => "Succeeded",
-                    "InProgress" if step == *idx => "InProgress",
-                    "InProgress" => "Pending",
-                    _ if step > *idx => "Succeeded",
-                    _ if step == *idx => "Failed",
+                    _ if step > *last => "Succeeded",
+                    "InProgress" | "Ready" if step >= *first => "InProgress",
+                    "InProgress" | "Ready" => "Pending",
+                    _ if step >= *first => "Failed",
                     _ => "Skipped",
                 };
                 json!({"lifecycleEventName": name, "status": st})
@@ -640,7 +811,11 @@ impl World {
             .collect();
         let mut sets = Vec::new();
         if let Some(s) = self.services.get(&d.service_key) {
-            let green_id = sd.map(|sd| sd.deployment_id.clone()).unwrap_or_default();
+            let green_id = if d.green_id.is_empty() {
+                sd.map(|sd| sd.deployment_id.clone()).unwrap_or_default()
+            } else {
+                d.green_id.clone()
+            };
             for dep in &s.deployments {
                 let is_green = dep.id == green_id;
                 let (mut running, mut pending) = (0, 0);
@@ -656,10 +831,10 @@ impl World {
                 }
                 let traffic = match (is_green, status) {
                     (true, "Succeeded") => 100,
-                    (true, "InProgress") => weight,
+                    (true, "InProgress" | "Ready") => weight,
                     (true, _) => 0,
                     (false, "Succeeded") => 0,
-                    (false, "InProgress") => 100 - weight,
+                    (false, "InProgress" | "Ready") => 100 - weight,
                     (false, _) => 100,
                 };
                 let tg_name = dep

@@ -256,6 +256,28 @@ pub struct Prepare {
     /// IAM roles (ARNs or names) the task definition names as its task and execution roles;
     /// each is created trusting `ecs-tasks.amazonaws.com`.
     pub roles: Vec<String>,
+    /// A CODE_DEPLOY service: the CodeDeploy application and deployment group that deploy it.
+    pub codedeploy: Option<PrepareCodeDeploy>,
+}
+
+/// The CodeDeploy side of a CODE_DEPLOY service: Prepare creates the application (ECS
+/// compute platform), a second target group, a production listener (port 80) and a test
+/// listener (port 8080) forwarding 100% to `target_group`, and the deployment group with
+/// that target group pair and those listeners. The group is created before the service
+/// exists (its first deploy creates it): the sandbox resolves the service at CreateDeployment.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PrepareCodeDeploy {
+    pub application: String,
+    pub group: String,
+    /// Name or ARN of the service's target group (`loadBalancers[0].targetGroupArn`).
+    pub target_group: String,
+    /// Name of the second target group of the pair (default: `<target group>-green`).
+    pub alternate_target_group: Option<String>,
+    /// `terminationWaitTimeInMinutes` of the original task set (default 0).
+    pub termination_wait_minutes: i32,
+    /// `deploymentReadyOption` STOP_DEPLOYMENT with this wait time: traffic moves only after a
+    /// ContinueDeployment (the deployment is Ready meanwhile). None: CONTINUE_DEPLOYMENT.
+    pub ready_wait_minutes: Option<i32>,
 }
 
 /// One load balancer's `advancedConfiguration`: Prepare creates the alternate target group, a
@@ -399,6 +421,50 @@ impl Prepare {
                     tg_name(&alt)
                 ));
             }
+        }
+        if let Some(cd) = &self.codedeploy {
+            let (main, new) = ensure_target_group(w, &cd.target_group);
+            if new {
+                created.push(format!("target group {}", tg_name(&main)));
+            }
+            let alt_name = cd
+                .alternate_target_group
+                .clone()
+                .unwrap_or_else(|| format!("{}-green", tg_name(&main)));
+            let (alt, new) = ensure_target_group(w, &alt_name);
+            if new {
+                created.push(format!("target group {}", tg_name(&alt)));
+            }
+            let fwd = vec![(main.clone(), 100), (alt.clone(), 0)];
+            let lb = match w.elbv2.find_load_balancer(&lb_name) {
+                Some(lb) => lb,
+                None => w.elbv2.create_load_balancer(&lb_name),
+            };
+            let mut listeners = Vec::new();
+            for port in [80, 8080] {
+                let listener = match w.elbv2.listener_on(&lb, port) {
+                    Some(l) => l,
+                    None => w
+                        .elbv2
+                        .create_listener(&lb, port, "HTTP", &fwd)
+                        .map_err(|e| {
+                            Error::msg(format!("sandbox prepare: listener: {}", e.message))
+                        })?,
+                };
+                w.elbv2
+                    .set_forward_weights(&listener, &fwd)
+                    .map_err(|e| Error::msg(format!("sandbox prepare: listener: {}", e.message)))?;
+                listeners.push(listener);
+            }
+            let service = self.service.clone().unwrap_or_default();
+            created.extend(w.prepare_codedeploy(
+                &cd.application,
+                &cd.group,
+                (&self.cluster, &service),
+                (tg_name(&main), tg_name(&alt)),
+                (&listeners[0], &listeners[1]),
+                (cd.termination_wait_minutes, cd.ready_wait_minutes),
+            ));
         }
         Ok(created)
     }

@@ -1,0 +1,62 @@
+//! `cortado appspec`: the AppSpec a CodeDeploy deployment of the service sends, as YAML (or
+//! JSON with `--output json`). Read-only: it looks up the task definition to name and, when
+//! the config has no service definition, the live service.
+
+use serde_json::json;
+
+use super::session;
+use crate::deploy::apply::active_revisions;
+use crate::deploy::codedeploy;
+use crate::error::{Error, ExitCode, Result};
+use crate::report::{Format, Printer};
+use crate::settings::Settings;
+
+/// `cortado appspec [--task-definition latest|current|ARN]`.
+pub async fn run(settings: &Settings, printer: &mut Printer, which: &str) -> Result<ExitCode> {
+    let (locals, s) = session::open(settings, printer).await?;
+    for local in &locals {
+        let hooks = codedeploy::configured_hooks(&local.config)?;
+        let service = local.service_name()?;
+        let live = s
+            .clients
+            .describe_service(&local.config.cluster, service)
+            .await?;
+        let family = local.task.family().unwrap_or_default();
+        let td = match which {
+            "current" => live
+                .as_ref()
+                .and_then(|l| l.task_definition())
+                .map(str::to_string)
+                .ok_or_else(|| {
+                    Error::msg(format!(
+                        "--task-definition current: service {service} does not exist"
+                    ))
+                })?,
+            "latest" => active_revisions(&s.clients, family)
+                .await?
+                .into_iter()
+                .next()
+                .map(|(_, a)| a)
+                .ok_or_else(|| {
+                    Error::msg(format!("family {family} has no ACTIVE revision"))
+                        .with_hint("register one first (cortado register)")
+                })?,
+            arn => arn.to_string(),
+        };
+        let live_json = match &live {
+            Some(l) => Some(crate::aws::json::service_definition_json(l)?),
+            None => None,
+        };
+        let Some(svc) = local.service_json.as_ref().or(live_json.as_ref()) else {
+            return Err(Error::msg(format!(
+                "{service}: no service definition in the config and no live service to build the AppSpec from"
+            )));
+        };
+        let spec = codedeploy::appspec(svc, &td, &hooks)?;
+        match printer.format {
+            Format::Json => printer.out_json(&json!({"service": service, "appspec": spec})),
+            Format::Text => printer.out(&codedeploy::appspec_yaml(&spec)?),
+        }
+    }
+    Ok(ExitCode::Success)
+}

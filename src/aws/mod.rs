@@ -8,6 +8,7 @@
 //! caps the count (10 services, 20 service deployments, 100 tasks a call) and follows pages.
 //! [`json`] turns live SDK values into the camelCase JSON the diff compares.
 
+mod batch;
 pub mod ecr;
 pub mod ecs;
 pub mod elb;
@@ -103,6 +104,8 @@ pub struct Clients {
     endpoint_url: Option<String>,
     calls: CallLog,
     pacer: pace::Pacer,
+    /// Single-service lookups waiting to share a DescribeServices call ([`batch`]).
+    lookups: Arc<batch::Queue>,
 }
 
 impl Clients {
@@ -180,9 +183,18 @@ pub(crate) async fn connect_with(
     settings: &AwsSettings,
     credentials: Option<aws_sdk_ecs::config::SharedCredentialsProvider>,
 ) -> Result<Clients> {
-    let retry = RetryConfig::standard()
-        .with_max_attempts(settings.max_attempts.max(1))
-        .with_max_backoff(Duration::from_secs(5));
+    // Measurement knobs (benches/monorepo_scale.rs): CORTADO_API_PACING=off sends without the
+    // run's pacer; CORTADO_RETRY_MODE=adaptive uses the SDK's adaptive retry (a client-side
+    // rate limiter that slows down after throttling answers) instead of standard.
+    let pacing = std::env::var("CORTADO_API_PACING").map_or(true, |v| v != "off");
+    let adaptive = std::env::var("CORTADO_RETRY_MODE").is_ok_and(|v| v == "adaptive");
+    let retry = if adaptive {
+        RetryConfig::adaptive()
+    } else {
+        RetryConfig::standard()
+    }
+    .with_max_attempts(settings.max_attempts.max(1))
+    .with_max_backoff(Duration::from_secs(5));
     let timeouts = TimeoutConfig::builder()
         .connect_timeout(CONNECT_TIMEOUT)
         .read_timeout(ATTEMPT_TIMEOUT)
@@ -190,8 +202,10 @@ pub(crate) async fn connect_with(
     let pacer = pace::Pacer::default();
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .retry_config(retry)
-        .timeout_config(timeouts)
-        .http_client(pace::PacedClient::new(default_http_client(), pacer.clone()));
+        .timeout_config(timeouts);
+    if pacing {
+        loader = loader.http_client(pace::PacedClient::new(default_http_client(), pacer.clone()));
+    }
     if let Some(region) = settings.region.as_deref().map(str::trim) {
         if region.is_empty() {
             return Err(no_region("the region given is empty"));
@@ -280,6 +294,7 @@ pub(crate) async fn connect_with(
         endpoint_url: settings.endpoint_url.clone(),
         calls,
         pacer,
+        lookups: Arc::default(),
     })
 }
 

@@ -3,10 +3,10 @@
 //! (`Throttle::Aws`). It prints figures against the goals of the monorepo issue; it never
 //! asserts timings.
 //!
-//! Run (a debug binary avoids a long release build; the output names the binary used):
+//! Run (a debug build avoids a long release build; the output names the binary used):
 //!
 //! ```text
-//! cargo build && CORTADO_BIN=$CARGO_TARGET_DIR/debug/cortado cargo bench --bench monorepo_scale
+//! cargo bench --profile dev --bench monorepo_scale
 //! ```
 //!
 //! Knobs (environment): `CORTADO_BIN` (the cortado binary, instead of the one next to the

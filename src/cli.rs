@@ -95,6 +95,28 @@ pub struct GlobalArgs {
     /// Time compression of the embedded sandbox (60: a minute of ECS time per second).
     #[arg(long, global = true, default_value_t = 60.0, value_name = "N")]
     pub sandbox_speed: f64,
+
+    /// Request throttling of the embedded sandbox: `aws` enforces ECS's documented token
+    /// buckets per action category (refilled in wall time); requests over a bucket get
+    /// ThrottlingException, as from ECS.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value_t = ThrottleMode::Off,
+        env = "CORTADO_SANDBOX_THROTTLE",
+        value_name = "MODE"
+    )]
+    pub sandbox_throttle: ThrottleMode,
+}
+
+/// Request throttling of a sandbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ThrottleMode {
+    /// No bucket model (the random `throttleRate` fault still applies).
+    Off,
+    /// ECS's documented token buckets ("Request throttling for the Amazon ECS API").
+    Aws,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -475,6 +497,10 @@ pub struct SandboxServeArgs {
     /// Time compression: 60 makes a 60 s task start take 1 s.
     #[arg(long, default_value_t = 1.0)]
     pub speed: f64,
+    /// `aws`: enforce ECS's documented token buckets per action category (refilled in wall
+    /// time, whatever the speed); requests over a bucket get ThrottlingException.
+    #[arg(long, value_enum, default_value_t = ThrottleMode::Off, value_name = "MODE")]
+    pub throttle: ThrottleMode,
 }
 
 /// Rewrites a usage error about a value that came from an environment variable (clap blames

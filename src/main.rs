@@ -191,6 +191,12 @@ async fn sandbox_serve(
     let opts = cortado_sandbox::Options {
         port: args.port,
         speed: args.speed,
+        // `--throttle aws`, or the global `--sandbox-throttle aws` / CORTADO_SANDBOX_THROTTLE.
+        throttle: if args.throttle == cortado::cli::ThrottleMode::Aws || settings.sandbox_throttle {
+            cortado_sandbox::Throttle::Aws
+        } else {
+            cortado_sandbox::Throttle::Off
+        },
         state_file: args.state.clone(),
         seed,
         region: settings

@@ -28,6 +28,8 @@ pub struct Settings {
     pub sandbox: Option<f64>,
     /// `--release FILE`, read and checked.
     pub release_file: Option<Release>,
+    /// The embedded sandbox enforces ECS's documented request buckets.
+    pub sandbox_throttle: bool,
 }
 
 /// Where a global flag's value came from: `--NAME`, or its `CORTADO_NAME` environment variable
@@ -91,6 +93,7 @@ impl Settings {
             } else {
                 None
             },
+            sandbox_throttle: args.sandbox_throttle == crate::cli::ThrottleMode::Aws,
         })
     }
 

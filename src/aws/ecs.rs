@@ -139,12 +139,6 @@ fn is_service(s: &Service, name: &str) -> bool {
 }
 
 impl Clients {
-    /// The service, or `None` when it does not exist or is INACTIVE (deleted).
-    pub async fn describe_service(&self, cluster: &str, name: &str) -> Result<Option<Service>> {
-        let mut found = self.describe_services(cluster, &[name.to_string()]).await?;
-        Ok(found.pop().flatten())
-    }
-
     /// The services, in the order of `names`: `None` for a missing or INACTIVE one. Calls
     /// DescribeServices once per 10 names, with tags.
     pub async fn describe_services(

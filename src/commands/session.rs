@@ -125,6 +125,11 @@ pub async fn connect(settings: &Settings, locals: &[Local], printer: &Printer) -
     let sb = sandbox::start(sandbox::Options {
         speed,
         region: region.clone(),
+        throttle: if settings.sandbox_throttle {
+            sandbox::Throttle::Aws
+        } else {
+            sandbox::Throttle::Off
+        },
         ..sandbox::Options::default()
     })
     .await?;
@@ -134,8 +139,13 @@ pub async fn connect(settings: &Settings, locals: &[Local], printer: &Printer) -
         }
     }
     printer.info(&format!(
-        "sandbox: ECS/ECR/ELBv2 emulator at {} (time x{speed})",
-        sb.endpoint()
+        "sandbox: ECS/ECR/ELBv2 emulator at {} (time x{speed}{})",
+        sb.endpoint(),
+        if settings.sandbox_throttle {
+            ", ECS request buckets on"
+        } else {
+            ""
+        }
     ));
     let clients = crate::aws::connect(&AwsSettings {
         region: Some(region),

@@ -277,11 +277,16 @@ impl AwsObserver<'_> {
                 .find(|d| d.id == ours.deployment_id)
                 .map_or(0, |d| d.failed.max(0) as usize);
             let known_stopped = self.stopped.get(name).map_or(0, |m| m.len());
-            let moved = self.counts.get(name) != Some(&counts);
-            if moved || our_failed > known_stopped {
+            let before = self.counts.get(name);
+            let moved = before != Some(&counts);
+            // Without a load balancer the tasks only name our deployment's stopped tasks: ask
+            // when one of ours may have left (running or running+pending fell, failed rose),
+            // not while the rollout merely progresses (pending -> running, old tasks drain).
+            let lost = lost_a_task(before, &counts, &ours.deployment_id);
+            if (if has_lb { moved } else { lost }) || our_failed > known_stopped {
                 self.refresh_tasks(name, ours, has_lb).await?;
-                self.counts.insert(name.clone(), counts);
             }
+            self.counts.insert(name.clone(), counts);
             let service_deployment = our_service_deployment(&sds, ours);
             let sd_status = service_deployment.as_ref().map(|v| v.status.clone());
             // Target health only when it can tell something new: tasks moved, our deployment's
@@ -446,6 +451,23 @@ impl Observer for ClusterObservers<'_> {
             }
         }
         Ok(out.into_iter().map(Option::unwrap_or_default).collect())
+    }
+}
+
+/// Whether our deployment may have lost a task between two polls' counts
+/// (deployment id, running, pending, failed): its running count or its running and pending
+/// tasks together fell, or its failed count rose. A first sight counts failed tasks only.
+fn lost_a_task(
+    before: Option<&Vec<(String, i32, i32, i32)>>,
+    now: &[(String, i32, i32, i32)],
+    ours: &str,
+) -> bool {
+    let find =
+        |v: &[(String, i32, i32, i32)]| v.iter().find(|c| c.0 == ours).map(|c| (c.1, c.2, c.3));
+    match (before.and_then(|b| find(b)), find(now)) {
+        (Some((r0, p0, f0)), Some((r1, p1, f1))) => r1 < r0 || r1 + p1 < r0 + p0 || f1 > f0,
+        (None, Some((_, _, f))) => f > 0,
+        _ => false,
     }
 }
 
@@ -654,5 +676,24 @@ mod tests {
         }
         assert_eq!(full_poll_gap(1), Duration::from_secs(3));
         assert_eq!(full_poll_gap(10), Duration::from_millis(500));
+    }
+
+    #[test]
+    fn tasks_are_asked_for_only_when_one_of_ours_may_have_left() {
+        let c = |r, p, f| vec![("old".to_string(), 4, 0, 0), ("ours".to_string(), r, p, f)];
+        let progress = [(c(0, 4, 0), c(2, 2, 0)), (c(2, 2, 0), c(4, 0, 0))];
+        for (a, b) in &progress {
+            assert!(!lost_a_task(Some(a), b, "ours"), "{a:?} -> {b:?}");
+        }
+        // The old deployment draining is not ours.
+        let drained = vec![("old".to_string(), 0, 0, 0), ("ours".to_string(), 4, 0, 0)];
+        assert!(!lost_a_task(Some(&c(4, 0, 0)), &drained, "ours"));
+        // A task stopping, a replacement already pending, a failure counted.
+        assert!(lost_a_task(Some(&c(4, 0, 0)), &c(3, 0, 0), "ours"));
+        assert!(lost_a_task(Some(&c(4, 0, 0)), &c(3, 1, 0), "ours"));
+        assert!(lost_a_task(Some(&c(0, 4, 0)), &c(0, 3, 0), "ours"));
+        assert!(lost_a_task(Some(&c(2, 2, 0)), &c(2, 2, 1), "ours"));
+        assert!(lost_a_task(None, &c(0, 4, 1), "ours"));
+        assert!(!lost_a_task(None, &c(0, 4, 0), "ours"));
     }
 }

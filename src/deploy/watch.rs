@@ -121,9 +121,15 @@ impl Target {
     }
 }
 
-/// The run's API call budget: at most [`CALLS_PER_SERVICE_MINUTE`] calls per service-minute
-/// on average, with a small burst. A token bucket: polls spend what they used, and the next
-/// poll waits until the bucket is positive again. Pure (time is passed in).
+/// The run's API call budget for following deployments: at most [`CALLS_PER_SERVICE_MINUTE`]
+/// calls per service-minute on average, with a small burst, and never more than
+/// [`RUN_CALLS_PER_MINUTE`] for the whole run however many services it follows. A token
+/// bucket: polls spend what they used, and the next poll waits until the bucket is positive
+/// again. Pure (time is passed in).
+///
+/// Beneath it, every request also waits for its action category's token
+/// ([`crate::aws::pace`]), so this budget decides how often a run polls, and the pacer that
+/// no burst of the run exceeds what the account's buckets allow.
 #[derive(Debug, Clone)]
 pub struct CallBudget {
     tokens: f64,
@@ -137,13 +143,30 @@ pub const CALLS_PER_SERVICE_MINUTE: f64 = 60.0;
 /// lookups, target health of a blue/green pair of groups, listener rules) and a gate's
 /// answer must not wait for the bucket to refill.
 const BURST_CALLS: f64 = 16.0;
+/// The whole run's polling budget: 10 calls a second, half the sustained rate of ECS's read
+/// buckets (DescribeServices, DescribeServiceDeployments, ListTasks/DescribeTasks: 20 a second
+/// each), so that other jobs of the account keep room. A full poll of 200 services costs about
+/// 30 calls (DescribeServices 10 at a time, DescribeServiceDeployments 20 at a time): one every
+/// 3 s at this rate.
+pub const RUN_CALLS_PER_MINUTE: f64 = 600.0;
+/// The whole run's burst.
+const RUN_BURST_CALLS: f64 = 100.0;
+
+/// Calls a second and burst for `services` followed services.
+fn budget_of(services: usize) -> (f64, f64) {
+    let k = services.max(1) as f64;
+    (
+        (CALLS_PER_SERVICE_MINUTE * k).min(RUN_CALLS_PER_MINUTE) / 60.0,
+        (BURST_CALLS * k).min(RUN_BURST_CALLS),
+    )
+}
 
 impl CallBudget {
     /// A full bucket for `services` services; `calls_so_far` (the running total of calls
     /// made before, e.g. by decide and apply) are not charged.
     pub fn new(now: Instant, services: usize, calls_so_far: usize) -> Self {
         CallBudget {
-            tokens: BURST_CALLS * services.max(1) as f64,
+            tokens: budget_of(services).1,
             at: now,
             spent: calls_so_far,
         }
@@ -157,8 +180,7 @@ impl CallBudget {
 
     /// How long to wait before the next poll, following `services` services, at `now`.
     pub fn wait(&mut self, services: usize, now: Instant) -> Duration {
-        let rate = CALLS_PER_SERVICE_MINUTE * services.max(1) as f64 / 60.0;
-        let burst = BURST_CALLS * services.max(1) as f64;
+        let (rate, burst) = budget_of(services);
         self.tokens = (self.tokens + (now - self.at).as_secs_f64() * rate).min(burst);
         self.at = now;
         if self.tokens >= 1.0 {
@@ -1275,5 +1297,30 @@ mod tests {
         b.spend(2 * BURST_CALLS as usize);
         let w = b.wait(2, t0);
         assert!(w <= Duration::from_millis(500), "{w:?}");
+    }
+
+    #[test]
+    fn a_large_run_polls_within_the_run_budget_not_per_service() {
+        let t0 = Instant::now();
+        let k = 200;
+        let mut b = CallBudget::new(t0, k, 0);
+        // Polls of 30 calls, as fast as the budget allows, for 10 simulated minutes.
+        let mut now = t0;
+        let mut total = 0usize;
+        while now < t0 + Duration::from_secs(600) {
+            now += b.wait(k, now).max(Duration::from_millis(100));
+            total += 30;
+            b.spend(total);
+        }
+        // 600 a minute and the run's burst (and the poll that ends past 10 minutes, and the
+        // one that overdraws the bucket), not 60 per service-minute (120,000).
+        assert!(
+            total <= 6000 + RUN_BURST_CALLS as usize + 2 * 30,
+            "{total} calls in 10 minutes"
+        );
+        assert!(total >= 5900, "the budget should not starve polls: {total}");
+        // Small runs keep their per-service rate.
+        assert_eq!(budget_of(1), (1.0, BURST_CALLS));
+        assert_eq!(budget_of(5), (5.0, 5.0 * BURST_CALLS));
     }
 }

@@ -26,6 +26,7 @@ mod query;
 mod server;
 mod ssm;
 mod strategy;
+mod throttle;
 mod util;
 pub mod world;
 
@@ -43,6 +44,7 @@ pub use elbv2::{DEREGISTRATION_DELAY, HealthCheck};
 pub use faults::{ApiFaults, FailRule, Faults, FaultsPatch, ImageFault};
 pub use server::RequestRecord;
 use server::{Inner, Shared};
+pub use throttle::{Category, ECS_CATEGORIES, Throttle};
 use util::{Clock, Rng, wall_now};
 use world::World;
 
@@ -60,6 +62,9 @@ pub struct Options {
     pub rng_seed: u64,
     pub region: String,
     pub faults: Faults,
+    /// `Throttle::Aws`: ECS's documented token buckets per action category, refilled in wall
+    /// time (see [`throttle`]); requests over a bucket get ThrottlingException.
+    pub throttle: Throttle,
 }
 
 impl Default for Options {
@@ -72,6 +77,7 @@ impl Default for Options {
             rng_seed: 1,
             region: "us-east-1".into(),
             faults: Faults::default(),
+            throttle: Throttle::Off,
         }
     }
 }
@@ -593,6 +599,7 @@ fn state_json(inner: &Inner) -> Value {
     json!({
         "now": w.now,
         "speed": inner.clock.speed(),
+        "throttle": if inner.throttle.is_some() { "aws" } else { "off" },
         "region": w.region,
         "clusters": w.clusters.values().map(|c| &c.arn).collect::<Vec<_>>(),
         "taskDefinitions": taskdefs,
@@ -831,6 +838,8 @@ pub async fn start(opts: Options) -> Result<Sandbox, Error> {
         log: Vec::new(),
         seq: 0,
         api_rng: Rng::new(opts.rng_seed ^ 0x5EED_FA17),
+        throttle: (opts.throttle == Throttle::Aws).then(throttle::Buckets::default),
+        wall_origin: std::time::Instant::now(),
     };
     let shared = Arc::new(Shared {
         inner: Mutex::new(inner),

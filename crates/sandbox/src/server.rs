@@ -20,6 +20,7 @@ use serde_json::{Value, json};
 
 use super::api::ApiError;
 use super::faults::{Faults, FaultsPatch};
+use super::throttle::Buckets;
 use super::util::{Clock, Rng, wall_now};
 use super::world::World;
 
@@ -57,6 +58,10 @@ pub struct Inner {
     pub api_rng: Rng,
     /// The world as it was after seeding, for `/_sandbox/reset`.
     pub initial: World,
+    /// ECS's documented token buckets when throttling is on (`--throttle aws`); they refill
+    /// in wall time from `wall_origin`, whatever the speed (see [`super::throttle`]).
+    pub throttle: Option<Buckets>,
+    pub wall_origin: std::time::Instant,
 }
 
 pub struct Shared {
@@ -225,6 +230,7 @@ enum Decision {
 }
 
 fn decide_fault(inner: &mut Inner, service: &str, op: &str) -> (Decision, u64) {
+    let wall = inner.wall_origin.elapsed().as_secs_f64();
     let faults = &mut inner.world.faults;
     if let Some(rule) = faults
         .fail_next
@@ -249,6 +255,17 @@ fn decide_fault(inner: &mut Inner, service: &str, op: &str) -> (Decision, u64) {
         faults.fail_next.retain(|r| r.count > 0);
         return (Decision::Fail(err), 0);
     }
+    // The bucket model before the random faults: a request over its bucket is refused as ECS
+    // refuses it, and takes no token.
+    if let Some(buckets) = &mut inner.throttle
+        && !buckets.admit(service, op, wall)
+    {
+        return (
+            Decision::Fail(ApiError::client("ThrottlingException", "Rate exceeded")),
+            0,
+        );
+    }
+    let faults = &mut inner.world.faults;
     let api = faults.api.clone();
     if !api.operations.is_empty() && !api.operations.iter().any(|o| o == op) {
         return (Decision::Pass, 0);

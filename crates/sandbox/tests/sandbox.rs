@@ -3935,3 +3935,54 @@ async fn standalone_task_exits_with_its_code_and_serves_its_logs() {
     assert_eq!(t.stop_code().map(|c| c.as_str()), Some("UserInitiated"));
     assert_eq!(t.stopped_reason(), Some("cortado run: timed out"));
 }
+
+/// `Throttle::Aws`: ECS's "Cluster read actions" bucket (50, 20 a second) admits 50 calls at
+/// once and answers the rest ThrottlingException as ECS does (400, "Rate exceeded"), logged as
+/// such; another category is unaffected; without the option nothing is refused.
+#[tokio::test]
+async fn aws_throttling_buckets_refuse_what_exceeds_the_burst() {
+    let sb = sandbox::start(Options {
+        speed: SPEED,
+        throttle: sandbox::Throttle::Aws,
+        ..Options::default()
+    })
+    .await
+    .unwrap();
+    let c = client(&sb, false);
+    let mut ok = 0;
+    let mut throttled = 0;
+    // The bucket refills while the loop runs (in wall time), so no exact count is assumed:
+    // call until the first refusal.
+    for _ in 0..200 {
+        match c.list_clusters().send().await {
+            Ok(_) => ok += 1,
+            Err(e) => {
+                assert_eq!(e.code(), Some("ThrottlingException"));
+                assert_eq!(e.message(), Some("Rate exceeded"));
+                let raw = e.raw_response().unwrap();
+                assert_eq!(raw.status().as_u16(), 400);
+                throttled += 1;
+                break;
+            }
+        }
+    }
+    assert_eq!(throttled, 1, "200 ListClusters were never throttled");
+    assert!(ok >= 50, "the bucket holds 50 tokens, {ok} passed");
+    // Service reads have a bucket of their own (no cluster exists: answered, not throttled).
+    let other = c.list_services().send().await.unwrap_err();
+    assert_eq!(other.code(), Some("ClusterNotFoundException"));
+    let log = sb.control().requests();
+    let refused: Vec<_> = log
+        .iter()
+        .filter(|r| r.error.as_deref() == Some("ThrottlingException"))
+        .collect();
+    assert_eq!(refused.len(), 1);
+    assert_eq!(refused[0].operation, "ListClusters");
+    assert_eq!(refused[0].status, 400);
+
+    let plain = start(SPEED).await;
+    let c = client(&plain, false);
+    for _ in 0..200 {
+        c.list_clusters().send().await.unwrap();
+    }
+}

@@ -88,11 +88,7 @@ async fn express_service_is_created_updated_by_canary_and_rolled_back() {
     let steps = common::production_steps(&r);
     // The 5% step lasts 3 minutes of ECS time (about a second here) and is seen; the 100%
     // step may pass between two polls at this speed: the serving revision says it happened.
-    assert!(
-        steps.contains(&5),
-        "{steps:?}\n{}",
-        r.dump()
-    );
+    assert!(steps.contains(&5), "{steps:?}\n{}", r.dump());
     assert_eq!(serving_revision(&s).await.0, 2);
 
     // init from the live Express Mode service, then diff: nothing to change.

@@ -9,8 +9,8 @@
 //! [`json`] turns live SDK values into the camelCase JSON the diff compares.
 
 pub mod autoscaling;
-pub mod codedeploy;
 mod batch;
+pub mod codedeploy;
 pub mod ecr;
 pub mod ecs;
 pub mod elb;

@@ -220,6 +220,15 @@ fn status_of(run: &Run, service: &str) -> String {
         .unwrap_or_else(|| panic!("no result for {service}:\n{}", run.dump()))
 }
 
+/// The time of the first event of `run` that `pred` picks.
+fn event_time(run: &Run, pred: &dyn Fn(&Value) -> bool) -> f64 {
+    run.events()
+        .iter()
+        .find(|e| pred(e))
+        .and_then(|e| e["time"].as_f64())
+        .unwrap_or_else(|| panic!("event not found:\n{}", run.dump()))
+}
+
 fn mark(sb: &Sandbox) -> u64 {
     sb.control().requests().last().map_or(0, |r| r.seq)
 }
@@ -393,14 +402,7 @@ async fn release_file_order_is_honoured_and_a_failed_task_skips_its_dependents()
         )
         .await;
     r.expect_code(0);
-    let events = r.events();
-    let time_of = |pred: &dyn Fn(&Value) -> bool| -> f64 {
-        events
-            .iter()
-            .find(|e| pred(e))
-            .and_then(|e| e["time"].as_f64())
-            .unwrap_or_else(|| panic!("event not found:\n{}", r.dump()))
-    };
+    let time_of = |pred: &dyn Fn(&Value) -> bool| event_time(&r, pred);
     let task_done = time_of(&|e| e["event"] == "task_status" && e["last_status"] == "STOPPED");
     let s02_started = time_of(&|e| e["event"] == "deployment_started" && e["service"] == "s02");
     let s02_verdict = time_of(&|e| e["event"] == "verdict" && e["service"] == "s02");
@@ -478,14 +480,7 @@ async fn the_monorepo_example_deploys_in_order_on_the_embedded_sandbox() {
         "{}",
         r.dump()
     );
-    let events = r.events();
-    let time_of = |pred: &dyn Fn(&Value) -> bool| -> f64 {
-        events
-            .iter()
-            .find(|e| pred(e))
-            .and_then(|e| e["time"].as_f64())
-            .unwrap_or_else(|| panic!("event not found:\n{}", r.dump()))
-    };
+    let time_of = |pred: &dyn Fn(&Value) -> bool| event_time(&r, pred);
     let started =
         |s: &'static str| move |e: &Value| e["event"] == "deployment_started" && e["service"] == s;
     let migrated = time_of(&|e| e["event"] == "task_status" && e["last_status"] == "STOPPED");
@@ -516,14 +511,7 @@ async fn a_dependent_starts_without_waiting_for_an_unrelated_slow_step() {
         )
         .await;
     r.expect_code(0);
-    let events = r.events();
-    let time_of = |pred: &dyn Fn(&Value) -> bool| -> f64 {
-        events
-            .iter()
-            .find(|e| pred(e))
-            .and_then(|e| e["time"].as_f64())
-            .unwrap_or_else(|| panic!("event not found:\n{}", r.dump()))
-    };
+    let time_of = |pred: &dyn Fn(&Value) -> bool| event_time(&r, pred);
     let s01_verdict = time_of(&|e| e["event"] == "verdict" && e["service"] == "s01");
     let s02_verdict = time_of(&|e| e["event"] == "verdict" && e["service"] == "s02");
     let s03_started = time_of(&|e| e["event"] == "deployment_started" && e["service"] == "s03");

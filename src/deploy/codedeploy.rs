@@ -1458,25 +1458,13 @@ impl Engine<'_> {
             self.emitter,
         )
         .await;
-        let end = match watched.outcome(f.service) {
-            Outcome::Succeeded => RollbackEnd::Done(match &to {
+        let end = super::engine::rollback_end(
+            watched.outcome(f.service),
+            match &to {
                 Some(t) => format!("CodeDeploy returned traffic to {}", short_arn(t)),
                 None => "CodeDeploy returned traffic to the original task set".into(),
-            }),
-            Outcome::Failed(fl) => RollbackEnd::Failed(fl.to_string()),
-            Outcome::TimedOut { last } => RollbackEnd::Unsettled(format!(
-                "the rollback did not settle in time (last: {last})"
-            )),
-            Outcome::Cancelled { last } => {
-                RollbackEnd::Failed(format!("cancelled while rolling back (last: {last})"))
-            }
-            Outcome::Lost { error } => {
-                RollbackEnd::Failed(format!("cannot follow the rollback: {error}"))
-            }
-            Outcome::Paused { stage, .. } => {
-                RollbackEnd::Unsettled(format!("the rollback stopped at {stage}"))
-            }
-        };
+            },
+        );
         self.finished(f.service, &end);
         let r = report(&end);
         (end, Some(r))

@@ -100,6 +100,26 @@ struct Followed<'a> {
     since: Instant,
 }
 
+/// How a followed rollback ended, from its watch outcome (`done`: what a success means).
+pub(super) fn rollback_end(outcome: Outcome, done: String) -> RollbackEnd {
+    match outcome {
+        Outcome::Succeeded => RollbackEnd::Done(done),
+        Outcome::Failed(fl) => RollbackEnd::Failed(fl.to_string()),
+        Outcome::TimedOut { last } => RollbackEnd::Unsettled(format!(
+            "the rollback did not settle in time (last: {last})"
+        )),
+        Outcome::Cancelled { last } => {
+            RollbackEnd::Failed(format!("cancelled while rolling back (last: {last})"))
+        }
+        Outcome::Lost { error } => {
+            RollbackEnd::Failed(format!("cannot follow the rollback: {error}"))
+        }
+        Outcome::Paused { stage, .. } => {
+            RollbackEnd::Unsettled(format!("the rollback stopped at {stage}"))
+        }
+    }
+}
+
 /// How a step's result counts for the steps that wait for it.
 fn ended_as(r: &ServiceResult) -> Ended {
     if r.outcome.is_success() {
@@ -808,25 +828,13 @@ impl<'a> Engine<'a> {
             self.emitter,
         )
         .await;
-        let end = match watched.outcome(service) {
-            Outcome::Succeeded => RollbackEnd::Done(match &to {
+        let end = rollback_end(
+            watched.outcome(service),
+            match &to {
                 Some(t) => format!("the service runs {} again", short_arn(t)),
                 None => "the earlier revision serves again".into(),
-            }),
-            Outcome::Failed(fl) => RollbackEnd::Failed(fl.to_string()),
-            Outcome::TimedOut { last } => RollbackEnd::Unsettled(format!(
-                "the rollback did not settle in time (last: {last})"
-            )),
-            Outcome::Cancelled { last } => {
-                RollbackEnd::Failed(format!("cancelled while rolling back (last: {last})"))
-            }
-            Outcome::Lost { error } => {
-                RollbackEnd::Failed(format!("cannot follow the rollback: {error}"))
-            }
-            Outcome::Paused { stage, .. } => {
-                RollbackEnd::Unsettled(format!("the rollback stopped at {stage}"))
-            }
-        };
+            },
+        );
         self.finished(service, &end);
         let r = report(&end);
         (end, Some(r))

@@ -1322,31 +1322,20 @@ impl Engine<'_> {
                 };
                 return (RunOutcome::Succeeded, detail, None);
             }
-            Outcome::Lost { error } => {
-                return (
-                    RunOutcome::Lost,
-                    format!("cannot follow the deployment, it continues without cortado: {error}"),
-                    None,
-                );
-            }
-            Outcome::Paused { stage, .. } => {
-                return (
-                    RunOutcome::Paused,
-                    format!("stopped following at {stage}"),
-                    None,
-                );
-            }
-            Outcome::Failed(fl) => {
-                let why = fl.to_string();
-                (Cause::Failed(fl), why)
-            }
-            Outcome::TimedOut { last } => (
-                Cause::TimedOut,
-                format!("no verdict before the deadline (last: {last})"),
-            ),
-            Outcome::Cancelled { last } => (Cause::Cancelled, format!("cancelled (last: {last})")),
+            other => match super::engine::failure_cause(other) {
+                Ok(c) => c,
+                Err(Outcome::Lost { error }) => return super::engine::lost(&error),
+                Err(Outcome::Paused { stage, .. }) => {
+                    return (
+                        RunOutcome::Paused,
+                        format!("stopped following at {stage}"),
+                        None,
+                    );
+                }
+                // Success is worded above; no other outcome is left.
+                Err(_) => return (RunOutcome::Succeeded, "deployment completed".into(), None),
+            },
         };
-        let why = why.trim_end_matches('.').to_string();
         let plan = rollback_plan(
             &cause,
             f.rollback_enabled,

@@ -100,6 +100,34 @@ struct Followed<'a> {
     since: Instant,
 }
 
+/// A deploy that ended without success, as the rollback decision reads it: the cause and
+/// why in words (without a final period). Success, a lost deployment and a pause come back
+/// for the caller to word.
+pub(super) fn failure_cause(outcome: Outcome) -> std::result::Result<(Cause, String), Outcome> {
+    let (cause, why) = match outcome {
+        Outcome::Failed(fl) => {
+            let why = fl.to_string();
+            (Cause::Failed(fl), why)
+        }
+        Outcome::TimedOut { last } => (
+            Cause::TimedOut,
+            format!("no verdict before the deadline (last: {last})"),
+        ),
+        Outcome::Cancelled { last } => (Cause::Cancelled, format!("cancelled (last: {last})")),
+        other => return Err(other),
+    };
+    Ok((cause, why.trim_end_matches('.').to_string()))
+}
+
+/// The result of a deployment that could not be followed: reported, never acted on.
+pub(super) fn lost(error: &str) -> (RunOutcome, String, Option<RollbackReport>) {
+    (
+        RunOutcome::Lost,
+        format!("cannot follow the deployment, it continues without cortado: {error}"),
+        None,
+    )
+}
+
 /// How a followed rollback ended, from its watch outcome (`done`: what a success means).
 pub(super) fn rollback_end(outcome: Outcome, done: String) -> RollbackEnd {
     match outcome {
@@ -596,28 +624,11 @@ impl<'a> Engine<'a> {
         outcome: Outcome,
         deadline: Instant,
     ) -> (RunOutcome, String, Option<RollbackReport>) {
-        let (cause, why) = match outcome {
-            Outcome::Succeeded => {
-                return (RunOutcome::Succeeded, "deployment completed".into(), None);
-            }
+        let (cause, why) = match failure_cause(outcome) {
+            Ok(c) => c,
             // Without observations there is nothing safe to do: report, do not act blindly.
-            Outcome::Lost { error } => {
-                return (
-                    RunOutcome::Lost,
-                    format!("cannot follow the deployment, it continues without cortado: {error}"),
-                    None,
-                );
-            }
-            Outcome::Failed(fl) => {
-                let why = fl.to_string();
-                (Cause::Failed(fl), why)
-            }
-            Outcome::TimedOut { last } => (
-                Cause::TimedOut,
-                format!("no verdict before the deadline (last: {last})"),
-            ),
-            Outcome::Cancelled { last } => (Cause::Cancelled, format!("cancelled (last: {last})")),
-            Outcome::Paused { stage, hook_id } => {
+            Err(Outcome::Lost { error }) => return lost(&error),
+            Err(Outcome::Paused { stage, hook_id }) => {
                 let how = match hook_id {
                     Some(_) => format!(
                         "waiting at {stage} on a PAUSE hook: answer it with `cortado continue` \
@@ -627,8 +638,8 @@ impl<'a> Engine<'a> {
                 };
                 return (RunOutcome::Paused, how, None);
             }
+            Err(_) => return (RunOutcome::Succeeded, "deployment completed".into(), None),
         };
-        let why = why.trim_end_matches('.').to_string();
         let plan = rollback_plan(&RollbackFacts {
             cause: &cause,
             rollback_enabled: f.rollback_enabled,

@@ -214,6 +214,29 @@ pub fn parse(doc: &Document) -> Result<Release> {
                 .hint("see the README's \"Releases\" section for an example"),
         ));
     };
+    // A config given where a release file is expected: one clear error, not one per key.
+    if !obj.contains_key("steps")
+        && [
+            "task_definition",
+            "service",
+            "cluster",
+            "express_definition",
+        ]
+        .iter()
+        .any(|k| obj.contains_key(*k))
+    {
+        return Err(Error::input(
+            err(
+                doc,
+                "",
+                "this is a service config, not a release file (it has no `steps:`)",
+            )
+            .hint(format!(
+                "deploy a config with -c {}; a release file lists configs under `steps:`",
+                doc.path.display()
+            )),
+        ));
+    }
     unknown_keys(doc, "", obj, KEYS, &mut errors);
     if let Some(v) = obj.get("envfiles") {
         match v.as_array() {
@@ -1048,6 +1071,13 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.diagnostics[0].message.contains("deployed by two steps"));
+        let e = doc(
+            &d.0,
+            "region: us-east-1\nservice: web\ntask_definition: td.json\n",
+        )
+        .unwrap_err();
+        assert_eq!(e.diagnostics.len(), 1);
+        assert!(e.diagnostics[0].message.contains("not a release file"));
         let e = doc(&d.0, "steps: []\n").unwrap_err();
         assert!(e.diagnostics[0].message.contains("non-empty"));
         let e = doc(

@@ -136,6 +136,7 @@ impl World {
                 let info = self.group(&app, &group)?;
                 Ok(json!({"deploymentGroupInfo": info}))
             }
+            "BatchGetDeploymentGroups" => self.batch_get_deployment_groups(body),
             "ListDeploymentGroups" => {
                 let app = body.str_req("applicationName")?;
                 self.app(&app)?;
@@ -330,6 +331,52 @@ impl World {
                     format!("No Deployment Group found for name: {group}"),
                 )
             })
+    }
+
+    /// BatchGetDeploymentGroups: the groups of one application by name (1 to 100 names, as
+    /// AWS's API reference bounds the list). Names that are no group of the application are
+    /// left out of `deploymentGroupsInfo` and named in `errorMessage` (AWS documents the
+    /// member, not its wording).
+    fn batch_get_deployment_groups(&self, body: &Value) -> Result<Value, ApiError> {
+        let app = match body.get("applicationName").and_then(Value::as_str) {
+            Some(a) if !a.is_empty() => a.to_string(),
+            _ => {
+                return Err(cd_err(
+                    "ApplicationNameRequiredException",
+                    "The minimum number of required application names was not specified.",
+                ));
+            }
+        };
+        let names = body.str_list("deploymentGroupNames")?;
+        if names.is_empty() {
+            return Err(cd_err(
+                "DeploymentGroupNameRequiredException",
+                "The deployment group name was not specified.",
+            ));
+        }
+        if names.len() > 100 {
+            return Err(cd_err(
+                "BatchLimitExceededException",
+                "The maximum number of names or IDs allowed for this request (100) was exceeded.",
+            ));
+        }
+        self.app(&app)?;
+        let mut found = Vec::new();
+        let mut missing = Vec::new();
+        for name in &names {
+            match self.group(&app, name) {
+                Ok(info) => found.push(info),
+                Err(_) => missing.push(name.as_str()),
+            }
+        }
+        let mut out = json!({"deploymentGroupsInfo": found});
+        if !missing.is_empty() {
+            out["errorMessage"] = json!(format!(
+                "Deployment groups not found in application {app}: {}",
+                missing.join(", ")
+            ));
+        }
+        Ok(out)
     }
 
     fn cd(&self, id: &str) -> Result<&CdDeployment, ApiError> {

@@ -13,6 +13,7 @@
 
 mod api;
 mod autoscaling;
+mod cloudformation;
 mod codedeploy;
 mod ecr;
 mod ecs;
@@ -23,6 +24,8 @@ mod faults;
 mod iam;
 mod logs;
 mod query;
+mod s3;
+mod secretsmanager;
 mod server;
 mod ssm;
 mod strategy;
@@ -129,6 +132,16 @@ impl Default for Options {
 ///           portMappings: [{containerPort: 80}]
 /// parameters:                   # SSM Parameter Store
 ///   - {name: /web/db_password, type: SecureString, value: hunter2}
+/// secrets:                      # Secrets Manager (`arn` adopts the ARN a valueFrom names)
+///   - {name: web/api-key, secretString: s3cr3t}
+///   - {name: web/json, secretString: '{"foo":"bar"}', arn: "arn:aws:secretsmanager:us-east-1:123456789012:secret:web/json-AbCdEf"}
+/// stacks:                       # CloudFormation stacks (CREATE_COMPLETE) and their outputs
+///   - stackName: network
+///     outputs:
+///       - {outputKey: VpcId, outputValue: vpc-0a1b2c3d, exportName: network-VpcId}
+/// objects:                      # S3 objects (`file` is relative to the seed file)
+///   - {bucket: my-states, key: network/terraform.tfstate, file: terraform.tfstate}
+///   - {bucket: my-states, key: hello.txt, body: hello}
 /// faults:                       # same shape as POST /_sandbox/faults
 ///   api: {throttleRate: 0.1}
 ///   images: {"nginx:broken": pull-fail}
@@ -146,6 +159,52 @@ pub struct Seed {
     /// SSM parameters that exist (`{name, type, value}`; type String, StringList or
     /// SecureString).
     pub parameters: Vec<SeedParameter>,
+    /// Secrets Manager secrets that exist.
+    pub secrets: Vec<SeedSecret>,
+    /// CloudFormation stacks, with their outputs (and the exports those declare).
+    pub stacks: Vec<SeedStack>,
+    /// S3 objects (their buckets are created too).
+    pub objects: Vec<SeedObject>,
+}
+
+/// A Secrets Manager secret of a seed file (CreateSecret's members).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SeedSecret {
+    pub name: String,
+    #[serde(default)]
+    pub secret_string: Option<String>,
+    /// Base64, as the API carries it.
+    #[serde(default)]
+    pub secret_binary: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// The secret's ARN, when a task definition names it with its suffix
+    /// (`...:secret:NAME-AbCdEf`); otherwise the sandbox makes one.
+    #[serde(default)]
+    pub arn: Option<String>,
+}
+
+/// A CloudFormation stack of a seed file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SeedStack {
+    pub stack_name: String,
+    #[serde(default)]
+    pub outputs: Vec<cloudformation::Output>,
+}
+
+/// An S3 object of a seed file: its text in `body`, or the file `file` (relative to the seed
+/// file) read when the seed is loaded.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SeedObject {
+    pub bucket: String,
+    pub key: String,
+    #[serde(default)]
+    pub body: Option<String>,
+    #[serde(default)]
+    pub file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -229,13 +288,34 @@ fn default_weight() -> i32 {
 }
 
 impl Seed {
-    /// Parse a seed file's text; `path` is for messages.
+    /// Parse a seed file's text; `path` is for messages, and the folder `objects[].file`
+    /// names are relative to (they are read here, into `body`).
     pub fn parse(text: &str, path: &Path) -> Result<Seed, Error> {
-        serde_saphyr::from_str::<Seed>(text).map_err(|e| {
+        let mut seed = serde_saphyr::from_str::<Seed>(text).map_err(|e| {
             Error::msg(format!("the sandbox seed file is not valid: {e}"))
                     .at_file(path)
-                    .with_hint("see `Seed` in the sandbox docs for the format: clusters, images, targetGroups, loadBalancers, taskDefinitions, services, parameters, faults")
-        })
+                    .with_hint("see `Seed` in the sandbox docs for the format: clusters, images, targetGroups, loadBalancers, taskDefinitions, services, parameters, secrets, stacks, objects, faults")
+        })?;
+        let dir = path.parent().unwrap_or(Path::new("."));
+        for o in &mut seed.objects {
+            match (&o.body, o.file.take()) {
+                (Some(_), Some(_)) | (None, None) => {
+                    return Err(Error::msg(format!(
+                        "the sandbox seed file's object s3://{}/{} needs one of `body` and `file`",
+                        o.bucket, o.key
+                    ))
+                    .at_file(path));
+                }
+                (None, Some(f)) => {
+                    let f = dir.join(f);
+                    let text = std::fs::read_to_string(&f)
+                        .map_err(|e| Error::io(&f, &e, "reading an S3 object of the seed file"))?;
+                    o.body = Some(text);
+                }
+                (Some(_), None) => {}
+            }
+        }
+        Ok(seed)
     }
 
     pub fn load(path: &Path) -> Result<Seed, Error> {
@@ -652,6 +732,7 @@ fn apply_seed(world: &mut World, seed: &Seed, now: f64) -> Result<(), Error> {
             .put(&p.name, &p.kind, &p.value, now0)
             .map_err(|e| fail(&format!("parameter {}", p.name), e))?;
     }
+    seed_lookups(world, seed, now0)?;
     for img in &seed.images {
         if !put_ecr_image(world, img, now0) {
             return Err(Error::msg(format!(
@@ -730,6 +811,55 @@ fn apply_seed(world: &mut World, seed: &Seed, now: f64) -> Result<(), Error> {
             .map_err(|e| fail(&format!("service {name}"), e))?;
     }
     world.advance(now);
+    Ok(())
+}
+
+/// What template lookups read: Secrets Manager secrets, CloudFormation stacks, S3 objects.
+fn seed_lookups(world: &mut World, seed: &Seed, now: f64) -> Result<(), Error> {
+    let fail = |what: String, e: api::ApiError| {
+        Error::msg(format!("sandbox seed: {what}: {}: {}", e.code, e.message))
+    };
+    for s in &seed.secrets {
+        let new = secretsmanager::NewSecret {
+            name: &s.name,
+            string: s.secret_string.as_deref(),
+            binary: s.secret_binary.as_deref(),
+            description: s.description.as_deref(),
+            arn: s.arn.as_deref(),
+        };
+        let at = (world.region.as_str(), world.account.as_str());
+        world
+            .secrets
+            .create(&new, at, now, &mut world.rng)
+            .map_err(|e| fail(format!("secret {}", s.name), e))?;
+    }
+    for st in &seed.stacks {
+        let id = format!(
+            "arn:aws:cloudformation:{}:{}:stack/{}/{}-{}-{}-{}-{}",
+            world.region,
+            world.account,
+            st.stack_name,
+            world.rng.hex(8),
+            world.rng.hex(4),
+            world.rng.hex(4),
+            world.rng.hex(4),
+            world.rng.hex(12)
+        );
+        world
+            .cloudformation
+            .seed(&st.stack_name, &st.outputs, id, now)
+            .map_err(|e| fail(format!("stack {}", st.stack_name), e))?;
+    }
+    for o in &seed.objects {
+        if !s3::valid_bucket_name(&o.bucket) {
+            return Err(Error::msg(format!(
+                "sandbox seed: object s3://{}/{}: {} is not a valid S3 bucket name",
+                o.bucket, o.key, o.bucket
+            )));
+        }
+        let body = o.body.clone().unwrap_or_default().into_bytes();
+        world.s3.put(&o.bucket, &o.key, body, now);
+    }
     Ok(())
 }
 

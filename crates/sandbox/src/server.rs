@@ -84,7 +84,7 @@ impl Inner {
 }
 
 fn is_mutating(op: &str) -> bool {
-    const READS: [&str; 4] = ["Describe", "List", "Get", "BatchGet"];
+    const READS: [&str; 5] = ["Describe", "List", "Get", "BatchGet", "Head"];
     !READS.iter().any(|p| op.starts_with(p))
 }
 
@@ -160,6 +160,23 @@ fn xml_error_body(err: &ApiError, request_id: &str) -> String {
     )
 }
 
+/// An S3 answer as an HTTP response (with S3's request id header).
+fn rest_response(answer: super::s3::Answer) -> Response {
+    let mut resp = Response::new(Body::from(answer.body));
+    *resp.status_mut() =
+        StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let h = resp.headers_mut();
+    for (name, value) in answer.headers {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            h.insert(name, v);
+        }
+    }
+    if let Some(code) = answer.error.as_deref().and_then(|c| HeaderValue::from_str(c).ok()) {
+        h.insert("x-amz-error-code", code);
+    }
+    resp
+}
+
 /// A response body that fails at once: hyper then drops the connection without an answer.
 struct Dropped;
 
@@ -189,6 +206,8 @@ fn dropped() -> Response {
 enum Proto {
     Json,
     Query,
+    /// S3's REST protocol: the operation is in the method and path.
+    Rest,
 }
 
 /// Identify service and operation.
@@ -202,19 +221,24 @@ fn route(headers: &HeaderMap, body: &[u8]) -> (String, String, Proto) {
             "AmazonSSM" => "ssm",
             "Logs_20140328" => "logs",
             "AnyScaleFrontendService" => "application-autoscaling",
+            "secretsmanager" => "secretsmanager",
             _ => "unknown",
         };
         return (service.to_string(), op.to_string(), Proto::Json);
     }
-    // awsQuery services (ELBv2, IAM) are told apart by their API version.
+    // awsQuery services (ELBv2, IAM, CloudFormation) are told apart by their API version.
     let text = String::from_utf8_lossy(body);
     let mut action = None;
     let mut service = "elbv2";
     for pair in text.split('&') {
         if let Some(a) = pair.strip_prefix("Action=") {
             action = Some(a.to_string());
-        } else if pair.strip_prefix("Version=") == Some(super::iam::IAM_VERSION) {
-            service = "iam";
+        } else if let Some(v) = pair.strip_prefix("Version=") {
+            if v == super::iam::IAM_VERSION {
+                service = "iam";
+            } else if v == super::cloudformation::CFN_VERSION {
+                service = "cloudformation";
+            }
         }
     }
     match action {
@@ -308,27 +332,38 @@ pub async fn handle(
     if let Some(rest) = path.strip_prefix("/_sandbox/") {
         return control(&shared, &method, rest, &body);
     }
-    if method != Method::POST && path != "/" {
-        // S3-style (REST) requests: the sandbox emulates no S3; answer in S3's error shape so
-        // an SDK reports it instead of reading this text as an object.
-        let mut resp = Response::new(Body::from(
-            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>NotImplemented</Code><Message>The cortado sandbox does not emulate S3 (or any REST API at this path).</Message></Error>",
-        ));
-        *resp.status_mut() = StatusCode::BAD_REQUEST;
-        resp.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/xml"),
-        );
-        return resp;
-    }
-    if method != Method::POST {
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    // S3 (REST): any request but a POST, addressed path-style (a path other than `/`) or
+    // virtual-hosted (`BUCKET.localhost`).
+    let virtual_hosted = host.is_some_and(|h| {
+        h.rsplit_once(':')
+            .map_or(h, |(n, _)| n)
+            .ends_with(".localhost")
+    });
+    let rest = (method != Method::POST && (path != "/" || virtual_hosted)).then(|| {
+        super::s3::Request {
+            method: method.as_str(),
+            host,
+            path: &path,
+            query: uri.query(),
+            content_type: header("content-type"),
+            aws_chunked: header("content-encoding").is_some_and(|e| e.contains("aws-chunked"))
+                || header("x-amz-content-sha256").is_some_and(|h| h.starts_with("STREAMING-")),
+            body: &body,
+        }
+    });
+    if rest.is_none() && method != Method::POST {
         return (
             StatusCode::OK,
             "cortado sandbox: POST AWS API requests here; see /_sandbox/state\n",
         )
             .into_response();
     }
-    let (service, op, proto) = route(&headers, &body);
+    let (service, op, proto) = match &rest {
+        Some(r) => ("s3".to_string(), super::s3::operation(r), Proto::Rest),
+        None => route(&headers, &body),
+    };
     let (decision, latency, rid) = {
         let mut inner = shared.lock();
         let rid = request_id(&mut inner.api_rng);
@@ -346,10 +381,25 @@ pub async fn handle(
             let r = match proto {
                 Proto::Json => json_error(&err, &rid),
                 Proto::Query => xml_response(err.status, xml_error_body(&err, &rid), &rid),
+                Proto::Rest => rest_response(super::s3::Answer {
+                    status: err.status,
+                    headers: vec![("content-type", "application/xml".into())],
+                    body: super::s3::error_body(&err.code, &err.message, "", &rid),
+                    operation: op.clone(),
+                    error: Some(err.code.clone()),
+                }),
             };
             (r, err.status, Some(err.code))
         }
-        Decision::Pass => dispatch(&mut inner, &service, &op, proto, &body, &rid),
+        Decision::Pass => match &rest {
+            Some(r) => {
+                let w = &mut inner.world;
+                let answer = w.s3.handle(r, &w.region, w.now, &rid);
+                let (status, error) = (answer.status, answer.error.clone());
+                (rest_response(answer), status, error)
+            }
+            None => dispatch(&mut inner, &service, &op, proto, &body, &rid),
+        },
     };
     inner.seq += 1;
     let seq = inner.seq;
@@ -387,6 +437,16 @@ fn dispatch(
     if proto == Proto::Query {
         let params = super::query::parse_form(&String::from_utf8_lossy(body));
         let now = inner.world.now;
+        if service == "cloudformation" {
+            return match inner.world.cloudformation.handle(op, &params, rid) {
+                Ok(xml) => (xml_response(200, xml, rid), 200, None),
+                Err(e) => (
+                    xml_response(e.status, super::cloudformation::xml_error(&e, rid), rid),
+                    e.status,
+                    Some(e.code),
+                ),
+            };
+        }
         if service == "iam" {
             let w = &mut inner.world;
             return match w.iam.handle(op, &params, &w.account, now, rid) {
@@ -432,6 +492,11 @@ fn dispatch(
         "logs" => {
             let w = &mut inner.world;
             w.logs.handle(op, &b, &w.region, &w.account, w.now)
+        }
+        "secretsmanager" => {
+            let w = &mut inner.world;
+            let at = (w.region.as_str(), w.account.as_str());
+            w.secrets.handle(op, &b, at, w.now, &mut w.rng)
         }
         _ => Err(unknown("this X-Amz-Target")),
     });

@@ -350,6 +350,12 @@ pub struct World {
     pub autoscaling: super::autoscaling::AutoScaling,
     #[serde(default)]
     pub iam: super::iam::Iam,
+    #[serde(default)]
+    pub secrets: super::secretsmanager::Secrets,
+    #[serde(default)]
+    pub cloudformation: super::cloudformation::CloudFormation,
+    #[serde(default)]
+    pub s3: super::s3::S3,
 }
 
 /// Default timings (virtual seconds).
@@ -415,6 +421,9 @@ impl World {
             express: Default::default(),
             autoscaling: Default::default(),
             iam: Default::default(),
+            secrets: Default::default(),
+            cloudformation: Default::default(),
+            s3: Default::default(),
         }
     }
 

@@ -527,3 +527,51 @@ async fn cd14_wait_follows_the_codedeploy_deployment_in_flight() {
     );
     assert_eq!(mutating(&s.requests_after(mark)), Vec::<String>::new());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cd15_without_a_codedeploy_section_the_group_of_the_service_is_found() {
+    let mut s = Scenario::codedeploy(FAST, &["v1", "v2"], 0).await;
+    // Another application, listed first, whose group deploys another service of the cluster:
+    // discovery must pass it by.
+    Prepare {
+        cluster: CLUSTER.into(),
+        service: Some("other".into()),
+        codedeploy: Some(PrepareCodeDeploy {
+            application: "a-other-app".into(),
+            group: "other-dg".into(),
+            target_group: "other-tg".into(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+    .apply(&s.sb)
+    .unwrap();
+    s.config = fixture("web-cd").join("ecspresso-discover.yml");
+    s.deploy("v1", &[]).await.expect_code(OK);
+    let mark = s.mark();
+    let run = s.deploy("v2", &[]).await;
+    run.expect_code(OK);
+    for op in [
+        "ListApplications",
+        "ListDeploymentGroups",
+        "BatchGetDeploymentGroups",
+    ] {
+        assert!(calls(&s, mark, op) >= 1, "{op} not called\n{}", run.dump());
+    }
+    assert_eq!(calls(&s, mark, "CreateDeployment"), 1, "{}", run.dump());
+    let id = run.result()["deployment_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let d = s
+        .codedeploy_client()
+        .get_deployment()
+        .deployment_id(&id)
+        .send()
+        .await
+        .unwrap();
+    let info = d.deployment_info().unwrap();
+    assert_eq!(info.application_name(), Some("web-app"));
+    assert_eq!(info.deployment_group_name(), Some("web-dg"));
+    assert_eq!(revision_of(s.service().await.task_definition().unwrap()), 2);
+}

@@ -92,7 +92,10 @@ const fn fails(op: &'static str, body: &'static str, code: &'static str) -> Inpu
 const INPUTS: &[Input] = &[
     // ECS
     ok("DescribeClusters", r#"{"clusters": ["ops"]}"#),
-    ok("DescribeServices", r#"{"cluster": "ops", "services": ["web"]}"#),
+    ok(
+        "DescribeServices",
+        r#"{"cluster": "ops", "services": ["web"]}"#,
+    ),
     ok("DescribeTaskDefinition", r#"{"taskDefinition": "web"}"#),
     ok("ListTaskDefinitions", r#"{"familyPrefix": "web"}"#),
     ok(
@@ -105,7 +108,10 @@ const INPUTS: &[Input] = &[
         r#"{"cluster": "ops", "serviceName": "web"}"#,
         &[("task", "/taskArns/0")],
     ),
-    ok("DescribeTasks", r#"{"cluster": "ops", "tasks": ["{task}"]}"#),
+    ok(
+        "DescribeTasks",
+        r#"{"cluster": "ops", "tasks": ["{task}"]}"#,
+    ),
     keep(
         "RunTask",
         concat!(
@@ -114,7 +120,10 @@ const INPUTS: &[Input] = &[
         ),
         &[("run", "/tasks/0/taskArn")],
     ),
-    ok("StopTask", r#"{"cluster": "ops", "task": "{run}", "reason": "ops test"}"#),
+    ok(
+        "StopTask",
+        r#"{"cluster": "ops", "task": "{run}", "reason": "ops test"}"#,
+    ),
     ok(
         "CreateService",
         concat!(
@@ -158,7 +167,10 @@ const INPUTS: &[Input] = &[
             "primaryContainer": {"image": "nginx:1", "containerPort": 8080}}"#,
         &[("express", "/service/serviceArn")],
     ),
-    ok("DescribeExpressGatewayService", r#"{"serviceArn": "{express}"}"#),
+    ok(
+        "DescribeExpressGatewayService",
+        r#"{"serviceArn": "{express}"}"#,
+    ),
     ok(
         "UpdateExpressGatewayService",
         r#"{"serviceArn": "{express}", "primaryContainer": {"image": "nginx:2", "containerPort": 8080}}"#,
@@ -222,7 +234,10 @@ const INPUTS: &[Input] = &[
         r#"{"deploymentId": "{deployment}", "autoRollbackEnabled": true}"#,
     ),
     // SSM, CloudWatch Logs, Application Auto Scaling, IAM
-    ok("GetParameter", r#"{"Name": "/ops/foo", "WithDecryption": true}"#),
+    ok(
+        "GetParameter",
+        r#"{"Name": "/ops/foo", "WithDecryption": true}"#,
+    ),
     ok("DescribeLogGroups", r#"{"logGroupNamePrefix": "/ecs/web"}"#),
     fails(
         "GetLogEvents",
@@ -401,12 +416,7 @@ fn operations_in_code(root: &Path) -> BTreeMap<(String, String), String> {
 }
 
 /// One HTTP/1.1 exchange with the sandbox: (status, body).
-async fn http(
-    endpoint: &str,
-    head: &str,
-    headers: &[(&str, String)],
-    body: &str,
-) -> (u16, String) {
+async fn http(endpoint: &str, head: &str, headers: &[(&str, String)], body: &str) -> (u16, String) {
     let addr = endpoint.trim_start_matches("http://");
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
     let mut req = format!("{head} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
@@ -469,7 +479,10 @@ async fn send(endpoint: &str, wire: &Wire, input: &Input, body: &str) -> (u16, S
             let mut form = format!("Action={}&Version={version}", input.op);
             for pair in body.split('&').filter(|p| !p.is_empty()) {
                 let (k, v) = pair.split_once('=').unwrap();
-                form.push_str(&format!("&{k}={}", v.replace(':', "%3A").replace('/', "%2F")));
+                form.push_str(&format!(
+                    "&{k}={}",
+                    v.replace(':', "%3A").replace('/', "%2F")
+                ));
             }
             let headers = [(
                 "Content-Type",
@@ -552,7 +565,10 @@ async fn the_sandbox_answers_every_operation_cortado_calls() {
             || code.as_deref().is_some_and(|c| {
                 matches!(
                     c,
-                    "UnknownOperationException" | "UnknownOperation" | "InvalidAction" | "NotImplemented"
+                    "UnknownOperationException"
+                        | "UnknownOperation"
+                        | "InvalidAction"
+                        | "NotImplemented"
                 )
             });
         if unimplemented {

@@ -127,12 +127,13 @@ impl CloudFormation {
         let mut w = XmlWriter::new();
         match action {
             "DescribeStacks" => {
-                let stacks: Vec<(&String, &Stack)> = match params.get("StackName") {
-                    Some(n) if !n.is_empty() => vec![self.find(n).ok_or_else(|| {
-                        validation(format!("Stack with id {n} does not exist"))
-                    })?],
-                    _ => self.stacks.iter().collect(),
-                };
+                let stacks: Vec<(&String, &Stack)> =
+                    match params.get("StackName") {
+                        Some(n) if !n.is_empty() => vec![self.find(n).ok_or_else(|| {
+                            validation(format!("Stack with id {n} does not exist"))
+                        })?],
+                        _ => self.stacks.iter().collect(),
+                    };
                 w.list("Stacks", stacks, |w, (name, s)| write_stack(w, name, s));
             }
             "ListExports" => {
@@ -182,11 +183,7 @@ fn write_stack(w: &mut XmlWriter, name: &str, s: &Stack) {
 
 /// CloudFormation's `<ErrorResponse>` document.
 pub fn xml_error(error: &ApiError, request_id: &str) -> String {
-    crate::query::xml_error(error, request_id).replacen(
-        crate::query::ELBV2_NAMESPACE,
-        NAMESPACE,
-        1,
-    )
+    crate::query::xml_error(error, request_id).replacen(crate::query::ELBV2_NAMESPACE, NAMESPACE, 1)
 }
 
 #[cfg(test)]
@@ -213,8 +210,13 @@ mod tests {
         )
         .unwrap();
         assert!(
-            cfn.seed("other", &[out("V", "2", Some("net-vpc"))], "id2".into(), 0.0)
-                .is_err(),
+            cfn.seed(
+                "other",
+                &[out("V", "2", Some("net-vpc"))],
+                "id2".into(),
+                0.0
+            )
+            .is_err(),
             "an export name is unique"
         );
         let p = BTreeMap::from([("StackName".to_string(), "net".to_string())]);

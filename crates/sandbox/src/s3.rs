@@ -233,7 +233,12 @@ impl S3 {
                 "GetObject" | "HeadObject" | "PutObject" | "CreateBucket" | "HeadBucket"
             ),
         ) else {
-            return err(501, "NotImplemented", "The sandbox does not implement S3 ListBuckets.", String::new());
+            return err(
+                501,
+                "NotImplemented",
+                "The sandbox does not implement S3 ListBuckets.",
+                String::new(),
+            );
         };
         if !implemented {
             return err(
@@ -247,7 +252,12 @@ impl S3 {
             return self.create_bucket(&b, region, now, &op, err);
         }
         let Some(found) = self.buckets.get_mut(&b) else {
-            return err(404, "NoSuchBucket", "The specified bucket does not exist.", bucket_tag(&b));
+            return err(
+                404,
+                "NoSuchBucket",
+                "The specified bucket does not exist.",
+                bucket_tag(&b),
+            );
         };
         let ok = |headers: Vec<(&'static str, String)>, body: Vec<u8>| Answer {
             status: 200,
@@ -257,14 +267,22 @@ impl S3 {
             error: None,
         };
         let Some(key) = key else {
-            return ok(vec![("x-amz-bucket-region", region.to_string())], Vec::new());
+            return ok(
+                vec![("x-amz-bucket-region", region.to_string())],
+                Vec::new(),
+            );
         };
         if op == "PutObject" {
             let body = if req.aws_chunked {
                 match dechunk(req.body) {
                     Some(b) => b,
                     None => {
-                        return err(400, "IncompleteBody", "The aws-chunked body is not well formed.", String::new());
+                        return err(
+                            400,
+                            "IncompleteBody",
+                            "The aws-chunked body is not well formed.",
+                            String::new(),
+                        );
                     }
                 }
             } else {
@@ -307,7 +325,12 @@ impl S3 {
         err: impl Fn(u16, &str, &str, String) -> Answer,
     ) -> Answer {
         if !valid_bucket_name(name) {
-            return err(400, "InvalidBucketName", "The specified bucket is not valid.", format!("<BucketName>{}</BucketName>", escape(name)));
+            return err(
+                400,
+                "InvalidBucketName",
+                "The specified bucket is not valid.",
+                format!("<BucketName>{}</BucketName>", escape(name)),
+            );
         }
         // AWS answers 200 in us-east-1 when the caller already owns the bucket.
         if self.buckets.contains_key(name) && region != "us-east-1" {
@@ -348,7 +371,12 @@ mod tests {
     #[test]
     fn path_style_and_virtual_hosted_address_the_same_object() {
         let mut s3 = S3::default();
-        let put = s3.handle(&req("PUT", "127.0.0.1:9", "/states", b""), "eu-west-1", 0.0, "r");
+        let put = s3.handle(
+            &req("PUT", "127.0.0.1:9", "/states", b""),
+            "eu-west-1",
+            0.0,
+            "r",
+        );
         assert_eq!((put.status, put.operation.as_str()), (200, "CreateBucket"));
         let put = s3.handle(
             &req("PUT", "127.0.0.1:9", "/states/net/terraform.tfstate", b"{}"),
@@ -363,9 +391,18 @@ mod tests {
             ("127.0.0.1:9", "/states/net%2Fterraform.tfstate"),
         ] {
             let got = s3.handle(&req("GET", host, path, b""), "eu-west-1", 0.0, "r");
-            assert_eq!((got.status, got.body.as_slice()), (200, &b"{}"[..]), "{host}{path}");
+            assert_eq!(
+                (got.status, got.body.as_slice()),
+                (200, &b"{}"[..]),
+                "{host}{path}"
+            );
         }
-        let again = s3.handle(&req("PUT", "127.0.0.1:9", "/states", b""), "eu-west-1", 0.0, "r");
+        let again = s3.handle(
+            &req("PUT", "127.0.0.1:9", "/states", b""),
+            "eu-west-1",
+            0.0,
+            "r",
+        );
         assert_eq!(again.error.as_deref(), Some("BucketAlreadyOwnedByYou"));
     }
 
@@ -381,7 +418,10 @@ mod tests {
         let head = s3.handle(&req("HEAD", "h", "/zzz/k", b""), "us-east-1", 0.0, "r");
         assert!(head.body.is_empty() && head.status == 404);
         let e = s3.handle(&req("DELETE", "h", "/b1b/k", b""), "us-east-1", 0.0, "r");
-        assert_eq!((e.status, e.error.as_deref()), (501, Some("NotImplemented")));
+        assert_eq!(
+            (e.status, e.error.as_deref()),
+            (501, Some("NotImplemented"))
+        );
         let e = s3.handle(&req("PUT", "h", "/Bad_Name", b""), "us-east-1", 0.0, "r");
         assert_eq!(e.error.as_deref(), Some("InvalidBucketName"));
     }

@@ -112,7 +112,10 @@ impl Secrets {
         if self.secrets.contains_key(s.name) {
             return Err(ApiError::client(
                 "ResourceExistsException",
-                format!("The operation failed because the secret {} already exists.", s.name),
+                format!(
+                    "The operation failed because the secret {} already exists.",
+                    s.name
+                ),
             ));
         }
         let arn = match s.arn {
@@ -184,8 +187,8 @@ impl Secrets {
         }
         match operation {
             "CreateSecret" => {
-                let name = str_member(body, "Name")?
-                    .ok_or_else(|| invalid("CreateSecret needs Name."))?;
+                let name =
+                    str_member(body, "Name")?.ok_or_else(|| invalid("CreateSecret needs Name."))?;
                 let new = NewSecret {
                     name,
                     string: str_member(body, "SecretString")?,
@@ -299,7 +302,13 @@ fn passes(body: &Value, name: &str, s: &Secret) -> bool {
             "description" => description,
             "tag-key" => tags("Key"),
             "tag-value" => tags("Value"),
-            "all" => [vec![name.to_string()], description, tags("Key"), tags("Value")].concat(),
+            "all" => [
+                vec![name.to_string()],
+                description,
+                tags("Key"),
+                tags("Value"),
+            ]
+            .concat(),
             _ => Vec::new(),
         }
     };
@@ -420,7 +429,10 @@ mod tests {
             description: None,
             arn: Some(arn),
         };
-        assert!(sm.create(&new("arn:x:secret:other-123456"), AT, 0.0, &mut Rng::new(1)).is_err());
+        assert!(
+            sm.create(&new("arn:x:secret:other-123456"), AT, 0.0, &mut Rng::new(1))
+                .is_err()
+        );
         assert_eq!(
             sm.create(&new(arn), AT, 0.0, &mut Rng::new(1)).unwrap().0,
             arn
@@ -433,7 +445,12 @@ mod tests {
     fn list_pages_sorts_and_filters_by_name_prefix() {
         let mut sm = Secrets::default();
         for n in ["a/1", "a/2", "b/1"] {
-            call(&mut sm, "CreateSecret", json!({"Name": n, "SecretString": "x"})).unwrap();
+            call(
+                &mut sm,
+                "CreateSecret",
+                json!({"Name": n, "SecretString": "x"}),
+            )
+            .unwrap();
         }
         let page = call(&mut sm, "ListSecrets", json!({"MaxResults": 2})).unwrap();
         let names = |v: &Value| -> Vec<String> {

@@ -171,7 +171,11 @@ fn rest_response(answer: super::s3::Answer) -> Response {
             h.insert(name, v);
         }
     }
-    if let Some(code) = answer.error.as_deref().and_then(|c| HeaderValue::from_str(c).ok()) {
+    if let Some(code) = answer
+        .error
+        .as_deref()
+        .and_then(|c| HeaderValue::from_str(c).ok())
+    {
         h.insert("x-amz-error-code", code);
     }
     resp
@@ -341,8 +345,8 @@ pub async fn handle(
             .map_or(h, |(n, _)| n)
             .ends_with(".localhost")
     });
-    let rest = (method != Method::POST && (path != "/" || virtual_hosted)).then(|| {
-        super::s3::Request {
+    let rest =
+        (method != Method::POST && (path != "/" || virtual_hosted)).then(|| super::s3::Request {
             method: method.as_str(),
             host,
             path: &path,
@@ -351,8 +355,7 @@ pub async fn handle(
             aws_chunked: header("content-encoding").is_some_and(|e| e.contains("aws-chunked"))
                 || header("x-amz-content-sha256").is_some_and(|h| h.starts_with("STREAMING-")),
             body: &body,
-        }
-    });
+        });
     if rest.is_none() && method != Method::POST {
         return (
             StatusCode::OK,

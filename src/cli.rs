@@ -236,9 +236,11 @@ pub enum Command {
     Register,
     /// Deregister task definition revisions (never the one the service runs).
     Deregister(DeregisterArgs),
-    /// Run a one-off task (a migration, a script) from the service's task definition (or
-    /// --task-def FILE, --revision N), placed like the service; wait for it to stop while
-    /// streaming its CloudWatch Logs, and exit with its essential container's exit code.
+    /// Run a one-off task (a migration, a script) from the config's task definition, registered
+    /// unless identical to the family's newest revision (or --task-def FILE; --revision N,
+    /// --latest-task-definition, --skip-task-definition for the service's live revision),
+    /// placed like the service; wait for it to stop while streaming its CloudWatch Logs, and
+    /// exit with its essential container's exit code.
     Run(RunArgs),
     /// Set the service's desired count and follow it to a steady state.
     Scale {
@@ -397,13 +399,20 @@ impl From<WaitRollbackArg> for crate::deploy::rollback::WaitRollback {
 
 #[derive(Debug, Args, Default)]
 pub struct RunArgs {
-    /// Task definition file to run instead of the service's (rendered and validated like the
-    /// config's; registered only when it differs from the live revision).
-    #[arg(long, value_name = "FILE", conflicts_with = "revision")]
+    /// Task definition file to run instead of the config's (rendered and validated like it;
+    /// registered unless the family's newest revision is identical).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["revision", "skip_task_definition", "latest_task_definition"])]
     pub task_def: Option<PathBuf>,
-    /// Run this revision of the family.
+    /// Run this revision of the family (the service's family, else the config's), registering
+    /// nothing.
     #[arg(long, value_name = "N")]
     pub revision: Option<i32>,
+    /// Run the revision the service runs now, registering nothing (ecspresso's meaning).
+    #[arg(long)]
+    pub skip_task_definition: bool,
+    /// Run the family's newest ACTIVE revision, registering nothing.
+    #[arg(long)]
+    pub latest_task_definition: bool,
     /// Command for the container, split like a POSIX shell: --command 'sh -c "./migrate up"'.
     #[arg(long, value_name = "COMMAND", allow_hyphen_values = true)]
     pub command: Option<String>,

@@ -171,26 +171,47 @@ async fn run_exit_3_passes_the_code_on_with_command_and_env_overrides() {
     );
 }
 
+/// The image of the essential container of a task the sandbox ran.
+async fn task_image(s: &Scenario, task_arn: &str) -> String {
+    let out = s
+        .ecs
+        .describe_tasks()
+        .cluster(CLUSTER)
+        .tasks(task_arn)
+        .send()
+        .await
+        .unwrap();
+    out.tasks()[0].containers()[0]
+        .image()
+        .unwrap_or_default()
+        .to_string()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn run_uses_the_services_task_definition_by_default() {
+async fn run_registers_the_configs_task_definition_by_default() {
     let s = scenario().await;
     // The service runs revision 1 (tasks that exit 0 after an hour).
     s.deploy("v1--exit-0-after-1h", &[]).await.expect_code(0);
     let mark = s.mark();
-    // TAG changes the config's image, but the default is the service's revision.
+    // A new image in the config (IMAGE_TAG=$SHA in CI) is what the one-off task runs, as with
+    // ecspresso: the migration of the code about to be deployed, not of the running one.
     let run = s
         .cortado("v1--exit-9-after-1s", &["run", "--no-wait"])
         .await;
     run.expect_code(0);
-    assert_eq!(mutating(&s.requests_after(mark)), ["RunTask"]);
+    assert_eq!(
+        mutating(&s.requests_after(mark)),
+        ["RegisterTaskDefinition", "RunTask"],
+        "{}",
+        run.dump()
+    );
     let r = result(&run);
     assert_eq!(r["outcome"], "started");
-    assert_eq!(revision_of(r["task_definition_arn"].as_str().unwrap()), 1);
+    assert_eq!(revision_of(r["task_definition_arn"].as_str().unwrap()), 2);
+    let task_arn = r["task_arn"].as_str().unwrap();
     assert!(
-        r["task_arn"]
-            .as_str()
-            .unwrap()
-            .starts_with("arn:aws:ecs:us-east-1:123456789012:task/scenarios/")
+        task_arn.starts_with("arn:aws:ecs:us-east-1:123456789012:task/scenarios/"),
+        "{task_arn}"
     );
     // --no-wait does not follow the task.
     assert!(
@@ -198,6 +219,85 @@ async fn run_uses_the_services_task_definition_by_default() {
             .iter()
             .any(|r| r.operation == "DescribeTasks" || r.operation == "GetLogEvents")
     );
+    assert_eq!(
+        task_image(&s, task_arn).await,
+        format!("{REPO}:v1--exit-9-after-1s")
+    );
+    // The same definition again: the family's newest revision is identical, nothing registered.
+    let mark = s.mark();
+    let again = s
+        .cortado("v1--exit-9-after-1s", &["run", "--no-wait"])
+        .await;
+    again.expect_code(0);
+    assert_eq!(mutating(&s.requests_after(mark)), ["RunTask"]);
+    assert_eq!(
+        revision_of(result(&again)["task_definition_arn"].as_str().unwrap()),
+        2
+    );
+    // The service itself was not touched.
+    assert_eq!(revision_of(s.service().await.task_definition().unwrap()), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_skip_latest_and_revision_pick_a_revision_without_registering() {
+    let s = scenario().await;
+    s.deploy("v1--exit-0-after-1h", &[]).await.expect_code(0);
+    // Revision 2 (another image) is registered but not deployed.
+    s.cortado("v1--exit-0-after-2h", &["register"])
+        .await
+        .expect_code(0);
+    let cases: &[(&[&str], u32, bool)] = &[
+        // The service's live revision only behind an explicit flag.
+        (&["--skip-task-definition"], 1, false),
+        (&["--latest-task-definition"], 2, false),
+        (&["--revision", "1"], 1, false),
+        // Two picks: --revision wins with a warning, as in ecspresso.
+        (&["--revision", "1", "--latest-task-definition"], 1, true),
+    ];
+    for (flags, revision, warned) in cases {
+        let mark = s.mark();
+        let mut args = vec!["run", "--no-wait"];
+        args.extend_from_slice(flags);
+        // The config's image differs from both revisions: nothing may be registered.
+        let run = s.cortado("v1--exit-9-after-1s", &args).await;
+        run.expect_code(0);
+        assert_eq!(mutating(&s.requests_after(mark)), ["RunTask"], "{flags:?}");
+        let arn = result(&run)["task_definition_arn"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert_eq!(revision_of(&arn), *revision, "{flags:?}\n{}", run.dump());
+        assert_eq!(
+            run.stderr.contains("wins, as in ecspresso"),
+            *warned,
+            "{flags:?}\n{}",
+            run.dump()
+        );
+    }
+    // --task-def with a pick, and revision 0, are refused before any call.
+    let mark = s.mark();
+    for bad in [
+        &["run", "--task-def", "x.json", "--skip-task-definition"][..],
+        &["run", "--revision", "0"][..],
+    ] {
+        let run = s.cortado("v1", bad).await;
+        assert_eq!(run.code, 1, "{bad:?}\n{}", run.dump());
+    }
+    assert!(s.requests_after(mark).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_skip_task_definition_without_a_service_is_bad_input() {
+    let s = scenario().await;
+    let mark = s.mark();
+    let run = s.cortado("v1", &["run", "--skip-task-definition"]).await;
+    run.expect_code(1);
+    assert!(
+        run.stderr.contains("does not exist") && run.stderr.contains("--skip-task-definition"),
+        "{}",
+        run.dump()
+    );
+    assert!(mutating(&s.requests_after(mark)).is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

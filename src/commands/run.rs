@@ -1,13 +1,19 @@
-//! `cortado run`: a one-off task (a migration, a script) from the service's task definition,
-//! a `--task-def FILE` or a `--revision N`, placed like the service (network configuration,
-//! launch type or capacity provider strategy, platform version), followed to STOPPED with its
-//! CloudWatch Logs streamed, and the essential container's exit code as cortado's own.
+//! `cortado run`: a one-off task (a migration, a script), placed like the service (network
+//! configuration, launch type or capacity provider strategy, platform version), followed to
+//! STOPPED with its CloudWatch Logs streamed, and the essential container's exit code as
+//! cortado's own.
+//!
+//! Which task definition, as ecspresso's `run` chooses it ([`TaskPick`]): by default the
+//! config's rendered one (or `--task-def FILE`), registered unless the family's newest ACTIVE
+//! revision is identical, so `IMAGE_TAG=$SHA cortado run` runs the new image;
+//! `--skip-task-definition` the revision the service runs now; `--latest-task-definition` the
+//! family's newest revision; `--revision N` that revision.
 //!
 //! Receives the run's settings and flags. Everything local (flags, config, the task
 //! definition file, the container named) is checked before the first AWS call; the only
-//! writes are the registration of a changed `--task-def` revision, RunTask, and StopTask on
-//! a timeout or a signal. Hands on an exit code: the container's (0..=255), 3 when the task
-//! never ran its command, 6 on timeout, 130 on cancel, 0 after `--no-wait`.
+//! writes are the registration of a changed revision, RunTask, and StopTask on a timeout or a
+//! signal. Hands on an exit code: the container's (0..=255), 3 when the task never ran its
+//! command, 6 on timeout, 130 on cancel, 0 after `--no-wait`.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -103,6 +109,14 @@ pub fn parse_input(args: &RunArgs) -> Result<RunInput> {
             Some(v)
         }
     };
+    if let Some(n) = args.revision
+        && n < 1
+    {
+        return Err(bad(
+            format!("--revision {n}: revisions start at 1"),
+            "give a revision of the family (`cortado revisions` lists them)",
+        ));
+    }
     if let Some(c) = &args.container
         && c.trim().is_empty()
     {
@@ -279,6 +293,39 @@ struct Placement {
     network: Option<NetworkConfiguration>,
 }
 
+/// Where the task runs: the live service's placement, else its definition file's.
+fn placement_of(
+    live: Option<&crate::aws::types::ecs::Service>,
+    local: &Local,
+) -> Result<Placement> {
+    Ok(match live {
+        Some(svc) => Placement {
+            launch_type: svc.launch_type().cloned(),
+            strategy: svc.capacity_provider_strategy().to_vec(),
+            platform_version: svc.platform_version().map(str::to_string),
+            network: svc.network_configuration().cloned(),
+        },
+        None => match &local.service {
+            Some(def) => Placement {
+                launch_type: def.launch_type().cloned(),
+                strategy: def.capacity_provider_strategy().to_vec(),
+                platform_version: def.platform_version().map(str::to_string),
+                network: def.network_configuration().cloned(),
+            },
+            None => {
+                return Err(bad(
+                    format!(
+                        "service {} does not exist in cluster {} and the config has no service_definition",
+                        local.config.service.as_deref().unwrap_or_default(),
+                        local.config.cluster
+                    ),
+                    "the task's network configuration and launch type come from the service: deploy it first, or add `service_definition:`",
+                ));
+            }
+        },
+    })
+}
+
 /// How the run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Outcome {
@@ -406,9 +453,12 @@ pub async fn run(settings: &Settings, printer: &mut Printer, args: &RunArgs) -> 
         )?;
     }
     let s = session::connect(settings, std::slice::from_ref(&local), printer).await?;
+    let (pick, warning) = TaskPick::from_args(args);
+    if let Some(w) = warning {
+        printer.diagnostic(&Diagnostic::warning(w));
+    }
     let opts = OneOffOptions {
-        revision: args.revision,
-        from_file: args.task_def.is_some(),
+        pick,
         no_wait: args.no_wait,
         deadline: Instant::now() + crate::deploy::local::timeout(settings.timeout, &local.config),
     };
@@ -446,16 +496,128 @@ pub async fn run(settings: &Settings, printer: &mut Printer, args: &RunArgs) -> 
     Ok(end.exit)
 }
 
+/// Which task definition a one-off task runs (ecspresso's `taskDefinitionArnForRun`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskPick {
+    /// The config's (or `--task-def`'s) rendered definition, registered unless the family's
+    /// newest ACTIVE revision is identical (ecspresso registers every time).
+    Register,
+    /// `--skip-task-definition`: the revision the service runs now.
+    Service,
+    /// `--latest-task-definition`: the family's newest ACTIVE revision.
+    Latest,
+    /// `--revision N` of the family.
+    Revision(i32),
+}
+
+impl TaskPick {
+    /// The pick the flags ask for, in ecspresso's order (`--revision`, then
+    /// `--latest-task-definition`, then `--skip-task-definition`), and a warning when two
+    /// of them were given.
+    pub fn from_args(args: &RunArgs) -> (TaskPick, Option<String>) {
+        let pick = match (args.revision, args.latest_task_definition) {
+            (Some(n), _) => TaskPick::Revision(n),
+            (None, true) => TaskPick::Latest,
+            (None, false) if args.skip_task_definition => TaskPick::Service,
+            (None, false) => TaskPick::Register,
+        };
+        let given = [
+            args.revision.map(|_| "--revision"),
+            args.latest_task_definition
+                .then_some("--latest-task-definition"),
+            args.skip_task_definition
+                .then_some("--skip-task-definition"),
+        ];
+        let given: Vec<&str> = given.into_iter().flatten().collect();
+        let warning = (given.len() > 1).then(|| {
+            format!(
+                "{} pick the task definition each: {} wins, as in ecspresso",
+                given.join(" and "),
+                given[0]
+            )
+        });
+        (pick, warning)
+    }
+}
+
 /// How a one-off task is chosen and followed.
 #[derive(Debug, Clone)]
 pub struct OneOffOptions {
-    /// `--revision N` of the family.
-    pub revision: Option<i32>,
-    /// The config's (or `--task-def`'s) definition, registered when it changed, rather than
-    /// the revision the service runs.
-    pub from_file: bool,
+    pub pick: TaskPick,
     pub no_wait: bool,
     pub deadline: Instant,
+}
+
+/// Where the task definition of a run comes from.
+enum Source {
+    Existing(String),
+    Register,
+}
+
+/// The task definition `pick` names. Read-only: a registration is decided here and made by
+/// the caller once everything is checked.
+async fn choose_task_definition(
+    clients: &Clients,
+    local: &Local,
+    pick: TaskPick,
+    live_td: Option<&str>,
+) -> Result<Source> {
+    let cluster = &local.config.cluster;
+    let service = local.service_name()?;
+    let config_family = local.task.family().unwrap_or_default();
+    // ecspresso takes the family of the service's task definition when the service exists.
+    let family = live_td
+        .and_then(crate::aws::ecs::arn_family)
+        .unwrap_or(config_family);
+    // An Express Mode service's task definitions are ECS's: run the one the service runs.
+    let pick = match pick {
+        TaskPick::Revision(n) => TaskPick::Revision(n),
+        _ if local.express.is_some() => TaskPick::Service,
+        other => other,
+    };
+    match pick {
+        TaskPick::Revision(n) => {
+            let (td, _) = clients
+                .describe_task_definition(&format!("{family}:{n}"))
+                .await?;
+            Ok(Source::Existing(
+                td.task_definition_arn().unwrap_or_default().to_string(),
+            ))
+        }
+        TaskPick::Service => live_td
+            .map(|a| Source::Existing(a.to_string()))
+            .ok_or_else(|| {
+                bad(
+                    format!(
+                        "service {service} does not exist in cluster {cluster}, so it runs no task definition to reuse (--skip-task-definition)"
+                    ),
+                    if local.express.is_some() {
+                        "deploy it first: ECS registers an Express Mode service's task definition"
+                    } else {
+                        "drop --skip-task-definition to run the config's task definition, or use --latest-task-definition"
+                    },
+                )
+            }),
+        TaskPick::Latest => {
+            match crate::deploy::apply::active_revisions(clients, family)
+                .await?
+                .into_iter()
+                .next()
+            {
+                Some((_, arn)) => Ok(Source::Existing(arn)),
+                None => Err(bad(
+                    format!("task definition family {family} has no ACTIVE revision"),
+                    "drop --latest-task-definition to register and run the config's task definition",
+                )),
+            }
+        }
+        TaskPick::Register => {
+            match registration_choice(clients, &local.task_json, config_family, None).await? {
+                TaskChoice::Existing(a) => Ok(Source::Existing(a)),
+                TaskChoice::Register => Ok(Source::Register),
+            }
+        }
+    }
 }
 
 /// How a one-off task ended: cortado's exit code for it, a sentence, and the JSON `result`
@@ -482,72 +644,18 @@ pub async fn one_off(
     let cluster = local.config.cluster.clone();
     let service = local.service_name()?.to_string();
     let live = clients.describe_service(&cluster, &service).await?;
-    let family = local.task.family().unwrap_or_default().to_string();
-
-    // Which task definition: --revision, --task-def, the service's, or (no service yet) the
-    // config's. Registration (the only write before RunTask) happens once all is checked.
     let live_td = live
         .as_ref()
         .and_then(|s| s.task_definition())
         .map(str::to_string);
-    enum Source {
-        Existing(String),
-        Register,
+    if live.is_none() {
+        let note = format!(
+            "service {service} does not exist in cluster {cluster}: the task is placed as the service definition file says"
+        );
+        report.event("note", json!({ "message": note }), &note);
     }
-    // An Express Mode service's task definitions are ECS's: run the one the service runs.
-    let source = if local.express.is_some() && opts.revision.is_none() {
-        match live_td.clone() {
-            Some(arn) => Source::Existing(arn),
-            None => {
-                return Err(bad(
-                    format!(
-                        "{service} is an Express Mode service that does not exist yet in cluster {cluster}, so there is no task definition to run"
-                    ),
-                    "deploy it first: ECS registers an Express Mode service's task definition",
-                ));
-            }
-        }
-    } else if let Some(rev) = opts.revision {
-        let (td, _) = clients
-            .describe_task_definition(&format!("{family}:{rev}"))
-            .await?;
-        Source::Existing(td.task_definition_arn().unwrap_or_default().to_string())
-    } else if opts.from_file || live_td.is_none() {
-        if live_td.is_none() {
-            report.event(
-                "note",
-                json!({"message": format!("service {service} does not exist in cluster {cluster}: running the config's task definition")}),
-                &format!("service {service} does not exist in cluster {cluster}: running the config's task definition"),
-            );
-        }
-        // Compare with the service's revision when it is of the same family.
-        let live_json = match live_td
-            .as_deref()
-            .filter(|a| crate::aws::ecs::arn_family(a) == Some(family.as_str()))
-        {
-            Some(arn) => {
-                let (td, tags) = clients.describe_task_definition(arn).await?;
-                Some((
-                    arn.to_string(),
-                    crate::aws::json::task_definition_json(&td, &tags)?,
-                ))
-            }
-            None => None,
-        };
-        match registration_choice(
-            clients,
-            &local.task_json,
-            &family,
-            live_json.as_ref().map(|(a, j)| (a.as_str(), j)),
-        )
-        .await?
-        {
-            TaskChoice::Existing(a) => Source::Existing(a),
-            TaskChoice::Register => Source::Register,
-        }
-    } else {
-        Source::Existing(live_td.clone().unwrap_or_default())
-    };
+    let placement = placement_of(live.as_ref(), local)?;
+    let source = choose_task_definition(clients, local, opts.pick, live_td.as_deref()).await?;
     let td: TaskDefinition = match &source {
         Source::Existing(arn) => clients.describe_task_definition(arn).await?.0,
         Source::Register => {
@@ -573,30 +681,6 @@ pub async fn one_off(
     let container_name = container.name().unwrap_or_default().to_string();
     let overrides_json = merge_overrides(input, &container_name);
     let overrides = decode_overrides(&overrides_json, "--overrides")?;
-    let placement = match &live {
-        Some(svc) => Placement {
-            launch_type: svc.launch_type().cloned(),
-            strategy: svc.capacity_provider_strategy().to_vec(),
-            platform_version: svc.platform_version().map(str::to_string),
-            network: svc.network_configuration().cloned(),
-        },
-        None => match &local.service {
-            Some(def) => Placement {
-                launch_type: def.launch_type().cloned(),
-                strategy: def.capacity_provider_strategy().to_vec(),
-                platform_version: def.platform_version().map(str::to_string),
-                network: def.network_configuration().cloned(),
-            },
-            None => {
-                return Err(bad(
-                    format!(
-                        "service {service} does not exist in cluster {cluster} and the config has no service_definition"
-                    ),
-                    "the task's network configuration and launch type come from the service: deploy it first, or add `service_definition:`",
-                ));
-            }
-        },
-    };
     let logs = awslogs_of(container, clients.region());
     let task = clients
         .run_task(&OneOffTask {
@@ -775,8 +859,7 @@ impl crate::deploy::engine::OneOffTasks for ReleaseTasks<'_> {
             overrides: None,
         };
         let opts = OneOffOptions {
-            revision: None,
-            from_file: true,
+            pick: TaskPick::Register,
             no_wait: false,
             deadline: deadline.into_std(),
         };

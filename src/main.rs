@@ -158,6 +158,8 @@ fn block_on<T, F: std::future::Future<Output = Result<T, Error>>>(f: F) -> Resul
 }
 
 /// `cortado sandbox serve`: the emulator in the foreground, prepared from `--prepare` configs.
+/// The sandbox starts (seeded) first, so the configs' template lookups (`ssm`,
+/// `secretsmanager_arn`, `cfn_output`, `tfstate` from `s3://`) read the sandbox itself.
 async fn sandbox_serve(
     settings: &Settings,
     args: cortado::cli::SandboxServeArgs,
@@ -172,22 +174,10 @@ async fn sandbox_serve(
         Some(p) => Some(cortado_sandbox::Seed::load(p)?),
         None => None,
     };
-    let mut prepare = Vec::new();
-    if !args.prepare.is_empty() {
-        let ctx = settings.render_context()?;
-        let printer = Printer::new(Format::Text, settings.no_color);
-        let lookups = commands::session::lookups(settings);
-        // The one config-loading path: every finding of every --prepare config at once.
-        let loaded = cortado::deploy::local::load_all(&ctx, &args.prepare, &lookups);
-        if loaded.errors() == 0 {
-            for w in &loaded.findings {
-                printer.diagnostic(w);
-            }
-        }
-        for local in &loaded.into_locals()? {
-            prepare.push(commands::session::prepare_for(local));
-        }
-    }
+    let region = settings
+        .region
+        .clone()
+        .unwrap_or_else(|| "us-east-1".into());
     let opts = cortado_sandbox::Options {
         port: args.port,
         speed: args.speed,
@@ -199,12 +189,27 @@ async fn sandbox_serve(
         },
         state_file: args.state.clone(),
         seed,
-        region: settings
-            .region
-            .clone()
-            .unwrap_or_else(|| "us-east-1".into()),
+        region: region.clone(),
         ..cortado_sandbox::Options::default()
     };
-    cortado_sandbox::serve(opts, prepare).await?;
+    let sandbox = cortado_sandbox::start(opts).await?;
+    if !args.prepare.is_empty() {
+        let ctx = settings.render_context()?;
+        let printer = Printer::new(Format::Text, settings.no_color);
+        let lookups = commands::session::sandbox_lookups(settings, &sandbox.endpoint());
+        // The one config-loading path: every finding of every --prepare config at once.
+        let loaded = cortado::deploy::local::load_all(&ctx, &args.prepare, &lookups);
+        if loaded.errors() == 0 {
+            for w in &loaded.findings {
+                printer.diagnostic(w);
+            }
+        }
+        for local in &loaded.into_locals()? {
+            for line in commands::session::prepare_for(local).apply(&sandbox)? {
+                eprintln!("sandbox: created {line}");
+            }
+        }
+    }
+    cortado_sandbox::serve_started(sandbox, &region).await?;
     Ok(ExitCode::Success)
 }

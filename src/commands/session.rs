@@ -102,6 +102,17 @@ pub fn lookups(settings: &Settings) -> Lookups {
     })
 }
 
+/// The lookups of `sandbox serve --prepare`: answered by the sandbox at `endpoint` (what its
+/// seed holds), with the run's region, and never by AWS.
+pub fn sandbox_lookups(settings: &Settings, endpoint: &str) -> Lookups {
+    Lookups::new(AwsSettings {
+        region: settings.region.clone(),
+        endpoint_url: Some(endpoint.to_string()),
+        static_credentials: true,
+        max_attempts: 2,
+    })
+}
+
 /// Connects to AWS, or starts and prepares the embedded sandbox.
 pub async fn connect(settings: &Settings, locals: &[Local], printer: &Printer) -> Result<Session> {
     let region = settings

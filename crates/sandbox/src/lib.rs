@@ -1003,6 +1003,12 @@ pub async fn serve(opts: Options, prepare: Vec<Prepare>) -> Result<(), Error> {
             eprintln!("sandbox: created {line}");
         }
     }
+    serve_started(sandbox, &region).await
+}
+
+/// [`serve`] for a sandbox already started (and prepared): says where it listens, runs until
+/// SIGINT/SIGTERM, then saves the state file when set.
+pub async fn serve_started(sandbox: Sandbox, region: &str) -> Result<(), Error> {
     let ep = sandbox.endpoint();
     eprintln!("cortado sandbox listening on {ep}");
     eprintln!(

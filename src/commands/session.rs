@@ -86,8 +86,8 @@ pub fn emitter_for(printer: &Printer) -> Emitter {
 /// The plugin lookups of a run (one per run: one SDK client set, one cache), with the run's
 /// AWS settings: `--region` (else each config's `region:`), AWS_ENDPOINT_URL when set, the same
 /// retry budget as [`connect`]. With `--sandbox` no lookup reaches AWS: the embedded sandbox
-/// starts empty (no SSM parameters) and emulates neither CloudFormation, Secrets Manager nor
-/// S3, so those lookups fail saying so; local tfstate files still work.
+/// starts empty (no parameters, secrets, stacks or S3 objects), so those lookups fail saying
+/// so; local tfstate files still work.
 pub fn lookups(settings: &Settings) -> Lookups {
     if settings.sandbox.is_some() {
         return Lookups::sandboxed(settings.region.clone());

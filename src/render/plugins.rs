@@ -47,9 +47,10 @@
 //! - Answers are cached per `Lookups` by (region, query): a parameter, stack, secret or state
 //!   used in several files of a run is read once. Parsed Terraform states are cached too.
 //! - [`Lookups::with_fetch`] replaces AWS with a function (tests, fakes); the caches still
-//!   apply. [`Lookups::sandboxed`] is the embedded `--sandbox`'s: it starts empty and
-//!   emulates none of these services, so every AWS query fails with an error that says so
-//!   (and nothing reaches real AWS); local tfstate files still work.
+//!   apply. [`Lookups::sandboxed`] is the embedded `--sandbox`'s: that sandbox starts empty
+//!   (after the configs are rendered), so every AWS query fails with an error that says so
+//!   (and nothing reaches real AWS); local tfstate files still work. `sandbox serve
+//!   --prepare` renders with [`Lookups::new`] pointed at the seeded sandbox itself.
 //! - Errors keep their class ([`FuncError`]): something missing (parameter, stack, output,
 //!   export, secret, state file, address) is bad input (exit 1), a denied or failed call an
 //!   AWS error (exit 7); the template engine locates both at the call (file:line:col).
@@ -318,19 +319,16 @@ fn unexpected(query: &Query, answer: &Answer) -> FuncError {
 /// Why the embedded sandbox answers no plugin query.
 fn sandbox_refusal(query: &Query) -> FuncError {
     let plugin = query.plugin();
-    let (why, hint) = match query {
-        Query::Parameter(_) => (
-            "the embedded sandbox (--sandbox) starts empty, so it has no SSM parameter to read, and a sandbox run never reads real AWS",
-            "rehearse with `cortado sandbox serve --seed FILE` (a `parameters:` list) and AWS_ENDPOINT_URL pointing at it, or pass the value in an environment variable ({{ must_env `NAME` }})",
-        ),
-        Query::Object { .. } => (
-            "the embedded sandbox (--sandbox) does not emulate S3, and a sandbox run never reads real AWS",
-            "for a rehearsal, point the tfstate plugin at a local copy of the state (`config: {path: terraform.tfstate}`)",
-        ),
-        _ => (
-            "the embedded sandbox (--sandbox) does not emulate this service, and a sandbox run never reads real AWS",
-            "for a rehearsal, pass the value in an environment variable ({{ must_env `NAME` }}) or read it from a local tfstate file",
-        ),
+    // The embedded sandbox starts when the configs are loaded, empty; `sandbox serve --seed`
+    // holds parameters, secrets, stacks and S3 objects, and its `--prepare` reads them.
+    let why = "the embedded sandbox (--sandbox) starts empty, so it has nothing to read, and a sandbox run never reads real AWS";
+    let hint = match query {
+        Query::Object { .. } => {
+            "rehearse with `cortado sandbox serve --seed FILE` (an `objects:` list) and AWS_ENDPOINT_URL pointing at it, or point the tfstate plugin at a local copy of the state (`config: {path: terraform.tfstate}`)"
+        }
+        _ => {
+            "rehearse with `cortado sandbox serve --seed FILE` (its `parameters:`, `secrets:` and `stacks:` lists) and AWS_ENDPOINT_URL pointing at it, or pass the value in an environment variable ({{ must_env `NAME` }})"
+        }
     };
     FuncError::input(format!(
         "plugin {plugin}: cannot read {} ({}) under --sandbox: {why}",
@@ -1407,10 +1405,16 @@ mod tests {
         assert_eq!(*calls.lock().unwrap(), vec![(None, "/plain".into())]);
     }
 
-    /// A sandbox with two parameters, and lookups pointed at it as a run would be.
+    /// A sandbox with two parameters, a secret, a stack and a Terraform state in S3, and
+    /// lookups pointed at it as a run would be.
     async fn sandbox_lookups() -> (cortado_sandbox::Sandbox, Lookups) {
         let seed = cortado_sandbox::Seed::parse(
-            "parameters:\n  - {name: /app/pw, type: SecureString, value: hunter2}\n  - {name: /app/user, type: String, value: app}\n",
+            concat!(
+                "parameters:\n  - {name: /app/pw, type: SecureString, value: hunter2}\n  - {name: /app/user, type: String, value: app}\n",
+                "secrets:\n  - {name: app/db, secretString: pw, arn: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:app/db-AbCdEf'}\n",
+                "stacks:\n  - {stackName: net, outputs: [{outputKey: VpcId, outputValue: vpc-1, exportName: net-vpc}]}\n",
+                "objects:\n  - {bucket: states, key: k.tfstate, body: '{\"version\": 4, \"outputs\": {\"foo\": {\"value\": \"FOO\", \"type\": \"string\"}}, \"resources\": []}'}\n",
+            ),
             Path::new("seed.yml"),
         )
         .unwrap();
@@ -1477,26 +1481,38 @@ mod tests {
         assert_eq!(lookups.clients_made(), 1);
     }
 
-    /// `cortado sandbox serve` behind AWS_ENDPOINT_URL emulates no CloudFormation, Secrets
-    /// Manager or S3: those lookups fail as AWS errors (exit 7) that say so, at the call.
+    /// `cortado sandbox serve` behind AWS_ENDPOINT_URL answers CloudFormation, Secrets Manager
+    /// and S3 lookups from its seed; what it does not hold is the user's input error (exit 1),
+    /// located at the call.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_standalone_sandbox_says_which_lookups_it_does_not_emulate() {
-        let (_sb, lookups) = sandbox_lookups().await;
+    async fn a_standalone_sandbox_answers_cloudformation_secrets_and_s3_lookups() {
+        let (sb, lookups) = sandbox_lookups().await;
         let cfg = config(
-            "cluster: c\nplugins:\n  - name: cloudformation\n  - name: secretsmanager\n  - name: tfstate\n    config: {url: s3://b/k.tfstate}\n",
+            "cluster: c\nplugins:\n  - name: cloudformation\n  - name: secretsmanager\n  - name: tfstate\n    config: {url: s3://states/k.tfstate}\n",
         );
         let ctx = with_plugins(&RenderContext::new(BTreeMap::new()), &cfg, &lookups).unwrap();
+        let arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:app/db-AbCdEf";
+        assert_eq!(
+            render(
+                &ctx,
+                r#"["{{ cfn_output `net` `VpcId` }}", "{{ cfn_export `net-vpc` }}", "{{ secretsmanager_arn `app/db` }}", "{{ tfstate `output.foo` }}"]"#
+            )
+            .unwrap(),
+            format!(r#"["vpc-1","vpc-1","{arn}","FOO"]"#)
+        );
         for (call, want) in [
-            ("cfn_output `s` `k`", "not supported by the cortado sandbox"),
-            ("cfn_export `e`", "not supported by the cortado sandbox"),
-            ("secretsmanager_arn `x`", "does not implement"),
-            ("tfstate `a.b.c`", "does not emulate S3"),
+            (
+                "cfn_output `nope` `k`",
+                "CloudFormation stack nope does not exist",
+            ),
+            ("cfn_export `nope`", "nope"),
+            ("secretsmanager_arn `nope`", "secret nope does not exist"),
         ] {
             let err =
                 load_str(&ctx, Path::new("t.json"), format!("[\"{{{{ {call} }}}}\"]")).unwrap_err();
             assert_eq!(
                 err.exit_code(),
-                crate::error::ExitCode::Aws,
+                crate::error::ExitCode::BadInput,
                 "{call}: {err}"
             );
             let text = err.to_string();
@@ -1504,6 +1520,20 @@ mod tests {
             assert!(text.contains("t.json:1:6"), "{call}: {text}");
         }
         assert_eq!(lookups.clients_made(), 1);
+        let served: Vec<String> = sb
+            .control()
+            .requests()
+            .iter()
+            .map(|r| format!("{} {} {}", r.service, r.operation, r.status))
+            .collect();
+        for want in [
+            "cloudformation DescribeStacks 200",
+            "cloudformation ListExports 200",
+            "secretsmanager DescribeSecret 200",
+            "s3 GetObject 200",
+        ] {
+            assert!(served.iter().any(|s| s == want), "{want}: {served:?}");
+        }
     }
 
     /// As in `cortado render` and `validate`: called with no runtime around.

@@ -1275,6 +1275,98 @@ print("boto3 ok", out["services"][0]["serviceName"])
     assert!(stdout.contains("boto3 ok api"));
 }
 
+/// Secrets Manager, CloudFormation and S3 as boto3 (an SDK we did not write) reads and writes
+/// them: its parsers accept the sandbox's shapes and map its errors to the modelled exceptions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn boto3_reads_and_writes_secrets_stacks_and_objects() {
+    let ok = std::process::Command::new("python3")
+        .args(["-c", "import boto3"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !ok {
+        eprintln!("notice: boto3 is not installed; skipping the boto3 test");
+        return;
+    }
+    let seed = cortado_sandbox::Seed::parse(
+        "stacks:\n  - stackName: net\n    outputs: [{outputKey: VpcId, outputValue: vpc-1, exportName: net-vpc}]\n",
+        std::path::Path::new("seed.yml"),
+    )
+    .unwrap();
+    let sb = cortado_sandbox::start(cortado_sandbox::Options {
+        seed: Some(seed),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let script = r#"
+import boto3
+sm = boto3.client("secretsmanager")
+arn = sm.create_secret(Name="app/db", SecretString="pw")["ARN"]
+assert arn.startswith("arn:aws:secretsmanager:us-east-1:123456789012:secret:app/db-"), arn
+assert sm.describe_secret(SecretId=arn)["Name"] == "app/db"
+assert sm.get_secret_value(SecretId="app/db")["SecretString"] == "pw"
+assert [s["Name"] for s in sm.list_secrets()["SecretList"]] == ["app/db"]
+try:
+    sm.describe_secret(SecretId="nope")
+    raise SystemExit("expected ResourceNotFoundException")
+except sm.exceptions.ResourceNotFoundException:
+    pass
+try:
+    sm.create_secret(Name="app/db", SecretString="x")
+    raise SystemExit("expected ResourceExistsException")
+except sm.exceptions.ResourceExistsException:
+    pass
+cfn = boto3.client("cloudformation")
+out = cfn.describe_stacks(StackName="net")["Stacks"][0]
+assert out["StackStatus"] == "CREATE_COMPLETE", out
+assert out["Outputs"] == [{"OutputKey": "VpcId", "OutputValue": "vpc-1", "ExportName": "net-vpc"}], out
+assert [(e["Name"], e["Value"]) for e in cfn.list_exports()["Exports"]] == [("net-vpc", "vpc-1")]
+try:
+    cfn.describe_stacks(StackName="nope")
+    raise SystemExit("expected ValidationError")
+except cfn.exceptions.ClientError as e:
+    assert e.response["Error"]["Code"] == "ValidationError", e.response
+s3 = boto3.client("s3")
+s3.create_bucket(Bucket="states")
+s3.put_object(Bucket="states", Key="net/terraform.tfstate", Body=b'{"version": 4}')
+assert s3.get_object(Bucket="states", Key="net/terraform.tfstate")["Body"].read() == b'{"version": 4}'
+assert s3.head_object(Bucket="states", Key="net/terraform.tfstate")["ContentLength"] == 14
+try:
+    s3.get_object(Bucket="states", Key="nope")
+    raise SystemExit("expected NoSuchKey")
+except s3.exceptions.NoSuchKey:
+    pass
+try:
+    s3.get_object(Bucket="nobucket", Key="k")
+    raise SystemExit("expected NoSuchBucket")
+except s3.exceptions.NoSuchBucket:
+    pass
+print("boto3 lookups ok")
+"#;
+    let ep = sb.endpoint();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("python3")
+            .args(["-c", script])
+            .env("AWS_ENDPOINT_URL", ep)
+            .env("AWS_ACCESS_KEY_ID", "sandbox")
+            .env("AWS_SECRET_ACCESS_KEY", "sandbox")
+            .env("AWS_DEFAULT_REGION", "us-east-1")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "boto3 script failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("boto3 lookups ok"));
+}
+
 // ------------------------------------------------------------ ELB-backed strategies
 
 mod lb {

@@ -303,16 +303,22 @@ fn decide_fault(inner: &mut Inner, service: &str, op: &str) -> (Decision, u64) {
         Decision::Drop
     } else if rng.chance(api.throttle_rate) {
         // Each service names throttling and internal errors its own way.
-        let code = if service == "elbv2" || service == "iam" {
-            "Throttling"
-        } else {
-            "ThrottlingException"
-        };
-        Decision::Fail(ApiError::client(code, "Rate exceeded"))
+        match service {
+            "elbv2" | "iam" | "cloudformation" => {
+                Decision::Fail(ApiError::client("Throttling", "Rate exceeded"))
+            }
+            // S3 asks callers to slow down with a 503.
+            "s3" => Decision::Fail(ApiError {
+                status: 503,
+                code: "SlowDown".into(),
+                message: "Please reduce your request rate.".into(),
+            }),
+            _ => Decision::Fail(ApiError::client("ThrottlingException", "Rate exceeded")),
+        }
     } else if rng.chance(api.error_rate) {
         let code = match service {
             "ecs" | "ecr" => "ServerException",
-            "elbv2" => "InternalFailure",
+            "s3" => "InternalError",
             _ => "InternalFailure",
         };
         Decision::Fail(ApiError::server(

@@ -1275,6 +1275,87 @@ print("boto3 ok", out["services"][0]["serviceName"])
     assert!(stdout.contains("boto3 ok api"));
 }
 
+/// S3 over the wire as SDKs send it to a custom endpoint: virtual-hosted
+/// (`Host: BUCKET.localhost:PORT`) and path-style requests reach the same object, an
+/// `aws-chunked` upload (a checksum trailer) is stored decoded, and the request log names the
+/// operations.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_objects_by_virtual_host_and_path_with_chunked_uploads() {
+    let sb = start(SPEED).await;
+    let addr = sb.endpoint().trim_start_matches("http://").to_string();
+    let port = addr.rsplit(':').next().unwrap().to_string();
+    let send = |head: String, host: String, extra: &'static str, body: &'static str| {
+        let addr = addr.clone();
+        async move {
+            let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+            let req = format!(
+                "{head} HTTP/1.1\r\nHost: {host}\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            s.write_all(req.as_bytes()).await.unwrap();
+            let mut out = String::new();
+            s.read_to_string(&mut out).await.unwrap();
+            let status: u16 = out
+                .split(' ')
+                .nth(1)
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(0);
+            (
+                status,
+                out.split_once("\r\n\r\n")
+                    .map(|(_, b)| b.to_string())
+                    .unwrap_or_default(),
+            )
+        }
+    };
+    let vhost = format!("states.localhost:{port}");
+    assert_eq!(send("PUT /".into(), vhost.clone(), "", "").await.0, 200);
+    let chunked = "Content-Encoding: aws-chunked\r\nx-amz-content-sha256: STREAMING-UNSIGNED-PAYLOAD-TRAILER\r\nx-amz-trailer: x-amz-checksum-crc32\r\n";
+    let body = "e\r\n{\"version\": 4}\r\n0\r\nx-amz-checksum-crc32:AAAAAA==\r\n\r\n";
+    let put = send(
+        "PUT /net/terraform.tfstate?x-id=PutObject".into(),
+        vhost.clone(),
+        chunked,
+        body,
+    )
+    .await;
+    assert_eq!(put.0, 200, "{put:?}");
+    for (head, host) in [
+        ("GET /net/terraform.tfstate?x-id=GetObject", vhost.clone()),
+        (
+            "GET /states/net/terraform.tfstate?x-id=GetObject",
+            addr.clone(),
+        ),
+    ] {
+        let got = send(head.into(), host, "", "").await;
+        assert_eq!(got, (200, "{\"version\": 4}".to_string()), "{head}");
+    }
+    let missing = send("GET /states/nope".into(), addr.clone(), "", "").await;
+    assert_eq!(missing.0, 404);
+    assert!(
+        missing.1.contains("<Code>NoSuchKey</Code>"),
+        "{}",
+        missing.1
+    );
+    let ops: Vec<(String, String, bool)> = sb
+        .control()
+        .requests()
+        .into_iter()
+        .map(|r| (r.service, r.operation, r.mutating))
+        .collect();
+    let s3 = |op: &str, m: bool| ("s3".to_string(), op.to_string(), m);
+    assert_eq!(
+        ops,
+        [
+            s3("CreateBucket", true),
+            s3("PutObject", true),
+            s3("GetObject", false),
+            s3("GetObject", false),
+            s3("GetObject", false)
+        ]
+    );
+}
+
 /// Secrets Manager, CloudFormation and S3 as boto3 (an SDK we did not write) reads and writes
 /// them: its parsers accept the sandbox's shapes and map its errors to the modelled exceptions.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

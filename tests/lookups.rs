@@ -84,7 +84,9 @@ async fn serve() -> (tokio::process::Child, String) {
     // Keep draining stderr so the server never blocks on a full pipe.
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     assert!(
-        seen.contains("created ECR image 123456789012.dkr.ecr.us-east-1.amazonaws.com/lookups-web:v1"),
+        seen.contains(
+            "created ECR image 123456789012.dkr.ecr.us-east-1.amazonaws.com/lookups-web:v1"
+        ),
         "--prepare created what the rendered config names:\n{seen}"
     );
     (child, endpoint)
@@ -138,7 +140,11 @@ async fn prepare_and_deploy_read_every_lookup_from_the_sandbox() {
         .and_then(|n| n.awsvpc_configuration())
         .map(|a| a.subnets().to_vec())
         .unwrap_or_default();
-    assert_eq!(subnets, ["subnet-0cafe001"], "cfn_output in the service definition");
+    assert_eq!(
+        subnets,
+        ["subnet-0cafe001"],
+        "cfn_output in the service definition"
+    );
     let td = ecs
         .describe_task_definition()
         .task_definition(svc.task_definition().unwrap())

@@ -470,7 +470,10 @@ mod tests {
         // A constraint written for cortado's own version says so.
         let e = check_required_version("~> 0.1", ECSPRESSO_COMPAT).unwrap_err();
         assert!(
-            e.hint.as_deref().unwrap_or_default().contains("cortado's own version"),
+            e.hint
+                .as_deref()
+                .unwrap_or_default()
+                .contains("cortado's own version"),
             "{:?}",
             e.hint
         );

@@ -22,7 +22,7 @@ pub mod model;
 pub mod pathglob;
 pub mod plan;
 pub mod release;
-pub mod required_version;
 pub mod render;
 pub mod report;
+pub mod required_version;
 pub mod settings;

@@ -56,7 +56,9 @@ fn is_ident(c: char) -> bool {
 
 /// Dot-separated non-empty parts of `[0-9A-Za-z-~]`.
 fn dotted_idents(s: &str) -> bool {
-    !s.is_empty() && s.split('.').all(|p| !p.is_empty() && p.chars().all(is_ident))
+    !s.is_empty()
+        && s.split('.')
+            .all(|p| !p.is_empty() && p.chars().all(is_ident))
 }
 
 fn parse_version(text: &str) -> Result<Version, String> {
@@ -66,9 +68,7 @@ fn parse_version(text: &str) -> Result<Version, String> {
         .char_indices()
         .find(|&(i, c)| {
             !(c.is_ascii_digit()
-                || (c == '.'
-                    && i > 0
-                    && s[i + 1..].starts_with(|d: char| d.is_ascii_digit())))
+                || (c == '.' && i > 0 && s[i + 1..].starts_with(|d: char| d.is_ascii_digit())))
         })
         .map_or(s.len(), |(i, _)| i);
     let (numbers, rest) = s.split_at(digits_end);

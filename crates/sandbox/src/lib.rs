@@ -26,6 +26,7 @@ mod query;
 mod server;
 mod ssm;
 mod strategy;
+mod taskdef;
 mod throttle;
 mod util;
 pub mod world;

@@ -88,9 +88,16 @@ impl Config {
             let at = self
                 .document
                 .locate(&format!("/{}", render::spans::escape_token(key)));
+            let dir = self.path.parent().filter(|d| !d.as_os_str().is_empty());
             for d in e.diagnostics.iter_mut().filter(|d| d.location.is_none()) {
                 d.message = format!("{key}: {}", d.message);
                 d.location = Some(at.clone());
+                if d.hint.as_deref() == Some("check the path") {
+                    d.hint = Some(format!(
+                        "check the path; relative paths in a config file are resolved against the folder of that file ({})",
+                        dir.unwrap_or(Path::new(".")).display()
+                    ));
+                }
             }
             e
         })

@@ -3,8 +3,8 @@
 //! - `render/<case>/`: a config and its files; `cortado render` (plus the case's `args`) must
 //!   print exactly `expected.json`.
 //! - `bad/<case>/`: malformed input; the command (default `validate`) must exit with the
-//!   expected code (default 1), print every line of `expect` on stderr, never panic, and name
-//!   file:line:col where the `expect` file says so.
+//!   expected code (default 1), print every line of `expect` on stderr (and none of its lines
+//!   that start with `! `), never panic, and name file:line:col where the `expect` file says so.
 //!
 //! Per case, optional files: `args` (one argument per line, replacing the default command),
 //! `env` (KEY=VALUE lines set in the otherwise empty process environment), `exit` (the code).
@@ -114,8 +114,15 @@ fn bad_inputs_fail_with_located_messages() {
             problems.push("panicked".to_string());
         }
         for want in &expect {
-            if !stderr.contains(want.as_str()) {
-                problems.push(format!("stderr lacks {want:?}"));
+            match want.strip_prefix("! ") {
+                Some(unwanted) if stderr.contains(unwanted) => {
+                    problems.push(format!("stderr has {unwanted:?}"));
+                }
+                Some(_) => {}
+                None if !stderr.contains(want.as_str()) => {
+                    problems.push(format!("stderr lacks {want:?}"));
+                }
+                None => {}
             }
         }
         if !problems.is_empty() {

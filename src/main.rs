@@ -173,6 +173,7 @@ async fn sandbox_serve(
         None => None,
     };
     let mut prepare = Vec::new();
+    let mut locals = Vec::new();
     if !args.prepare.is_empty() {
         let ctx = settings.render_context()?;
         let printer = Printer::new(Format::Text, settings.no_color);
@@ -184,7 +185,8 @@ async fn sandbox_serve(
                 printer.diagnostic(w);
             }
         }
-        for local in &loaded.into_locals()? {
+        locals = loaded.into_locals()?;
+        for local in &locals {
             prepare.push(commands::session::prepare_for(local));
         }
     }
@@ -199,10 +201,14 @@ async fn sandbox_serve(
         },
         state_file: args.state.clone(),
         seed,
+        // The region and account of the prepared configs (`--region` wins), as ECS's ARNs
+        // and the ECR registry of that account would carry them.
         region: settings
             .region
             .clone()
+            .or_else(|| locals.iter().find_map(|l| l.config.region.clone()))
             .unwrap_or_else(|| "us-east-1".into()),
+        account: commands::session::sandbox_account(&locals),
         ..cortado_sandbox::Options::default()
     };
     cortado_sandbox::serve(opts, prepare).await?;

@@ -198,6 +198,68 @@ fn example_hello_verifies_under_the_sandbox() {
     );
 }
 
+/// An ecspresso setup as it runs in production (examples/ecspresso: required_version
+/// ">= 2.0.0, < 3", account 111122223333 in ap-northeast-1, Terraform state lookups, SSM
+/// secrets by ARN and by name, a FARGATE / FARGATE_SPOT mix behind a load balancer) rehearses
+/// end to end: the sandbox stands in for that account and region, prepares its image and its
+/// SSM parameters, so `verify` is OK throughout and `deploy --verify` succeeds.
+#[test]
+fn example_ecspresso_rehearses_in_its_own_account_and_region() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let config = "examples/ecspresso/ecspresso.yml";
+    let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let env = [("IMAGE_TAG".to_string(), "v1".to_string())];
+    let out = cortado(
+        root,
+        &args(&["verify", "--sandbox", "--output", "json", "-c", config]),
+        &env,
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("verify prints JSON");
+    let checks = v["services"][0]["checks"].as_array().unwrap();
+    assert!(checks.iter().all(|c| c["status"] == "OK"), "{stdout}");
+    for what in [
+        "image of api: 111122223333.dkr.ecr.ap-northeast-1.amazonaws.com/api:v1",
+        "secret DB_PASSWORD of api: arn:aws:ssm:ap-northeast-1:111122223333:parameter/api/db-password",
+        "secret SESSION_KEY of api: /api/session-key",
+    ] {
+        assert!(checks.iter().any(|c| c["what"] == what), "{what}: {stdout}");
+    }
+    let out = cortado(
+        root,
+        &args(&[
+            "deploy",
+            "--sandbox",
+            "--verify",
+            "--output",
+            "json",
+            "-c",
+            config,
+        ]),
+        &env,
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("created SSM parameter /api/db-password (SecureString"),
+        "{stderr}"
+    );
+    let result = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|e| e["event"] == "result")
+        .expect("a result line");
+    assert_eq!(
+        result["services"][0]["task_definition_arn"],
+        "arn:aws:ecs:ap-northeast-1:111122223333:task-definition/api:1"
+    );
+}
+
 #[test]
 fn unknown_config_key_is_a_warning_with_a_suggestion() {
     let dir = fixtures().join("warn/typo-key");

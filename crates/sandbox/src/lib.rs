@@ -61,7 +61,10 @@ pub struct Options {
     pub seed: Option<Seed>,
     /// Seed of the PRNG (task IDs, IPs, timings, fault draws).
     pub rng_seed: u64,
+    /// The region and the account the sandbox stands in for: its ARNs, its ECR registry
+    /// (`ACCOUNT.dkr.ecr.REGION.amazonaws.com`) and its SSM parameter ARNs carry them.
     pub region: String,
+    pub account: String,
     pub faults: Faults,
     /// `Throttle::Aws`: ECS's documented token buckets per action category, refilled in wall
     /// time (see [`throttle`]); requests over a bucket get ThrottlingException.
@@ -77,6 +80,7 @@ impl Default for Options {
             seed: None,
             rng_seed: 1,
             region: "us-east-1".into(),
+            account: world::ACCOUNT.into(),
             faults: Faults::default(),
             throttle: Throttle::Off,
         }
@@ -265,7 +269,17 @@ pub struct Prepare {
     pub roles: Vec<String>,
     /// A CODE_DEPLOY service: the CodeDeploy application and deployment group that deploy it.
     pub codedeploy: Option<PrepareCodeDeploy>,
+    /// SSM parameters (names) the containers' `secrets[].valueFrom` read; each missing one is
+    /// created as a SecureString holding [`PREPARED_SECRET`].
+    pub parameters: Vec<String>,
+    /// Secrets Manager secrets (ARNs, as `valueFrom` names them) the containers read. This
+    /// sandbox has no Secrets Manager yet, so they are listed and not created; once it has
+    /// one, `apply` creates each here adopting its ARN, as for parameters.
+    pub secrets: Vec<String>,
 }
+
+/// The value of a secret `--prepare` creates: a placeholder, never a real secret.
+pub const PREPARED_SECRET: &str = "sandbox-placeholder";
 
 /// The CodeDeploy side of a CODE_DEPLOY service: Prepare creates the application (ECS
 /// compute platform), a second target group, a production listener (port 80) and a test
@@ -357,6 +371,17 @@ impl Prepare {
         for role in &self.roles {
             if w.iam.ensure_ecs_tasks_role(role, &w.account, now) {
                 created.push(format!("IAM role {}", iam::role_name(role)));
+            }
+        }
+        for name in &self.parameters {
+            if !w.ssm.contains(name)
+                && w.ssm
+                    .put(name, "SecureString", PREPARED_SECRET, now)
+                    .is_ok()
+            {
+                created.push(format!(
+                    "SSM parameter {name} (SecureString, value \"{PREPARED_SECRET}\")"
+                ));
             }
         }
         let mut tgs = Vec::new();
@@ -809,7 +834,7 @@ pub async fn start(opts: Options) -> Result<Sandbox, Error> {
             (w, base)
         }
         None => {
-            let mut w = World::new(&opts.region, opts.rng_seed, wall);
+            let mut w = World::new(&opts.region, opts.rng_seed, wall).in_account(&opts.account);
             if let Some(seed) = &opts.seed {
                 apply_seed(&mut w, seed, wall)?;
             }

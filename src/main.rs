@@ -3,8 +3,6 @@
 
 use std::process::ExitCode as ProcessExit;
 
-use clap::{CommandFactory, Parser};
-
 use cortado::cli::{Cli, Command, SandboxCommand};
 use cortado::commands;
 use cortado::error::{Error, ExitCode};
@@ -12,7 +10,7 @@ use cortado::report::{Format, Printer};
 use cortado::settings::Settings;
 
 fn main() -> ProcessExit {
-    let cli = match Cli::try_parse() {
+    let cli = match cortado::cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
             match cortado::cli::from_environment(&e, std::env::args_os().skip(1)) {
@@ -68,15 +66,26 @@ fn dispatch(cli: Cli, settings: &Settings, printer: &mut Printer) -> Result<Exit
             Ok(ExitCode::Success)
         }
         Command::Completions { shell } => {
-            let mut cmd = Cli::command();
+            let mut cmd = cortado::cli::command();
             let mut buf = Vec::new();
             clap_complete::generate(shell, &mut cmd, "cortado", &mut buf);
             printer.out(&String::from_utf8_lossy(&buf));
             Ok(ExitCode::Success)
         }
-        Command::Sandbox {
-            command: SandboxCommand::Serve(args),
-        } => block_on(sandbox_serve(&settings, args)),
+        Command::Sandbox { command } => {
+            let (name, not_here) = match &command {
+                SandboxCommand::Serve(a) => ("serve", &a.not_here),
+                SandboxCommand::Push(a) => ("push", &a.not_here),
+            };
+            if let Some(flag) = not_here.given() {
+                return Err(Error::msg(format!(
+                    "{flag} means nothing to `cortado sandbox {name}`"
+                ))
+                .with_hint("leave it out: `sandbox serve` is the sandbox (its own --speed sets its time compression), and `sandbox push` only puts images into it"));
+            }
+            sandbox(&settings, printer, command)
+        }
+
         Command::Deploy(args) => block_on(commands::deploy::run(&settings, printer, &args)),
         Command::Diff(args) => block_on(commands::diff::run(&settings, printer, &args)),
         Command::Rollback(args) => block_on(commands::rollback::run(&settings, printer, &args)),
@@ -144,6 +153,25 @@ fn dispatch(cli: Cli, settings: &Settings, printer: &mut Printer) -> Result<Exit
         Command::Deregister(args) => block_on(commands::deregister::run(&settings, printer, &args)),
         Command::Scale { tasks } => block_on(commands::scale::run(&settings, printer, tasks)),
         Command::Run(_) => Err(Error::internal("`run` is dispatched apart")),
+    }
+}
+
+/// `cortado sandbox serve` and `cortado sandbox push`.
+fn sandbox(
+    settings: &Settings,
+    printer: &mut Printer,
+    command: SandboxCommand,
+) -> Result<ExitCode, Error> {
+    match command {
+        SandboxCommand::Serve(args) => block_on(sandbox_serve(settings, args)),
+        SandboxCommand::Push(args) => block_on(commands::sandbox::push(
+            settings,
+            printer,
+            &commands::sandbox::PushOptions {
+                images: args.images,
+                endpoint: args.endpoint,
+            },
+        )),
     }
 }
 

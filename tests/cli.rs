@@ -509,3 +509,54 @@ fn config_patterns_expand_sorted_without_duplicates() {
         "{stdout}"
     );
 }
+
+/// `--help` of `deploy` lists its own options apart from the global ones; `sandbox serve`
+/// and `sandbox push` leave out the global options that mean nothing to them (and refuse them
+/// when given), and `serve --speed` defaults to 60, as the embedded sandbox does.
+#[test]
+fn help_groups_and_leaves_out_what_does_not_apply() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let help = |args: &[&str]| {
+        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        let out = cortado(root, &args, &[]);
+        assert!(out.status.success(), "{args:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let deploy = help(&["deploy", "--help"]);
+    let at = |what: &str| {
+        deploy
+            .find(what)
+            .unwrap_or_else(|| panic!("{what} not in:\n{deploy}"))
+    };
+    assert!(at("--dry-run") < at("\nGlobal options:"), "{deploy}");
+    assert!(at("\nGlobal options:") < at("--sandbox-speed"), "{deploy}");
+    assert!(at("\nGlobal options:") < at("--config"), "{deploy}");
+    for sub in ["serve", "push"] {
+        let text = help(&["sandbox", sub, "--help"]);
+        for flag in [
+            "--sandbox ",
+            "--sandbox\n",
+            "--sandbox-speed",
+            "--release",
+            "--timeout",
+        ] {
+            assert!(
+                !text.contains(flag),
+                "sandbox {sub} --help lists {flag}:\n{text}"
+            );
+        }
+    }
+    let serve = help(&["sandbox", "serve", "--help"]);
+    let speed = &serve[serve.find("--speed").unwrap()..];
+    assert!(
+        speed[..speed.find("\n\n").unwrap_or(speed.len())].contains("[default: 60]"),
+        "{serve}"
+    );
+    let out = cortado(
+        root,
+        &["sandbox", "serve", "--sandbox-speed", "5"].map(String::from),
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--sandbox-speed means nothing"));
+}

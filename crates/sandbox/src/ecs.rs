@@ -19,6 +19,10 @@ use super::world::{
 /// Tasks per service the sandbox accepts (ECS's default quota).
 const MAX_DESIRED: i64 = 5000;
 
+/// How long (virtual seconds after RUNNING) a one-off task's command runs when no fault of
+/// its image says otherwise; then it exits 0.
+pub const ONE_OFF_RUN: f64 = 5.0;
+
 fn not_found_cluster() -> ApiError {
     ApiError::client("ClusterNotFoundException", "Cluster not found.")
 }
@@ -1778,6 +1782,12 @@ impl World {
                 tags.clone(),
             );
             if let Some(t) = self.tasks.get_mut(&id) {
+                // A one-off task runs its command to completion, as a migration does: its
+                // essential container exits 0 ONE_OFF_RUN seconds after RUNNING, unless a
+                // fault of its image says otherwise (exit-, crash-, pull-fail).
+                if t.plan.crash.is_none() && t.plan.pull_fail.is_none() {
+                    t.plan.crash = Some((ONE_OFF_RUN, 0));
+                }
                 t.overrides = overrides.clone();
                 t.capacity_provider = capacity_provider.clone();
                 for o in overrides

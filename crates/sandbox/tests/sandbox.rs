@@ -3896,8 +3896,8 @@ async fn standalone_task_exits_with_its_code_and_serves_its_logs() {
                 .all(|r| r.operation == "GetLogEvents" && !r.mutating)
     );
 
-    // StopTask on a task that runs on: UserInitiated, its container stopped.
-    let td2 = register("1").await.unwrap();
+    // StopTask on a task that runs on (for an hour): UserInitiated, its container stopped.
+    let td2 = register("1--exit-0-after-1h").await.unwrap();
     let out = c
         .run_task()
         .cluster("c1")

@@ -96,7 +96,7 @@ pub struct GlobalArgs {
     pub sandbox: bool,
 
     /// Time compression of the embedded sandbox (60: a minute of ECS time per second).
-    #[arg(long, global = true, default_value_t = 60.0, value_name = "N")]
+    #[arg(long, global = true, default_value_t = DEFAULT_SANDBOX_SPEED, value_name = "N")]
     pub sandbox_speed: f64,
 
     /// Request throttling of the embedded sandbox: `aws` enforces ECS's documented token
@@ -112,6 +112,9 @@ pub struct GlobalArgs {
     )]
     pub sandbox_throttle: ThrottleMode,
 }
+
+/// The time compression of a sandbox unless told otherwise (`--sandbox-speed`, `serve --speed`).
+pub const DEFAULT_SANDBOX_SPEED: f64 = 60.0;
 
 /// Request throttling of a sandbox.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -504,19 +507,21 @@ pub struct NotForSandboxCommands {
 }
 
 impl NotForSandboxCommands {
-    /// The flag given, if any.
+    /// The flag given on the command line, if any. (clap also hands down the global
+    /// options' defaults and environment variables, e.g. a CI job's CORTADO_TIMEOUT: those are
+    /// not the user asking for something here.)
     pub fn given(&self) -> Option<&'static str> {
-        if self.sandbox {
-            Some("--sandbox")
-        } else if self.sandbox_speed.is_some() {
-            Some("--sandbox-speed")
-        } else if self.release.is_some() {
-            Some("--release")
-        } else if self.timeout.is_some() {
-            Some("--timeout")
-        } else {
-            None
-        }
+        let on_command_line =
+            |flag: &str| std::env::args().any(|a| a == flag || a.starts_with(&format!("{flag}=")));
+        [
+            ("--sandbox", self.sandbox),
+            ("--sandbox-speed", self.sandbox_speed.is_some()),
+            ("--release", self.release.is_some()),
+            ("--timeout", self.timeout.is_some()),
+        ]
+        .into_iter()
+        .find(|(flag, set)| *set && on_command_line(flag))
+        .map(|(flag, _)| flag)
     }
 }
 
@@ -550,7 +555,7 @@ pub struct SandboxServeArgs {
     pub prepare: Vec<PathBuf>,
     /// Time compression: 60 (the embedded sandbox's default too) runs a minute of ECS time
     /// per second, so a 60 s task start takes 1 s; 1 runs in real time.
-    #[arg(long, default_value_t = 60.0)]
+    #[arg(long, default_value_t = DEFAULT_SANDBOX_SPEED)]
     pub speed: f64,
     /// `aws`: enforce ECS's documented token buckets per action category (refilled in wall
     /// time, whatever the speed); requests over a bucket get ThrottlingException.

@@ -560,3 +560,97 @@ fn help_groups_and_leaves_out_what_does_not_apply() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--sandbox-speed means nothing"));
 }
+
+/// The first hour of an ecspresso user, on a standalone sandbox: `sandbox serve --prepare`
+/// stands in for the config's account and region (its hint says AWS_REGION=ap-northeast-1),
+/// `deploy --verify` passes, a tag that was never pushed is NG in `verify` until
+/// `sandbox push` puts it there, the new tag deploys, and a one-off migration runs to
+/// completion (exit 0).
+#[test]
+fn sandbox_serve_rehearses_an_ecspresso_setup_with_push_and_a_migration() {
+    use std::io::BufRead;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let config = "examples/ecspresso/ecspresso.yml";
+    let mut server = Command::new(env!("CARGO_BIN_EXE_cortado"))
+        .current_dir(root)
+        .env_clear()
+        .env("IMAGE_TAG", "v1")
+        .args(["sandbox", "serve", "--port", "0", "--prepare", config])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start sandbox serve");
+    // Kill the server whatever happens below.
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let stderr = server.stderr.take().unwrap();
+    let _server = Kill(server);
+    let mut startup = Vec::new();
+    let mut lines = std::io::BufReader::new(stderr).lines();
+    let endpoint = loop {
+        let line = lines.next().expect("sandbox serve ended early").unwrap();
+        startup.push(line.clone());
+        if let Some(url) = line.strip_prefix("cortado sandbox listening on ") {
+            break url.to_string();
+        }
+    };
+    let hint = lines.next().unwrap().unwrap();
+    assert!(hint.contains("AWS_REGION=ap-northeast-1"), "{hint}");
+    std::thread::spawn(move || lines.for_each(drop));
+    let env = |tag: &str| {
+        [
+            ("IMAGE_TAG", tag),
+            ("AWS_ENDPOINT_URL", endpoint.as_str()),
+            ("AWS_ACCESS_KEY_ID", "sandbox"),
+            ("AWS_SECRET_ACCESS_KEY", "sandbox"),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+    };
+    let run = |args: &[&str], tag: &str| {
+        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        let out = cortado(root, &args, &env(tag));
+        let text = format!(
+            "{args:?}: exit {:?}\n{}\n{}\n{}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            startup.join("\n")
+        );
+        (out.status.code(), text)
+    };
+    let (code, text) = run(&["deploy", "--verify", "-c", config], "v1");
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.contains("arn:aws:ecs:ap-northeast-1:111122223333:task-definition/api:1"),
+        "{text}"
+    );
+    let (code, text) = run(&["verify", "-c", config], "v2");
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("ECR repository api has no v2"), "{text}");
+    let image = "111122223333.dkr.ecr.ap-northeast-1.amazonaws.com/api:v2";
+    let (code, text) = run(&["sandbox", "push", image], "v2");
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains(&format!("pushed {image}")), "{text}");
+    let (code, text) = run(&["deploy", "--verify", "-c", config], "v2");
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("task-definition/api:2"), "{text}");
+    let (code, text) = run(
+        &[
+            "run",
+            "--command",
+            "sh -c \"echo migrating\"",
+            "--timeout",
+            "60s",
+            "-c",
+            config,
+        ],
+        "v2",
+    );
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("exiting with code 0"), "{text}");
+}

@@ -654,3 +654,40 @@ fn sandbox_serve_rehearses_an_ecspresso_setup_with_push_and_a_migration() {
     assert_eq!(code, Some(0), "{text}");
     assert!(text.contains("exiting with code 0"), "{text}");
 }
+
+/// `examples/blue-green/rehearse.sh` stops the sandbox it started: afterwards nothing listens
+/// on its port (before, it killed the subshell that ran `cargo run`, the server lived on, and
+/// the next run's "create" step updated the old sandbox's service). CORTADO_BIN points the
+/// script at this build's binary.
+#[test]
+fn rehearse_script_stops_its_sandbox() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    // Output to a file: a server left behind would hold a pipe open, and wait forever.
+    let log = std::env::temp_dir().join(format!("cortado-rehearse-{port}.log"));
+    let file = std::fs::File::create(&log).unwrap();
+    let status = Command::new("sh")
+        .arg(root.join("examples/blue-green/rehearse.sh"))
+        .env("CORTADO_BIN", env!("CARGO_BIN_EXE_cortado"))
+        .env("CORTADO_SANDBOX_PORT", port.to_string())
+        .stdout(file.try_clone().unwrap())
+        .stderr(file)
+        .status()
+        .expect("run rehearse.sh");
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    let _ = std::fs::remove_file(&log);
+    assert!(status.success(), "{text}");
+    // The server may take a moment to go after SIGTERM; it must go.
+    let stopped = (0..50).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_err()
+    });
+    assert!(
+        stopped,
+        "a sandbox still listens on port {port} after rehearse.sh"
+    );
+}

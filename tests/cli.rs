@@ -561,6 +561,80 @@ fn help_groups_and_leaves_out_what_does_not_apply() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("--sandbox-speed means nothing"));
 }
 
+/// A `cortado sandbox serve` of this build, killed when dropped.
+struct Served(std::process::Child);
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `cortado sandbox serve --port 0 --prepare CONFIG` with `env`; hands on the server,
+/// its endpoint and what it printed up to its `hint:` line.
+fn serve(config: &str, env: &[(&str, &str)]) -> (Served, String, String) {
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cortado"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_clear()
+        .envs(env.iter().copied())
+        .args(["sandbox", "serve", "--port", "0", "--prepare", config])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start sandbox serve");
+    let stderr = child.stderr.take().unwrap();
+    let served = Served(child);
+    let mut lines = std::io::BufReader::new(stderr).lines();
+    let mut startup = String::new();
+    let mut endpoint = None;
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        startup.push_str(&line);
+        startup.push('\n');
+        if let Some(url) = line.strip_prefix("cortado sandbox listening on ") {
+            endpoint = Some(url.to_string());
+        }
+        if line.starts_with("hint:") {
+            break;
+        }
+    }
+    let endpoint = endpoint.unwrap_or_else(|| panic!("sandbox serve did not start:\n{startup}"));
+    std::thread::spawn(move || lines.for_each(drop));
+    (served, endpoint, startup)
+}
+
+/// The README's first tour, step 2: on a standalone sandbox, a good version first, then one
+/// that crashes is rolled back to it (exit 3), as a first-time user should see.
+#[test]
+fn readme_tour_shows_a_rollback() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let config = "examples/hello/cortado.yml";
+    let (_server, endpoint, _) = serve(config, &[]);
+    let deploy = |tag: Option<&str>| {
+        let mut env: Vec<(String, String)> = [
+            ("AWS_ENDPOINT_URL", endpoint.as_str()),
+            ("AWS_ACCESS_KEY_ID", "sandbox"),
+            ("AWS_SECRET_ACCESS_KEY", "sandbox"),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .to_vec();
+        env.extend(tag.map(|t| ("IMAGE_TAG".to_string(), t.to_string())));
+        let out = cortado(root, &["deploy", "-c", config].map(String::from), &env);
+        let text = format!(
+            "{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.code(), text)
+    };
+    let (code, text) = deploy(None);
+    assert_eq!(code, Some(0), "{text}");
+    let (code, text) = deploy(Some("v1--crash-20s"));
+    assert_eq!(code, Some(3), "{text}");
+    assert!(text.contains("hello:1"), "{text}");
+}
+
 /// The first hour of an ecspresso user, on a standalone sandbox: `sandbox serve --prepare`
 /// stands in for the config's account and region (its hint says AWS_REGION=ap-northeast-1),
 /// `deploy --verify` passes, a tag that was never pushed is NG in `verify` until
@@ -568,39 +642,10 @@ fn help_groups_and_leaves_out_what_does_not_apply() {
 /// completion (exit 0).
 #[test]
 fn sandbox_serve_rehearses_an_ecspresso_setup_with_push_and_a_migration() {
-    use std::io::BufRead;
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let config = "examples/ecspresso/ecspresso.yml";
-    let mut server = Command::new(env!("CARGO_BIN_EXE_cortado"))
-        .current_dir(root)
-        .env_clear()
-        .env("IMAGE_TAG", "v1")
-        .args(["sandbox", "serve", "--port", "0", "--prepare", config])
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("start sandbox serve");
-    // Kill the server whatever happens below.
-    struct Kill(std::process::Child);
-    impl Drop for Kill {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let stderr = server.stderr.take().unwrap();
-    let _server = Kill(server);
-    let mut startup = Vec::new();
-    let mut lines = std::io::BufReader::new(stderr).lines();
-    let endpoint = loop {
-        let line = lines.next().expect("sandbox serve ended early").unwrap();
-        startup.push(line.clone());
-        if let Some(url) = line.strip_prefix("cortado sandbox listening on ") {
-            break url.to_string();
-        }
-    };
-    let hint = lines.next().unwrap().unwrap();
-    assert!(hint.contains("AWS_REGION=ap-northeast-1"), "{hint}");
-    std::thread::spawn(move || lines.for_each(drop));
+    let (_server, endpoint, startup) = serve(config, &[("IMAGE_TAG", "v1")]);
+    assert!(startup.contains("AWS_REGION=ap-northeast-1"), "{startup}");
     let env = |tag: &str| {
         [
             ("IMAGE_TAG", tag),
@@ -619,7 +664,7 @@ fn sandbox_serve_rehearses_an_ecspresso_setup_with_push_and_a_migration() {
             out.status.code(),
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr),
-            startup.join("\n")
+            startup
         );
         (out.status.code(), text)
     };

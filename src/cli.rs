@@ -21,7 +21,10 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// The options every command takes; `--help` lists them apart from the command's own, under
+/// "Global options".
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// Config file (YAML, JSON or Jsonnet). Default: cortado.yml, else ecspresso.yml, in the
     /// current folder. Repeat for several services.
@@ -93,7 +96,7 @@ pub struct GlobalArgs {
     pub sandbox: bool,
 
     /// Time compression of the embedded sandbox (60: a minute of ECS time per second).
-    #[arg(long, global = true, default_value_t = 60.0, value_name = "N")]
+    #[arg(long, global = true, default_value_t = DEFAULT_SANDBOX_SPEED, value_name = "N")]
     pub sandbox_speed: f64,
 
     /// Request throttling of the embedded sandbox: `aws` enforces ECS's documented token
@@ -109,6 +112,9 @@ pub struct GlobalArgs {
     )]
     pub sandbox_throttle: ThrottleMode,
 }
+
+/// The time compression of a sandbox unless told otherwise (`--sandbox-speed`, `serve --speed`).
+pub const DEFAULT_SANDBOX_SPEED: f64 = 60.0;
 
 /// Request throttling of a sandbox.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -487,6 +493,59 @@ pub enum RenderTarget {
 pub enum SandboxCommand {
     /// Run the emulator in the foreground until interrupted.
     Serve(SandboxServeArgs),
+    /// Put image tags into a running sandbox's ECR (CreateRepository, PutImage), as a
+    /// `docker push` would: then `IMAGE_TAG=v2 cortado deploy` pulls them. Without IMAGE, the
+    /// ECR images the configs render to now.
+    Push(SandboxPushArgs),
+}
+
+/// Global options that mean nothing to the `sandbox` commands (they run no embedded sandbox,
+/// deploy nothing and wait for nothing). Declared here under the global options' names, clap
+/// does not hand the global ones down (it skips a name the subcommand has): so they stay out
+/// of the commands' `--help`, and `main` refuses them when given.
+#[derive(Debug, Args, Default)]
+pub struct NotForSandboxCommands {
+    #[arg(long, hide = true)]
+    pub sandbox: bool,
+    #[arg(long = "sandbox-speed", hide = true, value_name = "N")]
+    pub sandbox_speed: Option<f64>,
+    #[arg(long, hide = true, value_name = "FILE")]
+    pub release: Option<PathBuf>,
+    #[arg(long, hide = true)]
+    pub timeout: Option<String>,
+}
+
+impl NotForSandboxCommands {
+    /// The flag given on the command line, if any. (clap also hands down the global
+    /// options' defaults and environment variables, e.g. a CI job's CORTADO_TIMEOUT: those are
+    /// not the user asking for something here.)
+    pub fn given(&self) -> Option<&'static str> {
+        let on_command_line =
+            |flag: &str| std::env::args().any(|a| a == flag || a.starts_with(&format!("{flag}=")));
+        [
+            ("--sandbox", self.sandbox),
+            ("--sandbox-speed", self.sandbox_speed.is_some()),
+            ("--release", self.release.is_some()),
+            ("--timeout", self.timeout.is_some()),
+        ]
+        .into_iter()
+        .find(|(flag, set)| *set && on_command_line(flag))
+        .map(|(flag, _)| flag)
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct SandboxPushArgs {
+    /// Image to push: ACCOUNT.dkr.ecr.REGION.amazonaws.com/REPOSITORY:TAG (fault segments
+    /// of the tag, `--crash-20s`, are left out). Repeatable.
+    #[arg(value_name = "IMAGE")]
+    pub images: Vec<String>,
+    /// The sandbox: plain HTTP on this machine only. Default: AWS_ENDPOINT_URL, else
+    /// http://127.0.0.1:4566 (CORTADO_SANDBOX_PORT).
+    #[arg(long, value_name = "URL")]
+    pub endpoint: Option<String>,
+    #[command(flatten)]
+    pub not_here: NotForSandboxCommands,
 }
 
 #[derive(Debug, Args)]
@@ -503,13 +562,26 @@ pub struct SandboxServeArgs {
     /// Create what these cortado configs reference. Repeatable.
     #[arg(long)]
     pub prepare: Vec<PathBuf>,
-    /// Time compression: 60 makes a 60 s task start take 1 s.
-    #[arg(long, default_value_t = 1.0)]
+    /// Time compression: 60 (the embedded sandbox's default too) runs a minute of ECS time
+    /// per second, so a 60 s task start takes 1 s; 1 runs in real time.
+    #[arg(long, default_value_t = DEFAULT_SANDBOX_SPEED)]
     pub speed: f64,
     /// `aws`: enforce ECS's documented token buckets per action category (refilled in wall
     /// time, whatever the speed); requests over a bucket get ThrottlingException.
     #[arg(long, value_enum, default_value_t = ThrottleMode::Off, value_name = "MODE")]
     pub throttle: ThrottleMode,
+    #[command(flatten)]
+    pub not_here: NotForSandboxCommands,
+}
+
+/// Parses the command line.
+pub fn try_parse() -> Result<Cli, clap::Error> {
+    <Cli as clap::Parser>::try_parse()
+}
+
+/// The command line's definition, for completions.
+pub fn command() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
 }
 
 /// Rewrites a usage error about a value that came from an environment variable (clap blames

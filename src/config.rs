@@ -13,6 +13,7 @@ use serde_json::{Map, Value};
 
 use crate::error::{Diagnostic, Error, Result, did_you_mean};
 use crate::render::{self, Document, RenderContext};
+pub use crate::required_version::ECSPRESSO_COMPAT;
 
 /// Default config file names, in the order they are looked for.
 pub const DEFAULT_NAMES: &[&str] = &[
@@ -87,9 +88,16 @@ impl Config {
             let at = self
                 .document
                 .locate(&format!("/{}", render::spans::escape_token(key)));
+            let dir = self.path.parent().filter(|d| !d.as_os_str().is_empty());
             for d in e.diagnostics.iter_mut().filter(|d| d.location.is_none()) {
                 d.message = format!("{key}: {}", d.message);
                 d.location = Some(at.clone());
+                if d.hint.as_deref() == Some("check the path") {
+                    d.hint = Some(format!(
+                        "check the path; relative paths in a config file are resolved against the folder of that file ({})",
+                        dir.unwrap_or(Path::new(".")).display()
+                    ));
+                }
             }
             e
         })
@@ -169,7 +177,7 @@ pub fn load(ctx: &RenderContext, path: &Path) -> Result<Config> {
         }
     };
     if let Some(req) = &required_version
-        && let Err(d) = check_required_version(req, env!("CARGO_PKG_VERSION"))
+        && let Err(d) = check_required_version(req, ECSPRESSO_COMPAT)
     {
         r.errors.push(d.at(document.locate("/required_version")));
     }
@@ -400,58 +408,34 @@ pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
     Ok(Duration::from_secs_f64(total))
 }
 
-/// Checks `required_version` against cortado's version. Accepts semver requirements
-/// (`>= 0.1, < 2`) and the Go tools' forms ecspresso users write: a leading `v` and `~>`
-/// (pessimistic: `~> 1.2` means `>= 1.2, < 2`; `~> 1.2.3` means `>= 1.2.3, < 1.3`).
+/// Checks `required_version` the way ecspresso does (hashicorp/go-version constraints) against
+/// `version`, the ecspresso version cortado stands in for ([`ECSPRESSO_COMPAT`] when a config
+/// is loaded). An empty constraint asks for nothing, as in ecspresso.
 pub fn check_required_version(req: &str, version: &str) -> std::result::Result<(), Diagnostic> {
-    let translated = translate_requirement(req);
-    let parsed = semver::VersionReq::parse(&translated).map_err(|e| {
-        Diagnostic::error(format!("invalid required_version {req:?}: {e}"))
-            .hint("write a version constraint such as \">= 0.1.0\" or \"~> 0.1\"")
-    })?;
-    let current = semver::Version::parse(version).map_err(|e| Diagnostic::error(e.to_string()))?;
-    if parsed.matches(&current) {
-        Ok(())
-    } else {
-        Err(Diagnostic::error(format!(
-            "this config requires cortado {req}, but this is cortado {version}"
-        ))
-        .hint(
-            "install a cortado version that satisfies required_version, or change the constraint",
-        ))
+    if req.trim().is_empty() {
+        return Ok(());
     }
-}
-
-fn translate_requirement(req: &str) -> String {
-    req.split(',')
-        .map(|part| {
-            let p = part.trim();
-            if let Some(v) = p.strip_prefix("~>") {
-                let v = v.trim().trim_start_matches('v');
-                let nums: Vec<u64> = v.split('.').filter_map(|n| n.parse().ok()).collect();
-                // A component at u64::MAX has no next version: left as written, it is
-                // reported as an invalid requirement (found by tests/fuzz.rs).
-                let range = match nums.as_slice() {
-                    [maj] => maj
-                        .checked_add(1)
-                        .map(|up| format!(">= {maj}.0.0, < {up}.0.0")),
-                    [maj, min] => maj
-                        .checked_add(1)
-                        .map(|up| format!(">= {maj}.{min}.0, < {up}.0.0")),
-                    [maj, min, pat, ..] => min
-                        .checked_add(1)
-                        .map(|up| format!(">= {maj}.{min}.{pat}, < {maj}.{up}.0")),
-                    _ => None,
-                };
-                range.unwrap_or_else(|| p.to_string())
-            } else {
-                let op_len = p.len() - p.trim_start_matches(['>', '<', '=', '^', '~', ' ']).len();
-                let (op, v) = p.split_at(op_len);
-                format!("{}{}", op.trim(), v.trim().trim_start_matches('v'))
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
+    let ok = crate::required_version::matches(req, version).map_err(|e| {
+        Diagnostic::error(format!("invalid required_version {req:?}: {e}")).hint(
+            "write a constraint as ecspresso reads it (hashicorp/go-version): \">= 2.0.0, < 3\", \"~> 2.8\"",
+        )
+    })?;
+    if ok {
+        return Ok(());
+    }
+    let mut hint = format!(
+        "required_version constrains the ecspresso version; cortado reads ecspresso {version}'s config format, which this constraint excludes. Use a constraint {version} satisfies (ecspresso's README recommends \">= 2.0.0, < 3\")"
+    );
+    let own = env!("CARGO_PKG_VERSION");
+    if crate::required_version::matches(req, own) == Ok(true) {
+        hint.push_str(&format!(
+            " -- it matches cortado's own version {own}, but cortado no longer reads it as one"
+        ));
+    }
+    Err(Diagnostic::error(format!(
+        "this config requires ecspresso {req}; cortado implements ecspresso {version}'s config"
+    ))
+    .hint(hint))
 }
 
 #[cfg(test)]
@@ -475,19 +459,32 @@ mod tests {
     }
 
     #[test]
-    fn required_version_forms() {
-        assert!(check_required_version(">= 0.1.0", "0.1.0").is_ok());
-        assert!(check_required_version(">=v0.1.0", "0.1.0").is_ok());
-        assert!(check_required_version("~> 0.1", "0.1.5").is_ok());
-        assert!(check_required_version("~> 0.1.2", "0.2.0").is_err());
-        assert!(check_required_version("~> 1", "0.1.0").is_err());
-        let e = check_required_version(">= 2.0.0", "0.1.0").unwrap_err();
+    fn required_version_is_an_ecspresso_constraint() {
+        // ecspresso's README recommendation, and other forms its users write.
+        for req in [">= 2.0.0, < 3", "~> 2.8", ">= v2.0", "", "  "] {
+            assert!(
+                check_required_version(req, ECSPRESSO_COMPAT).is_ok(),
+                "{req}"
+            );
+        }
+        let e = check_required_version(">= 3", ECSPRESSO_COMPAT).unwrap_err();
         assert!(
-            e.message.contains("requires cortado >= 2.0.0"),
+            e.message
+                .contains("requires ecspresso >= 3; cortado implements ecspresso 2.8.7"),
             "{}",
             e.message
         );
-        let e = check_required_version("soon", "0.1.0").unwrap_err();
+        // A constraint written for cortado's own version says so.
+        let e = check_required_version("~> 0.1", ECSPRESSO_COMPAT).unwrap_err();
+        assert!(
+            e.hint
+                .as_deref()
+                .unwrap_or_default()
+                .contains("cortado's own version"),
+            "{:?}",
+            e.hint
+        );
+        let e = check_required_version("soon", ECSPRESSO_COMPAT).unwrap_err();
         assert!(
             e.message.contains("invalid required_version"),
             "{}",

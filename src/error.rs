@@ -330,9 +330,7 @@ impl Error {
     /// An I/O error on a named file.
     pub fn io(path: &Path, err: &std::io::Error, doing: &str) -> Self {
         let hint = match err.kind() {
-            std::io::ErrorKind::NotFound => {
-                "check the path; relative paths in a config file are resolved against the folder of that file"
-            }
+            std::io::ErrorKind::NotFound => "check the path",
             std::io::ErrorKind::PermissionDenied => "check the file's permissions",
             _ => "check that the file is readable",
         };

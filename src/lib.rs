@@ -24,4 +24,5 @@ pub mod plan;
 pub mod release;
 pub mod render;
 pub mod report;
+pub mod required_version;
 pub mod settings;

@@ -3,8 +3,6 @@
 
 use std::process::ExitCode as ProcessExit;
 
-use clap::{CommandFactory, Parser};
-
 use cortado::cli::{Cli, Command, SandboxCommand};
 use cortado::commands;
 use cortado::error::{Error, ExitCode};
@@ -12,7 +10,7 @@ use cortado::report::{Format, Printer};
 use cortado::settings::Settings;
 
 fn main() -> ProcessExit {
-    let cli = match Cli::try_parse() {
+    let cli = match cortado::cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
             match cortado::cli::from_environment(&e, std::env::args_os().skip(1)) {
@@ -68,15 +66,26 @@ fn dispatch(cli: Cli, settings: &Settings, printer: &mut Printer) -> Result<Exit
             Ok(ExitCode::Success)
         }
         Command::Completions { shell } => {
-            let mut cmd = Cli::command();
+            let mut cmd = cortado::cli::command();
             let mut buf = Vec::new();
             clap_complete::generate(shell, &mut cmd, "cortado", &mut buf);
             printer.out(&String::from_utf8_lossy(&buf));
             Ok(ExitCode::Success)
         }
-        Command::Sandbox {
-            command: SandboxCommand::Serve(args),
-        } => block_on(sandbox_serve(&settings, args)),
+        Command::Sandbox { command } => {
+            let (name, not_here) = match &command {
+                SandboxCommand::Serve(a) => ("serve", &a.not_here),
+                SandboxCommand::Push(a) => ("push", &a.not_here),
+            };
+            if let Some(flag) = not_here.given() {
+                return Err(Error::msg(format!(
+                    "{flag} means nothing to `cortado sandbox {name}`"
+                ))
+                .with_hint("leave it out: `sandbox serve` is the sandbox (its own --speed sets its time compression), and `sandbox push` only puts images into it"));
+            }
+            sandbox(&settings, printer, command)
+        }
+
         Command::Deploy(args) => block_on(commands::deploy::run(&settings, printer, &args)),
         Command::Diff(args) => block_on(commands::diff::run(&settings, printer, &args)),
         Command::Rollback(args) => block_on(commands::rollback::run(&settings, printer, &args)),
@@ -147,6 +156,25 @@ fn dispatch(cli: Cli, settings: &Settings, printer: &mut Printer) -> Result<Exit
     }
 }
 
+/// `cortado sandbox serve` and `cortado sandbox push`.
+fn sandbox(
+    settings: &Settings,
+    printer: &mut Printer,
+    command: SandboxCommand,
+) -> Result<ExitCode, Error> {
+    match command {
+        SandboxCommand::Serve(args) => block_on(sandbox_serve(settings, args)),
+        SandboxCommand::Push(args) => block_on(commands::sandbox::push(
+            settings,
+            printer,
+            &commands::sandbox::PushOptions {
+                images: args.images,
+                endpoint: args.endpoint,
+            },
+        )),
+    }
+}
+
 /// Runs an async command on a multi-threaded runtime.
 fn block_on<T, F: std::future::Future<Output = Result<T, Error>>>(f: F) -> Result<T, Error> {
     tokio::runtime::Builder::new_multi_thread()
@@ -174,29 +202,26 @@ async fn sandbox_serve(
         Some(p) => Some(cortado_sandbox::Seed::load(p)?),
         None => None,
     };
-    let region = settings
-        .region
-        .clone()
-        .unwrap_or_else(|| "us-east-1".into());
-    let opts = cortado_sandbox::Options {
-        port: args.port,
-        speed: args.speed,
-        // `--throttle aws`, or the global `--sandbox-throttle aws` / CORTADO_SANDBOX_THROTTLE.
-        throttle: if args.throttle == cortado::cli::ThrottleMode::Aws || settings.sandbox_throttle {
-            cortado_sandbox::Throttle::Aws
-        } else {
-            cortado_sandbox::Throttle::Off
-        },
-        state_file: args.state.clone(),
-        seed,
-        region: region.clone(),
-        ..cortado_sandbox::Options::default()
+    let throttle = if args.throttle == cortado::cli::ThrottleMode::Aws || settings.sandbox_throttle
+    {
+        cortado_sandbox::Throttle::Aws
+    } else {
+        cortado_sandbox::Throttle::Off
     };
-    let sandbox = cortado_sandbox::start(opts).await?;
+    // The configs' lookups (ssm, secretsmanager_arn, cfn_*, s3:// tfstate) read a sandbox
+    // seeded as this one will be, never AWS; that first sandbox only answers lookups, so the
+    // configs' region and account are known before the one that serves starts.
+    let mut locals = Vec::new();
     if !args.prepare.is_empty() {
+        let probe = cortado_sandbox::start(cortado_sandbox::Options {
+            port: 0,
+            seed: seed.clone(),
+            ..cortado_sandbox::Options::default()
+        })
+        .await?;
         let ctx = settings.render_context()?;
         let printer = Printer::new(Format::Text, settings.no_color);
-        let lookups = commands::session::sandbox_lookups(settings, &sandbox.endpoint());
+        let lookups = commands::session::sandbox_lookups(settings, &probe.endpoint());
         // The one config-loading path: every finding of every --prepare config at once.
         let loaded = cortado::deploy::local::load_all(&ctx, &args.prepare, &lookups);
         if loaded.errors() == 0 {
@@ -204,10 +229,30 @@ async fn sandbox_serve(
                 printer.diagnostic(w);
             }
         }
-        for local in &loaded.into_locals()? {
-            for line in commands::session::prepare_for(local).apply(&sandbox)? {
-                eprintln!("sandbox: created {line}");
-            }
+        locals = loaded.into_locals()?;
+        probe.shutdown().await?;
+    }
+    // The region and account of the prepared configs (`--region` wins), as ECS's ARNs and the
+    // ECR registry of that account would carry them.
+    let region = settings
+        .region
+        .clone()
+        .or_else(|| locals.iter().find_map(|l| l.config.region.clone()))
+        .unwrap_or_else(|| "us-east-1".into());
+    let opts = cortado_sandbox::Options {
+        port: args.port,
+        speed: args.speed,
+        throttle,
+        state_file: args.state.clone(),
+        seed,
+        region: region.clone(),
+        account: commands::session::sandbox_account(&locals),
+        ..cortado_sandbox::Options::default()
+    };
+    let sandbox = cortado_sandbox::start(opts).await?;
+    for local in &locals {
+        for line in commands::session::prepare_for(local).apply(&sandbox)? {
+            eprintln!("sandbox: created {line}");
         }
     }
     cortado_sandbox::serve_started(sandbox, &region).await?;

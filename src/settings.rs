@@ -1,7 +1,7 @@
 //! Settings: the command line (and its `CORTADO_*` environment variables) turned once into
 //! plain values the core receives. Flag > environment > config file > default.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::cli::{GlobalArgs, OutputFormat};
@@ -45,6 +45,36 @@ fn flag_source(name: &str, value: &str) -> String {
     } else {
         flag
     }
+}
+
+/// Checks a file named on the command line (or in the flag's environment variable) before
+/// anything reads it: when it cannot be read, the error names the flag and the path as given,
+/// and says it is read from the current folder (paths written in a config file are read from
+/// the config's folder instead). `what` says what the file is ("envfile", "config").
+pub fn flag_file(flag: &str, what: &str, path: &Path) -> Result<()> {
+    let problem = match std::fs::metadata(path) {
+        Ok(m) if m.is_dir() => Some("it is a folder, not a file".to_string()),
+        Ok(_) => std::fs::File::open(path).err().map(|e| e.to_string()),
+        Err(e) => Some(e.to_string()),
+    };
+    let Some(problem) = problem else {
+        return Ok(());
+    };
+    let source = flag_source(flag, &path.to_string_lossy());
+    let hint = match std::env::current_dir() {
+        Ok(dir) if path.is_relative() => format!(
+            "check the path: a path given on the command line (or in its environment variable) is read from the current folder ({}), not from the config file's",
+            dir.display()
+        ),
+        _ => "check the path".to_string(),
+    };
+    Err(Error::input(
+        Diagnostic::error(format!(
+            "cannot read {what} {} given by {source}: {problem}",
+            path.display()
+        ))
+        .hint(hint),
+    ))
 }
 
 impl Settings {
@@ -107,6 +137,9 @@ impl Settings {
             .chain(&self.envfiles)
             .cloned()
             .collect();
+        for f in &self.envfiles {
+            flag_file("envfile", "envfile", f)?;
+        }
         let mut ctx = RenderContext::from_env(&envfiles)?;
         let ext = |from_file: Option<&Vec<(String, String)>>, flags: &[(String, String)]| {
             let mut out: Vec<(String, String)> = from_file.cloned().unwrap_or_default();
@@ -153,6 +186,9 @@ impl Settings {
                         "`*` and `?` match within one folder and `**` any folders; quote the pattern so that cortado expands it, not the shell",
                     ),
                 ));
+            }
+            if !crate::pathglob::is_pattern(&text) {
+                flag_file("config", "config", c)?;
             }
             for f in found {
                 if !out.contains(&f) {

@@ -609,6 +609,45 @@ fn render_with_every_lookup_plugin_through_the_binary() {
     assert!(stderr.contains("under --sandbox"), "{stderr}");
 }
 
+/// `cortado sandbox push`'s ECR calls (CreateRepository, PutImage) as moto, an ECR we did not
+/// write, takes them: the image is then there under its tag, and pushing it again is said to
+/// be a no-op.
+#[tokio::test]
+async fn sandbox_push_request_shapes_are_what_ecr_takes() {
+    let Some(moto) = moto() else { return };
+    let image = "123456789012.dkr.ecr.us-east-1.amazonaws.com/team/web:v9";
+    let push = || {
+        Command::new(env!("CARGO_BIN_EXE_cortado"))
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("AWS_ACCESS_KEY_ID", "k")
+            .env("AWS_SECRET_ACCESS_KEY", "s")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .args(["sandbox", "push", "--endpoint", &moto.url, image])
+            .output()
+            .unwrap()
+    };
+    let out = push();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains(&format!("pushed {image} (sha256:")),
+        "{stdout}"
+    );
+    let c = clients(&moto).await;
+    let ecr = cortado::aws::ecr::EcrImage::parse(image).unwrap();
+    let (media, manifest) = c.image_manifest(&ecr).await.unwrap().expect("pushed");
+    assert!(media.contains("manifest.v2"), "{media}");
+    assert!(manifest.contains("\"schemaVersion\":2"), "{manifest}");
+    let again = push();
+    assert!(again.status.success());
+    assert!(String::from_utf8_lossy(&again.stdout).contains("already in the sandbox"));
+}
+
 /// `cortado run`'s log reads against moto's CloudWatch Logs: a stream that does not exist
 /// yet is no lines (not an error), new lines come in order after the forward token, and the
 /// token moto hands back with nothing new reads nothing again.

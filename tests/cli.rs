@@ -3,8 +3,8 @@
 //! - `render/<case>/`: a config and its files; `cortado render` (plus the case's `args`) must
 //!   print exactly `expected.json`.
 //! - `bad/<case>/`: malformed input; the command (default `validate`) must exit with the
-//!   expected code (default 1), print every line of `expect` on stderr, never panic, and name
-//!   file:line:col where the `expect` file says so.
+//!   expected code (default 1), print every line of `expect` on stderr (and none of its lines
+//!   that start with `! `), never panic, and name file:line:col where the `expect` file says so.
 //!
 //! Per case, optional files: `args` (one argument per line, replacing the default command),
 //! `env` (KEY=VALUE lines set in the otherwise empty process environment), `exit` (the code).
@@ -114,8 +114,15 @@ fn bad_inputs_fail_with_located_messages() {
             problems.push("panicked".to_string());
         }
         for want in &expect {
-            if !stderr.contains(want.as_str()) {
-                problems.push(format!("stderr lacks {want:?}"));
+            match want.strip_prefix("! ") {
+                Some(unwanted) if stderr.contains(unwanted) => {
+                    problems.push(format!("stderr has {unwanted:?}"));
+                }
+                Some(_) => {}
+                None if !stderr.contains(want.as_str()) => {
+                    problems.push(format!("stderr lacks {want:?}"));
+                }
+                None => {}
             }
         }
         if !problems.is_empty() {
@@ -188,6 +195,68 @@ fn example_hello_verifies_under_the_sandbox() {
             .starts_with("execution role arn:aws:iam::123456789012:role/hello-execution")),
         "{}",
         String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+/// An ecspresso setup as it runs in production (examples/ecspresso: required_version
+/// ">= 2.0.0, < 3", account 111122223333 in ap-northeast-1, Terraform state lookups, SSM
+/// secrets by ARN and by name, a FARGATE / FARGATE_SPOT mix behind a load balancer) rehearses
+/// end to end: the sandbox stands in for that account and region, prepares its image and its
+/// SSM parameters, so `verify` is OK throughout and `deploy --verify` succeeds.
+#[test]
+fn example_ecspresso_rehearses_in_its_own_account_and_region() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let config = "examples/ecspresso/ecspresso.yml";
+    let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let env = [("IMAGE_TAG".to_string(), "v1".to_string())];
+    let out = cortado(
+        root,
+        &args(&["verify", "--sandbox", "--output", "json", "-c", config]),
+        &env,
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("verify prints JSON");
+    let checks = v["services"][0]["checks"].as_array().unwrap();
+    assert!(checks.iter().all(|c| c["status"] == "OK"), "{stdout}");
+    for what in [
+        "image of api: 111122223333.dkr.ecr.ap-northeast-1.amazonaws.com/api:v1",
+        "secret DB_PASSWORD of api: arn:aws:ssm:ap-northeast-1:111122223333:parameter/api/db-password",
+        "secret SESSION_KEY of api: /api/session-key",
+    ] {
+        assert!(checks.iter().any(|c| c["what"] == what), "{what}: {stdout}");
+    }
+    let out = cortado(
+        root,
+        &args(&[
+            "deploy",
+            "--sandbox",
+            "--verify",
+            "--output",
+            "json",
+            "-c",
+            config,
+        ]),
+        &env,
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("created SSM parameter /api/db-password (SecureString"),
+        "{stderr}"
+    );
+    let result = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|e| e["event"] == "result")
+        .expect("a result line");
+    assert_eq!(
+        result["services"][0]["task_definition_arn"],
+        "arn:aws:ecs:ap-northeast-1:111122223333:task-definition/api:1"
     );
 }
 
@@ -438,5 +507,232 @@ fn config_patterns_expand_sorted_without_duplicates() {
     assert!(
         stdout.contains("valid: examples/blue-green/cortado.yml, examples/hello/cortado.yml ("),
         "{stdout}"
+    );
+}
+
+/// `--help` of `deploy` lists its own options apart from the global ones; `sandbox serve`
+/// and `sandbox push` leave out the global options that mean nothing to them (and refuse them
+/// when given), and `serve --speed` defaults to 60, as the embedded sandbox does.
+#[test]
+fn help_groups_and_leaves_out_what_does_not_apply() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let help = |args: &[&str]| {
+        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        let out = cortado(root, &args, &[]);
+        assert!(out.status.success(), "{args:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let deploy = help(&["deploy", "--help"]);
+    let at = |what: &str| {
+        deploy
+            .find(what)
+            .unwrap_or_else(|| panic!("{what} not in:\n{deploy}"))
+    };
+    assert!(at("--dry-run") < at("\nGlobal options:"), "{deploy}");
+    assert!(at("\nGlobal options:") < at("--sandbox-speed"), "{deploy}");
+    assert!(at("\nGlobal options:") < at("--config"), "{deploy}");
+    for sub in ["serve", "push"] {
+        let text = help(&["sandbox", sub, "--help"]);
+        for flag in [
+            "--sandbox ",
+            "--sandbox\n",
+            "--sandbox-speed",
+            "--release",
+            "--timeout",
+        ] {
+            assert!(
+                !text.contains(flag),
+                "sandbox {sub} --help lists {flag}:\n{text}"
+            );
+        }
+    }
+    let serve = help(&["sandbox", "serve", "--help"]);
+    let speed = &serve[serve.find("--speed").unwrap()..];
+    assert!(
+        speed[..speed.find("\n\n").unwrap_or(speed.len())].contains("[default: 60]"),
+        "{serve}"
+    );
+    let out = cortado(
+        root,
+        &["sandbox", "serve", "--sandbox-speed", "5"].map(String::from),
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--sandbox-speed means nothing"));
+}
+
+/// A `cortado sandbox serve` of this build, killed when dropped.
+struct Served(std::process::Child);
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `cortado sandbox serve --port 0 --prepare CONFIG` with `env`; hands on the server,
+/// its endpoint and what it printed up to its `hint:` line.
+fn serve(config: &str, env: &[(&str, &str)]) -> (Served, String, String) {
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cortado"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_clear()
+        .envs(env.iter().copied())
+        .args(["sandbox", "serve", "--port", "0", "--prepare", config])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start sandbox serve");
+    let stderr = child.stderr.take().unwrap();
+    let served = Served(child);
+    let mut lines = std::io::BufReader::new(stderr).lines();
+    let mut startup = String::new();
+    let mut endpoint = None;
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        startup.push_str(&line);
+        startup.push('\n');
+        if let Some(url) = line.strip_prefix("cortado sandbox listening on ") {
+            endpoint = Some(url.to_string());
+        }
+        if line.starts_with("hint:") {
+            break;
+        }
+    }
+    let endpoint = endpoint.unwrap_or_else(|| panic!("sandbox serve did not start:\n{startup}"));
+    std::thread::spawn(move || lines.for_each(drop));
+    (served, endpoint, startup)
+}
+
+/// The README's first tour, step 2: on a standalone sandbox, a good version first, then one
+/// that crashes is rolled back to it (exit 3), as a first-time user should see.
+#[test]
+fn readme_tour_shows_a_rollback() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let config = "examples/hello/cortado.yml";
+    let (_server, endpoint, _) = serve(config, &[]);
+    let deploy = |tag: Option<&str>| {
+        let mut env: Vec<(String, String)> = [
+            ("AWS_ENDPOINT_URL", endpoint.as_str()),
+            ("AWS_ACCESS_KEY_ID", "sandbox"),
+            ("AWS_SECRET_ACCESS_KEY", "sandbox"),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .to_vec();
+        env.extend(tag.map(|t| ("IMAGE_TAG".to_string(), t.to_string())));
+        let out = cortado(root, &["deploy", "-c", config].map(String::from), &env);
+        let text = format!(
+            "{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.code(), text)
+    };
+    let (code, text) = deploy(None);
+    assert_eq!(code, Some(0), "{text}");
+    let (code, text) = deploy(Some("v1--crash-20s"));
+    assert_eq!(code, Some(3), "{text}");
+    assert!(text.contains("hello:1"), "{text}");
+}
+
+/// The first hour of an ecspresso user, on a standalone sandbox: `sandbox serve --prepare`
+/// stands in for the config's account and region (its hint says AWS_REGION=ap-northeast-1),
+/// `deploy --verify` passes, a tag that was never pushed is NG in `verify` until
+/// `sandbox push` puts it there, the new tag deploys, and a one-off migration runs to
+/// completion (exit 0).
+#[test]
+fn sandbox_serve_rehearses_an_ecspresso_setup_with_push_and_a_migration() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let config = "examples/ecspresso/ecspresso.yml";
+    let (_server, endpoint, startup) = serve(config, &[("IMAGE_TAG", "v1")]);
+    assert!(startup.contains("AWS_REGION=ap-northeast-1"), "{startup}");
+    let env = |tag: &str| {
+        [
+            ("IMAGE_TAG", tag),
+            ("AWS_ENDPOINT_URL", endpoint.as_str()),
+            ("AWS_ACCESS_KEY_ID", "sandbox"),
+            ("AWS_SECRET_ACCESS_KEY", "sandbox"),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+    };
+    let run = |args: &[&str], tag: &str| {
+        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        let out = cortado(root, &args, &env(tag));
+        let text = format!(
+            "{args:?}: exit {:?}\n{}\n{}\n{}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            startup
+        );
+        (out.status.code(), text)
+    };
+    let (code, text) = run(&["deploy", "--verify", "-c", config], "v1");
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.contains("arn:aws:ecs:ap-northeast-1:111122223333:task-definition/api:1"),
+        "{text}"
+    );
+    let (code, text) = run(&["verify", "-c", config], "v2");
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("ECR repository api has no v2"), "{text}");
+    let image = "111122223333.dkr.ecr.ap-northeast-1.amazonaws.com/api:v2";
+    let (code, text) = run(&["sandbox", "push", image], "v2");
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains(&format!("pushed {image}")), "{text}");
+    let (code, text) = run(&["deploy", "--verify", "-c", config], "v2");
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("task-definition/api:2"), "{text}");
+    let (code, text) = run(
+        &[
+            "run",
+            "--command",
+            "sh -c \"echo migrating\"",
+            "--timeout",
+            "60s",
+            "-c",
+            config,
+        ],
+        "v2",
+    );
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("exiting with code 0"), "{text}");
+}
+
+/// `examples/blue-green/rehearse.sh` stops the sandbox it started: afterwards nothing listens
+/// on its port (before, it killed the subshell that ran `cargo run`, the server lived on, and
+/// the next run's "create" step updated the old sandbox's service). CORTADO_BIN points the
+/// script at this build's binary.
+#[test]
+fn rehearse_script_stops_its_sandbox() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    // Output to a file: a server left behind would hold a pipe open, and wait forever.
+    let log = std::env::temp_dir().join(format!("cortado-rehearse-{port}.log"));
+    let file = std::fs::File::create(&log).unwrap();
+    let status = Command::new("sh")
+        .arg(root.join("examples/blue-green/rehearse.sh"))
+        .env("CORTADO_BIN", env!("CARGO_BIN_EXE_cortado"))
+        .env("CORTADO_SANDBOX_PORT", port.to_string())
+        .stdout(file.try_clone().unwrap())
+        .stderr(file)
+        .status()
+        .expect("run rehearse.sh");
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    let _ = std::fs::remove_file(&log);
+    assert!(status.success(), "{text}");
+    // The server may take a moment to go after SIGTERM; it must go.
+    let stopped = (0..50).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_err()
+    });
+    assert!(
+        stopped,
+        "a sandbox still listens on port {port} after rehearse.sh"
     );
 }

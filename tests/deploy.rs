@@ -1554,6 +1554,136 @@ async fn bad_inputs_make_no_mutating_call() {
     assert_eq!(mutating(&sb.control().requests()), Vec::<String>::new());
 }
 
+/// The rules `validate` enforces because ECS does, each named with the AWS documentation page
+/// that states it. Each is a fixture of tests/fixtures/bad (where `validate` must refuse it,
+/// located: `bad_inputs_fail_with_located_messages`) with a `sandbox` file: the operation, the
+/// error code ECS answers and the text of its message. The sandbox must refuse the same
+/// definitions, or a rehearsal would accept what AWS rejects.
+const AWS_RULES: &[(&str, &str)] = &[
+    (
+        "aws-launch-type-with-capacity-provider-strategy",
+        "Amazon ECS API Reference, CreateService: launchType / capacityProviderStrategy (\"If a launchType is specified, the capacityProviderStrategy parameter must be omitted\")",
+    ),
+    (
+        "aws-fargate-ipc-mode",
+        "Amazon ECS Developer Guide, \"Amazon ECS task definition differences for Fargate\" (ipcMode is not valid)",
+    ),
+    (
+        "aws-fargate-pid-mode-host",
+        "Amazon ECS API Reference, RegisterTaskDefinition: pidMode (\"On Fargate for Linux containers, the only valid value is task\")",
+    ),
+    (
+        "aws-ipc-mode-empty-string",
+        "Amazon ECS API Reference, RegisterTaskDefinition: ipcMode (Valid Values: host | task | none)",
+    ),
+    (
+        "aws-memory-mb-suffix",
+        "Amazon ECS API Reference, RegisterTaskDefinition: memory (\"an integer using MiB ... or as a string using GB\")",
+    ),
+    (
+        "aws-fargate-container-links",
+        "Amazon ECS Developer Guide, \"Amazon ECS task definition differences for Fargate\" (links is not valid)",
+    ),
+    (
+        "task-fargate-bad-pair",
+        "Amazon ECS API Reference, RegisterTaskDefinition: memory (the values each Fargate cpu allows)",
+    ),
+    (
+        "task-fargate-bridge",
+        "Amazon ECS Developer Guide, \"Amazon ECS task definition differences for Fargate\" (networkMode awsvpc)",
+    ),
+];
+
+/// One ECS call to the sandbox as any client makes it (no SDK-side checks): the HTTP status
+/// and the JSON body.
+async fn ecs_call(sb: &Sandbox, op: &str, body: &Value) -> (u16, Value) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = sb.endpoint().trim_start_matches("http://").to_string();
+    let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let body = body.to_string();
+    let req = format!(
+        "POST / HTTP/1.1\r\nHost: {addr}\r\nX-Amz-Target: AmazonEC2ContainerServiceV20141113.{op}\r\nContent-Type: application/x-amz-json-1.1\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    let status = out
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let json = out
+        .split_once("\r\n\r\n")
+        .and_then(|(_, b)| serde_json::from_str(b).ok())
+        .unwrap_or(Value::Null);
+    (status, json)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sandbox_refuses_what_ecs_refuses() {
+    let sb = sandbox::start(sandbox::Options::default()).await.unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bad");
+    let mut with_file: Vec<String> = std::fs::read_dir(&root)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.join("sandbox").is_file())
+        .filter_map(|p| p.file_name()?.to_str().map(str::to_string))
+        .collect();
+    with_file.sort();
+    let mut named: Vec<String> = AWS_RULES.iter().map(|(n, _)| n.to_string()).collect();
+    named.sort();
+    assert_eq!(
+        with_file, named,
+        "every sandbox fixture is named with its AWS page"
+    );
+    ecs_call(
+        &sb,
+        "CreateCluster",
+        &serde_json::json!({"clusterName": "c"}),
+    )
+    .await;
+    let mut problems = Vec::new();
+    for (name, page) in AWS_RULES {
+        assert!(page.starts_with("Amazon ECS"), "{name}: {page}");
+        let dir = root.join(name);
+        let want: Vec<String> = std::fs::read_to_string(dir.join("sandbox"))
+            .unwrap()
+            .lines()
+            .map(str::to_string)
+            .collect();
+        let [op, code, message] = &want[..] else {
+            panic!("{name}: the sandbox file holds an operation, a code and a message");
+        };
+        let read = |f: &str| -> Value {
+            serde_json::from_str(&std::fs::read_to_string(dir.join(f)).unwrap()).unwrap()
+        };
+        let mut got = ecs_call(&sb, "RegisterTaskDefinition", &read("ecs-task-def.json")).await;
+        if op == "CreateService" {
+            assert_eq!(
+                got.0, 200,
+                "{name}: the task definition registers: {}",
+                got.1
+            );
+            let mut service = read("ecs-service-def.json");
+            service["cluster"] = "c".into();
+            service["serviceName"] = format!("s-{name}").into();
+            service["taskDefinition"] = got.1["taskDefinition"]["taskDefinitionArn"].clone();
+            got = ecs_call(&sb, "CreateService", &service).await;
+        }
+        let (status, body) = got;
+        let ok = status == 400
+            && body["__type"].as_str() == Some(code.as_str())
+            && body["message"]
+                .as_str()
+                .is_some_and(|m| m.contains(message.as_str()));
+        if !ok {
+            problems.push(format!("{name} ({page}): {op} answered {status} {body}"));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
 /// 33. `--suspend-auto-scaling --resume-auto-scaling`: the service's scalable target is
 ///     suspended (all three activities) while the deployment runs — read through
 ///     DescribeScalableTargets in mid-deploy — and resumed after it succeeded: the writes are

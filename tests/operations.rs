@@ -180,6 +180,17 @@ const INPUTS: &[Input] = &[
         "BatchGetImage",
         r#"{"repositoryName": "web", "imageIds": [{"imageTag": "v1"}]}"#,
     ),
+    // `cortado sandbox push`: a repository that exists already is ECR's
+    // RepositoryAlreadyExistsException, which push takes as "there".
+    fails(
+        "CreateRepository",
+        r#"{"repositoryName": "web"}"#,
+        "RepositoryAlreadyExistsException",
+    ),
+    ok(
+        "PutImage",
+        r#"{"repositoryName": "web", "imageTag": "v9", "imageManifest": "{\"schemaVersion\": 2, \"mediaType\": \"application/vnd.docker.distribution.manifest.v2+json\"}"}"#,
+    ),
     // ELBv2
     keep(
         "DescribeLoadBalancers",

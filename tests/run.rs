@@ -171,6 +171,41 @@ async fn run_exit_3_passes_the_code_on_with_command_and_env_overrides() {
     );
 }
 
+/// A plain one-off task, a migration with no fault in its tag, runs to completion on the
+/// sandbox (its command runs 5 virtual seconds, then exits 0), as it would on ECS: before,
+/// sandbox containers only exited with an `exit-` fault and this waited for its deadline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_a_plain_migration_completes_with_exit_0() {
+    let s = scenario().await;
+    let run = s
+        .cortado(
+            "v1",
+            &[
+                "run",
+                "--command",
+                "sh -c \"echo migrating\"",
+                "--timeout",
+                "60s",
+            ],
+        )
+        .await;
+    run.expect_code(0);
+    assert_eq!(
+        log_lines(&run),
+        [
+            "starting 123456789012.dkr.ecr.us-east-1.amazonaws.com/web:v1",
+            "command: sh -c echo migrating",
+            "exiting with code 0",
+        ],
+        "{}",
+        run.dump()
+    );
+    let r = result(&run);
+    assert_eq!(r["outcome"], "exited");
+    assert_eq!(r["container_exit_code"], 0);
+    assert_eq!(r["stop_code"], "EssentialContainerExited");
+}
+
 /// The image of the essential container of a task the sandbox ran.
 async fn task_image(s: &Scenario, task_arn: &str) -> String {
     let out = s

@@ -15,13 +15,22 @@ cd "$(dirname "$0")"
 PORT="${CORTADO_SANDBOX_PORT:-4578}"
 V2_TAG="${IMAGE_TAG:-v1}"
 unset IMAGE_TAG
-# The binary itself (not `cargo run`), so that stopping the sandbox stops the server.
-cargo build --quiet --locked
-BIN="${CARGO_TARGET_DIR:-$(cd ../.. && pwd)/target}/debug/cortado"
+# The binary itself (not `cargo run`), so that stopping the sandbox stops the server;
+# CORTADO_BIN runs that binary instead of building this checkout.
+BIN="${CORTADO_BIN:-}"
+if [ -z "$BIN" ]; then
+  cargo build --quiet --locked
+  BIN="${CARGO_TARGET_DIR:-$(cd ../.. && pwd)/target}/debug/cortado"
+fi
 cortado() { "$BIN" "$@"; }
+if curl -fs "http://127.0.0.1:$PORT/_sandbox/faults" >/dev/null 2>&1; then
+  echo "a sandbox already listens on port $PORT (stop it, or set CORTADO_SANDBOX_PORT)" >&2
+  exit 1
+fi
 "$BIN" sandbox serve --port "$PORT" --speed 60 --prepare ecspresso.yml &
 SERVER=$!
-trap 'kill $SERVER 2>/dev/null || true' EXIT INT TERM
+trap 'kill $SERVER 2>/dev/null || true; wait $SERVER 2>/dev/null || true' EXIT
+trap 'exit 130' INT TERM
 export AWS_ENDPOINT_URL="http://127.0.0.1:$PORT" AWS_ACCESS_KEY_ID=sandbox AWS_SECRET_ACCESS_KEY=sandbox
 for _ in $(seq 1 300); do
   kill -0 "$SERVER" 2>/dev/null || { echo "the sandbox did not start (is port $PORT taken? set CORTADO_SANDBOX_PORT)" >&2; exit 1; }

@@ -1,4 +1,5 @@
-//! ECR reads: an image's manifest, to tell whether it runs on ARM64 (`cortado cost`).
+//! ECR: an image's manifest, to tell whether it runs on ARM64 (`cortado cost`, `verify`), and
+//! putting a manifest under a tag (`cortado sandbox push`).
 
 use aws_sdk_ecr::types::ImageIdentifier;
 
@@ -97,6 +98,59 @@ impl Clients {
                 i.image_manifest()?.to_string(),
             ))
         }))
+    }
+}
+
+impl Clients {
+    /// Puts `manifest` into `image`'s repository under its tag (CreateRepository when the
+    /// repository is missing, then PutImage); returns the image digest ECR answers, or `None`
+    /// when that manifest already carries that tag.
+    pub async fn put_image(&self, image: &EcrImage, manifest: &str) -> Result<Option<String>> {
+        let subject = format!("repository {}", image.repository);
+        let created = self
+            .ecr
+            .create_repository()
+            .registry_id(&image.account)
+            .repository_name(&image.repository)
+            .send()
+            .await;
+        match created {
+            Ok(_) => {}
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_repository_already_exists_exception()) => {}
+            Err(e) => return Err(self.fail(&Call::of("ecr", "CreateRepository", subject), e)),
+        }
+        let call = Call::of(
+            "ecr",
+            "PutImage",
+            format!("image {}:{}", image.repository, image.reference),
+        );
+        let out = self
+            .ecr
+            .put_image()
+            .registry_id(&image.account)
+            .repository_name(&image.repository)
+            .image_tag(&image.reference)
+            .image_manifest(manifest)
+            .send()
+            .await;
+        match out {
+            Ok(o) => Ok(Some(
+                o.image()
+                    .and_then(|i| i.image_id())
+                    .and_then(|i| i.image_digest())
+                    .unwrap_or_default()
+                    .to_string(),
+            )),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_image_already_exists_exception()) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(self.fail(&call, e)),
+        }
     }
 }
 

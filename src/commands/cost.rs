@@ -244,10 +244,15 @@ fn text_of(lines: &[Line], total: f64, total_savings: f64, opts: &CostOptions) -
                 ));
             }
         }
-        out.push_str(&format!(
-            "with every available saving together: -{}/month (they overlap, so this is less than their sum)\n",
-            money(total_savings, opts)
-        ));
+        let available = lines.iter().flat_map(|l| &l.savings).any(|s| s.available);
+        if available {
+            out.push_str(&format!(
+                "with every available saving together: -{}/month (they overlap, so this is less than their sum)\n",
+                money(total_savings, opts)
+            ));
+        } else {
+            out.push_str("none of them is available yet: each says above what it needs first\n");
+        }
     }
     out
 }
@@ -276,4 +281,48 @@ fn json_of(lines: &[Line], total: f64, total_savings: f64, opts: &CostOptions) -
         "total_monthly_usd": round(total),
         "available_savings_monthly_usd": round(total_savings),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cost::{Arch, Shape};
+
+    fn line(available: bool) -> Line {
+        let shape = Shape {
+            cpu: 256,
+            memory: 512,
+            arch: Arch::X86,
+            desired: 1,
+            spot_share: 0.0,
+        };
+        Line {
+            service: "web".into(),
+            cluster: "c".into(),
+            region: "us-east-1".into(),
+            shape: Some(shape.clone()),
+            monthly: Some(9.01),
+            savings: vec![Saving {
+                kind: "arm64",
+                monthly: 1.8,
+                detail: "runtimePlatform.cpuArchitecture ARM64".into(),
+                available,
+                to: shape,
+            }],
+            note: None,
+        }
+    }
+
+    /// With savings listed but none available, the text says so rather than "-$0.00/month".
+    #[test]
+    fn no_available_saving_is_said_not_summed_to_zero() {
+        let text = text_of(&[line(false)], 9.01, 0.0, &CostOptions::default());
+        assert!(!text.contains("-$0.00/month"), "{text}");
+        assert!(text.contains("none of them is available yet"), "{text}");
+        let text = text_of(&[line(true)], 9.01, 1.8, &CostOptions::default());
+        assert!(
+            text.contains("with every available saving together: -$1.80/month"),
+            "{text}"
+        );
+    }
 }

@@ -14,6 +14,7 @@ pub mod render;
 pub mod revisions;
 pub mod rollback;
 pub mod run;
+pub mod sandbox;
 pub mod scale;
 pub mod session;
 pub mod status;

@@ -423,14 +423,10 @@ fn load_local(
     };
     let mut config = crate::config::load(&ctx, path)?;
     if let Some(f) = task_def {
-        let abs = if f.is_absolute() {
-            f.to_path_buf()
-        } else {
-            std::env::current_dir()
-                .map_err(|e| Error::io(f, &e, "finding the current folder for"))?
-                .join(f)
-        };
-        config.task_definition = Some(abs);
+        // Read from the current folder, as given; a file that cannot be read is the flag's
+        // error, not the config's task_definition line.
+        crate::settings::flag_file("task-def", "task definition", f)?;
+        config.task_definition = Some(f.to_path_buf());
     }
     let ctx = crate::render::plugins::with_plugins(&ctx, &config, &session::lookups(settings))?;
     let local = crate::deploy::local::load(&ctx, config)?;

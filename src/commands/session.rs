@@ -136,6 +136,7 @@ pub async fn connect(settings: &Settings, locals: &[Local], printer: &Printer) -
     let sb = sandbox::start(sandbox::Options {
         speed,
         region: region.clone(),
+        account: sandbox_account(locals),
         throttle: if settings.sandbox_throttle {
             sandbox::Throttle::Aws
         } else {
@@ -171,9 +172,60 @@ pub async fn connect(settings: &Settings, locals: &[Local], printer: &Printer) -
     })
 }
 
+/// The account a sandbox stands in for: the one the first config's definitions name (an ECR
+/// image's registry, a role, target group or secret ARN), so that its images are the
+/// sandbox's own registry's; else the sandbox's default. A sandbox is one account: images of
+/// another account's registry are not its own (they pull, and `verify` cannot see them).
+pub fn sandbox_account(locals: &[Local]) -> String {
+    locals
+        .iter()
+        .find_map(account_of)
+        .unwrap_or_else(|| sandbox::Options::default().account)
+}
+
+/// The AWS account a config's definitions name, if any.
+fn account_of(l: &Local) -> Option<String> {
+    let twelve =
+        |s: &str| (s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())).then(|| s.to_string());
+    let images = l
+        .task
+        .container_definitions()
+        .iter()
+        .filter_map(|c| c.image());
+    let from_images = images
+        .filter_map(|i| i.split_once(".dkr.ecr.").map(|(account, _)| account))
+        .find_map(twelve);
+    from_images.or_else(|| {
+        let arns = [l.task.execution_role_arn(), l.task.task_role_arn()]
+            .into_iter()
+            .flatten()
+            .map(str::to_string)
+            .chain(l.service.iter().flat_map(|s| {
+                s.load_balancers()
+                    .iter()
+                    .filter_map(|lb| lb.target_group_arn().map(str::to_string))
+            }))
+            .collect::<Vec<_>>();
+        arns.iter()
+            .filter(|a| a.starts_with("arn:"))
+            .find_map(|a| a.split(':').nth(4).and_then(twelve))
+    })
+}
+
+/// The places a config's containers read secrets from (`secrets[].valueFrom`).
+fn secret_sources(l: &Local) -> Vec<crate::commands::verify::SecretSource> {
+    l.task
+        .container_definitions()
+        .iter()
+        .flat_map(|c| c.secrets())
+        .map(|s| crate::commands::verify::SecretSource::of(s.value_from()))
+        .collect()
+}
+
 /// What a config needs to exist in the sandbox: its cluster, the target groups its service
 /// definition names (with the alternate target groups and listener rules of blue/green load
-/// balancers), and the images its task definition runs.
+/// balancers), the images its task definition runs, its log groups and roles, and the SSM
+/// parameters (and Secrets Manager secrets) its containers' secrets read.
 pub fn prepare_for(l: &Local) -> sandbox::Prepare {
     let target_groups: Vec<String> = l
         .service
@@ -241,6 +293,14 @@ pub fn prepare_for(l: &Local) -> sandbox::Prepare {
         .filter(|r| !r.is_empty())
         .map(str::to_string)
         .collect();
+    use crate::commands::verify::SecretSource;
+    let (mut parameters, mut secrets) = (Vec::new(), Vec::new());
+    for source in secret_sources(l) {
+        match source {
+            SecretSource::Ssm(name) => parameters.push(name),
+            SecretSource::SecretsManager(arn) => secrets.push(arn),
+        }
+    }
     sandbox::Prepare {
         cluster: l.config.cluster.clone(),
         service: l.config.service.clone(),
@@ -250,6 +310,8 @@ pub fn prepare_for(l: &Local) -> sandbox::Prepare {
         blue_green,
         log_groups,
         roles,
+        parameters,
+        secrets,
     }
 }
 

@@ -9,9 +9,10 @@ pub fn parse_cpu(text: &str) -> Option<u32> {
     parse_units(text, &["vcpu"], 1024)
 }
 
-/// MiB from "1024", "1 GB", "1gb", "512 MiB", "512MB".
+/// MiB from "1024", "1 GB", "1GB": the forms the RegisterTaskDefinition reference documents
+/// (a number of MiB, or GB). ECS reads no MB, MiB or GiB suffix, so neither does this.
 pub fn parse_memory(text: &str) -> Option<u32> {
-    parse_units(text, &["gb", "gib"], 1024).or_else(|| parse_units(text, &["mb", "mib"], 1))
+    parse_units(text, &["gb"], 1024)
 }
 
 /// A plain number, or a number followed by one of `units` (case-insensitive) times `scale`.
@@ -84,7 +85,9 @@ mod tests {
         assert_eq!(parse_memory("1 GB"), Some(1024));
         assert_eq!(parse_memory("2GB"), Some(2048));
         assert_eq!(parse_memory("0.5 GB"), Some(512));
-        assert_eq!(parse_memory("512 MiB"), Some(512));
+        assert_eq!(parse_memory("512 MiB"), None);
+        assert_eq!(parse_memory("4096MB"), None);
+        assert_eq!(parse_memory("2 GiB"), None);
         assert_eq!(parse_memory("-1 GB"), None);
         assert_eq!(parse_memory("GB"), None);
     }

@@ -20,6 +20,8 @@ use super::{Loaded, fargate};
 use crate::error::{Diagnostic, Location, did_you_mean};
 use crate::render::Document;
 
+mod unsupported;
+
 /// A loaded definition and its document: enough to point at a JSON pointer of it.
 struct Src<'a, T> {
     loaded: &'a Loaded<T>,
@@ -59,6 +61,7 @@ pub fn validate(
     family(&t, td, &mut out);
     containers(&t, td, &mut out);
     enums(&t, td, svc.as_ref().map(|(s, src)| (*s, src)), &mut out);
+    let size = sizes(&t, td, &mut out);
 
     let on_fargate_task = td
         .requires_compatibilities()
@@ -79,7 +82,8 @@ pub fn validate(
         );
     }
     if on_fargate_task || fargate_service.is_some() {
-        fargate_rules(&t, td, &mut out);
+        fargate_rules(&t, td, size, &mut out);
+        unsupported::on_fargate(&t, &mut out);
     }
     let awsvpc = td.network_mode() == Some(&NetworkMode::Awsvpc);
     if awsvpc {
@@ -87,6 +91,7 @@ pub fn validate(
     }
     memory_sum(&t, td, &mut out);
     if let Some((s, src)) = &svc {
+        launch_type_or_strategy(s, src, &mut out);
         load_balancers(&t, td, s, src, &mut out);
         deployment(s, src, &mut out);
         if awsvpc {
@@ -204,7 +209,8 @@ fn containers(
     }
 }
 
-/// Enum values the SDK does not know (a typo would otherwise reach the API).
+/// Enum values the SDK does not know (a typo, or an empty string, would otherwise reach the
+/// API, which refuses it: `"" is not a valid value for pidMode`).
 fn enums(
     t: &Src<'_, RegisterTaskDefinitionInput>,
     td: &RegisterTaskDefinitionInput,
@@ -212,17 +218,43 @@ fn enums(
     out: &mut Vec<Diagnostic>,
 ) {
     let mut check = |value: &str, known: &[&str], what: &str, location: Location| {
-        if !known.contains(&value) {
-            let hint = match did_you_mean(value, known.iter().copied()) {
-                Some(m) => format!("did you mean \"{m}\"?"),
-                None => format!("use one of: {}", known.join(", ")),
-            };
-            out.push(
-                Diagnostic::error(format!("unknown {what} \"{value}\""))
-                    .at(location)
-                    .hint(hint),
-            );
+        if known.contains(&value) {
+            return;
         }
+        let one_of = known.join(", ");
+        let d = if value.is_empty() {
+            Diagnostic::error(format!(
+                "{what} is an empty string, which ECS refuses (\"\" is not a valid value for {what})"
+            ))
+            .hint(format!("remove the key to leave it unset, or use one of: {one_of}"))
+        } else {
+            Diagnostic::error(format!("unknown {what} \"{value}\"")).hint(
+                match did_you_mean(value, known.iter().copied()) {
+                    Some(m) => format!("did you mean \"{m}\"?"),
+                    None => format!("use one of: {one_of}"),
+                },
+            )
+        };
+        out.push(d.at(location));
+    };
+    task_enums(t, td, &mut check);
+    let Some((s, src)) = svc else {
+        return;
+    };
+    service_enums(s, src, &mut check);
+}
+
+/// A check of one enum value: the value, the values the API knows, its name, where it is.
+type EnumCheck<'a> = dyn FnMut(&str, &[&str], &str, Location) + 'a;
+
+fn task_enums(
+    t: &Src<'_, RegisterTaskDefinitionInput>,
+    td: &RegisterTaskDefinitionInput,
+    check: &mut EnumCheck<'_>,
+) {
+    use aws_sdk_ecs::types::{
+        ApplicationProtocol, ContainerCondition, CpuArchitecture, IpcMode, LogDriver, OsFamily,
+        PidMode, TransportProtocol,
     };
     if let Some(m) = td.network_mode() {
         check(
@@ -232,17 +264,65 @@ fn enums(
             t.at("/networkMode"),
         );
     }
-    for (i, c) in td.requires_compatibilities().iter().enumerate() {
-        check(
-            c.as_str(),
-            Compatibility::values(),
-            "compatibility",
-            t.at(&format!("/requiresCompatibilities/{i}")),
-        );
+    if let Some(m) = td.ipc_mode() {
+        check(m.as_str(), IpcMode::values(), "ipcMode", t.at("/ipcMode"));
     }
-    let Some((s, src)) = svc else {
-        return;
-    };
+    if let Some(m) = td.pid_mode() {
+        check(m.as_str(), PidMode::values(), "pidMode", t.at("/pidMode"));
+    }
+    for (i, c) in td.requires_compatibilities().iter().enumerate() {
+        let at = t.at(&format!("/requiresCompatibilities/{i}"));
+        check(c.as_str(), Compatibility::values(), "compatibility", at);
+    }
+    if let Some(rp) = td.runtime_platform() {
+        if let Some(a) = rp.cpu_architecture() {
+            let at = t.at("/runtimePlatform/cpuArchitecture");
+            check(a.as_str(), CpuArchitecture::values(), "cpuArchitecture", at);
+        }
+        if let Some(f) = rp.operating_system_family() {
+            let at = t.at("/runtimePlatform/operatingSystemFamily");
+            check(f.as_str(), OsFamily::values(), "operatingSystemFamily", at);
+        }
+    }
+    for (i, c) in td.container_definitions().iter().enumerate() {
+        let p = format!("/containerDefinitions/{i}");
+        for (j, pm) in c.port_mappings().iter().enumerate() {
+            if let Some(proto) = pm.protocol() {
+                let at = t.at(&format!("{p}/portMappings/{j}/protocol"));
+                check(proto.as_str(), TransportProtocol::values(), "protocol", at);
+            }
+            if let Some(proto) = pm.app_protocol() {
+                let at = t.at(&format!("{p}/portMappings/{j}/appProtocol"));
+                check(
+                    proto.as_str(),
+                    ApplicationProtocol::values(),
+                    "appProtocol",
+                    at,
+                );
+            }
+        }
+        if let Some(driver) = c.log_configuration().map(|l| l.log_driver()) {
+            let at = t.at(&format!("{p}/logConfiguration/logDriver"));
+            check(driver.as_str(), LogDriver::values(), "logDriver", at);
+        }
+        for (j, d) in c.depends_on().iter().enumerate() {
+            let at = t.at(&format!("{p}/dependsOn/{j}/condition"));
+            check(
+                d.condition().as_str(),
+                ContainerCondition::values(),
+                "dependsOn condition",
+                at,
+            );
+        }
+    }
+}
+
+fn service_enums(
+    s: &CreateServiceInput,
+    src: &Src<'_, CreateServiceInput>,
+    check: &mut EnumCheck<'_>,
+) {
+    use aws_sdk_ecs::types::{AssignPublicIp, PropagateTags, SchedulingStrategy};
     if let Some(l) = s.launch_type() {
         check(
             l.as_str(),
@@ -251,49 +331,79 @@ fn enums(
             src.at("/launchType"),
         );
     }
+    if let Some(st) = s.scheduling_strategy() {
+        let at = src.at("/schedulingStrategy");
+        check(
+            st.as_str(),
+            SchedulingStrategy::values(),
+            "schedulingStrategy",
+            at,
+        );
+    }
+    if let Some(p) = s.propagate_tags() {
+        check(
+            p.as_str(),
+            PropagateTags::values(),
+            "propagateTags",
+            src.at("/propagateTags"),
+        );
+    }
+    if let Some(a) = s
+        .network_configuration()
+        .and_then(|n| n.awsvpc_configuration())
+        .and_then(|a| a.assign_public_ip())
+    {
+        let at = src.at("/networkConfiguration/awsvpcConfiguration/assignPublicIp");
+        check(a.as_str(), AssignPublicIp::values(), "assignPublicIp", at);
+    }
     if let Some(c) = s.deployment_controller() {
+        let at = src.at("/deploymentController/type");
         check(
             c.r#type().as_str(),
             DeploymentControllerType::values(),
             "deploymentController type",
-            src.at("/deploymentController/type"),
+            at,
         );
     }
     let Some(dc) = s.deployment_configuration() else {
         return;
     };
     if let Some(strategy) = dc.strategy() {
+        let at = src.at("/deploymentConfiguration/strategy");
         check(
             strategy.as_str(),
             DeploymentStrategy::values(),
             "deployment strategy",
-            src.at("/deploymentConfiguration/strategy"),
+            at,
         );
     }
     for (i, hook) in dc.lifecycle_hooks().iter().enumerate() {
         let p = format!("/deploymentConfiguration/lifecycleHooks/{i}");
         if let Some(t) = hook.target_type() {
+            let at = src.at(&format!("{p}/targetType"));
             check(
                 t.as_str(),
                 DeploymentLifecycleHookTargetType::values(),
                 "lifecycle hook targetType",
-                src.at(&format!("{p}/targetType")),
+                at,
             );
         }
         for (j, stage) in hook.lifecycle_stages().iter().enumerate() {
+            let at = src.at(&format!("{p}/lifecycleStages/{j}"));
             check(
                 stage.as_str(),
                 DeploymentLifecycleHookStage::values(),
                 "lifecycle stage",
-                src.at(&format!("{p}/lifecycleStages/{j}")),
+                at,
             );
         }
         if let Some(a) = hook.timeout_configuration().and_then(|t| t.action()) {
+            let at = src.at(&format!("{p}/timeoutConfiguration/action"));
             check(
                 a.as_str(),
                 DeploymentLifecycleHookAction::values(),
                 "lifecycle hook timeout action",
-                src.at(&format!("{p}/timeoutConfiguration/action")),
+                at,
             );
         }
     }
@@ -319,9 +429,54 @@ fn fargate_launch(
         })
 }
 
+/// Task-level cpu and memory in the forms the RegisterTaskDefinition reference documents: CPU
+/// units ("1024") or vCPUs ("1 vCPU", "1 vcpu"); MiB ("1024") or GB ("1GB", "1 GB"). Any
+/// other text ("4096MB", "2 GiB") ECS refuses, on every launch type. Hands on the parsed
+/// values (CPU units, MiB) of those that are valid.
+fn sizes(
+    t: &Src<'_, RegisterTaskDefinitionInput>,
+    td: &RegisterTaskDefinitionInput,
+    out: &mut Vec<Diagnostic>,
+) -> (Option<u32>, Option<u32>) {
+    let cpu = td.cpu().and_then(|text| {
+        let parsed = fargate::parse_cpu(text);
+        if parsed.is_none() {
+            out.push(
+                Diagnostic::error(format!("cpu \"{text}\" is not a CPU size ECS understands"))
+                    .at(t.at("/cpu"))
+                    .hint("write CPU units (\"256\", \"1024\") or vCPUs (\"0.25 vCPU\", \"1 vCPU\"), as the RegisterTaskDefinition reference documents"),
+            );
+        }
+        parsed
+    });
+    let memory = td.memory().and_then(|text| {
+        let parsed = fargate::parse_memory(text);
+        if parsed.is_none() {
+            out.push(
+                Diagnostic::error(format!("memory \"{text}\" is not a size ECS understands"))
+                    .at(t.at("/memory"))
+                    .hint("write MiB as a plain number (\"2048\") or GB (\"2GB\", \"2 GB\"), as the RegisterTaskDefinition reference documents; ECS reads no MB or MiB suffix"),
+            );
+        }
+        parsed
+    });
+    (cpu, memory)
+}
+
+/// Whether the document has `pointer` at all (a value of the wrong type was reported by the
+/// decoder and left out of the SDK value: it is there, only wrong).
+fn written(t: &Src<'_, RegisterTaskDefinitionInput>, pointer: &str) -> bool {
+    t.doc
+        .value
+        .pointer(&t.loaded.doc_pointer(pointer))
+        .is_some_and(|v| !v.is_null())
+}
+
+/// Fargate's network mode and task sizes, from [`sizes`]' parsed cpu and memory.
 fn fargate_rules(
     t: &Src<'_, RegisterTaskDefinitionInput>,
     td: &RegisterTaskDefinitionInput,
+    (cpu, memory): (Option<u32>, Option<u32>),
     out: &mut Vec<Diagnostic>,
 ) {
     match td.network_mode() {
@@ -343,68 +498,53 @@ fn fargate_rules(
         ),
     }
     let cpu_sizes = fargate::CPU_SIZES.map(|c| c.to_string()).join(", ");
-    let cpu = match td.cpu() {
-        None => {
-            out.push(
-                Diagnostic::error(
-                    "Fargate tasks need a task-level cpu; the task definition sets none",
-                )
+    if !written(t, "/cpu") {
+        out.push(
+            Diagnostic::error("Fargate tasks need a task-level cpu; the task definition sets none")
                 .at(t.at(""))
                 .hint(format!(
                     "add \"cpu\": \"256\" (one of {cpu_sizes} CPU units, or e.g. \"0.5 vCPU\")"
                 )),
-            );
-            None
-        }
-        Some(text) => match fargate::parse_cpu(text) {
-            Some(c) if fargate::CPU_SIZES.contains(&c) => Some(c),
-            _ => {
-                out.push(
-                    Diagnostic::error(format!("cpu \"{text}\" is not a Fargate CPU size"))
-                        .at(t.at("/cpu"))
-                        .hint(format!(
-                            "use one of {cpu_sizes} (CPU units; 1024 = \"1 vCPU\")"
-                        )),
-                );
-                None
-            }
-        },
-    };
-    let memory = match td.memory() {
-        None => {
+        );
+    }
+    let cpu = cpu.filter(|c| {
+        let ok = fargate::CPU_SIZES.contains(c);
+        if !ok {
             out.push(
-                Diagnostic::error(
-                    "Fargate tasks need a task-level memory; the task definition sets none",
-                )
-                .at(t.at(""))
-                .hint(match cpu {
-                    Some(c) => format!(
-                        "add \"memory\" with one of {} MiB for cpu {c}",
-                        fargate::describe_sizes(&fargate::memory_sizes(c))
-                    ),
-                    None => "add \"memory\": \"512\" (MiB, or e.g. \"1 GB\")".to_string(),
-                }),
+                Diagnostic::error(format!(
+                    "cpu \"{}\" is not a Fargate CPU size",
+                    td.cpu().unwrap_or_default()
+                ))
+                .at(t.at("/cpu"))
+                .hint(format!(
+                    "use one of {cpu_sizes} (CPU units; 1024 = \"1 vCPU\")"
+                )),
             );
-            None
         }
-        Some(text) => {
-            let parsed = fargate::parse_memory(text);
-            if parsed.is_none() {
-                out.push(
-                    Diagnostic::error(format!("memory \"{text}\" is not a size ECS understands"))
-                        .at(t.at("/memory"))
-                        .hint("write MiB (\"2048\") or GB (\"2 GB\")"),
-                );
-            }
-            parsed.map(|m| (m, text))
-        }
-    };
-    if let (Some(c), Some((m, text))) = (cpu, memory) {
+        ok
+    });
+    if !written(t, "/memory") {
+        out.push(
+            Diagnostic::error(
+                "Fargate tasks need a task-level memory; the task definition sets none",
+            )
+            .at(t.at(""))
+            .hint(match cpu {
+                Some(c) => format!(
+                    "add \"memory\" with one of {} MiB for cpu {c}",
+                    fargate::describe_sizes(&fargate::memory_sizes(c))
+                ),
+                None => "add \"memory\": \"512\" (MiB, or e.g. \"1 GB\")".to_string(),
+            }),
+        );
+    }
+    if let (Some(c), Some(m)) = (cpu, memory) {
         let sizes = fargate::memory_sizes(c);
         if !sizes.contains(&m) {
             out.push(
                 Diagnostic::error(format!(
-                    "memory \"{text}\" ({m} MiB) is not valid with cpu {c} on Fargate"
+                    "memory \"{}\" ({m} MiB) is not valid with cpu {c} on Fargate",
+                    td.memory().unwrap_or_default()
                 ))
                 .at(t.at("/memory"))
                 .hint(format!(
@@ -413,6 +553,27 @@ fn fargate_rules(
                 )),
             );
         }
+    }
+}
+
+/// CreateService (and RunTask) take a launch type or a capacity provider strategy, not both:
+/// "Specifying both a launch type and capacity provider strategy is not supported".
+fn launch_type_or_strategy(
+    s: &CreateServiceInput,
+    src: &Src<'_, CreateServiceInput>,
+    out: &mut Vec<Diagnostic>,
+) {
+    if let Some(launch) = s.launch_type()
+        && !s.capacity_provider_strategy().is_empty()
+    {
+        out.push(
+            Diagnostic::error(format!(
+                "the service sets both launchType {} and a capacityProviderStrategy, which ECS refuses",
+                launch.as_str()
+            ))
+            .at(src.key("/capacityProviderStrategy"))
+            .hint("keep one: remove launchType to place tasks by the capacity provider strategy (FARGATE / FARGATE_SPOT), or remove capacityProviderStrategy (AWS: CreateService, \"launchType\" and \"capacityProviderStrategy\")"),
+        );
     }
 }
 
@@ -1211,6 +1372,199 @@ mod tests {
                 .replace("\"memory\": \"512\"", &format!("\"memory\": \"{memory}\""));
             assert!(run(&t, None).is_empty(), "{cpu} {memory}");
         }
+    }
+
+    /// RegisterTaskDefinition reference, `memory` and `cpu`: MiB or GB, CPU units or vCPUs;
+    /// "4096MB" is neither, on any launch type.
+    #[test]
+    fn sizes_in_the_documented_forms_only() {
+        let t = FARGATE_TASK
+            .replace("\"512\"", "\"4096MB\"")
+            .replace("\"256\"", "\"1024\"");
+        one(
+            &run(&t, None),
+            "memory \"4096MB\" is not a size ECS understands",
+            "task.json",
+            &t,
+            "\"4096MB\"",
+        );
+        let t = TASK.replace(
+            "\"family\": \"web\",",
+            "\"family\": \"web\", \"memory\": \"2 GiB\",",
+        );
+        one(
+            &run(&t, None),
+            "memory \"2 GiB\" is not a size",
+            "task.json",
+            &t,
+            "\"2 GiB\"",
+        );
+        let t = TASK.replace(
+            "\"family\": \"web\",",
+            "\"family\": \"web\", \"cpu\": \"2 cores\",",
+        );
+        one(
+            &run(&t, None),
+            "cpu \"2 cores\" is not a CPU size",
+            "task.json",
+            &t,
+            "\"2 cores\"",
+        );
+    }
+
+    /// A number where ECS wants a string is one error (the decoder's), not also "sets none".
+    #[test]
+    fn cpu_as_a_number_is_one_error() {
+        let text = FARGATE_TASK.replace("\"cpu\": \"256\"", "\"cpu\": 512");
+        let td = doc_named("task.json", &text);
+        let t = task_definition(&td);
+        assert_eq!(t.diagnostics.len(), 1, "{:#?}", t.diagnostics);
+        assert!(t.diagnostics[0].message.contains("wrong type for cpu"));
+        let found = validate((&t, &td), None);
+        assert!(found.is_empty(), "{found:#?}");
+    }
+
+    /// "Amazon ECS task definition differences for Fargate": ipcMode is not valid; the
+    /// RegisterTaskDefinition reference: on Fargate pidMode can only be "task".
+    #[test]
+    fn fargate_refuses_ipc_mode_and_host_pid_mode() {
+        let with = |extra: &str| {
+            FARGATE_TASK.replace(
+                "\"family\": \"web\",",
+                &format!("\"family\": \"web\", {extra}"),
+            )
+        };
+        let t = with("\"ipcMode\": \"host\",");
+        one(
+            &run(&t, None),
+            "Fargate tasks do not support ipcMode",
+            "task.json",
+            &t,
+            "\"host\"",
+        );
+        let t = with("\"pidMode\": \"host\",");
+        one(
+            &run(&t, None),
+            "Fargate tasks do not support pidMode \"host\"",
+            "task.json",
+            &t,
+            "\"host\"",
+        );
+        assert!(run(&with("\"pidMode\": \"task\","), None).is_empty());
+        // On EC2 both are fine.
+        let ec2 = TASK.replace(
+            "\"family\": \"web\",",
+            "\"family\": \"web\", \"ipcMode\": \"host\", \"pidMode\": \"host\",",
+        );
+        assert!(run(&ec2, None).is_empty());
+    }
+
+    /// An empty string in an enum member reaches the API as "" and is refused there.
+    #[test]
+    fn empty_enum_strings_are_errors() {
+        let t = TASK.replace(
+            "\"family\": \"web\",",
+            "\"family\": \"web\", \"ipcMode\": \"\",",
+        );
+        let d = one(
+            &run(&t, None),
+            "ipcMode is an empty string, which ECS refuses",
+            "task.json",
+            &t,
+            "\"\"",
+        );
+        assert!(d.hint.unwrap().contains("host, none, task"));
+        let t = TASK.replace("\"image\": \"nginx:1\"", "\"image\": \"nginx:1\", \"portMappings\": [{\"containerPort\": 80, \"protocol\": \"\"}]");
+        one(
+            &run(&t, None),
+            "protocol is an empty string",
+            "task.json",
+            &t,
+            "\"\"",
+        );
+        let s = SERVICE.replace(
+            "\"launchType\": \"FARGATE\",",
+            "\"launchType\": \"FARGATE\", \"propagateTags\": \"\",",
+        );
+        one(
+            &run(FARGATE_TASK, Some(&s)),
+            "propagateTags is an empty string",
+            "service.json",
+            &s,
+            "\"\"",
+        );
+    }
+
+    /// "Amazon ECS task definition differences for Fargate": container parameters Fargate
+    /// does not support; empty lists and `false` (describe output) are fine.
+    #[test]
+    fn fargate_refuses_what_it_does_not_support() {
+        let container = |extra: &str| {
+            FARGATE_TASK.replace(
+                "\"image\": \"nginx:1\",",
+                &format!("\"image\": \"nginx:1\", {extra}"),
+            )
+        };
+        for (extra, what, at) in [
+            (
+                "\"links\": [\"db\"],",
+                "links (container \"app\")",
+                "[\"db\"]",
+            ),
+            ("\"privileged\": true,", "privileged", "true"),
+            (
+                "\"dnsServers\": [\"10.0.0.2\"],",
+                "dnsServers",
+                "[\"10.0.0.2\"]",
+            ),
+            (
+                "\"linuxParameters\": {\"sharedMemorySize\": 64},",
+                "linuxParameters.sharedMemorySize",
+                "64",
+            ),
+            (
+                "\"linuxParameters\": {\"capabilities\": {\"add\": [\"CAP_SYS_PTRACE\", \"NET_ADMIN\"]}},",
+                "adding the capability NET_ADMIN",
+                "\"NET_ADMIN\"",
+            ),
+            (
+                "\"resourceRequirements\": [{\"type\": \"GPU\", \"value\": \"1\"}],",
+                "GPUs",
+                "{\"type\": \"GPU\"",
+            ),
+        ] {
+            let t = container(extra);
+            let d = one(&run(&t, None), what, "task.json", &t, at);
+            assert!(
+                d.hint.unwrap().contains("differences for Fargate"),
+                "{extra}"
+            );
+        }
+        let quiet = container(
+            "\"links\": [], \"privileged\": false, \"dnsServers\": [], \"linuxParameters\": {\"capabilities\": {\"add\": [\"CAP_SYS_PTRACE\"]}},",
+        );
+        assert!(run(&quiet, None).is_empty());
+    }
+
+    /// CreateService reference: a launch type or a capacity provider strategy, not both.
+    #[test]
+    fn launch_type_and_capacity_provider_strategy_exclude_each_other() {
+        let s = SERVICE.replace(
+            "\"launchType\": \"FARGATE\",",
+            "\"launchType\": \"FARGATE\",\n  \"capacityProviderStrategy\": [{\"capacityProvider\": \"FARGATE_SPOT\", \"weight\": 1}],",
+        );
+        one(
+            &run(FARGATE_TASK, Some(&s)),
+            "both launchType FARGATE and a capacityProviderStrategy",
+            "service.json",
+            &s,
+            "\"capacityProviderStrategy\"",
+        );
+        let s = SERVICE.replace(
+            "\"launchType\": \"FARGATE\",",
+            "\"capacityProviderStrategy\": [{\"capacityProvider\": \"FARGATE_SPOT\", \"weight\": 1}],",
+        );
+        assert!(run(FARGATE_TASK, Some(&s)).is_empty());
     }
 
     #[test]

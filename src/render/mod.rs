@@ -226,19 +226,27 @@ pub fn load_str(ctx: &RenderContext, path: &Path, source: String) -> Result<Docu
         Format::Jsonnet => (jsonnet::evaluate(ctx, path, &source)?, true),
         _ => (source.clone(), false),
     };
-    let template = template::render(&input, &ctx.funcs).map_err(|e| {
-        let mut d = Diagnostic::error(e.message.clone());
-        d.hint = e.hint.clone();
-        // The kind is the template's (an AWS error behind a plugin function stays one).
-        if is_generated {
-            d.message = format!("{} (in the JSON produced by the Jsonnet file)", d.message);
-            Error::new(e.kind, d.at(Location::file(path)))
-        } else {
-            Error::new(
-                e.kind,
-                d.at(Location::from_offset(path, &source, e.offset, e.len)),
-            )
-        }
+    let template = template::render(&input, &ctx.funcs).map_err(|first| {
+        let diagnostics = first
+            .all()
+            .map(|e| {
+                let mut d = Diagnostic::error(e.message.clone());
+                d.hint = e.hint.clone();
+                if is_generated {
+                    d.message = format!("{} (in the JSON produced by the Jsonnet file)", d.message);
+                    d.at(Location::file(path))
+                } else {
+                    d.at(Location::from_offset(path, &source, e.offset, e.len))
+                }
+            })
+            .collect();
+        // An AWS error behind a plugin function stays one, wherever it comes in the file.
+        let kind = first
+            .all()
+            .map(|e| e.kind)
+            .find(|k| *k != crate::error::ErrorKind::BadInput)
+            .unwrap_or(first.kind);
+        Error { kind, diagnostics }
     })?;
     let mut doc = Document {
         path: path.to_path_buf(),

@@ -9,6 +9,7 @@ use std::collections::BTreeSet;
 use serde_json::{Map, Value, json};
 
 use super::api::ApiError;
+use super::taskdef;
 use super::util::{Get, client, invalid, ts};
 use super::world::{
     Binding, Deployment, Revision, Service, ServiceDeployment, Task, World, cb_threshold,
@@ -17,6 +18,10 @@ use super::world::{
 
 /// Tasks per service the sandbox accepts (ECS's default quota).
 const MAX_DESIRED: i64 = 5000;
+
+/// How long (virtual seconds after RUNNING) a one-off task's command runs when no fault of
+/// its image says otherwise; then it exits 0.
+pub const ONE_OFF_RUN: f64 = 5.0;
 
 fn not_found_cluster() -> ApiError {
     ApiError::client("ClusterNotFoundException", "Cluster not found.")
@@ -33,24 +38,6 @@ fn not_active() -> ApiError {
 /// Last path segment of an ARN-or-name.
 fn short(s: &str) -> &str {
     s.rsplit('/').next().unwrap_or(s)
-}
-
-/// `0.25 vCPU` -> `256`, `1 GB` -> `1024`, numbers kept as strings.
-fn normalize_units(v: &Value, unit: &str) -> Option<String> {
-    let raw = match v {
-        Value::String(s) => s.trim().to_string(),
-        Value::Number(n) => n.to_string(),
-        _ => return None,
-    };
-    let lower = raw.to_ascii_lowercase();
-    let num = lower.trim_end_matches(unit).trim_end_matches("gb").trim();
-    if lower.ends_with(unit) || lower.ends_with("gb") {
-        num.parse::<f64>()
-            .ok()
-            .map(|f| format!("{}", (f * 1024.0).round() as i64))
-    } else {
-        Some(raw)
-    }
 }
 
 fn tags_of(v: &Value) -> Vec<Value> {
@@ -276,23 +263,15 @@ impl World {
             return Err(client(format!("Invalid networkMode '{network_mode}'.")));
         }
         let requires = body.str_list("requiresCompatibilities")?;
-        let cpu = body.get("cpu").and_then(|v| normalize_units(v, "vcpu"));
-        let memory = body.get("memory").and_then(|v| normalize_units(v, "gb"));
+        let sizes = taskdef::sizes(body)?;
+        taskdef::namespace_modes(body)?;
         if requires.iter().any(|r| r == "FARGATE") {
-            if network_mode != "awsvpc" {
-                return Err(client("Fargate only supports network mode 'awsvpc'."));
-            }
-            if cpu.is_none() {
-                return Err(client(
-                    "Fargate requires that 'cpu' be defined at the task level.",
-                ));
-            }
-            if memory.is_none() {
-                return Err(client(
-                    "Fargate requires that 'memory' be defined at the task level.",
-                ));
-            }
+            taskdef::fargate(body, &network_mode, sizes)?;
         }
+        taskdef::container_memory(body, sizes.memory)?;
+        // "0.25 vCPU" -> "256", "1 GB" -> "1024", as ECS stores them.
+        let cpu = sizes.cpu.map(|c| c.to_string());
+        let memory = sizes.memory.map(|m| m.to_string());
         let mut names = BTreeSet::new();
         let mut out_containers = Vec::new();
         let mut any_essential = false;
@@ -377,7 +356,7 @@ impl World {
                 .unwrap_or(json!([])),
         );
         let mut compat = vec!["EC2"];
-        if network_mode == "awsvpc" && cpu.is_some() && memory.is_some() {
+        if network_mode == "awsvpc" && taskdef::fargate(body, &network_mode, sizes).is_ok() {
             compat.push("FARGATE");
         }
         td.insert("compatibilities".into(), json!(compat));
@@ -1079,6 +1058,18 @@ impl World {
         if !(0..=MAX_DESIRED).contains(&desired) {
             return Err(invalid("desiredCount must be between 0 and 5000."));
         }
+        let providers: Vec<&str> = body
+            .get("capacityProviderStrategy")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|i| i.get("capacityProvider").and_then(Value::as_str))
+            .collect();
+        if !providers.is_empty() && body.str_opt("launchType")?.is_some() {
+            return Err(invalid(
+                "Specifying both a launch type and capacity provider strategy is not supported. Remove one and try again.",
+            ));
+        }
         let launch_type = body.str_opt("launchType")?.unwrap_or_else(|| {
             if body.get("capacityProviderStrategy").is_some() {
                 String::new()
@@ -1086,13 +1077,19 @@ impl World {
                 "EC2".into()
             }
         });
+        // A strategy of FARGATE providers places tasks on Fargate: the task definition must
+        // be Fargate-compatible as for launchType FARGATE.
+        let placed_on = match providers.first() {
+            Some(p) if p.starts_with("FARGATE") => "FARGATE",
+            _ => launch_type.as_str(),
+        };
         let network = body
             .get("networkConfiguration")
             .cloned()
             .unwrap_or(Value::Null);
         let lbs = body.get("loadBalancers").cloned().unwrap_or(json!([]));
         if !td.is_empty() {
-            self.check_service_inputs(&td, &launch_type, &network, &lbs)?;
+            self.check_service_inputs(&td, placed_on, &network, &lbs)?;
         }
         let cfg = Self::validate_deployment_configuration(
             body.get("deploymentConfiguration").unwrap_or(&Value::Null),
@@ -1785,6 +1782,12 @@ impl World {
                 tags.clone(),
             );
             if let Some(t) = self.tasks.get_mut(&id) {
+                // A one-off task runs its command to completion, as a migration does: its
+                // essential container exits 0 ONE_OFF_RUN seconds after RUNNING, unless a
+                // fault of its image says otherwise (exit-, crash-, pull-fail).
+                if t.plan.crash.is_none() && t.plan.pull_fail.is_none() {
+                    t.plan.crash = Some((ONE_OFF_RUN, 0));
+                }
                 t.overrides = overrides.clone();
                 t.capacity_provider = capacity_provider.clone();
                 for o in overrides

@@ -29,6 +29,7 @@ mod secretsmanager;
 mod server;
 mod ssm;
 mod strategy;
+mod taskdef;
 mod throttle;
 mod util;
 pub mod world;
@@ -63,7 +64,10 @@ pub struct Options {
     pub seed: Option<Seed>,
     /// Seed of the PRNG (task IDs, IPs, timings, fault draws).
     pub rng_seed: u64,
+    /// The region and the account the sandbox stands in for: its ARNs, its ECR registry
+    /// (`ACCOUNT.dkr.ecr.REGION.amazonaws.com`) and its SSM parameter ARNs carry them.
     pub region: String,
+    pub account: String,
     pub faults: Faults,
     /// `Throttle::Aws`: ECS's documented token buckets per action category, refilled in wall
     /// time (see [`throttle`]); requests over a bucket get ThrottlingException.
@@ -79,6 +83,7 @@ impl Default for Options {
             seed: None,
             rng_seed: 1,
             region: "us-east-1".into(),
+            account: world::ACCOUNT.into(),
             faults: Faults::default(),
             throttle: Throttle::Off,
         }
@@ -344,7 +349,17 @@ pub struct Prepare {
     pub roles: Vec<String>,
     /// A CODE_DEPLOY service: the CodeDeploy application and deployment group that deploy it.
     pub codedeploy: Option<PrepareCodeDeploy>,
+    /// SSM parameters (names) the containers' `secrets[].valueFrom` read; each missing one is
+    /// created as a SecureString holding [`PREPARED_SECRET`].
+    pub parameters: Vec<String>,
+    /// Secrets Manager secrets (ARNs, as `valueFrom` names them) the containers read; each
+    /// missing one is created holding [`PREPARED_SECRET`], adopting its ARN when it is a full
+    /// one (with the six-character suffix).
+    pub secrets: Vec<String>,
 }
+
+/// The value of a secret `--prepare` creates: a placeholder, never a real secret.
+pub const PREPARED_SECRET: &str = "sandbox-placeholder";
 
 /// The CodeDeploy side of a CODE_DEPLOY service: Prepare creates the application (ECS
 /// compute platform), a second target group, a production listener (port 80) and a test
@@ -436,6 +451,47 @@ impl Prepare {
         for role in &self.roles {
             if w.iam.ensure_ecs_tasks_role(role, &w.account, now) {
                 created.push(format!("IAM role {}", iam::role_name(role)));
+            }
+        }
+        for name in &self.parameters {
+            if !w.ssm.contains(name)
+                && w.ssm
+                    .put(name, "SecureString", PREPARED_SECRET, now)
+                    .is_ok()
+            {
+                created.push(format!(
+                    "SSM parameter {name} (SecureString, value \"{PREPARED_SECRET}\")"
+                ));
+            }
+        }
+        for arn in &self.secrets {
+            if w.secrets.exists(arn) {
+                continue;
+            }
+            // `arn:...:secret:NAME-AbCdEf` adopts that ARN; a partial ARN (no suffix) names
+            // the secret, and one is made.
+            let named = arn.split_once(":secret:").map_or(arn.as_str(), |(_, n)| n);
+            let suffixed = named.len() > 7 && named.as_bytes()[named.len() - 7] == b'-';
+            let name = if suffixed {
+                &named[..named.len() - 7]
+            } else {
+                named
+            };
+            let new = secretsmanager::NewSecret {
+                name,
+                string: Some(PREPARED_SECRET),
+                binary: None,
+                description: Some("created by --prepare"),
+                arn: suffixed.then_some(arn.as_str()),
+            };
+            let at = (w.region.clone(), w.account.clone());
+            if w.secrets
+                .create(&new, (&at.0, &at.1), now, &mut w.rng)
+                .is_ok()
+            {
+                created.push(format!(
+                    "Secrets Manager secret {name} (value \"{PREPARED_SECRET}\")"
+                ));
             }
         }
         let mut tgs = Vec::new();
@@ -938,7 +994,7 @@ pub async fn start(opts: Options) -> Result<Sandbox, Error> {
             (w, base)
         }
         None => {
-            let mut w = World::new(&opts.region, opts.rng_seed, wall);
+            let mut w = World::new(&opts.region, opts.rng_seed, wall).in_account(&opts.account);
             if let Some(seed) = &opts.seed {
                 apply_seed(&mut w, seed, wall)?;
             }

@@ -153,6 +153,11 @@ impl Secrets {
         Ok((arn, version))
     }
 
+    /// Whether a secret of that name or ARN (full or partial) exists.
+    pub fn exists(&self, id: &str) -> bool {
+        self.find(id).is_ok()
+    }
+
     /// The secret a `SecretId` names: its name, its ARN, or its ARN without the suffix.
     fn find(&self, id: &str) -> Result<(&String, &Secret), ApiError> {
         if let Some(found) = self.secrets.get_key_value(id) {

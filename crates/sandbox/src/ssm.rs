@@ -40,6 +40,11 @@ fn str_member<'a>(body: &'a Value, key: &str) -> Option<&'a str> {
 }
 
 impl Ssm {
+    /// Whether a parameter of that name exists.
+    pub fn contains(&self, name: &str) -> bool {
+        self.parameters.contains_key(name)
+    }
+
     /// Creates or replaces a parameter (seeding, and `PutParameter` with `Overwrite`).
     pub fn put(&mut self, name: &str, kind: &str, value: &str, now: f64) -> Result<i64, ApiError> {
         if name.is_empty() {

@@ -427,6 +427,14 @@ impl World {
         }
     }
 
+    /// The same (empty) world standing in for `account`: its ARNs and its ECR registry.
+    pub fn in_account(mut self, account: &str) -> Self {
+        self.account = account.to_string();
+        self.elbv2 = Elbv2::new(&self.region, account);
+        self.ecr = Ecr::new(&self.region, account);
+        self
+    }
+
     /// The tasks of a service (through its index).
     pub fn svc_tasks<'a>(&'a self, key: &str) -> impl Iterator<Item = &'a Task> + 'a {
         let ids: &'a [String] = self

@@ -3781,6 +3781,41 @@ async fn same_seed_same_ids_and_prepare_creates_what_is_missing() {
     assert_eq!(known, (true, Some(true)));
 }
 
+/// `--prepare` creates the SSM parameters and Secrets Manager secrets a task definition's
+/// `secrets[].valueFrom` name, a secret adopting the full ARN it is named by (JSON key and
+/// version suffix dropped by the caller) and a partial ARN naming the secret.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prepare_creates_the_parameters_and_secrets_a_task_reads() {
+    let sb = start(SPEED).await;
+    let full = "arn:aws:secretsmanager:us-east-1:123456789012:secret:web/db-AbCdEf";
+    let partial = "arn:aws:secretsmanager:us-east-1:123456789012:secret:web/api";
+    let prep = sandbox::Prepare {
+        cluster: "prod".into(),
+        parameters: vec!["/web/token".into()],
+        secrets: vec![full.into(), partial.into()],
+        ..Default::default()
+    };
+    let created = prep.apply(&sb).unwrap();
+    let secrets: Vec<_> = created
+        .iter()
+        .filter(|c| c.contains("Secrets Manager"))
+        .collect();
+    assert_eq!(secrets.len(), 2, "{created:?}");
+    assert!(
+        prep.apply(&sb).unwrap().is_empty(),
+        "a second prepare creates nothing"
+    );
+    let found = sb.control().with_world(|w| {
+        (
+            w.secrets.exists(full),
+            w.secrets.exists("web/db"),
+            w.secrets.exists("web/api"),
+            w.ssm.contains("/web/token"),
+        )
+    });
+    assert_eq!(found, (true, true, true, true));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seed_with_load_balancer_references() {
     let seed = sandbox::Seed::parse(
@@ -4069,8 +4104,8 @@ async fn standalone_task_exits_with_its_code_and_serves_its_logs() {
                 .all(|r| r.operation == "GetLogEvents" && !r.mutating)
     );
 
-    // StopTask on a task that runs on: UserInitiated, its container stopped.
-    let td2 = register("1").await.unwrap();
+    // StopTask on a task that runs on (for an hour): UserInitiated, its container stopped.
+    let td2 = register("1--exit-0-after-1h").await.unwrap();
     let out = c
         .run_task()
         .cluster("c1")

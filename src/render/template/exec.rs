@@ -22,9 +22,17 @@ pub(super) fn execute(src: &str, nodes: &[Node], funcs: &Funcs) -> Res<Output> {
             text: String::with_capacity(src.len() + src.len() / 4),
             segments: Vec::new(),
         },
+        failed: Vec::new(),
     };
-    ex.exec_list(nodes)?;
-    Ok(ex.out)
+    let result = ex.exec_list(nodes);
+    let mut failed = ex.failed.into_iter().chain(result.err());
+    match failed.next() {
+        None => Ok(ex.out),
+        Some(mut first) => {
+            first.also.extend(failed);
+            Err(first)
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -218,6 +226,8 @@ struct Exec<'t> {
     vars: Scope<Value>,
     dots: Vec<Value>,
     out: Output,
+    /// Errors of printing actions the run went past (see `Template::execute`).
+    failed: Vec<TemplateError>,
 }
 
 impl<'t> Exec<'t> {
@@ -228,12 +238,13 @@ impl<'t> Exec<'t> {
                     let text = self.src.get(*start..*end).unwrap_or("");
                     self.out.push(text, *start, true);
                 }
-                Node::Action { pipe, start, end } => {
-                    let v = self.eval_pipe(pipe)?;
-                    if pipe.decl.is_none() {
-                        self.emit(v, *start, *end)?;
-                    }
-                }
+                Node::Action { pipe, start, end } => match self.eval_pipe(pipe) {
+                    Ok(v) if pipe.decl.is_none() => self.emit(v, *start, *end)?,
+                    Ok(_) => {}
+                    // Nothing depends on a printing action's value: note it, print nothing, go on.
+                    Err(e) if e.function && pipe.decl.is_none() => self.failed.push(e),
+                    Err(e) => return Err(e),
+                },
                 Node::Cond(c) => {
                     let mark = self.vars.len();
                     let r = self.exec_cond(c);
@@ -337,6 +348,7 @@ impl<'t> Exec<'t> {
             return f(&vals).map_err(|fe| {
                 let mut e = TemplateError::new(name_message(name, fe.message), start, end);
                 e.hint = fe.hint;
+                e.function = fe.kind == crate::error::ErrorKind::BadInput;
                 e.kind = fe.kind;
                 e
             });

@@ -236,6 +236,10 @@ pub struct TemplateError {
     /// The class of the failure: [`ErrorKind::BadInput`] for every syntax error and most
     /// function errors; a function may report another (an AWS error behind `ssm`).
     pub kind: ErrorKind,
+    /// The errors found after this one in the same run (see [`Template::execute`]).
+    pub also: Vec<TemplateError>,
+    /// A registered function failed with bad input: the run can go on past its action.
+    function: bool,
 }
 
 impl TemplateError {
@@ -246,7 +250,14 @@ impl TemplateError {
             len: end.saturating_sub(offset).max(1),
             hint: None,
             kind: ErrorKind::BadInput,
+            also: Vec::new(),
+            function: false,
         }
+    }
+
+    /// This error and the ones found after it, in source order.
+    pub fn all(&self) -> impl Iterator<Item = &TemplateError> {
+        std::iter::once(self).chain(self.also.iter())
     }
 
     fn hint(mut self, hint: impl Into<String>) -> Self {
@@ -373,7 +384,10 @@ impl Template {
         &self.src
     }
 
-    /// Runs the template. `funcs` should be the set it was parsed with.
+    /// Runs the template. `funcs` should be the set it was parsed with. A registered function
+    /// that fails with bad input (a missing variable, a tfstate address or a parameter that
+    /// does not exist) does not stop the run when its action only prints: the run goes on, so
+    /// that the error returned carries every such mistake in the file (in `also`).
     pub fn execute(&self, funcs: &Funcs) -> Result<Output, TemplateError> {
         exec::execute(&self.src, &self.nodes, funcs)
     }

@@ -868,3 +868,40 @@ fn render_speed() {
     eprintln!("{} bytes, 200 actions: {per:?} per render", src.len());
     assert!(per < std::time::Duration::from_millis(1));
 }
+
+/// Every failing function call of a file is reported, not only the first: printing actions
+/// whose function failed with bad input are noted and the run goes on. What the rest depends
+/// on (a variable, a condition) still stops it, and an AWS error keeps its kind.
+#[test]
+fn every_failing_printing_action_is_reported() {
+    let src =
+        "a {{ must_env `NOPE1` }} b {{ must_env `IMAGE` }} c {{ must_env `NOPE2` | printf `%s` }}";
+    let e = err(src);
+    let all: Vec<&str> = e.all().map(|e| marked(src, e)).collect();
+    assert_eq!(all, ["must_env `NOPE1`", "must_env `NOPE2`"]);
+    assert!(e.also[0].message.contains("NOPE2"));
+    // A declaration and a condition stop at their first error.
+    let src = "{{ $x := must_env `NOPE1` }}{{ must_env `NOPE2` }}";
+    assert_eq!(err(src).all().count(), 1);
+    let src = "{{ if must_env `NOPE1` }}x{{ end }}{{ must_env `NOPE2` }}";
+    assert_eq!(err(src).all().count(), 1);
+    // Errors in the body of a condition that held are collected too.
+    let src = "{{ if true }}{{ must_env `NOPE1` }}{{ end }}{{ must_env `NOPE2` }}";
+    assert_eq!(err(src).all().count(), 2);
+    // Builtin errors (the template itself is wrong) stop at once.
+    let src = "{{ len 3 }}{{ must_env `NOPE2` }}";
+    assert_eq!(err(src).all().count(), 1);
+    // An AWS error behind a function stops the run and keeps its kind.
+    let mut f = funcs();
+    f.insert(
+        "denied",
+        Arc::new(|_: &[Value]| Err(FuncError::aws("AccessDenied"))),
+    );
+    let e = render(
+        "{{ must_env `NOPE1` }}{{ denied }}{{ must_env `NOPE2` }}",
+        &f,
+    )
+    .unwrap_err();
+    let kinds: Vec<ErrorKind> = e.all().map(|e| e.kind).collect();
+    assert_eq!(kinds, [ErrorKind::BadInput, ErrorKind::Aws]);
+}

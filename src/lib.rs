@@ -25,3 +25,4 @@ pub mod release;
 pub mod render;
 pub mod report;
 pub mod settings;
+pub mod untrusted;

@@ -67,7 +67,7 @@ pub fn emitter_for(printer: &Printer) -> Emitter {
     let emitter = Emitter::new();
     let p = printer.clone();
     match printer.format {
-        Format::Json => emitter.subscribe(move |e| p.out(&lines::json(e))),
+        Format::Json => emitter.subscribe(move |e| p.out_json_line(&lines::json_value(e))),
         Format::Text => {
             if crate::report::github::is_actions() {
                 let mut sink = crate::report::github::actions_sink(std::io::stdout(), p.secrets());

@@ -373,7 +373,7 @@ impl AwsObserver<'_> {
                     .map(|e| ServiceEvent {
                         id: e.id().unwrap_or_default().to_string(),
                         at: e.created_at().map(|t| t.as_secs_f64()),
-                        message: e.message().unwrap_or_default().to_string(),
+                        message: e.message().unwrap_or_default().into(),
                     })
                     .collect(),
                 traffic,

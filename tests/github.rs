@@ -524,7 +524,7 @@ fn archive_name() -> String {
 /// Tools the scripts need besides a checksum tool; None when one is missing on this machine.
 fn script_tools() -> Option<Vec<PathBuf>> {
     [
-        "bash", "curl", "tar", "gzip", "mktemp", "mkdir", "mv", "rm", "chmod",
+        "bash", "curl", "tar", "gzip", "mktemp", "mkdir", "mv", "rm", "chmod", "cp",
     ]
     .iter()
     .map(|t| which(t))

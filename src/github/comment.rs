@@ -63,18 +63,8 @@ pub fn comment_body(marker: &str, title: &str, sections: &[String]) -> String {
 
 /// Cuts `body` to GitHub's limit, closing an open code fence and saying so.
 pub fn truncate_body(body: &str) -> String {
-    if body.chars().count() <= MAX_BODY_CHARS {
-        return body.to_string();
-    }
     let note = "\n\n> **Note:** this comment was cut to GitHub's 65,536-character limit; the full report is in the job log.\n";
-    let fence = "\n```";
-    let keep = MAX_BODY_CHARS - note.chars().count() - fence.chars().count();
-    let mut cut: String = body.chars().take(keep).collect();
-    if cut.matches("```").count() % 2 == 1 {
-        cut.push_str(fence);
-    }
-    cut.push_str(note);
-    cut
+    crate::report::escape::md_truncate(body, MAX_BODY_CHARS, note)
 }
 
 /// Creates the comment tagged with `marker` on the pull request, or edits it when it exists.

@@ -85,7 +85,10 @@ impl Client {
                 .as_ref()
                 .and_then(|j| j.get("message"))
                 .and_then(Value::as_str)
-                .map(|m| format!(": {}", m.chars().take(300).collect::<String>()))
+                .map(|m| {
+                    let m: String = m.chars().take(300).collect();
+                    format!(": {}", crate::untrusted::Untrusted::from(m))
+                })
                 .unwrap_or_default();
             let hint = match status.as_u16() {
                 401 => {

@@ -168,6 +168,21 @@ pub fn json_guard(json: &str) -> String {
     }
 }
 
+/// The most characters of foreign text shown in one code span or one line of a fenced block:
+/// a summary or comment has room for many such texts, not for one of a megabyte.
+pub const MD_MAX_TEXT: usize = 2000;
+
+/// `text` cut to `max` characters, saying how many were left out.
+fn clip(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        None => text.to_string(),
+        Some((at, _)) => {
+            let rest = text[at..].chars().count();
+            format!("{}… ({rest} more characters)", &text[..at])
+        }
+    }
+}
+
 /// The longest run of backticks in `text`.
 fn longest_backticks(text: &str) -> usize {
     text.split(|c| c != '`').map(str::len).max().unwrap_or(0)
@@ -176,7 +191,7 @@ fn longest_backticks(text: &str) -> usize {
 /// `text` as a Markdown code span, on one line: rendered literally (no HTML, links or
 /// mentions). Empty text gives an empty string.
 pub fn md_code(text: &str) -> String {
-    let line = one_line(text);
+    let line = clip(&one_line(text), MD_MAX_TEXT);
     if line.is_empty() {
         return String::new();
     }
@@ -199,12 +214,49 @@ pub fn md_cell(text: &str) -> String {
 /// `text` as a fenced code block (with `lang` after the opening fence) whose fence is longer
 /// than any backtick run inside, so the block cannot be closed from within.
 pub fn md_fence(lang: &str, text: &str) -> String {
-    let fence = "`".repeat(longest_backticks(text).max(2) + 1);
-    let mut body = text.replace('\r', "");
-    if !body.ends_with('\n') {
+    let mut body = String::with_capacity(text.len().min(1 << 20) + 1);
+    for line in text.split('\n') {
+        body.push_str(&clip(&line.replace('\r', ""), MD_MAX_TEXT));
         body.push('\n');
     }
+    let fence = "`".repeat(longest_backticks(&body).max(2) + 1);
     format!("{fence}{lang}\n{body}{fence}\n")
+}
+
+/// The backtick fence open at the end of `md` (its length), if any.
+fn open_fence(md: &str) -> Option<usize> {
+    let mut open: Option<usize> = None;
+    for line in md.lines() {
+        let ticks = line.chars().take_while(|c| *c == '`').count();
+        match open {
+            Some(n) if ticks >= n && line[ticks..].trim().is_empty() => open = None,
+            None if ticks >= 3 => open = Some(ticks),
+            _ => {}
+        }
+    }
+    open
+}
+
+/// `md` cut to at most `max` characters when longer: an open fenced block is closed, then
+/// `note` says so.
+pub fn md_truncate(md: &str, max: usize, note: &str) -> String {
+    if md.chars().count() <= max {
+        return md.to_string();
+    }
+    let mut keep = max.saturating_sub(note.chars().count() + 1);
+    loop {
+        let mut cut: String = md.chars().take(keep).collect();
+        if let Some(n) = open_fence(&cut) {
+            cut.push('\n');
+            cut.push_str(&"`".repeat(n));
+        }
+        cut.push_str(note);
+        let len = cut.chars().count();
+        if len <= max || keep == 0 {
+            return cut;
+        }
+        keep = keep.saturating_sub(len - max);
+    }
 }
 
 /// Text Mermaid takes as a title, section or task name: letters, digits, spaces and
@@ -286,6 +338,20 @@ mod tests {
         assert_eq!(md_code("two\nlines"), "`two\\nlines`");
         assert_eq!(md_cell("a|b"), "`a\\|b`");
         assert_eq!(md_fence("", "x ```` y"), "`````\nx ```` y\n`````\n");
+        // Foreign text is clipped: a megabyte does not fill a summary.
+        let long = md_code(&"y".repeat(1 << 20));
+        assert!(long.len() < MD_MAX_TEXT + 100, "{}", long.len());
+        assert!(
+            long.ends_with("… (1046576 more characters)`"),
+            "{}",
+            &long[long.len() - 40..]
+        );
+        // Cutting Markdown closes the fence it cuts into.
+        let md = format!("head\n````diff\n{}", "+ x\n".repeat(1000));
+        let cut = md_truncate(&md, 200, "\n\ncut");
+        assert!(cut.chars().count() <= 200, "{}", cut.chars().count());
+        assert!(cut.ends_with("\n````\n\ncut"), "{cut}");
+        assert_eq!(open_fence(&cut), None);
         assert_eq!(mermaid_label("web: <b>#1</b>\n::x"), "web   b  1 /b    x");
     }
 }

@@ -456,7 +456,8 @@ fn short(arn: &str) -> &str {
 /// log (closed at its verdict; reopened when events of several services interleave, since the
 /// runner does not nest groups), plain lines inside, `::error` annotations for stopped tasks of
 /// our deployment, failed verdicts and failed rollbacks, `::warning` for warnings. Secret values
-/// are announced with `::add-mask::` before anything else is written and masked in every line.
+/// are masked in every line (the printer announces them to the runner, on stderr); a line
+/// that would run as a workflow command goes inside `::stop-commands::`.
 pub struct ActionsSink<W: Write> {
     out: W,
     secrets: Secrets,
@@ -486,15 +487,6 @@ impl<W: Write> ActionsSink<W> {
         let _ = self.out.write_all(block.as_bytes());
     }
 
-    /// Announces secret forms not announced yet (the set may grow during a run). The runner
-    /// matches masks line by line: each line of a multi-line value is a form of its own.
-    fn announce(&mut self) {
-        let text = add_masks(&self.secrets.unannounced());
-        if !text.is_empty() {
-            let _ = self.out.write_all(text.as_bytes());
-        }
-    }
-
     fn open_group(&mut self, service: &str, title: String) {
         if self.open.as_deref() == Some(service) {
             return;
@@ -522,7 +514,6 @@ impl<W: Write> ActionsSink<W> {
 
     /// Handles one event.
     pub fn handle(&mut self, e: &Stamped) {
-        self.announce();
         let text = lines::plain(e);
         let service = service_of(&e.event);
         if let Some(s) = service {
@@ -882,7 +873,6 @@ mod tests {
         assert_eq!(
             commands,
             vec![
-                "::add-mask::hunter2",
                 "  registered task definition arn:aws:ecs:r:1:task-definition/web:7",
                 "::group::cortado: web",
                 "  web: started deployment ecs-svc/2 of arn:aws:ecs:r:1:task-definition/web:7",
@@ -900,8 +890,8 @@ mod tests {
                 "::endgroup::",
             ]
         );
-        // The secret appears only in its mask announcement.
-        assert_eq!(text.matches("hunter2").count(), 1, "{text}");
+        // The secret appears nowhere (the printer announces it to the runner, on stderr).
+        assert_eq!(text.matches("hunter2").count(), 0, "{text}");
     }
 
     #[test]
@@ -989,7 +979,7 @@ mod tests {
     }
 
     #[test]
-    fn interleaved_services_reopen_groups_and_late_secrets_are_announced() {
+    fn interleaved_services_reopen_groups_and_late_secrets_are_masked() {
         let secrets = Secrets::default();
         let mut out = Vec::new();
         {
@@ -1000,18 +990,22 @@ mod tests {
                 message: "tick".into(),
             };
             sink.handle(&at(0.0, progress("a")));
-            secrets.add("late-secret");
+            secrets.add("tick");
             sink.handle(&at(1.0, progress("b")));
             sink.handle(&at(2.0, progress("b")));
             sink.finish();
         }
         let text = String::from_utf8(out).unwrap();
+        assert!(text.contains("a: ecs: tick"), "{text}");
+        assert!(
+            text.contains("b: ecs: ***") && !text.contains("b: ecs: tick"),
+            "{text}"
+        );
         let cmds: Vec<&str> = text.lines().filter(|l| l.starts_with("::")).collect();
         assert_eq!(
             cmds,
             vec![
                 "::group::cortado: a",
-                "::add-mask::late-secret",
                 "::endgroup::",
                 "::group::cortado: b",
                 "::endgroup::",

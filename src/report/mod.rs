@@ -67,20 +67,18 @@ impl Printer {
         self.color
     }
 
-    /// Inside Actions, tells the runner to mask every secret form not announced yet: on
-    /// stdout with text output, on stderr with JSON output (stdout stays JSON).
+    /// Inside Actions, tells the runner to mask every secret form not announced yet. On
+    /// stderr, which the runner reads as it reads stdout: stdout is often kept in a file
+    /// (`diff --format markdown > plan.md`, `render > taskdef.json`), and a mask line carries
+    /// the secret itself.
     pub fn announce(&self) {
         if !self.actions {
             return;
         }
         let text = github::add_masks(&self.secrets.unannounced());
-        if text.is_empty() {
-            return;
+        if !text.is_empty() {
+            let _ = std::io::stderr().lock().write_all(text.as_bytes());
         }
-        let _ = match self.format {
-            Format::Text => std::io::stdout().lock().write_all(text.as_bytes()),
-            Format::Json => std::io::stderr().lock().write_all(text.as_bytes()),
-        };
     }
 
     /// `text` (masked) as the stdout channel takes it.

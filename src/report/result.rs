@@ -9,6 +9,9 @@ use crate::deploy::result::{RunOutcome, RunResult, ServiceResult};
 use crate::deploy::verdict::short_arn;
 use crate::error::{ExitCode, Result};
 
+/// The most characters one run adds to the job summary (GitHub takes 1 MiB a step).
+const SUMMARY_MAX_CHARS: usize = 256 * 1024;
+
 /// Prints the run's result (text or JSON), writes the Actions outputs and job summary when
 /// inside Actions, and returns the exit code: the worst outcome of the run.
 pub fn finish(printer: &Printer, run: &RunResult) -> Result<ExitCode> {
@@ -71,7 +74,13 @@ pub fn finish_with(
             md.push_str(&section);
             md.push('\n');
         }
-        super::github::append_summary_from_env(&printer.secrets().mask(&md))?;
+        // GitHub takes up to 1 MiB of summary per step.
+        let md = super::escape::md_truncate(
+            &printer.secrets().mask(&md),
+            SUMMARY_MAX_CHARS,
+            "\n\n> **Note:** this summary was cut to stay within GitHub's size limit; the full report is in the job log.\n",
+        );
+        super::github::append_summary_from_env(&md)?;
     }
     Ok(run.exit_code())
 }

@@ -11,6 +11,7 @@ use crate::cost::{self, Delta, Shape};
 use crate::render::Secrets;
 use crate::report::diffview;
 use crate::report::escape::md_code;
+use crate::untrusted::Untrusted;
 
 /// What a deploy would do to one service.
 #[derive(Debug, Clone, PartialEq)]
@@ -132,10 +133,14 @@ impl ServicePlan {
                 Some((_, nc)) => {
                     let (oi, ni) = (c.get("image"), nc.get("image"));
                     if oi != ni {
+                        // Image tags come from outside (a branch name, ECS): one line.
+                        let image = |v: Option<&Value>| {
+                            Untrusted::from(v.and_then(Value::as_str).unwrap_or("-"))
+                        };
                         notes.push(format!(
                             "image of {name:?} changes: {} -> {}",
-                            oi.and_then(Value::as_str).unwrap_or("-"),
-                            ni.and_then(Value::as_str).unwrap_or("-")
+                            image(oi),
+                            image(ni)
                         ));
                     }
                     if c.get("secrets") != nc.get("secrets") {

@@ -782,3 +782,128 @@ async fn hostile_strings_cross_no_output() {
     );
     let _ = std::fs::remove_dir_all(&gh.dir);
 }
+
+/// `cmd` with at most 4 GiB of address space, so a regression that reads or builds without
+/// bound fails here instead of taking the machine's memory.
+fn bounded(mut cmd: tokio::process::Command) -> tokio::process::Command {
+    // SAFETY: setrlimit is async-signal-safe; nothing else runs between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            let limit = libc::rlimit {
+                rlim_cur: 4 << 30,
+                rlim_max: 4 << 30,
+            };
+            libc::setrlimit(libc::RLIMIT_AS, &limit);
+            Ok(())
+        });
+    }
+    cmd
+}
+
+/// Inputs without a size and programs without a bound: an envfile or a definition that is
+/// /dev/zero (or a symlink to it), and a Jsonnet file asking for gigabytes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inputs_and_jsonnet_evaluation_are_bounded() {
+    let s = Scenario::new("web", FAST, &["v1"]).await;
+    let dir = std::env::temp_dir().join(format!("cortado-bounded-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+
+    // --envfile /dev/zero: stops at the 10 MiB bound, exit 1, says so.
+    let mut c = s.command("v1", &["validate", "--envfile", "/dev/zero"]);
+    c.args(["--output", "text"]);
+    let run = tokio::time::timeout(Duration::from_secs(60), finish(bounded(c)))
+        .await
+        .expect("the read ends");
+    run.expect_code(1);
+    assert!(
+        run.stderr.contains("holds more than 10 MiB"),
+        "{}",
+        run.dump()
+    );
+
+    // A task definition that is a symlink to /dev/zero.
+    std::fs::write(
+        dir.join("cortado.yml"),
+        "region: us-east-1\ncluster: scenarios\nservice: web\ntask_definition: td.json\n",
+    )
+    .unwrap();
+    std::os::unix::fs::symlink("/dev/zero", dir.join("td.json")).unwrap();
+    let c = s.command_with(&dir.join("cortado.yml"), "v1", &["render", "taskdef"]);
+    let run = finish(bounded(c)).await;
+    run.expect_code(1);
+    assert!(
+        run.stderr.contains("holds more than 10 MiB"),
+        "{}",
+        run.dump()
+    );
+
+    // Jsonnet asking for 2 GB at once, and a string doubled without end.
+    for (i, body) in [
+        r#"{family: std.repeat("a", 2e9)}"#,
+        "local grow(s, n) = if n == 0 then s else grow(s + s, n - 1);\n{family: grow('a', 40)}",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let cfg = dir.join(format!("jsonnet-{i}.yml"));
+        std::fs::write(
+            &cfg,
+            format!(
+                "region: us-east-1\ncluster: scenarios\nservice: web\ntask_definition: big-{i}.jsonnet\n"
+            ),
+        )
+        .unwrap();
+        std::fs::write(dir.join(format!("big-{i}.jsonnet")), body).unwrap();
+        let run = finish(bounded(s.command_with(&cfg, "v1", &["render", "taskdef"]))).await;
+        run.expect_code(1);
+        assert!(
+            run.stderr.contains("needs more than 1024 MiB of memory"),
+            "{}",
+            run.dump()
+        );
+    }
+
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `cortado init` over a dangling symlink: refused, and nothing appears where the link points
+/// (create-new); `--force` replaces the link itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn init_never_writes_through_a_link() {
+    let s = Scenario::new("web", FAST, &["v1"]).await;
+    let dir = std::env::temp_dir().join(format!("cortado-init-link-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    s.deploy("v1", &[]).await.expect_code(0);
+    let out = dir.join("init");
+    std::fs::create_dir_all(&out).unwrap();
+    let target = dir.join("planted-target");
+    std::os::unix::fs::symlink(&target, out.join("cortado.yml")).unwrap();
+    let out_arg = out.to_string_lossy().to_string();
+    let args = [
+        "init",
+        "--cluster",
+        CLUSTER,
+        "--service",
+        SERVICE,
+        "--dir",
+        &out_arg,
+    ];
+    let run = s.cortado("v1", &args).await;
+    run.expect_code(1);
+    assert!(run.stderr.contains("exists"), "{}", run.dump());
+    assert!(
+        !target.exists(),
+        "init wrote through the link\n{}",
+        run.dump()
+    );
+    // --force replaces the link with a file of its own.
+    let mut forced = args.to_vec();
+    forced.push("--force");
+    s.cortado("v1", &forced).await.expect_code(0);
+    assert!(!target.exists(), "--force wrote through the link");
+    let meta = out.join("cortado.yml").symlink_metadata().unwrap();
+    assert!(meta.is_file(), "the link was replaced by a file");
+    let _ = std::fs::remove_dir_all(&dir);
+}

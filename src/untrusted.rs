@@ -151,6 +151,7 @@ mod tests {
         let t = Untrusted::from_bytes(b"ok \xff\xfe end");
         assert_eq!(t.as_str(), "ok \u{fffd}\u{fffd} end");
         assert_eq!(Untrusted::from("plain").to_string(), "plain");
-        assert!(Untrusted::from("a") == "a");
+        let a = Untrusted::from("a");
+        assert!(a == "a" && a.as_str() == "a");
     }
 }

@@ -130,7 +130,7 @@ pub fn actions_stdout(text: &str) -> String {
         body.push('\n');
     }
     if !lines.iter().any(|l| runs_as_command(l)) {
-        return body;
+        return if body.is_empty() { "\n".into() } else { body };
     }
     let token = stop_token(text);
     format!("::stop-commands::{token}\n{body}::{token}::\n")

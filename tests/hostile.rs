@@ -704,13 +704,33 @@ async fn hostile_strings_cross_no_output() {
             }
         }
     }
-    // The runs did what the corpus needs (so that the checks above saw the hostile text).
-    fn by<'a>(all: &'a [&'a Seen], what: &'a str) -> impl Iterator<Item = &'a &'a Seen> + 'a {
-        all.iter().filter(move |s| s.what.starts_with(what))
+    check_the_runs_saw_the_corpus(&all, &mut problems);
+    if let Ok(path) = std::env::var("HOSTILE_DUMP") {
+        dump(&path, &all, &comments);
     }
     let codes: Vec<(String, i32)> = all.iter().map(|s| (s.what.clone(), s.code)).collect();
-    let expect_any = |what: &str, codes: &[i32], problems: &mut Vec<String>| {
-        for s in by(&all, what) {
+    assert!(
+        problems.is_empty(),
+        "{} problems:\n{}\n\nexit codes: {codes:?}",
+        problems.len(),
+        problems
+            .iter()
+            .map(|p| p.chars().take(4000).collect::<String>())
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    let _ = std::fs::remove_dir_all(&gh.dir);
+}
+
+fn by<'a>(all: &'a [&'a Seen], what: &'a str) -> impl Iterator<Item = &'a &'a Seen> + 'a {
+    all.iter().filter(move |s| s.what.starts_with(what))
+}
+
+/// The runs did what the corpus needs (exit codes, and the hostile text reached their
+/// outputs, escaped), so that the checks saw it.
+fn check_the_runs_saw_the_corpus(all: &[&Seen], problems: &mut Vec<String>) {
+    let expect = |what: &str, codes: &[i32], problems: &mut Vec<String>| {
+        for s in by(all, what) {
             if !codes.contains(&s.code) {
                 problems.push(format!(
                     "{}: exit {} (expected one of {codes:?})\n--- stdout\n{}\n--- stderr\n{}",
@@ -722,24 +742,21 @@ async fn hostile_strings_cross_no_output() {
             }
         }
     };
-    let expect =
-        |what: &str, code: i32, problems: &mut Vec<String>| expect_any(what, &[code], problems);
-    expect("render", 0, &mut problems);
-    expect("validate", 1, &mut problems);
-    expect("deploy v1", 0, &mut problems);
-    expect("diff", 2, &mut problems);
+    expect("render", &[0], problems);
+    expect("validate", &[1], problems);
+    expect("deploy v1", &[0], problems);
+    expect("diff", &[2], problems);
     // The second failed deploy may find nothing COMPLETED to roll back to (exit 5).
-    expect_any("deploy v2", &[3, 5], &mut problems);
-    expect("deploy bg v1", 0, &mut problems);
-    expect("deploy bg gate", 3, &mut problems);
-    expect("run", 3, &mut problems);
-    expect("status (AWS error)", 7, &mut problems);
+    expect("deploy v2", &[3, 5], problems);
+    expect("deploy bg v1", &[0], problems);
+    expect("deploy bg gate", &[3], problems);
+    expect("run", &[3], problems);
+    expect("status (AWS error)", &[7], problems);
     let text_of = |what: &str| -> String {
-        by(&all, what)
+        by(all, what)
             .map(|s| format!("{}{}{}{}", s.stdout, s.stderr, s.summary, s.outputs))
             .collect()
     };
-    // The hostile text did reach the outputs (escaped), so the checks had something to see.
     for (what, needle) in [
         ("deploy v2", "spoofed"),
         ("deploy bg gate", "spoofed"),
@@ -757,30 +774,21 @@ async fn hostile_strings_cross_no_output() {
     if !text_of("diff").contains("***@api.example/v1 (changed)") {
         problems.push("diff: a rotated secret does not show as changed".into());
     }
-    if let Ok(dump) = std::env::var("HOSTILE_DUMP") {
-        let mut text = String::new();
-        for s in &all {
-            text.push_str(&format!(
-                "===== {} exit {}\n--- stdout\n{}\n--- stderr\n{}\n--- outputs\n{}\n--- summary\n{}\n",
-                s.what, s.code, s.stdout, s.stderr, s.outputs, s.summary
-            ));
-        }
-        for c in &comments {
-            text.push_str(&format!("===== comment\n{c}\n"));
-        }
-        std::fs::write(&dump, text).unwrap();
+}
+
+/// Everything the runs wrote, to a file (`HOSTILE_DUMP=PATH`), for a look by eye.
+fn dump(path: &str, all: &[&Seen], comments: &[String]) {
+    let mut text = String::new();
+    for s in all {
+        text.push_str(&format!(
+            "===== {} exit {}\n--- stdout\n{}\n--- stderr\n{}\n--- outputs\n{}\n--- summary\n{}\n",
+            s.what, s.code, s.stdout, s.stderr, s.outputs, s.summary
+        ));
     }
-    assert!(
-        problems.is_empty(),
-        "{} problems:\n{}\n\nexit codes: {codes:?}",
-        problems.len(),
-        problems
-            .iter()
-            .map(|p| p.chars().take(4000).collect::<String>())
-            .collect::<Vec<_>>()
-            .join("\n")
-    );
-    let _ = std::fs::remove_dir_all(&gh.dir);
+    for c in comments {
+        text.push_str(&format!("===== comment\n{c}\n"));
+    }
+    std::fs::write(path, text).unwrap();
 }
 
 /// `cmd` with at most 4 GiB of address space, so a regression that reads or builds without

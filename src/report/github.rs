@@ -1,8 +1,9 @@
 //! GitHub Actions output, used when `GITHUB_ACTIONS=true`.
 //!
 //! Receives diagnostics, the deploy [`Event`] stream and a run's results; hands on
-//! - workflow commands on stdout (`::group::`, `::error file=…::`, `::add-mask::`, …) with the
-//!   runner's escaping,
+//! - workflow commands on stdout (`::group::`, `::error file=…::`, …) with the runner's
+//!   escaping (the printer writes `::add-mask::` on stderr), log text that would run as a
+//!   command inside `::stop-commands::` ([`escape`]),
 //! - step outputs appended to the file named by `$GITHUB_OUTPUT` (multi-line values in the
 //!   `name<<DELIMITER` form with a delimiter checked not to occur in the value),
 //! - Markdown appended to the job summary (`$GITHUB_STEP_SUMMARY`).

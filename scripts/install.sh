@@ -116,36 +116,74 @@ else
 fi
 
 # --- the tool cache -------------------------------------------------------------------------
+# The cache keeps the verified archive beside the binary. Nothing in the cache is trusted as
+# it is: on every hit the archive is checked against the committed checksum again, and the
+# cached binary against the one in that archive, byte for byte by SHA-256. A cache on a
+# persistent or self-hosted runner can be written by other jobs; a binary that differs is
+# replaced from the archive, an archive that differs is downloaded again.
 cache="${RUNNER_TOOL_CACHE:-${RUNNER_TEMP:-${TMPDIR:-/tmp}}/tool-cache}"
 dest="$cache/cortado/$version/$target"
-if [[ -x "$dest/cortado" && -f "$dest/.sha256" ]] && [[ "$(<"$dest/.sha256")" == "$expected" ]]; then
-  note "using cached cortado $version ($target) from $dest"
-  add_to_path "$dest"
-  exit 0
+work="$(mktemp -d "${RUNNER_TEMP:-${TMPDIR:-/tmp}}/cortado-install.XXXXXX")"
+trap 'rm -rf "$work"' EXIT
+
+digest() {
+  local d
+  d="$(sha256 "$1")" || die "cannot compute the SHA-256 of $1"
+  printf '%s' "${d%% *}"
+}
+
+# Unpacks a verified archive into $work/unpacked (the binary only at its top level).
+unpack() {
+  rm -rf "$work/unpacked"
+  mkdir -p "$work/unpacked"
+  tar -xzf "$1" -C "$work/unpacked" --no-same-owner || die "cannot unpack $file"
+  [[ -f "$work/unpacked/cortado" && ! -L "$work/unpacked/cortado" ]] || die "$file has no cortado binary at its top level"
+  chmod 0755 "$work/unpacked/cortado"
+}
+
+# Puts $work/unpacked, with the verified archive $1 beside the binary, in the cache.
+install_unpacked() {
+  cp "$1" "$work/unpacked/$file"
+  mkdir -p "${dest%/*}"
+  rm -rf "$dest"
+  mv "$work/unpacked" "$dest"
+}
+
+if [[ -f "$dest/$file" && ! -L "$dest/$file" ]]; then
+  if [[ "$(digest "$dest/$file")" == "$expected" ]]; then
+    cp "$dest/$file" "$work/$file"
+    unpack "$work/$file"
+    want="$(digest "$work/unpacked/cortado")"
+    have=""
+    if [[ -f "$dest/cortado" && -x "$dest/cortado" && ! -L "$dest/cortado" ]]; then
+      have="$(digest "$dest/cortado")"
+    fi
+    if [[ "$have" == "$want" ]]; then
+      note "using cached cortado $version ($target) from $dest (archive and binary sha256 verified)"
+      add_to_path "$dest"
+      exit 0
+    fi
+    note "the cached cortado binary in $dest differs from its verified archive; reinstalling it"
+    install_unpacked "$work/$file"
+    note "installed cortado $version ($target) in $dest"
+    add_to_path "$dest"
+    exit 0
+  fi
+  note "the cached archive in $dest does not match the committed checksum; downloading again"
 fi
 
 # --- download, verify, unpack ---------------------------------------------------------------
 base="${CORTADO_RELEASE_BASE_URL:-https://github.com/$repo/releases/download}"
 url="$base/$version/$file"
-work="$(mktemp -d "${RUNNER_TEMP:-${TMPDIR:-/tmp}}/cortado-install.XXXXXX")"
-trap 'rm -rf "$work"' EXIT
 note "downloading $url"
 curl -fsSL --retry 3 -o "$work/$file" "$url" || die "cannot download $url"
-actual="$(sha256 "$work/$file")"
-actual="${actual%% *}"
+actual="$(digest "$work/$file")"
 if [[ "$actual" != "$expected" ]]; then
   die "checksum mismatch for $file: expected $expected (committed in $sums), got $actual; the download was not installed"
 fi
 note "sha256 ok: $actual"
 
-mkdir -p "$work/unpacked"
-tar -xzf "$work/$file" -C "$work/unpacked" --no-same-owner || die "cannot unpack $file"
-[[ -f "$work/unpacked/cortado" ]] || die "$file has no cortado binary at its top level"
-chmod 0755 "$work/unpacked/cortado"
-printf '%s\n' "$expected" >"$work/unpacked/.sha256"
-
-mkdir -p "${dest%/*}"
-rm -rf "$dest"
-mv "$work/unpacked" "$dest"
+unpack "$work/$file"
+install_unpacked "$work/$file"
 note "installed cortado $version ($target) in $dest"
 add_to_path "$dest"

@@ -297,6 +297,16 @@ pub const MAX_INPUT_BYTES: u64 = 10 << 20;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// The bytes of the file at `path` when it holds at most `max` of them, else None. Never
+/// reads more than `max + 1` bytes, whatever the file is (a regular file, a device, a FIFO).
+pub fn read_bounded(path: &Path, max: u64) -> std::io::Result<Option<Vec<u8>>> {
+    use std::io::Read;
+    let file = std::fs::File::open(path)?;
+    let mut bytes = Vec::new();
+    file.take(max.saturating_add(1)).read_to_end(&mut bytes)?;
+    Ok((bytes.len() as u64 <= max).then_some(bytes))
+}
+
 impl Error {
     pub fn new(kind: ErrorKind, diagnostic: Diagnostic) -> Self {
         Error {
@@ -342,22 +352,26 @@ impl Error {
     /// Reads a text file: I/O errors as [`Error::io`]; bytes that are not UTF-8 reported at
     /// the line and column of the first bad byte.
     pub fn read_text(path: &Path, doing: &str) -> Result<String> {
-        if let Ok(meta) = std::fs::metadata(path)
-            && meta.is_file()
-            && meta.len() > MAX_INPUT_BYTES
-        {
+        // Read through a bound whatever the path is: a device such as /dev/zero, a FIFO or
+        // a symlink to one has no size to check first.
+        let Some(bytes) =
+            read_bounded(path, MAX_INPUT_BYTES).map_err(|e| Error::io(path, &e, doing))?
+        else {
+            let size = std::fs::metadata(path)
+                .ok()
+                .filter(|m| m.is_file())
+                .map(|m| format!("is {:.1} MiB", m.len() as f64 / (1 << 20) as f64))
+                .unwrap_or_else(|| format!("holds more than {} MiB", MAX_INPUT_BYTES >> 20));
             return Err(Error::input(
                 Diagnostic::error(format!(
-                    "{} is {:.1} MiB; cortado reads input files of up to {} MiB",
+                    "{} {size}; cortado reads input files of up to {} MiB",
                     path.display(),
-                    meta.len() as f64 / (1 << 20) as f64,
                     MAX_INPUT_BYTES >> 20
                 ))
                 .at_file(path)
                 .hint("check the path (ECS accepts task definitions of up to 64 KiB)"),
             ));
-        }
-        let bytes = std::fs::read(path).map_err(|e| Error::io(path, &e, doing))?;
+        };
         String::from_utf8(bytes).map_err(|e| {
             let at = e.utf8_error().valid_up_to();
             let bytes = e.into_bytes();
@@ -465,6 +479,30 @@ impl From<cortado_sandbox::Error> for Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn files_without_a_size_are_read_through_the_bound() {
+        // /dev/zero never ends and has no size: the read stops past the limit.
+        let t0 = std::time::Instant::now();
+        let e = Error::read_text(Path::new("/dev/zero"), "read envfile").unwrap_err();
+        let text = e.to_string();
+        assert!(text.contains("holds more than 10 MiB"), "{text}");
+        assert!(t0.elapsed() < std::time::Duration::from_secs(30));
+        // A symlink to it too.
+        let dir = std::env::temp_dir().join(format!("cortado-bounded-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let link = dir.join("task.json");
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink("/dev/zero", &link).unwrap();
+        assert!(Error::read_text(&link, "read").is_err());
+        assert_eq!(read_bounded(&link, 5).unwrap(), None);
+        std::fs::write(dir.join("small"), "abc").unwrap();
+        assert_eq!(
+            read_bounded(&dir.join("small"), 3).unwrap(),
+            Some(b"abc".to_vec())
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn location_from_offset_counts_lines_and_chars() {

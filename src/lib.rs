@@ -26,3 +26,4 @@ pub mod render;
 pub mod report;
 pub mod required_version;
 pub mod settings;
+pub mod untrusted;

@@ -14,7 +14,9 @@ fn main() -> ProcessExit {
         Ok(cli) => cli,
         Err(e) => {
             match cortado::cli::from_environment(&e, std::env::args_os().skip(1)) {
-                Some(message) => eprintln!("{message}"),
+                Some(message) => usage_error(&message),
+                // Help and version are cortado's own text; a usage error quotes the arguments.
+                None if e.use_stderr() => usage_error(&e.render().to_string()),
                 None => {
                     let _ = e.print();
                 }
@@ -45,6 +47,17 @@ fn main() -> ProcessExit {
         }
     };
     ProcessExit::from(code)
+}
+
+/// A usage error on stderr. It quotes arguments and environment values, which a branch name
+/// can reach: inside GitHub Actions no line of it may run as a workflow command.
+fn usage_error(message: &str) {
+    let text = if cortado::report::github::is_actions() {
+        cortado::report::escape::actions_stderr(message)
+    } else {
+        format!("{}\n", message.trim_end_matches('\n'))
+    };
+    let _ = std::io::Write::write_all(&mut std::io::stderr(), text.as_bytes());
 }
 
 /// The exit status of a command: cortado's codes, except `run`, which passes its task's on.

@@ -8,7 +8,10 @@
 use serde_json::{Value, json};
 
 use crate::cost::{self, Delta, Shape};
+use crate::render::Secrets;
 use crate::report::diffview;
+use crate::report::escape::md_code;
+use crate::untrusted::Untrusted;
 
 /// What a deploy would do to one service.
 #[derive(Debug, Clone, PartialEq)]
@@ -39,6 +42,22 @@ pub struct ServicePlan {
 }
 
 impl ServicePlan {
+    /// The plan with every secret hidden on both sides of its diffs (see [`crate::diff::redact`]):
+    /// what every view of the plan shows. Equal values stay equal and different ones different,
+    /// so [`ServicePlan::changed`] says the same before and after.
+    pub fn redacted(mut self, secrets: &Secrets) -> Self {
+        let mut after = Some(std::mem::take(&mut self.task_after));
+        crate::diff::redact::redact_options(secrets, &mut self.task_before, &mut after);
+        self.task_after = after.unwrap_or(Value::Null);
+        crate::diff::redact::redact_options(
+            secrets,
+            &mut self.service_before,
+            &mut self.service_after,
+        );
+        self.rollout = secrets.mask(&self.rollout);
+        self
+    }
+
     /// Whether anything would change.
     pub fn changed(&self) -> bool {
         self.new_revision || self.create_service || self.service_before != self.service_after
@@ -114,10 +133,14 @@ impl ServicePlan {
                 Some((_, nc)) => {
                     let (oi, ni) = (c.get("image"), nc.get("image"));
                     if oi != ni {
+                        // Image tags come from outside (a branch name, ECS): one line.
+                        let image = |v: Option<&Value>| {
+                            Untrusted::from(v.and_then(Value::as_str).unwrap_or("-"))
+                        };
                         notes.push(format!(
                             "image of {name:?} changes: {} -> {}",
-                            oi.and_then(Value::as_str).unwrap_or("-"),
-                            ni.and_then(Value::as_str).unwrap_or("-")
+                            image(oi),
+                            image(ni)
                         ));
                     }
                     if c.get("secrets") != nc.get("secrets") {
@@ -250,7 +273,7 @@ impl ServicePlan {
                 "✅ Unchanged ({}): {}",
                 same.len(),
                 same.iter()
-                    .map(|p| format!("`{}`", p.service))
+                    .map(|p| md_code(&p.service))
                     .collect::<Vec<_>>()
                     .join(", ")
             ));
@@ -261,17 +284,18 @@ impl ServicePlan {
     pub fn markdown(&self) -> String {
         let icon = if self.changed() { "🔶" } else { "✅" };
         let mut out = format!(
-            "### {icon} `{}` (cluster `{}`)\n\n{}\n",
-            self.service,
-            self.cluster,
+            "### {icon} {} (cluster {})\n\n{}\n",
+            md_code(&self.service),
+            md_code(&self.cluster),
             self.summary()
         );
         out.push_str(&format!("\n{}\n", self.rollout_line()));
         let risks = self.risks();
         if !risks.is_empty() {
             out.push('\n');
+            // Image names and tags come from outside (a branch name, ECS): code spans.
             for r in &risks {
-                out.push_str(&format!("- ⚠️ {r}\n"));
+                out.push_str(&format!("- ⚠️ {}\n", md_code(r)));
             }
         }
         if let Some(d) = self.cost() {

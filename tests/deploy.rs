@@ -780,8 +780,8 @@ async fn s18_ssm_secret_reaches_ecs_but_no_output() {
     let deploy_text = run("v1", &["deploy"], true).await;
     deploy_text.expect_code(0);
     assert!(
-        deploy_text.stdout.contains("::add-mask::"),
-        "Actions mode announces the secret:\n{}",
+        deploy_text.stderr.contains("::add-mask::"),
+        "Actions mode announces the secret (on stderr: stdout may be kept in a file):\n{}",
         deploy_text.dump()
     );
     runs.push(("deploy (text)", deploy_text));
@@ -809,7 +809,7 @@ async fn s18_ssm_secret_reaches_ecs_but_no_output() {
     assert!(
         runs[1]
             .1
-            .stdout
+            .stderr
             .lines()
             .any(|l| l == format!("::add-mask::{SECRET}")),
         "{}",
@@ -817,7 +817,7 @@ async fn s18_ssm_secret_reaches_ecs_but_no_output() {
     );
     for (what, r) in &runs {
         assert!(
-            !unmasked(&r.stdout) && !r.stderr.contains(SECRET),
+            !r.stdout.contains(SECRET) && !unmasked(&r.stderr),
             "{what} printed the secret:\n{}",
             r.dump()
         );

@@ -36,8 +36,31 @@ struct Recorded {
 struct Fake {
     /// (id, body) in creation order.
     comments: Vec<(u64, String)>,
+    /// Authors of comments that are not the token's own.
+    authors: BTreeMap<u64, String>,
+    /// The token is an app's installation token (the Actions GITHUB_TOKEN): `GET /user`
+    /// answers 403 and GraphQL's viewer is `github-actions[bot]`.
+    integration: bool,
     next_id: u64,
     requests: Vec<Recorded>,
+}
+
+impl Fake {
+    /// The login the token acts as.
+    fn login(&self) -> &'static str {
+        if self.integration {
+            "github-actions[bot]"
+        } else {
+            "bot"
+        }
+    }
+
+    fn author(&self, id: u64) -> String {
+        self.authors
+            .get(&id)
+            .cloned()
+            .unwrap_or_else(|| self.login().to_string())
+    }
 }
 
 type Shared = Arc<Mutex<Fake>>;
@@ -110,7 +133,7 @@ async fn route(
                 .iter()
                 .skip((page - 1) * per)
                 .take(per)
-                .map(|(id, b)| json!({"id": id, "body": b, "user": {"login": "bot"}}))
+                .map(|(id, b)| json!({"id": id, "body": b, "user": {"login": f.author(*id)}}))
                 .collect();
             reply(StatusCode::OK, Value::Array(items))
         }
@@ -121,6 +144,15 @@ async fn route(
             f.comments.push((id, b.clone()));
             reply(StatusCode::CREATED, json!({"id": id, "body": b}))
         }
+        ("GET", ["user"]) if f.integration => reply(
+            StatusCode::FORBIDDEN,
+            json!({"message": "Resource not accessible by integration"}),
+        ),
+        ("GET", ["user"]) => reply(StatusCode::OK, json!({"login": f.login(), "id": 1})),
+        ("POST", ["graphql"]) => reply(
+            StatusCode::OK,
+            json!({"data": {"viewer": {"login": f.login()}}}),
+        ),
         ("PATCH", ["repos", "o", "r", "issues", "comments", id]) => {
             let id: u64 = id.parse().unwrap_or(0);
             let b = rec.body["body"].as_str().unwrap_or("").to_string();
@@ -170,6 +202,15 @@ async fn first_call_creates_second_updates_the_same_comment() {
     let body2 = comment_body("diff", "cortado diff", &["**web**: 2 changes".into()]);
     let a2 = upsert_comment(&api, "diff", &body2).await.unwrap();
     assert_eq!(a2, CommentAction::Updated { id });
+    // The marker was found: whose comment it is was asked before editing it.
+    assert_eq!(
+        methods(&fake)[2..],
+        [
+            "GET /repos/o/r/issues/5/comments?per_page=100&page=1",
+            "GET /user?",
+            &format!("PATCH /repos/o/r/issues/comments/{id}?")
+        ]
+    );
     let f = fake.lock().unwrap();
     assert_eq!(f.comments.len(), 1, "no second comment");
     assert_eq!(f.comments[0].1, body2);
@@ -178,7 +219,7 @@ async fn first_call_creates_second_updates_the_same_comment() {
         (last.method.as_str(), last.path.clone()),
         ("PATCH", format!("/repos/o/r/issues/comments/{id}"))
     );
-    assert_eq!(f.requests.len(), 4, "GET, POST, GET, PATCH");
+    assert_eq!(f.requests.len(), 5, "GET, POST, GET, GET /user, PATCH");
 }
 
 #[tokio::test]
@@ -220,6 +261,7 @@ async fn marker_on_the_second_page_is_found() {
         vec![
             "GET /repos/o/r/issues/5/comments?per_page=100&page=1",
             "GET /repos/o/r/issues/5/comments?per_page=100&page=2",
+            "GET /user?",
             "PATCH /repos/o/r/issues/comments/121?"
         ]
     );
@@ -264,6 +306,66 @@ async fn a_different_marker_makes_a_separate_comment() {
         .unwrap();
     assert_eq!(again, CommentAction::Updated { id: *ib });
     assert_eq!(fake.lock().unwrap().comments.len(), 3);
+}
+
+#[tokio::test]
+async fn a_marker_in_someone_elses_comment_is_not_ours_to_edit() {
+    let (fake, api) = fake_api(TOKEN).await;
+    {
+        let mut f = fake.lock().unwrap();
+        f.comments
+            .push((7, "<!-- cortado:diff -->\nplanted by someone else".into()));
+        f.authors.insert(7, "mallory".into());
+        f.next_id = 10;
+    }
+    let a = upsert_comment(&api, "diff", "the real plan").await.unwrap();
+    let CommentAction::Created { id } = a else {
+        panic!("the planted comment was taken for ours: {a:?}")
+    };
+    let b = upsert_comment(&api, "diff", "the plan, again")
+        .await
+        .unwrap();
+    assert_eq!(b, CommentAction::Updated { id });
+    let f = fake.lock().unwrap();
+    assert_eq!(
+        f.comments[0].1,
+        "<!-- cortado:diff -->\nplanted by someone else"
+    );
+    assert!(
+        f.requests
+            .iter()
+            .all(|r| r.method != "PATCH" || r.path != "/repos/o/r/issues/comments/7"),
+        "someone else's comment was edited"
+    );
+}
+
+#[tokio::test]
+async fn the_actions_token_is_known_by_its_bot_login() {
+    // GET /user answers 403 for an installation token; GraphQL's viewer names the bot.
+    let (fake, api) = fake_api(TOKEN).await;
+    {
+        let mut f = fake.lock().unwrap();
+        f.integration = true;
+        f.comments
+            .push((3, "<!-- cortado:diff -->\nby a user".into()));
+        f.authors.insert(3, "bot".into());
+        f.comments
+            .push((4, "<!-- cortado:diff -->\nby the workflow".into()));
+        f.next_id = 10;
+    }
+    assert_eq!(api.identity().await.unwrap(), "github-actions[bot]");
+    let a = upsert_comment(&api, "diff", "update").await.unwrap();
+    assert_eq!(a, CommentAction::Updated { id: 4 });
+    assert!(methods(&fake).iter().any(|m| m == "POST /graphql?"));
+}
+
+#[test]
+fn graphql_sits_beside_the_rest_root() {
+    let t = || Token::new("t");
+    let api = GitHubApi::new("https://api.github.com", "o/r", 1, t()).unwrap();
+    assert_eq!(api.graphql_url(), "https://api.github.com/graphql");
+    let ghes = GitHubApi::new("https://ghe.example/api/v3", "o/r", 1, t()).unwrap();
+    assert_eq!(ghes.graphql_url(), "https://ghe.example/api/graphql");
 }
 
 #[tokio::test]
@@ -422,7 +524,7 @@ fn archive_name() -> String {
 /// Tools the scripts need besides a checksum tool; None when one is missing on this machine.
 fn script_tools() -> Option<Vec<PathBuf>> {
     [
-        "bash", "curl", "tar", "gzip", "mktemp", "mkdir", "mv", "rm", "chmod",
+        "bash", "curl", "tar", "gzip", "mktemp", "mkdir", "mv", "rm", "chmod", "cp",
     ]
     .iter()
     .map(|t| which(t))
@@ -592,11 +694,42 @@ fn install_with_the_committed_checksum_puts_cortado_on_the_path() {
         stderr(&again)
     );
     assert_eq!(t.downloads(), 1);
-    // A cached copy whose recorded checksum differs is replaced.
-    std::fs::write(dir.join(".sha256"), "f".repeat(64)).unwrap();
+    // Every hit checks the cache again: a cached binary that was overwritten (a persistent
+    // or self-hosted runner's cache is writable by other jobs) is replaced from the verified
+    // archive, without a download...
+    let fake_out = |bin: &std::path::Path| {
+        let ran = std::process::Command::new(bin)
+            .arg("version")
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&ran.stdout).to_string()
+    };
+    std::fs::write(&bin, "#!/bin/sh\necho pwned\n").unwrap();
     let third = t.run(&system_path(), VERSION);
     assert!(third.status.success(), "{}", stderr(&third));
+    assert!(
+        stderr(&third).contains("differs from its verified archive"),
+        "{}",
+        stderr(&third)
+    );
+    assert_eq!(t.downloads(), 1);
+    assert!(
+        fake_out(&bin).starts_with("cortado 9.9.9 (fake)"),
+        "{}",
+        fake_out(&bin)
+    );
+    // ...and a cached archive that no longer matches the committed checksum is downloaded
+    // again (the binary beside it is not trusted either).
+    std::fs::write(dir.join(archive_name()), b"tampered").unwrap();
+    std::fs::write(&bin, "#!/bin/sh\necho pwned\n").unwrap();
+    let fourth = t.run(&system_path(), VERSION);
+    assert!(fourth.status.success(), "{}", stderr(&fourth));
     assert_eq!(t.downloads(), 2);
+    assert!(
+        fake_out(&bin).starts_with("cortado 9.9.9 (fake)"),
+        "{}",
+        fake_out(&bin)
+    );
 }
 
 #[test]

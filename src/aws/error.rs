@@ -127,7 +127,11 @@ impl Clients {
                 let status = e.raw().status().as_u16();
                 let e = e.err();
                 let code = e.code().unwrap_or("");
-                let message = e.message().unwrap_or("").trim();
+                // What the service said is its text, not ours: on one line, control
+                // characters shown as escapes.
+                let message =
+                    crate::untrusted::Untrusted::from(e.message().unwrap_or("").trim()).to_string();
+                let message = message.as_str();
                 let said = if message.is_empty() {
                     format!(
                         "{head}: {}",

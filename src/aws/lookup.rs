@@ -140,28 +140,42 @@ impl Clients {
                 self.fail(&call, e)
             }
         })?;
-        if out
-            .content_length()
-            .is_some_and(|n| u64::try_from(n).unwrap_or(0) > MAX_STATE_BYTES)
-        {
-            return Err(Error::input(
+        let too_large = || {
+            Error::input(
                 Diagnostic::error(format!(
                     "S3 object {url} is larger than {} MiB: not a Terraform state cortado reads",
                     MAX_STATE_BYTES >> 20
                 ))
                 .hint("point the plugin's `url` at the terraform.tfstate object"),
-            ));
-        }
-        let bytes = out.body.collect().await.map_err(|e| {
-            Error::new(
-                crate::error::ErrorKind::Aws,
-                Diagnostic::error(format!(
-                    "GetObject failed for S3 object {url}: reading the body: {e}"
-                ))
-                .hint("try again; check the network"),
             )
-        })?;
-        String::from_utf8(bytes.into_bytes().to_vec()).map_err(|_| {
+        };
+        if out
+            .content_length()
+            .is_some_and(|n| u64::try_from(n).unwrap_or(0) > MAX_STATE_BYTES)
+        {
+            return Err(too_large());
+        }
+        // Read through the bound too: a body without a length (or with a wrong one) stops at
+        // the limit.
+        let mut body = out.body;
+        let mut bytes: Vec<u8> = Vec::new();
+        loop {
+            let chunk = body.try_next().await.map_err(|e| {
+                Error::new(
+                    crate::error::ErrorKind::Aws,
+                    Diagnostic::error(format!(
+                        "GetObject failed for S3 object {url}: reading the body: {e}"
+                    ))
+                    .hint("try again; check the network"),
+                )
+            })?;
+            let Some(chunk) = chunk else { break };
+            bytes.extend_from_slice(&chunk);
+            if bytes.len() as u64 > MAX_STATE_BYTES {
+                return Err(too_large());
+            }
+        }
+        String::from_utf8(bytes).map_err(|_| {
             Error::input(
                 Diagnostic::error(format!("S3 object {url} is not UTF-8 text"))
                     .hint("point the plugin's `url` at the terraform.tfstate object"),

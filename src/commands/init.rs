@@ -5,7 +5,10 @@
 //! shapes with read-only members removed and values equal to ECS's defaults dropped (the
 //! diff's canonical form: keys sorted, lists whose order ECS does not keep sorted). With
 //! `--image-tag-env NAME` each container image's tag becomes ``{{ must_env `NAME` }}``.
-//! Nothing is overwritten without `--force`; nothing is written when any file exists.
+//! Nothing is overwritten without `--force`; nothing is written when any file exists. A path
+//! that is a symlink counts as existing even when it points nowhere, and files are created
+//! new (`O_CREAT|O_EXCL`), so nothing is ever written through a link; `--force` replaces a
+//! link with a file rather than writing where it points.
 
 use std::path::{Path, PathBuf};
 
@@ -58,7 +61,7 @@ pub async fn run(
         opts.dir.join(&task_file),
     ];
     if !opts.force
-        && let Some(existing) = paths.iter().find(|p| p.exists())
+        && let Some(existing) = paths.iter().find(|p| taken(p))
     {
         return Err(Error::input(
             Diagnostic::error(format!(
@@ -98,9 +101,9 @@ pub async fn run(
         cluster = opts.cluster,
     );
     std::fs::create_dir_all(&opts.dir).map_err(|e| Error::io(&opts.dir, &e, "create"))?;
-    write(&config, &yml)?;
-    write(&paths[1], &pretty(&service)?)?;
-    write(&paths[2], &pretty(&task)?)?;
+    write(&config, &yml, opts.force)?;
+    write(&paths[1], &pretty(&service)?, opts.force)?;
+    write(&paths[2], &pretty(&task)?, opts.force)?;
     for p in &paths {
         printer.info(&format!("wrote {}", p.display()));
     }
@@ -125,7 +128,7 @@ async fn init_express(
     let file = format!("express-def.{ext}");
     let paths = [config.clone(), opts.dir.join(&file)];
     if !opts.force
-        && let Some(existing) = paths.iter().find(|p| p.exists())
+        && let Some(existing) = paths.iter().find(|p| taken(p))
     {
         return Err(Error::input(
             Diagnostic::error(format!(
@@ -155,8 +158,8 @@ async fn init_express(
         cluster = opts.cluster,
     );
     std::fs::create_dir_all(&opts.dir).map_err(|e| Error::io(&opts.dir, &e, "create"))?;
-    write(&config, &yml)?;
-    write(&paths[1], &pretty(&def)?)?;
+    write(&config, &yml, opts.force)?;
+    write(&paths[1], &pretty(&def)?, opts.force)?;
     for p in &paths {
         printer.info(&format!("wrote {}", p.display()));
     }
@@ -173,8 +176,37 @@ fn pretty(v: &Value) -> Result<String> {
         .map_err(|e| Error::internal(format!("cannot print JSON: {e}")))
 }
 
-fn write(path: &Path, text: &str) -> Result<()> {
-    std::fs::write(path, text).map_err(|e| Error::io(path, &e, "write"))
+/// Whether something is at `path`: a file, a folder, or a symlink (dangling or not).
+fn taken(path: &Path) -> bool {
+    path.symlink_metadata().is_ok()
+}
+
+/// Creates the file at `path` (it must not exist: a dangling symlink there is refused, not
+/// followed). With `force` a file or symlink already there is removed first.
+fn write(path: &Path, text: &str, force: bool) -> Result<()> {
+    use std::io::Write;
+    if force
+        && let Ok(meta) = path.symlink_metadata()
+        && !meta.is_dir()
+    {
+        std::fs::remove_file(path).map_err(|e| Error::io(path, &e, "replace"))?;
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map_err(|e| {
+            if e.kind() == std::io::ErrorKind::AlreadyExists {
+                Error::input(
+                    Diagnostic::error(format!("{} exists: it was not overwritten", path.display()))
+                        .hint("pass --force to overwrite, or --dir to write elsewhere"),
+                )
+            } else {
+                Error::io(path, &e, "write")
+            }
+        })?;
+    file.write_all(text.as_bytes())
+        .map_err(|e| Error::io(path, &e, "write"))
 }
 
 /// Replaces each container image's tag (not a digest) with ``{{ must_env `NAME` }}``.
@@ -223,5 +255,25 @@ mod tests {
             "localhost:5000/app:{{ must_env `IMAGE_TAG` }}"
         );
         assert_eq!(t["containerDefinitions"][2]["image"], "nginx@sha256:abc");
+    }
+
+    #[test]
+    fn a_dangling_symlink_is_taken_and_never_written_through() {
+        let dir = std::env::temp_dir().join(format!("cortado-init-link-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let target = dir.join("elsewhere.txt");
+        let link = dir.join("cortado.yml");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        assert!(taken(&link), "a dangling link is something");
+        let e = write(&link, "x", false).unwrap_err();
+        assert!(e.to_string().contains("exists"), "{e}");
+        assert!(!target.exists(), "nothing was written through the link");
+        // --force replaces the link itself.
+        write(&link, "y", true).unwrap();
+        assert!(!target.exists());
+        assert!(!link.symlink_metadata().unwrap().file_type().is_symlink());
+        assert_eq!(std::fs::read_to_string(&link).unwrap(), "y");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -34,6 +34,7 @@ use crate::error::{Diagnostic, Error, ErrorKind, Result};
 use crate::model::codec;
 use crate::report::{Format, Printer};
 use crate::settings::Settings;
+use crate::untrusted::Untrusted;
 
 /// The exit code of a task that never ran its command (failed to start, no exit code).
 pub const FAILED_TO_START: u8 = 3;
@@ -379,7 +380,7 @@ impl Report<'_> {
             if let (Some(m), Value::Object(f)) = (v.as_object_mut(), fields) {
                 m.extend(f);
             }
-            self.printer.out(&v.to_string());
+            self.printer.out_json_line(&v);
         } else {
             self.printer.info(&format!(
                 "{} {text}",
@@ -396,7 +397,8 @@ impl Report<'_> {
                 "",
             );
         } else {
-            self.printer.out(message);
+            // The container's line as it came, on one line without control characters.
+            self.printer.out(&Untrusted::from(message).to_string());
         }
     }
 }
@@ -469,24 +471,20 @@ pub async fn run(settings: &Settings, printer: &mut Printer, args: &RunArgs) -> 
     .await?;
     if opts.no_wait {
         if printer.format == Format::Json {
-            printer.out(&end.result.to_string());
+            printer.out_json_line(&end.result);
         } else {
             printer.out(end.result["task_arn"].as_str().unwrap_or_default());
         }
         return Ok(end.exit);
     }
     if printer.format == Format::Json {
-        printer.out(&end.result.to_string());
+        printer.out_json_line(&end.result);
     } else {
         printer.info(&end.text);
         // Inside GitHub Actions a task that did not succeed is an error annotation too.
-        if crate::report::github::is_actions() && end.exit != 0 {
+        if end.exit != 0 {
             use crate::report::github::{Annotation, Level};
-            printer.out(
-                &Annotation::new(Level::Error, end.text.clone())
-                    .title("cortado run")
-                    .command(),
-            );
+            printer.annotate(&Annotation::new(Level::Error, end.text.clone()).title("cortado run"));
         }
     }
     Ok(end.exit)
@@ -932,7 +930,8 @@ fn essential_exit<'a>(t: &'a Task, target: &str) -> Option<(&'a str, i32)> {
         .and_then(|c| Some((c.name().unwrap_or_default(), c.exit_code()?)))
 }
 
-fn stop_reason(t: &Task) -> String {
+/// Why the task stopped, in ECS's words (anyone allowed to call StopTask writes them).
+fn stop_reason(t: &Task) -> Untrusted {
     let mut parts: Vec<String> = Vec::new();
     if let Some(code) = t.stop_code() {
         parts.push(code.as_str().to_string());
@@ -947,7 +946,7 @@ fn stop_reason(t: &Task) -> String {
             parts.push(format!("{}: {r}", c.name().unwrap_or_default()));
         }
     }
-    parts.join(": ")
+    parts.join(": ").into()
 }
 
 /// The outcome of a STOPPED task: its container's exit code, or a failure to start when it

@@ -67,11 +67,15 @@ pub fn emitter_for(printer: &Printer) -> Emitter {
     let emitter = Emitter::new();
     let p = printer.clone();
     match printer.format {
-        Format::Json => emitter.subscribe(move |e| p.out(&lines::json(e))),
+        Format::Json => emitter.subscribe(move |e| p.out_json_line(&lines::json_value(e))),
         Format::Text => {
             if crate::report::github::is_actions() {
                 let mut sink = crate::report::github::actions_sink(std::io::stdout(), p.secrets());
-                emitter.subscribe(move |e| sink(e));
+                emitter.subscribe(move |e| {
+                    // Secrets found since the last line are announced first.
+                    p.announce();
+                    sink(e)
+                });
             } else if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
                 let mut live = crate::report::live::LiveView::new(p.secrets());
                 emitter.subscribe(move |e| live.handle(e));

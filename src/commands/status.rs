@@ -1,5 +1,6 @@
 //! `cortado status`: the service, its deployments, tasks, target health and recent events.
 
+use crate::untrusted::Untrusted;
 use serde_json::json;
 
 use super::session;
@@ -82,14 +83,14 @@ pub async fn run(settings: &Settings, printer: &mut Printer, events: usize) -> R
                 )
             })
             .collect();
-        let recent: Vec<(String, String)> = svc
+        let recent: Vec<(String, Untrusted)> = svc
             .events()
             .iter()
             .take(events)
             .map(|e| {
                 (
                     e.created_at().map(|t| t.to_string()).unwrap_or_default(),
-                    e.message().unwrap_or_default().to_string(),
+                    e.message().unwrap_or_default().into(),
                 )
             })
             .collect();

@@ -2,6 +2,7 @@
 //! ones with their reasons); `--stop ID` stops one of them (StopTask), after checking that
 //! it belongs to the service.
 
+use crate::untrusted::Untrusted;
 use serde_json::json;
 
 use super::session;
@@ -96,9 +97,10 @@ pub async fn run(
                         v["health"].as_str().unwrap_or(""),
                         v["task_definition"].as_str().unwrap_or(""),
                         v["started_by"].as_str().unwrap_or(""),
+                        // ECS's stop reason: anyone allowed ecs:StopTask writes it.
                         v["stopped_reason"]
                             .as_str()
-                            .map(|r| format!("  stopped: {r}"))
+                            .map(|r| format!("  stopped: {}", Untrusted::from(r)))
                             .unwrap_or_default()
                     ));
                 }

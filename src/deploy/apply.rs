@@ -164,7 +164,8 @@ pub async fn decide(clients: &Clients, local: &Local, flags: &DeployFlags) -> Re
         desired_count: (live.as_ref().map(|s| s.desired_count()), desired_count),
         strategy: crate::plan::strategy_name(&rollout),
         rollout: crate::plan::strategy_in_words(&rollout, local.rollout.verify.len()),
-    };
+    }
+    .redacted(&local.secrets);
     Ok(Decision {
         plan,
         choice,

@@ -1237,7 +1237,10 @@ pub(super) fn stop_counts(stopped: &[StoppedTask], deployment: &str) -> Vec<Stop
             .unwrap_or_else(|| "no reason given".into());
         match counts.iter_mut().find(|c| c.reason == reason) {
             Some(c) => c.count += 1,
-            None => counts.push(StopCount { reason, count: 1 }),
+            None => counts.push(StopCount {
+                reason: reason.into(),
+                count: 1,
+            }),
         }
     }
     counts.sort_by_key(|c| std::cmp::Reverse(c.count));

@@ -1,11 +1,13 @@
 //! Events: what the engine tells the world. The engine emits them into an [`Emitter`]; sinks
 //! in `report` turn them into terminal lines, JSON lines or GitHub Actions output. The engine
-//! never prints.
+//! never prints. Text that ECS, a container or a gate wrote is [`Untrusted`].
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
+
+use crate::untrusted::Untrusted;
 
 /// One thing that happened during a run.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -50,14 +52,15 @@ pub enum Event {
     ServiceEvent {
         service: String,
         at: Option<f64>,
-        message: String,
+        message: Untrusted,
     },
     /// A task of the service stopped.
     TaskStopped {
         service: String,
         task_arn: String,
         started_by: Option<String>,
-        reason: String,
+        /// ECS's stop reason: anyone allowed to call StopTask writes it.
+        reason: Untrusted,
         /// Whether the task failed ([`super::verdict::task_failed`]); scale-in and replacement
         /// are not failures.
         failed: bool,
@@ -110,7 +113,7 @@ pub enum Event {
     GateOutput {
         service: String,
         stream: String,
-        line: String,
+        line: Untrusted,
     },
     /// A verification gate ended, and how cortado answered the hook.
     GateFinished {

@@ -174,7 +174,8 @@ pub async fn decide(clients: &Clients, local: &Local, flags: &DeployFlags) -> Re
         desired_count: (live.as_ref().map(|s| s.desired_count()), None),
         strategy: "EXPRESS".into(),
         rollout: ROLLOUT.into(),
-    };
+    }
+    .redacted(&local.secrets);
     Ok(Decision {
         plan,
         choice: TaskChoice::Existing(previous.clone().unwrap_or_default()),

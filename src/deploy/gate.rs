@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::Serialize;
-use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -29,6 +29,7 @@ use super::verdict::{Ours, ServiceDeploymentView, short_arn};
 use super::watch::{Observation, Target};
 use crate::aws::Clients;
 use crate::error::Result;
+use crate::untrusted::Untrusted;
 
 /// Lines of a gate's output kept for the report.
 const TAIL_LINES: usize = 20;
@@ -615,7 +616,40 @@ async fn terminate(child: &mut tokio::process::Child) {
     }
 }
 
-/// Streams a gate's output as events, keeping the last lines.
+/// The longest line of a gate's output kept as one line; a longer one is cut into pieces of
+/// this size, so a command that never prints a line break cannot fill the memory.
+const MAX_LINE_BYTES: usize = 64 << 10;
+
+/// The next line of `r` without its line break (`\n` or `\r\n`), at most [`MAX_LINE_BYTES`];
+/// None at the end. Bytes that are not UTF-8 are kept for the caller to decode.
+async fn next_line<R: AsyncBufRead + Unpin>(r: &mut R) -> Option<Vec<u8>> {
+    let mut line = Vec::new();
+    loop {
+        let chunk = match r.fill_buf().await {
+            Ok(c) if !c.is_empty() => c,
+            _ => return (!line.is_empty()).then_some(line),
+        };
+        let room = MAX_LINE_BYTES - line.len();
+        let window = &chunk[..chunk.len().min(room)];
+        if let Some(i) = window.iter().position(|&b| b == b'\n') {
+            line.extend_from_slice(&window[..i]);
+            r.consume(i + 1);
+            if line.last() == Some(&b'\r') {
+                line.pop();
+            }
+            return Some(line);
+        }
+        let n = window.len();
+        line.extend_from_slice(window);
+        r.consume(n);
+        if line.len() >= MAX_LINE_BYTES {
+            return Some(line);
+        }
+    }
+}
+
+/// Streams a gate's output as events, keeping the last lines. The output is untrusted: read
+/// as bytes (what is not UTF-8 shows as U+FFFD), in lines of bounded length.
 fn read_lines<R: AsyncRead + Unpin + Send + 'static>(
     out: R,
     stream: &'static str,
@@ -627,13 +661,14 @@ fn read_lines<R: AsyncRead + Unpin + Send + 'static>(
     let emitter = emitter.clone();
     let tail = tail.clone();
     tokio::spawn(async move {
-        let mut lines = BufReader::new(out).lines();
-        while let Ok(Some(line)) = lines.next_line().await {
+        let mut reader = BufReader::new(out);
+        while let Some(bytes) = next_line(&mut reader).await {
+            let line = Untrusted::from_bytes(&bytes);
             if let Ok(mut t) = tail.lock() {
                 if t.len() == TAIL_LINES {
                     t.pop_front();
                 }
-                t.push_back(line.clone());
+                t.push_back(line.as_str().to_string());
             }
             emitter.emit(Event::GateOutput {
                 service: service.clone(),
@@ -709,7 +744,7 @@ mod tests {
             .unwrap()
             .iter()
             .filter_map(|e| match &e.event {
-                Event::GateOutput { line, .. } => Some(line.clone()),
+                Event::GateOutput { line, .. } => Some(line.as_str().to_string()),
                 _ => None,
             })
             .collect();
@@ -731,6 +766,23 @@ mod tests {
         assert!(lines.contains(&"stage=POST_TEST_TRAFFIC_SHIFT".to_string()));
         assert!(lines.contains(&"to-stderr".to_string()));
         assert!(end.tail.contains(&"to-stderr".to_string()));
+    }
+
+    #[tokio::test]
+    async fn output_that_is_not_utf8_or_has_no_line_break_keeps_streaming() {
+        let script = "printf 'bad \\377\\376 bytes\\nnext\\r\\n'; head -c 200000 /dev/zero | tr '\\0' a; printf '\\nlast\\n'";
+        let (end, lines) = run(gate(&["sh", "-c", script], Duration::from_secs(10)), None).await;
+        assert!(end.passed, "{end:?}");
+        assert_eq!(lines[0], "bad \u{fffd}\u{fffd} bytes");
+        assert_eq!(lines[1], "next");
+        assert!(
+            lines.iter().all(|l| l.len() <= MAX_LINE_BYTES),
+            "lines are bounded"
+        );
+        let long: Vec<&String> = lines.iter().filter(|l| l.starts_with("aaa")).collect();
+        assert!(long.len() >= 2, "the long line is cut into pieces");
+        assert_eq!(long.iter().map(|l| l.len()).sum::<usize>(), 200_000);
+        assert_eq!(lines.last().map(String::as_str), Some("last"));
     }
 
     #[tokio::test]

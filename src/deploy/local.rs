@@ -14,8 +14,8 @@ use crate::aws::types::{CreateServiceInput, RegisterTaskDefinitionInput};
 use crate::config::{Config, parse_duration};
 use crate::error::{Diagnostic, Error, ErrorKind, Result, did_you_mean};
 use crate::model;
-use crate::render::RenderContext;
 use crate::render::plugins::Lookups;
+use crate::render::{RenderContext, Secrets};
 
 /// What to do when the run is cancelled (SIGINT/SIGTERM) during a rollout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,6 +106,8 @@ pub struct Local {
     pub rollout: Rollout,
     /// Warnings and notes worth showing (errors stop the run instead).
     pub warnings: Vec<Diagnostic>,
+    /// The run's secret values (rendering registered them): plans hide them.
+    pub secrets: Secrets,
 }
 
 impl Local {
@@ -273,6 +275,7 @@ pub fn load(ctx: &RenderContext, config: Config) -> Result<Local> {
         express: None,
         rollout,
         warnings: findings,
+        secrets: ctx.secrets.clone(),
     })
 }
 
@@ -368,6 +371,7 @@ fn load_express(
         express: Some(json),
         rollout,
         warnings: findings,
+        secrets: ctx.secrets.clone(),
     })
 }
 

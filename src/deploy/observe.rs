@@ -373,7 +373,7 @@ impl AwsObserver<'_> {
                     .map(|e| ServiceEvent {
                         id: e.id().unwrap_or_default().to_string(),
                         at: e.created_at().map(|t| t.as_secs_f64()),
-                        message: e.message().unwrap_or_default().to_string(),
+                        message: e.message().unwrap_or_default().into(),
                     })
                     .collect(),
                 traffic,
@@ -484,7 +484,7 @@ pub fn deployment_views(svc: &Service) -> Vec<DeploymentView> {
             running: d.running_count(),
             failed: d.failed_tasks(),
             rollout_state: d.rollout_state().map(|s| s.as_str()).into(),
-            rollout_state_reason: d.rollout_state_reason().map(str::to_string),
+            rollout_state_reason: d.rollout_state_reason().map(ecs_text),
             created_at: d.created_at().map(|t| t.as_secs_f64()),
         })
         .collect()
@@ -502,9 +502,9 @@ pub fn service_deployment_view(sd: &ServiceDeployment) -> ServiceDeploymentView 
     ServiceDeploymentView {
         arn: sd.service_deployment_arn().unwrap_or_default().to_string(),
         status: sd.status().map(|s| s.as_str()).into(),
-        status_reason: sd.status_reason().map(str::to_string),
+        status_reason: sd.status_reason().map(ecs_text),
         lifecycle_stage: sd.lifecycle_stage().map(|s| s.as_str()).into(),
-        rollback_reason: sd.rollback().and_then(|r| r.reason()).map(str::to_string),
+        rollback_reason: sd.rollback().and_then(|r| r.reason()).map(ecs_text),
         circuit_breaker: sd.deployment_circuit_breaker().map(|c| {
             (
                 c.status().map(|s| s.as_str()).into(),
@@ -629,19 +629,25 @@ fn traffic_of(pairs: &[LbPair], rules: &[Rule]) -> Traffic {
     }
 }
 
+/// A reason ECS gives (anyone with ecs:StopTask writes a stop reason): one line without
+/// control characters ([`crate::untrusted`]) before it reaches a verdict, a detail or a report.
+fn ecs_text(s: &str) -> String {
+    crate::untrusted::one_line(s)
+}
+
 pub(super) fn stopped_task(t: &Task) -> StoppedTask {
     StoppedTask {
         task_arn: t.task_arn().unwrap_or_default().to_string(),
         started_by: t.started_by().map(str::to_string),
         stop_code: t.stop_code().map(|c| c.as_str().to_string()),
-        stopped_reason: t.stopped_reason().map(str::to_string),
+        stopped_reason: t.stopped_reason().map(ecs_text),
         containers: t
             .containers()
             .iter()
             .map(|c| {
                 (
                     c.name().unwrap_or_default().to_string(),
-                    c.reason().map(str::to_string),
+                    c.reason().map(ecs_text),
                     c.exit_code(),
                 )
             })

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use super::watch::Journey;
 use crate::error::ExitCode;
 use crate::plan::ServicePlan;
+use crate::untrusted::Untrusted;
 
 /// The engine operation a result comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -153,7 +154,7 @@ pub fn severity(c: ExitCode) -> u8 {
 /// A stop reason of our deployment's tasks and how often it occurred.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StopCount {
-    pub reason: String,
+    pub reason: Untrusted,
     pub count: usize,
 }
 

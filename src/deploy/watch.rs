@@ -32,7 +32,7 @@ pub struct ServiceEvent {
     pub id: String,
     /// Seconds since the epoch, in the clock of the service (ECS's or the sandbox's).
     pub at: Option<f64>,
-    pub message: String,
+    pub message: crate::untrusted::Untrusted,
 }
 
 /// What one poll saw of one service: the verdict inputs plus what to report.
@@ -765,7 +765,7 @@ impl ServiceState {
                     service: service.to_string(),
                     task_arn: t.task_arn.clone(),
                     started_by: t.started_by.clone(),
-                    reason,
+                    reason: reason.into(),
                     failed: super::verdict::task_failed(t),
                 });
                 changed = true;
@@ -1001,7 +1001,7 @@ mod tests {
                 .map(|(id, m)| ServiceEvent {
                     id: id.to_string(),
                     at: None,
-                    message: m.to_string(),
+                    message: (*m).into(),
                 })
                 .collect(),
             traffic: None,
@@ -1059,7 +1059,7 @@ mod tests {
         let messages: Vec<String> = log
             .iter()
             .filter_map(|e| match &e.event {
-                Event::ServiceEvent { message, .. } => Some(message.clone()),
+                Event::ServiceEvent { message, .. } => Some(message.as_str().to_string()),
                 _ => None,
             })
             .collect();

@@ -6,6 +6,7 @@
 //! before and after. Renderers (unified diff, Markdown, PR comment) build on the `Change`s.
 
 pub mod normalize;
+pub mod redact;
 #[cfg(test)]
 mod tests;
 

@@ -1,6 +1,8 @@
 //! The sticky pull-request comment: one comment per marker, found by a hidden HTML comment
-//! (`<!-- cortado:MARKER -->`) and edited on each run. Receives pre-rendered Markdown; hands
-//! on what was done ([`CommentAction`]).
+//! (`<!-- cortado:MARKER -->`) in a comment written by the token's own identity
+//! ([`GitHubApi::identity`]), and edited on each run. Anyone can write the marker into a
+//! comment of their own; such a comment is never the one cortado edits. Receives
+//! pre-rendered Markdown; hands on what was done ([`CommentAction`]).
 
 use serde_json::{Value, json};
 
@@ -61,18 +63,8 @@ pub fn comment_body(marker: &str, title: &str, sections: &[String]) -> String {
 
 /// Cuts `body` to GitHub's limit, closing an open code fence and saying so.
 pub fn truncate_body(body: &str) -> String {
-    if body.chars().count() <= MAX_BODY_CHARS {
-        return body.to_string();
-    }
     let note = "\n\n> **Note:** this comment was cut to GitHub's 65,536-character limit; the full report is in the job log.\n";
-    let fence = "\n```";
-    let keep = MAX_BODY_CHARS - note.chars().count() - fence.chars().count();
-    let mut cut: String = body.chars().take(keep).collect();
-    if cut.matches("```").count() % 2 == 1 {
-        cut.push_str(fence);
-    }
-    cut.push_str(note);
-    cut
+    crate::report::escape::md_truncate(body, MAX_BODY_CHARS, note)
 }
 
 /// Creates the comment tagged with `marker` on the pull request, or edits it when it exists.
@@ -109,8 +101,10 @@ pub async fn upsert_comment(api: &GitHubApi, marker: &str, body: &str) -> Result
     }
 }
 
-/// The id of the first comment on the pull request whose body contains `tag`.
+/// The id of the first comment on the pull request whose body contains `tag` and whose
+/// author is the token's identity (asked once, when a comment with the tag shows up).
 async fn find_comment(api: &GitHubApi, tag: &str) -> Result<Option<u64>> {
+    let mut me: Option<String> = None;
     for page in 1..=MAX_PAGES {
         let url = api.repo_url(&format!(
             "/issues/{}/comments?per_page={PER_PAGE}&page={page}",
@@ -126,14 +120,27 @@ async fn find_comment(api: &GitHubApi, tag: &str) -> Result<Option<u64>> {
                 .hint("check that GITHUB_API_URL names the REST API root"),
             ));
         };
-        let found = items.iter().find_map(|c| {
-            let body = c.get("body").and_then(Value::as_str)?;
-            body.contains(tag)
-                .then(|| c.get("id").and_then(Value::as_u64))
-                .flatten()
-        });
-        if found.is_some() {
-            return Ok(found);
+        let tagged: Vec<&Value> = items
+            .iter()
+            .filter(|c| {
+                c.get("body")
+                    .and_then(Value::as_str)
+                    .is_some_and(|b| b.contains(tag))
+            })
+            .collect();
+        if !tagged.is_empty() && me.is_none() {
+            me = Some(api.identity().await?);
+        }
+        let mine = |c: &&Value| {
+            let author = c.pointer("/user/login").and_then(Value::as_str);
+            matches!((author, &me), (Some(a), Some(m)) if a.eq_ignore_ascii_case(m))
+        };
+        if let Some(id) = tagged
+            .into_iter()
+            .find(mine)
+            .and_then(|c| c.get("id").and_then(Value::as_u64))
+        {
+            return Ok(Some(id));
         }
         if items.len() < PER_PAGE {
             break;

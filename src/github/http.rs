@@ -75,6 +75,61 @@ impl Client {
         token: &Token,
         body: Option<&Value>,
     ) -> Result<Value> {
+        let (status, json, empty) = self.exchange(method, url, token, body).await?;
+        let what = format!("{method} {}", strip_query(url));
+        let bad = |msg: String, hint: &str| {
+            Error::input(Diagnostic::error(scrub_token(&msg, token)).hint(hint))
+        };
+        if !status.is_success() {
+            let message = json
+                .as_ref()
+                .and_then(|j| j.get("message"))
+                .and_then(Value::as_str)
+                .map(|m| {
+                    let m: String = m.chars().take(300).collect();
+                    format!(": {}", crate::untrusted::Untrusted::from(m))
+                })
+                .unwrap_or_default();
+            let hint = match status.as_u16() {
+                401 => {
+                    "the token was refused (missing, expired or malformed): pass `github-token` to the action or set GITHUB_TOKEN"
+                }
+                403 => {
+                    "the token lacks permission: give the job `permissions: pull-requests: write` (forks get a read-only token on `pull_request`)"
+                }
+                404 => {
+                    "the repository or pull request was not found, or the token cannot see it: check GITHUB_REPOSITORY and the token's repository access"
+                }
+                422 => "GitHub refused the content of the request",
+                429 => "rate limited: wait and re-run the job",
+                s if s >= 500 => "GitHub had an internal problem: re-run the job",
+                _ => "see the message from GitHub",
+            };
+            return Err(bad(
+                format!("GitHub API: {what} returned {status}{message}"),
+                hint,
+            ));
+        }
+        if empty {
+            return Ok(Value::Null);
+        }
+        json.ok_or_else(|| {
+            bad(
+                format!("GitHub API: the answer to {what} is not JSON"),
+                "check that GITHUB_API_URL names the REST API root (GitHub Enterprise: https://HOST/api/v3)",
+            )
+        })
+    }
+
+    /// Sends a request and returns the answer's status, its JSON (when it is JSON) and whether
+    /// it was empty, whatever the status; an error only when no answer arrived.
+    pub(crate) async fn exchange(
+        &self,
+        method: &str,
+        url: &str,
+        token: &Token,
+        body: Option<&Value>,
+    ) -> Result<(hyper::StatusCode, Option<Value>, bool)> {
         let what = format!("{method} {}", strip_query(url));
         let scrub = |s: &str| scrub_token(s, token);
         let bad = |msg: String, hint: &str| Error::input(Diagnostic::error(scrub(&msg)).hint(hint));
@@ -148,42 +203,7 @@ impl Client {
             }
         };
         let json: Option<Value> = serde_json::from_slice(&bytes).ok();
-        if !status.is_success() {
-            let message = json
-                .as_ref()
-                .and_then(|j| j.get("message"))
-                .and_then(Value::as_str)
-                .map(|m| format!(": {}", m.chars().take(300).collect::<String>()))
-                .unwrap_or_default();
-            let hint = match status.as_u16() {
-                401 => {
-                    "the token was refused (missing, expired or malformed): pass `github-token` to the action or set GITHUB_TOKEN"
-                }
-                403 => {
-                    "the token lacks permission: give the job `permissions: pull-requests: write` (forks get a read-only token on `pull_request`)"
-                }
-                404 => {
-                    "the repository or pull request was not found, or the token cannot see it: check GITHUB_REPOSITORY and the token's repository access"
-                }
-                422 => "GitHub refused the content of the request",
-                429 => "rate limited: wait and re-run the job",
-                s if s >= 500 => "GitHub had an internal problem: re-run the job",
-                _ => "see the message from GitHub",
-            };
-            return Err(bad(
-                format!("GitHub API: {what} returned {status}{message}"),
-                hint,
-            ));
-        }
-        if bytes.is_empty() {
-            return Ok(Value::Null);
-        }
-        json.ok_or_else(|| {
-            bad(
-                format!("GitHub API: the answer to {what} is not JSON"),
-                "check that GITHUB_API_URL names the REST API root (GitHub Enterprise: https://HOST/api/v3)",
-            )
-        })
+        Ok((status, json, bytes.is_empty()))
     }
 }
 

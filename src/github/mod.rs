@@ -136,16 +136,64 @@ impl GitHubApi {
         url: &str,
         body: Option<&Value>,
     ) -> Result<Value> {
-        let client = match self.client.get() {
+        self.client()?.call(method, url, &self.token, body).await
+    }
+
+    fn client(&self) -> Result<&http::Client> {
+        Ok(match self.client.get() {
             Some(c) => c,
             None => {
                 let c = http::Client::new(self.base.starts_with("https://"))?;
                 self.client.get_or_init(|| c)
             }
-        };
-        client.call(method, url, &self.token, body).await
+        })
+    }
+
+    /// The GraphQL endpoint beside the REST root: `https://api.github.com/graphql`, or
+    /// `https://HOST/api/graphql` for GitHub Enterprise's `https://HOST/api/v3`.
+    pub fn graphql_url(&self) -> String {
+        match self.base.strip_suffix("/api/v3") {
+            Some(host) => format!("{host}/api/graphql"),
+            None => format!("{}/graphql", self.base),
+        }
+    }
+
+    /// The login the token acts as. A user's token (a PAT) answers `GET /user`; an app's
+    /// installation token (the Actions GITHUB_TOKEN is one) may not (403 "Resource not
+    /// accessible by integration") but answers GraphQL's `viewer { login }` with its bot
+    /// login. When neither answers, the Actions token's login, `github-actions[bot]`.
+    pub async fn identity(&self) -> Result<String> {
+        let login = |v: &Value, p: &str| v.pointer(p).and_then(Value::as_str).map(str::to_string);
+        let user = format!("{}/user", self.base);
+        let (status, json, _) = self
+            .client()?
+            .exchange("GET", &user, &self.token, None)
+            .await?;
+        if status.is_success()
+            && let Some(l) = json.as_ref().and_then(|j| login(j, "/login"))
+        {
+            return Ok(l);
+        }
+        if status.as_u16() == 401 {
+            // A refused token: the error that says so.
+            return self.call("GET", &user, None).await.map(|_| String::new());
+        }
+        let query = serde_json::json!({"query": "query { viewer { login } }"});
+        let (status, json, _) = self
+            .client()?
+            .exchange("POST", &self.graphql_url(), &self.token, Some(&query))
+            .await?;
+        if status.is_success()
+            && let Some(l) = json.as_ref().and_then(|j| login(j, "/data/viewer/login"))
+        {
+            return Ok(l);
+        }
+        Ok(ACTIONS_BOT.to_string())
     }
 }
+
+/// The login of the GitHub Actions app, which the workflow's GITHUB_TOKEN acts as.
+pub const ACTIONS_BOT: &str = "github-actions[bot]";
 
 /// Splits `owner/name`, refusing anything that would not be a plain path segment.
 fn split_repository(repository: &str) -> Result<(String, String)> {
@@ -189,8 +237,17 @@ pub fn pr_number_from_event(json: &str, event_name: Option<&str>) -> Result<u64>
 }
 
 fn pr_number_from_event_file(path: &Path, event_name: Option<String>) -> Result<u64> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Error::io(path, &e, "read the workflow event file (GITHUB_EVENT_PATH)"))?;
+    // GitHub's webhook payloads are capped at 25 MB; read no more than 64 MiB of any file.
+    let doing = "read the workflow event file (GITHUB_EVENT_PATH)";
+    let bytes = crate::error::read_bounded(path, 64 << 20)
+        .map_err(|e| Error::io(path, &e, doing))?
+        .ok_or_else(|| {
+            missing(
+                "the workflow event file holds more than 64 MiB",
+                "GITHUB_EVENT_PATH must name the event payload the runner wrote",
+            )
+        })?;
+    let text = String::from_utf8_lossy(&bytes);
     pr_number_from_event(&text, event_name.as_deref())
 }
 

@@ -123,23 +123,31 @@ const STACK_BYTES: usize = 512 << 20;
 /// Evaluates the Jsonnet file at `path` (whose text is `source`) to pretty JSON text.
 ///
 /// Runs on a thread of its own with a large stack (see [`STACK_BYTES`]), after checking that
-/// the source does not nest deeper than [`MAX_NESTING`].
+/// the source does not nest deeper than [`MAX_NESTING`], holding at most
+/// [`super::memory::JSONNET_MAX_BYTES`] (see [`super::memory`]).
 pub fn evaluate(ctx: &RenderContext, path: &Path, source: &str) -> Result<String> {
     check_nesting(path, source)?;
     for (name, code) in &ctx.ext_code {
         check_nesting(Path::new(&format!("--ext-code {name}")), code)?;
     }
+    let bounded = || {
+        let _bound = super::memory::limit(
+            super::memory::JSONNET_MAX_BYTES,
+            &path.display().to_string(),
+        );
+        evaluate_here(ctx, path, source)
+    };
     std::thread::scope(|scope| {
         let spawned = std::thread::Builder::new()
             .name("jsonnet".into())
             .stack_size(STACK_BYTES)
-            .spawn_scoped(scope, || evaluate_here(ctx, path, source));
+            .spawn_scoped(scope, bounded);
         match spawned {
             Ok(handle) => handle
                 .join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
             // No thread (address space or thread limits): evaluate on this one.
-            Err(_) => evaluate_here(ctx, path, source),
+            Err(_) => bounded(),
         }
     })
 }

@@ -9,54 +9,23 @@
 pub mod envfile;
 pub mod funcs;
 pub mod jsonnet;
+pub mod memory;
 pub mod plugins;
+pub mod secrets;
 pub mod spans;
 pub mod template;
 pub mod tfstate;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use serde_json::Value;
 
 use crate::error::{Diagnostic, Error, Location, Result};
+pub use secrets::Secrets;
 use spans::Spans;
 use template::Funcs;
-
-/// Values that came from secret sources. Every output sink masks them.
-#[derive(Debug, Clone, Default)]
-pub struct Secrets(Arc<Mutex<BTreeSet<String>>>);
-
-impl Secrets {
-    pub fn add(&self, value: impl Into<String>) {
-        let v = value.into();
-        if !v.is_empty() {
-            self.0.lock().unwrap_or_else(|e| e.into_inner()).insert(v);
-        }
-    }
-
-    pub fn values(&self) -> Vec<String> {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .cloned()
-            .collect()
-    }
-
-    /// Replaces every secret value in `text` with `***`.
-    pub fn mask(&self, text: &str) -> String {
-        let mut values = self.values();
-        // Longest first, so a secret containing another is masked whole.
-        values.sort_by_key(|v| std::cmp::Reverse(v.len()));
-        let mut out = text.to_string();
-        for v in values {
-            out = out.replace(&v, "***");
-        }
-        out
-    }
-}
 
 /// Everything a render needs besides the file itself.
 #[derive(Clone)]

@@ -528,21 +528,23 @@ fn read_state_file(path: &Path) -> std::result::Result<String, FuncError> {
             ))
             .hint("point `path` at the terraform.tfstate file"));
         }
-        Ok(m) if m.len() > super::tfstate::MAX_STATE_BYTES => {
-            return Err(FuncError::input(format!(
-                "tfstate: {} is {} MiB; cortado reads states of up to {} MiB",
-                path.display(),
-                m.len() >> 20,
-                super::tfstate::MAX_STATE_BYTES >> 20
-            ))
-            .hint("check the plugin's `path`"));
-        }
         _ => {}
     }
-    let bytes = std::fs::read(path).map_err(|e| {
-        FuncError::input(format!("tfstate: cannot read {}: {e}", path.display()))
-            .hint("check the file's permissions")
-    })?;
+    // Through a bound, whatever the path is (a device or a FIFO has no size to check first).
+    let too_large = || {
+        FuncError::input(format!(
+            "tfstate: {} holds more than {} MiB, the most cortado reads of a state",
+            path.display(),
+            super::tfstate::MAX_STATE_BYTES >> 20
+        ))
+        .hint("check the plugin's `path`")
+    };
+    let bytes = crate::error::read_bounded(path, super::tfstate::MAX_STATE_BYTES)
+        .map_err(|e| {
+            FuncError::input(format!("tfstate: cannot read {}: {e}", path.display()))
+                .hint("check the file's permissions")
+        })?
+        .ok_or_else(too_large)?;
     String::from_utf8(bytes).map_err(|_| {
         FuncError::input(format!(
             "tfstate: {} is not UTF-8 text, so not a Terraform state",

@@ -1,8 +1,9 @@
 //! GitHub Actions output, used when `GITHUB_ACTIONS=true`.
 //!
 //! Receives diagnostics, the deploy [`Event`] stream and a run's results; hands on
-//! - workflow commands on stdout (`::group::`, `::error file=…::`, `::add-mask::`, …) with the
-//!   runner's escaping,
+//! - workflow commands on stdout (`::group::`, `::error file=…::`, …) with the runner's
+//!   escaping (the printer writes `::add-mask::` on stderr), log text that would run as a
+//!   command inside `::stop-commands::` ([`escape`]),
 //! - step outputs appended to the file named by `$GITHUB_OUTPUT` (multi-line values in the
 //!   `name<<DELIMITER` form with a delimiter checked not to occur in the value),
 //! - Markdown appended to the job summary (`$GITHUB_STEP_SUMMARY`).
@@ -10,7 +11,7 @@
 //! Output names of a deploy (see [`DeployOutputs`]): `task-definition-arn`, `revision`,
 //! `deployment-id`, `status`, `rolled-back`, `duration-seconds`, `diff`, `changed`.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
 
@@ -20,7 +21,7 @@ use crate::deploy::event::{Event, Stamped};
 use crate::deploy::result::{Operation, RunOutcome, RunResult};
 use crate::error::{Diagnostic, Error, Result, Severity};
 use crate::render::Secrets;
-use crate::report::lines;
+use crate::report::{escape, lines};
 
 /// True when running inside GitHub Actions (`GITHUB_ACTIONS=true`).
 pub fn is_actions() -> bool {
@@ -52,6 +53,15 @@ pub fn endgroup() -> String {
 /// `::add-mask::value`
 pub fn add_mask(value: &str) -> String {
     format!("::add-mask::{}", escape_data(value))
+}
+
+/// One `::add-mask::` line per value (blank values are skipped: the runner refuses them).
+pub fn add_masks(values: &[String]) -> String {
+    values
+        .iter()
+        .filter(|v| !v.trim().is_empty())
+        .map(|v| add_mask(v) + "\n")
+        .collect()
 }
 
 /// The level of an annotation.
@@ -377,14 +387,12 @@ impl DeployOutputs {
     }
 }
 
-/// Escapes text for a Markdown table cell.
-fn cell(s: &str) -> String {
-    s.replace('|', "\\|").replace(['\n', '\r'], " ")
-}
-
 /// A job-summary table of a run: one row per service with its outcome, revisions,
-/// deployment, duration and the rollback, then the stop reasons of failed services.
+/// deployment, duration and the rollback, then the stop reasons of failed services. Text that
+/// ECS, a gate or a container wrote is masked, then shown in code spans (see [`escape`]).
 pub fn summary_markdown(run: &RunResult, secrets: &Secrets) -> String {
+    let cell = |s: &str| escape::md_cell(&secrets.mask(s));
+    let code = |s: &str| escape::md_code(&secrets.mask(s));
     let mut md = format!(
         "### cortado {}\n\n| service | result | task definition | deployment | duration |\n|---|---|---|---|---|\n",
         run.operation.name()
@@ -401,49 +409,41 @@ pub fn summary_markdown(run: &RunResult, secrets: &Secrets) -> String {
             _ => "❌",
         };
         let td = match (&s.previous_task_definition_arn, &s.task_definition_arn) {
-            (Some(p), Some(t)) if p != t => format!("`{}` → `{}`", short(p), short(t)),
-            (_, Some(t)) => format!("`{}`", short(t)),
-            (Some(p), None) => format!("`{}`", short(p)),
+            (Some(p), Some(t)) if p != t => format!("{} → {}", cell(short(p)), cell(short(t))),
+            (_, Some(t)) => cell(short(t)),
+            (Some(p), None) => cell(short(p)),
             (None, None) => String::new(),
         };
         md.push_str(&format!(
-            "| {} | {icon} {}: {} | {} | {} | {}s |\n",
+            "| {} | {icon} {}: {} | {td} | {} | {}s |\n",
             cell(&s.service),
             s.outcome.label(),
             cell(&s.detail),
-            cell(&td),
-            s.deployment_id
-                .as_deref()
-                .map(|d| format!("`{d}`"))
-                .unwrap_or_default(),
+            s.deployment_id.as_deref().map(cell).unwrap_or_default(),
             s.duration.as_secs()
         ));
     }
     for s in &run.services {
         let Some(j) = &s.journey else { continue };
-        md.push_str(&format!("\n**{}**\n", cell(&s.service)));
+        md.push_str(&format!("\n**{}**\n", code(&s.service)));
         for line in j.lines() {
-            md.push_str(&format!("- {line}\n"));
+            md.push_str(&format!("- {}\n", code(&line)));
         }
         for g in j.gates.iter().filter(|g| !g.passed && !g.tail.is_empty()) {
             md.push_str(&format!(
-                "\n<details><summary>last lines of the gate at {}</summary>\n\n```\n{}\n```\n</details>\n",
-                g.stage,
-                g.tail.join("\n").replace("```", "'''")
+                "\n<details><summary>last lines of the gate at {}</summary>\n\n{}</details>\n",
+                code(&g.stage),
+                escape::md_fence("", &secrets.mask(&g.tail.join("\n")))
             ));
         }
     }
     for s in run.services.iter().filter(|s| !s.stopped_tasks.is_empty()) {
         md.push_str(&format!(
             "\n**{}**: tasks of the deployment stopped with\n",
-            s.service
+            code(&s.service)
         ));
         for c in &s.stopped_tasks {
-            md.push_str(&format!(
-                "- {} × {}\n",
-                c.count,
-                c.reason.replace('\n', " ")
-            ));
+            md.push_str(&format!("- {} × {}\n", c.count, code(c.reason.as_str())));
         }
     }
     secrets.mask(&md)
@@ -457,11 +457,11 @@ fn short(arn: &str) -> &str {
 /// log (closed at its verdict; reopened when events of several services interleave, since the
 /// runner does not nest groups), plain lines inside, `::error` annotations for stopped tasks of
 /// our deployment, failed verdicts and failed rollbacks, `::warning` for warnings. Secret values
-/// are announced with `::add-mask::` before anything else is written and masked in every line.
+/// are masked in every line (the printer announces them to the runner, on stderr); a line
+/// that would run as a workflow command goes inside `::stop-commands::`.
 pub struct ActionsSink<W: Write> {
     out: W,
     secrets: Secrets,
-    announced: BTreeSet<String>,
     open: Option<String>,
     /// Our deployment id per service, to tell our stopped tasks from the old ones.
     ours: BTreeMap<String, String>,
@@ -472,29 +472,20 @@ impl<W: Write> ActionsSink<W> {
         ActionsSink {
             out,
             secrets,
-            announced: BTreeSet::new(),
             open: None,
             ours: BTreeMap::new(),
         }
     }
 
+    /// One of cortado's own workflow commands.
     fn line(&mut self, text: &str) {
         let _ = writeln!(self.out, "{text}");
     }
 
-    /// Announces secrets not announced yet (the set may grow during a run).
-    fn announce(&mut self) {
-        for v in self.secrets.values() {
-            if self.announced.insert(v.clone()) {
-                self.line(&add_mask(&v));
-                // The runner matches masks line by line: mask each line of a multi-line value.
-                if v.contains('\n') {
-                    for l in v.lines().map(str::trim).filter(|l| l.len() > 3) {
-                        self.line(&add_mask(l));
-                    }
-                }
-            }
-        }
+    /// Log text (masked): inside `::stop-commands::` when a line of it would run.
+    fn text(&mut self, text: &str) {
+        let block = escape::actions_stdout(&self.secrets.mask(text));
+        let _ = self.out.write_all(block.as_bytes());
     }
 
     fn open_group(&mut self, service: &str, title: String) {
@@ -524,8 +515,7 @@ impl<W: Write> ActionsSink<W> {
 
     /// Handles one event.
     pub fn handle(&mut self, e: &Stamped) {
-        self.announce();
-        let text = self.secrets.mask(&lines::plain(e));
+        let text = lines::plain(e);
         let service = service_of(&e.event);
         if let Some(s) = service {
             let title = match &e.event {
@@ -536,7 +526,7 @@ impl<W: Write> ActionsSink<W> {
             };
             self.open_group(s, title);
         }
-        self.line(&text);
+        self.text(&text);
         match &e.event {
             Event::DeploymentStarted {
                 service,
@@ -559,7 +549,7 @@ impl<W: Write> ActionsSink<W> {
                 // Only failed tasks are errors; scale-in and replacement stay plain lines.
                 if ours && *failed {
                     self.annotate(
-                        Annotation::new(Level::Error, reason.clone())
+                        Annotation::new(Level::Error, reason.as_str())
                             .title(format!("{service}: task stopped")),
                     );
                 }
@@ -884,7 +874,6 @@ mod tests {
         assert_eq!(
             commands,
             vec![
-                "::add-mask::hunter2",
                 "  registered task definition arn:aws:ecs:r:1:task-definition/web:7",
                 "::group::cortado: web",
                 "  web: started deployment ecs-svc/2 of arn:aws:ecs:r:1:task-definition/web:7",
@@ -902,8 +891,57 @@ mod tests {
                 "::endgroup::",
             ]
         );
-        // The secret appears only in its mask announcement.
-        assert_eq!(text.matches("hunter2").count(), 1, "{text}");
+        // The secret appears nowhere (the printer announces it to the runner, on stderr).
+        assert_eq!(text.matches("hunter2").count(), 0, "{text}");
+    }
+
+    #[test]
+    fn foreign_text_in_the_log_runs_no_command() {
+        let hostile = "OutOfMemory\n::warning title=spoofed::x\r::add-mask::SUCCESS ##[error]y";
+        let buf = Buf::default();
+        let mut sink = actions_sink(buf.clone(), Secrets::default());
+        let started = at(
+            0.0,
+            Event::DeploymentStarted {
+                service: "web".into(),
+                deployment_id: "ecs-svc/2".into(),
+                service_deployment_arn: None,
+                task_definition_arn: "arn:aws:ecs:r:1:task-definition/web:7".into(),
+                created: false,
+            },
+        );
+        sink(&started);
+        for event in [
+            Event::TaskStopped {
+                service: "web".into(),
+                task_arn: "arn:aws:ecs:r:1:task/c/new1".into(),
+                started_by: Some("ecs-svc/2".into()),
+                reason: hostile.into(),
+                failed: true,
+            },
+            Event::ServiceEvent {
+                service: "web".into(),
+                at: None,
+                message: hostile.into(),
+            },
+            Event::GateOutput {
+                service: "web".into(),
+                stream: "stdout".into(),
+                line: hostile.into(),
+            },
+        ] {
+            sink(&at(1.0, event));
+        }
+        let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+        let ran = escape::runner_would_run(&text);
+        // Only cortado's own commands: the group and the stop's annotation.
+        assert_eq!(ran.len(), 2, "{ran:#?}\n{text}");
+        assert!(ran[0].starts_with("::group::cortado: web"), "{ran:?}");
+        assert!(
+            ran[1].starts_with("::error title=web%3A task stopped::OutOfMemory%0A::warning"),
+            "{ran:?}"
+        );
+        assert!(text.contains("::stop-commands::"), "{text}");
     }
 
     #[test]
@@ -942,7 +980,7 @@ mod tests {
     }
 
     #[test]
-    fn interleaved_services_reopen_groups_and_late_secrets_are_announced() {
+    fn interleaved_services_reopen_groups_and_late_secrets_are_masked() {
         let secrets = Secrets::default();
         let mut out = Vec::new();
         {
@@ -953,18 +991,22 @@ mod tests {
                 message: "tick".into(),
             };
             sink.handle(&at(0.0, progress("a")));
-            secrets.add("late-secret");
+            secrets.add("tick");
             sink.handle(&at(1.0, progress("b")));
             sink.handle(&at(2.0, progress("b")));
             sink.finish();
         }
         let text = String::from_utf8(out).unwrap();
+        assert!(text.contains("a: ecs: tick"), "{text}");
+        assert!(
+            text.contains("b: ecs: ***") && !text.contains("b: ecs: tick"),
+            "{text}"
+        );
         let cmds: Vec<&str> = text.lines().filter(|l| l.starts_with("::")).collect();
         assert_eq!(
             cmds,
             vec![
                 "::group::cortado: a",
-                "::add-mask::late-secret",
                 "::endgroup::",
                 "::group::cortado: b",
                 "::endgroup::",
@@ -1062,9 +1104,9 @@ mod tests {
         let secrets = Secrets::default();
         secrets.add("back on");
         let md = summary_markdown(&rolled_back_run(), &secrets);
-        assert!(md.contains("| web | ↩️ failed, rolled back: circuit breaker tripped; rolled back: *** web:6 | `web:6` → `web:7` | `ecs-svc/2` | 60s |"), "{md}");
+        assert!(md.contains("| `web` | ↩️ failed, rolled back: `circuit breaker tripped; rolled back: *** web:6` | `web:6` → `web:7` | `ecs-svc/2` | 60s |"), "{md}");
         assert!(
-            md.contains("- 3 × Essential container in task exited"),
+            md.contains("- 3 × `Essential container in task exited`"),
             "{md}"
         );
     }

@@ -169,6 +169,11 @@ pub fn json(e: &Stamped) -> String {
     serde_json::to_string(e).unwrap_or_default()
 }
 
+/// The JSON value of an event (what [`json`] writes).
+pub fn json_value(e: &Stamped) -> serde_json::Value {
+    serde_json::to_value(e).unwrap_or_default()
+}
+
 /// The name of a target group from its ARN (`.../targetgroup/NAME/ID`).
 fn tg_name(arn: &str) -> &str {
     arn.rsplit('/').nth(1).unwrap_or(arn)

@@ -1,7 +1,15 @@
 //! Output to people and machines. Everything cortado prints goes through a [`Printer`]:
-//! results and JSON on stdout, diagnostics and progress on stderr, secret values masked.
+//! results and JSON on stdout, diagnostics and progress on stderr.
+//!
+//! The printer is the sink of the process's own streams. Secret values are hidden before
+//! anything is written (JSON values member by member, then every text through the masking
+//! net); inside GitHub Actions every secret form is announced with `::add-mask::` before the
+//! first line, and each stream gets its channel's escaping ([`escape`]): stdout text that
+//! would run as a workflow command is wrapped in `::stop-commands::`, such lines on stderr are
+//! made inert, and JSON never holds a `##[`.
 
 pub mod diffview;
+pub mod escape;
 pub mod github;
 pub mod lines;
 pub mod live;
@@ -28,6 +36,8 @@ pub struct Printer {
     pub format: Format,
     color: bool,
     secrets: Secrets,
+    /// Inside GitHub Actions: the runner reads both streams for workflow commands.
+    actions: bool,
 }
 
 impl Printer {
@@ -38,6 +48,7 @@ impl Printer {
             format,
             color: !no_color && !no_color_env && std::io::stderr().is_terminal(),
             secrets: Secrets::default(),
+            actions: github::is_actions(),
         }
     }
 
@@ -56,48 +67,124 @@ impl Printer {
         self.color
     }
 
+    /// Inside Actions, tells the runner to mask every secret form not announced yet. On
+    /// stderr, which the runner reads as it reads stdout: stdout is often kept in a file
+    /// (`diff --format markdown > plan.md`, `render > taskdef.json`), and a mask line carries
+    /// the secret itself.
+    pub fn announce(&self) {
+        if !self.actions {
+            return;
+        }
+        let text = github::add_masks(&self.secrets.unannounced());
+        if !text.is_empty() {
+            let _ = std::io::stderr().lock().write_all(text.as_bytes());
+        }
+    }
+
+    /// `text` (masked) as the stdout channel takes it.
+    fn for_stdout(&self, text: &str) -> String {
+        let masked = self.secrets.mask(text);
+        let text = match self.format {
+            Format::Json => escape::json_guard(&masked),
+            Format::Text => masked,
+        };
+        if self.actions {
+            escape::actions_stdout(&text)
+        } else if text.ends_with('\n') {
+            text
+        } else {
+            text + "\n"
+        }
+    }
+
     /// A result on stdout.
     pub fn out(&self, text: &str) {
+        self.announce();
+        let text = self.for_stdout(text);
         let mut stdout = std::io::stdout().lock();
-        let _ = stdout.write_all(self.secrets.mask(text).as_bytes());
-        if !text.ends_with('\n') {
-            let _ = stdout.write_all(b"\n");
-        }
+        let _ = stdout.write_all(text.as_bytes());
         let _ = stdout.flush();
     }
 
-    /// A JSON result on stdout (pretty, 2-space indent).
+    /// A JSON result on stdout (pretty, 2-space indent), secrets masked member by member.
     pub fn out_json(&self, value: &Value) {
-        self.out(&crate::render::to_pretty(value));
+        let mut v = value.clone();
+        self.secrets.mask_value(&mut v);
+        self.out(&crate::render::to_pretty(&v));
+    }
+
+    /// One JSON line on stdout (events, the result line), secrets masked member by member.
+    pub fn out_json_line(&self, value: &Value) {
+        let mut v = value.clone();
+        self.secrets.mask_value(&mut v);
+        self.out(&serde_json::to_string(&v).unwrap_or_default());
+    }
+
+    /// `d` with secrets masked in everything it shows.
+    fn masked(&self, d: &Diagnostic) -> Diagnostic {
+        let mut d = d.clone();
+        d.message = self.secrets.mask(&d.message);
+        d.hint = d.hint.map(|h| self.secrets.mask(&h));
+        if let Some(loc) = &mut d.location {
+            loc.line_text = loc.line_text.take().map(|t| self.secrets.mask(&t));
+        }
+        d
     }
 
     /// A diagnostic on stderr; inside GitHub Actions (text output) also an annotation on
     /// stdout, at the file and line it names.
     pub fn diagnostic(&self, d: &Diagnostic) {
-        if self.format == Format::Text && github::is_actions() {
-            let command = github::annotation(d).command();
+        self.announce();
+        let d = self.masked(d);
+        if self.format == Format::Text && self.actions {
+            let command = github::annotation(&d).command();
             let mut stdout = std::io::stdout().lock();
-            let _ = writeln!(stdout, "{}", self.secrets.mask(&command));
+            let _ = writeln!(stdout, "{command}");
         }
         let text = self.secrets.mask(&d.to_string());
-        let text = if self.color {
+        let text = if self.actions {
+            escape::actions_stderr(&text)
+        } else if self.color {
             let (word, code) = match d.severity {
                 Severity::Error => ("error", "1;31"),
                 Severity::Warning => ("warning", "1;33"),
                 Severity::Note => ("note", "1;36"),
             };
-            text.replacen(word, &format!("\x1b[{code}m{word}\x1b[0m"), 1)
+            text.replacen(word, &format!("\x1b[{code}m{word}\x1b[0m"), 1) + "\n"
         } else {
-            text
+            text + "\n"
         };
         let mut stderr = std::io::stderr().lock();
-        let _ = writeln!(stderr, "{text}\n");
+        let _ = writeln!(stderr, "{text}");
+    }
+
+    /// A workflow-command annotation on stdout (inside Actions with text output; nothing
+    /// elsewhere), its message and title masked.
+    pub fn annotate(&self, a: &github::Annotation) {
+        if !self.actions || self.format != Format::Text {
+            return;
+        }
+        self.announce();
+        let a = github::Annotation {
+            message: self.secrets.mask(&a.message),
+            title: a.title.as_ref().map(|t| self.secrets.mask(t)),
+            ..a.clone()
+        };
+        let mut stdout = std::io::stdout().lock();
+        let _ = writeln!(stdout, "{}", a.command());
     }
 
     /// A line of progress or information on stderr.
     pub fn info(&self, text: &str) {
+        self.announce();
+        let masked = self.secrets.mask(text);
+        let text = if self.actions {
+            escape::actions_stderr(&masked)
+        } else {
+            masked + "\n"
+        };
         let mut stderr = std::io::stderr().lock();
-        let _ = writeln!(stderr, "{}", self.secrets.mask(text));
+        let _ = stderr.write_all(text.as_bytes());
     }
 }
 

@@ -9,6 +9,9 @@ use crate::deploy::result::{RunOutcome, RunResult, ServiceResult};
 use crate::deploy::verdict::short_arn;
 use crate::error::{ExitCode, Result};
 
+/// The most characters one run adds to the job summary (GitHub takes 1 MiB a step).
+const SUMMARY_MAX_CHARS: usize = 256 * 1024;
+
 /// Prints the run's result (text or JSON), writes the Actions outputs and job summary when
 /// inside Actions, and returns the exit code: the worst outcome of the run.
 pub fn finish(printer: &Printer, run: &RunResult) -> Result<ExitCode> {
@@ -35,26 +38,29 @@ pub fn finish_with(
             }
             printer.out(&run_table(run));
         }
-        Format::Json => printer.out(
-            &serde_json::to_string(&json!({
-                "event": "result",
-                "operation": run.operation.name(),
-                "exit_code": run.exit_code() as u8,
-                "status": run.worst().map_or("no-change", |s| s.outcome.status()),
-                "services": run.services.iter().map(ServiceResult::json).collect::<Vec<_>>(),
-                "timeline": timelines.iter().map(|t| t.json()).collect::<Vec<_>>(),
-            }))
-            .unwrap_or_default(),
-        ),
+        Format::Json => printer.out_json_line(&json!({
+            "event": "result",
+            "operation": run.operation.name(),
+            "exit_code": run.exit_code() as u8,
+            "status": run.worst().map_or("no-change", |s| s.outcome.status()),
+            "services": run.services.iter().map(ServiceResult::json).collect::<Vec<_>>(),
+            "timeline": timelines.iter().map(|t| t.json()).collect::<Vec<_>>(),
+        })),
     }
     if super::github::is_actions() {
         let mut outputs = super::github::DeployOutputs::from_result(run);
         if let Some(plan) = run.services.iter().find_map(|r| r.plan.as_ref()) {
-            // Step outputs are not masked by the runner's log masking: mask them here.
-            let diff = printer.secrets().mask(&plan.diff_text(false));
+            let diff = plan.diff_text(false);
             outputs.diff = (!diff.is_empty()).then_some(diff);
         }
-        super::github::write_outputs_from_env(&outputs.pairs())?;
+        // Step outputs are not masked by the runner's log masking: mask them here.
+        let secrets = printer.secrets();
+        let pairs: Vec<(&str, String)> = outputs
+            .pairs()
+            .into_iter()
+            .map(|(k, v)| (k, secrets.mask(&v)))
+            .collect();
+        super::github::write_outputs_from_env(&pairs)?;
         let mut md = super::github::summary_markdown(run, &printer.secrets());
         let charts = super::timeline::markdown(timelines, 3);
         if !charts.is_empty() {
@@ -68,7 +74,13 @@ pub fn finish_with(
             md.push_str(&section);
             md.push('\n');
         }
-        super::github::append_summary_from_env(&printer.secrets().mask(&md))?;
+        // GitHub takes up to 1 MiB of summary per step.
+        let md = super::escape::md_truncate(
+            &printer.secrets().mask(&md),
+            SUMMARY_MAX_CHARS,
+            "\n\n> **Note:** this summary was cut to stay within GitHub's size limit; the full report is in the job log.\n",
+        );
+        super::github::append_summary_from_env(&md)?;
     }
     Ok(run.exit_code())
 }

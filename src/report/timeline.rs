@@ -418,14 +418,9 @@ fn ms(secs: f64) -> u64 {
     (secs.max(0.0) * 1000.0).round() as u64
 }
 
-/// Text Mermaid takes as a task or section name: no `:`, `#`, `;` or quotes.
+/// Text Mermaid takes as a task or section name (the Mermaid sink's escaping).
 fn label(s: &str) -> String {
-    s.chars()
-        .map(|c| match c {
-            ':' | '#' | ';' | '"' | '`' => ' ',
-            c => c,
-        })
-        .collect()
+    crate::report::escape::mermaid_label(s)
 }
 
 #[cfg(test)]

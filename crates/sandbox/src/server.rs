@@ -331,6 +331,69 @@ fn decide_fault(inner: &mut Inner, service: &str, op: &str) -> (Decision, u64) {
     (decision, api.latency_ms)
 }
 
+/// Whether a `Host` header names this machine's loopback interface (`localhost`, a name under
+/// `.localhost`, `127.0.0.0/8`, `[::1]`), with or without a port.
+fn loopback_host(host: &str) -> bool {
+    let host = host.trim();
+    let name = match host.strip_prefix('[') {
+        // [::1]:4566
+        Some(rest) => rest.split(']').next().unwrap_or(""),
+        None => match host.rsplit_once(':') {
+            Some((n, port)) if port.chars().all(|c| c.is_ascii_digit()) => n,
+            _ => host,
+        },
+    };
+    let name = name.trim_end_matches('.').to_ascii_lowercase();
+    name == "localhost"
+        || name.ends_with(".localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Refuses what no local tool sends and a web page can: a request with an `Origin` header (a
+/// browser's cross-site request or form post), a `Host` that is not the loopback interface
+/// (DNS rebinding: a page whose name resolves to 127.0.0.1), and on `/_sandbox/` a POST whose
+/// body is not declared JSON (a form post). The AWS SDKs, the AWS CLI and boto3 send no
+/// `Origin` and name 127.0.0.1 as `Host`.
+fn refuse_foreign(method: &Method, path: &str, headers: &HeaderMap) -> Option<Response> {
+    let refuse = |status: StatusCode, why: &str| {
+        Some(control_json(
+            status,
+            json!({"error": format!("the cortado sandbox refused this request: {why}")}),
+        ))
+    };
+    if headers.contains_key(header::ORIGIN) {
+        return refuse(
+            StatusCode::FORBIDDEN,
+            "it carries an Origin header (a web page's request); the sandbox answers local tools only",
+        );
+    }
+    if let Some(host) = headers.get(header::HOST) {
+        let ok = host.to_str().is_ok_and(loopback_host);
+        if !ok {
+            return refuse(
+                StatusCode::FORBIDDEN,
+                "its Host is not the loopback interface; use http://127.0.0.1:PORT",
+            );
+        }
+    }
+    if path.starts_with("/_sandbox/") && method == Method::POST {
+        let json = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"));
+        if !json {
+            return refuse(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "control requests must send Content-Type: application/json",
+            );
+        }
+    }
+    None
+}
+
 pub async fn handle(
     State(shared): State<Arc<Shared>>,
     method: Method,
@@ -339,6 +402,9 @@ pub async fn handle(
     body: Bytes,
 ) -> Response {
     let path = uri.path().to_string();
+    if let Some(refused) = refuse_foreign(&method, &path, &headers) {
+        return refused;
+    }
     if let Some(rest) = path.strip_prefix("/_sandbox/") {
         return control(&shared, &method, rest, &body);
     }

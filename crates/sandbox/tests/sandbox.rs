@@ -1106,9 +1106,12 @@ async fn raw(
 ) -> (u16, String) {
     let addr = sb.endpoint().trim_start_matches("http://").to_string();
     let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
-    let target = target
-        .map(|t| format!("X-Amz-Target: {t}\r\nContent-Type: application/x-amz-json-1.1\r\n"))
-        .unwrap_or_default();
+    let target = match target {
+        Some(t) => format!("X-Amz-Target: {t}\r\nContent-Type: application/x-amz-json-1.1\r\n"),
+        // Control requests declare their JSON body, as the sandbox asks.
+        None if path.starts_with("/_sandbox/") => "Content-Type: application/json\r\n".into(),
+        None => String::new(),
+    };
     let req = format!(
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{target}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
@@ -1126,6 +1129,109 @@ async fn raw(
         .map(|(_, b)| b.to_string())
         .unwrap_or_default();
     (status, body)
+}
+
+/// A request with the given header lines (each ending in CRLF) and no others but
+/// Content-Length and Connection.
+async fn raw_headers(sb: &Sandbox, method: &str, path: &str, headers: &str, body: &str) -> u16 {
+    let addr = sb.endpoint().trim_start_matches("http://").to_string();
+    let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    out.split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
+}
+
+/// A web page can send requests to 127.0.0.1 (a form post, a fetch without CORS) and, by DNS
+/// rebinding, read answers under its own name. The sandbox refuses every request with an
+/// Origin header or a Host that is not the loopback interface, and control POSTs whose body is
+/// not declared JSON; local tools (no Origin, Host 127.0.0.1 or localhost) still get through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn web_pages_cannot_reach_the_sandbox() {
+    let sb = start(SPEED).await;
+    let addr = sb.endpoint().trim_start_matches("http://").to_string();
+    let port = addr.rsplit(':').next().unwrap().to_string();
+    let host = format!("Host: {addr}\r\n");
+    let json = "Content-Type: application/json\r\n";
+    let faults = r#"{"api": {"errorRate": 1.0}}"#;
+    // A page's fetch or form post carries an Origin.
+    let origin = format!("{host}Origin: http://evil.example\r\n{json}");
+    assert_eq!(
+        raw_headers(&sb, "POST", "/_sandbox/faults", &origin, faults).await,
+        403
+    );
+    // A form post cannot declare JSON.
+    let form = format!("{host}Content-Type: text/plain\r\n");
+    assert_eq!(
+        raw_headers(&sb, "POST", "/_sandbox/faults", &form, faults).await,
+        415
+    );
+    assert_eq!(
+        raw_headers(&sb, "POST", "/_sandbox/reset", &host, "").await,
+        415
+    );
+    assert_eq!(
+        sb.control().faults().api.error_rate,
+        0.0,
+        "no fault was set"
+    );
+    // Creating an IAM role by a cross-site form post.
+    let create_role =
+        "Action=CreateRole&Version=2010-05-08&RoleName=pwned&AssumeRolePolicyDocument=%7B%7D";
+    let form_post =
+        format!("{host}Origin: null\r\nContent-Type: application/x-www-form-urlencoded\r\n");
+    assert_eq!(
+        raw_headers(&sb, "POST", "/", &form_post, create_role).await,
+        403
+    );
+    // DNS rebinding: the page's own name in Host.
+    for evil in [
+        format!("rebind.example:{port}"),
+        "127.0.0.1.evil.example".into(),
+        "10.0.0.1".into(),
+    ] {
+        let h = format!("Host: {evil}\r\n");
+        assert_eq!(
+            raw_headers(&sb, "GET", "/_sandbox/state", &h, "").await,
+            403,
+            "{evil}"
+        );
+    }
+    // Local tools.
+    for ok in [
+        addr.clone(),
+        format!("localhost:{port}"),
+        format!("[::1]:{port}"),
+    ] {
+        let h = format!("Host: {ok}\r\n");
+        assert_eq!(
+            raw_headers(&sb, "GET", "/_sandbox/state", &h, "").await,
+            200,
+            "{ok}"
+        );
+    }
+    let ok = format!("{host}{json}");
+    assert_eq!(
+        raw_headers(&sb, "POST", "/_sandbox/faults", &ok, faults).await,
+        200
+    );
+    assert_eq!(sb.control().faults().api.error_rate, 1.0);
+    assert!(
+        sb.control()
+            .requests()
+            .iter()
+            .all(|r| r.operation != "CreateRole"),
+        "the role request reached no API"
+    );
+    assert!(!sb.control().world().to_string().contains("pwned"));
+    sb.shutdown().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -60,7 +60,7 @@ pub use printf::format_float_v;
 pub fn sprintf(args: &[Value]) -> Result<String, String> {
     printf::sprintf(args).map_err(|(message, _)| message)
 }
-use printf::go_quote;
+pub(crate) use printf::go_quote;
 
 /// A value inside a template: what literals, functions and pipelines produce.
 #[derive(Debug, Clone, PartialEq)]

@@ -328,7 +328,7 @@ pub fn format_float_v(f: f64) -> String {
 }
 
 /// Go's `strconv.Quote`.
-pub(super) fn go_quote(s: &str) -> String {
+pub(crate) fn go_quote(s: &str) -> String {
     let mut o = String::with_capacity(s.len() + 2);
     o.push('"');
     for c in s.chars() {

@@ -46,7 +46,7 @@ use super::verdict::{
 use super::watch::{Goal, Observation, Observer, Outcome, Rules, Target, Traffic, watch};
 use crate::aws::codedeploy::{DeploymentFacts, GroupFacts, NewDeployment, TaskSetFacts};
 use crate::aws::types::ecs::{DesiredStatus, Service};
-use crate::aws::{Clients, TaskFilter};
+use crate::aws::{CallCounter, Clients, TaskFilter, counted};
 use crate::config::Config;
 use crate::error::{Diagnostic, Error, Result};
 
@@ -670,6 +670,8 @@ pub struct CdObserver<'a> {
     ips: Vec<String>,
     targets: Vec<TargetView>,
     health_at: Option<std::time::Instant>,
+    /// The calls this observer's polls made.
+    calls: CallCounter,
 }
 
 impl<'a> CdObserver<'a> {
@@ -736,6 +738,7 @@ impl<'a> CdObserver<'a> {
             ips: Vec::new(),
             targets: Vec::new(),
             health_at: None,
+            calls: CallCounter::default(),
         }
     }
 
@@ -885,22 +888,26 @@ pub fn observation(
 
 impl Observer for CdObserver<'_> {
     async fn observe(&mut self, services: &[(String, Ours)]) -> Result<Vec<Observation>> {
-        let mut out = Vec::new();
-        for (_, ours) in services {
-            let cd = self.view().await?;
-            let stopped = self.stopped.values().cloned().collect();
-            out.push(observation(
-                ours,
-                cd,
-                stopped,
-                (self.targets.clone(), self.ips.clone()),
-            ));
-        }
-        Ok(out)
+        let calls = self.calls.clone();
+        counted(&calls, async {
+            let mut out = Vec::new();
+            for (_, ours) in services {
+                let cd = self.view().await?;
+                let stopped = self.stopped.values().cloned().collect();
+                out.push(observation(
+                    ours,
+                    cd,
+                    stopped,
+                    (self.targets.clone(), self.ips.clone()),
+                ));
+            }
+            Ok(out)
+        })
+        .await
     }
 
     fn calls(&self) -> usize {
-        self.clients.total_calls()
+        self.calls.get()
     }
 }
 

@@ -22,7 +22,7 @@ use super::verdict::{
 };
 use super::watch::{Observation, Observer, ServiceEvent, Traffic};
 use crate::aws::types::ecs::{DesiredStatus, Service, ServiceDeployment, Task};
-use crate::aws::{Clients, TaskFilter};
+use crate::aws::{CallCounter, Clients, TaskFilter, counted};
 use crate::error::Result;
 
 /// The DescribeServices budget per service-minute. With DescribeServiceDeployments in every
@@ -59,6 +59,8 @@ pub struct AwsObserver<'a> {
     targets: BTreeMap<String, (Vec<TargetView>, Instant, Option<ServiceDeploymentStatus>)>,
     /// Per service: the traffic split read last from the listener rules.
     traffic: BTreeMap<String, Traffic>,
+    /// The calls this observer's polls made (not the run's other calls).
+    calls: CallCounter,
 }
 
 impl<'a> AwsObserver<'a> {
@@ -72,6 +74,7 @@ impl<'a> AwsObserver<'a> {
             last_full: None,
             targets: BTreeMap::new(),
             traffic: BTreeMap::new(),
+            calls: CallCounter::default(),
         }
     }
 
@@ -206,20 +209,24 @@ impl AwsObserver<'_> {
 
 impl Observer for AwsObserver<'_> {
     fn calls(&self) -> usize {
-        self.clients.total_calls()
+        self.calls.get()
     }
 
     async fn observe(&mut self, services: &[(String, Ours)]) -> Result<Vec<Observation>> {
-        if let Some(obs) = self.light(services).await? {
-            return Ok(obs);
-        }
-        let obs = self.full(services).await?;
-        self.last_full = Some((
-            services.iter().map(|(s, _)| s.clone()).collect(),
-            obs.clone(),
-            Instant::now(),
-        ));
-        Ok(obs)
+        let calls = self.calls.clone();
+        counted(&calls, async {
+            if let Some(obs) = self.light(services).await? {
+                return Ok(obs);
+            }
+            let obs = self.full(services).await?;
+            self.last_full = Some((
+                services.iter().map(|(s, _)| s.clone()).collect(),
+                obs.clone(),
+                Instant::now(),
+            ));
+            Ok(obs)
+        })
+        .await
     }
 }
 
@@ -430,8 +437,7 @@ impl Observer for ClusterObservers<'_> {
     }
 
     fn calls(&self) -> usize {
-        // Every observer shares the run's clients, whose call log counts them all.
-        self.observers.first().map_or(0, |o| o.calls())
+        self.observers.iter().map(|o| o.calls()).sum()
     }
 
     async fn observe(&mut self, services: &[(String, Ours)]) -> Result<Vec<Observation>> {

@@ -178,6 +178,16 @@ impl CallBudget {
         self.spent = calls_so_far.max(self.spent);
     }
 
+    /// A service joins the watch: it brings the burst a watch of its own would start with
+    /// (bounded by the run's), so its first polls are not held back by what the services
+    /// already followed have spent.
+    pub fn admit(&mut self, services: usize, now: Instant) {
+        let (rate, burst) = budget_of(services);
+        self.tokens = (self.tokens + (now - self.at).as_secs_f64() * rate).min(burst);
+        self.at = now;
+        self.tokens = (self.tokens + BURST_CALLS).min(burst);
+    }
+
     /// How long to wait before the next poll, following `services` services, at `now`.
     pub fn wait(&mut self, services: usize, now: Instant) -> Duration {
         let (rate, burst) = budget_of(services);
@@ -525,11 +535,25 @@ pub async fn follow<O: Observer, H: Hooks>(
             .min()
             .copied()
             .unwrap_or(now + wait);
-        let wake = (now + wait).min(first_deadline);
-        tokio::select! {
-            _ = tokio::time::sleep_until(wake) => {}
-            _ = cancel.changed() => {}
-            _ = hooks.finished() => {}
+        let mut wake = (now + wait).min(first_deadline);
+        // A service that joins meanwhile is polled as a watch of its own would poll it: at
+        // once (as far as the budget allows), and at the fast cadence from there.
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep_until(wake) => break,
+                _ = cancel.changed() => break,
+                _ = hooks.finished() => break,
+                joined = feed.intake.recv(), if intake_open => match joined {
+                    Some(j) => {
+                        admit(j, &mut open, &mut deadlines, observer, hooks, &mut rules);
+                        let now = Instant::now();
+                        budget.admit(open.len(), now);
+                        quiet_polls = 0;
+                        wake = wake.min(now + budget.wait(open.len(), now));
+                    }
+                    None => intake_open = false,
+                },
+            }
         }
         let last = |s: &str| {
             state
@@ -1323,4 +1347,86 @@ mod tests {
         assert_eq!(budget_of(1), (1.0, BURST_CALLS));
         assert_eq!(budget_of(5), (5.0, 5.0 * BURST_CALLS));
     }
+
+    /// Each service's observation by name; every poll costs `per_poll` calls.
+    struct ByService {
+        of: BTreeMap<String, Observation>,
+        per_poll: usize,
+        calls: usize,
+    }
+
+    impl Observer for ByService {
+        async fn observe(&mut self, services: &[(String, Ours)]) -> Result<Vec<Observation>> {
+            self.calls += self.per_poll;
+            Ok(services
+                .iter()
+                .map(|(s, _)| self.of.get(s).cloned().unwrap_or_default())
+                .collect())
+        }
+
+        fn calls(&self) -> usize {
+            self.calls
+        }
+    }
+
+    #[tokio::test]
+    async fn a_service_joining_a_quiet_watch_is_polled_as_if_alone() {
+        // `slow` follows a rollout that never moves: its watch settles to the slow cadence
+        // (a minute here) and has spent its call budget. A service that joins then must be
+        // polled at once, as a watch of its own would poll it, not a minute later.
+        let mut observer = ByService {
+            of: BTreeMap::from([
+                ("slow".to_string(), obs(1, "IN_PROGRESS", &[])),
+                ("api".to_string(), obs(2, "COMPLETED", &[])),
+            ]),
+            per_poll: 40,
+            calls: 0,
+        };
+        let cadence = Cadence {
+            fast: Duration::from_millis(5),
+            slow: Duration::from_secs(60),
+            settle_after: 1,
+        };
+        let (join, intake) = mpsc::unbounded_channel();
+        let (out, mut finished) = mpsc::unbounded_channel();
+        let (_tx, rx) = watch::channel(false);
+        let em = Emitter::new();
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let joining = |service: &str| Joining {
+            target: Target::deployed(service, ours()),
+            cluster: String::new(),
+            rules: FastFail::default(),
+            gates: None,
+            deadline,
+        };
+        join.send(joining("slow")).unwrap();
+        let mut hooks = NoHooks;
+        let following = follow(
+            &mut observer,
+            &mut hooks,
+            Feed { intake, out },
+            &cadence,
+            rx,
+            &em,
+        );
+        let scenario = async {
+            // Let `slow` be polled a few times and settle.
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let t0 = Instant::now();
+            join.send(joining("api")).unwrap();
+            let done = tokio::time::timeout(Duration::from_secs(10), finished.recv()).await;
+            let took = t0.elapsed();
+            drop(join);
+            (done, took)
+        };
+        let ((done, took), ()) = tokio::select! {
+            r = scenario => (r, ()),
+            _ = following => panic!("the watch ended with `slow` still pending"),
+        };
+        let f = done.expect("api reaches its verdict while the watch is quiet").unwrap();
+        assert_eq!(f.service, "api");
+        assert_eq!(f.outcome, Outcome::Succeeded);
+        assert!(took < Duration::from_secs(5), "api waited {took:?}");
+    }
+
 }

@@ -489,16 +489,34 @@ async fn s11_manual_rollback_and_deregister() {
     s.assert_rolled_back_to(1, 2).await;
     assert_eq!(task_definition_status(&s, "web:2").await, "ACTIVE");
 
-    // v2 again registers revision 3; rolling back with --deregister returns to 2 and
-    // retires 3.
+    // v2 again registers revision 3; what ran before it is revision 1 (the rollback's), not
+    // revision 2 (the number before it, the same image as 3): rolling back with
+    // --deregister returns to 1 and retires 3.
     s.deploy("v2", &[]).await.expect_code(0);
     Scenario::assert_settled(&s.service().await, 3, 2);
-    s.cortado("v2", &["rollback", "--deregister"])
-        .await
-        .expect_code(0);
-    s.assert_rolled_back_to(2, 2).await;
+    let run = s.cortado("v2", &["rollback", "--deregister"]).await;
+    run.expect_code(0);
+    s.assert_rolled_back_to(1, 2).await;
     assert_eq!(task_definition_status(&s, "web:3").await, "INACTIVE");
     assert_eq!(task_definition_status(&s, "web:2").await, "ACTIVE");
+    // The result says which deployment of ECS's record the target comes from.
+    let source = run.events_of("rollback_started")[0]["source"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        source.starts_with("web:1: the target of service deployment "),
+        "{}",
+        run.dump()
+    );
+    assert!(
+        run.result()["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("which succeeded"),
+        "{}",
+        run.dump()
+    );
 }
 
 async fn task_definition_status(s: &Scenario, td: &str) -> String {

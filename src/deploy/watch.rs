@@ -21,7 +21,7 @@ use serde::Serialize;
 use super::event::{Emitter, Event};
 use super::gate::{GateReport, GateSetup, Hooks, Tended};
 use super::observe::LbPair;
-use super::rollback::{WaitRollback, judge_rollback};
+use super::rollback::{WaitRollback, judge_restored, judge_rollback};
 use super::state::{DeploymentStatus, RolloutState, TargetState};
 use super::verdict::{Failure, FastFail, Ours, Snapshot, StoppedTask, Verdict, judge};
 use crate::error::Result;
@@ -98,9 +98,13 @@ pub trait Observer {
 pub enum Goal {
     /// Our deployment succeeds ([`judge`]).
     Deployed,
-    /// Our (failed) deployment is rolled back: the earlier revision serves
+    /// Our (failed) deployment is rolled back by ECS (its breaker, an alarm, a
+    /// StopServiceDeployment, a hook answered ROLLBACK): another deployment serves
     /// ([`judge_rollback`]).
     RolledBack(WaitRollback),
+    /// Our deployment is a rollback's own (an UpdateService back to the earlier revision): it
+    /// serves ([`judge_restored`]).
+    Restores(WaitRollback),
 }
 
 /// One service the watch follows: its name, our deployment, and what to wait for.
@@ -109,6 +113,9 @@ pub struct Target {
     pub service: String,
     pub ours: Ours,
     pub goal: Goal,
+    /// Ids of service events that were there before the operation began: never reported as
+    /// its own (a rollback reports only its own events, not the deploy's it undoes).
+    pub history: Vec<String>,
 }
 
 impl Target {
@@ -117,6 +124,7 @@ impl Target {
             service: service.to_string(),
             ours,
             goal: Goal::Deployed,
+            history: Vec::new(),
         }
     }
 }
@@ -290,6 +298,15 @@ pub struct Finished {
     pub journey: Journey,
     /// The stopped tasks of the followed deployment, in the order seen.
     pub stopped: Vec<StoppedTask>,
+    /// The PRIMARY deployment at the last poll: what serves when the service leaves the watch.
+    pub serving: Option<Serving>,
+}
+
+/// The PRIMARY deployment of a service, as a poll saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Serving {
+    pub deployment_id: String,
+    pub task_definition_arn: String,
 }
 
 /// The two ends of a watch: services join through `intake` while it runs (a release starts a
@@ -339,6 +356,9 @@ pub async fn watch<O: Observer, H: Hooks>(
     while let Ok(f) = finished.try_recv() {
         watched.outcomes.insert(f.service.clone(), f.outcome);
         watched.stopped.insert(f.service.clone(), f.stopped);
+        if let Some(serving) = f.serving {
+            watched.serving.insert(f.service.clone(), serving);
+        }
         watched.journeys.insert(f.service, f.journey);
     }
     watched
@@ -426,7 +446,23 @@ pub async fn follow<O: Observer, H: Hooks>(
                             judge(&t.ours, &obs.snapshot, rules.of(&t.service), unhealthy_for)
                         }
                         Goal::RolledBack(mode) => judge_rollback(&t.ours, &obs.snapshot, mode),
+                        Goal::Restores(mode) => judge_restored(
+                            &t.ours,
+                            &obs.snapshot,
+                            rules.of(&t.service),
+                            unhealthy_for,
+                            mode,
+                        ),
                     };
+                    st.serving = obs
+                        .snapshot
+                        .deployments
+                        .iter()
+                        .find(|d| d.status == DeploymentStatus::Primary)
+                        .map(|d| Serving {
+                            deployment_id: d.id.clone(),
+                            task_definition_arn: d.task_definition_arn.clone(),
+                        });
                     match &verdict {
                         Verdict::Pending(waiting) => {
                             near |= is_near(&obs.snapshot, &t.ours);
@@ -437,6 +473,9 @@ pub async fn follow<O: Observer, H: Hooks>(
                         }
                         Verdict::Succeeded => st.waiting = "done".into(),
                         Verdict::Failed(_) => st.waiting = "failed".into(),
+                    }
+                    if !st.first_poll_done {
+                        st.seen_events.extend(t.history.iter().cloned());
                     }
                     changed |= st.report(&t.service, &obs, emitter, started);
                     // Stages, traffic and hooks belong to the deployment being rolled out (a
@@ -605,6 +644,7 @@ async fn close<H: Hooks>(
             outcome,
             journey,
             stopped: st.stopped,
+            serving: st.serving,
         });
     }
 }
@@ -706,6 +746,8 @@ pub struct Watched {
     pub stopped: BTreeMap<String, Vec<StoppedTask>>,
     /// Per service, the stages, traffic steps and gates of its deployment.
     pub journeys: BTreeMap<String, Journey>,
+    /// Per service, the PRIMARY deployment at the last poll.
+    pub serving: BTreeMap<String, Serving>,
 }
 
 impl Watched {
@@ -748,6 +790,8 @@ struct ServiceState {
     /// The target groups our tasks were last seen in (they leave on a rollback).
     green: Vec<String>,
     journey: Journey,
+    /// The PRIMARY deployment at the last poll.
+    serving: Option<Serving>,
 }
 
 impl ServiceState {
@@ -761,7 +805,8 @@ impl ServiceState {
     ) -> bool {
         let mut changed = false;
         // Service events, oldest first. On the first poll, only those from our deployment on
-        // (older ones are history); later, every event not seen yet.
+        // (older ones, and the target's history, are history); later, every event not seen
+        // yet.
         for ev in obs.events.iter().rev() {
             let ours = match (ev.at, obs.our_started_at) {
                 (Some(at), Some(start)) => at >= start - 1.0,
@@ -1423,10 +1468,11 @@ mod tests {
             r = scenario => (r, ()),
             _ = following => panic!("the watch ended with `slow` still pending"),
         };
-        let f = done.expect("api reaches its verdict while the watch is quiet").unwrap();
+        let f = done
+            .expect("api reaches its verdict while the watch is quiet")
+            .unwrap();
         assert_eq!(f.service, "api");
         assert_eq!(f.outcome, Outcome::Succeeded);
         assert!(took < Duration::from_secs(5), "api waited {took:?}");
     }
-
 }

@@ -1078,8 +1078,9 @@ impl Engine<'_> {
     }
 
     /// `rollback` of a service CodeDeploy controls: a deployment in flight is stopped with
-    /// CodeDeploy's rollback; otherwise the revision before the running one is deployed
-    /// through CodeDeploy. Followed unless `--no-wait`.
+    /// CodeDeploy's rollback; otherwise the revision that last ran successfully before the
+    /// running one (`codedeploy_target`) is deployed through CodeDeploy. Followed
+    /// unless `--no-wait`.
     pub(super) async fn rollback_by_codedeploy(
         &self,
         local: &Local,

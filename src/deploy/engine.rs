@@ -39,7 +39,9 @@ use super::rollback::{
     rollback_target,
 };
 use super::state::{DeploymentStatus, RolloutState, ServiceDeploymentStatus};
-use super::verdict::{Failure, FastFail, Ours, ServiceDeploymentView, StoppedTask, short_arn};
+use super::verdict::{
+    DeploymentView, Failure, FastFail, Ours, ServiceDeploymentView, StoppedTask, short_arn,
+};
 use super::watch::{
     Cadence, Feed, Finished, Goal, Joining, Journey, Outcome, Serving, Target, follow, watch,
 };
@@ -895,22 +897,10 @@ impl<'a> Engine<'a> {
                 .await;
         }
         let td = svc.task_definition().unwrap_or_default().to_string();
-        let mut ours = apply::ours_from(&svc, &td)?;
-        // A scale changes no deployment (ECS scales the PRIMARY one): a service deployment
-        // that ended before it started (say, one ECS rolled back) never decides its verdict,
-        // and neither do the events before it.
-        let mut history = Vec::new();
-        if operation == Operation::Scale {
-            if let Some(arn) = ours.service_deployment_arn.clone()
-                && !self
-                    .service_deployment(&arn)
-                    .await?
-                    .is_some_and(|v| in_flight(&v.status))
-            {
-                ours.service_deployment_arn = None;
-            }
-            history = event_ids(&svc);
-        }
+        let (ours, history) = match operation {
+            Operation::Scale => self.scaled(&svc, &td).await?,
+            _ => (apply::ours_from(&svc, &td)?, Vec::new()),
+        };
         let mut observer = AwsObserver::new(self.clients, &cluster);
         // The config's gates answer the hooks of the deployment followed here too.
         let mut gatekeeper = Gatekeeper::new(
@@ -966,6 +956,27 @@ impl<'a> Engine<'a> {
         r.service_deployment_arn = ours.service_deployment_arn;
         r.duration = started_at.elapsed();
         Ok(r)
+    }
+
+    /// What a scale follows: the PRIMARY deployment (ECS scales it; no deployment starts), and
+    /// the current service deployment only while it is in flight — one that ended before the
+    /// scale (say, one ECS rolled back) never decides its verdict, and neither do the events
+    /// before it (returned as history).
+    async fn scaled(
+        &self,
+        svc: &crate::aws::types::ecs::Service,
+        td: &str,
+    ) -> Result<(Ours, Vec<String>)> {
+        let mut ours = apply::ours_from(svc, td)?;
+        if let Some(arn) = ours.service_deployment_arn.clone()
+            && !self
+                .service_deployment(&arn)
+                .await?
+                .is_some_and(|v| in_flight(&v.status))
+        {
+            ours.service_deployment_arn = None;
+        }
+        Ok((ours, event_ids(svc)))
     }
 
     /// A service deployment as DescribeServiceDeployments shows it (None when ECS does not
@@ -1047,7 +1058,8 @@ impl<'a> Engine<'a> {
     }
 
     /// `cortado rollback`: stops the deployment in flight (ECS returns to the source
-    /// revision), or updates the service to the ACTIVE revision before the running one.
+    /// revision), follows a rollback ECS carries out, or updates the service to the revision
+    /// that last ran successfully before the running one (`decide_rollback`).
     pub async fn rollback(&self, locals: &[Local], opts: RollbackOptions) -> Result<RunResult> {
         let mut services = Vec::new();
         for local in locals {
@@ -1157,62 +1169,19 @@ impl<'a> Engine<'a> {
         };
         let records = super::observe::deployment_record(self.clients, cluster, service).await?;
         let deployments = deployment_views(svc);
-        match sd.as_ref().map(|v| &v.status) {
-            // ECS is rolling back already: follow it. What it undoes is the newest FAILED
-            // deployment beside the PRIMARY (ECS made the earlier one PRIMARY again).
-            Some(
-                ServiceDeploymentStatus::RollbackRequested
-                | ServiceDeploymentStatus::RollbackInProgress,
-            ) => {
-                if let Some(f) = deployments
-                    .iter()
-                    .filter(|d| {
-                        d.status != DeploymentStatus::Primary
-                            && d.rollout_state == RolloutState::Failed
-                    })
-                    .max_by(|a, b| {
-                        a.created_at
-                            .unwrap_or(0.0)
-                            .total_cmp(&b.created_at.unwrap_or(0.0))
-                    })
-                {
-                    return Ok(Decided {
-                        plan: RollbackPlan::FollowEcs,
-                        failed: Ours {
-                            deployment_id: f.id.clone(),
-                            service_deployment_arn: ours.service_deployment_arn.clone(),
-                            task_definition_arn: f.task_definition_arn.clone(),
-                        },
-                        previous: Some(current.clone()),
-                        origin: Some(format!("ECS is rolling back deployment {} already", f.id)),
-                    });
+        match sd.as_ref() {
+            Some(v)
+                if matches!(
+                    v.status,
+                    ServiceDeploymentStatus::RollbackRequested
+                        | ServiceDeploymentStatus::RollbackInProgress
+                ) =>
+            {
+                if let Some(d) = follow_ecs(&deployments, ours) {
+                    return Ok(d);
                 }
             }
-            Some(status) if in_flight(status) => {
-                let arn = ours.service_deployment_arn.clone().unwrap_or_default();
-                let back = ecs_returns_to(&records, &arn);
-                let plan = match sd.as_ref().and_then(|v| v.awaiting()) {
-                    Some(h) => RollbackPlan::AnswerHook {
-                        service_deployment_arn: arn,
-                        hook_id: h.hook_id.clone(),
-                    },
-                    None => RollbackPlan::StopDeployment {
-                        service_deployment_arn: arn,
-                    },
-                };
-                return Ok(Decided {
-                    plan,
-                    failed: ours.clone(),
-                    previous: back.as_ref().map(|t| t.task_definition_arn.clone()),
-                    origin: back.map(|t| {
-                        format!(
-                            "ECS returns to {}, {}",
-                            short_arn(&t.task_definition_arn),
-                            t.origin()
-                        )
-                    }),
-                });
-            }
+            Some(v) if in_flight(&v.status) => return Ok(stop_in_flight(ours, v, &records)),
             _ => {}
         }
         // No service-deployment API: a PRIMARY in progress beside another is in flight.
@@ -1242,6 +1211,63 @@ impl<'a> Engine<'a> {
                 "`cortado rollback --revision N` returns to a revision you choose; `cortado history` lists the deployments",
             )),
         }
+    }
+}
+
+/// ECS is rolling back already: follow it. What it undoes is the newest FAILED deployment
+/// beside the PRIMARY (ECS made the earlier one PRIMARY again); None when that one has left.
+fn follow_ecs(deployments: &[DeploymentView], ours: &Ours) -> Option<Decided> {
+    let f = deployments
+        .iter()
+        .filter(|d| {
+            d.status != DeploymentStatus::Primary && d.rollout_state == RolloutState::Failed
+        })
+        .max_by(|a, b| {
+            a.created_at
+                .unwrap_or(0.0)
+                .total_cmp(&b.created_at.unwrap_or(0.0))
+        })?;
+    Some(Decided {
+        plan: RollbackPlan::FollowEcs,
+        failed: Ours {
+            deployment_id: f.id.clone(),
+            service_deployment_arn: ours.service_deployment_arn.clone(),
+            task_definition_arn: f.task_definition_arn.clone(),
+        },
+        previous: Some(ours.task_definition_arn.clone()),
+        origin: Some(format!("ECS is rolling back deployment {} already", f.id)),
+    })
+}
+
+/// A deployment in flight: its waiting PAUSE hook answered ROLLBACK, else the deployment
+/// stopped with ROLLBACK; ECS then returns to what last succeeded before it.
+fn stop_in_flight(
+    ours: &Ours,
+    sd: &ServiceDeploymentView,
+    records: &[super::rollback::DeploymentRecord],
+) -> Decided {
+    let arn = sd.arn.clone();
+    let back = ecs_returns_to(records, &arn);
+    let plan = match sd.awaiting() {
+        Some(h) => RollbackPlan::AnswerHook {
+            service_deployment_arn: arn,
+            hook_id: h.hook_id.clone(),
+        },
+        None => RollbackPlan::StopDeployment {
+            service_deployment_arn: arn,
+        },
+    };
+    Decided {
+        plan,
+        failed: ours.clone(),
+        previous: back.as_ref().map(|t| t.task_definition_arn.clone()),
+        origin: back.map(|t| {
+            format!(
+                "ECS returns to {}, {}",
+                short_arn(&t.task_definition_arn),
+                t.origin()
+            )
+        }),
     }
 }
 

@@ -489,16 +489,34 @@ async fn s11_manual_rollback_and_deregister() {
     s.assert_rolled_back_to(1, 2).await;
     assert_eq!(task_definition_status(&s, "web:2").await, "ACTIVE");
 
-    // v2 again registers revision 3; rolling back with --deregister returns to 2 and
-    // retires 3.
+    // v2 again registers revision 3; what ran before it is revision 1 (the rollback's), not
+    // revision 2 (the number before it, the same image as 3): rolling back with
+    // --deregister returns to 1 and retires 3.
     s.deploy("v2", &[]).await.expect_code(0);
     Scenario::assert_settled(&s.service().await, 3, 2);
-    s.cortado("v2", &["rollback", "--deregister"])
-        .await
-        .expect_code(0);
-    s.assert_rolled_back_to(2, 2).await;
+    let run = s.cortado("v2", &["rollback", "--deregister"]).await;
+    run.expect_code(0);
+    s.assert_rolled_back_to(1, 2).await;
     assert_eq!(task_definition_status(&s, "web:3").await, "INACTIVE");
     assert_eq!(task_definition_status(&s, "web:2").await, "ACTIVE");
+    // The result says which deployment of ECS's record the target comes from.
+    let source = run.events_of("rollback_started")[0]["source"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        source.starts_with("web:1: the target of service deployment "),
+        "{}",
+        run.dump()
+    );
+    assert!(
+        run.result()["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("which succeeded"),
+        "{}",
+        run.dump()
+    );
 }
 
 async fn task_definition_status(s: &Scenario, td: &str) -> String {
@@ -1985,5 +2003,96 @@ async fn s35_auto_scaling_call_failures() {
         st.dynamic_scaling_out_suspended(),
         Some(true),
         "still suspended"
+    );
+}
+
+/// 36. A rollback onto a revision that served once but is broken now (its image crashes):
+///     ECS's breaker rolls the rollback's own deployment back within seconds, and cortado
+///     ends there — rollback failed (exit 5), naming the revision and the deployment that
+///     actually serve — rather than waiting to its deadline for a switch that never comes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s36_rollback_onto_a_broken_revision_ends_when_ecs_undoes_it() {
+    let s = Scenario::new("web", FAST, &["v1", "v2"]).await;
+    s.on_v2().await;
+    s.sb.control().update_faults(FaultsPatch {
+        images: [(format!("{REPO}:v1"), "crash-20s".to_string())].into(),
+        ..FaultsPatch::default()
+    });
+    let run = s.cortado("v2", &["rollback"]).await;
+    run.expect_code(5);
+    let result = run.result();
+    let detail = result["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains("ROLLBACK FAILED") && detail.contains("circuit breaker"),
+        "{}",
+        run.dump()
+    );
+    // What serves, by identity: the PRIMARY deployment ECS returned to.
+    let svc = s.service().await;
+    let primary = svc
+        .deployments()
+        .iter()
+        .find(|d| d.status() == Some("PRIMARY"))
+        .unwrap();
+    assert_eq!(revision_of(primary.task_definition().unwrap()), 2);
+    assert_eq!(
+        result["deployment_id"].as_str(),
+        primary.id(),
+        "{}",
+        run.dump()
+    );
+    assert!(
+        detail.contains(&format!(
+            "web:2 serves (deployment {})",
+            primary.id().unwrap()
+        )),
+        "{}",
+        run.dump()
+    );
+}
+
+/// 37. A rollback reports its own events only: a deployment in flight is stopped, and the
+///     events ECS wrote about it before `cortado rollback` started are not replayed as new.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s37_a_rollback_reports_only_its_own_events() {
+    let s = Scenario::new("web", FAST, &["v1", "v2", "v3--slow-start-1h"]).await;
+    s.on_v2().await;
+    s.deploy("v3--slow-start-1h", &["--no-wait"])
+        .await
+        .expect_code(0);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before: Vec<(String, String)> = s
+        .service()
+        .await
+        .events()
+        .iter()
+        .map(|e| {
+            (
+                format!("{:.3}", e.created_at().unwrap().as_secs_f64()),
+                e.message().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    assert!(
+        before.iter().any(|(_, m)| m.contains("has started")),
+        "{before:?}"
+    );
+    let run = s.cortado("v3--slow-start-1h", &["rollback"]).await;
+    run.expect_code(0);
+    s.assert_rolled_back_to(2, 2).await;
+    let replayed: Vec<Value> = run
+        .events_of("service_event")
+        .into_iter()
+        .filter(|e| {
+            let at = format!("{:.3}", e["at"].as_f64().unwrap_or_default());
+            before
+                .iter()
+                .any(|(t, m)| *t == at && e["message"].as_str() == Some(m.as_str()))
+        })
+        .collect();
+    assert!(
+        replayed.is_empty(),
+        "replayed: {replayed:?}\n{}",
+        run.dump()
     );
 }

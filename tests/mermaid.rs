@@ -192,6 +192,7 @@ fn timeline_charts() -> Vec<String> {
                 service: svc(),
                 method: "ContinueServiceDeployment ROLLBACK".into(),
                 to_task_definition: None,
+                source: None,
             },
         ),
         progress(20.0, "d0", 2, 0),

@@ -57,6 +57,8 @@ pub struct DeploymentFacts {
     pub rollback_message: Option<String>,
     /// The AppSpec content it deploys.
     pub appspec: Option<String>,
+    /// When it was created (seconds since the epoch).
+    pub created: Option<i64>,
 }
 
 /// One task set of an ECS deployment target.
@@ -326,6 +328,7 @@ impl Clients {
                 .and_then(|r| r.app_spec_content())
                 .and_then(|a| a.content())
                 .map(str::to_string),
+            created: d.create_time().map(|t| t.secs()),
         })
     }
 

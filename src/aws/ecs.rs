@@ -534,6 +534,20 @@ impl Clients {
         &self,
         arns: &[String],
     ) -> Result<Vec<(String, String)>> {
+        Ok(self
+            .revision_task_definition_arns(arns)
+            .await?
+            .into_iter()
+            .map(|(rev, td)| (rev, td.rsplit('/').next().unwrap_or(&td).to_string()))
+            .collect())
+    }
+
+    /// The task definition ARN of each service revision, by revision ARN, 20 ARNs a call.
+    /// Revisions ECS does not know are left out.
+    pub async fn revision_task_definition_arns(
+        &self,
+        arns: &[String],
+    ) -> Result<Vec<(String, String)>> {
         let mut out = Vec::new();
         for chunk in arns.chunks(DESCRIBE_SERVICE_DEPLOYMENTS_BATCH) {
             let call = Call::ecs(
@@ -549,10 +563,7 @@ impl Clients {
                 .map_err(|e| self.fail(&call, e))?;
             for r in page.service_revisions() {
                 if let (Some(arn), Some(td)) = (r.service_revision_arn(), r.task_definition()) {
-                    out.push((
-                        arn.to_string(),
-                        td.rsplit('/').next().unwrap_or(td).to_string(),
-                    ));
+                    out.push((arn.to_string(), td.to_string()));
                 }
             }
         }

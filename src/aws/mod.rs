@@ -26,6 +26,7 @@ mod ssm;
 mod tests;
 pub mod verify;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -151,8 +152,34 @@ impl Clients {
     }
 }
 
+/// A count of API calls made inside [`counted`] scopes (a watch's polls, say), apart from the
+/// run's total: a watch charges its budget with its own calls only, not with those the rest
+/// of the run makes meanwhile (decisions, one-off tasks, other commands' work).
+#[derive(Debug, Clone, Default)]
+pub struct CallCounter(Arc<AtomicUsize>);
+
+impl CallCounter {
+    /// Calls counted so far.
+    pub fn get(&self) -> usize {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+tokio::task_local! {
+    /// The counter of the [`counted`] scope being polled, if any.
+    static SCOPE: CallCounter;
+}
+
+/// Runs `f`, counting in `counter` each API call `f` itself makes. Calls other futures make
+/// meanwhile (other tasks, or the other branches of a `join!` in the same task) are not
+/// counted: the scope is in effect only while `f` is polled.
+pub async fn counted<F: std::future::Future>(counter: &CallCounter, f: F) -> F::Output {
+    SCOPE.scope(counter.clone(), f).await
+}
+
 /// Records the operation of every call (an SDK interceptor; runs once per call, before
-/// serialization: the operation's metadata is not in the config bag any earlier).
+/// serialization: the operation's metadata is not in the config bag any earlier), and counts
+/// it in the [`counted`] scope it was made in.
 #[derive(Debug, Clone, Default)]
 struct CallLog(Arc<Mutex<Vec<String>>>);
 
@@ -172,6 +199,7 @@ impl Intercept for CallLog {
         {
             calls.push(format!("{}.{}", m.service(), m.name()));
         }
+        let _ = SCOPE.try_with(|c| c.0.fetch_add(1, Ordering::Relaxed));
         Ok(())
     }
 }

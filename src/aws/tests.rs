@@ -624,3 +624,46 @@ async fn an_empty_region_is_refused() {
     assert_eq!(e.kind, ErrorKind::BadInput);
     assert!(e.to_string().contains("--region"), "{e}");
 }
+
+// ---------------------------------------------------------------- call scopes
+
+#[tokio::test]
+async fn a_watch_counts_only_the_calls_its_own_polls_make() {
+    // A release follows services in one watch while other steps decide, apply and run
+    // one-off tasks through the same clients. The watch's budget must be charged with its
+    // own polls only: charged with the run's total, a service joining after a long migration
+    // waited out calls it never made.
+    use crate::deploy::observe::ClusterObservers;
+    use crate::deploy::verdict::Ours;
+    use crate::deploy::watch::Observer;
+    let cap = Capture::default();
+    cap.reply(
+        "DescribeServices",
+        200,
+        json!({"services": [{"serviceName": "api", "status": "ACTIVE", "deployments": []}]}),
+    );
+    let c = clients(&cap).await;
+    // Calls made before the service joins (decisions, a one-off task's polling).
+    for _ in 0..5 {
+        c.describe_services("shop", &["web".to_string()])
+            .await
+            .unwrap();
+    }
+    let mut observer = ClusterObservers::new(&c, &[("api".to_string(), "shop".to_string())]);
+    let ours = Ours {
+        deployment_id: "ecs-svc/1".into(),
+        service_deployment_arn: None,
+        task_definition_arn: "api:1".into(),
+    };
+    let services = vec![("api".to_string(), ours)];
+    // A poll, with another step's call interleaved in the same task.
+    let web = ["web".to_string()];
+    let (polled, other) = tokio::join!(
+        observer.observe(&services),
+        c.describe_services("shop", &web)
+    );
+    polled.unwrap();
+    other.unwrap();
+    assert_eq!(c.total_calls(), 7, "{:?}", c.calls());
+    assert_eq!(observer.calls(), 1, "the poll's own DescribeServices only");
+}

@@ -1,5 +1,6 @@
 //! `cortado rollback`: stops the deployment in flight (ECS returns to the last good
-//! revision), or returns the service to the revision before the running one; follows it.
+//! revision), or returns the service to the revision that last ran successfully before the
+//! running one (from ECS's record of its deployments; `--revision N` to choose); follows it.
 
 use super::session;
 use crate::cli::RollbackArgs;
@@ -24,6 +25,7 @@ pub async fn run(
             RollbackOptions {
                 no_wait: args.no_wait,
                 deregister: args.deregister,
+                revision: args.revision,
             },
         )
         .await?;

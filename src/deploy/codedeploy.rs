@@ -30,15 +30,15 @@ use tokio::sync::watch as channel;
 use tokio::time::Instant;
 
 use super::apply::{self, Decision, DeployFlags};
-use super::engine::{
-    CANCEL_FOLLOW, Engine, MIN_ROLLBACK_TIME, RollbackEnd, RollbackOptions, end_text, outcome_of,
-    previous_revision, stop_counts,
-};
+use super::engine::{CANCEL_FOLLOW, Engine, MIN_ROLLBACK_TIME, RollbackOptions, stop_counts};
 use super::event::Event;
 use super::gate::{NoHooks, Until};
 use super::local::{Local, OnCancel};
+use super::outcome::{
+    RollbackEnd, conclude, conclude_rollback, end_text, failure_cause, rollback_end,
+};
 use super::result::{Operation, RollbackReport, RunOutcome, ServiceResult};
-use super::rollback::Cause;
+use super::rollback::{Cause, rollback_target};
 use super::state::{DeploymentStatus, ServiceStatus, Strategy};
 use super::verdict::{
     DeploymentView, Failure, FastFail, Ours, Snapshot, StoppedTask, TargetView, Verdict, short_arn,
@@ -46,7 +46,7 @@ use super::verdict::{
 use super::watch::{Goal, Observation, Observer, Outcome, Rules, Target, Traffic, watch};
 use crate::aws::codedeploy::{DeploymentFacts, GroupFacts, NewDeployment, TaskSetFacts};
 use crate::aws::types::ecs::{DesiredStatus, Service};
-use crate::aws::{Clients, TaskFilter};
+use crate::aws::{CallCounter, Clients, TaskFilter, counted};
 use crate::config::Config;
 use crate::error::{Diagnostic, Error, Result};
 
@@ -670,6 +670,8 @@ pub struct CdObserver<'a> {
     ips: Vec<String>,
     targets: Vec<TargetView>,
     health_at: Option<std::time::Instant>,
+    /// The calls this observer's polls made.
+    calls: CallCounter,
 }
 
 impl<'a> CdObserver<'a> {
@@ -736,6 +738,7 @@ impl<'a> CdObserver<'a> {
             ips: Vec::new(),
             targets: Vec::new(),
             health_at: None,
+            calls: CallCounter::default(),
         }
     }
 
@@ -885,22 +888,26 @@ pub fn observation(
 
 impl Observer for CdObserver<'_> {
     async fn observe(&mut self, services: &[(String, Ours)]) -> Result<Vec<Observation>> {
-        let mut out = Vec::new();
-        for (_, ours) in services {
-            let cd = self.view().await?;
-            let stopped = self.stopped.values().cloned().collect();
-            out.push(observation(
-                ours,
-                cd,
-                stopped,
-                (self.targets.clone(), self.ips.clone()),
-            ));
-        }
-        Ok(out)
+        let calls = self.calls.clone();
+        counted(&calls, async {
+            let mut out = Vec::new();
+            for (_, ours) in services {
+                let cd = self.view().await?;
+                let stopped = self.stopped.values().cloned().collect();
+                out.push(observation(
+                    ours,
+                    cd,
+                    stopped,
+                    (self.targets.clone(), self.ips.clone()),
+                ));
+            }
+            Ok(out)
+        })
+        .await
     }
 
     fn calls(&self) -> usize {
-        self.clients.total_calls()
+        self.calls.get()
     }
 }
 
@@ -1071,8 +1078,9 @@ impl Engine<'_> {
     }
 
     /// `rollback` of a service CodeDeploy controls: a deployment in flight is stopped with
-    /// CodeDeploy's rollback; otherwise the revision before the running one is deployed
-    /// through CodeDeploy. Followed unless `--no-wait`.
+    /// CodeDeploy's rollback; otherwise the revision that last ran successfully before the
+    /// running one (`codedeploy_target`) is deployed through CodeDeploy. Followed
+    /// unless `--no-wait`.
     pub(super) async fn rollback_by_codedeploy(
         &self,
         local: &Local,
@@ -1128,13 +1136,9 @@ impl Engine<'_> {
             r.rollback = report;
             end
         } else {
-            let Some(previous) = previous_revision(self.clients, &current).await? else {
-                return Err(Error::msg(format!(
-                    "{service} runs {} and the family has no earlier ACTIVE revision to return to",
-                    short_arn(&current)
-                ))
-                .with_hint("`cortado revisions` lists the ACTIVE revisions"));
-            };
+            let (previous, origin) = self
+                .codedeploy_target(local, &group, &current, opts.revision)
+                .await?;
             r.task_definition_arn = Some(previous.clone());
             let id = self
                 .create_deployment(local, Some(svc), &group, &previous, &hooks)
@@ -1161,10 +1165,9 @@ impl Engine<'_> {
                 )
                 .await;
                 match watched.outcome(&service) {
-                    Outcome::Succeeded => RollbackEnd::Done(format!(
-                        "CodeDeploy deployment {id} put {} back",
-                        short_arn(&previous)
-                    )),
+                    Outcome::Succeeded => {
+                        RollbackEnd::Done(format!("CodeDeploy deployment {id} put {origin} back"))
+                    }
                     Outcome::Failed(fl) => RollbackEnd::Failed(fl.to_string()),
                     Outcome::TimedOut { last } | Outcome::Cancelled { last } => {
                         RollbackEnd::Unsettled(format!("deployment {id} did not finish ({last})"))
@@ -1178,13 +1181,9 @@ impl Engine<'_> {
                 }
             }
         };
-        r.outcome = match &end {
-            RollbackEnd::Started => RunOutcome::NotFollowed,
-            RollbackEnd::Done(_) => RunOutcome::Succeeded,
-            RollbackEnd::NotPossible(_) => RunOutcome::FailedNotRolledBack,
-            RollbackEnd::Failed(_) | RollbackEnd::Unsettled(_) => RunOutcome::RollbackFailed,
-        };
-        r.detail = format!("{}; {}", describe_group(&group), end_text(&end));
+        let (outcome, detail) = conclude_rollback(&end);
+        r.outcome = outcome;
+        r.detail = format!("{}; {detail}", describe_group(&group));
         if opts.deregister && matches!(end, RollbackEnd::Done(_)) {
             self.clients.deregister_task_definition(&current).await?;
             self.emitter.emit(Event::Warning {
@@ -1196,6 +1195,79 @@ impl Engine<'_> {
         }
         r.duration = started_at.elapsed();
         Ok(r)
+    }
+
+    /// Where `rollback` of a CodeDeploy service goes, and why: `--revision N`; else the task
+    /// definition of the newest CodeDeploy deployment of the group that Succeeded with another
+    /// task definition than `current`; else what ECS's record of the service says
+    /// ([`rollback_target`]). Never a revision no deployment ever served.
+    async fn codedeploy_target(
+        &self,
+        local: &Local,
+        group: &GroupFacts,
+        current: &str,
+        revision: Option<i64>,
+    ) -> Result<(String, String)> {
+        let service = local.service_name()?;
+        if let Some(n) = revision {
+            let family = crate::aws::ecs::arn_family(current).unwrap_or_default();
+            let (td, _) = self
+                .clients
+                .describe_task_definition(&format!("{family}:{n}"))
+                .await?;
+            let arn = td.task_definition_arn().unwrap_or_default().to_string();
+            return Ok((arn, format!("{family}:{n}, asked for with --revision {n}")));
+        }
+        let ids = self
+            .clients
+            .codedeploy_deployments(&group.application, &group.name, &["Succeeded"])
+            .await?;
+        let mut succeeded = Vec::new();
+        for id in ids.iter().take(super::observe::RECORD_DEPTH) {
+            let d = self.clients.codedeploy_deployment(id).await?;
+            if let Some(td) = d.appspec.as_deref().and_then(appspec_task_definition) {
+                succeeded.push((d.created.unwrap_or(0), id.clone(), td));
+            }
+        }
+        succeeded.sort_by_key(|d| std::cmp::Reverse(d.0));
+        if let Some((_, id, td)) = succeeded
+            .into_iter()
+            .find(|(_, _, td)| short_arn(td) != short_arn(current))
+        {
+            let origin = format!(
+                "{}, the revision of CodeDeploy deployment {id}, which succeeded",
+                short_arn(&td)
+            );
+            return Ok((td, origin));
+        }
+        // ECS's record may not cover a CodeDeploy service: a refusal leaves it empty.
+        let records =
+            super::observe::deployment_record(self.clients, &local.config.cluster, service)
+                .await
+                .unwrap_or_else(|e| {
+                    self.emitter.emit(Event::Warning {
+                        message: format!(
+                            "ECS's record of {service}'s deployments could not be read: {}",
+                            e.diagnostics
+                                .first()
+                                .map(|d| d.message.clone())
+                                .unwrap_or_default()
+                        ),
+                    });
+                    Vec::new()
+                });
+        match rollback_target(&records, current) {
+            Some(t) => {
+                let origin = format!("{}, {}", short_arn(&t.task_definition_arn), t.origin());
+                Ok((t.task_definition_arn, origin))
+            }
+            None => Err(Error::msg(format!(
+                "{service} runs {}, and neither CodeDeploy's nor ECS's record names an earlier \
+                 revision that served",
+                short_arn(current)
+            ))
+            .with_hint("`cortado rollback --revision N` returns to a revision you choose")),
+        }
     }
 
     /// `wait` on a service CodeDeploy controls: follows the group's deployment in flight to
@@ -1260,33 +1332,8 @@ impl Engine<'_> {
         let mut journey = watched.journeys.remove(&service).unwrap_or_default();
         journey.strategy = "CodeDeploy blue/green".into();
         r.journey = (!journey.is_empty()).then_some(journey);
-        let (outcome, detail) = match watched.outcome(&service) {
-            Outcome::Succeeded => (
-                RunOutcome::Succeeded,
-                format!("CodeDeploy deployment {id}: traffic is on the new revision"),
-            ),
-            Outcome::Failed(f) => {
-                let end = matches!(f, Failure::RolledBack { .. })
-                    .then(|| RollbackEnd::Done(String::new()));
-                (
-                    outcome_of(&Cause::Failed(f.clone()), end.as_ref()),
-                    f.to_string(),
-                )
-            }
-            Outcome::TimedOut { last } => (
-                outcome_of(&Cause::TimedOut, None),
-                format!("no verdict before the deadline (last: {last})"),
-            ),
-            Outcome::Cancelled { last } => (
-                outcome_of(&Cause::Cancelled, None),
-                format!("cancelled (last: {last})"),
-            ),
-            Outcome::Lost { error } => (
-                RunOutcome::Lost,
-                format!("cannot follow the deployment: {error}"),
-            ),
-            Outcome::Paused { stage, .. } => (RunOutcome::Paused, format!("stopped at {stage}")),
-        };
+        let success = format!("CodeDeploy deployment {id}: traffic is on the new revision");
+        let (outcome, detail) = conclude(&watched.outcome(&service), None, &success);
         r.outcome = outcome;
         r.detail = detail;
         r.stopped_tasks = stop_counts(watched.stopped.get(&service).map_or(&[][..], |v| v), &id);
@@ -1303,7 +1350,7 @@ impl Engine<'_> {
         group: &GroupFacts,
         deadline: Instant,
     ) -> (RunOutcome, String, Option<RollbackReport>) {
-        let (cause, why) = match outcome {
+        let cause = match outcome {
             Outcome::Succeeded => {
                 let detail = match (f.wait_terminated, group.termination_wait_minutes) {
                     (true, _) => "CodeDeploy deployment succeeded: traffic is on the new revision \
@@ -1322,56 +1369,36 @@ impl Engine<'_> {
                 };
                 return (RunOutcome::Succeeded, detail, None);
             }
-            other => match super::engine::failure_cause(other) {
-                Ok(c) => c,
-                Err(Outcome::Lost { error }) => return super::engine::lost(&error),
-                Err(Outcome::Paused { stage, .. }) => {
-                    return (
-                        RunOutcome::Paused,
-                        format!("stopped following at {stage}"),
-                        None,
-                    );
-                }
-                // Success is worded above; no other outcome is left.
-                Err(_) => return (RunOutcome::Succeeded, "deployment completed".into(), None),
-            },
+            other => other,
+        };
+        let ended = cause.clone();
+        let Ok((cause, _)) = failure_cause(cause) else {
+            let (o, detail) = conclude(&ended, None, "deployment completed");
+            return (o, detail, None);
         };
         let plan = rollback_plan(
             &cause,
             f.rollback_enabled,
             f.local.rollout.on_cancel == OnCancel::Rollback,
         );
-        if let CdPlan::Leave(leave) = plan {
-            let end = RollbackEnd::NotPossible(leave.to_string());
-            return (
-                outcome_of(&cause, Some(&end)),
-                format!("{why}; not rolled back: {leave}"),
-                None,
-            );
-        }
-        let cancelled = cause == Cause::Cancelled;
-        let until = if cancelled {
-            Instant::now() + CANCEL_FOLLOW
-        } else {
-            Instant::now()
-                + deadline
-                    .saturating_duration_since(Instant::now())
-                    .max(MIN_ROLLBACK_TIME)
+        let (end, report) = match plan {
+            CdPlan::Leave(leave) => (RollbackEnd::NotPossible(leave.to_string()), None),
+            plan => {
+                let cancelled = cause == Cause::Cancelled;
+                let until = if cancelled {
+                    Instant::now() + CANCEL_FOLLOW
+                } else {
+                    Instant::now()
+                        + deadline
+                            .saturating_duration_since(Instant::now())
+                            .max(MIN_ROLLBACK_TIME)
+                };
+                self.roll_back_codedeploy(f, plan == CdPlan::Stop, Some(until), cancelled)
+                    .await
+            }
         };
-        let (end, report) = self
-            .roll_back_codedeploy(f, plan == CdPlan::Stop, Some(until), cancelled)
-            .await;
-        let text = match &end {
-            RollbackEnd::Unsettled(s) if cancelled => format!(
-                "rollback requested, still in progress when cortado stopped following it ({s})"
-            ),
-            e => end_text(e),
-        };
-        (
-            outcome_of(&cause, Some(&end)),
-            format!("{why}; {text}"),
-            report,
-        )
+        let (o, detail) = conclude(&ended, Some(&end), "deployment completed");
+        (o, detail, report)
     }
 
     /// Stops our deployment with CodeDeploy's rollback (when `stop`), then follows the
@@ -1394,14 +1421,17 @@ impl Engine<'_> {
         let report = |end: &RollbackEnd| RollbackReport {
             method: method.to_string(),
             to_task_definition_arn: to.clone(),
+            source: None,
             done: matches!(end, RollbackEnd::Done(_)),
             detail: end_text(end),
+            deployment_id: None,
             seconds: t0.elapsed().as_secs_f64(),
         };
         self.emitter.emit(Event::RollbackStarted {
             service: f.service.to_string(),
             method: method.to_string(),
             to_task_definition: to.clone(),
+            source: None,
         });
         if stop && let Err(e) = self.clients.stop_codedeploy_deployment(id, true).await {
             // It may have ended meanwhile, rolled back by CodeDeploy itself: then follow that.
@@ -1439,6 +1469,7 @@ impl Engine<'_> {
                 service: f.service.to_string(),
                 ours: f.ours.clone(),
                 goal: Goal::RolledBack(self.wait_rollback.unwrap_or(f.local.rollout.wait_rollback)),
+                history: Vec::new(),
             }],
             &FastFail::default().into(),
             &self.cadence,
@@ -1447,13 +1478,13 @@ impl Engine<'_> {
             self.emitter,
         )
         .await;
-        let end = super::engine::rollback_end(
-            watched.outcome(f.service),
-            match &to {
+        let end = match rollback_end(watched.outcome(f.service), None) {
+            RollbackEnd::Done(_) => RollbackEnd::Done(match &to {
                 Some(t) => format!("CodeDeploy returned traffic to {}", short_arn(t)),
                 None => "CodeDeploy returned traffic to the original task set".into(),
-            },
-        );
+            }),
+            e => e,
+        };
         self.finished(f.service, &end);
         let r = report(&end);
         (end, Some(r))

@@ -9,8 +9,10 @@
 //!   rollback: stop the deployment in flight, or return to the revision before; follow
 //!
 //! Receives validated [`Local`]s and connected clients; emits [`Event`]s for live progress;
-//! never prints. Rollback decisions are the pure [`rollback_plan`]; when a rollback is done is
-//! the pure [`judge_rollback`]; both run inside the same budgeted watch as the deploy.
+//! never prints. Rollback decisions are the pure [`rollback_plan`] and [`rollback_target`];
+//! when a rollback is done is the pure [`super::rollback::judge_rollback`]; both run inside
+//! the same budgeted watch as the deploy. How an operation ended is worded once, by the
+//! outcome table ([`super::outcome`]).
 
 use std::time::Duration;
 
@@ -27,12 +29,21 @@ use super::event::{Emitter, Event};
 use super::gate::{GateSetup, Gatekeeper, NoHooks, Until};
 use super::local::{Local, OnCancel, timeout};
 use super::observe::{AwsObserver, ClusterObservers, deployment_views};
+use super::outcome::{
+    RollbackEnd, conclude, conclude_rollback, conclude_undone, end_text, failure_cause,
+    rollback_end,
+};
 use super::result::{Operation, RollbackReport, RunOutcome, RunResult, ServiceResult, StopCount};
-use super::rollback::{Cause, RollbackFacts, RollbackPlan, WaitRollback, rollback_plan};
-use super::state::{DeploymentStatus, RolloutState};
-use super::verdict::{Failure, FastFail, Ours, StoppedTask, short_arn};
+use super::rollback::{
+    Cause, RollbackFacts, RollbackPlan, WaitRollback, ecs_returns_to, rollback_plan,
+    rollback_target,
+};
+use super::state::{DeploymentStatus, RolloutState, ServiceDeploymentStatus};
+use super::verdict::{
+    DeploymentView, Failure, FastFail, Ours, ServiceDeploymentView, StoppedTask, short_arn,
+};
 use super::watch::{
-    Cadence, Feed, Finished, Goal, Joining, Journey, Outcome, Target, follow, watch,
+    Cadence, Feed, Finished, Goal, Joining, Journey, Outcome, Serving, Target, follow, watch,
 };
 use crate::aws::{Clients, ServiceDeploymentStop, ServiceUpdate};
 use crate::error::{Diagnostic, Error, ErrorKind, Result};
@@ -100,54 +111,6 @@ struct Followed<'a> {
     since: Instant,
 }
 
-/// A deploy that ended without success, as the rollback decision reads it: the cause and
-/// why in words (without a final period). Success, a lost deployment and a pause come back
-/// for the caller to word.
-pub(super) fn failure_cause(outcome: Outcome) -> std::result::Result<(Cause, String), Outcome> {
-    let (cause, why) = match outcome {
-        Outcome::Failed(fl) => {
-            let why = fl.to_string();
-            (Cause::Failed(fl), why)
-        }
-        Outcome::TimedOut { last } => (
-            Cause::TimedOut,
-            format!("no verdict before the deadline (last: {last})"),
-        ),
-        Outcome::Cancelled { last } => (Cause::Cancelled, format!("cancelled (last: {last})")),
-        other => return Err(other),
-    };
-    Ok((cause, why.trim_end_matches('.').to_string()))
-}
-
-/// The result of a deployment that could not be followed: reported, never acted on.
-pub(super) fn lost(error: &str) -> (RunOutcome, String, Option<RollbackReport>) {
-    (
-        RunOutcome::Lost,
-        format!("cannot follow the deployment, it continues without cortado: {error}"),
-        None,
-    )
-}
-
-/// How a followed rollback ended, from its watch outcome (`done`: what a success means).
-pub(super) fn rollback_end(outcome: Outcome, done: String) -> RollbackEnd {
-    match outcome {
-        Outcome::Succeeded => RollbackEnd::Done(done),
-        Outcome::Failed(fl) => RollbackEnd::Failed(fl.to_string()),
-        Outcome::TimedOut { last } => RollbackEnd::Unsettled(format!(
-            "the rollback did not settle in time (last: {last})"
-        )),
-        Outcome::Cancelled { last } => {
-            RollbackEnd::Failed(format!("cancelled while rolling back (last: {last})"))
-        }
-        Outcome::Lost { error } => {
-            RollbackEnd::Failed(format!("cannot follow the rollback: {error}"))
-        }
-        Outcome::Paused { stage, .. } => {
-            RollbackEnd::Unsettled(format!("the rollback stopped at {stage}"))
-        }
-    }
-}
-
 /// How a step's result counts for the steps that wait for it.
 fn ended_as(r: &ServiceResult) -> Ended {
     if r.outcome.is_success() {
@@ -162,18 +125,28 @@ fn ended_as(r: &ServiceResult) -> Ended {
 pub struct RollbackOptions {
     pub no_wait: bool,
     pub deregister: bool,
+    /// `--revision N`: return to this revision of the family, whatever ECS's record says.
+    pub revision: Option<i64>,
 }
 
-/// How a rollback went.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum RollbackEnd {
-    Done(String),
-    NotPossible(String),
-    Failed(String),
-    /// Requested, but not settled by its deadline.
-    Unsettled(String),
-    /// Requested, and not followed (`rollback --no-wait`).
-    Started,
+/// A rollback to carry out and follow ([`Engine::roll_back`]).
+pub(super) struct RollbackJob<'a> {
+    pub cluster: &'a str,
+    pub service: &'a str,
+    /// The deployment being undone.
+    pub failed: &'a Ours,
+    /// Where an UpdateService goes when the plan falls back to one.
+    pub previous: Option<&'a str>,
+    /// Why the target is what it is (which deployment of ECS's record vouches for it).
+    pub origin: Option<String>,
+    pub plan: RollbackPlan,
+    pub mode: WaitRollback,
+    /// None: the call is made and not followed (`rollback --no-wait`).
+    pub until: Option<Instant>,
+    /// A cancelled run's rollback: not cut short by the same cancellation.
+    pub cancelled: bool,
+    /// Service events known before the rollback began: not reported as its own.
+    pub history: Vec<String>,
 }
 
 impl<'a> Engine<'a> {
@@ -587,58 +560,41 @@ impl<'a> Engine<'a> {
             let service = r.service.clone();
             undo.push(async move {
                 let end = self
-                    .roll_back(
-                        &cluster,
-                        &service,
-                        &ours,
-                        previous.as_deref(),
+                    .roll_back(RollbackJob {
+                        cluster: &cluster,
+                        service: &service,
+                        failed: &ours,
+                        previous: previous.as_deref(),
+                        origin: None,
                         plan,
-                        wait_rollback,
-                        Some(until),
-                        false,
-                    )
+                        mode: wait_rollback,
+                        until: Some(until),
+                        cancelled: false,
+                        history: Vec::new(),
+                    })
                     .await;
                 (i, end)
             });
         }
         for (i, (end, report)) in futures_util::future::join_all(undo).await {
             let r = &mut services[i];
-            let why = format!(
-                "deployment completed, then undone because {failed} failed (--on-failure rollback-all)"
-            );
-            r.outcome = match &end {
-                RollbackEnd::Done(_) => RunOutcome::FailedRolledBack,
-                RollbackEnd::NotPossible(_) => RunOutcome::FailedNotRolledBack,
-                _ => RunOutcome::RollbackFailed,
-            };
-            r.detail = format!("{why}; {}", end_text(&end));
+            (r.outcome, r.detail) = conclude_undone(failed, &end);
             r.rollback = report;
         }
     }
 
-    /// Decides what a watch outcome means for one service, and rolls back when the plan says
-    /// so. The outcome mapping lives here and nowhere else.
+    /// Decides what a watch outcome means for one service, rolls back when the plan says so,
+    /// and words the end through the outcome table ([`conclude`]).
     async fn settle(
         &self,
         f: &Settle<'_>,
         outcome: Outcome,
         deadline: Instant,
     ) -> (RunOutcome, String, Option<RollbackReport>) {
-        let (cause, why) = match failure_cause(outcome) {
-            Ok(c) => c,
-            // Without observations there is nothing safe to do: report, do not act blindly.
-            Err(Outcome::Lost { error }) => return lost(&error),
-            Err(Outcome::Paused { stage, hook_id }) => {
-                let how = match hook_id {
-                    Some(_) => format!(
-                        "waiting at {stage} on a PAUSE hook: answer it with `cortado continue` \
-                         (or `cortado continue --rollback`, `cortado rollback`)"
-                    ),
-                    None => format!("reached {stage}; the deployment goes on without cortado"),
-                };
-                return (RunOutcome::Paused, how, None);
-            }
-            Err(_) => return (RunOutcome::Succeeded, "deployment completed".into(), None),
+        let ended = outcome.clone();
+        let Ok((cause, _)) = failure_cause(outcome) else {
+            let (o, detail) = conclude(&ended, None, "deployment completed");
+            return (o, detail, None);
         };
         let plan = rollback_plan(&RollbackFacts {
             cause: &cause,
@@ -649,16 +605,9 @@ impl<'a> Engine<'a> {
             ours: f.ours,
             waiting_hook: f.waiting_hook.as_deref(),
         });
-        let end = match &plan {
-            RollbackPlan::Leave { why: leave } => {
-                let end = RollbackEnd::NotPossible((*leave).to_string());
-                return (
-                    outcome_of(&cause, Some(&end)),
-                    format!("{why}; not rolled back: {leave}"),
-                    None,
-                );
-            }
-            _ => {
+        let (end, report) = match plan {
+            RollbackPlan::Leave { why } => (RollbackEnd::NotPossible(why.to_string()), None),
+            plan => {
                 let cancelled = cause == Cause::Cancelled;
                 let until = if cancelled {
                     Instant::now() + CANCEL_FOLLOW
@@ -668,51 +617,31 @@ impl<'a> Engine<'a> {
                             .saturating_duration_since(Instant::now())
                             .max(MIN_ROLLBACK_TIME)
                 };
-                self.roll_back(
-                    &f.local.config.cluster,
-                    f.local.config.service.as_deref().unwrap_or_default(),
-                    f.ours,
-                    f.previous.as_deref(),
+                self.roll_back(RollbackJob {
+                    cluster: &f.local.config.cluster,
+                    service: f.local.config.service.as_deref().unwrap_or_default(),
+                    failed: f.ours,
+                    previous: f.previous.as_deref(),
+                    origin: None,
                     plan,
-                    self.wait_rollback_for(f.local),
-                    Some(until),
+                    mode: self.wait_rollback_for(f.local),
+                    until: Some(until),
                     cancelled,
-                )
+                    history: Vec::new(),
+                })
                 .await
             }
         };
-        let (end, report) = end;
-        let text = match &end {
-            RollbackEnd::Unsettled(s) if cause == Cause::Cancelled => format!(
-                "rollback requested, still in progress when cortado stopped following it ({s})"
-            ),
-            e => end_text(e),
-        };
-        (
-            outcome_of(&cause, Some(&end)),
-            format!("{why}; {text}"),
-            report,
-        )
+        let (o, detail) = conclude(&ended, Some(&end), "deployment completed");
+        (o, detail, report)
     }
 
-    /// Executes a rollback plan and follows it (through the same budgeted watch) until the
-    /// earlier revision serves as `mode` asks, it fails, or `until`.
-    #[allow(clippy::too_many_arguments)]
-    async fn roll_back(
-        &self,
-        cluster: &str,
-        service: &str,
-        failed: &Ours,
-        previous: Option<&str>,
-        plan: RollbackPlan,
-        mode: WaitRollback,
-        until: Option<Instant>,
-        cancelled: bool,
-    ) -> (RollbackEnd, Option<RollbackReport>) {
-        let t0 = Instant::now();
-        let mut plan = plan;
-        // A waiting hook is answered ROLLBACK; when that fails (it may have been answered
-        // meanwhile), the deployment is stopped with ROLLBACK instead.
+    /// Makes a plan's request: a waiting hook is answered ROLLBACK, an in-flight deployment
+    /// stopped with ROLLBACK. When that fails (the deployment may have moved on meanwhile) the
+    /// plan falls back to an UpdateService to `job.previous`, or to leaving it. Returns the plan
+    /// that stands.
+    async fn request_rollback(&self, job: &RollbackJob<'_>) -> RollbackPlan {
+        let mut plan = job.plan.clone();
         if let RollbackPlan::AnswerHook {
             service_deployment_arn,
             hook_id,
@@ -733,105 +662,124 @@ impl<'a> Engine<'a> {
                 service_deployment_arn: service_deployment_arn.clone(),
             };
         }
-        let requested = match &plan {
-            RollbackPlan::StopDeployment {
-                service_deployment_arn,
-            } => self
-                .clients
-                .stop_service_deployment(service_deployment_arn, ServiceDeploymentStop::Rollback)
-                .await
-                .err()
-                .map(|e| ("StopServiceDeployment", e)),
-            _ => None,
+        let RollbackPlan::StopDeployment {
+            service_deployment_arn,
+        } = &plan
+        else {
+            return plan;
         };
-        if let Some((call, e)) = requested {
-            // The deployment may have ended meanwhile: return to the previous revision.
-            self.emitter.emit(Event::Warning {
-                message: format!(
-                    "{call} failed ({}); updating to the previous revision instead",
-                    first_line(&e)
-                ),
-            });
-            plan = match previous.filter(|p| *p != failed.task_definition_arn) {
-                Some(p) => RollbackPlan::UpdateToPrevious {
-                    task_definition_arn: p.to_string(),
-                },
-                None => RollbackPlan::Leave {
-                    why: "the rollback request failed and there is no previous revision",
-                },
-            };
+        let Err(e) = self
+            .clients
+            .stop_service_deployment(service_deployment_arn, ServiceDeploymentStop::Rollback)
+            .await
+        else {
+            return plan;
+        };
+        self.emitter.emit(Event::Warning {
+            message: format!(
+                "StopServiceDeployment failed ({}); updating to the previous revision instead",
+                first_line(&e)
+            ),
+        });
+        match job
+            .previous
+            .filter(|p| *p != job.failed.task_definition_arn)
+        {
+            Some(p) => RollbackPlan::UpdateToPrevious {
+                task_definition_arn: p.to_string(),
+            },
+            None => RollbackPlan::Leave {
+                why: "the rollback request failed and there is no previous revision",
+            },
         }
+    }
+
+    /// Carries out a rollback plan and follows it (through the same budgeted watch) until the
+    /// earlier revision serves as `job.mode` asks, it fails, or `job.until`. What it follows is
+    /// a matter of identity: the deployment ECS undoes (judged by [`judge_rollback`]), or the
+    /// deployment an UpdateService back to the earlier revision starts (judged like any
+    /// deployment, so a broken target ends as soon as ECS rolls it back in turn).
+    async fn roll_back(&self, job: RollbackJob<'_>) -> (RollbackEnd, Option<RollbackReport>) {
+        let t0 = Instant::now();
+        let service = job.service;
+        let plan = self.request_rollback(&job).await;
         let method = match &plan {
             RollbackPlan::FollowEcs => "following the rollback ECS started",
             RollbackPlan::StopDeployment { .. } => "StopServiceDeployment ROLLBACK",
             RollbackPlan::AnswerHook { .. } => "ContinueServiceDeployment ROLLBACK",
             RollbackPlan::UpdateToPrevious { .. } => "UpdateService to the previous revision",
             RollbackPlan::Leave { why } => {
-                let end = RollbackEnd::NotPossible((*why).to_string());
                 self.emitter.emit(Event::Warning {
                     message: format!("cannot roll back {service}: {why}"),
                 });
-                return (end, None);
+                return (RollbackEnd::NotPossible((*why).to_string()), None);
             }
         };
         let to = match &plan {
             RollbackPlan::UpdateToPrevious {
                 task_definition_arn,
             } => Some(task_definition_arn.clone()),
-            _ => previous.map(str::to_string),
+            _ => job.previous.map(str::to_string),
         };
         self.emitter.emit(Event::RollbackStarted {
             service: service.to_string(),
             method: method.to_string(),
             to_task_definition: to.clone(),
+            source: job.origin.clone(),
         });
-        let report = |end: &RollbackEnd| RollbackReport {
+        let report = |end: &RollbackEnd, serving: Option<&Serving>| RollbackReport {
             method: method.to_string(),
             to_task_definition_arn: to.clone(),
+            source: job.origin.clone(),
             done: matches!(end, RollbackEnd::Done(_)),
             detail: end_text(end),
+            deployment_id: serving.map(|s| s.deployment_id.clone()),
             seconds: t0.elapsed().as_secs_f64(),
         };
-        if let RollbackPlan::UpdateToPrevious {
-            task_definition_arn,
-        } = &plan
-        {
-            let update = ServiceUpdate {
-                cluster: cluster.to_string(),
+        let target = match &plan {
+            RollbackPlan::UpdateToPrevious {
+                task_definition_arn,
+            } => match self
+                .update_to(job.cluster, service, task_definition_arn)
+                .await
+            {
+                Ok(ours) => Target {
+                    service: service.to_string(),
+                    ours,
+                    goal: Goal::Restores(job.mode),
+                    history: job.history.clone(),
+                },
+                Err(e) => {
+                    let end =
+                        RollbackEnd::Failed(format!("UpdateService failed: {}", first_line(&e)));
+                    self.finished(service, &end);
+                    return (end.clone(), Some(report(&end, None)));
+                }
+            },
+            _ => Target {
                 service: service.to_string(),
-                task_definition: Some(task_definition_arn.clone()),
-                ..ServiceUpdate::default()
-            };
-            if let Err(e) = self.clients.update_service(&update).await {
-                let end = RollbackEnd::Failed(format!("UpdateService failed: {}", first_line(&e)));
-                self.finished(service, &end);
-                let r = report(&end);
-                return (end, Some(r));
-            }
-        }
-        // `until` None: the call is made, the rest is ECS's (`rollback --no-wait`).
-        let Some(until) = until else {
+                ours: job.failed.clone(),
+                goal: Goal::RolledBack(job.mode),
+                history: job.history.clone(),
+            },
+        };
+        let Some(until) = job.until else {
             let end = RollbackEnd::Started;
-            let r = report(&end);
-            return (end, Some(r));
+            return (end.clone(), Some(report(&end, None)));
         };
         // A cancelled run's rollback must not be cut short by the same cancellation: it is
         // followed with a receiver that stays quiet, bounded by `until`.
         let (_quiet_tx, quiet_rx) = channel::channel(false);
-        let cancel = if cancelled {
+        let cancel = if job.cancelled {
             quiet_rx
         } else {
             self.cancel.clone()
         };
-        let mut observer = AwsObserver::new(self.clients, cluster);
+        let mut observer = AwsObserver::new(self.clients, job.cluster);
         let watched = watch(
             &mut observer,
             &mut NoHooks,
-            vec![Target {
-                service: service.to_string(),
-                ours: failed.clone(),
-                goal: Goal::RolledBack(mode),
-            }],
+            vec![target],
             &FastFail::default().into(),
             &self.cadence,
             until,
@@ -839,16 +787,37 @@ impl<'a> Engine<'a> {
             self.emitter,
         )
         .await;
-        let end = rollback_end(
-            watched.outcome(service),
-            match &to {
-                Some(t) => format!("the service runs {} again", short_arn(t)),
-                None => "the earlier revision serves again".into(),
-            },
-        );
+        let serving = watched.serving.get(service);
+        let end = match rollback_end(watched.outcome(service), serving) {
+            RollbackEnd::Done(s) => RollbackEnd::Done(match &job.origin {
+                Some(o) => format!("{s}; {o}"),
+                None => s,
+            }),
+            e => e,
+        };
         self.finished(service, &end);
-        let r = report(&end);
+        let r = report(&end, serving);
         (end, Some(r))
+    }
+
+    /// The UpdateService of a rollback to `task_definition_arn`: the handles of the deployment
+    /// it starts.
+    async fn update_to(
+        &self,
+        cluster: &str,
+        service: &str,
+        task_definition_arn: &str,
+    ) -> Result<Ours> {
+        let svc = self
+            .clients
+            .update_service(&ServiceUpdate {
+                cluster: cluster.to_string(),
+                service: service.to_string(),
+                task_definition: Some(task_definition_arn.to_string()),
+                ..ServiceUpdate::default()
+            })
+            .await?;
+        apply::ours_from(&svc, task_definition_arn)
     }
 
     pub(super) fn finished(&self, service: &str, end: &RollbackEnd) {
@@ -928,7 +897,10 @@ impl<'a> Engine<'a> {
                 .await;
         }
         let td = svc.task_definition().unwrap_or_default().to_string();
-        let ours = apply::ours_from(&svc, &td)?;
+        let (ours, history) = match operation {
+            Operation::Scale => self.scaled(&svc, &td).await?,
+            _ => (apply::ours_from(&svc, &td)?, Vec::new()),
+        };
         let mut observer = AwsObserver::new(self.clients, &cluster);
         // The config's gates answer the hooks of the deployment followed here too.
         let mut gatekeeper = Gatekeeper::new(
@@ -946,7 +918,10 @@ impl<'a> Engine<'a> {
         let mut watched = watch(
             &mut observer,
             &mut gatekeeper,
-            vec![Target::deployed(&service, ours.clone())],
+            vec![Target {
+                history,
+                ..Target::deployed(&service, ours.clone())
+            }],
             &FastFail {
                 enabled: false,
                 ..FastFail::default()
@@ -962,34 +937,16 @@ impl<'a> Engine<'a> {
         let journey = watched.journeys.remove(&service).unwrap_or_default();
         let outcome = blame_gate(watched.outcome(&service), &journey);
         r.journey = (!journey.is_empty()).then_some(journey);
-        let (outcome, detail) = match outcome {
-            Outcome::Succeeded => (
-                RunOutcome::Succeeded,
-                "steady on the current deployment".to_string(),
+        let success = match scale_to {
+            Some(n) => format!(
+                "{n} task(s) running on {} (deployment {})",
+                short_arn(&td),
+                ours.deployment_id
             ),
-            Outcome::Lost { error } => (
-                RunOutcome::Lost,
-                format!("cannot follow the deployment: {error}"),
-            ),
-            Outcome::Failed(f) => {
-                let cause = Cause::Failed(f.clone());
-                // ECS's own rollback counts as rolled back; cortado does not act here.
-                let end = matches!(f, Failure::RolledBack { .. })
-                    .then(|| RollbackEnd::Done(String::new()));
-                (outcome_of(&cause, end.as_ref()), f.to_string())
-            }
-            Outcome::TimedOut { last } => (
-                outcome_of(&Cause::TimedOut, None),
-                format!("no verdict before the deadline (last: {last})"),
-            ),
-            Outcome::Cancelled { last } => (
-                outcome_of(&Cause::Cancelled, None),
-                format!("cancelled (last: {last})"),
-            ),
-            Outcome::Paused { stage, .. } => (RunOutcome::Paused, format!("stopped at {stage}")),
+            None => "steady on the current deployment".to_string(),
         };
-        r.outcome = outcome;
-        r.detail = detail;
+        // cortado rolls nothing back here; a deployment ECS rolled back counts as rolled back.
+        (r.outcome, r.detail) = conclude(&outcome, None, &success);
         r.stopped_tasks = stop_counts(
             watched.stopped.get(&service).map_or(&[][..], |v| v),
             &ours.deployment_id,
@@ -1001,19 +958,48 @@ impl<'a> Engine<'a> {
         Ok(r)
     }
 
+    /// What a scale follows: the PRIMARY deployment (ECS scales it; no deployment starts), and
+    /// the current service deployment only while it is in flight — one that ended before the
+    /// scale (say, one ECS rolled back) never decides its verdict, and neither do the events
+    /// before it (returned as history).
+    async fn scaled(
+        &self,
+        svc: &crate::aws::types::ecs::Service,
+        td: &str,
+    ) -> Result<(Ours, Vec<String>)> {
+        let mut ours = apply::ours_from(svc, td)?;
+        if let Some(arn) = ours.service_deployment_arn.clone()
+            && !self
+                .service_deployment(&arn)
+                .await?
+                .is_some_and(|v| in_flight(&v.status))
+        {
+            ours.service_deployment_arn = None;
+        }
+        Ok((ours, event_ids(svc)))
+    }
+
+    /// A service deployment as DescribeServiceDeployments shows it (None when ECS does not
+    /// know it).
+    async fn service_deployment(&self, arn: &str) -> Result<Option<ServiceDeploymentView>> {
+        Ok(self
+            .clients
+            .describe_service_deployments(&[arn.to_string()])
+            .await?
+            .iter()
+            .map(super::observe::service_deployment_view)
+            .next())
+    }
+
     /// The PAUSE hook a service deployment waits on, and the hook stage it waits at.
     async fn awaiting_hook_at(
         &self,
         service_deployment_arn: &str,
     ) -> Result<Option<(String, String)>> {
-        let sds = self
-            .clients
-            .describe_service_deployments(&[service_deployment_arn.to_string()])
-            .await?;
-        Ok(sds
-            .iter()
-            .map(super::observe::service_deployment_view)
-            .find_map(|v| {
+        Ok(self
+            .service_deployment(service_deployment_arn)
+            .await?
+            .and_then(|v| {
                 v.awaiting().map(|h| {
                     (
                         h.hook_id.clone(),
@@ -1072,7 +1058,8 @@ impl<'a> Engine<'a> {
     }
 
     /// `cortado rollback`: stops the deployment in flight (ECS returns to the source
-    /// revision), or updates the service to the ACTIVE revision before the running one.
+    /// revision), follows a rollback ECS carries out, or updates the service to the revision
+    /// that last ran successfully before the running one (`decide_rollback`).
     pub async fn rollback(&self, locals: &[Local], opts: RollbackOptions) -> Result<RunResult> {
         let mut services = Vec::new();
         for local in locals {
@@ -1101,74 +1088,35 @@ impl<'a> Engine<'a> {
                 .await;
         }
         let current = svc.task_definition().unwrap_or_default().to_string();
-        let deployments = deployment_views(&svc);
-        let in_flight = deployments.len() > 1
-            || deployments.iter().any(|d| {
-                d.status == DeploymentStatus::Primary && d.rollout_state == RolloutState::InProgress
-            });
         let ours = apply::ours_from(&svc, &current)?;
-        // In flight, a rollback returns to what ran before that deployment (the other
-        // deployment's revision); otherwise to the newest ACTIVE revision below the running one.
-        let source = deployments
-            .iter()
-            .find(|d| d.status != DeploymentStatus::Primary && d.task_definition_arn != current)
-            .map(|d| d.task_definition_arn.clone());
-        let previous = match source.filter(|_| in_flight) {
-            Some(s) => Some(s),
-            None => previous_revision(self.clients, &current).await?,
-        };
-        if !in_flight && previous.is_none() {
-            return Err(Error::msg(format!(
-                "{service} runs {} and the family has no earlier ACTIVE revision to return to",
-                short_arn(&current)
-            ))
-            .with_hint("`cortado revisions` lists the ACTIVE revisions"));
-        }
-        let waiting_hook = match &ours.service_deployment_arn {
-            Some(arn) if in_flight => self.awaiting_hook_at(arn).await?.map(|(id, _)| id),
-            _ => None,
-        };
-        let plan = match (&ours.service_deployment_arn, &previous) {
-            // Waiting on a PAUSE hook: answering it ROLLBACK is ECS's way out of the pause.
-            (Some(arn), _) if waiting_hook.is_some() => RollbackPlan::AnswerHook {
-                service_deployment_arn: arn.clone(),
-                hook_id: waiting_hook.clone().unwrap_or_default(),
-            },
-            (Some(arn), _) if in_flight => RollbackPlan::StopDeployment {
-                service_deployment_arn: arn.clone(),
-            },
-            (_, Some(p)) => RollbackPlan::UpdateToPrevious {
-                task_definition_arn: p.clone(),
-            },
-            (_, None) => RollbackPlan::Leave {
-                why: "no service deployment to stop and no earlier revision",
-            },
-        };
+        let decided = self
+            .decide_rollback(&cluster, &service, &svc, &ours, opts.revision)
+            .await?;
         let mut r = ServiceResult::new(Operation::Rollback, &cluster, &service);
         r.previous_task_definition_arn = Some(current.clone());
-        r.task_definition_arn = previous.clone();
+        r.task_definition_arn = decided.previous.clone();
         r.deployment_id = Some(ours.deployment_id.clone());
         r.service_deployment_arn = ours.service_deployment_arn.clone();
         let (end, report) = self
-            .roll_back(
-                &cluster,
-                &service,
-                &ours,
-                previous.as_deref(),
-                plan,
-                self.wait_rollback_for(local),
-                (!opts.no_wait).then_some(deadline),
-                false,
-            )
+            .roll_back(RollbackJob {
+                cluster: &cluster,
+                service: &service,
+                failed: &decided.failed,
+                previous: decided.previous.as_deref(),
+                origin: decided.origin,
+                plan: decided.plan,
+                mode: self.wait_rollback_for(local),
+                until: (!opts.no_wait).then_some(deadline),
+                cancelled: false,
+                history: event_ids(&svc),
+            })
             .await;
+        // The summary names the deployment that serves at the end, whichever it is.
+        if let Some(id) = report.as_ref().and_then(|r| r.deployment_id.clone()) {
+            r.deployment_id = Some(id);
+        }
         r.rollback = report;
-        r.outcome = match &end {
-            RollbackEnd::Started => RunOutcome::NotFollowed,
-            RollbackEnd::Done(_) => RunOutcome::Succeeded,
-            RollbackEnd::NotPossible(_) => RunOutcome::FailedNotRolledBack,
-            RollbackEnd::Failed(_) | RollbackEnd::Unsettled(_) => RunOutcome::RollbackFailed,
-        };
-        r.detail = end_text(&end);
+        (r.outcome, r.detail) = conclude_rollback(&end);
         if opts.deregister && matches!(end, RollbackEnd::Done(_)) {
             self.clients.deregister_task_definition(&current).await?;
             self.emitter.emit(Event::Warning {
@@ -1181,6 +1129,187 @@ impl<'a> Engine<'a> {
         r.duration = started_at.elapsed();
         Ok(r)
     }
+
+    /// What `cortado rollback` does, by the identity of the service's current deployment:
+    /// `--revision N` goes there; a rollback ECS is carrying out is followed; a deployment in
+    /// flight is stopped with ROLLBACK (its waiting PAUSE hook answered ROLLBACK), ECS then
+    /// returning to what last succeeded; otherwise an UpdateService to the revision that last
+    /// ran successfully before the current one, from ECS's record ([`rollback_target`]).
+    async fn decide_rollback(
+        &self,
+        cluster: &str,
+        service: &str,
+        svc: &crate::aws::types::ecs::Service,
+        ours: &Ours,
+        revision: Option<i64>,
+    ) -> Result<Decided> {
+        let current = &ours.task_definition_arn;
+        if let Some(n) = revision {
+            let family = crate::aws::ecs::arn_family(current).unwrap_or_default();
+            let (td, _) = self
+                .clients
+                .describe_task_definition(&format!("{family}:{n}"))
+                .await?;
+            let arn = td.task_definition_arn().unwrap_or_default().to_string();
+            if short_arn(&arn) == short_arn(current) {
+                return Err(Error::msg(format!(
+                    "{service} already runs {}",
+                    short_arn(current)
+                )));
+            }
+            return Ok(Decided::update(
+                ours,
+                arn,
+                format!("asked for with --revision {n}"),
+            ));
+        }
+        let sd = match &ours.service_deployment_arn {
+            Some(arn) => self.service_deployment(arn).await?,
+            None => None,
+        };
+        let records = super::observe::deployment_record(self.clients, cluster, service).await?;
+        let deployments = deployment_views(svc);
+        match sd.as_ref() {
+            Some(v)
+                if matches!(
+                    v.status,
+                    ServiceDeploymentStatus::RollbackRequested
+                        | ServiceDeploymentStatus::RollbackInProgress
+                ) =>
+            {
+                if let Some(d) = follow_ecs(&deployments, ours) {
+                    return Ok(d);
+                }
+            }
+            Some(v) if in_flight(&v.status) => return Ok(stop_in_flight(ours, v, &records)),
+            _ => {}
+        }
+        // No service-deployment API: a PRIMARY in progress beside another is in flight.
+        if sd.is_none()
+            && let Some(other) = deployments.iter().find(|d| {
+                d.status != DeploymentStatus::Primary && d.task_definition_arn != *current
+            })
+            && deployments.iter().any(|d| {
+                d.status == DeploymentStatus::Primary && d.rollout_state == RolloutState::InProgress
+            })
+        {
+            let to = other.task_definition_arn.clone();
+            return Ok(Decided::update(
+                ours,
+                to,
+                format!("deployment {} ran it", other.id),
+            ));
+        }
+        match rollback_target(&records, current) {
+            Some(t) => Ok(Decided::update(ours, t.task_definition_arn.clone(), t.origin())),
+            None => Err(Error::msg(format!(
+                "{service} runs {}, and ECS's record of its deployments names no earlier revision \
+                 that served",
+                short_arn(current)
+            ))
+            .with_hint(
+                "`cortado rollback --revision N` returns to a revision you choose; `cortado history` lists the deployments",
+            )),
+        }
+    }
+}
+
+/// ECS is rolling back already: follow it. What it undoes is the newest FAILED deployment
+/// beside the PRIMARY (ECS made the earlier one PRIMARY again); None when that one has left.
+fn follow_ecs(deployments: &[DeploymentView], ours: &Ours) -> Option<Decided> {
+    let f = deployments
+        .iter()
+        .filter(|d| {
+            d.status != DeploymentStatus::Primary && d.rollout_state == RolloutState::Failed
+        })
+        .max_by(|a, b| {
+            a.created_at
+                .unwrap_or(0.0)
+                .total_cmp(&b.created_at.unwrap_or(0.0))
+        })?;
+    Some(Decided {
+        plan: RollbackPlan::FollowEcs,
+        failed: Ours {
+            deployment_id: f.id.clone(),
+            service_deployment_arn: ours.service_deployment_arn.clone(),
+            task_definition_arn: f.task_definition_arn.clone(),
+        },
+        previous: Some(ours.task_definition_arn.clone()),
+        origin: Some(format!("ECS is rolling back deployment {} already", f.id)),
+    })
+}
+
+/// A deployment in flight: its waiting PAUSE hook answered ROLLBACK, else the deployment
+/// stopped with ROLLBACK; ECS then returns to what last succeeded before it.
+fn stop_in_flight(
+    ours: &Ours,
+    sd: &ServiceDeploymentView,
+    records: &[super::rollback::DeploymentRecord],
+) -> Decided {
+    let arn = sd.arn.clone();
+    let back = ecs_returns_to(records, &arn);
+    let plan = match sd.awaiting() {
+        Some(h) => RollbackPlan::AnswerHook {
+            service_deployment_arn: arn,
+            hook_id: h.hook_id.clone(),
+        },
+        None => RollbackPlan::StopDeployment {
+            service_deployment_arn: arn,
+        },
+    };
+    Decided {
+        plan,
+        failed: ours.clone(),
+        previous: back.as_ref().map(|t| t.task_definition_arn.clone()),
+        origin: back.map(|t| {
+            format!(
+                "ECS returns to {}, {}",
+                short_arn(&t.task_definition_arn),
+                t.origin()
+            )
+        }),
+    }
+}
+
+/// A rollback `cortado rollback` decided on.
+struct Decided {
+    plan: RollbackPlan,
+    /// The deployment being undone.
+    failed: Ours,
+    /// The task definition it returns to, when known.
+    previous: Option<String>,
+    /// Why that one (which deployment of ECS's record vouches for it).
+    origin: Option<String>,
+}
+
+impl Decided {
+    /// An UpdateService to `to`, because of `origin`.
+    fn update(ours: &Ours, to: String, origin: String) -> Self {
+        Decided {
+            plan: RollbackPlan::UpdateToPrevious {
+                task_definition_arn: to.clone(),
+            },
+            failed: ours.clone(),
+            origin: Some(format!("{}: {origin}", short_arn(&to))),
+            previous: Some(to),
+        }
+    }
+}
+
+/// Whether a service deployment is still going (it may yet succeed or fail).
+fn in_flight(status: &ServiceDeploymentStatus) -> bool {
+    matches!(
+        status,
+        ServiceDeploymentStatus::Pending | ServiceDeploymentStatus::InProgress
+    )
+}
+
+/// The ids of the service's events: history for an operation that begins now.
+fn event_ids(svc: &crate::aws::types::ecs::Service) -> Vec<String> {
+    svc.events()
+        .iter()
+        .filter_map(|e| e.id().map(str::to_string))
+        .collect()
 }
 
 /// The facts `settle` needs about one followed deployment.
@@ -1192,33 +1321,6 @@ struct Settle<'a> {
     rollback_enabled: bool,
     /// The PAUSE hook our deployment was left waiting on (a cancel during a gate).
     waiting_hook: Option<String>,
-}
-
-/// What a deploy's end means, given why it ended and how its rollback went (None: no
-/// rollback was attempted). Written once, used by every operation.
-pub(super) fn outcome_of(cause: &Cause, rollback: Option<&RollbackEnd>) -> RunOutcome {
-    match (cause, rollback) {
-        (Cause::Cancelled, _) => RunOutcome::Cancelled,
-        (_, Some(RollbackEnd::Started)) => RunOutcome::NotFollowed,
-        (Cause::TimedOut, Some(RollbackEnd::Done(_))) => RunOutcome::TimedOut { rolled_back: true },
-        (Cause::TimedOut, None | Some(RollbackEnd::NotPossible(_))) => {
-            RunOutcome::TimedOut { rolled_back: false }
-        }
-        (_, Some(RollbackEnd::Failed(_) | RollbackEnd::Unsettled(_))) => RunOutcome::RollbackFailed,
-        (Cause::Failed(_), Some(RollbackEnd::Done(_))) => RunOutcome::FailedRolledBack,
-        (Cause::Failed(_), None | Some(RollbackEnd::NotPossible(_))) => {
-            RunOutcome::FailedNotRolledBack
-        }
-    }
-}
-
-pub(super) fn end_text(end: &RollbackEnd) -> String {
-    match end {
-        RollbackEnd::Done(s) => format!("rolled back: {s}"),
-        RollbackEnd::NotPossible(s) => format!("not rolled back: {s}"),
-        RollbackEnd::Failed(s) | RollbackEnd::Unsettled(s) => format!("ROLLBACK FAILED: {s}"),
-        RollbackEnd::Started => "rollback started (not followed)".into(),
-    }
 }
 
 /// The stop reasons of our deployment's failed tasks ([`super::verdict::task_failed`]), most
@@ -1245,22 +1347,6 @@ pub(super) fn stop_counts(stopped: &[StoppedTask], deployment: &str) -> Vec<Stop
     }
     counts.sort_by_key(|c| std::cmp::Reverse(c.count));
     counts
-}
-
-/// The newest ACTIVE revision of `current`'s family below `current`'s revision.
-pub(super) async fn previous_revision(clients: &Clients, current: &str) -> Result<Option<String>> {
-    let family = current
-        .rsplit('/')
-        .next()
-        .and_then(|fr| fr.rsplit_once(':'))
-        .map(|(f, _)| f.to_string())
-        .unwrap_or_default();
-    let now = apply::revision_number(current).unwrap_or(0);
-    Ok(apply::active_revisions(clients, &family)
-        .await?
-        .into_iter()
-        .find(|(n, _)| *n < now)
-        .map(|(_, a)| a))
 }
 
 /// One run follows services by name: two configs naming the same service (in different
@@ -1321,46 +1407,6 @@ fn blame_gate(outcome: Outcome, journey: &Journey) -> Outcome {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn outcome_mapping_table() {
-        let failed = Cause::Failed(Failure::FastFail {
-            rule: "r".into(),
-            detail: "d".into(),
-        });
-        let done = RollbackEnd::Done("x".into());
-        let no = RollbackEnd::NotPossible("x".into());
-        let bad = RollbackEnd::Failed("x".into());
-        let late = RollbackEnd::Unsettled("x".into());
-        assert_eq!(
-            outcome_of(&failed, Some(&done)),
-            RunOutcome::FailedRolledBack
-        );
-        assert_eq!(
-            outcome_of(&failed, Some(&no)),
-            RunOutcome::FailedNotRolledBack
-        );
-        assert_eq!(outcome_of(&failed, None), RunOutcome::FailedNotRolledBack);
-        assert_eq!(outcome_of(&failed, Some(&bad)), RunOutcome::RollbackFailed);
-        assert_eq!(outcome_of(&failed, Some(&late)), RunOutcome::RollbackFailed);
-        assert_eq!(
-            outcome_of(&Cause::TimedOut, Some(&done)),
-            RunOutcome::TimedOut { rolled_back: true }
-        );
-        assert_eq!(
-            outcome_of(&Cause::TimedOut, None),
-            RunOutcome::TimedOut { rolled_back: false }
-        );
-        assert_eq!(
-            outcome_of(&Cause::TimedOut, Some(&bad)),
-            RunOutcome::RollbackFailed
-        );
-        // A cancelled run exits 130 whatever its rollback did.
-        assert_eq!(
-            outcome_of(&Cause::Cancelled, Some(&bad)),
-            RunOutcome::Cancelled
-        );
-    }
 
     #[test]
     fn stop_counts_skip_other_deployments_and_scale_in() {

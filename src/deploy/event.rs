@@ -135,6 +135,9 @@ pub enum Event {
         service: String,
         method: String,
         to_task_definition: Option<String>,
+        /// Why that revision: which deployment of ECS's record vouches for it.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        source: Option<String>,
     },
     RollbackFinished {
         service: String,
@@ -161,8 +164,8 @@ type Sink = Box<dyn FnMut(&Stamped) + Send>;
 #[derive(Clone, Default)]
 pub struct Emitter {
     sinks: Arc<Mutex<Vec<Sink>>>,
-    /// Stopped tasks already reported: a run reports each once, though a deploy's watch and
-    /// its rollback's watch both see it.
+    /// Stopped tasks and service events already reported: a run reports each once, though a
+    /// deploy's watch and its rollback's watch both see them.
     stopped: Arc<Mutex<std::collections::BTreeSet<String>>>,
 }
 
@@ -180,12 +183,21 @@ impl Emitter {
     }
 
     pub fn emit(&self, event: Event) {
-        if let Event::TaskStopped { task_arn, .. } = &event
+        let once = match &event {
+            Event::TaskStopped { task_arn, .. } => Some(task_arn.clone()),
+            Event::ServiceEvent {
+                service,
+                at,
+                message,
+            } => Some(format!("{service}\n{at:?}\n{message}")),
+            _ => None,
+        };
+        if let Some(key) = once
             && !self
                 .stopped
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .insert(task_arn.clone())
+                .insert(key)
         {
             return;
         }

@@ -964,6 +964,7 @@ mod tests {
                 task_definition_arn: "td:2".into(),
             },
             goal: Goal::Deployed,
+            history: Vec::new(),
         };
         let out = watch(
             &mut ecs,

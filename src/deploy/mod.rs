@@ -9,6 +9,7 @@ pub mod express;
 pub mod gate;
 pub mod local;
 pub mod observe;
+pub mod outcome;
 pub mod result;
 pub mod rollback;
 pub mod state;

@@ -16,13 +16,14 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_elasticloadbalancingv2::types::{ActionTypeEnum, Rule};
 
+use super::rollback::DeploymentRecord;
 use super::state::{LifecycleStage, ServiceDeploymentStatus, ServiceStatus, Strategy, TargetState};
 use super::verdict::{
     DeploymentView, HookView, Ours, ServiceDeploymentView, Snapshot, StoppedTask, TargetView,
 };
 use super::watch::{Observation, Observer, ServiceEvent, Traffic};
 use crate::aws::types::ecs::{DesiredStatus, Service, ServiceDeployment, Task};
-use crate::aws::{Clients, TaskFilter};
+use crate::aws::{CallCounter, Clients, TaskFilter, counted};
 use crate::error::Result;
 
 /// The DescribeServices budget per service-minute. With DescribeServiceDeployments in every
@@ -59,6 +60,8 @@ pub struct AwsObserver<'a> {
     targets: BTreeMap<String, (Vec<TargetView>, Instant, Option<ServiceDeploymentStatus>)>,
     /// Per service: the traffic split read last from the listener rules.
     traffic: BTreeMap<String, Traffic>,
+    /// The calls this observer's polls made (not the run's other calls).
+    calls: CallCounter,
 }
 
 impl<'a> AwsObserver<'a> {
@@ -72,6 +75,7 @@ impl<'a> AwsObserver<'a> {
             last_full: None,
             targets: BTreeMap::new(),
             traffic: BTreeMap::new(),
+            calls: CallCounter::default(),
         }
     }
 
@@ -206,20 +210,24 @@ impl AwsObserver<'_> {
 
 impl Observer for AwsObserver<'_> {
     fn calls(&self) -> usize {
-        self.clients.total_calls()
+        self.calls.get()
     }
 
     async fn observe(&mut self, services: &[(String, Ours)]) -> Result<Vec<Observation>> {
-        if let Some(obs) = self.light(services).await? {
-            return Ok(obs);
-        }
-        let obs = self.full(services).await?;
-        self.last_full = Some((
-            services.iter().map(|(s, _)| s.clone()).collect(),
-            obs.clone(),
-            Instant::now(),
-        ));
-        Ok(obs)
+        let calls = self.calls.clone();
+        counted(&calls, async {
+            if let Some(obs) = self.light(services).await? {
+                return Ok(obs);
+            }
+            let obs = self.full(services).await?;
+            self.last_full = Some((
+                services.iter().map(|(s, _)| s.clone()).collect(),
+                obs.clone(),
+                Instant::now(),
+            ));
+            Ok(obs)
+        })
+        .await
     }
 }
 
@@ -430,8 +438,7 @@ impl Observer for ClusterObservers<'_> {
     }
 
     fn calls(&self) -> usize {
-        // Every observer shares the run's clients, whose call log counts them all.
-        self.observers.first().map_or(0, |o| o.calls())
+        self.observers.iter().map(|o| o.calls()).sum()
     }
 
     async fn observe(&mut self, services: &[(String, Ours)]) -> Result<Vec<Observation>> {
@@ -533,6 +540,72 @@ pub fn service_deployment_view(sd: &ServiceDeployment) -> ServiceDeploymentView 
             })
             .collect(),
     }
+}
+
+/// How many of a service's newest deployments [`deployment_record`] describes: enough to
+/// find the last one that succeeded after a run of failures.
+pub const RECORD_DEPTH: usize = 20;
+
+/// ECS's record of a service's deployments, newest first: the newest [`RECORD_DEPTH`] that
+/// ListServiceDeployments lists, each with its status and the task definitions of its target
+/// and source revisions (DescribeServiceDeployments, DescribeServiceRevisions: 3 calls for
+/// most services).
+pub async fn deployment_record(
+    clients: &Clients,
+    cluster: &str,
+    service: &str,
+) -> Result<Vec<DeploymentRecord>> {
+    let mut briefs: Vec<(f64, String)> = clients
+        .list_service_deployments(cluster, service, None)
+        .await?
+        .iter()
+        .filter_map(|b| {
+            Some((
+                b.created_at()?.as_secs_f64(),
+                b.service_deployment_arn()?.to_string(),
+            ))
+        })
+        .collect();
+    briefs.sort_by(|a, b| b.0.total_cmp(&a.0));
+    briefs.truncate(RECORD_DEPTH);
+    if briefs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let arns: Vec<String> = briefs.into_iter().map(|b| b.1).collect();
+    let sds = clients.describe_service_deployments(&arns).await?;
+    let revisions: BTreeSet<String> = sds
+        .iter()
+        .flat_map(|sd| {
+            sd.target_service_revision()
+                .and_then(|r| r.arn())
+                .into_iter()
+                .chain(sd.source_service_revisions().iter().filter_map(|r| r.arn()))
+                .map(str::to_string)
+        })
+        .collect();
+    let revisions: Vec<String> = revisions.into_iter().collect();
+    let tds: BTreeMap<String, String> = clients
+        .revision_task_definition_arns(&revisions)
+        .await?
+        .into_iter()
+        .collect();
+    let td = |rev: Option<&str>| rev.and_then(|r| tds.get(r)).cloned();
+    let mut records: Vec<DeploymentRecord> = sds
+        .iter()
+        .map(|sd| DeploymentRecord {
+            arn: sd.service_deployment_arn().unwrap_or_default().to_string(),
+            status: sd.status().map(|s| s.as_str()).into(),
+            created_at: sd.created_at().map_or(0.0, |t| t.as_secs_f64()),
+            target: td(sd.target_service_revision().and_then(|r| r.arn())),
+            sources: sd
+                .source_service_revisions()
+                .iter()
+                .filter_map(|r| td(r.arn()))
+                .collect(),
+        })
+        .collect();
+    records.sort_by(|a, b| b.created_at.total_cmp(&a.created_at));
+    Ok(records)
 }
 
 /// One load balancer entry of a service: its target group and, for blue/green-style

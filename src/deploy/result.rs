@@ -166,9 +166,14 @@ pub struct RollbackReport {
     pub method: String,
     /// The revision it returns to, when known.
     pub to_task_definition_arn: Option<String>,
+    /// Why that revision: which deployment of ECS's record vouches for it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
     /// Whether the earlier revision serves (as `--wait-rollback` asks).
     pub done: bool,
     pub detail: String,
+    /// The deployment that served when cortado stopped following the rollback.
+    pub deployment_id: Option<String>,
     /// From the rollback's start to its end (or to giving up on it).
     pub seconds: f64,
 }
@@ -325,8 +330,10 @@ mod tests {
         r.rollback = Some(RollbackReport {
             method: "StopServiceDeployment ROLLBACK".into(),
             to_task_definition_arn: None,
+            source: None,
             done: true,
             detail: "the service runs td:1 again".into(),
+            deployment_id: None,
             seconds: 4.0,
         });
         r.duration = Duration::from_millis(1500);

@@ -19,7 +19,11 @@ use serde::Serialize;
 use super::state::{
     DeploymentStatus, RolloutState, ServiceDeploymentStatus, ServiceStatus, TargetState,
 };
-use super::verdict::{Failure, Ours, Snapshot, Verdict, is_older, short_arn};
+use std::time::Duration;
+
+use super::verdict::{
+    DeploymentView, Failure, FastFail, Ours, Snapshot, TargetView, Verdict, judge, short_arn,
+};
 
 /// When a followed rollback counts as done.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
@@ -79,8 +83,8 @@ pub enum RollbackPlan {
 
 /// Decides what a rollback does. Rules, in order:
 /// 1. a deployment replaced by someone else's, or a service that is gone, is not ours to undo;
-/// 2. a service this deploy created has no earlier revision to return to;
-/// 3. a rollback ECS already started is followed (even with rollback disabled: it happens);
+/// 2. a rollback ECS already started is followed (even with rollback disabled: it happens);
+/// 3. a service this deploy created has no earlier revision to return to;
 /// 4. cancelled runs roll back only with `on_cancel: rollback`; others only when enabled;
 /// 5. in flight with a service-deployment ARN: answer a waiting PAUSE hook with ROLLBACK
 ///    (ContinueServiceDeployment), else StopServiceDeployment ROLLBACK;
@@ -91,14 +95,14 @@ pub fn rollback_plan(f: &RollbackFacts<'_>) -> RollbackPlan {
             why: "the service is no longer ours to change",
         };
     }
-    // Whatever ECS tries, a service this deploy created has no earlier revision to serve.
+    // ECS rolls back to a deployment it completed: follow it, whatever cortado would do.
+    if let Cause::Failed(Failure::RolledBack { .. }) = f.cause {
+        return RollbackPlan::FollowEcs;
+    }
     if f.created_service && f.previous.is_none() {
         return RollbackPlan::Leave {
             why: "this deploy created the service, so there is no previous revision to return to",
         };
-    }
-    if let Cause::Failed(Failure::RolledBack { .. }) = f.cause {
-        return RollbackPlan::FollowEcs;
     }
     let wanted = match f.cause {
         Cause::Cancelled => f.rollback_on_cancel,
@@ -138,8 +142,103 @@ pub fn rollback_plan(f: &RollbackFacts<'_>) -> RollbackPlan {
     }
 }
 
+/// One service deployment as ECS recorded it (ListServiceDeployments,
+/// DescribeServiceDeployments, DescribeServiceRevisions): what [`rollback_target`] chooses
+/// from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeploymentRecord {
+    pub arn: String,
+    pub status: ServiceDeploymentStatus,
+    /// Seconds since the epoch, in ECS's clock.
+    pub created_at: f64,
+    /// The task definition of its target revision, when known.
+    pub target: Option<String>,
+    /// The task definitions of its source revisions: what ran when it started.
+    pub sources: Vec<String>,
+}
+
+/// Where a rollback goes, and which deployment of ECS's record says it served.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RollbackTarget {
+    pub task_definition_arn: String,
+    /// The service deployment that vouches for it.
+    pub deployment_arn: String,
+    /// How: it is that deployment's target (it ended SUCCESSFUL), or one of its sources.
+    pub as_source: bool,
+}
+
+impl RollbackTarget {
+    /// Where the target comes from, in words.
+    pub fn origin(&self) -> String {
+        if self.as_source {
+            format!(
+                "what ran before service deployment {}",
+                short_arn(&self.deployment_arn)
+            )
+        } else {
+            format!(
+                "the target of service deployment {}, which succeeded",
+                short_arn(&self.deployment_arn)
+            )
+        }
+    }
+}
+
+/// The revision a rollback returns to: the task definition that last ran successfully before
+/// `current`, from ECS's own record — the target of the newest SUCCESSFUL deployment whose task
+/// definition differs from `current` (`records` in any order); failing that, a source revision
+/// of the deployment that rolled out `current`. A revision no deployment ever served
+/// (registered by `cortado register` or `cortado run --task-def`) is never chosen, nor one a
+/// failed deployment tried; revision numbers play no part. None when the record names none.
+pub fn rollback_target(records: &[DeploymentRecord], current: &str) -> Option<RollbackTarget> {
+    let mut newest_first: Vec<&DeploymentRecord> = records.iter().collect();
+    newest_first.sort_by(|a, b| b.created_at.total_cmp(&a.created_at));
+    let succeeded = || {
+        newest_first
+            .iter()
+            .filter(|r| r.status == ServiceDeploymentStatus::Successful)
+    };
+    let differs = |td: &str| short_arn(td) != short_arn(current);
+    if let Some(r) = succeeded().find(|r| r.target.as_deref().is_some_and(differs)) {
+        return Some(RollbackTarget {
+            task_definition_arn: r.target.clone().unwrap_or_default(),
+            deployment_arn: r.arn.clone(),
+            as_source: false,
+        });
+    }
+    let rolled_out = succeeded().find(|r| r.target.as_deref().is_some_and(|t| !differs(t)))?;
+    let source = rolled_out.sources.iter().find(|s| differs(s))?;
+    Some(RollbackTarget {
+        task_definition_arn: source.clone(),
+        deployment_arn: rolled_out.arn.clone(),
+        as_source: true,
+    })
+}
+
+/// Where ECS returns when the deployment `current` (a service-deployment ARN) is stopped with
+/// ROLLBACK: the target of the newest SUCCESSFUL deployment before it, whatever its task
+/// definition (a same-revision redeploy returns to the same one).
+pub fn ecs_returns_to(records: &[DeploymentRecord], current: &str) -> Option<RollbackTarget> {
+    records
+        .iter()
+        .filter(|r| r.arn != current && r.status == ServiceDeploymentStatus::Successful)
+        .max_by(|a, b| a.created_at.total_cmp(&b.created_at))
+        .and_then(|r| {
+            Some(RollbackTarget {
+                task_definition_arn: r.target.clone()?,
+                deployment_arn: r.arn.clone(),
+                as_source: false,
+            })
+        })
+}
+
 /// Judges a rollback of our (failed) deployment `failed` from one snapshot: `Succeeded` when
 /// the earlier revision serves as `mode` asks, `Failed` when the rollback itself failed.
+///
+/// "Switched back" is a matter of identity, never of revision numbers: another deployment
+/// than `failed` is PRIMARY (ECS makes the earlier one PRIMARY again with its old id, and a
+/// same-revision redeploy returns to the same revision), and our service deployment, when
+/// there is one, has not ended in anything but a rollback.
 pub fn judge_rollback(failed: &Ours, snap: &Snapshot, mode: WaitRollback) -> Verdict {
     if let Some(cd) = &snap.codedeploy {
         return super::codedeploy::judge_rollback(cd);
@@ -148,30 +247,33 @@ pub fn judge_rollback(failed: &Ours, snap: &Snapshot, mode: WaitRollback) -> Ver
     if snap.service_status != ServiceStatus::Active {
         return fail(format!("the service is {}", snap.service_status));
     }
-    if snap
-        .service_deployment
-        .as_ref()
-        .is_some_and(|sd| sd.status == ServiceDeploymentStatus::RollbackFailed)
-    {
-        return fail("ECS reports ROLLBACK_FAILED".into());
-    }
     let primary = snap
         .deployments
         .iter()
         .find(|d| d.status == DeploymentStatus::Primary);
+    match snap.service_deployment.as_ref().map(|sd| &sd.status) {
+        Some(ServiceDeploymentStatus::RollbackFailed) => {
+            return fail("ECS reports ROLLBACK_FAILED".into());
+        }
+        // Another deployment replaced ours before the rollback took it back.
+        Some(ServiceDeploymentStatus::Stopped) => {
+            return fail(format!(
+                "deployment {} replaced the one being rolled back{}",
+                primary.map_or("(none)", |p| p.id.as_str()),
+                primary
+                    .map(|p| format!(" ({})", short_arn(&p.task_definition_arn)))
+                    .unwrap_or_default()
+            ));
+        }
+        _ => {}
+    }
     let Some(primary) = primary else {
         return Verdict::Pending("no PRIMARY deployment yet".into());
     };
-    let mine = snap
-        .deployments
-        .iter()
-        .find(|d| d.id == failed.deployment_id);
-    if primary.id == failed.deployment_id
-        || (primary.task_definition_arn == failed.task_definition_arn && !is_older(primary, mine))
-    {
+    if primary.id == failed.deployment_id {
         return Verdict::Pending(format!(
-            "ECS has not switched back yet ({} is PRIMARY)",
-            short_arn(&primary.task_definition_arn)
+            "ECS has not switched back yet (deployment {} is still PRIMARY)",
+            primary.id
         ));
     }
     if primary.rollout_state == RolloutState::Failed {
@@ -181,28 +283,79 @@ pub fn judge_rollback(failed: &Ours, snap: &Snapshot, mode: WaitRollback) -> Ver
             primary.rollout_state_reason.clone().unwrap_or_default()
         ));
     }
+    // `our_task_ips` are the failed deployment's tasks here.
+    if let Err(waiting) = serves_alone(primary, snap, false) {
+        return Verdict::Pending(waiting);
+    }
+    complete(primary, snap, mode)
+}
+
+/// Judges a rollback's own deployment `ours` (an UpdateService back to the earlier revision):
+/// `Succeeded` once it serves as `mode` asks; `Failed` when it fails by [`judge`]'s rules (ECS
+/// may roll it back in turn: the target is broken too).
+pub fn judge_restored(
+    ours: &Ours,
+    snap: &Snapshot,
+    rules: &FastFail,
+    unhealthy_for: Duration,
+    mode: WaitRollback,
+) -> Verdict {
+    let waiting = match judge(ours, snap, rules, unhealthy_for) {
+        Verdict::Failed(f) => {
+            return Verdict::Failed(Failure::RollbackFailed {
+                reason: format!(
+                    "the rollback's deployment {} to {} failed: {f}",
+                    ours.deployment_id,
+                    short_arn(&ours.task_definition_arn)
+                ),
+            });
+        }
+        Verdict::Succeeded => return Verdict::Succeeded,
+        Verdict::Pending(waiting) => waiting,
+    };
+    let primary = snap
+        .deployments
+        .iter()
+        .find(|d| d.status == DeploymentStatus::Primary && d.id == ours.deployment_id);
+    match (mode, primary) {
+        (WaitRollback::Serving, Some(p)) => match serves_alone(p, snap, true) {
+            Ok(()) => Verdict::Succeeded,
+            Err(w) => Verdict::Pending(w),
+        },
+        _ => Verdict::Pending(waiting),
+    }
+}
+
+/// Whether `primary` serves alone: all its tasks running, no other deployment's task still
+/// serving (behind a load balancer a task ECS is stopping drains and counts as stopped;
+/// without one, only a stopped task has stopped working), and behind a load balancer its own
+/// targets healthy. `snap.our_task_ips` are `primary`'s tasks when `ips_of_primary`, else the
+/// tasks of the deployment it replaces.
+fn serves_alone(
+    primary: &DeploymentView,
+    snap: &Snapshot,
+    ips_of_primary: bool,
+) -> std::result::Result<(), String> {
     let back = short_arn(&primary.task_definition_arn).to_string();
     if primary.running < primary.desired || primary.pending > 0 {
-        return Verdict::Pending(format!(
+        return Err(format!(
             "{back}: {}/{} running, {} pending",
             primary.running, primary.desired, primary.pending
         ));
     }
-    // Everything but the earlier revision must have stopped serving. Behind a load balancer
-    // a task ECS is stopping drains (no new requests) and counts as stopped; without one,
-    // only a stopped task has stopped working.
+    let of_primary = |t: &TargetView| snap.our_task_ips.contains(&t.id) == ips_of_primary;
     let others_running: i32 = snap
         .deployments
         .iter()
         .filter(|d| d.id != primary.id && (d.desired > 0 || !snap.has_load_balancer))
         .map(|d| d.running)
         .sum();
-    let failed_still_serving = snap.targets.iter().any(|t| {
-        snap.our_task_ips.contains(&t.id)
-            && matches!(t.state, TargetState::Healthy | TargetState::Initial)
-    });
-    if others_running > 0 || failed_still_serving {
-        return Verdict::Pending(format!(
+    let others_serving = snap
+        .targets
+        .iter()
+        .any(|t| !of_primary(t) && matches!(t.state, TargetState::Healthy | TargetState::Initial));
+    if others_running > 0 || others_serving {
+        return Err(format!(
             "{back} runs; waiting for the failed deployment's tasks to stop"
         ));
     }
@@ -210,13 +363,19 @@ pub fn judge_rollback(failed: &Ours, snap: &Snapshot, mode: WaitRollback) -> Ver
         let healthy = snap
             .targets
             .iter()
-            .filter(|t| t.state == TargetState::Healthy && !snap.our_task_ips.contains(&t.id))
+            .filter(|t| t.state == TargetState::Healthy && of_primary(t))
             .count();
         let need = primary.desired as usize * snap.target_groups();
         if healthy < need {
-            return Verdict::Pending(format!("{back}: {healthy}/{need} targets healthy"));
+            return Err(format!("{back}: {healthy}/{need} targets healthy"));
         }
     }
+    Ok(())
+}
+
+/// `--wait-rollback complete`: also one deployment left, COMPLETED.
+fn complete(primary: &DeploymentView, snap: &Snapshot, mode: WaitRollback) -> Verdict {
+    let back = short_arn(&primary.task_definition_arn);
     if mode == WaitRollback::Complete {
         if snap.deployments.len() > 1 {
             return Verdict::Pending(format!(
@@ -237,7 +396,7 @@ pub fn judge_rollback(failed: &Ours, snap: &Snapshot, mode: WaitRollback) -> Ver
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::deploy::verdict::{DeploymentView, ServiceDeploymentView, TargetView};
+    use crate::deploy::verdict::ServiceDeploymentView;
 
     const NEW: &str = "arn:aws:ecs:us-east-1:1:task-definition/web:8";
     const OLD: &str = "arn:aws:ecs:us-east-1:1:task-definition/web:7";
@@ -295,6 +454,10 @@ mod tests {
         });
         let mut f = facts(&rolled, &with_sd);
         f.rollback_enabled = false;
+        assert_eq!(rollback_plan(&f), RollbackPlan::FollowEcs);
+        // ... and when this deploy created the service: ECS returns where it returns.
+        f.created_service = true;
+        f.previous = None;
         assert_eq!(rollback_plan(&f), RollbackPlan::FollowEcs);
         // Someone else's deployment is not ours to undo.
         let sup = Cause::Failed(Failure::Superseded {
@@ -504,6 +667,172 @@ mod tests {
         assert!(matches!(
             rollback_plan(&f),
             RollbackPlan::StopDeployment { .. }
+        ));
+    }
+
+    fn rec(n: u32, status: &str, target: &str, sources: &[&str]) -> DeploymentRecord {
+        let td = |r: &str| format!("arn:aws:ecs:us-east-1:1:task-definition/{r}");
+        DeploymentRecord {
+            arn: format!("arn:aws:ecs:us-east-1:1:service-deployment/c/web/sd{n}"),
+            status: status.into(),
+            created_at: f64::from(n),
+            target: Some(td(target)),
+            sources: sources.iter().map(|s| td(s)).collect(),
+        }
+    }
+
+    fn target_of(records: &[DeploymentRecord], current: &str) -> Option<String> {
+        rollback_target(
+            records,
+            &format!("arn:aws:ecs:us-east-1:1:task-definition/{current}"),
+        )
+        .map(|t| short_arn(&t.task_definition_arn).to_string())
+    }
+
+    #[test]
+    fn the_rollback_target_is_what_last_ran_successfully_before_the_current_one() {
+        // A good deploy after a good one: the one before.
+        let plain = [
+            rec(1, "SUCCESSFUL", "hello:1", &[]),
+            rec(2, "SUCCESSFUL", "hello:2", &["hello:1"]),
+        ];
+        assert_eq!(target_of(&plain, "hello:2").as_deref(), Some("hello:1"));
+        // hello:2 failed (rolled back), hello:3 fixed it: hello:2 never served.
+        let fixed = [
+            rec(1, "SUCCESSFUL", "hello:1", &[]),
+            rec(2, "ROLLBACK_SUCCESSFUL", "hello:2", &["hello:1"]),
+            rec(3, "SUCCESSFUL", "hello:3", &["hello:1", "hello:2"]),
+        ];
+        assert_eq!(target_of(&fixed, "hello:3").as_deref(), Some("hello:1"));
+        // Revisions registered by `register` or `run --task-def` (hello:4, hello:5) are in no
+        // deployment: never a target, whatever their numbers.
+        let registered = [
+            rec(1, "SUCCESSFUL", "hello:3", &[]),
+            rec(2, "SUCCESSFUL", "hello:6", &["hello:3"]),
+        ];
+        assert_eq!(
+            target_of(&registered, "hello:6").as_deref(),
+            Some("hello:3")
+        );
+        // ECS rolled the newest back: the service runs hello:2 again, and a rollback goes to
+        // what ran before hello:2.
+        let undone = [
+            rec(1, "SUCCESSFUL", "hello:1", &[]),
+            rec(2, "SUCCESSFUL", "hello:2", &["hello:1"]),
+            rec(3, "ROLLBACK_SUCCESSFUL", "hello:3", &["hello:2"]),
+        ];
+        assert_eq!(target_of(&undone, "hello:2").as_deref(), Some("hello:1"));
+        // A same-revision redeploy (forceNewDeployment) is not a revision to return to.
+        let same = [
+            rec(1, "SUCCESSFUL", "hello:1", &[]),
+            rec(2, "SUCCESSFUL", "hello:2", &["hello:1"]),
+            rec(3, "SUCCESSFUL", "hello:2", &["hello:2"]),
+        ];
+        assert_eq!(target_of(&same, "hello:2").as_deref(), Some("hello:1"));
+        // Back and forth: after an UpdateService back to hello:1, hello:2 ran before it.
+        let again = [
+            rec(1, "SUCCESSFUL", "hello:1", &[]),
+            rec(2, "SUCCESSFUL", "hello:2", &["hello:1"]),
+            rec(3, "SUCCESSFUL", "hello:1", &["hello:2"]),
+        ];
+        assert_eq!(target_of(&again, "hello:1").as_deref(), Some("hello:2"));
+        // Only the current deployment is in the record (older ones predate it): its source.
+        let alone = [rec(7, "SUCCESSFUL", "hello:9", &["hello:8"])];
+        let t = rollback_target(&alone, "arn:aws:ecs:us-east-1:1:task-definition/hello:9").unwrap();
+        assert_eq!(short_arn(&t.task_definition_arn), "hello:8");
+        assert!(t.as_source && t.origin().contains("ran before service deployment sd7"));
+        // Nothing served before: no target (the first deployment, or only failures).
+        let first = [
+            rec(1, "SUCCESSFUL", "hello:1", &[]),
+            rec(2, "ROLLBACK_SUCCESSFUL", "hello:2", &["hello:1"]),
+        ];
+        assert_eq!(target_of(&first, "hello:1"), None);
+        assert_eq!(target_of(&[], "hello:1"), None);
+        // Where ECS returns when the in-flight sd3 is stopped: sd2's target, same revision or not.
+        let flight = [
+            rec(1, "SUCCESSFUL", "hello:1", &[]),
+            rec(2, "SUCCESSFUL", "hello:2", &["hello:1"]),
+            rec(3, "IN_PROGRESS", "hello:2", &["hello:2"]),
+        ];
+        let back = ecs_returns_to(&flight, &flight[2].arn).unwrap();
+        assert_eq!(short_arn(&back.task_definition_arn), "hello:2");
+    }
+
+    #[test]
+    fn a_same_revision_rollback_is_judged_by_deployment_identity() {
+        // A blue/green redeploy of the same revision (forceNewDeployment) whose gate failed:
+        // ECS made the earlier deployment PRIMARY again and our (failed) one has already left
+        // `deployments[]`. Both run NEW; only the ids tell them apart.
+        let failed = ours(true);
+        let mut s = snap(vec![dep("ecs-svc/1", "PRIMARY", NEW, 2, 2, "COMPLETED")]);
+        s.service_deployment = Some(ServiceDeploymentView {
+            status: ServiceDeploymentStatus::RollbackSuccessful,
+            ..ServiceDeploymentView::default()
+        });
+        assert_eq!(
+            judge_rollback(&failed, &s, WaitRollback::Serving),
+            Verdict::Succeeded
+        );
+        // While ours is still PRIMARY, ECS has not switched back, whatever revisions say.
+        let s = snap(vec![
+            dep("ecs-svc/2", "PRIMARY", NEW, 2, 2, "IN_PROGRESS"),
+            dep("ecs-svc/1", "ACTIVE", NEW, 2, 2, "COMPLETED"),
+        ]);
+        assert!(matches!(
+            judge_rollback(&failed, &s, WaitRollback::Serving),
+            Verdict::Pending(m) if m.contains("ecs-svc/2 is still PRIMARY")
+        ));
+    }
+
+    #[test]
+    fn a_rollback_deployment_that_ecs_rolls_back_in_turn_is_a_failed_rollback() {
+        // `cortado rollback` updated the service to web:7 (deployment ecs-svc/3); web:7 is
+        // broken too, and the circuit breaker returned to web:8 (ecs-svc/2). The rollback
+        // failed at once: no waiting for a switch that will never come.
+        let restoring = Ours {
+            deployment_id: "ecs-svc/3".into(),
+            service_deployment_arn: Some("arn:sd/3".into()),
+            task_definition_arn: OLD.into(),
+        };
+        let mut s = snap(vec![
+            dep("ecs-svc/2", "PRIMARY", NEW, 2, 2, "IN_PROGRESS"),
+            dep("ecs-svc/3", "ACTIVE", OLD, 0, 0, "FAILED"),
+        ]);
+        s.service_deployment = Some(ServiceDeploymentView {
+            status: ServiceDeploymentStatus::RollbackInProgress,
+            circuit_breaker: Some(("TRIGGERED".into(), 3, 3)),
+            ..ServiceDeploymentView::default()
+        });
+        let v = judge_restored(
+            &restoring,
+            &s,
+            &FastFail::default(),
+            Duration::ZERO,
+            WaitRollback::Serving,
+        );
+        match v {
+            Verdict::Failed(Failure::RollbackFailed { reason }) => {
+                assert!(reason.contains("ecs-svc/3 to web:7 failed"), "{reason}");
+                assert!(reason.contains("circuit breaker"), "{reason}");
+            }
+            v => panic!("{v:?}"),
+        }
+        // The rollback's deployment serving alone is done, before ECS calls it COMPLETED.
+        let mut s = snap(vec![
+            dep("ecs-svc/3", "PRIMARY", OLD, 2, 2, "IN_PROGRESS"),
+            dep("ecs-svc/2", "ACTIVE", NEW, 0, 0, "FAILED"),
+        ]);
+        s.service_deployment = Some(ServiceDeploymentView {
+            status: ServiceDeploymentStatus::InProgress,
+            ..ServiceDeploymentView::default()
+        });
+        let judged = |s: &Snapshot, mode| {
+            judge_restored(&restoring, s, &FastFail::default(), Duration::ZERO, mode)
+        };
+        assert_eq!(judged(&s, WaitRollback::Serving), Verdict::Succeeded);
+        assert!(matches!(
+            judged(&s, WaitRollback::Complete),
+            Verdict::Pending(_)
         ));
     }
 }

@@ -271,6 +271,21 @@ pub fn judge(ours: &Ours, snap: &Snapshot, rules: &FastFail, unhealthy_for: Dura
     // 1. What the service-deployment API says is authoritative when we have it.
     if let Some(sd) = &snap.service_deployment {
         match &sd.status {
+            // ECS failed our deployment and found nothing to return to (no deployment it
+            // completed before, as for a service's first deployment): failed, and nothing
+            // was rolled back.
+            ServiceDeploymentStatus::RollbackFailed => {
+                return Verdict::Failed(Failure::RolloutFailed {
+                    reason: format!(
+                        "{}; ECS could not roll it back",
+                        sd.status_reason
+                            .clone()
+                            .or_else(|| sd.rollback_reason.clone())
+                            .unwrap_or_else(|| "ECS reports ROLLBACK_FAILED".into())
+                            .trim_end_matches('.')
+                    ),
+                });
+            }
             status if status.is_rollback() => {
                 return Verdict::Failed(Failure::RolledBack {
                     by: rollback_actor(sd),
@@ -840,5 +855,34 @@ mod tests {
             "ServiceSchedulerInitiated",
             "Task failed ELB health checks in (target-group x)"
         )));
+    }
+
+    #[test]
+    fn a_failed_first_deployment_is_not_called_rolled_back() {
+        // A service's first deployment trips the circuit breaker: ECS has no deployment it
+        // completed to return to and says ROLLBACK_FAILED. Nothing was rolled back: saying
+        // "rolled back by the deployment circuit breaker" beside "not rolled back" would
+        // contradict itself.
+        let mut s = snap(vec![dep("ecs-svc/2", "PRIMARY", NEW, 0, "FAILED")]);
+        s.service_deployment = Some(ServiceDeploymentView {
+            status: ServiceDeploymentStatus::RollbackFailed,
+            status_reason: Some(
+                "ECS deployment circuit breaker: tasks failed to start. No deployment in \
+                 COMPLETED state to roll back to."
+                    .into(),
+            ),
+            circuit_breaker: Some(("TRIGGERED".into(), 3, 3)),
+            ..ServiceDeploymentView::default()
+        });
+        match judge0(&s) {
+            Verdict::Failed(Failure::RolloutFailed { reason }) => {
+                assert!(
+                    reason.contains("No deployment in COMPLETED state"),
+                    "{reason}"
+                );
+                assert!(reason.ends_with("ECS could not roll it back"), "{reason}");
+            }
+            v => panic!("{v:?}"),
+        }
     }
 }

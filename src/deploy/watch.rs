@@ -21,7 +21,7 @@ use serde::Serialize;
 use super::event::{Emitter, Event};
 use super::gate::{GateReport, GateSetup, Hooks, Tended};
 use super::observe::LbPair;
-use super::rollback::{WaitRollback, judge_rollback};
+use super::rollback::{WaitRollback, judge_restored, judge_rollback};
 use super::state::{DeploymentStatus, RolloutState, TargetState};
 use super::verdict::{Failure, FastFail, Ours, Snapshot, StoppedTask, Verdict, judge};
 use crate::error::Result;
@@ -98,9 +98,13 @@ pub trait Observer {
 pub enum Goal {
     /// Our deployment succeeds ([`judge`]).
     Deployed,
-    /// Our (failed) deployment is rolled back: the earlier revision serves
+    /// Our (failed) deployment is rolled back by ECS (its breaker, an alarm, a
+    /// StopServiceDeployment, a hook answered ROLLBACK): another deployment serves
     /// ([`judge_rollback`]).
     RolledBack(WaitRollback),
+    /// Our deployment is a rollback's own (an UpdateService back to the earlier revision): it
+    /// serves ([`judge_restored`]).
+    Restores(WaitRollback),
 }
 
 /// One service the watch follows: its name, our deployment, and what to wait for.
@@ -109,6 +113,9 @@ pub struct Target {
     pub service: String,
     pub ours: Ours,
     pub goal: Goal,
+    /// Ids of service events that were there before the operation began: never reported as
+    /// its own (a rollback reports only its own events, not the deploy's it undoes).
+    pub history: Vec<String>,
 }
 
 impl Target {
@@ -117,6 +124,7 @@ impl Target {
             service: service.to_string(),
             ours,
             goal: Goal::Deployed,
+            history: Vec::new(),
         }
     }
 }
@@ -176,6 +184,16 @@ impl CallBudget {
     pub fn spend(&mut self, calls_so_far: usize) {
         self.tokens -= calls_so_far.saturating_sub(self.spent) as f64;
         self.spent = calls_so_far.max(self.spent);
+    }
+
+    /// A service joins the watch: it brings the burst a watch of its own would start with
+    /// (bounded by the run's), so its first polls are not held back by what the services
+    /// already followed have spent.
+    pub fn admit(&mut self, services: usize, now: Instant) {
+        let (rate, burst) = budget_of(services);
+        self.tokens = (self.tokens + (now - self.at).as_secs_f64() * rate).min(burst);
+        self.at = now;
+        self.tokens = (self.tokens + BURST_CALLS).min(burst);
     }
 
     /// How long to wait before the next poll, following `services` services, at `now`.
@@ -280,6 +298,15 @@ pub struct Finished {
     pub journey: Journey,
     /// The stopped tasks of the followed deployment, in the order seen.
     pub stopped: Vec<StoppedTask>,
+    /// The PRIMARY deployment at the last poll: what serves when the service leaves the watch.
+    pub serving: Option<Serving>,
+}
+
+/// The PRIMARY deployment of a service, as a poll saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Serving {
+    pub deployment_id: String,
+    pub task_definition_arn: String,
 }
 
 /// The two ends of a watch: services join through `intake` while it runs (a release starts a
@@ -329,6 +356,9 @@ pub async fn watch<O: Observer, H: Hooks>(
     while let Ok(f) = finished.try_recv() {
         watched.outcomes.insert(f.service.clone(), f.outcome);
         watched.stopped.insert(f.service.clone(), f.stopped);
+        if let Some(serving) = f.serving {
+            watched.serving.insert(f.service.clone(), serving);
+        }
         watched.journeys.insert(f.service, f.journey);
     }
     watched
@@ -416,7 +446,23 @@ pub async fn follow<O: Observer, H: Hooks>(
                             judge(&t.ours, &obs.snapshot, rules.of(&t.service), unhealthy_for)
                         }
                         Goal::RolledBack(mode) => judge_rollback(&t.ours, &obs.snapshot, mode),
+                        Goal::Restores(mode) => judge_restored(
+                            &t.ours,
+                            &obs.snapshot,
+                            rules.of(&t.service),
+                            unhealthy_for,
+                            mode,
+                        ),
                     };
+                    st.serving = obs
+                        .snapshot
+                        .deployments
+                        .iter()
+                        .find(|d| d.status == DeploymentStatus::Primary)
+                        .map(|d| Serving {
+                            deployment_id: d.id.clone(),
+                            task_definition_arn: d.task_definition_arn.clone(),
+                        });
                     match &verdict {
                         Verdict::Pending(waiting) => {
                             near |= is_near(&obs.snapshot, &t.ours);
@@ -427,6 +473,9 @@ pub async fn follow<O: Observer, H: Hooks>(
                         }
                         Verdict::Succeeded => st.waiting = "done".into(),
                         Verdict::Failed(_) => st.waiting = "failed".into(),
+                    }
+                    if !st.first_poll_done {
+                        st.seen_events.extend(t.history.iter().cloned());
                     }
                     changed |= st.report(&t.service, &obs, emitter, started);
                     // Stages, traffic and hooks belong to the deployment being rolled out (a
@@ -525,11 +574,25 @@ pub async fn follow<O: Observer, H: Hooks>(
             .min()
             .copied()
             .unwrap_or(now + wait);
-        let wake = (now + wait).min(first_deadline);
-        tokio::select! {
-            _ = tokio::time::sleep_until(wake) => {}
-            _ = cancel.changed() => {}
-            _ = hooks.finished() => {}
+        let mut wake = (now + wait).min(first_deadline);
+        // A service that joins meanwhile is polled as a watch of its own would poll it: at
+        // once (as far as the budget allows), and at the fast cadence from there.
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep_until(wake) => break,
+                _ = cancel.changed() => break,
+                _ = hooks.finished() => break,
+                joined = feed.intake.recv(), if intake_open => match joined {
+                    Some(j) => {
+                        admit(j, &mut open, &mut deadlines, observer, hooks, &mut rules);
+                        let now = Instant::now();
+                        budget.admit(open.len(), now);
+                        quiet_polls = 0;
+                        wake = wake.min(now + budget.wait(open.len(), now));
+                    }
+                    None => intake_open = false,
+                },
+            }
         }
         let last = |s: &str| {
             state
@@ -581,6 +644,7 @@ async fn close<H: Hooks>(
             outcome,
             journey,
             stopped: st.stopped,
+            serving: st.serving,
         });
     }
 }
@@ -682,6 +746,8 @@ pub struct Watched {
     pub stopped: BTreeMap<String, Vec<StoppedTask>>,
     /// Per service, the stages, traffic steps and gates of its deployment.
     pub journeys: BTreeMap<String, Journey>,
+    /// Per service, the PRIMARY deployment at the last poll.
+    pub serving: BTreeMap<String, Serving>,
 }
 
 impl Watched {
@@ -724,6 +790,8 @@ struct ServiceState {
     /// The target groups our tasks were last seen in (they leave on a rollback).
     green: Vec<String>,
     journey: Journey,
+    /// The PRIMARY deployment at the last poll.
+    serving: Option<Serving>,
 }
 
 impl ServiceState {
@@ -737,7 +805,8 @@ impl ServiceState {
     ) -> bool {
         let mut changed = false;
         // Service events, oldest first. On the first poll, only those from our deployment on
-        // (older ones are history); later, every event not seen yet.
+        // (older ones, and the target's history, are history); later, every event not seen
+        // yet.
         for ev in obs.events.iter().rev() {
             let ours = match (ev.at, obs.our_started_at) {
                 (Some(at), Some(start)) => at >= start - 1.0,
@@ -1322,5 +1391,88 @@ mod tests {
         // Small runs keep their per-service rate.
         assert_eq!(budget_of(1), (1.0, BURST_CALLS));
         assert_eq!(budget_of(5), (5.0, 5.0 * BURST_CALLS));
+    }
+
+    /// Each service's observation by name; every poll costs `per_poll` calls.
+    struct ByService {
+        of: BTreeMap<String, Observation>,
+        per_poll: usize,
+        calls: usize,
+    }
+
+    impl Observer for ByService {
+        async fn observe(&mut self, services: &[(String, Ours)]) -> Result<Vec<Observation>> {
+            self.calls += self.per_poll;
+            Ok(services
+                .iter()
+                .map(|(s, _)| self.of.get(s).cloned().unwrap_or_default())
+                .collect())
+        }
+
+        fn calls(&self) -> usize {
+            self.calls
+        }
+    }
+
+    #[tokio::test]
+    async fn a_service_joining_a_quiet_watch_is_polled_as_if_alone() {
+        // `slow` follows a rollout that never moves: its watch settles to the slow cadence
+        // (a minute here) and has spent its call budget. A service that joins then must be
+        // polled at once, as a watch of its own would poll it, not a minute later.
+        let mut observer = ByService {
+            of: BTreeMap::from([
+                ("slow".to_string(), obs(1, "IN_PROGRESS", &[])),
+                ("api".to_string(), obs(2, "COMPLETED", &[])),
+            ]),
+            per_poll: 40,
+            calls: 0,
+        };
+        let cadence = Cadence {
+            fast: Duration::from_millis(5),
+            slow: Duration::from_secs(60),
+            settle_after: 1,
+        };
+        let (join, intake) = mpsc::unbounded_channel();
+        let (out, mut finished) = mpsc::unbounded_channel();
+        let (_tx, rx) = watch::channel(false);
+        let em = Emitter::new();
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let joining = |service: &str| Joining {
+            target: Target::deployed(service, ours()),
+            cluster: String::new(),
+            rules: FastFail::default(),
+            gates: None,
+            deadline,
+        };
+        join.send(joining("slow")).unwrap();
+        let mut hooks = NoHooks;
+        let following = follow(
+            &mut observer,
+            &mut hooks,
+            Feed { intake, out },
+            &cadence,
+            rx,
+            &em,
+        );
+        let scenario = async {
+            // Let `slow` be polled a few times and settle.
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let t0 = Instant::now();
+            join.send(joining("api")).unwrap();
+            let done = tokio::time::timeout(Duration::from_secs(10), finished.recv()).await;
+            let took = t0.elapsed();
+            drop(join);
+            (done, took)
+        };
+        let ((done, took), ()) = tokio::select! {
+            r = scenario => (r, ()),
+            _ = following => panic!("the watch ended with `slow` still pending"),
+        };
+        let f = done
+            .expect("api reaches its verdict while the watch is quiet")
+            .unwrap();
+        assert_eq!(f.service, "api");
+        assert_eq!(f.outcome, Outcome::Succeeded);
+        assert!(took < Duration::from_secs(5), "api waited {took:?}");
     }
 }

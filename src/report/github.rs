@@ -455,16 +455,20 @@ fn short(arn: &str) -> &str {
 
 /// Turns the deploy event stream into Actions log output: one `::group::` per service's event
 /// log (closed at its verdict; reopened when events of several services interleave, since the
-/// runner does not nest groups), plain lines inside, `::error` annotations for stopped tasks of
-/// our deployment, failed verdicts and failed rollbacks, `::warning` for warnings. Secret values
-/// are masked in every line (the printer announces them to the runner, on stderr); a line
-/// that would run as a workflow command goes inside `::stop-commands::`.
+/// runner does not nest groups), plain lines inside, `::error` annotations for failed verdicts,
+/// failed rollbacks and the failed tasks of our deployment — one per distinct stop reason, with
+/// its count, at the verdict (a crash loop is one annotation, not one per task) — `::warning`
+/// for warnings. Secret values are masked in every line (the printer announces them to the
+/// runner, on stderr); a line that would run as a workflow command goes inside
+/// `::stop-commands::`.
 pub struct ActionsSink<W: Write> {
     out: W,
     secrets: Secrets,
     open: Option<String>,
     /// Our deployment id per service, to tell our stopped tasks from the old ones.
     ours: BTreeMap<String, String>,
+    /// Per service, the stop reasons of our failed tasks not annotated yet, with counts.
+    failed_tasks: BTreeMap<String, Vec<(crate::untrusted::Untrusted, usize)>>,
 }
 
 impl<W: Write> ActionsSink<W> {
@@ -474,6 +478,7 @@ impl<W: Write> ActionsSink<W> {
             secrets,
             open: None,
             ours: BTreeMap::new(),
+            failed_tasks: BTreeMap::new(),
         }
     }
 
@@ -548,10 +553,11 @@ impl<W: Write> ActionsSink<W> {
                 };
                 // Only failed tasks are errors; scale-in and replacement stay plain lines.
                 if ours && *failed {
-                    self.annotate(
-                        Annotation::new(Level::Error, reason.as_str())
-                            .title(format!("{service}: task stopped")),
-                    );
+                    let seen = self.failed_tasks.entry(service.clone()).or_default();
+                    match seen.iter_mut().find(|(r, _)| r == reason) {
+                        Some((_, n)) => *n += 1,
+                        None => seen.push((reason.clone(), 1)),
+                    }
                 }
             }
             Event::Verdict {
@@ -560,6 +566,7 @@ impl<W: Write> ActionsSink<W> {
                 detail,
             } => {
                 self.close_group();
+                self.annotate_failed_tasks(service);
                 if !success {
                     self.annotate(
                         Annotation::new(Level::Error, detail.clone())
@@ -573,6 +580,7 @@ impl<W: Write> ActionsSink<W> {
                 detail,
             } => {
                 self.close_group();
+                self.annotate_failed_tasks(service);
                 if !success {
                     self.annotate(
                         Annotation::new(Level::Error, detail.clone())
@@ -588,9 +596,26 @@ impl<W: Write> ActionsSink<W> {
         let _ = self.out.flush();
     }
 
-    /// Closes a group left open (a run that ended without a verdict).
+    /// One `::error` per distinct stop reason of `service`'s failed tasks seen so far, with
+    /// how many tasks stopped with it.
+    fn annotate_failed_tasks(&mut self, service: &str) {
+        for (reason, n) in self.failed_tasks.remove(service).unwrap_or_default() {
+            let title = match n {
+                1 => format!("{service}: task stopped"),
+                n => format!("{service}: {n} tasks stopped"),
+            };
+            self.annotate(Annotation::new(Level::Error, reason.as_str()).title(title));
+        }
+    }
+
+    /// Closes a group left open (a run that ended without a verdict) and annotates failed
+    /// tasks no verdict has annotated.
     pub fn finish(&mut self) {
         self.close_group();
+        let services: Vec<String> = self.failed_tasks.keys().cloned().collect();
+        for s in services {
+            self.annotate_failed_tasks(&s);
+        }
         let _ = self.out.flush();
     }
 }
@@ -824,6 +849,7 @@ mod tests {
                     service: "web".into(),
                     method: "update-service".into(),
                     to_task_definition: Some("arn:aws:ecs:r:1:task-definition/web:6".into()),
+                    source: None,
                 },
             ),
             at(
@@ -879,11 +905,11 @@ mod tests {
                 "  web: started deployment ecs-svc/2 of arn:aws:ecs:r:1:task-definition/web:7",
                 "  web: task old1 stopped: Scaling activity initiated by deployment",
                 "  web: task new1 stopped: Essential container exited: password *** rejected",
-                "::error title=web%3A task stopped::Essential container exited: password *** rejected",
                 "  warning: poll failed, retrying",
                 "::warning title=cortado::poll failed, retrying",
                 "  web: FAILED circuit breaker tripped",
                 "::endgroup::",
+                "::error title=web%3A task stopped::Essential container exited: password *** rejected",
                 "::error title=web%3A deployment failed::circuit breaker tripped",
                 "::group::cortado: web: rollback",
                 "  web: rolling back (update-service) to arn:aws:ecs:r:1:task-definition/web:6",
@@ -929,19 +955,82 @@ mod tests {
                 stream: "stdout".into(),
                 line: hostile.into(),
             },
+            // Failed tasks are annotated at the verdict (one per distinct reason).
+            Event::Verdict {
+                service: "web".into(),
+                success: false,
+                detail: "failed fast".into(),
+            },
         ] {
             sink(&at(1.0, event));
         }
         let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
         let ran = escape::runner_would_run(&text);
-        // Only cortado's own commands: the group and the stop's annotation.
-        assert_eq!(ran.len(), 2, "{ran:#?}\n{text}");
+        // Only cortado's own commands: the group, its end, the stop's annotation and the
+        // verdict's.
+        assert_eq!(ran.len(), 4, "{ran:#?}\n{text}");
         assert!(ran[0].starts_with("::group::cortado: web"), "{ran:?}");
+        assert_eq!(ran[1], "::endgroup::", "{ran:?}");
         assert!(
-            ran[1].starts_with("::error title=web%3A task stopped::OutOfMemory%0A::warning"),
+            ran[2].starts_with("::error title=web%3A task stopped::OutOfMemory%0A::warning"),
+            "{ran:?}"
+        );
+        assert!(
+            ran[3].starts_with("::error title=web%3A deployment failed::failed fast"),
             "{ran:?}"
         );
         assert!(text.contains("::stop-commands::"), "{text}");
+    }
+
+    #[test]
+    fn one_annotation_per_distinct_failure_with_its_count() {
+        // A crash loop stops task after task with the same reason: one ::error with the count,
+        // not one per task; a different reason is an annotation of its own.
+        let mut out = Vec::new();
+        {
+            let mut sink = ActionsSink::new(&mut out, Secrets::default());
+            sink.handle(&at(
+                0.0,
+                Event::DeploymentStarted {
+                    service: "web".into(),
+                    deployment_id: "ecs-svc/2".into(),
+                    service_deployment_arn: None,
+                    task_definition_arn: "arn:aws:ecs:r:1:task-definition/web:7".into(),
+                    created: false,
+                },
+            ));
+            let stop = |task: &str, reason: &str| Event::TaskStopped {
+                service: "web".into(),
+                task_arn: format!("arn:aws:ecs:r:1:task/c/{task}"),
+                started_by: Some("ecs-svc/2".into()),
+                reason: reason.into(),
+                failed: true,
+            };
+            for (i, t) in ["a", "b", "c"].iter().enumerate() {
+                sink.handle(&at(i as f64, stop(t, "Essential container in task exited")));
+            }
+            sink.handle(&at(4.0, stop("d", "CannotPullContainerError: nope")));
+            sink.handle(&at(
+                5.0,
+                Event::Verdict {
+                    service: "web".into(),
+                    success: false,
+                    detail: "failed fast".into(),
+                },
+            ));
+            sink.finish();
+        }
+        let text = String::from_utf8(out).unwrap();
+        let errors: Vec<&str> = text.lines().filter(|l| l.starts_with("::error")).collect();
+        assert_eq!(
+            errors,
+            vec![
+                "::error title=web%3A 3 tasks stopped::Essential container in task exited",
+                "::error title=web%3A task stopped::CannotPullContainerError: nope",
+                "::error title=web%3A deployment failed::failed fast",
+            ],
+            "{text}"
+        );
     }
 
     #[test]
@@ -1031,8 +1120,10 @@ mod tests {
         r.rollback = Some(RollbackReport {
             method: "StopServiceDeployment ROLLBACK".into(),
             to_task_definition_arn: None,
+            source: None,
             done: true,
             detail: "rolled back".into(),
+            deployment_id: None,
             seconds: 5.0,
         });
         RunResult {

@@ -144,11 +144,16 @@ pub fn plain(e: &Stamped) -> String {
             service,
             method,
             to_task_definition,
+            source,
         } => format!(
-            "{service}: rolling back ({method}){}",
+            "{service}: rolling back ({method}){}{}",
             to_task_definition
                 .as_ref()
                 .map(|t| format!(" to {t}"))
+                .unwrap_or_default(),
+            source
+                .as_ref()
+                .map(|s| format!(" ({s})"))
                 .unwrap_or_default()
         ),
         Event::RollbackFinished {

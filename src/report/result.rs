@@ -179,6 +179,14 @@ pub fn text(r: &ServiceResult) -> String {
                 .map(|t| format!(" to {}", short_arn(t)))
                 .unwrap_or_default()
         ));
+        // What serves at the end, by identity, when it is not the deployment named above.
+        if let Some(d) = rb
+            .deployment_id
+            .as_ref()
+            .filter(|d| Some(*d) != r.deployment_id.as_ref())
+        {
+            out.push_str(&format!("  serving:         deployment {d}\n"));
+        }
     }
     for c in &r.stopped_tasks {
         out.push_str(&format!("  stopped x{}: {}\n", c.count, c.reason));
@@ -189,4 +197,35 @@ pub fn text(r: &ServiceResult) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::deploy::result::{Operation, RollbackReport};
+
+    #[test]
+    fn a_rolled_back_deploy_names_the_deployment_that_serves() {
+        let mut r = ServiceResult::new(Operation::Deploy, "c", "web");
+        r.outcome = RunOutcome::FailedRolledBack;
+        r.deployment_id = Some("ecs-svc/2".into());
+        r.rollback = Some(RollbackReport {
+            method: "following the rollback ECS started".into(),
+            to_task_definition_arn: Some("arn:aws:ecs:r:1:task-definition/web:1".into()),
+            source: None,
+            done: true,
+            detail: "rolled back".into(),
+            deployment_id: Some("ecs-svc/1".into()),
+            seconds: 2.0,
+        });
+        let t = text(&r);
+        assert!(t.contains("  deployment:      ecs-svc/2\n"), "{t}");
+        assert!(
+            t.contains("  serving:         deployment ecs-svc/1\n"),
+            "{t}"
+        );
+        // A rollback's own result already names what serves: no second line.
+        r.deployment_id = Some("ecs-svc/1".into());
+        assert!(!text(&r).contains("serving:"), "{}", text(&r));
+    }
 }

@@ -498,6 +498,7 @@ mod tests {
                     service: "web".into(),
                     method: "StopServiceDeployment ROLLBACK".into(),
                     to_task_definition: None,
+                    source: None,
                 },
             ),
             progress(25.0, "old", 2, 0),

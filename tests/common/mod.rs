@@ -7,6 +7,8 @@
 
 #![allow(dead_code)]
 
+pub mod matrix;
+
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};

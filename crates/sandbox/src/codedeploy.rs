@@ -633,25 +633,27 @@ impl World {
                 .and_then(Value::as_f64)
                 .unwrap_or(0.0)
                 .max(1.0);
+            // The ECS API's minute counts are Integers (DescribeServiceDeployments answers
+            // them so; the SDKs refuse a floating-point number there).
             hooks.push(
                 json!({"targetType": "PAUSE", "lifecycleStages": ["PRE_PRODUCTION_TRAFFIC_SHIFT"],
-                "timeoutConfiguration": {"timeoutInMinutes": minutes, "action": "ROLLBACK"}}),
+                "timeoutConfiguration": {"timeoutInMinutes": minutes.ceil() as i64, "action": "ROLLBACK"}}),
             );
         }
         let wait = group
             .pointer("/blueGreenDeploymentConfiguration/terminateBlueInstancesOnDeploymentSuccess/terminationWaitTimeInMinutes")
             .and_then(Value::as_f64)
             .unwrap_or(0.0);
-        let mut cfg = json!({"strategy": strategy, "bakeTimeInMinutes": wait, "maximumPercent": 200, "minimumHealthyPercent": 100,
+        let mut cfg = json!({"strategy": strategy, "bakeTimeInMinutes": wait.round() as i64, "maximumPercent": 200, "minimumHealthyPercent": 100,
             "deploymentCircuitBreaker": {"enable": false, "rollback": false}, "lifecycleHooks": hooks});
         match strategy {
             "CANARY" => {
                 cfg["canaryConfiguration"] =
-                    json!({"canaryPercent": pct, "canaryBakeTimeInMinutes": minutes})
+                    json!({"canaryPercent": pct, "canaryBakeTimeInMinutes": minutes.round() as i64})
             }
             "LINEAR" => {
                 cfg["linearConfiguration"] =
-                    json!({"stepPercent": pct, "stepBakeTimeInMinutes": minutes})
+                    json!({"stepPercent": pct, "stepBakeTimeInMinutes": minutes.round() as i64})
             }
             _ => {}
         }

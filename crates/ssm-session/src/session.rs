@@ -124,6 +124,11 @@ impl Handle {
     pub async fn command(&self, c: Command) -> bool {
         self.tx.send(c).await.is_ok()
     }
+
+    /// [`Handle::command`] from synchronous code; false when the queue is full or closed.
+    pub fn try_command(&self, c: Command) -> bool {
+        self.tx.try_send(c).is_ok()
+    }
 }
 
 /// A boxed future, for the client's reconnect hooks.

@@ -564,7 +564,15 @@ async fn run_app(app: App, handle: Handle, mut events: mpsc::Receiver<Event>) {
             env,
             hostname,
             fs,
-        } => run_shell(&command, env, hostname, fs, handle, events).await,
+        } => {
+            // The client sends its terminal size right after the handshake; the command starts
+            // with it when it comes within a moment (else with the pty's default, 80x24).
+            let first = tokio::time::timeout(Duration::from_millis(200), events.recv())
+                .await
+                .ok()
+                .flatten();
+            run_shell(&command, env, hostname, fs, handle, events, first).await
+        }
         App::Port { host, port } => run_port(&host, port, handle, events).await,
     }
 }
@@ -576,8 +584,28 @@ async fn run_shell(
     fs: Arc<Mutex<Fs>>,
     handle: Handle,
     mut events: mpsc::Receiver<Event>,
+    first: Option<Event>,
 ) {
     let (in_tx, in_rx) = mpsc::channel(256);
+    if let Some(Event::Data {
+        payload_type: PayloadType::Size,
+        payload,
+    }) = &first
+        && let Ok(size) = serde_json::from_slice::<SizeData>(payload)
+    {
+        let _ = in_tx
+            .send(Input::Size {
+                cols: size.cols,
+                rows: size.rows,
+            })
+            .await;
+    } else if let Some(Event::Data {
+        payload_type: PayloadType::Output,
+        payload,
+    }) = first
+    {
+        let _ = in_tx.send(Input::Bytes(payload)).await;
+    }
     let (out_tx, mut out_rx) = mpsc::channel::<Vec<u8>>(256);
     let h = handle.clone();
     let output = tokio::spawn(async move {

@@ -49,7 +49,7 @@ use tokio::task::JoinHandle;
 pub use error::Error;
 
 pub use elbv2::{DEREGISTRATION_DELAY, HealthCheck};
-pub use faults::{ApiFaults, FailRule, Faults, FaultsPatch, ImageFault};
+pub use faults::{ApiFaults, ExecFaults, FailRule, Faults, FaultsPatch, ImageFault};
 pub use server::RequestRecord;
 use server::{Inner, Shared};
 pub use throttle::{Category, ECS_CATEGORIES, Throttle};

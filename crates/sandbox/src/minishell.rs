@@ -225,6 +225,20 @@ impl Term {
         !self.closed
     }
 
+    /// Takes what input has already arrived, without waiting (a pty applies sizes and echoes
+    /// as input comes, whatever the program does).
+    async fn catch_up(&mut self) {
+        while let Ok(i) = self.input.try_recv() {
+            match i {
+                Input::Bytes(b) => self.cook(b).await,
+                Input::Size { cols, rows } => {
+                    self.cols = cols;
+                    self.rows = rows;
+                }
+            }
+        }
+    }
+
     async fn next_line(&mut self) -> Line {
         loop {
             if let Some(l) = self.lines.pop_front() {
@@ -720,6 +734,7 @@ impl Shell {
     }
 
     async fn stty(&mut self, args: &[&str], out: &mut Out) -> i32 {
+        self.term.catch_up().await;
         match args {
             ["size"] => {
                 let s = format!("{} {}\n", self.term.rows, self.term.cols);

@@ -31,12 +31,18 @@ fn locate_binary() -> Res<PathBuf> {
         return Ok(PathBuf::from(p));
     }
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    let dir = exe.parent().and_then(Path::parent).ok_or("unexpected bench path")?;
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .ok_or("unexpected bench path")?;
     let bin = dir.join("cortado");
     if bin.is_file() {
         Ok(bin)
     } else {
-        Err(format!("no cortado at {}: build it first (cargo build --release)", bin.display()))
+        Err(format!(
+            "no cortado at {}: build it first (cargo build --release)",
+            bin.display()
+        ))
     }
 }
 
@@ -103,7 +109,9 @@ async fn echo_latency(env: &Env) -> Res<(Duration, Duration)> {
 
 /// Raw loopback: `bytes` over one TCP connection.
 async fn loopback(bytes: usize) -> Res<Duration> {
-    let l = TcpListener::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;
+    let l = TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| e.to_string())?;
     let addr = l.local_addr().map_err(|e| e.to_string())?;
     let sink = tokio::spawn(async move {
         let (mut c, _) = l.accept().await.ok()?;
@@ -127,7 +135,9 @@ async fn loopback(bytes: usize) -> Res<Duration> {
 
 /// Portforward: upstream (client -> task's sink) and downstream (task's source -> client).
 async fn portforward(env: &Env, bytes: usize) -> Res<(Duration, Duration)> {
-    let server = TcpListener::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;
+    let server = TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| e.to_string())?;
     let port = server.local_addr().map_err(|e| e.to_string())?.port();
     tokio::spawn(async move {
         // First connection: a sink that acknowledges `bytes`; second: a source of `bytes`.
@@ -154,21 +164,34 @@ async fn portforward(env: &Env, bytes: usize) -> Res<(Duration, Duration)> {
         .map_err(|e| e.to_string())?;
     let mut err = BufReader::new(child.stderr.take().ok_or("no stderr")?).lines();
     let local: u16 = loop {
-        let line = err.next_line().await.map_err(|e| e.to_string())?.ok_or("portforward ended")?;
+        let line = err
+            .next_line()
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or("portforward ended")?;
         if let Some(rest) = line.split("forwarding 127.0.0.1:").nth(1) {
-            break rest.split(' ').next().unwrap_or("").parse().map_err(|_| "bad port line")?;
+            break rest
+                .split(' ')
+                .next()
+                .unwrap_or("")
+                .parse()
+                .map_err(|_| "bad port line")?;
         }
     };
     let data = vec![7u8; bytes];
     let t0 = Instant::now();
-    let mut c = TcpStream::connect(("127.0.0.1", local)).await.map_err(|e| e.to_string())?;
+    let mut c = TcpStream::connect(("127.0.0.1", local))
+        .await
+        .map_err(|e| e.to_string())?;
     c.write_all(&data).await.map_err(|e| e.to_string())?;
     let mut k = [0u8; 1];
     c.read_exact(&mut k).await.map_err(|e| e.to_string())?;
     let up = t0.elapsed();
     drop(c);
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let mut c = TcpStream::connect(("127.0.0.1", local)).await.map_err(|e| e.to_string())?;
+    let mut c = TcpStream::connect(("127.0.0.1", local))
+        .await
+        .map_err(|e| e.to_string())?;
     let t0 = Instant::now();
     c.write_all(b"g").await.map_err(|e| e.to_string())?;
     let mut got = vec![0u8; bytes];
@@ -211,8 +234,14 @@ async fn cp(env: &Env, bytes: usize) -> Res<(Duration, Duration)> {
 
 async fn bench() -> Res<()> {
     let bin = locate_binary()?;
-    let n: usize = std::env::var("CORTADO_BENCH_N").ok().and_then(|v| v.parse().ok()).unwrap_or(20);
-    let mb: usize = std::env::var("CORTADO_BENCH_MB").ok().and_then(|v| v.parse().ok()).unwrap_or(10);
+    let n: usize = std::env::var("CORTADO_BENCH_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20);
+    let mb: usize = std::env::var("CORTADO_BENCH_MB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10);
     let bytes = mb * 1024 * 1024;
     let sb = cortado_sandbox::start(cortado_sandbox::Options {
         speed: 200.0,
@@ -234,13 +263,24 @@ async fn bench() -> Res<()> {
     let env = Env {
         bin,
         endpoint: sb.endpoint(),
-        config: Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/deploy/exec/cortado.yml"),
+        config: Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/deploy/exec/cortado.yml"),
     };
-    let out = env.command(&["deploy"]).output().await.map_err(|e| e.to_string())?;
+    let out = env
+        .command(&["deploy"])
+        .output()
+        .await
+        .map_err(|e| e.to_string())?;
     if !out.status.success() {
-        return Err(format!("deploy failed: {}", String::from_utf8_lossy(&out.stderr)));
+        return Err(format!(
+            "deploy failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
     }
-    println!("cortado exec against the sandbox ({}), no session-manager-plugin", env.bin.display());
+    println!(
+        "cortado exec against the sandbox ({}), no session-manager-plugin",
+        env.bin.display()
+    );
     let mut firsts = Vec::new();
     let mut totals = Vec::new();
     for _ in 0..n {
@@ -248,7 +288,10 @@ async fn bench() -> Res<()> {
         firsts.push(f);
         totals.push(t);
     }
-    let (fmax, tmax) = (*firsts.iter().max().unwrap_or(&Duration::ZERO), *totals.iter().max().unwrap_or(&Duration::ZERO));
+    let (fmax, tmax) = (
+        *firsts.iter().max().unwrap_or(&Duration::ZERO),
+        *totals.iter().max().unwrap_or(&Duration::ZERO),
+    );
     println!(
         "exec run --command 'echo hi' ({n} runs): to output median {:.1} ms (max {:.1}); to exit median {:.1} ms (max {:.1})",
         median(firsts).as_secs_f64() * 1e3,

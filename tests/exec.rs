@@ -44,7 +44,10 @@ async fn deployed(env: &[(&str, &str)]) -> Scenario {
         sb,
         config: fixture("exec").join("cortado.yml"),
         ecs,
-        env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        env: env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
     };
     s.deploy("v1", &[]).await.expect_code(0);
     s
@@ -92,7 +95,11 @@ async fn a_command_runs_with_its_output_and_exit_code() {
     r.expect_code(42);
     let r = exec(&s, &["run", "--command", "no-such-program"], b"").await;
     r.expect_code(127);
-    assert!(r.stdout.contains("no-such-program: not found"), "{}", r.dump());
+    assert!(
+        r.stdout.contains("no-such-program: not found"),
+        "{}",
+        r.dump()
+    );
     // --raw: as given, no wrapper; the session's end is exit 0.
     let r = exec(&s, &["--raw", "--command", "sh -c 'exit 5'"], b"").await;
     r.expect_code(0);
@@ -139,11 +146,24 @@ async fn lost_reordered_and_dropped_messages_are_recovered() {
     let down = dir.join("down.bin");
     let r = exec(&s, &["cp", ":/tmp/data.bin", down.to_str().unwrap()], b"").await;
     r.expect_code(0);
-    assert!(std::fs::read(&down).unwrap() == data, "the file came back whole");
-    let ops: Vec<String> = s.sb.control().requests().into_iter().map(|r| r.operation).collect();
+    assert!(
+        std::fs::read(&down).unwrap() == data,
+        "the file came back whole"
+    );
+    let ops: Vec<String> =
+        s.sb.control()
+            .requests()
+            .into_iter()
+            .map(|r| r.operation)
+            .collect();
     assert!(ops.contains(&"ResumeSession".to_string()), "{ops:?}");
     // A command's output and exit status survive the same faults.
-    let r = exec(&s, &["--command", "sh -c 'echo one; echo two; exit 9'"], b"").await;
+    let r = exec(
+        &s,
+        &["--command", "sh -c 'echo one; echo two; exit 9'"],
+        b"",
+    )
+    .await;
     r.expect_code(9);
     assert_eq!(r.stdout, "one\r\ntwo\r\n", "{}", r.dump());
     let _ = std::fs::remove_dir_all(&dir);
@@ -157,15 +177,26 @@ async fn files_are_copied_both_ways() {
     assert!(r.stderr.contains("needs a file name"), "{}", r.dump());
     let r = exec(&s, &["cp", "-", ":/tmp/note.txt"], b"line one\nline two\n").await;
     r.expect_code(0);
-    assert!(r.stderr.contains("copied - to app:/tmp/note.txt: 18 bytes"), "{}", r.dump());
+    assert!(
+        r.stderr.contains("copied - to app:/tmp/note.txt: 18 bytes"),
+        "{}",
+        r.dump()
+    );
     let r = exec(&s, &["--command", "cat /tmp/note.txt"], b"").await;
     assert_eq!(r.stdout, "line one\r\nline two\r\n");
     let r = exec(&s, &["cp", ":/tmp/note.txt", "-"], b"").await;
     r.expect_code(0);
-    assert_eq!(r.stdout, "line one\nline two\n", "bytes as they are, not through the pty");
+    assert_eq!(
+        r.stdout, "line one\nline two\n",
+        "bytes as they are, not through the pty"
+    );
     let r = exec(&s, &["cp", ":/etc/nope", "-"], b"").await;
     r.expect_code(7);
-    assert!(r.stderr.contains("/etc/nope: No such file or directory"), "{}", r.dump());
+    assert!(
+        r.stderr.contains("/etc/nope: No such file or directory"),
+        "{}",
+        r.dump()
+    );
     let r = exec(&s, &["cp", "-", ":/etc/hostname"], b"x").await;
     assert!(r.stderr.contains("Read-only file system"), "{}", r.dump());
 }
@@ -189,7 +220,17 @@ async fn a_port_is_forwarded_to_a_listener_of_the_task() {
         }
     });
     let port_s = port.to_string();
-    let mut cmd = s.command("v1", &["exec", "portforward", "--port", &port_s, "--local-port", "0"]);
+    let mut cmd = s.command(
+        "v1",
+        &[
+            "exec",
+            "portforward",
+            "--port",
+            &port_s,
+            "--local-port",
+            "0",
+        ],
+    );
     let mut child = cmd.spawn().unwrap();
     let mut err = BufReader::new(child.stderr.take().unwrap()).lines();
     let local: u16 = loop {
@@ -204,7 +245,9 @@ async fn a_port_is_forwarded_to_a_listener_of_the_task() {
     };
     // Two connections, one after the other (the second after DisconnectToPort).
     for word in ["first", "second"] {
-        let mut c = tokio::net::TcpStream::connect(("127.0.0.1", local)).await.unwrap();
+        let mut c = tokio::net::TcpStream::connect(("127.0.0.1", local))
+            .await
+            .unwrap();
         c.write_all(word.as_bytes()).await.unwrap();
         let mut got = vec![0u8; word.len()];
         tokio::time::timeout(Duration::from_secs(10), c.read_exact(&mut got))
@@ -220,7 +263,12 @@ async fn a_port_is_forwarded_to_a_listener_of_the_task() {
         .unwrap()
         .unwrap();
     assert_eq!(status.code(), Some(0));
-    let ops: Vec<String> = s.sb.control().requests().into_iter().map(|r| r.operation).collect();
+    let ops: Vec<String> =
+        s.sb.control()
+            .requests()
+            .into_iter()
+            .map(|r| r.operation)
+            .collect();
     assert!(ops.contains(&"StartSession".to_string()));
     assert!(ops.contains(&"TerminateSession".to_string()), "{ops:?}");
 }
@@ -232,15 +280,28 @@ async fn refusals_come_before_any_session() {
     let s = deployed(&[("EXEC", "false")]).await;
     let r = exec(&s, &["--command", "true"], b"").await;
     r.expect_code(1);
-    assert!(r.stderr.contains("without enableExecuteCommand"), "{}", r.dump());
-    assert!(r.stderr.contains("\"enableExecuteCommand\": true"), "{}", r.dump());
+    assert!(
+        r.stderr.contains("without enableExecuteCommand"),
+        "{}",
+        r.dump()
+    );
+    assert!(
+        r.stderr.contains("\"enableExecuteCommand\": true"),
+        "{}",
+        r.dump()
+    );
     assert!(sessions_started(&s).is_empty());
 
     let s = deployed(&[]).await;
     // A container the task does not have.
     let r = exec(&s, &["--container", "nope", "--command", "true"], b"").await;
     r.expect_code(1);
-    assert!(r.stderr.contains("no container \"nope\"; its containers: app"), "{}", r.dump());
+    assert!(
+        r.stderr
+            .contains("no container \"nope\"; its containers: app"),
+        "{}",
+        r.dump()
+    );
     // The ExecuteCommandAgent is not running.
     s.sb.control().update_faults(FaultsPatch {
         exec: Some(sandbox::ExecFaults {
@@ -251,7 +312,11 @@ async fn refusals_come_before_any_session() {
     });
     let r = exec(&s, &["--command", "true"], b"").await;
     r.expect_code(1);
-    assert!(r.stderr.contains("ExecuteCommandAgent of container app"), "{}", r.dump());
+    assert!(
+        r.stderr.contains("ExecuteCommandAgent of container app"),
+        "{}",
+        r.dump()
+    );
     assert!(r.stderr.contains("is STOPPED, not RUNNING"), "{}", r.dump());
     assert!(sessions_started(&s).is_empty());
 }
@@ -273,7 +338,12 @@ async fn task_role_and_kms_refusals() {
     let r = exec(&s, &["--command", "true"], b"").await;
     r.expect_code(1);
     assert!(r.stderr.contains("may not use ECS Exec"), "{}", r.dump());
-    assert!(r.stderr.contains("ssmmessages:CreateControlChannel (implicitDeny)"), "{}", r.dump());
+    assert!(
+        r.stderr
+            .contains("ssmmessages:CreateControlChannel (implicitDeny)"),
+        "{}",
+        r.dump()
+    );
     assert!(sessions_started(&s).is_empty());
 
     let s = deployed(&[]).await;
@@ -294,7 +364,11 @@ async fn task_role_and_kms_refusals() {
         .unwrap();
     let r = exec(&s, &["--command", "true"], b"").await;
     r.expect_code(1);
-    assert!(r.stderr.contains("does not support KMS-encrypted sessions"), "{}", r.dump());
+    assert!(
+        r.stderr.contains("does not support KMS-encrypted sessions"),
+        "{}",
+        r.dump()
+    );
     assert!(sessions_started(&s).is_empty());
 }
 
@@ -302,7 +376,9 @@ async fn task_role_and_kms_refusals() {
 #[tokio::test]
 async fn several_tasks_need_an_id_without_a_terminal() {
     let s = deployed(&[]).await;
-    s.cortado("v1", &["scale", "--tasks", "2"]).await.expect_code(0);
+    s.cortado("v1", &["scale", "--tasks", "2"])
+        .await
+        .expect_code(0);
     let r = exec(&s, &["--command", "true"], b"").await;
     r.expect_code(1);
     assert!(r.stderr.contains("2 tasks are running"), "{}", r.dump());
@@ -361,13 +437,21 @@ async fn a_terminal_is_raw_and_its_resizes_reach_the_container() {
             if n == 0 {
                 break;
             }
-            seen2.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+            seen2
+                .lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&buf[..n]));
         }
     });
     let mut wait_for = |what: &str| {
         let t0 = std::time::Instant::now();
         while !seen.lock().unwrap().contains(what) {
-            assert!(t0.elapsed() < Duration::from_secs(20), "no {what:?} in {:?} (cortado: {:?})", seen.lock().unwrap(), child.try_wait());
+            assert!(
+                t0.elapsed() < Duration::from_secs(20),
+                "no {what:?} in {:?} (cortado: {:?})",
+                seen.lock().unwrap(),
+                child.try_wait()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     };
@@ -375,7 +459,11 @@ async fn a_terminal_is_raw_and_its_resizes_reach_the_container() {
     term.write_all(b"stty size\r").unwrap();
     wait_for("30 100");
     let first = seen.lock().unwrap().clone();
-    assert_eq!(first.matches("stty size").count(), 1, "echoed by the container only: {first:?}");
+    assert_eq!(
+        first.matches("stty size").count(),
+        1,
+        "echoed by the container only: {first:?}"
+    );
     ws.ws_row = 40;
     ws.ws_col = 120;
     // SAFETY: sets the size of the pty we own; the kernel signals its foreground group.

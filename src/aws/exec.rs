@@ -105,7 +105,13 @@ impl Clients {
     /// A new token for a session whose connection dropped; `None` when it has ended.
     pub async fn resume_session(&self, session_id: &str) -> Result<Option<String>> {
         let call = Call::ssm("ResumeSession", format!("session {session_id}"));
-        match self.ssm.resume_session().session_id(session_id).send().await {
+        match self
+            .ssm
+            .resume_session()
+            .session_id(session_id)
+            .send()
+            .await
+        {
             Ok(out) => Ok(out.token_value.filter(|t| !t.is_empty())),
             Err(e)
                 if e.as_service_error()
@@ -131,7 +137,8 @@ impl Clients {
 
     /// The KMS key the cluster's ECS Exec configuration encrypts sessions with, if any.
     pub async fn exec_kms_key(&self, cluster: &str) -> Result<Option<String>> {
-        let call = Call::ecs("DescribeClusters", format!("cluster \"{cluster}\"")).in_cluster(cluster);
+        let call =
+            Call::ecs("DescribeClusters", format!("cluster \"{cluster}\"")).in_cluster(cluster);
         let out = self
             .ecs
             .describe_clusters()
@@ -162,11 +169,7 @@ impl Clients {
         let out = match out {
             Ok(o) => o,
             Err(e) => {
-                let call = Call::of(
-                    "iam",
-                    "SimulatePrincipalPolicy",
-                    format!("role {role_arn}"),
-                );
+                let call = Call::of("iam", "SimulatePrincipalPolicy", format!("role {role_arn}"));
                 let err = self.fail(&call, e);
                 let why = err
                     .diagnostics

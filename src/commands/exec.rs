@@ -180,7 +180,10 @@ fn plan(args: &ExecArgs) -> Result<Plan> {
             if let Some(id) = id {
                 if target.id.as_ref().is_some_and(|t| *t != id) {
                     return Err(bad(
-                        format!("the copy names task {id} but --id names {}", target.id.clone().unwrap_or_default()),
+                        format!(
+                            "the copy names task {id} but --id names {}",
+                            target.id.clone().unwrap_or_default()
+                        ),
                         "name the task once: TASK:PATH or --id",
                     ));
                 }
@@ -196,7 +199,10 @@ fn plan(args: &ExecArgs) -> Result<Plan> {
             target: args.target.clone(),
             local_port: args.local_port.unwrap_or(0),
             port: args.port.ok_or_else(|| {
-                bad("--port-forward needs --port", "--port P: the port in the task to forward")
+                bad(
+                    "--port-forward needs --port",
+                    "--port P: the port in the task to forward",
+                )
             })?,
             host: args.host.clone().filter(|h| !h.is_empty()),
         },
@@ -217,7 +223,10 @@ fn plan(args: &ExecArgs) -> Result<Plan> {
     if let Plan::Shell { command, .. } = &plan
         && command.trim().is_empty()
     {
-        return Err(bad("--command is empty", "give a command, or leave --command out for a shell"));
+        return Err(bad(
+            "--command is empty",
+            "give a command, or leave --command out for a shell",
+        ));
     }
     Ok(plan)
 }
@@ -228,7 +237,12 @@ pub async fn run(settings: &Settings, printer: &mut Printer, args: &ExecArgs) ->
     let (locals, s) = session::open(settings, printer).await?;
     let local = match locals.as_slice() {
         [one] => one,
-        [] => return Err(bad("no config to take the service from", "pass --config FILE")),
+        [] => {
+            return Err(bad(
+                "no config to take the service from",
+                "pass --config FILE",
+            ));
+        }
         _ => {
             return Err(bad(
                 format!("exec works on one service; this run has {}", locals.len()),
@@ -311,10 +325,18 @@ mod tests {
         );
         assert!(matches!(
             p(&["--port-forward", "--port", "80", "--local-port", "8080"]).unwrap(),
-            Plan::Port { local_port: 8080, port: 80, host: None, .. }
+            Plan::Port {
+                local_port: 8080,
+                port: 80,
+                host: None,
+                ..
+            }
         ));
         assert!(p(&["--port-forward"]).is_err());
-        assert!(p(&["--port", "80"]).is_err(), "--port without --port-forward");
+        assert!(
+            p(&["--port", "80"]).is_err(),
+            "--port without --port-forward"
+        );
         assert!(matches!(
             p(&["run", "--id", "abc", "--command", "ls -l"]).unwrap(),
             Plan::Shell { ref command, ref target, .. } if command == "ls -l" && target.id.as_deref() == Some("abc")

@@ -138,7 +138,11 @@ fn exec_target<'a>(
     task: &str,
     container: Option<&str>,
 ) -> Result<(&'a Task, String), ApiError> {
-    if !world.clusters.get(cluster).is_some_and(|c| c.status == "ACTIVE") {
+    if !world
+        .clusters
+        .get(cluster)
+        .is_some_and(|c| c.status == "ACTIVE")
+    {
         return Err(ApiError::client(
             "ClusterNotFoundException",
             "Cluster not found.",
@@ -309,12 +313,8 @@ fn param(body: &Value, name: &str) -> Option<String> {
 
 fn start_session(inner: &mut Inner, body: &Value) -> Result<Value, ApiError> {
     let target = body.get("Target").and_then(Value::as_str).unwrap_or("");
-    let not_connected = || {
-        ApiError::client(
-            "TargetNotConnected",
-            format!("{target} is not connected."),
-        )
-    };
+    let not_connected =
+        || ApiError::client("TargetNotConnected", format!("{target} is not connected."));
     let rest = target.strip_prefix("ecs:").ok_or_else(not_connected)?;
     let mut parts = rest.rsplitn(3, '_');
     let (runtime, task, cluster) = match (parts.next(), parts.next(), parts.next()) {
@@ -322,7 +322,11 @@ fn start_session(inner: &mut Inner, body: &Value) -> Result<Value, ApiError> {
         _ => return Err(not_connected()),
     };
     let world = &inner.world;
-    let t = world.tasks.get(task).filter(|t| t.cluster == cluster).ok_or_else(not_connected)?;
+    let t = world
+        .tasks
+        .get(task)
+        .filter(|t| t.cluster == cluster)
+        .ok_or_else(not_connected)?;
     let container = t
         .containers
         .iter()
@@ -333,11 +337,14 @@ fn start_session(inner: &mut Inner, body: &Value) -> Result<Value, ApiError> {
     let document = body.get("DocumentName").and_then(Value::as_str);
     let bad = |m: String| ApiError::client("InvalidParameters", m);
     let (properties, app, kind) = match document {
-        Some(d @ ("AWS-StartPortForwardingSession" | "AWS-StartPortForwardingSessionToRemoteHost")) => {
+        Some(
+            d @ ("AWS-StartPortForwardingSession" | "AWS-StartPortForwardingSessionToRemoteHost"),
+        ) => {
             let port = param(body, "portNumber")
                 .ok_or_else(|| bad(format!("{d} requires the parameter portNumber.")))?;
             let host = if d.ends_with("ToRemoteHost") {
-                param(body, "host").ok_or_else(|| bad(format!("{d} requires the parameter host.")))?
+                param(body, "host")
+                    .ok_or_else(|| bad(format!("{d} requires the parameter host.")))?
             } else {
                 "localhost".into()
             };
@@ -353,13 +360,17 @@ fn start_session(inner: &mut Inner, body: &Value) -> Result<Value, ApiError> {
             }
             (props, App::Port { host, port: port_n }, session_type::PORT)
         }
-        None | Some("SSM-SessionManagerRunShell") => {
-            (Value::Null, shell_app(inner, task, &container, "sh"), session_type::STANDARD_STREAM)
-        }
+        None | Some("SSM-SessionManagerRunShell") => (
+            Value::Null,
+            shell_app(inner, task, &container, "sh"),
+            session_type::STANDARD_STREAM,
+        ),
         Some(d) => {
             return Err(ApiError::client(
                 "InvalidDocument",
-                format!("Document {d} is not supported by the sandbox (port forwarding and the shell are)."),
+                format!(
+                    "Document {d} is not supported by the sandbox (port forwarding and the shell are)."
+                ),
             ));
         }
     };
@@ -375,7 +386,9 @@ fn start_session(inner: &mut Inner, body: &Value) -> Result<Value, ApiError> {
         kms_key_id: kms_key(&inner.world, cluster),
     };
     let s = inner.exec.create(id, agent, app);
-    Ok(json!({"SessionId": s["sessionId"], "StreamUrl": s["streamUrl"], "TokenValue": s["tokenValue"]}))
+    Ok(
+        json!({"SessionId": s["sessionId"], "StreamUrl": s["streamUrl"], "TokenValue": s["tokenValue"]}),
+    )
 }
 
 fn shell_app(inner: &mut Inner, task: &str, container: &str, command: &str) -> App {
@@ -661,7 +674,9 @@ async fn run_port(host: &str, port: u16, handle: Handle, mut events: mpsc::Recei
         if !loopback {
             return None;
         }
-        tokio::net::TcpStream::connect(("127.0.0.1", port)).await.ok()
+        tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .ok()
     };
     let mut conn = dial().await;
     if conn.is_none() {
@@ -713,7 +728,10 @@ async fn run_port(host: &str, port: u16, handle: Handle, mut events: mpsc::Recei
 }
 
 /// Reads from the destination; never ready without one (the branch is disabled then).
-async fn read_some(c: Option<&mut tokio::net::TcpStream>, buf: &mut [u8]) -> std::io::Result<usize> {
+async fn read_some(
+    c: Option<&mut tokio::net::TcpStream>,
+    buf: &mut [u8],
+) -> std::io::Result<usize> {
     match c {
         Some(c) => c.read(buf).await,
         None => std::future::pending().await,

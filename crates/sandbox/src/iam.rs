@@ -139,7 +139,10 @@ impl Iam {
                     match st.get(k)? {
                         serde_json::Value::String(s) => Some(vec![s.clone()]),
                         serde_json::Value::Array(a) => Some(
-                            a.iter().filter_map(|v| v.as_str()).map(str::to_string).collect(),
+                            a.iter()
+                                .filter_map(|v| v.as_str())
+                                .map(str::to_string)
+                                .collect(),
                         ),
                         _ => None,
                     }
@@ -368,18 +371,33 @@ mod tests {
         };
         let allow = r#"{"Statement":[{"Effect":"Allow","Action":"ssmmessages:*","Resource":"*"},
             {"Effect":"Deny","Action":"ssmmessages:Open?ataChannel","Resource":"*"}]}"#;
-        iam.handle("PutRolePolicy", &put(allow), "1", 0.0, "r").unwrap();
-        assert_eq!(iam.decide("bare", "ssmmessages:CreateDataChannel"), Some("allowed"));
-        assert_eq!(iam.decide("bare", "ssmmessages:OpenDataChannel"), Some("explicitDeny"));
+        iam.handle("PutRolePolicy", &put(allow), "1", 0.0, "r")
+            .unwrap();
+        assert_eq!(
+            iam.decide("bare", "ssmmessages:CreateDataChannel"),
+            Some("allowed")
+        );
+        assert_eq!(
+            iam.decide("bare", "ssmmessages:OpenDataChannel"),
+            Some("explicitDeny")
+        );
         let mut sim = BTreeMap::from([(
             "PolicySourceArn".to_string(),
             "arn:aws:iam::1:role/bare".to_string(),
         )]);
         sim.insert("ActionNames.member.1".into(), EXEC_ACTIONS[3].into());
         sim.insert("ActionNames.member.2".into(), "s3:GetObject".into());
-        let xml = iam.handle("SimulatePrincipalPolicy", &sim, "1", 0.0, "r").unwrap();
-        assert!(xml.contains("<EvalDecision>explicitDeny</EvalDecision>"), "{xml}");
-        assert!(xml.contains("<EvalDecision>implicitDeny</EvalDecision>"), "{xml}");
+        let xml = iam
+            .handle("SimulatePrincipalPolicy", &sim, "1", 0.0, "r")
+            .unwrap();
+        assert!(
+            xml.contains("<EvalDecision>explicitDeny</EvalDecision>"),
+            "{xml}"
+        );
+        assert!(
+            xml.contains("<EvalDecision>implicitDeny</EvalDecision>"),
+            "{xml}"
+        );
         assert!(wildcard("*", "x") && wildcard("ssm*:Open*", "ssmmessages:OpenDataChannel"));
         assert!(!wildcard("ssm:*", "ssmmessages:OpenDataChannel"));
     }

@@ -375,7 +375,10 @@ fn read_redir(
         Some('>') => Ok(Some(Redir::Out)),
         Some('2') => {
             chars.next();
-            let rest: String = chars.clone().take_while(|c| !c.is_whitespace() && *c != ';').collect();
+            let rest: String = chars
+                .clone()
+                .take_while(|c| !c.is_whitespace() && *c != ';')
+                .collect();
             let r = match rest.as_str() {
                 "&1" => Redir::ErrToOut,
                 "/dev/null" => Redir::ErrNull,
@@ -485,7 +488,10 @@ impl Shell {
     ) -> Shell {
         let mut vars: BTreeMap<String, String> = [
             ("HOME", "/root"),
-            ("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"),
+            (
+                "PATH",
+                "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            ),
             ("TERM", "xterm"),
         ]
         .into_iter()
@@ -689,7 +695,11 @@ impl Shell {
                 None => 2,
             },
             "env" => {
-                let s: String = self.vars.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
+                let s: String = self
+                    .vars
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}\n"))
+                    .collect();
                 self.emit(out, s.as_bytes()).await;
                 0
             }
@@ -713,7 +723,10 @@ impl Shell {
                 0
             }
             "exit" => {
-                let code = args.first().and_then(|a| a.parse::<i32>().ok()).unwrap_or(self.status);
+                let code = args
+                    .first()
+                    .and_then(|a| a.parse::<i32>().ok())
+                    .unwrap_or(self.status);
                 return Flow::Exit(code & 0xff);
             }
             "sleep" => {
@@ -789,7 +802,13 @@ impl Shell {
         }
     }
 
-    async fn files(&mut self, name: &str, args: &[&str], out: &mut Out, stdin: Option<Vec<u8>>) -> Flow {
+    async fn files(
+        &mut self,
+        name: &str,
+        args: &[&str],
+        out: &mut Out,
+        stdin: Option<Vec<u8>>,
+    ) -> Flow {
         let decode = args.contains(&"-d");
         let paths: Vec<String> = args
             .iter()
@@ -944,7 +963,11 @@ fn base64_lines(data: &[u8]) -> Vec<u8> {
             out.push(b'\n');
         }
         let n = chunk.len();
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let v = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for k in 0..4 {
             if k <= n {
@@ -1032,9 +1055,17 @@ mod tests {
             ("1\r\nand\r\n".into(), 0)
         );
         assert_eq!(session("sh -c 'exit 7'", b"").await.1, 7);
-        assert_eq!(session("nope", b"").await, ("sh: nope: not found\r\n".into(), 127));
         assert_eq!(
-            session("sh -c 'echo \"$GREETING ${GREETING}\" '\\''$GREETING'\\'", b"").await.0,
+            session("nope", b"").await,
+            ("sh: nope: not found\r\n".into(), 127)
+        );
+        assert_eq!(
+            session(
+                "sh -c 'echo \"$GREETING ${GREETING}\" '\\''$GREETING'\\'",
+                b""
+            )
+            .await
+            .0,
             "hello hello $GREETING\r\n"
         );
         assert_eq!(
@@ -1045,16 +1076,24 @@ mod tests {
 
     #[tokio::test]
     async fn interactive_shell_echoes_and_exits_with_the_status() {
-        let (out, status) =
-            typed("sh", &[b"echo one\r", b"echo tw\x7fwo\r", b"exit 3\r"]).await;
+        let (out, status) = typed("sh", &[b"echo one\r", b"echo tw\x7fwo\r", b"exit 3\r"]).await;
         assert_eq!(status, 3);
         assert!(out.contains("# echo one\r\none\r\n# "), "{out:?}");
-        assert!(out.contains("echo tw\x08 \x08wo\r\ntwo\r\n# exit 3\r\n"), "{out:?}");
+        assert!(
+            out.contains("echo tw\x08 \x08wo\r\ntwo\r\n# exit 3\r\n"),
+            "{out:?}"
+        );
         // Typed ahead, as on a pty: echoed when it arrives, run in turn.
         let (out, _) = session("sh", b"echo a\recho b\rexit\r").await;
-        assert!(out.contains("echo a\r\necho b\r\nexit\r\na\r\n# b\r\n"), "{out:?}");
+        assert!(
+            out.contains("echo a\r\necho b\r\nexit\r\na\r\n# b\r\n"),
+            "{out:?}"
+        );
         let (_, status) = session("sh", b"false\r\x04").await;
-        assert_eq!(status, 1, "end of input ends the shell with the last status");
+        assert_eq!(
+            status, 1,
+            "end of input ends the shell with the last status"
+        );
     }
 
     #[tokio::test]
@@ -1076,7 +1115,10 @@ mod tests {
         assert!(out.contains("built-in shell"));
         assert!(out.contains("cat: /nope: No such file or directory"));
         let (out, status) = session("sh -c 'echo x > /etc/hostname'", b"").await;
-        assert_eq!((out.as_str(), status), ("sh: /etc/hostname: Read-only file system\r\n", 1));
+        assert_eq!(
+            (out.as_str(), status),
+            ("sh: /etc/hostname: Read-only file system\r\n", 1)
+        );
     }
 
     #[tokio::test]

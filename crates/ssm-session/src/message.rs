@@ -182,7 +182,10 @@ pub enum DecodeError {
     /// The header length field points outside the message or inside the fixed fields.
     BadHeaderLength(u32),
     /// The payload length field disagrees with the bytes after the header.
-    BadPayloadLength { declared: u32, actual: usize },
+    BadPayloadLength {
+        declared: u32,
+        actual: usize,
+    },
     MissingType,
     MissingCreatedDate,
     /// The SHA-256 in the header is not the payload's.
@@ -194,7 +197,9 @@ pub enum DecodeError {
 impl std::fmt::Display for DecodeError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            DecodeError::TooShort(n) => write!(f, "message of {n} bytes is shorter than its header"),
+            DecodeError::TooShort(n) => {
+                write!(f, "message of {n} bytes is shorter than its header")
+            }
             DecodeError::BadHeaderLength(n) => write!(f, "header length {n} is out of range"),
             DecodeError::BadPayloadLength { declared, actual } => write!(
                 f,
@@ -202,7 +207,9 @@ impl std::fmt::Display for DecodeError {
             ),
             DecodeError::MissingType => f.write_str("message type is missing"),
             DecodeError::MissingCreatedDate => f.write_str("created date is missing"),
-            DecodeError::DigestMismatch => f.write_str("payload digest is not the payload's SHA-256"),
+            DecodeError::DigestMismatch => {
+                f.write_str("payload digest is not the payload's SHA-256")
+            }
             DecodeError::BadType => f.write_str("message type is not UTF-8"),
         }
     }
@@ -340,14 +347,23 @@ mod tests {
         assert_eq!(b.len(), 120 + 4);
         assert_eq!(&b[0..4], &[0, 0, 0, 116]);
         assert_eq!(&b[4..22], b"output_stream_data");
-        assert!(b[22..36].iter().all(|&c| c == b' '), "type padded with spaces");
+        assert!(
+            b[22..36].iter().all(|&c| c == b' '),
+            "type padded with spaces"
+        );
         assert_eq!(&b[36..40], &[0, 0, 0, 1]);
         assert_eq!(be_u64(&b, 40), 1_700_000_000_123);
         assert_eq!(be_u64(&b, 48), 7);
         assert_eq!(be_u64(&b, 56), 1);
         // putUuid: the least significant 8 bytes first.
-        assert_eq!(&b[64..72], &[0xfe, 0xdc, 0xba, 0x98, 0x76, 0x54, 0x32, 0x10]);
-        assert_eq!(&b[72..80], &[0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef]);
+        assert_eq!(
+            &b[64..72],
+            &[0xfe, 0xdc, 0xba, 0x98, 0x76, 0x54, 0x32, 0x10]
+        );
+        assert_eq!(
+            &b[72..80],
+            &[0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef]
+        );
         assert_eq!(&b[80..112], Sha256::digest(b"hi\r\n").as_slice());
         assert_eq!(&b[112..116], &[0, 0, 0, 1]);
         assert_eq!(&b[116..120], &[0, 0, 0, 4]);

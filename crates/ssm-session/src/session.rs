@@ -27,8 +27,8 @@ use tokio::sync::mpsc;
 use crate::message::{AgentMessage, FLAG_SYN, PayloadType, types};
 use crate::payload::{
     AcknowledgeContent, ChannelClosed, HandshakeComplete, HandshakeRequest, HandshakeResponse,
-    OpenDataChannelInput, ProcessedClientAction, RequestedClientAction, SessionTypeRequest,
-    action, action_status, session_type,
+    OpenDataChannelInput, ProcessedClientAction, RequestedClientAction, SessionTypeRequest, action,
+    action_status, session_type,
 };
 use crate::stream::{Role, Stream};
 
@@ -67,22 +67,32 @@ pub enum Event {
         properties: Value,
     },
     /// Client: the handshake is complete; data may flow. The agent's message, if any.
-    Ready { customer_message: String },
+    Ready {
+        customer_message: String,
+    },
     /// Agent: the client answered the handshake; data may flow.
-    ClientReady { client_version: String },
+    ClientReady {
+        client_version: String,
+    },
     /// Stream data of the other side, in order.
     Data {
         payload_type: PayloadType,
         payload: Vec<u8>,
     },
     /// The connection dropped; a new one is being made (client) or awaited (agent).
-    Reconnecting { reason: String },
+    Reconnecting {
+        reason: String,
+    },
     Reconnected,
     /// Client: the service closed the channel; `reason` is its `Output` (empty when the
     /// session simply ended). Agent: the channel was closed from this side.
-    Closed { reason: String },
+    Closed {
+        reason: String,
+    },
     /// The channel broke and will not recover.
-    Failed { error: String },
+    Failed {
+        error: String,
+    },
 }
 
 /// What the owner asks of a running channel.
@@ -394,7 +404,8 @@ impl Engine {
             tokio::time::sleep(delay).await;
             delay = (delay * 2).min(Duration::from_secs(5));
         }
-        self.fail(format!("{why}; reconnecting failed: {last}")).await;
+        self.fail(format!("{why}; reconnecting failed: {last}"))
+            .await;
         None
     }
 
@@ -428,7 +439,11 @@ impl Engine {
             return;
         }
         if let Side::Agent(o) = &self.side {
-            let m = AgentMessage::new(types::CHANNEL_CLOSED, 0, FLAG_SYN | crate::message::FLAG_FIN);
+            let m = AgentMessage::new(
+                types::CHANNEL_CLOSED,
+                0,
+                FLAG_SYN | crate::message::FLAG_FIN,
+            );
             let content = ChannelClosed {
                 message_id: m.message_id.to_string(),
                 created_date: crate::now_millis().to_string(),
@@ -521,7 +536,9 @@ impl Engine {
             (Side::Client(_), PayloadType::EncChallengeRequest) => {
                 self.fail("the agent asked for an encryption challenge (KMS-encrypted sessions are not supported)".into()).await;
             }
-            (Side::Agent(_), PayloadType::HandshakeResponse) => self.handshake_answered(tx, &m).await,
+            (Side::Agent(_), PayloadType::HandshakeResponse) => {
+                self.handshake_answered(tx, &m).await
+            }
             (Side::Client(_), _) if self.phase == Phase::Handshaking => {
                 // An agent without handshake: its first output means a shell session.
                 self.open(tx).await;
@@ -567,8 +584,10 @@ impl Engine {
         let req: HandshakeRequest = match serde_json::from_slice(&m.payload) {
             Ok(r) => r,
             Err(e) => {
-                self.fail(format!("the agent's handshake request is not valid JSON: {e}"))
-                    .await;
+                self.fail(format!(
+                    "the agent's handshake request is not valid JSON: {e}"
+                ))
+                .await;
                 return;
             }
         };
@@ -578,19 +597,26 @@ impl Engine {
         for a in &req.requested_client_actions {
             let (status, error) = match a.action_type.as_str() {
                 action::SESSION_TYPE => {
-                    match serde_json::from_value::<SessionTypeRequest>(a.action_parameters.clone()) {
+                    match serde_json::from_value::<SessionTypeRequest>(a.action_parameters.clone())
+                    {
                         Ok(s) => {
                             session = Some(s);
                             (action_status::SUCCESS, String::new())
                         }
-                        Err(e) => (action_status::FAILED, format!("bad SessionType parameters: {e}")),
+                        Err(e) => (
+                            action_status::FAILED,
+                            format!("bad SessionType parameters: {e}"),
+                        ),
                     }
                 }
                 action::KMS_ENCRYPTION => (
                     action_status::FAILED,
                     "KMS-encrypted sessions are not supported by this client (cortado)".to_string(),
                 ),
-                other => (action_status::UNSUPPORTED, format!("Unsupported action {other}")),
+                other => (
+                    action_status::UNSUPPORTED,
+                    format!("Unsupported action {other}"),
+                ),
             };
             if !error.is_empty() {
                 errors.push(error.clone());
@@ -630,8 +656,10 @@ impl Engine {
         let resp: HandshakeResponse = match serde_json::from_slice(&m.payload) {
             Ok(r) => r,
             Err(e) => {
-                self.fail(format!("the client's handshake response is not valid JSON: {e}"))
-                    .await;
+                self.fail(format!(
+                    "the client's handshake response is not valid JSON: {e}"
+                ))
+                .await;
                 return;
             }
         };

@@ -46,10 +46,13 @@ pub async fn connect(url: &str) -> Result<Transport, String> {
         .trim_end_matches(']')
         .to_string();
     let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
-    let tcp = tokio::time::timeout(Duration::from_secs(30), TcpStream::connect((host.as_str(), port)))
-        .await
-        .map_err(|_| format!("connecting to {host}:{port} timed out"))?
-        .map_err(|e| format!("cannot connect to {host}:{port}: {e}"))?;
+    let tcp = tokio::time::timeout(
+        Duration::from_secs(30),
+        TcpStream::connect((host.as_str(), port)),
+    )
+    .await
+    .map_err(|_| format!("connecting to {host}:{port} timed out"))?
+    .map_err(|e| format!("cannot connect to {host}:{port}: {e}"))?;
     let _ = tcp.set_nodelay(true);
     if !tls {
         let (ws, _) = tokio_tungstenite::client_async(request, tcp)

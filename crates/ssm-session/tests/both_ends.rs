@@ -177,9 +177,15 @@ async fn handshake_data_both_ways_resize_and_close() {
     assert_eq!(open["TokenValue"], "token-1");
     assert_eq!(open["MessageSchemaVersion"], "1.0");
 
-    let size = serde_json::to_vec(&SizeData { cols: 120, rows: 40 }).unwrap();
+    let size = serde_json::to_vec(&SizeData {
+        cols: 120,
+        rows: 40,
+    })
+    .unwrap();
     client.send(PayloadType::Size, size).await;
-    client.send(PayloadType::Output, b"echo hi\r".to_vec()).await;
+    client
+        .send(PayloadType::Output, b"echo hi\r".to_vec())
+        .await;
     let mut got = Vec::new();
     while got.len() < 2 {
         if let Event::Data {
@@ -197,7 +203,9 @@ async fn handshake_data_both_ways_resize_and_close() {
 
     agent.send(PayloadType::Output, b"hi\r\n".to_vec()).await;
     assert_eq!(output_until(&mut client_events, 4).await, b"hi\r\n");
-    agent.command(Command::CloseWhenDrained(String::new())).await;
+    agent
+        .command(Command::CloseWhenDrained(String::new()))
+        .await;
     assert_eq!(
         next_event(&mut client_events).await,
         Event::Closed {
@@ -235,7 +243,10 @@ async fn lost_and_reordered_messages_are_resent_and_reordered() {
     let sends = seen.lock().unwrap().sends.clone();
     for lost in [3, 4, 50, 51, 52, 700] {
         let n = sends.iter().filter(|&&s| s == lost).count();
-        assert!(n >= 2, "message {lost} was lost once and resent ({n} sends)");
+        assert!(
+            n >= 2,
+            "message {lost} was lost once and resent ({n} sends)"
+        );
     }
 }
 
@@ -297,7 +308,11 @@ async fn a_dropped_connection_is_resumed() {
         .iter()
         .map(|t| serde_json::from_str::<serde_json::Value>(t).unwrap()["TokenValue"].to_string())
         .collect();
-    assert_eq!(tokens, ["\"token-1\"", "\"token-2\""], "reopened with the resumed token");
+    assert_eq!(
+        tokens,
+        ["\"token-1\"", "\"token-2\""],
+        "reopened with the resumed token"
+    );
 }
 
 /// An agent asking for KMS encryption gets a failed action and ends the session saying why.
@@ -314,7 +329,10 @@ async fn kms_encryption_is_refused_and_the_session_ends() {
     ));
     match next_event(&mut client_events).await {
         Event::Closed { reason } => {
-            assert!(reason.contains("KMSEncryption failed on client"), "{reason}");
+            assert!(
+                reason.contains("KMSEncryption failed on client"),
+                "{reason}"
+            );
             assert!(reason.contains("not supported"), "{reason}");
         }
         e => panic!("expected the channel to close, got {e:?}"),

@@ -54,9 +54,12 @@ pub async fn open(clients: &Clients, start: SessionStart) -> Result<Channel> {
         resume: Arc::new(move || {
             let (c, id) = (resume_clients.clone(), session_id.clone());
             Box::pin(async move {
-                c.resume_session(&id)
-                    .await
-                    .map_err(|e| e.diagnostics.first().map(|d| d.message.clone()).unwrap_or_default())
+                c.resume_session(&id).await.map_err(|e| {
+                    e.diagnostics
+                        .first()
+                        .map(|d| d.message.clone())
+                        .unwrap_or_default()
+                })
             })
         }),
         connect: Arc::new(move || {
@@ -81,7 +84,9 @@ pub async fn open(clients: &Clients, start: SessionStart) -> Result<Channel> {
             .await
             .map_err(|_| failed("the session's handshake", "timed out"))?;
         match e {
-            Some(Event::Handshake { session_type: t, .. }) => session_type = t,
+            Some(Event::Handshake {
+                session_type: t, ..
+            }) => session_type = t,
             Some(Event::Ready { customer_message }) => {
                 return Ok(Channel {
                     handle,

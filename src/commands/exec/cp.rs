@@ -66,11 +66,14 @@ fn base_name(p: &str) -> &str {
 impl Copy {
     /// The copy and the task the remote side names, if any.
     pub fn parse(src: &str, dst: &str) -> Result<(Copy, Option<String>)> {
-        let hint = "one side is in the container (`:PATH` or `TASK:PATH`), the other local (`PATH`, `-`)";
+        let hint =
+            "one side is in the container (`:PATH` or `TASK:PATH`), the other local (`PATH`, `-`)";
         let (dir, local, (task, mut path)) = match (remote(src), remote(dst)) {
             (Some(r), None) => (Dir::Download, dst.to_string(), r),
             (None, Some(r)) => (Dir::Upload, src.to_string(), r),
-            (Some(_), Some(_)) => return Err(bad("both sides of the copy are in a container", hint)),
+            (Some(_), Some(_)) => {
+                return Err(bad("both sides of the copy are in a container", hint));
+            }
             (None, None) => return Err(bad("neither side of the copy is in a container", hint)),
         };
         if path.is_empty() {
@@ -79,14 +82,30 @@ impl Copy {
         let mut local = local;
         if dir == Dir::Upload && path.ends_with('/') {
             if local == "-" {
-                return Err(bad("copying stdin needs a file name in the container", hint));
+                return Err(bad(
+                    "copying stdin needs a file name in the container",
+                    hint,
+                ));
             }
             path.push_str(base_name(&local));
         }
-        if dir == Dir::Download && local != "-" && (local.ends_with('/') || Path::new(&local).is_dir()) {
-            local = Path::new(&local).join(base_name(&path)).to_string_lossy().into_owned();
+        if dir == Dir::Download
+            && local != "-"
+            && (local.ends_with('/') || Path::new(&local).is_dir())
+        {
+            local = Path::new(&local)
+                .join(base_name(&path))
+                .to_string_lossy()
+                .into_owned();
         }
-        Ok((Copy { dir, local, remote: path }, task))
+        Ok((
+            Copy {
+                dir,
+                local,
+                remote: path,
+            },
+            task,
+        ))
     }
 }
 
@@ -101,8 +120,16 @@ fn shown(out: &[u8]) -> String {
         .map(|c| if c.is_control() && c != '\n' { ' ' } else { c })
         .collect();
     let t = text.trim();
-    let t = if t.len() > 300 { &t[t.len() - 300..] } else { t };
-    if t.is_empty() { "no output".into() } else { t.to_string() }
+    let t = if t.len() > 300 {
+        &t[t.len() - 300..]
+    } else {
+        t
+    };
+    if t.is_empty() {
+        "no output".into()
+    } else {
+        t.to_string()
+    }
 }
 
 /// What a copy session has said so far.
@@ -130,10 +157,18 @@ impl Reading {
     }
 
     /// Reads events until `done` holds or the session ends; `progress` sees body bytes.
-    async fn until(&mut self, ch: &mut Channel, done: fn(&Reading) -> bool, progress: &dyn Fn(usize)) -> Result<()> {
+    async fn until(
+        &mut self,
+        ch: &mut Channel,
+        done: fn(&Reading) -> bool,
+        progress: &dyn Fn(usize),
+    ) -> Result<()> {
         while !done(self) && !self.ended {
             match ch.events.recv().await {
-                Some(Event::Data { payload_type: PayloadType::Output, payload }) => {
+                Some(Event::Data {
+                    payload_type: PayloadType::Output,
+                    payload,
+                }) => {
                     let (out, marks) = self.scanner.push(&payload);
                     let mut out = &out[..];
                     for m in marks {
@@ -158,7 +193,10 @@ impl Reading {
                 }
                 Some(Event::Closed { .. }) | None => self.ended = true,
                 Some(Event::Failed { error }) => {
-                    return Err(failed(format!("the copy's session failed: {error}"), "try again"));
+                    return Err(failed(
+                        format!("the copy's session failed: {error}"),
+                        "try again",
+                    ));
                 }
                 Some(_) => {}
             }
@@ -185,7 +223,13 @@ fn bar(total: Option<u64>, progress: bool, label: &str) -> indicatif::ProgressBa
 }
 
 /// Runs the copy.
-pub async fn run(clients: &Clients, p: &Picked, copy: &Copy, progress: bool, printer: &Printer) -> Result<u8> {
+pub async fn run(
+    clients: &Clients,
+    p: &Picked,
+    copy: &Copy,
+    progress: bool,
+    printer: &Printer,
+) -> Result<u8> {
     let t0 = Instant::now();
     let bytes = match copy.dir {
         Dir::Upload => upload(clients, p, copy, progress).await?,
@@ -193,8 +237,14 @@ pub async fn run(clients: &Clients, p: &Picked, copy: &Copy, progress: bool, pri
     };
     let secs = t0.elapsed().as_secs_f64().max(1e-6);
     let (from, to) = match copy.dir {
-        Dir::Upload => (copy.local.clone(), format!("{}:{}", p.container, copy.remote)),
-        Dir::Download => (format!("{}:{}", p.container, copy.remote), copy.local.clone()),
+        Dir::Upload => (
+            copy.local.clone(),
+            format!("{}:{}", p.container, copy.remote),
+        ),
+        Dir::Download => (
+            format!("{}:{}", p.container, copy.remote),
+            copy.local.clone(),
+        ),
     };
     printer.info(&format!(
         "exec: copied {from} to {to}: {bytes} bytes in {secs:.2} s ({:.1} MB/s)",
@@ -210,7 +260,12 @@ async fn upload(clients: &Clients, p: &Picked, copy: &Copy, progress: bool) -> R
             .map_err(|e| bad(format!("cannot read stdin: {e}"), "pipe the file in"))?;
         d
     } else {
-        std::fs::read(&copy.local).map_err(|e| bad(format!("cannot read {}: {e}", copy.local), "give a readable file"))?
+        std::fs::read(&copy.local).map_err(|e| {
+            bad(
+                format!("cannot read {}: {e}", copy.local),
+                "give a readable file",
+            )
+        })?
     };
     let nonce = cortado_ssm_session::random_hex(8);
     let dest = sh_quote(&copy.remote);
@@ -220,7 +275,9 @@ async fn upload(clients: &Clients, p: &Picked, copy: &Copy, progress: bool) -> R
         print_mark("begin", &nonce, None),
         print_mark("exit", &nonce, Some("$s")),
     );
-    let start = clients.execute_command(&p.cluster, p.task_arn(), &p.container, &sh_c(&script)).await?;
+    let start = clients
+        .execute_command(&p.cluster, p.task_arn(), &p.container, &sh_c(&script))
+        .await?;
     let mut ch = channel::open(clients, start).await?;
     let mut r = Reading::new(&nonce);
     r.until(&mut ch, |r| r.ready, &|_| {}).await?;
@@ -251,15 +308,26 @@ async fn upload(clients: &Clients, p: &Picked, copy: &Copy, progress: bool) -> R
     match (r.status, size) {
         (Some(0), Some(n)) if n == sent => Ok(n),
         (Some(0), n) => Err(failed(
-            format!("{} holds {} bytes after the copy, not {sent}", copy.remote, n.map_or("?".into(), |n| n.to_string())),
+            format!(
+                "{} holds {} bytes after the copy, not {sent}",
+                copy.remote,
+                n.map_or("?".into(), |n| n.to_string())
+            ),
             "try again",
         )),
         (Some(c), _) => Err(failed(
-            format!("writing {} in the container failed (exit {c}): {}", copy.remote, shown(&r.before)),
+            format!(
+                "writing {} in the container failed (exit {c}): {}",
+                copy.remote,
+                shown(&r.before)
+            ),
             "check that the folder exists and is writable",
         )),
         (None, _) => Err(failed(
-            format!("the copy's session ended before it finished: {}", shown(&r.before)),
+            format!(
+                "the copy's session ended before it finished: {}",
+                shown(&r.before)
+            ),
             "try again",
         )),
     }
@@ -273,31 +341,55 @@ async fn download(clients: &Clients, p: &Picked, copy: &Copy, progress: bool) ->
         sh_quote(&copy.remote),
         print_mark("exit", &nonce, Some("$?")),
     );
-    let start = clients.execute_command(&p.cluster, p.task_arn(), &p.container, &sh_c(&script)).await?;
+    let start = clients
+        .execute_command(&p.cluster, p.task_arn(), &p.container, &sh_c(&script))
+        .await?;
     let mut ch = channel::open(clients, start).await?;
     let mut r = Reading::new(&nonce);
     let bar = bar(None, progress, "download");
     let b = bar.clone();
-    r.until(&mut ch, |r| r.status.is_some(), &move |n| b.inc((n * 3 / 4) as u64)).await?;
+    r.until(&mut ch, |r| r.status.is_some(), &move |n| {
+        b.inc((n * 3 / 4) as u64)
+    })
+    .await?;
     bar.finish_and_clear();
     match r.status {
         Some(0) => {}
         Some(c) => {
             return Err(failed(
-                format!("reading {} in the container failed (exit {c}): {}", copy.remote, shown(&r.body)),
+                format!(
+                    "reading {} in the container failed (exit {c}): {}",
+                    copy.remote,
+                    shown(&r.body)
+                ),
                 "check the path",
             ));
         }
-        None => return Err(failed("the copy's session ended before it finished".into(), "try again")),
+        None => {
+            return Err(failed(
+                "the copy's session ended before it finished".into(),
+                "try again",
+            ));
+        }
     }
     let data = base64_decode(&r.body).ok_or_else(|| {
-        failed(format!("the container's output for {} is not base64", copy.remote), "check that the container's `base64` is coreutils' or busybox's")
+        failed(
+            format!("the container's output for {} is not base64", copy.remote),
+            "check that the container's `base64` is coreutils' or busybox's",
+        )
     })?;
     if copy.local == "-" {
         let mut out = std::io::stdout();
-        out.write_all(&data).and_then(|_| out.flush()).map_err(|e| bad(format!("cannot write stdout: {e}"), ""))?;
+        out.write_all(&data)
+            .and_then(|_| out.flush())
+            .map_err(|e| bad(format!("cannot write stdout: {e}"), ""))?;
     } else {
-        std::fs::write(&copy.local, &data).map_err(|e| bad(format!("cannot write {}: {e}", copy.local), "check the local path"))?;
+        std::fs::write(&copy.local, &data).map_err(|e| {
+            bad(
+                format!("cannot write {}: {e}", copy.local),
+                "check the local path",
+            )
+        })?;
     }
     Ok(data.len())
 }
@@ -309,9 +401,15 @@ pub fn base64_lines(data: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(data.len() * 4 / 3 + data.len() / 57 + 4);
     for line in data.chunks(57) {
         for c in line.chunks(3) {
-            let v = (u32::from(c[0]) << 16) | (u32::from(*c.get(1).unwrap_or(&0)) << 8) | u32::from(*c.get(2).unwrap_or(&0));
+            let v = (u32::from(c[0]) << 16)
+                | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
+                | u32::from(*c.get(2).unwrap_or(&0));
             for k in 0..4 {
-                out.push(if k <= c.len() { B64[(v >> (18 - 6 * k) & 63) as usize] } else { b'=' });
+                out.push(if k <= c.len() {
+                    B64[(v >> (18 - 6 * k) & 63) as usize]
+                } else {
+                    b'='
+                });
             }
         }
         out.push(b'\n');
@@ -352,9 +450,15 @@ mod tests {
     #[test]
     fn sides_are_told_apart() {
         let (c, t) = Copy::parse("a.txt", ":/tmp/").unwrap();
-        assert_eq!((c.dir, c.remote.as_str(), t), (Dir::Upload, "/tmp/a.txt", None));
+        assert_eq!(
+            (c.dir, c.remote.as_str(), t),
+            (Dir::Upload, "/tmp/a.txt", None)
+        );
         let (c, t) = Copy::parse("0123:/var/log/x.log", "-").unwrap();
-        assert_eq!((c.dir, c.local.as_str(), t.as_deref()), (Dir::Download, "-", Some("0123")));
+        assert_eq!(
+            (c.dir, c.local.as_str(), t.as_deref()),
+            (Dir::Download, "-", Some("0123"))
+        );
         let (c, _) = Copy::parse("_:/x", "./y:z").unwrap();
         assert_eq!(c.local, "./y:z");
         assert!(Copy::parse(":/a", ":/b").is_err());

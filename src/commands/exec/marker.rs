@@ -128,7 +128,10 @@ pub fn sh_c(script: &str) -> String {
 
 /// `command` run by a wrapper that prints its exit status as a mark.
 pub fn wrap(command: &str, nonce: &str) -> String {
-    sh_c(&format!("{command}; {}", print_mark("exit", nonce, Some("$?"))))
+    sh_c(&format!(
+        "{command}; {}",
+        print_mark("exit", nonce, Some("$?"))
+    ))
 }
 
 #[cfg(test)]

@@ -34,14 +34,22 @@ pub async fn forward(
     host: Option<&str>,
     printer: &Printer,
 ) -> Result<u8> {
-    let listener = TcpListener::bind(("127.0.0.1", local_port)).await.map_err(|e| {
-        Error::input(
-            Diagnostic::error(format!("cannot listen on 127.0.0.1:{local_port}: {e}"))
-                .hint("pick another --local-port, or 0 for a free one"),
-        )
-    })?;
-    let bound = listener.local_addr().map(|a| a.port()).unwrap_or(local_port);
-    let mut params = vec![("portNumber", port.to_string()), ("localPortNumber", bound.to_string())];
+    let listener = TcpListener::bind(("127.0.0.1", local_port))
+        .await
+        .map_err(|e| {
+            Error::input(
+                Diagnostic::error(format!("cannot listen on 127.0.0.1:{local_port}: {e}"))
+                    .hint("pick another --local-port, or 0 for a free one"),
+            )
+        })?;
+    let bound = listener
+        .local_addr()
+        .map(|a| a.port())
+        .unwrap_or(local_port);
+    let mut params = vec![
+        ("portNumber", port.to_string()),
+        ("localPortNumber", bound.to_string()),
+    ];
     let document = match host {
         Some(h) => {
             params.push(("host", h.to_string()));
@@ -49,7 +57,9 @@ pub async fn forward(
         }
         None => "AWS-StartPortForwardingSession",
     };
-    let start = clients.start_session(&p.ssm_target(), document, &params).await?;
+    let start = clients
+        .start_session(&p.ssm_target(), document, &params)
+        .await?;
     let session_id = start.session_id.clone();
     let mut ch = channel::open(clients, start).await?;
     if ch.session_type != session_type::PORT {
@@ -58,7 +68,10 @@ pub async fn forward(
             ch.session_type
         )));
     }
-    let dest = host.map_or_else(|| format!("port {port} of task {}", p.task_id()), |h| format!("{h}:{port} through task {}", p.task_id()));
+    let dest = host.map_or_else(
+        || format!("port {port} of task {}", p.task_id()),
+        |h| format!("{h}:{port} through task {}", p.task_id()),
+    );
     printer.info(&format!(
         "exec: forwarding 127.0.0.1:{bound} to {dest} (session {session_id}); Ctrl-C ends it"
     ));
@@ -79,7 +92,9 @@ pub async fn forward(
         let _ = conn.set_nodelay(true);
         match relay(conn, &mut ch, &mut sigint, printer).await? {
             Relay::Next => {
-                ch.handle.send(PayloadType::Flag, Flag::DisconnectToPort.to_payload()).await;
+                ch.handle
+                    .send(PayloadType::Flag, Flag::DisconnectToPort.to_payload())
+                    .await;
             }
             Relay::Ended => return Ok(0),
             Relay::Interrupted => return stop(clients, &ch).await,
@@ -97,7 +112,9 @@ async fn interrupted(s: &mut Option<tokio::signal::unix::Signal>) {
 }
 
 async fn stop(clients: &Clients, ch: &Channel) -> Result<u8> {
-    ch.handle.send(PayloadType::Flag, Flag::TerminateSession.to_payload()).await;
+    ch.handle
+        .send(PayloadType::Flag, Flag::TerminateSession.to_payload())
+        .await;
     let _ = clients.terminate_session(&ch.session_id).await;
     Ok(0)
 }

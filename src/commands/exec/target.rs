@@ -72,7 +72,10 @@ fn pick_on_terminal(what: &str, labels: &[String]) -> Result<usize> {
         let _ = err.flush();
         let mut line = String::new();
         if std::io::stdin().lock().read_line(&mut line).unwrap_or(0) == 0 {
-            return Err(refuse(format!("no {what} picked"), "pass --id / --container"));
+            return Err(refuse(
+                format!("no {what} picked"),
+                "pass --id / --container",
+            ));
         }
         let t = line.trim();
         if let Ok(n) = t.parse::<usize>()
@@ -80,7 +83,11 @@ fn pick_on_terminal(what: &str, labels: &[String]) -> Result<usize> {
         {
             return Ok(n - 1);
         }
-        if let Some(i) = labels.iter().position(|l| l.starts_with(t)).filter(|_| !t.is_empty()) {
+        if let Some(i) = labels
+            .iter()
+            .position(|l| l.starts_with(t))
+            .filter(|_| !t.is_empty())
+        {
             return Ok(i);
         }
     }
@@ -95,11 +102,19 @@ pub async fn pick(
 ) -> Result<Picked> {
     let cluster = local.config.cluster.clone();
     let tasks = match &args.id {
-        Some(id) => clients.describe_tasks(&cluster, std::slice::from_ref(id)).await?,
+        Some(id) => {
+            clients
+                .describe_tasks(&cluster, std::slice::from_ref(id))
+                .await?
+        }
         None => {
             let service = local.service_name()?;
             let arns = clients
-                .list_tasks(&cluster, &TaskFilter::Service(service.to_string()), DesiredStatus::Running)
+                .list_tasks(
+                    &cluster,
+                    &TaskFilter::Service(service.to_string()),
+                    DesiredStatus::Running,
+                )
                 .await?;
             clients.describe_tasks(&cluster, &arns).await?
         }
@@ -127,7 +142,11 @@ pub async fn pick(
             running[pick_on_terminal("task", &labels)?].clone()
         }
         _ => {
-            let ids: Vec<&str> = running.iter().filter_map(|t| t.task_arn()).map(short).collect();
+            let ids: Vec<&str> = running
+                .iter()
+                .filter_map(|t| t.task_arn())
+                .map(short)
+                .collect();
             return Err(refuse(
                 format!("{} tasks are running: {}", ids.len(), ids.join(", ")),
                 "pick one with --id TASK (on a terminal cortado asks)",
@@ -187,11 +206,17 @@ pub fn refusal(task: &Task, container: &str) -> Option<Error> {
     let id = short(task.task_arn().unwrap_or_default());
     if !task.enable_execute_command() {
         return Some(refuse(
-            format!("task {id} was started without enableExecuteCommand, so ECS Exec cannot reach it"),
+            format!(
+                "task {id} was started without enableExecuteCommand, so ECS Exec cannot reach it"
+            ),
             "set \"enableExecuteCommand\": true in the service definition and deploy (`cortado deploy`, or `--force-new-deployment` when nothing else changed): only tasks started after that can be reached",
         ));
     }
-    let Some(c) = task.containers().iter().find(|c| c.name() == Some(container)) else {
+    let Some(c) = task
+        .containers()
+        .iter()
+        .find(|c| c.name() == Some(container))
+    else {
         return Some(refuse(
             format!("task {id} has no container {container:?}"),
             "pass an existing one with --container",
@@ -208,7 +233,9 @@ pub fn refusal(task: &Task, container: &str) -> Option<Error> {
             .map(|r| format!(" ({r})"))
             .unwrap_or_default();
         return Some(refuse(
-            format!("the ExecuteCommandAgent of container {container} in task {id} is {status}{reason}, not RUNNING"),
+            format!(
+                "the ExecuteCommandAgent of container {container} in task {id} is {status}{reason}, not RUNNING"
+            ),
             "wait a few seconds after the task starts and try again; if it stays so, check the task role's ssmmessages permissions, the platform version (Fargate 1.4.0 or later) and that the container image has no read-only root file system blocking the agent",
         ));
     }
@@ -223,7 +250,10 @@ pub async fn preflight(clients: &Clients, p: &Picked, printer: &Printer) -> Resu
     }
     if let Some(key) = clients.exec_kms_key(&p.cluster).await? {
         return Err(refuse(
-            format!("cluster {} encrypts ECS Exec sessions with KMS key {key}; cortado does not support KMS-encrypted sessions", p.cluster),
+            format!(
+                "cluster {} encrypts ECS Exec sessions with KMS key {key}; cortado does not support KMS-encrypted sessions",
+                p.cluster
+            ),
             "use `aws ecs execute-command` with the session-manager-plugin for this cluster, or remove executeCommandConfiguration.kmsKeyId from the cluster",
         ));
     }
@@ -231,8 +261,14 @@ pub async fn preflight(clients: &Clients, p: &Picked, printer: &Printer) -> Resu
     let (def, _) = clients.describe_task_definition(td).await?;
     let Some(role) = def.task_role_arn().filter(|r| !r.is_empty()) else {
         return Err(refuse(
-            format!("task definition {} has no taskRoleArn: ECS Exec's agent needs a task role", short(td)),
-            format!("add a taskRoleArn whose role allows {}", EXEC_ACTIONS.join(", ")),
+            format!(
+                "task definition {} has no taskRoleArn: ECS Exec's agent needs a task role",
+                short(td)
+            ),
+            format!(
+                "add a taskRoleArn whose role allows {}",
+                EXEC_ACTIONS.join(", ")
+            ),
         ));
     };
     match clients.check_exec_role(role).await {
@@ -240,10 +276,17 @@ pub async fn preflight(clients: &Clients, p: &Picked, printer: &Printer) -> Resu
         RoleCheck::Denied(denied) => {
             let names: Vec<String> = denied.iter().map(|(a, d)| format!("{a} ({d})")).collect();
             Err(refuse(
-                format!("task role {role} may not use ECS Exec: {}", names.join(", ")),
+                format!(
+                    "task role {role} may not use ECS Exec: {}",
+                    names.join(", ")
+                ),
                 format!(
                     "allow them on the task role, e.g. an inline policy {{\"Version\":\"2012-10-17\",\"Statement\":[{{\"Effect\":\"Allow\",\"Action\":[{}],\"Resource\":\"*\"}}]}}",
-                    EXEC_ACTIONS.iter().map(|a| format!("\"{a}\"")).collect::<Vec<_>>().join(",")
+                    EXEC_ACTIONS
+                        .iter()
+                        .map(|a| format!("\"{a}\""))
+                        .collect::<Vec<_>>()
+                        .join(",")
                 ),
             ))
         }
@@ -279,15 +322,23 @@ mod tests {
     }
 
     fn message(e: Option<Error>) -> String {
-        e.map(|e| e.diagnostics[0].message.clone()).unwrap_or_default()
+        e.map(|e| e.diagnostics[0].message.clone())
+            .unwrap_or_default()
     }
 
     #[test]
     fn refusals_name_the_cause() {
         assert!(refusal(&task(true, Some("RUNNING")), "web").is_none());
-        assert!(message(refusal(&task(false, None), "web")).contains("without enableExecuteCommand"));
-        assert!(message(refusal(&task(true, Some("RUNNING")), "db")).contains("no container \"db\""));
-        assert!(message(refusal(&task(true, Some("STOPPED")), "web")).contains("is STOPPED, not RUNNING"));
+        assert!(
+            message(refusal(&task(false, None), "web")).contains("without enableExecuteCommand")
+        );
+        assert!(
+            message(refusal(&task(true, Some("RUNNING")), "db")).contains("no container \"db\"")
+        );
+        assert!(
+            message(refusal(&task(true, Some("STOPPED")), "web"))
+                .contains("is STOPPED, not RUNNING")
+        );
         assert!(message(refusal(&task(true, None), "web")).contains("is absent"));
         let p = Picked {
             cluster: "c".into(),

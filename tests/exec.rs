@@ -407,7 +407,7 @@ async fn a_terminal_is_raw_and_its_resizes_reach_the_container() {
             &mut slave,
             std::ptr::null_mut(),
             std::ptr::null(),
-            &mut ws,
+            &ws,
         )
     };
     assert_eq!(rc, 0);

@@ -138,10 +138,10 @@ fn exec_target<'a>(
     task: &str,
     container: Option<&str>,
 ) -> Result<(&'a Task, String), ApiError> {
-    if !world
+    if world
         .clusters
         .get(cluster)
-        .is_some_and(|c| c.status == "ACTIVE")
+        .is_none_or(|c| c.status != "ACTIVE")
     {
         return Err(ApiError::client(
             "ClusterNotFoundException",

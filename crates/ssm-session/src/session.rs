@@ -304,7 +304,7 @@ impl Engine {
         if let Side::Client(o) = &self.side {
             let open = OpenDataChannelInput {
                 message_schema_version: "1.0".into(),
-                request_id: MessageIdText::new(),
+                request_id: crate::message::MessageId::random().to_string(),
                 token_value: o.token.clone(),
                 client_id: o.client_id.clone(),
                 client_version: o.client_version.clone(),
@@ -698,14 +698,5 @@ async fn recv_opt(a: &mut Option<mpsc::Receiver<Transport>>) -> Option<Transport
     match a {
         Some(rx) => rx.recv().await,
         None => std::future::pending().await,
-    }
-}
-
-/// A request id: a random UUID as text.
-struct MessageIdText;
-
-impl MessageIdText {
-    fn new() -> String {
-        crate::message::MessageId::random().to_string()
     }
 }

@@ -147,15 +147,16 @@ async fn relay(
             },
             e = ch.events.recv() => match e {
                 Some(Event::Data { payload_type: PayloadType::Output, payload }) => {
-                    if conn.write_all(&payload).await.is_err() {
+                    let written = conn.write_all(&payload).await;
+                    if written.is_err() {
                         return Ok(Relay::Next);
                     }
                 }
-                Some(Event::Data { payload_type: PayloadType::Flag, payload }) => {
-                    if Flag::from_payload(&payload) == Some(Flag::ConnectToPortError) {
-                        printer.info("exec: the agent could not connect to the destination port (is anything listening there?)");
-                        return Ok(Relay::Next);
-                    }
+                Some(Event::Data { payload_type: PayloadType::Flag, payload })
+                    if Flag::from_payload(&payload) == Some(Flag::ConnectToPortError) =>
+                {
+                    printer.info("exec: the agent could not connect to the destination port (is anything listening there?)");
+                    return Ok(Relay::Next);
                 }
                 Some(Event::Reconnecting { reason }) => printer.info(&format!("exec: {reason}; reconnecting")),
                 Some(Event::Closed { .. }) | None => return Ok(Relay::Ended),

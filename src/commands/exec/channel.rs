@@ -33,10 +33,18 @@ pub struct Channel {
     pub customer_message: String,
 }
 
+/// Text from the service or the agent, with control characters blanked (it is untrusted and
+/// goes to the user's terminal).
+pub fn plain(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
 fn failed(what: &str, why: impl std::fmt::Display) -> Error {
     Error::new(
         ErrorKind::Aws,
-        Diagnostic::error(format!("{what}: {why}"))
+        Diagnostic::error(format!("{what}: {}", plain(&why.to_string())))
             .hint("check that this machine reaches the session's stream URL (ssmmessages.REGION.amazonaws.com on 443); behind a proxy or a VPC endpoint, the endpoint for Session Manager must exist too"),
     )
 }

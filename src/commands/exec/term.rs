@@ -129,7 +129,7 @@ pub async fn run(
     ));
     let ch = channel::open(clients, start).await?;
     if !ch.customer_message.is_empty() {
-        printer.info(&ch.customer_message);
+        printer.info(&channel::plain(&ch.customer_message));
     }
     let tty = std::io::stdin().is_terminal();
     let _raw_mode = if tty {
@@ -172,16 +172,16 @@ async fn interact(
                 Some(Event::Data { payload_type: PayloadType::ExitCode, payload }) => {
                     status = status.or(cortado_ssm_session::payload::parse_exit_code(&payload));
                 }
-                Some(Event::Reconnecting { reason }) => printer.info(&format!("exec: {reason}; reconnecting")),
+                Some(Event::Reconnecting { reason }) => printer.info(&format!("exec: {}; reconnecting", channel::plain(&reason))),
                 Some(Event::Reconnected) => printer.info("exec: reconnected"),
                 Some(Event::Closed { reason }) => {
                     if !reason.is_empty() {
-                        printer.info(&format!("exec: the session closed: {reason}"));
+                        printer.info(&format!("exec: the session closed: {}", channel::plain(&reason)));
                     }
                     break;
                 }
                 Some(Event::Failed { error }) => {
-                    return Err(Error::new(ErrorKind::Aws, Diagnostic::error(format!("the session failed: {error}"))));
+                    return Err(Error::new(ErrorKind::Aws, Diagnostic::error(format!("the session failed: {}", channel::plain(&error)))));
                 }
                 None => break,
                 Some(_) => {}

@@ -273,8 +273,10 @@ def main():
                 cmd = expand(line, variables, env, cache)
                 t0 = time.time()
                 try:
+                    # No terminal for the lines: `exec` would otherwise take the runner's.
                     out = subprocess.run(["sh", "-c", cmd], cwd=folder, env=env,
-                                         capture_output=True, text=True, timeout=opts.timeout)
+                                         stdin=subprocess.DEVNULL, capture_output=True,
+                                         text=True, timeout=opts.timeout)
                     code, stdout, stderr = out.returncode, out.stdout, out.stderr
                 except subprocess.TimeoutExpired as e:
                     code, stdout, stderr = "timeout", e.stdout or "", (e.stderr or "") + "\n(timed out)"

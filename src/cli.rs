@@ -248,6 +248,11 @@ pub enum Command {
     /// placed like the service; wait for it to stop while streaming its CloudWatch Logs, and
     /// exit with its essential container's exit code.
     Run(RunArgs),
+    /// A shell or a command in a running task of the service (ECS Exec), a port forwarded to
+    /// it, or a file copied to or from it: cortado speaks Session Manager's protocol itself, no
+    /// session-manager-plugin needed. Without a subcommand, as ecspresso's `exec`: `--command`
+    /// (default `sh`), or `--port-forward --port P [--local-port L] [--host H]`.
+    Exec(crate::commands::exec::ExecArgs),
     /// Set the service's desired count and follow it to a steady state.
     Scale {
         /// The desired number of tasks.

@@ -66,6 +66,9 @@ fn run(cli: Cli, printer: &mut Printer) -> Result<u8, Error> {
     if let Command::Run(args) = &cli.command {
         return block_on(commands::run::run(&settings, printer, args));
     }
+    if let Command::Exec(args) = &cli.command {
+        return commands::exec::block_on(commands::exec::run(&settings, printer, args));
+    }
     dispatch(cli, &settings, printer).map(|c| c as u8)
 }
 
@@ -165,7 +168,9 @@ fn dispatch(cli: Cli, settings: &Settings, printer: &mut Printer) -> Result<Exit
         Command::Register => block_on(commands::register::run(&settings, printer)),
         Command::Deregister(args) => block_on(commands::deregister::run(&settings, printer, &args)),
         Command::Scale { tasks } => block_on(commands::scale::run(&settings, printer, tasks)),
-        Command::Run(_) => Err(Error::internal("`run` is dispatched apart")),
+        Command::Run(_) | Command::Exec(_) => {
+            Err(Error::internal("`run` and `exec` are dispatched apart"))
+        }
     }
 }
 

@@ -112,6 +112,12 @@ const INPUTS: &[Input] = &[
         "DescribeTasks",
         r#"{"cluster": "ops", "tasks": ["{task}"]}"#,
     ),
+    // The service was created without enableExecuteCommand: ECS refuses exec into its task.
+    fails(
+        "ExecuteCommand",
+        r#"{"cluster": "ops", "task": "{task}", "container": "web", "command": "sh", "interactive": true}"#,
+        "InvalidParameterException",
+    ),
     keep(
         "RunTask",
         concat!(
@@ -264,6 +270,22 @@ const INPUTS: &[Input] = &[
         r#"{"ServiceNamespace": "ecs", "ResourceIds": ["service/ops/web"]}"#,
     ),
     ok("GetRole", "RoleName=web-execution"),
+    ok(
+        "SimulatePrincipalPolicy",
+        "PolicySourceArn=arn:aws:iam::123456789012:role/web-execution&ActionNames.member.1=ssmmessages%3AOpenDataChannel",
+    ),
+    // Session Manager: no such target or session.
+    fails(
+        "StartSession",
+        r#"{"Target": "ecs:ops_0000_0000-1", "DocumentName": "AWS-StartPortForwardingSession", "Parameters": {"portNumber": ["80"]}}"#,
+        "TargetNotConnected",
+    ),
+    fails(
+        "ResumeSession",
+        r#"{"SessionId": "sandbox-none"}"#,
+        "DoesNotExistException",
+    ),
+    ok("TerminateSession", r#"{"SessionId": "sandbox-none"}"#),
     // Template lookups: CloudFormation, Secrets Manager, S3
     ok("DescribeStacks", "StackName=network"),
     ok("ListExports", ""),

@@ -15,6 +15,7 @@ pub mod ecr;
 pub mod ecs;
 pub mod elb;
 mod error;
+pub mod exec;
 pub mod express;
 pub mod iam;
 pub mod json;

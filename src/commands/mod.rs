@@ -7,6 +7,7 @@ pub mod cost;
 pub mod deploy;
 pub mod deregister;
 pub mod diff;
+pub mod exec;
 pub mod history;
 pub mod init;
 pub mod register;

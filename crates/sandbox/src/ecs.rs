@@ -146,6 +146,7 @@ impl World {
                 status: "ACTIVE".into(),
                 settings: json!([{"name": "containerInsights", "value": "disabled"}]),
                 tags: Vec::new(),
+                configuration: Value::Null,
             });
         arn
     }
@@ -179,13 +180,17 @@ impl World {
             let _ = s;
             services += 1;
         }
-        json!({
+        let mut v = json!({
             "clusterArn": c.arn, "clusterName": c.name, "status": c.status,
             "registeredContainerInstancesCount": 0, "runningTasksCount": running,
             "pendingTasksCount": pending, "activeServicesCount": services,
             "statistics": [], "tags": c.tags, "settings": c.settings,
             "capacityProviders": ["FARGATE", "FARGATE_SPOT"], "defaultCapacityProviderStrategy": []
-        })
+        });
+        if c.configuration.is_object() {
+            v["configuration"] = c.configuration.clone();
+        }
+        v
     }
 
     fn create_cluster(&mut self, body: &Value) -> Result<Value, ApiError> {
@@ -204,10 +209,14 @@ impl World {
         }
         let arn = self.ensure_cluster(&name);
         let tags = tags_of(body);
+        let configuration = body.get("configuration").cloned().unwrap_or(Value::Null);
         if let Some(c) = self.clusters.get_mut(&name) {
             c.status = "ACTIVE".into();
             if !tags.is_empty() {
                 c.tags = tags.clone();
+            }
+            if configuration.is_object() {
+                c.configuration = configuration;
             }
         }
         if !tags.is_empty() {
@@ -1545,6 +1554,30 @@ impl World {
         Ok(json!({"tasks": tasks, "failures": failures}))
     }
 
+    /// The ExecuteCommandAgent of a task's containers (`managedAgents`), when exec is on:
+    /// PENDING until the task runs, RUNNING while it does (or what the `exec.agent` fault
+    /// says), STOPPED once it stops.
+    pub fn exec_agent(&self, t: &Task) -> Option<Value> {
+        if !t.exec_enabled {
+            return None;
+        }
+        let status = match t.last_status.as_str() {
+            "RUNNING" => self
+                .faults
+                .exec
+                .agent
+                .clone()
+                .unwrap_or_else(|| "RUNNING".into()),
+            "PROVISIONING" | "PENDING" | "ACTIVATING" => "PENDING".into(),
+            _ => "STOPPED".into(),
+        };
+        let mut a = json!({"name": "ExecuteCommandAgent", "lastStatus": status});
+        if let Some(at) = t.started_at.filter(|_| status == "RUNNING") {
+            a["lastStartedAt"] = json!(ts(at));
+        }
+        Some(a)
+    }
+
     pub fn describe_task(&self, t: &Task, with_tags: bool) -> Value {
         let subnet = t
             .service
@@ -1592,6 +1625,9 @@ impl World {
                 if let Some(h) = &c.health {
                     v["healthStatus"] = json!(h);
                 }
+                if let Some(agent) = self.exec_agent(t) {
+                    v["managedAgents"] = json!([agent]);
+                }
                 v
             })
             .collect();
@@ -1621,7 +1657,7 @@ impl World {
             "containers": containers,
             "createdAt": ts(t.created_at),
             "desiredStatus": t.desired_status,
-            "enableExecuteCommand": false,
+            "enableExecuteCommand": t.exec_enabled,
             "group": t.group,
             "healthStatus": t.health,
             "lastStatus": t.last_status,
@@ -1790,6 +1826,10 @@ impl World {
                 }
                 t.overrides = overrides.clone();
                 t.capacity_provider = capacity_provider.clone();
+                t.exec_enabled = body
+                    .get("enableExecuteCommand")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false);
                 for o in overrides
                     .get("containerOverrides")
                     .and_then(Value::as_array)

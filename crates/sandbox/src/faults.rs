@@ -42,6 +42,7 @@
 //! `{"failNext": [{"operation": "UpdateService", "code": "ServerException", "status": 500,
 //! "count": 1}]}` fails the next matching call(s). `alarms` sets CloudWatch alarm states that
 //! deployments with `deploymentConfiguration.alarms` watch: `{"alarms": {"web-5xx": "ALARM"}}`.
+//! `exec` acts on ECS Exec and Session Manager sessions (see [`ExecFaults`]).
 
 use std::collections::BTreeMap;
 
@@ -188,6 +189,27 @@ pub struct Faults {
     /// Alarm name -> state (`OK`, `ALARM`, `INSUFFICIENT_DATA`).
     pub alarms: BTreeMap<String, String>,
     pub fail_next: Vec<FailRule>,
+    /// ECS Exec and Session Manager sessions.
+    pub exec: ExecFaults,
+}
+
+/// What goes wrong in ECS Exec / Session Manager sessions (`{"exec": {...}}`).
+///
+/// `agent` sets the `lastStatus` the ExecuteCommandAgent of running exec-enabled tasks reports
+/// (e.g. `"STOPPED"`); ExecuteCommand then refuses as ECS does. The rest acts on the data
+/// channel of every session: the agent's stream messages with the sequence numbers in `lose`
+/// are lost on their first send (the agent resends them); those in `reorder` are held back
+/// and delivered after the next message; `loseInput` loses the client's input messages with
+/// those numbers once; `dropAfter: N` closes each session's first connection after N agent
+/// stream messages (the client resumes with ResumeSession and reconnects).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ExecFaults {
+    pub agent: Option<String>,
+    pub lose: Vec<i64>,
+    pub reorder: Vec<i64>,
+    pub lose_input: Vec<i64>,
+    pub drop_after: Option<u64>,
 }
 
 /// A partial update of [`Faults`] (the body of `POST /_sandbox/faults`).
@@ -198,6 +220,7 @@ pub struct FaultsPatch {
     pub images: BTreeMap<String, String>,
     pub alarms: BTreeMap<String, String>,
     pub fail_next: Option<Vec<FailRule>>,
+    pub exec: Option<ExecFaults>,
     /// Clear everything before applying the rest.
     pub clear: bool,
 }
@@ -220,6 +243,9 @@ impl Faults {
         self.alarms.extend(patch.alarms);
         if let Some(rules) = patch.fail_next {
             self.fail_next = rules;
+        }
+        if let Some(exec) = patch.exec {
+            self.exec = exec;
         }
     }
 

@@ -1,10 +1,17 @@
-//! IAM emulation, as far as `cortado verify` needs it: roles and their trust policies.
+//! IAM emulation, as far as `cortado verify` and `cortado exec` need it: roles, their trust
+//! policies and their inline policies.
 //!
-//! Receives awsQuery operations (form-encoded `Action=...&Version=2010-05-08`): `GetRole` and
-//! `CreateRole`, plus seeding calls ([`Iam::ensure_ecs_tasks_role`]). Hands back the XML
-//! result, or an [`ApiError`] with IAM's error code (`NoSuchEntity`, `EntityAlreadyExists`,
-//! `MalformedPolicyDocument`). As the real API does, the trust policy comes back URL-encoded.
-//! Nothing else of IAM (policies, permissions, instance profiles) is modelled.
+//! Receives awsQuery operations (form-encoded `Action=...&Version=2010-05-08`): `GetRole`,
+//! `CreateRole`, `PutRolePolicy`, `SimulatePrincipalPolicy`, plus seeding calls
+//! ([`Iam::ensure_ecs_tasks_role`]). Hands back the XML result, or an [`ApiError`] with IAM's
+//! error code (`NoSuchEntity`, `EntityAlreadyExists`, `MalformedPolicyDocument`). As the real
+//! API does, the trust policy comes back URL-encoded. `SimulatePrincipalPolicy` evaluates the
+//! role's inline policies only (Allow/Deny statements, `Action` and `NotAction` with `*`
+//! wildcards, no conditions, resources taken as `*`): `allowed`, `explicitDeny` or
+//! `implicitDeny` per action. Managed policies, permission boundaries and instance profiles
+//! are not modelled. Roles the sandbox creates for a config (`--prepare`) get an inline policy
+//! allowing ECS Exec's `ssmmessages` actions ([`EXEC_ACTIONS`]); roles created through
+//! `CreateRole` start with none, as on AWS.
 
 use std::collections::BTreeMap;
 
@@ -27,7 +34,18 @@ pub struct Role {
     pub created: f64,
     /// The trust policy as JSON text (decoded).
     pub trust: String,
+    /// Inline policies: name -> JSON text.
+    #[serde(default)]
+    pub policies: BTreeMap<String, String>,
 }
+
+/// The actions a task role needs for ECS Exec ("Using ECS Exec", IAM permissions).
+pub const EXEC_ACTIONS: [&str; 4] = [
+    "ssmmessages:CreateControlChannel",
+    "ssmmessages:CreateDataChannel",
+    "ssmmessages:OpenControlChannel",
+    "ssmmessages:OpenDataChannel",
+];
 
 /// The roles of one sandbox (IAM is global: one set whatever the region).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -93,7 +111,55 @@ impl Iam {
             return false;
         }
         self.insert(name, "/", ecs_tasks_trust(), account, now);
+        let exec = json!({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": EXEC_ACTIONS, "Resource": "*"}]});
+        if let Some(r) = self.roles.get_mut(name) {
+            r.policies
+                .insert("cortado-sandbox-exec".into(), exec.to_string());
+        }
         true
+    }
+
+    /// How a role's inline policies decide `action`: `allowed`, `explicitDeny` or
+    /// `implicitDeny`; None when there is no such role.
+    pub fn decide(&self, arn_or_name: &str, action: &str) -> Option<&'static str> {
+        let role = self.roles.get(role_name(arn_or_name))?;
+        let mut allowed = false;
+        for text in role.policies.values() {
+            let Ok(doc) = serde_json::from_str::<serde_json::Value>(text) else {
+                continue;
+            };
+            let statements = match doc.get("Statement") {
+                Some(serde_json::Value::Array(a)) => a.clone(),
+                Some(s) => vec![s.clone()],
+                None => Vec::new(),
+            };
+            for st in statements {
+                let names = |k: &str| -> Option<Vec<String>> {
+                    match st.get(k)? {
+                        serde_json::Value::String(s) => Some(vec![s.clone()]),
+                        serde_json::Value::Array(a) => Some(
+                            a.iter()
+                                .filter_map(|v| v.as_str())
+                                .map(str::to_string)
+                                .collect(),
+                        ),
+                        _ => None,
+                    }
+                };
+                let hit = match (names("Action"), names("NotAction")) {
+                    (Some(a), _) => a.iter().any(|p| wildcard(p, action)),
+                    (None, Some(n)) => !n.iter().any(|p| wildcard(p, action)),
+                    _ => false,
+                };
+                match st.get("Effect").and_then(|e| e.as_str()) {
+                    Some("Deny") if hit => return Some("explicitDeny"),
+                    Some("Allow") if hit => allowed = true,
+                    _ => {}
+                }
+            }
+        }
+        Some(if allowed { "allowed" } else { "implicitDeny" })
     }
 
     fn insert(&mut self, name: &str, path: &str, trust: String, account: &str, now: f64) -> &Role {
@@ -104,6 +170,7 @@ impl Iam {
             arn: format!("arn:aws:iam::{account}:role{path}{name}"),
             created: now,
             trust,
+            policies: BTreeMap::new(),
         };
         self.roles.entry(name.to_string()).or_insert(role)
     }
@@ -164,6 +231,20 @@ impl Iam {
                     .clone();
                 Self::write_role(&mut w, name, &role);
             }
+            "PutRolePolicy" => {
+                let name = required(params, "RoleName")?;
+                let policy = required(params, "PolicyName")?;
+                let doc = required(params, "PolicyDocument")?;
+                if serde_json::from_str::<serde_json::Value>(doc).is_err() {
+                    return Err(ApiError::client(
+                        "MalformedPolicyDocument",
+                        "This policy contains invalid Json",
+                    ));
+                }
+                let role = self.roles.get_mut(name).ok_or_else(|| no_such_role(name))?;
+                role.policies.insert(policy.to_string(), doc.to_string());
+            }
+            "SimulatePrincipalPolicy" => self.simulate(params, &mut w)?,
             other => {
                 return Err(ApiError::client(
                     "UnknownOperationException",
@@ -178,6 +259,72 @@ impl Iam {
             request_id,
         ))
     }
+}
+
+impl Iam {
+    fn simulate(
+        &self,
+        params: &BTreeMap<String, String>,
+        w: &mut XmlWriter,
+    ) -> Result<(), ApiError> {
+        let source = required(params, "PolicySourceArn")?;
+        let actions: Vec<&String> = (1..)
+            .map_while(|i| params.get(&format!("ActionNames.member.{i}")))
+            .collect();
+        if actions.is_empty() {
+            return Err(ApiError::client(
+                "ValidationError",
+                "1 validation error detected: Value null at 'actionNames' failed to satisfy constraint: Member must not be null",
+            ));
+        }
+        if !source.contains(":role/") {
+            return Err(ApiError::client(
+                "InvalidInput",
+                format!("The sandbox simulates roles only, not {source}."),
+            ));
+        }
+        w.text("IsTruncated", "false").open("EvaluationResults");
+        for a in actions {
+            let decision = self
+                .decide(source, a)
+                .ok_or_else(|| no_such_role(role_name(source)))?;
+            w.open("member")
+                .text("EvalActionName", a)
+                .text("EvalResourceName", "*")
+                .text("EvalDecision", decision)
+                .open("MatchedStatements")
+                .close("MatchedStatements")
+                .open("MissingContextValues")
+                .close("MissingContextValues")
+                .close("member");
+        }
+        w.close("EvaluationResults");
+        Ok(())
+    }
+}
+
+/// IAM's action wildcards: `*` any run of characters, `?` one; case-insensitive.
+fn wildcard(pattern: &str, text: &str) -> bool {
+    let p: Vec<char> = pattern.to_ascii_lowercase().chars().collect();
+    let t: Vec<char> = text.to_ascii_lowercase().chars().collect();
+    let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ti;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ti = mark;
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|c| *c == '*')
 }
 
 /// IAM's `<ErrorResponse>` document.
@@ -201,6 +348,58 @@ mod tests {
         );
         assert_eq!(role_name("arn:aws:iam::123456789012:role/exec"), "exec");
         assert_eq!(role_name("exec"), "exec");
+    }
+
+    #[test]
+    fn simulation_reads_inline_policies() {
+        let mut iam = Iam::default();
+        iam.ensure_ecs_tasks_role("prepared", "1", 0.0);
+        let create = BTreeMap::from([
+            ("RoleName".to_string(), "bare".to_string()),
+            ("AssumeRolePolicyDocument".to_string(), ecs_tasks_trust()),
+        ]);
+        iam.handle("CreateRole", &create, "1", 0.0, "r").unwrap();
+        assert_eq!(iam.decide("prepared", EXEC_ACTIONS[1]), Some("allowed"));
+        assert_eq!(iam.decide("bare", EXEC_ACTIONS[1]), Some("implicitDeny"));
+        assert_eq!(iam.decide("nope", EXEC_ACTIONS[1]), None);
+        let put = |doc: &str| {
+            BTreeMap::from([
+                ("RoleName".to_string(), "bare".to_string()),
+                ("PolicyName".to_string(), "p".to_string()),
+                ("PolicyDocument".to_string(), doc.to_string()),
+            ])
+        };
+        let allow = r#"{"Statement":[{"Effect":"Allow","Action":"ssmmessages:*","Resource":"*"},
+            {"Effect":"Deny","Action":"ssmmessages:Open?ataChannel","Resource":"*"}]}"#;
+        iam.handle("PutRolePolicy", &put(allow), "1", 0.0, "r")
+            .unwrap();
+        assert_eq!(
+            iam.decide("bare", "ssmmessages:CreateDataChannel"),
+            Some("allowed")
+        );
+        assert_eq!(
+            iam.decide("bare", "ssmmessages:OpenDataChannel"),
+            Some("explicitDeny")
+        );
+        let mut sim = BTreeMap::from([(
+            "PolicySourceArn".to_string(),
+            "arn:aws:iam::1:role/bare".to_string(),
+        )]);
+        sim.insert("ActionNames.member.1".into(), EXEC_ACTIONS[3].into());
+        sim.insert("ActionNames.member.2".into(), "s3:GetObject".into());
+        let xml = iam
+            .handle("SimulatePrincipalPolicy", &sim, "1", 0.0, "r")
+            .unwrap();
+        assert!(
+            xml.contains("<EvalDecision>explicitDeny</EvalDecision>"),
+            "{xml}"
+        );
+        assert!(
+            xml.contains("<EvalDecision>implicitDeny</EvalDecision>"),
+            "{xml}"
+        );
+        assert!(wildcard("*", "x") && wildcard("ssm*:Open*", "ssmmessages:OpenDataChannel"));
+        assert!(!wildcard("ssm:*", "ssmmessages:OpenDataChannel"));
     }
 
     #[test]

@@ -7,6 +7,9 @@
 //! as `AWS_ENDPOINT_URL`. Time is virtual (`start + real_elapsed * speed`) and the simulation is
 //! lazy: each request first advances the world to "now" (see [`world`]).
 //!
+//! ECS Exec and Session Manager sessions get a data channel at `ws://HOST/v1/data-channel/ID`
+//! (see [`exec`]).
+//!
 //! Control endpoints (JSON): `GET /_sandbox/requests` (request log), `GET /_sandbox/state`,
 //! `GET|POST /_sandbox/faults` (see [`faults`] for the syntax), `POST /_sandbox/advance`
 //! (`{"seconds": 300}` jumps virtual time), `POST /_sandbox/reset` (back to the seeded state).
@@ -19,10 +22,12 @@ mod ecr;
 mod ecs;
 mod elbv2;
 mod error;
+mod exec;
 mod express;
 mod faults;
 mod iam;
 mod logs;
+mod minishell;
 mod query;
 mod s3;
 mod secretsmanager;
@@ -45,7 +50,7 @@ use tokio::task::JoinHandle;
 pub use error::Error;
 
 pub use elbv2::{DEREGISTRATION_DELAY, HealthCheck};
-pub use faults::{ApiFaults, FailRule, Faults, FaultsPatch, ImageFault};
+pub use faults::{ApiFaults, ExecFaults, FailRule, Faults, FaultsPatch, ImageFault};
 pub use server::RequestRecord;
 use server::{Inner, Shared};
 pub use throttle::{Category, ECS_CATEGORIES, Throttle};
@@ -1026,11 +1031,16 @@ pub async fn start(opts: Options) -> Result<Sandbox, Error> {
         api_rng: Rng::new(opts.rng_seed ^ 0x5EED_FA17),
         throttle: (opts.throttle == Throttle::Aws).then(throttle::Buckets::default),
         wall_origin: std::time::Instant::now(),
+        exec: exec::Sessions::new(format!("ws://{addr}")),
     };
     let shared = Arc::new(Shared {
         inner: Mutex::new(inner),
     });
     let router = axum::Router::new()
+        .route(
+            "/v1/data-channel/{id}",
+            axum::routing::get(exec::data_channel),
+        )
         .fallback(server::handle)
         .with_state(shared.clone());
     let (tx, rx) = oneshot::channel::<()>();

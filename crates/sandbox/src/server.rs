@@ -62,6 +62,8 @@ pub struct Inner {
     /// in wall time from `wall_origin`, whatever the speed (see [`super::throttle`]).
     pub throttle: Option<Buckets>,
     pub wall_origin: std::time::Instant,
+    /// ECS Exec / Session Manager sessions (not part of the saved state).
+    pub exec: super::exec::Sessions,
 }
 
 pub struct Shared {
@@ -84,7 +86,7 @@ impl Inner {
 }
 
 fn is_mutating(op: &str) -> bool {
-    const READS: [&str; 5] = ["Describe", "List", "Get", "BatchGet", "Head"];
+    const READS: [&str; 6] = ["Describe", "List", "Get", "BatchGet", "Head", "Simulate"];
     !READS.iter().any(|p| op.starts_with(p))
 }
 
@@ -553,6 +555,8 @@ fn dispatch(
         })
     };
     let result = parsed.and_then(|b| match service {
+        "ecs" if op == "ExecuteCommand" => super::exec::execute_command(inner, &b),
+        "ssm" if let Some(r) = super::exec::ssm(inner, op, &b) => r,
         "ecs" => inner.world.ecs(op, &b),
         "ecr" => {
             let now = inner.world.now;

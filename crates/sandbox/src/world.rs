@@ -150,6 +150,9 @@ pub struct Task {
     /// The capacity provider a RunTask with a capacity provider strategy placed it on.
     #[serde(default)]
     pub capacity_provider: Option<String>,
+    /// `enableExecuteCommand` (the service's, or RunTask's).
+    #[serde(default)]
+    pub exec_enabled: bool,
 }
 
 impl Task {
@@ -313,6 +316,9 @@ pub struct Cluster {
     pub status: String,
     pub settings: Value,
     pub tags: Vec<Value>,
+    /// CreateCluster's `configuration` (`executeCommandConfiguration`), as given.
+    #[serde(default)]
+    pub configuration: Value,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -695,6 +701,11 @@ impl World {
             tags,
             overrides: Value::Null,
             capacity_provider: None,
+            exec_enabled: service
+                .and_then(|k| self.services.get(k))
+                .and_then(|s| s.extra.get("enableExecuteCommand"))
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
         };
         let at = self.now + self.rng.range(PROVISION.0, PROVISION.1);
         if let Some(s) = service.and_then(|k| self.services.get_mut(k)) {

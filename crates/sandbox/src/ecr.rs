@@ -996,7 +996,7 @@ mod sdk_tests {
 
     use super::*;
     use crate::elbv2::Elbv2;
-    use crate::query::test_server;
+    use crate::test_server;
 
     #[tokio::test]
     async fn the_sdk_reads_images_through_the_emulator() {

@@ -2799,7 +2799,7 @@ mod sdk_tests {
 
     use super::*;
     use crate::ecr::Ecr;
-    use crate::query::test_server;
+    use crate::test_server;
 
     fn client(url: &str) -> Client {
         let conf = aws_sdk_elasticloadbalancingv2::config::Builder::new()

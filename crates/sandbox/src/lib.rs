@@ -32,9 +32,12 @@ mod query;
 mod s3;
 mod secretsmanager;
 mod server;
+mod shared;
 mod ssm;
 mod strategy;
 mod taskdef;
+#[cfg(test)]
+mod test_server;
 mod throttle;
 mod util;
 pub mod world;
@@ -51,8 +54,8 @@ pub use error::Error;
 
 pub use elbv2::{DEREGISTRATION_DELAY, HealthCheck};
 pub use faults::{ApiFaults, ExecFaults, FailRule, Faults, FaultsPatch, ImageFault};
-pub use server::RequestRecord;
-use server::{Inner, Shared};
+pub use shared::RequestRecord;
+use shared::{Inner, Shared};
 pub use throttle::{Category, ECS_CATEGORIES, Throttle};
 use util::{Clock, Rng, wall_now};
 use world::World;

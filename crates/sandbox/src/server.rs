@@ -7,7 +7,7 @@
 //! wire shape.
 
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -15,75 +15,15 @@ use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::api::ApiError;
 use super::faults::{Faults, FaultsPatch};
-use super::throttle::Buckets;
-use super::util::{Clock, Rng, wall_now};
-use super::world::World;
+use super::shared::{Inner, RequestRecord, Shared};
+use super::util::{Rng, wall_now};
 
 /// Entries the request log keeps; older ones are dropped in batches.
 const MAX_LOG: usize = 100_000;
-
-/// One line of the request log (`GET /_sandbox/requests`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RequestRecord {
-    pub seq: u64,
-    /// Virtual time (epoch seconds) when the request was answered.
-    pub virtual_time: f64,
-    /// Wall-clock epoch seconds.
-    pub wall_time: f64,
-    /// `ecs`, `ecr`, `elbv2`, `codedeploy`, `ssm`, `logs`, `application-autoscaling`, `iam`,
-    /// or `unknown`.
-    pub service: String,
-    pub operation: String,
-    pub mutating: bool,
-    /// HTTP status; 0 for a dropped connection.
-    pub status: u16,
-    /// AWS error code when the answer was an error.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub error: Option<String>,
-}
-
-/// Everything behind the lock.
-pub struct Inner {
-    pub world: World,
-    pub clock: Clock,
-    pub log: Vec<RequestRecord>,
-    /// Sequence number of the last logged request (the log keeps the newest entries).
-    pub seq: u64,
-    pub api_rng: Rng,
-    /// The world as it was after seeding, for `/_sandbox/reset`.
-    pub initial: World,
-    /// ECS's documented token buckets when throttling is on (`--throttle aws`); they refill
-    /// in wall time from `wall_origin`, whatever the speed (see [`super::throttle`]).
-    pub throttle: Option<Buckets>,
-    pub wall_origin: std::time::Instant,
-    /// ECS Exec / Session Manager sessions (not part of the saved state).
-    pub exec: super::exec::Sessions,
-}
-
-pub struct Shared {
-    pub inner: Mutex<Inner>,
-}
-
-impl Shared {
-    pub fn lock(&self) -> MutexGuard<'_, Inner> {
-        // A panic while holding the lock would be a bug; keep serving with the data as it is.
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
-
-impl Inner {
-    /// Advance the world to the clock's now.
-    pub fn sync(&mut self) {
-        let now = self.clock.now();
-        self.world.advance(now);
-    }
-}
 
 fn is_mutating(op: &str) -> bool {
     const READS: [&str; 6] = ["Describe", "List", "Get", "BatchGet", "Head", "Simulate"];

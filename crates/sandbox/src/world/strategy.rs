@@ -14,10 +14,11 @@
 
 use serde_json::{Value, json};
 
-use super::api::ApiError;
-use super::faults::ImageFault;
-use super::util::ts;
-use super::world::{BgState, HookRun, World, task_list};
+use super::model::{BgState, HookRun};
+use super::{World, task_list};
+use crate::api::ApiError;
+use crate::faults::ImageFault;
+use crate::util::ts;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Act {
@@ -306,7 +307,7 @@ impl World {
                         }
                         if old.is_empty() {
                             self.save_bg(&p.sd, bg);
-                            self.complete_pub(key);
+                            self.complete(key);
                             return;
                         }
                         done = false;

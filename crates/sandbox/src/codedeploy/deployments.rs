@@ -28,6 +28,9 @@ impl World {
         })
     }
 
+    /// CreateDeployment: the AppSpec's task definition, container and hooks, with the group's
+    /// target group pair, listeners and deployment config, become a blue/green (canary,
+    /// linear) ECS service deployment of the group's service.
     pub(super) fn create_cd_deployment(&mut self, body: &Value) -> Result<Value, ApiError> {
         let app = body.str_req("applicationName")?;
         let gname = body.str_req("deploymentGroupName")?;
@@ -49,52 +52,13 @@ impl World {
             )
         })?;
         let revision = body.get("revision").cloned().unwrap_or(Value::Null);
-        let content = revision
-            .pointer("/appSpecContent/content")
-            .and_then(Value::as_str)
-            .ok_or_else(|| {
-                cd_err(
-                    "RevisionRequiredException",
-                    "The revision must be an AppSpecContent with content.",
-                )
-            })?;
-        let appspec: Value = serde_saphyr::from_str(content).map_err(|e| {
-            cd_err(
-                "InvalidRevisionException",
-                format!("The AppSpec content is not valid YAML/JSON: {e}"),
-            )
-        })?;
-        let props = appspec
-            .pointer("/Resources/0/TargetService/Properties")
-            .cloned()
-            .ok_or_else(|| {
-                cd_err(
-                    "InvalidRevisionException",
-                    "The AppSpec needs Resources[0].TargetService.Properties.",
-                )
-            })?;
-        let td_id = props
-            .get("TaskDefinition")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        let td = self.resolve_taskdef(td_id).map_err(|_| {
-            cd_err(
-                "InvalidRevisionException",
-                format!("The AppSpec TaskDefinition {td_id} does not exist."),
-            )
-        })?;
+        let spec = self.read_appspec(&revision)?;
         let svc = group
             .pointer("/ecsServices/0")
             .cloned()
             .unwrap_or(Value::Null);
-        let key = service_key(
-            svc.get("clusterName")
-                .and_then(Value::as_str)
-                .unwrap_or_default(),
-            svc.get("serviceName")
-                .and_then(Value::as_str)
-                .unwrap_or_default(),
-        );
+        let name = |k: &str| svc.get(k).and_then(Value::as_str).unwrap_or_default();
+        let key = service_key(name("clusterName"), name("serviceName"));
         let busy = self.codedeploy.deployments.values().any(|d| {
             d.application == app
                 && d.group == gname
@@ -106,124 +70,9 @@ impl World {
                 format!("The Deployment Group '{gname}' already has an active Deployment."),
             ));
         }
-        let pair = group
-            .pointer("/loadBalancerInfo/targetGroupPairInfoList/0")
-            .cloned()
-            .unwrap_or(Value::Null);
-        let tg = |i: usize| {
-            pair.pointer(&format!("/targetGroups/{i}/name"))
-                .and_then(Value::as_str)
-                .and_then(|n| self.elbv2.find_target_group(n))
-        };
-        let (Some(tg_a), Some(tg_b)) = (tg(0), tg(1)) else {
-            return Err(cd_err(
-                "InvalidTargetGroupPairException",
-                "The deployment group's target groups no longer exist.",
-            ));
-        };
-        let prod = pair
-            .pointer("/prodTrafficRoute/listenerArns/0")
-            .cloned()
-            .unwrap_or(Value::Null);
-        let test = pair
-            .pointer("/testTrafficRoute/listenerArns/0")
-            .cloned()
-            .unwrap_or(Value::Null);
-        let container = props
-            .pointer("/LoadBalancerInfo/ContainerName")
-            .cloned()
-            .unwrap_or(Value::Null);
-        let port = props
-            .pointer("/LoadBalancerInfo/ContainerPort")
-            .cloned()
-            .unwrap_or(Value::Null);
-        let mut hooks = Vec::new();
-        for h in appspec
-            .get("Hooks")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            for (event, stage) in HOOKS {
-                if let Some(f) = h.get(event).and_then(Value::as_str) {
-                    let arn = if f.starts_with("arn:") {
-                        f.to_string()
-                    } else {
-                        format!(
-                            "arn:aws:lambda:{}:{}:function:{f}",
-                            self.region, self.account
-                        )
-                    };
-                    hooks.push(json!({"targetType": "AWS_LAMBDA", "hookTargetArn": arn, "lifecycleStages": [stage]}));
-                }
-            }
-        }
-        // deploymentReadyOption STOP_DEPLOYMENT: traffic waits for ContinueDeployment (the
-        // deployment is Ready meanwhile); past the wait time the deployment ends.
-        if group
-            .pointer("/blueGreenDeploymentConfiguration/deploymentReadyOption/actionOnTimeout")
-            .and_then(Value::as_str)
-            == Some("STOP_DEPLOYMENT")
-        {
-            let minutes = group
-                .pointer(
-                    "/blueGreenDeploymentConfiguration/deploymentReadyOption/waitTimeInMinutes",
-                )
-                .and_then(Value::as_f64)
-                .unwrap_or(0.0)
-                .max(1.0);
-            // The ECS API's minute counts are Integers (DescribeServiceDeployments answers
-            // them so; the SDKs refuse a floating-point number there).
-            hooks.push(
-                json!({"targetType": "PAUSE", "lifecycleStages": ["PRE_PRODUCTION_TRAFFIC_SHIFT"],
-                "timeoutConfiguration": {"timeoutInMinutes": minutes.ceil() as i64, "action": "ROLLBACK"}}),
-            );
-        }
-        let wait = group
-            .pointer("/blueGreenDeploymentConfiguration/terminateBlueInstancesOnDeploymentSuccess/terminationWaitTimeInMinutes")
-            .and_then(Value::as_f64)
-            .unwrap_or(0.0);
-        let mut cfg = json!({"strategy": strategy, "bakeTimeInMinutes": wait.round() as i64, "maximumPercent": 200, "minimumHealthyPercent": 100,
-            "deploymentCircuitBreaker": {"enable": false, "rollback": false}, "lifecycleHooks": hooks});
-        match strategy {
-            "CANARY" => {
-                cfg["canaryConfiguration"] =
-                    json!({"canaryPercent": pct, "canaryBakeTimeInMinutes": minutes.round() as i64})
-            }
-            "LINEAR" => {
-                cfg["linearConfiguration"] =
-                    json!({"stepPercent": pct, "stepBakeTimeInMinutes": minutes.round() as i64})
-            }
-            _ => {}
-        }
-        let lbs = json!([{"targetGroupArn": tg_a, "containerName": container, "containerPort": port,
-            "advancedConfiguration": {"alternateTargetGroupArn": tg_b, "productionListenerRule": prod, "testListenerRule": test}}]);
-        let Some(s) = self.services.get_mut(&key) else {
-            return Err(cd_err(
-                "InvalidECSServiceException",
-                "The deployment group's ECS service no longer exists.",
-            ));
-        };
-        if s.status != "ACTIVE" {
-            return Err(cd_err(
-                "InvalidECSServiceException",
-                "The deployment group's ECS service is not ACTIVE.",
-            ));
-        }
-        // The deployment sees the group's settings; the service keeps showing its own.
-        let saved = (s.load_balancers.clone(), s.deployment_configuration.clone());
-        s.load_balancers = lbs;
-        s.deployment_configuration = cfg;
-        s.task_def = td;
-        self.new_deployment(&key);
-        let sd_arn = self
-            .services
-            .get(&key)
-            .and_then(|s| s.current_sd.clone())
-            .unwrap_or_default();
-        if let Some(s) = self.services.get_mut(&key) {
-            (s.load_balancers, s.deployment_configuration) = saved;
-        }
+        let lbs = self.group_load_balancers(&group, &spec)?;
+        let cfg = deployment_config(&group, (strategy, pct, minutes), spec.hooks);
+        let sd_arn = self.deploy_with(&key, lbs, cfg, spec.task_definition)?;
         let green_id = self
             .sds
             .get(&sd_arn)
@@ -255,6 +104,144 @@ impl World {
         );
         self.reconcile(&key);
         Ok(json!({"deploymentId": id}))
+    }
+
+    /// What a revision's AppSpec asks for: the task definition (it must exist), the
+    /// container and port behind the load balancer, and its hooks as ECS Lambda hooks.
+    fn read_appspec(&self, revision: &Value) -> Result<AppSpec, ApiError> {
+        let content = revision
+            .pointer("/appSpecContent/content")
+            .and_then(Value::as_str)
+            .ok_or_else(|| {
+                cd_err(
+                    "RevisionRequiredException",
+                    "The revision must be an AppSpecContent with content.",
+                )
+            })?;
+        let appspec: Value = serde_saphyr::from_str(content).map_err(|e| {
+            cd_err(
+                "InvalidRevisionException",
+                format!("The AppSpec content is not valid YAML/JSON: {e}"),
+            )
+        })?;
+        let props = appspec
+            .pointer("/Resources/0/TargetService/Properties")
+            .cloned()
+            .ok_or_else(|| {
+                cd_err(
+                    "InvalidRevisionException",
+                    "The AppSpec needs Resources[0].TargetService.Properties.",
+                )
+            })?;
+        let td_id = props
+            .get("TaskDefinition")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let task_definition = self.resolve_taskdef(td_id).map_err(|_| {
+            cd_err(
+                "InvalidRevisionException",
+                format!("The AppSpec TaskDefinition {td_id} does not exist."),
+            )
+        })?;
+        let at = |p: &str| props.pointer(p).cloned().unwrap_or(Value::Null);
+        Ok(AppSpec {
+            task_definition,
+            container: at("/LoadBalancerInfo/ContainerName"),
+            port: at("/LoadBalancerInfo/ContainerPort"),
+            hooks: self.lambda_hooks(&appspec),
+        })
+    }
+
+    /// The AppSpec's `Hooks` as ECS lifecycle hooks (AWS_LAMBDA) at the matching stages.
+    fn lambda_hooks(&self, appspec: &Value) -> Vec<Value> {
+        let mut hooks = Vec::new();
+        for h in appspec
+            .get("Hooks")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            for (event, stage) in HOOKS {
+                if let Some(f) = h.get(event).and_then(Value::as_str) {
+                    let arn = if f.starts_with("arn:") {
+                        f.to_string()
+                    } else {
+                        format!(
+                            "arn:aws:lambda:{}:{}:function:{f}",
+                            self.region, self.account
+                        )
+                    };
+                    hooks.push(json!({"targetType": "AWS_LAMBDA", "hookTargetArn": arn, "lifecycleStages": [stage]}));
+                }
+            }
+        }
+        hooks
+    }
+
+    /// The service's `loadBalancers` for the deployment: the group's target group pair (both
+    /// must still exist) and listeners, with the AppSpec's container and port.
+    fn group_load_balancers(&self, group: &Value, spec: &AppSpec) -> Result<Value, ApiError> {
+        let pair = group
+            .pointer("/loadBalancerInfo/targetGroupPairInfoList/0")
+            .cloned()
+            .unwrap_or(Value::Null);
+        let tg = |i: usize| {
+            pair.pointer(&format!("/targetGroups/{i}/name"))
+                .and_then(Value::as_str)
+                .and_then(|n| self.elbv2.find_target_group(n))
+        };
+        let (Some(tg_a), Some(tg_b)) = (tg(0), tg(1)) else {
+            return Err(cd_err(
+                "InvalidTargetGroupPairException",
+                "The deployment group's target groups no longer exist.",
+            ));
+        };
+        let route = |p: &str| pair.pointer(p).cloned().unwrap_or(Value::Null);
+        let (prod, test) = (
+            route("/prodTrafficRoute/listenerArns/0"),
+            route("/testTrafficRoute/listenerArns/0"),
+        );
+        Ok(
+            json!([{"targetGroupArn": tg_a, "containerName": spec.container, "containerPort": spec.port,
+            "advancedConfiguration": {"alternateTargetGroupArn": tg_b, "productionListenerRule": prod, "testListenerRule": test}}]),
+        )
+    }
+
+    /// Starts the ECS service deployment with the group's settings (the service keeps
+    /// showing its own); returns its ARN.
+    fn deploy_with(
+        &mut self,
+        key: &str,
+        lbs: Value,
+        cfg: Value,
+        task_definition: String,
+    ) -> Result<String, ApiError> {
+        let Some(s) = self.services.get_mut(key) else {
+            return Err(cd_err(
+                "InvalidECSServiceException",
+                "The deployment group's ECS service no longer exists.",
+            ));
+        };
+        if s.status != "ACTIVE" {
+            return Err(cd_err(
+                "InvalidECSServiceException",
+                "The deployment group's ECS service is not ACTIVE.",
+            ));
+        }
+        let saved = (s.load_balancers.clone(), s.deployment_configuration.clone());
+        s.load_balancers = lbs;
+        s.deployment_configuration = cfg;
+        s.task_def = task_definition;
+        self.new_deployment(key);
+        let sd_arn = self
+            .services
+            .get(key)
+            .and_then(|s| s.current_sd.clone())
+            .unwrap_or_default();
+        if let Some(s) = self.services.get_mut(key) {
+            (s.load_balancers, s.deployment_configuration) = saved;
+        }
+        Ok(sd_arn)
     }
 
     /// A deployment whose ECS side is rolling back gets its rollback deployment, as
@@ -371,4 +358,56 @@ impl World {
         }
         Ok(v)
     }
+}
+
+/// What CreateDeployment takes from the revision's AppSpec.
+struct AppSpec {
+    task_definition: String,
+    container: Value,
+    port: Value,
+    hooks: Vec<Value>,
+}
+
+/// The deployment configuration of the ECS service deployment: the CodeDeploy config's
+/// strategy (percent and minutes for canary and linear), the termination wait as bake time,
+/// the hooks, and a PAUSE hook before production traffic when the group waits for
+/// ContinueDeployment (deploymentReadyOption STOP_DEPLOYMENT; past the wait time the
+/// deployment ends).
+fn deployment_config(
+    group: &Value,
+    (strategy, pct, minutes): (&str, f64, f64),
+    mut hooks: Vec<Value>,
+) -> Value {
+    let bg = |p: &str| group.pointer(&format!("/blueGreenDeploymentConfiguration/{p}"));
+    if bg("deploymentReadyOption/actionOnTimeout").and_then(Value::as_str)
+        == Some("STOP_DEPLOYMENT")
+    {
+        let minutes = bg("deploymentReadyOption/waitTimeInMinutes")
+            .and_then(Value::as_f64)
+            .unwrap_or(0.0)
+            .max(1.0);
+        // The ECS API's minute counts are Integers (DescribeServiceDeployments answers
+        // them so; the SDKs refuse a floating-point number there).
+        hooks.push(
+            json!({"targetType": "PAUSE", "lifecycleStages": ["PRE_PRODUCTION_TRAFFIC_SHIFT"],
+            "timeoutConfiguration": {"timeoutInMinutes": minutes.ceil() as i64, "action": "ROLLBACK"}}),
+        );
+    }
+    let wait = bg("terminateBlueInstancesOnDeploymentSuccess/terminationWaitTimeInMinutes")
+        .and_then(Value::as_f64)
+        .unwrap_or(0.0);
+    let mut cfg = json!({"strategy": strategy, "bakeTimeInMinutes": wait.round() as i64, "maximumPercent": 200, "minimumHealthyPercent": 100,
+        "deploymentCircuitBreaker": {"enable": false, "rollback": false}, "lifecycleHooks": hooks});
+    match strategy {
+        "CANARY" => {
+            cfg["canaryConfiguration"] =
+                json!({"canaryPercent": pct, "canaryBakeTimeInMinutes": minutes.round() as i64})
+        }
+        "LINEAR" => {
+            cfg["linearConfiguration"] =
+                json!({"stepPercent": pct, "stepBakeTimeInMinutes": minutes.round() as i64})
+        }
+        _ => {}
+    }
+    cfg
 }

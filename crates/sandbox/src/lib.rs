@@ -34,7 +34,6 @@ mod secretsmanager;
 mod server;
 mod shared;
 mod ssm;
-mod taskdef;
 #[cfg(test)]
 mod test_server;
 mod throttle;

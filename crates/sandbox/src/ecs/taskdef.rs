@@ -13,8 +13,8 @@
 
 use serde_json::Value;
 
-use super::api::ApiError;
-use super::util::client;
+use crate::api::ApiError;
+use crate::util::client;
 
 /// Task sizes in CPU units and MiB, as parsed from the request.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]

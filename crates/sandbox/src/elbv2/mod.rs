@@ -471,7 +471,3 @@ fn lb_tail(arn: &str) -> String {
 
 #[cfg(test)]
 mod tests;
-
-/// The real Rust SDK against [`Elbv2::handle`], over HTTP.
-#[cfg(test)]
-mod sdk_tests;

@@ -9,8 +9,8 @@ use aws_sdk_elasticloadbalancingv2::types::{
     TargetHealthReasonEnum, TargetHealthStateEnum,
 };
 
-use super::*;
 use crate::ecr::Ecr;
+use crate::elbv2::*;
 use crate::test_server;
 
 fn client(url: &str) -> Client {

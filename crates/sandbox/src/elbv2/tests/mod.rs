@@ -4,6 +4,9 @@
 use super::*;
 use crate::query::parse_form;
 
+/// The real Rust SDK against [`Elbv2::handle`], over HTTP.
+mod sdk;
+
 /// A load balancer with a listener forwarding 100/0 to blue/green and a `/api/*` rule.
 fn seeded() -> (Elbv2, String, String, String, String) {
     let mut elb = Elbv2::new("us-east-1", "123456789012");

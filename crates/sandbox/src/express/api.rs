@@ -182,7 +182,7 @@ impl World {
         let tgs: Vec<String> = (1..=2)
             .map(|i| {
                 let tg = format!("ecs-express-{name}-{i}");
-                crate::ensure_target_group(self, &tg).0
+                crate::prepare::ensure_target_group(self, &tg).0
             })
             .collect();
         let lb = self

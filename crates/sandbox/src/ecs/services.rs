@@ -57,80 +57,13 @@ impl World {
             )));
         }
         out.insert("strategy".into(), json!(strategy));
-        // earlySuccessCriteria (AWS API reference, DeploymentEarlySuccessCriteria): rolling
-        // deployments only; when enabled, healthyPercent (0-100, not below
-        // minimumHealthyPercent) and sourceServiceRevisionCleanup are required.
-        if let Some(esc) = cfg.get("earlySuccessCriteria").filter(|v| !v.is_null()) {
-            let enabled = esc.get("enable").and_then(Value::as_bool).ok_or_else(|| {
-                invalid("earlySuccessCriteria.enable is required and must be a boolean.")
-            })?;
-            if enabled {
-                if strategy != "ROLLING" {
-                    return Err(invalid(
-                        "earlySuccessCriteria can only be used with the ROLLING deployment strategy.",
-                    ));
-                }
-                let hp = esc.get("healthyPercent").and_then(Value::as_i64);
-                if !hp.is_some_and(|h| (0..=100).contains(&h) && h >= min) {
-                    return Err(invalid(
-                        "earlySuccessCriteria.healthyPercent is required when enable is true, and must be between 0 and 100 and not below minimumHealthyPercent.",
-                    ));
-                }
-                let cleanup = esc
-                    .get("sourceServiceRevisionCleanup")
-                    .and_then(Value::as_str);
-                if !cleanup.is_some_and(|c| c == "BLOCKING" || c == "DEFERRED") {
-                    return Err(invalid(
-                        "earlySuccessCriteria.sourceServiceRevisionCleanup is required when enable is true, and must be BLOCKING or DEFERRED.",
-                    ));
-                }
-            }
-        }
+        validate_early_success(cfg, &strategy, min)?;
         if let Some(b) = cfg.int_opt("bakeTimeInMinutes")?
             && !(0..=1440).contains(&b)
         {
             return Err(invalid("bakeTimeInMinutes must be between 0 and 1440."));
         }
-        // CanaryConfiguration / LinearConfiguration (aws-sdk-ecs 1.157): percentages are
-        // multiples of 0.1 from 0.1 (canary) or 3.0 (linear) to 100.0; bake times 0 to 1440.
-        for (path, what, lo) in [
-            (
-                "/canaryConfiguration/canaryPercent",
-                "canaryConfiguration.canaryPercent",
-                0.1,
-            ),
-            (
-                "/linearConfiguration/stepPercent",
-                "linearConfiguration.stepPercent",
-                3.0,
-            ),
-        ] {
-            if let Some(v) = cfg.pointer(path)
-                && !v.as_f64().is_some_and(|p| {
-                    (lo..=100.0).contains(&p) && ((p * 10.0).round() - p * 10.0).abs() < 1e-6
-                })
-            {
-                return Err(invalid(format!(
-                    "{what} must be a multiple of 0.1 from {lo:.1} to 100.0."
-                )));
-            }
-        }
-        for (path, what) in [
-            (
-                "/canaryConfiguration/canaryBakeTimeInMinutes",
-                "canaryConfiguration.canaryBakeTimeInMinutes",
-            ),
-            (
-                "/linearConfiguration/stepBakeTimeInMinutes",
-                "linearConfiguration.stepBakeTimeInMinutes",
-            ),
-        ] {
-            if let Some(v) = cfg.pointer(path)
-                && !v.as_i64().is_some_and(|m| (0..=1440).contains(&m))
-            {
-                return Err(invalid(format!("{what} must be between 0 and 1440.")));
-            }
-        }
+        validate_shift_steps(cfg)?;
         if let Some(hooks) = cfg.get("lifecycleHooks").filter(|v| !v.is_null()) {
             let hooks = hooks
                 .as_array()
@@ -235,7 +168,9 @@ impl World {
         Ok(())
     }
 
-    pub(super) fn create_service(&mut self, body: &Value) -> Result<Value, ApiError> {
+    /// CreateService's cluster, service name and key: a valid name, no ACTIVE or DRAINING
+    /// service of that name in the cluster.
+    fn new_service_key(&self, body: &Value) -> Result<(String, String, String), ApiError> {
         let cluster = self.cluster_name(body)?;
         let name = body.str_req("serviceName")?;
         if name.len() > 255
@@ -255,6 +190,11 @@ impl World {
         {
             return Err(invalid("Creation of service was not idempotent."));
         }
+        Ok((cluster, name, key))
+    }
+
+    pub(super) fn create_service(&mut self, body: &Value) -> Result<Value, ApiError> {
+        let (cluster, name, key) = self.new_service_key(body)?;
         let controller = body
             .get("deploymentController")
             .cloned()
@@ -279,38 +219,14 @@ impl World {
         if !(0..=MAX_DESIRED).contains(&desired) {
             return Err(invalid("desiredCount must be between 0 and 5000."));
         }
-        let providers: Vec<&str> = body
-            .get("capacityProviderStrategy")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(|i| i.get("capacityProvider").and_then(Value::as_str))
-            .collect();
-        if !providers.is_empty() && body.str_opt("launchType")?.is_some() {
-            return Err(invalid(
-                "Specifying both a launch type and capacity provider strategy is not supported. Remove one and try again.",
-            ));
-        }
-        let launch_type = body.str_opt("launchType")?.unwrap_or_else(|| {
-            if body.get("capacityProviderStrategy").is_some() {
-                String::new()
-            } else {
-                "EC2".into()
-            }
-        });
-        // A strategy of FARGATE providers places tasks on Fargate: the task definition must
-        // be Fargate-compatible as for launchType FARGATE.
-        let placed_on = match providers.first() {
-            Some(p) if p.starts_with("FARGATE") => "FARGATE",
-            _ => launch_type.as_str(),
-        };
+        let (launch_type, placed_on) = launch_type_of(body)?;
         let network = body
             .get("networkConfiguration")
             .cloned()
             .unwrap_or(Value::Null);
         let lbs = body.get("loadBalancers").cloned().unwrap_or(json!([]));
         if !td.is_empty() {
-            self.check_service_inputs(&td, placed_on, &network, &lbs)?;
+            self.check_service_inputs(&td, &placed_on, &network, &lbs)?;
         }
         let cfg = Self::validate_deployment_configuration(
             body.get("deploymentConfiguration").unwrap_or(&Value::Null),
@@ -319,23 +235,7 @@ impl World {
             .str_opt("platformVersion")?
             .or_else(|| (launch_type == "FARGATE").then(|| "LATEST".to_string()));
         let mut extra = Map::new();
-        for k in [
-            "capacityProviderStrategy",
-            "placementConstraints",
-            "placementStrategy",
-            "serviceRegistries",
-            "propagateTags",
-            "enableECSManagedTags",
-            "enableExecuteCommand",
-            "role",
-            "serviceConnectConfiguration",
-            "volumeConfigurations",
-            "availabilityZoneRebalancing",
-        ] {
-            if let Some(v) = body.get(k) {
-                extra.insert(k.into(), v.clone());
-            }
-        }
+        echo_members(&mut extra, body, CREATE_ECHOED);
         let arn = self.arn(&format!("service/{cluster}/{name}"));
         let svc = Service {
             key: key.clone(),
@@ -375,10 +275,17 @@ impl World {
         if ctype != "EXTERNAL" {
             self.new_deployment(&key);
         }
-        // Production and test traffic start on the primary target group.
+        self.traffic_on_primary(&key);
+        self.reconcile(&key);
+        self.check_alarms();
+        Ok(json!({"service": self.describe_service(&key, false)}))
+    }
+
+    /// Production and test traffic start on the primary target group.
+    fn traffic_on_primary(&mut self, key: &str) {
         let bindings = self
             .services
-            .get(&key)
+            .get(key)
             .and_then(|s| s.deployments.first())
             .map(|d| d.bindings.clone())
             .unwrap_or_default();
@@ -391,9 +298,6 @@ impl World {
                 let _ = self.elbv2.set_forward_weights(rule, &weights);
             }
         }
-        self.reconcile(&key);
-        self.check_alarms();
-        Ok(json!({"service": self.describe_service(&key, false)}))
     }
 
     pub(super) fn update_service(&mut self, body: &Value) -> Result<Value, ApiError> {
@@ -428,27 +332,21 @@ impl World {
             Some(d) => d,
             None => cur.desired,
         };
-        let mut network = cur.network.clone();
-        if let Some(n) = body.get("networkConfiguration") {
-            if *n != network {
-                new_deploy = true;
-            }
-            network = n.clone();
-        }
-        let mut lbs = cur.load_balancers.clone();
-        if let Some(l) = body.get("loadBalancers") {
-            if *l != lbs {
-                new_deploy = true;
-            }
-            lbs = l.clone();
-        }
-        let mut platform_version = cur.platform_version.clone();
-        if let Some(p) = body.str_opt("platformVersion")? {
-            if Some(&p) != platform_version.as_ref() {
-                new_deploy = true;
-            }
-            platform_version = Some(p);
-        }
+        let network = replaced(
+            &cur.network,
+            body.get("networkConfiguration").cloned(),
+            &mut new_deploy,
+        );
+        let lbs = replaced(
+            &cur.load_balancers,
+            body.get("loadBalancers").cloned(),
+            &mut new_deploy,
+        );
+        let platform_version = replaced(
+            &cur.platform_version,
+            body.str_opt("platformVersion")?.map(Some),
+            &mut new_deploy,
+        );
         let mut cfg = cur.deployment_configuration.clone();
         if let Some(c) = body.get("deploymentConfiguration") {
             let mut merged = cfg.as_object().cloned().unwrap_or_default();
@@ -463,38 +361,20 @@ impl World {
         {
             self.check_service_inputs(&td, &cur.launch_type, &network, &lbs)?;
         }
-        for k in [
+        // Members whose change starts a new deployment.
+        new_deploy |= [
             "capacityProviderStrategy",
             "serviceRegistries",
             "volumeConfigurations",
             "serviceConnectConfiguration",
-        ] {
-            if let Some(v) = body.get(k)
-                && cur.extra.get(k) != Some(v)
-            {
-                new_deploy = true;
-            }
-        }
+        ]
+        .iter()
+        .any(|k| body.get(*k).is_some_and(|v| cur.extra.get(*k) != Some(v)));
         let grace = body.int_opt("healthCheckGracePeriodSeconds")?;
         let Some(s) = self.services.get_mut(&key) else {
             return Err(not_found_service());
         };
-        for k in [
-            "capacityProviderStrategy",
-            "placementConstraints",
-            "placementStrategy",
-            "serviceRegistries",
-            "propagateTags",
-            "enableECSManagedTags",
-            "enableExecuteCommand",
-            "serviceConnectConfiguration",
-            "volumeConfigurations",
-            "availabilityZoneRebalancing",
-        ] {
-            if let Some(v) = body.get(k) {
-                s.extra.insert(k.into(), v.clone());
-            }
-        }
+        echo_members(&mut s.extra, body, UPDATE_ECHOED);
         if let Some(g) = grace {
             s.grace = g;
         }
@@ -745,4 +625,161 @@ fn validate_lifecycle_hook(i: usize, h: &Value) -> Result<(), ApiError> {
         )));
     }
     Ok(())
+}
+
+/// earlySuccessCriteria (AWS API reference, DeploymentEarlySuccessCriteria): rolling
+/// deployments only; when enabled, healthyPercent (0-100, not below minimumHealthyPercent)
+/// and sourceServiceRevisionCleanup are required.
+fn validate_early_success(cfg: &Value, strategy: &str, min: i64) -> Result<(), ApiError> {
+    if let Some(esc) = cfg.get("earlySuccessCriteria").filter(|v| !v.is_null()) {
+        let enabled = esc.get("enable").and_then(Value::as_bool).ok_or_else(|| {
+            invalid("earlySuccessCriteria.enable is required and must be a boolean.")
+        })?;
+        if enabled {
+            if strategy != "ROLLING" {
+                return Err(invalid(
+                    "earlySuccessCriteria can only be used with the ROLLING deployment strategy.",
+                ));
+            }
+            let hp = esc.get("healthyPercent").and_then(Value::as_i64);
+            if !hp.is_some_and(|h| (0..=100).contains(&h) && h >= min) {
+                return Err(invalid(
+                    "earlySuccessCriteria.healthyPercent is required when enable is true, and must be between 0 and 100 and not below minimumHealthyPercent.",
+                ));
+            }
+            let cleanup = esc
+                .get("sourceServiceRevisionCleanup")
+                .and_then(Value::as_str);
+            if !cleanup.is_some_and(|c| c == "BLOCKING" || c == "DEFERRED") {
+                return Err(invalid(
+                    "earlySuccessCriteria.sourceServiceRevisionCleanup is required when enable is true, and must be BLOCKING or DEFERRED.",
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// CanaryConfiguration / LinearConfiguration (aws-sdk-ecs 1.157): percentages are multiples
+/// of 0.1 from 0.1 (canary) or 3.0 (linear) to 100.0; bake times 0 to 1440.
+fn validate_shift_steps(cfg: &Value) -> Result<(), ApiError> {
+    for (path, what, lo) in [
+        (
+            "/canaryConfiguration/canaryPercent",
+            "canaryConfiguration.canaryPercent",
+            0.1,
+        ),
+        (
+            "/linearConfiguration/stepPercent",
+            "linearConfiguration.stepPercent",
+            3.0,
+        ),
+    ] {
+        if let Some(v) = cfg.pointer(path)
+            && !v.as_f64().is_some_and(|p| {
+                (lo..=100.0).contains(&p) && ((p * 10.0).round() - p * 10.0).abs() < 1e-6
+            })
+        {
+            return Err(invalid(format!(
+                "{what} must be a multiple of 0.1 from {lo:.1} to 100.0."
+            )));
+        }
+    }
+    for (path, what) in [
+        (
+            "/canaryConfiguration/canaryBakeTimeInMinutes",
+            "canaryConfiguration.canaryBakeTimeInMinutes",
+        ),
+        (
+            "/linearConfiguration/stepBakeTimeInMinutes",
+            "linearConfiguration.stepBakeTimeInMinutes",
+        ),
+    ] {
+        if let Some(v) = cfg.pointer(path)
+            && !v.as_i64().is_some_and(|m| (0..=1440).contains(&m))
+        {
+            return Err(invalid(format!("{what} must be between 0 and 1440.")));
+        }
+    }
+    Ok(())
+}
+
+/// The members CreateService keeps and DescribeServices echoes as given.
+const CREATE_ECHOED: &[&str] = &[
+    "capacityProviderStrategy",
+    "placementConstraints",
+    "placementStrategy",
+    "serviceRegistries",
+    "propagateTags",
+    "enableECSManagedTags",
+    "enableExecuteCommand",
+    "role",
+    "serviceConnectConfiguration",
+    "volumeConfigurations",
+    "availabilityZoneRebalancing",
+];
+
+/// The members UpdateService may change among those (not `role`).
+const UPDATE_ECHOED: &[&str] = &[
+    "capacityProviderStrategy",
+    "placementConstraints",
+    "placementStrategy",
+    "serviceRegistries",
+    "propagateTags",
+    "enableECSManagedTags",
+    "enableExecuteCommand",
+    "serviceConnectConfiguration",
+    "volumeConfigurations",
+    "availabilityZoneRebalancing",
+];
+
+fn echo_members(extra: &mut Map<String, Value>, body: &Value, keys: &[&str]) {
+    for k in keys {
+        if let Some(v) = body.get(*k) {
+            extra.insert((*k).into(), v.clone());
+        }
+    }
+}
+
+/// CreateService's launch type (EC2 by default, none with a capacity provider strategy), and
+/// where its tasks are placed: a strategy of FARGATE providers places tasks on Fargate, so
+/// the task definition must be Fargate-compatible as for launchType FARGATE.
+fn launch_type_of(body: &Value) -> Result<(String, String), ApiError> {
+    let providers: Vec<&str> = body
+        .get("capacityProviderStrategy")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|i| i.get("capacityProvider").and_then(Value::as_str))
+        .collect();
+    if !providers.is_empty() && body.str_opt("launchType")?.is_some() {
+        return Err(invalid(
+            "Specifying both a launch type and capacity provider strategy is not supported. Remove one and try again.",
+        ));
+    }
+    let launch_type = body.str_opt("launchType")?.unwrap_or_else(|| {
+        if body.get("capacityProviderStrategy").is_some() {
+            String::new()
+        } else {
+            "EC2".into()
+        }
+    });
+    let placed_on = match providers.first() {
+        Some(p) if p.starts_with("FARGATE") => "FARGATE".to_string(),
+        _ => launch_type.clone(),
+    };
+    Ok((launch_type, placed_on))
+}
+
+/// `new` when the request gives it (a change from `cur` sets `changed`), else `cur`.
+fn replaced<T: PartialEq + Clone>(cur: &T, new: Option<T>, changed: &mut bool) -> T {
+    match new {
+        Some(n) => {
+            if n != *cur {
+                *changed = true;
+            }
+            n
+        }
+        None => cur.clone(),
+    }
 }

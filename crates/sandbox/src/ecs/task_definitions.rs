@@ -40,64 +40,7 @@ impl World {
             taskdef::fargate(body, &network_mode, sizes)?;
         }
         taskdef::container_memory(body, sizes.memory)?;
-        // "0.25 vCPU" -> "256", "1 GB" -> "1024", as ECS stores them.
-        let cpu = sizes.cpu.map(|c| c.to_string());
-        let memory = sizes.memory.map(|m| m.to_string());
-        let mut names = BTreeSet::new();
-        let mut out_containers = Vec::new();
-        let mut any_essential = false;
-        for c in containers {
-            let Value::Object(mut c) = c else {
-                return Err(client("Each container definition must be an object."));
-            };
-            let cv = Value::Object(c.clone());
-            let name = cv.str_opt("name")?.unwrap_or_default();
-            if name.is_empty() {
-                return Err(client("Container.name should not be null or empty."));
-            }
-            if cv.str_opt("image")?.is_none_or(|i| i.is_empty()) {
-                return Err(client("Container.image should not be null or empty."));
-            }
-            if !names.insert(name.clone()) {
-                return Err(client(format!("Duplicate container name found: {name}.")));
-            }
-            c.entry("cpu").or_insert(json!(0));
-            let essential = c
-                .entry("essential")
-                .or_insert(json!(true))
-                .as_bool()
-                .unwrap_or(true);
-            any_essential |= essential;
-            if let Some(Value::Array(pms)) = c.get_mut("portMappings") {
-                for pm in pms.iter_mut() {
-                    if let Some(pm) = pm.as_object_mut() {
-                        let port = pm.get("containerPort").cloned();
-                        if network_mode == "awsvpc"
-                            && let Some(p) = port
-                        {
-                            pm.entry("hostPort").or_insert(p);
-                        }
-                        pm.entry("protocol").or_insert(json!("tcp"));
-                    }
-                }
-            } else {
-                c.insert("portMappings".into(), json!([]));
-            }
-            for k in [
-                "environment",
-                "mountPoints",
-                "volumesFrom",
-                "systemControls",
-            ] {
-                c.entry(k).or_insert(json!([]));
-            }
-            out_containers.push(Value::Object(c));
-        }
-        if !any_essential {
-            return Err(client(
-                "Task definition must have at least one essential container.",
-            ));
-        }
+        let containers = container_definitions(containers, &network_mode)?;
         let revs = self.taskdefs.entry(family.clone()).or_default();
         let revision = revs.len() + 1;
         let arn = format!(
@@ -106,7 +49,7 @@ impl World {
         );
         let mut td = Map::new();
         td.insert("taskDefinitionArn".into(), json!(arn));
-        td.insert("containerDefinitions".into(), Value::Array(out_containers));
+        td.insert("containerDefinitions".into(), Value::Array(containers));
         td.insert("family".into(), json!(family));
         for k in ["taskRoleArn", "executionRoleArn"] {
             if let Some(v) = body.get(k) {
@@ -115,48 +58,7 @@ impl World {
         }
         td.insert("networkMode".into(), json!(network_mode));
         td.insert("revision".into(), json!(revision));
-        td.insert(
-            "volumes".into(),
-            body.get("volumes").cloned().unwrap_or(json!([])),
-        );
-        td.insert("status".into(), json!("ACTIVE"));
-        td.insert(
-            "placementConstraints".into(),
-            body.get("placementConstraints")
-                .cloned()
-                .unwrap_or(json!([])),
-        );
-        let mut compat = vec!["EC2"];
-        if network_mode == "awsvpc" && taskdef::fargate(body, &network_mode, sizes).is_ok() {
-            compat.push("FARGATE");
-        }
-        td.insert("compatibilities".into(), json!(compat));
-        for k in [
-            "runtimePlatform",
-            "pidMode",
-            "ipcMode",
-            "proxyConfiguration",
-            "inferenceAccelerators",
-            "ephemeralStorage",
-            "enableFaultInjection",
-        ] {
-            if let Some(v) = body.get(k) {
-                td.insert(k.into(), v.clone());
-            }
-        }
-        let required = requires_attributes(&td);
-        if !required.is_empty() {
-            td.insert("requiresAttributes".into(), json!(required));
-        }
-        if !requires.is_empty() {
-            td.insert("requiresCompatibilities".into(), json!(requires));
-        }
-        if let Some(c) = cpu {
-            td.insert("cpu".into(), json!(c));
-        }
-        if let Some(m) = memory {
-            td.insert("memory".into(), json!(m));
-        }
+        described_task_level(&mut td, body, &network_mode, sizes, &requires);
         td.insert("registeredAt".into(), ts(self.now));
         td.insert(
             "registeredBy".into(),
@@ -368,4 +270,124 @@ fn requires_attributes(td: &Map<String, Value>) -> Vec<Value> {
         }
     }
     names.into_iter().map(|n| json!({"name": n})).collect()
+}
+
+/// The container definitions as ECS stores them: names and images checked, names unique,
+/// at least one essential container, and the defaults ECS fills in (cpu 0, essential,
+/// port mappings' protocol and, in awsvpc mode, host port, empty lists).
+fn container_definitions(
+    containers: Vec<Value>,
+    network_mode: &str,
+) -> Result<Vec<Value>, ApiError> {
+    let mut names = BTreeSet::new();
+    let mut out_containers = Vec::new();
+    let mut any_essential = false;
+    for c in containers {
+        let Value::Object(mut c) = c else {
+            return Err(client("Each container definition must be an object."));
+        };
+        let cv = Value::Object(c.clone());
+        let name = cv.str_opt("name")?.unwrap_or_default();
+        if name.is_empty() {
+            return Err(client("Container.name should not be null or empty."));
+        }
+        if cv.str_opt("image")?.is_none_or(|i| i.is_empty()) {
+            return Err(client("Container.image should not be null or empty."));
+        }
+        if !names.insert(name.clone()) {
+            return Err(client(format!("Duplicate container name found: {name}.")));
+        }
+        c.entry("cpu").or_insert(json!(0));
+        let essential = c
+            .entry("essential")
+            .or_insert(json!(true))
+            .as_bool()
+            .unwrap_or(true);
+        any_essential |= essential;
+        if let Some(Value::Array(pms)) = c.get_mut("portMappings") {
+            for pm in pms.iter_mut() {
+                if let Some(pm) = pm.as_object_mut() {
+                    let port = pm.get("containerPort").cloned();
+                    if network_mode == "awsvpc"
+                        && let Some(p) = port
+                    {
+                        pm.entry("hostPort").or_insert(p);
+                    }
+                    pm.entry("protocol").or_insert(json!("tcp"));
+                }
+            }
+        } else {
+            c.insert("portMappings".into(), json!([]));
+        }
+        for k in [
+            "environment",
+            "mountPoints",
+            "volumesFrom",
+            "systemControls",
+        ] {
+            c.entry(k).or_insert(json!([]));
+        }
+        out_containers.push(Value::Object(c));
+    }
+    if !any_essential {
+        return Err(client(
+            "Task definition must have at least one essential container.",
+        ));
+    }
+    Ok(out_containers)
+}
+
+/// The task-level members of a described task definition after `revision`: volumes,
+/// status, placement constraints, compatibilities, the members echoed as given,
+/// requiresAttributes, requiresCompatibilities and the sizes ("0.25 vCPU" -> "256",
+/// "1 GB" -> "1024", as ECS stores them).
+fn described_task_level(
+    td: &mut Map<String, Value>,
+    body: &Value,
+    network_mode: &str,
+    sizes: taskdef::Sizes,
+    requires: &[String],
+) {
+    td.insert(
+        "volumes".into(),
+        body.get("volumes").cloned().unwrap_or(json!([])),
+    );
+    td.insert("status".into(), json!("ACTIVE"));
+    td.insert(
+        "placementConstraints".into(),
+        body.get("placementConstraints")
+            .cloned()
+            .unwrap_or(json!([])),
+    );
+    let mut compat = vec!["EC2"];
+    if network_mode == "awsvpc" && taskdef::fargate(body, network_mode, sizes).is_ok() {
+        compat.push("FARGATE");
+    }
+    td.insert("compatibilities".into(), json!(compat));
+    for k in [
+        "runtimePlatform",
+        "pidMode",
+        "ipcMode",
+        "proxyConfiguration",
+        "inferenceAccelerators",
+        "ephemeralStorage",
+        "enableFaultInjection",
+    ] {
+        if let Some(v) = body.get(k) {
+            td.insert(k.into(), v.clone());
+        }
+    }
+    let required = requires_attributes(td);
+    if !required.is_empty() {
+        td.insert("requiresAttributes".into(), json!(required));
+    }
+    if !requires.is_empty() {
+        td.insert("requiresCompatibilities".into(), json!(requires));
+    }
+    if let Some(c) = sizes.cpu {
+        td.insert("cpu".into(), json!(c.to_string()));
+    }
+    if let Some(m) = sizes.memory {
+        td.insert("memory".into(), json!(m.to_string()));
+    }
 }

@@ -81,14 +81,6 @@ impl World {
             superseded.push(d.sd.clone());
         }
         let cfg = s.deployment_configuration.clone();
-        let cb_enabled = cfg
-            .pointer("/deploymentCircuitBreaker/enable")
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
-        let alarms_enabled = cfg
-            .pointer("/alarms/enable")
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
         let threshold = cb_threshold(cfg.get("deploymentCircuitBreaker"), s.desired);
         s.deployments.insert(
             0,
@@ -117,6 +109,22 @@ impl World {
         s.next_launch_at = now;
         s.consecutive_failures = 0;
         let (service_arn, cluster) = (s.arn.clone(), s.cluster.clone());
+        self.stop_superseded(superseded);
+        let sd = ServiceDeployment {
+            service_arn,
+            cluster_arn: self.arn(&format!("cluster/{cluster}")),
+            target_revision: revision,
+            source_revisions: sources,
+            deployment_id: id.clone(),
+            ..new_service_deployment(&sd_arn, key, now, cfg, threshold)
+        };
+        self.sds.insert(sd_arn, sd);
+        id
+    }
+
+    /// The service deployments a new one supersedes stop, as ECS stops them.
+    fn stop_superseded(&mut self, superseded: Vec<String>) {
+        let now = self.now;
         for arn in superseded {
             if let Some(sd) = self.sds.get_mut(&arn)
                 && [
@@ -135,44 +143,6 @@ impl World {
                 sd.lifecycle_stage = None;
             }
         }
-        let alarm_names = cfg
-            .pointer("/alarms/alarmNames")
-            .cloned()
-            .unwrap_or(json!([]));
-        let _ = alarm_names;
-        let sd = ServiceDeployment {
-            arn: sd_arn.clone(),
-            service_key: key.to_string(),
-            service_arn,
-            cluster_arn: self.arn(&format!("cluster/{cluster}")),
-            created_at: now,
-            started_at: Some(now),
-            finished_at: None,
-            stopped_at: None,
-            updated_at: now,
-            target_revision: revision,
-            source_revisions: sources,
-            status: "IN_PROGRESS".into(),
-            status_reason: None,
-            lifecycle_stage: Some("RECONCILE_SERVICE".into()),
-            hooks: Vec::new(),
-            config: cfg,
-            rollback: None,
-            cb_status: if cb_enabled { "MONITORING" } else { "DISABLED" }.into(),
-            cb_threshold: threshold,
-            cb_failures: 0,
-            alarms_status: if alarms_enabled {
-                "MONITORING"
-            } else {
-                "DISABLED"
-            }
-            .into(),
-            triggered_alarms: Vec::new(),
-            deployment_id: id.clone(),
-            bg: None,
-        };
-        self.sds.insert(sd_arn, sd);
-        id
     }
 
     /// The strategy and target groups of a new deployment: blue/green-like strategies put the
@@ -419,7 +389,33 @@ impl World {
         if stop_type != "ROLLBACK" && stop_type != "ABORT" {
             return Err(invalid("stopType must be ROLLBACK or ABORT."));
         }
-        let sd = self.sds.get(&arn).cloned().ok_or_else(|| {
+        let sd = self.stoppable_sd(&arn)?;
+        let key = sd.service_key.clone();
+        let bg = self
+            .services
+            .get(&key)
+            .and_then(|s| s.deployments.first())
+            .is_some_and(|d| {
+                d.strategy != "ROLLING" && !d.strategy.is_empty() && s_has_blue(self, &key)
+            });
+        if stop_type == "ROLLBACK" && bg {
+            self.rollback_bg(
+                &key,
+                "rollback requested",
+                "Service deployment rolled back because of a StopServiceDeployment request.",
+            );
+        } else if stop_type == "ROLLBACK" {
+            self.roll_back_by_request(&key, &arn, &sd)?;
+        } else {
+            self.abort_by_request(&key, &arn);
+        }
+        Ok(json!({"serviceDeploymentArn": arn}))
+    }
+
+    /// The service deployment StopServiceDeployment names: it exists, is in progress (or
+    /// pending) and is its service's current one.
+    fn stoppable_sd(&self, arn: &str) -> Result<ServiceDeployment, ApiError> {
+        let sd = self.sds.get(arn).cloned().ok_or_else(|| {
             ApiError::client(
                 "ServiceDeploymentNotFoundException",
                 "The service deployment does not exist.",
@@ -446,92 +442,90 @@ impl World {
                 "The service deployment is no longer the current one.",
             ));
         }
+        Ok(sd)
+    }
+
+    /// StopServiceDeployment ROLLBACK of a rolling deployment: back to the last COMPLETED
+    /// deployment, else onto the service's stable revision.
+    fn roll_back_by_request(
+        &mut self,
+        key: &str,
+        arn: &str,
+        sd: &ServiceDeployment,
+    ) -> Result<(), ApiError> {
         let now = self.now;
-        let bg = self
+        let stable = self
             .services
-            .get(&key)
-            .and_then(|s| s.deployments.first())
-            .is_some_and(|d| {
-                d.strategy != "ROLLING" && !d.strategy.is_empty() && s_has_blue(self, &key)
-            });
-        if stop_type == "ROLLBACK" && bg {
-            self.rollback_bg(
-                &key,
-                "rollback requested",
-                "Service deployment rolled back because of a StopServiceDeployment request.",
-            );
-        } else if stop_type == "ROLLBACK" {
-            let stable = self
-                .services
-                .get(&key)
-                .and_then(|s| s.stable_revision.clone());
-            let prev = self.completed_deployment(&key);
-            let stable = stable.filter(|r| *r != sd.target_revision);
-            if prev.is_none() && stable.is_none() {
-                return Err(ApiError::client(
-                    "ConflictException",
-                    "There is no successful service revision to roll back to.",
-                ));
-            }
-            if let Some(d) = self
-                .services
-                .get_mut(&key)
-                .and_then(|s| s.deployments.first_mut())
-            {
-                d.rollout_state = "FAILED".into();
-                d.rollout_reason = Some(
-                    "Service deployment rolled back by a StopServiceDeployment request.".into(),
-                );
-                d.updated_at = now;
-            }
-            if let Some(x) = self.sds.get_mut(&arn) {
-                x.status = "ROLLBACK_REQUESTED".into();
-            }
-            let reason =
-                "Service deployment rolled back because of a StopServiceDeployment request.";
-            match (prev, stable) {
-                // As the circuit breaker does: the source revision's deployment (same id) goes
-                // from COMPLETED back to IN_PROGRESS.
-                (Some(prev), _) => self.roll_back_to_deployment(&key, &prev, reason),
-                // The source revision's deployment has already left `deployments[]` (ECS keeps
-                // finished ones only briefly): a new deployment of the source revision, the
-                // sandbox's shape before it rolled back as ECS does. Not confirmed in AWS docs.
-                (None, Some(rev)) => self.start_rollback(&key, &rev, reason),
-                (None, None) => {}
-            }
-        } else {
-            let name = self
-                .services
-                .get(&key)
-                .map(|s| s.name.clone())
-                .unwrap_or_default();
-            if let Some(d) = self
-                .services
-                .get_mut(&key)
-                .and_then(|s| s.deployments.first_mut())
-            {
-                d.rollout_state = "FAILED".into();
-                d.rollout_reason =
-                    Some("Service deployment stopped by a StopServiceDeployment request.".into());
-                d.launching = false;
-                d.updated_at = now;
-                let id = d.id.clone();
-                self.new_event(
-                    &key,
-                    format!("(service {name}) (deployment {id}) deployment stopped."),
-                );
-            }
-            if let Some(x) = self.sds.get_mut(&arn) {
-                x.status = "STOPPED".into();
-                x.status_reason =
-                    Some("Service deployment stopped by a StopServiceDeployment request.".into());
-                x.stopped_at = Some(now);
-                x.updated_at = now;
-                x.lifecycle_stage = None;
-            }
-            self.reconcile(&key);
+            .get(key)
+            .and_then(|s| s.stable_revision.clone());
+        let prev = self.completed_deployment(key);
+        let stable = stable.filter(|r| *r != sd.target_revision);
+        if prev.is_none() && stable.is_none() {
+            return Err(ApiError::client(
+                "ConflictException",
+                "There is no successful service revision to roll back to.",
+            ));
         }
-        Ok(json!({"serviceDeploymentArn": arn}))
+        if let Some(d) = self
+            .services
+            .get_mut(key)
+            .and_then(|s| s.deployments.first_mut())
+        {
+            d.rollout_state = "FAILED".into();
+            d.rollout_reason =
+                Some("Service deployment rolled back by a StopServiceDeployment request.".into());
+            d.updated_at = now;
+        }
+        if let Some(x) = self.sds.get_mut(arn) {
+            x.status = "ROLLBACK_REQUESTED".into();
+        }
+        let reason = "Service deployment rolled back because of a StopServiceDeployment request.";
+        match (prev, stable) {
+            // As the circuit breaker does: the source revision's deployment (same id) goes
+            // from COMPLETED back to IN_PROGRESS.
+            (Some(prev), _) => self.roll_back_to_deployment(key, &prev, reason),
+            // The source revision's deployment has already left `deployments[]` (ECS keeps
+            // finished ones only briefly): a new deployment of the source revision, the
+            // sandbox's shape before it rolled back as ECS does. Not confirmed in AWS docs.
+            (None, Some(rev)) => self.start_rollback(key, &rev, reason),
+            (None, None) => {}
+        }
+        Ok(())
+    }
+
+    /// StopServiceDeployment ABORT: the deployment stops where it is (no more launches).
+    fn abort_by_request(&mut self, key: &str, arn: &str) {
+        let now = self.now;
+        let name = self
+            .services
+            .get(key)
+            .map(|s| s.name.clone())
+            .unwrap_or_default();
+        if let Some(d) = self
+            .services
+            .get_mut(key)
+            .and_then(|s| s.deployments.first_mut())
+        {
+            d.rollout_state = "FAILED".into();
+            d.rollout_reason =
+                Some("Service deployment stopped by a StopServiceDeployment request.".into());
+            d.launching = false;
+            d.updated_at = now;
+            let id = d.id.clone();
+            self.new_event(
+                key,
+                format!("(service {name}) (deployment {id}) deployment stopped."),
+            );
+        }
+        if let Some(x) = self.sds.get_mut(arn) {
+            x.status = "STOPPED".into();
+            x.status_reason =
+                Some("Service deployment stopped by a StopServiceDeployment request.".into());
+            x.stopped_at = Some(now);
+            x.updated_at = now;
+            x.lifecycle_stage = None;
+        }
+        self.reconcile(key);
     }
 
     pub(super) fn continue_service_deployment(&mut self, body: &Value) -> Result<Value, ApiError> {
@@ -584,4 +578,49 @@ impl World {
 
 fn s_has_blue(w: &World, key: &str) -> bool {
     w.services.get(key).is_some_and(|s| s.deployments.len() > 1)
+}
+
+/// A new service deployment IN_PROGRESS with `cfg` (its circuit breaker and alarms
+/// MONITORING when enabled); ARNs, revisions and the deployment are left for the caller.
+fn new_service_deployment(
+    sd_arn: &str,
+    key: &str,
+    now: f64,
+    cfg: Value,
+    threshold: i64,
+) -> ServiceDeployment {
+    let enabled = |p: &str| cfg.pointer(p).and_then(Value::as_bool).unwrap_or(false);
+    let cb_enabled = enabled("/deploymentCircuitBreaker/enable");
+    let alarms_enabled = enabled("/alarms/enable");
+    ServiceDeployment {
+        arn: sd_arn.to_string(),
+        service_key: key.to_string(),
+        service_arn: String::new(),
+        cluster_arn: String::new(),
+        created_at: now,
+        started_at: Some(now),
+        finished_at: None,
+        stopped_at: None,
+        updated_at: now,
+        target_revision: String::new(),
+        source_revisions: Vec::new(),
+        status: "IN_PROGRESS".into(),
+        status_reason: None,
+        lifecycle_stage: Some("RECONCILE_SERVICE".into()),
+        hooks: Vec::new(),
+        config: cfg,
+        rollback: None,
+        cb_status: if cb_enabled { "MONITORING" } else { "DISABLED" }.into(),
+        cb_threshold: threshold,
+        cb_failures: 0,
+        alarms_status: if alarms_enabled {
+            "MONITORING"
+        } else {
+            "DISABLED"
+        }
+        .into(),
+        triggered_alarms: Vec::new(),
+        deployment_id: String::new(),
+        bg: None,
+    }
 }

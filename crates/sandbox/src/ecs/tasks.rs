@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use super::{not_found_service, paginate, short, simple_hash, tags_of, with_next};
 use crate::api::ApiError;
 use crate::util::{Get, invalid, ts};
-use crate::world::{Task, World};
+use crate::world::{Container, Task, World};
 
 /// How long (virtual seconds after RUNNING) a one-off task's command runs when no fault of
 /// its image says otherwise; then it exits 0.
@@ -115,57 +115,15 @@ impl World {
     }
 
     pub fn describe_task(&self, t: &Task, with_tags: bool) -> Value {
-        let subnet = t
-            .service
-            .as_ref()
-            .and_then(|k| self.services.get(k))
-            .and_then(|s| {
-                s.network
-                    .pointer("/awsvpcConfiguration/subnets/0")
-                    .and_then(Value::as_str)
-                    .map(str::to_string)
-            })
-            .unwrap_or_else(|| "subnet-0sandbox".into());
         let attach_id = format!(
             "{}-{}",
             &t.id[..8.min(t.id.len())],
             "0000-4000-8000-sandbox00000"
         );
-        let attach_status = match t.last_status.as_str() {
-            "PROVISIONING" => "PRECREATED",
-            "DEPROVISIONING" => "DETACHING",
-            "STOPPED" => "DELETED",
-            _ => "ATTACHED",
-        };
         let containers: Vec<Value> = t
             .containers
             .iter()
-            .map(|c| {
-                let mut v = json!({
-                    "containerArn": self.arn(&format!("container/{}/{}/{}", t.cluster, t.id, c.name)),
-                    "taskArn": t.arn, "name": c.name, "image": c.image, "lastStatus": c.last_status,
-                    "networkBindings": [],
-                    "networkInterfaces": [{"attachmentId": attach_id, "privateIpv4Address": t.ip}],
-                    "cpu": "0",
-                });
-                if !c.runtime_id.is_empty() {
-                    v["runtimeId"] = json!(c.runtime_id);
-                    v["imageDigest"] = json!(format!("sha256:{}", simple_hash(&c.image)));
-                }
-                if let Some(code) = c.exit_code {
-                    v["exitCode"] = json!(code);
-                }
-                if let Some(r) = &c.reason {
-                    v["reason"] = json!(r);
-                }
-                if let Some(h) = &c.health {
-                    v["healthStatus"] = json!(h);
-                }
-                if let Some(agent) = self.exec_agent(t) {
-                    v["managedAgents"] = json!([agent]);
-                }
-                v
-            })
+            .map(|c| self.describe_container(t, c, &attach_id))
             .collect();
         let version = match t.last_status.as_str() {
             "PROVISIONING" => 1,
@@ -176,16 +134,7 @@ impl World {
             _ => 7,
         };
         let mut v = json!({
-            "attachments": [{
-                "id": attach_id, "type": "ElasticNetworkInterface", "status": attach_status,
-                "details": [
-                    {"name": "subnetId", "value": subnet},
-                    {"name": "networkInterfaceId", "value": t.eni},
-                    {"name": "macAddress", "value": "0e:00:00:00:00:01"},
-                    {"name": "privateDnsName", "value": format!("ip-{}.ec2.internal", t.ip.replace('.', "-"))},
-                    {"name": "privateIPv4Address", "value": t.ip},
-                ]
-            }],
+            "attachments": [self.task_attachment(t, &attach_id)],
             "attributes": [{"name": "ecs.cpu-architecture", "value": cpu_architecture(self.find_taskdef(&t.task_def_arn))}],
             "availabilityZone": t.az,
             "clusterArn": self.arn(&format!("cluster/{}", t.cluster)),
@@ -203,52 +152,67 @@ impl World {
             "version": version,
             "ephemeralStorage": {"sizeInGiB": 20},
         });
-        if !t.launch_type.is_empty() {
-            v["launchType"] = json!(t.launch_type);
+        optional_task_members(&mut v, t, with_tags);
+        v
+    }
+
+    /// A container of a task as DescribeTasks shows it.
+    fn describe_container(&self, t: &Task, c: &Container, attach_id: &str) -> Value {
+        let mut v = json!({
+            "containerArn": self.arn(&format!("container/{}/{}/{}", t.cluster, t.id, c.name)),
+            "taskArn": t.arn, "name": c.name, "image": c.image, "lastStatus": c.last_status,
+            "networkBindings": [],
+            "networkInterfaces": [{"attachmentId": attach_id, "privateIpv4Address": t.ip}],
+            "cpu": "0",
+        });
+        if !c.runtime_id.is_empty() {
+            v["runtimeId"] = json!(c.runtime_id);
+            v["imageDigest"] = json!(format!("sha256:{}", simple_hash(&c.image)));
         }
-        if t.launch_type == "FARGATE" {
-            v["platformVersion"] = json!("1.4.0");
-            v["platformFamily"] = json!("Linux");
+        if let Some(code) = c.exit_code {
+            v["exitCode"] = json!(code);
         }
-        if let Some(c) = &t.cpu {
-            v["cpu"] = json!(c);
+        if let Some(r) = &c.reason {
+            v["reason"] = json!(r);
         }
-        if let Some(m) = &t.memory {
-            v["memory"] = json!(m);
+        if let Some(h) = &c.health {
+            v["healthStatus"] = json!(h);
         }
-        let opt = [
-            ("pullStartedAt", t.pull_started_at),
-            ("pullStoppedAt", t.pull_stopped_at),
-            ("startedAt", t.started_at),
-            ("connectivityAt", t.pull_started_at),
-            ("stoppingAt", t.stopping_at),
-            ("stoppedAt", t.stopped_at),
-            (
-                "executionStoppedAt",
-                t.execution_stopped_at.or(t.stopped_at),
-            ),
-        ];
-        for (k, val) in opt {
-            if let Some(x) = val {
-                v[k] = ts(x);
-            }
-        }
-        if let Some(b) = &t.started_by {
-            v["startedBy"] = json!(b);
-        }
-        if let Some(cp) = &t.capacity_provider {
-            v["capacityProviderName"] = json!(cp);
-        }
-        if let Some(c) = &t.stop_code {
-            v["stopCode"] = json!(c);
-        }
-        if let Some(r) = &t.stopped_reason {
-            v["stoppedReason"] = json!(r);
-        }
-        if with_tags {
-            v["tags"] = json!(t.tags);
+        if let Some(agent) = self.exec_agent(t) {
+            v["managedAgents"] = json!([agent]);
         }
         v
+    }
+
+    /// The task's elastic network interface attachment.
+    fn task_attachment(&self, t: &Task, attach_id: &str) -> Value {
+        let subnet = t
+            .service
+            .as_ref()
+            .and_then(|k| self.services.get(k))
+            .and_then(|s| {
+                s.network
+                    .pointer("/awsvpcConfiguration/subnets/0")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            })
+            .unwrap_or_else(|| "subnet-0sandbox".into());
+        let attach_status = match t.last_status.as_str() {
+            "PROVISIONING" => "PRECREATED",
+            "DEPROVISIONING" => "DETACHING",
+            "STOPPED" => "DELETED",
+            _ => "ATTACHED",
+        };
+        json!({
+            "id": attach_id, "type": "ElasticNetworkInterface", "status": attach_status,
+            "details": [
+                {"name": "subnetId", "value": subnet},
+                {"name": "networkInterfaceId", "value": t.eni},
+                {"name": "macAddress", "value": "0e:00:00:00:00:01"},
+                {"name": "privateDnsName", "value": format!("ip-{}.ec2.internal", t.ip.replace('.', "-"))},
+                {"name": "privateIPv4Address", "value": t.ip},
+            ]
+        })
     }
 
     pub(super) fn run_task(&mut self, body: &Value) -> Result<Value, ApiError> {
@@ -259,40 +223,7 @@ impl World {
         if !(1..=10).contains(&count) {
             return Err(invalid("count must be between 1 and 10."));
         }
-        let strategy = body
-            .get("capacityProviderStrategy")
-            .and_then(Value::as_array)
-            .filter(|a| !a.is_empty());
-        let capacity_provider = match strategy {
-            Some(items) => {
-                if body.str_opt("launchType")?.is_some() {
-                    return Err(invalid(
-                        "Specifying both a launch type and capacity provider strategy is not supported. Remove one and try again.",
-                    ));
-                }
-                // Placement by weight is not modelled: the first provider with a base, else
-                // the heaviest one, takes the task.
-                let chosen = items
-                    .iter()
-                    .find(|i| i.get("base").and_then(Value::as_i64).unwrap_or(0) > 0)
-                    .or_else(|| {
-                        items
-                            .iter()
-                            .max_by_key(|i| i.get("weight").and_then(Value::as_i64).unwrap_or(0))
-                    })
-                    .and_then(|v| v.get("capacityProvider"))
-                    .and_then(Value::as_str);
-                match chosen {
-                    Some(c) => Some(c.to_string()),
-                    None => {
-                        return Err(invalid(
-                            "capacityProviderStrategy items need a capacityProvider.",
-                        ));
-                    }
-                }
-            }
-            None => None,
-        };
+        let capacity_provider = capacity_provider_of(body)?;
         let launch_type = match &capacity_provider {
             Some(cp) if cp.starts_with("FARGATE") => "FARGATE".to_string(),
             Some(_) => "EC2".to_string(),
@@ -304,8 +235,48 @@ impl World {
             .unwrap_or(Value::Null);
         self.check_service_inputs(&td, &launch_type, &network, &json!([]))?;
         let overrides = body.get("overrides").cloned().unwrap_or(Value::Null);
+        self.check_overrides(&td, &overrides)?;
+        let family = td
+            .rsplit_once(":task-definition/")
+            .map(|(_, r)| r)
+            .and_then(|r| r.rsplit_once(':'))
+            .map(|(f, _)| f.to_string())
+            .unwrap_or_default();
+        let group = body
+            .str_opt("group")?
+            .unwrap_or_else(|| format!("family:{family}"));
+        let started_by = body.str_opt("startedBy")?;
+        let tags = tags_of(body);
+        let mut out = Vec::new();
+        for _ in 0..count {
+            let id = self.start_task(
+                &cluster,
+                None,
+                &group,
+                started_by.clone(),
+                None,
+                &td,
+                &launch_type,
+                tags.clone(),
+            );
+            let exec = body
+                .get("enableExecuteCommand")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
+            if let Some(t) = self.tasks.get_mut(&id) {
+                one_off(t, &overrides, &capacity_provider, exec);
+            }
+            if let Some(t) = self.tasks.get(&id) {
+                out.push(self.describe_task(t, false));
+            }
+        }
+        Ok(json!({"tasks": out, "failures": []}))
+    }
+
+    /// RunTask's `containerOverrides` must each name a container of the task definition.
+    fn check_overrides(&self, td: &str, overrides: &Value) -> Result<(), ApiError> {
         let container_names: Vec<String> = self
-            .find_taskdef(&td)
+            .find_taskdef(td)
             .and_then(|t| t.get("containerDefinitions"))
             .and_then(Value::as_array)
             .map(|cs| {
@@ -330,65 +301,7 @@ impl World {
                 None => return Err(invalid("Container overrides must name a container.")),
             }
         }
-        let family = td
-            .rsplit_once(":task-definition/")
-            .map(|(_, r)| r)
-            .and_then(|r| r.rsplit_once(':'))
-            .map(|(f, _)| f.to_string())
-            .unwrap_or_default();
-        let group = body
-            .str_opt("group")?
-            .unwrap_or_else(|| format!("family:{family}"));
-        let started_by = body.str_opt("startedBy")?;
-        let tags = tags_of(body);
-        let mut out = Vec::new();
-        for _ in 0..count {
-            let id = self.start_task(
-                &cluster,
-                None,
-                &group,
-                started_by.clone(),
-                None,
-                &td,
-                &launch_type,
-                tags.clone(),
-            );
-            if let Some(t) = self.tasks.get_mut(&id) {
-                // A one-off task runs its command to completion, as a migration does: its
-                // essential container exits 0 ONE_OFF_RUN seconds after RUNNING, unless a
-                // fault of its image says otherwise (exit-, crash-, pull-fail).
-                if t.plan.crash.is_none() && t.plan.pull_fail.is_none() {
-                    t.plan.crash = Some((ONE_OFF_RUN, 0));
-                }
-                t.overrides = overrides.clone();
-                t.capacity_provider = capacity_provider.clone();
-                t.exec_enabled = body
-                    .get("enableExecuteCommand")
-                    .and_then(Value::as_bool)
-                    .unwrap_or(false);
-                for o in overrides
-                    .get("containerOverrides")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                {
-                    let name = o.get("name").and_then(Value::as_str);
-                    let command = o.get("command").and_then(Value::as_array);
-                    if let (Some(name), Some(command)) = (name, command)
-                        && let Some(c) = t.containers.iter_mut().find(|c| c.name == name)
-                    {
-                        c.command = command
-                            .iter()
-                            .filter_map(|x| x.as_str().map(str::to_string))
-                            .collect();
-                    }
-                }
-            }
-            if let Some(t) = self.tasks.get(&id) {
-                out.push(self.describe_task(t, false));
-            }
-        }
-        Ok(json!({"tasks": out, "failures": []}))
+        Ok(())
     }
 
     pub(super) fn stop_task_op(&mut self, body: &Value) -> Result<Value, ApiError> {
@@ -459,4 +372,121 @@ fn overrides_of(t: &Task) -> Value {
         v["inferenceAcceleratorOverrides"] = json!([]);
     }
     v
+}
+
+/// The members of a described task that depend on its launch type and its history, and its
+/// tags when asked for.
+fn optional_task_members(v: &mut Value, t: &Task, with_tags: bool) {
+    if !t.launch_type.is_empty() {
+        v["launchType"] = json!(t.launch_type);
+    }
+    if t.launch_type == "FARGATE" {
+        v["platformVersion"] = json!("1.4.0");
+        v["platformFamily"] = json!("Linux");
+    }
+    if let Some(c) = &t.cpu {
+        v["cpu"] = json!(c);
+    }
+    if let Some(m) = &t.memory {
+        v["memory"] = json!(m);
+    }
+    let opt = [
+        ("pullStartedAt", t.pull_started_at),
+        ("pullStoppedAt", t.pull_stopped_at),
+        ("startedAt", t.started_at),
+        ("connectivityAt", t.pull_started_at),
+        ("stoppingAt", t.stopping_at),
+        ("stoppedAt", t.stopped_at),
+        (
+            "executionStoppedAt",
+            t.execution_stopped_at.or(t.stopped_at),
+        ),
+    ];
+    for (k, val) in opt {
+        if let Some(x) = val {
+            v[k] = ts(x);
+        }
+    }
+    if let Some(b) = &t.started_by {
+        v["startedBy"] = json!(b);
+    }
+    if let Some(cp) = &t.capacity_provider {
+        v["capacityProviderName"] = json!(cp);
+    }
+    if let Some(c) = &t.stop_code {
+        v["stopCode"] = json!(c);
+    }
+    if let Some(r) = &t.stopped_reason {
+        v["stoppedReason"] = json!(r);
+    }
+    if with_tags {
+        v["tags"] = json!(t.tags);
+    }
+}
+
+/// RunTask's capacity provider: placement by weight is not modelled, so the first provider
+/// with a base, else the heaviest one, takes the task.
+fn capacity_provider_of(body: &Value) -> Result<Option<String>, ApiError> {
+    let strategy = body
+        .get("capacityProviderStrategy")
+        .and_then(Value::as_array)
+        .filter(|a| !a.is_empty());
+    Ok(match strategy {
+        Some(items) => {
+            if body.str_opt("launchType")?.is_some() {
+                return Err(invalid(
+                    "Specifying both a launch type and capacity provider strategy is not supported. Remove one and try again.",
+                ));
+            }
+            let chosen = items
+                .iter()
+                .find(|i| i.get("base").and_then(Value::as_i64).unwrap_or(0) > 0)
+                .or_else(|| {
+                    items
+                        .iter()
+                        .max_by_key(|i| i.get("weight").and_then(Value::as_i64).unwrap_or(0))
+                })
+                .and_then(|v| v.get("capacityProvider"))
+                .and_then(Value::as_str);
+            match chosen {
+                Some(c) => Some(c.to_string()),
+                None => {
+                    return Err(invalid(
+                        "capacityProviderStrategy items need a capacityProvider.",
+                    ));
+                }
+            }
+        }
+        None => None,
+    })
+}
+
+/// A one-off task runs its command to completion, as a migration does: its essential
+/// container exits 0 ONE_OFF_RUN seconds after RUNNING, unless a fault of its image says
+/// otherwise (exit-, crash-, pull-fail). It carries RunTask's overrides (commands included),
+/// capacity provider and `enableExecuteCommand`.
+fn one_off(t: &mut Task, overrides: &Value, capacity_provider: &Option<String>, exec: bool) {
+    if t.plan.crash.is_none() && t.plan.pull_fail.is_none() {
+        t.plan.crash = Some((ONE_OFF_RUN, 0));
+    }
+    t.overrides = overrides.clone();
+    t.capacity_provider = capacity_provider.clone();
+    t.exec_enabled = exec;
+    for o in overrides
+        .get("containerOverrides")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let name = o.get("name").and_then(Value::as_str);
+        let command = o.get("command").and_then(Value::as_array);
+        if let (Some(name), Some(command)) = (name, command)
+            && let Some(c) = t.containers.iter_mut().find(|c| c.name == name)
+        {
+            c.command = command
+                .iter()
+                .filter_map(|x| x.as_str().map(str::to_string))
+                .collect();
+        }
+    }
 }

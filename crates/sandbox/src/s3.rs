@@ -273,34 +273,15 @@ impl S3 {
             );
         };
         if op == "PutObject" {
-            let body = if req.aws_chunked {
-                match dechunk(req.body) {
-                    Some(b) => b,
-                    None => {
-                        return err(
-                            400,
-                            "IncompleteBody",
-                            "The aws-chunked body is not well formed.",
-                            String::new(),
-                        );
-                    }
-                }
-            } else {
-                req.body.to_vec()
+            return match put_object(found, key, req, now) {
+                Some(tag) => ok(vec![("etag", tag)], Vec::new()),
+                None => err(
+                    400,
+                    "IncompleteBody",
+                    "The aws-chunked body is not well formed.",
+                    String::new(),
+                ),
             };
-            let tag = etag(&body);
-            found.objects.insert(
-                key,
-                Object {
-                    body,
-                    content_type: req
-                        .content_type
-                        .unwrap_or("binary/octet-stream")
-                        .to_string(),
-                    modified: now,
-                },
-            );
-            return ok(vec![("etag", tag)], Vec::new());
         }
         let Some(o) = found.objects.get(&key) else {
             let extra = format!("<Key>{}</Key>", escape(&key));
@@ -350,6 +331,29 @@ impl S3 {
             error: None,
         }
     }
+}
+
+/// PutObject: stores the body (decoded when aws-chunked); returns its ETag, or None for an
+/// aws-chunked body that is not well formed.
+fn put_object(bucket: &mut Bucket, key: String, req: &Request<'_>, now: f64) -> Option<String> {
+    let body = if req.aws_chunked {
+        dechunk(req.body)?
+    } else {
+        req.body.to_vec()
+    };
+    let tag = etag(&body);
+    bucket.objects.insert(
+        key,
+        Object {
+            body,
+            content_type: req
+                .content_type
+                .unwrap_or("binary/octet-stream")
+                .to_string(),
+            modified: now,
+        },
+    );
+    Some(tag)
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@
 
 use serde_json::{Value, json};
 
-use super::model::{BgState, HookRun};
+use super::model::{BgState, Deployment, HookRun};
 use super::{World, task_list};
 use crate::api::ApiError;
 use crate::faults::ImageFault;
@@ -110,6 +110,16 @@ fn shift_plan(strategy: &str, cfg: &Value) -> (i64, i64, f64) {
         }
         _ => (100, 100, 0.0),
     }
+}
+
+/// What the action of a stage came to (`World::bg_action`).
+enum ActOutcome {
+    /// Done: on to the next step, or to the one given.
+    Next(Option<usize>),
+    /// Not yet: the stage waits for a later reconcile.
+    Wait,
+    /// The clean-up is over and the deployment completed.
+    Completed,
 }
 
 enum HookVerdict {
@@ -230,92 +240,15 @@ impl World {
                 sd.lifecycle_stage = Some(stage.to_string());
                 sd.updated_at = now;
             }
-            let (first, step, step_bake) = shift_plan(&p.strategy, &cfg);
             let mut next_step = bg.step + 1;
             if !bg.action_done {
-                let mut done = true;
-                match act {
-                    Act::None => {}
-                    Act::ScaleUp => done = self.green_healthy(key, &p.id) >= desired,
-                    Act::TestShift => self.set_weights(key, 100, false, true),
-                    Act::ProdShift => {
-                        bg.weight = if bg.weight == 0 {
-                            first
-                        } else {
-                            bg.weight + step
-                        }
-                        .clamp(1, 100);
-                        self.set_weights(key, bg.weight, true, false);
-                        let name = self.svc_name(key);
-                        self.new_event(key, format!("(service {name}) (deployment {}) shifted {}% of production traffic to the new revision.", p.id, bg.weight));
+                match self.bg_action(key, &p, act, &mut bg, &cfg, desired) {
+                    ActOutcome::Next(n) => next_step = n.unwrap_or(next_step),
+                    ActOutcome::Wait => {
+                        self.save_bg(&p.sd, bg);
+                        return;
                     }
-                    Act::StepBake => {
-                        if bg.weight < 100 {
-                            let until = *bg.wait_until.get_or_insert(now + step_bake);
-                            if now < until {
-                                done = false;
-                                self.schedule_reconcile(key, until);
-                            } else {
-                                next_step = PRE_SHIFT_STEP;
-                            }
-                        }
-                    }
-                    Act::Bake => {
-                        let bake = cfg
-                            .get("bakeTimeInMinutes")
-                            .and_then(Value::as_f64)
-                            .unwrap_or(0.0)
-                            * 60.0;
-                        let until = *bg.wait_until.get_or_insert(now + bake);
-                        if now < until {
-                            done = false;
-                            self.schedule_reconcile(key, until);
-                        }
-                    }
-                    Act::CleanUp => {
-                        let old: Vec<String> = self
-                            .svc_tasks(key)
-                            .filter(|t| {
-                                t.service.as_deref() == Some(key)
-                                    && t.deployment.as_deref() != Some(p.id.as_str())
-                            })
-                            .filter(|t| t.last_status != "STOPPED")
-                            .map(|t| t.id.clone())
-                            .collect();
-                        let mut stopped = Vec::new();
-                        for id in &old {
-                            if self.tasks.get(id).is_some_and(|t| t.live()) {
-                                self.stop_task(
-                                    id,
-                                    "ServiceSchedulerInitiated",
-                                    &format!("Scaling activity initiated by (deployment {})", p.id),
-                                    false,
-                                );
-                                stopped.push(id.clone());
-                            }
-                        }
-                        if !stopped.is_empty() {
-                            let name = self.svc_name(key);
-                            let list = task_list(&stopped);
-                            self.new_event(
-                                key,
-                                format!(
-                                    "(service {name}) has stopped {} running tasks: {list}.",
-                                    stopped.len()
-                                ),
-                            );
-                        }
-                        if old.is_empty() {
-                            self.save_bg(&p.sd, bg);
-                            self.complete(key);
-                            return;
-                        }
-                        done = false;
-                    }
-                }
-                if !done {
-                    self.save_bg(&p.sd, bg);
-                    return;
+                    ActOutcome::Completed => return,
                 }
                 bg.action_done = true;
                 bg.wait_until = None;
@@ -351,6 +284,109 @@ impl World {
         // Many steps with nothing to wait for: go on in a moment rather than stall.
         let now = self.now;
         self.schedule_reconcile(key, now);
+    }
+
+    /// The action of a stage: done (going on to the next step, or back to the next traffic
+    /// shift step), not yet (wait for a later reconcile), or the deployment completed.
+    fn bg_action(
+        &mut self,
+        key: &str,
+        p: &Deployment,
+        act: Act,
+        bg: &mut BgState,
+        cfg: &Value,
+        desired: i64,
+    ) -> ActOutcome {
+        let now = self.now;
+        let (first, step, step_bake) = shift_plan(&p.strategy, cfg);
+        let mut next = None;
+        let mut done = true;
+        match act {
+            Act::None => {}
+            Act::ScaleUp => done = self.green_healthy(key, &p.id) >= desired,
+            Act::TestShift => self.set_weights(key, 100, false, true),
+            Act::ProdShift => {
+                bg.weight = if bg.weight == 0 {
+                    first
+                } else {
+                    bg.weight + step
+                }
+                .clamp(1, 100);
+                self.set_weights(key, bg.weight, true, false);
+                let name = self.svc_name(key);
+                self.new_event(key, format!("(service {name}) (deployment {}) shifted {}% of production traffic to the new revision.", p.id, bg.weight));
+            }
+            Act::StepBake => {
+                if bg.weight < 100 {
+                    let until = *bg.wait_until.get_or_insert(now + step_bake);
+                    if now < until {
+                        done = false;
+                        self.schedule_reconcile(key, until);
+                    } else {
+                        next = Some(PRE_SHIFT_STEP);
+                    }
+                }
+            }
+            Act::Bake => {
+                let bake = cfg
+                    .get("bakeTimeInMinutes")
+                    .and_then(Value::as_f64)
+                    .unwrap_or(0.0)
+                    * 60.0;
+                let until = *bg.wait_until.get_or_insert(now + bake);
+                if now < until {
+                    done = false;
+                    self.schedule_reconcile(key, until);
+                }
+            }
+            Act::CleanUp => {
+                if self.clean_up_bg(key, &p.id) {
+                    self.save_bg(&p.sd, bg.clone());
+                    self.complete(key);
+                    return ActOutcome::Completed;
+                }
+                done = false;
+            }
+        }
+        if done {
+            ActOutcome::Next(next)
+        } else {
+            ActOutcome::Wait
+        }
+    }
+
+    /// CLEAN_UP: stops the tasks of other deployments; true once none is left.
+    fn clean_up_bg(&mut self, key: &str, dep: &str) -> bool {
+        let old: Vec<String> = self
+            .svc_tasks(key)
+            .filter(|t| t.service.as_deref() == Some(key) && t.deployment.as_deref() != Some(dep))
+            .filter(|t| t.last_status != "STOPPED")
+            .map(|t| t.id.clone())
+            .collect();
+        let mut stopped = Vec::new();
+        for id in &old {
+            if self.tasks.get(id).is_some_and(|t| t.live()) {
+                self.stop_task(
+                    id,
+                    "ServiceSchedulerInitiated",
+                    &format!("Scaling activity initiated by (deployment {dep})"),
+                    false,
+                );
+                stopped.push(id.clone());
+            }
+        }
+        if !stopped.is_empty() {
+            let name = self.svc_name(key);
+            let list = task_list(&stopped);
+            self.new_event(
+                key,
+                format!(
+                    "(service {name}) has stopped {} running tasks: {list}.",
+                    stopped.len()
+                ),
+            );
+        }
+        old.is_empty()
     }
 
     fn svc_name(&self, key: &str) -> String {

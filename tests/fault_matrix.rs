@@ -289,14 +289,7 @@ async fn superseded(seed: u64) -> Observed {
     };
     let mark = s.mark();
     let bg = s.start_background("v2--slow-start-1h", &["deploy"]).await;
-    let theirs = s
-        .ecs
-        .update_service()
-        .cluster(CLUSTER)
-        .service(SERVICE)
-        .force_new_deployment(true)
-        .send()
-        .await;
+    let theirs = s.other_actor_deploys().await;
     let after = s.mark();
     let run = bg.finish(Duration::from_secs(120)).await;
     let calls = s.requests_after(mark).len();

@@ -642,14 +642,7 @@ async fn wait_superseded(seed: u64) -> Observed {
     let mark = s.mark();
     let mut bg = s.command("v1", &["wait"]).spawn().expect("cortado starts");
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let theirs = s
-        .ecs
-        .update_service()
-        .cluster(CLUSTER)
-        .service(SERVICE)
-        .force_new_deployment(true)
-        .send()
-        .await;
+    let theirs = s.other_actor_deploys().await;
     let t0 = Instant::now();
     let status = tokio::time::timeout(Duration::from_secs(120), bg.wait()).await;
     let mut stdout = String::new();
@@ -689,25 +682,7 @@ async fn wait_superseded(seed: u64) -> Observed {
 
 /// The `web-cd` fixture (a CODE_DEPLOY service, its application and group) on `seed`.
 async fn codedeploy(seed: u64) -> Scenario {
-    let mut s =
-        Scenario::with_seed("web-cd", FAST, &["v1", "v2", "v2--slow-start-120s"], seed).await;
-    Prepare {
-        cluster: CLUSTER.into(),
-        service: Some(SERVICE.into()),
-        codedeploy: Some(PrepareCodeDeploy {
-            application: "web-app".into(),
-            group: "web-dg".into(),
-            target_group: TARGET_GROUP.into(),
-            alternate_target_group: None,
-            termination_wait_minutes: 0,
-            ready_wait_minutes: None,
-        }),
-        ..Default::default()
-    }
-    .apply(&s.sb)
-    .unwrap();
-    s.config = fixture("web-cd").join("ecspresso.yml");
-    s
+    Scenario::codedeploy_seeded(FAST, &["v1", "v2", "v2--slow-start-120s"], seed, 0, None).await
 }
 
 async fn codedeploy_rollback(seed: u64) -> Observed {

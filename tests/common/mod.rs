@@ -1,9 +1,11 @@
-//! The scenario harness shared by the deploy scenario tests (`tests/deploy.rs`) and the
-//! fault matrix (`tests/fault_matrix.rs`): the real `cortado` binary against an in-process
-//! sandbox, and the SDK to look at what it left behind.
+//! The scenario harness shared by the integration tests (`tests/it/`) and the fault and
+//! incident matrices (`tests/fault_matrix.rs`, `tests/incident_matrix.rs`): the real
+//! `cortado` binary against an in-process sandbox, the SDK to look at what it left behind,
+//! and the small helpers several tests need (the binary, its environment, an ECS client, a
+//! fake HTTP API).
 //!
-//! Assertion helpers panic (the tests want that); the fault matrix runs each scenario in a
-//! task of its own and counts a panic as a wrong run.
+//! Assertion helpers panic (the tests want that); the matrices run each scenario in a task of
+//! their own and count a panic as a wrong run.
 
 #![allow(dead_code)]
 
@@ -34,6 +36,57 @@ pub const EXECUTION_ROLE: &str = "arn:aws:iam::123456789012:role/web-execution";
 /// Virtual seconds per real second for most scenarios: a rolling deploy takes ~1 s of ECS
 /// time per 200, so the real-time poll cadence (1 s) dominates.
 pub const FAST: f64 = 200.0;
+
+/// The cortado binary the tests run: `CORTADO_BIN`, else the one cargo built for them.
+pub fn cortado_bin() -> std::ffi::OsString {
+    std::env::var_os("CORTADO_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_cortado").into())
+}
+
+/// The environment of a cortado run against the sandbox at `endpoint` (after `env_clear()`):
+/// test credentials, the region, and no instance metadata lookups.
+pub fn sandbox_env(endpoint: &str) -> [(&'static str, String); 5] {
+    [
+        ("AWS_ENDPOINT_URL", endpoint.to_string()),
+        ("AWS_ACCESS_KEY_ID", "AKIDTEST".into()),
+        ("AWS_SECRET_ACCESS_KEY", "secret".into()),
+        ("AWS_REGION", "us-east-1".into()),
+        ("AWS_EC2_METADATA_DISABLED", "true".into()),
+    ]
+}
+
+/// An ECS client of the sandbox at `endpoint`, with the test credentials.
+pub fn ecs_client(endpoint: &str) -> aws_sdk_ecs::Client {
+    aws_sdk_ecs::Client::from_conf(
+        aws_sdk_ecs::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new("AKIDTEST", "secret", None, None, "t"))
+            .endpoint_url(endpoint)
+            .build(),
+    )
+}
+
+/// Serves `app` on 127.0.0.1 at a free port (a fake API of a test); returns its base URL.
+pub async fn serve_http(app: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    format!("http://{addr}")
+}
+
+/// A container's (or an override's) environment as (name, value) pairs.
+pub fn env_pairs(env: &[aws_sdk_ecs::types::KeyValuePair]) -> Vec<(String, String)> {
+    env.iter()
+        .map(|e| {
+            (
+                e.name().unwrap_or_default().to_string(),
+                e.value().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
 
 pub fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -127,14 +180,7 @@ impl Scenario {
         }
         .apply(&sb)
         .unwrap();
-        let ecs = aws_sdk_ecs::Client::from_conf(
-            aws_sdk_ecs::Config::builder()
-                .behavior_version(BehaviorVersion::latest())
-                .region(Region::new("us-east-1"))
-                .credentials_provider(Credentials::new("AKIDTEST", "secret", None, None, "t"))
-                .endpoint_url(sb.endpoint())
-                .build(),
-        );
+        let ecs = ecs_client(&sb.endpoint());
         Scenario {
             sb,
             config: fixture(config).join("cortado.yml"),
@@ -206,7 +252,25 @@ impl Scenario {
         termination_wait_minutes: i32,
         ready_wait_minutes: Option<i32>,
     ) -> Scenario {
-        let mut s = Scenario::with_seed("web-cd", speed, images, 7).await;
+        Scenario::codedeploy_seeded(
+            speed,
+            images,
+            7,
+            termination_wait_minutes,
+            ready_wait_minutes,
+        )
+        .await
+    }
+
+    /// [`Scenario::codedeploy_with`] with another seed for the sandbox's PRNG.
+    pub async fn codedeploy_seeded(
+        speed: f64,
+        images: &[&str],
+        seed: u64,
+        termination_wait_minutes: i32,
+        ready_wait_minutes: Option<i32>,
+    ) -> Scenario {
+        let mut s = Scenario::with_seed("web-cd", speed, images, seed).await;
         Prepare {
             cluster: CLUSTER.into(),
             service: Some(SERVICE.into()),
@@ -226,6 +290,35 @@ impl Scenario {
         s
     }
 
+    /// Another actor forces a new deployment of the service (UpdateService through the SDK).
+    pub async fn other_actor_deploys(
+        &self,
+    ) -> Result<
+        aws_sdk_ecs::operation::update_service::UpdateServiceOutput,
+        aws_sdk_ecs::error::SdkError<aws_sdk_ecs::operation::update_service::UpdateServiceError>,
+    > {
+        self.ecs
+            .update_service()
+            .cluster(CLUSTER)
+            .service(SERVICE)
+            .force_new_deployment(true)
+            .send()
+            .await
+    }
+
+    /// Puts (or overwrites) the SecureString parameter `name` in the sandbox's SSM.
+    pub async fn put_secure_parameter(&self, name: &str, value: &str) {
+        aws_sdk_ssm::Client::new(&self.sdk())
+            .put_parameter()
+            .name(name)
+            .value(value)
+            .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+            .overwrite(true)
+            .send()
+            .await
+            .unwrap();
+    }
+
     /// A CodeDeploy client on this scenario's sandbox.
     pub fn codedeploy_client(&self) -> aws_sdk_codedeploy::Client {
         aws_sdk_codedeploy::Client::new(&self.sdk())
@@ -237,19 +330,13 @@ impl Scenario {
 
     pub fn command_with(&self, config: &Path, tag: &str, args: &[&str]) -> tokio::process::Command {
         // CORTADO_BIN runs another build (e.g. a copy, while cargo rebuilds this one).
-        let bin =
-            std::env::var_os("CORTADO_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_cortado").into());
-        let mut cmd = tokio::process::Command::new(bin);
+        let mut cmd = tokio::process::Command::new(cortado_bin());
         cmd.env_clear()
             .arg("--config")
             .arg(config)
             .args(["--output", "json"])
             .args(args)
-            .env("AWS_ENDPOINT_URL", self.sb.endpoint())
-            .env("AWS_ACCESS_KEY_ID", "AKIDTEST")
-            .env("AWS_SECRET_ACCESS_KEY", "secret")
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .envs(sandbox_env(&self.sb.endpoint()))
             .env("TAG", tag)
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())

@@ -5,9 +5,7 @@
 
 // The shared harness re-exports more than these scenarios use.
 #[allow(unused_imports)]
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::time::Duration;
 
 /// Exit codes (README, "Exit codes").

@@ -2,9 +2,9 @@
 //! runs for them, left alone when nothing changed, rolled back when the new tasks fail. The
 //! real binary against an in-process sandbox; the end state read through the SDK.
 
-mod common;
+use crate::common;
 
-use common::{FAST, Scenario, revision_of};
+use crate::common::{FAST, Scenario, revision_of};
 
 const SERVICE: &str = "express-web";
 

@@ -1,11 +1,12 @@
 //! Releases: many services in one run, in order, under a failure policy. The real binary
 //! against an in-process sandbox; the end state is read through the SDK and the request log.
 
-mod common;
-
 use std::path::PathBuf;
 
-use common::{Prepare, Run, Sandbox, finish, mutating, revision_of, sandbox};
+use crate::common::{
+    Prepare, Run, Sandbox, cortado_bin, ecs_client, finish, mutating, revision_of, sandbox,
+    sandbox_env,
+};
 use serde_json::Value;
 
 const CLUSTER: &str = "mono";
@@ -87,33 +88,18 @@ impl Mono {
             )
             .unwrap();
         }
-        let ecs = aws_sdk_ecs::Client::from_conf(
-            aws_sdk_ecs::Config::builder()
-                .behavior_version(aws_sdk_ecs::config::BehaviorVersion::latest())
-                .region(aws_sdk_ecs::config::Region::new("us-east-1"))
-                .credentials_provider(aws_sdk_ecs::config::Credentials::new(
-                    "AKIDTEST", "secret", None, None, "t",
-                ))
-                .endpoint_url(sb.endpoint())
-                .build(),
-        );
+        let ecs = ecs_client(&sb.endpoint());
         Mono { sb, dir, n, ecs }
     }
 
     /// `cortado <args>` with every service on `tag` except those in `except`.
     async fn cortado(&self, tag: &str, except: &[(usize, &str)], args: &[&str]) -> Run {
-        let bin =
-            std::env::var_os("CORTADO_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_cortado").into());
-        let mut cmd = tokio::process::Command::new(bin);
+        let mut cmd = tokio::process::Command::new(cortado_bin());
         cmd.env_clear()
             .current_dir(&self.dir)
             .args(["--output", "json"])
             .args(args)
-            .env("AWS_ENDPOINT_URL", self.sb.endpoint())
-            .env("AWS_ACCESS_KEY_ID", "AKIDTEST")
-            .env("AWS_SECRET_ACCESS_KEY", "secret")
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .envs(sandbox_env(&self.sb.endpoint()))
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
@@ -442,10 +428,8 @@ async fn release_file_order_is_honoured_and_a_failed_task_skips_its_dependents()
 /// The README's monorepo example, as a user runs it: one command on the embedded sandbox.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_monorepo_example_deploys_in_order_on_the_embedded_sandbox() {
-    let bin =
-        std::env::var_os("CORTADO_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_cortado").into());
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut cmd = tokio::process::Command::new(bin);
+    let mut cmd = tokio::process::Command::new(cortado_bin());
     cmd.env_clear()
         .current_dir(root)
         .args([

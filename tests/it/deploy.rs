@@ -13,12 +13,10 @@
 //! order, which also spreads the long ones (s04, s09, s11) over the test threads. Most of the
 //! time is spent waiting on cortado's real-time poll cadence (1-4 s), not on CPU.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 // ---------------------------------------------------------------------------- scenarios
@@ -261,15 +259,7 @@ async fn s07_superseded_by_another_actor_is_not_rolled_back() {
         ..FaultsPatch::default()
     });
     tokio::time::sleep(Duration::from_millis(700)).await;
-    let theirs = s
-        .ecs
-        .update_service()
-        .cluster(CLUSTER)
-        .service(SERVICE)
-        .force_new_deployment(true)
-        .send()
-        .await
-        .unwrap();
+    let theirs = s.other_actor_deploys().await.unwrap();
     let their_id = theirs
         .service()
         .and_then(|svc| {
@@ -733,13 +723,7 @@ async fn fake_github(bodies: std::sync::Arc<std::sync::Mutex<Vec<String>>>) -> S
             (StatusCode::CREATED, json, reply.to_string())
         }
     }
-    let app = axum::Router::new().fallback(route).with_state(bodies);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    format!("http://{addr}")
+    serve_http(axum::Router::new().fallback(route).with_state(bodies)).await
 }
 
 /// 18. A secret from SSM Parameter Store (`{{ ssm }}`, a SecureString) reaches the task
@@ -750,14 +734,7 @@ async fn fake_github(bodies: std::sync::Arc<std::sync::Mutex<Vec<String>>>) -> S
 async fn s18_ssm_secret_reaches_ecs_but_no_output() {
     const SECRET: &str = "s3cr3t-Value-42";
     let s = Scenario::new("web-secret", FAST, &["v1", "v2", "v3"]).await;
-    let ssm = aws_sdk_ssm::Client::new(&s.sdk());
-    ssm.put_parameter()
-        .name("/web/db_password")
-        .value(SECRET)
-        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
-        .send()
-        .await
-        .unwrap();
+    s.put_secure_parameter("/web/db_password", SECRET).await;
 
     let dir = std::env::temp_dir().join(format!("cortado-s18-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -1532,11 +1509,7 @@ async fn bad_inputs_make_no_mutating_call() {
         cmd.current_dir(&dir)
             .env_clear()
             .args(&args)
-            .env("AWS_ENDPOINT_URL", sb.endpoint())
-            .env("AWS_ACCESS_KEY_ID", "AKIDTEST")
-            .env("AWS_SECRET_ACCESS_KEY", "secret")
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .envs(sandbox_env(&sb.endpoint()))
             .kill_on_drop(true);
         if let Some(path) = std::env::var_os("PATH") {
             cmd.env("PATH", path);

@@ -3,11 +3,9 @@
 //! request log to prove what was (and was not) called.
 
 #[allow(unused_imports)] // the harness re-exports what other scenario files use
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 /// Virtual seconds per real second: a task starts in ~20-35 virtual seconds, so ~1 s here.
@@ -155,16 +153,7 @@ async fn run_exit_3_passes_the_code_on_with_command_and_env_overrides() {
     let o = &task.overrides().unwrap().container_overrides()[0];
     assert_eq!(o.name(), Some("app"));
     assert_eq!(o.command(), ["sh", "-c", "echo 'migrating now'"]);
-    let env: Vec<(String, String)> = o
-        .environment()
-        .iter()
-        .map(|e| {
-            (
-                e.name().unwrap_or_default().to_string(),
-                e.value().unwrap_or_default().to_string(),
-            )
-        })
-        .collect();
+    let env = env_pairs(o.environment());
     assert_eq!(
         env,
         [("KEEP".into(), "1".into()), ("MODE".into(), "up".into())]
@@ -451,14 +440,7 @@ async fn run_bad_input_exits_1_with_no_mutating_call() {
 async fn run_masks_a_secret_in_the_containers_log_lines() {
     const SECRET: &str = "s3cr3t-Run-77";
     let s = scenario().await;
-    let ssm = aws_sdk_ssm::Client::new(&s.sdk());
-    ssm.put_parameter()
-        .name("/web/db_password")
-        .value(SECRET)
-        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
-        .send()
-        .await
-        .unwrap();
+    s.put_secure_parameter("/web/db_password", SECRET).await;
     for output in ["json", "text"] {
         let mut cmd = s.command(
             "v1--exit-0-after-5s",

@@ -3,13 +3,12 @@
 //! the machine. Covers output, input, the terminal size, exit codes, lost, reordered and
 //! dropped messages, port forwarding, file copies, and each refusal (with no session started).
 
-mod common;
+use crate::common;
 
 use std::process::Stdio;
 use std::time::Duration;
 
-use aws_sdk_ecs::config::{BehaviorVersion, Credentials, Region};
-use common::{FaultsPatch, Prepare, Run, Scenario, fixture, sandbox};
+use crate::common::{FaultsPatch, Prepare, Run, Scenario, fixture, sandbox};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
 const TASK_ROLE: &str = "arn:aws:iam::123456789012:role/shell-task";
@@ -32,14 +31,7 @@ async fn deployed(env: &[(&str, &str)]) -> Scenario {
     }
     .apply(&sb)
     .unwrap();
-    let ecs = aws_sdk_ecs::Client::from_conf(
-        aws_sdk_ecs::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .credentials_provider(Credentials::new("AKIDTEST", "secret", None, None, "t"))
-            .endpoint_url(sb.endpoint())
-            .build(),
-    );
+    let ecs = common::ecs_client(&sb.endpoint());
     let s = Scenario {
         sb,
         config: fixture("exec").join("cortado.yml"),

@@ -18,14 +18,12 @@
 //! - no rendered HTML, link, image or mention in Markdown outside code, and no markup in the
 //!   Mermaid charts.
 
-mod common;
-
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 /// A multi-line SecureString: quotes, backslashes, a workflow command, HTML, a mention, `%0A`.
@@ -142,13 +140,7 @@ async fn fake_github(bodies: Arc<Mutex<Vec<String>>>) -> String {
         let reply = serde_json::json!({"id": 4242, "body": sent["body"]});
         (StatusCode::CREATED, json, reply.to_string())
     }
-    let app = axum::Router::new().fallback(route).with_state(bodies);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    format!("http://{addr}")
+    serve_http(axum::Router::new().fallback(route).with_state(bodies)).await
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -464,18 +456,6 @@ fn check(
 // ---------------------------------------------------------------------------------------------
 // Sources of hostile text
 
-async fn put_parameter(s: &Scenario, name: &str, value: &str) {
-    aws_sdk_ssm::Client::new(&s.sdk())
-        .put_parameter()
-        .name(name)
-        .value(value)
-        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
-        .overwrite(true)
-        .send()
-        .await
-        .unwrap();
-}
-
 /// Until `stop`: stops the tasks of revisions after `revision` as they run, with hostile reasons (the first
 /// through StopTask, as anyone with ecs:StopTask can, the others as failed essential
 /// containers), and writes hostile service events.
@@ -556,9 +536,10 @@ fn inject(s: &Scenario, revision: u32, stop: Arc<AtomicBool>) -> tokio::task::Jo
 /// and history, and an AWS error carrying hostile text.
 async fn rolling(gh: &Actions) -> (Vec<Seen>, Vec<&'static str>) {
     let s = Scenario::new("hostile", FAST, &["v1", "v2"]).await;
-    put_parameter(&s, "/hostile/db_password", SECRET_ML).await;
-    put_parameter(&s, "/hostile/token", TOKEN_OLD).await;
-    put_parameter(&s, "/hostile/cpu", CPU_SECRET).await;
+    s.put_secure_parameter("/hostile/db_password", SECRET_ML)
+        .await;
+    s.put_secure_parameter("/hostile/token", TOKEN_OLD).await;
+    s.put_secure_parameter("/hostile/cpu", CPU_SECRET).await;
     let invalid = fixture("hostile").join("cortado-invalid.yml");
     let mut seen = Vec::new();
     let cmd = |tag: &str, args: &[&str]| s.command(tag, args);
@@ -569,7 +550,7 @@ async fn rolling(gh: &Actions) -> (Vec<Seen>, Vec<&'static str>) {
     }
     seen.push(gh.run("deploy v1", cmd("v1", &["deploy"]), true).await);
     // The token rotates: the live task definition still holds the old value.
-    put_parameter(&s, "/hostile/token", TOKEN_NEW).await;
+    s.put_secure_parameter("/hostile/token", TOKEN_NEW).await;
     let hostile_env = |mut c: tokio::process::Command| {
         c.env("NOTE", HOSTILE);
         c

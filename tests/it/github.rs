@@ -18,6 +18,8 @@ use serde_json::{Value, json};
 
 use cortado::github::{CommentAction, GitHubApi, Token, comment_body, upsert_comment};
 
+use crate::common::serve_http;
+
 // ---------------------------------------------------------------------------------------------
 // Fake GitHub API
 
@@ -66,13 +68,7 @@ impl Fake {
 type Shared = Arc<Mutex<Fake>>;
 
 async fn start_fake(fake: Shared) -> String {
-    let app = Router::new().fallback(route).with_state(fake);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    format!("http://{addr}")
+    serve_http(Router::new().fallback(route).with_state(fake)).await
 }
 
 fn reply(status: StatusCode, v: Value) -> Response {

@@ -8,17 +8,16 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use aws_sdk_ecs::config::{BehaviorVersion, Credentials, Region};
 use tokio::io::{AsyncBufReadExt, BufReader};
+
+use crate::common::{cortado_bin, ecs_client, env_pairs};
 
 fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/lookups")
 }
 
 fn cortado() -> tokio::process::Command {
-    let bin =
-        std::env::var_os("CORTADO_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_cortado").into());
-    let mut cmd = tokio::process::Command::new(bin);
+    let mut cmd = tokio::process::Command::new(cortado_bin());
     cmd.env_clear()
         .current_dir(fixture())
         .env("AWS_ACCESS_KEY_ID", "AKIDTEST")
@@ -119,14 +118,7 @@ async fn prepare_and_deploy_read_every_lookup_from_the_sandbox() {
     let (code, out, err) = run(&endpoint, &["deploy"]).await;
     assert_eq!(code, 0, "deploy\n{out}\n{err}");
 
-    let ecs = aws_sdk_ecs::Client::from_conf(
-        aws_sdk_ecs::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .credentials_provider(Credentials::new("AKIDTEST", "secret", None, None, "t"))
-            .endpoint_url(&endpoint)
-            .build(),
-    );
+    let ecs = ecs_client(&endpoint);
     let svc = ecs
         .describe_services()
         .cluster("lookups")
@@ -156,16 +148,7 @@ async fn prepare_and_deploy_read_every_lookup_from_the_sandbox() {
         c.image(),
         Some("123456789012.dkr.ecr.us-east-1.amazonaws.com/lookups-web:v1")
     );
-    let env: Vec<(String, String)> = c
-        .environment()
-        .iter()
-        .map(|e| {
-            (
-                e.name().unwrap_or_default().to_string(),
-                e.value().unwrap_or_default().to_string(),
-            )
-        })
-        .collect();
+    let env = env_pairs(c.environment());
     let arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:lookups/api-key-Lk9pQ2";
     let want = [
         ("FROM_SSM", "hello-from-ssm"),

@@ -63,17 +63,16 @@
 //!    the sandbox's virtual time): waiting for a poll, then acting on it.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::process::Command;
+use std::time::{Duration, Instant};
 
+mod common;
+
+use common::{Res, Running, env_f64, locate_binary, sandbox_env, tail, wall};
 use cortado_sandbox::{self as sandbox, Control, Options, Prepare, PrepareBlueGreen, Sandbox};
 use cortado_sandbox::{DEREGISTRATION_DELAY, HealthCheck};
 use serde_json::{Value, json};
-
-type Res<T> = Result<T, String>;
 
 const CLUSTER: &str = "bench";
 const REGISTRY: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com";
@@ -185,48 +184,6 @@ fn main() {
 
 fn skipped<T>() -> Res<T> {
     Err("skipped (CORTADO_BENCH_ONLY)".to_string())
-}
-
-fn env_f64(name: &str, default: f64) -> f64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse::<f64>().ok())
-        .filter(|v| v.is_finite() && *v > 0.0)
-        .unwrap_or(default)
-}
-
-/// The cortado binary: `CORTADO_BIN`, else `<target>/<profile>/cortado` next to this bench
-/// (`<target>/<profile>/deps/deploy_engine-HASH`).
-fn locate_binary() -> Res<PathBuf> {
-    if let Ok(p) = std::env::var("CORTADO_BIN") {
-        let p = PathBuf::from(p);
-        return if p.is_file() {
-            Ok(p)
-        } else {
-            Err(format!("CORTADO_BIN={} is not a file", p.display()))
-        };
-    }
-    let exe = std::env::current_exe().map_err(|e| format!("cannot find the bench's path: {e}"))?;
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .ok_or_else(|| format!("unexpected bench path {}", exe.display()))?;
-    let bin = profile_dir.join(format!("cortado{}", std::env::consts::EXE_SUFFIX));
-    if bin.is_file() {
-        Ok(bin)
-    } else {
-        Err(format!(
-            "no cortado binary at {}\n  = hint: run `cargo build --release` first (same CARGO_TARGET_DIR as the bench), or set CORTADO_BIN",
-            bin.display()
-        ))
-    }
-}
-
-fn wall() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
 }
 
 struct Bench {
@@ -437,11 +394,7 @@ impl Bench {
         let mut cmd = Command::new(&self.bin);
         cmd.env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("AWS_ENDPOINT_URL", env.sb.endpoint())
-            .env("AWS_ACCESS_KEY_ID", "bench")
-            .env("AWS_SECRET_ACCESS_KEY", "bench")
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .envs(sandbox_env(&env.sb.endpoint()))
             .arg("--output")
             .arg("json");
         cmd
@@ -485,33 +438,9 @@ impl Bench {
         skip: f64,
         look: &mut dyn FnMut(&Control),
     ) -> Res<Run> {
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
         let start = wall();
-        let mut child = cmd
-            .spawn()
+        let mut run = Running::spawn(&mut cmd)
             .map_err(|e| format!("cannot run {}: {e}", self.bin.display()))?;
-        let (tx, rx) = mpsc::channel::<String>();
-        let stdout = child.stdout.take();
-        let reader = std::thread::spawn(move || {
-            if let Some(out) = stdout {
-                for line in BufReader::new(out).lines() {
-                    let Ok(line) = line else { break };
-                    if tx.send(line).is_err() {
-                        break;
-                    }
-                }
-            }
-        });
-        let mut stderr = child.stderr.take();
-        let err_reader = std::thread::spawn(move || {
-            let mut s = String::new();
-            if let Some(e) = stderr.as_mut() {
-                let _ = e.read_to_string(&mut s);
-            }
-            s
-        });
         let mut events = Vec::new();
         let mut finals: BTreeMap<String, (String, f64)> = BTreeMap::new();
         let mut settled: BTreeMap<String, Vec<(f64, String, String)>> = BTreeMap::new();
@@ -523,20 +452,18 @@ impl Bench {
             }
             probe(&env.ctl, keys, &mut finals, &mut settled, &mut seen);
             look(&env.ctl);
-            while let Ok(line) = rx.try_recv() {
+            while let Ok(line) = run.lines.try_recv() {
                 if let Ok(v) = serde_json::from_str::<Value>(&line) {
                     events.push(v);
                 }
             }
-            match child.try_wait() {
+            match run.child.try_wait() {
                 Ok(Some(status)) => break status.code(),
                 Ok(None) => {}
                 Err(e) => return Err(format!("cannot wait for cortado: {e}")),
             }
             if Instant::now() >= deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                let err = err_reader.join().unwrap_or_default();
+                let err = run.kill();
                 return Err(format!(
                     "cortado did not finish within {} s (tag {tag}); killed it. Last stderr:\n{}",
                     limit.as_secs(),
@@ -546,13 +473,11 @@ impl Bench {
             std::thread::sleep(POLL);
         };
         let end = wall();
-        let _ = reader.join();
-        while let Ok(line) = rx.try_recv() {
-            if let Ok(v) = serde_json::from_str::<Value>(&line) {
-                events.push(v);
-            }
-        }
-        let err = err_reader.join().unwrap_or_default();
+        let (rest, err) = run.finish();
+        events.extend(
+            rest.iter()
+                .filter_map(|line| serde_json::from_str::<Value>(line).ok()),
+        );
         if !events.iter().any(|e| str_of(e, "event") == Some("result")) {
             return Err(format!(
                 "cortado exited ({exit:?}) without a result line (tag {tag}). Last stderr:\n{}",
@@ -817,11 +742,6 @@ fn expect_success(run: &Run, what: &str) -> Res<()> {
             run.result_outcomes()
         ))
     }
-}
-
-fn tail(s: &str, n: usize) -> String {
-    let lines: Vec<&str> = s.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
 /// Failed tasks seen STOPPED so far.

@@ -17,6 +17,8 @@
 //! 3. `exec cp`: MB/s of the payload uploaded and downloaded (base64 through the pty);
 //! 4. raw loopback TCP: MB/s of the payload over one plain connection, the ceiling.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -24,27 +26,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 
-type Res<T> = Result<T, String>;
-
-fn locate_binary() -> Res<PathBuf> {
-    if let Ok(p) = std::env::var("CORTADO_BIN") {
-        return Ok(PathBuf::from(p));
-    }
-    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .ok_or("unexpected bench path")?;
-    let bin = dir.join("cortado");
-    if bin.is_file() {
-        Ok(bin)
-    } else {
-        Err(format!(
-            "no cortado at {}: build it first (cargo build --release)",
-            bin.display()
-        ))
-    }
-}
+use common::{Res, locate_binary, sandbox_env};
 
 struct Env {
     bin: PathBuf,
@@ -59,11 +41,7 @@ impl Env {
             .arg("--config")
             .arg(&self.config)
             .args(args)
-            .env("AWS_ENDPOINT_URL", &self.endpoint)
-            .env("AWS_ACCESS_KEY_ID", "bench")
-            .env("AWS_SECRET_ACCESS_KEY", "bench")
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .envs(sandbox_env(&self.endpoint))
             .env("TAG", "v1")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

@@ -38,16 +38,15 @@
 //! - outcomes: how many services the result calls succeeded (all should).
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
+mod common;
+
+use common::{Res, Running, env_f64, locate_binary, sandbox_env, tail, wall};
 use cortado_sandbox::{self as sandbox, Options, Sandbox, Seed, Throttle};
 use serde_json::{Value, json};
-
-type Res<T> = Result<T, String>;
 
 const CLUSTER: &str = "bench";
 const REGISTRY: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com";
@@ -112,41 +111,6 @@ fn main() {
     );
 }
 
-fn env_f64(name: &str, default: f64) -> f64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse::<f64>().ok())
-        .filter(|v| v.is_finite() && *v > 0.0)
-        .unwrap_or(default)
-}
-
-/// The cortado binary: `CORTADO_BIN`, else `<target>/<profile>/cortado` next to this bench
-/// (`<target>/<profile>/deps/monorepo_scale-HASH`).
-fn locate_binary() -> Res<PathBuf> {
-    if let Ok(p) = std::env::var("CORTADO_BIN") {
-        let p = PathBuf::from(p);
-        return if p.is_file() {
-            Ok(p)
-        } else {
-            Err(format!("CORTADO_BIN={} is not a file", p.display()))
-        };
-    }
-    let exe = std::env::current_exe().map_err(|e| format!("cannot find the bench's path: {e}"))?;
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .ok_or_else(|| format!("unexpected bench path {}", exe.display()))?;
-    let bin = profile_dir.join(format!("cortado{}", std::env::consts::EXE_SUFFIX));
-    if bin.is_file() {
-        Ok(bin)
-    } else {
-        Err(format!(
-            "no cortado binary at {}\n  = hint: run `cargo build --release` first (same CARGO_TARGET_DIR as the bench), or set CORTADO_BIN=path/to/cortado (a debug build works)",
-            bin.display()
-        ))
-    }
-}
-
 /// The build profile a binary's path suggests (`target/debug/cortado`, `target/release/...`).
 fn profile_of(bin: &Path) -> &'static str {
     let dir = bin
@@ -170,13 +134,6 @@ fn has_parallel_flag(bin: &Path) -> bool {
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).contains("--parallel"))
         .unwrap_or(false)
-}
-
-fn wall() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
 }
 
 /// What one cortado run did.
@@ -309,11 +266,7 @@ fn run_size(
     let mut cmd = Command::new(bin);
     cmd.env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("AWS_ENDPOINT_URL", sb.endpoint())
-        .env("AWS_ACCESS_KEY_ID", "bench")
-        .env("AWS_SECRET_ACCESS_KEY", "bench")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .envs(sandbox_env(&sb.endpoint()))
         .env("IMAGE_TAG", if force { "v1" } else { "v2" })
         .envs(
             ["CORTADO_API_PACING", "CORTADO_RETRY_MODE"]
@@ -329,49 +282,24 @@ fn run_size(
     if force {
         cmd.arg("--force-new-deployment");
     }
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
     let start = wall();
     let t0 = Instant::now();
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| format!("cannot run {}: {e}", bin.display()))?;
-    let pid = child.id();
-    let (tx, rx) = mpsc::channel::<String>();
-    let stdout = child.stdout.take();
-    let reader = std::thread::spawn(move || {
-        if let Some(out) = stdout {
-            for line in BufReader::new(out).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        }
-    });
-    let mut stderr = child.stderr.take();
-    let err_reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        if let Some(e) = stderr.as_mut() {
-            let _ = e.read_to_string(&mut s);
-        }
-        s
-    });
+    let mut run =
+        Running::spawn(&mut cmd).map_err(|e| format!("cannot run {}: {e}", bin.display()))?;
+    let pid = run.child.id();
     let limit = Duration::from_secs(3600);
     let mut peak: Option<u64> = None;
     let exit = loop {
         if let Some(kb) = vm_hwm_kb(pid) {
             peak = Some(peak.map_or(kb, |p| p.max(kb)));
         }
-        match child.try_wait() {
+        match run.child.try_wait() {
             Ok(Some(status)) => break status.code(),
             Ok(None) => {}
             Err(e) => return Err(format!("cannot wait for cortado: {e}")),
         }
         if t0.elapsed() >= limit {
-            let _ = child.kill();
-            let _ = child.wait();
+            run.kill();
             return Err(format!(
                 "cortado did not finish within {} s",
                 limit.as_secs()
@@ -381,9 +309,7 @@ fn run_size(
     };
     let wall_secs = t0.elapsed().as_secs_f64();
     let end = wall();
-    let _ = reader.join();
-    let lines: Vec<String> = rx.try_iter().collect();
-    let err = err_reader.join().unwrap_or_default();
+    let (lines, err) = run.finish();
     let mentions = |s: &str| {
         let l = s.to_ascii_lowercase();
         l.contains("throttl") || l.contains("rate exceeded")
@@ -411,10 +337,9 @@ fn run_size(
         }
     }
     if !saw_result {
-        let tail: Vec<&str> = err.lines().rev().take(10).collect();
         return Err(format!(
             "cortado exited ({exit:?}) without a result line. Last stderr:\n{}",
-            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            tail(&err, 10)
         ));
     }
     let mut ops = BTreeMap::new();

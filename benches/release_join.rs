@@ -16,12 +16,13 @@
 //! Prints each run's figure and the median of each, in seconds, plus web and admin (the
 //! services that join after api) in the release.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 use std::process::Command;
 
+use common::{Res, locate_binary};
 use serde_json::Value;
-
-type Res<T> = Result<T, String>;
 
 fn main() {
     if let Err(e) = run() {
@@ -134,25 +135,4 @@ fn envfile(path: &Path) -> Res<Vec<(String, String)>> {
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(f64::total_cmp);
     v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
-}
-
-/// The cortado binary: `CORTADO_BIN`, else `<target>/<profile>/cortado` next to this bench.
-fn locate_binary() -> Res<PathBuf> {
-    if let Ok(p) = std::env::var("CORTADO_BIN") {
-        return Ok(PathBuf::from(p));
-    }
-    let exe = std::env::current_exe().map_err(|e| format!("cannot find the bench's path: {e}"))?;
-    let bin = exe
-        .parent()
-        .and_then(Path::parent)
-        .map(|d| d.join(format!("cortado{}", std::env::consts::EXE_SUFFIX)))
-        .ok_or_else(|| format!("unexpected bench path {}", exe.display()))?;
-    if bin.is_file() {
-        Ok(bin)
-    } else {
-        Err(format!(
-            "no cortado binary at {}\n  = hint: `cargo build` first (same CARGO_TARGET_DIR), or set CORTADO_BIN",
-            bin.display()
-        ))
-    }
 }

@@ -69,7 +69,7 @@ use std::time::{Duration, Instant};
 
 mod common;
 
-use common::{Res, Running, env_f64, locate_binary, sandbox_env, tail, wall};
+use common::{Res, Running, env_f64, locate_binary, or_exit, runtime, sandbox_env, tail, wall};
 use cortado_sandbox::{self as sandbox, Control, Options, Prepare, PrepareBlueGreen, Sandbox};
 use cortado_sandbox::{DEREGISTRATION_DELAY, HealthCheck};
 use serde_json::{Value, json};
@@ -94,24 +94,8 @@ fn main() {
     let realtime = std::env::var("CORTADO_BENCH_REALTIME").is_ok_and(|v| v == "1");
     let only = std::env::var("CORTADO_BENCH_ONLY").unwrap_or_default();
     let wanted = |phase: &str| only.is_empty() || only.split(',').any(|p| p.trim() == phase);
-    let bin = match locate_binary() {
-        Ok(b) => b,
-        Err(e) => {
-            eprintln!("error: {e}");
-            std::process::exit(2);
-        }
-    };
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the tokio runtime: {e}");
-            std::process::exit(2);
-        }
-    };
+    let bin = or_exit(locate_binary());
+    let rt = or_exit(runtime());
     let dir = std::env::temp_dir().join(format!("cortado-bench-deploy-{}", std::process::id()));
     if let Err(e) = std::fs::create_dir_all(&dir) {
         eprintln!("error: cannot create {}: {e}", dir.display());

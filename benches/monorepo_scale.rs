@@ -44,7 +44,7 @@ use std::time::{Duration, Instant};
 
 mod common;
 
-use common::{Res, Running, env_f64, locate_binary, sandbox_env, tail, wall};
+use common::{Res, Running, env_f64, locate_binary, or_exit, runtime, sandbox_env, tail, wall};
 use cortado_sandbox::{self as sandbox, Options, Sandbox, Seed, Throttle};
 use serde_json::{Value, json};
 
@@ -63,24 +63,8 @@ fn main() {
         .filter_map(|s| s.trim().parse().ok())
         .filter(|n| *n > 0)
         .collect();
-    let bin = match locate_binary() {
-        Ok(b) => b,
-        Err(e) => {
-            eprintln!("error: {e}");
-            std::process::exit(2);
-        }
-    };
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the tokio runtime: {e}");
-            std::process::exit(2);
-        }
-    };
+    let bin = or_exit(locate_binary());
+    let rt = or_exit(runtime());
     let parallel = has_parallel_flag(&bin);
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())

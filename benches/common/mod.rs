@@ -41,6 +41,23 @@ pub fn locate_binary() -> Res<PathBuf> {
     }
 }
 
+/// A multi-threaded tokio runtime with two workers, for the in-process sandbox.
+pub fn runtime() -> Res<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the tokio runtime: {e}"))
+}
+
+/// The value, or the error on stderr and exit code 2 (a bench that cannot start).
+pub fn or_exit<T>(r: Res<T>) -> T {
+    r.unwrap_or_else(|e| {
+        eprintln!("error: {e}");
+        std::process::exit(2)
+    })
+}
+
 /// The environment of a cortado run against a sandbox at `endpoint`: the endpoint, fake
 /// credentials, the region, and no instance metadata lookups. Start from `env_clear()`.
 pub fn sandbox_env(endpoint: &str) -> [(&'static str, String); 5] {

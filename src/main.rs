@@ -94,7 +94,7 @@ fn dispatch(cli: Cli, settings: &Settings, printer: &mut Printer) -> Result<Exit
                 SandboxCommand::Push(a) => ("push", &a.not_here),
             };
             if let Some(flag) = not_here.given() {
-                return Err(Error::msg(format!(
+                return Err(Error::bad_input(format!(
                     "{flag} means nothing to `cortado sandbox {name}`"
                 ))
                 .with_hint("leave it out: `sandbox serve` is the sandbox (its own --speed sets its time compression), and `sandbox push` only puts images into it"));
@@ -211,7 +211,7 @@ async fn sandbox_serve(
     args: cortado::cli::SandboxServeArgs,
 ) -> Result<ExitCode, Error> {
     if !(args.speed.is_finite() && args.speed > 0.0) {
-        return Err(Error::msg(format!(
+        return Err(Error::bad_input(format!(
             "--speed must be a positive number, got {}",
             args.speed
         )));

@@ -114,7 +114,7 @@ impl Settings {
             verbose: args.verbose,
             sandbox: if args.sandbox {
                 if !(args.sandbox_speed.is_finite() && args.sandbox_speed > 0.0) {
-                    return Err(Error::msg(format!(
+                    return Err(Error::bad_input(format!(
                         "--sandbox-speed must be a positive number, got {}",
                         args.sandbox_speed
                     )));

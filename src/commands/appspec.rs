@@ -28,7 +28,7 @@ pub async fn run(settings: &Settings, printer: &mut Printer, which: &str) -> Res
                 .and_then(|l| l.task_definition())
                 .map(str::to_string)
                 .ok_or_else(|| {
-                    Error::msg(format!(
+                    Error::conflict(format!(
                         "--task-definition current: service {service} does not exist"
                     ))
                 })?,
@@ -38,7 +38,7 @@ pub async fn run(settings: &Settings, printer: &mut Printer, which: &str) -> Res
                 .next()
                 .map(|(_, a)| a)
                 .ok_or_else(|| {
-                    Error::msg(format!("family {family} has no ACTIVE revision"))
+                    Error::conflict(format!("family {family} has no ACTIVE revision"))
                         .with_hint("register one first (cortado register)")
                 })?,
             arn => arn.to_string(),
@@ -48,7 +48,7 @@ pub async fn run(settings: &Settings, printer: &mut Printer, which: &str) -> Res
             None => None,
         };
         let Some(svc) = local.service_json.as_ref().or(live_json.as_ref()) else {
-            return Err(Error::msg(format!(
+            return Err(Error::bad_input(format!(
                 "{service}: no service definition in the config and no live service to build the AppSpec from"
             )));
         };

@@ -26,7 +26,7 @@ pub async fn run(
             (Some(n), _) => {
                 let Some(r) = revs.iter().find(|(rev, _)| *rev == n as u64) else {
                     return Err(
-                        Error::msg(format!("{family}:{n} is not an ACTIVE revision"))
+                        Error::conflict(format!("{family}:{n} is not an ACTIVE revision"))
                             .with_hint("`cortado revisions` lists the ACTIVE ones"),
                     );
                 };
@@ -38,7 +38,7 @@ pub async fn run(
         for (n, arn) in doomed {
             if Some(arn) == running.as_ref() {
                 if args.revision.is_some() {
-                    return Err(Error::msg(format!(
+                    return Err(Error::conflict(format!(
                         "{family}:{n} is the revision the service runs"
                     ))
                     .with_hint("deploy or roll back to another revision first"));

@@ -88,7 +88,7 @@ pub fn run(
                     out.insert(name.to_string(), v);
                 }
                 None if targets.len() == 1 => {
-                    return Err(crate::error::Error::msg(format!(
+                    return Err(crate::error::Error::bad_input(format!(
                         "{} names no {}",
                         cfg.path.display(),
                         match name {

@@ -118,7 +118,7 @@ fn configs_images(settings: &Settings, printer: &mut Printer) -> Result<Vec<Stri
         .collect();
     out.dedup();
     if out.is_empty() {
-        return Err(Error::msg("the configs name no ECR image to push")
+        return Err(Error::bad_input("the configs name no ECR image to push")
             .with_hint("name the images: cortado sandbox push ACCOUNT.dkr.ecr.REGION.amazonaws.com/REPOSITORY:TAG"));
     }
     Ok(out)

@@ -9,7 +9,7 @@ use crate::settings::Settings;
 pub async fn run(settings: &Settings, printer: &mut Printer, tasks: i32) -> Result<ExitCode> {
     // Checked before anything is loaded or called.
     if tasks < 0 {
-        return Err(Error::msg(format!(
+        return Err(Error::bad_input(format!(
             "--tasks must be 0 or more, got {tasks}"
         )));
     }

@@ -95,7 +95,7 @@ pub async fn decide(clients: &Clients, local: &Local, flags: &DeployFlags) -> Re
         match &previous {
             Some(p) => TaskChoice::Existing(p.clone()),
             None => {
-                return Err(Error::msg(format!(
+                return Err(Error::conflict(format!(
                     "--skip-task-definition: service {service} does not exist, so there is no task definition to keep"
                 ))
                 .with_hint("deploy once without --skip-task-definition to create the service"));
@@ -110,7 +110,7 @@ pub async fn decide(clients: &Clients, local: &Local, flags: &DeployFlags) -> Re
         match active_revisions(clients, &family).await?.into_iter().next() {
             Some((_, a)) => TaskChoice::Existing(a),
             None => {
-                return Err(Error::msg(format!(
+                return Err(Error::conflict(format!(
                     "--latest-task-definition: family {family} has no ACTIVE revision"
                 ))
                 .with_hint("register one first (cortado register), or deploy without the flag"));
@@ -269,7 +269,7 @@ pub async fn apply(
     let (svc, created) = match &decision.live {
         None => {
             let Some(input) = local.service.clone() else {
-                return Err(Error::msg(format!(
+                return Err(Error::conflict(format!(
                     "service {service} does not exist in cluster {cluster}, and the config has no service_definition to create it from"
                 ))
                 .with_hint("add `service_definition:` to the config, or create the service first"));

@@ -209,7 +209,7 @@ pub fn appspec(
         .and_then(|l| l.get("containerPort"))
         .and_then(Value::as_i64);
     let (Some(container), Some(port)) = (container, port) else {
-        return Err(Error::msg(
+        return Err(Error::bad_input(
             "a CodeDeploy deployment needs the service's load balancer container: \
              loadBalancers[0].containerName and containerPort are missing",
         )
@@ -278,7 +278,7 @@ pub fn appspec(
 /// The AppSpec as the YAML text CreateDeployment sends (and `cortado appspec` prints).
 pub fn appspec_yaml(spec: &Value) -> Result<String> {
     serde_saphyr::to_string(spec)
-        .map_err(|e| Error::msg(format!("cannot write the AppSpec as YAML: {e}")))
+        .map_err(|e| Error::internal(format!("cannot write the AppSpec as YAML: {e}")))
 }
 
 /// The task definition an AppSpec (YAML or JSON) deploys.
@@ -316,14 +316,14 @@ pub async fn find_group(clients: &Clients, local: &Local) -> Result<GroupFacts> 
     }
     match found.len() {
         1 => Ok(found.remove(0)),
-        0 => Err(Error::msg(format!(
+        0 => Err(Error::conflict(format!(
             "no CodeDeploy deployment group deploys service {service} of cluster {cluster}"
         ))
         .with_hint(
             "create the application and deployment group, or name them in the config: \
              `codedeploy: {application_name: APP, deployment_group_name: GROUP}`",
         )),
-        _ => Err(Error::msg(format!(
+        _ => Err(Error::bad_input(format!(
             "several CodeDeploy deployment groups deploy service {service}: {}",
             found
                 .iter()
@@ -940,7 +940,7 @@ impl Engine<'_> {
             Until::Done => false,
             Until::Terminated => true,
             _ => {
-                return Err(Error::msg(
+                return Err(Error::bad_input(
                     "--until and --wait-until ecs:STAGE follow ECS lifecycle stages, which a \
                      CodeDeploy deployment does not have",
                 )
@@ -955,7 +955,7 @@ impl Engine<'_> {
         match local.service_json.as_ref().or(live_json.as_ref()) {
             Some(svc) => appspec(svc, "", &hooks).map(|_| ())?,
             None => {
-                return Err(Error::msg(format!(
+                return Err(Error::bad_input(format!(
                     "{service}: no service definition to build the AppSpec from"
                 )));
             }
@@ -1050,7 +1050,7 @@ impl Engine<'_> {
             None => None,
         };
         let Some(svc_json) = local.service_json.as_ref().or(live_json.as_ref()) else {
-            return Err(Error::msg(format!(
+            return Err(Error::bad_input(format!(
                 "{service}: no service definition to build the AppSpec from"
             )));
         };
@@ -1261,7 +1261,7 @@ impl Engine<'_> {
                 let origin = format!("{}, {}", short_arn(&t.task_definition_arn), t.origin());
                 Ok((t.task_definition_arn, origin))
             }
-            None => Err(Error::msg(format!(
+            None => Err(Error::conflict(format!(
                 "{service} runs {}, and neither CodeDeploy's nor ECS's record names an earlier \
                  revision that served",
                 short_arn(current)

@@ -1025,12 +1025,12 @@ impl<'a> Engine<'a> {
             let td = svc.task_definition().unwrap_or_default().to_string();
             let ours = apply::ours_from(&svc, &td)?;
             let Some(arn) = ours.service_deployment_arn.clone() else {
-                return Err(Error::msg(format!(
+                return Err(Error::conflict(format!(
                     "{service} has no current service deployment to continue"
                 )));
             };
             let Some((hook, stage)) = self.awaiting_hook_at(&arn).await? else {
-                return Err(Error::msg(format!(
+                return Err(Error::conflict(format!(
                     "the current deployment of {service} waits on no PAUSE hook: nothing to continue"
                 ))
                 .with_hint("`cortado status` shows the deployment and its lifecycle stage"));
@@ -1152,7 +1152,7 @@ impl<'a> Engine<'a> {
                 .await?;
             let arn = td.task_definition_arn().unwrap_or_default().to_string();
             if short_arn(&arn) == short_arn(current) {
-                return Err(Error::msg(format!(
+                return Err(Error::conflict(format!(
                     "{service} already runs {}",
                     short_arn(current)
                 )));
@@ -1202,7 +1202,7 @@ impl<'a> Engine<'a> {
         }
         match rollback_target(&records, current) {
             Some(t) => Ok(Decided::update(ours, t.task_definition_arn.clone(), t.origin())),
-            None => Err(Error::msg(format!(
+            None => Err(Error::conflict(format!(
                 "{service} runs {}, and ECS's record of its deployments names no earlier revision \
                  that served",
                 short_arn(current)
@@ -1356,7 +1356,7 @@ fn unique_services(locals: &[&Local]) -> Result<()> {
     for l in locals {
         let name = l.service_name()?;
         if let Some(other) = seen.insert(name.to_string(), l.config.path.clone()) {
-            return Err(Error::msg(format!(
+            return Err(Error::bad_input(format!(
                 "service {name} is named by both {} and {}",
                 other.display(),
                 l.config.path.display()

@@ -142,7 +142,7 @@ pub async fn decide(clients: &Clients, local: &Local, flags: &DeployFlags) -> Re
     let live_definition = match &live {
         None => None,
         Some(s) if s.resource_management_type().map(|t| t.as_str()) != Some("ECS") => {
-            return Err(Error::msg(format!(
+            return Err(Error::conflict(format!(
                 "service {service} in cluster {cluster} exists and is not an Express Mode service"
             ))
             .with_hint("an express_definition can only create or update an Express Mode service; remove express_definition to deploy it as a standard service"));
@@ -224,7 +224,7 @@ pub async fn apply(
         .describe_service(cluster, service)
         .await?
         .ok_or_else(|| {
-            Error::msg(format!(
+            Error::aws(format!(
                 "service {service} is not in cluster {cluster} after it was created or updated"
             ))
         })?;

@@ -1209,7 +1209,7 @@ mod tests {
     impl Observer for Broken {
         async fn observe(&mut self, _: &[(String, Ours)]) -> Result<Vec<Observation>> {
             self.0 += 1;
-            Err(crate::error::Error::msg("TargetGroupNotFound"))
+            Err(crate::error::Error::aws("TargetGroupNotFound"))
         }
     }
 

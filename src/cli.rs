@@ -355,8 +355,8 @@ pub enum UntilArg {
 
 /// `--wait-until stable|deployed|terminated|ecs:STAGE`.
 fn parse_wait_until(s: &str) -> Result<crate::deploy::gate::Until, String> {
+    use crate::deploy::core::state::LifecycleStage;
     use crate::deploy::gate::Until;
-    use crate::deploy::state::LifecycleStage;
     match s {
         "stable" | "deployed" => Ok(Until::Done),
         "terminated" => Ok(Until::Terminated),
@@ -399,7 +399,7 @@ pub enum WaitRollbackArg {
     Complete,
 }
 
-impl From<WaitRollbackArg> for crate::deploy::rollback::WaitRollback {
+impl From<WaitRollbackArg> for crate::deploy::core::rollback::WaitRollback {
     fn from(a: WaitRollbackArg) -> Self {
         match a {
             WaitRollbackArg::Serving => Self::Serving,

@@ -28,8 +28,9 @@ use crate::aws::types::ecs::{
 use crate::aws::{Clients, OneOffTask};
 use crate::cli::RunArgs;
 use crate::deploy::apply::{TaskChoice, registration_choice};
+use crate::deploy::core::outcome::RunOutcome;
 use crate::deploy::local::Local;
-use crate::deploy::result::{Operation, RunOutcome, ServiceResult};
+use crate::deploy::result::{Operation, ServiceResult};
 use crate::error::{Diagnostic, Error, ErrorKind, Result};
 use crate::model::codec;
 use crate::report::{Format, Printer};
@@ -707,7 +708,7 @@ pub async fn one_off(
         &format!(
             "started task {} ({}), container {container_name}",
             task_id(&task_arn),
-            crate::deploy::verdict::short_arn(&td_arn)
+            crate::deploy::core::verdict::short_arn(&td_arn)
         ),
     );
     let stream = match &logs {

@@ -8,7 +8,7 @@ use serde_json::json;
 use super::session;
 use crate::aws::TaskFilter;
 use crate::aws::types::ecs::{DesiredStatus, Task};
-use crate::deploy::verdict::short_arn;
+use crate::deploy::core::verdict::short_arn;
 use crate::error::{Diagnostic, Error, ExitCode, Result};
 use crate::report::{Format, Printer};
 use crate::settings::Settings;

@@ -7,11 +7,11 @@
 
 use serde_json::Value;
 
+use super::core::state::DeploymentStatus;
+use super::core::verdict::Ours;
 use super::event::{Emitter, Event};
 use super::local::Local;
 use super::observe::deployment_views;
-use super::state::DeploymentStatus;
-use super::verdict::Ours;
 use crate::aws::types::ecs::{Service, TaskDefinitionStatus};
 use crate::aws::{Clients, ServiceUpdate};
 use crate::error::{Diagnostic, Error, ErrorKind, Result};

@@ -30,20 +30,21 @@ use tokio::sync::watch as channel;
 use tokio::time::Instant;
 
 use super::apply::{self, Decision, DeployFlags};
+use super::core::outcome::{Outcome, RunOutcome};
+use super::core::outcome::{
+    RollbackEnd, conclude, conclude_rollback, end_text, failure_cause, rollback_end,
+};
+use super::core::rollback::{Cause, rollback_target};
+use super::core::state::{DeploymentStatus, ServiceStatus, Strategy};
+use super::core::verdict::{
+    DeploymentView, Failure, FastFail, Ours, Snapshot, StoppedTask, TargetView, Verdict, short_arn,
+};
 use super::engine::{CANCEL_FOLLOW, Engine, MIN_ROLLBACK_TIME, RollbackOptions, stop_counts};
 use super::event::Event;
 use super::gate::{NoHooks, Until};
 use super::local::{Local, OnCancel};
-use super::outcome::{
-    RollbackEnd, conclude, conclude_rollback, end_text, failure_cause, rollback_end,
-};
-use super::result::{Operation, RollbackReport, RunOutcome, ServiceResult};
-use super::rollback::{Cause, rollback_target};
-use super::state::{DeploymentStatus, ServiceStatus, Strategy};
-use super::verdict::{
-    DeploymentView, Failure, FastFail, Ours, Snapshot, StoppedTask, TargetView, Verdict, short_arn,
-};
-use super::watch::{Goal, Observation, Observer, Outcome, Rules, Target, Traffic, watch};
+use super::result::{Operation, RollbackReport, ServiceResult};
+use super::watch::{Goal, Observation, Observer, Rules, Target, Traffic, watch};
 use crate::aws::codedeploy::{DeploymentFacts, GroupFacts, NewDeployment, TaskSetFacts};
 use crate::aws::types::ecs::{DesiredStatus, Service};
 use crate::aws::{CallCounter, Clients, TaskFilter, counted};
@@ -530,7 +531,7 @@ pub fn judge(
         _ => {}
     }
     if rules.enabled
-        && let Some(f) = super::verdict::fast_fail(ours, snap, rules, unhealthy_for)
+        && let Some(f) = super::core::verdict::fast_fail(ours, snap, rules, unhealthy_for)
     {
         return Verdict::Failed(f);
     }
@@ -571,7 +572,7 @@ fn our_healthy(snap: &Snapshot, cd: &CodeDeployView) -> Option<(usize, usize)> {
         .targets
         .iter()
         .filter(|t| {
-            snap.our_task_ips.contains(&t.id) && t.state == super::state::TargetState::Healthy
+            snap.our_task_ips.contains(&t.id) && t.state == super::core::state::TargetState::Healthy
         })
         .count();
     Some((healthy, g.desired as usize))
@@ -1535,7 +1536,7 @@ mod tests {
 
     fn judged(cd: &CodeDeployView, stopped: Vec<StoppedTask>) -> Verdict {
         let obs = observation(&ours(), cd.clone(), stopped, (vec![], vec![]));
-        super::super::verdict::judge(
+        super::super::core::verdict::judge(
             &ours(),
             &obs.snapshot,
             &FastFail::default(),
@@ -1583,7 +1584,7 @@ mod tests {
         let ips = vec!["10.0.0.1".to_string(), "10.0.0.2".to_string()];
         let judged_with = |targets: Vec<TargetView>| {
             let obs = observation(&ours(), cd.clone(), vec![], (targets, ips.clone()));
-            super::super::verdict::judge(
+            super::super::core::verdict::judge(
                 &ours(),
                 &obs.snapshot,
                 &FastFail::default(),

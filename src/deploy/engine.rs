@@ -10,9 +10,9 @@
 //!
 //! Receives validated [`Local`]s and connected clients; emits [`Event`]s for live progress;
 //! never prints. Rollback decisions are the pure [`rollback_plan`] and [`rollback_target`];
-//! when a rollback is done is the pure [`super::rollback::judge_rollback`]; both run inside
+//! when a rollback is done is the pure [`super::core::rollback::judge_rollback`]; both run inside
 //! the same budgeted watch as the deploy. How an operation ended is worded once, by the
-//! outcome table ([`super::outcome`]).
+//! outcome table ([`super::core::outcome`]).
 
 use std::time::Duration;
 
@@ -25,26 +25,25 @@ use tokio::sync::watch as channel;
 use tokio::time::Instant;
 
 use super::apply::{self, DeployFlags, Started};
+use super::core::outcome::{Outcome, RunOutcome, Serving};
+use super::core::outcome::{
+    RollbackEnd, conclude, conclude_rollback, conclude_undone, end_text, failure_cause,
+    rollback_end,
+};
+use super::core::rollback::{
+    Cause, RollbackFacts, RollbackPlan, WaitRollback, ecs_returns_to, rollback_plan,
+    rollback_target,
+};
+use super::core::state::{DeploymentStatus, RolloutState, ServiceDeploymentStatus};
+use super::core::verdict::{
+    DeploymentView, Failure, FastFail, Ours, ServiceDeploymentView, StoppedTask, short_arn,
+};
 use super::event::{Emitter, Event};
 use super::gate::{GateSetup, Gatekeeper, NoHooks, Until};
 use super::local::{Local, OnCancel, timeout};
 use super::observe::{AwsObserver, ClusterObservers, deployment_views};
-use super::outcome::{
-    RollbackEnd, conclude, conclude_rollback, conclude_undone, end_text, failure_cause,
-    rollback_end,
-};
-use super::result::{Operation, RollbackReport, RunOutcome, RunResult, ServiceResult, StopCount};
-use super::rollback::{
-    Cause, RollbackFacts, RollbackPlan, WaitRollback, ecs_returns_to, rollback_plan,
-    rollback_target,
-};
-use super::state::{DeploymentStatus, RolloutState, ServiceDeploymentStatus};
-use super::verdict::{
-    DeploymentView, Failure, FastFail, Ours, ServiceDeploymentView, StoppedTask, short_arn,
-};
-use super::watch::{
-    Cadence, Feed, Finished, Goal, Joining, Journey, Outcome, Serving, Target, follow, watch,
-};
+use super::result::{Operation, RollbackReport, RunResult, ServiceResult, StopCount};
+use super::watch::{Cadence, Feed, Finished, Goal, Joining, Journey, Target, follow, watch};
 use crate::aws::{Clients, ServiceDeploymentStop, ServiceUpdate};
 use crate::error::{Diagnostic, Error, ErrorKind, Result};
 use crate::release::{Action, Ended, OnFailure, RunStep, Schedule, Step, Wave};
@@ -1244,7 +1243,7 @@ fn follow_ecs(deployments: &[DeploymentView], ours: &Ours) -> Option<Decided> {
 fn stop_in_flight(
     ours: &Ours,
     sd: &ServiceDeploymentView,
-    records: &[super::rollback::DeploymentRecord],
+    records: &[super::core::rollback::DeploymentRecord],
 ) -> Decided {
     let arn = sd.arn.clone();
     let back = ecs_returns_to(records, &arn);
@@ -1323,13 +1322,13 @@ struct Settle<'a> {
     waiting_hook: Option<String>,
 }
 
-/// The stop reasons of our deployment's failed tasks ([`super::verdict::task_failed`]), most
+/// The stop reasons of our deployment's failed tasks ([`super::core::verdict::task_failed`]), most
 /// frequent first. Tasks ECS stopped as surplus ("Scaling activity initiated by ...") or
 /// replaced did not fail and are not counted.
 pub(super) fn stop_counts(stopped: &[StoppedTask], deployment: &str) -> Vec<StopCount> {
     let mut counts: Vec<StopCount> = Vec::new();
     for t in stopped {
-        if t.started_by.as_deref() != Some(deployment) || !super::verdict::task_failed(t) {
+        if t.started_by.as_deref() != Some(deployment) || !super::core::verdict::task_failed(t) {
             continue;
         }
         let reason = t

@@ -61,7 +61,7 @@ pub enum Event {
         started_by: Option<String>,
         /// ECS's stop reason: anyone allowed to call StopTask writes it.
         reason: Untrusted,
-        /// Whether the task failed ([`super::verdict::task_failed`]); scale-in and replacement
+        /// Whether the task failed ([`super::core::verdict::task_failed`]); scale-in and replacement
         /// are not failures.
         failed: bool,
     },

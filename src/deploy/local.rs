@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::rollback::WaitRollback;
-use super::state::LifecycleStage;
-use super::verdict::FastFail;
+use super::core::rollback::WaitRollback;
+use super::core::state::LifecycleStage;
+use super::core::verdict::FastFail;
 use crate::aws::types::{CreateServiceInput, RegisterTaskDefinitionInput};
 use crate::config::{Config, parse_duration};
 use crate::error::{Diagnostic, Error, ErrorKind, Result, did_you_mean};

@@ -3,15 +3,15 @@
 
 pub mod apply;
 pub mod codedeploy;
+pub mod core;
 pub mod engine;
 pub mod event;
 pub mod express;
 pub mod gate;
 pub mod local;
 pub mod observe;
-pub mod outcome;
 pub mod result;
-pub mod rollback;
-pub mod state;
-pub mod verdict;
 pub mod watch;
+
+/// ECS's states, at the path the integration tests name.
+pub use self::core::state;

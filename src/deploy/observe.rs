@@ -16,9 +16,11 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_elasticloadbalancingv2::types::{ActionTypeEnum, Rule};
 
-use super::rollback::DeploymentRecord;
-use super::state::{LifecycleStage, ServiceDeploymentStatus, ServiceStatus, Strategy, TargetState};
-use super::verdict::{
+use super::core::rollback::DeploymentRecord;
+use super::core::state::{
+    LifecycleStage, ServiceDeploymentStatus, ServiceStatus, Strategy, TargetState,
+};
+use super::core::verdict::{
     DeploymentView, HookView, Ours, ServiceDeploymentView, Snapshot, StoppedTask, TargetView,
 };
 use super::watch::{Observation, Observer, ServiceEvent, Traffic};

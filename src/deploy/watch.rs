@@ -18,12 +18,13 @@ use tokio::time::Instant;
 
 use serde::Serialize;
 
+use super::core::outcome::{Outcome, Serving};
+use super::core::rollback::{WaitRollback, judge_restored, judge_rollback};
+use super::core::state::{DeploymentStatus, RolloutState, TargetState};
+use super::core::verdict::{FastFail, Ours, Snapshot, StoppedTask, Verdict, judge};
 use super::event::{Emitter, Event};
 use super::gate::{GateReport, GateSetup, Hooks, Tended};
 use super::observe::LbPair;
-use super::rollback::{WaitRollback, judge_restored, judge_rollback};
-use super::state::{DeploymentStatus, RolloutState, TargetState};
-use super::verdict::{Failure, FastFail, Ours, Snapshot, StoppedTask, Verdict, judge};
 use crate::error::Result;
 
 /// A service event as DescribeServices lists it.
@@ -230,29 +231,6 @@ impl Default for Cadence {
     }
 }
 
-/// How a watch ended for one service.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
-    Succeeded,
-    Failed(Failure),
-    TimedOut {
-        last: String,
-    },
-    Cancelled {
-        last: String,
-    },
-    /// The deployment could not be observed: polls kept failing.
-    Lost {
-        error: String,
-    },
-    /// The run stopped following at a lifecycle stage, as asked (`--until`); the deployment
-    /// goes on (or waits on its hook).
-    Paused {
-        stage: String,
-        hook_id: Option<String>,
-    },
-}
-
 /// Consecutive failed polls after which the watch gives up (the SDK already retried each).
 pub const MAX_FAILED_POLLS: u32 = 5;
 
@@ -300,13 +278,6 @@ pub struct Finished {
     pub stopped: Vec<StoppedTask>,
     /// The PRIMARY deployment at the last poll: what serves when the service leaves the watch.
     pub serving: Option<Serving>,
-}
-
-/// The PRIMARY deployment of a service, as a poll saw it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Serving {
-    pub deployment_id: String,
-    pub task_definition_arn: String,
 }
 
 /// The two ends of a watch: services join through `intake` while it runs (a release starts a
@@ -835,7 +806,7 @@ impl ServiceState {
                     task_arn: t.task_arn.clone(),
                     started_by: t.started_by.clone(),
                     reason: reason.into(),
-                    failed: super::verdict::task_failed(t),
+                    failed: super::core::verdict::task_failed(t),
                 });
                 changed = true;
             }
@@ -1025,8 +996,9 @@ impl ServiceState {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::deploy::core::verdict::Failure;
+    use crate::deploy::core::verdict::{DeploymentView, StoppedTask};
     use crate::deploy::gate::NoHooks;
-    use crate::deploy::verdict::{DeploymentView, StoppedTask};
 
     /// Plays back a script of observations, one per poll, repeating the last.
     struct Script {

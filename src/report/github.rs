@@ -17,8 +17,9 @@ use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
+use crate::deploy::core::outcome::RunOutcome;
 use crate::deploy::event::{Event, Stamped};
-use crate::deploy::result::{Operation, RunOutcome, RunResult};
+use crate::deploy::result::{Operation, RunResult};
 use crate::error::{Diagnostic, Error, Result, Severity};
 use crate::render::Secrets;
 use crate::report::{escape, lines};

@@ -5,8 +5,9 @@
 use serde_json::json;
 
 use super::{Format, Printer};
-use crate::deploy::result::{RunOutcome, RunResult, ServiceResult};
-use crate::deploy::verdict::short_arn;
+use crate::deploy::core::outcome::RunOutcome;
+use crate::deploy::core::verdict::short_arn;
+use crate::deploy::result::{RunResult, ServiceResult};
 use crate::error::{ExitCode, Result};
 
 /// The most characters one run adds to the job summary (GitHub takes 1 MiB a step).

@@ -8,10 +8,153 @@
 //! Receives a watch [`Outcome`], a [`RollbackEnd`] and, for success, the operation's own words;
 //! hands on a [`RunOutcome`] and the detail sentence of the result.
 
-use super::result::RunOutcome;
 use super::rollback::Cause;
 use super::verdict::{Failure, short_arn};
-use super::watch::{Outcome, Serving};
+use crate::error::ExitCode;
+
+/// How a watch ended for one service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Succeeded,
+    Failed(Failure),
+    TimedOut {
+        last: String,
+    },
+    Cancelled {
+        last: String,
+    },
+    /// The deployment could not be observed: polls kept failing.
+    Lost {
+        error: String,
+    },
+    /// The run stopped following at a lifecycle stage, as asked (`--until`); the deployment
+    /// goes on (or waits on its hook).
+    Paused {
+        stage: String,
+        hook_id: Option<String>,
+    },
+}
+
+/// The PRIMARY deployment of a service, as a poll saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Serving {
+    pub deployment_id: String,
+    pub task_definition_arn: String,
+}
+
+/// How an operation ended for one service. Written once; the exit code, the human label and
+/// the Actions `status` output are functions of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunOutcome {
+    Succeeded,
+    /// Nothing differed: no API write was made.
+    NoChange,
+    /// `--no-wait`, `--no-update-service`: started (or registered), not followed.
+    NotFollowed,
+    /// `--until`: followed to a lifecycle stage (or a waiting PAUSE hook), then left there.
+    Paused,
+    DryRun,
+    FailedRolledBack,
+    FailedNotRolledBack,
+    RollbackFailed,
+    TimedOut {
+        rolled_back: bool,
+    },
+    Cancelled,
+    /// The deployment could not be followed (the API kept failing); it goes on without us.
+    Lost,
+    /// A release step that never started (a step it waits for failed, or the release
+    /// stopped): nothing was changed. Never the cause of a failed run, so exit 0 of itself.
+    Skipped,
+}
+
+impl RunOutcome {
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            RunOutcome::Succeeded
+            | RunOutcome::NoChange
+            | RunOutcome::NotFollowed
+            | RunOutcome::Paused
+            | RunOutcome::DryRun
+            | RunOutcome::Skipped => ExitCode::Success,
+            RunOutcome::FailedRolledBack => ExitCode::FailedRolledBack,
+            RunOutcome::FailedNotRolledBack => ExitCode::FailedNotRolledBack,
+            RunOutcome::RollbackFailed => ExitCode::RollbackFailed,
+            RunOutcome::TimedOut { .. } => ExitCode::TimedOut,
+            RunOutcome::Cancelled => ExitCode::Cancelled,
+            RunOutcome::Lost => ExitCode::Aws,
+        }
+    }
+
+    /// Words for people (and the `outcome` field of the JSON result).
+    pub fn label(&self) -> &'static str {
+        match self {
+            RunOutcome::Succeeded => "succeeded",
+            RunOutcome::NoChange => "no change",
+            RunOutcome::NotFollowed => "started (not followed)",
+            RunOutcome::Paused => "paused, as asked",
+            RunOutcome::DryRun => "dry run",
+            RunOutcome::FailedRolledBack => "failed, rolled back",
+            RunOutcome::FailedNotRolledBack => "failed, not rolled back",
+            RunOutcome::RollbackFailed => "failed, and the rollback failed",
+            RunOutcome::TimedOut { rolled_back: true } => "timed out, rolled back",
+            RunOutcome::TimedOut { rolled_back: false } => "timed out",
+            RunOutcome::Cancelled => "cancelled",
+            RunOutcome::Lost => "not followed: the API kept failing",
+            RunOutcome::Skipped => "not started",
+        }
+    }
+
+    /// One word for machines: the Actions `status` output and the JSON `status` field.
+    pub fn status(&self) -> &'static str {
+        match self {
+            RunOutcome::Succeeded => "succeeded",
+            RunOutcome::NoChange => "no-change",
+            RunOutcome::NotFollowed => "started",
+            RunOutcome::Paused => "paused",
+            RunOutcome::DryRun => "dry-run",
+            RunOutcome::FailedRolledBack => "rolled-back",
+            RunOutcome::FailedNotRolledBack => "failed",
+            RunOutcome::RollbackFailed => "rollback-failed",
+            RunOutcome::TimedOut { .. } => "timed-out",
+            RunOutcome::Cancelled => "cancelled",
+            RunOutcome::Lost => "lost",
+            RunOutcome::Skipped => "skipped",
+        }
+    }
+
+    /// Whatever was asked happened (or there was nothing to do): a release step after this
+    /// one may start.
+    pub fn is_success(&self) -> bool {
+        matches!(
+            self,
+            RunOutcome::Succeeded
+                | RunOutcome::NoChange
+                | RunOutcome::NotFollowed
+                | RunOutcome::Paused
+                | RunOutcome::DryRun
+        )
+    }
+
+    /// Which outcome wins when services end differently: the worst.
+    pub fn severity(&self) -> u8 {
+        severity(self.exit_code())
+    }
+}
+
+/// Rank of exit codes, worst highest.
+pub fn severity(c: ExitCode) -> u8 {
+    match c {
+        ExitCode::Success => 0,
+        ExitCode::Changes => 1,
+        ExitCode::FailedRolledBack => 2,
+        ExitCode::TimedOut => 3,
+        ExitCode::FailedNotRolledBack => 4,
+        ExitCode::Cancelled => 5,
+        ExitCode::BadInput | ExitCode::Aws | ExitCode::Internal => 6,
+        ExitCode::RollbackFailed => 7,
+    }
+}
 
 /// How a rollback went.
 #[derive(Debug, Clone, PartialEq, Eq)]

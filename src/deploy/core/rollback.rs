@@ -241,7 +241,7 @@ pub fn ecs_returns_to(records: &[DeploymentRecord], current: &str) -> Option<Rol
 /// there is one, has not ended in anything but a rollback.
 pub fn judge_rollback(failed: &Ours, snap: &Snapshot, mode: WaitRollback) -> Verdict {
     if let Some(cd) = &snap.codedeploy {
-        return super::codedeploy::judge_rollback(cd);
+        return crate::deploy::codedeploy::judge_rollback(cd);
     }
     let fail = |reason: String| Verdict::Failed(Failure::RollbackFailed { reason });
     if snap.service_status != ServiceStatus::Active {
@@ -396,7 +396,7 @@ fn complete(primary: &DeploymentView, snap: &Snapshot, mode: WaitRollback) -> Ve
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::deploy::verdict::ServiceDeploymentView;
+    use crate::deploy::core::verdict::ServiceDeploymentView;
 
     const NEW: &str = "arn:aws:ecs:us-east-1:1:task-definition/web:8";
     const OLD: &str = "arn:aws:ecs:us-east-1:1:task-definition/web:7";

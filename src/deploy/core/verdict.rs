@@ -129,8 +129,8 @@ pub struct Snapshot {
     /// and finishes scaling and cleaning up in the background.
     pub early_success: bool,
     /// A CodeDeploy deployment (CODE_DEPLOY controller): judged by its own rules
-    /// ([`super::codedeploy::judge`]).
-    pub codedeploy: Option<super::codedeploy::CodeDeployView>,
+    /// ([`crate::deploy::codedeploy::judge`]).
+    pub codedeploy: Option<crate::deploy::codedeploy::CodeDeployView>,
 }
 
 impl Snapshot {
@@ -261,7 +261,7 @@ pub fn task_failed(task: &StoppedTask) -> bool {
 /// target of ours has been unhealthy (the watcher keeps that clock).
 pub fn judge(ours: &Ours, snap: &Snapshot, rules: &FastFail, unhealthy_for: Duration) -> Verdict {
     if let Some(cd) = &snap.codedeploy {
-        return super::codedeploy::judge(ours, snap, cd, rules, unhealthy_for);
+        return crate::deploy::codedeploy::judge(ours, snap, cd, rules, unhealthy_for);
     }
     if snap.service_status != ServiceStatus::Active {
         return Verdict::Failed(Failure::ServiceGone {
@@ -442,7 +442,7 @@ pub fn judge(ours: &Ours, snap: &Snapshot, rules: &FastFail, unhealthy_for: Dura
     Verdict::Succeeded
 }
 
-pub(super) fn fast_fail(
+pub fn fast_fail(
     ours: &Ours,
     snap: &Snapshot,
     rules: &FastFail,

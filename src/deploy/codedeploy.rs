@@ -30,11 +30,12 @@ use tokio::sync::watch as channel;
 use tokio::time::Instant;
 
 use super::apply::{self, Decision, DeployFlags};
-use super::core::outcome::{Outcome, RunOutcome};
 use super::core::outcome::{
-    RollbackEnd, conclude, conclude_rollback, end_text, failure_cause, rollback_end,
+    Cause, Remedy, RollbackEnd, RollbackPolicy, cause_of, conclude, conclude_rollback, end_text,
+    remedy, rollback_end,
 };
-use super::core::rollback::{Cause, rollback_target};
+use super::core::outcome::{Outcome, RunOutcome};
+use super::core::rollback::rollback_target;
 use super::core::state::{DeploymentStatus, ServiceStatus, Strategy};
 use super::core::verdict::{
     DeploymentView, Failure, FastFail, Ours, Snapshot, StoppedTask, TargetView, Verdict, short_arn,
@@ -630,25 +631,22 @@ pub enum CdPlan {
     Leave(&'static str),
 }
 
+/// The outcome table's [`remedy`], with CodeDeploy's reason it cannot undo: a deployment
+/// CodeDeploy ended without a rollback.
 pub fn rollback_plan(cause: &Cause, rollback_enabled: bool, rollback_on_cancel: bool) -> CdPlan {
-    match cause {
-        Cause::Failed(Failure::RolledBack { .. }) => return CdPlan::Follow,
-        Cause::Failed(Failure::Superseded { .. } | Failure::ServiceGone { .. }) => {
-            return CdPlan::Leave("the service is no longer ours to change");
-        }
-        Cause::Failed(Failure::RolloutFailed { .. } | Failure::RollbackFailed { .. }) => {
-            return CdPlan::Leave("CodeDeploy ended the deployment without a rollback");
-        }
-        _ => {}
-    }
-    let wanted = match cause {
-        Cause::Cancelled => rollback_on_cancel,
-        _ => rollback_enabled,
+    let ended = matches!(
+        cause,
+        Cause::Failed(Failure::RolloutFailed { .. } | Failure::RollbackFailed { .. })
+    )
+    .then_some("CodeDeploy ended the deployment without a rollback");
+    let policy = RollbackPolicy {
+        enabled: rollback_enabled,
+        on_cancel: rollback_on_cancel,
     };
-    match (wanted, cause) {
-        (true, _) => CdPlan::Stop,
-        (false, Cause::Cancelled) => CdPlan::Leave("on_cancel is leave"),
-        (false, _) => CdPlan::Leave("rollback disabled"),
+    match remedy(cause, policy, ended) {
+        Remedy::Follow => CdPlan::Follow,
+        Remedy::Undo => CdPlan::Stop,
+        Remedy::Leave(why) => CdPlan::Leave(why),
     }
 }
 
@@ -1372,8 +1370,8 @@ impl Engine<'_> {
             }
             other => other,
         };
-        let ended = cause.clone();
-        let Ok((cause, _)) = failure_cause(cause) else {
+        let ended = cause;
+        let Some(cause) = cause_of(&ended) else {
             let (o, detail) = conclude(&ended, None, "deployment completed");
             return (o, detail, None);
         };

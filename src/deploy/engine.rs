@@ -25,14 +25,12 @@ use tokio::sync::watch as channel;
 use tokio::time::Instant;
 
 use super::apply::{self, DeployFlags, Started};
-use super::core::outcome::{Outcome, RunOutcome, Serving};
 use super::core::outcome::{
-    RollbackEnd, conclude, conclude_rollback, conclude_undone, end_text, failure_cause,
-    rollback_end,
+    Cause, Outcome, RollbackEnd, RunOutcome, Serving, cause_of, conclude, conclude_rollback,
+    conclude_undone, end_text, rollback_end,
 };
 use super::core::rollback::{
-    Cause, RollbackFacts, RollbackPlan, WaitRollback, ecs_returns_to, rollback_plan,
-    rollback_target,
+    RollbackFacts, RollbackPlan, WaitRollback, ecs_returns_to, rollback_plan, rollback_target,
 };
 use super::core::state::{DeploymentStatus, RolloutState, ServiceDeploymentStatus};
 use super::core::verdict::{
@@ -590,8 +588,8 @@ impl<'a> Engine<'a> {
         outcome: Outcome,
         deadline: Instant,
     ) -> (RunOutcome, String, Option<RollbackReport>) {
-        let ended = outcome.clone();
-        let Ok((cause, _)) = failure_cause(outcome) else {
+        let ended = outcome;
+        let Some(cause) = cause_of(&ended) else {
             let (o, detail) = conclude(&ended, None, "deployment completed");
             return (o, detail, None);
         };

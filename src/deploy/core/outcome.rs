@@ -8,7 +8,6 @@
 //! Receives a watch [`Outcome`], a [`RollbackEnd`] and, for success, the operation's own words;
 //! hands on a [`RunOutcome`] and the detail sentence of the result.
 
-use super::rollback::Cause;
 use super::verdict::{Failure, short_arn};
 use crate::error::ExitCode;
 
@@ -156,6 +155,65 @@ pub fn severity(c: ExitCode) -> u8 {
     }
 }
 
+/// Why a deploy is ending without success.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cause {
+    Failed(Failure),
+    TimedOut,
+    Cancelled,
+}
+
+/// The rollback to take about a deployment that ended without success.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Remedy {
+    /// Its controller (ECS's breaker or an alarm, CodeDeploy) already undoes it: follow that,
+    /// do not fight it.
+    Follow,
+    /// Undo it; the controller says how.
+    Undo,
+    /// Leave it, and say why.
+    Leave(&'static str),
+}
+
+/// When cortado undoes a deployment itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RollbackPolicy {
+    /// `rollout.rollback` and not `--no-rollback`.
+    pub enabled: bool,
+    /// `rollout.on_cancel: rollback`.
+    pub on_cancel: bool,
+}
+
+/// The rollback column of the table: what to do after `cause`. In order: a deployment
+/// replaced by someone else's, or a service that is gone, is not ours to undo; a rollback
+/// the controller already carries out is followed (even with rollback disabled: it happens);
+/// `cannot_undo` is the controller's reason it cannot undo this one (no earlier revision, a
+/// deployment it ended without a rollback); a cancelled run undoes only with `on_cancel:
+/// rollback`, any other only when rollback is enabled.
+pub fn remedy(cause: &Cause, policy: RollbackPolicy, cannot_undo: Option<&'static str>) -> Remedy {
+    match cause {
+        Cause::Failed(Failure::Superseded { .. } | Failure::ServiceGone { .. }) => {
+            return Remedy::Leave("the service is no longer ours to change");
+        }
+        Cause::Failed(Failure::RolledBack { .. }) => return Remedy::Follow,
+        _ => {}
+    }
+    if let Some(why) = cannot_undo {
+        return Remedy::Leave(why);
+    }
+    match (cause, policy) {
+        (
+            Cause::Cancelled,
+            RollbackPolicy {
+                on_cancel: true, ..
+            },
+        ) => Remedy::Undo,
+        (Cause::Cancelled, _) => Remedy::Leave("on_cancel is leave"),
+        (_, RollbackPolicy { enabled: true, .. }) => Remedy::Undo,
+        (_, _) => Remedy::Leave("rollback disabled"),
+    }
+}
+
 /// How a rollback went.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RollbackEnd {
@@ -170,17 +228,15 @@ pub enum RollbackEnd {
     Started,
 }
 
-/// A deploy that ended without success, as the rollback decision reads it: the cause and
-/// why in words (without a final period). Success, a lost deployment and a pause come back
-/// for the caller to word.
-pub fn failure_cause(outcome: Outcome) -> std::result::Result<(Cause, String), Outcome> {
-    let cause = match &outcome {
-        Outcome::Failed(fl) => Cause::Failed(fl.clone()),
-        Outcome::TimedOut { .. } => Cause::TimedOut,
-        Outcome::Cancelled { .. } => Cause::Cancelled,
-        _ => return Err(outcome),
-    };
-    Ok((cause, cause_words(&outcome)))
+/// Why a deploy ended without success, as the rollback decision reads it; None for a
+/// success, a lost deployment or a pause (nothing to undo).
+pub fn cause_of(outcome: &Outcome) -> Option<Cause> {
+    match outcome {
+        Outcome::Failed(fl) => Some(Cause::Failed(fl.clone())),
+        Outcome::TimedOut { .. } => Some(Cause::TimedOut),
+        Outcome::Cancelled { .. } => Some(Cause::Cancelled),
+        _ => None,
+    }
 }
 
 /// Why a watch ended without success, in words (no final period).
@@ -552,6 +608,73 @@ mod tests {
             outcome_of(&Cause::Cancelled, Some(&bad)),
             RunOutcome::Cancelled
         );
+    }
+
+    /// The rollback column: every cause × policy × controller reason.
+    #[test]
+    fn the_rollback_to_take() {
+        let on = RollbackPolicy {
+            enabled: true,
+            on_cancel: true,
+        };
+        let off = RollbackPolicy {
+            enabled: false,
+            on_cancel: false,
+        };
+        let ff = Cause::Failed(Failure::FastFail {
+            rule: "r".into(),
+            detail: "d".into(),
+        });
+        let by_ecs = Cause::Failed(Failure::RolledBack {
+            by: "the deployment circuit breaker".into(),
+            reason: "x".into(),
+        });
+        let gone = Cause::Failed(Failure::ServiceGone {
+            status: "DRAINING".into(),
+        });
+        let cannot = Some("no earlier revision");
+        let rows: [(&Cause, RollbackPolicy, Option<&'static str>, Remedy); 10] = [
+            (&ff, on, None, Remedy::Undo),
+            (&ff, off, None, Remedy::Leave("rollback disabled")),
+            (&ff, on, cannot, Remedy::Leave("no earlier revision")),
+            (&by_ecs, off, cannot, Remedy::Follow),
+            (
+                &gone,
+                on,
+                None,
+                Remedy::Leave("the service is no longer ours to change"),
+            ),
+            (&Cause::TimedOut, on, None, Remedy::Undo),
+            (
+                &Cause::TimedOut,
+                off,
+                None,
+                Remedy::Leave("rollback disabled"),
+            ),
+            (&Cause::Cancelled, on, None, Remedy::Undo),
+            (
+                &Cause::Cancelled,
+                RollbackPolicy {
+                    enabled: true,
+                    on_cancel: false,
+                },
+                None,
+                Remedy::Leave("on_cancel is leave"),
+            ),
+            (
+                &Cause::Cancelled,
+                on,
+                cannot,
+                Remedy::Leave("no earlier revision"),
+            ),
+        ];
+        for (cause, policy, reason, want) in rows {
+            assert_eq!(
+                remedy(cause, policy, reason),
+                want,
+                "{cause:?} {policy:?} {reason:?}"
+            );
+        }
     }
 
     #[test]

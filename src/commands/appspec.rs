@@ -5,8 +5,8 @@
 use serde_json::json;
 
 use super::session;
-use crate::deploy::apply::active_revisions;
-use crate::deploy::codedeploy;
+use crate::deploy::controller::codedeploy::appspec as codedeploy;
+use crate::deploy::controller::ecs::active_revisions;
 use crate::error::{Error, ExitCode, Result};
 use crate::report::{Format, Printer};
 use crate::settings::Settings;

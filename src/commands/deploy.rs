@@ -9,7 +9,7 @@ use super::session;
 use crate::aws::Clients;
 use crate::aws::autoscaling::service_resource_id;
 use crate::cli::DeployArgs;
-use crate::deploy::apply::DeployFlags;
+use crate::deploy::controller::seam::DeployFlags;
 use crate::deploy::engine::{Engine, ReleaseRun};
 use crate::deploy::gate::Until;
 use crate::deploy::result::RunResult;

@@ -21,7 +21,7 @@ pub async fn run(
             .describe_service(&local.config.cluster, local.service_name()?)
             .await?
             .and_then(|svc| svc.task_definition().map(str::to_string));
-        let revs = crate::deploy::apply::active_revisions(&s.clients, &family).await?;
+        let revs = crate::deploy::controller::ecs::active_revisions(&s.clients, &family).await?;
         let doomed: Vec<&(u64, String)> = match (args.revision, args.keep_last) {
             (Some(n), _) => {
                 let Some(r) = revs.iter().find(|(rev, _)| *rev == n as u64) else {

@@ -6,7 +6,8 @@ use serde_json::json;
 
 use super::session;
 use crate::cli::{DiffArgs, DiffFormat};
-use crate::deploy::apply::{self, DeployFlags};
+use crate::deploy::controller::seam::DeployFlags;
+use crate::deploy::engine::Engine;
 use crate::error::{ExitCode, Result};
 use crate::plan::ServicePlan;
 use crate::report::Printer;
@@ -15,11 +16,11 @@ use crate::settings::Settings;
 /// `cortado diff`: exit 0 without changes, 2 with changes.
 pub async fn run(settings: &Settings, printer: &mut Printer, args: &DiffArgs) -> Result<ExitCode> {
     let (locals, s) = session::open(settings, printer).await?;
+    let emitter = crate::deploy::event::Emitter::new();
+    let engine = Engine::new(&s.clients, &emitter, session::cancel_on_signals());
     let mut plans = Vec::new();
     for local in &locals {
-        let mut decision = apply::decide(&s.clients, local, &DeployFlags::default()).await?;
-        crate::deploy::codedeploy::plan_rollout(&s.clients, local, &mut decision).await;
-        plans.push(decision.plan);
+        plans.push(engine.plan(local, &DeployFlags::default()).await?.plan);
     }
     let changed = plans.iter().any(|p| p.changed());
     match args.format {

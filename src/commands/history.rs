@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::session;
 use crate::aws::types::ecs::ServiceDeploymentBrief;
-use crate::deploy::engine::service_not_found;
+use crate::deploy::controller::seam::service_not_found;
 use crate::error::{Diagnostic, Error, ExitCode, Result};
 use crate::history::{Metrics, Record, Report, ServiceHistory, Window};
 use crate::report::{Format, Printer};

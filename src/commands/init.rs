@@ -16,7 +16,7 @@ use serde_json::Value;
 
 use super::session;
 use crate::aws::json::{service_definition_json, task_definition_json};
-use crate::deploy::engine::service_not_found;
+use crate::deploy::controller::seam::service_not_found;
 use crate::diff::normalize::{service_for_compare, task_definition_for_compare};
 use crate::error::{Diagnostic, Error, ExitCode, Result};
 use crate::report::Printer;

@@ -4,7 +4,8 @@
 
 use super::session;
 use crate::cli::RollbackArgs;
-use crate::deploy::engine::{Engine, RollbackOptions};
+use crate::deploy::controller::seam::RollbackOptions;
+use crate::deploy::engine::Engine;
 use crate::error::{ExitCode, Result};
 use crate::report::Printer;
 use crate::settings::Settings;

@@ -27,7 +27,8 @@ use crate::aws::types::ecs::{
 };
 use crate::aws::{Clients, OneOffTask};
 use crate::cli::RunArgs;
-use crate::deploy::apply::{TaskChoice, registration_choice};
+use crate::deploy::controller::ecs::registration_choice;
+use crate::deploy::controller::seam::TaskChoice;
 use crate::deploy::core::outcome::RunOutcome;
 use crate::deploy::local::Local;
 use crate::deploy::result::{Operation, ServiceResult};
@@ -594,7 +595,7 @@ async fn choose_task_definition(
                 )
             }),
         TaskPick::Latest => {
-            match crate::deploy::apply::active_revisions(clients, family)
+            match crate::deploy::controller::ecs::active_revisions(clients, family)
                 .await?
                 .into_iter()
                 .next()

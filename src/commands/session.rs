@@ -323,8 +323,8 @@ pub fn prepare_for(l: &Local) -> sandbox::Prepare {
 /// (`codedeploy:`), else the console's defaults `AppECS-<cluster>-<service>` and
 /// `DgpECS-<cluster>-<service>`.
 fn codedeploy_prepare(l: &Local, target_groups: &[String]) -> Option<sandbox::PrepareCodeDeploy> {
-    use crate::deploy::codedeploy;
-    if !codedeploy::configured_controller(l) {
+    use crate::deploy::controller::codedeploy::appspec as codedeploy;
+    if !codedeploy::configured_controller(l.service_json.as_ref()) {
         return None;
     }
     let (app, group) = codedeploy::configured_names(&l.config).unwrap_or_default();

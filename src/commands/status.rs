@@ -4,11 +4,10 @@ use crate::untrusted::Untrusted;
 use serde_json::json;
 
 use super::session;
+use crate::deploy::controller::seam::service_not_found;
+use crate::deploy::core::poll::LbPair;
 use crate::deploy::core::verdict::short_arn;
-use crate::deploy::engine::service_not_found;
-use crate::deploy::observe::{
-    LbPair, deployment_views, lb_pairs, service_deployment_view, strategy_of,
-};
+use crate::deploy::observe::{deployment_views, lb_pairs, service_deployment_view, strategy_of};
 use crate::error::{ExitCode, Result};
 use crate::report::{Format, Printer};
 use crate::settings::Settings;

@@ -27,7 +27,10 @@ pub async fn continue_run(
     engine.timeout = settings.timeout;
     let run = if rollback {
         engine
-            .rollback(&locals, crate::deploy::engine::RollbackOptions::default())
+            .rollback(
+                &locals,
+                crate::deploy::controller::seam::RollbackOptions::default(),
+            )
             .await?
     } else {
         engine.continue_deployment(&locals).await?

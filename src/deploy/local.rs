@@ -7,77 +7,17 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use super::controller::choose;
+pub use super::controller::seam::Local;
 use super::core::rollback::WaitRollback;
+use super::core::spec::{DEFAULT_GATE_TIMEOUT, Gate, OnCancel, PAUSE_STAGES, Rollout};
 use super::core::state::LifecycleStage;
-use super::core::verdict::FastFail;
-use crate::aws::types::{CreateServiceInput, RegisterTaskDefinitionInput};
+use crate::aws::types::RegisterTaskDefinitionInput;
 use crate::config::{Config, parse_duration};
 use crate::error::{Diagnostic, Error, ErrorKind, Result, did_you_mean};
 use crate::model;
+use crate::render::RenderContext;
 use crate::render::plugins::Lookups;
-use crate::render::{RenderContext, Secrets};
-
-/// What to do when the run is cancelled (SIGINT/SIGTERM) during a rollout.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OnCancel {
-    /// Roll the deployment back (default).
-    Rollback,
-    /// Leave the deployment running on its own.
-    Leave,
-}
-
-/// cortado's own settings from the config's `rollout:` section.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Rollout {
-    /// Roll back on our own when the deployment fails (default true).
-    pub rollback: bool,
-    pub on_cancel: OnCancel,
-    pub fast_fail: FastFail,
-    /// When a followed rollback counts as done.
-    pub wait_rollback: WaitRollback,
-    /// Verification gates: commands that answer our deployment's PAUSE hooks.
-    pub verify: Vec<Gate>,
-}
-
-/// A verification gate (`rollout.verify[]`): when our deployment waits on a PAUSE hook at
-/// `stage`, cortado runs `argv` (no shell) in the config's directory; exit 0 continues the
-/// deployment, anything else (or `timeout`) rolls it back.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Gate {
-    pub stage: LifecycleStage,
-    /// The command and its arguments. A string in the config is split like a shell would
-    /// split words (quotes honoured), but nothing is expanded and no shell runs.
-    pub argv: Vec<String>,
-    pub timeout: Duration,
-    /// The directory the command runs in (the config file's).
-    pub dir: PathBuf,
-}
-
-/// How long a gate may run when the config says nothing.
-pub const DEFAULT_GATE_TIMEOUT: Duration = Duration::from_secs(600);
-
-/// Hook stages a PAUSE hook (and so a gate) may sit at: ECS allows PAUSE hooks everywhere but
-/// TEST_TRAFFIC_SHIFT and PRODUCTION_TRAFFIC_SHIFT (the shifts themselves).
-pub const PAUSE_STAGES: &[LifecycleStage] = &[
-    LifecycleStage::ReconcileService,
-    LifecycleStage::PreScaleUp,
-    LifecycleStage::PostScaleUp,
-    LifecycleStage::PostTestTrafficShift,
-    LifecycleStage::PreProductionTrafficShift,
-    LifecycleStage::PostProductionTrafficShift,
-];
-
-impl Default for Rollout {
-    fn default() -> Self {
-        Rollout {
-            rollback: true,
-            on_cancel: OnCancel::Rollback,
-            fast_fail: FastFail::default(),
-            wait_rollback: WaitRollback::default(),
-            verify: Vec::new(),
-        }
-    }
-}
 
 const ROLLOUT_KEYS: &[&str] = &[
     "rollback",
@@ -88,43 +28,6 @@ const ROLLOUT_KEYS: &[&str] = &[
 ];
 const GATE_KEYS: &[&str] = &["stage", "run", "timeout"];
 const FAST_FAIL_KEYS: &[&str] = &["enabled", "same_reason_stops", "unhealthy_target_for"];
-
-/// A config whose definitions rendered and validated.
-#[derive(Debug, Clone)]
-pub struct Local {
-    pub config: Config,
-    pub task: RegisterTaskDefinitionInput,
-    /// The task definition as camelCase JSON (for comparison with the live one).
-    pub task_json: Value,
-    pub service: Option<CreateServiceInput>,
-    pub service_json: Option<Value>,
-    /// An Express Mode service's definition (`express_definition:`): the
-    /// CreateExpressGatewayService input as camelCase JSON, without `serviceName` and
-    /// `cluster` (the config's). For such a service `task` is the task definition ECS derives
-    /// from it ([`express_task_json`]): read by verify, cost and the sandbox, never registered.
-    pub express: Option<Value>,
-    pub rollout: Rollout,
-    /// Warnings and notes worth showing (errors stop the run instead).
-    pub warnings: Vec<Diagnostic>,
-    /// The run's secret values (rendering registered them): plans hide them.
-    pub secrets: Secrets,
-}
-
-impl Local {
-    pub fn service_name(&self) -> Result<&str> {
-        self.config
-            .service
-            .as_deref()
-            .filter(|s| !s.is_empty())
-            .ok_or_else(|| {
-                Error::input(
-                    Diagnostic::error("the config names no service")
-                        .at(self.config.document.locate(""))
-                        .hint("add `service: NAME` to the config file"),
-                )
-            })
-    }
-}
 
 /// What loading a run's configs found: the configs that loaded, and every finding (errors,
 /// warnings, notes) of all of them, in the order of the configs.
@@ -245,7 +148,7 @@ pub fn load(ctx: &RenderContext, config: Config) -> Result<Local> {
         service_doc.as_ref().map(|d| &d.value),
         &mut findings,
     );
-    findings.extend(super::codedeploy::check_config(
+    findings.extend(super::controller::codedeploy::appspec::check_config(
         &config,
         service_doc.as_ref().map(|d| &d.value),
     ));
@@ -266,6 +169,13 @@ pub fn load(ctx: &RenderContext, config: Config) -> Result<Local> {
         },
         None => (None, None),
     };
+    let controller = choose(
+        false,
+        service_json
+            .as_ref()
+            .and_then(|s| s.pointer("/deploymentController/type"))
+            .and_then(Value::as_str),
+    );
     Ok(Local {
         config,
         task: task_input,
@@ -274,6 +184,7 @@ pub fn load(ctx: &RenderContext, config: Config) -> Result<Local> {
         service_json,
         express: None,
         rollout,
+        controller,
         warnings: findings,
         secrets: ctx.secrets.clone(),
     })
@@ -370,6 +281,7 @@ fn load_express(
         service_json: None,
         express: Some(json),
         rollout,
+        controller: choose(true, None),
         warnings: findings,
         secrets: ctx.secrets.clone(),
     })

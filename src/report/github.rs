@@ -1130,6 +1130,7 @@ mod tests {
         RunResult {
             operation: Operation::Deploy,
             services: vec![r],
+            errors: Vec::new(),
         }
     }
 
@@ -1165,6 +1166,7 @@ mod tests {
         let empty = RunResult {
             operation: Operation::Deploy,
             services: vec![],
+            errors: Vec::new(),
         };
         assert_eq!(DeployOutputs::from_result(&empty).status, "no-change");
     }
@@ -1178,6 +1180,7 @@ mod tests {
         let run = RunResult {
             operation: Operation::Deploy,
             services: vec![r],
+            errors: Vec::new(),
         };
         assert_eq!(DeployOutputs::from_result(&run).status, "timed-out");
         let mut w = ServiceResult::new(Operation::Wait, "c", "web");
@@ -1185,6 +1188,7 @@ mod tests {
         let run = RunResult {
             operation: Operation::Wait,
             services: vec![w],
+            errors: Vec::new(),
         };
         let o = DeployOutputs::from_result(&run);
         assert_eq!(o.status, "succeeded");

@@ -83,6 +83,12 @@ pub fn finish_with(
         );
         super::github::append_summary_from_env(&md)?;
     }
+    // The services that ended in an error instead of a result, after the others' results.
+    for e in &run.errors {
+        for d in &e.diagnostics {
+            printer.diagnostic(d);
+        }
+    }
     Ok(run.exit_code())
 }
 

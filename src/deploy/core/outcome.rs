@@ -422,6 +422,26 @@ pub fn rollback_end(outcome: Outcome, serving: Option<&Serving>) -> RollbackEnd 
     }
 }
 
+/// How a rollback by a new deployment of the earlier revision (CodeDeploy's, deployment
+/// `id`, putting `origin` back) ended, from its watch outcome.
+pub fn redeploy_end(outcome: Outcome, id: &str, origin: &str) -> RollbackEnd {
+    match outcome {
+        Outcome::Succeeded => {
+            RollbackEnd::Done(format!("CodeDeploy deployment {id} put {origin} back"))
+        }
+        Outcome::Failed(fl) => RollbackEnd::Failed(fl.to_string()),
+        Outcome::TimedOut { last } | Outcome::Cancelled { last } => {
+            RollbackEnd::Unsettled(format!("deployment {id} did not finish ({last})"))
+        }
+        Outcome::Lost { error } => {
+            RollbackEnd::Failed(format!("cannot follow deployment {id}: {error}"))
+        }
+        Outcome::Paused { stage, .. } => {
+            RollbackEnd::Unsettled(format!("deployment {id} stopped at {stage}"))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -220,9 +220,6 @@ pub fn ecs_returns_to(records: &[DeploymentRecord], current: &str) -> Option<Rol
 /// same-revision redeploy returns to the same revision), and our service deployment, when
 /// there is one, has not ended in anything but a rollback.
 pub fn judge_rollback(failed: &Ours, snap: &Snapshot, mode: WaitRollback) -> Verdict {
-    if let Some(cd) = &snap.codedeploy {
-        return crate::deploy::codedeploy::judge_rollback(cd);
-    }
     let fail = |reason: String| Verdict::Failed(Failure::RollbackFailed { reason });
     if snap.service_status != ServiceStatus::Active {
         return fail(format!("the service is {}", snap.service_status));

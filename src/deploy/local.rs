@@ -10,7 +10,9 @@ use serde_json::{Value, json};
 use super::controller::choose;
 pub use super::controller::seam::Local;
 use super::core::rollback::WaitRollback;
-use super::core::spec::{DEFAULT_GATE_TIMEOUT, Gate, OnCancel, PAUSE_STAGES, Rollout};
+use super::core::spec::{
+    DEFAULT_GATE_TIMEOUT, Gate, OnCancel, PAUSE_STAGES, Rollout, ServiceRollout,
+};
 use super::core::state::LifecycleStage;
 use crate::aws::types::RegisterTaskDefinitionInput;
 use crate::config::{Config, parse_duration};
@@ -141,13 +143,11 @@ pub fn load(ctx: &RenderContext, config: Config) -> Result<Local> {
         (&task, &task_doc),
         service.as_ref().zip(service_doc.as_ref()),
     ));
-    let rollout = read_rollout(&config, &mut findings);
-    check_gates(
-        &config,
-        &rollout,
-        service_doc.as_ref().map(|d| &d.value),
-        &mut findings,
-    );
+    let mut rollout = read_rollout(&config, &mut findings);
+    if let Some(doc) = &service_doc {
+        rollout.service = ServiceRollout::of(&doc.value);
+    }
+    check_gates(&config, &rollout, service_doc.is_some(), &mut findings);
     findings.extend(super::controller::codedeploy::appspec::check_config(
         &config,
         service_doc.as_ref().map(|d| &d.value),
@@ -447,14 +447,14 @@ fn gate_program_problem(program: &str, dir: &std::path::Path) -> Option<String> 
 fn check_gates(
     config: &Config,
     rollout: &Rollout,
-    service: Option<&Value>,
+    has_service: bool,
     findings: &mut Vec<Diagnostic>,
 ) {
     if rollout.verify.is_empty() {
         return;
     }
     let doc = &config.document;
-    let Some(service) = service else {
+    if !has_service {
         findings.push(
             Diagnostic::error("`rollout.verify` needs a service definition with PAUSE hooks")
                 .at(doc.locate("/rollout/verify"))
@@ -462,11 +462,9 @@ fn check_gates(
         );
         return;
     };
-    let strategy = service
-        .pointer("/deploymentConfiguration/strategy")
-        .and_then(Value::as_str)
-        .unwrap_or("ROLLING");
-    if !matches!(strategy, "BLUE_GREEN" | "CANARY" | "LINEAR") {
+    let spec = &rollout.service;
+    if !spec.strategy.shifts_traffic() {
+        let strategy = spec.strategy.name();
         findings.push(
             Diagnostic::error(format!(
                 "`rollout.verify` gates answer lifecycle hooks, which a {strategy} deployment \
@@ -480,21 +478,8 @@ fn check_gates(
         );
         return;
     }
-    let hooks = service
-        .pointer("/deploymentConfiguration/lifecycleHooks")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    let pause_at = |stage: &LifecycleStage| {
-        hooks.iter().any(|h| {
-            h.get("targetType").and_then(Value::as_str) == Some("PAUSE")
-                && h.get("lifecycleStages")
-                    .and_then(Value::as_array)
-                    .is_some_and(|a| a.iter().any(|s| s.as_str() == Some(stage.as_str())))
-        })
-    };
     for (i, gate) in rollout.verify.iter().enumerate() {
-        if !pause_at(&gate.stage) {
+        if !spec.pauses_at(&gate.stage) {
             let add = serde_json::json!({
                 "targetType": "PAUSE",
                 "lifecycleStages": [gate.stage.as_str()],

@@ -28,7 +28,7 @@ use crate::deploy::core::rollback::{
     DeploymentRecord, RollbackFacts, RollbackPlan, WaitRollback, ecs_returns_to, rollback_plan,
     rollback_target,
 };
-use crate::deploy::core::spec::OnCancel;
+use crate::deploy::core::spec::{OnCancel, ServiceRollout};
 use crate::deploy::core::state::{DeploymentStatus, RolloutState, ServiceDeploymentStatus};
 use crate::deploy::core::verdict::{
     DeploymentView, FastFail, Ours, ServiceDeploymentView, short_arn,
@@ -729,7 +729,7 @@ pub async fn decide(
         (None, _) => (None, None),
     };
     let rollout =
-        crate::plan::rollout_settings(local.service_json.as_ref(), live_service_json.as_ref());
+        ServiceRollout::of_update(local.service_json.as_ref(), live_service_json.as_ref());
     let update_attributes =
         live.is_some() && service_after.is_some() && service_after != service_before;
     let desired_count = flags
@@ -748,8 +748,8 @@ pub async fn decide(
         new_revision: choice == TaskChoice::Register,
         create_service: live.is_none(),
         desired_count: (live.as_ref().map(|s| s.desired_count()), desired_count),
-        strategy: crate::plan::strategy_name(&rollout),
-        rollout: crate::plan::strategy_in_words(&rollout, local.rollout.verify.len()),
+        strategy: rollout.name(),
+        rollout: rollout.words(local.rollout.verify.len()),
     }
     .redacted(&local.secrets);
     Ok(Decision {

@@ -104,11 +104,7 @@ pub async fn run(
         }
         None => Vec::new(),
     };
-    let tasks = super::run::ReleaseTasks {
-        clients: &s.clients,
-        printer,
-    };
-    let run = match engine.deploy(&release, &flags, &tasks).await {
+    let run = match engine.deploy(&release, &flags).await {
         Ok(run) => run,
         Err(e) => {
             still_suspended(printer, &suspended, "the deploy stopped with an error");

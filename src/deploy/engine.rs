@@ -42,10 +42,11 @@ use super::gate::{GateSetup, Gatekeeper, Until};
 use super::local::timeout;
 use super::observe::ClusterObservers;
 use super::result::{Operation, RunResult, ServiceResult, stop_counts};
+use super::task;
 use super::watch::{Cadence, Feed, Finished, Joining, Journey, follow};
 use crate::aws::{Clients, ServiceUpdate};
 use crate::error::{Error, ErrorKind, Result};
-use crate::release::{Action, Ended, OnFailure, RunStep, Schedule, Step, Wave};
+use crate::release::{Action, Ended, OnFailure, Schedule, Step, Wave};
 
 /// How long a cancelled run follows the rollback it requested before it exits.
 pub const CANCEL_FOLLOW: Duration = Duration::from_secs(8);
@@ -71,19 +72,6 @@ pub struct ReleaseRun<'a> {
     pub locals: &'a [Local],
     pub parallel: usize,
     pub on_failure: OnFailure,
-}
-
-/// Runs the one-off task steps of a release (`cortado run`'s machinery, which prints the
-/// task's logs as they come): one result per step, succeeded when the task exited 0.
-pub trait OneOffTasks {
-    fn run(
-        &self,
-        step: &Step,
-        run: &RunStep,
-        local: &Local,
-        deadline: Instant,
-        cancel: channel::Receiver<bool>,
-    ) -> impl std::future::Future<Output = ServiceResult>;
 }
 
 /// A step's result in the making (one-off tasks, settles).
@@ -231,12 +219,7 @@ impl<'a> Engine<'a> {
     /// task steps run beside them. A failure skips its dependents and, under `stop` or
     /// `rollback-all`, everything not started; `rollback-all` then returns every service the
     /// run changed to the revision it ran before. One result per step, in step order.
-    pub async fn deploy<T: OneOffTasks>(
-        &self,
-        release: &ReleaseRun<'_>,
-        flags: &DeployFlags,
-        tasks: &T,
-    ) -> Result<RunResult> {
+    pub async fn deploy(&self, release: &ReleaseRun<'_>, flags: &DeployFlags) -> Result<RunResult> {
         let mut schedule = schedule_of(release)?;
         let (join, intake) = mpsc::unbounded_channel();
         let (out, finished) = mpsc::unbounded_channel();
@@ -250,7 +233,7 @@ impl<'a> Engine<'a> {
             self.cancel.clone(),
             self.emitter,
         );
-        let scheduling = self.schedule(release, flags, tasks, &mut schedule, join, finished);
+        let scheduling = self.schedule(release, flags, &mut schedule, join, finished);
         let ((), results) = tokio::join!(watching, scheduling);
         let mut services: Vec<ServiceResult> = results?.into_iter().flatten().collect();
         if release.on_failure == OnFailure::RollbackAll
@@ -267,11 +250,10 @@ impl<'a> Engine<'a> {
 
     /// The scheduling half of [`Engine::deploy`]: starts what is ready, hands followed steps
     /// to the watch through `join`, settles each as the watch hands it back on `finished`.
-    async fn schedule<'r, T: OneOffTasks>(
+    async fn schedule<'r>(
         &'r self,
         release: &'r ReleaseRun<'r>,
         flags: &'r DeployFlags,
-        tasks: &'r T,
         schedule: &mut Schedule<'_>,
         join: mpsc::UnboundedSender<Joining>,
         mut finished: mpsc::UnboundedReceiver<Finished>,
@@ -298,7 +280,7 @@ impl<'a> Engine<'a> {
                     results[i] = Some(self.skipped(step, local_of(release, step)?, why));
                 }
                 for i in wave.start {
-                    let started = self.start_step(release, i, flags, tasks, &join).await?;
+                    let started = self.start_step(release, i, flags, &join).await?;
                     match started {
                         Started::Ended(r, how) => {
                             schedule.ended(i, how);
@@ -344,12 +326,11 @@ impl<'a> Engine<'a> {
 
     /// Starts step `i` of the release: a one-off task (or its dry run), or a deploy step
     /// decided and applied, which joins the run's watch when there is a deployment to follow.
-    async fn start_step<'r, T: OneOffTasks>(
+    async fn start_step<'r>(
         &'r self,
         release: &'r ReleaseRun<'r>,
         i: usize,
         flags: &'r DeployFlags,
-        tasks: &'r T,
         join: &mpsc::UnboundedSender<Joining>,
     ) -> Result<Started<'r>> {
         let step = &release.steps[i];
@@ -374,7 +355,16 @@ impl<'a> Engine<'a> {
             Action::Run(run) => {
                 let cancel = self.cancel.clone();
                 return Ok(Started::Busy(Box::pin(async move {
-                    (i, tasks.run(step, run, local, deadline, cancel).await)
+                    let step = (step, run);
+                    let r = task::release_step(
+                        self.clients,
+                        self.emitter,
+                        step,
+                        local,
+                        deadline,
+                        cancel,
+                    );
+                    (i, r.await)
                 })));
             }
             Action::Deploy => match self.begin(local, flags, deadline).await {

@@ -11,6 +11,7 @@ pub mod gate;
 pub mod local;
 pub mod observe;
 pub mod result;
+pub mod task;
 pub mod watch;
 
 /// ECS's states, at the path the integration tests name.

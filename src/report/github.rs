@@ -639,10 +639,17 @@ fn service_of(e: &Event) -> Option<&str> {
         | Event::GateFinished { service, .. }
         | Event::Verdict { service, .. }
         | Event::RollbackStarted { service, .. }
-        | Event::RollbackFinished { service, .. } => Some(service),
-        Event::Registered { .. } | Event::RegistrationSkipped { .. } | Event::Warning { .. } => {
-            None
-        }
+        | Event::RollbackFinished { service, .. }
+        | Event::TaskStarted { service, .. }
+        | Event::TaskLogs { service, .. }
+        | Event::TaskStatus { service, .. }
+        | Event::TaskLog { service, .. }
+        | Event::TaskStopRequested { service, .. }
+        | Event::TaskEnded { service, .. } => Some(service),
+        Event::Registered { .. }
+        | Event::RegistrationSkipped { .. }
+        | Event::Warning { .. }
+        | Event::Note { .. } => None,
     }
 }
 

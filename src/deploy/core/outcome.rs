@@ -422,6 +422,57 @@ pub fn rollback_end(outcome: Outcome, serving: Option<&Serving>) -> RollbackEnd 
     }
 }
 
+/// How a one-off task ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskOutcome {
+    /// Started and not followed (`--no-wait`).
+    Started,
+    /// Its essential container exited with this code.
+    Exited(i32),
+    /// It never ran its command.
+    FailedToStart,
+    TimedOut,
+    Cancelled,
+}
+
+/// The exit code of a task that never ran its command (failed to start, no exit code).
+pub const FAILED_TO_START: u8 = 3;
+
+impl TaskOutcome {
+    /// One word for machines (the `outcome` of `cortado run`'s result).
+    pub fn word(self) -> &'static str {
+        match self {
+            TaskOutcome::Started => "started",
+            TaskOutcome::Exited(_) => "exited",
+            TaskOutcome::FailedToStart => "failed_to_start",
+            TaskOutcome::TimedOut => "timed_out",
+            TaskOutcome::Cancelled => "cancelled",
+        }
+    }
+
+    /// `cortado run`'s exit code: the container's (0..=255), 3 when the task never ran its
+    /// command, 6 on a timeout, 130 on a cancel, 0 when only started.
+    pub fn exit(self) -> u8 {
+        match self {
+            TaskOutcome::Started => 0,
+            TaskOutcome::Exited(c) => u8::try_from(c.clamp(0, 255)).unwrap_or(255),
+            TaskOutcome::FailedToStart => FAILED_TO_START,
+            TaskOutcome::TimedOut => ExitCode::TimedOut as u8,
+            TaskOutcome::Cancelled => ExitCode::Cancelled as u8,
+        }
+    }
+}
+
+/// A one-off task's end as a step of a release: succeeded only when it exited 0.
+pub fn task_outcome(outcome: TaskOutcome) -> RunOutcome {
+    match outcome {
+        TaskOutcome::Exited(0) | TaskOutcome::Started => RunOutcome::Succeeded,
+        TaskOutcome::TimedOut => RunOutcome::TimedOut { rolled_back: false },
+        TaskOutcome::Cancelled => RunOutcome::Cancelled,
+        TaskOutcome::Exited(_) | TaskOutcome::FailedToStart => RunOutcome::FailedNotRolledBack,
+    }
+}
+
 /// How a rollback by a new deployment of the earlier revision (CodeDeploy's, deployment
 /// `id`, putting `origin` back) ended, from its watch outcome.
 pub fn redeploy_end(outcome: Outcome, id: &str, origin: &str) -> RollbackEnd {

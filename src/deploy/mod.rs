@@ -3,6 +3,7 @@
 //! operation against them, the watch with its observers and gates, and the one result. It
 //! emits events and never prints.
 
+pub mod autoscaling;
 pub mod controller;
 pub mod core;
 pub mod engine;

@@ -12,7 +12,21 @@ use crate::report::{Format, Printer};
 use crate::settings::Settings;
 
 /// `cortado appspec [--task-definition latest|current|ARN]`.
-pub async fn run(settings: &Settings, printer: &mut Printer, which: &str) -> Result<ExitCode> {
+/// Flags of `cortado appspec`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct AppspecArgs {
+    /// The task definition it names: `latest` (the family's newest ACTIVE revision),
+    /// `current` (the one the service runs) or an ARN.
+    #[arg(long, value_name = "WHICH", default_value = "latest")]
+    pub task_definition: String,
+}
+
+pub async fn run(
+    settings: &Settings,
+    printer: &mut Printer,
+    args: &AppspecArgs,
+) -> Result<ExitCode> {
+    let which = args.task_definition.as_str();
     let (locals, s) = session::open(settings, printer).await?;
     for local in &locals {
         let hooks = codedeploy::configured_hooks(&local.config)?;

@@ -2,7 +2,6 @@
 //! suspended and resumed around it by the core's [`autoscaling`]), the result out.
 
 use super::session;
-use crate::cli::DeployArgs;
 use crate::deploy::autoscaling::{self, AutoScaling};
 use crate::deploy::controller::seam::DeployFlags;
 use crate::deploy::engine::{Engine, ReleaseRun};
@@ -12,6 +11,124 @@ use crate::release::DEFAULT_PARALLEL;
 use crate::report::timeline::Recorder;
 use crate::report::{Format, Printer};
 use crate::settings::Settings;
+
+#[derive(Debug, clap::Args, Default)]
+pub struct DeployArgs {
+    /// Print the plan and call nothing that changes anything.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Run `cortado verify` first; any NG stops the deploy before its first write.
+    #[arg(long)]
+    pub verify: bool,
+    /// Start the deployment and exit without following it.
+    #[arg(long)]
+    pub no_wait: bool,
+    /// At most this many services in flight at once (default: the release file's `parallel`,
+    /// else 16); a service starts as soon as a slot is free and what it waits for succeeded.
+    #[arg(long, value_name = "N", env = "CORTADO_PARALLEL", value_parser = clap::value_parser!(u32).range(1..))]
+    pub parallel: Option<u32>,
+    /// What a failed service means for the others: rollback-failed (default: it alone rolls
+    /// back, services that do not depend on it go on), rollback-all (all or nothing: every
+    /// service the run changed returns to its previous revision), stop (nothing new starts).
+    #[arg(long, value_enum, value_name = "POLICY", env = "CORTADO_ON_FAILURE")]
+    pub on_failure: Option<OnFailureArg>,
+    /// Keep the task definition the service runs; update only the service.
+    #[arg(long, conflicts_with_all = ["latest_task_definition", "revision", "force_register"])]
+    pub skip_task_definition: bool,
+    /// Deploy the newest ACTIVE revision of the family instead of the rendered one.
+    #[arg(long, conflicts_with_all = ["revision", "force_register"])]
+    pub latest_task_definition: bool,
+    /// Deploy this revision of the family.
+    #[arg(long, value_name = "N", conflicts_with = "force_register")]
+    pub revision: Option<i32>,
+    /// Register a new revision even when the rendered definition equals the running one.
+    #[arg(long)]
+    pub force_register: bool,
+    /// Start a new deployment even when nothing changed (fresh tasks, same definition).
+    #[arg(long)]
+    pub force_new_deployment: bool,
+    /// Set the desired count.
+    #[arg(long, value_name = "N")]
+    pub tasks: Option<i32>,
+    /// Register the task definition only; leave the service alone.
+    #[arg(long)]
+    pub no_update_service: bool,
+    /// Do not roll back when the deployment fails.
+    #[arg(long)]
+    pub no_rollback: bool,
+    /// When a rollback counts as done: `serving` (default: the earlier revision serves alone;
+    /// ECS finishes draining on its own) or `complete` (ECS has finished: one deployment
+    /// left, COMPLETED). Overrides the config's `rollout.wait_rollback`.
+    #[arg(long, value_enum, value_name = "WHEN")]
+    pub wait_rollback: Option<super::rollback::WaitRollbackArg>,
+    /// Follow a blue/green, canary or linear deployment only until it waits on a PAUSE hook
+    /// that no `rollout.verify` gate answers, then exit 0 with the deployment in the outputs;
+    /// answer it later with `cortado continue` (or `cortado rollback`).
+    #[arg(long, value_enum, value_name = "POINT", conflicts_with_all = ["no_wait", "wait_until"])]
+    pub until: Option<UntilArg>,
+    /// ecspresso's spelling: `stable` / `deployed` (follow to the end, the default),
+    /// `terminated` (a CodeDeploy deployment: also wait until the original task set is
+    /// terminated, not only until traffic is on the new one) or `ecs:STAGE` (stop following
+    /// once our deployment reaches that lifecycle stage).
+    #[arg(long, value_name = "WHEN", value_parser = parse_wait_until, conflicts_with = "no_wait")]
+    pub wait_until: Option<Until>,
+    /// Suspend the service's Application Auto Scaling (dynamic scale-in, scale-out and
+    /// scheduled scaling) before the service update, and leave it suspended, as ecspresso does.
+    /// With --resume-auto-scaling too: suspended for the deploy, resumed once it succeeded (a
+    /// failed deploy leaves it suspended). A service without a scalable target is noted.
+    #[arg(long)]
+    pub suspend_auto_scaling: bool,
+    /// Resume the service's Application Auto Scaling before the service update, as ecspresso
+    /// does (or, with --suspend-auto-scaling, after the deploy succeeded).
+    #[arg(long)]
+    pub resume_auto_scaling: bool,
+}
+
+/// Where `deploy --until` stops following.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum UntilArg {
+    /// The first PAUSE hook no gate answers (typically after test traffic moved to green).
+    #[value(name = "test-traffic", alias = "pause")]
+    TestTraffic,
+}
+
+/// `--wait-until stable|deployed|terminated|ecs:STAGE`.
+fn parse_wait_until(s: &str) -> std::result::Result<Until, String> {
+    use crate::deploy::core::state::LifecycleStage;
+    match s {
+        "stable" | "deployed" => Ok(Until::Done),
+        "terminated" => Ok(Until::Terminated),
+        _ => match s.strip_prefix("ecs:").map(LifecycleStage::parse) {
+            Some(LifecycleStage::Unknown(x)) => Err(format!(
+                "unknown ECS lifecycle stage {x:?}: use one of RECONCILE_SERVICE, PRE_SCALE_UP, \
+                 SCALE_UP, POST_SCALE_UP, TEST_TRAFFIC_SHIFT, POST_TEST_TRAFFIC_SHIFT, \
+                 PRODUCTION_TRAFFIC_SHIFT, POST_PRODUCTION_TRAFFIC_SHIFT, BAKE_TIME, CLEAN_UP"
+            )),
+            Some(LifecycleStage::Absent) | None => Err(format!(
+                "{s:?}: expected stable, deployed, terminated or ecs:STAGE (e.g. ecs:POST_TEST_TRAFFIC_SHIFT)"
+            )),
+            Some(stage) => Ok(Until::Stage(stage)),
+        },
+    }
+}
+
+/// `--on-failure`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OnFailureArg {
+    RollbackFailed,
+    RollbackAll,
+    Stop,
+}
+
+impl From<OnFailureArg> for crate::release::OnFailure {
+    fn from(a: OnFailureArg) -> Self {
+        match a {
+            OnFailureArg::RollbackFailed => Self::RollbackFailed,
+            OnFailureArg::RollbackAll => Self::RollbackAll,
+            OnFailureArg::Stop => Self::Stop,
+        }
+    }
+}
 
 impl From<&DeployArgs> for DeployFlags {
     fn from(a: &DeployArgs) -> Self {
@@ -27,7 +144,7 @@ impl From<&DeployArgs> for DeployFlags {
             no_update_service: a.no_update_service,
             no_rollback: a.no_rollback,
             until: match (a.until, &a.wait_until) {
-                (Some(crate::cli::UntilArg::TestTraffic), _) => Until::Pause,
+                (Some(UntilArg::TestTraffic), _) => Until::Pause,
                 (None, Some(u)) => u.clone(),
                 (None, None) => Until::Done,
             },

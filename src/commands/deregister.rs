@@ -2,10 +2,20 @@
 //! the service runs.
 
 use super::session;
-use crate::cli::DeregisterArgs;
 use crate::error::{Error, ExitCode, Result};
 use crate::report::Printer;
 use crate::settings::Settings;
+
+#[derive(Debug, clap::Args)]
+#[group(required = true, multiple = false)]
+pub struct DeregisterArgs {
+    /// Deregister this revision.
+    #[arg(long, value_name = "N")]
+    pub revision: Option<i32>,
+    /// Keep the newest N revisions (and the running one); deregister the rest.
+    #[arg(long, value_name = "N")]
+    pub keep_last: Option<usize>,
+}
 
 /// `cortado deregister --revision N | --keep-last N`: never the running revision.
 pub async fn run(

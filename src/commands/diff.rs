@@ -5,13 +5,30 @@
 use serde_json::json;
 
 use super::session;
-use crate::cli::{DiffArgs, DiffFormat};
 use crate::deploy::controller::seam::DeployFlags;
 use crate::deploy::engine::Engine;
 use crate::error::{ExitCode, Result};
 use crate::plan::ServicePlan;
 use crate::report::Printer;
 use crate::settings::Settings;
+
+#[derive(Debug, clap::Args)]
+pub struct DiffArgs {
+    /// Output format (default: a unified diff, coloured on a terminal).
+    #[arg(long, value_enum, default_value_t = DiffFormat::Text)]
+    pub format: DiffFormat,
+    /// Create or update the sticky comment on the pull request (GITHUB_EVENT_PATH,
+    /// GITHUB_REPOSITORY, GITHUB_TOKEN, GITHUB_API_URL).
+    #[arg(long)]
+    pub comment: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DiffFormat {
+    Text,
+    Markdown,
+    Json,
+}
 
 /// `cortado diff`: exit 0 without changes, 2 with changes.
 pub async fn run(settings: &Settings, printer: &mut Printer, args: &DiffArgs) -> Result<ExitCode> {

@@ -13,13 +13,48 @@ use std::time::Instant;
 use serde_json::Value;
 
 use super::session;
-use crate::cli::RunArgs;
 use crate::deploy::event::Emitter;
 use crate::deploy::local::Local;
 use crate::deploy::task::{self, OneOff, RunInput, TaskPick, decode_overrides, target_container};
 use crate::error::{Diagnostic, Error, Result};
 use crate::report::{Format, Printer};
 use crate::settings::Settings;
+use std::path::PathBuf;
+
+#[derive(Debug, clap::Args, Default)]
+pub struct RunArgs {
+    /// Task definition file to run instead of the config's (rendered and validated like it;
+    /// registered unless the family's newest revision is identical).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["revision", "skip_task_definition", "latest_task_definition"])]
+    pub task_def: Option<PathBuf>,
+    /// Run this revision of the family (the service's family, else the config's), registering
+    /// nothing.
+    #[arg(long, value_name = "N")]
+    pub revision: Option<i32>,
+    /// Run the revision the service runs now, registering nothing (ecspresso's meaning).
+    #[arg(long)]
+    pub skip_task_definition: bool,
+    /// Run the family's newest ACTIVE revision, registering nothing.
+    #[arg(long)]
+    pub latest_task_definition: bool,
+    /// Command for the container, split like a POSIX shell: --command 'sh -c "./migrate up"'.
+    #[arg(long, value_name = "COMMAND", allow_hyphen_values = true)]
+    pub command: Option<String>,
+    /// Environment variable for the container, KEY=VALUE. Repeatable.
+    #[arg(long = "env", value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+    /// The container --command and --env apply to (and whose logs are streamed); default:
+    /// the first essential container.
+    #[arg(long, value_name = "NAME")]
+    pub container: Option<String>,
+    /// RunTask `overrides` as JSON (ECS's TaskOverride, as ecspresso's --overrides);
+    /// --command and --env are merged into it.
+    #[arg(long, value_name = "JSON")]
+    pub overrides: Option<String>,
+    /// Start the task, print its ARN and exit 0 without waiting.
+    #[arg(long)]
+    pub no_wait: bool,
+}
 
 fn bad(message: impl Into<String>, hint: &str) -> Error {
     Error::input(Diagnostic::error(message).hint(hint))

@@ -284,7 +284,7 @@ impl<'a> Engine<'a> {
                     match started {
                         Started::Ended(r, how) => {
                             schedule.ended(i, how);
-                            results[i] = Some(r);
+                            results[i] = Some(*r);
                         }
                         Started::Failed(e) => {
                             // Nothing new starts; what is in flight is still followed.
@@ -342,7 +342,7 @@ impl<'a> Engine<'a> {
             let mut r = self.skipped(step, local, why);
             r.outcome = RunOutcome::Cancelled;
             let how = Ended::Skipped(r.detail.clone());
-            return Ok(Started::Ended(r, how));
+            return Ok(Started::Ended(Box::new(r), how));
         }
         let r = match &step.action {
             Action::Run(_) if flags.dry_run => {
@@ -350,7 +350,7 @@ impl<'a> Engine<'a> {
                     ServiceResult::new(Operation::Deploy, &local.config.cluster, &step.name);
                 r.outcome = RunOutcome::DryRun;
                 r.detail = "dry run: the one-off task would run here".into();
-                return Ok(Started::Ended(r, Ended::Succeeded));
+                return Ok(Started::Ended(Box::new(r), Ended::Succeeded));
             }
             Action::Run(run) => {
                 let cancel = self.cancel.clone();
@@ -386,7 +386,7 @@ impl<'a> Engine<'a> {
             },
         };
         let how = ended_as(&r);
-        Ok(Started::Ended(r, how))
+        Ok(Started::Ended(Box::new(r), how))
     }
 
     /// Hands `follow` to the run's watch, judged by `rules` with `gates`; what concluding it
@@ -835,7 +835,7 @@ impl<'a> Engine<'a> {
 /// How a deploy step started ([`Engine::start_step`]).
 enum Started<'r> {
     /// It ended at once, and how that counts for the steps after it.
-    Ended(ServiceResult, Ended),
+    Ended(Box<ServiceResult>, Ended),
     /// It could not begin (an error before or at its write).
     Failed(Error),
     /// A one-off task in progress.

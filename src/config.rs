@@ -111,7 +111,7 @@ pub fn find_default(dir: &Path) -> Result<PathBuf> {
         .map(|n| dir.join(n))
         .find(|p| p.is_file())
         .ok_or_else(|| {
-            Error::msg(format!(
+            Error::bad_input(format!(
                 "no config file: none of cortado.yml or ecspresso.yml (.yaml, .json, .jsonnet) in {}",
                 if dir.as_os_str().is_empty() { Path::new(".") } else { dir }.display()
             ))

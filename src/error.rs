@@ -32,34 +32,33 @@ pub enum ExitCode {
     Cancelled = 130,
 }
 
-/// The class of an error; it maps to an exit code.
+/// What went wrong, in the class of an error; it maps to an exit code. How a deployment
+/// ended (failed, rolled back, timed out, cancelled) is not an error but an outcome
+/// (`deploy::core::outcome`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorKind {
+    /// The input is wrong: config, templates, definitions, flags.
     BadInput,
+    /// AWS refused or failed a call, or answered something cortado cannot use.
     Aws,
     /// An AWS call that may well succeed if tried again later: throttled, or a server error
     /// (5xx), after the SDK's own retries. (An endpoint that cannot be reached is not: trying
     /// again for minutes would only hide a wrong endpoint or network.) Exit 7
     /// like [`ErrorKind::Aws`]; read-only phases wait and try again while the deadline allows.
     AwsTransient,
-    FailedRolledBack,
-    FailedNotRolledBack,
-    RollbackFailed,
-    TimedOut,
-    Cancelled,
+    /// The request does not fit what the service (or another actor) made of it: nothing to
+    /// continue, no earlier revision to return to, a service that is not the kind the config
+    /// says. Exit 1, like bad input: the input asks for something the state does not allow.
+    Conflict,
+    /// A bug in cortado.
     Internal,
 }
 
 impl ErrorKind {
     pub fn exit_code(self) -> ExitCode {
         match self {
-            ErrorKind::BadInput => ExitCode::BadInput,
+            ErrorKind::BadInput | ErrorKind::Conflict => ExitCode::BadInput,
             ErrorKind::Aws | ErrorKind::AwsTransient => ExitCode::Aws,
-            ErrorKind::FailedRolledBack => ExitCode::FailedRolledBack,
-            ErrorKind::FailedNotRolledBack => ExitCode::FailedNotRolledBack,
-            ErrorKind::RollbackFailed => ExitCode::RollbackFailed,
-            ErrorKind::TimedOut => ExitCode::TimedOut,
-            ErrorKind::Cancelled => ExitCode::Cancelled,
             ErrorKind::Internal => ExitCode::Internal,
         }
     }
@@ -321,8 +320,18 @@ impl Error {
     }
 
     /// Bad input with a plain message.
-    pub fn msg(message: impl Into<String>) -> Self {
+    pub fn bad_input(message: impl Into<String>) -> Self {
         Error::input(Diagnostic::error(message))
+    }
+
+    /// A request the service's state does not allow ([`ErrorKind::Conflict`]).
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Error::new(ErrorKind::Conflict, Diagnostic::error(message))
+    }
+
+    /// An answer from AWS that cortado cannot use.
+    pub fn aws(message: impl Into<String>) -> Self {
+        Error::new(ErrorKind::Aws, Diagnostic::error(message))
     }
 
     /// Bad input with several findings.
@@ -502,6 +511,16 @@ mod tests {
             Some(b"abc".to_vec())
         );
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn each_kind_says_what_happened_and_keeps_its_exit_class() {
+        assert_eq!(Error::bad_input("x").exit_code(), ExitCode::BadInput);
+        let conflict = Error::conflict("nothing to continue");
+        assert_eq!(conflict.kind, ErrorKind::Conflict);
+        assert_eq!(conflict.exit_code(), ExitCode::BadInput);
+        assert_eq!(Error::aws("odd answer").exit_code(), ExitCode::Aws);
+        assert_eq!(Error::internal("bug").exit_code(), ExitCode::Internal);
     }
 
     #[test]

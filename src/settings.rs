@@ -4,12 +4,23 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::cli::{GlobalArgs, OutputFormat};
 use crate::config::{self, Config};
 use crate::error::{Diagnostic, Error, Result};
-use crate::release::{self, Release};
+use crate::release::Release;
 use crate::render::RenderContext;
 use crate::report::{Format, Printer};
+
+/// The time compression of a sandbox unless told otherwise (`--sandbox-speed`, `serve --speed`).
+pub const DEFAULT_SANDBOX_SPEED: f64 = 60.0;
+
+/// Request throttling of a sandbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ThrottleMode {
+    /// No bucket model (the random `throttleRate` fault still applies).
+    Off,
+    /// ECS's documented token buckets ("Request throttling for the Amazon ECS API").
+    Aws,
+}
 
 /// Global settings of a run.
 #[derive(Debug, Clone)]
@@ -34,7 +45,7 @@ pub struct Settings {
 
 /// Where a global flag's value came from: `--NAME`, or its `CORTADO_NAME` environment variable
 /// when the command line does not name the flag.
-fn flag_source(name: &str, value: &str) -> String {
+pub fn flag_source(name: &str, value: &str) -> String {
     let var = format!("CORTADO_{}", name.to_uppercase().replace('-', "_"));
     let flag = format!("--{name}");
     let on_command_line = std::env::args().any(|a| a == flag || a.starts_with(&format!("{flag}=")));
@@ -78,55 +89,6 @@ pub fn flag_file(flag: &str, what: &str, path: &Path) -> Result<()> {
 }
 
 impl Settings {
-    pub fn from_args(args: &GlobalArgs) -> Result<Settings> {
-        let timeout = match &args.timeout {
-            None => None,
-            Some(t) => Some(config::parse_duration(t).map_err(|e| {
-                Error::input(
-                    Diagnostic::error(format!("invalid {} {t:?}: {e}", flag_source("timeout", t)))
-                        .hint("use a Go-style duration: 90s, 10m, 1h30m"),
-                )
-            })?),
-        };
-        let release_file = match &args.release {
-            None => None,
-            Some(_) if !args.config.is_empty() => {
-                return Err(Error::input(
-                    Diagnostic::error("give either --release or --config, not both")
-                        .hint("a release file lists its configs in `steps:`"),
-                ));
-            }
-            Some(path) => Some(release::load(path)?),
-        };
-        Ok(Settings {
-            release_file,
-            configs: args.config.clone(),
-            envfiles: args.envfile.clone(),
-            ext_str: key_values("--ext-str", &args.ext_str)?,
-            ext_code: key_values("--ext-code", &args.ext_code)?,
-            region: args.region.clone(),
-            timeout,
-            format: match args.output {
-                OutputFormat::Text => Format::Text,
-                OutputFormat::Json => Format::Json,
-            },
-            no_color: args.no_color,
-            verbose: args.verbose,
-            sandbox: if args.sandbox {
-                if !(args.sandbox_speed.is_finite() && args.sandbox_speed > 0.0) {
-                    return Err(Error::msg(format!(
-                        "--sandbox-speed must be a positive number, got {}",
-                        args.sandbox_speed
-                    )));
-                }
-                Some(args.sandbox_speed)
-            } else {
-                None
-            },
-            sandbox_throttle: args.sandbox_throttle == crate::cli::ThrottleMode::Aws,
-        })
-    }
-
     /// The render context: environment plus envfiles, ext vars, standard functions. A
     /// release file's envfiles and ext vars come first; the command line's win over them.
     pub fn render_context(&self) -> Result<RenderContext> {
@@ -213,7 +175,7 @@ impl Settings {
     }
 }
 
-fn key_values(flag: &str, items: &[String]) -> Result<Vec<(String, String)>> {
+pub fn key_values(flag: &str, items: &[String]) -> Result<Vec<(String, String)>> {
     items
         .iter()
         .map(|kv| match kv.split_once('=') {

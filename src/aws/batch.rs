@@ -88,7 +88,7 @@ impl Clients {
             });
         }
         rx.await.unwrap_or_else(|_| {
-            Err(Error::msg(format!(
+            Err(Error::internal(format!(
                 "the lookup of service {name} in cluster {cluster} was abandoned"
             )))
         })

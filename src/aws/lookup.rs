@@ -100,7 +100,7 @@ impl Clients {
             })?;
         out.arn
             .filter(|a| !a.is_empty())
-            .ok_or_else(|| Error::msg(format!("DescribeSecret answered no ARN for {name}")))
+            .ok_or_else(|| Error::aws(format!("DescribeSecret answered no ARN for {name}")))
     }
 
     /// The text of an S3 object (a Terraform state). A bucket in another region than the

@@ -130,6 +130,13 @@ impl Clients {
     /// Every API operation called so far through these clients, as `Service.Operation`
     /// (e.g. `ECS.DescribeServices`), one entry per call (retries of a call are not counted).
     /// Tests assert request counts with it.
+    /// Tells `trace` of each call from now on, as it is made (its operation).
+    pub fn trace(&self, trace: impl Fn(&str) + Send + Sync + 'static) {
+        if let Ok(mut t) = self.calls.1.lock() {
+            *t = Some(Arc::new(trace));
+        }
+    }
+
     pub fn calls(&self) -> Vec<String> {
         self.calls.0.lock().map(|v| v.clone()).unwrap_or_default()
     }
@@ -181,8 +188,17 @@ pub async fn counted<F: std::future::Future>(counter: &CallCounter, f: F) -> F::
 /// Records the operation of every call (an SDK interceptor; runs once per call, before
 /// serialization: the operation's metadata is not in the config bag any earlier), and counts
 /// it in the [`counted`] scope it was made in.
-#[derive(Debug, Clone, Default)]
-struct CallLog(Arc<Mutex<Vec<String>>>);
+#[derive(Clone, Default)]
+struct CallLog(Arc<Mutex<Vec<String>>>, Trace);
+
+/// What `--verbose` is told of each call (its operation), when anything is.
+type Trace = Arc<Mutex<Option<Arc<dyn Fn(&str) + Send + Sync>>>>;
+
+impl std::fmt::Debug for CallLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("CallLog").field(&self.0).finish()
+    }
+}
 
 impl Intercept for CallLog {
     fn name(&self) -> &'static str {
@@ -198,7 +214,11 @@ impl Intercept for CallLog {
         if let Some(m) = cfg.load::<Metadata>()
             && let Ok(mut calls) = self.0.lock()
         {
-            calls.push(format!("{}.{}", m.service(), m.name()));
+            let call = format!("{}.{}", m.service(), m.name());
+            if let Some(trace) = self.1.lock().ok().and_then(|t| t.clone()) {
+                trace(&call);
+            }
+            calls.push(call);
         }
         let _ = SCOPE.try_with(|c| c.0.fetch_add(1, Ordering::Relaxed));
         Ok(())

@@ -41,7 +41,7 @@ impl Clients {
             })?;
         let p = out
             .parameter
-            .ok_or_else(|| Error::msg(format!("GetParameter answered no parameter for {name}")))?;
+            .ok_or_else(|| Error::aws(format!("GetParameter answered no parameter for {name}")))?;
         Ok((
             p.value.unwrap_or_default(),
             p.r#type.map(|t| t.as_str().to_string()).unwrap_or_default(),

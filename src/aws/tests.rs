@@ -633,8 +633,8 @@ async fn a_watch_counts_only_the_calls_its_own_polls_make() {
     // one-off tasks through the same clients. The watch's budget must be charged with its
     // own polls only: charged with the run's total, a service joining after a long migration
     // waited out calls it never made.
+    use crate::deploy::core::verdict::Ours;
     use crate::deploy::observe::ClusterObservers;
-    use crate::deploy::verdict::Ours;
     use crate::deploy::watch::Observer;
     let cap = Capture::default();
     cap.reply(

@@ -5,6 +5,42 @@ use super::Clients;
 use super::error::Call;
 use crate::error::Result;
 
+/// Where a container's `secrets[].valueFrom` reads from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretSource {
+    /// An SSM parameter, by name (`/app/db` from the name or from its ARN).
+    Ssm(String),
+    /// A Secrets Manager secret, by ARN without the JSON key and version suffix.
+    SecretsManager(String),
+}
+
+impl SecretSource {
+    /// Reads a `valueFrom`: a Secrets Manager ARN
+    /// (`arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME[:json-key:version-stage:version-id]`),
+    /// an SSM parameter ARN (`arn:aws:ssm:REGION:ACCOUNT:parameter/NAME`) or a parameter name.
+    pub fn of(from: &str) -> SecretSource {
+        if from.starts_with("arn:") && from.split(':').nth(2) == Some("secretsmanager") {
+            let id: String = from.split(':').take(7).collect::<Vec<_>>().join(":");
+            return SecretSource::SecretsManager(id);
+        }
+        let name = match from.split_once(":parameter") {
+            Some((_, rest)) if from.starts_with("arn:") => {
+                if rest.starts_with("//") {
+                    rest[1..].to_string()
+                } else {
+                    rest.to_string()
+                }
+            }
+            _ => from.to_string(),
+        };
+        SecretSource::Ssm(if from.starts_with("arn:") && !name.starts_with('/') {
+            format!("/{name}")
+        } else {
+            name
+        })
+    }
+}
+
 /// A target group as far as a deploy cares.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TargetGroupFacts {

@@ -5,14 +5,28 @@
 use serde_json::json;
 
 use super::session;
-use crate::deploy::apply::active_revisions;
-use crate::deploy::codedeploy;
+use crate::deploy::controller::codedeploy::appspec as codedeploy;
+use crate::deploy::controller::ecs::active_revisions;
 use crate::error::{Error, ExitCode, Result};
 use crate::report::{Format, Printer};
 use crate::settings::Settings;
 
 /// `cortado appspec [--task-definition latest|current|ARN]`.
-pub async fn run(settings: &Settings, printer: &mut Printer, which: &str) -> Result<ExitCode> {
+/// Flags of `cortado appspec`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct AppspecArgs {
+    /// The task definition it names: `latest` (the family's newest ACTIVE revision),
+    /// `current` (the one the service runs) or an ARN.
+    #[arg(long, value_name = "WHICH", default_value = "latest")]
+    pub task_definition: String,
+}
+
+pub async fn run(
+    settings: &Settings,
+    printer: &mut Printer,
+    args: &AppspecArgs,
+) -> Result<ExitCode> {
+    let which = args.task_definition.as_str();
     let (locals, s) = session::open(settings, printer).await?;
     for local in &locals {
         let hooks = codedeploy::configured_hooks(&local.config)?;
@@ -28,7 +42,7 @@ pub async fn run(settings: &Settings, printer: &mut Printer, which: &str) -> Res
                 .and_then(|l| l.task_definition())
                 .map(str::to_string)
                 .ok_or_else(|| {
-                    Error::msg(format!(
+                    Error::conflict(format!(
                         "--task-definition current: service {service} does not exist"
                     ))
                 })?,
@@ -38,7 +52,7 @@ pub async fn run(settings: &Settings, printer: &mut Printer, which: &str) -> Res
                 .next()
                 .map(|(_, a)| a)
                 .ok_or_else(|| {
-                    Error::msg(format!("family {family} has no ACTIVE revision"))
+                    Error::conflict(format!("family {family} has no ACTIVE revision"))
                         .with_hint("register one first (cortado register)")
                 })?,
             arn => arn.to_string(),
@@ -48,7 +62,7 @@ pub async fn run(settings: &Settings, printer: &mut Printer, which: &str) -> Res
             None => None,
         };
         let Some(svc) = local.service_json.as_ref().or(live_json.as_ref()) else {
-            return Err(Error::msg(format!(
+            return Err(Error::bad_input(format!(
                 "{service}: no service definition in the config and no live service to build the AppSpec from"
             )));
         };

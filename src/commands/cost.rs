@@ -36,11 +36,25 @@ struct Line {
     note: Option<String>,
 }
 
-pub async fn run(
-    settings: &Settings,
-    printer: &mut Printer,
-    opts: &CostOptions,
-) -> Result<ExitCode> {
+/// Flags of `cortado cost`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CostArgs {
+    /// Show another currency next to USD (with --rate): a 3-letter code such as EUR.
+    #[arg(long, value_name = "CODE", requires = "rate")]
+    pub currency: Option<String>,
+    /// Units of --currency per US dollar, e.g. 0.92.
+    #[arg(long, value_name = "N", requires = "currency")]
+    pub rate: Option<f64>,
+    /// Do not read ECR to see whether the images are multi-arch.
+    #[arg(long)]
+    pub offline: bool,
+}
+
+pub async fn run(settings: &Settings, printer: &mut Printer, args: &CostArgs) -> Result<ExitCode> {
+    let opts = &CostOptions {
+        currency: args.currency.clone().zip(args.rate),
+        offline: args.offline,
+    };
     if let Some((code, rate)) = &opts.currency
         && (code.len() != 3
             || !code.chars().all(|c| c.is_ascii_uppercase())

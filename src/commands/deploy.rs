@@ -1,23 +1,134 @@
-//! `cortado deploy`: flags into [`DeployFlags`], the engine's `deploy`, the result out.
-//!
-//! Around the engine call, `--suspend-auto-scaling` / `--resume-auto-scaling` set each
-//! deployed service's Application Auto Scaling `SuspendedState` ([`AutoScaling`]): after
-//! everything local has passed and before the first service update, and — with both flags —
-//! back again once the service's deploy succeeded.
+//! `cortado deploy`: flags into [`DeployFlags`], the engine's `deploy` (with auto scaling
+//! suspended and resumed around it by the core's [`autoscaling`]), the result out.
 
 use super::session;
-use crate::aws::Clients;
-use crate::aws::autoscaling::service_resource_id;
-use crate::cli::DeployArgs;
-use crate::deploy::apply::DeployFlags;
+use crate::deploy::autoscaling::{self, AutoScaling};
+use crate::deploy::controller::seam::DeployFlags;
 use crate::deploy::engine::{Engine, ReleaseRun};
 use crate::deploy::gate::Until;
-use crate::deploy::result::RunResult;
-use crate::error::{Diagnostic, Error, ExitCode, Result};
-use crate::release::{Action, DEFAULT_PARALLEL};
+use crate::error::{ExitCode, Result};
+use crate::release::DEFAULT_PARALLEL;
 use crate::report::timeline::Recorder;
 use crate::report::{Format, Printer};
 use crate::settings::Settings;
+
+#[derive(Debug, clap::Args, Default)]
+pub struct DeployArgs {
+    /// Print the plan and call nothing that changes anything.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Run `cortado verify` first; any NG stops the deploy before its first write.
+    #[arg(long)]
+    pub verify: bool,
+    /// Start the deployment and exit without following it.
+    #[arg(long)]
+    pub no_wait: bool,
+    /// At most this many services in flight at once (default: the release file's `parallel`,
+    /// else 16); a service starts as soon as a slot is free and what it waits for succeeded.
+    #[arg(long, value_name = "N", env = "CORTADO_PARALLEL", value_parser = clap::value_parser!(u32).range(1..))]
+    pub parallel: Option<u32>,
+    /// What a failed service means for the others: rollback-failed (default: it alone rolls
+    /// back, services that do not depend on it go on), rollback-all (all or nothing: every
+    /// service the run changed returns to its previous revision), stop (nothing new starts).
+    #[arg(long, value_enum, value_name = "POLICY", env = "CORTADO_ON_FAILURE")]
+    pub on_failure: Option<OnFailureArg>,
+    /// Keep the task definition the service runs; update only the service.
+    #[arg(long, conflicts_with_all = ["latest_task_definition", "revision", "force_register"])]
+    pub skip_task_definition: bool,
+    /// Deploy the newest ACTIVE revision of the family instead of the rendered one.
+    #[arg(long, conflicts_with_all = ["revision", "force_register"])]
+    pub latest_task_definition: bool,
+    /// Deploy this revision of the family.
+    #[arg(long, value_name = "N", conflicts_with = "force_register")]
+    pub revision: Option<i32>,
+    /// Register a new revision even when the rendered definition equals the running one.
+    #[arg(long)]
+    pub force_register: bool,
+    /// Start a new deployment even when nothing changed (fresh tasks, same definition).
+    #[arg(long)]
+    pub force_new_deployment: bool,
+    /// Set the desired count.
+    #[arg(long, value_name = "N")]
+    pub tasks: Option<i32>,
+    /// Register the task definition only; leave the service alone.
+    #[arg(long)]
+    pub no_update_service: bool,
+    /// Do not roll back when the deployment fails.
+    #[arg(long)]
+    pub no_rollback: bool,
+    /// When a rollback counts as done: `serving` (default: the earlier revision serves alone;
+    /// ECS finishes draining on its own) or `complete` (ECS has finished: one deployment
+    /// left, COMPLETED). Overrides the config's `rollout.wait_rollback`.
+    #[arg(long, value_enum, value_name = "WHEN")]
+    pub wait_rollback: Option<super::rollback::WaitRollbackArg>,
+    /// Follow a blue/green, canary or linear deployment only until it waits on a PAUSE hook
+    /// that no `rollout.verify` gate answers, then exit 0 with the deployment in the outputs;
+    /// answer it later with `cortado continue` (or `cortado rollback`).
+    #[arg(long, value_enum, value_name = "POINT", conflicts_with_all = ["no_wait", "wait_until"])]
+    pub until: Option<UntilArg>,
+    /// ecspresso's spelling: `stable` / `deployed` (follow to the end, the default),
+    /// `terminated` (a CodeDeploy deployment: also wait until the original task set is
+    /// terminated, not only until traffic is on the new one) or `ecs:STAGE` (stop following
+    /// once our deployment reaches that lifecycle stage).
+    #[arg(long, value_name = "WHEN", value_parser = parse_wait_until, conflicts_with = "no_wait")]
+    pub wait_until: Option<Until>,
+    /// Suspend the service's Application Auto Scaling (dynamic scale-in, scale-out and
+    /// scheduled scaling) before the service update, and leave it suspended, as ecspresso does.
+    /// With --resume-auto-scaling too: suspended for the deploy, resumed once it succeeded (a
+    /// failed deploy leaves it suspended). A service without a scalable target is noted.
+    #[arg(long)]
+    pub suspend_auto_scaling: bool,
+    /// Resume the service's Application Auto Scaling before the service update, as ecspresso
+    /// does (or, with --suspend-auto-scaling, after the deploy succeeded).
+    #[arg(long)]
+    pub resume_auto_scaling: bool,
+}
+
+/// Where `deploy --until` stops following.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum UntilArg {
+    /// The first PAUSE hook no gate answers (typically after test traffic moved to green).
+    #[value(name = "test-traffic", alias = "pause")]
+    TestTraffic,
+}
+
+/// `--wait-until stable|deployed|terminated|ecs:STAGE`.
+fn parse_wait_until(s: &str) -> std::result::Result<Until, String> {
+    use crate::deploy::core::state::LifecycleStage;
+    match s {
+        "stable" | "deployed" => Ok(Until::Done),
+        "terminated" => Ok(Until::Terminated),
+        _ => match s.strip_prefix("ecs:").map(LifecycleStage::parse) {
+            Some(LifecycleStage::Unknown(x)) => Err(format!(
+                "unknown ECS lifecycle stage {x:?}: use one of RECONCILE_SERVICE, PRE_SCALE_UP, \
+                 SCALE_UP, POST_SCALE_UP, TEST_TRAFFIC_SHIFT, POST_TEST_TRAFFIC_SHIFT, \
+                 PRODUCTION_TRAFFIC_SHIFT, POST_PRODUCTION_TRAFFIC_SHIFT, BAKE_TIME, CLEAN_UP"
+            )),
+            Some(LifecycleStage::Absent) | None => Err(format!(
+                "{s:?}: expected stable, deployed, terminated or ecs:STAGE (e.g. ecs:POST_TEST_TRAFFIC_SHIFT)"
+            )),
+            Some(stage) => Ok(Until::Stage(stage)),
+        },
+    }
+}
+
+/// `--on-failure`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OnFailureArg {
+    RollbackFailed,
+    RollbackAll,
+    Stop,
+}
+
+impl From<OnFailureArg> for crate::release::OnFailure {
+    fn from(a: OnFailureArg) -> Self {
+        match a {
+            OnFailureArg::RollbackFailed => Self::RollbackFailed,
+            OnFailureArg::RollbackAll => Self::RollbackAll,
+            OnFailureArg::Stop => Self::Stop,
+        }
+    }
+}
 
 impl From<&DeployArgs> for DeployFlags {
     fn from(a: &DeployArgs) -> Self {
@@ -33,7 +144,7 @@ impl From<&DeployArgs> for DeployFlags {
             no_update_service: a.no_update_service,
             no_rollback: a.no_rollback,
             until: match (a.until, &a.wait_until) {
-                (Some(crate::cli::UntilArg::TestTraffic), _) => Until::Pause,
+                (Some(UntilArg::TestTraffic), _) => Until::Pause,
                 (None, Some(u)) => u.clone(),
                 (None, None) => Until::Done,
             },
@@ -47,7 +158,8 @@ pub async fn run(
     args: &DeployArgs,
 ) -> Result<ExitCode> {
     let flags = DeployFlags::from(args);
-    let auto_scaling = AutoScaling::from_flags(args, &flags)?;
+    let auto_scaling =
+        AutoScaling::from_flags(args.suspend_auto_scaling, args.resume_auto_scaling, &flags)?;
     let started = now();
     let (locals, s) = session::open_all(settings, printer).await?;
     if args.verify {
@@ -90,32 +202,30 @@ pub async fn run(
             .or(release.on_failure)
             .unwrap_or_default(),
     };
-    let deployed: Vec<(String, String)> = release
-        .steps
-        .iter()
-        .filter(|step| step.action == Action::Deploy)
-        .filter_map(|step| locals.iter().find(|l| l.config.path == step.config))
-        .filter_map(|l| Some((l.config.cluster.clone(), l.config.service.clone()?)))
-        .collect();
     let suspended = match auto_scaling {
         Some(mode) => {
-            mode.before(&s.clients, printer, &deployed, flags.dry_run)
+            let deployed = autoscaling::deployed_services(&release);
+            let say = |m: &str| printer.info(m);
+            mode.before(&s.clients, &say, &deployed, flags.dry_run)
                 .await?
         }
         None => Vec::new(),
     };
-    let tasks = super::run::ReleaseTasks {
-        clients: &s.clients,
-        printer,
-    };
-    let run = match engine.deploy(&release, &flags, &tasks).await {
+    let run = match engine.deploy(&release, &flags).await {
         Ok(run) => run,
-        Err(e) => {
-            still_suspended(printer, &suspended, "the deploy stopped with an error");
+        Err(mut e) => {
+            let why = "the deploy stopped with an error";
+            e.diagnostics
+                .extend(autoscaling::still_suspended(&suspended, why));
             return Err(e);
         }
     };
-    let resume_failed = resume_after(&s.clients, printer, &suspended, &run).await;
+    let say = |m: &str| printer.info(m);
+    let (warnings, resume_failed) =
+        autoscaling::resume_after(&s.clients, &say, &suspended, &run).await;
+    for w in &warnings {
+        printer.diagnostic(w);
+    }
     if flags.dry_run && printer.format == Format::Text {
         for p in run.services.iter().filter_map(|r| r.plan.as_ref()) {
             printer.out(&p.text(printer.color()));
@@ -134,226 +244,6 @@ pub async fn run(
         }
         None => code,
     })
-}
-
-/// What `--suspend-auto-scaling` / `--resume-auto-scaling` ask of each deployed service's
-/// scalable target (namespace ecs, `service/CLUSTER/SERVICE`, `ecs:service:DesiredCount`).
-/// The single flags are ecspresso's: they set the state before the update and leave it so.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum AutoScaling {
-    /// Suspend before the update; it stays suspended.
-    Suspend,
-    /// Resume before the update.
-    Resume,
-    /// Both flags: suspend before the update; resume after the service's deploy succeeded
-    /// (a failed, cancelled or timed-out deploy leaves it suspended, and says so).
-    SuspendDuring,
-}
-
-impl AutoScaling {
-    /// The mode the flags ask for; both flags need a deploy that is followed to its end.
-    fn from_flags(args: &DeployArgs, flags: &DeployFlags) -> Result<Option<Self>> {
-        Ok(
-            match (args.suspend_auto_scaling, args.resume_auto_scaling) {
-                (false, false) => None,
-                (true, false) => Some(AutoScaling::Suspend),
-                (false, true) => Some(AutoScaling::Resume),
-                (true, true) => {
-                    let unfollowed = if flags.no_wait {
-                        Some("--no-wait")
-                    } else if flags.until != Until::Done {
-                        Some("--until / --wait-until ecs:STAGE")
-                    } else if flags.no_update_service {
-                        Some("--no-update-service")
-                    } else {
-                        None
-                    };
-                    if let Some(flag) = unfollowed {
-                        return Err(Error::input(
-                        Diagnostic::error(format!(
-                            "--suspend-auto-scaling with --resume-auto-scaling resumes auto scaling once the deploy has succeeded, and with {flag} this run never sees it succeed"
-                        ))
-                        .hint("pass --suspend-auto-scaling alone now, and resume later with `cortado deploy --resume-auto-scaling` (a deploy with nothing changed makes no other write)"),
-                    ));
-                    }
-                    Some(AutoScaling::SuspendDuring)
-                }
-            },
-        )
-    }
-
-    fn suspends(self) -> bool {
-        self != AutoScaling::Resume
-    }
-
-    /// Sets each service's state before the update; returns the services this run
-    /// suspended and must resume afterwards (`SuspendDuring` only). A service without a
-    /// scalable target (or not created yet) is noted and left alone. On an error nothing
-    /// more is changed: the targets suspended so far are resumed again, and the error ends
-    /// the run before any service update.
-    async fn before(
-        self,
-        clients: &Clients,
-        printer: &Printer,
-        services: &[(String, String)],
-        dry_run: bool,
-    ) -> Result<Vec<(String, String)>> {
-        let (verb, done) = if self.suspends() {
-            ("suspend", "suspended")
-        } else {
-            ("resume", "resumed")
-        };
-        let mut changed = Vec::new();
-        for (cluster, service) in services {
-            let id = service_resource_id(cluster, service);
-            let step = async {
-                let Some(target) = clients.scalable_target(cluster, service).await? else {
-                    printer.info(&format!(
-                        "auto scaling: {id} has no scalable target; nothing to {verb}"
-                    ));
-                    return Ok(false);
-                };
-                let already = if self.suspends() {
-                    target.all_suspended()
-                } else {
-                    target.none_suspended()
-                };
-                if already {
-                    let after = if self == AutoScaling::SuspendDuring {
-                        " (it was so before this run, so it stays so afterwards)"
-                    } else {
-                        ""
-                    };
-                    printer.info(&format!("auto scaling: {id} is already {done}{after}"));
-                    return Ok(false);
-                }
-                if dry_run {
-                    printer.info(&format!(
-                        "auto scaling: would {verb} {id} (min {}, max {}){}",
-                        target.min,
-                        target.max,
-                        if self == AutoScaling::SuspendDuring {
-                            ", and resume it after a successful deploy"
-                        } else {
-                            ""
-                        }
-                    ));
-                    return Ok(false);
-                }
-                clients
-                    .set_auto_scaling_suspended(cluster, service, self.suspends())
-                    .await?;
-                printer.info(&format!(
-                    "auto scaling: {done} {id} (dynamic scale-in, scale-out and scheduled scaling)"
-                ));
-                Ok::<bool, Error>(true)
-            };
-            match step.await {
-                Ok(true) if self == AutoScaling::SuspendDuring => {
-                    changed.push((cluster.clone(), service.clone()));
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    if self == AutoScaling::SuspendDuring {
-                        for (c, s) in &changed {
-                            restore(clients, printer, c, s).await;
-                        }
-                    }
-                    return Err(e);
-                }
-            }
-        }
-        Ok(changed)
-    }
-}
-
-/// Resumes a target suspended by this run before any service was updated (best effort).
-async fn restore(clients: &Clients, printer: &Printer, cluster: &str, service: &str) {
-    let id = service_resource_id(cluster, service);
-    match clients
-        .set_auto_scaling_suspended(cluster, service, false)
-        .await
-    {
-        Ok(()) => printer.info(&format!(
-            "auto scaling: resumed {id} again (nothing was deployed)"
-        )),
-        Err(_) => still_suspended(
-            printer,
-            &[(cluster.to_string(), service.to_string())],
-            "resuming it again failed",
-        ),
-    }
-}
-
-/// After the engine: resumes each target this run suspended whose service's deploy
-/// succeeded (or changed nothing, or was skipped: the service is as it was). A failed one
-/// stays suspended, with a warning. Returns a diagnostic when a resume call failed.
-async fn resume_after(
-    clients: &Clients,
-    printer: &Printer,
-    suspended: &[(String, String)],
-    run: &RunResult,
-) -> Option<Diagnostic> {
-    let mut failed = Vec::new();
-    for (cluster, service) in suspended {
-        let outcome = run
-            .services
-            .iter()
-            .find(|r| &r.cluster == cluster && &r.service == service)
-            .map(|r| r.outcome);
-        match outcome {
-            Some(o) if o.is_success() => {}
-            other => {
-                let why = other.map_or_else(
-                    || "the run has no result for it".to_string(),
-                    |o| format!("its deploy did not succeed ({})", o.label()),
-                );
-                still_suspended(printer, &[(cluster.clone(), service.clone())], &why);
-                continue;
-            }
-        }
-        let id = service_resource_id(cluster, service);
-        match clients
-            .set_auto_scaling_suspended(cluster, service, false)
-            .await
-        {
-            Ok(()) => printer.info(&format!("auto scaling: resumed {id}")),
-            Err(e) => {
-                let why = e
-                    .diagnostics
-                    .first()
-                    .map_or_else(String::new, |d| d.message.clone());
-                failed.push(format!("{id}: {why}"));
-            }
-        }
-    }
-    if failed.is_empty() {
-        return None;
-    }
-    Some(
-        Diagnostic::error(format!(
-            "the deploy is done, but auto scaling could not be resumed: {}",
-            failed.join("; ")
-        ))
-        .hint(resume_hint()),
-    )
-}
-
-fn resume_hint() -> String {
-    "resume it with `cortado deploy --resume-auto-scaling` once the service is sound (with nothing changed it makes no other write), or `aws application-autoscaling register-scalable-target --service-namespace ecs --scalable-dimension ecs:service:DesiredCount --resource-id service/CLUSTER/SERVICE --suspended-state DynamicScalingInSuspended=false,DynamicScalingOutSuspended=false,ScheduledScalingSuspended=false`".to_string()
-}
-
-/// Warns that targets this run suspended stay suspended, and how to resume them.
-fn still_suspended(printer: &Printer, targets: &[(String, String)], why: &str) {
-    for (cluster, service) in targets {
-        printer.diagnostic(
-            &Diagnostic::warning(format!(
-                "auto scaling of {} stays suspended: {why}",
-                service_resource_id(cluster, service)
-            ))
-            .hint(resume_hint()),
-        );
-    }
 }
 
 fn now() -> f64 {

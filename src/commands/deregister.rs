@@ -2,10 +2,20 @@
 //! the service runs.
 
 use super::session;
-use crate::cli::DeregisterArgs;
 use crate::error::{Error, ExitCode, Result};
 use crate::report::Printer;
 use crate::settings::Settings;
+
+#[derive(Debug, clap::Args)]
+#[group(required = true, multiple = false)]
+pub struct DeregisterArgs {
+    /// Deregister this revision.
+    #[arg(long, value_name = "N")]
+    pub revision: Option<i32>,
+    /// Keep the newest N revisions (and the running one); deregister the rest.
+    #[arg(long, value_name = "N")]
+    pub keep_last: Option<usize>,
+}
 
 /// `cortado deregister --revision N | --keep-last N`: never the running revision.
 pub async fn run(
@@ -21,12 +31,12 @@ pub async fn run(
             .describe_service(&local.config.cluster, local.service_name()?)
             .await?
             .and_then(|svc| svc.task_definition().map(str::to_string));
-        let revs = crate::deploy::apply::active_revisions(&s.clients, &family).await?;
+        let revs = crate::deploy::controller::ecs::active_revisions(&s.clients, &family).await?;
         let doomed: Vec<&(u64, String)> = match (args.revision, args.keep_last) {
             (Some(n), _) => {
                 let Some(r) = revs.iter().find(|(rev, _)| *rev == n as u64) else {
                     return Err(
-                        Error::msg(format!("{family}:{n} is not an ACTIVE revision"))
+                        Error::conflict(format!("{family}:{n} is not an ACTIVE revision"))
                             .with_hint("`cortado revisions` lists the ACTIVE ones"),
                     );
                 };
@@ -38,7 +48,7 @@ pub async fn run(
         for (n, arn) in doomed {
             if Some(arn) == running.as_ref() {
                 if args.revision.is_some() {
-                    return Err(Error::msg(format!(
+                    return Err(Error::conflict(format!(
                         "{family}:{n} is the revision the service runs"
                     ))
                     .with_hint("deploy or roll back to another revision first"));

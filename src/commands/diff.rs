@@ -5,21 +5,39 @@
 use serde_json::json;
 
 use super::session;
-use crate::cli::{DiffArgs, DiffFormat};
-use crate::deploy::apply::{self, DeployFlags};
+use crate::deploy::controller::seam::DeployFlags;
+use crate::deploy::engine::Engine;
 use crate::error::{ExitCode, Result};
 use crate::plan::ServicePlan;
 use crate::report::Printer;
 use crate::settings::Settings;
 
+#[derive(Debug, clap::Args)]
+pub struct DiffArgs {
+    /// Output format (default: a unified diff, coloured on a terminal).
+    #[arg(long, value_enum, default_value_t = DiffFormat::Text)]
+    pub format: DiffFormat,
+    /// Create or update the sticky comment on the pull request (GITHUB_EVENT_PATH,
+    /// GITHUB_REPOSITORY, GITHUB_TOKEN, GITHUB_API_URL).
+    #[arg(long)]
+    pub comment: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DiffFormat {
+    Text,
+    Markdown,
+    Json,
+}
+
 /// `cortado diff`: exit 0 without changes, 2 with changes.
 pub async fn run(settings: &Settings, printer: &mut Printer, args: &DiffArgs) -> Result<ExitCode> {
     let (locals, s) = session::open(settings, printer).await?;
+    let emitter = crate::deploy::event::Emitter::new();
+    let engine = Engine::new(&s.clients, &emitter, session::cancel_on_signals());
     let mut plans = Vec::new();
     for local in &locals {
-        let mut decision = apply::decide(&s.clients, local, &DeployFlags::default()).await?;
-        crate::deploy::codedeploy::plan_rollout(&s.clients, local, &mut decision).await;
-        plans.push(decision.plan);
+        plans.push(engine.plan(local, &DeployFlags::default()).await?.plan);
     }
     let changed = plans.iter().any(|p| p.changed());
     match args.format {

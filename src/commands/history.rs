@@ -6,24 +6,47 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::session;
 use crate::aws::types::ecs::ServiceDeploymentBrief;
-use crate::deploy::engine::service_not_found;
+use crate::deploy::controller::seam::service_not_found;
 use crate::error::{Diagnostic, Error, ExitCode, Result};
 use crate::history::{Metrics, Record, Report, ServiceHistory, Window};
 use crate::report::{Format, Printer};
 use crate::settings::Settings;
 
 /// Options of `cortado history`.
-#[derive(Debug, Clone)]
-pub struct HistoryOptions {
+#[derive(Debug, Clone, clap::Args)]
+pub struct HistoryArgs {
+    /// How far back: a Go-style duration (`30d` is accepted too: days).
+    #[arg(long, default_value = "30d", value_parser = parse_since)]
     pub since: Duration,
+    /// How many of each service's newest deployments to list.
+    #[arg(long, default_value_t = 5)]
     pub last: usize,
+    /// Print Markdown (a table and a Mermaid chart) for a job summary or an issue.
+    #[arg(long)]
     pub markdown: bool,
+}
+
+/// `--since`: `30d` (days), or a Go-style duration (`12h`, `90m`).
+fn parse_since(s: &str) -> std::result::Result<Duration, String> {
+    if let Some(days) = s.strip_suffix('d') {
+        return match days.trim().parse::<u64>() {
+            Ok(n) if n > 0 => Ok(Duration::from_secs(n * 86_400)),
+            _ => Err(format!(
+                "expected a whole number of days such as 30d, got {s:?}"
+            )),
+        };
+    }
+    match crate::config::parse_duration(s) {
+        Ok(d) if !d.is_zero() => Ok(d),
+        Ok(_) => Err("the window must be longer than 0".into()),
+        Err(e) => Err(e),
+    }
 }
 
 pub async fn run(
     settings: &Settings,
     printer: &mut Printer,
-    opts: &HistoryOptions,
+    opts: &HistoryArgs,
 ) -> Result<ExitCode> {
     let (locals, s) = session::open(settings, printer).await?;
     let now = SystemTime::now()

@@ -16,31 +16,36 @@ use serde_json::Value;
 
 use super::session;
 use crate::aws::json::{service_definition_json, task_definition_json};
-use crate::deploy::engine::service_not_found;
+use crate::deploy::controller::seam::service_not_found;
 use crate::diff::normalize::{service_for_compare, task_definition_for_compare};
 use crate::error::{Diagnostic, Error, ExitCode, Result};
 use crate::report::Printer;
 use crate::settings::Settings;
 
-/// Options of `cortado init`.
-#[derive(Debug, Clone)]
-pub struct InitOptions {
+/// Flags of `cortado init`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct InitArgs {
+    /// The cluster of the service.
+    #[arg(long)]
     pub cluster: String,
+    /// The service to start from.
+    #[arg(long)]
     pub service: String,
-    /// Where to write (default: the current folder).
+    /// Folder to write into.
+    #[arg(long, default_value = ".")]
     pub dir: PathBuf,
-    /// Write `.jsonnet` definitions (JSON is Jsonnet) instead of `.json`.
+    /// Write the definitions as .jsonnet files.
+    #[arg(long)]
     pub jsonnet: bool,
-    /// Template the image tags with this environment variable.
+    /// Turn each image tag into {{ must_env `NAME` }}.
+    #[arg(long, value_name = "NAME")]
     pub image_tag_env: Option<String>,
+    /// Overwrite existing files.
+    #[arg(long)]
     pub force: bool,
 }
 
-pub async fn run(
-    settings: &Settings,
-    printer: &mut Printer,
-    opts: &InitOptions,
-) -> Result<ExitCode> {
+pub async fn run(settings: &Settings, printer: &mut Printer, opts: &InitArgs) -> Result<ExitCode> {
     if let Some(name) = &opts.image_tag_env
         && (name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
     {
@@ -120,7 +125,7 @@ pub async fn run(
 async fn init_express(
     clients: &crate::aws::Clients,
     printer: &Printer,
-    opts: &InitOptions,
+    opts: &InitArgs,
     svc: &crate::aws::types::ecs::Service,
 ) -> Result<ExitCode> {
     let ext = if opts.jsonnet { "jsonnet" } else { "json" };

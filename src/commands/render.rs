@@ -12,18 +12,31 @@
 
 use serde_json::{Map, Value};
 
-use crate::cli::RenderTarget;
 use crate::error::{Diagnostic, Error, ExitCode, Result};
 use crate::model;
 use crate::render;
 use crate::report::Printer;
 use crate::settings::Settings;
 
-pub fn run(
-    settings: &Settings,
-    printer: &mut Printer,
-    targets: &[RenderTarget],
-) -> Result<ExitCode> {
+/// `cortado render`: what to print.
+#[derive(Debug, clap::Args)]
+pub struct RenderArgs {
+    /// What to render (default: all).
+    #[arg(value_enum)]
+    pub targets: Vec<RenderTarget>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RenderTarget {
+    Config,
+    Taskdef,
+    Servicedef,
+    /// An Express Mode service's definition (`express_definition:`).
+    Expressdef,
+}
+
+pub fn run(settings: &Settings, printer: &mut Printer, args: &RenderArgs) -> Result<ExitCode> {
+    let targets = &args.targets[..];
     let ctx = settings.render_context()?;
     printer.set_secrets(ctx.secrets.clone());
     let configs = settings.load_configs(&ctx, printer)?;
@@ -88,7 +101,7 @@ pub fn run(
                     out.insert(name.to_string(), v);
                 }
                 None if targets.len() == 1 => {
-                    return Err(crate::error::Error::msg(format!(
+                    return Err(crate::error::Error::bad_input(format!(
                         "{} names no {}",
                         cfg.path.display(),
                         match name {

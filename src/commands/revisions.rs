@@ -3,7 +3,7 @@
 use serde_json::json;
 
 use super::session;
-use crate::deploy::apply::active_revisions;
+use crate::deploy::controller::ecs::active_revisions;
 use crate::error::{ExitCode, Result};
 use crate::report::{Format, Printer};
 use crate::settings::Settings;

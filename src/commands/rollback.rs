@@ -3,11 +3,45 @@
 //! running one (from ECS's record of its deployments; `--revision N` to choose); follows it.
 
 use super::session;
-use crate::cli::RollbackArgs;
-use crate::deploy::engine::{Engine, RollbackOptions};
+use crate::deploy::controller::seam::RollbackOptions;
+use crate::deploy::engine::Engine;
 use crate::error::{ExitCode, Result};
 use crate::report::Printer;
 use crate::settings::Settings;
+
+#[derive(Debug, clap::Args)]
+pub struct RollbackArgs {
+    /// Deregister the bad revision once the rollback succeeded.
+    #[arg(long)]
+    pub deregister: bool,
+    /// Start the rollback and exit without following it.
+    #[arg(long)]
+    pub no_wait: bool,
+    /// When the rollback counts as done: `serving` (default) or `complete`.
+    #[arg(long, value_enum, value_name = "WHEN")]
+    pub wait_rollback: Option<WaitRollbackArg>,
+    /// Return to revision N of the service's task definition family instead of the one ECS's
+    /// record of deployments names (the revision that last ran successfully before the
+    /// running one).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(i64).range(1..))]
+    pub revision: Option<i64>,
+}
+
+/// `--wait-rollback`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum WaitRollbackArg {
+    Serving,
+    Complete,
+}
+
+impl From<WaitRollbackArg> for crate::deploy::core::rollback::WaitRollback {
+    fn from(a: WaitRollbackArg) -> Self {
+        match a {
+            WaitRollbackArg::Serving => Self::Serving,
+            WaitRollbackArg::Complete => Self::Complete,
+        }
+    }
+}
 
 pub async fn run(
     settings: &Settings,

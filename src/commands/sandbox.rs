@@ -1,4 +1,5 @@
-//! `cortado sandbox push`: puts image tags into a running sandbox's ECR, as `docker push` puts
+//! `cortado sandbox serve`: the emulator in the foreground, prepared from `--prepare`
+//! configs. `cortado sandbox push`: puts image tags into a running sandbox's ECR, as `docker push` puts
 //! them into a registry, so that a deploy of a new tag can be rehearsed without restarting
 //! `sandbox serve`.
 //!
@@ -9,14 +10,206 @@
 //! push to AWS.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 use sha2::{Digest, Sha256};
 
 use crate::aws::ecr::EcrImage;
 use crate::aws::{AwsSettings, Clients};
 use crate::error::{Diagnostic, Error, ExitCode, Result};
+use crate::report::Format;
 use crate::report::Printer;
-use crate::settings::Settings;
+use crate::settings::{DEFAULT_SANDBOX_SPEED, Settings, ThrottleMode};
+
+/// `cortado sandbox`: its subcommand.
+#[derive(Debug, clap::Args)]
+pub struct SandboxArgs {
+    #[command(subcommand)]
+    pub command: SandboxCommand,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum SandboxCommand {
+    /// Run the emulator in the foreground until interrupted.
+    Serve(SandboxServeArgs),
+    /// Put image tags into a running sandbox's ECR (CreateRepository, PutImage), as a
+    /// `docker push` would: then `IMAGE_TAG=v2 cortado deploy` pulls them. Without IMAGE, the
+    /// ECR images the configs render to now.
+    Push(SandboxPushArgs),
+}
+
+/// Global options that mean nothing to the `sandbox` commands (they run no embedded sandbox,
+/// deploy nothing and wait for nothing). Declared here under the global options' names, clap
+/// does not hand the global ones down (it skips a name the subcommand has): so they stay out
+/// of the commands' `--help`, and `main` refuses them when given.
+#[derive(Debug, clap::Args, Default)]
+pub struct NotForSandboxCommands {
+    #[arg(long, hide = true)]
+    pub sandbox: bool,
+    #[arg(long = "sandbox-speed", hide = true, value_name = "N")]
+    pub sandbox_speed: Option<f64>,
+    #[arg(long, hide = true, value_name = "FILE")]
+    pub release: Option<PathBuf>,
+    #[arg(long, hide = true)]
+    pub timeout: Option<String>,
+}
+
+impl NotForSandboxCommands {
+    /// The flag given on the command line, if any. (clap also hands down the global
+    /// options' defaults and environment variables, e.g. a CI job's CORTADO_TIMEOUT: those are
+    /// not the user asking for something here.)
+    pub fn given(&self) -> Option<&'static str> {
+        let on_command_line =
+            |flag: &str| std::env::args().any(|a| a == flag || a.starts_with(&format!("{flag}=")));
+        [
+            ("--sandbox", self.sandbox),
+            ("--sandbox-speed", self.sandbox_speed.is_some()),
+            ("--release", self.release.is_some()),
+            ("--timeout", self.timeout.is_some()),
+        ]
+        .into_iter()
+        .find(|(flag, set)| *set && on_command_line(flag))
+        .map(|(flag, _)| flag)
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SandboxPushArgs {
+    /// Image to push: ACCOUNT.dkr.ecr.REGION.amazonaws.com/REPOSITORY:TAG (fault segments
+    /// of the tag, `--crash-20s`, are left out). Repeatable.
+    #[arg(value_name = "IMAGE")]
+    pub images: Vec<String>,
+    /// The sandbox: plain HTTP on this machine only. Default: AWS_ENDPOINT_URL, else
+    /// http://127.0.0.1:4566 (CORTADO_SANDBOX_PORT).
+    #[arg(long, value_name = "URL")]
+    pub endpoint: Option<String>,
+    #[command(flatten)]
+    pub not_here: NotForSandboxCommands,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SandboxServeArgs {
+    /// Port on 127.0.0.1 (0 picks a free one).
+    #[arg(long, default_value_t = 4566, env = "CORTADO_SANDBOX_PORT")]
+    pub port: u16,
+    /// Persist state to this file across restarts.
+    #[arg(long)]
+    pub state: Option<PathBuf>,
+    /// YAML file of clusters, services, target groups, listeners, rules and images to create.
+    #[arg(long)]
+    pub seed: Option<PathBuf>,
+    /// Create what these cortado configs reference. Repeatable.
+    #[arg(long)]
+    pub prepare: Vec<PathBuf>,
+    /// Time compression: 60 (the embedded sandbox's default too) runs a minute of ECS time
+    /// per second, so a 60 s task start takes 1 s; 1 runs in real time.
+    #[arg(long, default_value_t = DEFAULT_SANDBOX_SPEED)]
+    pub speed: f64,
+    /// `aws`: enforce ECS's documented token buckets per action category (refilled in wall
+    /// time, whatever the speed); requests over a bucket get ThrottlingException.
+    #[arg(long, value_enum, default_value_t = ThrottleMode::Off, value_name = "MODE")]
+    pub throttle: ThrottleMode,
+    #[command(flatten)]
+    pub not_here: NotForSandboxCommands,
+}
+
+/// `cortado sandbox serve` and `cortado sandbox push`.
+pub async fn run(
+    settings: &Settings,
+    printer: &mut Printer,
+    args: &SandboxArgs,
+) -> Result<ExitCode> {
+    let (name, not_here) = match &args.command {
+        SandboxCommand::Serve(a) => ("serve", &a.not_here),
+        SandboxCommand::Push(a) => ("push", &a.not_here),
+    };
+    if let Some(flag) = not_here.given() {
+        return Err(Error::bad_input(format!(
+            "{flag} means nothing to `cortado sandbox {name}`"
+        ))
+        .with_hint("leave it out: `sandbox serve` is the sandbox (its own --speed sets its time compression), and `sandbox push` only puts images into it"));
+    }
+    match &args.command {
+        SandboxCommand::Serve(a) => serve(settings, a).await,
+        SandboxCommand::Push(a) => {
+            let opts = PushOptions {
+                images: a.images.clone(),
+                endpoint: a.endpoint.clone(),
+            };
+            push(settings, printer, &opts).await
+        }
+    }
+}
+
+/// `cortado sandbox serve`: the emulator in the foreground, prepared from `--prepare` configs.
+/// The sandbox starts (seeded) first, so the configs' template lookups (`ssm`,
+/// `secretsmanager_arn`, `cfn_output`, `tfstate` from `s3://`) read the sandbox itself.
+async fn serve(settings: &Settings, args: &SandboxServeArgs) -> Result<ExitCode, Error> {
+    if !(args.speed.is_finite() && args.speed > 0.0) {
+        return Err(Error::bad_input(format!(
+            "--speed must be a positive number, got {}",
+            args.speed
+        )));
+    }
+    let seed = match &args.seed {
+        Some(p) => Some(cortado_sandbox::Seed::load(p)?),
+        None => None,
+    };
+    let throttle = if args.throttle == ThrottleMode::Aws || settings.sandbox_throttle {
+        cortado_sandbox::Throttle::Aws
+    } else {
+        cortado_sandbox::Throttle::Off
+    };
+    // The configs' lookups (ssm, secretsmanager_arn, cfn_*, s3:// tfstate) read a sandbox
+    // seeded as this one will be, never AWS; that first sandbox only answers lookups, so the
+    // configs' region and account are known before the one that serves starts.
+    let mut locals = Vec::new();
+    if !args.prepare.is_empty() {
+        let probe = cortado_sandbox::start(cortado_sandbox::Options {
+            port: 0,
+            seed: seed.clone(),
+            ..cortado_sandbox::Options::default()
+        })
+        .await?;
+        let ctx = settings.render_context()?;
+        let printer = Printer::new(Format::Text, settings.no_color);
+        let lookups = super::session::sandbox_lookups(settings, &probe.endpoint());
+        // The one config-loading path: every finding of every --prepare config at once.
+        let loaded = crate::deploy::local::load_all(&ctx, &args.prepare, &lookups);
+        if loaded.errors() == 0 {
+            for w in &loaded.findings {
+                printer.diagnostic(w);
+            }
+        }
+        locals = loaded.into_locals()?;
+        probe.shutdown().await?;
+    }
+    // The region and account of the prepared configs (`--region` wins), as ECS's ARNs and the
+    // ECR registry of that account would carry them.
+    let region = settings
+        .region
+        .clone()
+        .or_else(|| locals.iter().find_map(|l| l.config.region.clone()))
+        .unwrap_or_else(|| "us-east-1".into());
+    let opts = cortado_sandbox::Options {
+        port: args.port,
+        speed: args.speed,
+        throttle,
+        state_file: args.state.clone(),
+        seed,
+        region: region.clone(),
+        account: super::session::sandbox_account(&locals),
+        ..cortado_sandbox::Options::default()
+    };
+    let sandbox = cortado_sandbox::start(opts).await?;
+    for local in &locals {
+        for line in super::session::prepare_for(local).apply(&sandbox)? {
+            eprintln!("sandbox: created {line}");
+        }
+    }
+    cortado_sandbox::serve_started(sandbox, &region).await?;
+    Ok(ExitCode::Success)
+}
 
 /// What `sandbox push` was asked.
 #[derive(Debug, Clone, Default)]
@@ -118,7 +311,7 @@ fn configs_images(settings: &Settings, printer: &mut Printer) -> Result<Vec<Stri
         .collect();
     out.dedup();
     if out.is_empty() {
-        return Err(Error::msg("the configs name no ECR image to push")
+        return Err(Error::bad_input("the configs name no ECR image to push")
             .with_hint("name the images: cortado sandbox push ACCOUNT.dkr.ecr.REGION.amazonaws.com/REPOSITORY:TAG"));
     }
     Ok(out)

@@ -6,10 +6,19 @@ use crate::error::{Error, ExitCode, Result};
 use crate::report::Printer;
 use crate::settings::Settings;
 
-pub async fn run(settings: &Settings, printer: &mut Printer, tasks: i32) -> Result<ExitCode> {
+/// Flags of `cortado scale`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ScaleArgs {
+    /// The desired number of tasks.
+    #[arg(long)]
+    pub tasks: i32,
+}
+
+pub async fn run(settings: &Settings, printer: &mut Printer, args: &ScaleArgs) -> Result<ExitCode> {
+    let tasks = args.tasks;
     // Checked before anything is loaded or called.
     if tasks < 0 {
-        return Err(Error::msg(format!(
+        return Err(Error::bad_input(format!(
             "--tasks must be 0 or more, got {tasks}"
         )));
     }

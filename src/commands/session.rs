@@ -131,6 +131,7 @@ pub async fn connect(settings: &Settings, locals: &[Local], printer: &Printer) -
             max_attempts: 8,
         })
         .await?;
+        trace_requests(&clients, printer);
         return Ok(Session {
             clients,
             _sandbox: None,
@@ -170,10 +171,21 @@ pub async fn connect(settings: &Settings, locals: &[Local], printer: &Printer) -
         max_attempts: 8,
     })
     .await?;
+    trace_requests(&clients, printer);
     Ok(Session {
         clients,
         _sandbox: Some(sb),
     })
+}
+
+/// `--verbose`: each AWS request the run makes is named on stderr (`aws: ecs.UpdateService`)
+/// as it is made.
+fn trace_requests(clients: &Clients, printer: &Printer) {
+    if printer.verbose() == 0 {
+        return;
+    }
+    let p = printer.clone();
+    clients.trace(move |call| p.info(&format!("aws: {call}")));
 }
 
 /// The account a sandbox stands in for: the one the first config's definitions name (an ECR
@@ -217,12 +229,12 @@ fn account_of(l: &Local) -> Option<String> {
 }
 
 /// The places a config's containers read secrets from (`secrets[].valueFrom`).
-fn secret_sources(l: &Local) -> Vec<crate::commands::verify::SecretSource> {
+fn secret_sources(l: &Local) -> Vec<crate::aws::verify::SecretSource> {
     l.task
         .container_definitions()
         .iter()
         .flat_map(|c| c.secrets())
-        .map(|s| crate::commands::verify::SecretSource::of(s.value_from()))
+        .map(|s| crate::aws::verify::SecretSource::of(s.value_from()))
         .collect()
 }
 
@@ -297,7 +309,7 @@ pub fn prepare_for(l: &Local) -> sandbox::Prepare {
         .filter(|r| !r.is_empty())
         .map(str::to_string)
         .collect();
-    use crate::commands::verify::SecretSource;
+    use crate::aws::verify::SecretSource;
     let (mut parameters, mut secrets) = (Vec::new(), Vec::new());
     for source in secret_sources(l) {
         match source {
@@ -323,8 +335,8 @@ pub fn prepare_for(l: &Local) -> sandbox::Prepare {
 /// (`codedeploy:`), else the console's defaults `AppECS-<cluster>-<service>` and
 /// `DgpECS-<cluster>-<service>`.
 fn codedeploy_prepare(l: &Local, target_groups: &[String]) -> Option<sandbox::PrepareCodeDeploy> {
-    use crate::deploy::codedeploy;
-    if !codedeploy::configured_controller(l) {
+    use crate::deploy::controller::codedeploy::appspec as codedeploy;
+    if !codedeploy::configured_controller(l.service_json.as_ref()) {
         return None;
     }
     let (app, group) = codedeploy::configured_names(&l.config).unwrap_or_default();

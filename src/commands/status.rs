@@ -4,17 +4,29 @@ use crate::untrusted::Untrusted;
 use serde_json::json;
 
 use super::session;
-use crate::deploy::engine::service_not_found;
-use crate::deploy::observe::{
-    LbPair, deployment_views, lb_pairs, service_deployment_view, strategy_of,
-};
-use crate::deploy::verdict::short_arn;
+use crate::deploy::controller::seam::service_not_found;
+use crate::deploy::core::poll::LbPair;
+use crate::deploy::core::verdict::short_arn;
+use crate::deploy::observe::{deployment_views, lb_pairs, service_deployment_view, strategy_of};
 use crate::error::{ExitCode, Result};
 use crate::report::{Format, Printer};
 use crate::settings::Settings;
 
+/// Flags of `cortado status`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct StatusArgs {
+    /// How many recent service events to show.
+    #[arg(long, default_value_t = 10)]
+    pub events: usize,
+}
+
 /// `cortado status`: deployments, recent events, tasks and target health.
-pub async fn run(settings: &Settings, printer: &mut Printer, events: usize) -> Result<ExitCode> {
+pub async fn run(
+    settings: &Settings,
+    printer: &mut Printer,
+    args: &StatusArgs,
+) -> Result<ExitCode> {
+    let events = args.events;
     let (locals, s) = session::open(settings, printer).await?;
     for local in &locals {
         let service = local.service_name()?;

@@ -8,17 +8,24 @@ use serde_json::json;
 use super::session;
 use crate::aws::TaskFilter;
 use crate::aws::types::ecs::{DesiredStatus, Task};
-use crate::deploy::verdict::short_arn;
+use crate::deploy::core::verdict::short_arn;
 use crate::error::{Diagnostic, Error, ExitCode, Result};
 use crate::report::{Format, Printer};
 use crate::settings::Settings;
 
-pub async fn run(
-    settings: &Settings,
-    printer: &mut Printer,
-    stopped: bool,
-    stop: Option<&str>,
-) -> Result<ExitCode> {
+/// Flags of `cortado tasks`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct TasksArgs {
+    /// Also list recently stopped tasks.
+    #[arg(long)]
+    pub stopped: bool,
+    /// Stop this task (its id or ARN); ECS starts a replacement.
+    #[arg(long, value_name = "ID")]
+    pub stop: Option<String>,
+}
+
+pub async fn run(settings: &Settings, printer: &mut Printer, args: &TasksArgs) -> Result<ExitCode> {
+    let (stopped, stop) = (args.stopped, args.stop.as_deref());
     let (locals, s) = session::open(settings, printer).await?;
     let mut listed = Vec::new();
     for local in &locals {

@@ -42,8 +42,8 @@ pub fn run(settings: &Settings, printer: &mut Printer) -> Result<ExitCode> {
             if warnings == 1 { "" } else { "s" }
         );
         // Findings are already printed; the error only carries the exit class and a summary.
-        let mut e =
-            Error::msg(summary).with_hint("fix the errors above and run `cortado validate` again");
+        let mut e = Error::bad_input(summary)
+            .with_hint("fix the errors above and run `cortado validate` again");
         // An AWS failure inside a lookup keeps its class (exit 7), not "bad input".
         if let Some(k) = kind {
             e.kind = k;

@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use super::session;
 use crate::aws::Clients;
 use crate::aws::ecr::{EcrImage, index_architectures};
+use crate::aws::verify::SecretSource;
 use crate::deploy::local::Local;
 use crate::error::{ErrorKind, ExitCode, Result};
 use crate::report::{Format, Printer};
@@ -322,42 +323,6 @@ async fn log_check(clients: &Clients, container: &str, lc: &Value) -> Check {
             "does not exist: create it, or set awslogs-create-group \"true\" (the execution role then needs logs:CreateLogGroup)",
         ),
         Err(e) => skip_on(what, &e),
-    }
-}
-
-/// Where a container's `secrets[].valueFrom` reads from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SecretSource {
-    /// An SSM parameter, by name (`/app/db` from the name or from its ARN).
-    Ssm(String),
-    /// A Secrets Manager secret, by ARN without the JSON key and version suffix.
-    SecretsManager(String),
-}
-
-impl SecretSource {
-    /// Reads a `valueFrom`: a Secrets Manager ARN
-    /// (`arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME[:json-key:version-stage:version-id]`),
-    /// an SSM parameter ARN (`arn:aws:ssm:REGION:ACCOUNT:parameter/NAME`) or a parameter name.
-    pub fn of(from: &str) -> SecretSource {
-        if from.starts_with("arn:") && from.split(':').nth(2) == Some("secretsmanager") {
-            let id: String = from.split(':').take(7).collect::<Vec<_>>().join(":");
-            return SecretSource::SecretsManager(id);
-        }
-        let name = match from.split_once(":parameter") {
-            Some((_, rest)) if from.starts_with("arn:") => {
-                if rest.starts_with("//") {
-                    rest[1..].to_string()
-                } else {
-                    rest.to_string()
-                }
-            }
-            _ => from.to_string(),
-        };
-        SecretSource::Ssm(if from.starts_with("arn:") && !name.starts_with('/') {
-            format!("/{name}")
-        } else {
-            name
-        })
     }
 }
 

@@ -1,22 +1,25 @@
-//! The deploy engine: the one place where a deploy (and a wait, a scale, a rollback) lives.
+//! The deploy engine: the one place where a deploy (and a wait, a scale, a continue, a
+//! rollback) lives, written once against the controller seam ([`Controller`]).
 //!
 //! Entry points, one per operation, each returning a [`RunResult`] (one [`ServiceResult`]
 //! per config):
 //!
-//!   deploy:   decide -> apply (ONE Create/UpdateService) -> watch -> verdict -> roll back
+//!   deploy:   decide -> apply (the controller's ONE write) -> the run's watch -> verdict ->
+//!             roll back (the controller's)
 //!   wait:     follow the service's current deployment to a verdict
-//!   scale:    set the desired count, then wait
-//!   rollback: stop the deployment in flight, or return to the revision before; follow
+//!   scale:    set the desired count, then follow
+//!   continue: answer the waiting PAUSE hook, then follow
+//!   rollback: the controller undoes the service's current deployment, and follows it
 //!
-//! Receives validated [`Local`]s and connected clients; emits [`Event`]s for live progress;
-//! never prints. Rollback decisions are the pure [`rollback_plan`] and [`rollback_target`];
-//! when a rollback is done is the pure [`super::rollback::judge_rollback`]; both run inside
-//! the same budgeted watch as the deploy. How an operation ended is worded once, by the
-//! outcome table ([`super::outcome`]).
-
-use std::time::Duration;
+//! Deploy, wait, scale and continue follow every service in one watch ([`follow`]: one
+//! poller per cluster, batched reads, joins as services are ready); a service whose call
+//! fails keeps its error beside the others' results. Receives validated [`Local`]s and
+//! connected clients; emits [`Event`]s for live progress; never prints. How an operation
+//! ended is worded once, by the outcome table ([`crate::deploy::core::outcome`]).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
 
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
@@ -24,35 +27,31 @@ use tokio::sync::mpsc;
 use tokio::sync::watch as channel;
 use tokio::time::Instant;
 
-use super::apply::{self, DeployFlags, Started};
+use super::controller::ecs::{self, RollbackJob, awaiting_hook_at, carry_out, ours_from};
+use super::controller::for_live;
+use super::controller::seam::{
+    Controller, Current, Cx, Decision, DeployFlags, Follow, Local, RollbackOptions, Undo,
+    service_not_found,
+};
+use super::core::outcome::{Outcome, RunOutcome, cause_of, conclude, conclude_undone};
+use super::core::poll::Target;
+use super::core::rollback::{RollbackPlan, WaitRollback};
+use super::core::verdict::{Failure, FastFail, Ours, short_arn};
 use super::event::{Emitter, Event};
-use super::gate::{GateSetup, Gatekeeper, NoHooks, Until};
-use super::local::{Local, OnCancel, timeout};
-use super::observe::{AwsObserver, ClusterObservers, deployment_views};
-use super::outcome::{
-    RollbackEnd, conclude, conclude_rollback, conclude_undone, end_text, failure_cause,
-    rollback_end,
-};
-use super::result::{Operation, RollbackReport, RunOutcome, RunResult, ServiceResult, StopCount};
-use super::rollback::{
-    Cause, RollbackFacts, RollbackPlan, WaitRollback, ecs_returns_to, rollback_plan,
-    rollback_target,
-};
-use super::state::{DeploymentStatus, RolloutState, ServiceDeploymentStatus};
-use super::verdict::{
-    DeploymentView, Failure, FastFail, Ours, ServiceDeploymentView, StoppedTask, short_arn,
-};
-use super::watch::{
-    Cadence, Feed, Finished, Goal, Joining, Journey, Outcome, Serving, Target, follow, watch,
-};
-use crate::aws::{Clients, ServiceDeploymentStop, ServiceUpdate};
-use crate::error::{Diagnostic, Error, ErrorKind, Result};
-use crate::release::{Action, Ended, OnFailure, RunStep, Schedule, Step, Wave};
+use super::gate::{GateSetup, Gatekeeper, Until};
+use super::local::timeout;
+use super::observe::ClusterObservers;
+use super::result::{Operation, RunResult, ServiceResult, stop_counts};
+use super::task;
+use super::watch::{Cadence, Feed, Finished, Joining, Journey, follow};
+use crate::aws::{Clients, ServiceUpdate};
+use crate::error::{Error, ErrorKind, Result};
+use crate::release::{Action, Ended, OnFailure, Schedule, Step, Wave};
 
 /// How long a cancelled run follows the rollback it requested before it exits.
-pub(super) const CANCEL_FOLLOW: Duration = Duration::from_secs(8);
+pub const CANCEL_FOLLOW: Duration = Duration::from_secs(8);
 /// The least time a rollback gets, even when the deploy used up its deadline.
-pub(super) const MIN_ROLLBACK_TIME: Duration = Duration::from_secs(300);
+pub const MIN_ROLLBACK_TIME: Duration = Duration::from_secs(300);
 
 /// What every operation shares: the clients, the event stream, cancellation, and the
 /// run-wide settings from flags.
@@ -75,19 +74,6 @@ pub struct ReleaseRun<'a> {
     pub on_failure: OnFailure,
 }
 
-/// Runs the one-off task steps of a release (`cortado run`'s machinery, which prints the
-/// task's logs as they come): one result per step, succeeded when the task exited 0.
-pub trait OneOffTasks {
-    fn run(
-        &self,
-        step: &Step,
-        run: &RunStep,
-        local: &Local,
-        deadline: Instant,
-        cancel: channel::Receiver<bool>,
-    ) -> impl std::future::Future<Output = ServiceResult>;
-}
-
 /// A step's result in the making (one-off tasks, settles).
 type StepFuture<'a> =
     std::pin::Pin<Box<dyn std::future::Future<Output = (usize, ServiceResult)> + 'a>>;
@@ -96,18 +82,24 @@ type StepFuture<'a> =
 enum Begun {
     /// Nothing to follow (no change, dry run, `--no-wait`): its result.
     Done(ServiceResult),
-    /// A deployment to follow, and the result so far.
-    Follow(ServiceResult, Started),
+    /// A deployment to follow, its controller, and the result so far.
+    Follow(ServiceResult, Follow, Arc<dyn Controller>),
 }
 
-/// A deploy step in the watch: what settling it needs.
+/// A service in the run's watch: what concluding it needs.
 struct Followed<'a> {
+    /// Its place in the run's results.
     step: usize,
     local: &'a Local,
-    started: Started,
+    /// Who rolls it back (deploy only).
+    controller: Option<Arc<dyn Controller>>,
+    ours: Ours,
+    created: bool,
+    /// The result's words for a success.
+    success: String,
     result: ServiceResult,
     deadline: Instant,
-    /// When the step started.
+    /// When the service's operation started.
     since: Instant,
 }
 
@@ -120,33 +112,11 @@ fn ended_as(r: &ServiceResult) -> Ended {
     }
 }
 
-/// Options of `rollback`.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct RollbackOptions {
-    pub no_wait: bool,
-    pub deregister: bool,
-    /// `--revision N`: return to this revision of the family, whatever ECS's record says.
-    pub revision: Option<i64>,
-}
-
-/// A rollback to carry out and follow ([`Engine::roll_back`]).
-pub(super) struct RollbackJob<'a> {
-    pub cluster: &'a str,
-    pub service: &'a str,
-    /// The deployment being undone.
-    pub failed: &'a Ours,
-    /// Where an UpdateService goes when the plan falls back to one.
-    pub previous: Option<&'a str>,
-    /// Why the target is what it is (which deployment of ECS's record vouches for it).
-    pub origin: Option<String>,
-    pub plan: RollbackPlan,
-    pub mode: WaitRollback,
-    /// None: the call is made and not followed (`rollback --no-wait`).
-    pub until: Option<Instant>,
-    /// A cancelled run's rollback: not cut short by the same cancellation.
-    pub cancelled: bool,
-    /// Service events known before the rollback began: not reported as its own.
-    pub history: Vec<String>,
+/// A service's part of a wait, scale or continue before its watch: a result already, or a
+/// deployment to follow.
+enum Prepared {
+    Done(ServiceResult),
+    Follow(ServiceResult, Follow),
 }
 
 impl<'a> Engine<'a> {
@@ -165,42 +135,71 @@ impl<'a> Engine<'a> {
         }
     }
 
+    /// The context every controller call receives.
+    fn cx(&self) -> Cx<'_> {
+        Cx {
+            clients: self.clients,
+            emitter: self.emitter,
+            cancel: self.cancel.clone(),
+            cadence: &self.cadence,
+            wait_rollback: self.wait_rollback,
+        }
+    }
+
     fn deadline(&self, from: Instant, local: &Local) -> Instant {
         from + timeout(self.timeout, &local.config)
     }
 
-    fn wait_rollback_for(&self, local: &Local) -> WaitRollback {
-        self.wait_rollback.unwrap_or(local.rollout.wait_rollback)
+    /// The live service (None when it does not exist) and the controller that deploys it.
+    async fn live(
+        &self,
+        local: &Local,
+    ) -> Result<(Option<crate::aws::types::ecs::Service>, Arc<dyn Controller>)> {
+        let live = self
+            .clients
+            .describe_service(&local.config.cluster, local.service_name()?)
+            .await?;
+        let controller = for_live(local, live.as_ref());
+        Ok((live, controller))
     }
 
-    /// [`apply::decide`], tried again while AWS answers with a transient error (throttled, or a
-    /// server error) after the SDK's retries, and the deadline allows:
-    /// deciding only reads, so another try is safe, and a run should not fail before its first
-    /// write for what a few seconds cure. Waits 1, 2, 4, 8, 16, 16... s, with a warning each
-    /// time; a cancel ends the wait.
+    /// What a deploy of `local` would do (read-only, as `diff` shows it), by the controller
+    /// of the service as it is live.
+    pub async fn plan(&self, local: &Local, flags: &DeployFlags) -> Result<Decision> {
+        let (live, controller) = self.live(local).await?;
+        controller.decide(&self.cx(), local, live, flags).await
+    }
+
+    /// [`Engine::plan`], tried again while AWS answers with a transient error (throttled, or
+    /// a server error) after the SDK's retries, and the deadline allows: deciding only reads,
+    /// so another try is safe, and a run should not fail before its first write for what a
+    /// few seconds cure. Waits 1, 2, 4, 8, 16, 16... s, with a warning each time; a cancel
+    /// ends the wait.
     async fn decide_patiently(
         &self,
         local: &Local,
         flags: &DeployFlags,
         deadline: Instant,
-    ) -> Result<apply::Decision> {
+    ) -> Result<(Decision, Arc<dyn Controller>)> {
         let mut wait = Duration::from_secs(1);
         let mut cancel = self.cancel.clone();
         loop {
-            let err = match apply::decide(self.clients, local, flags).await {
+            let tried = async {
+                let (live, controller) = self.live(local).await?;
+                let decision = controller.decide(&self.cx(), local, live, flags).await?;
+                Ok::<_, Error>((decision, controller))
+            };
+            let err = match tried.await {
                 Err(e) if e.kind == ErrorKind::AwsTransient => e,
                 done => return done,
             };
             if Instant::now() + wait >= deadline || *cancel.borrow() {
                 return Err(err);
             }
-            let why = err
-                .diagnostics
-                .first()
-                .map_or_else(String::new, |d| d.message.clone());
             self.emitter.emit(Event::Warning {
                 message: format!(
-                    "{why}; reading again in {} s (nothing was changed yet)",
+                    "{}; reading again in {} s (nothing was changed yet)",
+                    super::controller::seam::first_line(&err),
                     wait.as_secs()
                 ),
             });
@@ -214,51 +213,16 @@ impl<'a> Engine<'a> {
 
     /// `cortado deploy`: the release's steps as a pool ([`Schedule`]): a step starts as soon as
     /// the steps it waits for succeeded and fewer than `parallel` are in flight. A deploy step
-    /// is decided and applied, then joins the one watch of the run ([`follow`]: one poller per
-    /// cluster, batched reads); when the watch hands it back with its outcome it is settled
-    /// (rolled back when it failed) while the others go on. One-off task steps run beside them.
-    /// A failure skips its dependents and, under `stop` or `rollback-all`, everything not
-    /// started; `rollback-all` then returns every service the run changed to the revision it
-    /// ran before. One result per step, in step order.
-    pub async fn deploy<T: OneOffTasks>(
-        &self,
-        release: &ReleaseRun<'_>,
-        flags: &DeployFlags,
-        tasks: &T,
-    ) -> Result<RunResult> {
-        let local_of = |step: &Step| -> Result<&Local> {
-            release
-                .locals
-                .iter()
-                .find(|l| l.config.path == step.config)
-                .ok_or_else(|| {
-                    Error::internal(format!("no loaded config for {}", step.config.display()))
-                })
-        };
-        let deployed: Vec<&Local> = release
-            .steps
-            .iter()
-            .filter(|s| s.action == Action::Deploy)
-            .map(local_of)
-            .collect::<Result<_>>()?;
-        unique_services(&deployed)?;
-        let names = release
-            .steps
-            .iter()
-            .map(|s| {
-                match (
-                    &s.action,
-                    local_of(s).ok().and_then(|l| l.config.service.clone()),
-                ) {
-                    (Action::Deploy, Some(service)) => service,
-                    _ => s.name.clone(),
-                }
-            })
-            .collect();
-        let mut schedule =
-            Schedule::new(release.steps, names, release.parallel, release.on_failure);
+    /// is decided and applied by its controller, then joins the one watch of the run
+    /// ([`follow`]: one poller per cluster, batched reads); when the watch hands it back with
+    /// its outcome it is settled (rolled back when it failed) while the others go on. One-off
+    /// task steps run beside them. A failure skips its dependents and, under `stop` or
+    /// `rollback-all`, everything not started; `rollback-all` then returns every service the
+    /// run changed to the revision it ran before. One result per step, in step order.
+    pub async fn deploy(&self, release: &ReleaseRun<'_>, flags: &DeployFlags) -> Result<RunResult> {
+        let mut schedule = schedule_of(release)?;
         let (join, intake) = mpsc::unbounded_channel();
-        let (out, mut finished) = mpsc::unbounded_channel();
+        let (out, finished) = mpsc::unbounded_channel();
         let mut observer = ClusterObservers::new(self.clients, &[]);
         let mut gatekeeper = Gatekeeper::new(self.clients, BTreeMap::new());
         let watching = follow(
@@ -269,127 +233,7 @@ impl<'a> Engine<'a> {
             self.cancel.clone(),
             self.emitter,
         );
-        let scheduling = async {
-            let join = join;
-            let mut results: Vec<Option<ServiceResult>> = vec![None; release.steps.len()];
-            // Followed deploy steps by service: what settling them needs.
-            let mut followed: BTreeMap<String, Followed<'_>> = BTreeMap::new();
-            // Settles and one-off tasks in progress, each ending in its step's result.
-            let mut busy = FuturesUnordered::new();
-            let mut first_error: Option<Error> = None;
-            loop {
-                // Start what is ready (a step that ends at once can make others ready).
-                loop {
-                    let wave = if first_error.is_none() {
-                        schedule.next_wave()
-                    } else {
-                        Wave::default()
-                    };
-                    if wave.start.is_empty() && wave.skip.is_empty() {
-                        break;
-                    }
-                    for (i, why) in wave.skip {
-                        results[i] = Some(self.skipped(
-                            &release.steps[i],
-                            local_of(&release.steps[i])?,
-                            why,
-                        ));
-                    }
-                    for i in wave.start {
-                        let step = &release.steps[i];
-                        let local = local_of(step)?;
-                        let deadline = self.deadline(Instant::now(), local);
-                        if *self.cancel.borrow() {
-                            let why = "not started: the run was cancelled".to_string();
-                            let mut r = self.skipped(step, local, why);
-                            r.outcome = RunOutcome::Cancelled;
-                            schedule.ended(i, Ended::Skipped(r.detail.clone()));
-                            results[i] = Some(r);
-                            continue;
-                        }
-                        match &step.action {
-                            Action::Run(_) if flags.dry_run => {
-                                let mut r = ServiceResult::new(
-                                    Operation::Deploy,
-                                    &local.config.cluster,
-                                    &step.name,
-                                );
-                                r.outcome = RunOutcome::DryRun;
-                                r.detail = "dry run: the one-off task would run here".into();
-                                schedule.ended(i, Ended::Succeeded);
-                                results[i] = Some(r);
-                            }
-                            Action::Run(run) => {
-                                let cancel = self.cancel.clone();
-                                let fut: StepFuture<'_> = Box::pin(async move {
-                                    (i, tasks.run(step, run, local, deadline, cancel).await)
-                                });
-                                busy.push(fut);
-                            }
-                            Action::Deploy => match self.begin(local, flags, deadline).await {
-                                Err(e) => {
-                                    // Nothing new starts; what is in flight is still followed.
-                                    schedule.ended(i, Ended::Failed);
-                                    first_error.get_or_insert(e);
-                                }
-                                Ok(Begun::Done(r)) => {
-                                    schedule.ended(i, ended_as(&r));
-                                    results[i] = Some(r);
-                                }
-                                Ok(Begun::Follow(r, started)) => {
-                                    let service = r.service.clone();
-                                    let _ = join.send(Joining {
-                                        target: Target::deployed(&service, started.ours.clone()),
-                                        cluster: local.config.cluster.clone(),
-                                        rules: local.rollout.fast_fail.clone(),
-                                        gates: Some(GateSetup {
-                                            cluster: local.config.cluster.clone(),
-                                            gates: local.rollout.verify.clone(),
-                                            until: flags.until.clone(),
-                                        }),
-                                        deadline,
-                                    });
-                                    followed.insert(
-                                        service,
-                                        Followed {
-                                            step: i,
-                                            local,
-                                            started,
-                                            result: r,
-                                            deadline,
-                                            since: Instant::now(),
-                                        },
-                                    );
-                                }
-                            },
-                        }
-                    }
-                }
-                if followed.is_empty() && busy.is_empty() {
-                    break;
-                }
-                tokio::select! {
-                    Some(f) = finished.recv() => {
-                        if let Some(fw) = followed.remove(&f.service) {
-                            let fut: StepFuture<'_> = Box::pin(async move {
-                                (fw.step, self.conclude(fw, f, flags).await)
-                            });
-                            busy.push(fut);
-                        }
-                    }
-                    Some((i, r)) = busy.next() => {
-                        schedule.ended(i, ended_as(&r));
-                        results[i] = Some(r);
-                    }
-                }
-            }
-            // Nothing more joins: the watch ends.
-            drop(join);
-            match first_error {
-                Some(e) => Err(e),
-                None => Ok(results),
-            }
-        };
+        let scheduling = self.schedule(release, flags, &mut schedule, join, finished);
         let ((), results) = tokio::join!(watching, scheduling);
         let mut services: Vec<ServiceResult> = results?.into_iter().flatten().collect();
         if release.on_failure == OnFailure::RollbackAll
@@ -401,19 +245,202 @@ impl<'a> Engine<'a> {
             self.roll_back_release(&mut services, release, &failed)
                 .await;
         }
-        Ok(RunResult {
-            operation: Operation::Deploy,
-            services,
-        })
+        Ok(RunResult::new(Operation::Deploy, services))
     }
 
-    /// A deploy step up to its one write: decided, applied, and either done (nothing to
-    /// follow: no change, dry run, `--no-wait`) or a deployment to follow.
+    /// The scheduling half of [`Engine::deploy`]: starts what is ready, hands followed steps
+    /// to the watch through `join`, settles each as the watch hands it back on `finished`.
+    async fn schedule<'r>(
+        &'r self,
+        release: &'r ReleaseRun<'r>,
+        flags: &'r DeployFlags,
+        schedule: &mut Schedule<'_>,
+        join: mpsc::UnboundedSender<Joining>,
+        mut finished: mpsc::UnboundedReceiver<Finished>,
+    ) -> Result<Vec<Option<ServiceResult>>> {
+        let mut results: Vec<Option<ServiceResult>> = vec![None; release.steps.len()];
+        // Followed deploy steps by service: what settling them needs.
+        let mut followed: BTreeMap<String, Followed<'r>> = BTreeMap::new();
+        // Settles and one-off tasks in progress, each ending in its step's result.
+        let mut busy = FuturesUnordered::new();
+        let mut first_error: Option<Error> = None;
+        loop {
+            // Start what is ready (a step that ends at once can make others ready).
+            loop {
+                let wave = if first_error.is_none() {
+                    schedule.next_wave()
+                } else {
+                    Wave::default()
+                };
+                if wave.start.is_empty() && wave.skip.is_empty() {
+                    break;
+                }
+                for (i, why) in wave.skip {
+                    let step = &release.steps[i];
+                    results[i] = Some(self.skipped(step, local_of(release, step)?, why));
+                }
+                for i in wave.start {
+                    let started = self.start_step(release, i, flags, &join).await?;
+                    match started {
+                        Started::Ended(r, how) => {
+                            schedule.ended(i, how);
+                            results[i] = Some(*r);
+                        }
+                        Started::Failed(e) => {
+                            // Nothing new starts; what is in flight is still followed.
+                            schedule.ended(i, Ended::Failed);
+                            first_error.get_or_insert(e);
+                        }
+                        Started::Busy(fut) => busy.push(fut),
+                        Started::Followed(fw) => {
+                            followed.insert(fw.result.service.clone(), *fw);
+                        }
+                    }
+                }
+            }
+            if followed.is_empty() && busy.is_empty() {
+                break;
+            }
+            tokio::select! {
+                Some(f) = finished.recv() => {
+                    if let Some(fw) = followed.remove(&f.service) {
+                        let fut: StepFuture<'r> = Box::pin(async move {
+                            (fw.step, self.conclude(fw, f, flags).await)
+                        });
+                        busy.push(fut);
+                    }
+                }
+                Some((i, r)) = busy.next() => {
+                    schedule.ended(i, ended_as(&r));
+                    results[i] = Some(r);
+                }
+            }
+        }
+        // Nothing more joins: the watch ends.
+        drop(join);
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(results),
+        }
+    }
+
+    /// Starts step `i` of the release: a one-off task (or its dry run), or a deploy step
+    /// decided and applied, which joins the run's watch when there is a deployment to follow.
+    async fn start_step<'r>(
+        &'r self,
+        release: &'r ReleaseRun<'r>,
+        i: usize,
+        flags: &'r DeployFlags,
+        join: &mpsc::UnboundedSender<Joining>,
+    ) -> Result<Started<'r>> {
+        let step = &release.steps[i];
+        let local = local_of(release, step)?;
+        let since = Instant::now();
+        let deadline = self.deadline(since, local);
+        if *self.cancel.borrow() {
+            let why = "not started: the run was cancelled".to_string();
+            let mut r = self.skipped(step, local, why);
+            r.outcome = RunOutcome::Cancelled;
+            let how = Ended::Skipped(r.detail.clone());
+            return Ok(Started::Ended(Box::new(r), how));
+        }
+        let r = match &step.action {
+            Action::Run(_) if flags.dry_run => {
+                let mut r =
+                    ServiceResult::new(Operation::Deploy, &local.config.cluster, &step.name);
+                r.outcome = RunOutcome::DryRun;
+                r.detail = "dry run: the one-off task would run here".into();
+                return Ok(Started::Ended(Box::new(r), Ended::Succeeded));
+            }
+            Action::Run(run) => {
+                let cancel = self.cancel.clone();
+                return Ok(Started::Busy(Box::pin(async move {
+                    let step = (step, run);
+                    let r = task::release_step(
+                        self.clients,
+                        self.emitter,
+                        step,
+                        local,
+                        deadline,
+                        cancel,
+                    );
+                    (i, r.await)
+                })));
+            }
+            Action::Deploy => match self.begin(local, flags, deadline).await {
+                Err(e) => return Ok(Started::Failed(e)),
+                Ok(Begun::Done(r)) => r,
+                Ok(Begun::Follow(r, follow, controller)) => {
+                    let gates = follow.gates.then(|| GateSetup {
+                        cluster: local.config.cluster.clone(),
+                        gates: local.rollout.verify.clone(),
+                        until: flags.until.clone(),
+                    });
+                    let judged = (local.rollout.fast_fail.clone(), gates);
+                    let fw = self.join(join, local, r, follow, judged, deadline, since, i);
+                    return Ok(Started::Followed(Box::new(Followed {
+                        controller: Some(controller),
+                        ..fw
+                    })));
+                }
+            },
+        };
+        let how = ended_as(&r);
+        Ok(Started::Ended(Box::new(r), how))
+    }
+
+    /// Hands `follow` to the run's watch, judged by `rules` with `gates`; what concluding it
+    /// will need.
+    #[allow(clippy::too_many_arguments)]
+    fn join<'l>(
+        &self,
+        join: &mpsc::UnboundedSender<Joining>,
+        local: &'l Local,
+        result: ServiceResult,
+        follow: Follow,
+        (rules, gates): (FastFail, Option<GateSetup>),
+        deadline: Instant,
+        since: Instant,
+        step: usize,
+    ) -> Followed<'l> {
+        let service = result.service.clone();
+        let Follow {
+            ours,
+            created,
+            history,
+            watcher,
+            success,
+            ..
+        } = follow;
+        let _ = join.send(Joining {
+            target: Target {
+                history,
+                ..Target::deployed(&service, ours.clone())
+            },
+            watcher: Some(watcher),
+            rules,
+            gates,
+            deadline,
+        });
+        Followed {
+            step,
+            local,
+            controller: None,
+            ours,
+            created,
+            success,
+            result,
+            deadline,
+            since,
+        }
+    }
+
+    /// A deploy step up to its one write: decided and applied by its controller, and either
+    /// done (nothing to follow: no change, dry run, `--no-wait`) or a deployment to follow.
     async fn begin(&self, local: &Local, flags: &DeployFlags, deadline: Instant) -> Result<Begun> {
         let since = Instant::now();
         let service = local.service_name()?.to_string();
-        let mut decision = self.decide_patiently(local, flags, deadline).await?;
-        super::codedeploy::plan_rollout(self.clients, local, &mut decision).await;
+        let (decision, controller) = self.decide_patiently(local, flags, deadline).await?;
         self.emitter.emit(Event::Plan {
             service: service.clone(),
             cluster: local.config.cluster.clone(),
@@ -429,68 +456,62 @@ impl<'a> Engine<'a> {
             r.detail = "dry run: nothing was changed".into();
             return Ok(Begun::Done(r));
         }
-        // CodeDeploy blue/green: its own deployment, followed and settled by its strategy
-        // (while it runs, the steps already in the run's watch go on; no new step starts).
-        if super::codedeploy::controls(&decision) {
-            let r = self
-                .deploy_by_codedeploy(local, &decision, flags, r, since, deadline)
-                .await?;
-            return Ok(Begun::Done(r));
-        }
-        let (td_arn, started) =
-            apply::apply(self.clients, local, &decision, flags, self.emitter).await?;
-        r.registered = decision.choice == apply::TaskChoice::Register;
-        r.task_definition_arn = Some(td_arn);
-        match started {
-            None if flags.no_update_service => {
-                r.outcome = RunOutcome::NotFollowed;
-                r.detail = "registered only (--no-update-service)".into();
-            }
+        let cx = self.cx();
+        match controller
+            .apply(&cx, local, &decision, flags, &mut r)
+            .await?
+        {
+            Some(follow) => Ok(Begun::Follow(r, follow, controller)),
             None => {
-                r.outcome = RunOutcome::NoChange;
-                r.detail = "nothing differs from what runs: no deployment started".into();
-            }
-            Some(started) => {
-                r.deployment_id = Some(started.ours.deployment_id.clone());
-                r.service_deployment_arn = started.ours.service_deployment_arn.clone();
-                if !flags.no_wait {
-                    return Ok(Begun::Follow(r, started));
-                }
-                r.outcome = RunOutcome::NotFollowed;
-                r.detail = "deployment started (--no-wait)".into();
+                r.duration = since.elapsed();
+                Ok(Begun::Done(r))
             }
         }
-        r.duration = since.elapsed();
-        Ok(Begun::Done(r))
     }
 
     /// A followed deploy step the watch handed back: its journey and stopped tasks recorded,
-    /// then settled (rolled back when it failed).
+    /// then settled (rolled back by its controller when it failed).
     async fn conclude(&self, fw: Followed<'_>, f: Finished, flags: &DeployFlags) -> ServiceResult {
-        let Followed {
-            local,
-            started,
-            mut result,
-            deadline,
-            since,
-            ..
-        } = fw;
         let outcome = blame_gate(f.outcome, &f.journey);
+        let mut result = fw.result;
         result.journey = (!f.journey.is_empty()).then_some(f.journey);
-        result.stopped_tasks = stop_counts(&f.stopped, &started.ours.deployment_id);
-        let facts = Settle {
-            local,
-            ours: &started.ours,
-            created: started.created,
-            previous: result.previous_task_definition_arn.clone(),
-            rollback_enabled: local.rollout.rollback && !flags.no_rollback,
-            waiting_hook: result.journey.as_ref().and_then(|j| j.waiting_hook.clone()),
+        result.stopped_tasks = stop_counts(&f.stopped, &fw.ours.deployment_id);
+        let ended = outcome;
+        let end = match (cause_of(&ended), &fw.controller) {
+            (Some(cause), Some(controller)) => {
+                let cancelled = cause == super::core::outcome::Cause::Cancelled;
+                let until = if cancelled {
+                    Instant::now() + CANCEL_FOLLOW
+                } else {
+                    Instant::now()
+                        + fw.deadline
+                            .saturating_duration_since(Instant::now())
+                            .max(MIN_ROLLBACK_TIME)
+                };
+                let job = Undo {
+                    local: fw.local,
+                    cause: &cause,
+                    ours: &fw.ours,
+                    created: fw.created,
+                    previous: result.previous_task_definition_arn.as_deref(),
+                    rollback_enabled: fw.local.rollout.rollback && !flags.no_rollback,
+                    waiting_hook: result
+                        .journey
+                        .as_ref()
+                        .and_then(|j| j.waiting_hook.as_deref()),
+                    deploy_until: &flags.until,
+                    until,
+                    cancelled,
+                };
+                Some(controller.roll_back(&self.cx(), job).await)
+            }
+            _ => None,
         };
-        let (o, detail, rollback) = self.settle(&facts, outcome, deadline).await;
+        let (o, detail) = conclude(&ended, end.as_ref().map(|e| &e.0), &fw.success);
         result.outcome = o;
         result.detail = detail;
-        result.rollback = rollback;
-        result.duration = since.elapsed();
+        result.rollback = end.and_then(|e| e.1);
+        result.duration = fw.since.elapsed();
         result
     }
 
@@ -514,7 +535,8 @@ impl<'a> Engine<'a> {
     }
 
     /// `--on-failure rollback-all`: every service this run changed and that succeeded goes
-    /// back to the task definition it ran before, all followed together.
+    /// back to the task definition it ran before, all followed together (an UpdateService,
+    /// as ECS does it).
     async fn roll_back_release(
         &self,
         services: &mut [ServiceResult],
@@ -538,29 +560,17 @@ impl<'a> Engine<'a> {
                 service_deployment_arn: r.service_deployment_arn.clone(),
                 task_definition_arn: r.task_definition_arn.clone().unwrap_or_default(),
             };
-            let plan = match r
-                .previous_task_definition_arn
-                .as_deref()
-                .filter(|p| Some(*p) != r.task_definition_arn.as_deref())
-            {
-                Some(p) => RollbackPlan::UpdateToPrevious {
-                    task_definition_arn: p.to_string(),
-                },
-                None if r.previous_task_definition_arn.is_none() => RollbackPlan::Leave {
-                    why: "this deploy created the service, so there is no previous revision to return to",
-                },
-                None => RollbackPlan::Leave {
-                    why: "it runs the same task definition as before the release",
-                },
-            };
+            let plan = undo_plan(r);
             let until =
                 Instant::now() + timeout(self.timeout, &local.config).max(MIN_ROLLBACK_TIME);
             let previous = r.previous_task_definition_arn.clone();
             let cluster = local.config.cluster.clone();
             let service = r.service.clone();
             undo.push(async move {
-                let end = self
-                    .roll_back(RollbackJob {
+                let cx = self.cx();
+                let end = carry_out(
+                    &cx,
+                    RollbackJob {
                         cluster: &cluster,
                         service: &service,
                         failed: &ours,
@@ -571,8 +581,9 @@ impl<'a> Engine<'a> {
                         until: Some(until),
                         cancelled: false,
                         history: Vec::new(),
-                    })
-                    .await;
+                    },
+                )
+                .await;
                 (i, end)
             });
         }
@@ -583,492 +594,213 @@ impl<'a> Engine<'a> {
         }
     }
 
-    /// Decides what a watch outcome means for one service, rolls back when the plan says so,
-    /// and words the end through the outcome table ([`conclude`]).
-    async fn settle(
-        &self,
-        f: &Settle<'_>,
-        outcome: Outcome,
-        deadline: Instant,
-    ) -> (RunOutcome, String, Option<RollbackReport>) {
-        let ended = outcome.clone();
-        let Ok((cause, _)) = failure_cause(outcome) else {
-            let (o, detail) = conclude(&ended, None, "deployment completed");
-            return (o, detail, None);
-        };
-        let plan = rollback_plan(&RollbackFacts {
-            cause: &cause,
-            rollback_enabled: f.rollback_enabled,
-            rollback_on_cancel: f.local.rollout.on_cancel == OnCancel::Rollback,
-            created_service: f.created,
-            previous: f.previous.as_deref(),
-            ours: f.ours,
-            waiting_hook: f.waiting_hook.as_deref(),
-        });
-        let (end, report) = match plan {
-            RollbackPlan::Leave { why } => (RollbackEnd::NotPossible(why.to_string()), None),
-            plan => {
-                let cancelled = cause == Cause::Cancelled;
-                let until = if cancelled {
-                    Instant::now() + CANCEL_FOLLOW
-                } else {
-                    Instant::now()
-                        + deadline
-                            .saturating_duration_since(Instant::now())
-                            .max(MIN_ROLLBACK_TIME)
-                };
-                self.roll_back(RollbackJob {
-                    cluster: &f.local.config.cluster,
-                    service: f.local.config.service.as_deref().unwrap_or_default(),
-                    failed: f.ours,
-                    previous: f.previous.as_deref(),
-                    origin: None,
-                    plan,
-                    mode: self.wait_rollback_for(f.local),
-                    until: Some(until),
-                    cancelled,
-                    history: Vec::new(),
-                })
-                .await
-            }
-        };
-        let (o, detail) = conclude(&ended, Some(&end), "deployment completed");
-        (o, detail, report)
-    }
-
-    /// Makes a plan's request: a waiting hook is answered ROLLBACK, an in-flight deployment
-    /// stopped with ROLLBACK. When that fails (the deployment may have moved on meanwhile) the
-    /// plan falls back to an UpdateService to `job.previous`, or to leaving it. Returns the plan
-    /// that stands.
-    async fn request_rollback(&self, job: &RollbackJob<'_>) -> RollbackPlan {
-        let mut plan = job.plan.clone();
-        if let RollbackPlan::AnswerHook {
-            service_deployment_arn,
-            hook_id,
-        } = &plan
-            && let Err(e) = self
-                .clients
-                .continue_service_deployment(service_deployment_arn, Some(hook_id), true)
-                .await
-        {
-            self.emitter.emit(Event::Warning {
-                message: format!(
-                    "ContinueServiceDeployment ROLLBACK failed ({}); stopping the deployment \
-                     with ROLLBACK instead",
-                    first_line(&e)
-                ),
-            });
-            plan = RollbackPlan::StopDeployment {
-                service_deployment_arn: service_deployment_arn.clone(),
-            };
-        }
-        let RollbackPlan::StopDeployment {
-            service_deployment_arn,
-        } = &plan
-        else {
-            return plan;
-        };
-        let Err(e) = self
-            .clients
-            .stop_service_deployment(service_deployment_arn, ServiceDeploymentStop::Rollback)
-            .await
-        else {
-            return plan;
-        };
-        self.emitter.emit(Event::Warning {
-            message: format!(
-                "StopServiceDeployment failed ({}); updating to the previous revision instead",
-                first_line(&e)
-            ),
-        });
-        match job
-            .previous
-            .filter(|p| *p != job.failed.task_definition_arn)
-        {
-            Some(p) => RollbackPlan::UpdateToPrevious {
-                task_definition_arn: p.to_string(),
-            },
-            None => RollbackPlan::Leave {
-                why: "the rollback request failed and there is no previous revision",
-            },
-        }
-    }
-
-    /// Carries out a rollback plan and follows it (through the same budgeted watch) until the
-    /// earlier revision serves as `job.mode` asks, it fails, or `job.until`. What it follows is
-    /// a matter of identity: the deployment ECS undoes (judged by [`judge_rollback`]), or the
-    /// deployment an UpdateService back to the earlier revision starts (judged like any
-    /// deployment, so a broken target ends as soon as ECS rolls it back in turn).
-    async fn roll_back(&self, job: RollbackJob<'_>) -> (RollbackEnd, Option<RollbackReport>) {
-        let t0 = Instant::now();
-        let service = job.service;
-        let plan = self.request_rollback(&job).await;
-        let method = match &plan {
-            RollbackPlan::FollowEcs => "following the rollback ECS started",
-            RollbackPlan::StopDeployment { .. } => "StopServiceDeployment ROLLBACK",
-            RollbackPlan::AnswerHook { .. } => "ContinueServiceDeployment ROLLBACK",
-            RollbackPlan::UpdateToPrevious { .. } => "UpdateService to the previous revision",
-            RollbackPlan::Leave { why } => {
-                self.emitter.emit(Event::Warning {
-                    message: format!("cannot roll back {service}: {why}"),
-                });
-                return (RollbackEnd::NotPossible((*why).to_string()), None);
-            }
-        };
-        let to = match &plan {
-            RollbackPlan::UpdateToPrevious {
-                task_definition_arn,
-            } => Some(task_definition_arn.clone()),
-            _ => job.previous.map(str::to_string),
-        };
-        self.emitter.emit(Event::RollbackStarted {
-            service: service.to_string(),
-            method: method.to_string(),
-            to_task_definition: to.clone(),
-            source: job.origin.clone(),
-        });
-        let report = |end: &RollbackEnd, serving: Option<&Serving>| RollbackReport {
-            method: method.to_string(),
-            to_task_definition_arn: to.clone(),
-            source: job.origin.clone(),
-            done: matches!(end, RollbackEnd::Done(_)),
-            detail: end_text(end),
-            deployment_id: serving.map(|s| s.deployment_id.clone()),
-            seconds: t0.elapsed().as_secs_f64(),
-        };
-        let target = match &plan {
-            RollbackPlan::UpdateToPrevious {
-                task_definition_arn,
-            } => match self
-                .update_to(job.cluster, service, task_definition_arn)
-                .await
-            {
-                Ok(ours) => Target {
-                    service: service.to_string(),
-                    ours,
-                    goal: Goal::Restores(job.mode),
-                    history: job.history.clone(),
-                },
-                Err(e) => {
-                    let end =
-                        RollbackEnd::Failed(format!("UpdateService failed: {}", first_line(&e)));
-                    self.finished(service, &end);
-                    return (end.clone(), Some(report(&end, None)));
-                }
-            },
-            _ => Target {
-                service: service.to_string(),
-                ours: job.failed.clone(),
-                goal: Goal::RolledBack(job.mode),
-                history: job.history.clone(),
-            },
-        };
-        let Some(until) = job.until else {
-            let end = RollbackEnd::Started;
-            return (end.clone(), Some(report(&end, None)));
-        };
-        // A cancelled run's rollback must not be cut short by the same cancellation: it is
-        // followed with a receiver that stays quiet, bounded by `until`.
-        let (_quiet_tx, quiet_rx) = channel::channel(false);
-        let cancel = if job.cancelled {
-            quiet_rx
-        } else {
-            self.cancel.clone()
-        };
-        let mut observer = AwsObserver::new(self.clients, job.cluster);
-        let watched = watch(
-            &mut observer,
-            &mut NoHooks,
-            vec![target],
-            &FastFail::default().into(),
-            &self.cadence,
-            until,
-            cancel,
-            self.emitter,
-        )
-        .await;
-        let serving = watched.serving.get(service);
-        let end = match rollback_end(watched.outcome(service), serving) {
-            RollbackEnd::Done(s) => RollbackEnd::Done(match &job.origin {
-                Some(o) => format!("{s}; {o}"),
-                None => s,
-            }),
-            e => e,
-        };
-        self.finished(service, &end);
-        let r = report(&end, serving);
-        (end, Some(r))
-    }
-
-    /// The UpdateService of a rollback to `task_definition_arn`: the handles of the deployment
-    /// it starts.
-    async fn update_to(
-        &self,
-        cluster: &str,
-        service: &str,
-        task_definition_arn: &str,
-    ) -> Result<Ours> {
-        let svc = self
-            .clients
-            .update_service(&ServiceUpdate {
-                cluster: cluster.to_string(),
-                service: service.to_string(),
-                task_definition: Some(task_definition_arn.to_string()),
-                ..ServiceUpdate::default()
-            })
-            .await?;
-        apply::ours_from(&svc, task_definition_arn)
-    }
-
-    pub(super) fn finished(&self, service: &str, end: &RollbackEnd) {
-        let (success, detail) = match end {
-            RollbackEnd::Done(s) => (true, s.clone()),
-            RollbackEnd::NotPossible(s) | RollbackEnd::Failed(s) | RollbackEnd::Unsettled(s) => {
-                (false, s.clone())
-            }
-            RollbackEnd::Started => return,
-        };
-        self.emitter.emit(Event::RollbackFinished {
-            service: service.to_string(),
-            success,
-            detail,
-        });
-    }
-
-    /// `cortado wait`: follows each service's current PRIMARY deployment to a verdict.
+    /// `cortado wait`: follows each service's current deployment to a verdict.
     pub async fn wait(&self, locals: &[Local]) -> Result<RunResult> {
-        let mut services = Vec::new();
-        for local in locals {
-            services.push(self.follow_current(local, None, Operation::Wait).await?);
-        }
-        Ok(RunResult {
-            operation: Operation::Wait,
-            services,
+        self.follow_each(locals, Operation::Wait, |local| {
+            self.current(local, Operation::Wait)
         })
+        .await
     }
 
     /// `cortado scale --tasks N`: sets the desired count and follows the deployment.
     /// `tasks` is checked by the command, before anything is loaded or called.
     pub async fn scale(&self, locals: &[Local], tasks: i32) -> Result<RunResult> {
-        let mut services = Vec::new();
-        for local in locals {
-            services.push(
-                self.follow_current(local, Some(tasks), Operation::Scale)
-                    .await?,
-            );
-        }
-        Ok(RunResult {
-            operation: Operation::Scale,
-            services,
-        })
-    }
-
-    async fn follow_current(
-        &self,
-        local: &Local,
-        scale_to: Option<i32>,
-        operation: Operation,
-    ) -> Result<ServiceResult> {
-        let service = local.service_name()?.to_string();
-        let cluster = local.config.cluster.clone();
-        let started_at = Instant::now();
-        let deadline = self.deadline(started_at, local);
-        let svc = match scale_to {
-            Some(n) => {
-                self.clients
-                    .update_service(&ServiceUpdate {
-                        cluster: cluster.clone(),
-                        service: service.clone(),
-                        desired_count: Some(n),
-                        ..ServiceUpdate::default()
-                    })
-                    .await?
-            }
-            None => self
-                .clients
-                .describe_service(&cluster, &service)
-                .await?
-                .ok_or_else(|| service_not_found(&service, &cluster, self.clients.region()))?,
-        };
-        // `wait` on a CodeDeploy service follows its CodeDeploy deployment in flight.
-        if scale_to.is_none() && super::codedeploy::controlled(&svc) {
-            return self
-                .wait_codedeploy(local, &svc, started_at, deadline)
-                .await;
-        }
-        let td = svc.task_definition().unwrap_or_default().to_string();
-        let (ours, history) = match operation {
-            Operation::Scale => self.scaled(&svc, &td).await?,
-            _ => (apply::ours_from(&svc, &td)?, Vec::new()),
-        };
-        let mut observer = AwsObserver::new(self.clients, &cluster);
-        // The config's gates answer the hooks of the deployment followed here too.
-        let mut gatekeeper = Gatekeeper::new(
-            self.clients,
-            [(
-                service.clone(),
-                GateSetup {
-                    cluster: cluster.clone(),
-                    gates: local.rollout.verify.clone(),
-                    until: Until::Done,
-                },
-            )]
-            .into(),
-        );
-        let mut watched = watch(
-            &mut observer,
-            &mut gatekeeper,
-            vec![Target {
-                history,
-                ..Target::deployed(&service, ours.clone())
-            }],
-            &FastFail {
-                enabled: false,
-                ..FastFail::default()
-            }
-            .into(),
-            &self.cadence,
-            deadline,
-            self.cancel.clone(),
-            self.emitter,
-        )
-        .await;
-        let mut r = ServiceResult::new(operation, &cluster, &service);
-        let journey = watched.journeys.remove(&service).unwrap_or_default();
-        let outcome = blame_gate(watched.outcome(&service), &journey);
-        r.journey = (!journey.is_empty()).then_some(journey);
-        let success = match scale_to {
-            Some(n) => format!(
-                "{n} task(s) running on {} (deployment {})",
-                short_arn(&td),
-                ours.deployment_id
-            ),
-            None => "steady on the current deployment".to_string(),
-        };
-        // cortado rolls nothing back here; a deployment ECS rolled back counts as rolled back.
-        (r.outcome, r.detail) = conclude(&outcome, None, &success);
-        r.stopped_tasks = stop_counts(
-            watched.stopped.get(&service).map_or(&[][..], |v| v),
-            &ours.deployment_id,
-        );
-        r.task_definition_arn = Some(td);
-        r.deployment_id = Some(ours.deployment_id);
-        r.service_deployment_arn = ours.service_deployment_arn;
-        r.duration = started_at.elapsed();
-        Ok(r)
-    }
-
-    /// What a scale follows: the PRIMARY deployment (ECS scales it; no deployment starts), and
-    /// the current service deployment only while it is in flight — one that ended before the
-    /// scale (say, one ECS rolled back) never decides its verdict, and neither do the events
-    /// before it (returned as history).
-    async fn scaled(
-        &self,
-        svc: &crate::aws::types::ecs::Service,
-        td: &str,
-    ) -> Result<(Ours, Vec<String>)> {
-        let mut ours = apply::ours_from(svc, td)?;
-        if let Some(arn) = ours.service_deployment_arn.clone()
-            && !self
-                .service_deployment(&arn)
-                .await?
-                .is_some_and(|v| in_flight(&v.status))
-        {
-            ours.service_deployment_arn = None;
-        }
-        Ok((ours, event_ids(svc)))
-    }
-
-    /// A service deployment as DescribeServiceDeployments shows it (None when ECS does not
-    /// know it).
-    async fn service_deployment(&self, arn: &str) -> Result<Option<ServiceDeploymentView>> {
-        Ok(self
-            .clients
-            .describe_service_deployments(&[arn.to_string()])
-            .await?
-            .iter()
-            .map(super::observe::service_deployment_view)
-            .next())
-    }
-
-    /// The PAUSE hook a service deployment waits on, and the hook stage it waits at.
-    async fn awaiting_hook_at(
-        &self,
-        service_deployment_arn: &str,
-    ) -> Result<Option<(String, String)>> {
-        Ok(self
-            .service_deployment(service_deployment_arn)
-            .await?
-            .and_then(|v| {
-                v.awaiting().map(|h| {
-                    (
-                        h.hook_id.clone(),
-                        super::gate::hook_stage(&v.lifecycle_stage).to_string(),
-                    )
-                })
-            }))
+        self.follow_each(locals, Operation::Scale, |local| self.scaled(local, tasks))
+            .await
     }
 
     /// `cortado continue`: answers the PAUSE hook the service's current deployment waits on
     /// with CONTINUE, then follows the deployment (its later gates included) to a verdict.
     /// (`continue --rollback` is `rollback`: it answers the hook with ROLLBACK.)
     pub async fn continue_deployment(&self, locals: &[Local]) -> Result<RunResult> {
-        let mut services = Vec::new();
-        for local in locals {
-            let service = local.service_name()?.to_string();
-            let cluster = local.config.cluster.clone();
-            let svc = self
-                .clients
-                .describe_service(&cluster, &service)
-                .await?
-                .ok_or_else(|| service_not_found(&service, &cluster, self.clients.region()))?;
-            let td = svc.task_definition().unwrap_or_default().to_string();
-            let ours = apply::ours_from(&svc, &td)?;
-            let Some(arn) = ours.service_deployment_arn.clone() else {
-                return Err(Error::msg(format!(
-                    "{service} has no current service deployment to continue"
-                )));
-            };
-            let Some((hook, stage)) = self.awaiting_hook_at(&arn).await? else {
-                return Err(Error::msg(format!(
-                    "the current deployment of {service} waits on no PAUSE hook: nothing to continue"
-                ))
-                .with_hint("`cortado status` shows the deployment and its lifecycle stage"));
-            };
-            self.clients
-                .continue_service_deployment(&arn, Some(&hook), false)
-                .await?;
-            self.emitter.emit(Event::Hook {
-                service: service.clone(),
-                hook_id: hook.clone(),
-                stage,
-                target_type: "PAUSE".into(),
-                status: "answered CONTINUE".into(),
-            });
-            let mut r = self
-                .follow_current(local, None, Operation::Continue)
-                .await?;
-            r.detail = format!("continued; {}", r.detail);
-            services.push(r);
+        self.follow_each(locals, Operation::Continue, |local| self.continued(local))
+            .await
+    }
+
+    /// Prepares each service (`prepare`), follows those with a deployment in one watch, and
+    /// concludes each as the watch hands it back (cortado rolls nothing back here; a
+    /// deployment ECS rolled back counts as rolled back). A service whose preparation fails
+    /// keeps its error; the others' results stand.
+    async fn follow_each<'l, F, Fut>(
+        &self,
+        locals: &'l [Local],
+        operation: Operation,
+        prepare: F,
+    ) -> Result<RunResult>
+    where
+        F: Fn(&'l Local) -> Fut,
+        Fut: std::future::Future<Output = Result<Prepared>>,
+    {
+        let (join, intake) = mpsc::unbounded_channel();
+        let (out, mut finished) = mpsc::unbounded_channel();
+        let mut observer = ClusterObservers::new(self.clients, &[]);
+        let mut gatekeeper = Gatekeeper::new(self.clients, BTreeMap::new());
+        let watching = follow(
+            &mut observer,
+            &mut gatekeeper,
+            Feed { intake, out },
+            &self.cadence,
+            self.cancel.clone(),
+            self.emitter,
+        );
+        let joining = async {
+            let join = join;
+            let mut results: Vec<Option<Result<ServiceResult>>> =
+                (0..locals.len()).map(|_| None).collect();
+            let mut followed: BTreeMap<String, Followed<'l>> = BTreeMap::new();
+            for (i, local) in locals.iter().enumerate() {
+                let since = Instant::now();
+                let deadline = self.deadline(since, local);
+                match prepare(local).await {
+                    Err(e) => results[i] = Some(Err(e)),
+                    Ok(Prepared::Done(mut r)) => {
+                        r.duration = since.elapsed();
+                        results[i] = Some(Ok(r));
+                    }
+                    Ok(Prepared::Follow(r, f)) => {
+                        // The config's gates answer the hooks of the deployment followed.
+                        let gates = f.gates.then(|| GateSetup {
+                            cluster: local.config.cluster.clone(),
+                            gates: local.rollout.verify.clone(),
+                            until: Until::Done,
+                        });
+                        // No fast-fail: cortado follows what it did not start.
+                        let rules = FastFail {
+                            enabled: false,
+                            ..FastFail::default()
+                        };
+                        let fw = self.join(&join, local, r, f, (rules, gates), deadline, since, i);
+                        followed.insert(fw.result.service.clone(), fw);
+                    }
+                }
+            }
+            drop(join);
+            while let Some(f) = finished.recv().await {
+                if let Some(fw) = followed.remove(&f.service) {
+                    let i = fw.step;
+                    results[i] = Some(Ok(followed_result(fw, f)));
+                }
+            }
+            results
+        };
+        let (_, results) = tokio::join!(watching, joining);
+        RunResult::gather(operation, results.into_iter().flatten().collect())
+    }
+
+    /// `wait` (and what `continue` follows): the live service's current deployment, as its
+    /// controller finds it.
+    async fn current(&self, local: &Local, operation: Operation) -> Result<Prepared> {
+        let service = local.service_name()?.to_string();
+        let cluster = local.config.cluster.clone();
+        let svc = self
+            .clients
+            .describe_service(&cluster, &service)
+            .await?
+            .ok_or_else(|| service_not_found(&service, &cluster, self.clients.region()))?;
+        let controller = for_live(local, Some(&svc));
+        let mut r = ServiceResult::new(operation, &cluster, &service);
+        match controller.current(&self.cx(), local, &svc).await? {
+            Current::Settled {
+                detail,
+                task_definition_arn,
+            } => {
+                r.outcome = RunOutcome::Succeeded;
+                r.detail = detail;
+                r.task_definition_arn = Some(task_definition_arn);
+                Ok(Prepared::Done(r))
+            }
+            Current::Follow(f) => Ok(Prepared::Follow(r, f)),
         }
-        Ok(RunResult {
-            operation: Operation::Continue,
-            services,
+    }
+
+    /// `scale`: sets the desired count; what ECS then does is followed: the PRIMARY
+    /// deployment (ECS scales it; no deployment starts).
+    async fn scaled(&self, local: &Local, tasks: i32) -> Result<Prepared> {
+        let service = local.service_name()?.to_string();
+        let cluster = local.config.cluster.clone();
+        let svc = self
+            .clients
+            .update_service(&ServiceUpdate {
+                cluster: cluster.clone(),
+                service: service.clone(),
+                desired_count: Some(tasks),
+                ..ServiceUpdate::default()
+            })
+            .await?;
+        let td = svc.task_definition().unwrap_or_default().to_string();
+        let (ours, history) = ecs::scaled(self.clients, &svc, &td).await?;
+        let success = format!(
+            "{tasks} task(s) running on {} (deployment {})",
+            short_arn(&td),
+            ours.deployment_id
+        );
+        let follow = Follow {
+            ours,
+            created: false,
+            history,
+            watcher: super::watch::Watcher::Cluster(cluster.clone()),
+            gates: true,
+            success,
+        };
+        Ok(Prepared::Follow(
+            ServiceResult::new(Operation::Scale, &cluster, &service),
+            follow,
+        ))
+    }
+
+    /// `continue`: answers the waiting PAUSE hook with CONTINUE, then follows the current
+    /// deployment.
+    async fn continued(&self, local: &Local) -> Result<Prepared> {
+        let service = local.service_name()?.to_string();
+        let cluster = local.config.cluster.clone();
+        let svc = self
+            .clients
+            .describe_service(&cluster, &service)
+            .await?
+            .ok_or_else(|| service_not_found(&service, &cluster, self.clients.region()))?;
+        let td = svc.task_definition().unwrap_or_default().to_string();
+        let ours = ours_from(&svc, &td)?;
+        let Some(arn) = ours.service_deployment_arn.clone() else {
+            return Err(Error::conflict(format!(
+                "{service} has no current service deployment to continue"
+            )));
+        };
+        let Some((hook, stage)) = awaiting_hook_at(self.clients, &arn).await? else {
+            return Err(Error::conflict(format!(
+                "the current deployment of {service} waits on no PAUSE hook: nothing to continue"
+            ))
+            .with_hint("`cortado status` shows the deployment and its lifecycle stage"));
+        };
+        self.clients
+            .continue_service_deployment(&arn, Some(&hook), false)
+            .await?;
+        self.emitter.emit(Event::Hook {
+            service: service.clone(),
+            hook_id: hook.clone(),
+            stage,
+            target_type: "PAUSE".into(),
+            status: "answered CONTINUE".into(),
+        });
+        Ok(match self.current(local, Operation::Continue).await? {
+            Prepared::Done(mut r) => {
+                r.detail = format!("continued; {}", r.detail);
+                Prepared::Done(r)
+            }
+            Prepared::Follow(r, mut f) => {
+                f.success = format!("continued; {}", f.success);
+                Prepared::Follow(r, f)
+            }
         })
     }
 
-    /// `cortado rollback`: stops the deployment in flight (ECS returns to the source
-    /// revision), follows a rollback ECS carries out, or updates the service to the revision
-    /// that last ran successfully before the running one (`decide_rollback`).
+    /// `cortado rollback`: each service's controller undoes its current deployment (stops the
+    /// deployment in flight, follows a rollback ECS carries out, or returns to the revision
+    /// that last ran successfully before the running one) and follows it; every service at
+    /// once, each keeping its own result or error.
     pub async fn rollback(&self, locals: &[Local], opts: RollbackOptions) -> Result<RunResult> {
-        let mut services = Vec::new();
-        for local in locals {
-            services.push(self.rollback_one(local, opts).await?);
-        }
-        Ok(RunResult {
-            operation: Operation::Rollback,
-            services,
-        })
+        let each = locals.iter().map(|local| self.rollback_one(local, opts));
+        let results = futures_util::future::join_all(each).await;
+        RunResult::gather(Operation::Rollback, results)
     }
 
     async fn rollback_one(&self, local: &Local, opts: RollbackOptions) -> Result<ServiceResult> {
@@ -1081,43 +813,12 @@ impl<'a> Engine<'a> {
             .describe_service(&cluster, &service)
             .await?
             .ok_or_else(|| service_not_found(&service, &cluster, self.clients.region()))?;
-        // CodeDeploy blue/green: its deployments are CodeDeploy's to stop or to make.
-        if super::codedeploy::controlled(&svc) {
-            return self
-                .rollback_by_codedeploy(local, &svc, opts, started_at, deadline)
-                .await;
-        }
-        let current = svc.task_definition().unwrap_or_default().to_string();
-        let ours = apply::ours_from(&svc, &current)?;
-        let decided = self
-            .decide_rollback(&cluster, &service, &svc, &ours, opts.revision)
+        let controller = for_live(local, Some(&svc));
+        let mut r = controller
+            .rollback(&self.cx(), local, &svc, opts, deadline)
             .await?;
-        let mut r = ServiceResult::new(Operation::Rollback, &cluster, &service);
-        r.previous_task_definition_arn = Some(current.clone());
-        r.task_definition_arn = decided.previous.clone();
-        r.deployment_id = Some(ours.deployment_id.clone());
-        r.service_deployment_arn = ours.service_deployment_arn.clone();
-        let (end, report) = self
-            .roll_back(RollbackJob {
-                cluster: &cluster,
-                service: &service,
-                failed: &decided.failed,
-                previous: decided.previous.as_deref(),
-                origin: decided.origin,
-                plan: decided.plan,
-                mode: self.wait_rollback_for(local),
-                until: (!opts.no_wait).then_some(deadline),
-                cancelled: false,
-                history: event_ids(&svc),
-            })
-            .await;
-        // The summary names the deployment that serves at the end, whichever it is.
-        if let Some(id) = report.as_ref().and_then(|r| r.deployment_id.clone()) {
-            r.deployment_id = Some(id);
-        }
-        r.rollback = report;
-        (r.outcome, r.detail) = conclude_rollback(&end);
-        if opts.deregister && matches!(end, RollbackEnd::Done(_)) {
+        let current = svc.task_definition().unwrap_or_default().to_string();
+        if opts.deregister && r.outcome == RunOutcome::Succeeded {
             self.clients.deregister_task_definition(&current).await?;
             self.emitter.emit(Event::Warning {
                 message: format!(
@@ -1129,224 +830,93 @@ impl<'a> Engine<'a> {
         r.duration = started_at.elapsed();
         Ok(r)
     }
+}
 
-    /// What `cortado rollback` does, by the identity of the service's current deployment:
-    /// `--revision N` goes there; a rollback ECS is carrying out is followed; a deployment in
-    /// flight is stopped with ROLLBACK (its waiting PAUSE hook answered ROLLBACK), ECS then
-    /// returning to what last succeeded; otherwise an UpdateService to the revision that last
-    /// ran successfully before the current one, from ECS's record ([`rollback_target`]).
-    async fn decide_rollback(
-        &self,
-        cluster: &str,
-        service: &str,
-        svc: &crate::aws::types::ecs::Service,
-        ours: &Ours,
-        revision: Option<i64>,
-    ) -> Result<Decided> {
-        let current = &ours.task_definition_arn;
-        if let Some(n) = revision {
-            let family = crate::aws::ecs::arn_family(current).unwrap_or_default();
-            let (td, _) = self
-                .clients
-                .describe_task_definition(&format!("{family}:{n}"))
-                .await?;
-            let arn = td.task_definition_arn().unwrap_or_default().to_string();
-            if short_arn(&arn) == short_arn(current) {
-                return Err(Error::msg(format!(
-                    "{service} already runs {}",
-                    short_arn(current)
-                )));
-            }
-            return Ok(Decided::update(
-                ours,
-                arn,
-                format!("asked for with --revision {n}"),
-            ));
-        }
-        let sd = match &ours.service_deployment_arn {
-            Some(arn) => self.service_deployment(arn).await?,
-            None => None,
-        };
-        let records = super::observe::deployment_record(self.clients, cluster, service).await?;
-        let deployments = deployment_views(svc);
-        match sd.as_ref() {
-            Some(v)
-                if matches!(
-                    v.status,
-                    ServiceDeploymentStatus::RollbackRequested
-                        | ServiceDeploymentStatus::RollbackInProgress
-                ) =>
-            {
-                if let Some(d) = follow_ecs(&deployments, ours) {
-                    return Ok(d);
-                }
-            }
-            Some(v) if in_flight(&v.status) => return Ok(stop_in_flight(ours, v, &records)),
-            _ => {}
-        }
-        // No service-deployment API: a PRIMARY in progress beside another is in flight.
-        if sd.is_none()
-            && let Some(other) = deployments.iter().find(|d| {
-                d.status != DeploymentStatus::Primary && d.task_definition_arn != *current
-            })
-            && deployments.iter().any(|d| {
-                d.status == DeploymentStatus::Primary && d.rollout_state == RolloutState::InProgress
-            })
-        {
-            let to = other.task_definition_arn.clone();
-            return Ok(Decided::update(
-                ours,
-                to,
-                format!("deployment {} ran it", other.id),
-            ));
-        }
-        match rollback_target(&records, current) {
-            Some(t) => Ok(Decided::update(ours, t.task_definition_arn.clone(), t.origin())),
-            None => Err(Error::msg(format!(
-                "{service} runs {}, and ECS's record of its deployments names no earlier revision \
-                 that served",
-                short_arn(current)
-            ))
-            .with_hint(
-                "`cortado rollback --revision N` returns to a revision you choose; `cortado history` lists the deployments",
-            )),
-        }
+/// How a deploy step started ([`Engine::start_step`]).
+enum Started<'r> {
+    /// It ended at once, and how that counts for the steps after it.
+    Ended(Box<ServiceResult>, Ended),
+    /// It could not begin (an error before or at its write).
+    Failed(Error),
+    /// A one-off task in progress.
+    Busy(StepFuture<'r>),
+    /// In the run's watch.
+    Followed(Box<Followed<'r>>),
+}
+
+/// The result of a service followed without a rollback (wait, scale, continue).
+fn followed_result(fw: Followed<'_>, f: Finished) -> ServiceResult {
+    let mut r = fw.result;
+    let outcome = blame_gate(f.outcome, &f.journey);
+    r.journey = (!f.journey.is_empty()).then_some(f.journey);
+    (r.outcome, r.detail) = conclude(&outcome, None, &fw.success);
+    r.stopped_tasks = stop_counts(&f.stopped, &fw.ours.deployment_id);
+    r.task_definition_arn = Some(fw.ours.task_definition_arn);
+    r.deployment_id = Some(fw.ours.deployment_id);
+    r.service_deployment_arn = fw.ours.service_deployment_arn;
+    r.duration = fw.since.elapsed();
+    r
+}
+
+/// What `--on-failure rollback-all` does for a service that succeeded: back to the revision
+/// it ran before, when there is one.
+fn undo_plan(r: &ServiceResult) -> RollbackPlan {
+    match r
+        .previous_task_definition_arn
+        .as_deref()
+        .filter(|p| Some(*p) != r.task_definition_arn.as_deref())
+    {
+        Some(p) => RollbackPlan::UpdateToPrevious {
+            task_definition_arn: p.to_string(),
+        },
+        None if r.previous_task_definition_arn.is_none() => RollbackPlan::Leave {
+            why: "this deploy created the service, so there is no previous revision to return to",
+        },
+        None => RollbackPlan::Leave {
+            why: "it runs the same task definition as before the release",
+        },
     }
 }
 
-/// ECS is rolling back already: follow it. What it undoes is the newest FAILED deployment
-/// beside the PRIMARY (ECS made the earlier one PRIMARY again); None when that one has left.
-fn follow_ecs(deployments: &[DeploymentView], ours: &Ours) -> Option<Decided> {
-    let f = deployments
+/// The loaded config a release step names.
+fn local_of<'r>(release: &'r ReleaseRun<'r>, step: &Step) -> Result<&'r Local> {
+    release
+        .locals
         .iter()
-        .filter(|d| {
-            d.status != DeploymentStatus::Primary && d.rollout_state == RolloutState::Failed
+        .find(|l| l.config.path == step.config)
+        .ok_or_else(|| Error::internal(format!("no loaded config for {}", step.config.display())))
+}
+
+/// The release's schedule, once its deployed services are known to be unique.
+fn schedule_of<'r>(release: &'r ReleaseRun<'r>) -> Result<Schedule<'r>> {
+    let deployed: Vec<&Local> = release
+        .steps
+        .iter()
+        .filter(|s| s.action == Action::Deploy)
+        .map(|s| local_of(release, s))
+        .collect::<Result<_>>()?;
+    unique_services(&deployed)?;
+    let names = release
+        .steps
+        .iter()
+        .map(|s| {
+            match (
+                &s.action,
+                local_of(release, s)
+                    .ok()
+                    .and_then(|l| l.config.service.clone()),
+            ) {
+                (Action::Deploy, Some(service)) => service,
+                _ => s.name.clone(),
+            }
         })
-        .max_by(|a, b| {
-            a.created_at
-                .unwrap_or(0.0)
-                .total_cmp(&b.created_at.unwrap_or(0.0))
-        })?;
-    Some(Decided {
-        plan: RollbackPlan::FollowEcs,
-        failed: Ours {
-            deployment_id: f.id.clone(),
-            service_deployment_arn: ours.service_deployment_arn.clone(),
-            task_definition_arn: f.task_definition_arn.clone(),
-        },
-        previous: Some(ours.task_definition_arn.clone()),
-        origin: Some(format!("ECS is rolling back deployment {} already", f.id)),
-    })
-}
-
-/// A deployment in flight: its waiting PAUSE hook answered ROLLBACK, else the deployment
-/// stopped with ROLLBACK; ECS then returns to what last succeeded before it.
-fn stop_in_flight(
-    ours: &Ours,
-    sd: &ServiceDeploymentView,
-    records: &[super::rollback::DeploymentRecord],
-) -> Decided {
-    let arn = sd.arn.clone();
-    let back = ecs_returns_to(records, &arn);
-    let plan = match sd.awaiting() {
-        Some(h) => RollbackPlan::AnswerHook {
-            service_deployment_arn: arn,
-            hook_id: h.hook_id.clone(),
-        },
-        None => RollbackPlan::StopDeployment {
-            service_deployment_arn: arn,
-        },
-    };
-    Decided {
-        plan,
-        failed: ours.clone(),
-        previous: back.as_ref().map(|t| t.task_definition_arn.clone()),
-        origin: back.map(|t| {
-            format!(
-                "ECS returns to {}, {}",
-                short_arn(&t.task_definition_arn),
-                t.origin()
-            )
-        }),
-    }
-}
-
-/// A rollback `cortado rollback` decided on.
-struct Decided {
-    plan: RollbackPlan,
-    /// The deployment being undone.
-    failed: Ours,
-    /// The task definition it returns to, when known.
-    previous: Option<String>,
-    /// Why that one (which deployment of ECS's record vouches for it).
-    origin: Option<String>,
-}
-
-impl Decided {
-    /// An UpdateService to `to`, because of `origin`.
-    fn update(ours: &Ours, to: String, origin: String) -> Self {
-        Decided {
-            plan: RollbackPlan::UpdateToPrevious {
-                task_definition_arn: to.clone(),
-            },
-            failed: ours.clone(),
-            origin: Some(format!("{}: {origin}", short_arn(&to))),
-            previous: Some(to),
-        }
-    }
-}
-
-/// Whether a service deployment is still going (it may yet succeed or fail).
-fn in_flight(status: &ServiceDeploymentStatus) -> bool {
-    matches!(
-        status,
-        ServiceDeploymentStatus::Pending | ServiceDeploymentStatus::InProgress
-    )
-}
-
-/// The ids of the service's events: history for an operation that begins now.
-fn event_ids(svc: &crate::aws::types::ecs::Service) -> Vec<String> {
-    svc.events()
-        .iter()
-        .filter_map(|e| e.id().map(str::to_string))
-        .collect()
-}
-
-/// The facts `settle` needs about one followed deployment.
-struct Settle<'a> {
-    local: &'a Local,
-    ours: &'a Ours,
-    created: bool,
-    previous: Option<String>,
-    rollback_enabled: bool,
-    /// The PAUSE hook our deployment was left waiting on (a cancel during a gate).
-    waiting_hook: Option<String>,
-}
-
-/// The stop reasons of our deployment's failed tasks ([`super::verdict::task_failed`]), most
-/// frequent first. Tasks ECS stopped as surplus ("Scaling activity initiated by ...") or
-/// replaced did not fail and are not counted.
-pub(super) fn stop_counts(stopped: &[StoppedTask], deployment: &str) -> Vec<StopCount> {
-    let mut counts: Vec<StopCount> = Vec::new();
-    for t in stopped {
-        if t.started_by.as_deref() != Some(deployment) || !super::verdict::task_failed(t) {
-            continue;
-        }
-        let reason = t
-            .stopped_reason
-            .clone()
-            .or_else(|| t.containers.iter().find_map(|c| c.1.clone()))
-            .unwrap_or_else(|| "no reason given".into());
-        match counts.iter_mut().find(|c| c.reason == reason) {
-            Some(c) => c.count += 1,
-            None => counts.push(StopCount {
-                reason: reason.into(),
-                count: 1,
-            }),
-        }
-    }
-    counts.sort_by_key(|c| std::cmp::Reverse(c.count));
-    counts
+        .collect();
+    Ok(Schedule::new(
+        release.steps,
+        names,
+        release.parallel,
+        release.on_failure,
+    ))
 }
 
 /// One run follows services by name: two configs naming the same service (in different
@@ -1356,7 +926,7 @@ fn unique_services(locals: &[&Local]) -> Result<()> {
     for l in locals {
         let name = l.service_name()?;
         if let Some(other) = seen.insert(name.to_string(), l.config.path.clone()) {
-            return Err(Error::msg(format!(
+            return Err(Error::bad_input(format!(
                 "service {name} is named by both {} and {}",
                 other.display(),
                 l.config.path.display()
@@ -1365,27 +935,6 @@ fn unique_services(locals: &[&Local]) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// The service a command needs does not exist: an AWS-side condition (exit 7), like a
-/// missing cluster.
-pub fn service_not_found(service: &str, cluster: &str, region: &str) -> Error {
-    Error::new(
-        ErrorKind::Aws,
-        Diagnostic::error(format!(
-            "service {service} not found in cluster {cluster} (region {region})"
-        ))
-        .hint(
-            "deploy it first (cortado deploy), or check cluster, service and region in the config",
-        ),
-    )
-}
-
-fn first_line(e: &Error) -> String {
-    e.diagnostics
-        .first()
-        .map(|d| d.message.clone())
-        .unwrap_or_default()
 }
 
 /// A rollback that answers a failed gate is the gate's doing: say so instead of "a rollback
@@ -1401,59 +950,5 @@ fn blame_gate(outcome: Outcome, journey: &Journey) -> Outcome {
             })
         }
         (o, _) => o,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn stop_counts_skip_other_deployments_and_scale_in() {
-        let t = |by: &str, reason: &str| StoppedTask {
-            task_arn: format!("{by}{reason}"),
-            started_by: Some(by.into()),
-            stopped_reason: Some(reason.into()),
-            ..StoppedTask::default()
-        };
-        let tasks = vec![
-            t("ecs-svc/2", "Essential container in task exited"),
-            StoppedTask {
-                task_arn: "b".into(),
-                ..t("ecs-svc/2", "Essential container in task exited")
-            },
-            t(
-                "ecs-svc/2",
-                "Scaling activity initiated by (deployment ecs-svc/2)",
-            ),
-            StoppedTask {
-                stop_code: Some("ServiceSchedulerInitiated".into()),
-                ..t("ecs-svc/2", "Task replaced by deployment ecs-svc/3")
-            },
-            StoppedTask {
-                stop_code: Some("TaskFailedToStart".into()),
-                ..t("ecs-svc/2", "Timeout waiting for network interface")
-            },
-            t("ecs-svc/1", "CannotPullContainerError"),
-            t("ecs-svc/2", "CannotPullContainerError"),
-        ];
-        let c = stop_counts(&tasks, "ecs-svc/2");
-        assert_eq!(
-            c,
-            vec![
-                StopCount {
-                    reason: "Essential container in task exited".into(),
-                    count: 2
-                },
-                StopCount {
-                    reason: "Timeout waiting for network interface".into(),
-                    count: 1
-                },
-                StopCount {
-                    reason: "CannotPullContainerError".into(),
-                    count: 1
-                },
-            ]
-        );
     }
 }

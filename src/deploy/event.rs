@@ -61,7 +61,7 @@ pub enum Event {
         started_by: Option<String>,
         /// ECS's stop reason: anyone allowed to call StopTask writes it.
         reason: Untrusted,
-        /// Whether the task failed ([`super::verdict::task_failed`]); scale-in and replacement
+        /// Whether the task failed ([`super::core::verdict::task_failed`]); scale-in and replacement
         /// are not failures.
         failed: bool,
     },
@@ -146,6 +146,53 @@ pub enum Event {
     },
     /// A warning that does not stop the run.
     Warning { message: String },
+    /// A note that does not stop the run (a one-off task placed without its service).
+    Note { message: String },
+    /// A one-off task started (`cortado run`, a release's `run:` step).
+    TaskStarted {
+        service: String,
+        task_arn: String,
+        task_definition_arn: String,
+        container: String,
+    },
+    /// Where a one-off task's container logs are read; when they cannot be, why.
+    #[serde(rename = "logs")]
+    TaskLogs {
+        service: String,
+        log_group: Option<String>,
+        log_stream: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        message: Option<String>,
+    },
+    /// A one-off task's status changed.
+    TaskStatus {
+        service: String,
+        task_arn: String,
+        last_status: String,
+        desired_status: Option<String>,
+    },
+    /// A line a one-off task's container wrote (its CloudWatch Logs).
+    #[serde(rename = "log")]
+    TaskLog {
+        service: String,
+        container: String,
+        timestamp: i64,
+        message: Untrusted,
+    },
+    /// cortado asked ECS to stop a one-off task (its deadline, a cancel).
+    TaskStopRequested {
+        service: String,
+        task_arn: String,
+        reason: String,
+    },
+    /// A one-off task ended: its outcome, cortado's exit code for it, in words.
+    TaskEnded {
+        service: String,
+        task_arn: String,
+        outcome: String,
+        exit_code: u8,
+        detail: String,
+    },
 }
 
 /// An event with its time.

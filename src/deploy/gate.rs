@@ -22,11 +22,11 @@ use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use super::core::poll::{Observation, Target};
+use super::core::spec::Gate;
+use super::core::state::{LifecycleStage, ServiceDeploymentStatus};
+use super::core::verdict::{Ours, ServiceDeploymentView, short_arn};
 use super::event::{Emitter, Event};
-use super::local::Gate;
-use super::state::{LifecycleStage, ServiceDeploymentStatus};
-use super::verdict::{Ours, ServiceDeploymentView, short_arn};
-use super::watch::{Observation, Target};
 use crate::aws::Clients;
 use crate::error::Result;
 use crate::untrusted::Untrusted;
@@ -845,9 +845,11 @@ mod tests {
 
     // ---- the gatekeeper inside a watch, against a scripted ECS ----
 
-    use crate::deploy::state::{HookStatus, RolloutState, Strategy};
-    use crate::deploy::verdict::{DeploymentView, Failure, HookView, Snapshot};
-    use crate::deploy::watch::{Cadence, Goal, Observer, Outcome, Rules, watch};
+    use crate::deploy::core::outcome::Outcome;
+    use crate::deploy::core::poll::Goal;
+    use crate::deploy::core::state::{HookStatus, RolloutState, Strategy};
+    use crate::deploy::core::verdict::{DeploymentView, Failure, HookView, Snapshot};
+    use crate::deploy::watch::{Cadence, Observer, Rules, watch};
 
     /// What the scripted ECS was told: (hook id, rollback?).
     type Answers = Arc<Mutex<Vec<(String, bool)>>>;
@@ -908,7 +910,7 @@ mod tests {
                 }),
                 ..Snapshot::default()
             },
-            pairs: vec![crate::deploy::observe::LbPair {
+            pairs: vec![crate::deploy::core::poll::LbPair {
                 tg: "tg/blue".into(),
                 alternate: Some("tg/green".into()),
                 production_rule: Some("rule/prod".into()),

@@ -7,77 +7,19 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::rollback::WaitRollback;
-use super::state::LifecycleStage;
-use super::verdict::FastFail;
-use crate::aws::types::{CreateServiceInput, RegisterTaskDefinitionInput};
+use super::controller::choose;
+pub use super::controller::seam::Local;
+use super::core::rollback::WaitRollback;
+use super::core::spec::{
+    DEFAULT_GATE_TIMEOUT, Gate, OnCancel, PAUSE_STAGES, Rollout, ServiceRollout,
+};
+use super::core::state::LifecycleStage;
+use crate::aws::types::RegisterTaskDefinitionInput;
 use crate::config::{Config, parse_duration};
 use crate::error::{Diagnostic, Error, ErrorKind, Result, did_you_mean};
 use crate::model;
+use crate::render::RenderContext;
 use crate::render::plugins::Lookups;
-use crate::render::{RenderContext, Secrets};
-
-/// What to do when the run is cancelled (SIGINT/SIGTERM) during a rollout.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OnCancel {
-    /// Roll the deployment back (default).
-    Rollback,
-    /// Leave the deployment running on its own.
-    Leave,
-}
-
-/// cortado's own settings from the config's `rollout:` section.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Rollout {
-    /// Roll back on our own when the deployment fails (default true).
-    pub rollback: bool,
-    pub on_cancel: OnCancel,
-    pub fast_fail: FastFail,
-    /// When a followed rollback counts as done.
-    pub wait_rollback: WaitRollback,
-    /// Verification gates: commands that answer our deployment's PAUSE hooks.
-    pub verify: Vec<Gate>,
-}
-
-/// A verification gate (`rollout.verify[]`): when our deployment waits on a PAUSE hook at
-/// `stage`, cortado runs `argv` (no shell) in the config's directory; exit 0 continues the
-/// deployment, anything else (or `timeout`) rolls it back.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Gate {
-    pub stage: LifecycleStage,
-    /// The command and its arguments. A string in the config is split like a shell would
-    /// split words (quotes honoured), but nothing is expanded and no shell runs.
-    pub argv: Vec<String>,
-    pub timeout: Duration,
-    /// The directory the command runs in (the config file's).
-    pub dir: PathBuf,
-}
-
-/// How long a gate may run when the config says nothing.
-pub const DEFAULT_GATE_TIMEOUT: Duration = Duration::from_secs(600);
-
-/// Hook stages a PAUSE hook (and so a gate) may sit at: ECS allows PAUSE hooks everywhere but
-/// TEST_TRAFFIC_SHIFT and PRODUCTION_TRAFFIC_SHIFT (the shifts themselves).
-pub const PAUSE_STAGES: &[LifecycleStage] = &[
-    LifecycleStage::ReconcileService,
-    LifecycleStage::PreScaleUp,
-    LifecycleStage::PostScaleUp,
-    LifecycleStage::PostTestTrafficShift,
-    LifecycleStage::PreProductionTrafficShift,
-    LifecycleStage::PostProductionTrafficShift,
-];
-
-impl Default for Rollout {
-    fn default() -> Self {
-        Rollout {
-            rollback: true,
-            on_cancel: OnCancel::Rollback,
-            fast_fail: FastFail::default(),
-            wait_rollback: WaitRollback::default(),
-            verify: Vec::new(),
-        }
-    }
-}
 
 const ROLLOUT_KEYS: &[&str] = &[
     "rollback",
@@ -88,43 +30,6 @@ const ROLLOUT_KEYS: &[&str] = &[
 ];
 const GATE_KEYS: &[&str] = &["stage", "run", "timeout"];
 const FAST_FAIL_KEYS: &[&str] = &["enabled", "same_reason_stops", "unhealthy_target_for"];
-
-/// A config whose definitions rendered and validated.
-#[derive(Debug, Clone)]
-pub struct Local {
-    pub config: Config,
-    pub task: RegisterTaskDefinitionInput,
-    /// The task definition as camelCase JSON (for comparison with the live one).
-    pub task_json: Value,
-    pub service: Option<CreateServiceInput>,
-    pub service_json: Option<Value>,
-    /// An Express Mode service's definition (`express_definition:`): the
-    /// CreateExpressGatewayService input as camelCase JSON, without `serviceName` and
-    /// `cluster` (the config's). For such a service `task` is the task definition ECS derives
-    /// from it ([`express_task_json`]): read by verify, cost and the sandbox, never registered.
-    pub express: Option<Value>,
-    pub rollout: Rollout,
-    /// Warnings and notes worth showing (errors stop the run instead).
-    pub warnings: Vec<Diagnostic>,
-    /// The run's secret values (rendering registered them): plans hide them.
-    pub secrets: Secrets,
-}
-
-impl Local {
-    pub fn service_name(&self) -> Result<&str> {
-        self.config
-            .service
-            .as_deref()
-            .filter(|s| !s.is_empty())
-            .ok_or_else(|| {
-                Error::input(
-                    Diagnostic::error("the config names no service")
-                        .at(self.config.document.locate(""))
-                        .hint("add `service: NAME` to the config file"),
-                )
-            })
-    }
-}
 
 /// What loading a run's configs found: the configs that loaded, and every finding (errors,
 /// warnings, notes) of all of them, in the order of the configs.
@@ -238,14 +143,12 @@ pub fn load(ctx: &RenderContext, config: Config) -> Result<Local> {
         (&task, &task_doc),
         service.as_ref().zip(service_doc.as_ref()),
     ));
-    let rollout = read_rollout(&config, &mut findings);
-    check_gates(
-        &config,
-        &rollout,
-        service_doc.as_ref().map(|d| &d.value),
-        &mut findings,
-    );
-    findings.extend(super::codedeploy::check_config(
+    let mut rollout = read_rollout(&config, &mut findings);
+    if let Some(doc) = &service_doc {
+        rollout.service = ServiceRollout::of(&doc.value);
+    }
+    check_gates(&config, &rollout, service_doc.is_some(), &mut findings);
+    findings.extend(super::controller::codedeploy::appspec::check_config(
         &config,
         service_doc.as_ref().map(|d| &d.value),
     ));
@@ -266,6 +169,13 @@ pub fn load(ctx: &RenderContext, config: Config) -> Result<Local> {
         },
         None => (None, None),
     };
+    let controller = choose(
+        false,
+        service_json
+            .as_ref()
+            .and_then(|s| s.pointer("/deploymentController/type"))
+            .and_then(Value::as_str),
+    );
     Ok(Local {
         config,
         task: task_input,
@@ -274,6 +184,7 @@ pub fn load(ctx: &RenderContext, config: Config) -> Result<Local> {
         service_json,
         express: None,
         rollout,
+        controller,
         warnings: findings,
         secrets: ctx.secrets.clone(),
     })
@@ -370,6 +281,7 @@ fn load_express(
         service_json: None,
         express: Some(json),
         rollout,
+        controller: choose(true, None),
         warnings: findings,
         secrets: ctx.secrets.clone(),
     })
@@ -535,14 +447,14 @@ fn gate_program_problem(program: &str, dir: &std::path::Path) -> Option<String> 
 fn check_gates(
     config: &Config,
     rollout: &Rollout,
-    service: Option<&Value>,
+    has_service: bool,
     findings: &mut Vec<Diagnostic>,
 ) {
     if rollout.verify.is_empty() {
         return;
     }
     let doc = &config.document;
-    let Some(service) = service else {
+    if !has_service {
         findings.push(
             Diagnostic::error("`rollout.verify` needs a service definition with PAUSE hooks")
                 .at(doc.locate("/rollout/verify"))
@@ -550,11 +462,9 @@ fn check_gates(
         );
         return;
     };
-    let strategy = service
-        .pointer("/deploymentConfiguration/strategy")
-        .and_then(Value::as_str)
-        .unwrap_or("ROLLING");
-    if !matches!(strategy, "BLUE_GREEN" | "CANARY" | "LINEAR") {
+    let spec = &rollout.service;
+    if !spec.strategy.shifts_traffic() {
+        let strategy = spec.strategy.name();
         findings.push(
             Diagnostic::error(format!(
                 "`rollout.verify` gates answer lifecycle hooks, which a {strategy} deployment \
@@ -568,21 +478,8 @@ fn check_gates(
         );
         return;
     }
-    let hooks = service
-        .pointer("/deploymentConfiguration/lifecycleHooks")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    let pause_at = |stage: &LifecycleStage| {
-        hooks.iter().any(|h| {
-            h.get("targetType").and_then(Value::as_str) == Some("PAUSE")
-                && h.get("lifecycleStages")
-                    .and_then(Value::as_array)
-                    .is_some_and(|a| a.iter().any(|s| s.as_str() == Some(stage.as_str())))
-        })
-    };
     for (i, gate) in rollout.verify.iter().enumerate() {
-        if !pause_at(&gate.stage) {
+        if !spec.pauses_at(&gate.stage) {
             let add = serde_json::json!({
                 "targetType": "PAUSE",
                 "lifecycleStages": [gate.stage.as_str()],

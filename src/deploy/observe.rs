@@ -16,12 +16,17 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_elasticloadbalancingv2::types::{ActionTypeEnum, Rule};
 
-use super::rollback::DeploymentRecord;
-use super::state::{LifecycleStage, ServiceDeploymentStatus, ServiceStatus, Strategy, TargetState};
-use super::verdict::{
+use super::core::poll::Target;
+use super::core::poll::{LbPair, Observation, ServiceEvent, Traffic};
+use super::core::rollback::DeploymentRecord;
+use super::core::state::{
+    LifecycleStage, ServiceDeploymentStatus, ServiceStatus, Strategy, TargetState,
+};
+use super::core::verdict::{
     DeploymentView, HookView, Ours, ServiceDeploymentView, Snapshot, StoppedTask, TargetView,
 };
-use super::watch::{Observation, Observer, ServiceEvent, Traffic};
+use super::core::verdict::{FastFail, Verdict};
+use super::watch::{Observer, ServiceObserver, Watcher, judge_target};
 use crate::aws::types::ecs::{DesiredStatus, Service, ServiceDeployment, Task};
 use crate::aws::{CallCounter, Clients, TaskFilter, counted};
 use crate::error::Result;
@@ -373,7 +378,6 @@ impl AwsObserver<'_> {
                         .deployment_configuration()
                         .and_then(|c| c.early_success_criteria())
                         .is_some_and(|e| e.enable()),
-                    codedeploy: None,
                 },
                 events: svc
                     .events()
@@ -392,19 +396,25 @@ impl AwsObserver<'_> {
                     .find(|d| d.id() == Some(ours.deployment_id.as_str()))
                     .and_then(|d| d.created_at())
                     .map(|t| t.as_secs_f64()),
+                stage: None,
+                rollout: None,
             });
         }
         Ok(out)
     }
 }
 
-/// Polls several clusters in one watch: each poll asks every cluster once (DescribeServices
-/// batching that cluster's services), so a run deploying many services keeps one poll loop.
+/// The observer of a run's one watch: each poll asks every cluster once (DescribeServices
+/// batching that cluster's services), so a run deploying many services keeps one poll loop;
+/// a deployment with a poller of its own (a controller that is not ECS, such as CodeDeploy)
+/// is polled beside them and judged by it.
 pub struct ClusterObservers<'a> {
     clients: &'a Clients,
     observers: Vec<AwsObserver<'a>>,
-    /// The cluster of each service the run follows.
+    /// The cluster of each service the run follows through DescribeServices.
     cluster_of: BTreeMap<String, String>,
+    /// The services with a poller of their own.
+    own: BTreeMap<String, Box<dyn ServiceObserver>>,
 }
 
 impl<'a> ClusterObservers<'a> {
@@ -414,6 +424,7 @@ impl<'a> ClusterObservers<'a> {
             clients,
             observers: Vec::new(),
             cluster_of: BTreeMap::new(),
+            own: BTreeMap::new(),
         };
         for (service, cluster) in services {
             o.add(service, cluster);
@@ -421,28 +432,59 @@ impl<'a> ClusterObservers<'a> {
         o
     }
 
+    /// A watch of one service polled by `watcher`.
+    pub fn of(clients: &'a Clients, service: &str, watcher: Watcher) -> Self {
+        let mut o = ClusterObservers::new(clients, &[]);
+        o.join(service, watcher);
+        o
+    }
+
     fn add(&mut self, service: &str, cluster: &str) {
         if !self.observers.iter().any(|o| o.cluster == cluster) {
             self.observers.push(AwsObserver::new(self.clients, cluster));
         }
+        self.own.remove(service);
         self.cluster_of
             .insert(service.to_string(), cluster.to_string());
     }
 }
 
 impl Observer for ClusterObservers<'_> {
-    fn join(&mut self, service: &str, cluster: &str) {
-        if !cluster.is_empty() {
-            self.add(service, cluster);
+    fn join(&mut self, service: &str, watcher: Watcher) {
+        match watcher {
+            Watcher::Cluster(cluster) => self.add(service, &cluster),
+            Watcher::Own(poller) => {
+                self.cluster_of.remove(service);
+                self.own.insert(service.to_string(), poller);
+            }
         }
     }
 
     fn calls(&self) -> usize {
-        self.observers.iter().map(|o| o.calls()).sum()
+        self.observers.iter().map(|o| o.calls()).sum::<usize>()
+            + self.own.values().map(|o| o.calls()).sum::<usize>()
+    }
+
+    fn judge(
+        &self,
+        target: &Target,
+        snap: &Snapshot,
+        rules: &FastFail,
+        unhealthy_for: Duration,
+    ) -> Verdict {
+        match self.own.get(&target.service) {
+            Some(poller) => poller.judge(target, snap, rules, unhealthy_for),
+            None => judge_target(target, snap, rules, unhealthy_for),
+        }
     }
 
     async fn observe(&mut self, services: &[(String, Ours)]) -> Result<Vec<Observation>> {
         let mut out: Vec<Option<Observation>> = vec![None; services.len()];
+        for (i, (service, ours)) in services.iter().enumerate() {
+            if let Some(poller) = self.own.get_mut(service) {
+                out[i] = Some(poller.observe(ours).await?);
+            }
+        }
         for observer in &mut self.observers {
             let (indices, subset): (Vec<usize>, Vec<(String, Ours)>) = services
                 .iter()
@@ -606,28 +648,6 @@ pub async fn deployment_record(
         .collect();
     records.sort_by(|a, b| b.created_at.total_cmp(&a.created_at));
     Ok(records)
-}
-
-/// One load balancer entry of a service: its target group and, for blue/green-style
-/// strategies, the alternate group and the listener rules ECS shifts.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LbPair {
-    pub tg: String,
-    pub alternate: Option<String>,
-    pub production_rule: Option<String>,
-    pub test_rule: Option<String>,
-}
-
-impl LbPair {
-    /// The target group and, for a blue/green pair, the alternate one.
-    pub fn target_groups(&self) -> impl Iterator<Item = &String> {
-        std::iter::once(&self.tg).chain(self.alternate.iter())
-    }
-
-    /// The production and test listener rules, when the strategy shifts traffic.
-    pub fn rules(&self) -> impl Iterator<Item = &String> {
-        self.production_rule.iter().chain(self.test_rule.iter())
-    }
 }
 
 /// The deployment strategy of a service (absent means rolling).

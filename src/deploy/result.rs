@@ -9,8 +9,10 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use super::core::outcome::{RunOutcome, severity};
+use super::core::verdict::{StoppedTask, task_failed};
 use super::watch::Journey;
-use crate::error::ExitCode;
+use crate::error::{Error, ExitCode, Result};
 use crate::plan::ServicePlan;
 use crate::untrusted::Untrusted;
 
@@ -34,120 +36,6 @@ impl Operation {
             Operation::Scale => "scale",
             Operation::Continue => "continue",
         }
-    }
-}
-
-/// How an operation ended for one service. Written once; the exit code, the human label and
-/// the Actions `status` output are functions of it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RunOutcome {
-    Succeeded,
-    /// Nothing differed: no API write was made.
-    NoChange,
-    /// `--no-wait`, `--no-update-service`: started (or registered), not followed.
-    NotFollowed,
-    /// `--until`: followed to a lifecycle stage (or a waiting PAUSE hook), then left there.
-    Paused,
-    DryRun,
-    FailedRolledBack,
-    FailedNotRolledBack,
-    RollbackFailed,
-    TimedOut {
-        rolled_back: bool,
-    },
-    Cancelled,
-    /// The deployment could not be followed (the API kept failing); it goes on without us.
-    Lost,
-    /// A release step that never started (a step it waits for failed, or the release
-    /// stopped): nothing was changed. Never the cause of a failed run, so exit 0 of itself.
-    Skipped,
-}
-
-impl RunOutcome {
-    pub fn exit_code(&self) -> ExitCode {
-        match self {
-            RunOutcome::Succeeded
-            | RunOutcome::NoChange
-            | RunOutcome::NotFollowed
-            | RunOutcome::Paused
-            | RunOutcome::DryRun
-            | RunOutcome::Skipped => ExitCode::Success,
-            RunOutcome::FailedRolledBack => ExitCode::FailedRolledBack,
-            RunOutcome::FailedNotRolledBack => ExitCode::FailedNotRolledBack,
-            RunOutcome::RollbackFailed => ExitCode::RollbackFailed,
-            RunOutcome::TimedOut { .. } => ExitCode::TimedOut,
-            RunOutcome::Cancelled => ExitCode::Cancelled,
-            RunOutcome::Lost => ExitCode::Aws,
-        }
-    }
-
-    /// Words for people (and the `outcome` field of the JSON result).
-    pub fn label(&self) -> &'static str {
-        match self {
-            RunOutcome::Succeeded => "succeeded",
-            RunOutcome::NoChange => "no change",
-            RunOutcome::NotFollowed => "started (not followed)",
-            RunOutcome::Paused => "paused, as asked",
-            RunOutcome::DryRun => "dry run",
-            RunOutcome::FailedRolledBack => "failed, rolled back",
-            RunOutcome::FailedNotRolledBack => "failed, not rolled back",
-            RunOutcome::RollbackFailed => "failed, and the rollback failed",
-            RunOutcome::TimedOut { rolled_back: true } => "timed out, rolled back",
-            RunOutcome::TimedOut { rolled_back: false } => "timed out",
-            RunOutcome::Cancelled => "cancelled",
-            RunOutcome::Lost => "not followed: the API kept failing",
-            RunOutcome::Skipped => "not started",
-        }
-    }
-
-    /// One word for machines: the Actions `status` output and the JSON `status` field.
-    pub fn status(&self) -> &'static str {
-        match self {
-            RunOutcome::Succeeded => "succeeded",
-            RunOutcome::NoChange => "no-change",
-            RunOutcome::NotFollowed => "started",
-            RunOutcome::Paused => "paused",
-            RunOutcome::DryRun => "dry-run",
-            RunOutcome::FailedRolledBack => "rolled-back",
-            RunOutcome::FailedNotRolledBack => "failed",
-            RunOutcome::RollbackFailed => "rollback-failed",
-            RunOutcome::TimedOut { .. } => "timed-out",
-            RunOutcome::Cancelled => "cancelled",
-            RunOutcome::Lost => "lost",
-            RunOutcome::Skipped => "skipped",
-        }
-    }
-
-    /// Whatever was asked happened (or there was nothing to do): a release step after this
-    /// one may start.
-    pub fn is_success(&self) -> bool {
-        matches!(
-            self,
-            RunOutcome::Succeeded
-                | RunOutcome::NoChange
-                | RunOutcome::NotFollowed
-                | RunOutcome::Paused
-                | RunOutcome::DryRun
-        )
-    }
-
-    /// Which outcome wins when services end differently: the worst.
-    pub fn severity(&self) -> u8 {
-        severity(self.exit_code())
-    }
-}
-
-/// Rank of exit codes, worst highest.
-pub fn severity(c: ExitCode) -> u8 {
-    match c {
-        ExitCode::Success => 0,
-        ExitCode::Changes => 1,
-        ExitCode::FailedRolledBack => 2,
-        ExitCode::TimedOut => 3,
-        ExitCode::FailedNotRolledBack => 4,
-        ExitCode::Cancelled => 5,
-        ExitCode::BadInput | ExitCode::Aws | ExitCode::Internal => 6,
-        ExitCode::RollbackFailed => 7,
     }
 }
 
@@ -278,14 +166,48 @@ impl ServiceResult {
 pub struct RunResult {
     pub operation: Operation,
     pub services: Vec<ServiceResult>,
+    /// The services whose operation failed with an error instead of a result (an AWS error,
+    /// a request their state does not allow): reported beside the others' results.
+    pub errors: Vec<Error>,
 }
 
 impl RunResult {
-    /// The worst outcome's exit code (success when there are no services).
+    /// A run whose every service has a result.
+    pub fn new(operation: Operation, services: Vec<ServiceResult>) -> Self {
+        RunResult {
+            operation,
+            services,
+            errors: Vec::new(),
+        }
+    }
+
+    /// The run of `operation` from each service's result or error, in the order of the
+    /// configs. An error for every service is the run's error (all their findings in one).
+    pub fn gather(operation: Operation, each: Vec<Result<ServiceResult>>) -> Result<Self> {
+        let (oks, errs): (Vec<_>, Vec<_>) = each.into_iter().partition(|r| r.is_ok());
+        let services: Vec<ServiceResult> = oks.into_iter().filter_map(|r| r.ok()).collect();
+        let mut errors: Vec<Error> = errs.into_iter().filter_map(|r| r.err()).collect();
+        if services.is_empty() && !errors.is_empty() {
+            let mut first = errors.remove(0);
+            for e in errors {
+                first.diagnostics.extend(e.diagnostics);
+            }
+            return Err(first);
+        }
+        Ok(RunResult {
+            operation,
+            services,
+            errors,
+        })
+    }
+
+    /// The worst outcome's exit code, the errors' included (success when there are no
+    /// services).
     pub fn exit_code(&self) -> ExitCode {
         self.services
             .iter()
             .map(|s| s.outcome.exit_code())
+            .chain(self.errors.iter().map(Error::exit_code))
             .max_by_key(|c| severity(*c))
             .unwrap_or(ExitCode::Success)
     }
@@ -294,6 +216,32 @@ impl RunResult {
     pub fn worst(&self) -> Option<&ServiceResult> {
         self.services.iter().max_by_key(|s| s.outcome.severity())
     }
+}
+
+/// The stop reasons of our deployment's failed tasks ([`super::core::verdict::task_failed`]), most
+/// frequent first. Tasks ECS stopped as surplus ("Scaling activity initiated by ...") or
+/// replaced did not fail and are not counted.
+pub fn stop_counts(stopped: &[StoppedTask], deployment: &str) -> Vec<StopCount> {
+    let mut counts: Vec<StopCount> = Vec::new();
+    for t in stopped {
+        if t.started_by.as_deref() != Some(deployment) || !task_failed(t) {
+            continue;
+        }
+        let reason = t
+            .stopped_reason
+            .clone()
+            .or_else(|| t.containers.iter().find_map(|c| c.1.clone()))
+            .unwrap_or_else(|| "no reason given".into());
+        match counts.iter_mut().find(|c| c.reason == reason) {
+            Some(c) => c.count += 1,
+            None => counts.push(StopCount {
+                reason: reason.into(),
+                count: 1,
+            }),
+        }
+    }
+    counts.sort_by_key(|c| std::cmp::Reverse(c.count));
+    counts
 }
 
 #[cfg(test)]
@@ -311,11 +259,13 @@ mod tests {
         let run = RunResult {
             operation: Operation::Deploy,
             services: vec![a.clone(), b.clone()],
+            errors: Vec::new(),
         };
         assert_eq!(run.exit_code(), ExitCode::FailedRolledBack);
         let run = RunResult {
             operation: Operation::Deploy,
             services: vec![a, b, c],
+            errors: Vec::new(),
         };
         assert_eq!(run.exit_code(), ExitCode::TimedOut);
         assert_eq!(run.worst().map(|s| s.service.as_str()), Some("c"));
@@ -344,5 +294,54 @@ mod tests {
         assert_eq!(j["duration_seconds"], 1.5);
         assert_eq!(j["serving_task_definition_arn"], "td:1");
         assert_eq!(j["operation"], "deploy");
+    }
+
+    #[test]
+    fn stop_counts_skip_other_deployments_and_scale_in() {
+        let t = |by: &str, reason: &str| StoppedTask {
+            task_arn: format!("{by}{reason}"),
+            started_by: Some(by.into()),
+            stopped_reason: Some(reason.into()),
+            ..StoppedTask::default()
+        };
+        let tasks = vec![
+            t("ecs-svc/2", "Essential container in task exited"),
+            StoppedTask {
+                task_arn: "b".into(),
+                ..t("ecs-svc/2", "Essential container in task exited")
+            },
+            t(
+                "ecs-svc/2",
+                "Scaling activity initiated by (deployment ecs-svc/2)",
+            ),
+            StoppedTask {
+                stop_code: Some("ServiceSchedulerInitiated".into()),
+                ..t("ecs-svc/2", "Task replaced by deployment ecs-svc/3")
+            },
+            StoppedTask {
+                stop_code: Some("TaskFailedToStart".into()),
+                ..t("ecs-svc/2", "Timeout waiting for network interface")
+            },
+            t("ecs-svc/1", "CannotPullContainerError"),
+            t("ecs-svc/2", "CannotPullContainerError"),
+        ];
+        let c = stop_counts(&tasks, "ecs-svc/2");
+        assert_eq!(
+            c,
+            vec![
+                StopCount {
+                    reason: "Essential container in task exited".into(),
+                    count: 2
+                },
+                StopCount {
+                    reason: "Timeout waiting for network interface".into(),
+                    count: 1
+                },
+                StopCount {
+                    reason: "CannotPullContainerError".into(),
+                    count: 1
+                },
+            ]
+        );
     }
 }

@@ -18,65 +18,18 @@ use tokio::time::Instant;
 
 use serde::Serialize;
 
+use futures_util::future::BoxFuture;
+
+use super::core::outcome::{Outcome, Serving};
+use super::core::poll::{Goal, Observation, Target};
+use super::core::rollback::{judge_restored, judge_rollback};
+use super::core::state::{DeploymentStatus, RolloutState, TargetState};
+use super::core::verdict::{FastFail, Ours, Snapshot, StoppedTask, Verdict, judge};
 use super::event::{Emitter, Event};
 use super::gate::{GateReport, GateSetup, Hooks, Tended};
-use super::observe::LbPair;
-use super::rollback::{WaitRollback, judge_restored, judge_rollback};
-use super::state::{DeploymentStatus, RolloutState, TargetState};
-use super::verdict::{Failure, FastFail, Ours, Snapshot, StoppedTask, Verdict, judge};
 use crate::error::Result;
 
-/// A service event as DescribeServices lists it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ServiceEvent {
-    pub id: String,
-    /// Seconds since the epoch, in the clock of the service (ECS's or the sandbox's).
-    pub at: Option<f64>,
-    pub message: crate::untrusted::Untrusted,
-}
-
-/// What one poll saw of one service: the verdict inputs plus what to report.
-#[derive(Debug, Clone, Default)]
-pub struct Observation {
-    pub snapshot: Snapshot,
-    /// Newest first, as ECS lists them.
-    pub events: Vec<ServiceEvent>,
-    /// The traffic split of a blue/green, canary or linear service (from its listener rules).
-    pub traffic: Option<Traffic>,
-    /// The service's load balancer entries (target groups, alternates, listener rules).
-    pub pairs: Vec<LbPair>,
-    /// When our deployment was created, in the same clock as the events.
-    pub our_started_at: Option<f64>,
-}
-
-/// The traffic split of a service whose strategy shifts traffic: forward weights by target
-/// group of its production and test listener rules.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Traffic {
-    pub production: Vec<(String, i32)>,
-    pub test: Vec<(String, i32)>,
-    /// The target groups our (green) tasks are registered in.
-    pub green: Vec<String>,
-}
-
-impl Traffic {
-    /// The percentage of `weights` that goes to the green target groups (None when the
-    /// rule is unknown or green is not known yet).
-    pub fn green_percent(&self, weights: &[(String, i32)]) -> Option<i32> {
-        let total: i32 = weights.iter().map(|w| w.1.max(0)).sum();
-        if total == 0 || self.green.is_empty() {
-            return None;
-        }
-        let green: i32 = weights
-            .iter()
-            .filter(|w| self.green.contains(&w.0))
-            .map(|w| w.1.max(0))
-            .sum();
-        Some((green * 100 + total / 2) / total)
-    }
-}
-
-/// One poll of a cluster. Implementations batch API calls across the services.
+/// One poll of the services a watch follows. Implementations batch API calls across them.
 pub trait Observer {
     fn observe(
         &mut self,
@@ -88,43 +41,69 @@ pub trait Observer {
         0
     }
 
-    /// A service of `cluster` joins a running watch (a release's next step); observers of one
-    /// fixed cluster need nothing.
-    fn join(&mut self, _service: &str, _cluster: &str) {}
+    /// A service joins a running watch (a release's next step) with what polls it;
+    /// observers that know their services already need nothing.
+    fn join(&mut self, _service: &str, _watcher: Watcher) {}
+
+    /// The verdict on `target` from what the last poll saw of it. ECS's rules by default
+    /// ([`judge_target`]); a controller whose deployments ECS does not judge answers here.
+    fn judge(
+        &self,
+        target: &Target,
+        snap: &Snapshot,
+        rules: &FastFail,
+        unhealthy_for: Duration,
+    ) -> Verdict {
+        judge_target(target, snap, rules, unhealthy_for)
+    }
 }
 
-/// What the watch waits for on a service.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Goal {
-    /// Our deployment succeeds ([`judge`]).
-    Deployed,
-    /// Our (failed) deployment is rolled back by ECS (its breaker, an alarm, a
-    /// StopServiceDeployment, a hook answered ROLLBACK): another deployment serves
-    /// ([`judge_rollback`]).
-    RolledBack(WaitRollback),
-    /// Our deployment is a rollback's own (an UpdateService back to the earlier revision): it
-    /// serves ([`judge_restored`]).
-    Restores(WaitRollback),
+/// ECS's verdict on a target, by what the watch waits for.
+pub fn judge_target(
+    target: &Target,
+    snap: &Snapshot,
+    rules: &FastFail,
+    unhealthy_for: Duration,
+) -> Verdict {
+    match target.goal {
+        Goal::Deployed => judge(&target.ours, snap, rules, unhealthy_for),
+        Goal::RolledBack(mode) => judge_rollback(&target.ours, snap, mode),
+        Goal::Restores(mode) => judge_restored(&target.ours, snap, rules, unhealthy_for, mode),
+    }
 }
 
-/// One service the watch follows: its name, our deployment, and what to wait for.
-#[derive(Debug, Clone)]
-pub struct Target {
-    pub service: String,
-    pub ours: Ours,
-    pub goal: Goal,
-    /// Ids of service events that were there before the operation began: never reported as
-    /// its own (a rollback reports only its own events, not the deploy's it undoes).
-    pub history: Vec<String>,
+/// One deployment's own poller, for a controller whose deployments are not read from
+/// DescribeServices batches (CodeDeploy). Boxed: the watch holds pollers of any controller.
+pub trait ServiceObserver: Send {
+    /// One poll of the deployment `ours`.
+    fn observe<'a>(&'a mut self, ours: &'a Ours) -> BoxFuture<'a, Result<Observation>>;
+
+    /// The verdict on `target` from the last poll ([`Observer::judge`]).
+    fn judge(
+        &self,
+        target: &Target,
+        snap: &Snapshot,
+        rules: &FastFail,
+        unhealthy_for: Duration,
+    ) -> Verdict;
+
+    /// API calls its polls made.
+    fn calls(&self) -> usize;
 }
 
-impl Target {
-    pub fn deployed(service: &str, ours: Ours) -> Self {
-        Target {
-            service: service.to_string(),
-            ours,
-            goal: Goal::Deployed,
-            history: Vec::new(),
+/// What polls a service that joins a watch.
+pub enum Watcher {
+    /// The cluster's DescribeServices batches (ECS's own deployments).
+    Cluster(String),
+    /// A poller of its own.
+    Own(Box<dyn ServiceObserver>),
+}
+
+impl std::fmt::Debug for Watcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Watcher::Cluster(c) => write!(f, "Cluster({c})"),
+            Watcher::Own(_) => f.write_str("Own"),
         }
     }
 }
@@ -230,29 +209,6 @@ impl Default for Cadence {
     }
 }
 
-/// How a watch ended for one service.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
-    Succeeded,
-    Failed(Failure),
-    TimedOut {
-        last: String,
-    },
-    Cancelled {
-        last: String,
-    },
-    /// The deployment could not be observed: polls kept failing.
-    Lost {
-        error: String,
-    },
-    /// The run stopped following at a lifecycle stage, as asked (`--until`); the deployment
-    /// goes on (or waits on its hook).
-    Paused {
-        stage: String,
-        hook_id: Option<String>,
-    },
-}
-
 /// Consecutive failed polls after which the watch gives up (the SDK already retried each).
 pub const MAX_FAILED_POLLS: u32 = 5;
 
@@ -280,11 +236,11 @@ impl From<FastFail> for Rules {
 
 /// A service joining a running watch: its deployment, where it runs, how it is judged, its
 /// gates, and until when it is followed.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Joining {
     pub target: Target,
-    /// The cluster (empty: the observer already knows the service).
-    pub cluster: String,
+    /// What polls it (None: the observer already knows the service).
+    pub watcher: Option<Watcher>,
     pub rules: FastFail,
     pub gates: Option<GateSetup>,
     pub deadline: Instant,
@@ -300,13 +256,6 @@ pub struct Finished {
     pub stopped: Vec<StoppedTask>,
     /// The PRIMARY deployment at the last poll: what serves when the service leaves the watch.
     pub serving: Option<Serving>,
-}
-
-/// The PRIMARY deployment of a service, as a poll saw it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Serving {
-    pub deployment_id: String,
-    pub task_definition_arn: String,
 }
 
 /// The two ends of a watch: services join through `intake` while it runs (a release starts a
@@ -336,7 +285,7 @@ pub async fn watch<O: Observer, H: Hooks>(
         let rules = rules.of(&target.service).clone();
         let _ = join.send(Joining {
             target,
-            cluster: String::new(),
+            watcher: None,
             rules,
             gates: None,
             deadline,
@@ -393,7 +342,9 @@ pub async fn follow<O: Observer, H: Hooks>(
                  hooks: &mut H,
                  rules: &mut Rules| {
         let service = j.target.service.clone();
-        observer.join(&service, &j.cluster);
+        if let Some(w) = j.watcher {
+            observer.join(&service, w);
+        }
         if let Some(g) = j.gates {
             hooks.join(&service, g);
         }
@@ -441,19 +392,8 @@ pub async fn follow<O: Observer, H: Hooks>(
                 for (t, obs) in open.iter().zip(observations) {
                     let st = state.entry(t.service.clone()).or_default();
                     let unhealthy_for = st.unhealthy_for(&obs.snapshot);
-                    let verdict = match t.goal {
-                        Goal::Deployed => {
-                            judge(&t.ours, &obs.snapshot, rules.of(&t.service), unhealthy_for)
-                        }
-                        Goal::RolledBack(mode) => judge_rollback(&t.ours, &obs.snapshot, mode),
-                        Goal::Restores(mode) => judge_restored(
-                            &t.ours,
-                            &obs.snapshot,
-                            rules.of(&t.service),
-                            unhealthy_for,
-                            mode,
-                        ),
-                    };
+                    let verdict =
+                        observer.judge(t, &obs.snapshot, rules.of(&t.service), unhealthy_for);
                     st.serving = obs
                         .snapshot
                         .deployments
@@ -835,7 +775,7 @@ impl ServiceState {
                     task_arn: t.task_arn.clone(),
                     started_by: t.started_by.clone(),
                     reason: reason.into(),
-                    failed: super::verdict::task_failed(t),
+                    failed: super::core::verdict::task_failed(t),
                 });
                 changed = true;
             }
@@ -921,9 +861,12 @@ impl ServiceState {
         }
         let mut changed = false;
         let at_seconds = started.elapsed().as_secs_f64();
-        self.journey.strategy = obs.snapshot.strategy.words().to_string();
-        // A CodeDeploy deployment's stages are its lifecycle events.
-        if let Some(stage) = obs.snapshot.codedeploy.as_ref().and_then(|cd| cd.stage())
+        self.journey.strategy = obs
+            .rollout
+            .unwrap_or(obs.snapshot.strategy.words())
+            .to_string();
+        // A controller without ECS lifecycle stages names its own (CodeDeploy's events).
+        if let Some(stage) = obs.stage.clone()
             && self.journey.stages.last().map(|m| &m.stage) != Some(&stage)
         {
             self.journey.stages.push(StageMark {
@@ -1025,8 +968,10 @@ impl ServiceState {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::deploy::core::poll::ServiceEvent;
+    use crate::deploy::core::verdict::Failure;
+    use crate::deploy::core::verdict::{DeploymentView, StoppedTask};
     use crate::deploy::gate::NoHooks;
-    use crate::deploy::verdict::{DeploymentView, StoppedTask};
 
     /// Plays back a script of observations, one per poll, repeating the last.
     struct Script {
@@ -1076,6 +1021,7 @@ mod tests {
             traffic: None,
             pairs: vec![],
             our_started_at: None,
+            ..Observation::default()
         }
     }
 
@@ -1209,7 +1155,7 @@ mod tests {
     impl Observer for Broken {
         async fn observe(&mut self, _: &[(String, Ours)]) -> Result<Vec<Observation>> {
             self.0 += 1;
-            Err(crate::error::Error::msg("TargetGroupNotFound"))
+            Err(crate::error::Error::aws("TargetGroupNotFound"))
         }
     }
 
@@ -1439,7 +1385,7 @@ mod tests {
         let deadline = Instant::now() + Duration::from_secs(120);
         let joining = |service: &str| Joining {
             target: Target::deployed(service, ours()),
-            cluster: String::new(),
+            watcher: None,
             rules: FastFail::default(),
             gates: None,
             deadline,

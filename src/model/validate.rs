@@ -17,6 +17,8 @@ use aws_sdk_ecs::types::{
 };
 
 use super::{Loaded, fargate};
+use crate::deploy::core::spec::{CANARY_DEFAULTS, LINEAR_DEFAULTS};
+use crate::deploy::core::state::Strategy;
 use crate::error::{Diagnostic, Location, did_you_mean};
 use crate::render::Document;
 
@@ -725,13 +727,6 @@ fn subnets(s: &CreateServiceInput, src: &Src<'_, CreateServiceInput>, out: &mut 
 /// and 0..=1440 is what the Terraform AWS provider enforces.
 const MAX_BAKE_MINUTES: i32 = 1440;
 
-/// ECS's documented defaults when `canaryConfiguration` leaves a member out: canaryPercent,
-/// canaryBakeTimeInMinutes.
-pub const CANARY_DEFAULTS: (f64, i32) = (5.0, 10);
-/// ECS's documented defaults when `linearConfiguration` leaves a member out: stepPercent,
-/// stepBakeTimeInMinutes.
-pub const LINEAR_DEFAULTS: (f64, i32) = (10.0, 6);
-
 /// The shape a load balancer's `advancedConfiguration` takes, for hints.
 const ADVANCED_SHAPE: &str = "\"advancedConfiguration\": {\"alternateTargetGroupArn\": \"arn:aws:elasticloadbalancing:<region>:<account>:targetgroup/<green>/<id>\", \"productionListenerRule\": \"arn:aws:elasticloadbalancing:<region>:<account>:listener-rule/app/<lb>/<id>/<id>/<id>\", \"testListenerRule\": \"<optional: the test listener rule's ARN>\", \"roleArn\": \"arn:aws:iam::<account>:role/<ecs-infrastructure-role>\"}";
 
@@ -746,15 +741,9 @@ fn deployment(
     let Some(dc) = s.deployment_configuration() else {
         return;
     };
-    let strategy = dc.strategy();
-    let name = strategy.map_or("ROLLING", DeploymentStrategy::as_str);
-    let native = matches!(
-        strategy,
-        Some(
-            DeploymentStrategy::BlueGreen | DeploymentStrategy::Canary | DeploymentStrategy::Linear
-        )
-    );
-    if native {
+    let strategy = Strategy::from(dc.strategy().map(|s| s.as_str()));
+    let name = strategy.name();
+    if strategy.shifts_traffic() {
         ecs_controller(s, src, name, out);
         advanced_configuration(s, src, name, out);
     }
@@ -764,7 +753,7 @@ fn deployment(
         dc.bake_time_in_minutes(),
         out,
     );
-    traffic_shift(dc, src, strategy, name, out);
+    traffic_shift(dc, src, &strategy, out);
     lifecycle_hooks(dc, src, out);
 }
 
@@ -868,10 +857,10 @@ fn advanced_configuration(
 fn traffic_shift(
     dc: &aws_sdk_ecs::types::DeploymentConfiguration,
     src: &Src<'_, CreateServiceInput>,
-    strategy: Option<&DeploymentStrategy>,
-    name: &str,
+    strategy: &Strategy,
     out: &mut Vec<Diagnostic>,
 ) {
+    let name = strategy.name();
     let base = "/deploymentConfiguration";
     if let Some(c) = dc.canary_configuration() {
         let p = format!("{base}/canaryConfiguration");
@@ -888,10 +877,10 @@ fn traffic_shift(
             c.canary_bake_time_in_minutes(),
             out,
         );
-        if strategy != Some(&DeploymentStrategy::Canary) {
+        if *strategy != Strategy::Canary {
             out.push(ignored("canaryConfiguration", "CANARY", name, src.key(&p)));
         }
-    } else if strategy == Some(&DeploymentStrategy::Canary) {
+    } else if *strategy == Strategy::Canary {
         let (percent, minutes) = CANARY_DEFAULTS;
         out.push(
             Diagnostic::note(format!(
@@ -912,10 +901,10 @@ fn traffic_shift(
             l.step_bake_time_in_minutes(),
             out,
         );
-        if strategy != Some(&DeploymentStrategy::Linear) {
+        if *strategy != Strategy::Linear {
             out.push(ignored("linearConfiguration", "LINEAR", name, src.key(&p)));
         }
-    } else if strategy == Some(&DeploymentStrategy::Linear) {
+    } else if *strategy == Strategy::Linear {
         let (percent, minutes) = LINEAR_DEFAULTS;
         out.push(
             Diagnostic::note(format!(

@@ -287,7 +287,7 @@ fn evaluate_here(ctx: &RenderContext, path: &Path, source: &str) -> Result<Strin
     }
     for (k, code) in &ctx.ext_code {
         init.add_ext_code(k, code)
-            .map_err(|e| Error::msg(format!("--ext-code {k}: {e}")))?;
+            .map_err(|e| Error::bad_input(format!("--ext-code {k}: {e}")))?;
     }
     init.add_native(
         "env",

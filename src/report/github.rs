@@ -17,8 +17,9 @@ use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
+use crate::deploy::core::outcome::RunOutcome;
 use crate::deploy::event::{Event, Stamped};
-use crate::deploy::result::{Operation, RunOutcome, RunResult};
+use crate::deploy::result::{Operation, RunResult};
 use crate::error::{Diagnostic, Error, Result, Severity};
 use crate::render::Secrets;
 use crate::report::{escape, lines};
@@ -638,10 +639,17 @@ fn service_of(e: &Event) -> Option<&str> {
         | Event::GateFinished { service, .. }
         | Event::Verdict { service, .. }
         | Event::RollbackStarted { service, .. }
-        | Event::RollbackFinished { service, .. } => Some(service),
-        Event::Registered { .. } | Event::RegistrationSkipped { .. } | Event::Warning { .. } => {
-            None
-        }
+        | Event::RollbackFinished { service, .. }
+        | Event::TaskStarted { service, .. }
+        | Event::TaskLogs { service, .. }
+        | Event::TaskStatus { service, .. }
+        | Event::TaskLog { service, .. }
+        | Event::TaskStopRequested { service, .. }
+        | Event::TaskEnded { service, .. } => Some(service),
+        Event::Registered { .. }
+        | Event::RegistrationSkipped { .. }
+        | Event::Warning { .. }
+        | Event::Note { .. } => None,
     }
 }
 
@@ -1129,6 +1137,7 @@ mod tests {
         RunResult {
             operation: Operation::Deploy,
             services: vec![r],
+            errors: Vec::new(),
         }
     }
 
@@ -1164,6 +1173,7 @@ mod tests {
         let empty = RunResult {
             operation: Operation::Deploy,
             services: vec![],
+            errors: Vec::new(),
         };
         assert_eq!(DeployOutputs::from_result(&empty).status, "no-change");
     }
@@ -1177,6 +1187,7 @@ mod tests {
         let run = RunResult {
             operation: Operation::Deploy,
             services: vec![r],
+            errors: Vec::new(),
         };
         assert_eq!(DeployOutputs::from_result(&run).status, "timed-out");
         let mut w = ServiceResult::new(Operation::Wait, "c", "web");
@@ -1184,6 +1195,7 @@ mod tests {
         let run = RunResult {
             operation: Operation::Wait,
             services: vec![w],
+            errors: Vec::new(),
         };
         let o = DeployOutputs::from_result(&run);
         assert_eq!(o.status, "succeeded");

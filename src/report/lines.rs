@@ -165,8 +165,78 @@ pub fn plain(e: &Stamped) -> String {
             if *success { "succeeded" } else { "FAILED" }
         ),
         Event::Warning { message } => format!("warning: {message}"),
+        Event::Note { message } => message.clone(),
+        Event::TaskLog {
+            service,
+            container,
+            message,
+            ..
+        } => format!("{service}: {container} | {message}"),
+        Event::TaskStarted { service, .. }
+        | Event::TaskLogs { service, .. }
+        | Event::TaskStatus { service, .. }
+        | Event::TaskStopRequested { service, .. }
+        | Event::TaskEnded { service, .. } => {
+            format!("{service}: {}", task_text(&e.event).unwrap_or_default())
+        }
     };
     format!("{} {body}", clock(e.time))
+}
+
+/// The words of a one-off task's event, without the service it belongs to (as `cortado run`
+/// prints them, one task being the whole run); None for other events.
+pub fn task_text(e: &Event) -> Option<String> {
+    let id = |arn: &str| arn.rsplit('/').next().unwrap_or(arn).to_string();
+    Some(match e {
+        Event::TaskStarted {
+            task_arn,
+            task_definition_arn,
+            container,
+            ..
+        } => format!(
+            "started task {} ({}), container {container}",
+            id(task_arn),
+            crate::deploy::core::verdict::short_arn(task_definition_arn)
+        ),
+        Event::TaskLogs {
+            log_group: Some(group),
+            log_stream: Some(stream),
+            ..
+        } => format!("logs: {group} {stream}"),
+        Event::TaskLogs { message, .. } => message.clone().unwrap_or_default(),
+        Event::TaskStatus {
+            task_arn,
+            last_status,
+            ..
+        } => format!("task {}: {last_status}", id(task_arn)),
+        Event::TaskStopRequested {
+            task_arn, reason, ..
+        } => format!("stopping task {}: {reason}", id(task_arn)),
+        Event::TaskEnded { detail, .. } => detail.clone(),
+        _ => return None,
+    })
+}
+
+/// The sink of `cortado run`, one task being the whole run: JSON lines on stdout
+/// (`--output json`); else the task's words as timestamped lines on stderr and its
+/// container's lines as they are on stdout (how it ended is the command's to say).
+pub fn task_sink(printer: &super::Printer) -> impl FnMut(&Stamped) + Send + 'static {
+    let p = printer.clone();
+    move |e: &Stamped| {
+        if p.format == super::Format::Json {
+            p.out_json_line(&json_value(e));
+            return;
+        }
+        match &e.event {
+            // The container's line as it came, on one line without control characters.
+            Event::TaskLog { message, .. } => p.out(&message.to_string()),
+            Event::TaskEnded { .. } => {}
+            other => match task_text(other) {
+                Some(text) => p.info(&format!("{} {text}", clock(e.time))),
+                None => p.info(&plain(e)),
+            },
+        }
+    }
 }
 
 /// The JSON line of an event.
@@ -192,6 +262,40 @@ fn short_id(id: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A release's one-off task speaks through the run's sinks: its lines name the step, and
+    /// `cortado run`'s own words stay as they were.
+    #[test]
+    fn task_events_have_lines_of_their_own() {
+        let e = Stamped {
+            time: 3600.0 * 13.0 + 61.0,
+            event: Event::TaskLog {
+                service: "migrate".into(),
+                container: "app".into(),
+                timestamp: 1,
+                message: "applied 3 migrations\u{1b}[2J".into(),
+            },
+        };
+        assert_eq!(
+            plain(&e),
+            "13:01:01 migrate: app | applied 3 migrations\\u{1b}[2J"
+        );
+        let j: serde_json::Value = serde_json::from_str(&json(&e)).unwrap();
+        assert_eq!(j["event"], "log");
+        assert_eq!(j["message"], "applied 3 migrations\u{1b}[2J");
+        let status = Event::TaskStatus {
+            service: "migrate".into(),
+            task_arn: "arn:aws:ecs:us-east-1:1:task/c/abc".into(),
+            last_status: "RUNNING".into(),
+            desired_status: None,
+        };
+        assert_eq!(task_text(&status).as_deref(), Some("task abc: RUNNING"));
+        let s = Stamped {
+            time: 0.0,
+            event: status,
+        };
+        assert_eq!(plain(&s), "00:00:00 migrate: task abc: RUNNING");
+    }
 
     #[test]
     fn plain_lines_carry_time_and_substance() {

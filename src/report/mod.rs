@@ -38,6 +38,8 @@ pub struct Printer {
     secrets: Secrets,
     /// Inside GitHub Actions: the runner reads both streams for workflow commands.
     actions: bool,
+    /// `--verbose`: each AWS request is named on stderr as it is made.
+    verbose: u8,
 }
 
 impl Printer {
@@ -49,7 +51,18 @@ impl Printer {
             color: !no_color && !no_color_env && std::io::stderr().is_terminal(),
             secrets: Secrets::default(),
             actions: github::is_actions(),
+            verbose: 0,
         }
+    }
+
+    /// `--verbose` (repeated: more).
+    pub fn set_verbose(&mut self, level: u8) {
+        self.verbose = level;
+    }
+
+    /// How verbose the run is (0: not).
+    pub fn verbose(&self) -> u8 {
+        self.verbose
     }
 
     /// Masks these secrets in everything printed from now on.

@@ -5,8 +5,9 @@
 use serde_json::json;
 
 use super::{Format, Printer};
-use crate::deploy::result::{RunOutcome, RunResult, ServiceResult};
-use crate::deploy::verdict::short_arn;
+use crate::deploy::core::outcome::RunOutcome;
+use crate::deploy::core::verdict::short_arn;
+use crate::deploy::result::{RunResult, ServiceResult};
 use crate::error::{ExitCode, Result};
 
 /// The most characters one run adds to the job summary (GitHub takes 1 MiB a step).
@@ -81,6 +82,12 @@ pub fn finish_with(
             "\n\n> **Note:** this summary was cut to stay within GitHub's size limit; the full report is in the job log.\n",
         );
         super::github::append_summary_from_env(&md)?;
+    }
+    // The services that ended in an error instead of a result, after the others' results.
+    for e in &run.errors {
+        for d in &e.diagnostics {
+            printer.diagnostic(d);
+        }
     }
     Ok(run.exit_code())
 }

@@ -45,6 +45,8 @@ impl Recorder {
                     | Event::RollbackFinished { .. }
                     | Event::Progress { .. }
                     | Event::Traffic { .. }
+                    | Event::TaskStarted { .. }
+                    | Event::TaskEnded { .. }
             );
             if kept {
                 events
@@ -244,6 +246,29 @@ pub fn build(events: &[Stamped], start: f64, end: f64) -> Vec<ServiceTimeline> {
                     (*other_running, *running)
                 };
                 out[i].counts.push((t, new, old));
+            }
+            Event::TaskStarted { service, .. } => {
+                let i = index_of(&mut out, &mut ours, service);
+                out[i]
+                    .phases
+                    .push(phase("one-off task", PhaseKind::Active, t, f64::NAN));
+            }
+            Event::TaskEnded {
+                service, exit_code, ..
+            } => {
+                let i = index_of(&mut out, &mut ours, service);
+                if let Some(p) = out[i]
+                    .phases
+                    .iter_mut()
+                    .find(|p| p.name == "one-off task" && p.end.is_nan())
+                {
+                    p.end = t;
+                    p.kind = if *exit_code == 0 {
+                        PhaseKind::Done
+                    } else {
+                        PhaseKind::Failed
+                    };
+                }
             }
             Event::Traffic {
                 service,
@@ -511,6 +536,41 @@ mod tests {
                 },
             ),
         ]
+    }
+
+    /// A release's migration step is on the timeline as a phase of its own, failed when the
+    /// task exited non-zero.
+    #[test]
+    fn a_release_one_off_task_is_a_phase() {
+        let events = vec![
+            at(
+                1.0,
+                Event::TaskStarted {
+                    service: "migrate".into(),
+                    task_arn: "arn:aws:ecs:us-east-1:1:task/c/abc".into(),
+                    task_definition_arn: "arn:aws:ecs:us-east-1:1:task-definition/api:2".into(),
+                    container: "app".into(),
+                },
+            ),
+            at(
+                9.0,
+                Event::TaskEnded {
+                    service: "migrate".into(),
+                    task_arn: "arn:aws:ecs:us-east-1:1:task/c/abc".into(),
+                    outcome: "exited".into(),
+                    exit_code: 3,
+                    detail: "task abc stopped: container app exited with code 3".into(),
+                },
+            ),
+        ];
+        let t = build(&events, 1000.0, 1012.0);
+        assert_eq!(t.len(), 1);
+        assert_eq!(t[0].service, "migrate");
+        let p = &t[0].phases[0];
+        assert_eq!(
+            (p.name.as_str(), p.kind, p.start, p.end),
+            ("one-off task", PhaseKind::Failed, 1.0, 9.0)
+        );
     }
 
     #[test]

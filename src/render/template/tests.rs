@@ -519,7 +519,7 @@ fn func_error_from_error_keeps_kind_message_and_hint() {
     assert_eq!(fe.kind, ErrorKind::Aws);
     assert_eq!(fe.message, "GetParameter failed: AccessDeniedException");
     assert_eq!(fe.hint.as_deref(), Some("check the IAM policy"));
-    let fe = FuncError::from_error(&crate::error::Error::msg("bad"));
+    let fe = FuncError::from_error(&crate::error::Error::bad_input("bad"));
     assert_eq!((fe.kind, fe.hint), (ErrorKind::BadInput, None));
 }
 

@@ -21,6 +21,7 @@ use super::state::{
 };
 use std::time::Duration;
 
+use super::outcome::{Cause, Remedy, RollbackPolicy, remedy};
 use super::verdict::{
     DeploymentView, Failure, FastFail, Ours, Snapshot, TargetView, Verdict, judge, short_arn,
 };
@@ -34,14 +35,6 @@ pub enum WaitRollback {
     Serving,
     /// One deployment left, COMPLETED: ECS has finished cleaning up.
     Complete,
-}
-
-/// Why the deploy is ending without success.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Cause {
-    Failed(Failure),
-    TimedOut,
-    Cancelled,
 }
 
 /// Everything [`rollback_plan`] decides from.
@@ -90,32 +83,19 @@ pub enum RollbackPlan {
 ///    (ContinueServiceDeployment), else StopServiceDeployment ROLLBACK;
 /// 6. else UpdateService to the previous revision, when there is one (and it differs).
 pub fn rollback_plan(f: &RollbackFacts<'_>) -> RollbackPlan {
-    if let Cause::Failed(Failure::Superseded { .. } | Failure::ServiceGone { .. }) = f.cause {
-        return RollbackPlan::Leave {
-            why: "the service is no longer ours to change",
-        };
-    }
-    // ECS rolls back to a deployment it completed: follow it, whatever cortado would do.
-    if let Cause::Failed(Failure::RolledBack { .. }) = f.cause {
-        return RollbackPlan::FollowEcs;
-    }
-    if f.created_service && f.previous.is_none() {
-        return RollbackPlan::Leave {
-            why: "this deploy created the service, so there is no previous revision to return to",
-        };
-    }
-    let wanted = match f.cause {
-        Cause::Cancelled => f.rollback_on_cancel,
-        _ => f.rollback_enabled,
+    // Rules 1 to 4 are the outcome table's ([`remedy`]); rule 3 is ECS's reason it cannot undo.
+    let created = (f.created_service && f.previous.is_none()).then_some(
+        "this deploy created the service, so there is no previous revision to return to",
+    );
+    let policy = RollbackPolicy {
+        enabled: f.rollback_enabled,
+        on_cancel: f.rollback_on_cancel,
     };
-    if !wanted {
-        return RollbackPlan::Leave {
-            why: if matches!(f.cause, Cause::Cancelled) {
-                "on_cancel is leave"
-            } else {
-                "rollback disabled"
-            },
-        };
+    match remedy(f.cause, policy, created) {
+        // ECS rolls back to a deployment it completed: follow it, whatever cortado would do.
+        Remedy::Follow => return RollbackPlan::FollowEcs,
+        Remedy::Leave(why) => return RollbackPlan::Leave { why },
+        Remedy::Undo => {}
     }
     // A deployment ECS marked FAILED is over: stopping it does nothing; update instead.
     let over = matches!(f.cause, Cause::Failed(Failure::RolloutFailed { .. }));
@@ -240,9 +220,6 @@ pub fn ecs_returns_to(records: &[DeploymentRecord], current: &str) -> Option<Rol
 /// same-revision redeploy returns to the same revision), and our service deployment, when
 /// there is one, has not ended in anything but a rollback.
 pub fn judge_rollback(failed: &Ours, snap: &Snapshot, mode: WaitRollback) -> Verdict {
-    if let Some(cd) = &snap.codedeploy {
-        return super::codedeploy::judge_rollback(cd);
-    }
     let fail = |reason: String| Verdict::Failed(Failure::RollbackFailed { reason });
     if snap.service_status != ServiceStatus::Active {
         return fail(format!("the service is {}", snap.service_status));
@@ -396,7 +373,7 @@ fn complete(primary: &DeploymentView, snap: &Snapshot, mode: WaitRollback) -> Ve
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::deploy::verdict::ServiceDeploymentView;
+    use crate::deploy::core::verdict::ServiceDeploymentView;
 
     const NEW: &str = "arn:aws:ecs:us-east-1:1:task-definition/web:8";
     const OLD: &str = "arn:aws:ecs:us-east-1:1:task-definition/web:7";

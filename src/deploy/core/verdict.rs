@@ -128,9 +128,6 @@ pub struct Snapshot {
     /// `earlySuccessCriteria` is on (rolling): ECS declares success at a healthy percentage
     /// and finishes scaling and cleaning up in the background.
     pub early_success: bool,
-    /// A CodeDeploy deployment (CODE_DEPLOY controller): judged by its own rules
-    /// ([`super::codedeploy::judge`]).
-    pub codedeploy: Option<super::codedeploy::CodeDeployView>,
 }
 
 impl Snapshot {
@@ -260,9 +257,6 @@ pub fn task_failed(task: &StoppedTask) -> bool {
 /// Judges our deployment from one snapshot. `unhealthy_for` is how long the longest-unhealthy
 /// target of ours has been unhealthy (the watcher keeps that clock).
 pub fn judge(ours: &Ours, snap: &Snapshot, rules: &FastFail, unhealthy_for: Duration) -> Verdict {
-    if let Some(cd) = &snap.codedeploy {
-        return super::codedeploy::judge(ours, snap, cd, rules, unhealthy_for);
-    }
     if snap.service_status != ServiceStatus::Active {
         return Verdict::Failed(Failure::ServiceGone {
             status: snap.service_status.to_string(),
@@ -442,7 +436,7 @@ pub fn judge(ours: &Ours, snap: &Snapshot, rules: &FastFail, unhealthy_for: Dura
     Verdict::Succeeded
 }
 
-pub(super) fn fast_fail(
+pub fn fast_fail(
     ours: &Ours,
     snap: &Snapshot,
     rules: &FastFail,

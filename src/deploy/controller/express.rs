@@ -1,22 +1,96 @@
-//! Deciding and applying an ECS Express Mode service (`express_definition:`): the one place
-//! where such a service differs from a standard one. ECS registers its task definition and
-//! owns its service attributes, so the decision compares the definition file with the live
-//! service's newest configuration, and the one write is Create- or
-//! UpdateExpressGatewayService. ECS then starts a service deployment (a canary, for Express
-//! Mode) that the engine follows, judges and rolls back like any other.
+//! The Express Mode controller (`express_definition:`): deciding and applying an ECS Express
+//! Mode service, the one place where such a service differs from a standard one. ECS
+//! registers its task definition and owns its service attributes, so the decision compares
+//! the definition file with the live service's newest configuration, and the one write is
+//! Create- or UpdateExpressGatewayService. ECS then starts a service deployment (a canary, for
+//! Express Mode) that is followed, judged and rolled back as the ECS controller does.
 //!
 //! Receives a validated [`Local`] whose `express` is set; hands on the same [`Decision`] and
-//! [`Started`] as [`super::apply`].
+//! [`Follow`] as the ECS controller.
 
+use futures_util::future::BoxFuture;
 use serde_json::{Value, json};
+use tokio::time::Instant;
 
-use super::apply::{Decision, DeployFlags, Started, TaskChoice, ours_from};
-use super::event::{Emitter, Event};
-use super::local::Local;
+use super::ecs::{Ecs, ours_from, started_to_follow};
+use super::seam::{
+    Controller, Current, Cx, Decision, DeployFlags, Follow, Local, RollbackOptions, TaskChoice,
+    Undo,
+};
 use crate::aws::Clients;
 use crate::aws::express::express_definition_json;
+use crate::aws::types::ecs::Service;
+use crate::deploy::core::outcome::RollbackEnd;
+use crate::deploy::core::verdict::Ours;
+use crate::deploy::event::{Emitter, Event};
+use crate::deploy::result::{RollbackReport, ServiceResult};
 use crate::error::{Error, Result};
 use crate::plan::ServicePlan;
+
+/// ECS deploys an Express Mode service from its definition; what follows a deploy is the ECS
+/// controller's.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Express;
+
+impl Controller for Express {
+    fn deployment_controller(&self) -> &'static str {
+        "ECS"
+    }
+
+    fn decide<'a>(
+        &'a self,
+        cx: &'a Cx<'a>,
+        local: &'a Local,
+        live: Option<Service>,
+        flags: &'a DeployFlags,
+    ) -> BoxFuture<'a, Result<Decision>> {
+        Box::pin(decide(cx.clients, local, live, flags))
+    }
+
+    fn apply<'a>(
+        &'a self,
+        cx: &'a Cx<'a>,
+        local: &'a Local,
+        decision: &'a Decision,
+        flags: &'a DeployFlags,
+        r: &'a mut ServiceResult,
+    ) -> BoxFuture<'a, Result<Option<Follow>>> {
+        Box::pin(async move {
+            let (td_arn, started) = apply(cx.clients, local, decision, flags, cx.emitter).await?;
+            Ok(started_to_follow(
+                local, decision, flags, r, td_arn, started,
+            ))
+        })
+    }
+
+    fn roll_back<'a>(
+        &'a self,
+        cx: &'a Cx<'a>,
+        job: Undo<'a>,
+    ) -> BoxFuture<'a, (RollbackEnd, Option<RollbackReport>)> {
+        Ecs.roll_back(cx, job)
+    }
+
+    fn current<'a>(
+        &'a self,
+        cx: &'a Cx<'a>,
+        local: &'a Local,
+        svc: &'a Service,
+    ) -> BoxFuture<'a, Result<Current>> {
+        Ecs.current(cx, local, svc)
+    }
+
+    fn rollback<'a>(
+        &'a self,
+        cx: &'a Cx<'a>,
+        local: &'a Local,
+        svc: &'a Service,
+        opts: RollbackOptions,
+        deadline: Instant,
+    ) -> BoxFuture<'a, Result<ServiceResult>> {
+        Ecs.rollback(cx, local, svc, opts, deadline)
+    }
+}
 
 /// The rollout of an Express Mode service in words (AWS's developer guide, "Updating an
 /// Amazon ECS Express Mode service").
@@ -131,18 +205,22 @@ pub fn for_compare(local: &Value, live: Option<&Value>) -> (Value, Option<Value>
 }
 
 /// Compares the express definition with the live Express Mode service. Read-only.
-pub async fn decide(clients: &Clients, local: &Local, flags: &DeployFlags) -> Result<Decision> {
+async fn decide(
+    clients: &Clients,
+    local: &Local,
+    live: Option<Service>,
+    flags: &DeployFlags,
+) -> Result<Decision> {
     let Some(definition) = &local.express else {
         return Err(Error::internal("express::decide on a standard service"));
     };
     let cluster = &local.config.cluster;
     let service = local.service_name()?;
     refuse_flags(flags, service)?;
-    let live = clients.describe_service(cluster, service).await?;
     let live_definition = match &live {
         None => None,
         Some(s) if s.resource_management_type().map(|t| t.as_str()) != Some("ECS") => {
-            return Err(Error::msg(format!(
+            return Err(Error::conflict(format!(
                 "service {service} in cluster {cluster} exists and is not an Express Mode service"
             ))
             .with_hint("an express_definition can only create or update an Express Mode service; remove express_definition to deploy it as a standard service"));
@@ -188,13 +266,13 @@ pub async fn decide(clients: &Clients, local: &Local, flags: &DeployFlags) -> Re
 
 /// Creates or updates the Express Mode service (one call), then reads the service for the
 /// deployment ECS started.
-pub async fn apply(
+async fn apply(
     clients: &Clients,
     local: &Local,
     decision: &Decision,
     flags: &DeployFlags,
     emitter: &Emitter,
-) -> Result<(String, Option<Started>)> {
+) -> Result<(String, Option<(Ours, bool)>)> {
     let (Some(definition), Ok(service)) = (&local.express, local.service_name()) else {
         return Err(Error::internal("express::apply on a standard service"));
     };
@@ -224,7 +302,7 @@ pub async fn apply(
         .describe_service(cluster, service)
         .await?
         .ok_or_else(|| {
-            Error::msg(format!(
+            Error::aws(format!(
                 "service {service} is not in cluster {cluster} after it was created or updated"
             ))
         })?;
@@ -238,7 +316,7 @@ pub async fn apply(
         task_definition_arn: td_arn.clone(),
         created,
     });
-    Ok((td_arn, Some(Started { ours, created })))
+    Ok((td_arn, Some((ours, created))))
 }
 
 #[cfg(test)]

@@ -8,10 +8,211 @@
 //! Receives a watch [`Outcome`], a [`RollbackEnd`] and, for success, the operation's own words;
 //! hands on a [`RunOutcome`] and the detail sentence of the result.
 
-use super::result::RunOutcome;
-use super::rollback::Cause;
 use super::verdict::{Failure, short_arn};
-use super::watch::{Outcome, Serving};
+use crate::error::ExitCode;
+
+/// How a watch ended for one service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Succeeded,
+    Failed(Failure),
+    TimedOut {
+        last: String,
+    },
+    Cancelled {
+        last: String,
+    },
+    /// The deployment could not be observed: polls kept failing.
+    Lost {
+        error: String,
+    },
+    /// The run stopped following at a lifecycle stage, as asked (`--until`); the deployment
+    /// goes on (or waits on its hook).
+    Paused {
+        stage: String,
+        hook_id: Option<String>,
+    },
+}
+
+/// The PRIMARY deployment of a service, as a poll saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Serving {
+    pub deployment_id: String,
+    pub task_definition_arn: String,
+}
+
+/// How an operation ended for one service. Written once; the exit code, the human label and
+/// the Actions `status` output are functions of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunOutcome {
+    Succeeded,
+    /// Nothing differed: no API write was made.
+    NoChange,
+    /// `--no-wait`, `--no-update-service`: started (or registered), not followed.
+    NotFollowed,
+    /// `--until`: followed to a lifecycle stage (or a waiting PAUSE hook), then left there.
+    Paused,
+    DryRun,
+    FailedRolledBack,
+    FailedNotRolledBack,
+    RollbackFailed,
+    TimedOut {
+        rolled_back: bool,
+    },
+    Cancelled,
+    /// The deployment could not be followed (the API kept failing); it goes on without us.
+    Lost,
+    /// A release step that never started (a step it waits for failed, or the release
+    /// stopped): nothing was changed. Never the cause of a failed run, so exit 0 of itself.
+    Skipped,
+}
+
+impl RunOutcome {
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            RunOutcome::Succeeded
+            | RunOutcome::NoChange
+            | RunOutcome::NotFollowed
+            | RunOutcome::Paused
+            | RunOutcome::DryRun
+            | RunOutcome::Skipped => ExitCode::Success,
+            RunOutcome::FailedRolledBack => ExitCode::FailedRolledBack,
+            RunOutcome::FailedNotRolledBack => ExitCode::FailedNotRolledBack,
+            RunOutcome::RollbackFailed => ExitCode::RollbackFailed,
+            RunOutcome::TimedOut { .. } => ExitCode::TimedOut,
+            RunOutcome::Cancelled => ExitCode::Cancelled,
+            RunOutcome::Lost => ExitCode::Aws,
+        }
+    }
+
+    /// Words for people (and the `outcome` field of the JSON result).
+    pub fn label(&self) -> &'static str {
+        match self {
+            RunOutcome::Succeeded => "succeeded",
+            RunOutcome::NoChange => "no change",
+            RunOutcome::NotFollowed => "started (not followed)",
+            RunOutcome::Paused => "paused, as asked",
+            RunOutcome::DryRun => "dry run",
+            RunOutcome::FailedRolledBack => "failed, rolled back",
+            RunOutcome::FailedNotRolledBack => "failed, not rolled back",
+            RunOutcome::RollbackFailed => "failed, and the rollback failed",
+            RunOutcome::TimedOut { rolled_back: true } => "timed out, rolled back",
+            RunOutcome::TimedOut { rolled_back: false } => "timed out",
+            RunOutcome::Cancelled => "cancelled",
+            RunOutcome::Lost => "not followed: the API kept failing",
+            RunOutcome::Skipped => "not started",
+        }
+    }
+
+    /// One word for machines: the Actions `status` output and the JSON `status` field.
+    pub fn status(&self) -> &'static str {
+        match self {
+            RunOutcome::Succeeded => "succeeded",
+            RunOutcome::NoChange => "no-change",
+            RunOutcome::NotFollowed => "started",
+            RunOutcome::Paused => "paused",
+            RunOutcome::DryRun => "dry-run",
+            RunOutcome::FailedRolledBack => "rolled-back",
+            RunOutcome::FailedNotRolledBack => "failed",
+            RunOutcome::RollbackFailed => "rollback-failed",
+            RunOutcome::TimedOut { .. } => "timed-out",
+            RunOutcome::Cancelled => "cancelled",
+            RunOutcome::Lost => "lost",
+            RunOutcome::Skipped => "skipped",
+        }
+    }
+
+    /// Whatever was asked happened (or there was nothing to do): a release step after this
+    /// one may start.
+    pub fn is_success(&self) -> bool {
+        matches!(
+            self,
+            RunOutcome::Succeeded
+                | RunOutcome::NoChange
+                | RunOutcome::NotFollowed
+                | RunOutcome::Paused
+                | RunOutcome::DryRun
+        )
+    }
+
+    /// Which outcome wins when services end differently: the worst.
+    pub fn severity(&self) -> u8 {
+        severity(self.exit_code())
+    }
+}
+
+/// Rank of exit codes, worst highest.
+pub fn severity(c: ExitCode) -> u8 {
+    match c {
+        ExitCode::Success => 0,
+        ExitCode::Changes => 1,
+        ExitCode::FailedRolledBack => 2,
+        ExitCode::TimedOut => 3,
+        ExitCode::FailedNotRolledBack => 4,
+        ExitCode::Cancelled => 5,
+        ExitCode::BadInput | ExitCode::Aws | ExitCode::Internal => 6,
+        ExitCode::RollbackFailed => 7,
+    }
+}
+
+/// Why a deploy is ending without success.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cause {
+    Failed(Failure),
+    TimedOut,
+    Cancelled,
+}
+
+/// The rollback to take about a deployment that ended without success.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Remedy {
+    /// Its controller (ECS's breaker or an alarm, CodeDeploy) already undoes it: follow that,
+    /// do not fight it.
+    Follow,
+    /// Undo it; the controller says how.
+    Undo,
+    /// Leave it, and say why.
+    Leave(&'static str),
+}
+
+/// When cortado undoes a deployment itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RollbackPolicy {
+    /// `rollout.rollback` and not `--no-rollback`.
+    pub enabled: bool,
+    /// `rollout.on_cancel: rollback`.
+    pub on_cancel: bool,
+}
+
+/// The rollback column of the table: what to do after `cause`. In order: a deployment
+/// replaced by someone else's, or a service that is gone, is not ours to undo; a rollback
+/// the controller already carries out is followed (even with rollback disabled: it happens);
+/// `cannot_undo` is the controller's reason it cannot undo this one (no earlier revision, a
+/// deployment it ended without a rollback); a cancelled run undoes only with `on_cancel:
+/// rollback`, any other only when rollback is enabled.
+pub fn remedy(cause: &Cause, policy: RollbackPolicy, cannot_undo: Option<&'static str>) -> Remedy {
+    match cause {
+        Cause::Failed(Failure::Superseded { .. } | Failure::ServiceGone { .. }) => {
+            return Remedy::Leave("the service is no longer ours to change");
+        }
+        Cause::Failed(Failure::RolledBack { .. }) => return Remedy::Follow,
+        _ => {}
+    }
+    if let Some(why) = cannot_undo {
+        return Remedy::Leave(why);
+    }
+    match (cause, policy) {
+        (
+            Cause::Cancelled,
+            RollbackPolicy {
+                on_cancel: true, ..
+            },
+        ) => Remedy::Undo,
+        (Cause::Cancelled, _) => Remedy::Leave("on_cancel is leave"),
+        (_, RollbackPolicy { enabled: true, .. }) => Remedy::Undo,
+        (_, _) => Remedy::Leave("rollback disabled"),
+    }
+}
 
 /// How a rollback went.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,17 +228,15 @@ pub enum RollbackEnd {
     Started,
 }
 
-/// A deploy that ended without success, as the rollback decision reads it: the cause and
-/// why in words (without a final period). Success, a lost deployment and a pause come back
-/// for the caller to word.
-pub fn failure_cause(outcome: Outcome) -> std::result::Result<(Cause, String), Outcome> {
-    let cause = match &outcome {
-        Outcome::Failed(fl) => Cause::Failed(fl.clone()),
-        Outcome::TimedOut { .. } => Cause::TimedOut,
-        Outcome::Cancelled { .. } => Cause::Cancelled,
-        _ => return Err(outcome),
-    };
-    Ok((cause, cause_words(&outcome)))
+/// Why a deploy ended without success, as the rollback decision reads it; None for a
+/// success, a lost deployment or a pause (nothing to undo).
+pub fn cause_of(outcome: &Outcome) -> Option<Cause> {
+    match outcome {
+        Outcome::Failed(fl) => Some(Cause::Failed(fl.clone())),
+        Outcome::TimedOut { .. } => Some(Cause::TimedOut),
+        Outcome::Cancelled { .. } => Some(Cause::Cancelled),
+        _ => None,
+    }
 }
 
 /// Why a watch ended without success, in words (no final period).
@@ -219,6 +418,77 @@ pub fn rollback_end(outcome: Outcome, serving: Option<&Serving>) -> RollbackEnd 
         }
         Outcome::Paused { stage, .. } => {
             RollbackEnd::Unsettled(with_serving(format!("the rollback stopped at {stage}")))
+        }
+    }
+}
+
+/// How a one-off task ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskOutcome {
+    /// Started and not followed (`--no-wait`).
+    Started,
+    /// Its essential container exited with this code.
+    Exited(i32),
+    /// It never ran its command.
+    FailedToStart,
+    TimedOut,
+    Cancelled,
+}
+
+/// The exit code of a task that never ran its command (failed to start, no exit code).
+pub const FAILED_TO_START: u8 = 3;
+
+impl TaskOutcome {
+    /// One word for machines (the `outcome` of `cortado run`'s result).
+    pub fn word(self) -> &'static str {
+        match self {
+            TaskOutcome::Started => "started",
+            TaskOutcome::Exited(_) => "exited",
+            TaskOutcome::FailedToStart => "failed_to_start",
+            TaskOutcome::TimedOut => "timed_out",
+            TaskOutcome::Cancelled => "cancelled",
+        }
+    }
+
+    /// `cortado run`'s exit code: the container's (0..=255), 3 when the task never ran its
+    /// command, 6 on a timeout, 130 on a cancel, 0 when only started.
+    pub fn exit(self) -> u8 {
+        match self {
+            TaskOutcome::Started => 0,
+            TaskOutcome::Exited(c) => u8::try_from(c.clamp(0, 255)).unwrap_or(255),
+            TaskOutcome::FailedToStart => FAILED_TO_START,
+            TaskOutcome::TimedOut => ExitCode::TimedOut as u8,
+            TaskOutcome::Cancelled => ExitCode::Cancelled as u8,
+        }
+    }
+}
+
+/// A one-off task's end as a step of a release: succeeded only when it exited 0.
+pub fn task_outcome(outcome: TaskOutcome) -> RunOutcome {
+    match outcome {
+        TaskOutcome::Exited(0) | TaskOutcome::Started => RunOutcome::Succeeded,
+        TaskOutcome::TimedOut => RunOutcome::TimedOut { rolled_back: false },
+        TaskOutcome::Cancelled => RunOutcome::Cancelled,
+        TaskOutcome::Exited(_) | TaskOutcome::FailedToStart => RunOutcome::FailedNotRolledBack,
+    }
+}
+
+/// How a rollback by a new deployment of the earlier revision (CodeDeploy's, deployment
+/// `id`, putting `origin` back) ended, from its watch outcome.
+pub fn redeploy_end(outcome: Outcome, id: &str, origin: &str) -> RollbackEnd {
+    match outcome {
+        Outcome::Succeeded => {
+            RollbackEnd::Done(format!("CodeDeploy deployment {id} put {origin} back"))
+        }
+        Outcome::Failed(fl) => RollbackEnd::Failed(fl.to_string()),
+        Outcome::TimedOut { last } | Outcome::Cancelled { last } => {
+            RollbackEnd::Unsettled(format!("deployment {id} did not finish ({last})"))
+        }
+        Outcome::Lost { error } => {
+            RollbackEnd::Failed(format!("cannot follow deployment {id}: {error}"))
+        }
+        Outcome::Paused { stage, .. } => {
+            RollbackEnd::Unsettled(format!("deployment {id} stopped at {stage}"))
         }
     }
 }
@@ -409,6 +679,73 @@ mod tests {
             outcome_of(&Cause::Cancelled, Some(&bad)),
             RunOutcome::Cancelled
         );
+    }
+
+    /// The rollback column: every cause × policy × controller reason.
+    #[test]
+    fn the_rollback_to_take() {
+        let on = RollbackPolicy {
+            enabled: true,
+            on_cancel: true,
+        };
+        let off = RollbackPolicy {
+            enabled: false,
+            on_cancel: false,
+        };
+        let ff = Cause::Failed(Failure::FastFail {
+            rule: "r".into(),
+            detail: "d".into(),
+        });
+        let by_ecs = Cause::Failed(Failure::RolledBack {
+            by: "the deployment circuit breaker".into(),
+            reason: "x".into(),
+        });
+        let gone = Cause::Failed(Failure::ServiceGone {
+            status: "DRAINING".into(),
+        });
+        let cannot = Some("no earlier revision");
+        let rows: [(&Cause, RollbackPolicy, Option<&'static str>, Remedy); 10] = [
+            (&ff, on, None, Remedy::Undo),
+            (&ff, off, None, Remedy::Leave("rollback disabled")),
+            (&ff, on, cannot, Remedy::Leave("no earlier revision")),
+            (&by_ecs, off, cannot, Remedy::Follow),
+            (
+                &gone,
+                on,
+                None,
+                Remedy::Leave("the service is no longer ours to change"),
+            ),
+            (&Cause::TimedOut, on, None, Remedy::Undo),
+            (
+                &Cause::TimedOut,
+                off,
+                None,
+                Remedy::Leave("rollback disabled"),
+            ),
+            (&Cause::Cancelled, on, None, Remedy::Undo),
+            (
+                &Cause::Cancelled,
+                RollbackPolicy {
+                    enabled: true,
+                    on_cancel: false,
+                },
+                None,
+                Remedy::Leave("on_cancel is leave"),
+            ),
+            (
+                &Cause::Cancelled,
+                on,
+                cannot,
+                Remedy::Leave("no earlier revision"),
+            ),
+        ];
+        for (cause, policy, reason, want) in rows {
+            assert_eq!(
+                remedy(cause, policy, reason),
+                want,
+                "{cause:?} {policy:?} {reason:?}"
+            );
+        }
     }
 
     #[test]

@@ -152,6 +152,14 @@ impl Strategy {
         matches!(self, Self::BlueGreen | Self::Canary | Self::Linear)
     }
 
+    /// ECS's name of the strategy (ROLLING when none is set).
+    pub fn name(&self) -> &str {
+        match self {
+            Self::Absent => "ROLLING",
+            s => s.as_str(),
+        }
+    }
+
     /// Words for people.
     pub fn words(&self) -> &str {
         match self {

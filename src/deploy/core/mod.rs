@@ -1,0 +1,11 @@
+//! The pure core of a deploy: ECS's states as cortado's enums, what a poll saw, the rollout
+//! settings, the verdict on a deployment, the rollback rules, and the outcome table. No I/O, no clock, no controller: each rule is a
+//! function of typed state, tested without AWS. Controllers and the engine hand their
+//! observations in and carry out what comes back.
+
+pub mod outcome;
+pub mod poll;
+pub mod rollback;
+pub mod spec;
+pub mod state;
+pub mod verdict;

@@ -10,6 +10,8 @@
 #   CORTADO_API_URL           GitHub API root (default $GITHUB_API_URL, else https://api.github.com)
 #   CORTADO_CHECKSUMS_DIR     committed checksums (default: checksums/ next to this script's folder)
 #   CORTADO_TARGET            override the target triple (default: from RUNNER_OS/RUNNER_ARCH or uname)
+#   CORTADO_SOURCE_ROOT       where `source` installs (default $RUNNER_TEMP/cortado-source, the
+#                             folder the action's cache restores and saves)
 #   RUNNER_OS, RUNNER_ARCH, RUNNER_TOOL_CACHE, RUNNER_TEMP, GITHUB_PATH, GITHUB_ACTION_PATH
 #
 # Fails (never skips) when: the version has no committed checksum, the download's SHA-256
@@ -41,10 +43,18 @@ add_to_path() {
 }
 
 # --- build from the action's own checkout -------------------------------------------------
+# The action restores $root from its cache before this step (key: scripts/source-key.sh, the
+# sources' hash and the runner) and saves it right after, so only the first job that uses a
+# given commit on a given runner kind pays for the build.
 if [[ "$version" == "source" ]]; then
+  root="${CORTADO_SOURCE_ROOT:-${RUNNER_TEMP:-${TMPDIR:-/tmp}}/cortado-source}"
+  if [[ -f "$root/bin/cortado" && ! -L "$root/bin/cortado" ]] && "$root/bin/cortado" version >/dev/null 2>&1; then
+    note "using cortado built from $action_dir by an earlier job (restored from the cache into $root)"
+    add_to_path "$root/bin"
+    exit 0
+  fi
   command -v cargo >/dev/null 2>&1 || die "version 'source' needs cargo on the runner (install a Rust toolchain first)"
-  root="${RUNNER_TEMP:-${TMPDIR:-/tmp}}/cortado-source"
-  note "building cortado from $action_dir"
+  note "building cortado from $action_dir (a release build: the first job pays, later ones restore it)"
   cargo install --locked --path "$action_dir" --root "$root"
   add_to_path "$root/bin"
   exit 0

@@ -17,6 +17,7 @@ mod common;
 
 mod aws_moto;
 mod cli;
+mod docs;
 mod codedeploy;
 mod deploy;
 mod exec;

@@ -210,7 +210,7 @@ fn digit_run(chars: &[char]) -> usize {
 fn hex_run(chars: &[char]) -> usize {
     let n = chars
         .iter()
-        .take_while(|c| c.is_ascii_digit() || ('a'..='f').contains(c))
+        .take_while(|&&c| c.is_ascii_digit() || ('a'..='f').contains(&c))
         .count();
     if chars.get(n).is_some_and(char::is_ascii_alphanumeric) {
         0

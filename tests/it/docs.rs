@@ -800,7 +800,13 @@ fn the_link_check_finds_a_missing_file_and_a_missing_heading() {
 fn test_function_names() -> BTreeSet<String> {
     let mut names = BTreeSet::new();
     let mut files = Vec::new();
-    for dir in ["tests", "crates/sandbox/tests", "crates/ssm-session/tests"] {
+    for dir in [
+        "tests",
+        "tests/it",
+        "tests/common",
+        "crates/sandbox/tests",
+        "crates/ssm-session/tests",
+    ] {
         if let Ok(entries) = std::fs::read_dir(root().join(dir)) {
             files.extend(entries.flatten().map(|e| e.path()));
         }

@@ -799,11 +799,20 @@ fn the_link_check_finds_a_missing_file_and_a_missing_heading() {
 /// Names of test functions (three underscores or more) in the repository's test files.
 fn test_function_names() -> BTreeSet<String> {
     let mut names = BTreeSet::new();
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(&p, out);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    // Every test file, in folders too (tests/it/, tests/common/).
     let mut files = Vec::new();
     for dir in ["tests", "crates/sandbox/tests", "crates/ssm-session/tests"] {
-        if let Ok(entries) = std::fs::read_dir(root().join(dir)) {
-            files.extend(entries.flatten().map(|e| e.path()));
-        }
+        walk(&root().join(dir), &mut files);
     }
     for f in files
         .iter()

@@ -301,14 +301,166 @@ impl Cli {
     }
 }
 
-/// Parses the command line.
+/// Parses the command line (with [`command`]'s help layout).
 pub fn try_parse() -> Result<Cli, clap::Error> {
-    <Cli as clap::Parser>::try_parse()
+    let mut matches = command().try_get_matches()?;
+    <Cli as clap::FromArgMatches>::from_arg_matches_mut(&mut matches)
+        .map_err(|e| e.format(&mut command()))
 }
 
-/// The command line's definition, for completions.
+/// The commands by task, as `cortado --help` lists them and the docs group them.
+pub const COMMAND_GROUPS: &[(&str, &[&str])] = &[
+    (
+        "Deploy and roll out",
+        &["deploy", "diff", "rollback", "wait", "continue", "scale"],
+    ),
+    (
+        "Inspect",
+        &[
+            "status",
+            "tasks",
+            "revisions",
+            "history",
+            "cost",
+            "verify",
+            "validate",
+            "render",
+            "appspec",
+        ],
+    ),
+    ("One-off tasks and exec", &["run", "exec"]),
+    (
+        "Set up",
+        &[
+            "init",
+            "register",
+            "deregister",
+            "sandbox",
+            "version",
+            "completions",
+        ],
+    ),
+];
+
+/// Where the pages named by [`COMMAND_DOCS`] are read online.
+pub const DOCS_URL: &str = "https://github.com/cortado-dev/cortado/blob/main/";
+
+/// The docs page each command's help ends with (a path from the repository's root).
+const COMMAND_DOCS: &[(&str, &str)] = &[
+    ("deploy", "docs/concepts/how-a-deploy-works.md"),
+    ("diff", "docs/concepts/diff-and-plan.md"),
+    ("rollback", "docs/concepts/how-a-deploy-works.md#rollback"),
+    ("wait", "docs/guides/commands.md#deploy-and-roll-out"),
+    ("continue", "docs/guides/blue-green-canary-linear.md"),
+    ("scale", "docs/guides/commands.md#deploy-and-roll-out"),
+    ("status", "docs/guides/commands.md#inspect"),
+    ("tasks", "docs/guides/commands.md#inspect"),
+    ("revisions", "docs/guides/commands.md#inspect"),
+    ("history", "docs/guides/commands.md#history"),
+    ("cost", "docs/concepts/diff-and-plan.md"),
+    ("verify", "docs/guides/commands.md#inspect"),
+    (
+        "validate",
+        "docs/guides/troubleshooting.md#errors-before-anything-is-sent",
+    ),
+    ("render", "docs/guides/commands.md#inspect"),
+    ("appspec", "docs/guides/codedeploy.md"),
+    (
+        "run",
+        "docs/guides/releases-and-one-off-tasks.md#running-a-one-off-task",
+    ),
+    ("exec", "docs/guides/exec.md"),
+    ("init", "docs/guides/commands.md#set-up"),
+    ("register", "docs/guides/commands.md#set-up"),
+    ("deregister", "docs/guides/commands.md#set-up"),
+    ("sandbox", "docs/guides/sandbox.md"),
+    ("version", "docs/guides/commands.md#set-up"),
+    ("completions", "docs/guides/commands.md#set-up"),
+];
+
+/// The docs page of the top-level command `name`, a path from the repository's root.
+pub fn docs_page(name: &str) -> Option<&'static str> {
+    COMMAND_DOCS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, p)| *p)
+}
+
+/// The command line's definition (for parsing, completions and the generated reference):
+/// `cortado --help` lists the commands in [`COMMAND_GROUPS`], and each command's help ends
+/// with its docs page.
 pub fn command() -> clap::Command {
-    <Cli as clap::CommandFactory>::command()
+    let mut cmd = <Cli as clap::CommandFactory>::command();
+    let names: Vec<String> = cmd
+        .get_subcommands()
+        .map(|c| c.get_name().to_string())
+        .collect();
+    for name in &names {
+        if let Some(page) = docs_page(name) {
+            let docs = format!("Docs: {DOCS_URL}{page}");
+            cmd = cmd.mut_subcommand(name, |c| with_after_help(c, &docs));
+        }
+    }
+    let header = *cmd.get_styles().get_header();
+    let groups = grouped_commands(&cmd, &header);
+    cmd.help_template(format!(
+        "{{about-with-newline}}\n{{usage-heading}} {{usage}}\n\n{groups}{header}Global options:{header:#}\n{{options}}{{after-help}}"
+    ))
+    .after_help(format!("Docs: {DOCS_URL}docs/README.md"))
+}
+
+/// `c` and its subcommands, their help ending with `docs`.
+fn with_after_help(c: clap::Command, docs: &str) -> clap::Command {
+    let subs: Vec<String> = c
+        .get_subcommands()
+        .map(|s| s.get_name().to_string())
+        .collect();
+    let mut c = c.after_help(docs.to_string());
+    for s in &subs {
+        c = c.mut_subcommand(s, |s| with_after_help(s, docs));
+    }
+    c
+}
+
+/// The commands of `cmd` under the headings of [`COMMAND_GROUPS`], each with the first line
+/// of its help; a command no group names is listed under "Other commands".
+fn grouped_commands(cmd: &clap::Command, header: &clap::builder::styling::Style) -> String {
+    let shown: Vec<&clap::Command> = cmd.get_subcommands().filter(|c| !c.is_hide_set()).collect();
+    let width = shown.iter().map(|c| c.get_name().len()).max().unwrap_or(0);
+    let grouped: Vec<&str> = COMMAND_GROUPS
+        .iter()
+        .flat_map(|(_, n)| n.iter().copied())
+        .collect();
+    let others: Vec<&str> = shown
+        .iter()
+        .map(|c| c.get_name())
+        .filter(|n| !grouped.contains(n))
+        .collect();
+    let mut groups: Vec<(&str, Vec<&str>)> = COMMAND_GROUPS
+        .iter()
+        .map(|(g, n)| (*g, n.to_vec()))
+        .collect();
+    if !others.is_empty() {
+        groups.push(("Other commands", others));
+    }
+    let literal = cmd.get_styles().get_literal();
+    let mut out = String::new();
+    for (group, names) in groups {
+        out.push_str(&format!("{header}{group}:{header:#}\n"));
+        for c in names
+            .iter()
+            .filter_map(|n| shown.iter().find(|c| c.get_name() == *n))
+        {
+            let about = c.get_about().map(|a| a.to_string()).unwrap_or_default();
+            let first = about.lines().next().unwrap_or("");
+            out.push_str(&format!(
+                "  {literal}{:width$}{literal:#}  {first}\n",
+                c.get_name()
+            ));
+        }
+        out.push('\n');
+    }
+    out
 }
 
 /// Rewrites a usage error about a value that came from an environment variable (clap blames

@@ -1060,3 +1060,144 @@ fn the_release_script_refuses_before_it_changes_anything() {
     let (code, _) = run(&[]);
     assert_eq!(code, Some(1));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Generated reference pages and the help's docs links
+
+#[test]
+fn reference_pages_match_the_code() {
+    let update = std::env::var_os("CORTADO_UPDATE_DOCS").is_some();
+    let mut stale = Vec::new();
+    for (path, generated) in cortado::reference::pages() {
+        let file = root().join(path);
+        let committed = std::fs::read_to_string(&file).unwrap_or_default();
+        if committed == generated {
+            continue;
+        }
+        if update {
+            std::fs::write(&file, &generated).unwrap();
+            eprintln!("rewrote {path}");
+            continue;
+        }
+        let first = committed
+            .lines()
+            .zip(generated.lines())
+            .position(|(a, b)| a != b)
+            .unwrap_or(committed.lines().count().min(generated.lines().count()));
+        stale.push(format!(
+            "{path}:{}: committed {:?}, generated {:?}",
+            first + 1,
+            committed.lines().nth(first).unwrap_or("<end>"),
+            generated.lines().nth(first).unwrap_or("<end>"),
+        ));
+    }
+    assert!(
+        stale.is_empty(),
+        "generated reference pages differ from what the code generates:\n{}\n\nRegenerate them with\n\n    {}\n\nand commit the result.",
+        stale.join("\n"),
+        cortado::reference::REGENERATE
+    );
+}
+
+/// Every command and subcommand of `cmd`, with its path (`cortado sandbox serve`).
+fn command_tree(cmd: &clap::Command, path: &str, out: &mut Vec<(String, clap::Command)>) {
+    for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+        let p = format!("{path} {}", sub.get_name());
+        out.push((p.clone(), sub.clone()));
+        command_tree(sub, &p, out);
+    }
+}
+
+#[test]
+fn reference_lists_every_command_and_flag() {
+    let page = cortado::reference::commands_page();
+    let mut cmds = Vec::new();
+    command_tree(&cortado::cli::command(), "cortado", &mut cmds);
+    assert!(cmds.len() > 25, "{}", cmds.len());
+    let mut missing = Vec::new();
+    for (path, cmd) in &cmds {
+        if !page.contains(&format!("`{path}`\n")) {
+            missing.push(path.clone());
+        }
+        for a in cmd.get_arguments().filter(|a| !a.is_hide_set()) {
+            if let Some(long) = a.get_long()
+                && !page.contains(&format!("--{long}"))
+            {
+                missing.push(format!("{path} --{long}"));
+            }
+        }
+    }
+    assert!(missing.is_empty(), "{missing:#?}");
+    for global in ["--config <", "--sandbox-throttle <", "--release <"] {
+        let rows = page
+            .lines()
+            .filter(|l| l.split(" | ").next().is_some_and(|c| c.contains(global)))
+            .count();
+        assert_eq!(rows, 1, "{global} is listed once, with the global options");
+    }
+    assert!(page.contains("| `--output <OUTPUT>` | Output format of results. One of: `text`, `json`. | `text` | `CORTADO_OUTPUT` |"), "{page}");
+}
+
+#[test]
+fn reference_config_keys_all_have_a_description() {
+    let problems = cortado::reference::key_doc_problems();
+    assert!(problems.is_empty(), "{problems:#?}");
+    let page = cortado::reference::config_page();
+    for key in [
+        "`same_reason_stops`",
+        "`on_failure`",
+        "`required_version`",
+        "`rollout.verify[]`",
+    ] {
+        assert!(page.contains(key), "{key} missing:\n{page}");
+    }
+}
+
+#[test]
+fn every_help_groups_its_commands_and_names_a_docs_page_that_exists() {
+    let mut root_cmd = cortado::cli::command();
+    let help = root_cmd.render_long_help().to_string();
+    let mut at = 0;
+    for (group, names) in cortado::cli::COMMAND_GROUPS {
+        let heading = help[at..]
+            .find(&format!("\n{group}:\n"))
+            .unwrap_or_else(|| panic!("no heading {group:?} (in order) in:\n{help}"));
+        at += heading;
+        for n in *names {
+            assert!(
+                help[at..].contains(&format!("\n  {n} ")),
+                "{n} under {group}"
+            );
+        }
+    }
+    assert!(
+        !help.contains("Other commands"),
+        "a command has no group:\n{help}"
+    );
+    let mut cmds = Vec::new();
+    command_tree(&root_cmd, "cortado", &mut cmds);
+    let mut broken = Vec::new();
+    for (path, mut cmd) in cmds {
+        let text = cmd.render_long_help().to_string();
+        // The help ends with `Docs: URL` (the URL may wrap onto a line of its own).
+        let tail: Vec<&str> = text
+            .rfind("Docs:")
+            .map(|at| text[at + 5..].split_whitespace().collect())
+            .unwrap_or_default();
+        let Some(page) = (tail.len() == 1)
+            .then(|| tail[0].strip_prefix(cortado::cli::DOCS_URL))
+            .flatten()
+        else {
+            broken.push(format!("{path}: help does not end with `Docs: URL`"));
+            continue;
+        };
+        let (file, anchor) = page.split_once('#').unwrap_or((page, ""));
+        let text = std::fs::read_to_string(root().join(file)).unwrap_or_default();
+        if text.is_empty() {
+            broken.push(format!("{path}: {file}: no such page"));
+        } else if !anchor.is_empty() && !anchors(&text).contains(anchor) {
+            broken.push(format!("{path}: {file}: no heading #{anchor}"));
+        }
+    }
+    assert!(broken.is_empty(), "{broken:#?}");
+}

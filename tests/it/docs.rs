@@ -1153,6 +1153,33 @@ fn reference_config_keys_all_have_a_description() {
     }
 }
 
+/// Help is short: a command's line in a list fits one line, a flag's short help two; the
+/// long prose lives in the docs pages the help ends with.
+#[test]
+fn help_texts_are_short() {
+    let root_cmd = cortado::cli::command();
+    let mut cmds = vec![("cortado".to_string(), root_cmd.clone())];
+    command_tree(&root_cmd, "cortado", &mut cmds);
+    let mut long = Vec::new();
+    for (path, cmd) in &cmds {
+        let about = cmd.get_about().map(|a| a.to_string()).unwrap_or_default();
+        if about.len() > 85 || about.contains('\n') {
+            long.push(format!("{path}: {} chars: {about}", about.len()));
+        }
+        for a in cmd.get_arguments() {
+            let help = a.get_help().map(|h| h.to_string()).unwrap_or_default();
+            if help.len() > 130 {
+                long.push(format!(
+                    "{path} {}: {} chars: {help}",
+                    a.get_id(),
+                    help.len()
+                ));
+            }
+        }
+    }
+    assert!(long.is_empty(), "{long:#?}");
+}
+
 #[test]
 fn every_help_groups_its_commands_and_names_a_docs_page_that_exists() {
     let mut root_cmd = cortado::cli::command();

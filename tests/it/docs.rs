@@ -38,8 +38,8 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The pages whose commands run and whose links are checked: README.md, CHANGELOG.md and
-/// every Markdown file under docs/.
+/// The pages whose commands run and whose links are checked: README.md, CHANGELOG.md,
+/// CONTRIBUTING.md and every Markdown file under docs/.
 fn pages() -> Vec<PathBuf> {
     fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
         let Ok(entries) = std::fs::read_dir(dir) else {
@@ -54,7 +54,11 @@ fn pages() -> Vec<PathBuf> {
             }
         }
     }
-    let mut out = vec![root().join("README.md"), root().join("CHANGELOG.md")];
+    let mut out = vec![
+        root().join("README.md"),
+        root().join("CHANGELOG.md"),
+        root().join("CONTRIBUTING.md"),
+    ];
     walk(&root().join("docs"), &mut out);
     out.sort();
     out
@@ -1227,4 +1231,117 @@ fn every_help_groups_its_commands_and_names_a_docs_page_that_exists() {
         }
     }
     assert!(broken.is_empty(), "{broken:#?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Source paths the docs name exist
+
+/// Every file and folder of the repository's sources, as paths from the root (`src/cli.rs`,
+/// `src/deploy/core/`).
+fn source_paths() -> BTreeSet<String> {
+    fn walk(dir: &Path, out: &mut BTreeSet<String>) {
+        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.insert(rel(&p));
+                out.insert(format!("{}/", rel(&p)));
+                walk(&p, out);
+            } else {
+                out.insert(rel(&p));
+            }
+        }
+    }
+    // Named as another project's: ecspresso's CI suite.
+    let mut out = BTreeSet::from(["tests/ci".to_string()]);
+    for dir in [
+        "src",
+        "crates",
+        "tests",
+        "examples",
+        "scripts",
+        "benches",
+        "docs",
+        "checksums",
+    ] {
+        out.insert(format!("{dir}/"));
+        walk(&root().join(dir), &mut out);
+    }
+    out
+}
+
+/// Code spans of `text` that name a source path: one under a top-level folder
+/// (`src/deploy/core/outcome.rs`), or a Rust file or folder named from inside `src/`
+/// (`deploy/watch.rs`, `render/template/`, `ecs.rs`).
+fn named_paths(text: &str) -> Vec<(usize, String)> {
+    let mut out = Vec::new();
+    let mut fenced = false;
+    for (i, line) in text.lines().enumerate() {
+        let t = line.trim_start();
+        if t.starts_with("```") || t.starts_with("~~~") {
+            fenced = !fenced;
+            continue;
+        }
+        if fenced {
+            continue;
+        }
+        for (k, span) in line.split('`').enumerate() {
+            let path_like = !span.is_empty()
+                && span
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '_' | '-' | '.'));
+            let rooted = [
+                "src/",
+                "crates/",
+                "tests/",
+                "examples/",
+                "scripts/",
+                "benches/",
+            ]
+            .iter()
+            .any(|r| span.starts_with(r));
+            let rust = span.ends_with(".rs") || (span.ends_with('/') && span.len() > 1);
+            if k % 2 == 1
+                && path_like
+                && (rooted || rust)
+                && !span.contains("..")
+                && !span.starts_with('/')
+            {
+                out.push((i + 1, span.to_string()));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn every_source_path_the_docs_name_exists() {
+    let known = source_paths();
+    let mut missing = Vec::new();
+    let mut checked = 0;
+    for page in pages() {
+        let text = std::fs::read_to_string(&page).unwrap_or_default();
+        for (line, path) in named_paths(&text) {
+            checked += 1;
+            let exists = known.contains(&path)
+                || known.iter().any(|k| {
+                    k.ends_with(&format!("/{path}")) && k.starts_with("src/")
+                        || k.starts_with("crates/") && k.ends_with(&format!("/{path}"))
+                });
+            if !exists {
+                missing.push(format!("{}:{line}: `{path}`", rel(&page)));
+            }
+        }
+    }
+    assert!(checked > 50, "only {checked} paths found");
+    assert!(missing.is_empty(), "{missing:#?}");
+    assert_eq!(
+        named_paths(
+            "`src/deploy/outcome.rs` and `watch.rs`, `render/template/`; not `cortado deploy` or `a/b c`"
+        ),
+        vec![
+            (1, "src/deploy/outcome.rs".to_string()),
+            (1, "watch.rs".to_string()),
+            (1, "render/template/".to_string())
+        ]
+    );
 }

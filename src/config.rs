@@ -47,12 +47,14 @@ const KNOWN_KEYS: &[&str] = &[
 
 /// One table of keys a file may hold at one place: the file (`cortado.yml` or a release
 /// file), the section (`""` for the top level, `rollout.fast_fail`, `rollout.verify[]`), its
-/// keys in the order they are documented.
+/// keys in the order they are documented, and the descriptions the table carries itself (by
+/// key; a key without one is described by `reference::KEY_DOCS`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct KeyTable {
     pub file: &'static str,
     pub section: &'static str,
     pub keys: Vec<&'static str>,
+    pub docs: Vec<(&'static str, &'static str)>,
 }
 
 /// Every key table the loaders check against, for the generated config reference
@@ -65,6 +67,7 @@ pub fn key_tables() -> Vec<KeyTable> {
         file,
         section,
         keys: keys.to_vec(),
+        docs: Vec::new(),
     };
     vec![
         table("cortado.yml", "", KNOWN_KEYS),

@@ -110,18 +110,23 @@ fn command_section(out: &mut String, cmd: &clap::Command, level: usize, page: Op
         let _ = write!(out, "{}\n\n", sentence(about.trim()));
     }
     let usage = cmd.clone().render_usage().to_string();
-    let usage = usage.trim().trim_start_matches("Usage:").trim();
-    let _ = write!(out, "```text\n{usage}\n```\n\n");
+    let usage: Vec<&str> = usage
+        .trim()
+        .trim_start_matches("Usage:")
+        .lines()
+        .map(str::trim)
+        .collect();
+    let _ = write!(out, "```text\n{}\n```\n", usage.join("\n"));
     let own: Vec<&clap::Arg> = cmd
         .get_arguments()
         .filter(|a| shown(a) && !a.is_global_set())
         .collect();
     if !own.is_empty() {
-        out.push_str(&args_table(&own));
         out.push('\n');
+        out.push_str(&args_table(&own));
     }
     if let Some(page) = page {
-        let _ = writeln!(out, "Read more: [{page}](../../{page})");
+        let _ = writeln!(out, "\nRead more: [{page}](../../{page})");
     }
     for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
         if sub.get_name() != "help" {
@@ -257,10 +262,14 @@ pub fn config_page() -> String {
     out
 }
 
-/// The description of `key` in table `t`.
+/// The description of `key` in table `t`: the table's own, else [`KEY_DOCS`]'s.
 fn key_doc(t: &KeyTable, key: &str) -> Option<&'static str> {
     let full = qualified(t, key);
-    KEY_DOCS.iter().find(|(k, _)| *k == full).map(|(_, d)| *d)
+    t.docs
+        .iter()
+        .find(|(k, _)| *k == key)
+        .or_else(|| KEY_DOCS.iter().find(|(k, _)| *k == full))
+        .map(|(_, d)| *d)
 }
 
 fn qualified(t: &KeyTable, key: &str) -> String {
@@ -279,15 +288,24 @@ fn qualified(t: &KeyTable, key: &str) -> String {
 /// What the key tables and [`KEY_DOCS`] disagree on: keys without a description, and
 /// descriptions of keys no table has. Empty when they agree.
 pub fn key_doc_problems() -> Vec<String> {
-    let tables = key_tables();
+    problems_of(&key_tables())
+}
+
+fn problems_of(tables: &[KeyTable]) -> Vec<String> {
     let known: Vec<String> = tables
         .iter()
         .flat_map(|t| t.keys.iter().map(move |k| qualified(t, k)))
         .collect();
-    let mut problems: Vec<String> = known
+    let mut problems: Vec<String> = tables
         .iter()
-        .filter(|k| !KEY_DOCS.iter().any(|(d, _)| d == k))
-        .map(|k| format!("{k}: no description in reference::KEY_DOCS"))
+        .flat_map(|t| t.keys.iter().map(move |k| (t, k)))
+        .filter(|(t, k)| key_doc(t, k).is_none())
+        .map(|(t, k)| {
+            format!(
+                "{}: no description (in its key table or reference::KEY_DOCS)",
+                qualified(t, k)
+            )
+        })
         .collect();
     problems.extend(
         KEY_DOCS
@@ -445,3 +463,27 @@ const KEY_DOCS: &[(&str, &str)] = &[
         "Environment variables of that container, a mapping.",
     ),
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_without_a_description_and_a_description_without_a_key_are_problems() {
+        let mut tables = key_tables();
+        assert_eq!(problems_of(&tables), Vec::<String>::new());
+        tables[1].keys.push("brand_new");
+        tables[2].keys.retain(|k| *k != "enabled");
+        assert_eq!(
+            problems_of(&tables),
+            vec![
+                "rollout.brand_new: no description (in its key table or reference::KEY_DOCS)",
+                "rollout.fast_fail.enabled: described in reference::KEY_DOCS but no key table has it",
+            ]
+        );
+        // A table that carries its own description needs none in KEY_DOCS.
+        tables[1].docs.push(("brand_new", "New."));
+        assert_eq!(problems_of(&tables).len(), 1);
+        assert!(config_page().contains("| `same_reason_stops` | How many of our tasks"));
+    }
+}

@@ -396,27 +396,37 @@ fn with_after_help(c: clap::Command, docs: &str) -> clap::Command {
     c
 }
 
+/// The visible commands of `cmd` by group: [`COMMAND_GROUPS`], then "Other commands" for
+/// any that no group names (add them to [`COMMAND_GROUPS`] and [`COMMAND_DOCS`]).
+pub fn groups_of(cmd: &clap::Command) -> Vec<(&'static str, Vec<String>)> {
+    let shown: Vec<String> = cmd
+        .get_subcommands()
+        .filter(|c| !c.is_hide_set() && c.get_name() != "help")
+        .map(|c| c.get_name().to_string())
+        .collect();
+    let mut groups: Vec<(&str, Vec<String>)> = COMMAND_GROUPS
+        .iter()
+        .map(|(g, names)| {
+            let present = names.iter().filter(|n| shown.iter().any(|s| s == *n));
+            (*g, present.map(|n| n.to_string()).collect())
+        })
+        .collect();
+    let others: Vec<String> = shown
+        .into_iter()
+        .filter(|n| !COMMAND_GROUPS.iter().any(|(_, g)| g.contains(&n.as_str())))
+        .collect();
+    if !others.is_empty() {
+        groups.push(("Other commands", others));
+    }
+    groups
+}
+
 /// The commands of `cmd` under the headings of [`COMMAND_GROUPS`], each with the first line
 /// of its help; a command no group names is listed under "Other commands".
 fn grouped_commands(cmd: &clap::Command, header: &clap::builder::styling::Style) -> String {
     let shown: Vec<&clap::Command> = cmd.get_subcommands().filter(|c| !c.is_hide_set()).collect();
     let width = shown.iter().map(|c| c.get_name().len()).max().unwrap_or(0);
-    let grouped: Vec<&str> = COMMAND_GROUPS
-        .iter()
-        .flat_map(|(_, n)| n.iter().copied())
-        .collect();
-    let others: Vec<&str> = shown
-        .iter()
-        .map(|c| c.get_name())
-        .filter(|n| !grouped.contains(n))
-        .collect();
-    let mut groups: Vec<(&str, Vec<&str>)> = COMMAND_GROUPS
-        .iter()
-        .map(|(g, n)| (*g, n.to_vec()))
-        .collect();
-    if !others.is_empty() {
-        groups.push(("Other commands", others));
-    }
+    let groups = groups_of(cmd);
     let literal = cmd.get_styles().get_literal();
     let mut out = String::new();
     for (group, names) in groups {

@@ -5,7 +5,7 @@
 
 use std::fmt::Write as _;
 
-use crate::cli::{COMMAND_GROUPS, docs_page};
+use crate::cli::{docs_page, groups_of};
 use crate::config::{KeyTable, key_tables};
 
 /// The command that rewrites the generated pages; stale pages name it.
@@ -68,7 +68,8 @@ pub fn commands_page() -> String {
         "Every command and flag, as `cortado COMMAND --help` prints them. What the commands are \
          for, by task: [the commands guide](../guides/commands.md).\n\n",
     );
-    for (group, names) in COMMAND_GROUPS {
+    let groups = groups_of(&root);
+    for (group, names) in &groups {
         let links: Vec<String> = names
             .iter()
             .map(|n| format!("[{n}](#{})", anchor(&format!("cortado {n}"))))
@@ -81,9 +82,9 @@ pub fn commands_page() -> String {
     );
     let globals: Vec<&clap::Arg> = root.get_arguments().filter(|a| shown(a)).collect();
     out.push_str(&args_table(&globals));
-    for (group, names) in COMMAND_GROUPS {
+    for (group, names) in &groups {
         let _ = write!(out, "\n## {group}\n");
-        for name in *names {
+        for name in names {
             if let Some(cmd) = root.find_subcommand(name) {
                 command_section(&mut out, cmd, 3, docs_page(name));
             }

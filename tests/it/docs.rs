@@ -1201,9 +1201,16 @@ fn every_help_groups_its_commands_and_names_a_docs_page_that_exists() {
             );
         }
     }
+    let ungrouped: Vec<String> = cortado::cli::groups_of(&root_cmd)
+        .into_iter()
+        .filter(|(g, _)| *g == "Other commands")
+        .flat_map(|(_, n)| n)
+        .collect();
     assert!(
-        !help.contains("Other commands"),
-        "a command has no group:\n{help}"
+        ungrouped.is_empty(),
+        "commands without a group in `cortado --help`: {ungrouped:?}; add each to COMMAND_GROUPS \
+         and COMMAND_DOCS in src/cli.rs, then run {}",
+        cortado::reference::REGENERATE
     );
     let mut cmds = Vec::new();
     command_tree(&root_cmd, "cortado", &mut cmds);
@@ -1219,7 +1226,9 @@ fn every_help_groups_its_commands_and_names_a_docs_page_that_exists() {
             .then(|| tail[0].strip_prefix(cortado::cli::DOCS_URL))
             .flatten()
         else {
-            broken.push(format!("{path}: help does not end with `Docs: URL`"));
+            broken.push(format!(
+                "{path}: help does not end with `Docs: URL` (add it to COMMAND_DOCS in src/cli.rs)"
+            ));
             continue;
         };
         let (file, anchor) = page.split_once('#').unwrap_or((page, ""));

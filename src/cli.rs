@@ -14,8 +14,7 @@ use crate::settings::{self, DEFAULT_SANDBOX_SPEED, Settings, ThrottleMode};
 #[command(
     name = "cortado",
     version,
-    about = "Deploy Amazon ECS services from files in a repository",
-    long_about = "Deploy Amazon ECS services from files in a repository.\n\nReads ecspresso's config files unchanged (cortado.yml or ecspresso.yml), renders task and service definitions from Go-style templates and Jsonnet, and validates them.",
+    about = "Deploy Amazon ECS services from files in a repository (reads ecspresso's configs)",
     propagate_version = true
 )]
 pub struct Cli {
@@ -31,8 +30,7 @@ pub struct Cli {
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
-    /// Config file (YAML, JSON or Jsonnet). Default: cortado.yml, else ecspresso.yml, in the
-    /// current folder. Repeat for several services.
+    /// Config file (default: cortado.yml, else ecspresso.yml); repeat for several services.
     #[arg(
         short,
         long = "config",
@@ -42,8 +40,7 @@ pub struct GlobalArgs {
     )]
     pub config: Vec<PathBuf>,
 
-    /// Envfile of KEY=VALUE lines loaded before rendering; later files win, and envfile values
-    /// override the process environment. Repeatable.
+    /// Envfile of KEY=VALUE lines, loaded before rendering (repeatable; later files win).
     #[arg(
         long = "envfile",
         global = true,
@@ -90,13 +87,11 @@ pub struct GlobalArgs {
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
 
-    /// Release file: the services of the run, their order (`after:`), one-off task steps,
-    /// shared envfiles and ext vars (see the README's "Releases"). Instead of `--config`.
+    /// Release file: the services of the run and their order; instead of `--config`.
     #[arg(long, global = true, env = "CORTADO_RELEASE", value_name = "FILE")]
     pub release: Option<PathBuf>,
 
-    /// Run against an embedded sandbox (a local ECS/ECR/ELBv2 emulator) instead of AWS; what
-    /// the config references (cluster, target groups, images) is created first.
+    /// Run against an embedded sandbox (a local AWS emulator) instead of AWS.
     #[arg(long, global = true, env = "CORTADO_SANDBOX")]
     pub sandbox: bool,
 
@@ -104,9 +99,7 @@ pub struct GlobalArgs {
     #[arg(long, global = true, default_value_t = DEFAULT_SANDBOX_SPEED, value_name = "N")]
     pub sandbox_speed: f64,
 
-    /// Request throttling of the embedded sandbox: `aws` enforces ECS's documented token
-    /// buckets per action category (refilled in wall time); requests over a bucket get
-    /// ThrottlingException, as from ECS.
+    /// Request throttling of the embedded sandbox.
     #[arg(
         long,
         global = true,
@@ -129,62 +122,43 @@ pub enum OutputFormat {
 /// command's help).
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Print the rendered JSON of the config, task definition and/or service definition.
+    /// Print the rendered config, task definition or service definition as JSON.
     Render(crate::commands::render::RenderArgs),
-    /// Render and check the definitions: unknown keys, types, Fargate rules, cross-references.
+    /// Render and check the definitions: keys, types, what ECS would refuse.
     Validate,
-    /// Register the task definition if it changed, update (or create) the service, follow the
-    /// rollout to a verdict, and roll back on failure.
+    /// Register, update the service, follow it to a verdict, roll back on failure.
     Deploy(crate::commands::deploy::DeployArgs),
-    /// Show what a deploy would change: a normalized diff of the rendered definitions against
-    /// what runs. Exit 0 with no changes, 2 with changes, 1 on error.
+    /// Show what a deploy would change (exit 2 when something differs).
     Diff(crate::commands::diff::DiffArgs),
-    /// Roll the service back: stop the deployment in flight, or return to the previous revision.
+    /// Roll back to the revision that last served, or stop the deployment in flight.
     Rollback(crate::commands::rollback::RollbackArgs),
     /// Follow the service's current deployment to a verdict.
     Wait,
-    /// Answer the PAUSE hook the service's current blue/green, canary or linear deployment
-    /// waits on (after `deploy --until test-traffic`): CONTINUE, then follow it to a verdict.
-    /// With --rollback, answer ROLLBACK and follow the rollback (as `cortado rollback`).
+    /// Let a deployment paused by `deploy --until` go on (or roll it back).
     Continue(crate::commands::proceed::ContinueArgs),
-    /// Delivery metrics from ECS's record of each service's deployments: deployments per
-    /// week, change failure rate, time to restore, duration (median, p90), the newest ones.
+    /// Delivery metrics from ECS's record of the service's deployments.
     History(crate::commands::history::HistoryArgs),
-    /// The monthly Fargate cost of what each config runs, a total, and savings you could
-    /// choose (ARM64, FARGATE_SPOT for services tagged cortado:interruptible=true,
-    /// right-sizing to what the containers declare).
+    /// Monthly Fargate cost of each service, and savings you could choose.
     Cost(crate::commands::cost::CostArgs),
-    /// Write cortado.yml, ecs-service-def.json and ecs-task-def.json from a live service, so
-    /// that `cortado diff` then shows nothing. Overwrites nothing without --force.
+    /// Write a config and definition files from a live service.
     Init(crate::commands::init::InitArgs),
-    /// Check what would make a deploy fail, before trying it: cluster, images in ECR (and
-    /// their architecture), log groups, secrets, target groups. Exit 1 on any NG.
+    /// Check what would make a deploy fail (images, roles, secrets, ...) before trying it.
     Verify,
-    /// List the service's tasks (--stopped: also recently stopped ones, with reasons), or
-    /// stop one with --stop ID.
+    /// List the service's tasks, or stop one.
     Tasks(crate::commands::tasks::TasksArgs),
     /// Show the service: deployments, recent events, tasks, target health.
     Status(crate::commands::status::StatusArgs),
-    /// List the task definition revisions of the family; mark the one the service runs.
+    /// List the family's task definition revisions; mark the running one.
     Revisions,
-    /// Print the AppSpec a CodeDeploy deployment of this service sends (the task definition,
-    /// the load balancer's container and port, network configuration, the config's
-    /// `appspec:` hooks). Read-only.
+    /// Print the AppSpec a CodeDeploy deployment of the service sends.
     Appspec(crate::commands::appspec::AppspecArgs),
     /// Register the rendered task definition as a new revision.
     Register,
     /// Deregister task definition revisions (never the one the service runs).
     Deregister(crate::commands::deregister::DeregisterArgs),
-    /// Run a one-off task (a migration, a script) from the config's task definition, registered
-    /// unless identical to the family's newest revision (or --task-def FILE; --revision N,
-    /// --latest-task-definition, --skip-task-definition for the service's live revision),
-    /// placed like the service; wait for it to stop while streaming its CloudWatch Logs, and
-    /// exit with its essential container's exit code.
+    /// Run a one-off task (a migration) and exit with its container's exit code.
     Run(crate::commands::run::RunArgs),
-    /// A shell or a command in a running task of the service (ECS Exec), a port forwarded to
-    /// it, or a file copied to or from it: cortado speaks Session Manager's protocol itself, no
-    /// session-manager-plugin needed. Without a subcommand, as ecspresso's `exec`: `--command`
-    /// (default `sh`), or `--port-forward --port P [--local-port L] [--host H]`.
+    /// A shell or command in a running task, a forwarded port, or a file copy (ECS Exec).
     Exec(crate::commands::exec::ExecArgs),
     /// Set the service's desired count and follow it to a steady state.
     Scale(crate::commands::scale::ScaleArgs),
@@ -195,7 +169,7 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
-    /// The local ECS/ECR/ELBv2/CodeDeploy emulator.
+    /// Run the local AWS emulator, or push images into it.
     Sandbox(crate::commands::sandbox::SandboxArgs),
 }
 
@@ -301,14 +275,176 @@ impl Cli {
     }
 }
 
-/// Parses the command line.
+/// Parses the command line (with [`command`]'s help layout).
 pub fn try_parse() -> Result<Cli, clap::Error> {
-    <Cli as clap::Parser>::try_parse()
+    let mut matches = command().try_get_matches()?;
+    <Cli as clap::FromArgMatches>::from_arg_matches_mut(&mut matches)
+        .map_err(|e| e.format(&mut command()))
 }
 
-/// The command line's definition, for completions.
+/// The commands by task, as `cortado --help` lists them and the docs group them.
+pub const COMMAND_GROUPS: &[(&str, &[&str])] = &[
+    (
+        "Deploy and roll out",
+        &["deploy", "diff", "rollback", "wait", "continue", "scale"],
+    ),
+    (
+        "Inspect",
+        &[
+            "status",
+            "tasks",
+            "revisions",
+            "history",
+            "cost",
+            "verify",
+            "validate",
+            "render",
+            "appspec",
+        ],
+    ),
+    ("One-off tasks and exec", &["run", "exec"]),
+    (
+        "Set up",
+        &[
+            "init",
+            "register",
+            "deregister",
+            "sandbox",
+            "version",
+            "completions",
+        ],
+    ),
+];
+
+/// Where the pages named by [`COMMAND_DOCS`] are read online.
+pub const DOCS_URL: &str = "https://github.com/cortado-dev/cortado/blob/main/";
+
+/// The docs page each command's help ends with (a path from the repository's root).
+const COMMAND_DOCS: &[(&str, &str)] = &[
+    ("deploy", "docs/concepts/how-a-deploy-works.md"),
+    ("diff", "docs/concepts/diff-and-plan.md"),
+    ("rollback", "docs/concepts/how-a-deploy-works.md#rollback"),
+    ("wait", "docs/guides/commands.md#deploy-and-roll-out"),
+    ("continue", "docs/guides/blue-green-canary-linear.md"),
+    ("scale", "docs/guides/commands.md#deploy-and-roll-out"),
+    ("status", "docs/guides/commands.md#inspect"),
+    ("tasks", "docs/guides/commands.md#inspect"),
+    ("revisions", "docs/guides/commands.md#inspect"),
+    ("history", "docs/guides/commands.md#history"),
+    ("cost", "docs/concepts/diff-and-plan.md"),
+    ("verify", "docs/guides/commands.md#inspect"),
+    (
+        "validate",
+        "docs/guides/troubleshooting.md#errors-before-anything-is-sent",
+    ),
+    ("render", "docs/guides/commands.md#inspect"),
+    ("appspec", "docs/guides/codedeploy.md"),
+    (
+        "run",
+        "docs/guides/releases-and-one-off-tasks.md#running-a-one-off-task",
+    ),
+    ("exec", "docs/guides/exec.md"),
+    ("init", "docs/guides/commands.md#set-up"),
+    ("register", "docs/guides/commands.md#set-up"),
+    ("deregister", "docs/guides/commands.md#set-up"),
+    ("sandbox", "docs/guides/sandbox.md"),
+    ("version", "docs/guides/commands.md#set-up"),
+    ("completions", "docs/guides/commands.md#set-up"),
+];
+
+/// The docs page of the top-level command `name`, a path from the repository's root.
+pub fn docs_page(name: &str) -> Option<&'static str> {
+    COMMAND_DOCS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, p)| *p)
+}
+
+/// The command line's definition (for parsing, completions and the generated reference):
+/// `cortado --help` lists the commands in [`COMMAND_GROUPS`], and each command's help ends
+/// with its docs page.
 pub fn command() -> clap::Command {
-    <Cli as clap::CommandFactory>::command()
+    let mut cmd = <Cli as clap::CommandFactory>::command();
+    let names: Vec<String> = cmd
+        .get_subcommands()
+        .map(|c| c.get_name().to_string())
+        .collect();
+    for name in &names {
+        if let Some(page) = docs_page(name) {
+            let docs = format!("Docs: {DOCS_URL}{page}");
+            cmd = cmd.mut_subcommand(name, |c| with_after_help(c, &docs));
+        }
+    }
+    let header = *cmd.get_styles().get_header();
+    let groups = grouped_commands(&cmd, &header);
+    cmd.help_template(format!(
+        "{{about-with-newline}}\n{{usage-heading}} {{usage}}\n\n{groups}{header}Global options:{header:#}\n{{options}}{{after-help}}"
+    ))
+    .after_help(format!("Docs: {DOCS_URL}docs/README.md"))
+}
+
+/// `c` and its subcommands, their help ending with `docs`.
+fn with_after_help(c: clap::Command, docs: &str) -> clap::Command {
+    let subs: Vec<String> = c
+        .get_subcommands()
+        .map(|s| s.get_name().to_string())
+        .collect();
+    let mut c = c.after_help(docs.to_string());
+    for s in &subs {
+        c = c.mut_subcommand(s, |s| with_after_help(s, docs));
+    }
+    c
+}
+
+/// The visible commands of `cmd` by group: [`COMMAND_GROUPS`], then "Other commands" for
+/// any that no group names (add them to [`COMMAND_GROUPS`] and [`COMMAND_DOCS`]).
+pub fn groups_of(cmd: &clap::Command) -> Vec<(&'static str, Vec<String>)> {
+    let shown: Vec<String> = cmd
+        .get_subcommands()
+        .filter(|c| !c.is_hide_set() && c.get_name() != "help")
+        .map(|c| c.get_name().to_string())
+        .collect();
+    let mut groups: Vec<(&str, Vec<String>)> = COMMAND_GROUPS
+        .iter()
+        .map(|(g, names)| {
+            let present = names.iter().filter(|n| shown.iter().any(|s| s == *n));
+            (*g, present.map(|n| n.to_string()).collect())
+        })
+        .collect();
+    let others: Vec<String> = shown
+        .into_iter()
+        .filter(|n| !COMMAND_GROUPS.iter().any(|(_, g)| g.contains(&n.as_str())))
+        .collect();
+    if !others.is_empty() {
+        groups.push(("Other commands", others));
+    }
+    groups
+}
+
+/// The commands of `cmd` under the headings of [`COMMAND_GROUPS`], each with the first line
+/// of its help; a command no group names is listed under "Other commands".
+fn grouped_commands(cmd: &clap::Command, header: &clap::builder::styling::Style) -> String {
+    let shown: Vec<&clap::Command> = cmd.get_subcommands().filter(|c| !c.is_hide_set()).collect();
+    let width = shown.iter().map(|c| c.get_name().len()).max().unwrap_or(0);
+    let groups = groups_of(cmd);
+    let literal = cmd.get_styles().get_literal();
+    let mut out = String::new();
+    for (group, names) in groups {
+        out.push_str(&format!("{header}{group}:{header:#}\n"));
+        for c in names
+            .iter()
+            .filter_map(|n| shown.iter().find(|c| c.get_name() == *n))
+        {
+            let about = c.get_about().map(|a| a.to_string()).unwrap_or_default();
+            let first = about.lines().next().unwrap_or("");
+            out.push_str(&format!(
+                "  {literal}{:width$}{literal:#}  {first}\n",
+                c.get_name()
+            ));
+        }
+        out.push('\n');
+    }
+    out
 }
 
 /// Rewrites a usage error about a value that came from an environment variable (clap blames

@@ -45,6 +45,41 @@ const KNOWN_KEYS: &[&str] = &[
     "rollout",
 ];
 
+/// One table of keys a file may hold at one place: the file (`cortado.yml` or a release
+/// file), the section (`""` for the top level, `rollout.fast_fail`, `rollout.verify[]`), its
+/// keys in the order they are documented, and the descriptions the table carries itself (by
+/// key; a key without one is described by `reference::KEY_DOCS`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeyTable {
+    pub file: &'static str,
+    pub section: &'static str,
+    pub keys: Vec<&'static str>,
+    pub docs: Vec<(&'static str, &'static str)>,
+}
+
+/// Every key table the loaders check against, for the generated config reference
+/// (`docs/reference/config.md`, written by [`crate::reference`]). The one place that gathers
+/// them: when the tables become derived from typed sections, only this body changes.
+pub fn key_tables() -> Vec<KeyTable> {
+    use crate::deploy::local::{FAST_FAIL_KEYS, GATE_KEYS, ROLLOUT_KEYS};
+    use crate::release::{KEYS, RUN_KEYS, STEP_KEYS};
+    let table = |file, section, keys: &[&'static str]| KeyTable {
+        file,
+        section,
+        keys: keys.to_vec(),
+        docs: Vec::new(),
+    };
+    vec![
+        table("cortado.yml", "", KNOWN_KEYS),
+        table("cortado.yml", "rollout", ROLLOUT_KEYS),
+        table("cortado.yml", "rollout.fast_fail", FAST_FAIL_KEYS),
+        table("cortado.yml", "rollout.verify[]", GATE_KEYS),
+        table("release file", "", KEYS),
+        table("release file", "steps[]", STEP_KEYS),
+        table("release file", "steps[].run", RUN_KEYS),
+    ]
+}
+
 /// A plugin entry (`plugins:`): its functions are added to templates under `func_prefix`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plugin {

@@ -21,6 +21,7 @@ pub mod history;
 pub mod model;
 pub mod pathglob;
 pub mod plan;
+pub mod reference;
 pub mod release;
 pub mod render;
 pub mod report;

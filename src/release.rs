@@ -180,7 +180,7 @@ fn err(doc: &Document, pointer: &str, message: impl Into<String>) -> Diagnostic 
     Diagnostic::error(message).at(doc.locate(pointer))
 }
 
-const KEYS: &[&str] = &[
+pub(crate) const KEYS: &[&str] = &[
     "envfiles",
     "ext_str",
     "ext_code",
@@ -188,8 +188,8 @@ const KEYS: &[&str] = &[
     "on_failure",
     "steps",
 ];
-const STEP_KEYS: &[&str] = &["name", "config", "after", "run"];
-const RUN_KEYS: &[&str] = &["command", "container", "env"];
+pub(crate) const STEP_KEYS: &[&str] = &["name", "config", "after", "run"];
+pub(crate) const RUN_KEYS: &[&str] = &["command", "container", "env"];
 
 /// A step as written, before names are resolved.
 struct Written {

@@ -23,13 +23,10 @@ pub struct DeployArgs {
     /// Start the deployment and exit without following it.
     #[arg(long)]
     pub no_wait: bool,
-    /// At most this many services in flight at once (default: the release file's `parallel`,
-    /// else 16); a service starts as soon as a slot is free and what it waits for succeeded.
+    /// At most this many services in flight at once (default: the release's, else 16).
     #[arg(long, value_name = "N", env = "CORTADO_PARALLEL", value_parser = clap::value_parser!(u32).range(1..))]
     pub parallel: Option<u32>,
-    /// What a failed service means for the others: rollback-failed (default: it alone rolls
-    /// back, services that do not depend on it go on), rollback-all (all or nothing: every
-    /// service the run changed returns to its previous revision), stop (nothing new starts).
+    /// What a failed service means for the others.
     #[arg(long, value_enum, value_name = "POLICY", env = "CORTADO_ON_FAILURE")]
     pub on_failure: Option<OnFailureArg>,
     /// Keep the task definition the service runs; update only the service.
@@ -56,30 +53,20 @@ pub struct DeployArgs {
     /// Do not roll back when the deployment fails.
     #[arg(long)]
     pub no_rollback: bool,
-    /// When a rollback counts as done: `serving` (default: the earlier revision serves alone;
-    /// ECS finishes draining on its own) or `complete` (ECS has finished: one deployment
-    /// left, COMPLETED). Overrides the config's `rollout.wait_rollback`.
+    /// When a rollback counts as done (overrides the config's `rollout.wait_rollback`).
     #[arg(long, value_enum, value_name = "WHEN")]
     pub wait_rollback: Option<super::rollback::WaitRollbackArg>,
-    /// Follow a blue/green, canary or linear deployment only until it waits on a PAUSE hook
-    /// that no `rollout.verify` gate answers, then exit 0 with the deployment in the outputs;
-    /// answer it later with `cortado continue` (or `cortado rollback`).
+    /// Stop following at a pause; go on later with `cortado continue` (or `rollback`).
     #[arg(long, value_enum, value_name = "POINT", conflicts_with_all = ["no_wait", "wait_until"])]
     pub until: Option<UntilArg>,
-    /// ecspresso's spelling: `stable` / `deployed` (follow to the end, the default),
-    /// `terminated` (a CodeDeploy deployment: also wait until the original task set is
-    /// terminated, not only until traffic is on the new one) or `ecs:STAGE` (stop following
-    /// once our deployment reaches that lifecycle stage).
+    /// ecspresso's: `stable`/`deployed` (the default), `terminated` (CodeDeploy) or `ecs:STAGE`.
     #[arg(long, value_name = "WHEN", value_parser = parse_wait_until, conflicts_with = "no_wait")]
     pub wait_until: Option<Until>,
-    /// Suspend the service's Application Auto Scaling (dynamic scale-in, scale-out and
-    /// scheduled scaling) before the service update, and leave it suspended, as ecspresso does.
-    /// With --resume-auto-scaling too: suspended for the deploy, resumed once it succeeded (a
-    /// failed deploy leaves it suspended). A service without a scalable target is noted.
+    /// Suspend the service's auto scaling before the update (with --resume-auto-scaling: for
+    /// the deploy only).
     #[arg(long)]
     pub suspend_auto_scaling: bool,
-    /// Resume the service's Application Auto Scaling before the service update, as ecspresso
-    /// does (or, with --suspend-auto-scaling, after the deploy succeeded).
+    /// Resume the service's auto scaling before the update (or after it, with the above).
     #[arg(long)]
     pub resume_auto_scaling: bool,
 }
@@ -115,8 +102,11 @@ fn parse_wait_until(s: &str) -> std::result::Result<Until, String> {
 /// `--on-failure`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum OnFailureArg {
+    /// It alone rolls back; services that do not depend on it go on (the default).
     RollbackFailed,
+    /// All or nothing: every service the run changed returns to its previous revision.
     RollbackAll,
+    /// Nothing new starts.
     Stop,
 }
 

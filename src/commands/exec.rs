@@ -52,8 +52,10 @@ pub struct ExecArgs {
     /// The command to run; default `sh` (an interactive shell).
     #[arg(long, value_name = "CMD", allow_hyphen_values = true)]
     pub command: Option<String>,
-    /// Run the command as given, without the `sh -c` wrapper that reports its exit status
-    /// (for containers without `sh`); cortado then exits 0 when the session ends.
+    /// Run the command without the `sh -c` wrapper (for containers without `sh`).
+    ///
+    /// The wrapper reports the command's exit status; without it, cortado exits 0 when the
+    /// session ends.
     #[arg(long)]
     pub raw: bool,
     /// Forward a port instead of running a command (ecspresso's `--port-forward`).
@@ -83,8 +85,10 @@ pub enum ExecAction {
         #[arg(long)]
         raw: bool,
     },
-    /// Forward 127.0.0.1:L on this machine to port P in the task (or on --host, reached
-    /// from the task). One connection at a time; Ctrl-C ends the session.
+    /// Forward a local port to a port in the task, or to a host the task reaches.
+    ///
+    /// 127.0.0.1:L on this machine goes to port P in the task (or on --host). One connection
+    /// at a time; Ctrl-C ends the session.
     Portforward {
         #[command(flatten)]
         target: TargetArgs,
@@ -98,10 +102,10 @@ pub enum ExecAction {
         #[arg(long, value_name = "H")]
         host: Option<String>,
     },
-    /// Copy a file to or from a container: `cortado exec cp FILE :/tmp/FILE` uploads,
-    /// `cortado exec cp :/var/log/app.log .` downloads (`TASK:PATH` names a task; `-` as the
-    /// local side is stdin or stdout). Goes over the shell channel: the container needs `sh`
-    /// and `base64`.
+    /// Copy a file to or from a container (it needs `sh` and `base64`).
+    ///
+    /// `cortado exec cp FILE :/tmp/FILE` uploads, `cortado exec cp :/var/log/app.log .`
+    /// downloads; `TASK:PATH` names a task, `-` is stdin or stdout.
     Cp {
         #[command(flatten)]
         target: TargetArgs,

@@ -20,9 +20,7 @@ pub struct RollbackArgs {
     /// When the rollback counts as done: `serving` (default) or `complete`.
     #[arg(long, value_enum, value_name = "WHEN")]
     pub wait_rollback: Option<WaitRollbackArg>,
-    /// Return to revision N of the service's task definition family instead of the one ECS's
-    /// record of deployments names (the revision that last ran successfully before the
-    /// running one).
+    /// Return to revision N of the family instead of the one that last served.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(i64).range(1..))]
     pub revision: Option<i64>,
 }

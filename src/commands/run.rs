@@ -23,8 +23,10 @@ use std::path::PathBuf;
 
 #[derive(Debug, clap::Args, Default)]
 pub struct RunArgs {
-    /// Task definition file to run instead of the config's (rendered and validated like it;
-    /// registered unless the family's newest revision is identical).
+    /// Task definition file to run instead of the config's.
+    ///
+    /// Rendered and validated like it; registered unless the family's newest revision is
+    /// identical.
     #[arg(long, value_name = "FILE", conflicts_with_all = ["revision", "skip_task_definition", "latest_task_definition"])]
     pub task_def: Option<PathBuf>,
     /// Run this revision of the family (the service's family, else the config's), registering

@@ -32,9 +32,9 @@ pub struct SandboxArgs {
 pub enum SandboxCommand {
     /// Run the emulator in the foreground until interrupted.
     Serve(SandboxServeArgs),
-    /// Put image tags into a running sandbox's ECR (CreateRepository, PutImage), as a
-    /// `docker push` would: then `IMAGE_TAG=v2 cortado deploy` pulls them. Without IMAGE, the
-    /// ECR images the configs render to now.
+    /// Put image tags into a running sandbox's ECR, as `docker push` would.
+    ///
+    /// Without IMAGE, the ECR images the configs render to now.
     Push(SandboxPushArgs),
 }
 
@@ -75,8 +75,9 @@ impl NotForSandboxCommands {
 
 #[derive(Debug, clap::Args)]
 pub struct SandboxPushArgs {
-    /// Image to push: ACCOUNT.dkr.ecr.REGION.amazonaws.com/REPOSITORY:TAG (fault segments
-    /// of the tag, `--crash-20s`, are left out). Repeatable.
+    /// Image to push: ACCOUNT.dkr.ecr.REGION.amazonaws.com/REPOSITORY:TAG (repeatable).
+    ///
+    /// Fault segments of the tag (`--crash-20s`) are left out of what is pushed.
     #[arg(value_name = "IMAGE")]
     pub images: Vec<String>,
     /// The sandbox: plain HTTP on this machine only. Default: AWS_ENDPOINT_URL, else
@@ -101,12 +102,10 @@ pub struct SandboxServeArgs {
     /// Create what these cortado configs reference. Repeatable.
     #[arg(long)]
     pub prepare: Vec<PathBuf>,
-    /// Time compression: 60 (the embedded sandbox's default too) runs a minute of ECS time
-    /// per second, so a 60 s task start takes 1 s; 1 runs in real time.
+    /// Time compression: 60 runs a minute of ECS time per second; 1 runs in real time.
     #[arg(long, default_value_t = DEFAULT_SANDBOX_SPEED)]
     pub speed: f64,
-    /// `aws`: enforce ECS's documented token buckets per action category (refilled in wall
-    /// time, whatever the speed); requests over a bucket get ThrottlingException.
+    /// Request throttling (`aws`: ECS's documented token buckets, in wall time).
     #[arg(long, value_enum, default_value_t = ThrottleMode::Off, value_name = "MODE")]
     pub throttle: ThrottleMode,
     #[command(flatten)]

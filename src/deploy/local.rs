@@ -21,15 +21,16 @@ use crate::model;
 use crate::render::RenderContext;
 use crate::render::plugins::Lookups;
 
-const ROLLOUT_KEYS: &[&str] = &[
+pub(crate) const ROLLOUT_KEYS: &[&str] = &[
     "rollback",
     "on_cancel",
     "fast_fail",
     "wait_rollback",
     "verify",
 ];
-const GATE_KEYS: &[&str] = &["stage", "run", "timeout"];
-const FAST_FAIL_KEYS: &[&str] = &["enabled", "same_reason_stops", "unhealthy_target_for"];
+pub(crate) const GATE_KEYS: &[&str] = &["stage", "run", "timeout"];
+pub(crate) const FAST_FAIL_KEYS: &[&str] =
+    &["enabled", "same_reason_stops", "unhealthy_target_for"];
 
 /// What loading a run's configs found: the configs that loaded, and every finding (errors,
 /// warnings, notes) of all of them, in the order of the configs.

@@ -38,8 +38,8 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The pages whose commands run and whose links are checked: README.md, CHANGELOG.md and
-/// every Markdown file under docs/.
+/// The pages whose commands run and whose links are checked: README.md, CHANGELOG.md,
+/// CONTRIBUTING.md and every Markdown file under docs/.
 fn pages() -> Vec<PathBuf> {
     fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
         let Ok(entries) = std::fs::read_dir(dir) else {
@@ -54,7 +54,11 @@ fn pages() -> Vec<PathBuf> {
             }
         }
     }
-    let mut out = vec![root().join("README.md"), root().join("CHANGELOG.md")];
+    let mut out = vec![
+        root().join("README.md"),
+        root().join("CHANGELOG.md"),
+        root().join("CONTRIBUTING.md"),
+    ];
     walk(&root().join("docs"), &mut out);
     out.sort();
     out
@@ -799,17 +803,20 @@ fn the_link_check_finds_a_missing_file_and_a_missing_heading() {
 /// Names of test functions (three underscores or more) in the repository's test files.
 fn test_function_names() -> BTreeSet<String> {
     let mut names = BTreeSet::new();
-    let mut files = Vec::new();
-    for dir in [
-        "tests",
-        "tests/it",
-        "tests/common",
-        "crates/sandbox/tests",
-        "crates/ssm-session/tests",
-    ] {
-        if let Ok(entries) = std::fs::read_dir(root().join(dir)) {
-            files.extend(entries.flatten().map(|e| e.path()));
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(&p, out);
+            } else {
+                out.push(p);
+            }
         }
+    }
+    // Every test file, in folders too (tests/it/, tests/common/).
+    let mut files = Vec::new();
+    for dir in ["tests", "crates/sandbox/tests", "crates/ssm-session/tests"] {
+        walk(&root().join(dir), &mut files);
     }
     for f in files
         .iter()
@@ -1056,4 +1063,294 @@ fn the_release_script_refuses_before_it_changes_anything() {
     assert!(err.contains("unknown argument '--bogus'"), "{err}");
     let (code, _) = run(&[]);
     assert_eq!(code, Some(1));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Generated reference pages and the help's docs links
+
+#[test]
+fn reference_pages_match_the_code() {
+    let update = std::env::var_os("CORTADO_UPDATE_DOCS").is_some();
+    let mut stale = Vec::new();
+    for (path, generated) in cortado::reference::pages() {
+        let file = root().join(path);
+        let committed = std::fs::read_to_string(&file).unwrap_or_default();
+        if committed == generated {
+            continue;
+        }
+        if update {
+            std::fs::write(&file, &generated).unwrap();
+            eprintln!("rewrote {path}");
+            continue;
+        }
+        let first = committed
+            .lines()
+            .zip(generated.lines())
+            .position(|(a, b)| a != b)
+            .unwrap_or(committed.lines().count().min(generated.lines().count()));
+        stale.push(format!(
+            "{path}:{}: committed {:?}, generated {:?}",
+            first + 1,
+            committed.lines().nth(first).unwrap_or("<end>"),
+            generated.lines().nth(first).unwrap_or("<end>"),
+        ));
+    }
+    assert!(
+        stale.is_empty(),
+        "generated reference pages differ from what the code generates:\n{}\n\nRegenerate them with\n\n    {}\n\nand commit the result.",
+        stale.join("\n"),
+        cortado::reference::REGENERATE
+    );
+}
+
+/// Every command and subcommand of `cmd`, with its path (`cortado sandbox serve`).
+fn command_tree(cmd: &clap::Command, path: &str, out: &mut Vec<(String, clap::Command)>) {
+    for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+        let p = format!("{path} {}", sub.get_name());
+        out.push((p.clone(), sub.clone()));
+        command_tree(sub, &p, out);
+    }
+}
+
+#[test]
+fn reference_lists_every_command_and_flag() {
+    let page = cortado::reference::commands_page();
+    let mut cmds = Vec::new();
+    command_tree(&cortado::cli::command(), "cortado", &mut cmds);
+    assert!(cmds.len() > 25, "{}", cmds.len());
+    let mut missing = Vec::new();
+    for (path, cmd) in &cmds {
+        if !page.contains(&format!("`{path}`\n")) {
+            missing.push(path.clone());
+        }
+        for a in cmd.get_arguments().filter(|a| !a.is_hide_set()) {
+            if let Some(long) = a.get_long()
+                && !page.contains(&format!("--{long}"))
+            {
+                missing.push(format!("{path} --{long}"));
+            }
+        }
+    }
+    assert!(missing.is_empty(), "{missing:#?}");
+    for global in ["--config <", "--sandbox-throttle <", "--release <"] {
+        let rows = page
+            .lines()
+            .filter(|l| l.split(" | ").next().is_some_and(|c| c.contains(global)))
+            .count();
+        assert_eq!(rows, 1, "{global} is listed once, with the global options");
+    }
+    assert!(page.contains("| `--output <OUTPUT>` | Output format of results. One of: `text`, `json`. | `text` | `CORTADO_OUTPUT` |"), "{page}");
+}
+
+#[test]
+fn reference_config_keys_all_have_a_description() {
+    let problems = cortado::reference::key_doc_problems();
+    assert!(problems.is_empty(), "{problems:#?}");
+    let page = cortado::reference::config_page();
+    for key in [
+        "`same_reason_stops`",
+        "`on_failure`",
+        "`required_version`",
+        "`rollout.verify[]`",
+    ] {
+        assert!(page.contains(key), "{key} missing:\n{page}");
+    }
+}
+
+/// Help is short: a command's line in a list fits one line, a flag's short help two; the
+/// long prose lives in the docs pages the help ends with.
+#[test]
+fn help_texts_are_short() {
+    let root_cmd = cortado::cli::command();
+    let mut cmds = vec![("cortado".to_string(), root_cmd.clone())];
+    command_tree(&root_cmd, "cortado", &mut cmds);
+    let mut long = Vec::new();
+    for (path, cmd) in &cmds {
+        let about = cmd.get_about().map(|a| a.to_string()).unwrap_or_default();
+        if about.len() > 85 || about.contains('\n') {
+            long.push(format!("{path}: {} chars: {about}", about.len()));
+        }
+        for a in cmd.get_arguments() {
+            let help = a.get_help().map(|h| h.to_string()).unwrap_or_default();
+            if help.len() > 130 {
+                long.push(format!(
+                    "{path} {}: {} chars: {help}",
+                    a.get_id(),
+                    help.len()
+                ));
+            }
+        }
+    }
+    assert!(long.is_empty(), "{long:#?}");
+}
+
+#[test]
+fn every_help_groups_its_commands_and_names_a_docs_page_that_exists() {
+    let mut root_cmd = cortado::cli::command();
+    let help = root_cmd.render_long_help().to_string();
+    let mut at = 0;
+    for (group, names) in cortado::cli::COMMAND_GROUPS {
+        let heading = help[at..]
+            .find(&format!("\n{group}:\n"))
+            .unwrap_or_else(|| panic!("no heading {group:?} (in order) in:\n{help}"));
+        at += heading;
+        for n in *names {
+            assert!(
+                help[at..].contains(&format!("\n  {n} ")),
+                "{n} under {group}"
+            );
+        }
+    }
+    let ungrouped: Vec<String> = cortado::cli::groups_of(&root_cmd)
+        .into_iter()
+        .filter(|(g, _)| *g == "Other commands")
+        .flat_map(|(_, n)| n)
+        .collect();
+    assert!(
+        ungrouped.is_empty(),
+        "commands without a group in `cortado --help`: {ungrouped:?}; add each to COMMAND_GROUPS \
+         and COMMAND_DOCS in src/cli.rs, then run {}",
+        cortado::reference::REGENERATE
+    );
+    let mut cmds = Vec::new();
+    command_tree(&root_cmd, "cortado", &mut cmds);
+    let mut broken = Vec::new();
+    for (path, mut cmd) in cmds {
+        let text = cmd.render_long_help().to_string();
+        // The help ends with `Docs: URL` (the URL may wrap onto a line of its own).
+        let tail: Vec<&str> = text
+            .rfind("Docs:")
+            .map(|at| text[at + 5..].split_whitespace().collect())
+            .unwrap_or_default();
+        let Some(page) = (tail.len() == 1)
+            .then(|| tail[0].strip_prefix(cortado::cli::DOCS_URL))
+            .flatten()
+        else {
+            broken.push(format!(
+                "{path}: help does not end with `Docs: URL` (add it to COMMAND_DOCS in src/cli.rs)"
+            ));
+            continue;
+        };
+        let (file, anchor) = page.split_once('#').unwrap_or((page, ""));
+        let text = std::fs::read_to_string(root().join(file)).unwrap_or_default();
+        if text.is_empty() {
+            broken.push(format!("{path}: {file}: no such page"));
+        } else if !anchor.is_empty() && !anchors(&text).contains(anchor) {
+            broken.push(format!("{path}: {file}: no heading #{anchor}"));
+        }
+    }
+    assert!(broken.is_empty(), "{broken:#?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Source paths the docs name exist
+
+/// Every file and folder of the repository's sources, as paths from the root (`src/cli.rs`,
+/// `src/deploy/core/`).
+fn source_paths() -> BTreeSet<String> {
+    fn walk(dir: &Path, out: &mut BTreeSet<String>) {
+        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.insert(rel(&p));
+                out.insert(format!("{}/", rel(&p)));
+                walk(&p, out);
+            } else {
+                out.insert(rel(&p));
+            }
+        }
+    }
+    // Named as another project's: ecspresso's CI suite.
+    let mut out = BTreeSet::from(["tests/ci".to_string()]);
+    for dir in [
+        "src",
+        "crates",
+        "tests",
+        "examples",
+        "scripts",
+        "benches",
+        "docs",
+        "checksums",
+    ] {
+        out.insert(format!("{dir}/"));
+        walk(&root().join(dir), &mut out);
+    }
+    out
+}
+
+/// Code spans of `text` that name a source path: one under a top-level folder
+/// (`src/deploy/core/outcome.rs`), or a Rust file or folder named from inside `src/`
+/// (`deploy/watch.rs`, `render/template/`, `ecs.rs`).
+fn named_paths(text: &str) -> Vec<(usize, String)> {
+    let mut out = Vec::new();
+    let mut fenced = false;
+    for (i, line) in text.lines().enumerate() {
+        let t = line.trim_start();
+        if t.starts_with("```") || t.starts_with("~~~") {
+            fenced = !fenced;
+            continue;
+        }
+        if fenced {
+            continue;
+        }
+        for (k, span) in line.split('`').enumerate() {
+            let path_like = !span.is_empty()
+                && span
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '_' | '-' | '.'));
+            let rooted = [
+                "src/",
+                "crates/",
+                "tests/",
+                "examples/",
+                "scripts/",
+                "benches/",
+            ]
+            .iter()
+            .any(|r| span.starts_with(r));
+            let rust = span.ends_with(".rs") || (span.ends_with('/') && span.len() > 1);
+            if k % 2 == 1
+                && path_like
+                && (rooted || rust)
+                && !span.contains("..")
+                && !span.starts_with('/')
+            {
+                out.push((i + 1, span.to_string()));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn every_source_path_the_docs_name_exists() {
+    let known = source_paths();
+    let mut missing = Vec::new();
+    let mut checked = 0;
+    for page in pages() {
+        let text = std::fs::read_to_string(&page).unwrap_or_default();
+        for (line, path) in named_paths(&text) {
+            checked += 1;
+            let exists = known.contains(&path)
+                || known.iter().any(|k| {
+                    k.ends_with(&format!("/{path}")) && k.starts_with("src/")
+                        || k.starts_with("crates/") && k.ends_with(&format!("/{path}"))
+                });
+            if !exists {
+                missing.push(format!("{}:{line}: `{path}`", rel(&page)));
+            }
+        }
+    }
+    assert!(checked > 50, "only {checked} paths found");
+    assert!(missing.is_empty(), "{missing:#?}");
+    assert_eq!(
+        named_paths(
+            "`src/deploy/outcome.rs` and `watch.rs`, `render/template/`; not `cortado deploy` or `a/b c`"
+        ),
+        vec![
+            (1, "src/deploy/outcome.rs".to_string()),
+            (1, "watch.rs".to_string()),
+            (1, "render/template/".to_string())
+        ]
+    );
 }

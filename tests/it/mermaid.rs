@@ -263,3 +263,63 @@ fn history_and_timeline_charts_parse_with_the_real_mermaid_parser() {
     let (ok, lines) = parse_all(&modules, &[broken]);
     assert!(!ok && lines[0].starts_with("error:"), "{lines:?}");
 }
+
+/// The ```` ```mermaid ```` blocks of README.md and docs/, with where each starts.
+fn docs_diagrams() -> Vec<(String, String)> {
+    fn walk(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(&p, out);
+            } else if p.extension().is_some_and(|x| x == "md") {
+                out.push(p);
+            }
+        }
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut pages = vec![root.join("README.md")];
+    walk(&root.join("docs"), &mut pages);
+    let mut out = Vec::new();
+    for page in pages {
+        let text = std::fs::read_to_string(&page).unwrap_or_default();
+        let mut open: Option<(usize, Vec<&str>)> = None;
+        for (i, line) in text.lines().enumerate() {
+            match open.as_mut() {
+                None if line.trim() == "```mermaid" => open = Some((i + 1, Vec::new())),
+                Some((at, body)) if line.trim() == "```" => {
+                    let name = format!("{}:{at}", page.strip_prefix(root).unwrap().display());
+                    out.push((name, body.join("\n")));
+                    open = None;
+                }
+                Some((_, body)) => body.push(line),
+                None => {}
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn the_docs_diagrams_parse_with_the_real_mermaid_parser() {
+    let found = docs_diagrams();
+    assert!(found.len() >= 3, "{found:?}");
+    let Some(modules) = std::env::var("CORTADO_NODE_MODULES")
+        .ok()
+        .filter(|m| Path::new(m).join("mermaid").is_dir() && Path::new(m).join("jsdom").is_dir())
+    else {
+        eprintln!("mermaid and jsdom are not available: skipping the docs' diagrams");
+        return;
+    };
+    let diagrams: Vec<String> = found.iter().map(|(_, d)| d.clone()).collect();
+    let (ok, lines) = parse_all(&modules, &diagrams);
+    let failed: Vec<String> = found
+        .iter()
+        .zip(&lines)
+        .filter(|(_, l)| !l.starts_with("ok "))
+        .map(|((name, _), l)| format!("{name}: {l}"))
+        .collect();
+    assert!(
+        ok && failed.is_empty() && lines.len() == found.len(),
+        "{failed:#?} {lines:?}"
+    );
+}

@@ -321,236 +321,322 @@ pub async fn watch<O: Observer, H: Hooks>(
 pub async fn follow<O: Observer, H: Hooks>(
     observer: &mut O,
     hooks: &mut H,
-    mut feed: Feed,
+    feed: Feed,
     cadence: &Cadence,
     mut cancel: watch::Receiver<bool>,
     emitter: &Emitter,
 ) {
     let started = Instant::now();
-    let mut open: Vec<Target> = Vec::new();
-    let mut deadlines: BTreeMap<String, Instant> = BTreeMap::new();
-    let mut rules = Rules::default();
-    let mut state: BTreeMap<String, ServiceState> = BTreeMap::new();
-    let mut intake_open = true;
-    let mut quiet_polls = 0u32;
-    let mut failed_polls = 0u32;
-    let mut budget = CallBudget::new(started, 1, observer.calls());
-    let admit = |j: Joining,
-                 open: &mut Vec<Target>,
-                 deadlines: &mut BTreeMap<String, Instant>,
-                 observer: &mut O,
-                 hooks: &mut H,
-                 rules: &mut Rules| {
-        let service = j.target.service.clone();
-        if let Some(w) = j.watcher {
-            observer.join(&service, w);
-        }
-        if let Some(g) = j.gates {
-            hooks.join(&service, g);
-        }
-        rules.per_service.insert(service.clone(), j.rules);
-        deadlines.insert(service, j.deadline);
-        open.push(j.target);
+    let budget = CallBudget::new(started, 1, observer.calls());
+    let mut f = Follow {
+        observer,
+        hooks,
+        feed,
+        cadence,
+        emitter,
+        started,
+        open: Vec::new(),
+        deadlines: BTreeMap::new(),
+        rules: Rules::default(),
+        state: BTreeMap::new(),
+        intake_open: true,
+        quiet_polls: 0,
+        failed_polls: 0,
+        budget,
     };
     loop {
-        // Services that joined since the last poll.
+        f.take_joined();
+        if f.open.is_empty() {
+            if !f.intake_open {
+                break;
+            }
+            // Nothing to follow until the next service joins.
+            match f.feed.intake.recv().await {
+                Some(j) => f.admit(j),
+                None => f.intake_open = false,
+            }
+            continue;
+        }
+        let round = f.poll().await;
+        f.announce(&round.outcomes);
+        f.close(round.outcomes).await;
+        if f.open.is_empty() {
+            continue;
+        }
+        f.sleep(round.changed, round.near, round.acted, &mut cancel)
+            .await;
+        let cancelled = *cancel.borrow();
+        let ended = f.ended(cancelled);
+        f.close(ended).await;
+    }
+}
+
+/// One [`follow`] under way: the services followed and what the loop keeps between polls.
+struct Follow<'a, O, H> {
+    observer: &'a mut O,
+    hooks: &'a mut H,
+    feed: Feed,
+    cadence: &'a Cadence,
+    emitter: &'a Emitter,
+    started: Instant,
+    open: Vec<Target>,
+    deadlines: BTreeMap<String, Instant>,
+    rules: Rules,
+    state: BTreeMap<String, ServiceState>,
+    intake_open: bool,
+    quiet_polls: u32,
+    failed_polls: u32,
+    budget: CallBudget,
+}
+
+/// What one poll found: the outcomes reached, and what says to poll again soon.
+#[derive(Default)]
+struct Round {
+    outcomes: BTreeMap<String, Outcome>,
+    changed: bool,
+    near: bool,
+    /// A gate started or a hook was answered: the deployment is about to move.
+    acted: bool,
+}
+
+impl<O: Observer, H: Hooks> Follow<'_, O, H> {
+    /// A service joins: its poller, its gates, its rules and its deadline.
+    fn admit(&mut self, j: Joining) {
+        let service = j.target.service.clone();
+        if let Some(w) = j.watcher {
+            self.observer.join(&service, w);
+        }
+        if let Some(g) = j.gates {
+            self.hooks.join(&service, g);
+        }
+        self.rules.per_service.insert(service.clone(), j.rules);
+        self.deadlines.insert(service, j.deadline);
+        self.open.push(j.target);
+    }
+
+    /// Admits the services that joined since the last poll.
+    fn take_joined(&mut self) {
         loop {
-            match feed.intake.try_recv() {
-                Ok(j) => admit(j, &mut open, &mut deadlines, observer, hooks, &mut rules),
+            match self.feed.intake.try_recv() {
+                Ok(j) => self.admit(j),
                 Err(mpsc::error::TryRecvError::Empty) => break,
                 Err(mpsc::error::TryRecvError::Disconnected) => {
-                    intake_open = false;
+                    self.intake_open = false;
                     break;
                 }
             }
         }
-        if open.is_empty() {
-            if !intake_open {
-                break;
-            }
-            // Nothing to follow until the next service joins.
-            match feed.intake.recv().await {
-                Some(j) => admit(j, &mut open, &mut deadlines, observer, hooks, &mut rules),
-                None => intake_open = false,
-            }
-            continue;
-        }
-        let mut outcomes: BTreeMap<String, Outcome> = BTreeMap::new();
-        let mut changed = false;
-        let mut near = false;
-        // A gate started or a hook was answered: the deployment is about to move.
-        let mut acted = false;
-        let handles: Vec<(String, Ours)> = open
+    }
+
+    /// One poll of every open service: verdicts, reports, gates.
+    async fn poll(&mut self) -> Round {
+        let mut round = Round::default();
+        let handles: Vec<(String, Ours)> = self
+            .open
             .iter()
             .map(|t| (t.service.clone(), t.ours.clone()))
             .collect();
-        let polled = observer.observe(&handles).await;
-        budget.spend(observer.calls());
+        let polled = self.observer.observe(&handles).await;
+        self.budget.spend(self.observer.calls());
         match polled {
             Ok(observations) => {
-                failed_polls = 0;
+                self.failed_polls = 0;
+                let open = std::mem::take(&mut self.open);
                 for (t, obs) in open.iter().zip(observations) {
-                    let st = state.entry(t.service.clone()).or_default();
-                    let unhealthy_for = st.unhealthy_for(&obs.snapshot);
-                    let verdict =
-                        observer.judge(t, &obs.snapshot, rules.of(&t.service), unhealthy_for);
-                    st.serving = obs
-                        .snapshot
-                        .deployments
-                        .iter()
-                        .find(|d| d.status == DeploymentStatus::Primary)
-                        .map(|d| Serving {
-                            deployment_id: d.id.clone(),
-                            task_definition_arn: d.task_definition_arn.clone(),
-                        });
-                    match &verdict {
-                        Verdict::Pending(waiting) => {
-                            near |= is_near(&obs.snapshot, &t.ours);
-                            if &st.waiting != waiting {
-                                st.waiting = waiting.clone();
-                                changed = true;
-                            }
-                        }
-                        Verdict::Succeeded => st.waiting = "done".into(),
-                        Verdict::Failed(_) => st.waiting = "failed".into(),
-                    }
-                    if !st.first_poll_done {
-                        st.seen_events.extend(t.history.iter().cloned());
-                    }
-                    changed |= st.report(&t.service, &obs, emitter, started);
-                    // Stages, traffic and hooks belong to the deployment being rolled out (a
-                    // followed rollback's are ECS's undoing of it).
-                    if t.goal == Goal::Deployed {
-                        changed |= st.report_stages(&t.service, &obs, emitter, started);
-                    }
-                    if let Verdict::Pending(_) = verdict
-                        && t.goal == Goal::Deployed
-                    {
-                        match hooks.tend(t, &obs, emitter).await {
-                            Tended::Idle => {}
-                            Tended::Acted => {
-                                changed = true;
-                                near = true;
-                                acted = true;
-                            }
-                            Tended::Stop { stage, hook_id } => {
-                                outcomes
-                                    .insert(t.service.clone(), Outcome::Paused { stage, hook_id });
-                                continue;
-                            }
-                        }
-                    }
-                    match verdict {
-                        Verdict::Pending(_) => {}
-                        Verdict::Succeeded => {
-                            outcomes.insert(t.service.clone(), Outcome::Succeeded);
-                        }
-                        Verdict::Failed(f) => {
-                            outcomes.insert(t.service.clone(), Outcome::Failed(f));
-                        }
-                    }
+                    self.judge_one(t, &obs, &mut round).await;
                 }
+                self.open = open;
             }
-            Err(e) => {
-                failed_polls += 1;
-                let error = first_line(&e.to_string()).to_string();
-                if failed_polls >= MAX_FAILED_POLLS {
-                    failed_polls = 0;
-                    for t in &open {
-                        outcomes.insert(
-                            t.service.clone(),
-                            Outcome::Lost {
-                                error: error.clone(),
-                            },
-                        );
-                    }
-                } else {
-                    emitter.emit(Event::Warning {
-                        message: format!(
-                            "poll failed ({failed_polls}/{MAX_FAILED_POLLS}), retrying: {error}"
-                        ),
-                    });
-                }
-            }
+            Err(e) => self.poll_failed(&e.to_string(), &mut round),
         }
-        // The deploy verdict is announced here; a rollback's end is the engine's to report.
-        for t in open.iter().filter(|t| t.goal == Goal::Deployed) {
+        round
+    }
+
+    /// The verdict on one service from its observation; reports what it newly shows and
+    /// tends its gates and hooks while it is pending.
+    async fn judge_one(&mut self, t: &Target, obs: &Observation, round: &mut Round) {
+        let st = self.state.entry(t.service.clone()).or_default();
+        let unhealthy_for = st.unhealthy_for(&obs.snapshot);
+        let verdict = self
+            .observer
+            .judge(t, &obs.snapshot, self.rules.of(&t.service), unhealthy_for);
+        st.serving = obs
+            .snapshot
+            .deployments
+            .iter()
+            .find(|d| d.status == DeploymentStatus::Primary)
+            .map(|d| Serving {
+                deployment_id: d.id.clone(),
+                task_definition_arn: d.task_definition_arn.clone(),
+            });
+        match &verdict {
+            Verdict::Pending(waiting) => {
+                round.near |= is_near(&obs.snapshot, &t.ours);
+                if &st.waiting != waiting {
+                    st.waiting = waiting.clone();
+                    round.changed = true;
+                }
+            }
+            Verdict::Succeeded => st.waiting = "done".into(),
+            Verdict::Failed(_) => st.waiting = "failed".into(),
+        }
+        if !st.first_poll_done {
+            st.seen_events.extend(t.history.iter().cloned());
+        }
+        round.changed |= st.report(&t.service, obs, self.emitter, self.started);
+        // Stages, traffic and hooks belong to the deployment being rolled out (a followed
+        // rollback's are ECS's undoing of it).
+        if t.goal == Goal::Deployed {
+            round.changed |= st.report_stages(&t.service, obs, self.emitter, self.started);
+        }
+        let outcome = match verdict {
+            Verdict::Pending(_) if t.goal == Goal::Deployed => {
+                match self.hooks.tend(t, obs, self.emitter).await {
+                    Tended::Idle => None,
+                    Tended::Acted => {
+                        round.changed = true;
+                        round.near = true;
+                        round.acted = true;
+                        None
+                    }
+                    Tended::Stop { stage, hook_id } => Some(Outcome::Paused { stage, hook_id }),
+                }
+            }
+            Verdict::Pending(_) => None,
+            Verdict::Succeeded => Some(Outcome::Succeeded),
+            Verdict::Failed(f) => Some(Outcome::Failed(f)),
+        };
+        if let Some(outcome) = outcome {
+            round.outcomes.insert(t.service.clone(), outcome);
+        }
+    }
+
+    /// A poll failed (after the SDK's retries): a warning, or after [`MAX_FAILED_POLLS`] in a
+    /// row every open service is lost.
+    fn poll_failed(&mut self, error: &str, round: &mut Round) {
+        self.failed_polls += 1;
+        let error = first_line(error).to_string();
+        if self.failed_polls >= MAX_FAILED_POLLS {
+            self.failed_polls = 0;
+            for t in &self.open {
+                round.outcomes.insert(
+                    t.service.clone(),
+                    Outcome::Lost {
+                        error: error.clone(),
+                    },
+                );
+            }
+        } else {
+            let failed_polls = self.failed_polls;
+            self.emitter.emit(Event::Warning {
+                message: format!(
+                    "poll failed ({failed_polls}/{MAX_FAILED_POLLS}), retrying: {error}"
+                ),
+            });
+        }
+    }
+
+    /// Announces the deploy verdicts reached; a rollback's end is the engine's to report.
+    fn announce(&self, outcomes: &BTreeMap<String, Outcome>) {
+        for t in self.open.iter().filter(|t| t.goal == Goal::Deployed) {
             if let Some(outcome) = outcomes.get(&t.service) {
                 let (success, detail) = match outcome {
                     Outcome::Succeeded => (true, "deployment completed".to_string()),
                     Outcome::Failed(f) => (false, f.to_string()),
                     _ => continue,
                 };
-                emitter.emit(Event::Verdict {
+                self.emitter.emit(Event::Verdict {
                     service: t.service.clone(),
                     success,
                     detail,
                 });
             }
         }
-        close(&mut open, outcomes, &mut state, hooks, &feed.out).await;
-        if open.is_empty() {
-            continue;
-        }
-        quiet_polls = if changed { 0 } else { quiet_polls + 1 };
-        let interval = if near || quiet_polls < cadence.settle_after {
-            cadence.fast
+    }
+
+    /// Waits until the next poll is due (cadence, call budget, first deadline), cancelled,
+    /// or a gate finishes. A service that joins meanwhile is admitted and polled as a watch
+    /// of its own would poll it: at once (as far as the budget allows), and at the fast
+    /// cadence from there.
+    async fn sleep(
+        &mut self,
+        changed: bool,
+        near: bool,
+        acted: bool,
+        cancel: &mut watch::Receiver<bool>,
+    ) {
+        self.quiet_polls = if changed { 0 } else { self.quiet_polls + 1 };
+        let interval = if near || self.quiet_polls < self.cadence.settle_after {
+            self.cadence.fast
         } else {
-            cadence.slow
+            self.cadence.slow
         };
         let now = Instant::now();
         // After cortado itself moved the deployment (a hook answered), the next poll comes at
         // the fast cadence even when the budget is spent: one poll of debt per answer, repaid
         // by the waits after it.
-        let budget_wait = budget.wait(open.len(), now);
+        let budget_wait = self.budget.wait(self.open.len(), now);
         let wait = if acted {
             interval
         } else {
             interval.max(budget_wait)
         };
-        let first_deadline = open
+        let first_deadline = self
+            .open
             .iter()
-            .filter_map(|t| deadlines.get(&t.service))
+            .filter_map(|t| self.deadlines.get(&t.service))
             .min()
             .copied()
             .unwrap_or(now + wait);
         let mut wake = (now + wait).min(first_deadline);
-        // A service that joins meanwhile is polled as a watch of its own would poll it: at
-        // once (as far as the budget allows), and at the fast cadence from there.
         loop {
             tokio::select! {
                 _ = tokio::time::sleep_until(wake) => break,
                 _ = cancel.changed() => break,
-                _ = hooks.finished() => break,
-                joined = feed.intake.recv(), if intake_open => match joined {
+                _ = self.hooks.finished() => break,
+                joined = self.feed.intake.recv(), if self.intake_open => match joined {
                     Some(j) => {
-                        admit(j, &mut open, &mut deadlines, observer, hooks, &mut rules);
+                        self.admit(j);
                         let now = Instant::now();
-                        budget.admit(open.len(), now);
-                        quiet_polls = 0;
-                        wake = wake.min(now + budget.wait(open.len(), now));
+                        self.budget.admit(self.open.len(), now);
+                        self.quiet_polls = 0;
+                        wake = wake.min(now + self.budget.wait(self.open.len(), now));
                     }
-                    None => intake_open = false,
+                    None => self.intake_open = false,
                 },
             }
         }
-        let last = |s: &str| {
-            state
-                .get(s)
-                .map(|st| st.waiting.clone())
-                .unwrap_or_default()
-        };
-        let mut ended: BTreeMap<String, Outcome> = BTreeMap::new();
+    }
+
+    /// The services that end now without a verdict: all when cancelled, else those whose
+    /// deadline has passed.
+    fn ended(&self, cancelled: bool) -> BTreeMap<String, Outcome> {
+        let mut ended = BTreeMap::new();
         let now = Instant::now();
-        for t in &open {
-            let last = last(&t.service);
-            if *cancel.borrow() {
+        for t in &self.open {
+            let last = self
+                .state
+                .get(&t.service)
+                .map(|st| st.waiting.clone())
+                .unwrap_or_default();
+            if cancelled {
                 ended.insert(t.service.clone(), Outcome::Cancelled { last });
-            } else if deadlines.get(&t.service).is_some_and(|d| now >= *d) {
+            } else if self.deadlines.get(&t.service).is_some_and(|d| now >= *d) {
                 ended.insert(t.service.clone(), Outcome::TimedOut { last });
             }
         }
-        close(&mut open, ended, &mut state, hooks, &feed.out).await;
+        ended
+    }
+
+    async fn close(&mut self, outcomes: BTreeMap<String, Outcome>) {
+        close(
+            &mut self.open,
+            outcomes,
+            &mut self.state,
+            self.hooks,
+            &self.feed.out,
+        )
+        .await;
     }
 }
 

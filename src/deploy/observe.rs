@@ -260,147 +260,198 @@ impl AwsObserver<'_> {
             .await?;
         let mut out = Vec::new();
         for ((name, ours), svc) in services.iter().zip(described) {
-            let Some(svc) = svc else {
-                out.push(Observation {
+            out.push(match svc {
+                Some(svc) => self.observe_service(name, ours, &svc, &sds).await?,
+                None => Observation {
                     snapshot: Snapshot {
                         service_status: ServiceStatus::Missing,
                         ..Snapshot::default()
                     },
                     ..Observation::default()
-                });
-                continue;
-            };
-            let deployments = deployment_views(&svc);
-            let counts: Vec<(String, i32, i32, i32)> = deployments
-                .iter()
-                .map(|d| (d.id.clone(), d.running, d.pending, d.failed))
-                .collect();
-            let strategy = strategy_of(&svc);
-            let pairs = lb_pairs(&svc, &strategy);
-            let target_groups: BTreeSet<String> = pairs
-                .iter()
-                .flat_map(LbPair::target_groups)
-                .cloned()
-                .collect();
-            let has_lb = !target_groups.is_empty();
-            // Fetch tasks when counts moved, or when ECS counts more failed tasks of ours than
-            // we have reasons for (they may have been still stopping at the last look).
-            let our_failed = deployments
-                .iter()
-                .find(|d| d.id == ours.deployment_id)
-                .map_or(0, |d| d.failed.max(0) as usize);
-            let known_stopped = self.stopped.get(name).map_or(0, |m| m.len());
-            let before = self.counts.get(name);
-            let moved = before != Some(&counts);
-            // Without a load balancer the tasks only name our deployment's stopped tasks: ask
-            // when one of ours may have left (running or running+pending fell, failed rose),
-            // not while the rollout merely progresses (pending -> running, old tasks drain).
-            let lost = lost_a_task(before, &counts, &ours.deployment_id);
-            if (if has_lb { moved } else { lost }) || our_failed > known_stopped {
-                self.refresh_tasks(name, ours, has_lb).await?;
-            }
-            self.counts.insert(name.clone(), counts);
-            let service_deployment = our_service_deployment(&sds, ours);
-            let sd_status = service_deployment.as_ref().map(|v| v.status.clone());
-            // Target health only when it can tell something new: tasks moved, our deployment's
-            // status changed, a target is in flux (initial or unhealthy: the verdicts wait on
-            // those; draining and unused targets of the other revision are not), or the last
-            // look is TARGET_HEALTH_REFRESH old.
-            let fresh = match self.targets.get(name) {
-                None => true,
-                Some((cached, at, status)) => {
-                    moved
-                        || *status != sd_status
-                        || cached.iter().any(|t| {
-                            matches!(t.state, TargetState::Initial | TargetState::Unhealthy)
-                        })
-                        || at.elapsed() >= TARGET_HEALTH_REFRESH
-                }
-            };
-            if fresh {
-                let targets = if has_lb {
-                    self.target_health(&target_groups).await?
-                } else {
-                    Vec::new()
-                };
-                self.targets
-                    .insert(name.clone(), (targets, Instant::now(), sd_status));
-            }
-            let targets = self
-                .targets
-                .get(name)
-                .map(|t| t.0.clone())
-                .unwrap_or_default();
-            // The traffic split, while our deployment can move it (and once at the start).
-            let rules: Vec<String> = pairs.iter().flat_map(LbPair::rules).cloned().collect();
-            let in_flight = service_deployment.as_ref().is_some_and(|sd| {
-                !matches!(
-                    sd.status,
-                    ServiceDeploymentStatus::Successful
-                        | ServiceDeploymentStatus::RollbackSuccessful
-                        | ServiceDeploymentStatus::Stopped
-                )
-            });
-            if !rules.is_empty() && (in_flight || !self.traffic.contains_key(name)) {
-                let described = self.clients.describe_rules_by_arn(&rules).await?;
-                self.traffic
-                    .insert(name.clone(), traffic_of(&pairs, &described));
-            }
-            let our_ips = self.ips.get(name).cloned().unwrap_or_default();
-            let traffic = self.traffic.get(name).cloned().map(|mut t| {
-                t.green = targets
-                    .iter()
-                    .filter(|t| our_ips.contains(&t.id))
-                    .map(|t| t.target_group_arn.clone())
-                    .collect::<BTreeSet<_>>()
-                    .into_iter()
-                    .collect();
-                t
-            });
-            let mut stopped: Vec<StoppedTask> = self
-                .stopped
-                .get(name)
-                .map(|m| m.values().cloned().collect())
-                .unwrap_or_default();
-            stopped.sort_by(|a, b| a.task_arn.cmp(&b.task_arn));
-            out.push(Observation {
-                snapshot: Snapshot {
-                    service_status: ServiceStatus::parse(svc.status().unwrap_or("ACTIVE")),
-                    deployments,
-                    service_deployment,
-                    stopped_tasks: stopped,
-                    targets,
-                    our_task_ips: our_ips,
-                    has_load_balancer: has_lb,
-                    load_balancers: pairs.len(),
-                    strategy,
-                    early_success: svc
-                        .deployment_configuration()
-                        .and_then(|c| c.early_success_criteria())
-                        .is_some_and(|e| e.enable()),
                 },
-                events: svc
-                    .events()
-                    .iter()
-                    .map(|e| ServiceEvent {
-                        id: e.id().unwrap_or_default().to_string(),
-                        at: e.created_at().map(|t| t.as_secs_f64()),
-                        message: e.message().unwrap_or_default().into(),
-                    })
-                    .collect(),
-                traffic,
-                pairs,
-                our_started_at: svc
-                    .deployments()
-                    .iter()
-                    .find(|d| d.id() == Some(ours.deployment_id.as_str()))
-                    .and_then(|d| d.created_at())
-                    .map(|t| t.as_secs_f64()),
-                stage: None,
-                rollout: None,
             });
         }
         Ok(out)
+    }
+
+    /// What the full poll saw of one service, with the reads that only some polls need
+    /// (tasks, target health, listener rules) made when they can tell something new.
+    async fn observe_service(
+        &mut self,
+        name: &str,
+        ours: &Ours,
+        svc: &Service,
+        sds: &[ServiceDeployment],
+    ) -> Result<Observation> {
+        let deployments = deployment_views(svc);
+        let strategy = strategy_of(svc);
+        let pairs = lb_pairs(svc, &strategy);
+        let target_groups: BTreeSet<String> = pairs
+            .iter()
+            .flat_map(LbPair::target_groups)
+            .cloned()
+            .collect();
+        let has_lb = !target_groups.is_empty();
+        let moved = self
+            .tasks_on_change(name, ours, &deployments, has_lb)
+            .await?;
+        let service_deployment = our_service_deployment(sds, ours);
+        let sd_status = service_deployment.as_ref().map(|v| v.status.clone());
+        let targets = self
+            .targets_on_change(name, moved, sd_status, &target_groups)
+            .await?;
+        let traffic = self
+            .traffic_on_change(name, &pairs, service_deployment.as_ref(), &targets)
+            .await?;
+        let mut stopped: Vec<StoppedTask> = self
+            .stopped
+            .get(name)
+            .map(|m| m.values().cloned().collect())
+            .unwrap_or_default();
+        stopped.sort_by(|a, b| a.task_arn.cmp(&b.task_arn));
+        Ok(Observation {
+            snapshot: Snapshot {
+                service_status: ServiceStatus::parse(svc.status().unwrap_or("ACTIVE")),
+                deployments,
+                service_deployment,
+                stopped_tasks: stopped,
+                targets,
+                our_task_ips: self.ips.get(name).cloned().unwrap_or_default(),
+                has_load_balancer: has_lb,
+                load_balancers: pairs.len(),
+                strategy,
+                early_success: svc
+                    .deployment_configuration()
+                    .and_then(|c| c.early_success_criteria())
+                    .is_some_and(|e| e.enable()),
+            },
+            events: svc
+                .events()
+                .iter()
+                .map(|e| ServiceEvent {
+                    id: e.id().unwrap_or_default().to_string(),
+                    at: e.created_at().map(|t| t.as_secs_f64()),
+                    message: e.message().unwrap_or_default().into(),
+                })
+                .collect(),
+            traffic,
+            pairs,
+            our_started_at: svc
+                .deployments()
+                .iter()
+                .find(|d| d.id() == Some(ours.deployment_id.as_str()))
+                .and_then(|d| d.created_at())
+                .map(|t| t.as_secs_f64()),
+            stage: None,
+            rollout: None,
+        })
+    }
+
+    /// Refreshes the service's tasks when the counts say it can tell something new; returns
+    /// whether the counts moved since the last poll.
+    async fn tasks_on_change(
+        &mut self,
+        name: &str,
+        ours: &Ours,
+        deployments: &[DeploymentView],
+        has_lb: bool,
+    ) -> Result<bool> {
+        let counts: Vec<(String, i32, i32, i32)> = deployments
+            .iter()
+            .map(|d| (d.id.clone(), d.running, d.pending, d.failed))
+            .collect();
+        // Fetch tasks when counts moved, or when ECS counts more failed tasks of ours than
+        // we have reasons for (they may have been still stopping at the last look).
+        let our_failed = deployments
+            .iter()
+            .find(|d| d.id == ours.deployment_id)
+            .map_or(0, |d| d.failed.max(0) as usize);
+        let known_stopped = self.stopped.get(name).map_or(0, |m| m.len());
+        let before = self.counts.get(name);
+        let moved = before != Some(&counts);
+        // Without a load balancer the tasks only name our deployment's stopped tasks: ask
+        // when one of ours may have left (running or running+pending fell, failed rose),
+        // not while the rollout merely progresses (pending -> running, old tasks drain).
+        let lost = lost_a_task(before, &counts, &ours.deployment_id);
+        if (if has_lb { moved } else { lost }) || our_failed > known_stopped {
+            self.refresh_tasks(name, ours, has_lb).await?;
+        }
+        self.counts.insert(name.to_string(), counts);
+        Ok(moved)
+    }
+
+    /// The service's target health, read again only when it can tell something new: tasks
+    /// moved, our deployment's status changed, a target is in flux (initial or unhealthy: the
+    /// verdicts wait on those; draining and unused targets of the other revision are not), or
+    /// the last look is TARGET_HEALTH_REFRESH old.
+    async fn targets_on_change(
+        &mut self,
+        name: &str,
+        moved: bool,
+        sd_status: Option<ServiceDeploymentStatus>,
+        target_groups: &BTreeSet<String>,
+    ) -> Result<Vec<TargetView>> {
+        let fresh = match self.targets.get(name) {
+            None => true,
+            Some((cached, at, status)) => {
+                moved
+                    || *status != sd_status
+                    || cached
+                        .iter()
+                        .any(|t| matches!(t.state, TargetState::Initial | TargetState::Unhealthy))
+                    || at.elapsed() >= TARGET_HEALTH_REFRESH
+            }
+        };
+        if fresh {
+            let targets = if target_groups.is_empty() {
+                Vec::new()
+            } else {
+                self.target_health(target_groups).await?
+            };
+            self.targets
+                .insert(name.to_string(), (targets, Instant::now(), sd_status));
+        }
+        Ok(self
+            .targets
+            .get(name)
+            .map(|t| t.0.clone())
+            .unwrap_or_default())
+    }
+
+    /// The traffic split, read while our deployment can move it (and once at the start), with
+    /// the target groups our tasks are registered in.
+    async fn traffic_on_change(
+        &mut self,
+        name: &str,
+        pairs: &[LbPair],
+        service_deployment: Option<&ServiceDeploymentView>,
+        targets: &[TargetView],
+    ) -> Result<Option<Traffic>> {
+        let rules: Vec<String> = pairs.iter().flat_map(LbPair::rules).cloned().collect();
+        let in_flight = service_deployment.is_some_and(|sd| {
+            !matches!(
+                sd.status,
+                ServiceDeploymentStatus::Successful
+                    | ServiceDeploymentStatus::RollbackSuccessful
+                    | ServiceDeploymentStatus::Stopped
+            )
+        });
+        if !rules.is_empty() && (in_flight || !self.traffic.contains_key(name)) {
+            let described = self.clients.describe_rules_by_arn(&rules).await?;
+            self.traffic
+                .insert(name.to_string(), traffic_of(pairs, &described));
+        }
+        let our_ips = self.ips.get(name).cloned().unwrap_or_default();
+        Ok(self.traffic.get(name).cloned().map(|mut t| {
+            t.green = targets
+                .iter()
+                .filter(|t| our_ips.contains(&t.id))
+                .map(|t| t.target_group_arn.clone())
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            t
+        }))
     }
 }
 

@@ -457,9 +457,9 @@ impl<O: Observer, H: Hooks> Follow<'_, O, H> {
     async fn judge_one(&mut self, t: &Target, obs: &Observation, round: &mut Round) {
         let st = self.state.entry(t.service.clone()).or_default();
         let unhealthy_for = st.unhealthy_for(&obs.snapshot);
-        let verdict = self
-            .observer
-            .judge(t, &obs.snapshot, self.rules.of(&t.service), unhealthy_for);
+        let verdict =
+            self.observer
+                .judge(t, &obs.snapshot, self.rules.of(&t.service), unhealthy_for);
         st.serving = obs
             .snapshot
             .deployments

@@ -12,6 +12,40 @@ pub fn clock(time: f64) -> String {
 /// The plain-text line of an event.
 pub fn plain(e: &Stamped) -> String {
     let body = match &e.event {
+        Event::Plan { .. }
+        | Event::Registered { .. }
+        | Event::RegistrationSkipped { .. }
+        | Event::DeploymentStarted { .. }
+        | Event::Progress { .. }
+        | Event::ServiceEvent { .. }
+        | Event::TaskStopped { .. }
+        | Event::TargetHealth { .. } => deploy_text(&e.event),
+        Event::Stage { .. }
+        | Event::Traffic { .. }
+        | Event::Hook { .. }
+        | Event::HookWaiting { .. }
+        | Event::GateStarted { .. }
+        | Event::GateOutput { .. }
+        | Event::GateFinished { .. } => rollout_text(&e.event),
+        Event::Verdict { .. }
+        | Event::RollbackStarted { .. }
+        | Event::RollbackFinished { .. }
+        | Event::Warning { .. }
+        | Event::Note { .. }
+        | Event::TaskLog { .. }
+        | Event::TaskStarted { .. }
+        | Event::TaskLogs { .. }
+        | Event::TaskStatus { .. }
+        | Event::TaskStopRequested { .. }
+        | Event::TaskEnded { .. } => end_text(&e.event),
+    };
+    format!("{} {body}", clock(e.time))
+}
+
+/// Planning, registering and following a rollout: plan, registration, deployment, progress,
+/// ECS events, stopped tasks, target health.
+fn deploy_text(event: &Event) -> String {
+    match event {
         Event::Plan {
             service, summary, ..
         } => format!("{service}: plan: {summary}"),
@@ -68,6 +102,13 @@ pub fn plain(e: &Stamped) -> String {
             unhealthy,
             other,
         } => format!("{service}: targets {healthy} healthy, {unhealthy} unhealthy, {other} other"),
+        _ => String::new(),
+    }
+}
+
+/// The steps of a blue/green, canary or linear rollout: stages, traffic, hooks, gates.
+fn rollout_text(event: &Event) -> String {
+    match event {
         Event::Stage { service, stage, .. } => format!("{service}: stage {stage}"),
         Event::Traffic {
             service,
@@ -132,6 +173,13 @@ pub fn plain(e: &Stamped) -> String {
             "{service}: gate at {stage} {} ({detail}, {duration_secs:.1}s): {action}",
             if *passed { "passed" } else { "FAILED" }
         ),
+        _ => String::new(),
+    }
+}
+
+/// Verdicts, rollbacks, warnings, notes and one-off tasks.
+fn end_text(event: &Event) -> String {
+    match event {
         Event::Verdict {
             service,
             success,
@@ -177,10 +225,10 @@ pub fn plain(e: &Stamped) -> String {
         | Event::TaskStatus { service, .. }
         | Event::TaskStopRequested { service, .. }
         | Event::TaskEnded { service, .. } => {
-            format!("{service}: {}", task_text(&e.event).unwrap_or_default())
+            format!("{service}: {}", task_text(event).unwrap_or_default())
         }
-    };
-    format!("{} {body}", clock(e.time))
+        _ => String::new(),
+    }
 }
 
 /// The words of a one-off task's event, without the service it belongs to (as `cortado run`

@@ -508,11 +508,6 @@ fn read_gate(config: &Config, g: &Value, at: &str, findings: &mut Vec<Diagnostic
     let doc = &config.document;
     let err =
         |at: &str, msg: String, hint: String| Diagnostic::error(msg).at(doc.locate(at)).hint(hint);
-    let stages = PAUSE_STAGES
-        .iter()
-        .map(LifecycleStage::as_str)
-        .collect::<Vec<_>>()
-        .join(", ");
     let Some(m) = g.as_object() else {
         findings.push(err(
             at,
@@ -532,7 +527,56 @@ fn read_gate(config: &Config, g: &Value, at: &str, findings: &mut Vec<Diagnostic
         findings.push(d);
         ok = false;
     }
-    let stage = match m.get("stage").and_then(Value::as_str) {
+    let stage = gate_stage(m, at, &err, findings);
+    let argv = gate_command(m, at, &err, findings);
+    let timeout = gate_timeout(m, at, &err, findings);
+    let dir = match config.path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let dir = std::path::absolute(&dir).unwrap_or(dir);
+    // A gate that cannot start would roll back a good deployment: refuse it now instead.
+    let argv = argv.filter(|argv| match gate_program_problem(&argv[0], &dir) {
+        None => true,
+        Some(problem) => {
+            findings.push(err(
+                &format!("{at}/run"),
+                format!("verify gate command {:?} {problem}", argv[0]),
+                "gates run in the config file's directory: write a path relative to it \
+                 (./smoke.sh), an absolute path, or a program on PATH"
+                    .into(),
+            ));
+            false
+        }
+    });
+    match (ok, stage, argv, timeout) {
+        (true, Some(stage), Some(argv), Some(timeout)) => Some(Gate {
+            stage,
+            argv,
+            timeout,
+            dir,
+        }),
+        _ => None,
+    }
+}
+
+
+/// Builds a located finding: where, what, and what to do.
+type Finding<'a> = dyn Fn(&str, String, String) -> Diagnostic + 'a;
+
+/// A gate's `stage`: a lifecycle stage a PAUSE hook can wait at.
+fn gate_stage(
+    m: &serde_json::Map<String, Value>,
+    at: &str,
+    err: &Finding,
+    findings: &mut Vec<Diagnostic>,
+) -> Option<LifecycleStage> {
+    let stages = PAUSE_STAGES
+        .iter()
+        .map(LifecycleStage::as_str)
+        .collect::<Vec<_>>()
+        .join(", ");
+    match m.get("stage").and_then(Value::as_str) {
         Some(s) => {
             let stage = LifecycleStage::parse(s);
             if PAUSE_STAGES.contains(&stage) {
@@ -560,8 +604,17 @@ fn read_gate(config: &Config, g: &Value, at: &str, findings: &mut Vec<Diagnostic
             ));
             None
         }
-    };
-    let argv: Option<Vec<String>> = match m.get("run") {
+    }
+}
+
+/// A gate's `run`: its command as words (a string split as a shell would, or a list).
+fn gate_command(
+    m: &serde_json::Map<String, Value>,
+    at: &str,
+    err: &Finding,
+    findings: &mut Vec<Diagnostic>,
+) -> Option<Vec<String>> {
+    match m.get("run") {
         Some(Value::String(s)) => match shlex::split(s) {
             Some(v) if !v.is_empty() => Some(v),
             _ => {
@@ -595,8 +648,17 @@ fn read_gate(config: &Config, g: &Value, at: &str, findings: &mut Vec<Diagnostic
             ));
             None
         }
-    };
-    let timeout = match m.get("timeout") {
+    }
+}
+
+/// A gate's `timeout` (a duration, default [`DEFAULT_GATE_TIMEOUT`]).
+fn gate_timeout(
+    m: &serde_json::Map<String, Value>,
+    at: &str,
+    err: &Finding,
+    findings: &mut Vec<Diagnostic>,
+) -> Option<Duration> {
+    match m.get("timeout") {
         None => Some(DEFAULT_GATE_TIMEOUT),
         Some(v) => match v.as_str().map(parse_duration) {
             Some(Ok(d)) if !d.is_zero() => Some(d),
@@ -609,34 +671,6 @@ fn read_gate(config: &Config, g: &Value, at: &str, findings: &mut Vec<Diagnostic
                 None
             }
         },
-    };
-    let dir = match config.path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let dir = std::path::absolute(&dir).unwrap_or(dir);
-    // A gate that cannot start would roll back a good deployment: refuse it now instead.
-    let argv = argv.filter(|argv| match gate_program_problem(&argv[0], &dir) {
-        None => true,
-        Some(problem) => {
-            findings.push(err(
-                &format!("{at}/run"),
-                format!("verify gate command {:?} {problem}", argv[0]),
-                "gates run in the config file's directory: write a path relative to it \
-                 (./smoke.sh), an absolute path, or a program on PATH"
-                    .into(),
-            ));
-            false
-        }
-    });
-    match (ok, stage, argv, timeout) {
-        (true, Some(stage), Some(argv), Some(timeout)) => Some(Gate {
-            stage,
-            argv,
-            timeout,
-            dir,
-        }),
-        _ => None,
     }
 }
 

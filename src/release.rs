@@ -238,6 +238,41 @@ pub fn parse(doc: &Document) -> Result<Release> {
         ));
     }
     unknown_keys(doc, "", obj, KEYS, &mut errors);
+    read_settings(doc, &dir, obj, &mut out, &mut errors);
+    let written = match obj.get("steps").map(|v| (v, v.as_array())) {
+        None => {
+            errors.push(err(doc, "", "the release file has no `steps:`"));
+            Vec::new()
+        }
+        Some((_, Some(items))) if !items.is_empty() => items
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| step(doc, &dir, i, s, &mut errors))
+            .collect(),
+        Some(_) => {
+            errors.push(err(doc, "/steps", "`steps` is a non-empty list"));
+            Vec::new()
+        }
+    };
+    if errors.is_empty() {
+        out.steps = resolve(doc, written, &mut errors);
+    }
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(Error::findings(errors))
+    }
+}
+
+/// The release file's settings beside its steps: envfiles, Jsonnet variables, parallelism
+/// and the failure policy.
+fn read_settings(
+    doc: &Document,
+    dir: &Path,
+    obj: &Map<String, Value>,
+    out: &mut Release,
+    errors: &mut Vec<Diagnostic>,
+) {
     if let Some(v) = obj.get("envfiles") {
         match v.as_array() {
             Some(items) => {
@@ -295,29 +330,6 @@ pub fn parse(doc: &Document) -> Result<Release> {
             ),
         }
     }
-    let written = match obj.get("steps").map(|v| (v, v.as_array())) {
-        None => {
-            errors.push(err(doc, "", "the release file has no `steps:`"));
-            Vec::new()
-        }
-        Some((_, Some(items))) if !items.is_empty() => items
-            .iter()
-            .enumerate()
-            .filter_map(|(i, s)| step(doc, &dir, i, s, &mut errors))
-            .collect(),
-        Some(_) => {
-            errors.push(err(doc, "/steps", "`steps` is a non-empty list"));
-            Vec::new()
-        }
-    };
-    if errors.is_empty() {
-        out.steps = resolve(doc, written, &mut errors);
-    }
-    if errors.is_empty() {
-        Ok(out)
-    } else {
-        Err(Error::findings(errors))
-    }
 }
 
 fn scalar(v: &Value) -> Option<String> {
@@ -372,7 +384,40 @@ fn step(
             None
         }
     };
-    let configs = match obj.get("config").and_then(Value::as_str) {
+    let configs = step_configs(doc, dir, &at, obj, errors);
+    let after = step_after(doc, &at, obj, errors);
+    let action = match obj.get("run") {
+        None => Action::Deploy,
+        Some(r) => Action::Run(run_step(doc, &format!("{at}/run"), r, errors)),
+    };
+    if let Action::Run(_) = action
+        && configs.len() > 1
+    {
+        errors.push(err(
+            doc,
+            &format!("{at}/config"),
+            "a `run:` step takes one config, not a pattern",
+        ));
+    }
+    (errors.len() == before).then_some(Written {
+        name,
+        pointer: at,
+        configs,
+        after,
+        action,
+    })
+}
+
+/// A step's `config:`: the config files its path or pattern names (relative to the release
+/// file).
+fn step_configs(
+    doc: &Document,
+    dir: &Path,
+    at: &str,
+    obj: &Map<String, Value>,
+    errors: &mut Vec<Diagnostic>,
+) -> Vec<PathBuf> {
+    match obj.get("config").and_then(Value::as_str) {
         Some(c) if !c.is_empty() => {
             let pattern = dir.join(c);
             match crate::pathglob::expand(&pattern.to_string_lossy()) {
@@ -420,7 +465,16 @@ fn step(
             ));
             Vec::new()
         }
-    };
+    }
+}
+
+/// A step's `after:`: the step names it waits for, each with where it was written.
+fn step_after(
+    doc: &Document,
+    at: &str,
+    obj: &Map<String, Value>,
+    errors: &mut Vec<Diagnostic>,
+) -> Vec<(String, String)> {
     let mut after = Vec::new();
     match obj.get("after") {
         None => {}
@@ -447,26 +501,7 @@ fn step(
         Some(Value::String(s)) => after.push((s.clone(), format!("{at}/after"))),
         Some(_) => errors.push(err(doc, &format!("{at}/after"), "`after` lists step names")),
     }
-    let action = match obj.get("run") {
-        None => Action::Deploy,
-        Some(r) => Action::Run(run_step(doc, &format!("{at}/run"), r, errors)),
-    };
-    if let Action::Run(_) = action
-        && configs.len() > 1
-    {
-        errors.push(err(
-            doc,
-            &format!("{at}/config"),
-            "a `run:` step takes one config, not a pattern",
-        ));
-    }
-    (errors.len() == before).then_some(Written {
-        name,
-        pointer: at,
-        configs,
-        after,
-        action,
-    })
+    after
 }
 
 fn run_step(doc: &Document, at: &str, v: &Value, errors: &mut Vec<Diagnostic>) -> RunStep {

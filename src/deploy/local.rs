@@ -560,7 +560,6 @@ fn read_gate(config: &Config, g: &Value, at: &str, findings: &mut Vec<Diagnostic
     }
 }
 
-
 /// Builds a located finding: where, what, and what to do.
 type Finding<'a> = dyn Fn(&str, String, String) -> Diagnostic + 'a;
 

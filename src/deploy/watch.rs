@@ -829,6 +829,15 @@ impl ServiceState {
         emitter: &Emitter,
         started: Instant,
     ) -> bool {
+        let mut changed = self.report_events(service, obs, emitter);
+        changed |= self.report_stopped(service, obs, emitter);
+        changed |= self.report_progress(service, obs, emitter, started);
+        changed |= self.report_targets(service, obs, emitter);
+        changed
+    }
+
+    /// New ECS service events.
+    fn report_events(&mut self, service: &str, obs: &Observation, emitter: &Emitter) -> bool {
         let mut changed = false;
         // Service events, oldest first. On the first poll, only those from our deployment on
         // (older ones, and the target's history, are history); later, every event not seen
@@ -848,6 +857,12 @@ impl ServiceState {
             }
         }
         self.first_poll_done = true;
+        changed
+    }
+
+    /// Newly stopped tasks.
+    fn report_stopped(&mut self, service: &str, obs: &Observation, emitter: &Emitter) -> bool {
+        let mut changed = false;
         for t in &obs.snapshot.stopped_tasks {
             if self.seen_stopped.insert(t.task_arn.clone()) {
                 self.stopped.push(t.clone());
@@ -866,6 +881,18 @@ impl ServiceState {
                 changed = true;
             }
         }
+        changed
+    }
+
+    /// The PRIMARY deployment's task counts, when they changed.
+    fn report_progress(
+        &mut self,
+        service: &str,
+        obs: &Observation,
+        emitter: &Emitter,
+        started: Instant,
+    ) -> bool {
+        let mut changed = false;
         if let Some(d) = obs
             .snapshot
             .deployments
@@ -905,6 +932,12 @@ impl ServiceState {
                 changed = true;
             }
         }
+        changed
+    }
+
+    /// Target health counts, when they changed.
+    fn report_targets(&mut self, service: &str, obs: &Observation, emitter: &Emitter) -> bool {
+        let mut changed = false;
         if !obs.snapshot.targets.is_empty() {
             let healthy = obs
                 .snapshot

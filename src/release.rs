@@ -636,24 +636,7 @@ fn resolve(doc: &Document, written: Vec<Written>, errors: &mut Vec<Diagnostic>) 
             origin.push(w);
         }
     }
-    // A config deployed by two steps would be deployed twice in one run.
-    let mut deployed: BTreeMap<&Path, usize> = BTreeMap::new();
-    for (i, s) in steps.iter().enumerate() {
-        if s.action == Action::Deploy
-            && let Some(first) = deployed.insert(&s.config, i)
-        {
-            errors.push(err(
-                doc,
-                &written[origin[i]].pointer,
-                format!(
-                    "{} is deployed by two steps ({:?} and {:?})",
-                    s.config.display(),
-                    steps[first].name,
-                    s.name
-                ),
-            ));
-        }
-    }
+    check_deployed_once(doc, &steps, &written, &origin, errors);
     for i in 0..steps.len() {
         let ws = &written[origin[i]];
         let mut after = BTreeSet::new();
@@ -703,6 +686,33 @@ fn resolve(doc: &Document, written: Vec<Written>, errors: &mut Vec<Diagnostic>) 
         );
     }
     steps
+}
+
+/// A config deployed by two steps would be deployed twice in one run: refused.
+fn check_deployed_once(
+    doc: &Document,
+    steps: &[Step],
+    written: &[Written],
+    origin: &[usize],
+    errors: &mut Vec<Diagnostic>,
+) {
+    let mut deployed: BTreeMap<&Path, usize> = BTreeMap::new();
+    for (i, s) in steps.iter().enumerate() {
+        if s.action == Action::Deploy
+            && let Some(first) = deployed.insert(&s.config, i)
+        {
+            errors.push(err(
+                doc,
+                &written[origin[i]].pointer,
+                format!(
+                    "{} is deployed by two steps ({:?} and {:?})",
+                    s.config.display(),
+                    steps[first].name,
+                    s.name
+                ),
+            ));
+        }
+    }
 }
 
 /// A cycle of `after:` edges, as step indexes from its first step back to it, if any.

@@ -11,9 +11,13 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use crate::error::{Diagnostic, Error, Result, did_you_mean};
+use crate::error::{Diagnostic, Error, Result};
 use crate::render::{self, Document, RenderContext};
 pub use crate::required_version::ECSPRESSO_COMPAT;
+
+pub mod schema;
+
+use schema::{ConfigKey, IgnoreKey, PluginKey};
 
 /// Default config file names, in the order they are looked for.
 pub const DEFAULT_NAMES: &[&str] = &[
@@ -25,24 +29,6 @@ pub const DEFAULT_NAMES: &[&str] = &[
     "ecspresso.yaml",
     "ecspresso.json",
     "ecspresso.jsonnet",
-];
-
-/// Keys a config file may hold: ecspresso's, then cortado's own.
-const KNOWN_KEYS: &[&str] = &[
-    "region",
-    "cluster",
-    "service",
-    "service_definition",
-    "task_definition",
-    "express_definition",
-    "timeout",
-    "plugins",
-    "codedeploy",
-    "appspec",
-    "required_version",
-    "ignore",
-    "filter_command",
-    "rollout",
 ];
 
 /// A plugin entry (`plugins:`): its functions are added to templates under `func_prefix`.
@@ -138,17 +124,7 @@ pub fn load(ctx: &RenderContext, path: &Path) -> Result<Config> {
             .hint("see the README's config reference for an example"),
         ));
     };
-    for key in obj.keys() {
-        if !KNOWN_KEYS.contains(&key.as_str()) {
-            let mut d = Diagnostic::warning(format!("unknown config key {key:?} is ignored"))
-                .at(document.locate_key(&format!("/{}", render::spans::escape_token(key))));
-            d.hint = Some(match did_you_mean(key, KNOWN_KEYS.iter().copied()) {
-                Some(s) => format!("did you mean {s:?}?"),
-                None => format!("known keys: {}", KNOWN_KEYS.join(", ")),
-            });
-            warnings.push(d);
-        }
-    }
+    check_keys(&document, obj, &mut warnings);
     let resolve = |p: String| -> Option<PathBuf> {
         if p.is_empty() {
             return None;
@@ -203,6 +179,22 @@ pub fn load(ctx: &RenderContext, path: &Path) -> Result<Config> {
         document,
         warnings,
     })
+}
+
+/// The keys of the config's sections that are not read (warnings: configs written for newer
+/// ecspresso versions still load): the top level, each plugin entry, `ignore:`.
+fn check_keys(document: &Document, obj: &Map<String, Value>, warnings: &mut Vec<Diagnostic>) {
+    ConfigKey::SECTION.check(document, "", obj, warnings);
+    if let Some(Value::Array(plugins)) = obj.get(ConfigKey::Plugins.key()) {
+        for (i, p) in plugins.iter().enumerate() {
+            if let Some(p) = p.as_object() {
+                PluginKey::SECTION.check(document, &format!("/plugins/{i}"), p, warnings);
+            }
+        }
+    }
+    if let Some(Value::Object(ignore)) = obj.get(ConfigKey::Ignore.key()) {
+        IgnoreKey::SECTION.check(document, "/ignore", ignore, warnings);
+    }
 }
 
 /// Reads typed values out of the config document, collecting located errors.

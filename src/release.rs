@@ -33,6 +33,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
+use crate::config::schema::{ReleaseKey, RunKey, StepKey};
 use crate::error::{Diagnostic, Error, Result};
 use crate::render::{self, Document, RenderContext};
 
@@ -180,17 +181,6 @@ fn err(doc: &Document, pointer: &str, message: impl Into<String>) -> Diagnostic 
     Diagnostic::error(message).at(doc.locate(pointer))
 }
 
-const KEYS: &[&str] = &[
-    "envfiles",
-    "ext_str",
-    "ext_code",
-    "parallel",
-    "on_failure",
-    "steps",
-];
-const STEP_KEYS: &[&str] = &["name", "config", "after", "run"];
-const RUN_KEYS: &[&str] = &["command", "container", "env"];
-
 /// A step as written, before names are resolved.
 struct Written {
     name: Option<String>,
@@ -237,7 +227,7 @@ pub fn parse(doc: &Document) -> Result<Release> {
             )),
         ));
     }
-    unknown_keys(doc, "", obj, KEYS, &mut errors);
+    ReleaseKey::SECTION.check(doc, "", obj, &mut errors);
     read_settings(doc, &dir, obj, &mut out, &mut errors);
     let written = match obj.get("steps").map(|v| (v, v.as_array())) {
         None => {
@@ -341,24 +331,6 @@ fn scalar(v: &Value) -> Option<String> {
     }
 }
 
-fn unknown_keys(
-    doc: &Document,
-    at: &str,
-    obj: &Map<String, Value>,
-    known: &[&str],
-    errors: &mut Vec<Diagnostic>,
-) {
-    for k in obj.keys() {
-        if !known.contains(&k.as_str()) {
-            errors.push(
-                Diagnostic::error(format!("unknown key {k:?}"))
-                    .at(doc.locate_key(&format!("{at}/{}", render::spans::escape_token(k))))
-                    .hint(format!("known keys here: {}", known.join(", "))),
-            );
-        }
-    }
-}
-
 fn step(
     doc: &Document,
     dir: &Path,
@@ -372,7 +344,7 @@ fn step(
         return None;
     };
     let before = errors.len();
-    unknown_keys(doc, &at, obj, STEP_KEYS, errors);
+    StepKey::SECTION.check(doc, &at, obj, errors);
     let name = match obj.get("name") {
         None => None,
         Some(Value::String(s)) if valid_name(s) => Some(s.clone()),
@@ -458,11 +430,7 @@ fn step_configs(
             }
         }
         _ => {
-            errors.push(err(
-                doc,
-                &at,
-                "a step needs `config:` (a path or a pattern)",
-            ));
+            errors.push(err(doc, at, "a step needs `config:` (a path or a pattern)"));
             Vec::new()
         }
     }
@@ -518,7 +486,7 @@ fn run_step(doc: &Document, at: &str, v: &Value, errors: &mut Vec<Diagnostic>) -
             return out;
         }
     };
-    unknown_keys(doc, at, obj, RUN_KEYS, errors);
+    RunKey::SECTION.check(doc, at, obj, errors);
     match obj.get("command") {
         None => {}
         Some(Value::Array(words)) if !words.is_empty() => {
@@ -1095,6 +1063,34 @@ mod tests {
         assert_eq!(d0.location.as_ref().map(|l| l.line), Some(3));
         assert!(d0.message.contains("\"wep\""));
         assert_eq!(d0.hint.as_deref(), Some("did you mean \"web\"?"));
+    }
+
+    #[test]
+    fn an_unknown_key_of_any_section_gets_a_suggestion() {
+        let d = tree(&["api"]);
+        let e = doc(
+            &d.0,
+            "paralel: 2\nsteps:\n- config: api/cortado.yml\n  aftr: []\n  run: {comand: [a]}\n",
+        )
+        .unwrap_err();
+        let hints: Vec<(String, Option<String>)> = e
+            .diagnostics
+            .iter()
+            .map(|d| (d.message.clone(), d.hint.clone()))
+            .collect();
+        for (key, meant) in [
+            ("paralel", "parallel"),
+            ("aftr", "after"),
+            ("comand", "command"),
+        ] {
+            assert!(
+                hints
+                    .iter()
+                    .any(|(m, h)| m == &format!("unknown key {key:?}")
+                        && h.as_deref() == Some(format!("did you mean {meant:?}?").as_str())),
+                "{hints:?}"
+            );
+        }
     }
 
     #[test]

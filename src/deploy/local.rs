@@ -15,21 +15,12 @@ use super::core::spec::{
 };
 use super::core::state::LifecycleStage;
 use crate::aws::types::RegisterTaskDefinitionInput;
+use crate::config::schema::{FastFailKey, GateKey, RolloutKey};
 use crate::config::{Config, parse_duration};
-use crate::error::{Diagnostic, Error, ErrorKind, Result, did_you_mean};
+use crate::error::{Diagnostic, Error, ErrorKind, Result};
 use crate::model;
 use crate::render::RenderContext;
 use crate::render::plugins::Lookups;
-
-const ROLLOUT_KEYS: &[&str] = &[
-    "rollback",
-    "on_cancel",
-    "fast_fail",
-    "wait_rollback",
-    "verify",
-];
-const GATE_KEYS: &[&str] = &["stage", "run", "timeout"];
-const FAST_FAIL_KEYS: &[&str] = &["enabled", "same_reason_stops", "unhealthy_target_for"];
 
 /// What loading a run's configs found: the configs that loaded, and every finding (errors,
 /// warnings, notes) of all of them, in the order of the configs.
@@ -332,17 +323,6 @@ pub fn express_task_json(service: &str, cluster: &str, ex: &Value) -> Value {
 fn read_rollout(config: &Config, findings: &mut Vec<Diagnostic>) -> Rollout {
     let mut r = Rollout::default();
     let doc = &config.document;
-    let unknown = |key: &str, known: &[&str], at: &str, findings: &mut Vec<Diagnostic>| {
-        let mut d = Diagnostic::warning(format!(
-            "unknown key {key:?} in rollout settings is ignored"
-        ))
-        .at(doc.locate_key(at));
-        d.hint = Some(match did_you_mean(key, known.iter().copied()) {
-            Some(s) => format!("did you mean {s:?}?"),
-            None => format!("known keys: {}", known.join(", ")),
-        });
-        findings.push(d);
-    };
     let bad = |at: &str, what: &str, findings: &mut Vec<Diagnostic>| {
         findings.push(
             Diagnostic::error(format!(
@@ -355,46 +335,54 @@ fn read_rollout(config: &Config, findings: &mut Vec<Diagnostic>) -> Rollout {
     };
     for (key, value) in &config.rollout {
         let at = format!("/rollout/{key}");
-        match key.as_str() {
-            "rollback" => match value.as_bool() {
+        let Some(known) = RolloutKey::parse(key) else {
+            RolloutKey::SECTION.unknown_key(doc, "/rollout", key, findings);
+            continue;
+        };
+        match known {
+            RolloutKey::Rollback => match value.as_bool() {
                 Some(b) => r.rollback = b,
                 None => bad(&at, "true or false", findings),
             },
-            "on_cancel" => match value.as_str() {
+            RolloutKey::OnCancel => match value.as_str() {
                 Some("rollback") => r.on_cancel = OnCancel::Rollback,
                 Some("leave") => r.on_cancel = OnCancel::Leave,
                 _ => bad(&at, "\"rollback\" or \"leave\"", findings),
             },
-            "wait_rollback" => match value.as_str() {
+            RolloutKey::WaitRollback => match value.as_str() {
                 Some("serving") => r.wait_rollback = WaitRollback::Serving,
                 Some("complete") => r.wait_rollback = WaitRollback::Complete,
                 _ => bad(&at, "\"serving\" or \"complete\"", findings),
             },
-            "fast_fail" => match value {
+            RolloutKey::FastFail => match value {
                 Value::Bool(b) => r.fast_fail.enabled = *b,
                 Value::Object(m) => {
                     for (k, v) in m {
+                        let Some(known) = FastFailKey::parse(k) else {
+                            FastFailKey::SECTION.unknown_key(doc, &at, k, findings);
+                            continue;
+                        };
                         let at = format!("{at}/{k}");
-                        match k.as_str() {
-                            "enabled" => match v.as_bool() {
+                        match known {
+                            FastFailKey::Enabled => match v.as_bool() {
                                 Some(b) => r.fast_fail.enabled = b,
                                 None => bad(&at, "true or false", findings),
                             },
-                            "same_reason_stops" => match v.as_u64().filter(|n| *n >= 1) {
+                            FastFailKey::SameReasonStops => match v.as_u64().filter(|n| *n >= 1) {
                                 Some(n) => r.fast_fail.same_reason_stops = n as usize,
                                 None => bad(&at, "a whole number of at least 1", findings),
                             },
-                            "unhealthy_target_for" => match v.as_str().map(parse_duration) {
+                            FastFailKey::UnhealthyTargetFor => match v.as_str().map(parse_duration)
+                            {
                                 Some(Ok(d)) => r.fast_fail.unhealthy_target_for = d,
                                 _ => bad(&at, "a duration such as 5m (0 turns it off)", findings),
                             },
-                            other => unknown(other, FAST_FAIL_KEYS, &at, findings),
                         }
                     }
                 }
                 _ => bad(&at, "true, false or a mapping", findings),
             },
-            "verify" => match value {
+            RolloutKey::Verify => match value {
                 Value::Array(gates) => {
                     for (i, g) in gates.iter().enumerate() {
                         if let Some(gate) = read_gate(config, g, &format!("{at}/{i}"), findings) {
@@ -408,7 +396,6 @@ fn read_rollout(config: &Config, findings: &mut Vec<Diagnostic>) -> Rollout {
                     findings,
                 ),
             },
-            other => unknown(other, ROLLOUT_KEYS, &at, findings),
         }
     }
     r
@@ -516,17 +503,7 @@ fn read_gate(config: &Config, g: &Value, at: &str, findings: &mut Vec<Diagnostic
         ));
         return None;
     };
-    let mut ok = true;
-    for k in m.keys().filter(|k| !GATE_KEYS.contains(&k.as_str())) {
-        let mut d = Diagnostic::error(format!("unknown key {k:?} in a verify gate"))
-            .at(doc.locate_key(&format!("{at}/{k}")));
-        d.hint = Some(match did_you_mean(k, GATE_KEYS.iter().copied()) {
-            Some(s) => format!("did you mean {s:?}?"),
-            None => format!("known keys: {}", GATE_KEYS.join(", ")),
-        });
-        findings.push(d);
-        ok = false;
-    }
+    let ok = GateKey::SECTION.check(doc, at, m, findings);
     let stage = gate_stage(m, at, &err, findings);
     let argv = gate_command(m, at, &err, findings);
     let timeout = gate_timeout(m, at, &err, findings);
@@ -575,7 +552,7 @@ fn gate_stage(
         .map(LifecycleStage::as_str)
         .collect::<Vec<_>>()
         .join(", ");
-    match m.get("stage").and_then(Value::as_str) {
+    match m.get(GateKey::Stage.key()).and_then(Value::as_str) {
         Some(s) => {
             let stage = LifecycleStage::parse(s);
             if PAUSE_STAGES.contains(&stage) {
@@ -613,7 +590,7 @@ fn gate_command(
     err: &Finding,
     findings: &mut Vec<Diagnostic>,
 ) -> Option<Vec<String>> {
-    match m.get("run") {
+    match m.get(GateKey::Run.key()) {
         Some(Value::String(s)) => match shlex::split(s) {
             Some(v) if !v.is_empty() => Some(v),
             _ => {
@@ -657,7 +634,7 @@ fn gate_timeout(
     err: &Finding,
     findings: &mut Vec<Diagnostic>,
 ) -> Option<Duration> {
-    match m.get("timeout") {
+    match m.get(GateKey::Timeout.key()) {
         None => Some(DEFAULT_GATE_TIMEOUT),
         Some(v) => match v.as_str().map(parse_duration) {
             Some(Ok(d)) if !d.is_zero() => Some(d),

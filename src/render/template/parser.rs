@@ -572,7 +572,7 @@ impl<'a> Parser<'a> {
                     .hint(NO_DATA_HINT));
                 }
                 if self.vars.get(&name).is_none() {
-                    return Err(undefined_var(&name, &t));
+                    return Err(undefined_var(&name, t));
                 }
                 ArgKind::Var(name)
             }
@@ -602,7 +602,7 @@ impl<'a> Parser<'a> {
                         kw.name()
                     )));
                 }
-                return Err(unsupported(kw, &t));
+                return Err(unsupported(kw, t));
             }
             Tok::Comma => {
                 return Err(

@@ -7,6 +7,7 @@
 use serde_json::{Map, Value, json};
 
 use crate::config::Config;
+use crate::config::schema::{AppSpecKey, CodeDeployKey};
 use crate::error::{Diagnostic, Error, Result};
 
 /// The AppSpec hooks of an ECS deployment, in the order CodeDeploy runs them.
@@ -58,7 +59,10 @@ pub fn configured_names(config: &Config) -> Result<(Option<String>, Option<Strin
             Some(_) => Err(bad(&format!("{key} must be a string"))),
         }
     };
-    Ok((get("application_name")?, get("deployment_group_name")?))
+    Ok((
+        get(CodeDeployKey::ApplicationName.key())?,
+        get(CodeDeployKey::DeploymentGroupName.key())?,
+    ))
 }
 
 /// The config's `appspec:` hooks as (lifecycle event, Lambda function), in the config's
@@ -80,7 +84,10 @@ pub fn configured_hooks(config: &Config) -> Result<Vec<(String, String)>> {
     let Some(map) = spec.as_object() else {
         return Err(bad("must be a mapping".into()));
     };
-    let hooks = match map.get("Hooks").or_else(|| map.get("hooks")) {
+    let hooks = match map
+        .get(AppSpecKey::Hooks.key())
+        .or_else(|| map.get(AppSpecKey::HooksLower.key()))
+    {
         None | Some(Value::Null) => return Ok(Vec::new()),
         Some(Value::Array(a)) => a,
         Some(_) => return Err(bad("Hooks must be a list".into())),
@@ -110,6 +117,16 @@ pub fn configured_hooks(config: &Config) -> Result<Vec<(String, String)>> {
 /// a CODE_DEPLOY service definition names the container and port the AppSpec routes to.
 pub fn check_config(config: &Config, service: Option<&Value>) -> Vec<Diagnostic> {
     let mut out = Vec::new();
+    let doc = &config.document;
+    // Unknown keys of the two sections: warnings, as elsewhere in a config.
+    for (section, at, value) in [
+        (&CodeDeployKey::SECTION, "/codedeploy", &config.codedeploy),
+        (&AppSpecKey::SECTION, "/appspec", &config.appspec),
+    ] {
+        if let Some(Value::Object(map)) = value {
+            section.check(doc, at, map, &mut out);
+        }
+    }
     for e in [
         configured_names(config).err(),
         configured_hooks(config).err(),

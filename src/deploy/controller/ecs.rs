@@ -676,43 +676,14 @@ pub async fn decide(
         Some((td, tags)) => Some(crate::aws::json::task_definition_json(td, tags)?),
         None => None,
     };
-    let family = local.task.family().unwrap_or_default().to_string();
-    let choice = if flags.skip_task_definition {
-        match &previous {
-            Some(p) => TaskChoice::Existing(p.clone()),
-            None => {
-                return Err(Error::conflict(format!(
-                    "--skip-task-definition: service {service} does not exist, so there is no task definition to keep"
-                ))
-                .with_hint("deploy once without --skip-task-definition to create the service"));
-            }
-        }
-    } else if let Some(rev) = flags.revision {
-        let (td, _) = clients
-            .describe_task_definition(&format!("{family}:{rev}"))
-            .await?;
-        TaskChoice::Existing(td.task_definition_arn().unwrap_or_default().to_string())
-    } else if flags.latest_task_definition {
-        match active_revisions(clients, &family).await?.into_iter().next() {
-            Some((_, a)) => TaskChoice::Existing(a),
-            None => {
-                return Err(Error::conflict(format!(
-                    "--latest-task-definition: family {family} has no ACTIVE revision"
-                ))
-                .with_hint("register one first (cortado register), or deploy without the flag"));
-            }
-        }
-    } else if flags.force_register {
-        TaskChoice::Register
-    } else {
-        registration_choice(
-            clients,
-            &local.task_json,
-            &family,
-            previous.as_deref().zip(live_task_json.as_ref()),
-        )
-        .await?
-    };
+    let choice = task_choice(
+        clients,
+        local,
+        flags,
+        previous.as_deref(),
+        live_task_json.as_ref(),
+    )
+    .await?;
     let live_service_json = match &live {
         Some(s) => Some(crate::aws::json::service_definition_json(s)?),
         None => None,
@@ -759,6 +730,55 @@ pub async fn decide(
         previous_task_definition: previous,
         update_attributes,
         desired_count,
+    })
+}
+
+/// Which task definition the deploy runs: kept (`--skip-task-definition`), a given or the
+/// latest revision, a forced registration, or the register-if-changed rule.
+async fn task_choice(
+    clients: &Clients,
+    local: &Local,
+    flags: &DeployFlags,
+    previous: Option<&str>,
+    live_task_json: Option<&Value>,
+) -> Result<TaskChoice> {
+    let service = local.service_name()?;
+    let family = local.task.family().unwrap_or_default().to_string();
+    Ok(if flags.skip_task_definition {
+        match previous {
+            Some(p) => TaskChoice::Existing(p.to_string()),
+            None => {
+                return Err(Error::conflict(format!(
+                    "--skip-task-definition: service {service} does not exist, so there is no task definition to keep"
+                ))
+                .with_hint("deploy once without --skip-task-definition to create the service"));
+            }
+        }
+    } else if let Some(rev) = flags.revision {
+        let (td, _) = clients
+            .describe_task_definition(&format!("{family}:{rev}"))
+            .await?;
+        TaskChoice::Existing(td.task_definition_arn().unwrap_or_default().to_string())
+    } else if flags.latest_task_definition {
+        match active_revisions(clients, &family).await?.into_iter().next() {
+            Some((_, a)) => TaskChoice::Existing(a),
+            None => {
+                return Err(Error::conflict(format!(
+                    "--latest-task-definition: family {family} has no ACTIVE revision"
+                ))
+                .with_hint("register one first (cortado register), or deploy without the flag"));
+            }
+        }
+    } else if flags.force_register {
+        TaskChoice::Register
+    } else {
+        registration_choice(
+            clients,
+            &local.task_json,
+            &family,
+            previous.zip(live_task_json),
+        )
+        .await?
     })
 }
 

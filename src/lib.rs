@@ -7,6 +7,9 @@
 // Errors carry located diagnostics with snippets and hints; they are built on the cold path
 // only, so their size does not matter.
 #![allow(clippy::result_large_err)]
+// `pub` only for what the binary and the integration tests use; the rest is `pub(crate)`, so
+// the compiler reports what nothing uses.
+#![warn(unreachable_pub)]
 
 pub mod aws;
 pub mod cli;

@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::controller::choose;
-pub use super::controller::seam::Local;
+pub(crate) use super::controller::seam::Local;
 use super::core::rollback::WaitRollback;
 use super::core::spec::{
     DEFAULT_GATE_TIMEOUT, Gate, OnCancel, PAUSE_STAGES, Rollout, ServiceRollout,
@@ -25,7 +25,7 @@ use crate::render::plugins::Lookups;
 /// What loading a run's configs found: the configs that loaded, and every finding (errors,
 /// warnings, notes) of all of them, in the order of the configs.
 #[derive(Debug, Default)]
-pub struct Loaded {
+pub(crate) struct Loaded {
     pub locals: Vec<Local>,
     pub findings: Vec<Diagnostic>,
     /// The config files looked at.
@@ -35,12 +35,12 @@ pub struct Loaded {
 }
 
 impl Loaded {
-    pub fn errors(&self) -> usize {
+    pub(crate) fn errors(&self) -> usize {
         self.findings.iter().filter(|d| d.is_error()).count()
     }
 
     /// The loaded configs, or every finding as one error when any finding is an error.
-    pub fn into_locals(self) -> Result<Vec<Local>> {
+    pub(crate) fn into_locals(self) -> Result<Vec<Local>> {
         if self.errors() > 0 {
             let mut e = Error::findings(self.findings);
             if let Some(k) = self.kind {
@@ -56,7 +56,7 @@ impl Loaded {
 /// its plugins' functions, render and decode its definitions, validate them, read
 /// `rollout:`. Never stops at the first problem: `validate` reports exactly what `deploy`
 /// would reject, for every config at once.
-pub fn load_all(ctx: &RenderContext, paths: &[PathBuf], lookups: &Lookups) -> Loaded {
+pub(crate) fn load_all(ctx: &RenderContext, paths: &[PathBuf], lookups: &Lookups) -> Loaded {
     let mut out = Loaded::default();
     for path in paths {
         out.checked.push(path.clone());
@@ -82,7 +82,7 @@ pub fn load_all(ctx: &RenderContext, paths: &[PathBuf], lookups: &Lookups) -> Lo
 
 /// Renders and validates `config`'s definitions. Every finding is collected (both
 /// definitions are rendered even when one fails); any error fails the whole config.
-pub fn load(ctx: &RenderContext, config: Config) -> Result<Local> {
+pub(crate) fn load(ctx: &RenderContext, config: Config) -> Result<Local> {
     let mut findings: Vec<Diagnostic> = config.warnings.clone();
     if let Some(path) = config.express_definition.clone() {
         return load_express(ctx, config, &path, findings);
@@ -183,7 +183,7 @@ pub fn load(ctx: &RenderContext, config: Config) -> Result<Local> {
 
 /// The container name ECS gives the one container of an Express Mode service's task
 /// definition as the sandbox models it (AWS does not document it; see the README).
-pub const EXPRESS_CONTAINER: &str = "Main";
+pub(crate) const EXPRESS_CONTAINER: &str = "Main";
 
 /// An Express Mode config: its `express_definition` rendered and checked against the
 /// CreateExpressGatewayService input shape. ECS registers the task definition and owns the
@@ -282,7 +282,7 @@ fn load_express(
 /// defaults ECS fills in: 1 vCPU, 2 GB, port 80; logs to `/aws/ecs/CLUSTER/SERVICE`), as
 /// RegisterTaskDefinition JSON: what verify checks (image, roles, log group, secrets) and
 /// cost prices. The sandbox registers the same shape.
-pub fn express_task_json(service: &str, cluster: &str, ex: &Value) -> Value {
+pub(crate) fn express_task_json(service: &str, cluster: &str, ex: &Value) -> Value {
     let pc = &ex["primaryContainer"];
     let port = pc.get("containerPort").cloned().unwrap_or(json!(80));
     let (group, prefix) = match pc.get("awsLogsConfiguration") {
@@ -651,6 +651,6 @@ fn gate_timeout(
 }
 
 /// The deadline of a run: flag, else config, else 10 minutes.
-pub fn timeout(flag: Option<Duration>, config: &Config) -> Duration {
+pub(crate) fn timeout(flag: Option<Duration>, config: &Config) -> Duration {
     flag.or(config.timeout).unwrap_or(Duration::from_secs(600))
 }

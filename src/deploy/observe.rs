@@ -35,14 +35,14 @@ use crate::error::Result;
 /// poll and DescribeTargetHealth when it matters, a single service stays within the run's
 /// budget of 60 calls per service-minute ([`super::watch::CALLS_PER_SERVICE_MINUTE`]) and
 /// leaves room for the light polls that keep the verdict prompt.
-pub const DESCRIBE_SERVICES_PER_SERVICE_MINUTE: f64 = 20.0;
+pub(crate) const DESCRIBE_SERVICES_PER_SERVICE_MINUTE: f64 = 20.0;
 
 /// Target health is asked again at least this often while nothing else moves (the
 /// unhealthy-target rule counts minutes; the live view shows health changes).
-pub const TARGET_HEALTH_REFRESH: Duration = Duration::from_secs(10);
+pub(crate) const TARGET_HEALTH_REFRESH: Duration = Duration::from_secs(10);
 
 /// The shortest gap between two full polls of `k` services (one DescribeServices call per 10).
-pub fn full_poll_gap(k: usize) -> Duration {
+pub(crate) fn full_poll_gap(k: usize) -> Duration {
     let k = k.max(1) as f64;
     let calls_per_poll = (k / 10.0).ceil();
     // calls_per_poll * polls_per_minute / k <= budget
@@ -51,7 +51,7 @@ pub fn full_poll_gap(k: usize) -> Duration {
 }
 
 /// Polls one cluster through the AWS SDK.
-pub struct AwsObserver<'a> {
+pub(crate) struct AwsObserver<'a> {
     pub clients: &'a Clients,
     pub cluster: String,
     /// Per service: the counts seen last, to fetch tasks only when they move.
@@ -70,7 +70,7 @@ pub struct AwsObserver<'a> {
 }
 
 impl<'a> AwsObserver<'a> {
-    pub fn new(clients: &'a Clients, cluster: &str) -> Self {
+    pub(crate) fn new(clients: &'a Clients, cluster: &str) -> Self {
         AwsObserver {
             clients,
             cluster: cluster.to_string(),
@@ -459,7 +459,7 @@ impl AwsObserver<'_> {
 /// batching that cluster's services), so a run deploying many services keeps one poll loop;
 /// a deployment with a poller of its own (a controller that is not ECS, such as CodeDeploy)
 /// is polled beside them and judged by it.
-pub struct ClusterObservers<'a> {
+pub(crate) struct ClusterObservers<'a> {
     clients: &'a Clients,
     observers: Vec<AwsObserver<'a>>,
     /// The cluster of each service the run follows through DescribeServices.
@@ -470,7 +470,7 @@ pub struct ClusterObservers<'a> {
 
 impl<'a> ClusterObservers<'a> {
     /// `services`: (service, cluster) pairs. Service names must be unique in the run.
-    pub fn new(clients: &'a Clients, services: &[(String, String)]) -> Self {
+    pub(crate) fn new(clients: &'a Clients, services: &[(String, String)]) -> Self {
         let mut o = ClusterObservers {
             clients,
             observers: Vec::new(),
@@ -484,7 +484,7 @@ impl<'a> ClusterObservers<'a> {
     }
 
     /// A watch of one service polled by `watcher`.
-    pub fn of(clients: &'a Clients, service: &str, watcher: Watcher) -> Self {
+    pub(crate) fn of(clients: &'a Clients, service: &str, watcher: Watcher) -> Self {
         let mut o = ClusterObservers::new(clients, &[]);
         o.join(service, watcher);
         o
@@ -572,7 +572,7 @@ fn lost_a_task(
 }
 
 /// The deployments of a service as the verdict reads them.
-pub fn deployment_views(svc: &Service) -> Vec<DeploymentView> {
+pub(crate) fn deployment_views(svc: &Service) -> Vec<DeploymentView> {
     svc.deployments()
         .iter()
         .map(|d| DeploymentView {
@@ -598,7 +598,7 @@ fn our_service_deployment(sds: &[ServiceDeployment], ours: &Ours) -> Option<Serv
         .map(service_deployment_view)
 }
 
-pub fn service_deployment_view(sd: &ServiceDeployment) -> ServiceDeploymentView {
+pub(crate) fn service_deployment_view(sd: &ServiceDeployment) -> ServiceDeploymentView {
     ServiceDeploymentView {
         arn: sd.service_deployment_arn().unwrap_or_default().to_string(),
         status: sd.status().map(|s| s.as_str()).into(),
@@ -637,13 +637,13 @@ pub fn service_deployment_view(sd: &ServiceDeployment) -> ServiceDeploymentView 
 
 /// How many of a service's newest deployments [`deployment_record`] describes: enough to
 /// find the last one that succeeded after a run of failures.
-pub const RECORD_DEPTH: usize = 20;
+pub(crate) const RECORD_DEPTH: usize = 20;
 
 /// ECS's record of a service's deployments, newest first: the newest [`RECORD_DEPTH`] that
 /// ListServiceDeployments lists, each with its status and the task definitions of its target
 /// and source revisions (DescribeServiceDeployments, DescribeServiceRevisions: 3 calls for
 /// most services).
-pub async fn deployment_record(
+pub(crate) async fn deployment_record(
     clients: &Clients,
     cluster: &str,
     service: &str,
@@ -702,7 +702,7 @@ pub async fn deployment_record(
 }
 
 /// The deployment strategy of a service (absent means rolling).
-pub fn strategy_of(svc: &Service) -> Strategy {
+pub(crate) fn strategy_of(svc: &Service) -> Strategy {
     Strategy::from(
         svc.deployment_configuration()
             .and_then(|c| c.strategy())
@@ -711,7 +711,7 @@ pub fn strategy_of(svc: &Service) -> Strategy {
 }
 
 /// The load balancer entries of a service (rules only where the strategy shifts traffic).
-pub fn lb_pairs(svc: &Service, strategy: &Strategy) -> Vec<LbPair> {
+pub(crate) fn lb_pairs(svc: &Service, strategy: &Strategy) -> Vec<LbPair> {
     svc.load_balancers()
         .iter()
         .filter_map(|lb| {

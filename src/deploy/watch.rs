@@ -30,7 +30,7 @@ use super::gate::{GateReport, GateSetup, Hooks, Tended};
 use crate::error::Result;
 
 /// One poll of the services a watch follows. Implementations batch API calls across them.
-pub trait Observer {
+pub(crate) trait Observer {
     fn observe(
         &mut self,
         services: &[(String, Ours)],
@@ -59,7 +59,7 @@ pub trait Observer {
 }
 
 /// ECS's verdict on a target, by what the watch waits for.
-pub fn judge_target(
+pub(crate) fn judge_target(
     target: &Target,
     snap: &Snapshot,
     rules: &FastFail,
@@ -118,14 +118,14 @@ impl std::fmt::Debug for Watcher {
 /// ([`crate::aws::pace`]), so this budget decides how often a run polls, and the pacer that
 /// no burst of the run exceeds what the account's buckets allow.
 #[derive(Debug, Clone)]
-pub struct CallBudget {
+pub(crate) struct CallBudget {
     tokens: f64,
     at: Instant,
     spent: usize,
 }
 
 /// The call budget per followed service and minute, in every phase (watch, rollback, wait).
-pub const CALLS_PER_SERVICE_MINUTE: f64 = 60.0;
+pub(crate) const CALLS_PER_SERVICE_MINUTE: f64 = 60.0;
 /// Calls a poll may spend beyond the average: the first full polls of a deployment (task
 /// lookups, target health of a blue/green pair of groups, listener rules) and a gate's
 /// answer must not wait for the bucket to refill.
@@ -135,7 +135,7 @@ const BURST_CALLS: f64 = 16.0;
 /// each), so that other jobs of the account keep room. A full poll of 200 services costs about
 /// 30 calls (DescribeServices 10 at a time, DescribeServiceDeployments 20 at a time): one every
 /// 3 s at this rate.
-pub const RUN_CALLS_PER_MINUTE: f64 = 600.0;
+pub(crate) const RUN_CALLS_PER_MINUTE: f64 = 600.0;
 /// The whole run's burst.
 const RUN_BURST_CALLS: f64 = 100.0;
 
@@ -151,7 +151,7 @@ fn budget_of(services: usize) -> (f64, f64) {
 impl CallBudget {
     /// A full bucket for `services` services; `calls_so_far` (the running total of calls
     /// made before, e.g. by decide and apply) are not charged.
-    pub fn new(now: Instant, services: usize, calls_so_far: usize) -> Self {
+    pub(crate) fn new(now: Instant, services: usize, calls_so_far: usize) -> Self {
         CallBudget {
             tokens: budget_of(services).1,
             at: now,
@@ -160,7 +160,7 @@ impl CallBudget {
     }
 
     /// Records that `calls_so_far` calls have been made in all (a running total).
-    pub fn spend(&mut self, calls_so_far: usize) {
+    pub(crate) fn spend(&mut self, calls_so_far: usize) {
         self.tokens -= calls_so_far.saturating_sub(self.spent) as f64;
         self.spent = calls_so_far.max(self.spent);
     }
@@ -168,7 +168,7 @@ impl CallBudget {
     /// A service joins the watch: it brings the burst a watch of its own would start with
     /// (bounded by the run's), so its first polls are not held back by what the services
     /// already followed have spent.
-    pub fn admit(&mut self, services: usize, now: Instant) {
+    pub(crate) fn admit(&mut self, services: usize, now: Instant) {
         let (rate, burst) = budget_of(services);
         self.tokens = (self.tokens + (now - self.at).as_secs_f64() * rate).min(burst);
         self.at = now;
@@ -176,7 +176,7 @@ impl CallBudget {
     }
 
     /// How long to wait before the next poll, following `services` services, at `now`.
-    pub fn wait(&mut self, services: usize, now: Instant) -> Duration {
+    pub(crate) fn wait(&mut self, services: usize, now: Instant) -> Duration {
         let (rate, burst) = budget_of(services);
         self.tokens = (self.tokens + (now - self.at).as_secs_f64() * rate).min(burst);
         self.at = now;
@@ -210,17 +210,17 @@ impl Default for Cadence {
 }
 
 /// Consecutive failed polls after which the watch gives up (the SDK already retried each).
-pub const MAX_FAILED_POLLS: u32 = 5;
+pub(crate) const MAX_FAILED_POLLS: u32 = 5;
 
 /// Fast-fail rules per service (each config has its own); services not named get `default`.
 #[derive(Debug, Clone, Default)]
-pub struct Rules {
+pub(crate) struct Rules {
     pub default: FastFail,
     pub per_service: BTreeMap<String, FastFail>,
 }
 
 impl Rules {
-    pub fn of(&self, service: &str) -> &FastFail {
+    pub(crate) fn of(&self, service: &str) -> &FastFail {
         self.per_service.get(service).unwrap_or(&self.default)
     }
 }
@@ -237,7 +237,7 @@ impl From<FastFail> for Rules {
 /// A service joining a running watch: its deployment, where it runs, how it is judged, its
 /// gates, and until when it is followed.
 #[derive(Debug)]
-pub struct Joining {
+pub(crate) struct Joining {
     pub target: Target,
     /// What polls it (None: the observer already knows the service).
     pub watcher: Option<Watcher>,
@@ -248,7 +248,7 @@ pub struct Joining {
 
 /// What the watch hands on for one service as soon as it has its outcome.
 #[derive(Debug, Clone)]
-pub struct Finished {
+pub(crate) struct Finished {
     pub service: String,
     pub outcome: Outcome,
     pub journey: Journey,
@@ -261,7 +261,7 @@ pub struct Finished {
 /// The two ends of a watch: services join through `intake` while it runs (a release starts a
 /// step when a slot frees), and each leaves through `out` with its outcome. The watch ends
 /// when `intake` is closed and no service is left.
-pub struct Feed {
+pub(crate) struct Feed {
     pub intake: mpsc::UnboundedReceiver<Joining>,
     pub out: mpsc::UnboundedSender<Finished>,
 }
@@ -269,7 +269,7 @@ pub struct Feed {
 /// Follows `targets` until each has a verdict, the deadline passes, or `cancel` turns true:
 /// [`follow`] with every service joined at the start.
 #[allow(clippy::too_many_arguments)]
-pub async fn watch<O: Observer, H: Hooks>(
+pub(crate) async fn watch<O: Observer, H: Hooks>(
     observer: &mut O,
     hooks: &mut H,
     targets: Vec<Target>,
@@ -318,7 +318,7 @@ pub async fn watch<O: Observer, H: Hooks>(
 /// retried by the SDK; one that still fails here is reported as a warning and the poll is
 /// tried again, up to [`MAX_FAILED_POLLS`] in a row (then the services followed are lost).
 /// Polls keep within the [`CallBudget`] whatever the cadence asks.
-pub async fn follow<O: Observer, H: Hooks>(
+pub(crate) async fn follow<O: Observer, H: Hooks>(
     observer: &mut O,
     hooks: &mut H,
     feed: Feed,
@@ -766,7 +766,7 @@ pub struct PausedAt {
 
 /// How a watch ended: an outcome per service, and the stopped tasks it saw of each.
 #[derive(Debug, Clone, Default)]
-pub struct Watched {
+pub(crate) struct Watched {
     pub outcomes: BTreeMap<String, Outcome>,
     /// Per service, the stopped tasks of the followed deployment, in the order seen.
     pub stopped: BTreeMap<String, Vec<StoppedTask>>,
@@ -778,7 +778,7 @@ pub struct Watched {
 
 impl Watched {
     /// The outcome of `service` (timed out when the watch never judged it).
-    pub fn outcome(&self, service: &str) -> Outcome {
+    pub(crate) fn outcome(&self, service: &str) -> Outcome {
         self.outcomes
             .get(service)
             .cloned()

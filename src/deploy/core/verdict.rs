@@ -227,7 +227,7 @@ const NON_TRANSIENT: &[&str] = &[
 ];
 
 /// The conclusive reason a task stopped, when it has one.
-pub fn non_transient_reason(task: &StoppedTask) -> Option<String> {
+pub(crate) fn non_transient_reason(task: &StoppedTask) -> Option<String> {
     let texts = task
         .stopped_reason
         .iter()
@@ -247,7 +247,7 @@ const FAILED_STOP_CODES: &[&str] = &["TaskFailedToStart", "EssentialContainerExi
 /// ([`non_transient_reason`]) or a stop code of failure. Tasks ECS stopped as surplus
 /// ("Scaling activity initiated by ...", stop code `ServiceSchedulerInitiated`) or replaced by a
 /// deployment did not fail.
-pub fn task_failed(task: &StoppedTask) -> bool {
+pub(crate) fn task_failed(task: &StoppedTask) -> bool {
     task.stop_code
         .as_deref()
         .is_some_and(|c| FAILED_STOP_CODES.contains(&c))
@@ -259,7 +259,7 @@ pub fn task_failed(task: &StoppedTask) -> bool {
 ///
 /// In order: the service-deployment API (authoritative when we have it), our entry in
 /// `deployments[]`, the fast-fail rules on conclusive signals, then what success waits for.
-pub fn judge(ours: &Ours, snap: &Snapshot, rules: &FastFail, unhealthy_for: Duration) -> Verdict {
+pub(crate) fn judge(ours: &Ours, snap: &Snapshot, rules: &FastFail, unhealthy_for: Duration) -> Verdict {
     if snap.service_status != ServiceStatus::Active {
         return Verdict::Failed(Failure::ServiceGone {
             status: snap.service_status.to_string(),
@@ -462,7 +462,7 @@ fn progress(snap: &Snapshot, mine: &DeploymentView) -> Verdict {
     Verdict::Succeeded
 }
 
-pub fn fast_fail(
+pub(crate) fn fast_fail(
     ours: &Ours,
     snap: &Snapshot,
     rules: &FastFail,
@@ -544,7 +544,7 @@ pub(crate) fn is_older(a: &DeploymentView, b: Option<&DeploymentView>) -> bool {
 }
 
 /// `family:revision` of a task definition ARN (the whole string when it is not an ARN).
-pub fn short_arn(arn: &str) -> &str {
+pub(crate) fn short_arn(arn: &str) -> &str {
     arn.rsplit('/').next().unwrap_or(arn)
 }
 

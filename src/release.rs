@@ -40,7 +40,7 @@ use crate::render::{self, Document, RenderContext};
 /// `--parallel` when neither the flag nor the release file says: enough for a monorepo's
 /// usual release at once, few enough that a systemic fault (a bad base image) is caught
 /// before it reaches every service.
-pub const DEFAULT_PARALLEL: usize = 16;
+pub(crate) const DEFAULT_PARALLEL: usize = 16;
 
 /// What a failed step means for the rest of the run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
@@ -162,7 +162,7 @@ impl Release {
 
 /// Reads a release file. Every finding is collected and located (file:line); patterns are
 /// expanded relative to the file; names, `after:` references and cycles are checked.
-pub fn load(path: &Path) -> Result<Release> {
+pub(crate) fn load(path: &Path) -> Result<Release> {
     // The release file itself is rendered with the process environment only: its own
     // envfiles are for the configs.
     if !path.is_file() {
@@ -191,7 +191,7 @@ struct Written {
 }
 
 /// Parses a loaded release document (see the module docs for the shape).
-pub fn parse(doc: &Document) -> Result<Release> {
+pub(crate) fn parse(doc: &Document) -> Result<Release> {
     let dir = doc.path.parent().unwrap_or(Path::new("")).to_path_buf();
     let mut errors: Vec<Diagnostic> = Vec::new();
     let mut out = Release {
@@ -724,7 +724,7 @@ fn find_cycle(steps: &[Step]) -> Option<Vec<usize>> {
 
 /// How a step ended, as far as the schedule cares.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Ended {
+pub(crate) enum Ended {
     Succeeded,
     Failed,
     /// Never started; the reason is for the report.
@@ -733,7 +733,7 @@ pub enum Ended {
 
 /// What the scheduler says next.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Wave {
+pub(crate) struct Wave {
     /// Steps to start now (indexes, in file order).
     pub start: Vec<usize>,
     /// Steps that will never start, with why.
@@ -742,7 +742,7 @@ pub struct Wave {
 
 /// The pure scheduler of a release: which steps start next, given how the others ended.
 #[derive(Debug, Clone)]
-pub struct Schedule<'a> {
+pub(crate) struct Schedule<'a> {
     steps: &'a [Step],
     /// What a step is called in messages (its service's name, for a deploy step).
     names: Vec<String>,
@@ -755,7 +755,7 @@ pub struct Schedule<'a> {
 
 impl<'a> Schedule<'a> {
     /// `names`: what each step is called in messages (the step's name when it has none).
-    pub fn new(steps: &'a [Step], names: Vec<String>, parallel: usize, policy: OnFailure) -> Self {
+    pub(crate) fn new(steps: &'a [Step], names: Vec<String>, parallel: usize, policy: OnFailure) -> Self {
         let names = (0..steps.len())
             .map(|i| {
                 names
@@ -775,14 +775,14 @@ impl<'a> Schedule<'a> {
     }
 
     /// Steps started and not ended yet.
-    pub fn in_flight(&self) -> usize {
+    pub(crate) fn in_flight(&self) -> usize {
         (0..self.steps.len())
             .filter(|&i| self.started[i] && self.ended[i].is_none())
             .count()
     }
 
     /// Records how a started step ended.
-    pub fn ended(&mut self, step: usize, how: Ended) {
+    pub(crate) fn ended(&mut self, step: usize, how: Ended) {
         self.ended[step] = Some(how);
     }
 
@@ -791,7 +791,7 @@ impl<'a> Schedule<'a> {
     /// as keep at most `parallel` in flight; those count as started. Empty while the steps in
     /// flight hold every slot or what is left waits for them; empty with nothing in flight
     /// means the release is over.
-    pub fn next_wave(&mut self) -> Wave {
+    pub(crate) fn next_wave(&mut self) -> Wave {
         let mut wave = Wave::default();
         let first_failure = self
             .ended

@@ -231,7 +231,11 @@ pub(crate) fn container_sums(task: &Value) -> (Option<u32>, Option<u32>) {
 
 /// The cheapest Fargate size that still holds what the containers declare (a dimension they
 /// leave open keeps the task's size), when it is cheaper than `shape`'s.
-pub(crate) fn right_size(shape: &Shape, sums: (Option<u32>, Option<u32>), region: &str) -> Option<Shape> {
+pub(crate) fn right_size(
+    shape: &Shape,
+    sums: (Option<u32>, Option<u32>),
+    region: &str,
+) -> Option<Shape> {
     if sums == (None, None) {
         return None;
     }

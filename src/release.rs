@@ -755,7 +755,12 @@ pub(crate) struct Schedule<'a> {
 
 impl<'a> Schedule<'a> {
     /// `names`: what each step is called in messages (the step's name when it has none).
-    pub(crate) fn new(steps: &'a [Step], names: Vec<String>, parallel: usize, policy: OnFailure) -> Self {
+    pub(crate) fn new(
+        steps: &'a [Step],
+        names: Vec<String>,
+        parallel: usize,
+        policy: OnFailure,
+    ) -> Self {
         let names = (0..steps.len())
             .map(|i| {
                 names
@@ -884,9 +889,9 @@ mod tests {
     }
 
     mod tempdir {
-        pub struct Dir(pub std::path::PathBuf);
+        pub(super) struct Dir(pub std::path::PathBuf);
         impl Dir {
-            pub fn new() -> Self {
+            pub(super) fn new() -> Self {
                 static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
                 let p = std::env::temp_dir().join(format!(
                     "cortado-release-{}-{}",

@@ -60,7 +60,11 @@ impl Call {
     }
 
     /// A call of another service (`service` is its IAM prefix: "cloudformation", "s3").
-    pub(crate) fn of(service: &'static str, operation: &'static str, subject: impl Into<String>) -> Self {
+    pub(crate) fn of(
+        service: &'static str,
+        operation: &'static str,
+        subject: impl Into<String>,
+    ) -> Self {
         Call {
             service,
             operation,

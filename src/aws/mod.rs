@@ -8,24 +8,24 @@
 //! caps the count (10 services, 20 service deployments, 100 tasks a call) and follows pages.
 //! [`json`] turns live SDK values into the camelCase JSON the diff compares.
 
-pub mod autoscaling;
+pub(crate) mod autoscaling;
 mod batch;
 pub mod codedeploy;
 pub mod ecr;
-pub mod ecs;
-pub mod elb;
+pub(crate) mod ecs;
+pub(crate) mod elb;
 mod error;
-pub mod exec;
-pub mod express;
-pub mod iam;
+pub(crate) mod exec;
+pub(crate) mod express;
+pub(crate) mod iam;
 pub mod json;
 mod logs;
 mod lookup;
-pub mod pace;
+pub(crate) mod pace;
 mod ssm;
 #[cfg(test)]
 mod tests;
-pub mod verify;
+pub(crate) mod verify;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};

@@ -34,7 +34,11 @@ pub(crate) enum AutoScaling {
 
 impl AutoScaling {
     /// The mode the flags ask for; both flags need a deploy that is followed to its end.
-    pub(crate) fn from_flags(suspend: bool, resume: bool, flags: &DeployFlags) -> Result<Option<Self>> {
+    pub(crate) fn from_flags(
+        suspend: bool,
+        resume: bool,
+        flags: &DeployFlags,
+    ) -> Result<Option<Self>> {
         Ok(match (suspend, resume) {
             (false, false) => None,
             (true, false) => Some(AutoScaling::Suspend),

@@ -219,7 +219,11 @@ impl<'a> Engine<'a> {
     /// task steps run beside them. A failure skips its dependents and, under `stop` or
     /// `rollback-all`, everything not started; `rollback-all` then returns every service the
     /// run changed to the revision it ran before. One result per step, in step order.
-    pub(crate) async fn deploy(&self, release: &ReleaseRun<'_>, flags: &DeployFlags) -> Result<RunResult> {
+    pub(crate) async fn deploy(
+        &self,
+        release: &ReleaseRun<'_>,
+        flags: &DeployFlags,
+    ) -> Result<RunResult> {
         let mut schedule = schedule_of(release)?;
         let (join, intake) = mpsc::unbounded_channel();
         let (out, finished) = mpsc::unbounded_channel();
@@ -797,7 +801,11 @@ impl<'a> Engine<'a> {
     /// deployment in flight, follows a rollback ECS carries out, or returns to the revision
     /// that last ran successfully before the running one) and follows it; every service at
     /// once, each keeping its own result or error.
-    pub(crate) async fn rollback(&self, locals: &[Local], opts: RollbackOptions) -> Result<RunResult> {
+    pub(crate) async fn rollback(
+        &self,
+        locals: &[Local],
+        opts: RollbackOptions,
+    ) -> Result<RunResult> {
         let each = locals.iter().map(|local| self.rollback_one(local, opts));
         let results = futures_util::future::join_all(each).await;
         RunResult::gather(Operation::Rollback, results)

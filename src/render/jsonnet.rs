@@ -125,7 +125,7 @@ const STACK_BYTES: usize = 512 << 20;
 /// Runs on a thread of its own with a large stack (see [`STACK_BYTES`]), after checking that
 /// the source does not nest deeper than [`MAX_NESTING`], holding at most
 /// [`super::memory::JSONNET_MAX_BYTES`] (see [`super::memory`]).
-pub fn evaluate(ctx: &RenderContext, path: &Path, source: &str) -> Result<String> {
+pub(crate) fn evaluate(ctx: &RenderContext, path: &Path, source: &str) -> Result<String> {
     check_nesting(path, source)?;
     for (name, code) in &ctx.ext_code {
         check_nesting(Path::new(&format!("--ext-code {name}")), code)?;

@@ -27,11 +27,11 @@ use crate::error::did_you_mean;
 
 /// The largest state read (local file or S3 object). States are larger than the definitions
 /// cortado's 10 MiB input limit is made for.
-pub const MAX_STATE_BYTES: u64 = 64 * 1024 * 1024;
+pub(crate) const MAX_STATE_BYTES: u64 = 64 * 1024 * 1024;
 
 /// A parsed state file.
 #[derive(Debug, Clone)]
-pub struct State {
+pub(crate) struct State {
     resources: Vec<Value>,
     outputs: serde_json::Map<String, Value>,
 }
@@ -88,7 +88,7 @@ impl Step {
 
 impl State {
     /// Parses a state file's text; `source` names it in errors.
-    pub fn parse(text: &str, source: &str) -> Result<State, FuncError> {
+    pub(crate) fn parse(text: &str, source: &str) -> Result<State, FuncError> {
         let root: Value = serde_json::from_str(text).map_err(|e| {
             FuncError::input(format!(
                 "tfstate: {source} is not a Terraform state file: invalid JSON: {e}"
@@ -151,7 +151,7 @@ impl State {
 
     /// The value at `address`, as template text, and whether Terraform marks it sensitive (a
     /// sensitive output, or an attribute listed in the instance's `sensitive_attributes`).
-    pub fn lookup(&self, address: &str) -> Result<(String, bool), FuncError> {
+    pub(crate) fn lookup(&self, address: &str) -> Result<(String, bool), FuncError> {
         let (value, sensitive) = self.resolve(address)?;
         let text = match value {
             Value::Null => {
@@ -294,7 +294,7 @@ impl State {
     }
 
     /// Every resource instance address in the state, as Terraform prints them.
-    pub fn addresses(&self) -> Vec<String> {
+    pub(crate) fn addresses(&self) -> Vec<String> {
         let mut out = Vec::new();
         for r in &self.resources {
             let s = |k: &str| r.get(k).and_then(Value::as_str).unwrap_or("");

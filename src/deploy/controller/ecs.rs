@@ -499,7 +499,10 @@ async fn request_rollback(cx: &Cx<'_>, job: &RollbackJob<'_>) -> RollbackPlan {
 /// a matter of identity: the deployment ECS undoes (judged by [`judge_rollback`]), or the
 /// deployment an UpdateService back to the earlier revision starts (judged like any
 /// deployment, so a broken target ends as soon as ECS rolls it back in turn).
-pub(crate) async fn carry_out(cx: &Cx<'_>, job: RollbackJob<'_>) -> (RollbackEnd, Option<RollbackReport>) {
+pub(crate) async fn carry_out(
+    cx: &Cx<'_>,
+    job: RollbackJob<'_>,
+) -> (RollbackEnd, Option<RollbackReport>) {
     let t0 = Instant::now();
     let service = job.service;
     let plan = request_rollback(cx, &job).await;
@@ -612,7 +615,11 @@ async fn update_to(
 /// the current service deployment only while it is in flight — one that ended before the
 /// scale (say, one ECS rolled back) never decides its verdict, and neither do the events
 /// before it (returned as history).
-pub(crate) async fn scaled(clients: &Clients, svc: &Service, td: &str) -> Result<(Ours, Vec<String>)> {
+pub(crate) async fn scaled(
+    clients: &Clients,
+    svc: &Service,
+    td: &str,
+) -> Result<(Ours, Vec<String>)> {
     let mut ours = ours_from(svc, td)?;
     if let Some(arn) = ours.service_deployment_arn.clone()
         && !service_deployment(clients, &arn)
@@ -821,7 +828,10 @@ pub(crate) fn revision_number(arn: &str) -> Option<u64> {
 }
 
 /// The family's ACTIVE revisions, newest first, with their numbers.
-pub(crate) async fn active_revisions(clients: &Clients, family: &str) -> Result<Vec<(u64, String)>> {
+pub(crate) async fn active_revisions(
+    clients: &Clients,
+    family: &str,
+) -> Result<Vec<(u64, String)>> {
     let mut revs: Vec<(u64, String)> = clients
         .list_task_definitions(family, TaskDefinitionStatus::Active)
         .await?

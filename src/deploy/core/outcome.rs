@@ -190,7 +190,11 @@ pub(crate) struct RollbackPolicy {
 /// `cannot_undo` is the controller's reason it cannot undo this one (no earlier revision, a
 /// deployment it ended without a rollback); a cancelled run undoes only with `on_cancel:
 /// rollback`, any other only when rollback is enabled.
-pub(crate) fn remedy(cause: &Cause, policy: RollbackPolicy, cannot_undo: Option<&'static str>) -> Remedy {
+pub(crate) fn remedy(
+    cause: &Cause,
+    policy: RollbackPolicy,
+    cannot_undo: Option<&'static str>,
+) -> Remedy {
     match cause {
         Cause::Failed(Failure::Superseded { .. } | Failure::ServiceGone { .. }) => {
             return Remedy::Leave("the service is no longer ours to change");

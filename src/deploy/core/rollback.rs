@@ -170,7 +170,10 @@ impl RollbackTarget {
 /// of the deployment that rolled out `current`. A revision no deployment ever served
 /// (registered by `cortado register` or `cortado run --task-def`) is never chosen, nor one a
 /// failed deployment tried; revision numbers play no part. None when the record names none.
-pub(crate) fn rollback_target(records: &[DeploymentRecord], current: &str) -> Option<RollbackTarget> {
+pub(crate) fn rollback_target(
+    records: &[DeploymentRecord],
+    current: &str,
+) -> Option<RollbackTarget> {
     let mut newest_first: Vec<&DeploymentRecord> = records.iter().collect();
     newest_first.sort_by(|a, b| b.created_at.total_cmp(&a.created_at));
     let succeeded = || {
@@ -198,7 +201,10 @@ pub(crate) fn rollback_target(records: &[DeploymentRecord], current: &str) -> Op
 /// Where ECS returns when the deployment `current` (a service-deployment ARN) is stopped with
 /// ROLLBACK: the target of the newest SUCCESSFUL deployment before it, whatever its task
 /// definition (a same-revision redeploy returns to the same one).
-pub(crate) fn ecs_returns_to(records: &[DeploymentRecord], current: &str) -> Option<RollbackTarget> {
+pub(crate) fn ecs_returns_to(
+    records: &[DeploymentRecord],
+    current: &str,
+) -> Option<RollbackTarget> {
     records
         .iter()
         .filter(|r| r.arn != current && r.status == ServiceDeploymentStatus::Successful)

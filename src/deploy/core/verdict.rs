@@ -259,7 +259,12 @@ pub(crate) fn task_failed(task: &StoppedTask) -> bool {
 ///
 /// In order: the service-deployment API (authoritative when we have it), our entry in
 /// `deployments[]`, the fast-fail rules on conclusive signals, then what success waits for.
-pub(crate) fn judge(ours: &Ours, snap: &Snapshot, rules: &FastFail, unhealthy_for: Duration) -> Verdict {
+pub(crate) fn judge(
+    ours: &Ours,
+    snap: &Snapshot,
+    rules: &FastFail,
+    unhealthy_for: Duration,
+) -> Verdict {
     if snap.service_status != ServiceStatus::Active {
         return Verdict::Failed(Failure::ServiceGone {
             status: snap.service_status.to_string(),

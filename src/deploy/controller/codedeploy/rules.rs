@@ -222,7 +222,11 @@ pub(crate) enum CdPlan {
 
 /// The outcome table's [`remedy`], with CodeDeploy's reason it cannot undo: a deployment
 /// CodeDeploy ended without a rollback.
-pub(crate) fn rollback_plan(cause: &Cause, rollback_enabled: bool, rollback_on_cancel: bool) -> CdPlan {
+pub(crate) fn rollback_plan(
+    cause: &Cause,
+    rollback_enabled: bool,
+    rollback_on_cancel: bool,
+) -> CdPlan {
     let ended = matches!(
         cause,
         Cause::Failed(Failure::RolloutFailed { .. } | Failure::RollbackFailed { .. })

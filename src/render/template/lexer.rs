@@ -317,36 +317,40 @@ impl<'a> Lexer<'a> {
                 self.pos = start + 2;
                 Ok(self.tok(Tok::Declare, start, start + 2, space))
             }
-            c if c == '_' || c.is_alphabetic() => {
-                let end = self.ident_end(start);
-                self.pos = end;
-                let word = &self.src[start..end];
-                let tok = match word {
-                    "true" => Tok::Bool(true),
-                    "false" => Tok::Bool(false),
-                    "nil" => Tok::Nil,
-                    w => Kw::from_name(w).map_or_else(|| Tok::Ident(w.to_string()), Tok::Kw),
-                };
-                Ok(self.tok(tok, start, end, space))
-            }
-            c => {
-                if let Some(e) = self.unclosed() {
-                    return Err(e);
-                }
-                let mut e = TemplateError::new(
-                    format!("unexpected character {c:?} in action"),
-                    start,
-                    start + c.len_utf8(),
-                );
-                e = if c == '-' && self.rest_at(start).starts_with("-}}") {
-                    e.hint("a trim marker needs a space before it: ` -}}`")
-                } else if c == ':' {
-                    e.hint("declare a variable with `$name := value`")
-                } else {
-                    e.hint("an action holds function calls, values, $variables, | and ( )")
-                };
-                Err(e)
-            }
+            c if c == '_' || c.is_alphabetic() => Ok(self.lex_word(start, space)),
+            c => Err(self
+                .unclosed()
+                .unwrap_or_else(|| self.unexpected_char(start, c))),
+        }
+    }
+
+    /// A word: true, false, nil, a keyword or a function name.
+    fn lex_word(&mut self, start: usize, space: bool) -> Token {
+        let end = self.ident_end(start);
+        self.pos = end;
+        let word = &self.src[start..end];
+        let tok = match word {
+            "true" => Tok::Bool(true),
+            "false" => Tok::Bool(false),
+            "nil" => Tok::Nil,
+            w => Kw::from_name(w).map_or_else(|| Tok::Ident(w.to_string()), Tok::Kw),
+        };
+        self.tok(tok, start, end, space)
+    }
+
+    /// A character no token starts with, with a hint for the likely mistakes.
+    fn unexpected_char(&self, start: usize, c: char) -> TemplateError {
+        let e = TemplateError::new(
+            format!("unexpected character {c:?} in action"),
+            start,
+            start + c.len_utf8(),
+        );
+        if c == '-' && self.rest_at(start).starts_with("-}}") {
+            e.hint("a trim marker needs a space before it: ` -}}`")
+        } else if c == ':' {
+            e.hint("declare a variable with `$name := value`")
+        } else {
+            e.hint("an action holds function calls, values, $variables, | and ( )")
         }
     }
 

@@ -132,19 +132,27 @@ pub fn load(ctx: &RenderContext, path: &Path) -> Result<Config> {
         let p = PathBuf::from(p);
         Some(if p.is_absolute() { p } else { dir.join(p) })
     };
-    let region = r.string("region");
-    let cluster = r.string("cluster").unwrap_or_else(|| "default".to_string());
-    let service = r.string("service");
-    let service_definition = r.string("service_definition").and_then(resolve);
-    let task_definition = r.string("task_definition").and_then(resolve);
-    let express_definition = r.string("express_definition").and_then(resolve);
-    let timeout = r.duration("timeout");
+    let region = r.string(ConfigKey::Region);
+    let cluster = r
+        .string(ConfigKey::Cluster)
+        .unwrap_or_else(|| "default".to_string());
+    let service = r.string(ConfigKey::Service);
+    let service_definition = r.string(ConfigKey::ServiceDefinition).and_then(resolve);
+    let task_definition = r.string(ConfigKey::TaskDefinition).and_then(resolve);
+    let express_definition = r.string(ConfigKey::ExpressDefinition).and_then(resolve);
+    let timeout = r.duration(ConfigKey::Timeout);
     let plugins = r.plugins();
-    let codedeploy = obj.get("codedeploy").filter(|v| !v.is_null()).cloned();
-    let appspec = obj.get("appspec").filter(|v| !v.is_null()).cloned();
-    let required_version = r.string("required_version");
+    let codedeploy = obj
+        .get(ConfigKey::Codedeploy.key())
+        .filter(|v| !v.is_null())
+        .cloned();
+    let appspec = obj
+        .get(ConfigKey::Appspec.key())
+        .filter(|v| !v.is_null())
+        .cloned();
+    let required_version = r.string(ConfigKey::RequiredVersion);
     let ignore_tags = r.ignore_tags();
-    let rollout = match obj.get("rollout") {
+    let rollout = match obj.get(ConfigKey::Rollout.key()) {
         None | Some(Value::Null) => Map::new(),
         Some(Value::Object(m)) => m.clone(),
         Some(other) => {
@@ -204,8 +212,9 @@ struct Reader<'a> {
 }
 
 impl Reader<'_> {
-    fn get(&self, key: &str) -> Option<&Value> {
-        self.doc.value.get(key).filter(|v| !v.is_null())
+    /// A key of the config's top level (only keys the section declares can be read).
+    fn get(&self, key: ConfigKey) -> Option<&Value> {
+        self.doc.value.get(key.key()).filter(|v| !v.is_null())
     }
 
     fn type_error(&mut self, pointer: &str, expected: &str, found: &Value) {
@@ -223,7 +232,7 @@ impl Reader<'_> {
         );
     }
 
-    fn string(&mut self, key: &str) -> Option<String> {
+    fn string(&mut self, key: ConfigKey) -> Option<String> {
         match self.get(key)? {
             Value::String(s) => Some(s.clone()),
             other => {
@@ -234,7 +243,7 @@ impl Reader<'_> {
         }
     }
 
-    fn duration(&mut self, key: &str) -> Option<Duration> {
+    fn duration(&mut self, key: ConfigKey) -> Option<Duration> {
         let pointer = format!("/{key}");
         match self.get(key)?.clone() {
             // ecspresso v1 wrote timeouts as seconds.
@@ -268,7 +277,7 @@ impl Reader<'_> {
     }
 
     fn plugins(&mut self) -> Vec<Plugin> {
-        let Some(v) = self.get("plugins").cloned() else {
+        let Some(v) = self.get(ConfigKey::Plugins).cloned() else {
             return Vec::new();
         };
         let Value::Array(items) = v else {
@@ -306,7 +315,7 @@ impl Reader<'_> {
     }
 
     fn ignore_tags(&mut self) -> Vec<String> {
-        let Some(ignore) = self.get("ignore").cloned() else {
+        let Some(ignore) = self.get(ConfigKey::Ignore).cloned() else {
             return Vec::new();
         };
         match ignore.get("tags") {

@@ -127,6 +127,13 @@ macro_rules! section {
                 }
             }
         }
+
+        /// The key as written in the file.
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.key())
+            }
+        }
     };
 }
 

@@ -29,8 +29,8 @@ pub struct Section {
     pub file: &'static str,
     /// Where it sits in that file: `""` for the top level, `rollout`, `rollout.verify[]`.
     pub path: &'static str,
-    /// What the section is for.
-    pub doc: &'static str,
+    /// What the section is for (its doc comment's lines, joined).
+    doc: &'static str,
     keys: &'static [(&'static str, &'static str)],
     /// The message of an unknown key, `{key}` standing for the key (quoted).
     message: &'static str,
@@ -38,6 +38,11 @@ pub struct Section {
 }
 
 impl Section {
+    /// What the section is for.
+    pub fn doc(&self) -> &'static str {
+        self.doc.trim()
+    }
+
     /// Every key of the section with what it means, in the order they are documented.
     pub fn keys(&self) -> &'static [(&'static str, &'static str)] {
         self.keys
@@ -318,7 +323,7 @@ mod tests {
     #[test]
     fn every_key_parses_to_itself_and_is_documented() {
         for s in sections() {
-            assert!(!s.doc.trim().is_empty(), "{} {}", s.file, s.path);
+            assert!(!s.doc().is_empty(), "{} {}", s.file, s.path);
             for (key, what) in s.keys() {
                 assert!(s.knows(key));
                 assert!(!what.trim().is_empty(), "{key} has no description");

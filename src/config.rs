@@ -11,9 +11,13 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use crate::error::{Diagnostic, Error, Result, did_you_mean};
+use crate::error::{Diagnostic, Error, Result};
 use crate::render::{self, Document, RenderContext};
 pub use crate::required_version::ECSPRESSO_COMPAT;
+
+pub mod schema;
+
+use schema::{ConfigKey, IgnoreKey, PluginKey};
 
 /// Default config file names, in the order they are looked for.
 pub const DEFAULT_NAMES: &[&str] = &[
@@ -26,59 +30,6 @@ pub const DEFAULT_NAMES: &[&str] = &[
     "ecspresso.json",
     "ecspresso.jsonnet",
 ];
-
-/// Keys a config file may hold: ecspresso's, then cortado's own.
-const KNOWN_KEYS: &[&str] = &[
-    "region",
-    "cluster",
-    "service",
-    "service_definition",
-    "task_definition",
-    "express_definition",
-    "timeout",
-    "plugins",
-    "codedeploy",
-    "appspec",
-    "required_version",
-    "ignore",
-    "filter_command",
-    "rollout",
-];
-
-/// One table of keys a file may hold at one place: the file (`cortado.yml` or a release
-/// file), the section (`""` for the top level, `rollout.fast_fail`, `rollout.verify[]`), its
-/// keys in the order they are documented, and the descriptions the table carries itself (by
-/// key; a key without one is described by `reference::KEY_DOCS`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct KeyTable {
-    pub file: &'static str,
-    pub section: &'static str,
-    pub keys: Vec<&'static str>,
-    pub docs: Vec<(&'static str, &'static str)>,
-}
-
-/// Every key table the loaders check against, for the generated config reference
-/// (`docs/reference/config.md`, written by [`crate::reference`]). The one place that gathers
-/// them: when the tables become derived from typed sections, only this body changes.
-pub fn key_tables() -> Vec<KeyTable> {
-    use crate::deploy::local::{FAST_FAIL_KEYS, GATE_KEYS, ROLLOUT_KEYS};
-    use crate::release::{KEYS, RUN_KEYS, STEP_KEYS};
-    let table = |file, section, keys: &[&'static str]| KeyTable {
-        file,
-        section,
-        keys: keys.to_vec(),
-        docs: Vec::new(),
-    };
-    vec![
-        table("cortado.yml", "", KNOWN_KEYS),
-        table("cortado.yml", "rollout", ROLLOUT_KEYS),
-        table("cortado.yml", "rollout.fast_fail", FAST_FAIL_KEYS),
-        table("cortado.yml", "rollout.verify[]", GATE_KEYS),
-        table("release file", "", KEYS),
-        table("release file", "steps[]", STEP_KEYS),
-        table("release file", "steps[].run", RUN_KEYS),
-    ]
-}
 
 /// A plugin entry (`plugins:`): its functions are added to templates under `func_prefix`.
 #[derive(Debug, Clone, PartialEq)]
@@ -173,17 +124,7 @@ pub fn load(ctx: &RenderContext, path: &Path) -> Result<Config> {
             .hint("see the README's config reference for an example"),
         ));
     };
-    for key in obj.keys() {
-        if !KNOWN_KEYS.contains(&key.as_str()) {
-            let mut d = Diagnostic::warning(format!("unknown config key {key:?} is ignored"))
-                .at(document.locate_key(&format!("/{}", render::spans::escape_token(key))));
-            d.hint = Some(match did_you_mean(key, KNOWN_KEYS.iter().copied()) {
-                Some(s) => format!("did you mean {s:?}?"),
-                None => format!("known keys: {}", KNOWN_KEYS.join(", ")),
-            });
-            warnings.push(d);
-        }
-    }
+    check_keys(&document, obj, &mut warnings);
     let resolve = |p: String| -> Option<PathBuf> {
         if p.is_empty() {
             return None;
@@ -191,19 +132,27 @@ pub fn load(ctx: &RenderContext, path: &Path) -> Result<Config> {
         let p = PathBuf::from(p);
         Some(if p.is_absolute() { p } else { dir.join(p) })
     };
-    let region = r.string("region");
-    let cluster = r.string("cluster").unwrap_or_else(|| "default".to_string());
-    let service = r.string("service");
-    let service_definition = r.string("service_definition").and_then(resolve);
-    let task_definition = r.string("task_definition").and_then(resolve);
-    let express_definition = r.string("express_definition").and_then(resolve);
-    let timeout = r.duration("timeout");
+    let region = r.string(ConfigKey::Region);
+    let cluster = r
+        .string(ConfigKey::Cluster)
+        .unwrap_or_else(|| "default".to_string());
+    let service = r.string(ConfigKey::Service);
+    let service_definition = r.string(ConfigKey::ServiceDefinition).and_then(resolve);
+    let task_definition = r.string(ConfigKey::TaskDefinition).and_then(resolve);
+    let express_definition = r.string(ConfigKey::ExpressDefinition).and_then(resolve);
+    let timeout = r.duration(ConfigKey::Timeout);
     let plugins = r.plugins();
-    let codedeploy = obj.get("codedeploy").filter(|v| !v.is_null()).cloned();
-    let appspec = obj.get("appspec").filter(|v| !v.is_null()).cloned();
-    let required_version = r.string("required_version");
+    let codedeploy = obj
+        .get(ConfigKey::Codedeploy.key())
+        .filter(|v| !v.is_null())
+        .cloned();
+    let appspec = obj
+        .get(ConfigKey::Appspec.key())
+        .filter(|v| !v.is_null())
+        .cloned();
+    let required_version = r.string(ConfigKey::RequiredVersion);
     let ignore_tags = r.ignore_tags();
-    let rollout = match obj.get("rollout") {
+    let rollout = match obj.get(ConfigKey::Rollout.key()) {
         None | Some(Value::Null) => Map::new(),
         Some(Value::Object(m)) => m.clone(),
         Some(other) => {
@@ -240,6 +189,22 @@ pub fn load(ctx: &RenderContext, path: &Path) -> Result<Config> {
     })
 }
 
+/// The keys of the config's sections that are not read (warnings: configs written for newer
+/// ecspresso versions still load): the top level, each plugin entry, `ignore:`.
+fn check_keys(document: &Document, obj: &Map<String, Value>, warnings: &mut Vec<Diagnostic>) {
+    ConfigKey::SECTION.check(document, "", obj, warnings);
+    if let Some(Value::Array(plugins)) = obj.get(ConfigKey::Plugins.key()) {
+        for (i, p) in plugins.iter().enumerate() {
+            if let Some(p) = p.as_object() {
+                PluginKey::SECTION.check(document, &format!("/plugins/{i}"), p, warnings);
+            }
+        }
+    }
+    if let Some(Value::Object(ignore)) = obj.get(ConfigKey::Ignore.key()) {
+        IgnoreKey::SECTION.check(document, "/ignore", ignore, warnings);
+    }
+}
+
 /// Reads typed values out of the config document, collecting located errors.
 struct Reader<'a> {
     doc: &'a Document,
@@ -247,8 +212,9 @@ struct Reader<'a> {
 }
 
 impl Reader<'_> {
-    fn get(&self, key: &str) -> Option<&Value> {
-        self.doc.value.get(key).filter(|v| !v.is_null())
+    /// A key of the config's top level (only keys the section declares can be read).
+    fn get(&self, key: ConfigKey) -> Option<&Value> {
+        self.doc.value.get(key.key()).filter(|v| !v.is_null())
     }
 
     fn type_error(&mut self, pointer: &str, expected: &str, found: &Value) {
@@ -266,7 +232,7 @@ impl Reader<'_> {
         );
     }
 
-    fn string(&mut self, key: &str) -> Option<String> {
+    fn string(&mut self, key: ConfigKey) -> Option<String> {
         match self.get(key)? {
             Value::String(s) => Some(s.clone()),
             other => {
@@ -277,7 +243,7 @@ impl Reader<'_> {
         }
     }
 
-    fn duration(&mut self, key: &str) -> Option<Duration> {
+    fn duration(&mut self, key: ConfigKey) -> Option<Duration> {
         let pointer = format!("/{key}");
         match self.get(key)?.clone() {
             // ecspresso v1 wrote timeouts as seconds.
@@ -311,7 +277,7 @@ impl Reader<'_> {
     }
 
     fn plugins(&mut self) -> Vec<Plugin> {
-        let Some(v) = self.get("plugins").cloned() else {
+        let Some(v) = self.get(ConfigKey::Plugins).cloned() else {
             return Vec::new();
         };
         let Value::Array(items) = v else {
@@ -349,7 +315,7 @@ impl Reader<'_> {
     }
 
     fn ignore_tags(&mut self) -> Vec<String> {
-        let Some(ignore) = self.get("ignore").cloned() else {
+        let Some(ignore) = self.get(ConfigKey::Ignore).cloned() else {
             return Vec::new();
         };
         match ignore.get("tags") {

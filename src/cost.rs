@@ -10,13 +10,13 @@ use serde_json::Value;
 use crate::model::fargate::{parse_cpu, parse_memory};
 
 /// When the price table was taken. Shown with every estimate.
-pub const PRICE_DATE: &str = "2026-06";
+pub(crate) const PRICE_DATE: &str = "2026-06";
 
 /// Hours in a billing month, as AWS's calculator counts them.
-pub const HOURS_PER_MONTH: f64 = 730.0;
+pub(crate) const HOURS_PER_MONTH: f64 = 730.0;
 
 /// Fargate Spot is priced by the market; this is the usual discount (up to 70% off).
-pub const SPOT_FACTOR: f64 = 0.30;
+pub(crate) const SPOT_FACTOR: f64 = 0.30;
 
 /// Linux on-demand rates in USD: (region, x86 per vCPU-hour, x86 per GB-hour, ARM per
 /// vCPU-hour, ARM per GB-hour). ARM (Graviton) is about 20% below x86.
@@ -30,14 +30,14 @@ const RATES: &[(&str, f64, f64, f64, f64)] = &[
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Arch {
+pub(crate) enum Arch {
     X86,
     Arm,
 }
 
 /// What decides the price of a service.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Shape {
+pub(crate) struct Shape {
     /// CPU units (1024 = 1 vCPU).
     pub cpu: u32,
     /// Memory in MiB.
@@ -50,7 +50,7 @@ pub struct Shape {
 
 impl Shape {
     /// The shape of a task definition run by a service. None when cpu or memory is missing.
-    pub fn from_json(task: &Value, service: Option<&Value>) -> Option<Shape> {
+    pub(crate) fn from_json(task: &Value, service: Option<&Value>) -> Option<Shape> {
         let text = |v: &Value| match v {
             Value::String(s) => Some(s.clone()),
             Value::Number(n) => Some(n.to_string()),
@@ -117,7 +117,7 @@ fn spot_share(items: &[Value], desired: u32) -> f64 {
 }
 
 /// Monthly cost in USD, or None when the region is not in the table.
-pub fn monthly(shape: &Shape, region: &str) -> Option<f64> {
+pub(crate) fn monthly(shape: &Shape, region: &str) -> Option<f64> {
     let &(_, x_cpu, x_gb, a_cpu, a_gb) = RATES.iter().find(|r| r.0 == region)?;
     let (per_vcpu, per_gb) = match shape.arch {
         Arch::X86 => (x_cpu, x_gb),
@@ -163,7 +163,7 @@ fn dollars(v: f64) -> String {
 }
 
 /// The cost delta between two shapes in a region. None when the region has no prices.
-pub fn delta(before: Option<&Shape>, after: &Shape, region: &str) -> Option<Delta> {
+pub(crate) fn delta(before: Option<&Shape>, after: &Shape, region: &str) -> Option<Delta> {
     let after_cost = monthly(after, region)?;
     let before_cost = match before {
         Some(b) => Some(monthly(b, region)?),
@@ -204,7 +204,7 @@ pub fn delta(before: Option<&Shape>, after: &Shape, region: &str) -> Option<Delt
 /// What the containers of a task definition declare: the sums of their `cpu` and of their
 /// memory limits (`memory`, else `memoryReservation`), each `None` when some container leaves
 /// it out (then nothing can be said about that dimension).
-pub fn container_sums(task: &Value) -> (Option<u32>, Option<u32>) {
+pub(crate) fn container_sums(task: &Value) -> (Option<u32>, Option<u32>) {
     let containers = task
         .get("containerDefinitions")
         .and_then(Value::as_array)
@@ -231,7 +231,11 @@ pub fn container_sums(task: &Value) -> (Option<u32>, Option<u32>) {
 
 /// The cheapest Fargate size that still holds what the containers declare (a dimension they
 /// leave open keeps the task's size), when it is cheaper than `shape`'s.
-pub fn right_size(shape: &Shape, sums: (Option<u32>, Option<u32>), region: &str) -> Option<Shape> {
+pub(crate) fn right_size(
+    shape: &Shape,
+    sums: (Option<u32>, Option<u32>),
+    region: &str,
+) -> Option<Shape> {
     if sums == (None, None) {
         return None;
     }
@@ -260,7 +264,7 @@ pub fn right_size(shape: &Shape, sums: (Option<u32>, Option<u32>), region: &str)
 
 /// A saving the user could choose, with its monthly figure (USD, positive = saved).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Saving {
+pub(crate) struct Saving {
     /// `arm64`, `spot` or `right-size`.
     pub kind: &'static str,
     pub monthly: f64,
@@ -274,7 +278,7 @@ pub struct Saving {
 
 /// The monthly cost with every available saving applied together (they do not add up: a
 /// right-sized task on Spot saves less than the two figures' sum).
-pub fn combined(shape: &Shape, savings: &[Saving], region: &str) -> Option<f64> {
+pub(crate) fn combined(shape: &Shape, savings: &[Saving], region: &str) -> Option<f64> {
     let mut s = shape.clone();
     for saving in savings.iter().filter(|x| x.available) {
         match saving.kind {
@@ -291,7 +295,7 @@ pub fn combined(shape: &Shape, savings: &[Saving], region: &str) -> Option<f64> 
 
 /// Whether a task's images can run on ARM64, as far as it could be checked.
 #[derive(Debug, Clone, PartialEq)]
-pub enum MultiArch {
+pub(crate) enum MultiArch {
     Yes,
     No(String),
     Unknown(String),
@@ -299,7 +303,7 @@ pub enum MultiArch {
 
 /// The savings of one service: ARM64 (when on x86), FARGATE_SPOT for every task (when the
 /// service is marked interruptible), and right-sizing to what the containers declare.
-pub fn savings(
+pub(crate) fn savings(
     shape: &Shape,
     task: &Value,
     interruptible: bool,
@@ -371,11 +375,6 @@ pub fn savings(
         });
     }
     out
-}
-
-/// Whether the price table has `region`.
-pub fn has_prices(region: &str) -> bool {
-    RATES.iter().any(|r| r.0 == region)
 }
 
 #[cfg(test)]

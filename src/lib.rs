@@ -7,24 +7,27 @@
 // Errors carry located diagnostics with snippets and hints; they are built on the cold path
 // only, so their size does not matter.
 #![allow(clippy::result_large_err)]
+// `pub` only for what the binary and the integration tests use; the rest is `pub(crate)`, so
+// the compiler reports what nothing uses.
+#![warn(unreachable_pub)]
 
 pub mod aws;
 pub mod cli;
 pub mod commands;
 pub mod config;
-pub mod cost;
+pub(crate) mod cost;
 pub mod deploy;
 pub mod diff;
 pub mod error;
 pub mod github;
 pub mod history;
 pub mod model;
-pub mod pathglob;
-pub mod plan;
+pub(crate) mod pathglob;
+pub(crate) mod plan;
 pub mod reference;
-pub mod release;
+pub(crate) mod release;
 pub mod render;
 pub mod report;
-pub mod required_version;
-pub mod settings;
-pub mod untrusted;
+pub(crate) mod required_version;
+pub(crate) mod settings;
+pub(crate) mod untrusted;

@@ -10,12 +10,12 @@
 use std::path::{Path, PathBuf};
 
 /// Whether `text` has wildcards.
-pub fn is_pattern(text: &str) -> bool {
+pub(crate) fn is_pattern(text: &str) -> bool {
     text.contains('*') || text.contains('?')
 }
 
 /// The files `pattern` matches, sorted; a path without wildcards as it is.
-pub fn expand(pattern: &str) -> std::io::Result<Vec<PathBuf>> {
+pub(crate) fn expand(pattern: &str) -> std::io::Result<Vec<PathBuf>> {
     if !is_pattern(pattern) {
         return Ok(vec![PathBuf::from(pattern)]);
     }

@@ -1,12 +1,12 @@
 //! The generated reference pages: `docs/reference/commands.md` from the command line's
 //! definition (clap's introspection of [`crate::cli::command`]) and `docs/reference/config.md`
-//! from the config key tables ([`crate::config::key_tables`]). A test compares the committed
+//! from the typed config sections ([`crate::config::schema::sections`]). A test compares the committed
 //! pages with what these functions return, so the pages cannot drift from the code.
 
 use std::fmt::Write as _;
 
 use crate::cli::{docs_page, groups_of};
-use crate::config::{KeyTable, key_tables};
+use crate::config::schema::{Section, sections};
 
 /// The command that rewrites the generated pages; stale pages name it.
 pub const REGENERATE: &str = "CORTADO_UPDATE_DOCS=1 cargo test --locked --test it docs::reference";
@@ -228,263 +228,92 @@ fn spelling(a: &clap::Arg) -> String {
 // ---------------------------------------------------------------------------------------------
 // Config keys
 
+/// The name a section's file goes by in the page.
+fn file_title(file: &str) -> &'static str {
+    if file == "release" {
+        "release file"
+    } else {
+        "cortado.yml"
+    }
+}
+
 /// `docs/reference/config.md`: every key of a config file and of a release file, by section,
-/// with what it means. The keys come from [`key_tables`]; their descriptions from
-/// [`KEY_DOCS`], and a key without a description (or a description of no key) is an error.
+/// with what it means, from the typed sections ([`sections`]): a key and its meaning are
+/// declared in one place, where the readers match on them.
 pub fn config_page() -> String {
-    let tables = key_tables();
+    config_page_of(sections())
+}
+
+fn config_page_of(sections: &[&Section]) -> String {
     let mut out = String::from("# Config key reference\n\n");
-    out.push_str(&banner(
-        "the key tables of the code (src/config.rs, src/deploy/local.rs, src/release.rs)",
-    ));
+    out.push_str(&banner("the typed config sections (src/config/schema.rs)"));
     out.push_str(
         "Every key cortado reads, by file and section; a key not listed is a warning with a \
-         suggestion (a config file) or an error (a release file). How to write them: \
-         [config files](../guides/config-files.md), [releases](../guides/releases-and-one-off-tasks.md), \
+         suggestion (a config file) or an error (a release file, a verify gate). How to write \
+         them: [config files](../guides/config-files.md), \
+         [releases](../guides/releases-and-one-off-tasks.md), \
          [how a deploy works](../concepts/how-a-deploy-works.md).\n",
     );
     let mut file = "";
-    for t in &tables {
-        if t.file != file {
-            file = t.file;
-            let _ = write!(out, "\n## {file}\n");
+    for section in sections {
+        if section.file != file {
+            file = section.file;
+            let _ = write!(out, "\n## {}\n", file_title(file));
         }
-        let title = if t.section.is_empty() {
+        let title = if section.path.is_empty() {
             "top level".to_string()
         } else {
-            format!("`{}`", t.section)
+            format!("`{}`", section.path)
         };
-        let _ = write!(out, "\n### {title}\n\n| key | meaning |\n| --- | --- |\n");
-        for key in &t.keys {
-            let doc = key_doc(t, key).unwrap_or("(undocumented)");
+        let _ = write!(out, "\n### {title}\n\n");
+        if !section.doc().is_empty() {
+            let _ = write!(out, "{}\n\n", section.doc());
+        }
+        out.push_str("| key | meaning |\n| --- | --- |\n");
+        for (key, doc) in section.keys() {
             let _ = writeln!(out, "| `{key}` | {} |", cell(doc));
         }
     }
     out
 }
 
-/// The description of `key` in table `t`: the table's own, else [`KEY_DOCS`]'s.
-fn key_doc(t: &KeyTable, key: &str) -> Option<&'static str> {
-    let full = qualified(t, key);
-    t.docs
-        .iter()
-        .find(|(k, _)| *k == key)
-        .or_else(|| KEY_DOCS.iter().find(|(k, _)| *k == full))
-        .map(|(_, d)| *d)
-}
-
-fn qualified(t: &KeyTable, key: &str) -> String {
-    let prefix = if t.file.starts_with("release") {
-        "release:"
-    } else {
-        ""
-    };
-    if t.section.is_empty() {
-        format!("{prefix}{key}")
-    } else {
-        format!("{prefix}{}.{key}", t.section)
-    }
-}
-
-/// What the key tables and [`KEY_DOCS`] disagree on: keys without a description, and
-/// descriptions of keys no table has. Empty when they agree.
+/// Keys declared without a meaning (the page would show an empty cell). Empty when every key
+/// says what it is for.
 pub fn key_doc_problems() -> Vec<String> {
-    problems_of(&key_tables())
+    problems_of(sections())
 }
 
-fn problems_of(tables: &[KeyTable]) -> Vec<String> {
-    let known: Vec<String> = tables
+fn problems_of(sections: &[&Section]) -> Vec<String> {
+    sections
         .iter()
-        .flat_map(|t| t.keys.iter().map(move |k| qualified(t, k)))
-        .collect();
-    let mut problems: Vec<String> = tables
-        .iter()
-        .flat_map(|t| t.keys.iter().map(move |k| (t, k)))
-        .filter(|(t, k)| key_doc(t, k).is_none())
-        .map(|(t, k)| {
-            format!(
-                "{}: no description (in its key table or reference::KEY_DOCS)",
-                qualified(t, k)
-            )
+        .flat_map(|s| s.keys().iter().map(move |(k, d)| (s, k, d)))
+        .filter(|(_, _, d)| d.trim().is_empty())
+        .map(|(s, k, _)| {
+            let place = if s.path.is_empty() {
+                k.to_string()
+            } else {
+                format!("{}.{k}", s.path)
+            };
+            format!("{} {place}: no description", file_title(s.file))
         })
-        .collect();
-    problems.extend(
-        KEY_DOCS
-            .iter()
-            .filter(|(d, _)| !known.iter().any(|k| k == d))
-            .map(|(d, _)| format!("{d}: described in reference::KEY_DOCS but no key table has it")),
-    );
-    problems
+        .collect()
 }
-
-/// What each key means, by its place: `section.key` in a config file, `release:section.key`
-/// in a release file.
-const KEY_DOCS: &[(&str, &str)] = &[
-    (
-        "region",
-        "AWS region of the service. `--region` wins; cortado never guesses one.",
-    ),
-    ("cluster", "Cluster name (default: `default`)."),
-    ("service", "Service name."),
-    (
-        "service_definition",
-        "File of the service definition (CreateService input), relative to the config file. Optional: without it, cortado updates an existing service to the new task definition but cannot create one.",
-    ),
-    (
-        "task_definition",
-        "File of the task definition: RegisterTaskDefinition input, or describe-task-definition output (read-only fields are dropped).",
-    ),
-    (
-        "express_definition",
-        "File of an ECS Express Mode service (CreateExpressGatewayService input), instead of a service definition.",
-    ),
-    (
-        "timeout",
-        "Deadline of waits, a Go-style duration (`90s`, `10m`, `1h30m`; a bare number is seconds). `--timeout` wins; default 10 minutes.",
-    ),
-    (
-        "plugins",
-        "Template function providers: a list of `{name, config, func_prefix}` (`ssm`, `secretsmanager`, `tfstate`, `cloudformation`).",
-    ),
-    (
-        "codedeploy",
-        "ecspresso's CodeDeploy settings (application, deployment group) for a service with the CODE_DEPLOY controller.",
-    ),
-    (
-        "appspec",
-        "Hooks of the AppSpec a CodeDeploy deployment sends.",
-    ),
-    (
-        "required_version",
-        "The ecspresso version the config is written for, as a constraint (`>= 2.0.0, < 3`); checked against the format cortado implements.",
-    ),
-    (
-        "ignore",
-        "What to leave out when comparing with what runs, e.g. `tags:` written by other tools.",
-    ),
-    (
-        "filter_command",
-        "Accepted for compatibility with ecspresso; unused.",
-    ),
-    ("rollout", "cortado's own deploy settings (the keys below)."),
-    (
-        "rollout.rollback",
-        "Roll back when the deploy fails (default `true`; `--no-rollback` wins).",
-    ),
-    (
-        "rollout.on_cancel",
-        "On SIGINT or SIGTERM: `rollback` (default) or `leave` the deployment running.",
-    ),
-    (
-        "rollout.fast_fail",
-        "Stop a rollout early on evidence, before ECS's circuit breaker would: `true`, `false`, or the keys below.",
-    ),
-    (
-        "rollout.wait_rollback",
-        "How long a rollback is followed: `serving` (default: the earlier revision serves alone) or `complete` (ECS also finished draining).",
-    ),
-    (
-        "rollout.verify",
-        "Gates: programs run at lifecycle stages of a blue/green, canary or linear deployment; a list of the keys below.",
-    ),
-    (
-        "rollout.fast_fail.enabled",
-        "Turns fast-fail on or off (default on).",
-    ),
-    (
-        "rollout.fast_fail.same_reason_stops",
-        "How many of our tasks stopped with the same non-transient reason fail the rollout (default 2, at least 1).",
-    ),
-    (
-        "rollout.fast_fail.unhealthy_target_for",
-        "How long a target of the new tasks may stay unhealthy before the rollout fails (default 5m; `0` turns it off).",
-    ),
-    (
-        "rollout.verify[].stage",
-        "The lifecycle stage the gate runs at, e.g. `POST_TEST_TRAFFIC_SHIFT`.",
-    ),
-    (
-        "rollout.verify[].run",
-        "The command, a string or a list of words, run in the config file's folder without a shell: a path relative to it, or a name on PATH. Exit 0 lets the deployment go on.",
-    ),
-    (
-        "rollout.verify[].timeout",
-        "How long the gate may run, a Go-style duration (default 10m).",
-    ),
-    (
-        "release:envfiles",
-        "Envfiles loaded for every config of the release, before `--envfile`.",
-    ),
-    (
-        "release:ext_str",
-        "Jsonnet external string variables for every config; `--ext-str` wins.",
-    ),
-    (
-        "release:ext_code",
-        "Jsonnet external code variables for every config; `--ext-code` wins.",
-    ),
-    (
-        "release:parallel",
-        "How many steps run at once (default for `--parallel`, else 16).",
-    ),
-    (
-        "release:on_failure",
-        "What a failure does to the rest (default for `--on-failure`): `rollback-failed`, `rollback-all` or `stop`.",
-    ),
-    (
-        "release:steps",
-        "The steps of the release, in file order: each deploys configs or runs a one-off task.",
-    ),
-    (
-        "release:steps[].name",
-        "The step's name, for `after:` and the output (default: the name of the config file's folder).",
-    ),
-    (
-        "release:steps[].config",
-        "The config file the step deploys (or whose task definition it runs), or a pattern matching several; relative to the release file. Required.",
-    ),
-    (
-        "release:steps[].after",
-        "Names of the steps that must succeed before this one starts.",
-    ),
-    (
-        "release:steps[].run",
-        "Run a one-off task instead of a deploy: the keys below.",
-    ),
-    (
-        "release:steps[].run.command",
-        "The command of the task's container, a list of words.",
-    ),
-    (
-        "release:steps[].run.container",
-        "The container the command and environment apply to (default: the first essential one).",
-    ),
-    (
-        "release:steps[].run.env",
-        "Environment variables of that container, a mapping.",
-    ),
-];
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn a_key_without_a_description_and_a_description_without_a_key_are_problems() {
-        let mut tables = key_tables();
-        assert_eq!(problems_of(&tables), Vec::<String>::new());
-        tables[1].keys.push("brand_new");
-        tables[2].keys.retain(|k| *k != "enabled");
-        assert_eq!(
-            problems_of(&tables),
-            vec![
-                "rollout.brand_new: no description (in its key table or reference::KEY_DOCS)",
-                "rollout.fast_fail.enabled: described in reference::KEY_DOCS but no key table has it",
-            ]
-        );
-        // A table that carries its own description needs none in KEY_DOCS.
-        tables[1].docs.push(("brand_new", "New."));
-        assert_eq!(problems_of(&tables).len(), 1);
-        assert!(config_page().contains("| `same_reason_stops` | How many of our tasks"));
+    fn every_declared_key_has_its_row_and_its_meaning() {
+        assert_eq!(key_doc_problems(), Vec::<String>::new());
+        let page = config_page();
+        for section in sections() {
+            for (key, doc) in section.keys() {
+                let row = format!("| `{key}` | {} |", cell(doc));
+                assert!(page.contains(&row), "no row {row}");
+            }
+        }
+        assert!(page.contains("### `rollout.fast_fail`"));
+        assert!(page.contains("## release file"));
     }
 }

@@ -33,13 +33,14 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
+use crate::config::schema::{ReleaseKey, RunKey, StepKey};
 use crate::error::{Diagnostic, Error, Result};
 use crate::render::{self, Document, RenderContext};
 
 /// `--parallel` when neither the flag nor the release file says: enough for a monorepo's
 /// usual release at once, few enough that a systemic fault (a bad base image) is caught
 /// before it reaches every service.
-pub const DEFAULT_PARALLEL: usize = 16;
+pub(crate) const DEFAULT_PARALLEL: usize = 16;
 
 /// What a failed step means for the rest of the run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
@@ -161,7 +162,7 @@ impl Release {
 
 /// Reads a release file. Every finding is collected and located (file:line); patterns are
 /// expanded relative to the file; names, `after:` references and cycles are checked.
-pub fn load(path: &Path) -> Result<Release> {
+pub(crate) fn load(path: &Path) -> Result<Release> {
     // The release file itself is rendered with the process environment only: its own
     // envfiles are for the configs.
     if !path.is_file() {
@@ -180,17 +181,6 @@ fn err(doc: &Document, pointer: &str, message: impl Into<String>) -> Diagnostic 
     Diagnostic::error(message).at(doc.locate(pointer))
 }
 
-pub(crate) const KEYS: &[&str] = &[
-    "envfiles",
-    "ext_str",
-    "ext_code",
-    "parallel",
-    "on_failure",
-    "steps",
-];
-pub(crate) const STEP_KEYS: &[&str] = &["name", "config", "after", "run"];
-pub(crate) const RUN_KEYS: &[&str] = &["command", "container", "env"];
-
 /// A step as written, before names are resolved.
 struct Written {
     name: Option<String>,
@@ -201,7 +191,7 @@ struct Written {
 }
 
 /// Parses a loaded release document (see the module docs for the shape).
-pub fn parse(doc: &Document) -> Result<Release> {
+pub(crate) fn parse(doc: &Document) -> Result<Release> {
     let dir = doc.path.parent().unwrap_or(Path::new("")).to_path_buf();
     let mut errors: Vec<Diagnostic> = Vec::new();
     let mut out = Release {
@@ -237,7 +227,42 @@ pub fn parse(doc: &Document) -> Result<Release> {
             )),
         ));
     }
-    unknown_keys(doc, "", obj, KEYS, &mut errors);
+    ReleaseKey::SECTION.check(doc, "", obj, &mut errors);
+    read_settings(doc, &dir, obj, &mut out, &mut errors);
+    let written = match obj.get("steps").map(|v| (v, v.as_array())) {
+        None => {
+            errors.push(err(doc, "", "the release file has no `steps:`"));
+            Vec::new()
+        }
+        Some((_, Some(items))) if !items.is_empty() => items
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| step(doc, &dir, i, s, &mut errors))
+            .collect(),
+        Some(_) => {
+            errors.push(err(doc, "/steps", "`steps` is a non-empty list"));
+            Vec::new()
+        }
+    };
+    if errors.is_empty() {
+        out.steps = resolve(doc, written, &mut errors);
+    }
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(Error::findings(errors))
+    }
+}
+
+/// The release file's settings beside its steps: envfiles, Jsonnet variables, parallelism
+/// and the failure policy.
+fn read_settings(
+    doc: &Document,
+    dir: &Path,
+    obj: &Map<String, Value>,
+    out: &mut Release,
+    errors: &mut Vec<Diagnostic>,
+) {
     if let Some(v) = obj.get("envfiles") {
         match v.as_array() {
             Some(items) => {
@@ -295,29 +320,6 @@ pub fn parse(doc: &Document) -> Result<Release> {
             ),
         }
     }
-    let written = match obj.get("steps").map(|v| (v, v.as_array())) {
-        None => {
-            errors.push(err(doc, "", "the release file has no `steps:`"));
-            Vec::new()
-        }
-        Some((_, Some(items))) if !items.is_empty() => items
-            .iter()
-            .enumerate()
-            .filter_map(|(i, s)| step(doc, &dir, i, s, &mut errors))
-            .collect(),
-        Some(_) => {
-            errors.push(err(doc, "/steps", "`steps` is a non-empty list"));
-            Vec::new()
-        }
-    };
-    if errors.is_empty() {
-        out.steps = resolve(doc, written, &mut errors);
-    }
-    if errors.is_empty() {
-        Ok(out)
-    } else {
-        Err(Error::findings(errors))
-    }
 }
 
 fn scalar(v: &Value) -> Option<String> {
@@ -326,24 +328,6 @@ fn scalar(v: &Value) -> Option<String> {
         Value::Number(n) => Some(n.to_string()),
         Value::Bool(b) => Some(b.to_string()),
         _ => None,
-    }
-}
-
-fn unknown_keys(
-    doc: &Document,
-    at: &str,
-    obj: &Map<String, Value>,
-    known: &[&str],
-    errors: &mut Vec<Diagnostic>,
-) {
-    for k in obj.keys() {
-        if !known.contains(&k.as_str()) {
-            errors.push(
-                Diagnostic::error(format!("unknown key {k:?}"))
-                    .at(doc.locate_key(&format!("{at}/{}", render::spans::escape_token(k))))
-                    .hint(format!("known keys here: {}", known.join(", "))),
-            );
-        }
     }
 }
 
@@ -360,7 +344,7 @@ fn step(
         return None;
     };
     let before = errors.len();
-    unknown_keys(doc, &at, obj, STEP_KEYS, errors);
+    StepKey::SECTION.check(doc, &at, obj, errors);
     let name = match obj.get("name") {
         None => None,
         Some(Value::String(s)) if valid_name(s) => Some(s.clone()),
@@ -372,7 +356,40 @@ fn step(
             None
         }
     };
-    let configs = match obj.get("config").and_then(Value::as_str) {
+    let configs = step_configs(doc, dir, &at, obj, errors);
+    let after = step_after(doc, &at, obj, errors);
+    let action = match obj.get("run") {
+        None => Action::Deploy,
+        Some(r) => Action::Run(run_step(doc, &format!("{at}/run"), r, errors)),
+    };
+    if let Action::Run(_) = action
+        && configs.len() > 1
+    {
+        errors.push(err(
+            doc,
+            &format!("{at}/config"),
+            "a `run:` step takes one config, not a pattern",
+        ));
+    }
+    (errors.len() == before).then_some(Written {
+        name,
+        pointer: at,
+        configs,
+        after,
+        action,
+    })
+}
+
+/// A step's `config:`: the config files its path or pattern names (relative to the release
+/// file).
+fn step_configs(
+    doc: &Document,
+    dir: &Path,
+    at: &str,
+    obj: &Map<String, Value>,
+    errors: &mut Vec<Diagnostic>,
+) -> Vec<PathBuf> {
+    match obj.get("config").and_then(Value::as_str) {
         Some(c) if !c.is_empty() => {
             let pattern = dir.join(c);
             match crate::pathglob::expand(&pattern.to_string_lossy()) {
@@ -413,14 +430,19 @@ fn step(
             }
         }
         _ => {
-            errors.push(err(
-                doc,
-                &at,
-                "a step needs `config:` (a path or a pattern)",
-            ));
+            errors.push(err(doc, at, "a step needs `config:` (a path or a pattern)"));
             Vec::new()
         }
-    };
+    }
+}
+
+/// A step's `after:`: the step names it waits for, each with where it was written.
+fn step_after(
+    doc: &Document,
+    at: &str,
+    obj: &Map<String, Value>,
+    errors: &mut Vec<Diagnostic>,
+) -> Vec<(String, String)> {
     let mut after = Vec::new();
     match obj.get("after") {
         None => {}
@@ -447,26 +469,7 @@ fn step(
         Some(Value::String(s)) => after.push((s.clone(), format!("{at}/after"))),
         Some(_) => errors.push(err(doc, &format!("{at}/after"), "`after` lists step names")),
     }
-    let action = match obj.get("run") {
-        None => Action::Deploy,
-        Some(r) => Action::Run(run_step(doc, &format!("{at}/run"), r, errors)),
-    };
-    if let Action::Run(_) = action
-        && configs.len() > 1
-    {
-        errors.push(err(
-            doc,
-            &format!("{at}/config"),
-            "a `run:` step takes one config, not a pattern",
-        ));
-    }
-    (errors.len() == before).then_some(Written {
-        name,
-        pointer: at,
-        configs,
-        after,
-        action,
-    })
+    after
 }
 
 fn run_step(doc: &Document, at: &str, v: &Value, errors: &mut Vec<Diagnostic>) -> RunStep {
@@ -483,7 +486,7 @@ fn run_step(doc: &Document, at: &str, v: &Value, errors: &mut Vec<Diagnostic>) -
             return out;
         }
     };
-    unknown_keys(doc, at, obj, RUN_KEYS, errors);
+    RunKey::SECTION.check(doc, at, obj, errors);
     match obj.get("command") {
         None => {}
         Some(Value::Array(words)) if !words.is_empty() => {
@@ -601,24 +604,7 @@ fn resolve(doc: &Document, written: Vec<Written>, errors: &mut Vec<Diagnostic>) 
             origin.push(w);
         }
     }
-    // A config deployed by two steps would be deployed twice in one run.
-    let mut deployed: BTreeMap<&Path, usize> = BTreeMap::new();
-    for (i, s) in steps.iter().enumerate() {
-        if s.action == Action::Deploy
-            && let Some(first) = deployed.insert(&s.config, i)
-        {
-            errors.push(err(
-                doc,
-                &written[origin[i]].pointer,
-                format!(
-                    "{} is deployed by two steps ({:?} and {:?})",
-                    s.config.display(),
-                    steps[first].name,
-                    s.name
-                ),
-            ));
-        }
-    }
+    check_deployed_once(doc, &steps, &written, &origin, errors);
     for i in 0..steps.len() {
         let ws = &written[origin[i]];
         let mut after = BTreeSet::new();
@@ -670,6 +656,33 @@ fn resolve(doc: &Document, written: Vec<Written>, errors: &mut Vec<Diagnostic>) 
     steps
 }
 
+/// A config deployed by two steps would be deployed twice in one run: refused.
+fn check_deployed_once(
+    doc: &Document,
+    steps: &[Step],
+    written: &[Written],
+    origin: &[usize],
+    errors: &mut Vec<Diagnostic>,
+) {
+    let mut deployed: BTreeMap<&Path, usize> = BTreeMap::new();
+    for (i, s) in steps.iter().enumerate() {
+        if s.action == Action::Deploy
+            && let Some(first) = deployed.insert(&s.config, i)
+        {
+            errors.push(err(
+                doc,
+                &written[origin[i]].pointer,
+                format!(
+                    "{} is deployed by two steps ({:?} and {:?})",
+                    s.config.display(),
+                    steps[first].name,
+                    s.name
+                ),
+            ));
+        }
+    }
+}
+
 /// A cycle of `after:` edges, as step indexes from its first step back to it, if any.
 fn find_cycle(steps: &[Step]) -> Option<Vec<usize>> {
     // 0 unvisited, 1 on the current path, 2 done.
@@ -711,7 +724,7 @@ fn find_cycle(steps: &[Step]) -> Option<Vec<usize>> {
 
 /// How a step ended, as far as the schedule cares.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Ended {
+pub(crate) enum Ended {
     Succeeded,
     Failed,
     /// Never started; the reason is for the report.
@@ -720,7 +733,7 @@ pub enum Ended {
 
 /// What the scheduler says next.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Wave {
+pub(crate) struct Wave {
     /// Steps to start now (indexes, in file order).
     pub start: Vec<usize>,
     /// Steps that will never start, with why.
@@ -729,7 +742,7 @@ pub struct Wave {
 
 /// The pure scheduler of a release: which steps start next, given how the others ended.
 #[derive(Debug, Clone)]
-pub struct Schedule<'a> {
+pub(crate) struct Schedule<'a> {
     steps: &'a [Step],
     /// What a step is called in messages (its service's name, for a deploy step).
     names: Vec<String>,
@@ -742,7 +755,12 @@ pub struct Schedule<'a> {
 
 impl<'a> Schedule<'a> {
     /// `names`: what each step is called in messages (the step's name when it has none).
-    pub fn new(steps: &'a [Step], names: Vec<String>, parallel: usize, policy: OnFailure) -> Self {
+    pub(crate) fn new(
+        steps: &'a [Step],
+        names: Vec<String>,
+        parallel: usize,
+        policy: OnFailure,
+    ) -> Self {
         let names = (0..steps.len())
             .map(|i| {
                 names
@@ -762,14 +780,14 @@ impl<'a> Schedule<'a> {
     }
 
     /// Steps started and not ended yet.
-    pub fn in_flight(&self) -> usize {
+    pub(crate) fn in_flight(&self) -> usize {
         (0..self.steps.len())
             .filter(|&i| self.started[i] && self.ended[i].is_none())
             .count()
     }
 
     /// Records how a started step ended.
-    pub fn ended(&mut self, step: usize, how: Ended) {
+    pub(crate) fn ended(&mut self, step: usize, how: Ended) {
         self.ended[step] = Some(how);
     }
 
@@ -778,7 +796,7 @@ impl<'a> Schedule<'a> {
     /// as keep at most `parallel` in flight; those count as started. Empty while the steps in
     /// flight hold every slot or what is left waits for them; empty with nothing in flight
     /// means the release is over.
-    pub fn next_wave(&mut self) -> Wave {
+    pub(crate) fn next_wave(&mut self) -> Wave {
         let mut wave = Wave::default();
         let first_failure = self
             .ended
@@ -871,9 +889,9 @@ mod tests {
     }
 
     mod tempdir {
-        pub struct Dir(pub std::path::PathBuf);
+        pub(super) struct Dir(pub std::path::PathBuf);
         impl Dir {
-            pub fn new() -> Self {
+            pub(super) fn new() -> Self {
                 static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
                 let p = std::env::temp_dir().join(format!(
                     "cortado-release-{}-{}",
@@ -1050,6 +1068,34 @@ mod tests {
         assert_eq!(d0.location.as_ref().map(|l| l.line), Some(3));
         assert!(d0.message.contains("\"wep\""));
         assert_eq!(d0.hint.as_deref(), Some("did you mean \"web\"?"));
+    }
+
+    #[test]
+    fn an_unknown_key_of_any_section_gets_a_suggestion() {
+        let d = tree(&["api"]);
+        let e = doc(
+            &d.0,
+            "paralel: 2\nsteps:\n- config: api/cortado.yml\n  aftr: []\n  run: {comand: [a]}\n",
+        )
+        .unwrap_err();
+        let hints: Vec<(String, Option<String>)> = e
+            .diagnostics
+            .iter()
+            .map(|d| (d.message.clone(), d.hint.clone()))
+            .collect();
+        for (key, meant) in [
+            ("paralel", "parallel"),
+            ("aftr", "after"),
+            ("comand", "command"),
+        ] {
+            assert!(
+                hints
+                    .iter()
+                    .any(|(m, h)| m == &format!("unknown key {key:?}")
+                        && h.as_deref() == Some(format!("did you mean {meant:?}?").as_str())),
+                "{hints:?}"
+            );
+        }
     }
 
     #[test]

@@ -186,7 +186,7 @@ fn parse_constraint(text: &str) -> Result<(Op, Version), String> {
 
 /// Whether `version` satisfies `constraints` (go-version syntax, every comma-separated part);
 /// an error says what is malformed.
-pub fn matches(constraints: &str, version: &str) -> Result<bool, String> {
+pub(crate) fn matches(constraints: &str, version: &str) -> Result<bool, String> {
     let parsed: Vec<(Op, Version)> = constraints
         .split(',')
         .map(parse_constraint)

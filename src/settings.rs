@@ -11,7 +11,7 @@ use crate::render::RenderContext;
 use crate::report::{Format, Printer};
 
 /// The time compression of a sandbox unless told otherwise (`--sandbox-speed`, `serve --speed`).
-pub const DEFAULT_SANDBOX_SPEED: f64 = 60.0;
+pub(crate) const DEFAULT_SANDBOX_SPEED: f64 = 60.0;
 
 /// Request throttling of a sandbox.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -45,7 +45,7 @@ pub struct Settings {
 
 /// Where a global flag's value came from: `--NAME`, or its `CORTADO_NAME` environment variable
 /// when the command line does not name the flag.
-pub fn flag_source(name: &str, value: &str) -> String {
+pub(crate) fn flag_source(name: &str, value: &str) -> String {
     let var = format!("CORTADO_{}", name.to_uppercase().replace('-', "_"));
     let flag = format!("--{name}");
     let on_command_line = std::env::args().any(|a| a == flag || a.starts_with(&format!("{flag}=")));
@@ -62,7 +62,7 @@ pub fn flag_source(name: &str, value: &str) -> String {
 /// anything reads it: when it cannot be read, the error names the flag and the path as given,
 /// and says it is read from the current folder (paths written in a config file are read from
 /// the config's folder instead). `what` says what the file is ("envfile", "config").
-pub fn flag_file(flag: &str, what: &str, path: &Path) -> Result<()> {
+pub(crate) fn flag_file(flag: &str, what: &str, path: &Path) -> Result<()> {
     let problem = match std::fs::metadata(path) {
         Ok(m) if m.is_dir() => Some("it is a folder, not a file".to_string()),
         Ok(_) => std::fs::File::open(path).err().map(|e| e.to_string()),
@@ -175,7 +175,7 @@ impl Settings {
     }
 }
 
-pub fn key_values(flag: &str, items: &[String]) -> Result<Vec<(String, String)>> {
+pub(crate) fn key_values(flag: &str, items: &[String]) -> Result<Vec<(String, String)>> {
     items
         .iter()
         .map(|kv| match kv.split_once('=') {

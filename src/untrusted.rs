@@ -46,7 +46,7 @@ impl Untrusted {
 
 /// Whether `c` is shown escaped in the one-line form: control characters (C0, DEL, C1), line
 /// and paragraph separators, and the bidirectional controls. A tab stays a tab.
-pub fn is_unsafe_char(c: char) -> bool {
+pub(crate) fn is_unsafe_char(c: char) -> bool {
     (c.is_control() && c != '\t')
         || matches!(
             c,
@@ -56,7 +56,7 @@ pub fn is_unsafe_char(c: char) -> bool {
 
 /// `text` on one line: every [`is_unsafe_char`] as its `escape_debug` escape (`\n`, `\r`,
 /// `\u{1b}`, ...), everything else as it is.
-pub fn one_line(text: &str) -> String {
+pub(crate) fn one_line(text: &str) -> String {
     if !text.chars().any(is_unsafe_char) {
         return text.to_string();
     }

@@ -35,7 +35,7 @@ impl ScalableTargetFacts {
 }
 
 /// Application Auto Scaling's resource id of an ECS service.
-pub fn service_resource_id(cluster: &str, service: &str) -> String {
+pub(crate) fn service_resource_id(cluster: &str, service: &str) -> String {
     format!("service/{cluster}/{service}")
 }
 

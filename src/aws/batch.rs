@@ -18,13 +18,13 @@ use crate::aws::types::ecs::Service;
 use crate::error::{Error, Result};
 
 /// How long the first lookup of a quiet cluster waits for others to join its call.
-pub const WINDOW: Duration = Duration::from_millis(3);
+pub(super) const WINDOW: Duration = Duration::from_millis(3);
 
 type Reply = oneshot::Sender<Result<Option<Service>>>;
 
 /// Lookups waiting for their call, by cluster.
 #[derive(Debug, Default)]
-pub struct Queue(Mutex<BTreeMap<String, Vec<(String, Reply)>>>);
+pub(super) struct Queue(Mutex<BTreeMap<String, Vec<(String, Reply)>>>);
 
 impl Queue {
     /// Queues a lookup; true when the cluster had none queued (the caller starts the call).

@@ -23,11 +23,11 @@ use crate::error::{Diagnostic, Error, Result};
 use crate::model::codec;
 
 /// DescribeServices takes at most this many services a call.
-pub const DESCRIBE_SERVICES_BATCH: usize = 10;
+pub(crate) const DESCRIBE_SERVICES_BATCH: usize = 10;
 /// DescribeServiceDeployments takes at most this many ARNs a call.
-pub const DESCRIBE_SERVICE_DEPLOYMENTS_BATCH: usize = 20;
+pub(crate) const DESCRIBE_SERVICE_DEPLOYMENTS_BATCH: usize = 20;
 /// DescribeTasks takes at most this many tasks a call.
-pub const DESCRIBE_TASKS_BATCH: usize = 100;
+pub(crate) const DESCRIBE_TASKS_BATCH: usize = 100;
 
 /// What one deploy changes on an existing service, sent as ONE UpdateService call (two
 /// calls would start two deployments and confuse the verdict).
@@ -785,7 +785,7 @@ impl Clients {
 }
 
 /// The family of a task definition ARN (`arn:...:task-definition/web:12` -> `web`).
-pub fn arn_family(arn: &str) -> Option<&str> {
+pub(crate) fn arn_family(arn: &str) -> Option<&str> {
     let tail = arn.rsplit_once(":task-definition/").map_or(arn, |(_, t)| t);
     tail.rsplit_once(':').map(|(f, _)| f)
 }

@@ -28,7 +28,7 @@ pub(crate) struct Call {
 }
 
 impl Call {
-    pub fn ecs(operation: &'static str, subject: impl Into<String>) -> Self {
+    pub(crate) fn ecs(operation: &'static str, subject: impl Into<String>) -> Self {
         Call {
             service: "ecs",
             operation,
@@ -37,7 +37,7 @@ impl Call {
         }
     }
 
-    pub fn elb(operation: &'static str, subject: impl Into<String>) -> Self {
+    pub(crate) fn elb(operation: &'static str, subject: impl Into<String>) -> Self {
         Call {
             service: "elasticloadbalancing",
             operation,
@@ -46,7 +46,7 @@ impl Call {
         }
     }
 
-    pub fn ssm(operation: &'static str, subject: impl Into<String>) -> Self {
+    pub(crate) fn ssm(operation: &'static str, subject: impl Into<String>) -> Self {
         Call {
             service: "ssm",
             operation,
@@ -55,12 +55,16 @@ impl Call {
         }
     }
 
-    pub fn logs(operation: &'static str, subject: impl Into<String>) -> Self {
+    pub(crate) fn logs(operation: &'static str, subject: impl Into<String>) -> Self {
         Call::of("logs", operation, subject)
     }
 
     /// A call of another service (`service` is its IAM prefix: "cloudformation", "s3").
-    pub fn of(service: &'static str, operation: &'static str, subject: impl Into<String>) -> Self {
+    pub(crate) fn of(
+        service: &'static str,
+        operation: &'static str,
+        subject: impl Into<String>,
+    ) -> Self {
         Call {
             service,
             operation,
@@ -69,7 +73,7 @@ impl Call {
         }
     }
 
-    pub fn in_cluster(mut self, cluster: &str) -> Self {
+    pub(crate) fn in_cluster(mut self, cluster: &str) -> Self {
         self.cluster = Some(cluster.to_string());
         self
     }

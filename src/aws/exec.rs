@@ -14,7 +14,7 @@ use super::error::Call;
 use crate::error::Result;
 
 /// The actions a task role needs for ECS Exec (AWS's "Using ECS Exec": IAM permissions).
-pub const EXEC_ACTIONS: [&str; 4] = [
+pub(crate) const EXEC_ACTIONS: [&str; 4] = [
     "ssmmessages:CreateControlChannel",
     "ssmmessages:CreateDataChannel",
     "ssmmessages:OpenControlChannel",

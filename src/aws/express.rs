@@ -152,7 +152,7 @@ impl Clients {
 
 /// The live Express Mode service as the definition file would write it: the newest active
 /// configuration's members the file sets, plus `infrastructureRoleArn` and `tags`.
-pub fn express_definition_json(svc: &EcsExpressGatewayService) -> Result<Value> {
+pub(crate) fn express_definition_json(svc: &EcsExpressGatewayService) -> Result<Value> {
     let encoded = codec::encode(svc).map_err(|e| {
         Error::internal(format!("cannot encode the live Express Mode service: {e}"))
     })?;

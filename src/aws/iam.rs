@@ -21,7 +21,7 @@ pub struct RoleFacts {
 
 /// The role name of a role ARN (`arn:aws:iam::123:role/path/name` -> `name`); a bare name
 /// as it is.
-pub fn role_name(arn_or_name: &str) -> &str {
+pub(crate) fn role_name(arn_or_name: &str) -> &str {
     match arn_or_name.split_once(":role/") {
         Some((_, rest)) => rest.rsplit('/').next().unwrap_or(rest),
         None => arn_or_name,
@@ -30,7 +30,7 @@ pub fn role_name(arn_or_name: &str) -> &str {
 
 /// Decodes `%XX` escapes (and nothing else: IAM's policies use no `+` for spaces). Invalid
 /// escapes are kept as they are; invalid UTF-8 is replaced.
-pub fn percent_decode(text: &str) -> String {
+pub(crate) fn percent_decode(text: &str) -> String {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -56,7 +56,7 @@ fn hex(b: u8) -> Option<u8> {
 /// Whether a trust policy lets `service` (e.g. `ecs-tasks.amazonaws.com`) assume the role:
 /// an `Allow` statement whose action includes `sts:AssumeRole` (or `sts:*`, `*`) and whose
 /// `Principal.Service` names it (a string or a list).
-pub fn trusts_service(policy: &Value, service: &str) -> bool {
+pub(crate) fn trusts_service(policy: &Value, service: &str) -> bool {
     let statements = match policy.get("Statement") {
         Some(Value::Array(a)) => a.clone(),
         Some(s @ Value::Object(_)) => vec![s.clone()],
@@ -85,7 +85,7 @@ pub fn trusts_service(policy: &Value, service: &str) -> bool {
 }
 
 /// The services a trust policy names as principals (for the message when ours is missing).
-pub fn trusted_principals(policy: &Value) -> Vec<String> {
+pub(crate) fn trusted_principals(policy: &Value) -> Vec<String> {
     let mut out = Vec::new();
     let statements = match policy.get("Statement") {
         Some(Value::Array(a)) => a.clone(),

@@ -8,24 +8,24 @@
 //! caps the count (10 services, 20 service deployments, 100 tasks a call) and follows pages.
 //! [`json`] turns live SDK values into the camelCase JSON the diff compares.
 
-pub mod autoscaling;
+pub(crate) mod autoscaling;
 mod batch;
 pub mod codedeploy;
 pub mod ecr;
-pub mod ecs;
-pub mod elb;
+pub(crate) mod ecs;
+pub(crate) mod elb;
 mod error;
-pub mod exec;
-pub mod express;
-pub mod iam;
+pub(crate) mod exec;
+pub(crate) mod express;
+pub(crate) mod iam;
 pub mod json;
 mod logs;
 mod lookup;
-pub mod pace;
+pub(crate) mod pace;
 mod ssm;
 #[cfg(test)]
 mod tests;
-pub mod verify;
+pub(crate) mod verify;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -238,6 +238,55 @@ pub(crate) async fn connect_with(
     settings: &AwsSettings,
     credentials: Option<aws_sdk_ecs::config::SharedCredentialsProvider>,
 ) -> Result<Clients> {
+    let pacer = pace::Pacer::default();
+    let conf = load_config(settings, credentials, &pacer).await?;
+    let region = match conf.region().map(|r| r.as_ref().trim().to_string()) {
+        Some(r) if !r.is_empty() => r,
+        _ => return Err(no_region("no AWS region is set")),
+    };
+    let calls = CallLog::default();
+    // Every client shares the configuration and counts its calls in `calls`.
+    macro_rules! client {
+        ($sdk:ident $(, $option:ident($value:expr))*) => {
+            $sdk::Client::from_conf(
+                $sdk::config::Builder::from(&conf)
+                    $(.$option($value))*
+                    .interceptor(calls.clone())
+                    .build(),
+            )
+        };
+    }
+    Ok(Clients {
+        ecs: client!(aws_sdk_ecs),
+        elbv2: client!(aws_sdk_elasticloadbalancingv2),
+        ecr: client!(aws_sdk_ecr),
+        codedeploy: client!(aws_sdk_codedeploy),
+        ssm: client!(aws_sdk_ssm),
+        cloudformation: client!(aws_sdk_cloudformation),
+        secretsmanager: client!(aws_sdk_secretsmanager),
+        // An endpoint override (emulators) serves buckets by path, not by host name.
+        s3: client!(
+            aws_sdk_s3,
+            force_path_style(settings.endpoint_url.is_some())
+        ),
+        logs: client!(aws_sdk_cloudwatchlogs),
+        autoscaling: client!(aws_sdk_applicationautoscaling),
+        iam: client!(aws_sdk_iam),
+        region,
+        endpoint_url: settings.endpoint_url.clone(),
+        calls,
+        pacer,
+        lookups: Arc::default(),
+    })
+}
+
+/// The SDK configuration every client shares: retries, timeouts, the run's pacer in front
+/// of the HTTP client, region, endpoint override and credentials.
+async fn load_config(
+    settings: &AwsSettings,
+    credentials: Option<aws_sdk_ecs::config::SharedCredentialsProvider>,
+    pacer: &pace::Pacer,
+) -> Result<aws_config::SdkConfig> {
     // Standard retry mode. The SDK's adaptive mode (a client-side rate limiter that slows down
     // after throttling answers) was measured: without the pacer, 200 services drew 71 throttled
     // answers instead of 234; with the pacer the run draws none either way, and under 50%
@@ -259,7 +308,6 @@ pub(crate) async fn connect_with(
         .connect_timeout(CONNECT_TIMEOUT)
         .read_timeout(ATTEMPT_TIMEOUT)
         .build();
-    let pacer = pace::Pacer::default();
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .retry_config(retry)
         .timeout_config(timeouts);
@@ -287,87 +335,7 @@ pub(crate) async fn connect_with(
     if let Some(provider) = credentials {
         loader = loader.credentials_provider(provider);
     }
-    let conf = loader.load().await;
-    let region = match conf.region().map(|r| r.as_ref().trim().to_string()) {
-        Some(r) if !r.is_empty() => r,
-        _ => return Err(no_region("no AWS region is set")),
-    };
-    let calls = CallLog::default();
-    let ecs = aws_sdk_ecs::Client::from_conf(
-        aws_sdk_ecs::config::Builder::from(&conf)
-            .interceptor(calls.clone())
-            .build(),
-    );
-    let elbv2 = aws_sdk_elasticloadbalancingv2::Client::from_conf(
-        aws_sdk_elasticloadbalancingv2::config::Builder::from(&conf)
-            .interceptor(calls.clone())
-            .build(),
-    );
-    let ecr = aws_sdk_ecr::Client::from_conf(
-        aws_sdk_ecr::config::Builder::from(&conf)
-            .interceptor(calls.clone())
-            .build(),
-    );
-    let codedeploy = aws_sdk_codedeploy::Client::from_conf(
-        aws_sdk_codedeploy::config::Builder::from(&conf)
-            .interceptor(calls.clone())
-            .build(),
-    );
-    let ssm = aws_sdk_ssm::Client::from_conf(
-        aws_sdk_ssm::config::Builder::from(&conf)
-            .interceptor(calls.clone())
-            .build(),
-    );
-    let cloudformation = aws_sdk_cloudformation::Client::from_conf(
-        aws_sdk_cloudformation::config::Builder::from(&conf)
-            .interceptor(calls.clone())
-            .build(),
-    );
-    let secretsmanager = aws_sdk_secretsmanager::Client::from_conf(
-        aws_sdk_secretsmanager::config::Builder::from(&conf)
-            .interceptor(calls.clone())
-            .build(),
-    );
-    // An endpoint override (emulators) serves buckets by path, not by host name.
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&conf)
-            .force_path_style(settings.endpoint_url.is_some())
-            .interceptor(calls.clone())
-            .build(),
-    );
-    let logs = aws_sdk_cloudwatchlogs::Client::from_conf(
-        aws_sdk_cloudwatchlogs::config::Builder::from(&conf)
-            .interceptor(calls.clone())
-            .build(),
-    );
-    let autoscaling = aws_sdk_applicationautoscaling::Client::from_conf(
-        aws_sdk_applicationautoscaling::config::Builder::from(&conf)
-            .interceptor(calls.clone())
-            .build(),
-    );
-    let iam = aws_sdk_iam::Client::from_conf(
-        aws_sdk_iam::config::Builder::from(&conf)
-            .interceptor(calls.clone())
-            .build(),
-    );
-    Ok(Clients {
-        ecs,
-        elbv2,
-        ecr,
-        codedeploy,
-        ssm,
-        cloudformation,
-        secretsmanager,
-        s3,
-        logs,
-        autoscaling,
-        iam,
-        region,
-        endpoint_url: settings.endpoint_url.clone(),
-        calls,
-        pacer,
-        lookups: Arc::default(),
-    })
+    Ok(loader.load().await)
 }
 
 /// The HTTP client the SDK would pick by itself (hyper 1, rustls with aws-lc, proxy settings

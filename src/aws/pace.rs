@@ -32,11 +32,11 @@ use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 
 /// The share of each documented bucket cortado leaves unused.
-pub const HEADROOM: f64 = 0.2;
+pub(crate) const HEADROOM: f64 = 0.2;
 /// Burst of a service without documented buckets (one bucket for all its actions).
-pub const OTHER_CAPACITY: f64 = 40.0;
+pub(crate) const OTHER_CAPACITY: f64 = 40.0;
 /// Refill per second of a service without documented buckets.
-pub const OTHER_REFILL: f64 = 10.0;
+pub(crate) const OTHER_REFILL: f64 = 10.0;
 
 /// An ECS action category: (name, actions, documented capacity, documented refill a second).
 type Category = (&'static str, &'static [&'static str], f64, f64);
@@ -196,7 +196,7 @@ const ECS: &[Category] = &[
 
 /// The bucket of a request: its key, capacity and refill a second (cortado's share).
 /// `target` is the `X-Amz-Target` header (JSON protocols); `None` for query and REST APIs.
-pub fn bucket_of(target: Option<&str>) -> (&'static str, f64, f64) {
+pub(crate) fn bucket_of(target: Option<&str>) -> (&'static str, f64, f64) {
     let other = |key| (key, OTHER_CAPACITY, OTHER_REFILL);
     let Some((prefix, op)) = target.and_then(|t| t.split_once('.')) else {
         // ELBv2 (query protocol), S3 (REST): one bucket for them.
@@ -225,14 +225,20 @@ struct Bucket {
 
 /// Token buckets by category, on a clock of seconds passed in (pure; [`Pacer`] adds time).
 #[derive(Debug, Default)]
-pub struct Buckets {
+pub(crate) struct Buckets {
     buckets: BTreeMap<&'static str, Bucket>,
 }
 
 impl Buckets {
     /// Reserves a token of `key` at `now` and returns how long to wait before using it.
     /// Reservations are first come, first served: a waiting request holds its place.
-    pub fn reserve(&mut self, key: &'static str, capacity: f64, refill: f64, now: f64) -> f64 {
+    pub(crate) fn reserve(
+        &mut self,
+        key: &'static str,
+        capacity: f64,
+        refill: f64,
+        now: f64,
+    ) -> f64 {
         let b = self.buckets.entry(key).or_insert(Bucket {
             tokens: capacity,
             at: now,
@@ -251,7 +257,7 @@ impl Buckets {
 
 /// The run's pacer, shared by every client (clones share the buckets).
 #[derive(Debug, Clone)]
-pub struct Pacer {
+pub(crate) struct Pacer {
     buckets: Arc<Mutex<Buckets>>,
     origin: Instant,
     /// Requests that had to wait, and the seconds they waited in all.
@@ -270,7 +276,7 @@ impl Default for Pacer {
 
 impl Pacer {
     /// How long a request with this `X-Amz-Target` must wait (its token is reserved).
-    pub fn reserve(&self, target: Option<&str>) -> Duration {
+    pub(crate) fn reserve(&self, target: Option<&str>) -> Duration {
         let (key, capacity, refill) = bucket_of(target);
         let now = self.origin.elapsed().as_secs_f64();
         let wait = self
@@ -288,20 +294,20 @@ impl Pacer {
     }
 
     /// Requests that waited for a token, and the seconds waited in all.
-    pub fn waited(&self) -> (u64, f64) {
+    pub(crate) fn waited(&self) -> (u64, f64) {
         self.waited.lock().map(|w| *w).unwrap_or_default()
     }
 }
 
 /// The SDK's HTTP client with the pacer in front.
 #[derive(Debug, Clone)]
-pub struct PacedClient {
+pub(crate) struct PacedClient {
     inner: SharedHttpClient,
     pacer: Pacer,
 }
 
 impl PacedClient {
-    pub fn new(inner: SharedHttpClient, pacer: Pacer) -> Self {
+    pub(crate) fn new(inner: SharedHttpClient, pacer: Pacer) -> Self {
         PacedClient { inner, pacer }
     }
 }
@@ -477,7 +483,7 @@ mod tests {
 
     /// A bucket as AWS applies it (admit or refuse), to check the pacing against.
     mod aws_bucket {
-        pub struct Bucket {
+        pub(super) struct Bucket {
             tokens: f64,
             at: f64,
             capacity: f64,
@@ -485,7 +491,7 @@ mod tests {
         }
 
         impl Bucket {
-            pub fn new(capacity: f64, refill: f64) -> Self {
+            pub(super) fn new(capacity: f64, refill: f64) -> Self {
                 Bucket {
                     tokens: capacity,
                     at: 0.0,
@@ -494,7 +500,7 @@ mod tests {
                 }
             }
 
-            pub fn admit(&mut self, now: f64) -> bool {
+            pub(super) fn admit(&mut self, now: f64) -> bool {
                 self.tokens =
                     (self.tokens + (now - self.at).max(0.0) * self.refill).min(self.capacity);
                 self.at = self.at.max(now);

@@ -7,7 +7,7 @@ use crate::error::Result;
 
 /// Where a container's `secrets[].valueFrom` reads from.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SecretSource {
+pub(crate) enum SecretSource {
     /// An SSM parameter, by name (`/app/db` from the name or from its ARN).
     Ssm(String),
     /// A Secrets Manager secret, by ARN without the JSON key and version suffix.
@@ -18,7 +18,7 @@ impl SecretSource {
     /// Reads a `valueFrom`: a Secrets Manager ARN
     /// (`arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME[:json-key:version-stage:version-id]`),
     /// an SSM parameter ARN (`arn:aws:ssm:REGION:ACCOUNT:parameter/NAME`) or a parameter name.
-    pub fn of(from: &str) -> SecretSource {
+    pub(crate) fn of(from: &str) -> SecretSource {
         if from.starts_with("arn:") && from.split(':').nth(2) == Some("secretsmanager") {
             let id: String = from.split(':').take(7).collect::<Vec<_>>().join(":");
             return SecretSource::SecretsManager(id);

@@ -22,7 +22,7 @@ use crate::release::Action;
 /// scalable target (namespace ecs, `service/CLUSTER/SERVICE`, `ecs:service:DesiredCount`).
 /// The single flags are ecspresso's: they set the state before the update and leave it so.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AutoScaling {
+pub(crate) enum AutoScaling {
     /// Suspend before the update; it stays suspended.
     Suspend,
     /// Resume before the update.
@@ -34,7 +34,11 @@ pub enum AutoScaling {
 
 impl AutoScaling {
     /// The mode the flags ask for; both flags need a deploy that is followed to its end.
-    pub fn from_flags(suspend: bool, resume: bool, flags: &DeployFlags) -> Result<Option<Self>> {
+    pub(crate) fn from_flags(
+        suspend: bool,
+        resume: bool,
+        flags: &DeployFlags,
+    ) -> Result<Option<Self>> {
         Ok(match (suspend, resume) {
             (false, false) => None,
             (true, false) => Some(AutoScaling::Suspend),
@@ -71,7 +75,7 @@ impl AutoScaling {
     /// scalable target (or not created yet) is noted and left alone. On an error nothing
     /// more is changed: the targets suspended so far are resumed again, and the error ends
     /// the run before any service update.
-    pub async fn before(
+    pub(crate) async fn before(
         self,
         clients: &Clients,
         say: &(dyn Fn(&str) + Sync),
@@ -186,7 +190,7 @@ async fn restore(
 /// succeeded (or changed nothing, or was skipped: the service is as it was). A failed one
 /// stays suspended, with a warning. Returns the warnings, and an error when a resume call
 /// failed.
-pub async fn resume_after(
+pub(crate) async fn resume_after(
     clients: &Clients,
     say: &(dyn Fn(&str) + Sync),
     suspended: &[(String, String)],
@@ -242,7 +246,7 @@ fn resume_hint() -> String {
 }
 
 /// The warnings that targets this run suspended stay suspended, and how to resume them.
-pub fn still_suspended(targets: &[(String, String)], why: &str) -> Vec<Diagnostic> {
+pub(crate) fn still_suspended(targets: &[(String, String)], why: &str) -> Vec<Diagnostic> {
     targets
         .iter()
         .map(|(cluster, service)| {
@@ -257,7 +261,7 @@ pub fn still_suspended(targets: &[(String, String)], why: &str) -> Vec<Diagnosti
 
 /// The (cluster, service) of each deploy step of a release: the targets whose scaling a
 /// deploy suspends.
-pub fn deployed_services(release: &ReleaseRun<'_>) -> Vec<(String, String)> {
+pub(crate) fn deployed_services(release: &ReleaseRun<'_>) -> Vec<(String, String)> {
     release
         .steps
         .iter()

@@ -49,13 +49,13 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::release::{Action, Ended, OnFailure, Schedule, Step, Wave};
 
 /// How long a cancelled run follows the rollback it requested before it exits.
-pub const CANCEL_FOLLOW: Duration = Duration::from_secs(8);
+pub(crate) const CANCEL_FOLLOW: Duration = Duration::from_secs(8);
 /// The least time a rollback gets, even when the deploy used up its deadline.
-pub const MIN_ROLLBACK_TIME: Duration = Duration::from_secs(300);
+pub(crate) const MIN_ROLLBACK_TIME: Duration = Duration::from_secs(300);
 
 /// What every operation shares: the clients, the event stream, cancellation, and the
 /// run-wide settings from flags.
-pub struct Engine<'a> {
+pub(crate) struct Engine<'a> {
     pub clients: &'a Clients,
     pub emitter: &'a Emitter,
     pub cancel: channel::Receiver<bool>,
@@ -67,7 +67,7 @@ pub struct Engine<'a> {
 }
 
 /// A release to deploy: its steps, the loaded configs they name, and its policy.
-pub struct ReleaseRun<'a> {
+pub(crate) struct ReleaseRun<'a> {
     pub steps: &'a [Step],
     pub locals: &'a [Local],
     pub parallel: usize,
@@ -120,7 +120,7 @@ enum Prepared {
 }
 
 impl<'a> Engine<'a> {
-    pub fn new(
+    pub(crate) fn new(
         clients: &'a Clients,
         emitter: &'a Emitter,
         cancel: channel::Receiver<bool>,
@@ -165,7 +165,7 @@ impl<'a> Engine<'a> {
 
     /// What a deploy of `local` would do (read-only, as `diff` shows it), by the controller
     /// of the service as it is live.
-    pub async fn plan(&self, local: &Local, flags: &DeployFlags) -> Result<Decision> {
+    pub(crate) async fn plan(&self, local: &Local, flags: &DeployFlags) -> Result<Decision> {
         let (live, controller) = self.live(local).await?;
         controller.decide(&self.cx(), local, live, flags).await
     }
@@ -219,7 +219,11 @@ impl<'a> Engine<'a> {
     /// task steps run beside them. A failure skips its dependents and, under `stop` or
     /// `rollback-all`, everything not started; `rollback-all` then returns every service the
     /// run changed to the revision it ran before. One result per step, in step order.
-    pub async fn deploy(&self, release: &ReleaseRun<'_>, flags: &DeployFlags) -> Result<RunResult> {
+    pub(crate) async fn deploy(
+        &self,
+        release: &ReleaseRun<'_>,
+        flags: &DeployFlags,
+    ) -> Result<RunResult> {
         let mut schedule = schedule_of(release)?;
         let (join, intake) = mpsc::unbounded_channel();
         let (out, finished) = mpsc::unbounded_channel();
@@ -595,7 +599,7 @@ impl<'a> Engine<'a> {
     }
 
     /// `cortado wait`: follows each service's current deployment to a verdict.
-    pub async fn wait(&self, locals: &[Local]) -> Result<RunResult> {
+    pub(crate) async fn wait(&self, locals: &[Local]) -> Result<RunResult> {
         self.follow_each(locals, Operation::Wait, |local| {
             self.current(local, Operation::Wait)
         })
@@ -604,7 +608,7 @@ impl<'a> Engine<'a> {
 
     /// `cortado scale --tasks N`: sets the desired count and follows the deployment.
     /// `tasks` is checked by the command, before anything is loaded or called.
-    pub async fn scale(&self, locals: &[Local], tasks: i32) -> Result<RunResult> {
+    pub(crate) async fn scale(&self, locals: &[Local], tasks: i32) -> Result<RunResult> {
         self.follow_each(locals, Operation::Scale, |local| self.scaled(local, tasks))
             .await
     }
@@ -612,7 +616,7 @@ impl<'a> Engine<'a> {
     /// `cortado continue`: answers the PAUSE hook the service's current deployment waits on
     /// with CONTINUE, then follows the deployment (its later gates included) to a verdict.
     /// (`continue --rollback` is `rollback`: it answers the hook with ROLLBACK.)
-    pub async fn continue_deployment(&self, locals: &[Local]) -> Result<RunResult> {
+    pub(crate) async fn continue_deployment(&self, locals: &[Local]) -> Result<RunResult> {
         self.follow_each(locals, Operation::Continue, |local| self.continued(local))
             .await
     }
@@ -797,7 +801,11 @@ impl<'a> Engine<'a> {
     /// deployment in flight, follows a rollback ECS carries out, or returns to the revision
     /// that last ran successfully before the running one) and follows it; every service at
     /// once, each keeping its own result or error.
-    pub async fn rollback(&self, locals: &[Local], opts: RollbackOptions) -> Result<RunResult> {
+    pub(crate) async fn rollback(
+        &self,
+        locals: &[Local],
+        opts: RollbackOptions,
+    ) -> Result<RunResult> {
         let each = locals.iter().map(|local| self.rollback_one(local, opts));
         let results = futures_util::future::join_all(each).await;
         RunResult::gather(Operation::Rollback, results)

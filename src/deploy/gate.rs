@@ -54,7 +54,7 @@ pub enum Until {
 /// The hook stage a waiting PAUSE hook belongs to, from the deployment's lifecycle stage. ECS
 /// shows a hook before a production shift step at PRODUCTION_TRAFFIC_SHIFT; PAUSE hooks are not
 /// allowed at the shift itself, so such a hook is a PRE_PRODUCTION_TRAFFIC_SHIFT one.
-pub fn hook_stage(lifecycle: &LifecycleStage) -> LifecycleStage {
+pub(crate) fn hook_stage(lifecycle: &LifecycleStage) -> LifecycleStage {
     match lifecycle {
         LifecycleStage::ProductionTrafficShift => LifecycleStage::PreProductionTrafficShift,
         other => other.clone(),
@@ -79,7 +79,7 @@ pub struct GateReport {
 
 /// What tending a service after a poll asks of the watch.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Tended {
+pub(crate) enum Tended {
     /// Nothing to change.
     Idle,
     /// A gate started or a hook was answered: poll again soon.
@@ -92,7 +92,7 @@ pub enum Tended {
 }
 
 /// The lifecycle-hook side of a watch. [`NoHooks`] for phases without gates.
-pub trait Hooks {
+pub(crate) trait Hooks {
     /// Called after every poll for each followed service, with what the poll saw.
     fn tend(
         &mut self,
@@ -117,7 +117,7 @@ pub trait Hooks {
 }
 
 /// No gates, no stops: rollbacks, waits, scaling.
-pub struct NoHooks;
+pub(crate) struct NoHooks;
 
 impl Hooks for NoHooks {
     async fn tend(&mut self, _: &Target, _: &Observation, _: &Emitter) -> Tended {
@@ -132,7 +132,7 @@ impl Hooks for NoHooks {
 }
 
 /// Answers PAUSE hooks: the one mutating call of a gate.
-pub trait HookAnswer: Sync {
+pub(crate) trait HookAnswer: Sync {
     fn answer(
         &self,
         service_deployment_arn: &str,
@@ -159,7 +159,7 @@ impl HookAnswer for Clients {
 
 /// The listener ARN a listener rule ARN belongs to
 /// (`...:listener-rule/app/LB/ID/LISTENER/RULE` -> `...:listener/app/LB/ID/LISTENER`).
-pub fn listener_of_rule(rule_arn: &str) -> Option<String> {
+pub(crate) fn listener_of_rule(rule_arn: &str) -> Option<String> {
     let (head, path) = rule_arn.split_once(":listener-rule/")?;
     let (listener, _rule) = path.rsplit_once('/')?;
     Some(format!("{head}:listener/{listener}"))
@@ -167,7 +167,7 @@ pub fn listener_of_rule(rule_arn: &str) -> Option<String> {
 
 /// What a service's gates need to know besides the poll.
 #[derive(Debug, Clone)]
-pub struct GateSetup {
+pub(crate) struct GateSetup {
     pub cluster: String,
     pub gates: Vec<Gate>,
     pub until: Until,
@@ -193,7 +193,7 @@ struct RunEnd {
 }
 
 /// Runs the gates of a deploy and answers the hooks they guard.
-pub struct Gatekeeper<'a, A: HookAnswer> {
+pub(crate) struct Gatekeeper<'a, A: HookAnswer> {
     answer: &'a A,
     setup: BTreeMap<String, GateSetup>,
     running: BTreeMap<String, Running>,
@@ -204,7 +204,7 @@ pub struct Gatekeeper<'a, A: HookAnswer> {
 }
 
 impl<'a, A: HookAnswer> Gatekeeper<'a, A> {
-    pub fn new(answer: &'a A, setup: BTreeMap<String, GateSetup>) -> Self {
+    pub(crate) fn new(answer: &'a A, setup: BTreeMap<String, GateSetup>) -> Self {
         Gatekeeper {
             answer,
             setup,

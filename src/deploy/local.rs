@@ -8,34 +8,24 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::controller::choose;
-pub use super::controller::seam::Local;
+pub(crate) use super::controller::seam::Local;
 use super::core::rollback::WaitRollback;
 use super::core::spec::{
     DEFAULT_GATE_TIMEOUT, Gate, OnCancel, PAUSE_STAGES, Rollout, ServiceRollout,
 };
 use super::core::state::LifecycleStage;
 use crate::aws::types::RegisterTaskDefinitionInput;
+use crate::config::schema::{FastFailKey, GateKey, RolloutKey};
 use crate::config::{Config, parse_duration};
-use crate::error::{Diagnostic, Error, ErrorKind, Result, did_you_mean};
+use crate::error::{Diagnostic, Error, ErrorKind, Result};
 use crate::model;
 use crate::render::RenderContext;
 use crate::render::plugins::Lookups;
 
-pub(crate) const ROLLOUT_KEYS: &[&str] = &[
-    "rollback",
-    "on_cancel",
-    "fast_fail",
-    "wait_rollback",
-    "verify",
-];
-pub(crate) const GATE_KEYS: &[&str] = &["stage", "run", "timeout"];
-pub(crate) const FAST_FAIL_KEYS: &[&str] =
-    &["enabled", "same_reason_stops", "unhealthy_target_for"];
-
 /// What loading a run's configs found: the configs that loaded, and every finding (errors,
 /// warnings, notes) of all of them, in the order of the configs.
 #[derive(Debug, Default)]
-pub struct Loaded {
+pub(crate) struct Loaded {
     pub locals: Vec<Local>,
     pub findings: Vec<Diagnostic>,
     /// The config files looked at.
@@ -45,12 +35,12 @@ pub struct Loaded {
 }
 
 impl Loaded {
-    pub fn errors(&self) -> usize {
+    pub(crate) fn errors(&self) -> usize {
         self.findings.iter().filter(|d| d.is_error()).count()
     }
 
     /// The loaded configs, or every finding as one error when any finding is an error.
-    pub fn into_locals(self) -> Result<Vec<Local>> {
+    pub(crate) fn into_locals(self) -> Result<Vec<Local>> {
         if self.errors() > 0 {
             let mut e = Error::findings(self.findings);
             if let Some(k) = self.kind {
@@ -66,7 +56,7 @@ impl Loaded {
 /// its plugins' functions, render and decode its definitions, validate them, read
 /// `rollout:`. Never stops at the first problem: `validate` reports exactly what `deploy`
 /// would reject, for every config at once.
-pub fn load_all(ctx: &RenderContext, paths: &[PathBuf], lookups: &Lookups) -> Loaded {
+pub(crate) fn load_all(ctx: &RenderContext, paths: &[PathBuf], lookups: &Lookups) -> Loaded {
     let mut out = Loaded::default();
     for path in paths {
         out.checked.push(path.clone());
@@ -92,7 +82,7 @@ pub fn load_all(ctx: &RenderContext, paths: &[PathBuf], lookups: &Lookups) -> Lo
 
 /// Renders and validates `config`'s definitions. Every finding is collected (both
 /// definitions are rendered even when one fails); any error fails the whole config.
-pub fn load(ctx: &RenderContext, config: Config) -> Result<Local> {
+pub(crate) fn load(ctx: &RenderContext, config: Config) -> Result<Local> {
     let mut findings: Vec<Diagnostic> = config.warnings.clone();
     if let Some(path) = config.express_definition.clone() {
         return load_express(ctx, config, &path, findings);
@@ -193,7 +183,7 @@ pub fn load(ctx: &RenderContext, config: Config) -> Result<Local> {
 
 /// The container name ECS gives the one container of an Express Mode service's task
 /// definition as the sandbox models it (AWS does not document it; see the README).
-pub const EXPRESS_CONTAINER: &str = "Main";
+pub(crate) const EXPRESS_CONTAINER: &str = "Main";
 
 /// An Express Mode config: its `express_definition` rendered and checked against the
 /// CreateExpressGatewayService input shape. ECS registers the task definition and owns the
@@ -292,7 +282,7 @@ fn load_express(
 /// defaults ECS fills in: 1 vCPU, 2 GB, port 80; logs to `/aws/ecs/CLUSTER/SERVICE`), as
 /// RegisterTaskDefinition JSON: what verify checks (image, roles, log group, secrets) and
 /// cost prices. The sandbox registers the same shape.
-pub fn express_task_json(service: &str, cluster: &str, ex: &Value) -> Value {
+pub(crate) fn express_task_json(service: &str, cluster: &str, ex: &Value) -> Value {
     let pc = &ex["primaryContainer"];
     let port = pc.get("containerPort").cloned().unwrap_or(json!(80));
     let (group, prefix) = match pc.get("awsLogsConfiguration") {
@@ -333,17 +323,6 @@ pub fn express_task_json(service: &str, cluster: &str, ex: &Value) -> Value {
 fn read_rollout(config: &Config, findings: &mut Vec<Diagnostic>) -> Rollout {
     let mut r = Rollout::default();
     let doc = &config.document;
-    let unknown = |key: &str, known: &[&str], at: &str, findings: &mut Vec<Diagnostic>| {
-        let mut d = Diagnostic::warning(format!(
-            "unknown key {key:?} in rollout settings is ignored"
-        ))
-        .at(doc.locate_key(at));
-        d.hint = Some(match did_you_mean(key, known.iter().copied()) {
-            Some(s) => format!("did you mean {s:?}?"),
-            None => format!("known keys: {}", known.join(", ")),
-        });
-        findings.push(d);
-    };
     let bad = |at: &str, what: &str, findings: &mut Vec<Diagnostic>| {
         findings.push(
             Diagnostic::error(format!(
@@ -356,46 +335,54 @@ fn read_rollout(config: &Config, findings: &mut Vec<Diagnostic>) -> Rollout {
     };
     for (key, value) in &config.rollout {
         let at = format!("/rollout/{key}");
-        match key.as_str() {
-            "rollback" => match value.as_bool() {
+        let Some(known) = RolloutKey::parse(key) else {
+            RolloutKey::SECTION.unknown_key(doc, "/rollout", key, findings);
+            continue;
+        };
+        match known {
+            RolloutKey::Rollback => match value.as_bool() {
                 Some(b) => r.rollback = b,
                 None => bad(&at, "true or false", findings),
             },
-            "on_cancel" => match value.as_str() {
+            RolloutKey::OnCancel => match value.as_str() {
                 Some("rollback") => r.on_cancel = OnCancel::Rollback,
                 Some("leave") => r.on_cancel = OnCancel::Leave,
                 _ => bad(&at, "\"rollback\" or \"leave\"", findings),
             },
-            "wait_rollback" => match value.as_str() {
+            RolloutKey::WaitRollback => match value.as_str() {
                 Some("serving") => r.wait_rollback = WaitRollback::Serving,
                 Some("complete") => r.wait_rollback = WaitRollback::Complete,
                 _ => bad(&at, "\"serving\" or \"complete\"", findings),
             },
-            "fast_fail" => match value {
+            RolloutKey::FastFail => match value {
                 Value::Bool(b) => r.fast_fail.enabled = *b,
                 Value::Object(m) => {
                     for (k, v) in m {
+                        let Some(known) = FastFailKey::parse(k) else {
+                            FastFailKey::SECTION.unknown_key(doc, &at, k, findings);
+                            continue;
+                        };
                         let at = format!("{at}/{k}");
-                        match k.as_str() {
-                            "enabled" => match v.as_bool() {
+                        match known {
+                            FastFailKey::Enabled => match v.as_bool() {
                                 Some(b) => r.fast_fail.enabled = b,
                                 None => bad(&at, "true or false", findings),
                             },
-                            "same_reason_stops" => match v.as_u64().filter(|n| *n >= 1) {
+                            FastFailKey::SameReasonStops => match v.as_u64().filter(|n| *n >= 1) {
                                 Some(n) => r.fast_fail.same_reason_stops = n as usize,
                                 None => bad(&at, "a whole number of at least 1", findings),
                             },
-                            "unhealthy_target_for" => match v.as_str().map(parse_duration) {
+                            FastFailKey::UnhealthyTargetFor => match v.as_str().map(parse_duration)
+                            {
                                 Some(Ok(d)) => r.fast_fail.unhealthy_target_for = d,
                                 _ => bad(&at, "a duration such as 5m (0 turns it off)", findings),
                             },
-                            other => unknown(other, FAST_FAIL_KEYS, &at, findings),
                         }
                     }
                 }
                 _ => bad(&at, "true, false or a mapping", findings),
             },
-            "verify" => match value {
+            RolloutKey::Verify => match value {
                 Value::Array(gates) => {
                     for (i, g) in gates.iter().enumerate() {
                         if let Some(gate) = read_gate(config, g, &format!("{at}/{i}"), findings) {
@@ -409,7 +396,6 @@ fn read_rollout(config: &Config, findings: &mut Vec<Diagnostic>) -> Rollout {
                     findings,
                 ),
             },
-            other => unknown(other, ROLLOUT_KEYS, &at, findings),
         }
     }
     r
@@ -509,11 +495,6 @@ fn read_gate(config: &Config, g: &Value, at: &str, findings: &mut Vec<Diagnostic
     let doc = &config.document;
     let err =
         |at: &str, msg: String, hint: String| Diagnostic::error(msg).at(doc.locate(at)).hint(hint);
-    let stages = PAUSE_STAGES
-        .iter()
-        .map(LifecycleStage::as_str)
-        .collect::<Vec<_>>()
-        .join(", ");
     let Some(m) = g.as_object() else {
         findings.push(err(
             at,
@@ -522,18 +503,56 @@ fn read_gate(config: &Config, g: &Value, at: &str, findings: &mut Vec<Diagnostic
         ));
         return None;
     };
-    let mut ok = true;
-    for k in m.keys().filter(|k| !GATE_KEYS.contains(&k.as_str())) {
-        let mut d = Diagnostic::error(format!("unknown key {k:?} in a verify gate"))
-            .at(doc.locate_key(&format!("{at}/{k}")));
-        d.hint = Some(match did_you_mean(k, GATE_KEYS.iter().copied()) {
-            Some(s) => format!("did you mean {s:?}?"),
-            None => format!("known keys: {}", GATE_KEYS.join(", ")),
-        });
-        findings.push(d);
-        ok = false;
+    let ok = GateKey::SECTION.check(doc, at, m, findings);
+    let stage = gate_stage(m, at, &err, findings);
+    let argv = gate_command(m, at, &err, findings);
+    let timeout = gate_timeout(m, at, &err, findings);
+    let dir = match config.path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let dir = std::path::absolute(&dir).unwrap_or(dir);
+    // A gate that cannot start would roll back a good deployment: refuse it now instead.
+    let argv = argv.filter(|argv| match gate_program_problem(&argv[0], &dir) {
+        None => true,
+        Some(problem) => {
+            findings.push(err(
+                &format!("{at}/run"),
+                format!("verify gate command {:?} {problem}", argv[0]),
+                "gates run in the config file's directory: write a path relative to it \
+                 (./smoke.sh), an absolute path, or a program on PATH"
+                    .into(),
+            ));
+            false
+        }
+    });
+    match (ok, stage, argv, timeout) {
+        (true, Some(stage), Some(argv), Some(timeout)) => Some(Gate {
+            stage,
+            argv,
+            timeout,
+            dir,
+        }),
+        _ => None,
     }
-    let stage = match m.get("stage").and_then(Value::as_str) {
+}
+
+/// Builds a located finding: where, what, and what to do.
+type Finding<'a> = dyn Fn(&str, String, String) -> Diagnostic + 'a;
+
+/// A gate's `stage`: a lifecycle stage a PAUSE hook can wait at.
+fn gate_stage(
+    m: &serde_json::Map<String, Value>,
+    at: &str,
+    err: &Finding,
+    findings: &mut Vec<Diagnostic>,
+) -> Option<LifecycleStage> {
+    let stages = PAUSE_STAGES
+        .iter()
+        .map(LifecycleStage::as_str)
+        .collect::<Vec<_>>()
+        .join(", ");
+    match m.get(GateKey::Stage.key()).and_then(Value::as_str) {
         Some(s) => {
             let stage = LifecycleStage::parse(s);
             if PAUSE_STAGES.contains(&stage) {
@@ -561,8 +580,17 @@ fn read_gate(config: &Config, g: &Value, at: &str, findings: &mut Vec<Diagnostic
             ));
             None
         }
-    };
-    let argv: Option<Vec<String>> = match m.get("run") {
+    }
+}
+
+/// A gate's `run`: its command as words (a string split as a shell would, or a list).
+fn gate_command(
+    m: &serde_json::Map<String, Value>,
+    at: &str,
+    err: &Finding,
+    findings: &mut Vec<Diagnostic>,
+) -> Option<Vec<String>> {
+    match m.get(GateKey::Run.key()) {
         Some(Value::String(s)) => match shlex::split(s) {
             Some(v) if !v.is_empty() => Some(v),
             _ => {
@@ -596,8 +624,17 @@ fn read_gate(config: &Config, g: &Value, at: &str, findings: &mut Vec<Diagnostic
             ));
             None
         }
-    };
-    let timeout = match m.get("timeout") {
+    }
+}
+
+/// A gate's `timeout` (a duration, default [`DEFAULT_GATE_TIMEOUT`]).
+fn gate_timeout(
+    m: &serde_json::Map<String, Value>,
+    at: &str,
+    err: &Finding,
+    findings: &mut Vec<Diagnostic>,
+) -> Option<Duration> {
+    match m.get(GateKey::Timeout.key()) {
         None => Some(DEFAULT_GATE_TIMEOUT),
         Some(v) => match v.as_str().map(parse_duration) {
             Some(Ok(d)) if !d.is_zero() => Some(d),
@@ -610,38 +647,10 @@ fn read_gate(config: &Config, g: &Value, at: &str, findings: &mut Vec<Diagnostic
                 None
             }
         },
-    };
-    let dir = match config.path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let dir = std::path::absolute(&dir).unwrap_or(dir);
-    // A gate that cannot start would roll back a good deployment: refuse it now instead.
-    let argv = argv.filter(|argv| match gate_program_problem(&argv[0], &dir) {
-        None => true,
-        Some(problem) => {
-            findings.push(err(
-                &format!("{at}/run"),
-                format!("verify gate command {:?} {problem}", argv[0]),
-                "gates run in the config file's directory: write a path relative to it \
-                 (./smoke.sh), an absolute path, or a program on PATH"
-                    .into(),
-            ));
-            false
-        }
-    });
-    match (ok, stage, argv, timeout) {
-        (true, Some(stage), Some(argv), Some(timeout)) => Some(Gate {
-            stage,
-            argv,
-            timeout,
-            dir,
-        }),
-        _ => None,
     }
 }
 
 /// The deadline of a run: flag, else config, else 10 minutes.
-pub fn timeout(flag: Option<Duration>, config: &Config) -> Duration {
+pub(crate) fn timeout(flag: Option<Duration>, config: &Config) -> Duration {
     flag.or(config.timeout).unwrap_or(Duration::from_secs(600))
 }

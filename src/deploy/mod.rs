@@ -3,17 +3,17 @@
 //! operation against them, the watch with its observers and gates, and the one result. It
 //! emits events and never prints.
 
-pub mod autoscaling;
-pub mod controller;
-pub mod core;
-pub mod engine;
+pub(crate) mod autoscaling;
+pub(crate) mod controller;
+pub(crate) mod core;
+pub(crate) mod engine;
 pub mod event;
-pub mod gate;
-pub mod local;
-pub mod observe;
-pub mod result;
-pub mod task;
-pub mod watch;
+pub(crate) mod gate;
+pub(crate) mod local;
+pub(crate) mod observe;
+pub(crate) mod result;
+pub(crate) mod task;
+pub(crate) mod watch;
 
 /// ECS's states, at the path the integration tests name.
 pub use self::core::state;

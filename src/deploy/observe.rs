@@ -35,14 +35,14 @@ use crate::error::Result;
 /// poll and DescribeTargetHealth when it matters, a single service stays within the run's
 /// budget of 60 calls per service-minute ([`super::watch::CALLS_PER_SERVICE_MINUTE`]) and
 /// leaves room for the light polls that keep the verdict prompt.
-pub const DESCRIBE_SERVICES_PER_SERVICE_MINUTE: f64 = 20.0;
+pub(crate) const DESCRIBE_SERVICES_PER_SERVICE_MINUTE: f64 = 20.0;
 
 /// Target health is asked again at least this often while nothing else moves (the
 /// unhealthy-target rule counts minutes; the live view shows health changes).
-pub const TARGET_HEALTH_REFRESH: Duration = Duration::from_secs(10);
+pub(crate) const TARGET_HEALTH_REFRESH: Duration = Duration::from_secs(10);
 
 /// The shortest gap between two full polls of `k` services (one DescribeServices call per 10).
-pub fn full_poll_gap(k: usize) -> Duration {
+pub(crate) fn full_poll_gap(k: usize) -> Duration {
     let k = k.max(1) as f64;
     let calls_per_poll = (k / 10.0).ceil();
     // calls_per_poll * polls_per_minute / k <= budget
@@ -51,7 +51,7 @@ pub fn full_poll_gap(k: usize) -> Duration {
 }
 
 /// Polls one cluster through the AWS SDK.
-pub struct AwsObserver<'a> {
+pub(crate) struct AwsObserver<'a> {
     pub clients: &'a Clients,
     pub cluster: String,
     /// Per service: the counts seen last, to fetch tasks only when they move.
@@ -70,7 +70,7 @@ pub struct AwsObserver<'a> {
 }
 
 impl<'a> AwsObserver<'a> {
-    pub fn new(clients: &'a Clients, cluster: &str) -> Self {
+    pub(crate) fn new(clients: &'a Clients, cluster: &str) -> Self {
         AwsObserver {
             clients,
             cluster: cluster.to_string(),
@@ -260,147 +260,198 @@ impl AwsObserver<'_> {
             .await?;
         let mut out = Vec::new();
         for ((name, ours), svc) in services.iter().zip(described) {
-            let Some(svc) = svc else {
-                out.push(Observation {
+            out.push(match svc {
+                Some(svc) => self.observe_service(name, ours, &svc, &sds).await?,
+                None => Observation {
                     snapshot: Snapshot {
                         service_status: ServiceStatus::Missing,
                         ..Snapshot::default()
                     },
                     ..Observation::default()
-                });
-                continue;
-            };
-            let deployments = deployment_views(&svc);
-            let counts: Vec<(String, i32, i32, i32)> = deployments
-                .iter()
-                .map(|d| (d.id.clone(), d.running, d.pending, d.failed))
-                .collect();
-            let strategy = strategy_of(&svc);
-            let pairs = lb_pairs(&svc, &strategy);
-            let target_groups: BTreeSet<String> = pairs
-                .iter()
-                .flat_map(LbPair::target_groups)
-                .cloned()
-                .collect();
-            let has_lb = !target_groups.is_empty();
-            // Fetch tasks when counts moved, or when ECS counts more failed tasks of ours than
-            // we have reasons for (they may have been still stopping at the last look).
-            let our_failed = deployments
-                .iter()
-                .find(|d| d.id == ours.deployment_id)
-                .map_or(0, |d| d.failed.max(0) as usize);
-            let known_stopped = self.stopped.get(name).map_or(0, |m| m.len());
-            let before = self.counts.get(name);
-            let moved = before != Some(&counts);
-            // Without a load balancer the tasks only name our deployment's stopped tasks: ask
-            // when one of ours may have left (running or running+pending fell, failed rose),
-            // not while the rollout merely progresses (pending -> running, old tasks drain).
-            let lost = lost_a_task(before, &counts, &ours.deployment_id);
-            if (if has_lb { moved } else { lost }) || our_failed > known_stopped {
-                self.refresh_tasks(name, ours, has_lb).await?;
-            }
-            self.counts.insert(name.clone(), counts);
-            let service_deployment = our_service_deployment(&sds, ours);
-            let sd_status = service_deployment.as_ref().map(|v| v.status.clone());
-            // Target health only when it can tell something new: tasks moved, our deployment's
-            // status changed, a target is in flux (initial or unhealthy: the verdicts wait on
-            // those; draining and unused targets of the other revision are not), or the last
-            // look is TARGET_HEALTH_REFRESH old.
-            let fresh = match self.targets.get(name) {
-                None => true,
-                Some((cached, at, status)) => {
-                    moved
-                        || *status != sd_status
-                        || cached.iter().any(|t| {
-                            matches!(t.state, TargetState::Initial | TargetState::Unhealthy)
-                        })
-                        || at.elapsed() >= TARGET_HEALTH_REFRESH
-                }
-            };
-            if fresh {
-                let targets = if has_lb {
-                    self.target_health(&target_groups).await?
-                } else {
-                    Vec::new()
-                };
-                self.targets
-                    .insert(name.clone(), (targets, Instant::now(), sd_status));
-            }
-            let targets = self
-                .targets
-                .get(name)
-                .map(|t| t.0.clone())
-                .unwrap_or_default();
-            // The traffic split, while our deployment can move it (and once at the start).
-            let rules: Vec<String> = pairs.iter().flat_map(LbPair::rules).cloned().collect();
-            let in_flight = service_deployment.as_ref().is_some_and(|sd| {
-                !matches!(
-                    sd.status,
-                    ServiceDeploymentStatus::Successful
-                        | ServiceDeploymentStatus::RollbackSuccessful
-                        | ServiceDeploymentStatus::Stopped
-                )
-            });
-            if !rules.is_empty() && (in_flight || !self.traffic.contains_key(name)) {
-                let described = self.clients.describe_rules_by_arn(&rules).await?;
-                self.traffic
-                    .insert(name.clone(), traffic_of(&pairs, &described));
-            }
-            let our_ips = self.ips.get(name).cloned().unwrap_or_default();
-            let traffic = self.traffic.get(name).cloned().map(|mut t| {
-                t.green = targets
-                    .iter()
-                    .filter(|t| our_ips.contains(&t.id))
-                    .map(|t| t.target_group_arn.clone())
-                    .collect::<BTreeSet<_>>()
-                    .into_iter()
-                    .collect();
-                t
-            });
-            let mut stopped: Vec<StoppedTask> = self
-                .stopped
-                .get(name)
-                .map(|m| m.values().cloned().collect())
-                .unwrap_or_default();
-            stopped.sort_by(|a, b| a.task_arn.cmp(&b.task_arn));
-            out.push(Observation {
-                snapshot: Snapshot {
-                    service_status: ServiceStatus::parse(svc.status().unwrap_or("ACTIVE")),
-                    deployments,
-                    service_deployment,
-                    stopped_tasks: stopped,
-                    targets,
-                    our_task_ips: our_ips,
-                    has_load_balancer: has_lb,
-                    load_balancers: pairs.len(),
-                    strategy,
-                    early_success: svc
-                        .deployment_configuration()
-                        .and_then(|c| c.early_success_criteria())
-                        .is_some_and(|e| e.enable()),
                 },
-                events: svc
-                    .events()
-                    .iter()
-                    .map(|e| ServiceEvent {
-                        id: e.id().unwrap_or_default().to_string(),
-                        at: e.created_at().map(|t| t.as_secs_f64()),
-                        message: e.message().unwrap_or_default().into(),
-                    })
-                    .collect(),
-                traffic,
-                pairs,
-                our_started_at: svc
-                    .deployments()
-                    .iter()
-                    .find(|d| d.id() == Some(ours.deployment_id.as_str()))
-                    .and_then(|d| d.created_at())
-                    .map(|t| t.as_secs_f64()),
-                stage: None,
-                rollout: None,
             });
         }
         Ok(out)
+    }
+
+    /// What the full poll saw of one service, with the reads that only some polls need
+    /// (tasks, target health, listener rules) made when they can tell something new.
+    async fn observe_service(
+        &mut self,
+        name: &str,
+        ours: &Ours,
+        svc: &Service,
+        sds: &[ServiceDeployment],
+    ) -> Result<Observation> {
+        let deployments = deployment_views(svc);
+        let strategy = strategy_of(svc);
+        let pairs = lb_pairs(svc, &strategy);
+        let target_groups: BTreeSet<String> = pairs
+            .iter()
+            .flat_map(LbPair::target_groups)
+            .cloned()
+            .collect();
+        let has_lb = !target_groups.is_empty();
+        let moved = self
+            .tasks_on_change(name, ours, &deployments, has_lb)
+            .await?;
+        let service_deployment = our_service_deployment(sds, ours);
+        let sd_status = service_deployment.as_ref().map(|v| v.status.clone());
+        let targets = self
+            .targets_on_change(name, moved, sd_status, &target_groups)
+            .await?;
+        let traffic = self
+            .traffic_on_change(name, &pairs, service_deployment.as_ref(), &targets)
+            .await?;
+        let mut stopped: Vec<StoppedTask> = self
+            .stopped
+            .get(name)
+            .map(|m| m.values().cloned().collect())
+            .unwrap_or_default();
+        stopped.sort_by(|a, b| a.task_arn.cmp(&b.task_arn));
+        Ok(Observation {
+            snapshot: Snapshot {
+                service_status: ServiceStatus::parse(svc.status().unwrap_or("ACTIVE")),
+                deployments,
+                service_deployment,
+                stopped_tasks: stopped,
+                targets,
+                our_task_ips: self.ips.get(name).cloned().unwrap_or_default(),
+                has_load_balancer: has_lb,
+                load_balancers: pairs.len(),
+                strategy,
+                early_success: svc
+                    .deployment_configuration()
+                    .and_then(|c| c.early_success_criteria())
+                    .is_some_and(|e| e.enable()),
+            },
+            events: svc
+                .events()
+                .iter()
+                .map(|e| ServiceEvent {
+                    id: e.id().unwrap_or_default().to_string(),
+                    at: e.created_at().map(|t| t.as_secs_f64()),
+                    message: e.message().unwrap_or_default().into(),
+                })
+                .collect(),
+            traffic,
+            pairs,
+            our_started_at: svc
+                .deployments()
+                .iter()
+                .find(|d| d.id() == Some(ours.deployment_id.as_str()))
+                .and_then(|d| d.created_at())
+                .map(|t| t.as_secs_f64()),
+            stage: None,
+            rollout: None,
+        })
+    }
+
+    /// Refreshes the service's tasks when the counts say it can tell something new; returns
+    /// whether the counts moved since the last poll.
+    async fn tasks_on_change(
+        &mut self,
+        name: &str,
+        ours: &Ours,
+        deployments: &[DeploymentView],
+        has_lb: bool,
+    ) -> Result<bool> {
+        let counts: Vec<(String, i32, i32, i32)> = deployments
+            .iter()
+            .map(|d| (d.id.clone(), d.running, d.pending, d.failed))
+            .collect();
+        // Fetch tasks when counts moved, or when ECS counts more failed tasks of ours than
+        // we have reasons for (they may have been still stopping at the last look).
+        let our_failed = deployments
+            .iter()
+            .find(|d| d.id == ours.deployment_id)
+            .map_or(0, |d| d.failed.max(0) as usize);
+        let known_stopped = self.stopped.get(name).map_or(0, |m| m.len());
+        let before = self.counts.get(name);
+        let moved = before != Some(&counts);
+        // Without a load balancer the tasks only name our deployment's stopped tasks: ask
+        // when one of ours may have left (running or running+pending fell, failed rose),
+        // not while the rollout merely progresses (pending -> running, old tasks drain).
+        let lost = lost_a_task(before, &counts, &ours.deployment_id);
+        if (if has_lb { moved } else { lost }) || our_failed > known_stopped {
+            self.refresh_tasks(name, ours, has_lb).await?;
+        }
+        self.counts.insert(name.to_string(), counts);
+        Ok(moved)
+    }
+
+    /// The service's target health, read again only when it can tell something new: tasks
+    /// moved, our deployment's status changed, a target is in flux (initial or unhealthy: the
+    /// verdicts wait on those; draining and unused targets of the other revision are not), or
+    /// the last look is TARGET_HEALTH_REFRESH old.
+    async fn targets_on_change(
+        &mut self,
+        name: &str,
+        moved: bool,
+        sd_status: Option<ServiceDeploymentStatus>,
+        target_groups: &BTreeSet<String>,
+    ) -> Result<Vec<TargetView>> {
+        let fresh = match self.targets.get(name) {
+            None => true,
+            Some((cached, at, status)) => {
+                moved
+                    || *status != sd_status
+                    || cached
+                        .iter()
+                        .any(|t| matches!(t.state, TargetState::Initial | TargetState::Unhealthy))
+                    || at.elapsed() >= TARGET_HEALTH_REFRESH
+            }
+        };
+        if fresh {
+            let targets = if target_groups.is_empty() {
+                Vec::new()
+            } else {
+                self.target_health(target_groups).await?
+            };
+            self.targets
+                .insert(name.to_string(), (targets, Instant::now(), sd_status));
+        }
+        Ok(self
+            .targets
+            .get(name)
+            .map(|t| t.0.clone())
+            .unwrap_or_default())
+    }
+
+    /// The traffic split, read while our deployment can move it (and once at the start), with
+    /// the target groups our tasks are registered in.
+    async fn traffic_on_change(
+        &mut self,
+        name: &str,
+        pairs: &[LbPair],
+        service_deployment: Option<&ServiceDeploymentView>,
+        targets: &[TargetView],
+    ) -> Result<Option<Traffic>> {
+        let rules: Vec<String> = pairs.iter().flat_map(LbPair::rules).cloned().collect();
+        let in_flight = service_deployment.is_some_and(|sd| {
+            !matches!(
+                sd.status,
+                ServiceDeploymentStatus::Successful
+                    | ServiceDeploymentStatus::RollbackSuccessful
+                    | ServiceDeploymentStatus::Stopped
+            )
+        });
+        if !rules.is_empty() && (in_flight || !self.traffic.contains_key(name)) {
+            let described = self.clients.describe_rules_by_arn(&rules).await?;
+            self.traffic
+                .insert(name.to_string(), traffic_of(pairs, &described));
+        }
+        let our_ips = self.ips.get(name).cloned().unwrap_or_default();
+        Ok(self.traffic.get(name).cloned().map(|mut t| {
+            t.green = targets
+                .iter()
+                .filter(|t| our_ips.contains(&t.id))
+                .map(|t| t.target_group_arn.clone())
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            t
+        }))
     }
 }
 
@@ -408,7 +459,7 @@ impl AwsObserver<'_> {
 /// batching that cluster's services), so a run deploying many services keeps one poll loop;
 /// a deployment with a poller of its own (a controller that is not ECS, such as CodeDeploy)
 /// is polled beside them and judged by it.
-pub struct ClusterObservers<'a> {
+pub(crate) struct ClusterObservers<'a> {
     clients: &'a Clients,
     observers: Vec<AwsObserver<'a>>,
     /// The cluster of each service the run follows through DescribeServices.
@@ -419,7 +470,7 @@ pub struct ClusterObservers<'a> {
 
 impl<'a> ClusterObservers<'a> {
     /// `services`: (service, cluster) pairs. Service names must be unique in the run.
-    pub fn new(clients: &'a Clients, services: &[(String, String)]) -> Self {
+    pub(crate) fn new(clients: &'a Clients, services: &[(String, String)]) -> Self {
         let mut o = ClusterObservers {
             clients,
             observers: Vec::new(),
@@ -433,7 +484,7 @@ impl<'a> ClusterObservers<'a> {
     }
 
     /// A watch of one service polled by `watcher`.
-    pub fn of(clients: &'a Clients, service: &str, watcher: Watcher) -> Self {
+    pub(crate) fn of(clients: &'a Clients, service: &str, watcher: Watcher) -> Self {
         let mut o = ClusterObservers::new(clients, &[]);
         o.join(service, watcher);
         o
@@ -521,7 +572,7 @@ fn lost_a_task(
 }
 
 /// The deployments of a service as the verdict reads them.
-pub fn deployment_views(svc: &Service) -> Vec<DeploymentView> {
+pub(crate) fn deployment_views(svc: &Service) -> Vec<DeploymentView> {
     svc.deployments()
         .iter()
         .map(|d| DeploymentView {
@@ -547,7 +598,7 @@ fn our_service_deployment(sds: &[ServiceDeployment], ours: &Ours) -> Option<Serv
         .map(service_deployment_view)
 }
 
-pub fn service_deployment_view(sd: &ServiceDeployment) -> ServiceDeploymentView {
+pub(crate) fn service_deployment_view(sd: &ServiceDeployment) -> ServiceDeploymentView {
     ServiceDeploymentView {
         arn: sd.service_deployment_arn().unwrap_or_default().to_string(),
         status: sd.status().map(|s| s.as_str()).into(),
@@ -586,13 +637,13 @@ pub fn service_deployment_view(sd: &ServiceDeployment) -> ServiceDeploymentView 
 
 /// How many of a service's newest deployments [`deployment_record`] describes: enough to
 /// find the last one that succeeded after a run of failures.
-pub const RECORD_DEPTH: usize = 20;
+pub(crate) const RECORD_DEPTH: usize = 20;
 
 /// ECS's record of a service's deployments, newest first: the newest [`RECORD_DEPTH`] that
 /// ListServiceDeployments lists, each with its status and the task definitions of its target
 /// and source revisions (DescribeServiceDeployments, DescribeServiceRevisions: 3 calls for
 /// most services).
-pub async fn deployment_record(
+pub(crate) async fn deployment_record(
     clients: &Clients,
     cluster: &str,
     service: &str,
@@ -651,7 +702,7 @@ pub async fn deployment_record(
 }
 
 /// The deployment strategy of a service (absent means rolling).
-pub fn strategy_of(svc: &Service) -> Strategy {
+pub(crate) fn strategy_of(svc: &Service) -> Strategy {
     Strategy::from(
         svc.deployment_configuration()
             .and_then(|c| c.strategy())
@@ -660,7 +711,7 @@ pub fn strategy_of(svc: &Service) -> Strategy {
 }
 
 /// The load balancer entries of a service (rules only where the strategy shifts traffic).
-pub fn lb_pairs(svc: &Service, strategy: &Strategy) -> Vec<LbPair> {
+pub(crate) fn lb_pairs(svc: &Service, strategy: &Strategy) -> Vec<LbPair> {
     svc.load_balancers()
         .iter()
         .filter_map(|lb| {

@@ -221,7 +221,7 @@ impl RunResult {
 /// The stop reasons of our deployment's failed tasks ([`super::core::verdict::task_failed`]), most
 /// frequent first. Tasks ECS stopped as surplus ("Scaling activity initiated by ...") or
 /// replaced did not fail and are not counted.
-pub fn stop_counts(stopped: &[StoppedTask], deployment: &str) -> Vec<StopCount> {
+pub(crate) fn stop_counts(stopped: &[StoppedTask], deployment: &str) -> Vec<StopCount> {
     let mut counts: Vec<StopCount> = Vec::new();
     for t in stopped {
         if t.started_by.as_deref() != Some(deployment) || !task_failed(t) {

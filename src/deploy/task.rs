@@ -34,7 +34,7 @@ use crate::release::{RunStep, Step};
 use crate::untrusted::Untrusted;
 
 /// `startedBy` of the tasks cortado starts (ECS keeps it on the task; ListTasks filters by it).
-pub const STARTED_BY: &str = "cortado-run";
+pub(crate) const STARTED_BY: &str = "cortado-run";
 /// Time between two polls of the task (and its log stream).
 const POLL: Duration = Duration::from_secs(1);
 
@@ -58,7 +58,7 @@ fn conflict(message: impl Into<String>, hint: &str) -> Error {
 }
 
 /// Decodes a TaskOverride; unknown keys and wrong types are bad input.
-pub fn decode_overrides(v: &Value, what: &str) -> Result<TaskOverride> {
+pub(crate) fn decode_overrides(v: &Value, what: &str) -> Result<TaskOverride> {
     let decoded = codec::decode(v, TaskOverride::deserialize);
     let mut diags = Vec::new();
     for f in &decoded.findings {
@@ -105,7 +105,7 @@ pub fn decode_overrides(v: &Value, what: &str) -> Result<TaskOverride> {
 
 /// `--overrides` with `--command` and `--env` merged into `container`'s entry (the flags
 /// win over the JSON for the same member; `--env` replaces a variable of the same name).
-pub fn merge_overrides(input: &RunInput, container: &str) -> Value {
+pub(crate) fn merge_overrides(input: &RunInput, container: &str) -> Value {
     let mut o = input.overrides.clone().unwrap_or_else(|| json!({}));
     if input.command.is_none() && input.env.is_empty() {
         return o;
@@ -144,7 +144,7 @@ pub fn merge_overrides(input: &RunInput, container: &str) -> Value {
 
 /// The container the command, the environment and the logs are about: `--container`, else
 /// the first essential one.
-pub fn target_container<'a>(
+pub(crate) fn target_container<'a>(
     containers: &'a [ContainerDefinition],
     flag: Option<&str>,
 ) -> Result<&'a ContainerDefinition> {
@@ -180,7 +180,7 @@ pub fn target_container<'a>(
 
 /// Where the awslogs driver ships a container's output: (group, stream prefix). Lines sent to
 /// another region than the one cortado reads (`region`) are not available.
-pub fn awslogs_of(
+pub(crate) fn awslogs_of(
     c: &ContainerDefinition,
     region: &str,
 ) -> std::result::Result<(String, String), String> {
@@ -343,7 +343,7 @@ async fn choose_task_definition(
 /// A one-off task to run: from which config, under which name its events go, with what
 /// input, which task definition, and until when.
 #[derive(Debug, Clone, Copy)]
-pub struct OneOff<'a> {
+pub(crate) struct OneOff<'a> {
     pub local: &'a Local,
     /// The name its events carry: the service's (`cortado run`) or the release step's.
     pub name: &'a str,
@@ -366,7 +366,7 @@ struct Launched {
 
 /// How a one-off task ended: its outcome, what ECS said of it, and a sentence.
 #[derive(Debug, Clone)]
-pub struct TaskEnd {
+pub(crate) struct TaskEnd {
     pub outcome: TaskOutcome,
     pub task_arn: String,
     pub task_definition_arn: String,
@@ -382,13 +382,13 @@ pub struct TaskEnd {
 
 impl TaskEnd {
     /// cortado's exit code for it ([`TaskOutcome::exit`]).
-    pub fn exit(&self) -> u8 {
+    pub(crate) fn exit(&self) -> u8 {
         self.outcome.exit()
     }
 
     /// The JSON `result` line of `cortado run` (`event: result`, `task_arn`, `outcome`,
     /// `exit_code`, ...).
-    pub fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         let time = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs_f64())
@@ -423,7 +423,7 @@ impl TaskEnd {
 /// Runs a one-off task: starts it from `task.local` (placed like its service) and, unless
 /// `no_wait`, follows it to STOPPED with its logs as events. The writes: a changed
 /// definition's registration, RunTask, and StopTask on the deadline or a cancel.
-pub async fn run(
+pub(crate) async fn run(
     clients: &Clients,
     emitter: &Emitter,
     task: &OneOff<'_>,
@@ -634,7 +634,7 @@ fn ended(l: Launched, outcome: TaskOutcome, last_status: String, t: Option<&Task
 /// A release's one-off task step (`run:` in a release file): the config's task definition
 /// (registered when it changed, so a migration runs the code about to be deployed), placed
 /// like the service; its result, succeeded when the task exited 0.
-pub async fn release_step(
+pub(crate) async fn release_step(
     clients: &Clients,
     emitter: &Emitter,
     (step, run_step): (&Step, &RunStep),

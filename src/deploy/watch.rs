@@ -30,7 +30,7 @@ use super::gate::{GateReport, GateSetup, Hooks, Tended};
 use crate::error::Result;
 
 /// One poll of the services a watch follows. Implementations batch API calls across them.
-pub trait Observer {
+pub(crate) trait Observer {
     fn observe(
         &mut self,
         services: &[(String, Ours)],
@@ -59,7 +59,7 @@ pub trait Observer {
 }
 
 /// ECS's verdict on a target, by what the watch waits for.
-pub fn judge_target(
+pub(crate) fn judge_target(
     target: &Target,
     snap: &Snapshot,
     rules: &FastFail,
@@ -118,14 +118,14 @@ impl std::fmt::Debug for Watcher {
 /// ([`crate::aws::pace`]), so this budget decides how often a run polls, and the pacer that
 /// no burst of the run exceeds what the account's buckets allow.
 #[derive(Debug, Clone)]
-pub struct CallBudget {
+pub(crate) struct CallBudget {
     tokens: f64,
     at: Instant,
     spent: usize,
 }
 
 /// The call budget per followed service and minute, in every phase (watch, rollback, wait).
-pub const CALLS_PER_SERVICE_MINUTE: f64 = 60.0;
+pub(crate) const CALLS_PER_SERVICE_MINUTE: f64 = 60.0;
 /// Calls a poll may spend beyond the average: the first full polls of a deployment (task
 /// lookups, target health of a blue/green pair of groups, listener rules) and a gate's
 /// answer must not wait for the bucket to refill.
@@ -135,7 +135,7 @@ const BURST_CALLS: f64 = 16.0;
 /// each), so that other jobs of the account keep room. A full poll of 200 services costs about
 /// 30 calls (DescribeServices 10 at a time, DescribeServiceDeployments 20 at a time): one every
 /// 3 s at this rate.
-pub const RUN_CALLS_PER_MINUTE: f64 = 600.0;
+pub(crate) const RUN_CALLS_PER_MINUTE: f64 = 600.0;
 /// The whole run's burst.
 const RUN_BURST_CALLS: f64 = 100.0;
 
@@ -151,7 +151,7 @@ fn budget_of(services: usize) -> (f64, f64) {
 impl CallBudget {
     /// A full bucket for `services` services; `calls_so_far` (the running total of calls
     /// made before, e.g. by decide and apply) are not charged.
-    pub fn new(now: Instant, services: usize, calls_so_far: usize) -> Self {
+    pub(crate) fn new(now: Instant, services: usize, calls_so_far: usize) -> Self {
         CallBudget {
             tokens: budget_of(services).1,
             at: now,
@@ -160,7 +160,7 @@ impl CallBudget {
     }
 
     /// Records that `calls_so_far` calls have been made in all (a running total).
-    pub fn spend(&mut self, calls_so_far: usize) {
+    pub(crate) fn spend(&mut self, calls_so_far: usize) {
         self.tokens -= calls_so_far.saturating_sub(self.spent) as f64;
         self.spent = calls_so_far.max(self.spent);
     }
@@ -168,7 +168,7 @@ impl CallBudget {
     /// A service joins the watch: it brings the burst a watch of its own would start with
     /// (bounded by the run's), so its first polls are not held back by what the services
     /// already followed have spent.
-    pub fn admit(&mut self, services: usize, now: Instant) {
+    pub(crate) fn admit(&mut self, services: usize, now: Instant) {
         let (rate, burst) = budget_of(services);
         self.tokens = (self.tokens + (now - self.at).as_secs_f64() * rate).min(burst);
         self.at = now;
@@ -176,7 +176,7 @@ impl CallBudget {
     }
 
     /// How long to wait before the next poll, following `services` services, at `now`.
-    pub fn wait(&mut self, services: usize, now: Instant) -> Duration {
+    pub(crate) fn wait(&mut self, services: usize, now: Instant) -> Duration {
         let (rate, burst) = budget_of(services);
         self.tokens = (self.tokens + (now - self.at).as_secs_f64() * rate).min(burst);
         self.at = now;
@@ -210,17 +210,17 @@ impl Default for Cadence {
 }
 
 /// Consecutive failed polls after which the watch gives up (the SDK already retried each).
-pub const MAX_FAILED_POLLS: u32 = 5;
+pub(crate) const MAX_FAILED_POLLS: u32 = 5;
 
 /// Fast-fail rules per service (each config has its own); services not named get `default`.
 #[derive(Debug, Clone, Default)]
-pub struct Rules {
+pub(crate) struct Rules {
     pub default: FastFail,
     pub per_service: BTreeMap<String, FastFail>,
 }
 
 impl Rules {
-    pub fn of(&self, service: &str) -> &FastFail {
+    pub(crate) fn of(&self, service: &str) -> &FastFail {
         self.per_service.get(service).unwrap_or(&self.default)
     }
 }
@@ -237,7 +237,7 @@ impl From<FastFail> for Rules {
 /// A service joining a running watch: its deployment, where it runs, how it is judged, its
 /// gates, and until when it is followed.
 #[derive(Debug)]
-pub struct Joining {
+pub(crate) struct Joining {
     pub target: Target,
     /// What polls it (None: the observer already knows the service).
     pub watcher: Option<Watcher>,
@@ -248,7 +248,7 @@ pub struct Joining {
 
 /// What the watch hands on for one service as soon as it has its outcome.
 #[derive(Debug, Clone)]
-pub struct Finished {
+pub(crate) struct Finished {
     pub service: String,
     pub outcome: Outcome,
     pub journey: Journey,
@@ -261,7 +261,7 @@ pub struct Finished {
 /// The two ends of a watch: services join through `intake` while it runs (a release starts a
 /// step when a slot frees), and each leaves through `out` with its outcome. The watch ends
 /// when `intake` is closed and no service is left.
-pub struct Feed {
+pub(crate) struct Feed {
     pub intake: mpsc::UnboundedReceiver<Joining>,
     pub out: mpsc::UnboundedSender<Finished>,
 }
@@ -269,7 +269,7 @@ pub struct Feed {
 /// Follows `targets` until each has a verdict, the deadline passes, or `cancel` turns true:
 /// [`follow`] with every service joined at the start.
 #[allow(clippy::too_many_arguments)]
-pub async fn watch<O: Observer, H: Hooks>(
+pub(crate) async fn watch<O: Observer, H: Hooks>(
     observer: &mut O,
     hooks: &mut H,
     targets: Vec<Target>,
@@ -318,239 +318,325 @@ pub async fn watch<O: Observer, H: Hooks>(
 /// retried by the SDK; one that still fails here is reported as a warning and the poll is
 /// tried again, up to [`MAX_FAILED_POLLS`] in a row (then the services followed are lost).
 /// Polls keep within the [`CallBudget`] whatever the cadence asks.
-pub async fn follow<O: Observer, H: Hooks>(
+pub(crate) async fn follow<O: Observer, H: Hooks>(
     observer: &mut O,
     hooks: &mut H,
-    mut feed: Feed,
+    feed: Feed,
     cadence: &Cadence,
     mut cancel: watch::Receiver<bool>,
     emitter: &Emitter,
 ) {
     let started = Instant::now();
-    let mut open: Vec<Target> = Vec::new();
-    let mut deadlines: BTreeMap<String, Instant> = BTreeMap::new();
-    let mut rules = Rules::default();
-    let mut state: BTreeMap<String, ServiceState> = BTreeMap::new();
-    let mut intake_open = true;
-    let mut quiet_polls = 0u32;
-    let mut failed_polls = 0u32;
-    let mut budget = CallBudget::new(started, 1, observer.calls());
-    let admit = |j: Joining,
-                 open: &mut Vec<Target>,
-                 deadlines: &mut BTreeMap<String, Instant>,
-                 observer: &mut O,
-                 hooks: &mut H,
-                 rules: &mut Rules| {
-        let service = j.target.service.clone();
-        if let Some(w) = j.watcher {
-            observer.join(&service, w);
-        }
-        if let Some(g) = j.gates {
-            hooks.join(&service, g);
-        }
-        rules.per_service.insert(service.clone(), j.rules);
-        deadlines.insert(service, j.deadline);
-        open.push(j.target);
+    let budget = CallBudget::new(started, 1, observer.calls());
+    let mut f = Follow {
+        observer,
+        hooks,
+        feed,
+        cadence,
+        emitter,
+        started,
+        open: Vec::new(),
+        deadlines: BTreeMap::new(),
+        rules: Rules::default(),
+        state: BTreeMap::new(),
+        intake_open: true,
+        quiet_polls: 0,
+        failed_polls: 0,
+        budget,
     };
     loop {
-        // Services that joined since the last poll.
+        f.take_joined();
+        if f.open.is_empty() {
+            if !f.intake_open {
+                break;
+            }
+            // Nothing to follow until the next service joins.
+            match f.feed.intake.recv().await {
+                Some(j) => f.admit(j),
+                None => f.intake_open = false,
+            }
+            continue;
+        }
+        let round = f.poll().await;
+        f.announce(&round.outcomes);
+        f.close(round.outcomes).await;
+        if f.open.is_empty() {
+            continue;
+        }
+        f.sleep(round.changed, round.near, round.acted, &mut cancel)
+            .await;
+        let cancelled = *cancel.borrow();
+        let ended = f.ended(cancelled);
+        f.close(ended).await;
+    }
+}
+
+/// One [`follow`] under way: the services followed and what the loop keeps between polls.
+struct Follow<'a, O, H> {
+    observer: &'a mut O,
+    hooks: &'a mut H,
+    feed: Feed,
+    cadence: &'a Cadence,
+    emitter: &'a Emitter,
+    started: Instant,
+    open: Vec<Target>,
+    deadlines: BTreeMap<String, Instant>,
+    rules: Rules,
+    state: BTreeMap<String, ServiceState>,
+    intake_open: bool,
+    quiet_polls: u32,
+    failed_polls: u32,
+    budget: CallBudget,
+}
+
+/// What one poll found: the outcomes reached, and what says to poll again soon.
+#[derive(Default)]
+struct Round {
+    outcomes: BTreeMap<String, Outcome>,
+    changed: bool,
+    near: bool,
+    /// A gate started or a hook was answered: the deployment is about to move.
+    acted: bool,
+}
+
+impl<O: Observer, H: Hooks> Follow<'_, O, H> {
+    /// A service joins: its poller, its gates, its rules and its deadline.
+    fn admit(&mut self, j: Joining) {
+        let service = j.target.service.clone();
+        if let Some(w) = j.watcher {
+            self.observer.join(&service, w);
+        }
+        if let Some(g) = j.gates {
+            self.hooks.join(&service, g);
+        }
+        self.rules.per_service.insert(service.clone(), j.rules);
+        self.deadlines.insert(service, j.deadline);
+        self.open.push(j.target);
+    }
+
+    /// Admits the services that joined since the last poll.
+    fn take_joined(&mut self) {
         loop {
-            match feed.intake.try_recv() {
-                Ok(j) => admit(j, &mut open, &mut deadlines, observer, hooks, &mut rules),
+            match self.feed.intake.try_recv() {
+                Ok(j) => self.admit(j),
                 Err(mpsc::error::TryRecvError::Empty) => break,
                 Err(mpsc::error::TryRecvError::Disconnected) => {
-                    intake_open = false;
+                    self.intake_open = false;
                     break;
                 }
             }
         }
-        if open.is_empty() {
-            if !intake_open {
-                break;
-            }
-            // Nothing to follow until the next service joins.
-            match feed.intake.recv().await {
-                Some(j) => admit(j, &mut open, &mut deadlines, observer, hooks, &mut rules),
-                None => intake_open = false,
-            }
-            continue;
-        }
-        let mut outcomes: BTreeMap<String, Outcome> = BTreeMap::new();
-        let mut changed = false;
-        let mut near = false;
-        // A gate started or a hook was answered: the deployment is about to move.
-        let mut acted = false;
-        let handles: Vec<(String, Ours)> = open
+    }
+
+    /// One poll of every open service: verdicts, reports, gates.
+    async fn poll(&mut self) -> Round {
+        let mut round = Round::default();
+        let handles: Vec<(String, Ours)> = self
+            .open
             .iter()
             .map(|t| (t.service.clone(), t.ours.clone()))
             .collect();
-        let polled = observer.observe(&handles).await;
-        budget.spend(observer.calls());
+        let polled = self.observer.observe(&handles).await;
+        self.budget.spend(self.observer.calls());
         match polled {
             Ok(observations) => {
-                failed_polls = 0;
+                self.failed_polls = 0;
+                let open = std::mem::take(&mut self.open);
                 for (t, obs) in open.iter().zip(observations) {
-                    let st = state.entry(t.service.clone()).or_default();
-                    let unhealthy_for = st.unhealthy_for(&obs.snapshot);
-                    let verdict =
-                        observer.judge(t, &obs.snapshot, rules.of(&t.service), unhealthy_for);
-                    st.serving = obs
-                        .snapshot
-                        .deployments
-                        .iter()
-                        .find(|d| d.status == DeploymentStatus::Primary)
-                        .map(|d| Serving {
-                            deployment_id: d.id.clone(),
-                            task_definition_arn: d.task_definition_arn.clone(),
-                        });
-                    match &verdict {
-                        Verdict::Pending(waiting) => {
-                            near |= is_near(&obs.snapshot, &t.ours);
-                            if &st.waiting != waiting {
-                                st.waiting = waiting.clone();
-                                changed = true;
-                            }
-                        }
-                        Verdict::Succeeded => st.waiting = "done".into(),
-                        Verdict::Failed(_) => st.waiting = "failed".into(),
-                    }
-                    if !st.first_poll_done {
-                        st.seen_events.extend(t.history.iter().cloned());
-                    }
-                    changed |= st.report(&t.service, &obs, emitter, started);
-                    // Stages, traffic and hooks belong to the deployment being rolled out (a
-                    // followed rollback's are ECS's undoing of it).
-                    if t.goal == Goal::Deployed {
-                        changed |= st.report_stages(&t.service, &obs, emitter, started);
-                    }
-                    if let Verdict::Pending(_) = verdict
-                        && t.goal == Goal::Deployed
-                    {
-                        match hooks.tend(t, &obs, emitter).await {
-                            Tended::Idle => {}
-                            Tended::Acted => {
-                                changed = true;
-                                near = true;
-                                acted = true;
-                            }
-                            Tended::Stop { stage, hook_id } => {
-                                outcomes
-                                    .insert(t.service.clone(), Outcome::Paused { stage, hook_id });
-                                continue;
-                            }
-                        }
-                    }
-                    match verdict {
-                        Verdict::Pending(_) => {}
-                        Verdict::Succeeded => {
-                            outcomes.insert(t.service.clone(), Outcome::Succeeded);
-                        }
-                        Verdict::Failed(f) => {
-                            outcomes.insert(t.service.clone(), Outcome::Failed(f));
-                        }
-                    }
+                    self.judge_one(t, &obs, &mut round).await;
                 }
+                self.open = open;
             }
-            Err(e) => {
-                failed_polls += 1;
-                let error = first_line(&e.to_string()).to_string();
-                if failed_polls >= MAX_FAILED_POLLS {
-                    failed_polls = 0;
-                    for t in &open {
-                        outcomes.insert(
-                            t.service.clone(),
-                            Outcome::Lost {
-                                error: error.clone(),
-                            },
-                        );
-                    }
-                } else {
-                    emitter.emit(Event::Warning {
-                        message: format!(
-                            "poll failed ({failed_polls}/{MAX_FAILED_POLLS}), retrying: {error}"
-                        ),
-                    });
-                }
-            }
+            Err(e) => self.poll_failed(&e.to_string(), &mut round),
         }
-        // The deploy verdict is announced here; a rollback's end is the engine's to report.
-        for t in open.iter().filter(|t| t.goal == Goal::Deployed) {
+        round
+    }
+
+    /// The verdict on one service from its observation; reports what it newly shows and
+    /// tends its gates and hooks while it is pending.
+    async fn judge_one(&mut self, t: &Target, obs: &Observation, round: &mut Round) {
+        let st = self.state.entry(t.service.clone()).or_default();
+        let unhealthy_for = st.unhealthy_for(&obs.snapshot);
+        let verdict =
+            self.observer
+                .judge(t, &obs.snapshot, self.rules.of(&t.service), unhealthy_for);
+        st.serving = obs
+            .snapshot
+            .deployments
+            .iter()
+            .find(|d| d.status == DeploymentStatus::Primary)
+            .map(|d| Serving {
+                deployment_id: d.id.clone(),
+                task_definition_arn: d.task_definition_arn.clone(),
+            });
+        match &verdict {
+            Verdict::Pending(waiting) => {
+                round.near |= is_near(&obs.snapshot, &t.ours);
+                if &st.waiting != waiting {
+                    st.waiting = waiting.clone();
+                    round.changed = true;
+                }
+            }
+            Verdict::Succeeded => st.waiting = "done".into(),
+            Verdict::Failed(_) => st.waiting = "failed".into(),
+        }
+        if !st.first_poll_done {
+            st.seen_events.extend(t.history.iter().cloned());
+        }
+        round.changed |= st.report(&t.service, obs, self.emitter, self.started);
+        // Stages, traffic and hooks belong to the deployment being rolled out (a followed
+        // rollback's are ECS's undoing of it).
+        if t.goal == Goal::Deployed {
+            round.changed |= st.report_stages(&t.service, obs, self.emitter, self.started);
+        }
+        let outcome = match verdict {
+            Verdict::Pending(_) if t.goal == Goal::Deployed => {
+                match self.hooks.tend(t, obs, self.emitter).await {
+                    Tended::Idle => None,
+                    Tended::Acted => {
+                        round.changed = true;
+                        round.near = true;
+                        round.acted = true;
+                        None
+                    }
+                    Tended::Stop { stage, hook_id } => Some(Outcome::Paused { stage, hook_id }),
+                }
+            }
+            Verdict::Pending(_) => None,
+            Verdict::Succeeded => Some(Outcome::Succeeded),
+            Verdict::Failed(f) => Some(Outcome::Failed(f)),
+        };
+        if let Some(outcome) = outcome {
+            round.outcomes.insert(t.service.clone(), outcome);
+        }
+    }
+
+    /// A poll failed (after the SDK's retries): a warning, or after [`MAX_FAILED_POLLS`] in a
+    /// row every open service is lost.
+    fn poll_failed(&mut self, error: &str, round: &mut Round) {
+        self.failed_polls += 1;
+        let error = first_line(error).to_string();
+        if self.failed_polls >= MAX_FAILED_POLLS {
+            self.failed_polls = 0;
+            for t in &self.open {
+                round.outcomes.insert(
+                    t.service.clone(),
+                    Outcome::Lost {
+                        error: error.clone(),
+                    },
+                );
+            }
+        } else {
+            let failed_polls = self.failed_polls;
+            self.emitter.emit(Event::Warning {
+                message: format!(
+                    "poll failed ({failed_polls}/{MAX_FAILED_POLLS}), retrying: {error}"
+                ),
+            });
+        }
+    }
+
+    /// Announces the deploy verdicts reached; a rollback's end is the engine's to report.
+    fn announce(&self, outcomes: &BTreeMap<String, Outcome>) {
+        for t in self.open.iter().filter(|t| t.goal == Goal::Deployed) {
             if let Some(outcome) = outcomes.get(&t.service) {
                 let (success, detail) = match outcome {
                     Outcome::Succeeded => (true, "deployment completed".to_string()),
                     Outcome::Failed(f) => (false, f.to_string()),
                     _ => continue,
                 };
-                emitter.emit(Event::Verdict {
+                self.emitter.emit(Event::Verdict {
                     service: t.service.clone(),
                     success,
                     detail,
                 });
             }
         }
-        close(&mut open, outcomes, &mut state, hooks, &feed.out).await;
-        if open.is_empty() {
-            continue;
-        }
-        quiet_polls = if changed { 0 } else { quiet_polls + 1 };
-        let interval = if near || quiet_polls < cadence.settle_after {
-            cadence.fast
+    }
+
+    /// Waits until the next poll is due (cadence, call budget, first deadline), cancelled,
+    /// or a gate finishes. A service that joins meanwhile is admitted and polled as a watch
+    /// of its own would poll it: at once (as far as the budget allows), and at the fast
+    /// cadence from there.
+    async fn sleep(
+        &mut self,
+        changed: bool,
+        near: bool,
+        acted: bool,
+        cancel: &mut watch::Receiver<bool>,
+    ) {
+        self.quiet_polls = if changed { 0 } else { self.quiet_polls + 1 };
+        let interval = if near || self.quiet_polls < self.cadence.settle_after {
+            self.cadence.fast
         } else {
-            cadence.slow
+            self.cadence.slow
         };
         let now = Instant::now();
         // After cortado itself moved the deployment (a hook answered), the next poll comes at
         // the fast cadence even when the budget is spent: one poll of debt per answer, repaid
         // by the waits after it.
-        let budget_wait = budget.wait(open.len(), now);
+        let budget_wait = self.budget.wait(self.open.len(), now);
         let wait = if acted {
             interval
         } else {
             interval.max(budget_wait)
         };
-        let first_deadline = open
+        let first_deadline = self
+            .open
             .iter()
-            .filter_map(|t| deadlines.get(&t.service))
+            .filter_map(|t| self.deadlines.get(&t.service))
             .min()
             .copied()
             .unwrap_or(now + wait);
         let mut wake = (now + wait).min(first_deadline);
-        // A service that joins meanwhile is polled as a watch of its own would poll it: at
-        // once (as far as the budget allows), and at the fast cadence from there.
         loop {
             tokio::select! {
                 _ = tokio::time::sleep_until(wake) => break,
                 _ = cancel.changed() => break,
-                _ = hooks.finished() => break,
-                joined = feed.intake.recv(), if intake_open => match joined {
+                _ = self.hooks.finished() => break,
+                joined = self.feed.intake.recv(), if self.intake_open => match joined {
                     Some(j) => {
-                        admit(j, &mut open, &mut deadlines, observer, hooks, &mut rules);
+                        self.admit(j);
                         let now = Instant::now();
-                        budget.admit(open.len(), now);
-                        quiet_polls = 0;
-                        wake = wake.min(now + budget.wait(open.len(), now));
+                        self.budget.admit(self.open.len(), now);
+                        self.quiet_polls = 0;
+                        wake = wake.min(now + self.budget.wait(self.open.len(), now));
                     }
-                    None => intake_open = false,
+                    None => self.intake_open = false,
                 },
             }
         }
-        let last = |s: &str| {
-            state
-                .get(s)
-                .map(|st| st.waiting.clone())
-                .unwrap_or_default()
-        };
-        let mut ended: BTreeMap<String, Outcome> = BTreeMap::new();
+    }
+
+    /// The services that end now without a verdict: all when cancelled, else those whose
+    /// deadline has passed.
+    fn ended(&self, cancelled: bool) -> BTreeMap<String, Outcome> {
+        let mut ended = BTreeMap::new();
         let now = Instant::now();
-        for t in &open {
-            let last = last(&t.service);
-            if *cancel.borrow() {
+        for t in &self.open {
+            let last = self
+                .state
+                .get(&t.service)
+                .map(|st| st.waiting.clone())
+                .unwrap_or_default();
+            if cancelled {
                 ended.insert(t.service.clone(), Outcome::Cancelled { last });
-            } else if deadlines.get(&t.service).is_some_and(|d| now >= *d) {
+            } else if self.deadlines.get(&t.service).is_some_and(|d| now >= *d) {
                 ended.insert(t.service.clone(), Outcome::TimedOut { last });
             }
         }
-        close(&mut open, ended, &mut state, hooks, &feed.out).await;
+        ended
+    }
+
+    async fn close(&mut self, outcomes: BTreeMap<String, Outcome>) {
+        close(
+            &mut self.open,
+            outcomes,
+            &mut self.state,
+            self.hooks,
+            &self.feed.out,
+        )
+        .await;
     }
 }
 
@@ -680,7 +766,7 @@ pub struct PausedAt {
 
 /// How a watch ended: an outcome per service, and the stopped tasks it saw of each.
 #[derive(Debug, Clone, Default)]
-pub struct Watched {
+pub(crate) struct Watched {
     pub outcomes: BTreeMap<String, Outcome>,
     /// Per service, the stopped tasks of the followed deployment, in the order seen.
     pub stopped: BTreeMap<String, Vec<StoppedTask>>,
@@ -692,7 +778,7 @@ pub struct Watched {
 
 impl Watched {
     /// The outcome of `service` (timed out when the watch never judged it).
-    pub fn outcome(&self, service: &str) -> Outcome {
+    pub(crate) fn outcome(&self, service: &str) -> Outcome {
         self.outcomes
             .get(service)
             .cloned()
@@ -743,6 +829,15 @@ impl ServiceState {
         emitter: &Emitter,
         started: Instant,
     ) -> bool {
+        let mut changed = self.report_events(service, obs, emitter);
+        changed |= self.report_stopped(service, obs, emitter);
+        changed |= self.report_progress(service, obs, emitter, started);
+        changed |= self.report_targets(service, obs, emitter);
+        changed
+    }
+
+    /// New ECS service events.
+    fn report_events(&mut self, service: &str, obs: &Observation, emitter: &Emitter) -> bool {
         let mut changed = false;
         // Service events, oldest first. On the first poll, only those from our deployment on
         // (older ones, and the target's history, are history); later, every event not seen
@@ -762,6 +857,12 @@ impl ServiceState {
             }
         }
         self.first_poll_done = true;
+        changed
+    }
+
+    /// Newly stopped tasks.
+    fn report_stopped(&mut self, service: &str, obs: &Observation, emitter: &Emitter) -> bool {
+        let mut changed = false;
         for t in &obs.snapshot.stopped_tasks {
             if self.seen_stopped.insert(t.task_arn.clone()) {
                 self.stopped.push(t.clone());
@@ -780,6 +881,18 @@ impl ServiceState {
                 changed = true;
             }
         }
+        changed
+    }
+
+    /// The PRIMARY deployment's task counts, when they changed.
+    fn report_progress(
+        &mut self,
+        service: &str,
+        obs: &Observation,
+        emitter: &Emitter,
+        started: Instant,
+    ) -> bool {
+        let mut changed = false;
         if let Some(d) = obs
             .snapshot
             .deployments
@@ -819,6 +932,12 @@ impl ServiceState {
                 changed = true;
             }
         }
+        changed
+    }
+
+    /// Target health counts, when they changed.
+    fn report_targets(&mut self, service: &str, obs: &Observation, emitter: &Emitter) -> bool {
+        let mut changed = false;
         if !obs.snapshot.targets.is_empty() {
             let healthy = obs
                 .snapshot

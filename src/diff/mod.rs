@@ -5,8 +5,8 @@
 //! count; [`changes`] lists the structural differences as JSON pointers with the values
 //! before and after. Renderers (unified diff, Markdown, PR comment) build on the `Change`s.
 
-pub mod normalize;
-pub mod redact;
+pub(crate) mod normalize;
+pub(crate) mod redact;
 #[cfg(test)]
 mod tests;
 

@@ -33,7 +33,7 @@ enum Step {
 }
 
 /// Hides every secret of `before` and `after` in place (see the module documentation).
-pub fn redact(secrets: &Secrets, before: &mut Value, after: &mut Value) {
+pub(crate) fn redact(secrets: &Secrets, before: &mut Value, after: &mut Value) {
     if secrets.is_empty() {
         return;
     }
@@ -56,7 +56,11 @@ pub fn redact(secrets: &Secrets, before: &mut Value, after: &mut Value) {
 }
 
 /// [`redact`] over the optional sides a plan keeps.
-pub fn redact_options(secrets: &Secrets, before: &mut Option<Value>, after: &mut Option<Value>) {
+pub(crate) fn redact_options(
+    secrets: &Secrets,
+    before: &mut Option<Value>,
+    after: &mut Option<Value>,
+) {
     let mut b = before.take().unwrap_or(Value::Null);
     let mut a = after.take().unwrap_or(Value::Null);
     redact(secrets, &mut b, &mut a);

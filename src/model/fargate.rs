@@ -5,13 +5,13 @@
 //! for a CPU size.
 
 /// CPU units (1024 = 1 vCPU) from "256", "0.25 vCPU", "1vcpu".
-pub fn parse_cpu(text: &str) -> Option<u32> {
+pub(crate) fn parse_cpu(text: &str) -> Option<u32> {
     parse_units(text, &["vcpu"], 1024)
 }
 
 /// MiB from "1024", "1 GB", "1GB": the forms the RegisterTaskDefinition reference documents
 /// (a number of MiB, or GB). ECS reads no MB, MiB or GiB suffix, so neither does this.
-pub fn parse_memory(text: &str) -> Option<u32> {
+pub(crate) fn parse_memory(text: &str) -> Option<u32> {
     parse_units(text, &["gb"], 1024)
 }
 
@@ -34,10 +34,10 @@ fn parse_units(text: &str, units: &[&str], scale: u32) -> Option<u32> {
 }
 
 /// The CPU sizes Fargate offers, in CPU units.
-pub const CPU_SIZES: [u32; 7] = [256, 512, 1024, 2048, 4096, 8192, 16384];
+pub(crate) const CPU_SIZES: [u32; 7] = [256, 512, 1024, 2048, 4096, 8192, 16384];
 
 /// The memory sizes (MiB) Fargate allows with `cpu` units; empty for a CPU size it lacks.
-pub fn memory_sizes(cpu: u32) -> Vec<u32> {
+pub(crate) fn memory_sizes(cpu: u32) -> Vec<u32> {
     let (from, to, step) = match cpu {
         256 => return vec![512, 1024, 2048],
         512 => (1024, 4096, 1024),
@@ -52,7 +52,7 @@ pub fn memory_sizes(cpu: u32) -> Vec<u32> {
 }
 
 /// Memory sizes in a short human form: "1024, 2048, ... 8192 (every 1024)" for long lists.
-pub fn describe_sizes(sizes: &[u32]) -> String {
+pub(crate) fn describe_sizes(sizes: &[u32]) -> String {
     match sizes {
         [] => String::new(),
         [a, b, .., z] if sizes.len() > 4 => format!("{a}, {b}, ... {z} (every {} MiB)", b - a),

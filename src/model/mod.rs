@@ -8,8 +8,8 @@
 //! is the SDK's own schema codec (see [`codec`]); nothing here maps fields by hand.
 
 pub mod codec;
-pub mod fargate;
-pub mod validate;
+pub(crate) mod fargate;
+pub(crate) mod validate;
 
 use aws_sdk_ecs::operation::create_express_gateway_service::CreateExpressGatewayServiceInput;
 use aws_sdk_ecs::operation::create_service::CreateServiceInput;

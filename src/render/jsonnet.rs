@@ -125,7 +125,7 @@ const STACK_BYTES: usize = 512 << 20;
 /// Runs on a thread of its own with a large stack (see [`STACK_BYTES`]), after checking that
 /// the source does not nest deeper than [`MAX_NESTING`], holding at most
 /// [`super::memory::JSONNET_MAX_BYTES`] (see [`super::memory`]).
-pub fn evaluate(ctx: &RenderContext, path: &Path, source: &str) -> Result<String> {
+pub(crate) fn evaluate(ctx: &RenderContext, path: &Path, source: &str) -> Result<String> {
     check_nesting(path, source)?;
     for (name, code) in &ctx.ext_code {
         check_nesting(Path::new(&format!("--ext-code {name}")), code)?;
@@ -187,6 +187,10 @@ fn check_nesting(path: &Path, source: &str) -> Result<()> {
             }
             _ => prefix_run = 0,
         }
+        if let Some(next) = skip_literal(b, i) {
+            i = next;
+            continue;
+        }
         let chain = |frames: &mut Vec<usize>, chained: &mut usize, at: usize| {
             if let Some(top) = frames.last_mut() {
                 *top += 1;
@@ -228,41 +232,44 @@ fn check_nesting(path: &Path, source: &str) -> Result<()> {
                     chain(&mut frames, &mut chained, start)?;
                 }
             }
-            b'#' => i = line_end(b, i),
-            b'/' if b.get(i + 1) == Some(&b'/') => i = line_end(b, i),
-            b'/' if b.get(i + 1) == Some(&b'*') => {
-                i = find(b, i + 2, b"*/").map_or(b.len(), |e| e + 2);
-            }
-            b'|' if b[i..].starts_with(b"|||") => {
-                i = find(b, i + 3, b"|||").map_or(b.len(), |e| e + 3);
-            }
-            b'@' if matches!(b.get(i + 1), Some(b'\'' | b'"')) => {
-                // Verbatim string: the quote doubled is an escaped quote.
-                let q = b[i + 1];
-                i += 2;
-                while i < b.len() {
-                    if b[i] == q {
-                        if b.get(i + 1) == Some(&q) {
-                            i += 2;
-                            continue;
-                        }
-                        break;
-                    }
-                    i += 1;
-                }
-                i += 1;
-            }
-            b'\'' | b'"' => {
-                i += 1;
-                while i < b.len() && b[i] != c {
-                    i += if b[i] == b'\\' { 2 } else { 1 };
-                }
-                i += 1;
-            }
             _ => i += 1,
         }
     }
     Ok(())
+}
+
+/// Where the comment, string or text block starting at `i` ends; None when none starts there.
+fn skip_literal(b: &[u8], mut i: usize) -> Option<usize> {
+    Some(match b[i] {
+        b'#' => line_end(b, i),
+        b'/' if b.get(i + 1) == Some(&b'/') => line_end(b, i),
+        b'/' if b.get(i + 1) == Some(&b'*') => find(b, i + 2, b"*/").map_or(b.len(), |e| e + 2),
+        b'|' if b[i..].starts_with(b"|||") => find(b, i + 3, b"|||").map_or(b.len(), |e| e + 3),
+        b'@' if matches!(b.get(i + 1), Some(b'\'' | b'"')) => {
+            // Verbatim string: the quote doubled is an escaped quote.
+            let q = b[i + 1];
+            i += 2;
+            while i < b.len() {
+                if b[i] == q {
+                    if b.get(i + 1) == Some(&q) {
+                        i += 2;
+                        continue;
+                    }
+                    break;
+                }
+                i += 1;
+            }
+            i + 1
+        }
+        c @ (b'\'' | b'"') => {
+            i += 1;
+            while i < b.len() && b[i] != c {
+                i += if b[i] == b'\\' { 2 } else { 1 };
+            }
+            i + 1
+        }
+        _ => return None,
+    })
 }
 
 fn line_end(b: &[u8], from: usize) -> usize {

@@ -13,10 +13,10 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
 /// The most a Jsonnet evaluation may hold at once. A deploy's files evaluate in a few MiB.
-pub const JSONNET_MAX_BYTES: usize = 1 << 30;
+pub(crate) const JSONNET_MAX_BYTES: usize = 1 << 30;
 
 /// The allocator of the process: the system's, counting per thread.
-pub struct Counting;
+pub(crate) struct Counting;
 
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
@@ -111,13 +111,13 @@ unsafe impl GlobalAlloc for Counting {
 }
 
 /// This thread's bound while the guard lives: `max` bytes held, counted from now.
-pub struct Limit {
+pub(crate) struct Limit {
     previous: usize,
 }
 
 /// Bounds what this thread holds to `max` bytes until the guard is dropped; `what` names the
 /// work in the message if the bound is passed.
-pub fn limit(max: usize, what: &str) -> Limit {
+pub(crate) fn limit(max: usize, what: &str) -> Limit {
     let mut name = [0u8; NAME_BYTES];
     let bytes = what.as_bytes();
     let len = bytes.len().min(NAME_BYTES);

@@ -8,13 +8,13 @@
 
 pub mod envfile;
 pub mod funcs;
-pub mod jsonnet;
-pub mod memory;
+pub(crate) mod jsonnet;
+pub(crate) mod memory;
 pub mod plugins;
-pub mod secrets;
+pub(crate) mod secrets;
 pub mod spans;
 pub mod template;
-pub mod tfstate;
+pub(crate) mod tfstate;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

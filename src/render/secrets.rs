@@ -23,7 +23,7 @@ use serde_json::{Map, Value};
 use crate::untrusted::one_line;
 
 /// What a hidden value is replaced with.
-pub const MASK: &str = "***";
+pub(crate) const MASK: &str = "***";
 
 /// Lines of a multi-line secret shorter than this are not masked on their own (a `}` or an
 /// empty line of a JSON secret would otherwise mask every brace of the output).

@@ -27,11 +27,11 @@ use crate::error::did_you_mean;
 
 /// The largest state read (local file or S3 object). States are larger than the definitions
 /// cortado's 10 MiB input limit is made for.
-pub const MAX_STATE_BYTES: u64 = 64 * 1024 * 1024;
+pub(crate) const MAX_STATE_BYTES: u64 = 64 * 1024 * 1024;
 
 /// A parsed state file.
 #[derive(Debug, Clone)]
-pub struct State {
+pub(crate) struct State {
     resources: Vec<Value>,
     outputs: serde_json::Map<String, Value>,
 }
@@ -88,7 +88,7 @@ impl Step {
 
 impl State {
     /// Parses a state file's text; `source` names it in errors.
-    pub fn parse(text: &str, source: &str) -> Result<State, FuncError> {
+    pub(crate) fn parse(text: &str, source: &str) -> Result<State, FuncError> {
         let root: Value = serde_json::from_str(text).map_err(|e| {
             FuncError::input(format!(
                 "tfstate: {source} is not a Terraform state file: invalid JSON: {e}"
@@ -151,7 +151,7 @@ impl State {
 
     /// The value at `address`, as template text, and whether Terraform marks it sensitive (a
     /// sensitive output, or an attribute listed in the instance's `sensitive_attributes`).
-    pub fn lookup(&self, address: &str) -> Result<(String, bool), FuncError> {
+    pub(crate) fn lookup(&self, address: &str) -> Result<(String, bool), FuncError> {
         let (value, sensitive) = self.resolve(address)?;
         let text = match value {
             Value::Null => {
@@ -169,33 +169,67 @@ impl State {
 
     fn resolve(&self, address: &str) -> Result<(&Value, bool), FuncError> {
         let steps = parse_address(address)?;
+        if let [first, name, tail @ ..] = steps.as_slice()
+            && matches!(first.name.as_str(), "output" | "outputs")
+            && first.keys.is_empty()
+        {
+            return self.output(address, name, tail);
+        }
+        let (resource, base, name, tail) = self.resource(address, &steps)?;
+        let instance = instance_of(resource, name, &base, address)?;
+        let at = name
+            .keys
+            .first()
+            .map_or(base.clone(), |k| base.clone() + &k.show());
+        let attributes = instance.get("attributes").ok_or_else(|| {
+            FuncError::input(format!(
+                "tfstate: {address}: {at} has no \"attributes\" in the state"
+            ))
+            .hint("cortado reads states written by Terraform 0.12 and later")
+        })?;
+        let value = walk(attributes, tail, address, &at)?;
+        Ok((value, is_sensitive(instance, tail)))
+    }
+
+    /// `output.NAME...`: a root module output, and whether it is sensitive.
+    fn output(
+        &self,
+        address: &str,
+        name: &Step,
+        tail: &[Step],
+    ) -> Result<(&Value, bool), FuncError> {
+        let Some(out) = self.outputs.get(&name.name) else {
+            let known: Vec<&str> = self.outputs.keys().map(String::as_str).collect();
+            return Err(not_found(
+                address,
+                &format!("output \"{}\" is not in the state", name.name),
+                close(&name.name, &known)
+                    .map(|m| format!("output.{m}"))
+                    .as_deref(),
+                &known,
+            ));
+        };
+        let value = out.get("value").unwrap_or(&Value::Null);
+        let at = format!("output.{}", name.name);
+        let value = index(value, &name.keys, address, &at)?;
+        let sensitive = out.get("sensitive") == Some(&Value::Bool(true));
+        Ok((walk(value, tail, address, &at)?, sensitive))
+    }
+
+    /// The resource an address names (after its `module.M` prefix): the resource, its
+    /// address as Terraform prints it, the step naming it (with its index) and the steps
+    /// after it (the attribute path).
+    fn resource<'s, 'a>(
+        &'s self,
+        address: &str,
+        steps: &'a [Step],
+    ) -> Result<(&'s Value, String, &'a Step, &'a [Step]), FuncError> {
         let bad = |why: &str| {
             FuncError::input(format!("tfstate: invalid address {address}: {why}")).hint(
                 "write TYPE.NAME.ATTR, data.TYPE.NAME.ATTR, module.M.TYPE.NAME.ATTR or output.NAME",
             )
         };
-        let mut rest = steps.as_slice();
-        if let [first, name, tail @ ..] = rest
-            && matches!(first.name.as_str(), "output" | "outputs")
-            && first.keys.is_empty()
-        {
-            let Some(out) = self.outputs.get(&name.name) else {
-                let known: Vec<&str> = self.outputs.keys().map(String::as_str).collect();
-                return Err(not_found(
-                    address,
-                    &format!("output \"{}\" is not in the state", name.name),
-                    close(&name.name, &known)
-                        .map(|m| format!("output.{m}"))
-                        .as_deref(),
-                    &known,
-                ));
-            };
-            let value = out.get("value").unwrap_or(&Value::Null);
-            let at = format!("output.{}", name.name);
-            let value = index(value, &name.keys, address, &at)?;
-            let sensitive = out.get("sensitive") == Some(&Value::Bool(true));
-            return Ok((walk(value, tail, address, &at)?, sensitive));
-        }
+        let mut rest = steps;
         // module.NAME[KEY]... prefix.
         let mut module = String::new();
         while let [m, name, tail @ ..] = rest
@@ -256,68 +290,11 @@ impl State {
                 &refs,
             ));
         };
-        let instances = resource
-            .get("instances")
-            .and_then(Value::as_array)
-            .map(Vec::as_slice)
-            .unwrap_or_default();
-        let keys: Vec<Key> = instances
-            .iter()
-            .filter_map(|i| i.get("index_key").and_then(Key::of_json))
-            .collect();
-        let shown = || {
-            keys.iter()
-                .map(|k| format!("{base}{}", k.show()))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        let instance = match name.keys.first() {
-            Some(k) => instances
-                .iter()
-                .find(|i| i.get("index_key").is_some_and(|v| k.matches(v)))
-                .ok_or_else(|| {
-                    let msg = if keys.is_empty() {
-                        format!("{base} has no count or for_each, so it takes no index")
-                    } else {
-                        format!("{base}{} is not in the state", k.show())
-                    };
-                    FuncError::input(format!("tfstate: {address}: {msg}")).hint(
-                        if keys.is_empty() {
-                            format!("drop the index: {base}.ATTR")
-                        } else {
-                            format!("instances in the state: {}", shown())
-                        },
-                    )
-                })?,
-            None if !keys.is_empty() => {
-                return Err(FuncError::input(format!(
-                    "tfstate: {address}: {base} is a count or for_each resource: name its instance"
-                ))
-                .hint(format!("instances in the state: {}", shown())));
-            }
-            None => instances.first().ok_or_else(|| {
-                FuncError::input(format!(
-                    "tfstate: {address}: {base} has no instance in the state"
-                ))
-                .hint("run `terraform apply`, or check the state file")
-            })?,
-        };
-        let at = name
-            .keys
-            .first()
-            .map_or(base.clone(), |k| base.clone() + &k.show());
-        let attributes = instance.get("attributes").ok_or_else(|| {
-            FuncError::input(format!(
-                "tfstate: {address}: {at} has no \"attributes\" in the state"
-            ))
-            .hint("cortado reads states written by Terraform 0.12 and later")
-        })?;
-        let value = walk(attributes, tail, address, &at)?;
-        Ok((value, is_sensitive(instance, tail)))
+        Ok((resource, base, name, tail))
     }
 
     /// Every resource instance address in the state, as Terraform prints them.
-    pub fn addresses(&self) -> Vec<String> {
+    pub(crate) fn addresses(&self) -> Vec<String> {
         let mut out = Vec::new();
         for r in &self.resources {
             let s = |k: &str| r.get(k).and_then(Value::as_str).unwrap_or("");
@@ -371,6 +348,61 @@ fn is_sensitive(instance: &Value, steps: &[Step]) -> bool {
             (None, _) => false,
         }
     })
+}
+
+/// The instance of `resource` that `name`'s index picks (`count` / `for_each`), or its only
+/// instance when it takes no index.
+fn instance_of<'v>(
+    resource: &'v Value,
+    name: &Step,
+    base: &str,
+    address: &str,
+) -> Result<&'v Value, FuncError> {
+    let instances = resource
+        .get("instances")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let keys: Vec<Key> = instances
+        .iter()
+        .filter_map(|i| i.get("index_key").and_then(Key::of_json))
+        .collect();
+    let shown = || {
+        keys.iter()
+            .map(|k| format!("{base}{}", k.show()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let instance = match name.keys.first() {
+        Some(k) => instances
+            .iter()
+            .find(|i| i.get("index_key").is_some_and(|v| k.matches(v)))
+            .ok_or_else(|| {
+                let msg = if keys.is_empty() {
+                    format!("{base} has no count or for_each, so it takes no index")
+                } else {
+                    format!("{base}{} is not in the state", k.show())
+                };
+                FuncError::input(format!("tfstate: {address}: {msg}")).hint(if keys.is_empty() {
+                    format!("drop the index: {base}.ATTR")
+                } else {
+                    format!("instances in the state: {}", shown())
+                })
+            })?,
+        None if !keys.is_empty() => {
+            return Err(FuncError::input(format!(
+                "tfstate: {address}: {base} is a count or for_each resource: name its instance"
+            ))
+            .hint(format!("instances in the state: {}", shown())));
+        }
+        None => instances.first().ok_or_else(|| {
+            FuncError::input(format!(
+                "tfstate: {address}: {base} has no instance in the state"
+            ))
+            .hint("run `terraform apply`, or check the state file")
+        })?,
+    };
+    Ok(instance)
 }
 
 /// Follows attribute steps from `value`; `at` is the address walked so far (for messages).

@@ -10,7 +10,7 @@ use similar::{ChangeTag, TextDiff};
 use crate::render::to_pretty;
 
 /// A unified diff of `before` and `after` with `context` lines; empty when equal.
-pub fn unified(
+pub(crate) fn unified(
     label_before: &str,
     label_after: &str,
     before: &Value,
@@ -67,7 +67,7 @@ pub fn unified(
 }
 
 /// The unified diff in a Markdown `diff` fence, or None when equal.
-pub fn markdown(
+pub(crate) fn markdown(
     label_before: &str,
     label_after: &str,
     before: &Value,

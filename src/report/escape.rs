@@ -30,12 +30,12 @@ fn trimmed(line: &str) -> &str {
 }
 
 /// Whether the runner would try to run `line` as a workflow command.
-pub fn runs_as_command(line: &str) -> bool {
+pub(crate) fn runs_as_command(line: &str) -> bool {
     trimmed(line).starts_with("::") || line.contains("##[")
 }
 
 /// The lines of `text` as the runner splits them (`\r\n`, `\n` and a lone `\r` all end a line).
-pub fn runner_lines(text: &str) -> Vec<&str> {
+pub(crate) fn runner_lines(text: &str) -> Vec<&str> {
     let mut out = Vec::new();
     let mut rest = text;
     while let Some(i) = rest.find(['\r', '\n']) {
@@ -51,6 +51,7 @@ pub fn runner_lines(text: &str) -> Vec<&str> {
 
 /// A workflow command's name and data as the runner parses a line: `::name props::data`
 /// (after leading white space) or `##[name props]data` anywhere in the line.
+#[cfg(test)]
 fn parse_command(line: &str) -> Option<(String, String)> {
     let t = trimmed(line);
     if let Some(rest) = t.strip_prefix("::")
@@ -70,7 +71,8 @@ fn parse_command(line: &str) -> Option<(String, String)> {
 /// The lines of `out` (a step's output) that the runner would run as workflow commands, as
 /// its command manager does: while `::stop-commands::TOKEN` is in force, nothing runs until a
 /// command named TOKEN resumes. For tests of every channel.
-pub fn runner_would_run(out: &str) -> Vec<String> {
+#[cfg(test)]
+pub(crate) fn runner_would_run(out: &str) -> Vec<String> {
     let mut stopped: Option<String> = None;
     let mut ran = Vec::new();
     for l in runner_lines(out) {
@@ -92,7 +94,7 @@ pub fn runner_would_run(out: &str) -> Vec<String> {
 
 /// A token for `::stop-commands::`: 32 hex digits of the system's randomness (a hash of the
 /// time, the process and a per-process hasher when it cannot be read), never found in `text`.
-pub fn stop_token(text: &str) -> String {
+pub(crate) fn stop_token(text: &str) -> String {
     use std::hash::{BuildHasher, Hasher};
     loop {
         let mut bytes = [0u8; 16];
@@ -122,7 +124,7 @@ pub fn stop_token(text: &str) -> String {
 
 /// `text` for a step's stdout: its lines (split as the runner splits them) with a newline
 /// after each; inside `::stop-commands::` when any of them would run as a command.
-pub fn actions_stdout(text: &str) -> String {
+pub(crate) fn actions_stdout(text: &str) -> String {
     let lines = runner_lines(text);
     let mut body = String::with_capacity(text.len() + 1);
     for l in &lines {
@@ -138,7 +140,7 @@ pub fn actions_stdout(text: &str) -> String {
 
 /// `text` for a step's stderr: its lines (split as the runner splits them), each line that
 /// would run as a command made inert, a newline after each.
-pub fn actions_stderr(text: &str) -> String {
+pub(crate) fn actions_stderr(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 1);
     for l in runner_lines(text) {
         if runs_as_command(l) {
@@ -160,7 +162,7 @@ pub fn actions_stderr(text: &str) -> String {
 
 /// JSON text with every `##[` written as `##\u005b` (the same text once decoded). `#` only
 /// occurs inside JSON strings, so this never touches the structure.
-pub fn json_guard(json: &str) -> String {
+pub(crate) fn json_guard(json: &str) -> String {
     if json.contains("##[") {
         json.replace("##[", "##\\u005b")
     } else {
@@ -170,7 +172,7 @@ pub fn json_guard(json: &str) -> String {
 
 /// The most characters of foreign text shown in one code span or one line of a fenced block:
 /// a summary or comment has room for many such texts, not for one of a megabyte.
-pub const MD_MAX_TEXT: usize = 2000;
+pub(crate) const MD_MAX_TEXT: usize = 2000;
 
 /// `text` cut to `max` characters, saying how many were left out.
 fn clip(text: &str, max: usize) -> String {
@@ -190,7 +192,7 @@ fn longest_backticks(text: &str) -> usize {
 
 /// `text` as a Markdown code span, on one line: rendered literally (no HTML, links or
 /// mentions). Empty text gives an empty string.
-pub fn md_code(text: &str) -> String {
+pub(crate) fn md_code(text: &str) -> String {
     let line = clip(&one_line(text), MD_MAX_TEXT);
     if line.is_empty() {
         return String::new();
@@ -207,13 +209,13 @@ pub fn md_code(text: &str) -> String {
 
 /// `text` as a code span fit for a Markdown table cell (`|` escaped, as GFM asks even inside
 /// code spans).
-pub fn md_cell(text: &str) -> String {
+pub(crate) fn md_cell(text: &str) -> String {
     md_code(text).replace('|', "\\|")
 }
 
 /// `text` as a fenced code block (with `lang` after the opening fence) whose fence is longer
 /// than any backtick run inside, so the block cannot be closed from within.
-pub fn md_fence(lang: &str, text: &str) -> String {
+pub(crate) fn md_fence(lang: &str, text: &str) -> String {
     let mut body = String::with_capacity(text.len().min(1 << 20) + 1);
     for line in text.split('\n') {
         body.push_str(&clip(&line.replace('\r', ""), MD_MAX_TEXT));
@@ -239,7 +241,7 @@ fn open_fence(md: &str) -> Option<usize> {
 
 /// `md` cut to at most `max` characters when longer: an open fenced block is closed, then
 /// `note` says so.
-pub fn md_truncate(md: &str, max: usize, note: &str) -> String {
+pub(crate) fn md_truncate(md: &str, max: usize, note: &str) -> String {
     if md.chars().count() <= max {
         return md.to_string();
     }
@@ -261,7 +263,7 @@ pub fn md_truncate(md: &str, max: usize, note: &str) -> String {
 
 /// Text Mermaid takes as a title, section or task name: letters, digits, spaces and
 /// `-_./()+,%=@`; anything else becomes a space; at most 80 characters.
-pub fn mermaid_label(s: &str) -> String {
+pub(crate) fn mermaid_label(s: &str) -> String {
     let mut out: String = s
         .chars()
         .map(|c| {

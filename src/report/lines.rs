@@ -4,14 +4,48 @@
 use crate::deploy::event::{Event, Stamped};
 
 /// `HH:MM:SS` (UTC) of a Unix time.
-pub fn clock(time: f64) -> String {
+pub(crate) fn clock(time: f64) -> String {
     let secs = time.max(0.0) as u64 % 86_400;
     format!("{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60)
 }
 
 /// The plain-text line of an event.
-pub fn plain(e: &Stamped) -> String {
+pub(crate) fn plain(e: &Stamped) -> String {
     let body = match &e.event {
+        Event::Plan { .. }
+        | Event::Registered { .. }
+        | Event::RegistrationSkipped { .. }
+        | Event::DeploymentStarted { .. }
+        | Event::Progress { .. }
+        | Event::ServiceEvent { .. }
+        | Event::TaskStopped { .. }
+        | Event::TargetHealth { .. } => deploy_text(&e.event),
+        Event::Stage { .. }
+        | Event::Traffic { .. }
+        | Event::Hook { .. }
+        | Event::HookWaiting { .. }
+        | Event::GateStarted { .. }
+        | Event::GateOutput { .. }
+        | Event::GateFinished { .. } => rollout_text(&e.event),
+        Event::Verdict { .. }
+        | Event::RollbackStarted { .. }
+        | Event::RollbackFinished { .. }
+        | Event::Warning { .. }
+        | Event::Note { .. }
+        | Event::TaskLog { .. }
+        | Event::TaskStarted { .. }
+        | Event::TaskLogs { .. }
+        | Event::TaskStatus { .. }
+        | Event::TaskStopRequested { .. }
+        | Event::TaskEnded { .. } => end_text(&e.event),
+    };
+    format!("{} {body}", clock(e.time))
+}
+
+/// Planning, registering and following a rollout: plan, registration, deployment, progress,
+/// ECS events, stopped tasks, target health.
+fn deploy_text(event: &Event) -> String {
+    match event {
         Event::Plan {
             service, summary, ..
         } => format!("{service}: plan: {summary}"),
@@ -68,6 +102,13 @@ pub fn plain(e: &Stamped) -> String {
             unhealthy,
             other,
         } => format!("{service}: targets {healthy} healthy, {unhealthy} unhealthy, {other} other"),
+        _ => String::new(),
+    }
+}
+
+/// The steps of a blue/green, canary or linear rollout: stages, traffic, hooks, gates.
+fn rollout_text(event: &Event) -> String {
+    match event {
         Event::Stage { service, stage, .. } => format!("{service}: stage {stage}"),
         Event::Traffic {
             service,
@@ -132,6 +173,13 @@ pub fn plain(e: &Stamped) -> String {
             "{service}: gate at {stage} {} ({detail}, {duration_secs:.1}s): {action}",
             if *passed { "passed" } else { "FAILED" }
         ),
+        _ => String::new(),
+    }
+}
+
+/// Verdicts, rollbacks, warnings, notes and one-off tasks.
+fn end_text(event: &Event) -> String {
+    match event {
         Event::Verdict {
             service,
             success,
@@ -177,15 +225,15 @@ pub fn plain(e: &Stamped) -> String {
         | Event::TaskStatus { service, .. }
         | Event::TaskStopRequested { service, .. }
         | Event::TaskEnded { service, .. } => {
-            format!("{service}: {}", task_text(&e.event).unwrap_or_default())
+            format!("{service}: {}", task_text(event).unwrap_or_default())
         }
-    };
-    format!("{} {body}", clock(e.time))
+        _ => String::new(),
+    }
 }
 
 /// The words of a one-off task's event, without the service it belongs to (as `cortado run`
 /// prints them, one task being the whole run); None for other events.
-pub fn task_text(e: &Event) -> Option<String> {
+pub(crate) fn task_text(e: &Event) -> Option<String> {
     let id = |arn: &str| arn.rsplit('/').next().unwrap_or(arn).to_string();
     Some(match e {
         Event::TaskStarted {
@@ -220,7 +268,7 @@ pub fn task_text(e: &Event) -> Option<String> {
 /// The sink of `cortado run`, one task being the whole run: JSON lines on stdout
 /// (`--output json`); else the task's words as timestamped lines on stderr and its
 /// container's lines as they are on stdout (how it ended is the command's to say).
-pub fn task_sink(printer: &super::Printer) -> impl FnMut(&Stamped) + Send + 'static {
+pub(crate) fn task_sink(printer: &super::Printer) -> impl FnMut(&Stamped) + Send + 'static {
     let p = printer.clone();
     move |e: &Stamped| {
         if p.format == super::Format::Json {
@@ -239,13 +287,8 @@ pub fn task_sink(printer: &super::Printer) -> impl FnMut(&Stamped) + Send + 'sta
     }
 }
 
-/// The JSON line of an event.
-pub fn json(e: &Stamped) -> String {
-    serde_json::to_string(e).unwrap_or_default()
-}
-
-/// The JSON value of an event (what [`json`] writes).
-pub fn json_value(e: &Stamped) -> serde_json::Value {
+/// The JSON value of an event (a line of `--output json`).
+pub(crate) fn json_value(e: &Stamped) -> serde_json::Value {
     serde_json::to_value(e).unwrap_or_default()
 }
 
@@ -280,7 +323,7 @@ mod tests {
             plain(&e),
             "13:01:01 migrate: app | applied 3 migrations\\u{1b}[2J"
         );
-        let j: serde_json::Value = serde_json::from_str(&json(&e)).unwrap();
+        let j: serde_json::Value = json_value(&e);
         assert_eq!(j["event"], "log");
         assert_eq!(j["message"], "applied 3 migrations\u{1b}[2J");
         let status = Event::TaskStatus {
@@ -313,7 +356,7 @@ mod tests {
             plain(&e),
             "13:01:01 web: task abc123 stopped: CannotPullContainerError: not found"
         );
-        let j: serde_json::Value = serde_json::from_str(&json(&e)).unwrap();
+        let j: serde_json::Value = json_value(&e);
         assert_eq!(j["event"], "task_stopped");
         assert_eq!(j["started_by"], "ecs-svc/2");
     }

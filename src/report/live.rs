@@ -13,7 +13,7 @@ use crate::deploy::event::{Event, Stamped};
 use crate::render::Secrets;
 
 /// A sink drawing the live view on stderr.
-pub struct LiveView {
+pub(crate) struct LiveView {
     multi: MultiProgress,
     bars: BTreeMap<String, ProgressBar>,
     /// Per service: (counts text, targets text).
@@ -22,7 +22,7 @@ pub struct LiveView {
 }
 
 impl LiveView {
-    pub fn new(secrets: Secrets) -> Self {
+    pub(crate) fn new(secrets: Secrets) -> Self {
         LiveView {
             multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
             bars: BTreeMap::new(),
@@ -62,7 +62,7 @@ impl LiveView {
     }
 
     /// Handles one event.
-    pub fn handle(&mut self, e: &Stamped) {
+    pub(crate) fn handle(&mut self, e: &Stamped) {
         match &e.event {
             Event::DeploymentStarted { service, .. } => {
                 self.above(e);
@@ -111,7 +111,7 @@ impl LiveView {
     }
 
     /// Stops every spinner (at the end of the run).
-    pub fn finish(&mut self) {
+    pub(crate) fn finish(&mut self) {
         for bar in self.bars.values() {
             if !bar.is_finished() {
                 bar.abandon();

@@ -8,12 +8,12 @@
 //! would run as a workflow command is wrapped in `::stop-commands::`, such lines on stderr are
 //! made inert, and JSON never holds a `##[`.
 
-pub mod diffview;
-pub mod escape;
+pub(crate) mod diffview;
+pub(crate) mod escape;
 pub mod github;
-pub mod lines;
-pub mod live;
-pub mod result;
+pub(crate) mod lines;
+pub(crate) mod live;
+pub(crate) mod result;
 pub mod timeline;
 
 use std::io::{IsTerminal, Write};

@@ -15,12 +15,12 @@ const SUMMARY_MAX_CHARS: usize = 256 * 1024;
 
 /// Prints the run's result (text or JSON), writes the Actions outputs and job summary when
 /// inside Actions, and returns the exit code: the worst outcome of the run.
-pub fn finish(printer: &Printer, run: &RunResult) -> Result<ExitCode> {
+pub(crate) fn finish(printer: &Printer, run: &RunResult) -> Result<ExitCode> {
     finish_with(printer, run, &[])
 }
 
 /// [`finish`] with the run's rollout timelines: charts in the job summary, series in JSON.
-pub fn finish_with(
+pub(crate) fn finish_with(
     printer: &Printer,
     run: &RunResult,
     timelines: &[super::timeline::ServiceTimeline],
@@ -94,7 +94,7 @@ pub fn finish_with(
 
 /// The closing table of a run of several services: revision before and after, outcome,
 /// duration and why, then one line with the counts and the exit code.
-pub fn run_table(run: &RunResult) -> String {
+pub(crate) fn run_table(run: &RunResult) -> String {
     let rows: Vec<[String; 5]> = run
         .services
         .iter()
@@ -150,7 +150,7 @@ pub fn run_table(run: &RunResult) -> String {
 }
 
 /// The text summary of one service's result.
-pub fn text(r: &ServiceResult) -> String {
+pub(crate) fn text(r: &ServiceResult) -> String {
     let mut out = format!(
         "{}: {} — {}\n",
         r.service,

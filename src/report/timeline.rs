@@ -96,46 +96,84 @@ pub struct ServiceTimeline {
 /// Builds the timelines from stamped events. Events without a service (registration) belong
 /// to the service of the last `plan` event: a run plans and applies one service at a time.
 pub fn build(events: &[Stamped], start: f64, end: f64) -> Vec<ServiceTimeline> {
-    let mut out: Vec<ServiceTimeline> = Vec::new();
-    let mut current: Option<usize> = None;
-    // Per service: our deployment's id, the open rollout/stage/gate/rollback phases.
-    let mut ours: Vec<Option<String>> = Vec::new();
-    let rel = |t: f64| (t - start).max(0.0);
-    let index_of =
-        |out: &mut Vec<ServiceTimeline>, ours: &mut Vec<Option<String>>, s: &str| match out
-            .iter()
-            .position(|t| t.service == s)
-        {
-            Some(i) => i,
-            None => {
-                out.push(ServiceTimeline {
-                    service: s.to_string(),
-                    ..ServiceTimeline::default()
-                });
-                ours.push(None);
-                out.len() - 1
-            }
-        };
+    let mut b = Builder::default();
     for e in events {
-        let t = rel(e.time);
-        match &e.event {
+        b.take((e.time - start).max(0.0), &e.event);
+    }
+    let end = (end - start).max(0.0);
+    for s in &mut b.out {
+        s.end = end;
+        for p in &mut s.phases {
+            if p.end.is_nan() {
+                p.end = end;
+            }
+        }
+    }
+    b.out
+}
+
+/// The timelines under construction, and per service our deployment's id.
+#[derive(Default)]
+struct Builder {
+    out: Vec<ServiceTimeline>,
+    ours: Vec<Option<String>>,
+    /// The service of the last `plan` event.
+    current: Option<usize>,
+}
+
+impl Builder {
+    /// The index of `service`'s timeline, started when it has none yet.
+    fn index_of(&mut self, service: &str) -> usize {
+        if let Some(i) = self.out.iter().position(|t| t.service == service) {
+            return i;
+        }
+        self.out.push(ServiceTimeline {
+            service: service.to_string(),
+            ..ServiceTimeline::default()
+        });
+        self.ours.push(None);
+        self.out.len() - 1
+    }
+
+    /// Opens the phase `name` of `service` at `t`.
+    fn open(&mut self, service: &str, name: &str, t: f64) {
+        let i = self.index_of(service);
+        self.out[i]
+            .phases
+            .push(phase(name, PhaseKind::Active, t, f64::NAN));
+    }
+
+    /// Ends `service`'s first open phase called `name` at `t`, done or failed.
+    fn end(&mut self, service: &str, name: &str, t: f64, ok: bool) {
+        let i = self.index_of(service);
+        let p = self.out[i]
+            .phases
+            .iter_mut()
+            .find(|p| p.name == name && p.end.is_nan());
+        settle(p, t, ok);
+    }
+
+    /// Takes one event at `t` (seconds since the run's start).
+    fn take(&mut self, t: f64, event: &Event) {
+        match event {
             Event::Plan { service, .. } => {
-                let i = index_of(&mut out, &mut ours, service);
-                current = Some(i);
+                let i = self.index_of(service);
+                self.current = Some(i);
                 // From the run's start (or the previous service's apply) to the plan.
-                let from = out
+                let from = self
+                    .out
                     .iter()
                     .flat_map(|s| s.phases.iter().filter(|p| p.name == "register"))
                     .map(|p| p.end)
                     .fold(0.0, f64::max);
-                out[i]
+                self.out[i]
                     .phases
                     .push(phase("render and plan", PhaseKind::Done, from, t));
             }
             Event::Registered { .. } | Event::RegistrationSkipped { .. } => {
-                if let Some(i) = current {
-                    let from = out[i].phases.last().map_or(t, |p| p.end);
-                    out[i]
+                if let Some(i) = self.current {
+                    let from = self.out[i].phases.last().map_or(t, |p| p.end);
+                    self.out[i]
                         .phases
                         .push(phase("register", PhaseKind::Done, from, t));
                 }
@@ -145,91 +183,55 @@ pub fn build(events: &[Stamped], start: f64, end: f64) -> Vec<ServiceTimeline> {
                 deployment_id,
                 ..
             } => {
-                let i = index_of(&mut out, &mut ours, service);
-                ours[i] = Some(deployment_id.clone());
-                out[i]
-                    .phases
-                    .push(phase("rollout", PhaseKind::Active, t, f64::NAN));
+                let i = self.index_of(service);
+                self.ours[i] = Some(deployment_id.clone());
+                self.open(service, "rollout", t);
             }
             Event::Stage { service, stage, .. } => {
-                let i = index_of(&mut out, &mut ours, service);
-                close(&mut out[i], "stage ", t);
-                out[i].phases.push(phase(
-                    &format!("stage {stage}"),
-                    PhaseKind::Active,
-                    t,
-                    f64::NAN,
-                ));
+                let i = self.index_of(service);
+                close(&mut self.out[i], "stage ", t);
+                self.open(service, &format!("stage {stage}"), t);
             }
             Event::GateStarted { service, stage, .. } => {
-                let i = index_of(&mut out, &mut ours, service);
-                out[i].phases.push(phase(
-                    &format!("gate at {stage}"),
-                    PhaseKind::Active,
-                    t,
-                    f64::NAN,
-                ));
+                self.open(service, &format!("gate at {stage}"), t);
             }
             Event::GateFinished {
                 service, passed, ..
             } => {
-                let i = index_of(&mut out, &mut ours, service);
-                if let Some(p) = out[i]
+                let i = self.index_of(service);
+                let p = self.out[i]
                     .phases
                     .iter_mut()
                     .rev()
-                    .find(|p| p.name.starts_with("gate ") && p.end.is_nan())
-                {
-                    p.end = t;
-                    p.kind = if *passed {
-                        PhaseKind::Done
-                    } else {
-                        PhaseKind::Failed
-                    };
-                }
+                    .find(|p| p.name.starts_with("gate ") && p.end.is_nan());
+                settle(p, t, *passed);
             }
             Event::Verdict {
                 service, success, ..
             } => {
-                let i = index_of(&mut out, &mut ours, service);
-                close(&mut out[i], "stage ", t);
-                if let Some(p) = out[i]
-                    .phases
-                    .iter_mut()
-                    .find(|p| p.name == "rollout" && p.end.is_nan())
-                {
-                    p.end = t;
-                    p.kind = if *success {
-                        PhaseKind::Done
-                    } else {
-                        PhaseKind::Failed
-                    };
-                }
+                let i = self.index_of(service);
+                close(&mut self.out[i], "stage ", t);
+                self.end(service, "rollout", t, *success);
             }
             Event::RollbackStarted { service, .. } => {
-                let i = index_of(&mut out, &mut ours, service);
-                close(&mut out[i], "stage ", t);
-                out[i]
-                    .phases
-                    .push(phase("rollback", PhaseKind::Active, t, f64::NAN));
+                let i = self.index_of(service);
+                close(&mut self.out[i], "stage ", t);
+                self.open(service, "rollback", t);
             }
             Event::RollbackFinished {
                 service, success, ..
-            } => {
-                let i = index_of(&mut out, &mut ours, service);
-                if let Some(p) = out[i]
-                    .phases
-                    .iter_mut()
-                    .find(|p| p.name == "rollback" && p.end.is_nan())
-                {
-                    p.end = t;
-                    p.kind = if *success {
-                        PhaseKind::Done
-                    } else {
-                        PhaseKind::Failed
-                    };
-                }
-            }
+            } => self.end(service, "rollback", t, *success),
+            Event::TaskStarted { service, .. } => self.open(service, "one-off task", t),
+            Event::TaskEnded {
+                service, exit_code, ..
+            } => self.end(service, "one-off task", t, *exit_code == 0),
+            _ => self.sample(t, event),
+        }
+    }
+
+    /// Takes a task count or traffic sample.
+    fn sample(&mut self, t: f64, event: &Event) {
+        match event {
             Event::Progress {
                 service,
                 deployment_id,
@@ -237,62 +239,41 @@ pub fn build(events: &[Stamped], start: f64, end: f64) -> Vec<ServiceTimeline> {
                 other_running,
                 ..
             } => {
-                let i = index_of(&mut out, &mut ours, service);
+                let i = self.index_of(service);
                 // The PRIMARY deployment's counts: ours, or (after a rollback) the old one.
-                let mine = ours[i].as_deref() == Some(deployment_id.as_str());
+                let mine = self.ours[i].as_deref() == Some(deployment_id.as_str());
                 let (new, old) = if mine {
                     (*running, *other_running)
                 } else {
                     (*other_running, *running)
                 };
-                out[i].counts.push((t, new, old));
-            }
-            Event::TaskStarted { service, .. } => {
-                let i = index_of(&mut out, &mut ours, service);
-                out[i]
-                    .phases
-                    .push(phase("one-off task", PhaseKind::Active, t, f64::NAN));
-            }
-            Event::TaskEnded {
-                service, exit_code, ..
-            } => {
-                let i = index_of(&mut out, &mut ours, service);
-                if let Some(p) = out[i]
-                    .phases
-                    .iter_mut()
-                    .find(|p| p.name == "one-off task" && p.end.is_nan())
-                {
-                    p.end = t;
-                    p.kind = if *exit_code == 0 {
-                        PhaseKind::Done
-                    } else {
-                        PhaseKind::Failed
-                    };
-                }
+                self.out[i].counts.push((t, new, old));
             }
             Event::Traffic {
                 service,
                 production_green: Some(share),
                 ..
             } => {
-                let i = index_of(&mut out, &mut ours, service);
-                if out[i].traffic.last().map(|x| x.1) != Some(*share) {
-                    out[i].traffic.push((t, *share));
+                let i = self.index_of(service);
+                if self.out[i].traffic.last().map(|x| x.1) != Some(*share) {
+                    self.out[i].traffic.push((t, *share));
                 }
             }
             _ => {}
         }
     }
-    let end = rel(end);
-    for s in &mut out {
-        s.end = end;
-        for p in &mut s.phases {
-            if p.end.is_nan() {
-                p.end = end;
-            }
-        }
+}
+
+/// Ends a phase at `t`, done or failed.
+fn settle(p: Option<&mut Phase>, t: f64, ok: bool) {
+    if let Some(p) = p {
+        p.end = t;
+        p.kind = if ok {
+            PhaseKind::Done
+        } else {
+            PhaseKind::Failed
+        };
     }
-    out
 }
 
 fn phase(name: &str, kind: PhaseKind, start: f64, end: f64) -> Phase {

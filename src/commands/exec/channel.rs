@@ -18,13 +18,13 @@ use crate::error::{Diagnostic, Error, ErrorKind, Result};
 /// connections (smux) for clients from 1.1.70 on (amazon-ssm-agent
 /// `agent/session/plugins/port/port.go`, `muxSupportedClientVersion`); below it they forward
 /// one connection at a time (`port_basic.go`), which is what cortado implements.
-pub const CLIENT_VERSION: &str = "1.0.0.0";
+pub(super) const CLIENT_VERSION: &str = "1.0.0.0";
 
 /// How long the WebSocket and the handshake may take.
 const HANDSHAKE: Duration = Duration::from_secs(30);
 
 /// A session whose handshake is complete.
-pub struct Channel {
+pub(super) struct Channel {
     pub handle: Handle,
     pub events: mpsc::Receiver<Event>,
     pub session_id: String,
@@ -35,7 +35,7 @@ pub struct Channel {
 
 /// Text from the service or the agent, with control characters blanked (it is untrusted and
 /// goes to the user's terminal).
-pub fn plain(text: &str) -> String {
+pub(super) fn plain(text: &str) -> String {
     text.chars()
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect()
@@ -50,7 +50,7 @@ fn failed(what: &str, why: impl std::fmt::Display) -> Error {
 }
 
 /// Connects to a session and completes the handshake.
-pub async fn open(clients: &Clients, start: SessionStart) -> Result<Channel> {
+pub(super) async fn open(clients: &Clients, start: SessionStart) -> Result<Channel> {
     let url = start.stream_url.clone();
     let transport = tokio::time::timeout(HANDSHAKE, ws::connect(&url))
         .await

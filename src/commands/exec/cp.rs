@@ -30,14 +30,14 @@ use crate::report::Printer;
 
 /// Which way a copy goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Dir {
+pub(super) enum Dir {
     Upload,
     Download,
 }
 
 /// A copy, checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Copy {
+pub(super) struct Copy {
     pub dir: Dir,
     /// A local path, or `-` (stdin / stdout).
     pub local: String,
@@ -65,7 +65,7 @@ fn base_name(p: &str) -> &str {
 
 impl Copy {
     /// The copy and the task the remote side names, if any.
-    pub fn parse(src: &str, dst: &str) -> Result<(Copy, Option<String>)> {
+    pub(super) fn parse(src: &str, dst: &str) -> Result<(Copy, Option<String>)> {
         let hint =
             "one side is in the container (`:PATH` or `TASK:PATH`), the other local (`PATH`, `-`)";
         let (dir, local, (task, mut path)) = match (remote(src), remote(dst)) {
@@ -223,7 +223,7 @@ fn bar(total: Option<u64>, progress: bool, label: &str) -> indicatif::ProgressBa
 }
 
 /// Runs the copy.
-pub async fn run(
+pub(super) async fn run(
     clients: &Clients,
     p: &Picked,
     copy: &Copy,
@@ -397,7 +397,7 @@ async fn download(clients: &Clients, p: &Picked, copy: &Copy, progress: bool) ->
 const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 /// Base64 in lines of 76 characters, each ending in `\n`.
-pub fn base64_lines(data: &[u8]) -> Vec<u8> {
+pub(super) fn base64_lines(data: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(data.len() * 4 / 3 + data.len() / 57 + 4);
     for line in data.chunks(57) {
         for c in line.chunks(3) {
@@ -418,7 +418,7 @@ pub fn base64_lines(data: &[u8]) -> Vec<u8> {
 }
 
 /// Decodes base64 text, skipping `\r`, `\n` and spaces; None on anything else.
-pub fn base64_decode(text: &[u8]) -> Option<Vec<u8>> {
+pub(super) fn base64_decode(text: &[u8]) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(text.len() * 3 / 4);
     let (mut acc, mut bits) = (0u32, 0);
     for &c in text {

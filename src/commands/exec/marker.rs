@@ -11,7 +11,7 @@
 
 /// What a mark says.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Mark {
+pub(super) enum Mark {
     /// The command's exit status.
     Exit(i32),
     /// `cp`: the container waits for data.
@@ -25,13 +25,13 @@ const PREFIX: &[u8] = b"\x1b]cortado;";
 const MAX_MARK: usize = 160;
 
 /// Finds this session's marks in output.
-pub struct Scanner {
+pub(super) struct Scanner {
     nonce: String,
     held: Vec<u8>,
 }
 
 impl Scanner {
-    pub fn new(nonce: &str) -> Scanner {
+    pub(super) fn new(nonce: &str) -> Scanner {
         Scanner {
             nonce: nonce.to_string(),
             held: Vec::new(),
@@ -40,7 +40,7 @@ impl Scanner {
 
     /// The output to show (marks removed; a possible mark cut at the end is held back) and
     /// the marks found.
-    pub fn push(&mut self, bytes: &[u8]) -> (Vec<u8>, Vec<Mark>) {
+    pub(super) fn push(&mut self, bytes: &[u8]) -> (Vec<u8>, Vec<Mark>) {
         let mut buf = std::mem::take(&mut self.held);
         buf.extend_from_slice(bytes);
         let (mut out, mut marks) = (Vec::with_capacity(buf.len()), Vec::new());
@@ -88,7 +88,7 @@ impl Scanner {
     }
 
     /// What was held back, once the output has ended.
-    pub fn finish(&mut self) -> Vec<u8> {
+    pub(super) fn finish(&mut self) -> Vec<u8> {
         std::mem::take(&mut self.held)
     }
 
@@ -109,12 +109,12 @@ impl Scanner {
 }
 
 /// `s` as one POSIX shell word (single quotes; `'` as `'\''`).
-pub fn sh_quote(s: &str) -> String {
+pub(super) fn sh_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
 }
 
 /// The shell statement that prints a mark (`value`, e.g. `$?`, goes after the nonce).
-pub fn print_mark(kind: &str, nonce: &str, value: Option<&str>) -> String {
+pub(super) fn print_mark(kind: &str, nonce: &str, value: Option<&str>) -> String {
     match value {
         Some(v) => format!("printf \"\\033]cortado;{kind};{nonce};%s\\007\" {v}"),
         None => format!("printf \"\\033]cortado;{kind};{nonce}\\007\""),
@@ -122,12 +122,12 @@ pub fn print_mark(kind: &str, nonce: &str, value: Option<&str>) -> String {
 }
 
 /// `script` as the one program ECS Exec runs: `sh -c 'SCRIPT'`.
-pub fn sh_c(script: &str) -> String {
+pub(super) fn sh_c(script: &str) -> String {
     format!("sh -c {}", sh_quote(script))
 }
 
 /// `command` run by a wrapper that prints its exit status as a mark.
-pub fn wrap(command: &str, nonce: &str) -> String {
+pub(super) fn wrap(command: &str, nonce: &str) -> String {
     sh_c(&format!(
         "{command}; {}",
         print_mark("exit", nonce, Some("$?"))

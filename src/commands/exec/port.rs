@@ -26,7 +26,7 @@ fn broke(message: String) -> Error {
 }
 
 /// Forwards until interrupted or the session ends.
-pub async fn forward(
+pub(super) async fn forward(
     clients: &Clients,
     p: &Picked,
     local_port: u16,

@@ -21,23 +21,23 @@ use crate::report::Printer;
 
 /// The task and container of a session.
 #[derive(Debug, Clone)]
-pub struct Picked {
+pub(super) struct Picked {
     pub cluster: String,
     pub task: Task,
     pub container: String,
 }
 
 impl Picked {
-    pub fn task_arn(&self) -> &str {
+    pub(super) fn task_arn(&self) -> &str {
         self.task.task_arn().unwrap_or_default()
     }
 
-    pub fn task_id(&self) -> &str {
+    pub(super) fn task_id(&self) -> &str {
         self.task_arn().rsplit('/').next().unwrap_or_default()
     }
 
     /// Session Manager's target for the container: `ecs:CLUSTER_TASKID_RUNTIMEID`.
-    pub fn ssm_target(&self) -> String {
+    pub(super) fn ssm_target(&self) -> String {
         let runtime = self
             .task
             .containers()
@@ -94,7 +94,7 @@ fn pick_on_terminal(what: &str, labels: &[String]) -> Result<usize> {
 }
 
 /// The running task: `--id`, else the service's only one (or the one picked).
-pub async fn pick(
+pub(super) async fn pick(
     clients: &Clients,
     local: &Local,
     args: &TargetArgs,
@@ -202,7 +202,7 @@ fn pick_container(task: &Task, wanted: Option<&str>, printer: &Printer) -> Resul
 }
 
 /// What in the task itself stops ECS Exec, with the fix. No I/O.
-pub fn refusal(task: &Task, container: &str) -> Option<Error> {
+pub(super) fn refusal(task: &Task, container: &str) -> Option<Error> {
     let id = short(task.task_arn().unwrap_or_default());
     if !task.enable_execute_command() {
         return Some(refuse(
@@ -244,7 +244,7 @@ pub fn refusal(task: &Task, container: &str) -> Option<Error> {
 
 /// The checks before a session: the task's own ([`refusal`]), the cluster's KMS
 /// encryption, the task role's permissions.
-pub async fn preflight(clients: &Clients, p: &Picked, printer: &Printer) -> Result<()> {
+pub(super) async fn preflight(clients: &Clients, p: &Picked, printer: &Printer) -> Result<()> {
     if let Some(e) = refusal(&p.task, &p.container) {
         return Err(e);
     }

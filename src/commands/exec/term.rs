@@ -105,7 +105,7 @@ async fn pump_stdin(h: Handle, tty: bool) {
 }
 
 /// Runs `command` in the picked container; its exit status.
-pub async fn run(
+pub(super) async fn run(
     clients: &Clients,
     p: &Picked,
     command: &str,

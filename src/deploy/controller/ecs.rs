@@ -45,7 +45,7 @@ use crate::plan::ServicePlan;
 
 /// ECS deploys the service.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Ecs;
+pub(crate) struct Ecs;
 
 impl Controller for Ecs {
     fn deployment_controller(&self) -> &'static str {
@@ -119,7 +119,7 @@ impl Controller for Ecs {
 
 /// After the one write: the result's registration and deployment, and the deployment to
 /// follow (None, with the result's outcome and detail, when there is nothing to follow).
-pub fn started_to_follow(
+pub(crate) fn started_to_follow(
     local: &Local,
     decision: &Decision,
     flags: &DeployFlags,
@@ -192,7 +192,7 @@ async fn undo(cx: &Cx<'_>, job: Undo<'_>) -> (RollbackEnd, Option<RollbackReport
 }
 
 /// A rollback to carry out and follow ([`carry_out`]).
-pub struct RollbackJob<'a> {
+pub(crate) struct RollbackJob<'a> {
     pub cluster: &'a str,
     pub service: &'a str,
     /// The deployment being undone.
@@ -421,7 +421,7 @@ impl Decided {
 }
 
 /// Whether a service deployment is still going (it may yet succeed or fail).
-pub fn in_flight(status: &ServiceDeploymentStatus) -> bool {
+pub(crate) fn in_flight(status: &ServiceDeploymentStatus) -> bool {
     matches!(
         status,
         ServiceDeploymentStatus::Pending | ServiceDeploymentStatus::InProgress
@@ -429,7 +429,7 @@ pub fn in_flight(status: &ServiceDeploymentStatus) -> bool {
 }
 
 /// The ids of the service's events: history for an operation that begins now.
-pub fn event_ids(svc: &Service) -> Vec<String> {
+pub(crate) fn event_ids(svc: &Service) -> Vec<String> {
     svc.events()
         .iter()
         .filter_map(|e| e.id().map(str::to_string))
@@ -499,7 +499,10 @@ async fn request_rollback(cx: &Cx<'_>, job: &RollbackJob<'_>) -> RollbackPlan {
 /// a matter of identity: the deployment ECS undoes (judged by [`judge_rollback`]), or the
 /// deployment an UpdateService back to the earlier revision starts (judged like any
 /// deployment, so a broken target ends as soon as ECS rolls it back in turn).
-pub async fn carry_out(cx: &Cx<'_>, job: RollbackJob<'_>) -> (RollbackEnd, Option<RollbackReport>) {
+pub(crate) async fn carry_out(
+    cx: &Cx<'_>,
+    job: RollbackJob<'_>,
+) -> (RollbackEnd, Option<RollbackReport>) {
     let t0 = Instant::now();
     let service = job.service;
     let plan = request_rollback(cx, &job).await;
@@ -612,7 +615,11 @@ async fn update_to(
 /// the current service deployment only while it is in flight — one that ended before the
 /// scale (say, one ECS rolled back) never decides its verdict, and neither do the events
 /// before it (returned as history).
-pub async fn scaled(clients: &Clients, svc: &Service, td: &str) -> Result<(Ours, Vec<String>)> {
+pub(crate) async fn scaled(
+    clients: &Clients,
+    svc: &Service,
+    td: &str,
+) -> Result<(Ours, Vec<String>)> {
     let mut ours = ours_from(svc, td)?;
     if let Some(arn) = ours.service_deployment_arn.clone()
         && !service_deployment(clients, &arn)
@@ -626,7 +633,7 @@ pub async fn scaled(clients: &Clients, svc: &Service, td: &str) -> Result<(Ours,
 
 /// A service deployment as DescribeServiceDeployments shows it (None when ECS does not
 /// know it).
-pub async fn service_deployment(
+pub(crate) async fn service_deployment(
     clients: &Clients,
     arn: &str,
 ) -> Result<Option<ServiceDeploymentView>> {
@@ -639,7 +646,7 @@ pub async fn service_deployment(
 }
 
 /// The PAUSE hook a service deployment waits on, and the hook stage it waits at.
-pub async fn awaiting_hook_at(
+pub(crate) async fn awaiting_hook_at(
     clients: &Clients,
     service_deployment_arn: &str,
 ) -> Result<Option<(String, String)>> {
@@ -656,7 +663,7 @@ pub async fn awaiting_hook_at(
 }
 
 /// Compares the rendered definitions with what runs and decides what to do. Read-only.
-pub async fn decide(
+pub(crate) async fn decide(
     clients: &Clients,
     local: &Local,
     live: Option<Service>,
@@ -676,43 +683,14 @@ pub async fn decide(
         Some((td, tags)) => Some(crate::aws::json::task_definition_json(td, tags)?),
         None => None,
     };
-    let family = local.task.family().unwrap_or_default().to_string();
-    let choice = if flags.skip_task_definition {
-        match &previous {
-            Some(p) => TaskChoice::Existing(p.clone()),
-            None => {
-                return Err(Error::conflict(format!(
-                    "--skip-task-definition: service {service} does not exist, so there is no task definition to keep"
-                ))
-                .with_hint("deploy once without --skip-task-definition to create the service"));
-            }
-        }
-    } else if let Some(rev) = flags.revision {
-        let (td, _) = clients
-            .describe_task_definition(&format!("{family}:{rev}"))
-            .await?;
-        TaskChoice::Existing(td.task_definition_arn().unwrap_or_default().to_string())
-    } else if flags.latest_task_definition {
-        match active_revisions(clients, &family).await?.into_iter().next() {
-            Some((_, a)) => TaskChoice::Existing(a),
-            None => {
-                return Err(Error::conflict(format!(
-                    "--latest-task-definition: family {family} has no ACTIVE revision"
-                ))
-                .with_hint("register one first (cortado register), or deploy without the flag"));
-            }
-        }
-    } else if flags.force_register {
-        TaskChoice::Register
-    } else {
-        registration_choice(
-            clients,
-            &local.task_json,
-            &family,
-            previous.as_deref().zip(live_task_json.as_ref()),
-        )
-        .await?
-    };
+    let choice = task_choice(
+        clients,
+        local,
+        flags,
+        previous.as_deref(),
+        live_task_json.as_ref(),
+    )
+    .await?;
     let live_service_json = match &live {
         Some(s) => Some(crate::aws::json::service_definition_json(s)?),
         None => None,
@@ -762,11 +740,60 @@ pub async fn decide(
     })
 }
 
+/// Which task definition the deploy runs: kept (`--skip-task-definition`), a given or the
+/// latest revision, a forced registration, or the register-if-changed rule.
+async fn task_choice(
+    clients: &Clients,
+    local: &Local,
+    flags: &DeployFlags,
+    previous: Option<&str>,
+    live_task_json: Option<&Value>,
+) -> Result<TaskChoice> {
+    let service = local.service_name()?;
+    let family = local.task.family().unwrap_or_default().to_string();
+    Ok(if flags.skip_task_definition {
+        match previous {
+            Some(p) => TaskChoice::Existing(p.to_string()),
+            None => {
+                return Err(Error::conflict(format!(
+                    "--skip-task-definition: service {service} does not exist, so there is no task definition to keep"
+                ))
+                .with_hint("deploy once without --skip-task-definition to create the service"));
+            }
+        }
+    } else if let Some(rev) = flags.revision {
+        let (td, _) = clients
+            .describe_task_definition(&format!("{family}:{rev}"))
+            .await?;
+        TaskChoice::Existing(td.task_definition_arn().unwrap_or_default().to_string())
+    } else if flags.latest_task_definition {
+        match active_revisions(clients, &family).await?.into_iter().next() {
+            Some((_, a)) => TaskChoice::Existing(a),
+            None => {
+                return Err(Error::conflict(format!(
+                    "--latest-task-definition: family {family} has no ACTIVE revision"
+                ))
+                .with_hint("register one first (cortado register), or deploy without the flag"));
+            }
+        }
+    } else if flags.force_register {
+        TaskChoice::Register
+    } else {
+        registration_choice(
+            clients,
+            &local.task_json,
+            &family,
+            previous.zip(live_task_json),
+        )
+        .await?
+    })
+}
+
 /// The register-if-changed rule (deploy and run share it): the rendered `task_json` is
 /// compared with `live` (the service's task definition ARN and JSON) when the service runs
 /// one, else with the family's newest ACTIVE revision; a new revision only when it differs.
 /// Read-only.
-pub async fn registration_choice(
+pub(crate) async fn registration_choice(
     clients: &Clients,
     task_json: &Value,
     family: &str,
@@ -796,12 +823,15 @@ pub async fn registration_choice(
 }
 
 /// The revision number of a task definition ARN (`...:task-definition/web:7` -> 7).
-pub fn revision_number(arn: &str) -> Option<u64> {
+pub(crate) fn revision_number(arn: &str) -> Option<u64> {
     arn.rsplit(':').next()?.parse().ok()
 }
 
 /// The family's ACTIVE revisions, newest first, with their numbers.
-pub async fn active_revisions(clients: &Clients, family: &str) -> Result<Vec<(u64, String)>> {
+pub(crate) async fn active_revisions(
+    clients: &Clients,
+    family: &str,
+) -> Result<Vec<(u64, String)>> {
     let mut revs: Vec<(u64, String)> = clients
         .list_task_definitions(family, TaskDefinitionStatus::Active)
         .await?
@@ -813,7 +843,7 @@ pub async fn active_revisions(clients: &Clients, family: &str) -> Result<Vec<(u6
 }
 
 /// Registers (when needed) and makes the ONE Create/UpdateService call. Returns the task
-pub async fn write(
+pub(crate) async fn write(
     clients: &Clients,
     local: &Local,
     decision: &Decision,
@@ -898,7 +928,7 @@ pub async fn write(
 
 /// Our deployment's handles from a Create/UpdateService answer: its PRIMARY deployment and
 /// `currentServiceDeployment`.
-pub fn ours_from(svc: &Service, td_arn: &str) -> Result<Ours> {
+pub(crate) fn ours_from(svc: &Service, td_arn: &str) -> Result<Ours> {
     let primary = deployment_views(svc)
         .into_iter()
         .find(|d| d.status == DeploymentStatus::Primary)

@@ -30,7 +30,7 @@ use crate::plan::ServicePlan;
 /// ECS deploys an Express Mode service from its definition; what follows a deploy is the ECS
 /// controller's.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Express;
+pub(crate) struct Express;
 
 impl Controller for Express {
     fn deployment_controller(&self) -> &'static str {
@@ -94,7 +94,7 @@ impl Controller for Express {
 
 /// The rollout of an Express Mode service in words (AWS's developer guide, "Updating an
 /// Amazon ECS Express Mode service").
-pub const ROLLOUT: &str =
+pub(crate) const ROLLOUT: &str =
     "Express Mode canary by ECS: 5% of production traffic for 3 min, then 100%, 3 min bake";
 
 /// The flags that choose or register a task definition make no sense where ECS registers it.
@@ -126,7 +126,7 @@ fn refuse_flags(flags: &DeployFlags, service: &str) -> Result<()> {
 /// order, so that file and live compare equal when nothing changed. Members the file does
 /// not set and ECS chooses (networkConfiguration, scalingTarget, the log configuration) are
 /// left out of both sides.
-pub fn for_compare(local: &Value, live: Option<&Value>) -> (Value, Option<Value>) {
+pub(crate) fn for_compare(local: &Value, live: Option<&Value>) -> (Value, Option<Value>) {
     let fill = |v: &Value| {
         let mut v = v.clone();
         for (k, d) in [

@@ -4,10 +4,10 @@
 //! Mode ([`express`]). This file is the one place where a controller is chosen: adding a
 //! controller is a module and a line in [`choose`].
 
-pub mod codedeploy;
-pub mod ecs;
-pub mod express;
-pub mod seam;
+pub(crate) mod codedeploy;
+pub(crate) mod ecs;
+pub(crate) mod express;
+pub(crate) mod seam;
 
 use std::sync::Arc;
 
@@ -17,7 +17,7 @@ use crate::aws::types::ecs::Service;
 /// The controller of a service, chosen when its config is loaded: Express Mode for an
 /// `express_definition`, else by the service definition's `deploymentController.type`
 /// (absent means ECS).
-pub fn choose(express: bool, deployment_controller: Option<&str>) -> Arc<dyn Controller> {
+pub(crate) fn choose(express: bool, deployment_controller: Option<&str>) -> Arc<dyn Controller> {
     if express {
         return Arc::new(express::Express);
     }
@@ -31,7 +31,7 @@ pub fn choose(express: bool, deployment_controller: Option<&str>) -> Arc<dyn Con
 /// unless the live service has another (ECS accepts no update that changes a service's
 /// controller, so the live one decides, as ecspresso reads it). A service that does not
 /// exist yet is the loaded one's.
-pub fn for_live(local: &Local, live: Option<&Service>) -> Arc<dyn Controller> {
+pub(crate) fn for_live(local: &Local, live: Option<&Service>) -> Arc<dyn Controller> {
     let live_type = live.map(|s| {
         s.deployment_controller()
             .map_or("ECS", |c| c.r#type().as_str())

@@ -292,7 +292,7 @@ pub struct RollbackOptions {
 }
 
 /// The first line of an error, for the warnings and details that quote it.
-pub fn first_line(e: &Error) -> String {
+pub(crate) fn first_line(e: &Error) -> String {
     e.diagnostics
         .first()
         .map(|d| d.message.clone())
@@ -301,7 +301,7 @@ pub fn first_line(e: &Error) -> String {
 
 /// The service a command needs does not exist: an AWS-side condition (exit 7), like a
 /// missing cluster.
-pub fn service_not_found(service: &str, cluster: &str, region: &str) -> Error {
+pub(crate) fn service_not_found(service: &str, cluster: &str, region: &str) -> Error {
     Error::new(
         crate::error::ErrorKind::Aws,
         Diagnostic::error(format!(
@@ -314,7 +314,7 @@ pub fn service_not_found(service: &str, cluster: &str, region: &str) -> Error {
 }
 
 /// The service definition an AppSpec or a plan reads: the config's, else the live one's.
-pub fn service_json_or_live(local: &Local, live: Option<&Service>) -> Result<Option<Value>> {
+pub(crate) fn service_json_or_live(local: &Local, live: Option<&Service>) -> Result<Option<Value>> {
     if let Some(s) = &local.service_json {
         return Ok(Some(s.clone()));
     }

@@ -3,9 +3,9 @@
 //! function of typed state, tested without AWS. Controllers and the engine hand their
 //! observations in and carry out what comes back.
 
-pub mod outcome;
-pub mod poll;
-pub mod rollback;
-pub mod spec;
+pub(crate) mod outcome;
+pub(crate) mod poll;
+pub(crate) mod rollback;
+pub(crate) mod spec;
 pub mod state;
-pub mod verdict;
+pub(crate) mod verdict;

@@ -13,7 +13,7 @@ use crate::error::ExitCode;
 
 /// How a watch ended for one service.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     Succeeded,
     Failed(Failure),
     TimedOut {
@@ -36,7 +36,7 @@ pub enum Outcome {
 
 /// The PRIMARY deployment of a service, as a poll saw it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Serving {
+pub(crate) struct Serving {
     pub deployment_id: String,
     pub task_definition_arn: String,
 }
@@ -142,7 +142,7 @@ impl RunOutcome {
 }
 
 /// Rank of exit codes, worst highest.
-pub fn severity(c: ExitCode) -> u8 {
+pub(crate) fn severity(c: ExitCode) -> u8 {
     match c {
         ExitCode::Success => 0,
         ExitCode::Changes => 1,
@@ -165,7 +165,7 @@ pub enum Cause {
 
 /// The rollback to take about a deployment that ended without success.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Remedy {
+pub(crate) enum Remedy {
     /// Its controller (ECS's breaker or an alarm, CodeDeploy) already undoes it: follow that,
     /// do not fight it.
     Follow,
@@ -177,7 +177,7 @@ pub enum Remedy {
 
 /// When cortado undoes a deployment itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RollbackPolicy {
+pub(crate) struct RollbackPolicy {
     /// `rollout.rollback` and not `--no-rollback`.
     pub enabled: bool,
     /// `rollout.on_cancel: rollback`.
@@ -190,7 +190,11 @@ pub struct RollbackPolicy {
 /// `cannot_undo` is the controller's reason it cannot undo this one (no earlier revision, a
 /// deployment it ended without a rollback); a cancelled run undoes only with `on_cancel:
 /// rollback`, any other only when rollback is enabled.
-pub fn remedy(cause: &Cause, policy: RollbackPolicy, cannot_undo: Option<&'static str>) -> Remedy {
+pub(crate) fn remedy(
+    cause: &Cause,
+    policy: RollbackPolicy,
+    cannot_undo: Option<&'static str>,
+) -> Remedy {
     match cause {
         Cause::Failed(Failure::Superseded { .. } | Failure::ServiceGone { .. }) => {
             return Remedy::Leave("the service is no longer ours to change");
@@ -230,7 +234,7 @@ pub enum RollbackEnd {
 
 /// Why a deploy ended without success, as the rollback decision reads it; None for a
 /// success, a lost deployment or a pause (nothing to undo).
-pub fn cause_of(outcome: &Outcome) -> Option<Cause> {
+pub(crate) fn cause_of(outcome: &Outcome) -> Option<Cause> {
     match outcome {
         Outcome::Failed(fl) => Some(Cause::Failed(fl.clone())),
         Outcome::TimedOut { .. } => Some(Cause::TimedOut),
@@ -263,7 +267,7 @@ fn cause_words(outcome: &Outcome) -> String {
 /// The outcome of an operation whose own deployment ended as `ended`, after `rollback` (None:
 /// none was considered, as for `wait`), with `success` as the words for a success. The only
 /// mapping from endings to outcomes and sentences.
-pub fn conclude(
+pub(crate) fn conclude(
     ended: &Outcome,
     rollback: Option<&RollbackEnd>,
     success: &str,
@@ -313,7 +317,7 @@ pub fn conclude(
 }
 
 /// The outcome of `cortado rollback`, whose operation is the rollback itself.
-pub fn conclude_rollback(end: &RollbackEnd) -> (RunOutcome, String) {
+pub(crate) fn conclude_rollback(end: &RollbackEnd) -> (RunOutcome, String) {
     let outcome = match end {
         RollbackEnd::Started => RunOutcome::NotFollowed,
         RollbackEnd::Done(_) => RunOutcome::Succeeded,
@@ -325,7 +329,7 @@ pub fn conclude_rollback(end: &RollbackEnd) -> (RunOutcome, String) {
 
 /// The outcome of a service that succeeded and was then undone because `failed` failed
 /// (`--on-failure rollback-all`).
-pub fn conclude_undone(failed: &str, end: &RollbackEnd) -> (RunOutcome, String) {
+pub(crate) fn conclude_undone(failed: &str, end: &RollbackEnd) -> (RunOutcome, String) {
     let policy = "(--on-failure rollback-all)";
     match end {
         RollbackEnd::Done(s) => (
@@ -352,7 +356,7 @@ pub fn conclude_undone(failed: &str, end: &RollbackEnd) -> (RunOutcome, String) 
 
 /// What a deploy's end means, given why it ended and how its rollback went (None: no
 /// rollback was attempted; a deployment ECS rolled back counts as rolled back).
-pub fn outcome_of(cause: &Cause, rollback: Option<&RollbackEnd>) -> RunOutcome {
+pub(crate) fn outcome_of(cause: &Cause, rollback: Option<&RollbackEnd>) -> RunOutcome {
     match (cause, rollback) {
         (Cause::Cancelled, _) => RunOutcome::Cancelled,
         (_, Some(RollbackEnd::Started)) => RunOutcome::NotFollowed,
@@ -373,7 +377,7 @@ pub fn outcome_of(cause: &Cause, rollback: Option<&RollbackEnd>) -> RunOutcome {
 }
 
 /// A rollback's end in words, as the rollback report and `cortado rollback` say it.
-pub fn end_text(end: &RollbackEnd) -> String {
+pub(crate) fn end_text(end: &RollbackEnd) -> String {
     match end {
         RollbackEnd::Done(s) => format!("rolled back: {s}"),
         RollbackEnd::NotPossible(s) => format!("not rolled back: {s}"),
@@ -383,7 +387,7 @@ pub fn end_text(end: &RollbackEnd) -> String {
 }
 
 /// How a followed rollback ended, from its watch outcome, with what served at its last poll.
-pub fn rollback_end(outcome: Outcome, serving: Option<&Serving>) -> RollbackEnd {
+pub(crate) fn rollback_end(outcome: Outcome, serving: Option<&Serving>) -> RollbackEnd {
     let serves = |verb: &str| {
         serving.map(|s| {
             format!(
@@ -424,7 +428,7 @@ pub fn rollback_end(outcome: Outcome, serving: Option<&Serving>) -> RollbackEnd 
 
 /// How a one-off task ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TaskOutcome {
+pub(crate) enum TaskOutcome {
     /// Started and not followed (`--no-wait`).
     Started,
     /// Its essential container exited with this code.
@@ -436,11 +440,11 @@ pub enum TaskOutcome {
 }
 
 /// The exit code of a task that never ran its command (failed to start, no exit code).
-pub const FAILED_TO_START: u8 = 3;
+pub(crate) const FAILED_TO_START: u8 = 3;
 
 impl TaskOutcome {
     /// One word for machines (the `outcome` of `cortado run`'s result).
-    pub fn word(self) -> &'static str {
+    pub(crate) fn word(self) -> &'static str {
         match self {
             TaskOutcome::Started => "started",
             TaskOutcome::Exited(_) => "exited",
@@ -452,7 +456,7 @@ impl TaskOutcome {
 
     /// `cortado run`'s exit code: the container's (0..=255), 3 when the task never ran its
     /// command, 6 on a timeout, 130 on a cancel, 0 when only started.
-    pub fn exit(self) -> u8 {
+    pub(crate) fn exit(self) -> u8 {
         match self {
             TaskOutcome::Started => 0,
             TaskOutcome::Exited(c) => u8::try_from(c.clamp(0, 255)).unwrap_or(255),
@@ -464,7 +468,7 @@ impl TaskOutcome {
 }
 
 /// A one-off task's end as a step of a release: succeeded only when it exited 0.
-pub fn task_outcome(outcome: TaskOutcome) -> RunOutcome {
+pub(crate) fn task_outcome(outcome: TaskOutcome) -> RunOutcome {
     match outcome {
         TaskOutcome::Exited(0) | TaskOutcome::Started => RunOutcome::Succeeded,
         TaskOutcome::TimedOut => RunOutcome::TimedOut { rolled_back: false },
@@ -475,7 +479,7 @@ pub fn task_outcome(outcome: TaskOutcome) -> RunOutcome {
 
 /// How a rollback by a new deployment of the earlier revision (CodeDeploy's, deployment
 /// `id`, putting `origin` back) ended, from its watch outcome.
-pub fn redeploy_end(outcome: Outcome, id: &str, origin: &str) -> RollbackEnd {
+pub(crate) fn redeploy_end(outcome: Outcome, id: &str, origin: &str) -> RollbackEnd {
     match outcome {
         Outcome::Succeeded => {
             RollbackEnd::Done(format!("CodeDeploy deployment {id} put {origin} back"))

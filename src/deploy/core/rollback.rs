@@ -39,7 +39,7 @@ pub enum WaitRollback {
 
 /// Everything [`rollback_plan`] decides from.
 #[derive(Debug, Clone)]
-pub struct RollbackFacts<'a> {
+pub(crate) struct RollbackFacts<'a> {
     pub cause: &'a Cause,
     /// `rollout.rollback` and not `--no-rollback`.
     pub rollback_enabled: bool,
@@ -56,7 +56,7 @@ pub struct RollbackFacts<'a> {
 
 /// What to do about a deployment that did not succeed.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RollbackPlan {
+pub(crate) enum RollbackPlan {
     /// ECS already rolls back: follow it, do not fight it.
     FollowEcs,
     /// Our deployment is in flight and has a service-deployment ARN: StopServiceDeployment
@@ -82,7 +82,7 @@ pub enum RollbackPlan {
 /// 5. in flight with a service-deployment ARN: answer a waiting PAUSE hook with ROLLBACK
 ///    (ContinueServiceDeployment), else StopServiceDeployment ROLLBACK;
 /// 6. else UpdateService to the previous revision, when there is one (and it differs).
-pub fn rollback_plan(f: &RollbackFacts<'_>) -> RollbackPlan {
+pub(crate) fn rollback_plan(f: &RollbackFacts<'_>) -> RollbackPlan {
     // Rules 1 to 4 are the outcome table's ([`remedy`]); rule 3 is ECS's reason it cannot undo.
     let created = (f.created_service && f.previous.is_none()).then_some(
         "this deploy created the service, so there is no previous revision to return to",
@@ -126,7 +126,7 @@ pub fn rollback_plan(f: &RollbackFacts<'_>) -> RollbackPlan {
 /// DescribeServiceDeployments, DescribeServiceRevisions): what [`rollback_target`] chooses
 /// from.
 #[derive(Debug, Clone, PartialEq)]
-pub struct DeploymentRecord {
+pub(crate) struct DeploymentRecord {
     pub arn: String,
     pub status: ServiceDeploymentStatus,
     /// Seconds since the epoch, in ECS's clock.
@@ -139,7 +139,7 @@ pub struct DeploymentRecord {
 
 /// Where a rollback goes, and which deployment of ECS's record says it served.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RollbackTarget {
+pub(crate) struct RollbackTarget {
     pub task_definition_arn: String,
     /// The service deployment that vouches for it.
     pub deployment_arn: String,
@@ -149,7 +149,7 @@ pub struct RollbackTarget {
 
 impl RollbackTarget {
     /// Where the target comes from, in words.
-    pub fn origin(&self) -> String {
+    pub(crate) fn origin(&self) -> String {
         if self.as_source {
             format!(
                 "what ran before service deployment {}",
@@ -170,7 +170,10 @@ impl RollbackTarget {
 /// of the deployment that rolled out `current`. A revision no deployment ever served
 /// (registered by `cortado register` or `cortado run --task-def`) is never chosen, nor one a
 /// failed deployment tried; revision numbers play no part. None when the record names none.
-pub fn rollback_target(records: &[DeploymentRecord], current: &str) -> Option<RollbackTarget> {
+pub(crate) fn rollback_target(
+    records: &[DeploymentRecord],
+    current: &str,
+) -> Option<RollbackTarget> {
     let mut newest_first: Vec<&DeploymentRecord> = records.iter().collect();
     newest_first.sort_by(|a, b| b.created_at.total_cmp(&a.created_at));
     let succeeded = || {
@@ -198,7 +201,10 @@ pub fn rollback_target(records: &[DeploymentRecord], current: &str) -> Option<Ro
 /// Where ECS returns when the deployment `current` (a service-deployment ARN) is stopped with
 /// ROLLBACK: the target of the newest SUCCESSFUL deployment before it, whatever its task
 /// definition (a same-revision redeploy returns to the same one).
-pub fn ecs_returns_to(records: &[DeploymentRecord], current: &str) -> Option<RollbackTarget> {
+pub(crate) fn ecs_returns_to(
+    records: &[DeploymentRecord],
+    current: &str,
+) -> Option<RollbackTarget> {
     records
         .iter()
         .filter(|r| r.arn != current && r.status == ServiceDeploymentStatus::Successful)
@@ -219,7 +225,7 @@ pub fn ecs_returns_to(records: &[DeploymentRecord], current: &str) -> Option<Rol
 /// than `failed` is PRIMARY (ECS makes the earlier one PRIMARY again with its old id, and a
 /// same-revision redeploy returns to the same revision), and our service deployment, when
 /// there is one, has not ended in anything but a rollback.
-pub fn judge_rollback(failed: &Ours, snap: &Snapshot, mode: WaitRollback) -> Verdict {
+pub(crate) fn judge_rollback(failed: &Ours, snap: &Snapshot, mode: WaitRollback) -> Verdict {
     let fail = |reason: String| Verdict::Failed(Failure::RollbackFailed { reason });
     if snap.service_status != ServiceStatus::Active {
         return fail(format!("the service is {}", snap.service_status));
@@ -270,7 +276,7 @@ pub fn judge_rollback(failed: &Ours, snap: &Snapshot, mode: WaitRollback) -> Ver
 /// Judges a rollback's own deployment `ours` (an UpdateService back to the earlier revision):
 /// `Succeeded` once it serves as `mode` asks; `Failed` when it fails by [`judge`]'s rules (ECS
 /// may roll it back in turn: the target is broken too).
-pub fn judge_restored(
+pub(crate) fn judge_restored(
     ours: &Ours,
     snap: &Snapshot,
     rules: &FastFail,

@@ -15,10 +15,10 @@ use super::state::{LifecycleStage, Strategy};
 use super::verdict::FastFail;
 
 /// ECS's canary configuration when a CANARY service sets none: (percent, minutes).
-pub const CANARY_DEFAULTS: (f64, i32) = (5.0, 10);
+pub(crate) const CANARY_DEFAULTS: (f64, i32) = (5.0, 10);
 /// ECS's linear configuration when a LINEAR service sets none: (step percent, minutes between
 /// steps).
-pub const LINEAR_DEFAULTS: (f64, i32) = (10.0, 6);
+pub(crate) const LINEAR_DEFAULTS: (f64, i32) = (10.0, 6);
 
 /// How ECS rolls a service out, from its definition's `deploymentController` and
 /// `deploymentConfiguration`.
@@ -199,7 +199,7 @@ impl ServiceRollout {
 /// The members of a service definition that decide its rollout (`deploymentController`,
 /// `deploymentConfiguration`), each from the file when it sets it, else from the live service
 /// (an update leaves members the file omits as they are).
-pub fn rollout_settings(file: Option<&Value>, live: Option<&Value>) -> Value {
+pub(crate) fn rollout_settings(file: Option<&Value>, live: Option<&Value>) -> Value {
     let mut out = serde_json::Map::new();
     for key in ["deploymentController", "deploymentConfiguration"] {
         let value = file
@@ -281,11 +281,11 @@ pub struct Gate {
 }
 
 /// How long a gate may run when the config says nothing.
-pub const DEFAULT_GATE_TIMEOUT: Duration = Duration::from_secs(600);
+pub(crate) const DEFAULT_GATE_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// Hook stages a PAUSE hook (and so a gate) may sit at: ECS allows PAUSE hooks everywhere but
 /// TEST_TRAFFIC_SHIFT and PRODUCTION_TRAFFIC_SHIFT (the shifts themselves).
-pub const PAUSE_STAGES: &[LifecycleStage] = &[
+pub(crate) const PAUSE_STAGES: &[LifecycleStage] = &[
     LifecycleStage::ReconcileService,
     LifecycleStage::PreScaleUp,
     LifecycleStage::PostScaleUp,

@@ -227,7 +227,7 @@ const NON_TRANSIENT: &[&str] = &[
 ];
 
 /// The conclusive reason a task stopped, when it has one.
-pub fn non_transient_reason(task: &StoppedTask) -> Option<String> {
+pub(crate) fn non_transient_reason(task: &StoppedTask) -> Option<String> {
     let texts = task
         .stopped_reason
         .iter()
@@ -247,7 +247,7 @@ const FAILED_STOP_CODES: &[&str] = &["TaskFailedToStart", "EssentialContainerExi
 /// ([`non_transient_reason`]) or a stop code of failure. Tasks ECS stopped as surplus
 /// ("Scaling activity initiated by ...", stop code `ServiceSchedulerInitiated`) or replaced by a
 /// deployment did not fail.
-pub fn task_failed(task: &StoppedTask) -> bool {
+pub(crate) fn task_failed(task: &StoppedTask) -> bool {
     task.stop_code
         .as_deref()
         .is_some_and(|c| FAILED_STOP_CODES.contains(&c))
@@ -256,73 +256,101 @@ pub fn task_failed(task: &StoppedTask) -> bool {
 
 /// Judges our deployment from one snapshot. `unhealthy_for` is how long the longest-unhealthy
 /// target of ours has been unhealthy (the watcher keeps that clock).
-pub fn judge(ours: &Ours, snap: &Snapshot, rules: &FastFail, unhealthy_for: Duration) -> Verdict {
+///
+/// In order: the service-deployment API (authoritative when we have it), our entry in
+/// `deployments[]`, the fast-fail rules on conclusive signals, then what success waits for.
+pub(crate) fn judge(
+    ours: &Ours,
+    snap: &Snapshot,
+    rules: &FastFail,
+    unhealthy_for: Duration,
+) -> Verdict {
     if snap.service_status != ServiceStatus::Active {
         return Verdict::Failed(Failure::ServiceGone {
             status: snap.service_status.to_string(),
         });
     }
-    // 1. What the service-deployment API says is authoritative when we have it.
-    if let Some(sd) = &snap.service_deployment {
-        match &sd.status {
-            // ECS failed our deployment and found nothing to return to (no deployment it
-            // completed before, as for a service's first deployment): failed, and nothing
-            // was rolled back.
-            ServiceDeploymentStatus::RollbackFailed => {
-                return Verdict::Failed(Failure::RolloutFailed {
-                    reason: format!(
-                        "{}; ECS could not roll it back",
-                        sd.status_reason
-                            .clone()
-                            .or_else(|| sd.rollback_reason.clone())
-                            .unwrap_or_else(|| "ECS reports ROLLBACK_FAILED".into())
-                            .trim_end_matches('.')
-                    ),
-                });
-            }
-            status if status.is_rollback() => {
-                return Verdict::Failed(Failure::RolledBack {
-                    by: rollback_actor(sd),
-                    reason: sd
-                        .rollback_reason
-                        .clone()
-                        .or_else(|| sd.status_reason.clone())
-                        .unwrap_or_else(|| "no reason given".into()),
-                });
-            }
-            status if status.is_stopped() => {
-                // ECS stops a service deployment when a newer one starts: when that newer
-                // PRIMARY is not ours, someone else superseded us; nothing was rolled back.
-                if let Some(p) = snap
-                    .deployments
-                    .iter()
-                    .find(|d| d.status == DeploymentStatus::Primary && d.id != ours.deployment_id)
-                    && sd.rollback_reason.is_none()
-                    && !is_older(
-                        p,
-                        snap.deployments.iter().find(|d| d.id == ours.deployment_id),
-                    )
-                {
-                    return Verdict::Failed(Failure::Superseded {
-                        by_deployment: p.id.clone(),
-                    });
-                }
-                return Verdict::Failed(Failure::RolledBack {
-                    by: "a StopServiceDeployment call".into(),
-                    reason: sd.status_reason.clone().unwrap_or_else(|| "stopped".into()),
-                });
-            }
-            _ => {}
-        }
+    if let Some(sd) = &snap.service_deployment
+        && let Some(failure) = service_deployment_failure(ours, snap, sd)
+    {
+        return Verdict::Failed(failure);
     }
-    // 2. Our entry in deployments[].
+    let mine = match our_entry(ours, snap) {
+        Ok(mine) => mine,
+        Err(failure) => return Verdict::Failed(failure),
+    };
+    if rules.enabled
+        && let Some(f) = fast_fail(ours, snap, rules, unhealthy_for)
+    {
+        return Verdict::Failed(f);
+    }
+    progress(snap, mine)
+}
+
+/// Step 1: the failure the service-deployment API reports for our deployment, if any.
+fn service_deployment_failure(
+    ours: &Ours,
+    snap: &Snapshot,
+    sd: &ServiceDeploymentView,
+) -> Option<Failure> {
+    match &sd.status {
+        // ECS failed our deployment and found nothing to return to (no deployment it
+        // completed before, as for a service's first deployment): failed, and nothing
+        // was rolled back.
+        ServiceDeploymentStatus::RollbackFailed => Some(Failure::RolloutFailed {
+            reason: format!(
+                "{}; ECS could not roll it back",
+                sd.status_reason
+                    .clone()
+                    .or_else(|| sd.rollback_reason.clone())
+                    .unwrap_or_else(|| "ECS reports ROLLBACK_FAILED".into())
+                    .trim_end_matches('.')
+            ),
+        }),
+        status if status.is_rollback() => Some(Failure::RolledBack {
+            by: rollback_actor(sd),
+            reason: sd
+                .rollback_reason
+                .clone()
+                .or_else(|| sd.status_reason.clone())
+                .unwrap_or_else(|| "no reason given".into()),
+        }),
+        status if status.is_stopped() => {
+            // ECS stops a service deployment when a newer one starts: when that newer
+            // PRIMARY is not ours, someone else superseded us; nothing was rolled back.
+            if let Some(p) = snap
+                .deployments
+                .iter()
+                .find(|d| d.status == DeploymentStatus::Primary && d.id != ours.deployment_id)
+                && sd.rollback_reason.is_none()
+                && !is_older(
+                    p,
+                    snap.deployments.iter().find(|d| d.id == ours.deployment_id),
+                )
+            {
+                return Some(Failure::Superseded {
+                    by_deployment: p.id.clone(),
+                });
+            }
+            Some(Failure::RolledBack {
+                by: "a StopServiceDeployment call".into(),
+                reason: sd.status_reason.clone().unwrap_or_else(|| "stopped".into()),
+            })
+        }
+        _ => None,
+    }
+}
+
+/// Step 2: our entry in `deployments[]`, while it is PRIMARY and not FAILED; otherwise what
+/// became of it (gone, rolled back, superseded, failed).
+fn our_entry<'a>(ours: &Ours, snap: &'a Snapshot) -> Result<&'a DeploymentView, Failure> {
     let mine = snap.deployments.iter().find(|d| d.id == ours.deployment_id);
     let primary = snap
         .deployments
         .iter()
         .find(|d| d.status == DeploymentStatus::Primary);
     let Some(mine) = mine else {
-        return Verdict::Failed(match primary {
+        return Err(match primary {
             Some(p) if p.task_definition_arn != ours.task_definition_arn => Failure::RolledBack {
                 by: "ECS or another actor".into(),
                 reason: format!(
@@ -345,7 +373,7 @@ pub fn judge(ours: &Ours, snap: &Snapshot, rules: &FastFail, unhealthy_for: Dura
             .unwrap_or_else(|| "ECS marked the deployment FAILED".into());
         // With rollback on, ECS makes the last COMPLETED deployment PRIMARY again (its old
         // id) or, when that one is gone, starts a new one on the old revision.
-        return Verdict::Failed(match primary {
+        return Err(match primary {
             Some(p) if p.id != mine.id => Failure::RolledBack {
                 by: "the deployment circuit breaker".into(),
                 reason,
@@ -354,39 +382,42 @@ pub fn judge(ours: &Ours, snap: &Snapshot, rules: &FastFail, unhealthy_for: Dura
         });
     }
     if mine.status != DeploymentStatus::Primary {
-        return Verdict::Failed(match primary {
-            // An older deployment PRIMARY again is a rollback, whatever revision it runs.
-            Some(p) if is_older(p, Some(mine)) => Failure::RolledBack {
-                by: "ECS or another actor".into(),
-                reason: format!(
-                    "the earlier deployment {} ({}) is PRIMARY again",
-                    p.id,
-                    short_arn(&p.task_definition_arn)
-                ),
-            },
-            Some(p) if p.task_definition_arn != ours.task_definition_arn => Failure::RolledBack {
-                by: "ECS or another actor".into(),
-                reason: format!(
-                    "deployment {} runs {}",
-                    p.id,
-                    short_arn(&p.task_definition_arn)
-                ),
-            },
-            Some(p) => Failure::Superseded {
-                by_deployment: p.id.clone(),
-            },
-            None => Failure::RolloutFailed {
-                reason: format!("our deployment is {}", mine.status),
-            },
-        });
+        return Err(not_primary(ours, mine, primary));
     }
-    // 3. Fast-fail on conclusive signals.
-    if rules.enabled
-        && let Some(f) = fast_fail(ours, snap, rules, unhealthy_for)
-    {
-        return Verdict::Failed(f);
+    Ok(mine)
+}
+
+/// What it means that our deployment is no longer PRIMARY, given who is.
+fn not_primary(ours: &Ours, mine: &DeploymentView, primary: Option<&DeploymentView>) -> Failure {
+    match primary {
+        // An older deployment PRIMARY again is a rollback, whatever revision it runs.
+        Some(p) if is_older(p, Some(mine)) => Failure::RolledBack {
+            by: "ECS or another actor".into(),
+            reason: format!(
+                "the earlier deployment {} ({}) is PRIMARY again",
+                p.id,
+                short_arn(&p.task_definition_arn)
+            ),
+        },
+        Some(p) if p.task_definition_arn != ours.task_definition_arn => Failure::RolledBack {
+            by: "ECS or another actor".into(),
+            reason: format!(
+                "deployment {} runs {}",
+                p.id,
+                short_arn(&p.task_definition_arn)
+            ),
+        },
+        Some(p) => Failure::Superseded {
+            by_deployment: p.id.clone(),
+        },
+        None => Failure::RolloutFailed {
+            reason: format!("our deployment is {}", mine.status),
+        },
     }
-    // 4. Success needs every condition; otherwise say what we wait for.
+}
+
+/// Step 4: success needs every condition; otherwise say what we wait for.
+fn progress(snap: &Snapshot, mine: &DeploymentView) -> Verdict {
     let completed = match (&snap.service_deployment, &mine.rollout_state) {
         (Some(sd), _) => sd.status == ServiceDeploymentStatus::Successful,
         // Old controllers without rolloutState: steady counts are the only signal.
@@ -436,7 +467,7 @@ pub fn judge(ours: &Ours, snap: &Snapshot, rules: &FastFail, unhealthy_for: Dura
     Verdict::Succeeded
 }
 
-pub fn fast_fail(
+pub(crate) fn fast_fail(
     ours: &Ours,
     snap: &Snapshot,
     rules: &FastFail,
@@ -518,7 +549,7 @@ pub(crate) fn is_older(a: &DeploymentView, b: Option<&DeploymentView>) -> bool {
 }
 
 /// `family:revision` of a task definition ARN (the whole string when it is not an ARN).
-pub fn short_arn(arn: &str) -> &str {
+pub(crate) fn short_arn(arn: &str) -> &str {
     arn.rsplit('/').next().unwrap_or(arn)
 }
 

@@ -317,36 +317,40 @@ impl<'a> Lexer<'a> {
                 self.pos = start + 2;
                 Ok(self.tok(Tok::Declare, start, start + 2, space))
             }
-            c if c == '_' || c.is_alphabetic() => {
-                let end = self.ident_end(start);
-                self.pos = end;
-                let word = &self.src[start..end];
-                let tok = match word {
-                    "true" => Tok::Bool(true),
-                    "false" => Tok::Bool(false),
-                    "nil" => Tok::Nil,
-                    w => Kw::from_name(w).map_or_else(|| Tok::Ident(w.to_string()), Tok::Kw),
-                };
-                Ok(self.tok(tok, start, end, space))
-            }
-            c => {
-                if let Some(e) = self.unclosed() {
-                    return Err(e);
-                }
-                let mut e = TemplateError::new(
-                    format!("unexpected character {c:?} in action"),
-                    start,
-                    start + c.len_utf8(),
-                );
-                e = if c == '-' && self.rest_at(start).starts_with("-}}") {
-                    e.hint("a trim marker needs a space before it: ` -}}`")
-                } else if c == ':' {
-                    e.hint("declare a variable with `$name := value`")
-                } else {
-                    e.hint("an action holds function calls, values, $variables, | and ( )")
-                };
-                Err(e)
-            }
+            c if c == '_' || c.is_alphabetic() => Ok(self.lex_word(start, space)),
+            c => Err(self
+                .unclosed()
+                .unwrap_or_else(|| self.unexpected_char(start, c))),
+        }
+    }
+
+    /// A word: true, false, nil, a keyword or a function name.
+    fn lex_word(&mut self, start: usize, space: bool) -> Token {
+        let end = self.ident_end(start);
+        self.pos = end;
+        let word = &self.src[start..end];
+        let tok = match word {
+            "true" => Tok::Bool(true),
+            "false" => Tok::Bool(false),
+            "nil" => Tok::Nil,
+            w => Kw::from_name(w).map_or_else(|| Tok::Ident(w.to_string()), Tok::Kw),
+        };
+        self.tok(tok, start, end, space)
+    }
+
+    /// A character no token starts with, with a hint for the likely mistakes.
+    fn unexpected_char(&self, start: usize, c: char) -> TemplateError {
+        let e = TemplateError::new(
+            format!("unexpected character {c:?} in action"),
+            start,
+            start + c.len_utf8(),
+        );
+        if c == '-' && self.rest_at(start).starts_with("-}}") {
+            e.hint("a trim marker needs a space before it: ` -}}`")
+        } else if c == ':' {
+            e.hint("declare a variable with `$name := value`")
+        } else {
+            e.hint("an action holds function calls, values, $variables, | and ( )")
         }
     }
 
@@ -442,11 +446,37 @@ impl<'a> Lexer<'a> {
     }
 
     fn lex_number(&mut self, start: usize, space: bool) -> Res<Token> {
+        let (i, float, prefixed) = self.scan_number(start);
+        let nb = self.byte(i);
+        if nb.is_ascii_alphanumeric() || nb == b'_' || nb == b'.' {
+            return Err(self.bad_number(start, i));
+        }
+        let text: String = self.src[start..i].chars().filter(|&c| c != '_').collect();
+        let tok = if float {
+            match text.parse::<f64>() {
+                Ok(f) if f.is_finite() => Tok::Float(f),
+                _ => {
+                    return Err(TemplateError::new(
+                        format!("number {} is out of range", &self.src[start..i]),
+                        start,
+                        i,
+                    ));
+                }
+            }
+        } else {
+            self.int_value(&text, start, i, prefixed)?
+        };
+        self.pos = i;
+        Ok(self.tok(tok, start, i, space))
+    }
+
+    /// Where the number starting at `start` ends, whether it is a float, and whether it has
+    /// a radix prefix (0x, 0o, 0b).
+    fn scan_number(&self, start: usize) -> (usize, bool, bool) {
         let mut i = start;
         if matches!(self.byte(i), b'+' | b'-') {
             i += 1;
         }
-        let body = i;
         let mut float = false;
         let prefixed =
             self.byte(i) == b'0' && matches!(self.byte(i + 1) | 0x20, b'x' | b'o' | b'b');
@@ -478,85 +508,76 @@ impl<'a> Lexer<'a> {
                 }
             }
         }
-        let bad = |lx: &Self, end: usize| {
-            let mut end = end;
-            while lx.byte(end).is_ascii_alphanumeric() || matches!(lx.byte(end), b'_' | b'.') {
-                end += 1;
+        (i, float, prefixed)
+    }
+
+    /// The integer `text` (the number at `src[start..i]` without its underscores) stands for.
+    fn int_value(&self, text: &str, start: usize, i: usize, prefixed: bool) -> Res<Tok> {
+        let body = if matches!(self.byte(start), b'+' | b'-') {
+            start + 1
+        } else {
+            start
+        };
+        let neg = text.starts_with('-');
+        let digits = text.trim_start_matches(['+', '-']);
+        let (radix, digits) = if prefixed {
+            let radix = match self.byte(body + 1) | 0x20 {
+                b'x' => 16,
+                b'o' => 8,
+                _ => 2,
+            };
+            (radix, digits.get(2..).unwrap_or(""))
+        } else if digits.len() > 1 && digits.starts_with('0') {
+            (8, &digits[1..])
+        } else {
+            (10, digits)
+        };
+        if digits.is_empty() {
+            return Err(self.bad_number(start, i));
+        }
+        let Ok(n) = i128::from_str_radix(digits, radix) else {
+            if digits.chars().all(|c| c.is_digit(radix)) {
+                return Err(TemplateError::new(
+                    format!(
+                        "number {} is out of range for an integer",
+                        &self.src[start..i]
+                    ),
+                    start,
+                    i,
+                ));
             }
-            TemplateError::new(
+            return Err(self.bad_number(start, i));
+        };
+        let n = if neg { -n } else { n };
+        match i64::try_from(n) {
+            Ok(n) => Ok(Tok::Int(n)),
+            Err(_) => Err(TemplateError::new(
                 format!(
-                    "bad number syntax: {:?}",
-                    lx.src.get(start..end).unwrap_or("")
+                    "number {} is out of range for an integer",
+                    &self.src[start..i]
                 ),
                 start,
-                end,
-            )
-            .hint("numbers look like 42, -7, 0x1F, 1.5 or 1e3")
-        };
-        let nb = self.byte(i);
-        if nb.is_ascii_alphanumeric() || nb == b'_' || nb == b'.' {
-            return Err(bad(self, i));
+                i,
+            )),
         }
-        let text: String = self.src[start..i].chars().filter(|&c| c != '_').collect();
-        let tok = if float {
-            match text.parse::<f64>() {
-                Ok(f) if f.is_finite() => Tok::Float(f),
-                _ => {
-                    return Err(TemplateError::new(
-                        format!("number {} is out of range", &self.src[start..i]),
-                        start,
-                        i,
-                    ));
-                }
-            }
-        } else {
-            let neg = text.starts_with('-');
-            let digits = text.trim_start_matches(['+', '-']);
-            let (radix, digits) = if prefixed {
-                let radix = match self.byte(body + 1) | 0x20 {
-                    b'x' => 16,
-                    b'o' => 8,
-                    _ => 2,
-                };
-                (radix, digits.get(2..).unwrap_or(""))
-            } else if digits.len() > 1 && digits.starts_with('0') {
-                (8, &digits[1..])
-            } else {
-                (10, digits)
-            };
-            if digits.is_empty() {
-                return Err(bad(self, i));
-            }
-            let Ok(n) = i128::from_str_radix(digits, radix) else {
-                if digits.chars().all(|c| c.is_digit(radix)) {
-                    return Err(TemplateError::new(
-                        format!(
-                            "number {} is out of range for an integer",
-                            &self.src[start..i]
-                        ),
-                        start,
-                        i,
-                    ));
-                }
-                return Err(bad(self, i));
-            };
-            let n = if neg { -n } else { n };
-            match i64::try_from(n) {
-                Ok(n) => Tok::Int(n),
-                Err(_) => {
-                    return Err(TemplateError::new(
-                        format!(
-                            "number {} is out of range for an integer",
-                            &self.src[start..i]
-                        ),
-                        start,
-                        i,
-                    ));
-                }
-            }
-        };
-        self.pos = i;
-        Ok(self.tok(tok, start, i, space))
+    }
+
+    /// A "bad number syntax" error for the number at `start`, through the end of the word
+    /// that holds it (from `end` on).
+    fn bad_number(&self, start: usize, end: usize) -> TemplateError {
+        let mut end = end;
+        while self.byte(end).is_ascii_alphanumeric() || matches!(self.byte(end), b'_' | b'.') {
+            end += 1;
+        }
+        TemplateError::new(
+            format!(
+                "bad number syntax: {:?}",
+                self.src.get(start..end).unwrap_or("")
+            ),
+            start,
+            end,
+        )
+        .hint("numbers look like 42, -7, 0x1F, 1.5 or 1e3")
     }
 }
 

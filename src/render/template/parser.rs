@@ -364,39 +364,7 @@ impl<'a> Parser<'a> {
         decl_ok: bool,
         paren: Option<usize>,
     ) -> Res<(Pipe, usize)> {
-        let first = self.peek()?.clone();
-        let mut decl = None;
-        if let Tok::Var(name) = &first.tok {
-            let op = self.peek2()?.clone();
-            if matches!(op.tok, Tok::Declare | Tok::Assign) {
-                let declare = op.tok == Tok::Declare;
-                if !decl_ok {
-                    return Err(TemplateError::new(
-                        "variable declarations are not allowed inside parentheses",
-                        first.start,
-                        op.end,
-                    )
-                    .hint("declare the variable in its own action: {{ $x := ... }}"));
-                }
-                if name == "$" {
-                    return Err(TemplateError::new(
-                        "cannot assign to $ (the template data)",
-                        first.start,
-                        first.end,
-                    )
-                    .hint("use a named variable such as $x"));
-                }
-                if !declare && self.vars.get(name).is_none() {
-                    return Err(undefined_var(name, &first));
-                }
-                self.next()?;
-                self.next()?;
-                decl = Some(Decl {
-                    name: name.clone(),
-                    declare,
-                });
-            }
-        }
+        let decl = self.parse_decl(decl_ok)?;
         let mut cmds: Vec<Cmd> = Vec::new();
         let end;
         loop {
@@ -446,7 +414,54 @@ impl<'a> Parser<'a> {
                 }
             }
         }
-        // Only functions take arguments or piped values.
+        self.check_commands(&cmds)?;
+        if let Some(d) = &decl
+            && d.declare
+        {
+            self.vars.push(&d.name, ());
+        }
+        Ok((Pipe { decl, cmds }, end))
+    }
+
+    /// A `$x :=` or `$x =` at the start of a pipeline, consumed when there is one.
+    fn parse_decl(&mut self, decl_ok: bool) -> Res<Option<Decl>> {
+        let first = self.peek()?.clone();
+        if let Tok::Var(name) = &first.tok {
+            let op = self.peek2()?.clone();
+            if matches!(op.tok, Tok::Declare | Tok::Assign) {
+                let declare = op.tok == Tok::Declare;
+                if !decl_ok {
+                    return Err(TemplateError::new(
+                        "variable declarations are not allowed inside parentheses",
+                        first.start,
+                        op.end,
+                    )
+                    .hint("declare the variable in its own action: {{ $x := ... }}"));
+                }
+                if name == "$" {
+                    return Err(TemplateError::new(
+                        "cannot assign to $ (the template data)",
+                        first.start,
+                        first.end,
+                    )
+                    .hint("use a named variable such as $x"));
+                }
+                if !declare && self.vars.get(name).is_none() {
+                    return Err(undefined_var(name, &first));
+                }
+                self.next()?;
+                self.next()?;
+                return Ok(Some(Decl {
+                    name: name.clone(),
+                    declare,
+                }));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Only functions take arguments or piped values.
+    fn check_commands(&self, cmds: &[Cmd]) -> Res<()> {
         for (i, cmd) in cmds.iter().enumerate() {
             let head = &cmd.args[0];
             if matches!(head.kind, ArgKind::Func(_)) {
@@ -476,12 +491,7 @@ impl<'a> Parser<'a> {
                 .hint("start the command with a function name, or pass values along with |"));
             }
         }
-        if let Some(d) = &decl
-            && d.declare
-        {
-            self.vars.push(&d.name, ());
-        }
-        Ok((Pipe { decl, cmds }, end))
+        Ok(())
     }
 
     /// The operands of one command, up to (not including) `|`, `}}` or `)`.
@@ -509,97 +519,19 @@ impl<'a> Parser<'a> {
                 .hint("separate arguments with spaces"));
             }
             self.next()?;
-            let kind = match t.tok.clone() {
-                Tok::Ident(name) => {
-                    if !self.funcs.contains(&name) && Builtin::from_name(&name).is_none() {
-                        return Err(self.unknown_function(&name, t.start, t.end));
-                    }
-                    ArgKind::Func(name)
-                }
-                Tok::Str(s) => ArgKind::Lit(Value::Str(s)),
-                Tok::Int(i) => ArgKind::Lit(Value::Int(i)),
-                Tok::Float(f) => ArgKind::Lit(Value::Float(f)),
-                Tok::Bool(b) => ArgKind::Lit(Value::Bool(b)),
-                Tok::Nil => ArgKind::Lit(Value::Nil),
-                Tok::Var(name) => {
-                    if name == "$" {
-                        return Err(TemplateError::new(
-                            "$ (the template data) is not available",
-                            t.start,
-                            t.end,
-                        )
-                        .hint(NO_DATA_HINT));
-                    }
-                    if self.vars.get(&name).is_none() {
-                        return Err(undefined_var(&name, &t));
-                    }
-                    ArgKind::Var(name)
-                }
-                Tok::Dot => {
-                    if self.dot_depth == 0 {
-                        return Err(TemplateError::new(
-                            "`.` (the template data) is not available here",
-                            t.start,
-                            t.end,
-                        )
-                        .hint(format!(
-                            "{NO_DATA_HINT}; `.` is only defined inside {{{{ with ... }}}}"
-                        )));
-                    }
-                    ArgKind::Dot
-                }
-                Tok::LParen => {
-                    self.enter(&t)?;
-                    let (pipe, end) =
-                        self.parse_pipeline("parenthesized pipeline", false, Some(t.start))?;
-                    self.depth -= 1;
-                    args.push(Arg {
-                        kind: ArgKind::Paren(Box::new(pipe)),
-                        start: t.start,
-                        end,
-                    });
-                    continue;
-                }
-                Tok::Kw(kw) => {
-                    if matches!(kw, Kw::If | Kw::With | Kw::Else | Kw::End) {
-                        return Err(TemplateError::new(
-                            format!("unexpected {:?} inside a command", kw.name()),
-                            t.start,
-                            t.end,
-                        )
-                        .hint(format!(
-                            "{} must come first in its own action: {{{{ {} ... }}}}",
-                            kw.name(),
-                            kw.name()
-                        )));
-                    }
-                    return Err(unsupported(kw, &t));
-                }
-                Tok::Comma => {
-                    return Err(
-                        TemplateError::new("unexpected \",\" in action", t.start, t.end)
-                            .hint("arguments are separated by spaces, not commas"),
-                    );
-                }
-                Tok::Declare | Tok::Assign => {
-                    return Err(TemplateError::new(
-                        format!(
-                            "unexpected {:?}: only a $variable can be assigned",
-                            t.text(self.src())
-                        ),
-                        t.start,
-                        t.end,
-                    )
-                    .hint("write {{ $name := value }}"));
-                }
-                _ => {
-                    return Err(TemplateError::new(
-                        format!("unexpected {:?} in action", t.text(self.src())),
-                        t.start,
-                        t.end,
-                    ));
-                }
-            };
+            if t.tok == Tok::LParen {
+                self.enter(&t)?;
+                let (pipe, end) =
+                    self.parse_pipeline("parenthesized pipeline", false, Some(t.start))?;
+                self.depth -= 1;
+                args.push(Arg {
+                    kind: ArgKind::Paren(Box::new(pipe)),
+                    start: t.start,
+                    end,
+                });
+                continue;
+            }
+            let kind = self.operand(&t)?;
             args.push(Arg {
                 kind,
                 start: t.start,
@@ -612,6 +544,90 @@ impl<'a> Parser<'a> {
                 Some(Cmd { args, start, end })
             }
             _ => None,
+        })
+    }
+
+    /// What one token (not `(`) of a command stands for: a function, a literal, a variable
+    /// or `.`; anything else here is an error.
+    fn operand(&self, t: &Token) -> Res<ArgKind> {
+        Ok(match t.tok.clone() {
+            Tok::Ident(name) => {
+                if !self.funcs.contains(&name) && Builtin::from_name(&name).is_none() {
+                    return Err(self.unknown_function(&name, t.start, t.end));
+                }
+                ArgKind::Func(name)
+            }
+            Tok::Str(s) => ArgKind::Lit(Value::Str(s)),
+            Tok::Int(i) => ArgKind::Lit(Value::Int(i)),
+            Tok::Float(f) => ArgKind::Lit(Value::Float(f)),
+            Tok::Bool(b) => ArgKind::Lit(Value::Bool(b)),
+            Tok::Nil => ArgKind::Lit(Value::Nil),
+            Tok::Var(name) => {
+                if name == "$" {
+                    return Err(TemplateError::new(
+                        "$ (the template data) is not available",
+                        t.start,
+                        t.end,
+                    )
+                    .hint(NO_DATA_HINT));
+                }
+                if self.vars.get(&name).is_none() {
+                    return Err(undefined_var(&name, t));
+                }
+                ArgKind::Var(name)
+            }
+            Tok::Dot => {
+                if self.dot_depth == 0 {
+                    return Err(TemplateError::new(
+                        "`.` (the template data) is not available here",
+                        t.start,
+                        t.end,
+                    )
+                    .hint(format!(
+                        "{NO_DATA_HINT}; `.` is only defined inside {{{{ with ... }}}}"
+                    )));
+                }
+                ArgKind::Dot
+            }
+            Tok::Kw(kw) => {
+                if matches!(kw, Kw::If | Kw::With | Kw::Else | Kw::End) {
+                    return Err(TemplateError::new(
+                        format!("unexpected {:?} inside a command", kw.name()),
+                        t.start,
+                        t.end,
+                    )
+                    .hint(format!(
+                        "{} must come first in its own action: {{{{ {} ... }}}}",
+                        kw.name(),
+                        kw.name()
+                    )));
+                }
+                return Err(unsupported(kw, t));
+            }
+            Tok::Comma => {
+                return Err(
+                    TemplateError::new("unexpected \",\" in action", t.start, t.end)
+                        .hint("arguments are separated by spaces, not commas"),
+                );
+            }
+            Tok::Declare | Tok::Assign => {
+                return Err(TemplateError::new(
+                    format!(
+                        "unexpected {:?}: only a $variable can be assigned",
+                        t.text(self.src())
+                    ),
+                    t.start,
+                    t.end,
+                )
+                .hint("write {{ $name := value }}"));
+            }
+            _ => {
+                return Err(TemplateError::new(
+                    format!("unexpected {:?} in action", t.text(self.src())),
+                    t.start,
+                    t.end,
+                ));
+            }
         })
     }
 

@@ -7,10 +7,11 @@
 use serde_json::{Map, Value, json};
 
 use crate::config::Config;
+use crate::config::schema::{AppSpecKey, CodeDeployKey};
 use crate::error::{Diagnostic, Error, Result};
 
 /// The AppSpec hooks of an ECS deployment, in the order CodeDeploy runs them.
-pub const HOOK_EVENTS: [&str; 5] = [
+pub(crate) const HOOK_EVENTS: [&str; 5] = [
     "BeforeInstall",
     "AfterInstall",
     "AfterAllowTestTraffic",
@@ -27,7 +28,7 @@ pub const ROLLBACK_EVENTS: [&str; 3] = [
 ];
 
 /// Whether the config's service definition names the CODE_DEPLOY controller.
-pub fn configured_controller(service_json: Option<&Value>) -> bool {
+pub(crate) fn configured_controller(service_json: Option<&Value>) -> bool {
     service_json
         .and_then(|s| s.pointer("/deploymentController/type"))
         .and_then(Value::as_str)
@@ -36,7 +37,7 @@ pub fn configured_controller(service_json: Option<&Value>) -> bool {
 
 /// The config's `codedeploy:` section: (application_name, deployment_group_name), each
 /// optional (what is missing is discovered).
-pub fn configured_names(config: &Config) -> Result<(Option<String>, Option<String>)> {
+pub(crate) fn configured_names(config: &Config) -> Result<(Option<String>, Option<String>)> {
     let Some(v) = &config.codedeploy else {
         return Ok((None, None));
     };
@@ -58,12 +59,15 @@ pub fn configured_names(config: &Config) -> Result<(Option<String>, Option<Strin
             Some(_) => Err(bad(&format!("{key} must be a string"))),
         }
     };
-    Ok((get("application_name")?, get("deployment_group_name")?))
+    Ok((
+        get(CodeDeployKey::ApplicationName.key())?,
+        get(CodeDeployKey::DeploymentGroupName.key())?,
+    ))
 }
 
 /// The config's `appspec:` hooks as (lifecycle event, Lambda function), in the config's
 /// order. Accepts ecspresso's shape (`Hooks: [{BeforeInstall: fn}, ...]`, or `hooks`).
-pub fn configured_hooks(config: &Config) -> Result<Vec<(String, String)>> {
+pub(crate) fn configured_hooks(config: &Config) -> Result<Vec<(String, String)>> {
     let Some(spec) = &config.appspec else {
         return Ok(Vec::new());
     };
@@ -80,7 +84,10 @@ pub fn configured_hooks(config: &Config) -> Result<Vec<(String, String)>> {
     let Some(map) = spec.as_object() else {
         return Err(bad("must be a mapping".into()));
     };
-    let hooks = match map.get("Hooks").or_else(|| map.get("hooks")) {
+    let hooks = match map
+        .get(AppSpecKey::Hooks.key())
+        .or_else(|| map.get(AppSpecKey::HooksLower.key()))
+    {
         None | Some(Value::Null) => return Ok(Vec::new()),
         Some(Value::Array(a)) => a,
         Some(_) => return Err(bad("Hooks must be a list".into())),
@@ -108,8 +115,18 @@ pub fn configured_hooks(config: &Config) -> Result<Vec<(String, String)>> {
 /// What `validate` (and every command, through the one loading path) checks of the
 /// CodeDeploy settings before any call: the `codedeploy:` and `appspec:` sections, and that
 /// a CODE_DEPLOY service definition names the container and port the AppSpec routes to.
-pub fn check_config(config: &Config, service: Option<&Value>) -> Vec<Diagnostic> {
+pub(crate) fn check_config(config: &Config, service: Option<&Value>) -> Vec<Diagnostic> {
     let mut out = Vec::new();
+    let doc = &config.document;
+    // Unknown keys of the two sections: warnings, as elsewhere in a config.
+    for (section, at, value) in [
+        (&CodeDeployKey::SECTION, "/codedeploy", &config.codedeploy),
+        (&AppSpecKey::SECTION, "/appspec", &config.appspec),
+    ] {
+        if let Some(Value::Object(map)) = value {
+            section.check(doc, at, map, &mut out);
+        }
+    }
     for e in [
         configured_names(config).err(),
         configured_hooks(config).err(),

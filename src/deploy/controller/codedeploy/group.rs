@@ -12,14 +12,14 @@ use crate::deploy::core::verdict::short_arn;
 use crate::error::{Error, Result};
 
 /// Whether a live service has the CODE_DEPLOY deployment controller.
-pub fn controlled(svc: &Service) -> bool {
+pub(crate) fn controlled(svc: &Service) -> bool {
     svc.deployment_controller()
         .is_some_and(|c| c.r#type().as_str() == "CODE_DEPLOY")
 }
 
 /// Finds the deployment group of the service: the config's names, else the one group (in
 /// the named application, or in any) whose ECS service is this cluster's service.
-pub async fn find_group(clients: &Clients, local: &Local) -> Result<GroupFacts> {
+pub(crate) async fn find_group(clients: &Clients, local: &Local) -> Result<GroupFacts> {
     let service = local.service_name()?;
     let cluster = cluster_name(&local.config.cluster);
     let (app, group) = configured_names(&local.config)?;
@@ -71,7 +71,7 @@ fn cluster_name(c: &str) -> &str {
 }
 
 /// The group in words, for plans and results.
-pub fn describe_group(g: &GroupFacts) -> String {
+pub(crate) fn describe_group(g: &GroupFacts) -> String {
     let mut s = format!(
         "CodeDeploy blue/green via application {} / group {}",
         g.application, g.name
@@ -97,7 +97,7 @@ pub fn describe_group(g: &GroupFacts) -> String {
 /// The plan's rollout line for a service CodeDeploy controls: the application and group,
 /// and what the AppSpec would name. A group that cannot be found is said, not an error:
 /// `diff` still shows the definitions (the deploy itself refuses).
-pub async fn plan_rollout(clients: &Clients, local: &Local, decision: &mut Decision) {
+pub(crate) async fn plan_rollout(clients: &Clients, local: &Local, decision: &mut Decision) {
     if !decision.live.as_ref().is_some_and(controlled) {
         return;
     }

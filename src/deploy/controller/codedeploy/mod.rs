@@ -24,10 +24,10 @@
 //! termination wait); with `--wait-until terminated`, once CodeDeploy reports Succeeded (the
 //! original task set is gone).
 
-pub mod appspec;
-pub mod group;
-pub mod observe;
-pub mod rules;
+pub(crate) mod appspec;
+pub(crate) mod group;
+pub(crate) mod observe;
+pub(crate) mod rules;
 
 use futures_util::future::BoxFuture;
 use tokio::time::Instant;
@@ -35,7 +35,7 @@ use tokio::time::Instant;
 use self::appspec::{
     ROLLBACK_EVENTS, appspec, appspec_task_definition, appspec_yaml, configured_hooks,
 };
-pub use self::group::controlled;
+pub(crate) use self::group::controlled;
 use self::group::{describe_group, find_group, plan_rollout};
 use self::observe::CdObserver;
 use self::rules::{CdPlan, rollback_plan};
@@ -65,7 +65,7 @@ const IN_FLIGHT: [&str; 5] = ["Created", "Queued", "InProgress", "Baking", "Read
 
 /// CodeDeploy deploys the service.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct CodeDeploy;
+pub(crate) struct CodeDeploy;
 
 impl Controller for CodeDeploy {
     fn deployment_controller(&self) -> &'static str {

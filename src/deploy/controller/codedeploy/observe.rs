@@ -27,7 +27,7 @@ use crate::error::Result;
 /// tasks of the replacement task set. Those tasks were started by the replacement task set
 /// CodeDeploy created: they are reported as started by our CodeDeploy deployment, so the
 /// fast-fail rules and the stop counts apply to them unchanged.
-pub struct CdObserver {
+pub(crate) struct CdObserver {
     clients: Clients,
     cluster: String,
     deployment_id: String,
@@ -94,7 +94,7 @@ impl CdObserver {
             .collect())
     }
 
-    pub fn new(
+    pub(crate) fn new(
         clients: &Clients,
         cluster: &str,
         deployment_id: &str,
@@ -205,7 +205,7 @@ fn set_view(s: &TaskSetFacts, id: &str, status: DeploymentStatus, td: &str) -> D
 
 /// One observation from a CodeDeploy view: the replacement as our PRIMARY deployment, the
 /// original beside it, the traffic split by task set, the stopped tasks.
-pub fn observation(
+pub(crate) fn observation(
     ours: &Ours,
     cd: CodeDeployView,
     stopped: Vec<StoppedTask>,

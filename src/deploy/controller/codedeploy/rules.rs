@@ -11,7 +11,7 @@ use crate::deploy::core::verdict::{Failure, FastFail, Ours, Snapshot, Verdict, f
 
 /// What the watch sees of a CodeDeploy deployment (beside the [`Snapshot`] the watch judges).
 #[derive(Debug, Clone, PartialEq, Default)]
-pub struct CodeDeployView {
+pub(crate) struct CodeDeployView {
     pub deployment: DeploymentFacts,
     /// The status of the rollback deployment, when CodeDeploy started one.
     pub rollback_status: Option<String>,
@@ -27,7 +27,7 @@ pub struct CodeDeployView {
 
 impl CodeDeployView {
     /// The lifecycle event in progress (else the last one that ended).
-    pub fn stage(&self) -> Option<String> {
+    pub(crate) fn stage(&self) -> Option<String> {
         self.events
             .iter()
             .find(|e| e.1 == "InProgress")
@@ -48,7 +48,7 @@ impl CodeDeployView {
     }
 
     /// Production traffic is fully on a replacement that runs its desired count.
-    pub fn traffic_moved(&self) -> bool {
+    pub(crate) fn traffic_moved(&self) -> bool {
         let allowed = self.event_status("AllowTraffic") == Some("Succeeded")
             && self
                 .event_status("AfterAllowTraffic")
@@ -66,7 +66,7 @@ impl CodeDeployView {
             .map(|e| e.0.as_str())
     }
 
-    pub fn reason(&self) -> String {
+    pub(crate) fn reason(&self) -> String {
         let d = &self.deployment;
         let mut r = match (&d.error_code, &d.error_message) {
             (Some(c), Some(m)) => format!("{c}: {m}"),
@@ -83,7 +83,7 @@ impl CodeDeployView {
         r
     }
 
-    pub fn rolled_back(&self) -> bool {
+    pub(crate) fn rolled_back(&self) -> bool {
         self.deployment.rollback_deployment_id.is_some()
     }
 }
@@ -93,7 +93,7 @@ impl CodeDeployView {
 /// deployment); in flight, the fast-fail rules apply to the replacement task set's stopped
 /// tasks, and traffic fully on a healthy replacement is success unless we wait for the
 /// original to be terminated.
-pub fn judge(
+pub(crate) fn judge(
     ours: &Ours,
     snap: &Snapshot,
     cd: &CodeDeployView,
@@ -170,7 +170,7 @@ fn our_healthy(snap: &Snapshot, cd: &CodeDeployView) -> Option<(usize, usize)> {
 
 /// Judges CodeDeploy's rollback of our deployment (pure): done when the rollback
 /// deployment succeeded; failed when it failed or was stopped.
-pub fn judge_rollback(cd: &CodeDeployView) -> Verdict {
+pub(crate) fn judge_rollback(cd: &CodeDeployView) -> Verdict {
     let fail = |reason: String| Verdict::Failed(Failure::RollbackFailed { reason });
     let d = &cd.deployment;
     if let Some(status) = &cd.rollback_status {
@@ -212,7 +212,7 @@ pub fn judge_rollback(cd: &CodeDeployView) -> Verdict {
 
 /// What to do about a CodeDeploy deployment that did not succeed (pure).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CdPlan {
+pub(crate) enum CdPlan {
     /// CodeDeploy already rolls back: follow it.
     Follow,
     /// StopDeployment with autoRollbackEnabled, then follow the rollback.
@@ -222,7 +222,11 @@ pub enum CdPlan {
 
 /// The outcome table's [`remedy`], with CodeDeploy's reason it cannot undo: a deployment
 /// CodeDeploy ended without a rollback.
-pub fn rollback_plan(cause: &Cause, rollback_enabled: bool, rollback_on_cancel: bool) -> CdPlan {
+pub(crate) fn rollback_plan(
+    cause: &Cause,
+    rollback_enabled: bool,
+    rollback_on_cancel: bool,
+) -> CdPlan {
     let ended = matches!(
         cause,
         Cause::Failed(Failure::RolloutFailed { .. } | Failure::RollbackFailed { .. })

@@ -120,8 +120,12 @@ pub struct GlobalArgs {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {
+    /// Human-readable text (ecspresso's `table` is accepted for it).
+    #[value(alias = "table")]
     Text,
     Json,
+    /// Tab-separated rows (`tasks`, `revisions`); text from the other commands.
+    Tsv,
 }
 
 /// The commands: each one's arguments and its `run` live in its own file of
@@ -165,14 +169,15 @@ pub enum Command {
     Tasks(crate::commands::tasks::TasksArgs),
     /// Show the service: deployments, recent events, tasks, target health.
     Status(crate::commands::status::StatusArgs),
-    /// List the task definition revisions of the family; mark the one the service runs.
-    Revisions,
+    /// List the task definition revisions of the family; mark the one the service runs
+    /// (--revision N|current|latest: print that revision's task definition as JSON).
+    Revisions(crate::commands::revisions::RevisionsArgs),
     /// Print the AppSpec a CodeDeploy deployment of this service sends (the task definition,
     /// the load balancer's container and port, network configuration, the config's
     /// `appspec:` hooks). Read-only.
     Appspec(crate::commands::appspec::AppspecArgs),
-    /// Register the rendered task definition as a new revision.
-    Register,
+    /// Register the rendered task definition as a new revision (--dry-run: print it).
+    Register(crate::commands::register::RegisterArgs),
     /// Deregister task definition revisions (never the one the service runs).
     Deregister(crate::commands::deregister::DeregisterArgs),
     /// Run a one-off task (a migration, a script) from the config's task definition, registered
@@ -188,6 +193,9 @@ pub enum Command {
     Exec(crate::commands::exec::ExecArgs),
     /// Set the service's desired count and follow it to a steady state.
     Scale(crate::commands::scale::ScaleArgs),
+    /// A new deployment with the task definition, attributes and desired count the service
+    /// has (fresh tasks), followed to a verdict, as ecspresso's `refresh`.
+    Refresh(crate::commands::refresh::RefreshArgs),
     /// Print cortado's version.
     Version,
     /// Print a shell completion script.
@@ -234,9 +242,10 @@ impl GlobalArgs {
             region: args.region.clone(),
             timeout,
             format: match args.output {
-                OutputFormat::Text => Format::Text,
+                OutputFormat::Text | OutputFormat::Tsv => Format::Text,
                 OutputFormat::Json => Format::Json,
             },
+            tsv: args.output == OutputFormat::Tsv,
             no_color: args.no_color,
             verbose: args.verbose,
             sandbox: if args.sandbox {
@@ -295,7 +304,7 @@ impl Cli {
     pub fn printer(&self) -> crate::report::Printer {
         let format = match self.global.output {
             OutputFormat::Json => Format::Json,
-            OutputFormat::Text => Format::Text,
+            OutputFormat::Text | OutputFormat::Tsv => Format::Text,
         };
         crate::report::Printer::new(format, self.global.no_color)
     }

@@ -143,6 +143,7 @@ impl From<&DeployArgs> for DeployFlags {
             tasks: a.tasks,
             no_update_service: a.no_update_service,
             no_rollback: a.no_rollback,
+            keep_attributes: false,
             until: match (a.until, &a.wait_until) {
                 (Some(UntilArg::TestTraffic), _) => Until::Pause,
                 (None, Some(u)) => u.clone(),
@@ -157,7 +158,17 @@ pub async fn run(
     printer: &mut Printer,
     args: &DeployArgs,
 ) -> Result<ExitCode> {
-    let flags = DeployFlags::from(args);
+    run_with(settings, printer, args, DeployFlags::from(args)).await
+}
+
+/// A deploy with `flags` (from `args`, or adjusted by the commands that are deploys in
+/// ecspresso's sense: `refresh`, `scale --dry-run`).
+pub async fn run_with(
+    settings: &Settings,
+    printer: &mut Printer,
+    args: &DeployArgs,
+    flags: DeployFlags,
+) -> Result<ExitCode> {
     let auto_scaling =
         AutoScaling::from_flags(args.suspend_auto_scaling, args.resume_auto_scaling, &flags)?;
     let started = now();

@@ -12,6 +12,7 @@ pub mod exec;
 pub mod history;
 pub mod init;
 pub mod proceed;
+pub mod refresh;
 pub mod register;
 pub mod render;
 pub mod revisions;
@@ -54,11 +55,12 @@ pub fn exec(cli: Cli, printer: &mut Printer) -> Result<u8> {
         Command::Verify => block_on(verify::run(s, printer)),
         Command::Tasks(a) => block_on(tasks::run(s, printer, a)),
         Command::Status(a) => block_on(status::run(s, printer, a)),
-        Command::Revisions => block_on(revisions::run(s, printer)),
+        Command::Revisions(a) => block_on(revisions::run(s, printer, a)),
         Command::Appspec(a) => block_on(appspec::run(s, printer, a)),
-        Command::Register => block_on(register::run(s, printer)),
+        Command::Register(a) => block_on(register::run(s, printer, a)),
         Command::Deregister(a) => block_on(deregister::run(s, printer, a)),
         Command::Scale(a) => block_on(scale::run(s, printer, a)),
+        Command::Refresh(a) => block_on(refresh::run(s, printer, a)),
         Command::Sandbox(a) => block_on(sandbox::run(s, printer, a)),
         Command::Version => {
             printer.out(&format!("cortado {}", env!("CARGO_PKG_VERSION")));

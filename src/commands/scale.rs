@@ -1,6 +1,10 @@
 //! `cortado scale --tasks N`: sets the desired count and follows the service to a verdict.
+//! `--dry-run` prints the plan of that change (a deploy with the service's own task
+//! definition and attributes, as ecspresso's `scale` is) and calls nothing that writes.
 
+use super::deploy::{self, DeployArgs};
 use super::session;
+use crate::deploy::controller::seam::DeployFlags;
 use crate::deploy::engine::Engine;
 use crate::error::{Error, ExitCode, Result};
 use crate::report::Printer;
@@ -12,6 +16,9 @@ pub struct ScaleArgs {
     /// The desired number of tasks.
     #[arg(long)]
     pub tasks: i32,
+    /// Print the plan and call nothing that changes anything.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 pub async fn run(settings: &Settings, printer: &mut Printer, args: &ScaleArgs) -> Result<ExitCode> {
@@ -21,6 +28,19 @@ pub async fn run(settings: &Settings, printer: &mut Printer, args: &ScaleArgs) -
         return Err(Error::bad_input(format!(
             "--tasks must be 0 or more, got {tasks}"
         )));
+    }
+    if args.dry_run {
+        let deploy = DeployArgs {
+            dry_run: true,
+            skip_task_definition: true,
+            tasks: Some(tasks),
+            ..DeployArgs::default()
+        };
+        let flags = DeployFlags {
+            keep_attributes: true,
+            ..DeployFlags::from(&deploy)
+        };
+        return deploy::run_with(settings, printer, &deploy, flags).await;
     }
     let (locals, s) = session::open(settings, printer).await?;
     let emitter = session::emitter_for(printer);

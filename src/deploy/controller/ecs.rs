@@ -730,11 +730,15 @@ pub async fn decide(
     };
     let rollout =
         ServiceRollout::of_update(local.service_json.as_ref(), live_service_json.as_ref());
-    let update_attributes =
-        live.is_some() && service_after.is_some() && service_after != service_before;
-    let desired_count = flags
-        .tasks
-        .or_else(|| local.service.as_ref().and_then(|s| s.desired_count()));
+    let update_attributes = !flags.keep_attributes
+        && live.is_some()
+        && service_after.is_some()
+        && service_after != service_before;
+    let desired_count = flags.tasks.or_else(|| {
+        (!flags.keep_attributes || live.is_none())
+            .then(|| local.service.as_ref().and_then(|s| s.desired_count()))
+            .flatten()
+    });
     let plan = ServicePlan {
         cluster: cluster.clone(),
         service: service.to_string(),

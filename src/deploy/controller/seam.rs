@@ -188,6 +188,9 @@ pub struct DeployFlags {
     pub tasks: Option<i32>,
     pub no_update_service: bool,
     pub no_rollback: bool,
+    /// Leave the service's attributes and desired count as they are, whatever the service
+    /// definition says (ecspresso's `--no-update-service`, as `refresh` and `scale` use it).
+    pub keep_attributes: bool,
     /// Where following the deployment stops (`--until`, `--wait-until`).
     pub until: Until,
 }

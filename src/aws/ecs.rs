@@ -710,6 +710,11 @@ pub struct OneOffTask {
     pub overrides: Option<aws_sdk_ecs::types::TaskOverride>,
     pub started_by: Option<String>,
     pub group: Option<String>,
+    /// RunTask's idempotency token (`--client-token`).
+    pub client_token: Option<String>,
+    /// Tags of the task (`--tags`), and `propagateTags` (`--propagate-tags`).
+    pub tags: Vec<(String, String)>,
+    pub propagate_tags: Option<String>,
 }
 
 impl Clients {
@@ -739,6 +744,18 @@ impl Clients {
             .set_overrides(t.overrides.clone())
             .set_started_by(t.started_by.clone())
             .set_group(t.group.clone())
+            .set_client_token(t.client_token.clone())
+            .set_tags((!t.tags.is_empty()).then(|| {
+                t.tags
+                    .iter()
+                    .map(|(k, v)| aws_sdk_ecs::types::Tag::builder().key(k).value(v).build())
+                    .collect()
+            }))
+            .set_propagate_tags(
+                t.propagate_tags
+                    .as_deref()
+                    .map(aws_sdk_ecs::types::PropagateTags::from),
+            )
             .send()
             .await
             .map_err(|e| self.fail(&call, e))?;

@@ -196,6 +196,9 @@ pub enum Command {
     /// A new deployment with the task definition, attributes and desired count the service
     /// has (fresh tasks), followed to a verdict, as ecspresso's `refresh`.
     Refresh(crate::commands::refresh::RefreshArgs),
+    /// Delete the service (--dry-run first; --force: without asking for its name;
+    /// --terminate: also when it runs tasks). Task definitions stay.
+    Delete(crate::commands::delete::DeleteArgs),
     /// Print cortado's version.
     Version,
     /// Print a shell completion script.

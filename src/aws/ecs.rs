@@ -495,6 +495,25 @@ impl Clients {
         })
     }
 
+    /// Deletes a service (DeleteService). `force`: also when it runs tasks (ECS scales it to 0
+    /// and stops them); without it ECS refuses a service scaled above 0.
+    pub async fn delete_service(&self, cluster: &str, service: &str, force: bool) -> Result<()> {
+        let call = Call::ecs(
+            "DeleteService",
+            format!("service \"{service}\" in cluster \"{cluster}\""),
+        )
+        .in_cluster(cluster);
+        self.ecs
+            .delete_service()
+            .cluster(cluster)
+            .service(service)
+            .force(force)
+            .send()
+            .await
+            .map_err(|e| self.fail(&call, e))?;
+        Ok(())
+    }
+
     /// The service deployments of a service (newest first as ECS lists them), optionally
     /// only those created after a time; all pages.
     pub async fn list_service_deployments(

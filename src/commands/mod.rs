@@ -5,6 +5,7 @@
 
 pub mod appspec;
 pub mod cost;
+pub mod delete;
 pub mod deploy;
 pub mod deregister;
 pub mod diff;
@@ -61,6 +62,7 @@ pub fn exec(cli: Cli, printer: &mut Printer) -> Result<u8> {
         Command::Deregister(a) => block_on(deregister::run(s, printer, a)),
         Command::Scale(a) => block_on(scale::run(s, printer, a)),
         Command::Refresh(a) => block_on(refresh::run(s, printer, a)),
+        Command::Delete(a) => block_on(delete::run(s, printer, a)),
         Command::Sandbox(a) => block_on(sandbox::run(s, printer, a)),
         Command::Version => {
             printer.out(&format!("cortado {}", env!("CARGO_PKG_VERSION")));

@@ -231,6 +231,19 @@ async fn rollback(
     r.task_definition_arn = decided.previous.clone();
     r.deployment_id = Some(ours.deployment_id.clone());
     r.service_deployment_arn = ours.service_deployment_arn.clone();
+    if opts.dry_run {
+        r.outcome = RunOutcome::DryRun;
+        r.detail = format!(
+            "dry run: would {}{}",
+            plan_words(&decided.plan),
+            decided
+                .origin
+                .as_deref()
+                .map(|o| format!(" ({o})"))
+                .unwrap_or_default()
+        );
+        return Ok(r);
+    }
     let (end, report) = carry_out(
         cx,
         RollbackJob {
@@ -325,16 +338,53 @@ async fn decide_rollback(
             format!("deployment {} ran it", other.id),
         ));
     }
-    match rollback_target(&records, current) {
-        Some(t) => Ok(Decided::update(ours, t.task_definition_arn.clone(), t.origin())),
+    if let Some(t) = rollback_target(&records, current) {
+        return Ok(Decided::update(ours, t.task_definition_arn.clone(), t.origin()));
+    }
+    // ecspresso's rule when ECS's record names none (a service created since, say): the
+    // family's ACTIVE revision just before the running one.
+    let family = crate::aws::ecs::arn_family(current).unwrap_or_default();
+    let running = revision_number(current).unwrap_or(0);
+    match active_revisions(clients, family)
+        .await?
+        .into_iter()
+        .find(|(n, _)| *n < running)
+    {
+        Some((_, arn)) => Ok(Decided::update(
+            ours,
+            arn,
+            "ECS's record of the service's deployments names no earlier revision that served; \
+             the family's ACTIVE revision before the running one (ecspresso's rule)"
+                .into(),
+        )),
         None => Err(Error::conflict(format!(
-            "{service} runs {}, and ECS's record of its deployments names no earlier revision \
-             that served",
+            "{service} runs {}: ECS's record of its deployments names no earlier revision that \
+             served, and family {family} has no ACTIVE revision before it",
             short_arn(current)
         ))
         .with_hint(
             "`cortado rollback --revision N` returns to a revision you choose; `cortado history` lists the deployments",
         )),
+    }
+}
+
+/// What a rollback plan does, in words (`rollback --dry-run`).
+fn plan_words(plan: &RollbackPlan) -> String {
+    match plan {
+        RollbackPlan::FollowEcs => "follow the rollback ECS is carrying out".into(),
+        RollbackPlan::StopDeployment {
+            service_deployment_arn,
+        } => format!("stop service deployment {service_deployment_arn} with ROLLBACK"),
+        RollbackPlan::AnswerHook { hook_id, .. } => {
+            format!("answer the waiting PAUSE hook {hook_id} with ROLLBACK")
+        }
+        RollbackPlan::UpdateToPrevious {
+            task_definition_arn,
+        } => format!(
+            "update the service to {}",
+            short_arn(task_definition_arn)
+        ),
+        RollbackPlan::Leave { why } => format!("leave the service: {why}"),
     }
 }
 

@@ -292,6 +292,8 @@ pub struct RollbackOptions {
     pub deregister: bool,
     /// `--revision N`: return to this revision of the family, whatever ECS's record says.
     pub revision: Option<i64>,
+    /// Decide and report the rollback; change nothing (`--dry-run`).
+    pub dry_run: bool,
 }
 
 /// The first line of an error, for the warnings and details that quote it.

@@ -58,7 +58,7 @@ use crate::deploy::gate::{NoHooks, Until};
 use crate::deploy::observe::{ClusterObservers, RECORD_DEPTH, deployment_record};
 use crate::deploy::result::{Operation, RollbackReport, ServiceResult};
 use crate::deploy::watch::{Watcher, watch};
-use crate::error::{Error, Result};
+use crate::error::{Diagnostic, Error, Result};
 
 /// Statuses of a deployment that is not over yet.
 const IN_FLIGHT: [&str; 5] = ["Created", "Queued", "InProgress", "Baking", "Ready"];
@@ -358,6 +358,14 @@ async fn rollback(
     deadline: Instant,
 ) -> Result<ServiceResult> {
     let service = local.service_name()?.to_string();
+    if opts.dry_run {
+        return Err(Error::input(
+            Diagnostic::error(format!(
+                "rollback --dry-run is not available for {service}, a service CodeDeploy deploys"
+            ))
+            .hint("`cortado status` shows its deployments; nothing was changed"),
+        ));
+    }
     let hooks = configured_hooks(&local.config)?;
     let group = find_group(cx.clients, local).await?;
     let current = svc.task_definition().unwrap_or_default().to_string();

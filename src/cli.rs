@@ -74,6 +74,11 @@ pub struct GlobalArgs {
     #[arg(long, global = true, env = "CORTADO_REGION")]
     pub region: Option<String>,
 
+    /// IAM role to make every AWS call as (STS AssumeRole with the credentials found
+    /// otherwise), as ecspresso's --assume-role-arn.
+    #[arg(long, global = true, env = "CORTADO_ASSUME_ROLE_ARN", value_name = "ARN")]
+    pub assume_role_arn: Option<String>,
+
     /// Deadline for waits, Go-style duration (10m, 1h30m); overrides the config's `timeout`.
     #[arg(long, global = true, env = "CORTADO_TIMEOUT")]
     pub timeout: Option<String>,
@@ -141,7 +146,7 @@ pub enum Command {
     /// rollout to a verdict, and roll back on failure.
     Deploy(crate::commands::deploy::DeployArgs),
     /// Show what a deploy would change: a normalized diff of the rendered definitions against
-    /// what runs. Exit 0 with no changes, 2 with changes, 1 on error.
+    /// what runs. Exit 0 (with --exit-code: 2 when something differs), 1 on error.
     Diff(crate::commands::diff::DiffArgs),
     /// Roll the service back: stop the deployment in flight, or return to the previous revision.
     Rollback(crate::commands::rollback::RollbackArgs),
@@ -249,6 +254,7 @@ impl GlobalArgs {
                 OutputFormat::Json => Format::Json,
             },
             tsv: args.output == OutputFormat::Tsv,
+            assume_role_arn: args.assume_role_arn.clone(),
             no_color: args.no_color,
             verbose: args.verbose,
             sandbox: if args.sandbox {

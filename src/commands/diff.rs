@@ -1,6 +1,6 @@
 //! `cortado diff`: the normalized diff of the rendered definitions against what runs, as
-//! text, Markdown or JSON; `--comment` keeps the sticky pull-request comment. Exit 0 without
-//! changes, 2 with changes.
+//! text, Markdown or JSON; `--comment` keeps the sticky pull-request comment. Exit 0 whether
+//! or not something differs, as ecspresso's `diff`; with `--exit-code`, 2 when something does.
 
 use serde_json::json;
 
@@ -21,6 +21,10 @@ pub struct DiffArgs {
     /// GITHUB_REPOSITORY, GITHUB_TOKEN, GITHUB_API_URL).
     #[arg(long)]
     pub comment: bool,
+    /// Exit 2 when something differs (default: 0 either way, as ecspresso's `diff`; the
+    /// `changed` output and the JSON's `changed` say it too).
+    #[arg(long)]
+    pub exit_code: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -30,7 +34,7 @@ pub enum DiffFormat {
     Json,
 }
 
-/// `cortado diff`: exit 0 without changes, 2 with changes.
+/// `cortado diff`: exit 0, or 2 with changes when `--exit-code` asks.
 pub async fn run(settings: &Settings, printer: &mut Printer, args: &DiffArgs) -> Result<ExitCode> {
     let (locals, s) = session::open(settings, printer).await?;
     let emitter = crate::deploy::event::Emitter::new();
@@ -75,7 +79,7 @@ pub async fn run(settings: &Settings, printer: &mut Printer, args: &DiffArgs) ->
             ("diff", diff),
         ])?;
     }
-    Ok(if changed {
+    Ok(if changed && args.exit_code {
         ExitCode::Changes
     } else {
         ExitCode::Success

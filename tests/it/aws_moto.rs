@@ -176,6 +176,7 @@ async fn clients(moto: &Moto) -> Clients {
         endpoint_url: Some(moto.url.clone()),
         static_credentials: true,
         max_attempts: 1,
+        assume_role_arn: None,
     })
     .await
     .unwrap()

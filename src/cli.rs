@@ -76,7 +76,12 @@ pub struct GlobalArgs {
 
     /// IAM role to make every AWS call as (STS AssumeRole with the credentials found
     /// otherwise), as ecspresso's --assume-role-arn.
-    #[arg(long, global = true, env = "CORTADO_ASSUME_ROLE_ARN", value_name = "ARN")]
+    #[arg(
+        long,
+        global = true,
+        env = "CORTADO_ASSUME_ROLE_ARN",
+        value_name = "ARN"
+    )]
     pub assume_role_arn: Option<String>,
 
     /// Deadline for waits, Go-style duration (10m, 1h30m); overrides the config's `timeout`.
@@ -319,9 +324,58 @@ impl Cli {
     }
 }
 
-/// Parses the command line.
+/// Parses the command line (with ecspresso's `ECSPRESSO_*` variables, see
+/// [`with_ecspresso_environment`]).
 pub fn try_parse() -> Result<Cli, clap::Error> {
-    <Cli as clap::Parser>::try_parse()
+    let argv =
+        with_ecspresso_environment(std::env::args_os().collect(), |name| std::env::var_os(name));
+    <Cli as clap::Parser>::try_parse_from(argv)
+}
+
+/// ecspresso's environment variables beside cortado's: a global option whose `CORTADO_X`
+/// variable is unset takes `ECSPRESSO_X` (ECSPRESSO_CONFIG, ECSPRESSO_ENVFILE,
+/// ECSPRESSO_ASSUME_ROLE_ARN, ...), given to clap as the option itself, unless the command
+/// line has the option. `CORTADO_X` wins when both are set. `env` reads a variable.
+pub fn with_ecspresso_environment(
+    mut argv: Vec<std::ffi::OsString>,
+    env: impl Fn(&str) -> Option<std::ffi::OsString>,
+) -> Vec<std::ffi::OsString> {
+    let cmd = command();
+    let mut extra = Vec::new();
+    for arg in cmd.get_arguments().filter(|a| a.is_global_set()) {
+        let (Some(long), Some(var)) = (arg.get_long(), arg.get_env()) else {
+            continue;
+        };
+        let var = var.to_string_lossy();
+        let Some(theirs) = var
+            .strip_prefix("CORTADO_")
+            .map(|x| format!("ECSPRESSO_{x}"))
+        else {
+            continue;
+        };
+        let flag = format!("--{long}");
+        let given = argv.iter().skip(1).any(|a| {
+            let a = a.to_string_lossy();
+            a == flag || a.starts_with(&format!("{flag}="))
+        });
+        if given || env(&var).is_some() {
+            continue;
+        }
+        let Some(value) = env(&theirs) else { continue };
+        if matches!(arg.get_action(), clap::ArgAction::SetTrue) {
+            let on = value.to_string_lossy().to_ascii_lowercase();
+            if !matches!(on.as_str(), "" | "0" | "false" | "no" | "off") {
+                extra.push(flag.into());
+            }
+        } else {
+            let mut a = std::ffi::OsString::from(format!("{flag}="));
+            a.push(&value);
+            extra.push(a);
+        }
+    }
+    let at = argv.len().min(1);
+    argv.splice(at..at, extra);
+    argv
 }
 
 /// The command line's definition, for completions.

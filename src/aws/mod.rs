@@ -258,9 +258,9 @@ async fn assume_role(conf: aws_config::SdkConfig, role: &str) -> Result<aws_conf
     }
     Ok(conf
         .into_builder()
-        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(
-            provider,
-        ))
+        .credentials_provider(
+            aws_credential_types::provider::SharedCredentialsProvider::new(provider),
+        )
         .build())
 }
 

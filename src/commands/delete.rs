@@ -28,7 +28,11 @@ pub struct DeleteArgs {
 }
 
 /// `cortado delete`.
-pub async fn run(settings: &Settings, printer: &mut Printer, args: &DeleteArgs) -> Result<ExitCode> {
+pub async fn run(
+    settings: &Settings,
+    printer: &mut Printer,
+    args: &DeleteArgs,
+) -> Result<ExitCode> {
     let (locals, s) = session::open(settings, printer).await?;
     // Every service is found (and confirmed) before the first one is deleted.
     let mut targets = Vec::new();

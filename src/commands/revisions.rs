@@ -82,7 +82,13 @@ pub async fn run(
     Ok(ExitCode::Success)
 }
 
-fn print(printer: &Printer, tsv: bool, family: &str, revs: &[(u64, String)], running: Option<&str>) {
+fn print(
+    printer: &Printer,
+    tsv: bool,
+    family: &str,
+    revs: &[(u64, String)],
+    running: Option<&str>,
+) {
     let is_running = |a: &str| Some(a) == running;
     if printer.format == Format::Json {
         printer.out_json(&json!({

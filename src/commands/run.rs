@@ -194,7 +194,10 @@ fn overrides_from_file(ctx: &crate::render::RenderContext, path: &Path) -> Resul
     let v = crate::render::load(ctx, path)?.value;
     if !v.is_object() {
         return Err(bad(
-            format!("{}: overrides must be a JSON object (ECS's TaskOverride)", path.display()),
+            format!(
+                "{}: overrides must be a JSON object (ECS's TaskOverride)",
+                path.display()
+            ),
             "e.g. {\"containerOverrides\":[{\"name\":\"app\",\"command\":[\"./migrate\"]}]}",
         ));
     }

@@ -58,7 +58,9 @@ pub async fn run(settings: &Settings, printer: &mut Printer, args: &TasksArgs) -
             .list_tasks(&cluster, &filter, DesiredStatus::Running)
             .await?;
         if args.stopped || stop.is_some() || args.find {
-            let stopped = s.clients.list_tasks(&cluster, &filter, DesiredStatus::Stopped);
+            let stopped = s
+                .clients
+                .list_tasks(&cluster, &filter, DesiredStatus::Stopped);
             arns.extend(stopped.await?);
         }
         let tasks = s.clients.describe_tasks(&cluster, &arns).await?;
@@ -100,7 +102,11 @@ pub async fn run(settings: &Settings, printer: &mut Printer, args: &TasksArgs) -
 
 /// The one task `id` names (its id or ARN), else the only task of the run.
 fn pick<'a>(listed: &'a [Listed], id: Option<&str>) -> Result<(&'a Task, &'a Listed)> {
-    let all = || listed.iter().flat_map(|l| l.tasks.iter().map(move |t| (t, l)));
+    let all = || {
+        listed
+            .iter()
+            .flat_map(|l| l.tasks.iter().map(move |t| (t, l)))
+    };
     match id {
         Some(id) => all()
             .find(|(t, _)| {
@@ -148,7 +154,9 @@ fn print(printer: &Printer, tsv: bool, listed: &[Listed]) {
     }
     let mut out = String::new();
     if tsv {
-        out.push_str("ID\tTaskDefinition\tInstance\tLastStatus\tDesiredStatus\tCreatedAt\tGroup\tType\n");
+        out.push_str(
+            "ID\tTaskDefinition\tInstance\tLastStatus\tDesiredStatus\tCreatedAt\tGroup\tType\n",
+        );
     }
     for l in listed {
         if !tsv {
@@ -176,7 +184,10 @@ fn tsv_row(t: &Task) -> String {
         "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\n",
         cell(t.task_arn().and_then(|a| a.rsplit('/').next())),
         cell(t.task_definition_arn().map(short_arn)),
-        cell(t.container_instance_arn().and_then(|a| a.rsplit('/').next())),
+        cell(
+            t.container_instance_arn()
+                .and_then(|a| a.rsplit('/').next())
+        ),
         cell(t.last_status()),
         cell(t.desired_status()),
         cell(created.as_deref()),

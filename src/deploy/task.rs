@@ -692,7 +692,9 @@ fn ended(l: Launched, outcome: TaskOutcome, last_status: String, t: Option<&Task
         }
         TaskOutcome::Cancelled => format!("task {id}: cancelled; StopTask requested"),
         TaskOutcome::Started => format!("started task {}", l.task_arn),
-        TaskOutcome::Running => format!("task {id} is RUNNING (--wait-until running): left running"),
+        TaskOutcome::Running => {
+            format!("task {id} is RUNNING (--wait-until running): left running")
+        }
         TaskOutcome::DryRun => String::new(),
     };
     TaskEnd {

@@ -342,7 +342,9 @@ async fn cd09_appspec_and_diff_name_the_group_and_make_no_write() {
         spec["Hooks"][0]["AfterAllowTestTraffic"],
         "arn:aws:lambda:us-east-1:123456789012:function:web-smoke-test"
     );
-    let diff = s.cortado("v2", &["diff", "--exit-code", "--format", "json"]).await;
+    let diff = s
+        .cortado("v2", &["diff", "--exit-code", "--format", "json"])
+        .await;
     diff.expect_code(2);
     assert!(
         diff.stdout

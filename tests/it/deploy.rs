@@ -1368,7 +1368,8 @@ async fn s30_init_from_a_live_service_then_diff_shows_nothing() {
         let diff = finish(s.command_with(&dir.join("cortado.yml"), "v1", &["diff"])).await;
         diff.expect_code(0);
         // And a new tag is a change (exit 2): the files are live, not a copy of the output.
-        let changed = finish(s.command_with(&dir.join("cortado.yml"), "v2", &["diff", "--exit-code"])).await;
+        let changed =
+            finish(s.command_with(&dir.join("cortado.yml"), "v2", &["diff", "--exit-code"])).await;
         changed.expect_code(2);
         let again = s.cortado("v1", &args).await;
         again.expect_code(1);

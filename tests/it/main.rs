@@ -17,9 +17,9 @@ mod common;
 
 mod aws_moto;
 mod cli;
-mod docs;
 mod codedeploy;
 mod deploy;
+mod docs;
 mod exec;
 mod express;
 mod fuzz;

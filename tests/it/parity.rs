@@ -62,10 +62,16 @@ async fn register_and_scale_dry_runs_call_nothing_that_writes() {
             .ends_with("web:v2"),
         "{v:#}"
     );
-    let scale = s.cortado("v1", &["scale", "--tasks", "5", "--dry-run"]).await;
+    let scale = s
+        .cortado("v1", &["scale", "--tasks", "5", "--dry-run"])
+        .await;
     scale.expect_code(0);
     assert_eq!(scale.result()["outcome"], "dry run", "{}", scale.dump());
-    assert!(mutating(&s.requests_after(mark)).is_empty(), "{:?}", ops(&s, mark));
+    assert!(
+        mutating(&s.requests_after(mark)).is_empty(),
+        "{:?}",
+        ops(&s, mark)
+    );
     assert_eq!(s.service().await.desired_count(), 2);
 }
 
@@ -82,7 +88,11 @@ async fn refresh_starts_a_new_deployment_of_what_runs() {
     let mark = s.mark();
     let dry = s.cortado("v2", &["refresh", "--dry-run"]).await;
     dry.expect_code(0);
-    assert!(mutating(&s.requests_after(mark)).is_empty(), "{:?}", ops(&s, mark));
+    assert!(
+        mutating(&s.requests_after(mark)).is_empty(),
+        "{:?}",
+        ops(&s, mark)
+    );
     // TAG=v2 renders another image: refresh ignores the files and keeps revision 1.
     let run = s.cortado("v2", &["refresh"]).await;
     run.expect_code(0);
@@ -115,7 +125,9 @@ async fn revisions_prints_the_current_or_latest_definition() {
             "{which}: {v:#}"
         );
     }
-    let bad = s.cortado("v1", &["revisions", "--revision", "newest"]).await;
+    let bad = s
+        .cortado("v1", &["revisions", "--revision", "newest"])
+        .await;
     bad.expect_code(1);
 }
 
@@ -125,10 +137,18 @@ async fn tasks_tsv_find_and_stop_by_id() {
     s.deploy("v1", &[]).await.expect_code(0);
     let tsv = finish(text(&s, &s.config, "v1", &["tasks", "--output", "tsv"])).await;
     tsv.expect_code(0);
-    let rows: Vec<Vec<&str>> = tsv.stdout.lines().map(|l| l.split('\t').collect()).collect();
+    let rows: Vec<Vec<&str>> = tsv
+        .stdout
+        .lines()
+        .map(|l| l.split('\t').collect())
+        .collect();
     assert_eq!(rows[0][..2], ["ID", "TaskDefinition"], "{}", tsv.dump());
     assert_eq!(rows.len(), 3, "a header and two tasks\n{}", tsv.dump());
-    assert!(rows[1..].iter().all(|r| r.len() == 8 && r[1] == "web:1" && r[3] == "RUNNING"));
+    assert!(
+        rows[1..]
+            .iter()
+            .all(|r| r.len() == 8 && r[1] == "web:1" && r[3] == "RUNNING")
+    );
     // Two tasks: --find needs to be told which.
     let which = s.cortado("v1", &["tasks", "--find"]).await;
     which.expect_code(1);
@@ -137,7 +157,10 @@ async fn tasks_tsv_find_and_stop_by_id() {
     let found = s.cortado("v1", &["tasks", "--find", "--id", id]).await;
     found.expect_code(0);
     let v: Value = serde_json::from_str(&found.stdout).unwrap();
-    assert!(v["taskArn"].as_str().unwrap_or_default().ends_with(id), "{v:#}");
+    assert!(
+        v["taskArn"].as_str().unwrap_or_default().ends_with(id),
+        "{v:#}"
+    );
     let mark = s.mark();
     s.cortado("v1", &["tasks", "--stop", "--force", "--id", id])
         .await
@@ -156,10 +179,17 @@ async fn run_dry_run_client_token_overrides_file_and_wait_until_running() {
     s.deploy("v1", &[]).await.expect_code(0);
     let mark = s.mark();
     let dry = s
-        .cortado("v1", &["run", "--dry-run", "--overrides", r#"{"cpu":"512"}"#])
+        .cortado(
+            "v1",
+            &["run", "--dry-run", "--overrides", r#"{"cpu":"512"}"#],
+        )
         .await;
     dry.expect_code(0);
-    assert!(mutating(&s.requests_after(mark)).is_empty(), "{:?}", ops(&s, mark));
+    assert!(
+        mutating(&s.requests_after(mark)).is_empty(),
+        "{:?}",
+        ops(&s, mark)
+    );
     let token = ["run", "--no-wait", "--client-token", "retry-1"];
     let first = s.cortado("v1", &token).await;
     first.expect_code(0);
@@ -214,7 +244,10 @@ async fn run_dry_run_client_token_overrides_file_and_wait_until_running() {
     let command = task.overrides().unwrap().container_overrides()[0].command();
     assert_eq!(command, ["sleep", "100000"]);
     let tags: Vec<_> = task.tags().iter().filter_map(|t| t.key()).collect();
-    assert!(tags.contains(&"team") && tags.contains(&"purpose"), "{tags:?}");
+    assert!(
+        tags.contains(&"team") && tags.contains(&"purpose"),
+        "{tags:?}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -231,9 +264,16 @@ async fn delete_dry_run_then_force_terminate() {
     let refused = s.cortado("v1", &["delete"]).await;
     refused.expect_code(1);
     assert!(refused.stderr.contains("--force"), "{}", refused.dump());
-    assert!(mutating(&s.requests_after(mark)).is_empty(), "{:?}", ops(&s, mark));
+    assert!(
+        mutating(&s.requests_after(mark)).is_empty(),
+        "{:?}",
+        ops(&s, mark)
+    );
     let without_terminate = s.cortado("v1", &["delete", "--force"]).await;
-    assert_ne!(without_terminate.code, 0, "ECS refuses a service scaled above 0");
+    assert_ne!(
+        without_terminate.code, 0,
+        "ECS refuses a service scaled above 0"
+    );
     s.cortado("v1", &["delete", "--force", "--terminate"])
         .await
         .expect_code(0);
@@ -252,10 +292,17 @@ async fn rollback_falls_back_to_the_familys_previous_revision() {
     Scenario::assert_settled(&s.service().await, 2, 2);
     let mark = s.mark();
     let dry = s
-        .cortado("v2", &["rollback", "--deregister-task-definition", "--dry-run"])
+        .cortado(
+            "v2",
+            &["rollback", "--deregister-task-definition", "--dry-run"],
+        )
         .await;
     dry.expect_code(0);
-    assert!(mutating(&s.requests_after(mark)).is_empty(), "{:?}", ops(&s, mark));
+    assert!(
+        mutating(&s.requests_after(mark)).is_empty(),
+        "{:?}",
+        ops(&s, mark)
+    );
     assert!(
         dry.result()["detail"]
             .as_str()
@@ -276,7 +323,9 @@ async fn rollback_falls_back_to_the_familys_previous_revision() {
         .await
         .unwrap();
     assert_eq!(
-        td.task_definition().and_then(|t| t.status()).map(|x| x.as_str()),
+        td.task_definition()
+            .and_then(|t| t.status())
+            .map(|x| x.as_str()),
         Some("INACTIVE")
     );
 }
@@ -293,14 +342,29 @@ async fn assume_role_arn_assumes_the_role_first() {
         .await
         .expect_code(0);
     let seen = ops(&s, mark);
-    assert_eq!(seen.first().map(String::as_str), Some("AssumeRole"), "{seen:?}");
+    assert_eq!(
+        seen.first().map(String::as_str),
+        Some("AssumeRole"),
+        "{seen:?}"
+    );
     let mark = s.mark();
     let bad = s
-        .cortado("v1", &["diff", "--assume-role-arn", "not-a-role-arn-at-all"])
+        .cortado(
+            "v1",
+            &["diff", "--assume-role-arn", "not-a-role-arn-at-all"],
+        )
         .await;
     bad.expect_code(7);
-    assert!(bad.stderr.contains("cannot assume the role"), "{}", bad.dump());
-    assert_eq!(ops(&s, mark), ["AssumeRole"], "nothing after the failed AssumeRole");
+    assert!(
+        bad.stderr.contains("cannot assume the role"),
+        "{}",
+        bad.dump()
+    );
+    assert_eq!(
+        ops(&s, mark),
+        ["AssumeRole"],
+        "nothing after the failed AssumeRole"
+    );
 }
 
 /// A service with EBS volume configurations: ECS reports them inside its deployments only, and
@@ -330,4 +394,41 @@ async fn diff_sees_volume_configurations_of_the_deployment() {
     let diff = finish(s.command_with(&config, "v1", &["diff", "--exit-code"])).await;
     diff.expect_code(0);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// ecspresso's `ECSPRESSO_*` variables are read beside cortado's; `CORTADO_*` wins.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ecspresso_environment_variables_are_accepted() {
+    let config = fixture("web").join("cortado.yml");
+    let render = |vars: &[(&str, &str)]| {
+        let mut cmd = tokio::process::Command::new(cortado_bin());
+        cmd.env_clear()
+            .args(["render", "config"])
+            .env("TAG", "v1")
+            .envs(vars.iter().copied())
+            .current_dir(std::env::temp_dir())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        finish(cmd)
+    };
+    let path = config.to_string_lossy().to_string();
+    let theirs = render(&[("ECSPRESSO_CONFIG", &path)]).await;
+    theirs.expect_code(0);
+    assert!(
+        theirs.stdout.contains("\"service\": \"web\""),
+        "{}",
+        theirs.dump()
+    );
+    let both = render(&[
+        ("ECSPRESSO_CONFIG", &path),
+        ("CORTADO_CONFIG", "/nonexistent/cortado.yml"),
+    ])
+    .await;
+    both.expect_code(1);
+    assert!(
+        both.stderr.contains("/nonexistent/cortado.yml"),
+        "{}",
+        both.dump()
+    );
 }

@@ -81,10 +81,18 @@ pub fn handle(
         )
         .text(
             "AssumedRoleId",
-            &format!("AROA{}:{session}", &key[4..].chars().take(17).collect::<String>()),
+            &format!(
+                "AROA{}:{session}",
+                &key[4..].chars().take(17).collect::<String>()
+            ),
         )
         .close("AssumedRoleUser");
-    Ok(xml_response_ns(NAMESPACE, "AssumeRole", &w.finish(), request_id))
+    Ok(xml_response_ns(
+        NAMESPACE,
+        "AssumeRole",
+        &w.finish(),
+        request_id,
+    ))
 }
 
 /// STS's `<ErrorResponse>` document.

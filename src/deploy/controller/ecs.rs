@@ -339,7 +339,11 @@ async fn decide_rollback(
         ));
     }
     if let Some(t) = rollback_target(&records, current) {
-        return Ok(Decided::update(ours, t.task_definition_arn.clone(), t.origin()));
+        return Ok(Decided::update(
+            ours,
+            t.task_definition_arn.clone(),
+            t.origin(),
+        ));
     }
     // ecspresso's rule when ECS's record names none (a service created since, say): the
     // family's ACTIVE revision just before the running one.
@@ -380,10 +384,7 @@ fn plan_words(plan: &RollbackPlan) -> String {
         }
         RollbackPlan::UpdateToPrevious {
             task_definition_arn,
-        } => format!(
-            "update the service to {}",
-            short_arn(task_definition_arn)
-        ),
+        } => format!("update the service to {}", short_arn(task_definition_arn)),
         RollbackPlan::Leave { why } => format!("leave the service: {why}"),
     }
 }

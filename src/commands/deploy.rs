@@ -82,6 +82,12 @@ pub struct DeployArgs {
     /// does (or, with --suspend-auto-scaling, after the deploy succeeded).
     #[arg(long)]
     pub resume_auto_scaling: bool,
+    /// Set the minimum capacity of the service's Application Auto Scaling target first.
+    #[arg(long, value_name = "N")]
+    pub auto_scaling_min: Option<i32>,
+    /// Set the maximum capacity of the service's Application Auto Scaling target first.
+    #[arg(long, value_name = "N")]
+    pub auto_scaling_max: Option<i32>,
 }
 
 /// Where `deploy --until` stops following.
@@ -171,6 +177,7 @@ pub async fn run_with(
 ) -> Result<ExitCode> {
     let auto_scaling =
         AutoScaling::from_flags(args.suspend_auto_scaling, args.resume_auto_scaling, &flags)?;
+    let capacity = autoscaling::capacity_of(args.auto_scaling_min, args.auto_scaling_max)?;
     let started = now();
     let (locals, s) = session::open_all(settings, printer).await?;
     if args.verify {
@@ -213,6 +220,11 @@ pub async fn run_with(
             .or(release.on_failure)
             .unwrap_or_default(),
     };
+    if let Some(c) = capacity {
+        let say = |m: &str| printer.info(m);
+        let deployed = autoscaling::deployed_services(&release);
+        autoscaling::set_capacity(&s.clients, &say, &deployed, c, flags.dry_run).await?;
+    }
     let suspended = match auto_scaling {
         Some(mode) => {
             let deployed = autoscaling::deployed_services(&release);

@@ -1,5 +1,6 @@
 //! `cortado deregister --revision N | --keep-last N`: deregisters revisions, never the one
-//! the service runs.
+//! the service runs (`--dry-run`: names them and changes nothing). ecspresso's `--keeps` is
+//! `--keep-last`; its `--force` is accepted (cortado never asks before deregistering).
 
 use super::session;
 use crate::error::{Error, ExitCode, Result};
@@ -13,8 +14,14 @@ pub struct DeregisterArgs {
     #[arg(long, value_name = "N")]
     pub revision: Option<i32>,
     /// Keep the newest N revisions (and the running one); deregister the rest.
-    #[arg(long, value_name = "N")]
+    #[arg(long, visible_alias = "keeps", value_name = "N")]
     pub keep_last: Option<usize>,
+    /// Name what would be deregistered; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Accepted for ecspresso's `deregister --force`: cortado never asks first.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// `cortado deregister --revision N | --keep-last N`: never the running revision.
@@ -54,6 +61,10 @@ pub async fn run(
                     .with_hint("deploy or roll back to another revision first"));
                 }
                 printer.info(&format!("keeping {family}:{n}: the service runs it"));
+                continue;
+            }
+            if args.dry_run {
+                printer.out(&format!("would deregister {arn}"));
                 continue;
             }
             s.clients.deregister_task_definition(arn).await?;

@@ -4,6 +4,7 @@
 
 use super::deploy::{self, DeployArgs};
 use super::session;
+use crate::deploy::autoscaling;
 use crate::deploy::controller::seam::DeployFlags;
 use crate::deploy::engine::Engine;
 use crate::error::{Error, ExitCode, Result};
@@ -19,6 +20,12 @@ pub struct ScaleArgs {
     /// Print the plan and call nothing that changes anything.
     #[arg(long)]
     pub dry_run: bool,
+    /// Set the minimum capacity of the service's Application Auto Scaling target first.
+    #[arg(long, value_name = "N")]
+    pub auto_scaling_min: Option<i32>,
+    /// Set the maximum capacity of the service's Application Auto Scaling target first.
+    #[arg(long, value_name = "N")]
+    pub auto_scaling_max: Option<i32>,
 }
 
 pub async fn run(settings: &Settings, printer: &mut Printer, args: &ScaleArgs) -> Result<ExitCode> {
@@ -29,11 +36,14 @@ pub async fn run(settings: &Settings, printer: &mut Printer, args: &ScaleArgs) -
             "--tasks must be 0 or more, got {tasks}"
         )));
     }
+    let capacity = autoscaling::capacity_of(args.auto_scaling_min, args.auto_scaling_max)?;
     if args.dry_run {
         let deploy = DeployArgs {
             dry_run: true,
             skip_task_definition: true,
             tasks: Some(tasks),
+            auto_scaling_min: args.auto_scaling_min,
+            auto_scaling_max: args.auto_scaling_max,
             ..DeployArgs::default()
         };
         let flags = DeployFlags {
@@ -43,6 +53,14 @@ pub async fn run(settings: &Settings, printer: &mut Printer, args: &ScaleArgs) -
         return deploy::run_with(settings, printer, &deploy, flags).await;
     }
     let (locals, s) = session::open(settings, printer).await?;
+    if let Some(c) = capacity {
+        let say = |m: &str| printer.info(m);
+        let services: Vec<(String, String)> = locals
+            .iter()
+            .filter_map(|l| Some((l.config.cluster.clone(), l.config.service.clone()?)))
+            .collect();
+        autoscaling::set_capacity(&s.clients, &say, &services, c, false).await?;
+    }
     let emitter = session::emitter_for(printer);
     let mut engine = Engine::new(&s.clients, &emitter, session::cancel_on_signals());
     engine.timeout = settings.timeout;

@@ -432,3 +432,83 @@ async fn ecspresso_environment_variables_are_accepted() {
         both.dump()
     );
 }
+
+/// `scale` and `deploy --auto-scaling-min/--auto-scaling-max`: the service's scalable target
+/// gets the capacities (a dry run only says so); min above max is bad input, before any call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_scaling_min_max_set_the_scalable_target() {
+    use aws_sdk_applicationautoscaling::types::{ScalableDimension, ServiceNamespace};
+    let s = Scenario::new("web", FAST, &["v1"]).await;
+    s.deploy("v1", &[]).await.expect_code(0);
+    let aas = aws_sdk_applicationautoscaling::Client::new(&s.sdk());
+    let resource = format!("service/{CLUSTER}/{SERVICE}");
+    aas.register_scalable_target()
+        .service_namespace(ServiceNamespace::Ecs)
+        .scalable_dimension(ScalableDimension::EcsServiceDesiredCount)
+        .resource_id(&resource)
+        .min_capacity(1)
+        .max_capacity(4)
+        .send()
+        .await
+        .unwrap();
+    let capacities = || async {
+        let out = aas
+            .describe_scalable_targets()
+            .service_namespace(ServiceNamespace::Ecs)
+            .resource_ids(&resource)
+            .send()
+            .await
+            .unwrap();
+        let t = &out.scalable_targets()[0];
+        (t.min_capacity(), t.max_capacity())
+    };
+    let mark = s.mark();
+    let bad = s
+        .cortado(
+            "v1",
+            &[
+                "scale",
+                "--tasks",
+                "2",
+                "--auto-scaling-min",
+                "5",
+                "--auto-scaling-max",
+                "3",
+            ],
+        )
+        .await;
+    bad.expect_code(1);
+    let dry = [
+        "scale",
+        "--tasks",
+        "3",
+        "--auto-scaling-max",
+        "8",
+        "--dry-run",
+    ];
+    s.cortado("v1", &dry).await.expect_code(0);
+    assert!(
+        mutating(&s.requests_after(mark)).is_empty(),
+        "{:?}",
+        ops(&s, mark)
+    );
+    s.cortado(
+        "v1",
+        &[
+            "scale",
+            "--tasks",
+            "3",
+            "--auto-scaling-min",
+            "2",
+            "--auto-scaling-max",
+            "8",
+        ],
+    )
+    .await
+    .expect_code(0);
+    assert_eq!(capacities().await, (2, 8));
+    s.deploy("v1", &["--auto-scaling-max", "6"])
+        .await
+        .expect_code(0);
+    assert_eq!(capacities().await, (2, 6));
+}

@@ -512,3 +512,45 @@ async fn auto_scaling_min_max_set_the_scalable_target() {
         .expect_code(0);
     assert_eq!(capacities().await, (2, 6));
 }
+
+/// `diff --external CMD` (and ECSPRESSO_DIFF_COMMAND) runs the command on the live and the
+/// rendered file of each definition; `--without-service` compares the task definition only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn diff_external_command_and_without_service() {
+    let s = Scenario::new("web", FAST, &["v1", "v2"]).await;
+    s.deploy("v1", &[]).await.expect_code(0);
+    let ext = finish(text(
+        &s,
+        &s.config,
+        "v2",
+        &["diff", "--external", "diff -u"],
+    ))
+    .await;
+    ext.expect_code(0);
+    assert!(
+        ext.stdout
+            .contains("-      \"image\": \"123456789012.dkr.ecr.us-east-1.amazonaws.com/web:v1\""),
+        "{}",
+        ext.dump()
+    );
+    assert!(ext.stdout.contains(".rendered.json"), "{}", ext.dump());
+    let mut cmd = text(&s, &s.config, "v2", &["diff"]);
+    cmd.env("ECSPRESSO_DIFF_COMMAND", "echo compared");
+    let theirs = finish(cmd).await;
+    theirs.expect_code(0);
+    assert!(theirs.stdout.contains("compared "), "{}", theirs.dump());
+    // The file says 3 tasks, the service runs 2 (scaled): a service difference only.
+    let dir = web_copy("without-service");
+    let path = dir.join("ecs-service-def.json");
+    let def = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("\"desiredCount\": 2", "\"desiredCount\": 3");
+    std::fs::write(&path, def).unwrap();
+    let config = dir.join("cortado.yml");
+    let with = finish(s.command_with(&config, "v1", &["diff", "--exit-code"])).await;
+    with.expect_code(2);
+    let without =
+        finish(s.command_with(&config, "v1", &["diff", "--exit-code", "--without-service"])).await;
+    without.expect_code(0);
+    let _ = std::fs::remove_dir_all(&dir);
+}

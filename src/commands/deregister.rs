@@ -8,7 +8,7 @@ use crate::report::Printer;
 use crate::settings::Settings;
 
 #[derive(Debug, clap::Args)]
-#[group(required = true, multiple = false)]
+#[command(group(clap::ArgGroup::new("which").required(true).args(["revision", "keep_last"])))]
 pub struct DeregisterArgs {
     /// Deregister this revision.
     #[arg(long, value_name = "N")]

@@ -554,3 +554,72 @@ async fn diff_external_command_and_without_service() {
     without.expect_code(0);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// ecspresso's spellings: `render task-definition`, `deregister --keeps N --dry-run --force`,
+/// `init --force-overwrite --task-definition-path --service-definition-path`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ecspresso_spellings_of_render_deregister_and_init() {
+    let s = Scenario::new("web", FAST, &["v1", "v2"]).await;
+    s.deploy("v1", &[]).await.expect_code(0);
+    for tag in ["v2", "v1"] {
+        s.cortado(tag, &["register"]).await.expect_code(0);
+    }
+    let td = s.cortado("v1", &["render", "task-definition"]).await;
+    td.expect_code(0);
+    assert!(td.stdout.contains("\"family\": \"web\""), "{}", td.dump());
+    let mark = s.mark();
+    let dry = finish(text(
+        &s,
+        &s.config,
+        "v1",
+        &["deregister", "--keeps", "1", "--dry-run", "--force"],
+    ))
+    .await;
+    dry.expect_code(0);
+    assert!(
+        dry.stdout.contains("would deregister") && dry.stdout.contains("web:2"),
+        "{}",
+        dry.dump()
+    );
+    assert!(
+        !dry.stdout.contains("web:1\n"),
+        "the running revision stays\n{}",
+        dry.dump()
+    );
+    assert!(
+        mutating(&s.requests_after(mark)).is_empty(),
+        "{:?}",
+        ops(&s, mark)
+    );
+    let dir = std::env::temp_dir().join(format!("cortado-parity-init-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("td.json"), "{}").unwrap();
+    let d = dir.to_string_lossy().to_string();
+    let init = [
+        "init",
+        "--cluster",
+        CLUSTER,
+        "--service",
+        SERVICE,
+        "--dir",
+        &d,
+        "--task-definition-path",
+        "td.json",
+        "--service-definition-path",
+        "sd.json",
+        "--force-overwrite",
+    ];
+    s.cortado("v1", &init).await.expect_code(0);
+    let yml = std::fs::read_to_string(dir.join("cortado.yml")).unwrap();
+    assert!(
+        yml.contains("task_definition: td.json") && yml.contains("service_definition: sd.json"),
+        "{yml}"
+    );
+    assert!(
+        std::fs::read_to_string(dir.join("td.json"))
+            .unwrap()
+            .contains("containerDefinitions")
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

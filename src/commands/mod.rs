@@ -24,6 +24,7 @@ pub mod scale;
 pub mod session;
 pub mod status;
 pub mod tasks;
+pub mod tasks_logs;
 pub mod validate;
 pub mod verify;
 pub mod wait;

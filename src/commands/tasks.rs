@@ -33,6 +33,22 @@ pub struct TasksArgs {
     /// Accepted for ecspresso's `tasks --stop --force`: cortado never asks before stopping.
     #[arg(long)]
     pub force: bool,
+    /// ecspresso's subcommands (pre-v3): `list`, `find`, `stop`, `logs [-f]`.
+    #[command(subcommand)]
+    pub action: Option<TasksAction>,
+}
+
+/// `cortado tasks list|find|stop|logs`.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum TasksAction {
+    /// List the tasks (as `cortado tasks`).
+    List,
+    /// Print one task's full description as JSON (as `--find`).
+    Find,
+    /// Stop one task (as `--stop`).
+    Stop,
+    /// The CloudWatch Logs of the service's running tasks; `-f` follows them.
+    Logs(super::tasks_logs::LogsArgs),
 }
 
 /// The tasks of one service of the run.
@@ -43,6 +59,14 @@ struct Listed {
 }
 
 pub async fn run(settings: &Settings, printer: &mut Printer, args: &TasksArgs) -> Result<ExitCode> {
+    let mut args = args.clone();
+    match args.action.take() {
+        Some(TasksAction::Logs(l)) => return super::tasks_logs::run(settings, printer, &l).await,
+        Some(TasksAction::Find) => args.find = true,
+        Some(TasksAction::Stop) if args.stop.is_none() => args.stop = Some(String::new()),
+        Some(TasksAction::Stop | TasksAction::List) | None => {}
+    }
+    let args = &args;
     let stop = args.stop.as_deref().map(|s| match s {
         "" => args.id.as_deref().unwrap_or(""),
         id => id,

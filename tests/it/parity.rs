@@ -623,3 +623,35 @@ async fn ecspresso_spellings_of_render_deregister_and_init() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `tasks logs` prints the CloudWatch Logs of the service's running tasks, each line with its
+/// task and container; `tasks find` is `--find`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tasks_logs_and_subcommands() {
+    let s = Scenario::new("web", FAST, &["v1"]).await;
+    let dir = web_copy("logs");
+    let path = dir.join("ecs-task-def.json");
+    let mut td: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    td["containerDefinitions"][0]["logConfiguration"] = serde_json::json!({
+        "logDriver": "awslogs",
+        "options": {"awslogs-group": "/ecs/web", "awslogs-region": "us-east-1", "awslogs-stream-prefix": "web"}
+    });
+    std::fs::write(&path, serde_json::to_string_pretty(&td).unwrap()).unwrap();
+    let config = dir.join("cortado.yml");
+    finish(s.command_with(&config, "v1", &["deploy", "--tasks", "1"]))
+        .await
+        .expect_code(0);
+    let logs = finish(text(&s, &config, "v1", &["tasks", "logs"])).await;
+    logs.expect_code(0);
+    let line = logs.stdout.lines().next().unwrap_or_default().to_string();
+    assert!(
+        line.contains(" web | ") && line.contains("web:v1"),
+        "{}",
+        logs.dump()
+    );
+    let found = finish(s.command_with(&config, "v1", &["tasks", "find"])).await;
+    found.expect_code(0);
+    let v: Value = serde_json::from_str(&found.stdout).unwrap();
+    assert!(v["taskArn"].is_string(), "{v:#}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -23,6 +23,10 @@ pub struct RollbackArgs {
     /// Decide the rollback and print it; change nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Return to the family's ACTIVE revision before the running one, whatever is in
+    /// flight and whatever ECS's record of deployments says (ecspresso's legacy rule).
+    #[arg(long, conflicts_with = "revision")]
+    pub with_previous_task_definition: bool,
     /// Start the rollback and exit without following it.
     #[arg(long)]
     pub no_wait: bool,
@@ -70,6 +74,7 @@ pub async fn run(
                 deregister: args.deregister,
                 revision: args.revision,
                 dry_run: args.dry_run,
+                with_previous: args.with_previous_task_definition,
             },
         )
         .await?;

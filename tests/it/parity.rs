@@ -655,3 +655,19 @@ async fn tasks_logs_and_subcommands() {
     assert!(v["taskArn"].is_string(), "{v:#}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `rollback --with-previous-task-definition`: the family's ACTIVE revision before the
+/// running one (ecspresso's legacy rule), where ECS's record would name another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollback_with_previous_task_definition_follows_the_family() {
+    let s = Scenario::new("web", FAST, &["v1", "v2"]).await;
+    s.on_v2().await;
+    s.cortado("v2", &["rollback"]).await.expect_code(0);
+    s.deploy("v2", &[]).await.expect_code(0);
+    Scenario::assert_settled(&s.service().await, 3, 2);
+    // ECS's record says revision 1 served before 3; the family's previous revision is 2.
+    s.cortado("v2", &["rollback", "--with-previous-task-definition"])
+        .await
+        .expect_code(0);
+    s.assert_rolled_back_to(2, 2).await;
+}

@@ -224,8 +224,15 @@ async fn rollback(
     let cluster = local.config.cluster.clone();
     let current = svc.task_definition().unwrap_or_default().to_string();
     let ours = ours_from(svc, &current)?;
-    let decided =
-        decide_rollback(cx.clients, &cluster, &service, svc, &ours, opts.revision).await?;
+    let decided = decide_rollback(
+        cx.clients,
+        &cluster,
+        &service,
+        svc,
+        &ours,
+        (opts.revision, opts.with_previous),
+    )
+    .await?;
     let mut r = ServiceResult::new(Operation::Rollback, &cluster, &service);
     r.previous_task_definition_arn = Some(current.clone());
     r.task_definition_arn = decided.previous.clone();
@@ -280,9 +287,23 @@ async fn decide_rollback(
     service: &str,
     svc: &Service,
     ours: &Ours,
-    revision: Option<i64>,
+    (revision, with_previous): (Option<i64>, bool),
 ) -> Result<Decided> {
     let current = &ours.task_definition_arn;
+    if with_previous {
+        let Some(arn) = previous_in_family(clients, current).await? else {
+            return Err(Error::conflict(format!(
+                "--with-previous-task-definition: the family of {} has no ACTIVE revision before it",
+                short_arn(current)
+            )));
+        };
+        return Ok(Decided::update(
+            ours,
+            arn,
+            "the family's ACTIVE revision before the running one (--with-previous-task-definition)"
+                .into(),
+        ));
+    }
     if let Some(n) = revision {
         let family = crate::aws::ecs::arn_family(current).unwrap_or_default();
         let (td, _) = clients
@@ -348,13 +369,8 @@ async fn decide_rollback(
     // ecspresso's rule when ECS's record names none (a service created since, say): the
     // family's ACTIVE revision just before the running one.
     let family = crate::aws::ecs::arn_family(current).unwrap_or_default();
-    let running = revision_number(current).unwrap_or(0);
-    match active_revisions(clients, family)
-        .await?
-        .into_iter()
-        .find(|(n, _)| *n < running)
-    {
-        Some((_, arn)) => Ok(Decided::update(
+    match previous_in_family(clients, current).await? {
+        Some(arn) => Ok(Decided::update(
             ours,
             arn,
             "ECS's record of the service's deployments names no earlier revision that served; \
@@ -370,6 +386,17 @@ async fn decide_rollback(
             "`cortado rollback --revision N` returns to a revision you choose; `cortado history` lists the deployments",
         )),
     }
+}
+
+/// The family's newest ACTIVE revision before `current` (ecspresso's rollback target).
+async fn previous_in_family(clients: &Clients, current: &str) -> Result<Option<String>> {
+    let family = crate::aws::ecs::arn_family(current).unwrap_or_default();
+    let running = revision_number(current).unwrap_or(0);
+    Ok(active_revisions(clients, family)
+        .await?
+        .into_iter()
+        .find(|(n, _)| *n < running)
+        .map(|(_, arn)| arn))
 }
 
 /// What a rollback plan does, in words (`rollback --dry-run`).

@@ -294,6 +294,9 @@ pub struct RollbackOptions {
     pub revision: Option<i64>,
     /// Decide and report the rollback; change nothing (`--dry-run`).
     pub dry_run: bool,
+    /// `--with-previous-task-definition`: the family's ACTIVE revision before the running
+    /// one, whatever is in flight and whatever ECS's record says (ecspresso's legacy rule).
+    pub with_previous: bool,
 }
 
 /// The first line of an error, for the warnings and details that quote it.

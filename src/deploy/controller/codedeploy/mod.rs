@@ -358,6 +358,14 @@ async fn rollback(
     deadline: Instant,
 ) -> Result<ServiceResult> {
     let service = local.service_name()?.to_string();
+    if opts.with_previous {
+        return Err(Error::input(
+            Diagnostic::error(format!(
+                "rollback --with-previous-task-definition is not available for {service}, a service CodeDeploy deploys"
+            ))
+            .hint("`cortado rollback --revision N` deploys revision N through CodeDeploy"),
+        ));
+    }
     if opts.dry_run {
         return Err(Error::input(
             Diagnostic::error(format!(

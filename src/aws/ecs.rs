@@ -495,6 +495,40 @@ impl Clients {
         })
     }
 
+    /// Deletes deregistered revisions (DeleteTaskDefinitions, 10 a call): the ARNs ECS took,
+    /// and (ARN, reason) of those it refused.
+    pub async fn delete_task_definitions(
+        &self,
+        arns: &[String],
+    ) -> Result<(Vec<String>, Vec<(String, String)>)> {
+        let (mut done, mut refused) = (Vec::new(), Vec::new());
+        for chunk in arns.chunks(10) {
+            let call = Call::ecs(
+                "DeleteTaskDefinitions",
+                format!("{} task definition(s)", chunk.len()),
+            );
+            let out = self
+                .ecs
+                .delete_task_definitions()
+                .set_task_definitions(Some(chunk.to_vec()))
+                .send()
+                .await
+                .map_err(|e| self.fail(&call, e))?;
+            done.extend(
+                out.task_definitions()
+                    .iter()
+                    .filter_map(|t| t.task_definition_arn().map(str::to_string)),
+            );
+            refused.extend(out.failures().iter().map(|f| {
+                (
+                    f.arn().unwrap_or_default().to_string(),
+                    f.reason().unwrap_or_default().to_string(),
+                )
+            }));
+        }
+        Ok((done, refused))
+    }
+
     /// Deletes a service (DeleteService). `force`: also when it runs tasks (ECS scales it to 0
     /// and stops them); without it ECS refuses a service scaled above 0.
     pub async fn delete_service(&self, cluster: &str, service: &str, force: bool) -> Result<()> {

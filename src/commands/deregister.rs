@@ -22,6 +22,10 @@ pub struct DeregisterArgs {
     /// Accepted for ecspresso's `deregister --force`: cortado never asks first.
     #[arg(long)]
     pub force: bool,
+    /// Also delete the revisions deregistered (DeleteTaskDefinitions: ECS removes them once
+    /// no task or deployment uses them).
+    #[arg(long)]
+    pub delete: bool,
 }
 
 /// `cortado deregister --revision N | --keep-last N`: never the running revision.
@@ -52,6 +56,7 @@ pub async fn run(
             (None, Some(keep)) => revs.iter().skip(keep).collect(),
             (None, None) => Vec::new(),
         };
+        let mut gone = Vec::new();
         for (n, arn) in doomed {
             if Some(arn) == running.as_ref() {
                 if args.revision.is_some() {
@@ -64,11 +69,22 @@ pub async fn run(
                 continue;
             }
             if args.dry_run {
-                printer.out(&format!("would deregister {arn}"));
+                let and = if args.delete { " and delete" } else { "" };
+                printer.out(&format!("would deregister{and} {arn}"));
                 continue;
             }
             s.clients.deregister_task_definition(arn).await?;
             printer.out(&format!("deregistered {arn}"));
+            gone.push(arn.clone());
+        }
+        if args.delete && !gone.is_empty() {
+            let (deleted, refused) = s.clients.delete_task_definitions(&gone).await?;
+            for arn in &deleted {
+                printer.out(&format!("deleted {arn} (DELETE_IN_PROGRESS)"));
+            }
+            if let Some((arn, why)) = refused.first() {
+                return Err(Error::aws(format!("ECS did not delete {arn}: {why}")));
+            }
         }
     }
     Ok(ExitCode::Success)

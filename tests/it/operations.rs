@@ -166,6 +166,8 @@ const INPUTS: &[Input] = &[
         r#"{"serviceDeploymentArn": "{sd}", "stopType": "ROLLBACK"}"#,
     ),
     ok("DeregisterTaskDefinition", r#"{"taskDefinition": "web:2"}"#),
+    // `deregister --delete`: web:2 is INACTIVE now.
+    ok("DeleteTaskDefinitions", r#"{"taskDefinitions": ["web:2"]}"#),
     // `cortado delete --terminate`: web runs tasks, so ECS needs `force`.
     ok(
         "DeleteService",

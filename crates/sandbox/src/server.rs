@@ -26,7 +26,16 @@ use super::util::{Rng, wall_now};
 const MAX_LOG: usize = 100_000;
 
 fn is_mutating(op: &str) -> bool {
-    const READS: [&str; 6] = ["Describe", "List", "Get", "BatchGet", "Head", "Simulate"];
+    // AssumeRole hands out credentials and changes no resource.
+    const READS: [&str; 7] = [
+        "Describe",
+        "List",
+        "Get",
+        "BatchGet",
+        "Head",
+        "Simulate",
+        "AssumeRole",
+    ];
     !READS.iter().any(|p| op.starts_with(p))
 }
 

@@ -298,9 +298,9 @@ def main():
                                          text=True, timeout=opts.timeout)
                     code, stdout, stderr = out.returncode, out.stdout, out.stderr
                 except subprocess.TimeoutExpired as e:
-                    code, stdout, stderr = "timeout", e.stdout or "", (e.stderr or "") + "\n(timed out)"
-                    stdout = stdout.decode() if isinstance(stdout, bytes) else stdout
-                    stderr = stderr.decode() if isinstance(stderr, bytes) else stderr
+                    def text(b):
+                        return b.decode(errors="replace") if isinstance(b, bytes) else (b or "")
+                    code, stdout, stderr = "timeout", text(e.stdout), text(e.stderr) + "\n(timed out)"
                 with open(os.path.join(logs, f"{target}-{n}.log"), "w") as f:
                     f.write(f"$ {cmd}\n# exit {code} after {time.time() - t0:.1f}s\n"
                             f"--- stdout\n{stdout}\n--- stderr\n{stderr}\n")

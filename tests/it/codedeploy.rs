@@ -231,6 +231,19 @@ async fn cd06_manual_rollback_deploys_the_previous_revision_through_codedeploy()
         .await
         .expect_code(OK);
     assert_eq!(revision_of(s.service().await.task_definition().unwrap()), 2);
+    // A dry run says where it would go and changes nothing.
+    let mark = s.mark();
+    let dry = s.cortado("v2", &["rollback", "--dry-run"]).await;
+    dry.expect_code(OK);
+    assert_eq!(dry.result()["outcome"], "dry run", "{}", dry.dump());
+    assert!(
+        dry.result()["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("would deploy web:1 through CodeDeploy")),
+        "{}",
+        dry.dump()
+    );
+    assert!(mutating(&s.requests_after(mark)).is_empty());
     let mark = s.mark();
     let run = s.cortado("v2", &["rollback"]).await;
     run.expect_code(OK);

@@ -366,14 +366,6 @@ async fn rollback(
             .hint("`cortado rollback --revision N` deploys revision N through CodeDeploy"),
         ));
     }
-    if opts.dry_run {
-        return Err(Error::input(
-            Diagnostic::error(format!(
-                "rollback --dry-run is not available for {service}, a service CodeDeploy deploys"
-            ))
-            .hint("`cortado status` shows its deployments; nothing was changed"),
-        ));
-    }
     let hooks = configured_hooks(&local.config)?;
     let group = find_group(cx.clients, local).await?;
     let current = svc.task_definition().unwrap_or_default().to_string();
@@ -384,6 +376,9 @@ async fn rollback(
         // The revision that deployment rolls out; the service may show either that one or
         // the one it replaces.
         let deploying = deploying(cx, &id, &current).await?;
+        if opts.dry_run {
+            return Ok(dry_run(r, format!("stop CodeDeploy deployment {id} with its rollback")));
+        }
         let back = (deploying != current).then(|| current.clone());
         r.deployment_id = Some(id.clone());
         r.previous_task_definition_arn = Some(deploying.clone());
@@ -405,6 +400,10 @@ async fn rollback(
     } else {
         let (previous, origin) = target(cx, local, &group, &current, opts.revision).await?;
         r.task_definition_arn = Some(previous.clone());
+        if opts.dry_run {
+            let to = crate::deploy::core::verdict::short_arn(&previous).to_string();
+            return Ok(dry_run(r, format!("deploy {to} through CodeDeploy ({origin})")));
+        }
         let id = create_deployment(cx, local, Some(svc), &group, &previous, &hooks).await?;
         r.deployment_id = Some(id.clone());
         match until {
@@ -425,6 +424,13 @@ async fn rollback(
     r.outcome = outcome;
     r.detail = format!("{}; {detail}", describe_group(&group));
     Ok(r)
+}
+
+/// A `rollback --dry-run` result: what it would do, nothing done.
+fn dry_run(mut r: ServiceResult, what: String) -> ServiceResult {
+    r.outcome = RunOutcome::DryRun;
+    r.detail = format!("dry run: would {what}");
+    r
 }
 
 /// Follows one CodeDeploy deployment toward `target`'s goal until `until`.

@@ -588,3 +588,26 @@ async fn cd15_without_a_codedeploy_section_the_group_of_the_service_is_found() {
     assert_eq!(info.deployment_group_name(), Some("web-dg"));
     assert_eq!(revision_of(s.service().await.task_definition().unwrap()), 2);
 }
+
+/// `rollback` of a CodeDeploy service whose records name no earlier revision that served (the
+/// service was created on revision 2): the family's ACTIVE revision before the running one,
+/// ecspresso's rule, deployed through CodeDeploy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cd16_rollback_without_a_record_takes_the_familys_previous_revision() {
+    let s = Scenario::codedeploy(FAST, &["v1", "v2"], 0).await;
+    s.cortado("v1", &["register"]).await.expect_code(OK);
+    s.deploy("v2", &["--wait-until", "terminated"])
+        .await
+        .expect_code(OK);
+    assert_eq!(revision_of(s.service().await.task_definition().unwrap()), 2);
+    let run = s.cortado("v2", &["rollback"]).await;
+    run.expect_code(OK);
+    assert!(
+        run.result()["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("ecspresso's rule")),
+        "{}",
+        run.dump()
+    );
+    assert_eq!(revision_of(s.service().await.task_definition().unwrap()), 1);
+}

@@ -389,7 +389,7 @@ async fn decide_rollback(
 }
 
 /// The family's newest ACTIVE revision before `current` (ecspresso's rollback target).
-async fn previous_in_family(clients: &Clients, current: &str) -> Result<Option<String>> {
+pub async fn previous_in_family(clients: &Clients, current: &str) -> Result<Option<String>> {
     let family = crate::aws::ecs::arn_family(current).unwrap_or_default();
     let running = revision_number(current).unwrap_or(0);
     Ok(active_revisions(clients, family)

@@ -377,7 +377,10 @@ async fn rollback(
         // the one it replaces.
         let deploying = deploying(cx, &id, &current).await?;
         if opts.dry_run {
-            return Ok(dry_run(r, format!("stop CodeDeploy deployment {id} with its rollback")));
+            return Ok(dry_run(
+                r,
+                format!("stop CodeDeploy deployment {id} with its rollback"),
+            ));
         }
         let back = (deploying != current).then(|| current.clone());
         r.deployment_id = Some(id.clone());
@@ -402,7 +405,10 @@ async fn rollback(
         r.task_definition_arn = Some(previous.clone());
         if opts.dry_run {
             let to = crate::deploy::core::verdict::short_arn(&previous).to_string();
-            return Ok(dry_run(r, format!("deploy {to} through CodeDeploy ({origin})")));
+            return Ok(dry_run(
+                r,
+                format!("deploy {to} through CodeDeploy ({origin})"),
+            ));
         }
         let id = create_deployment(cx, local, Some(svc), &group, &previous, &hooks).await?;
         r.deployment_id = Some(id.clone());
@@ -496,14 +502,22 @@ async fn target(
             });
             Vec::new()
         });
-    match rollback_target(&records, current) {
-        Some(t) => {
-            let origin = format!("{}, {}", short_arn(&t.task_definition_arn), t.origin());
-            Ok((t.task_definition_arn, origin))
+    if let Some(t) = rollback_target(&records, current) {
+        let origin = format!("{}, {}", short_arn(&t.task_definition_arn), t.origin());
+        return Ok((t.task_definition_arn, origin));
+    }
+    // ecspresso's rule when neither record names one: the family's previous ACTIVE revision.
+    match ecs::previous_in_family(cx.clients, current).await? {
+        Some(arn) => {
+            let origin = format!(
+                "{}: neither CodeDeploy's nor ECS's record names an earlier revision that served; the family's ACTIVE revision before the running one (ecspresso's rule)",
+                short_arn(&arn)
+            );
+            Ok((arn, origin))
         }
         None => Err(Error::conflict(format!(
-            "{service} runs {}, and neither CodeDeploy's nor ECS's record names an earlier \
-             revision that served",
+            "{service} runs {}: neither CodeDeploy's nor ECS's record names an earlier \
+             revision that served, and its family has no ACTIVE revision before it",
             short_arn(current)
         ))
         .with_hint("`cortado rollback --revision N` returns to a revision you choose")),

@@ -291,18 +291,7 @@ async fn decide_rollback(
 ) -> Result<Decided> {
     let current = &ours.task_definition_arn;
     if with_previous {
-        let Some(arn) = previous_in_family(clients, current).await? else {
-            return Err(Error::conflict(format!(
-                "--with-previous-task-definition: the family of {} has no ACTIVE revision before it",
-                short_arn(current)
-            )));
-        };
-        return Ok(Decided::update(
-            ours,
-            arn,
-            "the family's ACTIVE revision before the running one (--with-previous-task-definition)"
-                .into(),
-        ));
+        return with_previous_revision(clients, ours).await;
     }
     if let Some(n) = revision {
         let family = crate::aws::ecs::arn_family(current).unwrap_or_default();
@@ -386,6 +375,24 @@ async fn decide_rollback(
             "`cortado rollback --revision N` returns to a revision you choose; `cortado history` lists the deployments",
         )),
     }
+}
+
+/// `rollback --with-previous-task-definition`: the family's ACTIVE revision before the running
+/// one, whatever is in flight and whatever ECS's record says.
+async fn with_previous_revision(clients: &Clients, ours: &Ours) -> Result<Decided> {
+    let current = &ours.task_definition_arn;
+    let Some(arn) = previous_in_family(clients, current).await? else {
+        return Err(Error::conflict(format!(
+            "--with-previous-task-definition: the family of {} has no ACTIVE revision before it",
+            short_arn(current)
+        )));
+    };
+    Ok(Decided::update(
+        ours,
+        arn,
+        "the family's ACTIVE revision before the running one (--with-previous-task-definition)"
+            .into(),
+    ))
 }
 
 /// The family's newest ACTIVE revision before `current` (ecspresso's rollback target).

@@ -86,8 +86,21 @@ async fn refresh_starts_a_new_deployment_of_what_runs() {
         .expect_code(0);
     let before = s.service().await;
     let mark = s.mark();
-    let dry = s.cortado("v2", &["refresh", "--dry-run"]).await;
+    // A file whose attributes differ from the service's: refresh keeps the service's, and its
+    // plan shows no attribute change.
+    let dir = web_copy("refresh");
+    let path = dir.join("ecs-service-def.json");
+    let def = std::fs::read_to_string(&path).unwrap().replace(
+        "\"healthCheckGracePeriodSeconds\": 30",
+        "\"healthCheckGracePeriodSeconds\": 90",
+    );
+    std::fs::write(&path, def).unwrap();
+    let dry =
+        finish(s.command_with(&dir.join("cortado.yml"), "v2", &["refresh", "--dry-run"])).await;
     dry.expect_code(0);
+    let plan = &dry.result()["plan"];
+    assert_eq!(plan["changes"]["service"], "", "{}", dry.dump());
+    let _ = std::fs::remove_dir_all(&dir);
     assert!(
         mutating(&s.requests_after(mark)).is_empty(),
         "{:?}",

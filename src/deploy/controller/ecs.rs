@@ -819,6 +819,12 @@ pub async fn decide(
         && live.is_some()
         && service_after.is_some()
         && service_after != service_before;
+    // `refresh`, `scale`: the attributes stay as they are, and the plan says so.
+    let service_after = if flags.keep_attributes && service_before.is_some() {
+        service_before.clone()
+    } else {
+        service_after
+    };
     let desired_count = flags.tasks.or_else(|| {
         (!flags.keep_attributes || live.is_none())
             .then(|| local.service.as_ref().and_then(|s| s.desired_count()))

@@ -17,7 +17,12 @@ Jsonnet definitions and overrides.json. The runner:
 3. starts `cortado sandbox serve --seed ... --prepare ecspresso.yml` in the folder (the config
    rendered against that sandbox) and puts a shim named `ecspresso` (running cortado) first on
    PATH, plus `uuidgen` when the machine has none;
-4. runs each line with `sh -c` in the folder, as make would (its exported variables in the
+4. registers one revision of the suite's task definition family before the first line, as
+   an earlier run of the suite left it in ecspresso's CI account (its family keeps its
+   history: `rollback` returns to the revision before the running one, and in a fresh
+   account there would be none, since cortado's `deploy` reuses the revision `register`
+   made instead of registering an identical one again);
+5. runs each line with `sh -c` in the folder, as make would (its exported variables in the
    environment), one after another, and records its exit status: a line passes when it exits 0.
 
 It prints one line per command (PASS/FAIL, target, exit status, the command, and the last line
@@ -201,6 +206,19 @@ def start_some_sandbox(cortado, folder, work, env, tfstate_bucket, log_path):
     sys.exit(2)
 
 
+def history(cortado, folder, env, log_path):
+    """The account's history of the family: one earlier revision (an older nginx tag)."""
+    earlier = dict(env, NGINX_VERSION="1.25")
+    out = subprocess.run([cortado, "--envfile", "envfile", "--ext-str",
+                          "DEPLOYMENT_CONTROLLER=" + env.get("DEPLOYMENT_CONTROLLER", "ECS"),
+                          "register"], cwd=folder, env=earlier, capture_output=True, text=True)
+    with open(log_path, "a") as log:
+        log.write(f"# history: an earlier revision of the family\n{out.stdout}{out.stderr}")
+    if out.returncode != 0:
+        print(f"notice: could not register the family's earlier revision: {why(out.stderr)}",
+              flush=True)
+
+
 def shims(cortado, folder):
     """A folder with `ecspresso` running cortado, and `uuidgen` when the machine has none."""
     with open(os.path.join(folder, "ecspresso"), "w") as f:
@@ -266,6 +284,7 @@ def main():
     server, endpoint = start_some_sandbox(cortado, folder, work, env, opts.tfstate_bucket,
                                           os.path.join(logs, "sandbox.log"))
     env["AWS_ENDPOINT_URL"] = endpoint
+    history(cortado, folder, env, os.path.join(logs, "sandbox.log"))
     results = []
     try:
         for target in order:
@@ -279,9 +298,9 @@ def main():
                                          text=True, timeout=opts.timeout)
                     code, stdout, stderr = out.returncode, out.stdout, out.stderr
                 except subprocess.TimeoutExpired as e:
-                    code, stdout, stderr = "timeout", e.stdout or "", (e.stderr or "") + "\n(timed out)"
-                    stdout = stdout.decode() if isinstance(stdout, bytes) else stdout
-                    stderr = stderr.decode() if isinstance(stderr, bytes) else stderr
+                    def text(b):
+                        return b.decode(errors="replace") if isinstance(b, bytes) else (b or "")
+                    code, stdout, stderr = "timeout", text(e.stdout), text(e.stderr) + "\n(timed out)"
                 with open(os.path.join(logs, f"{target}-{n}.log"), "w") as f:
                     f.write(f"$ {cmd}\n# exit {code} after {time.time() - t0:.1f}s\n"
                             f"--- stdout\n{stdout}\n--- stderr\n{stderr}\n")

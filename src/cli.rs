@@ -71,6 +71,16 @@ pub struct GlobalArgs {
     #[arg(long, global = true, env = "CORTADO_REGION")]
     pub region: Option<String>,
 
+    /// IAM role to make every AWS call as (STS AssumeRole with the credentials found
+    /// otherwise), as ecspresso's --assume-role-arn.
+    #[arg(
+        long,
+        global = true,
+        env = "CORTADO_ASSUME_ROLE_ARN",
+        value_name = "ARN"
+    )]
+    pub assume_role_arn: Option<String>,
+
     /// Deadline for waits, Go-style duration (10m, 1h30m); overrides the config's `timeout`.
     #[arg(long, global = true, env = "CORTADO_TIMEOUT")]
     pub timeout: Option<String>,
@@ -113,8 +123,12 @@ pub struct GlobalArgs {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {
+    /// Human-readable text (ecspresso's `table` is accepted for it).
+    #[value(alias = "table")]
     Text,
     Json,
+    /// Tab-separated rows (`tasks`, `revisions`); text from the other commands.
+    Tsv,
 }
 
 /// The commands: each one's arguments and its `run` live in its own file of
@@ -128,7 +142,7 @@ pub enum Command {
     Validate,
     /// Register, update the service, follow it to a verdict, roll back on failure.
     Deploy(crate::commands::deploy::DeployArgs),
-    /// Show what a deploy would change (exit 2 when something differs).
+    /// Show what a deploy would change (with --exit-code: exit 2 when something differs).
     Diff(crate::commands::diff::DiffArgs),
     /// Roll back to the revision that last served, or stop the deployment in flight.
     Rollback(crate::commands::rollback::RollbackArgs),
@@ -149,11 +163,11 @@ pub enum Command {
     /// Show the service: deployments, recent events, tasks, target health.
     Status(crate::commands::status::StatusArgs),
     /// List the family's task definition revisions; mark the running one.
-    Revisions,
+    Revisions(crate::commands::revisions::RevisionsArgs),
     /// Print the AppSpec a CodeDeploy deployment of the service sends.
     Appspec(crate::commands::appspec::AppspecArgs),
-    /// Register the rendered task definition as a new revision.
-    Register,
+    /// Register the rendered task definition as a new revision (--dry-run: print it).
+    Register(crate::commands::register::RegisterArgs),
     /// Deregister task definition revisions (never the one the service runs).
     Deregister(crate::commands::deregister::DeregisterArgs),
     /// Run a one-off task (a migration) and exit with its container's exit code.
@@ -162,6 +176,10 @@ pub enum Command {
     Exec(crate::commands::exec::ExecArgs),
     /// Set the service's desired count and follow it to a steady state.
     Scale(crate::commands::scale::ScaleArgs),
+    /// Start fresh tasks of what runs now (same revision and count), followed to a verdict.
+    Refresh(crate::commands::refresh::RefreshArgs),
+    /// Delete the service (task definitions stay); --dry-run shows what would go.
+    Delete(crate::commands::delete::DeleteArgs),
     /// Print cortado's version.
     Version,
     /// Print a shell completion script.
@@ -208,9 +226,11 @@ impl GlobalArgs {
             region: args.region.clone(),
             timeout,
             format: match args.output {
-                OutputFormat::Text => Format::Text,
+                OutputFormat::Text | OutputFormat::Tsv => Format::Text,
                 OutputFormat::Json => Format::Json,
             },
+            tsv: args.output == OutputFormat::Tsv,
+            assume_role_arn: args.assume_role_arn.clone(),
             no_color: args.no_color,
             verbose: args.verbose,
             sandbox: if args.sandbox {
@@ -269,24 +289,75 @@ impl Cli {
     pub fn printer(&self) -> crate::report::Printer {
         let format = match self.global.output {
             OutputFormat::Json => Format::Json,
-            OutputFormat::Text => Format::Text,
+            OutputFormat::Text | OutputFormat::Tsv => Format::Text,
         };
         crate::report::Printer::new(format, self.global.no_color)
     }
 }
 
-/// Parses the command line (with [`command`]'s help layout).
+/// Parses the command line (with ecspresso's `ECSPRESSO_*` variables, see
+/// [`with_ecspresso_environment`]).
 pub fn try_parse() -> Result<Cli, clap::Error> {
-    let mut matches = command().try_get_matches()?;
+    let argv =
+        with_ecspresso_environment(std::env::args_os().collect(), |name| std::env::var_os(name));
+    let mut matches = command().try_get_matches_from(argv)?;
     <Cli as clap::FromArgMatches>::from_arg_matches_mut(&mut matches)
         .map_err(|e| e.format(&mut command()))
+}
+
+/// ecspresso's environment variables beside cortado's: a global option whose `CORTADO_X`
+/// variable is unset takes `ECSPRESSO_X` (ECSPRESSO_CONFIG, ECSPRESSO_ENVFILE,
+/// ECSPRESSO_ASSUME_ROLE_ARN, ...), given to clap as the option itself, unless the command
+/// line has the option. `CORTADO_X` wins when both are set. `env` reads a variable.
+pub fn with_ecspresso_environment(
+    mut argv: Vec<std::ffi::OsString>,
+    env: impl Fn(&str) -> Option<std::ffi::OsString>,
+) -> Vec<std::ffi::OsString> {
+    let cmd = command();
+    let mut extra = Vec::new();
+    for arg in cmd.get_arguments().filter(|a| a.is_global_set()) {
+        let (Some(long), Some(var)) = (arg.get_long(), arg.get_env()) else {
+            continue;
+        };
+        let var = var.to_string_lossy();
+        let Some(theirs) = var
+            .strip_prefix("CORTADO_")
+            .map(|x| format!("ECSPRESSO_{x}"))
+        else {
+            continue;
+        };
+        let flag = format!("--{long}");
+        let given = argv.iter().skip(1).any(|a| {
+            let a = a.to_string_lossy();
+            a == flag || a.starts_with(&format!("{flag}="))
+        });
+        if given || env(&var).is_some() {
+            continue;
+        }
+        let Some(value) = env(&theirs) else { continue };
+        if matches!(arg.get_action(), clap::ArgAction::SetTrue) {
+            let on = value.to_string_lossy().to_ascii_lowercase();
+            if !matches!(on.as_str(), "" | "0" | "false" | "no" | "off") {
+                extra.push(flag.into());
+            }
+        } else {
+            let mut a = std::ffi::OsString::from(format!("{flag}="));
+            a.push(&value);
+            extra.push(a);
+        }
+    }
+    let at = argv.len().min(1);
+    argv.splice(at..at, extra);
+    argv
 }
 
 /// The commands by task, as `cortado --help` lists them and the docs group them.
 pub const COMMAND_GROUPS: &[(&str, &[&str])] = &[
     (
         "Deploy and roll out",
-        &["deploy", "diff", "rollback", "wait", "continue", "scale"],
+        &[
+            "deploy", "diff", "rollback", "wait", "continue", "scale", "refresh", "delete",
+        ],
     ),
     (
         "Inspect",
@@ -327,6 +398,7 @@ const COMMAND_DOCS: &[(&str, &str)] = &[
     ("wait", "docs/guides/commands.md#deploy-and-roll-out"),
     ("continue", "docs/guides/blue-green-canary-linear.md"),
     ("scale", "docs/guides/commands.md#deploy-and-roll-out"),
+    ("refresh", "docs/guides/commands.md#deploy-and-roll-out"),
     ("status", "docs/guides/commands.md#inspect"),
     ("tasks", "docs/guides/commands.md#inspect"),
     ("revisions", "docs/guides/commands.md#inspect"),
@@ -347,6 +419,7 @@ const COMMAND_DOCS: &[(&str, &str)] = &[
     ("init", "docs/guides/commands.md#set-up"),
     ("register", "docs/guides/commands.md#set-up"),
     ("deregister", "docs/guides/commands.md#set-up"),
+    ("delete", "docs/guides/commands.md#deploy-and-roll-out"),
     ("sandbox", "docs/guides/sandbox.md"),
     ("version", "docs/guides/commands.md#set-up"),
     ("completions", "docs/guides/commands.md#set-up"),

@@ -33,6 +33,11 @@ pub struct Settings {
     pub region: Option<String>,
     pub timeout: Option<Duration>,
     pub format: Format,
+    /// `--output tsv` (ecspresso's): tab-separated rows from the commands that list
+    /// (`tasks`, `revisions`); text from the others.
+    pub tsv: bool,
+    /// `--assume-role-arn`: the role every AWS call of the run is made as.
+    pub assume_role_arn: Option<String>,
     pub no_color: bool,
     pub verbose: u8,
     /// Run against an embedded sandbox at this speed.

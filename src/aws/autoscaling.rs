@@ -83,6 +83,34 @@ impl Clients {
             }))
     }
 
+    /// Sets the minimum and/or maximum capacity of the service's registered scalable target
+    /// (RegisterScalableTarget updates the given ones in place).
+    pub async fn set_auto_scaling_capacity(
+        &self,
+        cluster: &str,
+        service: &str,
+        min: Option<i32>,
+        max: Option<i32>,
+    ) -> Result<()> {
+        let id = service_resource_id(cluster, service);
+        let call = Call::of(
+            "application-autoscaling",
+            "RegisterScalableTarget",
+            format!("scalable target {id}"),
+        );
+        self.autoscaling
+            .register_scalable_target()
+            .service_namespace(ServiceNamespace::Ecs)
+            .scalable_dimension(ScalableDimension::EcsServiceDesiredCount)
+            .resource_id(&id)
+            .set_min_capacity(min)
+            .set_max_capacity(max)
+            .send()
+            .await
+            .map_err(|e| self.fail(&call, e))?;
+        Ok(())
+    }
+
     /// Suspends (`true`) or resumes (`false`) every scaling activity of the service's
     /// registered scalable target.
     pub async fn set_auto_scaling_suspended(

@@ -495,6 +495,59 @@ impl Clients {
         })
     }
 
+    /// Deletes deregistered revisions (DeleteTaskDefinitions, 10 a call): the ARNs ECS took,
+    /// and (ARN, reason) of those it refused.
+    pub async fn delete_task_definitions(
+        &self,
+        arns: &[String],
+    ) -> Result<(Vec<String>, Vec<(String, String)>)> {
+        let (mut done, mut refused) = (Vec::new(), Vec::new());
+        for chunk in arns.chunks(10) {
+            let call = Call::ecs(
+                "DeleteTaskDefinitions",
+                format!("{} task definition(s)", chunk.len()),
+            );
+            let out = self
+                .ecs
+                .delete_task_definitions()
+                .set_task_definitions(Some(chunk.to_vec()))
+                .send()
+                .await
+                .map_err(|e| self.fail(&call, e))?;
+            done.extend(
+                out.task_definitions()
+                    .iter()
+                    .filter_map(|t| t.task_definition_arn().map(str::to_string)),
+            );
+            refused.extend(out.failures().iter().map(|f| {
+                (
+                    f.arn().unwrap_or_default().to_string(),
+                    f.reason().unwrap_or_default().to_string(),
+                )
+            }));
+        }
+        Ok((done, refused))
+    }
+
+    /// Deletes a service (DeleteService). `force`: also when it runs tasks (ECS scales it to 0
+    /// and stops them); without it ECS refuses a service scaled above 0.
+    pub async fn delete_service(&self, cluster: &str, service: &str, force: bool) -> Result<()> {
+        let call = Call::ecs(
+            "DeleteService",
+            format!("service \"{service}\" in cluster \"{cluster}\""),
+        )
+        .in_cluster(cluster);
+        self.ecs
+            .delete_service()
+            .cluster(cluster)
+            .service(service)
+            .force(force)
+            .send()
+            .await
+            .map_err(|e| self.fail(&call, e))?;
+        Ok(())
+    }
+
     /// The service deployments of a service (newest first as ECS lists them), optionally
     /// only those created after a time; all pages.
     pub async fn list_service_deployments(
@@ -710,6 +763,11 @@ pub struct OneOffTask {
     pub overrides: Option<aws_sdk_ecs::types::TaskOverride>,
     pub started_by: Option<String>,
     pub group: Option<String>,
+    /// RunTask's idempotency token (`--client-token`).
+    pub client_token: Option<String>,
+    /// Tags of the task (`--tags`), and `propagateTags` (`--propagate-tags`).
+    pub tags: Vec<(String, String)>,
+    pub propagate_tags: Option<String>,
 }
 
 impl Clients {
@@ -739,6 +797,18 @@ impl Clients {
             .set_overrides(t.overrides.clone())
             .set_started_by(t.started_by.clone())
             .set_group(t.group.clone())
+            .set_client_token(t.client_token.clone())
+            .set_tags((!t.tags.is_empty()).then(|| {
+                t.tags
+                    .iter()
+                    .map(|(k, v)| aws_sdk_ecs::types::Tag::builder().key(k).value(v).build())
+                    .collect()
+            }))
+            .set_propagate_tags(
+                t.propagate_tags
+                    .as_deref()
+                    .map(aws_sdk_ecs::types::PropagateTags::from),
+            )
             .send()
             .await
             .map_err(|e| self.fail(&call, e))?;

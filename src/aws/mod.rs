@@ -68,6 +68,9 @@ pub struct AwsSettings {
     pub static_credentials: bool,
     /// Attempts per API call, first one included (standard retry mode).
     pub max_attempts: u32,
+    /// `--assume-role-arn`: every call made with the credentials of this role, assumed once
+    /// (STS AssumeRole) with the credentials found otherwise.
+    pub assume_role_arn: Option<String>,
 }
 
 impl Default for AwsSettings {
@@ -77,6 +80,7 @@ impl Default for AwsSettings {
             endpoint_url: None,
             static_credentials: false,
             max_attempts: 5,
+            assume_role_arn: None,
         }
     }
 }
@@ -233,6 +237,33 @@ pub async fn connect(settings: &AwsSettings) -> Result<Clients> {
     connect_with(settings, None).await
 }
 
+/// `conf` with the credentials of `role`, assumed now (STS AssumeRole, through the same
+/// endpoint, region and retry settings) so that a role that cannot be assumed is one clear
+/// error before any other call; the SDK refreshes them before they expire.
+async fn assume_role(conf: aws_config::SdkConfig, role: &str) -> Result<aws_config::SdkConfig> {
+    use aws_credential_types::provider::ProvideCredentials;
+    let provider = aws_config::sts::AssumeRoleProvider::builder(role)
+        .session_name(format!("cortado-{}", std::process::id()))
+        .configure(&conf)
+        .build()
+        .await;
+    if let Err(e) = provider.provide_credentials().await {
+        let why = std::error::Error::source(&e).map_or_else(|| e.to_string(), |s| s.to_string());
+        return Err(Error::aws(format!(
+            "cannot assume the role {role} (--assume-role-arn): {why}"
+        ))
+        .with_hint(
+            "check the role's ARN and that its trust policy lets the current credentials assume it",
+        ));
+    }
+    Ok(conf
+        .into_builder()
+        .credentials_provider(
+            aws_credential_types::provider::SharedCredentialsProvider::new(provider),
+        )
+        .build())
+}
+
 /// [`connect`] with a credentials provider of the caller's (tests use failing ones).
 pub(crate) async fn connect_with(
     settings: &AwsSettings,
@@ -335,7 +366,11 @@ async fn load_config(
     if let Some(provider) = credentials {
         loader = loader.credentials_provider(provider);
     }
-    Ok(loader.load().await)
+    let conf = loader.load().await;
+    match &settings.assume_role_arn {
+        Some(role) => assume_role(conf, role).await,
+        None => Ok(conf),
+    }
 }
 
 /// The HTTP client the SDK would pick by itself (hyper 1, rustls with aws-lc, proxy settings

@@ -459,6 +459,7 @@ mod tests {
             endpoint_url: Some(sb.endpoint()),
             static_credentials: true,
             max_attempts: 1,
+            assume_role_arn: None,
         })
         .await
         .unwrap();

@@ -224,6 +224,7 @@ async fn clients(cap: &Capture) -> Clients {
         endpoint_url: Some(url),
         static_credentials: true,
         max_attempts: 1,
+        assume_role_arn: None,
     })
     .await
     .unwrap()
@@ -574,6 +575,7 @@ async fn missing_credentials_say_how_to_set_them() {
             endpoint_url: Some(url),
             static_credentials: false,
             max_attempts: 1,
+            assume_role_arn: None,
         },
         Some(aws_sdk_ecs::config::SharedCredentialsProvider::new(
             NoCredentials,
@@ -604,6 +606,7 @@ async fn an_unreachable_endpoint_is_named() {
         endpoint_url: Some(format!("http://127.0.0.1:{port}")),
         static_credentials: true,
         max_attempts: 1,
+        assume_role_arn: None,
     })
     .await
     .unwrap();

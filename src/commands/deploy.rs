@@ -69,6 +69,12 @@ pub struct DeployArgs {
     /// Resume the service's auto scaling before the update (or after it, with the above).
     #[arg(long)]
     pub resume_auto_scaling: bool,
+    /// Set the minimum capacity of the service's Application Auto Scaling target first.
+    #[arg(long, value_name = "N")]
+    pub auto_scaling_min: Option<i32>,
+    /// Set the maximum capacity of the service's Application Auto Scaling target first.
+    #[arg(long, value_name = "N")]
+    pub auto_scaling_max: Option<i32>,
 }
 
 /// Where `deploy --until` stops following.
@@ -133,6 +139,7 @@ impl From<&DeployArgs> for DeployFlags {
             tasks: a.tasks,
             no_update_service: a.no_update_service,
             no_rollback: a.no_rollback,
+            keep_attributes: false,
             until: match (a.until, &a.wait_until) {
                 (Some(UntilArg::TestTraffic), _) => Until::Pause,
                 (None, Some(u)) => u.clone(),
@@ -147,9 +154,20 @@ pub async fn run(
     printer: &mut Printer,
     args: &DeployArgs,
 ) -> Result<ExitCode> {
-    let flags = DeployFlags::from(args);
+    run_with(settings, printer, args, DeployFlags::from(args)).await
+}
+
+/// A deploy with `flags` (from `args`, or adjusted by the commands that are deploys in
+/// ecspresso's sense: `refresh`, `scale --dry-run`).
+pub async fn run_with(
+    settings: &Settings,
+    printer: &mut Printer,
+    args: &DeployArgs,
+    flags: DeployFlags,
+) -> Result<ExitCode> {
     let auto_scaling =
         AutoScaling::from_flags(args.suspend_auto_scaling, args.resume_auto_scaling, &flags)?;
+    let capacity = autoscaling::capacity_of(args.auto_scaling_min, args.auto_scaling_max)?;
     let started = now();
     let (locals, s) = session::open_all(settings, printer).await?;
     if args.verify {
@@ -192,6 +210,11 @@ pub async fn run(
             .or(release.on_failure)
             .unwrap_or_default(),
     };
+    if let Some(c) = capacity {
+        let say = |m: &str| printer.info(m);
+        let deployed = autoscaling::deployed_services(&release);
+        autoscaling::set_capacity(&s.clients, &say, &deployed, c, flags.dry_run).await?;
+    }
     let suspended = match auto_scaling {
         Some(mode) => {
             let deployed = autoscaling::deployed_services(&release);

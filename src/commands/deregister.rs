@@ -1,5 +1,6 @@
 //! `cortado deregister --revision N | --keep-last N`: deregisters revisions, never the one
-//! the service runs.
+//! the service runs (`--dry-run`: names them and changes nothing). ecspresso's `--keeps` is
+//! `--keep-last`; its `--force` is accepted (cortado never asks before deregistering).
 
 use super::session;
 use crate::error::{Error, ExitCode, Result};
@@ -7,14 +8,24 @@ use crate::report::Printer;
 use crate::settings::Settings;
 
 #[derive(Debug, clap::Args)]
-#[group(required = true, multiple = false)]
+#[command(group(clap::ArgGroup::new("which").required(true).args(["revision", "keep_last"])))]
 pub struct DeregisterArgs {
     /// Deregister this revision.
     #[arg(long, value_name = "N")]
     pub revision: Option<i32>,
     /// Keep the newest N revisions (and the running one); deregister the rest.
-    #[arg(long, value_name = "N")]
+    #[arg(long, visible_alias = "keeps", value_name = "N")]
     pub keep_last: Option<usize>,
+    /// Name what would be deregistered; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Accepted for ecspresso's `deregister --force`: cortado never asks first.
+    #[arg(long)]
+    pub force: bool,
+    /// Also delete the revisions deregistered (DeleteTaskDefinitions: ECS removes them once
+    /// no task or deployment uses them).
+    #[arg(long)]
+    pub delete: bool,
 }
 
 /// `cortado deregister --revision N | --keep-last N`: never the running revision.
@@ -45,6 +56,7 @@ pub async fn run(
             (None, Some(keep)) => revs.iter().skip(keep).collect(),
             (None, None) => Vec::new(),
         };
+        let mut gone = Vec::new();
         for (n, arn) in doomed {
             if Some(arn) == running.as_ref() {
                 if args.revision.is_some() {
@@ -56,8 +68,23 @@ pub async fn run(
                 printer.info(&format!("keeping {family}:{n}: the service runs it"));
                 continue;
             }
+            if args.dry_run {
+                let and = if args.delete { " and delete" } else { "" };
+                printer.out(&format!("would deregister{and} {arn}"));
+                continue;
+            }
             s.clients.deregister_task_definition(arn).await?;
             printer.out(&format!("deregistered {arn}"));
+            gone.push(arn.clone());
+        }
+        if args.delete && !gone.is_empty() {
+            let (deleted, refused) = s.clients.delete_task_definitions(&gone).await?;
+            for arn in &deleted {
+                printer.out(&format!("deleted {arn} (DELETE_IN_PROGRESS)"));
+            }
+            if let Some((arn, why)) = refused.first() {
+                return Err(Error::aws(format!("ECS did not delete {arn}: {why}")));
+            }
         }
     }
     Ok(ExitCode::Success)

@@ -1,6 +1,6 @@
 //! `cortado diff`: the normalized diff of the rendered definitions against what runs, as
-//! text, Markdown or JSON; `--comment` keeps the sticky pull-request comment. Exit 0 without
-//! changes, 2 with changes.
+//! text, Markdown or JSON; `--comment` keeps the sticky pull-request comment. Exit 0 whether
+//! or not something differs, as ecspresso's `diff`; with `--exit-code`, 2 when something does.
 
 use serde_json::json;
 
@@ -21,6 +21,19 @@ pub struct DiffArgs {
     /// GITHUB_REPOSITORY, GITHUB_TOKEN, GITHUB_API_URL).
     #[arg(long)]
     pub comment: bool,
+    /// Exit 2 when something differs (default: 0 either way, as ecspresso's `diff`).
+    #[arg(long)]
+    pub exit_code: bool,
+    /// Compare the task definition only, not the service's attributes.
+    #[arg(long, conflicts_with = "with_service")]
+    pub without_service: bool,
+    /// Compare the service's attributes too (the default; ecspresso's flag).
+    #[arg(long)]
+    pub with_service: bool,
+    /// Show each difference with `COMMAND LIVE_FILE RENDERED_FILE` (secrets hidden) instead;
+    /// ECSPRESSO_DIFF_COMMAND sets it too.
+    #[arg(long, value_name = "COMMAND", env = "CORTADO_DIFF_COMMAND")]
+    pub external: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -30,14 +43,30 @@ pub enum DiffFormat {
     Json,
 }
 
-/// `cortado diff`: exit 0 without changes, 2 with changes.
+/// `cortado diff`: exit 0, or 2 with changes when `--exit-code` asks.
 pub async fn run(settings: &Settings, printer: &mut Printer, args: &DiffArgs) -> Result<ExitCode> {
     let (locals, s) = session::open(settings, printer).await?;
     let emitter = crate::deploy::event::Emitter::new();
     let engine = Engine::new(&s.clients, &emitter, session::cancel_on_signals());
     let mut plans = Vec::new();
     for local in &locals {
-        plans.push(engine.plan(local, &DeployFlags::default()).await?.plan);
+        let mut plan = engine.plan(local, &DeployFlags::default()).await?.plan;
+        if args.without_service {
+            plan.service_before = None;
+            plan.service_after = None;
+        }
+        plans.push(plan);
+    }
+    let external = args
+        .external
+        .clone()
+        .or_else(|| std::env::var("ECSPRESSO_DIFF_COMMAND").ok())
+        .filter(|c| !c.trim().is_empty());
+    if let Some(command) = external {
+        for p in &plans {
+            external_diff(printer, &command, p)?;
+        }
+        return Ok(exit(plans.iter().any(|p| p.changed()), args));
     }
     let changed = plans.iter().any(|p| p.changed());
     match args.format {
@@ -75,9 +104,81 @@ pub async fn run(settings: &Settings, printer: &mut Printer, args: &DiffArgs) ->
             ("diff", diff),
         ])?;
     }
-    Ok(if changed {
+    Ok(exit(changed, args))
+}
+
+fn exit(changed: bool, args: &DiffArgs) -> ExitCode {
+    if changed && args.exit_code {
         ExitCode::Changes
     } else {
         ExitCode::Success
-    })
+    }
+}
+
+/// `--external COMMAND`: the command run on two files per definition (live, rendered), its
+/// output passed on. Its exit status is its own business (diff tools exit 1 on a difference).
+fn external_diff(printer: &Printer, command: &str, plan: &ServicePlan) -> Result<()> {
+    let pairs = [
+        (
+            "taskdef",
+            plan.task_before.clone(),
+            Some(plan.task_after.clone()),
+        ),
+        (
+            "servicedef",
+            plan.service_before.clone(),
+            plan.service_after.clone(),
+        ),
+    ];
+    let dir = tempfile_dir()?;
+    for (what, before, after) in pairs {
+        let Some(after) = after else { continue };
+        let show = |v: &serde_json::Value| {
+            let mut v = v.clone();
+            printer.secrets().mask_value(&mut v);
+            crate::render::to_pretty(&v)
+        };
+        let live = dir.join(format!("{}-{what}.live.json", plan.service));
+        let rendered = dir.join(format!("{}-{what}.rendered.json", plan.service));
+        let before = before.as_ref().map(show).unwrap_or_default();
+        for (path, text) in [(&live, before), (&rendered, show(&after))] {
+            std::fs::write(path, text).map_err(|e| crate::error::Error::io(path, &e, "write"))?;
+        }
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("{command} \"$1\" \"$2\""))
+            .arg("cortado-diff")
+            .arg(&live)
+            .arg(&rendered)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .map_err(|e| {
+                crate::error::Error::bad_input(format!("--external {command:?} cannot run: {e}"))
+            })?;
+        printer.out(&String::from_utf8_lossy(&out.stdout));
+        let err = String::from_utf8_lossy(&out.stderr);
+        if !err.trim().is_empty() {
+            printer.info(err.trim_end());
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+/// A fresh private folder for the external diff's files.
+fn tempfile_dir() -> Result<std::path::PathBuf> {
+    let dir = std::env::temp_dir().join(format!(
+        "cortado-diff-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default()
+    ));
+    let mut b = std::fs::DirBuilder::new();
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+    b.create(&dir)
+        .map_err(|e| crate::error::Error::io(&dir, &e, "create"))?;
+    Ok(dir)
 }

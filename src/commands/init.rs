@@ -41,8 +41,15 @@ pub struct InitArgs {
     #[arg(long, value_name = "NAME")]
     pub image_tag_env: Option<String>,
     /// Overwrite existing files.
-    #[arg(long)]
+    #[arg(long, visible_alias = "force-overwrite")]
     pub force: bool,
+    /// The task definition file's name in --dir (default ecs-task-def.json, or .jsonnet).
+    #[arg(long, value_name = "FILE")]
+    pub task_definition_path: Option<String>,
+    /// The service definition file's name in --dir (default ecs-service-def.json, or
+    /// .jsonnet).
+    #[arg(long, value_name = "FILE")]
+    pub service_definition_path: Option<String>,
 }
 
 pub async fn run(settings: &Settings, printer: &mut Printer, opts: &InitArgs) -> Result<ExitCode> {
@@ -58,8 +65,14 @@ pub async fn run(settings: &Settings, printer: &mut Printer, opts: &InitArgs) ->
     }
     let ext = if opts.jsonnet { "jsonnet" } else { "json" };
     let config = opts.dir.join("cortado.yml");
-    let service_file = format!("ecs-service-def.{ext}");
-    let task_file = format!("ecs-task-def.{ext}");
+    let service_file = opts
+        .service_definition_path
+        .clone()
+        .unwrap_or_else(|| format!("ecs-service-def.{ext}"));
+    let task_file = opts
+        .task_definition_path
+        .clone()
+        .unwrap_or_else(|| format!("ecs-task-def.{ext}"));
     let paths = [
         config.clone(),
         opts.dir.join(&service_file),

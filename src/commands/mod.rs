@@ -5,6 +5,7 @@
 
 pub mod appspec;
 pub mod cost;
+pub mod delete;
 pub mod deploy;
 pub mod deregister;
 pub mod diff;
@@ -12,6 +13,7 @@ pub mod exec;
 pub mod history;
 pub mod init;
 pub mod proceed;
+pub mod refresh;
 pub mod register;
 pub mod render;
 pub mod revisions;
@@ -22,6 +24,7 @@ pub mod scale;
 pub mod session;
 pub mod status;
 pub mod tasks;
+pub mod tasks_logs;
 pub mod validate;
 pub mod verify;
 pub mod wait;
@@ -54,11 +57,13 @@ pub fn exec(cli: Cli, printer: &mut Printer) -> Result<u8> {
         Command::Verify => block_on(verify::run(s, printer)),
         Command::Tasks(a) => block_on(tasks::run(s, printer, a)),
         Command::Status(a) => block_on(status::run(s, printer, a)),
-        Command::Revisions => block_on(revisions::run(s, printer)),
+        Command::Revisions(a) => block_on(revisions::run(s, printer, a)),
         Command::Appspec(a) => block_on(appspec::run(s, printer, a)),
-        Command::Register => block_on(register::run(s, printer)),
+        Command::Register(a) => block_on(register::run(s, printer, a)),
         Command::Deregister(a) => block_on(deregister::run(s, printer, a)),
         Command::Scale(a) => block_on(scale::run(s, printer, a)),
+        Command::Refresh(a) => block_on(refresh::run(s, printer, a)),
+        Command::Delete(a) => block_on(delete::run(s, printer, a)),
         Command::Sandbox(a) => block_on(sandbox::run(s, printer, a)),
         Command::Version => {
             printer.out(&format!("cortado {}", env!("CARGO_PKG_VERSION")));

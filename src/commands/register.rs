@@ -1,4 +1,5 @@
-//! `cortado register`: registers the rendered task definition.
+//! `cortado register`: registers the rendered task definition (`--dry-run`: prints what would
+//! be registered and calls nothing).
 
 use serde_json::json;
 
@@ -7,8 +8,20 @@ use crate::error::{ExitCode, Result};
 use crate::report::{Format, Printer};
 use crate::settings::Settings;
 
+/// Flags of `cortado register`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct RegisterArgs {
+    /// Print the task definition that would be registered; register nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
 /// `cortado register`: registers the rendered task definition.
-pub async fn run(settings: &Settings, printer: &mut Printer) -> Result<ExitCode> {
+pub async fn run(
+    settings: &Settings,
+    printer: &mut Printer,
+    args: &RegisterArgs,
+) -> Result<ExitCode> {
     let (locals, s) = session::open_all(settings, printer).await?;
     if let Some(l) = locals.iter().find(|l| l.express.is_some()) {
         return Err(crate::error::Error::input(
@@ -20,6 +33,21 @@ pub async fn run(settings: &Settings, printer: &mut Printer) -> Result<ExitCode>
         ));
     }
     for local in &locals {
+        if args.dry_run {
+            let family = local.task.family().unwrap_or_default();
+            match printer.format {
+                Format::Json => printer.out_json(&json!({
+                    "dry_run": true, "family": family, "task_definition": local.task_json,
+                })),
+                Format::Text => {
+                    printer.info(&format!(
+                        "dry run: would register a new revision of {family}"
+                    ));
+                    printer.out_json(&local.task_json);
+                }
+            }
+            continue;
+        }
         let td = s
             .clients
             .register_task_definition(local.task.clone())

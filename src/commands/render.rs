@@ -29,7 +29,9 @@ pub struct RenderArgs {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum RenderTarget {
     Config,
+    #[value(alias = "task-definition")]
     Taskdef,
+    #[value(alias = "service-definition")]
     Servicedef,
     /// An Express Mode service's definition (`express_definition:`).
     Expressdef,

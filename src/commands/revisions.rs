@@ -1,15 +1,52 @@
-//! `cortado revisions`: the family's ACTIVE revisions, newest first, the running one marked.
+//! `cortado revisions`: the family's ACTIVE revisions, newest first, the running one marked
+//! (text, JSON or ecspresso's TSV); `--revision N|current|latest` prints that revision's task
+//! definition as JSON (as DescribeTaskDefinition returns it), as ecspresso does.
 
 use serde_json::json;
 
 use super::session;
 use crate::deploy::controller::ecs::active_revisions;
-use crate::error::{ExitCode, Result};
+use crate::deploy::core::verdict::short_arn;
+use crate::error::{Diagnostic, Error, ExitCode, Result};
 use crate::report::{Format, Printer};
 use crate::settings::Settings;
 
-/// `cortado revisions`: the family's ACTIVE revisions, the running one marked.
-pub async fn run(settings: &Settings, printer: &mut Printer) -> Result<ExitCode> {
+/// Flags of `cortado revisions`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct RevisionsArgs {
+    /// Print this revision's task definition as JSON: a number, `current` (running) or
+    /// `latest` (newest ACTIVE).
+    #[arg(long, value_name = "N|current|latest", value_parser = parse_revision)]
+    pub revision: Option<Which>,
+}
+
+/// Which revision `--revision` names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Which {
+    Number(u64),
+    Current,
+    Latest,
+}
+
+fn parse_revision(s: &str) -> std::result::Result<Which, String> {
+    match s {
+        "current" => Ok(Which::Current),
+        "latest" => Ok(Which::Latest),
+        n => match n.parse::<u64>() {
+            Ok(n) if n > 0 => Ok(Which::Number(n)),
+            _ => Err(format!(
+                "{s:?}: expected a revision number (1 or more), `current` or `latest`"
+            )),
+        },
+    }
+}
+
+/// `cortado revisions`.
+pub async fn run(
+    settings: &Settings,
+    printer: &mut Printer,
+    args: &RevisionsArgs,
+) -> Result<ExitCode> {
     let (locals, s) = session::open(settings, printer).await?;
     for local in &locals {
         let family = local.task.family().unwrap_or_default();
@@ -19,26 +56,61 @@ pub async fn run(settings: &Settings, printer: &mut Printer) -> Result<ExitCode>
             .await?
             .and_then(|svc| svc.task_definition().map(str::to_string));
         let revs = active_revisions(&s.clients, family).await?;
-        match printer.format {
-            Format::Json => printer.out_json(&json!({
-                "family": family,
-                "revisions": revs.iter().map(|(n, a)| json!({
-                    "revision": n, "arn": a, "running": Some(a) == running.as_ref(),
-                })).collect::<Vec<_>>(),
-            })),
-            Format::Text => {
-                let mut out = format!("{family}: {} ACTIVE revision(s)\n", revs.len());
-                for (n, a) in &revs {
-                    let mark = if Some(a) == running.as_ref() {
-                        "  <- running"
-                    } else {
-                        ""
-                    };
-                    out.push_str(&format!("  {n:>5}  {a}{mark}\n"));
-                }
-                printer.out(&out);
-            }
+        if let Some(which) = args.revision {
+            let arn = match which {
+                Which::Number(n) => format!("{family}:{n}"),
+                Which::Current => running.clone().ok_or_else(|| {
+                    Error::input(Diagnostic::error(format!(
+                        "--revision current: service {} does not exist in cluster {}",
+                        local.service_name().unwrap_or_default(),
+                        local.config.cluster
+                    )))
+                })?,
+                Which::Latest => revs.first().map(|(_, a)| a.clone()).ok_or_else(|| {
+                    Error::input(Diagnostic::error(format!(
+                        "--revision latest: family {family} has no ACTIVE revision"
+                    )))
+                })?,
+            };
+            let (td, _) = s.clients.describe_task_definition(&arn).await?;
+            let v = crate::model::codec::encode(&td).map_err(Error::internal)?;
+            printer.out_json(&v);
+            continue;
         }
+        print(printer, settings.tsv, family, &revs, running.as_deref());
     }
     Ok(ExitCode::Success)
+}
+
+fn print(
+    printer: &Printer,
+    tsv: bool,
+    family: &str,
+    revs: &[(u64, String)],
+    running: Option<&str>,
+) {
+    let is_running = |a: &str| Some(a) == running;
+    if printer.format == Format::Json {
+        printer.out_json(&json!({
+            "family": family,
+            "revisions": revs.iter().map(|(n, a)| json!({
+                "revision": n, "arn": a, "running": is_running(a),
+            })).collect::<Vec<_>>(),
+        }));
+        return;
+    }
+    let mut out = if tsv {
+        "Revision\tTaskDefinition\tRunning\n".to_string()
+    } else {
+        format!("{family}: {} ACTIVE revision(s)\n", revs.len())
+    };
+    for (n, a) in revs {
+        if tsv {
+            out.push_str(&format!("{n}\t{}\t{}\n", short_arn(a), is_running(a)));
+        } else {
+            let mark = if is_running(a) { "  <- running" } else { "" };
+            out.push_str(&format!("  {n:>5}  {a}{mark}\n"));
+        }
+    }
+    printer.out(&out);
 }

@@ -1,6 +1,7 @@
 //! `cortado rollback`: stops the deployment in flight (ECS returns to the last good
 //! revision), or returns the service to the revision that last ran successfully before the
-//! running one (from ECS's record of its deployments; `--revision N` to choose); follows it.
+//! running one (from ECS's record of its deployments, else the family's ACTIVE revision before
+//! it, ecspresso's rule; `--revision N` to choose); follows it. `--dry-run` decides and prints.
 
 use super::session;
 use crate::deploy::controller::seam::RollbackOptions;
@@ -11,9 +12,20 @@ use crate::settings::Settings;
 
 #[derive(Debug, clap::Args)]
 pub struct RollbackArgs {
-    /// Deregister the bad revision once the rollback succeeded.
-    #[arg(long)]
+    /// Deregister the rolled-back revision once the rollback succeeded (kept by default,
+    /// unlike ecspresso).
+    #[arg(long, visible_alias = "deregister-task-definition")]
     pub deregister: bool,
+    /// Keep the rolled-back revision (cortado's default; ecspresso's flag, accepted).
+    #[arg(long, conflicts_with = "deregister")]
+    pub no_deregister_task_definition: bool,
+    /// Decide the rollback and print it; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Return to the family's ACTIVE revision before the running one, whatever ECS's record
+    /// of deployments says (ecspresso's rule).
+    #[arg(long, conflicts_with = "revision")]
+    pub with_previous_task_definition: bool,
     /// Start the rollback and exit without following it.
     #[arg(long)]
     pub no_wait: bool,
@@ -58,6 +70,8 @@ pub async fn run(
                 no_wait: args.no_wait,
                 deregister: args.deregister,
                 revision: args.revision,
+                dry_run: args.dry_run,
+                with_previous: args.with_previous_task_definition,
             },
         )
         .await?;

@@ -15,7 +15,9 @@ use serde_json::Value;
 use super::session;
 use crate::deploy::event::Emitter;
 use crate::deploy::local::Local;
-use crate::deploy::task::{self, OneOff, RunInput, TaskPick, decode_overrides, target_container};
+use crate::deploy::task::{
+    self, OneOff, RunInput, TaskPick, WaitUntil, decode_overrides, target_container,
+};
 use crate::error::{Diagnostic, Error, Result};
 use crate::report::{Format, Printer};
 use crate::settings::Settings;
@@ -45,17 +47,46 @@ pub struct RunArgs {
     /// Environment variable for the container, KEY=VALUE. Repeatable.
     #[arg(long = "env", value_name = "KEY=VALUE")]
     pub env: Vec<String>,
-    /// The container --command and --env apply to (and whose logs are streamed); default:
-    /// the first essential container.
-    #[arg(long, value_name = "NAME")]
+    /// The container --command and --env apply to and whose logs and exit code are followed
+    /// (default: the first essential one).
+    #[arg(long, visible_alias = "watch-container", value_name = "NAME")]
     pub container: Option<String>,
     /// RunTask `overrides` as JSON (ECS's TaskOverride, as ecspresso's --overrides);
     /// --command and --env are merged into it.
-    #[arg(long, value_name = "JSON")]
+    #[arg(long, value_name = "JSON", conflicts_with = "overrides_file")]
     pub overrides: Option<String>,
+    /// The same, read from a file (rendered like the definitions: templates, Jsonnet).
+    #[arg(long, value_name = "FILE")]
+    pub overrides_file: Option<PathBuf>,
     /// Start the task, print its ARN and exit 0 without waiting.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "wait_until")]
     pub no_wait: bool,
+    /// Follow the task until `stopped` (default; its exit code is passed on) or only until
+    /// `running` (then exit 0).
+    #[arg(long, value_enum, value_name = "STATUS")]
+    pub wait_until: Option<WaitUntilArg>,
+    /// Check and print what would run (the task definition picked, the container, the
+    /// overrides); register and start nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// RunTask's idempotency token: a retry with the same token starts nothing new (up to
+    /// 64 ASCII characters).
+    #[arg(long, value_name = "TOKEN")]
+    pub client_token: Option<String>,
+    /// Tags of the task: KEY=VALUE,KEY=VALUE.
+    #[arg(long, value_name = "K=V,...")]
+    pub tags: Option<String>,
+    /// Copy the task definition's tags to the task (TASK_DEFINITION); ECS refuses SERVICE for
+    /// a task RunTask starts.
+    #[arg(long, value_name = "FROM", value_parser = ["TASK_DEFINITION", "SERVICE", "NONE"])]
+    pub propagate_tags: Option<String>,
+}
+
+/// `--wait-until`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum WaitUntilArg {
+    Stopped,
+    Running,
 }
 
 fn bad(message: impl Into<String>, hint: &str) -> Error {
@@ -136,7 +167,43 @@ pub fn parse_input(args: &RunArgs) -> Result<RunInput> {
         command,
         env,
         overrides,
+        client_token: args.client_token.clone(),
+        tags: parse_tags(args.tags.as_deref())?,
+        propagate_tags: args.propagate_tags.clone(),
     })
+}
+
+/// `--tags K=V,K2=V2` (ecspresso's format).
+fn parse_tags(tags: Option<&str>) -> Result<Vec<(String, String)>> {
+    let Some(text) = tags else {
+        return Ok(Vec::new());
+    };
+    text.split(',')
+        .map(|kv| match kv.split_once('=') {
+            Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
+            _ => Err(bad(
+                format!("--tags: {kv:?} is not KEY=VALUE"),
+                "write --tags KeyFoo=ValueFoo,KeyBar=ValueBar",
+            )),
+        })
+        .collect()
+}
+
+/// `--overrides-file`: rendered (templates, Jsonnet) and checked like `--overrides`.
+fn overrides_from_file(ctx: &crate::render::RenderContext, path: &Path) -> Result<Value> {
+    crate::settings::flag_file("overrides-file", "task overrides", path)?;
+    let v = crate::render::load(ctx, path)?.value;
+    if !v.is_object() {
+        return Err(bad(
+            format!(
+                "{}: overrides must be a JSON object (ECS's TaskOverride)",
+                path.display()
+            ),
+            "e.g. {\"containerOverrides\":[{\"name\":\"app\",\"command\":[\"./migrate\"]}]}",
+        ));
+    }
+    decode_overrides(&v, &path.display().to_string())?;
+    Ok(v)
 }
 
 /// The pick the flags ask for, in ecspresso's order (`--revision`, then
@@ -172,8 +239,10 @@ pub fn pick_of(args: &RunArgs) -> (TaskPick, Option<String>) {
 fn load_local(
     settings: &Settings,
     printer: &mut Printer,
-    task_def: Option<&Path>,
+    args: &RunArgs,
+    input: &mut RunInput,
 ) -> Result<Local> {
+    let task_def = args.task_def.as_deref();
     let ctx = settings.render_context()?;
     printer.set_secrets(ctx.secrets.clone());
     let paths = settings.config_paths()?;
@@ -191,6 +260,9 @@ fn load_local(
         config.task_definition = Some(f.to_path_buf());
     }
     let ctx = crate::render::plugins::with_plugins(&ctx, &config, &session::lookups(settings))?;
+    if let Some(f) = &args.overrides_file {
+        input.overrides = Some(overrides_from_file(&ctx, f)?);
+    }
     let local = crate::deploy::local::load(&ctx, config)?;
     for w in &local.warnings {
         printer.diagnostic(w);
@@ -200,8 +272,8 @@ fn load_local(
 
 /// `cortado run`.
 pub async fn run(settings: &Settings, printer: &mut Printer, args: &RunArgs) -> Result<u8> {
-    let input = parse_input(args)?;
-    let local = load_local(settings, printer, args.task_def.as_deref())?;
+    let mut input = parse_input(args)?;
+    let local = load_local(settings, printer, args, &mut input)?;
     // A container named on the command line must exist in the file's definition before a
     // changed revision of it is registered.
     if args.task_def.is_some() {
@@ -223,6 +295,11 @@ pub async fn run(settings: &Settings, printer: &mut Printer, args: &RunArgs) -> 
         input: &input,
         pick,
         no_wait: args.no_wait,
+        until: match args.wait_until {
+            Some(WaitUntilArg::Running) => WaitUntil::Running,
+            _ => WaitUntil::Stopped,
+        },
+        dry_run: args.dry_run,
         deadline: Instant::now() + crate::deploy::local::timeout(settings.timeout, &local.config),
     };
     let end = task::run(&s.clients, &emitter, &one_off, session::cancel_on_signals()).await?;

@@ -340,6 +340,7 @@ pub async fn push(
                 endpoint_url: Some(endpoint.clone()),
                 static_credentials: true,
                 max_attempts: 2,
+                assume_role_arn: None,
             })
             .await?;
             clients.insert(image.region.clone(), c);

@@ -103,6 +103,7 @@ pub fn lookups(settings: &Settings) -> Lookups {
             .filter(|u| !u.trim().is_empty()),
         static_credentials: false,
         max_attempts: 8,
+        assume_role_arn: settings.assume_role_arn.clone(),
     })
 }
 
@@ -114,6 +115,7 @@ pub fn sandbox_lookups(settings: &Settings, endpoint: &str) -> Lookups {
         endpoint_url: Some(endpoint.to_string()),
         static_credentials: true,
         max_attempts: 2,
+        assume_role_arn: None,
     })
 }
 
@@ -129,6 +131,7 @@ pub async fn connect(settings: &Settings, locals: &[Local], printer: &Printer) -
             endpoint_url: None,
             static_credentials: false,
             max_attempts: 8,
+            assume_role_arn: settings.assume_role_arn.clone(),
         })
         .await?;
         trace_requests(&clients, printer);
@@ -169,6 +172,7 @@ pub async fn connect(settings: &Settings, locals: &[Local], printer: &Printer) -
         endpoint_url: Some(sb.endpoint()),
         static_credentials: true,
         max_attempts: 8,
+        assume_role_arn: None,
     })
     .await?;
     trace_requests(&clients, printer);

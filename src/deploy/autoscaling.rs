@@ -271,6 +271,75 @@ pub(crate) fn deployed_services(release: &ReleaseRun<'_>) -> Vec<(String, String
         .collect()
 }
 
+/// `--auto-scaling-min` / `--auto-scaling-max` (ecspresso's): the capacities asked for, checked
+/// before any call (0 or more, min not above max).
+pub(crate) fn capacity_of(
+    min: Option<i32>,
+    max: Option<i32>,
+) -> Result<Option<(Option<i32>, Option<i32>)>> {
+    if min.is_none() && max.is_none() {
+        return Ok(None);
+    }
+    if min.is_some_and(|n| n < 0) || max.is_some_and(|n| n < 0) {
+        return Err(Error::bad_input(
+            "--auto-scaling-min and --auto-scaling-max must be 0 or more",
+        ));
+    }
+    if let (Some(a), Some(b)) = (min, max)
+        && a > b
+    {
+        return Err(Error::bad_input(format!(
+            "--auto-scaling-min {a} is above --auto-scaling-max {b}"
+        )));
+    }
+    Ok(Some((min, max)))
+}
+
+/// Sets the capacities of each service's scalable target before its update; a service
+/// without one is noted and left alone (ecspresso registers none either).
+pub(crate) async fn set_capacity(
+    clients: &Clients,
+    say: &(dyn Fn(&str) + Sync),
+    services: &[(String, String)],
+    (min, max): (Option<i32>, Option<i32>),
+    dry_run: bool,
+) -> Result<()> {
+    let words = [
+        min.map(|n| format!("min {n}")),
+        max.map(|n| format!("max {n}")),
+    ]
+    .into_iter()
+    .flatten()
+    .collect::<Vec<_>>()
+    .join(", ");
+    for (cluster, service) in services {
+        let id = service_resource_id(cluster, service);
+        let Some(target) = clients.scalable_target(cluster, service).await? else {
+            note(
+                say,
+                format!("auto scaling: {id} has no scalable target; {words} not set"),
+            );
+            continue;
+        };
+        let after = (min.unwrap_or(target.min), max.unwrap_or(target.max));
+        if after.0 > after.1 {
+            return Err(Error::bad_input(format!(
+                "auto scaling of {id}: min {} would be above max {}",
+                after.0, after.1
+            )));
+        }
+        if dry_run {
+            note(say, format!("auto scaling: would set {id} to {words}"));
+            continue;
+        }
+        clients
+            .set_auto_scaling_capacity(cluster, service, min, max)
+            .await?;
+        note(say, format!("auto scaling: set {id} to {words}"));
+    }
+    Ok(())
+}
+
 /// A line of what auto scaling did, for the command to show.
 fn note(say: &(dyn Fn(&str) + Sync), message: String) {
     say(&message);

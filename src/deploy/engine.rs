@@ -826,6 +826,13 @@ impl<'a> Engine<'a> {
             .rollback(&self.cx(), local, &svc, opts, deadline)
             .await?;
         let current = svc.task_definition().unwrap_or_default().to_string();
+        if opts.deregister && r.outcome == RunOutcome::DryRun {
+            r.detail = format!(
+                "{}; then deregister {}",
+                r.detail,
+                short_arn(svc.task_definition().unwrap_or_default())
+            );
+        }
         if opts.deregister && r.outcome == RunOutcome::Succeeded {
             self.clients.deregister_task_definition(&current).await?;
             self.emitter.emit(Event::Warning {

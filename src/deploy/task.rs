@@ -21,6 +21,7 @@ use serde_json::{Value, json};
 use super::controller::ecs::{active_revisions, registration_choice};
 use super::controller::seam::{Local, TaskChoice};
 use super::core::outcome::{RunOutcome, TaskOutcome, task_outcome};
+use super::core::verdict::short_arn;
 use super::event::{Emitter, Event};
 use super::result::{Operation, ServiceResult};
 use crate::aws::types::ecs::{
@@ -44,8 +45,24 @@ pub struct RunInput {
     pub container: Option<String>,
     pub command: Option<Vec<String>>,
     pub env: Vec<(String, String)>,
-    /// `--overrides`: a TaskOverride as JSON (ECS's camelCase), already checked.
+    /// `--overrides` (or `--overrides-file`): a TaskOverride as JSON (ECS's camelCase),
+    /// already checked.
     pub overrides: Option<Value>,
+    /// RunTask's `clientToken` (`--client-token`): a retry with it starts nothing new.
+    pub client_token: Option<String>,
+    /// The task's tags (`--tags K=V,...`) and RunTask's `propagateTags`.
+    pub tags: Vec<(String, String)>,
+    pub propagate_tags: Option<String>,
+}
+
+/// Until when a one-off task is followed (`--wait-until`, ecspresso's).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) enum WaitUntil {
+    /// To its end: its exit code is passed on.
+    #[default]
+    Stopped,
+    /// Until it is RUNNING; it is left running and the run exits 0.
+    Running,
 }
 
 fn bad(message: impl Into<String>, hint: &str) -> Error {
@@ -351,6 +368,10 @@ pub(crate) struct OneOff<'a> {
     pub pick: TaskPick,
     /// Start it and do not follow it (`--no-wait`).
     pub no_wait: bool,
+    /// Follow it to STOPPED (default) or only to RUNNING.
+    pub until: WaitUntil,
+    /// Check and print what would run; register and start nothing (`--dry-run`).
+    pub dry_run: bool,
     pub deadline: Instant,
 }
 
@@ -429,6 +450,9 @@ pub(crate) async fn run(
     task: &OneOff<'_>,
     cancel: tokio::sync::watch::Receiver<bool>,
 ) -> Result<TaskEnd> {
+    if task.dry_run {
+        return dry_run(clients, task).await;
+    }
     let launched = launch(clients, emitter, task).await?;
     if task.no_wait {
         return Ok(TaskEnd {
@@ -473,6 +497,53 @@ pub(crate) async fn run(
         detail: end.text.clone(),
     });
     Ok(end)
+}
+
+/// `--dry-run`: what `launch` reads and checks (the service, placement, the task definition
+/// picked, the container and the overrides against it), and no write.
+async fn dry_run(clients: &Clients, task: &OneOff<'_>) -> Result<TaskEnd> {
+    let local = task.local;
+    let cluster = local.config.cluster.clone();
+    let service = local.service_name()?.to_string();
+    let live = clients.describe_service(&cluster, &service).await?;
+    let live_td = live.as_ref().and_then(|s| s.task_definition());
+    placement_of(live.as_ref(), local)?;
+    let source = choose_task_definition(clients, local, task.pick, live_td).await?;
+    let (td_arn, what, td) = match source {
+        Source::Existing(arn) => {
+            let td = clients.describe_task_definition(&arn).await?.0;
+            (arn, "the existing revision", td)
+        }
+        Source::Register => (
+            String::new(),
+            "a new revision of the rendered task definition (to be registered)",
+            TaskDefinition::builder()
+                .set_container_definitions(local.task.container_definitions.clone())
+                .build(),
+        ),
+    };
+    let container = target_container(td.container_definitions(), task.input.container.as_deref())?;
+    let name = container.name().unwrap_or_default().to_string();
+    let overrides = merge_overrides(task.input, &name);
+    decode_overrides(&overrides, "--overrides")?;
+    let shown = if td_arn.is_empty() {
+        local.task.family().unwrap_or_default().to_string()
+    } else {
+        short_arn(&td_arn).to_string()
+    };
+    Ok(TaskEnd {
+        outcome: TaskOutcome::DryRun,
+        text: format!(
+            "dry run: would run {shown} ({what}) in cluster {cluster}, container {name}, overrides {overrides}"
+        ),
+        task_arn: String::new(),
+        task_definition_arn: td_arn,
+        last_status: String::new(),
+        stop_code: None,
+        stopped_reason: None,
+        container: name,
+        container_exit_code: None,
+    })
 }
 
 /// Everything up to RunTask: the live service (for placement and its revision), the task
@@ -531,6 +602,9 @@ async fn launch(clients: &Clients, emitter: &Emitter, task: &OneOff<'_>) -> Resu
             overrides: Some(overrides),
             started_by: Some(STARTED_BY.to_string()),
             group: None,
+            client_token: input.client_token.clone(),
+            tags: input.tags.clone(),
+            propagate_tags: input.propagate_tags.clone(),
         })
         .await?;
     Ok(Launched {
@@ -574,6 +648,9 @@ async fn follow(
             last = Some(t);
         }
         token = logs.read(clients, token).await?;
+        if task.until == WaitUntil::Running && last_status == "RUNNING" {
+            break TaskOutcome::Running;
+        }
         if last_status == "STOPPED" {
             // Lines shipped just before the stop: read on until nothing new comes.
             for _ in 0..3 {
@@ -615,6 +692,10 @@ fn ended(l: Launched, outcome: TaskOutcome, last_status: String, t: Option<&Task
         }
         TaskOutcome::Cancelled => format!("task {id}: cancelled; StopTask requested"),
         TaskOutcome::Started => format!("started task {}", l.task_arn),
+        TaskOutcome::Running => {
+            format!("task {id} is RUNNING (--wait-until running): left running")
+        }
+        TaskOutcome::DryRun => String::new(),
     };
     TaskEnd {
         outcome,
@@ -646,7 +727,7 @@ pub(crate) async fn release_step(
         container: run_step.container.clone(),
         command: run_step.command.clone(),
         env: run_step.env.clone(),
-        overrides: None,
+        ..RunInput::default()
     };
     let task = OneOff {
         local,
@@ -654,6 +735,8 @@ pub(crate) async fn release_step(
         input: &input,
         pick: TaskPick::Register,
         no_wait: false,
+        until: WaitUntil::Stopped,
+        dry_run: false,
         deadline: deadline.into_std(),
     };
     let started = Instant::now();
@@ -810,6 +893,7 @@ mod tests {
                 {"name": "side", "command": ["x"]},
                 {"name": "web", "command": ["old"], "environment": [{"name": "A", "value": "1"}, {"name": "B", "value": "b"}]}
             ]})),
+            ..RunInput::default()
         };
         let m = merge_overrides(&input, "web");
         assert_eq!(m["cpu"], "512");

@@ -1431,6 +1431,7 @@ mod tests {
             endpoint_url: Some(sb.endpoint()),
             static_credentials: true,
             max_attempts: 1,
+            assume_role_arn: None,
         });
         (sb, lookups)
     }
@@ -1566,6 +1567,7 @@ mod tests {
             endpoint_url: Some("http://127.0.0.1:9".into()),
             static_credentials: true,
             max_attempts: 1,
+            assume_role_arn: None,
         });
         let cfg = config("cluster: c\nplugins: [{name: ssm}]\n");
         let ctx = with_plugins(&RenderContext::new(BTreeMap::new()), &cfg, &lookups).unwrap();

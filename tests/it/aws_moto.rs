@@ -176,6 +176,7 @@ async fn clients(moto: &Moto) -> Clients {
         endpoint_url: Some(moto.url.clone()),
         static_credentials: true,
         max_attempts: 1,
+        assume_role_arn: None,
     })
     .await
     .unwrap()
@@ -965,7 +966,7 @@ fn verify_through_the_binary() {
 }
 
 /// `cortado init` from a service made in moto with boto3 (not by cortado), then `cortado diff`
-/// on the files it wrote: nothing differs (exit 0), and another image tag does (exit 2).
+/// on the files it wrote: nothing differs (exit 0), and another image tag does (`--exit-code`: 2).
 /// What this cannot show: moto keeps no deploymentConfiguration, so the files have none where
 /// a real service would carry ECS's defaults (init drops those as defaults anyway).
 #[test]
@@ -1038,7 +1039,7 @@ ecs.create_service(
         String::from_utf8_lossy(&diff.stdout),
         String::from_utf8_lossy(&diff.stderr)
     );
-    let changed = cortado_on_moto(&moto, "v2", &["diff", "-c", config]);
+    let changed = cortado_on_moto(&moto, "v2", &["diff", "--exit-code", "-c", config]);
     assert_eq!(
         changed.status.code(),
         Some(2),

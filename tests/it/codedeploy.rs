@@ -231,6 +231,19 @@ async fn cd06_manual_rollback_deploys_the_previous_revision_through_codedeploy()
         .await
         .expect_code(OK);
     assert_eq!(revision_of(s.service().await.task_definition().unwrap()), 2);
+    // A dry run says where it would go and changes nothing.
+    let mark = s.mark();
+    let dry = s.cortado("v2", &["rollback", "--dry-run"]).await;
+    dry.expect_code(OK);
+    assert_eq!(dry.result()["outcome"], "dry run", "{}", dry.dump());
+    assert!(
+        dry.result()["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("would deploy web:1 through CodeDeploy")),
+        "{}",
+        dry.dump()
+    );
+    assert!(mutating(&s.requests_after(mark)).is_empty());
     let mark = s.mark();
     let run = s.cortado("v2", &["rollback"]).await;
     run.expect_code(OK);
@@ -342,7 +355,9 @@ async fn cd09_appspec_and_diff_name_the_group_and_make_no_write() {
         spec["Hooks"][0]["AfterAllowTestTraffic"],
         "arn:aws:lambda:us-east-1:123456789012:function:web-smoke-test"
     );
-    let diff = s.cortado("v2", &["diff", "--format", "json"]).await;
+    let diff = s
+        .cortado("v2", &["diff", "--exit-code", "--format", "json"])
+        .await;
     diff.expect_code(2);
     assert!(
         diff.stdout
@@ -572,4 +587,27 @@ async fn cd15_without_a_codedeploy_section_the_group_of_the_service_is_found() {
     assert_eq!(info.application_name(), Some("web-app"));
     assert_eq!(info.deployment_group_name(), Some("web-dg"));
     assert_eq!(revision_of(s.service().await.task_definition().unwrap()), 2);
+}
+
+/// `rollback` of a CodeDeploy service whose records name no earlier revision that served (the
+/// service was created on revision 2): the family's ACTIVE revision before the running one,
+/// ecspresso's rule, deployed through CodeDeploy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cd16_rollback_without_a_record_takes_the_familys_previous_revision() {
+    let s = Scenario::codedeploy(FAST, &["v1", "v2"], 0).await;
+    s.cortado("v1", &["register"]).await.expect_code(OK);
+    s.deploy("v2", &["--wait-until", "terminated"])
+        .await
+        .expect_code(OK);
+    assert_eq!(revision_of(s.service().await.task_definition().unwrap()), 2);
+    let run = s.cortado("v2", &["rollback"]).await;
+    run.expect_code(OK);
+    assert!(
+        run.result()["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("ecspresso's rule")),
+        "{}",
+        run.dump()
+    );
+    assert_eq!(revision_of(s.service().await.task_definition().unwrap()), 1);
 }

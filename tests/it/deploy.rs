@@ -576,7 +576,8 @@ async fn s13_dry_run_and_bad_input_make_no_calls() {
 }
 
 /// 14. `cortado diff` after an AWS round trip: render -> register in the sandbox -> diff
-///     shows nothing (exit 0); a new image tag is a change (exit 2).
+///     shows nothing (exit 0); a new image tag is a change: exit 0 as ecspresso's `diff`,
+///     with the change in the output, and exit 2 with `--exit-code`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s14_diff_is_clean_after_a_deploy_and_sees_a_new_tag() {
     let s = Scenario::new("web", FAST, &["v1", "v2"]).await;
@@ -585,8 +586,11 @@ async fn s14_diff_is_clean_after_a_deploy_and_sees_a_new_tag() {
     let same = s.cortado("v1", &["diff"]).await;
     same.expect_code(0);
     let changed = s.cortado("v2", &["diff"]).await;
-    changed.expect_code(2);
+    changed.expect_code(0);
     assert!(changed.stdout.contains("v2"), "{}", changed.dump());
+    let asked = s.cortado("v2", &["diff", "--exit-code"]).await;
+    asked.expect_code(2);
+    assert!(asked.stdout.contains("v2"), "{}", asked.dump());
     assert_eq!(mutating(&s.requests_after(mark)), Vec::<String>::new());
 }
 
@@ -655,7 +659,7 @@ async fn s15_two_services_in_one_run_end_by_their_own_verdicts() {
 async fn s16_markdown_plan_matches_the_golden_file() {
     let s = Scenario::new("web", FAST, &["v1", "v2"]).await;
     s.deploy("v1", &[]).await.expect_code(0);
-    let mut cmd = s.command("v2", &["diff", "--format", "markdown"]);
+    let mut cmd = s.command("v2", &["diff", "--exit-code", "--format", "markdown"]);
     cmd.args(["--output", "text"]);
     let run = finish(cmd).await;
     run.expect_code(2);
@@ -784,13 +788,13 @@ async fn s18_ssm_secret_reaches_ecs_but_no_output() {
     deploy_json.expect_code(0);
     assert_eq!(deploy_json.result()["outcome"], "succeeded");
     runs.push(("deploy (json)", deploy_json));
-    let diff = run("v3", &["diff", "--format", "markdown"], true).await;
+    let diff = run("v3", &["diff", "--exit-code", "--format", "markdown"], true).await;
     diff.expect_code(2);
     runs.push(("diff", diff));
     let status = run("v3", &["status"], true).await;
     status.expect_code(0);
     runs.push(("status", status));
-    let comment = run("v3", &["diff", "--comment"], true).await;
+    let comment = run("v3", &["diff", "--exit-code", "--comment"], true).await;
     comment.expect_code(2);
     runs.push(("diff --comment", comment));
 
@@ -1364,7 +1368,8 @@ async fn s30_init_from_a_live_service_then_diff_shows_nothing() {
         let diff = finish(s.command_with(&dir.join("cortado.yml"), "v1", &["diff"])).await;
         diff.expect_code(0);
         // And a new tag is a change (exit 2): the files are live, not a copy of the output.
-        let changed = finish(s.command_with(&dir.join("cortado.yml"), "v2", &["diff"])).await;
+        let changed =
+            finish(s.command_with(&dir.join("cortado.yml"), "v2", &["diff", "--exit-code"])).await;
         changed.expect_code(2);
         let again = s.cortado("v1", &args).await;
         again.expect_code(1);

@@ -76,7 +76,7 @@ async fn express_service_is_created_updated_by_canary_and_rolled_back() {
     assert_eq!(r.result()["status"], "no-change", "{}", r.dump());
     assert!(common::mutating(&s.requests_after(mark)).is_empty());
     s.cortado("v1", &["diff"]).await.expect_code(0);
-    let d = s.cortado("v2", &["diff"]).await;
+    let d = s.cortado("v2", &["diff", "--exit-code"]).await;
     d.expect_code(2);
 
     // Update: one UpdateExpressGatewayService, then ECS's canary (5%, then 100%).

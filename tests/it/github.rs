@@ -978,13 +978,16 @@ fn run_takes_one_argument_per_line_when_args_has_line_breaks() {
 }
 
 #[test]
-fn run_reports_diff_changes_as_success_but_keeps_other_failures() {
+fn run_passes_cortados_exit_status_on() {
+    // `diff` exits 0 with changes unless `--exit-code` asks for 2: the step keeps what it got.
+    let (ok, _, _) = run_script(&[("CORTADO_COMMAND", "diff"), ("FAKE_EXIT", "0")]);
+    assert!(ok, "diff exits 0 with or without changes");
     let (ok, _, _) = run_script(&[("CORTADO_COMMAND", "diff"), ("FAKE_EXIT", "2")]);
-    assert!(ok, "diff with changes is not a failed step");
+    assert!(!ok, "diff --exit-code's 2 fails the step, as asked");
     let (ok, _, _) = run_script(&[("CORTADO_COMMAND", "diff"), ("FAKE_EXIT", "1")]);
     assert!(!ok, "a diff error still fails");
     let (ok, _, _) = run_script(&[("CORTADO_COMMAND", "deploy"), ("FAKE_EXIT", "2")]);
-    assert!(!ok, "only diff's exit 2 is remapped");
+    assert!(!ok);
 }
 
 #[test]

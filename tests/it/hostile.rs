@@ -556,16 +556,20 @@ async fn rolling(gh: &Actions) -> (Vec<Seen>, Vec<&'static str>) {
         c
     };
     seen.push(
-        gh.run("diff", hostile_env(cmd("v1", &["diff"])), true)
-            .await,
+        gh.run(
+            "diff",
+            hostile_env(cmd("v1", &["diff", "--exit-code"])),
+            true,
+        )
+        .await,
     );
     let tag = "v2<img src=x>@admin";
-    let md = hostile_env(cmd(tag, &["diff", "--format", "markdown"]));
+    let md = hostile_env(cmd(tag, &["diff", "--exit-code", "--format", "markdown"]));
     seen.push(gh.run("diff markdown", md, true).await);
     seen.push(
         gh.run(
             "diff json",
-            hostile_env(cmd("v1", &["diff", "--format", "json"])),
+            hostile_env(cmd("v1", &["diff", "--exit-code", "--format", "json"])),
             false,
         )
         .await,
@@ -573,7 +577,7 @@ async fn rolling(gh: &Actions) -> (Vec<Seen>, Vec<&'static str>) {
     seen.push(
         gh.run(
             "diff --comment",
-            hostile_env(cmd(tag, &["diff", "--comment"])),
+            hostile_env(cmd(tag, &["diff", "--exit-code", "--comment"])),
             true,
         )
         .await,

@@ -28,6 +28,7 @@ mod hostile;
 mod lookups;
 mod mermaid;
 mod operations;
+mod parity;
 mod release;
 mod robustness;
 mod run;

@@ -166,6 +166,13 @@ const INPUTS: &[Input] = &[
         r#"{"serviceDeploymentArn": "{sd}", "stopType": "ROLLBACK"}"#,
     ),
     ok("DeregisterTaskDefinition", r#"{"taskDefinition": "web:2"}"#),
+    // `deregister --delete`: web:2 is INACTIVE now.
+    ok("DeleteTaskDefinitions", r#"{"taskDefinitions": ["web:2"]}"#),
+    // `cortado delete --terminate`: web runs tasks, so ECS needs `force`.
+    ok(
+        "DeleteService",
+        r#"{"cluster": "ops", "service": "web2", "force": true}"#,
+    ),
     keep(
         "CreateExpressGatewayService",
         r#"{"cluster": "ops", "serviceName": "api", "executionRoleArn": "arn:aws:iam::123456789012:role/exec",

@@ -88,7 +88,7 @@ fn url_encode(text: &str) -> String {
     out
 }
 
-fn iso_time(seconds: f64) -> String {
+pub(crate) fn iso_time(seconds: f64) -> String {
     aws_smithy_types::DateTime::from_secs_f64(seconds)
         .fmt(aws_smithy_types::date_time::Format::DateTime)
         .unwrap_or_else(|_| "1970-01-01T00:00:00Z".to_string())

@@ -44,6 +44,7 @@ mod seed;
 mod server;
 mod shared;
 mod ssm;
+mod sts;
 #[cfg(test)]
 mod test_server;
 mod throttle;

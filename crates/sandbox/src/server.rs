@@ -26,7 +26,16 @@ use super::util::{Rng, wall_now};
 const MAX_LOG: usize = 100_000;
 
 fn is_mutating(op: &str) -> bool {
-    const READS: [&str; 6] = ["Describe", "List", "Get", "BatchGet", "Head", "Simulate"];
+    // AssumeRole hands out credentials and changes no resource.
+    const READS: [&str; 7] = [
+        "Describe",
+        "List",
+        "Get",
+        "BatchGet",
+        "Head",
+        "Simulate",
+        "AssumeRole",
+    ];
     !READS.iter().any(|p| op.starts_with(p))
 }
 
@@ -172,7 +181,7 @@ fn route(headers: &HeaderMap, body: &[u8]) -> (String, String, Proto) {
         };
         return (service.to_string(), op.to_string(), Proto::Json);
     }
-    // awsQuery services (ELBv2, IAM, CloudFormation) are told apart by their API version.
+    // awsQuery services (ELBv2, IAM, CloudFormation, STS) are told apart by their API version.
     let text = String::from_utf8_lossy(body);
     let mut action = None;
     let mut service = "elbv2";
@@ -184,6 +193,8 @@ fn route(headers: &HeaderMap, body: &[u8]) -> (String, String, Proto) {
                 service = "iam";
             } else if v == super::cloudformation::CFN_VERSION {
                 service = "cloudformation";
+            } else if v == super::sts::STS_VERSION {
+                service = "sts";
             }
         }
     }
@@ -246,7 +257,7 @@ fn decide_fault(inner: &mut Inner, service: &str, op: &str) -> (Decision, u64) {
     } else if rng.chance(api.throttle_rate) {
         // Each service names throttling and internal errors its own way.
         match service {
-            "elbv2" | "iam" | "cloudformation" => {
+            "elbv2" | "iam" | "cloudformation" | "sts" => {
                 Decision::Fail(ApiError::client("Throttling", "Rate exceeded"))
             }
             // S3 asks callers to slow down with a 503.
@@ -459,6 +470,17 @@ fn dispatch(
                 Ok(xml) => (xml_response(200, xml, rid), 200, None),
                 Err(e) => (
                     xml_response(e.status, super::cloudformation::xml_error(&e, rid), rid),
+                    e.status,
+                    Some(e.code),
+                ),
+            };
+        }
+        if service == "sts" {
+            let w = &inner.world;
+            return match super::sts::handle(op, &params, &w.account, now, rid) {
+                Ok(xml) => (xml_response(200, xml, rid), 200, None),
+                Err(e) => (
+                    xml_response(e.status, super::sts::xml_error(&e, rid), rid),
                     e.status,
                     Some(e.code),
                 ),

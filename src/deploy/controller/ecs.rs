@@ -224,13 +224,33 @@ async fn rollback(
     let cluster = local.config.cluster.clone();
     let current = svc.task_definition().unwrap_or_default().to_string();
     let ours = ours_from(svc, &current)?;
-    let decided =
-        decide_rollback(cx.clients, &cluster, &service, svc, &ours, opts.revision).await?;
+    let decided = decide_rollback(
+        cx.clients,
+        &cluster,
+        &service,
+        svc,
+        &ours,
+        (opts.revision, opts.with_previous),
+    )
+    .await?;
     let mut r = ServiceResult::new(Operation::Rollback, &cluster, &service);
     r.previous_task_definition_arn = Some(current.clone());
     r.task_definition_arn = decided.previous.clone();
     r.deployment_id = Some(ours.deployment_id.clone());
     r.service_deployment_arn = ours.service_deployment_arn.clone();
+    if opts.dry_run {
+        r.outcome = RunOutcome::DryRun;
+        r.detail = format!(
+            "dry run: would {}{}",
+            plan_words(&decided.plan),
+            decided
+                .origin
+                .as_deref()
+                .map(|o| format!(" ({o})"))
+                .unwrap_or_default()
+        );
+        return Ok(r);
+    }
     let (end, report) = carry_out(
         cx,
         RollbackJob {
@@ -267,9 +287,12 @@ async fn decide_rollback(
     service: &str,
     svc: &Service,
     ours: &Ours,
-    revision: Option<i64>,
+    (revision, with_previous): (Option<i64>, bool),
 ) -> Result<Decided> {
     let current = &ours.task_definition_arn;
+    if with_previous {
+        return with_previous_revision(clients, ours).await;
+    }
     if let Some(n) = revision {
         let family = crate::aws::ecs::arn_family(current).unwrap_or_default();
         let (td, _) = clients
@@ -325,16 +348,78 @@ async fn decide_rollback(
             format!("deployment {} ran it", other.id),
         ));
     }
-    match rollback_target(&records, current) {
-        Some(t) => Ok(Decided::update(ours, t.task_definition_arn.clone(), t.origin())),
+    if let Some(t) = rollback_target(&records, current) {
+        return Ok(Decided::update(
+            ours,
+            t.task_definition_arn.clone(),
+            t.origin(),
+        ));
+    }
+    // ecspresso's rule when ECS's record names none (a service created since, say): the
+    // family's ACTIVE revision just before the running one.
+    let family = crate::aws::ecs::arn_family(current).unwrap_or_default();
+    match previous_in_family(clients, current).await? {
+        Some(arn) => Ok(Decided::update(
+            ours,
+            arn,
+            "ECS's record of the service's deployments names no earlier revision that served; \
+             the family's ACTIVE revision before the running one (ecspresso's rule)"
+                .into(),
+        )),
         None => Err(Error::conflict(format!(
-            "{service} runs {}, and ECS's record of its deployments names no earlier revision \
-             that served",
+            "{service} runs {}: ECS's record of its deployments names no earlier revision that \
+             served, and family {family} has no ACTIVE revision before it",
             short_arn(current)
         ))
         .with_hint(
             "`cortado rollback --revision N` returns to a revision you choose; `cortado history` lists the deployments",
         )),
+    }
+}
+
+/// `rollback --with-previous-task-definition`: the family's ACTIVE revision before the running
+/// one, whatever is in flight and whatever ECS's record says.
+async fn with_previous_revision(clients: &Clients, ours: &Ours) -> Result<Decided> {
+    let current = &ours.task_definition_arn;
+    let Some(arn) = previous_in_family(clients, current).await? else {
+        return Err(Error::conflict(format!(
+            "--with-previous-task-definition: the family of {} has no ACTIVE revision before it",
+            short_arn(current)
+        )));
+    };
+    Ok(Decided::update(
+        ours,
+        arn,
+        "the family's ACTIVE revision before the running one (--with-previous-task-definition)"
+            .into(),
+    ))
+}
+
+/// The family's newest ACTIVE revision before `current` (ecspresso's rollback target).
+pub(crate) async fn previous_in_family(clients: &Clients, current: &str) -> Result<Option<String>> {
+    let family = crate::aws::ecs::arn_family(current).unwrap_or_default();
+    let running = revision_number(current).unwrap_or(0);
+    Ok(active_revisions(clients, family)
+        .await?
+        .into_iter()
+        .find(|(n, _)| *n < running)
+        .map(|(_, arn)| arn))
+}
+
+/// What a rollback plan does, in words (`rollback --dry-run`).
+fn plan_words(plan: &RollbackPlan) -> String {
+    match plan {
+        RollbackPlan::FollowEcs => "follow the rollback ECS is carrying out".into(),
+        RollbackPlan::StopDeployment {
+            service_deployment_arn,
+        } => format!("stop service deployment {service_deployment_arn} with ROLLBACK"),
+        RollbackPlan::AnswerHook { hook_id, .. } => {
+            format!("answer the waiting PAUSE hook {hook_id} with ROLLBACK")
+        }
+        RollbackPlan::UpdateToPrevious {
+            task_definition_arn,
+        } => format!("update the service to {}", short_arn(task_definition_arn)),
+        RollbackPlan::Leave { why } => format!("leave the service: {why}"),
     }
 }
 
@@ -708,11 +793,21 @@ pub(crate) async fn decide(
     };
     let rollout =
         ServiceRollout::of_update(local.service_json.as_ref(), live_service_json.as_ref());
-    let update_attributes =
-        live.is_some() && service_after.is_some() && service_after != service_before;
-    let desired_count = flags
-        .tasks
-        .or_else(|| local.service.as_ref().and_then(|s| s.desired_count()));
+    let update_attributes = !flags.keep_attributes
+        && live.is_some()
+        && service_after.is_some()
+        && service_after != service_before;
+    // `refresh`, `scale`: the attributes stay as they are, and the plan says so.
+    let service_after = if flags.keep_attributes && service_before.is_some() {
+        service_before.clone()
+    } else {
+        service_after
+    };
+    let desired_count = flags.tasks.or_else(|| {
+        (!flags.keep_attributes || live.is_none())
+            .then(|| local.service.as_ref().and_then(|s| s.desired_count()))
+            .flatten()
+    });
     let plan = ServicePlan {
         cluster: cluster.clone(),
         service: service.to_string(),

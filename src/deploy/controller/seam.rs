@@ -188,6 +188,9 @@ pub struct DeployFlags {
     pub tasks: Option<i32>,
     pub no_update_service: bool,
     pub no_rollback: bool,
+    /// Leave the service's attributes and desired count as they are, whatever the service
+    /// definition says (ecspresso's `--no-update-service`, as `refresh` and `scale` use it).
+    pub keep_attributes: bool,
     /// Where following the deployment stops (`--until`, `--wait-until`).
     pub until: Until,
 }
@@ -289,6 +292,11 @@ pub struct RollbackOptions {
     pub deregister: bool,
     /// `--revision N`: return to this revision of the family, whatever ECS's record says.
     pub revision: Option<i64>,
+    /// Decide and report the rollback; change nothing (`--dry-run`).
+    pub dry_run: bool,
+    /// `--with-previous-task-definition`: the family's ACTIVE revision before the running
+    /// one, whatever is in flight and whatever ECS's record says (ecspresso's legacy rule).
+    pub with_previous: bool,
 }
 
 /// The first line of an error, for the warnings and details that quote it.

@@ -431,6 +431,10 @@ pub(crate) fn rollback_end(outcome: Outcome, serving: Option<&Serving>) -> Rollb
 pub(crate) enum TaskOutcome {
     /// Started and not followed (`--no-wait`).
     Started,
+    /// Followed until it was RUNNING (`--wait-until running`), then left running.
+    Running,
+    /// Nothing started: what would run was printed (`--dry-run`).
+    DryRun,
     /// Its essential container exited with this code.
     Exited(i32),
     /// It never ran its command.
@@ -447,6 +451,8 @@ impl TaskOutcome {
     pub(crate) fn word(self) -> &'static str {
         match self {
             TaskOutcome::Started => "started",
+            TaskOutcome::Running => "running",
+            TaskOutcome::DryRun => "dry_run",
             TaskOutcome::Exited(_) => "exited",
             TaskOutcome::FailedToStart => "failed_to_start",
             TaskOutcome::TimedOut => "timed_out",
@@ -455,10 +461,10 @@ impl TaskOutcome {
     }
 
     /// `cortado run`'s exit code: the container's (0..=255), 3 when the task never ran its
-    /// command, 6 on a timeout, 130 on a cancel, 0 when only started.
+    /// command, 6 on a timeout, 130 on a cancel, 0 when only started (or running, or a dry run).
     pub(crate) fn exit(self) -> u8 {
         match self {
-            TaskOutcome::Started => 0,
+            TaskOutcome::Started | TaskOutcome::Running | TaskOutcome::DryRun => 0,
             TaskOutcome::Exited(c) => u8::try_from(c.clamp(0, 255)).unwrap_or(255),
             TaskOutcome::FailedToStart => FAILED_TO_START,
             TaskOutcome::TimedOut => ExitCode::TimedOut as u8,
@@ -470,7 +476,10 @@ impl TaskOutcome {
 /// A one-off task's end as a step of a release: succeeded only when it exited 0.
 pub(crate) fn task_outcome(outcome: TaskOutcome) -> RunOutcome {
     match outcome {
-        TaskOutcome::Exited(0) | TaskOutcome::Started => RunOutcome::Succeeded,
+        TaskOutcome::Exited(0)
+        | TaskOutcome::Started
+        | TaskOutcome::Running
+        | TaskOutcome::DryRun => RunOutcome::Succeeded,
         TaskOutcome::TimedOut => RunOutcome::TimedOut { rolled_back: false },
         TaskOutcome::Cancelled => RunOutcome::Cancelled,
         TaskOutcome::Exited(_) | TaskOutcome::FailedToStart => RunOutcome::FailedNotRolledBack,

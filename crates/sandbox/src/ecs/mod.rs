@@ -100,6 +100,7 @@ impl World {
             "ListTaskDefinitions" => self.list_task_definitions(body),
             "ListTaskDefinitionFamilies" => self.list_task_definition_families(body),
             "DeregisterTaskDefinition" => self.deregister_task_definition(body),
+            "DeleteTaskDefinitions" => self.delete_task_definitions(body),
             "CreateService" => self.create_service(body),
             "UpdateService" => self.update_service(body),
             "DeleteService" => self.delete_service(body),

@@ -508,6 +508,14 @@ impl World {
                 if let Some(r) = &d.rollout_reason {
                     v["rolloutStateReason"] = json!(r);
                 }
+                // ECS reports a service's volume configurations only inside its deployments
+                // (Deployment.volumeConfigurations; Service has no such member). The sandbox
+                // keeps the service's latest ones and shows them on the PRIMARY deployment.
+                if d.status == "PRIMARY"
+                    && let Some(vc) = s.extra.get("volumeConfigurations")
+                {
+                    v["volumeConfigurations"] = vc.clone();
+                }
                 v
             })
             .collect();

@@ -209,6 +209,50 @@ impl World {
         td["deregisteredAt"] = ts(now);
         Ok(json!({"taskDefinition": td.clone()}))
     }
+
+    /// DeleteTaskDefinitions: 1 to 10 revisions; each INACTIVE one becomes
+    /// DELETE_IN_PROGRESS, any other is a failure of its own (ECS deletes deregistered
+    /// revisions only). The sandbox never removes one for good.
+    pub(super) fn delete_task_definitions(&mut self, body: &Value) -> Result<Value, ApiError> {
+        let ids = body.str_list("taskDefinitions")?;
+        if ids.is_empty() || ids.len() > 10 {
+            return Err(client(
+                "taskDefinitions must hold 1 to 10 task definitions.",
+            ));
+        }
+        let (mut done, mut failures) = (Vec::new(), Vec::new());
+        for id in ids {
+            let Ok(arn) = self.resolve_taskdef(&id) else {
+                failures.push(json!({"arn": id, "reason": "TASK_DEFINITION_NOT_FOUND"}));
+                continue;
+            };
+            let (family, rev) = arn
+                .rsplit_once(":task-definition/")
+                .map(|(_, r)| r)
+                .and_then(|r| r.rsplit_once(':'))
+                .unwrap_or_default();
+            let rev: usize = rev.parse().unwrap_or(0);
+            let Some(td) = self
+                .taskdefs
+                .get_mut(family)
+                .and_then(|v| v.get_mut(rev.wrapping_sub(1)))
+            else {
+                failures.push(json!({"arn": arn, "reason": "TASK_DEFINITION_NOT_FOUND"}));
+                continue;
+            };
+            match td["status"].as_str() {
+                Some("INACTIVE") | Some("DELETE_IN_PROGRESS") => {
+                    td["status"] = json!("DELETE_IN_PROGRESS");
+                    done.push(td.clone());
+                }
+                _ => failures.push(json!({
+                    "arn": arn,
+                    "reason": "The specified task definition is still in ACTIVE status. Please deregister the target and try again.",
+                })),
+            }
+        }
+        Ok(json!({"taskDefinitions": done, "failures": failures}))
+    }
 }
 
 /// The container-instance attributes a task definition needs (`requiresAttributes`, read

@@ -215,7 +215,39 @@ impl World {
         })
     }
 
+    /// RunTask, idempotent by `clientToken` as ECS documents it: up to 64 ASCII characters
+    /// 33-126, scoped to the cluster; a retry with the same token and the same parameters gets
+    /// the first answer and starts nothing, with other parameters a ConflictException.
     pub(super) fn run_task(&mut self, body: &Value) -> Result<Value, ApiError> {
+        let cluster = self.cluster_name(body)?;
+        let Some(token) = body.str_opt("clientToken")? else {
+            return self.run_task_once(body);
+        };
+        if token.is_empty() || token.len() > 64 || !token.bytes().all(|b| (33..=126).contains(&b)) {
+            return Err(invalid(
+                "clientToken must be 1 to 64 ASCII characters in the range 33-126.",
+            ));
+        }
+        let mut request = body.clone();
+        if let Some(m) = request.as_object_mut() {
+            m.remove("clientToken");
+        }
+        let key = format!("{cluster}/{token}");
+        if let Some((first, answer)) = self.run_tokens.get(&key) {
+            if *first == request {
+                return Ok(answer.clone());
+            }
+            return Err(ApiError::client(
+                "ConflictException",
+                "The request uses the same client token as a previous, but non-identical request. Do not reuse a client token with different requests, unless the requests are identical.",
+            ));
+        }
+        let answer = self.run_task_once(body)?;
+        self.run_tokens.insert(key, (request, answer.clone()));
+        Ok(answer)
+    }
+
+    fn run_task_once(&mut self, body: &Value) -> Result<Value, ApiError> {
         let cluster = self.cluster_name(body)?;
         let td_id = body.str_req("taskDefinition")?;
         let td = self.resolve_taskdef(&td_id)?;
@@ -246,7 +278,33 @@ impl World {
             .str_opt("group")?
             .unwrap_or_else(|| format!("family:{family}"));
         let started_by = body.str_opt("startedBy")?;
-        let tags = tags_of(body);
+        let mut tags = tags_of(body);
+        match body.str_opt("propagateTags")?.as_deref() {
+            None | Some("NONE") => {}
+            // RunTask documents it: SERVICE is an error when running a task.
+            Some("SERVICE") => {
+                return Err(invalid(
+                    "The specified propagateTags value SERVICE is not supported when running a task.",
+                ));
+            }
+            Some("TASK_DEFINITION") => {
+                let own: Vec<String> = tags
+                    .iter()
+                    .filter_map(|t| t.get("key").and_then(Value::as_str).map(str::to_string))
+                    .collect();
+                let from_td = self.tags.get(&td).cloned().unwrap_or_default();
+                tags.extend(from_td.into_iter().filter(|t| {
+                    t.get("key")
+                        .and_then(Value::as_str)
+                        .is_none_or(|k| !own.iter().any(|o| o == k))
+                }));
+            }
+            Some(other) => {
+                return Err(invalid(format!(
+                    "propagateTags must be TASK_DEFINITION, SERVICE or NONE, got {other}."
+                )));
+            }
+        }
         let mut out = Vec::new();
         for _ in 0..count {
             let id = self.start_task(

@@ -89,6 +89,10 @@ pub struct World {
     pub cloudformation: CloudFormation,
     #[serde(default)]
     pub s3: S3,
+    /// RunTask client tokens by `cluster/token`: the request (without its token) and the
+    /// answer, replayed for a retry with the same token (ECS's idempotency for RunTask).
+    #[serde(default)]
+    pub run_tokens: BTreeMap<String, (Value, Value)>,
 }
 
 /// Task ids as ECS lists them in service events: `(task a) (task b)`.
@@ -128,6 +132,7 @@ impl World {
             logs: Default::default(),
             express: Default::default(),
             autoscaling: Default::default(),
+            run_tokens: Default::default(),
             iam: Default::default(),
             secrets: Default::default(),
             cloudformation: Default::default(),

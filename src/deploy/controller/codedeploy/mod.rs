@@ -58,7 +58,7 @@ use crate::deploy::gate::{NoHooks, Until};
 use crate::deploy::observe::{ClusterObservers, RECORD_DEPTH, deployment_record};
 use crate::deploy::result::{Operation, RollbackReport, ServiceResult};
 use crate::deploy::watch::{Watcher, watch};
-use crate::error::{Error, Result};
+use crate::error::{Diagnostic, Error, Result};
 
 /// Statuses of a deployment that is not over yet.
 const IN_FLIGHT: [&str; 5] = ["Created", "Queued", "InProgress", "Baking", "Ready"];
@@ -358,6 +358,14 @@ async fn rollback(
     deadline: Instant,
 ) -> Result<ServiceResult> {
     let service = local.service_name()?.to_string();
+    if opts.with_previous {
+        return Err(Error::input(
+            Diagnostic::error(format!(
+                "rollback --with-previous-task-definition is not available for {service}, a service CodeDeploy deploys"
+            ))
+            .hint("`cortado rollback --revision N` deploys revision N through CodeDeploy"),
+        ));
+    }
     let hooks = configured_hooks(&local.config)?;
     let group = find_group(cx.clients, local).await?;
     let current = svc.task_definition().unwrap_or_default().to_string();
@@ -368,6 +376,12 @@ async fn rollback(
         // The revision that deployment rolls out; the service may show either that one or
         // the one it replaces.
         let deploying = deploying(cx, &id, &current).await?;
+        if opts.dry_run {
+            return Ok(dry_run(
+                r,
+                format!("stop CodeDeploy deployment {id} with its rollback"),
+            ));
+        }
         let back = (deploying != current).then(|| current.clone());
         r.deployment_id = Some(id.clone());
         r.previous_task_definition_arn = Some(deploying.clone());
@@ -389,6 +403,13 @@ async fn rollback(
     } else {
         let (previous, origin) = target(cx, local, &group, &current, opts.revision).await?;
         r.task_definition_arn = Some(previous.clone());
+        if opts.dry_run {
+            let to = crate::deploy::core::verdict::short_arn(&previous).to_string();
+            return Ok(dry_run(
+                r,
+                format!("deploy {to} through CodeDeploy ({origin})"),
+            ));
+        }
         let id = create_deployment(cx, local, Some(svc), &group, &previous, &hooks).await?;
         r.deployment_id = Some(id.clone());
         match until {
@@ -409,6 +430,13 @@ async fn rollback(
     r.outcome = outcome;
     r.detail = format!("{}; {detail}", describe_group(&group));
     Ok(r)
+}
+
+/// A `rollback --dry-run` result: what it would do, nothing done.
+fn dry_run(mut r: ServiceResult, what: String) -> ServiceResult {
+    r.outcome = RunOutcome::DryRun;
+    r.detail = format!("dry run: would {what}");
+    r
 }
 
 /// Follows one CodeDeploy deployment toward `target`'s goal until `until`.
@@ -474,14 +502,22 @@ async fn target(
             });
             Vec::new()
         });
-    match rollback_target(&records, current) {
-        Some(t) => {
-            let origin = format!("{}, {}", short_arn(&t.task_definition_arn), t.origin());
-            Ok((t.task_definition_arn, origin))
+    if let Some(t) = rollback_target(&records, current) {
+        let origin = format!("{}, {}", short_arn(&t.task_definition_arn), t.origin());
+        return Ok((t.task_definition_arn, origin));
+    }
+    // ecspresso's rule when neither record names one: the family's previous ACTIVE revision.
+    match ecs::previous_in_family(cx.clients, current).await? {
+        Some(arn) => {
+            let origin = format!(
+                "{}: neither CodeDeploy's nor ECS's record names an earlier revision that served; the family's ACTIVE revision before the running one (ecspresso's rule)",
+                short_arn(&arn)
+            );
+            Ok((arn, origin))
         }
         None => Err(Error::conflict(format!(
-            "{service} runs {}, and neither CodeDeploy's nor ECS's record names an earlier \
-             revision that served",
+            "{service} runs {}: neither CodeDeploy's nor ECS's record names an earlier \
+             revision that served, and its family has no ACTIVE revision before it",
             short_arn(current)
         ))
         .with_hint("`cortado rollback --revision N` returns to a revision you choose")),

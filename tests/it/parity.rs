@@ -1,0 +1,686 @@
+//! ecspresso's commands and flags that cortado carries (issue 23): each run against a sandbox,
+//! with what it must change, and what it must not (dry runs make no mutating call).
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use serde_json::Value;
+
+use crate::common::*;
+
+/// `cortado ARGS` for the scenario with text output (the scenario's own command asks for
+/// JSON), and `--config CONFIG`.
+fn text(s: &Scenario, config: &Path, tag: &str, args: &[&str]) -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new(cortado_bin());
+    cmd.env_clear()
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .envs(sandbox_env(&s.sb.endpoint()))
+        .env("TAG", tag)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    if let Some(path) = std::env::var_os("PATH") {
+        cmd.env("PATH", path);
+    }
+    cmd
+}
+
+fn ops(s: &Scenario, mark: u64) -> Vec<String> {
+    s.requests_after(mark)
+        .iter()
+        .map(|r| r.operation.clone())
+        .collect()
+}
+
+/// A copy of the `web` fixture in a folder of its own, for a test that changes its files.
+fn web_copy(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("cortado-parity-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    for f in ["cortado.yml", "ecs-service-def.json", "ecs-task-def.json"] {
+        std::fs::copy(fixture("web").join(f), dir.join(f)).unwrap();
+    }
+    dir
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn register_and_scale_dry_runs_call_nothing_that_writes() {
+    let s = Scenario::new("web", FAST, &["v1"]).await;
+    s.deploy("v1", &[]).await.expect_code(0);
+    let mark = s.mark();
+    let reg = s.cortado("v2", &["register", "--dry-run"]).await;
+    reg.expect_code(0);
+    let v: Value = serde_json::from_str(&reg.stdout).expect("register --dry-run prints JSON");
+    assert_eq!(v["dry_run"], true);
+    assert!(
+        v["task_definition"]["containerDefinitions"][0]["image"]
+            .as_str()
+            .unwrap_or_default()
+            .ends_with("web:v2"),
+        "{v:#}"
+    );
+    let scale = s
+        .cortado("v1", &["scale", "--tasks", "5", "--dry-run"])
+        .await;
+    scale.expect_code(0);
+    assert_eq!(scale.result()["outcome"], "dry run", "{}", scale.dump());
+    assert!(
+        mutating(&s.requests_after(mark)).is_empty(),
+        "{:?}",
+        ops(&s, mark)
+    );
+    assert_eq!(s.service().await.desired_count(), 2);
+}
+
+/// `refresh`: a new deployment of the revision the service runs, with its attributes and
+/// desired count as they are (even when the file says otherwise).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refresh_starts_a_new_deployment_of_what_runs() {
+    let s = Scenario::new("web", FAST, &["v1", "v2"]).await;
+    s.deploy("v1", &[]).await.expect_code(0);
+    s.cortado("v1", &["scale", "--tasks", "1"])
+        .await
+        .expect_code(0);
+    let before = s.service().await;
+    let mark = s.mark();
+    // A file whose attributes differ from the service's: refresh keeps the service's, and its
+    // plan shows no attribute change.
+    let dir = web_copy("refresh");
+    let path = dir.join("ecs-service-def.json");
+    let def = std::fs::read_to_string(&path).unwrap().replace(
+        "\"healthCheckGracePeriodSeconds\": 30",
+        "\"healthCheckGracePeriodSeconds\": 90",
+    );
+    std::fs::write(&path, def).unwrap();
+    let dry =
+        finish(s.command_with(&dir.join("cortado.yml"), "v2", &["refresh", "--dry-run"])).await;
+    dry.expect_code(0);
+    let plan = &dry.result()["plan"];
+    assert_eq!(plan["changes"]["service"], "", "{}", dry.dump());
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        mutating(&s.requests_after(mark)).is_empty(),
+        "{:?}",
+        ops(&s, mark)
+    );
+    // TAG=v2 renders another image: refresh ignores the files and keeps revision 1.
+    let run = s.cortado("v2", &["refresh"]).await;
+    run.expect_code(0);
+    assert_eq!(mutating(&s.requests_after(mark)), ["UpdateService"]);
+    let after = s.service().await;
+    Scenario::assert_settled(&after, 1, 1);
+    assert_ne!(
+        before.deployments()[0].id(),
+        after.deployments()[0].id(),
+        "a new deployment"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revisions_prints_the_current_or_latest_definition() {
+    let s = Scenario::new("web", FAST, &["v1", "v2"]).await;
+    s.deploy("v1", &[]).await.expect_code(0);
+    s.cortado("v2", &["register"]).await.expect_code(0);
+    for (which, image) in [("current", "web:v1"), ("latest", "web:v2"), ("1", "web:v1")] {
+        let run = s
+            .cortado("v1", &["revisions", &format!("--revision={which}")])
+            .await;
+        run.expect_code(0);
+        let v: Value = serde_json::from_str(&run.stdout).unwrap();
+        assert!(
+            v["containerDefinitions"][0]["image"]
+                .as_str()
+                .unwrap_or_default()
+                .ends_with(image),
+            "{which}: {v:#}"
+        );
+    }
+    let bad = s
+        .cortado("v1", &["revisions", "--revision", "newest"])
+        .await;
+    bad.expect_code(1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tasks_tsv_find_and_stop_by_id() {
+    let s = Scenario::new("web", FAST, &["v1"]).await;
+    s.deploy("v1", &[]).await.expect_code(0);
+    let tsv = finish(text(&s, &s.config, "v1", &["tasks", "--output", "tsv"])).await;
+    tsv.expect_code(0);
+    let rows: Vec<Vec<&str>> = tsv
+        .stdout
+        .lines()
+        .map(|l| l.split('\t').collect())
+        .collect();
+    assert_eq!(rows[0][..2], ["ID", "TaskDefinition"], "{}", tsv.dump());
+    assert_eq!(rows.len(), 3, "a header and two tasks\n{}", tsv.dump());
+    assert!(
+        rows[1..]
+            .iter()
+            .all(|r| r.len() == 8 && r[1] == "web:1" && r[3] == "RUNNING")
+    );
+    // Two tasks: --find needs to be told which.
+    let which = s.cortado("v1", &["tasks", "--find"]).await;
+    which.expect_code(1);
+    assert!(which.stderr.contains("--id"), "{}", which.dump());
+    let id = rows[1][0];
+    let found = s.cortado("v1", &["tasks", "--find", "--id", id]).await;
+    found.expect_code(0);
+    let v: Value = serde_json::from_str(&found.stdout).unwrap();
+    assert!(
+        v["taskArn"].as_str().unwrap_or_default().ends_with(id),
+        "{v:#}"
+    );
+    let mark = s.mark();
+    s.cortado("v1", &["tasks", "--stop", "--force", "--id", id])
+        .await
+        .expect_code(0);
+    assert_eq!(mutating(&s.requests_after(mark)), ["StopTask"]);
+}
+
+/// `run`: --dry-run calls nothing that writes; --client-token makes a retry start nothing
+/// new; --overrides-file is rendered; --wait-until running leaves the task running; --tags
+/// and --propagate-tags reach the task.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_dry_run_client_token_overrides_file_and_wait_until_running() {
+    // The sandbox runs `...--exit-0-after-1h` images for an hour of its time.
+    let long = "v1--exit-0-after-1h";
+    let s = Scenario::new("web", FAST, &["v1", long]).await;
+    s.deploy("v1", &[]).await.expect_code(0);
+    let mark = s.mark();
+    let dry = s
+        .cortado(
+            "v1",
+            &["run", "--dry-run", "--overrides", r#"{"cpu":"512"}"#],
+        )
+        .await;
+    dry.expect_code(0);
+    assert!(
+        mutating(&s.requests_after(mark)).is_empty(),
+        "{:?}",
+        ops(&s, mark)
+    );
+    let token = ["run", "--no-wait", "--client-token", "retry-1"];
+    let first = s.cortado("v1", &token).await;
+    first.expect_code(0);
+    let again = s.cortado("v1", &token).await;
+    again.expect_code(0);
+    assert_eq!(
+        first.events_of("result")[0]["task_arn"],
+        again.events_of("result")[0]["task_arn"],
+        "the same token starts nothing new\n{}\n{}",
+        first.dump(),
+        again.dump()
+    );
+    let dir = web_copy("overrides");
+    std::fs::write(
+        dir.join("overrides.json"),
+        r#"{"containerOverrides":[{"name":"web","command":["sleep","{{ must_env `SECONDS` }}"]}]}"#,
+    )
+    .unwrap();
+    let mut cmd = s.command_with(
+        &dir.join("cortado.yml"),
+        long,
+        &[
+            "run",
+            "--overrides-file",
+            &dir.join("overrides.json").to_string_lossy(),
+            "--wait-until",
+            "running",
+            "--tags",
+            "team=payments,purpose=migration",
+            "--propagate-tags",
+            "TASK_DEFINITION",
+        ],
+    );
+    cmd.env("SECONDS", "100000");
+    let running = finish(cmd).await;
+    running.expect_code(0);
+    let result = &running.events_of("result")[0];
+    assert_eq!(result["outcome"], "running", "{}", running.dump());
+    let arn = result["task_arn"].as_str().unwrap().to_string();
+    let task = s
+        .ecs
+        .describe_tasks()
+        .cluster(CLUSTER)
+        .tasks(&arn)
+        .include(aws_sdk_ecs::types::TaskField::Tags)
+        .send()
+        .await
+        .unwrap()
+        .tasks()[0]
+        .clone();
+    assert_eq!(task.last_status(), Some("RUNNING"));
+    let command = task.overrides().unwrap().container_overrides()[0].command();
+    assert_eq!(command, ["sleep", "100000"]);
+    let tags: Vec<_> = task.tags().iter().filter_map(|t| t.key()).collect();
+    assert!(
+        tags.contains(&"team") && tags.contains(&"purpose"),
+        "{tags:?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `delete`: a dry run and a refusal without --force call nothing that writes; --force
+/// --terminate deletes a service that runs tasks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_dry_run_then_force_terminate() {
+    let s = Scenario::new("web", FAST, &["v1"]).await;
+    s.deploy("v1", &[]).await.expect_code(0);
+    let mark = s.mark();
+    s.cortado("v1", &["delete", "--dry-run"])
+        .await
+        .expect_code(0);
+    let refused = s.cortado("v1", &["delete"]).await;
+    refused.expect_code(1);
+    assert!(refused.stderr.contains("--force"), "{}", refused.dump());
+    assert!(
+        mutating(&s.requests_after(mark)).is_empty(),
+        "{:?}",
+        ops(&s, mark)
+    );
+    let without_terminate = s.cortado("v1", &["delete", "--force"]).await;
+    assert_ne!(
+        without_terminate.code, 0,
+        "ECS refuses a service scaled above 0"
+    );
+    s.cortado("v1", &["delete", "--force", "--terminate"])
+        .await
+        .expect_code(0);
+    let svc = s.service().await;
+    assert_ne!(svc.status(), Some("ACTIVE"), "{svc:?}");
+}
+
+/// `rollback` of a service ECS's record knows only one revision of: the family's ACTIVE
+/// revision before it (ecspresso's rule); --dry-run first changes nothing;
+/// --deregister-task-definition retires the revision rolled back from.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollback_falls_back_to_the_familys_previous_revision() {
+    let s = Scenario::new("web", FAST, &["v1", "v2"]).await;
+    s.cortado("v1", &["register"]).await.expect_code(0);
+    s.deploy("v2", &[]).await.expect_code(0);
+    Scenario::assert_settled(&s.service().await, 2, 2);
+    let mark = s.mark();
+    let dry = s
+        .cortado(
+            "v2",
+            &["rollback", "--deregister-task-definition", "--dry-run"],
+        )
+        .await;
+    dry.expect_code(0);
+    assert!(
+        mutating(&s.requests_after(mark)).is_empty(),
+        "{:?}",
+        ops(&s, mark)
+    );
+    assert!(
+        dry.result()["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("web:1"),
+        "{}",
+        dry.dump()
+    );
+    s.cortado("v2", &["rollback", "--deregister-task-definition"])
+        .await
+        .expect_code(0);
+    s.assert_rolled_back_to(1, 2).await;
+    let td = s
+        .ecs
+        .describe_task_definition()
+        .task_definition("web:2")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        td.task_definition()
+            .and_then(|t| t.status())
+            .map(|x| x.as_str()),
+        Some("INACTIVE")
+    );
+}
+
+/// `--assume-role-arn`: every call after STS AssumeRole; a malformed role is one clear AWS
+/// error before any other call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn assume_role_arn_assumes_the_role_first() {
+    let s = Scenario::new("web", FAST, &["v1"]).await;
+    s.deploy("v1", &[]).await.expect_code(0);
+    let mark = s.mark();
+    let role = "arn:aws:iam::123456789012:role/deployer";
+    s.cortado("v1", &["diff", "--assume-role-arn", role])
+        .await
+        .expect_code(0);
+    let seen = ops(&s, mark);
+    assert_eq!(
+        seen.first().map(String::as_str),
+        Some("AssumeRole"),
+        "{seen:?}"
+    );
+    let mark = s.mark();
+    let bad = s
+        .cortado(
+            "v1",
+            &["diff", "--assume-role-arn", "not-a-role-arn-at-all"],
+        )
+        .await;
+    bad.expect_code(7);
+    assert!(
+        bad.stderr.contains("cannot assume the role"),
+        "{}",
+        bad.dump()
+    );
+    assert_eq!(
+        ops(&s, mark),
+        ["AssumeRole"],
+        "nothing after the failed AssumeRole"
+    );
+}
+
+/// A service with EBS volume configurations: ECS reports them inside its deployments only, and
+/// `diff` after a deploy shows no change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn diff_sees_volume_configurations_of_the_deployment() {
+    let s = Scenario::new("web", FAST, &["v1"]).await;
+    let dir = web_copy("ebs");
+    let edit = |file: &str, f: &dyn Fn(&mut Value)| {
+        let path = dir.join(file);
+        let mut v: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        f(&mut v);
+        std::fs::write(&path, serde_json::to_string_pretty(&v).unwrap()).unwrap();
+    };
+    edit("ecs-task-def.json", &|v| {
+        v["volumes"] = serde_json::json!([{"name": "ebs", "configuredAtLaunch": true}]);
+    });
+    edit("ecs-service-def.json", &|v| {
+        v["volumeConfigurations"] = serde_json::json!([{"name": "ebs", "managedEBSVolume": {
+            "roleArn": "arn:aws:iam::123456789012:role/ecsInfrastructureRole",
+            "sizeInGiB": 10, "volumeType": "gp3", "filesystemType": "ext4"}}]);
+    });
+    let config = dir.join("cortado.yml");
+    finish(s.command_with(&config, "v1", &["deploy"]))
+        .await
+        .expect_code(0);
+    let diff = finish(s.command_with(&config, "v1", &["diff", "--exit-code"])).await;
+    diff.expect_code(0);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// ecspresso's `ECSPRESSO_*` variables are read beside cortado's; `CORTADO_*` wins.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ecspresso_environment_variables_are_accepted() {
+    let config = fixture("web").join("cortado.yml");
+    let render = |vars: &[(&str, &str)]| {
+        let mut cmd = tokio::process::Command::new(cortado_bin());
+        cmd.env_clear()
+            .args(["render", "config"])
+            .env("TAG", "v1")
+            .envs(vars.iter().copied())
+            .current_dir(std::env::temp_dir())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        finish(cmd)
+    };
+    let path = config.to_string_lossy().to_string();
+    let theirs = render(&[("ECSPRESSO_CONFIG", &path)]).await;
+    theirs.expect_code(0);
+    assert!(
+        theirs.stdout.contains("\"service\": \"web\""),
+        "{}",
+        theirs.dump()
+    );
+    let both = render(&[
+        ("ECSPRESSO_CONFIG", &path),
+        ("CORTADO_CONFIG", "/nonexistent/cortado.yml"),
+    ])
+    .await;
+    both.expect_code(1);
+    assert!(
+        both.stderr.contains("/nonexistent/cortado.yml"),
+        "{}",
+        both.dump()
+    );
+}
+
+/// `scale` and `deploy --auto-scaling-min/--auto-scaling-max`: the service's scalable target
+/// gets the capacities (a dry run only says so); min above max is bad input, before any call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_scaling_min_max_set_the_scalable_target() {
+    use aws_sdk_applicationautoscaling::types::{ScalableDimension, ServiceNamespace};
+    let s = Scenario::new("web", FAST, &["v1"]).await;
+    s.deploy("v1", &[]).await.expect_code(0);
+    let aas = aws_sdk_applicationautoscaling::Client::new(&s.sdk());
+    let resource = format!("service/{CLUSTER}/{SERVICE}");
+    aas.register_scalable_target()
+        .service_namespace(ServiceNamespace::Ecs)
+        .scalable_dimension(ScalableDimension::EcsServiceDesiredCount)
+        .resource_id(&resource)
+        .min_capacity(1)
+        .max_capacity(4)
+        .send()
+        .await
+        .unwrap();
+    let capacities = || async {
+        let out = aas
+            .describe_scalable_targets()
+            .service_namespace(ServiceNamespace::Ecs)
+            .resource_ids(&resource)
+            .send()
+            .await
+            .unwrap();
+        let t = &out.scalable_targets()[0];
+        (t.min_capacity(), t.max_capacity())
+    };
+    let mark = s.mark();
+    let bad = s
+        .cortado(
+            "v1",
+            &[
+                "scale",
+                "--tasks",
+                "2",
+                "--auto-scaling-min",
+                "5",
+                "--auto-scaling-max",
+                "3",
+            ],
+        )
+        .await;
+    bad.expect_code(1);
+    let dry = [
+        "scale",
+        "--tasks",
+        "3",
+        "--auto-scaling-max",
+        "8",
+        "--dry-run",
+    ];
+    s.cortado("v1", &dry).await.expect_code(0);
+    assert!(
+        mutating(&s.requests_after(mark)).is_empty(),
+        "{:?}",
+        ops(&s, mark)
+    );
+    s.cortado(
+        "v1",
+        &[
+            "scale",
+            "--tasks",
+            "3",
+            "--auto-scaling-min",
+            "2",
+            "--auto-scaling-max",
+            "8",
+        ],
+    )
+    .await
+    .expect_code(0);
+    assert_eq!(capacities().await, (2, 8));
+    s.deploy("v1", &["--auto-scaling-max", "6"])
+        .await
+        .expect_code(0);
+    assert_eq!(capacities().await, (2, 6));
+}
+
+/// `diff --external CMD` (and ECSPRESSO_DIFF_COMMAND) runs the command on the live and the
+/// rendered file of each definition; `--without-service` compares the task definition only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn diff_external_command_and_without_service() {
+    let s = Scenario::new("web", FAST, &["v1", "v2"]).await;
+    s.deploy("v1", &[]).await.expect_code(0);
+    let ext = finish(text(
+        &s,
+        &s.config,
+        "v2",
+        &["diff", "--external", "diff -u"],
+    ))
+    .await;
+    ext.expect_code(0);
+    assert!(
+        ext.stdout
+            .contains("-      \"image\": \"123456789012.dkr.ecr.us-east-1.amazonaws.com/web:v1\""),
+        "{}",
+        ext.dump()
+    );
+    assert!(ext.stdout.contains(".rendered.json"), "{}", ext.dump());
+    let mut cmd = text(&s, &s.config, "v2", &["diff"]);
+    cmd.env("ECSPRESSO_DIFF_COMMAND", "echo compared");
+    let theirs = finish(cmd).await;
+    theirs.expect_code(0);
+    assert!(theirs.stdout.contains("compared "), "{}", theirs.dump());
+    // The file says 3 tasks, the service runs 2 (scaled): a service difference only.
+    let dir = web_copy("without-service");
+    let path = dir.join("ecs-service-def.json");
+    let def = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("\"desiredCount\": 2", "\"desiredCount\": 3");
+    std::fs::write(&path, def).unwrap();
+    let config = dir.join("cortado.yml");
+    let with = finish(s.command_with(&config, "v1", &["diff", "--exit-code"])).await;
+    with.expect_code(2);
+    let without =
+        finish(s.command_with(&config, "v1", &["diff", "--exit-code", "--without-service"])).await;
+    without.expect_code(0);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// ecspresso's spellings: `render task-definition`, `deregister --keeps N --dry-run --force`,
+/// `init --force-overwrite --task-definition-path --service-definition-path`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ecspresso_spellings_of_render_deregister_and_init() {
+    let s = Scenario::new("web", FAST, &["v1", "v2"]).await;
+    s.deploy("v1", &[]).await.expect_code(0);
+    for tag in ["v2", "v1"] {
+        s.cortado(tag, &["register"]).await.expect_code(0);
+    }
+    let td = s.cortado("v1", &["render", "task-definition"]).await;
+    td.expect_code(0);
+    assert!(td.stdout.contains("\"family\": \"web\""), "{}", td.dump());
+    let mark = s.mark();
+    let dry = finish(text(
+        &s,
+        &s.config,
+        "v1",
+        &["deregister", "--keeps", "1", "--dry-run", "--force"],
+    ))
+    .await;
+    dry.expect_code(0);
+    assert!(
+        dry.stdout.contains("would deregister") && dry.stdout.contains("web:2"),
+        "{}",
+        dry.dump()
+    );
+    assert!(
+        !dry.stdout.contains("web:1\n"),
+        "the running revision stays\n{}",
+        dry.dump()
+    );
+    assert!(
+        mutating(&s.requests_after(mark)).is_empty(),
+        "{:?}",
+        ops(&s, mark)
+    );
+    let dir = std::env::temp_dir().join(format!("cortado-parity-init-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("td.json"), "{}").unwrap();
+    let d = dir.to_string_lossy().to_string();
+    let init = [
+        "init",
+        "--cluster",
+        CLUSTER,
+        "--service",
+        SERVICE,
+        "--dir",
+        &d,
+        "--task-definition-path",
+        "td.json",
+        "--service-definition-path",
+        "sd.json",
+        "--force-overwrite",
+    ];
+    s.cortado("v1", &init).await.expect_code(0);
+    let yml = std::fs::read_to_string(dir.join("cortado.yml")).unwrap();
+    assert!(
+        yml.contains("task_definition: td.json") && yml.contains("service_definition: sd.json"),
+        "{yml}"
+    );
+    assert!(
+        std::fs::read_to_string(dir.join("td.json"))
+            .unwrap()
+            .contains("containerDefinitions")
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `tasks logs` prints the CloudWatch Logs of the service's running tasks, each line with its
+/// task and container; `tasks find` is `--find`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tasks_logs_and_subcommands() {
+    let s = Scenario::new("web", FAST, &["v1"]).await;
+    let dir = web_copy("logs");
+    let path = dir.join("ecs-task-def.json");
+    let mut td: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    td["containerDefinitions"][0]["logConfiguration"] = serde_json::json!({
+        "logDriver": "awslogs",
+        "options": {"awslogs-group": "/ecs/web", "awslogs-region": "us-east-1", "awslogs-stream-prefix": "web"}
+    });
+    std::fs::write(&path, serde_json::to_string_pretty(&td).unwrap()).unwrap();
+    let config = dir.join("cortado.yml");
+    finish(s.command_with(&config, "v1", &["deploy", "--tasks", "1"]))
+        .await
+        .expect_code(0);
+    let logs = finish(text(&s, &config, "v1", &["tasks", "logs"])).await;
+    logs.expect_code(0);
+    let line = logs.stdout.lines().next().unwrap_or_default().to_string();
+    assert!(
+        line.contains(" web | ") && line.contains("web:v1"),
+        "{}",
+        logs.dump()
+    );
+    let found = finish(s.command_with(&config, "v1", &["tasks", "find"])).await;
+    found.expect_code(0);
+    let v: Value = serde_json::from_str(&found.stdout).unwrap();
+    assert!(v["taskArn"].is_string(), "{v:#}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `rollback --with-previous-task-definition`: the family's ACTIVE revision before the
+/// running one (ecspresso's legacy rule), where ECS's record would name another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollback_with_previous_task_definition_follows_the_family() {
+    let s = Scenario::new("web", FAST, &["v1", "v2"]).await;
+    s.on_v2().await;
+    s.cortado("v2", &["rollback"]).await.expect_code(0);
+    s.deploy("v2", &[]).await.expect_code(0);
+    Scenario::assert_settled(&s.service().await, 3, 2);
+    // ECS's record says revision 1 served before 3; the family's previous revision is 2.
+    s.cortado("v2", &["rollback", "--with-previous-task-definition"])
+        .await
+        .expect_code(0);
+    s.assert_rolled_back_to(2, 2).await;
+}

@@ -46,6 +46,7 @@ use std::sync::Arc;
 
 use crate::error::{Error, ErrorKind};
 
+mod builtins;
 mod exec;
 mod lexer;
 mod parser;
@@ -275,6 +276,9 @@ impl fmt::Display for TemplateError {
 impl std::error::Error for TemplateError {}
 
 type Res<T> = Result<T, TemplateError>;
+
+/// A builtin's error: the message and which argument (by index) it is about.
+type BErr = (String, Option<usize>);
 
 /// Variables in scope, for the parser (names) and the executor (values): a stack that block
 /// ends truncate, with an index by name so that a lookup does not scan the stack. (A scan made

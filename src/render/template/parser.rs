@@ -6,7 +6,7 @@
 
 use std::collections::VecDeque;
 
-use super::exec::{BUILTINS, Builtin};
+use super::builtins::{BUILTINS, Builtin};
 use super::lexer::{Kw, Lexer, Tok, Token};
 use super::{Funcs, Res, Scope, TemplateError, Value};
 use crate::error::did_you_mean;

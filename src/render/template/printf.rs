@@ -6,8 +6,7 @@
 
 use std::fmt::Write as _;
 
-use super::Value;
-use super::exec::BErr;
+use super::{BErr, Value};
 
 /// The largest printf width or precision accepted.
 const MAX_WIDTH: usize = 1024;

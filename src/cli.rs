@@ -144,6 +144,8 @@ pub enum Command {
     Deploy(crate::commands::deploy::DeployArgs),
     /// Show what a deploy would change (with --exit-code: exit 2 when something differs).
     Diff(crate::commands::diff::DiffArgs),
+    /// List the configs or release steps a git change touches (no AWS call).
+    Affected(crate::commands::affected::AffectedArgs),
     /// Roll back to the revision that last served, or stop the deployment in flight.
     Rollback(crate::commands::rollback::RollbackArgs),
     /// Follow the service's current deployment to a verdict.
@@ -356,7 +358,8 @@ pub const COMMAND_GROUPS: &[(&str, &[&str])] = &[
     (
         "Deploy and roll out",
         &[
-            "deploy", "diff", "rollback", "wait", "continue", "scale", "refresh", "delete",
+            "deploy", "diff", "affected", "rollback", "wait", "continue", "scale", "refresh",
+            "delete",
         ],
     ),
     (
@@ -394,6 +397,7 @@ pub const DOCS_URL: &str = "https://github.com/cortado-dev/cortado/blob/main/";
 const COMMAND_DOCS: &[(&str, &str)] = &[
     ("deploy", "docs/concepts/how-a-deploy-works.md"),
     ("diff", "docs/concepts/diff-and-plan.md"),
+    ("affected", "docs/guides/monorepo.md"),
     ("rollback", "docs/concepts/how-a-deploy-works.md#rollback"),
     ("wait", "docs/guides/commands.md#deploy-and-roll-out"),
     ("continue", "docs/guides/blue-green-canary-linear.md"),

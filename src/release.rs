@@ -104,6 +104,9 @@ pub struct Step {
     pub action: Action,
     /// Indexes of the steps this one waits for.
     pub after: Vec<usize>,
+    /// `paths:`: patterns of the service's own sources, joined to the release file's folder
+    /// (what `cortado affected` counts as the step's beside the files its config reads).
+    pub paths: Vec<String>,
 }
 
 /// The steps of a run and its settings from the release file.
@@ -130,6 +133,7 @@ impl Release {
                     config: c.clone(),
                     action: Action::Deploy,
                     after: Vec::new(),
+                    paths: Vec::new(),
                 })
                 .collect(),
             ..Release::default()
@@ -146,6 +150,40 @@ impl Release {
             }
         }
         out
+    }
+
+    /// The release with only the steps in `keep`, in their order. A kept step waits for the
+    /// kept steps it waited for, directly or through steps left out (`api` after `migrate`
+    /// still waits for it when `shared` between them is left out).
+    pub fn only(&self, keep: &BTreeSet<usize>) -> Release {
+        let new_index: BTreeMap<usize, usize> =
+            keep.iter().enumerate().map(|(n, old)| (*old, n)).collect();
+        let steps = keep
+            .iter()
+            .filter_map(|&i| {
+                let mut after = BTreeSet::new();
+                let mut seen = BTreeSet::new();
+                let mut todo: Vec<usize> = self.steps.get(i)?.after.clone();
+                while let Some(j) = todo.pop() {
+                    if !seen.insert(j) {
+                        continue;
+                    }
+                    match new_index.get(&j) {
+                        Some(n) => {
+                            after.insert(*n);
+                        }
+                        None => todo.extend(self.steps.get(j).map_or(&[][..], |s| &s.after[..])),
+                    }
+                }
+                let mut step = self.steps[i].clone();
+                step.after = after.into_iter().collect();
+                Some(step)
+            })
+            .collect();
+        Release {
+            steps,
+            ..self.clone()
+        }
     }
 
     /// Every config the release reads, each once, in step order.
@@ -188,6 +226,7 @@ struct Written {
     configs: Vec<PathBuf>,
     after: Vec<(String, String)>,
     action: Action,
+    paths: Vec<String>,
 }
 
 /// Parses a loaded release document (see the module docs for the shape).
@@ -358,6 +397,7 @@ fn step(
     };
     let configs = step_configs(doc, dir, &at, obj, errors);
     let after = step_after(doc, &at, obj, errors);
+    let paths = step_paths(doc, dir, &at, obj, errors);
     let action = match obj.get("run") {
         None => Action::Deploy,
         Some(r) => Action::Run(run_step(doc, &format!("{at}/run"), r, errors)),
@@ -377,7 +417,50 @@ fn step(
         configs,
         after,
         action,
+        paths,
     })
+}
+
+/// A step's `paths:`: patterns of the service's own sources, relative to the release file.
+fn step_paths(
+    doc: &Document,
+    dir: &Path,
+    at: &str,
+    obj: &Map<String, Value>,
+    errors: &mut Vec<Diagnostic>,
+) -> Vec<String> {
+    let items: Vec<(String, &Value)> = match obj.get("paths") {
+        None => return Vec::new(),
+        Some(v @ Value::String(_)) => vec![(format!("{at}/paths"), v)],
+        Some(Value::Array(items)) => items
+            .iter()
+            .enumerate()
+            .map(|(j, v)| (format!("{at}/paths/{j}"), v))
+            .collect(),
+        Some(_) => {
+            errors.push(
+                err(
+                    doc,
+                    &format!("{at}/paths"),
+                    "`paths` is a list of path patterns",
+                )
+                .hint("paths: [src/api/**]"),
+            );
+            return Vec::new();
+        }
+    };
+    let mut out = Vec::new();
+    for (pointer, v) in items {
+        match v.as_str().map(str::trim).filter(|s| !s.is_empty()) {
+            Some(p) if Path::new(p).is_absolute() => errors.push(
+                err(doc, &pointer, format!("{p:?} is absolute"))
+                    .hint("`paths` are relative to the release file"),
+            ),
+            Some(p) => out.push(dir.join(p).to_string_lossy().into_owned()),
+            None => errors.push(err(doc, &pointer, "a path pattern is a non-empty string")),
+        }
+    }
+    out
 }
 
 /// A step's `config:`: the config files its path or pattern names (relative to the release
@@ -600,6 +683,7 @@ fn resolve(doc: &Document, written: Vec<Written>, errors: &mut Vec<Diagnostic>) 
                 config: c.clone(),
                 action: ws.action.clone(),
                 after: Vec::new(),
+                paths: ws.paths.clone(),
             });
             origin.push(w);
         }
@@ -870,6 +954,7 @@ mod tests {
             config: PathBuf::from(format!("{name}/cortado.yml")),
             action: Action::Deploy,
             after: after.to_vec(),
+            paths: Vec::new(),
         }
     }
 
@@ -1026,6 +1111,55 @@ mod tests {
         // config (api's) is also deployed, web-again's is only run.
         assert_eq!(r.config_paths().len(), 4);
         assert_eq!(r.deployed_configs().len(), 4);
+    }
+
+    #[test]
+    fn paths_are_joined_to_the_release_folder_and_checked() {
+        let d = tree(&["api", "web"]);
+        let r = doc(
+            &d.0,
+            "steps:\n- config: api/cortado.yml\n  paths: [src/api/**, lib/*.go]\n\
+             - config: web/cortado.yml\n  paths: src/web/**\n",
+        )
+        .unwrap();
+        let dir = d.0.to_string_lossy().into_owned();
+        assert_eq!(
+            r.steps[0].paths,
+            [format!("{dir}/src/api/**"), format!("{dir}/lib/*.go")]
+        );
+        assert_eq!(r.steps[1].paths, [format!("{dir}/src/web/**")]);
+        let e = doc(
+            &d.0,
+            "steps:\n- config: api/cortado.yml\n  paths: [\"\", /abs/**]\n\
+             - config: web/cortado.yml\n  paths: {a: b}\n",
+        )
+        .unwrap_err();
+        let lines: Vec<usize> = e
+            .diagnostics
+            .iter()
+            .map(|d| d.location.as_ref().map_or(0, |l| l.line))
+            .collect();
+        assert_eq!(lines, [3, 3, 5], "{:?}", e.diagnostics);
+    }
+
+    #[test]
+    fn only_keeps_order_and_waits_through_left_out_steps() {
+        // migrate <- api <- web; workers alone; keep migrate, web, workers.
+        let r = Release {
+            steps: vec![
+                step("migrate", &[]),
+                step("api", &[0]),
+                step("web", &[1]),
+                step("workers", &[]),
+            ],
+            ..Release::default()
+        };
+        let kept = r.only(&BTreeSet::from([0, 2, 3]));
+        let names: Vec<&str> = kept.steps.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["migrate", "web", "workers"]);
+        assert_eq!(kept.steps[1].after, vec![0], "web still waits for migrate");
+        assert!(kept.steps[0].after.is_empty() && kept.steps[2].after.is_empty());
+        assert!(r.only(&BTreeSet::new()).steps.is_empty());
     }
 
     #[test]

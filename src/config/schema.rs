@@ -270,7 +270,7 @@ section! {
         Parallel = "parallel": "The default for --parallel (else 16).",
         OnFailure = "on_failure":
             "The default for --on-failure: rollback-failed, rollback-all or stop.",
-        Steps = "steps": "The steps: a non-empty list of {name, config, after, run}.",
+        Steps = "steps": "The steps: a non-empty list of {name, config, after, run, paths}.",
     }
 }
 
@@ -284,6 +284,9 @@ section! {
         Run = "run":
             "Makes the step a one-off task from its config: {command, container, env} (or \
              true).",
+        Paths = "paths":
+            "The service's own sources: path patterns (`*`, `?`, `**`) relative to the release \
+             file; `cortado affected` counts a change there as touching the step.",
     }
 }
 

@@ -15,6 +15,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod affected;
 mod aws_moto;
 mod cli;
 mod codedeploy;

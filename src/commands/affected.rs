@@ -2,6 +2,7 @@
 //! touches ([`crate::affected`]), as text, JSON and, under GitHub Actions, a job matrix in
 //! `$GITHUB_OUTPUT`. Reads files and runs git; no AWS call.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
@@ -130,10 +131,19 @@ pub fn run(settings: &Settings, printer: &mut Printer, args: &AffectedArgs) -> R
         short(&diff.from),
         found.elapsed.as_secs_f64() * 1000.0,
     ));
+    // `any` says whether the matrix has a job: GitHub refuses a matrix with no entry, so the
+    // fan-out job needs `if: needs.affected.outputs.any == 'true'`.
+    let any = matrix["include"].as_array().is_some_and(|a| !a.is_empty());
+    let names: Vec<&str> = touched
+        .iter()
+        .map(|i| release.steps[*i].name.as_str())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
     crate::report::github::write_outputs_from_env(&[
         ("matrix", serde_json::to_string(&matrix).unwrap_or_default()),
-        ("any", (!touched.is_empty()).to_string()),
-        ("count", touched.len().to_string()),
+        ("any", any.to_string()),
+        ("steps", serde_json::to_string(&names).unwrap_or_default()),
     ])?;
     Ok(ExitCode::Success)
 }

@@ -345,7 +345,11 @@ fn json_text_and_the_actions_matrix_say_the_same() {
             ("workers", "services/workers/reports/cortado.yml"),
         ]
     );
-    assert!(outputs.contains("any=true\n") && outputs.contains("count=4\n"));
+    assert!(outputs.contains("any=true\n"), "{outputs}");
+    assert!(
+        outputs.contains("steps=[\"web\",\"workers\"]\n"),
+        "{outputs}"
+    );
 }
 
 #[test]
@@ -369,11 +373,17 @@ fn a_migration_alone_is_not_a_matrix_deploy_and_nothing_changed_is_an_empty_matr
         assert!(out.status.success(), "{out:?}");
         std::fs::read_to_string(&output).unwrap()
     };
-    assert_eq!(run("HEAD"), "matrix={\"include\":[]}\nany=false\ncount=0\n");
+    assert_eq!(
+        run("HEAD"),
+        "matrix={\"include\":[]}\nany=false\nsteps=[]\n"
+    );
     repo.write("services/migrate/extra.sql", "x\n");
     repo.commit("migration");
-    // The migration is a `run:` step: touched, but no deploy a matrix job could run.
-    assert_eq!(run("HEAD"), "matrix={\"include\":[]}\nany=true\ncount=1\n");
+    // The migration is a `run:` step: touched (in `steps`), but no job of the matrix.
+    assert_eq!(
+        run("HEAD"),
+        "matrix={\"include\":[]}\nany=false\nsteps=[\"migrate\"]\n"
+    );
 }
 
 #[test]

@@ -155,10 +155,13 @@ const ALL: &[&str] = &[
     "workers/reports",
 ];
 
+/// What the edit is, the edit, the configs it must touch.
+type Case<'a> = (&'a str, &'a dyn Fn(&Repo), &'a [&'a str]);
+
 #[test]
 fn each_edit_touches_exactly_the_steps_that_read_it() {
     let repo = Repo::new("edits");
-    let cases: &[(&str, &dyn Fn(&Repo), &[&str])] = &[
+    let cases: &[Case] = &[
         (
             "a shared Jsonnet import: every worker imports it",
             &|r| r.append("services/workers/worker.libsonnet", "// tuned\n"),

@@ -213,12 +213,23 @@ impl Reads {
     }
 }
 
-/// `path` relative to `folder` when under it, for a reason's text.
+/// `path` relative to `folder` (with `..` when it is outside), for a reason's text; a relative
+/// `path` as it is.
 fn shown(path: &Path, folder: &Path) -> String {
-    path.strip_prefix(folder)
-        .unwrap_or(path)
-        .display()
-        .to_string()
+    if !path.is_absolute() {
+        return path.display().to_string();
+    }
+    let a: Vec<Component> = path.components().collect();
+    let b: Vec<Component> = folder.components().collect();
+    let common = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    let mut out = PathBuf::new();
+    for _ in common..b.len() {
+        out.push("..");
+    }
+    for c in &a[common..] {
+        out.push(c);
+    }
+    out.display().to_string()
 }
 
 fn has_word(text: &str, word: &str) -> bool {
@@ -603,6 +614,119 @@ local x = obj.import;
                 "../shared/d.libsonnet",
                 "e.bin"
             ]
+        );
+    }
+
+    /// A folder of its own under the system's temp folder, removed afterwards.
+    struct Tree(PathBuf);
+
+    impl Tree {
+        fn new(label: &str, files: &[(&str, &str)]) -> Tree {
+            let dir = std::env::temp_dir().join(format!(
+                "cortado-affected-unit-{}-{label}",
+                std::process::id()
+            ));
+            let _ = std::fs::remove_dir_all(&dir);
+            for (rel, text) in files {
+                let p = dir.join(rel);
+                std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+                std::fs::write(p, text).unwrap();
+            }
+            Tree(std::fs::canonicalize(&dir).unwrap())
+        }
+    }
+
+    impl Drop for Tree {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    #[test]
+    fn attribution_follows_imports_state_files_and_the_deepest_folder() {
+        let t = Tree::new(
+            "attribution",
+            &[
+                (
+                    "a/cortado.yml",
+                    "service: a\ntask_definition: td.jsonnet\nplugins:\n  - name: tfstate\n    \
+                     config: {path: ../tf/terraform.tfstate}\n",
+                ),
+                (
+                    "a/td.jsonnet",
+                    "(import '../lib/x.libsonnet') + {family: 'a'}\n",
+                ),
+                ("lib/x.libsonnet", "(import 'y.libsonnet') + {cpu: '256'}\n"),
+                ("lib/y.libsonnet", "{memory: '512'}\n"),
+                ("tf/terraform.tfstate", "{}\n"),
+                ("a/b/cortado.yml", "service: b\ntask_definition: td.json\n"),
+                ("a/b/td.json", "{}\n"),
+                // Opaque: its template needs a variable nobody sets.
+                (
+                    "c/cortado.yml",
+                    "service: '{{ must_env `CORTADO_TEST_UNSET_VARIABLE` }}'\n",
+                ),
+            ],
+        );
+        let release = Release::of_configs(&[
+            t.0.join("a/cortado.yml"),
+            t.0.join("a/b/cortado.yml"),
+            t.0.join("c/cortado.yml"),
+        ]);
+        let ctx = RenderContext::new(BTreeMap::new());
+        let touched = |rel: &str| -> (Vec<usize>, Vec<String>) {
+            let diff = Diff {
+                top: t.0.clone(),
+                from: String::new(),
+                head: None,
+                changed: vec![rel.to_string()],
+            };
+            let found = affected(&release, &ctx, &[], &diff);
+            assert_eq!(
+                found.warnings.len(),
+                1,
+                "c does not load: {:?}",
+                found.warnings
+            );
+            (found.steps().into_iter().collect(), found.untouched)
+        };
+        assert_eq!(
+            touched("lib/y.libsonnet").0,
+            [0],
+            "imported through x.libsonnet"
+        );
+        assert_eq!(touched("tf/terraform.tfstate").0, [0]);
+        assert_eq!(touched("a/td.jsonnet").0, [0]);
+        assert_eq!(touched("a/b/td.json").0, [1]);
+        assert_eq!(
+            touched("a/b/run-gate.sh").0,
+            [1],
+            "the deepest config folder"
+        );
+        assert_eq!(touched("a/notes.txt").0, [0]);
+        assert_eq!(
+            touched("c/anything.txt").0,
+            [2],
+            "an opaque config takes its folder"
+        );
+        assert_eq!(
+            touched("lib/unused.libsonnet"),
+            (vec![], vec!["lib/unused.libsonnet".into()])
+        );
+        let found = affected(
+            &release,
+            &ctx,
+            &[],
+            &Diff {
+                top: t.0.clone(),
+                from: String::new(),
+                head: None,
+                changed: vec!["lib/y.libsonnet".into()],
+            },
+        );
+        assert_eq!(
+            found.hits[0].because[0].why,
+            "imported by ../lib/x.libsonnet"
         );
     }
 

@@ -41,6 +41,10 @@ impl Repo {
         );
         r.write("src/web/app.js", "export {}\n");
         r.write("README.md", "# shop\n");
+        r.write(
+            "services/api/scripts/smoke.sh",
+            "curl -f http://api/health\n",
+        );
         r.git(&["init", "-q", "-b", "main"]);
         r.commit("base");
         r.git(&["tag", "base"]);
@@ -241,6 +245,20 @@ fn each_edit_touches_exactly_the_steps_that_read_it() {
             &["admin"],
         ),
         (
+            "a file deleted under a config's folder",
+            &|r| std::fs::remove_file(r.dir.join("services/api/scripts/smoke.sh")).unwrap(),
+            &["api"],
+        ),
+        (
+            "a source file moved from one service to another: both",
+            &|r| {
+                std::fs::create_dir_all(r.dir.join("src/admin")).unwrap();
+                std::fs::rename(r.dir.join("src/web/app.js"), r.dir.join("src/admin/app.js"))
+                    .unwrap()
+            },
+            &["web", "admin"],
+        ),
+        (
             "the release file",
             &|r| r.append("cortado-release.yml", "# a note\n"),
             ALL,
@@ -386,6 +404,66 @@ fn a_migration_alone_is_not_a_matrix_deploy_and_nothing_changed_is_an_empty_matr
     assert_eq!(
         run("HEAD"),
         "matrix={\"include\":[]}\nany=false\nsteps=[\"migrate\"]\n"
+    );
+}
+
+#[test]
+fn configs_given_with_c_are_the_steps_without_a_release() {
+    let repo = Repo::new("configs");
+    repo.append("services/workers/worker.libsonnet", "// tuned\n");
+    repo.append("src/web/app.js", "x\n");
+    let out = repo.cortado(
+        &[
+            "affected",
+            "-c",
+            "services/*/cortado.yml",
+            "--base",
+            "base",
+            "--output",
+            "json",
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "{out:?}");
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    // Without the release, no `paths:`: web's sources are nobody's; the pattern names no
+    // worker (they sit one folder deeper), so the shared import touches nothing either.
+    assert_eq!(v["affected"], serde_json::json!([]), "{v}");
+    assert_eq!(
+        v["unaffected"],
+        serde_json::json!([
+            "services/admin/cortado.yml",
+            "services/api/cortado.yml",
+            "services/migrate/cortado.yml",
+            "services/web/cortado.yml"
+        ])
+    );
+    let out = repo.cortado(
+        &[
+            "affected",
+            "-c",
+            "services/workers/*/cortado.yml",
+            "--base",
+            "base",
+            "--output",
+            "json",
+        ],
+        &[],
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let names: Vec<&str> = v["affected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "services/workers/images/cortado.yml",
+            "services/workers/mail/cortado.yml",
+            "services/workers/reports/cortado.yml"
+        ]
     );
 }
 

@@ -101,6 +101,10 @@ pub struct GlobalArgs {
     #[arg(long, global = true, env = "CORTADO_RELEASE", value_name = "FILE")]
     pub release: Option<PathBuf>,
 
+    /// An environment of the release file (`environments:`): its region, role, envfiles, ext vars.
+    #[arg(long, global = true, env = "CORTADO_ENVIRONMENT", value_name = "NAME")]
+    pub environment: Option<String>,
+
     /// Run against an embedded sandbox (a local AWS emulator) instead of AWS.
     #[arg(long, global = true, env = "CORTADO_SANDBOX")]
     pub sandbox: bool,
@@ -209,7 +213,7 @@ impl GlobalArgs {
                 )
             })?),
         };
-        let release_file = match &args.release {
+        let mut release_file = match &args.release {
             None => None,
             Some(_) if !args.config.is_empty() => {
                 return Err(Error::input(
@@ -219,20 +223,36 @@ impl GlobalArgs {
             }
             Some(path) => Some(crate::release::load(path)?),
         };
+        let (mut region, mut assume_role_arn) = (args.region.clone(), args.assume_role_arn.clone());
+        if let Some(name) = &args.environment {
+            let Some(release) = release_file.as_mut() else {
+                return Err(Error::input(
+                    Diagnostic::error(format!(
+                        "{} needs --release: environments are declared in the release file",
+                        settings::flag_source("environment", name)
+                    ))
+                    .hint("add `environments: {NAME: {region, assume_role_arn, envfiles}}` to the release file and pass it with --release"),
+                ));
+            };
+            let env = release.choose_environment(name)?;
+            // The flags win over the environment; the environment over the configs.
+            region = region.or(env.region);
+            assume_role_arn = assume_role_arn.or(env.assume_role_arn);
+        }
         Ok(Settings {
             release_file,
             configs: args.config.clone(),
             envfiles: args.envfile.clone(),
             ext_str: settings::key_values("--ext-str", &args.ext_str)?,
             ext_code: settings::key_values("--ext-code", &args.ext_code)?,
-            region: args.region.clone(),
+            region,
             timeout,
             format: match args.output {
                 OutputFormat::Text | OutputFormat::Tsv => Format::Text,
                 OutputFormat::Json => Format::Json,
             },
             tsv: args.output == OutputFormat::Tsv,
-            assume_role_arn: args.assume_role_arn.clone(),
+            assume_role_arn,
             no_color: args.no_color,
             verbose: args.verbose,
             sandbox: if args.sandbox {

@@ -21,6 +21,7 @@ mod cli;
 mod codedeploy;
 mod deploy;
 mod docs;
+mod environments;
 mod exec;
 mod express;
 mod fuzz;

@@ -13,7 +13,8 @@
 //! - a path matching the step's `paths:` (the service's own sources);
 //! - the release file itself, or an envfile of the run (`envfiles:`, `--envfile`): every
 //!   step, except that an envfile whose variables can be compared touches only the steps
-//!   whose files name a variable that changed;
+//!   whose files name a variable that changed (none when only comments changed; every step
+//!   when a changed variable is named by no file);
 //! - anything else under a config's folder (a script a gate runs, a file cortado cannot
 //!   attribute): the configs of the deepest such folder — in doubt, deploy.
 
@@ -478,10 +479,25 @@ pub(crate) fn affected(
             touched = true;
         } else if envfiles.contains(&abs) {
             let vars = changed_vars(diff, rel);
+            // A changed variable no file names may still be read where cortado cannot see
+            // (a name built at render time): in doubt, every user.
+            let unnamed: Vec<&str> = vars
+                .iter()
+                .flatten()
+                .map(String::as_str)
+                .filter(|v| !release.steps.iter().any(|s| reads[&s.config].names(v)))
+                .collect();
             for (i, s) in release.steps.iter().enumerate() {
                 let r = &reads[&s.config];
                 match &vars {
                     None => hit(i, "an envfile of the run".to_string()),
+                    Some(_) if !unnamed.is_empty() => hit(
+                        i,
+                        format!(
+                            "an envfile of the run ({} named by no file)",
+                            unnamed.join(", ")
+                        ),
+                    ),
                     Some(vars) => {
                         let named: Vec<&str> = vars
                             .iter()

@@ -214,6 +214,11 @@ fn each_edit_touches_exactly_the_steps_that_read_it() {
             ALL,
         ),
         (
+            "a new envfile variable no file names: in doubt, every user",
+            &|r| r.append("release.env", "FEATURE_X=on\n"),
+            ALL,
+        ),
+        (
             "a comment in an envfile changes no variable",
             &|r| r.append("release.env", "# nothing\n"),
             &[],

@@ -215,14 +215,20 @@ impl GlobalArgs {
         };
         let mut release_file = match &args.release {
             None => None,
-            Some(_) if !args.config.is_empty() => {
-                return Err(Error::input(
-                    Diagnostic::error("give either --release or --config, not both")
-                        .hint("a release file lists its configs in `steps:`"),
-                ));
-            }
             Some(path) => Some(crate::release::load(path)?),
         };
+        // --release with --config: only the release's steps of those configs (a matrix job
+        // of `cortado affected`), with the release's envfiles and environments.
+        if let Some(release) = release_file.as_mut()
+            && !args.config.is_empty()
+        {
+            let given = Settings {
+                release_file: None,
+                configs: args.config.clone(),
+                ..Settings::bare()
+            };
+            *release = release.of_configs_given(&given.config_paths()?)?;
+        }
         let (mut region, mut assume_role_arn) = (args.region.clone(), args.assume_role_arn.clone());
         if let Some(name) = &args.environment {
             let Some(release) = release_file.as_mut() else {
@@ -241,7 +247,12 @@ impl GlobalArgs {
         }
         Ok(Settings {
             release_file,
-            configs: args.config.clone(),
+            // Given with --release, the configs chose its steps above.
+            configs: if args.release.is_some() {
+                Vec::new()
+            } else {
+                args.config.clone()
+            },
             envfiles: args.envfile.clone(),
             ext_str: settings::key_values("--ext-str", &args.ext_str)?,
             ext_code: settings::key_values("--ext-code", &args.ext_code)?,

@@ -201,6 +201,42 @@ impl Release {
         }
     }
 
+    /// Only the steps of `configs` (paths or expanded patterns), in the release's order, each
+    /// waiting for the kept steps it waited for. A config that is no step's is refused.
+    pub(crate) fn of_configs_given(&self, configs: &[PathBuf]) -> Result<Release> {
+        let abs = |p: &Path| crate::affected::absolute(p);
+        let ours: Vec<PathBuf> = self.steps.iter().map(|s| abs(&s.config)).collect();
+        let mut keep = BTreeSet::new();
+        let mut missing = Vec::new();
+        for c in configs {
+            let c_abs = abs(c);
+            let before = keep.len();
+            keep.extend(
+                ours.iter()
+                    .enumerate()
+                    .filter(|(_, o)| **o == c_abs)
+                    .map(|(i, _)| i),
+            );
+            if keep.len() == before && !ours.contains(&c_abs) {
+                missing.push(c.display().to_string());
+            }
+        }
+        if !missing.is_empty() {
+            let file = self
+                .path
+                .as_deref()
+                .map_or_else(|| "the release".to_string(), |p| p.display().to_string());
+            return Err(Error::input(
+                Diagnostic::error(format!(
+                    "--config names {} which no step of {file} deploys or runs",
+                    missing.join(", ")
+                ))
+                .hint("with --release, --config chooses among the release's steps; paths are read from the current folder"),
+            ));
+        }
+        Ok(self.only(&keep))
+    }
+
     /// Chooses environment `name`: its envfiles come after the release's, its ext vars over
     /// the release's. Returns it for what the run's settings take from it (region, role).
     pub(crate) fn choose_environment(&mut self, name: &str) -> Result<Environment> {
@@ -1387,6 +1423,43 @@ mod tests {
         assert_eq!(
             e.diagnostics[0].hint.as_deref(),
             Some("did you mean \"region\"?")
+        );
+    }
+
+    #[test]
+    fn configs_given_choose_the_steps_of_a_release() {
+        let d = tree(&["api", "web", "workers/a", "workers/b"]);
+        let r = doc(
+            &d.0,
+            "steps:\n- name: migrate\n  config: api/cortado.yml\n  run: true\n\
+             - config: api/cortado.yml\n  after: [migrate]\n\
+             - config: web/cortado.yml\n  after: [api]\n\
+             - name: workers\n  config: workers/*/cortado.yml\n",
+        )
+        .unwrap();
+        let names = |r: &Release| -> Vec<String> {
+            r.steps
+                .iter()
+                .map(|s| format!("{}:{}", s.name, s.after.len()))
+                .collect()
+        };
+        // api's config is two steps (the migration and the deploy); web waits for api.
+        let kept = r
+            .of_configs_given(&[d.0.join("web/cortado.yml"), d.0.join("api/./cortado.yml")])
+            .unwrap();
+        assert_eq!(names(&kept), ["migrate:0", "api:1", "web:1"]);
+        let kept = r
+            .of_configs_given(&[d.0.join("workers/b/cortado.yml")])
+            .unwrap();
+        assert_eq!(kept.steps.len(), 1);
+        assert!(kept.steps[0].config.ends_with("workers/b/cortado.yml"));
+        let e = r.of_configs_given(&[d.0.join("nope.yml")]).unwrap_err();
+        assert!(
+            e.diagnostics[0]
+                .message
+                .contains("nope.yml which no step of"),
+            "{:?}",
+            e.diagnostics
         );
     }
 

@@ -562,3 +562,57 @@ fn deploy_affected_since_deploys_only_the_touched_steps_in_order() {
         "{out:?}"
     );
 }
+
+#[test]
+fn a_matrix_job_deploys_its_config_as_a_step_of_the_release() {
+    let repo = Repo::new("matrix-job");
+    // web's definitions need RELEASE (`must_env`), which only the release's envfile sets: the
+    // step is deployed with the release's settings, and alone.
+    let out = repo.cortado(
+        &[
+            "deploy",
+            "--sandbox",
+            "--sandbox-speed",
+            "200",
+            "--output",
+            "json",
+            "--release",
+            "cortado-release.yml",
+            "--config",
+            "services/web/cortado.yml",
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let result: Value = stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|v| v["event"] == "result")
+        .unwrap_or_else(|| panic!("no result: {out:?}"));
+    let services: Vec<&str> = result["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["service"].as_str().unwrap())
+        .collect();
+    assert_eq!(services, ["web"], "{out:?}");
+    // A config that is no step of the release: refused before anything connects.
+    let out = repo.cortado(
+        &[
+            "deploy",
+            "--release",
+            "cortado-release.yml",
+            "--config",
+            "README.md",
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(
+            "--config names README.md which no step of cortado-release.yml deploys or runs"
+        ),
+        "{out:?}"
+    );
+}

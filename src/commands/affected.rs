@@ -140,11 +140,12 @@ pub fn run(settings: &Settings, printer: &mut Printer, args: &AffectedArgs) -> R
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
-    crate::report::github::write_outputs_from_env(&[
-        ("matrix", serde_json::to_string(&matrix).unwrap_or_default()),
-        ("any", any.to_string()),
-        ("steps", serde_json::to_string(&names).unwrap_or_default()),
-    ])?;
+    let outputs = crate::report::github::AffectedOutputs {
+        matrix: serde_json::to_string(&matrix).unwrap_or_default(),
+        any,
+        steps: serde_json::to_string(&names).unwrap_or_default(),
+    };
+    crate::report::github::write_outputs_from_env(&outputs.pairs())?;
     Ok(ExitCode::Success)
 }
 

@@ -440,8 +440,8 @@ fn changed_vars(diff: &Diff, rel: &str) -> Option<BTreeSet<String>> {
     )
 }
 
-/// What `diff` touches among `release`'s steps. `envfiles` are the run's (the release's
-/// and `--envfile`'s), read by every config.
+/// What `diff` touches among `release`'s steps. `envfiles` are the run's (the release's,
+/// its environment's and `--envfile`'s), read by every config.
 pub(crate) fn affected(
     release: &Release,
     ctx: &RenderContext,
@@ -458,118 +458,141 @@ pub(crate) fn affected(
             reads.insert(s.config.clone(), r);
         }
     }
-    let release_file = release.path.as_deref().map(absolute);
-    let envfiles: BTreeSet<PathBuf> = envfiles.iter().map(|p| absolute(p)).collect();
+    let a = Attribution {
+        steps: release
+            .steps
+            .iter()
+            .map(|s| {
+                let patterns = s.paths.iter().map(|p| (absolute_pattern(p), p.clone()));
+                (&reads[&s.config], patterns.collect())
+            })
+            .collect(),
+        release_file: release.path.as_deref().map(absolute),
+        envfiles: envfiles.iter().map(|p| absolute(p)).collect(),
+        diff,
+    };
     let mut because: BTreeMap<usize, Vec<Because>> = BTreeMap::new();
     let mut untouched = Vec::new();
     for rel in &diff.changed {
-        let abs = absolute(&diff.top.join(rel));
-        let path_str = abs.to_string_lossy();
-        let mut hit = |step: usize, why: String| {
-            because.entry(step).or_default().push(Because {
+        let found = a.attribute(rel);
+        if found.is_empty() {
+            untouched.push(rel.clone());
+        }
+        for (step, why) in found {
+            let b = Because {
                 path: Untrusted::new(rel.clone()),
                 why,
-            });
-        };
-        let mut touched = false;
-        if release_file.as_ref() == Some(&abs) {
-            for i in 0..release.steps.len() {
-                hit(i, "the release file".to_string());
-            }
-            touched = true;
-        } else if envfiles.contains(&abs) {
-            let vars = changed_vars(diff, rel);
-            // A changed variable no file names may still be read where cortado cannot see
-            // (a name built at render time): in doubt, every user.
-            let unnamed: Vec<&str> = vars
-                .iter()
-                .flatten()
-                .map(String::as_str)
-                .filter(|v| !release.steps.iter().any(|s| reads[&s.config].names(v)))
-                .collect();
-            for (i, s) in release.steps.iter().enumerate() {
-                let r = &reads[&s.config];
-                match &vars {
-                    None => hit(i, "an envfile of the run".to_string()),
-                    Some(_) if !unnamed.is_empty() => hit(
-                        i,
-                        format!(
-                            "an envfile of the run ({} named by no file)",
-                            unnamed.join(", ")
-                        ),
-                    ),
-                    Some(vars) => {
-                        let named: Vec<&str> = vars
-                            .iter()
-                            .filter(|v| r.names(v))
-                            .map(String::as_str)
-                            .collect();
-                        if !named.is_empty() || r.opaque {
-                            hit(i, format!("an envfile it uses ({})", named.join(", ")));
-                        }
-                    }
-                }
-            }
-            touched = true;
-        }
-        for (i, s) in release.steps.iter().enumerate() {
-            if let Some(why) = reads[&s.config].files.get(&abs) {
-                hit(i, why.clone());
-                touched = true;
-            }
-            if let Some(p) = s
-                .paths
-                .iter()
-                .find(|p| crate::pathglob::matches_path(&absolute_pattern(p), &path_str))
-            {
-                hit(
-                    i,
-                    format!("its sources ({})", shown(Path::new(p), &diff.top)),
-                );
-                touched = true;
-            }
-        }
-        // Opaque configs take every change under their folder.
-        for (i, s) in release.steps.iter().enumerate() {
-            let r = &reads[&s.config];
-            if r.opaque && abs.starts_with(&r.folder) && !r.files.contains_key(&abs) {
-                hit(i, "under its folder (the config does not load)".to_string());
-                touched = true;
-            }
-        }
-        if !touched {
-            // In doubt, deploy: the configs of the deepest config folder holding the path.
-            let deepest = release
-                .steps
-                .iter()
-                .map(|s| &reads[&s.config].folder)
-                .filter(|f| abs.starts_with(f))
-                .max_by_key(|f| f.components().count());
-            match deepest {
-                Some(folder) => {
-                    for (i, s) in release.steps.iter().enumerate() {
-                        if &reads[&s.config].folder == folder {
-                            hit(i, "under its folder, read by no config".to_string());
-                        }
-                    }
-                }
-                None => untouched.push(rel.clone()),
+            };
+            let list = because.entry(step).or_default();
+            if !list.contains(&b) {
+                list.push(b);
             }
         }
     }
-    let mut hits: Vec<Hit> = because
-        .into_iter()
-        .map(|(step, mut because)| {
-            because.dedup();
-            Hit { step, because }
-        })
-        .collect();
-    hits.sort_by_key(|h| h.step);
     Affected {
-        hits,
+        hits: because
+            .into_iter()
+            .map(|(step, because)| Hit { step, because })
+            .collect(),
         untouched,
         warnings,
         elapsed: started.elapsed(),
+    }
+}
+
+/// What each step reads, ready to match changed paths against.
+struct Attribution<'a> {
+    /// Per step: its config's reads and its `paths:` (absolute pattern, as written).
+    steps: Vec<(&'a Reads, Vec<(String, String)>)>,
+    release_file: Option<PathBuf>,
+    envfiles: BTreeSet<PathBuf>,
+    diff: &'a Diff,
+}
+
+impl Attribution<'_> {
+    /// The steps the changed path `rel` touches, each with why; none when it is nobody's.
+    fn attribute(&self, rel: &str) -> Vec<(usize, String)> {
+        let abs = absolute(&self.diff.top.join(rel));
+        let mut hits = Vec::new();
+        if self.release_file.as_ref() == Some(&abs) {
+            for i in 0..self.steps.len() {
+                hits.push((i, "the release file".to_string()));
+            }
+            return hits;
+        }
+        if self.envfiles.contains(&abs) {
+            self.envfile(rel, &mut hits);
+        }
+        let path = abs.to_string_lossy();
+        for (i, (reads, patterns)) in self.steps.iter().enumerate() {
+            if let Some(why) = reads.files.get(&abs) {
+                hits.push((i, why.clone()));
+            }
+            if let Some((_, written)) = patterns
+                .iter()
+                .find(|(p, _)| crate::pathglob::matches_path(p, &path))
+            {
+                let shown = shown(Path::new(written), &self.diff.top);
+                hits.push((i, format!("its sources ({shown})")));
+            }
+            // An opaque config takes every change under its folder.
+            if reads.opaque && abs.starts_with(&reads.folder) && !reads.files.contains_key(&abs) {
+                hits.push((i, "under its folder (the config does not load)".to_string()));
+            }
+        }
+        if hits.is_empty() && !self.envfiles.contains(&abs) {
+            // In doubt, deploy: the configs of the deepest config folder holding the path.
+            let deepest = self
+                .steps
+                .iter()
+                .map(|(r, _)| &r.folder)
+                .filter(|f| abs.starts_with(f))
+                .max_by_key(|f| f.components().count());
+            if let Some(folder) = deepest {
+                for (i, (r, _)) in self.steps.iter().enumerate() {
+                    if &r.folder == folder {
+                        hits.push((i, "under its folder, read by no config".to_string()));
+                    }
+                }
+            }
+        }
+        hits
+    }
+
+    /// An envfile of the run changed: the steps whose files name a variable that changed;
+    /// every step when that cannot be told (the envfile does not parse) or a changed
+    /// variable is named by no file (it may be read where cortado cannot see, a name built
+    /// at render time): in doubt, deploy.
+    fn envfile(&self, rel: &str, hits: &mut Vec<(usize, String)>) {
+        let Some(vars) = changed_vars(self.diff, rel) else {
+            for i in 0..self.steps.len() {
+                hits.push((i, "an envfile of the run".to_string()));
+            }
+            return;
+        };
+        let unnamed: Vec<&str> = vars
+            .iter()
+            .map(String::as_str)
+            .filter(|v| !self.steps.iter().any(|(r, _)| r.names(v)))
+            .collect();
+        for (i, (r, _)) in self.steps.iter().enumerate() {
+            if !unnamed.is_empty() {
+                let which = unnamed.join(", ");
+                hits.push((
+                    i,
+                    format!("an envfile of the run ({which} named by no file)"),
+                ));
+                continue;
+            }
+            let named: Vec<&str> = vars
+                .iter()
+                .filter(|v| r.names(v))
+                .map(String::as_str)
+                .collect();
+            if !named.is_empty() || r.opaque {
+                hits.push((i, format!("an envfile it uses ({})", named.join(", "))));
+            }
+        }
     }
 }
 

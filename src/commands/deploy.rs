@@ -174,12 +174,17 @@ pub async fn run(
         printer.info(&format!(
             "nothing is affected by the changes since {since}: nothing to deploy"
         ));
+        let run = crate::deploy::result::RunResult::new(
+            crate::deploy::result::Operation::Deploy,
+            Vec::new(),
+        );
         if printer.format == Format::Json {
-            let run = crate::deploy::result::RunResult::new(
-                crate::deploy::result::Operation::Deploy,
-                Vec::new(),
-            );
             return crate::report::result::finish(printer, &run);
+        }
+        // The step outputs still say what happened (`status: no-change`).
+        if crate::report::github::is_actions() {
+            let outputs = crate::report::github::DeployOutputs::from_result(&run);
+            crate::report::github::write_outputs_from_env(&outputs.pairs())?;
         }
         return Ok(ExitCode::Success);
     }

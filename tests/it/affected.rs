@@ -508,7 +508,9 @@ fn bad_refs_and_folders_outside_git_are_clear_errors() {
 #[test]
 fn deploy_affected_since_deploys_only_the_touched_steps_in_order() {
     let repo = Repo::new("deploy");
-    // Nothing changed: nothing to deploy, and nothing connects (no AWS settings at all).
+    // Nothing changed: nothing to deploy, and nothing connects (no AWS settings at all); in
+    // Actions the step outputs say so.
+    let output = repo.dir.join("github-output");
     let out = repo.cortado(
         &[
             "deploy",
@@ -517,13 +519,19 @@ fn deploy_affected_since_deploys_only_the_touched_steps_in_order() {
             "--affected-since",
             "base",
         ],
-        &[],
+        &[
+            ("GITHUB_OUTPUT", output.to_str().unwrap()),
+            ("GITHUB_ACTIONS", "true"),
+        ],
     );
     assert!(out.status.success(), "{out:?}");
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("nothing to deploy"),
         "{out:?}"
     );
+    let outputs = std::fs::read_to_string(&output).unwrap();
+    assert!(outputs.contains("status=no-change\n"), "{outputs}");
+    assert!(outputs.contains("services=[]\n"), "{outputs}");
     // The api's sources and the mail worker: those two, api's order kept, on the sandbox.
     repo.append("src/api/main.go", "// v2\n");
     repo.append("services/workers/mail/ecs-service-def.json", "\n");

@@ -37,7 +37,8 @@ release="${CORTADO_RELEASE_INPUT:-}"
 unset CORTADO_RELEASE_INPUT
 if [[ -n "${release//[[:space:]]/}" ]]; then
   # A release names its configs; cortado must not also read CORTADO_CONFIG from the
-  # environment (it would refuse the two together).
+  # environment (the `config` input's default would then choose among the release's steps;
+  # pass `--config` in `args` for that).
   argv+=(--release "$release")
   unset CORTADO_CONFIG
 elif [[ -n "${CORTADO_CONFIG:-}" ]]; then

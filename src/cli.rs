@@ -101,6 +101,10 @@ pub struct GlobalArgs {
     #[arg(long, global = true, env = "CORTADO_RELEASE", value_name = "FILE")]
     pub release: Option<PathBuf>,
 
+    /// An environment of the release file (`environments:`): its region, role, envfiles, ext vars.
+    #[arg(long, global = true, env = "CORTADO_ENVIRONMENT", value_name = "NAME")]
+    pub environment: Option<String>,
+
     /// Run against an embedded sandbox (a local AWS emulator) instead of AWS.
     #[arg(long, global = true, env = "CORTADO_SANDBOX")]
     pub sandbox: bool,
@@ -144,6 +148,8 @@ pub enum Command {
     Deploy(crate::commands::deploy::DeployArgs),
     /// Show what a deploy would change (with --exit-code: exit 2 when something differs).
     Diff(crate::commands::diff::DiffArgs),
+    /// List the configs or release steps a git change touches (no AWS call).
+    Affected(crate::commands::affected::AffectedArgs),
     /// Roll back to the revision that last served, or stop the deployment in flight.
     Rollback(crate::commands::rollback::RollbackArgs),
     /// Follow the service's current deployment to a verdict.
@@ -207,30 +213,57 @@ impl GlobalArgs {
                 )
             })?),
         };
-        let release_file = match &args.release {
+        let mut release_file = match &args.release {
             None => None,
-            Some(_) if !args.config.is_empty() => {
-                return Err(Error::input(
-                    Diagnostic::error("give either --release or --config, not both")
-                        .hint("a release file lists its configs in `steps:`"),
-                ));
-            }
             Some(path) => Some(crate::release::load(path)?),
         };
+        // --release with --config: only the release's steps of those configs (a matrix job
+        // of `cortado affected`), with the release's envfiles and environments.
+        if let Some(release) = release_file.as_mut()
+            && !args.config.is_empty()
+        {
+            let given = Settings {
+                release_file: None,
+                configs: args.config.clone(),
+                ..Settings::bare()
+            };
+            *release = release.of_configs_given(&given.config_paths()?)?;
+        }
+        let (mut region, mut assume_role_arn) = (args.region.clone(), args.assume_role_arn.clone());
+        if let Some(name) = &args.environment {
+            let Some(release) = release_file.as_mut() else {
+                return Err(Error::input(
+                    Diagnostic::error(format!(
+                        "{} needs --release: environments are declared in the release file",
+                        settings::flag_source("environment", name)
+                    ))
+                    .hint("add `environments: {NAME: {region, assume_role_arn, envfiles}}` to the release file and pass it with --release"),
+                ));
+            };
+            let env = release.choose_environment(name)?;
+            // The flags win over the environment; the environment over the configs.
+            region = region.or(env.region);
+            assume_role_arn = assume_role_arn.or(env.assume_role_arn);
+        }
         Ok(Settings {
             release_file,
-            configs: args.config.clone(),
+            // Given with --release, the configs chose its steps above.
+            configs: if args.release.is_some() {
+                Vec::new()
+            } else {
+                args.config.clone()
+            },
             envfiles: args.envfile.clone(),
             ext_str: settings::key_values("--ext-str", &args.ext_str)?,
             ext_code: settings::key_values("--ext-code", &args.ext_code)?,
-            region: args.region.clone(),
+            region,
             timeout,
             format: match args.output {
                 OutputFormat::Text | OutputFormat::Tsv => Format::Text,
                 OutputFormat::Json => Format::Json,
             },
             tsv: args.output == OutputFormat::Tsv,
-            assume_role_arn: args.assume_role_arn.clone(),
+            assume_role_arn,
             no_color: args.no_color,
             verbose: args.verbose,
             sandbox: if args.sandbox {
@@ -356,7 +389,8 @@ pub const COMMAND_GROUPS: &[(&str, &[&str])] = &[
     (
         "Deploy and roll out",
         &[
-            "deploy", "diff", "rollback", "wait", "continue", "scale", "refresh", "delete",
+            "deploy", "diff", "affected", "rollback", "wait", "continue", "scale", "refresh",
+            "delete",
         ],
     ),
     (
@@ -394,6 +428,7 @@ pub const DOCS_URL: &str = "https://github.com/cortado-dev/cortado/blob/main/";
 const COMMAND_DOCS: &[(&str, &str)] = &[
     ("deploy", "docs/concepts/how-a-deploy-works.md"),
     ("diff", "docs/concepts/diff-and-plan.md"),
+    ("affected", "docs/guides/monorepo.md"),
     ("rollback", "docs/concepts/how-a-deploy-works.md#rollback"),
     ("wait", "docs/guides/commands.md#deploy-and-roll-out"),
     ("continue", "docs/guides/blue-green-canary-linear.md"),

@@ -11,6 +11,7 @@
 // the compiler reports what nothing uses.
 #![warn(unreachable_pub)]
 
+pub(crate) mod affected;
 pub mod aws;
 pub mod cli;
 pub mod commands;

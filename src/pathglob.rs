@@ -101,6 +101,28 @@ fn read_dir_sorted(dir: &Path) -> std::io::Result<Vec<std::fs::DirEntry>> {
     }
 }
 
+/// Whether `path` matches `pattern`, both `/`-separated: `*` and `?` within one component,
+/// `**` any number of components (none included). Unlike [`expand`], names starting with `.`
+/// match too: a release step's `paths:` names a service's sources, dotfiles included.
+pub(crate) fn matches_path(pattern: &str, path: &str) -> bool {
+    fn parts(s: &str) -> Vec<&str> {
+        s.split('/')
+            .filter(|p| !p.is_empty() && *p != ".")
+            .collect()
+    }
+    fn go(p: &[&str], n: &[&str]) -> bool {
+        match p.split_first() {
+            None => n.is_empty(),
+            Some((&"**", rest)) => (0..=n.len()).any(|k| go(rest, &n[k..])),
+            Some((first, rest)) => match n.split_first() {
+                Some((name, more)) => matches(first.as_bytes(), name.as_bytes()) && go(rest, more),
+                None => false,
+            },
+        }
+    }
+    go(&parts(pattern), &parts(path))
+}
+
 /// `*` and `?` within one component (iterative, with one backtrack point per `*`).
 fn matches(pattern: &[u8], name: &[u8]) -> bool {
     let (mut p, mut n) = (0, 0);
@@ -126,6 +148,16 @@ fn matches(pattern: &[u8], name: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn path_matching() {
+        assert!(matches_path("/r/src/api/**", "/r/src/api/main.go"));
+        assert!(matches_path("/r/src/api/**", "/r/src/api/a/b/.env"));
+        assert!(matches_path("src/**/*.go", "src/x.go"));
+        assert!(!matches_path("/r/src/api/**", "/r/src/apis/main.go"));
+        assert!(!matches_path("/r/src/*.go", "/r/src/a/x.go"));
+        assert!(matches_path("/r/src/*/x.go", "/r/src/a/x.go"));
+    }
 
     #[test]
     fn component_matching() {

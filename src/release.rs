@@ -33,7 +33,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
-use crate::config::schema::{ReleaseKey, RunKey, StepKey};
+use crate::config::schema::{EnvironmentKey, ReleaseKey, RunKey, StepKey};
 use crate::error::{Diagnostic, Error, Result};
 use crate::render::{self, Document, RenderContext};
 
@@ -104,6 +104,20 @@ pub struct Step {
     pub action: Action,
     /// Indexes of the steps this one waits for.
     pub after: Vec<usize>,
+    /// `paths:`: patterns of the service's own sources, joined to the release file's folder
+    /// (what `cortado affected` counts as the step's beside the files its config reads).
+    pub paths: Vec<String>,
+}
+
+/// One environment of a release file: where and as whom the run deploys, and what its configs
+/// render with (`--environment NAME`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Environment {
+    pub region: Option<String>,
+    pub assume_role_arn: Option<String>,
+    pub envfiles: Vec<PathBuf>,
+    pub ext_str: Vec<(String, String)>,
+    pub ext_code: Vec<(String, String)>,
 }
 
 /// The steps of a run and its settings from the release file.
@@ -117,6 +131,10 @@ pub struct Release {
     pub parallel: Option<usize>,
     pub on_failure: Option<OnFailure>,
     pub steps: Vec<Step>,
+    /// `environments:` by name.
+    pub environments: BTreeMap<String, Environment>,
+    /// The environment chosen with `--environment`, already merged into the settings above.
+    pub environment: Option<String>,
 }
 
 impl Release {
@@ -130,6 +148,7 @@ impl Release {
                     config: c.clone(),
                     action: Action::Deploy,
                     after: Vec::new(),
+                    paths: Vec::new(),
                 })
                 .collect(),
             ..Release::default()
@@ -146,6 +165,119 @@ impl Release {
             }
         }
         out
+    }
+
+    /// The release with only the steps in `keep`, in their order. A kept step waits for the
+    /// kept steps it waited for, directly or through steps left out (`api` after `migrate`
+    /// still waits for it when `shared` between them is left out).
+    pub fn only(&self, keep: &BTreeSet<usize>) -> Release {
+        let new_index: BTreeMap<usize, usize> =
+            keep.iter().enumerate().map(|(n, old)| (*old, n)).collect();
+        let steps = keep
+            .iter()
+            .filter_map(|&i| {
+                let mut after = BTreeSet::new();
+                let mut seen = BTreeSet::new();
+                let mut todo: Vec<usize> = self.steps.get(i)?.after.clone();
+                while let Some(j) = todo.pop() {
+                    if !seen.insert(j) {
+                        continue;
+                    }
+                    match new_index.get(&j) {
+                        Some(n) => {
+                            after.insert(*n);
+                        }
+                        None => todo.extend(self.steps.get(j).map_or(&[][..], |s| &s.after[..])),
+                    }
+                }
+                let mut step = self.steps[i].clone();
+                step.after = after.into_iter().collect();
+                Some(step)
+            })
+            .collect();
+        Release {
+            steps,
+            ..self.clone()
+        }
+    }
+
+    /// Only the steps of `configs` (paths or expanded patterns), in the release's order, each
+    /// waiting for the kept steps it waited for. A config that is no step's is refused.
+    pub(crate) fn of_configs_given(&self, configs: &[PathBuf]) -> Result<Release> {
+        let abs = |p: &Path| crate::affected::absolute(p);
+        let ours: Vec<PathBuf> = self.steps.iter().map(|s| abs(&s.config)).collect();
+        let mut keep = BTreeSet::new();
+        let mut missing = Vec::new();
+        for c in configs {
+            let c_abs = abs(c);
+            let before = keep.len();
+            keep.extend(
+                ours.iter()
+                    .enumerate()
+                    .filter(|(_, o)| **o == c_abs)
+                    .map(|(i, _)| i),
+            );
+            if keep.len() == before && !ours.contains(&c_abs) {
+                missing.push(c.display().to_string());
+            }
+        }
+        if !missing.is_empty() {
+            let file = self
+                .path
+                .as_deref()
+                .map_or_else(|| "the release".to_string(), |p| p.display().to_string());
+            return Err(Error::input(
+                Diagnostic::error(format!(
+                    "--config names {} which no step of {file} deploys or runs",
+                    missing.join(", ")
+                ))
+                .hint("with --release, --config chooses among the release's steps; paths are read from the current folder"),
+            ));
+        }
+        Ok(self.only(&keep))
+    }
+
+    /// Chooses environment `name`: its envfiles come after the release's, its ext vars over
+    /// the release's. Returns it for what the run's settings take from it (region, role).
+    pub(crate) fn choose_environment(&mut self, name: &str) -> Result<Environment> {
+        let Some(env) = self.environments.get(name).cloned() else {
+            let file = self.path.as_deref().map_or_else(
+                || "the release file".to_string(),
+                |p| p.display().to_string(),
+            );
+            let hint = match crate::error::did_you_mean(
+                name,
+                self.environments.keys().map(String::as_str),
+            ) {
+                Some(s) => format!("did you mean {s:?}?"),
+                None if self.environments.is_empty() => {
+                    "add it under `environments:` in the release file".to_string()
+                }
+                None => format!(
+                    "environments: {}",
+                    self.environments
+                        .keys()
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            };
+            return Err(Error::input(
+                Diagnostic::error(format!("{file} has no environment {name:?}")).hint(hint),
+            ));
+        };
+        self.envfiles.extend(env.envfiles.iter().cloned());
+        for (from, into) in [
+            (&env.ext_str, &mut self.ext_str),
+            (&env.ext_code, &mut self.ext_code),
+        ] {
+            for (k, v) in from {
+                into.retain(|(ok, _)| ok != k);
+                into.push((k.clone(), v.clone()));
+            }
+        }
+        self.environment = Some(name.to_string());
+        Ok(env)
     }
 
     /// Every config the release reads, each once, in step order.
@@ -188,6 +320,7 @@ struct Written {
     configs: Vec<PathBuf>,
     after: Vec<(String, String)>,
     action: Action,
+    paths: Vec<String>,
 }
 
 /// Parses a loaded release document (see the module docs for the shape).
@@ -263,48 +396,34 @@ fn read_settings(
     out: &mut Release,
     errors: &mut Vec<Diagnostic>,
 ) {
-    if let Some(v) = obj.get("envfiles") {
-        match v.as_array() {
-            Some(items) => {
-                for (i, f) in items.iter().enumerate() {
-                    match f.as_str().filter(|s| !s.is_empty()) {
-                        Some(s) => out.envfiles.push(dir.join(s)),
-                        None => errors.push(err(
-                            doc,
-                            &format!("/envfiles/{i}"),
-                            "an envfile is a path (a string)",
-                        )),
-                    }
-                }
-            }
-            None => errors.push(err(doc, "/envfiles", "`envfiles` is a list of paths")),
-        }
-    }
-    for (key, into) in [
-        ("ext_str", &mut out.ext_str),
-        ("ext_code", &mut out.ext_code),
-    ] {
-        let Some(v) = obj.get(key) else { continue };
+    envfiles(doc, dir, "", obj, &mut out.envfiles, errors);
+    if let Some(v) = obj.get("environments") {
         match v.as_object() {
             Some(m) => {
-                for (k, v) in m {
-                    match scalar(v) {
-                        Some(s) => into.push((k.clone(), s)),
-                        None => errors.push(err(
-                            doc,
-                            &format!("/{key}/{}", render::spans::escape_token(k)),
-                            format!("`{key}` values are strings"),
-                        )),
+                for (name, e) in m {
+                    let at = format!("/environments/{}", render::spans::escape_token(name));
+                    if !valid_name(name) {
+                        errors.push(
+                            err(doc, &at, format!("environment name {name:?} is not a word"))
+                                .hint("letters, digits, '-', '_' and '.'"),
+                        );
+                    }
+                    if let Some(env) = environment(doc, dir, &at, e, errors) {
+                        out.environments.insert(name.clone(), env);
                     }
                 }
             }
-            None => errors.push(err(
-                doc,
-                &format!("/{key}"),
-                format!("`{key}` is a mapping of NAME: value"),
-            )),
+            None => errors.push(
+                err(
+                    doc,
+                    "/environments",
+                    "`environments` is a mapping of NAME: settings",
+                )
+                .hint("environments: {staging: {region: eu-west-1}}"),
+            ),
         }
     }
+    ext_vars(doc, "", obj, &mut out.ext_str, &mut out.ext_code, errors);
     if let Some(v) = obj.get("parallel") {
         match v.as_u64().filter(|n| *n >= 1) {
             Some(n) => out.parallel = Some(usize::try_from(n).unwrap_or(usize::MAX)),
@@ -320,6 +439,141 @@ fn read_settings(
             ),
         }
     }
+}
+
+/// `envfiles:` of the mapping at pointer `at`: paths relative to the release file.
+fn envfiles(
+    doc: &Document,
+    dir: &Path,
+    at: &str,
+    obj: &Map<String, Value>,
+    into: &mut Vec<PathBuf>,
+    errors: &mut Vec<Diagnostic>,
+) {
+    let Some(v) = obj.get("envfiles") else { return };
+    match v.as_array() {
+        Some(items) => {
+            for (i, f) in items.iter().enumerate() {
+                match f.as_str().filter(|s| !s.is_empty()) {
+                    Some(s) => into.push(dir.join(s)),
+                    None => errors.push(err(
+                        doc,
+                        &format!("{at}/envfiles/{i}"),
+                        "an envfile is a path (a string)",
+                    )),
+                }
+            }
+        }
+        None => errors.push(err(
+            doc,
+            &format!("{at}/envfiles"),
+            "`envfiles` is a list of paths",
+        )),
+    }
+}
+
+/// `ext_str:` and `ext_code:` of the mapping at pointer `at`.
+fn ext_vars(
+    doc: &Document,
+    at: &str,
+    obj: &Map<String, Value>,
+    ext_str: &mut Vec<(String, String)>,
+    ext_code: &mut Vec<(String, String)>,
+    errors: &mut Vec<Diagnostic>,
+) {
+    for (key, into) in [("ext_str", ext_str), ("ext_code", ext_code)] {
+        let Some(v) = obj.get(key) else { continue };
+        match v.as_object() {
+            Some(m) => {
+                for (k, v) in m {
+                    match scalar(v) {
+                        Some(s) => into.push((k.clone(), s)),
+                        None => errors.push(err(
+                            doc,
+                            &format!("{at}/{key}/{}", render::spans::escape_token(k)),
+                            format!("`{key}` values are strings"),
+                        )),
+                    }
+                }
+            }
+            None => errors.push(err(
+                doc,
+                &format!("{at}/{key}"),
+                format!("`{key}` is a mapping of NAME: value"),
+            )),
+        }
+    }
+}
+
+/// One environment (`environments.NAME`), checked.
+fn environment(
+    doc: &Document,
+    dir: &Path,
+    at: &str,
+    v: &Value,
+    errors: &mut Vec<Diagnostic>,
+) -> Option<Environment> {
+    let Some(obj) = v.as_object() else {
+        errors.push(
+            err(doc, at, "an environment is a mapping").hint(
+                "{region: eu-west-1, assume_role_arn: arn:aws:iam::111122223333:role/deploy}",
+            ),
+        );
+        return None;
+    };
+    let before = errors.len();
+    EnvironmentKey::SECTION.check(doc, at, obj, errors);
+    let mut env = Environment::default();
+    let text = |key: &str, errors: &mut Vec<Diagnostic>| match obj.get(key) {
+        None => None,
+        Some(Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_string()),
+        Some(_) => {
+            errors.push(err(
+                doc,
+                &format!("{at}/{key}"),
+                format!("`{key}` is a non-empty string"),
+            ));
+            None
+        }
+    };
+    env.region = text(EnvironmentKey::Region.key(), errors);
+    env.assume_role_arn = text(EnvironmentKey::AssumeRoleArn.key(), errors);
+    if let Some(arn) = &env.assume_role_arn
+        && !is_role_arn(arn)
+    {
+        errors.push(
+            err(
+                doc,
+                &format!("{at}/assume_role_arn"),
+                format!("{arn:?} is not an IAM role ARN"),
+            )
+            .hint("arn:aws:iam::ACCOUNT:role/NAME (ACCOUNT: 12 digits)"),
+        );
+    }
+    envfiles(doc, dir, at, obj, &mut env.envfiles, errors);
+    ext_vars(doc, at, obj, &mut env.ext_str, &mut env.ext_code, errors);
+    (errors.len() == before).then_some(env)
+}
+
+/// `arn:PARTITION:iam::ACCOUNT:role/NAME`, ACCOUNT 12 digits.
+fn is_role_arn(arn: &str) -> bool {
+    let mut parts = arn.splitn(6, ':');
+    let (Some("arn"), Some(partition), Some("iam"), Some(""), Some(account), Some(resource)) = (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) else {
+        return false;
+    };
+    !partition.is_empty()
+        && account.len() == 12
+        && account.chars().all(|c| c.is_ascii_digit())
+        && resource
+            .strip_prefix("role/")
+            .is_some_and(|n| !n.is_empty())
 }
 
 fn scalar(v: &Value) -> Option<String> {
@@ -358,6 +612,7 @@ fn step(
     };
     let configs = step_configs(doc, dir, &at, obj, errors);
     let after = step_after(doc, &at, obj, errors);
+    let paths = step_paths(doc, dir, &at, obj, errors);
     let action = match obj.get("run") {
         None => Action::Deploy,
         Some(r) => Action::Run(run_step(doc, &format!("{at}/run"), r, errors)),
@@ -377,7 +632,50 @@ fn step(
         configs,
         after,
         action,
+        paths,
     })
+}
+
+/// A step's `paths:`: patterns of the service's own sources, relative to the release file.
+fn step_paths(
+    doc: &Document,
+    dir: &Path,
+    at: &str,
+    obj: &Map<String, Value>,
+    errors: &mut Vec<Diagnostic>,
+) -> Vec<String> {
+    let items: Vec<(String, &Value)> = match obj.get("paths") {
+        None => return Vec::new(),
+        Some(v @ Value::String(_)) => vec![(format!("{at}/paths"), v)],
+        Some(Value::Array(items)) => items
+            .iter()
+            .enumerate()
+            .map(|(j, v)| (format!("{at}/paths/{j}"), v))
+            .collect(),
+        Some(_) => {
+            errors.push(
+                err(
+                    doc,
+                    &format!("{at}/paths"),
+                    "`paths` is a list of path patterns",
+                )
+                .hint("paths: [src/api/**]"),
+            );
+            return Vec::new();
+        }
+    };
+    let mut out = Vec::new();
+    for (pointer, v) in items {
+        match v.as_str().map(str::trim).filter(|s| !s.is_empty()) {
+            Some(p) if Path::new(p).is_absolute() => errors.push(
+                err(doc, &pointer, format!("{p:?} is absolute"))
+                    .hint("`paths` are relative to the release file"),
+            ),
+            Some(p) => out.push(dir.join(p).to_string_lossy().into_owned()),
+            None => errors.push(err(doc, &pointer, "a path pattern is a non-empty string")),
+        }
+    }
+    out
 }
 
 /// A step's `config:`: the config files its path or pattern names (relative to the release
@@ -600,6 +898,7 @@ fn resolve(doc: &Document, written: Vec<Written>, errors: &mut Vec<Diagnostic>) 
                 config: c.clone(),
                 action: ws.action.clone(),
                 after: Vec::new(),
+                paths: ws.paths.clone(),
             });
             origin.push(w);
         }
@@ -870,6 +1169,7 @@ mod tests {
             config: PathBuf::from(format!("{name}/cortado.yml")),
             action: Action::Deploy,
             after: after.to_vec(),
+            paths: Vec::new(),
         }
     }
 
@@ -1026,6 +1326,161 @@ mod tests {
         // config (api's) is also deployed, web-again's is only run.
         assert_eq!(r.config_paths().len(), 4);
         assert_eq!(r.deployed_configs().len(), 4);
+    }
+
+    #[test]
+    fn paths_are_joined_to_the_release_folder_and_checked() {
+        let d = tree(&["api", "web"]);
+        let r = doc(
+            &d.0,
+            "steps:\n- config: api/cortado.yml\n  paths: [src/api/**, lib/*.go]\n\
+             - config: web/cortado.yml\n  paths: src/web/**\n",
+        )
+        .unwrap();
+        let dir = d.0.to_string_lossy().into_owned();
+        assert_eq!(
+            r.steps[0].paths,
+            [format!("{dir}/src/api/**"), format!("{dir}/lib/*.go")]
+        );
+        assert_eq!(r.steps[1].paths, [format!("{dir}/src/web/**")]);
+        let e = doc(
+            &d.0,
+            "steps:\n- config: api/cortado.yml\n  paths: [\"\", /abs/**]\n\
+             - config: web/cortado.yml\n  paths: {a: b}\n",
+        )
+        .unwrap_err();
+        let lines: Vec<usize> = e
+            .diagnostics
+            .iter()
+            .map(|d| d.location.as_ref().map_or(0, |l| l.line))
+            .collect();
+        assert_eq!(lines, [3, 3, 5], "{:?}", e.diagnostics);
+    }
+
+    #[test]
+    fn environments_are_read_checked_and_merged_over_the_release() {
+        let d = tree(&["api"]);
+        let mut r = doc(
+            &d.0,
+            "envfiles: [release.env]\next_str: {ENV: none, KEEP: k}\n\
+             environments:\n  staging: {region: eu-west-1, envfiles: [staging.env], \
+             ext_str: {ENV: staging}, ext_code: {n: '2'}}\n  \
+             production: {assume_role_arn: 'arn:aws:iam::111122223333:role/deploy'}\n\
+             steps:\n- config: api/cortado.yml\n",
+        )
+        .unwrap();
+        assert_eq!(r.environments.len(), 2);
+        let env = r.choose_environment("staging").unwrap();
+        assert_eq!(env.region.as_deref(), Some("eu-west-1"));
+        assert_eq!(env.assume_role_arn, None);
+        // The environment's envfiles after the release's (later files win); its ext vars
+        // over the release's.
+        assert_eq!(
+            r.envfiles,
+            [d.0.join("release.env"), d.0.join("staging.env")]
+        );
+        assert_eq!(
+            r.ext_str,
+            [
+                ("KEEP".into(), "k".into()),
+                ("ENV".into(), "staging".into())
+            ]
+        );
+        assert_eq!(r.ext_code, [("n".into(), "2".into())]);
+        assert_eq!(r.environment.as_deref(), Some("staging"));
+        let e = r.clone().choose_environment("prodution").unwrap_err();
+        assert!(
+            e.diagnostics[0]
+                .message
+                .ends_with("has no environment \"prodution\"")
+        );
+        assert_eq!(
+            e.diagnostics[0].hint.as_deref(),
+            Some("did you mean \"production\"?")
+        );
+
+        let e = doc(
+            &d.0,
+            "environments:\n  a: {regoin: x}\n  b: {assume_role_arn: 'arn:aws:iam::1:role/x'}\n  \
+             c d: {}\n  e: [x]\n  f: {envfiles: x, region: ''}\nsteps:\n- config: api/cortado.yml\n",
+        )
+        .unwrap_err();
+        let found: Vec<(usize, &str)> = e
+            .diagnostics
+            .iter()
+            .map(|d| {
+                (
+                    d.location.as_ref().map_or(0, |l| l.line),
+                    d.message.as_str(),
+                )
+            })
+            .collect();
+        let lines: Vec<usize> = found.iter().map(|(l, _)| *l).collect();
+        assert_eq!(lines, [2, 3, 4, 5, 6, 6], "{found:?}");
+        assert!(found[0].1.contains("unknown key \"regoin\""), "{found:?}");
+        assert!(found[1].1.contains("is not an IAM role ARN"), "{found:?}");
+        assert!(found[2].1.contains("is not a word"), "{found:?}");
+        assert_eq!(
+            e.diagnostics[0].hint.as_deref(),
+            Some("did you mean \"region\"?")
+        );
+    }
+
+    #[test]
+    fn configs_given_choose_the_steps_of_a_release() {
+        let d = tree(&["api", "web", "workers/a", "workers/b"]);
+        let r = doc(
+            &d.0,
+            "steps:\n- name: migrate\n  config: api/cortado.yml\n  run: true\n\
+             - config: api/cortado.yml\n  after: [migrate]\n\
+             - config: web/cortado.yml\n  after: [api]\n\
+             - name: workers\n  config: workers/*/cortado.yml\n",
+        )
+        .unwrap();
+        let names = |r: &Release| -> Vec<String> {
+            r.steps
+                .iter()
+                .map(|s| format!("{}:{}", s.name, s.after.len()))
+                .collect()
+        };
+        // api's config is two steps (the migration and the deploy); web waits for api.
+        let kept = r
+            .of_configs_given(&[d.0.join("web/cortado.yml"), d.0.join("api/./cortado.yml")])
+            .unwrap();
+        assert_eq!(names(&kept), ["migrate:0", "api:1", "web:1"]);
+        let kept = r
+            .of_configs_given(&[d.0.join("workers/b/cortado.yml")])
+            .unwrap();
+        assert_eq!(kept.steps.len(), 1);
+        assert!(kept.steps[0].config.ends_with("workers/b/cortado.yml"));
+        let e = r.of_configs_given(&[d.0.join("nope.yml")]).unwrap_err();
+        assert!(
+            e.diagnostics[0]
+                .message
+                .contains("nope.yml which no step of"),
+            "{:?}",
+            e.diagnostics
+        );
+    }
+
+    #[test]
+    fn only_keeps_order_and_waits_through_left_out_steps() {
+        // migrate <- api <- web; workers alone; keep migrate, web, workers.
+        let r = Release {
+            steps: vec![
+                step("migrate", &[]),
+                step("api", &[0]),
+                step("web", &[1]),
+                step("workers", &[]),
+            ],
+            ..Release::default()
+        };
+        let kept = r.only(&BTreeSet::from([0, 2, 3]));
+        let names: Vec<&str> = kept.steps.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["migrate", "web", "workers"]);
+        assert_eq!(kept.steps[1].after, vec![0], "web still waits for migrate");
+        assert!(kept.steps[0].after.is_empty() && kept.steps[2].after.is_empty());
+        assert!(r.only(&BTreeSet::new()).steps.is_empty());
     }
 
     #[test]

@@ -121,6 +121,26 @@ impl Settings {
         Ok(ctx)
     }
 
+    /// Settings with nothing given (every option at its default): a base to fill in.
+    pub(crate) fn bare() -> Settings {
+        Settings {
+            configs: Vec::new(),
+            envfiles: Vec::new(),
+            ext_str: Vec::new(),
+            ext_code: Vec::new(),
+            region: None,
+            timeout: None,
+            format: Format::Text,
+            tsv: false,
+            assume_role_arn: None,
+            no_color: false,
+            verbose: 0,
+            sandbox: None,
+            release_file: None,
+            sandbox_throttle: false,
+        }
+    }
+
     /// The release of this run: the release file's, or one step per config.
     pub fn release(&self) -> Result<Release> {
         match &self.release_file {

@@ -75,6 +75,9 @@ pub struct DeployArgs {
     /// Set the maximum capacity of the service's Application Auto Scaling target first.
     #[arg(long, value_name = "N")]
     pub auto_scaling_max: Option<i32>,
+    /// Deploy only the steps a change since this git ref touches (see `cortado affected`).
+    #[arg(long, value_name = "REF")]
+    pub affected_since: Option<String>,
 }
 
 /// Where `deploy --until` stops following.
@@ -154,7 +157,47 @@ pub async fn run(
     printer: &mut Printer,
     args: &DeployArgs,
 ) -> Result<ExitCode> {
-    run_with(settings, printer, args, DeployFlags::from(args)).await
+    let Some(since) = &args.affected_since else {
+        return run_with(settings, printer, args, DeployFlags::from(args)).await;
+    };
+    // Only the touched steps, in the release's order, before anything connects.
+    let (release, _, found) = super::affected::detect(settings, since, None)?;
+    for w in &found.warnings {
+        printer.diagnostic(w);
+    }
+    let keep = found.steps();
+    let names: Vec<&str> = keep
+        .iter()
+        .map(|i| release.steps[*i].name.as_str())
+        .collect();
+    if keep.is_empty() {
+        printer.info(&format!(
+            "nothing is affected by the changes since {since}: nothing to deploy"
+        ));
+        let run = crate::deploy::result::RunResult::new(
+            crate::deploy::result::Operation::Deploy,
+            Vec::new(),
+        );
+        if printer.format == Format::Json {
+            return crate::report::result::finish(printer, &run);
+        }
+        // The step outputs still say what happened (`status: no-change`).
+        if crate::report::github::is_actions() {
+            let outputs = crate::report::github::DeployOutputs::from_result(&run);
+            crate::report::github::write_outputs_from_env(&outputs.pairs())?;
+        }
+        return Ok(ExitCode::Success);
+    }
+    printer.info(&format!(
+        "affected since {since}: {} of {} steps ({})",
+        keep.len(),
+        release.steps.len(),
+        names.join(", ")
+    ));
+    let mut only = settings.clone();
+    only.configs = Vec::new();
+    only.release_file = Some(release.only(&keep));
+    run_with(&only, printer, args, DeployFlags::from(args)).await
 }
 
 /// A deploy with `flags` (from `args`, or adjusted by the commands that are deploys in

@@ -3,6 +3,7 @@
 //! [`crate::error::Error`] and `main` prints them. What they share (loading configs,
 //! connecting, sinks, signals) is in `session`. [`exec`] is the one dispatch.
 
+pub mod affected;
 pub mod appspec;
 pub mod cost;
 pub mod delete;
@@ -47,6 +48,7 @@ pub fn exec(cli: Cli, printer: &mut Printer) -> Result<u8> {
         Command::Render(a) => render::run(s, printer, a),
         Command::Validate => validate::run(s, printer),
         Command::Deploy(a) => block_on(deploy::run(s, printer, a)),
+        Command::Affected(a) => affected::run(s, printer, a),
         Command::Diff(a) => block_on(diff::run(s, printer, a)),
         Command::Rollback(a) => block_on(rollback::run(s, printer, a)),
         Command::Wait => block_on(wait::run(s, printer)),

@@ -270,7 +270,25 @@ section! {
         Parallel = "parallel": "The default for --parallel (else 16).",
         OnFailure = "on_failure":
             "The default for --on-failure: rollback-failed, rollback-all or stop.",
-        Steps = "steps": "The steps: a non-empty list of {name, config, after, run}.",
+        Steps = "steps": "The steps: a non-empty list of {name, config, after, run, paths}.",
+        Environments = "environments":
+            "Named places to deploy the same steps to, chosen with --environment NAME: \
+             {NAME: {region, assume_role_arn, envfiles, ext_str, ext_code}}.",
+    }
+}
+
+section! {
+    /// One environment of a release file (`environments.NAME`): where and as whom its run
+    /// deploys, and the values its configs render with.
+    pub enum EnvironmentKey in "release" at "environments.NAME", Refuse "unknown key {key} in an environment" {
+        Region = "region": "The AWS region (the --region flag wins; a config's `region` gives way).",
+        AssumeRoleArn = "assume_role_arn":
+            "The IAM role every AWS call of the run is made as (the --assume-role-arn flag wins).",
+        Envfiles = "envfiles":
+            "Envfiles loaded after the release's (theirs win), before --envfile; relative to the \
+             release file.",
+        ExtStr = "ext_str": "Jsonnet ext-str variables over the release's; --ext-str wins.",
+        ExtCode = "ext_code": "Jsonnet ext-code variables over the release's; --ext-code wins.",
     }
 }
 
@@ -284,6 +302,9 @@ section! {
         Run = "run":
             "Makes the step a one-off task from its config: {command, container, env} (or \
              true).",
+        Paths = "paths":
+            "The service's own sources: path patterns (`*`, `?`, `**`) relative to the release \
+             file; `cortado affected` counts a change there as touching the step.",
     }
 }
 
@@ -311,6 +332,7 @@ pub fn sections() -> &'static [&'static Section] {
         &FastFailKey::SECTION,
         &GateKey::SECTION,
         &ReleaseKey::SECTION,
+        &EnvironmentKey::SECTION,
         &StepKey::SECTION,
         &RunKey::SECTION,
     ]

@@ -388,6 +388,31 @@ impl DeployOutputs {
     }
 }
 
+/// The step outputs `cortado affected` writes, for a next job to fan out over.
+///
+/// | output | value |
+/// | --- | --- |
+/// | `matrix` | `{"include": [{"name", "config"}]}`: one entry per touched step that deploys |
+/// | `any` | `true` when the matrix has an entry (GitHub refuses a matrix with none) |
+/// | `steps` | the names of every touched step, one-off task steps included, as a JSON list |
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AffectedOutputs {
+    pub matrix: String,
+    pub any: bool,
+    pub steps: String,
+}
+
+impl AffectedOutputs {
+    /// `(name, value)` for each output, in the order they are written.
+    pub fn pairs(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("matrix", self.matrix.clone()),
+            ("any", self.any.to_string()),
+            ("steps", self.steps.clone()),
+        ]
+    }
+}
+
 /// A job-summary table of a run: one row per service with its outcome, revisions,
 /// deployment, duration and the rollback, then the stop reasons of failed services. Text that
 /// ECS, a gate or a container wrote is masked, then shown in code spans (see [`escape`]).

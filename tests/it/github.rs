@@ -942,7 +942,8 @@ fn run_passes_a_release_instead_of_the_config() {
         args,
         vec!["--release", "deploy/cortado-release.yml", "deploy"]
     );
-    // cortado would read CORTADO_CONFIG from the environment and refuse both together.
+    // cortado would read CORTADO_CONFIG from the environment and take the `config` input as a
+    // choice among the release's steps.
     assert!(lines.contains(&"configenv:".to_string()), "{lines:?}");
 }
 
@@ -1268,9 +1269,11 @@ fn action_inputs_reach_scripts_only_through_env_and_outputs_match_the_code() {
 
     // Outputs: exactly the names the code writes, each documented and mapped from the run step.
     let outputs = action.get("outputs").and_then(Value::as_object).unwrap();
+    // A deploy's outputs, then those of `cortado affected`.
     let code: Vec<&str> = cortado::report::github::DeployOutputs::default()
         .pairs()
         .into_iter()
+        .chain(cortado::report::github::AffectedOutputs::default().pairs())
         .map(|(n, _)| n)
         .collect();
     let declared: Vec<&str> = outputs.keys().map(String::as_str).collect();

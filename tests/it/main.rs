@@ -15,11 +15,13 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod affected;
 mod aws_moto;
 mod cli;
 mod codedeploy;
 mod deploy;
 mod docs;
+mod environments;
 mod exec;
 mod express;
 mod fuzz;

@@ -117,6 +117,8 @@ pub struct Release {
     pub parallel: Option<usize>,
     pub on_failure: Option<OnFailure>,
     pub steps: Vec<Step>,
+    /// `notify:`: who hears about the whole run (its values are secrets).
+    pub notify: Option<crate::notify::Notify>,
 }
 
 impl Release {
@@ -311,6 +313,7 @@ fn read_settings(
             None => errors.push(err(doc, "/parallel", "`parallel` is a whole number >= 1")),
         }
     }
+    out.notify = crate::notify::parse(doc, "/notify", obj.get("notify"), errors);
     if let Some(v) = obj.get("on_failure") {
         match v.as_str().and_then(OnFailure::parse) {
             Some(p) => out.on_failure = Some(p),

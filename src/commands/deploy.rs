@@ -75,6 +75,9 @@ pub struct DeployArgs {
     /// Set the maximum capacity of the service's Application Auto Scaling target first.
     #[arg(long, value_name = "N")]
     pub auto_scaling_max: Option<i32>,
+    /// Send no notification (the configs' and the release's `notify:`).
+    #[arg(long, env = "CORTADO_NO_NOTIFY")]
+    pub no_notify: bool,
 }
 
 /// Where `deploy --until` stops following.
@@ -224,12 +227,38 @@ pub async fn run_with(
         }
         None => Vec::new(),
     };
+    // After every local check passed, the targets hear of the start (auto scaling set
+    // aside first, so that every way out of the deploy below tells them how it ended).
+    let notifier = (!flags.dry_run && !args.no_notify)
+        .then(|| {
+            let release_notify = settings
+                .release_file
+                .as_ref()
+                .and_then(|r| r.notify.as_ref());
+            crate::notify::for_run(&release, release_notify, printer.secrets())
+        })
+        .filter(|n| !n.is_empty());
+    if let Some(n) = &notifier {
+        for w in n.started().await {
+            printer.diagnostic(&w);
+        }
+    }
     let run = match engine.deploy(&release, &flags).await {
         Ok(run) => run,
         Err(mut e) => {
             let why = "the deploy stopped with an error";
             e.diagnostics
                 .extend(autoscaling::still_suspended(&suspended, why));
+            if let Some(n) = &notifier {
+                let text = e
+                    .diagnostics
+                    .first()
+                    .map_or_else(|| why.to_string(), |d| d.message.clone());
+                let ends = Default::default();
+                for w in n.finished(&ends, &text, e.exit_code() as u8).await {
+                    printer.diagnostic(&w);
+                }
+            }
             return Err(e);
         }
     };
@@ -245,6 +274,13 @@ pub async fn run_with(
         }
     }
     let code = crate::report::result::finish_with(printer, &run, &recorder.timelines(now()))?;
+    if let Some(n) = &notifier {
+        let why = "the deploy stopped with an error (see the run's log)";
+        let ends = crate::notify::ends_of(&run);
+        for w in n.finished(&ends, why, code as u8).await {
+            printer.diagnostic(&w);
+        }
+    }
     Ok(match resume_failed {
         // The deploy went well but its service's scaling stays off: an AWS error of its own.
         Some(d) if code == ExitCode::Success => {

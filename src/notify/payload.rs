@@ -53,6 +53,8 @@ pub(crate) struct End {
     pub rolled_back_to: Option<String>,
     /// The result's sentence: what happened and why (the cause of a failure).
     pub detail: String,
+    /// Why our deployment's tasks stopped, most frequent first, with how often.
+    pub stopped_reasons: Vec<(String, usize)>,
 }
 
 impl End {
@@ -64,6 +66,7 @@ impl End {
             success: outcome.is_success(),
             rolled_back_to,
             detail: detail.to_string(),
+            stopped_reasons: Vec::new(),
         }
     }
 
@@ -76,6 +79,7 @@ impl End {
             success: false,
             rolled_back_to: None,
             detail: detail.to_string(),
+            stopped_reasons: Vec::new(),
         }
     }
 }
@@ -133,6 +137,9 @@ fn subject_json(s: &Subject) -> Value {
         "exit_code": e.map(|e| e.exit_code),
         "detail": e.map(|e| e.detail.as_str()),
         "rolled_back_to": e.and_then(|e| e.rolled_back_to.as_deref()),
+        "stopped_reasons": e.map(|e| e.stopped_reasons.iter()
+            .map(|(reason, count)| json!({"reason": reason, "count": count}))
+            .collect::<Vec<_>>()),
     })
 }
 
@@ -157,10 +164,8 @@ pub(crate) fn webhook(m: &Message) -> Value {
             "services".into(),
             Value::Array(m.subjects.iter().map(subject_json).collect()),
         );
-    } else if let Some(s) = m.subjects.first() {
-        if let Value::Object(fields) = subject_json(s) {
-            obj.extend(fields);
-        }
+    } else if let Some(Value::Object(fields)) = m.subjects.first().map(subject_json) {
+        obj.extend(fields);
     }
     v
 }
@@ -176,38 +181,44 @@ fn short_revision(r: &str) -> &str {
     r.rsplit('/').next().unwrap_or(r)
 }
 
-/// One line about one service.
-fn line(s: &Subject, start: bool) -> String {
-    let name = format!("`{}` (cluster `{}`)", s.service, s.cluster);
+/// One line about one service; `esc` escapes for the channel every text cortado did not
+/// write itself (names, tags, a failure's words from the result and ECS).
+fn line(s: &Subject, start: bool, esc: fn(&str) -> String) -> String {
+    let name = format!("`{}` (cluster `{}`)", esc(&s.service), esc(&s.cluster));
     match (&s.end, start) {
         (_, true) | (None, _) => {
             let what = s
                 .revision
                 .as_deref()
-                .map(|r| format!(" with {}", short_revision(r)))
+                .map(|r| format!(" with {}", esc(short_revision(r))))
                 .unwrap_or_default();
             let tag = s
                 .image_tag
                 .as_deref()
-                .map(|t| format!(" (image tag {t})"))
+                .map(|t| format!(" (image tag {})", esc(t)))
                 .unwrap_or_default();
             format!("{name}: deploy started{what}{tag}")
         }
         (Some(e), false) => {
             let runs = match (e.success, s.revision.as_deref()) {
-                (true, Some(r)) => format!(": runs {}", short_revision(r)),
+                (true, Some(r)) => format!(": runs {}", esc(short_revision(r))),
                 _ => String::new(),
             };
             let back = e
                 .rolled_back_to
                 .as_deref()
-                .map(|r| format!("; rolled back to {}", short_revision(r)))
+                .map(|r| format!("; rolled back to {}", esc(short_revision(r))))
                 .unwrap_or_default();
-            let detail = if e.success || e.detail.is_empty() {
-                String::new()
-            } else {
-                format!("\n> {}", e.detail.replace('\n', "\n> "))
-            };
+            let mut detail = String::new();
+            if !e.success {
+                let quoted = |t: &str| format!("\n> {}", esc(t).replace('\n', "\n> "));
+                if !e.detail.is_empty() {
+                    detail.push_str(&quoted(&e.detail));
+                }
+                if let Some((reason, count)) = e.stopped_reasons.first() {
+                    detail.push_str(&quoted(&format!("tasks stopped ({count}x): {reason}")));
+                }
+            }
             format!("{name}: {}{runs}{back}{detail}", e.label)
         }
     }
@@ -237,17 +248,13 @@ pub(crate) fn slack(m: &Message) -> Value {
     let mut text = format!("{icon} *{head}*");
     for s in &m.subjects {
         text.push('\n');
-        text.push_str(&line(s, start));
+        text.push_str(&line(s, start, slack_escape));
     }
     if let Some(u) = &m.origin.run_url {
-        text.push_str(&format!("\n<{u}|the run's log>"));
+        // Built by cortado from the runner's variables: a link of Slack's syntax.
+        text.push_str(&format!("\n<{}|the run's log>", slack_escape(u)));
     }
-    // The run URL is built by cortado from the runner's variables; everything else is escaped.
-    let (body, link) = match text.rfind("\n<") {
-        Some(i) if m.origin.run_url.is_some() => (&text[..i], &text[i..]),
-        _ => (&text[..], ""),
-    };
-    json!({ "text": format!("{}{link}", slack_escape(body)) })
+    json!({ "text": text })
 }
 
 /// Datadog's events (Events API v1): one per service.
@@ -266,7 +273,7 @@ pub(crate) fn datadog(m: &Message, env: Option<&str>, extra_tags: &[String]) -> 
                 (Some(e), false) => format!("Deploy of {} {}", s.service, e.label),
                 _ => format!("Deploy of {} started", s.service),
             };
-            let mut text = line(s, start);
+            let mut text = line(s, start, str::to_string);
             if let Some(u) = &m.origin.run_url {
                 text.push_str(&format!("\nRun: {u}"));
             }
@@ -433,7 +440,10 @@ mod tests {
         let t = v["text"].as_str().unwrap();
         assert!(t.starts_with(":x: *cortado: deploy failed*"), "{t}");
         assert!(t.contains("failed, rolled back"), "{t}");
-        assert!(t.contains("boom &lt;!channel&gt; &amp; co"), "{t}");
+        assert!(
+            t.contains("\n> boom &lt;!channel&gt; &amp; co"),
+            "a quote: {t}"
+        );
         assert!(
             t.ends_with("<https://github.com/o/r/actions/runs/9|the run's log>"),
             "{t}"

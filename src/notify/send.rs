@@ -290,6 +290,9 @@ impl Ctx {
         for s in &mut message.subjects {
             if let Some(e) = &mut s.end {
                 e.detail = self.secrets.mask(&e.detail);
+                for (reason, _) in &mut e.stopped_reasons {
+                    *reason = self.secrets.mask(reason);
+                }
             }
         }
         let result = match &self.job.target {
@@ -552,10 +555,15 @@ pub(crate) fn ends_of(
                 .and_then(|_| r.serving_task_definition_arn().map(str::to_string));
             (
                 (r.cluster.clone(), r.service.clone()),
-                (
-                    r.task_definition_arn.clone(),
-                    End::of(r.outcome, &r.detail, back),
-                ),
+                (r.task_definition_arn.clone(), {
+                    let mut end = End::of(r.outcome, &r.detail, back);
+                    end.stopped_reasons = r
+                        .stopped_tasks
+                        .iter()
+                        .map(|s| (s.reason.as_str().to_string(), s.count))
+                        .collect();
+                    end
+                }),
             )
         })
         .collect()

@@ -914,6 +914,30 @@ mod tests {
     }
 
     #[test]
+    fn notify_is_read_and_a_misspelt_target_key_is_a_located_error() {
+        let d = tree(&["web"]);
+        let ok = doc(
+            &d.0,
+            "steps:\n  - config: web/cortado.yml\nnotify:\n  webhook: {url: https://example.com/h}\n",
+        )
+        .unwrap();
+        let n = ok.notify.expect("notify");
+        assert_eq!(n.secrets(), ["https://example.com/h"]);
+        let err = doc(
+            &d.0,
+            "steps:\n  - config: web/cortado.yml\nnotify:\n  webhook: {ulr: https://example.com/h}\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("unknown key \"ulr\" in `notify.webhook`"),
+            "{err}"
+        );
+        assert!(err.contains(":4:"), "located at its line: {err}");
+        assert!(err.contains("known keys: url, headers"), "{err}");
+    }
+
+    #[test]
     fn waves_follow_after_and_the_parallel_bound() {
         // migrate -> api -> web; w1, w2, w3 free.
         let steps = vec![

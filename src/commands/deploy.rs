@@ -229,7 +229,8 @@ pub async fn run_with(
     };
     // After every local check passed, the targets hear of the start (auto scaling set
     // aside first, so that every way out of the deploy below tells them how it ended).
-    let notifier = (!flags.dry_run && !args.no_notify)
+    // A dry run deploys nothing; --no-update-service only registers a revision.
+    let notifier = (!flags.dry_run && !flags.no_update_service && !args.no_notify)
         .then(|| {
             let release_notify = settings
                 .release_file

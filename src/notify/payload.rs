@@ -292,7 +292,7 @@ pub(crate) fn datadog(m: &Message, env: Option<&str>, extra_tags: &[String]) -> 
             let mut key = format!("cortado:{}:{}", s.cluster, s.service);
             key.truncate(100);
             json!({
-                "title": title,
+                "title": truncate(&title, 100),
                 "text": truncate(&text, 4000),
                 "alert_type": alert_type,
                 "tags": tags,

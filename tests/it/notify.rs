@@ -397,7 +397,11 @@ async fn a_dead_target_costs_seconds_and_a_warning_never_the_outcome() {
 async fn a_release_notifies_its_start_and_end_with_every_service() {
     let (base, log) = recorder().await;
     let s = Scenario::new("web", FAST, &["v1", "v2"]).await;
-    let config = config_with("release", "");
+    // The config's own section speaks for its service beside the release's.
+    let config = config_with(
+        "release",
+        "notify:\n  webhook: {url: '{{ must_env `SVC_HOOK_URL` }}'}\n",
+    );
     let dir = config.parent().unwrap();
     let release = dir.join("release.yml");
     std::fs::write(
@@ -406,7 +410,8 @@ async fn a_release_notifies_its_start_and_end_with_every_service() {
     )
     .unwrap();
     let mut cmd = release_command(&s, &release, &base);
-    cmd.arg("deploy");
+    cmd.arg("deploy")
+        .env("SVC_HOOK_URL", format!("{base}/svchook/{HOOK_SECRET}"));
     let run = finish(cmd).await;
     run.expect_code(0);
     assert_no_secret(&run);
@@ -419,6 +424,13 @@ async fn a_release_notifies_its_start_and_end_with_every_service() {
     assert_eq!(hook[1].body["outcome"], "succeeded");
     assert_eq!(hook[1].body["exit_code"], 0);
     assert_eq!(hook[1].body["services"][0]["outcome"], "succeeded");
+    let svc = of(&log, "/svchook/");
+    let events: Vec<&str> = svc
+        .iter()
+        .filter_map(|r| r.body["event"].as_str())
+        .collect();
+    assert_eq!(events, ["deploy_started", "deploy_finished"], "{log:#?}");
+    assert_eq!(svc[1].body["service"], "web");
     let slack = of(&log, "/slack/");
     assert!(
         slack[0].body["text"]

@@ -484,3 +484,49 @@ async fn validate_refuses_an_unknown_notify_key_without_naming_the_url() {
     assert_no_secret(&run);
     assert!(log.lock().unwrap().is_empty());
 }
+
+/// Inside GitHub Actions a failed notification is also a `::warning` annotation; the secret
+/// reaches the runner only in its `::add-mask::` line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inside_actions_a_failed_notification_is_a_warning_annotation() {
+    let dead = refused();
+    let s = Scenario::new("web", FAST, &["v1"]).await;
+    let config = config_with(
+        "actions",
+        "notify:\n  slack: {webhook_url: '{{ must_env `SLACK_URL` }}'}\n",
+    );
+    let mut cmd = tokio::process::Command::new(crate::common::cortado_bin());
+    cmd.env_clear()
+        .args(["--config"])
+        .arg(&config)
+        .args(["--output", "text", "deploy"])
+        .envs(crate::common::sandbox_env(&s.sb.endpoint()))
+        .env("TAG", "v1")
+        .env("GITHUB_ACTIONS", "true")
+        .env("SLACK_URL", format!("{dead}/slack/{SLACK_SECRET}"))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    let run = finish(cmd).await;
+    run.expect_code(0);
+    let warnings: Vec<&str> = run
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("::warning") && l.contains("notification to `slack` failed"))
+        .collect();
+    assert_eq!(warnings.len(), 2, "start and end\n{}", run.dump());
+    assert!(!run.stdout.contains(SLACK_SECRET), "{}", run.dump());
+    let masked_elsewhere = run
+        .stderr
+        .lines()
+        .filter(|l| !l.starts_with("::add-mask::"))
+        .all(|l| !l.contains(SLACK_SECRET));
+    assert!(masked_elsewhere, "{}", run.dump());
+    assert!(
+        run.stderr
+            .contains(&format!("::add-mask::{dead}/slack/{SLACK_SECRET}")),
+        "the runner is told to mask it\n{}",
+        run.dump()
+    );
+}

@@ -495,6 +495,8 @@ async fn inside_actions_a_failed_notification_is_a_warning_annotation() {
         "actions",
         "notify:\n  slack: {webhook_url: '{{ must_env `SLACK_URL` }}'}\n",
     );
+    let dir = config.parent().unwrap().to_path_buf();
+    let (summary, outputs) = (dir.join("summary.md"), dir.join("outputs.txt"));
     let mut cmd = tokio::process::Command::new(crate::common::cortado_bin());
     cmd.env_clear()
         .args(["--config"])
@@ -503,6 +505,8 @@ async fn inside_actions_a_failed_notification_is_a_warning_annotation() {
         .envs(crate::common::sandbox_env(&s.sb.endpoint()))
         .env("TAG", "v1")
         .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .env("GITHUB_OUTPUT", &outputs)
         .env("SLACK_URL", format!("{dead}/slack/{SLACK_SECRET}"))
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
@@ -523,6 +527,11 @@ async fn inside_actions_a_failed_notification_is_a_warning_annotation() {
         .filter(|l| !l.starts_with("::add-mask::"))
         .all(|l| !l.contains(SLACK_SECRET));
     assert!(masked_elsewhere, "{}", run.dump());
+    for f in [&summary, &outputs] {
+        let text = std::fs::read_to_string(f).unwrap();
+        assert!(!text.is_empty(), "{} written", f.display());
+        assert!(!text.contains(SLACK_SECRET), "{}: {text}", f.display());
+    }
     assert!(
         run.stderr
             .contains(&format!("::add-mask::{dead}/slack/{SLACK_SECRET}")),

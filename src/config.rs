@@ -59,6 +59,9 @@ pub struct Config {
     pub ignore_tags: Vec<String>,
     /// cortado's own section, for the deploy engine.
     pub rollout: Map<String, Value>,
+    /// cortado's own `notify:`: who hears about this service's deploys. Its values are
+    /// registered with the render context's secrets when the config is loaded.
+    pub notify: Option<crate::notify::Notify>,
     /// The rendered config, for `cortado render config` and for locating findings.
     pub document: Document,
     /// Warnings found while loading (unknown keys).
@@ -160,6 +163,15 @@ pub fn load(ctx: &RenderContext, path: &Path) -> Result<Config> {
             Map::new()
         }
     };
+    let notify = crate::notify::parse(
+        &document,
+        "/notify",
+        obj.get(ConfigKey::Notify.key()),
+        &mut r.errors,
+    );
+    for secret in notify.iter().flat_map(|n| n.secrets()) {
+        ctx.secrets.add(secret);
+    }
     if let Some(req) = &required_version
         && let Err(d) = check_required_version(req, ECSPRESSO_COMPAT)
     {
@@ -184,6 +196,7 @@ pub fn load(ctx: &RenderContext, path: &Path) -> Result<Config> {
         required_version,
         ignore_tags,
         rollout,
+        notify,
         document,
         warnings,
     })

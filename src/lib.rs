@@ -23,6 +23,7 @@ pub mod error;
 pub mod github;
 pub mod history;
 pub mod model;
+pub(crate) mod notify;
 pub(crate) mod pathglob;
 pub(crate) mod plan;
 pub mod reference;

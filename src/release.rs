@@ -135,6 +135,8 @@ pub struct Release {
     pub environments: BTreeMap<String, Environment>,
     /// The environment chosen with `--environment`, already merged into the settings above.
     pub environment: Option<String>,
+    /// `notify:`: who hears about the whole run (its values are secrets).
+    pub notify: Option<crate::notify::Notify>,
 }
 
 impl Release {
@@ -430,6 +432,7 @@ fn read_settings(
             None => errors.push(err(doc, "/parallel", "`parallel` is a whole number >= 1")),
         }
     }
+    out.notify = crate::notify::parse(doc, "/notify", obj.get("notify"), errors);
     if let Some(v) = obj.get("on_failure") {
         match v.as_str().and_then(OnFailure::parse) {
             Some(p) => out.on_failure = Some(p),
@@ -1208,6 +1211,30 @@ mod tests {
                 let _ = std::fs::remove_dir_all(&self.0);
             }
         }
+    }
+
+    #[test]
+    fn notify_is_read_and_a_misspelt_target_key_is_a_located_error() {
+        let d = tree(&["web"]);
+        let ok = doc(
+            &d.0,
+            "steps:\n  - config: web/cortado.yml\nnotify:\n  webhook: {url: https://example.com/h}\n",
+        )
+        .unwrap();
+        let n = ok.notify.expect("notify");
+        assert_eq!(n.secrets(), ["https://example.com/h"]);
+        let err = doc(
+            &d.0,
+            "steps:\n  - config: web/cortado.yml\nnotify:\n  webhook: {ulr: https://example.com/h}\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("unknown key \"ulr\" in `notify.webhook`"),
+            "{err}"
+        );
+        assert!(err.contains(":4:"), "located at its line: {err}");
+        assert!(err.contains("known keys: url, headers"), "{err}");
     }
 
     #[test]

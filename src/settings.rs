@@ -108,6 +108,13 @@ impl Settings {
             flag_file("envfile", "envfile", f)?;
         }
         let mut ctx = RenderContext::from_env(&envfiles)?;
+        for secret in r
+            .and_then(|r| r.notify.as_ref())
+            .iter()
+            .flat_map(|n| n.secrets())
+        {
+            ctx.secrets.add(secret);
+        }
         let ext = |from_file: Option<&Vec<(String, String)>>, flags: &[(String, String)]| {
             let mut out: Vec<(String, String)> = from_file.cloned().unwrap_or_default();
             for (k, v) in flags {

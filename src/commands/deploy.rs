@@ -78,6 +78,9 @@ pub struct DeployArgs {
     /// Deploy only the steps a change since this git ref touches (see `cortado affected`).
     #[arg(long, value_name = "REF")]
     pub affected_since: Option<String>,
+    /// Send no notification (the configs' and the release's `notify:`).
+    #[arg(long, env = "CORTADO_NO_NOTIFY")]
+    pub no_notify: bool,
 }
 
 /// Where `deploy --until` stops following.
@@ -267,12 +270,39 @@ pub async fn run_with(
         }
         None => Vec::new(),
     };
+    // After every local check passed, the targets hear of the start (auto scaling set
+    // aside first, so that every way out of the deploy below tells them how it ended).
+    // A dry run deploys nothing; --no-update-service only registers a revision.
+    let notifier = (!flags.dry_run && !flags.no_update_service && !args.no_notify)
+        .then(|| {
+            let release_notify = settings
+                .release_file
+                .as_ref()
+                .and_then(|r| r.notify.as_ref());
+            crate::notify::for_run(&release, release_notify, printer.secrets())
+        })
+        .filter(|n| !n.is_empty());
+    if let Some(n) = &notifier {
+        for w in n.started().await {
+            printer.diagnostic(&w);
+        }
+    }
     let run = match engine.deploy(&release, &flags).await {
         Ok(run) => run,
         Err(mut e) => {
             let why = "the deploy stopped with an error";
             e.diagnostics
                 .extend(autoscaling::still_suspended(&suspended, why));
+            if let Some(n) = &notifier {
+                let text = e
+                    .diagnostics
+                    .first()
+                    .map_or_else(|| why.to_string(), |d| d.message.clone());
+                let ends = Default::default();
+                for w in n.finished(&ends, &text, e.exit_code() as u8).await {
+                    printer.diagnostic(&w);
+                }
+            }
             return Err(e);
         }
     };
@@ -288,6 +318,13 @@ pub async fn run_with(
         }
     }
     let code = crate::report::result::finish_with(printer, &run, &recorder.timelines(now()))?;
+    if let Some(n) = &notifier {
+        let why = "the deploy stopped with an error (see the run's log)";
+        let ends = crate::notify::ends_of(&run);
+        for w in n.finished(&ends, why, code as u8).await {
+            printer.diagnostic(&w);
+        }
+    }
     Ok(match resume_failed {
         // The deploy went well but its service's scaling stays off: an AWS error of its own.
         Some(d) if code == ExitCode::Success => {

@@ -171,6 +171,9 @@ section! {
         Rollout = "rollout":
             "cortado's own deploy settings: rollback, on_cancel, fast_fail, wait_rollback, \
              verify.",
+        Notify = "notify":
+            "cortado's own: who hears about this service's deploys (github_deployments, slack, \
+             datadog, webhook); see the notifications guide.",
     }
 }
 
@@ -262,6 +265,60 @@ section! {
 }
 
 section! {
+    /// `notify:` (in a config, for its service's deploys; in a release file, for the whole
+    /// run): the targets told when a deploy starts and ends. A target that cannot be reached
+    /// is a warning, never a failed deploy.
+    pub enum NotifyKey in "config" at "notify", Refuse "unknown notification target {key}" {
+        GithubDeployments = "github_deployments":
+            "A GitHub deployment per service: {environment, environment_url}.",
+        Slack = "slack": "A Slack incoming webhook: {webhook_url}.",
+        Datadog = "datadog": "A Datadog event: {api_key, site, url, env, tags}.",
+        Webhook = "webhook":
+            "A JSON POST of the versioned payload (docs/reference/webhook.md): {url, headers}.",
+    }
+}
+
+section! {
+    /// `notify.github_deployments:`: GitHub's Deployments API, with the workflow's token
+    /// (GITHUB_TOKEN, `deployments: write`), repository and commit (GITHUB_SHA).
+    pub enum GithubDeploymentsKey in "config" at "notify.github_deployments",
+        Refuse "unknown key {key} in `notify.github_deployments`" {
+        Environment = "environment":
+            "The environment's name (e.g. production); `{service}` stands for the service's \
+             name (production/{service} in a repository of many services).",
+        EnvironmentUrl = "environment_url": "The URL the environment serves, shown by GitHub.",
+    }
+}
+
+section! {
+    /// `notify.slack:`: a Slack incoming webhook.
+    pub enum SlackKey in "config" at "notify.slack", Refuse "unknown key {key} in `notify.slack`" {
+        WebhookUrl = "webhook_url":
+            "The webhook's URL (a secret: write {{ must_env `SLACK_WEBHOOK_URL` }}).",
+    }
+}
+
+section! {
+    /// `notify.datadog:`: an event of Datadog's Events API (v1).
+    pub enum DatadogKey in "config" at "notify.datadog", Refuse "unknown key {key} in `notify.datadog`" {
+        ApiKey = "api_key": "The API key (a secret: write {{ must_env `DD_API_KEY` }}).",
+        Site = "site": "The Datadog site (default datadoghq.com; e.g. datadoghq.eu, us5.datadoghq.com).",
+        Url = "url": "The events endpoint instead of https://api.SITE/api/v1/events (a proxy, tests).",
+        Env = "env": "The `env:` tag of the events (default: none).",
+        Tags = "tags": "More tags for the events: a list of key:value strings.",
+    }
+}
+
+section! {
+    /// `notify.webhook:`: a JSON POST of cortado's versioned payload.
+    pub enum WebhookKey in "config" at "notify.webhook", Refuse "unknown key {key} in `notify.webhook`" {
+        Url = "url": "Where to POST (a secret: write {{ must_env `DEPLOY_WEBHOOK_URL` }}).",
+        Headers = "headers":
+            "Headers sent with it: {NAME: value} (values are secrets, e.g. an Authorization).",
+    }
+}
+
+section! {
     /// The top level of a release file.
     pub enum ReleaseKey in "release" at "", Refuse "unknown key {key}" {
         Envfiles = "envfiles": "Envfiles loaded for every config, before --envfile.",
@@ -274,6 +331,9 @@ section! {
         Environments = "environments":
             "Named places to deploy the same steps to, chosen with --environment NAME: \
              {NAME: {region, assume_role_arn, envfiles, ext_str, ext_code}}.",
+        Notify = "notify":
+            "Who hears about the whole run (release_started, release_finished): the keys of a \
+             config's `notify`.",
     }
 }
 
@@ -331,6 +391,11 @@ pub fn sections() -> &'static [&'static Section] {
         &RolloutKey::SECTION,
         &FastFailKey::SECTION,
         &GateKey::SECTION,
+        &NotifyKey::SECTION,
+        &GithubDeploymentsKey::SECTION,
+        &SlackKey::SECTION,
+        &DatadogKey::SECTION,
+        &WebhookKey::SECTION,
         &ReleaseKey::SECTION,
         &EnvironmentKey::SECTION,
         &StepKey::SECTION,
@@ -372,7 +437,7 @@ mod tests {
         let text = "region: eu-west-1\ncluster: c\nservice: s\nservice_definition: s.json\n\
                     task_definition: t.json\nexpress_definition: e.json\ntimeout: 10m\n\
                     plugins: []\ncodedeploy: {}\nappspec: {}\nrequired_version: '>= 2'\n\
-                    ignore: {tags: []}\nfilter_command: ''\nrollout: {}\n";
+                    ignore: {tags: []}\nfilter_command: ''\nrollout: {}\nnotify: {}\n";
         let config = load("all", text);
         assert!(config.warnings.is_empty(), "{:?}", config.warnings);
         let written: Vec<&str> = text.lines().filter_map(|l| l.split(':').next()).collect();

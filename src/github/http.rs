@@ -207,6 +207,64 @@ impl Client {
     }
 }
 
+/// Why a notification request got no usable answer: only the kind, never the URL (a webhook's
+/// URL is a secret).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum SendFailure {
+    /// No answer within the time allowed.
+    Timeout,
+    /// No connection (refused, reset, DNS, TLS).
+    Connection,
+    /// The request could not be built (a header value with a newline, a URL that is not one).
+    Request,
+}
+
+impl Client {
+    /// Sends `body` as JSON with `headers`, bounded by `timeout` for the whole exchange, and
+    /// returns the answer's status and body (at most 64 KiB). Nothing of the request (URL,
+    /// headers) appears in a failure.
+    pub(crate) async fn send_json(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(String, String)],
+        body: &Value,
+        timeout: Duration,
+    ) -> std::result::Result<(u16, Bytes), SendFailure> {
+        let payload = Bytes::from(serde_json::to_vec(body).unwrap_or_default());
+        let mut req = hyper::Request::builder()
+            .method(method)
+            .uri(url)
+            .header(USER_AGENT, user_agent())
+            .header(CONTENT_TYPE, "application/json");
+        for (k, v) in headers {
+            let mut v = HeaderValue::from_str(v).map_err(|_| SendFailure::Request)?;
+            v.set_sensitive(true);
+            req = req.header(k.as_str(), v);
+        }
+        let req = req
+            .body(Full::new(payload))
+            .map_err(|_| SendFailure::Request)?;
+        let exchange = async {
+            let resp = self
+                .inner
+                .request(req)
+                .await
+                .map_err(|_| SendFailure::Connection)?;
+            let status = resp.status().as_u16();
+            let bytes = Limited::new(resp.into_body(), 64 * 1024)
+                .collect()
+                .await
+                .map(|c| c.to_bytes())
+                .unwrap_or_default();
+            Ok((status, bytes))
+        };
+        tokio::time::timeout(timeout, exchange)
+            .await
+            .unwrap_or(Err(SendFailure::Timeout))
+    }
+}
+
 /// The URL without its query (the query may carry nothing secret today, but stay short).
 fn strip_query(url: &str) -> &str {
     url.split('?').next().unwrap_or(url)

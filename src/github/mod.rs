@@ -6,7 +6,7 @@
 //! run instead of piling up. The token is kept out of every error and debug output.
 
 pub mod comment;
-mod http;
+pub(crate) mod http;
 
 use std::path::Path;
 

@@ -29,6 +29,7 @@ mod github;
 mod hostile;
 mod lookups;
 mod mermaid;
+mod notify;
 mod operations;
 mod parity;
 mod release;

@@ -178,7 +178,7 @@ section! {
     /// One `plugins:` entry.
     pub enum PluginKey in "config" at "plugins[]", Warn "unknown key {key} in a plugin is ignored" {
         Name = "name": "The plugin: tfstate, ssm, secretsmanager or cloudformation.",
-        Config = "config": "The plugin's own settings (tfstate: path or url).",
+        Config = "config": "The plugin's own settings (tfstate: path or url, optional).",
         FuncPrefix = "func_prefix": "A prefix for the names of the plugin's template functions.",
     }
 }

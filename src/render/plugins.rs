@@ -9,7 +9,8 @@
 //!   `{{ ssm "/path/name" 1 }}` is the element at that 0-based index of a StringList. A
 //!   SecureString value is registered with the context's [`super::Secrets`] before it is
 //!   returned, so every output masks it.
-//! - `tfstate` (`config: {path: FILE}` or `{url: s3://BUCKET/KEY}`; a relative path is relative
+//! - `tfstate` (`config: {path: FILE}` or `{url: s3://BUCKET/KEY}`, and `optional: true` for a state
+//!   that may be absent: it is then empty and only lookups in it fail; a relative path is relative
 //!   to the config file's folder): `{{ tfstate "ADDRESS" }}` is the value at a Terraform
 //!   address (see [`super::tfstate`]); `{{ tfstatef "FORMAT" ARGS... }}` formats the address
 //!   first, as `printf` does. The state is read once per run; values of outputs and attributes
@@ -706,11 +707,12 @@ fn plugin_funcs(
                 i.unwrap_or(0),
                 plugin_config,
             )?);
+            let optional = tfstate_optional(config, i.unwrap_or(0), plugin_config)?;
             funcs.insert(
                 "tfstate",
-                tfstate_func(reader.clone(), source.clone(), false),
+                tfstate_func(reader.clone(), source.clone(), optional, false),
             );
-            funcs.insert("tfstatef", tfstate_func(reader, source, true));
+            funcs.insert("tfstatef", tfstate_func(reader, source, optional, true));
             vec![("tfstate", NativeParams::One, "tfstate")]
         }
         _ => return Ok(None),
@@ -898,8 +900,30 @@ fn secret_arn_func(reader: Reader) -> Func {
     })
 }
 
-/// `tfstate ADDRESS`, or with `formatted`, `tfstatef FORMAT ARGS...`.
-fn tfstate_func(reader: Reader, source: Arc<TfSource>, formatted: bool) -> Func {
+/// A tfstate plugin's `optional:` (ecspresso's meaning: a state that cannot be read is an empty
+/// state, so only a lookup in it fails, as "not found"); a value that is not a boolean is an
+/// input error at config load.
+fn tfstate_optional(
+    config: &Config,
+    i: usize,
+    plugin_config: &serde_json::Value,
+) -> std::result::Result<bool, Diagnostic> {
+    match plugin_config.get("optional") {
+        None | Some(serde_json::Value::Null) => Ok(false),
+        Some(serde_json::Value::Bool(b)) => Ok(*b),
+        Some(other) => Err(Diagnostic::error(format!(
+            "the tfstate plugin's `optional` must be true or false, found {other}"
+        ))
+        .at(config
+            .document
+            .locate(&format!("/plugins/{i}/config/optional")))
+        .hint("write `optional: true` (a missing state is then an empty one) or leave it out")),
+    }
+}
+
+/// `tfstate ADDRESS`, or with `formatted`, `tfstatef FORMAT ARGS...`. With `optional`, a
+/// state that cannot be read answers every address with "not found" (and why).
+fn tfstate_func(reader: Reader, source: Arc<TfSource>, optional: bool, formatted: bool) -> Func {
     Arc::new(move |args: &[Value]| {
         let address = if formatted {
             match args.first() {
@@ -917,7 +941,18 @@ fn tfstate_func(reader: Reader, source: Arc<TfSource>, formatted: bool) -> Func 
         } else {
             strings("tfstate", args, 1, "{{ tfstate `TYPE.NAME.ATTRIBUTE` }}")?[0].to_string()
         };
-        let state = reader.lookups.tfstate(reader.region.as_deref(), &source)?;
+        let state = match reader.lookups.tfstate(reader.region.as_deref(), &source) {
+            Ok(state) => state,
+            Err(e) if optional => {
+                return Err(FuncError::input(format!(
+                    "tfstate: {address} is not found: the optional state {} could not be read, so it is empty ({})",
+                    source.show(),
+                    e.message
+                ))
+                .hint("create the state first (terraform apply), or stop using this address while the state is absent"));
+            }
+            Err(e) => return Err(e),
+        };
         let (value, sensitive) = state.lookup(&address)?;
         if sensitive {
             reader.secrets.add(value.clone());
@@ -1235,6 +1270,54 @@ mod tests {
         let ctx = with_plugins(&RenderContext::new(BTreeMap::new()), &cfg, &lookups).unwrap();
         let err = render(&ctx, r#"["{{ tfstate `a.b.c` }}"]"#).unwrap_err();
         assert!(err.contains("nope.tfstate does not exist"), "{err}");
+    }
+
+    #[test]
+    fn an_optional_tfstate_that_is_missing_is_empty_and_only_its_lookups_fail() {
+        let cfg = config_with_state(
+            "  - name: tfstate\n    config: {path: gone.tfstate, optional: true}\n  - name: tfstate\n    func_prefix: here_\n    config: {path: tf/terraform.tfstate, optional: true}\n  - name: tfstate\n    func_prefix: s3_\n    config: {url: s3://states/absent.tfstate, optional: true}\n",
+        );
+        let (lookups, _) = fake();
+        let ctx = with_plugins(&RenderContext::new(BTreeMap::new()), &cfg, &lookups).unwrap();
+        // A file without a lookup in the missing state renders; a present optional state reads.
+        assert_eq!(
+            render(&ctx, r#"["{{ here_tfstate `data.aws_vpc.main.id` }}"]"#).unwrap(),
+            r#"["vpc-0a1b2c3d"]"#
+        );
+        for call in [
+            "tfstate `aws_vpc.main.id`",
+            "s3_tfstatef `aws_subnet.a[%d].id` 1",
+        ] {
+            let text = format!("{{\n  \"a\": \"{{{{ {call} }}}}\"\n}}\n");
+            let err = load_str(&ctx, Path::new("t.json"), text).unwrap_err();
+            assert_eq!(err.exit_code(), crate::error::ExitCode::BadInput, "{err}");
+            let d = &err.diagnostics[0];
+            assert!(
+                d.message.contains("is not found: the optional state"),
+                "{d}"
+            );
+            assert!(d.message.contains("could not be read"), "{d}");
+            let loc = d.location.as_ref().unwrap();
+            assert_eq!((loc.line, loc.col), (2, 12), "{d}");
+        }
+        // Without `optional`, the same missing file is the read error it always was.
+        let cfg =
+            config("cluster: c\nplugins:\n  - name: tfstate\n    config: {path: gone.tfstate}\n");
+        let ctx = with_plugins(&RenderContext::new(BTreeMap::new()), &cfg, &lookups).unwrap();
+        let err = render(&ctx, r#"["{{ tfstate `aws_vpc.main.id` }}"]"#).unwrap_err();
+        assert!(err.contains("gone.tfstate does not exist"), "{err}");
+        // `optional` is a boolean, checked at config load.
+        let cfg = config(
+            "cluster: c\nplugins:\n  - name: tfstate\n    config: {path: a.tfstate, optional: 'yes'}\n",
+        );
+        let Err(err) = with_plugins(&RenderContext::new(BTreeMap::new()), &cfg, &lookups) else {
+            panic!("optional: 'yes' was accepted");
+        };
+        assert!(
+            err.to_string().contains("`optional` must be true or false"),
+            "{err}"
+        );
+        assert!(err.to_string().contains("cortado.yml:4:"), "{err}");
     }
 
     #[test]

@@ -292,7 +292,7 @@ impl Reader<'_> {
                 self.errors.push(
                     Diagnostic::error(format!("plugins[{i}] has no name"))
                         .at(self.doc.locate(&at))
-                        .hint("give each plugin a name: tfstate, ssm, secretsmanager or cloudformation"),
+                        .hint("give each plugin a name: tfstate, ssm, secretsmanager, cloudformation or external"),
                 );
                 continue;
             };

@@ -252,14 +252,14 @@ fn load_local(
             "pass the config of the service whose task to run with --config PATH",
         ));
     };
-    let mut config = crate::config::load(&ctx, path)?;
+    let (mut config, ctx) =
+        crate::config::load_with_plugins(&ctx, path, &session::lookups(settings))?;
     if let Some(f) = task_def {
         // Read from the current folder, as given; a file that cannot be read is the flag's
         // error, not the config's task_definition line.
         crate::settings::flag_file("task-def", "task definition", f)?;
         config.task_definition = Some(f.to_path_buf());
     }
-    let ctx = crate::render::plugins::with_plugins(&ctx, &config, &session::lookups(settings))?;
     if let Some(f) = &args.overrides_file {
         input.overrides = Some(overrides_from_file(&ctx, f)?);
     }

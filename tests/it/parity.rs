@@ -684,3 +684,69 @@ async fn rollback_with_previous_task_definition_follows_the_family() {
         .expect_code(0);
     s.assert_rolled_back_to(2, 2).await;
 }
+
+/// ecspresso v3: a config's own fields may call its plugins' functions (`cluster` and
+/// `service` from a Terraform state here); the `plugins:` section itself may not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn top_level_config_fields_call_the_configs_plugins() {
+    let s = Scenario::new("web", FAST, &["v1"]).await;
+    let dir = web_copy("top-level-plugins");
+    std::fs::write(
+        dir.join("ecs.tfstate"),
+        r#"{"version": 4, "outputs": {"cluster": {"value": "scenarios", "type": "string"}, "service": {"value": "web", "type": "string"}}, "resources": []}"#,
+    )
+    .unwrap();
+    let config = dir.join("cortado.yml");
+    std::fs::write(
+        &config,
+        "region: us-east-1\ncluster: \"{{ ecs_tfstate `output.cluster` }}\"\nservice: '{{ ecs_tfstate `output.service` }}'\nservice_definition: ecs-service-def.json\ntask_definition: ecs-task-def.json\ntimeout: 2m\nplugins:\n  - name: tfstate\n    func_prefix: ecs_\n    config: {path: ecs.tfstate}\n",
+    )
+    .unwrap();
+    let rendered = finish(s.command_with(&config, "v1", &["render", "config"])).await;
+    rendered.expect_code(0);
+    assert!(
+        rendered.stdout.contains("\"cluster\": \"scenarios\""),
+        "{}",
+        rendered.dump()
+    );
+    let deployed = finish(s.command_with(&config, "v1", &["deploy"])).await;
+    deployed.expect_code(0);
+    assert_eq!(deployed.result()["service"], "web", "{}", deployed.dump());
+    assert_eq!(
+        deployed.result()["cluster"],
+        "scenarios",
+        "{}",
+        deployed.dump()
+    );
+    // A name no plugin defines is still the located error it always was.
+    let typo = std::fs::read_to_string(&config).unwrap().replace(
+        "ecs_tfstate `output.service`",
+        "ecs_tfstat `output.service`",
+    );
+    std::fs::write(&config, typo).unwrap();
+    let bad = finish(s.command_with(&config, "v1", &["validate"])).await;
+    bad.expect_code(1);
+    assert!(
+        bad.stdout
+            .contains("\"function \\\"ecs_tfstat\\\" not defined\""),
+        "{}",
+        bad.dump()
+    );
+    assert!(bad.stdout.contains("\"line\": 3"), "{}", bad.dump());
+    // The plugins section cannot use what it defines.
+    std::fs::write(
+        &config,
+        "cluster: \"{{ ecs_tfstate `output.cluster` }}\"\ntask_definition: ecs-task-def.json\nplugins:\n  - name: tfstate\n    func_prefix: ecs_\n    config: {path: \"{{ ecs_tfstate `output.cluster` }}\"}\n",
+    )
+    .unwrap();
+    let circular = finish(s.command_with(&config, "v1", &["validate"])).await;
+    circular.expect_code(1);
+    assert!(
+        circular
+            .dump()
+            .contains("`plugins` calls a plugin function"),
+        "{}",
+        circular.dump()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

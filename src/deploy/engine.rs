@@ -608,9 +608,16 @@ impl<'a> Engine<'a> {
 
     /// `cortado scale --tasks N`: sets the desired count and follows the deployment.
     /// `tasks` is checked by the command, before anything is loaded or called.
-    pub(crate) async fn scale(&self, locals: &[Local], tasks: i32) -> Result<RunResult> {
-        self.follow_each(locals, Operation::Scale, |local| self.scaled(local, tasks))
-            .await
+    pub(crate) async fn scale(
+        &self,
+        locals: &[Local],
+        tasks: Option<i32>,
+        no_wait: bool,
+    ) -> Result<RunResult> {
+        self.follow_each(locals, Operation::Scale, |local| {
+            self.scaled(local, tasks, no_wait)
+        })
+        .await
     }
 
     /// `cortado continue`: answers the PAUSE hook the service's current deployment waits on
@@ -717,11 +724,18 @@ impl<'a> Engine<'a> {
         }
     }
 
-    /// `scale`: sets the desired count; what ECS then does is followed: the PRIMARY
-    /// deployment (ECS scales it; no deployment starts).
-    async fn scaled(&self, local: &Local, tasks: i32) -> Result<Prepared> {
+    /// `scale`: sets the desired count; what ECS then does is followed (unless `no_wait`):
+    /// the PRIMARY deployment (ECS scales it; no deployment starts). Without a count
+    /// (`scale --suspend-auto-scaling` alone), nothing is called.
+    async fn scaled(&self, local: &Local, tasks: Option<i32>, no_wait: bool) -> Result<Prepared> {
         let service = local.service_name()?.to_string();
         let cluster = local.config.cluster.clone();
+        let Some(tasks) = tasks else {
+            let mut r = ServiceResult::new(Operation::Scale, &cluster, &service);
+            r.outcome = RunOutcome::NoChange;
+            r.detail = "desired count left as it is (no --tasks)".into();
+            return Ok(Prepared::Done(r));
+        };
         let svc = self
             .clients
             .update_service(&ServiceUpdate {
@@ -732,6 +746,13 @@ impl<'a> Engine<'a> {
             })
             .await?;
         let td = svc.task_definition().unwrap_or_default().to_string();
+        if no_wait {
+            let mut r = ServiceResult::new(Operation::Scale, &cluster, &service);
+            r.outcome = RunOutcome::NotFollowed;
+            r.detail = format!("desired count set to {tasks}, not followed (--no-wait)");
+            r.task_definition_arn = Some(td);
+            return Ok(Prepared::Done(r));
+        }
         let (ours, history) = ecs::scaled(self.clients, &svc, &td).await?;
         let success = format!(
             "{tasks} task(s) running on {} (deployment {})",

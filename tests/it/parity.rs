@@ -750,3 +750,136 @@ async fn top_level_config_fields_call_the_configs_plugins() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `scale --suspend-auto-scaling` alone changes the scalable target's state only (no
+/// UpdateService), as ecspresso documents; `--resume-auto-scaling --tasks N --no-wait` resumes
+/// it, sets the count and does not follow; both flags suspend for the scale and resume after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scale_suspends_and_resumes_auto_scaling_and_no_wait_does_not_follow() {
+    use aws_sdk_applicationautoscaling::types::{ScalableDimension, ServiceNamespace};
+    let s = Scenario::new("web", FAST, &["v1"]).await;
+    s.deploy("v1", &[]).await.expect_code(0);
+    let aas = aws_sdk_applicationautoscaling::Client::new(&s.sdk());
+    let resource = format!("service/{CLUSTER}/{SERVICE}");
+    aas.register_scalable_target()
+        .service_namespace(ServiceNamespace::Ecs)
+        .scalable_dimension(ScalableDimension::EcsServiceDesiredCount)
+        .resource_id(&resource)
+        .min_capacity(1)
+        .max_capacity(4)
+        .send()
+        .await
+        .unwrap();
+    let suspended = || async {
+        let out = aas
+            .describe_scalable_targets()
+            .service_namespace(ServiceNamespace::Ecs)
+            .resource_ids(&resource)
+            .send()
+            .await
+            .unwrap();
+        let st = out.scalable_targets()[0]
+            .suspended_state()
+            .cloned()
+            .unwrap_or_else(|| {
+                aws_sdk_applicationautoscaling::types::SuspendedState::builder().build()
+            });
+        [
+            st.dynamic_scaling_in_suspended().unwrap_or(false),
+            st.dynamic_scaling_out_suspended().unwrap_or(false),
+            st.scheduled_scaling_suspended().unwrap_or(false),
+        ]
+    };
+    let desired = || async { s.service().await.desired_count() };
+    s.cortado("v1", &["scale"]).await.expect_code(1);
+    let mark = s.mark();
+    s.cortado("v1", &["scale", "--suspend-auto-scaling"])
+        .await
+        .expect_code(0);
+    assert_eq!(suspended().await, [true; 3]);
+    assert!(
+        !ops(&s, mark).contains(&"UpdateService".to_string()),
+        "{:?}",
+        ops(&s, mark)
+    );
+    let mark = s.mark();
+    let run = s
+        .cortado(
+            "v1",
+            &[
+                "scale",
+                "--resume-auto-scaling",
+                "--tasks",
+                "3",
+                "--no-wait",
+            ],
+        )
+        .await;
+    run.expect_code(0);
+    let seen = ops(&s, mark);
+    assert_eq!(suspended().await, [false; 3]);
+    assert!(
+        run.result()["detail"]
+            .as_str()
+            .unwrap()
+            .contains("--no-wait"),
+        "{}",
+        run.dump()
+    );
+    assert_eq!(desired().await, 3);
+    assert_eq!(
+        seen.iter().filter(|o| *o == "UpdateService").count(),
+        1,
+        "{seen:?}"
+    );
+    // Not followed: no poll of the service after the update.
+    let after = seen.iter().position(|o| o == "UpdateService").unwrap();
+    assert!(
+        !seen[after..].iter().any(|o| o == "DescribeServices"),
+        "{seen:?}"
+    );
+    // Both flags: suspended during the scale, resumed after it succeeded.
+    let mark = s.mark();
+    s.cortado(
+        "v1",
+        &[
+            "scale",
+            "--suspend-auto-scaling",
+            "--resume-auto-scaling",
+            "--tasks",
+            "2",
+        ],
+    )
+    .await
+    .expect_code(0);
+    assert_eq!(suspended().await, [false; 3]);
+    let writes: Vec<String> = ops(&s, mark)
+        .into_iter()
+        .filter(|o| o == "RegisterScalableTarget" || o == "UpdateService")
+        .collect();
+    assert_eq!(
+        writes,
+        [
+            "RegisterScalableTarget",
+            "UpdateService",
+            "RegisterScalableTarget"
+        ],
+    );
+    assert_eq!(desired().await, 2);
+    // Both flags with --no-wait cannot resume after success: refused before any call.
+    let mark = s.mark();
+    s.cortado(
+        "v1",
+        &[
+            "scale",
+            "--suspend-auto-scaling",
+            "--resume-auto-scaling",
+            "--tasks",
+            "2",
+            "--no-wait",
+        ],
+    )
+    .await
+    .expect_code(1);
+    assert!(mutating(&s.requests_after(mark)).is_empty());
+}

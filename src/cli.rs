@@ -147,7 +147,7 @@ pub enum Command {
     /// Roll back to the revision that last served, or stop the deployment in flight.
     Rollback(crate::commands::rollback::RollbackArgs),
     /// Follow the service's current deployment to a verdict.
-    Wait,
+    Wait(crate::commands::wait::WaitArgs),
     /// Let a deployment paused by `deploy --until` go on (or roll it back).
     Continue(crate::commands::proceed::ContinueArgs),
     /// Delivery metrics from ECS's record of the service's deployments.

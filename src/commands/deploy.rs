@@ -59,7 +59,7 @@ pub struct DeployArgs {
     /// Stop following at a pause; go on later with `cortado continue` (or `rollback`).
     #[arg(long, value_enum, value_name = "POINT", conflicts_with_all = ["no_wait", "wait_until"])]
     pub until: Option<UntilArg>,
-    /// ecspresso's: `stable`/`deployed` (the default), `terminated` (CodeDeploy) or `ecs:STAGE`.
+    /// ecspresso's: `stable`/`deployed` (the default), `paused`, `terminated` or `ecs:STAGE`.
     #[arg(long, value_name = "WHEN", value_parser = parse_wait_until, conflicts_with = "no_wait")]
     pub wait_until: Option<Until>,
     /// Suspend the service's auto scaling before the update (with --resume-auto-scaling: for
@@ -90,6 +90,8 @@ fn parse_wait_until(s: &str) -> std::result::Result<Until, String> {
     use crate::deploy::core::state::LifecycleStage;
     match s {
         "stable" | "deployed" => Ok(Until::Done),
+        // ecspresso pre-v3's name for `--until test-traffic`.
+        "paused" => Ok(Until::Pause),
         "terminated" => Ok(Until::Terminated),
         _ => match s.strip_prefix("ecs:").map(LifecycleStage::parse) {
             Some(LifecycleStage::Unknown(x)) => Err(format!(
@@ -98,7 +100,7 @@ fn parse_wait_until(s: &str) -> std::result::Result<Until, String> {
                  PRODUCTION_TRAFFIC_SHIFT, POST_PRODUCTION_TRAFFIC_SHIFT, BAKE_TIME, CLEAN_UP"
             )),
             Some(LifecycleStage::Absent) | None => Err(format!(
-                "{s:?}: expected stable, deployed, terminated or ecs:STAGE (e.g. ecs:POST_TEST_TRAFFIC_SHIFT)"
+                "{s:?}: expected stable, deployed, paused, terminated or ecs:STAGE (e.g. ecs:POST_TEST_TRAFFIC_SHIFT)"
             )),
             Some(stage) => Ok(Until::Stage(stage)),
         },

@@ -49,7 +49,7 @@ pub fn exec(cli: Cli, printer: &mut Printer) -> Result<u8> {
         Command::Deploy(a) => block_on(deploy::run(s, printer, a)),
         Command::Diff(a) => block_on(diff::run(s, printer, a)),
         Command::Rollback(a) => block_on(rollback::run(s, printer, a)),
-        Command::Wait => block_on(wait::run(s, printer)),
+        Command::Wait(a) => block_on(wait::run(s, printer, a)),
         Command::Continue(a) => block_on(proceed::run(s, printer, a)),
         Command::History(a) => block_on(history::run(s, printer, a)),
         Command::Cost(a) => block_on(cost::run(s, printer, a)),

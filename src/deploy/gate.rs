@@ -171,6 +171,8 @@ pub(crate) struct GateSetup {
     pub cluster: String,
     pub gates: Vec<Gate>,
     pub until: Until,
+    /// Hooks this run has answered already (`cortado continue`): never a pause to stop at.
+    pub answered: Vec<String>,
 }
 
 struct Running {
@@ -423,6 +425,7 @@ impl<A: HookAnswer> Hooks for Gatekeeper<'_, A> {
     }
 
     fn join(&mut self, service: &str, setup: GateSetup) {
+        self.handled.extend(setup.answered.iter().cloned());
         self.setup.insert(service.to_string(), setup);
     }
 
@@ -951,6 +954,7 @@ mod tests {
                     cluster: "c".into(),
                     gates,
                     until,
+                    answered: Vec::new(),
                 },
             )]
             .into(),

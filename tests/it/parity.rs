@@ -883,3 +883,73 @@ async fn scale_suspends_and_resumes_auto_scaling_and_no_wait_does_not_follow() {
     .expect_code(1);
     assert!(mutating(&s.requests_after(mark)).is_empty());
 }
+
+/// ecspresso pre-v3's `--wait-until paused` on `deploy`, `continue` and `wait`, and
+/// `continue --no-wait`, on a blue/green service with two PAUSE hooks and no gate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wait_until_paused_and_continue_no_wait() {
+    let mut s = Scenario::blue_green("BLUE_GREEN", FAST, &["v1", "v2"]).await;
+    let dir = std::env::temp_dir().join(format!("cortado-parity-paused-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(
+        fixture("web-bg").join("ecs-task-def.json"),
+        dir.join("ecs-task-def.json"),
+    )
+    .unwrap();
+    let service = std::fs::read_to_string(fixture("web-bg").join("ecs-service-def.json"))
+        .unwrap()
+        .replace(
+            "\"lifecycleStages\": [\"POST_TEST_TRAFFIC_SHIFT\"]",
+            "\"lifecycleStages\": [\"POST_TEST_TRAFFIC_SHIFT\", \"POST_PRODUCTION_TRAFFIC_SHIFT\"]",
+        );
+    assert!(service.contains("POST_PRODUCTION_TRAFFIC_SHIFT"));
+    std::fs::write(dir.join("ecs-service-def.json"), service).unwrap();
+    let config = std::fs::read_to_string(fixture("web-bg").join("cortado.yml")).unwrap();
+    let without_gate = config.split("rollout:").next().unwrap().to_string();
+    std::fs::write(dir.join("cortado.yml"), without_gate).unwrap();
+    s.config = dir.join("cortado.yml");
+    // Creating the service passes no hook.
+    s.deploy("v1", &[]).await.expect_code(0);
+
+    let paused = s.deploy("v2", &["--wait-until", "paused"]).await;
+    paused.expect_code(0);
+    let r = paused.result();
+    assert_eq!(r["status"], "paused", "{}", paused.dump());
+    assert_eq!(
+        r["journey"]["paused_at"]["stage"],
+        "POST_TEST_TRAFFIC_SHIFT"
+    );
+    // Continue to the next pause: not the hook it just answered.
+    let next = s
+        .cortado("v2", &["continue", "--wait-until", "paused"])
+        .await;
+    next.expect_code(0);
+    let r = next.result();
+    assert_eq!(r["status"], "paused", "{}", next.dump());
+    assert!(
+        next.dump().contains("POST_PRODUCTION_TRAFFIC_SHIFT"),
+        "{}",
+        next.dump()
+    );
+    // `wait --wait-until paused` finds it waiting there and says so at once.
+    let waiting = s.cortado("v2", &["wait", "--wait-until", "paused"]).await;
+    waiting.expect_code(0);
+    assert_eq!(waiting.result()["status"], "paused", "{}", waiting.dump());
+    // `continue --no-wait` answers and leaves.
+    let mark = s.mark();
+    let left = s.cortado("v2", &["continue", "--no-wait"]).await;
+    left.expect_code(0);
+    assert!(
+        left.result()["detail"]
+            .as_str()
+            .unwrap()
+            .contains("--no-wait"),
+        "{}",
+        left.dump()
+    );
+    assert_eq!(continue_calls(&s, mark), 1);
+    s.cortado("v2", &["wait"]).await.expect_code(0);
+    Scenario::assert_settled(&s.service().await, 2, 2);
+    let _ = std::fs::remove_dir_all(&dir);
+}

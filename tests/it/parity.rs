@@ -953,3 +953,35 @@ async fn wait_until_paused_and_continue_no_wait() {
     Scenario::assert_settled(&s.service().await, 2, 2);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `diff --jsonnet` (ecspresso's): the same unified diff with the definitions printed as
+/// Jsonnet (bare keys, single-quoted strings); `--external` gets `.jsonnet` files.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn diff_jsonnet_prints_the_definitions_as_jsonnet() {
+    let s = Scenario::new("web", FAST, &["v1", "v2"]).await;
+    s.deploy("v1", &[]).await.expect_code(0);
+    let out = finish(text(&s, &s.config, "v2", &["diff", "--jsonnet"])).await;
+    out.expect_code(0);
+    assert!(
+        out.stdout
+            .contains("-      image: '123456789012.dkr.ecr.us-east-1.amazonaws.com/web:v1',"),
+        "{}",
+        out.dump()
+    );
+    assert!(
+        out.stdout
+            .contains("+      image: '123456789012.dkr.ecr.us-east-1.amazonaws.com/web:v2',"),
+        "{}",
+        out.dump()
+    );
+    assert!(!out.stdout.contains("\"image\""), "{}", out.dump());
+    let ext = finish(text(
+        &s,
+        &s.config,
+        "v2",
+        &["diff", "--jsonnet", "--external", "echo"],
+    ))
+    .await;
+    ext.expect_code(0);
+    assert!(ext.stdout.contains(".rendered.jsonnet"), "{}", ext.dump());
+}

@@ -985,3 +985,52 @@ async fn diff_jsonnet_prints_the_definitions_as_jsonnet() {
     ext.expect_code(0);
     assert!(ext.stdout.contains(".rendered.jsonnet"), "{}", ext.dump());
 }
+
+/// `init --task-definition NAME:REV` (ecspresso's, instead of `--service`): the task
+/// definition and a config that names it and no service; `--service` with it is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn init_from_a_task_definition_alone() {
+    let s = Scenario::new("web", FAST, &["v1"]).await;
+    s.deploy("v1", &[]).await.expect_code(0);
+    let dir = std::env::temp_dir().join(format!("cortado-parity-init-td-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let dir_s = dir.display().to_string();
+    let args = [
+        "init",
+        "--cluster",
+        CLUSTER,
+        "--task-definition",
+        "web:1",
+        "--dir",
+        &dir_s,
+        "--image-tag-env",
+        "TAG",
+    ];
+    s.cortado("v1", &args).await.expect_code(0);
+    let yml = std::fs::read_to_string(dir.join("cortado.yml")).unwrap();
+    assert!(yml.contains("task_definition: ecs-task-def.json"), "{yml}");
+    assert!(!yml.contains("service"), "{yml}");
+    assert!(!dir.join("ecs-service-def.json").exists());
+    let td = std::fs::read_to_string(dir.join("ecs-task-def.json")).unwrap();
+    assert!(td.contains("\"family\": \"web\""), "{td}");
+    assert!(td.contains("{{ must_env `TAG` }}"), "{td}");
+    // The config it wrote loads and renders.
+    let rendered =
+        finish(s.command_with(&dir.join("cortado.yml"), "v1", &["render", "taskdef"])).await;
+    rendered.expect_code(0);
+    assert!(rendered.stdout.contains("web:v1"), "{}", rendered.dump());
+    let both = [
+        "init",
+        "--cluster",
+        CLUSTER,
+        "--service",
+        SERVICE,
+        "--task-definition",
+        "web:1",
+        "--dir",
+        &dir_s,
+        "--force",
+    ];
+    s.cortado("v1", &both).await.expect_code(1);
+    let _ = std::fs::remove_dir_all(&dir);
+}

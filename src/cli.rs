@@ -157,7 +157,7 @@ pub enum Command {
     /// Write a config and definition files from a live service.
     Init(crate::commands::init::InitArgs),
     /// Check what would make a deploy fail (images, roles, secrets, ...) before trying it.
-    Verify,
+    Verify(crate::commands::verify::VerifyArgs),
     /// List the service's tasks, or stop one.
     Tasks(crate::commands::tasks::TasksArgs),
     /// Show the service: deployments, recent events, tasks, target health.

@@ -173,9 +173,13 @@ pub async fn run_with(
     let started = now();
     let (locals, s) = session::open_all(settings, printer).await?;
     if args.verify {
+        let cache = super::verify::CheckCache::new(true);
         let mut all = Vec::new();
         for local in &locals {
-            all.push((local, super::verify::checks(&s.clients, local).await?));
+            all.push((
+                local,
+                super::verify::checks(&s.clients, local, &cache).await?,
+            ));
         }
         let ng = all
             .iter()

@@ -54,7 +54,7 @@ pub fn exec(cli: Cli, printer: &mut Printer) -> Result<u8> {
         Command::History(a) => block_on(history::run(s, printer, a)),
         Command::Cost(a) => block_on(cost::run(s, printer, a)),
         Command::Init(a) => block_on(init::run(s, printer, a)),
-        Command::Verify => block_on(verify::run(s, printer)),
+        Command::Verify(a) => block_on(verify::run(s, printer, a)),
         Command::Tasks(a) => block_on(tasks::run(s, printer, a)),
         Command::Status(a) => block_on(status::run(s, printer, a)),
         Command::Revisions(a) => block_on(revisions::run(s, printer, a)),

@@ -1034,3 +1034,43 @@ async fn init_from_a_task_definition_alone() {
     s.cortado("v1", &both).await.expect_code(1);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `verify --cache` (ecspresso's, on by default): a resource two configs name is read once;
+/// `--no-cache` reads it for each config.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_cache_reads_a_shared_resource_once() {
+    let s = Scenario::new("web", FAST, &["v1"]).await;
+    s.deploy("v1", &[]).await.expect_code(0);
+    let other = web_copy("verify-cache");
+    let count = |mark: u64, op: &str| {
+        s.requests_after(mark)
+            .iter()
+            .filter(|r| r.operation == op)
+            .count()
+    };
+    let configs = |extra: &[&'static str]| {
+        // Both configs before the command (a global option given after it replaces them).
+        let mut a: Vec<String> = vec![
+            "-c".into(),
+            other.join("cortado.yml").display().to_string(),
+            "verify".into(),
+        ];
+        a.extend(extra.iter().map(|s| s.to_string()));
+        a
+    };
+    let mut reads = Vec::new();
+    for extra in [&[][..], &["--cache"][..], &["--no-cache"][..]] {
+        let mark = s.mark();
+        let args = configs(extra);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let run = s.cortado("v1", &args).await;
+        let roles = count(mark, "GetRole");
+        let images = count(mark, "BatchGetImage") + count(mark, "DescribeImages");
+        assert!(roles > 0, "{}", run.dump());
+        reads.push((roles, images));
+    }
+    assert_eq!(reads[0], reads[1], "--cache is the default");
+    assert_eq!(reads[2].0, 2 * reads[0].0, "{reads:?}");
+    assert_eq!(reads[2].1, 2 * reads[0].1, "{reads:?}");
+    let _ = std::fs::remove_dir_all(&other);
+}

@@ -61,7 +61,7 @@ pub fn run(settings: &Settings, printer: &mut Printer, args: &RenderArgs) -> Res
                     "taskdef",
                     match &cfg.task_definition {
                         Some(p) => {
-                            let doc = cfg.load_definition(&ctx, "task_definition", p)?;
+                            let doc = cfg.load_definition(ctx, "task_definition", p)?;
                             let loaded = model::task_definition(&doc);
                             Some(api_input(printer, loaded.json, loaded.diagnostics)?)
                         }
@@ -72,7 +72,7 @@ pub fn run(settings: &Settings, printer: &mut Printer, args: &RenderArgs) -> Res
                     "servicedef",
                     match &cfg.service_definition {
                         Some(p) => {
-                            let doc = cfg.load_definition(&ctx, "service_definition", p)?;
+                            let doc = cfg.load_definition(ctx, "service_definition", p)?;
                             let loaded = model::service_definition(&doc);
                             Some(api_input(printer, loaded.json, loaded.diagnostics)?)
                         }
@@ -83,7 +83,7 @@ pub fn run(settings: &Settings, printer: &mut Printer, args: &RenderArgs) -> Res
                     "expressdef",
                     match &cfg.express_definition {
                         Some(p) => {
-                            let doc = cfg.load_definition(&ctx, "express_definition", p)?;
+                            let doc = cfg.load_definition(ctx, "express_definition", p)?;
                             let loaded = model::express_definition(&doc);
                             let mut v = api_input(printer, loaded.json, loaded.diagnostics)?;
                             // What CreateExpressGatewayService is sent: the config's names.

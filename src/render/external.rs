@@ -11,7 +11,8 @@
 //!   2.0 request line (`{"jsonrpc":"2.0","method":NAME,"params":[ARGS],"id":N}`) to its
 //!   standard input and reads one response line (`result` or `error`) from its standard
 //!   output; a response with another id, a broken pipe or a timeout ends the process (the next
-//!   call starts a new one). The process's standard input is closed when the render context
+//!   call starts a new one; its standard error is kept, not shown, and quoted when a call
+//!   fails so). The process's standard input is closed when the render context
 //!   that holds the function is dropped, and the process is killed if it has not exited a
 //!   second later.
 //!
@@ -429,6 +430,8 @@ struct RpcProcess {
     stdin: Option<ChildStdin>,
     lines: Receiver<std::io::Result<String>>,
     next_id: u64,
+    /// The end of what it printed on its standard error (never passed through to cortado's).
+    stderr: Arc<Mutex<Vec<u8>>>,
 }
 
 impl RpcProcess {
@@ -436,11 +439,27 @@ impl RpcProcess {
         let mut child = command(spec, vars, &[])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::piped())
             .spawn()
             .map_err(|e| spawn_error(spec, &e))?;
         let stdin = child.stdin.take();
         let stdout = child.stdout.take().expect("piped");
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        if let Some(mut err) = child.stderr.take() {
+            let tail = stderr.clone();
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = err.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    let mut t = tail.lock().unwrap_or_else(|e| e.into_inner());
+                    t.extend_from_slice(&buf[..n]);
+                    let over = t.len().saturating_sub(4 * STDERR_SHOWN);
+                    t.drain(..over);
+                }
+            });
+        }
         let (tx, lines) = mpsc::channel();
         std::thread::spawn(move || {
             let mut r = BufReader::new(stdout);
@@ -470,6 +489,7 @@ impl RpcProcess {
             stdin,
             lines,
             next_id: 0,
+            stderr,
         })
     }
 
@@ -566,10 +586,11 @@ fn call_rpc(
             shown(spec)
         ))),
         Err(broken) => {
+            let stderr = stderr_tail(&proc.stderr.lock().unwrap_or_else(|e| e.into_inner()));
             // The stream can no longer be trusted: end the process (Drop), start anew next call.
             *slot = None;
             Err(FuncError::input(format!(
-                "{}: JSON-RPC call to `{}` failed: {broken}",
+                "{}: JSON-RPC call to `{}` failed: {broken}{stderr}",
                 spec.name,
                 shown(spec)
             ))

@@ -1457,7 +1457,7 @@ while IFS= read -r line; do
   p=$(printf '%s' "$line" | sed 's/.*"params":\["\([^"]*\)".*/\1/')
   case "$p" in
     bad) printf '{"jsonrpc":"2.0","error":{"code":-32000,"message":"no %s"},"id":%s}\n' "$p" "$id" ;;
-    slow) sleep 3 ;;
+    slow) echo "too slow for $p" >&2; sleep 3 ;;
     liar) printf '{"jsonrpc":"2.0","result":"x","id":999}\n' ;;
     *) printf '{"jsonrpc":"2.0","result":"%s-%s","id":%s}\n' "$p" "$id" "$id" ;;
   esac
@@ -1492,6 +1492,10 @@ done
         let err = render(&ctx, r#"["{{ lookup `slow` }}"]"#).unwrap_err();
         assert!(
             err.contains("no response within its timeout of 1s"),
+            "{err}"
+        );
+        assert!(
+            err.contains("its standard error ends: too slow for slow"),
             "{err}"
         );
         assert_eq!(

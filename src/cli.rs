@@ -153,7 +153,7 @@ pub enum Command {
     /// Roll back to the revision that last served, or stop the deployment in flight.
     Rollback(crate::commands::rollback::RollbackArgs),
     /// Follow the service's current deployment to a verdict.
-    Wait,
+    Wait(crate::commands::wait::WaitArgs),
     /// Let a deployment paused by `deploy --until` go on (or roll it back).
     Continue(crate::commands::proceed::ContinueArgs),
     /// Delivery metrics from ECS's record of the service's deployments.
@@ -163,7 +163,7 @@ pub enum Command {
     /// Write a config and definition files from a live service.
     Init(crate::commands::init::InitArgs),
     /// Check what would make a deploy fail (images, roles, secrets, ...) before trying it.
-    Verify,
+    Verify(crate::commands::verify::VerifyArgs),
     /// List the service's tasks, or stop one.
     Tasks(crate::commands::tasks::TasksArgs),
     /// Show the service: deployments, recent events, tasks, target health.

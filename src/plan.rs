@@ -189,21 +189,29 @@ impl ServicePlan {
 
     /// The unified diffs (task definition, service) for a terminal.
     pub fn diff_text(&self, color: bool) -> String {
+        self.diff_text_as(color, false)
+    }
+
+    /// [`Self::diff_text`] of the definitions printed as JSON or, with `jsonnet`, as Jsonnet
+    /// (`diff --jsonnet`).
+    pub fn diff_text_as(&self, color: bool, jsonnet: bool) -> String {
         let mut out = String::new();
-        out.push_str(&diffview::unified(
+        out.push_str(&diffview::unified_as(
             "task definition (running)",
             "task definition (rendered)",
             self.task_before.as_ref().unwrap_or(&Value::Null),
             &self.task_after,
             color,
+            jsonnet,
         ));
         if let Some(after) = &self.service_after {
-            out.push_str(&diffview::unified(
+            out.push_str(&diffview::unified_as(
                 "service (live)",
                 "service (rendered)",
                 self.service_before.as_ref().unwrap_or(&Value::Null),
                 after,
                 color,
+                jsonnet,
             ));
         }
         out
@@ -211,6 +219,11 @@ impl ServicePlan {
 
     /// The plan as a terminal text block.
     pub fn text(&self, color: bool) -> String {
+        self.text_as(color, false)
+    }
+
+    /// [`Self::text`], its diffs in Jsonnet with `jsonnet`.
+    pub fn text_as(&self, color: bool, jsonnet: bool) -> String {
         let mut out = format!(
             "{} (cluster {}): {}\n",
             self.service,
@@ -229,7 +242,7 @@ impl ServicePlan {
                 cost::PRICE_DATE
             ));
         }
-        let diff = self.diff_text(color);
+        let diff = self.diff_text_as(color, jsonnet);
         if !diff.is_empty() {
             out.push('\n');
             out.push_str(&diff);

@@ -193,15 +193,21 @@ impl Settings {
         Ok(out)
     }
 
-    /// Loads every config, printing their warnings.
-    pub fn load_configs(&self, ctx: &RenderContext, printer: &Printer) -> Result<Vec<Config>> {
+    /// Loads every config with its plugins (see [`config::load_with_plugins`]), printing their
+    /// warnings.
+    pub fn load_configs(
+        &self,
+        ctx: &RenderContext,
+        printer: &Printer,
+        lookups: &crate::render::plugins::Lookups,
+    ) -> Result<Vec<(Config, RenderContext)>> {
         let mut out = Vec::new();
         for path in self.config_paths()? {
-            let cfg = config::load(ctx, &path)?;
+            let (cfg, ctx) = config::load_with_plugins(ctx, &path, lookups)?;
             for w in &cfg.warnings {
                 printer.diagnostic(w);
             }
-            out.push(cfg);
+            out.push((cfg, ctx));
         }
         Ok(out)
     }

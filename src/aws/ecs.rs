@@ -768,11 +768,16 @@ pub struct OneOffTask {
     /// Tags of the task (`--tags`), and `propagateTags` (`--propagate-tags`).
     pub tags: Vec<(String, String)>,
     pub propagate_tags: Option<String>,
+    /// How many tasks (RunTask's `count`, 1 to 10).
+    pub count: i32,
+    /// Volumes configured at launch (Amazon EBS), from the service definition.
+    pub volume_configurations: Vec<aws_sdk_ecs::types::TaskVolumeConfiguration>,
 }
 
 impl Clients {
-    /// Starts one task. A task ECS could not place (its `failures`) is an AWS error.
-    pub async fn run_task(&self, t: &OneOffTask) -> Result<Task> {
+    /// Starts `t.count` tasks: the tasks started, and why the others did not start (ECS's
+    /// `failures`, empty when all did). No task started at all is an AWS error.
+    pub async fn run_task(&self, t: &OneOffTask) -> Result<(Vec<Task>, String)> {
         let call = Call::ecs(
             "RunTask",
             format!(
@@ -786,7 +791,10 @@ impl Clients {
             .run_task()
             .cluster(&t.cluster)
             .task_definition(&t.task_definition)
-            .count(1)
+            .count(t.count)
+            .set_volume_configurations(
+                (!t.volume_configurations.is_empty()).then(|| t.volume_configurations.clone()),
+            )
             .set_launch_type(t.launch_type.clone())
             .set_capacity_provider_strategy(
                 (!t.capacity_provider_strategy.is_empty())
@@ -812,9 +820,7 @@ impl Clients {
             .send()
             .await
             .map_err(|e| self.fail(&call, e))?;
-        if let Some(task) = out.tasks.unwrap_or_default().into_iter().next() {
-            return Ok(task);
-        }
+        let tasks = out.tasks.unwrap_or_default();
         let why = out
             .failures
             .unwrap_or_default()
@@ -828,6 +834,9 @@ impl Clients {
             })
             .collect::<Vec<_>>()
             .join("; ");
+        if !tasks.is_empty() {
+            return Ok((tasks, why));
+        }
         Err(Error::new(
             crate::error::ErrorKind::Aws,
             Diagnostic::error(format!(

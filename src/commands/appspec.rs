@@ -1,6 +1,6 @@
 //! `cortado appspec`: the AppSpec a CodeDeploy deployment of the service sends, as YAML (or
 //! JSON with `--output json`). Read-only: it looks up the task definition to name and, when
-//! the config has no service definition, the live service.
+//! the config has no service definition (or `--no-update-service`), the live service.
 
 use serde_json::json;
 
@@ -19,6 +19,12 @@ pub struct AppspecArgs {
     /// `current` (the one the service runs) or an ARN.
     #[arg(long, value_name = "WHICH", default_value = "latest")]
     pub task_definition: String,
+    /// Build it from the config's service definition (the default, ecspresso's).
+    #[arg(long, conflicts_with = "no_update_service")]
+    pub update_service: bool,
+    /// Build it from the live service instead of the config's service definition.
+    #[arg(long)]
+    pub no_update_service: bool,
 }
 
 pub async fn run(
@@ -61,10 +67,22 @@ pub async fn run(
             Some(l) => Some(crate::aws::json::service_definition_json(l)?),
             None => None,
         };
-        let Some(svc) = local.service_json.as_ref().or(live_json.as_ref()) else {
-            return Err(Error::bad_input(format!(
-                "{service}: no service definition in the config and no live service to build the AppSpec from"
-            )));
+        // ecspresso's --update-service (on by default): the file's definition, else the live
+        // service; --no-update-service: the live service only.
+        let file = local
+            .service_json
+            .as_ref()
+            .filter(|_| !args.no_update_service);
+        let Some(svc) = file.or(live_json.as_ref()) else {
+            return Err(Error::bad_input(if args.no_update_service {
+                format!(
+                    "{service}: --no-update-service builds the AppSpec from the live service, and it does not exist"
+                )
+            } else {
+                format!(
+                    "{service}: no service definition in the config and no live service to build the AppSpec from"
+                )
+            }));
         };
         let spec = codedeploy::appspec(svc, &td, &hooks)?;
         match printer.format {

@@ -59,7 +59,7 @@ pub struct DeployArgs {
     /// Stop following at a pause; go on later with `cortado continue` (or `rollback`).
     #[arg(long, value_enum, value_name = "POINT", conflicts_with_all = ["no_wait", "wait_until"])]
     pub until: Option<UntilArg>,
-    /// ecspresso's: `stable`/`deployed` (the default), `terminated` (CodeDeploy) or `ecs:STAGE`.
+    /// ecspresso's: `stable`/`deployed` (the default), `paused`, `terminated` or `ecs:STAGE`.
     #[arg(long, value_name = "WHEN", value_parser = parse_wait_until, conflicts_with = "no_wait")]
     pub wait_until: Option<Until>,
     /// Suspend the service's auto scaling before the update (with --resume-auto-scaling: for
@@ -96,6 +96,8 @@ fn parse_wait_until(s: &str) -> std::result::Result<Until, String> {
     use crate::deploy::core::state::LifecycleStage;
     match s {
         "stable" | "deployed" => Ok(Until::Done),
+        // ecspresso pre-v3's name for `--until test-traffic`.
+        "paused" => Ok(Until::Pause),
         "terminated" => Ok(Until::Terminated),
         _ => match s.strip_prefix("ecs:").map(LifecycleStage::parse) {
             Some(LifecycleStage::Unknown(x)) => Err(format!(
@@ -104,7 +106,7 @@ fn parse_wait_until(s: &str) -> std::result::Result<Until, String> {
                  PRODUCTION_TRAFFIC_SHIFT, POST_PRODUCTION_TRAFFIC_SHIFT, BAKE_TIME, CLEAN_UP"
             )),
             Some(LifecycleStage::Absent) | None => Err(format!(
-                "{s:?}: expected stable, deployed, terminated or ecs:STAGE (e.g. ecs:POST_TEST_TRAFFIC_SHIFT)"
+                "{s:?}: expected stable, deployed, paused, terminated or ecs:STAGE (e.g. ecs:POST_TEST_TRAFFIC_SHIFT)"
             )),
             Some(stage) => Ok(Until::Stage(stage)),
         },
@@ -217,9 +219,13 @@ pub async fn run_with(
     let started = now();
     let (locals, s) = session::open_all(settings, printer).await?;
     if args.verify {
+        let cache = super::verify::CheckCache::new(true);
         let mut all = Vec::new();
         for local in &locals {
-            all.push((local, super::verify::checks(&s.clients, local).await?));
+            all.push((
+                local,
+                super::verify::checks(&s.clients, local, &cache).await?,
+            ));
         }
         let ng = all
             .iter()

@@ -34,6 +34,9 @@ pub struct DiffArgs {
     /// ECSPRESSO_DIFF_COMMAND sets it too.
     #[arg(long, value_name = "COMMAND", env = "CORTADO_DIFF_COMMAND")]
     pub external: Option<String>,
+    /// Show the definitions as Jsonnet instead of JSON (text output and --external files).
+    #[arg(long)]
+    pub jsonnet: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -64,7 +67,7 @@ pub async fn run(settings: &Settings, printer: &mut Printer, args: &DiffArgs) ->
         .filter(|c| !c.trim().is_empty());
     if let Some(command) = external {
         for p in &plans {
-            external_diff(printer, &command, p)?;
+            external_diff(printer, &command, p, args.jsonnet)?;
         }
         return Ok(exit(plans.iter().any(|p| p.changed()), args));
     }
@@ -72,7 +75,24 @@ pub async fn run(settings: &Settings, printer: &mut Printer, args: &DiffArgs) ->
     match args.format {
         DiffFormat::Text => {
             for p in &plans {
-                printer.out(&p.text(printer.color()));
+                if args.jsonnet {
+                    // Jsonnet escapes strings its own way: hide secrets in the values first.
+                    let mut p = p.clone();
+                    for v in [
+                        p.task_before.as_mut(),
+                        Some(&mut p.task_after),
+                        p.service_before.as_mut(),
+                        p.service_after.as_mut(),
+                    ]
+                    .into_iter()
+                    .flatten()
+                    {
+                        printer.secrets().mask_value(v);
+                    }
+                    printer.out(&p.text_as(printer.color(), true));
+                } else {
+                    printer.out(&p.text(printer.color()));
+                }
             }
         }
         DiffFormat::Markdown => {
@@ -117,7 +137,12 @@ fn exit(changed: bool, args: &DiffArgs) -> ExitCode {
 
 /// `--external COMMAND`: the command run on two files per definition (live, rendered), its
 /// output passed on. Its exit status is its own business (diff tools exit 1 on a difference).
-fn external_diff(printer: &Printer, command: &str, plan: &ServicePlan) -> Result<()> {
+fn external_diff(
+    printer: &Printer,
+    command: &str,
+    plan: &ServicePlan,
+    jsonnet: bool,
+) -> Result<()> {
     let pairs = [
         (
             "taskdef",
@@ -136,10 +161,15 @@ fn external_diff(printer: &Printer, command: &str, plan: &ServicePlan) -> Result
         let show = |v: &serde_json::Value| {
             let mut v = v.clone();
             printer.secrets().mask_value(&mut v);
-            crate::render::to_pretty(&v)
+            if jsonnet {
+                crate::report::diffview::to_jsonnet(&v)
+            } else {
+                crate::render::to_pretty(&v)
+            }
         };
-        let live = dir.join(format!("{}-{what}.live.json", plan.service));
-        let rendered = dir.join(format!("{}-{what}.rendered.json", plan.service));
+        let ext = if jsonnet { "jsonnet" } else { "json" };
+        let live = dir.join(format!("{}-{what}.live.{ext}", plan.service));
+        let rendered = dir.join(format!("{}-{what}.rendered.{ext}", plan.service));
         let before = before.as_ref().map(show).unwrap_or_default();
         for (path, text) in [(&live, before), (&rendered, show(&after))] {
             std::fs::write(path, text).map_err(|e| crate::error::Error::io(path, &e, "write"))?;

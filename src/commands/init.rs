@@ -29,8 +29,16 @@ pub struct InitArgs {
     #[arg(long)]
     pub cluster: String,
     /// The service to start from.
-    #[arg(long)]
-    pub service: String,
+    #[arg(
+        long,
+        required_unless_present = "task_definition",
+        conflicts_with = "task_definition"
+    )]
+    pub service: Option<String>,
+    /// Start from this task definition (FAMILY:REVISION or ARN) alone: a config without a
+    /// service, for `cortado run`.
+    #[arg(long, value_name = "NAME:REV")]
+    pub task_definition: Option<String>,
     /// Folder to write into.
     #[arg(long, default_value = ".")]
     pub dir: PathBuf,
@@ -79,7 +87,11 @@ pub async fn run(settings: &Settings, printer: &mut Printer, opts: &InitArgs) ->
         opts.dir.join(&task_file),
     ];
     if !opts.force
-        && let Some(existing) = paths.iter().find(|p| taken(p))
+        && let Some(existing) = paths
+            .iter()
+            // --task-definition writes no service definition.
+            .filter(|p| opts.service.is_some() || *p != &paths[1])
+            .find(|p| taken(p))
     {
         return Err(Error::input(
             Diagnostic::error(format!(
@@ -90,13 +102,34 @@ pub async fn run(settings: &Settings, printer: &mut Printer, opts: &InitArgs) ->
         ));
     }
     let s = session::connect(settings, &[], printer).await?;
+    let Some(service_name) = opts.service.as_deref() else {
+        // --task-definition: the task definition and a config naming it, no service.
+        let td_name = opts.task_definition.as_deref().unwrap_or_default();
+        let (td, tags) = s.clients.describe_task_definition(td_name).await?;
+        let mut task = task_definition_for_compare(&task_definition_json(&td, &tags)?);
+        if let Some(name) = &opts.image_tag_env {
+            template_image_tags(&mut task, name);
+        }
+        let region = s.clients.region().to_string();
+        let yml = format!(
+            "# Written by `cortado init` from the task definition {td_name} ({region}).\nregion: {region}\ncluster: {cluster}\ntask_definition: {task_file}\ntimeout: 10m\n",
+            cluster = opts.cluster,
+        );
+        std::fs::create_dir_all(&opts.dir).map_err(|e| Error::io(&opts.dir, &e, "create"))?;
+        write(&config, &yml, opts.force)?;
+        write(&paths[2], &pretty(&task)?, opts.force)?;
+        for p in [&paths[0], &paths[2]] {
+            printer.info(&format!("wrote {}", p.display()));
+        }
+        return Ok(ExitCode::Success);
+    };
     let Some(svc) = s
         .clients
-        .describe_service(&opts.cluster, &opts.service)
+        .describe_service(&opts.cluster, service_name)
         .await?
     else {
         return Err(service_not_found(
-            &opts.service,
+            service_name,
             &opts.cluster,
             s.clients.region(),
         ));
@@ -115,7 +148,7 @@ pub async fn run(settings: &Settings, printer: &mut Printer, opts: &InitArgs) ->
     let region = s.clients.region().to_string();
     let yml = format!(
         "# Written by `cortado init` from the live service {service} in cluster {cluster} ({region}).\nregion: {region}\ncluster: {cluster}\nservice: {service}\nservice_definition: {service_file}\ntask_definition: {task_file}\ntimeout: 10m\n",
-        service = opts.service,
+        service = service_name,
         cluster = opts.cluster,
     );
     std::fs::create_dir_all(&opts.dir).map_err(|e| Error::io(&opts.dir, &e, "create"))?;
@@ -172,7 +205,7 @@ async fn init_express(
     let region = clients.region().to_string();
     let yml = format!(
         "# Written by `cortado init` from the live Express Mode service {service} in cluster {cluster} ({region}).\nregion: {region}\ncluster: {cluster}\nservice: {service}\nexpress_definition: {file}\ntimeout: 10m\n",
-        service = opts.service,
+        service = opts.service.as_deref().unwrap_or_default(),
         cluster = opts.cluster,
     );
     std::fs::create_dir_all(&opts.dir).map_err(|e| Error::io(&opts.dir, &e, "create"))?;

@@ -14,7 +14,6 @@ use serde_json::{Map, Value};
 
 use crate::error::{Diagnostic, Error, ExitCode, Result};
 use crate::model;
-use crate::render;
 use crate::report::Printer;
 use crate::settings::Settings;
 
@@ -41,7 +40,8 @@ pub fn run(settings: &Settings, printer: &mut Printer, args: &RenderArgs) -> Res
     let targets = &args.targets[..];
     let ctx = settings.render_context()?;
     printer.set_secrets(ctx.secrets.clone());
-    let configs = settings.load_configs(&ctx, printer)?;
+    let lookups = super::session::lookups(settings);
+    let configs = settings.load_configs(&ctx, printer, &lookups)?;
     let targets: Vec<RenderTarget> = if targets.is_empty() {
         vec![
             RenderTarget::Config,
@@ -52,9 +52,7 @@ pub fn run(settings: &Settings, printer: &mut Printer, args: &RenderArgs) -> Res
     } else {
         targets.to_vec()
     };
-    let lookups = super::session::lookups(settings);
-    for cfg in &configs {
-        let ctx = render::plugins::with_plugins(&ctx, cfg, &lookups)?;
+    for (cfg, ctx) in &configs {
         let mut out = Map::new();
         for t in &targets {
             let (name, value) = match t {
@@ -63,7 +61,7 @@ pub fn run(settings: &Settings, printer: &mut Printer, args: &RenderArgs) -> Res
                     "taskdef",
                     match &cfg.task_definition {
                         Some(p) => {
-                            let doc = cfg.load_definition(&ctx, "task_definition", p)?;
+                            let doc = cfg.load_definition(ctx, "task_definition", p)?;
                             let loaded = model::task_definition(&doc);
                             Some(api_input(printer, loaded.json, loaded.diagnostics)?)
                         }
@@ -74,7 +72,7 @@ pub fn run(settings: &Settings, printer: &mut Printer, args: &RenderArgs) -> Res
                     "servicedef",
                     match &cfg.service_definition {
                         Some(p) => {
-                            let doc = cfg.load_definition(&ctx, "service_definition", p)?;
+                            let doc = cfg.load_definition(ctx, "service_definition", p)?;
                             let loaded = model::service_definition(&doc);
                             Some(api_input(printer, loaded.json, loaded.diagnostics)?)
                         }
@@ -85,7 +83,7 @@ pub fn run(settings: &Settings, printer: &mut Printer, args: &RenderArgs) -> Res
                     "expressdef",
                     match &cfg.express_definition {
                         Some(p) => {
-                            let doc = cfg.load_definition(&ctx, "express_definition", p)?;
+                            let doc = cfg.load_definition(ctx, "express_definition", p)?;
                             let loaded = model::express_definition(&doc);
                             let mut v = api_input(printer, loaded.json, loaded.diagnostics)?;
                             // What CreateExpressGatewayService is sent: the config's names.

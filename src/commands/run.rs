@@ -80,6 +80,14 @@ pub struct RunArgs {
     /// a task RunTask starts.
     #[arg(long, value_name = "FROM", value_parser = ["TASK_DEFINITION", "SERVICE", "NONE"])]
     pub propagate_tags: Option<String>,
+    /// How many tasks to start (1 to 10); each is followed, and the exit code is the first
+    /// non-zero one.
+    #[arg(long, value_name = "N")]
+    pub count: Option<i32>,
+    /// Keep the Amazon EBS volumes the service definition's volumeConfigurations give the
+    /// task after it stops.
+    #[arg(long)]
+    pub no_ebs_delete_on_termination: bool,
 }
 
 /// `--wait-until`.
@@ -162,7 +170,16 @@ pub fn parse_input(args: &RunArgs) -> Result<RunInput> {
             "name a container of the task definition",
         ));
     }
+    let count = args.count.unwrap_or(1);
+    if !(1..=10).contains(&count) {
+        return Err(bad(
+            format!("--count {count}: RunTask starts 1 to 10 tasks"),
+            "give --count from 1 to 10",
+        ));
+    }
     Ok(RunInput {
+        count,
+        keep_ebs_volumes: args.no_ebs_delete_on_termination,
         container: args.container.clone(),
         command,
         env,
@@ -252,14 +269,14 @@ fn load_local(
             "pass the config of the service whose task to run with --config PATH",
         ));
     };
-    let mut config = crate::config::load(&ctx, path)?;
+    let (mut config, ctx) =
+        crate::config::load_with_plugins(&ctx, path, &session::lookups(settings))?;
     if let Some(f) = task_def {
         // Read from the current folder, as given; a file that cannot be read is the flag's
         // error, not the config's task_definition line.
         crate::settings::flag_file("task-def", "task definition", f)?;
         config.task_definition = Some(f.to_path_buf());
     }
-    let ctx = crate::render::plugins::with_plugins(&ctx, &config, &session::lookups(settings))?;
     if let Some(f) = &args.overrides_file {
         input.overrides = Some(overrides_from_file(&ctx, f)?);
     }
@@ -302,20 +319,25 @@ pub async fn run(settings: &Settings, printer: &mut Printer, args: &RunArgs) -> 
         dry_run: args.dry_run,
         deadline: Instant::now() + crate::deploy::local::timeout(settings.timeout, &local.config),
     };
-    let end = task::run(&s.clients, &emitter, &one_off, session::cancel_on_signals()).await?;
-    if printer.format == Format::Json {
-        printer.out_json_line(&end.json());
-    } else if args.no_wait {
-        printer.out(&end.task_arn);
-    } else {
-        printer.info(&end.text);
-        // Inside GitHub Actions a task that did not succeed is an error annotation too.
-        if end.exit() != 0 {
-            use crate::report::github::{Annotation, Level};
-            printer.annotate(&Annotation::new(Level::Error, end.text.clone()).title("cortado run"));
+    let ends = task::run(&s.clients, &emitter, &one_off, session::cancel_on_signals()).await?;
+    for end in &ends {
+        if printer.format == Format::Json {
+            printer.out_json_line(&end.json());
+        } else if args.no_wait {
+            printer.out(&end.task_arn);
+        } else {
+            printer.info(&end.text);
+            // Inside GitHub Actions a task that did not succeed is an error annotation too.
+            if end.exit() != 0 {
+                use crate::report::github::{Annotation, Level};
+                printer.annotate(
+                    &Annotation::new(Level::Error, end.text.clone()).title("cortado run"),
+                );
+            }
         }
     }
-    Ok(end.exit())
+    // The first task (in RunTask's order) that did not succeed decides.
+    Ok(ends.iter().map(|e| e.exit()).find(|c| *c != 0).unwrap_or(0))
 }
 
 #[cfg(test)]

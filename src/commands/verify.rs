@@ -8,6 +8,10 @@
 //! policy lets `ecs-tasks.amazonaws.com` assume them. Images of other registries, and reads
 //! that could not be made (access denied, say), are reported SKIP with the reason: never OK
 //! without a check.
+//!
+//! With `--cache` (the default, as in ecspresso) a resource several configs (or containers)
+//! name — the same image, role, log group, secret or target group — is read once per run and
+//! its finding reused; `--no-cache` reads it for each.
 
 use serde_json::{Value, json};
 
@@ -53,12 +57,57 @@ fn check(status: Status, what: impl Into<String>, detail: impl Into<String>) -> 
     }
 }
 
+/// Flags of `cortado verify`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct VerifyArgs {
+    /// Check each resource once per run, however many configs name it (the default).
+    #[arg(long, conflicts_with = "no_cache")]
+    pub cache: bool,
+    /// Check a resource again for every config and container that names it.
+    #[arg(long)]
+    pub no_cache: bool,
+}
+
+/// The findings of one run by resource (`--cache`), or nothing kept (`--no-cache`).
+#[derive(Default)]
+pub struct CheckCache {
+    kept: Option<std::sync::Mutex<std::collections::HashMap<String, Check>>>,
+}
+
+impl CheckCache {
+    pub fn new(enabled: bool) -> CheckCache {
+        CheckCache {
+            kept: enabled.then(std::sync::Mutex::default),
+        }
+    }
+
+    /// The finding for `key`: the one kept, else `check`'s (kept when caching).
+    async fn get(&self, key: String, check: impl std::future::Future<Output = Check>) -> Check {
+        let Some(kept) = &self.kept else {
+            return check.await;
+        };
+        if let Some(hit) = kept.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+            return hit.clone();
+        }
+        let found = check.await;
+        kept.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, found.clone());
+        found
+    }
+}
+
 /// `cortado verify`: the tree (or JSON); exit 1 when anything is NG.
-pub async fn run(settings: &Settings, printer: &mut Printer) -> Result<ExitCode> {
+pub async fn run(
+    settings: &Settings,
+    printer: &mut Printer,
+    args: &VerifyArgs,
+) -> Result<ExitCode> {
     let (locals, s) = session::open_all(settings, printer).await?;
+    let cache = CheckCache::new(!args.no_cache);
     let mut all = Vec::new();
     for local in &locals {
-        all.push((local, checks(&s.clients, local).await?));
+        all.push((local, checks(&s.clients, local, &cache).await?));
     }
     report(printer, &all);
     let ng = all
@@ -103,7 +152,7 @@ pub fn report(printer: &Printer, all: &[(&Local, Vec<Check>)]) {
 
 /// Every check of one config; an error when AWS cannot be asked at all (the cluster read
 /// fails for another reason than "missing").
-pub async fn checks(clients: &Clients, local: &Local) -> Result<Vec<Check>> {
+pub async fn checks(clients: &Clients, local: &Local, cache: &CheckCache) -> Result<Vec<Check>> {
     let mut out = Vec::new();
     let cluster = &local.config.cluster;
     // The first read also tells whether AWS can be asked at all: without credentials or a
@@ -130,12 +179,14 @@ pub async fn checks(clients: &Clients, local: &Local) -> Result<Vec<Check>> {
     for c in &containers {
         let name = c.get("name").and_then(Value::as_str).unwrap_or("?");
         if let Some(image) = c.get("image").and_then(Value::as_str) {
-            out.push(image_check(clients, name, image, arm).await);
+            let key = format!("image\u{0}{name}\u{0}{image}\u{0}{arm}");
+            out.push(cache.get(key, image_check(clients, name, image, arm)).await);
         }
         if let Some(lc) = c.get("logConfiguration")
             && lc.get("logDriver").and_then(Value::as_str) == Some("awslogs")
         {
-            out.push(log_check(clients, name, lc).await);
+            let key = format!("log\u{0}{name}\u{0}{lc}");
+            out.push(cache.get(key, log_check(clients, name, lc)).await);
         }
         for secret in c
             .get("secrets")
@@ -149,7 +200,8 @@ pub async fn checks(clients: &Clients, local: &Local) -> Result<Vec<Check>> {
             ) else {
                 continue;
             };
-            out.push(secret_check(clients, name, key, from).await);
+            let id = format!("secret\u{0}{name}\u{0}{key}\u{0}{from}");
+            out.push(cache.get(id, secret_check(clients, name, key, from)).await);
         }
     }
     for (key, what) in [
@@ -157,7 +209,8 @@ pub async fn checks(clients: &Clients, local: &Local) -> Result<Vec<Check>> {
         ("executionRoleArn", "execution role"),
     ] {
         if let Some(role) = task.get(key).and_then(Value::as_str) {
-            out.push(role_check(clients, what, role).await);
+            let key = format!("role\u{0}{what}\u{0}{role}");
+            out.push(cache.get(key, role_check(clients, what, role)).await);
         }
     }
     let lbs = local
@@ -179,7 +232,18 @@ pub async fn checks(clients: &Clients, local: &Local) -> Result<Vec<Check>> {
                 .and_then(Value::as_str),
         ];
         for arn in groups.into_iter().flatten() {
-            out.push(target_group_check(clients, arn, container, port, &containers).await);
+            let key = format!(
+                "tg\u{0}{arn}\u{0}{container}\u{0}{port:?}\u{0}{}",
+                Value::Array(containers.clone())
+            );
+            out.push(
+                cache
+                    .get(
+                        key,
+                        target_group_check(clients, arn, container, port, &containers),
+                    )
+                    .await,
+            );
         }
     }
     Ok(out)

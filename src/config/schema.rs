@@ -180,8 +180,8 @@ section! {
 section! {
     /// One `plugins:` entry.
     pub enum PluginKey in "config" at "plugins[]", Warn "unknown key {key} in a plugin is ignored" {
-        Name = "name": "The plugin: tfstate, ssm, secretsmanager or cloudformation.",
-        Config = "config": "The plugin's own settings (tfstate: path or url).",
+        Name = "name": "The plugin: tfstate, ssm, secretsmanager, cloudformation or external.",
+        Config = "config": "The plugin's own settings (tfstate: path or url, optional; external: name, command, num_args, parser, timeout, mode).",
         FuncPrefix = "func_prefix": "A prefix for the names of the plugin's template functions.",
     }
 }

@@ -64,6 +64,11 @@ pub(crate) struct Engine<'a> {
     pub timeout: Option<Duration>,
     /// `--wait-rollback` (else each config's `rollout.wait_rollback`).
     pub wait_rollback: Option<WaitRollback>,
+    /// Where `wait`, `scale` and `continue` stop following: done (the default) or the first
+    /// PAUSE hook no gate answers (`--wait-until paused`).
+    pub until: Until,
+    /// PAUSE hooks this run answered (`continue`): the watch never stops at them.
+    answered: std::sync::Mutex<Vec<String>>,
 }
 
 /// A release to deploy: its steps, the loaded configs they name, and its policy.
@@ -132,6 +137,8 @@ impl<'a> Engine<'a> {
             cadence: Cadence::default(),
             timeout: None,
             wait_rollback: None,
+            until: Until::Done,
+            answered: std::sync::Mutex::default(),
         }
     }
 
@@ -379,6 +386,7 @@ impl<'a> Engine<'a> {
                         cluster: local.config.cluster.clone(),
                         gates: local.rollout.verify.clone(),
                         until: flags.until.clone(),
+                        answered: Vec::new(),
                     });
                     let judged = (local.rollout.fast_fail.clone(), gates);
                     let fw = self.join(join, local, r, follow, judged, deadline, since, i);
@@ -608,17 +616,30 @@ impl<'a> Engine<'a> {
 
     /// `cortado scale --tasks N`: sets the desired count and follows the deployment.
     /// `tasks` is checked by the command, before anything is loaded or called.
-    pub(crate) async fn scale(&self, locals: &[Local], tasks: i32) -> Result<RunResult> {
-        self.follow_each(locals, Operation::Scale, |local| self.scaled(local, tasks))
-            .await
+    pub(crate) async fn scale(
+        &self,
+        locals: &[Local],
+        tasks: Option<i32>,
+        no_wait: bool,
+    ) -> Result<RunResult> {
+        self.follow_each(locals, Operation::Scale, |local| {
+            self.scaled(local, tasks, no_wait)
+        })
+        .await
     }
 
     /// `cortado continue`: answers the PAUSE hook the service's current deployment waits on
     /// with CONTINUE, then follows the deployment (its later gates included) to a verdict.
     /// (`continue --rollback` is `rollback`: it answers the hook with ROLLBACK.)
-    pub(crate) async fn continue_deployment(&self, locals: &[Local]) -> Result<RunResult> {
-        self.follow_each(locals, Operation::Continue, |local| self.continued(local))
-            .await
+    pub(crate) async fn continue_deployment(
+        &self,
+        locals: &[Local],
+        no_wait: bool,
+    ) -> Result<RunResult> {
+        self.follow_each(locals, Operation::Continue, |local| {
+            self.continued(local, no_wait)
+        })
+        .await
     }
 
     /// Prepares each service (`prepare`), follows those with a deployment in one watch, and
@@ -666,7 +687,12 @@ impl<'a> Engine<'a> {
                         let gates = f.gates.then(|| GateSetup {
                             cluster: local.config.cluster.clone(),
                             gates: local.rollout.verify.clone(),
-                            until: Until::Done,
+                            until: self.until.clone(),
+                            answered: self
+                                .answered
+                                .lock()
+                                .unwrap_or_else(|e| e.into_inner())
+                                .clone(),
                         });
                         // No fast-fail: cortado follows what it did not start.
                         let rules = FastFail {
@@ -717,11 +743,18 @@ impl<'a> Engine<'a> {
         }
     }
 
-    /// `scale`: sets the desired count; what ECS then does is followed: the PRIMARY
-    /// deployment (ECS scales it; no deployment starts).
-    async fn scaled(&self, local: &Local, tasks: i32) -> Result<Prepared> {
+    /// `scale`: sets the desired count; what ECS then does is followed (unless `no_wait`):
+    /// the PRIMARY deployment (ECS scales it; no deployment starts). Without a count
+    /// (`scale --suspend-auto-scaling` alone), nothing is called.
+    async fn scaled(&self, local: &Local, tasks: Option<i32>, no_wait: bool) -> Result<Prepared> {
         let service = local.service_name()?.to_string();
         let cluster = local.config.cluster.clone();
+        let Some(tasks) = tasks else {
+            let mut r = ServiceResult::new(Operation::Scale, &cluster, &service);
+            r.outcome = RunOutcome::NoChange;
+            r.detail = "desired count left as it is (no --tasks)".into();
+            return Ok(Prepared::Done(r));
+        };
         let svc = self
             .clients
             .update_service(&ServiceUpdate {
@@ -732,6 +765,13 @@ impl<'a> Engine<'a> {
             })
             .await?;
         let td = svc.task_definition().unwrap_or_default().to_string();
+        if no_wait {
+            let mut r = ServiceResult::new(Operation::Scale, &cluster, &service);
+            r.outcome = RunOutcome::NotFollowed;
+            r.detail = format!("desired count set to {tasks}, not followed (--no-wait)");
+            r.task_definition_arn = Some(td);
+            return Ok(Prepared::Done(r));
+        }
         let (ours, history) = ecs::scaled(self.clients, &svc, &td).await?;
         let success = format!(
             "{tasks} task(s) running on {} (deployment {})",
@@ -754,7 +794,7 @@ impl<'a> Engine<'a> {
 
     /// `continue`: answers the waiting PAUSE hook with CONTINUE, then follows the current
     /// deployment.
-    async fn continued(&self, local: &Local) -> Result<Prepared> {
+    async fn continued(&self, local: &Local, no_wait: bool) -> Result<Prepared> {
         let service = local.service_name()?.to_string();
         let cluster = local.config.cluster.clone();
         let svc = self
@@ -785,6 +825,19 @@ impl<'a> Engine<'a> {
             target_type: "PAUSE".into(),
             status: "answered CONTINUE".into(),
         });
+        self.answered
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(hook.clone());
+        if no_wait {
+            let mut r = ServiceResult::new(Operation::Continue, &cluster, &service);
+            r.outcome = RunOutcome::NotFollowed;
+            r.detail =
+                format!("answered the PAUSE hook {hook} with CONTINUE, not followed (--no-wait)");
+            r.task_definition_arn = Some(td);
+            r.service_deployment_arn = Some(arn);
+            return Ok(Prepared::Done(r));
+        }
         Ok(match self.current(local, Operation::Continue).await? {
             Prepared::Done(mut r) => {
                 r.detail = format!("continued; {}", r.detail);

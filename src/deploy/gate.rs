@@ -171,6 +171,8 @@ pub(crate) struct GateSetup {
     pub cluster: String,
     pub gates: Vec<Gate>,
     pub until: Until,
+    /// Hooks this run has answered already (`cortado continue`): never a pause to stop at.
+    pub answered: Vec<String>,
 }
 
 struct Running {
@@ -205,11 +207,15 @@ pub(crate) struct Gatekeeper<'a, A: HookAnswer> {
 
 impl<'a, A: HookAnswer> Gatekeeper<'a, A> {
     pub(crate) fn new(answer: &'a A, setup: BTreeMap<String, GateSetup>) -> Self {
+        let handled = setup
+            .values()
+            .flat_map(|s| s.answered.iter().cloned())
+            .collect();
         Gatekeeper {
             answer,
             setup,
             running: BTreeMap::new(),
-            handled: BTreeSet::new(),
+            handled,
             reports: BTreeMap::new(),
             notify: Arc::new(Notify::new()),
         }
@@ -423,6 +429,7 @@ impl<A: HookAnswer> Hooks for Gatekeeper<'_, A> {
     }
 
     fn join(&mut self, service: &str, setup: GateSetup) {
+        self.handled.extend(setup.answered.iter().cloned());
         self.setup.insert(service.to_string(), setup);
     }
 
@@ -951,6 +958,7 @@ mod tests {
                     cluster: "c".into(),
                     gates,
                     until,
+                    answered: Vec::new(),
                 },
             )]
             .into(),
@@ -1053,6 +1061,79 @@ mod tests {
             }
         );
         assert!(answers.is_empty());
+    }
+
+    /// A deployment whose hook `cortado continue` answered, seen waiting on it for two more
+    /// polls (a view that lags the answer), then done.
+    struct LaggingAfterContinue {
+        polls: usize,
+    }
+
+    impl Observer for LaggingAfterContinue {
+        async fn observe(&mut self, services: &[(String, Ours)]) -> Result<Vec<Observation>> {
+            self.polls += 1;
+            let obs = if self.polls <= 2 {
+                bg_obs("IN_PROGRESS", HookStatus::AwaitingAction, false)
+            } else {
+                bg_obs("SUCCESSFUL", HookStatus::Succeeded, true)
+            };
+            Ok(vec![obs; services.len()])
+        }
+    }
+
+    /// `continue --wait-until paused`: the hook it answered is never the pause it stops at,
+    /// however long the view shows it waiting; another hook would be.
+    #[tokio::test]
+    async fn until_pause_never_stops_at_a_hook_this_run_answered() {
+        for (answered, paused) in [(vec!["hook-1".to_string()], false), (Vec::new(), true)] {
+            let answers: Answers = Arc::default();
+            let fake = FakeEcs {
+                answers: answers.clone(),
+            };
+            let mut ecs = LaggingAfterContinue { polls: 0 };
+            let setup = GateSetup {
+                cluster: "c".into(),
+                gates: Vec::new(),
+                until: Until::Pause,
+                answered,
+            };
+            let mut keeper = Gatekeeper::new(&fake, [("web".to_string(), setup)].into());
+            let em = Emitter::new();
+            let (_tx, rx) = watch::channel(false);
+            let target = Target {
+                service: "web".into(),
+                ours: Ours {
+                    deployment_id: "ecs-svc/2".into(),
+                    service_deployment_arn: Some("arn:sd/2".into()),
+                    task_definition_arn: "td:2".into(),
+                },
+                goal: Goal::Deployed,
+                history: Vec::new(),
+            };
+            let cadence = Cadence {
+                fast: Duration::from_millis(5),
+                slow: Duration::from_millis(10),
+                settle_after: 1,
+            };
+            let out = watch(
+                &mut ecs,
+                &mut keeper,
+                vec![target],
+                &Rules::default(),
+                &cadence,
+                Instant::now() + Duration::from_secs(20),
+                rx,
+                &em,
+            )
+            .await;
+            let outcome = out.outcome("web");
+            if paused {
+                assert!(matches!(outcome, Outcome::Paused { .. }), "{outcome:?}");
+            } else {
+                assert_eq!(outcome, Outcome::Succeeded);
+            }
+            assert!(answers.lock().unwrap().is_empty());
+        }
     }
 
     #[tokio::test]

@@ -60,10 +60,8 @@ pub(crate) fn load_all(ctx: &RenderContext, paths: &[PathBuf], lookups: &Lookups
     let mut out = Loaded::default();
     for path in paths {
         out.checked.push(path.clone());
-        let loaded = crate::config::load(ctx, path).and_then(|cfg| {
-            let ctx = crate::render::plugins::with_plugins(ctx, &cfg, lookups)?;
-            load(&ctx, cfg)
-        });
+        let loaded = crate::config::load_with_plugins(ctx, path, lookups)
+            .and_then(|(cfg, ctx)| load(&ctx, cfg));
         match loaded {
             Ok(l) => {
                 out.findings.extend(l.warnings.iter().cloned());

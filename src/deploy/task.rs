@@ -53,6 +53,69 @@ pub struct RunInput {
     /// The task's tags (`--tags K=V,...`) and RunTask's `propagateTags`.
     pub tags: Vec<(String, String)>,
     pub propagate_tags: Option<String>,
+    /// How many tasks to start (`--count`, 1 to 10; 0 is read as 1).
+    pub count: i32,
+    /// Keep the Amazon EBS volumes the tasks get at launch after they stop
+    /// (`--no-ebs-delete-on-termination`).
+    pub keep_ebs_volumes: bool,
+}
+
+/// The volumes a one-off task gets at launch (ecspresso's rule): each `managedEBSVolume` of
+/// the service definition's `volumeConfigurations`, with `terminationPolicy.deleteOnTermination`
+/// false when `keep` (`--no-ebs-delete-on-termination`), true otherwise.
+pub(crate) fn launch_volumes(
+    local: &Local,
+    keep: bool,
+) -> Result<Vec<crate::aws::types::ecs::TaskVolumeConfiguration>> {
+    use crate::aws::types::ecs::{
+        TaskManagedEbsVolumeConfiguration, TaskManagedEbsVolumeTerminationPolicy,
+        TaskVolumeConfiguration,
+    };
+    let Some(service) = &local.service else {
+        return Ok(Vec::new());
+    };
+    let invalid = |what: String| {
+        bad(
+            format!("the service definition's volumeConfigurations: {what}"),
+            "each entry needs a name and a managedEBSVolume with a roleArn, as ECS requires",
+        )
+    };
+    let mut out = Vec::new();
+    for v in service.volume_configurations() {
+        let name = v.name().to_string();
+        let Some(ebs) = v.managed_ebs_volume() else {
+            continue;
+        };
+        let policy = TaskManagedEbsVolumeTerminationPolicy::builder()
+            .delete_on_termination(!keep)
+            .build()
+            .map_err(|e| invalid(e.to_string()))?;
+        let managed = TaskManagedEbsVolumeConfiguration::builder()
+            .set_encrypted(ebs.encrypted())
+            .set_kms_key_id(ebs.kms_key_id().map(str::to_string))
+            .set_volume_type(ebs.volume_type().map(str::to_string))
+            .set_size_in_gib(ebs.size_in_gib())
+            .set_snapshot_id(ebs.snapshot_id().map(str::to_string))
+            .set_volume_initialization_rate(ebs.volume_initialization_rate())
+            .set_iops(ebs.iops())
+            .set_throughput(ebs.throughput())
+            .set_tag_specifications(
+                (!ebs.tag_specifications().is_empty()).then(|| ebs.tag_specifications().to_vec()),
+            )
+            .set_role_arn(Some(ebs.role_arn().to_string()))
+            .termination_policy(policy)
+            .set_filesystem_type(ebs.filesystem_type().cloned())
+            .build()
+            .map_err(|e| invalid(format!("{name}: {e}")))?;
+        out.push(
+            TaskVolumeConfiguration::builder()
+                .name(name.clone())
+                .managed_ebs_volume(managed)
+                .build()
+                .map_err(|e| invalid(format!("{name}: {e}")))?,
+        );
+    }
+    Ok(out)
 }
 
 /// Until when a one-off task is followed (`--wait-until`, ecspresso's).
@@ -376,6 +439,7 @@ pub(crate) struct OneOff<'a> {
 }
 
 /// A task RunTask started, and what following it needs.
+#[derive(Clone)]
 struct Launched {
     cluster: String,
     task_arn: String,
@@ -416,6 +480,15 @@ impl TaskEnd {
             .unwrap_or_default();
         let mut v = json!({"time": time, "event": "result"});
         let fields = match self.outcome {
+            // What would run, in the sentence the text output prints.
+            TaskOutcome::DryRun => json!({
+                "task_arn": self.task_arn,
+                "task_definition_arn": self.task_definition_arn,
+                "outcome": self.outcome.word(),
+                "container": self.container,
+                "detail": self.text,
+                "exit_code": 0,
+            }),
             TaskOutcome::Started => json!({
                 "task_arn": self.task_arn,
                 "task_definition_arn": self.task_definition_arn,
@@ -441,32 +514,53 @@ impl TaskEnd {
     }
 }
 
-/// Runs a one-off task: starts it from `task.local` (placed like its service) and, unless
-/// `no_wait`, follows it to STOPPED with its logs as events. The writes: a changed
-/// definition's registration, RunTask, and StopTask on the deadline or a cancel.
+/// Runs one-off tasks: starts `input.count` of them (one RunTask) from `task.local` (placed
+/// like its service) and, unless `no_wait`, follows each to STOPPED with its logs as events,
+/// all at once. The writes: a changed definition's registration, RunTask, and StopTask on
+/// the deadline or a cancel. The ends come in the order RunTask listed the tasks.
 pub(crate) async fn run(
     clients: &Clients,
     emitter: &Emitter,
     task: &OneOff<'_>,
     cancel: tokio::sync::watch::Receiver<bool>,
-) -> Result<TaskEnd> {
+) -> Result<Vec<TaskEnd>> {
     if task.dry_run {
-        return dry_run(clients, task).await;
+        return Ok(vec![dry_run(clients, task).await?]);
     }
     let launched = launch(clients, emitter, task).await?;
     if task.no_wait {
-        return Ok(TaskEnd {
-            outcome: TaskOutcome::Started,
-            text: format!("started task {}", launched.task_arn),
-            task_arn: launched.task_arn,
-            task_definition_arn: launched.task_definition_arn,
-            last_status: String::new(),
-            stop_code: None,
-            stopped_reason: None,
-            container: launched.container,
-            container_exit_code: None,
-        });
+        return Ok(launched
+            .into_iter()
+            .map(|launched| TaskEnd {
+                outcome: TaskOutcome::Started,
+                text: format!("started task {}", launched.task_arn),
+                task_arn: launched.task_arn,
+                task_definition_arn: launched.task_definition_arn,
+                last_status: String::new(),
+                stop_code: None,
+                stopped_reason: None,
+                container: launched.container,
+                container_exit_code: None,
+            })
+            .collect());
     }
+    let each = launched
+        .into_iter()
+        .map(|l| follow_one(clients, emitter, task, l, cancel.clone()));
+    futures_util::future::join_all(each)
+        .await
+        .into_iter()
+        .collect()
+}
+
+/// Follows one started task to its end (and stops it on the deadline or a cancel).
+async fn follow_one(
+    clients: &Clients,
+    emitter: &Emitter,
+    task: &OneOff<'_>,
+    launched: Launched,
+    cancel: tokio::sync::watch::Receiver<bool>,
+) -> Result<TaskEnd> {
     emitter.emit(Event::TaskStarted {
         service: task.name.to_string(),
         task_arn: launched.task_arn.clone(),
@@ -526,6 +620,30 @@ async fn dry_run(clients: &Clients, task: &OneOff<'_>) -> Result<TaskEnd> {
     let name = container.name().unwrap_or_default().to_string();
     let overrides = merge_overrides(task.input, &name);
     decode_overrides(&overrides, "--overrides")?;
+    let volumes = launch_volumes(local, task.input.keep_ebs_volumes)?;
+    let volumes = if volumes.is_empty() {
+        String::new()
+    } else {
+        let shown: Vec<Value> = volumes
+            .iter()
+            .map(|v| {
+                let ebs = v.managed_ebs_volume();
+                json!({
+                    "name": v.name(),
+                    "managedEBSVolume": {
+                        "roleArn": ebs.map(|e| e.role_arn()),
+                        "terminationPolicy": {
+                            "deleteOnTermination": ebs
+                                .and_then(|e| e.termination_policy())
+                                .map(|p| p.delete_on_termination()),
+                        },
+                    },
+                })
+            })
+            .collect();
+        format!(", volume configurations {}", Value::Array(shown))
+    };
+    let count = task.input.count.max(1);
     let shown = if td_arn.is_empty() {
         local.task.family().unwrap_or_default().to_string()
     } else {
@@ -534,7 +652,7 @@ async fn dry_run(clients: &Clients, task: &OneOff<'_>) -> Result<TaskEnd> {
     Ok(TaskEnd {
         outcome: TaskOutcome::DryRun,
         text: format!(
-            "dry run: would run {shown} ({what}) in cluster {cluster}, container {name}, overrides {overrides}"
+            "dry run: would run {count} task(s) of {shown} ({what}) in cluster {cluster}, container {name}, overrides {overrides}{volumes}"
         ),
         task_arn: String::new(),
         task_definition_arn: td_arn,
@@ -548,7 +666,7 @@ async fn dry_run(clients: &Clients, task: &OneOff<'_>) -> Result<TaskEnd> {
 
 /// Everything up to RunTask: the live service (for placement and its revision), the task
 /// definition (registered when it changed, after the container check), the overrides.
-async fn launch(clients: &Clients, emitter: &Emitter, task: &OneOff<'_>) -> Result<Launched> {
+async fn launch(clients: &Clients, emitter: &Emitter, task: &OneOff<'_>) -> Result<Vec<Launched>> {
     let local = task.local;
     let input = task.input;
     let cluster = local.config.cluster.clone();
@@ -587,7 +705,8 @@ async fn launch(clients: &Clients, emitter: &Emitter, task: &OneOff<'_>) -> Resu
     let container_name = container.name().unwrap_or_default().to_string();
     let overrides = decode_overrides(&merge_overrides(input, &container_name), "--overrides")?;
     let logs = awslogs_of(container, clients.region());
-    let started = clients
+    let volume_configurations = launch_volumes(local, input.keep_ebs_volumes)?;
+    let (started, failures) = clients
         .run_task(&OneOffTask {
             cluster: cluster.clone(),
             task_definition: td_arn.clone(),
@@ -605,15 +724,29 @@ async fn launch(clients: &Clients, emitter: &Emitter, task: &OneOff<'_>) -> Resu
             client_token: input.client_token.clone(),
             tags: input.tags.clone(),
             propagate_tags: input.propagate_tags.clone(),
+            count: input.count.max(1),
+            volume_configurations,
         })
         .await?;
-    Ok(Launched {
-        cluster,
-        task_arn: started.task_arn().unwrap_or_default().to_string(),
-        task_definition_arn: td_arn,
-        container: container_name,
-        logs,
-    })
+    if !failures.is_empty() {
+        emitter.emit(Event::Note {
+            message: format!(
+                "RunTask started {} of {} task(s); the others: {failures}",
+                started.len(),
+                input.count.max(1)
+            ),
+        });
+    }
+    Ok(started
+        .iter()
+        .map(|t| Launched {
+            cluster: cluster.clone(),
+            task_arn: t.task_arn().unwrap_or_default().to_string(),
+            task_definition_arn: td_arn.clone(),
+            container: container_name.clone(),
+            logs: logs.clone(),
+        })
+        .collect())
 }
 
 /// Follows a started task to STOPPED (its status changes and log lines as events), its
@@ -741,8 +874,15 @@ pub(crate) async fn release_step(
     };
     let started = Instant::now();
     let mut r = ServiceResult::new(Operation::Deploy, &local.config.cluster, &step.name);
-    match run(clients, emitter, &task, cancel).await {
-        Ok(end) => {
+    match run(clients, emitter, &task, cancel)
+        .await
+        .map(|ends| ends.into_iter().next())
+    {
+        Ok(None) => {
+            r.outcome = RunOutcome::FailedNotRolledBack;
+            r.detail = "one-off task: RunTask started no task".into();
+        }
+        Ok(Some(end)) => {
             r.outcome = task_outcome(end.outcome);
             r.detail = format!("one-off task: {}", end.text);
             r.task_definition_arn = Some(end.task_definition_arn);

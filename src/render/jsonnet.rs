@@ -104,6 +104,28 @@ fn native_plugin_index(
     this.f.call(&[Value::Str(name), Value::Int(index as i64)])
 }
 
+/// A plugin function of any number of string parameters (an `external` plugin's `num_args`).
+#[derive(Acyclic)]
+struct PluginStrings(PluginCall);
+
+impl jrsonnet_evaluator::function::builtin::NativeCallbackHandler for PluginStrings {
+    fn call(&self, args: &[Val]) -> jrsonnet_evaluator::Result<Val> {
+        let mut strings = Vec::with_capacity(args.len());
+        for (i, a) in args.iter().enumerate() {
+            match a.as_str() {
+                Some(s) => strings.push(Value::Str(s.to_string())),
+                None => {
+                    return Err(jrsonnet_evaluator::error::ErrorKind::RuntimeError(
+                        format!("{}: argument {} must be a string", self.0.name, i + 1).into(),
+                    )
+                    .into());
+                }
+            }
+        }
+        self.0.call(&strings)
+    }
+}
+
 /// How deeply brackets may nest, and how many prefix operators may follow each other, in a
 /// Jsonnet file. The evaluator's parser recurses once per level; past these limits the file is
 /// refused with a located error instead of exhausting the stack (found by tests/fuzz.rs:
@@ -315,6 +337,16 @@ fn evaluate_here(ctx: &RenderContext, path: &Path, source: &str) -> Result<Strin
             NativeParams::Two => init.add_native(n.name.as_str(), native_plugin_two { f }),
             NativeParams::NameAndIndex => {
                 init.add_native(n.name.as_str(), native_plugin_index { f })
+            }
+            NativeParams::Strings(count) => {
+                let params = (0..count).map(|i| format!("arg{i}")).collect();
+                // The evaluator's interface for natives of a count known only at run time.
+                #[allow(deprecated)]
+                let native = jrsonnet_evaluator::function::builtin::NativeCallback::new(
+                    params,
+                    PluginStrings(f),
+                );
+                init.add_native(n.name.as_str(), native)
             }
         }
     }

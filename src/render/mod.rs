@@ -7,6 +7,7 @@
 //! produce (as ecspresso does), so `{{ }}` inside Jsonnet strings works.
 
 pub mod envfile;
+pub(crate) mod external;
 pub mod funcs;
 pub(crate) mod jsonnet;
 pub(crate) mod memory;
@@ -60,6 +61,8 @@ pub enum NativeParams {
     Two,
     /// A string and a number: `ssm_list(name, index)`.
     NameAndIndex,
+    /// This many strings (an `external` plugin's `num_args`).
+    Strings(usize),
 }
 
 impl RenderContext {

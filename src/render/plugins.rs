@@ -9,7 +9,8 @@
 //!   `{{ ssm "/path/name" 1 }}` is the element at that 0-based index of a StringList. A
 //!   SecureString value is registered with the context's [`super::Secrets`] before it is
 //!   returned, so every output masks it.
-//! - `tfstate` (`config: {path: FILE}` or `{url: s3://BUCKET/KEY}`; a relative path is relative
+//! - `tfstate` (`config: {path: FILE}` or `{url: s3://BUCKET/KEY}`, and `optional: true` for a state
+//!   that may be absent: it is then empty and only lookups in it fail; a relative path is relative
 //!   to the config file's folder): `{{ tfstate "ADDRESS" }}` is the value at a Terraform
 //!   address (see [`super::tfstate`]); `{{ tfstatef "FORMAT" ARGS... }}` formats the address
 //!   first, as `printf` does. The state is read once per run; values of outputs and attributes
@@ -18,6 +19,8 @@
 //!   `{{ cfn_export "NAME" }}` (ListExports, every page).
 //! - `secretsmanager`: `{{ secretsmanager_arn "NAME" }}` (DescribeSecret) is the secret's ARN
 //!   (not its value).
+//! - `external`: a function named by its `config: {name, command, ...}` that runs a command
+//!   (see [`super::external`]).
 //!
 //! `ssm` and `secretsmanager` are there for every config ([`DEFAULT_PLUGINS`]), listed or
 //! not, as in ecspresso; plugin names are case-insensitive; two plugins defining the same
@@ -429,6 +432,8 @@ pub const PLUGINS: &[(&str, &[&str])] = &[
     ("tfstate", &["tfstate", "tfstatef"]),
     ("cloudformation", &["cfn_output", "cfn_export"]),
     ("secretsmanager", &["secretsmanager_arn"]),
+    // Its one function is named by its `config: {name: ...}`.
+    ("external", &[]),
 ];
 
 /// Where a tfstate plugin reads its state.
@@ -571,6 +576,7 @@ pub fn with_plugins(
         lookups: lookups.clone(),
         region: lookups.region_for(config),
         secrets: ctx.secrets.clone(),
+        vars: ctx.vars.clone(),
     };
     // (index in `plugins:`, name, func_prefix, config); the defaults come last.
     let mut plugins: Vec<(Option<usize>, String, &str, &serde_json::Value)> = config
@@ -600,8 +606,7 @@ pub fn with_plugins(
             Ok(Some(made)) => made,
             Ok(None) => {
                 let known = PLUGINS.iter().map(|(n, _)| *n);
-                let list =
-                    "cortado knows the plugins ssm, tfstate, cloudformation and secretsmanager";
+                let list = "cortado knows the plugins ssm, tfstate, cloudformation, secretsmanager and external";
                 let hint = match did_you_mean(&name, known) {
                     Some(s) => format!("did you mean `{s}`? {list}"),
                     None => list.to_string(),
@@ -663,20 +668,22 @@ pub fn with_plugins(
     Ok(out)
 }
 
-/// A plugin's template functions (unprefixed) and its Jsonnet natives (Jsonnet name,
-/// parameters, template function it calls); `None` for a plugin cortado does not know.
-#[allow(clippy::type_complexity)]
+/// A plugin's Jsonnet natives: (Jsonnet name, parameters, the template function it calls),
+/// both names without the plugin's `func_prefix`.
+type NativeList = Vec<(String, NativeParams, String)>;
+
+/// A plugin's template functions (unprefixed) and its Jsonnet natives; `None` for a plugin
+/// cortado does not know.
 fn plugin_funcs(
     name: &str,
     reader: &Reader,
     config: &Config,
     i: Option<usize>,
     plugin_config: &serde_json::Value,
-) -> std::result::Result<Option<(Funcs, Vec<(&'static str, NativeParams, &'static str)>)>, Diagnostic>
-{
+) -> std::result::Result<Option<(Funcs, NativeList)>, Diagnostic> {
     let mut funcs = Funcs::new();
     let reader = reader.clone();
-    let natives = match name {
+    let natives: Vec<(&str, NativeParams, &str)> = match name {
         "ssm" => {
             funcs.insert("ssm", ssm_func(reader));
             vec![
@@ -706,15 +713,32 @@ fn plugin_funcs(
                 i.unwrap_or(0),
                 plugin_config,
             )?);
+            let optional = tfstate_optional(config, i.unwrap_or(0), plugin_config)?;
             funcs.insert(
                 "tfstate",
-                tfstate_func(reader.clone(), source.clone(), false),
+                tfstate_func(reader.clone(), source.clone(), optional, false),
             );
-            funcs.insert("tfstatef", tfstate_func(reader, source, true));
+            funcs.insert("tfstatef", tfstate_func(reader, source, optional, true));
             vec![("tfstate", NativeParams::One, "tfstate")]
+        }
+        "external" => {
+            let i = i.unwrap_or(0);
+            let at = |key: &str| config.document.locate(&format!("/plugins/{i}{key}"));
+            let spec = super::external::Spec::from_config(plugin_config, &at)?;
+            let name = spec.name.clone();
+            let params = NativeParams::Strings(spec.num_args);
+            funcs.insert(
+                name.clone(),
+                super::external::func(spec, reader.vars.clone()),
+            );
+            return Ok(Some((funcs, vec![(name.clone(), params, name)])));
         }
         _ => return Ok(None),
     };
+    let natives = natives
+        .into_iter()
+        .map(|(n, p, f)| (n.to_string(), p, f.to_string()))
+        .collect();
     Ok(Some((funcs, natives)))
 }
 
@@ -725,6 +749,8 @@ struct Reader {
     lookups: Lookups,
     region: Option<String>,
     secrets: super::Secrets,
+    /// The variables templates see: the environment of `external` commands.
+    vars: Arc<std::collections::BTreeMap<String, String>>,
 }
 
 impl Reader {
@@ -898,8 +924,30 @@ fn secret_arn_func(reader: Reader) -> Func {
     })
 }
 
-/// `tfstate ADDRESS`, or with `formatted`, `tfstatef FORMAT ARGS...`.
-fn tfstate_func(reader: Reader, source: Arc<TfSource>, formatted: bool) -> Func {
+/// A tfstate plugin's `optional:` (ecspresso's meaning: a state that cannot be read is an empty
+/// state, so only a lookup in it fails, as "not found"); a value that is not a boolean is an
+/// input error at config load.
+fn tfstate_optional(
+    config: &Config,
+    i: usize,
+    plugin_config: &serde_json::Value,
+) -> std::result::Result<bool, Diagnostic> {
+    match plugin_config.get("optional") {
+        None | Some(serde_json::Value::Null) => Ok(false),
+        Some(serde_json::Value::Bool(b)) => Ok(*b),
+        Some(other) => Err(Diagnostic::error(format!(
+            "the tfstate plugin's `optional` must be true or false, found {other}"
+        ))
+        .at(config
+            .document
+            .locate(&format!("/plugins/{i}/config/optional")))
+        .hint("write `optional: true` (a missing state is then an empty one) or leave it out")),
+    }
+}
+
+/// `tfstate ADDRESS`, or with `formatted`, `tfstatef FORMAT ARGS...`. With `optional`, a
+/// state that cannot be read answers every address with "not found" (and why).
+fn tfstate_func(reader: Reader, source: Arc<TfSource>, optional: bool, formatted: bool) -> Func {
     Arc::new(move |args: &[Value]| {
         let address = if formatted {
             match args.first() {
@@ -917,7 +965,18 @@ fn tfstate_func(reader: Reader, source: Arc<TfSource>, formatted: bool) -> Func 
         } else {
             strings("tfstate", args, 1, "{{ tfstate `TYPE.NAME.ATTRIBUTE` }}")?[0].to_string()
         };
-        let state = reader.lookups.tfstate(reader.region.as_deref(), &source)?;
+        let state = match reader.lookups.tfstate(reader.region.as_deref(), &source) {
+            Ok(state) => state,
+            Err(e) if optional => {
+                return Err(FuncError::input(format!(
+                    "tfstate: {address} is not found: the optional state {} could not be read, so it is empty ({})",
+                    source.show(),
+                    e.message
+                ))
+                .hint("create the state first (terraform apply), or stop using this address while the state is absent"));
+            }
+            Err(e) => return Err(e),
+        };
         let (value, sensitive) = state.lookup(&address)?;
         if sensitive {
             reader.secrets.add(value.clone());
@@ -930,6 +989,7 @@ fn tfstate_func(reader: Reader, source: Arc<TfSource>, formatted: bool) -> Func 
 mod tests {
     use std::collections::BTreeMap;
     use std::path::Path;
+    use std::time::{Duration, Instant};
 
     use super::*;
     use crate::render::load_str;
@@ -1235,6 +1295,225 @@ mod tests {
         let ctx = with_plugins(&RenderContext::new(BTreeMap::new()), &cfg, &lookups).unwrap();
         let err = render(&ctx, r#"["{{ tfstate `a.b.c` }}"]"#).unwrap_err();
         assert!(err.contains("nope.tfstate does not exist"), "{err}");
+    }
+
+    #[test]
+    fn an_optional_tfstate_that_is_missing_is_empty_and_only_its_lookups_fail() {
+        let cfg = config_with_state(
+            "  - name: tfstate\n    config: {path: gone.tfstate, optional: true}\n  - name: tfstate\n    func_prefix: here_\n    config: {path: tf/terraform.tfstate, optional: true}\n  - name: tfstate\n    func_prefix: s3_\n    config: {url: s3://states/absent.tfstate, optional: true}\n",
+        );
+        let (lookups, _) = fake();
+        let ctx = with_plugins(&RenderContext::new(BTreeMap::new()), &cfg, &lookups).unwrap();
+        // A file without a lookup in the missing state renders; a present optional state reads.
+        assert_eq!(
+            render(&ctx, r#"["{{ here_tfstate `data.aws_vpc.main.id` }}"]"#).unwrap(),
+            r#"["vpc-0a1b2c3d"]"#
+        );
+        for call in [
+            "tfstate `aws_vpc.main.id`",
+            "s3_tfstatef `aws_subnet.a[%d].id` 1",
+        ] {
+            let text = format!("{{\n  \"a\": \"{{{{ {call} }}}}\"\n}}\n");
+            let err = load_str(&ctx, Path::new("t.json"), text).unwrap_err();
+            assert_eq!(err.exit_code(), crate::error::ExitCode::BadInput, "{err}");
+            let d = &err.diagnostics[0];
+            assert!(
+                d.message.contains("is not found: the optional state"),
+                "{d}"
+            );
+            assert!(d.message.contains("could not be read"), "{d}");
+            let loc = d.location.as_ref().unwrap();
+            assert_eq!((loc.line, loc.col), (2, 12), "{d}");
+        }
+        // Without `optional`, the same missing file is the read error it always was.
+        let cfg =
+            config("cluster: c\nplugins:\n  - name: tfstate\n    config: {path: gone.tfstate}\n");
+        let ctx = with_plugins(&RenderContext::new(BTreeMap::new()), &cfg, &lookups).unwrap();
+        let err = render(&ctx, r#"["{{ tfstate `aws_vpc.main.id` }}"]"#).unwrap_err();
+        assert!(err.contains("gone.tfstate does not exist"), "{err}");
+        // `optional` is a boolean, checked at config load.
+        let cfg = config(
+            "cluster: c\nplugins:\n  - name: tfstate\n    config: {path: a.tfstate, optional: 'yes'}\n",
+        );
+        let Err(err) = with_plugins(&RenderContext::new(BTreeMap::new()), &cfg, &lookups) else {
+            panic!("optional: 'yes' was accepted");
+        };
+        assert!(
+            err.to_string().contains("`optional` must be true or false"),
+            "{err}"
+        );
+        assert!(err.to_string().contains("cortado.yml:4:"), "{err}");
+    }
+
+    /// A folder holding `script` as `tool.sh`, and a context with the plugins of `plugins`
+    /// (where `TOOL` stands for the script's path) over PATH and TOOL_DIR only (what the
+    /// command sees).
+    fn external_ctx(plugins: &str, script: &str) -> (RenderContext, PathBuf) {
+        let dir = config("cluster: c\n").path.parent().unwrap().to_path_buf();
+        let tool = dir.join("tool.sh");
+        std::fs::write(&tool, script).unwrap();
+        let path = dir.join("ext.yml");
+        let plugins = plugins.replace("TOOL", &format!("{:?}", tool.display().to_string()));
+        std::fs::write(&path, format!("cluster: c\nplugins:\n{plugins}")).unwrap();
+        let cfg = crate::config::load(&RenderContext::new(BTreeMap::new()), &path).unwrap();
+        let mut vars = BTreeMap::new();
+        vars.insert(
+            "PATH".to_string(),
+            std::env::var("PATH").unwrap_or_default(),
+        );
+        vars.insert("TOOL_DIR".to_string(), dir.display().to_string());
+        let (lookups, _) = fake();
+        let ctx = with_plugins(&RenderContext::new(vars), &cfg, &lookups).unwrap();
+        (ctx, dir)
+    }
+
+    #[test]
+    fn the_external_plugin_runs_its_command_per_call() {
+        let script = r#"case "$1" in
+  fail) echo "no such thing: $2" >&2; exit 3 ;;
+  slow) sleep 5 ;;
+  text) printf 'not json' ;;
+  num) echo 42 ;;
+  *) printf '{"Now": "%s", "dir": "%s"}\n' "$1" "$TOOL_DIR" ;;
+esac
+"#;
+        let (ctx, dir) = external_ctx(
+            "  - name: external\n    config:\n      name: stamp\n      command: [sh, TOOL]\n      num_args: 1\n      timeout: 1s\n  - name: external\n    func_prefix: x_\n    config: {name: raw, command: [sh, -c, 'printf \"%s|%s\" \"$1\" \"$2\"', sh], parser: string, num_args: 2}\n",
+            script,
+        );
+        // No shell between: arguments arrive as they are; `parser: string` keeps the text.
+        assert!(ctx.funcs.contains("stamp") && ctx.funcs.contains("x_raw"));
+        assert_eq!(
+            render(
+                &ctx,
+                r#"["{{ x_raw `a b` `$HOME` }}", "{{ x_raw `x` `y` | len }}"]"#
+            )
+            .unwrap(),
+            r#"["a b|$HOME","3"]"#
+        );
+        // JSON output: objects come out as compact JSON, numbers as numbers.
+        let dir_text = dir.display().to_string();
+        assert_eq!(
+            render(
+                &ctx,
+                r#"["{{ stamp `today` | json_escape }}", "{{ stamp `num` }}"]"#
+            )
+            .unwrap(),
+            serde_json::json!([
+                serde_json::json!({"Now": "today", "dir": dir_text}).to_string(),
+                "42"
+            ])
+            .to_string()
+        );
+        // Failures are input errors at the call, with the command's standard error.
+        for (arg, want) in [
+            (
+                "fail` `widget",
+                "failed (exit status: 3); its standard error ends: no such thing: widget",
+            ),
+            ("text", "is not JSON"),
+            ("slow", "did not finish within its timeout of 1s"),
+        ] {
+            let text = format!("{{\n  \"a\": \"{{{{ stamp `{arg}` }}}}\"\n}}\n");
+            let started = Instant::now();
+            let err = load_str(&ctx, Path::new("t.json"), text).unwrap_err();
+            assert!(
+                started.elapsed() < Duration::from_secs(4),
+                "{arg}: took {:?}",
+                started.elapsed()
+            );
+            assert_eq!(err.exit_code(), crate::error::ExitCode::BadInput, "{err}");
+            let d = &err.diagnostics[0];
+            assert!(d.message.contains(want), "{arg}: {d}");
+            let loc = d.location.as_ref().unwrap();
+            assert_eq!((loc.line, loc.col), (2, 12), "{d}");
+        }
+        // Jsonnet: a native of num_args strings.
+        let file = dir.join("x.jsonnet");
+        std::fs::write(
+            &file,
+            "local stamp = std.native('stamp');\n{ now: std.parseJson(stamp('jsonnet')).Now }\n",
+        )
+        .unwrap();
+        assert_eq!(
+            crate::render::load(&ctx, &file).unwrap().value,
+            serde_json::json!({"now": "jsonnet"})
+        );
+        // A command that cannot start: located, saying which.
+        let (ctx, _) = external_ctx(
+            "  - name: external\n    config: {name: nope, command: [/no/such/program]}\n",
+            "",
+        );
+        let err = render(&ctx, r#"["{{ nope }}"]"#).unwrap_err();
+        assert!(err.contains("cannot start /no/such/program"), "{err}");
+    }
+
+    #[test]
+    fn the_external_plugin_speaks_json_rpc_to_one_process() {
+        // Answers `params[0]-id`, an error for "bad", nothing for "slow"; counts its starts.
+        let script = r#"echo start >> "$TOOL_DIR/starts"
+while IFS= read -r line; do
+  id=$(printf '%s' "$line" | sed 's/.*"id":\([0-9]*\).*/\1/')
+  p=$(printf '%s' "$line" | sed 's/.*"params":\["\([^"]*\)".*/\1/')
+  case "$p" in
+    bad) printf '{"jsonrpc":"2.0","error":{"code":-32000,"message":"no %s"},"id":%s}\n' "$p" "$id" ;;
+    slow) echo "too slow for $p" >&2; sleep 3 ;;
+    liar) printf '{"jsonrpc":"2.0","result":"x","id":999}\n' ;;
+    *) printf '{"jsonrpc":"2.0","result":"%s-%s","id":%s}\n' "$p" "$id" "$id" ;;
+  esac
+done
+"#;
+        let (ctx, dir) = external_ctx(
+            "  - name: external\n    config: {name: lookup, command: [sh, TOOL], num_args: 1, mode: jsonrpc, timeout: 1}\n",
+            script,
+        );
+        let starts = || {
+            std::fs::read_to_string(dir.join("starts"))
+                .unwrap_or_default()
+                .lines()
+                .count()
+        };
+        assert_eq!(
+            render(&ctx, r#"["{{ lookup `a` }}", "{{ lookup `b` }}"]"#).unwrap(),
+            r#"["a-1","b-2"]"#
+        );
+        let err = render(&ctx, r#"["{{ lookup `bad` }}"]"#).unwrap_err();
+        assert!(
+            err.contains("answered with an error: no bad (code -32000)"),
+            "{err}"
+        );
+        // An error response keeps the process; one start so far.
+        assert_eq!(
+            render(&ctx, r#"["{{ lookup `c` }}"]"#).unwrap(),
+            r#"["c-4"]"#
+        );
+        assert_eq!(starts(), 1);
+        // A timeout ends the process; the next call starts a new one (ids start again).
+        let err = render(&ctx, r#"["{{ lookup `slow` }}"]"#).unwrap_err();
+        assert!(
+            err.contains("no response within its timeout of 1s"),
+            "{err}"
+        );
+        assert!(
+            err.contains("its standard error ends: too slow for slow"),
+            "{err}"
+        );
+        assert_eq!(
+            render(&ctx, r#"["{{ lookup `d` }}"]"#).unwrap(),
+            r#"["d-1"]"#
+        );
+        assert_eq!(starts(), 2);
+        // A response with another id is refused, and the process replaced.
+        let err = render(&ctx, r#"["{{ lookup `liar` }}"]"#).unwrap_err();
+        assert!(
+            err.contains("its response has id 999, the request 2"),
+            "{err}"
+        );
+        assert_eq!(
+            render(&ctx, r#"["{{ lookup `e` }}"]"#).unwrap(),
+            r#"["e-1"]"#
+        );
+        assert_eq!(starts(), 3);
     }
 
     #[test]

@@ -17,7 +17,23 @@ pub(crate) fn unified(
     after: &Value,
     color: bool,
 ) -> String {
-    let (a, b) = (to_pretty(before), to_pretty(after));
+    unified_as(label_before, label_after, before, after, color, false)
+}
+
+/// [`unified`], of the documents printed as JSON or, with `jsonnet`, as Jsonnet
+/// ([`to_jsonnet`]: ecspresso's `diff --jsonnet`).
+pub(crate) fn unified_as(
+    label_before: &str,
+    label_after: &str,
+    before: &Value,
+    after: &Value,
+    color: bool,
+    jsonnet: bool,
+) -> String {
+    let print = |v: &Value| {
+        if jsonnet { to_jsonnet(v) } else { to_pretty(v) }
+    };
+    let (a, b) = (print(before), print(after));
     if a == b {
         return String::new();
     }
@@ -63,6 +79,106 @@ pub(crate) fn unified(
             }
         }
     }
+    out
+}
+
+/// A JSON value as Jsonnet, the way `jsonnetfmt` lays a JSON document out: two-space indents,
+/// keys without quotes where Jsonnet allows it, single-quoted strings, a comma after every
+/// element of a list or object that spans lines. `null` (an absent document) is empty.
+pub(crate) fn to_jsonnet(v: &Value) -> String {
+    if v.is_null() {
+        return String::new();
+    }
+    let mut out = String::new();
+    write_jsonnet(v, 0, &mut out);
+    out.push('\n');
+    out
+}
+
+fn write_jsonnet(v: &Value, depth: usize, out: &mut String) {
+    let pad = |d: usize| "  ".repeat(d);
+    match v {
+        Value::Object(m) if m.is_empty() => out.push_str("{}"),
+        Value::Array(a) if a.is_empty() => out.push_str("[]"),
+        Value::Object(m) => {
+            out.push_str("{\n");
+            for (k, item) in m {
+                out.push_str(&pad(depth + 1));
+                out.push_str(&jsonnet_key(k));
+                out.push_str(": ");
+                write_jsonnet(item, depth + 1, out);
+                out.push_str(",\n");
+            }
+            out.push_str(&pad(depth));
+            out.push('}');
+        }
+        Value::Array(a) => {
+            out.push_str("[\n");
+            for item in a {
+                out.push_str(&pad(depth + 1));
+                write_jsonnet(item, depth + 1, out);
+                out.push_str(",\n");
+            }
+            out.push_str(&pad(depth));
+            out.push(']');
+        }
+        Value::String(s) => out.push_str(&jsonnet_string(s)),
+        other => out.push_str(&other.to_string()),
+    }
+}
+
+/// A field name: bare when it is an identifier and not a Jsonnet keyword, else quoted.
+fn jsonnet_key(k: &str) -> String {
+    const KEYWORDS: &[&str] = &[
+        "assert",
+        "else",
+        "error",
+        "false",
+        "for",
+        "function",
+        "if",
+        "import",
+        "importstr",
+        "importbin",
+        "in",
+        "local",
+        "null",
+        "tailstrict",
+        "then",
+        "self",
+        "super",
+        "true",
+    ];
+    let mut chars = k.chars();
+    let ident = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if ident && !KEYWORDS.contains(&k) {
+        k.to_string()
+    } else {
+        jsonnet_string(k)
+    }
+}
+
+/// A single-quoted Jsonnet string.
+fn jsonnet_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('\'');
+    for c in s.chars() {
+        match c {
+            '\'' => out.push_str("\\'"),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 || c == '\u{7f}' => {
+                out.push_str(&format!("\\u{:04x}", c as u32));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
     out
 }
 

@@ -611,3 +611,41 @@ async fn cd16_rollback_without_a_record_takes_the_familys_previous_revision() {
     );
     assert_eq!(revision_of(s.service().await.task_definition().unwrap()), 1);
 }
+
+/// `appspec --update-service` (ecspresso's default): the AppSpec's network configuration comes
+/// from the config's service definition; `--no-update-service` takes the live service's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cd09b_appspec_update_service_reads_the_file_no_update_service_the_live_service() {
+    let s = Scenario::codedeploy(FAST, &["v1"], 0).await;
+    s.deploy("v1", &[]).await.expect_code(OK);
+    let src = s.config.parent().unwrap().to_path_buf();
+    let dir = std::env::temp_dir().join(format!("cortado-appspec-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    for e in std::fs::read_dir(&src).unwrap().flatten() {
+        if e.path().is_file() {
+            std::fs::copy(e.path(), dir.join(e.file_name())).unwrap();
+        }
+    }
+    let service = dir.join("ecs-service-def.json");
+    let text = std::fs::read_to_string(&service).unwrap();
+    assert!(text.contains("subnet-0a1b2c3d"));
+    std::fs::write(&service, text.replace("subnet-0a1b2c3d", "subnet-0f0f0f0f")).unwrap();
+    let config = dir.join(s.config.file_name().unwrap());
+    let subnet = |run: &Run| {
+        let out: serde_json::Value =
+            serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}\n{}", run.dump()));
+        out["appspec"]["Resources"][0]["TargetService"]["Properties"]["NetworkConfiguration"]
+            ["AwsvpcConfiguration"]["Subnets"][0]
+            .clone()
+    };
+    for flags in [&["appspec"][..], &["appspec", "--update-service"][..]] {
+        let run = finish(s.command_with(&config, "v1", flags)).await;
+        run.expect_code(OK);
+        assert_eq!(subnet(&run), "subnet-0f0f0f0f", "{}", run.dump());
+    }
+    let live = finish(s.command_with(&config, "v1", &["appspec", "--no-update-service"])).await;
+    live.expect_code(OK);
+    assert_eq!(subnet(&live), "subnet-0a1b2c3d", "{}", live.dump());
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -684,3 +684,393 @@ async fn rollback_with_previous_task_definition_follows_the_family() {
         .expect_code(0);
     s.assert_rolled_back_to(2, 2).await;
 }
+
+/// ecspresso v3: a config's own fields may call its plugins' functions (`cluster` and
+/// `service` from a Terraform state here); the `plugins:` section itself may not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn top_level_config_fields_call_the_configs_plugins() {
+    let s = Scenario::new("web", FAST, &["v1"]).await;
+    let dir = web_copy("top-level-plugins");
+    std::fs::write(
+        dir.join("ecs.tfstate"),
+        r#"{"version": 4, "outputs": {"cluster": {"value": "scenarios", "type": "string"}, "service": {"value": "web", "type": "string"}}, "resources": []}"#,
+    )
+    .unwrap();
+    let config = dir.join("cortado.yml");
+    std::fs::write(
+        &config,
+        "region: us-east-1\ncluster: \"{{ ecs_tfstate `output.cluster` }}\"\nservice: '{{ ecs_tfstate `output.service` }}'\nservice_definition: ecs-service-def.json\ntask_definition: ecs-task-def.json\ntimeout: 2m\nplugins:\n  - name: tfstate\n    func_prefix: ecs_\n    config: {path: ecs.tfstate}\n",
+    )
+    .unwrap();
+    let rendered = finish(s.command_with(&config, "v1", &["render", "config"])).await;
+    rendered.expect_code(0);
+    assert!(
+        rendered.stdout.contains("\"cluster\": \"scenarios\""),
+        "{}",
+        rendered.dump()
+    );
+    let deployed = finish(s.command_with(&config, "v1", &["deploy"])).await;
+    deployed.expect_code(0);
+    assert_eq!(deployed.result()["service"], "web", "{}", deployed.dump());
+    assert_eq!(
+        deployed.result()["cluster"],
+        "scenarios",
+        "{}",
+        deployed.dump()
+    );
+    // A name no plugin defines is still the located error it always was.
+    let typo = std::fs::read_to_string(&config).unwrap().replace(
+        "ecs_tfstate `output.service`",
+        "ecs_tfstat `output.service`",
+    );
+    std::fs::write(&config, typo).unwrap();
+    let bad = finish(s.command_with(&config, "v1", &["validate"])).await;
+    bad.expect_code(1);
+    assert!(
+        bad.stdout
+            .contains("\"function \\\"ecs_tfstat\\\" not defined\""),
+        "{}",
+        bad.dump()
+    );
+    assert!(bad.stdout.contains("\"line\": 3"), "{}", bad.dump());
+    // The plugins section cannot use what it defines.
+    std::fs::write(
+        &config,
+        "cluster: \"{{ ecs_tfstate `output.cluster` }}\"\ntask_definition: ecs-task-def.json\nplugins:\n  - name: tfstate\n    func_prefix: ecs_\n    config: {path: \"{{ ecs_tfstate `output.cluster` }}\"}\n",
+    )
+    .unwrap();
+    let circular = finish(s.command_with(&config, "v1", &["validate"])).await;
+    circular.expect_code(1);
+    assert!(
+        circular
+            .dump()
+            .contains("`plugins` calls a plugin function"),
+        "{}",
+        circular.dump()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `scale --suspend-auto-scaling` alone changes the scalable target's state only (no
+/// UpdateService), as ecspresso documents; `--resume-auto-scaling --tasks N --no-wait` resumes
+/// it, sets the count and does not follow; both flags suspend for the scale and resume after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scale_suspends_and_resumes_auto_scaling_and_no_wait_does_not_follow() {
+    use aws_sdk_applicationautoscaling::types::{ScalableDimension, ServiceNamespace};
+    let s = Scenario::new("web", FAST, &["v1"]).await;
+    s.deploy("v1", &[]).await.expect_code(0);
+    let aas = aws_sdk_applicationautoscaling::Client::new(&s.sdk());
+    let resource = format!("service/{CLUSTER}/{SERVICE}");
+    aas.register_scalable_target()
+        .service_namespace(ServiceNamespace::Ecs)
+        .scalable_dimension(ScalableDimension::EcsServiceDesiredCount)
+        .resource_id(&resource)
+        .min_capacity(1)
+        .max_capacity(4)
+        .send()
+        .await
+        .unwrap();
+    let suspended = || async {
+        let out = aas
+            .describe_scalable_targets()
+            .service_namespace(ServiceNamespace::Ecs)
+            .resource_ids(&resource)
+            .send()
+            .await
+            .unwrap();
+        let st = out.scalable_targets()[0]
+            .suspended_state()
+            .cloned()
+            .unwrap_or_else(|| {
+                aws_sdk_applicationautoscaling::types::SuspendedState::builder().build()
+            });
+        [
+            st.dynamic_scaling_in_suspended().unwrap_or(false),
+            st.dynamic_scaling_out_suspended().unwrap_or(false),
+            st.scheduled_scaling_suspended().unwrap_or(false),
+        ]
+    };
+    let desired = || async { s.service().await.desired_count() };
+    s.cortado("v1", &["scale"]).await.expect_code(1);
+    let mark = s.mark();
+    s.cortado("v1", &["scale", "--suspend-auto-scaling"])
+        .await
+        .expect_code(0);
+    assert_eq!(suspended().await, [true; 3]);
+    assert!(
+        !ops(&s, mark).contains(&"UpdateService".to_string()),
+        "{:?}",
+        ops(&s, mark)
+    );
+    let mark = s.mark();
+    let run = s
+        .cortado(
+            "v1",
+            &[
+                "scale",
+                "--resume-auto-scaling",
+                "--tasks",
+                "3",
+                "--no-wait",
+            ],
+        )
+        .await;
+    run.expect_code(0);
+    let seen = ops(&s, mark);
+    assert_eq!(suspended().await, [false; 3]);
+    assert!(
+        run.result()["detail"]
+            .as_str()
+            .unwrap()
+            .contains("--no-wait"),
+        "{}",
+        run.dump()
+    );
+    assert_eq!(desired().await, 3);
+    assert_eq!(
+        seen.iter().filter(|o| *o == "UpdateService").count(),
+        1,
+        "{seen:?}"
+    );
+    // Not followed: no poll of the service after the update.
+    let after = seen.iter().position(|o| o == "UpdateService").unwrap();
+    assert!(
+        !seen[after..].iter().any(|o| o == "DescribeServices"),
+        "{seen:?}"
+    );
+    // Both flags: suspended during the scale, resumed after it succeeded.
+    let mark = s.mark();
+    s.cortado(
+        "v1",
+        &[
+            "scale",
+            "--suspend-auto-scaling",
+            "--resume-auto-scaling",
+            "--tasks",
+            "2",
+        ],
+    )
+    .await
+    .expect_code(0);
+    assert_eq!(suspended().await, [false; 3]);
+    let writes: Vec<String> = ops(&s, mark)
+        .into_iter()
+        .filter(|o| o == "RegisterScalableTarget" || o == "UpdateService")
+        .collect();
+    assert_eq!(
+        writes,
+        [
+            "RegisterScalableTarget",
+            "UpdateService",
+            "RegisterScalableTarget"
+        ],
+    );
+    assert_eq!(desired().await, 2);
+    // Both flags with --no-wait cannot resume after success: refused before any call.
+    let mark = s.mark();
+    s.cortado(
+        "v1",
+        &[
+            "scale",
+            "--suspend-auto-scaling",
+            "--resume-auto-scaling",
+            "--tasks",
+            "2",
+            "--no-wait",
+        ],
+    )
+    .await
+    .expect_code(1);
+    assert!(mutating(&s.requests_after(mark)).is_empty());
+}
+
+/// ecspresso pre-v3's `--wait-until paused` on `deploy`, `continue` and `wait`, and
+/// `continue --no-wait`, on a blue/green service with two PAUSE hooks and no gate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wait_until_paused_and_continue_no_wait() {
+    let mut s = Scenario::blue_green("BLUE_GREEN", FAST, &["v1", "v2"]).await;
+    let dir = std::env::temp_dir().join(format!("cortado-parity-paused-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(
+        fixture("web-bg").join("ecs-task-def.json"),
+        dir.join("ecs-task-def.json"),
+    )
+    .unwrap();
+    let service = std::fs::read_to_string(fixture("web-bg").join("ecs-service-def.json"))
+        .unwrap()
+        .replace(
+            "\"lifecycleStages\": [\"POST_TEST_TRAFFIC_SHIFT\"]",
+            "\"lifecycleStages\": [\"POST_TEST_TRAFFIC_SHIFT\", \"POST_PRODUCTION_TRAFFIC_SHIFT\"]",
+        );
+    assert!(service.contains("POST_PRODUCTION_TRAFFIC_SHIFT"));
+    std::fs::write(dir.join("ecs-service-def.json"), service).unwrap();
+    let config = std::fs::read_to_string(fixture("web-bg").join("cortado.yml")).unwrap();
+    let without_gate = config.split("rollout:").next().unwrap().to_string();
+    std::fs::write(dir.join("cortado.yml"), without_gate).unwrap();
+    s.config = dir.join("cortado.yml");
+    // Creating the service passes no hook.
+    s.deploy("v1", &[]).await.expect_code(0);
+
+    let paused = s.deploy("v2", &["--wait-until", "paused"]).await;
+    paused.expect_code(0);
+    let r = paused.result();
+    assert_eq!(r["status"], "paused", "{}", paused.dump());
+    assert_eq!(
+        r["journey"]["paused_at"]["stage"],
+        "POST_TEST_TRAFFIC_SHIFT"
+    );
+    // Continue to the next pause: not the hook it just answered.
+    let next = s
+        .cortado("v2", &["continue", "--wait-until", "paused"])
+        .await;
+    next.expect_code(0);
+    let r = next.result();
+    assert_eq!(r["status"], "paused", "{}", next.dump());
+    assert!(
+        next.dump().contains("POST_PRODUCTION_TRAFFIC_SHIFT"),
+        "{}",
+        next.dump()
+    );
+    // `wait --wait-until paused` finds it waiting there and says so at once.
+    let waiting = s.cortado("v2", &["wait", "--wait-until", "paused"]).await;
+    waiting.expect_code(0);
+    assert_eq!(waiting.result()["status"], "paused", "{}", waiting.dump());
+    // `continue --no-wait` answers and leaves.
+    let mark = s.mark();
+    let left = s.cortado("v2", &["continue", "--no-wait"]).await;
+    left.expect_code(0);
+    assert!(
+        left.result()["detail"]
+            .as_str()
+            .unwrap()
+            .contains("--no-wait"),
+        "{}",
+        left.dump()
+    );
+    assert_eq!(continue_calls(&s, mark), 1);
+    s.cortado("v2", &["wait"]).await.expect_code(0);
+    Scenario::assert_settled(&s.service().await, 2, 2);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `diff --jsonnet` (ecspresso's): the same unified diff with the definitions printed as
+/// Jsonnet (bare keys, single-quoted strings); `--external` gets `.jsonnet` files.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn diff_jsonnet_prints_the_definitions_as_jsonnet() {
+    let s = Scenario::new("web", FAST, &["v1", "v2"]).await;
+    s.deploy("v1", &[]).await.expect_code(0);
+    let out = finish(text(&s, &s.config, "v2", &["diff", "--jsonnet"])).await;
+    out.expect_code(0);
+    assert!(
+        out.stdout
+            .contains("-      image: '123456789012.dkr.ecr.us-east-1.amazonaws.com/web:v1',"),
+        "{}",
+        out.dump()
+    );
+    assert!(
+        out.stdout
+            .contains("+      image: '123456789012.dkr.ecr.us-east-1.amazonaws.com/web:v2',"),
+        "{}",
+        out.dump()
+    );
+    assert!(!out.stdout.contains("\"image\""), "{}", out.dump());
+    let ext = finish(text(
+        &s,
+        &s.config,
+        "v2",
+        &["diff", "--jsonnet", "--external", "echo"],
+    ))
+    .await;
+    ext.expect_code(0);
+    assert!(ext.stdout.contains(".rendered.jsonnet"), "{}", ext.dump());
+}
+
+/// `init --task-definition NAME:REV` (ecspresso's, instead of `--service`): the task
+/// definition and a config that names it and no service; `--service` with it is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn init_from_a_task_definition_alone() {
+    let s = Scenario::new("web", FAST, &["v1"]).await;
+    s.deploy("v1", &[]).await.expect_code(0);
+    let dir = std::env::temp_dir().join(format!("cortado-parity-init-td-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let dir_s = dir.display().to_string();
+    let args = [
+        "init",
+        "--cluster",
+        CLUSTER,
+        "--task-definition",
+        "web:1",
+        "--dir",
+        &dir_s,
+        "--image-tag-env",
+        "TAG",
+    ];
+    s.cortado("v1", &args).await.expect_code(0);
+    let yml = std::fs::read_to_string(dir.join("cortado.yml")).unwrap();
+    assert!(yml.contains("task_definition: ecs-task-def.json"), "{yml}");
+    assert!(!yml.contains("service"), "{yml}");
+    assert!(!dir.join("ecs-service-def.json").exists());
+    let td = std::fs::read_to_string(dir.join("ecs-task-def.json")).unwrap();
+    assert!(td.contains("\"family\": \"web\""), "{td}");
+    assert!(td.contains("{{ must_env `TAG` }}"), "{td}");
+    // The config it wrote loads and renders.
+    let rendered =
+        finish(s.command_with(&dir.join("cortado.yml"), "v1", &["render", "taskdef"])).await;
+    rendered.expect_code(0);
+    assert!(rendered.stdout.contains("web:v1"), "{}", rendered.dump());
+    let both = [
+        "init",
+        "--cluster",
+        CLUSTER,
+        "--service",
+        SERVICE,
+        "--task-definition",
+        "web:1",
+        "--dir",
+        &dir_s,
+        "--force",
+    ];
+    s.cortado("v1", &both).await.expect_code(1);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `verify --cache` (ecspresso's, on by default): a resource two configs name is read once;
+/// `--no-cache` reads it for each config.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_cache_reads_a_shared_resource_once() {
+    let s = Scenario::new("web", FAST, &["v1"]).await;
+    s.deploy("v1", &[]).await.expect_code(0);
+    let other = web_copy("verify-cache");
+    let count = |mark: u64, op: &str| {
+        s.requests_after(mark)
+            .iter()
+            .filter(|r| r.operation == op)
+            .count()
+    };
+    let configs = |extra: &[&'static str]| {
+        // Both configs before the command (a global option given after it replaces them).
+        let mut a: Vec<String> = vec![
+            "-c".into(),
+            other.join("cortado.yml").display().to_string(),
+            "verify".into(),
+        ];
+        a.extend(extra.iter().map(|s| s.to_string()));
+        a
+    };
+    let mut reads = Vec::new();
+    for extra in [&[][..], &["--cache"][..], &["--no-cache"][..]] {
+        let mark = s.mark();
+        let args = configs(extra);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let run = s.cortado("v1", &args).await;
+        let roles = count(mark, "GetRole");
+        let images = count(mark, "BatchGetImage") + count(mark, "DescribeImages");
+        assert!(roles > 0, "{}", run.dump());
+        reads.push((roles, images));
+    }
+    assert_eq!(reads[0], reads[1], "--cache is the default");
+    assert_eq!(reads[2].0, 2 * reads[0].0, "{reads:?}");
+    assert_eq!(reads[2].1, 2 * reads[0].1, "{reads:?}");
+    let _ = std::fs::remove_dir_all(&other);
+}

@@ -526,3 +526,110 @@ async fn run_in_github_actions_annotates_a_failed_task() {
         assert!(run.stdout.contains("exiting with code"), "{}", run.dump());
     }
 }
+
+/// `--count N` (ecspresso's): one RunTask for N tasks, each followed to its end (a result
+/// line each), the first non-zero exit code passed on; out of 1..=10 it is refused before
+/// any call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_count_follows_every_task_and_passes_the_first_failure_on() {
+    let s = scenario().await;
+    let mark = s.mark();
+    let run = s
+        .cortado("v1--exit-0-after-5s", &["run", "--count", "3"])
+        .await;
+    run.expect_code(0);
+    assert_eq!(
+        mutating(&s.requests_after(mark)),
+        ["RegisterTaskDefinition", "RunTask"],
+        "{}",
+        run.dump()
+    );
+    let ends = run.events_of("result");
+    assert_eq!(ends.len(), 3, "{}", run.dump());
+    let mut arns: Vec<&str> = ends.iter().filter_map(|e| e["task_arn"].as_str()).collect();
+    arns.sort();
+    arns.dedup();
+    assert_eq!(arns.len(), 3, "three different tasks: {}", run.dump());
+    assert!(
+        ends.iter()
+            .all(|e| e["outcome"] == "exited" && e["exit_code"] == 0)
+    );
+    let failed = s
+        .cortado("v1--exit-4-after-5s", &["run", "--count", "2"])
+        .await;
+    failed.expect_code(4);
+    assert_eq!(failed.events_of("result").len(), 2, "{}", failed.dump());
+    let mark = s.mark();
+    for n in ["0", "11"] {
+        s.cortado("v1", &["run", "--count", n]).await.expect_code(1);
+    }
+    assert!(mutating(&s.requests_after(mark)).is_empty());
+}
+
+/// `--no-ebs-delete-on-termination`: the service definition's `volumeConfigurations` go to
+/// RunTask as the task's, with `terminationPolicy.deleteOnTermination` false (true without the
+/// flag), as the dry run shows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_passes_the_services_ebs_volumes_and_keeps_them_when_asked() {
+    let s = scenario().await;
+    let dir = std::env::temp_dir().join(format!("cortado-run-ebs-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    for f in ["cortado.yml", "ecs-task-def.json"] {
+        std::fs::copy(fixture("run").join(f), dir.join(f)).unwrap();
+    }
+    let mut service: Value = serde_json::from_str(
+        &std::fs::read_to_string(fixture("run").join("ecs-service-def.json")).unwrap(),
+    )
+    .unwrap();
+    service["volumeConfigurations"] = serde_json::json!([{
+        "name": "scratch",
+        "managedEBSVolume": {
+            "roleArn": "arn:aws:iam::123456789012:role/ecsInfrastructureRole",
+            "sizeInGiB": 20,
+            "volumeType": "gp3",
+        }
+    }]);
+    std::fs::write(dir.join("ecs-service-def.json"), service.to_string()).unwrap();
+    let config = dir.join("cortado.yml");
+    let mark = s.mark();
+    for (flags, keep) in [
+        (&["run", "--dry-run"][..], true),
+        (
+            &["run", "--dry-run", "--no-ebs-delete-on-termination"][..],
+            false,
+        ),
+    ] {
+        let run = finish(s.command_with(&config, "v1", flags)).await;
+        run.expect_code(0);
+        let detail = result(&run)["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        assert!(detail.contains("\"name\":\"scratch\""), "{}", run.dump());
+        assert!(
+            detail.contains(&format!("\"deleteOnTermination\":{keep}")),
+            "{}",
+            run.dump()
+        );
+    }
+    assert!(mutating(&s.requests_after(mark)).is_empty());
+    // RunTask as ECS documents it: the volume must be one the task definition configures at
+    // launch (here it is not: refused), then it is (started).
+    let args = ["run", "--no-wait", "--no-ebs-delete-on-termination"];
+    let refused = finish(s.command_with(&config, "v1", &args)).await;
+    refused.expect_code(1);
+    assert!(
+        refused.stderr.contains("configured at launch"),
+        "{}",
+        refused.dump()
+    );
+    let task_def = dir.join("ecs-task-def.json");
+    let mut td: Value = serde_json::from_str(&std::fs::read_to_string(&task_def).unwrap()).unwrap();
+    td["volumes"] = serde_json::json!([{"name": "scratch", "configuredAtLaunch": true}]);
+    std::fs::write(&task_def, td.to_string()).unwrap();
+    finish(s.command_with(&config, "v1", &args))
+        .await
+        .expect_code(0);
+    let _ = std::fs::remove_dir_all(&dir);
+}

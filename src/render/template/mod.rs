@@ -187,6 +187,8 @@ impl std::error::Error for FuncError {}
 #[derive(Clone, Default)]
 pub struct Funcs {
     map: BTreeMap<String, Func>,
+    /// Called for any name that is neither registered nor a builtin (see [`Funcs::with_fallback`]).
+    fallback: Option<Func>,
 }
 
 impl Funcs {
@@ -198,12 +200,27 @@ impl Funcs {
         self.map.insert(name.into(), f);
     }
 
+    /// The function `name` calls: a registered one, else (unless `name` is a builtin) the
+    /// fallback.
     pub fn get(&self, name: &str) -> Option<&Func> {
-        self.map.get(name)
+        self.map.get(name).or_else(|| {
+            self.fallback
+                .as_ref()
+                .filter(|_| builtins::Builtin::from_name(name).is_none())
+        })
     }
 
     pub fn contains(&self, name: &str) -> bool {
-        self.map.contains_key(name)
+        self.map.contains_key(name) || self.fallback.is_some()
+    }
+
+    /// The same functions, with `f` answering every other name (a config's first pass, whose
+    /// plugin functions are not known yet).
+    pub fn with_fallback(&self, f: Func) -> Funcs {
+        Funcs {
+            map: self.map.clone(),
+            fallback: Some(f),
+        }
     }
 
     pub fn names(&self) -> impl Iterator<Item = &str> {
@@ -218,6 +235,7 @@ impl Funcs {
                 .iter()
                 .map(|(k, v)| (format!("{prefix}{k}"), v.clone()))
                 .collect(),
+            fallback: self.fallback.clone(),
         }
     }
 

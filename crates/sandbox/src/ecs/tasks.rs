@@ -268,6 +268,7 @@ impl World {
         self.check_service_inputs(&td, &launch_type, &network, &json!([]))?;
         let overrides = body.get("overrides").cloned().unwrap_or(Value::Null);
         self.check_overrides(&td, &overrides)?;
+        self.check_volume_configurations(&td, body.get("volumeConfigurations"))?;
         let family = td
             .rsplit_once(":task-definition/")
             .map(|(_, r)| r)
@@ -329,6 +330,47 @@ impl World {
             }
         }
         Ok(json!({"tasks": out, "failures": []}))
+    }
+
+    /// RunTask's `volumeConfigurations` (AWS's RunTask reference): each names a volume of the
+    /// task definition that is `configuredAtLaunch`, and its `managedEBSVolume` has a `roleArn`.
+    fn check_volume_configurations(
+        &self,
+        td: &str,
+        volumes: Option<&Value>,
+    ) -> Result<(), ApiError> {
+        let Some(volumes) = volumes.and_then(Value::as_array) else {
+            return Ok(());
+        };
+        let at_launch: Vec<String> = self
+            .find_taskdef(td)
+            .and_then(|t| t.get("volumes"))
+            .and_then(Value::as_array)
+            .map(|vs| {
+                vs.iter()
+                    .filter(|v| v.get("configuredAtLaunch").and_then(Value::as_bool) == Some(true))
+                    .filter_map(|v| v.get("name").and_then(Value::as_str).map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        for v in volumes {
+            let name = v.get("name").and_then(Value::as_str).unwrap_or_default();
+            if !at_launch.iter().any(|n| n == name) {
+                return Err(invalid(format!(
+                    "The volume {name} in volumeConfigurations is not a volume of the task definition that is configured at launch."
+                )));
+            }
+            let role = v
+                .get("managedEBSVolume")
+                .and_then(|m| m.get("roleArn"))
+                .and_then(Value::as_str);
+            if role.is_none_or(str::is_empty) {
+                return Err(invalid(format!(
+                    "managedEBSVolume of volume {name} requires a roleArn."
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// RunTask's `containerOverrides` must each name a container of the task definition.

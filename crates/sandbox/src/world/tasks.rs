@@ -20,6 +20,34 @@ const STOP_DRAIN: (f64, f64) = (4.0, 10.0);
 /// DEPROVISIONING: detaching and deleting the task's network interface.
 const DEPROVISION: f64 = 2.0;
 
+/// ECS's stop reason when a task cannot fetch the secrets of container `c` (its first
+/// `secrets` entry; a Secrets Manager ARN of its own when it has none), as the agent words it
+/// for Secrets Manager and for SSM Parameter Store.
+fn secret_fail_reason(c: &Value, region: &str) -> String {
+    let value_from = c
+        .get("secrets")
+        .and_then(Value::as_array)
+        .and_then(|s| s.first())
+        .and_then(|s| s.get("valueFrom"))
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .unwrap_or_else(|| {
+            format!(
+                "arn:aws:secretsmanager:{region}:{}:secret:app/missing-AbCdEf",
+                super::ACCOUNT
+            )
+        });
+    if value_from.contains(":secretsmanager:") {
+        format!(
+            "ResourceInitializationError: unable to pull secrets or registry auth: execution resource retrieval failed: unable to retrieve secret from asm: service call has been retried 1 time(s): failed to fetch secret {value_from} from secrets manager: ResourceNotFoundException: Secrets Manager can't find the specified secret."
+        )
+    } else {
+        format!(
+            "ResourceInitializationError: unable to pull secrets or registry auth: execution resource retrieval failed: unable to retrieve secrets from ssm: service call has been retried 1 time(s): invalid parameters: {value_from}"
+        )
+    }
+}
+
 impl World {
     /// Build the plan of a task from its task definition and the faults of its images.
     fn plan_for(&self, taskdef: &Value) -> (Plan, Vec<Container>) {
@@ -64,6 +92,17 @@ impl World {
                     ImageFault::Crash(d) if essential => plan.crash = Some((d, 1)),
                     ImageFault::Exit(d) if essential => plan.crash = Some((d, 0)),
                     ImageFault::ExitCode(code, d) if essential => plan.crash = Some((d, code)),
+                    ImageFault::Oom(d) if essential => {
+                        plan.crash = Some((d, 137));
+                        plan.oom = true;
+                    }
+                    ImageFault::SecretFail => {
+                        plan.pull_fail = Some(secret_fail_reason(c, &self.region))
+                    }
+                    ImageFault::HealthCode(code) => {
+                        plan.elb_unhealthy = true;
+                        plan.elb_answer = Some(code);
+                    }
                     ImageFault::Unhealthy => plan.unhealthy = true,
                     ImageFault::ElbUnhealthy => plan.elb_unhealthy = true,
                     ImageFault::SlowStart(d) => plan.slow += d,
@@ -71,6 +110,9 @@ impl World {
                     ImageFault::HookTimeout => plan.hook_timeout = true,
                     _ => {}
                 }
+            }
+            if essential {
+                plan.log_lines.extend(crate::faults::tag_log_lines(&image));
             }
             if plan.pull_fail.is_none() && self.image_missing(&image) {
                 plan.pull_fail = Some(format!(
@@ -350,6 +392,9 @@ impl World {
                 .register_target(&b.tg, &ip, b.port as i32, now, app_from);
             if crash_at.is_some() {
                 self.elbv2.set_app_health(&b.tg, &ip, app_from, crash_at);
+            }
+            if let Some(code) = t.plan.elb_answer {
+                self.elbv2.set_app_answer(&b.tg, &ip, code);
             }
             targets.push((b.tg.clone(), b.port));
             if let Some(at) = self.elbv2.next_change_time(&b.tg, &ip, now) {

@@ -480,6 +480,17 @@ impl<'a> Engine<'a> {
         let mut result = fw.result;
         result.journey = (!f.journey.is_empty()).then_some(f.journey);
         result.stopped_tasks = stop_counts(&f.stopped, &fw.ours.deployment_id);
+        if !matches!(outcome, Outcome::Succeeded | Outcome::Paused { .. }) {
+            result.failures = super::explain::explain(
+                self.clients,
+                fw.local,
+                &f.stopped,
+                &fw.ours.deployment_id,
+                &f.unhealthy_targets,
+                flags.log_lines.unwrap_or(super::explain::DEFAULT_LOG_LINES),
+            )
+            .await;
+        }
         let ended = outcome;
         let end = match (cause_of(&ended), &fw.controller) {
             (Some(cause), Some(controller)) => {

@@ -206,6 +206,7 @@ impl AwsObserver<'_> {
                     reason: health
                         .and_then(|h| h.reason())
                         .map(|r| r.as_str().to_string()),
+                    description: health.and_then(|h| h.description()).map(ecs_text),
                 });
             }
         }
@@ -796,6 +797,14 @@ pub(super) fn stopped_task(t: &Task) -> StoppedTask {
                 )
             })
             .collect(),
+        lived_ms: match (t.started_at(), t.stopped_at().or(t.execution_stopped_at())) {
+            (Some(a), Some(b)) => b
+                .to_millis()
+                .ok()
+                .zip(a.to_millis().ok())
+                .map(|(b, a)| b - a),
+            _ => None,
+        },
     }
 }
 

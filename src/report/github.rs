@@ -447,6 +447,35 @@ pub fn summary_markdown(run: &RunResult, secrets: &Secrets) -> String {
             md.push_str(&format!("- {} × {}\n", c.count, code(c.reason.as_str())));
         }
     }
+    for s in run.services.iter().filter(|s| !s.failures.is_empty()) {
+        md.push_str(&format!("\n**{}**: why it failed\n", code(&s.service)));
+        for f in &s.failures {
+            md.push_str(&format!(
+                "\n- {}\n",
+                code(&crate::report::result::failure_heading(f))
+            ));
+            if let Some(d) = &f.diagnosis {
+                md.push_str(&format!(
+                    "  - diagnosis: {}\n  - fix: {}\n",
+                    code(&d.summary),
+                    code(&d.fix)
+                ));
+            }
+            match (&f.log.unavailable, &f.log.stream) {
+                (Some(why), _) => md.push_str(&format!("  - log: {}\n", code(why))),
+                (None, Some(stream)) => {
+                    let lines: Vec<String> = f.log.lines.iter().map(|l| l.to_string()).collect();
+                    md.push_str(&format!(
+                        "\n<details><summary>last {} log lines of {}</summary>\n\n{}</details>\n",
+                        lines.len(),
+                        code(stream),
+                        escape::md_fence("", &secrets.mask(&lines.join("\n")))
+                    ));
+                }
+                (None, None) => {}
+            }
+        }
+    }
     secrets.mask(&md)
 }
 

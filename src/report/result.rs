@@ -7,6 +7,7 @@ use serde_json::json;
 use super::{Format, Printer};
 use crate::deploy::core::outcome::RunOutcome;
 use crate::deploy::core::verdict::short_arn;
+use crate::deploy::explain::Failure;
 use crate::deploy::result::{RunResult, ServiceResult};
 use crate::error::{ExitCode, Result};
 
@@ -198,10 +199,75 @@ pub(crate) fn text(r: &ServiceResult) -> String {
     for c in &r.stopped_tasks {
         out.push_str(&format!("  stopped x{}: {}\n", c.count, c.reason));
     }
+    for f in &r.failures {
+        out.push_str(&failure_text(f));
+    }
     if let Some(j) = &r.journey {
         for line in j.lines() {
             out.push_str(&format!("  {line}\n"));
         }
+    }
+    out
+}
+
+/// The heading of a failure: how many tasks, the container, its exit code, ECS's stop code
+/// and reason.
+pub(crate) fn failure_heading(f: &Failure) -> String {
+    let mut h = format!(
+        "{} task{} failed",
+        f.tasks,
+        if f.tasks == 1 { "" } else { "s" }
+    );
+    if let Some(c) = &f.container {
+        h.push_str(&format!(": container {c}"));
+    }
+    if let Some(x) = f.exit_code {
+        h.push_str(&format!(" exit code {x}"));
+    }
+    h.push_str(&format!(
+        " ({}{})",
+        f.stop_code
+            .as_deref()
+            .map(|c| format!("{c}: "))
+            .unwrap_or_default(),
+        f.stopped_reason
+    ));
+    if let Some(r) = f
+        .container_reason
+        .as_ref()
+        .filter(|r| **r != f.stopped_reason)
+    {
+        h.push_str(&format!(", container reason: {r}"));
+    }
+    h
+}
+
+/// One failure in the text summary: heading, diagnosis and fix, tasks, the log tail (or why
+/// there is none).
+fn failure_text(f: &Failure) -> String {
+    let mut out = format!("  failure: {}\n", failure_heading(f));
+    if let Some(d) = &f.diagnosis {
+        out.push_str(&format!("    diagnosis: {}\n", d.summary));
+        out.push_str(&format!("    fix:       {}\n", d.fix));
+    }
+    if !f.task_ids.is_empty() {
+        out.push_str(&format!("    tasks:     {}\n", f.task_ids.join(", ")));
+    }
+    match (&f.log.unavailable, &f.log.stream) {
+        (Some(why), _) => out.push_str(&format!("    log:       {why}\n")),
+        (None, Some(stream)) => {
+            out.push_str(&format!(
+                "    log:       last {} line{} of {} in {}\n",
+                f.log.lines.len(),
+                if f.log.lines.len() == 1 { "" } else { "s" },
+                stream,
+                f.log.group.as_deref().unwrap_or("?")
+            ));
+            for l in &f.log.lines {
+                out.push_str(&format!("      | {l}\n"));
+            }
+        }
+        (None, None) => {}
     }
     out
 }

@@ -193,6 +193,8 @@ pub struct DeployFlags {
     pub keep_attributes: bool,
     /// Where following the deployment stops (`--until`, `--wait-until`).
     pub until: Until,
+    /// Log lines shown per failure (`--log-lines`; None: the default, 0: none).
+    pub log_lines: Option<usize>,
 }
 
 /// Which task definition the deploy rolls out.

@@ -104,7 +104,10 @@ fn culprit<'t>(
 }
 
 /// Our deployment's failed tasks ([`task_failed`]) grouped by container, exit code, stop code
-/// and reason, most frequent first (first seen first among equals).
+/// and reason, most frequent first (first seen first among equals). The exit code tells tasks
+/// apart only when the container's exit stopped the task (`EssentialContainerExited`); a task
+/// ECS stopped (failed health checks) exits however SIGTERM finds it, and the group keeps the
+/// first code seen.
 pub(crate) fn group<'a>(
     stopped: &'a [StoppedTask],
     deployment: &str,
@@ -127,11 +130,15 @@ pub(crate) fn group<'a>(
                 .unwrap_or_else(|| "no reason given".into()),
             tasks: vec![t],
         };
+        let by_exit = g.stop_code.as_deref() == Some("EssentialContainerExited");
         match groups.iter_mut().find(|x| {
-            (&x.container, x.exit_code, &x.stop_code, &x.reason)
-                == (&g.container, g.exit_code, &g.stop_code, &g.reason)
+            (&x.container, &x.stop_code, &x.reason) == (&g.container, &g.stop_code, &g.reason)
+                && (!by_exit || x.exit_code == g.exit_code)
         }) {
-            Some(x) => x.tasks.push(t),
+            Some(x) => {
+                x.exit_code = x.exit_code.or(g.exit_code);
+                x.tasks.push(t);
+            }
             None => groups.push(g),
         }
     }
@@ -564,11 +571,67 @@ async fn target_facts(
         Some(arn) => clients.target_group_health_check(arn).await.ok().flatten(),
         None => None,
     };
+    let (mut reason, mut description) = (
+        seen.and_then(|t| t.reason.clone()),
+        seen.and_then(|t| t.description.clone()),
+    );
+    // The watch may not have caught one of ours unhealthy (the task stopped between two polls):
+    // an unhealthy target of the group now (the failed deployment's replacements) tells.
+    if let (None, Some(arn)) = (&reason, &tg) {
+        let now = clients
+            .describe_target_health(arn)
+            .await
+            .unwrap_or_default();
+        if let Some(h) = now
+            .iter()
+            .filter_map(|d| d.target_health())
+            .find(|h| h.state().map(|s| s.as_str()) == Some("unhealthy") && h.reason().is_some())
+        {
+            reason = h.reason().map(|r| r.as_str().to_string());
+            description = h.description().map(crate::untrusted::one_line);
+        }
+    }
+    // Else ECS's service event: "(task ID) (port P) is unhealthy in (target-group ARN) due
+    // to (reason DESCRIPTION)".
+    if reason.is_none() {
+        let events = clients
+            .describe_services(
+                &local.config.cluster,
+                &[local.service_name().unwrap_or_default().to_string()],
+            )
+            .await
+            .ok()
+            .and_then(|mut v| v.pop().flatten())
+            .map(|s| s.events().to_vec())
+            .unwrap_or_default();
+        if let Some(d) = events
+            .iter()
+            .filter_map(|e| e.message())
+            .filter(|m| m.contains("is unhealthy in"))
+            .find_map(|m| m.split_once("due to (reason ").map(|(_, r)| r))
+            .map(|r| r.trim_end_matches('.').trim_end_matches(')').to_string())
+        {
+            reason = Some(reason_code_of(&d).to_string());
+            description = Some(crate::untrusted::one_line(&d));
+        }
+    }
     TargetFacts {
-        reason: seen.and_then(|t| t.reason.clone()),
-        description: seen.and_then(|t| t.description.clone()),
+        reason,
+        description,
         health_check,
         container_port,
+    }
+}
+
+/// The target health reason code an ELB description stands for (the descriptions
+/// DescribeTargetHealth gives, which ECS quotes in its service events).
+fn reason_code_of(description: &str) -> &'static str {
+    if description.contains("with these codes") {
+        "Target.ResponseCodeMismatch"
+    } else if description.contains("timed out") {
+        "Target.Timeout"
+    } else {
+        "Target.FailedHealthChecks"
     }
 }
 
@@ -685,16 +748,46 @@ mod tests {
                 "Scaling activity initiated by (deployment ecs-svc/2)",
                 ("app", None, Some(0)),
             ),
+            // Stopped by ECS for failed health checks: one failure, whatever each exited with.
+            task(
+                "g",
+                "ecs-svc/2",
+                "ServiceSchedulerInitiated",
+                "Task failed ELB health checks in (target-group t)",
+                ("app", None, None),
+            ),
+            task(
+                "h",
+                "ecs-svc/2",
+                "ServiceSchedulerInitiated",
+                "Task failed ELB health checks in (target-group t)",
+                ("app", None, Some(0)),
+            ),
         ];
         let g = group(&tasks, "ecs-svc/2", &["app".into()]);
-        assert_eq!(g.len(), 2, "{g:?}");
+        assert_eq!(g.len(), 3, "{g:?}");
         assert_eq!(g[0].tasks.len(), 3);
+        assert_eq!(g[1].tasks.len(), 2);
+        assert_eq!(g[1].exit_code, Some(0));
         assert_eq!(g[0].container.as_deref(), Some("app"));
         assert_eq!(g[0].exit_code, Some(1));
-        assert_eq!(g[1].exit_code, Some(137));
+        assert_eq!(g[2].exit_code, Some(137));
         assert_eq!(
-            g[1].container_reason.as_deref(),
+            g[2].container_reason.as_deref(),
             Some("OutOfMemoryError: Container killed due to memory usage")
+        );
+    }
+
+    #[test]
+    fn elb_descriptions_map_to_reason_codes() {
+        assert_eq!(
+            reason_code_of("Health checks failed with these codes: [404]"),
+            "Target.ResponseCodeMismatch"
+        );
+        assert_eq!(reason_code_of("Request timed out"), "Target.Timeout");
+        assert_eq!(
+            reason_code_of("Health checks failed"),
+            "Target.FailedHealthChecks"
         );
     }
 

@@ -221,7 +221,11 @@ pub(crate) fn failure_heading(f: &Failure) -> String {
     if let Some(c) = &f.container {
         h.push_str(&format!(": container {c}"));
     }
-    if let Some(x) = f.exit_code {
+    // A task ECS stopped exits however SIGTERM finds it: its code says nothing then.
+    if let Some(x) = f
+        .exit_code
+        .filter(|x| *x != 0 || f.stop_code.as_deref() == Some("EssentialContainerExited"))
+    {
         h.push_str(&format!(" exit code {x}"));
     }
     h.push_str(&format!(

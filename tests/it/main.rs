@@ -21,6 +21,7 @@ mod codedeploy;
 mod deploy;
 mod docs;
 mod exec;
+mod explain;
 mod express;
 mod fuzz;
 mod github;

@@ -425,6 +425,11 @@ impl World {
         let ip = t.ip.clone();
         let targets = t.targets.clone();
         let key = t.service.clone();
+        // ELB's description of the failure, as ECS quotes it in the service event.
+        let why = match t.plan.elb_answer {
+            Some(code) => format!("Health checks failed with these codes: [{code}]"),
+            None => "Health checks failed".to_string(),
+        };
         let started = t.started_at.unwrap_or(now);
         let grace = key
             .as_ref()
@@ -459,7 +464,7 @@ impl World {
                 if let Some(k) = &key {
                     let name = self.svc_label(k);
                     let port = targets.first().map(|x| x.1).unwrap_or(0);
-                    self.new_event(k, format!("(service {name}) (task {id}) (port {port}) is unhealthy in (target-group {tg}) due to (reason Health checks failed)."));
+                    self.new_event(k, format!("(service {name}) (task {id}) (port {port}) is unhealthy in (target-group {tg}) due to (reason {why})."));
                 }
                 self.stop_task(
                     id,

@@ -1,0 +1,254 @@
+//! A failed deploy explains itself: for each failure the sandbox produces as ECS does (a
+//! crash with an error in its log, an OOM kill, a secret that cannot be fetched, a health path
+//! that answers 404, an image tag ECR does not hold), the real binary names the container,
+//! its exit code, the diagnosis and the log tail — in its text output, in `--output json` and
+//! in the job summary (`GITHUB_STEP_SUMMARY`).
+//!
+//! Fixture: `tests/fixtures/deploy/explain/` (the `web` service with awslogs, memory limits
+//! and an SSM secret). Each case is a first deploy of a failing image (no rollback target),
+//! run twice on two sandboxes at once: once as JSON inside Actions, once as text.
+
+use crate::common::*;
+use serde_json::Value;
+
+/// What one failure must show.
+struct Expect {
+    tag: &'static str,
+    container: &'static str,
+    /// The exit code, when the container's exit stopped the task (else not checked: a task
+    /// ECS stopped exits as SIGTERM finds it, or never ran).
+    exit_code: Option<i64>,
+    cause: &'static str,
+    /// Words of the diagnosis.
+    diagnosis: &'static [&'static str],
+    /// A line the log tail holds (None: no log, with why).
+    log: Option<&'static str>,
+}
+
+/// The JSON run (inside Actions, with a job summary) and the text run of `tag`.
+async fn both(tag: &str, extra: &[&str]) -> (Run, String, Run) {
+    let (a, b) = tokio::join!(
+        Scenario::new("explain", FAST, &["v1"]),
+        Scenario::new("explain", FAST, &["v1"])
+    );
+    let dir = std::env::temp_dir().join(format!(
+        "cortado-explain-{}-{}",
+        std::process::id(),
+        tag.replace(|c: char| !c.is_ascii_alphanumeric(), "-")
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let summary = dir.join("summary.md");
+    let output = dir.join("output");
+    std::fs::write(&summary, "").unwrap();
+    std::fs::write(&output, "").unwrap();
+    let mut json = a.command(tag, &[&["deploy"], extra].concat());
+    json.env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .env("GITHUB_OUTPUT", &output);
+    let text = b.command(tag, &[&["deploy", "--output", "text"], extra].concat());
+    let (json, text) = tokio::join!(finish(json), finish(text));
+    let md = std::fs::read_to_string(&summary).unwrap_or_default();
+    (json, md, text)
+}
+
+/// The one failure of the result (there is one distinct failure in each case).
+fn failure(run: &Run) -> Value {
+    let f = run.result()["failures"].clone();
+    let all = f.as_array().cloned().unwrap_or_default();
+    assert_eq!(all.len(), 1, "one distinct failure: {f:#}\n{}", run.dump());
+    all[0].clone()
+}
+
+async fn check(e: Expect) {
+    let (json, md, text) = both(e.tag, &[]).await;
+    json.expect_code(4);
+    text.expect_code(4);
+    // JSON: the structured failure.
+    let f = failure(&json);
+    assert_eq!(f["container"], e.container, "{f:#}");
+    if let Some(x) = e.exit_code {
+        assert_eq!(f["exit_code"], x, "{f:#}");
+    }
+    assert!(f["tasks"].as_u64().unwrap_or(0) >= 1, "{f:#}");
+    assert_eq!(f["diagnosis"]["cause"], e.cause, "{f:#}");
+    let summary = f["diagnosis"]["summary"].as_str().unwrap_or_default();
+    for w in e.diagnosis {
+        assert!(
+            summary.contains(w),
+            "{w:?} not in the diagnosis {summary:?}"
+        );
+    }
+    let lines: Vec<String> = f["log"]["lines"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|l| l.as_str().unwrap_or_default().to_string())
+        .collect();
+    match e.log {
+        Some(line) => {
+            assert!(
+                lines.iter().any(|l| l.contains(line)),
+                "{line:?} not in the log tail {f:#}"
+            );
+            assert!(f["log"]["unavailable"].is_null(), "{f:#}");
+            assert_eq!(f["log"]["group"], "/ecs/web");
+            assert!(
+                f["log"]["stream"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .starts_with("ecs/web/"),
+                "{f:#}"
+            );
+        }
+        None => {
+            assert!(lines.is_empty(), "{f:#}");
+            assert!(
+                f["log"]["unavailable"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains("not reachable"),
+                "{f:#}"
+            );
+        }
+    }
+    // Text: the same failure, as a person reads it.
+    let out = &text.stdout;
+    assert!(out.contains("  failure: "), "{}", text.dump());
+    assert!(
+        out.contains(&format!("container {}", e.container)),
+        "{}",
+        text.dump()
+    );
+    if let Some(x) = e.exit_code {
+        assert!(out.contains(&format!("exit code {x}")), "{}", text.dump());
+    }
+    assert!(out.contains("    diagnosis: "), "{}", text.dump());
+    for w in e.diagnosis {
+        assert!(
+            out.contains(w),
+            "{w:?} not in the text output\n{}",
+            text.dump()
+        );
+    }
+    match e.log {
+        Some(line) => assert!(
+            out.contains(&format!("      | ")) && out.contains(line),
+            "{}",
+            text.dump()
+        ),
+        None => assert!(
+            out.contains("    log:       logs not reachable"),
+            "{}",
+            text.dump()
+        ),
+    }
+    // Job summary: heading, diagnosis and log tail.
+    assert!(md.contains("why it failed"), "{md}");
+    assert!(md.contains(&format!("container {}", e.container)), "{md}");
+    assert!(md.contains("diagnosis: "), "{md}");
+    for w in e.diagnosis {
+        assert!(md.contains(w), "{w:?} not in the summary\n{md}");
+    }
+    match e.log {
+        Some(line) => assert!(md.contains("log lines of") && md.contains(line), "{md}"),
+        None => assert!(md.contains("logs not reachable"), "{md}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_with_an_error_in_its_log() {
+    check(Expect {
+        tag: "v1--log-FATAL-cannot-connect-to-database-at-10.0.3.7--crash-5s",
+        container: "web",
+        exit_code: Some(1),
+        cause: "crash",
+        diagnosis: &["container web exited with code 1"],
+        log: Some("FATAL cannot connect to database at 10.0.3.7"),
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oom_kill_names_the_memory_limits() {
+    check(Expect {
+        tag: "v1--oom",
+        container: "web",
+        exit_code: Some(137),
+        cause: "out-of-memory",
+        diagnosis: &[
+            "ran out of memory",
+            "memory is 384 MiB",
+            "memoryReservation 256 MiB",
+            "task's memory 512 MiB",
+        ],
+        log: Some("allocating cache buffers"),
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_secret_names_the_value_from() {
+    check(Expect {
+        tag: "v1--secret-fail",
+        container: "web",
+        exit_code: None,
+        cause: "secrets",
+        diagnosis: &[
+            "arn:aws:ssm:us-east-1:123456789012:parameter/web/db-password",
+            "role/web-execution",
+        ],
+        log: None,
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_path_answering_404() {
+    check(Expect {
+        tag: "v1--health-404",
+        container: "web",
+        exit_code: None,
+        cause: "elb-health-check",
+        diagnosis: &["answers 404 on /", "Target.ResponseCodeMismatch"],
+        log: Some("starting"),
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_image_tag_is_not_in_ecr() {
+    check(Expect {
+        tag: "v9",
+        container: "web",
+        exit_code: None,
+        cause: "image-pull",
+        diagnosis: &["web:v9", "ECR has no image with that tag"],
+        log: None,
+    })
+    .await;
+}
+
+/// `--log-lines 0`: no GetLogEvents, and the result says why there is no log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_lines_zero_reads_no_log() {
+    let s = Scenario::new("explain", FAST, &["v1"]).await;
+    let run = s.deploy("v1--crash-5s", &["--log-lines", "0"]).await;
+    run.expect_code(4);
+    let f = failure(&run);
+    assert_eq!(f["log"]["lines"], serde_json::json!([]), "{f:#}");
+    assert!(
+        f["log"]["unavailable"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("--log-lines 0")
+    );
+    assert!(
+        !s.sb
+            .control()
+            .requests()
+            .iter()
+            .any(|r| r.operation == "GetLogEvents"),
+        "no log read with --log-lines 0"
+    );
+}

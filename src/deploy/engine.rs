@@ -490,6 +490,14 @@ impl<'a> Engine<'a> {
                 flags.log_lines.unwrap_or(super::explain::DEFAULT_LOG_LINES),
             )
             .await;
+            for f in &result.failures {
+                self.emitter.emit(Event::Explained {
+                    service: result.service.clone(),
+                    failure: f.heading(),
+                    diagnosis: f.diagnosis.as_ref().map(|d| d.summary.clone()),
+                    fix: f.diagnosis.as_ref().map(|d| d.fix.clone()),
+                });
+            }
         }
         let ended = outcome;
         let end = match (cause_of(&ended), &fw.controller) {

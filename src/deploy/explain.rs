@@ -46,6 +46,45 @@ pub struct Failure {
     pub log: Log,
 }
 
+impl Failure {
+    /// The heading of a failure: how many tasks, the container, its exit code, ECS's stop code
+    /// and reason.
+    pub fn heading(&self) -> String {
+        let f = self;
+        let mut h = format!(
+            "{} task{} failed",
+            f.tasks,
+            if f.tasks == 1 { "" } else { "s" }
+        );
+        if let Some(c) = &f.container {
+            h.push_str(&format!(": container {c}"));
+        }
+        // A task ECS stopped exits however SIGTERM finds it: its code says nothing then.
+        if let Some(x) = f
+            .exit_code
+            .filter(|x| *x != 0 || f.stop_code.as_deref() == Some("EssentialContainerExited"))
+        {
+            h.push_str(&format!(" exit code {x}"));
+        }
+        h.push_str(&format!(
+            " ({}{})",
+            f.stop_code
+                .as_deref()
+                .map(|c| format!("{c}: "))
+                .unwrap_or_default(),
+            f.stopped_reason
+        ));
+        if let Some(r) = f
+            .container_reason
+            .as_ref()
+            .filter(|r| **r != f.stopped_reason)
+        {
+            h.push_str(&format!(", container reason: {r}"));
+        }
+        h
+    }
+}
+
 /// The common causes cortado recognises.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]

@@ -450,10 +450,7 @@ pub fn summary_markdown(run: &RunResult, secrets: &Secrets) -> String {
     for s in run.services.iter().filter(|s| !s.failures.is_empty()) {
         md.push_str(&format!("\n**{}**: why it failed\n", code(&s.service)));
         for f in &s.failures {
-            md.push_str(&format!(
-                "\n- {}\n",
-                code(&crate::report::result::failure_heading(f))
-            ));
+            md.push_str(&format!("\n- {}\n", code(&f.heading())));
             if let Some(d) = &f.diagnosis {
                 md.push_str(&format!(
                     "  - diagnosis: {}\n  - fix: {}\n",
@@ -621,6 +618,24 @@ impl<W: Write> ActionsSink<W> {
             Event::Warning { message } => {
                 self.annotate(Annotation::new(Level::Warning, message.clone()).title("cortado"));
             }
+            Event::Explained {
+                service,
+                failure,
+                diagnosis,
+                fix,
+            } => {
+                let mut message = failure.clone();
+                if let Some(d) = diagnosis {
+                    message.push_str(&format!(". Diagnosis: {d}"));
+                }
+                if let Some(f) = fix {
+                    message.push_str(&format!(". Fix: {f}"));
+                }
+                self.annotate(
+                    Annotation::new(Level::Error, message)
+                        .title(format!("{service}: why it failed")),
+                );
+            }
             _ => {}
         }
         let _ = self.out.flush();
@@ -679,6 +694,7 @@ fn service_of(e: &Event) -> Option<&str> {
         | Event::RegistrationSkipped { .. }
         | Event::Warning { .. }
         | Event::Note { .. } => None,
+        Event::Explained { service, .. } => Some(service),
     }
 }
 

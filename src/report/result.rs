@@ -210,46 +210,10 @@ pub(crate) fn text(r: &ServiceResult) -> String {
     out
 }
 
-/// The heading of a failure: how many tasks, the container, its exit code, ECS's stop code
-/// and reason.
-pub(crate) fn failure_heading(f: &Failure) -> String {
-    let mut h = format!(
-        "{} task{} failed",
-        f.tasks,
-        if f.tasks == 1 { "" } else { "s" }
-    );
-    if let Some(c) = &f.container {
-        h.push_str(&format!(": container {c}"));
-    }
-    // A task ECS stopped exits however SIGTERM finds it: its code says nothing then.
-    if let Some(x) = f
-        .exit_code
-        .filter(|x| *x != 0 || f.stop_code.as_deref() == Some("EssentialContainerExited"))
-    {
-        h.push_str(&format!(" exit code {x}"));
-    }
-    h.push_str(&format!(
-        " ({}{})",
-        f.stop_code
-            .as_deref()
-            .map(|c| format!("{c}: "))
-            .unwrap_or_default(),
-        f.stopped_reason
-    ));
-    if let Some(r) = f
-        .container_reason
-        .as_ref()
-        .filter(|r| **r != f.stopped_reason)
-    {
-        h.push_str(&format!(", container reason: {r}"));
-    }
-    h
-}
-
 /// One failure in the text summary: heading, diagnosis and fix, tasks, the log tail (or why
 /// there is none).
 fn failure_text(f: &Failure) -> String {
-    let mut out = format!("  failure: {}\n", failure_heading(f));
+    let mut out = format!("  failure: {}\n", f.heading());
     if let Some(d) = &f.diagnosis {
         out.push_str(&format!("    diagnosis: {}\n", d.summary));
         out.push_str(&format!("    fix:       {}\n", d.fix));

@@ -2,11 +2,11 @@
 //! crash with an error in its log, an OOM kill, a secret that cannot be fetched, a health path
 //! that answers 404, an image tag ECR does not hold), the real binary names the container,
 //! its exit code, the diagnosis and the log tail — in its text output, in `--output json` and
-//! in the job summary (`GITHUB_STEP_SUMMARY`).
+//! in the job summary (`GITHUB_STEP_SUMMARY`), with an `::error` annotation per failure.
 //!
 //! Fixture: `tests/fixtures/deploy/explain/` (the `web` service with awslogs, memory limits
 //! and an SSM secret). Each case is a first deploy of a failing image (no rollback target),
-//! run twice on two sandboxes at once: once as JSON inside Actions, once as text.
+//! run twice on two sandboxes at once, both inside Actions: once as JSON, once as text.
 
 use crate::common::*;
 use serde_json::Value;
@@ -45,7 +45,11 @@ async fn both(tag: &str, extra: &[&str]) -> (Run, String, Run) {
     json.env("GITHUB_ACTIONS", "true")
         .env("GITHUB_STEP_SUMMARY", &summary)
         .env("GITHUB_OUTPUT", &output);
-    let text = b.command(tag, &[&["deploy", "--output", "text"], extra].concat());
+    // The text run is inside Actions too: its annotations go to stdout with the summary.
+    let mut text = b.command(tag, &[&["deploy", "--output", "text"], extra].concat());
+    text.env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_STEP_SUMMARY", dir.join("summary-text.md"))
+        .env("GITHUB_OUTPUT", dir.join("output-text"));
     let (json, text) = tokio::join!(finish(json), finish(text));
     let md = std::fs::read_to_string(&summary).unwrap_or_default();
     (json, md, text)
@@ -142,6 +146,25 @@ async fn check(e: Expect) {
             "{}",
             text.dump()
         ),
+    }
+    // The annotation: one `::error` per distinct failure with its diagnosis.
+    let notes: Vec<&str> = text
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("::error") && l.contains("why it failed::"))
+        .collect();
+    assert_eq!(notes.len(), 1, "{}", text.dump());
+    assert!(
+        notes[0].contains(&format!("container {}", e.container)),
+        "{}",
+        notes[0]
+    );
+    for w in e.diagnosis {
+        assert!(
+            notes[0].contains(w),
+            "{w:?} not in the annotation {}",
+            notes[0]
+        );
     }
     // Job summary: heading, diagnosis and log tail.
     assert!(md.contains("why it failed"), "{md}");

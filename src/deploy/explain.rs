@@ -289,7 +289,7 @@ pub(crate) fn diagnose(e: &Evidence) -> Option<Diagnosis> {
     if has("OutOfMemoryError") {
         let c = e.container.as_ref();
         let limits = format!(
-            "its memory is {}, its memoryReservation {}, the task's memory {}",
+            "the container's memory is {}, its memoryReservation {}, the task's memory {}",
             mib(c.and_then(|c| c.memory)),
             mib(c.and_then(|c| c.memory_reservation)),
             e.task_memory
@@ -357,7 +357,7 @@ pub(crate) fn diagnose(e: &Evidence) -> Option<Diagnosis> {
         let hc = t.health_check.clone().unwrap_or_default();
         let path = hc.path.as_deref().unwrap_or("/");
         let port = match (hc.port.as_deref(), t.container_port) {
-            (Some("traffic-port") | None, Some(p)) => format!("port {p} (the traffic port)"),
+            (Some("traffic-port") | None, Some(p)) => format!("port {p}"),
             (Some(p), _) => format!("port {p}"),
             (None, None) => "the traffic port".into(),
         };
@@ -371,7 +371,7 @@ pub(crate) fn diagnose(e: &Evidence) -> Option<Diagnosis> {
             Some("Target.ResponseCodeMismatch") => d(
                 Cause::ElbHealthCheck,
                 format!(
-                    "the app answers {} on {path} ({port}); the target group expects {matcher} (Target.ResponseCodeMismatch)",
+                    "the app answers {} on {path} at {port}; the target group expects {matcher} (Target.ResponseCodeMismatch)",
                     codes.unwrap_or_else(|| "another code".into())
                 ),
                 format!(
@@ -543,7 +543,10 @@ pub(crate) async fn explain(
                 unavailable: Some("--log-lines 0".into()),
                 ..Log::default()
             },
-            Some(c) => tail(clients, local, c, &task_id, log_lines).await,
+            Some(c) => {
+                let started = g.stop_code.as_deref() != Some("TaskFailedToStart");
+                tail(clients, local, c, &task_id, log_lines, started).await
+            }
             None => Log {
                 unavailable: Some("the container is not in the task definition".into()),
                 ..Log::default()
@@ -675,13 +678,14 @@ fn reason_code_of(description: &str) -> &'static str {
 }
 
 /// The last `n` lines of container `c`'s awslogs stream in task `task_id`, secret values
-/// masked; or why they cannot be read.
+/// masked; or why they cannot be read (a task that failed to start has no stream: said so).
 async fn tail(
     clients: &Clients,
     local: &Local,
     c: &ContainerDefinition,
     task_id: &str,
     n: usize,
+    started: bool,
 ) -> Log {
     let (group, prefix) = match super::task::awslogs_of(c, clients.region()) {
         Ok(gp) => gp,
@@ -704,6 +708,11 @@ async fn tail(
                 .into_iter()
                 .map(|(_, m)| Untrusted::new(local.secrets.mask(m.trim_end_matches(['\n', '\r']))))
                 .collect();
+        }
+        LogTail::Missing if !started => {
+            log.unavailable = Some(format!(
+                "no log: the task failed to start, so its container wrote nothing to {stream}"
+            ));
         }
         LogTail::Missing => {
             log.unavailable = Some(format!(

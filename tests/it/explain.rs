@@ -111,7 +111,7 @@ async fn check(e: Expect) {
                 f["log"]["unavailable"]
                     .as_str()
                     .unwrap_or_default()
-                    .contains("not reachable"),
+                    .contains("no log: the task failed to start"),
                 "{f:#}"
             );
         }
@@ -142,7 +142,7 @@ async fn check(e: Expect) {
             text.dump()
         ),
         None => assert!(
-            out.contains("    log:       logs not reachable"),
+            out.contains("    log:       no log: the task failed to start"),
             "{}",
             text.dump()
         ),
@@ -175,7 +175,7 @@ async fn check(e: Expect) {
     }
     match e.log {
         Some(line) => assert!(md.contains("log lines of") && md.contains(line), "{md}"),
-        None => assert!(md.contains("logs not reachable"), "{md}"),
+        None => assert!(md.contains("no log: the task failed to start"), "{md}"),
     }
 }
 

@@ -275,3 +275,46 @@ async fn log_lines_zero_reads_no_log() {
         "no log read with --log-lines 0"
     );
 }
+
+/// A container that prints a secret of the run (an SSM SecureString rendered into its
+/// environment) before it crashes: the log tail shows the line with the value masked, in the
+/// JSON result, the text output and the job summary.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secret_values_are_masked_in_the_log_tail() {
+    const SECRET: &str = "Pa55w0rdXyz9";
+    let s = Scenario::new("explain-secret", FAST, &["v1"]).await;
+    s.put_secure_parameter("/web/db_password", SECRET).await;
+    let dir = std::env::temp_dir().join(format!("cortado-explain-secret-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let summary = dir.join("summary.md");
+    std::fs::write(&summary, "").unwrap();
+    let tag = format!("v1--log-connecting-with-password-{SECRET}--crash-5s");
+    let mut cmd = s.command(&tag, &["deploy"]);
+    cmd.env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .env("GITHUB_OUTPUT", dir.join("output"));
+    let run = finish(cmd).await;
+    run.expect_code(4);
+    let f = failure(&run);
+    let lines = f["log"]["lines"].to_string();
+    assert!(
+        lines.contains("connecting with password ***"),
+        "the line is there, masked: {f:#}"
+    );
+    let md = std::fs::read_to_string(&summary).unwrap();
+    assert!(md.contains("connecting with password ***"), "{md}");
+    // The runner is told the value to mask (`::add-mask::`), and nothing else shows it.
+    let stderr: String = run
+        .stderr
+        .lines()
+        .filter(|l| !l.starts_with("::add-mask::"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    for (what, text) in [
+        ("stdout", &run.stdout),
+        ("stderr", &stderr),
+        ("summary", &md),
+    ] {
+        assert!(!text.contains(SECRET), "the secret reached {what}: {text}");
+    }
+}

@@ -137,7 +137,7 @@ async fn check(e: Expect) {
     }
     match e.log {
         Some(line) => assert!(
-            out.contains(&format!("      | ")) && out.contains(line),
+            out.contains("      | ") && out.contains(line),
             "{}",
             text.dump()
         ),

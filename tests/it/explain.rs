@@ -5,7 +5,7 @@
 //! in the job summary (`GITHUB_STEP_SUMMARY`), with an `::error` annotation per failure.
 //!
 //! Fixture: `tests/fixtures/deploy/explain/` (the `web` service with awslogs, memory limits
-//! and an SSM secret). Each case is a first deploy of a failing image (no rollback target),
+//! and an SSM secret, created unless the case is the missing secret). Each case is a first deploy of a failing image (no rollback target),
 //! run twice on two sandboxes at once, both inside Actions: once as JSON, once as text.
 
 use crate::common::*;
@@ -23,14 +23,24 @@ struct Expect {
     diagnosis: &'static [&'static str],
     /// A line the log tail holds (None: no log, with why).
     log: Option<&'static str>,
+    /// The SSM parameter the container's secret names is not created.
+    missing_secret: bool,
 }
 
-/// The JSON run (inside Actions, with a job summary) and the text run of `tag`.
-async fn both(tag: &str, extra: &[&str]) -> (Run, String, Run) {
+/// The SSM parameter the fixture's container reads as a secret.
+const PARAMETER: &str = "/web/db-password";
+
+/// The JSON run (inside Actions, with a job summary) and the text run of `tag`; the
+/// container's secret exists unless `missing_secret`.
+async fn both(tag: &str, extra: &[&str], missing_secret: bool) -> (Run, String, Run) {
     let (a, b) = tokio::join!(
         Scenario::new("explain", FAST, &["v1"]),
         Scenario::new("explain", FAST, &["v1"])
     );
+    if !missing_secret {
+        a.put_secure_parameter(PARAMETER, "db-pass").await;
+        b.put_secure_parameter(PARAMETER, "db-pass").await;
+    }
     let dir = std::env::temp_dir().join(format!(
         "cortado-explain-{}-{}",
         std::process::id(),
@@ -64,7 +74,7 @@ fn failure(run: &Run) -> Value {
 }
 
 async fn check(e: Expect) {
-    let (json, md, text) = both(e.tag, &[]).await;
+    let (json, md, text) = both(e.tag, &[], e.missing_secret).await;
     json.expect_code(4);
     text.expect_code(4);
     // JSON: the structured failure.
@@ -188,6 +198,7 @@ async fn crash_with_an_error_in_its_log() {
         cause: "crash",
         diagnosis: &["container web exited with code 1"],
         log: Some("FATAL cannot connect to database at 10.0.3.7"),
+        missing_secret: false,
     })
     .await;
 }
@@ -206,6 +217,7 @@ async fn oom_kill_names_the_memory_limits() {
             "task's memory 512 MiB",
         ],
         log: Some("allocating cache buffers"),
+        missing_secret: false,
     })
     .await;
 }
@@ -213,7 +225,7 @@ async fn oom_kill_names_the_memory_limits() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn missing_secret_names_the_value_from() {
     check(Expect {
-        tag: "v1--secret-fail",
+        tag: "v1",
         container: "web",
         exit_code: None,
         cause: "secrets",
@@ -222,6 +234,7 @@ async fn missing_secret_names_the_value_from() {
             "role/web-execution",
         ],
         log: None,
+        missing_secret: true,
     })
     .await;
 }
@@ -235,6 +248,7 @@ async fn health_path_answering_404() {
         cause: "elb-health-check",
         diagnosis: &["answers 404 on /", "Target.ResponseCodeMismatch"],
         log: Some("starting"),
+        missing_secret: false,
     })
     .await;
 }
@@ -248,14 +262,36 @@ async fn missing_image_tag_is_not_in_ecr() {
         cause: "image-pull",
         diagnosis: &["web:v9", "ECR has no image with that tag"],
         log: None,
+        missing_secret: false,
     })
     .await;
+}
+
+/// The sandbox's `secret-fail` fault (a secret that exists but cannot be fetched, as with a
+/// role that may not read it) is explained the same way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secret_fail_fault_names_the_value_from() {
+    let s = Scenario::new("explain", FAST, &["v1"]).await;
+    s.put_secure_parameter(PARAMETER, "db-pass").await;
+    let run = s.deploy("v1--secret-fail", &[]).await;
+    run.expect_code(4);
+    let f = failure(&run);
+    assert_eq!(f["stop_code"], "TaskFailedToStart", "{f:#}");
+    assert_eq!(f["diagnosis"]["cause"], "secrets", "{f:#}");
+    assert!(
+        f["diagnosis"]["summary"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("parameter/web/db-password"),
+        "{f:#}"
+    );
 }
 
 /// `--log-lines 0`: no GetLogEvents, and the result says why there is no log.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn log_lines_zero_reads_no_log() {
     let s = Scenario::new("explain", FAST, &["v1"]).await;
+    s.put_secure_parameter(PARAMETER, "db-pass").await;
     let run = s.deploy("v1--crash-5s", &["--log-lines", "0"]).await;
     run.expect_code(4);
     let f = failure(&run);

@@ -20,23 +20,32 @@ const STOP_DRAIN: (f64, f64) = (4.0, 10.0);
 /// DEPROVISIONING: detaching and deleting the task's network interface.
 const DEPROVISION: f64 = 2.0;
 
-/// ECS's stop reason when a task cannot fetch the secrets of container `c` (its first
-/// `secrets` entry; a Secrets Manager ARN of its own when it has none), as the agent words it
-/// for Secrets Manager and for SSM Parameter Store.
-fn secret_fail_reason(c: &Value, region: &str) -> String {
-    let value_from = c
-        .get("secrets")
+/// The `valueFrom` of each of container `c`'s secrets.
+fn value_froms(c: &Value) -> Vec<String> {
+    c.get("secrets")
         .and_then(Value::as_array)
-        .and_then(|s| s.first())
-        .and_then(|s| s.get("valueFrom"))
-        .and_then(Value::as_str)
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s.get("valueFrom").and_then(Value::as_str))
         .map(str::to_string)
-        .unwrap_or_else(|| {
-            format!(
-                "arn:aws:secretsmanager:{region}:{}:secret:app/missing-AbCdEf",
-                super::ACCOUNT
-            )
-        });
+        .collect()
+}
+
+/// ECS's stop reason when a task cannot fetch the secrets of container `c` (its first
+/// `secrets` entry; a Secrets Manager ARN of its own when it has none).
+fn secret_fail_reason(c: &Value, region: &str) -> String {
+    let value_from = value_froms(c).into_iter().next().unwrap_or_else(|| {
+        format!(
+            "arn:aws:secretsmanager:{region}:{}:secret:app/missing-AbCdEf",
+            super::ACCOUNT
+        )
+    });
+    fetch_fail_reason(&value_from)
+}
+
+/// ECS's stop reason when `value_from` cannot be fetched, as the agent words it for Secrets
+/// Manager and for SSM Parameter Store.
+fn fetch_fail_reason(value_from: &str) -> String {
     if value_from.contains(":secretsmanager:") {
         format!(
             "ResourceInitializationError: unable to pull secrets or registry auth: execution resource retrieval failed: unable to retrieve secret from asm: service call has been retried 1 time(s): failed to fetch secret {value_from} from secrets manager: ResourceNotFoundException: Secrets Manager can't find the specified secret."
@@ -49,6 +58,21 @@ fn secret_fail_reason(c: &Value, region: &str) -> String {
 }
 
 impl World {
+    /// Whether a container secret's `valueFrom` names a Secrets Manager secret or an SSM
+    /// parameter this sandbox holds (a Secrets Manager ARN may end with a JSON key, version
+    /// stage and version id; a parameter ARN's name is the part after `parameter`).
+    fn secret_exists(&self, value_from: &str) -> bool {
+        if value_from.contains(":secretsmanager:") {
+            let arn: Vec<&str> = value_from.split(':').take(7).collect();
+            return self.secrets.exists(&arn.join(":"));
+        }
+        let name = match value_from.split_once(":parameter") {
+            Some((_, n)) => n,
+            None => value_from,
+        };
+        self.ssm.contains(name) || self.ssm.contains(name.trim_start_matches('/'))
+    }
+
     /// Build the plan of a task from its task definition and the faults of its images.
     fn plan_for(&self, taskdef: &Value) -> (Plan, Vec<Container>) {
         let mut plan = Plan::default();
@@ -113,6 +137,12 @@ impl World {
             }
             if essential {
                 plan.log_lines.extend(crate::faults::tag_log_lines(&image));
+            }
+            // A secret that does not exist fails the task before it starts, as on ECS.
+            if plan.pull_fail.is_none()
+                && let Some(missing) = value_froms(c).into_iter().find(|v| !self.secret_exists(v))
+            {
+                plan.pull_fail = Some(fetch_fail_reason(&missing));
             }
             if plan.pull_fail.is_none() && self.image_missing(&image) {
                 plan.pull_fail = Some(format!(

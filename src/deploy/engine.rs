@@ -36,7 +36,7 @@ use super::controller::seam::{
 use super::core::outcome::{Outcome, RunOutcome, cause_of, conclude, conclude_undone};
 use super::core::poll::Target;
 use super::core::rollback::{RollbackPlan, WaitRollback};
-use super::core::verdict::{Failure, FastFail, Ours, short_arn};
+use super::core::verdict::{Failure, FastFail, Ours, StoppedTask, TargetView, short_arn};
 use super::event::{Emitter, Event};
 use super::gate::{GateSetup, Gatekeeper, Until};
 use super::local::timeout;
@@ -481,23 +481,15 @@ impl<'a> Engine<'a> {
         result.journey = (!f.journey.is_empty()).then_some(f.journey);
         result.stopped_tasks = stop_counts(&f.stopped, &fw.ours.deployment_id);
         if !matches!(outcome, Outcome::Succeeded | Outcome::Paused { .. }) {
-            result.failures = super::explain::explain(
-                self.clients,
+            let lines = flags.log_lines.unwrap_or(super::explain::DEFAULT_LOG_LINES);
+            self.explain_into(
+                &mut result,
                 fw.local,
-                &f.stopped,
+                (&f.stopped, &f.unhealthy_targets),
                 &fw.ours.deployment_id,
-                &f.unhealthy_targets,
-                flags.log_lines.unwrap_or(super::explain::DEFAULT_LOG_LINES),
+                lines,
             )
             .await;
-            for f in &result.failures {
-                self.emitter.emit(Event::Explained {
-                    service: result.service.clone(),
-                    failure: f.heading(),
-                    diagnosis: f.diagnosis.as_ref().map(|d| d.summary.clone()),
-                    fix: f.diagnosis.as_ref().map(|d| d.fix.clone()),
-                });
-            }
         }
         let ended = outcome;
         let end = match (cause_of(&ended), &fw.controller) {
@@ -536,6 +528,29 @@ impl<'a> Engine<'a> {
         result.rollback = end.and_then(|e| e.1);
         result.duration = fw.since.elapsed();
         result
+    }
+
+    /// Why our deployment's tasks failed (`explain`), into the result, each failure also as
+    /// an event (the Actions annotation, the plain log line).
+    async fn explain_into(
+        &self,
+        result: &mut ServiceResult,
+        local: &Local,
+        (stopped, targets): (&[StoppedTask], &[TargetView]),
+        deployment: &str,
+        log_lines: usize,
+    ) {
+        result.failures =
+            super::explain::explain(self.clients, local, stopped, deployment, targets, log_lines)
+                .await;
+        for x in &result.failures {
+            self.emitter.emit(Event::Explained {
+                service: result.service.clone(),
+                failure: x.heading(),
+                diagnosis: x.diagnosis.as_ref().map(|d| d.summary.clone()),
+                fix: x.diagnosis.as_ref().map(|d| d.fix.clone()),
+            });
+        }
     }
 
     /// The result of a step that never started.
@@ -701,7 +716,19 @@ impl<'a> Engine<'a> {
             while let Some(f) = finished.recv().await {
                 if let Some(fw) = followed.remove(&f.service) {
                     let i = fw.step;
-                    results[i] = Some(Ok(followed_result(fw, f)));
+                    let (local, deployment) = (fw.local, fw.ours.deployment_id.clone());
+                    let failed = !matches!(f.outcome, Outcome::Succeeded | Outcome::Paused { .. });
+                    let seen = failed.then(|| (f.stopped.clone(), f.unhealthy_targets.clone()));
+                    let mut r = followed_result(fw, f);
+                    // The definition is the config's: a revision the service runs that the
+                    // config no longer renders is explained from the config's container facts.
+                    if let Some((stopped, targets)) = seen {
+                        let lines = super::explain::DEFAULT_LOG_LINES;
+                        let seen = (stopped.as_slice(), targets.as_slice());
+                        self.explain_into(&mut r, local, seen, &deployment, lines)
+                            .await;
+                    }
+                    results[i] = Some(Ok(r));
                 }
             }
             results

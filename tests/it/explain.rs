@@ -354,3 +354,22 @@ async fn secret_values_are_masked_in_the_log_tail() {
         assert!(!text.contains(SECRET), "the secret reached {what}: {text}");
     }
 }
+
+/// `cortado wait` on a deployment that fails explains it too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wait_explains_the_deployment_it_follows() {
+    let s = Scenario::new("explain", FAST, &["v1"]).await;
+    s.put_secure_parameter(PARAMETER, "db-pass").await;
+    let tag = "v1--log-panic-at-startup--crash-5s";
+    s.deploy(tag, &["--no-wait"]).await.expect_code(0);
+    let run = s.cortado(tag, &["wait"]).await;
+    assert_ne!(run.code, 0, "{}", run.dump());
+    let f = failure(&run);
+    assert_eq!(f["container"], "web", "{f:#}");
+    assert_eq!(f["exit_code"], 1, "{f:#}");
+    assert_eq!(f["diagnosis"]["cause"], "crash", "{f:#}");
+    assert!(
+        f["log"]["lines"].to_string().contains("panic at startup"),
+        "{f:#}"
+    );
+}

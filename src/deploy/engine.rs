@@ -549,6 +549,7 @@ impl<'a> Engine<'a> {
                 failure: x.heading(),
                 diagnosis: x.diagnosis.as_ref().map(|d| d.summary.clone()),
                 fix: x.diagnosis.as_ref().map(|d| d.fix.clone()),
+                at: x.diagnosis.as_ref().and_then(|d| d.at.clone()),
             });
         }
     }

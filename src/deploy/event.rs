@@ -156,6 +156,9 @@ pub enum Event {
         failure: String,
         diagnosis: Option<String>,
         fix: Option<String>,
+        /// The definition line the fix is about.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        at: Option<crate::deploy::explain::Place>,
     },
     /// A one-off task started (`cortado run`, a release's `run:` step).
     TaskStarted {

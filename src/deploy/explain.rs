@@ -104,6 +104,61 @@ pub struct Diagnosis {
     pub cause: Cause,
     pub summary: String,
     pub fix: String,
+    /// The definition line the fix is about (the container's `memory`, `image`, the secret's
+    /// `valueFrom`, its `healthCheck`, the service's load balancer), when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub at: Option<Place>,
+}
+
+/// A place in an input file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Place {
+    pub file: String,
+    /// 0 when only the file is known.
+    pub line: usize,
+    pub col: usize,
+}
+
+impl std::fmt::Display for Place {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.line, self.col) {
+            (0, _) => write!(f, "{}", self.file),
+            (l, 0) => write!(f, "{}:{l}", self.file),
+            (l, c) => write!(f, "{}:{l}:{c}", self.file),
+        }
+    }
+}
+
+/// Which file a diagnosis points into, and the JSON pointer there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Pointer {
+    Task(String),
+    Service(String),
+}
+
+/// Where in the definitions a diagnosis of `cause` points: `container` is the failing
+/// container's index in `containerDefinitions`, `secret` the index of the secret it names.
+pub(crate) fn pointer_for(
+    cause: Cause,
+    container: Option<usize>,
+    has_memory: bool,
+    secret: Option<usize>,
+) -> Option<Pointer> {
+    let c =
+        |rest: &str| container.map(|i| Pointer::Task(format!("/containerDefinitions/{i}{rest}")));
+    match cause {
+        Cause::OutOfMemory if has_memory => c("/memory"),
+        Cause::OutOfMemory => Some(Pointer::Task("/memory".into())),
+        Cause::ImagePull => c("/image"),
+        Cause::Secrets => match secret {
+            Some(j) => c(&format!("/secrets/{j}/valueFrom")),
+            None => c("/secrets"),
+        },
+        Cause::ContainerHealthCheck => c("/healthCheck"),
+        Cause::ElbHealthCheck => Some(Pointer::Service("/loadBalancers".into())),
+        Cause::NotPlaced => Some(Pointer::Service("/networkConfiguration".into())),
+        Cause::Crash => None,
+    }
 }
 
 /// The end of the failing container's log, or why there is none.
@@ -284,6 +339,7 @@ pub(crate) fn diagnose(e: &Evidence) -> Option<Diagnosis> {
             cause,
             summary,
             fix,
+            at: None,
         })
     };
     if has("OutOfMemoryError") {
@@ -552,6 +608,15 @@ pub(crate) async fn explain(
                 ..Log::default()
             },
         };
+        let mut diagnosis = diagnose(&ev);
+        if let Some(d) = diagnosis.as_mut() {
+            d.at = place(
+                local,
+                d,
+                def.and_then(|c| defs.iter().position(|x| std::ptr::eq(x, c))),
+                &ev,
+            );
+        }
         out.push(Failure {
             tasks: g.tasks.len(),
             task_ids: g
@@ -565,11 +630,32 @@ pub(crate) async fn explain(
             stop_code: g.stop_code.clone(),
             stopped_reason: Untrusted::new(g.reason.clone()),
             container_reason: g.container_reason.clone().map(Untrusted::new),
-            diagnosis: diagnose(&ev),
+            diagnosis,
             log,
         });
     }
     out
+}
+
+/// The definition line diagnosis `d` is about, from the rendered files (`local`'s documents).
+fn place(local: &Local, d: &Diagnosis, container: Option<usize>, ev: &Evidence) -> Option<Place> {
+    let facts = ev.container.as_ref();
+    let secret = facts.and_then(|c| {
+        c.secrets
+            .iter()
+            .position(|v| d.summary.contains(v.as_str()))
+    });
+    let has_memory = facts.and_then(|c| c.memory).is_some();
+    let (doc, pointer) = match pointer_for(d.cause, container, has_memory, secret)? {
+        Pointer::Task(p) => (local.task_doc.as_ref()?, p),
+        Pointer::Service(p) => (local.service_doc.as_ref()?, p),
+    };
+    let at = doc.locate(&pointer);
+    Some(Place {
+        file: at.path.display().to_string(),
+        line: at.line,
+        col: at.col,
+    })
 }
 
 /// Whether ECR holds the container's image (None: not an ECR image, or the read failed).
@@ -824,6 +910,59 @@ mod tests {
             g[2].container_reason.as_deref(),
             Some("OutOfMemoryError: Container killed due to memory usage")
         );
+    }
+
+    #[test]
+    fn diagnoses_point_at_the_definition_line_they_are_about() {
+        let t = |p: &str| Some(Pointer::Task(p.into()));
+        let cases = [
+            (
+                Cause::OutOfMemory,
+                true,
+                None,
+                t("/containerDefinitions/1/memory"),
+            ),
+            (Cause::OutOfMemory, false, None, t("/memory")),
+            (
+                Cause::ImagePull,
+                false,
+                None,
+                t("/containerDefinitions/1/image"),
+            ),
+            (
+                Cause::Secrets,
+                false,
+                Some(2),
+                t("/containerDefinitions/1/secrets/2/valueFrom"),
+            ),
+            (
+                Cause::Secrets,
+                false,
+                None,
+                t("/containerDefinitions/1/secrets"),
+            ),
+            (
+                Cause::ContainerHealthCheck,
+                false,
+                None,
+                t("/containerDefinitions/1/healthCheck"),
+            ),
+            (
+                Cause::ElbHealthCheck,
+                false,
+                None,
+                Some(Pointer::Service("/loadBalancers".into())),
+            ),
+            (Cause::Crash, false, None, None),
+        ];
+        for (cause, has_memory, secret, want) in cases {
+            assert_eq!(
+                pointer_for(cause, Some(1), has_memory, secret),
+                want,
+                "{cause:?}"
+            );
+        }
+        assert_eq!(pointer_for(Cause::ImagePull, None, false, None), None);
     }
 
     #[test]

@@ -457,6 +457,9 @@ pub fn summary_markdown(run: &RunResult, secrets: &Secrets) -> String {
                     code(&d.summary),
                     code(&d.fix)
                 ));
+                if let Some(at) = &d.at {
+                    md.push_str(&format!("  - at: {}\n", code(&at.to_string())));
+                }
             }
             match (&f.log.unavailable, &f.log.stream) {
                 (Some(why), _) => md.push_str(&format!("  - log: {}\n", code(why))),
@@ -623,6 +626,7 @@ impl<W: Write> ActionsSink<W> {
                 failure,
                 diagnosis,
                 fix,
+                at,
             } => {
                 let mut message = failure.clone();
                 if let Some(d) = diagnosis {
@@ -631,10 +635,14 @@ impl<W: Write> ActionsSink<W> {
                 if let Some(f) = fix {
                     message.push_str(&format!(". Fix: {f}"));
                 }
-                self.annotate(
-                    Annotation::new(Level::Error, message)
-                        .title(format!("{service}: why it failed")),
-                );
+                let mut note = Annotation::new(Level::Error, message)
+                    .title(format!("{service}: why it failed"));
+                if let Some(at) = at {
+                    note.file = Some(at.file.clone());
+                    note.line = (at.line > 0).then_some(at.line);
+                    note.col = (at.col > 0).then_some(at.col);
+                }
+                self.annotate(note);
             }
             _ => {}
         }

@@ -217,6 +217,9 @@ fn failure_text(f: &Failure) -> String {
     if let Some(d) = &f.diagnosis {
         out.push_str(&format!("    diagnosis: {}\n", d.summary));
         out.push_str(&format!("    fix:       {}\n", d.fix));
+        if let Some(at) = &d.at {
+            out.push_str(&format!("    at:        {at}\n"));
+        }
     }
     if !f.task_ids.is_empty() {
         out.push_str(&format!("    tasks:     {}\n", f.task_ids.join(", ")));

@@ -25,6 +25,8 @@ struct Expect {
     log: Option<&'static str>,
     /// The SSM parameter the container's secret names is not created.
     missing_secret: bool,
+    /// The definition line the diagnosis points at (`file:line`).
+    at: Option<&'static str>,
 }
 
 /// The SSM parameter the fixture's container reads as a secret.
@@ -91,6 +93,22 @@ async fn check(e: Expect) {
             summary.contains(w),
             "{w:?} not in the diagnosis {summary:?}"
         );
+    }
+    match e.at {
+        Some(at) => {
+            let got = format!(
+                "{}:{}",
+                f["diagnosis"]["at"]["file"].as_str().unwrap_or_default(),
+                f["diagnosis"]["at"]["line"]
+            );
+            assert!(
+                got.ends_with(at),
+                "the diagnosis points at {got}, not {at}: {f:#}"
+            );
+            assert!(text.stdout.contains("    at:        "), "{}", text.dump());
+            assert!(text.stdout.contains(at), "{}", text.dump());
+        }
+        None => assert!(f["diagnosis"]["at"].is_null(), "{f:#}"),
     }
     let lines: Vec<String> = f["log"]["lines"]
         .as_array()
@@ -199,6 +217,7 @@ async fn crash_with_an_error_in_its_log() {
         diagnosis: &["container web exited with code 1"],
         log: Some("FATAL cannot connect to database at 10.0.3.7"),
         missing_secret: false,
+        at: None,
     })
     .await;
 }
@@ -218,6 +237,7 @@ async fn oom_kill_names_the_memory_limits() {
         ],
         log: Some("allocating cache buffers"),
         missing_secret: false,
+        at: Some("explain/ecs-task-def.json:13"),
     })
     .await;
 }
@@ -235,6 +255,7 @@ async fn missing_secret_names_the_value_from() {
         ],
         log: None,
         missing_secret: true,
+        at: Some("explain/ecs-task-def.json:19"),
     })
     .await;
 }
@@ -249,6 +270,7 @@ async fn health_path_answering_404() {
         diagnosis: &["answers 404 on /", "Target.ResponseCodeMismatch"],
         log: Some("starting"),
         missing_secret: false,
+        at: Some("explain/ecs-service-def.json:11"),
     })
     .await;
 }
@@ -263,6 +285,7 @@ async fn missing_image_tag_is_not_in_ecr() {
         diagnosis: &["web:v9", "ECR has no image with that tag"],
         log: None,
         missing_secret: false,
+        at: Some("explain/ecs-task-def.json:11"),
     })
     .await;
 }

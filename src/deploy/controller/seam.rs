@@ -157,6 +157,10 @@ pub struct Local {
     pub warnings: Vec<Diagnostic>,
     /// The run's secret values (rendering registered them): plans hide them.
     pub secrets: Secrets,
+    /// The rendered task and service definition files, to point a finding made after the
+    /// deploy (a failure's diagnosis) at the line it is about. None for Express Mode.
+    pub task_doc: Option<Arc<crate::render::Document>>,
+    pub service_doc: Option<Arc<crate::render::Document>>,
 }
 
 impl Local {

@@ -50,6 +50,8 @@ use crate::release::{Action, Ended, OnFailure, Schedule, Step, Wave};
 
 /// How long a cancelled run follows the rollback it requested before it exits.
 pub(crate) const CANCEL_FOLLOW: Duration = Duration::from_secs(8);
+/// The longest a failure's explanation (log tail, ECR, target group reads) may take.
+pub(crate) const EXPLAIN_BUDGET: Duration = Duration::from_secs(20);
 /// The least time a rollback gets, even when the deploy used up its deadline.
 pub(crate) const MIN_ROLLBACK_TIME: Duration = Duration::from_secs(300);
 
@@ -480,7 +482,10 @@ impl<'a> Engine<'a> {
         let mut result = fw.result;
         result.journey = (!f.journey.is_empty()).then_some(f.journey);
         result.stopped_tasks = stop_counts(&f.stopped, &fw.ours.deployment_id);
-        if !matches!(outcome, Outcome::Succeeded | Outcome::Paused { .. }) {
+        if !matches!(
+            outcome,
+            Outcome::Succeeded | Outcome::Paused { .. } | Outcome::Cancelled { .. }
+        ) {
             let lines = flags.log_lines.unwrap_or(super::explain::DEFAULT_LOG_LINES);
             self.explain_into(
                 &mut result,
@@ -540,9 +545,24 @@ impl<'a> Engine<'a> {
         deployment: &str,
         log_lines: usize,
     ) {
-        result.failures =
-            super::explain::explain(self.clients, local, stopped, deployment, targets, log_lines)
-                .await;
+        let explained = tokio::time::timeout(
+            EXPLAIN_BUDGET,
+            super::explain::explain(self.clients, local, stopped, deployment, targets, log_lines),
+        )
+        .await;
+        result.failures = match explained {
+            Ok(failures) => failures,
+            Err(_) => {
+                self.emitter.emit(Event::Warning {
+                    message: format!(
+                        "{}: the failed tasks could not be explained within {}s (AWS answered too slowly)",
+                        result.service,
+                        EXPLAIN_BUDGET.as_secs()
+                    ),
+                });
+                Vec::new()
+            }
+        };
         for x in &result.failures {
             self.emitter.emit(Event::Explained {
                 service: result.service.clone(),
@@ -718,7 +738,10 @@ impl<'a> Engine<'a> {
                 if let Some(fw) = followed.remove(&f.service) {
                     let i = fw.step;
                     let (local, deployment) = (fw.local, fw.ours.deployment_id.clone());
-                    let failed = !matches!(f.outcome, Outcome::Succeeded | Outcome::Paused { .. });
+                    let failed = !matches!(
+                        f.outcome,
+                        Outcome::Succeeded | Outcome::Paused { .. } | Outcome::Cancelled { .. }
+                    );
                     let seen = failed.then(|| (f.stopped.clone(), f.unhealthy_targets.clone()));
                     let mut r = followed_result(fw, f);
                     // The definition is the config's: a revision the service runs that the

@@ -396,3 +396,31 @@ async fn wait_explains_the_deployment_it_follows() {
         "{f:#}"
     );
 }
+
+/// CloudWatch Logs refuses the read (AccessDeniedException): the failure is still explained,
+/// and its log says why there are no lines.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_log_read_says_access_denied() {
+    let s = Scenario::new("explain", FAST, &["v1"]).await;
+    s.put_secure_parameter(PARAMETER, "db-pass").await;
+    s.sb.control().update_faults(FaultsPatch {
+        fail_next: Some(vec![FailRule {
+            operation: "GetLogEvents".into(),
+            code: "AccessDeniedException".into(),
+            status: Some(400),
+            message: Some("User is not authorized to perform: logs:GetLogEvents".into()),
+            count: 5,
+        }]),
+        ..FaultsPatch::default()
+    });
+    let run = s.deploy("v1--crash-5s", &[]).await;
+    run.expect_code(4);
+    let f = failure(&run);
+    assert_eq!(f["diagnosis"]["cause"], "crash", "{f:#}");
+    assert_eq!(f["log"]["lines"], serde_json::json!([]), "{f:#}");
+    let why = f["log"]["unavailable"].as_str().unwrap_or_default();
+    assert!(
+        why.contains("AccessDenied") && why.contains("logs:GetLogEvents"),
+        "{f:#}"
+    );
+}

@@ -801,9 +801,18 @@ async fn tail(
             ));
         }
         LogTail::Missing => {
-            log.unavailable = Some(format!(
-                "logs not reachable: CloudWatch Logs has no group {group} or no stream {stream} (the container shipped nothing, or the group was never created)"
-            ));
+            // Which one is missing: the group (never created) or the stream (nothing shipped).
+            log.unavailable = Some(match clients.log_group_exists(&group).await {
+                Ok(false) => format!(
+                    "logs not reachable: the log group {group} does not exist (create it, or set awslogs-create-group)"
+                ),
+                Ok(true) => format!(
+                    "logs not reachable: no stream {stream} in {group} (the container shipped nothing)"
+                ),
+                Err(_) => format!(
+                    "logs not reachable: CloudWatch Logs has no group {group} or no stream {stream}"
+                ),
+            });
         }
         LogTail::Denied => {
             log.unavailable = Some(format!(

@@ -424,3 +424,29 @@ async fn a_refused_log_read_says_access_denied() {
         "{f:#}"
     );
 }
+
+/// CloudWatch Logs has no such stream (ResourceNotFoundException) while the group exists: the
+/// log says the container shipped nothing, not that the group is missing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_stream_is_told_from_a_missing_group() {
+    let s = Scenario::new("explain", FAST, &["v1"]).await;
+    s.put_secure_parameter(PARAMETER, "db-pass").await;
+    s.sb.control().update_faults(FaultsPatch {
+        fail_next: Some(vec![FailRule {
+            operation: "GetLogEvents".into(),
+            code: "ResourceNotFoundException".into(),
+            status: Some(400),
+            message: Some("The specified log stream does not exist.".into()),
+            count: 5,
+        }]),
+        ..FaultsPatch::default()
+    });
+    let run = s.deploy("v1--crash-5s", &[]).await;
+    run.expect_code(4);
+    let f = failure(&run);
+    let why = f["log"]["unavailable"].as_str().unwrap_or_default();
+    assert!(
+        why.contains("no stream ecs/web/") && why.contains("shipped nothing"),
+        "{f:#}"
+    );
+}

@@ -1266,4 +1266,55 @@ mod tests {
             "{md}"
         );
     }
+
+    #[test]
+    fn summary_explains_failures_with_the_log_in_an_unbreakable_fence() {
+        use crate::deploy::explain::{Cause, Diagnosis, Failure, Log};
+        use crate::untrusted::Untrusted;
+        let secrets = Secrets::default();
+        secrets.add("hunter2");
+        let mut run = rolled_back_run();
+        run.services[0].failures = vec![Failure {
+            tasks: 3,
+            task_ids: vec!["t1".into()],
+            container: Some("app".into()),
+            exit_code: Some(1),
+            stop_code: Some("EssentialContainerExited".into()),
+            stopped_reason: Untrusted::new("Essential container in task exited"),
+            container_reason: None,
+            diagnosis: Some(Diagnosis {
+                cause: Cause::Crash,
+                summary: "container app exited with code 1".into(),
+                fix: "read the log".into(),
+                at: None,
+            }),
+            log: Log {
+                group: Some("/ecs/app".into()),
+                stream: Some("ecs/app/t1".into()),
+                lines: vec![
+                    Untrusted::new("password hunter2 rejected"),
+                    Untrusted::new("```"),
+                    Untrusted::new("</details> # not closed"),
+                ],
+                unavailable: None,
+            },
+        }];
+        let md = summary_markdown(&run, &secrets);
+        assert!(md.contains("**`web`**: why it failed"), "{md}");
+        assert!(
+            md.contains("- `3 tasks failed: container app exit code 1"),
+            "{md}"
+        );
+        assert!(
+            md.contains("  - diagnosis: `container app exited with code 1`"),
+            "{md}"
+        );
+        assert!(md.contains("last 3 log lines of `ecs/app/t1`"), "{md}");
+        assert!(
+            md.contains("password *** rejected") && !md.contains("hunter2"),
+            "{md}"
+        );
+        // The container's backticks cannot close the fence: it is longer than any run inside.
+        assert!(md.contains("\n````\npassword"), "{md}");
+    }
 }

@@ -797,7 +797,13 @@ pub(super) fn stopped_task(t: &Task) -> StoppedTask {
                 )
             })
             .collect(),
-        lived_ms: match (t.started_at(), t.stopped_at().or(t.execution_stopped_at())) {
+        // A task still stopping has no stoppedAt yet: from when it began stopping.
+        lived_ms: match (
+            t.started_at(),
+            t.execution_stopped_at()
+                .or(t.stopped_at())
+                .or(t.stopping_at()),
+        ) {
             (Some(a), Some(b)) => b
                 .to_millis()
                 .ok()

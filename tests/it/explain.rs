@@ -450,3 +450,31 @@ async fn a_missing_stream_is_told_from_a_missing_group() {
         "{f:#}"
     );
 }
+
+/// The container health check never passes (`unhealthy`): the diagnosis quotes the command,
+/// its interval, retries and startPeriod against how long the task lived, at the definition's
+/// `healthCheck`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn container_health_check_quotes_the_command() {
+    let s = Scenario::new("explain-hc", FAST, &["v1"]).await;
+    let run = s.deploy("v1--unhealthy", &[]).await;
+    run.expect_code(4);
+    let f = failure(&run);
+    assert_eq!(f["diagnosis"]["cause"], "container-health-check", "{f:#}");
+    let summary = f["diagnosis"]["summary"].as_str().unwrap_or_default();
+    for w in [
+        "curl -f http://localhost/health || exit 1",
+        "3 times in a row",
+        "every 10s",
+        "startPeriod 5s",
+        "the task lived",
+    ] {
+        assert!(summary.contains(w), "{w:?} not in {summary:?}");
+    }
+    let at = format!(
+        "{}:{}",
+        f["diagnosis"]["at"]["file"].as_str().unwrap_or_default(),
+        f["diagnosis"]["at"]["line"]
+    );
+    assert!(at.ends_with("explain-hc/ecs-task-def.json:31"), "{at}");
+}

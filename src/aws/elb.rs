@@ -155,3 +155,45 @@ impl Clients {
         Ok(Some((protocol, dns, l.port().unwrap_or(80))))
     }
 }
+
+/// A target group's health check, as the explanation of an ELB health failure shows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HealthCheckSetting {
+    pub protocol: Option<String>,
+    pub path: Option<String>,
+    /// `traffic-port` or a number.
+    pub port: Option<String>,
+    /// The HTTP codes that count as healthy (`200`, `200-399`).
+    pub matcher: Option<String>,
+}
+
+impl Clients {
+    /// The health check of the target group `arn`; `None` when there is no such group.
+    pub async fn target_group_health_check(&self, arn: &str) -> Result<Option<HealthCheckSetting>> {
+        let call = Call::elb("DescribeTargetGroups", format!("target group {arn}"));
+        match self
+            .elbv2
+            .describe_target_groups()
+            .target_group_arns(arn)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(out.target_groups().first().map(|t| HealthCheckSetting {
+                protocol: t.health_check_protocol().map(|p| p.as_str().to_string()),
+                path: t.health_check_path().map(str::to_string),
+                port: t.health_check_port().map(str::to_string),
+                matcher: t
+                    .matcher()
+                    .and_then(|m| m.http_code().or(m.grpc_code()))
+                    .map(str::to_string),
+            })),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_target_group_not_found_exception()) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(self.fail(&call, e)),
+        }
+    }
+}

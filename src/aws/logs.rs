@@ -72,3 +72,57 @@ impl Clients {
         })
     }
 }
+
+/// What reading the end of a log stream gave.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LogTail {
+    /// The newest lines, oldest first: (epoch milliseconds, message).
+    Lines(Vec<(i64, String)>),
+    /// CloudWatch Logs has no such group or stream (`ResourceNotFoundException`).
+    Missing,
+    /// The caller may not read it (`AccessDeniedException`).
+    Denied,
+    /// Any other failure, in a few words.
+    Failed(String),
+}
+
+impl Clients {
+    /// The newest `n` lines of a stream (GetLogEvents without `startFromHead`). Never an
+    /// error: a failure to read is a [`LogTail`] the report explains.
+    pub async fn tail_log_events(&self, group: &str, stream: &str, n: usize) -> LogTail {
+        use aws_sdk_cloudwatchlogs::error::ProvideErrorMetadata;
+        let out = self
+            .logs
+            .get_log_events()
+            .log_group_name(group)
+            .log_stream_name(stream)
+            .start_from_head(false)
+            .limit(n.clamp(1, 10_000) as i32)
+            .send()
+            .await;
+        match out {
+            Ok(o) => {
+                let mut lines: Vec<(i64, String)> = o
+                    .events
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|e| {
+                        (
+                            e.timestamp.unwrap_or_default(),
+                            e.message.unwrap_or_default(),
+                        )
+                    })
+                    .collect();
+                lines.sort_by_key(|l| l.0);
+                let keep = lines.len().saturating_sub(n);
+                LogTail::Lines(lines.split_off(keep))
+            }
+            Err(e) => match e.as_service_error() {
+                Some(GetLogEventsError::ResourceNotFoundException(_)) => LogTail::Missing,
+                Some(s) if s.code() == Some("AccessDeniedException") => LogTail::Denied,
+                Some(s) => LogTail::Failed(s.code().unwrap_or("an error").to_string()),
+                None => LogTail::Failed("no answer from CloudWatch Logs".into()),
+            },
+        }
+    }
+}

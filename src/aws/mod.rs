@@ -42,7 +42,7 @@ use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use crate::error::{Diagnostic, Error, Result};
 
 pub use ecs::{OneOffTask, ServiceDeploymentStop, ServiceUpdate, TaskFilter};
-pub use logs::LogPage;
+pub use logs::{LogPage, LogTail};
 
 /// SDK types other modules use in signatures (so they need not name the SDK crates).
 pub mod types {

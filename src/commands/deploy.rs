@@ -81,6 +81,9 @@ pub struct DeployArgs {
     /// Send no notification (the configs' and the release's `notify:`).
     #[arg(long, env = "CORTADO_NO_NOTIFY")]
     pub no_notify: bool,
+    /// Log lines shown per failed task's container (default 20; 0: none).
+    #[arg(long, value_name = "N", env = "CORTADO_LOG_LINES", value_parser = clap::value_parser!(u32).range(0..=10000))]
+    pub log_lines: Option<u32>,
 }
 
 /// Where `deploy --until` stops following.
@@ -148,6 +151,7 @@ impl From<&DeployArgs> for DeployFlags {
             no_update_service: a.no_update_service,
             no_rollback: a.no_rollback,
             keep_attributes: false,
+            log_lines: a.log_lines.map(|n| n as usize),
             until: match (a.until, &a.wait_until) {
                 (Some(UntilArg::TestTraffic), _) => Until::Pause,
                 (None, Some(u)) => u.clone(),

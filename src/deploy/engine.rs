@@ -36,7 +36,7 @@ use super::controller::seam::{
 use super::core::outcome::{Outcome, RunOutcome, cause_of, conclude, conclude_undone};
 use super::core::poll::Target;
 use super::core::rollback::{RollbackPlan, WaitRollback};
-use super::core::verdict::{Failure, FastFail, Ours, short_arn};
+use super::core::verdict::{Failure, FastFail, Ours, StoppedTask, TargetView, short_arn};
 use super::event::{Emitter, Event};
 use super::gate::{GateSetup, Gatekeeper, Until};
 use super::local::timeout;
@@ -50,6 +50,8 @@ use crate::release::{Action, Ended, OnFailure, Schedule, Step, Wave};
 
 /// How long a cancelled run follows the rollback it requested before it exits.
 pub(crate) const CANCEL_FOLLOW: Duration = Duration::from_secs(8);
+/// The longest a failure's explanation (log tail, ECR, target group reads) may take.
+pub(crate) const EXPLAIN_BUDGET: Duration = Duration::from_secs(20);
 /// The least time a rollback gets, even when the deploy used up its deadline.
 pub(crate) const MIN_ROLLBACK_TIME: Duration = Duration::from_secs(300);
 
@@ -488,6 +490,20 @@ impl<'a> Engine<'a> {
         let mut result = fw.result;
         result.journey = (!f.journey.is_empty()).then_some(f.journey);
         result.stopped_tasks = stop_counts(&f.stopped, &fw.ours.deployment_id);
+        if !matches!(
+            outcome,
+            Outcome::Succeeded | Outcome::Paused { .. } | Outcome::Cancelled { .. }
+        ) {
+            let lines = flags.log_lines.unwrap_or(super::explain::DEFAULT_LOG_LINES);
+            self.explain_into(
+                &mut result,
+                fw.local,
+                (&f.stopped, &f.unhealthy_targets),
+                &fw.ours.deployment_id,
+                lines,
+            )
+            .await;
+        }
         let ended = outcome;
         let end = match (cause_of(&ended), &fw.controller) {
             (Some(cause), Some(controller)) => {
@@ -525,6 +541,45 @@ impl<'a> Engine<'a> {
         result.rollback = end.and_then(|e| e.1);
         result.duration = fw.since.elapsed();
         result
+    }
+
+    /// Why our deployment's tasks failed (`explain`), into the result, each failure also as
+    /// an event (the Actions annotation, the plain log line).
+    async fn explain_into(
+        &self,
+        result: &mut ServiceResult,
+        local: &Local,
+        (stopped, targets): (&[StoppedTask], &[TargetView]),
+        deployment: &str,
+        log_lines: usize,
+    ) {
+        let explained = tokio::time::timeout(
+            EXPLAIN_BUDGET,
+            super::explain::explain(self.clients, local, stopped, deployment, targets, log_lines),
+        )
+        .await;
+        result.failures = match explained {
+            Ok(failures) => failures,
+            Err(_) => {
+                self.emitter.emit(Event::Warning {
+                    message: format!(
+                        "{}: the failed tasks could not be explained within {}s (AWS answered too slowly)",
+                        result.service,
+                        EXPLAIN_BUDGET.as_secs()
+                    ),
+                });
+                Vec::new()
+            }
+        };
+        for x in &result.failures {
+            self.emitter.emit(Event::Explained {
+                service: result.service.clone(),
+                failure: x.heading(),
+                diagnosis: x.diagnosis.as_ref().map(|d| d.summary.clone()),
+                fix: x.diagnosis.as_ref().map(|d| d.fix.clone()),
+                at: x.diagnosis.as_ref().and_then(|d| d.at.clone()),
+            });
+        }
     }
 
     /// The result of a step that never started.
@@ -708,7 +763,22 @@ impl<'a> Engine<'a> {
             while let Some(f) = finished.recv().await {
                 if let Some(fw) = followed.remove(&f.service) {
                     let i = fw.step;
-                    results[i] = Some(Ok(followed_result(fw, f)));
+                    let (local, deployment) = (fw.local, fw.ours.deployment_id.clone());
+                    let failed = !matches!(
+                        f.outcome,
+                        Outcome::Succeeded | Outcome::Paused { .. } | Outcome::Cancelled { .. }
+                    );
+                    let seen = failed.then(|| (f.stopped.clone(), f.unhealthy_targets.clone()));
+                    let mut r = followed_result(fw, f);
+                    // The definition is the config's: a revision the service runs that the
+                    // config no longer renders is explained from the config's container facts.
+                    if let Some((stopped, targets)) = seen {
+                        let lines = super::explain::DEFAULT_LOG_LINES;
+                        let seen = (stopped.as_slice(), targets.as_slice());
+                        self.explain_into(&mut r, local, seen, &deployment, lines)
+                            .await;
+                    }
+                    results[i] = Some(Ok(r));
                 }
             }
             results

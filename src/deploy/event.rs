@@ -148,6 +148,18 @@ pub enum Event {
     Warning { message: String },
     /// A note that does not stop the run (a one-off task placed without its service).
     Note { message: String },
+    /// Why our deployment's tasks failed, once per distinct failure (after the verdict; the
+    /// result carries the whole explanation, log tail included).
+    Explained {
+        service: String,
+        /// Tasks, container, exit code, stop code and reason, on one line.
+        failure: String,
+        diagnosis: Option<String>,
+        fix: Option<String>,
+        /// The definition line the fix is about.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        at: Option<crate::deploy::explain::Place>,
+    },
     /// A one-off task started (`cortado run`, a release's `run:` step).
     TaskStarted {
         service: String,

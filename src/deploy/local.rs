@@ -176,6 +176,8 @@ pub(crate) fn load(ctx: &RenderContext, config: Config) -> Result<Local> {
         controller,
         warnings: findings,
         secrets: ctx.secrets.clone(),
+        task_doc: Some(std::sync::Arc::new(task_doc)),
+        service_doc: service_doc.map(std::sync::Arc::new),
     })
 }
 
@@ -273,6 +275,8 @@ fn load_express(
         controller: choose(true, None),
         warnings: findings,
         secrets: ctx.secrets.clone(),
+        task_doc: None,
+        service_doc: None,
     })
 }
 

@@ -8,6 +8,7 @@ pub(crate) mod controller;
 pub(crate) mod core;
 pub(crate) mod engine;
 pub mod event;
+pub(crate) mod explain;
 pub(crate) mod gate;
 pub(crate) mod local;
 pub(crate) mod observe;

@@ -206,6 +206,7 @@ impl AwsObserver<'_> {
                     reason: health
                         .and_then(|h| h.reason())
                         .map(|r| r.as_str().to_string()),
+                    description: health.and_then(|h| h.description()).map(ecs_text),
                 });
             }
         }
@@ -796,6 +797,20 @@ pub(super) fn stopped_task(t: &Task) -> StoppedTask {
                 )
             })
             .collect(),
+        // A task still stopping has no stoppedAt yet: from when it began stopping.
+        lived_ms: match (
+            t.started_at(),
+            t.execution_stopped_at()
+                .or(t.stopped_at())
+                .or(t.stopping_at()),
+        ) {
+            (Some(a), Some(b)) => b
+                .to_millis()
+                .ok()
+                .zip(a.to_millis().ok())
+                .map(|(b, a)| b - a),
+            _ => None,
+        },
     }
 }
 

@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 
 use super::core::outcome::{RunOutcome, severity};
 use super::core::verdict::{StoppedTask, task_failed};
+use super::explain::Failure;
 use super::watch::Journey;
 use crate::error::{Error, ExitCode, Result};
 use crate::plan::ServicePlan;
@@ -93,6 +94,9 @@ pub struct ServiceResult {
     #[serde(rename = "stopped_reasons")]
     pub stopped_tasks: Vec<StopCount>,
     pub rollback: Option<RollbackReport>,
+    /// Why our deployment's tasks failed: one entry per distinct failure, with the container,
+    /// exit code, stop code and reason, the log tail and a diagnosis.
+    pub failures: Vec<Failure>,
     /// Stages, traffic steps and gates of a blue/green, canary or linear deployment.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub journey: Option<Journey>,
@@ -121,6 +125,7 @@ impl ServiceResult {
             duration: Duration::ZERO,
             stopped_tasks: Vec::new(),
             rollback: None,
+            failures: Vec::new(),
             journey: None,
             plan: None,
         }

@@ -24,7 +24,7 @@ use super::core::outcome::{Outcome, Serving};
 use super::core::poll::{Goal, Observation, Target};
 use super::core::rollback::{judge_restored, judge_rollback};
 use super::core::state::{DeploymentStatus, RolloutState, TargetState};
-use super::core::verdict::{FastFail, Ours, Snapshot, StoppedTask, Verdict, judge};
+use super::core::verdict::{FastFail, Ours, Snapshot, StoppedTask, TargetView, Verdict, judge};
 use super::event::{Emitter, Event};
 use super::gate::{GateReport, GateSetup, Hooks, Tended};
 use crate::error::Result;
@@ -256,6 +256,9 @@ pub(crate) struct Finished {
     pub stopped: Vec<StoppedTask>,
     /// The PRIMARY deployment at the last poll: what serves when the service leaves the watch.
     pub serving: Option<Serving>,
+    /// The last unhealthy state seen of our tasks' targets, one per target group (its
+    /// reason code and description), to explain a failure of ELB health checks.
+    pub unhealthy_targets: Vec<TargetView>,
 }
 
 /// The two ends of a watch: services join through `intake` while it runs (a release starts a
@@ -671,6 +674,7 @@ async fn close<H: Hooks>(
             journey,
             stopped: st.stopped,
             serving: st.serving,
+            unhealthy_targets: st.unhealthy_seen.into_values().collect(),
         });
     }
 }
@@ -811,6 +815,8 @@ struct ServiceState {
     targets: Option<(usize, usize, usize)>,
     waiting: String,
     unhealthy_since: BTreeMap<String, Instant>,
+    /// Per target group, the last unhealthy target of ours seen there.
+    unhealthy_seen: BTreeMap<String, TargetView>,
     /// Hook invocations seen: the stage each was first seen at, and its last status.
     hooks: BTreeMap<String, (String, String)>,
     /// The target groups our tasks were last seen in (they leave on a rollback).
@@ -1066,10 +1072,17 @@ impl ServiceState {
     /// How long the longest-unhealthy target of our tasks has been unhealthy.
     fn unhealthy_for(&mut self, snap: &Snapshot) -> Duration {
         let now = Instant::now();
-        let unhealthy: BTreeSet<String> = snap
+        let ours: Vec<&TargetView> = snap
             .targets
             .iter()
             .filter(|t| t.state == TargetState::Unhealthy && snap.our_task_ips.contains(&t.id))
+            .collect();
+        for t in &ours {
+            self.unhealthy_seen
+                .insert(t.target_group_arn.clone(), (*t).clone());
+        }
+        let unhealthy: BTreeSet<String> = ours
+            .iter()
             .map(|t| format!("{}|{}", t.target_group_arn, t.id))
             .collect();
         self.unhealthy_since.retain(|k, _| unhealthy.contains(k));

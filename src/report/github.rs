@@ -472,6 +472,35 @@ pub fn summary_markdown(run: &RunResult, secrets: &Secrets) -> String {
             md.push_str(&format!("- {} × {}\n", c.count, code(c.reason.as_str())));
         }
     }
+    for s in run.services.iter().filter(|s| !s.failures.is_empty()) {
+        md.push_str(&format!("\n**{}**: why it failed\n", code(&s.service)));
+        for f in &s.failures {
+            md.push_str(&format!("\n- {}\n", code(&f.heading())));
+            if let Some(d) = &f.diagnosis {
+                md.push_str(&format!(
+                    "  - diagnosis: {}\n  - fix: {}\n",
+                    code(&d.summary),
+                    code(&d.fix)
+                ));
+                if let Some(at) = &d.at {
+                    md.push_str(&format!("  - at: {}\n", code(&at.to_string())));
+                }
+            }
+            match (&f.log.unavailable, &f.log.stream) {
+                (Some(why), _) => md.push_str(&format!("  - log: {}\n", code(why))),
+                (None, Some(stream)) => {
+                    let lines: Vec<String> = f.log.lines.iter().map(|l| l.to_string()).collect();
+                    md.push_str(&format!(
+                        "\n<details><summary>last {} log lines of {}</summary>\n\n{}</details>\n",
+                        lines.len(),
+                        code(stream),
+                        escape::md_fence("", &secrets.mask(&lines.join("\n")))
+                    ));
+                }
+                (None, None) => {}
+            }
+        }
+    }
     secrets.mask(&md)
 }
 
@@ -617,6 +646,29 @@ impl<W: Write> ActionsSink<W> {
             Event::Warning { message } => {
                 self.annotate(Annotation::new(Level::Warning, message.clone()).title("cortado"));
             }
+            Event::Explained {
+                service,
+                failure,
+                diagnosis,
+                fix,
+                at,
+            } => {
+                let mut message = failure.clone();
+                if let Some(d) = diagnosis {
+                    message.push_str(&format!(". Diagnosis: {d}"));
+                }
+                if let Some(f) = fix {
+                    message.push_str(&format!(". Fix: {f}"));
+                }
+                let mut note = Annotation::new(Level::Error, message)
+                    .title(format!("{service}: why it failed"));
+                if let Some(at) = at {
+                    note.file = Some(at.file.clone());
+                    note.line = (at.line > 0).then_some(at.line);
+                    note.col = (at.col > 0).then_some(at.col);
+                }
+                self.annotate(note);
+            }
             _ => {}
         }
         let _ = self.out.flush();
@@ -675,6 +727,7 @@ fn service_of(e: &Event) -> Option<&str> {
         | Event::RegistrationSkipped { .. }
         | Event::Warning { .. }
         | Event::Note { .. } => None,
+        Event::Explained { service, .. } => Some(service),
     }
 }
 
@@ -1237,5 +1290,56 @@ mod tests {
             md.contains("- 3 × `Essential container in task exited`"),
             "{md}"
         );
+    }
+
+    #[test]
+    fn summary_explains_failures_with_the_log_in_an_unbreakable_fence() {
+        use crate::deploy::explain::{Cause, Diagnosis, Failure, Log};
+        use crate::untrusted::Untrusted;
+        let secrets = Secrets::default();
+        secrets.add("hunter2");
+        let mut run = rolled_back_run();
+        run.services[0].failures = vec![Failure {
+            tasks: 3,
+            task_ids: vec!["t1".into()],
+            container: Some("app".into()),
+            exit_code: Some(1),
+            stop_code: Some("EssentialContainerExited".into()),
+            stopped_reason: Untrusted::new("Essential container in task exited"),
+            container_reason: None,
+            diagnosis: Some(Diagnosis {
+                cause: Cause::Crash,
+                summary: "container app exited with code 1".into(),
+                fix: "read the log".into(),
+                at: None,
+            }),
+            log: Log {
+                group: Some("/ecs/app".into()),
+                stream: Some("ecs/app/t1".into()),
+                lines: vec![
+                    Untrusted::new("password hunter2 rejected"),
+                    Untrusted::new("```"),
+                    Untrusted::new("</details> # not closed"),
+                ],
+                unavailable: None,
+            },
+        }];
+        let md = summary_markdown(&run, &secrets);
+        assert!(md.contains("**`web`**: why it failed"), "{md}");
+        assert!(
+            md.contains("- `3 tasks failed: container app exit code 1"),
+            "{md}"
+        );
+        assert!(
+            md.contains("  - diagnosis: `container app exited with code 1`"),
+            "{md}"
+        );
+        assert!(md.contains("last 3 log lines of `ecs/app/t1`"), "{md}");
+        assert!(
+            md.contains("password *** rejected") && !md.contains("hunter2"),
+            "{md}"
+        );
+        // The container's backticks cannot close the fence: it is longer than any run inside.
+        assert!(md.contains("\n````\npassword"), "{md}");
     }
 }

@@ -32,6 +32,7 @@ pub(crate) fn plain(e: &Stamped) -> String {
         | Event::RollbackFinished { .. }
         | Event::Warning { .. }
         | Event::Note { .. }
+        | Event::Explained { .. }
         | Event::TaskLog { .. }
         | Event::TaskStarted { .. }
         | Event::TaskLogs { .. }
@@ -214,6 +215,18 @@ fn end_text(event: &Event) -> String {
         ),
         Event::Warning { message } => format!("warning: {message}"),
         Event::Note { message } => message.clone(),
+        Event::Explained {
+            service,
+            failure,
+            diagnosis,
+            ..
+        } => format!(
+            "{service}: {failure}{}",
+            diagnosis
+                .as_ref()
+                .map(|d| format!(": {d}"))
+                .unwrap_or_default()
+        ),
         Event::TaskLog {
             service,
             container,

@@ -7,6 +7,7 @@ use serde_json::json;
 use super::{Format, Printer};
 use crate::deploy::core::outcome::RunOutcome;
 use crate::deploy::core::verdict::short_arn;
+use crate::deploy::explain::Failure;
 use crate::deploy::result::{RunResult, ServiceResult};
 use crate::error::{ExitCode, Result};
 
@@ -198,6 +199,9 @@ pub(crate) fn text(r: &ServiceResult) -> String {
     for c in &r.stopped_tasks {
         out.push_str(&format!("  stopped x{}: {}\n", c.count, c.reason));
     }
+    for f in &r.failures {
+        out.push_str(&failure_text(f));
+    }
     if let Some(j) = &r.journey {
         for line in j.lines() {
             out.push_str(&format!("  {line}\n"));
@@ -206,10 +210,104 @@ pub(crate) fn text(r: &ServiceResult) -> String {
     out
 }
 
+/// One failure in the text summary: heading, diagnosis and fix, tasks, the log tail (or why
+/// there is none).
+fn failure_text(f: &Failure) -> String {
+    let mut out = format!("  failure: {}\n", f.heading());
+    if let Some(d) = &f.diagnosis {
+        out.push_str(&format!("    diagnosis: {}\n", d.summary));
+        out.push_str(&format!("    fix:       {}\n", d.fix));
+        if let Some(at) = &d.at {
+            out.push_str(&format!("    at:        {at}\n"));
+        }
+    }
+    if !f.task_ids.is_empty() {
+        out.push_str(&format!("    tasks:     {}\n", f.task_ids.join(", ")));
+    }
+    match (&f.log.unavailable, &f.log.stream) {
+        (Some(why), _) => out.push_str(&format!("    log:       {why}\n")),
+        (None, Some(stream)) => {
+            out.push_str(&format!(
+                "    log:       last {} line{} of {} in {}\n",
+                f.log.lines.len(),
+                if f.log.lines.len() == 1 { "" } else { "s" },
+                stream,
+                f.log.group.as_deref().unwrap_or("?")
+            ));
+            for l in &f.log.lines {
+                out.push_str(&format!("      | {l}\n"));
+            }
+        }
+        (None, None) => {}
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::deploy::result::{Operation, RollbackReport};
+
+    fn crash() -> Failure {
+        use crate::deploy::explain::{Cause, Diagnosis, Log, Place};
+        use crate::untrusted::Untrusted;
+        Failure {
+            tasks: 2,
+            task_ids: vec!["t1".into(), "t2".into()],
+            container: Some("app".into()),
+            exit_code: Some(1),
+            stop_code: Some("EssentialContainerExited".into()),
+            stopped_reason: Untrusted::new("Essential container in task exited"),
+            container_reason: None,
+            diagnosis: Some(Diagnosis {
+                cause: Cause::Crash,
+                summary: "container app exited with code 1".into(),
+                fix: "read the log".into(),
+                at: Some(Place {
+                    file: "td.json".into(),
+                    line: 3,
+                    col: 7,
+                }),
+            }),
+            log: Log {
+                group: Some("/ecs/app".into()),
+                stream: Some("ecs/app/t1".into()),
+                lines: vec![
+                    Untrusted::new("boot"),
+                    Untrusted::new("evil\n::error::forged\u{1b}[2J"),
+                ],
+                unavailable: None,
+            },
+        }
+    }
+
+    #[test]
+    fn a_failure_shows_heading_diagnosis_place_and_log_lines_each_on_one_line() {
+        let mut r = ServiceResult::new(Operation::Deploy, "c", "web");
+        r.outcome = RunOutcome::FailedNotRolledBack;
+        r.failures = vec![crash()];
+        let t = text(&r);
+        assert!(
+            t.contains("  failure: 2 tasks failed: container app exit code 1 (EssentialContainerExited: Essential container in task exited)\n"),
+            "{t}"
+        );
+        assert!(
+            t.contains("    diagnosis: container app exited with code 1\n"),
+            "{t}"
+        );
+        assert!(t.contains("    at:        td.json:3:7\n"), "{t}");
+        assert!(
+            t.contains("    log:       last 2 lines of ecs/app/t1 in /ecs/app\n"),
+            "{t}"
+        );
+        // A container's line cannot start a line of its own or move the cursor.
+        assert!(
+            t.contains("      | evil\\n::error::forged\\u{1b}[2J\n"),
+            "{t}"
+        );
+        assert!(!t.contains("\n::error::"), "{t}");
+        assert!(!t.contains('\u{1b}'), "{t}");
+    }
 
     #[test]
     fn a_rolled_back_deploy_names_the_deployment_that_serves() {

@@ -23,6 +23,7 @@ mod deploy;
 mod docs;
 mod environments;
 mod exec;
+mod explain;
 mod express;
 mod fuzz;
 mod github;

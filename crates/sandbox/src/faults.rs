@@ -20,6 +20,10 @@
 //! | `slow-start-120s`   | pulling and starting takes 120 s longer                                                |
 //! | `hook-fail`         | AWS_LAMBDA lifecycle hooks of deployments of this image fail                            |
 //! | `hook-timeout`      | AWS_LAMBDA lifecycle hooks never answer and hit their timeout                           |
+//! | `oom`, `oom-20s`    | the essential container is killed for its memory use (after 20 s; default 5 s): exit code 137, container reason "OutOfMemoryError: Container killed due to memory usage", task "Essential container in task exited" |
+//! | `secret-fail`       | the task cannot fetch its first secret: "ResourceInitializationError: unable to pull secrets or registry auth: ..." naming the `valueFrom`, stop code `TaskFailedToStart` |
+//! | `health-404`        | the app answers ELB health checks with HTTP 404 (any code 100..=599): target reason `Target.ResponseCodeMismatch`, "Health checks failed with these codes: [404]" |
+//! | `log-<words>`       | the container writes the line `<words>` (dashes become spaces) to its awslogs stream before it crashes or is killed; several `log-` segments write several lines |
 //!
 //! Durations are `20s`, `2m`, `1h` or a bare number of seconds. Example:
 //! `123456789012.dkr.ecr.us-east-1.amazonaws.com/web:v2--crash-20s` crashes 20 s after start;
@@ -61,7 +65,16 @@ pub enum ImageFault {
     SlowStart(f64),
     HookFail,
     HookTimeout,
+    /// Killed for its memory use this many seconds after RUNNING (exit code 137).
+    Oom(f64),
+    /// Its secrets cannot be fetched: ResourceInitializationError, TaskFailedToStart.
+    SecretFail,
+    /// The app answers ELB health checks with this HTTP code.
+    HealthCode(u16),
 }
+
+/// How long after RUNNING a bare `oom` kills the container.
+pub const OOM_AFTER: f64 = 5.0;
 
 /// Parse a duration: `20s`, `2m`, `1h`, `90`.
 pub fn parse_duration(s: &str) -> Option<f64> {
@@ -91,7 +104,16 @@ pub fn parse_segment(seg: &str) -> Option<ImageFault> {
         "hook-fail" => return Some(ImageFault::HookFail),
         "hook-timeout" => return Some(ImageFault::HookTimeout),
         "crash" => return Some(ImageFault::Crash(0.0)),
+        "oom" => return Some(ImageFault::Oom(OOM_AFTER)),
+        "secret-fail" => return Some(ImageFault::SecretFail),
         _ => {}
+    }
+    if let Some(d) = seg.strip_prefix("oom-") {
+        return parse_duration(d).map(ImageFault::Oom);
+    }
+    if let Some(code) = seg.strip_prefix("health-") {
+        let code: u16 = code.parse().ok().filter(|c| (100..=599).contains(c))?;
+        return Some(ImageFault::HealthCode(code));
     }
     if let Some(d) = seg.strip_prefix("crash-") {
         return parse_duration(d).map(ImageFault::Crash);
@@ -134,6 +156,21 @@ pub fn without_faults(image: &str) -> String {
         // The tag ends the reference, so the fault list is its tail.
         Some((_, rest)) => image[..image.len() - rest.len() - 2].to_string(),
         None => image.to_string(),
+    }
+}
+
+/// The log lines an image's tag asks its container to write before it stops: each
+/// `log-<words>` segment, its dashes as spaces (`log-connect-ECONNREFUSED-10.0.3.7` writes
+/// "connect ECONNREFUSED 10.0.3.7"). Case is kept.
+pub fn tag_log_lines(image: &str) -> Vec<String> {
+    match image_tag(image).and_then(|t| t.split_once("--")) {
+        Some((_, rest)) => rest
+            .split("--")
+            .filter_map(|seg| seg.strip_prefix("log-"))
+            .filter(|words| !words.is_empty())
+            .map(|words| words.replace('-', " "))
+            .collect(),
+        None => Vec::new(),
     }
 }
 
@@ -325,6 +362,32 @@ mod tests {
             tag_faults("web:v1--exit-3-after-5s--slow-start-10s"),
             vec![ImageFault::ExitCode(3, 5.0), ImageFault::SlowStart(10.0)]
         );
+    }
+
+    #[test]
+    fn failure_faults_and_log_lines() {
+        assert_eq!(
+            tag_faults("web:v1--oom--secret-fail--health-404"),
+            vec![
+                ImageFault::Oom(OOM_AFTER),
+                ImageFault::SecretFail,
+                ImageFault::HealthCode(404)
+            ]
+        );
+        assert_eq!(parse_segment("oom-20s"), Some(ImageFault::Oom(20.0)));
+        assert_eq!(parse_segment("health-99"), None);
+        assert_eq!(parse_segment("health-x"), None);
+        assert_eq!(
+            tag_log_lines("web:v1--log-connect-ECONNREFUSED-10.0.3.7--crash-5s--log-bye"),
+            vec![
+                "connect ECONNREFUSED 10.0.3.7".to_string(),
+                "bye".to_string()
+            ]
+        );
+        assert!(tag_log_lines("web:v1--crash").is_empty());
+        assert!(tag_log_lines("web:v1--log-").is_empty());
+        // A log segment is not a fault of its own.
+        assert!(tag_faults("web:v1--log-hello").is_empty());
     }
 
     #[test]

@@ -157,6 +157,10 @@ pub struct Local {
     pub warnings: Vec<Diagnostic>,
     /// The run's secret values (rendering registered them): plans hide them.
     pub secrets: Secrets,
+    /// The rendered task and service definition files, to point a finding made after the
+    /// deploy (a failure's diagnosis) at the line it is about. None for Express Mode.
+    pub task_doc: Option<Arc<crate::render::Document>>,
+    pub service_doc: Option<Arc<crate::render::Document>>,
 }
 
 impl Local {
@@ -193,6 +197,8 @@ pub struct DeployFlags {
     pub keep_attributes: bool,
     /// Where following the deployment stops (`--until`, `--wait-until`).
     pub until: Until,
+    /// Log lines shown per failure (`--log-lines`; None: the default, 0: none).
+    pub log_lines: Option<usize>,
 }
 
 /// Which task definition the deploy rolls out.

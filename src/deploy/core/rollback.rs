@@ -528,6 +528,7 @@ mod tests {
             id: id.into(),
             state: state.into(),
             reason: None,
+            description: None,
         }
     }
 

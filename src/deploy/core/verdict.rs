@@ -95,6 +95,8 @@ pub struct StoppedTask {
     pub stopped_reason: Option<String>,
     /// Reasons and exit codes of the task's containers: (name, reason, exit code).
     pub containers: Vec<(String, Option<String>, Option<i32>)>,
+    /// How long its containers ran (startedAt to stoppedAt, in ms), when they started.
+    pub lived_ms: Option<i64>,
 }
 
 /// The health of one registered target.
@@ -104,6 +106,8 @@ pub struct TargetView {
     pub id: String,
     pub state: TargetState,
     pub reason: Option<String>,
+    /// ELB's description of the state ("Health checks failed with these codes: [404]").
+    pub description: Option<String>,
 }
 
 /// Everything one poll saw of a service.
@@ -776,6 +780,7 @@ mod tests {
             id: id.into(),
             state: state.into(),
             reason: Some("Target.FailedHealthChecks".into()),
+            description: None,
         };
         s.targets = vec![
             target("10.0.0.1", "healthy"),

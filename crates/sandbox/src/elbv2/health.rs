@@ -47,6 +47,7 @@ impl Elbv2 {
             app_healthy_from,
             app_unhealthy_from: None,
             drain_until: None,
+            answer: None,
         });
     }
 
@@ -70,6 +71,24 @@ impl Elbv2 {
         {
             target.app_healthy_from = healthy_from;
             target.app_unhealthy_from = unhealthy_from;
+            found = true;
+        }
+        found
+    }
+
+    /// The HTTP code a registered target's application answers failing health checks with
+    /// (`Target.ResponseCodeMismatch`). Returns false when no such target exists.
+    pub fn set_app_answer(&mut self, tg_arn: &str, id: &str, code: u16) -> bool {
+        let Some(tg) = self.tg_mut(tg_arn) else {
+            return false;
+        };
+        let mut found = false;
+        for target in tg
+            .targets
+            .iter_mut()
+            .filter(|t| t.id == id && t.drain_until.is_none())
+        {
+            target.answer = Some(code);
             found = true;
         }
         found
@@ -161,39 +180,50 @@ impl Elbv2 {
         tg: &TargetGroup,
         target: &Target,
         now: f64,
-    ) -> (TargetState, Option<&'static str>, Option<&'static str>) {
+    ) -> (TargetState, Option<&'static str>, Option<String>) {
         if target.drain_until.is_some() {
             return (
                 TargetState::Draining,
                 Some("Target.DeregistrationInProgress"),
-                Some("Target deregistration is in progress"),
+                Some("Target deregistration is in progress".into()),
             );
         }
         if !self.tg_in_use(&tg.arn) {
             return (
                 TargetState::Unused,
                 Some("Target.NotInUse"),
-                Some("Target group is not configured to receive traffic from the load balancer"),
+                Some(
+                    "Target group is not configured to receive traffic from the load balancer"
+                        .into(),
+                ),
             );
         }
         if !tg.health.enabled {
             return (
                 TargetState::Unavailable,
                 Some("Target.HealthCheckDisabled"),
-                Some("Health checks are disabled"),
+                Some("Health checks are disabled".into()),
             );
         }
         match check_outcome(&tg.health, target, now) {
             TargetState::Healthy => (TargetState::Healthy, None, None),
-            TargetState::Unhealthy => (
-                TargetState::Unhealthy,
-                Some("Target.FailedHealthChecks"),
-                Some("Health checks failed"),
-            ),
+            TargetState::Unhealthy => match target.answer {
+                // ELB's words for a code outside the matcher (DescribeTargetHealth).
+                Some(code) => (
+                    TargetState::Unhealthy,
+                    Some("Target.ResponseCodeMismatch"),
+                    Some(format!("Health checks failed with these codes: [{code}]")),
+                ),
+                None => (
+                    TargetState::Unhealthy,
+                    Some("Target.FailedHealthChecks"),
+                    Some("Health checks failed".into()),
+                ),
+            },
             _ => (
                 TargetState::Initial,
                 Some("Elb.RegistrationInProgress"),
-                Some("Target registration is in progress"),
+                Some("Target registration is in progress".into()),
             ),
         }
     }
@@ -228,7 +258,7 @@ impl Elbv2 {
                         port: port.unwrap_or(tg.port),
                         state: TargetState::Unused,
                         reason: Some("Target.NotRegistered"),
-                        description: Some("Target is not registered to the target group"),
+                        description: Some("Target is not registered to the target group".into()),
                     });
                 }
                 for target in found {
@@ -251,7 +281,7 @@ impl Elbv2 {
             w.open("TargetHealth")
                 .text("State", row.state.as_str())
                 .opt_text("Reason", row.reason)
-                .opt_text("Description", row.description)
+                .opt_text("Description", row.description.as_deref())
                 .close("TargetHealth");
         });
         Ok(w.finish())

@@ -141,6 +141,10 @@ struct Target {
     app_unhealthy_from: Option<f64>,
     /// Set by deregistration: the target disappears at this time.
     drain_until: Option<f64>,
+    /// The HTTP code the application answers health checks with while it fails them (None:
+    /// it does not answer well-formed HTTP: `Target.FailedHealthChecks`).
+    #[serde(default)]
+    answer: Option<u16>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -224,7 +228,7 @@ struct HealthRow {
     port: i32,
     state: TargetState,
     reason: Option<&'static str>,
-    description: Option<&'static str>,
+    description: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -14,6 +14,8 @@ use super::{STOPPED_TASK_TTL, World};
 const PULL_START: (f64, f64) = (12.0, 24.0);
 const PULL_FAIL: (f64, f64) = (4.0, 8.0);
 const HEALTH_STABLE: f64 = 30.0;
+/// The container reason of an OOM kill, as ECS words it (its page on OutOfMemoryError).
+pub const OOM_REASON: &str = "OutOfMemoryError: Container killed due to memory usage";
 
 /// The containers of a stopping task have stopped (those still running were sent SIGTERM).
 fn stop_containers(t: &mut Task, now: f64) {
@@ -295,17 +297,24 @@ impl World {
         true
     }
 
-    /// The essential container exits with `code`.
+    /// The essential container exits with `code` (137 and the OOM reason when it was killed
+    /// for its memory use).
     fn exited(&mut self, id: &str, code: i32) -> bool {
         let now = self.now;
         let Some(t) = self.live_task(id, "RUNNING") else {
             return false;
         };
         let mut line = None;
+        let oom = t.plan.oom;
+        let mut lines = t.plan.log_lines.clone();
         for c in &mut t.containers {
             if c.essential {
                 c.exit_code = Some(code);
                 c.last_status = "STOPPED".into();
+                if oom {
+                    // The kernel kills the process: ECS names the cause on the container.
+                    c.reason = Some(OOM_REASON.into());
+                }
                 line = c
                     .awslogs
                     .clone()
@@ -314,8 +323,17 @@ impl World {
             }
         }
         if let Some((group, stream)) = line {
-            self.logs
-                .put(&group, &stream, now, &format!("exiting with code {code}"));
+            // What the app printed last. A killed process writes nothing more; one that exits
+            // on its own says so.
+            if oom && lines.is_empty() {
+                lines.push("allocating cache buffers".into());
+            }
+            if !oom {
+                lines.push(format!("exiting with code {code}"));
+            }
+            for l in &lines {
+                self.logs.put(&group, &stream, now, l);
+            }
         }
         self.stop_task(
             id,

@@ -75,6 +75,15 @@ pub struct Plan {
     pub hook_timeout: bool,
     /// Container health check: (interval, retries, start period), when any container has one.
     pub health_check: Option<(f64, f64, f64)>,
+    /// The essential container is killed for its memory use when it exits (`oom`).
+    #[serde(default)]
+    pub oom: bool,
+    /// Lines the essential container writes to its log before it stops (`log-<words>`).
+    #[serde(default)]
+    pub log_lines: Vec<String>,
+    /// The HTTP code the app answers ELB health checks with (`health-404`).
+    #[serde(default)]
+    pub elb_answer: Option<u16>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

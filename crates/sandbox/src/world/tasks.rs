@@ -20,7 +20,59 @@ const STOP_DRAIN: (f64, f64) = (4.0, 10.0);
 /// DEPROVISIONING: detaching and deleting the task's network interface.
 const DEPROVISION: f64 = 2.0;
 
+/// The `valueFrom` of each of container `c`'s secrets.
+fn value_froms(c: &Value) -> Vec<String> {
+    c.get("secrets")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s.get("valueFrom").and_then(Value::as_str))
+        .map(str::to_string)
+        .collect()
+}
+
+/// ECS's stop reason when a task cannot fetch the secrets of container `c` (its first
+/// `secrets` entry; a Secrets Manager ARN of its own when it has none).
+fn secret_fail_reason(c: &Value, region: &str) -> String {
+    let value_from = value_froms(c).into_iter().next().unwrap_or_else(|| {
+        format!(
+            "arn:aws:secretsmanager:{region}:{}:secret:app/missing-AbCdEf",
+            super::ACCOUNT
+        )
+    });
+    fetch_fail_reason(&value_from)
+}
+
+/// ECS's stop reason when `value_from` cannot be fetched, as the agent words it for Secrets
+/// Manager and for SSM Parameter Store.
+fn fetch_fail_reason(value_from: &str) -> String {
+    if value_from.contains(":secretsmanager:") {
+        format!(
+            "ResourceInitializationError: unable to pull secrets or registry auth: execution resource retrieval failed: unable to retrieve secret from asm: service call has been retried 1 time(s): failed to fetch secret {value_from} from secrets manager: ResourceNotFoundException: Secrets Manager can't find the specified secret."
+        )
+    } else {
+        format!(
+            "ResourceInitializationError: unable to pull secrets or registry auth: execution resource retrieval failed: unable to retrieve secrets from ssm: service call has been retried 1 time(s): invalid parameters: {value_from}"
+        )
+    }
+}
+
 impl World {
+    /// Whether a container secret's `valueFrom` names a Secrets Manager secret or an SSM
+    /// parameter this sandbox holds (a Secrets Manager ARN may end with a JSON key, version
+    /// stage and version id; a parameter ARN's name is the part after `parameter`).
+    fn secret_exists(&self, value_from: &str) -> bool {
+        if value_from.contains(":secretsmanager:") {
+            let arn: Vec<&str> = value_from.split(':').take(7).collect();
+            return self.secrets.exists(&arn.join(":"));
+        }
+        let name = match value_from.split_once(":parameter") {
+            Some((_, n)) => n,
+            None => value_from,
+        };
+        self.ssm.contains(name) || self.ssm.contains(name.trim_start_matches('/'))
+    }
+
     /// Build the plan of a task from its task definition and the faults of its images.
     fn plan_for(&self, taskdef: &Value) -> (Plan, Vec<Container>) {
         let mut plan = Plan::default();
@@ -64,6 +116,17 @@ impl World {
                     ImageFault::Crash(d) if essential => plan.crash = Some((d, 1)),
                     ImageFault::Exit(d) if essential => plan.crash = Some((d, 0)),
                     ImageFault::ExitCode(code, d) if essential => plan.crash = Some((d, code)),
+                    ImageFault::Oom(d) if essential => {
+                        plan.crash = Some((d, 137));
+                        plan.oom = true;
+                    }
+                    ImageFault::SecretFail => {
+                        plan.pull_fail = Some(secret_fail_reason(c, &self.region))
+                    }
+                    ImageFault::HealthCode(code) => {
+                        plan.elb_unhealthy = true;
+                        plan.elb_answer = Some(code);
+                    }
                     ImageFault::Unhealthy => plan.unhealthy = true,
                     ImageFault::ElbUnhealthy => plan.elb_unhealthy = true,
                     ImageFault::SlowStart(d) => plan.slow += d,
@@ -71,6 +134,15 @@ impl World {
                     ImageFault::HookTimeout => plan.hook_timeout = true,
                     _ => {}
                 }
+            }
+            if essential {
+                plan.log_lines.extend(crate::faults::tag_log_lines(&image));
+            }
+            // A secret that does not exist fails the task before it starts, as on ECS.
+            if plan.pull_fail.is_none()
+                && let Some(missing) = value_froms(c).into_iter().find(|v| !self.secret_exists(v))
+            {
+                plan.pull_fail = Some(fetch_fail_reason(&missing));
             }
             if plan.pull_fail.is_none() && self.image_missing(&image) {
                 plan.pull_fail = Some(format!(
@@ -351,6 +423,9 @@ impl World {
             if crash_at.is_some() {
                 self.elbv2.set_app_health(&b.tg, &ip, app_from, crash_at);
             }
+            if let Some(code) = t.plan.elb_answer {
+                self.elbv2.set_app_answer(&b.tg, &ip, code);
+            }
             targets.push((b.tg.clone(), b.port));
             if let Some(at) = self.elbv2.next_change_time(&b.tg, &ip, now) {
                 next = next.min(at);
@@ -380,6 +455,11 @@ impl World {
         let ip = t.ip.clone();
         let targets = t.targets.clone();
         let key = t.service.clone();
+        // ELB's description of the failure, as ECS quotes it in the service event.
+        let why = match t.plan.elb_answer {
+            Some(code) => format!("Health checks failed with these codes: [{code}]"),
+            None => "Health checks failed".to_string(),
+        };
         let started = t.started_at.unwrap_or(now);
         let grace = key
             .as_ref()
@@ -414,7 +494,7 @@ impl World {
                 if let Some(k) = &key {
                     let name = self.svc_label(k);
                     let port = targets.first().map(|x| x.1).unwrap_or(0);
-                    self.new_event(k, format!("(service {name}) (task {id}) (port {port}) is unhealthy in (target-group {tg}) due to (reason Health checks failed)."));
+                    self.new_event(k, format!("(service {name}) (task {id}) (port {port}) is unhealthy in (target-group {tg}) due to (reason {why})."));
                 }
                 self.stop_task(
                     id,

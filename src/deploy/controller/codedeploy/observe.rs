@@ -89,6 +89,9 @@ impl CdObserver {
                     reason: health
                         .and_then(|h| h.reason())
                         .map(|r| r.as_str().to_string()),
+                    description: health
+                        .and_then(|h| h.description())
+                        .map(crate::untrusted::one_line),
                 }
             })
             .collect())

@@ -333,6 +333,7 @@ mod tests {
             id: id.into(),
             state: state.into(),
             reason: None,
+            description: None,
         };
         let ips = vec!["10.0.0.1".to_string(), "10.0.0.2".to_string()];
         let judged_with = |targets: Vec<TargetView>| {

@@ -55,6 +55,20 @@ pub(crate) struct End {
     pub detail: String,
     /// Why our deployment's tasks stopped, most frequent first, with how often.
     pub stopped_reasons: Vec<(String, usize)>,
+    /// What cortado made of each distinct failure (`deploy`'s explanation): the failure's
+    /// heading, the diagnosis and its fix.
+    pub diagnoses: Vec<Diagnosed>,
+}
+
+/// One explained failure, as a notification carries it.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Diagnosed {
+    /// The cause's name (`out-of-memory`, `elb-health-check`, ...).
+    pub cause: String,
+    /// How many tasks, the container, its exit code, ECS's stop code and reason.
+    pub failure: String,
+    pub summary: String,
+    pub fix: String,
 }
 
 impl End {
@@ -67,6 +81,7 @@ impl End {
             rolled_back_to,
             detail: detail.to_string(),
             stopped_reasons: Vec::new(),
+            diagnoses: Vec::new(),
         }
     }
 
@@ -80,6 +95,7 @@ impl End {
             rolled_back_to: None,
             detail: detail.to_string(),
             stopped_reasons: Vec::new(),
+            diagnoses: Vec::new(),
         }
     }
 }
@@ -139,6 +155,9 @@ fn subject_json(s: &Subject) -> Value {
         "rolled_back_to": e.and_then(|e| e.rolled_back_to.as_deref()),
         "stopped_reasons": e.map(|e| e.stopped_reasons.iter()
             .map(|(reason, count)| json!({"reason": reason, "count": count}))
+            .collect::<Vec<_>>()),
+        "diagnoses": e.map(|e| e.diagnoses.iter()
+            .map(|d| json!({"cause": d.cause, "failure": d.failure, "summary": d.summary, "fix": d.fix}))
             .collect::<Vec<_>>()),
     })
 }
@@ -217,6 +236,9 @@ fn line(s: &Subject, start: bool, esc: fn(&str) -> String) -> String {
                 }
                 if let Some((reason, count)) = e.stopped_reasons.first() {
                     detail.push_str(&quoted(&format!("tasks stopped ({count}x): {reason}")));
+                }
+                for d in &e.diagnoses {
+                    detail.push_str(&quoted(&format!("diagnosis: {} Fix: {}", d.summary, d.fix)));
                 }
             }
             format!("{name}: {}{runs}{back}{detail}", e.label)

@@ -293,6 +293,11 @@ impl Ctx {
                 for (reason, _) in &mut e.stopped_reasons {
                     *reason = self.secrets.mask(reason);
                 }
+                for d in &mut e.diagnoses {
+                    d.failure = self.secrets.mask(&d.failure);
+                    d.summary = self.secrets.mask(&d.summary);
+                    d.fix = self.secrets.mask(&d.fix);
+                }
             }
         }
         let result = match &self.job.target {
@@ -561,6 +566,22 @@ pub(crate) fn ends_of(
                         .stopped_tasks
                         .iter()
                         .map(|s| (s.reason.as_str().to_string(), s.count))
+                        .collect();
+                    end.diagnoses = r
+                        .failures
+                        .iter()
+                        .filter_map(|f| {
+                            let d = f.diagnosis.as_ref()?;
+                            Some(payload::Diagnosed {
+                                cause: serde_json::to_value(d.cause)
+                                    .ok()
+                                    .and_then(|v| v.as_str().map(str::to_string))
+                                    .unwrap_or_default(),
+                                failure: f.heading(),
+                                summary: d.summary.clone(),
+                                fix: d.fix.clone(),
+                            })
+                        })
                         .collect();
                     end
                 }),

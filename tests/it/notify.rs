@@ -287,10 +287,30 @@ async fn a_failed_deploy_sends_failure_with_its_cause() {
         reasons.contains("Essential container in task exited"),
         "the tasks' stop reason: {end}"
     );
+    // The explanation of the failure travels with it: the crash, its container and code.
+    let diagnosis = &end["diagnoses"][0];
+    assert_eq!(diagnosis["cause"], "crash", "{end}");
+    assert!(
+        diagnosis["failure"]
+            .as_str()
+            .is_some_and(|f| f.contains("container web exit code 1")),
+        "{end}"
+    );
+    assert!(
+        diagnosis["summary"]
+            .as_str()
+            .is_some_and(|s| s.contains("exited with code 1")),
+        "{end}"
+    );
+    assert!(diagnosis["fix"].as_str().is_some_and(|f| !f.is_empty()), "{end}");
     let slack = of(&log, "/slack/");
     let text = slack.last().unwrap().body["text"].as_str().unwrap();
     assert!(
         text.contains("\n> tasks stopped (") && text.contains("Essential container in task exited"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\n> diagnosis: container web exited with code 1"),
         "{text}"
     );
     assert!(

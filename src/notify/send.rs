@@ -97,7 +97,11 @@ impl Notifier {
             )),
             _ => None,
         };
-        if let Some(t) = get("GITHUB_TOKEN") {
+        // The token is a secret of this run only when a target sends it.
+        let sends_token = jobs
+            .iter()
+            .any(|j| matches!(j.target, Target::GithubDeployments { .. }));
+        if let Some(t) = get("GITHUB_TOKEN").filter(|_| sends_token) {
             secrets.add(t);
         }
         let github = (|| {

@@ -196,7 +196,12 @@ pub(crate) fn text(r: &ServiceResult) -> String {
             out.push_str(&format!("  serving:         deployment {d}\n"));
         }
     }
-    for c in &r.stopped_tasks {
+    // A stop reason an explained failure names is said there, with its container and code.
+    for c in r
+        .stopped_tasks
+        .iter()
+        .filter(|c| !r.failures.iter().any(|f| f.stopped_reason == c.reason))
+    {
         out.push_str(&format!("  stopped x{}: {}\n", c.count, c.reason));
     }
     for f in &r.failures {

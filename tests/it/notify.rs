@@ -302,7 +302,10 @@ async fn a_failed_deploy_sends_failure_with_its_cause() {
             .is_some_and(|s| s.contains("exited with code 1")),
         "{end}"
     );
-    assert!(diagnosis["fix"].as_str().is_some_and(|f| !f.is_empty()), "{end}");
+    assert!(
+        diagnosis["fix"].as_str().is_some_and(|f| !f.is_empty()),
+        "{end}"
+    );
     let slack = of(&log, "/slack/");
     let text = slack.last().unwrap().body["text"].as_str().unwrap();
     assert!(

@@ -1074,3 +1074,153 @@ async fn verify_cache_reads_a_shared_resource_once() {
     assert_eq!(reads[2].1, 2 * reads[0].1, "{reads:?}");
     let _ = std::fs::remove_dir_all(&other);
 }
+
+/// A config without `service:` (what `init --task-definition` writes; ecspresso users keep
+/// them for batch jobs): validate, render, diff (the task definition against the family's
+/// newest revision), register, revisions, run (placed as the service definition says) and
+/// deregister (never a revision a task of the family still runs) work; the commands that
+/// need a service refuse with one error naming `service:`, before any call that writes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_config_without_service_runs_one_off_tasks() {
+    let long = "v1--exit-0-after-1h";
+    let s = Scenario::new("web", FAST, &["v1", "v2", long]).await;
+    let dir = web_copy("nosvc");
+    let yml = std::fs::read_to_string(dir.join("cortado.yml")).unwrap();
+    let without: String = yml
+        .lines()
+        .filter(|l| !l.starts_with("service:"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert!(without.contains("service_definition:") && !without.contains("\nservice:"));
+    let config = dir.join("cortado.yml");
+    std::fs::write(&config, &without).unwrap();
+    let at = |tag: &str, args: &[&str]| finish(s.command_with(&config, tag, args));
+
+    at("v1", &["validate"]).await.expect_code(0);
+    let rendered = at("v1", &["render", "taskdef"]).await;
+    rendered.expect_code(0);
+    assert!(rendered.stdout.contains("web:v1"), "{}", rendered.dump());
+
+    // Nothing registered yet: diff says a new revision, and changes nothing.
+    let mark = s.mark();
+    let diff = at("v1", &["diff", "--format", "json", "--exit-code"]).await;
+    diff.expect_code(2);
+    let v: Value = serde_json::from_str(&diff.stdout).expect("diff prints JSON");
+    assert_eq!(v["services"][0]["new_revision"], true, "{v:#}");
+    assert_eq!(v["services"][0]["create_service"], false, "{v:#}");
+    assert!(
+        mutating(&s.requests_after(mark)).is_empty(),
+        "{:?}",
+        ops(&s, mark)
+    );
+    at("v1", &["register"]).await.expect_code(0);
+    let same = at("v1", &["diff", "--format", "json", "--exit-code"]).await;
+    same.expect_code(0);
+    let revs = at("v1", &["revisions", "--revision", "latest"]).await;
+    revs.expect_code(0);
+    let td: Value = serde_json::from_str(&revs.stdout).expect("revisions --revision prints JSON");
+    assert_eq!(td["revision"], 1, "{td:#}");
+
+    // run: registers the changed definition (web:2) and places the task as the service
+    // definition says (Fargate, awsvpc), with no service to read.
+    let mark = s.mark();
+    let started = at(long, &["run", "--no-wait"]).await;
+    started.expect_code(0);
+    assert!(
+        !ops(&s, mark).iter().any(|o| o == "DescribeServices"),
+        "{:?}",
+        ops(&s, mark)
+    );
+    let arn = started.events_of("result")[0]["task_arn"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let task = s
+        .ecs
+        .describe_tasks()
+        .cluster(CLUSTER)
+        .tasks(&arn)
+        .send()
+        .await
+        .unwrap()
+        .tasks()[0]
+        .clone();
+    assert_eq!(revision_of(task.task_definition_arn().unwrap()), 2);
+    assert_eq!(
+        task.launch_type(),
+        Some(&aws_sdk_ecs::types::LaunchType::Fargate)
+    );
+    let done = at("v2", &["run"]).await;
+    done.expect_code(0);
+    assert_eq!(
+        done.events_of("result")[0]["outcome"],
+        "exited",
+        "{}",
+        done.dump()
+    );
+
+    // deregister: web:2 runs a task, so it stays; web:1 goes.
+    let mark = s.mark();
+    let kept = at(long, &["deregister", "--revision", "2"]).await;
+    assert_ne!(kept.code, 0, "{}", kept.dump());
+    assert!(kept.stderr.contains("in use"), "{}", kept.dump());
+    assert!(
+        mutating(&s.requests_after(mark)).is_empty(),
+        "{:?}",
+        ops(&s, mark)
+    );
+    at("v1", &["deregister", "--revision", "1"])
+        .await
+        .expect_code(0);
+    let listed = at("v1", &["revisions"]).await;
+    listed.expect_code(0);
+    assert!(!listed.stdout.contains("web:1\""), "{}", listed.dump());
+
+    // The commands that need a service refuse, naming the key, and write nothing.
+    let mark = s.mark();
+    for cmd in [
+        &["deploy"][..],
+        &["status"],
+        &["scale", "--tasks", "1"],
+        &["rollback"],
+        &["wait"],
+        &["refresh"],
+        &["delete", "--force"],
+        &["tasks"],
+    ] {
+        let r = at("v1", cmd).await;
+        r.expect_code(1);
+        assert!(
+            r.stderr.contains("no `service:` key") && r.stderr.contains("cortado.yml:1"),
+            "{cmd:?}\n{}",
+            r.dump()
+        );
+    }
+    assert!(
+        mutating(&s.requests_after(mark)).is_empty(),
+        "{:?}",
+        ops(&s, mark)
+    );
+
+    // awsvpc with no service definition at all: nothing to place the task with.
+    let bare: String = without
+        .lines()
+        .filter(|l| !l.starts_with("service_definition:"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&config, bare).unwrap();
+    let mark = s.mark();
+    let unplaced = at("v1", &["run"]).await;
+    unplaced.expect_code(1);
+    assert!(
+        unplaced.stderr.contains("`service_definition:`") && unplaced.stderr.contains("awsvpc"),
+        "{}",
+        unplaced.dump()
+    );
+    assert!(
+        mutating(&s.requests_after(mark)).is_empty(),
+        "{:?}",
+        ops(&s, mark)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

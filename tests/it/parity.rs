@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 
@@ -1221,6 +1222,159 @@ async fn a_config_without_service_runs_one_off_tasks() {
         mutating(&s.requests_after(mark)).is_empty(),
         "{:?}",
         ops(&s, mark)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A stand-in for a state server and Terraform Cloud's API on 127.0.0.1: `/states/web.tfstate`
+/// wants `Bearer tok-123` (TFE_TOKEN) or `Basic ci:pw`; the API names the state version's
+/// download URL, which redirects to the state. Every request is kept as `PATH AUTHORIZATION`.
+async fn fake_state_server(seen: Arc<Mutex<Vec<String>>>) -> String {
+    use axum::extract::State;
+    use axum::http::{HeaderMap, StatusCode, Uri};
+    type Seen = Arc<Mutex<Vec<String>>>;
+    async fn route(
+        State(seen): State<Seen>,
+        uri: Uri,
+        headers: HeaderMap,
+    ) -> (StatusCode, [(&'static str, String); 1], String) {
+        let auth = headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        let host = headers
+            .get("host")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        seen.lock().unwrap().push(format!("{} {auth}", uri.path()));
+        let state = include_str!("../fixtures/tfstate/terraform.tfstate");
+        let json = [("content-type", "application/json".to_string())];
+        // "ci:pw" in Base64.
+        let authorized = auth == "Bearer tok-123" || auth == "Basic Y2k6cHc=";
+        match uri.path() {
+            "/states/web.tfstate" if authorized => (StatusCode::OK, json, state.into()),
+            "/states/web.tfstate" => (StatusCode::UNAUTHORIZED, json, "{}".into()),
+            "/api/v2/organizations/acme/workspaces/web-prod" if authorized => (
+                StatusCode::OK,
+                json,
+                r#"{"data":{"id":"ws-42","type":"workspaces"}}"#.into(),
+            ),
+            "/api/v2/workspaces/ws-42/current-state-version" if authorized => (
+                StatusCode::OK,
+                json,
+                format!(
+                    r#"{{"data":{{"id":"sv-7","attributes":{{"hosted-state-download-url":"http://{host}/archivist/sv-7"}}}}}}"#
+                ),
+            ),
+            "/archivist/sv-7" => (
+                StatusCode::FOUND,
+                [("location", "/states/web.tfstate".to_string())],
+                String::new(),
+            ),
+            _ => (StatusCode::NOT_FOUND, json, "{}".into()),
+        }
+    }
+    serve_http(axum::Router::new().fallback(route).with_state(seen)).await
+}
+
+/// The tfstate plugin reads a state over HTTP (TFE_TOKEN as a Bearer token, or the url's
+/// user:password as Basic) and from Terraform Cloud's API (`remote://HOST/ORG/WORKSPACE`),
+/// as ecspresso's tfstate-lookup does; failures are located and never show a credential;
+/// plain http to another host is refused when the config loads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tfstate_over_http_and_terraform_cloud() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let base = fake_state_server(seen.clone()).await;
+    let host = base.trim_start_matches("http://").to_string();
+    let dir = web_copy("tfstate-http");
+    let td = std::fs::read_to_string(dir.join("ecs-task-def.json")).unwrap();
+    let td = td.replace(
+        r#""family": "web","#,
+        r#""family": "web", "taskRoleArn": "{{ tfstate `aws_iam_role.task.arn` }}","#,
+    );
+    assert!(td.contains("tfstate"), "{td}");
+    std::fs::write(dir.join("ecs-task-def.json"), td).unwrap();
+    let config = dir.join("cortado.yml");
+    let original = std::fs::read_to_string(&config).unwrap();
+    let render = |url: &str, env: &[(&str, &str)]| {
+        std::fs::write(
+            &config,
+            format!("{original}plugins:\n  - name: tfstate\n    config:\n      url: {url}\n"),
+        )
+        .unwrap();
+        let mut cmd = tokio::process::Command::new(cortado_bin());
+        cmd.env_clear()
+            .arg("--config")
+            .arg(&config)
+            .args(["render", "taskdef"])
+            .env("TAG", "v1")
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        finish(cmd)
+    };
+    let role = "arn:aws:iam::123456789012:role/web-task";
+
+    let bearer = render(
+        &format!("{base}/states/web.tfstate"),
+        &[("TFE_TOKEN", "tok-123")],
+    )
+    .await;
+    bearer.expect_code(0);
+    assert!(bearer.stdout.contains(role), "{}", bearer.dump());
+
+    let basic = render(&format!("http://ci:pw@{host}/states/web.tfstate"), &[]).await;
+    basic.expect_code(0);
+    assert!(basic.stdout.contains(role), "{}", basic.dump());
+
+    let remote = render(
+        &format!("remote://{host}/acme/web-prod"),
+        &[("TFE_TOKEN", "tok-123")],
+    )
+    .await;
+    remote.expect_code(0);
+    assert!(remote.stdout.contains(role), "{}", remote.dump());
+    let log = seen.lock().unwrap().clone();
+    let tail: Vec<&String> = log.iter().rev().take(4).rev().collect();
+    assert_eq!(
+        tail,
+        [
+            "/api/v2/organizations/acme/workspaces/web-prod Bearer tok-123",
+            "/api/v2/workspaces/ws-42/current-state-version Bearer tok-123",
+            "/archivist/sv-7 Bearer tok-123",
+            "/states/web.tfstate Bearer tok-123",
+        ],
+        "{log:#?}"
+    );
+
+    // Refused: the status and the url, located at the template's call; no credential shown.
+    let refused = render(
+        &format!("http://ci:wrong-pw@{host}/states/web.tfstate"),
+        &[],
+    )
+    .await;
+    refused.expect_code(1);
+    assert!(
+        refused.stderr.contains("401") && refused.stderr.contains("ecs-task-def.json:"),
+        "{}",
+        refused.dump()
+    );
+    assert!(!refused.stderr.contains("wrong-pw"), "{}", refused.dump());
+    let no_token = render(&format!("remote://{host}/acme/web-prod"), &[]).await;
+    no_token.expect_code(1);
+    assert!(no_token.stderr.contains("TFE_TOKEN"), "{}", no_token.dump());
+
+    // Plain http to another host: refused when the config loads, at the url.
+    let plain = render("http://states.example.com/web.tfstate", &[]).await;
+    plain.expect_code(1);
+    assert!(
+        plain.stderr.contains("plain http") && plain.stderr.contains("cortado.yml:"),
+        "{}",
+        plain.dump()
     );
     let _ = std::fs::remove_dir_all(&dir);
 }

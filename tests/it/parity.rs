@@ -1083,6 +1083,7 @@ async fn verify_cache_reads_a_shared_resource_once() {
 /// need a service refuse with one error naming `service:`, before any call that writes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_config_without_service_runs_one_off_tasks() {
+    let task_id = |arn: &str| arn.rsplit('/').next().unwrap_or_default().to_string();
     let long = "v1--exit-0-after-1h";
     let s = Scenario::new("web", FAST, &["v1", "v2", long]).await;
     let dir = web_copy("nosvc");
@@ -1160,6 +1161,13 @@ async fn a_config_without_service_runs_one_off_tasks() {
         done.dump()
     );
 
+    // tasks: the family's tasks (the one still running), as ecspresso lists them.
+    let tasks = at("v1", &["tasks"]).await;
+    tasks.expect_code(0);
+    assert!(tasks.stdout.contains(&task_id(&arn)), "{}", tasks.dump());
+    let found = at("v1", &["tasks", "--find", "--id", &task_id(&arn)]).await;
+    found.expect_code(0);
+
     // deregister: web:2 runs a task, so it stays; web:1 goes.
     let mark = s.mark();
     let kept = at(long, &["deregister", "--revision", "2"]).await;
@@ -1187,7 +1195,6 @@ async fn a_config_without_service_runs_one_off_tasks() {
         &["wait"],
         &["refresh"],
         &["delete", "--force"],
-        &["tasks"],
     ] {
         let r = at("v1", cmd).await;
         r.expect_code(1);

@@ -1614,6 +1614,26 @@ done
             assert_eq!(err.exit_code(), crate::error::ExitCode::BadInput);
         }
         assert_eq!(lookups.clients_made(), 0);
+        // A state over https from another host is not read under --sandbox either (nothing
+        // is sent: the refusal comes before any connection).
+        let cfg = config_with_state(
+            "  - name: tfstate
+    config: {url: 'https://ci:pw@states.example.com/web.tfstate'}
+",
+        );
+        let ctx = with_plugins(&RenderContext::new(BTreeMap::new()), &cfg, &lookups).unwrap();
+        let err = load_str(
+            &ctx,
+            Path::new("t.json"),
+            "[\"{{ tfstate `a.b.c` }}\"]".into(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("cannot read https://states.example.com/web.tfstate under --sandbox"),
+            "{err}"
+        );
+        assert!(!err.contains("pw@"), "{err}");
     }
 
     #[test]

@@ -523,6 +523,61 @@ mod tests {
         );
     }
 
+    /// Answers every request on 127.0.0.1 with `response` (a raw HTTP/1.1 answer); its URL.
+    async fn serve_raw(response: String) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut sock, _)) = listener.accept().await {
+                let response = response.clone();
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 4096];
+                    let _ = sock.read(&mut buf).await;
+                    let _ = sock.write_all(response.as_bytes()).await;
+                });
+            }
+        });
+        format!("http://{addr}")
+    }
+
+    #[tokio::test]
+    async fn reads_are_bounded_in_size_and_redirects() {
+        let body = "a".repeat(4096);
+        let big = serve_raw(format!(
+            "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        ))
+        .await;
+        let err = get(&format!("{big}/s"), None, "*/*", 1024)
+            .await
+            .unwrap_err();
+        assert!(err.message.contains("at most"), "{err}");
+        assert_eq!(
+            get(&format!("{big}/s"), None, "*/*", 8192)
+                .await
+                .unwrap()
+                .len(),
+            4096
+        );
+        let looping =
+            serve_raw("HTTP/1.1 302 Found\r\nlocation: /again\r\ncontent-length: 0\r\n\r\n".into())
+                .await;
+        let err = get(&format!("{looping}/s"), None, "*/*", 1024)
+            .await
+            .unwrap_err();
+        assert!(err.message.contains("more than 5 redirects"), "{err}");
+        let away = serve_raw(
+            "HTTP/1.1 302 Found\r\nlocation: http://states.example.com/s\r\ncontent-length: 0\r\n\r\n"
+                .into(),
+        )
+        .await;
+        let err = get(&format!("{away}/s"), None, "*/*", 1024)
+            .await
+            .unwrap_err();
+        assert!(err.message.contains("plain http"), "{err}");
+    }
+
     #[test]
     fn hosts_and_segments() {
         assert_eq!(host_of("[::1]:80"), "[::1]");

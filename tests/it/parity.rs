@@ -1167,6 +1167,14 @@ async fn a_config_without_service_runs_one_off_tasks() {
     assert!(tasks.stdout.contains(&task_id(&arn)), "{}", tasks.dump());
     let found = at("v1", &["tasks", "--find", "--id", &task_id(&arn)]).await;
     found.expect_code(0);
+    let logs = at("v1", &["tasks", "logs"]).await;
+    logs.expect_code(0);
+    assert!(
+        logs.stderr
+            .contains(&format!("{} web: no logs to read", task_id(&arn))),
+        "{}",
+        logs.dump()
+    );
 
     // deregister: web:2 runs a task, so it stays; web:1 goes.
     let mark = s.mark();

@@ -180,7 +180,7 @@ impl Local {
                     )
                     .at(self.config.document.locate(""))
                     .hint(
-                        "add `service: NAME` to the config file; without one, only run, register, render, validate, verify, revisions, deregister, tasks and diff (task definition only) work",
+                        "add `service: NAME` to the config file; without one, only run, register, render, validate, verify, revisions, deregister, tasks (and tasks logs) and diff (task definition only) work",
                     ),
                 )
             })

@@ -178,6 +178,10 @@ impl ServicePlan {
 
     /// "desired count 2 (unchanged); blue/green with a 2-minute bake and 1 gate".
     pub fn rollout_line(&self) -> String {
+        // A task-definition-only plan (the config names no service) has no rollout.
+        if self.strategy.is_empty() {
+            return self.rollout.clone();
+        }
         let count = match self.desired_count {
             (_, None) => "desired count unchanged (not set in the file)".to_string(),
             (Some(a), Some(b)) if a == b => format!("desired count {b} (unchanged)"),

@@ -115,6 +115,8 @@ pub enum TaskFilter {
     Service(String),
     /// Tasks started by a deployment id (`ecs-svc/...`) or another starter.
     StartedBy(String),
+    /// Tasks of a task definition family (any revision).
+    Family(String),
 }
 
 /// How [`Clients::stop_service_deployment`] stops a deployment.
@@ -711,6 +713,10 @@ impl Clients {
             TaskFilter::StartedBy(s) => (
                 format!("tasks started by \"{s}\" in cluster \"{cluster}\""),
                 self.ecs.list_tasks().started_by(s),
+            ),
+            TaskFilter::Family(f) => (
+                format!("tasks of family \"{f}\" in cluster \"{cluster}\""),
+                self.ecs.list_tasks().family(f),
             ),
         };
         let call = Call::ecs("ListTasks", subject).in_cluster(cluster);

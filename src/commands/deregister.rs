@@ -3,6 +3,8 @@
 //! `--keep-last`; its `--force` is accepted (cortado never asks before deregistering).
 
 use super::session;
+use crate::aws::TaskFilter;
+use crate::aws::types::ecs::DesiredStatus;
 use crate::error::{Error, ExitCode, Result};
 use crate::report::Printer;
 use crate::settings::Settings;
@@ -37,11 +39,44 @@ pub async fn run(
     let (locals, s) = session::open(settings, printer).await?;
     for local in &locals {
         let family = local.task.family().unwrap_or_default().to_string();
-        let running = s
-            .clients
-            .describe_service(&local.config.cluster, local.service_name()?)
-            .await?
-            .and_then(|svc| svc.task_definition().map(str::to_string));
+        // What must stay: the revision the service runs or, for a config without `service:`
+        // (one-off tasks), the revisions of the family's tasks still running in the cluster
+        // (as ecspresso keeps revisions in use by tasks).
+        let in_use: Vec<String> = match local.service_opt() {
+            Some(service) => s
+                .clients
+                .describe_service(&local.config.cluster, service)
+                .await?
+                .and_then(|svc| svc.task_definition().map(str::to_string))
+                .into_iter()
+                .collect(),
+            None => {
+                let arns = s
+                    .clients
+                    .list_tasks(
+                        &local.config.cluster,
+                        &TaskFilter::Family(family.clone()),
+                        DesiredStatus::Running,
+                    )
+                    .await?;
+                let mut tds: Vec<String> = s
+                    .clients
+                    .describe_tasks(&local.config.cluster, &arns)
+                    .await?
+                    .iter()
+                    .filter(|t| t.last_status() != Some("STOPPED"))
+                    .filter_map(|t| t.task_definition_arn().map(str::to_string))
+                    .collect();
+                tds.sort();
+                tds.dedup();
+                tds
+            }
+        };
+        let why_kept = if local.service_opt().is_some() {
+            "the service runs it"
+        } else {
+            "a task of it runs in the cluster"
+        };
         let revs = crate::deploy::controller::ecs::active_revisions(&s.clients, &family).await?;
         let doomed: Vec<&(u64, String)> = match (args.revision, args.keep_last) {
             (Some(n), _) => {
@@ -58,14 +93,19 @@ pub async fn run(
         };
         let mut gone = Vec::new();
         for (n, arn) in doomed {
-            if Some(arn) == running.as_ref() {
+            if in_use.contains(arn) {
                 if args.revision.is_some() {
-                    return Err(Error::conflict(format!(
-                        "{family}:{n} is the revision the service runs"
-                    ))
-                    .with_hint("deploy or roll back to another revision first"));
+                    return Err(
+                        Error::conflict(format!("{family}:{n} is in use: {why_kept}")).with_hint(
+                            if local.service_opt().is_some() {
+                                "deploy or roll back to another revision first"
+                            } else {
+                                "wait for its tasks to stop, or stop them first"
+                            },
+                        ),
+                    );
                 }
-                printer.info(&format!("keeping {family}:{n}: the service runs it"));
+                printer.info(&format!("keeping {family}:{n}: {why_kept}"));
                 continue;
             }
             if args.dry_run {

@@ -53,7 +53,11 @@ pub async fn run(settings: &Settings, printer: &mut Printer, args: &DiffArgs) ->
     let engine = Engine::new(&s.clients, &emitter, session::cancel_on_signals());
     let mut plans = Vec::new();
     for local in &locals {
-        let mut plan = engine.plan(local, &DeployFlags::default()).await?.plan;
+        let mut plan = if local.service_opt().is_none() {
+            crate::deploy::controller::ecs::task_only_plan(&s.clients, local).await?
+        } else {
+            engine.plan(local, &DeployFlags::default()).await?.plan
+        };
         if args.without_service {
             plan.service_before = None;
             plan.service_after = None;

@@ -50,21 +50,27 @@ pub async fn run(
     let (locals, s) = session::open(settings, printer).await?;
     for local in &locals {
         let family = local.task.family().unwrap_or_default();
-        let running = s
-            .clients
-            .describe_service(&local.config.cluster, local.service_name()?)
-            .await?
-            .and_then(|svc| svc.task_definition().map(str::to_string));
+        // A config without `service:` (one-off tasks) has no running revision to mark.
+        let running = match local.service_opt() {
+            Some(service) => s
+                .clients
+                .describe_service(&local.config.cluster, service)
+                .await?
+                .and_then(|svc| svc.task_definition().map(str::to_string)),
+            None => None,
+        };
         let revs = active_revisions(&s.clients, family).await?;
         if let Some(which) = args.revision {
             let arn = match which {
                 Which::Number(n) => format!("{family}:{n}"),
                 Which::Current => running.clone().ok_or_else(|| {
-                    Error::input(Diagnostic::error(format!(
-                        "--revision current: service {} does not exist in cluster {}",
-                        local.service_name().unwrap_or_default(),
-                        local.config.cluster
-                    )))
+                    Error::input(Diagnostic::error(match local.service_opt() {
+                        Some(service) => format!(
+                            "--revision current: service {service} does not exist in cluster {}",
+                            local.config.cluster
+                        ),
+                        None => "--revision current names the revision the service runs, and the config has no `service:` key".to_string(),
+                    }))
                 })?,
                 Which::Latest => revs.first().map(|(_, a)| a.clone()).ok_or_else(|| {
                     Error::input(Diagnostic::error(format!(

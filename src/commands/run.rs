@@ -308,7 +308,11 @@ pub async fn run(settings: &Settings, printer: &mut Printer, args: &RunArgs) -> 
     emitter.subscribe(crate::report::lines::task_sink(printer));
     let one_off = OneOff {
         local: &local,
-        name: local.service_name()?,
+        // A config without `service:` runs tasks under its task definition's family.
+        name: local
+            .service_opt()
+            .or_else(|| local.task.family())
+            .unwrap_or_default(),
         input: &input,
         pick,
         no_wait: args.no_wait,

@@ -2,7 +2,8 @@
 //! ones with their reasons), as text, JSON or ecspresso's TSV; `--find` prints one task's
 //! full description as JSON; `--stop` stops one (StopTask), after checking that it belongs to
 //! the service. One task is picked by `--id`, by `--stop ID`, or, when the service has a
-//! single task, that one (cortado does not prompt: with several, name one).
+//! single task, that one (cortado does not prompt: with several, name one). A config without
+//! `service:` works on its task definition family's tasks instead.
 
 use crate::untrusted::Untrusted;
 use serde_json::json;
@@ -74,9 +75,19 @@ pub async fn run(settings: &Settings, printer: &mut Printer, args: &TasksArgs) -
     let (locals, s) = session::open(settings, printer).await?;
     let mut listed = Vec::new();
     for local in &locals {
-        let service = local.service_name()?.to_string();
         let cluster = local.config.cluster.clone();
-        let filter = TaskFilter::Service(service.clone());
+        // A config without `service:` lists its task definition family's tasks, as
+        // ecspresso's `tasks` does.
+        let (service, filter) = match local.service_opt() {
+            Some(service) => (
+                service.to_string(),
+                TaskFilter::Service(service.to_string()),
+            ),
+            None => {
+                let family = local.task.family().unwrap_or_default().to_string();
+                (family.clone(), TaskFilter::Family(family))
+            }
+        };
         let mut arns = s
             .clients
             .list_tasks(&cluster, &filter, DesiredStatus::Running)

@@ -1,7 +1,8 @@
 //! `cortado tasks logs [-f]`: the CloudWatch Logs of the service's running tasks (each
 //! container that logs with awslogs and a stream prefix), one line per event prefixed with
 //! the task id and container; `-f` follows them (new tasks too) until SIGINT/SIGTERM, as
-//! ecspresso's `tasks logs`. Log lines are the containers' own text: untrusted, escaped.
+//! ecspresso's `tasks logs`. A config without `service:` reads its task definition family's
+//! tasks. Log lines are the containers' own text: untrusted, escaped.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -44,11 +45,15 @@ pub async fn run(settings: &Settings, printer: &mut Printer, args: &LogsArgs) ->
     let mut streams: BTreeMap<String, Stream> = BTreeMap::new();
     loop {
         for local in &locals {
-            let service = local.service_name()?;
+            // A config without `service:`: its task definition family's tasks (as `tasks`).
+            let filter = match local.service_opt() {
+                Some(service) => TaskFilter::Service(service.to_string()),
+                None => TaskFilter::Family(local.task.family().unwrap_or_default().to_string()),
+            };
             add_streams(
                 &s.clients,
                 &local.config.cluster,
-                service,
+                &filter,
                 args,
                 &mut streams,
                 printer,
@@ -75,18 +80,17 @@ pub async fn run(settings: &Settings, printer: &mut Printer, args: &LogsArgs) ->
     }
 }
 
-/// Adds the streams of the service's running tasks not read yet.
+/// Adds the streams of the running tasks `filter` names not read yet.
 async fn add_streams(
     clients: &Clients,
     cluster: &str,
-    service: &str,
+    filter: &TaskFilter,
     args: &LogsArgs,
     streams: &mut BTreeMap<String, Stream>,
     printer: &Printer,
 ) -> Result<()> {
-    let filter = TaskFilter::Service(service.to_string());
     let arns = clients
-        .list_tasks(cluster, &filter, DesiredStatus::Running)
+        .list_tasks(cluster, filter, DesiredStatus::Running)
         .await?;
     let tasks = clients.describe_tasks(cluster, &arns).await?;
     let mut definitions = BTreeMap::new();

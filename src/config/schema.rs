@@ -147,7 +147,7 @@ section! {
     pub enum ConfigKey in "config" at "", Warn "unknown config key {key} is ignored" {
         Region = "region": "AWS region (the --region flag wins; never guessed).",
         Cluster = "cluster": "Cluster name (default: \"default\").",
-        Service = "service": "Service name.",
+        Service = "service": "Service name. Without it (one-off tasks), only run, register, render, validate, verify, revisions, deregister, tasks and diff work.",
         ServiceDefinition = "service_definition":
             "Path of the service definition (CreateService input), relative to the config.",
         TaskDefinition = "task_definition":

@@ -297,6 +297,22 @@ struct Placement {
     network: Option<NetworkConfiguration>,
 }
 
+/// The service the config names, as it is live; None when it does not exist or the config
+/// names none (a config for one-off tasks).
+async fn live_service(
+    clients: &Clients,
+    local: &Local,
+) -> Result<Option<crate::aws::types::ecs::Service>> {
+    match local.service_opt() {
+        Some(service) => {
+            clients
+                .describe_service(&local.config.cluster, service)
+                .await
+        }
+        None => Ok(None),
+    }
+}
+
 /// Where the task runs: the live service's placement, else its definition file's.
 fn placement_of(
     live: Option<&crate::aws::types::ecs::Service>,
@@ -316,6 +332,29 @@ fn placement_of(
                 platform_version: def.platform_version().map(str::to_string),
                 network: def.network_configuration().cloned(),
             },
+            None if local.service_opt().is_none() => {
+                // No service and no service definition (a config for one-off tasks): ECS
+                // places a task without a network configuration only outside awsvpc mode.
+                // ecspresso reads the placement from the service definition; cortado does too,
+                // and needs it only where RunTask does.
+                if local.task.network_mode() == Some(&crate::aws::types::ecs::NetworkMode::Awsvpc) {
+                    return Err(Error::input(
+                        Diagnostic::error(
+                            "the task definition's networkMode is awsvpc, and the config has no `service_definition:` to take the task's network configuration from",
+                        )
+                        .at(local.config.document.locate(""))
+                        .hint(
+                            "add `service_definition: FILE` with `networkConfiguration` (and `launchType` or `capacityProviderStrategy`), as ecspresso reads them for `run`",
+                        ),
+                    ));
+                }
+                Placement {
+                    launch_type: None,
+                    strategy: Vec::new(),
+                    platform_version: None,
+                    network: None,
+                }
+            }
             None => {
                 return Err(conflict(
                     format!(
@@ -363,7 +402,6 @@ async fn choose_task_definition(
     live_td: Option<&str>,
 ) -> Result<Source> {
     let cluster = &local.config.cluster;
-    let service = local.service_name()?;
     let config_family = local.task.family().unwrap_or_default();
     // ecspresso takes the family of the service's task definition when the service exists.
     let family = live_td
@@ -373,8 +411,12 @@ async fn choose_task_definition(
     let pick = match pick {
         TaskPick::Revision(n) => TaskPick::Revision(n),
         _ if local.express.is_some() => TaskPick::Service,
+        // No service to take a revision from: ecspresso's --skip-task-definition then runs
+        // the family's newest revision, as --latest-task-definition does.
+        TaskPick::Service if local.service_opt().is_none() => TaskPick::Latest,
         other => other,
     };
+    let service = local.service_opt().unwrap_or_default();
     match pick {
         TaskPick::Revision(n) => {
             let (td, _) = clients
@@ -598,8 +640,7 @@ async fn follow_one(
 async fn dry_run(clients: &Clients, task: &OneOff<'_>) -> Result<TaskEnd> {
     let local = task.local;
     let cluster = local.config.cluster.clone();
-    let service = local.service_name()?.to_string();
-    let live = clients.describe_service(&cluster, &service).await?;
+    let live = live_service(clients, local).await?;
     let live_td = live.as_ref().and_then(|s| s.task_definition());
     placement_of(live.as_ref(), local)?;
     let source = choose_task_definition(clients, local, task.pick, live_td).await?;
@@ -670,13 +711,12 @@ async fn launch(clients: &Clients, emitter: &Emitter, task: &OneOff<'_>) -> Resu
     let local = task.local;
     let input = task.input;
     let cluster = local.config.cluster.clone();
-    let service = local.service_name()?.to_string();
-    let live = clients.describe_service(&cluster, &service).await?;
+    let live = live_service(clients, local).await?;
     let live_td = live
         .as_ref()
         .and_then(|s| s.task_definition())
         .map(str::to_string);
-    if live.is_none() {
+    if let (None, Some(service)) = (&live, local.service_opt()) {
         emitter.emit(Event::Note {
             message: format!(
                 "service {service} does not exist in cluster {cluster}: the task is placed as the service definition file says"

@@ -12,6 +12,7 @@ pub mod funcs;
 pub(crate) mod jsonnet;
 pub(crate) mod memory;
 pub mod plugins;
+pub(crate) mod remote_state;
 pub(crate) mod secrets;
 pub mod spans;
 pub mod template;

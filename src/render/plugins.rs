@@ -289,6 +289,16 @@ impl Lookups {
                     other => return Err(unexpected(&q, &other)),
                 }
             }
+            TfSource::Http(h) => {
+                if matches!(self.inner.source, Source::Sandbox) && !h.is_local() {
+                    return Err(FuncError::input(format!(
+                        "plugin tfstate: cannot read {} under --sandbox: a sandbox run reads nothing outside this machine",
+                        h.show()
+                    ))
+                    .hint("serve a copy of the state locally (http://localhost/...) or point the plugin at a file (`config: {path: terraform.tfstate}`)"));
+                }
+                h.read()?
+            }
         };
         let state = Arc::new(State::parse(&text, &source.show())?);
         lock(&self.inner.states).insert(key, state.clone());
@@ -440,7 +450,12 @@ pub const PLUGINS: &[(&str, &[&str])] = &[
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum TfSource {
     File(PathBuf),
-    S3 { bucket: String, key: String },
+    S3 {
+        bucket: String,
+        key: String,
+    },
+    /// `https://...` (or `http://` to this machine) and `remote://` (Terraform Cloud).
+    Http(super::remote_state::HttpSource),
 }
 
 impl TfSource {
@@ -448,6 +463,7 @@ impl TfSource {
         match self {
             TfSource::File(p) => p.display().to_string(),
             TfSource::S3 { bucket, key } => format!("s3://{bucket}/{key}"),
+            TfSource::Http(h) => h.show(),
         }
     }
 
@@ -489,13 +505,19 @@ impl TfSource {
                     }
                 } else if let Some(path) = u.strip_prefix("file://") {
                     Ok(TfSource::File(dir.join(path)))
+                } else if let Some(parsed) = super::remote_state::HttpSource::parse(u) {
+                    parsed.map(TfSource::Http).map_err(|m| {
+                        Diagnostic::error(m).at(at("/config/url")).hint(
+                            "write https://HOST/PATH (http:// only to localhost) or remote://HOST/ORGANIZATION/WORKSPACE",
+                        )
+                    })
                 } else {
                     let scheme = u.split_once("://").map_or(u, |(s, _)| s);
                     Err(Diagnostic::error(format!(
                         "tfstate url scheme {scheme:?} is not supported by cortado"
                     ))
                     .at(at("/config/url"))
-                    .hint("cortado reads states from s3://BUCKET/KEY, file://PATH or `path:`; copy the state to S3 or a local file (e.g. `terraform state pull > terraform.tfstate`)"))
+                    .hint("cortado reads states from s3://BUCKET/KEY, https://HOST/PATH, remote://HOST/ORGANIZATION/WORKSPACE, file://PATH or `path:`; copy the state to one of them (e.g. `terraform state pull > terraform.tfstate`)"))
                 }
             }
             (Some(_), None) => Err(Diagnostic::error(
@@ -1592,6 +1614,26 @@ done
             assert_eq!(err.exit_code(), crate::error::ExitCode::BadInput);
         }
         assert_eq!(lookups.clients_made(), 0);
+        // A state over https from another host is not read under --sandbox either (nothing
+        // is sent: the refusal comes before any connection).
+        let cfg = config_with_state(
+            "  - name: tfstate
+    config: {url: 'https://ci:pw@states.example.com/web.tfstate'}
+",
+        );
+        let ctx = with_plugins(&RenderContext::new(BTreeMap::new()), &cfg, &lookups).unwrap();
+        let err = load_str(
+            &ctx,
+            Path::new("t.json"),
+            "[\"{{ tfstate `a.b.c` }}\"]".into(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("cannot read https://states.example.com/web.tfstate under --sandbox"),
+            "{err}"
+        );
+        assert!(!err.contains("pw@"), "{err}");
     }
 
     #[test]

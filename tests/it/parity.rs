@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 
@@ -1073,4 +1074,322 @@ async fn verify_cache_reads_a_shared_resource_once() {
     assert_eq!(reads[2].0, 2 * reads[0].0, "{reads:?}");
     assert_eq!(reads[2].1, 2 * reads[0].1, "{reads:?}");
     let _ = std::fs::remove_dir_all(&other);
+}
+
+/// A config without `service:` (what `init --task-definition` writes; ecspresso users keep
+/// them for batch jobs): validate, render, diff (the task definition against the family's
+/// newest revision), register, revisions, run (placed as the service definition says) and
+/// deregister (never a revision a task of the family still runs) work; the commands that
+/// need a service refuse with one error naming `service:`, before any call that writes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_config_without_service_runs_one_off_tasks() {
+    let task_id = |arn: &str| arn.rsplit('/').next().unwrap_or_default().to_string();
+    let long = "v1--exit-0-after-1h";
+    let s = Scenario::new("web", FAST, &["v1", "v2", long]).await;
+    let dir = web_copy("nosvc");
+    let yml = std::fs::read_to_string(dir.join("cortado.yml")).unwrap();
+    let without: String = yml
+        .lines()
+        .filter(|l| !l.starts_with("service:"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert!(without.contains("service_definition:") && !without.contains("\nservice:"));
+    let config = dir.join("cortado.yml");
+    std::fs::write(&config, &without).unwrap();
+    let at = |tag: &str, args: &[&str]| finish(s.command_with(&config, tag, args));
+
+    at("v1", &["validate"]).await.expect_code(0);
+    let rendered = at("v1", &["render", "taskdef"]).await;
+    rendered.expect_code(0);
+    assert!(rendered.stdout.contains("web:v1"), "{}", rendered.dump());
+
+    // Nothing registered yet: diff says a new revision, and changes nothing.
+    let mark = s.mark();
+    let diff = at("v1", &["diff", "--format", "json", "--exit-code"]).await;
+    diff.expect_code(2);
+    let v: Value = serde_json::from_str(&diff.stdout).expect("diff prints JSON");
+    assert_eq!(v["services"][0]["new_revision"], true, "{v:#}");
+    assert_eq!(v["services"][0]["create_service"], false, "{v:#}");
+    assert!(
+        mutating(&s.requests_after(mark)).is_empty(),
+        "{:?}",
+        ops(&s, mark)
+    );
+    at("v1", &["register"]).await.expect_code(0);
+    let same = at("v1", &["diff", "--format", "json", "--exit-code"]).await;
+    same.expect_code(0);
+    let revs = at("v1", &["revisions", "--revision", "latest"]).await;
+    revs.expect_code(0);
+    let td: Value = serde_json::from_str(&revs.stdout).expect("revisions --revision prints JSON");
+    assert_eq!(td["revision"], 1, "{td:#}");
+
+    // run: registers the changed definition (web:2) and places the task as the service
+    // definition says (Fargate, awsvpc), with no service to read.
+    let mark = s.mark();
+    let started = at(long, &["run", "--no-wait"]).await;
+    started.expect_code(0);
+    assert!(
+        !ops(&s, mark).iter().any(|o| o == "DescribeServices"),
+        "{:?}",
+        ops(&s, mark)
+    );
+    let arn = started.events_of("result")[0]["task_arn"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let task = s
+        .ecs
+        .describe_tasks()
+        .cluster(CLUSTER)
+        .tasks(&arn)
+        .send()
+        .await
+        .unwrap()
+        .tasks()[0]
+        .clone();
+    assert_eq!(revision_of(task.task_definition_arn().unwrap()), 2);
+    assert_eq!(
+        task.launch_type(),
+        Some(&aws_sdk_ecs::types::LaunchType::Fargate)
+    );
+    let done = at("v2", &["run"]).await;
+    done.expect_code(0);
+    assert_eq!(
+        done.events_of("result")[0]["outcome"],
+        "exited",
+        "{}",
+        done.dump()
+    );
+
+    // tasks: the family's tasks (the one still running), as ecspresso lists them.
+    let tasks = at("v1", &["tasks"]).await;
+    tasks.expect_code(0);
+    assert!(tasks.stdout.contains(&task_id(&arn)), "{}", tasks.dump());
+    let found = at("v1", &["tasks", "--find", "--id", &task_id(&arn)]).await;
+    found.expect_code(0);
+    let logs = at("v1", &["tasks", "logs"]).await;
+    logs.expect_code(0);
+    assert!(
+        logs.stderr
+            .contains(&format!("{} web: no logs to read", task_id(&arn))),
+        "{}",
+        logs.dump()
+    );
+
+    // deregister: web:2 runs a task, so it stays; web:1 goes.
+    let mark = s.mark();
+    let kept = at(long, &["deregister", "--revision", "2"]).await;
+    assert_ne!(kept.code, 0, "{}", kept.dump());
+    assert!(kept.stderr.contains("in use"), "{}", kept.dump());
+    assert!(
+        mutating(&s.requests_after(mark)).is_empty(),
+        "{:?}",
+        ops(&s, mark)
+    );
+    at("v1", &["deregister", "--revision", "1"])
+        .await
+        .expect_code(0);
+    let listed = at("v1", &["revisions"]).await;
+    listed.expect_code(0);
+    assert!(!listed.stdout.contains("web:1\""), "{}", listed.dump());
+
+    // The commands that need a service refuse, naming the key, and write nothing.
+    let mark = s.mark();
+    for cmd in [
+        &["deploy"][..],
+        &["status"],
+        &["scale", "--tasks", "1"],
+        &["rollback"],
+        &["wait"],
+        &["refresh"],
+        &["delete", "--force"],
+    ] {
+        let r = at("v1", cmd).await;
+        r.expect_code(1);
+        assert!(
+            r.stderr.contains("no `service:` key") && r.stderr.contains("cortado.yml:1"),
+            "{cmd:?}\n{}",
+            r.dump()
+        );
+    }
+    assert!(
+        mutating(&s.requests_after(mark)).is_empty(),
+        "{:?}",
+        ops(&s, mark)
+    );
+
+    // awsvpc with no service definition at all: nothing to place the task with.
+    let bare: String = without
+        .lines()
+        .filter(|l| !l.starts_with("service_definition:"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&config, bare).unwrap();
+    let mark = s.mark();
+    let unplaced = at("v1", &["run"]).await;
+    unplaced.expect_code(1);
+    assert!(
+        unplaced.stderr.contains("`service_definition:`") && unplaced.stderr.contains("awsvpc"),
+        "{}",
+        unplaced.dump()
+    );
+    assert!(
+        mutating(&s.requests_after(mark)).is_empty(),
+        "{:?}",
+        ops(&s, mark)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A stand-in for a state server and Terraform Cloud's API on 127.0.0.1: `/states/web.tfstate`
+/// wants `Bearer tok-123` (TFE_TOKEN) or `Basic ci:pw`; the API names the state version's
+/// download URL, which redirects to the state. Every request is kept as `PATH AUTHORIZATION`.
+async fn fake_state_server(seen: Arc<Mutex<Vec<String>>>) -> String {
+    use axum::extract::State;
+    use axum::http::{HeaderMap, StatusCode, Uri};
+    type Seen = Arc<Mutex<Vec<String>>>;
+    async fn route(
+        State(seen): State<Seen>,
+        uri: Uri,
+        headers: HeaderMap,
+    ) -> (StatusCode, [(&'static str, String); 1], String) {
+        let auth = headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        let host = headers
+            .get("host")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        seen.lock().unwrap().push(format!("{} {auth}", uri.path()));
+        let state = include_str!("../fixtures/tfstate/terraform.tfstate");
+        let json = [("content-type", "application/json".to_string())];
+        // "ci:pw" in Base64.
+        let authorized = auth == "Bearer tok-123" || auth == "Basic Y2k6cHc=";
+        match uri.path() {
+            "/states/web.tfstate" if authorized => (StatusCode::OK, json, state.into()),
+            "/states/web.tfstate" => (StatusCode::UNAUTHORIZED, json, "{}".into()),
+            "/api/v2/organizations/acme/workspaces/web-prod" if authorized => (
+                StatusCode::OK,
+                json,
+                r#"{"data":{"id":"ws-42","type":"workspaces"}}"#.into(),
+            ),
+            "/api/v2/workspaces/ws-42/current-state-version" if authorized => (
+                StatusCode::OK,
+                json,
+                format!(
+                    r#"{{"data":{{"id":"sv-7","attributes":{{"hosted-state-download-url":"http://{host}/archivist/sv-7"}}}}}}"#
+                ),
+            ),
+            "/archivist/sv-7" => (
+                StatusCode::FOUND,
+                [("location", "/states/web.tfstate".to_string())],
+                String::new(),
+            ),
+            _ => (StatusCode::NOT_FOUND, json, "{}".into()),
+        }
+    }
+    serve_http(axum::Router::new().fallback(route).with_state(seen)).await
+}
+
+/// The tfstate plugin reads a state over HTTP (TFE_TOKEN as a Bearer token, or the url's
+/// user:password as Basic) and from Terraform Cloud's API (`remote://HOST/ORG/WORKSPACE`),
+/// as ecspresso's tfstate-lookup does; failures are located and never show a credential;
+/// plain http to another host is refused when the config loads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tfstate_over_http_and_terraform_cloud() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let base = fake_state_server(seen.clone()).await;
+    let host = base.trim_start_matches("http://").to_string();
+    let dir = web_copy("tfstate-http");
+    let td = std::fs::read_to_string(dir.join("ecs-task-def.json")).unwrap();
+    let td = td.replace(
+        r#""family": "web","#,
+        r#""family": "web", "taskRoleArn": "{{ tfstate `aws_iam_role.task.arn` }}","#,
+    );
+    assert!(td.contains("tfstate"), "{td}");
+    std::fs::write(dir.join("ecs-task-def.json"), td).unwrap();
+    let config = dir.join("cortado.yml");
+    let original = std::fs::read_to_string(&config).unwrap();
+    let render = |url: &str, env: &[(&str, &str)]| {
+        std::fs::write(
+            &config,
+            format!("{original}plugins:\n  - name: tfstate\n    config:\n      url: {url}\n"),
+        )
+        .unwrap();
+        let mut cmd = tokio::process::Command::new(cortado_bin());
+        cmd.env_clear()
+            .arg("--config")
+            .arg(&config)
+            .args(["render", "taskdef"])
+            .env("TAG", "v1")
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        finish(cmd)
+    };
+    let role = "arn:aws:iam::123456789012:role/web-task";
+
+    let bearer = render(
+        &format!("{base}/states/web.tfstate"),
+        &[("TFE_TOKEN", "tok-123")],
+    )
+    .await;
+    bearer.expect_code(0);
+    assert!(bearer.stdout.contains(role), "{}", bearer.dump());
+
+    let basic = render(&format!("http://ci:pw@{host}/states/web.tfstate"), &[]).await;
+    basic.expect_code(0);
+    assert!(basic.stdout.contains(role), "{}", basic.dump());
+
+    let remote = render(
+        &format!("remote://{host}/acme/web-prod"),
+        &[("TFE_TOKEN", "tok-123")],
+    )
+    .await;
+    remote.expect_code(0);
+    assert!(remote.stdout.contains(role), "{}", remote.dump());
+    let log = seen.lock().unwrap().clone();
+    let tail: Vec<&String> = log.iter().rev().take(4).rev().collect();
+    assert_eq!(
+        tail,
+        [
+            "/api/v2/organizations/acme/workspaces/web-prod Bearer tok-123",
+            "/api/v2/workspaces/ws-42/current-state-version Bearer tok-123",
+            "/archivist/sv-7 Bearer tok-123",
+            "/states/web.tfstate Bearer tok-123",
+        ],
+        "{log:#?}"
+    );
+
+    // Refused: the status and the url, located at the template's call; no credential shown.
+    let refused = render(
+        &format!("http://ci:wrong-pw@{host}/states/web.tfstate"),
+        &[],
+    )
+    .await;
+    refused.expect_code(1);
+    assert!(
+        refused.stderr.contains("401") && refused.stderr.contains("ecs-task-def.json:"),
+        "{}",
+        refused.dump()
+    );
+    assert!(!refused.stderr.contains("wrong-pw"), "{}", refused.dump());
+    let no_token = render(&format!("remote://{host}/acme/web-prod"), &[]).await;
+    no_token.expect_code(1);
+    assert!(no_token.stderr.contains("TFE_TOKEN"), "{}", no_token.dump());
+
+    // Plain http to another host: refused when the config loads, at the url.
+    let plain = render("http://states.example.com/web.tfstate", &[]).await;
+    plain.expect_code(1);
+    assert!(
+        plain.stderr.contains("plain http") && plain.stderr.contains("cortado.yml:"),
+        "{}",
+        plain.dump()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -835,6 +835,47 @@ pub(crate) async fn decide(
     })
 }
 
+/// `cortado diff` of a config that names no service (one-off tasks only): the rendered task
+/// definition against the family's newest ACTIVE revision, as ecspresso's `diff` compares
+/// it when no service is configured. No service sides; read-only.
+pub(crate) async fn task_only_plan(clients: &Clients, local: &Local) -> Result<ServicePlan> {
+    let family = local.task.family().unwrap_or_default().to_string();
+    let latest = active_revisions(clients, &family).await?.into_iter().next();
+    let before = match &latest {
+        Some((_, arn)) => {
+            let (td, tags) = clients.describe_task_definition(arn).await?;
+            Some(crate::aws::json::task_definition_json(&td, &tags)?)
+        }
+        None => None,
+    };
+    let new_revision = before
+        .as_ref()
+        .is_none_or(|live| crate::diff::task_definition_needs_new_revision(&local.task_json, live));
+    let rollout = match &latest {
+        Some((n, _)) => format!(
+            "no service in the config: the task definition against {family}:{n}, the newest ACTIVE revision"
+        ),
+        None => format!("no service in the config: family {family} has no ACTIVE revision yet"),
+    };
+    Ok(ServicePlan {
+        cluster: local.config.cluster.clone(),
+        service: family,
+        region: clients.region().to_string(),
+        task_before: before
+            .as_ref()
+            .map(crate::diff::task_definition_for_compare),
+        task_after: crate::diff::task_definition_for_compare(&local.task_json),
+        service_before: None,
+        service_after: None,
+        new_revision,
+        create_service: false,
+        desired_count: (None, None),
+        strategy: String::new(),
+        rollout,
+    }
+    .redacted(&local.secrets))
+}
+
 /// Which task definition the deploy runs: kept (`--skip-task-definition`), a given or the
 /// latest revision, a forced registration, or the register-if-changed rule.
 async fn task_choice(

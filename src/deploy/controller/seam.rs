@@ -164,6 +164,14 @@ pub struct Local {
 }
 
 impl Local {
+    /// The service the config names, if it names one (a config for one-off tasks, as
+    /// `cortado init --task-definition` writes, names none).
+    pub fn service_opt(&self) -> Option<&str> {
+        self.config.service.as_deref().filter(|s| !s.is_empty())
+    }
+
+    /// The service the config names; an input error naming the missing `service:` key for
+    /// the commands that work on a service.
     pub fn service_name(&self) -> Result<&str> {
         self.config
             .service
@@ -171,9 +179,13 @@ impl Local {
             .filter(|s| !s.is_empty())
             .ok_or_else(|| {
                 Error::input(
-                    Diagnostic::error("the config names no service")
-                        .at(self.config.document.locate(""))
-                        .hint("add `service: NAME` to the config file"),
+                    Diagnostic::error(
+                        "this command works on a service, and the config has no `service:` key",
+                    )
+                    .at(self.config.document.locate(""))
+                    .hint(
+                        "add `service: NAME` to the config file; without one, only run, register, render, validate, verify, revisions, deregister, tasks (and tasks logs) and diff (task definition only) work",
+                    ),
                 )
             })
     }

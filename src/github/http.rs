@@ -24,7 +24,7 @@ const MAX_RESPONSE: usize = 16 * 1024 * 1024;
 
 #[derive(Clone)]
 pub(crate) struct Client {
-    inner: HyperClient<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    inner: HttpClient,
 }
 
 impl std::fmt::Debug for Client {
@@ -40,32 +40,55 @@ fn user_agent() -> String {
     )
 }
 
+/// The hyper client cortado's own HTTP requests use (GitHub's API, notifications, a
+/// Terraform state over https): rustls with aws-lc; with `https` the platform's root
+/// certificates, else plain http only.
+pub(crate) type HttpClient = HyperClient<HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// Why [`hyper_client`] could not build a client.
+pub(crate) enum SetupError {
+    /// The platform's root certificates did not load.
+    RootCertificates(std::io::Error),
+    Tls(rustls::Error),
+}
+
+/// What to do when the root certificates do not load.
+pub(crate) const ROOTS_HINT: &str =
+    "install the CA certificates package (e.g. ca-certificates) or set SSL_CERT_FILE";
+
+/// Builds an [`HttpClient`].
+pub(crate) fn hyper_client(https: bool) -> std::result::Result<HttpClient, SetupError> {
+    let provider = rustls::crypto::aws_lc_rs::default_provider();
+    let builder = hyper_rustls::HttpsConnectorBuilder::new();
+    let builder = if https {
+        builder
+            .with_provider_and_native_roots(provider)
+            .map_err(SetupError::RootCertificates)?
+    } else {
+        let config = rustls::ClientConfig::builder_with_provider(provider.into())
+            .with_safe_default_protocol_versions()
+            .map_err(SetupError::Tls)?
+            .with_root_certificates(rustls::RootCertStore::empty())
+            .with_no_client_auth();
+        builder.with_tls_config(config)
+    };
+    let connector = builder.https_or_http().enable_http1().build();
+    Ok(HyperClient::builder(TokioExecutor::new()).build(connector))
+}
+
 impl Client {
     /// A client; with `https` the platform's root certificates must load.
     pub(crate) fn new(https: bool) -> Result<Self> {
-        let provider = rustls::crypto::aws_lc_rs::default_provider();
-        let builder = hyper_rustls::HttpsConnectorBuilder::new();
-        let builder = if https {
-            builder.with_provider_and_native_roots(provider).map_err(|e| {
-                Error::input(
-                    Diagnostic::error(format!(
-                        "cannot load the system's root certificates for https: {e}"
-                    ))
-                    .hint("install the CA certificates package (e.g. ca-certificates) or set SSL_CERT_FILE"),
-                )
-            })?
-        } else {
-            let config = rustls::ClientConfig::builder_with_provider(provider.into())
-                .with_safe_default_protocol_versions()
-                .map_err(|e| Error::internal(format!("TLS setup: {e}")))?
-                .with_root_certificates(rustls::RootCertStore::empty())
-                .with_no_client_auth();
-            builder.with_tls_config(config)
-        };
-        let connector = builder.https_or_http().enable_http1().build();
-        Ok(Client {
-            inner: HyperClient::builder(TokioExecutor::new()).build(connector),
-        })
+        let inner = hyper_client(https).map_err(|e| match e {
+            SetupError::RootCertificates(e) => Error::input(
+                Diagnostic::error(format!(
+                    "cannot load the system's root certificates for https: {e}"
+                ))
+                .hint(ROOTS_HINT),
+            ),
+            SetupError::Tls(e) => Error::internal(format!("TLS setup: {e}")),
+        })?;
+        Ok(Client { inner })
     }
 
     pub(crate) async fn call(

@@ -15,13 +15,10 @@ use std::time::Duration;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Bytes;
 use hyper::header::{ACCEPT, AUTHORIZATION, HeaderValue, LOCATION, USER_AGENT};
-use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::Client as HyperClient;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 
 use super::template::FuncError;
 use super::tfstate::MAX_STATE_BYTES;
+use crate::github::http::{HttpClient as Client, SetupError, hyper_client};
 
 /// How long one request may take, answer included.
 const TIMEOUT: Duration = Duration::from_secs(30);
@@ -367,31 +364,15 @@ async fn get(
     )))
 }
 
-type Client = HyperClient<HttpsConnector<HttpConnector>, Full<Bytes>>;
-
 /// A client; for https the system's root certificates must load.
 fn client(https: bool) -> Result<Client, FuncError> {
-    let provider = rustls::crypto::aws_lc_rs::default_provider();
-    let builder = hyper_rustls::HttpsConnectorBuilder::new();
-    let builder = if https {
-        builder
-            .with_provider_and_native_roots(provider)
-            .map_err(|e| {
-                FuncError::input(format!(
-                    "tfstate: cannot load the system's root certificates for https: {e}"
-                ))
-                .hint("install the CA certificates package (e.g. ca-certificates) or set SSL_CERT_FILE")
-            })?
-    } else {
-        let config = rustls::ClientConfig::builder_with_provider(provider.into())
-            .with_safe_default_protocol_versions()
-            .map_err(|e| FuncError::input(format!("TLS setup: {e}")))?
-            .with_root_certificates(rustls::RootCertStore::empty())
-            .with_no_client_auth();
-        builder.with_tls_config(config)
-    };
-    let connector = builder.https_or_http().enable_http1().build();
-    Ok(HyperClient::builder(TokioExecutor::new()).build(connector))
+    hyper_client(https).map_err(|e| match e {
+        SetupError::RootCertificates(e) => FuncError::input(format!(
+            "tfstate: cannot load the system's root certificates for https: {e}"
+        ))
+        .hint(crate::github::http::ROOTS_HINT),
+        SetupError::Tls(e) => FuncError::input(format!("TLS setup: {e}")),
+    })
 }
 
 /// `host[:port]` of an URL (after any `user:pass@`).

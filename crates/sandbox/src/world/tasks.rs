@@ -103,6 +103,10 @@ impl World {
                         .collect()
                 })
                 .unwrap_or_default();
+            let digest = self
+                .ecr
+                .digest_of(&crate::faults::without_faults(&image))
+                .flatten();
             containers.push(Container {
                 awslogs,
                 command,
@@ -114,6 +118,7 @@ impl World {
                 reason: None,
                 health: has_hc.then(|| "UNKNOWN".to_string()),
                 runtime_id: String::new(),
+                digest,
                 port_mappings: ports,
             });
         }

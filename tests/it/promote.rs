@@ -169,6 +169,37 @@ async fn a_moved_tag_cannot_sneak_into_production() {
         .unwrap();
     let moved = digest_of_tag(&s, "v1").await;
     assert_ne!(moved, staged, "the tag moved");
+    // A task staging's scheduler starts now still runs the digest its deployment resolved.
+    let first = s
+        .ecs
+        .list_tasks()
+        .cluster(CLUSTER)
+        .service_name("web")
+        .send()
+        .await
+        .unwrap()
+        .task_arns()[0]
+        .clone();
+    s.ecs
+        .stop_task()
+        .cluster(CLUSTER)
+        .task(&first)
+        .send()
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let (_, d) = running(&s, "web").await;
+        if d.len() == 2 {
+            assert!(d.iter().all(|x| *x == staged), "{d:?}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no replacement: {d:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
 
     // The dry run shows the plan and changes nothing.
     let mark = s.mark();

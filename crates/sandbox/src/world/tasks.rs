@@ -144,7 +144,27 @@ impl World {
             .find_taskdef(task_def_arn)
             .cloned()
             .unwrap_or(Value::Null);
-        let (plan, containers) = self.plan_for(&td);
+        let (plan, mut containers) = self.plan_for(&td);
+        // A service's tasks run the digests its deployment's revision resolved, whatever the
+        // tags point at by now (ECS's container image resolution).
+        let resolved = service
+            .zip(deployment.as_deref())
+            .and_then(|(key, id)| {
+                let s = self.services.get(key)?;
+                let d = s.deployments.iter().find(|d| d.id == id)?;
+                self.revisions.get(&d.revision)
+            })
+            .map(|r| r.images.clone())
+            .unwrap_or_default();
+        for c in &mut containers {
+            if let Some(d) = resolved
+                .iter()
+                .find(|i| i.get("containerName").and_then(Value::as_str) == Some(c.name.as_str()))
+                .and_then(|i| i.get("imageDigest").and_then(Value::as_str))
+            {
+                c.digest = Some(d.to_string());
+            }
+        }
         let ip = format!(
             "10.0.{}.{}",
             self.rng.next_u64() % 256,

@@ -274,6 +274,56 @@ async fn a_moved_tag_cannot_sneak_into_production() {
         "{digests:?}"
     );
     assert!(!digests.contains(&moved));
+    // Each environment's role is of its own account: the sandbox made production's service,
+    // task definition and tasks under production's account id, staging's under its own.
+    let arn_of = |service: &'static str| {
+        let ecs = s.ecs.clone();
+        async move {
+            let out = ecs
+                .describe_services()
+                .cluster(CLUSTER)
+                .services(service)
+                .send()
+                .await
+                .unwrap();
+            let svc = &out.services()[0];
+            (
+                svc.service_arn().unwrap().to_string(),
+                svc.task_definition().unwrap().to_string(),
+            )
+        }
+    };
+    let (prod_arn, prod_td) = arn_of("web-prod").await;
+    assert!(
+        prod_arn.starts_with("arn:aws:ecs:us-east-1:210987654321:service/"),
+        "{prod_arn}"
+    );
+    assert!(
+        prod_td.contains(":210987654321:task-definition/"),
+        "{prod_td}"
+    );
+    let tasks = s
+        .ecs
+        .list_tasks()
+        .cluster(CLUSTER)
+        .service_name("web-prod")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        !tasks.task_arns().is_empty()
+            && tasks
+                .task_arns()
+                .iter()
+                .all(|t| t.contains(":210987654321:task/")),
+        "{:?}",
+        tasks.task_arns()
+    );
+    let (staging_arn, _) = arn_of("web").await;
+    assert!(
+        staging_arn.contains(":123456789012:service/"),
+        "{staging_arn}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

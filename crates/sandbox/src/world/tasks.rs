@@ -139,7 +139,14 @@ impl World {
         tags: Vec<Value>,
     ) -> String {
         let id = self.rng.hex(32);
-        let arn = self.arn(&format!("task/{cluster}/{id}"));
+        // A service's task belongs to the service's account (its scheduler may start it
+        // outside any request).
+        let owner = service
+            .and_then(|k| self.services.get(k))
+            .and_then(|s| s.arn.split(':').nth(4))
+            .filter(|a| !a.is_empty())
+            .map_or_else(|| self.account.clone(), str::to_string);
+        let arn = format!("arn:aws:ecs:{}:{owner}:task/{cluster}/{id}", self.region);
         let td = self
             .find_taskdef(task_def_arn)
             .cloned()

@@ -92,6 +92,9 @@ async fn running(s: &Scenario, service: &str) -> (Vec<String>, Vec<String>) {
         .unwrap()
         .task_arns()
         .to_vec();
+    if arns.is_empty() {
+        return (images, Vec::new());
+    }
     let tasks = s
         .ecs
         .describe_tasks()
@@ -246,8 +249,9 @@ async fn a_moved_tag_cannot_sneak_into_production() {
     )
     .await;
     r.expect_code(0);
-    // The plan came first; each side connected as its own role.
+    // The plan came first; each side connected as its own role; the digests came from tasks.
     assert!(r.stdout.contains(&format!("web@{staged}")), "{}", r.dump());
+    assert!(!r.stderr.contains("no task of"), "{}", r.dump());
     let seen = ops(&s, mark);
     // Staging's role before staging is read, production's after it and before production's
     // first write.
@@ -403,4 +407,61 @@ async fn promote_refuses_bad_input_before_any_call() {
         .map(|r| r.operation)
         .collect();
     assert!(wrote.is_empty(), "{wrote:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_no_staging_task_running_the_tag_is_resolved_by_ecr_and_said_so() {
+    let s = Scenario::new("web", FAST, &["v1"]).await;
+    let file = release("fallback");
+    let file = file.to_str().unwrap();
+    cortado(
+        &s,
+        &["deploy", "--release", file, "--environment", "staging"],
+    )
+    .await
+    .expect_code(0);
+    s.ecs
+        .update_service()
+        .cluster(CLUSTER)
+        .service("web")
+        .desired_count(0)
+        .send()
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let (_, d) = running(&s, "web").await;
+        if d.is_empty() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "tasks still run: {d:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let now = digest_of_tag(&s, "v1").await;
+    let r = cortado(
+        &s,
+        &[
+            "promote",
+            "--release",
+            file,
+            "--from",
+            "staging",
+            "--to",
+            "production",
+        ],
+    )
+    .await;
+    r.expect_code(0);
+    assert!(
+        r.stderr
+            .contains("no task of staging's service \"web\" runs")
+            && r.stderr.contains(&now),
+        "{}",
+        r.dump()
+    );
+    let (images, _) = running(&s, "web-prod").await;
+    assert_eq!(images, vec![format!("{REPO}@{now}")]);
 }

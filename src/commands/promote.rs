@@ -106,8 +106,14 @@ async fn promote(
     let to_name = to_release.environment.clone().unwrap_or_default();
     // Both sides render and validate before either connects.
     let ctx = to.render_context()?;
+    printer.set_secrets(ctx.secrets.clone());
     let mut locals = session::load_locals(to, &ctx, printer)?;
     let (from_locals, from_session) = session::open_all(from, printer).await?;
+    // From here on both renderings' secrets are hidden, wherever they show.
+    for v in printer.secrets().values() {
+        ctx.secrets.add(v);
+    }
+    printer.set_secrets(ctx.secrets.clone());
     let deployed = from_release.deployed_configs();
     // What the `--from` environment runs, service by service, as its own identity.
     let mut running: Vec<Option<Digests>> = Vec::new();

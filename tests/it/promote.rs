@@ -465,3 +465,99 @@ async fn with_no_staging_task_running_the_tag_is_resolved_by_ecr_and_said_so() {
     let (images, _) = running(&s, "web-prod").await;
     assert_eq!(images, vec![format!("{REPO}@{now}")]);
 }
+
+/// Production's definitions read a SecureString that staging's do not: promote's output (the
+/// plan, the run, text and JSON) never shows it, and ECS gets it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secret_only_production_renders_reaches_ecs_but_no_output() {
+    const SECRET: &str = "pr0m0te-Secret-77";
+    let s = Scenario::new("web", FAST, &["v1"]).await;
+    s.put_secure_parameter("/web/db_password", SECRET).await;
+    let file = release("secret");
+    let dir = file.parent().unwrap();
+    let config = std::fs::read_to_string(dir.join("cortado.yml")).unwrap();
+    let config = config.replace(
+        &format!(
+            "task_definition: {}",
+            fixture("web").join("ecs-task-def.json").display()
+        ),
+        "task_definition: '{{ must_env `TASKDEF` }}'\nplugins:\n  - name: ssm",
+    );
+    std::fs::write(dir.join("cortado.yml"), config).unwrap();
+    std::fs::write(
+        dir.join("staging.env"),
+        format!(
+            "SERVICE=web\nTASKDEF={}\n",
+            fixture("web").join("ecs-task-def.json").display()
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("production.env"),
+        format!(
+            "SERVICE=web-prod\nTASKDEF={}\n",
+            fixture("web-secret").join("ecs-task-def.json").display()
+        ),
+    )
+    .unwrap();
+    let file = file.to_str().unwrap();
+    cortado(
+        &s,
+        &["deploy", "--release", file, "--environment", "staging"],
+    )
+    .await
+    .expect_code(0);
+    let dry = cortado(
+        &s,
+        &[
+            "promote",
+            "--release",
+            file,
+            "--from",
+            "staging",
+            "--to",
+            "production",
+            "--dry-run",
+        ],
+    )
+    .await;
+    dry.expect_code(0);
+    assert!(dry.stdout.contains("DB_PASSWORD"), "{}", dry.dump());
+    let r = cortado(
+        &s,
+        &[
+            "promote",
+            "--release",
+            file,
+            "--from",
+            "staging",
+            "--to",
+            "production",
+            "--output",
+            "json",
+        ],
+    )
+    .await;
+    r.expect_code(0);
+    for run in [&dry, &r] {
+        assert!(
+            !run.stdout.contains(SECRET) && !run.stderr.contains(SECRET),
+            "{}",
+            run.dump()
+        );
+    }
+    let td = s
+        .ecs
+        .describe_task_definition()
+        .task_definition("web:2")
+        .send()
+        .await
+        .unwrap();
+    let env = td.task_definition().unwrap().container_definitions()[0]
+        .environment()
+        .to_vec();
+    assert!(
+        env_pairs(&env).contains(&("DB_PASSWORD".to_string(), SECRET.to_string())),
+        "{env:?}"
+    );
+}

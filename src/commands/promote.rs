@@ -229,6 +229,11 @@ async fn running_digests(
             }
         }
     }
+    let counted = tasks
+        .iter()
+        .filter(|t| t.task_definition_arn() == Some(task_def.as_str()))
+        .filter(|t| t.last_status() == Some("RUNNING"))
+        .count();
     let mut out = Digests::new();
     for (container, digests) in seen {
         if digests.len() > 1 {
@@ -243,6 +248,11 @@ async fn running_digests(
                 )),
             ));
         }
+        printer.info(&format!(
+            "{env}: service {name:?} container {container:?} runs {} ({counted} running task(s) of {})",
+            digests[0],
+            task_def.rsplit('/').next().unwrap_or(&task_def)
+        ));
         out.insert(container, digests[0].clone());
     }
     if !out.is_empty() {

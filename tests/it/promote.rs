@@ -252,6 +252,13 @@ async fn a_moved_tag_cannot_sneak_into_production() {
     // The plan came first; each side connected as its own role; the digests came from tasks.
     assert!(r.stdout.contains(&format!("web@{staged}")), "{}", r.dump());
     assert!(!r.stderr.contains("no task of"), "{}", r.dump());
+    assert!(
+        r.stderr.contains(&format!(
+            "staging: service \"web\" container \"web\" runs {staged} (2 running task(s) of web:1)"
+        )),
+        "{}",
+        r.dump()
+    );
     let seen = ops(&s, mark);
     // Staging's role before staging is read, production's after it and before production's
     // first write.

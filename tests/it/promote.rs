@@ -530,6 +530,26 @@ async fn a_secret_only_production_renders_reaches_ecs_but_no_output() {
     .await;
     dry.expect_code(0);
     assert!(dry.stdout.contains("DB_PASSWORD"), "{}", dry.dump());
+    // -c chooses the release's steps to promote, as for deploy.
+    let config = dir.join("cortado.yml");
+    let only = cortado(
+        &s,
+        &[
+            "promote",
+            "--release",
+            file,
+            "-c",
+            config.to_str().unwrap(),
+            "--from",
+            "staging",
+            "--to",
+            "production",
+            "--dry-run",
+        ],
+    )
+    .await;
+    only.expect_code(0);
+    assert!(only.stdout.contains("web-prod"), "{}", only.dump());
     let r = cortado(
         &s,
         &[

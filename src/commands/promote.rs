@@ -194,10 +194,21 @@ async fn running_digests(
             .hint(format!("deploy it to {env} first")),
         ));
     };
-    let task_def = svc
+    let primary = svc
         .deployments()
         .iter()
-        .find(|d| d.status() == Some("PRIMARY"))
+        .find(|d| d.status() == Some("PRIMARY"));
+    if let Some(state) = primary
+        .and_then(|d| d.rollout_state())
+        .filter(|s| *s != &aws_sdk_ecs::types::DeploymentRolloutState::Completed)
+    {
+        printer.diagnostic(&Diagnostic::warning(format!(
+            "{env}'s service {name:?} has not settled (its deployment is {}): promoting what \
+             the running tasks of its newest revision run",
+            state.as_str()
+        )));
+    }
+    let task_def = primary
         .and_then(|d| d.task_definition())
         .or(svc.task_definition())
         .unwrap_or_default()

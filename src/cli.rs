@@ -27,7 +27,7 @@ pub struct Cli {
 
 /// The options every command takes; `--help` lists them apart from the command's own, under
 /// "Global options".
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// Config file (default: cortado.yml, else ecspresso.yml); repeat for several services.
@@ -148,6 +148,8 @@ pub enum Command {
     Deploy(crate::commands::deploy::DeployArgs),
     /// Show what a deploy would change (with --exit-code: exit 2 when something differs).
     Diff(crate::commands::diff::DiffArgs),
+    /// Deploy to one environment the images another runs now, by digest.
+    Promote(crate::commands::promote::PromoteArgs),
     /// List the configs or release steps a git change touches (no AWS call).
     Affected(crate::commands::affected::AffectedArgs),
     /// Roll back to the revision that last served, or stop the deployment in flight.
@@ -389,8 +391,8 @@ pub const COMMAND_GROUPS: &[(&str, &[&str])] = &[
     (
         "Deploy and roll out",
         &[
-            "deploy", "diff", "affected", "rollback", "wait", "continue", "scale", "refresh",
-            "delete",
+            "deploy", "diff", "affected", "promote", "rollback", "wait", "continue", "scale",
+            "refresh", "delete",
         ],
     ),
     (
@@ -429,6 +431,7 @@ const COMMAND_DOCS: &[(&str, &str)] = &[
     ("deploy", "docs/concepts/how-a-deploy-works.md"),
     ("diff", "docs/concepts/diff-and-plan.md"),
     ("affected", "docs/guides/monorepo.md"),
+    ("promote", "docs/guides/monorepo.md#promotion"),
     ("rollback", "docs/concepts/how-a-deploy-works.md#rollback"),
     ("wait", "docs/guides/commands.md#deploy-and-roll-out"),
     ("continue", "docs/guides/blue-green-canary-linear.md"),

@@ -102,6 +102,41 @@ impl Clients {
 }
 
 impl Clients {
+    /// The digest ECR holds under `image`'s tag now (BatchGetImage); `None` when ECR does not
+    /// have it.
+    pub async fn image_digest(&self, image: &EcrImage) -> Result<Option<String>> {
+        let id = ImageIdentifier::builder()
+            .image_tag(&image.reference)
+            .build();
+        let call = Call::of(
+            "ecr",
+            "BatchGetImage",
+            format!("image {}:{}", image.repository, image.reference),
+        );
+        let out = self
+            .ecr
+            .batch_get_image()
+            .registry_id(&image.account)
+            .repository_name(&image.repository)
+            .image_ids(id)
+            .send()
+            .await;
+        let out = match out {
+            Ok(o) => o,
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_repository_not_found_exception()) =>
+            {
+                return Ok(None);
+            }
+            Err(e) => return Err(self.fail(&call, e)),
+        };
+        Ok(out
+            .images()
+            .first()
+            .and_then(|i| i.image_id()?.image_digest().map(str::to_string)))
+    }
+
     /// Puts `manifest` into `image`'s repository under its tag (CreateRepository when the
     /// repository is missing, then PutImage); returns the image digest ECR answers, or `None`
     /// when that manifest already carries that tag.

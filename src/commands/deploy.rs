@@ -217,15 +217,32 @@ pub async fn run_with(
     args: &DeployArgs,
     flags: DeployFlags,
 ) -> Result<ExitCode> {
+    // The flags are checked before anything connects.
+    AutoScaling::from_flags(args.suspend_auto_scaling, args.resume_auto_scaling, &flags)?;
+    autoscaling::capacity_of(args.auto_scaling_min, args.auto_scaling_max)?;
+    let started = now();
+    let (locals, s) = session::open_all(settings, printer).await?;
+    run_loaded(settings, printer, args, flags, &locals, &s, started).await
+}
+
+/// A deploy of configs already loaded (and, for `promote`, with images overridden) over an
+/// open session: the one path every deploy takes from here on.
+pub(crate) async fn run_loaded(
+    settings: &Settings,
+    printer: &mut Printer,
+    args: &DeployArgs,
+    flags: DeployFlags,
+    locals: &[crate::deploy::local::Local],
+    s: &session::Session,
+    started: f64,
+) -> Result<ExitCode> {
     let auto_scaling =
         AutoScaling::from_flags(args.suspend_auto_scaling, args.resume_auto_scaling, &flags)?;
     let capacity = autoscaling::capacity_of(args.auto_scaling_min, args.auto_scaling_max)?;
-    let started = now();
-    let (locals, s) = session::open_all(settings, printer).await?;
     if args.verify {
         let cache = super::verify::CheckCache::new(true);
         let mut all = Vec::new();
-        for local in &locals {
+        for local in locals {
             all.push((
                 local,
                 super::verify::checks(&s.clients, local, &cache).await?,
@@ -254,7 +271,7 @@ pub async fn run_with(
     let release = settings.release()?;
     let release = ReleaseRun {
         steps: &release.steps,
-        locals: &locals,
+        locals,
         parallel: args
             .parallel
             .map(|n| n as usize)
@@ -349,7 +366,7 @@ pub async fn run_with(
     })
 }
 
-fn now() -> f64 {
+pub(crate) fn now() -> f64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64())

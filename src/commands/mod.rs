@@ -14,6 +14,7 @@ pub mod exec;
 pub mod history;
 pub mod init;
 pub mod proceed;
+pub mod promote;
 pub mod refresh;
 pub mod register;
 pub mod render;
@@ -48,6 +49,7 @@ pub fn exec(cli: Cli, printer: &mut Printer) -> Result<u8> {
         Command::Render(a) => render::run(s, printer, a),
         Command::Validate => validate::run(s, printer),
         Command::Deploy(a) => block_on(deploy::run(s, printer, a)),
+        Command::Promote(a) => promote::run(&cli.global, printer, a),
         Command::Affected(a) => affected::run(s, printer, a),
         Command::Diff(a) => block_on(diff::run(s, printer, a)),
         Command::Rollback(a) => block_on(rollback::run(s, printer, a)),

@@ -136,3 +136,50 @@ async fn an_unknown_environment_or_none_to_choose_from_is_refused_before_any_cal
     );
     assert!(ops(&s, mark).is_empty(), "{:?}", ops(&s, mark));
 }
+
+/// The sandbox's accounts: credentials AssumeRole made for a role of account 222222222222 act
+/// as that account (the ARNs the sandbox makes for them carry its id); the test credentials
+/// act as the sandbox's own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_role_of_another_account_makes_arns_of_that_account() {
+    let s = Scenario::new("web", 60.0, &[]).await;
+    // A full configuration (time source, sleep) with the test credentials, for STS.
+    let base = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .endpoint_url(s.sb.endpoint())
+        .credentials_provider(aws_credential_types::Credentials::new(
+            "AKIDTEST", "secret", None, None, "t",
+        ))
+        .load()
+        .await;
+    let provider = aws_config::sts::AssumeRoleProvider::builder("arn:aws:iam::222222222222:role/x")
+        .session_name("accounts")
+        .configure(&base)
+        .build()
+        .await;
+    let other = aws_sdk_ecs::Client::from_conf(
+        aws_sdk_ecs::Config::from(&base)
+            .to_builder()
+            .credentials_provider(provider)
+            .build(),
+    );
+    let made = other
+        .create_cluster()
+        .cluster_name("elsewhere")
+        .send()
+        .await
+        .unwrap();
+    let arn = made.cluster().unwrap().cluster_arn().unwrap();
+    assert_eq!(arn, "arn:aws:ecs:us-east-1:222222222222:cluster/elsewhere");
+    let home = s
+        .ecs
+        .create_cluster()
+        .cluster_name("here")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        home.cluster().unwrap().cluster_arn().unwrap(),
+        "arn:aws:ecs:us-east-1:123456789012:cluster/here"
+    );
+}

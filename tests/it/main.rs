@@ -33,6 +33,7 @@ mod mermaid;
 mod notify;
 mod operations;
 mod parity;
+mod promote;
 mod release;
 mod robustness;
 mod run;

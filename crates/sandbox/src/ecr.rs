@@ -262,6 +262,13 @@ impl Ecr {
     /// `.../repo@sha256:...`; no tag means `latest`) exists. References to other registries
     /// (docker.io, public.ecr.aws, another account or region, ...) are not ECR's business: None.
     pub fn resolve(&self, image_ref: &str) -> Option<bool> {
+        self.digest_of(image_ref).map(|d| d.is_some())
+    }
+
+    /// The digest of the image `image_ref` names in this registry: `None` when the reference
+    /// is not to this registry, `Some(None)` when it is but no such image (or tag) exists.
+    /// ECS resolves a tag to this digest when it starts a container.
+    pub fn digest_of(&self, image_ref: &str) -> Option<Option<String>> {
         let (host, rest) = image_ref.trim().split_once('/')?;
         if !host.eq_ignore_ascii_case(&self.registry_host()) {
             return None;
@@ -279,16 +286,16 @@ impl Ecr {
             None => (name_and_tag, None),
         };
         let Some(repo) = self.repo(name) else {
-            return Some(false);
+            return Some(None);
         };
         let found = match (digest, tag) {
             (Some(digest), Some(tag)) => repo
                 .by_digest(digest)
-                .is_some_and(|i| i.tags.iter().any(|t| t == tag)),
-            (Some(digest), None) => repo.by_digest(digest).is_some(),
-            (None, tag) => repo.by_tag(tag.unwrap_or("latest")).is_some(),
+                .filter(|i| i.tags.iter().any(|t| t == tag)),
+            (Some(digest), None) => repo.by_digest(digest),
+            (None, tag) => repo.by_tag(tag.unwrap_or("latest")),
         };
-        Some(found)
+        Some(found.map(|i| i.digest.clone()))
     }
 
     /// Dispatches one awsJson1.1 operation (the part of `X-Amz-Target` after the dot).
@@ -740,6 +747,13 @@ mod tests {
             Some(false)
         );
         assert_eq!(ecr.resolve(&format!("{HOST}/other:v1")), Some(false));
+        // What ECS resolves a tag to when it starts a container.
+        assert_eq!(
+            ecr.digest_of(&format!("{HOST}/team/web:v1")),
+            Some(Some(digest.clone()))
+        );
+        assert_eq!(ecr.digest_of(&format!("{HOST}/team/web:v9")), Some(None));
+        assert_eq!(ecr.digest_of("nginx:latest"), None);
         assert_eq!(ecr.resolve("nginx:latest"), None);
         assert_eq!(ecr.resolve("docker.io/library/nginx:1.27"), None);
         assert_eq!(ecr.resolve("public.ecr.aws/nginx/nginx:1"), None);

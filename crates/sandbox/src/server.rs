@@ -392,6 +392,7 @@ pub async fn handle(
         Some(r) => ("s3".to_string(), super::s3::operation(r), Proto::Rest),
         None => route(&headers, &body),
     };
+    let access_key = header(header::AUTHORIZATION.as_str()).and_then(access_key_of);
     let (decision, latency, rid) = {
         let mut inner = shared.lock();
         let rid = request_id(&mut inner.api_rng);
@@ -426,7 +427,20 @@ pub async fn handle(
                 let (status, error) = (answer.status, answer.error.clone());
                 (rest_response(answer), status, error)
             }
-            None => dispatch(&mut inner, &service, &op, proto, &body, &rid),
+            None => {
+                // A request signed with credentials AssumeRole made for another account's role
+                // acts as that account: the ARNs it makes carry its id.
+                let home = inner.world.account.clone();
+                if let Some(account) = access_key
+                    .and_then(|k| inner.world.caller_accounts.get(k))
+                    .cloned()
+                {
+                    inner.world.account = account;
+                }
+                let answer = dispatch(&mut inner, &service, &op, proto, &body, &rid);
+                inner.world.account = home;
+                answer
+            }
         },
     };
     inner.seq += 1;
@@ -446,6 +460,12 @@ pub async fn handle(
     };
     inner.log.push(record);
     resp
+}
+
+/// The access key of a SigV4 `Authorization` header (`... Credential=KEY/date/...`).
+fn access_key_of(authorization: &str) -> Option<&str> {
+    let (_, rest) = authorization.split_once("Credential=")?;
+    rest.split('/').next().filter(|k| !k.is_empty())
 }
 
 fn dispatch(
@@ -476,9 +496,11 @@ fn dispatch(
             };
         }
         if service == "sts" {
-            let w = &inner.world;
-            return match super::sts::handle(op, &params, &w.account, now, rid) {
-                Ok(xml) => (xml_response(200, xml, rid), 200, None),
+            return match super::sts::handle(op, &params, now, rid) {
+                Ok(a) => {
+                    inner.world.caller_accounts.insert(a.access_key, a.account);
+                    (xml_response(200, a.xml, rid), 200, None)
+                }
                 Err(e) => (
                     xml_response(e.status, super::sts::xml_error(&e, rid), rid),
                     e.status,

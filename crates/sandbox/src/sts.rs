@@ -3,7 +3,9 @@
 //! characters, a session name of 2 to 64 of `[\w+=,.@-]`, `DurationSeconds` from 900 to
 //! 43200); the answer carries temporary credentials (ASIA access key, secret, session token,
 //! expiration) and the assumed-role user. The sandbox has no principals: any well-formed role
-//! ARN is assumed, whatever its trust policy would say (a difference the README lists).
+//! ARN is assumed, whatever its trust policy would say (a difference the README lists). The
+//! access key it answers belongs to the role's account: the server remembers it, and what a
+//! request signed with it creates carries that account id in its ARNs.
 
 use std::collections::BTreeMap;
 
@@ -18,14 +20,22 @@ fn validation(message: impl Into<String>) -> ApiError {
     ApiError::client("ValidationError", message)
 }
 
+/// What AssumeRole answered: the XML document, and the access key it made with the account
+/// of the role it belongs to.
+#[derive(Debug, Clone)]
+pub struct Assumed {
+    pub xml: String,
+    pub access_key: String,
+    pub account: String,
+}
+
 /// Answers one STS action: the XML document, or STS's error.
 pub fn handle(
     action: &str,
     params: &BTreeMap<String, String>,
-    account: &str,
     now: f64,
     request_id: &str,
-) -> Result<String, ApiError> {
+) -> Result<Assumed, ApiError> {
     if action != "AssumeRole" {
         return Err(ApiError::client(
             "UnknownOperationException",
@@ -39,11 +49,13 @@ pub fn handle(
             "1 validation error detected: Value at 'roleArn' failed to satisfy constraint: Member must have length between 20 and 2048",
         ));
     }
-    let Some(name) = role
+    let Some((account, name)) = role
         .strip_prefix("arn:aws:iam::")
         .and_then(|r| r.split_once(":role/"))
-        .filter(|(acct, name)| acct.len() == 12 && !name.is_empty())
-        .map(|(_, name)| name.rsplit('/').next().unwrap_or(name))
+        .filter(|(acct, name)| {
+            acct.len() == 12 && acct.bytes().all(|b| b.is_ascii_digit()) && !name.is_empty()
+        })
+        .map(|(acct, name)| (acct, name.rsplit('/').next().unwrap_or(name)))
     else {
         return Err(validation(format!("{role} is not a valid role ARN")));
     };
@@ -87,12 +99,11 @@ pub fn handle(
             ),
         )
         .close("AssumedRoleUser");
-    Ok(xml_response_ns(
-        NAMESPACE,
-        "AssumeRole",
-        &w.finish(),
-        request_id,
-    ))
+    Ok(Assumed {
+        xml: xml_response_ns(NAMESPACE, "AssumeRole", &w.finish(), request_id),
+        access_key: key,
+        account: account.to_string(),
+    })
 }
 
 /// STS's `<ErrorResponse>` document.
@@ -121,12 +132,26 @@ mod tests {
             ("RoleArn", "arn:aws:iam::123456789012:role/deploy"),
             ("RoleSessionName", "cortado"),
         ]);
-        let xml = handle("AssumeRole", &ok, "123456789012", 0.0, "abc-def").unwrap();
+        let a = handle("AssumeRole", &ok, 0.0, "abc-def").unwrap();
+        let xml = &a.xml;
         assert!(xml.contains("<AccessKeyId>ASIA"), "{xml}");
         assert!(xml.contains("<SessionToken>"), "{xml}");
         assert!(
             xml.contains("arn:aws:sts::123456789012:assumed-role/deploy/cortado"),
             "{xml}"
+        );
+        assert!(xml.contains(&format!("<AccessKeyId>{}<", a.access_key)));
+        assert_eq!(a.account, "123456789012");
+        // Another account's role: its credentials and its user belong to that account.
+        let other = params(&[
+            ("RoleArn", "arn:aws:iam::222222222222:role/x"),
+            ("RoleSessionName", "cortado"),
+        ]);
+        let b = handle("AssumeRole", &other, 0.0, "abc-deg").unwrap();
+        assert_eq!(b.account, "222222222222");
+        assert!(
+            b.xml
+                .contains("arn:aws:sts::222222222222:assumed-role/x/cortado")
         );
         for bad in [
             params(&[("RoleArn", "deploy"), ("RoleSessionName", "cortado")]),
@@ -140,9 +165,9 @@ mod tests {
                 ("DurationSeconds", "60"),
             ]),
         ] {
-            let e = handle("AssumeRole", &bad, "1", 0.0, "r").unwrap_err();
+            let e = handle("AssumeRole", &bad, 0.0, "r").unwrap_err();
             assert_eq!(e.code, "ValidationError");
         }
-        assert!(handle("AssumeRole", &params(&[]), "1", 0.0, "r").is_err());
+        assert!(handle("AssumeRole", &params(&[]), 0.0, "r").is_err());
     }
 }

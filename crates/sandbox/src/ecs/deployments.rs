@@ -30,7 +30,14 @@ impl World {
             .iter()
             .map(|c| {
                 let image = c.get("image").cloned().unwrap_or(Value::Null);
-                let digest = format!("sha256:{}", simple_hash(image.as_str().unwrap_or("")));
+                // ECS resolves the tag once, for the revision; an image of the sandbox's ECR
+                // gets the digest its tag names now, another registry's a derived one.
+                let text = image.as_str().unwrap_or("");
+                let digest = self
+                    .ecr
+                    .digest_of(&crate::faults::without_faults(text))
+                    .flatten()
+                    .unwrap_or_else(|| format!("sha256:{}", simple_hash(text)));
                 json!({"containerName": c.get("name"), "imageDigest": digest, "image": image})
             })
             .collect();

@@ -167,7 +167,13 @@ impl World {
         });
         if !c.runtime_id.is_empty() {
             v["runtimeId"] = json!(c.runtime_id);
-            v["imageDigest"] = json!(format!("sha256:{}", simple_hash(&c.image)));
+            // The registry's digest of the image when it is the sandbox's ECR's; else one
+            // derived from the reference (an image of another registry).
+            let digest = c
+                .digest
+                .clone()
+                .unwrap_or_else(|| format!("sha256:{}", simple_hash(&c.image)));
+            v["imageDigest"] = json!(digest);
         }
         if let Some(code) = c.exit_code {
             v["exitCode"] = json!(code);

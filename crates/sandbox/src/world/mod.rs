@@ -93,6 +93,10 @@ pub struct World {
     /// answer, replayed for a retry with the same token (ECS's idempotency for RunTask).
     #[serde(default)]
     pub run_tokens: BTreeMap<String, (Value, Value)>,
+    /// Access keys STS AssumeRole made, and the account of the role each belongs to: a
+    /// request signed with one acts as that account (the ARNs it makes carry its id).
+    #[serde(default)]
+    pub caller_accounts: BTreeMap<String, String>,
 }
 
 /// Task ids as ECS lists them in service events: `(task a) (task b)`.
@@ -137,6 +141,7 @@ impl World {
             secrets: Default::default(),
             cloudformation: Default::default(),
             s3: Default::default(),
+            caller_accounts: Default::default(),
         }
     }
 

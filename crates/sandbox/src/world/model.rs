@@ -96,6 +96,10 @@ pub struct Container {
     pub reason: Option<String>,
     pub health: Option<String>,
     pub runtime_id: String,
+    /// The digest the image resolved to when the task was placed (an image of the sandbox's
+    /// ECR); DescribeTasks reports it once the container started.
+    #[serde(default)]
+    pub digest: Option<String>,
     pub port_mappings: Vec<(i64, String)>,
     /// The awslogs driver's log group and stream prefix, when the container ships its
     /// output to CloudWatch Logs with a stream prefix.

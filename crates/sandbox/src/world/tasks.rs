@@ -175,6 +175,10 @@ impl World {
                         .collect()
                 })
                 .unwrap_or_default();
+            let digest = self
+                .ecr
+                .digest_of(&crate::faults::without_faults(&image))
+                .flatten();
             containers.push(Container {
                 awslogs,
                 command,
@@ -186,6 +190,7 @@ impl World {
                 reason: None,
                 health: has_hc.then(|| "UNKNOWN".to_string()),
                 runtime_id: String::new(),
+                digest,
                 port_mappings: ports,
             });
         }
@@ -206,12 +211,39 @@ impl World {
         tags: Vec<Value>,
     ) -> String {
         let id = self.rng.hex(32);
-        let arn = self.arn(&format!("task/{cluster}/{id}"));
+        // A service's task belongs to the service's account (its scheduler may start it
+        // outside any request).
+        let owner = service
+            .and_then(|k| self.services.get(k))
+            .and_then(|s| s.arn.split(':').nth(4))
+            .filter(|a| !a.is_empty())
+            .map_or_else(|| self.account.clone(), str::to_string);
+        let arn = format!("arn:aws:ecs:{}:{owner}:task/{cluster}/{id}", self.region);
         let td = self
             .find_taskdef(task_def_arn)
             .cloned()
             .unwrap_or(Value::Null);
-        let (plan, containers) = self.plan_for(&td);
+        let (plan, mut containers) = self.plan_for(&td);
+        // A service's tasks run the digests its deployment's revision resolved, whatever the
+        // tags point at by now (ECS's container image resolution).
+        let resolved = service
+            .zip(deployment.as_deref())
+            .and_then(|(key, id)| {
+                let s = self.services.get(key)?;
+                let d = s.deployments.iter().find(|d| d.id == id)?;
+                self.revisions.get(&d.revision)
+            })
+            .map(|r| r.images.clone())
+            .unwrap_or_default();
+        for c in &mut containers {
+            if let Some(d) = resolved
+                .iter()
+                .find(|i| i.get("containerName").and_then(Value::as_str) == Some(c.name.as_str()))
+                .and_then(|i| i.get("imageDigest").and_then(Value::as_str))
+            {
+                c.digest = Some(d.to_string());
+            }
+        }
         let ip = format!(
             "10.0.{}.{}",
             self.rng.next_u64() % 256,

@@ -23,6 +23,7 @@ use std::path::{Component, Path, PathBuf};
 use std::time::Instant;
 
 use crate::error::{Diagnostic, Error, Result};
+use crate::pathglob::absolute;
 use crate::release::{Action, Release};
 use crate::render::{Format, RenderContext};
 use crate::untrusted::Untrusted;
@@ -134,46 +135,6 @@ impl Diff {
                     .map(|b| String::from_utf8_lossy(&b).into_owned())
             }
         }
-    }
-}
-
-/// `path` made absolute with `.` and `..` resolved, symbolic links resolved in the longest
-/// part that exists (a deleted file has no canonical form of its own).
-pub(crate) fn absolute(path: &Path) -> PathBuf {
-    if let Ok(p) = std::fs::canonicalize(path) {
-        return p;
-    }
-    let joined = if path.is_absolute() {
-        path.to_path_buf()
-    } else {
-        std::env::current_dir().unwrap_or_default().join(path)
-    };
-    let mut out = PathBuf::new();
-    for c in joined.components() {
-        match c {
-            Component::ParentDir => {
-                out.pop();
-            }
-            Component::CurDir => {}
-            other => out.push(other),
-        }
-    }
-    match (out.parent(), out.file_name()) {
-        (Some(parent), Some(name)) if parent != out => match std::fs::canonicalize(parent) {
-            Ok(p) => p.join(name),
-            Err(_) => absolute_parent(parent).join(name),
-        },
-        _ => out,
-    }
-}
-
-fn absolute_parent(p: &Path) -> PathBuf {
-    match std::fs::canonicalize(p) {
-        Ok(c) => c,
-        Err(_) => match (p.parent(), p.file_name()) {
-            (Some(parent), Some(name)) if parent != p => absolute_parent(parent).join(name),
-            _ => p.to_path_buf(),
-        },
     }
 }
 

@@ -108,48 +108,13 @@ pub fn find_default(dir: &Path) -> Result<PathBuf> {
         })
 }
 
-/// What a plugin function renders to in a config's first pass (see [`load_with_plugins`]).
-const PENDING: &str = "cortado-pending-plugin-value";
-
-/// Loads a config whose fields may call the functions of the plugins it declares (ecspresso
-/// v3: `cluster: "{{ tfstate `aws_ecs_cluster.main.name` }}"`), and hands on the config with
-/// the render context its definitions use (`ctx` plus its plugins' functions, reading through
-/// `lookups`).
-///
-/// The config is rendered once with every name that is neither a known function nor a builtin
-/// answering a placeholder. When no such name was called, that render is the config. Otherwise
-/// its `plugins:` (which cannot use plugin functions itself: it says what they are) and
-/// `region:` set up the plugins, and the file is rendered again with them, strictly: a name
-/// no plugin defines is then the usual located error. A `region:` that calls a plugin function
-/// leaves the plugins' own lookups to `--region` or the environment.
-pub fn load_with_plugins(
-    ctx: &RenderContext,
-    path: &Path,
-    lookups: &crate::render::plugins::Lookups,
-) -> Result<(Config, RenderContext)> {
-    use std::sync::atomic::{AtomicBool, Ordering};
-    let called = std::sync::Arc::new(AtomicBool::new(false));
-    let seen = called.clone();
-    let mut first_ctx = ctx.clone();
-    first_ctx.funcs = ctx.funcs.with_fallback(std::sync::Arc::new(move |_args| {
-        seen.store(true, Ordering::Relaxed);
-        Ok(render::template::Value::Str(PENDING.to_string()))
-    }));
-    let document = render::load(&first_ctx, path)?;
-    if !called.load(Ordering::Relaxed) {
-        let config = from_document(ctx, document, path)?;
-        let ctx = render::plugins::with_plugins(ctx, &config, lookups)?;
-        return Ok((config, ctx));
-    }
-    let first = first_pass(document, path)?;
-    let full = render::plugins::with_plugins(ctx, &first, lookups)?;
-    let config = load(&full, path)?;
-    Ok((config, full))
-}
+/// What a plugin function renders to in a config's first pass (see
+/// [`crate::render::plugins::load_with_plugins`]).
+pub(crate) const PENDING: &str = "cortado-pending-plugin-value";
 
 /// The first pass of a config that calls plugin functions: its path, `plugins:` and (unless a
 /// plugin function makes it) `region:`, enough to set the plugins up.
-fn first_pass(document: Document, path: &Path) -> Result<Config> {
+pub(crate) fn first_pass(document: Document, path: &Path) -> Result<Config> {
     let mut r = Reader {
         doc: &document,
         errors: Vec::new(),
@@ -197,7 +162,11 @@ pub fn load(ctx: &RenderContext, path: &Path) -> Result<Config> {
 }
 
 /// Checks a rendered config file.
-fn from_document(ctx: &RenderContext, document: Document, path: &Path) -> Result<Config> {
+pub(crate) fn from_document(
+    ctx: &RenderContext,
+    document: Document,
+    path: &Path,
+) -> Result<Config> {
     let dir = path.parent().unwrap_or(Path::new("")).to_path_buf();
     let mut r = Reader {
         doc: &document,

@@ -7,11 +7,52 @@
 //! `.`. A path without `*` or `?` is returned as it is (its existence is checked later, with
 //! the other read errors). Symbolic links to folders are not followed by `**`.
 
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 /// Whether `text` has wildcards.
 pub(crate) fn is_pattern(text: &str) -> bool {
     text.contains('*') || text.contains('?')
+}
+
+/// `path` made absolute with `.` and `..` resolved, symbolic links resolved in the longest
+/// part that exists (a deleted file has no canonical form of its own).
+pub(crate) fn absolute(path: &Path) -> PathBuf {
+    if let Ok(p) = std::fs::canonicalize(path) {
+        return p;
+    }
+    let joined = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir().unwrap_or_default().join(path)
+    };
+    let mut out = PathBuf::new();
+    for c in joined.components() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    match (out.parent(), out.file_name()) {
+        (Some(parent), Some(name)) if parent != out => match std::fs::canonicalize(parent) {
+            Ok(p) => p.join(name),
+            Err(_) => absolute_parent(parent).join(name),
+        },
+        _ => out,
+    }
+}
+
+/// The nearest existing ancestor of `p` canonicalized, with the rest joined back on.
+fn absolute_parent(p: &Path) -> PathBuf {
+    match std::fs::canonicalize(p) {
+        Ok(c) => c,
+        Err(_) => match (p.parent(), p.file_name()) {
+            (Some(parent), Some(name)) if parent != p => absolute_parent(parent).join(name),
+            _ => p.to_path_buf(),
+        },
+    }
 }
 
 /// The files `pattern` matches, sorted; a path without wildcards as it is.

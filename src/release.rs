@@ -206,7 +206,7 @@ impl Release {
     /// Only the steps of `configs` (paths or expanded patterns), in the release's order, each
     /// waiting for the kept steps it waited for. A config that is no step's is refused.
     pub(crate) fn of_configs_given(&self, configs: &[PathBuf]) -> Result<Release> {
-        let abs = |p: &Path| crate::affected::absolute(p);
+        let abs = |p: &Path| crate::pathglob::absolute(p);
         let ours: Vec<PathBuf> = self.steps.iter().map(|s| abs(&s.config)).collect();
         let mut keep = BTreeSet::new();
         let mut missing = Vec::new();

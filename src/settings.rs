@@ -193,7 +193,7 @@ impl Settings {
         Ok(out)
     }
 
-    /// Loads every config with its plugins (see [`config::load_with_plugins`]), printing their
+    /// Loads every config with its plugins (see [`crate::render::plugins::load_with_plugins`]), printing their
     /// warnings.
     pub fn load_configs(
         &self,
@@ -203,7 +203,7 @@ impl Settings {
     ) -> Result<Vec<(Config, RenderContext)>> {
         let mut out = Vec::new();
         for path in self.config_paths()? {
-            let (cfg, ctx) = config::load_with_plugins(ctx, &path, lookups)?;
+            let (cfg, ctx) = crate::render::plugins::load_with_plugins(ctx, &path, lookups)?;
             for w in &cfg.warnings {
                 printer.diagnostic(w);
             }

@@ -49,7 +49,19 @@ pub fn exec(cli: Cli, printer: &mut Printer) -> Result<u8> {
         Command::Render(a) => render::run(s, printer, a),
         Command::Validate => validate::run(s, printer),
         Command::Deploy(a) => block_on(deploy::run(s, printer, a)),
-        Command::Promote(a) => promote::run(&cli.global, printer, a),
+        Command::Promote(a) => {
+            let with_environment = |name: &str| {
+                let mut g = cli.global.clone();
+                g.environment = Some(name.to_string());
+                g.settings()
+            };
+            let inv = promote::Invocation {
+                settings: s,
+                environment: cli.global.environment.as_deref(),
+                with_environment: &with_environment,
+            };
+            block_on(promote::run(&inv, printer, a))
+        }
         Command::Affected(a) => affected::run(s, printer, a),
         Command::Diff(a) => block_on(diff::run(s, printer, a)),
         Command::Rollback(a) => block_on(rollback::run(s, printer, a)),

@@ -12,7 +12,6 @@ use super::deploy::{DeployArgs, OnFailureArg};
 use super::session;
 use crate::aws::Clients;
 use crate::aws::ecr::EcrImage;
-use crate::cli::GlobalArgs;
 use crate::deploy::controller::seam::DeployFlags;
 use crate::deploy::engine::Engine;
 use crate::deploy::local::Local;
@@ -48,28 +47,40 @@ pub struct PromoteArgs {
 /// What one container of the `--from` environment runs, by container name.
 type Digests = BTreeMap<String, String>;
 
-pub fn run(global: &GlobalArgs, printer: &mut Printer, args: &PromoteArgs) -> Result<ExitCode> {
-    let (from, to) = settings_of(global, args)?;
-    super::block_on(promote(&from, &to, printer, args))
+/// How the command line looks to `promote`: the run's settings, the `--environment` it was
+/// given (if any), and the settings the same command line makes for a named environment.
+pub struct Invocation<'a> {
+    pub settings: &'a Settings,
+    pub environment: Option<&'a str>,
+    pub with_environment: &'a dyn Fn(&str) -> Result<Settings>,
+}
+
+pub async fn run(
+    inv: &Invocation<'_>,
+    printer: &mut Printer,
+    args: &PromoteArgs,
+) -> Result<ExitCode> {
+    let (from, to) = settings_of(inv, args)?;
+    promote(&from, &to, printer, args).await
 }
 
 /// The settings of each side: the global options with `--environment` set to `--from`, then to
 /// `--to` (each environment's region, role, envfiles and ext vars).
-fn settings_of(global: &GlobalArgs, args: &PromoteArgs) -> Result<(Settings, Settings)> {
+fn settings_of(inv: &Invocation<'_>, args: &PromoteArgs) -> Result<(Settings, Settings)> {
     let refuse = |m: String, hint: &str| Err(Error::input(Diagnostic::error(m).hint(hint)));
-    if global.release.is_none() {
+    if inv.settings.release_file.is_none() {
         return refuse(
             "promote needs --release: its environments are declared in the release file".into(),
             "cortado promote --release cortado-release.yml --from staging --to production",
         );
     }
-    if let Some(e) = &global.environment {
+    if let Some(e) = inv.environment {
         return refuse(
             format!("promote takes --from and --to, not --environment ({e:?})"),
             "drop --environment (or CORTADO_ENVIRONMENT)",
         );
     }
-    if global.sandbox {
+    if inv.settings.sandbox.is_some() {
         return refuse(
             "promote reads what an environment runs now; an embedded sandbox starts empty".into(),
             "run `cortado sandbox serve` and point AWS_ENDPOINT_URL at it instead of --sandbox",
@@ -84,12 +95,10 @@ fn settings_of(global: &GlobalArgs, args: &PromoteArgs) -> Result<(Settings, Set
             "promote from one environment to another: --from staging --to production",
         );
     }
-    let with = |name: &str| {
-        let mut g = global.clone();
-        g.environment = Some(name.to_string());
-        g.settings()
-    };
-    Ok((with(&args.from)?, with(&args.to)?))
+    Ok((
+        (inv.with_environment)(&args.from)?,
+        (inv.with_environment)(&args.to)?,
+    ))
 }
 
 async fn promote(

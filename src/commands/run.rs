@@ -270,7 +270,7 @@ fn load_local(
         ));
     };
     let (mut config, ctx) =
-        crate::config::load_with_plugins(&ctx, path, &session::lookups(settings))?;
+        crate::render::plugins::load_with_plugins(&ctx, path, &session::lookups(settings))?;
     if let Some(f) = task_def {
         // Read from the current folder, as given; a file that cannot be read is the flag's
         // error, not the config's task_definition line.

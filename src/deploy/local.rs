@@ -60,7 +60,7 @@ pub(crate) fn load_all(ctx: &RenderContext, paths: &[PathBuf], lookups: &Lookups
     let mut out = Loaded::default();
     for path in paths {
         out.checked.push(path.clone());
-        let loaded = crate::config::load_with_plugins(ctx, path, lookups)
+        let loaded = crate::render::plugins::load_with_plugins(ctx, path, lookups)
             .and_then(|(cfg, ctx)| load(&ctx, cfg));
         match loaded {
             Ok(l) => {

@@ -73,7 +73,7 @@ use super::template::{Func, FuncError, Funcs, Value};
 use super::tfstate::State;
 use super::{Native, NativeParams, RenderContext};
 use crate::aws::{AwsSettings, Clients};
-use crate::config::Config;
+use crate::config::{self, Config};
 use crate::error::{Diagnostic, Error, Result, did_you_mean};
 
 /// One AWS read behind a plugin function.
@@ -584,6 +584,42 @@ fn read_state_file(path: &Path) -> std::result::Result<String, FuncError> {
 /// The plugins every config has even when `plugins:` does not name them, as in ecspresso: their
 /// functions only call AWS when a template uses them.
 pub const DEFAULT_PLUGINS: &[&str] = &["ssm", "secretsmanager"];
+
+/// Loads a config whose fields may call the functions of the plugins it declares (ecspresso
+/// v3: `cluster: "{{ tfstate `aws_ecs_cluster.main.name` }}"`), and hands on the config with
+/// the render context its definitions use (`ctx` plus its plugins' functions, reading through
+/// `lookups`).
+///
+/// The config is rendered once with every name that is neither a known function nor a builtin
+/// answering a placeholder. When no such name was called, that render is the config. Otherwise
+/// its `plugins:` (which cannot use plugin functions itself: it says what they are) and
+/// `region:` set up the plugins, and the file is rendered again with them, strictly: a name
+/// no plugin defines is then the usual located error. A `region:` that calls a plugin function
+/// leaves the plugins' own lookups to `--region` or the environment.
+pub(crate) fn load_with_plugins(
+    ctx: &RenderContext,
+    path: &Path,
+    lookups: &Lookups,
+) -> Result<(Config, RenderContext)> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let called = std::sync::Arc::new(AtomicBool::new(false));
+    let seen = called.clone();
+    let mut first_ctx = ctx.clone();
+    first_ctx.funcs = ctx.funcs.with_fallback(std::sync::Arc::new(move |_args| {
+        seen.store(true, Ordering::Relaxed);
+        Ok(super::template::Value::Str(config::PENDING.to_string()))
+    }));
+    let document = super::load(&first_ctx, path)?;
+    if !called.load(Ordering::Relaxed) {
+        let config = config::from_document(ctx, document, path)?;
+        let ctx = with_plugins(ctx, &config, lookups)?;
+        return Ok((config, ctx));
+    }
+    let first = config::first_pass(document, path)?;
+    let full = with_plugins(ctx, &first, lookups)?;
+    let config = config::load(&full, path)?;
+    Ok((config, full))
+}
 
 /// `ctx` with the functions of every plugin `config` names (plus [`DEFAULT_PLUGINS`]), reading
 /// through `lookups`.

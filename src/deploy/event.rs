@@ -158,7 +158,7 @@ pub enum Event {
         fix: Option<String>,
         /// The definition line the fix is about.
         #[serde(skip_serializing_if = "Option::is_none")]
-        at: Option<crate::deploy::explain::Place>,
+        at: Option<crate::deploy::core::diagnosis::Place>,
     },
     /// A one-off task started (`cortado run`, a release's `run:` step).
     TaskStarted {

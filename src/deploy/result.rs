@@ -9,9 +9,9 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use super::core::diagnosis::Failure;
 use super::core::outcome::{RunOutcome, severity};
 use super::core::verdict::{StoppedTask, task_failed};
-use super::explain::Failure;
 use super::watch::Journey;
 use crate::error::{Error, ExitCode, Result};
 use crate::plan::ServicePlan;

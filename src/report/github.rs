@@ -1294,7 +1294,7 @@ mod tests {
 
     #[test]
     fn summary_explains_failures_with_the_log_in_an_unbreakable_fence() {
-        use crate::deploy::explain::{Cause, Diagnosis, Failure, Log};
+        use crate::deploy::core::diagnosis::{Cause, Diagnosis, Failure, Log};
         use crate::untrusted::Untrusted;
         let secrets = Secrets::default();
         secrets.add("hunter2");

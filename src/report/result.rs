@@ -5,9 +5,9 @@
 use serde_json::json;
 
 use super::{Format, Printer};
+use crate::deploy::core::diagnosis::Failure;
 use crate::deploy::core::outcome::RunOutcome;
 use crate::deploy::core::verdict::short_arn;
-use crate::deploy::explain::Failure;
 use crate::deploy::result::{RunResult, ServiceResult};
 use crate::error::{ExitCode, Result};
 
@@ -254,7 +254,7 @@ mod tests {
     use crate::deploy::result::{Operation, RollbackReport};
 
     fn crash() -> Failure {
-        use crate::deploy::explain::{Cause, Diagnosis, Log, Place};
+        use crate::deploy::core::diagnosis::{Cause, Diagnosis, Log, Place};
         use crate::untrusted::Untrusted;
         Failure {
             tasks: 2,

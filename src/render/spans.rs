@@ -102,74 +102,94 @@ impl Spans {
                 span.value = start + col;
             }
             let mut rest = body;
-            loop {
-                if rest == "-" || rest.starts_with("- ") {
-                    while stack.len() > 1 {
-                        let top = &stack[stack.len() - 1];
-                        if top.indent > col || (top.indent == col && top.is_item) {
-                            stack.pop();
-                        } else {
-                            break;
-                        }
-                    }
-                    let Some(parent) = stack.last_mut() else {
-                        break;
-                    };
-                    let ptr = format!("{}/{}", parent.ptr, parent.items);
-                    parent.items += 1;
-                    let after = rest[1..].trim_start_matches(' ');
-                    let value_col = col + (rest.len() - after.len());
-                    map.insert(
-                        ptr.clone(),
-                        Span {
-                            key: None,
-                            key_len: 0,
-                            value: start + value_col,
-                        },
-                    );
-                    stack.push(Frame {
-                        indent: col,
-                        ptr,
-                        is_item: true,
-                        items: 0,
-                    });
-                    if after.is_empty() {
-                        break;
-                    }
-                    col = value_col;
-                    rest = after;
-                    continue;
+            // `- ` items open frames of their own; what follows on the line is scanned again.
+            while rest == "-" || rest.starts_with("- ") {
+                match sequence_item(&mut stack, &mut map, start, col, rest) {
+                    Some((value_col, after)) => (col, rest) = (value_col, after),
+                    None => break,
                 }
-                let Some((key, key_len, value_off)) = yaml_key(rest) else {
-                    break;
-                };
-                while stack.len() > 1 && stack[stack.len() - 1].indent >= col {
-                    stack.pop();
-                }
-                let Some(parent) = stack.last() else { break };
-                let ptr = format!("{}/{}", parent.ptr, escape_token(&key));
-                map.insert(
-                    ptr.clone(),
-                    Span {
-                        key: Some(start + col),
-                        key_len,
-                        value: start + col + value_off,
-                    },
-                );
-                if value_off == 0 {
-                    pending = Some((ptr.clone(), col));
-                }
-                stack.push(Frame {
-                    indent: col,
-                    ptr,
-                    is_item: false,
-                    items: 0,
-                });
-                break;
+            }
+            if rest != "-"
+                && !rest.starts_with("- ")
+                && let Some(ptr) = mapping_key(&mut stack, &mut map, start, col, rest)
+            {
+                pending = Some((ptr, col));
             }
         }
         Spans { map }
     }
+}
+
+/// A `- ` sequence item at `col` of the line starting at byte `start`: closes the frames it
+/// leaves, records the item's span and opens its frame. Hands on the column and text after the
+/// dash, or `None` when the line ends there.
+fn sequence_item<'a>(
+    stack: &mut Vec<Frame>,
+    map: &mut HashMap<String, Span>,
+    start: usize,
+    col: usize,
+    rest: &'a str,
+) -> Option<(usize, &'a str)> {
+    while stack.len() > 1 {
+        let top = &stack[stack.len() - 1];
+        if top.indent > col || (top.indent == col && top.is_item) {
+            stack.pop();
+        } else {
+            break;
+        }
+    }
+    let parent = stack.last_mut()?;
+    let ptr = format!("{}/{}", parent.ptr, parent.items);
+    parent.items += 1;
+    let after = rest[1..].trim_start_matches(' ');
+    let value_col = col + (rest.len() - after.len());
+    map.insert(
+        ptr.clone(),
+        Span {
+            key: None,
+            key_len: 0,
+            value: start + value_col,
+        },
+    );
+    stack.push(Frame {
+        indent: col,
+        ptr,
+        is_item: true,
+        items: 0,
+    });
+    (!after.is_empty()).then_some((value_col, after))
+}
+
+/// A mapping key at `col` of the line starting at byte `start`: records its span and opens its
+/// frame. Hands on its pointer when its value starts on a later line.
+fn mapping_key(
+    stack: &mut Vec<Frame>,
+    map: &mut HashMap<String, Span>,
+    start: usize,
+    col: usize,
+    rest: &str,
+) -> Option<String> {
+    let (key, key_len, value_off) = yaml_key(rest)?;
+    while stack.len() > 1 && stack[stack.len() - 1].indent >= col {
+        stack.pop();
+    }
+    let parent = stack.last()?;
+    let ptr = format!("{}/{}", parent.ptr, escape_token(&key));
+    map.insert(
+        ptr.clone(),
+        Span {
+            key: Some(start + col),
+            key_len,
+            value: start + col + value_off,
+        },
+    );
+    stack.push(Frame {
+        indent: col,
+        ptr: ptr.clone(),
+        is_item: false,
+        items: 0,
+    });
+    (value_off == 0).then_some(ptr)
 }
 
 /// A mapping key at the start of `s`: (key, length of the key text, offset of the value or,

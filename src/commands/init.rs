@@ -61,67 +61,14 @@ pub struct InitArgs {
 }
 
 pub async fn run(settings: &Settings, printer: &mut Printer, opts: &InitArgs) -> Result<ExitCode> {
-    if let Some(name) = &opts.image_tag_env
-        && (name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
-    {
-        return Err(Error::input(
-            Diagnostic::error(format!(
-                "--image-tag-env {name:?} is not an environment variable name"
-            ))
-            .hint("use letters, digits and _, e.g. --image-tag-env IMAGE_TAG"),
-        ));
-    }
-    let ext = if opts.jsonnet { "jsonnet" } else { "json" };
-    let config = opts.dir.join("cortado.yml");
-    let service_file = opts
-        .service_definition_path
-        .clone()
-        .unwrap_or_else(|| format!("ecs-service-def.{ext}"));
-    let task_file = opts
-        .task_definition_path
-        .clone()
-        .unwrap_or_else(|| format!("ecs-task-def.{ext}"));
-    let paths = [
-        config.clone(),
-        opts.dir.join(&service_file),
-        opts.dir.join(&task_file),
-    ];
-    if !opts.force
-        && let Some(existing) = paths
-            .iter()
-            // --task-definition writes no service definition.
-            .filter(|p| opts.service.is_some() || *p != &paths[1])
-            .find(|p| taken(p))
-    {
-        return Err(Error::input(
-            Diagnostic::error(format!(
-                "{} exists: nothing was written",
-                existing.display()
-            ))
-            .hint("pass --force to overwrite, or --dir to write elsewhere"),
-        ));
+    check_image_tag_env(opts)?;
+    let files = Files::new(opts);
+    if !opts.force {
+        files.refuse_existing(opts)?;
     }
     let s = session::connect(settings, &[], printer).await?;
     let Some(service_name) = opts.service.as_deref() else {
-        // --task-definition: the task definition and a config naming it, no service.
-        let td_name = opts.task_definition.as_deref().unwrap_or_default();
-        let (td, tags) = s.clients.describe_task_definition(td_name).await?;
-        let mut task = task_definition_for_compare(&task_definition_json(&td, &tags)?);
-        if let Some(name) = &opts.image_tag_env {
-            template_image_tags(&mut task, name);
-        }
-        let region = s.clients.region().to_string();
-        let yml = format!(
-            "# Written by `cortado init` from the task definition {td_name} ({region}).\nregion: {region}\ncluster: {cluster}\ntask_definition: {task_file}\ntimeout: 10m\n",
-            cluster = opts.cluster,
-        );
-        std::fs::create_dir_all(&opts.dir).map_err(|e| Error::io(&opts.dir, &e, "create"))?;
-        write(&config, &yml, opts.force)?;
-        write(&paths[2], &pretty(&task)?, opts.force)?;
-        for p in [&paths[0], &paths[2]] {
-            printer.info(&format!("wrote {}", p.display()));
-        }
-        return Ok(ExitCode::Success);
+        return init_task_definition(&s.clients, printer, opts, &files).await;
     };
     let Some(svc) = s
         .clients
@@ -137,30 +84,148 @@ pub async fn run(settings: &Settings, printer: &mut Printer, opts: &InitArgs) ->
     if svc.resource_management_type().map(|t| t.as_str()) == Some("ECS") {
         return init_express(&s.clients, printer, opts, &svc).await;
     }
-    let td_arn = svc.task_definition().unwrap_or_default().to_string();
-    let (td, tags) = s.clients.describe_task_definition(&td_arn).await?;
+    init_service(&s.clients, printer, opts, &files, service_name, &svc).await
+}
+
+/// `--image-tag-env` must name an environment variable (it is written into a template).
+fn check_image_tag_env(opts: &InitArgs) -> Result<()> {
+    match &opts.image_tag_env {
+        Some(name)
+            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') =>
+        {
+            Err(Error::input(
+                Diagnostic::error(format!(
+                    "--image-tag-env {name:?} is not an environment variable name"
+                ))
+                .hint("use letters, digits and _, e.g. --image-tag-env IMAGE_TAG"),
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Where `init` writes (for a service that is not Express Mode, or a task definition alone).
+struct Files {
+    /// `cortado.yml` in `--dir`.
+    config: PathBuf,
+    /// The service definition's path, and its name as `cortado.yml` refers to it.
+    service: PathBuf,
+    service_name: String,
+    /// The task definition's path, and its name as `cortado.yml` refers to it.
+    task: PathBuf,
+    task_name: String,
+}
+
+impl Files {
+    fn new(opts: &InitArgs) -> Files {
+        let ext = if opts.jsonnet { "jsonnet" } else { "json" };
+        let service_name = opts
+            .service_definition_path
+            .clone()
+            .unwrap_or_else(|| format!("ecs-service-def.{ext}"));
+        let task_name = opts
+            .task_definition_path
+            .clone()
+            .unwrap_or_else(|| format!("ecs-task-def.{ext}"));
+        Files {
+            config: opts.dir.join("cortado.yml"),
+            service: opts.dir.join(&service_name),
+            service_name,
+            task: opts.dir.join(&task_name),
+            task_name,
+        }
+    }
+
+    /// Fails, before anything is written, when a file this run would write is taken (the
+    /// first of config, service definition, task definition).
+    fn refuse_existing(&self, opts: &InitArgs) -> Result<()> {
+        // --task-definition writes no service definition.
+        let service_def = opts.service.as_ref().map(|_| &self.service);
+        refuse_existing(
+            std::iter::once(&self.config)
+                .chain(service_def)
+                .chain([&self.task]),
+        )
+    }
+}
+
+/// Fails, before anything is written, when any of `paths` is taken (the first one found).
+fn refuse_existing<'p>(paths: impl IntoIterator<Item = &'p PathBuf>) -> Result<()> {
+    match paths.into_iter().find(|p| taken(p)) {
+        Some(existing) => Err(Error::input(
+            Diagnostic::error(format!(
+                "{} exists: nothing was written",
+                existing.display()
+            ))
+            .hint("pass --force to overwrite, or --dir to write elsewhere"),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// `--task-definition`: the task definition and a config naming it, no service.
+async fn init_task_definition(
+    clients: &crate::aws::Clients,
+    printer: &Printer,
+    opts: &InitArgs,
+    files: &Files,
+) -> Result<ExitCode> {
+    let td_name = opts.task_definition.as_deref().unwrap_or_default();
+    let (td, tags) = clients.describe_task_definition(td_name).await?;
     let mut task = task_definition_for_compare(&task_definition_json(&td, &tags)?);
-    let live = service_definition_json(&svc)?;
+    if let Some(name) = &opts.image_tag_env {
+        template_image_tags(&mut task, name);
+    }
+    let region = clients.region().to_string();
+    let yml = format!(
+        "# Written by `cortado init` from the task definition {td_name} ({region}).\nregion: {region}\ncluster: {cluster}\ntask_definition: {task_file}\ntimeout: 10m\n",
+        cluster = opts.cluster,
+        task_file = files.task_name,
+    );
+    std::fs::create_dir_all(&opts.dir).map_err(|e| Error::io(&opts.dir, &e, "create"))?;
+    write(&files.config, &yml, opts.force)?;
+    write(&files.task, &pretty(&task)?, opts.force)?;
+    for p in [&files.config, &files.task] {
+        printer.info(&format!("wrote {}", p.display()));
+    }
+    Ok(ExitCode::Success)
+}
+
+/// A service (not Express Mode): its definition, its task definition and a config naming both.
+async fn init_service(
+    clients: &crate::aws::Clients,
+    printer: &Printer,
+    opts: &InitArgs,
+    files: &Files,
+    service_name: &str,
+    svc: &crate::aws::types::ecs::Service,
+) -> Result<ExitCode> {
+    let td_arn = svc.task_definition().unwrap_or_default().to_string();
+    let (td, tags) = clients.describe_task_definition(&td_arn).await?;
+    let mut task = task_definition_for_compare(&task_definition_json(&td, &tags)?);
+    let live = service_definition_json(svc)?;
     let (service, _) = service_for_compare(&live, &live, &[]);
     if let Some(name) = &opts.image_tag_env {
         template_image_tags(&mut task, name);
     }
-    let region = s.clients.region().to_string();
+    let region = clients.region().to_string();
     let yml = format!(
         "# Written by `cortado init` from the live service {service} in cluster {cluster} ({region}).\nregion: {region}\ncluster: {cluster}\nservice: {service}\nservice_definition: {service_file}\ntask_definition: {task_file}\ntimeout: 10m\n",
         service = service_name,
         cluster = opts.cluster,
+        service_file = files.service_name,
+        task_file = files.task_name,
     );
     std::fs::create_dir_all(&opts.dir).map_err(|e| Error::io(&opts.dir, &e, "create"))?;
-    write(&config, &yml, opts.force)?;
-    write(&paths[1], &pretty(&service)?, opts.force)?;
-    write(&paths[2], &pretty(&task)?, opts.force)?;
-    for p in &paths {
+    write(&files.config, &yml, opts.force)?;
+    write(&files.service, &pretty(&service)?, opts.force)?;
+    write(&files.task, &pretty(&task)?, opts.force)?;
+    for p in [&files.config, &files.service, &files.task] {
         printer.info(&format!("wrote {}", p.display()));
     }
     printer.info(&format!(
         "next: `cortado diff -c {}` should show nothing",
-        config.display()
+        files.config.display()
     ));
     Ok(ExitCode::Success)
 }
@@ -178,16 +243,8 @@ async fn init_express(
     let config = opts.dir.join("cortado.yml");
     let file = format!("express-def.{ext}");
     let paths = [config.clone(), opts.dir.join(&file)];
-    if !opts.force
-        && let Some(existing) = paths.iter().find(|p| taken(p))
-    {
-        return Err(Error::input(
-            Diagnostic::error(format!(
-                "{} exists: nothing was written",
-                existing.display()
-            ))
-            .hint("pass --force to overwrite, or --dir to write elsewhere"),
-        ));
+    if !opts.force {
+        refuse_existing(&paths)?;
     }
     let ex = clients
         .describe_express_service(svc.service_arn().unwrap_or_default())
@@ -306,6 +363,43 @@ mod tests {
             "localhost:5000/app:{{ must_env `IMAGE_TAG` }}"
         );
         assert_eq!(t["containerDefinitions"][2]["image"], "nginx@sha256:abc");
+    }
+
+    #[test]
+    fn existing_files_are_named_in_write_order_and_only_those_written_count() {
+        let dir = std::env::temp_dir().join(format!("cortado-init-taken-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut opts = InitArgs {
+            cluster: "c".into(),
+            service: Some("web".into()),
+            task_definition: None,
+            dir: dir.clone(),
+            jsonnet: false,
+            image_tag_env: None,
+            force: false,
+            task_definition_path: Some("td.json".into()),
+            service_definition_path: None,
+        };
+        let files = Files::new(&opts);
+        assert_eq!(files.service, dir.join("ecs-service-def.json"));
+        assert_eq!(files.task, dir.join("td.json"));
+        assert!(files.refuse_existing(&opts).is_ok(), "nothing there yet");
+        std::fs::write(&files.task, "{}").unwrap();
+        std::fs::write(&files.service, "{}").unwrap();
+        let e = files.refuse_existing(&opts).unwrap_err().to_string();
+        assert!(
+            e.contains("ecs-service-def.json exists: nothing was written"),
+            "{e}"
+        );
+        // --task-definition writes no service definition: only the task definition counts.
+        opts.service = None;
+        opts.task_definition = Some("web:1".into());
+        let e = files.refuse_existing(&opts).unwrap_err().to_string();
+        assert!(e.contains("td.json exists"), "{e}");
+        std::fs::remove_file(&files.task).unwrap();
+        assert!(files.refuse_existing(&opts).is_ok());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -76,127 +76,147 @@ impl Spec {
         config: &Json,
         at: &dyn Fn(&str) -> crate::error::Location,
     ) -> std::result::Result<Spec, Diagnostic> {
-        let usage = "configure it as `config: {name: FUNC, command: [PROGRAM, ARG...]}` (optional: num_args, parser: json|string, timeout: 30s, mode: exec|jsonrpc)";
         let Some(obj) = config.as_object() else {
             return Err(
                 Diagnostic::error("the external plugin has no `config` mapping")
                     .at(at(""))
-                    .hint(usage),
+                    .hint(USAGE),
             );
         };
-        let name = match obj.get("name") {
-            Some(Json::String(n)) if is_identifier(n) => n.clone(),
-            Some(Json::String(n)) => {
-                return Err(Diagnostic::error(format!(
-                    "the external plugin's `name` {n:?} is not a function name"
-                ))
-                .at(at("/config/name"))
-                .hint("use letters, digits and `_`, not starting with a digit (e.g. `jq`)"));
-            }
-            _ => {
-                return Err(Diagnostic::error(
-                    "the external plugin's `name` (its function's name) is missing or not a string",
-                )
-                .at(at("/config"))
-                .hint(usage));
-            }
-        };
-        let command: Option<Vec<String>> = match obj.get("command") {
-            Some(Json::Array(items)) if !items.is_empty() => items
-                .iter()
-                .map(|i| i.as_str().map(str::to_string))
-                .collect(),
-            _ => None,
-        };
-        let Some(command) = command.filter(|c| !c[0].is_empty()) else {
-            return Err(Diagnostic::error(
-                "the external plugin's `command` must be a non-empty list of strings",
-            )
+        Ok(Spec {
+            name: read_name(obj, at)?,
+            command: read_command(obj, at)?,
+            num_args: read_num_args(obj, at)?,
+            parser: read_parser(obj, at)?,
+            // Checked in this order so the first bad key is the one reported.
+            mode: read_mode(obj, at)?,
+            timeout: read_timeout(obj, at)?,
+        })
+    }
+}
+
+/// How an `external` plugin's `config` is written, for hints.
+const USAGE: &str = "configure it as `config: {name: FUNC, command: [PROGRAM, ARG...]}` (optional: num_args, parser: json|string, timeout: 30s, mode: exec|jsonrpc)";
+
+type ConfigMap = serde_json::Map<String, Json>;
+type Locate<'a> = &'a dyn Fn(&str) -> crate::error::Location;
+
+/// `name`: the function's name, an identifier.
+fn read_name(obj: &ConfigMap, at: Locate<'_>) -> std::result::Result<String, Diagnostic> {
+    match obj.get("name") {
+        Some(Json::String(n)) if is_identifier(n) => Ok(n.clone()),
+        Some(Json::String(n)) => Err(Diagnostic::error(format!(
+            "the external plugin's `name` {n:?} is not a function name"
+        ))
+        .at(at("/config/name"))
+        .hint("use letters, digits and `_`, not starting with a digit (e.g. `jq`)")),
+        _ => Err(Diagnostic::error(
+            "the external plugin's `name` (its function's name) is missing or not a string",
+        )
+        .at(at("/config"))
+        .hint(USAGE)),
+    }
+}
+
+/// `command`: a non-empty list of strings whose first (the program) is not empty.
+fn read_command(obj: &ConfigMap, at: Locate<'_>) -> std::result::Result<Vec<String>, Diagnostic> {
+    let command: Option<Vec<String>> = match obj.get("command") {
+        Some(Json::Array(items)) if !items.is_empty() => items
+            .iter()
+            .map(|i| i.as_str().map(str::to_string))
+            .collect(),
+        _ => None,
+    };
+    command.filter(|c| !c[0].is_empty()).ok_or_else(|| {
+        Diagnostic::error("the external plugin's `command` must be a non-empty list of strings")
             .at(at(if obj.contains_key("command") {
                 "/config/command"
             } else {
                 "/config"
             }))
-            .hint("write it as `command: [\"jq\", \"-n\"]`: the program, then its arguments"));
-        };
-        let num_args = match obj.get("num_args") {
-            None | Some(Json::Null) => 0,
-            Some(Json::Number(n)) if n.as_u64().is_some_and(|n| n <= 16) => {
-                n.as_u64().unwrap_or(0) as usize
-            }
-            Some(other) => {
-                return Err(Diagnostic::error(format!(
-                    "the external plugin's `num_args` must be a whole number from 0 to 16, found {other}"
-                ))
-                .at(at("/config/num_args"))
-                .hint("it is the number of arguments the Jsonnet function takes"));
-            }
-        };
-        let parser = match obj.get("parser").and_then(Json::as_str) {
-            None if obj.get("parser").is_none_or(Json::is_null) => Parser::Json,
-            Some("json") | Some("") => Parser::Json,
-            Some("string") => Parser::Text,
-            _ => {
-                return Err(Diagnostic::error(format!(
-                    "the external plugin's `parser` must be \"json\" or \"string\", found {}",
-                    obj.get("parser").unwrap_or(&Json::Null)
-                ))
-                .at(at("/config/parser"))
-                .hint("json decodes the command's output; string takes it as text"));
-            }
-        };
-        let mode = match obj.get("mode").and_then(Json::as_str) {
-            None if obj.get("mode").is_none_or(Json::is_null) => Mode::Exec,
-            Some("exec") | Some("") => Mode::Exec,
-            Some("jsonrpc") => Mode::JsonRpc,
-            _ => {
-                return Err(Diagnostic::error(format!(
-                    "the external plugin's `mode` must be \"exec\" or \"jsonrpc\", found {}",
-                    obj.get("mode").unwrap_or(&Json::Null)
-                ))
-                .at(at("/config/mode"))
-                .hint("exec starts the command for each call; jsonrpc starts it once and speaks JSON-RPC 2.0 over its standard input and output"));
-            }
-        };
-        let timeout = match obj.get("timeout") {
-            None | Some(Json::Null) => DEFAULT_TIMEOUT,
-            Some(t) => {
-                let parsed = match t {
-                    Json::Number(n) => n
-                        .as_f64()
-                        .filter(|s| *s > 0.0 && s.is_finite() && *s <= 86_400.0)
-                        .map(Duration::from_secs_f64)
-                        .ok_or_else(|| "a positive number of seconds".to_string()),
-                    Json::String(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => s
-                        .parse::<u64>()
-                        .ok()
-                        .filter(|n| (1..=86_400).contains(n))
-                        .map(Duration::from_secs)
-                        .ok_or_else(|| "a positive number of seconds".to_string()),
-                    Json::String(s) => crate::config::parse_duration(s),
-                    _ => Err("a duration".to_string()),
-                };
-                match parsed {
-                    Ok(d) if !d.is_zero() => d,
-                    Ok(_) | Err(_) => {
-                        let why = parsed.err().unwrap_or_else(|| "zero".to_string());
-                        return Err(Diagnostic::error(format!(
-                            "the external plugin's `timeout` {t} is not usable: {why}"
-                        ))
-                        .at(at("/config/timeout"))
-                        .hint("write a duration such as 30s or 5m, or a number of seconds"));
-                    }
-                }
-            }
-        };
-        Ok(Spec {
-            name,
-            command,
-            num_args,
-            parser,
-            timeout,
-            mode,
-        })
+            .hint("write it as `command: [\"jq\", \"-n\"]`: the program, then its arguments")
+    })
+}
+
+/// `num_args`: 0 to 16, 0 when not set.
+fn read_num_args(obj: &ConfigMap, at: Locate<'_>) -> std::result::Result<usize, Diagnostic> {
+    match obj.get("num_args") {
+        None | Some(Json::Null) => Ok(0),
+        Some(Json::Number(n)) if n.as_u64().is_some_and(|n| n <= 16) => {
+            Ok(n.as_u64().unwrap_or(0) as usize)
+        }
+        Some(other) => Err(Diagnostic::error(format!(
+            "the external plugin's `num_args` must be a whole number from 0 to 16, found {other}"
+        ))
+        .at(at("/config/num_args"))
+        .hint("it is the number of arguments the Jsonnet function takes")),
+    }
+}
+
+/// `parser`: `json` (the default, also for `""`) or `string`.
+fn read_parser(obj: &ConfigMap, at: Locate<'_>) -> std::result::Result<Parser, Diagnostic> {
+    match obj.get("parser").and_then(Json::as_str) {
+        None if obj.get("parser").is_none_or(Json::is_null) => Ok(Parser::Json),
+        Some("json") | Some("") => Ok(Parser::Json),
+        Some("string") => Ok(Parser::Text),
+        _ => Err(Diagnostic::error(format!(
+            "the external plugin's `parser` must be \"json\" or \"string\", found {}",
+            obj.get("parser").unwrap_or(&Json::Null)
+        ))
+        .at(at("/config/parser"))
+        .hint("json decodes the command's output; string takes it as text")),
+    }
+}
+
+/// `mode`: `exec` (the default, also for `""`) or `jsonrpc`.
+fn read_mode(obj: &ConfigMap, at: Locate<'_>) -> std::result::Result<Mode, Diagnostic> {
+    match obj.get("mode").and_then(Json::as_str) {
+        None if obj.get("mode").is_none_or(Json::is_null) => Ok(Mode::Exec),
+        Some("exec") | Some("") => Ok(Mode::Exec),
+        Some("jsonrpc") => Ok(Mode::JsonRpc),
+        _ => Err(Diagnostic::error(format!(
+            "the external plugin's `mode` must be \"exec\" or \"jsonrpc\", found {}",
+            obj.get("mode").unwrap_or(&Json::Null)
+        ))
+        .at(at("/config/mode"))
+        .hint("exec starts the command for each call; jsonrpc starts it once and speaks JSON-RPC 2.0 over its standard input and output")),
+    }
+}
+
+/// `timeout`: a duration or a number of seconds (up to a day), [`DEFAULT_TIMEOUT`] when not set.
+fn read_timeout(obj: &ConfigMap, at: Locate<'_>) -> std::result::Result<Duration, Diagnostic> {
+    let Some(t) = obj.get("timeout").filter(|t| !t.is_null()) else {
+        return Ok(DEFAULT_TIMEOUT);
+    };
+    match timeout_value(t) {
+        Ok(d) if !d.is_zero() => Ok(d),
+        parsed => {
+            let why = parsed.err().unwrap_or_else(|| "zero".to_string());
+            Err(Diagnostic::error(format!(
+                "the external plugin's `timeout` {t} is not usable: {why}"
+            ))
+            .at(at("/config/timeout"))
+            .hint("write a duration such as 30s or 5m, or a number of seconds"))
+        }
+    }
+}
+
+/// A `timeout` value as a duration, or what it should have been.
+fn timeout_value(t: &Json) -> std::result::Result<Duration, String> {
+    match t {
+        Json::Number(n) => n
+            .as_f64()
+            .filter(|s| *s > 0.0 && s.is_finite() && *s <= 86_400.0)
+            .map(Duration::from_secs_f64)
+            .ok_or_else(|| "a positive number of seconds".to_string()),
+        Json::String(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => s
+            .parse::<u64>()
+            .ok()
+            .filter(|n| (1..=86_400).contains(n))
+            .map(Duration::from_secs)
+            .ok_or_else(|| "a positive number of seconds".to_string()),
+        Json::String(s) => crate::config::parse_duration(s),
+        _ => Err("a duration".to_string()),
     }
 }
 
@@ -680,6 +700,33 @@ mod tests {
             let err = spec(bad.clone()).unwrap_err();
             assert!(err.contains(want), "{bad}: {err}");
         }
+    }
+
+    #[test]
+    fn the_first_bad_key_is_reported_and_null_means_unset() {
+        // Keys are checked name, command, num_args, parser, mode, timeout: the first bad one
+        // is the error.
+        let all_bad = serde_json::json!({"name": "x", "command": ["x"], "num_args": 99,
+            "parser": "yaml", "mode": "grpc", "timeout": "soon"});
+        let mut bad = all_bad.clone();
+        for key in ["num_args", "parser", "mode", "timeout"] {
+            let err = spec(bad.clone()).unwrap_err();
+            assert!(err.contains(&format!("`{key}`")), "{bad}: {err}");
+            bad.as_object_mut().unwrap().remove(key);
+        }
+        assert!(spec(bad).is_ok());
+        let s = spec(
+            serde_json::json!({"name": "x", "command": ["x"], "num_args": null,
+            "parser": null, "mode": null, "timeout": null}),
+        )
+        .unwrap();
+        assert_eq!(
+            (s.num_args, s.parser, s.mode, s.timeout),
+            (0, Parser::Json, Mode::Exec, DEFAULT_TIMEOUT)
+        );
+        let err =
+            spec(serde_json::json!({"name": "x", "command": ["x"], "timeout": "0"})).unwrap_err();
+        assert!(err.contains("a positive number of seconds"), "{err}");
     }
 
     #[test]

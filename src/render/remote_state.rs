@@ -259,102 +259,16 @@ async fn get(
     let mut url = url.to_string();
     for _ in 0..=MAX_REDIRECTS {
         let client = client(url.starts_with("https://"))?;
-        let mut req = hyper::Request::builder()
-            .method("GET")
-            .uri(&url)
-            .header(ACCEPT, accept)
-            .header(USER_AGENT, format!("cortado/{}", env!("CARGO_PKG_VERSION")));
-        if let Some(a) = auth.filter(|_| authority_of(&url) == first_host) {
-            let mut v = HeaderValue::from_str(a).map_err(|_| {
-                FuncError::input(
-                    "tfstate: the credentials (TFE_TOKEN or the url's user:password) hold characters that cannot be sent in a header",
-                )
-                .hint("check the value for a stray newline or space")
-            })?;
-            v.set_sensitive(true);
-            req = req.header(AUTHORIZATION, v);
-        }
-        let req = req.body(Full::new(Bytes::new())).map_err(|e| {
-            FuncError::input(format!("tfstate: {} is not a usable URL: {e}", shown(&url)))
-        })?;
-        let answer = tokio::time::timeout(TIMEOUT, async {
-            let resp = client.request(req).await.map_err(|e| {
-                FuncError::aws(format!(
-                    "tfstate: GET {} failed: {}",
-                    shown(&url),
-                    error_chain(&e)
-                ))
-                .hint("check the url and the network")
-            })?;
-            let status = resp.status();
-            let location = resp
-                .headers()
-                .get(LOCATION)
-                .and_then(|l| l.to_str().ok())
-                .map(str::to_string);
-            let body = Limited::new(resp.into_body(), limit)
-                .collect()
-                .await
-                .map_err(|e| {
-                    FuncError::aws(format!(
-                        "tfstate: reading the answer of {} failed: {e} (at most {} MiB are read)",
-                        shown(&url),
-                        limit >> 20
-                    ))
-                })?
-                .to_bytes();
-            Ok::<_, FuncError>((status, location, body))
-        })
-        .await
-        .map_err(|_| {
-            FuncError::aws(format!(
-                "tfstate: GET {} did not answer within {} s",
-                shown(&url),
-                TIMEOUT.as_secs()
-            ))
-            .hint("the host may be slow or unreachable from here")
-        })??;
-        let (status, location, body) = answer;
+        // Credentials go only to the host first asked, never where a redirect leads.
+        let auth = auth.filter(|_| authority_of(&url) == first_host);
+        let req = request(&url, auth, accept)?;
+        let (status, location, body) = fetch(&client, req, &url, limit).await?;
         if status.is_redirection() {
-            let Some(next) = location else {
-                return Err(FuncError::input(format!(
-                    "tfstate: GET {} answered {status} with no Location",
-                    shown(&url)
-                )));
-            };
-            url = if next.starts_with("http://") || next.starts_with("https://") {
-                next
-            } else if next.starts_with('/') {
-                let scheme = url.split("://").next().unwrap_or("https");
-                format!("{scheme}://{}{next}", authority_of(&url))
-            } else {
-                return Err(FuncError::input(format!(
-                    "tfstate: GET {} redirects to a relative Location cortado does not follow",
-                    shown(&url)
-                )));
-            };
-            if url.starts_with("http://") && !is_loopback(host_of(authority_of(&url))) {
-                return Err(FuncError::input(format!(
-                    "tfstate: a redirect leads to plain http at {}: cortado reads states over http only from this machine",
-                    shown(&url)
-                )));
-            }
+            url = redirect_target(&url, status, location)?;
             continue;
         }
         if !status.is_success() {
-            let hint = match status.as_u16() {
-                401 | 403 => {
-                    "the host refused the credentials: set TFE_TOKEN (sent as a Bearer token) or put user:password@ in an https url"
-                }
-                404 => "check the url (a missing state, or credentials that cannot see it)",
-                s if s >= 500 => "the host had an internal problem: try again",
-                _ => "check the url",
-            };
-            return Err(FuncError::input(format!(
-                "tfstate: GET {} answered {status}",
-                shown(&url)
-            ))
-            .hint(hint));
+            return Err(status_error(&url, status));
         }
         return Ok(body);
     }
@@ -362,6 +276,124 @@ async fn get(
         "tfstate: more than {MAX_REDIRECTS} redirects reading {}",
         shown(&url)
     )))
+}
+
+/// The GET request for `url`, with `auth` (when given) as a sensitive Authorization header.
+fn request(
+    url: &str,
+    auth: Option<&str>,
+    accept: &str,
+) -> Result<hyper::Request<Full<Bytes>>, FuncError> {
+    let mut req = hyper::Request::builder()
+        .method("GET")
+        .uri(url)
+        .header(ACCEPT, accept)
+        .header(USER_AGENT, format!("cortado/{}", env!("CARGO_PKG_VERSION")));
+    if let Some(a) = auth {
+        let mut v = HeaderValue::from_str(a).map_err(|_| {
+            FuncError::input(
+                "tfstate: the credentials (TFE_TOKEN or the url's user:password) hold characters that cannot be sent in a header",
+            )
+            .hint("check the value for a stray newline or space")
+        })?;
+        v.set_sensitive(true);
+        req = req.header(AUTHORIZATION, v);
+    }
+    req.body(Full::new(Bytes::new()))
+        .map_err(|e| FuncError::input(format!("tfstate: {} is not a usable URL: {e}", shown(url))))
+}
+
+/// Sends `req` (to `url`) and reads the answer within [`TIMEOUT`]: its status, its Location
+/// and at most `limit` bytes of its body.
+async fn fetch(
+    client: &Client,
+    req: hyper::Request<Full<Bytes>>,
+    url: &str,
+    limit: usize,
+) -> Result<(hyper::StatusCode, Option<String>, Bytes), FuncError> {
+    tokio::time::timeout(TIMEOUT, async {
+        let resp = client.request(req).await.map_err(|e| {
+            FuncError::aws(format!(
+                "tfstate: GET {} failed: {}",
+                shown(url),
+                error_chain(&e)
+            ))
+            .hint("check the url and the network")
+        })?;
+        let status = resp.status();
+        let location = resp
+            .headers()
+            .get(LOCATION)
+            .and_then(|l| l.to_str().ok())
+            .map(str::to_string);
+        let body = Limited::new(resp.into_body(), limit)
+            .collect()
+            .await
+            .map_err(|e| {
+                FuncError::aws(format!(
+                    "tfstate: reading the answer of {} failed: {e} (at most {} MiB are read)",
+                    shown(url),
+                    limit >> 20
+                ))
+            })?
+            .to_bytes();
+        Ok::<_, FuncError>((status, location, body))
+    })
+    .await
+    .map_err(|_| {
+        FuncError::aws(format!(
+            "tfstate: GET {} did not answer within {} s",
+            shown(url),
+            TIMEOUT.as_secs()
+        ))
+        .hint("the host may be slow or unreachable from here")
+    })?
+}
+
+/// Where a redirect from `url` leads: an absolute `Location`, or a path on the same host;
+/// plain http only to a loopback host.
+fn redirect_target(
+    url: &str,
+    status: hyper::StatusCode,
+    location: Option<String>,
+) -> Result<String, FuncError> {
+    let Some(next) = location else {
+        return Err(FuncError::input(format!(
+            "tfstate: GET {} answered {status} with no Location",
+            shown(url)
+        )));
+    };
+    let next = if next.starts_with("http://") || next.starts_with("https://") {
+        next
+    } else if next.starts_with('/') {
+        let scheme = url.split("://").next().unwrap_or("https");
+        format!("{scheme}://{}{next}", authority_of(url))
+    } else {
+        return Err(FuncError::input(format!(
+            "tfstate: GET {} redirects to a relative Location cortado does not follow",
+            shown(url)
+        )));
+    };
+    if next.starts_with("http://") && !is_loopback(host_of(authority_of(&next))) {
+        return Err(FuncError::input(format!(
+            "tfstate: a redirect leads to plain http at {}: cortado reads states over http only from this machine",
+            shown(&next)
+        )));
+    }
+    Ok(next)
+}
+
+/// The error for an answer that is neither 2xx nor a redirect, with a hint by status.
+fn status_error(url: &str, status: hyper::StatusCode) -> FuncError {
+    let hint = match status.as_u16() {
+        401 | 403 => {
+            "the host refused the credentials: set TFE_TOKEN (sent as a Bearer token) or put user:password@ in an https url"
+        }
+        404 => "check the url (a missing state, or credentials that cannot see it)",
+        s if s >= 500 => "the host had an internal problem: try again",
+        _ => "check the url",
+    };
+    FuncError::input(format!("tfstate: GET {} answered {status}", shown(url))).hint(hint)
 }
 
 /// A client; for https the system's root certificates must load.
@@ -557,6 +589,30 @@ mod tests {
             .await
             .unwrap_err();
         assert!(err.message.contains("plain http"), "{err}");
+    }
+
+    #[test]
+    fn redirects_resolve_on_the_same_host_and_statuses_get_hints() {
+        let found = hyper::StatusCode::FOUND;
+        let to = |loc: &str| redirect_target("https://h:9/a/b", found, Some(loc.to_string()));
+        assert_eq!(to("/c?d").unwrap(), "https://h:9/c?d");
+        assert_eq!(to("https://other/x").unwrap(), "https://other/x");
+        assert_eq!(to("http://127.0.0.1:8/x").unwrap(), "http://127.0.0.1:8/x");
+        assert!(to("c").unwrap_err().message.contains("relative Location"));
+        assert!(
+            to("http://other/x")
+                .unwrap_err()
+                .message
+                .contains("plain http")
+        );
+        let none = redirect_target("https://h/a", found, None).unwrap_err();
+        assert!(
+            none.message.contains("302 Found with no Location"),
+            "{none}"
+        );
+        let denied = status_error("https://h/a", hyper::StatusCode::FORBIDDEN);
+        assert!(denied.message.contains("answered 403"), "{denied}");
+        assert!(denied.to_string().contains("TFE_TOKEN"), "{denied}");
     }
 
     #[test]

@@ -240,28 +240,7 @@ pub(crate) async fn run_loaded(
         AutoScaling::from_flags(args.suspend_auto_scaling, args.resume_auto_scaling, &flags)?;
     let capacity = autoscaling::capacity_of(args.auto_scaling_min, args.auto_scaling_max)?;
     if args.verify {
-        let cache = super::verify::CheckCache::new(true);
-        let mut all = Vec::new();
-        for local in locals {
-            all.push((
-                local,
-                super::verify::checks(&s.clients, local, &cache).await?,
-            ));
-        }
-        let ng = all
-            .iter()
-            .flat_map(|(_, c)| c)
-            .filter(|c| c.status == super::verify::Status::Ng)
-            .count();
-        if ng > 0 {
-            super::verify::report(printer, &all);
-            return Err(crate::error::Error::input(
-                crate::error::Diagnostic::error(format!(
-                    "verify found {ng} problem(s): nothing was deployed"
-                ))
-                .hint("fix what the NG lines say, or run `cortado verify` to see them again"),
-            ));
-        }
+        verify_first(printer, locals, s).await?;
     }
     let emitter = session::emitter_for(printer);
     let recorder = Recorder::subscribe(&emitter, started);
@@ -283,32 +262,11 @@ pub(crate) async fn run_loaded(
             .or(release.on_failure)
             .unwrap_or_default(),
     };
-    if let Some(c) = capacity {
-        let say = |m: &str| printer.info(m);
-        let deployed = autoscaling::deployed_services(&release);
-        autoscaling::set_capacity(&s.clients, &say, &deployed, c, flags.dry_run).await?;
-    }
-    let suspended = match auto_scaling {
-        Some(mode) => {
-            let deployed = autoscaling::deployed_services(&release);
-            let say = |m: &str| printer.info(m);
-            mode.before(&s.clients, &say, &deployed, flags.dry_run)
-                .await?
-        }
-        None => Vec::new(),
-    };
+    let suspended =
+        scaling_before(printer, s, &release, capacity, auto_scaling, flags.dry_run).await?;
     // After every local check passed, the targets hear of the start (auto scaling set
     // aside first, so that every way out of the deploy below tells them how it ended).
-    // A dry run deploys nothing; --no-update-service only registers a revision.
-    let notifier = (!flags.dry_run && !flags.no_update_service && !args.no_notify)
-        .then(|| {
-            let release_notify = settings
-                .release_file
-                .as_ref()
-                .and_then(|r| r.notify.as_ref());
-            crate::notify::for_run(&release, release_notify, printer.secrets())
-        })
-        .filter(|n| !n.is_empty());
+    let notifier = notifier_for(settings, printer, args, &flags, &release);
     if let Some(n) = &notifier {
         for w in n.started().await {
             printer.diagnostic(&w);
@@ -364,6 +322,82 @@ pub(crate) async fn run_loaded(
         }
         None => code,
     })
+}
+
+/// `deploy --verify`: every config's checks before anything changes; a problem stops the deploy.
+async fn verify_first(
+    printer: &mut Printer,
+    locals: &[crate::deploy::local::Local],
+    s: &session::Session,
+) -> Result<()> {
+    let cache = super::verify::CheckCache::new(true);
+    let mut all = Vec::new();
+    for local in locals {
+        all.push((
+            local,
+            super::verify::checks(&s.clients, local, &cache).await?,
+        ));
+    }
+    let ng = all
+        .iter()
+        .flat_map(|(_, c)| c)
+        .filter(|c| c.status == super::verify::Status::Ng)
+        .count();
+    if ng > 0 {
+        super::verify::report(printer, &all);
+        return Err(crate::error::Error::input(
+            crate::error::Diagnostic::error(format!(
+                "verify found {ng} problem(s): nothing was deployed"
+            ))
+            .hint("fix what the NG lines say, or run `cortado verify` to see them again"),
+        ));
+    }
+    Ok(())
+}
+
+/// Auto scaling before the update: the capacities asked for, then suspending (or resuming)
+/// the deployed services' scaling. Hands on the services whose scaling was suspended.
+async fn scaling_before(
+    printer: &Printer,
+    s: &session::Session,
+    release: &ReleaseRun<'_>,
+    capacity: Option<(Option<i32>, Option<i32>)>,
+    auto_scaling: Option<AutoScaling>,
+    dry_run: bool,
+) -> Result<Vec<(String, String)>> {
+    let say = |m: &str| printer.info(m);
+    let deployed = autoscaling::deployed_services(release);
+    if let Some(c) = capacity {
+        autoscaling::set_capacity(&s.clients, &say, &deployed, c, dry_run).await?;
+    }
+    match auto_scaling {
+        Some(mode) => mode.before(&s.clients, &say, &deployed, dry_run).await,
+        None => Ok(Vec::new()),
+    }
+}
+
+/// Who hears about this deploy (the configs' and the release's `notify:`), or `None`. A dry run
+/// deploys nothing and --no-update-service only registers a revision: neither notifies.
+fn notifier_for(
+    settings: &Settings,
+    printer: &Printer,
+    args: &DeployArgs,
+    flags: &DeployFlags,
+    release: &ReleaseRun<'_>,
+) -> Option<crate::notify::Notifier> {
+    if flags.dry_run || flags.no_update_service || args.no_notify {
+        return None;
+    }
+    let release_notify = settings
+        .release_file
+        .as_ref()
+        .and_then(|r| r.notify.as_ref());
+    Some(crate::notify::for_run(
+        release,
+        release_notify,
+        printer.secrets(),
+    ))
+    .filter(|n| !n.is_empty())
 }
 
 pub(crate) fn now() -> f64 {

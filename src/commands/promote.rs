@@ -189,6 +189,25 @@ async fn running_digests(
 ) -> Result<Digests> {
     let cluster = l.config.cluster.as_str();
     let name = l.service_name()?.to_string();
+    let task_def = primary_task_definition(clients, cluster, &name, env, printer).await?;
+    let out = digests_of_tasks(clients, cluster, &name, &task_def, env, printer).await?;
+    if !out.is_empty() {
+        return Ok(out);
+    }
+    // No task of the PRIMARY deployment runs: its task definition's images, resolved by ECR.
+    digests_from_ecr(clients, &name, &task_def, env, printer).await
+}
+
+/// The task definition of the service's PRIMARY deployment (a warning when that deployment
+/// has not completed).
+async fn primary_task_definition(
+    clients: &Clients,
+    cluster: &str,
+    name: &str,
+    env: &str,
+    printer: &Printer,
+) -> Result<String> {
+    let name = name.to_string();
     let Some(svc) = clients
         .describe_services(cluster, std::slice::from_ref(&name))
         .await?
@@ -217,15 +236,27 @@ async fn running_digests(
             state.as_str()
         )));
     }
-    let task_def = primary
+    Ok(primary
         .and_then(|d| d.task_definition())
         .or(svc.task_definition())
         .unwrap_or_default()
-        .to_string();
+        .to_string())
+}
+
+/// The digest each container runs in the service's RUNNING tasks of `task_def` (empty when
+/// none runs); tasks that disagree on a container's digest are an error.
+async fn digests_of_tasks(
+    clients: &Clients,
+    cluster: &str,
+    name: &str,
+    task_def: &str,
+    env: &str,
+    printer: &Printer,
+) -> Result<Digests> {
     let arns = clients
         .list_tasks(
             cluster,
-            &crate::aws::TaskFilter::Service(name.clone()),
+            &crate::aws::TaskFilter::Service(name.to_string()),
             aws_sdk_ecs::types::DesiredStatus::Running,
         )
         .await?;
@@ -237,7 +268,7 @@ async fn running_digests(
     let mut seen: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for t in tasks
         .iter()
-        .filter(|t| t.task_definition_arn() == Some(task_def.as_str()))
+        .filter(|t| t.task_definition_arn() == Some(task_def))
         .filter(|t| t.last_status() == Some("RUNNING"))
     {
         for c in t.containers() {
@@ -251,7 +282,7 @@ async fn running_digests(
     }
     let counted = tasks
         .iter()
-        .filter(|t| t.task_definition_arn() == Some(task_def.as_str()))
+        .filter(|t| t.task_definition_arn() == Some(task_def))
         .filter(|t| t.last_status() == Some("RUNNING"))
         .count();
     let mut out = Digests::new();
@@ -271,15 +302,24 @@ async fn running_digests(
         printer.info(&format!(
             "{env}: service {name:?} container {container:?} runs {} ({counted} running task(s) of {})",
             digests[0],
-            task_def.rsplit('/').next().unwrap_or(&task_def)
+            task_def.rsplit('/').next().unwrap_or(task_def)
         ));
         out.insert(container, digests[0].clone());
     }
-    if !out.is_empty() {
-        return Ok(out);
-    }
-    // No task of the PRIMARY deployment runs: its task definition's images, resolved by ECR.
-    let (td, _) = clients.describe_task_definition(&task_def).await?;
+    Ok(out)
+}
+
+/// Each container's digest as ECR holds its image's tag now (a warning for each: the tag may
+/// have moved since the environment ran it).
+async fn digests_from_ecr(
+    clients: &Clients,
+    name: &str,
+    task_def: &str,
+    env: &str,
+    printer: &Printer,
+) -> Result<Digests> {
+    let mut out = Digests::new();
+    let (td, _) = clients.describe_task_definition(task_def).await?;
     for c in td.container_definitions() {
         let (Some(n), Some(image)) = (c.name(), c.image()) else {
             continue;

@@ -24,7 +24,7 @@ use crate::config::schema::{
 use crate::error::Diagnostic;
 use crate::render::{Document, spans::escape_token};
 
-pub(crate) use send::{ends_of, for_run};
+pub(crate) use send::{Notifier, ends_of, for_run};
 
 /// The Datadog site when `site:` is not given.
 pub(crate) const DEFAULT_DATADOG_SITE: &str = "datadoghq.com";

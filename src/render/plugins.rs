@@ -74,7 +74,7 @@ use super::tfstate::State;
 use super::{Native, NativeParams, RenderContext};
 use crate::aws::{AwsSettings, Clients};
 use crate::config::{self, Config};
-use crate::error::{Diagnostic, Error, Result, did_you_mean};
+use crate::error::{Diagnostic, Error, Location, Result, did_you_mean};
 
 /// One AWS read behind a plugin function.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -663,17 +663,7 @@ pub fn with_plugins(
         let (funcs, natives) = match plugin_funcs(&name, &reader, config, i, plugin_config) {
             Ok(Some(made)) => made,
             Ok(None) => {
-                let known = PLUGINS.iter().map(|(n, _)| *n);
-                let list = "cortado knows the plugins ssm, tfstate, cloudformation, secretsmanager and external";
-                let hint = match did_you_mean(&name, known) {
-                    Some(s) => format!("did you mean `{s}`? {list}"),
-                    None => list.to_string(),
-                };
-                errors.push(
-                    Diagnostic::error(format!("unknown plugin \"{name}\""))
-                        .at(at("/name"))
-                        .hint(hint),
-                );
+                errors.push(unknown_plugin(&name).at(at("/name")));
                 continue;
             }
             Err(d) => {
@@ -682,28 +672,7 @@ pub fn with_plugins(
             }
         };
         let funcs = funcs.with_prefix(prefix);
-        let mut clash = false;
-        for f in funcs.names() {
-            match (defined.get(f), i) {
-                // A default plugin never overrides a configured one.
-                (Some(_), None) => clash = true,
-                (Some(first), Some(_)) => {
-                    clash = true;
-                    let first = first.map_or(String::new(), |n| format!(" (plugins[{n}])"));
-                    errors.push(
-                        Diagnostic::error(format!(
-                            "template function {f} is defined by two plugins{first}"
-                        ))
-                        .at(at("/name"))
-                        .hint(format!(
-                            "give this {name} plugin a `func_prefix` (e.g. `func_prefix: second_`) and call its functions with it"
-                        )),
-                    );
-                }
-                (None, _) => {}
-            }
-        }
-        if clash {
+        if clashes(&funcs, &defined, i, &name, &at("/name"), &mut errors) {
             continue;
         }
         for f in funcs.names() {
@@ -724,6 +693,52 @@ pub fn with_plugins(
         return Err(Error::findings(errors));
     }
     Ok(out)
+}
+
+/// The finding for a plugin name cortado does not know.
+fn unknown_plugin(name: &str) -> Diagnostic {
+    let known = PLUGINS.iter().map(|(n, _)| *n);
+    let list =
+        "cortado knows the plugins ssm, tfstate, cloudformation, secretsmanager and external";
+    let hint = match did_you_mean(name, known) {
+        Some(s) => format!("did you mean `{s}`? {list}"),
+        None => list.to_string(),
+    };
+    Diagnostic::error(format!("unknown plugin \"{name}\"")).hint(hint)
+}
+
+/// Whether a function of plugin `name` (`plugins[i]`, or a default plugin when `i` is `None`)
+/// is already `defined`; two configured plugins defining one name is a finding (at `at`). A
+/// default plugin never overrides a configured one.
+fn clashes(
+    funcs: &Funcs,
+    defined: &HashMap<String, Option<usize>>,
+    i: Option<usize>,
+    name: &str,
+    at: &Location,
+    errors: &mut Vec<Diagnostic>,
+) -> bool {
+    let mut clash = false;
+    for f in funcs.names() {
+        match (defined.get(f), i) {
+            (Some(_), None) => clash = true,
+            (Some(first), Some(_)) => {
+                clash = true;
+                let first = first.map_or(String::new(), |n| format!(" (plugins[{n}])"));
+                errors.push(
+                    Diagnostic::error(format!(
+                        "template function {f} is defined by two plugins{first}"
+                    ))
+                    .at(at.clone())
+                    .hint(format!(
+                        "give this {name} plugin a `func_prefix` (e.g. `func_prefix: second_`) and call its functions with it"
+                    )),
+                );
+            }
+            (None, _) => {}
+        }
+    }
+    clash
 }
 
 /// A plugin's Jsonnet natives: (Jsonnet name, parameters, the template function it calls),

@@ -406,20 +406,7 @@ pub async fn handle(
     inner.sync();
     let (resp, status, error) = match decision {
         Decision::Drop => (dropped(), 0, Some("DroppedConnection".to_string())),
-        Decision::Fail(err) => {
-            let r = match proto {
-                Proto::Json => json_error(&err, &rid),
-                Proto::Query => xml_response(err.status, xml_error_body(&err, &rid), &rid),
-                Proto::Rest => rest_response(super::s3::Answer {
-                    status: err.status,
-                    headers: vec![("content-type", "application/xml".into())],
-                    body: super::s3::error_body(&err.code, &err.message, "", &rid),
-                    operation: op.clone(),
-                    error: Some(err.code.clone()),
-                }),
-            };
-            (r, err.status, Some(err.code))
-        }
+        Decision::Fail(err) => fault_response(err, proto, &op, &rid),
         Decision::Pass => match &rest {
             Some(r) => {
                 let w = &mut inner.world;
@@ -443,6 +430,33 @@ pub async fn handle(
             }
         },
     };
+    record(&mut inner, service, op, status, error);
+    resp
+}
+
+/// An injected fault, answered in the request's protocol: (response, status, error code).
+fn fault_response(
+    err: ApiError,
+    proto: Proto,
+    op: &str,
+    rid: &str,
+) -> (Response, u16, Option<String>) {
+    let r = match proto {
+        Proto::Json => json_error(&err, rid),
+        Proto::Query => xml_response(err.status, xml_error_body(&err, rid), rid),
+        Proto::Rest => rest_response(super::s3::Answer {
+            status: err.status,
+            headers: vec![("content-type", "application/xml".into())],
+            body: super::s3::error_body(&err.code, &err.message, "", rid),
+            operation: op.to_string(),
+            error: Some(err.code.clone()),
+        }),
+    };
+    (r, err.status, Some(err.code))
+}
+
+/// Adds a request to the request log (the oldest tenth goes when it is full).
+fn record(inner: &mut Inner, service: String, op: String, status: u16, error: Option<String>) {
     inner.seq += 1;
     let seq = inner.seq;
     if inner.log.len() >= MAX_LOG {
@@ -459,7 +473,6 @@ pub async fn handle(
         error,
     };
     inner.log.push(record);
-    resp
 }
 
 /// The access key of a SigV4 `Authorization` header (`... Credential=KEY/date/...`).

@@ -81,120 +81,131 @@ impl World {
             .get("containerDefinitions")
             .and_then(Value::as_array);
         for c in defs.into_iter().flatten() {
-            let name = c
-                .get("name")
-                .and_then(Value::as_str)
-                .unwrap_or("app")
-                .to_string();
-            let image = c
-                .get("image")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_string();
-            let essential = c.get("essential").and_then(Value::as_bool).unwrap_or(true);
-            let ports = c
-                .get("portMappings")
-                .and_then(Value::as_array)
-                .map(|pm| {
-                    pm.iter()
-                        .filter_map(|p| {
-                            let port = p.get("containerPort").and_then(Value::as_i64)?;
-                            let proto = p.get("protocol").and_then(Value::as_str).unwrap_or("tcp");
-                            Some((port, proto.to_string()))
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
-            let faults = self.faults.for_image(&image);
-            for f in &faults {
-                match *f {
-                    ImageFault::PullFail => {
-                        plan.pull_fail = Some(format!(
-                            "CannotPullContainerError: pull image manifest has been retried 7 time(s): failed to resolve ref {image}: not found"
-                        ))
-                    }
-                    ImageFault::Crash(d) if essential => plan.crash = Some((d, 1)),
-                    ImageFault::Exit(d) if essential => plan.crash = Some((d, 0)),
-                    ImageFault::ExitCode(code, d) if essential => plan.crash = Some((d, code)),
-                    ImageFault::Oom(d) if essential => {
-                        plan.crash = Some((d, 137));
-                        plan.oom = true;
-                    }
-                    ImageFault::SecretFail => {
-                        plan.pull_fail = Some(secret_fail_reason(c, &self.region))
-                    }
-                    ImageFault::HealthCode(code) => {
-                        plan.elb_unhealthy = true;
-                        plan.elb_answer = Some(code);
-                    }
-                    ImageFault::Unhealthy => plan.unhealthy = true,
-                    ImageFault::ElbUnhealthy => plan.elb_unhealthy = true,
-                    ImageFault::SlowStart(d) => plan.slow += d,
-                    ImageFault::HookFail => plan.hook_fail = true,
-                    ImageFault::HookTimeout => plan.hook_timeout = true,
-                    _ => {}
-                }
-            }
-            if essential {
-                plan.log_lines.extend(crate::faults::tag_log_lines(&image));
-            }
-            // A secret that does not exist fails the task before it starts, as on ECS.
-            if plan.pull_fail.is_none()
-                && let Some(missing) = value_froms(c).into_iter().find(|v| !self.secret_exists(v))
-            {
-                plan.pull_fail = Some(fetch_fail_reason(&missing));
-            }
-            if plan.pull_fail.is_none() && self.image_missing(&image) {
-                plan.pull_fail = Some(format!(
-                    "CannotPullContainerError: pull image manifest has been retried 7 time(s): failed to resolve ref {image}: {image}: not found"
-                ));
-            }
-            if let Some(hc) = c.get("healthCheck").filter(|v| v.is_object()) {
-                let interval = hc.get("interval").and_then(Value::as_f64).unwrap_or(30.0);
-                let retries = hc.get("retries").and_then(Value::as_f64).unwrap_or(3.0);
-                let start = hc.get("startPeriod").and_then(Value::as_f64).unwrap_or(0.0);
-                plan.health_check = Some((interval.max(1.0), retries.max(1.0), start.max(0.0)));
-            }
-            let has_hc = c.get("healthCheck").is_some_and(Value::is_object);
-            let awslogs = c
-                .get("logConfiguration")
-                .filter(|l| l.get("logDriver").and_then(Value::as_str) == Some("awslogs"))
-                .and_then(|l| {
-                    let opt = |k: &str| l.pointer(&format!("/options/{k}")).and_then(Value::as_str);
-                    Some((
-                        opt("awslogs-group")?.to_string(),
-                        opt("awslogs-stream-prefix")?.to_string(),
-                    ))
-                });
-            let command = c
-                .get("command")
-                .and_then(Value::as_array)
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|x| x.as_str().map(str::to_string))
-                        .collect()
-                })
-                .unwrap_or_default();
-            let digest = self
-                .ecr
-                .digest_of(&crate::faults::without_faults(&image))
-                .flatten();
-            containers.push(Container {
-                awslogs,
-                command,
-                name,
-                image,
-                essential,
-                last_status: "PENDING".into(),
-                exit_code: None,
-                reason: None,
-                health: has_hc.then(|| "UNKNOWN".to_string()),
-                runtime_id: String::new(),
-                digest,
-                port_mappings: ports,
-            });
+            let container = self.container_of(c);
+            self.plan_container(&mut plan, c, &container.image, container.essential);
+            containers.push(container);
         }
         (plan, containers)
+    }
+
+    /// What one container definition adds to the task's plan: its image's faults, the log
+    /// lines its tag asks for, a secret or an image that cannot be fetched, its health check.
+    fn plan_container(&self, plan: &mut Plan, c: &Value, image: &str, essential: bool) {
+        for f in &self.faults.for_image(image) {
+            match *f {
+                ImageFault::PullFail => {
+                    plan.pull_fail = Some(format!(
+                        "CannotPullContainerError: pull image manifest has been retried 7 time(s): failed to resolve ref {image}: not found"
+                    ))
+                }
+                ImageFault::Crash(d) if essential => plan.crash = Some((d, 1)),
+                ImageFault::Exit(d) if essential => plan.crash = Some((d, 0)),
+                ImageFault::ExitCode(code, d) if essential => plan.crash = Some((d, code)),
+                ImageFault::Oom(d) if essential => {
+                    plan.crash = Some((d, 137));
+                    plan.oom = true;
+                }
+                ImageFault::SecretFail => {
+                    plan.pull_fail = Some(secret_fail_reason(c, &self.region))
+                }
+                ImageFault::HealthCode(code) => {
+                    plan.elb_unhealthy = true;
+                    plan.elb_answer = Some(code);
+                }
+                ImageFault::Unhealthy => plan.unhealthy = true,
+                ImageFault::ElbUnhealthy => plan.elb_unhealthy = true,
+                ImageFault::SlowStart(d) => plan.slow += d,
+                ImageFault::HookFail => plan.hook_fail = true,
+                ImageFault::HookTimeout => plan.hook_timeout = true,
+                _ => {}
+            }
+        }
+        if essential {
+            plan.log_lines.extend(crate::faults::tag_log_lines(image));
+        }
+        // A secret that does not exist fails the task before it starts, as on ECS.
+        if plan.pull_fail.is_none()
+            && let Some(missing) = value_froms(c).into_iter().find(|v| !self.secret_exists(v))
+        {
+            plan.pull_fail = Some(fetch_fail_reason(&missing));
+        }
+        if plan.pull_fail.is_none() && self.image_missing(image) {
+            plan.pull_fail = Some(format!(
+                "CannotPullContainerError: pull image manifest has been retried 7 time(s): failed to resolve ref {image}: {image}: not found"
+            ));
+        }
+        if let Some(hc) = c.get("healthCheck").filter(|v| v.is_object()) {
+            let interval = hc.get("interval").and_then(Value::as_f64).unwrap_or(30.0);
+            let retries = hc.get("retries").and_then(Value::as_f64).unwrap_or(3.0);
+            let start = hc.get("startPeriod").and_then(Value::as_f64).unwrap_or(0.0);
+            plan.health_check = Some((interval.max(1.0), retries.max(1.0), start.max(0.0)));
+        }
+    }
+
+    /// A task's container as its definition `c` describes it, PENDING.
+    fn container_of(&self, c: &Value) -> Container {
+        let name = c
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or("app")
+            .to_string();
+        let image = c
+            .get("image")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        let essential = c.get("essential").and_then(Value::as_bool).unwrap_or(true);
+        let ports = c
+            .get("portMappings")
+            .and_then(Value::as_array)
+            .map(|pm| {
+                pm.iter()
+                    .filter_map(|p| {
+                        let port = p.get("containerPort").and_then(Value::as_i64)?;
+                        let proto = p.get("protocol").and_then(Value::as_str).unwrap_or("tcp");
+                        Some((port, proto.to_string()))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let has_hc = c.get("healthCheck").is_some_and(Value::is_object);
+        let awslogs = c
+            .get("logConfiguration")
+            .filter(|l| l.get("logDriver").and_then(Value::as_str) == Some("awslogs"))
+            .and_then(|l| {
+                let opt = |k: &str| l.pointer(&format!("/options/{k}")).and_then(Value::as_str);
+                Some((
+                    opt("awslogs-group")?.to_string(),
+                    opt("awslogs-stream-prefix")?.to_string(),
+                ))
+            });
+        let command = c
+            .get("command")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let digest = self
+            .ecr
+            .digest_of(&crate::faults::without_faults(&image))
+            .flatten();
+        Container {
+            awslogs,
+            command,
+            name,
+            image,
+            essential,
+            last_status: "PENDING".into(),
+            exit_code: None,
+            reason: None,
+            health: has_hc.then(|| "UNKNOWN".to_string()),
+            runtime_id: String::new(),
+            digest,
+            port_mappings: ports,
+        }
     }
 
     /// Start a task; returns its id.

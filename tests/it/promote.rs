@@ -57,6 +57,21 @@ async fn cortado(s: &Scenario, args: &[&str]) -> Run {
     finish(cmd).await
 }
 
+/// `cortado promote --release FILE --from staging --to production EXTRA...`.
+async fn promote(s: &Scenario, file: &str, extra: &[&str]) -> Run {
+    let mut args = vec![
+        "promote",
+        "--release",
+        file,
+        "--from",
+        "staging",
+        "--to",
+        "production",
+    ];
+    args.extend_from_slice(extra);
+    cortado(s, &args).await
+}
+
 /// The images of the task definition `service` runs, and the digests its running tasks report.
 async fn running(s: &Scenario, service: &str) -> (Vec<String>, Vec<String>) {
     let svc = s
@@ -206,20 +221,7 @@ async fn a_moved_tag_cannot_sneak_into_production() {
 
     // The dry run shows the plan and changes nothing.
     let mark = s.mark();
-    let dry = cortado(
-        &s,
-        &[
-            "promote",
-            "--release",
-            file,
-            "--from",
-            "staging",
-            "--to",
-            "production",
-            "--dry-run",
-        ],
-    )
-    .await;
+    let dry = promote(&s, file, &["--dry-run"]).await;
     dry.expect_code(0);
     assert!(
         dry.stdout.contains(&format!("web@{staged}")),
@@ -235,19 +237,7 @@ async fn a_moved_tag_cannot_sneak_into_production() {
     );
 
     let mark = s.mark();
-    let r = cortado(
-        &s,
-        &[
-            "promote",
-            "--release",
-            file,
-            "--from",
-            "staging",
-            "--to",
-            "production",
-        ],
-    )
-    .await;
+    let r = promote(&s, file, &[]).await;
     r.expect_code(0);
     // The plan came first; each side connected as its own role; the digests came from tasks.
     assert!(r.stdout.contains(&format!("web@{staged}")), "{}", r.dump());
@@ -397,19 +387,7 @@ async fn promote_refuses_bad_input_before_any_call() {
         assert!(r.stderr.contains(says), "{args:?}: {}", r.dump());
     }
     // Staging runs nothing yet: nothing to promote, and production is left alone.
-    let r = cortado(
-        &s,
-        &[
-            "promote",
-            "--release",
-            file,
-            "--from",
-            "staging",
-            "--to",
-            "production",
-        ],
-    )
-    .await;
+    let r = promote(&s, file, &[]).await;
     assert_ne!(r.code, 0, "{}", r.dump());
     let wrote: Vec<String> = s
         .requests_after(mark)
@@ -452,19 +430,7 @@ async fn with_no_staging_task_running_the_tag_is_resolved_by_ecr_and_said_so() {
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
     let now = digest_of_tag(&s, "v1").await;
-    let r = cortado(
-        &s,
-        &[
-            "promote",
-            "--release",
-            file,
-            "--from",
-            "staging",
-            "--to",
-            "production",
-        ],
-    )
-    .await;
+    let r = promote(&s, file, &[]).await;
     r.expect_code(0);
     assert!(
         r.stderr
@@ -518,20 +484,7 @@ async fn a_secret_only_production_renders_reaches_ecs_but_no_output() {
     )
     .await
     .expect_code(0);
-    let dry = cortado(
-        &s,
-        &[
-            "promote",
-            "--release",
-            file,
-            "--from",
-            "staging",
-            "--to",
-            "production",
-            "--dry-run",
-        ],
-    )
-    .await;
+    let dry = promote(&s, file, &["--dry-run"]).await;
     dry.expect_code(0);
     assert!(dry.stdout.contains("DB_PASSWORD"), "{}", dry.dump());
     // -c chooses the release's steps to promote, as for deploy.
@@ -554,21 +507,7 @@ async fn a_secret_only_production_renders_reaches_ecs_but_no_output() {
     .await;
     only.expect_code(0);
     assert!(only.stdout.contains("web-prod"), "{}", only.dump());
-    let r = cortado(
-        &s,
-        &[
-            "promote",
-            "--release",
-            file,
-            "--from",
-            "staging",
-            "--to",
-            "production",
-            "--output",
-            "json",
-        ],
-    )
-    .await;
+    let r = promote(&s, file, &["--output", "json"]).await;
     r.expect_code(0);
     for run in [&dry, &r] {
         assert!(

@@ -12,6 +12,44 @@ use crate::report::timeline::Recorder;
 use crate::report::{Format, Printer};
 use crate::settings::Settings;
 
+/// The auto scaling flags of `deploy` and `scale` (ecspresso's).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct AutoScalingArgs {
+    /// Suspend the service's auto scaling first (with --resume-auto-scaling: for this command
+    /// only).
+    #[arg(long)]
+    pub suspend_auto_scaling: bool,
+    /// Resume the service's auto scaling first (or afterwards, with the above).
+    #[arg(long)]
+    pub resume_auto_scaling: bool,
+    /// Set the minimum capacity of the service's Application Auto Scaling target first.
+    #[arg(long, value_name = "N")]
+    pub auto_scaling_min: Option<i32>,
+    /// Set the maximum capacity of the service's Application Auto Scaling target first.
+    #[arg(long, value_name = "N")]
+    pub auto_scaling_max: Option<i32>,
+}
+
+impl AutoScalingArgs {
+    /// Whether any of the flags was given.
+    pub(crate) fn any(&self) -> bool {
+        self.suspend_auto_scaling
+            || self.resume_auto_scaling
+            || self.auto_scaling_min.is_some()
+            || self.auto_scaling_max.is_some()
+    }
+
+    /// Suspending or resuming, checked against the command's other flags.
+    pub(crate) fn mode(&self, flags: &DeployFlags) -> Result<Option<AutoScaling>> {
+        AutoScaling::from_flags(self.suspend_auto_scaling, self.resume_auto_scaling, flags)
+    }
+
+    /// The capacities asked for, checked.
+    pub(crate) fn capacity(&self) -> Result<Option<(Option<i32>, Option<i32>)>> {
+        autoscaling::capacity_of(self.auto_scaling_min, self.auto_scaling_max)
+    }
+}
+
 #[derive(Debug, clap::Args, Default)]
 pub struct DeployArgs {
     /// Print the plan and call nothing that changes anything.
@@ -62,19 +100,8 @@ pub struct DeployArgs {
     /// ecspresso's: `stable`/`deployed` (the default), `paused`, `terminated` or `ecs:STAGE`.
     #[arg(long, value_name = "WHEN", value_parser = parse_wait_until, conflicts_with = "no_wait")]
     pub wait_until: Option<Until>,
-    /// Suspend the service's auto scaling before the update (with --resume-auto-scaling: for
-    /// the deploy only).
-    #[arg(long)]
-    pub suspend_auto_scaling: bool,
-    /// Resume the service's auto scaling before the update (or after it, with the above).
-    #[arg(long)]
-    pub resume_auto_scaling: bool,
-    /// Set the minimum capacity of the service's Application Auto Scaling target first.
-    #[arg(long, value_name = "N")]
-    pub auto_scaling_min: Option<i32>,
-    /// Set the maximum capacity of the service's Application Auto Scaling target first.
-    #[arg(long, value_name = "N")]
-    pub auto_scaling_max: Option<i32>,
+    #[command(flatten)]
+    pub auto_scaling: AutoScalingArgs,
     /// Deploy only the steps a change since this git ref touches (see `cortado affected`).
     #[arg(long, value_name = "REF")]
     pub affected_since: Option<String>,
@@ -218,8 +245,8 @@ pub async fn run_with(
     flags: DeployFlags,
 ) -> Result<ExitCode> {
     // The flags are checked before anything connects.
-    AutoScaling::from_flags(args.suspend_auto_scaling, args.resume_auto_scaling, &flags)?;
-    autoscaling::capacity_of(args.auto_scaling_min, args.auto_scaling_max)?;
+    args.auto_scaling.mode(&flags)?;
+    args.auto_scaling.capacity()?;
     let started = now();
     let (locals, s) = session::open_all(settings, printer).await?;
     run_loaded(settings, printer, args, flags, &locals, &s, started).await
@@ -236,9 +263,8 @@ pub(crate) async fn run_loaded(
     s: &session::Session,
     started: f64,
 ) -> Result<ExitCode> {
-    let auto_scaling =
-        AutoScaling::from_flags(args.suspend_auto_scaling, args.resume_auto_scaling, &flags)?;
-    let capacity = autoscaling::capacity_of(args.auto_scaling_min, args.auto_scaling_max)?;
+    let auto_scaling = args.auto_scaling.mode(&flags)?;
+    let capacity = args.auto_scaling.capacity()?;
     if args.verify {
         verify_first(printer, locals, s).await?;
     }

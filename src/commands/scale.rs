@@ -7,7 +7,7 @@
 
 use super::deploy::{self, DeployArgs};
 use super::session;
-use crate::deploy::autoscaling::{self, AutoScaling};
+use crate::deploy::autoscaling;
 use crate::deploy::controller::seam::DeployFlags;
 use crate::deploy::engine::Engine;
 use crate::error::{Error, ExitCode, Result};
@@ -26,19 +26,8 @@ pub struct ScaleArgs {
     /// Set the desired count and exit without following the service.
     #[arg(long)]
     pub no_wait: bool,
-    /// Suspend the service's auto scaling first (with --resume-auto-scaling: for the scale
-    /// only).
-    #[arg(long)]
-    pub suspend_auto_scaling: bool,
-    /// Resume the service's auto scaling first (or after the scale, with the above).
-    #[arg(long)]
-    pub resume_auto_scaling: bool,
-    /// Set the minimum capacity of the service's Application Auto Scaling target first.
-    #[arg(long, value_name = "N")]
-    pub auto_scaling_min: Option<i32>,
-    /// Set the maximum capacity of the service's Application Auto Scaling target first.
-    #[arg(long, value_name = "N")]
-    pub auto_scaling_max: Option<i32>,
+    #[command(flatten)]
+    pub auto_scaling: super::deploy::AutoScalingArgs,
 }
 
 pub async fn run(settings: &Settings, printer: &mut Printer, args: &ScaleArgs) -> Result<ExitCode> {
@@ -49,12 +38,8 @@ pub async fn run(settings: &Settings, printer: &mut Printer, args: &ScaleArgs) -
             "--tasks must be 0 or more, got {n}"
         )));
     }
-    let capacity = autoscaling::capacity_of(args.auto_scaling_min, args.auto_scaling_max)?;
-    if tasks.is_none()
-        && capacity.is_none()
-        && !args.suspend_auto_scaling
-        && !args.resume_auto_scaling
-    {
+    let capacity = args.auto_scaling.capacity()?;
+    if tasks.is_none() && !args.auto_scaling.any() {
         return Err(Error::bad_input("cortado scale has nothing to do").with_hint(
             "pass --tasks N, or --suspend-auto-scaling / --resume-auto-scaling / --auto-scaling-min / --auto-scaling-max",
         ));
@@ -63,18 +48,14 @@ pub async fn run(settings: &Settings, printer: &mut Printer, args: &ScaleArgs) -
         no_wait: args.no_wait,
         ..DeployFlags::default()
     };
-    let auto_scaling =
-        AutoScaling::from_flags(args.suspend_auto_scaling, args.resume_auto_scaling, &follow)?;
+    let auto_scaling = args.auto_scaling.mode(&follow)?;
     if args.dry_run {
         let deploy = DeployArgs {
             dry_run: true,
             skip_task_definition: true,
             tasks,
             no_wait: args.no_wait,
-            suspend_auto_scaling: args.suspend_auto_scaling,
-            resume_auto_scaling: args.resume_auto_scaling,
-            auto_scaling_min: args.auto_scaling_min,
-            auto_scaling_max: args.auto_scaling_max,
+            auto_scaling: args.auto_scaling.clone(),
             ..DeployArgs::default()
         };
         let flags = DeployFlags {

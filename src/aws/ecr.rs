@@ -54,6 +54,19 @@ impl Clients {
     /// The manifest of an ECR image and its media type (BatchGetImage); `None` when ECR
     /// does not have it (no such image, or no such repository).
     pub async fn image_manifest(&self, image: &EcrImage) -> Result<Option<(String, String)>> {
+        Ok(self.get_image(image).await?.and_then(|i| {
+            Some((
+                i.image_manifest_media_type()
+                    .unwrap_or_default()
+                    .to_string(),
+                i.image_manifest()?.to_string(),
+            ))
+        }))
+    }
+
+    /// BatchGetImage of `image` (by digest or tag, any manifest type); `None` when ECR does
+    /// not have it (no such image, or no such repository).
+    async fn get_image(&self, image: &EcrImage) -> Result<Option<aws_sdk_ecr::types::Image>> {
         let id = if image.reference.starts_with("sha256:") {
             ImageIdentifier::builder()
                 .image_digest(&image.reference)
@@ -80,24 +93,16 @@ impl Clients {
             .accepted_media_types("application/vnd.docker.distribution.manifest.v2+json")
             .send()
             .await;
-        let out = match out {
-            Ok(o) => o,
+        match out {
+            Ok(o) => Ok(o.images().first().cloned()),
             Err(e)
                 if e.as_service_error()
                     .is_some_and(|s| s.is_repository_not_found_exception()) =>
             {
-                return Ok(None);
+                Ok(None)
             }
-            Err(e) => return Err(self.fail(&call, e)),
-        };
-        Ok(out.images().first().and_then(|i| {
-            Some((
-                i.image_manifest_media_type()
-                    .unwrap_or_default()
-                    .to_string(),
-                i.image_manifest()?.to_string(),
-            ))
-        }))
+            Err(e) => Err(self.fail(&call, e)),
+        }
     }
 }
 
@@ -105,35 +110,9 @@ impl Clients {
     /// The digest ECR holds under `image`'s tag now (BatchGetImage); `None` when ECR does not
     /// have it.
     pub async fn image_digest(&self, image: &EcrImage) -> Result<Option<String>> {
-        let id = ImageIdentifier::builder()
-            .image_tag(&image.reference)
-            .build();
-        let call = Call::of(
-            "ecr",
-            "BatchGetImage",
-            format!("image {}:{}", image.repository, image.reference),
-        );
-        let out = self
-            .ecr
-            .batch_get_image()
-            .registry_id(&image.account)
-            .repository_name(&image.repository)
-            .image_ids(id)
-            .send()
-            .await;
-        let out = match out {
-            Ok(o) => o,
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_repository_not_found_exception()) =>
-            {
-                return Ok(None);
-            }
-            Err(e) => return Err(self.fail(&call, e)),
-        };
-        Ok(out
-            .images()
-            .first()
+        Ok(self
+            .get_image(image)
+            .await?
             .and_then(|i| i.image_id()?.image_digest().map(str::to_string)))
     }
 
